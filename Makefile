@@ -1,0 +1,60 @@
+# finetune — build, test, bench.
+#   make                      build/libfinetune.a and build/finetune
+#   make test                 build and run every test (tests/test_*.c), prints "N passed, N failed"
+#   make bench                finetune bench side by side with PyTorch (bench/run.sh)
+#   make SANITIZE=address     instrumented build in build-address/ (same for undefined)
+#   make BUILD=dir            build elsewhere (parallel work trees)
+CC      ?= cc
+SANITIZE ?=
+ifeq ($(SANITIZE),)
+BUILD   ?= build
+OPT     ?= -O3 -march=native
+else
+BUILD   ?= build-$(SANITIZE)
+OPT     ?= -O1 -g -march=native -fno-omit-frame-pointer -fsanitize=$(SANITIZE) -fno-sanitize-recover=all
+endif
+BLAS_INC := /usr/include/x86_64-linux-gnu/openblas-openmp
+BLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-openmp
+CFLAGS  ?=
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -fopenmp -Wall -Wextra -Wno-unused-parameter -Wshadow=local \
+           -Iinclude -Isrc -Itests/util -I$(BLAS_INC) -MMD -MP
+LDFLAGS += -fopenmp $(if $(SANITIZE),-fsanitize=$(SANITIZE))
+LDLIBS  += -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lpcre2-8 -lutf8proc -lcjson -lm -lpthread
+
+LIB_SRC  := $(sort $(wildcard src/*/*.c src/*/*/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+TOOL_SRC := $(sort $(wildcard tools/finetune/*.c))
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_UTIL := $(BUILD)/obj/tests/util/testutil.o
+
+.PHONY: all test bench clean fixtures
+MAKEFLAGS += -j2
+all: $(BUILD)/libfinetune.a $(BUILD)/finetune
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libfinetune.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/finetune: $(TOOL_OBJ) $(BUILD)/libfinetune.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_UTIL) $(BUILD)/libfinetune.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
+
+test: all $(TEST_BIN)
+	@BUILD=$(BUILD) ./tests/run_all.sh $(TEST_BIN)
+
+bench: all
+	@./bench/run.sh $(BUILD)/finetune
+
+clean:
+	rm -rf build build-address build-undefined
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""PyTorch baseline for the finetune benchmarks (CPU, float32).
+
+Times, for a randomly initialised causal LM (default: GPT-2 124M shape):
+  * one full training step  = forward + loss + backward + AdamW(lr 1e-4) step
+    on batch B x seq T of random tokens; --warmup (1) untimed steps, then the
+    median of --steps steps;  prints `pytorch train: X tok/s`   (X = B*T / step)
+  * greedy KV-cache decoding of 64 new tokens from a 16-token prompt, batch 1;
+    --warmup untimed runs, then the median of --steps runs (prefill included);
+                             prints `pytorch generate: X tok/s` (X = 64 / run)
+
+Usage:
+  python3 bench/pytorch_bench.py [--batch-size 4] [--seq-len 256] [--steps 3]
+                                 [--warmup 1] [--config path/to/config.json|dir]
+                                 [--skip-generate] [--threads N]
+--config takes a Hugging Face config.json (GPT-2 or Llama family) to time
+another shape. Versions, thread count and the relevant environment go to stderr.
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import torch
+import transformers
+from transformers import AutoConfig, AutoModelForCausalLM, GPT2Config
+
+DROPOUT_KEYS = ("attn_pdrop", "resid_pdrop", "embd_pdrop", "summary_first_dropout",
+                "attention_dropout", "hidden_dropout", "dropout")
+ENV_KEYS = ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+            "MKL_NUM_THREADS", "KMP_AFFINITY", "OMP_PROC_BIND")
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def load_config(path):
+    if path is None:
+        return GPT2Config()  # 12 layers, 768, 12 heads, vocab 50257, n_positions 1024
+    if os.path.isdir(path):
+        path = os.path.join(path, "config.json")
+    with open(path) as f:
+        d = json.load(f)
+    model_type = d.pop("model_type", None)
+    if model_type is None:
+        sys.exit(f"{path}: config has no model_type")
+    return AutoConfig.for_model(model_type, **d)
+
+
+def build_model(config):
+    for k in DROPOUT_KEYS:
+        if hasattr(config, k):
+            setattr(config, k, 0.0)
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+
+
+def time_train(model, vocab, B, T, steps, warmup, lr):
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(0, vocab, (B, T), generator=g)
+    times = []
+    for i in range(warmup + steps):
+        t0 = time.perf_counter()
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        dt = time.perf_counter() - t0
+        log(f"  train step {i}{' (warm-up)' if i < warmup else ''}: {dt * 1e3:.1f} ms, loss {loss.item():.4f}")
+        if i >= warmup:
+            times.append(dt)
+    return statistics.median(times), min(times)
+
+
+def time_generate(model, vocab, prompt_len, new_tokens, runs, warmup):
+    model.eval()
+    g = torch.Generator().manual_seed(2)
+    prompt = torch.randint(0, vocab, (1, prompt_len), generator=g)
+    times = []
+    with torch.inference_mode():
+        for i in range(warmup + runs):
+            t0 = time.perf_counter()
+            out = model.generate(prompt, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                                 do_sample=False, use_cache=True, pad_token_id=0)
+            dt = time.perf_counter() - t0
+            assert out.shape[1] == prompt_len + new_tokens
+            log(f"  generate run {i}{' (warm-up)' if i < warmup else ''}: {dt * 1e3:.1f} ms")
+            if i >= warmup:
+                times.append(dt)
+    return statistics.median(times), min(times)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--seq-len", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=3, help="timed steps/runs after the warm-up")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed steps/runs first (default 1)")
+    ap.add_argument("--config", help="HF config.json (or its directory) for another shape")
+    ap.add_argument("--skip-generate", action="store_true")
+    ap.add_argument("--threads", type=int, default=0, help="default: all cores this process may use")
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--prompt-len", type=int, default=16)
+    ap.add_argument("--gen-tokens", type=int, default=64)
+    ap.add_argument("--lora", action="store_true", help="(not implemented yet)")
+    args = ap.parse_args()
+    if args.lora:
+        sys.exit("--lora is not implemented yet")
+    if args.steps < 1 or args.warmup < 0:
+        sys.exit("--steps must be >= 1 and --warmup >= 0")
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = args.threads or cores
+    torch.set_num_threads(threads)
+
+    config = load_config(args.config)
+    max_pos = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+    if max_pos is not None and args.seq_len > max_pos:
+        sys.exit(f"--seq-len {args.seq_len} exceeds the model's {max_pos} positions")
+    model = build_model(config)
+    n_params = sum(p.numel() for p in model.parameters())
+
+    log(f"torch {torch.__version__}, transformers {transformers.__version__}, "
+        f"python {platform.python_version()}")
+    log(f"threads: {torch.get_num_threads()} (cores available {cores}), "
+        f"mkl {torch.backends.mkl.is_available()}, mkldnn {torch.backends.mkldnn.is_available()}")
+    log("env: " + ", ".join(f"{k}={os.environ.get(k, '<unset>')}" for k in ENV_KEYS))
+    log(f"model: {type(model).__name__} ({config.model_type}), {n_params / 1e6:.2f}M params, "
+        f"vocab {config.vocab_size}, attn {model.config._attn_implementation}, float32")
+    log(f"train: batch {args.batch_size} x seq {args.seq_len}, AdamW lr {args.lr}, "
+        f"{args.warmup} warm-up + median of {args.steps}")
+
+    t, tmin = time_train(model, config.vocab_size, args.batch_size, args.seq_len, args.steps,
+                         args.warmup, args.lr)
+    tok = args.batch_size * args.seq_len
+    print(f"pytorch train: {tok / t:.1f} tok/s (median {t * 1e3:.1f} ms/step, best {tok / tmin:.1f} tok/s; "
+          f"batch {args.batch_size} x seq {args.seq_len})", flush=True)
+
+    if not args.skip_generate:
+        log(f"generate: greedy, KV cache, batch 1, prompt {args.prompt_len}, "
+            f"{args.gen_tokens} new tokens, {args.warmup} warm-up + median of {args.steps}")
+        t, tmin = time_generate(model, config.vocab_size, args.prompt_len, args.gen_tokens,
+                                args.steps, args.warmup)
+        print(f"pytorch generate: {args.gen_tokens / t:.1f} tok/s (median {t * 1e3:.1f} ms for "
+              f"{args.gen_tokens} tokens after a {args.prompt_len}-token prompt, best "
+              f"{args.gen_tokens / tmin:.1f} tok/s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+/* backend.h — a compute backend is a table of kernels (see ops.h for each one's contract).
+ * The model loop (src/models/decoder.c) is written once and calls only through this table,
+ * so the scalar reference, the optimised CPU and (later) a CUDA backend share it.
+ * Members marked optional may be NULL; the model then uses host memory directly. */
+#ifndef FINETUNE_BACKEND_H
+#define FINETUNE_BACKEND_H
+#include <stddef.h>
+
+typedef struct ft_backend {
+    const char *name;
+    /* optional: device memory management (NULL = host memory, malloc-compatible) */
+    void *(*alloc)(size_t nbytes);
+    void  (*free)(void *p);
+    void  (*to_device)(void *dst, const void *src, size_t nbytes);
+    void  (*to_host)(void *dst, const void *src, size_t nbytes);
+    void  (*synchronize)(void);
+
+    void (*embedding_forward)(float *out, const int *ids, const int *pos, const float *wte, const float *wpe, int N, int T, int C);
+    void (*embedding_backward)(float *dwte, float *dwpe, const float *dout, const int *ids, const int *pos, int N, int T, int C);
+    void (*layernorm_forward)(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N, int C, float eps);
+    void (*layernorm_backward)(float *dinp, float *dw, float *db, const float *dout, const float *dresid, const float *inp, const float *w, const float *mean, const float *rstd, int N, int C);
+    void (*rmsnorm_forward)(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps);
+    void (*rmsnorm_backward)(float *dinp, float *dw, const float *dout, const float *dresid, const float *inp, const float *w, const float *rstd, int N, int C);
+    void (*matmul_forward)(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC);
+    void (*matmul_backward)(float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const float *w, int N, int C, int OC);
+    void (*gelu_forward)(float *out, const float *inp, size_t n);
+    void (*gelu_backward)(float *dinp, const float *dout, const float *inp, size_t n);
+    void (*swiglu_forward)(float *out, const float *inp, int N, int H);
+    void (*swiglu_backward)(float *dinp, const float *dout, const float *inp, int N, int H);
+    void (*residual_forward)(float *out, const float *a, const float *b, size_t n);
+    void (*rope_forward)(float *qkv, const int *pos, const float *inv_freq, int N, int NH, int NKV, int HS);
+    void (*rope_backward)(float *dqkv, const int *pos, const float *inv_freq, int N, int NH, int NKV, int HS);
+    void (*attention_forward)(float *out, float *att, const float *qkv, const int *seg, int B, int T, int NH, int NKV, int HS);
+    void (*attention_backward)(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att, const int *seg, int B, int T, int NH, int NKV, int HS);
+    void (*attention_cached_forward)(float *out, const float *q, const float *kc, const float *vc, int kv_stride, int P, int T, int NH, int NKV, int HS);
+    void (*crossentropy_forward_backward)(float *losses, float *dlogits, const float *logits, const int *targets, int N, int V, float scale, float label_smoothing, int ignore_index);
+    void (*dropout_forward)(float *out, const float *inp, size_t n, float p, unsigned long long seed);
+    void (*dropout_backward)(float *dinp, const float *dout, size_t n, float p, unsigned long long seed);
+} ft_backend;
+
+/* The scalar reference backend (plain loops, single thread): ground truth for tests. */
+const ft_backend *ft_backend_ref(void);
+/* The optimised CPU backend: OpenBLAS sgemm, OpenMP on all cores, vectorised loops. */
+const ft_backend *ft_backend_cpu(void);
+/* By name: "cpu" or "ref" (later "cuda"); NULL if unknown. */
+const ft_backend *ft_backend_by_name(const char *name);
+/* Threads used by the CPU backend (OpenMP and OpenBLAS); n <= 0 means all cores. */
+void ft_set_threads(int n);
+int  ft_get_threads(void);
+#endif

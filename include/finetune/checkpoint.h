@@ -1,0 +1,29 @@
+/* checkpoint.h — training checkpoints, written atomically and resumable bit-exactly.
+ * A checkpoint is a directory RUN/checkpoints/step-NNNNNNNN/ holding
+ *   model.safetensors + config.json   the weights (f32, exact)
+ *   optimizer.bin                     the optimizer moments and step count
+ *   state.json                        everything else the trainer needs (written by the caller)
+ * It is first written as step-NNNNNNNN.tmp (every file fsync'ed), then renamed into place and the
+ * parent directory fsync'ed: a crash leaves either the old set of checkpoints or the new one. */
+#ifndef FINETUNE_CHECKPOINT_H
+#define FINETUNE_CHECKPOINT_H
+#include <stddef.h>
+#include <stdint.h>
+#include "finetune/model.h"
+#include "finetune/optim.h"
+
+/* Saves a checkpoint for `step`, then removes all but the newest `keep` checkpoints. */
+int ft_ckpt_save(const char *run_dir, int64_t step, const ft_model *m, ft_optimizer *o, const char *state_json, int keep);
+/* Path of the newest complete checkpoint into path (FT_ERR_NOT_FOUND if none). */
+int ft_ckpt_latest(const char *run_dir, char *path, size_t cap);
+/* Restores weights and optimizer state; *state_json is malloc'd (caller frees). */
+int ft_ckpt_load(const char *ckpt_dir, ft_model *m, ft_optimizer *o, char **state_json);
+/* Copies a directory's regular files (used for best/ and final/), atomically per file. */
+int ft_copy_dir_files(const char *src, const char *dst);
+/* Copies the tokenizer files found in src_dir (tokenizer.json, tokenizer_config.json,
+ * special_tokens_map.json, vocab.json, merges.txt, encoder.json, vocab.bpe, vocab.txt,
+ * tokenizer.bin, tok512.bin, generation_config.json) into dst_dir. Returns the count copied. */
+int ft_copy_tokenizer_files(const char *src_dir, const char *dst_dir);
+/* rm -r of a directory tree (checkpoint rotation). */
+int ft_remove_tree(const char *path);
+#endif

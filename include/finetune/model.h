@@ -1,0 +1,134 @@
+/* model.h — decoder-only transformers: the GPT-2 family (gpt2, distilgpt2, DialoGPT) and the Llama
+ * family (Llama, Mistral, Qwen2, SmolLM, TinyLlama, llama2.c TinyStories), one engine for both.
+ *
+ * The model owns three allocations, each made once (see arena.h): the weights, the gradients
+ * (made on the first ft_model_zero_grad) and the activations for a fixed batch shape (made by
+ * ft_model_prepare). A forward/backward step allocates nothing.
+ *
+ *   ft_model *m;
+ *   if (ft_model_load(&m, "path/to/hf_dir", ft_backend_cpu()) < 0) { puts(ft_last_error()); ... }
+ *   ft_model_prepare(m, B, T);                       // activations for batches of B x T
+ *   float loss;
+ *   ft_model_forward(m, ids, targets, NULL, NULL, B, T, &loss);   // ids/targets [B*T]
+ *   ft_model_zero_grad(m);
+ *   ft_model_backward(m, 0.0f);                      // d(mean loss)/d(params) into ft_model_param(m,i)->grad
+ *   ...
+ *   ft_model_free(m);
+ *
+ * Internal parameter layout (all f32, row-major, Linear weights as [out, in] like torch.nn.Linear):
+ *   wte [V,C]; wpe [maxT,C] (GPT-2);
+ *   per layer: ln1_w [C] (+ ln1_b [C] GPT-2); qkv_w [(NH+2*NKV)*HS, C] (q, k, v rows stacked);
+ *   qkv_b [(NH+2*NKV)*HS] (GPT-2, Qwen2); attn_w [C, NH*HS] (+ attn_b [C] GPT-2); ln2_w (+ ln2_b);
+ *   fc_w [F, C] (GPT-2: F = 4C; Llama: F = 2*I, gate rows then up rows) (+ fc_b [F] GPT-2);
+ *   proj_w [C, I] (+ proj_b [C] GPT-2);
+ *   lnf_w [C] (+ lnf_b [C]); lm_head [V,C] only when the embeddings are not tied.
+ * Hugging Face names and layouts (Conv1D [in,out], separate q/k/v and gate/up) are mapped at load
+ * and save time by ft_model_hf_pieces. */
+#ifndef FINETUNE_MODEL_H
+#define FINETUNE_MODEL_H
+#include <stddef.h>
+#include <stdint.h>
+#include "finetune/backend.h"
+#include "finetune/tensor.h"
+
+typedef enum ft_arch { FT_ARCH_GPT2 = 1, FT_ARCH_LLAMA = 2 } ft_arch;
+typedef enum ft_rope_scaling { FT_ROPE_NONE = 0, FT_ROPE_LINEAR = 1, FT_ROPE_LLAMA3 = 2 } ft_rope_scaling;
+
+typedef struct ft_model_config {
+    ft_arch arch;
+    char    model_type[32];   /* "gpt2", "llama", "mistral", "qwen2" */
+    int     vocab_size;       /* V */
+    int     max_seq_len;      /* n_positions / max_position_embeddings */
+    int     n_layer;          /* L */
+    int     n_embd;           /* C */
+    int     n_head;           /* NH */
+    int     n_kv_head;        /* NKV (== NH for GPT-2) */
+    int     head_dim;         /* HS */
+    int     ffn_hidden;       /* I: GPT-2 4C (n_inner), Llama intermediate_size */
+    float   norm_eps;
+    int     tied_embeddings;
+    int     qkv_bias;         /* bias on the q/k/v projection: GPT-2, Qwen2, Llama attention_bias */
+    int     o_bias;           /* bias on the attention output projection: GPT-2, Llama attention_bias */
+    int     mlp_bias;         /* biases on the MLP projections: GPT-2, Llama mlp_bias */
+    float   rope_theta;
+    ft_rope_scaling rope_scaling;
+    float   rope_factor, rope_low_freq_factor, rope_high_freq_factor;
+    int     rope_original_max_pos;
+    float   resid_dropout, embd_dropout, attn_dropout; /* read from config; used by training */
+    float   initializer_range;
+    int     bos_token_id, eos_token_id, pad_token_id;  /* -1 if absent */
+} ft_model_config;
+
+/* Reads config.json in dir (GPT2LMHeadModel / GPT2Model, LlamaForCausalLM, MistralForCausalLM,
+ * Qwen2ForCausalLM). Unknown architecture, missing fields, or unsupported options (sliding window,
+ * non-tanh GELU, unknown rope scaling) get FT_ERR_UNSUPPORTED / FT_ERR_FORMAT naming the file and key. */
+int ft_model_config_load(ft_model_config *cfg, const char *dir);
+int ft_model_config_from_json(ft_model_config *cfg, const char *json_text, const char *path_for_errors);
+/* Writes config.json in the HF form for cfg (atomic). */
+int ft_model_config_save(const ft_model_config *cfg, const char *dir);
+
+typedef struct ft_param {
+    char      name[64];      /* internal name, e.g. "h.3.qkv_w" */
+    ft_tensor t;             /* the weight (f32) */
+    float    *grad;          /* same shape; NULL until gradients exist or when frozen */
+    int       decay;         /* 1 for matrices that get weight decay by default (not embeddings, norms, biases) */
+    int       trainable;     /* 0 = frozen: no gradient buffer, weight-gradient work skipped */
+} ft_param;
+
+typedef struct ft_model ft_model;
+
+int  ft_model_load(ft_model **out, const char *dir, const ft_backend *be);
+/* A model with random weights (GPT-2 / Llama initialisation with initializer_range), for
+ * from-scratch baselines and benchmarks. */
+int  ft_model_create_random(ft_model **out, const ft_model_config *cfg, uint64_t seed, const ft_backend *be);
+void ft_model_free(ft_model *m);
+/* Reads the weights of a safetensors checkpoint directory into an existing model of the same shape. */
+int  ft_model_load_weights(ft_model *m, const char *dir);
+/* Writes config.json + model.safetensors (HF names and layouts, atomic). */
+int  ft_model_save(const ft_model *m, const char *dir);
+
+const ft_model_config *ft_model_get_config(const ft_model *m);
+int              ft_model_num_params(const ft_model *m);          /* number of parameter tensors */
+ft_param        *ft_model_param(ft_model *m, int i);
+int64_t          ft_model_param_count(const ft_model *m);         /* number of scalars */
+const ft_backend *ft_model_backend(const ft_model *m);
+
+/* The Hugging Face tensors that make up internal parameter i: up to 3 pieces, each a block of
+ * rows [row0, row0+rows) of the internal [rows, cols] matrix (or the whole 1-D vector), stored
+ * transposed in the checkpoint when `transpose` (GPT-2 Conv1D). prefix: "transformer." / "model." etc. */
+typedef struct ft_hf_piece { char name[128]; int64_t row0, rows; int transpose; } ft_hf_piece;
+int ft_model_hf_pieces(const ft_model *m, int i, ft_hf_piece pieces[3]);
+
+/* Activations for batches of B sequences of T tokens (T <= max_seq_len). Call again to change. */
+int ft_model_prepare(ft_model *m, int B, int T);
+
+/* Forward pass over ids[B*T]. targets[B*T] (may be NULL): next-token ids, FT_IGNORE_INDEX where
+ * no loss is taken; then *loss = mean cross-entropy over the counted targets.
+ * pos[B*T] (may be NULL => 0..T-1 per row): position ids; seg[B*T] (may be NULL): attention stays
+ * within equal segment ids (packed examples). Token ids out of range -> FT_ERR_RANGE. */
+int ft_model_forward(ft_model *m, const int *ids, const int *targets, const int *pos, const int *seg,
+                     int B, int T, float *loss);
+/* Logits [B*T, V] of the last forward (valid until the next backward). */
+const float *ft_model_logits(const ft_model *m);
+/* Number of counted targets in the last forward. */
+int  ft_model_num_targets(const ft_model *m);
+/* Allocates gradients on first use (trainable params only) and zeroes them. */
+int  ft_model_zero_grad(ft_model *m);
+/* Backward of the last forward (which must have had targets). Gradients ACCUMULATE into the
+ * params' grad buffers. grad_scale multiplies d(sum of token losses); 0 means 1/num_targets
+ * (the gradient of the mean loss). For accumulation over micro-batches pass 1/total_targets. */
+int  ft_model_backward(ft_model *m, float grad_scale);
+
+/* Training mode turns on the dropout the config asks for (embedding and residual dropout; the
+ * attention-probability dropout of the config is not applied). seed selects the masks: use a new
+ * one for every micro-batch (e.g. hash of run seed and step) — the same seed gives the same masks. */
+void ft_model_set_training(ft_model *m, int training, uint64_t seed);
+/* Label smoothing of the training loss (applied in training mode only). */
+void ft_model_set_label_smoothing(ft_model *m, float eps);
+
+/* Inference with a KV cache (one sequence). ft_model_kv_reset clears it (allocating for up to
+ * max_seq_len tokens on first use). ft_model_decode runs n tokens at positions pos0.. (pos0 must
+ * equal the number of tokens already cached) and writes the logits of the last one to logits[V]. */
+int ft_model_kv_reset(ft_model *m);
+int ft_model_decode(ft_model *m, const int *tokens, int n, int pos0, float *logits);
+#endif

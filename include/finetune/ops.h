@@ -1,0 +1,75 @@
+/* ops.h — the transformer kernels, each forward next to its backward.
+ *
+ * Conventions (after llm.c):
+ *  - outputs first, then inputs, then weights, then dimensions;
+ *  - shapes in comments use one vocabulary: B batch, T time, C channels, N = B*T rows,
+ *    OC output channels, NH query heads, NKV key/value heads, HS head size, V vocabulary, H hidden;
+ *  - parameter gradients ACCUMULATE (+=) so that micro-batches and tied weights add up;
+ *    activation gradients are ASSIGNED (=), except where a `dresid` argument is documented:
+ *    then dinp = dresid + (this op's contribution), dinp may alias dresid (fused residual);
+ *  - a NULL gradient pointer means "not needed" (frozen weight, first layer) and that work is skipped.
+ *
+ * Every kernel exists as a scalar reference (`ft_ref_*`, plain loops, the ground truth of the
+ * tests) and as the optimised CPU version (`ft_cpu_*`, OpenBLAS + OpenMP + SIMD). Model code calls
+ * neither directly: it calls through an ft_backend (backend.h), so a CUDA backend slots in later. */
+#ifndef FINETUNE_OPS_H
+#define FINETUNE_OPS_H
+#include <stddef.h>
+
+#define FT_IGNORE_INDEX (-100)
+
+#define FT_OPS_DECLARE(P) \
+/* out[N,C] = wte[ids[n]] + (wpe ? wpe[pos[n]] : 0); pos NULL means pos[n] = n % T */                     \
+void P##embedding_forward(float *out, const int *ids, const int *pos, const float *wte, const float *wpe, int N, int T, int C); \
+/* dwte[V,C] += .., dwpe[maxT,C] += .. (either may be NULL) */                                           \
+void P##embedding_backward(float *dwte, float *dwpe, const float *dout, const int *ids, const int *pos, int N, int T, int C); \
+/* out[N,C] = (inp - mean) * rstd * w + b; mean[N], rstd[N] saved (may be NULL at inference); b may be NULL */ \
+void P##layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N, int C, float eps); \
+/* dinp[N,C] = dresid + d(layernorm)/dinp; dw[C], db[C] += */                                              \
+void P##layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *dresid, const float *inp, const float *w, const float *mean, const float *rstd, int N, int C); \
+/* out[N,C] = inp * rstd * w, rstd[N] = 1/sqrt(mean(inp^2) + eps) saved (may be NULL) */                  \
+void P##rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps); \
+void P##rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *dresid, const float *inp, const float *w, const float *rstd, int N, int C); \
+/* out[N,OC] = inp[N,C] @ w[OC,C]^T + bias[OC]   (bias may be NULL) */                                     \
+void P##matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC); \
+/* dinp[N,C] = dout @ w (assigned); dw[OC,C] += dout^T @ inp; dbias[OC] += sum_n dout */                  \
+void P##matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const float *w, int N, int C, int OC); \
+/* out[N,OC] += bias[OC] ; dbias[OC] += sum_n dout[N,OC] */                                                \
+void P##bias_add_forward(float *out, const float *bias, int N, int OC);                                  \
+void P##bias_add_backward(float *dbias, const float *dout, int N, int OC);                               \
+/* GELU, tanh approximation (HF "gelu_new" / "gelu_pytorch_tanh"); out may alias nothing */               \
+void P##gelu_forward(float *out, const float *inp, size_t n);                                            \
+void P##gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);                       \
+/* SwiGLU: inp[N, 2H] = [gate | up] per row; out[N,H] = silu(gate) * up */                              \
+void P##swiglu_forward(float *out, const float *inp, int N, int H);                                      \
+void P##swiglu_backward(float *dinp, const float *dout, const float *inp, int N, int H);                 \
+/* out[n] = a[n] + b[n] */                                                                               \
+void P##residual_forward(float *out, const float *a, const float *b, size_t n);                          \
+/* Rotary embedding in place on the q and k heads of qkv[N, (NH+2*NKV)*HS] (HF rotate_half layout:     \
+ * pairs (i, i + HS/2)); pos[N] positions; inv_freq[HS/2]. Backward rotates dqkv by -angle in place. */  \
+void P##rope_forward(float *qkv, const int *pos, const float *inv_freq, int N, int NH, int NKV, int HS);  \
+void P##rope_backward(float *dqkv, const int *pos, const float *inv_freq, int N, int NH, int NKV, int HS); \
+/* Causal multi-head attention with grouped K/V heads. qkv[B,T,(NH+2*NKV)*HS] = [q heads|k heads|v heads]; \
+ * out[B,T,NH*HS]; att[B,NH,T,T] keeps the softmax probabilities for backward (row t valid for j<=t).   \
+ * seg[B,T] (may be NULL): token t attends to j <= t only when seg[j] == seg[t] (packed examples).     \
+ * Query head h reads K/V head h / (NH/NKV). Scale 1/sqrt(HS). */                                        \
+void P##attention_forward(float *out, float *att, const float *qkv, const int *seg, int B, int T, int NH, int NKV, int HS); \
+/* dqkv[B,T,(NH+2*NKV)*HS] assigned; scratch[B,NH,T,T] workspace (may alias nothing) */                 \
+void P##attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att, const int *seg, int B, int T, int NH, int NKV, int HS); \
+/* Inference with a KV cache, one sequence: q[T,NH*HS] are positions P..P+T-1; kc/vc[P+T, NKV*HS]     \
+ * hold keys/values of positions 0..P+T-1 (row stride kv_stride floats). out[T,NH*HS]. */               \
+void P##attention_cached_forward(float *out, const float *q, const float *kc, const float *vc, int kv_stride, int P, int T, int NH, int NKV, int HS); \
+/* Softmax cross-entropy. losses[N] = -log softmax(logits)[target] (mixed with label smoothing eps:    \
+ * (1-eps)*nll + eps*mean_v(-log p_v)); 0 where target == ignore_index. If dlogits != NULL:           \
+ * dlogits[N,V] = scale * (softmax - smoothed one-hot), 0 rows for ignored targets; dlogits may alias  \
+ * logits. Returns nothing; targets outside [0,V) other than ignore_index are treated as ignored. */    \
+void P##crossentropy_forward_backward(float *losses, float *dlogits, const float *logits, const int *targets, int N, int V, float scale, float label_smoothing, int ignore_index); \
+/* Inverted dropout with a counter-based mask: element i is kept when hash(seed, i) >= p, and then   \
+ * scaled by 1/(1-p). The mask is a pure function of (seed, i), so backward regenerates it instead of  \
+ * storing it, and results do not depend on threads. out may alias inp; dinp may alias dout. */          \
+void P##dropout_forward(float *out, const float *inp, size_t n, float p, unsigned long long seed);       \
+void P##dropout_backward(float *dinp, const float *dout, size_t n, float p, unsigned long long seed);
+
+FT_OPS_DECLARE(ft_ref_)
+FT_OPS_DECLARE(ft_cpu_)
+#endif

@@ -1,0 +1,36 @@
+/* optim.h — optimizers over a model's trainable parameters (their grad buffers).
+ * AdamW follows torch.optim.AdamW exactly: decoupled decay p *= 1 - lr*wd, then the bias-corrected
+ * Adam update p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps). Weight decay applies to params
+ * whose `decay` flag is set (matrices; not embeddings, norms or biases) unless decay_all.
+ * State lives in one allocation; its bytes can be saved and restored for exact resume. */
+#ifndef FINETUNE_OPTIM_H
+#define FINETUNE_OPTIM_H
+#include <stddef.h>
+#include <stdint.h>
+#include "finetune/model.h"
+
+typedef enum ft_optim_kind { FT_OPT_ADAMW = 0, FT_OPT_ADAM, FT_OPT_SGD } ft_optim_kind;
+
+typedef struct ft_optim_params {
+    ft_optim_kind kind;
+    float lr;            /* default 5e-5 */
+    float beta1, beta2;  /* 0.9, 0.999 */
+    float eps;           /* 1e-8 */
+    float weight_decay;  /* 0.0 */
+    float momentum;      /* SGD */
+    int   nesterov;      /* SGD */
+    int   decay_all;     /* apply weight decay to every parameter */
+} ft_optim_params;
+
+ft_optim_params ft_optim_default_params(void);
+
+typedef struct ft_optimizer ft_optimizer;
+int  ft_optim_create(ft_optimizer **out, ft_model *m, const ft_optim_params *p);
+void ft_optim_free(ft_optimizer *o);
+/* One update with learning rate lr (the schedule's value for this step). */
+int  ft_optim_step(ft_optimizer *o, float lr);
+int64_t ft_optim_steps(const ft_optimizer *o);
+/* Raw state (moments) for checkpoints. */
+void  *ft_optim_state(ft_optimizer *o, size_t *nbytes);
+void   ft_optim_set_steps(ft_optimizer *o, int64_t t);
+#endif

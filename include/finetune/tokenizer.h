@@ -1,0 +1,84 @@
+/* tokenizer.h — text <-> token ids.
+ *
+ * Kinds: byte-level BPE (GPT-2, RoBERTa, Llama-3, Qwen2), SentencePiece-style BPE with byte
+ * fallback (Llama-2, Mistral, TinyLlama, llama2.c), WordPiece (BERT). One opaque handle for all.
+ *
+ * ft_tokenizer_load(dir) looks in a model directory for, in this order:
+ *   tokenizer.json; vocab.json + merges.txt; encoder.json + vocab.bpe (OpenAI GPT-2 files);
+ *   tokenizer.bin / tok512.bin (llama2.c); vocab.txt (WordPiece)
+ * and reads tokenizer_config.json / special_tokens_map.json when present (BOS/EOS/PAD names,
+ * add_bos_token / add_eos_token). The explicit-file loaders below read only the files they are given.
+ *
+ * Encoding follows HF tokenizers exactly (added tokens split out first, normalizer, pre-tokenizer,
+ * BPE by merge rank); llama2.c .bin tokenizers encode as llama2.c does (dummy-prefix space, merges
+ * by score, byte fallback). A tokenizer is immutable after loading: encode/decode may run on several
+ * threads at once.
+ *
+ *   ft_tokenizer *tok;
+ *   if (ft_tokenizer_load(&tok, "models/gpt2") < 0) { puts(ft_last_error()); ... }
+ *   int *ids = NULL; int n = 0;
+ *   ft_tokenizer_encode(tok, "Hello world", 11, FT_TOK_ADD_SPECIAL, &ids, &n);  // free(ids)
+ *   char *text; size_t len; ft_tokenizer_decode(tok, ids, n, 0, &text, &len);    // free(text)
+ *   ft_tokenizer_free(tok);
+ */
+#ifndef FINETUNE_TOKENIZER_H
+#define FINETUNE_TOKENIZER_H
+#include <stddef.h>
+
+typedef struct ft_tokenizer ft_tokenizer;
+
+typedef enum ft_tokenizer_kind {
+    FT_TOK_BYTE_BPE = 1,     /* GPT-2 style byte-level BPE */
+    FT_TOK_SPM_BPE  = 2,     /* SentencePiece-style BPE (score-based merges or merges list), byte fallback */
+    FT_TOK_WORDPIECE = 3,
+} ft_tokenizer_kind;
+
+/* encode flags */
+#define FT_TOK_ADD_SPECIAL   1  /* add BOS/EOS (or [CLS]/[SEP]) as the tokenizer's config says */
+#define FT_TOK_NO_SPECIAL_PARSE 2 /* treat special-token strings in the text as plain text */
+
+/* decode flags */
+#define FT_TOK_SKIP_SPECIAL  1
+
+/* dir may also be a tokenizer.json or a llama2.c .bin file. A directory holding only vocab.txt
+ * (WordPiece) gives FT_ERR_UNSUPPORTED for now. */
+int  ft_tokenizer_load(ft_tokenizer **out, const char *dir);
+/* Loads from explicit files: (vocab.json|encoder.json, merges.txt|vocab.bpe) for byte-level BPE.
+ * <|endoftext|>, when present, is the special BOS/EOS token (as for GPT-2). */
+int  ft_tokenizer_load_bpe_files(ft_tokenizer **out, const char *vocab_path, const char *merges_path);
+/* A HF tokenizers tokenizer.json with a BPE model (byte-level or SentencePiece-style). */
+int  ft_tokenizer_load_json(ft_tokenizer **out, const char *tokenizer_json_path);
+/* A llama2.c tokenizer.bin / tok512.bin (kind FT_TOK_SPM_BPE; FT_TOK_ADD_SPECIAL adds BOS = 1). */
+int  ft_tokenizer_load_llama2c(ft_tokenizer **out, const char *path);
+void ft_tokenizer_free(ft_tokenizer *tok);
+
+/* Writes a HF tokenizers tokenizer.json (atomically) that HF's PreTrainedTokenizerFast and our
+ * ft_tokenizer_load_json encode exactly like tok. For a llama2.c tokenizer: the Llama-2 layout
+ * (Prepend/Replace normalizer, byte_fallback, merges derived from the scores, BOS post-processor).
+ * The output is byte-identical for equal tokenizers. FT_ERR_UNSUPPORTED if a token is not UTF-8. */
+int  ft_tokenizer_save_json(const ft_tokenizer *tok, const char *path);
+
+ft_tokenizer_kind ft_tokenizer_get_kind(const ft_tokenizer *tok);
+int ft_tokenizer_vocab_size(const ft_tokenizer *tok);
+int ft_tokenizer_bos(const ft_tokenizer *tok);   /* -1 if none */
+int ft_tokenizer_eos(const ft_tokenizer *tok);   /* -1 if none */
+int ft_tokenizer_pad(const ft_tokenizer *tok);   /* -1 if none */
+int ft_tokenizer_token_id(const ft_tokenizer *tok, const char *token); /* -1 if absent */
+/* The vocabulary string of a token (e.g. "Ġhello", "▁the", "<0x0A>"), NULL if out of range. */
+const char *ft_tokenizer_token_str(const ft_tokenizer *tok, int id);
+int ft_tokenizer_is_special(const ft_tokenizer *tok, int id);
+
+/* Encodes len bytes of UTF-8 text. *ids is malloc'd (caller frees), *n its length. */
+int ft_tokenizer_encode(const ft_tokenizer *tok, const char *text, size_t len, int flags, int **ids, int *n);
+/* Decodes ids to UTF-8 bytes (invalid sequences kept as bytes). *out malloc'd, NUL-terminated.
+ * SentencePiece-style: the dummy-prefix space of the first token, and of a token right after BOS,
+ * is dropped (so decode(encode(x)) == x, and decode equals the concatenation of decode_piece). */
+int ft_tokenizer_decode(const ft_tokenizer *tok, const int *ids, int n, int flags, char **out, size_t *len);
+
+/* Streaming decode for generation: the bytes token `id` adds when it follows `prev` (-1 at the
+ * start of the text). Handles SentencePiece's dummy-prefix space at the start and byte tokens.
+ * Writes at most cap bytes into buf (NUL-terminated when there is room) and returns the byte count
+ * (>= 0), FT_ERR_RANGE if the piece does not fit or id is not a token. A piece can be part of a
+ * UTF-8 character (byte tokens); concatenating pieces gives the exact bytes. */
+int ft_tokenizer_decode_piece(const ft_tokenizer *tok, int prev, int id, char *buf, size_t cap);
+#endif

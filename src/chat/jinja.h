@@ -1,0 +1,183 @@
+/* jinja.h — internal: the Jinja2 subset behind chat templates (see include/finetune/chat.h).
+ *
+ * Pipeline: jlex (source -> tokens, whitespace control applied) -> jparse (tokens -> AST, once per
+ * template) -> jtemplate_render (AST + variables -> text, many times).
+ *
+ * Memory: a template owns one jpool holding its normalized source, AST and symbol table. Each render
+ * allocates its values (strings built by +, lists made by filters, message dicts) in a jpool that the
+ * caller frees after the render, so a render never leaks and never mutates the template: one parsed
+ * template can be rendered from several threads at once.
+ *
+ * Values follow Python/Jinja2 semantics (str(), repr(), ==, truthiness, json.dumps) because the
+ * reference is transformers' apply_chat_template, which renders with Jinja2 under CPython. */
+#ifndef FT_CHAT_JINJA_H
+#define FT_CHAT_JINJA_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- pool: zeroed, 16-byte-aligned bump allocations in chained blocks, freed all at once ---- */
+typedef struct jpool_block jpool_block;
+typedef struct jpool { jpool_block *head; } jpool;
+void *jpool_alloc(jpool *p, size_t n);               /* NULL on out-of-memory */
+char *jpool_strdup(jpool *p, const char *s, size_t n); /* copies n bytes, adds a NUL */
+void  jpool_free(jpool *p);
+
+/* ---- growable malloc'd byte buffer; functions return FT_OK or FT_ERR_NOMEM ---- */
+typedef struct jbuf { char *p; size_t n, cap; } jbuf;
+int  jbuf_put(jbuf *b, const void *s, size_t n);
+int  jbuf_putc(jbuf *b, char c);
+int  jbuf_puts(jbuf *b, const char *s);
+int  jbuf_printf(jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void jbuf_free(jbuf *b);
+
+/* ---- values ---- */
+enum {
+    JV_UNDEF = 0,  /* jinja2.Undefined: prints "", falsy, iterates empty; u.s holds the name (may be empty) */
+    JV_NONE, JV_BOOL, JV_INT, JV_FLOAT, JV_STR,
+    JV_LIST,       /* list, or tuple when .tuple is set (only repr differs) */
+    JV_DICT,       /* str keys, insertion order */
+    JV_NS,         /* namespace(): a dict whose attributes may be assigned */
+    JV_LOOP,       /* the `loop` variable of a for loop */
+    JV_FUNC,       /* a global function (raise_exception, namespace, range, ...); u.fn */
+    JV_MACRO,      /* a {% macro %}; u.macro */
+};
+typedef struct jstr { const char *p; size_t n; } jstr;
+typedef struct jv jv;
+typedef struct jlist { int n, cap; jv *v; } jlist;
+typedef struct jdict { int n, cap; jstr *k; jv *v; } jdict;
+typedef struct jloop { int64_t index0, length; const jv *items; } jloop;
+struct jnode;
+struct jv {
+    uint8_t t;
+    uint8_t tuple;
+    union { int b; int64_t i; double f; jstr s; jlist *l; jdict *d; jloop *loop; int fn; const struct jnode *macro; } u;
+};
+
+static inline jv jv_undef(void) { jv v = {0}; v.t = JV_UNDEF; return v; }
+static inline jv jv_none(void) { jv v = {0}; v.t = JV_NONE; return v; }
+static inline jv jv_bool(int b) { jv v = {0}; v.t = JV_BOOL; v.u.b = !!b; return v; }
+static inline jv jv_int(int64_t i) { jv v = {0}; v.t = JV_INT; v.u.i = i; return v; }
+static inline jv jv_float(double f) { jv v = {0}; v.t = JV_FLOAT; v.u.f = f; return v; }
+static inline jv jv_str(const char *p, size_t n) { jv v = {0}; v.t = JV_STR; v.u.s.p = p; v.u.s.n = n; return v; }
+
+int  jv_truthy(jv v);
+int  jv_eq(jv a, jv b);                    /* Python == (1 == 1.0 == True, deep for lists/dicts) */
+const char *jv_typename(jv v);             /* Python type name for messages: "str", "list", ... */
+/* Python str(v) (repr = 0) or repr(v) (repr = 1) appended to b. */
+int  jv_write(jbuf *b, jv v, int repr);
+/* json.dumps(v, ensure_ascii, indent, separators, sort_keys) as transformers' tojson filter.
+ * indent: NULL for none. item_sep/key_sep: NULL for the json.dumps defaults.
+ * Returns FT_OK, FT_ERR_NOMEM, or FT_ERR_INVALID (value not serializable: *bad names its type). */
+int  jv_tojson(jbuf *b, jv v, int ensure_ascii, const char *indent, size_t indent_n, const char *item_sep,
+               const char *key_sep, int sort_keys, const char **bad);
+void jv_float_repr(char buf[40], double x); /* Python repr(float) */
+
+jlist *jlist_new(jpool *p, int cap);
+int    jlist_push(jpool *p, jlist *l, jv v);
+jdict *jdict_new(jpool *p, int cap);
+jv    *jdict_get(const jdict *d, const char *k, size_t n);
+int    jdict_set(jpool *p, jdict *d, jstr k, jv v);
+
+/* ---- UTF-8 and Python character classes ---- */
+int    utf8_next(const char *s, size_t n, size_t i, int32_t *cp); /* bytes of the char at i (invalid byte: 1, cp = byte) */
+size_t utf8_count(const char *s, size_t n);                          /* Python len() of the str */
+size_t utf8_offset(const char *s, size_t n, size_t k);               /* byte offset of char k (n if past the end) */
+int    py_isspace(int32_t cp);                                       /* Python str.isspace() */
+int    utf8_put(jbuf *b, int32_t cp);
+
+/* ---- lexer ---- */
+enum { T_TEXT, T_VAR_BEGIN, T_VAR_END, T_BLOCK_BEGIN, T_BLOCK_END, T_NAME, T_STRING, T_INT, T_FLOAT, T_OP, T_EOF };
+enum {
+    OP_ADD = 1, OP_SUB, OP_MUL, OP_DIV, OP_FLOORDIV, OP_MOD, OP_POW, OP_TILDE, OP_EQ, OP_NE, OP_LT, OP_LE,
+    OP_GT, OP_GE, OP_ASSIGN, OP_LPAREN, OP_RPAREN, OP_LBRACKET, OP_RBRACKET, OP_LBRACE, OP_RBRACE,
+    OP_COMMA, OP_DOT, OP_COLON, OP_PIPE, OP_SEMICOLON,
+    OP_IN, OP_NOTIN, /* not tokens: binary operators built by the parser */
+};
+typedef struct jtok {
+    uint8_t type, op;
+    int     pos;      /* byte offset in the normalized source */
+    jstr    s;        /* TEXT: slice of the source; NAME: the name; STRING: the decoded value (pool) */
+    int64_t i;
+    double  f;
+} jtok;
+/* Tokenizes src (already normalized: see jtemplate_parse). *toks is malloc'd, ends with T_EOF. */
+int jlex(jpool *pool, const char *src, size_t n, jtok **toks, int *ntoks);
+/* 1-based line and column (in characters) of byte offset pos. */
+void jsrc_linecol(const char *src, size_t n, int pos, int *line, int *col);
+
+/* ---- AST ---- */
+enum {
+    /* statements (linked through next) */
+    N_TEXT = 1, N_OUTPUT, N_IF, N_FOR, N_SET, N_SET_ATTR, N_SET_BLOCK, N_BREAK, N_CONTINUE, N_GENERATION,
+    N_MACRO,
+    /* expressions */
+    N_LIT, N_NAME, N_LIST, N_TUPLE, N_DICT, N_GETATTR, N_GETITEM, N_SLICE, N_NEG, N_POS, N_NOT, N_BIN,
+    N_AND, N_OR, N_COND, N_FILTER, N_TEST, N_CALL, N_METHOD,
+};
+typedef struct jnode jnode;
+struct jnode {
+    uint8_t kind, op, neg;  /* op: N_BIN operator; neg: N_TEST "is not" */
+    int     pos;            /* byte offset in the normalized source, for messages */
+    jnode  *a, *b, *c;      /* operands; N_IF/N_COND: a = test; N_FOR: a = iterable, b = filter;
+                               N_SLICE: a = subject, b/c = start/stop, args[0] = step */
+    jnode  *body, *orelse;  /* statement lists */
+    jnode  *next;
+    jnode **args;           /* call / filter / test arguments; list and tuple items; dict k0,v0,k1,v1,... */
+    jstr   *kw;             /* kw[i].p != NULL: args[i] is keyword argument kw[i] (macro: parameter names) */
+    int     nargs;
+    jstr    s;              /* TEXT text; GETATTR/METHOD/FILTER/TEST/SET_ATTR/MACRO name */
+    int     sym;            /* NAME / SET_ATTR / MACRO: symbol */
+    int    *syms;           /* FOR / SET / SET_BLOCK targets */
+    int     nsyms;
+    int     fid;            /* FILTER / TEST: builtin id */
+    jv      lit;            /* LIT */
+};
+
+typedef struct jtemplate {
+    jpool  pool;
+    char  *src;            /* normalized source (newlines -> \n, one trailing \n dropped) */
+    size_t len;
+    jnode *root;
+    char **syms;           /* symbol names, NUL-terminated */
+    int    nsyms;
+    int   *sym_fn;         /* per symbol: builtin global function id, 0 if none */
+    int    has_generation; /* the template has {% generation %} blocks */
+} jtemplate;
+
+/* Parses source (n bytes). On failure records "chat template: line L, column C: ..." and returns
+ * FT_ERR_FORMAT (syntax) or FT_ERR_UNSUPPORTED (valid Jinja2 this subset does not handle). */
+int  jtemplate_parse(jtemplate **out, const char *src, size_t n);
+void jtemplate_free(jtemplate *t);
+int  jtemplate_sym(const jtemplate *t, const char *name); /* -1 if the template never names it */
+void jtemplate_linecol(const jtemplate *t, int pos, int *line, int *col);
+
+/* filters / tests / global functions: ids are resolved at parse time */
+int jfilter_id(const char *name, size_t n); /* 0 if unknown */
+int jtest_id(const char *name, size_t n);
+int jfunc_id(const char *name);
+
+typedef struct jvar { int sym; jv v; } jvar;
+typedef struct jspan { size_t start, end; } jspan;
+/* Renders t with vars bound at the top level, appending to out. Values are allocated in pool.
+ * gens (optional): malloc'd [start,end) output ranges of each {% generation %} block, in order. */
+int jtemplate_render(const jtemplate *t, const jvar *vars, int nvars, jpool *pool, jbuf *out,
+                     jspan **gens, int *ngens);
+
+/* ---- evaluation internals shared by jinja_eval.c and jinja_builtins.c ---- */
+typedef struct jrender jrender;
+int jr_error(jrender *r, const jnode *at, int status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+jpool *jr_pool(jrender *r);
+int jr_str(jrender *r, jv v, jstr *out);                    /* Python str(v), pool-backed */
+int jr_getattr(jrender *r, const jnode *at, jv obj, jstr name, jv *out);
+int jr_getitem(jrender *r, const jnode *at, jv obj, jv key, jv *out);
+int jr_iterate(jrender *r, const jnode *at, jv v, jlist **out); /* list(v) for iteration */
+/* a == b, a < b, ... (op: OP_EQ..OP_GE, OP_IN, OP_NOTIN) with Python's rules; *res is 0 or 1 */
+int jr_compare(jrender *r, const jnode *at, int op, jv a, jv b, int *res);
+int jr_call_macro(jrender *r, const jnode *at, jv fn, const jv *args, const jstr *kw, int nargs, jv *out);
+/* Applies builtin filter / test / function / method to evaluated arguments. */
+int jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, const jstr *kw, int nargs, jv *out);
+int jtest_apply(jrender *r, const jnode *at, int tid, jv in, const jv *args, int nargs, int *out);
+int jfunc_call(jrender *r, const jnode *at, int fn, const jv *args, const jstr *kw, int nargs, jv *out);
+int jmethod_call(jrender *r, const jnode *at, jv obj, jstr name, const jv *args, const jstr *kw, int nargs,
+                 jv *out, int *found);
+#endif

@@ -1,0 +1,120 @@
+/* generate.c — the generation loop: prefill the prompt through the KV cache, then sample one
+ * token at a time, decode it to text, hold back text that may begin a stop string, stream the rest. */
+#include "finetune/generate.h"
+#include "finetune/status.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void ft_generation_free(ft_generation *g) {
+    if (!g) return;
+    free(g->ids);
+    free(g->text);
+    memset(g, 0, sizeof *g);
+}
+
+typedef struct { char *buf; size_t len, cap; } strbuf;
+
+static int sb_append(strbuf *s, const char *p, size_t n) {
+    if (s->len + n + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 256;
+        while (cap < s->len + n + 1) cap *= 2;
+        char *b = realloc(s->buf, cap);
+        if (!b) return ft_error(FT_ERR_NOMEM, "generate: out of memory");
+        s->buf = b; s->cap = cap;
+    }
+    memcpy(s->buf + s->len, p, n);
+    s->len += n;
+    s->buf[s->len] = 0;
+    return FT_OK;
+}
+
+/* length of the longest suffix of text[0..len) that is a proper prefix of a stop string */
+static size_t stop_holdback(const char *text, size_t len, const ft_generate_params *p) {
+    size_t hold = 0;
+    for (int s = 0; s < p->n_stop; s++) {
+        size_t sl = strlen(p->stop[s]);
+        for (size_t k = sl > 1 ? sl - 1 : 0; k > hold; k--)
+            if (k <= len && memcmp(text + len - k, p->stop[s], k) == 0) { hold = k; break; }
+    }
+    return hold;
+}
+
+int ft_generate(ft_model *m, const ft_tokenizer *tok, const int *prompt, int n_prompt,
+                const ft_generate_params *p, ft_piece_fn on_piece, void *user, ft_generation *out) {
+    memset(out, 0, sizeof *out);
+    const ft_model_config *c = ft_model_get_config(m);
+    int V = c->vocab_size;
+    if (n_prompt <= 0) return ft_error(FT_ERR_INVALID, "generate: the prompt is empty (no tokens)");
+    if (n_prompt >= c->max_seq_len)
+        return ft_error(FT_ERR_RANGE, "generate: the prompt has %d tokens, the model's context is %d", n_prompt, c->max_seq_len);
+    int max_new = p->max_new_tokens;
+    int eos = tok ? ft_tokenizer_eos(tok) : c->eos_token_id;
+    if (eos < 0) eos = c->eos_token_id;
+    int cap_hist = n_prompt + (max_new > 0 ? max_new : 0) + 1;
+    int *hist = malloc(sizeof(int) * (size_t)cap_hist);
+    float *logits = malloc(sizeof(float) * (size_t)V);
+    void *work = malloc(ft_sample_work_size(V));
+    strbuf text = {0};
+    int rc = (hist && logits && work) ? FT_OK : ft_error(FT_ERR_NOMEM, "generate: out of memory");
+    if (rc == FT_OK) rc = ft_model_kv_reset(m);
+    if (rc == FT_OK) rc = ft_model_decode(m, prompt, n_prompt, 0, logits);
+    if (rc != FT_OK) goto done;
+    memcpy(hist, prompt, sizeof(int) * (size_t)n_prompt);
+    int n_hist = n_prompt;
+    ft_rng rng;
+    ft_rng_seed(&rng, p->seed);
+    size_t emitted = 0;
+    int prev = prompt[n_prompt - 1];
+    out->stopped_by = 0;
+    for (int step = 0; step < max_new; step++) {
+        int id = ft_sample_logits(logits, V, hist, n_hist, p, &rng, work);
+        if (p->stop_at_eos && id == eos) { out->stopped_by = 1; break; }
+        hist[n_hist++] = id;
+        int done_stop = 0;
+        if (tok) {
+            char piece[256];
+            int n = ft_tokenizer_decode_piece(tok, prev, id, piece, sizeof piece);
+            if (n < 0) { rc = n; break; }
+            size_t before = text.len;
+            if ((rc = sb_append(&text, piece, (size_t)n)) != FT_OK) break;
+            size_t limit = text.len;
+            for (int s = 0; s < p->n_stop; s++) {
+                size_t sl = strlen(p->stop[s]);
+                if (!sl) continue;
+                size_t from = before >= sl ? before - sl + 1 : 0;
+                char *hit = memmem(text.buf + from, text.len - from, p->stop[s], sl);
+                if (hit && (size_t)(hit - text.buf) < limit) { limit = (size_t)(hit - text.buf); done_stop = 1; }
+            }
+            if (done_stop) { text.len = limit; text.buf[limit] = 0; }
+            size_t ready = done_stop ? text.len : text.len - stop_holdback(text.buf, text.len, p);
+            if (on_piece && ready > emitted) {
+                if (on_piece(user, text.buf + emitted, ready - emitted)) { emitted = ready; out->stopped_by = 3; prev = id; break; }
+                emitted = ready;
+            }
+        }
+        prev = id;
+        if (done_stop) { out->stopped_by = 2; break; }
+        if (step + 1 == max_new) break;
+        if (n_hist >= c->max_seq_len) { out->stopped_by = 4; break; }
+        if ((rc = ft_model_decode(m, &id, 1, n_hist - 1, logits)) != FT_OK) break;
+    }
+    if (rc == FT_OK && tok && on_piece && text.len > emitted) on_piece(user, text.buf + emitted, text.len - emitted);
+    if (rc == FT_OK) {
+        out->n_ids = n_hist - n_prompt;
+        out->ids = malloc(sizeof(int) * (size_t)(out->n_ids ? out->n_ids : 1));
+        if (!out->ids) rc = ft_error(FT_ERR_NOMEM, "generate: out of memory");
+        else memcpy(out->ids, hist + n_prompt, sizeof(int) * (size_t)out->n_ids);
+        if (!text.buf) sb_append(&text, "", 0);
+        out->text = text.buf;
+        out->text_len = text.len;
+        text.buf = NULL;
+    }
+done:
+    free(text.buf);
+    free(hist);
+    free(logits);
+    free(work);
+    if (rc != FT_OK) ft_generation_free(out);
+    return rc;
+}

@@ -1,0 +1,200 @@
+/* gguf_llama.c — read a GGUF "llama" model into an ft_llama_ckpt.
+ *
+ * Metadata: llama.{embedding_length, feed_forward_length, block_count, attention.head_count,
+ * attention.head_count_kv, context_length, attention.layer_norm_rms_epsilon, rope.freq_base,
+ * rope.dimension_count}; tokenizer.ggml.{model, tokens, scores, token_type, bos_token_id,
+ * eos_token_id, unknown_token_id}.
+ * Tensors (ne[] innermost first, so [out, in] matrices read as ne = (in, out)):
+ *   token_embd.weight (C, V), output_norm.weight (C), output.weight (C, V) (absent => tied),
+ *   blk.N.{attn_norm (C), attn_q (C, C), attn_k (C, KV), attn_v (C, KV), attn_output (C, C),
+ *          ffn_norm (C), ffn_gate (C, H), ffn_up (C, H), ffn_down (H, C)}.weight
+ * llama.cpp keeps q/k rows in the interleaved rope layout, the same as llama2.c, so the weights
+ * land in ft_llama_ckpt unchanged. */
+#include "io/llama_ckpt_internal.h"
+#include "finetune/status.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int get_dim(const ft_gguf *g, const char *key, int *out) {
+    int64_t v;
+    FT_TRY(ft_gguf_get_int(g, key, &v));
+    if (v <= 0 || v > INT32_MAX)
+        return ft_error(FT_ERR_FORMAT, "%s: metadata key '%s' = %lld is out of range", ft_gguf_path(g), key, (long long)v);
+    *out = (int)v;
+    return FT_OK;
+}
+
+/* Checks (dst == NULL) or reads a tensor: a per-layer "blk.<l>.<what>.weight" when l >= 0. */
+static int tensor(const ft_gguf *g, int l, const char *what, int64_t ne0, int64_t ne1, float *dst) {
+    char name[128];
+    if (l >= 0) snprintf(name, sizeof name, "blk.%d.%s.weight", l, what);
+    else snprintf(name, sizeof name, "%s", what);
+    int64_t ne[2] = {ne0, ne1};
+    int nd = ne1 > 0 ? 2 : 1;
+    if (dst) return ft_gguf_read_f32(g, name, ne, nd, dst);
+    const ft_gguf_tensor *t = ft_gguf_find_tensor(g, name);
+    if (!t) return ft_error(FT_ERR_NOT_FOUND, "%s: missing tensor '%s'", ft_gguf_path(g), name);
+    if (t->n_dims != nd || t->ne[0] != ne0 || (nd == 2 && t->ne[1] != ne1))
+        return ft_gguf_read_f32(g, name, ne, nd, NULL);   /* reports the shape mismatch (reads nothing) */
+    if (t->type != FT_GGML_F32 && t->type != FT_GGML_F16 && t->type != FT_GGML_BF16)
+        return ft_gguf_read_f32(g, name, ne, nd, NULL);   /* reports the unsupported type (reads nothing) */
+    return FT_OK;
+}
+
+/* All the model's tensors, checked (dry) before anything is allocated, then read. */
+static int model_tensors(const ft_gguf *g, ft_llama_ckpt *ck, int dry) {
+    int64_t C = ck->dim, H = ck->hidden_dim, V = ck->vocab_size;
+    int64_t KV = C / ck->n_heads * ck->n_kv_heads;
+#define DST(p) (dry ? NULL : (p))
+    FT_TRY(tensor(g, -1, "token_embd.weight", C, V, DST(ck->token_embedding)));
+    FT_TRY(tensor(g, -1, "output_norm.weight", C, 0, DST(ck->rms_final)));
+    if (!ck->tied) FT_TRY(tensor(g, -1, "output.weight", C, V, DST(ck->wcls)));
+    for (int l = 0; l < ck->n_layers; l++) {
+        FT_TRY(tensor(g, l, "attn_norm", C, 0, DST(ck->rms_att + l * C)));
+        FT_TRY(tensor(g, l, "attn_q", C, C, DST(ck->wq + l * C * C)));
+        FT_TRY(tensor(g, l, "attn_k", C, KV, DST(ck->wk + l * KV * C)));
+        FT_TRY(tensor(g, l, "attn_v", C, KV, DST(ck->wv + l * KV * C)));
+        FT_TRY(tensor(g, l, "attn_output", C, C, DST(ck->wo + l * C * C)));
+        FT_TRY(tensor(g, l, "ffn_norm", C, 0, DST(ck->rms_ffn + l * C)));
+        FT_TRY(tensor(g, l, "ffn_gate", C, H, DST(ck->w1 + l * H * C)));
+        FT_TRY(tensor(g, l, "ffn_down", H, C, DST(ck->w2 + l * C * H)));
+        FT_TRY(tensor(g, l, "ffn_up", C, H, DST(ck->w3 + l * H * C)));
+    }
+#undef DST
+    return FT_OK;
+}
+
+static int read_vocab(ft_llama_ckpt *ck, const ft_gguf *g) {
+    const char *path = ft_gguf_path(g);
+    const ft_gguf_kv *model = ft_gguf_find_kv(g, "tokenizer.ggml.model");
+    if (!model) return FT_OK;   /* no vocabulary: the caller must pass a tokenizer */
+    if (model->type != FT_GGUF_STRING || strcmp(model->str, "llama") != 0) {
+        FT_LOGW("%s: tokenizer.ggml.model is '%s', not 'llama' (SentencePiece); pass a tokenizer explicitly",
+                path, model->type == FT_GGUF_STRING ? model->str : "?");
+        return FT_OK;
+    }
+    const char **toks = NULL;
+    int64_t n = 0, ns = 0, nt = 0;
+    FT_TRY(ft_gguf_get_str_array(g, "tokenizer.ggml.tokens", &toks, &n));
+    int rc = FT_OK;
+    if (n <= 0 || n > INT32_MAX) { rc = ft_error(FT_ERR_FORMAT, "%s: tokenizer.ggml.tokens has %lld entries", path, (long long)n); goto done; }
+    ck->n_tokens = (int)n;
+    ck->tokens = calloc((size_t)n, sizeof *ck->tokens);
+    if (!ck->tokens) { rc = ft_error(FT_ERR_NOMEM, "%s: out of memory", path); goto done; }
+    for (int64_t i = 0; i < n; i++) {
+        ck->tokens[i] = strdup(toks[i]);
+        if (!ck->tokens[i]) { rc = ft_error(FT_ERR_NOMEM, "%s: out of memory", path); goto done; }
+    }
+    if (ft_gguf_find_kv(g, "tokenizer.ggml.scores")) {
+        if ((rc = ft_gguf_get_f32_array(g, "tokenizer.ggml.scores", &ck->scores, &ns)) < 0) goto done;
+        if (ns != n) { rc = ft_error(FT_ERR_FORMAT, "%s: %lld tokenizer scores for %lld tokens", path, (long long)ns, (long long)n); goto done; }
+    } else {
+        ck->scores = calloc((size_t)n, sizeof *ck->scores);
+        if (!ck->scores) { rc = ft_error(FT_ERR_NOMEM, "%s: out of memory", path); goto done; }
+    }
+    if (ft_gguf_find_kv(g, "tokenizer.ggml.token_type")) {
+        if ((rc = ft_gguf_get_i32_array(g, "tokenizer.ggml.token_type", &ck->token_types, &nt)) < 0) goto done;
+        if (nt != n) { rc = ft_error(FT_ERR_FORMAT, "%s: %lld token types for %lld tokens", path, (long long)nt, (long long)n); goto done; }
+    } else {
+        ck->token_types = malloc((size_t)n * sizeof *ck->token_types);
+        if (!ck->token_types) { rc = ft_error(FT_ERR_NOMEM, "%s: out of memory", path); goto done; }
+        for (int64_t i = 0; i < n; i++) ck->token_types[i] = 1;
+    }
+    const char *id_keys[3] = {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.unknown_token_id"};
+    int *ids[3] = {&ck->bos_id, &ck->eos_id, &ck->unk_id};
+    for (int k = 0; k < 3; k++) {
+        int64_t v;
+        if ((rc = ft_gguf_get_int_opt(g, id_keys[k], -1, &v)) < 0) goto done;
+        *ids[k] = (v >= 0 && v < n) ? (int)v : -1;
+    }
+done:
+    free(toks);
+    return rc;
+}
+
+int ft_gguf_load_llama(ft_llama_ckpt *ck, const char *path) {
+    memset(ck, 0, sizeof *ck);
+    ck->bos_id = ck->eos_id = ck->unk_id = -1;
+    ft_gguf *g;
+    FT_TRY(ft_gguf_open(&g, path));
+    int rc;
+    const char *arch;
+    if ((rc = ft_gguf_get_str(g, "general.architecture", &arch)) < 0) goto done;
+    if (strcmp(arch, "llama") != 0) {
+        rc = ft_error(FT_ERR_UNSUPPORTED, "%s: unknown architecture '%s' (general.architecture); only 'llama' models can be converted",
+                      path, arch);
+        goto done;
+    }
+    snprintf(ck->format, sizeof ck->format, "gguf");
+    if ((rc = get_dim(g, "llama.embedding_length", &ck->dim)) < 0 ||
+        (rc = get_dim(g, "llama.feed_forward_length", &ck->hidden_dim)) < 0 ||
+        (rc = get_dim(g, "llama.block_count", &ck->n_layers)) < 0 ||
+        (rc = get_dim(g, "llama.attention.head_count", &ck->n_heads)) < 0 ||
+        (rc = get_dim(g, "llama.context_length", &ck->seq_len)) < 0)
+        goto done;
+    ck->n_kv_heads = ck->n_heads;
+    if (ft_gguf_find_kv(g, "llama.attention.head_count_kv") &&
+        (rc = get_dim(g, "llama.attention.head_count_kv", &ck->n_kv_heads)) < 0)
+        goto done;
+    double eps, theta;
+    if ((rc = ft_gguf_get_float_opt(g, "llama.attention.layer_norm_rms_epsilon", 1e-5, &eps)) < 0 ||
+        (rc = ft_gguf_get_float_opt(g, "llama.rope.freq_base", 10000.0, &theta)) < 0)
+        goto done;
+    if (!(eps > 0 && eps < 1) || !(theta > 0 && theta < 1e12)) {
+        rc = ft_error(FT_ERR_FORMAT, "%s: implausible llama.attention.layer_norm_rms_epsilon %g or llama.rope.freq_base %g",
+                      path, eps, theta);
+        goto done;
+    }
+    ck->norm_eps = (float)eps;
+    ck->rope_theta = (float)theta;
+    if (ft_gguf_find_kv(g, "llama.rope.scaling.type")) {
+        const char *st = NULL;
+        ft_gguf_get_str(g, "llama.rope.scaling.type", &st);
+        if (st && strcmp(st, "none") != 0) {
+            rc = ft_error(FT_ERR_UNSUPPORTED, "%s: rope scaling '%s' (llama.rope.scaling.type) is not supported by the converter", path, st);
+            goto done;
+        }
+    }
+
+    const ft_gguf_tensor *emb = ft_gguf_find_tensor(g, "token_embd.weight");
+    if (!emb) { rc = ft_error(FT_ERR_NOT_FOUND, "%s: missing tensor 'token_embd.weight'", path); goto done; }
+    if (emb->n_dims != 2 || emb->ne[0] != ck->dim || emb->ne[1] <= 0 || emb->ne[1] > INT32_MAX) {
+        rc = ft_error(FT_ERR_SHAPE, "%s: token_embd.weight has ne = (%lld, %lld), expected (%d, vocab_size)",
+                      path, (long long)emb->ne[0], (long long)emb->ne[1], ck->dim);
+        goto done;
+    }
+    ck->vocab_size = (int)emb->ne[1];
+    if ((rc = ft_llama_ckpt_check_dims(ck, path)) < 0) goto done;
+    int64_t rope_dims;
+    int head_size = ck->dim / ck->n_heads;
+    if ((rc = ft_gguf_get_int_opt(g, "llama.rope.dimension_count", head_size, &rope_dims)) < 0) goto done;
+    if (rope_dims != head_size) {
+        rc = ft_error(FT_ERR_UNSUPPORTED, "%s: partial rotary embeddings (llama.rope.dimension_count %lld, head size %d) are not supported",
+                      path, (long long)rope_dims, head_size);
+        goto done;
+    }
+
+    /* llama.cpp's llama2.c converter always writes output.weight, even when it is the embedding. */
+    const ft_gguf_tensor *out = ft_gguf_find_tensor(g, "output.weight");
+    ck->tied = !out || (out->type == emb->type && out->nbytes == emb->nbytes && out->n_dims == emb->n_dims &&
+                        out->ne[0] == emb->ne[0] && out->ne[1] == emb->ne[1] &&
+                        memcmp(out->data, emb->data, emb->nbytes) == 0);
+    if ((rc = model_tensors(g, ck, 1)) < 0) goto done;
+    if ((rc = ft_llama_ckpt_alloc(ck, path)) < 0) goto done;
+    if ((rc = model_tensors(g, ck, 0)) < 0) goto done;
+    if (ft_gguf_find_tensor(g, "rope_freqs.weight")) {
+        rc = ft_error(FT_ERR_UNSUPPORTED, "%s: per-dimension rope factors (rope_freqs.weight, Llama-3.1 style rope scaling) "
+                      "are not supported by the converter", path);
+        goto done;
+    }
+    rc = read_vocab(ck, g);
+    if (rc == FT_OK && ck->n_tokens && ck->n_tokens != ck->vocab_size)
+        rc = ft_error(FT_ERR_FORMAT, "%s: tokenizer.ggml.tokens has %d entries but token_embd.weight has %d rows",
+                      path, ck->n_tokens, ck->vocab_size);
+done:
+    ft_gguf_close(g);
+    if (rc < 0) ft_llama_ckpt_free(ck);
+    return rc;
+}

@@ -1,0 +1,320 @@
+/* decoder.c — the model loop, written once for every backend and both families:
+ *
+ *   x = wte[ids] (+ wpe[pos])                                  GPT-2: learned positions
+ *   for each layer:
+ *     h = norm1(x)                                             LayerNorm (GPT-2) / RMSNorm (Llama)
+ *     q,k,v = h Wqkv^T (+ b);  RoPE(q, k)                      RoPE: Llama family
+ *     x = x + (causal_attention(q, k, v)) Wo^T (+ b)
+ *     h = norm2(x)
+ *     x = x + act(h Wfc^T (+ b)) Wproj^T (+ b)                 act: GELU-tanh / SwiGLU(gate, up)
+ *   logits = normf(x) Wlm^T                                    Wlm = wte when tied
+ *
+ * Backward mirrors it. Shapes: N = B*T rows, C channels, QKV = (NH+2*NKV)*HS, F fc width, I hidden. */
+#include "model_internal.h"
+#include "finetune/ops.h"
+#include "finetune/status.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ activations */
+
+int ft_model_prepare(ft_model *m, int B, int T) {
+    const ft_model_config *c = &m->cfg;
+    if (B <= 0 || T <= 0) return ft_error(FT_ERR_INVALID, "batch %d x %d: sizes must be positive", B, T);
+    if (T > c->max_seq_len)
+        return ft_error(FT_ERR_RANGE, "sequence length %d exceeds the model's context of %d tokens", T, c->max_seq_len);
+    if (m->a.B == B && m->a.T == T) return FT_OK;
+    ft_arena_free(&m->act_arena);
+    memset(&m->a, 0, sizeof m->a);
+    size_t N = (size_t)B * T, L = (size_t)c->n_layer, C = (size_t)c->n_embd, V = (size_t)c->vocab_size;
+    size_t QKV = (size_t)ft_qkv_dim(c), F = (size_t)ft_fc_dim(c), I = (size_t)c->ffn_hidden;
+    size_t AC = (size_t)c->n_head * c->head_dim, ATT = (size_t)B * c->n_head * T * T;
+    size_t SC = C > AC ? C : AC;
+    ft_acts *a = &m->a;
+    struct { float **p; size_t n; } f[] = {
+        {&a->encoded, N * C},
+        {&a->ln1, L * N * C}, {&a->ln1_mean, L * N}, {&a->ln1_rstd, L * N},
+        {&a->qkv, L * N * QKV}, {&a->atty, L * N * AC}, {&a->att, L * ATT}, {&a->res2, L * N * C},
+        {&a->ln2, L * N * C}, {&a->ln2_mean, L * N}, {&a->ln2_rstd, L * N},
+        {&a->fch, L * N * F}, {&a->fch_act, L * N * I}, {&a->res3, L * N * C},
+        {&a->lnf, N * C}, {&a->lnf_mean, N}, {&a->lnf_rstd, N},
+        {&a->logits, N * V}, {&a->losses, N}, {&a->scratch, N * SC},
+        {&a->dres, N * C}, {&a->dln, N * C}, {&a->datty, N * AC}, {&a->dqkv, N * QKV},
+        {&a->datt, ATT}, {&a->dfch, N * F}, {&a->dfch_act, N * I},
+    };
+    int **iv[] = {&a->ids, &a->targets, &a->pos, &a->seg};
+    size_t nf = sizeof f / sizeof *f;
+    ft_arena plan;
+    ft_arena_plan(&plan);
+    for (size_t i = 0; i < nf; i++) ft_arena_alloc(&plan, f[i].n * sizeof(float));
+    for (size_t i = 0; i < 4; i++) ft_arena_alloc(&plan, N * sizeof(int));
+    FT_TRY(ft_arena_init(&m->act_arena, plan.used));
+    for (size_t i = 0; i < nf; i++) *f[i].p = ft_arena_alloc(&m->act_arena, f[i].n * sizeof(float));
+    for (size_t i = 0; i < 4; i++) *iv[i] = ft_arena_alloc(&m->act_arena, N * sizeof(int));
+    a->B = B;
+    a->T = T;
+    return FT_OK;
+}
+
+/* ------------------------------------------------------------ forward */
+
+void ft_model_set_training(ft_model *m, int training, uint64_t seed) {
+    m->training = training;
+    m->dropout_seed = seed;
+}
+
+void ft_model_set_label_smoothing(ft_model *m, float eps) { m->label_smoothing = eps; }
+static float smoothing(const ft_model *m) { return m->training ? m->label_smoothing : 0.0f; }
+
+/* dropout stream of (layer, site): site 0 embedding, 1 attention output, 2 MLP output */
+static uint64_t site_seed(const ft_model *m, int layer, int site) {
+    return m->dropout_seed ^ (0x2545F4914F6CDD1Dull * (uint64_t)((layer + 1) * 4 + site + 1));
+}
+
+static float resid_p(const ft_model *m) { return m->training ? m->cfg.resid_dropout : 0.0f; }
+static float embd_p(const ft_model *m) { return m->training ? m->cfg.embd_dropout : 0.0f; }
+
+static void norm_forward(const ft_model *m, float *out, float *mean, float *rstd, const float *inp,
+                         const float *w, const float *b, int N) {
+    const ft_model_config *c = &m->cfg;
+    if (c->arch == FT_ARCH_GPT2) m->be->layernorm_forward(out, mean, rstd, inp, w, b, N, c->n_embd, c->norm_eps);
+    else m->be->rmsnorm_forward(out, rstd, inp, w, N, c->n_embd, c->norm_eps);
+}
+
+static void norm_backward(const ft_model *m, float *dinp, float *dw, float *db, const float *dout, const float *dresid,
+                          const float *inp, const float *w, const float *mean, const float *rstd, int N) {
+    const ft_model_config *c = &m->cfg;
+    if (c->arch == FT_ARCH_GPT2) m->be->layernorm_backward(dinp, dw, db, dout, dresid, inp, w, mean, rstd, N, c->n_embd);
+    else m->be->rmsnorm_backward(dinp, dw, dout, dresid, inp, w, rstd, N, c->n_embd);
+}
+
+static void act_forward(const ft_model *m, float *out, const float *inp, int N) {
+    const ft_model_config *c = &m->cfg;
+    if (c->arch == FT_ARCH_GPT2) m->be->gelu_forward(out, inp, (size_t)N * c->ffn_hidden);
+    else m->be->swiglu_forward(out, inp, N, c->ffn_hidden);
+}
+
+static const float *lm_head(const ft_model *m) {
+    return m->cfg.tied_embeddings ? ft_gp(m, G_WTE) : ft_gp(m, G_LM_HEAD);
+}
+
+int ft_model_forward(ft_model *m, const int *ids, const int *targets, const int *pos, const int *seg,
+                     int B, int T, float *loss) {
+    const ft_model_config *c = &m->cfg;
+    const ft_backend *be = m->be;
+    FT_TRY(ft_model_prepare(m, B, T));
+    ft_acts *a = &m->a;
+    int N = B * T, C = c->n_embd, V = c->vocab_size, L = c->n_layer;
+    int NH = c->n_head, NKV = c->n_kv_head, HS = c->head_dim, QKV = ft_qkv_dim(c), F = ft_fc_dim(c), I = c->ffn_hidden;
+    int AC = NH * HS;
+    for (int i = 0; i < N; i++) {
+        if (ids[i] < 0 || ids[i] >= V)
+            return ft_error(FT_ERR_RANGE, "token id %d at position %d is outside the vocabulary [0, %d)", ids[i], i, V);
+        int p = pos ? pos[i] : i % T;
+        if (p < 0 || p >= c->max_seq_len)
+            return ft_error(FT_ERR_RANGE, "position %d at index %d is outside the model's context [0, %d)", p, i, c->max_seq_len);
+        a->ids[i] = ids[i];
+        a->pos[i] = p;
+        a->seg[i] = seg ? seg[i] : 0;
+        a->targets[i] = targets ? targets[i] : FT_IGNORE_INDEX;
+    }
+    a->has_seg = seg != NULL;
+    a->has_targets = targets != NULL;
+    const int *segp = a->has_seg ? a->seg : NULL;
+
+    be->embedding_forward(a->encoded, a->ids, a->pos, ft_gp(m, G_WTE), ft_gp(m, G_WPE), N, T, C);
+    if (embd_p(m) > 0) be->dropout_forward(a->encoded, a->encoded, (size_t)N * C, embd_p(m), site_seed(m, -1, 0));
+    const float *x = a->encoded;
+    for (int l = 0; l < L; l++) {
+        size_t lN = (size_t)l * N;
+        float *ln1 = a->ln1 + lN * C, *ln1m = a->ln1_mean + lN, *ln1r = a->ln1_rstd + lN;
+        float *qkv = a->qkv + lN * QKV, *atty = a->atty + lN * AC, *att = a->att + (size_t)l * B * NH * T * T;
+        float *res2 = a->res2 + lN * C, *ln2 = a->ln2 + lN * C, *ln2m = a->ln2_mean + lN, *ln2r = a->ln2_rstd + lN;
+        float *fch = a->fch + lN * F, *fcha = a->fch_act + lN * I, *res3 = a->res3 + lN * C;
+
+        norm_forward(m, ln1, ln1m, ln1r, x, ft_lp(m, l, P_LN1_W), ft_lp(m, l, P_LN1_B), N);
+        be->matmul_forward(qkv, ln1, ft_lp(m, l, P_QKV_W), ft_lp(m, l, P_QKV_B), N, C, QKV);
+        if (m->inv_freq) be->rope_forward(qkv, a->pos, m->inv_freq, N, NH, NKV, HS);
+        be->attention_forward(atty, att, qkv, segp, B, T, NH, NKV, HS);
+        be->matmul_forward(a->scratch, atty, ft_lp(m, l, P_ATTN_W), ft_lp(m, l, P_ATTN_B), N, AC, C);
+        if (resid_p(m) > 0) be->dropout_forward(a->scratch, a->scratch, (size_t)N * C, resid_p(m), site_seed(m, l, 1));
+        be->residual_forward(res2, x, a->scratch, (size_t)N * C);
+        norm_forward(m, ln2, ln2m, ln2r, res2, ft_lp(m, l, P_LN2_W), ft_lp(m, l, P_LN2_B), N);
+        be->matmul_forward(fch, ln2, ft_lp(m, l, P_FC_W), ft_lp(m, l, P_FC_B), N, C, F);
+        act_forward(m, fcha, fch, N);
+        be->matmul_forward(a->scratch, fcha, ft_lp(m, l, P_PROJ_W), ft_lp(m, l, P_PROJ_B), N, I, C);
+        if (resid_p(m) > 0) be->dropout_forward(a->scratch, a->scratch, (size_t)N * C, resid_p(m), site_seed(m, l, 2));
+        be->residual_forward(res3, res2, a->scratch, (size_t)N * C);
+        x = res3;
+    }
+    norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, x, ft_gp(m, G_LNF_W), ft_gp(m, G_LNF_B), N);
+    be->matmul_forward(a->logits, a->lnf, lm_head(m), NULL, N, C, V);
+
+    a->n_targets = 0;
+    if (targets) {
+        for (int i = 0; i < N; i++)
+            if (a->targets[i] != FT_IGNORE_INDEX) {
+                if (a->targets[i] < 0 || a->targets[i] >= V)
+                    return ft_error(FT_ERR_RANGE, "target id %d at position %d is outside the vocabulary [0, %d)", a->targets[i], i, V);
+                a->n_targets++;
+            }
+        be->crossentropy_forward_backward(a->losses, NULL, a->logits, a->targets, N, V, 1.0f, smoothing(m), FT_IGNORE_INDEX);
+        double sum = 0;
+        for (int i = 0; i < N; i++) sum += a->losses[i];
+        if (loss) *loss = a->n_targets ? (float)(sum / a->n_targets) : 0.0f;
+    } else if (loss) *loss = 0.0f;
+    return FT_OK;
+}
+
+const float *ft_model_logits(const ft_model *m) { return m->a.logits; }
+int ft_model_num_targets(const ft_model *m) { return m->a.n_targets; }
+
+/* ------------------------------------------------------------ backward */
+
+int ft_model_zero_grad(ft_model *m) {
+    if (!m->grads_ready) {
+        ft_arena plan;
+        ft_arena_plan(&plan);
+        for (int i = 0; i < m->n_params; i++)
+            if (m->params[i].trainable) ft_arena_alloc(&plan, ft_tensor_nbytes(&m->params[i].t));
+        FT_TRY(ft_arena_init(&m->grads, plan.used));
+        for (int i = 0; i < m->n_params; i++)
+            m->params[i].grad = m->params[i].trainable ? ft_arena_alloc(&m->grads, ft_tensor_nbytes(&m->params[i].t)) : NULL;
+        m->grads_ready = 1;
+        return FT_OK;
+    }
+    memset(m->grads.base, 0, m->grads.used);
+    return FT_OK;
+}
+
+int ft_model_backward(ft_model *m, float grad_scale) {
+    const ft_model_config *c = &m->cfg;
+    const ft_backend *be = m->be;
+    ft_acts *a = &m->a;
+    if (!a->B || !a->has_targets) return ft_error(FT_ERR_INVALID, "backward needs a forward pass with targets first");
+    if (!m->grads_ready) FT_TRY(ft_model_zero_grad(m));
+    int B = a->B, T = a->T, N = B * T, C = c->n_embd, V = c->vocab_size, L = c->n_layer;
+    int NH = c->n_head, NKV = c->n_kv_head, HS = c->head_dim, QKV = ft_qkv_dim(c), F = ft_fc_dim(c), I = c->ffn_hidden;
+    int AC = NH * HS;
+    const int *segp = a->has_seg ? a->seg : NULL;
+    float scale = grad_scale > 0 ? grad_scale : (a->n_targets ? 1.0f / a->n_targets : 0.0f);
+
+    /* loss -> dlogits (in place) -> dlnf -> dres */
+    be->crossentropy_forward_backward(a->losses, a->logits, a->logits, a->targets, N, V, scale, smoothing(m), FT_IGNORE_INDEX);
+    float *dlm = c->tied_embeddings ? ft_gg(m, G_WTE) : ft_gg(m, G_LM_HEAD);
+    be->matmul_backward(a->dln, dlm, NULL, a->logits, a->lnf, lm_head(m), N, C, V);
+    const float *xL = L > 0 ? a->res3 + (size_t)(L - 1) * N * C : a->encoded;
+    norm_backward(m, a->dres, ft_gg(m, G_LNF_W), ft_gg(m, G_LNF_B), a->dln, NULL, xL, ft_gp(m, G_LNF_W), a->lnf_mean, a->lnf_rstd, N);
+
+    for (int l = L - 1; l >= 0; l--) {
+        size_t lN = (size_t)l * N;
+        const float *x = l == 0 ? a->encoded : a->res3 + (lN - N) * C;
+        float *ln1 = a->ln1 + lN * C, *ln1m = a->ln1_mean + lN, *ln1r = a->ln1_rstd + lN;
+        float *qkv = a->qkv + lN * QKV, *atty = a->atty + lN * AC, *att = a->att + (size_t)l * B * NH * T * T;
+        float *res2 = a->res2 + lN * C, *ln2 = a->ln2 + lN * C, *ln2m = a->ln2_mean + lN, *ln2r = a->ln2_rstd + lN;
+        float *fch = a->fch + lN * F, *fcha = a->fch_act + lN * I;
+
+        /* MLP: dres holds d(res3); through the residual dropout into dln */
+        const float *dmlp = a->dres;
+        if (resid_p(m) > 0) { be->dropout_backward(a->dln, a->dres, (size_t)N * C, resid_p(m), site_seed(m, l, 2)); dmlp = a->dln; }
+        be->matmul_backward(a->dfch_act, ft_lg(m, l, P_PROJ_W), ft_lg(m, l, P_PROJ_B), dmlp, fcha, ft_lp(m, l, P_PROJ_W), N, I, C);
+        if (c->arch == FT_ARCH_GPT2) be->gelu_backward(a->dfch, a->dfch_act, fch, (size_t)N * I);
+        else be->swiglu_backward(a->dfch, a->dfch_act, fch, N, I);
+        be->matmul_backward(a->dln, ft_lg(m, l, P_FC_W), ft_lg(m, l, P_FC_B), a->dfch, ln2, ft_lp(m, l, P_FC_W), N, C, F);
+        norm_backward(m, a->dres, ft_lg(m, l, P_LN2_W), ft_lg(m, l, P_LN2_B), a->dln, a->dres, res2, ft_lp(m, l, P_LN2_W), ln2m, ln2r, N);
+        /* attention: dres holds d(res2) */
+        const float *dat = a->dres;
+        if (resid_p(m) > 0) { be->dropout_backward(a->dln, a->dres, (size_t)N * C, resid_p(m), site_seed(m, l, 1)); dat = a->dln; }
+        be->matmul_backward(a->datty, ft_lg(m, l, P_ATTN_W), ft_lg(m, l, P_ATTN_B), dat, atty, ft_lp(m, l, P_ATTN_W), N, AC, C);
+        be->attention_backward(a->dqkv, a->datt, a->datty, qkv, att, segp, B, T, NH, NKV, HS);
+        if (m->inv_freq) be->rope_backward(a->dqkv, a->pos, m->inv_freq, N, NH, NKV, HS);
+        be->matmul_backward(a->dln, ft_lg(m, l, P_QKV_W), ft_lg(m, l, P_QKV_B), a->dqkv, ln1, ft_lp(m, l, P_QKV_W), N, C, QKV);
+        norm_backward(m, a->dres, ft_lg(m, l, P_LN1_W), ft_lg(m, l, P_LN1_B), a->dln, a->dres, x, ft_lp(m, l, P_LN1_W), ln1m, ln1r, N);
+    }
+    if (embd_p(m) > 0) be->dropout_backward(a->dres, a->dres, (size_t)N * C, embd_p(m), site_seed(m, -1, 0));
+    be->embedding_backward(ft_gg(m, G_WTE), ft_gg(m, G_WPE), a->dres, a->ids, a->pos, N, T, C);
+    return FT_OK;
+}
+
+/* ------------------------------------------------------------ inference with a KV cache */
+
+#define FT_DECODE_CHUNK 64
+
+int ft_model_kv_reset(ft_model *m) {
+    const ft_model_config *c = &m->cfg;
+    if (!m->kcache) {
+        size_t L = (size_t)c->n_layer, Tm = (size_t)c->max_seq_len, KV = (size_t)c->n_kv_head * c->head_dim;
+        size_t Tc = FT_DECODE_CHUNK, C = (size_t)c->n_embd, QKV = (size_t)ft_qkv_dim(c), F = (size_t)ft_fc_dim(c);
+        size_t I = (size_t)c->ffn_hidden, AC = (size_t)c->n_head * c->head_dim, V = (size_t)c->vocab_size;
+        size_t SC = C > AC ? C : AC;
+        struct { float **p; size_t n; } f[] = {
+            {&m->kcache, L * Tm * KV}, {&m->vcache, L * Tm * KV}, {&m->d_x, Tc * C}, {&m->d_ln, Tc * C},
+            {&m->d_qkv, Tc * QKV}, {&m->d_atty, Tc * AC}, {&m->d_tmp, Tc * SC}, {&m->d_fch, Tc * F},
+            {&m->d_act, Tc * I}, {&m->d_logits, V},
+        };
+        size_t nf = sizeof f / sizeof *f;
+        ft_arena plan;
+        ft_arena_plan(&plan);
+        for (size_t i = 0; i < nf; i++) ft_arena_alloc(&plan, f[i].n * sizeof(float));
+        FT_TRY(ft_arena_init(&m->kv_arena, plan.used));
+        for (size_t i = 0; i < nf; i++) *f[i].p = ft_arena_alloc(&m->kv_arena, f[i].n * sizeof(float));
+        m->d_chunk = (int)Tc;
+    }
+    m->kv_len = 0;
+    return FT_OK;
+}
+
+/* one chunk of n <= d_chunk tokens at positions pos0.. */
+static void decode_chunk(ft_model *m, const int *tokens, int n, int pos0, float *logits) {
+    const ft_model_config *c = &m->cfg;
+    const ft_backend *be = m->be;
+    int C = c->n_embd, V = c->vocab_size, L = c->n_layer, NH = c->n_head, NKV = c->n_kv_head, HS = c->head_dim;
+    int QKV = ft_qkv_dim(c), F = ft_fc_dim(c), I = c->ffn_hidden, AC = NH * HS, KV = NKV * HS, Tm = c->max_seq_len;
+    int pos[FT_DECODE_CHUNK];
+    for (int i = 0; i < n; i++) pos[i] = pos0 + i;
+    be->embedding_forward(m->d_x, tokens, pos, ft_gp(m, G_WTE), ft_gp(m, G_WPE), n, n, C);
+    for (int l = 0; l < L; l++) {
+        norm_forward(m, m->d_ln, NULL, NULL, m->d_x, ft_lp(m, l, P_LN1_W), ft_lp(m, l, P_LN1_B), n);
+        be->matmul_forward(m->d_qkv, m->d_ln, ft_lp(m, l, P_QKV_W), ft_lp(m, l, P_QKV_B), n, C, QKV);
+        if (m->inv_freq) be->rope_forward(m->d_qkv, pos, m->inv_freq, n, NH, NKV, HS);
+        float *kc = m->kcache + (size_t)l * Tm * KV, *vc = m->vcache + (size_t)l * Tm * KV;
+        for (int i = 0; i < n; i++) {
+            memcpy(kc + (size_t)(pos0 + i) * KV, m->d_qkv + (size_t)i * QKV + AC, sizeof(float) * (size_t)KV);
+            memcpy(vc + (size_t)(pos0 + i) * KV, m->d_qkv + (size_t)i * QKV + AC + KV, sizeof(float) * (size_t)KV);
+        }
+        /* queries: the first AC columns of each qkv row; pack them contiguously into d_ln's space is
+         * not possible (C may be < AC), so attention reads q with the qkv row stride via a copy */
+        for (int i = 0; i < n; i++) memmove(m->d_tmp + (size_t)i * AC, m->d_qkv + (size_t)i * QKV, sizeof(float) * (size_t)AC);
+        be->attention_cached_forward(m->d_atty, m->d_tmp, kc, vc, KV, pos0, n, NH, NKV, HS);
+        be->matmul_forward(m->d_tmp, m->d_atty, ft_lp(m, l, P_ATTN_W), ft_lp(m, l, P_ATTN_B), n, AC, C);
+        be->residual_forward(m->d_x, m->d_x, m->d_tmp, (size_t)n * C);
+        norm_forward(m, m->d_ln, NULL, NULL, m->d_x, ft_lp(m, l, P_LN2_W), ft_lp(m, l, P_LN2_B), n);
+        be->matmul_forward(m->d_fch, m->d_ln, ft_lp(m, l, P_FC_W), ft_lp(m, l, P_FC_B), n, C, F);
+        act_forward(m, m->d_act, m->d_fch, n);
+        be->matmul_forward(m->d_tmp, m->d_act, ft_lp(m, l, P_PROJ_W), ft_lp(m, l, P_PROJ_B), n, I, C);
+        be->residual_forward(m->d_x, m->d_x, m->d_tmp, (size_t)n * C);
+    }
+    /* logits of the last token only */
+    const float *last = m->d_x + (size_t)(n - 1) * C;
+    norm_forward(m, m->d_ln, NULL, NULL, last, ft_gp(m, G_LNF_W), ft_gp(m, G_LNF_B), 1);
+    be->matmul_forward(logits, m->d_ln, lm_head(m), NULL, 1, C, V);
+}
+
+int ft_model_decode(ft_model *m, const int *tokens, int n, int pos0, float *logits) {
+    const ft_model_config *c = &m->cfg;
+    if (!m->kcache) FT_TRY(ft_model_kv_reset(m));
+    if (pos0 != m->kv_len) return ft_error(FT_ERR_INVALID, "decode at position %d but %d tokens are cached", pos0, m->kv_len);
+    if (n <= 0) return ft_error(FT_ERR_INVALID, "decode needs at least one token");
+    if (pos0 + n > c->max_seq_len)
+        return ft_error(FT_ERR_RANGE, "sequence of %d tokens exceeds the model's context of %d", pos0 + n, c->max_seq_len);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
+            return ft_error(FT_ERR_RANGE, "token id %d is outside the vocabulary [0, %d)", tokens[i], c->vocab_size);
+    for (int s = 0; s < n; s += m->d_chunk) {
+        int k = n - s < m->d_chunk ? n - s : m->d_chunk;
+        decode_chunk(m, tokens + s, k, pos0 + s, logits);
+    }
+    m->kv_len = pos0 + n;
+    return FT_OK;
+}

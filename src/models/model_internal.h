@@ -1,0 +1,101 @@
+/* model_internal.h — the ft_model struct shared by the files of src/models/.
+ * model.c: parameter layout, load/save, random init; decoder.c: forward/backward/decode;
+ * gpt2.c / llama.c: per-family config parsing and Hugging Face tensor names. */
+#ifndef FT_MODEL_INTERNAL_H
+#define FT_MODEL_INTERNAL_H
+#include "finetune/arena.h"
+#include "finetune/model.h"
+
+#include <cjson/cJSON.h>
+
+/* parameter slots of one layer */
+enum { P_LN1_W, P_LN1_B, P_QKV_W, P_QKV_B, P_ATTN_W, P_ATTN_B, P_LN2_W, P_LN2_B,
+       P_FC_W, P_FC_B, P_PROJ_W, P_PROJ_B, P_LAYER_COUNT };
+/* global slots */
+enum { G_WTE, G_WPE, G_LNF_W, G_LNF_B, G_LM_HEAD, G_COUNT };
+
+typedef struct ft_acts {      /* activations for B x T (N = B*T rows) */
+    int B, T;
+    float *encoded;           /* [N, C] embedding output = residual stream entering layer 0 */
+    float *ln1, *ln1_mean, *ln1_rstd;      /* [L, N, C], [L, N], [L, N] */
+    float *qkv;               /* [L, N, QKV] (after RoPE) */
+    float *atty;              /* [L, N, NH*HS] attention output before projection */
+    float *att;               /* [L, B, NH, T, T] softmax probabilities */
+    float *res2;              /* [L, N, C] residual after attention */
+    float *ln2, *ln2_mean, *ln2_rstd;      /* [L, N, C], [L, N], [L, N] */
+    float *fch;               /* [L, N, F] fc output (pre-activation) */
+    float *fch_act;           /* [L, N, I] activation output */
+    float *res3;              /* [L, N, C] layer output */
+    float *lnf, *lnf_mean, *lnf_rstd;      /* [N, C], [N], [N] */
+    float *logits;            /* [N, V] (dlogits in place during backward) */
+    float *losses;            /* [N] */
+    float *scratch;           /* [N, max(C, ...)] matmul output before the residual add */
+    /* backward buffers, reused by every layer */
+    float *dres;              /* [N, C] gradient of the residual stream */
+    float *dln;               /* [N, C] */
+    float *datty;             /* [N, NH*HS] */
+    float *dqkv;              /* [N, QKV] */
+    float *datt;              /* [B, NH, T, T] */
+    float *dfch;              /* [N, F] */
+    float *dfch_act;          /* [N, I] */
+    int   *ids, *targets, *pos, *seg;      /* [N] copies of the last forward's inputs */
+    int    has_seg, has_targets, n_targets;
+} ft_acts;
+
+struct ft_model {
+    ft_model_config cfg;
+    const ft_backend *be;
+    int n_params;
+    ft_param *params;          /* [n_params] */
+    int *layer_slot;           /* [L * P_LAYER_COUNT] index into params or -1 */
+    int global_slot[G_COUNT];  /* index into params or -1 */
+    ft_arena weights, grads, act_arena, kv_arena;
+    int grads_ready;
+    int training;              /* dropout on */
+    uint64_t dropout_seed;
+    float label_smoothing;
+    float *inv_freq;           /* [HS/2] RoPE inverse frequencies (Llama family) */
+    ft_acts a;
+    /* KV cache and single-sequence scratch for ft_model_decode */
+    float *kcache, *vcache;    /* [L, maxT, NKV*HS] */
+    float *d_x, *d_ln, *d_qkv, *d_atty, *d_tmp, *d_fch, *d_act, *d_logits; /* [Tc, ...] chunk buffers */
+    int    d_chunk;
+    int    kv_len;
+};
+
+/* sizes */
+static inline int ft_qkv_dim(const ft_model_config *c) { return (c->n_head + 2 * c->n_kv_head) * c->head_dim; }
+static inline int ft_fc_dim(const ft_model_config *c) { return c->arch == FT_ARCH_GPT2 ? c->ffn_hidden : 2 * c->ffn_hidden; }
+
+static inline float *ft_lp(const ft_model *m, int l, int slot) {
+    int i = m->layer_slot[l * P_LAYER_COUNT + slot];
+    return i < 0 ? NULL : (float *)m->params[i].t.data;
+}
+static inline float *ft_lg(const ft_model *m, int l, int slot) {
+    int i = m->layer_slot[l * P_LAYER_COUNT + slot];
+    return i < 0 ? NULL : m->params[i].grad;
+}
+static inline float *ft_gp(const ft_model *m, int slot) {
+    int i = m->global_slot[slot];
+    return i < 0 ? NULL : (float *)m->params[i].t.data;
+}
+static inline float *ft_gg(const ft_model *m, int slot) {
+    int i = m->global_slot[slot];
+    return i < 0 ? NULL : m->params[i].grad;
+}
+
+/* per-family hooks (gpt2.c, llama.c) */
+int ft_gpt2_config_from_json(ft_model_config *cfg, const cJSON *root, const char *path);
+int ft_llama_config_from_json(ft_model_config *cfg, const cJSON *root, const char *path);
+int ft_gpt2_config_to_json(const ft_model_config *cfg, cJSON *root);
+int ft_llama_config_to_json(const ft_model_config *cfg, cJSON *root);
+/* HF pieces of internal parameter (layer l or -1, slot); prefix chosen by the caller */
+int ft_gpt2_hf_pieces(const ft_model_config *cfg, int l, int slot, const char *prefix, ft_hf_piece p[3]);
+int ft_llama_hf_pieces(const ft_model_config *cfg, int l, int slot, ft_hf_piece p[3]);
+/* RoPE inverse frequencies with the config's scaling, inv_freq[HS/2] */
+void ft_llama_rope_inv_freq(const ft_model_config *cfg, float *inv_freq);
+
+/* JSON helpers */
+int ft_json_int(const cJSON *o, const char *key, int def);
+double ft_json_num(const cJSON *o, const char *key, double def);
+#endif

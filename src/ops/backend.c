@@ -1,0 +1,46 @@
+/* backend.c — the kernel tables for the reference and CPU backends. */
+#include "finetune/backend.h"
+#include "finetune/ops.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <string.h>
+
+#define FT_BACKEND_TABLE(P, NAME) {                                             \
+    .name = NAME,                                                               \
+    .embedding_forward = P##embedding_forward, .embedding_backward = P##embedding_backward, \
+    .layernorm_forward = P##layernorm_forward, .layernorm_backward = P##layernorm_backward, \
+    .rmsnorm_forward = P##rmsnorm_forward, .rmsnorm_backward = P##rmsnorm_backward,         \
+    .matmul_forward = P##matmul_forward, .matmul_backward = P##matmul_backward,             \
+    .gelu_forward = P##gelu_forward, .gelu_backward = P##gelu_backward,                     \
+    .swiglu_forward = P##swiglu_forward, .swiglu_backward = P##swiglu_backward,             \
+    .residual_forward = P##residual_forward,                                                \
+    .rope_forward = P##rope_forward, .rope_backward = P##rope_backward,                     \
+    .attention_forward = P##attention_forward, .attention_backward = P##attention_backward, \
+    .attention_cached_forward = P##attention_cached_forward,                                \
+    .crossentropy_forward_backward = P##crossentropy_forward_backward,                      \
+    .dropout_forward = P##dropout_forward, .dropout_backward = P##dropout_backward,         \
+}
+
+static const ft_backend g_ref = FT_BACKEND_TABLE(ft_ref_, "ref");
+static const ft_backend g_cpu = FT_BACKEND_TABLE(ft_cpu_, "cpu");
+
+const ft_backend *ft_backend_ref(void) { return &g_ref; }
+const ft_backend *ft_backend_cpu(void) { return &g_cpu; }
+
+const ft_backend *ft_backend_by_name(const char *name) {
+    if (!name || strcmp(name, "cpu") == 0) return &g_cpu;
+    if (strcmp(name, "ref") == 0) return &g_ref;
+    return NULL;
+}
+
+static int g_threads = 0;
+
+void ft_set_threads(int n) {
+    if (n <= 0) n = omp_get_num_procs();
+    g_threads = n;
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}
+
+int ft_get_threads(void) { return g_threads > 0 ? g_threads : omp_get_max_threads(); }

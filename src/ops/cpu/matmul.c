@@ -1,0 +1,54 @@
+/* cpu/matmul.c — linear layer through OpenBLAS cblas_sgemm (row-major), bias through parallel
+ * column-block reductions (deterministic: each column sums its rows in order). */
+#include "finetune/ops.h"
+#include "ops/cpu/vmath.h"
+
+#include <cblas.h>
+#include <string.h>
+
+#define BIAS_CB 64 /* columns per block of the bias-gradient reduction */
+
+/* out[N,OC] = inp[N,C] @ w[OC,C]^T + bias[OC] (bias may be NULL) */
+void ft_cpu_matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC) {
+    if (N <= 0 || OC <= 0) return;
+    if (bias) {
+#pragma omp parallel for schedule(static) if ((size_t)N * OC >= FT_PAR_MIN)
+        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof(float));
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, w, C, bias ? 1.0f : 0.0f, out, OC);
+}
+
+/* dinp[N,C] = dout @ w (assigned); dw[OC,C] += dout^T @ inp; dbias[OC] += sum_n dout (any may be NULL) */
+void ft_cpu_matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                            const float *w, int N, int C, int OC) {
+    if (N <= 0 || C <= 0 || OC <= 0) return;
+    if (dinp) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, w, C, 0.0f, dinp, C);
+    if (dw) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
+    if (dbias) ft_cpu_bias_add_backward(dbias, dout, N, OC);
+}
+
+/* out[N,OC] += bias[OC] */
+void ft_cpu_bias_add_forward(float *out, const float *bias, int N, int OC) {
+#pragma omp parallel for schedule(static) if ((size_t)N * OC >= FT_PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        float *o = out + (size_t)n * OC;
+#pragma omp simd
+        for (int j = 0; j < OC; j++) o[j] += bias[j];
+    }
+}
+
+/* dbias[OC] += sum_n dout[N,OC] */
+void ft_cpu_bias_add_backward(float *dbias, const float *dout, int N, int OC) {
+    int nb = (OC + BIAS_CB - 1) / BIAS_CB;
+#pragma omp parallel for schedule(static) if ((size_t)N * OC >= FT_PAR_MIN)
+    for (int cb = 0; cb < nb; cb++) {
+        int c0 = cb * BIAS_CB, cn = OC - c0 < BIAS_CB ? OC - c0 : BIAS_CB;
+        float acc[BIAS_CB] = {0};
+        for (int n = 0; n < N; n++) {
+            const float *d = dout + (size_t)n * OC + c0;
+#pragma omp simd
+            for (int c = 0; c < cn; c++) acc[c] += d[c];
+        }
+        for (int c = 0; c < cn; c++) dbias[c0 + c] += acc[c];
+    }
+}

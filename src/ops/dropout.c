@@ -1,0 +1,40 @@
+/* dropout.c — inverted dropout with a counter-based mask (see ops.h). The reference and the CPU
+ * versions share the mask function, so they agree bit for bit; the CPU one runs on all cores. */
+#include "finetune/ops.h"
+
+#include <stdint.h>
+
+/* keep element i of the stream `seed` with probability 1-p */
+static inline int keep(uint64_t seed, uint64_t i, uint32_t threshold) {
+    uint64_t z = seed + 0x9E3779B97F4A7C15ull * (i + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (uint32_t)(z >> 32) >= threshold;
+}
+
+static inline uint32_t threshold_of(float p) {
+    double t = (double)p * 4294967296.0;
+    return t >= 4294967295.0 ? 0xffffffffu : (uint32_t)t;
+}
+
+void ft_ref_dropout_forward(float *out, const float *inp, size_t n, float p, unsigned long long seed) {
+    uint32_t th = threshold_of(p);
+    float s = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+    for (size_t i = 0; i < n; i++) out[i] = keep(seed, i, th) ? inp[i] * s : 0.0f;
+}
+
+void ft_ref_dropout_backward(float *dinp, const float *dout, size_t n, float p, unsigned long long seed) {
+    ft_ref_dropout_forward(dinp, dout, n, p, seed);
+}
+
+void ft_cpu_dropout_forward(float *out, const float *inp, size_t n, float p, unsigned long long seed) {
+    uint32_t th = threshold_of(p);
+    float s = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) out[i] = keep(seed, i, th) ? inp[i] * s : 0.0f;
+}
+
+void ft_cpu_dropout_backward(float *dinp, const float *dout, size_t n, float p, unsigned long long seed) {
+    ft_cpu_dropout_forward(dinp, dout, n, p, seed);
+}

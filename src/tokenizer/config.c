@@ -1,0 +1,134 @@
+/* config.c — tokenizer_config.json / special_tokens_map.json (BOS/EOS/PAD names, add_bos_token,
+ * add_eos_token, added_tokens_decoder) and the cJSON glue the loaders share. */
+#include "tokenizer_impl.h"
+#include "finetune/fileio.h"
+#include "finetune/status.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ft_tok_json_parse_file(cJSON **out, const char *path) {
+    *out = NULL;
+    char *data; size_t n;
+    FT_TRY(ft_file_read_all(path, &data, &n));
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(data, n, &end, 0);
+    if (!root) {
+        size_t off = end && end >= data && end <= data + n ? (size_t)(end - data) : 0;
+        int line = 1;
+        for (size_t i = 0; i < off; i++) line += data[i] == '\n';
+        free(data);
+        return ft_error(FT_ERR_FORMAT, "%s: invalid JSON at line %d (byte %zu)", path, line, off);
+    }
+    free(data);
+    *out = root;
+    return FT_OK;
+}
+
+int ft_tok_json_bool(const cJSON *obj, const char *key, int def) {
+    const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+    if (cJSON_IsBool(v)) return cJSON_IsTrue(v);
+    return def;
+}
+
+const char *ft_tok_json_str(const cJSON *obj, const char *key) {
+    const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+const char *ft_tok_json_token_name(const cJSON *v) {
+    if (cJSON_IsString(v)) return v->valuestring;
+    if (cJSON_IsObject(v)) return ft_tok_json_str(v, "content");
+    return NULL;
+}
+
+void ft_tok_set_affixes(ft_tokenizer *tok, int add_bos, int add_eos) {
+    tok->n_prefix = 0; tok->n_suffix = 0;
+    if (add_bos && tok->bos >= 0) tok->prefix[tok->n_prefix++] = tok->bos;
+    if (add_eos && tok->eos >= 0) tok->suffix[tok->n_suffix++] = tok->eos;
+}
+
+void ft_tok_guess_bos_eos(ft_tokenizer *tok) {
+    static const char *const bos_names[] = { "<s>", "<|begin_of_text|>", "<bos>", "<|startoftext|>", NULL };
+    static const char *const eos_names[] = { "</s>", "<|end_of_text|>", "<|endoftext|>", "<eos>", NULL };
+    for (int i = 0; tok->bos < 0 && bos_names[i]; i++) tok->bos = ft_tok_lookup(tok, bos_names[i], strlen(bos_names[i]));
+    for (int i = 0; tok->eos < 0 && eos_names[i]; i++) tok->eos = ft_tok_lookup(tok, eos_names[i], strlen(eos_names[i]));
+    /* GPT-2 uses <|endoftext|> for both */
+    if (tok->bos < 0 && tok->eos >= 0 && strcmp(ft_tok_str(tok, tok->eos), "<|endoftext|>") == 0) tok->bos = tok->eos;
+}
+
+static int contains(const int *v, int n, int x) {
+    for (int i = 0; i < n; i++) if (v[i] == x) return 1;
+    return 0;
+}
+
+/* Sets *slot from a config value: a name in the vocabulary, or null for "none". */
+static int apply_name(ft_tokenizer *tok, const cJSON *cfg, const char *key, int *slot, const char *path, int *changed) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
+    if (!v) return FT_OK;
+    if (cJSON_IsNull(v)) { *slot = -1; return FT_OK; }
+    const char *name = ft_tok_json_token_name(v);
+    if (!name) return FT_OK;
+    int id = ft_tok_lookup(tok, name, strlen(name));
+    if (id < 0) { FT_LOGW("%s: %s '%s' is not in the vocabulary; ignored", path, key, name); return FT_OK; }
+    *slot = id;
+    if (!(tok->tokens[id].flags & FT_TOKF_SPECIAL)) {   /* named special tokens are special */
+        FT_TRY(ft_tok_add_added(tok, id, 1, 0, 0, 0, 0));
+        *changed = 1;
+    }
+    return FT_OK;
+}
+
+static int apply_one(ft_tokenizer *tok, const cJSON *cfg, const char *path, int *changed) {
+    const cJSON *dec = cJSON_GetObjectItemCaseSensitive(cfg, "added_tokens_decoder");
+    if (cJSON_IsObject(dec)) {
+        for (const cJSON *it = dec->child; it; it = it->next) {
+            char *end;
+            long id = strtol(it->string, &end, 10);
+            const char *content = ft_tok_json_str(it, "content");
+            if (*end || id < 0 || id >= (1 << 30) || !content || !*content) continue;
+            const ft_tok_token *t = id < tok->n_tokens ? &tok->tokens[id] : NULL;
+            int present = t && (t->flags & FT_TOKF_PRESENT);
+            if (present && (t->flags & FT_TOKF_ADDED)) continue;   /* tokenizer.json already said */
+            if (present && (t->len != strlen(content) || memcmp(ft_tok_str(tok, (int)id), content, t->len) != 0)) continue;
+            if (!present) FT_TRY(ft_tok_set_token(tok, (int)id, content, strlen(content), 0));
+            FT_TRY(ft_tok_add_added(tok, (int)id, ft_tok_json_bool(it, "special", 0), ft_tok_json_bool(it, "lstrip", 0),
+                                    ft_tok_json_bool(it, "rstrip", 0), ft_tok_json_bool(it, "single_word", 0),
+                                    ft_tok_json_bool(it, "normalized", 0)));
+            *changed = 1;
+        }
+    }
+    int unk = tok->unk_id;
+    FT_TRY(apply_name(tok, cfg, "bos_token", &tok->bos, path, changed));
+    FT_TRY(apply_name(tok, cfg, "eos_token", &tok->eos, path, changed));
+    FT_TRY(apply_name(tok, cfg, "pad_token", &tok->pad, path, changed));
+    FT_TRY(apply_name(tok, cfg, "unk_token", &unk, path, changed));
+    return FT_OK;
+}
+
+int ft_tok_apply_config(ft_tokenizer *tok, const char *dir) {
+    static const char *const files[] = { "special_tokens_map.json", "tokenizer_config.json" };
+    int changed = 0, rc = FT_OK;
+    int had_bos = contains(tok->prefix, tok->n_prefix, tok->bos), had_eos = contains(tok->suffix, tok->n_suffix, tok->eos);
+    for (int f = 0; f < 2 && rc == FT_OK; f++) {
+        char path[4096];
+        if (ft_path_join(path, sizeof path, dir, files[f]) < 0 || !ft_path_exists(path)) continue;
+        cJSON *cfg;
+        if ((rc = ft_tok_json_parse_file(&cfg, path)) < 0) break;
+        if (!cJSON_IsObject(cfg)) {
+            rc = ft_error(FT_ERR_FORMAT, "%s: expected a JSON object", path);
+        } else if ((rc = apply_one(tok, cfg, path, &changed)) == FT_OK) {
+            const cJSON *ab = cJSON_GetObjectItemCaseSensitive(cfg, "add_bos_token");
+            const cJSON *ae = cJSON_GetObjectItemCaseSensitive(cfg, "add_eos_token");
+            if (cJSON_IsBool(ab) || cJSON_IsBool(ae)) {
+                int add_bos = cJSON_IsBool(ab) ? cJSON_IsTrue(ab) : had_bos;
+                int add_eos = cJSON_IsBool(ae) ? cJSON_IsTrue(ae) : had_eos;
+                ft_tok_set_affixes(tok, add_bos, add_eos);
+            }
+        }
+        cJSON_Delete(cfg);
+    }
+    if (rc == FT_OK && changed) rc = ft_tok_finalize(tok);
+    return rc;
+}

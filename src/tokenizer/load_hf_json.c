@@ -1,0 +1,329 @@
+/* load_hf_json.c — HF tokenizers' tokenizer.json with a BPE model.
+ *
+ * Read: model (type BPE: vocab, merges as "a b" strings or [a, b] pairs, unk_token, byte_fallback,
+ * fuse_unk, ignore_merges), added_tokens, normalizer (Sequence, NFC/NFD/NFKC/NFKD, Lowercase,
+ * Prepend, Replace with a String pattern), pre_tokenizer (Sequence, ByteLevel, Split, Metaspace,
+ * Digits), post_processor (TemplateProcessing, RobertaProcessing, BertProcessing, ByteLevel,
+ * Sequence: what FT_TOK_ADD_SPECIAL adds), decoder (ByteLevel, Replace, ByteFallback, Fuse, Strip,
+ * Metaspace), padding.pad_id. Anything else that changes the ids is refused with FT_ERR_UNSUPPORTED
+ * rather than silently encoding differently from HF. */
+#include "tokenizer_impl.h"
+#include "finetune/status.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ITEM(o, k) cJSON_GetObjectItemCaseSensitive((o), (k))
+
+static int add_norm(ft_tokenizer *tok, ft_norm_kind kind, const char *a, const char *b) {
+    ft_norm_step *n = realloc(tok->norm, (size_t)(tok->n_norm + 1) * sizeof *n);
+    if (!n) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
+    tok->norm = n;
+    ft_norm_step *st = &n[tok->n_norm++];
+    st->kind = kind;
+    st->a = a ? ft_tok_strdup(a) : NULL;
+    st->b = b ? ft_tok_strdup(b) : NULL;
+    if ((a && !st->a) || (b && !st->b)) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
+    return FT_OK;
+}
+
+static int parse_normalizer(ft_tokenizer *tok, const cJSON *n) {
+    if (!n || cJSON_IsNull(n)) return FT_OK;
+    const char *type = ft_tok_json_str(n, "type");
+    if (!type) return ft_error(FT_ERR_FORMAT, "%s: normalizer without a type", tok->source);
+    if (strcmp(type, "Sequence") == 0) {
+        const cJSON *list = ITEM(n, "normalizers"), *it;
+        cJSON_ArrayForEach(it, list) FT_TRY(parse_normalizer(tok, it));
+        return FT_OK;
+    }
+    if (strcmp(type, "NFC") == 0) return add_norm(tok, FT_NORM_NFC, NULL, NULL);
+    if (strcmp(type, "NFD") == 0) return add_norm(tok, FT_NORM_NFD, NULL, NULL);
+    if (strcmp(type, "NFKC") == 0) return add_norm(tok, FT_NORM_NFKC, NULL, NULL);
+    if (strcmp(type, "NFKD") == 0) return add_norm(tok, FT_NORM_NFKD, NULL, NULL);
+    if (strcmp(type, "Lowercase") == 0) return add_norm(tok, FT_NORM_LOWERCASE, NULL, NULL);
+    if (strcmp(type, "Prepend") == 0) {
+        const char *p = ft_tok_json_str(n, "prepend");
+        if (!p) return ft_error(FT_ERR_FORMAT, "%s: Prepend normalizer without 'prepend'", tok->source);
+        return add_norm(tok, FT_NORM_PREPEND, p, NULL);
+    }
+    if (strcmp(type, "Replace") == 0) {
+        const char *pat = ft_tok_json_str(ITEM(n, "pattern"), "String");
+        const char *content = ft_tok_json_str(n, "content");
+        if (!pat) return ft_error(FT_ERR_UNSUPPORTED, "%s: Replace normalizer with a Regex pattern is not supported", tok->source);
+        if (!content) return ft_error(FT_ERR_FORMAT, "%s: Replace normalizer without 'content'", tok->source);
+        return add_norm(tok, FT_NORM_REPLACE, pat, content);
+    }
+    return ft_error(FT_ERR_UNSUPPORTED, "%s: normalizer '%s' is not supported", tok->source, type);
+}
+
+static int add_pre(ft_tokenizer *tok, ft_pretok_step **out) {
+    ft_pretok_step *p = realloc(tok->pre, (size_t)(tok->n_pre + 1) * sizeof *p);
+    if (!p) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
+    tok->pre = p;
+    *out = &p[tok->n_pre++];
+    memset(*out, 0, sizeof **out);
+    return FT_OK;
+}
+
+static int parse_behavior(const char *s, ft_split_behavior *b) {
+    static const struct { const char *name; ft_split_behavior b; } k[] = {
+        {"Removed", FT_SPLIT_REMOVED}, {"Isolated", FT_SPLIT_ISOLATED}, {"MergedWithPrevious", FT_SPLIT_MERGED_PREV},
+        {"MergedWithNext", FT_SPLIT_MERGED_NEXT}, {"Contiguous", FT_SPLIT_CONTIGUOUS},
+    };
+    for (size_t i = 0; s && i < sizeof k / sizeof k[0]; i++)
+        if (strcmp(s, k[i].name) == 0) { *b = k[i].b; return 1; }
+    return 0;
+}
+
+static int parse_pretok(ft_tokenizer *tok, const cJSON *n) {
+    if (!n || cJSON_IsNull(n)) return FT_OK;
+    const char *type = ft_tok_json_str(n, "type");
+    if (!type) return ft_error(FT_ERR_FORMAT, "%s: pre_tokenizer without a type", tok->source);
+    if (strcmp(type, "Sequence") == 0) {
+        const cJSON *list = ITEM(n, "pretokenizers"), *it;
+        cJSON_ArrayForEach(it, list) FT_TRY(parse_pretok(tok, it));
+        return FT_OK;
+    }
+    ft_pretok_step *st = NULL;
+    if (strcmp(type, "ByteLevel") == 0) {
+        FT_TRY(add_pre(tok, &st));
+        st->kind = FT_PRE_BYTE_LEVEL;
+        st->add_prefix_space = ft_tok_json_bool(n, "add_prefix_space", 1);
+        st->trim_offsets = ft_tok_json_bool(n, "trim_offsets", 1);
+        st->use_regex = ft_tok_json_bool(n, "use_regex", 1);
+        tok->byte_level = 1;
+        if (st->use_regex) FT_TRY(ft_tok_regex_compile(&st->re, ft_gpt2_pattern, 1));
+        return FT_OK;
+    }
+    if (strcmp(type, "Split") == 0) {
+        const cJSON *pat = ITEM(n, "pattern");
+        const char *re = ft_tok_json_str(pat, "Regex"), *lit = ft_tok_json_str(pat, "String");
+        if (!re && !lit) return ft_error(FT_ERR_FORMAT, "%s: Split pre-tokenizer without a pattern", tok->source);
+        FT_TRY(add_pre(tok, &st));
+        st->kind = FT_PRE_SPLIT;
+        st->pattern_is_regex = re != NULL;
+        st->pattern = ft_tok_strdup(re ? re : lit);
+        if (!st->pattern) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
+        const char *beh = ft_tok_json_str(n, "behavior");
+        if (!parse_behavior(beh, &st->behavior))
+            return ft_error(FT_ERR_UNSUPPORTED, "%s: Split behavior '%s' is not supported", tok->source, beh ? beh : "(none)");
+        st->invert = ft_tok_json_bool(n, "invert", 0);
+        int rc = ft_tok_regex_compile(&st->re, st->pattern, st->pattern_is_regex);
+        return rc < 0 ? ft_error_wrap(rc, "%s: Split pre-tokenizer", tok->source) : FT_OK;
+    }
+    if (strcmp(type, "Metaspace") == 0) {
+        FT_TRY(add_pre(tok, &st));
+        st->kind = FT_PRE_METASPACE;
+        const char *rep = ft_tok_json_str(n, "replacement");
+        st->replacement = ft_tok_strdup(rep ? rep : FT_SPM_SPACE);
+        if (!st->replacement) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
+        const char *scheme = ft_tok_json_str(n, "prepend_scheme");
+        if (scheme) {
+            if (strcmp(scheme, "always") == 0) st->prepend_scheme = FT_PREPEND_ALWAYS;
+            else if (strcmp(scheme, "first") == 0) st->prepend_scheme = FT_PREPEND_FIRST;
+            else if (strcmp(scheme, "never") == 0) st->prepend_scheme = FT_PREPEND_NEVER;
+            else return ft_error(FT_ERR_FORMAT, "%s: Metaspace prepend_scheme '%s' is unknown", tok->source, scheme);
+        } else {
+            st->prepend_scheme = ft_tok_json_bool(n, "add_prefix_space", 1) ? FT_PREPEND_ALWAYS : FT_PREPEND_NEVER;
+        }
+        st->split = ft_tok_json_bool(n, "split", 1);
+        return FT_OK;
+    }
+    if (strcmp(type, "Digits") == 0) {
+        FT_TRY(add_pre(tok, &st));
+        st->kind = FT_PRE_DIGITS;
+        st->individual_digits = ft_tok_json_bool(n, "individual_digits", 0);
+        return ft_tok_regex_compile(&st->re, "\\p{N}", 1);
+    }
+    return ft_error(FT_ERR_UNSUPPORTED, "%s: pre_tokenizer '%s' is not supported", tok->source, type);
+}
+
+static int push_affix(ft_tokenizer *tok, int suffix, int id) {
+    int *n = suffix ? &tok->n_suffix : &tok->n_prefix;
+    if (*n >= FT_TOK_MAX_AFFIX)
+        return ft_error(FT_ERR_UNSUPPORTED, "%s: post_processor adds more than %d special tokens", tok->source, FT_TOK_MAX_AFFIX);
+    (suffix ? tok->suffix : tok->prefix)[(*n)++] = id;
+    return FT_OK;
+}
+
+static int parse_post(ft_tokenizer *tok, const cJSON *n) {
+    if (!n || cJSON_IsNull(n)) return FT_OK;
+    const char *type = ft_tok_json_str(n, "type");
+    if (!type) return ft_error(FT_ERR_FORMAT, "%s: post_processor without a type", tok->source);
+    if (strcmp(type, "Sequence") == 0) {
+        const cJSON *list = ITEM(n, "processors"), *it;
+        cJSON_ArrayForEach(it, list) FT_TRY(parse_post(tok, it));
+        return FT_OK;
+    }
+    if (strcmp(type, "ByteLevel") == 0) return FT_OK;
+    if (strcmp(type, "TemplateProcessing") == 0) {
+        const cJSON *single = ITEM(n, "single"), *specials = ITEM(n, "special_tokens"), *it;
+        int seen_seq = 0;
+        tok->n_prefix = tok->n_suffix = 0;
+        cJSON_ArrayForEach(it, single) {
+            if (ITEM(it, "Sequence")) { seen_seq = 1; continue; }
+            const char *name = ft_tok_json_str(ITEM(it, "SpecialToken"), "id");
+            if (!name) continue;
+            const cJSON *ids = ITEM(ITEM(specials, name), "ids"), *idv;
+            if (cJSON_IsArray(ids)) {
+                cJSON_ArrayForEach(idv, ids) {
+                    int id = cJSON_IsNumber(idv) ? (int)idv->valuedouble : -1;
+                    if (id < 0 || id >= tok->n_tokens)
+                        return ft_error(FT_ERR_FORMAT, "%s: post_processor special token '%s' has a bad id", tok->source, name);
+                    FT_TRY(push_affix(tok, seen_seq, id));
+                }
+            } else {
+                int id = ft_tok_lookup(tok, name, strlen(name));
+                if (id < 0) return ft_error(FT_ERR_FORMAT, "%s: post_processor special token '%s' is unknown", tok->source, name);
+                FT_TRY(push_affix(tok, seen_seq, id));
+            }
+        }
+        return FT_OK;
+    }
+    if (strcmp(type, "RobertaProcessing") == 0 || strcmp(type, "BertProcessing") == 0) {
+        const cJSON *cls = ITEM(n, "cls"), *sep = ITEM(n, "sep");
+        const cJSON *ci = cJSON_GetArrayItem(cls, 1), *si = cJSON_GetArrayItem(sep, 1);
+        if (!cJSON_IsNumber(ci) || !cJSON_IsNumber(si))
+            return ft_error(FT_ERR_FORMAT, "%s: %s without cls/sep ids", tok->source, type);
+        tok->n_prefix = tok->n_suffix = 0;
+        FT_TRY(push_affix(tok, 0, (int)ci->valuedouble));
+        return push_affix(tok, 1, (int)si->valuedouble);
+    }
+    FT_LOGW("%s: post_processor '%s' is not supported; FT_TOK_ADD_SPECIAL adds nothing", tok->source, type);
+    return FT_OK;
+}
+
+static int set_str(char **dst, const char *s) {
+    free(*dst);
+    *dst = ft_tok_strdup(s);
+    return *dst ? FT_OK : ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
+}
+
+static int parse_decoder(ft_tokenizer *tok, const cJSON *n) {
+    if (!n || cJSON_IsNull(n)) return FT_OK;
+    const char *type = ft_tok_json_str(n, "type");
+    if (!type) return ft_error(FT_ERR_FORMAT, "%s: decoder without a type", tok->source);
+    if (strcmp(type, "Sequence") == 0) {
+        const cJSON *list = ITEM(n, "decoders"), *it;
+        cJSON_ArrayForEach(it, list) FT_TRY(parse_decoder(tok, it));
+        return FT_OK;
+    }
+    if (strcmp(type, "ByteLevel") == 0) { tok->dec_byte_level = 1; return FT_OK; }
+    if (strcmp(type, "ByteFallback") == 0) { tok->dec_byte_fallback = 1; return FT_OK; }
+    if (strcmp(type, "Replace") == 0) {
+        const char *pat = ft_tok_json_str(ITEM(n, "pattern"), "String"), *content = ft_tok_json_str(n, "content");
+        if (pat && content) { FT_TRY(set_str(&tok->dec_replace_from, pat)); FT_TRY(set_str(&tok->dec_replace_to, content)); }
+        return FT_OK;
+    }
+    if (strcmp(type, "Strip") == 0) {
+        const char *content = ft_tok_json_str(n, "content");
+        const cJSON *start = ITEM(n, "start");
+        if (content && strcmp(content, " ") == 0 && cJSON_IsNumber(start) && start->valuedouble >= 1) tok->dec_strip_space = 1;
+        return FT_OK;
+    }
+    if (strcmp(type, "Metaspace") == 0) {
+        const char *rep = ft_tok_json_str(n, "replacement"), *scheme = ft_tok_json_str(n, "prepend_scheme");
+        FT_TRY(set_str(&tok->dec_replace_from, rep ? rep : FT_SPM_SPACE));
+        FT_TRY(set_str(&tok->dec_replace_to, " "));
+        int strip = scheme ? strcmp(scheme, "never") != 0 : ft_tok_json_bool(n, "add_prefix_space", 1);
+        if (strip) tok->dec_strip_space = 1;
+        return FT_OK;
+    }
+    return FT_OK;   /* Fuse and others do not change the bytes */
+}
+
+static int parse_model(ft_tokenizer *tok, const cJSON *model) {
+    const char *type = ft_tok_json_str(model, "type");
+    const cJSON *vocab = ITEM(model, "vocab"), *merges = ITEM(model, "merges");
+    if (!type && cJSON_IsObject(vocab) && cJSON_IsArray(merges)) type = "BPE";
+    if (!type) return ft_error(FT_ERR_FORMAT, "%s: model without a type", tok->source);
+    if (strcmp(type, "WordPiece") == 0)
+        return ft_error(FT_ERR_UNSUPPORTED, "%s: WordPiece tokenizers are not supported yet", tok->source);
+    if (strcmp(type, "BPE") != 0)
+        return ft_error(FT_ERR_UNSUPPORTED, "%s: model type '%s' is not supported (only BPE)", tok->source, type);
+    if (!cJSON_IsObject(vocab)) return ft_error(FT_ERR_FORMAT, "%s: model.vocab is not an object", tok->source);
+    for (const char *const *k = (const char *const[]){ "continuing_subword_prefix", "end_of_word_suffix", NULL }; *k; k++) {
+        const char *v = ft_tok_json_str(model, *k);
+        if (v && *v) return ft_error(FT_ERR_UNSUPPORTED, "%s: BPE %s '%s' is not supported", tok->source, *k, v);
+    }
+    const cJSON *dropout = ITEM(model, "dropout");
+    if (cJSON_IsNumber(dropout) && dropout->valuedouble > 0) FT_LOGW("%s: BPE dropout is ignored", tok->source);
+
+    for (const cJSON *it = vocab->child; it; it = it->next) {
+        if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble != (double)(int)it->valuedouble)
+            return ft_error(FT_ERR_FORMAT, "%s: vocab entry '%s': id is not a non-negative integer", tok->source, it->string);
+        FT_TRY(ft_tok_set_token(tok, (int)it->valuedouble, it->string, strlen(it->string), FT_TOKF_MODEL));
+    }
+    int line = 0;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, merges) {
+        line++;
+        int rc;
+        if (cJSON_IsString(m)) {
+            const char *s = m->valuestring, *sp = strchr(s, ' ');
+            if (!sp || strchr(sp + 1, ' '))
+                return ft_error(FT_ERR_FORMAT, "%s: merge %d '%s' is not two tokens separated by one space", tok->source, line, s);
+            rc = ft_tok_add_merge_str(tok, s, (size_t)(sp - s), sp + 1, strlen(sp + 1));
+        } else if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 && cJSON_IsString(m->child) && cJSON_IsString(m->child->next)) {
+            const char *a = m->child->valuestring, *b = m->child->next->valuestring;
+            rc = ft_tok_add_merge_str(tok, a, strlen(a), b, strlen(b));
+        } else {
+            return ft_error(FT_ERR_FORMAT, "%s: merge %d is neither \"a b\" nor [\"a\", \"b\"]", tok->source, line);
+        }
+        FT_TRY(rc);
+    }
+    const char *unk = ft_tok_json_str(model, "unk_token");
+    if (unk) tok->unk_id = ft_tok_lookup_model(tok, unk, strlen(unk));
+    tok->byte_fallback = ft_tok_json_bool(model, "byte_fallback", 0);
+    tok->fuse_unk = ft_tok_json_bool(model, "fuse_unk", 0);
+    tok->ignore_merges = ft_tok_json_bool(model, "ignore_merges", 0);
+    return FT_OK;
+}
+
+static int parse_added(ft_tokenizer *tok, const cJSON *list) {
+    const cJSON *it;
+    cJSON_ArrayForEach(it, list) {
+        const cJSON *idv = ITEM(it, "id");
+        const char *content = ft_tok_json_str(it, "content");
+        if (!cJSON_IsNumber(idv) || idv->valuedouble < 0 || !content || !*content)
+            return ft_error(FT_ERR_FORMAT, "%s: added_tokens entry without id or content", tok->source);
+        int id = (int)idv->valuedouble;
+        FT_TRY(ft_tok_set_token(tok, id, content, strlen(content), 0));
+        FT_TRY(ft_tok_add_added(tok, id, ft_tok_json_bool(it, "special", 0), ft_tok_json_bool(it, "lstrip", 0),
+                                ft_tok_json_bool(it, "rstrip", 0), ft_tok_json_bool(it, "single_word", 0),
+                                ft_tok_json_bool(it, "normalized", 0)));
+    }
+    return FT_OK;
+}
+
+static int load(ft_tokenizer *tok, const cJSON *root) {
+    const cJSON *model = ITEM(root, "model");
+    if (!cJSON_IsObject(model)) return ft_error(FT_ERR_FORMAT, "%s: no 'model' object", tok->source);
+    FT_TRY(parse_model(tok, model));
+    FT_TRY(parse_added(tok, ITEM(root, "added_tokens")));
+    FT_TRY(parse_normalizer(tok, ITEM(root, "normalizer")));
+    FT_TRY(parse_pretok(tok, ITEM(root, "pre_tokenizer")));
+    FT_TRY(parse_decoder(tok, ITEM(root, "decoder")));
+    FT_TRY(parse_post(tok, ITEM(root, "post_processor")));
+    const cJSON *pad = ITEM(ITEM(root, "padding"), "pad_id");
+    if (cJSON_IsNumber(pad) && pad->valuedouble >= 0 && pad->valuedouble < tok->n_tokens) tok->pad = (int)pad->valuedouble;
+    tok->kind = tok->byte_level ? FT_TOK_BYTE_BPE : FT_TOK_SPM_BPE;
+    if (tok->n_prefix == 1) tok->bos = tok->prefix[0];
+    if (tok->n_suffix == 1) tok->eos = tok->suffix[0];
+    ft_tok_guess_bos_eos(tok);
+    return ft_tok_finalize(tok);
+}
+
+int ft_tok_load_hf_json(ft_tokenizer **out, const char *path) {
+    *out = NULL;
+    cJSON *root;
+    FT_TRY(ft_tok_json_parse_file(&root, path));
+    ft_tokenizer *tok;
+    int rc = ft_tok_alloc(&tok, path);
+    if (rc == FT_OK) rc = load(tok, root);
+    cJSON_Delete(root);
+    if (rc < 0) { ft_tokenizer_free(tok); return rc; }
+    *out = tok;
+    return FT_OK;
+}

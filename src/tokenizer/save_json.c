@@ -1,0 +1,242 @@
+/* save_json.c — ft_tokenizer_save_json: a HF tokenizers tokenizer.json for any loaded BPE tokenizer.
+ *
+ * The pipeline is written back as loaded (normalizer, pre_tokenizer steps); llama2.c tokenizers get
+ * the Llama-2 form (Prepend + Replace normalizer, byte_fallback, Replace/ByteFallback/Fuse/Strip
+ * decoder) and their score-derived merges, highest score first. FT_TOK_ADD_SPECIAL's ids become a
+ * TemplateProcessing post-processor. Output is deterministic: vocab in id order, merges in rank
+ * order, fixed key order and layout, written atomically. */
+#include "tokenizer_impl.h"
+#include "finetune/fileio.h"
+#include "finetune/status.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct jbuf { char *p; size_t n, cap; int err; } jbuf;
+
+static void put_n(jbuf *b, const char *s, size_t n) {
+    if (b->err) return;
+    if (ft_tok_reserve_bytes(&b->p, b->n + n + 1, &b->cap) < 0) { b->err = FT_ERR_NOMEM; return; }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+}
+static void put(jbuf *b, const char *s) { put_n(b, s, strlen(s)); }
+static void put_int(jbuf *b, long v) { char t[32]; snprintf(t, sizeof t, "%ld", v); put(b, t); }
+static void put_bool(jbuf *b, int v) { put(b, v ? "true" : "false"); }
+
+/* A JSON string (serde_json's escapes). The bytes must be valid UTF-8. */
+static void put_str_n(jbuf *b, const char *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        int32_t cp;
+        int k = ft_utf8_next((const unsigned char *)s + i, n - i, &cp);
+        if (cp < 0) { if (!b->err) b->err = FT_ERR_UNSUPPORTED; return; }
+        i += (size_t)k;
+    }
+    put(b, "\"");
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = NULL;
+        char u[8];
+        if (c == '"') esc = "\\\"";
+        else if (c == '\\') esc = "\\\\";
+        else if (c == '\n') esc = "\\n";
+        else if (c == '\r') esc = "\\r";
+        else if (c == '\t') esc = "\\t";
+        else if (c == '\b') esc = "\\b";
+        else if (c == '\f') esc = "\\f";
+        else if (c < 0x20) { snprintf(u, sizeof u, "\\u%04x", c); esc = u; }
+        if (!esc) continue;
+        put_n(b, s + run, i - run);
+        put(b, esc);
+        run = i + 1;
+    }
+    put_n(b, s + run, n - run);
+    put(b, "\"");
+}
+static void put_str(jbuf *b, const char *s) { put_str_n(b, s, strlen(s)); }
+static void put_tok(jbuf *b, const ft_tokenizer *tok, int id) { put_str_n(b, ft_tok_str(tok, id), tok->tokens[id].len); }
+
+static void put_norm_step(jbuf *b, const ft_norm_step *st) {
+    switch (st->kind) {
+    case FT_NORM_NFC: put(b, "{\"type\": \"NFC\"}"); break;
+    case FT_NORM_NFD: put(b, "{\"type\": \"NFD\"}"); break;
+    case FT_NORM_NFKC: put(b, "{\"type\": \"NFKC\"}"); break;
+    case FT_NORM_NFKD: put(b, "{\"type\": \"NFKD\"}"); break;
+    case FT_NORM_LOWERCASE: put(b, "{\"type\": \"Lowercase\"}"); break;
+    case FT_NORM_PREPEND: put(b, "{\"type\": \"Prepend\", \"prepend\": "); put_str(b, st->a); put(b, "}"); break;
+    case FT_NORM_REPLACE:
+        put(b, "{\"type\": \"Replace\", \"pattern\": {\"String\": "); put_str(b, st->a);
+        put(b, "}, \"content\": "); put_str(b, st->b); put(b, "}");
+        break;
+    }
+}
+
+static const char *behavior_name(ft_split_behavior beh) {
+    switch (beh) {
+    case FT_SPLIT_REMOVED: return "Removed";
+    case FT_SPLIT_MERGED_PREV: return "MergedWithPrevious";
+    case FT_SPLIT_MERGED_NEXT: return "MergedWithNext";
+    case FT_SPLIT_CONTIGUOUS: return "Contiguous";
+    case FT_SPLIT_ISOLATED: break;
+    }
+    return "Isolated";
+}
+
+static void put_pre_step(jbuf *b, const ft_pretok_step *st) {
+    switch (st->kind) {
+    case FT_PRE_BYTE_LEVEL:
+        put(b, "{\"type\": \"ByteLevel\", \"add_prefix_space\": "); put_bool(b, st->add_prefix_space);
+        put(b, ", \"trim_offsets\": "); put_bool(b, st->trim_offsets);
+        put(b, ", \"use_regex\": "); put_bool(b, st->use_regex); put(b, "}");
+        break;
+    case FT_PRE_SPLIT:
+        put(b, st->pattern_is_regex ? "{\"type\": \"Split\", \"pattern\": {\"Regex\": " : "{\"type\": \"Split\", \"pattern\": {\"String\": ");
+        put_str(b, st->pattern);
+        put(b, "}, \"behavior\": "); put_str(b, behavior_name(st->behavior));
+        put(b, ", \"invert\": "); put_bool(b, st->invert); put(b, "}");
+        break;
+    case FT_PRE_METASPACE:
+        put(b, "{\"type\": \"Metaspace\", \"replacement\": "); put_str(b, st->replacement ? st->replacement : FT_SPM_SPACE);
+        put(b, ", \"prepend_scheme\": ");
+        put(b, st->prepend_scheme == FT_PREPEND_FIRST ? "\"first\"" : st->prepend_scheme == FT_PREPEND_NEVER ? "\"never\"" : "\"always\"");
+        put(b, ", \"split\": "); put_bool(b, st->split); put(b, "}");
+        break;
+    case FT_PRE_DIGITS:
+        put(b, "{\"type\": \"Digits\", \"individual_digits\": "); put_bool(b, st->individual_digits); put(b, "}");
+        break;
+    }
+}
+
+static void put_template(jbuf *b, const ft_tokenizer *tok) {
+    put(b, "{\"type\": \"TemplateProcessing\", \"single\": [");
+    for (int pass = 0; pass < 2; pass++) {       /* 0: single, 1: pair */
+        if (pass == 1) put(b, "], \"pair\": [");
+        int first = 1;
+        for (int seq = 0; seq <= pass; seq++) {
+            for (int i = 0; i < tok->n_prefix; i++) {
+                put(b, first ? "" : ", "); first = 0;
+                put(b, "{\"SpecialToken\": {\"id\": "); put_tok(b, tok, tok->prefix[i]);
+                put(b, ", \"type_id\": "); put_int(b, seq); put(b, "}}");
+            }
+            put(b, first ? "" : ", "); first = 0;
+            put(b, seq ? "{\"Sequence\": {\"id\": \"B\", \"type_id\": 1}}" : "{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}");
+            for (int i = 0; i < tok->n_suffix; i++) {
+                put(b, ", {\"SpecialToken\": {\"id\": "); put_tok(b, tok, tok->suffix[i]);
+                put(b, ", \"type_id\": "); put_int(b, seq); put(b, "}}");
+            }
+        }
+    }
+    put(b, "], \"special_tokens\": {");
+    int all[2 * FT_TOK_MAX_AFFIX], n = 0;
+    for (int i = 0; i < tok->n_prefix; i++) all[n++] = tok->prefix[i];
+    for (int i = 0; i < tok->n_suffix; i++) all[n++] = tok->suffix[i];
+    int written = 0;
+    for (int i = 0; i < n; i++) {
+        int dup = 0;
+        for (int j = 0; j < i; j++) dup |= all[j] == all[i];
+        if (dup) continue;
+        put(b, written++ ? ", " : "");
+        put_tok(b, tok, all[i]); put(b, ": {\"id\": "); put_tok(b, tok, all[i]);
+        put(b, ", \"ids\": ["); put_int(b, all[i]); put(b, "], \"tokens\": ["); put_tok(b, tok, all[i]); put(b, "]}");
+    }
+    put(b, "}}");
+}
+
+static int write_json(jbuf *b, const ft_tokenizer *tok) {
+    /* a vocabulary string held by two model ids cannot be a JSON object key twice */
+    for (int id = 0; id < tok->n_tokens; id++) {
+        const ft_tok_token *t = &tok->tokens[id];
+        if ((t->flags & FT_TOKF_MODEL) && ft_tok_lookup_model(tok, ft_tok_str(tok, id), t->len) != id)
+            return ft_error(FT_ERR_UNSUPPORTED, "tokenizer.json: token string '%s' (id %d) also has id %d",
+                            ft_tok_str(tok, id), id, ft_tok_lookup_model(tok, ft_tok_str(tok, id), t->len));
+    }
+    put(b, "{\n  \"version\": \"1.0\",\n  \"truncation\": null,\n  \"padding\": null,\n  \"added_tokens\": [");
+    int first = 1;
+    for (int id = 0; id < tok->n_tokens; id++) {   /* in id order */
+        int k = -1;
+        for (int i = 0; i < tok->n_added; i++) if (tok->added[i].id == id) { k = i; break; }
+        if (k < 0) continue;
+        const ft_tok_added *a = &tok->added[k];
+        put(b, first ? "\n    {\"id\": " : ",\n    {\"id\": "); first = 0;
+        put_int(b, id);
+        put(b, ", \"content\": "); put_tok(b, tok, id);
+        put(b, ", \"single_word\": "); put_bool(b, a->single_word);
+        put(b, ", \"lstrip\": "); put_bool(b, a->lstrip);
+        put(b, ", \"rstrip\": "); put_bool(b, a->rstrip);
+        put(b, ", \"normalized\": "); put_bool(b, a->normalized);
+        put(b, ", \"special\": "); put_bool(b, a->special); put(b, "}");
+    }
+    put(b, first ? "],\n" : "\n  ],\n");
+
+    put(b, "  \"normalizer\": ");
+    if (tok->n_norm == 0) put(b, "null");
+    else if (tok->n_norm == 1) put_norm_step(b, &tok->norm[0]);
+    else {
+        put(b, "{\"type\": \"Sequence\", \"normalizers\": [");
+        for (int i = 0; i < tok->n_norm; i++) { put(b, i ? ", " : ""); put_norm_step(b, &tok->norm[i]); }
+        put(b, "]}");
+    }
+    put(b, ",\n  \"pre_tokenizer\": ");
+    if (tok->n_pre == 0) put(b, "null");
+    else if (tok->n_pre == 1) put_pre_step(b, &tok->pre[0]);
+    else {
+        put(b, "{\"type\": \"Sequence\", \"pretokenizers\": [");
+        for (int i = 0; i < tok->n_pre; i++) { put(b, i ? ", " : ""); put_pre_step(b, &tok->pre[i]); }
+        put(b, "]}");
+    }
+    put(b, ",\n  \"post_processor\": ");
+    if (tok->n_prefix == 0 && tok->n_suffix == 0) put(b, "null");
+    else put_template(b, tok);
+
+    put(b, ",\n  \"decoder\": ");
+    if (tok->dec_byte_level) {
+        put(b, "{\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": true, \"use_regex\": true}");
+    } else {
+        int nd = 0;
+        put(b, "{\"type\": \"Sequence\", \"decoders\": [");
+        if (tok->dec_replace_from) {
+            put(b, "{\"type\": \"Replace\", \"pattern\": {\"String\": "); put_str(b, tok->dec_replace_from);
+            put(b, "}, \"content\": "); put_str(b, tok->dec_replace_to ? tok->dec_replace_to : ""); put(b, "}");
+            nd++;
+        }
+        if (tok->dec_byte_fallback) { put(b, nd++ ? ", " : ""); put(b, "{\"type\": \"ByteFallback\"}"); }
+        put(b, nd++ ? ", " : ""); put(b, "{\"type\": \"Fuse\"}");
+        if (tok->dec_strip_space) put(b, ", {\"type\": \"Strip\", \"content\": \" \", \"start\": 1, \"stop\": 0}");
+        put(b, "]}");
+    }
+
+    put(b, ",\n  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n    \"unk_token\": ");
+    if (tok->unk_id >= 0) put_tok(b, tok, tok->unk_id); else put(b, "null");
+    put(b, ",\n    \"continuing_subword_prefix\": null,\n    \"end_of_word_suffix\": null,\n    \"fuse_unk\": ");
+    put_bool(b, tok->fuse_unk);
+    put(b, ",\n    \"byte_fallback\": "); put_bool(b, tok->byte_fallback);
+    put(b, ",\n    \"ignore_merges\": "); put_bool(b, tok->ignore_merges);
+    put(b, ",\n    \"vocab\": {");
+    first = 1;
+    for (int id = 0; id < tok->n_tokens; id++) {
+        if (!(tok->tokens[id].flags & FT_TOKF_MODEL)) continue;
+        put(b, first ? "\n      " : ",\n      "); first = 0;
+        put_tok(b, tok, id); put(b, ": "); put_int(b, id);
+    }
+    put(b, first ? "},\n    \"merges\": [" : "\n    },\n    \"merges\": [");
+    for (int i = 0; i < tok->n_merges; i++) {
+        put(b, i ? ",\n      [" : "\n      [");
+        put_tok(b, tok, tok->merge_list[i][0]); put(b, ", "); put_tok(b, tok, tok->merge_list[i][1]); put(b, "]");
+    }
+    put(b, tok->n_merges ? "\n    ]\n  }\n}\n" : "]\n  }\n}\n");
+    if (b->err == FT_ERR_UNSUPPORTED) return ft_error(FT_ERR_UNSUPPORTED, "tokenizer.json: a token string is not valid UTF-8");
+    if (b->err) return ft_error(b->err, "tokenizer.json: out of memory");
+    return FT_OK;
+}
+
+int ft_tokenizer_save_json(const ft_tokenizer *tok, const char *path) {
+    if (!tok || !path) return ft_error(FT_ERR_INVALID, "ft_tokenizer_save_json: missing tokenizer or path");
+    jbuf b = {0};
+    int rc = write_json(&b, tok);
+    if (rc == FT_OK) rc = ft_file_write_atomic(path, b.p, b.n);
+    if (rc < 0) ft_error_wrap(rc, "%s", path);
+    free(b.p);
+    return rc;
+}

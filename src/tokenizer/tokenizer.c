@@ -1,0 +1,244 @@
+/* tokenizer.c — public API: loading by directory, accessors, the encode driver, decode. */
+#include "tokenizer_impl.h"
+#include "finetune/fileio.h"
+#include "finetune/status.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- loading ---- */
+static int has(const char *dir, const char *name, char *buf, size_t cap) {
+    return ft_path_join(buf, cap, dir, name) == FT_OK && ft_path_exists(buf) && !ft_path_is_dir(buf);
+}
+
+static int ends_with(const char *s, const char *suf) {
+    size_t n = strlen(s), m = strlen(suf);
+    return n >= m && strcmp(s + n - m, suf) == 0;
+}
+
+int ft_tokenizer_load(ft_tokenizer **out, const char *dir) {
+    *out = NULL;
+    if (!dir) return ft_error(FT_ERR_INVALID, "ft_tokenizer_load: no directory given");
+    if (!ft_path_is_dir(dir)) {
+        if (!ft_path_exists(dir)) return ft_error(FT_ERR_NOT_FOUND, "%s: no such tokenizer directory", dir);
+        /* a single file is accepted too */
+        if (ends_with(dir, ".json")) return ft_tok_load_hf_json(out, dir);
+        if (ends_with(dir, ".bin")) return ft_tok_load_llama2c(out, dir);
+        return ft_error(FT_ERR_INVALID, "%s: not a directory, a tokenizer.json or a llama2.c tokenizer .bin", dir);
+    }
+    char a[4096], b[4096];
+    int rc;
+    if (has(dir, "tokenizer.json", a, sizeof a)) rc = ft_tok_load_hf_json(out, a);
+    else if (has(dir, "vocab.json", a, sizeof a) && has(dir, "merges.txt", b, sizeof b)) rc = ft_tok_load_bpe_files(out, a, b);
+    else if (has(dir, "encoder.json", a, sizeof a) && has(dir, "vocab.bpe", b, sizeof b)) rc = ft_tok_load_bpe_files(out, a, b);
+    else if (has(dir, "tokenizer.bin", a, sizeof a) || has(dir, "tok512.bin", a, sizeof a)) rc = ft_tok_load_llama2c(out, a);
+    else if (has(dir, "vocab.txt", a, sizeof a))
+        return ft_error(FT_ERR_UNSUPPORTED, "%s: WordPiece tokenizers (vocab.txt) are not supported yet", a);
+    else
+        return ft_error(FT_ERR_NOT_FOUND, "%s: no tokenizer files (looked for tokenizer.json, vocab.json + merges.txt, "
+                        "encoder.json + vocab.bpe, tokenizer.bin, tok512.bin)", dir);
+    if (rc < 0) return rc;
+    rc = ft_tok_apply_config(*out, dir);
+    if (rc < 0) { ft_tokenizer_free(*out); *out = NULL; }
+    return rc;
+}
+
+int ft_tokenizer_load_bpe_files(ft_tokenizer **out, const char *vocab_path, const char *merges_path) {
+    *out = NULL;
+    if (!vocab_path || !merges_path) return ft_error(FT_ERR_INVALID, "ft_tokenizer_load_bpe_files: missing path");
+    return ft_tok_load_bpe_files(out, vocab_path, merges_path);
+}
+
+int ft_tokenizer_load_json(ft_tokenizer **out, const char *path) {
+    *out = NULL;
+    if (!path) return ft_error(FT_ERR_INVALID, "ft_tokenizer_load_json: missing path");
+    return ft_tok_load_hf_json(out, path);
+}
+
+int ft_tokenizer_load_llama2c(ft_tokenizer **out, const char *path) {
+    *out = NULL;
+    if (!path) return ft_error(FT_ERR_INVALID, "ft_tokenizer_load_llama2c: missing path");
+    return ft_tok_load_llama2c(out, path);
+}
+
+void ft_tokenizer_free(ft_tokenizer *tok) {
+    if (!tok) return;
+    free(tok->tokens);
+    free(tok->pool);
+    free(tok->dec_pool);
+    free(tok->vocab.slots);
+    free(tok->merges.slots);
+    free(tok->merge_list);
+    for (int i = 0; i < tok->n_norm; i++) { free(tok->norm[i].a); free(tok->norm[i].b); }
+    free(tok->norm);
+    for (int i = 0; i < tok->n_pre; i++) ft_pretok_step_free(&tok->pre[i]);
+    free(tok->pre);
+    free(tok->added);
+    free(tok->dec_replace_from);
+    free(tok->dec_replace_to);
+    free(tok);
+}
+
+/* ---- accessors ---- */
+ft_tokenizer_kind ft_tokenizer_get_kind(const ft_tokenizer *tok) { return tok->kind; }
+int ft_tokenizer_vocab_size(const ft_tokenizer *tok) { return tok->n_tokens; }
+int ft_tokenizer_bos(const ft_tokenizer *tok) { return tok->bos; }
+int ft_tokenizer_eos(const ft_tokenizer *tok) { return tok->eos; }
+int ft_tokenizer_pad(const ft_tokenizer *tok) { return tok->pad; }
+
+int ft_tokenizer_token_id(const ft_tokenizer *tok, const char *token) {
+    return token ? ft_tok_lookup(tok, token, strlen(token)) : -1;
+}
+
+const char *ft_tokenizer_token_str(const ft_tokenizer *tok, int id) {
+    if (id < 0 || id >= tok->n_tokens || !(tok->tokens[id].flags & FT_TOKF_PRESENT)) return NULL;
+    return ft_tok_str(tok, id);
+}
+
+int ft_tokenizer_is_special(const ft_tokenizer *tok, int id) {
+    return id >= 0 && id < tok->n_tokens && (tok->tokens[id].flags & FT_TOKF_SPECIAL) != 0;
+}
+
+/* ---- work buffers ---- */
+int ft_tok_work_init(ft_tok_work *w, const ft_tokenizer *tok) {
+    memset(w, 0, sizeof *w);
+    if (tok->n_pre > 0) {
+        w->md = pcre2_match_data_create(4, NULL);
+        if (!w->md) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
+    }
+    return FT_OK;
+}
+
+void ft_tok_work_free(ft_tok_work *w) {
+    for (int i = 0; i < 2; i++) { free(w->buf[i]); free(w->pc[i]); free(w->nbuf[i]); }
+    free(w->sym); free(w->heap); free(w->tmp); free(w->spans); free(w->ids);
+    if (w->md) pcre2_match_data_free(w->md);
+    memset(w, 0, sizeof *w);
+}
+
+int ft_tok_push(ft_tok_work *w, int id) {
+    if (w->n == w->cap) FT_TRY(ft_tok_reserve((void **)&w->ids, sizeof *w->ids, w->n + 1, &w->cap));
+    w->ids[w->n++] = id;
+    return FT_OK;
+}
+
+/* ---- encode ---- */
+static int is_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+static int is_word(unsigned char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
+}
+
+/* The leftmost-longest added token in text[from..len): its id and the span it consumes. */
+static int find_added(const ft_tokenizer *tok, const char *text, size_t len, size_t from, int flags,
+                      size_t *ms, size_t *me) {
+    const unsigned char *u = (const unsigned char *)text;
+    for (size_t i = from; i < len; i++) {
+        if (!tok->added_first[u[i]]) continue;
+        for (int k = 0; k < tok->n_added; k++) {
+            const ft_tok_added *a = &tok->added[k];
+            if (a->special && (flags & FT_TOK_NO_SPECIAL_PARSE)) continue;
+            const ft_tok_token *t = &tok->tokens[a->id];
+            if (t->len > len - i || memcmp(text + i, tok->pool + t->off, t->len) != 0) continue;
+            if (a->single_word && ((i > 0 && is_word(u[i - 1])) || (i + t->len < len && is_word(u[i + t->len])))) continue;
+            size_t s = i, e = i + t->len;
+            if (a->lstrip) while (s > from && is_space(u[s - 1])) s--;
+            if (a->rstrip) while (e < len && is_space(u[e])) e++;
+            *ms = s; *me = e;
+            return a->id;
+        }
+    }
+    return -1;
+}
+
+static int encode_segment(const ft_tokenizer *tok, ft_tok_work *w, const char *s, size_t n, int origin) {
+    if (n == 0) return FT_OK;
+    const char *p; size_t pn;
+    FT_TRY(ft_tok_normalize(tok, w, s, n, &p, &pn));
+    if (pn == 0) return FT_OK;
+    FT_TRY(ft_tok_pretokenize(tok, w, p, pn, origin));
+    const int c = w->cur;
+    for (int i = 0; i < w->npc[c]; i++)
+        FT_TRY(ft_bpe_encode_piece(tok, w, w->buf[c] + w->pc[c][i].off, w->pc[c][i].len));
+    return FT_OK;
+}
+
+static int encode_into(const ft_tokenizer *tok, ft_tok_work *w, const char *text, size_t len, int flags) {
+    if (flags & FT_TOK_ADD_SPECIAL)
+        for (int i = 0; i < tok->n_prefix; i++) FT_TRY(ft_tok_push(w, tok->prefix[i]));
+    size_t seg = 0;
+    for (;;) {
+        size_t ms = 0, me = 0;
+        int id = tok->n_added ? find_added(tok, text, len, seg, flags, &ms, &me) : -1;
+        if (id < 0) { FT_TRY(encode_segment(tok, w, text + seg, len - seg, seg == 0)); break; }
+        FT_TRY(encode_segment(tok, w, text + seg, ms - seg, seg == 0));
+        FT_TRY(ft_tok_push(w, id));
+        seg = me;
+    }
+    if (flags & FT_TOK_ADD_SPECIAL)
+        for (int i = 0; i < tok->n_suffix; i++) FT_TRY(ft_tok_push(w, tok->suffix[i]));
+    return FT_OK;
+}
+
+int ft_tokenizer_encode(const ft_tokenizer *tok, const char *text, size_t len, int flags, int **ids, int *n) {
+    *ids = NULL; *n = 0;
+    if (!tok || (!text && len)) return ft_error(FT_ERR_INVALID, "ft_tokenizer_encode: missing tokenizer or text");
+    if (!text) text = "";
+    ft_tok_work w;
+    FT_TRY(ft_tok_work_init(&w, tok));
+    int rc = encode_into(tok, &w, text, len, flags);
+    if (rc == FT_OK && !w.ids) rc = ft_tok_reserve((void **)&w.ids, sizeof *w.ids, 1, &w.cap);  /* never NULL */
+    if (rc == FT_OK) { *ids = w.ids; *n = w.n; w.ids = NULL; }
+    ft_tok_work_free(&w);
+    return rc;
+}
+
+/* ---- decode ---- */
+static int check_id(const ft_tokenizer *tok, int id) {
+    if (id < 0 || id >= tok->n_tokens || !(tok->tokens[id].flags & FT_TOKF_PRESENT))
+        return ft_error(FT_ERR_RANGE, "tokenizer: token id %d out of range (vocabulary size %d)", id, tok->n_tokens);
+    return FT_OK;
+}
+
+/* The decoded bytes of id after prev; SentencePiece's dummy-prefix space is dropped at the start. */
+static const char *piece_bytes(const ft_tokenizer *tok, int prev, int id, size_t *n) {
+    const ft_tok_token *t = &tok->tokens[id];
+    const char *s = tok->dec_pool + t->dec_off;
+    *n = t->dec_len;
+    if (tok->dec_strip_space && (prev < 0 || prev == tok->bos) && *n > 0 && s[0] == ' ') { s++; (*n)--; }
+    return s;
+}
+
+int ft_tokenizer_decode(const ft_tokenizer *tok, const int *ids, int n, int flags, char **out, size_t *len) {
+    *out = NULL;
+    if (len) *len = 0;
+    if (!tok || (n > 0 && !ids) || n < 0) return ft_error(FT_ERR_INVALID, "ft_tokenizer_decode: bad arguments");
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        FT_TRY(check_id(tok, ids[i]));
+        total += tok->tokens[ids[i]].dec_len;
+    }
+    char *buf = malloc(total + 1);
+    if (!buf) return ft_error(FT_ERR_NOMEM, "ft_tokenizer_decode: cannot allocate %zu bytes", total + 1);
+    size_t k = 0;
+    for (int i = 0; i < n; i++) {
+        if ((flags & FT_TOK_SKIP_SPECIAL) && (tok->tokens[ids[i]].flags & FT_TOKF_SPECIAL)) continue;
+        size_t m;
+        const char *s = piece_bytes(tok, i > 0 ? ids[i - 1] : -1, ids[i], &m);
+        memcpy(buf + k, s, m);
+        k += m;
+    }
+    buf[k] = 0;
+    *out = buf;
+    if (len) *len = k;
+    return FT_OK;
+}
+
+int ft_tokenizer_decode_piece(const ft_tokenizer *tok, int prev, int id, char *buf, size_t cap) {
+    FT_TRY(check_id(tok, id));
+    size_t m;
+    const char *s = piece_bytes(tok, prev, id, &m);
+    if (m > cap) return ft_error(FT_ERR_RANGE, "ft_tokenizer_decode_piece: token %d needs %zu bytes, buffer has %zu", id, m, cap);
+    memcpy(buf, s, m);
+    if (m < cap) buf[m] = 0;
+    return (int)m;
+}

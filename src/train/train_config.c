@@ -1,0 +1,200 @@
+/* train_config.c — the table of training options and its uses: defaults, CLI/JSON parsing,
+ * saving the run's configuration, validation. */
+#include "finetune/train.h"
+#include "finetune/fileio.h"
+#include "finetune/status.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OFF(f) offsetof(ft_train_config, f)
+#define STR(f) FT_OPTV_STR, OFF(f), sizeof(((ft_train_config *)0)->f)
+#define INT(f) FT_OPTV_INT, OFF(f), 0
+#define FLT(f) FT_OPTV_FLOAT, OFF(f), 0
+#define BOOL(f) FT_OPTV_BOOL, OFF(f), 0
+
+const ft_train_option ft_train_options[] = {
+    {"model", STR(model), "", "model directory (HF layout); default: the embedded stories260K"},
+    {"data", STR(data), "", "training data file; default: the bundled fun-dialogues set"},
+    {"val-data", STR(val_data), "", "validation data file (instead of --val-split)"},
+    {"out", STR(out), "runs/latest", "run directory (config, metrics, checkpoints, final/, best/, report.html)"},
+    {"format", STR(format), "auto", "data format: auto, dialogue, prompt-completion, chat, alpaca, sharegpt, text, dailydialog, csv"},
+    {"text-column", STR(text_column), "text", "CSV/TSV column holding the text"},
+    {"init", STR(init_from), "pretrained", "pretrained (load the weights) or random (same architecture, random weights)"},
+    {"seq-len", INT(seq_len), "256", "tokens per sequence (truncation / packing length; capped by the model's context)"},
+    {"pack", BOOL(pack), "0", "pack several examples per sequence (attention and positions stay within each example)"},
+    {"strict", BOOL(strict), "0", "turn skipped records into errors"},
+    {"dedup", BOOL(dedup), "1", "remove exact duplicate records"},
+    {"val-split", FLT(val_split), "0.2", "fraction of the data held out for validation"},
+    {"folds", INT(folds), "0", "k-fold cross-validation: number of folds (0 = off)"},
+    {"fold", INT(fold), "0", "which fold is the validation fold (0-based)"},
+    {"train-on", STR(train_on), "auto", "completion (only responses / assistant turns) or all; auto picks by format"},
+    {"truncate", STR(truncate), "right", "drop tokens from the right or the left of long examples"},
+    {"optimizer", STR(optimizer), "adamw", "adamw, adam or sgd"},
+    {"schedule", STR(schedule), "linear", "learning-rate schedule after warmup: constant, linear or cosine"},
+    {"lr", FLT(lr), "5e-4", "peak learning rate"},
+    {"min-lr-ratio", FLT(min_lr_ratio), "0", "final learning rate as a fraction of --lr (linear / cosine)"},
+    {"weight-decay", FLT(weight_decay), "0.01", "decoupled weight decay (not on biases, norms, embeddings)"},
+    {"beta1", FLT(beta1), "0.9", "Adam beta1"},
+    {"beta2", FLT(beta2), "0.999", "Adam beta2"},
+    {"eps", FLT(eps), "1e-8", "Adam epsilon"},
+    {"momentum", FLT(momentum), "0.9", "SGD momentum"},
+    {"nesterov", BOOL(nesterov), "0", "SGD with Nesterov momentum"},
+    {"warmup-steps", INT(warmup_steps), "-1", "warmup steps (-1: use --warmup-ratio)"},
+    {"warmup-ratio", FLT(warmup_ratio), "0.05", "warmup as a fraction of all steps"},
+    {"max-grad-norm", FLT(max_grad_norm), "1.0", "clip gradients to this global norm (0 = off)"},
+    {"label-smoothing", FLT(label_smoothing), "0", "label smoothing of the cross-entropy"},
+    {"batch-size", INT(batch_size), "8", "sequences per micro-batch"},
+    {"grad-accum", INT(grad_accum), "1", "micro-batches per optimizer step (normalised by target tokens)"},
+    {"epochs", INT(epochs), "3", "passes over the training data"},
+    {"max-steps", INT(max_steps), "-1", "stop after this many optimizer steps (-1: run --epochs)"},
+    {"eval-every", INT(eval_every), "0", "evaluate every N steps (0: only at each epoch end)"},
+    {"save-every", INT(save_every), "0", "checkpoint every N steps (0: only at each epoch end)"},
+    {"keep", INT(keep), "2", "checkpoints to keep (older ones are removed)"},
+    {"patience", INT(patience), "0", "early stopping: evaluations without improvement before stopping (0 = off)"},
+    {"min-delta", FLT(min_delta), "0", "early stopping: the smallest validation-loss drop that counts"},
+    {"log-every", INT(log_every), "1", "write a metrics line every N steps"},
+    {"samples", INT(samples), "3", "sample generations at each epoch end (0 = none)"},
+    {"sample-tokens", INT(sample_tokens), "48", "tokens per sample generation"},
+    {"sample-prompts", STR(sample_prompts), "", "prompts for samples, separated by '|' (default: from the validation data)"},
+    {"eval-batches", INT(eval_batches), "0", "limit validation to N batches (0 = all)"},
+    {"seed", FT_OPTV_I64, OFF(seed), 0, "1234", "one seed for shuffling, splits, dropout, init and sampling"},
+    {"threads", INT(threads), "0", "threads (0 = all cores)"},
+    {"dry-run", BOOL(dry_run), "0", "prepare data and print the plan (steps, tokens, memory) without training"},
+};
+const int ft_train_option_count = (int)(sizeof ft_train_options / sizeof *ft_train_options);
+
+static const ft_train_option *find_opt(const char *name) {
+    char n[64];
+    snprintf(n, sizeof n, "%s", name);
+    for (char *p = n; *p; p++) if (*p == '_') *p = '-';
+    for (int i = 0; i < ft_train_option_count; i++)
+        if (strcmp(ft_train_options[i].name, n) == 0) return &ft_train_options[i];
+    return NULL;
+}
+
+int ft_train_config_set(ft_train_config *c, const char *name, const char *value) {
+    const ft_train_option *o = find_opt(name);
+    if (!o) return ft_error(FT_ERR_INVALID, "unknown option '%s'", name);
+    char *base = (char *)c + o->offset, *end;
+    errno = 0;
+    switch (o->type) {
+    case FT_OPTV_STR:
+        if (strlen(value) >= o->size) return ft_error(FT_ERR_INVALID, "--%s: value too long (max %zu bytes)", o->name, o->size - 1);
+        strcpy(base, value);
+        return FT_OK;
+    case FT_OPTV_INT: {
+        long v = strtol(value, &end, 10);
+        if (errno || end == value || *end || v < -2147483647L || v > 2147483647L)
+            return ft_error(FT_ERR_INVALID, "--%s: expected an integer, got '%s'", o->name, value);
+        *(int *)base = (int)v;
+        return FT_OK;
+    }
+    case FT_OPTV_I64: {
+        long long v = strtoll(value, &end, 10);
+        if (errno || end == value || *end) return ft_error(FT_ERR_INVALID, "--%s: expected an integer, got '%s'", o->name, value);
+        *(int64_t *)base = v;
+        return FT_OK;
+    }
+    case FT_OPTV_FLOAT: {
+        double v = strtod(value, &end);
+        if (errno || end == value || *end || !isfinite(v)) return ft_error(FT_ERR_INVALID, "--%s: expected a number, got '%s'", o->name, value);
+        *(float *)base = (float)v;
+        return FT_OK;
+    }
+    case FT_OPTV_BOOL:
+        if (!strcmp(value, "1") || !strcmp(value, "true") || !strcmp(value, "yes")) *(int *)base = 1;
+        else if (!strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "no")) *(int *)base = 0;
+        else return ft_error(FT_ERR_INVALID, "--%s: expected true or false, got '%s'", o->name, value);
+        return FT_OK;
+    }
+    return ft_error(FT_ERR_INVALID, "--%s: bad option type", o->name);
+}
+
+void ft_train_config_defaults(ft_train_config *c) {
+    memset(c, 0, sizeof *c);
+    for (int i = 0; i < ft_train_option_count; i++) ft_train_config_set(c, ft_train_options[i].name, ft_train_options[i].def);
+}
+
+int ft_train_config_load_json(ft_train_config *c, const char *path) {
+    char *text;
+    FT_TRY(ft_file_read_all(path, &text, NULL));
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    if (!cJSON_IsObject(root)) { cJSON_Delete(root); return ft_error(FT_ERR_FORMAT, "%s: expected a JSON object of options", path); }
+    int rc = FT_OK;
+    for (cJSON *it = root->child; it && rc == FT_OK; it = it->next) {
+        char buf[2048];
+        if (cJSON_IsString(it)) snprintf(buf, sizeof buf, "%s", it->valuestring);
+        else if (cJSON_IsBool(it)) snprintf(buf, sizeof buf, "%s", cJSON_IsTrue(it) ? "true" : "false");
+        else if (cJSON_IsNumber(it)) {
+            if (it->valuedouble == (double)(long long)it->valuedouble && fabs(it->valuedouble) < 9e15) snprintf(buf, sizeof buf, "%lld", (long long)it->valuedouble);
+            else snprintf(buf, sizeof buf, "%.9g", it->valuedouble);
+        } else if (cJSON_IsNull(it)) continue;
+        else { rc = ft_error(FT_ERR_FORMAT, "%s: option \"%s\": expected a string, number or boolean", path, it->string); break; }
+        rc = ft_train_config_set(c, it->string, buf);
+        if (rc < 0) rc = ft_error_wrap(rc, "%s", path);
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+int ft_train_config_save_json(const ft_train_config *c, const char *path) {
+    cJSON *o = cJSON_CreateObject();
+    for (int i = 0; i < ft_train_option_count; i++) {
+        const ft_train_option *op = &ft_train_options[i];
+        char key[64];
+        snprintf(key, sizeof key, "%s", op->name);
+        for (char *p = key; *p; p++) if (*p == '-') *p = '_';
+        const char *base = (const char *)c + op->offset;
+        switch (op->type) {
+        case FT_OPTV_STR: cJSON_AddStringToObject(o, key, base); break;
+        case FT_OPTV_INT: cJSON_AddNumberToObject(o, key, *(const int *)base); break;
+        case FT_OPTV_I64: cJSON_AddNumberToObject(o, key, (double)*(const int64_t *)base); break;
+        case FT_OPTV_FLOAT: {
+            char buf[32];
+            snprintf(buf, sizeof buf, "%.9g", *(const float *)base);
+            cJSON_AddRawToObject(o, key, buf);
+            break;
+        }
+        case FT_OPTV_BOOL: cJSON_AddBoolToObject(o, key, *(const int *)base); break;
+        }
+    }
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    if (!text) return ft_error(FT_ERR_NOMEM, "out of memory");
+    size_t n = strlen(text);
+    text[n] = '\n';
+    int rc = ft_file_write_atomic(path, text, n + 1);
+    free(text);
+    return rc;
+}
+
+int ft_train_config_validate(const ft_train_config *c) {
+    if (c->lr < 0) return ft_error(FT_ERR_INVALID, "--lr must be >= 0 (got %g)", c->lr);
+    if (c->batch_size <= 0) return ft_error(FT_ERR_INVALID, "--batch-size must be positive (got %d)", c->batch_size);
+    if (c->grad_accum <= 0) return ft_error(FT_ERR_INVALID, "--grad-accum must be positive (got %d)", c->grad_accum);
+    if (c->seq_len <= 1) return ft_error(FT_ERR_INVALID, "--seq-len must be at least 2 (got %d)", c->seq_len);
+    if (c->epochs <= 0 && c->max_steps <= 0) return ft_error(FT_ERR_INVALID, "need --epochs > 0 or --max-steps > 0");
+    if (c->val_split < 0 || c->val_split >= 1) return ft_error(FT_ERR_INVALID, "--val-split must be in [0, 1) (got %g)", c->val_split);
+    if (c->folds < 0 || c->folds == 1) return ft_error(FT_ERR_INVALID, "--folds must be 0 (off) or >= 2 (got %d)", c->folds);
+    if (c->folds && (c->fold < 0 || c->fold >= c->folds)) return ft_error(FT_ERR_INVALID, "--fold must be in [0, %d) (got %d)", c->folds, c->fold);
+    if (c->label_smoothing < 0 || c->label_smoothing >= 1) return ft_error(FT_ERR_INVALID, "--label-smoothing must be in [0, 1)");
+    if (c->max_grad_norm < 0) return ft_error(FT_ERR_INVALID, "--max-grad-norm must be >= 0");
+    if (c->warmup_ratio < 0 || c->warmup_ratio > 1) return ft_error(FT_ERR_INVALID, "--warmup-ratio must be in [0, 1]");
+    if (c->keep < 1) return ft_error(FT_ERR_INVALID, "--keep must be >= 1");
+    if (strcmp(c->train_on, "auto") && strcmp(c->train_on, "all") && strcmp(c->train_on, "completion"))
+        return ft_error(FT_ERR_INVALID, "--train-on must be completion, all or auto (got '%s')", c->train_on);
+    if (strcmp(c->truncate, "left") && strcmp(c->truncate, "right"))
+        return ft_error(FT_ERR_INVALID, "--truncate must be left or right (got '%s')", c->truncate);
+    if (strcmp(c->optimizer, "adamw") && strcmp(c->optimizer, "adam") && strcmp(c->optimizer, "sgd"))
+        return ft_error(FT_ERR_INVALID, "--optimizer must be adamw, adam or sgd (got '%s')", c->optimizer);
+    if (strcmp(c->init_from, "pretrained") && strcmp(c->init_from, "random"))
+        return ft_error(FT_ERR_INVALID, "--init must be pretrained or random (got '%s')", c->init_from);
+    ft_schedule s;
+    return ft_schedule_from_name(c->schedule, &s);
+}

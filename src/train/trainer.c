@@ -1,0 +1,489 @@
+/* trainer.c — `finetune train`: setup, the step loop, checkpoints, resume, final outputs.
+ *
+ * One optimizer step = up to grad_accum micro-batches. Their gradients are summed with the scale
+ * 1/(target tokens of all of them), so accumulation equals one large batch exactly; steps never
+ * straddle an epoch (the last step of an epoch may have fewer micro-batches). Everything random is
+ * a function of the seed and the step (shuffle order, dropout masks), and the checkpoint holds the
+ * rest (weights, optimizer moments, step, data cursor, early-stopping state, metrics offset), so a
+ * run resumed from any checkpoint ends bit-identical to one that never stopped. */
+#include "trainer_internal.h"
+#include "finetune/chat.h"
+#include "finetune/checkpoint.h"
+#include "finetune/fileio.h"
+#include "finetune/report.h"
+#include "finetune/status.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t g_stop = 0;
+void ft_train_request_stop(void) { g_stop = 1; }
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t mix64(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* ------------------------------------------------------------------ setup */
+
+static void trainer_free(ft_trainer *t) {
+    if (t->metrics) fclose(t->metrics);
+    if (t->micro) {
+        for (int i = 0; i < t->cfg.grad_accum; i++) ft_batch_free(&t->micro[i]);
+        free(t->micro);
+    }
+    ft_batcher_free(t->tb);
+    ft_batcher_free(t->vb);
+    ft_data_split_free(&t->split);
+    ft_dataset_free(t->train_ds);
+    ft_dataset_free(t->val_file_ds);
+    ft_optim_free(t->opt);
+    ft_model_free(t->model);
+    ft_tokenizer_free(t->tok);
+    free(t);
+}
+
+static int load_model(ft_trainer *t) {
+    const ft_train_config *c = &t->cfg;
+    FT_TRY(ft_tokenizer_load(&t->tok, c->model));
+    if (!strcmp(c->init_from, "random")) {
+        ft_model_config mc;
+        FT_TRY(ft_model_config_load(&mc, c->model));
+        FT_TRY(ft_model_create_random(&t->model, &mc, (uint64_t)c->seed, ft_backend_cpu()));
+    } else {
+        FT_TRY(ft_model_load(&t->model, c->model, ft_backend_cpu()));
+    }
+    ft_model_set_label_smoothing(t->model, c->label_smoothing);
+    return FT_OK;
+}
+
+static int load_data(ft_trainer *t) {
+    ft_train_config *c = &t->cfg;
+    const ft_model_config *mc = ft_model_get_config(t->model);
+    if (c->seq_len > mc->max_seq_len) {
+        FT_LOGW("--seq-len %d exceeds the model's context of %d tokens; using %d", c->seq_len, mc->max_seq_len, mc->max_seq_len);
+        c->seq_len = mc->max_seq_len;
+    }
+    ft_data_options o = ft_data_default_options();
+    FT_TRY(ft_data_format_from_name(c->format, &o.format));
+    FT_TRY(ft_train_on_from_name(c->train_on, &o.train_on));
+    FT_TRY(ft_truncate_from_name(c->truncate, &o.truncate));
+    o.text_column = c->text_column;
+    o.strict = c->strict;
+    o.dedup = c->dedup;
+    o.seq_len = c->seq_len;
+    ft_chat_template *tmpl = NULL;
+    if (ft_chat_template_load(&tmpl, c->model) == FT_OK) o.chat_template = tmpl;
+    ft_error_clear();
+    int rc = ft_dataset_load(&t->train_ds, c->data, t->tok, &o);
+    if (rc == FT_OK) {
+        fprintf(stderr, "data: %s\n", c->data);
+        ft_dataset_print_summary(t->train_ds, stderr);
+    }
+    if (rc == FT_OK && c->val_data[0]) {
+        rc = ft_dataset_load(&t->val_file_ds, c->val_data, t->tok, &o);
+        if (rc == FT_OK) {
+            fprintf(stderr, "validation data: %s\n", c->val_data);
+            ft_dataset_print_summary(t->val_file_ds, stderr);
+        }
+    }
+    ft_chat_template_free(tmpl);
+    if (rc < 0) return rc;
+    FT_TRY(ft_data_split_make(&t->split, t->train_ds, t->val_file_ds, c->val_split, c->folds, c->fold, (uint64_t)c->seed));
+    if (t->split.n_train <= 0) return ft_error(FT_ERR_INVALID, "%s: no training examples left after the validation split", c->data);
+    ft_batcher_options bo = ft_batcher_default_options();
+    bo.B = c->batch_size;
+    bo.T = c->seq_len;
+    bo.mode = c->pack ? FT_BATCH_PACKED : FT_BATCH_PADDED;
+    bo.shuffle = 1;
+    FT_TRY(ft_batcher_create(&t->tb, t->split.train_ds, t->split.train, t->split.n_train, &bo));
+    if (t->split.n_val > 0) {
+        bo.shuffle = 0;
+        FT_TRY(ft_batcher_create(&t->vb, t->split.val_ds, t->split.val, t->split.n_val, &bo));
+    }
+    t->micro = calloc((size_t)c->grad_accum, sizeof *t->micro);
+    if (!t->micro) return ft_error(FT_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < c->grad_accum; i++) FT_TRY(ft_batch_alloc(&t->micro[i], c->batch_size, c->seq_len));
+    t->batches_per_epoch = ft_batcher_batches_per_epoch(t->tb);
+    t->steps_per_epoch = (t->batches_per_epoch + c->grad_accum - 1) / c->grad_accum;
+    t->total_steps = c->max_steps > 0 ? c->max_steps : (int64_t)c->epochs * t->steps_per_epoch;
+    t->warmup = c->warmup_steps >= 0 ? c->warmup_steps : (int64_t)llround(c->warmup_ratio * (double)t->total_steps);
+    return FT_OK;
+}
+
+static int make_optimizer(ft_trainer *t) {
+    const ft_train_config *c = &t->cfg;
+    ft_optim_params p = ft_optim_default_params();
+    p.kind = !strcmp(c->optimizer, "adam") ? FT_OPT_ADAM : !strcmp(c->optimizer, "sgd") ? FT_OPT_SGD : FT_OPT_ADAMW;
+    p.lr = c->lr;
+    p.beta1 = c->beta1;
+    p.beta2 = c->beta2;
+    p.eps = c->eps;
+    p.weight_decay = c->weight_decay;
+    p.momentum = c->momentum;
+    p.nesterov = c->nesterov;
+    return ft_optim_create(&t->opt, t->model, &p);
+}
+
+static int setup(ft_trainer **out, const ft_train_config *cfg) {
+    *out = NULL;
+    FT_TRY(ft_train_config_validate(cfg));
+    ft_trainer *t = calloc(1, sizeof *t);
+    if (!t) return ft_error(FT_ERR_NOMEM, "out of memory");
+    t->cfg = *cfg;
+    t->best_val = INFINITY;
+    t->first_val = t->last_val = t->last_train = NAN;
+    t->is_tty = isatty(2);
+    if (cfg->threads > 0) ft_set_threads(cfg->threads);
+    int rc = ft_schedule_from_name(cfg->schedule, &t->sched);
+    if (rc == FT_OK) rc = load_model(t);
+    if (rc == FT_OK) rc = load_data(t);
+    if (rc == FT_OK) rc = make_optimizer(t);
+    if (rc == FT_OK) rc = ft_model_prepare(t->model, cfg->batch_size, t->cfg.seq_len);
+    if (rc < 0) { trainer_free(t); return rc; }
+    t->it = ft_batch_iter_start((uint64_t)cfg->seed);
+    *out = t;
+    return FT_OK;
+}
+
+/* ------------------------------------------------------------------ checkpoints */
+
+static int save_checkpoint(ft_trainer *t) {
+    fflush(t->metrics);
+    long mbytes = ftell(t->metrics);
+    char state[2048];
+    snprintf(state, sizeof state,
+             "{\"step\": %lld, \"iter_seed\": \"%llu\", \"iter_epoch\": %lld, \"iter_cursor\": %lld,\n"
+             " \"best_val\": \"%a\", \"bad_evals\": %d, \"last_eval_step\": %lld, \"tokens_seen\": %lld,\n"
+             " \"train_time\": \"%a\", \"first_val\": \"%a\", \"last_val\": \"%a\", \"last_train\": \"%a\", \"metrics_bytes\": %ld}\n",
+             (long long)t->step, (unsigned long long)t->it.seed, (long long)t->it.epoch, (long long)t->it.cursor,
+             t->best_val, t->bad_evals, (long long)t->last_eval_step, (long long)t->tokens_seen, t->train_time,
+             (double)t->first_val, (double)t->last_val, (double)t->last_train, mbytes);
+    return ft_ckpt_save(t->cfg.out, t->step, t->model, t->opt, state, t->cfg.keep);
+}
+
+static double json_hex(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItem(o, k);
+    return cJSON_IsString(v) ? strtod(v->valuestring, NULL) : cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static int restore_checkpoint(ft_trainer *t) {
+    char path[4096];
+    FT_TRY(ft_ckpt_latest(t->cfg.out, path, sizeof path));
+    char *state;
+    FT_TRY(ft_ckpt_load(path, t->model, t->opt, &state));
+    cJSON *j = cJSON_Parse(state);
+    free(state);
+    if (!j) return ft_error(FT_ERR_FORMAT, "%s/state.json: invalid JSON", path);
+    t->step = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "step"));
+    const cJSON *sd = cJSON_GetObjectItem(j, "iter_seed");
+    t->it.seed = cJSON_IsString(sd) ? strtoull(sd->valuestring, NULL, 10) : (uint64_t)t->cfg.seed;
+    t->it.epoch = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "iter_epoch"));
+    t->it.cursor = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "iter_cursor"));
+    t->best_val = json_hex(j, "best_val");
+    t->bad_evals = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "bad_evals"));
+    t->last_eval_step = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "last_eval_step"));
+    t->tokens_seen = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "tokens_seen"));
+    t->train_time = json_hex(j, "train_time");
+    t->first_val = (float)json_hex(j, "first_val");
+    t->last_val = (float)json_hex(j, "last_val");
+    t->last_train = (float)json_hex(j, "last_train");
+    long mbytes = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "metrics_bytes"));
+    cJSON_Delete(j);
+    /* metrics written after the checkpoint will be written again */
+    char mpath[4096];
+    FT_TRY(ft_path_join(mpath, sizeof mpath, t->cfg.out, "metrics.jsonl"));
+    if (truncate(mpath, mbytes) != 0) return ft_error(FT_ERR_IO, "%s: cannot truncate to %ld bytes", mpath, mbytes);
+    fprintf(stderr, "resuming from %s (step %lld of %lld, epoch %lld)\n", path, (long long)t->step,
+            (long long)t->total_steps, (long long)t->it.epoch + 1);
+    return FT_OK;
+}
+
+/* ------------------------------------------------------------------ one step */
+
+/* global L2 norm of the gradients, deterministic (fixed chunking, ordered sum) */
+static double grad_norm(ft_model *m) {
+    double total = 0;
+    for (int i = 0; i < ft_model_num_params(m); i++) {
+        ft_param *p = ft_model_param(m, i);
+        if (!p->grad) continue;
+        int64_t n = ft_tensor_numel(&p->t);
+        enum { CH = 64 };
+        double part[CH] = {0};
+        int64_t per = (n + CH - 1) / CH;
+        #pragma omp parallel for schedule(static) if (n > 65536)
+        for (int c = 0; c < CH; c++) {
+            int64_t a = c * per, b = a + per < n ? a + per : n;
+            double s = 0;
+            for (int64_t k = a; k < b; k++) s += (double)p->grad[k] * p->grad[k];
+            part[c] = s;
+        }
+        for (int c = 0; c < CH; c++) total += part[c];
+    }
+    return sqrt(total);
+}
+
+static void scale_grads(ft_model *m, float s) {
+    for (int i = 0; i < ft_model_num_params(m); i++) {
+        ft_param *p = ft_model_param(m, i);
+        if (!p->grad) continue;
+        int64_t n = ft_tensor_numel(&p->t);
+        #pragma omp parallel for schedule(static) if (n > 65536)
+        for (int64_t k = 0; k < n; k++) p->grad[k] *= s;
+    }
+}
+
+static int train_step(ft_trainer *t, double *loss_out, double *gnorm_out, float *lr_out, int64_t *tokens_out) {
+    const ft_train_config *c = &t->cfg;
+    int64_t cur = t->it.cursor >= t->batches_per_epoch ? 0 : t->it.cursor;
+    int k = (int)(t->batches_per_epoch - cur < c->grad_accum ? t->batches_per_epoch - cur : c->grad_accum);
+    int64_t targets = 0, positions = 0;
+    for (int i = 0; i < k; i++) {
+        FT_TRY(ft_batcher_next(t->tb, &t->it, &t->micro[i]));
+        targets += t->micro[i].n_targets;
+        positions += (int64_t)t->micro[i].B * t->micro[i].T;
+    }
+    FT_TRY(ft_model_zero_grad(t->model));
+    double loss_sum = 0;
+    for (int i = 0; i < k; i++) {
+        ft_batch *b = &t->micro[i];
+        if (b->n_targets == 0) continue;
+        ft_model_set_training(t->model, 1, mix64((uint64_t)c->seed ^ mix64((uint64_t)t->step * 1024 + (uint64_t)i)));
+        float loss;
+        FT_TRY(ft_model_forward(t->model, b->ids, b->targets, b->pos, b->seg, b->B, b->T, &loss));
+        loss_sum += (double)loss * b->n_targets;
+        FT_TRY(ft_model_backward(t->model, targets > 0 ? 1.0f / (float)targets : 0.0f));
+    }
+    ft_model_set_training(t->model, 0, 0);
+    double gn = grad_norm(t->model);
+    if (c->max_grad_norm > 0 && gn > c->max_grad_norm) scale_grads(t->model, (float)(c->max_grad_norm / (gn + 1e-6)));
+    float lr = ft_schedule_lr(t->sched, c->lr, t->step, t->total_steps, t->warmup, c->min_lr_ratio);
+    if (!isfinite(gn)) return ft_error(FT_ERR_RANGE, "step %lld: the gradient is not finite (loss %g); lower --lr?", (long long)t->step + 1, loss_sum);
+    FT_TRY(ft_optim_step(t->opt, lr));
+    t->step++;
+    *loss_out = targets ? loss_sum / (double)targets : NAN;
+    *gnorm_out = gn;
+    *lr_out = lr;
+    *tokens_out = positions;
+    t->tokens_seen += targets;
+    return FT_OK;
+}
+
+/* ------------------------------------------------------------------ progress */
+
+static void fmt_time(char *buf, size_t cap, double s) {
+    if (!isfinite(s) || s < 0) { snprintf(buf, cap, "?"); return; }
+    long v = (long)(s + 0.5);
+    if (v >= 3600) snprintf(buf, cap, "%ldh%02ldm", v / 3600, (v / 60) % 60);
+    else if (v >= 60) snprintf(buf, cap, "%ldm%02lds", v / 60, v % 60);
+    else snprintf(buf, cap, "%lds", v);
+}
+
+static void progress(ft_trainer *t, double loss, float lr, double tps, int force) {
+    double eta = t->step > 0 ? t->train_time / (double)t->step * (double)(t->total_steps - t->step) : NAN;
+    char e[32];
+    fmt_time(e, sizeof e, eta);
+    int64_t epoch = t->step == 0 ? 1 : (t->step - 1) / t->steps_per_epoch + 1;
+    int64_t epochs = (t->total_steps + t->steps_per_epoch - 1) / t->steps_per_epoch;
+    if (t->is_tty) {
+        int width = 24, fill = (int)(width * (double)t->step / (double)(t->total_steps ? t->total_steps : 1));
+        char bar[32];
+        for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+        bar[width] = 0;
+        fprintf(stderr, "\r[%s] step %lld/%lld  epoch %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  ETA %s   ", bar,
+                (long long)t->step, (long long)t->total_steps, (long long)epoch, (long long)epochs, loss, lr, tps, e);
+        if (force) fputc('\n', stderr);
+    } else {
+        int64_t every = t->total_steps / 20 > t->cfg.log_every ? t->total_steps / 20 : t->cfg.log_every;
+        if (every < 1) every = 1;
+        if (force || t->step % every == 0 || t->step == t->total_steps)
+            fprintf(stderr, "step %lld/%lld  epoch %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  ETA %s\n", (long long)t->step,
+                    (long long)t->total_steps, (long long)epoch, (long long)epochs, loss, lr, tps, e);
+    }
+}
+
+/* ------------------------------------------------------------------ evaluation hook */
+
+static int do_eval(ft_trainer *t, int *stop) {
+    if (!t->vb) return FT_OK;
+    double vl;
+    int64_t vt;
+    FT_TRY(ft_trainer_evaluate(t, &vl, &vt));
+    t->last_eval_step = t->step;
+    if (t->step == 0) t->first_val = (float)vl;
+    t->last_val = (float)vl;
+    char line[512];
+    double epoch = (double)t->step / (double)t->steps_per_epoch;
+    snprintf(line, sizeof line, "{\"type\": \"eval\", \"step\": %lld, \"epoch\": %.4f, \"val_loss\": %.6f, \"perplexity\": %.4f, \"tokens\": %lld}",
+             (long long)t->step, epoch, vl, exp(vl), (long long)vt);
+    FT_TRY(ft_trainer_metric(t, line));
+    if (t->is_tty) fputc('\n', stderr);
+    fprintf(stderr, "eval step %lld: validation loss %.4f, perplexity %.3f (%lld tokens)%s\n", (long long)t->step, vl, exp(vl),
+            (long long)vt, vl < t->best_val - t->cfg.min_delta ? " *best*" : "");
+    if (t->step == 0) { t->best_val = vl; return FT_OK; }
+    if (vl < t->best_val - t->cfg.min_delta) {
+        t->best_val = vl;
+        t->bad_evals = 0;
+        char dir[4096];
+        FT_TRY(ft_path_join(dir, sizeof dir, t->cfg.out, "best"));
+        FT_TRY(ft_model_save(t->model, dir));
+        FT_TRY(ft_copy_tokenizer_files(t->cfg.model, dir) < 0 ? FT_ERR_IO : FT_OK);
+    } else if (++t->bad_evals >= t->cfg.patience && t->cfg.patience > 0) {
+        fprintf(stderr, "early stopping: no improvement of the validation loss in %d evaluations (best %.4f)\n", t->bad_evals, t->best_val);
+        *stop = 1;
+    }
+    return FT_OK;
+}
+
+/* ------------------------------------------------------------------ the loop */
+
+static void on_sigint(int sig) { (void)sig; g_stop = 1; signal(SIGINT, SIG_DFL); }
+
+static int run(ft_trainer *t, ft_train_result *res, int resumed) {
+    const ft_train_config *c = &t->cfg;
+    char path[4096];
+    FT_TRY(ft_path_join(path, sizeof path, c->out, "metrics.jsonl"));
+    t->metrics = fopen(path, resumed ? "a" : "w");
+    if (!t->metrics) return ft_error(FT_ERR_IO, "%s: cannot open for writing", path);
+    fprintf(stderr, "training %s: %lld parameters, %lld train / %lld validation examples, %lld batches of %d x %d per epoch, "
+                    "%lld steps (grad-accum %d), warmup %lld\n",
+            ft_model_get_config(t->model)->model_type, (long long)ft_model_param_count(t->model), (long long)t->split.n_train,
+            (long long)t->split.n_val, (long long)t->batches_per_epoch, c->batch_size, c->seq_len, (long long)t->total_steps,
+            c->grad_accum, (long long)t->warmup);
+    g_stop = 0;
+    void (*old)(int) = signal(SIGINT, on_sigint);
+    int rc = FT_OK, stop = 0;
+    if (!resumed) {
+        rc = do_eval(t, &stop);
+        if (rc == FT_OK) rc = save_checkpoint(t); /* step 0: resume works from the very start */
+    }
+    double tps = 0;
+    while (rc == FT_OK && t->step < t->total_steps && !stop) {
+        if (g_stop) break;
+        double t0 = now_s(), loss = 0, gn = 0;
+        float lr = 0;
+        int64_t toks = 0;
+        if ((rc = train_step(t, &loss, &gn, &lr, &toks)) != FT_OK) break;
+        double dt = now_s() - t0;
+        t->train_time += dt;
+        tps = (double)toks / dt;
+        t->last_train = (float)loss;
+        double epoch = (double)t->step / (double)t->steps_per_epoch;
+        if (t->step % (c->log_every > 0 ? c->log_every : 1) == 0 || t->step == t->total_steps) {
+            char line[512];
+            snprintf(line, sizeof line, "{\"type\": \"train\", \"step\": %lld, \"epoch\": %.4f, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6g, \"tokens_per_s\": %.1f}",
+                     (long long)t->step, epoch, loss, lr, gn, tps);
+            if ((rc = ft_trainer_metric(t, line)) != FT_OK) break;
+        }
+        progress(t, loss, lr, tps, 0);
+        int epoch_end = t->it.cursor >= t->batches_per_epoch;
+        if ((c->eval_every > 0 && t->step % c->eval_every == 0) || epoch_end || t->step == t->total_steps)
+            if ((rc = do_eval(t, &stop)) != FT_OK) break;
+        if (epoch_end && c->samples > 0) ft_trainer_samples(t, (int)t->it.epoch + 1);
+        if ((c->save_every > 0 && t->step % c->save_every == 0) || epoch_end || t->step == t->total_steps || stop)
+            if ((rc = save_checkpoint(t)) != FT_OK) break;
+    }
+    int interrupted = rc == FT_OK && g_stop && t->step < t->total_steps;
+    if (interrupted) {
+        if (t->is_tty) fputc('\n', stderr);
+        fprintf(stderr, "interrupted: saving a checkpoint at step %lld (resume with: finetune train --resume %s)\n", (long long)t->step, c->out);
+        rc = save_checkpoint(t);
+    }
+    signal(SIGINT, old ? old : SIG_DFL);
+    if (t->is_tty) fputc('\n', stderr);
+    if (rc == FT_OK && !interrupted) {
+        FT_TRY(ft_path_join(path, sizeof path, c->out, "final"));
+        rc = ft_model_save(t->model, path);
+        if (rc == FT_OK && ft_copy_tokenizer_files(c->model, path) < 0) rc = FT_ERR_IO;
+        if (rc == FT_OK && !t->vb) { /* no validation: best = final */ }
+    }
+    if (t->metrics) fflush(t->metrics);
+    int rrc = ft_report_write(c->out);
+    if (rc == FT_OK && rrc < 0) FT_LOGW("report.html: %s", ft_last_error());
+    memset(res, 0, sizeof *res);
+    res->steps = t->step;
+    res->epochs_done = (int)(t->step / t->steps_per_epoch);
+    res->first_val_loss = t->first_val;
+    res->final_val_loss = t->last_val;
+    res->best_val_loss = isfinite(t->best_val) ? (float)t->best_val : NAN;
+    res->final_train_loss = t->last_train;
+    res->tokens_per_s = tps;
+    res->stopped_early = stop;
+    res->interrupted = interrupted;
+    if (rc == FT_OK && interrupted) return ft_error(FT_ERR_INTERRUPTED, "training interrupted at step %lld; checkpoint saved", (long long)t->step);
+    return rc;
+}
+
+int ft_train(const ft_train_config *cfg, ft_train_result *res) {
+    if (!cfg->model[0] || !cfg->data[0] || !cfg->out[0])
+        return ft_error(FT_ERR_INVALID, "train: model, data and out directory are required");
+    char ck[4096];
+    if (ft_path_join(ck, sizeof ck, cfg->out, "checkpoints") == FT_OK && ft_path_is_dir(ck)) {
+        char latest[4096];
+        if (ft_ckpt_latest(cfg->out, latest, sizeof latest) == FT_OK)
+            return ft_error(FT_ERR_INVALID, "%s already holds a training run (%s); continue it with --resume %s, or choose another --out",
+                            cfg->out, latest, cfg->out);
+    }
+    FT_TRY(ft_mkdirs(cfg->out));
+    /* an unwritable output directory fails here, before any work */
+    char path[4096];
+    FT_TRY(ft_path_join(path, sizeof path, cfg->out, "config.json"));
+    FT_TRY(ft_train_config_save_json(cfg, path));
+    ft_trainer *t;
+    FT_TRY(setup(&t, cfg));
+    if (cfg->dry_run) {
+        const ft_model_config *mc = ft_model_get_config(t->model);
+        int64_t np = ft_model_param_count(t->model);
+        fprintf(stdout, "plan: %s, %lld parameters; %lld training examples, %lld validation; %lld steps of %d x %d x %d tokens\n",
+                mc->model_type, (long long)np, (long long)t->split.n_train, (long long)t->split.n_val, (long long)t->total_steps,
+                cfg->grad_accum, cfg->batch_size, cfg->seq_len);
+        fprintf(stdout, "memory: weights %.1f MB, gradients %.1f MB, optimizer %.1f MB\n", np * 4 / 1e6, np * 4 / 1e6,
+                np * (strcmp(cfg->optimizer, "sgd") ? 8 : 4) / 1e6);
+        memset(res, 0, sizeof *res);
+        trainer_free(t);
+        return FT_OK;
+    }
+    int rc = run(t, res, 0);
+    trainer_free(t);
+    return rc;
+}
+
+int ft_train_resume(const char *run_dir, ft_train_result *res) {
+    ft_train_config cfg;
+    ft_train_config_defaults(&cfg);
+    char path[4096];
+    FT_TRY(ft_path_join(path, sizeof path, run_dir, "config.json"));
+    if (!ft_path_exists(path)) return ft_error(FT_ERR_NOT_FOUND, "%s: not a run directory (no config.json)", run_dir);
+    FT_TRY(ft_train_config_load_json(&cfg, path));
+    snprintf(cfg.out, sizeof cfg.out, "%s", run_dir);
+    char latest[4096];
+    if (ft_ckpt_latest(run_dir, latest, sizeof latest) != FT_OK) {
+        /* stopped before its first checkpoint: starting over is the same run */
+        fprintf(stderr, "%s: no checkpoint yet; starting the run from the beginning\n", run_dir);
+        ft_error_clear();
+        ft_trainer *t;
+        FT_TRY(setup(&t, &cfg));
+        int rc = run(t, res, 0);
+        trainer_free(t);
+        return rc;
+    }
+    ft_trainer *t;
+    FT_TRY(setup(&t, &cfg));
+    int rc = restore_checkpoint(t);
+    if (rc == FT_OK) rc = run(t, res, 1);
+    trainer_free(t);
+    return rc;
+}

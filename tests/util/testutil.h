@@ -1,0 +1,28 @@
+/* testutil.h — shared helpers for the C tests (cmocka).
+ * Fixtures live in tests/fixtures (override with FT_FIXTURES=dir). Parity helpers print one
+ * line per tensor: name, element count, max abs error, max-norm relative error (max|a-b| / max|ref|),
+ * L2 relative error (||a-b|| / ||ref||) and OK/FAIL. */
+#ifndef FT_TESTUTIL_H
+#define FT_TESTUTIL_H
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+/* "tests/fixtures/<rel>" into a static thread-local buffer. */
+const char *ft_fixture(const char *rel);
+/* 1 if the fixture path exists; otherwise prints "SKIP: <why>" and returns 0. */
+int ft_fixture_present(const char *rel);
+
+typedef struct ft_cmp {
+    double max_abs;   /* max |got - ref| */
+    double max_rel;   /* max |got - ref| / max |ref|  (max-norm relative error of the tensor) */
+    double l2_rel;    /* ||got - ref||_2 / ||ref||_2  (the tensor's relative error) */
+    double max_elem_rel; /* max |got-ref| / (|ref| + 1e-6 * max|ref|) element-wise, for information */
+} ft_cmp;
+ft_cmp ft_compare_f32(const float *got, const float *ref, size_t n);
+/* Compares, prints the report line, returns 1 if max_rel <= tol. */
+int ft_check_close_l2(const char *name, const float *got, const float *ref, size_t n, double tol);
+int ft_check_close(const char *name, const float *got, const float *ref, size_t n, double tol);
+#endif

@@ -1,0 +1,40 @@
+/* cli.h — the finetune program: subcommands and a small shared option parser.
+ * Each subcommand lives in cmd_<name>.c and is `int ft_cmd_<name>(int argc, char **argv)`,
+ * returning the process exit status (0 ok, 1 failure, 2 usage). argv[0] is the subcommand name. */
+#ifndef FT_CLI_H
+#define FT_CLI_H
+#include <stdio.h>
+
+int ft_cmd_generate(int argc, char **argv);
+int ft_cmd_tokenize(int argc, char **argv);
+int ft_cmd_bench(int argc, char **argv);
+int ft_cmd_convert(int argc, char **argv);
+int ft_cmd_init(int argc, char **argv);
+int ft_cmd_train(int argc, char **argv);
+int ft_cmd_eval(int argc, char **argv);
+
+/* Option table: long name, whether it takes a value, help text. */
+typedef struct ft_opt {
+    const char *name;       /* without leading "--" */
+    int         has_value;
+    const char *help;
+    const char *value;      /* set by ft_parse_opts: the value, or "1" for flags, NULL if absent */
+} ft_opt;
+
+/* Parses argv[1..] against opts (terminated by a {NULL} entry). Unknown options or a missing value
+ * print an error naming the option and return 2. --help / -h prints usage + options and returns 1. */
+int ft_parse_opts(int argc, char **argv, ft_opt *opts, const char *usage);
+const char *ft_opt_str(const ft_opt *opts, const char *name, const char *def);
+/* Parses a number option; on a malformed value prints "--name: expected ..." and returns -1. */
+int ft_opt_int(const ft_opt *opts, const char *name, long def, long *out);
+int ft_opt_float(const ft_opt *opts, const char *name, double def, double *out);
+int ft_opt_flag(const ft_opt *opts, const char *name);
+
+/* The directory of the embedded default model (models/stories260K next to the executable's repo,
+ * or $FINETUNE_HOME/models/stories260K). */
+const char *ft_default_model_dir(void);
+ /* The bundled default training data (data/fundialogues beside the embedded model). */
+const char *ft_default_data_path(void);
+/* Prints "finetune <cmd>: <last error>" to stderr and returns 1. */
+int ft_cli_fail(const char *cmd, int status);
+#endif

@@ -1,0 +1,146 @@
+/* cmd_generate.c — `finetune generate`: stream a prompt and its continuation to stdout. */
+#include "cli.h"
+#include "finetune/backend.h"
+#include "finetune/generate.h"
+#include "finetune/model.h"
+#include "finetune/status.h"
+#include "finetune/tokenizer.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int print_piece(void *user, const char *text, size_t len) {
+    fwrite(text, 1, len, (FILE *)user);
+    fflush((FILE *)user);
+    return 0;
+}
+
+int ft_cmd_generate(int argc, char **argv) {
+    ft_opt opts[] = {
+        {"model", 1, "model directory (HF layout); default: the embedded stories260K", NULL},
+        {"prompt", 1, "prompt text (default: empty, i.e. start from BOS)", NULL},
+        {"max-tokens", 1, "new tokens to generate (default 128)", NULL},
+        {"temperature", 1, "sampling temperature; 0 = greedy (default 1.0)", NULL},
+        {"top-k", 1, "keep the k most likely tokens (default 0 = off)", NULL},
+        {"top-p", 1, "nucleus sampling mass (default 1.0 = off)", NULL},
+        {"repetition-penalty", 1, "penalty > 1 discourages repeats (default 1.0 = off)", NULL},
+        {"stop", 1, "stop before this string (may be given several times, separated by '|')", NULL},
+        {"seed", 1, "random seed (default: from the clock, printed to stderr)", NULL},
+        {"ids", 0, "print only the generated token ids, space-separated, on one line", NULL},
+        {"prompt-ids", 1, "the prompt as token ids ('15496 11 995'); with --ids no tokenizer is needed", NULL},
+        {"no-bos", 0, "do not add the BOS token even if the tokenizer asks for it", NULL},
+        {"ignore-eos", 0, "keep generating after the end-of-sequence token", NULL},
+        {"backend", 1, "cpu (default) or ref (scalar reference kernels)", NULL},
+        {"threads", 1, "threads (default: all cores)", NULL},
+        {NULL, 0, NULL, NULL},
+    };
+    int prc = ft_parse_opts(argc, argv, opts,
+        "usage: finetune generate [--model DIR] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--ids]");
+    if (prc) return prc == 1 ? 0 : prc;
+    long max_tokens, top_k, seed, threads;
+    double temperature, top_p, rep;
+    if (ft_opt_int(opts, "max-tokens", 128, &max_tokens) || ft_opt_int(opts, "top-k", 0, &top_k) ||
+        ft_opt_int(opts, "seed", -1, &seed) || ft_opt_int(opts, "threads", 0, &threads) ||
+        ft_opt_float(opts, "temperature", 1.0, &temperature) || ft_opt_float(opts, "top-p", 1.0, &top_p) ||
+        ft_opt_float(opts, "repetition-penalty", 1.0, &rep))
+        return 2;
+    if (max_tokens < 0 || temperature < 0 || top_k < 0 || top_p <= 0 || top_p > 1 || rep <= 0) {
+        fprintf(stderr, "finetune generate: invalid value: need --max-tokens >= 0, --temperature >= 0, --top-k >= 0, 0 < --top-p <= 1, --repetition-penalty > 0\n");
+        return 2;
+    }
+    if (threads > 0) ft_set_threads((int)threads);
+    const ft_backend *be = ft_backend_by_name(ft_opt_str(opts, "backend", "cpu"));
+    if (!be) { fprintf(stderr, "finetune generate: unknown backend '%s' (cpu, ref)\n", ft_opt_str(opts, "backend", "")); return 2; }
+    const char *dir = ft_opt_str(opts, "model", NULL);
+    if (!dir) dir = ft_default_model_dir();
+    const char *prompt = ft_opt_str(opts, "prompt", "");
+
+    const char *prompt_ids = ft_opt_str(opts, "prompt-ids", NULL);
+    int ids_only = ft_opt_flag(opts, "ids");
+    ft_tokenizer *tok = NULL;
+    ft_model *m = NULL;
+    int rc = FT_OK;
+    if (!(prompt_ids && ids_only)) {
+        rc = ft_tokenizer_load(&tok, dir);
+        if (rc < 0) return ft_cli_fail("generate", rc);
+    }
+    rc = ft_model_load(&m, dir, be);
+    if (rc < 0) { ft_tokenizer_free(tok); return ft_cli_fail("generate", rc); }
+
+    int *ids = NULL, n = 0;
+    int flags = ft_opt_flag(opts, "no-bos") ? 0 : FT_TOK_ADD_SPECIAL;
+    if (prompt_ids) {
+        size_t cap = strlen(prompt_ids) / 2 + 2;
+        ids = malloc(sizeof(int) * cap);
+        const char *p = prompt_ids;
+        char *end;
+        while (ids && *p) {
+            long v = strtol(p, &end, 10);
+            if (end == p) {
+                if (*p == ' ' || *p == ',') { p++; continue; }
+                rc = ft_error(FT_ERR_INVALID, "--prompt-ids: expected integers separated by spaces, got '%s'", prompt_ids);
+                break;
+            }
+            ids[n++] = (int)v;
+            p = end;
+        }
+        if (rc == FT_OK && n == 0) rc = ft_error(FT_ERR_INVALID, "--prompt-ids: no ids given");
+        if (rc == FT_OK && tok) {
+            char *text = NULL;
+            size_t tl;
+            if (ft_tokenizer_decode(tok, ids, n, 0, &text, &tl) == FT_OK) prompt = text; /* printed below */
+            else free(text);
+        }
+    } else
+        rc = ft_tokenizer_encode(tok, prompt, strlen(prompt), flags, &ids, &n);
+    int status = 0;
+    if (rc == FT_OK && n == 0) {
+        /* an empty prompt starts from BOS, or from EOS (GPT-2's <|endoftext|> separates documents) */
+        int start = ft_tokenizer_bos(tok);
+        if (start < 0) start = ft_tokenizer_eos(tok);
+        if (start < 0) start = ft_model_get_config(m)->bos_token_id;
+        free(ids);
+        ids = malloc(sizeof(int));
+        if (!ids || start < 0) rc = ft_error(FT_ERR_INVALID, "the prompt is empty and the tokenizer has no BOS/EOS token to start from");
+        else { ids[0] = start; n = 1; }
+    }
+    if (rc == FT_OK) {
+        ft_generate_params p = ft_generate_default_params();
+        p.max_new_tokens = (int)max_tokens;
+        p.temperature = (float)temperature;
+        p.top_k = (int)top_k;
+        p.top_p = (float)top_p;
+        p.repetition_penalty = (float)rep;
+        p.stop_at_eos = !ft_opt_flag(opts, "ignore-eos");
+        if (seed < 0) {
+            seed = (long)(time(NULL) & 0x7fffffff);
+            if (temperature > 0) fprintf(stderr, "finetune generate: seed %ld\n", seed);
+        }
+        p.seed = (uint64_t)seed;
+        /* --stop a|b|c */
+        char *stop_copy = NULL;
+        const char *stops[16];
+        const char *stop_arg = ft_opt_str(opts, "stop", NULL);
+        if (stop_arg && *stop_arg) {
+            stop_copy = strdup(stop_arg);
+            for (char *s = strtok(stop_copy, "|"); s && p.n_stop < 16; s = strtok(NULL, "|")) stops[p.n_stop++] = s;
+            p.stop = stops;
+        }
+        if (!ids_only) { fputs(prompt, stdout); fflush(stdout); }
+        ft_generation g;
+        rc = ft_generate(m, tok, ids, n, &p, ids_only ? NULL : print_piece, stdout, &g);
+        if (rc == FT_OK) {
+            if (ids_only) for (int i = 0; i < g.n_ids; i++) printf(i ? " %d" : "%d", g.ids[i]);
+            printf("\n");
+            ft_generation_free(&g);
+        }
+        free(stop_copy);
+    }
+    if (rc < 0) status = ft_cli_fail("generate", rc);
+    if (prompt_ids && tok && prompt != ft_opt_str(opts, "prompt", "")) free((char *)prompt);
+    free(ids);
+    ft_model_free(m);
+    ft_tokenizer_free(tok);
+    return status;
+}

@@ -1,0 +1,35 @@
+/* main.c — `finetune <command> [options]`: dispatch to the subcommands. */
+#include "cli.h"
+#include "finetune/backend.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct { const char *name; int (*fn)(int, char **); const char *summary; } ft_command;
+
+static const ft_command k_commands[] = {
+    {"generate", ft_cmd_generate, "generate text from a prompt (KV cache; greedy, temperature, top-k, top-p)"},
+    {"tokenize", ft_cmd_tokenize, "print the token ids of a text (or of each stdin line)"},
+    {"convert",  ft_cmd_convert,  "convert a llama2.c .bin or a GGUF file into a Hugging Face directory"},
+ {"init",     ft_cmd_init,     "write a randomly initialised model (any supported architecture) with a tokenizer"},
+    {"bench",    ft_cmd_bench,    "time a training step and generation (tokens/s)"},
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: finetune <command> [options]   (finetune <command> --help for its options)\n\ncommands:\n");
+    for (const ft_command *c = k_commands; c->name; c++) fprintf(f, "  %-10s %s\n", c->name, c->summary);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    ft_set_threads(0);
+    for (const ft_command *c = k_commands; c->name; c++)
+        if (strcmp(argv[1], c->name) == 0) return c->fn(argc - 1, argv + 1);
+    fprintf(stderr, "finetune: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
