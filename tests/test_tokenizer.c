@@ -221,25 +221,7 @@ static void test_gpt2_long_inputs(void **state) {
     if (!ft_fixture_present("tokenizer/gpt2/encoder.json")) return;
     ft_tokenizer *tok;
     assert_int_equal(tt_load(&tok, "tokenizer/gpt2"), 0);
-    const size_t N = 200000;
-    char *s = malloc(N + 16);
-    const char *kinds[] = { "spaces then word", "one long word", "long digits", "newlines", "mixed" };
-    for (int k = 0; k < 5; k++) {
-        for (size_t i = 0; i < N; i++)
-            s[i] = k == 0 ? ' ' : k == 1 ? (char)('a' + i % 26) : k == 2 ? (char)('0' + i % 10) : k == 3 ? '\n' : "ab \n\t1."[i % 7];
-        if (k == 0) memcpy(s + N - 4, "word", 4);
-        double t0 = tt_now();
-        int *ids, n;
-        assert_int_equal(ft_tokenizer_encode(tok, s, N, 0, &ids, &n), 0);
-        double dt = tt_now() - t0;
-        char *out; size_t olen;
-        assert_int_equal(ft_tokenizer_decode(tok, ids, n, 0, &out, &olen), 0);
-        printf("gpt2: %zu bytes of %-16s -> %7d tokens in %6.1f ms, decode exact: %s\n", N, kinds[k], n, 1e3 * dt,
-               olen == N && memcmp(out, s, N) == 0 ? "yes" : "NO");
-        assert_true(olen == N && memcmp(out, s, N) == 0);
-        free(ids); free(out);
-    }
-    free(s);
+    assert_int_equal(tt_long_inputs("gpt2", tok), 0);
     ft_tokenizer_free(tok);
 }
 

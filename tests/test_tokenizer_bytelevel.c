@@ -151,10 +151,20 @@ static void test_split_behaviors(void **state) {
 #undef SEQ
 }
 
+static void test_llama3_long_inputs(void **state) {
+    (void)state;
+    if (!ft_fixture_present("tokenizer/llama3/tokenizer.json")) return;
+    ft_tokenizer *tok;
+    assert_int_equal(tt_load(&tok, "tokenizer/llama3"), 0);
+    assert_int_equal(tt_long_inputs("llama3", tok), 0);
+    ft_tokenizer_free(tok);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama3_identity),
         cmocka_unit_test(test_qwen2_identity),
+        cmocka_unit_test(test_llama3_long_inputs),
         cmocka_unit_test(test_split_behaviors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,6 +17,9 @@
 #include <string.h>
 #include <time.h>
 
+/* helpers: not every test file uses all of them */
+#define TT_FN static __attribute__((unused))
+
 typedef struct tt_lines {
     char   *data;     /* the file, lines NUL-terminated in place */
     char  **s;        /* s[i]: line i (without its "\n") */
@@ -24,9 +27,9 @@ typedef struct tt_lines {
     int     n;
 } tt_lines;
 
-static void tt_lines_free(tt_lines *l) { free(l->data); free(l->s); free(l->len); memset(l, 0, sizeof *l); }
+TT_FN void tt_lines_free(tt_lines *l) { free(l->data); free(l->s); free(l->len); memset(l, 0, sizeof *l); }
 
-static int tt_read_lines(tt_lines *l, const char *rel) {
+TT_FN int tt_read_lines(tt_lines *l, const char *rel) {
     memset(l, 0, sizeof *l);
     size_t size;
     if (ft_file_read_all(ft_fixture(rel), &l->data, &size) < 0) { printf("cannot read %s: %s\n", rel, ft_last_error()); return -1; }
@@ -49,13 +52,13 @@ static int tt_read_lines(tt_lines *l, const char *rel) {
 /* Reference ids: ids[i] (n[i] entries) for line i, n[i] = -1 for a "*" line. */
 typedef struct tt_ids { int **ids; int *n; int lines; } tt_ids;
 
-static void tt_ids_free(tt_ids *r) {
+TT_FN void tt_ids_free(tt_ids *r) {
     for (int i = 0; i < r->lines; i++) free(r->ids[i]);
     free(r->ids); free(r->n);
     memset(r, 0, sizeof *r);
 }
 
-static void tt_parse_id_list(const char *s, int **ids, int *n) {
+TT_FN void tt_parse_id_list(const char *s, int **ids, int *n) {
     int cap = 16, k = 0;
     *ids = malloc(sizeof **ids * (size_t)cap);
     char *end;
@@ -69,7 +72,7 @@ static void tt_parse_id_list(const char *s, int **ids, int *n) {
     *n = k;
 }
 
-static int tt_read_ids(tt_ids *r, const char *rel) {
+TT_FN int tt_read_ids(tt_ids *r, const char *rel) {
     memset(r, 0, sizeof *r);
     tt_lines l;
     if (tt_read_lines(&l, rel) < 0) return -1;
@@ -84,20 +87,20 @@ static int tt_read_ids(tt_ids *r, const char *rel) {
     return 0;
 }
 
-static void tt_print_ids(const char *label, const int *ids, int n) {
+TT_FN void tt_print_ids(const char *label, const int *ids, int n) {
     printf("      %s (%d):", label, n);
     for (int i = 0; i < n && i < 40; i++) printf(" %d", ids[i]);
     printf(n > 40 ? " ...\n" : "\n");
 }
 
-static double tt_now(void) {
+TT_FN double tt_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* Encodes every line and compares with the reference; returns the number of mismatching lines. */
-static int tt_compare(const char *name, const ft_tokenizer *tok, const tt_lines *lines, const tt_ids *ref, int flags) {
+TT_FN int tt_compare(const char *name, const ft_tokenizer *tok, const tt_lines *lines, const tt_ids *ref, int flags) {
     int bad = 0, compared = 0;
     long tokens = 0;
     double t0 = tt_now();
@@ -126,7 +129,7 @@ static int tt_compare(const char *name, const ft_tokenizer *tok, const tt_lines 
 
 /* decode(encode(x)) == x for every line for which keep(line) is true; also checks that the
  * concatenated decode_piece output equals decode. Returns the number of failing lines. */
-static int tt_roundtrip(const char *name, const ft_tokenizer *tok, const tt_lines *lines, int enc_flags, int dec_flags,
+TT_FN int tt_roundtrip(const char *name, const ft_tokenizer *tok, const tt_lines *lines, int enc_flags, int dec_flags,
                         int (*keep)(const char *, size_t)) {
     int bad = 0, checked = 0;
     char *pieces = NULL;
@@ -161,14 +164,14 @@ static int tt_roundtrip(const char *name, const ft_tokenizer *tok, const tt_line
     return bad;
 }
 
-static int tt_load(ft_tokenizer **tok, const char *rel) {
+TT_FN int tt_load(ft_tokenizer **tok, const char *rel) {
     int rc = ft_tokenizer_load(tok, ft_fixture(rel));
     if (rc < 0) printf("load %s: %s\n", rel, ft_last_error());
     return rc;
 }
 
 /* Reads chunk_ids.txt's line for `name` ("name id id ..."); n = -1 if absent. */
-static void tt_read_chunk(const char *name, int **ids, int *n) {
+TT_FN void tt_read_chunk(const char *name, int **ids, int *n) {
     *ids = NULL; *n = -1;
     tt_lines l;
     if (tt_read_lines(&l, "tokenizer/chunk_ids.txt") < 0) return;
@@ -179,7 +182,7 @@ static void tt_read_chunk(const char *name, int **ids, int *n) {
 }
 
 /* The first nlines lines joined with "\n" (the multi-line chunk of chunk_ids.txt). */
-static char *tt_join(const tt_lines *l, int nlines, size_t *len) {
+TT_FN char *tt_join(const tt_lines *l, int nlines, size_t *len) {
     size_t total = 0;
     for (int i = 0; i < nlines; i++) total += l->len[i] + 1;
     char *s = malloc(total + 1);
@@ -196,7 +199,7 @@ static char *tt_join(const tt_lines *l, int nlines, size_t *len) {
 
 #define TT_CHUNK_LINES 300
 
-static int tt_compare_chunk(const char *name, const ft_tokenizer *tok, const tt_lines *lines) {
+TT_FN int tt_compare_chunk(const char *name, const ft_tokenizer *tok, const tt_lines *lines) {
     int *ref, nref;
     tt_read_chunk(name, &ref, &nref);
     if (nref < 0) { printf("%s: no chunk ids\n", name); return 1; }
@@ -216,6 +219,32 @@ static int tt_compare_chunk(const char *name, const ft_tokenizer *tok, const tt_
         free(back);
     }
     free(ids); free(text); free(ref);
+    return bad;
+}
+/* 200 KB inputs of one kind each (a whitespace run, one long word, digits, newlines, a mix): encode
+ * must finish quickly and decode back exactly. Returns the number of inexact decodes. */
+TT_FN int tt_long_inputs(const char *name, const ft_tokenizer *tok) {
+    const size_t N = 200000;
+    char *s = malloc(N + 16);
+    const char *kinds[] = { "spaces then word", "one long word", "long digits", "newlines", "mixed" };
+    int bad = 0;
+    for (int k = 0; k < 5; k++) {
+        for (size_t i = 0; i < N; i++)
+            s[i] = k == 0 ? ' ' : k == 1 ? (char)('a' + i % 26) : k == 2 ? (char)('0' + i % 10) : k == 3 ? '\n' : "ab \n\t1."[i % 7];
+        if (k == 0) memcpy(s + N - 4, "word", 4);
+        double t0 = tt_now();
+        int *ids, n;
+        if (ft_tokenizer_encode(tok, s, N, 0, &ids, &n) < 0) { printf("%s: %s\n", name, ft_last_error()); bad++; continue; }
+        double dt = tt_now() - t0;
+        char *out; size_t olen;
+        if (ft_tokenizer_decode(tok, ids, n, 0, &out, &olen) < 0) { free(ids); bad++; continue; }
+        int exact = olen == N && memcmp(out, s, N) == 0;
+        printf("%s: %zu bytes of %-16s -> %7d tokens in %6.1f ms, decode exact: %s\n", name, N, kinds[k], n, 1e3 * dt,
+               exact ? "yes" : "NO");
+        bad += !exact;
+        free(ids); free(out);
+    }
+    free(s);
     return bad;
 }
 #endif

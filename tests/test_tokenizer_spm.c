@@ -166,12 +166,26 @@ static void test_tok512_llama2c(void **state) {
     ft_tokenizer_free(tok);
 }
 
+/* SentencePiece-style tokenizers have no pre-tokenizer: a 200 KB line is one BPE piece */
+static void test_spm_long_inputs(void **state) {
+    (void)state;
+    if (!ft_fixture_present("tokenizer/spm/tokenizer.json") || !ft_fixture_present("tokenizer/tok512.bin")) return;
+    ft_tokenizer *tok;
+    assert_int_equal(tt_load(&tok, "tokenizer/spm"), 0);
+    assert_int_equal(tt_long_inputs("spm", tok), 0);
+    ft_tokenizer_free(tok);
+    assert_int_equal(tt_load(&tok, "tokenizer/tok512.bin"), 0);
+    assert_int_equal(tt_long_inputs("tok512", tok), 0);
+    ft_tokenizer_free(tok);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spm_identity),
         cmocka_unit_test(test_spm_byte_fallback),
         cmocka_unit_test(test_spm_metaspace_layout),
         cmocka_unit_test(test_tok512_llama2c),
+        cmocka_unit_test(test_spm_long_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

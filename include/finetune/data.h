@@ -64,8 +64,9 @@
  *   With a chat template (opt.chat_template, chat.h) chat, sharegpt, alpaca (user = instruction,
  *   a blank line, input) and prompt-completion records are rendered by it, and the learned bytes
  *   are the assistant spans it reports. Without one: prompt-completion is prompt + completion
- *   concatenated as is; chat and sharegpt use speaker format with "System", "User", "Assistant",
- *   "Tool" as names; alpaca uses the Stanford Alpaca layout:
+ *   concatenated as is (opt.pc_separator between them when set, e.g. "\n" for CSV columns); chat
+ *   and sharegpt use speaker format with "System", "User", "Assistant", "Tool" as names; alpaca
+ *   uses the Stanford Alpaca layout (a "system" field replaces its first sentence):
  *       "Below is an instruction that describes a task[, paired with an input that provides further
  *        context]. Write a response that appropriately completes the request.\n\n"
  *       "### Instruction:\n{instruction}\n\n[### Input:\n{input}\n\n]### Response:\n{output}"
@@ -207,6 +208,7 @@ typedef struct ft_data_options {
     /* rendering */
     ft_train_on train_on;           /* FT_TRAIN_ON_AUTO */
     const char *response_speaker;   /* dialogue + COMPLETION: whose turns are learned; NULL = last turn's */
+    const char *pc_separator;       /* put between prompt and completion without a template; NULL = "" */
     int seq_len;                    /* 1024 */
     ft_truncate truncate;           /* FT_TRUNC_AUTO */
     int add_bos;                    /* -1: as the tokenizer adds it with FT_TOK_ADD_SPECIAL; 0; 1 */

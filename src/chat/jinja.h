@@ -79,11 +79,11 @@ jv    *jdict_get(const jdict *d, const char *k, size_t n);
 int    jdict_set(jpool *p, jdict *d, jstr k, jv v);
 
 /* ---- UTF-8 and Python character classes ---- */
-int    utf8_next(const char *s, size_t n, size_t i, int32_t *cp); /* bytes of the char at i (invalid byte: 1, cp = byte) */
-size_t utf8_count(const char *s, size_t n);                          /* Python len() of the str */
-size_t utf8_offset(const char *s, size_t n, size_t k);               /* byte offset of char k (n if past the end) */
-int    py_isspace(int32_t cp);                                       /* Python str.isspace() */
-int    utf8_put(jbuf *b, int32_t cp);
+int    jutf8_next(const char *s, size_t n, size_t i, int32_t *cp); /* bytes of the char at i (invalid byte: 1, cp = byte) */
+size_t jutf8_count(const char *s, size_t n);                          /* Python len() of the str */
+size_t jutf8_offset(const char *s, size_t n, size_t k);               /* byte offset of char k (n if past the end) */
+int    jpy_isspace(int32_t cp);                                       /* Python str.isspace() */
+int    jutf8_put(jbuf *b, int32_t cp);
 
 /* ---- lexer ---- */
 enum { T_TEXT, T_VAR_BEGIN, T_VAR_END, T_BLOCK_BEGIN, T_BLOCK_END, T_NAME, T_STRING, T_INT, T_FLOAT, T_OP, T_EOF };
@@ -180,4 +180,8 @@ int jtest_apply(jrender *r, const jnode *at, int tid, jv in, const jv *args, int
 int jfunc_call(jrender *r, const jnode *at, int fn, const jv *args, const jstr *kw, int nargs, jv *out);
 int jmethod_call(jrender *r, const jnode *at, jv obj, jstr name, const jv *args, const jstr *kw, int nargs,
                  jv *out, int *found);
+
+/* ---- chat_builtin.c ---- */
+/* Source and default tokens of a built-in template; 0 if the name is unknown. */
+int jchat_builtin_lookup(const char *name, const char **source, const char **bos, const char **eos);
 #endif

@@ -122,7 +122,7 @@ static jv mklist(jlist *l, int tuple) {
 static int in_chars(int32_t cp, jstr chars) {
     int32_t c;
     for (size_t i = 0; i < chars.n;) {
-        i += (size_t)utf8_next(chars.p, chars.n, i, &c);
+        i += (size_t)jutf8_next(chars.p, chars.n, i, &c);
         if (c == cp) return 1;
     }
     return 0;
@@ -131,7 +131,7 @@ static int in_chars(int32_t cp, jstr chars) {
 static size_t prev_char(const char *s, size_t start, size_t end, int32_t *cp) {
     size_t b = end - 1;
     while (b > start && end - b < 4 && ((unsigned char)s[b] & 0xc0) == 0x80) b--;
-    if ((size_t)utf8_next(s, end, b, cp) != end - b) { b = end - 1; *cp = (unsigned char)s[b]; }
+    if ((size_t)jutf8_next(s, end, b, cp) != end - b) { b = end - 1; *cp = (unsigned char)s[b]; }
     return b;
 }
 
@@ -140,14 +140,14 @@ static jstr do_strip(jstr s, const jstr *chars, int left, int right) {
     int32_t cp;
     if (left)
         while (a < b) {
-            int k = utf8_next(s.p, b, a, &cp);
-            if (chars ? !in_chars(cp, *chars) : !py_isspace(cp)) break;
+            int k = jutf8_next(s.p, b, a, &cp);
+            if (chars ? !in_chars(cp, *chars) : !jpy_isspace(cp)) break;
             a += (size_t)k;
         }
     if (right)
         while (b > a) {
             size_t p = prev_char(s.p, a, b, &cp);
-            if (chars ? !in_chars(cp, *chars) : !py_isspace(cp)) break;
+            if (chars ? !in_chars(cp, *chars) : !jpy_isspace(cp)) break;
             b = p;
         }
     jstr r = {s.p + a, b - a};
@@ -168,7 +168,7 @@ static int map_case(jrender *r, jstr s, int mode, jv *out) {
     int32_t cp;
     int first = 1, prev_cased = 0, prev_sep = 1, rc = FT_OK;
     for (size_t i = 0; i < s.n && rc == FT_OK;) {
-        int k = utf8_next(s.p, s.n, i, &cp);
+        int k = jutf8_next(s.p, s.n, i, &cp);
         int32_t o = cp;
         int up, lo;
         switch (mode) {
@@ -181,12 +181,12 @@ static int map_case(jrender *r, jstr s, int mode, jv *out) {
             break;
         case CASE_JTITLE:
             o = prev_sep ? utf8proc_toupper(cp) : utf8proc_tolower(cp);
-            prev_sep = cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' || py_isspace(cp);
+            prev_sep = cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' || jpy_isspace(cp);
             break;
         }
         first = 0;
         if (k == 1 && cp >= 0x80) rc = jbuf_put(&b, s.p + i, 1); /* invalid byte: keep */
-        else rc = utf8_put(&b, o);
+        else rc = jutf8_put(&b, o);
         i += (size_t)k;
     }
     if (rc) { jbuf_free(&b); return oom(r); }
@@ -204,7 +204,7 @@ static int str_replace(jrender *r, jstr s, jstr old, jstr rep, int64_t count, jv
         while (rc == FT_OK) {
             if (done < count) { rc = jbuf_put(&b, rep.p, rep.n); done++; }
             if (i >= s.n) break;
-            int k = utf8_next(s.p, s.n, i, &cp);
+            int k = jutf8_next(s.p, s.n, i, &cp);
             rc = rc ? rc : jbuf_put(&b, s.p + i, (size_t)k);
             i += (size_t)k;
         }
@@ -268,15 +268,14 @@ static int str_split(jrender *r, const jnode *at, jstr s, const jv *sep, int64_t
             size_t i = 0;
             int64_t done = 0;
             for (;;) {
-                while (i < s.n) { int k = utf8_next(s.p, s.n, i, &cp); if (!py_isspace(cp)) break; i += (size_t)k; }
+                while (i < s.n) { int k = jutf8_next(s.p, s.n, i, &cp); if (!jpy_isspace(cp)) break; i += (size_t)k; }
                 if (i >= s.n) break;
-                if (done >= maxsplit) {
-                    jstr rest = do_strip((jstr){s.p + i, s.n - i}, NULL, 0, 1);
-                    if (jlist_push(jr_pool(r), l, jv_str(rest.p, rest.n))) return oom(r);
+                if (done >= maxsplit) { /* the rest, trailing whitespace included */
+                    if (jlist_push(jr_pool(r), l, jv_str(s.p + i, s.n - i))) return oom(r);
                     break;
                 }
                 size_t w = i;
-                while (i < s.n) { int k = utf8_next(s.p, s.n, i, &cp); if (py_isspace(cp)) break; i += (size_t)k; }
+                while (i < s.n) { int k = jutf8_next(s.p, s.n, i, &cp); if (jpy_isspace(cp)) break; i += (size_t)k; }
                 if (jlist_push(jr_pool(r), l, jv_str(s.p + w, i - w))) return oom(r);
                 done++;
             }
@@ -284,15 +283,14 @@ static int str_split(jrender *r, const jnode *at, jstr s, const jv *sep, int64_t
             size_t e = s.n;
             int64_t done = 0;
             for (;;) {
-                while (e > 0) { size_t p = prev_char(s.p, 0, e, &cp); if (!py_isspace(cp)) break; e = p; }
+                while (e > 0) { size_t p = prev_char(s.p, 0, e, &cp); if (!jpy_isspace(cp)) break; e = p; }
                 if (e == 0) break;
-                if (done >= maxsplit) {
-                    jstr rest = do_strip((jstr){s.p, e}, NULL, 1, 0);
-                    if (jlist_push(jr_pool(r), l, jv_str(rest.p, rest.n))) return oom(r);
+                if (done >= maxsplit) { /* the rest, leading whitespace included */
+                    if (jlist_push(jr_pool(r), l, jv_str(s.p, e))) return oom(r);
                     break;
                 }
                 size_t w = e;
-                while (e > 0) { size_t p = prev_char(s.p, 0, e, &cp); if (py_isspace(cp)) break; e = p; }
+                while (e > 0) { size_t p = prev_char(s.p, 0, e, &cp); if (jpy_isspace(cp)) break; e = p; }
                 if (jlist_push(jr_pool(r), l, jv_str(s.p + e, w - e))) return oom(r);
                 done++;
             }
@@ -452,7 +450,7 @@ static int do_indent(jrender *r, jstr s, jv width, int first, int blank, jv *out
         int32_t cp = 0;
         int k = 0;
         while (i < t.n) {
-            k = utf8_next(t.p, t.n, i, &cp);
+            k = jutf8_next(t.p, t.n, i, &cp);
             if (cp == '\n' || cp == '\r' || cp == 0x0b || cp == 0x0c || (cp >= 0x1c && cp <= 0x1e) || cp == 0x85 ||
                 cp == 0x2028 || cp == 0x2029)
                 break;
@@ -492,7 +490,7 @@ int jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, c
     }
     case F_LENGTH:
         switch (in.t) {
-        case JV_STR: *out = jv_int((int64_t)utf8_count(in.u.s.p, in.u.s.n)); return FT_OK;
+        case JV_STR: *out = jv_int((int64_t)jutf8_count(in.u.s.p, in.u.s.n)); return FT_OK;
         case JV_LIST: *out = jv_int(in.u.l->n); return FT_OK;
         case JV_DICT: case JV_NS: *out = jv_int(in.u.d->n); return FT_OK;
         case JV_UNDEF: *out = jv_int(0); return FT_OK;
@@ -716,7 +714,7 @@ static int str_case_test(jv v, int want_upper) {
     int cased = 0;
     int32_t cp;
     for (size_t i = 0; i < v.u.s.n;) {
-        i += (size_t)utf8_next(v.u.s.p, v.u.s.n, i, &cp);
+        i += (size_t)jutf8_next(v.u.s.p, v.u.s.n, i, &cp);
         int up, lo;
         if (!is_cased_cat(cp, &up, &lo)) continue;
         if (want_upper ? lo : up) return 0;
@@ -782,8 +780,8 @@ int jtest_apply(jrender *r, const jnode *at, int tid, jv v, const jv *args, int 
         return FT_OK;
     }
     case T_FILTER: case T_TEST:
-        if (nargs < 1 || args[0].t != JV_STR) { *out = 0; return FT_OK; }
-        *out = (tid == T_FILTER ? jfilter_id(args[0].u.s.p, args[0].u.s.n) : jtest_id(args[0].u.s.p, args[0].u.s.n)) != 0;
+        if (v.t != JV_STR) { *out = 0; return FT_OK; }
+        *out = (tid == T_FILTER ? jfilter_id(v.u.s.p, v.u.s.n) : jtest_id(v.u.s.p, v.u.s.n)) != 0;
         return FT_OK;
     default:
         return jr_error(r, at, FT_ERR_UNSUPPORTED, "unsupported test");
@@ -836,7 +834,7 @@ int jfunc_call(jrender *r, const jnode *at, int fn, const jv *args, const jstr *
         return FT_OK;
     }
     case FN_NAMESPACE: case FN_DICT: {
-        jdict *d;
+        jdict *d = NULL;
         FT_TRY(kw_to_dict(r, at, fn == FN_DICT ? "dict" : "namespace", args, kw, nargs, fn == FN_NAMESPACE, &d));
         *out = jv_none();
         out->t = fn == FN_DICT ? JV_DICT : JV_NS;
@@ -936,10 +934,10 @@ int jmethod_call(jrender *r, const jnode *at, jv obj, jstr name, const jv *args,
             jstr sub = args[0].u.s;
             if (name.p[0] == 'f') {
                 const char *hit = sub.n == 0 ? str.p : memmem(str.p, str.n, sub.p, sub.n);
-                *out = jv_int(hit ? (int64_t)utf8_count(str.p, (size_t)(hit - str.p)) : -1);
+                *out = jv_int(hit ? (int64_t)jutf8_count(str.p, (size_t)(hit - str.p)) : -1);
             } else {
                 int64_t c = 0;
-                if (sub.n == 0) c = (int64_t)utf8_count(str.p, str.n) + 1;
+                if (sub.n == 0) c = (int64_t)jutf8_count(str.p, str.n) + 1;
                 else
                     for (const char *p = str.p; (p = memmem(p, str.n - (size_t)(p - str.p), sub.p, sub.n)) != NULL; p += sub.n) c++;
                 *out = jv_int(c);

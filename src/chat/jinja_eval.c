@@ -144,11 +144,11 @@ int jr_iterate(jrender *r, const jnode *at, jv v, jlist **out) {
         *out = l;
         return FT_OK;
     case JV_STR: {
-        size_t n = utf8_count(v.u.s.p, v.u.s.n);
+        size_t n = jutf8_count(v.u.s.p, v.u.s.n);
         if (!(l = jlist_new(r->pool, (int)n))) return oom(r);
         int32_t cp;
         for (size_t i = 0; i < v.u.s.n;) {
-            int k = utf8_next(v.u.s.p, v.u.s.n, i, &cp);
+            int k = jutf8_next(v.u.s.p, v.u.s.n, i, &cp);
             l->v[l->n++] = jv_str(v.u.s.p + i, (size_t)k);
             i += (size_t)k;
         }
@@ -222,12 +222,12 @@ int jr_getitem(jrender *r, const jnode *at, jv obj, jv key, jv *out) {
         return FT_OK;
     case JV_STR:
         if (as_index(key, &i)) {
-            int64_t n = (int64_t)utf8_count(obj.u.s.p, obj.u.s.n);
+            int64_t n = (int64_t)jutf8_count(obj.u.s.p, obj.u.s.n);
             if (i < 0) i += n;
             if (i >= 0 && i < n) {
-                size_t a = utf8_offset(obj.u.s.p, obj.u.s.n, (size_t)i);
+                size_t a = jutf8_offset(obj.u.s.p, obj.u.s.n, (size_t)i);
                 int32_t cp;
-                int k = utf8_next(obj.u.s.p, obj.u.s.n, a, &cp);
+                int k = jutf8_next(obj.u.s.p, obj.u.s.n, a, &cp);
                 *out = jv_str(obj.u.s.p + a, (size_t)k);
             }
         }
@@ -262,7 +262,7 @@ static int do_slice(jrender *r, const jnode *at, jv obj, jv start, jv stop, jv s
         len = obj.u.l->n;
     } else {
         for (size_t i = 0; i < obj.u.s.n && ascii; i++) ascii = (unsigned char)obj.u.s.p[i] < 0x80;
-        len = ascii ? (int64_t)obj.u.s.n : (int64_t)utf8_count(obj.u.s.p, obj.u.s.n);
+        len = ascii ? (int64_t)obj.u.s.n : (int64_t)jutf8_count(obj.u.s.p, obj.u.s.n);
     }
     /* CPython's PySlice_AdjustIndices */
     if (!ga) a = s < 0 ? len - 1 : 0;
@@ -295,7 +295,7 @@ static int do_slice(jrender *r, const jnode *at, jv obj, jv start, jv stop, jv s
         if (!off) return oom(r);
         int32_t cp;
         size_t i = 0;
-        for (int64_t k = 0; k < len; k++) { off[k] = i; i += (size_t)utf8_next(obj.u.s.p, obj.u.s.n, i, &cp); }
+        for (int64_t k = 0; k < len; k++) { off[k] = i; i += (size_t)jutf8_next(obj.u.s.p, obj.u.s.n, i, &cp); }
         off[len] = obj.u.s.n;
     }
     jbuf bb = {0};

@@ -29,7 +29,7 @@ void jsrc_linecol(const char *src, size_t n, int pos, int *line, int *col) {
     for (size_t i = 0; i < p; i++)
         if (src[i] == '\n') { l++; ls = i + 1; }
     *line = l;
-    *col = (int)utf8_count(src + ls, p - ls) + 1;
+    *col = (int)jutf8_count(src + ls, p - ls) + 1;
 }
 
 static int lx_fail(lx *L, size_t pos, int status, const char *fmt, ...) {
@@ -64,8 +64,8 @@ static int lx_push(lx *L, int type, int op, size_t pos, const char *p, size_t n)
 /* Python \s at byte i: returns its length in bytes, 0 if not whitespace */
 static int ws_at(const char *s, size_t n, size_t i) {
     int32_t cp;
-    int k = utf8_next(s, n, i, &cp);
-    return py_isspace(cp) ? k : 0;
+    int k = jutf8_next(s, n, i, &cp);
+    return jpy_isspace(cp) ? k : 0;
 }
 
 static size_t skip_ws(const char *s, size_t n, size_t i) {
@@ -80,8 +80,8 @@ static size_t rstrip_end(const char *s, size_t start, size_t end) {
         size_t b = end - 1;
         while (b > start && end - b < 4 && ((unsigned char)s[b] & 0xc0) == 0x80) b--;
         int32_t cp;
-        if ((size_t)utf8_next(s, end, b, &cp) != end - b) { b = end - 1; cp = (unsigned char)s[b]; }
-        if (!py_isspace(cp)) break;
+        if ((size_t)jutf8_next(s, end, b, &cp) != end - b) { b = end - 1; cp = (unsigned char)s[b]; }
+        if (!jpy_isspace(cp)) break;
         end = b;
     }
     return end;
@@ -167,7 +167,7 @@ static int lex_string(lx *L, size_t i, size_t *end) {
                     j += 6;
                 }
             }
-            rc = utf8_put(&b, v);
+            rc = jutf8_put(&b, v);
             break;
         }
         case 'N':
@@ -177,7 +177,7 @@ static int lex_string(lx *L, size_t i, size_t *end) {
             if (c >= '0' && c <= '7') {
                 int32_t v = c - '0';
                 for (int k = 0; k < 2 && j < L->n && s[j] >= '0' && s[j] <= '7'; k++) v = v * 8 + (s[j++] - '0');
-                rc = utf8_put(&b, v);
+                rc = jutf8_put(&b, v);
             } else {
                 jbuf_putc(&b, '\\');
                 rc = jbuf_putc(&b, c);

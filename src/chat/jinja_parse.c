@@ -135,7 +135,7 @@ static int parse_tuple(ps *P, int with_cond, const char *extra_end, int explicit
     for (;;) {
         if (v.n) FT_TRY(expect_op(P, OP_COMMA, "','"));
         if (is_tuple_end(P, extra_end)) break;
-        jnode *e;
+        jnode *e = NULL;
         FT_TRY(parse_expr(P, with_cond, &e));
         FT_TRY(argv_push(P, &v, e, (jstr){0}));
         if (op_is(cur(P), OP_COMMA)) is_tuple = 1;
@@ -171,7 +171,7 @@ static int parse_call_args(ps *P, argv_ *v) {
             for (int k = 0; k < v->n; k++)
                 if (v->kw[k].p) return perr(P, t->pos, FT_ERR_FORMAT, "positional argument after keyword argument");
         }
-        jnode *e;
+        jnode *e = NULL;
         FT_TRY(parse_expr(P, 1, &e));
         FT_TRY(argv_push(P, v, e, kw));
     }
@@ -257,7 +257,7 @@ static int parse_postfix(ps *P, jnode *node, jnode **out) {
             argv_ v = {0};
             while (!op_is(cur(P), OP_RBRACKET)) {
                 if (v.n) FT_TRY(expect_op(P, OP_COMMA, "','"));
-                jnode *e;
+                jnode *e = NULL;
                 FT_TRY(parse_subscribed(P, &e));
                 FT_TRY(argv_push(P, &v, e, (jstr){0}));
             }
@@ -339,7 +339,7 @@ static int parse_primary(ps *P, jnode **out) {
                 FT_TRY(expect_op(P, OP_COMMA, "','"));
                 if (op_is(cur(P), close)) break;
             }
-            jnode *e;
+            jnode *e = NULL;
             FT_TRY(parse_expr(P, 1, &e));
             FT_TRY(argv_push(P, &v, e, (jstr){0}));
             if (dict) {
@@ -456,7 +456,7 @@ static int binop(ps *P, int op, int pos, jnode *a, jnode *b, jnode **out) {
 }
 
 static int parse_pow(ps *P, jnode **out) {
-    jnode *a, *b;
+    jnode *a = NULL, *b = NULL;
     FT_TRY(parse_unary(P, 1, &a));
     while (op_is(cur(P), OP_POW)) {
         int pos = cur(P)->pos;
@@ -469,7 +469,7 @@ static int parse_pow(ps *P, jnode **out) {
 }
 
 static int parse_math2(ps *P, jnode **out) {
-    jnode *a, *b;
+    jnode *a = NULL, *b = NULL;
     FT_TRY(parse_pow(P, &a));
     for (;;) {
         jtok *t = cur(P);
@@ -483,7 +483,7 @@ static int parse_math2(ps *P, jnode **out) {
 }
 
 static int parse_concat(ps *P, jnode **out) {
-    jnode *a, *b;
+    jnode *a = NULL, *b = NULL;
     FT_TRY(parse_math2(P, &a));
     while (op_is(cur(P), OP_TILDE)) {
         int pos = cur(P)->pos;
@@ -496,7 +496,7 @@ static int parse_concat(ps *P, jnode **out) {
 }
 
 static int parse_math1(ps *P, jnode **out) {
-    jnode *a, *b;
+    jnode *a = NULL, *b = NULL;
     FT_TRY(parse_concat(P, &a));
     for (;;) {
         jtok *t = cur(P);
@@ -510,7 +510,7 @@ static int parse_math1(ps *P, jnode **out) {
 }
 
 static int parse_compare(ps *P, jnode **out) {
-    jnode *a, *result = NULL;
+    jnode *a = NULL, *result = NULL;
     FT_TRY(parse_math1(P, &a));
     for (;;) {
         jtok *t = cur(P);
@@ -528,7 +528,7 @@ static int parse_compare(ps *P, jnode **out) {
         } else {
             break;
         }
-        jnode *b, *cmp;
+        jnode *b = NULL, *cmp = NULL;
         FT_TRY(parse_math1(P, &b));
         FT_TRY(binop(P, op, pos, a, b, &cmp));
         if (!result) {
@@ -560,7 +560,7 @@ static int parse_not(ps *P, jnode **out) {
 }
 
 static int parse_and(ps *P, jnode **out) {
-    jnode *a;
+    jnode *a = NULL;
     FT_TRY(parse_not(P, &a));
     while (name_is(cur(P), "and")) {
         jnode *n = mk(P, N_AND, cur(P)->pos);
@@ -575,7 +575,7 @@ static int parse_and(ps *P, jnode **out) {
 }
 
 static int parse_or(ps *P, jnode **out) {
-    jnode *a;
+    jnode *a = NULL;
     FT_TRY(parse_and(P, &a));
     while (name_is(cur(P), "or")) {
         jnode *n = mk(P, N_OR, cur(P)->pos);
@@ -590,7 +590,7 @@ static int parse_or(ps *P, jnode **out) {
 }
 
 static int parse_expr(ps *P, int with_cond, jnode **out) {
-    jnode *a;
+    jnode *a = NULL;
     FT_TRY(parse_or(P, &a));
     if (with_cond) {
         while (name_is(cur(P), "if")) {

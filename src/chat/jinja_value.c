@@ -101,7 +101,7 @@ int jbuf_printf(jbuf *b, const char *fmt, ...) {
 void jbuf_free(jbuf *b) { free(b->p); b->p = NULL; b->n = b->cap = 0; }
 
 /* ---- UTF-8 ---- */
-int utf8_next(const char *s, size_t n, size_t i, int32_t *cp) {
+int jutf8_next(const char *s, size_t n, size_t i, int32_t *cp) {
     const unsigned char *u = (const unsigned char *)s + i;
     size_t left = n - i;
     unsigned c = u[0];
@@ -125,27 +125,27 @@ int utf8_next(const char *s, size_t n, size_t i, int32_t *cp) {
     return len;
 }
 
-size_t utf8_count(const char *s, size_t n) {
+size_t jutf8_count(const char *s, size_t n) {
     size_t k = 0;
     int32_t cp;
-    for (size_t i = 0; i < n; k++) i += (size_t)utf8_next(s, n, i, &cp);
+    for (size_t i = 0; i < n; k++) i += (size_t)jutf8_next(s, n, i, &cp);
     return k;
 }
 
-size_t utf8_offset(const char *s, size_t n, size_t k) {
+size_t jutf8_offset(const char *s, size_t n, size_t k) {
     size_t i = 0;
     int32_t cp;
-    while (k > 0 && i < n) { i += (size_t)utf8_next(s, n, i, &cp); k--; }
+    while (k > 0 && i < n) { i += (size_t)jutf8_next(s, n, i, &cp); k--; }
     return i;
 }
 
-int py_isspace(int32_t c) {
+int jpy_isspace(int32_t c) {
     return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 || c == 0x1680 ||
            (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f ||
            c == 0x3000;
 }
 
-int utf8_put(jbuf *b, int32_t cp) {
+int jutf8_put(jbuf *b, int32_t cp) {
     char t[4];
     int k;
     if (cp < 0x80) { t[0] = (char)cp; k = 1; }
@@ -346,7 +346,7 @@ static int repr_str(jbuf *b, const char *s, size_t n) {
     int rc = jbuf_putc(b, q);
     for (size_t i = 0; i < n && rc == FT_OK;) {
         int32_t cp;
-        int k = utf8_next(s, n, i, &cp);
+        int k = jutf8_next(s, n, i, &cp);
         if (cp == q || cp == '\\') { jbuf_putc(b, '\\'); rc = jbuf_putc(b, (char)cp); }
         else if (cp == '\n') rc = jbuf_puts(b, "\\n");
         else if (cp == '\r') rc = jbuf_puts(b, "\\r");
@@ -421,7 +421,7 @@ static int json_str(jbuf *b, const char *s, size_t n, int ensure_ascii) {
         else if (c < 0x20 || (ensure_ascii && c == 0x7f)) { snprintf(tmp, sizeof tmp, "\\u%04x", c); esc = tmp; }
         else if (c >= 0x80 && ensure_ascii) {
             int32_t cp;
-            k = utf8_next(s, n, i, &cp);
+            k = jutf8_next(s, n, i, &cp);
             if (cp >= 0x10000) {
                 int32_t v = cp - 0x10000;
                 snprintf(tmp, sizeof tmp, "\\u%04x\\u%04x", 0xd800 + (v >> 10), 0xdc00 + (v & 0x3ff));

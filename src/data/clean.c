@@ -103,9 +103,14 @@ static int clean_string(ft_data_ctx *c, int64_t *off, int64_t *len, int keep_lea
         free(tmp);
     }
     if (c->opt->nfc) {
-        int ascii = 1;
-        for (int64_t i = 0; i < *len && ascii; i++) ascii = (unsigned char)s[i] < 0x80;
-        if (!ascii) {
+        /* code points below U+0300 (ASCII, Latin-1, Latin Extended, IPA, spacing modifiers) are all
+         * NFC-stable and combine with nothing before them: only other text needs utf8proc */
+        int simple = 1;
+        for (int64_t i = 0; i < *len && simple; i++) {
+            unsigned char b = (unsigned char)s[i];
+            simple = b < 0x80 || (b >= 0xC2 && b <= 0xCB);  /* lead bytes of U+0080..U+02FF */
+        }
+        if (!simple) {
             utf8proc_uint8_t *dst = NULL;
             utf8proc_ssize_t m = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)*len, &dst,
                                               UTF8PROC_STABLE | UTF8PROC_COMPOSE);

@@ -1,4 +1,4 @@
-/* data_internal.h — internals shared by src/data/*.c (not a public header).
+/* data_internal.h — internals shared by the files of src/data/ (not a public header).
  *
  * Reading produces records (ft_recs): every record is a kind plus a list of messages, each message
  * a role, an optional speaker name and a text, all strings in one growing pool (offsets, so the

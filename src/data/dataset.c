@@ -284,9 +284,12 @@ static int build_examples(ft_dataset *ds, ft_data_ctx *c, const ft_tokenizer *to
         int any = 0;
         for (int k = 1; k < n && !any; k++) any = e.learn[k];
         if (!any) {
-            if ((rc = ft_data_drop_rec(c, i, FT_DROP_NO_TARGET, NULL, cut ? "no learned token left after %s truncation "
-                                       "to %d tokens (of %d)" : "no learned token (%d tokens)",
-                                       cut ? ft_truncate_name(tm) : "", cut ? o->seq_len : n, full)) < 0)
+            if (cut)
+                rc = ft_data_drop_rec(c, i, FT_DROP_NO_TARGET, NULL, "no learned token left after %s truncation to %d "
+                                      "tokens (of %d)", ft_truncate_name(tm), o->seq_len, full);
+            else
+                rc = ft_data_drop_rec(c, i, FT_DROP_NO_TARGET, NULL, "no learned token (%d tokens)", n);
+            if (rc < 0)
                 goto done;
             continue;
         }

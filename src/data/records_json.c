@@ -16,6 +16,8 @@
 /* 1 string, 0 absent (or null), -1 another type */
 static int get_str(const cJSON *o, const char *key, const char **s, size_t *n) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    *s = "";
+    *n = 0;
     if (!v || cJSON_IsNull(v)) return 0;
     if (!cJSON_IsString(v)) return -1;
     *s = v->valuestring;
@@ -258,7 +260,7 @@ static int rec_dialogue(ft_data_ctx *c, const cJSON *v, int line, int64_t index)
         return DROP_MISSING(lname, "expected a list of turns or a string, found %s", type_name(turns));
     if (v == turns) lname = "";
     FT_TRY(ft_recs_begin(c->rs, FT_REC_DIALOGUE, c->file, line, index));
-    const char **spk = c->opt->speakers;
+    const char *const *spk = c->opt->speakers;
     int k = 0;
     const cJSON *t;
     char field[96];

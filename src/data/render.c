@@ -81,6 +81,7 @@ static int render_dialogue(ft_render *out, const ft_recs *rs, const ft_rec *x, i
     }
     for (int32_t k = 0; k < x->nmsg; k++) {
         const ft_rmsg *m = &rs->msgs[x->msg0 + k];
+        size_t turn_start = out->len;
         int is_resp;
         if (m->name >= 0) {
             FT_TRY(put(out, rs->pool + m->name, (size_t)m->name_len));
@@ -92,7 +93,8 @@ static int render_dialogue(ft_render *out, const ft_recs *rs, const ft_rec *x, i
         size_t a = out->len;
         FT_TRY(put(out, MTEXT(m)));
         FT_TRY(puts_(out, "\n"));
-        if (!completion || is_resp) FT_TRY(learn(out, a, out->len));
+        if (!completion) FT_TRY(learn(out, turn_start, out->len));
+        else if (is_resp) FT_TRY(learn(out, a, out->len));
     }
     return FT_OK;
 }
@@ -115,7 +117,8 @@ static int render_chat_plain(ft_render *out, const ft_recs *rs, const ft_rec *x,
         size_t a = out->len;
         FT_TRY(put(out, MTEXT(m)));
         FT_TRY(puts_(out, "\n"));
-        if (!completion || m->role == FT_ROLE_ASSISTANT) FT_TRY(learn(out, a, out->len));
+        if (!completion) FT_TRY(learn(out, 0, out->len));
+        else if (m->role == FT_ROLE_ASSISTANT) FT_TRY(learn(out, a, out->len));
     }
     return FT_OK;
 }
@@ -238,6 +241,7 @@ int ft_data_render(ft_render *out, const ft_recs *rs, int64_t i, ft_train_on tra
         case FT_REC_PC: {
             const ft_rmsg *p = &rs->msgs[x->msg0], *q = &rs->msgs[x->msg0 + 1];
             FT_TRY(put_learn(out, MTEXT(p), !completion));
+            if (opt->pc_separator) FT_TRY(put_learn(out, opt->pc_separator, strlen(opt->pc_separator), !completion));
             FT_TRY(put_learn(out, MTEXT(q), 1));
             break;
         }

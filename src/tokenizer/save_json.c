@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct jbuf { char *p; size_t n, cap; int err; } jbuf;
+typedef struct jbuf { char *p; size_t n, cap; int err, bad_id; } jbuf;
 
 static void put_n(jbuf *b, const char *s, size_t n) {
     if (b->err) return;
@@ -56,7 +56,11 @@ static void put_str_n(jbuf *b, const char *s, size_t n) {
     put(b, "\"");
 }
 static void put_str(jbuf *b, const char *s) { put_str_n(b, s, strlen(s)); }
-static void put_tok(jbuf *b, const ft_tokenizer *tok, int id) { put_str_n(b, ft_tok_str(tok, id), tok->tokens[id].len); }
+static void put_tok(jbuf *b, const ft_tokenizer *tok, int id) {
+    int had = b->err;
+    put_str_n(b, ft_tok_str(tok, id), tok->tokens[id].len);
+    if (!had && b->err == FT_ERR_UNSUPPORTED) b->bad_id = id;
+}
 
 static void put_norm_step(jbuf *b, const ft_norm_step *st) {
     switch (st->kind) {
@@ -226,7 +230,8 @@ static int write_json(jbuf *b, const ft_tokenizer *tok) {
         put_tok(b, tok, tok->merge_list[i][0]); put(b, ", "); put_tok(b, tok, tok->merge_list[i][1]); put(b, "]");
     }
     put(b, tok->n_merges ? "\n    ]\n  }\n}\n" : "]\n  }\n}\n");
-    if (b->err == FT_ERR_UNSUPPORTED) return ft_error(FT_ERR_UNSUPPORTED, "tokenizer.json: a token string is not valid UTF-8");
+    if (b->err == FT_ERR_UNSUPPORTED)
+        return ft_error(FT_ERR_UNSUPPORTED, "tokenizer.json: token %d is not valid UTF-8 (JSON strings cannot hold it)", b->bad_id);
     if (b->err) return ft_error(b->err, "tokenizer.json: out of memory");
     return FT_OK;
 }

@@ -310,7 +310,7 @@ int ft_tok_merges_from_scores(ft_tokenizer *tok) {
             list[n++] = (score_merge){ a, b, id, t->score };
         }
     }
-    qsort(list, (size_t)n, sizeof *list, cmp_score_merge);
+    if (n > 1) qsort(list, (size_t)n, sizeof *list, cmp_score_merge);
     if ((rc = ft_tok_reserve((void **)&tok->merge_list, sizeof *tok->merge_list, n, &tok->cap_merges)) < 0) goto done;
     int rank = -1;
     for (int i = 0; i < n; i++) {

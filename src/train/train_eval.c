@@ -70,7 +70,8 @@ int ft_trainer_samples(ft_trainer *t, int epoch) {
             if ((rc = ft_dataset_example(ds, idx[s], &ids, &learned, &n)) < 0) break;
             int first = 0;
             while (first < n && !learned[first]) first++;
-            np = first > 0 && first < n ? first : (n / 4 > 1 ? n / 4 : 1);
+            /* prompt/chat data: everything before the response; text/dialogue: the first quarter */
+            np = first > 1 && first < n ? first : (n / 4 > 1 ? n / 4 : 1);
             if (np > 96) np = 96;
             prompt = malloc(sizeof(int) * (size_t)np);
             if (!prompt) { rc = ft_error(FT_ERR_NOMEM, "out of memory"); break; }
@@ -88,7 +89,8 @@ int ft_trainer_samples(ft_trainer *t, int epoch) {
             char *ptext = NULL;
             size_t plen = 0;
             ft_tokenizer_decode(t->tok, prompt, np, FT_TOK_SKIP_SPECIAL, &ptext, &plen);
-            fprintf(stderr, "  --- sample %d ---\n%s\033[1m%s\033[0m\n", s + 1, ptext ? ptext : "", g.text);
+            if (t->is_tty) fprintf(stderr, "  --- sample %d ---\n%s\033[1m%s\033[0m\n", s + 1, ptext ? ptext : "", g.text);
+            else fprintf(stderr, "  --- sample %d ---\n%s%s\n", s + 1, ptext ? ptext : "", g.text);
             cJSON *j = cJSON_CreateObject();
             cJSON_AddStringToObject(j, "type", "sample");
             cJSON_AddNumberToObject(j, "step", (double)t->step);

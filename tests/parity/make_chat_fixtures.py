@@ -552,7 +552,7 @@ FEATURES = {
                       "{% for m in messages %}{% if loop.index > 4 %}{% break %}{% endif %}{% if m.role == 'system' %}{% continue %}{% endif %}"
                       "{{ tag(m.role, m.content[:5]) }}{% endfor %}|{{ tag('x') }}|{{ tag(name='y', content='z') }}|{{ tag('w', content=1) }}",
     "str_methods": "{{ '  pad  '.strip() }}|{{ '  a b  c '.split() }}|{{ 'a,b,,c'.split(',') }}|{{ 'a,b,c'.split(',', 1) }}|"
-                   "{{ 'a,b,c'.rsplit(',', 1) }}|{{ ' x  y '.split(none, 1) }}|{{ 'hello'.startswith('he') }}{{ 'hello'.endswith(('x', 'lo')) }}|"
+                   "{{ 'a,b,c'.rsplit(',', 1) }}|{{ ' x  y '.split(none, 1) }}{{ ' x  y '.rsplit(none, 1) }}{{ '  a b '.split(none, 0) }}{{ ''.split() }}{{ ''.split(',') }}|{{ 'hello'.startswith('he') }}{{ 'hello'.endswith(('x', 'lo')) }}|"
                    "{{ 'Hello World'.upper() }}{{ 'Hello World'.lower() }}{{ 'hello wORLD o\\'neil'.title() }}{{ 'hello World'.capitalize() }}|"
                    "{{ 'aaa'.replace('a', 'b', 2) }}{{ 'ab'.replace('', '-') }}|{{ 'xyx'.strip('x') }}{{ 'xxy'.lstrip('x') }}{{ 'yxx'.rstrip('x') }}|"
                    "{{ 'héllo'.find('l') }}{{ 'abc'.find('z') }}{{ 'banana'.count('an') }}|{{ '-'.join(['a', 'b']) }}|"

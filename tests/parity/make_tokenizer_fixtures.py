@@ -9,7 +9,9 @@ Writes into tests/fixtures/tokenizer/:
   gpt2_ids.txt              HF GPT2TokenizerFast ids of every line (one line of ids per text line)
   spm/tokenizer.json        a Llama-2-style SentencePiece BPE (byte_fallback, Prepend+Replace
                             normalizer, merges as "a b" strings) trained here with `tokenizers`,
-                            plus spm/tokenizer_config.json (add_bos_token true)
+                            plus spm/tokenizer_config.json (add_bos_token true). tokenizers' BPE
+                            trainer is not deterministic here, so an existing spm/tokenizer.json is
+                            kept unless --retrain is given.
   spm_ids.txt               PreTrainedTokenizerFast ids (add_special_tokens=False)
   spm_meta/tokenizer.json   the same model in the newer Metaspace(prepend_scheme=first) layout
   spm_meta_ids.txt          (every VARIANT_STRIDE-th line; "*" lines are not compared)
@@ -25,8 +27,10 @@ Writes into tests/fixtures/tokenizer/:
                             (`finetune tokenize --model tok512.bin --save-json`); checked here:
                             HF PreTrainedTokenizerFast on it gives the llama2.c ids on every line.
 
-The C code's other saved tokenizer.json files (GPT-2, SPM, Llama-3) are checked the same way when the
-finetune binary is given (--finetune, default build/finetune): HF must give identical ids on all lines.
+The C code's other saved tokenizer.json files (GPT-2, SPM, Llama-3, Qwen2) are checked the same way when
+the finetune binary is given (--finetune, default build/finetune): HF must give identical ids on all
+lines. The binary's stdin mode (`finetune tokenize --plain < lines.txt`) is also compared with the
+reference ids, on the fixture tokenizers and on HF's own GPT-2 tokenizer.json (saved to a temp dir).
 
 Run from the repo root:  python3 tests/parity/make_tokenizer_fixtures.py [--finetune build/finetune]
 """
@@ -145,9 +149,10 @@ def collect_lines():
         "\u2581 the sentencepiece space itself", "ĠĊ already-mapped chars", "\x01\x02 control chars \x7f",
         "Ünïcödé Ťěšť: ľščťžýáíé ôäňď", "Straße STRASSE İstanbul ǅ ǲ", "\ufeffBOM at start", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𝟙𝟚𝟛 math",
     ]
+    first_edge = len(out)
     out.extend(edge)
     print(f"  {'hand-made edge cases':28s} {len(edge):5d} lines", file=sys.stderr)
-    return out
+    return out, first_edge
 
 
 def training_texts():
@@ -165,12 +170,14 @@ def training_texts():
     return texts
 
 
-def write_ids(path, rows, stride=1):
-    """One line of ids per text line; with stride > 1 only every stride-th line is kept, the others
-    are written as "*" (not compared), to keep the variant fixtures small."""
+def write_ids(path, rows, stride=1, keep_from=None):
+    """One line of ids per text line; with stride > 1 only every stride-th line (and every line from
+    keep_from on: the hand-made edge cases) is kept, the others are written as "*" (not compared),
+    to keep the variant fixtures small."""
     with open(path, "w", encoding="ascii") as f:
         for i, ids in enumerate(rows):
-            f.write((" ".join(map(str, ids)) if i % stride == 0 else "*") + "\n")
+            keep = i % stride == 0 or (keep_from is not None and i >= keep_from)
+            f.write((" ".join(map(str, ids)) if keep else "*") + "\n")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,13 +392,26 @@ def check_saved(finetune, model, lines, rows, name, keep=None):
             shutil.copyfile(path, keep)
 
 
+def check_cli(finetune, model, lines, rows, name):
+    """`finetune tokenize --plain` on stdin: one line of ids per input line, equal to the reference."""
+    data = "".join(l + "\n" for l in lines).encode("utf-8")
+    out = subprocess.run([finetune, "tokenize", "--model", model, "--plain"], input=data, capture_output=True, check=True)
+    got = out.stdout.decode().split("\n")[:-1]
+    bad = sum(1 for g, ids in zip(got, rows) if g != " ".join(map(str, ids)))
+    bad += abs(len(got) - len(rows))
+    print(f"cli {name}: `finetune tokenize --plain` on {len(lines)} stdin lines: {bad} mismatching lines", file=sys.stderr)
+    if bad:
+        sys.exit(f"finetune tokenize output differs for {name}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--finetune", default="build/finetune", help="finetune binary for the save_json checks")
+    ap.add_argument("--retrain", action="store_true", help="train a new spm/tokenizer.json even if one exists")
     args = ap.parse_args()
     os.makedirs(OUT, exist_ok=True)
     print("collecting lines:", file=sys.stderr)
-    lines = collect_lines()
+    lines, first_edge = collect_lines()
     assert all("\n" not in l for l in lines)
     with open(f"{OUT}/lines.txt", "w", encoding="utf-8", newline="\n") as f:
         f.write("".join(l + "\n" for l in lines))
@@ -400,16 +420,19 @@ def main():
     chunks = {}
     g_rows, chunks["gpt2"] = gpt2(lines)
     texts = training_texts()
-    spm_variants(train_spm(texts))
+    if args.retrain or not os.path.exists(f"{OUT}/spm/tokenizer.json"):
+        spm_variants(train_spm(texts))
+    else:   # keep the committed model: retraining is not reproducible
+        spm_variants(json.load(open(f"{OUT}/spm/tokenizer.json", encoding="utf-8")))
     spm_rows, chunks["spm"] = hf_ids(f"{OUT}/spm/tokenizer.json", lines, "spm")
     write_ids(f"{OUT}/spm_ids.txt", spm_rows)
     meta_rows, chunks["spm_meta"] = hf_ids(f"{OUT}/spm_meta/tokenizer.json", lines, "spm_meta")
-    write_ids(f"{OUT}/spm_meta_ids.txt", meta_rows, VARIANT_STRIDE)
+    write_ids(f"{OUT}/spm_meta_ids.txt", meta_rows, VARIANT_STRIDE, first_edge)
     train_llama3(texts)
     l3_rows, chunks["llama3"] = hf_ids(f"{OUT}/llama3/tokenizer.json", lines, "llama3")
     write_ids(f"{OUT}/llama3_ids.txt", l3_rows)
     q_rows, chunks["qwen2"] = hf_ids(f"{OUT}/qwen2/tokenizer.json", lines, "qwen2")
-    write_ids(f"{OUT}/qwen2_ids.txt", q_rows, VARIANT_STRIDE)
+    write_ids(f"{OUT}/qwen2_ids.txt", q_rows, VARIANT_STRIDE, first_edge)
     with open(f"{OUT}/chunk_ids.txt", "w", encoding="ascii") as f:
         f.write(f"# ids of the first {CHUNK} lines of lines.txt joined with \\n; one tokenizer per line\n")
         for k, v in chunks.items():
@@ -425,6 +448,17 @@ def main():
     check_saved(args.finetune, f"{OUT}/spm_meta/tokenizer.json", lines, meta_rows, "spm_meta")
     check_saved(args.finetune, f"{OUT}/llama3/tokenizer.json", lines, l3_rows, "llama3")
     check_saved(args.finetune, f"{OUT}/qwen2/tokenizer.json", lines, q_rows, "qwen2")
+    check_cli(args.finetune, f"{OUT}/gpt2", lines, g_rows, "gpt2 (encoder.json + vocab.bpe)")
+    check_cli(args.finetune, f"{OUT}/spm", lines, spm_rows, "spm")
+    check_cli(args.finetune, f"{OUT}/llama3", lines, l3_rows, "llama3")
+    check_cli(args.finetune, f"{OUT}/tok512.bin", tl, t_rows, "tok512")
+    from transformers import GPT2TokenizerFast
+    with tempfile.TemporaryDirectory() as d:   # HF's own GPT-2 tokenizer.json (+ tokenizer_config.json)
+        vocab = json.load(open(f"{OUT}/gpt2/encoder.json", encoding="utf-8"))
+        merges = [tuple(l.split(" ")) for l in open(f"{OUT}/gpt2/vocab.bpe", encoding="utf-8").read().split("\n")[1:] if l]
+        GPT2TokenizerFast(vocab=vocab, merges=merges).save_pretrained(d)
+        print(f"HF GPT-2 save_pretrained wrote {sorted(os.listdir(d))}", file=sys.stderr)
+        check_cli(args.finetune, d, lines, g_rows, "gpt2 (HF tokenizer.json)")
 
 
 if __name__ == "__main__":

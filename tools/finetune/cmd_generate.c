@@ -1,6 +1,8 @@
 /* cmd_generate.c — `finetune generate`: stream a prompt and its continuation to stdout. */
 #include "cli.h"
 #include "finetune/backend.h"
+#include "finetune/chat.h"
+#include "finetune/fileio.h"
 #include "finetune/generate.h"
 #include "finetune/model.h"
 #include "finetune/status.h"
@@ -29,6 +31,9 @@ int ft_cmd_generate(int argc, char **argv) {
         {"seed", 1, "random seed (default: from the clock, printed to stderr)", NULL},
         {"ids", 0, "print only the generated token ids, space-separated, on one line", NULL},
         {"prompt-ids", 1, "the prompt as token ids ('15496 11 995'); with --ids no tokenizer is needed", NULL},
+        {"chat", 0, "format --prompt as a user message with the model's chat template (tokenizer_config.json)", NULL},
+        {"system", 1, "with --chat: a system message before the user message", NULL},
+        {"chat-template", 1, "with --chat: a built-in template (chatml, llama2, llama3, llama3.1, mistral, zephyr, alpaca) or a .jinja file", NULL},
         {"no-bos", 0, "do not add the BOS token even if the tokenizer asks for it", NULL},
         {"ignore-eos", 0, "keep generating after the end-of-sequence token", NULL},
         {"backend", 1, "cpu (default) or ref (scalar reference kernels)", NULL},
@@ -70,7 +75,39 @@ int ft_cmd_generate(int argc, char **argv) {
 
     int *ids = NULL, n = 0;
     int flags = ft_opt_flag(opts, "no-bos") ? 0 : FT_TOK_ADD_SPECIAL;
-    if (prompt_ids) {
+    char *chat_text = NULL;
+    int chat = ft_opt_flag(opts, "chat") || ft_opt_str(opts, "chat-template", NULL);
+    const char *chat_stops[3] = {"<|im_end|>", "<|eot_id|>", "<|end|>"};
+    if (chat && !prompt_ids) {
+        ft_chat_template *tmpl = NULL;
+        const char *name = ft_opt_str(opts, "chat-template", NULL);
+        if (name && ft_path_exists(name)) {
+            char *src;
+            rc = ft_file_read_all(name, &src, NULL);
+            if (rc == FT_OK) {
+                const char *bos = ft_tokenizer_bos(tok) >= 0 ? ft_tokenizer_token_str(tok, ft_tokenizer_bos(tok)) : NULL;
+                const char *eos = ft_tokenizer_eos(tok) >= 0 ? ft_tokenizer_token_str(tok, ft_tokenizer_eos(tok)) : NULL;
+                rc = ft_chat_template_from_string(&tmpl, src, bos, eos);
+                free(src);
+            }
+        } else if (name) rc = ft_chat_template_builtin(&tmpl, name, NULL, NULL);
+        else {
+            rc = ft_chat_template_load(&tmpl, dir);
+            if (rc == FT_ERR_NOT_FOUND)
+                rc = ft_error(FT_ERR_NOT_FOUND, "%s has no chat template (tokenizer_config.json \"chat_template\"); choose one with --chat-template NAME (chatml, llama2, llama3, mistral, zephyr, alpaca)", dir);
+        }
+        ft_chat_msg msgs[2];
+        int nm = 0;
+        const char *sys = ft_opt_str(opts, "system", NULL);
+        if (sys) msgs[nm++] = (ft_chat_msg){"system", sys};
+        msgs[nm++] = (ft_chat_msg){"user", prompt};
+        size_t clen;
+        if (rc == FT_OK) rc = ft_chat_render(tmpl, msgs, nm, 1, &chat_text, &clen);
+        ft_chat_template_free(tmpl);
+        if (rc == FT_OK) { prompt = chat_text; flags = 0; } /* the template writes BOS itself */
+    }
+    if (rc != FT_OK) {
+    } else if (prompt_ids) {
         size_t cap = strlen(prompt_ids) / 2 + 2;
         ids = malloc(sizeof(int) * cap);
         const char *p = prompt_ids;
@@ -121,6 +158,7 @@ int ft_cmd_generate(int argc, char **argv) {
         /* --stop a|b|c */
         char *stop_copy = NULL;
         const char *stops[16];
+        if (chat) { for (int i = 0; i < 3; i++) stops[p.n_stop++] = chat_stops[i]; p.stop = stops; }
         const char *stop_arg = ft_opt_str(opts, "stop", NULL);
         if (stop_arg && *stop_arg) {
             stop_copy = strdup(stop_arg);
@@ -139,6 +177,7 @@ int ft_cmd_generate(int argc, char **argv) {
     }
     if (rc < 0) status = ft_cli_fail("generate", rc);
     if (prompt_ids && tok && prompt != ft_opt_str(opts, "prompt", "")) free((char *)prompt);
+    free(chat_text);
     free(ids);
     ft_model_free(m);
     ft_tokenizer_free(tok);

@@ -1,0 +1,88 @@
+/* cmd_eval.c — `finetune eval`: loss, perplexity and token count of a model on a data file. */
+#include "cli.h"
+#include "finetune/chat.h"
+#include "finetune/data.h"
+#include "finetune/model.h"
+#include "finetune/status.h"
+#include "finetune/tokenizer.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ft_eval_batches(ft_model *m, ft_batcher *vb, int64_t max_batches, ft_batch *scratch, double *loss, int64_t *tokens);
+
+int ft_cmd_eval(int argc, char **argv) {
+    ft_opt opts[] = {
+        {"model", 1, "model directory (default: the embedded stories260K)", NULL},
+        {"data", 1, "data file or directory (default: the bundled fun-dialogues)", NULL},
+        {"format", 1, "data format (default: auto; see finetune train --help)", NULL},
+        {"text-column", 1, "CSV/TSV text column (default: text)", NULL},
+        {"train-on", 1, "which tokens count: completion, all or auto (default: auto)", NULL},
+        {"seq-len", 1, "tokens per sequence (default: 256, capped by the model's context)", NULL},
+        {"batch-size", 1, "sequences per batch (default 8)", NULL},
+        {"json", 0, "print one JSON object {loss, perplexity, tokens, examples} on stdout", NULL},
+        {"threads", 1, "threads (default: all cores)", NULL},
+        {NULL, 0, NULL, NULL},
+    };
+    int prc = ft_parse_opts(argc, argv, opts, "usage: finetune eval [--model DIR] [--data FILE] [--json] [--format F] [--seq-len T]");
+    if (prc) return prc == 1 ? 0 : prc;
+    long seq_len, bs, threads;
+    if (ft_opt_int(opts, "seq-len", 256, &seq_len) || ft_opt_int(opts, "batch-size", 8, &bs) || ft_opt_int(opts, "threads", 0, &threads)) return 2;
+    if (seq_len < 2 || bs < 1) { fprintf(stderr, "finetune eval: --seq-len must be >= 2 and --batch-size >= 1\n"); return 2; }
+    if (threads > 0) ft_set_threads((int)threads);
+    const char *dir = ft_opt_str(opts, "model", NULL);
+    if (!dir) dir = ft_default_model_dir();
+    const char *data = ft_opt_str(opts, "data", NULL);
+    if (!data) data = ft_default_data_path();
+    ft_tokenizer *tok = NULL;
+    ft_model *m = NULL;
+    ft_dataset *ds = NULL;
+    ft_batcher *vb = NULL;
+    ft_batch batch = {0};
+    ft_chat_template *tmpl = NULL;
+    int64_t *idx = NULL;
+    int rc = ft_tokenizer_load(&tok, dir);
+    if (rc == FT_OK) rc = ft_model_load(&m, dir, ft_backend_cpu());
+    ft_data_options o = ft_data_default_options();
+    if (rc == FT_OK) {
+        if (seq_len > ft_model_get_config(m)->max_seq_len) seq_len = ft_model_get_config(m)->max_seq_len;
+        o.seq_len = (int)seq_len;
+        o.text_column = ft_opt_str(opts, "text-column", "text");
+        rc = ft_data_format_from_name(ft_opt_str(opts, "format", "auto"), &o.format);
+    }
+    if (rc == FT_OK) rc = ft_train_on_from_name(ft_opt_str(opts, "train-on", "auto"), &o.train_on);
+    if (rc == FT_OK && ft_chat_template_load(&tmpl, dir) == FT_OK) o.chat_template = tmpl;
+    if (rc == FT_OK) rc = ft_dataset_load(&ds, data, tok, &o);
+    if (rc == FT_OK) {
+        int64_t n = ft_dataset_size(ds);
+        idx = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+        if (!idx) rc = ft_error(FT_ERR_NOMEM, "out of memory");
+        for (int64_t i = 0; i < n && idx; i++) idx[i] = i;
+        ft_batcher_options bo = ft_batcher_default_options();
+        bo.B = (int)bs;
+        bo.T = (int)seq_len;
+        bo.shuffle = 0;
+        if (rc == FT_OK) rc = ft_batcher_create(&vb, ds, idx, n, &bo);
+        if (rc == FT_OK) rc = ft_batch_alloc(&batch, (int)bs, (int)seq_len);
+        if (rc == FT_OK) rc = ft_model_prepare(m, (int)bs, (int)seq_len);
+    }
+    double loss = NAN;
+    int64_t tokens = 0;
+    if (rc == FT_OK) rc = ft_eval_batches(m, vb, 0, &batch, &loss, &tokens);
+    int status = 0;
+    if (rc < 0) status = ft_cli_fail("eval", rc);
+    else if (ft_opt_flag(opts, "json"))
+        printf("{\"loss\": %.6f, \"perplexity\": %.6f, \"tokens\": %lld, \"examples\": %lld, \"model\": \"%s\", \"data\": \"%s\"}\n",
+               loss, exp(loss), (long long)tokens, (long long)ft_dataset_size(ds), dir, data);
+    else
+        printf("loss %.4f  perplexity %.3f  tokens %lld  examples %lld\n", loss, exp(loss), (long long)tokens, (long long)ft_dataset_size(ds));
+    ft_batch_free(&batch);
+    ft_batcher_free(vb);
+    free(idx);
+    ft_dataset_free(ds);
+    ft_chat_template_free(tmpl);
+    ft_model_free(m);
+    ft_tokenizer_free(tok);
+    return status;
+}

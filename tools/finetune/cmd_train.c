@@ -1,0 +1,101 @@
+/* cmd_train.c — `finetune train`: fine-tune a model on a dataset (see train.h). Every option of
+ * the table in src/train/train_config.c is a flag here and a key of --config FILE. */
+#include "cli.h"
+#include "finetune/fileio.h"
+#include "finetune/status.h"
+
+#include <cjson/cJSON.h>
+#include "finetune/train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* the sample generations of the last epoch, from RUN_DIR/metrics.jsonl, to stdout */
+static void print_samples(const char *run_dir) {
+    char path[4096], *text;
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
+    if (ft_file_read_all(path, &text, NULL) < 0) return;
+    cJSON *last[16];
+    int n = 0;
+    double last_epoch = -1;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *ty = j ? cJSON_GetObjectItem(j, "type") : NULL;
+        if (!cJSON_IsString(ty) || strcmp(ty->valuestring, "sample") != 0) { cJSON_Delete(j); continue; }
+        double ep = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "epoch"));
+        if (ep != last_epoch) { for (int i = 0; i < n; i++) cJSON_Delete(last[i]); n = 0; last_epoch = ep; }
+        if (n < 16) last[n++] = j; else cJSON_Delete(j);
+    }
+    free(text);
+    if (n) printf("sample generations after epoch %.0f (prompt, then the model's continuation):\n", last_epoch);
+    for (int i = 0; i < n; i++) {
+        const cJSON *p = cJSON_GetObjectItem(last[i], "prompt"), *t = cJSON_GetObjectItem(last[i], "text");
+        printf("--- %d ---\n%s%s\n", i + 1, cJSON_IsString(p) ? p->valuestring : "", cJSON_IsString(t) ? t->valuestring : "");
+        cJSON_Delete(last[i]);
+    }
+    printf("report: %s/report.html\n", run_dir);
+}
+
+int ft_cmd_train(int argc, char **argv) {
+    int n = ft_train_option_count;
+    ft_opt *opts = calloc((size_t)n + 3, sizeof *opts);
+    char (*helps)[400] = calloc((size_t)n, sizeof *helps);
+    if (!opts || !helps) { free(opts); free(helps); fprintf(stderr, "out of memory\n"); return 1; }
+    for (int i = 0; i < n; i++) {
+        const ft_train_option *o = &ft_train_options[i];
+        snprintf(helps[i], sizeof helps[i], "%s (default: %s)", o->help, o->def[0] ? o->def : "none");
+        opts[i].name = o->name;
+        opts[i].has_value = o->type != FT_OPTV_BOOL;
+        opts[i].help = helps[i];
+    }
+    opts[n] = (ft_opt){"config", 1, "JSON file of options (keys as the flags, '-' or '_'); flags given here override it", NULL};
+    opts[n + 1] = (ft_opt){"resume", 1, "continue the run in RUN_DIR from its newest checkpoint (bit-exact)", NULL};
+    int prc = ft_parse_opts(argc, argv, opts,
+        "usage: finetune train [--model DIR] [--data FILE] [--out RUN_DIR] [options]\n"
+        "       finetune train --config config.json\n"
+        "       finetune train --resume RUN_DIR\n\n"
+        "Fine-tunes a model; with no --model / --data it fine-tunes the embedded stories260K on the bundled\n"
+        "fun-dialogues set. Writes RUN_DIR/config.json, metrics.jsonl, checkpoints/, best/, final/, report.html.");
+    int status = 0;
+    if (prc) { status = prc == 1 ? 0 : prc; goto out; }
+    ft_train_result res;
+    int rc;
+    char out_dir[1024] = "";
+    const char *resume = ft_opt_str(opts, "resume", NULL);
+    if (resume) {
+        rc = ft_train_resume(resume, &res);
+    } else {
+        ft_train_config cfg;
+        ft_train_config_defaults(&cfg);
+        const char *cfile = ft_opt_str(opts, "config", NULL);
+        if (cfile && (rc = ft_train_config_load_json(&cfg, cfile)) < 0) { status = ft_cli_fail("train", rc); goto out; }
+        for (int i = 0; i < n; i++)
+            if (opts[i].value && (rc = ft_train_config_set(&cfg, opts[i].name, opts[i].value)) < 0) {
+                fprintf(stderr, "finetune train: %s\n", ft_last_error());
+                status = 2;
+                goto out;
+            }
+        if (!cfg.model[0]) snprintf(cfg.model, sizeof cfg.model, "%s", ft_default_model_dir());
+        if (!cfg.data[0]) snprintf(cfg.data, sizeof cfg.data, "%s", ft_default_data_path());
+        snprintf(out_dir, sizeof out_dir, "%s", cfg.out);
+        rc = ft_train(&cfg, &res);
+        if (rc == FT_OK && cfg.dry_run) goto out;
+    }
+    if (rc < 0 && rc != FT_ERR_INTERRUPTED) { status = ft_cli_fail("train", rc); goto out; }
+    if (rc == FT_ERR_INTERRUPTED) { fprintf(stderr, "finetune train: %s\n", ft_last_error()); status = 130; goto out; }
+    printf("trained %lld steps", (long long)res.steps);
+    if (res.stopped_early) printf(" (stopped early)");
+    printf("; final training loss %.4f\n", res.final_train_loss);
+    if (isfinite(res.first_val_loss) && isfinite(res.final_val_loss))
+        printf("validation perplexity: before %.3f -> after %.3f (best %.3f)\n", exp(res.first_val_loss), exp(res.final_val_loss),
+               exp(res.best_val_loss));
+    else if (isfinite(res.final_val_loss))
+        printf("validation perplexity: %.3f (best %.3f)\n", exp(res.final_val_loss), exp(res.best_val_loss));
+    print_samples(resume ? resume : out_dir);
+out:
+    free(opts);
+    free(helps);
+    return status;
+}
