@@ -30,6 +30,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_UTIL := $(BUILD)/obj/tests/util/testutil.o
 
 .PHONY: all test bench clean fixtures
+.SECONDARY:
 MAKEFLAGS += -j2
 all: $(BUILD)/libfinetune.a $(BUILD)/finetune
 

@@ -3,6 +3,7 @@
  * (conversations, expected text or TemplateError message, assistant spans); features/cases.json holds small
  * templates that exercise the interpreter. Every render must be byte-identical. */
 #include <cjson/cJSON.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,11 +64,15 @@ static void set_vars(ft_chat_template *t, const cJSON *vars) {
 
 typedef struct tally { int cases, identical, errors, spans, span_errors; } tally;
 
-/* one case: render (and spans) with t, compare with the fixture */
-static int run_case(ft_chat_template *t, const char *set, const cJSON *c, tally *ty) {
-    const char *cname = jstr_(c, "name");
+/* one case: render (and spans) with t, compare with the fixture. The messages are the case's
+ * "conversation" (a name in the file's "conversations") or the file's "messages". */
+static int run_case(ft_chat_template *t, const char *set, const cJSON *file, const cJSON *c, tally *ty) {
+    const char *cname = jstr_(c, "name"), *conv = jstr_(c, "conversation");
     int n, agp = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "add_generation_prompt"));
-    ft_chat_msg *msgs = to_msgs(cJSON_GetObjectItemCaseSensitive(c, "messages"), &n);
+    const cJSON *marr = conv ? cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(file, "conversations"), conv)
+                             : cJSON_GetObjectItemCaseSensitive(file, "messages");
+    assert_non_null(marr);
+    ft_chat_msg *msgs = to_msgs(marr, &n);
     const char *exp = jstr_(c, "expected"), *err = jstr_(c, "error");
     char *out = NULL;
     size_t len = 0;
@@ -184,7 +189,7 @@ static void test_template_parity(void **state) {
                                                               ft_chat_template_eos(t)), FT_OK);
                 set_vars(tv, vars);
             }
-            if (!run_case(tv, name->valuestring, c, &ty)) failures++;
+            if (!run_case(tv, name->valuestring, cases, c, &ty)) failures++;
             if (tv != t) ft_chat_template_free(tv);
         }
         printf("chat parity: %-28s %2d cases, %2d byte-identical (%d expected template errors), %2d span sets equal, "
@@ -207,10 +212,12 @@ static void test_template_parity(void **state) {
     assert_true(all.cases >= 400);
 }
 
-static void test_feature_parity(void **state) {
-    (void)state;
-    if (!ft_fixture_present("chat/features/cases.json")) return;
-    cJSON *f = load_json("chat/features/cases.json");
+/* templates carried by the cases themselves: features/ (hand-written) and random/ (seeded random) */
+static void run_inline_set(const char *set) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "chat/%s/cases.json", set);
+    if (!ft_fixture_present(rel)) return;
+    cJSON *f = load_json(rel);
     assert_non_null(f);
     tally ty = {0};
     int failures = 0;
@@ -224,14 +231,24 @@ static void test_feature_parity(void **state) {
             continue;
         }
         set_vars(t, cJSON_GetObjectItemCaseSensitive(c, "vars"));
-        if (!run_case(t, "features", c, &ty)) failures++;
-        else if (jstr_(c, "py_error")) printf("  features %s: error as in jinja2 (%s) -> %s\n", jstr_(c, "name"), jstr_(c, "py_error"), ft_last_error());
+        if (!run_case(t, set, f, c, &ty)) failures++;
+        else if (jstr_(c, "py_error")) printf("  %s %s: error as in jinja2 (%s) -> %s\n", set, jstr_(c, "name"), jstr_(c, "py_error"), ft_last_error());
         ft_chat_template_free(t);
     }
-    printf("chat features: %d cases, %d byte-identical (%d expected errors), %d span sets equal\n", ty.cases,
+    printf("chat %s: %d templates, %d byte-identical (%d expected errors), %d span sets equal\n", set, ty.cases,
            ty.identical, ty.errors, ty.spans);
     cJSON_Delete(f);
     assert_int_equal(failures, 0);
+}
+
+static void test_feature_parity(void **state) {
+    (void)state;
+    run_inline_set("features");
+}
+
+static void test_random_parity(void **state) {
+    (void)state;
+    run_inline_set("random");
 }
 
 static void test_loader(void **state) {
@@ -339,6 +356,17 @@ static const char *span_text(const char *text, const ft_span *s, char *buf, size
     return buf;
 }
 
+/* the span with newlines shown as \n, for the log */
+static const char *span_shown(const char *text, const ft_span *s, char *buf, size_t cap) {
+    size_t k = 0;
+    for (size_t i = s->start; i < s->end && k + 3 < cap; i++) {
+        if (text[i] == '\n') { buf[k++] = '\\'; buf[k++] = 'n'; }
+        else buf[k++] = text[i];
+    }
+    buf[k] = 0;
+    return buf;
+}
+
 static void test_spans(void **state) {
     (void)state;
     ft_chat_msg conv[] = {{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello!"}, {"user", "Bye"}, {"assistant", " See you \n"}};
@@ -361,7 +389,8 @@ static void test_spans(void **state) {
         int nsp;
         assert_int_equal(ft_chat_render_spans(t, conv, 5, 0, &text, &len, &sp, &nsp), FT_OK);
         assert_int_equal(nsp, 2);
-        printf("spans %-8s: [%s] [%s]\n", want[i].name, span_text(text, &sp[0], buf, sizeof buf), span_text(text, &sp[1], buf + 64, 64));
+        char shown[2][64];
+        printf("spans %-8s: [%s] [%s]\n", want[i].name, span_shown(text, &sp[0], shown[0], 64), span_shown(text, &sp[1], shown[1], 64));
         assert_string_equal(span_text(text, &sp[0], buf, sizeof buf), want[i].first);
         assert_string_equal(span_text(text, &sp[1], buf, sizeof buf), want[i].second);
         assert_int_equal(sp[0].message, 2);
@@ -444,6 +473,84 @@ static void test_misc(void **state) {
     assert_int_equal(ft_chat_template_from_string(&t, NULL, NULL, NULL), FT_ERR_INVALID);
 }
 
+/* hostile input: every prefix of each built-in template and thousands of random byte substitutions must
+ * parse to a template or an error (never crash, leak or overflow the stack), and parsed ones must render
+ * or fail cleanly */
+static void test_robustness(void **state) {
+    (void)state;
+    static const char alphabet[] = "{}%#-+'\"()[]|.,:=~ \n\\ax0_";
+    ft_chat_msg conv[] = {{"system", "s"}, {"user", "u"}, {"assistant", "a"}, {"user", "é"}};
+    uint64_t rng = 0x9e3779b97f4a7c15ull;
+    int parsed = 0, rendered = 0, total = 0;
+    for (int b = 0; ft_chat_builtin_name(b); b++) {
+        const char *src = ft_chat_builtin_source(ft_chat_builtin_name(b));
+        size_t n = strlen(src);
+        char *buf = malloc(n + 1);
+        for (size_t cut = 0; cut <= n; cut += (n > 2000 ? 3 : 1)) {
+            memcpy(buf, src, cut);
+            buf[cut] = 0;
+            ft_chat_template *t;
+            total++;
+            if (ft_chat_template_from_string(&t, buf, "<s>", "</s>") != FT_OK) continue;
+            parsed++;
+            char *out;
+            size_t len;
+            if (ft_chat_render(t, conv, 4, 1, &out, &len) == FT_OK) { rendered++; free(out); }
+            ft_chat_template_free(t);
+        }
+        for (int k = 0; k < 600; k++) {
+            memcpy(buf, src, n + 1);
+            for (int m = 0; m < 3; m++) {
+                rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+                buf[rng % n] = alphabet[(rng >> 32) % (sizeof alphabet - 1)];
+            }
+            ft_chat_template *t;
+            total++;
+            if (ft_chat_template_from_string(&t, buf, "<s>", "</s>") != FT_OK) continue;
+            parsed++;
+            char *out;
+            size_t len;
+            ft_span *sp;
+            int nsp;
+            if (ft_chat_render_spans(t, conv, 4, 0, &out, &len, &sp, &nsp) == FT_OK) { rendered++; free(out); free(sp); }
+            ft_chat_template_free(t);
+        }
+        free(buf);
+    }
+    printf("robustness: %d mutated/truncated templates, %d parsed, %d rendered, no crash\n", total, parsed, rendered);
+    /* nesting far beyond real templates is refused with an error, not a stack overflow */
+    static const char *const deep[] = {"(", "not ", "-", "{% if x %}", "x if y else "};
+    for (size_t d = 0; d < sizeof deep / sizeof deep[0]; d++) {
+        size_t unit = strlen(deep[d]);
+        char *src = malloc(unit * 20000 + 64);
+        size_t k = 0;
+        if (d != 3) { memcpy(src, "{{ ", 3); k = 3; }
+        for (int i = 0; i < 20000; i++) { memcpy(src + k, deep[d], unit); k += unit; }
+        strcpy(src + k, d == 3 ? "" : "1 }}");
+        ft_chat_template *t;
+        int rc = ft_chat_template_from_string(&t, src, NULL, NULL);
+        printf("deep nesting '%s' x 20000: %s\n", deep[d], rc ? ft_last_error() : "parsed");
+        assert_int_not_equal(rc, FT_OK);
+        free(src);
+    }
+    /* a long flat chain is also bounded (its tree is as deep as it is long) */
+    char *chain = malloc(4 * 20000 + 16);
+    strcpy(chain, "{{ 1");
+    for (int i = 0; i < 20000; i++) strcat(chain + 4 + 4 * i - (i ? 0 : 0), " + 1");
+    strcat(chain, " }}");
+    ft_chat_template *t;
+    assert_int_equal(ft_chat_template_from_string(&t, chain, NULL, NULL), FT_ERR_UNSUPPORTED);
+    free(chain);
+    /* ... while a 400-term sum still works */
+    char sum[4096] = "{{ 0";
+    for (int i = 0; i < 400; i++) strcat(sum, "+1");
+    strcat(sum, " }}");
+    char *out;
+    assert_int_equal(render_one(sum, conv, 1, 0, &out), FT_OK);
+    assert_string_equal(out, "400");
+    free(out);
+}
+
 /* parse once, render many: time per render of Llama-3.1's template (the largest built-in) */
 static void test_render_speed(void **state) {
     (void)state;
@@ -474,9 +581,11 @@ static void test_render_speed(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_template_parity), cmocka_unit_test(test_feature_parity),
+        cmocka_unit_test(test_random_parity),
         cmocka_unit_test(test_loader),          cmocka_unit_test(test_syntax_errors),
         cmocka_unit_test(test_runtime_errors),  cmocka_unit_test(test_spans),
-        cmocka_unit_test(test_misc),            cmocka_unit_test(test_render_speed),
+        cmocka_unit_test(test_misc),            cmocka_unit_test(test_robustness),
+        cmocka_unit_test(test_render_speed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -191,7 +191,7 @@ static void finite_differences(const char *json) {
             w[j] = orig - h; assert_int_equal(ft_model_forward(m, ids, tg, NULL, NULL, 1, T, &lm), 0);
             w[j] = orig;
             double fd = ((double)lp - lm) / (2.0 * h), g = p->grad[j];
-            double err = fabs(fd - g) / (fabs(fd) + fabs(g) + 1e-3);
+            double err = fabs(fd - g) / (fabs(fd) + fabs(g) + 1e-2); /* floor: f32 loss noise / 2h ~ 3e-5 */
             if (err > worst) worst = err;
             checked++;
         }

@@ -34,6 +34,8 @@ typedef struct ft_backend {
     void (*attention_backward)(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att, const int *seg, int B, int T, int NH, int NKV, int HS);
     void (*attention_cached_forward)(float *out, const float *q, const float *kc, const float *vc, int kv_stride, int P, int T, int NH, int NKV, int HS);
     void (*crossentropy_forward_backward)(float *losses, float *dlogits, const float *logits, const int *targets, int N, int V, float scale, float label_smoothing, int ignore_index);
+    void (*matmul_acc_forward)(float *out, int ldo, const float *inp, const float *w, int N, int K, int rows, float alpha);
+    void (*matmul_acc_backward)(float *dinp, float *dw, const float *dout, int ldo, const float *inp, const float *w, int N, int K, int rows, float alpha);
     void (*dropout_forward)(float *out, const float *inp, size_t n, float p, unsigned long long seed);
     void (*dropout_backward)(float *dinp, const float *dout, size_t n, float p, unsigned long long seed);
 } ft_backend;

@@ -32,8 +32,12 @@
  * integer float boolean true false mapping iterable sequence callable sameas eq ne lt le gt ge in odd
  * even divisibleby lower upper; functions raise_exception strftime_now namespace dict range; str methods
  * strip lstrip rstrip split rsplit startswith endswith upper lower title capitalize replace find count
- * join, dict methods items keys values get. Anything else fails at parse time with FT_ERR_UNSUPPORTED
- * and the line/column. Strings are UTF-8; len/index/slice count characters, as in Python.
+ * join, list methods count index, dict methods items keys values get. Unknown tags, filters and tests fail
+ * at parse time with FT_ERR_UNSUPPORTED and the line/column. Strings are UTF-8; len/index/slice count
+ * characters, as in Python. Nesting deeper than 500 levels is refused (no stack exhaustion on hostile input).
+ * Known differences from jinja2, none of which affects a real chat template: filters that return generators
+ * there (select, map, reverse, ...) return lists here (same once iterated, joined or passed to |list); ints
+ * are 64-bit (overflow is an error); '%' string formatting, \N{...} escapes and recursive loops are refused.
  *
  * Example:
  *     ft_chat_template *t;

@@ -1,6 +1,7 @@
 /* checkpoint.h — training checkpoints, written atomically and resumable bit-exactly.
  * A checkpoint is a directory RUN/checkpoints/step-NNNNNNNN/ holding
- *   model.safetensors + config.json   the weights (f32, exact)
+ *   model.safetensors + config.json   the weights (f32, exact); for LoRA runs adapter_config.json +
+ *                                     adapter_model.safetensors instead (the base stays frozen where it is)
  *   optimizer.bin                     the optimizer moments and step count
  *   state.json                        everything else the trainer needs (written by the caller)
  * It is first written as step-NNNNNNNN.tmp (every file fsync'ed), then renamed into place and the

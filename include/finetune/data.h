@@ -12,7 +12,8 @@
  *   dialogue     JSON: a list of dialogues. A dialogue is {"dialogue": ...} or {"turns": ...} or a
  *                bare list; its turns are {"speaker"|"name"|"role"|"from": .., "text"|"utterance"|
  *                "content"|"value": ..} objects, or plain strings whose speakers alternate
- *                (opt.speakers, "A"/"B"), or one string of speaker-labelled text ("Coach: ...\n\n
+ *                (opt.speakers, "A"/"B") unless every string starts with its own "Name: ", or one
+ *                string of speaker-labelled text ("Coach: ...\n\n
  *                Player: ..." as in data/fundialogues; labels are found at line starts, and inline
  *                after a sentence end when the name labels turns elsewhere in the same file). A JSON
  *                object whose members hold such lists ({"topic": [...], ...}) is read member by member.
@@ -29,10 +30,11 @@
  *                default), or the whole file (FT_TEXT_WHOLE), or one per line (FT_TEXT_LINES);
  *                JSONL/JSON records {"text": ..} are read as text too.
  *   dailydialog  one dialogue per line, turns separated by "__eou__", speakers alternate.
- *   csv          CSV (',') or TSV ('\t', from a .tsv name) with RFC 4180 quoting (quoted fields may
- *                hold the delimiter, "" and newlines). The text comes from opt.text_column ("text",
- *                or a 1-based column number); with prompt_column and completion_column set, rows
- *                are prompt-completion records instead. opt.csv_header = 0: no header row.
+ *   csv          CSV (',') or TSV ('\t', from a .tsv name) with RFC 4180 quoting: quoted fields
+ *                may hold the delimiter, "" and newlines (a quote inside an unquoted field is
+ *                text). The text comes from opt.text_column ("text", or a 1-based column number);
+ *                with prompt_column and completion_column set, rows are prompt-completion records
+ *                instead. opt.csv_header = 0: no header row.
  *   A directory is read file by file (*.json, *.jsonl, *.csv, *.tsv, *.txt in name order), each file
  *   detected on its own; LICENSE / README files are ignored.
  *
@@ -47,9 +49,10 @@
  *   empty required fields, missing fields, malformed JSON lines / CSV rows -> dropped with a reason;
  *   exact duplicates (all fields equal after cleaning) -> dropped (opt.dedup);
  *   min_chars / max_chars (Unicode characters over all fields) -> dropped.
- *   Each drop is logged as a warning "file: line L: record R: field 'F': reason" (the first
- *   opt.max_warnings of each reason, the rest counted). opt.strict turns the first drop of any kind
- *   into an error with that same message. No record left -> FT_ERR_FORMAT naming the file.
+ *   Each drop of bad input is logged as a warning "file: line L: record R: field 'F': reason" (the
+ *   first opt.max_warnings of each reason; the rest counted); duplicates and length filters only at
+ *   debug level (they are counted in the summary). opt.strict turns the first drop of any kind into
+ *   an error with that same message. No record left -> FT_ERR_FORMAT naming the file.
  *
  * 3. Rendering and the loss mask. Every example is one token sequence plus one flag per token:
  *   learned[i] = 1 when token i is a prediction target (the model learns to produce it from tokens
@@ -66,7 +69,7 @@
  *   are the assistant spans it reports. Without one: prompt-completion is prompt + completion
  *   concatenated as is (opt.pc_separator between them when set, e.g. "\n" for CSV columns); chat
  *   and sharegpt use speaker format with "System", "User", "Assistant", "Tool" as names; alpaca
- *   uses the Stanford Alpaca layout (a "system" field replaces its first sentence):
+ *   uses the Stanford Alpaca layout (a "system" field replaces the opening sentence):
  *       "Below is an instruction that describes a task[, paired with an input that provides further
  *        context]. Write a response that appropriately completes the request.\n\n"
  *       "### Instruction:\n{instruction}\n\n[### Input:\n{input}\n\n]### Response:\n{output}"
@@ -77,8 +80,9 @@
  *   tokenized with special tokens parsed.
  *   BOS: prepended when the tokenizer's own config adds it (opt.add_bos = -1) or when add_bos = 1,
  *   unless the rendered text already starts with it. EOS: appended to every example (unless it
- *   already ends with it) and ALWAYS learned, whatever train_on says, and even when the pad id equals
- *   the EOS id — targets come from the mask, never from comparing ids with pad.
+ *   already ends with it, or for template output with it and whitespace, "</s>\n") and ALWAYS
+ *   learned, whatever train_on says, and even when the pad id equals the EOS id — targets come
+ *   from the mask, never from comparing ids with pad.
  *   Truncation to opt.seq_len tokens (opt.truncate): RIGHT keeps the start (the EOS is then lost:
  *   the text was cut, it did not end); LEFT keeps the end (and the BOS); NONE keeps long examples
  *   whole and the batcher cuts them into windows of T tokens that overlap by one token, so every
@@ -166,7 +170,7 @@ typedef enum ft_train_on {
 } ft_train_on;
 
 typedef enum ft_truncate {
-    FT_TRUNC_AUTO = 0,          /* "auto": none for text, right otherwise */
+    FT_TRUNC_AUTO = 0,          /* "auto": none for text (plain, CSV, {"text"}), right otherwise */
     FT_TRUNC_RIGHT,             /* "right": keep the first seq_len tokens */
     FT_TRUNC_LEFT,              /* "left": keep BOS + the last tokens */
     FT_TRUNC_NONE,              /* "none": keep whole; the batcher cuts windows of T */
@@ -243,7 +247,7 @@ typedef struct ft_data_stats {
     int64_t tokens;                 /* tokens of the kept examples after truncation */
     int64_t learned;                /* learned tokens among them */
     int64_t truncated;              /* examples cut to seq_len */
-    int64_t over_seq_len;           /* examples longer than seq_len (before truncation) */
+    int64_t over_seq_len;           /* examples longer than seq_len (before truncation; kept or not) */
     int     len_min, len_max, len_p50, len_p90, len_p99;  /* token lengths before truncation */
     double  len_mean;
     int64_t hist[FT_DATA_HIST_BINS];/* examples whose length (before truncation) is in [2^i, 2^(i+1)) */
@@ -314,7 +318,7 @@ typedef struct ft_batcher_options {
     ft_batch_mode mode;     /* FT_BATCH_PADDED */
     int shuffle;            /* 1: a new order every epoch; 0: dataset order (evaluation) */
     int drop_last;          /* 0: a last partial batch is padded with empty rows; 1: dropped */
-    int dynamic_pad;        /* 0; 1 (padded mode): T = longest row of the batch, rounded up */
+    int dynamic_pad;        /* 0; 1: T = the longest row of the batch, rounded up (call ft_model_prepare) */
     int pad_multiple;       /* 8: dynamic T rounded up to a multiple of this (capped at T) */
     int pad_id;             /* -1: ft_dataset_pad_id */
 } ft_batcher_options;
@@ -323,7 +327,8 @@ ft_batcher_options ft_batcher_default_options(void);
 typedef struct ft_batcher ft_batcher;
 
 /* A batcher over examples idx[0..n) of ds (copied; ds must outlive the batcher). Examples longer
- * than T are cut into windows of T tokens overlapping by one (each target learned once). */
+ * than T are cut into windows of T tokens overlapping by one (each target learned once; each window
+ * is a unit of its own with positions from 0); windows without a learned target are left out. */
 int  ft_batcher_create(ft_batcher **out, const ft_dataset *ds, const int64_t *idx, int64_t n,
                        const ft_batcher_options *opt);
 void ft_batcher_free(ft_batcher *b);

@@ -24,6 +24,7 @@ void P##embedding_forward(float *out, const int *ids, const int *pos, const floa
 /* dwte[V,C] += .., dwpe[maxT,C] += .. (either may be NULL) */                                           \
 void P##embedding_backward(float *dwte, float *dwpe, const float *dout, const int *ids, const int *pos, int N, int T, int C); \
 /* out[N,C] = (inp - mean) * rstd * w + b; mean[N], rstd[N] saved (may be NULL at inference); b may be NULL */ \
+/* w must not be NULL */                                                                       \
 void P##layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N, int C, float eps); \
 /* dinp[N,C] = dresid + d(layernorm)/dinp; dw[C], db[C] += */                                              \
 void P##layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *dresid, const float *inp, const float *w, const float *mean, const float *rstd, int N, int C); \
@@ -47,12 +48,14 @@ void P##swiglu_backward(float *dinp, const float *dout, const float *inp, int N,
 void P##residual_forward(float *out, const float *a, const float *b, size_t n);                          \
 /* Rotary embedding in place on the q and k heads of qkv[N, (NH+2*NKV)*HS] (HF rotate_half layout:     \
  * pairs (i, i + HS/2)); pos[N] positions; inv_freq[HS/2]. Backward rotates dqkv by -angle in place. */  \
+/* pos must not be NULL */                                                                     \
 void P##rope_forward(float *qkv, const int *pos, const float *inv_freq, int N, int NH, int NKV, int HS);  \
 void P##rope_backward(float *dqkv, const int *pos, const float *inv_freq, int N, int NH, int NKV, int HS); \
 /* Causal multi-head attention with grouped K/V heads. qkv[B,T,(NH+2*NKV)*HS] = [q heads|k heads|v heads]; \
  * out[B,T,NH*HS]; att[B,NH,T,T] keeps the softmax probabilities for backward (row t valid for j<=t).   \
  * seg[B,T] (may be NULL): token t attends to j <= t only when seg[j] == seg[t] (packed examples).     \
- * Query head h reads K/V head h / (NH/NKV). Scale 1/sqrt(HS). */                                        \
+ * Query head h reads K/V head h / (NH/NKV). Scale 1/sqrt(HS). NKV must divide NH; att[b,h,t,j] is   \
+ * written 0 for j > t and for seg-masked j. */                                        \
 void P##attention_forward(float *out, float *att, const float *qkv, const int *seg, int B, int T, int NH, int NKV, int HS); \
 /* dqkv[B,T,(NH+2*NKV)*HS] assigned; scratch[B,NH,T,T] workspace (may alias nothing) */                 \
 void P##attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att, const int *seg, int B, int T, int NH, int NKV, int HS); \
@@ -67,6 +70,10 @@ void P##crossentropy_forward_backward(float *losses, float *dlogits, const float
 /* Inverted dropout with a counter-based mask: element i is kept when hash(seed, i) >= p, and then   \
  * scaled by 1/(1-p). The mask is a pure function of (seed, i), so backward regenerates it instead of  \
  * storing it, and results do not depend on threads. out may alias inp; dinp may alias dout. */          \
+/* Accumulating strided matmul (LoRA, partial updates): out[N, rows] (row stride ldo) += alpha * inp[N,K] @ w[rows,K]^T */ \
+void P##matmul_acc_forward(float *out, int ldo, const float *inp, const float *w, int N, int K, int rows, float alpha); \
+/* dinp[N,K] += alpha * dout[N,rows](stride ldo) @ w[rows,K]; dw[rows,K] += alpha * dout^T @ inp (either may be NULL) */ \
+void P##matmul_acc_backward(float *dinp, float *dw, const float *dout, int ldo, const float *inp, const float *w, int N, int K, int rows, float alpha); \
 void P##dropout_forward(float *out, const float *inp, size_t n, float p, unsigned long long seed);       \
 void P##dropout_backward(float *dinp, const float *dout, size_t n, float p, unsigned long long seed);
 

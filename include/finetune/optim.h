@@ -9,12 +9,18 @@
 #include <stdint.h>
 #include "finetune/model.h"
 
-typedef enum ft_optim_kind { FT_OPT_ADAMW = 0, FT_OPT_ADAM, FT_OPT_SGD } ft_optim_kind;
+typedef enum ft_optim_kind {
+    FT_OPT_ADAMW = 0, /* torch.optim.AdamW */
+    FT_OPT_ADAM,      /* torch.optim.Adam (weight decay as an L2 term in the gradient) */
+    FT_OPT_SGD,       /* torch.optim.SGD with momentum / Nesterov */
+    FT_OPT_ADAGRAD,   /* torch.optim.Adagrad (lr_decay 0, initial accumulator 0) */
+    FT_OPT_RMSPROP,   /* torch.optim.RMSprop (alpha = beta2, not centered; momentum optional) */
+} ft_optim_kind;
 
 typedef struct ft_optim_params {
     ft_optim_kind kind;
     float lr;            /* default 5e-5 */
-    float beta1, beta2;  /* 0.9, 0.999 */
+    float beta1, beta2;  /* 0.9, 0.999 (RMSprop: alpha = beta2) */
     float eps;           /* 1e-8 */
     float weight_decay;  /* 0.0 */
     float momentum;      /* SGD */

@@ -30,7 +30,12 @@ typedef struct ft_train_config {
     /* data preparation */
     int   seq_len, pack, strict, folds, fold, dedup;
     float val_split;
-    char  train_on[16], truncate[16];
+    char  train_on[16], truncate[16], prompt_column[64], completion_column[64], response_speaker[64];
+    int   min_chars, max_chars;
+    /* parameter-efficient fine-tuning */
+    char  method[16], lora_targets[512], freeze[512], train_only[512];
+    int   lora_r, rslora;
+    float lora_alpha, lora_dropout;
     /* optimisation */
     char  optimizer[16], schedule[16];
     float lr, weight_decay, beta1, beta2, eps, momentum, warmup_ratio, max_grad_norm, label_smoothing, min_lr_ratio;

@@ -167,6 +167,7 @@ int ft_chat_template_set_json(ft_chat_template *t, const char *name, const char 
 static int render_buf(const ft_chat_template *t, const ft_chat_msg *msgs, int n, int agp, jbuf *out, jspan **gens,
                       int *ngens) {
     if (n < 0 || (n > 0 && !msgs)) return ft_error(FT_ERR_INVALID, "chat template: bad message array");
+    if (!out->p && jbuf_put(out, "", 0)) return ft_error(FT_ERR_NOMEM, "chat template: out of memory");
     jpool pool = {0};
     int rc = FT_OK;
     jlist *l = jlist_new(&pool, n);

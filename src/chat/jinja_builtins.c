@@ -380,6 +380,7 @@ static int select_like(jrender *r, const jnode *at, int fid, jv in, const jv *ar
     if (by_attr) FT_TRY(need_str(r, at, "attribute name", args[0]));
     int off = by_attr ? 1 : 0;
     jlist *items, *l;
+    if (!jv_truthy(in)) in = jv_undef(); /* jinja2: `if value: for item in value: ...` */
     FT_TRY(jr_iterate(r, at, in, &items));
     if (!(l = jlist_new(jr_pool(r), items->n))) return oom(r);
     for (int i = 0; i < items->n; i++) {
@@ -396,6 +397,7 @@ static int select_like(jrender *r, const jnode *at, int fid, jv in, const jv *ar
 
 static int do_map(jrender *r, const jnode *at, jv in, const jv *args, const jstr *kw, int nargs, jv *out) {
     jlist *items, *l;
+    if (!jv_truthy(in)) in = jv_undef(); /* jinja2: `if value: for item in value: ...` */
     FT_TRY(jr_iterate(r, at, in, &items));
     if (!(l = jlist_new(jr_pool(r), items->n))) return oom(r);
     int npos = 0;
@@ -596,7 +598,7 @@ int jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, c
     case F_LIST:
         FT_TRY(jr_iterate(r, at, in, &items));
         if (!(l = jlist_new(jr_pool(r), items->n))) return oom(r);
-        memcpy(l->v, items->v, sizeof(jv) * (size_t)items->n);
+        if (items->n) memcpy(l->v, items->v, sizeof(jv) * (size_t)items->n);
         l->n = items->n;
         *out = mklist(l, 0);
         return FT_OK;
@@ -657,6 +659,7 @@ int jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, c
         return FT_OK;
     case F_INT: {
         static const char *const p[] = {"default", "base", NULL};
+        if (in.t == JV_UNDEF) return jr_error(r, at, FT_ERR_INVALID, "'%.*s' is undefined", (int)in.u.s.n, in.u.s.p ? in.u.s.p : "");
         FT_TRY(bind(r, at, "int", p, args, kw, nargs, &s));
         jv def = s.given[0] ? s.v[0] : jv_int(0);
         int base = s.given[1] && s.v[1].t == JV_INT ? (int)s.v[1].u.i : 10;
@@ -671,6 +674,7 @@ int jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, c
     }
     case F_FLOAT: {
         static const char *const p[] = {"default", NULL};
+        if (in.t == JV_UNDEF) return jr_error(r, at, FT_ERR_INVALID, "'%.*s' is undefined", (int)in.u.s.n, in.u.s.p ? in.u.s.p : "");
         FT_TRY(bind(r, at, "float", p, args, kw, nargs, &s));
         double fv;
         if (in.t == JV_INT || in.t == JV_BOOL || in.t == JV_FLOAT)
@@ -700,7 +704,8 @@ int jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, c
     case F_INDENT: {
         static const char *const p[] = {"width", "first", "blank", NULL};
         FT_TRY(bind(r, at, "indent", p, args, kw, nargs, &s));
-        FT_TRY(jr_str(r, in, &str));
+        if (in.t != JV_STR) return jr_error(r, at, FT_ERR_INVALID, "indent needs a string, not '%s'", jv_typename(in));
+        str = in.u.s;
         return do_indent(r, str, s.given[0] ? s.v[0] : jv_int(4), s.given[1] && jv_truthy(s.v[1]),
                          s.given[2] && jv_truthy(s.v[2]), out);
     }
@@ -763,14 +768,24 @@ int jtest_apply(jrender *r, const jnode *at, int tid, jv v, const jv *args, int 
     case T_GE: return jr_compare(r, at, OP_GE, v, args[0], out);
     case T_IN: return jr_compare(r, at, OP_IN, v, args[0], out);
     case T_ODD: case T_EVEN: case T_DIVISIBLEBY: {
-        if (v.t != JV_INT && v.t != JV_BOOL) return jr_error(r, at, FT_ERR_INVALID, "this test needs an integer, not '%s'", jv_typename(v));
-        int64_t x = v.t == JV_INT ? v.u.i : v.u.b, d = 2;
-        if (tid == T_DIVISIBLEBY) {
-            if (args[0].t != JV_INT || args[0].u.i == 0) return jr_error(r, at, FT_ERR_INVALID, "divisibleby needs a non-zero integer");
-            d = args[0].u.i;
+        /* value % 2 == 1, value % 2 == 0, value % num == 0 with Python's % */
+        jv d = tid == T_DIVISIBLEBY ? args[0] : jv_int(2);
+        int isnum = (v.t == JV_INT || v.t == JV_BOOL || v.t == JV_FLOAT) && (d.t == JV_INT || d.t == JV_BOOL || d.t == JV_FLOAT);
+        if (!isnum) return jr_error(r, at, FT_ERR_INVALID, "unsupported operand type(s) for %%: '%s' and '%s'", jv_typename(v), jv_typename(d));
+        double x = v.t == JV_FLOAT ? v.u.f : v.t == JV_INT ? (double)v.u.i : v.u.b;
+        double y = d.t == JV_FLOAT ? d.u.f : d.t == JV_INT ? (double)d.u.i : d.u.b;
+        if (y == 0) return jr_error(r, at, FT_ERR_INVALID, "integer division or modulo by zero");
+        double m;
+        if (v.t != JV_FLOAT && d.t != JV_FLOAT) {
+            int64_t xi = v.t == JV_INT ? v.u.i : v.u.b, yi = d.t == JV_INT ? d.u.i : d.u.b;
+            int64_t mi = yi == -1 ? 0 : xi % yi;
+            if (mi != 0 && ((mi < 0) != (yi < 0))) mi += yi;
+            m = (double)mi;
+        } else {
+            m = fmod(x, y);
+            if (m != 0 && ((m < 0) != (y < 0))) m += y;
         }
-        int64_t m = d == -1 ? 0 : x % d;
-        *out = tid == T_ODD ? m != 0 : m == 0;
+        *out = tid == T_ODD ? m == 1 : m == 0;
         return FT_OK;
     }
     case T_LOWER: case T_UPPER: {
@@ -985,6 +1000,14 @@ int jmethod_call(jrender *r, const jnode *at, jv obj, jstr name, const jv *args,
             *out = v ? *v : nargs == 2 ? args[1] : jv_none();
             return FT_OK;
         }
+    } else if (obj.t == JV_LIST && (NAME_IS(name, "count") || NAME_IS(name, "index"))) {
+        if (nargs != 1) return jr_error(r, at, FT_ERR_INVALID, "%.*s() takes exactly one argument", (int)name.n, name.p);
+        int64_t c = 0, first = -1;
+        for (int i = 0; i < obj.u.l->n; i++)
+            if (jv_eq(obj.u.l->v[i], args[0])) { c++; if (first < 0) first = i; }
+        if (name.p[0] == 'i' && first < 0) return jr_error(r, at, FT_ERR_INVALID, "value is not in list");
+        *out = jv_int(name.p[0] == 'c' ? c : first);
+        return FT_OK;
     } else if (obj.t == JV_LOOP && NAME_IS(name, "cycle")) {
         if (nargs < 1) return jr_error(r, at, FT_ERR_INVALID, "no items for cycling given");
         *out = args[obj.u.loop->index0 % nargs];

@@ -237,23 +237,24 @@ int jr_getitem(jrender *r, const jnode *at, jv obj, jv key, jv *out) {
     }
 }
 
-static int slice_bound(jrender *r, const jnode *at, jv v, int64_t *out, int *given) {
+/* 0, or -1 when v is neither an integer nor None */
+static int slice_bound(jv v, int64_t *out, int *given) {
     *given = 0;
-    if (v.t == JV_NONE) return FT_OK;
-    if (!as_index(v, out)) return jr_error(r, at, FT_ERR_INVALID, "slice indices must be integers or None");
+    if (v.t == JV_NONE) return 0;
+    if (!as_index(v, out)) return -1;
     *given = 1;
-    return FT_OK;
+    return 0;
 }
 
 static int do_slice(jrender *r, const jnode *at, jv obj, jv start, jv stop, jv step, jv *out) {
     int64_t a = 0, b = 0, s = 1;
     int ga, gb, gs;
     if (obj.t == JV_UNDEF) return undefined_error(r, at, obj);
+    /* jinja2 compiles slices to a plain Python subscript (no getitem fallback): errors propagate */
     if (obj.t != JV_LIST && obj.t != JV_STR)
         return jr_error(r, at, FT_ERR_INVALID, "'%s' object is not subscriptable", jv_typename(obj));
-    FT_TRY(slice_bound(r, at, start, &a, &ga));
-    FT_TRY(slice_bound(r, at, stop, &b, &gb));
-    FT_TRY(slice_bound(r, at, step, &s, &gs));
+    if (slice_bound(start, &a, &ga) || slice_bound(stop, &b, &gb) || slice_bound(step, &s, &gs))
+        return jr_error(r, at, FT_ERR_INVALID, "slice indices must be integers or None");
     if (!gs) s = 1;
     if (s == 0) return jr_error(r, at, FT_ERR_INVALID, "slice step cannot be zero");
     int ascii = 1;
@@ -362,6 +363,8 @@ int jr_compare(jrender *r, const jnode *at, int op, jv a, jv b, int *res) {
         } else if (b.t == JV_LIST) {
             for (int i = 0; i < b.u.l->n && !found; i++) found = jv_eq(a, b.u.l->v[i]);
         } else if (b.t == JV_DICT || b.t == JV_NS) {
+            if ((a.t == JV_LIST && !a.tuple) || a.t == JV_DICT)
+                return jr_error(r, at, FT_ERR_INVALID, "unhashable type: '%s'", jv_typename(a));
             found = a.t == JV_STR && jdict_get(b.u.d, a.u.s.p, a.u.s.n) != NULL;
         } else if (b.t != JV_UNDEF) {
             return jr_error(r, at, FT_ERR_INVALID, "argument of type '%s' is not iterable", jv_typename(b));
@@ -450,6 +453,7 @@ static int arith(jrender *r, const jnode *at, int op, jv a, jv b, jv *out) {
             if (op == OP_MOD && z != 0 && ((z < 0) != (y < 0))) z += y;
             break;
         case OP_POW:
+            if (y < 0 && x == 0) return jr_error(r, at, FT_ERR_INVALID, "0.0 cannot be raised to a negative power");
             if (y < 0) { *out = jv_float(pow((double)x, (double)y)); return FT_OK; }
             z = 1;
             for (int64_t k = 0; k < y && !ovf; k++) ovf = __builtin_mul_overflow(z, x, &z);
@@ -470,15 +474,24 @@ static int arith(jrender *r, const jnode *at, int op, jv a, jv b, jv *out) {
         break;
     case OP_FLOORDIV: case OP_MOD: {
         if (y == 0) return jr_error(r, at, FT_ERR_INVALID, "float modulo or division by zero");
+        /* CPython's float_divmod */
         double m = fmod(x, y);
-        if (m != 0 && ((y < 0) != (m < 0))) m += y;
+        if (m != 0) { if ((y < 0) != (m < 0)) m += y; }
+        else m = copysign(0.0, y);
         if (op == OP_MOD) { z = m; break; }
-        double d = (x - m) / y, fd = floor(d);
-        if (d - fd > 0.5) fd += 1.0;
+        double d = (x - m) / y, fd;
+        if (d != 0) { fd = floor(d); if (d - fd > 0.5) fd += 1.0; }
+        else fd = copysign(0.0, x / y);
         z = fd;
         break;
     }
-    case OP_POW: z = pow(x, y); break;
+    case OP_POW:
+        if (x == 0 && y < 0) return jr_error(r, at, FT_ERR_INVALID, "0.0 cannot be raised to a negative power");
+        if (x < 0 && y != floor(y))
+            return jr_error(r, at, FT_ERR_UNSUPPORTED, "a negative number to a fractional power is complex");
+        z = pow(x, y);
+        if (isinf(z) && isfinite(x) && isfinite(y)) return jr_error(r, at, FT_ERR_RANGE, "numerical result out of range");
+        break;
     }
     *out = jv_float(z);
     return FT_OK;

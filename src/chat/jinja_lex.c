@@ -232,7 +232,6 @@ static int lex_number(lx *L, size_t i, size_t *end) {
         if (d < n && s[d] == '.' && d + 1 < n && isdig(s[d + 1])) {
             size_t f = scan_digits(s, n, d + 1);
             fe = scan_exponent(s, n, f);
-            if (fe == f) fe = f;
         } else {
             fe = scan_exponent(s, n, d);
             if (fe == d) fe = i;
@@ -251,7 +250,7 @@ static int lex_number(lx *L, size_t i, size_t *end) {
     }
     int base = 10;
     size_t j = i;
-    if (s[i] == '0' && i + 1 < n && strchr("bBoOxX", s[i + 1]) && s[i + 1]) {
+    if (s[i] == '0' && i + 1 < n && s[i + 1] && strchr("bBoOxX", s[i + 1])) {
         base = (s[i + 1] | 32) == 'b' ? 2 : (s[i + 1] | 32) == 'o' ? 8 : 16;
         j = i + 2;
         while (j < n && (s[j] == '_' || (hexval((unsigned char)s[j]) >= 0 && hexval((unsigned char)s[j]) < base))) j++;

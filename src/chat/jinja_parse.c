@@ -22,7 +22,14 @@ typedef struct ps {
     int nt, i;
     int symcap;
     int loop_depth;
+    int depth;      /* nesting of expressions and blocks: bounded so that hostile input cannot exhaust the stack */
 } ps;
+
+#define MAX_DEPTH 500
+
+/* one more level of nesting (a nested construct, or one more link of an operator / filter chain, which
+ * also nests in the tree); fails past MAX_DEPTH */
+static int deeper(ps *P, int *added);
 
 static jtok *cur(ps *P) { return &P->tk[P->i]; }
 static jtok *peek(ps *P, int k) { return &P->tk[P->i + k < P->nt ? P->i + k : P->nt - 1]; }
@@ -41,6 +48,12 @@ static int perr(ps *P, int pos, int status, const char *fmt, ...) {
     int line, col;
     jsrc_linecol(P->t->src, P->t->len, pos, &line, &col);
     return ft_error(status, "chat template: line %d, column %d: %s", line, col, msg);
+}
+
+static int deeper(ps *P, int *added) {
+    (*added)++;
+    if (++P->depth > MAX_DEPTH) return perr(P, P->tk[P->i].pos, FT_ERR_UNSUPPORTED, "expression or blocks nested too deeply");
+    return FT_OK;
 }
 
 static const char *describe(const jtok *t, char *buf, size_t cap) {
@@ -229,7 +242,9 @@ static int parse_subscribed(ps *P, jnode **out) {
 }
 
 static int parse_postfix(ps *P, jnode *node, jnode **out) {
+    int added = 0;
     for (;;) {
+        FT_TRY(deeper(P, &added));
         jtok *t = cur(P);
         if (op_is(t, OP_DOT)) {
             P->i++;
@@ -286,6 +301,7 @@ static int parse_postfix(ps *P, jnode *node, jnode **out) {
             break;
         }
     }
+    P->depth -= added;
     *out = node;
     return FT_OK;
 }
@@ -361,7 +377,9 @@ static int parse_primary(ps *P, jnode **out) {
 }
 
 static int parse_filter_expr(ps *P, jnode *node, jnode **out) {
+    int added = 0;
     for (;;) {
+        FT_TRY(deeper(P, &added));
         jtok *t = cur(P);
         if (op_is(t, OP_PIPE)) {
             P->i++;
@@ -424,11 +442,20 @@ static int parse_filter_expr(ps *P, jnode *node, jnode **out) {
             break;
         }
     }
+    P->depth -= added;
     *out = node;
     return FT_OK;
 }
 
+static int parse_unary_(ps *P, int with_filter, jnode **out);
 static int parse_unary(ps *P, int with_filter, jnode **out) {
+    if (++P->depth > MAX_DEPTH) return perr(P, cur(P)->pos, FT_ERR_UNSUPPORTED, "expression nested too deeply");
+    int rc = parse_unary_(P, with_filter, out);
+    P->depth--;
+    return rc;
+}
+
+static int parse_unary_(ps *P, int with_filter, jnode **out) {
     jtok *t = cur(P);
     jnode *node;
     if (op_is(t, OP_SUB) || op_is(t, OP_ADD)) {
@@ -456,63 +483,77 @@ static int binop(ps *P, int op, int pos, jnode *a, jnode *b, jnode **out) {
 }
 
 static int parse_pow(ps *P, jnode **out) {
+    int added = 0;
     jnode *a = NULL, *b = NULL;
     FT_TRY(parse_unary(P, 1, &a));
     while (op_is(cur(P), OP_POW)) {
+        FT_TRY(deeper(P, &added));
         int pos = cur(P)->pos;
         P->i++;
         FT_TRY(parse_unary(P, 1, &b));
         FT_TRY(binop(P, OP_POW, pos, a, b, &a));
     }
+    P->depth -= added;
     *out = a;
     return FT_OK;
 }
 
 static int parse_math2(ps *P, jnode **out) {
+    int added = 0;
     jnode *a = NULL, *b = NULL;
     FT_TRY(parse_pow(P, &a));
     for (;;) {
+        FT_TRY(deeper(P, &added));
         jtok *t = cur(P);
         if (!(op_is(t, OP_MUL) || op_is(t, OP_DIV) || op_is(t, OP_FLOORDIV) || op_is(t, OP_MOD))) break;
         P->i++;
         FT_TRY(parse_pow(P, &b));
         FT_TRY(binop(P, t->op, t->pos, a, b, &a));
     }
+    P->depth -= added;
     *out = a;
     return FT_OK;
 }
 
 static int parse_concat(ps *P, jnode **out) {
+    int added = 0;
     jnode *a = NULL, *b = NULL;
     FT_TRY(parse_math2(P, &a));
     while (op_is(cur(P), OP_TILDE)) {
+        FT_TRY(deeper(P, &added));
         int pos = cur(P)->pos;
         P->i++;
         FT_TRY(parse_math2(P, &b));
         FT_TRY(binop(P, OP_TILDE, pos, a, b, &a));
     }
+    P->depth -= added;
     *out = a;
     return FT_OK;
 }
 
 static int parse_math1(ps *P, jnode **out) {
+    int added = 0;
     jnode *a = NULL, *b = NULL;
     FT_TRY(parse_concat(P, &a));
     for (;;) {
+        FT_TRY(deeper(P, &added));
         jtok *t = cur(P);
         if (!(op_is(t, OP_ADD) || op_is(t, OP_SUB))) break;
         P->i++;
         FT_TRY(parse_concat(P, &b));
         FT_TRY(binop(P, t->op, t->pos, a, b, &a));
     }
+    P->depth -= added;
     *out = a;
     return FT_OK;
 }
 
 static int parse_compare(ps *P, jnode **out) {
+    int added = 0;
     jnode *a = NULL, *result = NULL;
     FT_TRY(parse_math1(P, &a));
     for (;;) {
+        FT_TRY(deeper(P, &added));
         jtok *t = cur(P);
         int op = 0, pos = t->pos;
         if (t->type == T_OP && (t->op == OP_EQ || t->op == OP_NE || t->op == OP_LT || t->op == OP_LE ||
@@ -542,6 +583,7 @@ static int parse_compare(ps *P, jnode **out) {
         }
         a = b;
     }
+    P->depth -= added;
     *out = result ? result : a;
     return FT_OK;
 }
@@ -552,7 +594,9 @@ static int parse_not(ps *P, jnode **out) {
         P->i++;
         jnode *n = mk(P, N_NOT, t->pos);
         if (!n) return nomem();
+        if (++P->depth > MAX_DEPTH) return perr(P, t->pos, FT_ERR_UNSUPPORTED, "expression nested too deeply");
         FT_TRY(parse_not(P, &n->a));
+        P->depth--;
         *out = n;
         return FT_OK;
     }
@@ -560,9 +604,11 @@ static int parse_not(ps *P, jnode **out) {
 }
 
 static int parse_and(ps *P, jnode **out) {
+    int added = 0;
     jnode *a = NULL;
     FT_TRY(parse_not(P, &a));
     while (name_is(cur(P), "and")) {
+        FT_TRY(deeper(P, &added));
         jnode *n = mk(P, N_AND, cur(P)->pos);
         if (!n) return nomem();
         P->i++;
@@ -570,14 +616,17 @@ static int parse_and(ps *P, jnode **out) {
         FT_TRY(parse_not(P, &n->b));
         a = n;
     }
+    P->depth -= added;
     *out = a;
     return FT_OK;
 }
 
 static int parse_or(ps *P, jnode **out) {
+    int added = 0;
     jnode *a = NULL;
     FT_TRY(parse_and(P, &a));
     while (name_is(cur(P), "or")) {
+        FT_TRY(deeper(P, &added));
         jnode *n = mk(P, N_OR, cur(P)->pos);
         if (!n) return nomem();
         P->i++;
@@ -585,15 +634,18 @@ static int parse_or(ps *P, jnode **out) {
         FT_TRY(parse_and(P, &n->b));
         a = n;
     }
+    P->depth -= added;
     *out = a;
     return FT_OK;
 }
 
 static int parse_expr(ps *P, int with_cond, jnode **out) {
+    int added = 0;
     jnode *a = NULL;
     FT_TRY(parse_or(P, &a));
     if (with_cond) {
         while (name_is(cur(P), "if")) {
+        FT_TRY(deeper(P, &added));
             jnode *n = mk(P, N_COND, cur(P)->pos);
             if (!n) return nomem();
             P->i++;
@@ -606,6 +658,7 @@ static int parse_expr(ps *P, int with_cond, jnode **out) {
             a = n;
         }
     }
+    P->depth -= added;
     *out = a;
     return FT_OK;
 }
@@ -644,6 +697,7 @@ static int parse_targets(ps *P, const char *end_name, int **syms, int *n) {
 static int parse_if(ps *P, jnode *node) {
     static const char *const enders[] = {"elif", "else", "endif", NULL};
     static const char *const endif[] = {"endif", NULL};
+    int added = 0; /* each elif nests one more If node */
     for (;;) {
         FT_TRY(parse_tuple(P, 0, NULL, 0, &node->a));
         FT_TRY(expect_block_end(P));
@@ -651,6 +705,7 @@ static int parse_if(ps *P, jnode *node) {
         FT_TRY(parse_body(P, enders, node->pos, "if", &node->body, &which));
         P->i++;
         if (which == 0) {
+            FT_TRY(deeper(P, &added));
             jnode *n = mk(P, N_IF, cur(P)->pos);
             if (!n) return nomem();
             node->orelse = n;
@@ -662,6 +717,7 @@ static int parse_if(ps *P, jnode *node) {
             FT_TRY(parse_body(P, endif, node->pos, "if", &node->orelse, &which));
             P->i++;
         }
+        P->depth -= added;
         return expect_block_end(P);
     }
 }
@@ -767,7 +823,15 @@ static int parse_macro(ps *P, jnode *node) {
 }
 
 /* At a T_BLOCK_BEGIN whose tag name is not an ender of the enclosing body. */
+static int parse_statement_(ps *P, jnode **out);
 static int parse_statement(ps *P, jnode **out) {
+    if (++P->depth > MAX_DEPTH) return perr(P, cur(P)->pos, FT_ERR_UNSUPPORTED, "blocks nested too deeply");
+    int rc = parse_statement_(P, out);
+    P->depth--;
+    return rc;
+}
+
+static int parse_statement_(ps *P, jnode **out) {
     static const char *const unsupported[] = {"block", "extends", "include", "import", "from", "with",
                                               "autoescape", "filter", "call", "do", "trans", NULL};
     static const char *const endgen[] = {"endgeneration", NULL};
@@ -885,7 +949,7 @@ int jtemplate_parse(jtemplate **out, const char *src, size_t n) {
     int ntoks = 0;
     int rc = jlex(&t->pool, s, k, &toks, &ntoks);
     if (rc == FT_OK) {
-        ps P = {t, toks, ntoks, 0, 0, 0};
+        ps P = {t, toks, ntoks, 0, 0, 0, 0};
         int which;
         rc = parse_body(&P, NULL, 0, "", &t->root, &which);
         if (rc == FT_OK) {

@@ -71,14 +71,13 @@ typedef struct ft_recs {
     char   *pool;  size_t pool_len, pool_cap;
     ft_rmsg *msgs; int64_t nmsgs, msgs_cap;
     ft_rec  *recs; int64_t n, recs_cap;
-    char   **files; int nfiles, files_cap;
+    char   **files; int nfiles;          /* the files read, in order */
     ft_data_format *file_format;   /* per file, as detected */
 } ft_recs;
 
 void    ft_recs_free(ft_recs *r);
 /* Appends bytes (and a NUL) to the pool; returns the offset or -1 (out of memory). */
 int64_t ft_recs_str(ft_recs *r, const char *s, size_t len);
-int64_t ft_recs_strf(ft_recs *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Starts a record (kind, line, index in the current file); messages added next belong to it. */
 int     ft_recs_begin(ft_recs *r, int kind, int file, int line, int64_t index);
 /* Adds a message to the last record. name may be NULL. field is the field's name for messages.
@@ -91,7 +90,6 @@ int64_t ft_recs_add_msg(ft_recs *r, int role, int flags, const char *field, cons
                         const char *text, size_t text_len);
 /* Removes the last record (and its messages) — used when a record turns out to be bad while read. */
 void    ft_recs_cancel(ft_recs *r);
-static inline const char *ft_recs_at(const ft_recs *r, int64_t off) { return r->pool + off; }
 
 /* The state of one ft_dataset_load call. */
 typedef struct ft_data_ctx {
@@ -122,7 +120,9 @@ int ft_data_read_csv(ft_data_ctx *c, const char *buf, size_t len, char delim);
 /* records_json.c: one parsed JSON value -> a record (or a drop). cjson is a cJSON *. */
 int ft_data_json_record(ft_data_ctx *c, const void *cjson, int line, int64_t index);
 
-/* dialogue_turns.c: splits every FT_REC_DIALOGUE_RAW record of file `file` into turns. */
+/* dialogue_turns.c: splits every FT_REC_DIALOGUE_RAW record of file `file` into turns.
+ * ft_data_label_at: length of the speaker name when s[i..n) starts with "Name: ", else 0. */
+int ft_data_label_at(const char *s, size_t i, size_t n);
 int ft_data_split_dialogue_strings(ft_data_ctx *c, int file, int64_t rec_begin);
 
 /* clean.c: cleans records [rec_begin, rs->n) (UTF-8, NFC, whitespace, empty); then

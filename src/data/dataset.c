@@ -9,6 +9,7 @@
 #include <strings.h>
 
 struct ft_dataset {
+    char    *path;        /* as given to ft_dataset_load (a file or a directory) */
     int64_t  n;           /* examples */
     int64_t *tok_off;     /* [n+1] into ids / learned */
     int     *ids;
@@ -19,6 +20,7 @@ struct ft_dataset {
     int64_t *record;      /* [n] source record index */
     int32_t *file;        /* [n] source file */
     char   **files;
+    ft_data_format *file_format;  /* [nfiles] as read */
     int      nfiles;
     int      pad_id, eos_id;
     ft_data_stats stats;
@@ -219,6 +221,7 @@ static int hist_bin(int len) {
 
 void ft_dataset_free(ft_dataset *ds) {
     if (!ds) return;
+    free(ds->path);
     free(ds->tok_off);
     free(ds->ids);
     free(ds->learned);
@@ -229,6 +232,7 @@ void ft_dataset_free(ft_dataset *ds) {
     free(ds->file);
     for (int i = 0; i < ds->nfiles; i++) free(ds->files[i]);
     free(ds->files);
+    free(ds->file_format);
     free(ds);
 }
 
@@ -281,6 +285,7 @@ static int build_examples(ft_dataset *ds, ft_data_ctx *c, const ft_tokenizer *to
         if (tm == FT_TRUNC_AUTO) tm = x->kind == FT_REC_TEXT ? FT_TRUNC_NONE : FT_TRUNC_RIGHT;
         int full = n;
         int cut = ft_encoder_truncate(&e, &n, o->seq_len, tm);
+        st->over_seq_len += full > o->seq_len;
         int any = 0;
         for (int k = 1; k < n && !any; k++) any = e.learn[k];
         if (!any) {
@@ -299,7 +304,6 @@ static int build_examples(ft_dataset *ds, ft_data_ctx *c, const ft_tokenizer *to
             st->train_on = ft_data_resolve_train_on(o->train_on, x->kind);
         }
         st->truncated += cut;
-        st->over_seq_len += full > o->seq_len;
         if ((rc = ft_data_reserve((void **)&ds->ids, sizeof *ds->ids, ntok + n, &ids_cap)) < 0) goto done;
         if ((rc = ft_data_reserve((void **)&ds->learned, 1, ntok + n, &learned_cap)) < 0) goto done;
         memcpy(ds->ids + ntok, e.ids, (size_t)n * sizeof *e.ids);
@@ -367,7 +371,7 @@ int ft_dataset_load(ft_dataset **out, const char *path, const ft_tokenizer *tok,
     if (o->max_chars > 0 && o->max_chars < o->min_chars)
         return ft_error(FT_ERR_INVALID, "data: max_chars %d < min_chars %d", o->max_chars, o->min_chars);
     ft_dataset *ds = calloc(1, sizeof *ds);
-    if (!ds) return ft_error(FT_ERR_NOMEM, "data: out of memory");
+    if (!ds || !(ds->path = strdup(path))) { free(ds); return ft_error(FT_ERR_NOMEM, "data: out of memory"); }
     ft_recs rs;
     memset(&rs, 0, sizeof rs);
     ft_data_ctx c;
@@ -391,7 +395,7 @@ int ft_dataset_load(ft_dataset **out, const char *path, const ft_tokenizer *tok,
     }
     if (rc == FT_OK) rc = build_examples(ds, &c, tok);
     for (int d = 0; rc == FT_OK && d < FT_DROP_COUNT; d++)
-        if (c.warned[d] > o->max_warnings)
+        if (c.warned[d] > o->max_warnings && !o->strict)
             FT_LOGW("%s: %lld more '%s' records skipped (not shown)", path, (long long)(c.warned[d] - o->max_warnings),
                     ft_data_drop_name((ft_data_drop)d));
     if (rc == FT_OK && ds->n == 0) {
@@ -402,8 +406,10 @@ int ft_dataset_load(ft_dataset **out, const char *path, const ft_tokenizer *tok,
     }
     if (rc == FT_OK) {
         ds->files = rs.files;
+        ds->file_format = rs.file_format;
         ds->nfiles = rs.nfiles;
         rs.files = NULL;
+        rs.file_format = NULL;
         rs.nfiles = 0;
         int pad = ft_tokenizer_pad(tok), eos = ft_tokenizer_eos(tok);
         ds->eos_id = eos;
@@ -449,8 +455,10 @@ void ft_dataset_print_summary(const ft_dataset *ds, FILE *fp) {
     drops_text(s, drops, sizeof drops);
     int64_t dropped = 0;
     for (int d = 0; d < FT_DROP_COUNT; d++) dropped += s->dropped[d];
-    fprintf(fp, "data: %s (%s%s, %lld file%s)\n", ds->nfiles ? ds->files[0] : "?", ft_data_format_name(s->format),
-            s->files > 1 ? " first file" : "", (long long)s->files, s->files == 1 ? "" : "s");
+    int mixed = 0;
+    for (int i = 1; i < ds->nfiles; i++) mixed |= ds->file_format[i] != ds->file_format[0];
+    fprintf(fp, "data: %s (%s%s, %lld file%s)\n", ds->path, ft_data_format_name(s->format),
+            mixed ? " and other formats" : "", (long long)s->files, s->files == 1 ? "" : "s");
     fprintf(fp, "  records: %lld read, %lld kept, %lld dropped%s%s%s\n", (long long)s->read, (long long)s->kept,
             (long long)dropped, dropped ? " (" : "", drops, dropped ? ")" : "");
     fprintf(fp, "  cleaning: %lld records NFC-normalised, %lld with whitespace cleaned\n", (long long)s->nfc_changed,

@@ -19,7 +19,7 @@
 #define MAX_NAME 40
 
 /* If s[i..n) starts with a valid "Name: " label, returns the name length (the ':' is at i+len). */
-static int label_at(const char *s, size_t i, size_t n) {
+int ft_data_label_at(const char *s, size_t i, size_t n) {
     size_t j = i, words = 0;
     int word_start = 1;
     while (j < n && j - i <= MAX_NAME) {
@@ -95,7 +95,7 @@ int ft_data_split_dialogue_strings(ft_data_ctx *c, int file, int64_t rec_begin) 
             int at_line = i == 0 || s[i - 1] == '\n';
             int at_inline = i >= 2 && s[i - 1] == ' ' && sentence_end(s[i - 2]);
             if (!at_line && !at_inline) continue;
-            int len = label_at(s, i, n);
+            int len = ft_data_label_at(s, i, n);
             if (len > 0 && (rc = add_name(&ns, s + i, len, at_line, r)) < 0) goto done;
         }
     }
@@ -116,7 +116,7 @@ int ft_data_split_dialogue_strings(ft_data_ctx *c, int file, int64_t rec_begin) 
             int at_line = i == 0 || copy[i - 1] == '\n';
             int at_inline = i >= 2 && copy[i - 1] == ' ' && sentence_end(copy[i - 2]);
             if (!at_line && !at_inline) continue;
-            int len = label_at(copy, i, n);
+            int len = ft_data_label_at(copy, i, n);
             if (len <= 0) continue;
             if (!at_line) {
                 name_count *nc = find_name(&ns, copy + i, len);

@@ -58,6 +58,16 @@ static int token_offsets(ft_encoder *e, const int *ids, int n, size_t text_len) 
     return pos == (int64_t)text_len;
 }
 
+/* 1 if the token decodes to whitespace only */
+static int whitespace_token(const ft_tokenizer *tok, int id) {
+    char buf[64];
+    int m = ft_tokenizer_decode_piece(tok, 0, id, buf, sizeof buf);
+    if (m <= 0) return 0;
+    for (int i = 0; i < m; i++)
+        if (buf[i] != ' ' && buf[i] != '\n' && buf[i] != '\t' && buf[i] != '\r') return 0;
+    return 1;
+}
+
 /* number of leading ids shared by a and b */
 static int common_prefix(const int *a, int na, const int *b, int nb) {
     int k = 0;
@@ -81,7 +91,10 @@ int ft_encoder_run(ft_encoder *e, const ft_render *r, int *n_out) {
     FT_TRY(ft_tokenizer_encode(e->tok, r->text, r->len, flags, &ids, &m));
     int rc = FT_OK;
     int lead = e->add_bos && (m == 0 || ids[0] != e->bos);
-    int tail = e->eos >= 0 && (m == 0 || ids[m - 1] != e->eos);
+    /* a template that already ends with EOS (maybe followed by whitespace, "</s>\n") gets no second one */
+    int last = m - 1;
+    if (r->templated) while (last >= 0 && ids[last] != e->eos && whitespace_token(e->tok, ids[last])) last--;
+    int tail = e->eos >= 0 && (last < 0 || ids[last] != e->eos);
     int total = lead + m + tail;
     if ((rc = reserve_int(&e->ids, &e->ids_cap, total)) < 0) goto done;
     {
@@ -115,7 +128,7 @@ int ft_encoder_run(ft_encoder *e, const ft_render *r, int *n_out) {
         }
     }
     if (tail) e->learn[lead + m] = 1;
-    else if (m > 0 && ids[m - 1] == e->eos) e->learn[lead + m - 1] = 1;  /* the template's own EOS */
+    else if (last >= 0) e->learn[lead + last] = 1;  /* the template's own EOS */
     *n_out = total;
 done:
     free(ids);

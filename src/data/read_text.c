@@ -146,7 +146,7 @@ static int csv_read_row(const char *s, size_t n, size_t *pos, int *line, char de
         }
         if (ch == '"' && at_start) { quoted = 1; at_start = 0; i++; continue; }
         if (after_quote && !*bad) *bad = "text after a closing quote";
-        if (ch == '"' && !*bad) *bad = "a quote inside an unquoted field";
+        /* a quote inside an unquoted field is kept as text (as Python's csv module does) */
         FT_TRY(csv_push(r, ch));
         at_start = 0;
         i++;

@@ -43,17 +43,6 @@ int64_t ft_recs_str(ft_recs *r, const char *s, size_t len) {
     return off;
 }
 
-int64_t ft_recs_strf(ft_recs *r, const char *fmt, ...) {
-    char buf[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (n < 0) n = 0;
-    if ((size_t)n >= sizeof buf) n = (int)sizeof buf - 1;
-    return ft_recs_str(r, buf, (size_t)n);
-}
-
 int ft_recs_begin(ft_recs *r, int kind, int file, int line, int64_t index) {
     FT_TRY(ft_data_reserve((void **)&r->recs, sizeof *r->recs, r->n + 1, &r->recs_cap));
     ft_rec *x = &r->recs[r->n++];
@@ -113,9 +102,14 @@ static int drop_v(ft_data_ctx *c, ft_data_drop reason, const char *path, int lin
         return ft_error(reason == FT_DROP_MALFORMED || reason == FT_DROP_INVALID_UTF8 ||
                                 reason == FT_DROP_MISSING_FIELD || reason == FT_DROP_EMPTY
                             ? FT_ERR_FORMAT : FT_ERR_RANGE,
-                        "%s (strict: %s records are errors)", msg, ft_data_drop_name(reason));
+                        "%s (strict mode: a %s record is an error)", msg, ft_data_drop_name(reason));
     c->st->dropped[reason]++;
-    if (c->warned[reason]++ < c->opt->max_warnings) FT_LOGW("%s (record skipped)", msg);
+    /* duplicates and length filters are cleaning the user asked for: counted in the summary, each one
+     * logged at debug level; bad input is a warning (the first max_warnings of each reason) */
+    if (reason == FT_DROP_DUPLICATE || reason == FT_DROP_TOO_SHORT || reason == FT_DROP_TOO_LONG)
+        FT_LOGD("%s (record skipped)", msg);
+    else if (c->warned[reason]++ < c->opt->max_warnings)
+        FT_LOGW("%s (record skipped)", msg);
     return FT_OK;
 }
 

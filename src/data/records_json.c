@@ -261,8 +261,16 @@ static int rec_dialogue(ft_data_ctx *c, const cJSON *v, int line, int64_t index)
     if (v == turns) lname = "";
     FT_TRY(ft_recs_begin(c->rs, FT_REC_DIALOGUE, c->file, line, index));
     const char *const *spk = c->opt->speakers;
-    int k = 0;
+    /* plain strings that all start with "Name: " carry their own speakers */
+    int labelled = 1, strings = 0;
     const cJSON *t;
+    cJSON_ArrayForEach(t, turns) {
+        if (!cJSON_IsString(t)) continue;
+        strings++;
+        labelled &= ft_data_label_at(t->valuestring, 0, strlen(t->valuestring)) > 0;
+    }
+    labelled &= strings > 0;
+    int k = 0;
     char field[96];
     cJSON_ArrayForEach(t, turns) {
         const char *name = spk[k % 2], *text;
@@ -270,6 +278,13 @@ static int rec_dialogue(ft_data_ctx *c, const cJSON *v, int line, int64_t index)
         if (cJSON_IsString(t)) {
             text = t->valuestring;
             tn = strlen(text);
+            if (labelled) {
+                nn = (size_t)ft_data_label_at(text, 0, tn);
+                name = text;
+                text += nn + 1;
+                tn -= nn + 1;
+                while (tn > 0 && (*text == ' ' || *text == '\n')) { text++; tn--; }
+            }
             snprintf(field, sizeof field, "%s[%d]", lname, k);
         } else if (cJSON_IsObject(t)) {
             static const char *nkeys[] = {"speaker", "name", "role", "from"};

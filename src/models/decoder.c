@@ -49,9 +49,11 @@ int ft_model_prepare(ft_model *m, int B, int T) {
     ft_arena_plan(&plan);
     for (size_t i = 0; i < nf; i++) ft_arena_alloc(&plan, f[i].n * sizeof(float));
     for (size_t i = 0; i < 4; i++) ft_arena_alloc(&plan, N * sizeof(int));
+    ft_arena_alloc(&plan, ft_lora_act_floats(m, (int)N) * sizeof(float) + 64 * (size_t)(m->n_lora + 4));
     FT_TRY(ft_arena_init(&m->act_arena, plan.used));
     for (size_t i = 0; i < nf; i++) *f[i].p = ft_arena_alloc(&m->act_arena, f[i].n * sizeof(float));
     for (size_t i = 0; i < 4; i++) *iv[i] = ft_arena_alloc(&m->act_arena, N * sizeof(int));
+    ft_lora_bind_acts(m, &m->act_arena, (int)N);
     a->B = B;
     a->T = T;
     return FT_OK;
@@ -135,15 +137,19 @@ int ft_model_forward(ft_model *m, const int *ids, const int *targets, const int 
 
         norm_forward(m, ln1, ln1m, ln1r, x, ft_lp(m, l, P_LN1_W), ft_lp(m, l, P_LN1_B), N);
         be->matmul_forward(qkv, ln1, ft_lp(m, l, P_QKV_W), ft_lp(m, l, P_QKV_B), N, C, QKV);
+        ft_lora_forward(m, l, P_QKV_W, ln1, qkv, QKV, N, 0);
         if (m->inv_freq) be->rope_forward(qkv, a->pos, m->inv_freq, N, NH, NKV, HS);
         be->attention_forward(atty, att, qkv, segp, B, T, NH, NKV, HS);
         be->matmul_forward(a->scratch, atty, ft_lp(m, l, P_ATTN_W), ft_lp(m, l, P_ATTN_B), N, AC, C);
+        ft_lora_forward(m, l, P_ATTN_W, atty, a->scratch, C, N, 0);
         if (resid_p(m) > 0) be->dropout_forward(a->scratch, a->scratch, (size_t)N * C, resid_p(m), site_seed(m, l, 1));
         be->residual_forward(res2, x, a->scratch, (size_t)N * C);
         norm_forward(m, ln2, ln2m, ln2r, res2, ft_lp(m, l, P_LN2_W), ft_lp(m, l, P_LN2_B), N);
         be->matmul_forward(fch, ln2, ft_lp(m, l, P_FC_W), ft_lp(m, l, P_FC_B), N, C, F);
+        ft_lora_forward(m, l, P_FC_W, ln2, fch, F, N, 0);
         act_forward(m, fcha, fch, N);
         be->matmul_forward(a->scratch, fcha, ft_lp(m, l, P_PROJ_W), ft_lp(m, l, P_PROJ_B), N, I, C);
+        ft_lora_forward(m, l, P_PROJ_W, fcha, a->scratch, C, N, 0);
         if (resid_p(m) > 0) be->dropout_forward(a->scratch, a->scratch, (size_t)N * C, resid_p(m), site_seed(m, l, 2));
         be->residual_forward(res3, res2, a->scratch, (size_t)N * C);
         x = res3;
@@ -219,17 +225,21 @@ int ft_model_backward(ft_model *m, float grad_scale) {
         const float *dmlp = a->dres;
         if (resid_p(m) > 0) { be->dropout_backward(a->dln, a->dres, (size_t)N * C, resid_p(m), site_seed(m, l, 2)); dmlp = a->dln; }
         be->matmul_backward(a->dfch_act, ft_lg(m, l, P_PROJ_W), ft_lg(m, l, P_PROJ_B), dmlp, fcha, ft_lp(m, l, P_PROJ_W), N, I, C);
+        ft_lora_backward(m, l, P_PROJ_W, fcha, dmlp, C, a->dfch_act, N);
         if (c->arch == FT_ARCH_GPT2) be->gelu_backward(a->dfch, a->dfch_act, fch, (size_t)N * I);
         else be->swiglu_backward(a->dfch, a->dfch_act, fch, N, I);
         be->matmul_backward(a->dln, ft_lg(m, l, P_FC_W), ft_lg(m, l, P_FC_B), a->dfch, ln2, ft_lp(m, l, P_FC_W), N, C, F);
+        ft_lora_backward(m, l, P_FC_W, ln2, a->dfch, F, a->dln, N);
         norm_backward(m, a->dres, ft_lg(m, l, P_LN2_W), ft_lg(m, l, P_LN2_B), a->dln, a->dres, res2, ft_lp(m, l, P_LN2_W), ln2m, ln2r, N);
         /* attention: dres holds d(res2) */
         const float *dat = a->dres;
         if (resid_p(m) > 0) { be->dropout_backward(a->dln, a->dres, (size_t)N * C, resid_p(m), site_seed(m, l, 1)); dat = a->dln; }
         be->matmul_backward(a->datty, ft_lg(m, l, P_ATTN_W), ft_lg(m, l, P_ATTN_B), dat, atty, ft_lp(m, l, P_ATTN_W), N, AC, C);
+        ft_lora_backward(m, l, P_ATTN_W, atty, dat, C, a->datty, N);
         be->attention_backward(a->dqkv, a->datt, a->datty, qkv, att, segp, B, T, NH, NKV, HS);
         if (m->inv_freq) be->rope_backward(a->dqkv, a->pos, m->inv_freq, N, NH, NKV, HS);
         be->matmul_backward(a->dln, ft_lg(m, l, P_QKV_W), ft_lg(m, l, P_QKV_B), a->dqkv, ln1, ft_lp(m, l, P_QKV_W), N, C, QKV);
+        ft_lora_backward(m, l, P_QKV_W, ln1, a->dqkv, QKV, a->dln, N);
         norm_backward(m, a->dres, ft_lg(m, l, P_LN1_W), ft_lg(m, l, P_LN1_B), a->dln, a->dres, x, ft_lp(m, l, P_LN1_W), ln1m, ln1r, N);
     }
     if (embd_p(m) > 0) be->dropout_backward(a->dres, a->dres, (size_t)N * C, embd_p(m), site_seed(m, -1, 0));
@@ -277,6 +287,7 @@ static void decode_chunk(ft_model *m, const int *tokens, int n, int pos0, float 
     for (int l = 0; l < L; l++) {
         norm_forward(m, m->d_ln, NULL, NULL, m->d_x, ft_lp(m, l, P_LN1_W), ft_lp(m, l, P_LN1_B), n);
         be->matmul_forward(m->d_qkv, m->d_ln, ft_lp(m, l, P_QKV_W), ft_lp(m, l, P_QKV_B), n, C, QKV);
+        ft_lora_forward(m, l, P_QKV_W, m->d_ln, m->d_qkv, QKV, n, 1);
         if (m->inv_freq) be->rope_forward(m->d_qkv, pos, m->inv_freq, n, NH, NKV, HS);
         float *kc = m->kcache + (size_t)l * Tm * KV, *vc = m->vcache + (size_t)l * Tm * KV;
         for (int i = 0; i < n; i++) {
@@ -288,11 +299,14 @@ static void decode_chunk(ft_model *m, const int *tokens, int n, int pos0, float 
         for (int i = 0; i < n; i++) memmove(m->d_tmp + (size_t)i * AC, m->d_qkv + (size_t)i * QKV, sizeof(float) * (size_t)AC);
         be->attention_cached_forward(m->d_atty, m->d_tmp, kc, vc, KV, pos0, n, NH, NKV, HS);
         be->matmul_forward(m->d_tmp, m->d_atty, ft_lp(m, l, P_ATTN_W), ft_lp(m, l, P_ATTN_B), n, AC, C);
+        ft_lora_forward(m, l, P_ATTN_W, m->d_atty, m->d_tmp, C, n, 1);
         be->residual_forward(m->d_x, m->d_x, m->d_tmp, (size_t)n * C);
         norm_forward(m, m->d_ln, NULL, NULL, m->d_x, ft_lp(m, l, P_LN2_W), ft_lp(m, l, P_LN2_B), n);
         be->matmul_forward(m->d_fch, m->d_ln, ft_lp(m, l, P_FC_W), ft_lp(m, l, P_FC_B), n, C, F);
+        ft_lora_forward(m, l, P_FC_W, m->d_ln, m->d_fch, F, n, 1);
         act_forward(m, m->d_act, m->d_fch, n);
         be->matmul_forward(m->d_tmp, m->d_act, ft_lp(m, l, P_PROJ_W), ft_lp(m, l, P_PROJ_B), n, I, C);
+        ft_lora_forward(m, l, P_PROJ_W, m->d_act, m->d_tmp, C, n, 1);
         be->residual_forward(m->d_x, m->d_x, m->d_tmp, (size_t)n * C);
     }
     /* logits of the last token only */

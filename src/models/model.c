@@ -168,6 +168,8 @@ void ft_model_free(ft_model *m) {
     ft_arena_free(&m->grads);
     ft_arena_free(&m->act_arena);
     ft_arena_free(&m->kv_arena);
+    ft_arena_free(&m->lora_arena);
+    free(m->lora);
     free(m->params);
     free(m->layer_slot);
     free(m->inv_freq);

@@ -42,6 +42,16 @@ typedef struct ft_acts {      /* activations for B x T (N = B*T rows) */
     int    has_seg, has_targets, n_targets;
 } ft_acts;
 
+typedef struct ft_lora {
+    int     layer, slot;      /* the base matmul: layer and P_QKV_W / P_ATTN_W / P_FC_W / P_PROJ_W */
+    int64_t row0, rows;       /* output columns [row0, row0 + rows) of that matmul */
+    int     in, r;            /* input features, rank */
+    float   scale, dropout;
+    int     pa, pb;           /* params index of A [r, in] and B [rows, r] */
+    char    module[160];      /* PEFT module path, e.g. "transformer.h.0.attn.c_attn" */
+    float  *xa;               /* [N, r] saved A x for backward (activation arena) */
+} ft_lora;
+
 struct ft_model {
     ft_model_config cfg;
     const ft_backend *be;
@@ -49,7 +59,14 @@ struct ft_model {
     ft_param *params;          /* [n_params] */
     int *layer_slot;           /* [L * P_LAYER_COUNT] index into params or -1 */
     int global_slot[G_COUNT];  /* index into params or -1 */
-    ft_arena weights, grads, act_arena, kv_arena;
+    ft_arena weights, grads, act_arena, kv_arena, lora_arena;
+    ft_lora *lora;             /* [n_lora] adapters (lora.c) */
+    int n_lora, lora_rmax, lora_inmax;
+    float lora_alpha_cfg, lora_dropout_cfg;
+    int lora_r_cfg, lora_rslora_cfg;
+    char lora_targets_cfg[512];
+    float *lora_dxa, *lora_xd, *lora_dx;  /* backward scratch [N, rmax], [N, inmax], [N, inmax] */
+    float *lora_dec_xa, *lora_dec_xd;     /* decode scratch [chunk, rmax], [chunk, inmax] */
     int grads_ready;
     int training;              /* dropout on */
     uint64_t dropout_seed;
@@ -83,6 +100,13 @@ static inline float *ft_gg(const ft_model *m, int slot) {
     int i = m->global_slot[slot];
     return i < 0 ? NULL : m->params[i].grad;
 }
+
+/* LoRA hooks (lora.c): after the base matmul of (layer, slot), add the adapters' contribution to
+ * out (row stride ldo); in backward, add their input gradient into dinp and their A/B gradients */
+void ft_lora_forward(ft_model *m, int l, int slot, const float *inp, float *out, int ldo, int N, int decode);
+void ft_lora_backward(ft_model *m, int l, int slot, const float *inp, const float *dout, int ldo, float *dinp, int N);
+size_t ft_lora_act_floats(const ft_model *m, int N);
+void ft_lora_bind_acts(ft_model *m, ft_arena *a, int N);
 
 /* per-family hooks (gpt2.c, llama.c) */
 int ft_gpt2_config_from_json(ft_model_config *cfg, const cJSON *root, const char *path);

@@ -19,6 +19,7 @@
     .attention_forward = P##attention_forward, .attention_backward = P##attention_backward, \
     .attention_cached_forward = P##attention_cached_forward,                                \
     .crossentropy_forward_backward = P##crossentropy_forward_backward,                      \
+    .matmul_acc_forward = P##matmul_acc_forward, .matmul_acc_backward = P##matmul_acc_backward, \
     .dropout_forward = P##dropout_forward, .dropout_backward = P##dropout_backward,         \
 }
 

@@ -1,5 +1,6 @@
-/* config.c — tokenizer_config.json / special_tokens_map.json (BOS/EOS/PAD names, add_bos_token,
- * add_eos_token, added_tokens_decoder) and the cJSON glue the loaders share. */
+/* config.c — tokenizer_config.json / special_tokens_map.json (BOS/EOS/PAD/UNK/CLS/SEP/MASK names,
+ * AddedToken lstrip/rstrip, add_bos_token, add_eos_token, added_tokens_decoder, model_max_length,
+ * add_prefix_space for tokenizers built from vocab files) and the cJSON glue the loaders share. */
 #include "tokenizer_impl.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
@@ -45,6 +46,8 @@ const char *ft_tok_json_token_name(const cJSON *v) {
 
 void ft_tok_set_affixes(ft_tokenizer *tok, int add_bos, int add_eos) {
     tok->n_prefix = 0; tok->n_suffix = 0;
+    tok->n_pair = 0; tok->pair_type_zero = 0;   /* transformers rebuilds the template from the flags */
+    if (tok->post_kind == FT_POST_ROBERTA || tok->post_kind == FT_POST_BERT) tok->post_kind = FT_POST_TEMPLATE;
     if (add_bos && tok->bos >= 0) tok->prefix[tok->n_prefix++] = tok->bos;
     if (add_eos && tok->eos >= 0) tok->suffix[tok->n_suffix++] = tok->eos;
 }
@@ -63,7 +66,9 @@ static int contains(const int *v, int n, int x) {
     return 0;
 }
 
-/* Sets *slot from a config value: a name in the vocabulary, or null for "none". */
+/* Sets *slot from a config value: a name in the vocabulary, or null for "none". An AddedToken
+ * object ({"content": ..., "lstrip": true, ...}) also sets the token's lstrip / rstrip (RoBERTa's
+ * <mask> has lstrip). */
 static int apply_name(ft_tokenizer *tok, const cJSON *cfg, const char *key, int *slot, const char *path, int *changed) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
     if (!v) return FT_OK;
@@ -76,6 +81,14 @@ static int apply_name(ft_tokenizer *tok, const cJSON *cfg, const char *key, int 
     if (!(tok->tokens[id].flags & FT_TOKF_SPECIAL)) {   /* named special tokens are special */
         FT_TRY(ft_tok_add_added(tok, id, 1, 0, 0, 0, 0));
         *changed = 1;
+    }
+    if (cJSON_IsObject(v)) {
+        for (int i = 0; i < tok->n_added; i++) {
+            if (tok->added[i].id != id) continue;
+            tok->added[i].lstrip = (uint8_t)ft_tok_json_bool(v, "lstrip", tok->added[i].lstrip);
+            tok->added[i].rstrip = (uint8_t)ft_tok_json_bool(v, "rstrip", tok->added[i].rstrip);
+            tok->added[i].single_word = (uint8_t)ft_tok_json_bool(v, "single_word", tok->added[i].single_word);
+        }
     }
     return FT_OK;
 }
@@ -99,12 +112,50 @@ static int apply_one(ft_tokenizer *tok, const cJSON *cfg, const char *path, int 
             *changed = 1;
         }
     }
-    int unk = tok->unk_id;
+    int unk = tok->unk_id >= 0 ? tok->unk_id : tok->unk_special;
     FT_TRY(apply_name(tok, cfg, "bos_token", &tok->bos, path, changed));
     FT_TRY(apply_name(tok, cfg, "eos_token", &tok->eos, path, changed));
     FT_TRY(apply_name(tok, cfg, "pad_token", &tok->pad, path, changed));
     FT_TRY(apply_name(tok, cfg, "unk_token", &unk, path, changed));
+    if (tok->unk_id < 0) tok->unk_special = unk;   /* the model's own unk (encode uses it) stays */
+    FT_TRY(apply_name(tok, cfg, "cls_token", &tok->cls, path, changed));
+    FT_TRY(apply_name(tok, cfg, "sep_token", &tok->sep, path, changed));
+    FT_TRY(apply_name(tok, cfg, "mask_token", &tok->mask, path, changed));
+    const cJSON *mml = cJSON_GetObjectItemCaseSensitive(cfg, "model_max_length");
+    if (cJSON_IsNumber(mml)) tok->model_max_length = mml->valuedouble >= 1 && mml->valuedouble <= 1e9 ? (int)mml->valuedouble : 0;
+    /* add_prefix_space: transformers passes it to the ByteLevel pre-tokenizer it builds from vocab
+     * files (GPT-2, RoBERTa); a tokenizer.json says it in its own pre_tokenizer */
+    const cJSON *aps = cJSON_GetObjectItemCaseSensitive(cfg, "add_prefix_space");
+    if (cJSON_IsBool(aps) && tok->from_vocab_files)
+        for (int i = 0; i < tok->n_pre; i++)
+            if (tok->pre[i].kind == FT_PRE_BYTE_LEVEL) tok->pre[i].add_prefix_space = cJSON_IsTrue(aps);
     return FT_OK;
+}
+
+static int apply_file(ft_tokenizer *tok, const char *path, int had_bos, int had_eos, int *changed) {
+    cJSON *cfg;
+    int rc = ft_tok_json_parse_file(&cfg, path);
+    if (rc < 0) return rc;
+    if (!cJSON_IsObject(cfg)) {
+        rc = ft_error(FT_ERR_FORMAT, "%s: expected a JSON object", path);
+    } else if ((rc = apply_one(tok, cfg, path, changed)) == FT_OK) {
+        const cJSON *ab = cJSON_GetObjectItemCaseSensitive(cfg, "add_bos_token");
+        const cJSON *ae = cJSON_GetObjectItemCaseSensitive(cfg, "add_eos_token");
+        if (cJSON_IsBool(ab) || cJSON_IsBool(ae)) {
+            int add_bos = cJSON_IsBool(ab) ? cJSON_IsTrue(ab) : had_bos;
+            int add_eos = cJSON_IsBool(ae) ? cJSON_IsTrue(ae) : had_eos;
+            ft_tok_set_affixes(tok, add_bos, add_eos);
+        }
+    }
+    cJSON_Delete(cfg);
+    return rc;
+}
+
+int ft_tok_apply_config_file(ft_tokenizer *tok, const char *path) {
+    int changed = 0;
+    int had_bos = contains(tok->prefix, tok->n_prefix, tok->bos), had_eos = contains(tok->suffix, tok->n_suffix, tok->eos);
+    FT_TRY(apply_file(tok, path, had_bos, had_eos, &changed));
+    return changed ? ft_tok_finalize(tok) : FT_OK;
 }
 
 int ft_tok_apply_config(ft_tokenizer *tok, const char *dir) {
@@ -114,20 +165,7 @@ int ft_tok_apply_config(ft_tokenizer *tok, const char *dir) {
     for (int f = 0; f < 2 && rc == FT_OK; f++) {
         char path[4096];
         if (ft_path_join(path, sizeof path, dir, files[f]) < 0 || !ft_path_exists(path)) continue;
-        cJSON *cfg;
-        if ((rc = ft_tok_json_parse_file(&cfg, path)) < 0) break;
-        if (!cJSON_IsObject(cfg)) {
-            rc = ft_error(FT_ERR_FORMAT, "%s: expected a JSON object", path);
-        } else if ((rc = apply_one(tok, cfg, path, &changed)) == FT_OK) {
-            const cJSON *ab = cJSON_GetObjectItemCaseSensitive(cfg, "add_bos_token");
-            const cJSON *ae = cJSON_GetObjectItemCaseSensitive(cfg, "add_eos_token");
-            if (cJSON_IsBool(ab) || cJSON_IsBool(ae)) {
-                int add_bos = cJSON_IsBool(ab) ? cJSON_IsTrue(ab) : had_bos;
-                int add_eos = cJSON_IsBool(ae) ? cJSON_IsTrue(ae) : had_eos;
-                ft_tok_set_affixes(tok, add_bos, add_eos);
-            }
-        }
-        cJSON_Delete(cfg);
+        rc = apply_file(tok, path, had_bos, had_eos, &changed);
     }
     if (rc == FT_OK && changed) rc = ft_tok_finalize(tok);
     return rc;

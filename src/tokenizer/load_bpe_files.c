@@ -1,6 +1,13 @@
 /* load_bpe_files.c — GPT-2 style vocabulary + merges: HF vocab.json + merges.txt or OpenAI
  * encoder.json + vocab.bpe (same formats: a JSON object token -> id; a text file whose optional
- * first line is "#version: ...", then one merge "left right" per line, in rank order). */
+ * first line is "#version: ...", then one merge "left right" per line, in rank order).
+ *
+ * Two layouts, told apart by the vocabulary:
+ *   GPT-2    <|endoftext|> is the one special token, BOS = EOS = it, nothing added around the text
+ *   RoBERTa  no <|endoftext|> but <s> and </s>: <s> <pad> </s> <unk> <mask> are special tokens and
+ *            FT_TOK_ADD_SPECIAL gives <s> A </s> (pairs <s> A </s></s> B </s>, type ids all 0), as
+ *            transformers' RobertaTokenizer; its add_prefix_space (default false) comes from
+ *            tokenizer_config.json when loaded by directory. */
 #include "tokenizer_impl.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
@@ -76,10 +83,22 @@ int ft_tok_load_bpe_files(ft_tokenizer **out, const char *vocab_path, const char
     snprintf(tok->source, sizeof tok->source, "%s", merges_path);
     if ((rc = load_merges_txt(tok, merges_path)) < 0) goto fail;
     if ((rc = ft_tok_setup_gpt2_pipeline(tok)) < 0) goto fail;
-    /* GPT-2's one special token; bos = eos = <|endoftext|> as in transformers' GPT2Tokenizer */
-    int eot = ft_tok_lookup(tok, "<|endoftext|>", 13);
-    if (eot >= 0 && (rc = ft_tok_add_added(tok, eot, 1, 0, 0, 0, 0)) < 0) goto fail;
-    ft_tok_guess_bos_eos(tok);
+    tok->from_vocab_files = 1;
+    int eot = ft_tok_lookup(tok, "<|endoftext|>", 13), bos = ft_tok_lookup(tok, "<s>", 3), eos = ft_tok_lookup(tok, "</s>", 4);
+    if (eot < 0 && bos >= 0 && eos >= 0) {   /* RoBERTa */
+        static const char *const names[] = { "<s>", "<pad>", "</s>", "<unk>", "<mask>" };
+        int id[5];
+        for (int i = 0; i < 5; i++) {
+            id[i] = ft_tok_lookup(tok, names[i], strlen(names[i]));
+            if (id[i] >= 0 && (rc = ft_tok_add_added(tok, id[i], 1, 0, 0, 0, 0)) < 0) goto fail;
+        }
+        ft_tok_set_roberta_post(tok, bos, eos);
+        tok->bos = bos; tok->eos = eos; tok->pad = id[1]; tok->unk_special = id[3]; tok->mask = id[4];
+    } else {
+        /* GPT-2's one special token; bos = eos = <|endoftext|> as in transformers' GPT2Tokenizer */
+        if (eot >= 0 && (rc = ft_tok_add_added(tok, eot, 1, 0, 0, 0, 0)) < 0) goto fail;
+        ft_tok_guess_bos_eos(tok);
+    }
     if ((rc = ft_tok_finalize(tok)) < 0) goto fail;
     *out = tok;
     return FT_OK;

@@ -1,12 +1,15 @@
-/* load_hf_json.c — HF tokenizers' tokenizer.json with a BPE model.
+/* load_hf_json.c — HF tokenizers' tokenizer.json with a BPE or WordPiece model.
  *
  * Read: model (type BPE: vocab, merges as "a b" strings or [a, b] pairs, unk_token, byte_fallback,
- * fuse_unk, ignore_merges), added_tokens, normalizer (Sequence, NFC/NFD/NFKC/NFKD, Lowercase,
- * Prepend, Replace with a String pattern), pre_tokenizer (Sequence, ByteLevel, Split, Metaspace,
- * Digits), post_processor (TemplateProcessing, RobertaProcessing, BertProcessing, ByteLevel,
- * Sequence: what FT_TOK_ADD_SPECIAL adds), decoder (ByteLevel, Replace, ByteFallback, Fuse, Strip,
- * Metaspace), padding.pad_id. Anything else that changes the ids is refused with FT_ERR_UNSUPPORTED
- * rather than silently encoding differently from HF. */
+ * fuse_unk, ignore_merges; type WordPiece: vocab, unk_token, continuing_subword_prefix,
+ * max_input_chars_per_word), added_tokens, normalizer (Sequence, NFC/NFD/NFKC/NFKD, Lowercase,
+ * Prepend, Replace with a String pattern, BertNormalizer, StripAccents), pre_tokenizer (Sequence,
+ * ByteLevel, Split, Metaspace, Digits, BertPreTokenizer), post_processor (TemplateProcessing single
+ * and pair, RobertaProcessing, BertProcessing, ByteLevel, Sequence: what FT_TOK_ADD_SPECIAL and
+ * ft_tokenizer_encode_pair add), decoder (ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace,
+ * WordPiece), padding.pad_id. truncation and the rest of padding are ignored (the caller truncates
+ * and pads, as transformers does by default). Anything else that changes the ids is refused with
+ * FT_ERR_UNSUPPORTED rather than silently encoding differently from HF. */
 #include "tokenizer_impl.h"
 #include "finetune/status.h"
 
@@ -21,6 +24,7 @@ static int add_norm(ft_tokenizer *tok, ft_norm_kind kind, const char *a, const c
     if (!n) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
     tok->norm = n;
     ft_norm_step *st = &n[tok->n_norm++];
+    memset(st, 0, sizeof *st);
     st->kind = kind;
     st->a = a ? ft_tok_strdup(a) : NULL;
     st->b = b ? ft_tok_strdup(b) : NULL;
@@ -42,6 +46,16 @@ static int parse_normalizer(ft_tokenizer *tok, const cJSON *n) {
     if (strcmp(type, "NFKC") == 0) return add_norm(tok, FT_NORM_NFKC, NULL, NULL);
     if (strcmp(type, "NFKD") == 0) return add_norm(tok, FT_NORM_NFKD, NULL, NULL);
     if (strcmp(type, "Lowercase") == 0) return add_norm(tok, FT_NORM_LOWERCASE, NULL, NULL);
+    if (strcmp(type, "StripAccents") == 0) return add_norm(tok, FT_NORM_STRIP_ACCENTS, NULL, NULL);
+    if (strcmp(type, "BertNormalizer") == 0) {
+        FT_TRY(add_norm(tok, FT_NORM_BERT, NULL, NULL));
+        ft_norm_step *st = &tok->norm[tok->n_norm - 1];
+        st->clean_text = (int8_t)ft_tok_json_bool(n, "clean_text", 1);
+        st->handle_chinese_chars = (int8_t)ft_tok_json_bool(n, "handle_chinese_chars", 1);
+        st->strip_accents = (int8_t)ft_tok_json_bool(n, "strip_accents", -1);   /* null: as lowercase */
+        st->lowercase = (int8_t)ft_tok_json_bool(n, "lowercase", 1);
+        return FT_OK;
+    }
     if (strcmp(type, "Prepend") == 0) {
         const char *p = ft_tok_json_str(n, "prepend");
         if (!p) return ft_error(FT_ERR_FORMAT, "%s: Prepend normalizer without 'prepend'", tok->source);
@@ -130,6 +144,11 @@ static int parse_pretok(ft_tokenizer *tok, const cJSON *n) {
         st->split = ft_tok_json_bool(n, "split", 1);
         return FT_OK;
     }
+    if (strcmp(type, "BertPreTokenizer") == 0) {
+        FT_TRY(add_pre(tok, &st));
+        st->kind = FT_PRE_BERT;
+        return FT_OK;
+    }
     if (strcmp(type, "Digits") == 0) {
         FT_TRY(add_pre(tok, &st));
         st->kind = FT_PRE_DIGITS;
@@ -158,27 +177,56 @@ static int parse_post(ft_tokenizer *tok, const cJSON *n) {
     }
     if (strcmp(type, "ByteLevel") == 0) return FT_OK;
     if (strcmp(type, "TemplateProcessing") == 0) {
-        const cJSON *single = ITEM(n, "single"), *specials = ITEM(n, "special_tokens"), *it;
+        const cJSON *single = ITEM(n, "single"), *pair = ITEM(n, "pair"), *specials = ITEM(n, "special_tokens"), *it;
         int seen_seq = 0;
         tok->n_prefix = tok->n_suffix = 0;
-        cJSON_ArrayForEach(it, single) {
-            if (ITEM(it, "Sequence")) { seen_seq = 1; continue; }
-            const char *name = ft_tok_json_str(ITEM(it, "SpecialToken"), "id");
-            if (!name) continue;
-            const cJSON *ids = ITEM(ITEM(specials, name), "ids"), *idv;
-            if (cJSON_IsArray(ids)) {
-                cJSON_ArrayForEach(idv, ids) {
-                    int id = cJSON_IsNumber(idv) ? (int)idv->valuedouble : -1;
-                    if (id < 0 || id >= tok->n_tokens)
-                        return ft_error(FT_ERR_FORMAT, "%s: post_processor special token '%s' has a bad id", tok->source, name);
-                    FT_TRY(push_affix(tok, seen_seq, id));
+        tok->n_pair = 0; tok->pair_type_zero = 0;
+        tok->post_kind = FT_POST_TEMPLATE;
+        /* pass 0: single (prefix / suffix); pass 1: pair (items with type ids) */
+        for (int pass = 0; pass < 2; pass++) {
+            const cJSON *list = pass ? pair : single;
+            cJSON_ArrayForEach(it, list) {
+                const cJSON *seq = ITEM(it, "Sequence"), *sp = ITEM(it, "SpecialToken");
+                const cJSON *tid = ITEM(seq ? seq : sp, "type_id");
+                int type_id = cJSON_IsNumber(tid) ? (int)tid->valuedouble : 0;
+                if (type_id < 0 || type_id > 255) return ft_error(FT_ERR_FORMAT, "%s: post_processor type_id %d", tok->source, type_id);
+                if (seq) {
+                    if (!pass) { seen_seq = 1; continue; }
+                    const char *which = ft_tok_json_str(seq, "id");
+                    if (!which || (strcmp(which, "A") != 0 && strcmp(which, "B") != 0))
+                        return ft_error(FT_ERR_FORMAT, "%s: post_processor pair template: sequence id is not A or B", tok->source);
+                    if (tok->n_pair >= FT_TOK_MAX_PAIR)
+                        return ft_error(FT_ERR_UNSUPPORTED, "%s: post_processor pair template is too long", tok->source);
+                    tok->pair[tok->n_pair++] = (ft_tok_tmpl_item){ which[0] == 'A' ? FT_TMPL_SEQ_A : FT_TMPL_SEQ_B, (uint8_t)type_id };
+                    continue;
                 }
-            } else {
-                int id = ft_tok_lookup(tok, name, strlen(name));
-                if (id < 0) return ft_error(FT_ERR_FORMAT, "%s: post_processor special token '%s' is unknown", tok->source, name);
-                FT_TRY(push_affix(tok, seen_seq, id));
+                const char *name = ft_tok_json_str(sp, "id");
+                if (!name) continue;
+                int idlist[FT_TOK_MAX_PAIR], nid = 0;
+                const cJSON *ids = ITEM(ITEM(specials, name), "ids"), *idv;
+                if (cJSON_IsArray(ids)) {
+                    cJSON_ArrayForEach(idv, ids) {
+                        int id = cJSON_IsNumber(idv) ? (int)idv->valuedouble : -1;
+                        if (id < 0 || id >= tok->n_tokens)
+                            return ft_error(FT_ERR_FORMAT, "%s: post_processor special token '%s' has a bad id", tok->source, name);
+                        if (nid >= FT_TOK_MAX_PAIR)
+                            return ft_error(FT_ERR_UNSUPPORTED, "%s: post_processor special token '%s' has too many ids", tok->source, name);
+                        idlist[nid++] = id;
+                    }
+                } else {
+                    int id = ft_tok_lookup(tok, name, strlen(name));
+                    if (id < 0) return ft_error(FT_ERR_FORMAT, "%s: post_processor special token '%s' is unknown", tok->source, name);
+                    idlist[nid++] = id;
+                }
+                for (int k = 0; k < nid; k++) {
+                    if (!pass) { FT_TRY(push_affix(tok, seen_seq, idlist[k])); continue; }
+                    if (tok->n_pair >= FT_TOK_MAX_PAIR)
+                        return ft_error(FT_ERR_UNSUPPORTED, "%s: post_processor pair template is too long", tok->source);
+                    tok->pair[tok->n_pair++] = (ft_tok_tmpl_item){ idlist[k], (uint8_t)type_id };
+                }
             }
         }
+        if (tok->n_prefix == 1 && tok->n_suffix == 1) { tok->cls = tok->prefix[0]; tok->sep = tok->suffix[0]; }
         return FT_OK;
     }
     if (strcmp(type, "RobertaProcessing") == 0 || strcmp(type, "BertProcessing") == 0) {
@@ -186,9 +234,16 @@ static int parse_post(ft_tokenizer *tok, const cJSON *n) {
         const cJSON *ci = cJSON_GetArrayItem(cls, 1), *si = cJSON_GetArrayItem(sep, 1);
         if (!cJSON_IsNumber(ci) || !cJSON_IsNumber(si))
             return ft_error(FT_ERR_FORMAT, "%s: %s without cls/sep ids", tok->source, type);
-        tok->n_prefix = tok->n_suffix = 0;
-        FT_TRY(push_affix(tok, 0, (int)ci->valuedouble));
-        return push_affix(tok, 1, (int)si->valuedouble);
+        int c = (int)ci->valuedouble, s = (int)si->valuedouble;
+        if (c < 0 || c >= tok->n_tokens || s < 0 || s >= tok->n_tokens)
+            return ft_error(FT_ERR_FORMAT, "%s: %s cls/sep id out of range", tok->source, type);
+        if (type[0] == 'R') {
+            ft_tok_set_roberta_post(tok, c, s);
+        } else {
+            ft_tok_set_bert_post(tok, c, s);
+            tok->post_kind = FT_POST_BERT;
+        }
+        return FT_OK;
     }
     FT_LOGW("%s: post_processor '%s' is not supported; FT_TOK_ADD_SPECIAL adds nothing", tok->source, type);
     return FT_OK;
@@ -211,6 +266,12 @@ static int parse_decoder(ft_tokenizer *tok, const cJSON *n) {
     }
     if (strcmp(type, "ByteLevel") == 0) { tok->dec_byte_level = 1; return FT_OK; }
     if (strcmp(type, "ByteFallback") == 0) { tok->dec_byte_fallback = 1; return FT_OK; }
+    if (strcmp(type, "WordPiece") == 0) {
+        const char *prefix = ft_tok_json_str(n, "prefix");
+        tok->dec_wordpiece = 1;
+        tok->dec_wp_cleanup = ft_tok_json_bool(n, "cleanup", 1);
+        return set_str(&tok->dec_wp_prefix, prefix ? prefix : "##");
+    }
     if (strcmp(type, "Replace") == 0) {
         const char *pat = ft_tok_json_str(ITEM(n, "pattern"), "String"), *content = ft_tok_json_str(n, "content");
         if (pat && content) { FT_TRY(set_str(&tok->dec_replace_from, pat)); FT_TRY(set_str(&tok->dec_replace_to, content)); }
@@ -233,16 +294,38 @@ static int parse_decoder(ft_tokenizer *tok, const cJSON *n) {
     return FT_OK;   /* Fuse and others do not change the bytes */
 }
 
+static int parse_vocab(ft_tokenizer *tok, const cJSON *vocab) {
+    if (!cJSON_IsObject(vocab)) return ft_error(FT_ERR_FORMAT, "%s: model.vocab is not an object", tok->source);
+    for (const cJSON *it = vocab->child; it; it = it->next) {
+        if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble != (double)(int)it->valuedouble)
+            return ft_error(FT_ERR_FORMAT, "%s: vocab entry '%s': id is not a non-negative integer", tok->source, it->string);
+        FT_TRY(ft_tok_set_token(tok, (int)it->valuedouble, it->string, strlen(it->string), FT_TOKF_MODEL));
+    }
+    return FT_OK;
+}
+
+static int parse_wordpiece(ft_tokenizer *tok, const cJSON *model) {
+    FT_TRY(parse_vocab(tok, ITEM(model, "vocab")));
+    const char *unk = ft_tok_json_str(model, "unk_token"), *prefix = ft_tok_json_str(model, "continuing_subword_prefix");
+    if (!unk) unk = "[UNK]";
+    tok->unk_id = ft_tok_lookup_model(tok, unk, strlen(unk));
+    if (tok->unk_id < 0) return ft_error(FT_ERR_FORMAT, "%s: WordPiece unk_token '%s' is not in the vocabulary", tok->source, unk);
+    tok->wp_prefix = ft_tok_strdup(prefix ? prefix : "##");
+    if (!tok->wp_prefix) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
+    const cJSON *mc = ITEM(model, "max_input_chars_per_word");
+    tok->wp_max_chars = cJSON_IsNumber(mc) && mc->valuedouble >= 0 && mc->valuedouble < 1e9 ? (int)mc->valuedouble : 100;
+    tok->wordpiece = 1;
+    return FT_OK;
+}
+
 static int parse_model(ft_tokenizer *tok, const cJSON *model) {
     const char *type = ft_tok_json_str(model, "type");
     const cJSON *vocab = ITEM(model, "vocab"), *merges = ITEM(model, "merges");
     if (!type && cJSON_IsObject(vocab) && cJSON_IsArray(merges)) type = "BPE";
     if (!type) return ft_error(FT_ERR_FORMAT, "%s: model without a type", tok->source);
-    if (strcmp(type, "WordPiece") == 0)
-        return ft_error(FT_ERR_UNSUPPORTED, "%s: WordPiece tokenizers are not supported yet", tok->source);
+    if (strcmp(type, "WordPiece") == 0) return parse_wordpiece(tok, model);
     if (strcmp(type, "BPE") != 0)
-        return ft_error(FT_ERR_UNSUPPORTED, "%s: model type '%s' is not supported (only BPE)", tok->source, type);
-    if (!cJSON_IsObject(vocab)) return ft_error(FT_ERR_FORMAT, "%s: model.vocab is not an object", tok->source);
+        return ft_error(FT_ERR_UNSUPPORTED, "%s: model type '%s' is not supported (BPE and WordPiece are)", tok->source, type);
     for (const char *const *k = (const char *const[]){ "continuing_subword_prefix", "end_of_word_suffix", NULL }; *k; k++) {
         const char *v = ft_tok_json_str(model, *k);
         if (v && *v) return ft_error(FT_ERR_UNSUPPORTED, "%s: BPE %s '%s' is not supported", tok->source, *k, v);
@@ -250,11 +333,7 @@ static int parse_model(ft_tokenizer *tok, const cJSON *model) {
     const cJSON *dropout = ITEM(model, "dropout");
     if (cJSON_IsNumber(dropout) && dropout->valuedouble > 0) FT_LOGW("%s: BPE dropout is ignored", tok->source);
 
-    for (const cJSON *it = vocab->child; it; it = it->next) {
-        if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble != (double)(int)it->valuedouble)
-            return ft_error(FT_ERR_FORMAT, "%s: vocab entry '%s': id is not a non-negative integer", tok->source, it->string);
-        FT_TRY(ft_tok_set_token(tok, (int)it->valuedouble, it->string, strlen(it->string), FT_TOKF_MODEL));
-    }
+    FT_TRY(parse_vocab(tok, vocab));
     int line = 0;
     const cJSON *m;
     cJSON_ArrayForEach(m, merges) {
@@ -308,10 +387,21 @@ static int load(ft_tokenizer *tok, const cJSON *root) {
     FT_TRY(parse_post(tok, ITEM(root, "post_processor")));
     const cJSON *pad = ITEM(ITEM(root, "padding"), "pad_id");
     if (cJSON_IsNumber(pad) && pad->valuedouble >= 0 && pad->valuedouble < tok->n_tokens) tok->pad = (int)pad->valuedouble;
-    tok->kind = tok->byte_level ? FT_TOK_BYTE_BPE : FT_TOK_SPM_BPE;
-    if (tok->n_prefix == 1) tok->bos = tok->prefix[0];
-    if (tok->n_suffix == 1) tok->eos = tok->suffix[0];
-    ft_tok_guess_bos_eos(tok);
+    if (tok->wordpiece) {
+        FT_TRY(ft_wordpiece_finish(tok));   /* BERT has no BOS / EOS: [CLS] / [SEP] are cls / sep */
+    } else {
+        tok->kind = tok->byte_level ? FT_TOK_BYTE_BPE : FT_TOK_SPM_BPE;
+        if (tok->n_prefix == 1) tok->bos = tok->prefix[0];
+        if (tok->n_suffix == 1) tok->eos = tok->suffix[0];
+        ft_tok_guess_bos_eos(tok);
+    }
+    /* the mask and unk tokens by their usual names, when they are special */
+    static const char *const masks[] = { "[MASK]", "<mask>" }, *const unks[] = { "[UNK]", "<unk>" };
+    for (int i = 0; i < 2; i++) {
+        int m = ft_tok_lookup(tok, masks[i], strlen(masks[i])), u = ft_tok_lookup(tok, unks[i], strlen(unks[i]));
+        if (tok->mask < 0 && m >= 0 && (tok->tokens[m].flags & FT_TOKF_SPECIAL)) tok->mask = m;
+        if (tok->unk_special < 0 && u >= 0 && (tok->tokens[u].flags & FT_TOKF_SPECIAL)) tok->unk_special = u;
+    }
     return ft_tok_finalize(tok);
 }
 

@@ -101,16 +101,23 @@ int ft_tok_normalize(const ft_tokenizer *tok, ft_tok_work *w, const char *s, siz
             cur = w->nbuf[o]; n = (size_t)m;
             break;
         }
-        case FT_NORM_LOWERCASE: {
+        case FT_NORM_LOWERCASE: {   /* Rust's char::to_lowercase, as HF (U+0130 gives two characters) */
             FT_TRY(ft_tok_reserve_bytes(&w->nbuf[o], 4 * n + 1, &w->ncap[o]));
             size_t k = 0;
             for (size_t i = 0; i < n;) {
-                int32_t cp;
+                int32_t cp, lc[2];
                 int c = ft_utf8_next((const unsigned char *)cur + i, n - i, &cp);
                 if (cp < 0) { w->nbuf[o][k++] = cur[i]; i++; continue; }
-                k += (size_t)ft_utf8_encode((uint32_t)utf8proc_tolower(cp), w->nbuf[o] + k);
+                int m = ft_tok_lowercase_cp(cp, lc);
+                for (int j = 0; j < m; j++) k += (size_t)ft_utf8_encode((uint32_t)lc[j], w->nbuf[o] + k);
                 i += (size_t)c;
             }
+            cur = w->nbuf[o]; n = k;
+            break;
+        }
+        case FT_NORM_BERT: case FT_NORM_STRIP_ACCENTS: {
+            size_t k;
+            FT_TRY(ft_tok_bert_normalize(st, w, o, cur, n, &k));
             cur = w->nbuf[o]; n = k;
             break;
         }
@@ -290,6 +297,28 @@ static int step_metaspace(const ft_pretok_step *st, ft_tok_work *w, int src, int
     return FT_OK;
 }
 
+/* BertPreTokenizer: whitespace ends a word and is dropped; punctuation is a piece of its own. */
+int ft_tok_bert_pretokenize(ft_tok_work *w, int src, int dst) {
+    for (int p = 0; p < w->npc[src]; p++) {
+        const ft_tok_piece pc = w->pc[src][p];
+        const char *ps = w->buf[src] + pc.off;
+        size_t word = 0, i = 0;
+        while (i < pc.len) {
+            int32_t cp;
+            size_t k = (size_t)ft_utf8_next((const unsigned char *)ps + i, pc.len - i, &cp);
+            int sp = cp >= 0 && ft_tok_is_bert_whitespace(cp), pu = !sp && cp >= 0 && ft_tok_is_bert_punct(cp);
+            if (sp || pu) {
+                FT_TRY(emit(w, dst, ps + word, i - word, pc.origin && word == 0));
+                if (pu) FT_TRY(emit(w, dst, ps + i, k, pc.origin && i == 0));
+                word = i + k;
+            }
+            i += k;
+        }
+        FT_TRY(emit(w, dst, ps + word, pc.len - word, pc.origin && word == 0));
+    }
+    return FT_OK;
+}
+
 int ft_tok_pretokenize(const ft_tokenizer *tok, ft_tok_work *w, const char *s, size_t len, int origin) {
     w->cur = 0;
     w->npc[0] = 0;
@@ -299,6 +328,9 @@ int ft_tok_pretokenize(const ft_tokenizer *tok, ft_tok_work *w, const char *s, s
         int src = w->cur, dst = src ^ 1;
         w->npc[dst] = 0;
         switch (st->kind) {
+        case FT_PRE_BERT:
+            FT_TRY(ft_tok_bert_pretokenize(w, src, dst));
+            break;
         case FT_PRE_METASPACE:
             FT_TRY(step_metaspace(st, w, src, dst));
             break;

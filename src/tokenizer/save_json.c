@@ -1,10 +1,13 @@
-/* save_json.c — ft_tokenizer_save_json: a HF tokenizers tokenizer.json for any loaded BPE tokenizer.
+/* save_json.c — ft_tokenizer_save_json: a HF tokenizers tokenizer.json for any loaded tokenizer
+ * (BPE or WordPiece).
  *
  * The pipeline is written back as loaded (normalizer, pre_tokenizer steps); llama2.c tokenizers get
  * the Llama-2 form (Prepend + Replace normalizer, byte_fallback, Replace/ByteFallback/Fuse/Strip
- * decoder) and their score-derived merges, highest score first. FT_TOK_ADD_SPECIAL's ids become a
- * TemplateProcessing post-processor. Output is deterministic: vocab in id order, merges in rank
- * order, fixed key order and layout, written atomically. */
+ * decoder) and their score-derived merges, highest score first. FT_TOK_ADD_SPECIAL's ids and the pair
+ * template become a TemplateProcessing post-processor (RobertaProcessing / BertProcessing when the
+ * tokenizer had one). WordPiece: BertNormalizer, BertPreTokenizer, WordPiece model and decoder. Output
+ * is deterministic: vocab in id order, merges in rank order, fixed key order and layout, written
+ * atomically. */
 #include "tokenizer_impl.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
@@ -74,6 +77,13 @@ static void put_norm_step(jbuf *b, const ft_norm_step *st) {
         put(b, "{\"type\": \"Replace\", \"pattern\": {\"String\": "); put_str(b, st->a);
         put(b, "}, \"content\": "); put_str(b, st->b); put(b, "}");
         break;
+    case FT_NORM_BERT:
+        put(b, "{\"type\": \"BertNormalizer\", \"clean_text\": "); put_bool(b, st->clean_text);
+        put(b, ", \"handle_chinese_chars\": "); put_bool(b, st->handle_chinese_chars);
+        put(b, ", \"strip_accents\": "); if (st->strip_accents < 0) put(b, "null"); else put_bool(b, st->strip_accents);
+        put(b, ", \"lowercase\": "); put_bool(b, st->lowercase); put(b, "}");
+        break;
+    case FT_NORM_STRIP_ACCENTS: put(b, "{\"type\": \"StripAccents\"}"); break;
     }
 }
 
@@ -110,32 +120,52 @@ static void put_pre_step(jbuf *b, const ft_pretok_step *st) {
     case FT_PRE_DIGITS:
         put(b, "{\"type\": \"Digits\", \"individual_digits\": "); put_bool(b, st->individual_digits); put(b, "}");
         break;
+    case FT_PRE_BERT: put(b, "{\"type\": \"BertPreTokenizer\"}"); break;
     }
 }
 
-static void put_template(jbuf *b, const ft_tokenizer *tok) {
-    put(b, "{\"type\": \"TemplateProcessing\", \"single\": [");
-    for (int pass = 0; pass < 2; pass++) {       /* 0: single, 1: pair */
-        if (pass == 1) put(b, "], \"pair\": [");
-        int first = 1;
-        for (int seq = 0; seq <= pass; seq++) {
-            for (int i = 0; i < tok->n_prefix; i++) {
-                put(b, first ? "" : ", "); first = 0;
-                put(b, "{\"SpecialToken\": {\"id\": "); put_tok(b, tok, tok->prefix[i]);
-                put(b, ", \"type_id\": "); put_int(b, seq); put(b, "}}");
-            }
-            put(b, first ? "" : ", "); first = 0;
-            put(b, seq ? "{\"Sequence\": {\"id\": \"B\", \"type_id\": 1}}" : "{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}");
-            for (int i = 0; i < tok->n_suffix; i++) {
-                put(b, ", {\"SpecialToken\": {\"id\": "); put_tok(b, tok, tok->suffix[i]);
-                put(b, ", \"type_id\": "); put_int(b, seq); put(b, "}}");
-            }
-        }
+static void put_item(jbuf *b, const ft_tokenizer *tok, int id, int type_id) {
+    if (id == FT_TMPL_SEQ_A || id == FT_TMPL_SEQ_B) {
+        put(b, id == FT_TMPL_SEQ_A ? "{\"Sequence\": {\"id\": \"A\", \"type_id\": " : "{\"Sequence\": {\"id\": \"B\", \"type_id\": ");
+    } else {
+        put(b, "{\"SpecialToken\": {\"id\": "); put_tok(b, tok, id); put(b, ", \"type_id\": ");
     }
+    put_int(b, type_id); put(b, "}}");
+}
+
+/* ["<s>", 0] */
+static void put_pair_id(jbuf *b, const ft_tokenizer *tok, int id) {
+    put(b, "["); put_tok(b, tok, id); put(b, ", "); put_int(b, id); put(b, "]");
+}
+
+static void put_template(jbuf *b, const ft_tokenizer *tok) {
+    if (tok->post_kind == FT_POST_ROBERTA || tok->post_kind == FT_POST_BERT) {
+        int roberta = tok->post_kind == FT_POST_ROBERTA;
+        put(b, roberta ? "{\"type\": \"RobertaProcessing\", \"sep\": " : "{\"type\": \"BertProcessing\", \"sep\": ");
+        put_pair_id(b, tok, tok->suffix[0]); put(b, ", \"cls\": "); put_pair_id(b, tok, tok->prefix[0]);
+        if (roberta) {
+            int aps = 0;
+            for (int i = 0; i < tok->n_pre; i++) if (tok->pre[i].kind == FT_PRE_BYTE_LEVEL) aps = tok->pre[i].add_prefix_space;
+            put(b, ", \"trim_offsets\": true, \"add_prefix_space\": "); put_bool(b, aps);
+        }
+        put(b, "}");
+        return;
+    }
+    ft_tok_tmpl_item pair[FT_TOK_MAX_PAIR];
+    int np = ft_tok_pair_template(tok, pair);
+    put(b, "{\"type\": \"TemplateProcessing\", \"single\": [");
+    int first = 1;
+    for (int i = 0; i < tok->n_prefix; i++) { put(b, first ? "" : ", "); first = 0; put_item(b, tok, tok->prefix[i], 0); }
+    put(b, first ? "" : ", ");
+    put_item(b, tok, FT_TMPL_SEQ_A, 0);
+    for (int i = 0; i < tok->n_suffix; i++) { put(b, ", "); put_item(b, tok, tok->suffix[i], 0); }
+    put(b, "], \"pair\": [");
+    for (int i = 0; i < np; i++) { put(b, i ? ", " : ""); put_item(b, tok, pair[i].id, pair[i].type_id); }
     put(b, "], \"special_tokens\": {");
-    int all[2 * FT_TOK_MAX_AFFIX], n = 0;
+    int all[2 * FT_TOK_MAX_AFFIX + FT_TOK_MAX_PAIR], n = 0;
     for (int i = 0; i < tok->n_prefix; i++) all[n++] = tok->prefix[i];
     for (int i = 0; i < tok->n_suffix; i++) all[n++] = tok->suffix[i];
+    for (int i = 0; i < np; i++) if (pair[i].id >= 0) all[n++] = pair[i].id;
     int written = 0;
     for (int i = 0; i < n; i++) {
         int dup = 0;
@@ -148,6 +178,12 @@ static void put_template(jbuf *b, const ft_tokenizer *tok) {
     put(b, "}}");
 }
 
+static int cmp_added_id(const void *x, const void *y, void *ctx) {
+    const ft_tokenizer *tok = ctx;
+    int a = tok->added[*(const int *)x].id, c = tok->added[*(const int *)y].id;
+    return (a > c) - (a < c);
+}
+
 static int write_json(jbuf *b, const ft_tokenizer *tok) {
     /* a vocabulary string held by two model ids cannot be a JSON object key twice */
     for (int id = 0; id < tok->n_tokens; id++) {
@@ -157,12 +193,14 @@ static int write_json(jbuf *b, const ft_tokenizer *tok) {
                             ft_tok_str(tok, id), id, ft_tok_lookup_model(tok, ft_tok_str(tok, id), t->len));
     }
     put(b, "{\n  \"version\": \"1.0\",\n  \"truncation\": null,\n  \"padding\": null,\n  \"added_tokens\": [");
+    int *order = malloc(sizeof *order * (size_t)(tok->n_added + 1));   /* added tokens in id order */
+    if (!order) return ft_error(FT_ERR_NOMEM, "tokenizer.json: out of memory");
+    for (int i = 0; i < tok->n_added; i++) order[i] = i;
+    qsort_r(order, (size_t)tok->n_added, sizeof *order, cmp_added_id, (void *)tok);
     int first = 1;
-    for (int id = 0; id < tok->n_tokens; id++) {   /* in id order */
-        int k = -1;
-        for (int i = 0; i < tok->n_added; i++) if (tok->added[i].id == id) { k = i; break; }
-        if (k < 0) continue;
-        const ft_tok_added *a = &tok->added[k];
+    for (int k = 0; k < tok->n_added; k++) {
+        const ft_tok_added *a = &tok->added[order[k]];
+        int id = a->id;
         put(b, first ? "\n    {\"id\": " : ",\n    {\"id\": "); first = 0;
         put_int(b, id);
         put(b, ", \"content\": "); put_tok(b, tok, id);
@@ -172,6 +210,7 @@ static int write_json(jbuf *b, const ft_tokenizer *tok) {
         put(b, ", \"normalized\": "); put_bool(b, a->normalized);
         put(b, ", \"special\": "); put_bool(b, a->special); put(b, "}");
     }
+    free(order);
     put(b, first ? "],\n" : "\n  ],\n");
 
     put(b, "  \"normalizer\": ");
@@ -191,12 +230,15 @@ static int write_json(jbuf *b, const ft_tokenizer *tok) {
         put(b, "]}");
     }
     put(b, ",\n  \"post_processor\": ");
-    if (tok->n_prefix == 0 && tok->n_suffix == 0) put(b, "null");
+    if (tok->n_prefix == 0 && tok->n_suffix == 0 && tok->n_pair == 0) put(b, "null");
     else put_template(b, tok);
 
     put(b, ",\n  \"decoder\": ");
     if (tok->dec_byte_level) {
         put(b, "{\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": true, \"use_regex\": true}");
+    } else if (tok->dec_wordpiece) {
+        put(b, "{\"type\": \"WordPiece\", \"prefix\": "); put_str(b, tok->dec_wp_prefix ? tok->dec_wp_prefix : "##");
+        put(b, ", \"cleanup\": "); put_bool(b, tok->dec_wp_cleanup); put(b, "}");
     } else {
         int nd = 0;
         put(b, "{\"type\": \"Sequence\", \"decoders\": [");
@@ -211,12 +253,18 @@ static int write_json(jbuf *b, const ft_tokenizer *tok) {
         put(b, "]}");
     }
 
-    put(b, ",\n  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n    \"unk_token\": ");
-    if (tok->unk_id >= 0) put_tok(b, tok, tok->unk_id); else put(b, "null");
-    put(b, ",\n    \"continuing_subword_prefix\": null,\n    \"end_of_word_suffix\": null,\n    \"fuse_unk\": ");
-    put_bool(b, tok->fuse_unk);
-    put(b, ",\n    \"byte_fallback\": "); put_bool(b, tok->byte_fallback);
-    put(b, ",\n    \"ignore_merges\": "); put_bool(b, tok->ignore_merges);
+    if (tok->wordpiece) {
+        put(b, ",\n  \"model\": {\n    \"type\": \"WordPiece\",\n    \"unk_token\": "); put_tok(b, tok, tok->unk_id);
+        put(b, ",\n    \"continuing_subword_prefix\": "); put_str(b, tok->wp_prefix ? tok->wp_prefix : "##");
+        put(b, ",\n    \"max_input_chars_per_word\": "); put_int(b, tok->wp_max_chars);
+    } else {
+        put(b, ",\n  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n    \"unk_token\": ");
+        if (tok->unk_id >= 0) put_tok(b, tok, tok->unk_id); else put(b, "null");
+        put(b, ",\n    \"continuing_subword_prefix\": null,\n    \"end_of_word_suffix\": null,\n    \"fuse_unk\": ");
+        put_bool(b, tok->fuse_unk);
+        put(b, ",\n    \"byte_fallback\": "); put_bool(b, tok->byte_fallback);
+        put(b, ",\n    \"ignore_merges\": "); put_bool(b, tok->ignore_merges);
+    }
     put(b, ",\n    \"vocab\": {");
     first = 1;
     for (int id = 0; id < tok->n_tokens; id++) {
@@ -224,12 +272,17 @@ static int write_json(jbuf *b, const ft_tokenizer *tok) {
         put(b, first ? "\n      " : ",\n      "); first = 0;
         put_tok(b, tok, id); put(b, ": "); put_int(b, id);
     }
+    if (tok->wordpiece) {
+        put(b, first ? "}\n  }\n}\n" : "\n    }\n  }\n}\n");
+        goto end;
+    }
     put(b, first ? "},\n    \"merges\": [" : "\n    },\n    \"merges\": [");
     for (int i = 0; i < tok->n_merges; i++) {
         put(b, i ? ",\n      [" : "\n      [");
         put_tok(b, tok, tok->merge_list[i][0]); put(b, ", "); put_tok(b, tok, tok->merge_list[i][1]); put(b, "]");
     }
     put(b, tok->n_merges ? "\n    ]\n  }\n}\n" : "]\n  }\n}\n");
+end:
     if (b->err == FT_ERR_UNSUPPORTED)
         return ft_error(FT_ERR_UNSUPPORTED, "tokenizer.json: token %d is not valid UTF-8 (JSON strings cannot hold it)", b->bad_id);
     if (b->err) return ft_error(b->err, "tokenizer.json: out of memory");

@@ -33,10 +33,10 @@ int ft_tokenizer_load(ft_tokenizer **out, const char *dir) {
     else if (has(dir, "encoder.json", a, sizeof a) && has(dir, "vocab.bpe", b, sizeof b)) rc = ft_tok_load_bpe_files(out, a, b);
     else if (has(dir, "tokenizer.bin", a, sizeof a) || has(dir, "tok512.bin", a, sizeof a)) rc = ft_tok_load_llama2c(out, a);
     else if (has(dir, "vocab.txt", a, sizeof a))
-        return ft_error(FT_ERR_UNSUPPORTED, "%s: WordPiece tokenizers (vocab.txt) are not supported yet", a);
+        rc = ft_tok_load_wordpiece(out, a, has(dir, "tokenizer_config.json", b, sizeof b) ? b : NULL);
     else
         return ft_error(FT_ERR_NOT_FOUND, "%s: no tokenizer files (looked for tokenizer.json, vocab.json + merges.txt, "
-                        "encoder.json + vocab.bpe, tokenizer.bin, tok512.bin)", dir);
+                        "encoder.json + vocab.bpe, tokenizer.bin, tok512.bin, vocab.txt)", dir);
     if (rc < 0) return rc;
     rc = ft_tok_apply_config(*out, dir);
     if (rc < 0) { ft_tokenizer_free(*out); *out = NULL; }
@@ -53,6 +53,15 @@ int ft_tokenizer_load_json(ft_tokenizer **out, const char *path) {
     *out = NULL;
     if (!path) return ft_error(FT_ERR_INVALID, "ft_tokenizer_load_json: missing path");
     return ft_tok_load_hf_json(out, path);
+}
+
+int ft_tokenizer_load_wordpiece(ft_tokenizer **out, const char *vocab_txt_path, const char *tokenizer_config_path) {
+    *out = NULL;
+    if (!vocab_txt_path) return ft_error(FT_ERR_INVALID, "ft_tokenizer_load_wordpiece: missing vocab.txt path");
+    int rc = ft_tok_load_wordpiece(out, vocab_txt_path, tokenizer_config_path);
+    if (rc == FT_OK && tokenizer_config_path) rc = ft_tok_apply_config_file(*out, tokenizer_config_path);
+    if (rc < 0) { ft_tokenizer_free(*out); *out = NULL; }
+    return rc;
 }
 
 int ft_tokenizer_load_llama2c(ft_tokenizer **out, const char *path) {
@@ -76,6 +85,8 @@ void ft_tokenizer_free(ft_tokenizer *tok) {
     free(tok->added);
     free(tok->dec_replace_from);
     free(tok->dec_replace_to);
+    free(tok->wp_prefix);
+    free(tok->dec_wp_prefix);
     free(tok);
 }
 
@@ -85,6 +96,11 @@ int ft_tokenizer_vocab_size(const ft_tokenizer *tok) { return tok->n_tokens; }
 int ft_tokenizer_bos(const ft_tokenizer *tok) { return tok->bos; }
 int ft_tokenizer_eos(const ft_tokenizer *tok) { return tok->eos; }
 int ft_tokenizer_pad(const ft_tokenizer *tok) { return tok->pad; }
+int ft_tokenizer_cls(const ft_tokenizer *tok) { return tok->cls; }
+int ft_tokenizer_sep(const ft_tokenizer *tok) { return tok->sep; }
+int ft_tokenizer_mask(const ft_tokenizer *tok) { return tok->mask; }
+int ft_tokenizer_unk(const ft_tokenizer *tok) { return tok->unk_id >= 0 ? tok->unk_id : tok->unk_special; }
+int ft_tokenizer_model_max_length(const ft_tokenizer *tok) { return tok->model_max_length; }
 
 int ft_tokenizer_token_id(const ft_tokenizer *tok, const char *token) {
     return token ? ft_tok_lookup(tok, token, strlen(token)) : -1;
@@ -110,8 +126,8 @@ int ft_tok_work_init(ft_tok_work *w, const ft_tokenizer *tok) {
 }
 
 void ft_tok_work_free(ft_tok_work *w) {
-    for (int i = 0; i < 2; i++) { free(w->buf[i]); free(w->pc[i]); free(w->nbuf[i]); }
-    free(w->sym); free(w->heap); free(w->tmp); free(w->spans); free(w->ids);
+    for (int i = 0; i < 2; i++) { free(w->buf[i]); free(w->pc[i]); free(w->nbuf[i]); free(w->cps[i]); }
+    free(w->sym); free(w->heap); free(w->tmp); free(w->spans); free(w->ids); free(w->bounds);
     if (w->md) pcre2_match_data_free(w->md);
     memset(w, 0, sizeof *w);
 }
@@ -133,8 +149,7 @@ static int find_added(const ft_tokenizer *tok, const char *text, size_t len, siz
                       size_t *ms, size_t *me) {
     const unsigned char *u = (const unsigned char *)text;
     for (size_t i = from; i < len; i++) {
-        if (!tok->added_first[u[i]]) continue;
-        for (int k = 0; k < tok->n_added; k++) {
+        for (int k = tok->added_start[u[i]], end = tok->added_start[u[i] + 1]; k < end; k++) {
             const ft_tok_added *a = &tok->added[k];
             if (a->special && (flags & FT_TOK_NO_SPECIAL_PARSE)) continue;
             const ft_tok_token *t = &tok->tokens[a->id];
@@ -157,12 +172,15 @@ static int encode_segment(const ft_tokenizer *tok, ft_tok_work *w, const char *s
     if (pn == 0) return FT_OK;
     FT_TRY(ft_tok_pretokenize(tok, w, p, pn, origin));
     const int c = w->cur;
-    for (int i = 0; i < w->npc[c]; i++)
-        FT_TRY(ft_bpe_encode_piece(tok, w, w->buf[c] + w->pc[c][i].off, w->pc[c][i].len));
+    for (int i = 0; i < w->npc[c]; i++) {
+        const char *ps = w->buf[c] + w->pc[c][i].off;
+        if (tok->wordpiece) FT_TRY(ft_wordpiece_encode_word(tok, w, ps, w->pc[c][i].len));
+        else FT_TRY(ft_bpe_encode_piece(tok, w, ps, w->pc[c][i].len));
+    }
     return FT_OK;
 }
 
-static int encode_into(const ft_tokenizer *tok, ft_tok_work *w, const char *text, size_t len, int flags) {
+int ft_tok_encode_into(const ft_tokenizer *tok, ft_tok_work *w, const char *text, size_t len, int flags) {
     if (flags & FT_TOK_ADD_SPECIAL)
         for (int i = 0; i < tok->n_prefix; i++) FT_TRY(ft_tok_push(w, tok->prefix[i]));
     size_t seg = 0;
@@ -185,7 +203,7 @@ int ft_tokenizer_encode(const ft_tokenizer *tok, const char *text, size_t len, i
     if (!text) text = "";
     ft_tok_work w;
     FT_TRY(ft_tok_work_init(&w, tok));
-    int rc = encode_into(tok, &w, text, len, flags);
+    int rc = ft_tok_encode_into(tok, &w, text, len, flags);
     if (rc == FT_OK && !w.ids) rc = ft_tok_reserve((void **)&w.ids, sizeof *w.ids, 1, &w.cap);  /* never NULL */
     if (rc == FT_OK) { *ids = w.ids; *n = w.n; w.ids = NULL; }
     ft_tok_work_free(&w);
@@ -215,13 +233,18 @@ int ft_tokenizer_decode(const ft_tokenizer *tok, const int *ids, int n, int flag
     size_t total = 0;
     for (int i = 0; i < n; i++) {
         FT_TRY(check_id(tok, ids[i]));
-        total += tok->tokens[ids[i]].dec_len;
+        total += tok->tokens[ids[i]].dec_len + (tok->dec_wordpiece ? 1 : 0);
     }
     char *buf = malloc(total + 1);
     if (!buf) return ft_error(FT_ERR_NOMEM, "ft_tokenizer_decode: cannot allocate %zu bytes", total + 1);
     size_t k = 0;
+    int emitted = 0;
     for (int i = 0; i < n; i++) {
         if ((flags & FT_TOK_SKIP_SPECIAL) && (tok->tokens[ids[i]].flags & FT_TOKF_SPECIAL)) continue;
+        if (tok->dec_wordpiece) {   /* the first token kept is the first of the text (as HF skips before decoding) */
+            k += ft_wordpiece_decode_token(tok, emitted++ == 0, ids[i], buf + k);
+            continue;
+        }
         size_t m;
         const char *s = piece_bytes(tok, i > 0 ? ids[i - 1] : -1, ids[i], &m);
         memcpy(buf + k, s, m);
@@ -235,6 +258,18 @@ int ft_tokenizer_decode(const ft_tokenizer *tok, const int *ids, int n, int flag
 
 int ft_tokenizer_decode_piece(const ft_tokenizer *tok, int prev, int id, char *buf, size_t cap) {
     FT_TRY(check_id(tok, id));
+    if (tok->dec_wordpiece) {
+        size_t need = tok->tokens[id].dec_len + 1;
+        char stackbuf[256];
+        char *t = need <= sizeof stackbuf ? stackbuf : malloc(need);
+        if (!t) return ft_error(FT_ERR_NOMEM, "ft_tokenizer_decode_piece: out of memory");
+        size_t m = ft_wordpiece_decode_token(tok, prev < 0, id, t);
+        int rc = (int)m;
+        if (m > cap) rc = ft_error(FT_ERR_RANGE, "ft_tokenizer_decode_piece: token %d needs %zu bytes, buffer has %zu", id, m, cap);
+        else { memcpy(buf, t, m); if (m < cap) buf[m] = 0; }
+        if (t != stackbuf) free(t);
+        return rc;
+    }
     size_t m;
     const char *s = piece_bytes(tok, prev, id, &m);
     if (m > cap) return ft_error(FT_ERR_RANGE, "ft_tokenizer_decode_piece: token %d needs %zu bytes, buffer has %zu", id, m, cap);

@@ -198,6 +198,7 @@ int ft_tok_alloc(ft_tokenizer **out, const char *source) {
     if (!tok) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
     snprintf(tok->source, sizeof tok->source, "%s", source ? source : "");
     tok->unk_id = -1; tok->bos = -1; tok->eos = -1; tok->pad = -1;
+    tok->cls = -1; tok->sep = -1; tok->mask = -1; tok->unk_special = -1;
     for (int b = 0; b < 256; b++) { tok->byte_sym[b] = -1; tok->byte_tok[b] = -1; }
     *out = tok;
     return FT_OK;
@@ -224,7 +225,9 @@ int ft_tok_set_token(ft_tokenizer *tok, int id, const char *s, size_t len, int f
     ft_tok_token *t = &tok->tokens[id];
     if (t->flags & FT_TOKF_PRESENT) {
         if (t->len == len && memcmp(tok->pool + t->off, s, len) == 0) { t->flags |= (uint8_t)flags; return FT_OK; }
-        /* an added token that re-uses a model id with other content: the added content wins (as in HF) */
+        /* an added token that re-uses a model id with other content: the added content wins */
+        FT_LOGW("%s: token id %d is '%s' in the vocabulary and '%.*s' as an added token; using the latter",
+                tok->source, id, tok->pool + t->off, (int)len, s);
     }
     uint32_t off = 0;
     FT_TRY(pool_add(&tok->pool, &tok->pool_len, &tok->pool_cap, s, len, &off));
@@ -269,15 +272,14 @@ int ft_tok_add_added(ft_tokenizer *tok, int id, int special, int lstrip, int rst
     if (id < 0 || id >= tok->n_tokens || !(tok->tokens[id].flags & FT_TOKF_PRESENT))
         return ft_error(FT_ERR_FORMAT, "%s: added token id %d has no content", tok->source, id);
     if (tok->tokens[id].len == 0) return ft_error(FT_ERR_FORMAT, "%s: added token id %d is empty", tok->source, id);
-    for (int i = 0; i < tok->n_added; i++)
-        if (tok->added[i].id == id) { tok->added[i].special |= (uint8_t)special; goto flags; }
-    int cap = tok->n_added;  /* grow one by one: few added tokens */
-    ft_tok_added *na = realloc(tok->added, (size_t)(cap + 1) * sizeof *na);
-    if (!na) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
-    tok->added = na;
-    tok->added[tok->n_added++] = (ft_tok_added){ id, (uint8_t)!!lstrip, (uint8_t)!!rstrip, (uint8_t)!!single_word,
-                                                 (uint8_t)!!normalized, (uint8_t)!!special };
-flags:
+    if (tok->tokens[id].flags & FT_TOKF_ADDED) {   /* again: only the special flag can be added */
+        for (int i = 0; i < tok->n_added; i++)
+            if (tok->added[i].id == id) tok->added[i].special |= (uint8_t)!!special;
+    } else {
+        FT_TRY(ft_tok_reserve((void **)&tok->added, sizeof *tok->added, tok->n_added + 1, &tok->cap_added));
+        tok->added[tok->n_added++] = (ft_tok_added){ id, (uint8_t)!!lstrip, (uint8_t)!!rstrip, (uint8_t)!!single_word,
+                                                     (uint8_t)!!normalized, (uint8_t)!!special };
+    }
     tok->tokens[id].flags |= FT_TOKF_ADDED | (special ? FT_TOKF_SPECIAL : 0);
     return FT_OK;
 }
@@ -330,6 +332,8 @@ done:
 static int cmp_added(const void *x, const void *y, void *ctx) {
     const ft_tokenizer *tok = ctx;
     const ft_tok_added *p = x, *q = y;
+    unsigned char fp = (unsigned char)tok->pool[tok->tokens[p->id].off], fq = (unsigned char)tok->pool[tok->tokens[q->id].off];
+    if (fp != fq) return fp < fq ? -1 : 1;
     uint32_t lp = tok->tokens[p->id].len, lq = tok->tokens[q->id].len;
     if (lp != lq) return lp > lq ? -1 : 1;
     return (p->id > q->id) - (p->id < q->id);
@@ -417,9 +421,10 @@ int ft_tok_finalize(ft_tokenizer *tok) {
         if (tok->tokens[id].flags & FT_TOKF_PRESENT) FT_TRY(build_decoded(tok, id));
 
     if (tok->n_added > 1) qsort_r(tok->added, (size_t)tok->n_added, sizeof *tok->added, cmp_added, tok);
-    memset(tok->added_first, 0, sizeof tok->added_first);
-    for (int i = 0; i < tok->n_added; i++)
-        tok->added_first[(unsigned char)tok->pool[tok->tokens[tok->added[i].id].off]] = 1;
+    for (int c = 0, i = 0; c <= 256; c++) {
+        while (c < 256 && i < tok->n_added && (unsigned char)tok->pool[tok->tokens[tok->added[i].id].off] < c) i++;
+        tok->added_start[c] = c < 256 ? i : tok->n_added;
+    }
     if (tok->unk_id >= tok->n_tokens) tok->unk_id = -1;
     return FT_OK;
 }

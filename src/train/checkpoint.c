@@ -1,6 +1,7 @@
 /* checkpoint.c — see checkpoint.h. */
 #include "finetune/checkpoint.h"
 #include "finetune/fileio.h"
+#include "finetune/lora.h"
 #include "finetune/status.h"
 
 #include <dirent.h>
@@ -103,7 +104,8 @@ int ft_ckpt_save(const char *run_dir, int64_t step, const ft_model *m, ft_optimi
     snprintf(final_dir, sizeof final_dir, "%s/step-%08lld", ckdir, (long long)step);
     snprintf(tmp_dir, sizeof tmp_dir, "%s.tmp", final_dir);
     ft_remove_tree(tmp_dir);
-    int rc = ft_model_save(m, tmp_dir);
+    /* LoRA runs keep the frozen base where it came from: the checkpoint holds the adapter */
+    int rc = ft_model_lora_count(m) ? ft_model_save_adapter(m, tmp_dir, "") : ft_model_save(m, tmp_dir);
     if (rc == FT_OK) {
         size_t nb;
         void *state = ft_optim_state(o, &nb);
@@ -157,7 +159,7 @@ int ft_ckpt_latest(const char *run_dir, char *path, size_t cap) {
 
 int ft_ckpt_load(const char *ckpt_dir, ft_model *m, ft_optimizer *o, char **state_json) {
     *state_json = NULL;
-    FT_TRY(ft_model_load_weights(m, ckpt_dir));
+    FT_TRY(ft_model_lora_count(m) ? ft_model_load_adapter(m, ckpt_dir) : ft_model_load_weights(m, ckpt_dir));
     char path[4200];
     snprintf(path, sizeof path, "%s/optimizer.bin", ckpt_dir);
     ft_mmap mm;

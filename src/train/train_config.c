@@ -33,16 +33,29 @@ const ft_train_option ft_train_options[] = {
     {"folds", INT(folds), "0", "k-fold cross-validation: number of folds (0 = off)"},
     {"fold", INT(fold), "0", "which fold is the validation fold (0-based)"},
     {"train-on", STR(train_on), "auto", "completion (only responses / assistant turns) or all; auto picks by format"},
-    {"truncate", STR(truncate), "right", "drop tokens from the right or the left of long examples"},
-    {"optimizer", STR(optimizer), "adamw", "adamw, adam or sgd"},
+    {"truncate", STR(truncate), "auto", "long examples: right (keep the start), left (keep the end), none (cut into windows); auto = none for text, right otherwise"},
+    {"prompt-column", STR(prompt_column), "", "CSV/TSV: prompt column (with --completion-column: prompt-completion rows)"},
+    {"completion-column", STR(completion_column), "", "CSV/TSV: completion column"},
+    {"response-speaker", STR(response_speaker), "", "dialogue data with --train-on completion: whose turns are learned (default: the last turn's speaker)"},
+    {"min-chars", INT(min_chars), "1", "drop records shorter than this (characters)"},
+    {"max-chars", INT(max_chars), "0", "drop records longer than this (characters; 0 = no limit)"},
+    {"method", STR(method), "full", "full (every weight not frozen), lora (adapters on a frozen base)"},
+    {"lora-r", INT(lora_r), "8", "LoRA rank"},
+    {"lora-alpha", FLT(lora_alpha), "16", "LoRA alpha (scale alpha/r)"},
+    {"lora-dropout", FLT(lora_dropout), "0.05", "dropout on the LoRA branch input"},
+    {"lora-targets", STR(lora_targets), "", "modules to adapt, comma-separated (GPT-2: c_attn, c_proj, c_fc, attn.c_proj, mlp.c_proj; Llama: q_proj ... down_proj; all-linear); default c_attn / q_proj,v_proj"},
+    {"rslora", BOOL(rslora), "0", "rank-stabilised LoRA: scale alpha/sqrt(r)"},
+    {"freeze", STR(freeze), "", "freeze parameters: embeddings, head, norm, layers:A-B, or globs on HF names (comma-separated)"},
+    {"train-only", STR(train_only), "", "train only these (same patterns as --freeze); everything else is frozen"},
+    {"optimizer", STR(optimizer), "adamw", "adamw, adam, sgd, adagrad or rmsprop"},
     {"schedule", STR(schedule), "linear", "learning-rate schedule after warmup: constant, linear or cosine"},
     {"lr", FLT(lr), "5e-4", "peak learning rate"},
     {"min-lr-ratio", FLT(min_lr_ratio), "0", "final learning rate as a fraction of --lr (linear / cosine)"},
     {"weight-decay", FLT(weight_decay), "0.01", "decoupled weight decay (not on biases, norms, embeddings)"},
     {"beta1", FLT(beta1), "0.9", "Adam beta1"},
-    {"beta2", FLT(beta2), "0.999", "Adam beta2"},
+    {"beta2", FLT(beta2), "0.999", "Adam beta2 (RMSprop: the smoothing constant alpha)"},
     {"eps", FLT(eps), "1e-8", "Adam epsilon"},
-    {"momentum", FLT(momentum), "0.9", "SGD momentum"},
+    {"momentum", FLT(momentum), "0.9", "SGD / RMSprop momentum"},
     {"nesterov", BOOL(nesterov), "0", "SGD with Nesterov momentum"},
     {"warmup-steps", INT(warmup_steps), "-1", "warmup steps (-1: use --warmup-ratio)"},
     {"warmup-ratio", FLT(warmup_ratio), "0.05", "warmup as a fraction of all steps"},
@@ -189,12 +202,17 @@ int ft_train_config_validate(const ft_train_config *c) {
     if (c->keep < 1) return ft_error(FT_ERR_INVALID, "--keep must be >= 1");
     if (strcmp(c->train_on, "auto") && strcmp(c->train_on, "all") && strcmp(c->train_on, "completion"))
         return ft_error(FT_ERR_INVALID, "--train-on must be completion, all or auto (got '%s')", c->train_on);
-    if (strcmp(c->truncate, "left") && strcmp(c->truncate, "right"))
-        return ft_error(FT_ERR_INVALID, "--truncate must be left or right (got '%s')", c->truncate);
-    if (strcmp(c->optimizer, "adamw") && strcmp(c->optimizer, "adam") && strcmp(c->optimizer, "sgd"))
-        return ft_error(FT_ERR_INVALID, "--optimizer must be adamw, adam or sgd (got '%s')", c->optimizer);
+    if (strcmp(c->truncate, "left") && strcmp(c->truncate, "right") && strcmp(c->truncate, "none") && strcmp(c->truncate, "auto"))
+        return ft_error(FT_ERR_INVALID, "--truncate must be auto, right, left or none (got '%s')", c->truncate);
+    if (strcmp(c->optimizer, "adamw") && strcmp(c->optimizer, "adam") && strcmp(c->optimizer, "sgd") &&
+        strcmp(c->optimizer, "adagrad") && strcmp(c->optimizer, "rmsprop"))
+        return ft_error(FT_ERR_INVALID, "--optimizer must be adamw, adam, sgd, adagrad or rmsprop (got '%s')", c->optimizer);
     if (strcmp(c->init_from, "pretrained") && strcmp(c->init_from, "random"))
         return ft_error(FT_ERR_INVALID, "--init must be pretrained or random (got '%s')", c->init_from);
+    if (strcmp(c->method, "full") && strcmp(c->method, "lora"))
+        return ft_error(FT_ERR_INVALID, "--method must be full or lora (got '%s'; qlora is not available yet)", c->method);
+    if (!strcmp(c->method, "lora") && (c->lora_r <= 0 || c->lora_alpha <= 0 || c->lora_dropout < 0 || c->lora_dropout >= 1))
+        return ft_error(FT_ERR_INVALID, "LoRA needs --lora-r > 0, --lora-alpha > 0 and 0 <= --lora-dropout < 1");
     ft_schedule s;
     return ft_schedule_from_name(c->schedule, &s);
 }

@@ -10,6 +10,7 @@
 #include "finetune/chat.h"
 #include "finetune/checkpoint.h"
 #include "finetune/fileio.h"
+#include "finetune/lora.h"
 #include "finetune/report.h"
 #include "finetune/status.h"
 
@@ -67,6 +68,22 @@ static int load_model(ft_trainer *t) {
         FT_TRY(ft_model_load(&t->model, c->model, ft_backend_cpu()));
     }
     ft_model_set_label_smoothing(t->model, c->label_smoothing);
+    if (c->freeze[0]) { int n = ft_model_freeze(t->model, c->freeze); if (n < 0) return n; }
+    if (c->train_only[0]) { int n = ft_model_train_only(t->model, c->train_only); if (n < 0) return n; }
+    if (!strcmp(c->method, "lora")) {
+        ft_lora_config lc = ft_lora_default_config();
+        lc.r = c->lora_r;
+        lc.alpha = c->lora_alpha;
+        lc.dropout = c->lora_dropout;
+        lc.rslora = c->rslora;
+        snprintf(lc.targets, sizeof lc.targets, "%s", c->lora_targets);
+        FT_TRY(ft_model_add_lora(t->model, &lc, (uint64_t)c->seed));
+    }
+    int64_t tr = ft_model_trainable_count(t->model), all = ft_model_param_count(t->model);
+    if (tr < all)
+        fprintf(stderr, "trainable parameters: %lld of %lld (%.2f%%)%s\n", (long long)tr, (long long)all, 100.0 * (double)tr / (double)all,
+                ft_model_lora_count(t->model) ? " (LoRA adapters; the base is frozen)" : "");
+    if (tr == 0) return ft_error(FT_ERR_INVALID, "nothing to train: every parameter is frozen");
     return FT_OK;
 }
 
@@ -82,6 +99,11 @@ static int load_data(ft_trainer *t) {
     FT_TRY(ft_train_on_from_name(c->train_on, &o.train_on));
     FT_TRY(ft_truncate_from_name(c->truncate, &o.truncate));
     o.text_column = c->text_column;
+    if (c->prompt_column[0]) o.prompt_column = c->prompt_column;
+    if (c->completion_column[0]) o.completion_column = c->completion_column;
+    if (c->response_speaker[0]) o.response_speaker = c->response_speaker;
+    o.min_chars = c->min_chars;
+    o.max_chars = c->max_chars;
     o.strict = c->strict;
     o.dedup = c->dedup;
     o.seq_len = c->seq_len;
@@ -89,16 +111,10 @@ static int load_data(ft_trainer *t) {
     if (ft_chat_template_load(&tmpl, c->model) == FT_OK) o.chat_template = tmpl;
     ft_error_clear();
     int rc = ft_dataset_load(&t->train_ds, c->data, t->tok, &o);
-    if (rc == FT_OK) {
-        fprintf(stderr, "data: %s\n", c->data);
-        ft_dataset_print_summary(t->train_ds, stderr);
-    }
+    if (rc == FT_OK) ft_dataset_print_summary(t->train_ds, stderr);
     if (rc == FT_OK && c->val_data[0]) {
         rc = ft_dataset_load(&t->val_file_ds, c->val_data, t->tok, &o);
-        if (rc == FT_OK) {
-            fprintf(stderr, "validation data: %s\n", c->val_data);
-            ft_dataset_print_summary(t->val_file_ds, stderr);
-        }
+        if (rc == FT_OK) ft_dataset_print_summary(t->val_file_ds, stderr);
     }
     ft_chat_template_free(tmpl);
     if (rc < 0) return rc;
@@ -127,7 +143,8 @@ static int load_data(ft_trainer *t) {
 static int make_optimizer(ft_trainer *t) {
     const ft_train_config *c = &t->cfg;
     ft_optim_params p = ft_optim_default_params();
-    p.kind = !strcmp(c->optimizer, "adam") ? FT_OPT_ADAM : !strcmp(c->optimizer, "sgd") ? FT_OPT_SGD : FT_OPT_ADAMW;
+    p.kind = !strcmp(c->optimizer, "adam") ? FT_OPT_ADAM : !strcmp(c->optimizer, "sgd") ? FT_OPT_SGD
+           : !strcmp(c->optimizer, "adagrad") ? FT_OPT_ADAGRAD : !strcmp(c->optimizer, "rmsprop") ? FT_OPT_RMSPROP : FT_OPT_ADAMW;
     p.lr = c->lr;
     p.beta1 = c->beta1;
     p.beta2 = c->beta2;
@@ -315,6 +332,16 @@ static void progress(ft_trainer *t, double loss, float lr, double tps, int force
     }
 }
 
+/* best/ and final/: an HF model directory, or for LoRA runs a PEFT adapter directory; with the
+ * tokenizer files either way */
+static int save_model_dir(ft_trainer *t, const char *dir) {
+    char abs[4096];
+    const char *base = realpath(t->cfg.model, abs) ? abs : t->cfg.model;
+    int rc = ft_model_lora_count(t->model) ? ft_model_save_adapter(t->model, dir, base) : ft_model_save(t->model, dir);
+    if (rc == FT_OK && ft_copy_tokenizer_files(t->cfg.model, dir) < 0) rc = FT_ERR_IO;
+    return rc;
+}
+
 /* ------------------------------------------------------------------ evaluation hook */
 
 static int do_eval(ft_trainer *t, int *stop) {
@@ -339,8 +366,7 @@ static int do_eval(ft_trainer *t, int *stop) {
         t->bad_evals = 0;
         char dir[4096];
         FT_TRY(ft_path_join(dir, sizeof dir, t->cfg.out, "best"));
-        FT_TRY(ft_model_save(t->model, dir));
-        FT_TRY(ft_copy_tokenizer_files(t->cfg.model, dir) < 0 ? FT_ERR_IO : FT_OK);
+        FT_TRY(save_model_dir(t, dir));
     } else if (++t->bad_evals >= t->cfg.patience && t->cfg.patience > 0) {
         fprintf(stderr, "early stopping: no improvement of the validation loss in %d evaluations (best %.4f)\n", t->bad_evals, t->best_val);
         *stop = 1;
@@ -406,8 +432,7 @@ static int run(ft_trainer *t, ft_train_result *res, int resumed) {
     if (t->is_tty) fputc('\n', stderr);
     if (rc == FT_OK && !interrupted) {
         FT_TRY(ft_path_join(path, sizeof path, c->out, "final"));
-        rc = ft_model_save(t->model, path);
-        if (rc == FT_OK && ft_copy_tokenizer_files(c->model, path) < 0) rc = FT_ERR_IO;
+        rc = save_model_dir(t, path);
         if (rc == FT_OK && !t->vb) { /* no validation: best = final */ }
     }
     if (t->metrics) fflush(t->metrics);

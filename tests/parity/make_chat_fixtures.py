@@ -5,12 +5,15 @@ For every template below (the built-ins of src/chat/chat_builtin.c and the chat_
 model families ship in tokenizer_config.json) this writes
 
     tests/fixtures/chat/<name>/tokenizer_config.json   chat_template + bos_token / eos_token
-    tests/fixtures/chat/<name>/cases.json              conversations, the text transformers'
+    tests/fixtures/chat/<name>/cases.json              conversations, and per (conversation,
+                                                       add_generation_prompt) case the text transformers'
                                                        apply_chat_template(tokenize=False) renders (or the
-                                                       TemplateError message), and assistant spans
+                                                       TemplateError message) and the assistant spans
 
 plus tests/fixtures/chat/features/cases.json (small templates that exercise the interpreter: filters,
-tests, scoping, whitespace control, Python printing of values), loader fixtures, and index.json.
+tests, scoping, whitespace control, Python printing of values), tests/fixtures/chat/random/cases.json
+(seeded random templates: nested blocks under every whitespace-control modifier, random expressions),
+loader fixtures, and index.json.
 
 Rendering uses a PreTrainedTokenizerFast built around a tiny WordLevel tokenizer from the `tokenizers`
 library (no hub access); its bos/eos are set so that the template sees exactly bos_token / eos_token.
@@ -577,6 +580,105 @@ FEATURE_ERRORS = {  # templates whose render raises: the C side must fail with t
 }
 
 
+# ---------------------------------------------------------------------------------------------------
+# Random templates (seeded, so the fixtures are reproducible): nested blocks with every whitespace-control
+# modifier between random text, and random expressions over literals, filters, tests and methods.
+# Expressions whose jinja2 result is a Python artifact the C side does not mimic on purpose are not
+# generated: |reverse (a reversed-iterator object), |e (Markup), '%' on strings, slices of constants
+# (folded at compile time), and |int beyond 64 bits.
+def random_structure(rng, depth, inloop=False):
+    def text():
+        return "".join(rng.choice([" ", "  ", "\t", "\n", "\n", "a", "b ", "\r\n", "\u00a0", "é"]) for _ in range(rng.randint(0, 6)))
+    def lm():
+        return rng.choice(["", "", "-", "+"])
+    def vm():
+        return rng.choice(["", "", "-"])
+    parts = []
+    for _ in range(rng.randint(1, 4)):
+        r = rng.random()
+        parts.append(text())
+        if r < 0.25 or depth <= 0:
+            v = rng.choice(["'x'", "1", "messages|length", "ns.n"] + (["m.role", "loop.index"] if inloop else []))
+            parts.append("{{" + vm() + " " + v + " " + vm() + "}}")
+        elif r < 0.4:
+            parts.append("{#" + lm() + " c " + lm() + "#}")
+        elif r < 0.6:
+            cond = rng.choice(["true", "false"] + (["m.role == 'user'", "loop.first"] if inloop else []))
+            parts.append("{%" + lm() + " if " + cond + " " + lm() + "%}" + random_structure(rng, depth - 1, inloop))
+            if rng.random() < 0.4:
+                parts.append("{%" + lm() + " else " + lm() + "%}" + random_structure(rng, depth - 1, inloop))
+            parts.append("{%" + lm() + " endif " + lm() + "%}")
+        elif r < 0.75:
+            parts.append("{%" + lm() + " for m in messages[:2] " + lm() + "%}" + random_structure(rng, depth - 1, True)
+                         + "{%" + lm() + " endfor " + lm() + "%}")
+        elif r < 0.85:
+            parts.append("{%" + lm() + " set ns.n = ns.n + 1 " + lm() + "%}")
+        elif r < 0.92:
+            parts.append("{%" + lm() + " raw " + rng.choice(["", "-"]) + "%}" + text() + "{{ r }}{% x %}" + text()
+                         + "{%" + lm() + " endraw " + lm() + "%}")
+        else:
+            parts.append("{%" + lm() + " set s %}" + random_structure(rng, depth - 1, inloop) + "{%" + lm() + " endset "
+                         + lm() + "%}{{ s | length }}")
+    parts.append(text())
+    return "".join(parts)
+
+
+R_ATOMS = ["0", "1", "2", "3", "-1", "7", "300", "0.5", "2.25", "1e20", "1.5e-7", "'abc'", "'Héllo wörld'", "' pad '", "''",
+           "\"it's\"", "none", "true", "false", "[1, 2, 3]", "['b', 'a']", "[]", "{'a': 1, 'b': 'x'}", "{}", "(1, 'a')",
+           "messages[0]", "messages[1].content", "messages | length", "messages[2]['role']", "undefined_v", "'a,b;c'",
+           "'ÉCOLE été'", "'\\n x\\t'", "3.0", "-2.5", "10", "'5'", "'1.5'"]
+R_BIN = ["+", "-", "*", "/", "//", "**", "~", "==", "!=", "<", ">", "<=", ">=", "in", "not in", "and", "or"]
+R_FILT = ["length", "upper", "lower", "trim", "first", "last", "list", "string", "tojson", "join", "join(', ')",
+          "default('d')", "float", "abs", "capitalize", "title", "replace('a', 'X')", "unique | list", "items | list",
+          "tojson(indent=2)", "select | list", "map('upper') | list", "default(none, true)", "count",
+          "indent(2, true)", "tojson(sort_keys=true)"]
+R_TESTS = ["defined", "undefined", "none", "string", "number", "integer", "float", "mapping", "iterable", "sequence",
+           "odd", "even", "divisibleby 3", "lower", "upper", "boolean", "true", "false", "eq 1", "in [1, 'abc']",
+           "sameas none"]
+R_METH = [".upper()", ".lower()", ".strip()", ".split()", ".split(',')", ".startswith('a')", ".endswith('c')",
+          ".title()", ".capitalize()", ".replace('l', 'L')", ".find('l')", ".count('l')", ".items() | list",
+          ".keys() | list", ".get('a')", ".get('z', 0)", ".lstrip(' a')", ".rsplit(',', 1)"]
+
+
+def random_expr(rng, d):
+    r = rng.random()
+    if d <= 0 or r < 0.25:
+        return rng.choice(R_ATOMS)
+    if r < 0.5:
+        return f"({random_expr(rng, d - 1)} {rng.choice(R_BIN)} {random_expr(rng, d - 1)})"
+    if r < 0.64:
+        return f"({random_expr(rng, d - 1)} | {rng.choice(R_FILT)})"
+    if r < 0.74:
+        neg = "not " if rng.random() < 0.3 else ""
+        return f"({random_expr(rng, d - 1)} is {neg}{rng.choice(R_TESTS)})"
+    if r < 0.84:
+        return f"({random_expr(rng, d - 1)}){rng.choice(R_METH)}"
+    if r < 0.89:
+        idx = rng.choice(["0", "-1", "1", "'a'", "5"])
+        return f"({random_expr(rng, d - 1)})[{idx}]"
+    if r < 0.95:
+        return f"({random_expr(rng, d - 1)} if {random_expr(rng, d - 1)} else {random_expr(rng, d - 1)})"
+    return f"(not {random_expr(rng, d - 1)})"
+
+
+def random_cases(tok, n_struct, n_expr):
+    rng = __import__("random").Random(20240601)
+    cases = []
+    while len(cases) < n_struct:
+        t = "{% set ns = namespace(n=0) %}" + random_structure(rng, 3) + rng.choice(["", "\n", "\n\n", "\r\n"])
+        cases.append({"name": f"structure{len(cases)}", "template": t, "expected": render(tok, t, FEATURE_MSGS, False)})
+    k = 0
+    while k < n_expr:
+        t = "{{ " + random_expr(rng, 3) + " }}"
+        try:
+            exp = render(tok, t, FEATURE_MSGS, False)
+        except Exception:
+            continue  # type errors and the like: only renders are compared here
+        cases.append({"name": f"expr{k}", "template": t, "expected": exp})
+        k += 1
+    return cases
+
+
 def make_tokenizer(bos, eos):
     vocab = {"<unk>": 0}
     for t in (bos, eos):
@@ -650,10 +752,17 @@ def token_entry(tok, style):
 
 
 def write_json(path, obj):
+    """Compact JSON; a "cases" list gets one case per line so that diffs stay readable."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, ensure_ascii=False, indent=1)
-        f.write("\n")
+        if isinstance(obj, dict) and "cases" in obj:
+            head = {k: v for k, v in obj.items() if k != "cases"}
+            f.write(json.dumps(head, ensure_ascii=False)[:-1] + (", " if head else "") + '"cases": [\n')
+            f.write(",\n".join(json.dumps(c, ensure_ascii=False) for c in obj["cases"]))
+            f.write("\n]}\n")
+        else:
+            json.dump(obj, f, ensure_ascii=False, indent=1)
+            f.write("\n")
 
 
 def template_cases(name, template, bos, eos):
@@ -661,7 +770,7 @@ def template_cases(name, template, bos, eos):
     cases = []
     for cname, msgs in CONVERSATIONS.items():
         for agp in (False, True):
-            case = {"name": f"{cname}/agp={int(agp)}", "messages": msgs, "add_generation_prompt": agp}
+            case = {"name": f"{cname}/agp={int(agp)}", "conversation": cname, "add_generation_prompt": agp}
             try:
                 case["expected"] = render(tok, template, msgs, agp)
             except Exception as ex:  # jinja2 TemplateError from raise_exception
@@ -684,7 +793,7 @@ def template_cases(name, template, bos, eos):
     # Llama-3.1 reads date_string: a case with it set as an extra variable
     if "date_string" in template:
         msgs = CONVERSATIONS["no_system"]
-        cases.append({"name": "date_string_var", "messages": msgs, "add_generation_prompt": True,
+        cases.append({"name": "date_string_var", "conversation": "no_system", "add_generation_prompt": True,
                       "vars": {"date_string": "01 Jan 2025"},
                       "expected": render(tok, template, msgs, True, date_string="01 Jan 2025")})
     return cases
@@ -705,7 +814,7 @@ def main():
         cfg["eos_token"] = token_entry(eos, style)
         write_json(os.path.join(OUT, name, "tokenizer_config.json"), cfg)
         cases = template_cases(name, template, bos, eos)
-        write_json(os.path.join(OUT, name, "cases.json"), {"builtin": builtin, "cases": cases})
+        write_json(os.path.join(OUT, name, "cases.json"), {"builtin": builtin, "conversations": CONVERSATIONS, "cases": cases})
         index.append(name)
         total += len(cases)
         print(f"{name}: {len(cases)} cases, {sum('error' in c for c in cases)} errors, "
@@ -717,8 +826,7 @@ def main():
     for fname, template in FEATURES.items():
         kw = FEATURE_VARS.get(fname, {})
         for agp in (False, True) if fname in ("generation_prefix", "vars_and_undefined") else (False,):
-            case = {"name": f"{fname}/agp={int(agp)}", "template": template, "messages": FEATURE_MSGS,
-                    "add_generation_prompt": agp, "vars": kw}
+            case = {"name": f"{fname}/agp={int(agp)}", "template": template, "add_generation_prompt": agp, "vars": kw}
             case["expected"] = render(tok, template, FEATURE_MSGS, agp, **kw)
             if fname == "generation_prefix" and not agp:
                 case["spans"] = expected_spans(tok, template, FEATURE_MSGS, agp, case["expected"])
@@ -730,11 +838,17 @@ def main():
         except SystemExit:
             raise
         except Exception as ex:
-            feats.append({"name": f"error/{fname}", "template": template, "messages": FEATURE_MSGS,
-                          "add_generation_prompt": False, "vars": {}, "error": msg if msg else "", "py_error": str(ex)})
-    write_json(os.path.join(OUT, "features", "cases.json"), {"bos": "<s>", "eos": "</s>", "cases": feats})
+            feats.append({"name": f"error/{fname}", "template": template, "add_generation_prompt": False, "vars": {},
+                          "error": msg if msg else "", "py_error": str(ex)})
+    write_json(os.path.join(OUT, "features", "cases.json"), {"bos": "<s>", "eos": "</s>", "messages": FEATURE_MSGS,
+                                                             "cases": feats})
     total += len(feats)
     print(f"features: {len(feats)} cases")
+
+    rc = random_cases(tok, 300, 500)
+    write_json(os.path.join(OUT, "random", "cases.json"), {"bos": "<s>", "eos": "</s>", "messages": FEATURE_MSGS, "cases": rc})
+    total += len(rc)
+    print(f"random: {len(rc)} cases")
 
     # loader fixtures
     d = os.path.join(OUT, "loader-jinja-file")

@@ -2,6 +2,10 @@
 #include "cli.h"
 #include "finetune/status.h"
 #include "finetune/fileio.h"
+#include "finetune/lora.h"
+#include "finetune/model.h"
+
+#include <cjson/cJSON.h>
 
 #include <errno.h>
 #include <limits.h>
@@ -126,4 +130,43 @@ int ft_cli_fail(const char *cmd, int status) {
     const char *msg = ft_last_error();
     fprintf(stderr, "finetune %s: error: %s\n", cmd, msg && *msg ? msg : ft_strerror(status));
     return 1;
+}
+
+/* base_model_name_or_path of an adapter directory into buf; 0 if dir is not an adapter */
+static int adapter_base(const char *dir, char *buf, size_t cap) {
+    char path[4096], *text;
+    if (ft_path_join(path, sizeof path, dir, "adapter_config.json") || !ft_path_exists(path)) return 0;
+    if (ft_file_read_all(path, &text, NULL) < 0) return 0;
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    const cJSON *b = j ? cJSON_GetObjectItem(j, "base_model_name_or_path") : NULL;
+    int ok = cJSON_IsString(b) && b->valuestring[0];
+    if (ok) snprintf(buf, cap, "%s", b->valuestring);
+    cJSON_Delete(j);
+    return ok ? 1 : -1;
+}
+
+const char *ft_cli_tokenizer_dir(const char *dir, char *buf, size_t cap) {
+    char tj[4096];
+    if (ft_path_join(tj, sizeof tj, dir, "tokenizer.json") == FT_OK && ft_path_exists(tj)) return dir;
+    if (adapter_base(dir, buf, cap) == 1) return buf;
+    return dir;
+}
+
+int ft_cli_load_model(struct ft_model **out, const char *dir, const char *adapter_dir, const ft_backend *be) {
+    char base[4096];
+    int ab = adapter_base(dir, base, sizeof base);
+    if (ab < 0) return ft_error(FT_ERR_FORMAT, "%s/adapter_config.json: no base_model_name_or_path; give the base with --model and this directory with --adapter", dir);
+    if (ab == 1) {
+        if (adapter_dir) return ft_error(FT_ERR_INVALID, "%s is an adapter directory; give its base model with --model", dir);
+        adapter_dir = dir;
+        dir = base;
+    }
+    FT_TRY(ft_model_load(out, dir, be));
+    if (adapter_dir) {
+        int rc = ft_model_load_adapter(*out, adapter_dir);
+        if (rc < 0) { ft_model_free(*out); *out = NULL; return rc; }
+        fprintf(stderr, "finetune: LoRA adapter %s on %s (%d modules)\n", adapter_dir, dir, ft_model_lora_count(*out));
+    }
+    return FT_OK;
 }

@@ -4,12 +4,14 @@
 #ifndef FT_CLI_H
 #define FT_CLI_H
 #include <stdio.h>
+#include "finetune/backend.h"
 
 int ft_cmd_generate(int argc, char **argv);
 int ft_cmd_tokenize(int argc, char **argv);
 int ft_cmd_bench(int argc, char **argv);
 int ft_cmd_convert(int argc, char **argv);
 int ft_cmd_init(int argc, char **argv);
+int ft_cmd_merge(int argc, char **argv);
 int ft_cmd_train(int argc, char **argv);
 int ft_cmd_eval(int argc, char **argv);
 
@@ -35,6 +37,13 @@ int ft_opt_flag(const ft_opt *opts, const char *name);
 const char *ft_default_model_dir(void);
  /* The bundled default training data (data/fundialogues beside the embedded model). */
 const char *ft_default_data_path(void);
+/* Loads a model for generate / eval / merge: dir is an HF model directory, or a PEFT adapter directory
+ * (adapter_config.json), whose base_model_name_or_path is loaded first; adapter_dir (may be NULL) is a
+ * LoRA adapter applied on top without merging. */
+struct ft_model;
+int ft_cli_load_model(struct ft_model **out, const char *dir, const char *adapter_dir, const ft_backend *be);
+/* The directory holding the tokenizer for dir (dir itself, or an adapter's base). */
+const char *ft_cli_tokenizer_dir(const char *dir, char *buf, size_t cap);
 /* Prints "finetune <cmd>: <last error>" to stderr and returns 1. */
 int ft_cli_fail(const char *cmd, int status);
 #endif

@@ -14,7 +14,8 @@ int ft_eval_batches(ft_model *m, ft_batcher *vb, int64_t max_batches, ft_batch *
 
 int ft_cmd_eval(int argc, char **argv) {
     ft_opt opts[] = {
-        {"model", 1, "model directory (default: the embedded stories260K)", NULL},
+        {"model", 1, "model directory or LoRA adapter directory (default: the embedded stories260K)", NULL},
+        {"adapter", 1, "a LoRA adapter directory (PEFT layout) applied without merging", NULL},
         {"data", 1, "data file or directory (default: the bundled fun-dialogues)", NULL},
         {"format", 1, "data format (default: auto; see finetune train --help)", NULL},
         {"text-column", 1, "CSV/TSV text column (default: text)", NULL},
@@ -42,8 +43,9 @@ int ft_cmd_eval(int argc, char **argv) {
     ft_batch batch = {0};
     ft_chat_template *tmpl = NULL;
     int64_t *idx = NULL;
-    int rc = ft_tokenizer_load(&tok, dir);
-    if (rc == FT_OK) rc = ft_model_load(&m, dir, ft_backend_cpu());
+    char tbuf[4096];
+    int rc = ft_tokenizer_load(&tok, ft_cli_tokenizer_dir(dir, tbuf, sizeof tbuf));
+    if (rc == FT_OK) rc = ft_cli_load_model(&m, dir, ft_opt_str(opts, "adapter", NULL), ft_backend_cpu());
     ft_data_options o = ft_data_default_options();
     if (rc == FT_OK) {
         if (seq_len > ft_model_get_config(m)->max_seq_len) seq_len = ft_model_get_config(m)->max_seq_len;
@@ -52,7 +54,7 @@ int ft_cmd_eval(int argc, char **argv) {
         rc = ft_data_format_from_name(ft_opt_str(opts, "format", "auto"), &o.format);
     }
     if (rc == FT_OK) rc = ft_train_on_from_name(ft_opt_str(opts, "train-on", "auto"), &o.train_on);
-    if (rc == FT_OK && ft_chat_template_load(&tmpl, dir) == FT_OK) o.chat_template = tmpl;
+    if (rc == FT_OK && ft_chat_template_load(&tmpl, tbuf[0] ? ft_cli_tokenizer_dir(dir, tbuf, sizeof tbuf) : dir) == FT_OK) o.chat_template = tmpl;
     if (rc == FT_OK) rc = ft_dataset_load(&ds, data, tok, &o);
     if (rc == FT_OK) {
         int64_t n = ft_dataset_size(ds);

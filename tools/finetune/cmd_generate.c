@@ -20,7 +20,8 @@ static int print_piece(void *user, const char *text, size_t len) {
 
 int ft_cmd_generate(int argc, char **argv) {
     ft_opt opts[] = {
-        {"model", 1, "model directory (HF layout); default: the embedded stories260K", NULL},
+        {"model", 1, "model directory (HF layout) or a LoRA adapter directory; default: the embedded stories260K", NULL},
+        {"adapter", 1, "a LoRA adapter directory (PEFT layout) applied without merging", NULL},
         {"prompt", 1, "prompt text (default: empty, i.e. start from BOS)", NULL},
         {"max-tokens", 1, "new tokens to generate (default 128)", NULL},
         {"temperature", 1, "sampling temperature; 0 = greedy (default 1.0)", NULL},
@@ -67,10 +68,11 @@ int ft_cmd_generate(int argc, char **argv) {
     ft_model *m = NULL;
     int rc = FT_OK;
     if (!(prompt_ids && ids_only)) {
-        rc = ft_tokenizer_load(&tok, dir);
+        char tbuf[4096];
+        rc = ft_tokenizer_load(&tok, ft_cli_tokenizer_dir(dir, tbuf, sizeof tbuf));
         if (rc < 0) return ft_cli_fail("generate", rc);
     }
-    rc = ft_model_load(&m, dir, be);
+    rc = ft_cli_load_model(&m, dir, ft_opt_str(opts, "adapter", NULL), be);
     if (rc < 0) { ft_tokenizer_free(tok); return ft_cli_fail("generate", rc); }
 
     int *ids = NULL, n = 0;
@@ -94,7 +96,7 @@ int ft_cmd_generate(int argc, char **argv) {
         else {
             rc = ft_chat_template_load(&tmpl, dir);
             if (rc == FT_ERR_NOT_FOUND)
-                rc = ft_error(FT_ERR_NOT_FOUND, "%s has no chat template (tokenizer_config.json \"chat_template\"); choose one with --chat-template NAME (chatml, llama2, llama3, mistral, zephyr, alpaca)", dir);
+                rc = ft_error(FT_ERR_NOT_FOUND, "%s has no chat template (tokenizer_config.json \"chat_template\"); choose one with --chat-template NAME (chatml, llama2, llama3, llama3.1, mistral, zephyr, alpaca)", dir);
         }
         ft_chat_msg msgs[2];
         int nm = 0;

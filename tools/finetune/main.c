@@ -13,7 +13,8 @@ static const ft_command k_commands[] = {
     {"generate", ft_cmd_generate, "generate text from a prompt (KV cache; greedy, temperature, top-k, top-p)"},
     {"tokenize", ft_cmd_tokenize, "print the token ids of a text (or of each stdin line)"},
     {"convert",  ft_cmd_convert,  "convert a llama2.c .bin or a GGUF file into a Hugging Face directory"},
- {"init",     ft_cmd_init,     "write a randomly initialised model (any supported architecture) with a tokenizer"},
+    {"merge",    ft_cmd_merge,    "fold a LoRA adapter into its base model and write an HF directory"},
+    {"init",     ft_cmd_init,     "write a randomly initialised model (any supported architecture) with a tokenizer"},
     {"bench",    ft_cmd_bench,    "time a training step and generation (tokens/s)"},
     {NULL, NULL, NULL},
 };

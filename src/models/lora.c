@@ -1,0 +1,411 @@
+/* lora.c — LoRA adapters (PEFT layout) and partial fine-tuning (frozen parameters). See lora.h. */
+#include "model_internal.h"
+#include "finetune/fileio.h"
+#include "finetune/lora.h"
+#include "finetune/rng.h"
+#include "finetune/safetensors.h"
+#include "finetune/status.h"
+
+#include <fnmatch.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LORA_DECODE_CHUNK 64
+
+ft_lora_config ft_lora_default_config(void) {
+    ft_lora_config c;
+    memset(&c, 0, sizeof c);
+    c.r = 8;
+    c.alpha = 16;
+    c.dropout = 0.05f;
+    return c;
+}
+
+int ft_model_lora_count(const ft_model *m) { return m->n_lora; }
+
+int64_t ft_model_trainable_count(const ft_model *m) {
+    int64_t n = 0;
+    for (int i = 0; i < m->n_params; i++) if (m->params[i].trainable) n += ft_tensor_numel(&m->params[i].t);
+    return n;
+}
+
+/* ------------------------------------------------------------------ target matching */
+
+static int target_matches(const char *module, const char *targets, int arch) {
+    if (!strcmp(targets, "all-linear")) return 1;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", targets);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        size_t ml = strlen(module), tl = strlen(t);
+        if (!strcmp(module, t)) return 1;
+        if (ml > tl && module[ml - tl - 1] == '.' && !strcmp(module + ml - tl, t)) return 1;
+        if (!strcmp(t, "all-linear")) return 1;
+    }
+    (void)arch;
+    return 0;
+}
+
+/* the linear sites of the blocks: slot, and for each HF piece its module name and rows */
+static const int k_sites[4] = {P_QKV_W, P_ATTN_W, P_FC_W, P_PROJ_W};
+
+static int add_lora_param(ft_model *m, const char *name, int64_t rows, int64_t cols) {
+    ft_param *p = &m->params[m->n_params];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->t.dtype = FT_F32;
+    p->t.ndim = 2;
+    p->t.shape[0] = rows;
+    p->t.shape[1] = cols;
+    p->decay = 1;
+    p->trainable = 1;
+    return m->n_params++;
+}
+
+static int create_adapters(ft_model *m, int r, float alpha, float dropout, int rslora, const char *targets) {
+    if (m->n_lora) return ft_error(FT_ERR_INVALID, "the model already has LoRA adapters");
+    if (m->grads_ready) return ft_error(FT_ERR_INVALID, "add LoRA adapters before gradients are allocated");
+    if (r <= 0) return ft_error(FT_ERR_INVALID, "LoRA rank must be positive (got %d)", r);
+    const ft_model_config *c = &m->cfg;
+    const char *tg = targets && *targets ? targets : (c->arch == FT_ARCH_GPT2 ? "c_attn" : "q_proj,v_proj");
+    /* count matches */
+    int cap = 0;
+    for (int l = 0; l < c->n_layer; l++)
+        for (int s = 0; s < 4; s++) {
+            int pi = m->layer_slot[l * P_LAYER_COUNT + k_sites[s]];
+            ft_hf_piece pc[3];
+            int np = ft_model_hf_pieces(m, pi, pc);
+            for (int k = 0; k < np; k++) {
+                char mod[160];
+                snprintf(mod, sizeof mod, "%.*s", (int)(strlen(pc[k].name) - 7), pc[k].name); /* strip ".weight" */
+                cap += target_matches(mod, tg, c->arch);
+            }
+        }
+    if (cap == 0) {
+        ft_hf_piece pc[3];
+        ft_model_hf_pieces(m, m->layer_slot[k_sites[0]], pc);
+        return ft_error(FT_ERR_NOT_FOUND, "LoRA targets \"%s\" match no module of this %s model (modules look like \"%.*s\"; "
+                        "targets: %s, or all-linear)", tg, c->model_type, (int)(strlen(pc[0].name) - 7), pc[0].name,
+                        c->arch == FT_ARCH_GPT2 ? "c_attn, c_proj, c_fc, attn.c_proj, mlp.c_proj"
+                                                : "q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
+    }
+    ft_param *np_ = realloc(m->params, sizeof *np_ * (size_t)(m->n_params + 2 * cap));
+    m->lora = calloc((size_t)cap, sizeof *m->lora);
+    if (!np_ || !m->lora) { if (np_) m->params = np_; return ft_error(FT_ERR_NOMEM, "out of memory"); }
+    m->params = np_;
+    ft_arena plan;
+    ft_arena_plan(&plan);
+    int first_lora_param = m->n_params;
+    for (int l = 0; l < c->n_layer; l++)
+        for (int s = 0; s < 4; s++) {
+            int pi = m->layer_slot[l * P_LAYER_COUNT + k_sites[s]];
+            ft_hf_piece pc[3];
+            int npc = ft_model_hf_pieces(m, pi, pc);
+            int in = (int)m->params[pi].t.shape[1];
+            for (int k = 0; k < npc; k++) {
+                ft_lora *a = &m->lora[m->n_lora];
+                snprintf(a->module, sizeof a->module, "%.*s", (int)(strlen(pc[k].name) - 7), pc[k].name);
+                if (!target_matches(a->module, tg, c->arch)) continue;
+                a->layer = l; a->slot = k_sites[s]; a->row0 = pc[k].row0; a->rows = pc[k].rows; a->in = in; a->r = r;
+                a->scale = rslora ? alpha / sqrtf((float)r) : alpha / (float)r;
+                a->dropout = dropout;
+                char nm[64];
+                snprintf(nm, sizeof nm, "lora.%d.%d.%d.A", l, s, k);
+                a->pa = add_lora_param(m, nm, r, in);
+                snprintf(nm, sizeof nm, "lora.%d.%d.%d.B", l, s, k);
+                a->pb = add_lora_param(m, nm, a->rows, r);
+                ft_arena_alloc(&plan, sizeof(float) * (size_t)r * in);
+                ft_arena_alloc(&plan, sizeof(float) * (size_t)a->rows * r);
+                if (r > m->lora_rmax) m->lora_rmax = r;
+                if (in > m->lora_inmax) m->lora_inmax = in;
+                m->n_lora++;
+            }
+        }
+    ft_arena_alloc(&plan, sizeof(float) * (size_t)LORA_DECODE_CHUNK * (size_t)(m->lora_rmax + m->lora_inmax));
+    FT_TRY(ft_arena_init(&m->lora_arena, plan.used));
+    for (int i = first_lora_param; i < m->n_params; i++)
+        m->params[i].t.data = ft_arena_alloc(&m->lora_arena, ft_tensor_nbytes(&m->params[i].t));
+    m->lora_dec_xa = ft_arena_alloc(&m->lora_arena, sizeof(float) * LORA_DECODE_CHUNK * (size_t)m->lora_rmax);
+    m->lora_dec_xd = ft_arena_alloc(&m->lora_arena, sizeof(float) * LORA_DECODE_CHUNK * (size_t)m->lora_inmax);
+    for (int i = 0; i < first_lora_param; i++) m->params[i].trainable = 0;
+    m->lora_r_cfg = r; m->lora_alpha_cfg = alpha; m->lora_dropout_cfg = dropout; m->lora_rslora_cfg = rslora;
+    snprintf(m->lora_targets_cfg, sizeof m->lora_targets_cfg, "%s", tg);
+    m->a.B = m->a.T = 0; /* activations are re-planned with the adapters' buffers */
+    return FT_OK;
+}
+
+int ft_model_add_lora(ft_model *m, const ft_lora_config *c, uint64_t seed) {
+    FT_TRY(create_adapters(m, c->r, c->alpha, c->dropout, c->rslora, c->targets));
+    ft_rng rng;
+    ft_rng_seed(&rng, seed ^ 0x10A4A10A4ull);
+    for (int k = 0; k < m->n_lora; k++) {
+        ft_lora *a = &m->lora[k];
+        float *A = m->params[a->pa].t.data, bound = 1.0f / sqrtf((float)a->in); /* kaiming_uniform(a=sqrt(5)) */
+        for (int64_t i = 0; i < (int64_t)a->r * a->in; i++) A[i] = (2.0f * ft_rng_uniform(&rng) - 1.0f) * bound;
+        memset(m->params[a->pb].t.data, 0, sizeof(float) * (size_t)(a->rows * a->r));
+    }
+    return FT_OK;
+}
+
+/* ------------------------------------------------------------------ forward / backward hooks */
+
+static uint64_t lora_seed(const ft_model *m, int k) {
+    return m->dropout_seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(k + 1001));
+}
+
+size_t ft_lora_act_floats(const ft_model *m, int N) {
+    if (!m->n_lora) return 0;
+    size_t n = 0;
+    for (int k = 0; k < m->n_lora; k++) n += (size_t)N * m->lora[k].r + 16;
+    return n + (size_t)N * (m->lora_rmax + 2 * (size_t)m->lora_inmax) + 64;
+}
+
+void ft_lora_bind_acts(ft_model *m, ft_arena *a, int N) {
+    if (!m->n_lora) return;
+    for (int k = 0; k < m->n_lora; k++) m->lora[k].xa = ft_arena_alloc(a, sizeof(float) * (size_t)N * m->lora[k].r);
+    m->lora_dxa = ft_arena_alloc(a, sizeof(float) * (size_t)N * m->lora_rmax);
+    m->lora_xd = ft_arena_alloc(a, sizeof(float) * (size_t)N * m->lora_inmax);
+    m->lora_dx = ft_arena_alloc(a, sizeof(float) * (size_t)N * m->lora_inmax);
+}
+
+void ft_lora_forward(ft_model *m, int l, int slot, const float *inp, float *out, int ldo, int N, int decode) {
+    const ft_backend *be = m->be;
+    for (int k = 0; k < m->n_lora; k++) {
+        ft_lora *a = &m->lora[k];
+        if (a->layer != l || a->slot != slot) continue;
+        const float *x = inp;
+        float *xa = decode ? m->lora_dec_xa : a->xa;
+        if (!decode && m->training && a->dropout > 0) {
+            be->dropout_forward(m->lora_xd, inp, (size_t)N * a->in, a->dropout, lora_seed(m, k));
+            x = m->lora_xd;
+        }
+        be->matmul_forward(xa, x, m->params[a->pa].t.data, NULL, N, a->in, a->r);
+        be->matmul_acc_forward(out + a->row0, ldo, xa, m->params[a->pb].t.data, N, a->r, (int)a->rows, a->scale);
+    }
+}
+
+void ft_lora_backward(ft_model *m, int l, int slot, const float *inp, const float *dout, int ldo, float *dinp, int N) {
+    const ft_backend *be = m->be;
+    for (int k = 0; k < m->n_lora; k++) {
+        ft_lora *a = &m->lora[k];
+        if (a->layer != l || a->slot != slot) continue;
+        float *dA = m->params[a->pa].grad, *dB = m->params[a->pb].grad;
+        const float *A = m->params[a->pa].t.data, *B = m->params[a->pb].t.data;
+        /* dxa = scale * dout @ B ; dB += scale * dout^T @ xa */
+        memset(m->lora_dxa, 0, sizeof(float) * (size_t)N * a->r);
+        be->matmul_acc_backward(m->lora_dxa, dB, dout + a->row0, ldo, a->xa, B, N, a->r, (int)a->rows, a->scale);
+        int drop = m->training && a->dropout > 0;
+        const float *x = inp;
+        if (drop) {
+            be->dropout_forward(m->lora_xd, inp, (size_t)N * a->in, a->dropout, lora_seed(m, k));
+            x = m->lora_xd;
+        }
+        if (!drop) {
+            be->matmul_acc_backward(dinp, dA, m->lora_dxa, a->r, x, A, N, a->in, a->r, 1.0f);
+        } else {
+            be->matmul_acc_backward(NULL, dA, m->lora_dxa, a->r, x, A, N, a->in, a->r, 1.0f);
+            if (dinp) {
+                memset(m->lora_dx, 0, sizeof(float) * (size_t)N * a->in);
+                be->matmul_acc_backward(m->lora_dx, NULL, m->lora_dxa, a->r, x, A, N, a->in, a->r, 1.0f);
+                be->dropout_backward(m->lora_dx, m->lora_dx, (size_t)N * a->in, a->dropout, lora_seed(m, k));
+                be->residual_forward(dinp, dinp, m->lora_dx, (size_t)N * a->in);
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ merge */
+
+int ft_model_merge_lora(ft_model *m) {
+    for (int k = 0; k < m->n_lora; k++) {
+        ft_lora *a = &m->lora[k];
+        int pi = m->layer_slot[a->layer * P_LAYER_COUNT + a->slot];
+        float *W = (float *)m->params[pi].t.data + a->row0 * a->in;
+        const float *A = m->params[a->pa].t.data, *B = m->params[a->pb].t.data;
+        for (int64_t o = 0; o < a->rows; o++)
+            for (int i = 0; i < a->in; i++) {
+                double s = 0;
+                for (int j = 0; j < a->r; j++) s += (double)B[o * a->r + j] * A[(int64_t)j * a->in + i];
+                W[o * a->in + i] += (float)(a->scale * s);
+            }
+    }
+    /* drop the adapters: the LoRA params are the last 2*n_lora entries */
+    m->n_params -= 2 * m->n_lora;
+    free(m->lora);
+    m->lora = NULL;
+    m->n_lora = 0;
+    ft_arena_free(&m->lora_arena);
+    m->a.B = m->a.T = 0;
+    return FT_OK;
+}
+
+/* ------------------------------------------------------------------ PEFT files */
+
+int ft_model_save_adapter(const ft_model *m, const char *dir, const char *base_path) {
+    if (!m->n_lora) return ft_error(FT_ERR_INVALID, "the model has no LoRA adapters to save");
+    FT_TRY(ft_mkdirs(dir));
+    int n = 2 * m->n_lora;
+    ft_st_tensor *ts = calloc((size_t)n, sizeof *ts);
+    char (*names)[200] = calloc((size_t)n, sizeof *names);
+    if (!ts || !names) { free(ts); free(names); return ft_error(FT_ERR_NOMEM, "out of memory"); }
+    for (int k = 0; k < m->n_lora; k++) {
+        const ft_lora *a = &m->lora[k];
+        for (int w = 0; w < 2; w++) {
+            ft_st_tensor *t = &ts[2 * k + w];
+            const ft_param *p = &m->params[w ? a->pb : a->pa];
+            snprintf(names[2 * k + w], sizeof names[0], "base_model.model.%s.lora_%c.weight", a->module, w ? 'B' : 'A');
+            t->name = names[2 * k + w];
+            t->dtype = FT_F32;
+            t->ndim = 2;
+            t->shape[0] = p->t.shape[0];
+            t->shape[1] = p->t.shape[1];
+            t->data = p->t.data;
+        }
+    }
+    char path[4096];
+    int rc = ft_path_join(path, sizeof path, dir, "adapter_model.safetensors");
+    static const char *meta[] = {"format", "pt"};
+    if (rc == FT_OK) rc = ft_st_write(path, ts, n, meta, 1);
+    free(ts);
+    free(names);
+    if (rc < 0) return rc;
+    /* adapter_config.json: the fields peft's LoraConfig reads */
+    char targets[1024] = "";
+    size_t o = 0;
+    char tg[512];
+    snprintf(tg, sizeof tg, "%s", m->lora_targets_cfg);
+    char *save = NULL;
+    int first = 1;
+    if (!strcmp(tg, "all-linear")) o += (size_t)snprintf(targets, sizeof targets, "\"all-linear\"");
+    else {
+        o += (size_t)snprintf(targets + o, sizeof targets - o, "[");
+        for (char *t = strtok_r(tg, ", ", &save); t; t = strtok_r(NULL, ", ", &save), first = 0)
+            o += (size_t)snprintf(targets + o, sizeof targets - o, "%s\"%s\"", first ? "" : ", ", t);
+        snprintf(targets + o, sizeof targets - o, "]");
+    }
+    char json[4096];
+    int len = snprintf(json, sizeof json,
+        "{\n  \"peft_type\": \"LORA\",\n  \"task_type\": \"CAUSAL_LM\",\n  \"base_model_name_or_path\": \"%s\",\n"
+        "  \"r\": %d,\n  \"lora_alpha\": %g,\n  \"lora_dropout\": %g,\n  \"use_rslora\": %s,\n  \"target_modules\": %s,\n"
+        "  \"bias\": \"none\",\n  \"fan_in_fan_out\": %s,\n  \"inference_mode\": true,\n  \"init_lora_weights\": true,\n"
+        "  \"modules_to_save\": null,\n  \"layers_to_transform\": null,\n  \"layers_pattern\": null,\n  \"rank_pattern\": {},\n"
+        "  \"alpha_pattern\": {},\n  \"use_dora\": false,\n  \"revision\": null\n}\n",
+        base_path ? base_path : "", m->lora_r_cfg, m->lora_alpha_cfg, m->lora_dropout_cfg, m->lora_rslora_cfg ? "true" : "false",
+        targets, m->cfg.arch == FT_ARCH_GPT2 ? "true" : "false");
+    FT_TRY(ft_path_join(path, sizeof path, dir, "adapter_config.json"));
+    return ft_file_write_atomic(path, json, (size_t)len);
+}
+
+int ft_model_load_adapter(ft_model *m, const char *dir) {
+    char path[4096], *text;
+    FT_TRY(ft_path_join(path, sizeof path, dir, "adapter_config.json"));
+    FT_TRY(ft_file_read_all(path, &text, NULL));
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    if (!j) return ft_error(FT_ERR_FORMAT, "%s: invalid JSON", path);
+    const cJSON *pt = cJSON_GetObjectItem(j, "peft_type");
+    int rc = FT_OK;
+    if (cJSON_IsString(pt) && strcmp(pt->valuestring, "LORA") != 0)
+        rc = ft_error(FT_ERR_UNSUPPORTED, "%s: peft_type \"%s\" is not supported (only LORA)", path, pt->valuestring);
+    if (cJSON_IsTrue(cJSON_GetObjectItem(j, "use_dora"))) rc = ft_error(FT_ERR_UNSUPPORTED, "%s: DoRA adapters are not supported", path);
+    const cJSON *bias = cJSON_GetObjectItem(j, "bias");
+    if (rc == FT_OK && cJSON_IsString(bias) && strcmp(bias->valuestring, "none") != 0)
+        rc = ft_error(FT_ERR_UNSUPPORTED, "%s: bias=\"%s\" adapters are not supported (only \"none\")", path, bias->valuestring);
+    const cJSON *rp = cJSON_GetObjectItem(j, "rank_pattern"), *ap = cJSON_GetObjectItem(j, "alpha_pattern");
+    if (rc == FT_OK && ((cJSON_IsObject(rp) && rp->child) || (cJSON_IsObject(ap) && ap->child)))
+        rc = ft_error(FT_ERR_UNSUPPORTED, "%s: rank_pattern / alpha_pattern are not supported", path);
+    const cJSON *ms = cJSON_GetObjectItem(j, "modules_to_save");
+    if (rc == FT_OK && cJSON_IsArray(ms) && cJSON_GetArraySize(ms) > 0)
+        rc = ft_error(FT_ERR_UNSUPPORTED, "%s: modules_to_save is not supported", path);
+    char targets[512] = "";
+    const cJSON *tm = cJSON_GetObjectItem(j, "target_modules");
+    if (cJSON_IsString(tm)) snprintf(targets, sizeof targets, "%s", tm->valuestring);
+    else if (cJSON_IsArray(tm)) {
+        size_t o = 0;
+        for (const cJSON *it = tm->child; it; it = it->next)
+            if (cJSON_IsString(it)) o += (size_t)snprintf(targets + o, sizeof targets - o, "%s%s", o ? "," : "", it->valuestring);
+    }
+    int r = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "r"));
+    double alpha = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "lora_alpha"));
+    double dropout = cJSON_IsNumber(cJSON_GetObjectItem(j, "lora_dropout")) ? cJSON_GetNumberValue(cJSON_GetObjectItem(j, "lora_dropout")) : 0;
+    int rslora = cJSON_IsTrue(cJSON_GetObjectItem(j, "use_rslora"));
+    cJSON_Delete(j);
+    if (rc < 0) return rc;
+    if (r <= 0 || !isfinite(alpha)) return ft_error(FT_ERR_FORMAT, "%s: needs positive \"r\" and \"lora_alpha\"", path);
+    if (!m->n_lora) FT_TRY(create_adapters(m, r, (float)alpha, (float)dropout, rslora, targets));
+    ft_safetensors *st;
+    FT_TRY(ft_path_join(path, sizeof path, dir, "adapter_model.safetensors"));
+    FT_TRY(ft_st_open(&st, path));
+    for (int k = 0; k < m->n_lora && rc == FT_OK; k++) {
+        ft_lora *a = &m->lora[k];
+        for (int w = 0; w < 2 && rc == FT_OK; w++) {
+            char key[256];
+            ft_param *p = &m->params[w ? a->pb : a->pa];
+            snprintf(key, sizeof key, "base_model.model.%s.lora_%c.weight", a->module, w ? 'B' : 'A');
+            if (!ft_st_find(st, key)) { /* adapters saved with the adapter name in the key */
+                snprintf(key, sizeof key, "base_model.model.%s.lora_%c.default.weight", a->module, w ? 'B' : 'A');
+            }
+            rc = ft_st_read_f32(st, key, p->t.shape, 2, p->t.data);
+        }
+    }
+    ft_st_close(st);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ freezing */
+
+static int pattern_matches(ft_model *m, int i, const char *pat) {
+    const ft_model_config *c = &m->cfg;
+    int layer = -1, slot = -1;
+    for (int g = 0; g < G_COUNT; g++) if (m->global_slot[g] == i) slot = g;
+    if (slot < 0)
+        for (int k = 0; k < c->n_layer * P_LAYER_COUNT; k++) if (m->layer_slot[k] == i) { layer = k / P_LAYER_COUNT; break; }
+    if (!strcmp(pat, "embeddings")) return layer < 0 && (slot == G_WTE || slot == G_WPE);
+    if (!strcmp(pat, "head")) return layer < 0 && (slot == G_LM_HEAD || (c->tied_embeddings && slot == G_WTE));
+    if (!strcmp(pat, "norm")) return layer < 0 && (slot == G_LNF_W || slot == G_LNF_B);
+    if (!strncmp(pat, "layers:", 7)) {
+        int a = -1, b = -1;
+        if (sscanf(pat + 7, "%d-%d", &a, &b) == 1) b = a;
+        if (a < 0) return -1;
+        return layer >= 0 && layer >= a && layer <= b;
+    }
+    ft_hf_piece pc[3];
+    int np = ft_model_hf_pieces(m, i, pc);
+    for (int k = 0; k < np; k++) if (fnmatch(pat, pc[k].name, 0) == 0) return 1;
+    return 0;
+}
+
+static int apply_patterns(ft_model *m, const char *patterns, int freeze_matching) {
+    if (m->grads_ready) return ft_error(FT_ERR_INVALID, "freeze parameters before gradients are allocated");
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", patterns);
+    int base = m->n_params - 2 * m->n_lora;
+    int *hit = calloc((size_t)base, sizeof *hit);
+    if (!hit) return ft_error(FT_ERR_NOMEM, "out of memory");
+    char *save = NULL;
+    int total = 0, rc = FT_OK;
+    for (char *p = strtok_r(buf, ",", &save); p && rc == FT_OK; p = strtok_r(NULL, ",", &save)) {
+        while (*p == ' ') p++;
+        int n = 0;
+        for (int i = 0; i < base; i++) {
+            int mt = pattern_matches(m, i, p);
+            if (mt < 0) { rc = ft_error(FT_ERR_INVALID, "bad layer range '%s' (use layers:A-B)", p); break; }
+            if (mt) { hit[i] = 1; n++; }
+        }
+        if (rc == FT_OK && n == 0)
+            rc = ft_error(FT_ERR_NOT_FOUND, "pattern '%s' matches no parameter (use embeddings, head, norm, layers:A-B, or a glob on HF names)", p);
+        total += n;
+    }
+    if (rc == FT_OK)
+        for (int i = 0; i < base; i++) {
+            if (freeze_matching && hit[i]) m->params[i].trainable = 0;
+            if (!freeze_matching && !hit[i]) m->params[i].trainable = 0;
+        }
+    free(hit);
+    return rc < 0 ? rc : total;
+}
+
+int ft_model_freeze(ft_model *m, const char *patterns) { return apply_patterns(m, patterns, 1); }
+int ft_model_train_only(ft_model *m, const char *patterns) { return apply_patterns(m, patterns, 0); }
