@@ -641,6 +641,23 @@ static void test_timing(void **state) {
         }
         if (N == 1) break;
     }
+    /* where the direct kernels stop paying: AUTO switches at N > FT_QUANT_DIRECT_MAX_N */
+    printf("  crossover (AUTO: direct for N <= %d): ms for N = 2, 4, 8, 16, 32\n", FT_QUANT_DIRECT_MAX_N);
+    static const int sweep[] = {2, 4, 8, 16, 32};
+    for (int what = 2; what <= 3; what++) {
+        for (int pi = 0; pi < 3; pi++) {
+            static const ft_quant_path ps[] = {FT_QUANT_PATH_DIRECT, FT_QUANT_PATH_FULL, FT_QUANT_PATH_AUTO};
+            printf("    nf4 %-6s %-4s", ft_quant_path_name(ps[pi]), what == 2 ? "fwd" : "dinp");
+            for (int si = 0; si < 5; si++) {
+                const int N = sweep[si];
+                float *inp = randn(&r, (size_t)N * C, 1), *dout = randn(&r, (size_t)N * OC, 1);
+                float *out = fmem((size_t)N * OC), *dinp = fmem((size_t)N * C);
+                tm_args a = {what, ps[pi], out, inp, dout, dinp, W, ws, nfast, &t4, &t8, N, C, OC};
+                printf(" %8.3f", tm_best(&a, 0.2) * 1e3);
+            }
+            printf("\n");
+        }
+    }
     ft_nf4_destroy(&t4);
     ft_q8row_destroy(&t8);
     mem_free_all();

@@ -57,10 +57,10 @@ int ft_tokenizer_num_special_tokens(const ft_tokenizer *tok, int pair) {
     return k;
 }
 
-/* Writes the template around a (na) and b (nb, NULL: one sequence) into ids / types (room for all). */
-static int assemble(const ft_tokenizer *tok, const int *a, int na, const int *b, int nb, int *ids, int *types) {
+/* Writes the template around a (na) and, with pair, b (nb) into ids / types (room for all). */
+static int assemble(const ft_tokenizer *tok, const int *a, int na, int pair, const int *b, int nb, int *ids, int *types) {
     int k = 0;
-    if (!b) {
+    if (!pair) {
         for (int i = 0; i < tok->n_prefix; i++) { ids[k] = tok->prefix[i]; types[k++] = 0; }
         for (int i = 0; i < na; i++) { ids[k] = a[i]; types[k++] = 0; }
         for (int i = 0; i < tok->n_suffix; i++) { ids[k] = tok->suffix[i]; types[k++] = 0; }
@@ -98,7 +98,7 @@ int ft_tokenizer_build_inputs(const ft_tokenizer *tok, const int *ids_a, int n_a
     int total = n_a + (ids_b ? n_b : 0) + ft_tokenizer_num_special_tokens(tok, ids_b != NULL);
     int *types;
     FT_TRY(alloc_out(total, ids, &types));
-    *n = assemble(tok, ids_a, n_a, ids_b, n_b, *ids, types);
+    *n = assemble(tok, ids_a, n_a, ids_b != NULL, ids_b, n_b, *ids, types);
     if (type_ids) *type_ids = types; else free(types);
     return FT_OK;
 }
@@ -116,13 +116,14 @@ int ft_tokenizer_encode_pair(const ft_tokenizer *tok, const char *text_a, size_t
     int na = w.n;
     if (rc == FT_OK && text_b) rc = ft_tok_encode_into(tok, &w, text_b, len_b, flags & ~FT_TOK_ADD_SPECIAL);
     if (rc < 0) { ft_tok_work_free(&w); return rc; }
-    const int *a = w.ids, *b = text_b ? w.ids + na : NULL;
+    const int pair = text_b != NULL;
+    const int *a = w.ids, *b = w.ids ? w.ids + na : NULL;
     int nb = w.n - na, total = w.n;
     int *types = NULL;
     if (flags & FT_TOK_ADD_SPECIAL) {
-        total += ft_tokenizer_num_special_tokens(tok, b != NULL);
+        total += ft_tokenizer_num_special_tokens(tok, pair);
         rc = alloc_out(total, ids, &types);
-        if (rc == FT_OK) *n = assemble(tok, a, na, b, nb, *ids, types);
+        if (rc == FT_OK) *n = assemble(tok, a, na, pair, b, nb, *ids, types);
     } else {
         rc = alloc_out(total, ids, &types);
         if (rc == FT_OK) {
