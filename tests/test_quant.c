@@ -18,6 +18,7 @@
 #include "finetune/rng.h"
 #include "finetune/safetensors.h"
 #include "finetune/status.h"
+#include "finetune/tensor.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -492,6 +493,17 @@ static void test_memory_sizes(void **state) {
         assert_true(ft_nf4_nbytes(OC, C, FT_NF4_DOUBLE_QUANT) >= (size_t)(OC * C / 2 + OC * C / 64 + 4 * ((OC * C / 64 + 255) / 256)));
         assert_true(ft_q8row_nbytes(OC, C) >= (size_t)(OC * C + 4 * OC));
     }
+    /* a buffer sized by tensor.h's ft_tensor_nbytes holds the quant layouts (awkward shapes too) */
+    static const int64_t more[][2] = {{1, 64}, {3, 64}, {5, 192}, {7, 320}, {1000, 64}, {3072, 768}};
+    for (int i = 0; i < 6; i++) {
+        ft_tensor t4 = {FT_NF4, 2, {more[i][0], more[i][1]}, NULL}, t8 = {FT_Q8_ROW, 2, {more[i][0], more[i][1]}, NULL};
+        size_t a = ft_nf4_nbytes(more[i][0], more[i][1], FT_NF4_DOUBLE_QUANT), b = ft_tensor_nbytes(&t4);
+        size_t c = ft_q8row_nbytes(more[i][0], more[i][1]), d = ft_tensor_nbytes(&t8);
+        printf("  [%lld, %lld]: nf4+dq %zu bytes (ft_tensor_nbytes %zu), int8 rows %zu bytes (ft_tensor_nbytes %zu)\n", (long long)more[i][0],
+               (long long)more[i][1], a, b, c, d);
+        assert_true(a <= b);
+        assert_true(c == d);
+    }
 }
 
 static void test_errors(void **state) {
@@ -500,6 +512,8 @@ static void test_errors(void **state) {
     assert_int_equal(ft_nf4_create(&t, 4, 100, FT_NF4_DOUBLE_QUANT), FT_ERR_SHAPE);
     printf("  cols %% 64: %s\n", ft_last_error());
     assert_int_equal(ft_nf4_create(&t, 0, 64, 0), FT_ERR_SHAPE);
+    float buf[64];
+    assert_int_equal(ft_nf4_view(&t, 1, 64, FT_NF4_DOUBLE_QUANT, (char *)buf + 1), FT_ERR_INVALID); /* floats need 4-byte alignment */
     assert_int_equal(ft_nf4_create(&t, 4, 128, FT_NF4_DOUBLE_QUANT), FT_OK);
     float w[4 * 128] = {0}, out[4 * 4], inp[3 * 128] = {0}, ws[64];
     assert_int_equal(ft_nf4_quantize_ref(&t, w, NULL), FT_OK);

@@ -3,10 +3,13 @@
  * tok512.bin saved as tokenizer.json is byte-identical to tests/fixtures/tokenizer/tok512_saved.json
  * (the file the fixture script checked in HF PreTrainedTokenizerFast: same ids as llama2.c on every
  * line), and loads back with the llama2.c ids. For every fixture tokenizer (GPT-2, SPM in both layouts,
- * Llama-3-style, Qwen2-style, tok512): save -> load gives identical ids on all of lines.txt (with and
- * without FT_TOK_ADD_SPECIAL), the same BOS/EOS/kind/vocabulary, and saving the reloaded tokenizer
- * gives the same bytes again (deterministic, a fixed point). Errors: non-UTF-8 tokens, bad paths. */
+ * Llama-3-style, Qwen2-style, tok512, BERT WordPiece from vocab.txt and from tokenizer.json, RoBERTa
+ * from vocab files and from tokenizer.json): save -> load gives identical ids on all of lines.txt (with
+ * and without FT_TOK_ADD_SPECIAL) and on sentence pairs (ids and type ids), the same
+ * BOS/EOS/CLS/SEP/MASK/kind/vocabulary, and saving the reloaded tokenizer gives the same bytes again
+ * (deterministic, a fixed point). Errors: non-UTF-8 tokens, bad paths. */
 #include "test_tokenizer_common.h"
+#include "tokenizer/pending_public_api.h"
 
 #include <dirent.h>
 #include <unistd.h>
@@ -76,6 +79,10 @@ static void roundtrip_one(const char *name, const char *rel) {
     assert_int_equal(ft_tokenizer_vocab_size(back), ft_tokenizer_vocab_size(orig));
     assert_int_equal(ft_tokenizer_bos(back), ft_tokenizer_bos(orig));
     assert_int_equal(ft_tokenizer_eos(back), ft_tokenizer_eos(orig));
+    assert_int_equal(ft_tokenizer_cls(back), ft_tokenizer_cls(orig));
+    assert_int_equal(ft_tokenizer_sep(back), ft_tokenizer_sep(orig));
+    assert_int_equal(ft_tokenizer_mask(back), ft_tokenizer_mask(orig));
+    assert_int_equal(ft_tokenizer_unk(back), ft_tokenizer_unk(orig));
     for (int id = 0; id < ft_tokenizer_vocab_size(orig); id++) {
         assert_string_equal(ft_tokenizer_token_str(back, id), ft_tokenizer_token_str(orig, id));
         assert_int_equal(ft_tokenizer_is_special(back, id), ft_tokenizer_is_special(orig, id));
@@ -96,6 +103,20 @@ static void roundtrip_one(const char *name, const char *rel) {
         free(ids); free(a); free(b);
     }
     assert_int_equal(bad, 0);
+    /* sentence pairs: ids and type ids, with and without specials */
+    int pairs = 0;
+    for (int i = 0; i + 1 < lines.n; i += 5) {
+        for (int flags = 0; flags <= FT_TOK_ADD_SPECIAL; flags += FT_TOK_ADD_SPECIAL) {
+            int *x, *tx, nx, *y, *ty, ny;
+            assert_int_equal(ft_tokenizer_encode_pair(orig, lines.s[i], lines.len[i], lines.s[i + 1], lines.len[i + 1], flags, &x, &tx, &nx), 0);
+            assert_int_equal(ft_tokenizer_encode_pair(back, lines.s[i], lines.len[i], lines.s[i + 1], lines.len[i + 1], flags, &y, &ty, &ny), 0);
+            bad += nx != ny || memcmp(x, y, sizeof *x * (size_t)nx) != 0 || memcmp(tx, ty, sizeof *tx * (size_t)nx) != 0;
+            pairs++;
+            free(x); free(tx); free(y); free(ty);
+        }
+    }
+    printf("%s: saved+reloaded vs original on %d sentence pairs: %d differ\n", name, pairs, bad);
+    assert_int_equal(bad, 0);
     tt_lines_free(&lines);
     ft_tokenizer_free(orig); ft_tokenizer_free(back);
 }
@@ -106,6 +127,10 @@ static void test_save_roundtrip_spm_meta(void **state) { (void)state; roundtrip_
 static void test_save_roundtrip_llama3(void **state) { (void)state; roundtrip_one("llama3", "tokenizer/llama3"); }
 static void test_save_roundtrip_qwen2(void **state) { (void)state; roundtrip_one("qwen2", "tokenizer/qwen2"); }
 static void test_save_roundtrip_tok512(void **state) { (void)state; roundtrip_one("tok512", "tokenizer/tok512.bin"); }
+static void test_save_roundtrip_bert(void **state) { (void)state; roundtrip_one("bert", "tokenizer/bert"); }
+static void test_save_roundtrip_bert_small(void **state) { (void)state; roundtrip_one("bert_small", "tokenizer/bert_small/tokenizer.json"); }
+static void test_save_roundtrip_roberta(void **state) { (void)state; roundtrip_one("roberta", "tokenizer/roberta"); }
+static void test_save_roundtrip_roberta_json(void **state) { (void)state; roundtrip_one("roberta_json", "tokenizer/roberta_json"); }
 
 static void test_save_tok512_matches_hf_checked_file(void **state) {
     (void)state;
@@ -191,6 +216,10 @@ int main(void) {
         cmocka_unit_test(test_save_roundtrip_spm_meta),
         cmocka_unit_test(test_save_roundtrip_llama3),
         cmocka_unit_test(test_save_roundtrip_qwen2),
+        cmocka_unit_test(test_save_roundtrip_bert),
+        cmocka_unit_test(test_save_roundtrip_bert_small),
+        cmocka_unit_test(test_save_roundtrip_roberta),
+        cmocka_unit_test(test_save_roundtrip_roberta_json),
         cmocka_unit_test(test_save_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

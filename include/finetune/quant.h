@@ -26,10 +26,13 @@
  *   - codebook: the 16 NormalFloat4 values FT_NF4_CODEBOOK below (bnb get_4bit_type("nf4"));
  *   - blocks of 64 consecutive weights along a row (C % 64 == 0, so a block never spans rows and
  *     the flat bnb layout equals the row-major one); absmax = max |w| of the block;
- *   - code = NF4 decision tree of (w * (1.0f / absmax)): the 15 thresholds FT_NF4_THRESHOLDS are
- *     the float32 midpoints of adjacent codebook values and the test is `x > t` (a value exactly
- *     on a midpoint takes the lower code), as bnb's dQuantizeNF4. The scaling is a multiplication
- *     by the float reciprocal, as bnb's kQuantizeBlockwise. An all-zero block gives 0 * inf = NaN,
+ *   - code = NF4 decision tree of (w * (1.0f / absmax)) with the test `x > t` (a value equal to a
+ *     threshold takes the lower code), as bnb's dQuantizeNF4. FT_NF4_THRESHOLDS are its decimal
+ *     literals rounded to float32 as the CUDA compiler does: 11 equal the float32 midpoints of
+ *     adjacent codebook values, 4 (k = 0, 8, 12, 14) are one ulp off them (the exact midpoint is a
+ *     float32 tie). bnb's torch CPU fallback bucketizes on the midpoints instead, so it differs
+ *     from the CUDA kernel (and from this code) only for inputs equal to one of those 4 values.
+ *     The scaling is a multiplication by the float reciprocal, as bnb's kQuantizeBlockwise. An all-zero block gives 0 * inf = NaN,
  *     which the tree sends to code 0 (-1.0): it dequantizes to -1.0 * 0 = -0.0 (bnb CUDA does the
  *     same; bnb's torch fallback clamps absmax to 1e-38 and gives code 7, +0.0);
  *   - packing: two codes per byte, element 2i in the HIGH nibble, element 2i+1 in the low nibble;
@@ -68,9 +71,10 @@
  *   AUTO    DIRECT when N <= FT_QUANT_DIRECT_MAX_N, else FULL if the workspace holds OC*C floats,
  *           else TILED.
  *   All paths agree with "dequantize, then matmul in double" to about 1e-6 relative (max-norm);
- *   they are not bit-identical to each other (different summation orders). Each path is
- *   deterministic and its results do not depend on the number of threads, except the sgemm-based
- *   ones, whose bits are OpenBLAS's.
+ *   they are not bit-identical to each other (different summation orders). Every path is
+ *   deterministic for a given thread count; DIRECT's results do not depend on the thread count
+ *   (each output is summed by one thread in a fixed order); TILED and FULL give OpenBLAS's bits
+ *   (TILED's tile sizes depend on the thread count and the workspace).
  *
  * Threads: OpenMP (omp_get_max_threads()). No function allocates memory except ft_*_create.
  * Errors: negative ft_status with a message (status.h); nothing here aborts. */
@@ -87,13 +91,15 @@
 
 /* The 16 NF4 values, index = 4-bit code (bnb get_4bit_type("nf4"), as float32). */
 extern const float FT_NF4_CODEBOOK[16];
-/* The 15 decision thresholds of bnb's dQuantizeNF4 (float32 midpoints of the codebook). */
+/* The 15 decision thresholds of bnb's dQuantizeNF4, ascending (see the overview). */
 extern const float FT_NF4_THRESHOLDS[15];
 
 /* One NF4 block: 64 codes, two per byte, element 2i in the high nibble. */
 typedef struct ft_nf4_block {
     uint8_t qs[FT_NF4_BLOCK / 2];
 } ft_nf4_block;
+_Static_assert(sizeof(ft_nf4_block) == FT_NF4_BLOCK / 2, "ft_nf4_block: 64 4-bit codes in 32 bytes, no padding");
+_Static_assert(FT_NF4_DQ_BLOCK == 256, "double quant groups 256 block scales (bnb blocksize=256); the kernels index b >> 8");
 
 /* ---------------------------------------------------------------------------------------------
  * NF4 tensor */
@@ -112,12 +118,13 @@ typedef struct ft_nf4_tensor {
     void    *mem_;          /* the allocation of ft_nf4_create (NULL for views) */
 } ft_nf4_tensor;
 
-/* Bytes of the arrays of a [rows, cols] NF4 tensor laid out by ft_nf4_view (with 64-byte alignment
- * padding between arrays). ft_nf4_bits_per_weight gives the payload bits (no padding). */
+/* Bytes of the arrays of a [rows, cols] NF4 tensor as ft_nf4_view lays them out (compact: at most
+ * ft_tensor_nbytes of an FT_NF4 tensor of that shape). ft_nf4_bits_per_weight: payload bits per
+ * weight, the 4-byte offset included. */
 size_t ft_nf4_nbytes(int64_t rows, int64_t cols, int flags);
 double ft_nf4_bits_per_weight(int64_t rows, int64_t cols, int flags);
 
-/* Points t's arrays into mem (ft_nf4_nbytes(rows, cols, flags) bytes, 64-byte aligned for best
+/* Points t's arrays into mem (ft_nf4_nbytes(rows, cols, flags) bytes, 4-byte aligned, 64 for best
  * speed; caller keeps ownership). FT_ERR_SHAPE if rows < 1, cols < 64 or cols % 64 != 0. */
 int  ft_nf4_view(ft_nf4_tensor *t, int64_t rows, int64_t cols, int flags, void *mem);
 /* Same with one allocation owned by t; release with ft_nf4_destroy (safe on a zeroed struct). */
@@ -170,6 +177,8 @@ typedef struct ft_q8row_tensor {
 
 #define FT_Q8ROW_INV127 7.874015718698502e-3f /* bnb's 1/127 in int8_vectorwise_dequant */
 
+/* rows*4 + rows*cols bytes (absmax first, then the codes) = ft_tensor_nbytes of FT_Q8_ROW; mem of
+ * ft_q8row_view 4-byte aligned. */
 size_t ft_q8row_nbytes(int64_t rows, int64_t cols);
 int  ft_q8row_view(ft_q8row_tensor *t, int64_t rows, int64_t cols, void *mem);
 int  ft_q8row_create(ft_q8row_tensor *t, int64_t rows, int64_t cols);

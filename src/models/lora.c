@@ -105,9 +105,11 @@ static int create_adapters(ft_model *m, int r, float alpha, float dropout, int r
             int npc = ft_model_hf_pieces(m, pi, pc);
             int in = (int)m->params[pi].t.shape[1];
             for (int k = 0; k < npc; k++) {
+                char mod[160];
+                snprintf(mod, sizeof mod, "%.*s", (int)(strlen(pc[k].name) - 7), pc[k].name);
+                if (!target_matches(mod, tg, c->arch)) continue;
                 ft_lora *a = &m->lora[m->n_lora];
-                snprintf(a->module, sizeof a->module, "%.*s", (int)(strlen(pc[k].name) - 7), pc[k].name);
-                if (!target_matches(a->module, tg, c->arch)) continue;
+                snprintf(a->module, sizeof a->module, "%s", mod);
                 a->layer = l; a->slot = k_sites[s]; a->row0 = pc[k].row0; a->rows = pc[k].rows; a->in = in; a->r = r;
                 a->scale = rslora ? alpha / sqrtf((float)r) : alpha / (float)r;
                 a->dropout = dropout;

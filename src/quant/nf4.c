@@ -29,8 +29,10 @@ const float FT_NF4_CODEBOOK[16] = {
     1.0f,
 };
 
-/* bnb dQuantizeNF4 thresholds in ascending order; threshold k separates code k and k+1. They equal
- * the float32 midpoints (CB[k] + CB[k+1]) / 2 (the test checks it). */
+/* bnb dQuantizeNF4 thresholds in ascending order; threshold k separates code k and k+1. These are
+ * the CUDA source's decimal literals, rounded to float32 by the compiler as nvcc does. 11 of them
+ * equal the float32 midpoints (CB[k] + CB[k+1]) / 2; for k = 0, 8, 12, 14 the exact midpoint is a
+ * float32 rounding tie and the literal lands one ulp away (the test checks both facts). */
 const float FT_NF4_THRESHOLDS[15] = {
     -0.8480964004993439f, -0.6106329262256622f, -0.4599952697753906f, -0.33967943489551544f,
     -0.23460740596055984f, -0.13791173323988914f, -0.045525018125772476f, 0.03979014977812767f,
@@ -56,8 +58,11 @@ static inline uint8_t nf4_code(float x) {
     return x > -0.8480964004993439f ? 0x1 : 0x0;
 }
 
-/* ---- layout ---- */
-#define ALIGN64(x) (((x) + 63) & ~(size_t)63)
+/* ---- layout ----
+ * [blocks: 32*nblocks bytes][absmax_q: nblocks bytes][pad to 4][absmax2: 4*nblocks2 bytes] with double
+ * quant, [blocks][absmax: 4*nblocks bytes] without. Compact, so that a buffer sized by tensor.h's
+ * ft_tensor_nbytes for FT_NF4 (n/2 + n/64 + 8*nblocks2) always holds a double-quant tensor. */
+#define ALIGN4(x) (((x) + 3) & ~(size_t)3)
 
 static int check_shape(int64_t rows, int64_t cols) {
     if (rows < 1 || cols < FT_NF4_BLOCK || cols % FT_NF4_BLOCK != 0)
@@ -69,10 +74,8 @@ static int check_shape(int64_t rows, int64_t cols) {
 size_t ft_nf4_nbytes(int64_t rows, int64_t cols, int flags) {
     if (rows < 1 || cols < FT_NF4_BLOCK || cols % FT_NF4_BLOCK) return 0;
     size_t nb = (size_t)(rows * (cols / FT_NF4_BLOCK));
-    size_t n = ALIGN64(nb * sizeof(ft_nf4_block));
-    if (flags & FT_NF4_DOUBLE_QUANT) n += ALIGN64(nb) + ALIGN64(((nb + 255) / 256) * sizeof(float));
-    else n += ALIGN64(nb * sizeof(float));
-    return n;
+    if (flags & FT_NF4_DOUBLE_QUANT) return ALIGN4(nb * sizeof(ft_nf4_block) + nb) + ((nb + 255) / 256) * sizeof(float);
+    return nb * sizeof(ft_nf4_block) + nb * sizeof(float);
 }
 
 double ft_nf4_bits_per_weight(int64_t rows, int64_t cols, int flags) {
@@ -93,15 +96,15 @@ int ft_nf4_view(ft_nf4_tensor *t, int64_t rows, int64_t cols, int flags, void *m
     t->nblocks = rows * (cols / FT_NF4_BLOCK);
     t->double_quant = (flags & FT_NF4_DOUBLE_QUANT) != 0;
     t->nblocks2 = t->double_quant ? (t->nblocks + 255) / 256 : 0;
+    if ((uintptr_t)mem % sizeof(float) != 0) return ft_error(FT_ERR_INVALID, "nf4 view: memory must be 4-byte aligned");
     char *p = mem;
+    const size_t qbytes = (size_t)t->nblocks * sizeof(ft_nf4_block);
     t->blocks = (ft_nf4_block *)p;
-    p += ALIGN64((size_t)t->nblocks * sizeof(ft_nf4_block));
     if (t->double_quant) {
-        t->absmax_q = (uint8_t *)p;
-        p += ALIGN64((size_t)t->nblocks);
-        t->absmax2 = (float *)p;
+        t->absmax_q = (uint8_t *)(p + qbytes);
+        t->absmax2 = (float *)(p + ALIGN4(qbytes + (size_t)t->nblocks));
     } else {
-        t->absmax = (float *)p;
+        t->absmax = (float *)(p + qbytes);
     }
     return FT_OK;
 }
@@ -111,7 +114,7 @@ int ft_nf4_create(ft_nf4_tensor *t, int64_t rows, int64_t cols, int flags) {
     memset(t, 0, sizeof *t);
     FT_TRY(check_shape(rows, cols));
     size_t n = ft_nf4_nbytes(rows, cols, flags);
-    void *mem = aligned_alloc(64, n);
+    void *mem = aligned_alloc(64, (n + 63) & ~(size_t)63);
     if (!mem) return ft_error(FT_ERR_NOMEM, "nf4 create [%lld, %lld]: %zu bytes", (long long)rows, (long long)cols, n);
     memset(mem, 0, n);
     int rc = ft_nf4_view(t, rows, cols, flags, mem);

@@ -8,21 +8,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ALIGN64(x) (((x) + 63) & ~(size_t)63)
-
+/* layout: [absmax: 4*rows bytes][q: rows*cols bytes], exactly tensor.h's ft_tensor_nbytes for FT_Q8_ROW */
 size_t ft_q8row_nbytes(int64_t rows, int64_t cols) {
     if (rows < 1 || cols < 1) return 0;
-    return ALIGN64((size_t)(rows * cols)) + ALIGN64((size_t)rows * sizeof(float));
+    return (size_t)rows * sizeof(float) + (size_t)(rows * cols);
 }
 
 int ft_q8row_view(ft_q8row_tensor *t, int64_t rows, int64_t cols, void *mem) {
     if (!t || !mem) return ft_error(FT_ERR_INVALID, "q8row view: NULL argument");
     if (rows < 1 || cols < 1) return ft_error(FT_ERR_SHAPE, "q8row: shape [%lld, %lld] must be positive", (long long)rows, (long long)cols);
+    if ((uintptr_t)mem % sizeof(float) != 0) return ft_error(FT_ERR_INVALID, "q8row view: memory must be 4-byte aligned");
     memset(t, 0, sizeof *t);
     t->rows = rows;
     t->cols = cols;
-    t->q = mem;
-    t->absmax = (float *)((char *)mem + ALIGN64((size_t)(rows * cols)));
+    t->absmax = mem;
+    t->q = (int8_t *)((char *)mem + (size_t)rows * sizeof(float));
     return FT_OK;
 }
 
@@ -31,7 +31,7 @@ int ft_q8row_create(ft_q8row_tensor *t, int64_t rows, int64_t cols) {
     memset(t, 0, sizeof *t);
     if (rows < 1 || cols < 1) return ft_error(FT_ERR_SHAPE, "q8row: shape [%lld, %lld] must be positive", (long long)rows, (long long)cols);
     size_t n = ft_q8row_nbytes(rows, cols);
-    void *mem = aligned_alloc(64, n);
+    void *mem = aligned_alloc(64, (n + 63) & ~(size_t)63);
     if (!mem) return ft_error(FT_ERR_NOMEM, "q8row create [%lld, %lld]: %zu bytes", (long long)rows, (long long)cols, n);
     memset(mem, 0, n);
     int rc = ft_q8row_view(t, rows, cols, mem);

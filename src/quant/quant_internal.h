@@ -6,8 +6,7 @@
 
 #include <stdint.h>
 
-_Static_assert(sizeof(ft_nf4_block) == FT_NF4_BLOCK / 2, "ft_nf4_block must hold 64 4-bit codes in 32 bytes");
-_Static_assert(FT_NF4_DQ_BLOCK == 256, "double quant groups 256 block scales (bnb blocksize=256)");
+_Static_assert(sizeof(ft_nf4_block) * 2 == FT_NF4_BLOCK, "the SIMD decoders read a block as 4 x 8 bytes");
 
 /* The scale of block b (see quant.h): float mul, then float add, as two roundings (bnb does the
  * multiplication in dequantize_blockwise and the addition in torch). Not contracted into an FMA:

@@ -109,6 +109,7 @@ static int build(ft_tokenizer *tok, const char *vocab_path, const cJSON *cfg) {
     tok->dec_wp_prefix = ft_tok_strdup("##");
     if (!tok->dec_wp_prefix) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
     tok->from_vocab_files = 1;
+    tok->wp_max_chars = 100;
     FT_TRY(ft_wordpiece_finish(tok));
     return ft_tok_finalize(tok);
 }

@@ -2,8 +2,9 @@
  *
  * That header is owned by another engineer; this block is to be moved there verbatim (and this file
  * deleted, with its #include in tokenizer_impl.h and in tests/test_tokenizer_wordpiece.c,
- * tests/test_tokenizer_roberta.c). Until then code outside src/tokenizer/ that needs these functions
- * includes "tokenizer/pending_public_api.h" (the build has -Isrc). */
+ * tests/test_tokenizer_roberta.c, tests/test_tokenizer_save.c). Until then code outside
+ * src/tokenizer/ that needs these functions includes "tokenizer/pending_public_api.h" (the build
+ * has -Isrc). */
 #ifndef FT_TOKENIZER_PENDING_PUBLIC_API_H
 #define FT_TOKENIZER_PENDING_PUBLIC_API_H
 #include "finetune/tokenizer.h"

@@ -22,7 +22,7 @@ int ft_wordpiece_finish(ft_tokenizer *tok) {
         tok->wp_prefix = ft_tok_strdup("##");
         if (!tok->wp_prefix) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
     }
-    if (tok->wp_max_chars <= 0) tok->wp_max_chars = 100;
+    if (tok->wp_max_chars < 0) tok->wp_max_chars = 100;
     if (tok->unk_id < 0)
         return ft_error(FT_ERR_FORMAT, "%s: the WordPiece unk token is not in the vocabulary", tok->source);
     int maxlen = 0;

@@ -66,7 +66,9 @@ static void chart(out_t *o, const char *title, const char *ylabel, const series 
     if (!(x1 >= x0) || !(y1 >= y0)) { outf(o, "<text x='%g' y='%g' fill='#888'>no data</text></svg></figure>\n", L, H / 2); return; }
     if (x1 == x0) x1 = x0 + 1;
     if (y1 == y0) { y1 += 0.5; y0 -= 0.5; }
-    double pad = (y1 - y0) * 0.05; y0 -= pad; y1 += pad;
+    double pad = (y1 - y0) * 0.05, ymin = y0;
+    y0 -= pad; y1 += pad;
+    if (!logy && ymin >= 0 && y0 < 0) y0 = 0; /* non-negative quantities (lr, loss) start at 0 */
     #define SX(v) (L + ((v) - x0) / (x1 - x0) * (W - L - R))
     #define SY(v) (H - B - ((v) - y0) / (y1 - y0) * (H - T - B))
     outf(o, "<g stroke='#ddd'>");

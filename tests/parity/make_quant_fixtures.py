@@ -15,13 +15,17 @@ kernels do it:
   8-bit  dQuantize: 7-step binary search from 127, then compare with the float midpoint.
   int8   q = round_half_even(x * (127/absmax_row)), deq = q * absmax * 7.874015718698502e-3.
 
-If the pip package bitsandbytes is importable (it is not a project dependency; e.g.
-`pip install --target /tmp/bnb bitsandbytes` then PYTHONPATH=/tmp/bnb), the script cross-checks the
-oracle against it on CPU and prints the result (0.50.2 on CPU: identical for the codebook, the
-dynamic map, NF4 codes and absmax except all-zero blocks, NF4 / 8-bit / int8 dequantization and
-int8 quantization; bnb's CPU 8-bit blockwise quantizer is a lookup-table search that is not exact
-nearest, so the CUDA algorithm stays the reference there). Deterministic: reruns write the same
-bytes.
+Why not bitsandbytes itself: it has no CUDA here, and its CPU path (0.50.2) is a different
+implementation that departs from the CUDA kernels in three places: (1) quantize_4bit bucketizes on
+the float32 codebook midpoints, 4 of which are one ulp off the CUDA literals (inputs exactly on those
+values get the other code); (2) it clamps absmax to 1e-38, so an all-zero block gets code 7 instead of
+the CUDA kernel's NaN -> code 0 (both dequantize to zero); (3) its native 8-bit blockwise quantizer is
+a lookup-table search that is not exact nearest (3 of 320 double-quant codes differ on random weights;
+the CUDA dQuantize here is exact nearest). If the pip package is importable (not a project dependency:
+`pip install --target /tmp/bnb bitsandbytes`, then PYTHONPATH=/tmp/bnb), the script cross-checks the
+oracle against it and prints the result: identical codebook, dynamic map, NF4 codes and absmax apart
+from (1) and (2), bit-identical NF4 / 8-bit / int8 dequantization and int8 quantization.
+Deterministic: reruns write the same bytes, with or without bitsandbytes.
 
     python3 tests/parity/make_quant_fixtures.py
 """

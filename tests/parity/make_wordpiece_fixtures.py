@@ -44,7 +44,11 @@ With the finetune binary (--finetune, default build/finetune):
     temporary vocabulary that holds every character as a token (and "##" + it), for five
     BertNormalizer settings: the C normalizer / pre-tokenizer must give HF's ids on all of them.
 
+The character tables of the C BertNormalizer (src/tokenizer/bert_tables.c) come from
+bert_unicode_tables.py beside this script; rerun it when tokenizers or utf8proc change, then this one.
+
 Run from the repo root:  python3 tests/parity/make_wordpiece_fixtures.py [--finetune build/finetune] [--retrain]
+(about 45 s with the binary, most of it the code point check; rerunning rewrites identical files)
 """
 import argparse
 import json

@@ -1,5 +1,6 @@
 /* testutil.c — see testutil.h. */
 #include "testutil.h"
+#include "finetune/safetensors.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -51,4 +52,30 @@ int ft_check_close_l2(const char *name, const float *got, const float *ref, size
     int ok = c.l2_rel <= tol;
     printf("  %-44s n=%-9zu max_abs=%.3e max_rel=%.3e l2_rel=%.3e %s\n", name, n, c.max_abs, c.max_rel, c.l2_rel, ok ? "OK" : "FAIL");
     return ok;
+}
+
+int ft_check_grad(const char *name, const float *got, const float *ref, size_t n, double tol, double torch_l2, double torch_max) {
+    ft_cmp c = ft_compare_f32(got, ref, n);
+    int strict = c.max_rel <= tol && c.l2_rel <= tol;
+    int floor = torch_l2 >= 0 && c.l2_rel <= 2 * torch_l2 && c.max_rel <= 2 * torch_max;
+    char tb[64] = "";
+    if (torch_l2 >= 0) snprintf(tb, sizeof tb, " torch32 l2=%.2e max=%.2e", torch_l2, torch_max);
+    printf("  %-44s n=%-8zu max_abs=%.3e max_rel=%.3e l2_rel=%.3e%s %s\n", name, n, c.max_abs, c.max_rel, c.l2_rel, tb,
+           strict ? "OK" : floor ? "OK (within 2x PyTorch-f32)" : "FAIL");
+    return strict || floor;
+}
+
+void ft_torch_f32_floor(const char *dir, const char *key, double *l2, double *mx) {
+    *l2 = *mx = -1;
+    char path[4096], k[600];
+    snprintf(path, sizeof path, "%s/f32_floor.safetensors", dir);
+    ft_safetensors *st;
+    if (ft_st_open(&st, path) < 0) return;
+    float v;
+    int64_t one = 1;
+    snprintf(k, sizeof k, "l2.%s", key);
+    if (ft_st_find(st, k) && ft_st_read_f32(st, k, &one, 1, &v) == 0) *l2 = v;
+    snprintf(k, sizeof k, "max.%s", key);
+    if (ft_st_find(st, k) && ft_st_read_f32(st, k, &one, 1, &v) == 0) *mx = v;
+    ft_st_close(st);
 }

@@ -24,5 +24,12 @@ typedef struct ft_cmp {
 ft_cmp ft_compare_f32(const float *got, const float *ref, size_t n);
 /* Compares, prints the report line, returns 1 if max_rel <= tol. */
 int ft_check_close_l2(const char *name, const float *got, const float *ref, size_t n, double tol);
+/* Gradient parity against a float64 reference: OK when max_rel and l2_rel are <= tol, or when both are
+ * no worse than 2x PyTorch's own float32 errors on the same tensor (torch_l2 / torch_max, < 0 if
+ * unknown) — the float32 floor. The line also prints PyTorch's numbers. */
+int ft_check_grad(const char *name, const float *got, const float *ref, size_t n, double tol, double torch_l2, double torch_max);
+/* Reads l2.<key> and max.<key> from a fixture's f32_floor.safetensors (dir/f32_floor.safetensors);
+ * -1 when absent. */
+void ft_torch_f32_floor(const char *dir, const char *key, double *l2, double *mx);
 int ft_check_close(const char *name, const float *got, const float *ref, size_t n, double tol);
 #endif
