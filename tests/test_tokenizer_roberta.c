@@ -8,7 +8,6 @@
  * Pairs on the other BPE tokenizers: GPT-2 (no post-processor: A B, types 0 / 1) and the Llama-3
  * style TemplateProcessing pair ("<|begin_of_text|> $A <|begin_of_text|> $B:1"). */
 #include "test_tokenizer_common.h"
-#include "tokenizer/pending_public_api.h"
 
 static void expect_ids(const ft_tokenizer *tok, const char *text, int flags, const int *want, int nwant) {
     int *ids, n;

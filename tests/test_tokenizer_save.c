@@ -9,7 +9,6 @@
  * BOS/EOS/CLS/SEP/MASK/kind/vocabulary, and saving the reloaded tokenizer gives the same bytes again
  * (deterministic, a fixed point). Errors: non-UTF-8 tokens, bad paths. */
 #include "test_tokenizer_common.h"
-#include "tokenizer/pending_public_api.h"
 
 #include <dirent.h>
 #include <unistd.h>

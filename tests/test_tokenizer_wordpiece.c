@@ -11,7 +11,6 @@
  * threads, errors. The fixture script also runs every Unicode code point through HF and the C code
  * (through `finetune tokenize`) for five normalizer settings. */
 #include "test_tokenizer_common.h"
-#include "tokenizer/pending_public_api.h"
 
 #include <pthread.h>
 #include <sys/stat.h>

@@ -40,8 +40,12 @@ typedef enum ft_tokenizer_kind {
 /* decode flags */
 #define FT_TOK_SKIP_SPECIAL  1
 
-/* dir may also be a tokenizer.json or a llama2.c .bin file. A directory holding only vocab.txt
- * (WordPiece) gives FT_ERR_UNSUPPORTED for now. */
+/* dir may also be a tokenizer.json or a llama2.c .bin file. A directory with vocab.txt and no
+ * tokenizer.json loads as a BERT WordPiece tokenizer (ft_tokenizer_load_wordpiece with its
+ * tokenizer_config.json). A vocabulary with <s> and </s> but no <|endoftext|> is RoBERTa: <s> <pad>
+ * </s> <unk> <mask> are special, FT_TOK_ADD_SPECIAL gives <s> A </s>. WordPiece decoding follows HF's
+ * WordPiece decoder (a space before every token but the first unless it starts with "##", which is
+ * dropped; " ." -> "." style clean-up per token). */
 int  ft_tokenizer_load(ft_tokenizer **out, const char *dir);
 /* Loads from explicit files: (vocab.json|encoder.json, merges.txt|vocab.bpe) for byte-level BPE.
  * <|endoftext|>, when present, is the special BOS/EOS token (as for GPT-2). */
@@ -81,4 +85,51 @@ int ft_tokenizer_decode(const ft_tokenizer *tok, const int *ids, int n, int flag
  * (>= 0), FT_ERR_RANGE if the piece does not fit or id is not a token. A piece can be part of a
  * UTF-8 character (byte tokens); concatenating pieces gives the exact bytes. */
 int ft_tokenizer_decode_piece(const ft_tokenizer *tok, int prev, int id, char *buf, size_t cap);
+/* ---- encoder models: WordPiece, sentence pairs, special ids ---- */
+
+/* A BERT WordPiece tokenizer from vocab.txt (one token per line, id = line number - 1) as HF's
+ * BertTokenizer builds it: BertNormalizer (clean_text; CJK characters spaced; lowercase and accent
+ * stripping when uncased), BertPreTokenizer, WordPiece ("##", 100 characters per word at most),
+ * [CLS] A [SEP] / [CLS] A [SEP] B [SEP]. config_path: a tokenizer_config.json (do_lower_case,
+ * strip_accents, tokenize_chinese_chars, model_max_length, unk/sep/pad/cls/mask_token), or NULL for
+ * BertTokenizer's defaults (uncased). ft_tokenizer_load(dir) takes this path for a directory with
+ * vocab.txt and no tokenizer.json. */
+int ft_tokenizer_load_wordpiece(ft_tokenizer **out, const char *vocab_txt_path, const char *tokenizer_config_path);
+
+/* Encodes a sentence pair (text_b != NULL) or one sequence (text_b == NULL) and gives each token its
+ * token type id, as HF's tokenizer(text_a, text_b) does. With FT_TOK_ADD_SPECIAL the post-processor's
+ * template is applied:
+ *   BERT      [CLS] A [SEP] B [SEP]        type ids 0 for [CLS] A [SEP], 1 for B [SEP]
+ *   RoBERTa   <s> A </s> </s> B </s>       type ids all 0
+ *   others    their tokenizer.json pair template; without one: prefix A suffix prefix B suffix
+ *             (B's part type 1), e.g. Llama <s> A <s> B
+ * Without FT_TOK_ADD_SPECIAL: A's ids then B's, type ids 0 then 1 (all 0 for RoBERTa). One sequence:
+ * what ft_tokenizer_encode gives, type ids all 0. text_b "" (len_b 0) is an empty second sequence
+ * ([CLS] A [SEP] [SEP]); HF's Python __call__ treats text_pair="" as no pair, so pass NULL for that.
+ * *ids and *type_ids (n entries each) are malloc'd, the caller frees both; type_ids may be NULL
+ * when not wanted.
+ * No truncation here: the caller fits the pair to its maximum length (ft_tokenizer_model_max_length):
+ * encode A and B without FT_TOK_ADD_SPECIAL, drop ids from the end of the longer one until
+ * n_a + n_b + ft_tokenizer_num_special_tokens(tok, 1) fits (HF's truncation="longest_first"), then
+ * ft_tokenizer_build_inputs. */
+int ft_tokenizer_encode_pair(const ft_tokenizer *tok, const char *text_a, size_t len_a, const char *text_b,
+                             size_t len_b, int flags, int **ids, int **type_ids, int *n);
+/* The special tokens and type ids around already encoded sequences (ids_b NULL: one sequence),
+ * exactly as ft_tokenizer_encode_pair with FT_TOK_ADD_SPECIAL does; *ids / *type_ids malloc'd
+ * (type_ids may be NULL). */
+int ft_tokenizer_build_inputs(const ft_tokenizer *tok, const int *ids_a, int n_a, const int *ids_b, int n_b,
+                              int **ids, int **type_ids, int *n);
+/* How many ids FT_TOK_ADD_SPECIAL adds to one sequence (pair 0: BERT 2) or to a pair (pair 1: BERT 3,
+ * RoBERTa 4). */
+int ft_tokenizer_num_special_tokens(const ft_tokenizer *tok, int pair);
+
+/* Special ids for encoder models: the classifier token ([CLS], <s>), the separator ([SEP], </s>), the
+ * mask token ([MASK], <mask>), the unknown token ([UNK], <unk>); -1 if the tokenizer has none. */
+int ft_tokenizer_cls(const ft_tokenizer *tok);
+int ft_tokenizer_sep(const ft_tokenizer *tok);
+int ft_tokenizer_mask(const ft_tokenizer *tok);
+int ft_tokenizer_unk(const ft_tokenizer *tok);
+/* tokenizer_config.json's model_max_length (512 for BERT), 0 if unknown or "unlimited". */
+int ft_tokenizer_model_max_length(const ft_tokenizer *tok);
+
 #endif
