@@ -15,7 +15,10 @@ void ft_cpu_matmul_forward(float *out, const float *inp, const float *w, const f
 #pragma omp parallel for schedule(static) if ((size_t)N * OC >= FT_PAR_MIN)
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof(float));
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, w, C, bias ? 1.0f : 0.0f, out, OC);
+    if (N == 1) /* one row (generation): a matrix-vector product, memory bound — sgemv streams w once */
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, OC, C, 1.0f, w, C, inp, 1, bias ? 1.0f : 0.0f, out, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, w, C, bias ? 1.0f : 0.0f, out, OC);
 }
 
 /* dinp[N,C] = dout @ w (assigned); dw[OC,C] += dout^T @ inp; dbias[OC] += sum_n dout (any may be NULL) */
