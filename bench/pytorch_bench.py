@@ -8,11 +8,22 @@ Times, for a randomly initialised causal LM (default: GPT-2 124M shape):
   * greedy KV-cache decoding of 64 new tokens from a 16-token prompt, batch 1;
     --warmup untimed runs, then the median of --steps runs (prefill included);
                              prints `pytorch generate: X tok/s` (X = 64 / run)
+  * at the end, the peak resident set size of this process (resource.getrusage
+    ru_maxrss; MB = 2^20 bytes; the Python interpreter and torch included):
+                             prints `pytorch peak_rss: X MB`
+    Run one configuration per process for a meaningful peak (bench/memory.sh does).
+
+--lora (= --method lora) wraps the model with PEFT: LoraConfig(r, lora_alpha,
+target_modules, lora_dropout=0), get_peft_model, AdamW over the trainable
+(adapter) parameters only — the same setting as `finetune bench --method lora`.
+Targets default to GPT-2 c_attn / Llama-family q_proj,v_proj (PEFT's defaults).
 
 Usage:
   python3 bench/pytorch_bench.py [--batch-size 4] [--seq-len 256] [--steps 3]
                                  [--warmup 1] [--config path/to/config.json|dir]
-                                 [--skip-generate] [--threads N]
+                                 [--skip-generate] [--skip-train] [--threads N]
+                                 [--lora | --method full|lora] [--lora-r 8]
+                                 [--lora-alpha 16] [--lora-targets c_attn]
 --config takes a Hugging Face config.json (GPT-2 or Llama family) to time
 another shape. Versions, thread count and the relevant environment go to stderr.
 """
@@ -20,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -59,9 +71,29 @@ def build_model(config):
     return AutoModelForCausalLM.from_config(config, dtype=torch.float32)
 
 
+def peak_rss_mb():
+    # Linux reports ru_maxrss in KiB (macOS in bytes)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024.0 * 1024.0) if sys.platform == "darwin" else rss / 1024.0
+
+
+def add_lora(model, config, r, alpha, targets):
+    """PEFT LoRA on a frozen base; returns (peft model, target list as given to PEFT)."""
+    import peft
+    from peft import LoraConfig, get_peft_model
+    if not targets:
+        targets = "c_attn" if config.model_type == "gpt2" else "q_proj,v_proj"
+    target_modules = targets if targets == "all-linear" else [t for t in targets.replace(" ", ",").split(",") if t]
+    lc = LoraConfig(r=r, lora_alpha=alpha, target_modules=target_modules, lora_dropout=0.0, bias="none",
+                    task_type="CAUSAL_LM", fan_in_fan_out=(config.model_type == "gpt2"))  # GPT-2 Conv1D
+    model = get_peft_model(model, lc)
+    log(f"peft {peft.__version__}: LoRA r {r}, alpha {alpha}, dropout 0, targets {target_modules}")
+    return model, target_modules
+
+
 def time_train(model, vocab, B, T, steps, warmup, lr):
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     g = torch.Generator().manual_seed(1)
     ids = torch.randint(0, vocab, (B, T), generator=g)
     times = []
@@ -108,10 +140,17 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--prompt-len", type=int, default=16)
     ap.add_argument("--gen-tokens", type=int, default=64)
-    ap.add_argument("--lora", action="store_true", help="(not implemented yet)")
+    ap.add_argument("--skip-train", action="store_true")
+    ap.add_argument("--method", choices=("full", "lora"), default="full")
+    ap.add_argument("--lora", action="store_true", help="PEFT LoRA on a frozen base (= --method lora)")
+    ap.add_argument("--lora-r", type=int, default=8)
+    ap.add_argument("--lora-alpha", type=float, default=16)
+    ap.add_argument("--lora-targets", default="",
+                    help="comma-separated module names or all-linear (default: c_attn / q_proj,v_proj)")
     args = ap.parse_args()
-    if args.lora:
-        sys.exit("--lora is not implemented yet")
+    use_lora = args.lora or args.method == "lora"
+    if use_lora and (args.lora_r <= 0 or args.lora_alpha <= 0):
+        sys.exit("--lora-r and --lora-alpha must be positive")
     if args.steps < 1 or args.warmup < 0:
         sys.exit("--steps must be >= 1 and --warmup >= 0")
 
@@ -124,23 +163,27 @@ def main():
     if max_pos is not None and args.seq_len > max_pos:
         sys.exit(f"--seq-len {args.seq_len} exceeds the model's {max_pos} positions")
     model = build_model(config)
+    if use_lora:
+        model, _ = add_lora(model, config, args.lora_r, args.lora_alpha, args.lora_targets)
     n_params = sum(p.numel() for p in model.parameters())
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
 
     log(f"torch {torch.__version__}, transformers {transformers.__version__}, "
         f"python {platform.python_version()}")
     log(f"threads: {torch.get_num_threads()} (cores available {cores}), "
         f"mkl {torch.backends.mkl.is_available()}, mkldnn {torch.backends.mkldnn.is_available()}")
     log("env: " + ", ".join(f"{k}={os.environ.get(k, '<unset>')}" for k in ENV_KEYS))
-    log(f"model: {type(model).__name__} ({config.model_type}), {n_params / 1e6:.2f}M params, "
-        f"vocab {config.vocab_size}, attn {model.config._attn_implementation}, float32")
+    log(f"model: {type(model).__name__} ({config.model_type}), {n_params / 1e6:.2f}M params "
+        f"({n_train} trainable), vocab {config.vocab_size}, attn {model.config._attn_implementation}, float32")
     log(f"train: batch {args.batch_size} x seq {args.seq_len}, AdamW lr {args.lr}, "
         f"{args.warmup} warm-up + median of {args.steps}")
 
-    t, tmin = time_train(model, config.vocab_size, args.batch_size, args.seq_len, args.steps,
-                         args.warmup, args.lr)
-    tok = args.batch_size * args.seq_len
-    print(f"pytorch train: {tok / t:.1f} tok/s (median {t * 1e3:.1f} ms/step, best {tok / tmin:.1f} tok/s; "
-          f"batch {args.batch_size} x seq {args.seq_len})", flush=True)
+    if not args.skip_train:
+        t, tmin = time_train(model, config.vocab_size, args.batch_size, args.seq_len, args.steps,
+                             args.warmup, args.lr)
+        tok = args.batch_size * args.seq_len
+        print(f"pytorch train: {tok / t:.1f} tok/s (median {t * 1e3:.1f} ms/step, best {tok / tmin:.1f} tok/s; "
+              f"batch {args.batch_size} x seq {args.seq_len})", flush=True)
 
     if not args.skip_generate:
         log(f"generate: greedy, KV cache, batch 1, prompt {args.prompt_len}, "
@@ -150,6 +193,8 @@ def main():
         print(f"pytorch generate: {args.gen_tokens / t:.1f} tok/s (median {t * 1e3:.1f} ms for "
               f"{args.gen_tokens} tokens after a {args.prompt_len}-token prompt, best "
               f"{args.gen_tokens / tmin:.1f} tok/s)", flush=True)
+
+    print(f"pytorch peak_rss: {peak_rss_mb():.1f} MB", flush=True)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ typedef struct ft_backend {
     void (*crossentropy_forward_backward)(float *losses, float *dlogits, const float *logits, const int *targets, int N, int V, float scale, float label_smoothing, int ignore_index);
     void (*matmul_acc_forward)(float *out, int ldo, const float *inp, const float *w, int N, int K, int rows, float alpha);
     void (*matmul_acc_backward)(float *dinp, float *dw, const float *dout, int ldo, const float *inp, const float *w, int N, int K, int rows, float alpha);
+    void (*qmatmul_forward)(float *out, const float *inp, int dt, const void *qw, const float *bias, int N, float *ws, size_t wsn);
+    void (*qmatmul_backward)(float *dinp, const float *dout, int dt, const void *qw, int N, float *ws, size_t wsn);
     void (*dropout_forward)(float *out, const float *inp, size_t n, float p, unsigned long long seed);
     void (*dropout_backward)(float *dinp, const float *dout, size_t n, float p, unsigned long long seed);
 } ft_backend;

@@ -73,6 +73,8 @@ typedef struct ft_param {
     float    *grad;          /* same shape; NULL until gradients exist or when frozen */
     int       decay;         /* 1 for matrices that get weight decay by default (not embeddings, norms, biases) */
     int       trainable;     /* 0 = frozen: no gradient buffer, weight-gradient work skipped */
+    void     *qdesc;         /* quantized weights (t.dtype FT_NF4 / FT_Q8_ROW): the ft_nf4_tensor /
+                                ft_q8row_tensor describing t.data (quant.h); NULL for f32 */
 } ft_param;
 
 typedef struct ft_model ft_model;
@@ -118,6 +120,12 @@ int  ft_model_zero_grad(ft_model *m);
  * params' grad buffers. grad_scale multiplies d(sum of token losses); 0 means 1/num_targets
  * (the gradient of the mean loss). For accumulation over micro-batches pass 1/total_targets. */
 int  ft_model_backward(ft_model *m, float grad_scale);
+
+/* QLoRA: stores the frozen linear weights of every block (q/k/v, o, MLP) quantized — FT_NF4 (4-bit
+ * NormalFloat, blocks of 64, double-quantized scales) or FT_Q8_ROW (int8, absmax per row) — and
+ * releases their f32 copies; those weights become frozen. Embeddings, norms, biases and the LM head
+ * stay f32. Input widths must be multiples of 64 for NF4. Call before LoRA / gradients / prepare. */
+int ft_model_quantize_base(ft_model *m, ft_dtype q);
 
 /* Training mode turns on the dropout the config asks for (embedding and residual dropout; the
  * attention-probability dropout of the config is not applied). seed selects the masks: use a new

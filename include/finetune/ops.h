@@ -79,4 +79,16 @@ void P##dropout_backward(float *dinp, const float *dout, size_t n, float p, unsi
 
 FT_OPS_DECLARE(ft_ref_)
 FT_OPS_DECLARE(ft_cpu_)
+
+/* Matmuls with a quantized frozen weight (QLoRA): qw is an ft_nf4_tensor (dt FT_NF4) or an
+ * ft_q8row_tensor (dt FT_Q8_ROW) of shape [OC, C] (quant.h). out[N,OC] = inp @ W^T (+ bias), assigned;
+ * dinp[N,C] = dout @ W, assigned (no weight gradient: the base is frozen). ws: workspace of wsn floats,
+ * at least OC*C for the reference versions (they dequantize W, then run the plain loops). */
+#define FT_QOPS_DECLARE(P) \
+void P##qmatmul_forward(float *out, const float *inp, int dt, const void *qw, const float *bias, int N, float *ws, size_t wsn); \
+void P##qmatmul_backward(float *dinp, const float *dout, int dt, const void *qw, int N, float *ws, size_t wsn);
+FT_QOPS_DECLARE(ft_ref_)
+FT_QOPS_DECLARE(ft_cpu_)
+#if 0
+#endif
 #endif

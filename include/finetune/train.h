@@ -33,7 +33,7 @@ typedef struct ft_train_config {
     char  train_on[16], truncate[16], prompt_column[64], completion_column[64], response_speaker[64];
     int   min_chars, max_chars;
     /* parameter-efficient fine-tuning */
-    char  method[16], lora_targets[512], freeze[512], train_only[512];
+    char  method[16], quant[16], lora_targets[512], freeze[512], train_only[512];
     int   lora_r, rslora;
     float lora_alpha, lora_dropout;
     /* optimisation */

@@ -59,6 +59,25 @@ int ft_model_prepare(ft_model *m, int B, int T) {
     return FT_OK;
 }
 
+/* ------------------------------------------------------------ linear layers (f32 or quantized) */
+
+void ft_linear_forward(const ft_model *m, int l, int slot, float *out, const float *inp, const float *bias, int N, int C, int OC) {
+    const ft_param *p = &m->params[m->layer_slot[l * P_LAYER_COUNT + slot]];
+    if (p->qdesc) m->be->qmatmul_forward(out, inp, p->t.dtype, p->qdesc, bias, N, m->qws, m->qws_floats);
+    else m->be->matmul_forward(out, inp, p->t.data, bias, N, C, OC);
+}
+
+void ft_linear_backward(const ft_model *m, int l, int slot, float *dinp, float *dw, float *dbias, const float *dout,
+                        const float *inp, int N, int C, int OC) {
+    const ft_param *p = &m->params[m->layer_slot[l * P_LAYER_COUNT + slot]];
+    if (!p->qdesc) { m->be->matmul_backward(dinp, dw, dbias, dout, inp, p->t.data, N, C, OC); return; }
+    /* quantized weights are frozen: only the input gradient (and a trainable bias) */
+    if (dinp) m->be->qmatmul_backward(dinp, dout, p->t.dtype, p->qdesc, N, m->qws, m->qws_floats);
+    if (dbias)
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < OC; o++) dbias[o] += dout[(size_t)n * OC + o];
+}
+
 /* ------------------------------------------------------------ forward */
 
 void ft_model_set_training(ft_model *m, int training, uint64_t seed) {
@@ -136,19 +155,19 @@ int ft_model_forward(ft_model *m, const int *ids, const int *targets, const int 
         float *fch = a->fch + lN * F, *fcha = a->fch_act + lN * I, *res3 = a->res3 + lN * C;
 
         norm_forward(m, ln1, ln1m, ln1r, x, ft_lp(m, l, P_LN1_W), ft_lp(m, l, P_LN1_B), N);
-        be->matmul_forward(qkv, ln1, ft_lp(m, l, P_QKV_W), ft_lp(m, l, P_QKV_B), N, C, QKV);
+        ft_linear_forward(m, l, P_QKV_W, qkv, ln1, ft_lp(m, l, P_QKV_B), N, C, QKV);
         ft_lora_forward(m, l, P_QKV_W, ln1, qkv, QKV, N, 0);
         if (m->inv_freq) be->rope_forward(qkv, a->pos, m->inv_freq, N, NH, NKV, HS);
         be->attention_forward(atty, att, qkv, segp, B, T, NH, NKV, HS);
-        be->matmul_forward(a->scratch, atty, ft_lp(m, l, P_ATTN_W), ft_lp(m, l, P_ATTN_B), N, AC, C);
+        ft_linear_forward(m, l, P_ATTN_W, a->scratch, atty, ft_lp(m, l, P_ATTN_B), N, AC, C);
         ft_lora_forward(m, l, P_ATTN_W, atty, a->scratch, C, N, 0);
         if (resid_p(m) > 0) be->dropout_forward(a->scratch, a->scratch, (size_t)N * C, resid_p(m), site_seed(m, l, 1));
         be->residual_forward(res2, x, a->scratch, (size_t)N * C);
         norm_forward(m, ln2, ln2m, ln2r, res2, ft_lp(m, l, P_LN2_W), ft_lp(m, l, P_LN2_B), N);
-        be->matmul_forward(fch, ln2, ft_lp(m, l, P_FC_W), ft_lp(m, l, P_FC_B), N, C, F);
+        ft_linear_forward(m, l, P_FC_W, fch, ln2, ft_lp(m, l, P_FC_B), N, C, F);
         ft_lora_forward(m, l, P_FC_W, ln2, fch, F, N, 0);
         act_forward(m, fcha, fch, N);
-        be->matmul_forward(a->scratch, fcha, ft_lp(m, l, P_PROJ_W), ft_lp(m, l, P_PROJ_B), N, I, C);
+        ft_linear_forward(m, l, P_PROJ_W, a->scratch, fcha, ft_lp(m, l, P_PROJ_B), N, I, C);
         ft_lora_forward(m, l, P_PROJ_W, fcha, a->scratch, C, N, 0);
         if (resid_p(m) > 0) be->dropout_forward(a->scratch, a->scratch, (size_t)N * C, resid_p(m), site_seed(m, l, 2));
         be->residual_forward(res3, res2, a->scratch, (size_t)N * C);
@@ -224,21 +243,21 @@ int ft_model_backward(ft_model *m, float grad_scale) {
         /* MLP: dres holds d(res3); through the residual dropout into dln */
         const float *dmlp = a->dres;
         if (resid_p(m) > 0) { be->dropout_backward(a->dln, a->dres, (size_t)N * C, resid_p(m), site_seed(m, l, 2)); dmlp = a->dln; }
-        be->matmul_backward(a->dfch_act, ft_lg(m, l, P_PROJ_W), ft_lg(m, l, P_PROJ_B), dmlp, fcha, ft_lp(m, l, P_PROJ_W), N, I, C);
+        ft_linear_backward(m, l, P_PROJ_W, a->dfch_act, ft_lg(m, l, P_PROJ_W), ft_lg(m, l, P_PROJ_B), dmlp, fcha, N, I, C);
         ft_lora_backward(m, l, P_PROJ_W, fcha, dmlp, C, a->dfch_act, N);
         if (c->arch == FT_ARCH_GPT2) be->gelu_backward(a->dfch, a->dfch_act, fch, (size_t)N * I);
         else be->swiglu_backward(a->dfch, a->dfch_act, fch, N, I);
-        be->matmul_backward(a->dln, ft_lg(m, l, P_FC_W), ft_lg(m, l, P_FC_B), a->dfch, ln2, ft_lp(m, l, P_FC_W), N, C, F);
+        ft_linear_backward(m, l, P_FC_W, a->dln, ft_lg(m, l, P_FC_W), ft_lg(m, l, P_FC_B), a->dfch, ln2, N, C, F);
         ft_lora_backward(m, l, P_FC_W, ln2, a->dfch, F, a->dln, N);
         norm_backward(m, a->dres, ft_lg(m, l, P_LN2_W), ft_lg(m, l, P_LN2_B), a->dln, a->dres, res2, ft_lp(m, l, P_LN2_W), ln2m, ln2r, N);
         /* attention: dres holds d(res2) */
         const float *dat = a->dres;
         if (resid_p(m) > 0) { be->dropout_backward(a->dln, a->dres, (size_t)N * C, resid_p(m), site_seed(m, l, 1)); dat = a->dln; }
-        be->matmul_backward(a->datty, ft_lg(m, l, P_ATTN_W), ft_lg(m, l, P_ATTN_B), dat, atty, ft_lp(m, l, P_ATTN_W), N, AC, C);
+        ft_linear_backward(m, l, P_ATTN_W, a->datty, ft_lg(m, l, P_ATTN_W), ft_lg(m, l, P_ATTN_B), dat, atty, N, AC, C);
         ft_lora_backward(m, l, P_ATTN_W, atty, dat, C, a->datty, N);
         be->attention_backward(a->dqkv, a->datt, a->datty, qkv, att, segp, B, T, NH, NKV, HS);
         if (m->inv_freq) be->rope_backward(a->dqkv, a->pos, m->inv_freq, N, NH, NKV, HS);
-        be->matmul_backward(a->dln, ft_lg(m, l, P_QKV_W), ft_lg(m, l, P_QKV_B), a->dqkv, ln1, ft_lp(m, l, P_QKV_W), N, C, QKV);
+        ft_linear_backward(m, l, P_QKV_W, a->dln, ft_lg(m, l, P_QKV_W), ft_lg(m, l, P_QKV_B), a->dqkv, ln1, N, C, QKV);
         ft_lora_backward(m, l, P_QKV_W, ln1, a->dqkv, QKV, a->dln, N);
         norm_backward(m, a->dres, ft_lg(m, l, P_LN1_W), ft_lg(m, l, P_LN1_B), a->dln, a->dres, x, ft_lp(m, l, P_LN1_W), ln1m, ln1r, N);
     }
@@ -286,7 +305,7 @@ static void decode_chunk(ft_model *m, const int *tokens, int n, int pos0, float 
     be->embedding_forward(m->d_x, tokens, pos, ft_gp(m, G_WTE), ft_gp(m, G_WPE), n, n, C);
     for (int l = 0; l < L; l++) {
         norm_forward(m, m->d_ln, NULL, NULL, m->d_x, ft_lp(m, l, P_LN1_W), ft_lp(m, l, P_LN1_B), n);
-        be->matmul_forward(m->d_qkv, m->d_ln, ft_lp(m, l, P_QKV_W), ft_lp(m, l, P_QKV_B), n, C, QKV);
+        ft_linear_forward(m, l, P_QKV_W, m->d_qkv, m->d_ln, ft_lp(m, l, P_QKV_B), n, C, QKV);
         ft_lora_forward(m, l, P_QKV_W, m->d_ln, m->d_qkv, QKV, n, 1);
         if (m->inv_freq) be->rope_forward(m->d_qkv, pos, m->inv_freq, n, NH, NKV, HS);
         float *kc = m->kcache + (size_t)l * Tm * KV, *vc = m->vcache + (size_t)l * Tm * KV;
@@ -298,14 +317,14 @@ static void decode_chunk(ft_model *m, const int *tokens, int n, int pos0, float 
          * not possible (C may be < AC), so attention reads q with the qkv row stride via a copy */
         for (int i = 0; i < n; i++) memmove(m->d_tmp + (size_t)i * AC, m->d_qkv + (size_t)i * QKV, sizeof(float) * (size_t)AC);
         be->attention_cached_forward(m->d_atty, m->d_tmp, kc, vc, KV, pos0, n, NH, NKV, HS);
-        be->matmul_forward(m->d_tmp, m->d_atty, ft_lp(m, l, P_ATTN_W), ft_lp(m, l, P_ATTN_B), n, AC, C);
+        ft_linear_forward(m, l, P_ATTN_W, m->d_tmp, m->d_atty, ft_lp(m, l, P_ATTN_B), n, AC, C);
         ft_lora_forward(m, l, P_ATTN_W, m->d_atty, m->d_tmp, C, n, 1);
         be->residual_forward(m->d_x, m->d_x, m->d_tmp, (size_t)n * C);
         norm_forward(m, m->d_ln, NULL, NULL, m->d_x, ft_lp(m, l, P_LN2_W), ft_lp(m, l, P_LN2_B), n);
-        be->matmul_forward(m->d_fch, m->d_ln, ft_lp(m, l, P_FC_W), ft_lp(m, l, P_FC_B), n, C, F);
+        ft_linear_forward(m, l, P_FC_W, m->d_fch, m->d_ln, ft_lp(m, l, P_FC_B), n, C, F);
         ft_lora_forward(m, l, P_FC_W, m->d_ln, m->d_fch, F, n, 1);
         act_forward(m, m->d_act, m->d_fch, n);
-        be->matmul_forward(m->d_tmp, m->d_act, ft_lp(m, l, P_PROJ_W), ft_lp(m, l, P_PROJ_B), n, I, C);
+        ft_linear_forward(m, l, P_PROJ_W, m->d_tmp, m->d_act, ft_lp(m, l, P_PROJ_B), n, I, C);
         ft_lora_forward(m, l, P_PROJ_W, m->d_act, m->d_tmp, C, n, 1);
         be->residual_forward(m->d_x, m->d_x, m->d_tmp, (size_t)n * C);
     }

@@ -221,6 +221,9 @@ void ft_lora_backward(ft_model *m, int l, int slot, const float *inp, const floa
 /* ------------------------------------------------------------------ merge */
 
 int ft_model_merge_lora(ft_model *m) {
+    for (int k = 0; k < m->n_lora; k++)
+        if (m->params[m->layer_slot[m->lora[k].layer * P_LAYER_COUNT + m->lora[k].slot]].qdesc)
+            return ft_error(FT_ERR_UNSUPPORTED, "cannot merge LoRA into a quantized base; merge into the f32 base model with finetune merge");
     for (int k = 0; k < m->n_lora; k++) {
         ft_lora *a = &m->lora[k];
         int pi = m->layer_slot[a->layer * P_LAYER_COUNT + a->slot];

@@ -169,6 +169,8 @@ void ft_model_free(ft_model *m) {
     ft_arena_free(&m->act_arena);
     ft_arena_free(&m->kv_arena);
     ft_arena_free(&m->lora_arena);
+    ft_arena_free(&m->qarena);
+    free(m->qws);
     free(m->lora);
     free(m->params);
     free(m->layer_slot);
@@ -306,6 +308,7 @@ int ft_model_create_random(ft_model **out, const ft_model_config *cfg, uint64_t 
 /* ---------------------------------------------------------------- save */
 
 int ft_model_save(const ft_model *m, const char *dir) {
+    if (m->qarena.base) return ft_error(FT_ERR_UNSUPPORTED, "the model's base weights are quantized; save its LoRA adapter instead");
     FT_TRY(ft_mkdirs(dir));
     int cap = m->n_params * 3, n = 0;
     ft_st_tensor *ts = calloc((size_t)cap, sizeof *ts);

@@ -67,6 +67,8 @@ struct ft_model {
     char lora_targets_cfg[512];
     float *lora_dxa, *lora_xd, *lora_dx;  /* backward scratch [N, rmax], [N, inmax], [N, inmax] */
     float *lora_dec_xa, *lora_dec_xd;     /* decode scratch [chunk, rmax], [chunk, inmax] */
+    ft_arena qarena;           /* quantized weights + their descriptors (quantize.c) */
+    float *qws; size_t qws_floats;        /* workspace of the quantized matmuls */
     int grads_ready;
     int training;              /* dropout on */
     uint64_t dropout_seed;
@@ -100,6 +102,11 @@ static inline float *ft_gg(const ft_model *m, int slot) {
     int i = m->global_slot[slot];
     return i < 0 ? NULL : m->params[i].grad;
 }
+
+/* linear layers of the blocks, whatever the weight's storage (f32 or quantized): decoder.c */
+void ft_linear_forward(const ft_model *m, int l, int slot, float *out, const float *inp, const float *bias, int N, int C, int OC);
+void ft_linear_backward(const ft_model *m, int l, int slot, float *dinp, float *dw, float *dbias, const float *dout,
+                        const float *inp, int N, int C, int OC);
 
 /* LoRA hooks (lora.c): after the base matmul of (layer, slot), add the adapters' contribution to
  * out (row stride ldo); in backward, add their input gradient into dinp and their A/B gradients */

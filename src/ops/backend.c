@@ -20,6 +20,7 @@
     .attention_cached_forward = P##attention_cached_forward,                                \
     .crossentropy_forward_backward = P##crossentropy_forward_backward,                      \
     .matmul_acc_forward = P##matmul_acc_forward, .matmul_acc_backward = P##matmul_acc_backward, \
+    .qmatmul_forward = P##qmatmul_forward, .qmatmul_backward = P##qmatmul_backward, \
     .dropout_forward = P##dropout_forward, .dropout_backward = P##dropout_backward,         \
 }
 

@@ -39,7 +39,8 @@ const ft_train_option ft_train_options[] = {
     {"response-speaker", STR(response_speaker), "", "dialogue data with --train-on completion: whose turns are learned (default: the last turn's speaker)"},
     {"min-chars", INT(min_chars), "1", "drop records shorter than this (characters)"},
     {"max-chars", INT(max_chars), "0", "drop records longer than this (characters; 0 = no limit)"},
-    {"method", STR(method), "full", "full (every weight not frozen), lora (adapters on a frozen base)"},
+    {"method", STR(method), "full", "full (every weight not frozen), lora (adapters on a frozen f32 base), qlora (adapters on a quantized frozen base)"},
+    {"quant", STR(quant), "nf4", "qlora base format: nf4 (4-bit NormalFloat, double-quantized scales) or int8 (absmax per row)"},
     {"lora-r", INT(lora_r), "8", "LoRA rank"},
     {"lora-alpha", FLT(lora_alpha), "16", "LoRA alpha (scale alpha/r)"},
     {"lora-dropout", FLT(lora_dropout), "0.05", "dropout on the LoRA branch input"},
@@ -209,9 +210,11 @@ int ft_train_config_validate(const ft_train_config *c) {
         return ft_error(FT_ERR_INVALID, "--optimizer must be adamw, adam, sgd, adagrad or rmsprop (got '%s')", c->optimizer);
     if (strcmp(c->init_from, "pretrained") && strcmp(c->init_from, "random"))
         return ft_error(FT_ERR_INVALID, "--init must be pretrained or random (got '%s')", c->init_from);
-    if (strcmp(c->method, "full") && strcmp(c->method, "lora"))
-        return ft_error(FT_ERR_INVALID, "--method must be full or lora (got '%s'; qlora is not available yet)", c->method);
-    if (!strcmp(c->method, "lora") && (c->lora_r <= 0 || c->lora_alpha <= 0 || c->lora_dropout < 0 || c->lora_dropout >= 1))
+    if (strcmp(c->method, "full") && strcmp(c->method, "lora") && strcmp(c->method, "qlora"))
+        return ft_error(FT_ERR_INVALID, "--method must be full, lora or qlora (got '%s')", c->method);
+    if (strcmp(c->quant, "nf4") && strcmp(c->quant, "int8"))
+        return ft_error(FT_ERR_INVALID, "--quant must be nf4 or int8 (got '%s')", c->quant);
+    if (strcmp(c->method, "full") && (c->lora_r <= 0 || c->lora_alpha <= 0 || c->lora_dropout < 0 || c->lora_dropout >= 1))
         return ft_error(FT_ERR_INVALID, "LoRA needs --lora-r > 0, --lora-alpha > 0 and 0 <= --lora-dropout < 1");
     ft_schedule s;
     return ft_schedule_from_name(c->schedule, &s);

@@ -70,7 +70,9 @@ static int load_model(ft_trainer *t) {
     ft_model_set_label_smoothing(t->model, c->label_smoothing);
     if (c->freeze[0]) { int n = ft_model_freeze(t->model, c->freeze); if (n < 0) return n; }
     if (c->train_only[0]) { int n = ft_model_train_only(t->model, c->train_only); if (n < 0) return n; }
-    if (!strcmp(c->method, "lora")) {
+    if (!strcmp(c->method, "qlora"))
+        FT_TRY(ft_model_quantize_base(t->model, !strcmp(c->quant, "int8") ? FT_Q8_ROW : FT_NF4));
+    if (strcmp(c->method, "full")) {
         ft_lora_config lc = ft_lora_default_config();
         lc.r = c->lora_r;
         lc.alpha = c->lora_alpha;

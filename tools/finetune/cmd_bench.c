@@ -1,10 +1,19 @@
-/* cmd_bench.c — `finetune bench`: tokens/s of a full training step (forward + backward + AdamW)
- * and of KV-cache generation, on a randomly initialised model of a given shape
- * (default: GPT-2 124M — 12 layers, 768 wide, 12 heads, 50257 vocabulary, 1024 positions). */
+/* cmd_bench.c — `finetune bench`: tokens/s of a training step (forward + backward + AdamW) and of
+ * KV-cache generation, on a randomly initialised model of a given shape (default: GPT-2 124M —
+ * 12 layers, 768 wide, 12 heads, 50257 vocabulary, 1024 positions), and the process's peak RSS.
+ *
+ * --method full trains every weight; --method lora adds LoRA adapters (lora.h; dropout 0) on a frozen
+ * base, so the step is forward + backward (input gradients of the base, adapter gradients) + AdamW on
+ * the adapters only — the setting PyTorch + PEFT is compared with in bench/run.sh and bench/memory.sh.
+ *
+ * stdout: `train: X tok/s` (median step), `generate: X tok/s`, `peak_rss: X MB` (getrusage ru_maxrss,
+ * MB = 2^20 bytes, the whole process: weights, gradients, optimizer state, activations, KV cache).
+ * stderr: the shape, trainable parameters, per-step times and the forward / backward / optimizer split. */
 #include "cli.h"
 #include "finetune/backend.h"
 #include "finetune/fileio.h"
 #include "finetune/generate.h"
+#include "finetune/lora.h"
 #include "finetune/model.h"
 #include "finetune/optim.h"
 #include "finetune/rng.h"
@@ -12,6 +21,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 static double now_s(void) {
@@ -23,6 +33,13 @@ static double now_s(void) {
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* peak resident set size of this process in MB (2^20 bytes); Linux reports ru_maxrss in KiB */
+static double peak_rss_mb(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return -1.0;
+    return (double)ru.ru_maxrss / 1024.0;
 }
 
 static const char *k_gpt2_124m =
@@ -39,15 +56,38 @@ int ft_cmd_bench(int argc, char **argv) {
         {"skip-train", 0, "only time generation", NULL},
         {"skip-generate", 0, "only time training", NULL},
         {"threads", 1, "threads (default: all cores)", NULL},
+        {"method", 1, "full (every weight trained, the default) or lora (adapters on a frozen base)", NULL},
+        {"lora-r", 1, "LoRA rank (default 8)", NULL},
+        {"lora-alpha", 1, "LoRA alpha, scale alpha/r (default 16)", NULL},
+        {"lora-targets", 1, "modules to adapt, comma-separated or all-linear (default: GPT-2 c_attn, Llama q_proj,v_proj)", NULL},
         {NULL, 0, NULL, NULL},
     };
-    int prc = ft_parse_opts(argc, argv, opts, "usage: finetune bench [--config FILE] [--batch-size B] [--seq-len T] [--steps N]");
+    int prc = ft_parse_opts(argc, argv, opts,
+                            "usage: finetune bench [--config FILE] [--batch-size B] [--seq-len T] [--steps N] "
+                            "[--method full|lora [--lora-r 8] [--lora-alpha 16] [--lora-targets LIST]]");
     if (prc) return prc == 1 ? 0 : prc;
-    long B, T, steps, gen_tokens, threads;
+    long B, T, steps, gen_tokens, threads, lora_r;
+    double lora_alpha;
     if (ft_opt_int(opts, "batch-size", 4, &B) || ft_opt_int(opts, "seq-len", 256, &T) || ft_opt_int(opts, "steps", 3, &steps) ||
-        ft_opt_int(opts, "gen-tokens", 64, &gen_tokens) || ft_opt_int(opts, "threads", 0, &threads))
+        ft_opt_int(opts, "gen-tokens", 64, &gen_tokens) || ft_opt_int(opts, "threads", 0, &threads) ||
+        ft_opt_int(opts, "lora-r", 8, &lora_r) || ft_opt_float(opts, "lora-alpha", 16.0, &lora_alpha))
         return 2;
     if (B <= 0 || T <= 0 || steps <= 0 || gen_tokens <= 0) { fprintf(stderr, "finetune bench: sizes must be positive\n"); return 2; }
+    const char *method = ft_opt_str(opts, "method", "full");
+    int use_lora = !strcmp(method, "lora");
+    if (!use_lora && strcmp(method, "full")) {
+        fprintf(stderr, "finetune bench: --method must be full or lora (got '%s')\n", method);
+        return 2;
+    }
+    if (use_lora && (lora_r <= 0 || lora_r > 4096 || !(lora_alpha > 0))) {
+        fprintf(stderr, "finetune bench: LoRA needs 0 < --lora-r <= 4096 and --lora-alpha > 0\n");
+        return 2;
+    }
+    const char *lora_targets = ft_opt_str(opts, "lora-targets", "");
+    if (strlen(lora_targets) >= sizeof(((ft_lora_config *)0)->targets)) {
+        fprintf(stderr, "finetune bench: --lora-targets is too long\n");
+        return 2;
+    }
     if (threads > 0) ft_set_threads((int)threads);
 
     ft_model_config cfg;
@@ -65,6 +105,20 @@ int ft_cmd_bench(int argc, char **argv) {
     if ((rc = ft_model_create_random(&m, &cfg, 1234, ft_backend_cpu())) < 0) return ft_cli_fail("bench", rc);
     fprintf(stderr, "bench: %s, %.1fM parameters, %d threads, batch %ld x %ld\n", cfg.model_type,
             (double)ft_model_param_count(m) / 1e6, ft_get_threads(), B, T);
+    if (use_lora) {
+        ft_lora_config lc = ft_lora_default_config();
+        lc.r = (int)lora_r;
+        lc.alpha = (float)lora_alpha;
+        lc.dropout = 0.0f; /* the benchmark times the adapters' matmuls, not dropout masks */
+        snprintf(lc.targets, sizeof lc.targets, "%s", lora_targets);
+        if ((rc = ft_model_add_lora(m, &lc, 1234)) < 0) {
+            ft_model_free(m);
+            return ft_cli_fail("bench", rc);
+        }
+        fprintf(stderr, "bench: method lora, r %d, alpha %g, dropout 0, targets %s: %d adapters, %lld trainable of %lld parameters\n",
+                lc.r, (double)lc.alpha, *lora_targets ? lora_targets : "(family default)", ft_model_lora_count(m),
+                (long long)ft_model_trainable_count(m), (long long)ft_model_param_count(m));
+    } else fprintf(stderr, "bench: method full, %lld trainable parameters\n", (long long)ft_model_trainable_count(m));
     int status = 0;
     if (!ft_opt_flag(opts, "skip-train")) {
         size_t N = (size_t)(B * T);
@@ -80,19 +134,28 @@ int ft_cmd_bench(int argc, char **argv) {
         if (rc == FT_OK) rc = ft_model_prepare(m, (int)B, (int)T);
         if (rc == FT_OK) rc = ft_optim_create(&opt, m, &op);
         float loss = 0;
+        double sum_fwd = 0, sum_bwd = 0, sum_opt = 0;
         for (long s = -1; s < steps && rc == FT_OK; s++) { /* step -1: warm-up */
             double t0 = now_s();
             rc = ft_model_forward(m, ids, ids + 1, NULL, NULL, (int)B, (int)T, &loss);
+            double t1 = now_s();
             if (rc == FT_OK) rc = ft_model_zero_grad(m);
             if (rc == FT_OK) rc = ft_model_backward(m, 0.0f);
+            double t2 = now_s();
             if (rc == FT_OK) rc = ft_optim_step(opt, op.lr);
-            double dt = now_s() - t0;
-            if (s >= 0) times[s] = dt;
+            double t3 = now_s(), dt = t3 - t0;
+            if (s >= 0) {
+                times[s] = dt;
+                sum_fwd += t1 - t0; sum_bwd += t2 - t1; sum_opt += t3 - t2;
+            }
             fprintf(stderr, "bench: train step %ld: %.3f s, loss %.4f\n", s + 1, dt, loss);
+            fprintf(stderr, "bench:   forward %.3f s, zero_grad + backward %.3f s, optimizer %.3f s\n", t1 - t0, t2 - t1, t3 - t2);
         }
         if (rc == FT_OK) {
             qsort(times, (size_t)steps, sizeof *times, cmp_double);
             double med = times[steps / 2];
+            fprintf(stderr, "bench: mean of the timed steps: forward %.3f s, zero_grad + backward %.3f s, optimizer %.3f s\n",
+                    sum_fwd / steps, sum_bwd / steps, sum_opt / steps);
             printf("train: %.1f tok/s\n", (double)N / med);
             fflush(stdout);
         }
@@ -116,6 +179,10 @@ int ft_cmd_bench(int argc, char **argv) {
             printf("generate: %.1f tok/s\n", g.n_ids / dt);
             ft_generation_free(&g);
         }
+    }
+    if (rc == FT_OK) {
+        printf("peak_rss: %.1f MB\n", peak_rss_mb());
+        fflush(stdout);
     }
     if (rc < 0) status = ft_cli_fail("bench", rc);
     ft_model_free(m);
