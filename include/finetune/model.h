@@ -83,6 +83,11 @@ int  ft_model_load(ft_model **out, const char *dir, const ft_backend *be);
 /* A model with random weights (GPT-2 / Llama initialisation with initializer_range), for
  * from-scratch baselines and benchmarks. */
 int  ft_model_create_random(ft_model **out, const ft_model_config *cfg, uint64_t seed, const ft_backend *be);
+/* The same with the blocks' linear weights (and an untied LM head) stored quantized from the start
+ * (FT_NF4 or FT_Q8_ROW; FT_F32 = plain): each tensor is read (or generated) in f32, quantized, and its
+ * file pages released, so peak memory stays near the quantized size (QLoRA bases of 1B+ parameters). */
+int  ft_model_load_quantized(ft_model **out, const char *dir, const ft_backend *be, ft_dtype quant);
+int  ft_model_create_random_quantized(ft_model **out, const ft_model_config *cfg, uint64_t seed, const ft_backend *be, ft_dtype quant);
 void ft_model_free(ft_model *m);
 /* Reads the weights of a safetensors checkpoint directory into an existing model of the same shape. */
 int  ft_model_load_weights(ft_model *m, const char *dir);

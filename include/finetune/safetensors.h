@@ -62,6 +62,11 @@ int ft_st_read_f32(const ft_safetensors *st, const char *name, const int64_t *ex
  * rules as ft_st_read_f32. Used to load reference token ids. */
 int ft_st_read_i32(const ft_safetensors *st, const char *name, const int64_t *expect_shape, int ndim, int32_t *dst);
 
+/* Drops the resident pages of an entry's data from this process (madvise DONTNEED on the whole pages
+ * inside it): after a tensor has been converted (e.g. quantized), its file-backed pages stop counting
+ * in the resident set. Reading the entry again faults them back in. */
+void ft_st_release(const ft_st_entry *e);
+
 /* Writing. */
 typedef struct ft_st_tensor {
     const char *name;

@@ -9,6 +9,8 @@
  * Validation follows the reference implementation where it matters for safety: header length
  * bounded (100 MB) and inside the file, offsets ordered, inside the data section, consistent with
  * shape x dtype size and not overlapping. Gaps between tensors are tolerated. */
+#include <sys/mman.h>
+#include <unistd.h>
 #include "io/safetensors_internal.h"
 
 #include <cjson/cJSON.h>
@@ -453,4 +455,11 @@ int ft_st_read_i32(const ft_safetensors *st, const char *name, const int64_t *ex
         return ft_error(FT_ERR_DTYPE, "%s: tensor '%s' has dtype %s; ft_st_read_i32 reads I32, I64, I8 and U8",
                         e->file, name, ft_dtype_name(e->dtype));
     }
+}
+
+void ft_st_release(const ft_st_entry *e) {
+    if (!e || !e->data || e->nbytes == 0) return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)e->data + page - 1) & ~(page - 1), b = ((uintptr_t)e->data + e->nbytes) & ~(page - 1);
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
 }

@@ -120,6 +120,24 @@ static const float *lm_head(const ft_model *m) {
     return m->cfg.tied_embeddings ? ft_gp(m, G_WTE) : ft_gp(m, G_LM_HEAD);
 }
 
+/* the LM head, f32 or quantized (an untied head is quantized with the blocks for QLoRA) */
+static const ft_param *head_q(const ft_model *m) {
+    int i = m->cfg.tied_embeddings ? -1 : m->global_slot[G_LM_HEAD];
+    return i >= 0 && m->params[i].qdesc ? &m->params[i] : NULL;
+}
+
+static void head_forward(const ft_model *m, float *out, const float *inp, int N) {
+    const ft_param *q = head_q(m);
+    if (q) m->be->qmatmul_forward(out, inp, q->t.dtype, q->qdesc, NULL, N, m->qws, m->qws_floats);
+    else m->be->matmul_forward(out, inp, lm_head(m), NULL, N, m->cfg.n_embd, m->cfg.vocab_size);
+}
+
+static void head_backward(const ft_model *m, float *dinp, float *dw, const float *dout, const float *inp, int N) {
+    const ft_param *q = head_q(m);
+    if (q) m->be->qmatmul_backward(dinp, dout, q->t.dtype, q->qdesc, N, m->qws, m->qws_floats);
+    else m->be->matmul_backward(dinp, dw, NULL, dout, inp, lm_head(m), N, m->cfg.n_embd, m->cfg.vocab_size);
+}
+
 int ft_model_forward(ft_model *m, const int *ids, const int *targets, const int *pos, const int *seg,
                      int B, int T, float *loss) {
     const ft_model_config *c = &m->cfg;
@@ -174,7 +192,7 @@ int ft_model_forward(ft_model *m, const int *ids, const int *targets, const int 
         x = res3;
     }
     norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, x, ft_gp(m, G_LNF_W), ft_gp(m, G_LNF_B), N);
-    be->matmul_forward(a->logits, a->lnf, lm_head(m), NULL, N, C, V);
+    head_forward(m, a->logits, a->lnf, N);
 
     a->n_targets = 0;
     if (targets) {
@@ -228,7 +246,7 @@ int ft_model_backward(ft_model *m, float grad_scale) {
     /* loss -> dlogits (in place) -> dlnf -> dres */
     be->crossentropy_forward_backward(a->losses, a->logits, a->logits, a->targets, N, V, scale, smoothing(m), FT_IGNORE_INDEX);
     float *dlm = c->tied_embeddings ? ft_gg(m, G_WTE) : ft_gg(m, G_LM_HEAD);
-    be->matmul_backward(a->dln, dlm, NULL, a->logits, a->lnf, lm_head(m), N, C, V);
+    head_backward(m, a->dln, dlm, a->logits, a->lnf, N);
     const float *xL = L > 0 ? a->res3 + (size_t)(L - 1) * N * C : a->encoded;
     norm_backward(m, a->dres, ft_gg(m, G_LNF_W), ft_gg(m, G_LNF_B), a->dln, NULL, xL, ft_gp(m, G_LNF_W), a->lnf_mean, a->lnf_rstd, N);
 
@@ -298,7 +316,7 @@ int ft_model_kv_reset(ft_model *m) {
 static void decode_chunk(ft_model *m, const int *tokens, int n, int pos0, float *logits) {
     const ft_model_config *c = &m->cfg;
     const ft_backend *be = m->be;
-    int C = c->n_embd, V = c->vocab_size, L = c->n_layer, NH = c->n_head, NKV = c->n_kv_head, HS = c->head_dim;
+    int C = c->n_embd, L = c->n_layer, NH = c->n_head, NKV = c->n_kv_head, HS = c->head_dim;
     int QKV = ft_qkv_dim(c), F = ft_fc_dim(c), I = c->ffn_hidden, AC = NH * HS, KV = NKV * HS, Tm = c->max_seq_len;
     int pos[FT_DECODE_CHUNK];
     for (int i = 0; i < n; i++) pos[i] = pos0 + i;
@@ -331,7 +349,7 @@ static void decode_chunk(ft_model *m, const int *tokens, int n, int pos0, float 
     /* logits of the last token only */
     const float *last = m->d_x + (size_t)(n - 1) * C;
     norm_forward(m, m->d_ln, NULL, NULL, last, ft_gp(m, G_LNF_W), ft_gp(m, G_LNF_B), 1);
-    be->matmul_forward(logits, m->d_ln, lm_head(m), NULL, 1, C, V);
+    head_forward(m, logits, m->d_ln, 1);
 }
 
 int ft_model_decode(ft_model *m, const int *tokens, int n, int pos0, float *logits) {

@@ -139,9 +139,10 @@ static int layout(ft_model *m) {
     m->global_slot[G_LNF_W] = add_param(m, &plan, "lnf_w", C, 0, 0);
     if (gpt2) m->global_slot[G_LNF_B] = add_param(m, &plan, "lnf_b", C, 0, 0);
     if (!c->tied_embeddings) m->global_slot[G_LM_HEAD] = add_param(m, &plan, "lm_head", V, C, 1);
+    if (m->load_quant != FT_F32) FT_TRY(ft_quant_plan(m, &plan));
     FT_TRY(ft_arena_init(&m->weights, plan.used));
     for (int i = 0; i < m->n_params; i++)
-        m->params[i].t.data = m->weights.base + (uintptr_t)m->params[i].t.data;
+        if (!m->params[i].qdesc) m->params[i].t.data = m->weights.base + (uintptr_t)m->params[i].t.data;
     m->weights.used = plan.used;
     if (c->arch == FT_ARCH_LLAMA) {
         m->inv_freq = malloc(sizeof(float) * (size_t)(c->head_dim / 2));
@@ -151,10 +152,11 @@ static int layout(ft_model *m) {
     return FT_OK;
 }
 
-static int new_model(ft_model **out, const ft_model_config *cfg, const ft_backend *be) {
+static int new_model(ft_model **out, const ft_model_config *cfg, const ft_backend *be, ft_dtype quant) {
     ft_model *m = calloc(1, sizeof *m);
     if (!m) return ft_error(FT_ERR_NOMEM, "model: out of memory");
     m->cfg = *cfg;
+    m->load_quant = quant;
     m->be = be ? be : ft_backend_cpu();
     int rc = layout(m);
     if (rc < 0) { ft_model_free(m); return rc; }
@@ -222,13 +224,21 @@ static int load_weights(ft_model *m, const ft_safetensors *st, const char *dir) 
     float *tmp = NULL;
     size_t tmp_cap = 0;
     int rc = FT_OK;
+    float *qtmp = NULL;
     for (int i = 0; i < m->n_params && rc == FT_OK; i++) {
         ft_param *p = &m->params[i];
         ft_hf_piece pc[3];
         int np = hf_pieces_prefix(m, i, prefix, pc);
         int64_t cols = p->t.ndim == 2 ? p->t.shape[1] : 1;
+        float *base = p->t.data;
+        if (p->qdesc) { /* quantized while loading: assemble the f32 tensor, then quantize it */
+            free(qtmp);
+            qtmp = malloc(sizeof(float) * (size_t)ft_tensor_numel(&p->t));
+            if (!qtmp) { rc = ft_error(FT_ERR_NOMEM, "out of memory"); break; }
+            base = qtmp;
+        }
         for (int k = 0; k < np && rc == FT_OK; k++) {
-            float *dst = (float *)p->t.data + pc[k].row0 * cols;
+            float *dst = base + pc[k].row0 * cols;
             if (p->t.ndim == 1) {
                 int64_t shape[1] = {pc[k].rows};
                 rc = ft_st_read_f32(st, pc[k].name, shape, 1, dst);
@@ -249,20 +259,27 @@ static int load_weights(ft_model *m, const ft_safetensors *st, const char *dir) 
                     for (int64_t r = 0; r < cols; r++)
                         for (int64_t c = 0; c < pc[k].rows; c++) dst[c * cols + r] = tmp[r * pc[k].rows + c];
             }
+            if (m->load_quant != FT_F32) ft_st_release(ft_st_find(st, pc[k].name)); /* keep the RSS low */
         }
+        if (rc == FT_OK && p->qdesc) rc = ft_quant_param(m, i, qtmp);
     }
+    free(qtmp);
     free(tmp);
     return rc;
 }
 
 int ft_model_load(ft_model **out, const char *dir, const ft_backend *be) {
+    return ft_model_load_quantized(out, dir, be, FT_F32);
+}
+
+int ft_model_load_quantized(ft_model **out, const char *dir, const ft_backend *be, ft_dtype quant) {
     *out = NULL;
     ft_model_config cfg;
     FT_TRY(ft_model_config_load(&cfg, dir));
     ft_safetensors *st;
     FT_TRY(ft_st_open(&st, dir));
     ft_model *m = NULL;
-    int rc = new_model(&m, &cfg, be);
+    int rc = new_model(&m, &cfg, be, quant);
     if (rc == FT_OK) rc = load_weights(m, st, dir);
     ft_st_close(st);
     if (rc < 0) { ft_model_free(m); return rc; }
@@ -281,15 +298,27 @@ int ft_model_load_weights(ft_model *m, const char *dir) {
 /* ---------------------------------------------------------------- random init */
 
 int ft_model_create_random(ft_model **out, const ft_model_config *cfg, uint64_t seed, const ft_backend *be) {
+    return ft_model_create_random_quantized(out, cfg, seed, be, FT_F32);
+}
+
+int ft_model_create_random_quantized(ft_model **out, const ft_model_config *cfg, uint64_t seed, const ft_backend *be, ft_dtype quant) {
     ft_model *m = NULL;
-    FT_TRY(new_model(&m, cfg, be));
+    *out = NULL;
+    FT_TRY(new_model(&m, cfg, be, quant));
     ft_rng rng;
     ft_rng_seed(&rng, seed);
     float std = cfg->initializer_range > 0 ? cfg->initializer_range : 0.02f;
-    for (int i = 0; i < m->n_params; i++) {
+    float *qtmp = NULL;
+    int rc = FT_OK;
+    for (int i = 0; i < m->n_params && rc == FT_OK; i++) {
         ft_param *p = &m->params[i];
-        float *w = p->t.data;
         int64_t n = ft_tensor_numel(&p->t);
+        float *w = p->t.data;
+        if (p->qdesc) { /* generated in f32, then quantized */
+            free(qtmp);
+            w = qtmp = malloc(sizeof(float) * (size_t)n);
+            if (!w) { rc = ft_error(FT_ERR_NOMEM, "out of memory"); break; }
+        }
         const char *nm = strrchr(p->name, '.');
         nm = nm ? nm + 1 : p->name;
         int is_norm_w = !strcmp(nm, "ln1_w") || !strcmp(nm, "ln2_w") || !strcmp(p->name, "lnf_w");
@@ -300,7 +329,10 @@ int ft_model_create_random(ft_model **out, const ft_model_config *cfg, uint64_t 
         if (cfg->arch == FT_ARCH_GPT2 && (!strcmp(nm, "attn_w") || !strcmp(nm, "proj_w"))) s = std / sqrtf(2.0f * cfg->n_layer);
         if (cfg->arch == FT_ARCH_GPT2 && !strcmp(p->name, "wpe")) s = 0.01f;
         for (int64_t k = 0; k < n; k++) w[k] = s * ft_rng_normal(&rng);
+        if (p->qdesc) rc = ft_quant_param(m, i, w);
     }
+    free(qtmp);
+    if (rc < 0) { ft_model_free(m); return rc; }
     *out = m;
     return FT_OK;
 }

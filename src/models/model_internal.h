@@ -68,6 +68,7 @@ struct ft_model {
     float *lora_dxa, *lora_xd, *lora_dx;  /* backward scratch [N, rmax], [N, inmax], [N, inmax] */
     float *lora_dec_xa, *lora_dec_xd;     /* decode scratch [chunk, rmax], [chunk, inmax] */
     ft_arena qarena;           /* quantized weights + their descriptors (quantize.c) */
+    ft_dtype load_quant;       /* FT_F32, or quantize the blocks' linear weights (and an untied head) while loading */
     float *qws; size_t qws_floats;        /* workspace of the quantized matmuls */
     int grads_ready;
     int training;              /* dropout on */
@@ -102,6 +103,11 @@ static inline float *ft_gg(const ft_model *m, int slot) {
     int i = m->global_slot[slot];
     return i < 0 ? NULL : m->params[i].grad;
 }
+
+/* quantize.c: with m->load_quant set, lays out the quantized params in m->qarena and re-plans the
+ * f32 offsets of the others into plan (layout()); quantizes an f32 [rows, cols] into param i */
+int ft_quant_plan(ft_model *m, ft_arena *plan);
+int ft_quant_param(ft_model *m, int i, const float *w);
 
 /* linear layers of the blocks, whatever the weight's storage (f32 or quantized): decoder.c */
 void ft_linear_forward(const ft_model *m, int l, int slot, float *out, const float *inp, const float *bias, int N, int C, int OC);

@@ -82,3 +82,62 @@ int ft_model_quantize_base(ft_model *m, ft_dtype q) {
     m->qws_floats = wmax;
     return FT_OK;
 }
+
+/* ------------------------------------------------------------------ quantize while loading */
+
+static int is_qslot_or_head(const ft_model *m, int i) {
+    return is_qslot(m, i) || (i == m->global_slot[G_LM_HEAD] && i >= 0);
+}
+
+int ft_quant_plan(ft_model *m, ft_arena *plan) {
+    ft_dtype q = m->load_quant;
+    if (q != FT_NF4 && q != FT_Q8_ROW) return ft_error(FT_ERR_INVALID, "quantization must be nf4 or int8");
+    int flags = FT_NF4_DOUBLE_QUANT;
+    ft_arena qplan;
+    ft_arena_plan(&qplan);
+    ft_arena_plan(plan);
+    size_t wmax = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        ft_param *p = &m->params[i];
+        if (!is_qslot_or_head(m, i)) { p->t.data = (void *)(uintptr_t)plan->used; ft_arena_alloc(plan, ft_tensor_nbytes(&p->t)); continue; }
+        int64_t OC = p->t.shape[0], C = p->t.shape[1];
+        if (q == FT_NF4 && C % FT_NF4_BLOCK)
+            return ft_error(FT_ERR_SHAPE, "NF4 needs input widths that are multiples of %d; %s has %lld (use --quant int8)", FT_NF4_BLOCK, p->name, (long long)C);
+        ft_arena_alloc(&qplan, q == FT_NF4 ? sizeof(ft_nf4_tensor) : sizeof(ft_q8row_tensor));
+        ft_arena_alloc(&qplan, q == FT_NF4 ? ft_nf4_nbytes(OC, C, flags) : ft_q8row_nbytes(OC, C));
+        size_t ws = ft_quant_workspace_floats(FT_QUANT_WS_FAST, 0, C, OC, 0);
+        if ((size_t)(OC * C) > ws) ws = (size_t)(OC * C);
+        if (ws > wmax) wmax = ws;
+    }
+    FT_TRY(ft_arena_init(&m->qarena, qplan.used));
+    m->qws = malloc(sizeof(float) * (wmax ? wmax : 1));
+    if (!m->qws) return ft_error(FT_ERR_NOMEM, "out of memory");
+    m->qws_floats = wmax;
+    for (int i = 0; i < m->n_params; i++) {
+        ft_param *p = &m->params[i];
+        if (!is_qslot_or_head(m, i)) continue;
+        int64_t OC = p->t.shape[0], C = p->t.shape[1];
+        if (q == FT_NF4) {
+            ft_nf4_tensor *d = ft_arena_alloc(&m->qarena, sizeof *d);
+            void *blob = ft_arena_alloc(&m->qarena, ft_nf4_nbytes(OC, C, flags));
+            FT_TRY(ft_nf4_view(d, OC, C, flags, blob));
+            p->qdesc = d;
+            p->t.data = blob;
+        } else {
+            ft_q8row_tensor *d = ft_arena_alloc(&m->qarena, sizeof *d);
+            void *blob = ft_arena_alloc(&m->qarena, ft_q8row_nbytes(OC, C));
+            FT_TRY(ft_q8row_view(d, OC, C, blob));
+            p->qdesc = d;
+            p->t.data = blob;
+        }
+        p->t.dtype = q;
+        p->trainable = 0;
+    }
+    return FT_OK;
+}
+
+int ft_quant_param(ft_model *m, int i, const float *w) {
+    ft_param *p = &m->params[i];
+    if (p->t.dtype == FT_NF4) return ft_nf4_quantize_ref((ft_nf4_tensor *)p->qdesc, w, NULL);
+    return ft_q8row_quantize_ref((ft_q8row_tensor *)p->qdesc, w);
+}

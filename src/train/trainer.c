@@ -60,18 +60,18 @@ static void trainer_free(ft_trainer *t) {
 static int load_model(ft_trainer *t) {
     const ft_train_config *c = &t->cfg;
     FT_TRY(ft_tokenizer_load(&t->tok, c->model));
+    /* QLoRA: the base is quantized while it loads (peak memory near the quantized size) */
+    ft_dtype q = !strcmp(c->method, "qlora") ? (!strcmp(c->quant, "int8") ? FT_Q8_ROW : FT_NF4) : FT_F32;
     if (!strcmp(c->init_from, "random")) {
         ft_model_config mc;
         FT_TRY(ft_model_config_load(&mc, c->model));
-        FT_TRY(ft_model_create_random(&t->model, &mc, (uint64_t)c->seed, ft_backend_cpu()));
+        FT_TRY(ft_model_create_random_quantized(&t->model, &mc, (uint64_t)c->seed, ft_backend_cpu(), q));
     } else {
-        FT_TRY(ft_model_load(&t->model, c->model, ft_backend_cpu()));
+        FT_TRY(ft_model_load_quantized(&t->model, c->model, ft_backend_cpu(), q));
     }
     ft_model_set_label_smoothing(t->model, c->label_smoothing);
     if (c->freeze[0]) { int n = ft_model_freeze(t->model, c->freeze); if (n < 0) return n; }
     if (c->train_only[0]) { int n = ft_model_train_only(t->model, c->train_only); if (n < 0) return n; }
-    if (!strcmp(c->method, "qlora"))
-        FT_TRY(ft_model_quantize_base(t->model, !strcmp(c->quant, "int8") ? FT_Q8_ROW : FT_NF4));
     if (strcmp(c->method, "full")) {
         ft_lora_config lc = ft_lora_default_config();
         lc.r = c->lora_r;
