@@ -27,12 +27,23 @@ field() { # field NAME_REGEX FILE -> the number after it, or "n/a"
   echo "${v:-n/a}"
 }
 
+busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+
 run_one() { # run_one TAG CMD... : runs CMD in a fresh process, stdout -> $logdir/TAG.out, stderr -> TAG.err
+  # Also notes how many cores other processes kept busy meanwhile (the machine may be shared):
+  # (all busy CPU time during the run - the run's own CPU time) / wall time -> $logdir/TAG.other
   local tag="$1"; shift
   echo "[$(date +%H:%M:%S)] load $(cut -d' ' -f1-3 /proc/loadavg): $*" >&2
-  if ! "$@" >"$logdir/$tag.out" 2>"$logdir/$tag.err"; then
+  local b0 b1 hz
+  hz=$(getconf CLK_TCK)
+  b0=$(busy_jiffies)
+  if ! /usr/bin/time -f "%e %U %S" -o "$logdir/$tag.time" "$@" >"$logdir/$tag.out" 2>"$logdir/$tag.err"; then
     echo "  FAILED (see $logdir/$tag.err)" >&2
   fi
+  b1=$(busy_jiffies)
+  awk -v b0="$b0" -v b1="$b1" -v hz="$hz" '{ other = ((b1 - b0) / hz - $2 - $3) / $1; if (other < 0) other = 0;
+       printf "%.2f\n", other }' "$logdir/$tag.time" >"$logdir/$tag.other"
+  echo "  wall $(cut -d' ' -f1 "$logdir/$tag.time") s; other processes kept $(cat "$logdir/$tag.other") cores busy on average" >&2
 }
 
 run_one ft_full "$bin" bench "${common[@]}" --method full "${extra[@]}"
@@ -42,7 +53,7 @@ if [ "$have_torch" = 1 ]; then
   run_one pt_lora python3 "$here/pytorch_bench.py" "${common[@]}" --lora "${lora[@]}" "${extra[@]}"
 else
   echo "PyTorch / transformers / peft not installed: PyTorch columns are n/a (scripts/setup.sh --python, pip install peft)" >&2
-  : >"$logdir/pt_full.out"; : >"$logdir/pt_lora.out"
+  : >"$logdir/pt_full.out"; : >"$logdir/pt_lora.out"; echo n/a >"$logdir/pt_full.other"; echo n/a >"$logdir/pt_lora.other"
 fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2fx", a / b; else printf "n/a" }'; }
@@ -60,3 +71,6 @@ for m in full lora; do
   echo "| $name | $ft_tok | $pt_tok | $(ratio "$ft_tok" "$pt_tok") | $ft_rss | $pt_rss | $(ratio "$ft_rss" "$pt_rss") |"
 done
 echo "| QLoRA: pending (NF4 base + LoRA; being added separately, not measured here) | pending | pending | pending | pending | pending | pending |"
+echo
+other() { cat "$logdir/$1.other" 2>/dev/null || echo n/a; }
+echo "Cores kept busy by other processes during each run (0 = the machine was quiet): finetune full $(other ft_full), LoRA $(other ft_lora); PyTorch full $(other pt_full), LoRA $(other pt_lora)."

@@ -108,6 +108,38 @@ static void test_kill9_resume_bit_exact(void **s) {
     for (size_t i = 0; i < sizeof frac / sizeof *frac; i++) kill_and_resume("/tmp/ft_train_b", (int)(frac[i] * g_run_ms));
 }
 
+/* --dry-run's predicted peak RSS against the peak RSS the same run reaches (within 10%) */
+static double run_value(const char *cmd, const char *key) {
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char line[1024];
+    double v = -1;
+    while (fgets(line, sizeof line, p)) {
+        char *k = strstr(line, key);
+        if (k) v = atof(k + strlen(key));
+    }
+    pclose(p);
+    return v;
+}
+
+static void test_dry_run_memory(void **s) {
+    (void)s;
+    const char *methods[] = {"--method full", "--method lora", "--method qlora --quant int8"};
+    for (int i = 0; i < 3; i++) {
+        char cmd[4096];
+        sh("rm -rf /tmp/ft_train_dry");
+        snprintf(cmd, sizeof cmd, "%s train %s --dry-run --out /tmp/ft_train_dry --threads 2 2>/dev/null", g_bin, methods[i]);
+        double pred = run_value(cmd, "predicted peak RSS: ");
+        sh("rm -rf /tmp/ft_train_dry");
+        snprintf(cmd, sizeof cmd, "%s train %s --max-steps 2 --eval-batches 1 --out /tmp/ft_train_dry --threads 2 2>&1 >/dev/null", g_bin, methods[i]);
+        double got = run_value(cmd, "peak RSS: ");
+        printf("  %-28s predicted peak RSS %.1f MiB, measured %.1f MiB (%+.1f%%)\n", methods[i], pred, got, 100.0 * (pred - got) / got);
+        assert_true(pred > 0 && got > 0);
+        assert_true(pred > 0.9 * got && pred < 1.1 * got);
+    }
+    sh("rm -rf /tmp/ft_train_dry");
+}
+
 static void test_bad_input(void **s) {
     (void)s;
     char cmd[4096];
@@ -132,6 +164,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_directory),
         cmocka_unit_test(test_kill9_resume_bit_exact),
+        cmocka_unit_test(test_dry_run_memory),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

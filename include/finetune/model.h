@@ -106,6 +106,17 @@ const ft_backend *ft_model_backend(const ft_model *m);
 typedef struct ft_hf_piece { char name[128]; int64_t row0, rows; int transpose; } ft_hf_piece;
 int ft_model_hf_pieces(const ft_model *m, int i, ft_hf_piece pieces[3]);
 
+/* Bytes that ft_model_prepare(m, B, T) allocates (activations + backward buffers), and that the KV
+ * cache of ft_model_kv_reset allocates: for memory planning (finetune train --dry-run). */
+size_t ft_model_activation_bytes(ft_model *m, int B, int T);
+size_t ft_model_kv_bytes(const ft_model *m);
+/* Bytes held now: f32 weights, quantized weights (+ their matmul workspace), LoRA adapters. */
+size_t ft_model_weight_bytes(const ft_model *m);
+/* Temporary bytes ft_model_save needs (GPT-2's Conv1D weights are written transposed). */
+size_t ft_model_save_bytes(const ft_model *m);
+/* Bytes the gradients of the trainable parameters will take. */
+size_t ft_model_grad_bytes(const ft_model *m);
+
 /* Activations for batches of B sequences of T tokens (T <= max_seq_len). Call again to change. */
 int ft_model_prepare(ft_model *m, int B, int T);
 

@@ -17,21 +17,17 @@
 #include <math.h>
 #include <string.h>
 
+#define FT_DECODE_CHUNK_BYTES_ROWS 64 /* rows of the decode chunk buffers */
+
 /* ------------------------------------------------------------ activations */
 
-int ft_model_prepare(ft_model *m, int B, int T) {
+/* the activation buffers for B x T: planned (arena == NULL, returns the bytes) or bound into arena */
+static size_t acts_layout(ft_model *m, ft_acts *a, int B, int T, ft_arena *arena) {
     const ft_model_config *c = &m->cfg;
-    if (B <= 0 || T <= 0) return ft_error(FT_ERR_INVALID, "batch %d x %d: sizes must be positive", B, T);
-    if (T > c->max_seq_len)
-        return ft_error(FT_ERR_RANGE, "sequence length %d exceeds the model's context of %d tokens", T, c->max_seq_len);
-    if (m->a.B == B && m->a.T == T) return FT_OK;
-    ft_arena_free(&m->act_arena);
-    memset(&m->a, 0, sizeof m->a);
     size_t N = (size_t)B * T, L = (size_t)c->n_layer, C = (size_t)c->n_embd, V = (size_t)c->vocab_size;
     size_t QKV = (size_t)ft_qkv_dim(c), F = (size_t)ft_fc_dim(c), I = (size_t)c->ffn_hidden;
     size_t AC = (size_t)c->n_head * c->head_dim, ATT = (size_t)B * c->n_head * T * T;
     size_t SC = C > AC ? C : AC;
-    ft_acts *a = &m->a;
     struct { float **p; size_t n; } f[] = {
         {&a->encoded, N * C},
         {&a->ln1, L * N * C}, {&a->ln1_mean, L * N}, {&a->ln1_rstd, L * N},
@@ -46,17 +42,42 @@ int ft_model_prepare(ft_model *m, int B, int T) {
     int **iv[] = {&a->ids, &a->targets, &a->pos, &a->seg};
     size_t nf = sizeof f / sizeof *f;
     ft_arena plan;
-    ft_arena_plan(&plan);
-    for (size_t i = 0; i < nf; i++) ft_arena_alloc(&plan, f[i].n * sizeof(float));
-    for (size_t i = 0; i < 4; i++) ft_arena_alloc(&plan, N * sizeof(int));
-    ft_arena_alloc(&plan, ft_lora_act_floats(m, (int)N) * sizeof(float) + 64 * (size_t)(m->n_lora + 4));
-    FT_TRY(ft_arena_init(&m->act_arena, plan.used));
-    for (size_t i = 0; i < nf; i++) *f[i].p = ft_arena_alloc(&m->act_arena, f[i].n * sizeof(float));
-    for (size_t i = 0; i < 4; i++) *iv[i] = ft_arena_alloc(&m->act_arena, N * sizeof(int));
-    ft_lora_bind_acts(m, &m->act_arena, (int)N);
-    a->B = B;
-    a->T = T;
+    ft_arena *ar = arena;
+    if (!ar) { ft_arena_plan(&plan); ar = &plan; }
+    for (size_t i = 0; i < nf; i++) *f[i].p = ft_arena_alloc(ar, f[i].n * sizeof(float));
+    for (size_t i = 0; i < 4; i++) *iv[i] = ft_arena_alloc(ar, N * sizeof(int));
+    if (!arena) ft_arena_alloc(ar, ft_lora_act_floats(m, (int)N) * sizeof(float) + 64 * (size_t)(m->n_lora + 4));
+    else ft_lora_bind_acts(m, ar, (int)N);
+    return ar->used;
+}
+
+size_t ft_model_activation_bytes(ft_model *m, int B, int T) {
+    ft_acts tmp;
+    memset(&tmp, 0, sizeof tmp);
+    return acts_layout(m, &tmp, B, T, NULL);
+}
+
+int ft_model_prepare(ft_model *m, int B, int T) {
+    const ft_model_config *c = &m->cfg;
+    if (B <= 0 || T <= 0) return ft_error(FT_ERR_INVALID, "batch %d x %d: sizes must be positive", B, T);
+    if (T > c->max_seq_len)
+        return ft_error(FT_ERR_RANGE, "sequence length %d exceeds the model's context of %d tokens", T, c->max_seq_len);
+    if (m->a.B == B && m->a.T == T) return FT_OK;
+    ft_arena_free(&m->act_arena);
+    memset(&m->a, 0, sizeof m->a);
+    FT_TRY(ft_arena_init(&m->act_arena, ft_model_activation_bytes(m, B, T)));
+    acts_layout(m, &m->a, B, T, &m->act_arena);
+    m->a.B = B;
+    m->a.T = T;
     return FT_OK;
+}
+
+size_t ft_model_kv_bytes(const ft_model *m) {
+    const ft_model_config *c = &m->cfg;
+    size_t L = (size_t)c->n_layer, Tm = (size_t)c->max_seq_len, KV = (size_t)c->n_kv_head * c->head_dim;
+    size_t Tc = FT_DECODE_CHUNK_BYTES_ROWS, C = (size_t)c->n_embd, QKV = (size_t)ft_qkv_dim(c), F = (size_t)ft_fc_dim(c);
+    size_t I = (size_t)c->ffn_hidden, AC = (size_t)c->n_head * c->head_dim, V = (size_t)c->vocab_size, SC = C > AC ? C : AC;
+    return sizeof(float) * (2 * L * Tm * KV + Tc * (2 * C + QKV + AC + SC + F + I) + V);
 }
 
 /* ------------------------------------------------------------ linear layers (f32 or quantized) */
@@ -286,7 +307,7 @@ int ft_model_backward(ft_model *m, float grad_scale) {
 
 /* ------------------------------------------------------------ inference with a KV cache */
 
-#define FT_DECODE_CHUNK 64
+#define FT_DECODE_CHUNK FT_DECODE_CHUNK_BYTES_ROWS
 
 int ft_model_kv_reset(ft_model *m) {
     const ft_model_config *c = &m->cfg;

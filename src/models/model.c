@@ -378,3 +378,25 @@ int ft_model_save(const ft_model *m, const char *dir) {
     free(bufs); free(names); free(ts);
     return rc;
 }
+
+size_t ft_model_weight_bytes(const ft_model *m) {
+    return m->weights.used + m->qarena.used + m->lora_arena.used + m->qws_floats * sizeof(float);
+}
+
+size_t ft_model_grad_bytes(const ft_model *m) {
+    size_t n = 0;
+    for (int i = 0; i < m->n_params; i++)
+        if (m->params[i].trainable) n += (ft_tensor_nbytes(&m->params[i].t) + FT_ALIGN - 1) / FT_ALIGN * FT_ALIGN;
+    return n;
+}
+
+size_t ft_model_save_bytes(const ft_model *m) {
+    size_t n = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        ft_hf_piece pc[3];
+        int np = ft_model_hf_pieces(m, i, pc);
+        for (int k = 0; k < np; k++)
+            if (pc[k].transpose) n += sizeof(float) * (size_t)(pc[k].rows * m->params[i].t.shape[1]);
+    }
+    return n;
+}

@@ -19,10 +19,33 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t g_stop = 0;
+
+/* resident set size now, from /proc/self/status (bytes; 0 if unknown) */
+static size_t rss_now(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    size_t kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %zu kB", &kb) == 1) break;
+    fclose(f);
+    return kb * 1024;
+}
+
+static double peak_rss_mb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0;
+}
+
+/* OpenBLAS's per-thread GEMM buffers and the OpenMP runtime, touched on the first large matmul:
+ * measured on this build (see BENCHMARKS.md, --dry-run check) */
+#define FT_BLAS_RSS_BYTES ((size_t)8 << 20)
 void ft_train_request_stop(void) { g_stop = 1; }
 
 static double now_s(void) {
@@ -170,8 +193,9 @@ static int setup(ft_trainer **out, const ft_train_config *cfg) {
     int rc = ft_schedule_from_name(cfg->schedule, &t->sched);
     if (rc == FT_OK) rc = load_model(t);
     if (rc == FT_OK) rc = load_data(t);
-    if (rc == FT_OK) rc = make_optimizer(t);
-    if (rc == FT_OK) rc = ft_model_prepare(t->model, cfg->batch_size, t->cfg.seq_len);
+    /* a dry run stops before the big allocations, so that it can predict them */
+    if (rc == FT_OK && !cfg->dry_run) rc = make_optimizer(t);
+    if (rc == FT_OK && !cfg->dry_run) rc = ft_model_prepare(t->model, cfg->batch_size, t->cfg.seq_len);
     if (rc < 0) { trainer_free(t); return rc; }
     t->it = ft_batch_iter_start((uint64_t)cfg->seed);
     *out = t;
@@ -437,7 +461,13 @@ static int run(ft_trainer *t, ft_train_result *res, int resumed) {
         rc = save_model_dir(t, path);
         if (rc == FT_OK && !t->vb) { /* no validation: best = final */ }
     }
-    if (t->metrics) fflush(t->metrics);
+    if (t->metrics) {
+        char line[128];
+        snprintf(line, sizeof line, "{\"type\": \"memory\", \"step\": %lld, \"peak_rss_mib\": %.1f}", (long long)t->step, peak_rss_mb());
+        ft_trainer_metric(t, line);
+        fflush(t->metrics);
+    }
+    fprintf(stderr, "peak RSS: %.1f MiB\n", peak_rss_mb());
     int rrc = ft_report_write(c->out);
     if (rc == FT_OK && rrc < 0) FT_LOGW("report.html: %s", ft_last_error());
     memset(res, 0, sizeof *res);
@@ -473,12 +503,25 @@ int ft_train(const ft_train_config *cfg, ft_train_result *res) {
     FT_TRY(setup(&t, cfg));
     if (cfg->dry_run) {
         const ft_model_config *mc = ft_model_get_config(t->model);
-        int64_t np = ft_model_param_count(t->model);
-        fprintf(stdout, "plan: %s, %lld parameters; %lld training examples, %lld validation; %lld steps of %d x %d x %d tokens\n",
-                mc->model_type, (long long)np, (long long)t->split.n_train, (long long)t->split.n_val, (long long)t->total_steps,
-                cfg->grad_accum, cfg->batch_size, cfg->seq_len);
-        fprintf(stdout, "memory: weights %.1f MB, gradients %.1f MB, optimizer %.1f MB\n", np * 4 / 1e6, np * 4 / 1e6,
-                np * (strcmp(cfg->optimizer, "sgd") ? 8 : 4) / 1e6);
+        int64_t np = ft_model_param_count(t->model), ntr = ft_model_trainable_count(t->model);
+        size_t base = rss_now(), w = ft_model_weight_bytes(t->model), g = ft_model_grad_bytes(t->model);
+        int moments = !strcmp(cfg->optimizer, "adamw") || !strcmp(cfg->optimizer, "adam") ? 2
+                    : !strcmp(cfg->optimizer, "sgd") ? (cfg->momentum > 0 ? 1 : 0)
+                    : !strcmp(cfg->optimizer, "rmsprop") ? (cfg->momentum > 0 ? 2 : 1) : 1;
+        size_t o = (size_t)moments * g, act = ft_model_activation_bytes(t->model, cfg->batch_size, cfg->seq_len);
+        size_t kv = cfg->samples > 0 ? ft_model_kv_bytes(t->model) : 0;
+        size_t bat = (size_t)cfg->grad_accum * 4 * sizeof(int) * (size_t)cfg->batch_size * (size_t)cfg->seq_len;
+        /* full-model checkpoints of GPT-2 write transposed copies of the Conv1D weights */
+        size_t sv = ft_model_lora_count(t->model) ? 0 : ft_model_save_bytes(t->model);
+        size_t peak = base + g + o + act + kv + bat + sv + FT_BLAS_RSS_BYTES;
+        printf("plan: %s, %lld parameters (%lld trainable); %lld training / %lld validation examples; %lld steps of %d x %d x %d tokens\n",
+               mc->model_type, (long long)np, (long long)ntr, (long long)t->split.n_train, (long long)t->split.n_val,
+               (long long)t->total_steps, cfg->grad_accum, cfg->batch_size, cfg->seq_len);
+        const double MiB = 1048576.0;
+        printf("memory (MiB): loaded now %.1f (weights %.1f, the rest: program, tokenizer, data); gradients %.1f; optimizer %.1f; "
+               "activations %.1f; generation cache %.1f; batches %.1f; checkpoint writing %.1f; BLAS buffers %.1f\n",
+               base / MiB, w / MiB, g / MiB, o / MiB, act / MiB, kv / MiB, bat / MiB, sv / MiB, FT_BLAS_RSS_BYTES / MiB);
+        printf("predicted peak RSS: %.1f MiB\n", peak / MiB);
         memset(res, 0, sizeof *res);
         trainer_free(t);
         return FT_OK;
