@@ -259,7 +259,7 @@ static int load_weights(ft_model *m, const ft_safetensors *st, const char *dir) 
                     for (int64_t r = 0; r < cols; r++)
                         for (int64_t c = 0; c < pc[k].rows; c++) dst[c * cols + r] = tmp[r * pc[k].rows + c];
             }
-            if (m->load_quant != FT_F32) ft_st_release(ft_st_find(st, pc[k].name)); /* keep the RSS low */
+            ft_st_release(ft_st_find(st, pc[k].name)); /* file pages: read once, then out of the RSS */
         }
         if (rc == FT_OK && p->qdesc) rc = ft_quant_param(m, i, qtmp);
     }

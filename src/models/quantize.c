@@ -8,6 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* workspace of the quantized matmuls: enough to dequantize a whole weight (the fastest path for
+ * training-size batches) up to 16M floats (64 MiB); bigger weights (an LM head of 32k x 2048) use the
+ * tiled path, whose per-thread tiles are always covered */
+static size_t workspace_floats(int64_t OC, int64_t C) {
+    size_t fast = ft_quant_workspace_floats(FT_QUANT_WS_FAST, 0, C, OC, 0);
+    size_t lean = ft_quant_workspace_floats(FT_QUANT_WS_LEAN, 0, C, OC, 0);
+    size_t cap = (size_t)1 << 24;
+    size_t ws = fast < cap ? fast : cap;
+    return ws > lean ? ws : lean;
+}
+
 static const int k_qslots[4] = {P_QKV_W, P_ATTN_W, P_FC_W, P_PROJ_W};
 
 static int is_qslot(const ft_model *m, int i) {
@@ -34,8 +45,7 @@ int ft_model_quantize_base(ft_model *m, ft_dtype q) {
             return ft_error(FT_ERR_SHAPE, "NF4 needs input widths that are multiples of %d; %s has %lld (use --quant int8)", FT_NF4_BLOCK, p->name, (long long)C);
         ft_arena_alloc(&qplan, q == FT_NF4 ? sizeof(ft_nf4_tensor) : sizeof(ft_q8row_tensor));
         ft_arena_alloc(&qplan, q == FT_NF4 ? ft_nf4_nbytes(OC, C, flags) : ft_q8row_nbytes(OC, C));
-        size_t ws = ft_quant_workspace_floats(FT_QUANT_WS_FAST, 0, C, OC, 0);
-        if ((size_t)(OC * C) > ws) ws = (size_t)(OC * C); /* the reference backend dequantizes whole */
+        size_t ws = workspace_floats(OC, C);
         if (ws > wmax) wmax = ws;
     }
     ft_arena qa, fa;
@@ -105,8 +115,7 @@ int ft_quant_plan(ft_model *m, ft_arena *plan) {
             return ft_error(FT_ERR_SHAPE, "NF4 needs input widths that are multiples of %d; %s has %lld (use --quant int8)", FT_NF4_BLOCK, p->name, (long long)C);
         ft_arena_alloc(&qplan, q == FT_NF4 ? sizeof(ft_nf4_tensor) : sizeof(ft_q8row_tensor));
         ft_arena_alloc(&qplan, q == FT_NF4 ? ft_nf4_nbytes(OC, C, flags) : ft_q8row_nbytes(OC, C));
-        size_t ws = ft_quant_workspace_floats(FT_QUANT_WS_FAST, 0, C, OC, 0);
-        if ((size_t)(OC * C) > ws) ws = (size_t)(OC * C);
+        size_t ws = workspace_floats(OC, C);
         if (ws > wmax) wmax = ws;
     }
     FT_TRY(ft_arena_init(&m->qarena, qplan.used));

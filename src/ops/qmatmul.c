@@ -17,20 +17,54 @@ static void shape_of(int dt, const void *qw, int *OC, int *C) {
     else { *OC = (int)((const ft_q8row_tensor *)qw)->rows; *C = (int)((const ft_q8row_tensor *)qw)->cols; }
 }
 
+/* rows [r0, r0+nr) of W, dequantized into w[nr, C] */
+static void dequant_rows(float *w, int dt, const void *qw, int r0, int nr, int C) {
+    if (dt == FT_NF4) ft_nf4_dequantize_tile(w, (size_t)C, (const ft_nf4_tensor *)qw, r0, nr, 0, C);
+    else ft_q8row_dequantize_tile(w, (size_t)C, (const ft_q8row_tensor *)qw, r0, nr, 0, C);
+}
+
 void ft_ref_qmatmul_forward(float *out, const float *inp, int dt, const void *qw, const float *bias, int N, float *ws, size_t wsn) {
     int OC, C;
     shape_of(dt, qw, &OC, &C);
-    (void)wsn;
-    dequant_ref(ws, dt, qw);
-    ft_ref_matmul_forward(out, inp, ws, bias, N, C, OC);
+    if (wsn >= (size_t)OC * C) {
+        dequant_ref(ws, dt, qw);
+        ft_ref_matmul_forward(out, inp, ws, bias, N, C, OC);
+        return;
+    }
+    /* a weight bigger than the workspace: by blocks of rows (output columns) */
+    int rows = (int)(wsn / (size_t)C);
+    for (int r0 = 0; r0 < OC; r0 += rows) {
+        int nr = OC - r0 < rows ? OC - r0 : rows;
+        dequant_rows(ws, dt, qw, r0, nr, C);
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < nr; o++) {
+                double s = bias ? bias[r0 + o] : 0.0;
+                for (int c = 0; c < C; c++) s += (double)inp[(size_t)n * C + c] * ws[(size_t)o * C + c];
+                out[(size_t)n * OC + r0 + o] = (float)s;
+            }
+    }
 }
 
 void ft_ref_qmatmul_backward(float *dinp, const float *dout, int dt, const void *qw, int N, float *ws, size_t wsn) {
     int OC, C;
     shape_of(dt, qw, &OC, &C);
-    (void)wsn;
-    dequant_ref(ws, dt, qw);
-    ft_ref_matmul_backward(dinp, NULL, NULL, dout, NULL, ws, N, C, OC);
+    if (wsn >= (size_t)OC * C) {
+        dequant_ref(ws, dt, qw);
+        ft_ref_matmul_backward(dinp, NULL, NULL, dout, NULL, ws, N, C, OC);
+        return;
+    }
+    int rows = (int)(wsn / (size_t)C);
+    memset(dinp, 0, sizeof(float) * (size_t)N * C);
+    for (int r0 = 0; r0 < OC; r0 += rows) {
+        int nr = OC - r0 < rows ? OC - r0 : rows;
+        dequant_rows(ws, dt, qw, r0, nr, C);
+        for (int n = 0; n < N; n++)
+            for (int c = 0; c < C; c++) {
+                double s = 0;
+                for (int o = 0; o < nr; o++) s += (double)dout[(size_t)n * OC + r0 + o] * ws[(size_t)o * C + c];
+                dinp[(size_t)n * C + c] += (float)s;
+            }
+    }
 }
 
 void ft_cpu_qmatmul_forward(float *out, const float *inp, int dt, const void *qw, const float *bias, int N, float *ws, size_t wsn) {
