@@ -34,7 +34,20 @@ cmd = [a.finetune, "generate", "--model", a.model, "--prompt-ids", a.prompt_ids,
 if a.adapter:
     cmd += ["--adapter", a.adapter]
 ours = [int(x) for x in subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()]
+# logits of the prompt: transformers (+ peft) vs finetune --dump-logits
+import numpy as np, tempfile
+with torch.no_grad():
+    ref = model(torch.tensor([ids])).logits[0].double().numpy()
+with tempfile.NamedTemporaryFile(suffix=".f32") as tf:
+    cmd_l = [a.finetune, "generate", "--model", a.model, "--prompt-ids", a.prompt_ids, "--dump-logits", tf.name]
+    if a.adapter:
+        cmd_l += ["--adapter", a.adapter]
+    subprocess.run(cmd_l, capture_output=True, check=True)
+    got = np.fromfile(tf.name, dtype=np.float32).reshape(ref.shape).astype(np.float64)
+d = np.abs(got - ref)
+print("logits [%d x %d]: max abs diff %.3e, max rel (vs max |ref|) %.3e" % (ref.shape[0], ref.shape[1], d.max(), d.max() / np.abs(ref).max()))
+ok_logits = d.max() / np.abs(ref).max() <= 1e-5
 print("transformers%s:" % (" + peft" if a.adapter else ""), hf)
 print("finetune:          ", ours)
-print("IDENTICAL" if hf == ours else "DIFFERENT")
-sys.exit(0 if hf == ours else 1)
+print("greedy ids", "IDENTICAL" if hf == ours else "DIFFERENT", "; logits", "within 1e-5" if ok_logits else "DIFFER")
+sys.exit(0 if hf == ours and ok_logits else 1)

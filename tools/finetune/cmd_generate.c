@@ -31,6 +31,7 @@ int ft_cmd_generate(int argc, char **argv) {
         {"stop", 1, "stop before this string (may be given several times, separated by '|')", NULL},
         {"seed", 1, "random seed (default: from the clock, printed to stderr)", NULL},
         {"ids", 0, "print only the generated token ids, space-separated, on one line", NULL},
+        {"dump-logits", 1, "write the prompt's logits [T, V] as raw float32 to FILE and exit (for parity checks)", NULL},
         {"prompt-ids", 1, "the prompt as token ids ('15496 11 995'); with --ids no tokenizer is needed", NULL},
         {"chat", 0, "format --prompt as a user message with the model's chat template (tokenizer_config.json)", NULL},
         {"system", 1, "with --chat: a system message before the user message", NULL},
@@ -144,7 +145,15 @@ int ft_cmd_generate(int argc, char **argv) {
         if (!ids || start < 0) rc = ft_error(FT_ERR_INVALID, "the prompt is empty and the tokenizer has no BOS/EOS token to start from");
         else { ids[0] = start; n = 1; }
     }
-    if (rc == FT_OK) {
+    const char *dump = ft_opt_str(opts, "dump-logits", NULL);
+    if (rc == FT_OK && dump) {
+        rc = ft_model_forward(m, ids, NULL, NULL, NULL, 1, n, NULL);
+        if (rc == FT_OK) {
+            size_t nb = sizeof(float) * (size_t)n * (size_t)ft_model_get_config(m)->vocab_size;
+            rc = ft_file_write_atomic(dump, ft_model_logits(m), nb);
+        }
+        if (rc == FT_OK) fprintf(stderr, "finetune generate: logits [%d, %d] -> %s\n", n, ft_model_get_config(m)->vocab_size, dump);
+    } else if (rc == FT_OK) {
         ft_generate_params p = ft_generate_default_params();
         p.max_new_tokens = (int)max_tokens;
         p.temperature = (float)temperature;
