@@ -21,7 +21,7 @@ const ft_train_option ft_train_options[] = {
     {"model", STR(model), "", "model directory (HF layout); default: the embedded stories260K"},
     {"data", STR(data), "", "training data file; default: the bundled fun-dialogues set"},
     {"val-data", STR(val_data), "", "validation data file (instead of --val-split)"},
-    {"out", STR(out), "runs/latest", "run directory (config, metrics, checkpoints, final/, best/, report.html)"},
+    {"out", STR(out), "", "run directory (config, metrics, checkpoints, final/, best/, report.html); default runs/YYYYMMDD-HHMMSS"},
     {"format", STR(format), "auto", "data format: auto, dialogue, prompt-completion, chat, alpaca, sharegpt, text, dailydialog, csv"},
     {"text-column", STR(text_column), "text", "CSV/TSV column holding the text"},
     {"init", STR(init_from), "pretrained", "pretrained (load the weights) or random (same architecture, random weights)"},

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* the sample generations of the last epoch, from RUN_DIR/metrics.jsonl, to stdout */
 static void print_samples(const char *run_dir) {
@@ -79,6 +80,13 @@ int ft_cmd_train(int argc, char **argv) {
             }
         if (!cfg.model[0]) snprintf(cfg.model, sizeof cfg.model, "%s", ft_default_model_dir());
         if (!cfg.data[0]) snprintf(cfg.data, sizeof cfg.data, "%s", ft_default_data_path());
+        if (!cfg.out[0]) { /* a new run directory each time: runs/20261125-043000 */
+            time_t now = time(NULL);
+            struct tm tmv;
+            localtime_r(&now, &tmv);
+            strftime(cfg.out, sizeof cfg.out, "runs/%Y%m%d-%H%M%S", &tmv);
+            fprintf(stderr, "run directory: %s\n", cfg.out);
+        }
         snprintf(out_dir, sizeof out_dir, "%s", cfg.out);
         rc = ft_train(&cfg, &res);
         if (rc == FT_OK && cfg.dry_run) goto out;
