@@ -18,18 +18,21 @@
  * ft_encoder_zero_grad / backward) and one activation allocation per batch shape; a step allocates
  * nothing. Parameters keep their Hugging Face names ("bert.encoder.layer.0.attention.self.query.weight").
  *
- *   ft_encoder *m;
+ *   ft_encoder_model *m;
  *   if (ft_encoder_load(&m, "path/to/bert_dir", 3, ft_backend_cpu()) < 0) puts(ft_last_error());
  *   float loss;
  *   ft_encoder_forward(m, ids, NULL, mask, labels, B, T, &loss);   // ids/mask [B*T], labels [B]
  *   const float *logits = ft_encoder_logits(m);                     // [B, num_labels]
  *   ft_encoder_zero_grad(m);
  *   ft_encoder_backward(m);          // d(mean loss)/d(params) into ft_encoder_param(m, i)->grad
- *   ft_encoder_free(m);
+ *   ft_encoder_close(m);
  *
  * A checkpoint without a classification head (BertModel, sentence-transformers) or with another
  * number of labels than asked for gets a freshly initialised head (normal(0, initializer_range),
- * zero biases) and a warning naming the tensors. */
+ * zero biases) and a warning naming the tensors.
+ *
+ * Names: the type is ft_encoder_model and the destructor ft_encoder_close, because the data module's
+ * internal text-to-ids helper (src/data/data_internal.h) already owns `ft_encoder` / `ft_encoder_free`. */
 #ifndef FINETUNE_ENCODER_H
 #define FINETUNE_ENCODER_H
 #include <stddef.h>
@@ -49,34 +52,40 @@ typedef struct ft_encoder_config {
     float norm_eps;
     int   pad_token_id;
     int   num_labels;         /* K */
-    float dropout, initializer_range;
+    float dropout;            /* hidden dropout: embeddings, attention output, FFN output (training mode) */
+    float head_dropout;       /* before the head's Linear layers (classifier_dropout / seq_classif_dropout) */
+    float initializer_range;
 } ft_encoder_config;
 
-typedef struct ft_encoder ft_encoder;
+typedef struct ft_encoder_model ft_encoder_model;
 
 /* Reads config.json + model.safetensors in dir. num_labels 0 = the config's (id2label / num_labels,
  * default 2). The head is re-initialised (with a warning) when the checkpoint has none or its label
  * count differs. be NULL = ft_backend_cpu(). */
-int  ft_encoder_load(ft_encoder **out, const char *dir, int num_labels, const ft_backend *be);
+int  ft_encoder_load(ft_encoder_model **out, const char *dir, int num_labels, const ft_backend *be);
 int  ft_encoder_config_load(ft_encoder_config *cfg, const char *dir);
-void ft_encoder_free(ft_encoder *m);
-const ft_encoder_config *ft_encoder_get_config(const ft_encoder *m);
+void ft_encoder_close(ft_encoder_model *m);
+const ft_encoder_config *ft_encoder_get_config(const ft_encoder_model *m);
 /* 1 when the classification head was freshly initialised at load. */
-int  ft_encoder_head_reinitialised(const ft_encoder *m);
+int  ft_encoder_head_reinitialised(const ft_encoder_model *m);
 
-int       ft_encoder_num_params(const ft_encoder *m);
-ft_param *ft_encoder_param(ft_encoder *m, int i);   /* name = the HF tensor name */
-int64_t   ft_encoder_param_count(const ft_encoder *m);
+int       ft_encoder_num_params(const ft_encoder_model *m);
+ft_param *ft_encoder_param(ft_encoder_model *m, int i);   /* name = the HF tensor name */
+int64_t   ft_encoder_param_count(const ft_encoder_model *m);
 
 /* Forward over ids[B*T]. type_ids[B*T] may be NULL (all 0); attention_mask[B*T] may be NULL (all 1);
  * labels[B] may be NULL (no loss), FT_IGNORE_INDEX skips a sequence. *loss = mean cross-entropy over
- * the counted labels. Logits [B, num_labels] via ft_encoder_logits (valid until the next backward). */
-int ft_encoder_forward(ft_encoder *m, const int *ids, const int *type_ids, const int *attention_mask,
+ * the counted labels. Logits [B, num_labels] via ft_encoder_logits (valid until the next forward). */
+int ft_encoder_forward(ft_encoder_model *m, const int *ids, const int *type_ids, const int *attention_mask,
                        const int *labels, int B, int T, float *loss);
-const float *ft_encoder_logits(const ft_encoder *m);
-int  ft_encoder_zero_grad(ft_encoder *m);
+const float *ft_encoder_logits(const ft_encoder_model *m);
+int  ft_encoder_zero_grad(ft_encoder_model *m);
 /* Backward of the last forward (which must have had labels); gradients ACCUMULATE. */
-int  ft_encoder_backward(ft_encoder *m);
+int  ft_encoder_backward(ft_encoder_model *m);
+
+/* Training mode applies the config's dropout (hidden and head; not the attention-probability dropout);
+ * seed picks the masks: use a new one per micro-batch, the same seed gives the same masks. */
+void ft_encoder_set_training(ft_encoder_model *m, int training, uint64_t seed);
 
 /* ---- kernels the encoder adds to ops.h (scalar reference ft_ref_*, optimised ft_cpu_*) ----
  * Bidirectional multi-head attention with a key padding mask. q, k, v, out [B,T,NH*HS] (head h in

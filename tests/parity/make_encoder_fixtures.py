@@ -34,29 +34,30 @@ NORM_BIAS_JITTER = 0.1  # 1-D params (norm weights, biases) get +N(0, 0.1^2)
 
 
 def bert():
-    return BertConfig(vocab_size=200, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                      intermediate_size=128, hidden_act="gelu", max_position_embeddings=32,
+    return BertConfig(vocab_size=128, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                      intermediate_size=128, hidden_act="gelu", max_position_embeddings=16,
                       type_vocab_size=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
                       classifier_dropout=0.0, initializer_range=0.2, num_labels=3, pad_token_id=0,
                       layer_norm_eps=1e-12)
 
 
 def distilbert():
-    return DistilBertConfig(vocab_size=100, dim=32, n_layers=2, n_heads=4, hidden_dim=64,
-                            activation="gelu", max_position_embeddings=32, dropout=0.0,
+    return DistilBertConfig(vocab_size=100, dim=16, n_layers=2, n_heads=4, hidden_dim=32,
+                            activation="gelu", max_position_embeddings=16, dropout=0.0,
                             attention_dropout=0.0, seq_classif_dropout=0.0, initializer_range=0.2,
                             num_labels=3, pad_token_id=0)
 
 
 def roberta():
-    return RobertaConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                         intermediate_size=64, hidden_act="gelu", max_position_embeddings=34,
+    return RobertaConfig(vocab_size=100, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
+                         intermediate_size=32, hidden_act="gelu", max_position_embeddings=18,
                          type_vocab_size=1, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
                          classifier_dropout=0.0, initializer_range=0.2, num_labels=3, pad_token_id=1,
                          bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5)
 
 
-# (bert_tiny has the brief's sizes; the other two are narrower to keep tests/fixtures/encoder near 1 MB)
+# (bert_tiny: width 64, 4 heads, FFN 128; the other two are narrower (width 16, head size 4) so that
+# tests/fixtures/encoder stays under 1 MB)
 # name -> (config factory, model class, B, T, token types?)
 CONFIGS = {
     "bert_tiny": (bert, BertForSequenceClassification, 3, 12, True),

@@ -153,7 +153,9 @@ int ft_cmd_bench(int argc, char **argv) {
         }
         if (rc == FT_OK) {
             qsort(times, (size_t)steps, sizeof *times, cmp_double);
-            double med = times[steps / 2];
+            /* median; with an even count the mean of the middle two (as Python's statistics.median,
+             * which bench/pytorch_bench.py reports) */
+            double med = steps % 2 ? times[steps / 2] : 0.5 * (times[steps / 2 - 1] + times[steps / 2]);
             fprintf(stderr, "bench: mean of the timed steps: forward %.3f s, zero_grad + backward %.3f s, optimizer %.3f s\n",
                     sum_fwd / steps, sum_bwd / steps, sum_opt / steps);
             printf("train: %.1f tok/s\n", (double)N / med);
