@@ -28,25 +28,15 @@ static char g_tmp[256];
 
 static int setup(void **state) {
     (void)state;
-    snprintf(g_tmp, sizeof g_tmp, "/tmp/ft_test_convert_XXXXXX");
-    assert_non_null(mkdtemp(g_tmp));
-    return 0;
+    return ft_test_tmpdir_make(g_tmp, sizeof g_tmp, "ft_test_convert");
 }
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
-    return system(cmd) == 0 ? 0 : -1;
+    return ft_test_tmpdir_remove(g_tmp);
 }
 
-static const char *tmp_path(const char *name) {
-    static _Thread_local char buf[4][512];
-    static _Thread_local int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", g_tmp, name);
-    return buf[k];
-}
+static const char *tmp_path(const char *name) { return ft_test_path(g_tmp, name); }
 
 static void write_file(const char *path, const void *data, size_t n) {
     FILE *fp = fopen(path, "wb");

@@ -30,16 +30,12 @@ static ft_model *make(const char *json) {
 }
 
 static char *tmpdir(void) {
-    char *d = strdup("/tmp/ft_model_XXXXXX");
-    assert_non_null(mkdtemp(d));
+    char *d = malloc(64);
+    assert_int_equal(ft_test_tmpdir_make(d, 64, "ft_model"), 0);
     return d;
 }
 
-static void rmdir_all(const char *d) {
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
-    assert_int_equal(system(cmd), 0);
-}
+static void rmdir_all(const char *d) { assert_int_equal(ft_test_tmpdir_remove(d), 0); }
 
 static void roundtrip(const char *json) {
     ft_model *m = make(json);

@@ -20,23 +20,15 @@ static char g_tmp[256];
 
 static int setup(void **state) {
     (void)state;
-    snprintf(g_tmp, sizeof g_tmp, "/tmp/ft_test_tok_wp_XXXXXX");
-    assert_non_null(mkdtemp(g_tmp));
-    return 0;
+    return ft_test_tmpdir_make(g_tmp, sizeof g_tmp, "ft_test_tok_wp");
 }
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
-    return system(cmd) == 0 ? 0 : -1;
+    return ft_test_tmpdir_remove(g_tmp);
 }
 
-static const char *tmp_path(const char *name) {
-    static char buf[512];
-    snprintf(buf, sizeof buf, "%s/%s", g_tmp, name);
-    return buf;
-}
+static const char *tmp_path(const char *name) { return ft_test_path(g_tmp, name); }
 
 static void write_file(const char *path, const char *s) {
     FILE *f = fopen(path, "wb");

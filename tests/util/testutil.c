@@ -22,6 +22,25 @@ int ft_fixture_present(const char *rel) {
     return 0;
 }
 
+int ft_test_tmpdir_make(char *dir, size_t cap, const char *prefix) {
+    snprintf(dir, cap, "/tmp/%s_XXXXXX", prefix);
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+int ft_test_tmpdir_remove(const char *dir) {
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+const char *ft_test_path(const char *dir, const char *name) {
+    static _Thread_local char buf[4][4400];
+    static _Thread_local int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
 ft_cmp ft_compare_f32(const float *got, const float *ref, size_t n) {
     ft_cmp c = {0, 0, 0, 0};
     double refmax = 0, d2 = 0, r2 = 0;

@@ -15,6 +15,13 @@ const char *ft_fixture(const char *rel);
 /* 1 if the fixture path exists; otherwise prints "SKIP: <why>" and returns 0. */
 int ft_fixture_present(const char *rel);
 
+/* A scratch directory for one test program: made in a cmocka group setup ("/tmp/<prefix>_XXXXXX" into
+ * dir), removed with everything in it in the teardown. ft_test_path joins dir and name into one of four
+ * rotating buffers (so two paths can be used in one call). */
+int ft_test_tmpdir_make(char *dir, size_t cap, const char *prefix);
+int ft_test_tmpdir_remove(const char *dir);
+const char *ft_test_path(const char *dir, const char *name);
+
 typedef struct ft_cmp {
     double max_abs;   /* max |got - ref| */
     double max_rel;   /* max |got - ref| / max |ref|  (max-norm relative error of the tensor) */
