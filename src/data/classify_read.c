@@ -1,5 +1,6 @@
 /* classify_read.c — text classification files (CSV / TSV / JSONL) -> ft_cls_dataset, label resolution. */
 #include "finetune/classify_data.h"
+#include "data_internal.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
 
@@ -86,80 +87,19 @@ static int raw_push(raw_rows *r, int with_pair, const char *t, size_t tl, const 
     return FT_OK;
 }
 
-/* ---- CSV ---- */
-typedef struct csv_row {
-    char *buf; int64_t len, cap;      /* fields, NUL-separated */
-    int64_t *off; int64_t n, off_cap; /* field starts */
-} csv_row;
+/* ---- CSV: the RFC 4180 row reader of the data pipeline (data_internal.h) ---- */
 
-static int grow(void **p, size_t elem, int64_t need, int64_t *cap) {
-    if (need <= *cap) return FT_OK;
-    int64_t c = *cap ? *cap : 64;
-    while (c < need) c *= 2;
-    void *q = realloc(*p, (size_t)c * elem);
-    if (!q) return ft_error(FT_ERR_NOMEM, "out of memory");
-    *p = q;
-    *cap = c;
-    return FT_OK;
-}
-static int row_put(csv_row *r, char ch) {
-    FT_TRY(grow((void **)&r->buf, 1, r->len + 1, &r->cap));
-    r->buf[r->len++] = ch;
-    return FT_OK;
-}
-static int row_field(csv_row *r) {
-    FT_TRY(grow((void **)&r->off, sizeof *r->off, r->n + 1, &r->off_cap));
-    r->off[r->n++] = r->len;
-    return FT_OK;
-}
-
-/* One RFC 4180 row from *pos. 1: a row, 0: end of input, < 0: error (named by path and line). */
+/* One row from *pos. 1: a row, 0: end of input, < 0: error (named by path, line and column). */
 static int csv_row_read(const char *path, const char *s, size_t n, size_t *pos, int *line, char delim, csv_row *r) {
-    size_t i = *pos;
     int start_line = *line;
-    r->len = r->n = 0;
-    if (i >= n) return 0;
-    FT_TRY(row_field(r));
-    int quoted = 0, at_start = 1, closed = 0;
-    while (i < n) {
-        char ch = s[i];
-        if (quoted) {
-            if (ch == '"') {
-                if (i + 1 < n && s[i + 1] == '"') { FT_TRY(row_put(r, '"')); i += 2; continue; }
-                quoted = 0; closed = 1; i++;
-                continue;
-            }
-            if (ch == '\n') (*line)++;
-            FT_TRY(row_put(r, ch));
-            i++;
-            continue;
-        }
-        if (ch == delim) {
-            FT_TRY(row_put(r, 0));
-            FT_TRY(row_field(r));
-            at_start = 1; closed = 0; i++;
-            continue;
-        }
-        if (ch == '\n' || ch == '\r') {
-            i++;
-            if (ch == '\r' && i < n && s[i] == '\n') i++;
-            (*line)++;
-            break;
-        }
-        if (ch == '"' && at_start) { quoted = 1; at_start = 0; i++; continue; }
-        if (closed)
-            return ft_error(FT_ERR_FORMAT, "%s: line %d: column %lld: text after a closing quote (a quoted field "
-                            "must end at the delimiter)", path, *line, (long long)r->n);
-        at_start = 0;
-        FT_TRY(row_put(r, ch));
-        i++;
-    }
-    if (quoted)
-        return ft_error(FT_ERR_FORMAT, "%s: line %d: column %lld: a quoted field is not closed before the end of the file",
-                        path, start_line, (long long)r->n);
-    FT_TRY(row_put(r, 0));
-    *pos = i;
-    return 1;
+    const char *bad;
+    int64_t col;
+    int got = ft_csv_read_row(s, n, pos, line, delim, r, &bad, &col);
+    if (got <= 0 || !bad) return got;
+    if (!strncmp(bad, "text after", 10))
+        return ft_error(FT_ERR_FORMAT, "%s: line %d: column %lld: text after a closing quote (a quoted field "
+                        "must end at the delimiter)", path, *line - 1 > start_line ? *line - 1 : start_line, (long long)col);
+    return ft_error(FT_ERR_FORMAT, "%s: line %d: column %lld: %s", path, start_line, (long long)col, bad);
 }
 
 /* Column by header name (exact, then case-insensitive) or 1-based number; -1 if none. */

@@ -166,4 +166,14 @@ int  ft_encoder_truncate(ft_encoder *e, int *n, int seq_len, ft_truncate mode);
 
 /* growth helper: ensures *cap >= need elements of size elem (doubling). */
 int ft_data_reserve(void **p, size_t elem, int64_t need, int64_t *cap);
+
+/* One RFC 4180 row (read_text.c; also used by the classification reader). */
+typedef struct csv_row {
+    char   *buf;   int64_t len, cap;     /* unquoted field bytes, each NUL-terminated */
+    int64_t *off;  int64_t n, off_cap;   /* field start offsets */
+} csv_row;
+/* Reads one row starting at *pos. Returns 1 with a row, 0 at end of input, < 0 on error.
+ * *bad is set (with a reason) when the row is malformed, *bad_col (may be NULL) to the 1-based field
+ * where it was found; *line advances over the row's newlines. */
+int ft_csv_read_row(const char *s, size_t n, size_t *pos, int *line, char delim, csv_row *r, const char **bad, int64_t *bad_col);
 #endif

@@ -89,11 +89,6 @@ int ft_data_read_dailydialog(ft_data_ctx *c, const char *s, size_t n) {
 }
 
 /* ---- CSV / TSV (RFC 4180) ---- */
-typedef struct csv_row {
-    char   *buf;   int64_t len, cap;     /* unquoted field bytes, each NUL-terminated */
-    int64_t *off;  int64_t n, off_cap;   /* field start offsets */
-} csv_row;
-
 static int csv_push(csv_row *r, char ch) {
     FT_TRY(ft_data_reserve((void **)&r->buf, 1, r->len + 1, &r->cap));
     r->buf[r->len++] = ch;
@@ -105,11 +100,11 @@ static int csv_field_start(csv_row *r) {
     return FT_OK;
 }
 
-/* Reads one row starting at *pos. Returns 1 with a row, 0 at end of input, < 0 on error.
- * *bad is set (with a reason) when the row is malformed; *line advances over the row's newlines. */
-static int csv_read_row(const char *s, size_t n, size_t *pos, int *line, char delim, csv_row *r, const char **bad) {
+/* see data_internal.h */
+int ft_csv_read_row(const char *s, size_t n, size_t *pos, int *line, char delim, csv_row *r, const char **bad, int64_t *bad_col) {
     size_t i = *pos;
     *bad = NULL;
+    if (bad_col) *bad_col = 0;
     r->len = 0;
     r->n = 0;
     if (i >= n) return 0;
@@ -145,13 +140,19 @@ static int csv_read_row(const char *s, size_t n, size_t *pos, int *line, char de
             break;
         }
         if (ch == '"' && at_start) { quoted = 1; at_start = 0; i++; continue; }
-        if (after_quote && !*bad) *bad = "text after a closing quote";
+        if (after_quote && !*bad) {
+            *bad = "text after a closing quote";
+            if (bad_col) *bad_col = r->n;
+        }
         /* a quote inside an unquoted field is kept as text (as Python's csv module does) */
         FT_TRY(csv_push(r, ch));
         at_start = 0;
         i++;
     }
-    if (quoted) *bad = "a quoted field is not closed before the end of the file";
+    if (quoted) {
+        *bad = "a quoted field is not closed before the end of the file";
+        if (bad_col) *bad_col = r->n;
+    }
     FT_TRY(csv_push(r, 0));
     *pos = i;
     return 1;
@@ -184,7 +185,7 @@ int ft_data_read_csv(ft_data_ctx *c, const char *s, size_t n, char delim) {
     if (o->csv_header) {
         int got;
         do {  /* the header: the first non-empty row */
-            got = csv_read_row(s, n, &pos, &line, delim, &row, &bad);
+            got = ft_csv_read_row(s, n, &pos, &line, delim, &row, &bad, NULL);
         } while (got == 1 && row.n == 1 && row.buf[0] == 0);
         if (got < 0) { rc = got; goto done; }
         if (got == 0) goto done;  /* empty file */
@@ -221,7 +222,7 @@ int ft_data_read_csv(ft_data_ctx *c, const char *s, size_t n, char delim) {
     int64_t index = 0;
     for (;;) {
         int row_line = line;
-        int got = csv_read_row(s, n, &pos, &line, delim, &row, &bad);
+        int got = ft_csv_read_row(s, n, &pos, &line, delim, &row, &bad, NULL);
         if (got < 0) { rc = got; goto done; }
         if (got == 0) break;
         if (row.n == 1 && row.buf[0] == 0) continue;  /* empty line */
