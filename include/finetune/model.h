@@ -77,6 +77,11 @@ typedef struct ft_param {
                                 ft_q8row_tensor describing t.data (quant.h); NULL for f32 */
 } ft_param;
 
+/* Gradient buffers of params[0..n) (used by every model kind): on the first call one allocation in
+ * *grads for the trainable params (frozen ones get grad = NULL) and *ready = 1; later calls zero them. */
+struct ft_arena;
+int ft_params_zero_grad(ft_param *params, int n, struct ft_arena *grads, int *ready);
+
 typedef struct ft_model ft_model;
 
 int  ft_model_load(ft_model **out, const char *dir, const ft_backend *be);

@@ -236,21 +236,23 @@ int ft_model_num_targets(const ft_model *m) { return m->a.n_targets; }
 
 /* ------------------------------------------------------------ backward */
 
-int ft_model_zero_grad(ft_model *m) {
-    if (!m->grads_ready) {
+int ft_params_zero_grad(ft_param *params, int n, ft_arena *grads, int *ready) {
+    if (!*ready) {
         ft_arena plan;
         ft_arena_plan(&plan);
-        for (int i = 0; i < m->n_params; i++)
-            if (m->params[i].trainable) ft_arena_alloc(&plan, ft_tensor_nbytes(&m->params[i].t));
-        FT_TRY(ft_arena_init(&m->grads, plan.used));
-        for (int i = 0; i < m->n_params; i++)
-            m->params[i].grad = m->params[i].trainable ? ft_arena_alloc(&m->grads, ft_tensor_nbytes(&m->params[i].t)) : NULL;
-        m->grads_ready = 1;
+        for (int i = 0; i < n; i++)
+            if (params[i].trainable) ft_arena_alloc(&plan, ft_tensor_nbytes(&params[i].t));
+        FT_TRY(ft_arena_init(grads, plan.used));
+        for (int i = 0; i < n; i++)
+            params[i].grad = params[i].trainable ? ft_arena_alloc(grads, ft_tensor_nbytes(&params[i].t)) : NULL;
+        *ready = 1;
         return FT_OK;
     }
-    memset(m->grads.base, 0, m->grads.used);
+    memset(grads->base, 0, grads->used);
     return FT_OK;
 }
+
+int ft_model_zero_grad(ft_model *m) { return ft_params_zero_grad(m->params, m->n_params, &m->grads, &m->grads_ready); }
 
 int ft_model_backward(ft_model *m, float grad_scale) {
     const ft_model_config *c = &m->cfg;

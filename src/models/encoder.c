@@ -513,21 +513,7 @@ const float *ft_encoder_logits(const ft_encoder_model *m) { return m->a.logits; 
 
 /* ------------------------------------------------------------ backward */
 
-int ft_encoder_zero_grad(ft_encoder_model *m) {
-    if (!m->grads_ready) {
-        ft_arena plan;
-        ft_arena_plan(&plan);
-        for (int i = 0; i < m->n_params; i++)
-            if (m->params[i].trainable) ft_arena_alloc(&plan, ft_tensor_nbytes(&m->params[i].t));
-        FT_TRY(ft_arena_init(&m->grads, plan.used));
-        for (int i = 0; i < m->n_params; i++)
-            m->params[i].grad = m->params[i].trainable ? ft_arena_alloc(&m->grads, ft_tensor_nbytes(&m->params[i].t)) : NULL;
-        m->grads_ready = 1;
-        return FT_OK;
-    }
-    memset(m->grads.base, 0, m->grads.used);
-    return FT_OK;
-}
+int ft_encoder_zero_grad(ft_encoder_model *m) { return ft_params_zero_grad(m->params, m->n_params, &m->grads, &m->grads_ready); }
 
 int ft_encoder_backward(ft_encoder_model *m) {
     const ft_encoder_config *c = &m->cfg;
