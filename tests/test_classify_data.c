@@ -1,6 +1,7 @@
 /* test_classify_data.c — classification data: CSV/TSV/JSONL datasets, label maps, encoder inputs and
- * batches, class weights, resampling, stratified splits, CoNLL reading and subtoken label alignment.
- * Fixtures: tests/fixtures/classify (subsets of SST-2 dev, AG News test, WNUT-17 dev) and the BERT
+ * batches, class weights, resampling, stratified splits, CoNLL reading and subtoken label alignment,
+ * texts without labels (masked LM), ft_mlm_mask statistics and invariants, token-classification features.
+ * Fixtures: tests/fixtures/classify (subsets of SST-2 dev, AG News test, WNUT-17 dev; mlm_lines.txt) and the BERT
  * vocab in tests/fixtures/tokenizer/bert. Reference ids come from HF BertTokenizerFast on that vocab. */
 #include "testutil.h"
 
@@ -413,6 +414,324 @@ static void test_conll(void **state) {
     ft_conll_free(&c);
 }
 
+/* ---- texts only (masked LM): .txt lines, CSV / JSONL without a label column ---- */
+static void test_no_labels(void **state) {
+    (void)state;
+    ft_cls_options o = ft_cls_default_options();
+    o.no_labels = 1;
+    o.format = FT_CLS_JSONL;   /* ignored for a .txt name when no_labels */
+    ft_cls_dataset ds;
+    assert_int_equal(ft_cls_dataset_load(&ds, ft_fixture("classify/mlm_lines.txt"), &o), FT_OK);
+    printf("txt: %lld texts, %d labels, lines", (long long)ds.n, ds.labels.n);
+    for (int64_t i = 0; i < ds.n; i++) printf(" %d", ds.line[i]);
+    printf("\n");
+    assert_int_equal(ds.n, 4);
+    assert_int_equal(ds.labels.n, 0);
+    assert_null(ds.pair);
+    assert_string_equal(ds.text[0], "The first line of plain text.");
+    assert_string_equal(ds.text[1], "A second line, with a comma, stays whole");   /* CRLF: \r dropped */
+    assert_string_equal(ds.text[2], "\tthird line keeps its leading tab");
+    assert_string_equal(ds.text[3], "last line without a newline");
+    static const int lines[] = {1, 4, 5, 6};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(ds.line[i], lines[i]);
+        assert_int_equal(ds.label[i], 0);
+    }
+    /* the texts encode like any other dataset */
+    ft_cls_features f;
+    assert_int_equal(ft_cls_features_build(&f, &ds, g_bert, 0), FT_OK);
+    printf("txt features: %lld examples, max_len %d\n", (long long)f.n, f.max_len);
+    assert_int_equal(f.n, 4);
+    assert_int_equal(f.ids[0], 101);
+    assert_int_equal(f.labels[3], 0);
+    ft_cls_features_free(&f);
+    ft_cls_dataset_free(&ds);
+
+    /* CSV without a label column */
+    o.format = FT_CLS_AUTO;
+    const char *csv = "id,text\n1,hello world\n\n2,\"a, quoted\nfield\"\n";
+    assert_int_equal(parse(&ds, "nolab.csv", csv, &o), FT_OK);
+    printf("csv no labels: %lld rows, %d labels, line[1] %d\n", (long long)ds.n, ds.labels.n, ds.line[1]);
+    assert_int_equal(ds.n, 2);
+    assert_int_equal(ds.labels.n, 0);
+    assert_string_equal(ds.text[0], "hello world");
+    assert_string_equal(ds.text[1], "a, quoted\nfield");
+    assert_int_equal(ds.line[1], 4);
+    assert_int_equal(ds.label[0], 0);
+    assert_int_equal(ds.label[1], 0);
+    ft_cls_dataset_free(&ds);
+    /* a label column that is there is not read (an empty label is no error) */
+    assert_int_equal(parse(&ds, "lab.tsv", "text\tlabel\nx\tpos\ny\t\n", &o), FT_OK);
+    assert_int_equal(ds.n, 2);
+    assert_int_equal(ds.labels.n, 0);
+    assert_int_equal(ds.label[0], 0);
+    ft_cls_dataset_free(&ds);
+    /* JSONL without labels, with a pair column */
+    o.pair_column = "b";
+    assert_int_equal(parse(&ds, "nolab.jsonl", "{\"text\": \"one\", \"b\": \"two\"}\n{\"text\": \"three\", \"b\": \"four\", \"label\": 5}\n", &o), FT_OK);
+    assert_int_equal(ds.n, 2);
+    assert_int_equal(ds.labels.n, 0);
+    assert_string_equal(ds.pair[1], "four");
+    assert_int_equal(ds.label[1], 0);
+    ft_cls_dataset_free(&ds);
+    o.pair_column = NULL;
+    /* nothing but blank lines */
+    assert_int_equal(parse(&ds, "blank.txt", "\n  \n\r\n", &o), FT_ERR_FORMAT);
+    printf("blank txt: %s\n", ft_last_error());
+
+    /* no_labels = 0: unchanged (a label column is required; .txt is CSV) */
+    o.no_labels = 0;
+    assert_int_equal(parse(&ds, "nolab.csv", csv, &o), FT_ERR_NOT_FOUND);
+    printf("labels required: %s\n", ft_last_error());
+    assert_non_null(strstr(ft_last_error(), "no label column 'label'"));
+    assert_int_equal(parse(&ds, "x.txt", "text,label\na,b\n", &o), FT_OK);
+    assert_int_equal(ds.n, 1);
+    assert_int_equal(ds.labels.n, 1);
+    assert_string_equal(ds.labels.names[0], "b");
+    ft_cls_dataset_free(&ds);
+}
+
+/* ---- masked LM: DataCollatorForLanguageModeling's 15% / 80-10-10 ---- */
+static void check_binomial(const char *what, long long k, long long n, double p) {
+    double sd = sqrt((double)n * p * (1 - p)), z = ((double)k - (double)n * p) / sd;
+    printf("%-18s %lld / %lld = %.5f (expected %.3f, z = %+.2f)\n", what, k, n, (double)k / (double)n, p, z);
+    assert_true(fabs(z) < 5.0);
+}
+
+static void test_mlm_mask(void **state) {
+    (void)state;
+    ft_cls_options o = ft_cls_default_options();
+    o.text_column = "sentence";
+    ft_cls_dataset ds;
+    assert_int_equal(ft_cls_dataset_load(&ds, ft_fixture("classify/sst2_dev200.tsv"), &o), FT_OK);
+    ft_cls_features f;
+    assert_int_equal(ft_cls_features_build(&f, &ds, g_bert, 0), FT_OK);
+    ft_cls_batch b;
+    assert_int_equal(ft_cls_batch_alloc(&b, (int)f.n, f.max_len), FT_OK);
+    int64_t *idx = malloc((size_t)f.n * sizeof *idx);
+    for (int64_t i = 0; i < f.n; i++) idx[i] = i;
+    assert_int_equal(ft_cls_batch_fill(&b, &f, idx, (int)f.n, ft_cls_pad_id(g_bert), 0), FT_OK);
+    int N = b.B * b.T, V = ft_tokenizer_vocab_size(g_bert), mask_id = ft_tokenizer_mask(g_bert);
+    assert_int_equal(mask_id, 103);
+    /* attention mask 0 also on some real tokens (every 5th position of every 3rd row) */
+    int *attn = malloc((size_t)N * sizeof *attn), *ids = malloc((size_t)N * sizeof *ids), *lab = malloc((size_t)N * sizeof *lab);
+    int *ids2 = malloc((size_t)N * sizeof *ids2), *lab2 = malloc((size_t)N * sizeof *lab2);
+    int eligible = 0, special = 0, pad = 0, attn_off = 0;
+    for (int i = 0; i < N; i++) {
+        attn[i] = b.mask[i] && !((i / b.T) % 3 == 0 && (i % b.T) % 5 == 4);
+        if (!b.mask[i]) pad++;
+        else if (ft_tokenizer_is_special(g_bert, b.ids[i])) special++;
+        else if (!attn[i]) attn_off++;
+        eligible += attn[i] && !ft_tokenizer_is_special(g_bert, b.ids[i]);
+    }
+    printf("mlm batch: B=%d T=%d, %d positions: %d eligible, %d special, %d padding, %d real with mask 0\n",
+           b.B, b.T, N, eligible, special, pad, attn_off);
+    assert_true(special == 2 * b.B);
+    assert_true(attn_off > 0);
+
+    long long n_elig = 0, n_chosen = 0, n_mask = 0, n_rand = 0, n_keep = 0;
+    double rand_sum = 0;
+    const int seeds = 40;
+    for (int s = 0; s < seeds; s++) {
+        memcpy(ids, b.ids, (size_t)N * sizeof *ids);
+        int nc = -1;
+        assert_int_equal(ft_mlm_mask(ids, lab, attn, N, g_bert, mask_id, V, 0.15, 1000 + (uint64_t)s, &nc), FT_OK);
+        int count = 0;
+        for (int i = 0; i < N; i++) {
+            int orig = b.ids[i];
+            int elig = attn[i] && !ft_tokenizer_is_special(g_bert, orig);
+            if (lab[i] == FT_CLS_IGNORE) {            /* not chosen: untouched */
+                assert_int_equal(ids[i], orig);
+                continue;
+            }
+            assert_true(elig);                        /* specials, padding, mask-0 never chosen */
+            assert_int_equal(lab[i], orig);           /* the label is the original id */
+            assert_true(ids[i] >= 0 && ids[i] < V);
+            count++;
+            if (ids[i] == mask_id) n_mask++;
+            else if (ids[i] == orig) n_keep++;
+            else { n_rand++; rand_sum += ids[i]; }
+        }
+        assert_int_equal(nc, count);
+        n_elig += eligible;
+        n_chosen += count;
+    }
+    /* a random id equals the mask id or the original with probability 1/V each: negligible here */
+    check_binomial("chosen", n_chosen, n_elig, 0.15);
+    check_binomial("-> [MASK]", n_mask, n_chosen, 0.8);
+    check_binomial("-> random id", n_rand, n_chosen, 0.1);
+    check_binomial("-> unchanged", n_keep, n_chosen, 0.1);
+    double mean = rand_sum / (double)n_rand, mean_sd = (double)V / sqrt(12.0 * (double)n_rand);
+    printf("random ids: mean %.1f (uniform [0, %d): %.1f, z = %+.2f)\n", mean, V, (V - 1) / 2.0, (mean - (V - 1) / 2.0) / mean_sd);
+    assert_true(fabs(mean - (V - 1) / 2.0) < 5 * mean_sd);
+
+    /* seeded: same seed, same result; another seed, another */
+    memcpy(ids, b.ids, (size_t)N * sizeof *ids);
+    memcpy(ids2, b.ids, (size_t)N * sizeof *ids2);
+    assert_int_equal(ft_mlm_mask(ids, lab, b.mask, N, g_bert, mask_id, V, 0.15, 7, NULL), FT_OK);
+    assert_int_equal(ft_mlm_mask(ids2, lab2, b.mask, N, g_bert, mask_id, V, 0.15, 7, NULL), FT_OK);
+    assert_memory_equal(ids, ids2, (size_t)N * sizeof *ids);
+    assert_memory_equal(lab, lab2, (size_t)N * sizeof *lab);
+    memcpy(ids2, b.ids, (size_t)N * sizeof *ids2);
+    assert_int_equal(ft_mlm_mask(ids2, lab2, b.mask, N, g_bert, mask_id, V, 0.15, 8, NULL), FT_OK);
+    int diff = 0;
+    for (int i = 0; i < N; i++) diff += lab[i] != lab2[i];
+    printf("seed 7 vs 8: %d of %d labels differ\n", diff, N);
+    assert_true(diff > 0);
+
+    /* prob 0: nothing; prob 1: every eligible position (attention mask NULL: specials still skipped) */
+    int nc;
+    memcpy(ids, b.ids, (size_t)N * sizeof *ids);
+    assert_int_equal(ft_mlm_mask(ids, lab, attn, N, g_bert, mask_id, V, 0.0, 1, &nc), FT_OK);
+    assert_int_equal(nc, 0);
+    assert_memory_equal(ids, b.ids, (size_t)N * sizeof *ids);
+    assert_int_equal(ft_mlm_mask(ids, lab, attn, N, g_bert, mask_id, V, 1.0, 1, &nc), FT_OK);
+    assert_int_equal(nc, eligible);
+    memcpy(ids, b.ids, (size_t)N * sizeof *ids);
+    assert_int_equal(ft_mlm_mask(ids, lab, NULL, N, g_bert, mask_id, V, 1.0, 1, &nc), FT_OK);
+    printf("prob 1, no attention mask: %d chosen (%d non-special positions)\n", nc, N - special - pad);
+    assert_int_equal(nc, N - special - pad);   /* padding is [PAD], a special id */
+
+    /* bad arguments */
+    assert_int_equal(ft_mlm_mask(ids, lab, NULL, N, g_bert, -1, V, 0.15, 1, NULL), FT_ERR_INVALID);
+    printf("no mask id: %s\n", ft_last_error());
+    assert_int_equal(ft_mlm_mask(ids, lab, NULL, N, g_bert, mask_id, 0, 0.15, 1, NULL), FT_ERR_INVALID);
+    assert_int_equal(ft_mlm_mask(ids, lab, NULL, N, g_bert, mask_id, V, 1.5, 1, NULL), FT_ERR_INVALID);
+
+    free(attn); free(ids); free(lab); free(ids2); free(lab2); free(idx);
+    ft_cls_batch_free(&b);
+    ft_cls_features_free(&f);
+    ft_cls_dataset_free(&ds);
+}
+
+/* ---- token-classification features and batches from CoNLL ---- */
+
+/* Words of sentence s that fit in room subtokens, each word encoded on its own (an independent count). */
+static int words_that_fit(const ft_conll *c, int64_t s, int room) {
+    int used = 0, w = 0;
+    for (int64_t k = c->sent_off[s]; k < c->sent_off[s + 1]; k++, w++) {
+        int *ids, n;
+        assert_int_equal(ft_tokenizer_encode(g_bert, c->tokens[k], strlen(c->tokens[k]), FT_TOK_NO_SPECIAL_PARSE, &ids, &n), FT_OK);
+        free(ids);
+        if (used + n > room) break;
+        used += n;
+    }
+    return w;
+}
+
+static void check_tok_features(const ft_tok_features *f, const ft_conll *c, int max_len, int64_t *expect_truncated) {
+    int longest = 0;
+    *expect_truncated = 0;
+    for (int64_t s = 0; s < f->n; s++) {
+        int64_t a = f->off[s], w0 = c->sent_off[s];
+        int n = (int)(f->off[s + 1] - a), n_words = (int)(c->sent_off[s + 1] - w0);
+        if (n > longest) longest = n;
+        /* the same as ft_conll_encode */
+        int *ids, *labels, *wids, m;
+        assert_int_equal(ft_conll_encode(g_bert, (const char *const *)c->tokens + w0, c->tags + w0, n_words, max_len,
+                                         &ids, &labels, &wids, &m), FT_OK);
+        assert_int_equal(m, n);
+        assert_memory_equal(f->ids + a, ids, (size_t)n * sizeof *ids);
+        assert_memory_equal(f->labels + a, labels, (size_t)n * sizeof *labels);
+        assert_memory_equal(f->word_ids + a, wids, (size_t)n * sizeof *wids);
+        free(ids); free(labels); free(wids);
+        /* alignment: [CLS] words [SEP]; word ids step by 0 or 1 from 0; a word's first subtoken has its tag */
+        assert_int_equal(f->ids[a], 101);
+        assert_int_equal(f->ids[a + n - 1], 102);
+        assert_int_equal(f->word_ids[a], -1);
+        assert_int_equal(f->word_ids[a + n - 1], -1);
+        assert_int_equal(f->labels[a], FT_CLS_IGNORE);
+        assert_int_equal(f->labels[a + n - 1], FT_CLS_IGNORE);
+        int prev = -1;
+        for (int t = 1; t < n - 1; t++) {
+            int w = f->word_ids[a + t];
+            assert_true(w == prev || w == prev + 1);
+            assert_int_equal(f->labels[a + t], w != prev ? c->tags[w0 + w] : FT_CLS_IGNORE);
+            assert_int_equal(f->type_ids[a + t], 0);
+            prev = w;
+        }
+        int fit = max_len > 0 ? words_that_fit(c, s, max_len - 2) : n_words;
+        assert_int_equal(prev + 1, fit);            /* whole words kept, in order */
+        *expect_truncated += fit < n_words;
+        if (max_len > 0) assert_true(n <= max_len);
+    }
+    assert_int_equal(f->max_len, longest);
+}
+
+static void test_tok_features(void **state) {
+    (void)state;
+    ft_conll c;
+    assert_int_equal(ft_conll_load(&c, ft_fixture("classify/wnut17_dev.conll"), NULL), FT_OK);
+    ft_tok_features f;
+    int64_t expect;
+    assert_int_equal(ft_tok_features_build(&f, &c, g_bert, 0), FT_OK);   /* 0: model_max_length (512) */
+    check_tok_features(&f, &c, 512, &expect);
+    int64_t first = 0;
+    for (int64_t i = 0; i < f.off[f.n]; i++) first += f.labels[i] != FT_CLS_IGNORE;
+    printf("tok features: %lld sentences, %lld ids, %lld labelled (words %lld), max_len %d, truncated %lld\n",
+           (long long)f.n, (long long)f.off[f.n], (long long)first, (long long)c.n_tok, f.max_len, (long long)f.truncated);
+    assert_int_equal(f.n, c.n_sent);
+    assert_int_equal(first, c.n_tok);                 /* every word labelled once */
+    assert_int_equal(f.truncated, 0);
+    assert_int_equal(expect, 0);
+    ft_tok_features_free(&f);
+
+    assert_int_equal(ft_tok_features_build(&f, &c, g_bert, 16), FT_OK);
+    check_tok_features(&f, &c, 16, &expect);
+    printf("tok features, max_len 16: max_len %d, truncated %lld (independent count %lld)\n", f.max_len,
+           (long long)f.truncated, (long long)expect);
+    assert_int_equal(f.truncated, expect);
+    assert_true(f.truncated > 0);
+    ft_tok_features_free(&f);
+
+    /* padded batches: labels -100, mask 0, [PAD] on padding */
+    assert_int_equal(ft_tok_features_build(&f, &c, g_bert, 0), FT_OK);
+    ft_cls_batch b;
+    assert_int_equal(ft_cls_batch_alloc(&b, 4, f.max_len + 3), FT_OK);
+    int64_t idx[3] = {3, 0, 17};
+    for (int pad_to_T = 0; pad_to_T < 2; pad_to_T++) {
+        assert_int_equal(ft_cls_batch_fill_tokens(&b, &f, idx, 3, ft_cls_pad_id(g_bert), pad_to_T), FT_OK);
+        int T = 0, padded = 0;
+        for (int r = 0; r < 3; r++) {
+            int len = (int)(f.off[idx[r] + 1] - f.off[idx[r]]);
+            if (len > T) T = len;
+        }
+        if (pad_to_T) T = f.max_len + 3;
+        assert_int_equal(b.B, 3);
+        assert_int_equal(b.T, T);
+        for (int r = 0; r < 3; r++) {
+            int64_t s = f.off[idx[r]];
+            int len = (int)(f.off[idx[r] + 1] - s);
+            for (int t = 0; t < T; t++) {
+                int i = r * T + t;
+                if (t < len) {
+                    assert_int_equal(b.ids[i], f.ids[s + t]);
+                    assert_int_equal(b.labels[i], f.labels[s + t]);
+                    assert_int_equal(b.mask[i], 1);
+                } else {
+                    assert_int_equal(b.ids[i], 0);
+                    assert_int_equal(b.labels[i], FT_CLS_IGNORE);
+                    assert_int_equal(b.mask[i], 0);
+                    assert_int_equal(b.type_ids[i], 0);
+                    padded++;
+                }
+            }
+        }
+        printf("token batch (pad_to_T %d): B=%d T=%d, %d padding positions labelled -100\n", pad_to_T, b.B, b.T, padded);
+        assert_true(padded > 0);
+    }
+    ft_cls_batch_free(&b);
+    /* too long for the batch, index out of range */
+    assert_int_equal(ft_cls_batch_alloc(&b, 2, 8), FT_OK);
+    assert_int_equal(ft_cls_batch_fill_tokens(&b, &f, idx, 1, 0, 0), FT_ERR_RANGE);
+    printf("too long: %s\n", ft_last_error());
+    int64_t bad = f.n;
+    assert_int_equal(ft_cls_batch_fill_tokens(&b, &f, &bad, 1, 0, 0), FT_ERR_RANGE);
+    ft_cls_batch_free(&b);
+    ft_tok_features_free(&f);
+    ft_conll_free(&c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sst2_subset),
@@ -423,6 +742,9 @@ int main(void) {
         cmocka_unit_test(test_resample),
         cmocka_unit_test(test_stratified),
         cmocka_unit_test(test_conll),
+        cmocka_unit_test(test_no_labels),
+        cmocka_unit_test(test_mlm_mask),
+        cmocka_unit_test(test_tok_features),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

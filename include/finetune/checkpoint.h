@@ -19,6 +19,14 @@ int ft_ckpt_save(const char *run_dir, int64_t step, const ft_model *m, ft_optimi
 int ft_ckpt_latest(const char *run_dir, char *path, size_t cap);
 /* Restores weights and optimizer state; *state_json is malloc'd (caller frees). */
 int ft_ckpt_load(const char *ckpt_dir, ft_model *m, ft_optimizer *o, char **state_json);
+/* The same for any trainable thing: save writes its weights into a directory, load reads them back. */
+typedef struct ft_ckpt_io {
+    int (*save)(void *ctx, const char *dir);
+    int (*load)(void *ctx, const char *dir);
+    void *ctx;
+} ft_ckpt_io;
+int ft_ckpt_save_io(const char *run_dir, int64_t step, const ft_ckpt_io *io, ft_optimizer *o, const char *state_json, int keep);
+int ft_ckpt_load_io(const char *ckpt_dir, const ft_ckpt_io *io, ft_optimizer *o, char **state_json);
 /* Copies a directory's regular files (used for best/ and final/), atomically per file. */
 int ft_copy_dir_files(const char *src, const char *dst);
 /* Copies the tokenizer files found in src_dir (tokenizer.json, tokenizer_config.json,

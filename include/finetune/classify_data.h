@@ -80,6 +80,9 @@ typedef struct ft_cls_options {
     char        delimiter;        /* 0: '\t' for *.tsv, ',' otherwise */
     int         header;           /* 1: the first row names the columns */
     const ft_label_map *label_map;/* NULL: built from the data */
+    int         no_labels;        /* 1: texts only (MLM): no label column is read, labels are all 0 and
+                                     the label map is empty; a .txt file (any format) is then one text per
+                                     line that is not blank (line numbers kept; CRLF and a BOM handled) */
 } ft_cls_options;
 ft_cls_options ft_cls_default_options(void);
 
@@ -174,4 +177,30 @@ void ft_conll_free(ft_conll *c);
  * result fits max_len (<= 0: no limit). */
 int ft_conll_encode(const ft_tokenizer *tok, const char *const *words, const int *tags, int n_words,
                     int max_len, int **ids, int **labels, int **word_ids, int *n);
+/* ---- masked language modelling (transformers' DataCollatorForLanguageModeling) ----
+ * Over ids[n] (one padded row or a whole batch): every position whose id is not special
+ * (ft_tokenizer_is_special: [CLS] [SEP] [PAD] ...; also skipped where attn_mask[i] == 0, attn_mask may be
+ * NULL) is chosen with probability prob (0.15). labels[i] = the original id when chosen, else FT_CLS_IGNORE.
+ * Of the chosen: 80% become mask_id, 10% a uniformly random id in [0, vocab_size), 10% stay as they are.
+ * ids are changed in place. Seeded (xoshiro via rng.h): the same seed gives the same masks. *n_chosen may be
+ * NULL. mask_id < 0, vocab_size <= 0 or prob outside [0, 1] -> FT_ERR_INVALID; tok may be NULL (no id is special). */
+int ft_mlm_mask(int *ids, int *labels, const int *attn_mask, int n, const ft_tokenizer *tok, int mask_id,
+                int vocab_size, double prob, uint64_t seed, int *n_chosen);
+
+/* Token-classification features: each sentence of a CoNLL set encoded by ft_conll_encode into one example
+ * (same layout as ft_cls_features, with labels [total ids] aligned to ids, -100 on specials/continuations,
+ * and word_ids kept for word-level evaluation). Batches: ft_cls_batch_fill_tokens pads labels with -100. */
+typedef struct ft_tok_features {
+    int64_t  n;
+    int64_t *off;        /* [n+1] */
+    int     *ids, *type_ids, *labels, *word_ids;   /* [off[n]] */
+    int      max_len;
+    int64_t  truncated;  /* sentences that lost words */
+} ft_tok_features;
+/* max_len <= 0: ft_tokenizer_model_max_length (0: no limit), as ft_cls_features_build. */
+int  ft_tok_features_build(ft_tok_features *f, const ft_conll *c, const ft_tokenizer *tok, int max_len);
+void ft_tok_features_free(ft_tok_features *f);
+/* Rows idx[0..n) into b (labels [B*T], -100 on padding). */
+int  ft_cls_batch_fill_tokens(ft_cls_batch *b, const ft_tok_features *f, const int64_t *idx, int n, int pad_id, int pad_to_T);
+
 #endif

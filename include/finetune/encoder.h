@@ -75,7 +75,8 @@ int64_t   ft_encoder_param_count(const ft_encoder_model *m);
 
 /* Forward over ids[B*T]. type_ids[B*T] may be NULL (all 0); attention_mask[B*T] may be NULL (all 1);
  * labels[B] may be NULL (no loss), FT_IGNORE_INDEX skips a sequence. *loss = mean cross-entropy over
- * the counted labels. Logits [B, num_labels] via ft_encoder_logits (valid until the next forward). */
+ * the counted labels. Logits [B, num_labels] via ft_encoder_logits (valid until the next forward; MLM: until the
+ * next backward, which writes the logit gradient over them). */
 int ft_encoder_forward(ft_encoder_model *m, const int *ids, const int *type_ids, const int *attention_mask,
                        const int *labels, int B, int T, float *loss);
 const float *ft_encoder_logits(const ft_encoder_model *m);
@@ -86,6 +87,97 @@ int  ft_encoder_backward(ft_encoder_model *m);
 /* Training mode applies the config's dropout (hidden and head; not the attention-probability dropout);
  * seed picks the masks: use a new one per micro-batch, the same seed gives the same masks. */
 void ft_encoder_set_training(ft_encoder_model *m, int training, uint64_t seed);
+
+/* ======================= tasks, pooling, saving (finetune train --task ...) =======================
+ * One encoder body, four heads (HF class names in parentheses; tensor names follow them):
+ *   FT_TASK_CLASSIFY  *ForSequenceClassification: the pooled vector through the head above, K logits,
+ *                     cross-entropy (optionally class-weighted as torch's CrossEntropyLoss(weight=w):
+ *                     sum_i w[y_i] nll_i / sum_i w[y_i]; optional label smoothing).
+ *   FT_TASK_REGRESS   the same head with K = 1 and the mean squared error (HF problem_type "regression").
+ *   FT_TASK_TOKEN     *ForTokenClassification: dropout, then classifier [K, C] on every token; labels
+ *                     [B*T], FT_IGNORE_INDEX (-100) skips a position; mean cross-entropy.
+ *   FT_TASK_MLM       *ForMaskedLM: BERT cls.predictions.transform.{dense, LayerNorm} + decoder tied to the
+ *                     word embeddings + cls.predictions.bias; DistilBERT vocab_transform, vocab_layer_norm,
+ *                     vocab_projector (tied, with bias); RoBERTa lm_head.{dense, layer_norm, bias}, decoder
+ *                     tied. Activation: BERT/DistilBERT the config's, RoBERTa gelu. Labels [B*T] (original
+ *                     id at masked positions, -100 elsewhere). Only the labelled rows go through the
+ *                     vocabulary projection: logits are [M, V] for the M labelled positions in row order.
+ * Pooling (classify / regress): FT_POOL_CLS takes the first token; FT_POOL_MEAN the mean of the hidden
+ * states over the real (mask != 0) tokens (sentence-transformers' mean pooling). The pooled vector then
+ * goes through the same head (pooler / pre_classifier / dense, then the label projection).
+ * A head missing from the checkpoint, or shaped for another label count, is freshly initialised
+ * (normal(0, initializer_range), zero bias, LayerNorm 1 / 0) with a warning naming the tensors:
+ *   "...: classifier.weight has 2 labels, 3 asked for: re-initialising the classification head ..." */
+typedef enum ft_encoder_task { FT_TASK_AUTO = 0, FT_TASK_CLASSIFY, FT_TASK_REGRESS, FT_TASK_TOKEN, FT_TASK_MLM } ft_encoder_task;
+typedef enum ft_encoder_pooling { FT_POOL_AUTO = 0, FT_POOL_CLS, FT_POOL_MEAN } ft_encoder_pooling;
+
+typedef struct ft_encoder_options {
+    ft_encoder_task    task;        /* AUTO: from config.json ("finetune_task", else architectures[0]
+                                       *ForTokenClassification / *ForMaskedLM / problem_type "regression",
+                                       else classify) */
+    int                num_labels;  /* 0: the config's (id2label / num_labels, default 2); REGRESS: 1; MLM: unused */
+    ft_encoder_pooling pooling;     /* AUTO: config.json "finetune_pooling", else CLS */
+} ft_encoder_options;
+ft_encoder_options ft_encoder_default_options(void);
+
+/* ft_encoder_load(out, dir, num_labels, be) == ft_encoder_load_ex with {CLASSIFY, num_labels, AUTO}. */
+int ft_encoder_load_ex(ft_encoder_model **out, const char *dir, const ft_encoder_options *o, const ft_backend *be);
+ft_encoder_task    ft_encoder_get_task(const ft_encoder_model *m);
+ft_encoder_pooling ft_encoder_get_pooling(const ft_encoder_model *m);
+const char *ft_encoder_task_name(ft_encoder_task t);        /* "classify", "regress", "token-classify", "mlm" */
+int ft_encoder_task_from_name(const char *name, ft_encoder_task *out);   /* the same names; FT_ERR_INVALID */
+/* Label names from config.json id2label (NULL when the config has none or i is out of range). */
+const char *ft_encoder_label_name(const ft_encoder_model *m, int i);
+
+typedef struct ft_encoder_inputs {
+    const int   *ids;        /* [B*T] */
+    const int   *type_ids;   /* [B*T] or NULL (all 0) */
+    const int   *mask;       /* [B*T] or NULL (all 1) */
+    const int   *labels;     /* CLASSIFY [B]; TOKEN, MLM [B*T]; NULL = no loss; FT_IGNORE_INDEX skips */
+    const float *targets;    /* REGRESS [B]; NULL = no loss (NaN skips a row) */
+    int B, T;
+} ft_encoder_inputs;
+/* Forward for the model's task; *loss (may be NULL) = the mean loss over the counted labels. */
+int ft_encoder_forward_ex(ft_encoder_model *m, const ft_encoder_inputs *in, float *loss);
+/* Rows of ft_encoder_logits after the last forward: B (CLASSIFY / REGRESS), B*T (TOKEN), M (MLM);
+ * columns: K, 1, K, V. */
+int ft_encoder_logit_rows(const ft_encoder_model *m);
+int ft_encoder_logit_cols(const ft_encoder_model *m);
+const float *ft_encoder_hidden(const ft_encoder_model *m);   /* last hidden states [B, T, C] */
+const float *ft_encoder_pooled(const ft_encoder_model *m);   /* CLASSIFY / REGRESS: pooled [B, C] */
+/* What the mean loss of the last forward divides by: counted labels (or, with class weights, the sum
+ * of their weights). For token-normalised gradient accumulation. */
+double ft_encoder_loss_denominator(const ft_encoder_model *m);
+/* Backward of the last forward (with labels / targets): gradients ACCUMULATE
+ *   d( sum of per-item losses (weighted) ) * grad_scale;
+ * ft_encoder_backward(m) == ft_encoder_backward_scaled(m, 1 / ft_encoder_loss_denominator(m)). */
+int ft_encoder_backward_scaled(ft_encoder_model *m, float grad_scale);
+
+/* CLASSIFY / TOKEN: per-class loss weights w[K] (copied; NULL = none); REGRESS / MLM: FT_ERR_INVALID. */
+int  ft_encoder_set_class_weights(ft_encoder_model *m, const float *w);
+/* CLASSIFY / TOKEN / MLM: label smoothing (torch's CrossEntropyLoss(label_smoothing=eps)); it is part of the
+ * loss in evaluation too, as torch's loss and the HF Trainer report it. */
+void ft_encoder_set_label_smoothing(ft_encoder_model *m, float eps);
+
+/* Partial fine-tuning, as ft_model_freeze: comma-separated patterns "embeddings", "head" (everything
+ * after the last block: pooler / classifier / MLM head), "layers:A-B" / "layers:A" (0-based blocks), or a
+ * glob on HF names. Returns the number matched (FT_ERR_NOT_FOUND when a pattern matches nothing).
+ * Call before the first zero_grad. */
+int     ft_encoder_freeze(ft_encoder_model *m, const char *patterns);
+int     ft_encoder_train_only(ft_encoder_model *m, const char *patterns);
+int64_t ft_encoder_trainable_count(const ft_encoder_model *m);
+
+/* Writes an HF directory that transformers loads with the matching Auto class: config.json (the source
+ * config's keys, plus architectures [e.g. "BertForSequenceClassification"], num_labels, id2label /
+ * label2id from label_names [K] (NULL: "LABEL_0"...), problem_type, "finetune_task",
+ * "finetune_pooling") and model.safetensors (HF names; tied MLM decoder weights not duplicated).
+ * Atomic per file. */
+int ft_encoder_save(const ft_encoder_model *m, const char *dir, const char *const *label_names);
+/* Reads every parameter back from dir/model.safetensors (same shapes; for checkpoint resume). */
+int ft_encoder_load_weights(ft_encoder_model *m, const char *dir);
+/* Bytes of the weights / activations for a B x T batch (memory plans; gradients: trainable_count * 4). */
+size_t ft_encoder_weight_bytes(const ft_encoder_model *m);
+size_t ft_encoder_activation_bytes(const ft_encoder_model *m, int B, int T);
 
 /* ---- kernels the encoder adds to ops.h (scalar reference ft_ref_*, optimised ft_cpu_*) ----
  * Bidirectional multi-head attention with a key padding mask. q, k, v, out [B,T,NH*HS] (head h in

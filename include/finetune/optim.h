@@ -32,6 +32,8 @@ ft_optim_params ft_optim_default_params(void);
 
 typedef struct ft_optimizer ft_optimizer;
 int  ft_optim_create(ft_optimizer **out, ft_model *m, const ft_optim_params *p);
+/* The same over any parameter array (an encoder's): params [n], updated where trainable && grad. */
+int  ft_optim_create_params(ft_optimizer **out, ft_param *params, int n, const ft_optim_params *p);
 void ft_optim_free(ft_optimizer *o);
 /* One update with learning rate lr (the schedule's value for this step). */
 int  ft_optim_step(ft_optimizer *o, float lr);

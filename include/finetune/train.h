@@ -43,6 +43,11 @@ typedef struct ft_train_config {
     /* evaluation and checkpoints */
     int   eval_every, save_every, keep, patience, log_every, samples, sample_tokens, eval_batches;
     float min_delta;
+    /* encoder tasks (BERT / DistilBERT / RoBERTa) */
+    char  task[24], label_column[64], pair_column[64], pooling[8], class_weights[16], resample[8], test_data[1024];
+    char  best_metric[24];
+    int   num_labels, group_by_length;
+    float mlm_probability;
     /* misc */
     int64_t seed;
     int   threads, dry_run;
@@ -79,6 +84,9 @@ typedef struct ft_train_result {
     float   final_train_loss;
     double  tokens_per_s;
     int     stopped_early, interrupted;
+    /* encoder tasks: the headline validation metric (accuracy, mse, f1, perplexity), first / last / best */
+    char    metric_name[24];      /* "" for language models */
+    double  first_metric, final_metric, best_metric;
 } ft_train_result;
 
 /* Learning rate at optimizer step `step` (0-based) of `total` steps: warmup linear from 0, then

@@ -1,4 +1,5 @@
-/* classify_read.c — text classification files (CSV / TSV / JSONL) -> ft_cls_dataset, label resolution. */
+/* classify_read.c — text classification files (CSV / TSV / JSONL, and plain text lines when there are no
+ * labels) -> ft_cls_dataset, label resolution. */
 #include "finetune/classify_data.h"
 #include "data_internal.h"
 #include "finetune/fileio.h"
@@ -137,7 +138,7 @@ static int read_csv(raw_rows *rr, const char *path, const char *s, size_t n, con
                 goto done;
             }
     }
-    const char *want[3] = {o->text_column, o->label_column, o->pair_column};
+    const char *want[3] = {o->text_column, o->no_labels ? NULL : o->label_column, o->pair_column};
     const char *role[3] = {"text", "label", "pair"};
     int col[3] = {-1, -1, -1};
     for (int k = 0; k < 3; k++) {
@@ -167,7 +168,7 @@ static int read_csv(raw_rows *rr, const char *path, const char *s, size_t n, con
                           o->header ? names[col[miss]] : want[miss], col[miss] + 1, (long long)row.n);
             goto done;
         }
-        const char *t = row.buf + row.off[col[0]], *l = row.buf + row.off[col[1]];
+        const char *t = row.buf + row.off[col[0]], *l = col[1] >= 0 ? row.buf + row.off[col[1]] : "";
         const char *p = col[2] >= 0 ? row.buf + row.off[col[2]] : "";
         rc = raw_push(rr, col[2] >= 0, t, strlen(t), p, strlen(p), l, strlen(l), row_line);
         if (rc < 0) goto done;
@@ -216,10 +217,31 @@ static int read_jsonl(raw_rows *rr, const char *path, const char *s, size_t n, c
         char num[32];
         int rc = json_field(obj, o->text_column, path, line, "text", 0, NULL, 0, &t);
         if (rc == FT_OK && o->pair_column) rc = json_field(obj, o->pair_column, path, line, "pair", 0, NULL, 0, &p);
-        if (rc == FT_OK) rc = json_field(obj, o->label_column, path, line, "label", 1, num, sizeof num, &l);
+        if (rc == FT_OK && !o->no_labels) rc = json_field(obj, o->label_column, path, line, "label", 1, num, sizeof num, &l);
+        else if (rc == FT_OK) l = "";
         if (rc == FT_OK) rc = raw_push(rr, o->pair_column != NULL, t, strlen(t), p, strlen(p), l, strlen(l), line);
         cJSON_Delete(obj);
         FT_TRY(rc);
+    }
+    return FT_OK;
+}
+
+/* ---- plain text (no labels): one text per line that is not blank ---- */
+static int read_lines(raw_rows *rr, const char *s, size_t n) {
+    size_t i = 0;
+    int line = 0;
+    if (n >= 3 && (unsigned char)s[0] == 0xEF && (unsigned char)s[1] == 0xBB && (unsigned char)s[2] == 0xBF) i = 3;
+    while (i < n) {
+        size_t e = i;
+        while (e < n && s[e] != '\n') e++;
+        line++;
+        size_t a = i, z = e;
+        i = e + 1;
+        if (z > a && s[z - 1] == '\r') z--;        /* CRLF */
+        size_t k = a;
+        while (k < z && isspace((unsigned char)s[k])) k++;
+        if (k == z) continue;                      /* empty or whitespace-only line */
+        FT_TRY(raw_push(rr, 0, s + a, z - a, "", 0, "", 0, line));
     }
     return FT_OK;
 }
@@ -308,19 +330,20 @@ int ft_cls_dataset_parse(ft_cls_dataset *out, const char *path, const char *buf,
     if (fmt == FT_CLS_AUTO) fmt = ends_with(path, ".jsonl") || ends_with(path, ".json") ? FT_CLS_JSONL : FT_CLS_CSV;
     char delim = o.delimiter ? o.delimiter : ends_with(path, ".tsv") ? '\t' : ',';
     raw_rows rr = {0};
-    int rc = fmt == FT_CLS_JSONL ? read_jsonl(&rr, path, buf, len, &o) : read_csv(&rr, path, buf, len, &o, delim);
+    int rc = o.no_labels && ends_with(path, ".txt") ? read_lines(&rr, buf, len)
+           : fmt == FT_CLS_JSONL ? read_jsonl(&rr, path, buf, len, &o) : read_csv(&rr, path, buf, len, &o, delim);
     if (rc == FT_OK && rr.n == 0) rc = ft_error(FT_ERR_FORMAT, "%s: no rows", path);
     for (int64_t i = 0; rc == FT_OK && i < rr.n; i++) {
         const char *what = blank(rr.text[i]) ? o.text_column : rr.pair && blank(rr.pair[i]) ? o.pair_column
-                         : !rr.label[i][0] ? o.label_column : NULL;
+                         : !o.no_labels && !rr.label[i][0] ? o.label_column : NULL;
         if (what) rc = ft_error(FT_ERR_FORMAT, "%s: line %d: column '%s': empty %s", path, rr.line[i], what,
                                 what == o.label_column ? "label" : "text");
     }
     if (rc == FT_OK) {
-        out->label = malloc((size_t)rr.n * sizeof *out->label);
+        out->label = calloc((size_t)rr.n, sizeof *out->label);   /* no_labels: all 0 */
         if (!out->label) rc = ft_error(FT_ERR_NOMEM, "out of memory");
     }
-    if (rc == FT_OK) rc = resolve_labels(out, &rr, path, o.label_column, o.label_map);
+    if (rc == FT_OK && !o.no_labels) rc = resolve_labels(out, &rr, path, o.label_column, o.label_map);
     if (rc < 0) {
         raw_free(&rr);
         ft_cls_dataset_free(out);

@@ -97,15 +97,34 @@ static int list_ckpts(const char *ckdir, int64_t *steps, int cap) {
     return n;
 }
 
+/* LoRA runs keep the frozen base where it came from: the checkpoint holds the adapter */
+static int model_save(void *ctx, const char *dir) {
+    const ft_model *m = ctx;
+    return ft_model_lora_count(m) ? ft_model_save_adapter(m, dir, "") : ft_model_save(m, dir);
+}
+static int model_load(void *ctx, const char *dir) {
+    ft_model *m = ctx;
+    return ft_model_lora_count(m) ? ft_model_load_adapter(m, dir) : ft_model_load_weights(m, dir);
+}
+
 int ft_ckpt_save(const char *run_dir, int64_t step, const ft_model *m, ft_optimizer *o, const char *state_json, int keep) {
+    ft_ckpt_io io = {model_save, model_load, (void *)m};
+    return ft_ckpt_save_io(run_dir, step, &io, o, state_json, keep);
+}
+
+int ft_ckpt_load(const char *ckpt_dir, ft_model *m, ft_optimizer *o, char **state_json) {
+    ft_ckpt_io io = {model_save, model_load, m};
+    return ft_ckpt_load_io(ckpt_dir, &io, o, state_json);
+}
+
+int ft_ckpt_save_io(const char *run_dir, int64_t step, const ft_ckpt_io *io, ft_optimizer *o, const char *state_json, int keep) {
     char ckdir[4096], final_dir[4200], tmp_dir[4300], path[4400];
     FT_TRY(ft_path_join(ckdir, sizeof ckdir, run_dir, "checkpoints"));
     FT_TRY(ft_mkdirs(ckdir));
     snprintf(final_dir, sizeof final_dir, "%s/step-%08lld", ckdir, (long long)step);
     snprintf(tmp_dir, sizeof tmp_dir, "%s.tmp", final_dir);
     ft_remove_tree(tmp_dir);
-    /* LoRA runs keep the frozen base where it came from: the checkpoint holds the adapter */
-    int rc = ft_model_lora_count(m) ? ft_model_save_adapter(m, tmp_dir, "") : ft_model_save(m, tmp_dir);
+    int rc = io->save(io->ctx, tmp_dir);
     if (rc == FT_OK) {
         size_t nb;
         void *state = ft_optim_state(o, &nb);
@@ -157,9 +176,9 @@ int ft_ckpt_latest(const char *run_dir, char *path, size_t cap) {
     return ft_error(FT_ERR_NOT_FOUND, "%s: no checkpoint to resume from (looked in %s)", run_dir, ckdir);
 }
 
-int ft_ckpt_load(const char *ckpt_dir, ft_model *m, ft_optimizer *o, char **state_json) {
+int ft_ckpt_load_io(const char *ckpt_dir, const ft_ckpt_io *io, ft_optimizer *o, char **state_json) {
     *state_json = NULL;
-    FT_TRY(ft_model_lora_count(m) ? ft_model_load_adapter(m, ckpt_dir) : ft_model_load_weights(m, ckpt_dir));
+    FT_TRY(io->load(io->ctx, ckpt_dir));
     char path[4200];
     snprintf(path, sizeof path, "%s/optimizer.bin", ckpt_dir);
     ft_mmap mm;

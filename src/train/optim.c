@@ -8,7 +8,8 @@
 #include <string.h>
 
 struct ft_optimizer {
-    ft_model *model;
+    ft_param *params;   /* the parameters updated (a model's array) */
+    int n_params;
     ft_optim_params p;
     int64_t t;
     ft_arena state;
@@ -22,15 +23,20 @@ ft_optim_params ft_optim_default_params(void) {
 }
 
 int ft_optim_create(ft_optimizer **out, ft_model *m, const ft_optim_params *p) {
+    int np = ft_model_num_params(m);
+    return ft_optim_create_params(out, np ? ft_model_param(m, 0) : NULL, np, p);
+}
+
+int ft_optim_create_params(ft_optimizer **out, ft_param *params, int np, const ft_optim_params *p) {
     *out = NULL;
     if (p->lr < 0 || p->beta1 < 0 || p->beta1 >= 1 || p->beta2 < 0 || p->beta2 >= 1 || p->eps < 0 || p->weight_decay < 0)
         return ft_error(FT_ERR_INVALID, "optimizer: invalid hyperparameters (lr %g, betas %g/%g, eps %g, weight decay %g)",
                         p->lr, p->beta1, p->beta2, p->eps, p->weight_decay);
     ft_optimizer *o = calloc(1, sizeof *o);
-    int np = ft_model_num_params(m);
     if (o) { o->m1 = calloc((size_t)np, sizeof *o->m1); o->m2 = calloc((size_t)np, sizeof *o->m2); }
     if (!o || !o->m1 || !o->m2) { ft_optim_free(o); return ft_error(FT_ERR_NOMEM, "optimizer: out of memory"); }
-    o->model = m;
+    o->params = params;
+    o->n_params = np;
     o->p = *p;
     int moments = p->kind == FT_OPT_SGD ? (p->momentum > 0 ? 1 : 0)
                 : p->kind == FT_OPT_ADAGRAD ? 1
@@ -38,13 +44,13 @@ int ft_optim_create(ft_optimizer **out, ft_model *m, const ft_optim_params *p) {
     ft_arena plan;
     ft_arena_plan(&plan);
     for (int i = 0; i < np; i++) {
-        ft_param *pp = ft_model_param(m, i);
+        ft_param *pp = &params[i];
         if (pp->trainable) for (int k = 0; k < moments; k++) ft_arena_alloc(&plan, ft_tensor_nbytes(&pp->t));
     }
     int rc = ft_arena_init(&o->state, plan.used);
     if (rc < 0) { ft_optim_free(o); return rc; }
     for (int i = 0; i < np; i++) {
-        ft_param *pp = ft_model_param(m, i);
+        ft_param *pp = &params[i];
         if (!pp->trainable) continue;
         if (moments >= 1) o->m1[i] = ft_arena_alloc(&o->state, ft_tensor_nbytes(&pp->t));
         if (moments >= 2) o->m2[i] = ft_arena_alloc(&o->state, ft_tensor_nbytes(&pp->t));
@@ -80,17 +86,16 @@ static void adam_update(float *w, const float *g, float *m, float *v, int64_t n,
 }
 
 int ft_optim_step(ft_optimizer *o, float lr) {
-    ft_model *m = o->model;
     const ft_optim_params *p = &o->p;
     o->t++;
-    int np = ft_model_num_params(m);
+    int np = o->n_params;
     /* Bias corrections in double, as torch computes them (Python floats): in f32, 1 - beta2^t loses
      * ~1e-5 of its value to the rounding of beta2^t near 1 (t = 2: 0.999^2), which showed as a 3e-6
      * relative error in the first Adam updates. */
     float bc1 = (float)(1.0 - pow((double)p->beta1, (double)o->t));
     float bc2_sqrt = (float)sqrt(1.0 - pow((double)p->beta2, (double)o->t));
     for (int i = 0; i < np; i++) {
-        ft_param *pp = ft_model_param(m, i);
+        ft_param *pp = &o->params[i];
         if (!pp->trainable || !pp->grad) continue;
         float *w = pp->t.data;
         const float *g = pp->grad;

@@ -1,187 +1,131 @@
-/* report.c — report.html from metrics.jsonl (see report.h). */
+/* report.c — report.html from metrics.jsonl and config.json (see report.h).
+ *
+ * Every line of metrics.jsonl is one JSON object with a "type": "train", "eval", "sample",
+ * "memory", and for encoder tasks also "test" and "kfold". A line that is not JSON (a run cut
+ * off mid-write) or has an unknown type is skipped. The page holds, in order: the curves (loss,
+ * learning rate, gradient norm, and the task's metrics when eval lines carry a "task"), the
+ * evaluations table, for encoder tasks the final metrics, classification details (confusion
+ * matrix, per-class scores, reliability diagram), NER per-type scores and the k-fold summary,
+ * then the sample generations and the configuration. The pieces live in report_evals.c and
+ * report_cls.c (report_internal.h). */
 #include "finetune/report.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
+#include "report_internal.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct { double *x, *y; int n, cap; } series;
+typedef struct curves { ft_rep_series train, lr, gn, val; } curves;
 
-static void push(series *s, double x, double y) {
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 256;
-        s->x = realloc(s->x, sizeof(double) * (size_t)s->cap);
-        s->y = realloc(s->y, sizeof(double) * (size_t)s->cap);
+/* One line of metrics.jsonl (len bytes, not NUL-terminated). Unparsable lines are skipped. */
+static void read_line(const char *line, size_t len, curves *cv, ft_rep_run *run, ft_rep_buf *samples) {
+    cJSON *j = cJSON_ParseWithLength(line, len);
+    if (!j) return;
+    if (!cJSON_IsObject(j)) { cJSON_Delete(j); return; }
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
+    const char *t = cJSON_IsString(type) && type->valuestring ? type->valuestring : "";
+    double step = ft_rep_num(j, "step");
+    if (!strcmp(t, "train")) {
+        ft_rep_push(&cv->train, step, ft_rep_num(j, "loss"));
+        ft_rep_push(&cv->lr, step, ft_rep_num(j, "lr"));
+        ft_rep_push(&cv->gn, step, ft_rep_num(j, "grad_norm"));
+    } else if (!strcmp(t, "sample")) {
+        const cJSON *pr = cJSON_GetObjectItemCaseSensitive(j, "prompt"), *tx = cJSON_GetObjectItemCaseSensitive(j, "text");
+        double epoch = ft_rep_num(j, "epoch");
+        ft_rep_printf(samples, "<div class='sample'><div class='meta'>");
+        if (isfinite(epoch)) ft_rep_printf(samples, "epoch %.0f, ", epoch);
+        if (isfinite(step)) ft_rep_printf(samples, "step %.0f", step);
+        ft_rep_printf(samples, "</div><pre><b>");
+        ft_rep_escape(samples, cJSON_IsString(pr) ? pr->valuestring : "");
+        ft_rep_printf(samples, "</b>");
+        ft_rep_escape(samples, cJSON_IsString(tx) ? tx->valuestring : "");
+        ft_rep_printf(samples, "</pre></div>\n");
+    } else if (!strcmp(t, "eval") || !strcmp(t, "test") || !strcmp(t, "kfold")) {
+        if (!strcmp(t, "eval")) ft_rep_push(&cv->val, step, ft_rep_num(j, "val_loss"));
+        if (ft_rep_run_add(run, j, t)) return; /* the run keeps j */
     }
-    s->x[s->n] = x; s->y[s->n] = y; s->n++;
+    cJSON_Delete(j);
 }
 
-typedef struct { char *buf; size_t len, cap; } out_t;
-
-static void outf(out_t *o, const char *fmt, ...) {
-    va_list ap;
-    for (;;) {
-        va_start(ap, fmt);
-        int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && o->len + (size_t)n < o->cap) { o->len += (size_t)n; return; }
-        o->cap = (o->cap + (size_t)(n > 0 ? n : 0) + 1) * 2;
-        o->buf = realloc(o->buf, o->cap);
+static void config_section(ft_rep_buf *o, const char *path) {
+    char *cfg = NULL;
+    if (ft_file_read_all(path, &cfg, NULL) != FT_OK) { ft_error_clear(); return; }
+    cJSON *j = cJSON_Parse(cfg);
+    ft_rep_printf(o, "<h2>Configuration</h2>\n<table>\n");
+    for (cJSON *it = cJSON_IsObject(j) ? j->child : NULL; it; it = it->next) {
+        char *v = cJSON_PrintUnformatted(it);
+        ft_rep_printf(o, "<tr><td class='k'>");
+        ft_rep_escape(o, it->string ? it->string : "");
+        ft_rep_printf(o, "</td><td class='k'>");
+        ft_rep_escape(o, v ? v : "");
+        ft_rep_printf(o, "</td></tr>\n");
+        cJSON_free(v);
     }
-}
-
-static void html_escape(out_t *o, const char *s) {
-    for (; *s; s++) {
-        switch (*s) {
-        case '<': outf(o, "&lt;"); break;
-        case '>': outf(o, "&gt;"); break;
-        case '&': outf(o, "&amp;"); break;
-        case '"': outf(o, "&quot;"); break;
-        default: outf(o, "%c", *s);
-        }
-    }
-}
-
-/* one SVG line chart with up to two series */
-static void chart(out_t *o, const char *title, const char *ylabel, const series *a, const char *an, const series *b, const char *bn, int logy) {
-    const double W = 640, H = 260, L = 60, R = 16, T = 28, B = 36;
-    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
-    const series *ss[2] = {a, b};
-    for (int k = 0; k < 2; k++) {
-        if (!ss[k]) continue;
-        for (int i = 0; i < ss[k]->n; i++) {
-            double y = logy ? log10(fmax(ss[k]->y[i], 1e-12)) : ss[k]->y[i];
-            if (!isfinite(y)) continue;
-            x0 = fmin(x0, ss[k]->x[i]); x1 = fmax(x1, ss[k]->x[i]);
-            y0 = fmin(y0, y); y1 = fmax(y1, y);
-        }
-    }
-    outf(o, "<figure><svg xmlns='http://www.w3.org/2000/svg' width='%g' height='%g' viewBox='0 0 %g %g' role='img' aria-label='%s'>\n", W, H, W, H, title);
-    outf(o, "<rect width='100%%' height='100%%' fill='#fff'/><text x='%g' y='18' font-size='14' font-weight='bold'>%s</text>\n", L, title);
-    if (!(x1 >= x0) || !(y1 >= y0)) { outf(o, "<text x='%g' y='%g' fill='#888'>no data</text></svg></figure>\n", L, H / 2); return; }
-    if (x1 == x0) x1 = x0 + 1;
-    if (y1 == y0) { y1 += 0.5; y0 -= 0.5; }
-    double pad = (y1 - y0) * 0.05, ymin = y0;
-    y0 -= pad; y1 += pad;
-    if (!logy && ymin >= 0 && y0 < 0) y0 = 0; /* non-negative quantities (lr, loss) start at 0 */
-    #define SX(v) (L + ((v) - x0) / (x1 - x0) * (W - L - R))
-    #define SY(v) (H - B - ((v) - y0) / (y1 - y0) * (H - T - B))
-    outf(o, "<g stroke='#ddd'>");
-    for (int i = 0; i <= 4; i++) {
-        double yv = y0 + (y1 - y0) * i / 4;
-        outf(o, "<line x1='%g' x2='%g' y1='%.1f' y2='%.1f'/>", L, W - R, SY(yv), SY(yv));
-    }
-    outf(o, "</g><g font-size='11' fill='#444'>");
-    for (int i = 0; i <= 4; i++) {
-        double yv = y0 + (y1 - y0) * i / 4;
-        outf(o, "<text x='%g' y='%.1f' text-anchor='end'>%.3g</text>", L - 4, SY(yv) + 4, logy ? pow(10, yv) : yv);
-        double xv = x0 + (x1 - x0) * i / 4;
-        outf(o, "<text x='%.1f' y='%g' text-anchor='middle'>%.0f</text>", SX(xv), H - B + 16, xv);
-    }
-    outf(o, "<text x='%g' y='%g' text-anchor='middle'>step</text>", (L + W - R) / 2, H - 4);
-    outf(o, "<text x='12' y='%g' transform='rotate(-90 12 %g)' text-anchor='middle'>%s</text></g>\n", H / 2, H / 2, ylabel);
-    static const char *colors[2] = {"#1f77b4", "#d62728"};
-    const char *names[2] = {an, bn};
-    for (int k = 0; k < 2; k++) {
-        if (!ss[k] || ss[k]->n == 0) continue;
-        outf(o, "<polyline fill='none' stroke='%s' stroke-width='1.6' points='", colors[k]);
-        for (int i = 0; i < ss[k]->n; i++) {
-            double y = logy ? log10(fmax(ss[k]->y[i], 1e-12)) : ss[k]->y[i];
-            if (isfinite(y)) outf(o, "%.1f,%.1f ", SX(ss[k]->x[i]), SY(y));
-        }
-        outf(o, "'/>\n");
-        if (ss[k]->n <= 60)
-            for (int i = 0; i < ss[k]->n; i++) {
-                double y = logy ? log10(fmax(ss[k]->y[i], 1e-12)) : ss[k]->y[i];
-                if (isfinite(y)) outf(o, "<circle cx='%.1f' cy='%.1f' r='2.5' fill='%s'/>", SX(ss[k]->x[i]), SY(y), colors[k]);
-            }
-        outf(o, "<rect x='%g' y='%d' width='10' height='10' fill='%s'/><text x='%g' y='%d' font-size='11'>%s</text>\n",
-             W - R - 150, 8 + 14 * k, colors[k], W - R - 135, 17 + 14 * k, names[k] ? names[k] : "");
-    }
-    #undef SX
-    #undef SY
-    outf(o, "</svg></figure>\n");
+    ft_rep_printf(o, "</table>\n");
+    cJSON_Delete(j);
+    free(cfg);
 }
 
 int ft_report_write(const char *run_dir) {
     char path[4200];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
+    if (!run_dir) return ft_error(FT_ERR_INVALID, "ft_report_write: NULL run directory");
+    FT_TRY(ft_path_join(path, sizeof path, run_dir, "metrics.jsonl"));
     char *text = NULL;
-    size_t len;
+    size_t len = 0;
     int rc = ft_file_read_all(path, &text, &len);
     if (rc < 0) return rc;
-    series train = {0}, val = {0}, lr = {0}, gn = {0};
-    out_t samples = {0}, evals = {0};
-    outf(&samples, "");
-    outf(&evals, "");
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        cJSON *j = cJSON_Parse(line);
-        if (!j) continue;
-        const cJSON *type = cJSON_GetObjectItem(j, "type");
-        const char *t = cJSON_IsString(type) ? type->valuestring : "";
-        double step = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "step"));
-        if (!strcmp(t, "train")) {
-            push(&train, step, cJSON_GetNumberValue(cJSON_GetObjectItem(j, "loss")));
-            push(&lr, step, cJSON_GetNumberValue(cJSON_GetObjectItem(j, "lr")));
-            push(&gn, step, cJSON_GetNumberValue(cJSON_GetObjectItem(j, "grad_norm")));
-        } else if (!strcmp(t, "eval")) {
-            double vl = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "val_loss"));
-            push(&val, step, vl);
-            outf(&evals, "<tr><td>%.0f</td><td>%.2f</td><td>%.4f</td><td>%.3f</td></tr>\n", step,
-                 cJSON_GetNumberValue(cJSON_GetObjectItem(j, "epoch")), vl, cJSON_GetNumberValue(cJSON_GetObjectItem(j, "perplexity")));
-        } else if (!strcmp(t, "sample")) {
-            const cJSON *pr = cJSON_GetObjectItem(j, "prompt"), *tx = cJSON_GetObjectItem(j, "text");
-            outf(&samples, "<div class='sample'><div class='meta'>epoch %.0f, step %.0f</div><pre><b>",
-                 cJSON_GetNumberValue(cJSON_GetObjectItem(j, "epoch")), step);
-            html_escape(&samples, cJSON_IsString(pr) ? pr->valuestring : "");
-            outf(&samples, "</b>");
-            html_escape(&samples, cJSON_IsString(tx) ? tx->valuestring : "");
-            outf(&samples, "</pre></div>\n");
-        }
-        cJSON_Delete(j);
+    curves cv = {0};
+    ft_rep_run run = {0};
+    ft_rep_buf samples = {0}, o = {0};
+    for (size_t at = 0; at < len;) {
+        const char *nl = memchr(text + at, '\n', len - at);
+        size_t end = nl ? (size_t)(nl - text) : len;
+        if (end > at) read_line(text + at, end - at, &cv, &run, &samples);
+        at = end + 1;
     }
     free(text);
-    out_t o = {0};
-    outf(&o, "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>finetune report: ");
-    html_escape(&o, run_dir);
-    outf(&o, "</title>\n<style>body{font-family:system-ui,sans-serif;max-width:1340px;margin:24px auto;padding:0 16px;color:#222}"
-             "figure{display:inline-block;margin:8px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-             "pre{white-space:pre-wrap;background:#f6f6f6;padding:8px;border-radius:4px}.meta{color:#666;font-size:12px}"
-             "td.k{text-align:left}</style></head><body>\n<h1>finetune run report</h1>\n<p>Run directory: <code>");
-    html_escape(&o, run_dir);
-    outf(&o, "</code></p>\n<h2>Curves</h2>\n");
-    chart(&o, "Loss", "cross-entropy", &train, "train loss", &val, "validation loss", 0);
-    chart(&o, "Learning rate", "lr", &lr, "learning rate", NULL, NULL, 0);
-    chart(&o, "Gradient norm (before clipping)", "global norm", &gn, "grad norm", NULL, NULL, 1);
-    outf(&o, "<h2>Evaluations</h2>\n<table><tr><th>step</th><th>epoch</th><th>val loss</th><th>perplexity</th></tr>\n%s</table>\n",
-         evals.buf ? evals.buf : "");
-    outf(&o, "<h2>Sample generations</h2>\n%s", samples.buf && samples.len ? samples.buf : "<p>none</p>\n");
-    snprintf(path, sizeof path, "%s/config.json", run_dir);
-    char *cfg = NULL;
-    if (ft_file_read_all(path, &cfg, NULL) == FT_OK) {
-        cJSON *j = cJSON_Parse(cfg);
-        outf(&o, "<h2>Configuration</h2>\n<table>\n");
-        for (cJSON *it = j ? j->child : NULL; it; it = it->next) {
-            char *v = cJSON_PrintUnformatted(it);
-            outf(&o, "<tr><td class='k'>%s</td><td class='k'>", it->string);
-            html_escape(&o, v ? v : "");
-            outf(&o, "</td></tr>\n");
-            free(v);
-        }
-        outf(&o, "</table>\n");
-        cJSON_Delete(j);
-        free(cfg);
+
+    ft_rep_printf(&o, "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>finetune report: ");
+    ft_rep_escape(&o, run_dir);
+    ft_rep_printf(&o, "</title>\n<style>body{font-family:system-ui,sans-serif;max-width:1340px;margin:24px auto;padding:0 16px;color:#222}"
+                      "figure{display:inline-block;margin:8px;vertical-align:top}figure svg{max-width:100%%;height:auto}"
+                      "table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+                      "pre{white-space:pre-wrap;background:#f6f6f6;padding:8px;border-radius:4px}.meta{color:#666;font-size:12px}"
+                      "td.k,th.k{text-align:left}</style></head><body>\n<h1>finetune run report</h1>\n<p>Run directory: <code>");
+    ft_rep_escape(&o, run_dir);
+    ft_rep_printf(&o, "</code></p>\n");
+    if (run.task[0]) {
+        ft_rep_printf(&o, "<p>Task: <b>");
+        ft_rep_escape(&o, run.task);
+        ft_rep_printf(&o, "</b></p>\n");
     }
-    outf(&o, "</body></html>\n");
-    snprintf(path, sizeof path, "%s/report.html", run_dir);
-    rc = ft_file_write_atomic(path, o.buf, o.len);
-    free(o.buf); free(samples.buf); free(evals.buf);
-    free(train.x); free(train.y); free(val.x); free(val.y); free(lr.x); free(lr.y); free(gn.x); free(gn.y);
+    ft_rep_printf(&o, "<h2>Curves</h2>\n");
+    ft_rep_line_chart(&o, "Loss", "cross-entropy", &cv.train, "train loss", &cv.val, "validation loss", 0);
+    ft_rep_line_chart(&o, "Learning rate", "lr", &cv.lr, "learning rate", NULL, NULL, 0);
+    ft_rep_line_chart(&o, "Gradient norm (before clipping)", "global norm", &cv.gn, "grad norm", NULL, NULL, 1);
+    ft_rep_task_curves(&o, &run);
+    ft_rep_evals_table(&o, &run);
+    if (run.task[0] || run.test) ft_rep_final_table(&o, &run);
+    ft_rep_classification(&o, &run);
+    ft_rep_ner(&o, &run);
+    ft_rep_kfold_table(&o, run.kfold);
+    if (!run.task[0] || samples.len)
+        ft_rep_printf(&o, "<h2>Sample generations</h2>\n%s", samples.len ? samples.buf : "<p>none</p>\n");
+    rc = ft_path_join(path, sizeof path, run_dir, "config.json");
+    if (rc == FT_OK) config_section(&o, path);
+    ft_rep_printf(&o, "</body></html>\n");
+
+    int failed = o.failed || samples.failed || run.failed || cv.train.failed || cv.lr.failed || cv.gn.failed || cv.val.failed;
+    if (rc == FT_OK && failed) rc = ft_error(FT_ERR_NOMEM, "%s/report.html: out of memory while building the page", run_dir);
+    if (rc == FT_OK) rc = ft_path_join(path, sizeof path, run_dir, "report.html");
+    if (rc == FT_OK) rc = ft_file_write_atomic(path, o.buf, o.len);
+    ft_rep_buf_free(&o);
+    ft_rep_buf_free(&samples);
+    ft_rep_run_free(&run);
+    ft_rep_series_free(&cv.train); ft_rep_series_free(&cv.lr); ft_rep_series_free(&cv.gn); ft_rep_series_free(&cv.val);
     return rc;
 }

@@ -31,7 +31,7 @@ const ft_train_option ft_train_options[] = {
     {"dedup", BOOL(dedup), "1", "remove exact duplicate records"},
     {"val-split", FLT(val_split), "0.2", "fraction of the data held out for validation"},
     {"folds", INT(folds), "0", "k-fold cross-validation: number of folds (0 = off)"},
-    {"fold", INT(fold), "0", "which fold is the validation fold (0-based)"},
+    {"fold", INT(fold), "0", "which fold is the validation fold (0-based); -1 (encoder tasks): train every fold in OUT/fold-N and report mean +- std"},
     {"train-on", STR(train_on), "auto", "completion (only responses / assistant turns) or all; auto picks by format"},
     {"truncate", STR(truncate), "auto", "long examples: right (keep the start), left (keep the end), none (cut into windows); auto = none for text, right otherwise"},
     {"prompt-column", STR(prompt_column), "", "CSV/TSV: prompt column (with --completion-column: prompt-completion rows)"},
@@ -76,6 +76,17 @@ const ft_train_option ft_train_options[] = {
     {"sample-tokens", INT(sample_tokens), "48", "tokens per sample generation"},
     {"sample-prompts", STR(sample_prompts), "", "prompts for samples, separated by '|' (default: from the validation data)"},
     {"eval-batches", INT(eval_batches), "0", "limit validation to N batches (0 = all)"},
+    {"task", STR(task), "auto", "lm (causal language modelling), classify, regress, token-classify or mlm; auto: lm for decoders, classify for encoders"},
+    {"label-column", STR(label_column), "label", "classify / regress: CSV/TSV/JSONL column holding the label (name or 1-based number)"},
+    {"pair-column", STR(pair_column), "", "classify / regress: second-sentence column (sentence pairs)"},
+    {"num-labels", INT(num_labels), "0", "classify / token-classify: label count (0 = from the data)"},
+    {"pooling", STR(pooling), "auto", "classify / regress: cls ([CLS] / <s> vector) or mean (mean over the real tokens); auto = the model's, else cls"},
+    {"class-weights", STR(class_weights), "none", "classify: none, inverse (n / count) or balanced (n / (K count)) loss weights"},
+    {"resample", STR(resample), "none", "classify: none, over (random over-sampling) or under (random under-sampling) of the training set"},
+    {"mlm-probability", FLT(mlm_probability), "0.15", "mlm: fraction of tokens chosen (80% [MASK], 10% random, 10% kept)"},
+    {"group-by-length", BOOL(group_by_length), "1", "encoder tasks: batch examples of similar length together (less padding)"},
+    {"test-data", STR(test_data), "", "encoder tasks: held-out file evaluated with the best model at the end"},
+    {"best-metric", STR(best_metric), "auto", "what picks best/ and early stopping: val_loss, accuracy, f1_macro, f1 (NER), mse; auto: val_loss"},
     {"seed", FT_OPTV_I64, OFF(seed), 0, "1234", "one seed for shuffling, splits, dropout, init and sampling"},
     {"threads", INT(threads), "0", "threads (0 = all cores)"},
     {"dry-run", BOOL(dry_run), "0", "prepare data and print the plan (steps, tokens, memory) without training"},
@@ -196,7 +207,7 @@ int ft_train_config_validate(const ft_train_config *c) {
     if (c->epochs <= 0 && c->max_steps <= 0) return ft_error(FT_ERR_INVALID, "need --epochs > 0 or --max-steps > 0");
     if (c->val_split < 0 || c->val_split >= 1) return ft_error(FT_ERR_INVALID, "--val-split must be in [0, 1) (got %g)", c->val_split);
     if (c->folds < 0 || c->folds == 1) return ft_error(FT_ERR_INVALID, "--folds must be 0 (off) or >= 2 (got %d)", c->folds);
-    if (c->folds && (c->fold < 0 || c->fold >= c->folds)) return ft_error(FT_ERR_INVALID, "--fold must be in [0, %d) (got %d)", c->folds, c->fold);
+    if (c->folds && (c->fold < -1 || c->fold >= c->folds)) return ft_error(FT_ERR_INVALID, "--fold must be in [0, %d), or -1 for every fold (got %d)", c->folds, c->fold);
     if (c->label_smoothing < 0 || c->label_smoothing >= 1) return ft_error(FT_ERR_INVALID, "--label-smoothing must be in [0, 1)");
     if (c->max_grad_norm < 0) return ft_error(FT_ERR_INVALID, "--max-grad-norm must be >= 0");
     if (c->warmup_ratio < 0 || c->warmup_ratio > 1) return ft_error(FT_ERR_INVALID, "--warmup-ratio must be in [0, 1]");
@@ -216,6 +227,21 @@ int ft_train_config_validate(const ft_train_config *c) {
         return ft_error(FT_ERR_INVALID, "--quant must be nf4 or int8 (got '%s')", c->quant);
     if (strcmp(c->method, "full") && (c->lora_r <= 0 || c->lora_alpha <= 0 || c->lora_dropout < 0 || c->lora_dropout >= 1))
         return ft_error(FT_ERR_INVALID, "LoRA needs --lora-r > 0, --lora-alpha > 0 and 0 <= --lora-dropout < 1");
+    if (strcmp(c->task, "auto") && strcmp(c->task, "lm") && strcmp(c->task, "classify") && strcmp(c->task, "regress") &&
+        strcmp(c->task, "token-classify") && strcmp(c->task, "mlm"))
+        return ft_error(FT_ERR_INVALID, "--task must be auto, lm, classify, regress, token-classify or mlm (got '%s')", c->task);
+    if (strcmp(c->pooling, "auto") && strcmp(c->pooling, "cls") && strcmp(c->pooling, "mean"))
+        return ft_error(FT_ERR_INVALID, "--pooling must be auto, cls or mean (got '%s')", c->pooling);
+    if (strcmp(c->class_weights, "none") && strcmp(c->class_weights, "inverse") && strcmp(c->class_weights, "balanced"))
+        return ft_error(FT_ERR_INVALID, "--class-weights must be none, inverse or balanced (got '%s')", c->class_weights);
+    if (strcmp(c->resample, "none") && strcmp(c->resample, "over") && strcmp(c->resample, "under"))
+        return ft_error(FT_ERR_INVALID, "--resample must be none, over or under (got '%s')", c->resample);
+    if (strcmp(c->best_metric, "auto") && strcmp(c->best_metric, "val_loss") && strcmp(c->best_metric, "accuracy") &&
+        strcmp(c->best_metric, "f1_macro") && strcmp(c->best_metric, "f1") && strcmp(c->best_metric, "mse"))
+        return ft_error(FT_ERR_INVALID, "--best-metric must be auto, val_loss, accuracy, f1_macro, f1 or mse (got '%s')", c->best_metric);
+    if (c->mlm_probability <= 0 || c->mlm_probability >= 1)
+        return ft_error(FT_ERR_INVALID, "--mlm-probability must be in (0, 1) (got %g)", c->mlm_probability);
+    if (c->num_labels < 0) return ft_error(FT_ERR_INVALID, "--num-labels must be >= 0 (got %d)", c->num_labels);
     ft_schedule s;
     return ft_schedule_from_name(c->schedule, &s);
 }

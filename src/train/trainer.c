@@ -23,44 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t g_stop = 0;
-
-/* resident set size now, from /proc/self/status (bytes; 0 if unknown) */
-static size_t rss_now(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return 0;
-    char line[256];
-    size_t kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %zu kB", &kb) == 1) break;
-    fclose(f);
-    return kb * 1024;
-}
-
-static double peak_rss_mb(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / 1024.0;
-}
-
-/* OpenBLAS's per-thread GEMM buffers and the OpenMP runtime, touched on the first large matmul:
- * measured on this build (see BENCHMARKS.md, --dry-run check) */
-#define FT_BLAS_RSS_BYTES ((size_t)8 << 20)
-void ft_train_request_stop(void) { g_stop = 1; }
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static uint64_t mix64(uint64_t z) {
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* ------------------------------------------------------------------ setup */
 
 static void trainer_free(ft_trainer *t) {
@@ -166,18 +128,8 @@ static int load_data(ft_trainer *t) {
 }
 
 static int make_optimizer(ft_trainer *t) {
-    const ft_train_config *c = &t->cfg;
-    ft_optim_params p = ft_optim_default_params();
-    p.kind = !strcmp(c->optimizer, "adam") ? FT_OPT_ADAM : !strcmp(c->optimizer, "sgd") ? FT_OPT_SGD
-           : !strcmp(c->optimizer, "adagrad") ? FT_OPT_ADAGRAD : !strcmp(c->optimizer, "rmsprop") ? FT_OPT_RMSPROP : FT_OPT_ADAMW;
-    p.lr = c->lr;
-    p.beta1 = c->beta1;
-    p.beta2 = c->beta2;
-    p.eps = c->eps;
-    p.weight_decay = c->weight_decay;
-    p.momentum = c->momentum;
-    p.nesterov = c->nesterov;
-    return ft_optim_create(&t->opt, t->model, &p);
+    int np = ft_model_num_params(t->model);
+    return ft_train_make_optimizer(&t->opt, &t->cfg, ft_model_param(t->model, 0), np);
 }
 
 static int setup(ft_trainer **out, const ft_train_config *cfg) {
@@ -257,38 +209,6 @@ static int restore_checkpoint(ft_trainer *t) {
 
 /* ------------------------------------------------------------------ one step */
 
-/* global L2 norm of the gradients, deterministic (fixed chunking, ordered sum) */
-static double grad_norm(ft_model *m) {
-    double total = 0;
-    for (int i = 0; i < ft_model_num_params(m); i++) {
-        ft_param *p = ft_model_param(m, i);
-        if (!p->grad) continue;
-        int64_t n = ft_tensor_numel(&p->t);
-        enum { CH = 64 };
-        double part[CH] = {0};
-        int64_t per = (n + CH - 1) / CH;
-        #pragma omp parallel for schedule(static) if (n > 65536)
-        for (int c = 0; c < CH; c++) {
-            int64_t a = c * per, b = a + per < n ? a + per : n;
-            double s = 0;
-            for (int64_t k = a; k < b; k++) s += (double)p->grad[k] * p->grad[k];
-            part[c] = s;
-        }
-        for (int c = 0; c < CH; c++) total += part[c];
-    }
-    return sqrt(total);
-}
-
-static void scale_grads(ft_model *m, float s) {
-    for (int i = 0; i < ft_model_num_params(m); i++) {
-        ft_param *p = ft_model_param(m, i);
-        if (!p->grad) continue;
-        int64_t n = ft_tensor_numel(&p->t);
-        #pragma omp parallel for schedule(static) if (n > 65536)
-        for (int64_t k = 0; k < n; k++) p->grad[k] *= s;
-    }
-}
-
 static int train_step(ft_trainer *t, double *loss_out, double *gnorm_out, float *lr_out, int64_t *tokens_out) {
     const ft_train_config *c = &t->cfg;
     int64_t cur = t->it.cursor >= t->batches_per_epoch ? 0 : t->it.cursor;
@@ -304,15 +224,15 @@ static int train_step(ft_trainer *t, double *loss_out, double *gnorm_out, float 
     for (int i = 0; i < k; i++) {
         ft_batch *b = &t->micro[i];
         if (b->n_targets == 0) continue;
-        ft_model_set_training(t->model, 1, mix64((uint64_t)c->seed ^ mix64((uint64_t)t->step * 1024 + (uint64_t)i)));
+        ft_model_set_training(t->model, 1, ft_mix64((uint64_t)c->seed ^ ft_mix64((uint64_t)t->step * 1024 + (uint64_t)i)));
         float loss;
         FT_TRY(ft_model_forward(t->model, b->ids, b->targets, b->pos, b->seg, b->B, b->T, &loss));
         loss_sum += (double)loss * b->n_targets;
         FT_TRY(ft_model_backward(t->model, targets > 0 ? 1.0f / (float)targets : 0.0f));
     }
     ft_model_set_training(t->model, 0, 0);
-    double gn = grad_norm(t->model);
-    if (c->max_grad_norm > 0 && gn > c->max_grad_norm) scale_grads(t->model, (float)(c->max_grad_norm / (gn + 1e-6)));
+    double gn = ft_params_grad_norm(ft_model_param(t->model, 0), ft_model_num_params(t->model));
+    if (c->max_grad_norm > 0 && gn > c->max_grad_norm) ft_params_scale_grads(ft_model_param(t->model, 0), ft_model_num_params(t->model), (float)(c->max_grad_norm / (gn + 1e-6)));
     float lr = ft_schedule_lr(t->sched, c->lr, t->step, t->total_steps, t->warmup, c->min_lr_ratio);
     if (!isfinite(gn)) return ft_error(FT_ERR_RANGE, "step %lld: the gradient is not finite (loss %g); lower --lr?", (long long)t->step + 1, loss_sum);
     FT_TRY(ft_optim_step(t->opt, lr));
@@ -327,35 +247,9 @@ static int train_step(ft_trainer *t, double *loss_out, double *gnorm_out, float 
 
 /* ------------------------------------------------------------------ progress */
 
-static void fmt_time(char *buf, size_t cap, double s) {
-    if (!isfinite(s) || s < 0) { snprintf(buf, cap, "?"); return; }
-    long v = (long)(s + 0.5);
-    if (v >= 3600) snprintf(buf, cap, "%ldh%02ldm", v / 3600, (v / 60) % 60);
-    else if (v >= 60) snprintf(buf, cap, "%ldm%02lds", v / 60, v % 60);
-    else snprintf(buf, cap, "%lds", v);
-}
-
 static void progress(ft_trainer *t, double loss, float lr, double tps, int force) {
-    double eta = t->step > 0 ? t->train_time / (double)t->step * (double)(t->total_steps - t->step) : NAN;
-    char e[32];
-    fmt_time(e, sizeof e, eta);
-    int64_t epoch = t->step == 0 ? 1 : (t->step - 1) / t->steps_per_epoch + 1;
-    int64_t epochs = (t->total_steps + t->steps_per_epoch - 1) / t->steps_per_epoch;
-    if (t->is_tty) {
-        int width = 24, fill = (int)(width * (double)t->step / (double)(t->total_steps ? t->total_steps : 1));
-        char bar[32];
-        for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
-        bar[width] = 0;
-        fprintf(stderr, "\r[%s] step %lld/%lld  epoch %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  ETA %s   ", bar,
-                (long long)t->step, (long long)t->total_steps, (long long)epoch, (long long)epochs, loss, lr, tps, e);
-        if (force) fputc('\n', stderr);
-    } else {
-        int64_t every = t->total_steps / 20 > t->cfg.log_every ? t->total_steps / 20 : t->cfg.log_every;
-        if (every < 1) every = 1;
-        if (force || t->step % every == 0 || t->step == t->total_steps)
-            fprintf(stderr, "step %lld/%lld  epoch %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  ETA %s\n", (long long)t->step,
-                    (long long)t->total_steps, (long long)epoch, (long long)epochs, loss, lr, tps, e);
-    }
+    ft_progress p = {t->step, t->total_steps, t->steps_per_epoch, t->train_time, t->is_tty, t->cfg.log_every, "tok/s"};
+    ft_train_progress(&p, loss, lr, tps, force);
 }
 
 /* best/ and final/: an HF model directory, or for LoRA runs a PEFT adapter directory; with the
@@ -402,8 +296,6 @@ static int do_eval(ft_trainer *t, int *stop) {
 
 /* ------------------------------------------------------------------ the loop */
 
-static void on_sigint(int sig) { (void)sig; g_stop = 1; signal(SIGINT, SIG_DFL); }
-
 static int run(ft_trainer *t, ft_train_result *res, int resumed) {
     const ft_train_config *c = &t->cfg;
     char path[4096];
@@ -415,8 +307,7 @@ static int run(ft_trainer *t, ft_train_result *res, int resumed) {
             ft_model_get_config(t->model)->model_type, (long long)ft_model_param_count(t->model), (long long)t->split.n_train,
             (long long)t->split.n_val, (long long)t->batches_per_epoch, c->batch_size, c->seq_len, (long long)t->total_steps,
             c->grad_accum, (long long)t->warmup);
-    g_stop = 0;
-    void (*old)(int) = signal(SIGINT, on_sigint);
+    ft_sighandler old = ft_train_catch_sigint();
     int rc = FT_OK, stop = 0;
     if (!resumed) {
         rc = do_eval(t, &stop);
@@ -424,12 +315,12 @@ static int run(ft_trainer *t, ft_train_result *res, int resumed) {
     }
     double tps = 0;
     while (rc == FT_OK && t->step < t->total_steps && !stop) {
-        if (g_stop) break;
-        double t0 = now_s(), loss = 0, gn = 0;
+        if (ft_train_stop_requested()) break;
+        double t0 = ft_now_s(), loss = 0, gn = 0;
         float lr = 0;
         int64_t toks = 0;
         if ((rc = train_step(t, &loss, &gn, &lr, &toks)) != FT_OK) break;
-        double dt = now_s() - t0;
+        double dt = ft_now_s() - t0;
         t->train_time += dt;
         tps = (double)toks / dt;
         t->last_train = (float)loss;
@@ -448,13 +339,13 @@ static int run(ft_trainer *t, ft_train_result *res, int resumed) {
         if ((c->save_every > 0 && t->step % c->save_every == 0) || epoch_end || t->step == t->total_steps || stop)
             if ((rc = save_checkpoint(t)) != FT_OK) break;
     }
-    int interrupted = rc == FT_OK && g_stop && t->step < t->total_steps;
+    int interrupted = rc == FT_OK && ft_train_stop_requested() && t->step < t->total_steps;
     if (interrupted) {
         if (t->is_tty) fputc('\n', stderr);
         fprintf(stderr, "interrupted: saving a checkpoint at step %lld (resume with: finetune train --resume %s)\n", (long long)t->step, c->out);
         rc = save_checkpoint(t);
     }
-    signal(SIGINT, old ? old : SIG_DFL);
+    ft_train_restore_sigint(old);
     if (t->is_tty) fputc('\n', stderr);
     if (rc == FT_OK && !interrupted) {
         FT_TRY(ft_path_join(path, sizeof path, c->out, "final"));
@@ -463,11 +354,11 @@ static int run(ft_trainer *t, ft_train_result *res, int resumed) {
     }
     if (t->metrics) {
         char line[128];
-        snprintf(line, sizeof line, "{\"type\": \"memory\", \"step\": %lld, \"peak_rss_mib\": %.1f}", (long long)t->step, peak_rss_mb());
+        snprintf(line, sizeof line, "{\"type\": \"memory\", \"step\": %lld, \"peak_rss_mib\": %.1f}", (long long)t->step, ft_peak_rss_mb());
         ft_trainer_metric(t, line);
         fflush(t->metrics);
     }
-    fprintf(stderr, "peak RSS: %.1f MiB\n", peak_rss_mb());
+    fprintf(stderr, "peak RSS: %.1f MiB\n", ft_peak_rss_mb());
     int rrc = ft_report_write(c->out);
     if (rc == FT_OK && rrc < 0) FT_LOGW("report.html: %s", ft_last_error());
     memset(res, 0, sizeof *res);
@@ -499,15 +390,16 @@ int ft_train(const ft_train_config *cfg, ft_train_result *res) {
     char path[4096];
     FT_TRY(ft_path_join(path, sizeof path, cfg->out, "config.json"));
     FT_TRY(ft_train_config_save_json(cfg, path));
+    if (ft_train_is_encoder_task(cfg)) return ft_train_encoder(cfg, res, 0);
+    if (cfg->folds > 0 && cfg->fold < 0)
+        return ft_error(FT_ERR_INVALID, "--fold -1 (every fold) is available for encoder tasks; for language models run --fold 0 ... %d one by one", cfg->folds - 1);
     ft_trainer *t;
     FT_TRY(setup(&t, cfg));
     if (cfg->dry_run) {
         const ft_model_config *mc = ft_model_get_config(t->model);
         int64_t np = ft_model_param_count(t->model), ntr = ft_model_trainable_count(t->model);
-        size_t base = rss_now(), w = ft_model_weight_bytes(t->model), g = ft_model_grad_bytes(t->model);
-        int moments = !strcmp(cfg->optimizer, "adamw") || !strcmp(cfg->optimizer, "adam") ? 2
-                    : !strcmp(cfg->optimizer, "sgd") ? (cfg->momentum > 0 ? 1 : 0)
-                    : !strcmp(cfg->optimizer, "rmsprop") ? (cfg->momentum > 0 ? 2 : 1) : 1;
+        size_t base = ft_rss_now(), w = ft_model_weight_bytes(t->model), g = ft_model_grad_bytes(t->model);
+        int moments = ft_train_optimizer_moments(cfg);
         size_t o = (size_t)moments * g, act = ft_model_activation_bytes(t->model, cfg->batch_size, cfg->seq_len);
         size_t kv = cfg->samples > 0 ? ft_model_kv_bytes(t->model) : 0;
         size_t bat = (size_t)cfg->grad_accum * 4 * sizeof(int) * (size_t)cfg->batch_size * (size_t)cfg->seq_len;
@@ -539,6 +431,7 @@ int ft_train_resume(const char *run_dir, ft_train_result *res) {
     if (!ft_path_exists(path)) return ft_error(FT_ERR_NOT_FOUND, "%s: not a run directory (no config.json)", run_dir);
     FT_TRY(ft_train_config_load_json(&cfg, path));
     snprintf(cfg.out, sizeof cfg.out, "%s", run_dir);
+    if (ft_train_is_encoder_task(&cfg)) return ft_train_encoder(&cfg, res, 1);
     char latest[4096];
     if (ft_ckpt_latest(run_dir, latest, sizeof latest) != FT_OK) {
         /* stopped before its first checkpoint: starting over is the same run */

@@ -34,6 +34,37 @@ typedef struct ft_trainer {
     char model_src[1024];       /* where the weights came from (for tokenizer files) */
 } ft_trainer;
 
+/* ---- shared by every training loop (train_util.c) ---- */
+typedef void (*ft_sighandler)(int);
+int    ft_train_stop_requested(void);
+void   ft_train_clear_stop(void);
+ft_sighandler ft_train_catch_sigint(void);     /* SIGINT -> stop request; returns the old handler */
+void   ft_train_restore_sigint(ft_sighandler old);
+size_t ft_rss_now(void);                       /* resident set size now (bytes; 0 if unknown) */
+double ft_peak_rss_mb(void);
+double ft_now_s(void);                         /* monotonic seconds */
+uint64_t ft_mix64(uint64_t z);                 /* splitmix64 finaliser */
+double ft_params_grad_norm(const ft_param *params, int n_params);   /* deterministic global L2 norm */
+void   ft_params_scale_grads(ft_param *params, int n_params, float s);
+void   ft_fmt_duration(char *buf, size_t cap, double seconds);
+typedef struct ft_progress {
+    int64_t step, total_steps, steps_per_epoch;
+    double train_time;                         /* seconds spent in steps */
+    int is_tty, log_every;
+    const char *unit;                          /* "tok/s", "ex/s" */
+} ft_progress;
+void   ft_train_progress(const ft_progress *p, double loss, float lr, double rate, int force);
+int    ft_train_make_optimizer(ft_optimizer **out, const ft_train_config *c, ft_param *params, int n_params);
+int    ft_train_optimizer_moments(const ft_train_config *c);   /* state tensors per parameter */
+/* OpenBLAS's per-thread GEMM buffers and the OpenMP runtime, touched on the first large matmul:
+ * measured on this build (see BENCHMARKS.md, --dry-run check) */
+#define FT_BLAS_RSS_BYTES ((size_t)8 << 20)
+
+/* the encoder tasks (trainer_encoder.c): classify, regress, token-classify, mlm */
+int ft_train_encoder(const ft_train_config *cfg, ft_train_result *res, int resume);
+/* 1 when cfg asks for an encoder task (--task, or an encoder model with --task auto) */
+int ft_train_is_encoder_task(const ft_train_config *cfg);
+
 /* mean loss over the validation batches (NAN when there is no validation data) */
 int ft_trainer_evaluate(ft_trainer *t, double *loss, int64_t *tokens);
 /* sample generations written to metrics and stderr */

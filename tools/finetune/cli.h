@@ -14,6 +14,7 @@ int ft_cmd_init(int argc, char **argv);
 int ft_cmd_merge(int argc, char **argv);
 int ft_cmd_train(int argc, char **argv);
 int ft_cmd_eval(int argc, char **argv);
+int ft_cmd_predict(int argc, char **argv);
 
 /* Option table: long name, whether it takes a value, help text. */
 typedef struct ft_opt {
@@ -31,6 +32,8 @@ const char *ft_opt_str(const ft_opt *opts, const char *name, const char *def);
 int ft_opt_int(const ft_opt *opts, const char *name, long def, long *out);
 int ft_opt_float(const ft_opt *opts, const char *name, double def, double *out);
 int ft_opt_flag(const ft_opt *opts, const char *name);
+/* `finetune eval` on an encoder directory (cmd_eval_encoder.c) */
+int ft_cmd_eval_encoder(const ft_opt *opts, const char *dir, const char *data);
 
 /* The directory of the embedded default model (models/stories260K next to the executable's repo,
  * or $FINETUNE_HOME/models/stories260K). */

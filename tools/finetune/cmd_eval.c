@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "finetune/chat.h"
 #include "finetune/data.h"
+#include "finetune/encoder.h"
 #include "finetune/model.h"
 #include "finetune/status.h"
 #include "finetune/tokenizer.h"
@@ -22,7 +23,10 @@ int ft_cmd_eval(int argc, char **argv) {
         {"train-on", 1, "which tokens count: completion, all or auto (default: auto)", NULL},
         {"seq-len", 1, "tokens per sequence (default: 256, capped by the model's context)", NULL},
         {"batch-size", 1, "sequences per batch (default 8)", NULL},
-        {"json", 0, "print one JSON object {loss, perplexity, tokens, examples} on stdout", NULL},
+        {"json", 0, "print one JSON object on stdout: {loss, perplexity, tokens, examples}; encoders: {task, val_loss, accuracy, f1_macro, ...}", NULL},
+        {"task", 1, "encoders: classify, regress, token-classify or mlm (default: the model's)", NULL},
+        {"label-column", 1, "encoders: label column (default: label)", NULL},
+        {"pair-column", 1, "encoders: second-sentence column", NULL},
         {"threads", 1, "threads (default: all cores)", NULL},
         {NULL, 0, NULL, NULL},
     };
@@ -36,6 +40,12 @@ int ft_cmd_eval(int argc, char **argv) {
     if (!dir) dir = ft_default_model_dir();
     const char *data = ft_opt_str(opts, "data", NULL);
     if (!data) data = ft_default_data_path();
+    ft_encoder_config ec;
+    if (ft_encoder_config_load(&ec, dir) == FT_OK) {
+        if (!ft_opt_str(opts, "data", NULL)) { fprintf(stderr, "finetune eval: --data FILE is required for an encoder\n"); return 2; }
+        return ft_cmd_eval_encoder(opts, dir, data);
+    }
+    ft_error_clear();
     ft_tokenizer *tok = NULL;
     ft_model *m = NULL;
     ft_dataset *ds = NULL;

@@ -96,7 +96,10 @@ int ft_cmd_train(int argc, char **argv) {
     printf("trained %lld steps", (long long)res.steps);
     if (res.stopped_early) printf(" (stopped early)");
     printf("; final training loss %.4f\n", res.final_train_loss);
-    if (isfinite(res.first_val_loss) && isfinite(res.final_val_loss))
+    if (res.metric_name[0]) {
+        if (isfinite(res.first_metric) && isfinite(res.final_metric))
+            printf("validation %s: before %.4f -> after %.4f (best %.4f)\n", res.metric_name, res.first_metric, res.final_metric, res.best_metric);
+    } else if (isfinite(res.first_val_loss) && isfinite(res.final_val_loss))
         printf("validation perplexity: before %.3f -> after %.3f (best %.3f)\n", exp(res.first_val_loss), exp(res.final_val_loss),
                exp(res.best_val_loss));
     else if (isfinite(res.final_val_loss))

@@ -9,7 +9,8 @@ typedef struct { const char *name; int (*fn)(int, char **); const char *summary;
 
 static const ft_command k_commands[] = {
     {"train",    ft_cmd_train,    "fine-tune a model on a dataset (run directory with checkpoints, metrics, report)"},
-    {"eval",     ft_cmd_eval,     "loss, perplexity and token count of a model on a data file"},
+    {"eval",     ft_cmd_eval,     "loss and perplexity (decoders) or accuracy / F1 / ... (encoders) of a model on a data file"},
+    {"predict",  ft_cmd_predict,  "an encoder's label and probabilities for a text (or each stdin line)"},
     {"generate", ft_cmd_generate, "generate text from a prompt (KV cache; greedy, temperature, top-k, top-p)"},
     {"tokenize", ft_cmd_tokenize, "print the token ids of a text (or of each stdin line)"},
     {"convert",  ft_cmd_convert,  "convert a llama2.c .bin or a GGUF file into a Hugging Face directory"},
