@@ -194,11 +194,16 @@ size_t enc_acts_layout(const ft_encoder_model *m, enc_acts *a, int B, int T, ft_
 static int prepare(ft_encoder_model *m, int B, int T) {
     if (B <= 0 || T <= 0) return ft_error(FT_ERR_INVALID, "batch %d x %d: sizes must be positive", B, T);
     if (m->a.B == B && m->a.T == T) return FT_OK;
-    ft_arena_free(&m->act_arena);
-    memset(&m->a, 0, sizeof m->a);
     enc_acts tmp;
     memset(&tmp, 0, sizeof tmp);
-    FT_TRY(ft_arena_init(&m->act_arena, enc_acts_layout(m, &tmp, B, T, NULL)));
+    size_t need = enc_acts_layout(m, &tmp, B, T, NULL);
+    /* batches of varying length (dynamic padding) re-use the allocation: it only grows */
+    if (!m->act_arena.base || need > m->act_arena.cap) {
+        ft_arena_free(&m->act_arena);
+        FT_TRY(ft_arena_init(&m->act_arena, need));
+    }
+    ft_arena_reset(&m->act_arena);
+    memset(&m->a, 0, sizeof m->a);
     enc_acts_layout(m, &m->a, B, T, &m->act_arena);
     m->a.B = B;
     m->a.T = T;
