@@ -4,7 +4,9 @@
  * over (batch, head) pairs / elements, inner loops written for the vectoriser. */
 #include "finetune/encoder.h"
 
+#include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ------------------------------------------------------------ reference */
@@ -113,6 +115,9 @@ void ft_ref_relu_backward(float *dinp, const float *dout, const float *inp, size
 
 /* ------------------------------------------------------------ optimised CPU */
 
+/* Per (batch, head) the attention is five small matrix products on strided views of q, k, v
+ * ([T, HS] with row stride C), done by sgemm; the (b, h) pairs run in parallel (OpenBLAS runs
+ * single-threaded inside an OpenMP region) and own disjoint columns of the outputs. */
 void ft_cpu_enc_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                                   const int *mask, int B, int T, int NH, int HS) {
     int C = NH * HS;
@@ -123,76 +128,70 @@ void ft_cpu_enc_attention_forward(float *out, float *att, const float *q, const 
             const int *mb = mask ? mask + (size_t)b * T : NULL;
             int any = 0;
             for (int j = 0; j < T; j++) any |= !mb || mb[j];
+            size_t off = (size_t)b * T * C + (size_t)h * HS;
+            float *A = att + ((size_t)b * NH + h) * T * T;
+            /* S = scale Q K^T; a row with no real key attends uniformly (all scores 0) */
+            if (any) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, q + off, C, k + off, C, 0.0f, A, T);
+            else memset(A, 0, sizeof(float) * (size_t)T * T);
             for (int t = 0; t < T; t++) {
-                const float *qt = q + ((size_t)b * T + t) * C + h * HS;
-                float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                float mx = -INFINITY;
+                float *a = A + (size_t)t * T, mx = -INFINITY;
                 for (int j = 0; j < T; j++) {
-                    if (any && mb && !mb[j]) { a[j] = -INFINITY; continue; }
-                    const float *kj = k + ((size_t)b * T + j) * C + h * HS;
-                    float d = 0;
-                    for (int i = 0; i < HS; i++) d += qt[i] * kj[i];
-                    a[j] = any ? d * scale : 0.0f;
+                    if (any && mb && !mb[j]) a[j] = -INFINITY;
                     if (a[j] > mx) mx = a[j];
                 }
                 float sum = 0;
                 for (int j = 0; j < T; j++) { a[j] = a[j] == -INFINITY ? 0.0f : expf(a[j] - mx); sum += a[j]; }
                 float inv = 1.0f / sum;
                 for (int j = 0; j < T; j++) a[j] *= inv;
-                float *o = out + ((size_t)b * T + t) * C + h * HS;
-                for (int i = 0; i < HS; i++) o[i] = 0;
-                for (int j = 0; j < T; j++) {
-                    float w = a[j];
-                    if (w == 0) continue;
-                    const float *vj = v + ((size_t)b * T + j) * C + h * HS;
-                    for (int i = 0; i < HS; i++) o[i] += w * vj[i];
-                }
             }
+            /* O = A V */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, A, T, v + off, C, 0.0f, out + off, C);
         }
+}
+
+/* per-thread scratch for dA [T, T], kept for the life of the thread (grown when T grows) */
+static _Thread_local float *tl_scratch;
+static _Thread_local size_t tl_scratch_n;
+
+static float *scratch(size_t n) {
+    if (n > tl_scratch_n) {
+        float *p = realloc(tl_scratch, n * sizeof(float));
+        if (!p) return NULL;
+        tl_scratch = p;
+        tl_scratch_n = n;
+    }
+    return tl_scratch;
 }
 
 void ft_cpu_enc_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
                                    const float *v, const float *att, int B, int T, int NH, int HS) {
     int C = NH * HS;
     float scale = 1.0f / sqrtf((float)HS);
-    /* (b, h) pairs own disjoint columns of dq/dk/dv: no races */
-#pragma omp parallel for collapse(2) schedule(static)
+    int failed = 0;
+#pragma omp parallel for collapse(2) schedule(static) reduction(|: failed)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++) {
+            size_t off = (size_t)b * T * C + (size_t)h * HS;
+            const float *A = att + ((size_t)b * NH + h) * T * T;
+            float *dA = scratch((size_t)T * T);
+            if (!dA) { failed = 1; continue; }
+            /* dV = A^T dO;  dA = dO V^T */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, 1.0f, A, T, dout + off, C, 0.0f, dv + off, C);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, 1.0f, dout + off, C, v + off, C, 0.0f, dA, T);
+            /* dS = scale * A (dA - rowsum(A dA)) */
             for (int t = 0; t < T; t++) {
-                size_t r = ((size_t)b * T + t) * C + h * HS;
-                for (int i = 0; i < HS; i++) { dq[r + i] = 0; dk[r + i] = 0; dv[r + i] = 0; }
+                const float *a = A + (size_t)t * T;
+                float *d = dA + (size_t)t * T, dot = 0;
+                for (int j = 0; j < T; j++) dot += a[j] * d[j];
+                for (int j = 0; j < T; j++) d[j] = scale * a[j] * (d[j] - dot);
             }
-            for (int t = 0; t < T; t++) {
-                const float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                const float *dot = dout + ((size_t)b * T + t) * C + h * HS;
-                const float *qt = q + ((size_t)b * T + t) * C + h * HS;
-                float *dqt = dq + ((size_t)b * T + t) * C + h * HS;
-                float dot_sum = 0;
-                for (int j = 0; j < T; j++) {
-                    if (a[j] == 0) continue;
-                    const float *vj = v + ((size_t)b * T + j) * C + h * HS;
-                    float d = 0;
-                    for (int i = 0; i < HS; i++) d += dot[i] * vj[i];
-                    dot_sum += a[j] * d;
-                }
-                for (int j = 0; j < T; j++) {
-                    float aj = a[j];
-                    if (aj == 0) continue;
-                    size_t rj = ((size_t)b * T + j) * C + h * HS;
-                    const float *vj = v + rj, *kj = k + rj;
-                    float *dvj = dv + rj, *dkj = dk + rj;
-                    float d = 0;
-                    for (int i = 0; i < HS; i++) d += dot[i] * vj[i];
-                    float ds = aj * (d - dot_sum) * scale;
-                    for (int i = 0; i < HS; i++) {
-                        dvj[i] += aj * dot[i];
-                        dqt[i] += ds * kj[i];
-                        dkj[i] += ds * qt[i];
-                    }
-                }
-            }
+            /* dQ = dS K;  dK = dS^T Q */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, dA, T, k + off, C, 0.0f, dq + off, C);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, 1.0f, dA, T, q + off, C, 0.0f, dk + off, C);
         }
+    /* out of memory for a T x T scratch: fall back to zero gradients is not acceptable; poison them so the
+     * trainer's finite-gradient check stops the run with a message */
+    if (failed) for (size_t i = 0; i < (size_t)B * T * C; i++) dq[i] = NAN;
 }
 
 void ft_cpu_gelu_erf_forward(float *out, const float *inp, size_t n) {

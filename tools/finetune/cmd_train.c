@@ -41,18 +41,29 @@ static void print_samples(const char *run_dir) {
 
 int ft_cmd_train(int argc, char **argv) {
     int n = ft_train_option_count;
-    ft_opt *opts = calloc((size_t)n + 3, sizeof *opts);
-    char (*helps)[400] = calloc((size_t)n, sizeof *helps);
-    if (!opts || !helps) { free(opts); free(helps); fprintf(stderr, "out of memory\n"); return 1; }
+    /* every option, then --no-X for each boolean X, then --config and --resume */
+    ft_opt *opts = calloc((size_t)(2 * n) + 3, sizeof *opts);
+    char (*helps)[400] = calloc((size_t)n, sizeof *helps), (*negs)[160] = calloc((size_t)n, sizeof *negs);
+    int *neg_of = calloc((size_t)n, sizeof *neg_of);
+    if (!opts || !helps || !negs || !neg_of) { free(opts); free(helps); free(negs); free(neg_of); fprintf(stderr, "out of memory\n"); return 1; }
+    int nn = n;
     for (int i = 0; i < n; i++) {
         const ft_train_option *o = &ft_train_options[i];
-        snprintf(helps[i], sizeof helps[i], "%s (default: %s)", o->help, o->def[0] ? o->def : "none");
+        snprintf(helps[i], sizeof helps[i], "%s (default: %s)", o->help,
+                 o->type == FT_OPTV_BOOL ? (!strcmp(o->def, "1") ? "on" : "off") : o->def[0] ? o->def : "none");
         opts[i].name = o->name;
         opts[i].has_value = o->type != FT_OPTV_BOOL;
         opts[i].help = helps[i];
+        if (o->type == FT_OPTV_BOOL) {
+            /* negs[i]: the flag name, then its help text after the NUL */
+            int len = snprintf(negs[i], sizeof negs[i], "no-%s", o->name);
+            snprintf(negs[i] + len + 1, sizeof negs[i] - (size_t)len - 1, "turns --%s off", o->name);
+            neg_of[nn - n] = i;
+            opts[nn++] = (ft_opt){negs[i], 0, negs[i] + len + 1, NULL};
+        }
     }
-    opts[n] = (ft_opt){"config", 1, "JSON file of options (keys as the flags, '-' or '_'); flags given here override it", NULL};
-    opts[n + 1] = (ft_opt){"resume", 1, "continue the run in RUN_DIR from its newest checkpoint (bit-exact)", NULL};
+    opts[nn] = (ft_opt){"config", 1, "JSON file of options (keys as the flags, '-' or '_'); flags given here override it", NULL};
+    opts[nn + 1] = (ft_opt){"resume", 1, "continue the run in RUN_DIR from its newest checkpoint (bit-exact)", NULL};
     int prc = ft_parse_opts(argc, argv, opts,
         "usage: finetune train [--model DIR] [--data FILE] [--out RUN_DIR] [options]\n"
         "       finetune train --config config.json\n"
@@ -78,6 +89,8 @@ int ft_cmd_train(int argc, char **argv) {
                 status = 2;
                 goto out;
             }
+        for (int k = n; k < nn; k++)
+            if (opts[k].value) ft_train_config_set(&cfg, ft_train_options[neg_of[k - n]].name, "0");
         if (!cfg.model[0]) snprintf(cfg.model, sizeof cfg.model, "%s", ft_default_model_dir());
         if (!cfg.data[0]) snprintf(cfg.data, sizeof cfg.data, "%s", ft_default_data_path());
         if (!cfg.out[0]) { /* a new run directory each time: runs/20261125-043000 */
@@ -108,5 +121,7 @@ int ft_cmd_train(int argc, char **argv) {
 out:
     free(opts);
     free(helps);
+    free(negs);
+    free(neg_of);
     return status;
 }
