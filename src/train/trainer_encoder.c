@@ -142,7 +142,8 @@ static int remap_labels(enc_trainer *t, ft_enc_data *d) {
     for (int k = 0; k < K; k++) map[k] = ft_label_map_id(&t->labels, d->labels->names[k]);
     for (int64_t i = 0; i < d->n; i++) { d->ds.label[i] = map[d->ds.label[i]]; d->f.labels[i] = d->ds.label[i]; }
     free(map);
-    return ft_label_map_copy(&d->ds.labels, &t->labels) == FT_OK ? FT_OK : FT_ERR_NOMEM;
+    ft_label_map_free(&d->ds.labels);
+    return ft_label_map_copy(&d->ds.labels, &t->labels);
 }
 
 static int load_model(enc_trainer *t) {
