@@ -35,6 +35,7 @@ typedef struct ft_enc_data_options {
     const char *label_column;  /* "label" */
     const ft_label_map *label_map;  /* NULL: from the data; given: labels must be its names (or ids) */
     int max_len;               /* tokens per example (truncation); <= 0: the tokenizer's model_max_length */
+    int header;                /* 1: the first CSV/TSV row names the columns; 0: columns are 1-based numbers */
 } ft_enc_data_options;
 ft_enc_data_options ft_enc_data_default_options(void);
 

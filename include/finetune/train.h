@@ -46,7 +46,7 @@ typedef struct ft_train_config {
     /* encoder tasks (BERT / DistilBERT / RoBERTa) */
     char  task[24], label_column[64], pair_column[64], pooling[8], class_weights[16], resample[8], test_data[1024];
     char  best_metric[24];
-    int   num_labels, group_by_length;
+    int   num_labels, group_by_length, header;
     float mlm_probability;
     /* misc */
     int64_t seed;

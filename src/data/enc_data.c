@@ -7,7 +7,7 @@
 #include <string.h>
 
 ft_enc_data_options ft_enc_data_default_options(void) {
-    ft_enc_data_options o = {.text_column = "text", .pair_column = NULL, .label_column = "label", .label_map = NULL, .max_len = 0};
+    ft_enc_data_options o = {.text_column = "text", .pair_column = NULL, .label_column = "label", .label_map = NULL, .max_len = 0, .header = 1};
     return o;
 }
 
@@ -60,6 +60,7 @@ int ft_enc_data_load(ft_enc_data *d, const char *path, ft_encoder_task task, con
         co.label_column = o->label_column ? o->label_column : "label";
         co.label_map = task == FT_TASK_CLASSIFY ? o->label_map : NULL;
         co.no_labels = task == FT_TASK_MLM;
+        co.header = o->header;
         rc = ft_cls_dataset_load(&d->ds, path, &co);
         if (rc == FT_OK) {
             d->n = d->ds.n;

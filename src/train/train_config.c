@@ -84,6 +84,7 @@ const ft_train_option ft_train_options[] = {
     {"class-weights", STR(class_weights), "none", "classify: none, inverse (n / count) or balanced (n / (K count)) loss weights"},
     {"resample", STR(resample), "none", "classify: none, over (random over-sampling) or under (random under-sampling) of the training set"},
     {"mlm-probability", FLT(mlm_probability), "0.15", "mlm: fraction of tokens chosen (80% [MASK], 10% random, 10% kept)"},
+    {"header", BOOL(header), "1", "encoder tasks: the CSV/TSV's first row names the columns (--no-header: columns are 1-based numbers, e.g. --text-column 1 --label-column 2)"},
     {"group-by-length", BOOL(group_by_length), "1", "encoder tasks: batch examples of similar length together (less padding)"},
     {"test-data", STR(test_data), "", "encoder tasks: held-out file evaluated with the best model at the end"},
     {"best-metric", STR(best_metric), "auto", "what picks best/ and early stopping: val_loss, accuracy, f1_macro, f1 (NER), mse; auto: val_loss"},

@@ -89,6 +89,7 @@ static ft_enc_data_options data_options(const enc_trainer *t, const ft_label_map
     o.label_column = t->cfg.label_column;
     o.label_map = given;
     o.max_len = t->cfg.seq_len;
+    o.header = t->cfg.header;
     return o;
 }
 

@@ -27,6 +27,7 @@ int ft_cmd_eval(int argc, char **argv) {
         {"task", 1, "encoders: classify, regress, token-classify or mlm (default: the model's)", NULL},
         {"label-column", 1, "encoders: label column (default: label)", NULL},
         {"pair-column", 1, "encoders: second-sentence column", NULL},
+        {"no-header", 0, "encoders: the CSV/TSV has no header row (columns are 1-based numbers)", NULL},
         {"threads", 1, "threads (default: all cores)", NULL},
         {NULL, 0, NULL, NULL},
     };

@@ -40,6 +40,7 @@ int ft_cmd_eval_encoder(const ft_opt *opts, const char *dir, const char *data) {
         o.label_column = ft_opt_str(opts, "label-column", "label");
         o.label_map = given.n ? &given : NULL;
         o.max_len = (int)seq_len;
+        o.header = !ft_opt_flag(opts, "no-header");
         rc = ft_enc_data_load(&d, data, t, tok, &o);
     }
     if (rc == FT_OK) rc = ft_enc_evaluate(&ev, m, tok, &d, NULL, d.n, (int)bs, 0.15f, 1234);
