@@ -335,6 +335,48 @@ static void test_kfold_and_options(void **s) {
     free(out);
 }
 
+static void test_lora(void **s) {
+    (void)s;
+    char out_dir[2048], *out;
+    snprintf(out_dir, sizeof out_dir, "%s/lora", g_tmp);
+    assert_int_equal(ft(&out, "train --method lora --lora-r 4 --lora-alpha 8 --lora-dropout 0.1 --model %s --data %s --val-data %s "
+                              "--text-column sentence --epochs 6 --batch-size 16 --lr 1e-2 --out %s",
+                        fx("tiny_bert"), fx("sst_train.tsv"), fx("sst_dev.tsv"), out_dir), 0);
+    const char *msg = strstr(out, "trainable parameters:");
+    assert_non_null(msg);
+    printf("  %.*s\n", (int)(strchr(msg, '\n') - msg), msg);
+    assert_non_null(strstr(out, "LoRA adapters and the task head"));
+    free(out);
+    cJSON *tr = lines_of(out_dir, "train"), *ev = lines_of(out_dir, "eval");
+    double first = num(cJSON_GetArrayItem(tr, 0), "loss"), last = num(cJSON_GetArrayItem(tr, cJSON_GetArraySize(tr) - 1), "loss");
+    cJSON *e = cJSON_GetArrayItem(ev, cJSON_GetArraySize(ev) - 1);
+    printf("  LoRA classify: train loss %.4f -> %.4f; last val accuracy %.4f\n", first, last, num(e, "accuracy"));
+    assert_true(last < first);
+    char final_dir[2100];
+    snprintf(final_dir, sizeof final_dir, "%s/final", out_dir);
+    char *cfg = read_text(final_dir, "adapter_config.json");
+    assert_non_null(strstr(cfg, "\"finetune_labels\""));
+    assert_non_null(strstr(cfg, "\"SEQ_CLS\""));
+    free(cfg);
+    /* the adapter directory is a model for eval and predict */
+    assert_int_equal(ft(&out, "eval --model %s --data %s --text-column sentence --json", final_dir, fx("sst_dev.tsv")), 0);
+    cJSON *j = cJSON_Parse(strchr(out, '{'));
+    assert_non_null(j);
+    printf("  eval --json on the adapter: accuracy %.4f (last evaluation %.4f)\n", num(j, "accuracy"), num(e, "accuracy"));
+    assert_true(num(j, "accuracy") == num(e, "accuracy"));
+    cJSON_Delete(j);
+    free(out);
+    assert_int_equal(ft(&out, "predict --model %s --text 'a moving film' --json", final_dir), 0);
+    j = cJSON_Parse(strchr(out, '{'));
+    assert_non_null(j);
+    const char *lab = cJSON_GetObjectItem(j, "label")->valuestring;
+    assert_true(!strcmp(lab, "negative") || !strcmp(lab, "positive"));
+    cJSON_Delete(j);
+    free(out);
+    cJSON_Delete(tr);
+    cJSON_Delete(ev);
+}
+
 static void test_errors(void **s) {
     (void)s;
     char out_dir[2048], *out;
@@ -350,9 +392,9 @@ static void test_errors(void **s) {
     assert_non_null(strstr(out, "not a number"));
     free(out);
     snprintf(out_dir, sizeof out_dir, "%s/err3", g_tmp);
-    assert_int_not_equal(ft(&out, "train --task classify --model %s --data %s --method lora --text-column sentence --out %s", fx("tiny_bert"), fx("sst_train.tsv"), out_dir), 0);
-    printf("  lora on an encoder: %s", out);
-    assert_non_null(strstr(out, "--method"));
+    assert_int_not_equal(ft(&out, "train --task classify --model %s --data %s --method qlora --text-column sentence --out %s", fx("tiny_bert"), fx("sst_train.tsv"), out_dir), 0);
+    printf("  qlora on an encoder: %s", out);
+    assert_non_null(strstr(out, "--method qlora"));
     free(out);
 }
 
@@ -368,6 +410,7 @@ int main(void) {
         cmocka_unit_test(test_token_classify),
         cmocka_unit_test(test_mlm),
         cmocka_unit_test(test_kfold_and_options),
+        cmocka_unit_test(test_lora),
         cmocka_unit_test(test_errors),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,6 @@
 /* backend.h — a compute backend is a table of kernels (see ops.h for each one's contract).
- * The model loop (src/models/decoder.c) is written once and calls only through this table,
- * so the scalar reference, the optimised CPU and (later) a CUDA backend share it.
+ * The model loops (src/models/decoder.c, src/models/encoder.c) are written once and call only
+ * through this table, so the scalar reference, the optimised CPU and (later) a CUDA backend share them.
  * Members marked optional may be NULL; the model then uses host memory directly. */
 #ifndef FINETUNE_BACKEND_H
 #define FINETUNE_BACKEND_H
@@ -40,7 +40,41 @@ typedef struct ft_backend {
     void (*qmatmul_backward)(float *dinp, const float *dout, int dt, const void *qw, int N, float *ws, size_t wsn);
     void (*dropout_forward)(float *out, const float *inp, size_t n, float p, unsigned long long seed);
     void (*dropout_backward)(float *dinp, const float *dout, size_t n, float p, unsigned long long seed);
+    /* causal attention with dropout on the probabilities (training): contracts below */
+    void (*attention_dropout_forward)(float *out, float *att, const float *qkv, const int *seg, int B, int T, int NH, int NKV, int HS, float p, unsigned long long seed);
+    void (*attention_dropout_backward)(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att, const int *seg, int B, int T, int NH, int NKV, int HS, float p, unsigned long long seed);
+
+    /* the encoders' kernels (encoder.h, FT_ENC_OPS_DECLARE) */
+    void (*enc_attention_forward)(float *out, float *att, const float *q, const float *k, const float *v, const int *mask, int B, int T, int NH, int HS);
+    void (*enc_attention_backward)(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *att, int B, int T, int NH, int HS);
+    void (*enc_attention_dropout_forward)(float *out, float *att, const float *q, const float *k, const float *v, const int *mask, int B, int T, int NH, int HS, float p, unsigned long long seed);
+    void (*enc_attention_dropout_backward)(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *att, int B, int T, int NH, int HS, float p, unsigned long long seed);
+    void (*gelu_erf_forward)(float *out, const float *inp, size_t n);
+    void (*gelu_erf_backward)(float *dinp, const float *dout, const float *inp, size_t n);
+    void (*tanh_forward)(float *out, const float *inp, size_t n);
+    void (*tanh_backward)(float *dinp, const float *dout, const float *out, size_t n);
+    void (*relu_forward)(float *out, const float *inp, size_t n);
+    void (*relu_backward)(float *dinp, const float *dout, const float *inp, size_t n);
 } ft_backend;
+
+/* ---- dropout on the attention probabilities (training; BERT attention_probs_dropout_prob, GPT-2 attn_pdrop)
+ * As torch's nn.Dropout after the softmax: out = dropout(P) V with P the softmax probabilities, each
+ * P[b,h,t,j] zeroed with probability p and the survivors scaled by 1/(1-p). att keeps the UNdropped P
+ * (the softmax backward needs it); the backward regenerates the mask from (p, seed) instead of storing it.
+ * The mask of probability row r = (b*NH + h)*T + t is the mask dropout_forward(.., T, p,
+ * ft_attn_dropout_row_seed(seed, r)) applies to that row's T entries (element j <-> key j), so the
+ * reference and CPU kernels (and a later device backend) agree bit for bit on which entries drop.
+ * p = 0 is exactly the plain kernel. */
+static inline unsigned long long ft_attn_dropout_row_seed(unsigned long long seed, size_t row) {
+    return seed ^ (0xD1B54A32D192ED03ull * (unsigned long long)(row + 1));
+}
+/* The causal kernels of ops.h with that dropout; same shapes and contracts as attention_forward /
+ * attention_backward (ops.h). To move into ops.h's FT_OPS_DECLARE (not owned by this change). */
+#define FT_ATTN_DROPOUT_OPS_DECLARE(P) \
+void P##attention_dropout_forward(float *out, float *att, const float *qkv, const int *seg, int B, int T, int NH, int NKV, int HS, float p, unsigned long long seed); \
+void P##attention_dropout_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att, const int *seg, int B, int T, int NH, int NKV, int HS, float p, unsigned long long seed);
+FT_ATTN_DROPOUT_OPS_DECLARE(ft_ref_)
+FT_ATTN_DROPOUT_OPS_DECLARE(ft_cpu_)
 
 /* The scalar reference backend (plain loops, single thread): ground truth for tests. */
 const ft_backend *ft_backend_ref(void);

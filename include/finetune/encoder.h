@@ -84,8 +84,10 @@ int  ft_encoder_zero_grad(ft_encoder_model *m);
 /* Backward of the last forward (which must have had labels); gradients ACCUMULATE. */
 int  ft_encoder_backward(ft_encoder_model *m);
 
-/* Training mode applies the config's dropout (hidden and head; not the attention-probability dropout);
- * seed picks the masks: use a new one per micro-batch, the same seed gives the same masks. */
+/* Training mode applies the config's dropout: hidden, head, and on the attention probabilities
+ * (BERT / RoBERTa attention_probs_dropout_prob, DistilBERT attention_dropout; default 0.1), as torch
+ * does in train(); seed picks the masks: use a new one per micro-batch, the same seed gives the same
+ * masks. Evaluation mode (training 0) applies none. */
 void ft_encoder_set_training(ft_encoder_model *m, int training, uint64_t seed);
 
 /* ======================= tasks, pooling, saving (finetune train --task ...) =======================
@@ -187,6 +189,10 @@ size_t ft_encoder_activation_bytes(const ft_encoder_model *m, int B, int T);
 #define FT_ENC_OPS_DECLARE(P) \
 void P##enc_attention_forward(float *out, float *att, const float *q, const float *k, const float *v, const int *mask, int B, int T, int NH, int HS); \
 void P##enc_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *att, int B, int T, int NH, int HS); \
+/* the same with dropout on the probabilities (training): out = dropout(P) V, att keeps the undropped P; \
+ * p, seed and the mask as for the causal kernels (backend.h, ft_attn_dropout_row_seed); p = 0 = the above */ \
+void P##enc_attention_dropout_forward(float *out, float *att, const float *q, const float *k, const float *v, const int *mask, int B, int T, int NH, int HS, float p, unsigned long long seed); \
+void P##enc_attention_dropout_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *att, int B, int T, int NH, int HS, float p, unsigned long long seed); \
 /* exact GELU 0.5 x (1 + erf(x / sqrt 2)) (HF "gelu"); dinp = dout * gelu'(inp), dinp may alias dout */ \
 void P##gelu_erf_forward(float *out, const float *inp, size_t n); \
 void P##gelu_erf_backward(float *dinp, const float *dout, const float *inp, size_t n); \

@@ -56,4 +56,28 @@ int ft_model_freeze(ft_model *m, const char *patterns);
 int ft_model_train_only(ft_model *m, const char *patterns);
 /* Trainable scalars (after freezing / LoRA). */
 int64_t ft_model_trainable_count(const ft_model *m);
+
+/* ---- LoRA on encoders (BERT / DistilBERT / RoBERTa; src/models/encoder_lora.c) ----
+ * Targets are the blocks' linear layers by HF leaf name (query key value dense / q_lin k_lin v_lin out_lin
+ * lin1 lin2, or all-linear); "" = PEFT's default (query,value / q_lin,v_lin). The base is frozen except the
+ * task head, which stays trainable as PEFT's SEQ_CLS / TOKEN_CLS modules_to_save (BERT's pooler is frozen).
+ * Saved adapters (adapter_config.json + adapter_model.safetensors: lora_A / lora_B and the head) load with
+ * peft's PeftModel.from_pretrained; adapter_config.json also records finetune_task, finetune_num_labels,
+ * finetune_pooling and finetune_labels (the label names) so that an adapter directory is a usable model. */
+struct ft_encoder_model;
+struct ft_encoder_options;
+const char *ft_encoder_lora_default_targets(const struct ft_encoder_model *m);
+int ft_encoder_add_lora(struct ft_encoder_model *m, const ft_lora_config *c, uint64_t seed);
+int ft_encoder_lora_count(const struct ft_encoder_model *m);
+/* label_names [num_labels] or NULL (the model's). */
+int ft_encoder_save_adapter(const struct ft_encoder_model *m, const char *dir, const char *base_path, const char *const *label_names);
+/* Adds the adapters described by dir (unless present) and reads their weights and the saved head. */
+int ft_encoder_load_adapter(struct ft_encoder_model *m, const char *dir);
+/* An adapter directory as a model: its base (base_model_name_or_path), task, labels and pooling, then the adapter. */
+int ft_encoder_load_with_adapter(struct ft_encoder_model **out, const char *adapter_dir, const struct ft_encoder_options *o,
+                                 const struct ft_backend *be);
+/* 1 when dir is a PEFT adapter directory for an encoder (written by finetune, or SEQ_CLS / TOKEN_CLS on an encoder base). */
+int ft_encoder_dir_is_adapter(const char *dir);
+/* W += scale B A for every adapter; the adapters are removed and every parameter is trainable again. */
+int ft_encoder_merge_lora(struct ft_encoder_model *m);
 #endif

@@ -54,7 +54,7 @@ typedef struct ft_model_config {
     ft_rope_scaling rope_scaling;
     float   rope_factor, rope_low_freq_factor, rope_high_freq_factor;
     int     rope_original_max_pos;
-    float   resid_dropout, embd_dropout, attn_dropout; /* read from config; used by training */
+    float   resid_dropout, embd_dropout, attn_dropout; /* read from config; applied in training mode */
     float   initializer_range;
     int     bos_token_id, eos_token_id, pad_token_id;  /* -1 if absent */
 } ft_model_config;
@@ -148,8 +148,9 @@ int  ft_model_backward(ft_model *m, float grad_scale);
  * stay f32. Input widths must be multiples of 64 for NF4. Call before LoRA / gradients / prepare. */
 int ft_model_quantize_base(ft_model *m, ft_dtype q);
 
-/* Training mode turns on the dropout the config asks for (embedding and residual dropout; the
- * attention-probability dropout of the config is not applied). seed selects the masks: use a new
+/* Training mode turns on the dropout the config asks for: embedding, residual, and on the attention
+ * probabilities after the softmax (GPT-2 attn_pdrop, Llama family attention_dropout), as torch does in
+ * train(). Evaluation mode applies none. seed selects the masks: use a new
  * one for every micro-batch (e.g. hash of run seed and step) — the same seed gives the same masks. */
 void ft_model_set_training(ft_model *m, int training, uint64_t seed);
 /* Label smoothing of the training loss (applied in training mode only). */

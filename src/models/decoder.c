@@ -4,7 +4,7 @@
  *   for each layer:
  *     h = norm1(x)                                             LayerNorm (GPT-2) / RMSNorm (Llama)
  *     q,k,v = h Wqkv^T (+ b);  RoPE(q, k)                      RoPE: Llama family
- *     x = x + (causal_attention(q, k, v)) Wo^T (+ b)
+ *     x = x + (causal_attention(q, k, v)) Wo^T (+ b)           training: dropout on the probabilities
  *     h = norm2(x)
  *     x = x + act(h Wfc^T (+ b)) Wproj^T (+ b)                 act: GELU-tanh / SwiGLU(gate, up)
  *   logits = normf(x) Wlm^T                                    Wlm = wte when tied
@@ -109,13 +109,14 @@ void ft_model_set_training(ft_model *m, int training, uint64_t seed) {
 void ft_model_set_label_smoothing(ft_model *m, float eps) { m->label_smoothing = eps; }
 static float smoothing(const ft_model *m) { return m->training ? m->label_smoothing : 0.0f; }
 
-/* dropout stream of (layer, site): site 0 embedding, 1 attention output, 2 MLP output */
+/* dropout stream of (layer, site): site 0 embedding, 1 attention output, 2 MLP output, 3 attention probabilities */
 static uint64_t site_seed(const ft_model *m, int layer, int site) {
     return m->dropout_seed ^ (0x2545F4914F6CDD1Dull * (uint64_t)((layer + 1) * 4 + site + 1));
 }
 
 static float resid_p(const ft_model *m) { return m->training ? m->cfg.resid_dropout : 0.0f; }
 static float embd_p(const ft_model *m) { return m->training ? m->cfg.embd_dropout : 0.0f; }
+static float attn_p(const ft_model *m) { return m->training ? m->cfg.attn_dropout : 0.0f; }
 
 static void norm_forward(const ft_model *m, float *out, float *mean, float *rstd, const float *inp,
                          const float *w, const float *b, int N) {
@@ -197,7 +198,8 @@ int ft_model_forward(ft_model *m, const int *ids, const int *targets, const int 
         ft_linear_forward(m, l, P_QKV_W, qkv, ln1, ft_lp(m, l, P_QKV_B), N, C, QKV);
         ft_lora_forward(m, l, P_QKV_W, ln1, qkv, QKV, N, 0);
         if (m->inv_freq) be->rope_forward(qkv, a->pos, m->inv_freq, N, NH, NKV, HS);
-        be->attention_forward(atty, att, qkv, segp, B, T, NH, NKV, HS);
+        if (attn_p(m) > 0) be->attention_dropout_forward(atty, att, qkv, segp, B, T, NH, NKV, HS, attn_p(m), site_seed(m, l, 3));
+        else be->attention_forward(atty, att, qkv, segp, B, T, NH, NKV, HS);
         ft_linear_forward(m, l, P_ATTN_W, a->scratch, atty, ft_lp(m, l, P_ATTN_B), N, AC, C);
         ft_lora_forward(m, l, P_ATTN_W, atty, a->scratch, C, N, 0);
         if (resid_p(m) > 0) be->dropout_forward(a->scratch, a->scratch, (size_t)N * C, resid_p(m), site_seed(m, l, 1));
@@ -296,7 +298,9 @@ int ft_model_backward(ft_model *m, float grad_scale) {
         if (resid_p(m) > 0) { be->dropout_backward(a->dln, a->dres, (size_t)N * C, resid_p(m), site_seed(m, l, 1)); dat = a->dln; }
         ft_linear_backward(m, l, P_ATTN_W, a->datty, ft_lg(m, l, P_ATTN_W), ft_lg(m, l, P_ATTN_B), dat, atty, N, AC, C);
         ft_lora_backward(m, l, P_ATTN_W, atty, dat, C, a->datty, N);
-        be->attention_backward(a->dqkv, a->datt, a->datty, qkv, att, segp, B, T, NH, NKV, HS);
+        if (attn_p(m) > 0)
+            be->attention_dropout_backward(a->dqkv, a->datt, a->datty, qkv, att, segp, B, T, NH, NKV, HS, attn_p(m), site_seed(m, l, 3));
+        else be->attention_backward(a->dqkv, a->datt, a->datty, qkv, att, segp, B, T, NH, NKV, HS);
         if (m->inv_freq) be->rope_backward(a->dqkv, a->pos, m->inv_freq, N, NH, NKV, HS);
         ft_linear_backward(m, l, P_QKV_W, a->dln, ft_lg(m, l, P_QKV_W), ft_lg(m, l, P_QKV_B), a->dqkv, ln1, N, C, QKV);
         ft_lora_backward(m, l, P_QKV_W, ln1, a->dqkv, QKV, a->dln, N);

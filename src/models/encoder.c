@@ -5,7 +5,8 @@
  *   e = wte[ids] + wpe[pos] (+ wtt[type_ids]);  x = LN(e)
  *   for each layer:
  *     q, k, v = x Wq^T + bq, x Wk^T + bk, x Wv^T + bv
- *     r1 = x + attention(q, k, v; mask) Wo^T + bo;      x1 = LN1(r1)
+ *     r1 = x + attention(q, k, v; mask) Wo^T + bo;      x1 = LN1(r1)   (training: dropout on the
+ *                                                        probabilities, the output and the FFN output)
  *     r2 = x1 + act(x1 Wfc^T + bfc) Wpr^T + bpr;       x  = LN2(r2)
  *   head(x)                                             encoder_heads.c
  *
@@ -138,6 +139,7 @@ void ft_encoder_close(ft_encoder_model *m) {
     cJSON_Delete(m->src_config);
     for (int i = 0; i < m->n_label_names; i++) free(m->label_names[i]);
     free(m->label_names);
+    enc_lora_close(m);
     free(m);
 }
 
@@ -219,25 +221,17 @@ size_t ft_encoder_activation_bytes(const ft_encoder_model *m, int B, int T) {
 
 size_t ft_encoder_weight_bytes(const ft_encoder_model *m) { return m->weights.used; }
 
-/* ------------------------------------------------------------ kernels of this file's choice */
+/* ------------------------------------------------------------ activations of the config */
 
-static void k_attn_fwd(const ft_encoder_model *m, float *out, float *att, const float *q, const float *k, const float *v,
-                       const int *mask, int B, int T, int NH, int HS) {
-    (m->ref ? ft_ref_enc_attention_forward : ft_cpu_enc_attention_forward)(out, att, q, k, v, mask, B, T, NH, HS);
-}
-static void k_attn_bwd(const ft_encoder_model *m, float *dq, float *dk, float *dv, const float *dout, const float *q,
-                       const float *k, const float *v, const float *att, int B, int T, int NH, int HS) {
-    (m->ref ? ft_ref_enc_attention_backward : ft_cpu_enc_attention_backward)(dq, dk, dv, dout, q, k, v, att, B, T, NH, HS);
-}
 void enc_act_forward(const ft_encoder_model *m, int act, float *out, const float *inp, size_t n) {
     if (act == ACT_GELU_TANH) m->be->gelu_forward(out, inp, n);
-    else if (act == ACT_RELU) (m->ref ? ft_ref_relu_forward : ft_cpu_relu_forward)(out, inp, n);
-    else (m->ref ? ft_ref_gelu_erf_forward : ft_cpu_gelu_erf_forward)(out, inp, n);
+    else if (act == ACT_RELU) m->be->relu_forward(out, inp, n);
+    else m->be->gelu_erf_forward(out, inp, n);
 }
 void enc_act_backward(const ft_encoder_model *m, int act, float *dinp, const float *dout, const float *inp, size_t n) {
     if (act == ACT_GELU_TANH) m->be->gelu_backward(dinp, dout, inp, n);
-    else if (act == ACT_RELU) (m->ref ? ft_ref_relu_backward : ft_cpu_relu_backward)(dinp, dout, inp, n);
-    else (m->ref ? ft_ref_gelu_erf_backward : ft_cpu_gelu_erf_backward)(dinp, dout, inp, n);
+    else if (act == ACT_RELU) m->be->relu_backward(dinp, dout, inp, n);
+    else m->be->gelu_erf_backward(dinp, dout, inp, n);
 }
 
 /* ------------------------------------------------------------ dropout */
@@ -249,7 +243,9 @@ void ft_encoder_set_training(ft_encoder_model *m, int training, uint64_t seed) {
 
 float enc_hidden_p(const ft_encoder_model *m) { return m->training ? m->cfg.dropout : 0.0f; }
 float enc_head_p(const ft_encoder_model *m) { return m->training ? m->cfg.head_dropout : 0.0f; }
-/* the dropout stream of (layer, site): layer -1 embeddings (site 0) and head (sites 1, 2); blocks: 1 attention, 2 FFN */
+float enc_attn_p(const ft_encoder_model *m) { return m->training ? m->attn_dropout : 0.0f; }
+/* the dropout stream of (layer, site): layer -1 embeddings (site 0) and head (sites 1, 2); blocks: 1 attention
+ * output, 2 FFN, 3 attention probabilities */
 uint64_t enc_site_seed(const ft_encoder_model *m, int layer, int site) {
     return m->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)((layer + 2) * 4 + site + 1));
 }
@@ -297,7 +293,7 @@ static void body_forward(ft_encoder_model *m) {
         be->residual_forward(a->emb, a->emb, a->dtmp, (size_t)N * C);
     }
     be->layernorm_forward(a->x0, a->e_mean, a->e_rstd, a->emb, enc_gp(m, E_LN_W), enc_gp(m, E_LN_B), N, C, c->norm_eps);
-    float ph = enc_hidden_p(m);
+    float ph = enc_hidden_p(m), pa = enc_attn_p(m);
     if (ph > 0) be->dropout_forward(a->x0, a->x0, (size_t)N * C, ph, enc_site_seed(m, -1, 0));
     const float *x = a->x0;
     for (int l = 0; l < L; l++) {
@@ -306,16 +302,23 @@ static void body_forward(ft_encoder_model *m) {
         float *atty = a->atty + lN * C, *res1 = a->res1 + lN * C, *ln1 = a->ln1 + lN * C;
         float *fch = a->fch + lN * I, *fcha = a->fcha + lN * I, *res2 = a->res2 + lN * C, *ln2 = a->ln2 + lN * C;
         be->matmul_forward(q, x, enc_lp(m, l, S_Q_W), enc_lp(m, l, S_Q_B), N, C, C);
+        enc_lora_forward(m, l, S_Q_W, x, q, N);
         be->matmul_forward(k, x, enc_lp(m, l, S_K_W), enc_lp(m, l, S_K_B), N, C, C);
+        enc_lora_forward(m, l, S_K_W, x, k, N);
         be->matmul_forward(v, x, enc_lp(m, l, S_V_W), enc_lp(m, l, S_V_B), N, C, C);
-        k_attn_fwd(m, atty, att, q, k, v, a->mask, B, T, NH, HS);
+        enc_lora_forward(m, l, S_V_W, x, v, N);
+        if (pa > 0) be->enc_attention_dropout_forward(atty, att, q, k, v, a->mask, B, T, NH, HS, pa, enc_site_seed(m, l, 3));
+        else be->enc_attention_forward(atty, att, q, k, v, a->mask, B, T, NH, HS);
         be->matmul_forward(a->dtmp, atty, enc_lp(m, l, S_O_W), enc_lp(m, l, S_O_B), N, C, C);
+        enc_lora_forward(m, l, S_O_W, atty, a->dtmp, N);
         if (ph > 0) be->dropout_forward(a->dtmp, a->dtmp, (size_t)N * C, ph, enc_site_seed(m, l, 1));
         be->residual_forward(res1, x, a->dtmp, (size_t)N * C);
         be->layernorm_forward(ln1, a->ln1_mean + lN, a->ln1_rstd + lN, res1, enc_lp(m, l, S_LN1_W), enc_lp(m, l, S_LN1_B), N, C, c->norm_eps);
         be->matmul_forward(fch, ln1, enc_lp(m, l, S_FC_W), enc_lp(m, l, S_FC_B), N, C, I);
+        enc_lora_forward(m, l, S_FC_W, ln1, fch, N);
         enc_act_forward(m, m->act, fcha, fch, (size_t)N * I);
         be->matmul_forward(a->dtmp, fcha, enc_lp(m, l, S_PR_W), enc_lp(m, l, S_PR_B), N, I, C);
+        enc_lora_forward(m, l, S_PR_W, fcha, a->dtmp, N);
         if (ph > 0) be->dropout_forward(a->dtmp, a->dtmp, (size_t)N * C, ph, enc_site_seed(m, l, 2));
         be->residual_forward(res2, ln1, a->dtmp, (size_t)N * C);
         be->layernorm_forward(ln2, a->ln2_mean + lN, a->ln2_rstd + lN, res2, enc_lp(m, l, S_LN2_W), enc_lp(m, l, S_LN2_B), N, C, c->norm_eps);
@@ -330,6 +333,7 @@ int ft_encoder_forward_ex(ft_encoder_model *m, const ft_encoder_inputs *in, floa
     int rob = c->arch == FT_ENC_ROBERTA, maxT = c->max_pos - (rob ? c->pad_token_id + 1 : 0);
     if (in->T > maxT) return ft_error(FT_ERR_RANGE, "sequence length %d exceeds the encoder's %d positions", in->T, maxT);
     FT_TRY(prepare(m, in->B, in->T));
+    FT_TRY(enc_lora_prepare(m, in->B * in->T));
     m->a.has_labels = 0;   /* until the labels are validated */
     m->a.logits_spent = 0;
     FT_TRY(check_inputs(m, in));
@@ -369,10 +373,11 @@ int ft_encoder_zero_grad(ft_encoder_model *m) { return ft_params_zero_grad(m->pa
 static int first_needed_layer(const ft_encoder_model *m) {
     for (int g = 0; g < E_HEAD0; g++)
         if (m->slot[g] >= 0 && m->params[m->slot[g]].trainable) return -1;
-    for (int l = 0; l < m->cfg.n_layer; l++)
+    int lo = enc_lora_lowest_layer(m);
+    for (int l = 0; l < m->cfg.n_layer && l < lo; l++)
         for (int s = 0; s < S_COUNT; s++)
             if (m->params[m->lslot[l * S_COUNT + s]].trainable) return l;
-    return m->cfg.n_layer;
+    return lo;
 }
 
 /* a->dx holds d(last hidden states) on entry */
@@ -382,7 +387,7 @@ static void body_backward(ft_encoder_model *m) {
     enc_acts *a = &m->a;
     int B = a->B, T = a->T, N = B * T, C = c->n_embd, L = c->n_layer, NH = c->n_head, HS = C / NH, I = c->ffn_hidden;
     size_t NC = (size_t)N * C;
-    float ph = enc_hidden_p(m);
+    float ph = enc_hidden_p(m), pa = enc_attn_p(m);
     int first = first_needed_layer(m);
     /* blocks: a->dx holds d(block output) on entry, d(block input) on exit */
     for (int l = L - 1; l >= 0 && l >= first; l--) {
@@ -396,20 +401,27 @@ static void body_backward(ft_encoder_model *m) {
         const float *dffn = a->dtmp;
         if (ph > 0) { be->dropout_backward(a->dq, a->dtmp, NC, ph, enc_site_seed(m, l, 2)); dffn = a->dq; }
         be->matmul_backward(a->dfcha, enc_lg(m, l, S_PR_W), enc_lg(m, l, S_PR_B), dffn, fcha, enc_lp(m, l, S_PR_W), N, I, C);
+        enc_lora_backward(m, l, S_PR_W, fcha, dffn, a->dfcha, N);
         enc_act_backward(m, m->act, a->dfch, a->dfcha, fch, (size_t)N * I);
         be->matmul_backward(a->dx, enc_lg(m, l, S_FC_W), enc_lg(m, l, S_FC_B), a->dfch, ln1, enc_lp(m, l, S_FC_W), N, C, I);
+        enc_lora_backward(m, l, S_FC_W, ln1, a->dfch, a->dx, N);
         be->residual_forward(a->dx, a->dx, a->dtmp, NC);
         be->layernorm_backward(a->dtmp, enc_lg(m, l, S_LN1_W), enc_lg(m, l, S_LN1_B), a->dx, NULL, res1, enc_lp(m, l, S_LN1_W),
                                a->ln1_mean + lN, a->ln1_rstd + lN, N, C);
         const float *dao = a->dtmp;
         if (ph > 0) { be->dropout_backward(a->dq, a->dtmp, NC, ph, enc_site_seed(m, l, 1)); dao = a->dq; }
         be->matmul_backward(a->datty, enc_lg(m, l, S_O_W), enc_lg(m, l, S_O_B), dao, atty, enc_lp(m, l, S_O_W), N, C, C);
-        k_attn_bwd(m, a->dq, a->dk, a->dv, a->datty, q, k, v, att, B, T, NH, HS);
+        enc_lora_backward(m, l, S_O_W, atty, dao, a->datty, N);
+        if (pa > 0) be->enc_attention_dropout_backward(a->dq, a->dk, a->dv, a->datty, q, k, v, att, B, T, NH, HS, pa, enc_site_seed(m, l, 3));
+        else be->enc_attention_backward(a->dq, a->dk, a->dv, a->datty, q, k, v, att, B, T, NH, HS);
         be->matmul_backward(a->dx, enc_lg(m, l, S_Q_W), enc_lg(m, l, S_Q_B), a->dq, x, enc_lp(m, l, S_Q_W), N, C, C);
+        enc_lora_backward(m, l, S_Q_W, x, a->dq, a->dx, N);
         be->residual_forward(a->dtmp, a->dtmp, a->dx, NC);
         be->matmul_backward(a->dx, enc_lg(m, l, S_K_W), enc_lg(m, l, S_K_B), a->dk, x, enc_lp(m, l, S_K_W), N, C, C);
+        enc_lora_backward(m, l, S_K_W, x, a->dk, a->dx, N);
         be->residual_forward(a->dtmp, a->dtmp, a->dx, NC);
         be->matmul_backward(a->dx, enc_lg(m, l, S_V_W), enc_lg(m, l, S_V_B), a->dv, x, enc_lp(m, l, S_V_W), N, C, C);
+        enc_lora_backward(m, l, S_V_W, x, a->dv, a->dx, N);
         be->residual_forward(a->dx, a->dtmp, a->dx, NC);
     }
     if (first >= 0) return;   /* embeddings frozen */

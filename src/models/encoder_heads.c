@@ -170,8 +170,8 @@ static void pool_backward(float *dx, const float *dp, const float *inv, const in
 }
 
 static void head_act_fwd(const ft_encoder_model *m, float *out, const float *inp, size_t n) {
-    if (m->cfg.arch == FT_ENC_DISTILBERT) (m->ref ? ft_ref_relu_forward : ft_cpu_relu_forward)(out, inp, n);
-    else (m->ref ? ft_ref_tanh_forward : ft_cpu_tanh_forward)(out, inp, n);
+    if (m->cfg.arch == FT_ENC_DISTILBERT) m->be->relu_forward(out, inp, n);
+    else m->be->tanh_forward(out, inp, n);
 }
 
 static void seq_forward(ft_encoder_model *m) {
@@ -231,8 +231,8 @@ static void seq_backward(ft_encoder_model *m) {
     int drop_pool = pc > 0 && c->arch == FT_ENC_ROBERTA;
     be->matmul_backward(a->dh1a, enc_gg(m, E_H2_W), enc_gg(m, E_H2_B), a->dlogits, pc > 0 ? a->h1d : a->h1a, enc_gp(m, E_H2_W), B, C, K);
     if (pc > 0) be->dropout_backward(a->dh1a, a->dh1a, (size_t)B * C, pc, enc_site_seed(m, -1, 2));
-    if (c->arch == FT_ENC_DISTILBERT) (m->ref ? ft_ref_relu_backward : ft_cpu_relu_backward)(a->dh1, a->dh1a, a->h1, (size_t)B * C);
-    else (m->ref ? ft_ref_tanh_backward : ft_cpu_tanh_backward)(a->dh1, a->dh1a, a->h1a, (size_t)B * C);
+    if (c->arch == FT_ENC_DISTILBERT) m->be->relu_backward(a->dh1, a->dh1a, a->h1, (size_t)B * C);
+    else m->be->tanh_backward(a->dh1, a->dh1a, a->h1a, (size_t)B * C);
     be->matmul_backward(a->dpool, enc_gg(m, E_H1_W), enc_gg(m, E_H1_B), a->dh1, drop_pool ? a->poold : a->pool, enc_gp(m, E_H1_W), B, C, C);
     if (drop_pool) be->dropout_backward(a->dpool, a->dpool, (size_t)B * C, pc, enc_site_seed(m, -1, 1));
     pool_backward(a->dx, a->dpool, a->pool_inv, a->mask, B, T, C, m->pooling == FT_POOL_MEAN);

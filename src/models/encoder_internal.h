@@ -54,7 +54,6 @@ typedef struct enc_acts {
 struct ft_encoder_model {
     ft_encoder_config cfg;
     const ft_backend *be;
-    int ref;                       /* 1: use the ft_ref_ encoder kernels */
     int act;                       /* FFN activation (ACT_*) */
     ft_encoder_task task;
     ft_encoder_pooling pooling;
@@ -66,6 +65,8 @@ struct ft_encoder_model {
     ft_arena weights, grads, act_arena;
     int grads_ready;
     int training;                  /* dropout on (ft_encoder_set_training) */
+    float attn_dropout;            /* on the attention probabilities in training: attention_probs_dropout_prob
+                                      (BERT / RoBERTa) / attention_dropout (DistilBERT) of config.json */
     uint64_t seed;
     float *class_w;                /* [K] or NULL */
     float smoothing;               /* label smoothing eps */
@@ -73,6 +74,7 @@ struct ft_encoder_model {
     char **label_names;            /* [n_label_names] from id2label, NULL entries for gaps */
     int n_label_names;
     enc_acts a;
+    struct enc_lora_state *lora;   /* LoRA adapters (encoder_lora.c) or NULL */
 };
 
 /* encoder.c */
@@ -83,6 +85,7 @@ void enc_act_forward(const ft_encoder_model *m, int act, float *out, const float
 void enc_act_backward(const ft_encoder_model *m, int act, float *dinp, const float *dout, const float *inp, size_t n);
 float    enc_hidden_p(const ft_encoder_model *m);
 float    enc_head_p(const ft_encoder_model *m);
+float    enc_attn_p(const ft_encoder_model *m);
 uint64_t enc_site_seed(const ft_encoder_model *m, int layer, int site);
 const float *enc_last_hidden(const ft_encoder_model *m);
 
@@ -92,6 +95,13 @@ int  enc_head_check_labels(ft_encoder_model *m, const ft_encoder_inputs *in);
 void enc_head_forward(ft_encoder_model *m);
 void enc_head_backward(ft_encoder_model *m, float grad_scale);
 int  enc_head_mlm_act(const ft_encoder_model *m);
+
+/* encoder_lora.c: hooks after the base matmul of (layer, slot); no-ops without an adapter there */
+int  enc_lora_prepare(ft_encoder_model *m, int N);
+void enc_lora_forward(const ft_encoder_model *m, int l, int slot, const float *inp, float *out, int N);
+void enc_lora_backward(const ft_encoder_model *m, int l, int slot, const float *inp, const float *dout, float *dinp, int N);
+int  enc_lora_lowest_layer(const ft_encoder_model *m);   /* lowest block with an adapter, or n_layer */
+void enc_lora_close(ft_encoder_model *m);
 
 static inline float *enc_gp(const ft_encoder_model *m, int g) { return m->slot[g] >= 0 ? m->params[m->slot[g]].t.data : NULL; }
 static inline float *enc_gg(const ft_encoder_model *m, int g) { return m->slot[g] >= 0 ? m->params[m->slot[g]].grad : NULL; }

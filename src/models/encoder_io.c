@@ -116,6 +116,14 @@ static int config_from_json(ft_encoder_config *c, int *act, const cJSON *root, c
     return FT_OK;
 }
 
+/* dropout on the attention probabilities (training mode): BERT / RoBERTa attention_probs_dropout_prob,
+ * DistilBERT attention_dropout, both 0.1 by default as in transformers */
+static int attn_dropout_from_json(float *p, const ft_encoder_config *c, const cJSON *root, const char *path) {
+    *p = (float)json_num(root, c->arch == FT_ENC_DISTILBERT ? "attention_dropout" : "attention_probs_dropout_prob", 0.1);
+    if (*p < 0 || *p >= 1) return ft_error(FT_ERR_FORMAT, "%s: attention dropout %g must be in [0, 1)", path, (double)*p);
+    return FT_OK;
+}
+
 /* config.json of dir, parsed (*root: the JSON, caller deletes) */
 static int config_read(const char *dir, cJSON **root, char *path, size_t cap) {
     *root = NULL;
@@ -318,11 +326,11 @@ int ft_encoder_load_ex(ft_encoder_model **out, const char *dir, const ft_encoder
     char path[4096];
     int rc = config_read(dir, &m->src_config, path, sizeof path);
     if (rc == FT_OK) rc = config_from_json(&m->cfg, &m->act, m->src_config, path);
+    if (rc == FT_OK) rc = attn_dropout_from_json(&m->attn_dropout, &m->cfg, m->src_config, path);
     int ckpt_labels = m->cfg.num_labels;
     if (rc == FT_OK) rc = resolve_options(m, o, m->src_config, path, ckpt_labels);
     if (rc == FT_OK) rc = config_labels(m, m->src_config);
     m->be = be ? be : ft_backend_cpu();
-    m->ref = m->be == ft_backend_ref();
     if (rc == FT_OK) rc = enc_layout(m);
     ft_safetensors *st = NULL;
     if (rc == FT_OK) rc = ft_st_open(&st, dir);

@@ -63,6 +63,8 @@ int ft_llama_config_from_json(ft_model_config *c, const cJSON *root, const char 
     c->o_bias = attention_bias;
     c->mlp_bias = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "mlp_bias"));
     c->attn_dropout = (float)ft_json_num(root, "attention_dropout", 0.0);
+    if (c->attn_dropout < 0 || c->attn_dropout >= 1)
+        return ft_error(FT_ERR_FORMAT, "%s: attention dropout %g must be in [0, 1)", path, (double)c->attn_dropout);
     c->initializer_range = (float)ft_json_num(root, "initializer_range", 0.02);
     c->bos_token_id = ft_json_int(root, "bos_token_id", -1);
     c->eos_token_id = ft_json_int(root, "eos_token_id", -1);

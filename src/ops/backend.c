@@ -1,5 +1,6 @@
 /* backend.c — the kernel tables for the reference and CPU backends. */
 #include "finetune/backend.h"
+#include "finetune/encoder.h"
 #include "finetune/ops.h"
 
 #include <cblas.h>
@@ -22,6 +23,14 @@
     .matmul_acc_forward = P##matmul_acc_forward, .matmul_acc_backward = P##matmul_acc_backward, \
     .qmatmul_forward = P##qmatmul_forward, .qmatmul_backward = P##qmatmul_backward, \
     .dropout_forward = P##dropout_forward, .dropout_backward = P##dropout_backward,         \
+    .attention_dropout_forward = P##attention_dropout_forward,                              \
+    .attention_dropout_backward = P##attention_dropout_backward,                            \
+    .enc_attention_forward = P##enc_attention_forward, .enc_attention_backward = P##enc_attention_backward, \
+    .enc_attention_dropout_forward = P##enc_attention_dropout_forward,                      \
+    .enc_attention_dropout_backward = P##enc_attention_dropout_backward,                    \
+    .gelu_erf_forward = P##gelu_erf_forward, .gelu_erf_backward = P##gelu_erf_backward,     \
+    .tanh_forward = P##tanh_forward, .tanh_backward = P##tanh_backward,                     \
+    .relu_forward = P##relu_forward, .relu_backward = P##relu_backward,                     \
 }
 
 static const ft_backend g_ref = FT_BACKEND_TABLE(ft_ref_, "ref");

@@ -11,11 +11,13 @@
 #include "finetune/checkpoint.h"
 #include "finetune/encoder_task.h"
 #include "finetune/fileio.h"
+#include "finetune/lora.h"
 #include "finetune/report.h"
 #include "finetune/rng.h"
 #include "finetune/status.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,8 +151,8 @@ static int remap_labels(enc_trainer *t, ft_enc_data *d) {
 
 static int load_model(enc_trainer *t) {
     const ft_train_config *c = &t->cfg;
-    if (strcmp(c->method, "full"))
-        return ft_error(FT_ERR_UNSUPPORTED, "--method %s: LoRA / QLoRA for encoders is not built yet; use --method full with --freeze / --train-only", c->method);
+    if (!strcmp(c->method, "qlora"))
+        return ft_error(FT_ERR_UNSUPPORTED, "--method qlora: quantized bases are built for decoders only; use --method lora (or full) for encoders");
     if (!strcmp(c->init_from, "random"))
         return ft_error(FT_ERR_UNSUPPORTED, "--init random is not available for encoder tasks (start from pretrained weights)");
     FT_TRY(ft_tokenizer_load(&t->tok, c->model));
@@ -192,8 +194,18 @@ static int load_model(enc_trainer *t) {
     if (c->label_smoothing > 0) ft_encoder_set_label_smoothing(t->m, c->label_smoothing);
     if (c->freeze[0]) { int n = ft_encoder_freeze(t->m, c->freeze); if (n < 0) return n; }
     if (c->train_only[0]) { int n = ft_encoder_train_only(t->m, c->train_only); if (n < 0) return n; }
+    if (!strcmp(c->method, "lora")) {
+        ft_lora_config lc = ft_lora_default_config();
+        lc.r = c->lora_r;
+        lc.alpha = c->lora_alpha;
+        lc.dropout = c->lora_dropout;
+        lc.rslora = c->rslora;
+        snprintf(lc.targets, sizeof lc.targets, "%s", c->lora_targets);
+        FT_TRY(ft_encoder_add_lora(t->m, &lc, (uint64_t)c->seed));
+    }
     int64_t tr = ft_encoder_trainable_count(t->m), all = ft_encoder_param_count(t->m);
-    if (tr < all) fprintf(stderr, "trainable parameters: %lld of %lld (%.2f%%)\n", (long long)tr, (long long)all, 100.0 * (double)tr / (double)all);
+    if (tr < all) fprintf(stderr, "trainable parameters: %lld of %lld (%.2f%%)%s\n", (long long)tr, (long long)all, 100.0 * (double)tr / (double)all,
+                          ft_encoder_lora_count(t->m) ? " (LoRA adapters and the task head; the base is frozen)" : "");
     if (tr == 0) return ft_error(FT_ERR_INVALID, "nothing to train: every parameter is frozen");
     return FT_OK;
 }
@@ -430,13 +442,21 @@ static int train_step(enc_trainer *t, double *loss_out, double *gnorm_out, float
 
 static int save_model_dir(enc_trainer *t, const char *dir) {
     const char *const *names = t->labels.n ? (const char *const *)t->labels.names : NULL;
-    FT_TRY(ft_encoder_save(t->m, dir, names));
+    if (ft_encoder_lora_count(t->m)) {
+        /* LoRA: a PEFT adapter directory pointing at the base (absolute path) */
+        char abs[4096];
+        const char *base = realpath(t->cfg.model, abs) ? abs : t->cfg.model;
+        FT_TRY(ft_encoder_save_adapter(t->m, dir, base, names));
+    } else FT_TRY(ft_encoder_save(t->m, dir, names));
     if (ft_copy_tokenizer_files(t->cfg.model, dir) < 0) return FT_ERR_IO;
     return FT_OK;
 }
 
 static int io_save(void *ctx, const char *dir) { return save_model_dir(ctx, dir); }
-static int io_load(void *ctx, const char *dir) { return ft_encoder_load_weights(((enc_trainer *)ctx)->m, dir); }
+static int io_load(void *ctx, const char *dir) {
+    ft_encoder_model *m = ((enc_trainer *)ctx)->m;
+    return ft_encoder_lora_count(m) ? ft_encoder_load_adapter(m, dir) : ft_encoder_load_weights(m, dir);
+}
 
 static int metric(enc_trainer *t, const char *json) {
     if (fprintf(t->metrics, "%s\n", json) < 0 || fflush(t->metrics) != 0)
@@ -581,7 +601,7 @@ static int do_test(enc_trainer *t) {
     char dir[4096];
     FT_TRY(ft_path_join(dir, sizeof dir, t->cfg.out, "best"));
     const char *which = "final";
-    if (ft_path_exists(dir)) { FT_TRY(ft_encoder_load_weights(t->m, dir)); which = "best"; }
+    if (ft_path_exists(dir)) { FT_TRY(io_load(t, dir)); which = "best"; }
     ft_enc_eval ev;
     FT_TRY(ft_enc_evaluate(&ev, t->m, t->tok, &t->test, NULL, t->test.n, t->cfg.batch_size, t->cfg.mlm_probability, (uint64_t)t->cfg.seed));
     int rc = write_eval_line(t, "test", &ev);

@@ -3,6 +3,7 @@
 #include "finetune/chat.h"
 #include "finetune/data.h"
 #include "finetune/encoder.h"
+#include "finetune/lora.h"
 #include "finetune/model.h"
 #include "finetune/status.h"
 #include "finetune/tokenizer.h"
@@ -42,7 +43,7 @@ int ft_cmd_eval(int argc, char **argv) {
     const char *data = ft_opt_str(opts, "data", NULL);
     if (!data) data = ft_default_data_path();
     ft_encoder_config ec;
-    if (ft_encoder_config_load(&ec, dir) == FT_OK) {
+    if (ft_encoder_config_load(&ec, dir) == FT_OK || ft_encoder_dir_is_adapter(dir)) {
         if (!ft_opt_str(opts, "data", NULL)) { fprintf(stderr, "finetune eval: --data FILE is required for an encoder\n"); return 2; }
         return ft_cmd_eval_encoder(opts, dir, data);
     }

@@ -3,6 +3,7 @@
  * labelled file. */
 #include "cli.h"
 #include "finetune/encoder_task.h"
+#include "finetune/lora.h"
 #include "finetune/status.h"
 
 #include <math.h>
@@ -22,7 +23,7 @@ int ft_cmd_eval_encoder(const ft_opt *opts, const char *dir, const char *data) {
     const char *task = ft_opt_str(opts, "task", NULL);
     if (task && strcmp(task, "auto")) rc = ft_encoder_task_from_name(task, &eo.task);
     if (rc == FT_OK) rc = ft_tokenizer_load(&tok, dir);
-    if (rc == FT_OK) rc = ft_encoder_load_ex(&m, dir, &eo, ft_backend_cpu());
+    if (rc == FT_OK) rc = (ft_encoder_dir_is_adapter(dir) ? ft_encoder_load_with_adapter(&m, dir, &eo, ft_backend_cpu()) : ft_encoder_load_ex(&m, dir, &eo, ft_backend_cpu()));
     /* labels are read as the model's names (an unknown label is an error naming its line) */
     ft_encoder_task t = m ? ft_encoder_get_task(m) : FT_TASK_CLASSIFY;
     if (rc == FT_OK && (t == FT_TASK_CLASSIFY || t == FT_TASK_TOKEN) && ft_encoder_label_name(m, 0)) {

@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "finetune/classify_data.h"
 #include "finetune/encoder.h"
+#include "finetune/lora.h"
 #include "finetune/status.h"
 #include "finetune/tokenizer.h"
 
@@ -215,7 +216,7 @@ int ft_cmd_predict(int argc, char **argv) {
     const char *task = ft_opt_str(opts, "task", NULL);
     if (task) rc = ft_encoder_task_from_name(task, &eo.task);
     if (rc == FT_OK) rc = ft_tokenizer_load(&p.tok, dir);
-    if (rc == FT_OK) rc = ft_encoder_load_ex(&p.m, dir, &eo, ft_backend_cpu());
+    if (rc == FT_OK) rc = (ft_encoder_dir_is_adapter(dir) ? ft_encoder_load_with_adapter(&p.m, dir, &eo, ft_backend_cpu()) : ft_encoder_load_ex(&p.m, dir, &eo, ft_backend_cpu()));
     if (rc == FT_OK && p.max_len <= 0) p.max_len = ft_tokenizer_model_max_length(p.tok);
     int status = 0;
     if (rc < 0) status = ft_cli_fail("predict", rc);

@@ -1,0 +1,510 @@
+/* encoder_lora.c — LoRA adapters on BERT / DistilBERT / RoBERTa encoders, in PEFT's layout (lora.h).
+ *
+ * An adapter on the linear layer W [out, in] of block l adds scale * B A x (A [r, in], B [out, r],
+ * scale = alpha / r, or alpha / sqrt(r) with rsLoRA), with dropout on x in training. The modules are
+ * the blocks' linear layers by their HF leaf names: BERT / RoBERTa query key value (attention.self),
+ * dense (attention.output.dense, output.dense) and intermediate's dense; DistilBERT q_lin k_lin v_lin
+ * out_lin lin1 lin2. Defaults as PEFT's: query,value / q_lin,v_lin.
+ *
+ * As PEFT's task types SEQ_CLS / TOKEN_CLS do (modules_to_save), the task head stays trainable:
+ * BERT classifier (its pooler is frozen), RoBERTa classifier.dense + out_proj, DistilBERT pre_classifier +
+ * classifier; token classification: classifier; MLM: nothing but the adapters. Saved adapters hold
+ * base_model.model.<module>.lora_{A,B}.weight and base_model.model.<head tensor>, which peft loads.
+ *
+ * Adapter weights live in one allocation; their ft_param entries are appended to the encoder's
+ * parameter array (so gradients, the optimizer, checkpoints and freezing see them). */
+#include "encoder_internal.h"
+#include "finetune/fileio.h"
+#include "finetune/lora.h"
+#include "finetune/rng.h"
+#include "finetune/status.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct enc_adapter {
+    int layer, slot, in, out;   /* the base matmul: block, S_*_W slot, its shape */
+    int pa, pb;                 /* params index of A [r, in] and B [out, r] */
+    char module[160];           /* HF module path, e.g. "bert.encoder.layer.0.attention.self.query" */
+    float *xa;                  /* [N, r] A x of the last forward (activation arena) */
+} enc_adapter;
+
+struct enc_lora_state {
+    enc_adapter *ad;
+    int n, r, rslora;
+    float alpha, scale, dropout;
+    char targets[512];
+    int *site;                  /* [L * S_COUNT] adapter index of (layer, slot) or -1 */
+    ft_arena weights, act;
+    int act_N;                  /* rows the activation arena holds */
+    float *xd, *dxa, *dx;       /* [N, maxin] dropped input, [N, r], [N, maxin] */
+    int maxin;
+};
+
+static const int k_sites[] = {S_Q_W, S_K_W, S_V_W, S_O_W, S_FC_W, S_PR_W};
+
+/* HF module path of (layer, slot): the weight's name without ".weight" */
+static void module_name(const ft_encoder_model *m, int l, int s, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s", m->params[m->lslot[l * S_COUNT + s]].name);
+    size_t n = strlen(buf);
+    if (n > 7 && !strcmp(buf + n - 7, ".weight")) buf[n - 7] = 0;
+}
+
+/* PEFT's matching: a target equals the module's path or its last components ("query", "attention.self.query") */
+static int target_matches(const char *module, const char *targets) {
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", targets);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        if (!strcmp(t, "all-linear")) return 1;
+        size_t ml = strlen(module), tl = strlen(t);
+        if (!strcmp(module, t)) return 1;
+        if (ml > tl && module[ml - tl - 1] == '.' && !strcmp(module + ml - tl, t)) return 1;
+    }
+    return 0;
+}
+
+const char *ft_encoder_lora_default_targets(const ft_encoder_model *m) {
+    return m->cfg.arch == FT_ENC_DISTILBERT ? "q_lin,v_lin" : "query,value";
+}
+
+int ft_encoder_lora_count(const ft_encoder_model *m) { return m->lora ? m->lora->n : 0; }
+
+int enc_lora_lowest_layer(const ft_encoder_model *m) {
+    return m->lora && m->lora->n ? m->lora->ad[0].layer : m->cfg.n_layer;   /* adapters are in layer order */
+}
+
+static void lora_free(struct enc_lora_state *s) {
+    if (!s) return;
+    ft_arena_free(&s->weights);
+    ft_arena_free(&s->act);
+    free(s->ad);
+    free(s->site);
+    free(s);
+}
+
+void enc_lora_close(ft_encoder_model *m) { lora_free(m->lora); m->lora = NULL; }
+
+/* the head tensors PEFT keeps trainable (modules_to_save) for the task */
+static int head_trainable(const ft_encoder_model *m, int g) {
+    if (m->task == FT_TASK_MLM) return 0;
+    if (m->task == FT_TASK_TOKEN) return g == E_H2_W || g == E_H2_B;
+    if (g == E_H2_W || g == E_H2_B) return 1;
+    return (g == E_H1_W || g == E_H1_B) && m->cfg.arch != FT_ENC_BERT;   /* BERT's pooler stays frozen */
+}
+
+static int create(ft_encoder_model *m, int r, float alpha, float dropout, int rslora, const char *targets) {
+    if (m->lora) return ft_error(FT_ERR_INVALID, "the encoder already has LoRA adapters");
+    if (m->grads_ready) return ft_error(FT_ERR_INVALID, "add LoRA adapters before gradients are allocated");
+    if (r <= 0 || !(alpha > 0)) return ft_error(FT_ERR_INVALID, "LoRA needs rank > 0 and alpha > 0 (got %d, %g)", r, alpha);
+    if (dropout < 0 || dropout >= 1) return ft_error(FT_ERR_INVALID, "LoRA dropout %g must be in [0, 1)", dropout);
+    const char *tg = targets && targets[0] ? targets : ft_encoder_lora_default_targets(m);
+    int L = m->cfg.n_layer, S = (int)(sizeof k_sites / sizeof *k_sites);
+    struct enc_lora_state *s = calloc(1, sizeof *s);
+    if (!s) return ft_error(FT_ERR_NOMEM, "out of memory");
+    s->ad = calloc((size_t)L * S, sizeof *s->ad);
+    s->site = malloc(sizeof(int) * (size_t)L * S_COUNT);
+    if (!s->ad || !s->site) { lora_free(s); return ft_error(FT_ERR_NOMEM, "out of memory"); }
+    for (int i = 0; i < L * S_COUNT; i++) s->site[i] = -1;
+    s->r = r;
+    s->alpha = alpha;
+    s->dropout = dropout;
+    s->rslora = rslora;
+    s->scale = rslora ? alpha / sqrtf((float)r) : alpha / (float)r;
+    snprintf(s->targets, sizeof s->targets, "%s", tg);
+    char name[160];
+    for (int l = 0; l < L; l++)
+        for (int k = 0; k < S; k++) {
+            module_name(m, l, k_sites[k], name, sizeof name);
+            if (!target_matches(name, tg)) continue;
+            const ft_param *w = &m->params[m->lslot[l * S_COUNT + k_sites[k]]];
+            enc_adapter *a = &s->ad[s->n];
+            a->layer = l;
+            a->slot = k_sites[k];
+            a->out = (int)w->t.shape[0];
+            a->in = (int)w->t.shape[1];
+            snprintf(a->module, sizeof a->module, "%s", name);
+            if (a->in > s->maxin) s->maxin = a->in;
+            s->site[l * S_COUNT + k_sites[k]] = s->n++;
+        }
+    if (s->n == 0) {
+        module_name(m, 0, S_Q_W, name, sizeof name);
+        lora_free(s);
+        return ft_error(FT_ERR_NOT_FOUND, "LoRA targets \"%s\" match no module of this %s (modules are named like %s; "
+                        "targets: query, key, value, dense / q_lin, k_lin, v_lin, out_lin, lin1, lin2, or all-linear)",
+                        tg, m->cfg.model_type, name);
+    }
+    /* parameters: 2 per adapter, appended; weights in one allocation */
+    ft_param *np = realloc(m->params, sizeof *np * (size_t)(m->n_params + 2 * s->n));
+    if (!np) { lora_free(s); return ft_error(FT_ERR_NOMEM, "out of memory"); }
+    m->params = np;
+    size_t bytes = 0;
+    for (int i = 0; i < s->n; i++) bytes += sizeof(float) * (size_t)r * (size_t)(s->ad[i].in + s->ad[i].out) + 2 * FT_ALIGN;
+    int rc = ft_arena_init(&s->weights, bytes);
+    if (rc < 0) { lora_free(s); return rc; }
+    for (int i = 0; i < s->n; i++) {
+        enc_adapter *a = &s->ad[i];
+        for (int w = 0; w < 2; w++) {
+            ft_param *p = &m->params[m->n_params];
+            memset(p, 0, sizeof *p);
+            /* the HF-style name (PEFT keys are built from a->module, which is never cut) */
+            snprintf(p->name, sizeof p->name, "%.*s.lora_%c.weight", (int)(sizeof p->name - 16), a->module, w ? 'B' : 'A');
+            p->t.dtype = FT_F32;
+            p->t.ndim = 2;
+            p->t.shape[0] = w ? a->out : r;
+            p->t.shape[1] = w ? r : a->in;
+            p->t.data = ft_arena_alloc(&s->weights, ft_tensor_nbytes(&p->t));
+            p->decay = 1;
+            p->trainable = 1;
+            if (w) a->pb = m->n_params; else a->pa = m->n_params;
+            m->n_params++;
+        }
+    }
+    /* the base is frozen; the task head stays trainable (PEFT's modules_to_save) */
+    int base_end = m->n_params - 2 * s->n;
+    for (int i = 0; i < base_end; i++) {
+        int keep = 0;
+        for (int g = E_HEAD0; g < E_COUNT; g++) keep |= m->slot[g] == i && head_trainable(m, g);
+        m->params[i].trainable = keep;
+    }
+    m->lora = s;
+    return FT_OK;
+}
+
+int ft_encoder_add_lora(ft_encoder_model *m, const ft_lora_config *c, uint64_t seed) {
+    FT_TRY(create(m, c->r, c->alpha, c->dropout, c->rslora, c->targets));
+    ft_rng rng;
+    ft_rng_seed(&rng, seed ^ 0xE10A4A10A4ull);
+    struct enc_lora_state *s = m->lora;
+    for (int i = 0; i < s->n; i++) {
+        enc_adapter *a = &s->ad[i];
+        float *A = m->params[a->pa].t.data, bound = 1.0f / sqrtf((float)a->in);   /* kaiming_uniform(a=sqrt(5)) */
+        for (int64_t k = 0; k < (int64_t)s->r * a->in; k++) A[k] = (2.0f * ft_rng_uniform(&rng) - 1.0f) * bound;
+        memset(m->params[a->pb].t.data, 0, sizeof(float) * (size_t)a->out * (size_t)s->r);
+    }
+    return FT_OK;
+}
+
+/* ------------------------------------------------------------------ forward / backward hooks */
+
+int enc_lora_prepare(ft_encoder_model *m, int N) {
+    struct enc_lora_state *s = m->lora;
+    if (!s || N <= s->act_N) return FT_OK;
+    ft_arena_free(&s->act);
+    size_t floats = (size_t)N * ((size_t)s->r * (size_t)(s->n + 1) + 2 * (size_t)s->maxin);
+    FT_TRY(ft_arena_init(&s->act, floats * sizeof(float) + (size_t)(s->n + 4) * FT_ALIGN));
+    for (int i = 0; i < s->n; i++) s->ad[i].xa = ft_arena_alloc(&s->act, sizeof(float) * (size_t)N * s->r);
+    s->dxa = ft_arena_alloc(&s->act, sizeof(float) * (size_t)N * s->r);
+    s->xd = ft_arena_alloc(&s->act, sizeof(float) * (size_t)N * s->maxin);
+    s->dx = ft_arena_alloc(&s->act, sizeof(float) * (size_t)N * s->maxin);
+    s->act_N = N;
+    return FT_OK;
+}
+
+static uint64_t lora_seed(const ft_encoder_model *m, int k) {
+    return m->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(k + 2001));
+}
+
+/* out [N, a.out] += scale * B A drop(inp) */
+void enc_lora_forward(const ft_encoder_model *m, int l, int slot, const float *inp, float *out, int N) {
+    const struct enc_lora_state *s = m->lora;
+    int k = s ? s->site[l * S_COUNT + slot] : -1;
+    if (k < 0) return;
+    const ft_backend *be = m->be;
+    const enc_adapter *a = &s->ad[k];
+    const float *x = inp;
+    if (m->training && s->dropout > 0) {
+        be->dropout_forward(s->xd, inp, (size_t)N * a->in, s->dropout, lora_seed(m, k));
+        x = s->xd;
+    }
+    be->matmul_forward(a->xa, x, m->params[a->pa].t.data, NULL, N, a->in, s->r);
+    be->matmul_acc_forward(out, a->out, a->xa, m->params[a->pb].t.data, N, s->r, a->out, s->scale);
+}
+
+/* gradients of the adapter of (l, slot); dinp [N, a.in] (the base's input gradient) += the adapter's */
+void enc_lora_backward(const ft_encoder_model *m, int l, int slot, const float *inp, const float *dout, float *dinp, int N) {
+    const struct enc_lora_state *s = m->lora;
+    int k = s ? s->site[l * S_COUNT + slot] : -1;
+    if (k < 0) return;
+    const ft_backend *be = m->be;
+    const enc_adapter *a = &s->ad[k];
+    float *dA = m->params[a->pa].grad, *dB = m->params[a->pb].grad;
+    const float *A = m->params[a->pa].t.data, *B = m->params[a->pb].t.data;
+    /* dxa = scale dout B;  dB += scale dout^T xa */
+    memset(s->dxa, 0, sizeof(float) * (size_t)N * s->r);
+    be->matmul_acc_backward(s->dxa, dB, dout, a->out, a->xa, B, N, s->r, a->out, s->scale);
+    int drop = m->training && s->dropout > 0;
+    const float *x = inp;
+    if (drop) {
+        be->dropout_forward(s->xd, inp, (size_t)N * a->in, s->dropout, lora_seed(m, k));
+        x = s->xd;
+    }
+    /* dA += dxa^T x;  d(input) += dxa A (through the dropout mask) */
+    if (!drop || !dinp) {
+        be->matmul_acc_backward(drop ? NULL : dinp, dA, s->dxa, s->r, x, A, N, a->in, s->r, 1.0f);
+        return;
+    }
+    be->matmul_acc_backward(NULL, dA, s->dxa, s->r, x, A, N, a->in, s->r, 1.0f);
+    memset(s->dx, 0, sizeof(float) * (size_t)N * a->in);
+    be->matmul_acc_backward(s->dx, NULL, s->dxa, s->r, x, A, N, a->in, s->r, 1.0f);
+    be->dropout_backward(s->dx, s->dx, (size_t)N * a->in, s->dropout, lora_seed(m, k));
+    be->residual_forward(dinp, dinp, s->dx, (size_t)N * a->in);
+}
+
+/* ------------------------------------------------------------------ merge */
+
+int ft_encoder_merge_lora(ft_encoder_model *m) {
+    struct enc_lora_state *s = m->lora;
+    if (!s) return FT_OK;
+    for (int k = 0; k < s->n; k++) {
+        enc_adapter *a = &s->ad[k];
+        float *W = m->params[m->lslot[a->layer * S_COUNT + a->slot]].t.data;
+        const float *A = m->params[a->pa].t.data, *B = m->params[a->pb].t.data;
+        /* W [out, in] += scale B [out, r] A [r, in], in double */
+        for (int o = 0; o < a->out; o++)
+            for (int i = 0; i < a->in; i++) {
+                double acc = 0;
+                for (int j = 0; j < s->r; j++) acc += (double)B[(size_t)o * s->r + j] * A[(size_t)j * a->in + i];
+                W[(size_t)o * a->in + i] += (float)(s->scale * acc);
+            }
+    }
+    /* drop the adapters' parameters (they are the last 2n entries) */
+    m->n_params -= 2 * s->n;
+    lora_free(s);
+    m->lora = NULL;
+    for (int i = 0; i < m->n_params; i++) m->params[i].trainable = 1;
+    return FT_OK;
+}
+
+/* ------------------------------------------------------------------ PEFT files */
+
+static const char *task_type(const ft_encoder_model *m) {
+    return m->task == FT_TASK_TOKEN ? "TOKEN_CLS" : m->task == FT_TASK_MLM ? "FEATURE_EXTRACTION" : "SEQ_CLS";
+}
+
+int ft_encoder_save_adapter(const ft_encoder_model *m, const char *dir, const char *base_path, const char *const *label_names) {
+    const struct enc_lora_state *s = m->lora;
+    if (!s) return ft_error(FT_ERR_INVALID, "the encoder has no LoRA adapters to save");
+    FT_TRY(ft_mkdirs(dir));
+    int heads[E_COUNT], nh = 0;
+    for (int g = E_HEAD0; g < E_COUNT; g++) if (m->slot[g] >= 0 && head_trainable(m, g)) heads[nh++] = g;
+    int n = 2 * s->n + nh;
+    ft_st_tensor *ts = calloc((size_t)n, sizeof *ts);
+    char (*names)[224] = calloc((size_t)n, sizeof *names);
+    if (!ts || !names) { free(ts); free(names); return ft_error(FT_ERR_NOMEM, "out of memory"); }
+    for (int i = 0; i < n; i++) {
+        const ft_param *p;
+        if (i < 2 * s->n) {
+            const enc_adapter *a = &s->ad[i / 2];
+            p = &m->params[i % 2 ? a->pb : a->pa];
+            snprintf(names[i], sizeof names[i], "base_model.model.%s.lora_%c.weight", a->module, i % 2 ? 'B' : 'A');
+        } else {
+            p = &m->params[m->slot[heads[i - 2 * s->n]]];
+            snprintf(names[i], sizeof names[i], "base_model.model.%s", p->name);
+        }
+        ts[i].name = names[i];
+        ts[i].dtype = FT_F32;
+        ts[i].ndim = p->t.ndim;
+        for (int d = 0; d < p->t.ndim; d++) ts[i].shape[d] = p->t.shape[d];
+        ts[i].data = p->t.data;
+    }
+    char path[4096];
+    int rc = ft_path_join(path, sizeof path, dir, "adapter_model.safetensors");
+    static const char *meta[] = {"format", "pt"};
+    if (rc == FT_OK) rc = ft_st_write(path, ts, n, meta, 1);
+    free(ts);
+    free(names);
+    if (rc < 0) return rc;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "peft_type", "LORA");
+    cJSON_AddStringToObject(j, "task_type", task_type(m));
+    cJSON_AddStringToObject(j, "base_model_name_or_path", base_path ? base_path : "");
+    cJSON_AddNumberToObject(j, "r", s->r);
+    cJSON_AddNumberToObject(j, "lora_alpha", s->alpha);
+    cJSON_AddNumberToObject(j, "lora_dropout", s->dropout);
+    cJSON_AddBoolToObject(j, "use_rslora", s->rslora);
+    if (!strcmp(s->targets, "all-linear")) cJSON_AddStringToObject(j, "target_modules", "all-linear");
+    else {
+        cJSON *arr = cJSON_AddArrayToObject(j, "target_modules");
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s", s->targets);
+        char *save = NULL;
+        for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) cJSON_AddItemToArray(arr, cJSON_CreateString(t));
+    }
+    cJSON_AddStringToObject(j, "bias", "none");
+    cJSON_AddBoolToObject(j, "fan_in_fan_out", 0);
+    cJSON_AddBoolToObject(j, "inference_mode", 1);
+    if (nh) {
+        /* the head modules, by their names without the parameter suffix ("classifier", "pre_classifier") */
+        cJSON *arr = cJSON_AddArrayToObject(j, "modules_to_save");
+        for (int i = 0; i < nh; i += 2) {
+            char mod[160];
+            snprintf(mod, sizeof mod, "%s", m->params[m->slot[heads[i]]].name);
+            char *dot = strrchr(mod, '.');
+            if (dot) *dot = 0;
+            /* RoBERTa's head is one module, "classifier" (dense + out_proj) */
+            if (m->cfg.arch == FT_ENC_ROBERTA && !strncmp(mod, "classifier.", 11)) mod[10] = 0;
+            int dup = 0;
+            for (cJSON *it = arr->child; it; it = it->next) dup |= !strcmp(it->valuestring, mod);
+            if (!dup) cJSON_AddItemToArray(arr, cJSON_CreateString(mod));
+        }
+    } else cJSON_AddNullToObject(j, "modules_to_save");
+    /* what finetune needs to rebuild the model around the adapter */
+    cJSON_AddStringToObject(j, "finetune_task", ft_encoder_task_name(m->task));
+    cJSON_AddNumberToObject(j, "finetune_num_labels", m->cfg.num_labels);
+    cJSON_AddStringToObject(j, "finetune_pooling", m->pooling == FT_POOL_MEAN ? "mean" : "cls");
+    if (m->task == FT_TASK_CLASSIFY || m->task == FT_TASK_TOKEN) {
+        cJSON *lnames = cJSON_AddArrayToObject(j, "finetune_labels");
+        for (int k = 0; k < m->cfg.num_labels; k++) {
+            const char *nm = label_names ? label_names[k] : ft_encoder_label_name(m, k);
+            char buf[32];
+            if (!nm) { snprintf(buf, sizeof buf, "LABEL_%d", k); nm = buf; }
+            cJSON_AddItemToArray(lnames, cJSON_CreateString(nm));
+        }
+    }
+    char *text = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!text) return ft_error(FT_ERR_NOMEM, "out of memory");
+    rc = ft_path_join(path, sizeof path, dir, "adapter_config.json");
+    if (rc == FT_OK) rc = ft_file_write_atomic(path, text, strlen(text));
+    free(text);
+    return rc;
+}
+
+/* Reads adapter_config.json: creates the adapters (unless they exist) and reads A, B and the head. */
+int ft_encoder_load_adapter(ft_encoder_model *m, const char *dir) {
+    char path[4096], *text;
+    FT_TRY(ft_path_join(path, sizeof path, dir, "adapter_config.json"));
+    FT_TRY(ft_file_read_all(path, &text, NULL));
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    if (!j) return ft_error(FT_ERR_FORMAT, "%s: invalid JSON", path);
+    int rc = FT_OK;
+    const cJSON *pt = cJSON_GetObjectItem(j, "peft_type");
+    if (cJSON_IsString(pt) && strcmp(pt->valuestring, "LORA"))
+        rc = ft_error(FT_ERR_UNSUPPORTED, "%s: peft_type \"%s\" is not supported (only LORA)", path, pt->valuestring);
+    if (rc == FT_OK && cJSON_IsTrue(cJSON_GetObjectItem(j, "use_dora"))) rc = ft_error(FT_ERR_UNSUPPORTED, "%s: DoRA adapters are not supported", path);
+    const cJSON *bias = cJSON_GetObjectItem(j, "bias");
+    if (rc == FT_OK && cJSON_IsString(bias) && strcmp(bias->valuestring, "none"))
+        rc = ft_error(FT_ERR_UNSUPPORTED, "%s: bias=\"%s\" adapters are not supported (only \"none\")", path, bias->valuestring);
+    const cJSON *rp = cJSON_GetObjectItem(j, "rank_pattern"), *ap = cJSON_GetObjectItem(j, "alpha_pattern");
+    if (rc == FT_OK && ((cJSON_IsObject(rp) && rp->child) || (cJSON_IsObject(ap) && ap->child)))
+        rc = ft_error(FT_ERR_UNSUPPORTED, "%s: rank_pattern / alpha_pattern are not supported", path);
+    char targets[512] = "";
+    const cJSON *tm = cJSON_GetObjectItem(j, "target_modules");
+    if (cJSON_IsString(tm)) snprintf(targets, sizeof targets, "%s", tm->valuestring);
+    else if (cJSON_IsArray(tm)) {
+        size_t o = 0;
+        for (const cJSON *it = tm->child; it; it = it->next)
+            if (cJSON_IsString(it) && o < sizeof targets) o += (size_t)snprintf(targets + o, sizeof targets - o, "%s%s", o ? "," : "", it->valuestring);
+    }
+    int r = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "r"));
+    double alpha = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "lora_alpha"));
+    const cJSON *dr = cJSON_GetObjectItem(j, "lora_dropout");
+    double dropout = cJSON_IsNumber(dr) ? dr->valuedouble : 0;
+    int rslora = cJSON_IsTrue(cJSON_GetObjectItem(j, "use_rslora"));
+    cJSON_Delete(j);
+    if (rc < 0) return rc;
+    if (!m->lora) FT_TRY(ft_error_wrap(create(m, r, (float)alpha, (float)dropout, rslora, targets), "%s", path));
+    else if (m->lora->r != r) return ft_error(FT_ERR_INVALID, "%s: rank %d, the model's adapters have rank %d", path, r, m->lora->r);
+    ft_safetensors *st;
+    FT_TRY(ft_path_join(path, sizeof path, dir, "adapter_model.safetensors"));
+    FT_TRY(ft_st_open(&st, path));
+    const struct enc_lora_state *s = m->lora;
+    for (int k = 0; k < s->n && rc == FT_OK; k++)
+        for (int w = 0; w < 2 && rc == FT_OK; w++) {
+            const enc_adapter *a = &s->ad[k];
+            ft_param *p = &m->params[w ? a->pb : a->pa];
+            char key[256];
+            snprintf(key, sizeof key, "base_model.model.%s.lora_%c.weight", a->module, w ? 'B' : 'A');
+            if (!ft_st_find(st, key)) snprintf(key, sizeof key, "base_model.model.%s.lora_%c.default.weight", a->module, w ? 'B' : 'A');
+            rc = ft_st_read_f32(st, key, p->t.shape, 2, p->t.data);
+        }
+    /* the saved head (modules_to_save), when present, replaces the base's */
+    for (int g = E_HEAD0; g < E_COUNT && rc == FT_OK; g++) {
+        if (m->slot[g] < 0 || !head_trainable(m, g)) continue;
+        ft_param *p = &m->params[m->slot[g]];
+        char key[256];
+        snprintf(key, sizeof key, "base_model.model.%s", p->name);
+        if (ft_st_find(st, key)) rc = ft_st_read_f32(st, key, p->t.shape, p->t.ndim, p->t.data);
+    }
+    ft_st_close(st);
+    return rc;
+}
+
+/* An adapter directory (adapter_config.json): the base from base_model_name_or_path (relative paths
+ * resolved from the adapter's directory too), the task / label count / pooling it was trained with. */
+int ft_encoder_load_with_adapter(ft_encoder_model **out, const char *adapter_dir, const ft_encoder_options *o, const ft_backend *be) {
+    *out = NULL;
+    char path[4096], *text, base[4096] = "";
+    FT_TRY(ft_path_join(path, sizeof path, adapter_dir, "adapter_config.json"));
+    FT_TRY(ft_file_read_all(path, &text, NULL));
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    if (!j) return ft_error(FT_ERR_FORMAT, "%s: invalid JSON", path);
+    ft_encoder_options eo = o ? *o : ft_encoder_default_options();
+    const cJSON *b = cJSON_GetObjectItem(j, "base_model_name_or_path");
+    if (cJSON_IsString(b)) snprintf(base, sizeof base, "%s", b->valuestring);
+    const cJSON *t = cJSON_GetObjectItem(j, "finetune_task"), *tt = cJSON_GetObjectItem(j, "task_type");
+    if (eo.task == FT_TASK_AUTO) {
+        if (cJSON_IsString(t)) ft_encoder_task_from_name(t->valuestring, &eo.task);
+        else if (cJSON_IsString(tt)) eo.task = !strcmp(tt->valuestring, "TOKEN_CLS") ? FT_TASK_TOKEN : FT_TASK_CLASSIFY;
+    }
+    const cJSON *nl = cJSON_GetObjectItem(j, "finetune_num_labels");
+    if (eo.num_labels == 0 && cJSON_IsNumber(nl)) eo.num_labels = (int)nl->valuedouble;
+    const cJSON *pl = cJSON_GetObjectItem(j, "finetune_pooling");
+    if (eo.pooling == FT_POOL_AUTO && cJSON_IsString(pl)) eo.pooling = !strcmp(pl->valuestring, "mean") ? FT_POOL_MEAN : FT_POOL_CLS;
+    cJSON *labels = cJSON_DetachItemFromObject(j, "finetune_labels");
+    cJSON_Delete(j);
+    int rc = FT_OK;
+    if (!base[0]) rc = ft_error(FT_ERR_FORMAT, "%s: no base_model_name_or_path", path);
+    if (rc == FT_OK && !ft_path_is_dir(base)) {
+        char alt[4096];
+        if (ft_path_join(alt, sizeof alt, adapter_dir, base) != FT_OK || !ft_path_is_dir(alt)) rc = ft_error(FT_ERR_NOT_FOUND, "%s: base model %s not found", path, base);
+        else snprintf(base, sizeof base, "%s", alt);
+    }
+    ft_encoder_model *m = NULL;
+    if (rc == FT_OK) rc = ft_encoder_load_ex(&m, base, &eo, be);
+    if (rc == FT_OK) rc = ft_encoder_load_adapter(m, adapter_dir);
+    /* the label names the adapter was trained with */
+    if (rc == FT_OK && cJSON_IsArray(labels) && cJSON_GetArraySize(labels) == m->cfg.num_labels) {
+        int K = m->cfg.num_labels;
+        char **nn = calloc((size_t)K, sizeof *nn);
+        if (!nn) rc = ft_error(FT_ERR_NOMEM, "out of memory");
+        int k = 0;
+        for (const cJSON *it = labels ? labels->child : NULL; nn && it; it = it->next, k++)
+            nn[k] = strdup(cJSON_IsString(it) ? it->valuestring : "");
+        if (nn) {
+            for (int i = 0; i < m->n_label_names; i++) free(m->label_names[i]);
+            free(m->label_names);
+            m->label_names = nn;
+            m->n_label_names = K;
+        }
+    }
+    cJSON_Delete(labels);
+    if (rc < 0) { ft_encoder_close(m); return rc; }
+    *out = m;
+    return FT_OK;
+}
+
+int ft_encoder_dir_is_adapter(const char *dir) {
+    char path[4096];
+    if (ft_path_join(path, sizeof path, dir, "adapter_config.json") != FT_OK || !ft_path_exists(path)) return 0;
+    char *text;
+    if (ft_file_read_all(path, &text, NULL) != FT_OK) { ft_error_clear(); return 0; }
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    int yes = 0;
+    if (j && cJSON_IsString(cJSON_GetObjectItem(j, "finetune_task"))) yes = 1;
+    else if (j) {
+        const cJSON *tt = cJSON_GetObjectItem(j, "task_type"), *b = cJSON_GetObjectItem(j, "base_model_name_or_path");
+        ft_encoder_config ec;
+        if (cJSON_IsString(tt) && (!strcmp(tt->valuestring, "SEQ_CLS") || !strcmp(tt->valuestring, "TOKEN_CLS")) && cJSON_IsString(b))
+            yes = ft_encoder_config_load(&ec, b->valuestring) == FT_OK;
+        ft_error_clear();
+    }
+    cJSON_Delete(j);
+    return yes;
+}
