@@ -5,6 +5,7 @@
 #include "finetune/encoder.h"
 #include "finetune/ops.h"
 
+#include "cpu/fast_math.h"
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -265,14 +266,14 @@ void ft_cpu_enc_attention_backward(float *dq, float *dk, float *dv, const float 
 
 void ft_cpu_gelu_erf_forward(float *out, const float *inp, size_t n) {
 #pragma omp parallel for schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i++) { float x = inp[i]; out[i] = 0.5f * x * (1.0f + erff(x * (float)FT_SQRT1_2)); }
+    for (size_t i = 0; i < n; i++) { float x = inp[i]; out[i] = 0.5f * x * (1.0f + ft_erff_fast(x * (float)FT_SQRT1_2)); }
 }
 
 void ft_cpu_gelu_erf_backward(float *dinp, const float *dout, const float *inp, size_t n) {
 #pragma omp parallel for schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
-        float g = 0.5f * (1.0f + erff(x * (float)FT_SQRT1_2)) + x * (float)FT_INV_SQRT_2PI * expf(-0.5f * x * x);
+        float g = 0.5f * (1.0f + ft_erff_fast(x * (float)FT_SQRT1_2)) + x * (float)FT_INV_SQRT_2PI * ft_expf_fast(-0.5f * x * x);
         dinp[i] = dout[i] * g;
     }
 }
