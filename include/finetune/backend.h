@@ -68,13 +68,6 @@ typedef struct ft_backend {
 static inline unsigned long long ft_attn_dropout_row_seed(unsigned long long seed, size_t row) {
     return seed ^ (0xD1B54A32D192ED03ull * (unsigned long long)(row + 1));
 }
-/* The causal kernels of ops.h with that dropout; same shapes and contracts as attention_forward /
- * attention_backward (ops.h). To move into ops.h's FT_OPS_DECLARE (not owned by this change). */
-#define FT_ATTN_DROPOUT_OPS_DECLARE(P) \
-void P##attention_dropout_forward(float *out, float *att, const float *qkv, const int *seg, int B, int T, int NH, int NKV, int HS, float p, unsigned long long seed); \
-void P##attention_dropout_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att, const int *seg, int B, int T, int NH, int NKV, int HS, float p, unsigned long long seed);
-FT_ATTN_DROPOUT_OPS_DECLARE(ft_ref_)
-FT_ATTN_DROPOUT_OPS_DECLARE(ft_cpu_)
 
 /* The scalar reference backend (plain loops, single thread): ground truth for tests. */
 const ft_backend *ft_backend_ref(void);

@@ -54,6 +54,7 @@ typedef struct ft_encoder_config {
     int   num_labels;         /* K */
     float dropout;            /* hidden dropout: embeddings, attention output, FFN output (training mode) */
     float head_dropout;       /* before the head's Linear layers (classifier_dropout / seq_classif_dropout) */
+    float attn_dropout;       /* on the attention probabilities (attention_probs_dropout_prob / attention_dropout) */
     float initializer_range;
 } ft_encoder_config;
 

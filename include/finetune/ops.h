@@ -59,6 +59,10 @@ void P##rope_backward(float *dqkv, const int *pos, const float *inv_freq, int N,
 void P##attention_forward(float *out, float *att, const float *qkv, const int *seg, int B, int T, int NH, int NKV, int HS); \
 /* dqkv[B,T,(NH+2*NKV)*HS] assigned; scratch[B,NH,T,T] workspace (may alias nothing) */                 \
 void P##attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att, const int *seg, int B, int T, int NH, int NKV, int HS); \
+/* the same with inverted dropout (p, seed) on the attention probabilities (att keeps the undropped ones; \
+ * the mask of row r comes from ft_attn_dropout_row_seed(seed, r), backend.h); p = 0 is the plain kernel */ \
+void P##attention_dropout_forward(float *out, float *att, const float *qkv, const int *seg, int B, int T, int NH, int NKV, int HS, float p, unsigned long long seed); \
+void P##attention_dropout_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att, const int *seg, int B, int T, int NH, int NKV, int HS, float p, unsigned long long seed); \
 /* Inference with a KV cache, one sequence: q[T,NH*HS] are positions P..P+T-1; kc/vc[P+T, NKV*HS]     \
  * hold keys/values of positions 0..P+T-1 (row stride kv_stride floats). out[T,NH*HS]. */               \
 void P##attention_cached_forward(float *out, const float *q, const float *kc, const float *vc, int kv_stride, int P, int T, int NH, int NKV, int HS); \

@@ -243,7 +243,7 @@ void ft_encoder_set_training(ft_encoder_model *m, int training, uint64_t seed) {
 
 float enc_hidden_p(const ft_encoder_model *m) { return m->training ? m->cfg.dropout : 0.0f; }
 float enc_head_p(const ft_encoder_model *m) { return m->training ? m->cfg.head_dropout : 0.0f; }
-float enc_attn_p(const ft_encoder_model *m) { return m->training ? m->attn_dropout : 0.0f; }
+float enc_attn_p(const ft_encoder_model *m) { return m->training ? m->cfg.attn_dropout : 0.0f; }
 /* the dropout stream of (layer, site): layer -1 embeddings (site 0) and head (sites 1, 2); blocks: 1 attention
  * output, 2 FFN, 3 attention probabilities */
 uint64_t enc_site_seed(const ft_encoder_model *m, int layer, int site) {

@@ -65,8 +65,6 @@ struct ft_encoder_model {
     ft_arena weights, grads, act_arena;
     int grads_ready;
     int training;                  /* dropout on (ft_encoder_set_training) */
-    float attn_dropout;            /* on the attention probabilities in training: attention_probs_dropout_prob
-                                      (BERT / RoBERTa) / attention_dropout (DistilBERT) of config.json */
     uint64_t seed;
     float *class_w;                /* [K] or NULL */
     float smoothing;               /* label smoothing eps */

@@ -326,7 +326,7 @@ int ft_encoder_load_ex(ft_encoder_model **out, const char *dir, const ft_encoder
     char path[4096];
     int rc = config_read(dir, &m->src_config, path, sizeof path);
     if (rc == FT_OK) rc = config_from_json(&m->cfg, &m->act, m->src_config, path);
-    if (rc == FT_OK) rc = attn_dropout_from_json(&m->attn_dropout, &m->cfg, m->src_config, path);
+    if (rc == FT_OK) rc = attn_dropout_from_json(&m->cfg.attn_dropout, &m->cfg, m->src_config, path);
     int ckpt_labels = m->cfg.num_labels;
     if (rc == FT_OK) rc = resolve_options(m, o, m->src_config, path, ckpt_labels);
     if (rc == FT_OK) rc = config_labels(m, m->src_config);
