@@ -9,32 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 static char g_bin[1024];
-
-/* runs a shell command, captures stdout (and stderr if merge), returns the exit status */
-static int run(const char *cmd, char **out) {
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    size_t n;
-    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += n;
-        if (cap - len < 1024) buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = 0;
-    int st = pclose(p);
-    *out = buf;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static void test_default_model_reference_story(void **s) {
     (void)s;
     char cmd[2048], *out, *want;
     snprintf(cmd, sizeof cmd, "%s generate --temperature 0 --max-tokens 200", g_bin);
-    assert_int_equal(run(cmd, &out), 0);
+    assert_int_equal(ft_test_run(cmd, &out), 0);
     assert_int_equal(ft_file_read_all(ft_fixture("convert/greedy_t0_n200.txt"), &want, NULL), 0);
     int same = strcmp(out, want) == 0;
     printf("  embedded stories260K, greedy from BOS, 200 tokens: %zu bytes, %s llama2.c's reference story\n", strlen(out),
@@ -60,7 +42,7 @@ static void test_prompt_continuation(void **s) {
     int n = 1;
     for (char *c = line2; *c; c++) n += *c == ' ';
     snprintf(cmd, sizeof cmd, "%s generate --prompt '%s' --temperature 0 --max-tokens %d --ids --ignore-eos", g_bin, prompt, n);
-    assert_int_equal(run(cmd, &out), 0);
+    assert_int_equal(ft_test_run(cmd, &out), 0);
     char *onl = strchr(out, '\n');
     if (onl) *onl = 0;
     int same = strcmp(out, line2) == 0;
@@ -88,7 +70,7 @@ static void cli_greedy_fixture(const char *name) {
     int o = snprintf(cmd, sizeof cmd, "%s generate --model %s --temperature 0 --ids --ignore-eos --max-tokens %d --prompt-ids '", g_bin, dir, G - P);
     for (int i = 0; i < P; i++) o += snprintf(cmd + o, sizeof cmd - (size_t)o, i ? " %d" : "%d", prompt[i]);
     snprintf(cmd + o, sizeof cmd - (size_t)o, "'");
-    assert_int_equal(run(cmd, &out), 0);
+    assert_int_equal(ft_test_run(cmd, &out), 0);
     char expect[4096];
     int e = 0;
     for (int i = P; i < G; i++) e += snprintf(expect + e, sizeof expect - (size_t)e, i > P ? " %d" : "%d", want[i]);
@@ -114,7 +96,7 @@ static void test_generate_ids_matches_transformers(void **s) {
 static void expect_fail(const char *args, int code, const char *needle) {
     char cmd[2048], *out;
     snprintf(cmd, sizeof cmd, "%s %s 2>&1", g_bin, args);
-    int rc = run(cmd, &out);
+    int rc = ft_test_run(cmd, &out);
     printf("  finetune %s -> exit %d: %s", args, rc, out);
     assert_int_equal(rc, code);
     assert_non_null(strstr(out, needle));

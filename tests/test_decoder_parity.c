@@ -53,25 +53,14 @@ static void free_fixture(fixture *f) {
     free(f->targets);
 }
 
-static float *read_ref(const fixture *f, const char *name, size_t *n) {
-    const ft_st_entry *e = ft_st_find(f->ref, name);
-    if (!e) return NULL;
-    size_t cnt = 1;
-    for (int i = 0; i < e->ndim; i++) cnt *= (size_t)e->shape[i];
-    float *buf = malloc(sizeof(float) * cnt);
-    assert_int_equal(ft_st_read_f32(f->ref, name, e->shape, e->ndim, buf), 0);
-    *n = cnt;
-    return buf;
-}
-
 /* the reference gradient of HF tensor `hf` ("grad." + name, with or without the GPT-2 prefix) */
 static float *read_grad(const fixture *f, const char *hf, size_t *n) {
     char key[600];
     snprintf(key, sizeof key, "grad.%s", hf);
-    float *g = read_ref(f, key, n);
+    float *g = ft_test_read_f32(f->ref, key, n);
     if (!g && strncmp(hf, "transformer.", 12) == 0) {
         snprintf(key, sizeof key, "grad.%s", hf + 12);
-        g = read_ref(f, key, n);
+        g = ft_test_read_f32(f->ref, key, n);
     }
     return g;
 }
@@ -91,12 +80,12 @@ static int check_forward_backward(const char *name, const char *dir, const ft_ba
     float loss;
     assert_int_equal(ft_model_forward(m, f.ids, f.targets, NULL, NULL, f.B, f.T, &loss), 0);
     size_t n = 0;
-    float *ref_logits = read_ref(&f, "logits", &n);
+    float *ref_logits = ft_test_read_f32(f.ref, "logits", &n);
     assert_non_null(ref_logits);
     assert_int_equal(n, (size_t)f.B * f.T * c->vocab_size);
     int strict = be == ft_backend_ref();
     fails += !ft_check_close("logits", ft_model_logits(m), ref_logits, n, TOL);
-    float *ref_loss = read_ref(&f, "loss", &n);
+    float *ref_loss = ft_test_read_f32(f.ref, "loss", &n);
     fails += !ft_check_close("loss", &loss, ref_loss, 1, TOL);
     assert_int_equal(ft_model_zero_grad(m), 0);
     assert_int_equal(ft_model_backward(m, 0.0f), 0);
@@ -144,7 +133,7 @@ static int check_adamw(const char *name, const char *dir) {
     fixture f;
     if (load_fixture(&f, dir) < 0) return 1;
     size_t n = 0;
-    float *ref = read_ref(&f, "adamw_losses", &n);
+    float *ref = ft_test_read_f32(f.ref, "adamw_losses", &n);
     if (!ref) { free_fixture(&f); return 0; }
     ft_optim_params op = ft_optim_default_params();
     const char *v;

@@ -26,27 +26,6 @@
 
 static const char *FIXTURES[] = {"bert_tiny", "distilbert_tiny", "roberta_tiny"};
 
-static float *read_ref(ft_safetensors *st, const char *name, size_t *n) {
-    const ft_st_entry *e = ft_st_find(st, name);
-    if (!e) return NULL;
-    size_t cnt = 1;
-    for (int i = 0; i < e->ndim; i++) cnt *= (size_t)e->shape[i];
-    float *buf = malloc(sizeof(float) * cnt);
-    assert_int_equal(ft_st_read_f32(st, name, e->shape, e->ndim, buf), 0);
-    *n = cnt;
-    return buf;
-}
-
-static int *read_ints(ft_safetensors *st, const char *name, int *B, int *T) {
-    const ft_st_entry *e = ft_st_find(st, name);
-    assert_non_null(e);
-    *B = (int)e->shape[0];
-    *T = e->ndim > 1 ? (int)e->shape[1] : 1;
-    int *v = malloc(sizeof(int) * (size_t)(*B * *T));
-    assert_int_equal(ft_st_read_i32(st, name, e->shape, e->ndim, v), 0);
-    return v;
-}
-
 static int check_fixture(const char *name, const ft_backend *be) {
     char rel[256], dir[4096], path[4200];
     snprintf(rel, sizeof rel, "encoder/%s", name);
@@ -56,8 +35,9 @@ static int check_fixture(const char *name, const ft_backend *be) {
     ft_safetensors *st;
     assert_int_equal(ft_st_open(&st, path), 0);
     int B, T, b1, t1;
-    int *ids = read_ints(st, "input_ids", &B, &T), *tt = read_ints(st, "token_type_ids", &b1, &t1);
-    int *mask = read_ints(st, "attention_mask", &b1, &t1), *labels = read_ints(st, "labels", &b1, &t1);
+    int *ids = ft_test_read_i32(st, "input_ids", &B, &T), *tt = ft_test_read_i32(st, "token_type_ids", &b1, &t1);
+    int *mask = ft_test_read_i32(st, "attention_mask", &b1, &t1), *labels = ft_test_read_i32(st, "labels", &b1, &t1);
+    assert_true(ids && tt && mask && labels);
     ft_encoder_model *m;
     int rc = ft_encoder_load(&m, dir, 0, be);
     if (rc < 0) printf("load %s: %s\n", dir, ft_last_error());
@@ -70,42 +50,16 @@ static int check_fixture(const char *name, const ft_backend *be) {
     float loss;
     assert_int_equal(ft_encoder_forward(m, ids, c->type_vocab_size > 1 ? tt : NULL, mask, labels, B, T, &loss), 0);
     size_t n = 0;
-    float *ref = read_ref(st, "logits", &n);
+    float *ref = ft_test_read_f32(st, "logits", &n);
     assert_int_equal(n, (size_t)B * c->num_labels);
     fails += !ft_check_close("logits", ft_encoder_logits(m), ref, n, TOL);
     free(ref);
-    ref = read_ref(st, "loss", &n);
+    ref = ft_test_read_f32(st, "loss", &n);
     fails += !ft_check_close("loss", &loss, ref, 1, TOL);
     free(ref);
     assert_int_equal(ft_encoder_zero_grad(m), 0);
     assert_int_equal(ft_encoder_backward(m), 0);
-    int compared = 0;
-    for (int i = 0; i < ft_encoder_num_params(m); i++) {
-        ft_param *p = ft_encoder_param(m, i);
-        char key[160];
-        snprintf(key, sizeof key, "grad.%s", p->name);
-        ref = read_ref(st, key, &n);
-        if (!ref) { printf("  missing reference gradient %s\n", key); fails++; continue; }
-        assert_int_equal(n, (size_t)ft_tensor_numel(&p->t));
-        ft_cmp cmp = ft_compare_f32(p->grad, ref, n);
-        double ref_max = cmp.max_rel > 0 ? cmp.max_abs / cmp.max_rel : 0;
-        if (ref_max < 1e-9) {
-            /* the key bias gets no gradient: softmax is invariant to adding q.bk to every score of a row,
-             * so the reference is ~1e-17 round-off and a relative error means nothing: bar 1e-6 absolute */
-            int ok = cmp.max_abs <= 1e-6;
-            printf("  %-44s n=%-9zu max_abs=%.3e (reference is zero: %.1e) %s\n", p->name, n, cmp.max_abs, ref_max, ok ? "OK" : "FAIL");
-            fails += !ok;
-        } else {
-            fails += !ft_check_close(p->name, p->grad, ref, n, TOL);
-        }
-        compared++;
-        free(ref);
-    }
-    /* every reference gradient has a parameter */
-    int nref = 0;
-    for (int i = 0; i < ft_st_count(st); i++) nref += !strncmp(ft_st_at(st, i)->name, "grad.", 5);
-    printf("  %d of %d gradients compared, %d failures\n", compared, nref, fails);
-    if (compared != nref) fails++;
+    fails += ft_test_check_encoder_grads(m, st, TOL);
     ft_encoder_close(m);
     ft_st_close(st);
     free(ids); free(tt); free(mask); free(labels);
@@ -385,10 +339,11 @@ static void test_dropout(void **state) {
     snprintf(path, sizeof path, "%s/ref.safetensors", ft_fixture("encoder/roberta_tiny"));
     assert_int_equal(ft_st_open(&st, path), 0);
     int B, T, b1, t1;
-    int *ids = read_ints(st, "input_ids", &B, &T), *mask = read_ints(st, "attention_mask", &b1, &t1);
-    int *labels = read_ints(st, "labels", &b1, &t1);
+    int *ids = ft_test_read_i32(st, "input_ids", &B, &T), *mask = ft_test_read_i32(st, "attention_mask", &b1, &t1);
+    int *labels = ft_test_read_i32(st, "labels", &b1, &t1);
+    assert_true(ids && mask && labels);
     size_t n;
-    float *ref_loss = read_ref(st, "loss", &n);
+    float *ref_loss = ft_test_read_f32(st, "loss", &n);
     ft_encoder_model *m;
     assert_int_equal(ft_encoder_load(&m, dir, 0, ft_backend_ref()), 0);
     assert_true(ft_encoder_get_config(m)->dropout > 0.09f && ft_encoder_get_config(m)->head_dropout > 0.09f);

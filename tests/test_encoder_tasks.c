@@ -38,37 +38,16 @@ typedef struct batch {
     float smoothing;
 } batch;
 
-static float *read_f32(ft_safetensors *st, const char *name, size_t *n) {
-    const ft_st_entry *e = ft_st_find(st, name);
-    if (!e) return NULL;
-    size_t cnt = 1;
-    for (int i = 0; i < e->ndim; i++) cnt *= (size_t)e->shape[i];
-    float *buf = malloc(sizeof(float) * (cnt ? cnt : 1));
-    assert_int_equal(ft_st_read_f32(st, name, e->shape, e->ndim, buf), 0);
-    if (n) *n = cnt;
-    return buf;
-}
-
-static int *read_i32(ft_safetensors *st, const char *name, int *d0, int *d1) {
-    const ft_st_entry *e = ft_st_find(st, name);
-    if (!e) return NULL;
-    *d0 = (int)e->shape[0];
-    *d1 = e->ndim > 1 ? (int)e->shape[1] : 1;
-    int *v = malloc(sizeof(int) * (size_t)(*d0 * *d1));
-    assert_int_equal(ft_st_read_i32(st, name, e->shape, e->ndim, v), 0);
-    return v;
-}
-
 static void batch_read(batch *b, ft_safetensors *st) {
     int d0, d1;
     memset(b, 0, sizeof *b);
-    b->ids = read_i32(st, "input_ids", &b->B, &b->T);
-    b->tt = read_i32(st, "token_type_ids", &d0, &d1);
-    b->mask = read_i32(st, "attention_mask", &d0, &d1);
-    b->labels = read_i32(st, "labels", &d0, &d1);
-    b->targets = read_f32(st, "targets", NULL);
-    b->weights = read_f32(st, "class_weights", NULL);
-    float *eps = read_f32(st, "label_smoothing", NULL);
+    b->ids = ft_test_read_i32(st, "input_ids", &b->B, &b->T);
+    b->tt = ft_test_read_i32(st, "token_type_ids", &d0, &d1);
+    b->mask = ft_test_read_i32(st, "attention_mask", &d0, &d1);
+    b->labels = ft_test_read_i32(st, "labels", &d0, &d1);
+    b->targets = ft_test_read_f32(st, "targets", NULL);
+    b->weights = ft_test_read_f32(st, "class_weights", NULL);
+    float *eps = ft_test_read_f32(st, "label_smoothing", NULL);
     if (eps) { b->smoothing = *eps; free(eps); }
 }
 
@@ -101,34 +80,6 @@ static ft_safetensors *open_ref(const char *name, const char *file) {
     return st;
 }
 
-/* gradient parity of every parameter; a reference that is zero (the key bias) gets 1e-6 absolute */
-static int check_grads(ft_encoder_model *m, ft_safetensors *st) {
-    int fails = 0, compared = 0, nref = 0;
-    for (int i = 0; i < ft_encoder_num_params(m); i++) {
-        ft_param *p = ft_encoder_param(m, i);
-        char key[160];
-        size_t n;
-        snprintf(key, sizeof key, "grad.%s", p->name);
-        float *ref = read_f32(st, key, &n);
-        if (!ref) { printf("  missing reference gradient %s\n", key); fails++; continue; }
-        assert_int_equal(n, (size_t)ft_tensor_numel(&p->t));
-        ft_cmp cmp = ft_compare_f32(p->grad, ref, n);
-        double ref_max = cmp.max_rel > 0 ? cmp.max_abs / cmp.max_rel : 0;
-        if (ref_max < 1e-9) {
-            int ok = cmp.max_abs <= 1e-6;
-            printf("  %-44s n=%-9zu max_abs=%.3e (reference is zero: %.1e) %s\n", p->name, n, cmp.max_abs, ref_max, ok ? "OK" : "FAIL");
-            fails += !ok;
-        } else {
-            fails += !ft_check_close(p->name, p->grad, ref, n, TOL);
-        }
-        compared++;
-        free(ref);
-    }
-    for (int i = 0; i < ft_st_count(st); i++) nref += !strncmp(ft_st_at(st, i)->name, "grad.", 5);
-    printf("  %d of %d gradients compared, %d failures\n", compared, nref, fails);
-    return fails + (compared != nref);
-}
-
 static int check_task(const char *name, const char *file, const ft_backend *be) {
     char rel[256];
     snprintf(rel, sizeof rel, "encoder/%s", name);
@@ -150,23 +101,23 @@ static int check_task(const char *name, const char *file, const ft_backend *be) 
     ft_encoder_inputs in = batch_inputs(&b, m);
     assert_int_equal(ft_encoder_forward_ex(m, &in, &loss), 0);
     size_t n = 0;
-    float *ref = read_f32(st, "logits", &n);
+    float *ref = ft_test_read_f32(st, "logits", &n);
     assert_int_equal(n, (size_t)ft_encoder_logit_rows(m) * ft_encoder_logit_cols(m));
     printf("  logits [%d, %d], loss denominator %.4f\n", ft_encoder_logit_rows(m), ft_encoder_logit_cols(m),
            ft_encoder_loss_denominator(m));
     fails += !ft_check_close("logits", ft_encoder_logits(m), ref, n, TOL);
     free(ref);
-    if ((ref = read_f32(st, "pooled", &n))) {
+    if ((ref = ft_test_read_f32(st, "pooled", &n))) {
         assert_int_equal(n, (size_t)b.B * c->n_embd);
         fails += !ft_check_close("pooled", ft_encoder_pooled(m), ref, n, TOL);
         free(ref);
     }
-    ref = read_f32(st, "loss", &n);
+    ref = ft_test_read_f32(st, "loss", &n);
     fails += !ft_check_close("loss", &loss, ref, 1, TOL);
     free(ref);
     assert_int_equal(ft_encoder_zero_grad(m), 0);
     assert_int_equal(ft_encoder_backward(m), 0);
-    fails += check_grads(m, st);
+    fails += ft_test_check_encoder_grads(m, st, TOL);
     ft_encoder_close(m);
     ft_st_close(st);
     batch_free(&b);

@@ -37,37 +37,18 @@ typedef struct ref_batch {
     int *ids, *mask, *tt;
 } ref_batch;
 
-static int *read_ints(ft_safetensors *st, const char *name, int *B, int *T) {
-    const ft_st_entry *e = ft_st_find(st, name);
-    assert_non_null(e);
-    *B = (int)e->shape[0];
-    *T = (int)e->shape[1];
-    int *v = malloc(sizeof(int) * (size_t)(*B * *T));
-    assert_int_equal(ft_st_read_i32(st, name, e->shape, e->ndim, v), 0);
-    return v;
-}
-
 static void ref_open(ref_batch *r) {
     assert_int_equal(ft_st_open(&r->st, ft_fixture("encoder/minilm_ref.safetensors")), 0);
     int b, t;
-    r->ids = read_ints(r->st, "input_ids", &r->B, &r->T);
-    r->mask = read_ints(r->st, "attention_mask", &b, &t);
-    r->tt = read_ints(r->st, "token_type_ids", &b, &t);
+    r->ids = ft_test_read_i32(r->st, "input_ids", &r->B, &r->T);
+    r->mask = ft_test_read_i32(r->st, "attention_mask", &b, &t);
+    r->tt = ft_test_read_i32(r->st, "token_type_ids", &b, &t);
+    assert_true(r->ids && r->mask && r->tt);
 }
 
 static void ref_close(ref_batch *r) {
     free(r->ids); free(r->mask); free(r->tt);
     ft_st_close(r->st);
-}
-
-static float *read_floats(ft_safetensors *st, const char *name, size_t *n) {
-    const ft_st_entry *e = ft_st_find(st, name);
-    assert_non_null(e);
-    *n = 1;
-    for (int i = 0; i < e->ndim; i++) *n *= (size_t)e->shape[i];
-    float *v = malloc(sizeof(float) * *n);
-    assert_int_equal(ft_st_read_f32(st, name, e->shape, e->ndim, v), 0);
-    return v;
 }
 
 static void test_tokenizer(void **state) {
@@ -120,10 +101,12 @@ static void check_model(const ft_backend *be) {
     float loss;
     assert_int_equal(ft_encoder_forward_ex(m, &in, &loss), 0);
     size_t n;
-    float *h = read_floats(r.st, "last_hidden_state", &n), *e;
+    float *h = ft_test_read_f32(r.st, "last_hidden_state", &n), *e;
+    assert_non_null(h);
     assert_int_equal(n, (size_t)r.B * r.T * c->n_embd);
     int ok = ft_check_close("last_hidden_state", ft_encoder_hidden(m), h, n, TOL);
-    e = read_floats(r.st, "embeddings", &n);
+    e = ft_test_read_f32(r.st, "embeddings", &n);
+    assert_non_null(e);
     assert_int_equal(n, (size_t)r.B * c->n_embd);
     ok &= ft_check_close("mean-pooled embeddings", ft_encoder_pooled(m), e, n, TOL);
     /* one training step on the real model: finite loss and gradients */

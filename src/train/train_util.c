@@ -1,6 +1,7 @@
 /* train_util.c — what every training loop shares: clocks, seeds, memory readings, the global
  * gradient norm and clipping over a parameter array, the progress line and the stop request. */
 #include "trainer_internal.h"
+#include "finetune/status.h"
 
 #include <math.h>
 #include <signal.h>
@@ -131,4 +132,53 @@ int ft_train_optimizer_moments(const ft_train_config *c) {
     return !strcmp(c->optimizer, "adamw") || !strcmp(c->optimizer, "adam") ? 2
          : !strcmp(c->optimizer, "sgd") ? (c->momentum > 0 ? 1 : 0)
          : !strcmp(c->optimizer, "rmsprop") ? (c->momentum > 0 ? 2 : 1) : 1;
+}
+
+int ft_train_loop_run(const ft_loop *L, int resumed, int *stop, int *interrupted, double *rate) {
+    const ft_train_config *c = L->cfg;
+    *stop = 0;
+    *interrupted = 0;
+    *rate = 0;
+    ft_sighandler old = ft_train_catch_sigint();
+    int rc = FT_OK;
+    if (!resumed) {
+        rc = L->eval(L->ctx, stop);
+        if (rc == FT_OK) rc = L->save(L->ctx); /* step 0: resume works from the very start */
+    }
+    while (rc == FT_OK && *L->step < L->total_steps && !*stop) {
+        if (ft_train_stop_requested()) break;
+        double t0 = ft_now_s(), loss = 0, gn = 0;
+        float lr = 0;
+        int64_t count = 0;
+        if ((rc = L->step_fn(L->ctx, &loss, &gn, &lr, &count)) != FT_OK) break;
+        double dt = ft_now_s() - t0;
+        *L->train_time += dt;
+        *rate = (double)count / dt;
+        *L->last_train = (float)loss;
+        int64_t step = *L->step;
+        double epoch = (double)step / (double)L->steps_per_epoch;
+        if (step % (c->log_every > 0 ? c->log_every : 1) == 0 || step == L->total_steps) {
+            char line[512];
+            snprintf(line, sizeof line, "{\"type\": \"train\", \"step\": %lld, \"epoch\": %.4f, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6g, \"%s\": %.1f}",
+                     (long long)step, epoch, loss, lr, gn, L->rate_key, *rate);
+            if ((rc = L->metric(L->ctx, line)) != FT_OK) break;
+        }
+        ft_progress p = {step, L->total_steps, L->steps_per_epoch, *L->train_time, L->is_tty, c->log_every, L->rate_unit};
+        ft_train_progress(&p, loss, lr, *rate, 0);
+        int epoch_end = L->epoch_ended(L->ctx);
+        if ((c->eval_every > 0 && step % c->eval_every == 0) || epoch_end || step == L->total_steps)
+            if ((rc = L->eval(L->ctx, stop)) != FT_OK) break;
+        if (epoch_end && L->after_epoch) L->after_epoch(L->ctx);
+        if ((c->save_every > 0 && step % c->save_every == 0) || epoch_end || step == L->total_steps || *stop)
+            if ((rc = L->save(L->ctx)) != FT_OK) break;
+    }
+    *interrupted = rc == FT_OK && ft_train_stop_requested() && *L->step < L->total_steps;
+    if (*interrupted) {
+        if (L->is_tty) fputc('\n', stderr);
+        fprintf(stderr, "interrupted: saving a checkpoint at step %lld (resume with: finetune train --resume %s)\n", (long long)*L->step, c->out);
+        rc = L->save(L->ctx);
+    }
+    ft_train_restore_sigint(old);
+    if (L->is_tty) fputc('\n', stderr);
+    return rc;
 }

@@ -247,11 +247,6 @@ static int train_step(ft_trainer *t, double *loss_out, double *gnorm_out, float 
 
 /* ------------------------------------------------------------------ progress */
 
-static void progress(ft_trainer *t, double loss, float lr, double tps, int force) {
-    ft_progress p = {t->step, t->total_steps, t->steps_per_epoch, t->train_time, t->is_tty, t->cfg.log_every, "tok/s"};
-    ft_train_progress(&p, loss, lr, tps, force);
-}
-
 /* best/ and final/: an HF model directory, or for LoRA runs a PEFT adapter directory; with the
  * tokenizer files either way */
 static int save_model_dir(ft_trainer *t, const char *dir) {
@@ -296,6 +291,14 @@ static int do_eval(ft_trainer *t, int *stop) {
 
 /* ------------------------------------------------------------------ the loop */
 
+/* the pieces of the shared step loop */
+static int  loop_step(void *x, double *loss, double *gn, float *lr, int64_t *n) { return train_step(x, loss, gn, lr, n); }
+static int  loop_epoch_ended(void *x) { ft_trainer *t = x; return t->it.cursor >= t->batches_per_epoch; }
+static int  loop_eval(void *x, int *stop) { return do_eval(x, stop); }
+static int  loop_save(void *x) { return save_checkpoint(x); }
+static void loop_after_epoch(void *x) { ft_trainer *t = x; ft_trainer_samples(t, (int)t->it.epoch + 1); }
+static int  loop_metric(void *x, const char *line) { return ft_trainer_metric(x, line); }
+
 static int run(ft_trainer *t, ft_train_result *res, int resumed) {
     const ft_train_config *c = &t->cfg;
     char path[4096];
@@ -307,46 +310,11 @@ static int run(ft_trainer *t, ft_train_result *res, int resumed) {
             ft_model_get_config(t->model)->model_type, (long long)ft_model_param_count(t->model), (long long)t->split.n_train,
             (long long)t->split.n_val, (long long)t->batches_per_epoch, c->batch_size, c->seq_len, (long long)t->total_steps,
             c->grad_accum, (long long)t->warmup);
-    ft_sighandler old = ft_train_catch_sigint();
-    int rc = FT_OK, stop = 0;
-    if (!resumed) {
-        rc = do_eval(t, &stop);
-        if (rc == FT_OK) rc = save_checkpoint(t); /* step 0: resume works from the very start */
-    }
-    double tps = 0;
-    while (rc == FT_OK && t->step < t->total_steps && !stop) {
-        if (ft_train_stop_requested()) break;
-        double t0 = ft_now_s(), loss = 0, gn = 0;
-        float lr = 0;
-        int64_t toks = 0;
-        if ((rc = train_step(t, &loss, &gn, &lr, &toks)) != FT_OK) break;
-        double dt = ft_now_s() - t0;
-        t->train_time += dt;
-        tps = (double)toks / dt;
-        t->last_train = (float)loss;
-        double epoch = (double)t->step / (double)t->steps_per_epoch;
-        if (t->step % (c->log_every > 0 ? c->log_every : 1) == 0 || t->step == t->total_steps) {
-            char line[512];
-            snprintf(line, sizeof line, "{\"type\": \"train\", \"step\": %lld, \"epoch\": %.4f, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6g, \"tokens_per_s\": %.1f}",
-                     (long long)t->step, epoch, loss, lr, gn, tps);
-            if ((rc = ft_trainer_metric(t, line)) != FT_OK) break;
-        }
-        progress(t, loss, lr, tps, 0);
-        int epoch_end = t->it.cursor >= t->batches_per_epoch;
-        if ((c->eval_every > 0 && t->step % c->eval_every == 0) || epoch_end || t->step == t->total_steps)
-            if ((rc = do_eval(t, &stop)) != FT_OK) break;
-        if (epoch_end && c->samples > 0) ft_trainer_samples(t, (int)t->it.epoch + 1);
-        if ((c->save_every > 0 && t->step % c->save_every == 0) || epoch_end || t->step == t->total_steps || stop)
-            if ((rc = save_checkpoint(t)) != FT_OK) break;
-    }
-    int interrupted = rc == FT_OK && ft_train_stop_requested() && t->step < t->total_steps;
-    if (interrupted) {
-        if (t->is_tty) fputc('\n', stderr);
-        fprintf(stderr, "interrupted: saving a checkpoint at step %lld (resume with: finetune train --resume %s)\n", (long long)t->step, c->out);
-        rc = save_checkpoint(t);
-    }
-    ft_train_restore_sigint(old);
-    if (t->is_tty) fputc('\n', stderr);
+    ft_loop L = {c, t, &t->step, t->total_steps, t->steps_per_epoch, &t->train_time, &t->last_train, t->is_tty, "tokens_per_s", "tok/s",
+                 loop_step, loop_epoch_ended, loop_eval, loop_save, c->samples > 0 ? loop_after_epoch : NULL, loop_metric};
+    int stop, interrupted;
+    double tps;
+    int rc = ft_train_loop_run(&L, resumed, &stop, &interrupted, &tps);
     if (rc == FT_OK && !interrupted) {
         FT_TRY(ft_path_join(path, sizeof path, c->out, "final"));
         rc = save_model_dir(t, path);

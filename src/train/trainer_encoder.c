@@ -614,6 +614,13 @@ static int do_test(enc_trainer *t) {
 
 /* ------------------------------------------------------------------ the loop */
 
+/* the pieces of the shared step loop */
+static int loop_step(void *x, double *loss, double *gn, float *lr, int64_t *n) { return train_step(x, loss, gn, lr, n); }
+static int loop_epoch_ended(void *x) { enc_trainer *t = x; return t->cursor >= t->nb; }
+static int loop_eval(void *x, int *stop) { return do_eval(x, stop); }
+static int loop_save(void *x) { return save_checkpoint(x); }
+static int loop_metric(void *x, const char *line) { return metric(x, line); }
+
 static int run(enc_trainer *t, ft_train_result *res, int resumed) {
     const ft_train_config *c = &t->cfg;
     char path[4096];
@@ -631,46 +638,11 @@ static int run(enc_trainer *t, ft_train_result *res, int resumed) {
         for (int k = 0; k < t->labels.n; k++) fprintf(stderr, " %d=%s", k, t->labels.names[k]);
         fputc('\n', stderr);
     }
-    ft_sighandler old = ft_train_catch_sigint();
-    int rc = FT_OK, stop = 0;
-    if (!resumed) {
-        rc = do_eval(t, &stop);
-        if (rc == FT_OK) rc = save_checkpoint(t);
-    }
-    double rate = 0;
-    while (rc == FT_OK && t->step < t->total_steps && !stop) {
-        if (ft_train_stop_requested()) break;
-        double t0 = ft_now_s(), loss = 0, gn = 0;
-        float lr = 0;
-        int64_t ex = 0;
-        if ((rc = train_step(t, &loss, &gn, &lr, &ex)) != FT_OK) break;
-        double dt = ft_now_s() - t0;
-        t->train_time += dt;
-        rate = (double)ex / dt;
-        t->last_train = (float)loss;
-        double epoch = (double)t->step / (double)t->steps_per_epoch;
-        if (t->step % (c->log_every > 0 ? c->log_every : 1) == 0 || t->step == t->total_steps) {
-            char line[512];
-            snprintf(line, sizeof line, "{\"type\": \"train\", \"step\": %lld, \"epoch\": %.4f, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6g, \"examples_per_s\": %.1f}",
-                     (long long)t->step, epoch, loss, lr, gn, rate);
-            if ((rc = metric(t, line)) != FT_OK) break;
-        }
-        ft_progress p = {t->step, t->total_steps, t->steps_per_epoch, t->train_time, t->is_tty, c->log_every, "ex/s"};
-        ft_train_progress(&p, loss, lr, rate, 0);
-        int epoch_end = t->cursor >= t->nb;
-        if ((c->eval_every > 0 && t->step % c->eval_every == 0) || epoch_end || t->step == t->total_steps)
-            if ((rc = do_eval(t, &stop)) != FT_OK) break;
-        if ((c->save_every > 0 && t->step % c->save_every == 0) || epoch_end || t->step == t->total_steps || stop)
-            if ((rc = save_checkpoint(t)) != FT_OK) break;
-    }
-    int interrupted = rc == FT_OK && ft_train_stop_requested() && t->step < t->total_steps;
-    if (interrupted) {
-        if (t->is_tty) fputc('\n', stderr);
-        fprintf(stderr, "interrupted: saving a checkpoint at step %lld (resume with: finetune train --resume %s)\n", (long long)t->step, c->out);
-        rc = save_checkpoint(t);
-    }
-    ft_train_restore_sigint(old);
-    if (t->is_tty) fputc('\n', stderr);
+    ft_loop L = {c, t, &t->step, t->total_steps, t->steps_per_epoch, &t->train_time, &t->last_train, t->is_tty, "examples_per_s", "ex/s",
+                 loop_step, loop_epoch_ended, loop_eval, loop_save, NULL, loop_metric};
+    int stop, interrupted;
+    double rate;
+    int rc = ft_train_loop_run(&L, resumed, &stop, &interrupted, &rate);
     if (rc == FT_OK && !interrupted) {
         FT_TRY(ft_path_join(path, sizeof path, c->out, "final"));
         rc = save_model_dir(t, path);

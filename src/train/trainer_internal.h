@@ -60,6 +60,29 @@ int    ft_train_optimizer_moments(const ft_train_config *c);   /* state tensors 
  * measured on this build (see BENCHMARKS.md, --dry-run check) */
 #define FT_BLAS_RSS_BYTES ((size_t)8 << 20)
 
+/* The step loop both trainers run (train_util.c): evaluation and a checkpoint at step 0 (unless resumed),
+ * then steps with metrics lines, progress, evaluations (every eval_every steps, at each epoch end and at
+ * the end), checkpoints (every save_every steps, at each epoch end, at the end, on early stop) and, on
+ * Ctrl-C, a checkpoint before returning. The trainer supplies the pieces through callbacks. */
+typedef struct ft_loop {
+    const ft_train_config *cfg;
+    void *ctx;
+    const int64_t *step;           /* optimizer steps done (the trainer's counter, advanced by step_fn) */
+    int64_t total_steps, steps_per_epoch;
+    double *train_time;
+    float *last_train;
+    int is_tty;
+    const char *rate_key, *rate_unit;   /* "tokens_per_s" / "tok/s", "examples_per_s" / "ex/s" */
+    int  (*step_fn)(void *ctx, double *loss, double *gnorm, float *lr, int64_t *count);
+    int  (*epoch_ended)(void *ctx);       /* 1 when the last step finished an epoch */
+    int  (*eval)(void *ctx, int *stop);
+    int  (*save)(void *ctx);
+    void (*after_epoch)(void *ctx);       /* may be NULL (sample generations) */
+    int  (*metric)(void *ctx, const char *json_line);
+} ft_loop;
+/* Runs the loop; *stop: early stopping; *interrupted: Ctrl-C (checkpoint written); *rate: last step's rate. */
+int ft_train_loop_run(const ft_loop *L, int resumed, int *stop, int *interrupted, double *rate);
+
 /* the encoder tasks (trainer_encoder.c): classify, regress, token-classify, mlm */
 int ft_train_encoder(const ft_train_config *cfg, ft_train_result *res, int resume);
 /* 1 when cfg asks for an encoder task (--task, or an encoder model with --task auto) */

@@ -5,7 +5,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 const char *ft_fixture(const char *rel) {
     static _Thread_local char buf[4096];
@@ -97,4 +99,80 @@ void ft_torch_f32_floor(const char *dir, const char *key, double *l2, double *mx
     snprintf(k, sizeof k, "max.%s", key);
     if (ft_st_find(st, k) && ft_st_read_f32(st, k, &one, 1, &v) == 0) *mx = v;
     ft_st_close(st);
+}
+
+_Static_assert(sizeof(float) == sizeof(int32_t) && sizeof(int) == sizeof(int32_t), "4-byte elements");
+
+/* tensor `name` of st read whole as F32 (i32 = 0) or I32 (i32 = 1) into a malloc'd buffer; NULL when absent */
+static void *read_whole(const ft_safetensors *st, const char *name, int i32, const ft_st_entry **entry, size_t *n) {
+    const ft_st_entry *e = ft_st_find(st, name);
+    if (!e) return NULL;
+    size_t cnt = 1;
+    for (int i = 0; i < e->ndim; i++) cnt *= (size_t)e->shape[i];
+    void *buf = malloc(sizeof(float) * (cnt ? cnt : 1));
+    assert_non_null(buf);
+    int rc = i32 ? ft_st_read_i32(st, name, e->shape, e->ndim, buf) : ft_st_read_f32(st, name, e->shape, e->ndim, buf);
+    assert_int_equal(rc, 0);
+    if (entry) *entry = e;
+    if (n) *n = cnt;
+    return buf;
+}
+
+float *ft_test_read_f32(const ft_safetensors *st, const char *name, size_t *n) {
+    return read_whole(st, name, 0, NULL, n);
+}
+
+int *ft_test_read_i32(const ft_safetensors *st, const char *name, int *rows, int *cols) {
+    const ft_st_entry *e;
+    int *v = read_whole(st, name, 1, &e, NULL);
+    if (!v) return NULL;
+    *rows = e->ndim > 0 ? (int)e->shape[0] : 1;
+    *cols = e->ndim > 1 ? (int)e->shape[1] : 1;
+    return v;
+}
+
+int ft_test_check_encoder_grads(ft_encoder_model *m, const ft_safetensors *st, double tol) {
+    int fails = 0, compared = 0, nref = 0;
+    for (int i = 0; i < ft_encoder_num_params(m); i++) {
+        ft_param *p = ft_encoder_param(m, i);
+        char key[160];
+        size_t n = 0;
+        snprintf(key, sizeof key, "grad.%s", p->name);
+        float *ref = ft_test_read_f32(st, key, &n);
+        if (!ref) { printf("  missing reference gradient %s\n", key); fails++; continue; }
+        assert_int_equal(n, (size_t)ft_tensor_numel(&p->t));
+        ft_cmp cmp = ft_compare_f32(p->grad, ref, n);
+        double ref_max = cmp.max_rel > 0 ? cmp.max_abs / cmp.max_rel : 0;
+        if (ref_max < 1e-9) {
+            int ok = cmp.max_abs <= 1e-6;
+            printf("  %-44s n=%-9zu max_abs=%.3e (reference is zero: %.1e) %s\n", p->name, n, cmp.max_abs, ref_max, ok ? "OK" : "FAIL");
+            fails += !ok;
+        } else {
+            fails += !ft_check_close(p->name, p->grad, ref, n, tol);
+        }
+        compared++;
+        free(ref);
+    }
+    for (int i = 0; i < ft_st_count(st); i++) nref += !strncmp(ft_st_at(st, i)->name, "grad.", 5);
+    printf("  %d of %d gradients compared, %d failures\n", compared, nref, fails);
+    return fails + (compared != nref);
+}
+
+int ft_test_run(const char *cmd, char **out) {
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t cap = 1 << 16, len = 0, n;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += n;
+        if (cap - len < 1024) {
+            buf = realloc(buf, cap *= 2);
+            assert_non_null(buf);
+        }
+    }
+    buf[len] = 0;
+    int st = pclose(p);
+    *out = buf;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

@@ -10,6 +10,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "finetune/encoder.h"
+#include "finetune/safetensors.h"
+
 /* "tests/fixtures/<rel>" into a static thread-local buffer. */
 const char *ft_fixture(const char *rel);
 /* 1 if the fixture path exists; otherwise prints "SKIP: <why>" and returns 0. */
@@ -39,4 +42,25 @@ int ft_check_grad(const char *name, const float *got, const float *ref, size_t n
  * -1 when absent. */
 void ft_torch_f32_floor(const char *dir, const char *key, double *l2, double *mx);
 int ft_check_close(const char *name, const float *got, const float *ref, size_t n, double tol);
+
+/* Reference tensors from a fixture's safetensors file (any shape, read whole; F16/BF16 upcast).
+ * ft_test_read_f32: tensor `name` as floats in a malloc'd buffer the caller frees, *n (when n is not
+ * NULL) its element count; NULL when st holds no such tensor. A tensor that is there but cannot be
+ * read fails the test.
+ * ft_test_read_i32: the same for token ids / labels: *rows = shape[0], *cols = shape[1] (1 for a 1-D
+ * tensor); NULL when absent (rows and cols are then left alone). */
+float *ft_test_read_f32(const ft_safetensors *st, const char *name, size_t *n);
+int *ft_test_read_i32(const ft_safetensors *st, const char *name, int *rows, int *cols);
+
+/* Gradient parity of every parameter of encoder m against st's "grad.<param name>" tensors (after its
+ * forward + backward): ft_check_close at tol, or 1e-6 absolute where the reference is zero (the key bias:
+ * softmax ignores a per-row constant, so its reference is round-off). Prints a line per tensor and
+ * "  <compared> of <references> gradients compared, <failures> failures"; returns the failures, plus 1
+ * when a reference gradient has no parameter. */
+int ft_test_check_encoder_grads(ft_encoder_model *m, const ft_safetensors *st, double tol);
+
+/* Runs shell command `cmd` (popen), captures its standard output (append 2>&1 to the command for stderr
+ * too) into a malloc'd NUL-terminated *out the caller frees; returns its exit status (-1 if it did not
+ * exit normally). */
+int ft_test_run(const char *cmd, char **out);
 #endif
