@@ -14,6 +14,7 @@
  * Adapter weights live in one allocation; their ft_param entries are appended to the encoder's
  * parameter array (so gradients, the optimizer, checkpoints and freezing see them). */
 #include "encoder_internal.h"
+#include "peft_config.h"
 #include "finetune/fileio.h"
 #include "finetune/lora.h"
 #include "finetune/rng.h"
@@ -375,40 +376,12 @@ int ft_encoder_save_adapter(const ft_encoder_model *m, const char *dir, const ch
 
 /* Reads adapter_config.json: creates the adapters (unless they exist) and reads A, B and the head. */
 int ft_encoder_load_adapter(ft_encoder_model *m, const char *dir) {
-    char path[4096], *text;
-    FT_TRY(ft_path_join(path, sizeof path, dir, "adapter_config.json"));
-    FT_TRY(ft_file_read_all(path, &text, NULL));
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    if (!j) return ft_error(FT_ERR_FORMAT, "%s: invalid JSON", path);
+    ft_peft_lora_config pc;
+    FT_TRY(ft_peft_lora_config_read(&pc, dir));
+    char path[4096];
     int rc = FT_OK;
-    const cJSON *pt = cJSON_GetObjectItem(j, "peft_type");
-    if (cJSON_IsString(pt) && strcmp(pt->valuestring, "LORA"))
-        rc = ft_error(FT_ERR_UNSUPPORTED, "%s: peft_type \"%s\" is not supported (only LORA)", path, pt->valuestring);
-    if (rc == FT_OK && cJSON_IsTrue(cJSON_GetObjectItem(j, "use_dora"))) rc = ft_error(FT_ERR_UNSUPPORTED, "%s: DoRA adapters are not supported", path);
-    const cJSON *bias = cJSON_GetObjectItem(j, "bias");
-    if (rc == FT_OK && cJSON_IsString(bias) && strcmp(bias->valuestring, "none"))
-        rc = ft_error(FT_ERR_UNSUPPORTED, "%s: bias=\"%s\" adapters are not supported (only \"none\")", path, bias->valuestring);
-    const cJSON *rp = cJSON_GetObjectItem(j, "rank_pattern"), *ap = cJSON_GetObjectItem(j, "alpha_pattern");
-    if (rc == FT_OK && ((cJSON_IsObject(rp) && rp->child) || (cJSON_IsObject(ap) && ap->child)))
-        rc = ft_error(FT_ERR_UNSUPPORTED, "%s: rank_pattern / alpha_pattern are not supported", path);
-    char targets[512] = "";
-    const cJSON *tm = cJSON_GetObjectItem(j, "target_modules");
-    if (cJSON_IsString(tm)) snprintf(targets, sizeof targets, "%s", tm->valuestring);
-    else if (cJSON_IsArray(tm)) {
-        size_t o = 0;
-        for (const cJSON *it = tm->child; it; it = it->next)
-            if (cJSON_IsString(it) && o < sizeof targets) o += (size_t)snprintf(targets + o, sizeof targets - o, "%s%s", o ? "," : "", it->valuestring);
-    }
-    int r = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "r"));
-    double alpha = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "lora_alpha"));
-    const cJSON *dr = cJSON_GetObjectItem(j, "lora_dropout");
-    double dropout = cJSON_IsNumber(dr) ? dr->valuedouble : 0;
-    int rslora = cJSON_IsTrue(cJSON_GetObjectItem(j, "use_rslora"));
-    cJSON_Delete(j);
-    if (rc < 0) return rc;
-    if (!m->lora) FT_TRY(ft_error_wrap(create(m, r, (float)alpha, (float)dropout, rslora, targets), "%s", path));
-    else if (m->lora->r != r) return ft_error(FT_ERR_INVALID, "%s: rank %d, the model's adapters have rank %d", path, r, m->lora->r);
+    if (!m->lora) FT_TRY(ft_error_wrap(create(m, pc.r, pc.alpha, pc.dropout, pc.rslora, pc.targets), "%s/adapter_config.json", dir));
+    else if (m->lora->r != pc.r) return ft_error(FT_ERR_INVALID, "%s/adapter_config.json: rank %d, the model's adapters have rank %d", dir, pc.r, m->lora->r);
     ft_safetensors *st;
     FT_TRY(ft_path_join(path, sizeof path, dir, "adapter_model.safetensors"));
     FT_TRY(ft_st_open(&st, path));

@@ -2,6 +2,7 @@
 #include "model_internal.h"
 #include "finetune/fileio.h"
 #include "finetune/lora.h"
+#include "peft_config.h"
 #include "finetune/rng.h"
 #include "finetune/safetensors.h"
 #include "finetune/status.h"
@@ -303,7 +304,8 @@ int ft_model_save_adapter(const ft_model *m, const char *dir, const char *base_p
     return ft_file_write_atomic(path, json, (size_t)len);
 }
 
-int ft_model_load_adapter(ft_model *m, const char *dir) {
+int ft_peft_lora_config_read(ft_peft_lora_config *out, const char *dir) {
+    memset(out, 0, sizeof *out);
     char path[4096], *text;
     FT_TRY(ft_path_join(path, sizeof path, dir, "adapter_config.json"));
     FT_TRY(ft_file_read_all(path, &text, NULL));
@@ -314,7 +316,7 @@ int ft_model_load_adapter(ft_model *m, const char *dir) {
     int rc = FT_OK;
     if (cJSON_IsString(pt) && strcmp(pt->valuestring, "LORA") != 0)
         rc = ft_error(FT_ERR_UNSUPPORTED, "%s: peft_type \"%s\" is not supported (only LORA)", path, pt->valuestring);
-    if (cJSON_IsTrue(cJSON_GetObjectItem(j, "use_dora"))) rc = ft_error(FT_ERR_UNSUPPORTED, "%s: DoRA adapters are not supported", path);
+    if (rc == FT_OK && cJSON_IsTrue(cJSON_GetObjectItem(j, "use_dora"))) rc = ft_error(FT_ERR_UNSUPPORTED, "%s: DoRA adapters are not supported", path);
     const cJSON *bias = cJSON_GetObjectItem(j, "bias");
     if (rc == FT_OK && cJSON_IsString(bias) && strcmp(bias->valuestring, "none") != 0)
         rc = ft_error(FT_ERR_UNSUPPORTED, "%s: bias=\"%s\" adapters are not supported (only \"none\")", path, bias->valuestring);
@@ -322,23 +324,35 @@ int ft_model_load_adapter(ft_model *m, const char *dir) {
     if (rc == FT_OK && ((cJSON_IsObject(rp) && rp->child) || (cJSON_IsObject(ap) && ap->child)))
         rc = ft_error(FT_ERR_UNSUPPORTED, "%s: rank_pattern / alpha_pattern are not supported", path);
     const cJSON *ms = cJSON_GetObjectItem(j, "modules_to_save");
-    if (rc == FT_OK && cJSON_IsArray(ms) && cJSON_GetArraySize(ms) > 0)
-        rc = ft_error(FT_ERR_UNSUPPORTED, "%s: modules_to_save is not supported", path);
-    char targets[512] = "";
+    out->n_modules_to_save = cJSON_IsArray(ms) ? cJSON_GetArraySize(ms) : 0;
     const cJSON *tm = cJSON_GetObjectItem(j, "target_modules");
-    if (cJSON_IsString(tm)) snprintf(targets, sizeof targets, "%s", tm->valuestring);
+    if (cJSON_IsString(tm)) snprintf(out->targets, sizeof out->targets, "%s", tm->valuestring);
     else if (cJSON_IsArray(tm)) {
         size_t o = 0;
         for (const cJSON *it = tm->child; it; it = it->next)
-            if (cJSON_IsString(it)) o += (size_t)snprintf(targets + o, sizeof targets - o, "%s%s", o ? "," : "", it->valuestring);
+            if (cJSON_IsString(it) && o < sizeof out->targets)
+                o += (size_t)snprintf(out->targets + o, sizeof out->targets - o, "%s%s", o ? "," : "", it->valuestring);
     }
-    int r = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "r"));
+    out->r = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "r"));
     double alpha = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "lora_alpha"));
-    double dropout = cJSON_IsNumber(cJSON_GetObjectItem(j, "lora_dropout")) ? cJSON_GetNumberValue(cJSON_GetObjectItem(j, "lora_dropout")) : 0;
-    int rslora = cJSON_IsTrue(cJSON_GetObjectItem(j, "use_rslora"));
+    const cJSON *dr = cJSON_GetObjectItem(j, "lora_dropout");
+    out->alpha = (float)alpha;
+    out->dropout = cJSON_IsNumber(dr) ? (float)dr->valuedouble : 0.0f;
+    out->rslora = cJSON_IsTrue(cJSON_GetObjectItem(j, "use_rslora"));
     cJSON_Delete(j);
-    if (rc < 0) return rc;
-    if (r <= 0 || !isfinite(alpha)) return ft_error(FT_ERR_FORMAT, "%s: needs positive \"r\" and \"lora_alpha\"", path);
+    if (rc == FT_OK && (out->r <= 0 || !isfinite(alpha))) rc = ft_error(FT_ERR_FORMAT, "%s: needs positive \"r\" and \"lora_alpha\"", path);
+    return rc;
+}
+
+int ft_model_load_adapter(ft_model *m, const char *dir) {
+    ft_peft_lora_config pc;
+    FT_TRY(ft_peft_lora_config_read(&pc, dir));
+    if (pc.n_modules_to_save > 0) return ft_error(FT_ERR_UNSUPPORTED, "%s/adapter_config.json: modules_to_save is not supported", dir);
+    int rc = FT_OK, r = pc.r;
+    double alpha = pc.alpha, dropout = pc.dropout;
+    int rslora = pc.rslora;
+    const char *targets = pc.targets;
+    char path[4096];
     if (!m->n_lora) FT_TRY(create_adapters(m, r, (float)alpha, (float)dropout, rslora, targets));
     ft_safetensors *st;
     FT_TRY(ft_path_join(path, sizeof path, dir, "adapter_model.safetensors"));

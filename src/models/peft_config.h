@@ -1,0 +1,16 @@
+/* peft_config.h — reading a PEFT LoRA adapter_config.json (private to src/models: lora.c for decoders,
+ * encoder_lora.c for encoders). */
+#ifndef FT_PEFT_CONFIG_H
+#define FT_PEFT_CONFIG_H
+
+typedef struct ft_peft_lora_config {
+    int   r, rslora;
+    float alpha, dropout;
+    char  targets[512];          /* comma-separated target_modules, or "all-linear" */
+    int   n_modules_to_save;     /* entries of modules_to_save */
+} ft_peft_lora_config;
+
+/* Reads DIR/adapter_config.json. Refused with a message naming the file: another peft_type, DoRA,
+ * bias != "none", rank / alpha patterns, r <= 0 or a missing lora_alpha. */
+int ft_peft_lora_config_read(ft_peft_lora_config *out, const char *dir);
+#endif
