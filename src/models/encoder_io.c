@@ -276,9 +276,8 @@ static int load_head(ft_encoder_model *m, ft_safetensors *st, const char *dir, i
             FT_LOGW("%s: checkpoint has no %s (%s head): initialising it (normal(0, %g), zero bias); train it before use", dir,
                     w->name, what[m->task], (double)m->cfg.initializer_range);
         else
-            FT_LOGW("%s: checkpoint has no %s (%s): initialising it randomly (normal(0, %g), zero bias); "
-                    "train it before use", dir, w->name, ckpt_labels == m->cfg.num_labels ? "base model" : "other head",
-                    (double)m->cfg.initializer_range);
+            FT_LOGW("%s: checkpoint has no %s (%s head): initialising it randomly (normal(0, %g), zero bias); "
+                    "train it before use", dir, w->name, what[m->task], (double)m->cfg.initializer_range);
         float *wd = w->t.data;
         int64_t n = ft_tensor_numel(&w->t);
         if (gw == E_MB) memset(wd, 0, ft_tensor_nbytes(&w->t));   /* the vocabulary bias starts at 0 (as HF) */
