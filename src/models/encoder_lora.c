@@ -396,14 +396,18 @@ int ft_encoder_load_adapter(ft_encoder_model *m, const char *dir) {
             rc = ft_st_read_f32(st, key, p->t.shape, 2, p->t.data);
         }
     /* the saved head (modules_to_save), when present, replaces the base's */
+    int missing = 0;
     for (int g = E_HEAD0; g < E_COUNT && rc == FT_OK; g++) {
         if (m->slot[g] < 0 || !head_trainable(m, g)) continue;
         ft_param *p = &m->params[m->slot[g]];
         char key[256];
         snprintf(key, sizeof key, "base_model.model.%s", p->name);
         if (ft_st_find(st, key)) rc = ft_st_read_f32(st, key, p->t.shape, p->t.ndim, p->t.data);
+        else missing++;
     }
     ft_st_close(st);
+    if (rc == FT_OK && missing && ft_encoder_head_reinitialised(m))
+        FT_LOGW("%s: the adapter holds no task head and the base model has none: the head is random; train it before use", dir);
     return rc;
 }
 
@@ -439,7 +443,12 @@ int ft_encoder_load_with_adapter(ft_encoder_model **out, const char *adapter_dir
         else snprintf(base, sizeof base, "%s", alt);
     }
     ft_encoder_model *m = NULL;
+    /* the base usually lacks the task head the adapter carries: its warning would mislead (load_adapter
+     * warns when the adapter has no head either) */
+    ft_log_level lvl = ft_log_get_level();
+    ft_log_set_level(FT_LOG_ERROR);
     if (rc == FT_OK) rc = ft_encoder_load_ex(&m, base, &eo, be);
+    ft_log_set_level(lvl);
     if (rc == FT_OK) rc = ft_encoder_load_adapter(m, adapter_dir);
     /* the label names the adapter was trained with */
     if (rc == FT_OK && cJSON_IsArray(labels) && cJSON_GetArraySize(labels) == m->cfg.num_labels) {
