@@ -54,6 +54,7 @@ test: all $(TEST_BIN)
 
 bench: all
 	@./bench/run.sh $(BUILD)/finetune
+	@if [ -f models/all-MiniLM-L6-v2/model.safetensors ]; then echo; ./bench/encoder.sh; fi
 
 clean:
 	rm -rf build build-address build-undefined
