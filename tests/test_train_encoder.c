@@ -324,6 +324,11 @@ static void test_kfold_and_options(void **s) {
     printf("  3-fold: accuracy %.4f +- %.4f over %d folds\n", num(acc, "mean"), num(acc, "std"), cJSON_GetArraySize(cJSON_GetObjectItem(acc, "values")));
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(acc, "values")), 3);
     cJSON_Delete(j);
+    /* no --text-column and no "text" column: GLUE's "sentence" is taken, with a note */
+    snprintf(out_dir, sizeof out_dir, "%s/autocol", g_tmp);
+    assert_int_equal(ft(&out, "train --model %s --data %s --max-steps 1 --batch-size 8 --out %s", fx("tiny_bert"), fx("sst_train.tsv"), out_dir), 0);
+    assert_non_null(strstr(out, "using 'sentence'"));
+    free(out);
     /* freezing, class weights, over-sampling */
     snprintf(out_dir, sizeof out_dir, "%s/opts", g_tmp);
     assert_int_equal(ft(&out, "train --model %s --data %s --label-column topic --freeze embeddings,layers:0 --class-weights balanced "

@@ -3,6 +3,7 @@
 #include "finetune/status.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +63,26 @@ int ft_enc_data_load(ft_enc_data *d, const char *path, ft_encoder_task task, con
         co.no_labels = task == FT_TASK_MLM;
         co.header = o->header;
         rc = ft_cls_dataset_load(&d->ds, path, &co);
+        /* the default column name missing: the names public datasets use (GLUE's sentence / sentence1 +
+         * sentence2, reviews, tweets), with a note saying which was taken */
+        static const char *const single[] = {"sentence", "review", "content", "tweet", "document", "question"};
+        int defaulted = !strcmp(co.text_column, "text") && !co.pair_column && o->header != 0 && co.format != FT_CLS_JSONL;
+        if (rc == FT_ERR_NOT_FOUND && defaulted && strstr(ft_last_error(), "no text column")) {
+            char first_error[512];
+            snprintf(first_error, sizeof first_error, "%s", ft_last_error());
+            co.text_column = "sentence1";
+            co.pair_column = "sentence2";
+            rc = ft_cls_dataset_load(&d->ds, path, &co);
+            co.pair_column = NULL;
+            for (size_t i = 0; rc == FT_ERR_NOT_FOUND && i < sizeof single / sizeof *single && strstr(ft_last_error(), "no text column"); i++) {
+                co.text_column = single[i];
+                rc = ft_cls_dataset_load(&d->ds, path, &co);
+            }
+            if (rc == FT_OK)
+                fprintf(stderr, "note: %s has no 'text' column; using '%s'%s (choose with --text-column / --pair-column)\n", path,
+                        d->ds.pair ? "sentence1" : co.text_column, d->ds.pair ? " and 'sentence2' as a sentence pair" : "");
+            else if (strstr(ft_last_error(), "no text column")) rc = ft_error(FT_ERR_NOT_FOUND, "%s", first_error);
+        }
         if (rc == FT_OK) {
             d->n = d->ds.n;
             if (d->n == 0) rc = ft_error(FT_ERR_FORMAT, "%s: no examples", path);
