@@ -1,7 +1,13 @@
 /* train_util.c — what every training loop shares: clocks, seeds, memory readings, the global
  * gradient norm and clipping over a parameter array, the progress line and the stop request. */
 #include "trainer_internal.h"
+#include "finetune/fileio.h"
+#include "finetune/lora.h"
 #include "finetune/status.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include <math.h>
 #include <signal.h>
@@ -181,4 +187,26 @@ int ft_train_loop_run(const ft_loop *L, int resumed, int *stop, int *interrupted
     ft_train_restore_sigint(old);
     if (L->is_tty) fputc('\n', stderr);
     return rc;
+}
+
+ft_lora_config ft_train_lora_config(const ft_train_config *c) {
+    ft_lora_config lc = ft_lora_default_config();
+    lc.r = c->lora_r;
+    lc.alpha = c->lora_alpha;
+    lc.dropout = c->lora_dropout;
+    lc.rslora = c->rslora;
+    snprintf(lc.targets, sizeof lc.targets, "%s", c->lora_targets);
+    return lc;
+}
+
+double ft_train_state_num(const cJSON *state, const char *key) {
+    const cJSON *v = cJSON_GetObjectItem(state, key);
+    return cJSON_IsString(v) ? strtod(v->valuestring, NULL) : cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+int ft_train_truncate_metrics(const char *run_dir, long bytes) {
+    char path[4096];
+    FT_TRY(ft_path_join(path, sizeof path, run_dir, "metrics.jsonl"));
+    if (truncate(path, bytes) != 0) return ft_error(FT_ERR_IO, "%s: cannot truncate to %ld bytes", path, bytes);
+    return FT_OK;
 }

@@ -58,12 +58,7 @@ static int load_model(ft_trainer *t) {
     if (c->freeze[0]) { int n = ft_model_freeze(t->model, c->freeze); if (n < 0) return n; }
     if (c->train_only[0]) { int n = ft_model_train_only(t->model, c->train_only); if (n < 0) return n; }
     if (strcmp(c->method, "full")) {
-        ft_lora_config lc = ft_lora_default_config();
-        lc.r = c->lora_r;
-        lc.alpha = c->lora_alpha;
-        lc.dropout = c->lora_dropout;
-        lc.rslora = c->rslora;
-        snprintf(lc.targets, sizeof lc.targets, "%s", c->lora_targets);
+        ft_lora_config lc = ft_train_lora_config(c);
         FT_TRY(ft_model_add_lora(t->model, &lc, (uint64_t)c->seed));
     }
     int64_t tr = ft_model_trainable_count(t->model), all = ft_model_param_count(t->model);
@@ -170,11 +165,6 @@ static int save_checkpoint(ft_trainer *t) {
     return ft_ckpt_save(t->cfg.out, t->step, t->model, t->opt, state, t->cfg.keep);
 }
 
-static double json_hex(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItem(o, k);
-    return cJSON_IsString(v) ? strtod(v->valuestring, NULL) : cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
 static int restore_checkpoint(ft_trainer *t) {
     char path[4096];
     FT_TRY(ft_ckpt_latest(t->cfg.out, path, sizeof path));
@@ -188,20 +178,17 @@ static int restore_checkpoint(ft_trainer *t) {
     t->it.seed = cJSON_IsString(sd) ? strtoull(sd->valuestring, NULL, 10) : (uint64_t)t->cfg.seed;
     t->it.epoch = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "iter_epoch"));
     t->it.cursor = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "iter_cursor"));
-    t->best_val = json_hex(j, "best_val");
+    t->best_val = ft_train_state_num(j, "best_val");
     t->bad_evals = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "bad_evals"));
     t->last_eval_step = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "last_eval_step"));
     t->tokens_seen = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "tokens_seen"));
-    t->train_time = json_hex(j, "train_time");
-    t->first_val = (float)json_hex(j, "first_val");
-    t->last_val = (float)json_hex(j, "last_val");
-    t->last_train = (float)json_hex(j, "last_train");
+    t->train_time = ft_train_state_num(j, "train_time");
+    t->first_val = (float)ft_train_state_num(j, "first_val");
+    t->last_val = (float)ft_train_state_num(j, "last_val");
+    t->last_train = (float)ft_train_state_num(j, "last_train");
     long mbytes = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "metrics_bytes"));
     cJSON_Delete(j);
-    /* metrics written after the checkpoint will be written again */
-    char mpath[4096];
-    FT_TRY(ft_path_join(mpath, sizeof mpath, t->cfg.out, "metrics.jsonl"));
-    if (truncate(mpath, mbytes) != 0) return ft_error(FT_ERR_IO, "%s: cannot truncate to %ld bytes", mpath, mbytes);
+    FT_TRY(ft_train_truncate_metrics(t->cfg.out, mbytes));
     fprintf(stderr, "resuming from %s (step %lld of %lld, epoch %lld)\n", path, (long long)t->step,
             (long long)t->total_steps, (long long)t->it.epoch + 1);
     return FT_OK;

@@ -195,12 +195,7 @@ static int load_model(enc_trainer *t) {
     if (c->freeze[0]) { int n = ft_encoder_freeze(t->m, c->freeze); if (n < 0) return n; }
     if (c->train_only[0]) { int n = ft_encoder_train_only(t->m, c->train_only); if (n < 0) return n; }
     if (!strcmp(c->method, "lora")) {
-        ft_lora_config lc = ft_lora_default_config();
-        lc.r = c->lora_r;
-        lc.alpha = c->lora_alpha;
-        lc.dropout = c->lora_dropout;
-        lc.rslora = c->rslora;
-        snprintf(lc.targets, sizeof lc.targets, "%s", c->lora_targets);
+        ft_lora_config lc = ft_train_lora_config(c);
         FT_TRY(ft_encoder_add_lora(t->m, &lc, (uint64_t)c->seed));
     }
     int64_t tr = ft_encoder_trainable_count(t->m), all = ft_encoder_param_count(t->m);
@@ -477,11 +472,6 @@ static int save_checkpoint(enc_trainer *t) {
     return ft_ckpt_save_io(t->cfg.out, t->step, &io, t->opt, state, t->cfg.keep);
 }
 
-static double json_hex(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItem(o, k);
-    return cJSON_IsString(v) ? strtod(v->valuestring, NULL) : cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
 static int restore_checkpoint(enc_trainer *t) {
     char path[4096];
     FT_TRY(ft_ckpt_latest(t->cfg.out, path, sizeof path));
@@ -491,21 +481,19 @@ static int restore_checkpoint(enc_trainer *t) {
     cJSON *j = cJSON_Parse(state);
     free(state);
     if (!j) return ft_error(FT_ERR_FORMAT, "%s/state.json: invalid JSON", path);
-    t->step = (int64_t)json_hex(j, "step");
-    t->epoch = (int64_t)json_hex(j, "epoch");
-    t->cursor = (int64_t)json_hex(j, "cursor");
-    t->best = json_hex(j, "best");
-    t->bad_evals = (int)json_hex(j, "bad_evals");
-    t->examples_seen = (int64_t)json_hex(j, "examples_seen");
-    t->train_time = json_hex(j, "train_time");
-    t->first_val = (float)json_hex(j, "first_val");
-    t->last_val = (float)json_hex(j, "last_val");
-    t->last_train = (float)json_hex(j, "last_train");
-    long mbytes = (long)json_hex(j, "metrics_bytes");
+    t->step = (int64_t)ft_train_state_num(j, "step");
+    t->epoch = (int64_t)ft_train_state_num(j, "epoch");
+    t->cursor = (int64_t)ft_train_state_num(j, "cursor");
+    t->best = ft_train_state_num(j, "best");
+    t->bad_evals = (int)ft_train_state_num(j, "bad_evals");
+    t->examples_seen = (int64_t)ft_train_state_num(j, "examples_seen");
+    t->train_time = ft_train_state_num(j, "train_time");
+    t->first_val = (float)ft_train_state_num(j, "first_val");
+    t->last_val = (float)ft_train_state_num(j, "last_val");
+    t->last_train = (float)ft_train_state_num(j, "last_train");
+    long mbytes = (long)ft_train_state_num(j, "metrics_bytes");
     cJSON_Delete(j);
-    char mpath[4096];
-    FT_TRY(ft_path_join(mpath, sizeof mpath, t->cfg.out, "metrics.jsonl"));
-    if (truncate(mpath, mbytes) != 0) return ft_error(FT_ERR_IO, "%s: cannot truncate to %ld bytes", mpath, mbytes);
+    FT_TRY(ft_train_truncate_metrics(t->cfg.out, mbytes));
     fprintf(stderr, "resuming from %s (step %lld of %lld, epoch %lld)\n", path, (long long)t->step, (long long)t->total_steps,
             (long long)t->epoch + 1);
     return FT_OK;

@@ -3,11 +3,13 @@
 #ifndef FT_TRAINER_INTERNAL_H
 #define FT_TRAINER_INTERNAL_H
 #include "finetune/data.h"
+#include "finetune/lora.h"
 #include "finetune/model.h"
 #include "finetune/optim.h"
 #include "finetune/tokenizer.h"
 #include "finetune/train.h"
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
 
 typedef struct ft_trainer {
@@ -56,6 +58,12 @@ typedef struct ft_progress {
 void   ft_train_progress(const ft_progress *p, double loss, float lr, double rate, int force);
 int    ft_train_make_optimizer(ft_optimizer **out, const ft_train_config *c, ft_param *params, int n_params);
 int    ft_train_optimizer_moments(const ft_train_config *c);   /* state tensors per parameter */
+/* the LoRA settings of a run (--lora-r, --lora-alpha, --lora-dropout, --rslora, --lora-targets) */
+ft_lora_config ft_train_lora_config(const ft_train_config *c);
+/* a number of a checkpoint's state.json: hex-float strings ("%a", exact) or plain numbers; NaN if absent */
+double ft_train_state_num(const cJSON *state, const char *key);
+/* resume: metrics written after the checkpoint (RUN/metrics.jsonl beyond `bytes`) are dropped, they come again */
+int    ft_train_truncate_metrics(const char *run_dir, long bytes);
 /* OpenBLAS's per-thread GEMM buffers and the OpenMP runtime, touched on the first large matmul:
  * measured on this build (see BENCHMARKS.md, --dry-run check) */
 #define FT_BLAS_RSS_BYTES ((size_t)8 << 20)
