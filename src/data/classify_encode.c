@@ -1,6 +1,7 @@
 /* classify_encode.c — encoder inputs for classification: pairs, longest_first truncation, padded batches. */
 #include "finetune/classify_data.h"
 #include "finetune/status.h"
+#include "data_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -115,31 +116,37 @@ void ft_cls_batch_free(ft_cls_batch *b) {
     memset(b, 0, sizeof *b);
 }
 
-int ft_cls_batch_fill(ft_cls_batch *b, const ft_cls_features *f, const int64_t *idx, int n, int pad_id, int pad_to_T) {
-    if (n <= 0 || n > b->cap_B) return ft_error(FT_ERR_RANGE, "classification batch: %d rows, capacity %d", n, b->cap_B);
+int ft_cls_fill_rows(ft_cls_batch *b, const int64_t *off, const int *ids, const int *type_ids, int64_t n_ex,
+                     const int64_t *idx, int n, int pad_id, int pad_to_T, const char *what) {
+    if (n <= 0 || n > b->cap_B) return ft_error(FT_ERR_RANGE, "%s batch: %d rows, capacity %d", what, n, b->cap_B);
     int T = 0;
     for (int r = 0; r < n; r++) {
-        if (idx[r] < 0 || idx[r] >= f->n) return ft_error(FT_ERR_RANGE, "classification batch: example %lld of %lld", (long long)idx[r], (long long)f->n);
-        int len = (int)(f->off[idx[r] + 1] - f->off[idx[r]]);
+        if (idx[r] < 0 || idx[r] >= n_ex) return ft_error(FT_ERR_RANGE, "%s batch: example %lld of %lld", what, (long long)idx[r], (long long)n_ex);
+        int len = (int)(off[idx[r] + 1] - off[idx[r]]);
         if (len > b->cap_T)
-            return ft_error(FT_ERR_RANGE, "classification batch: example %lld has %d tokens, T = %d (encode with max_len <= T)",
-                            (long long)idx[r], len, b->cap_T);
+            return ft_error(FT_ERR_RANGE, "%s batch: example %lld has %d tokens, T = %d (encode with max_len <= T)",
+                            what, (long long)idx[r], len, b->cap_T);
         if (len > T) T = len;
     }
     if (pad_to_T) T = b->cap_T;
     b->B = n;
     b->T = T;
     for (int r = 0; r < n; r++) {
-        int64_t s = f->off[idx[r]];
-        int len = (int)(f->off[idx[r] + 1] - s);
-        int *ids = b->ids + (size_t)r * T, *tt = b->type_ids + (size_t)r * T, *m = b->mask + (size_t)r * T;
+        int64_t s = off[idx[r]];
+        int len = (int)(off[idx[r] + 1] - s);
+        int *bi = b->ids + (size_t)r * T, *tt = b->type_ids + (size_t)r * T, *m = b->mask + (size_t)r * T;
         for (int t = 0; t < T; t++) {
             int real = t < len;
-            ids[t] = real ? f->ids[s + t] : pad_id;
-            tt[t] = real ? f->type_ids[s + t] : 0;
+            bi[t] = real ? ids[s + t] : pad_id;
+            tt[t] = real ? type_ids[s + t] : 0;
             m[t] = real;
         }
-        b->labels[r] = f->labels[idx[r]];
     }
+    return FT_OK;
+}
+
+int ft_cls_batch_fill(ft_cls_batch *b, const ft_cls_features *f, const int64_t *idx, int n, int pad_id, int pad_to_T) {
+    FT_TRY(ft_cls_fill_rows(b, f->off, f->ids, f->type_ids, f->n, idx, n, pad_id, pad_to_T, "classification"));
+    for (int r = 0; r < n; r++) b->labels[r] = f->labels[idx[r]];
     return FT_OK;
 }

@@ -2,6 +2,7 @@
  * and their padded batches. */
 #include "finetune/classify_data.h"
 #include "finetune/status.h"
+#include "data_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -69,32 +70,12 @@ int ft_tok_features_build(ft_tok_features *f, const ft_conll *c, const ft_tokeni
 }
 
 int ft_cls_batch_fill_tokens(ft_cls_batch *b, const ft_tok_features *f, const int64_t *idx, int n, int pad_id, int pad_to_T) {
-    if (n <= 0 || n > b->cap_B) return ft_error(FT_ERR_RANGE, "token classification batch: %d rows, capacity %d", n, b->cap_B);
-    int T = 0;
-    for (int r = 0; r < n; r++) {
-        if (idx[r] < 0 || idx[r] >= f->n)
-            return ft_error(FT_ERR_RANGE, "token classification batch: example %lld of %lld", (long long)idx[r], (long long)f->n);
-        int len = (int)(f->off[idx[r] + 1] - f->off[idx[r]]);
-        if (len > b->cap_T)
-            return ft_error(FT_ERR_RANGE, "token classification batch: example %lld has %d tokens, T = %d (encode with max_len <= T)",
-                            (long long)idx[r], len, b->cap_T);
-        if (len > T) T = len;
-    }
-    if (pad_to_T) T = b->cap_T;
-    b->B = n;
-    b->T = T;
+    FT_TRY(ft_cls_fill_rows(b, f->off, f->ids, f->type_ids, f->n, idx, n, pad_id, pad_to_T, "token classification"));
     for (int r = 0; r < n; r++) {
         int64_t s = f->off[idx[r]];
-        int len = (int)(f->off[idx[r] + 1] - s);
-        int *ids = b->ids + (size_t)r * T, *tt = b->type_ids + (size_t)r * T, *m = b->mask + (size_t)r * T;
+        int len = (int)(f->off[idx[r] + 1] - s), T = b->T;
         int *lab = b->labels + (size_t)r * T;
-        for (int t = 0; t < T; t++) {
-            int real = t < len;
-            ids[t] = real ? f->ids[s + t] : pad_id;
-            tt[t] = real ? f->type_ids[s + t] : 0;
-            m[t] = real;
-            lab[t] = real ? f->labels[s + t] : FT_CLS_IGNORE;
-        }
+        for (int t = 0; t < T; t++) lab[t] = t < len ? f->labels[s + t] : FT_CLS_IGNORE;
     }
     return FT_OK;
 }

@@ -21,6 +21,7 @@
  */
 #ifndef FT_DATA_INTERNAL_H
 #define FT_DATA_INTERNAL_H
+#include "finetune/classify_data.h"
 #include "finetune/data.h"
 #include "finetune/status.h"
 
@@ -176,4 +177,10 @@ typedef struct csv_row {
  * *bad is set (with a reason) when the row is malformed, *bad_col (may be NULL) to the 1-based field
  * where it was found; *line advances over the row's newlines. */
 int ft_csv_read_row(const char *s, size_t n, size_t *pos, int *line, char delim, csv_row *r, const char **bad, int64_t *bad_col);
+
+/* Encoder batches (classify_encode.c): rows idx[0..n) of examples stored as off [n_ex+1] into ids /
+ * type_ids, padded with pad_id to the longest (or cap_T), mask 1 on real tokens; sets b->B, b->T.
+ * what names the batch kind in errors. The caller fills b->labels. */
+int ft_cls_fill_rows(ft_cls_batch *b, const int64_t *off, const int *ids, const int *type_ids, int64_t n_ex,
+                     const int64_t *idx, int n, int pad_id, int pad_to_T, const char *what);
 #endif
