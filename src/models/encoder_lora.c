@@ -387,14 +387,8 @@ int ft_encoder_load_adapter(ft_encoder_model *m, const char *dir) {
     FT_TRY(ft_st_open(&st, path));
     const struct enc_lora_state *s = m->lora;
     for (int k = 0; k < s->n && rc == FT_OK; k++)
-        for (int w = 0; w < 2 && rc == FT_OK; w++) {
-            const enc_adapter *a = &s->ad[k];
-            ft_param *p = &m->params[w ? a->pb : a->pa];
-            char key[256];
-            snprintf(key, sizeof key, "base_model.model.%s.lora_%c.weight", a->module, w ? 'B' : 'A');
-            if (!ft_st_find(st, key)) snprintf(key, sizeof key, "base_model.model.%s.lora_%c.default.weight", a->module, w ? 'B' : 'A');
-            rc = ft_st_read_f32(st, key, p->t.shape, 2, p->t.data);
-        }
+        for (int w = 0; w < 2 && rc == FT_OK; w++)
+            rc = ft_peft_read_lora_weight(st, s->ad[k].module, w ? 'B' : 'A', &m->params[w ? s->ad[k].pb : s->ad[k].pa]);
     /* the saved head (modules_to_save), when present, replaces the base's */
     int missing = 0;
     for (int g = E_HEAD0; g < E_COUNT && rc == FT_OK; g++) {

@@ -344,6 +344,14 @@ int ft_peft_lora_config_read(ft_peft_lora_config *out, const char *dir) {
     return rc;
 }
 
+int ft_peft_read_lora_weight(const ft_safetensors *st, const char *module, char which, ft_param *p) {
+    char key[256];
+    snprintf(key, sizeof key, "base_model.model.%s.lora_%c.weight", module, which);
+    /* adapters saved with the adapter name in the key */
+    if (!ft_st_find(st, key)) snprintf(key, sizeof key, "base_model.model.%s.lora_%c.default.weight", module, which);
+    return ft_st_read_f32(st, key, p->t.shape, 2, p->t.data);
+}
+
 int ft_model_load_adapter(ft_model *m, const char *dir) {
     ft_peft_lora_config pc;
     FT_TRY(ft_peft_lora_config_read(&pc, dir));
@@ -359,15 +367,8 @@ int ft_model_load_adapter(ft_model *m, const char *dir) {
     FT_TRY(ft_st_open(&st, path));
     for (int k = 0; k < m->n_lora && rc == FT_OK; k++) {
         ft_lora *a = &m->lora[k];
-        for (int w = 0; w < 2 && rc == FT_OK; w++) {
-            char key[256];
-            ft_param *p = &m->params[w ? a->pb : a->pa];
-            snprintf(key, sizeof key, "base_model.model.%s.lora_%c.weight", a->module, w ? 'B' : 'A');
-            if (!ft_st_find(st, key)) { /* adapters saved with the adapter name in the key */
-                snprintf(key, sizeof key, "base_model.model.%s.lora_%c.default.weight", a->module, w ? 'B' : 'A');
-            }
-            rc = ft_st_read_f32(st, key, p->t.shape, 2, p->t.data);
-        }
+        for (int w = 0; w < 2 && rc == FT_OK; w++)
+            rc = ft_peft_read_lora_weight(st, a->module, w ? 'B' : 'A', &m->params[w ? a->pb : a->pa]);
     }
     ft_st_close(st);
     return rc;
