@@ -104,20 +104,6 @@ static int csv_row_read(const char *path, const char *s, size_t n, size_t *pos, 
 }
 
 /* Column by header name (exact, then case-insensitive) or 1-based number; -1 if none. */
-static int find_col(const char *want, char **names, int ncol, int header) {
-    if (header)
-        for (int pass = 0; pass < 2; pass++)
-            for (int i = 0; i < ncol; i++)
-                if (pass ? strcasecmp(names[i], want) == 0 : strcmp(names[i], want) == 0) return i;
-    int digits = want[0] != 0;
-    for (const char *p = want; *p; p++) digits &= isdigit((unsigned char)*p) != 0;
-    if (digits && strlen(want) < 6) {
-        int k = atoi(want);
-        if (k >= 1 && (!header || k <= ncol)) return k - 1;
-    }
-    return -1;
-}
-
 static int read_csv(raw_rows *rr, const char *path, const char *s, size_t n, const ft_cls_options *o, char delim) {
     csv_row row = {0};
     char **names = NULL;
@@ -143,7 +129,7 @@ static int read_csv(raw_rows *rr, const char *path, const char *s, size_t n, con
     int col[3] = {-1, -1, -1};
     for (int k = 0; k < 3; k++) {
         if (!want[k]) continue;
-        col[k] = find_col(want[k], names, ncol, o->header);
+        col[k] = ft_csv_find_column(want[k], names, ncol, o->header);
         if (col[k] < 0) {
             char cols[512] = "";
             for (int i = 0, w = 0; i < ncol && w < (int)sizeof cols - 1; i++)

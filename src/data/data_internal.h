@@ -177,6 +177,9 @@ typedef struct csv_row {
  * *bad is set (with a reason) when the row is malformed, *bad_col (may be NULL) to the 1-based field
  * where it was found; *line advances over the row's newlines. */
 int ft_csv_read_row(const char *s, size_t n, size_t *pos, int *line, char delim, csv_row *r, const char **bad, int64_t *bad_col);
+/* The column of a CSV file chosen by want: a header name (exact, then case-insensitive) when header is set,
+ * else / otherwise a 1-based column number (at most 5 digits; within ncol when ncol > 0). -1 if none. */
+int ft_csv_find_column(const char *want, char **names, int ncol, int header);
 
 /* Encoder batches (classify_encode.c): rows idx[0..n) of examples stored as off [n_ex+1] into ids /
  * type_ids, padded with pad_id to the longest (or cap_T), mask 1 on real tokens; sets b->B, b->T.

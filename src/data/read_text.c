@@ -158,14 +158,14 @@ int ft_csv_read_row(const char *s, size_t n, size_t *pos, int *line, char delim,
     return 1;
 }
 
-static int find_column(const char *want, char **names, int ncol, int header) {
-    int all_digits = want[0] != 0;
-    for (const char *p = want; *p; p++) all_digits &= isdigit((unsigned char)*p) != 0;
+int ft_csv_find_column(const char *want, char **names, int ncol, int header) {
     if (header) {
         for (int i = 0; i < ncol; i++) if (strcmp(names[i], want) == 0) return i;
         for (int i = 0; i < ncol; i++) if (strcasecmp(names[i], want) == 0) return i;
     }
-    if (all_digits) {
+    int all_digits = want[0] != 0;
+    for (const char *p = want; *p; p++) all_digits &= isdigit((unsigned char)*p) != 0;
+    if (all_digits && strlen(want) < 6) {   /* a column number (short enough for atoi) */
         int k = atoi(want);
         if (k >= 1 && (ncol == 0 || k <= ncol)) return k - 1;
     }
@@ -203,8 +203,8 @@ int ft_data_read_csv(ft_data_ctx *c, const char *s, size_t n, char delim) {
     for (int i = 0, w = 0; i < ncol && w < (int)sizeof cols - 1; i++)
         w += snprintf(cols + w, sizeof cols - (size_t)w, "%s%s", i ? ", " : "", names[i]);
     if (pc) {
-        col_p = find_column(o->prompt_column, names, ncol, o->csv_header);
-        col_c = find_column(o->completion_column, names, ncol, o->csv_header);
+        col_p = ft_csv_find_column(o->prompt_column, names, ncol, o->csv_header);
+        col_c = ft_csv_find_column(o->completion_column, names, ncol, o->csv_header);
         const char *miss = col_p < 0 ? o->prompt_column : col_c < 0 ? o->completion_column : NULL;
         if (miss) {
             rc = ft_error(FT_ERR_NOT_FOUND, "%s: line 1: no column '%s' (columns: %s)", c->path, miss,
@@ -212,7 +212,7 @@ int ft_data_read_csv(ft_data_ctx *c, const char *s, size_t n, char delim) {
             goto done;
         }
     } else {
-        col_text = find_column(o->text_column, names, ncol, o->csv_header);
+        col_text = ft_csv_find_column(o->text_column, names, ncol, o->csv_header);
         if (col_text < 0) {
             rc = ft_error(FT_ERR_NOT_FOUND, "%s: line 1: no column '%s' (columns: %s); choose one with --text-column",
                           c->path, o->text_column, o->csv_header ? cols : "no header row: use a 1-based column number");
