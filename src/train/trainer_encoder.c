@@ -284,9 +284,6 @@ static int load_data(enc_trainer *t) {
         free(lab); free(cnt);
         if (rc < 0) return rc;
     }
-    int T = t->train.max_len;
-    if (t->has_val_file && t->val_file.max_len > T) T = t->val_file.max_len;
-    if (t->has_test && t->test.max_len > T) T = t->test.max_len;
     t->micro = calloc((size_t)c->grad_accum, sizeof *t->micro);
     if (!t->micro) return ft_error(FT_ERR_NOMEM, "out of memory");
     for (int i = 0; i < c->grad_accum; i++) FT_TRY(ft_enc_batch_alloc(&t->micro[i], c->batch_size, t->train.max_len));
@@ -299,7 +296,6 @@ static int load_data(enc_trainer *t) {
     t->steps_per_epoch = (t->nb + c->grad_accum - 1) / c->grad_accum;
     t->total_steps = c->max_steps > 0 ? c->max_steps : (int64_t)c->epochs * t->steps_per_epoch;
     t->warmup = c->warmup_steps >= 0 ? c->warmup_steps : (int64_t)llround(c->warmup_ratio * (double)t->total_steps);
-    (void)T;
     return FT_OK;
 }
 
@@ -502,10 +498,10 @@ static int restore_checkpoint(enc_trainer *t) {
 /* ------------------------------------------------------------------ evaluation */
 
 /* the value --best-metric watches, from an evaluation */
-static double watched(const enc_trainer *t, const ft_enc_eval *ev, const char *json) {
+static double watched(const enc_trainer *t, const ft_enc_eval *ev) {
     const char *bm = t->cfg.best_metric;
     if (!strcmp(bm, "auto") || !strcmp(bm, "val_loss")) return ev->loss;
-    cJSON *j = cJSON_Parse(json);
+    cJSON *j = cJSON_Parse(ev->json);
     double v = NAN;
     const cJSON *x = j ? cJSON_GetObjectItem(j, bm) : NULL;
     if (cJSON_IsNumber(x)) v = x->valuedouble;
@@ -548,14 +544,12 @@ static void print_eval(const enc_trainer *t, const char *what, const ft_enc_eval
 
 static int do_eval(enc_trainer *t, int *stop) {
     if (t->n_va <= 0) return FT_OK;
-    const ft_encoder_config *ec = ft_encoder_get_config(t->m);
     int64_t n = t->n_va;
     if (t->cfg.eval_batches > 0 && (int64_t)t->cfg.eval_batches * t->cfg.batch_size < n) n = (int64_t)t->cfg.eval_batches * t->cfg.batch_size;
     ft_enc_eval ev;
     FT_TRY(ft_enc_evaluate(&ev, t->m, t->tok, t->val, t->va_idx, n, t->cfg.batch_size, t->cfg.mlm_probability, (uint64_t)t->cfg.seed));
-    (void)ec;
     int rc = write_eval_line(t, "eval", &ev);
-    double v = watched(t, &ev, ev.json);
+    double v = watched(t, &ev);
     int better = isfinite(v) && (t->higher_better ? v > t->best + t->cfg.min_delta : v < t->best - t->cfg.min_delta);
     if (t->step == 0) { t->first_val = (float)ev.loss; t->first_main = ev.main; t->best_main = ev.main; }
     t->last_val = (float)ev.loss;
