@@ -288,6 +288,22 @@ static void score_row(ft_rep_buf *o, const cJSON *e, const char *name_key, int i
     ft_rep_num_cell(o, ft_rep_num(e, f), "%.4f");
 }
 
+/* the rows "<avg> average": precision_<avg>, recall_<avg>, f1_<avg> of obj, and the support */
+static void average_rows(ft_rep_buf *o, const cJSON *obj, const char *const avg[3], double support) {
+    for (int a = 0; a < 3; a++) {
+        char p[32], rc[32], f[32];
+        snprintf(p, sizeof p, "precision_%s", avg[a]);
+        snprintf(rc, sizeof rc, "recall_%s", avg[a]);
+        snprintf(f, sizeof f, "f1_%s", avg[a]);
+        ft_rep_printf(o, "<tr><td class='k'><i>%s average</i></td>", avg[a]);
+        ft_rep_num_cell(o, ft_rep_num(obj, p), "%.4f");
+        ft_rep_num_cell(o, ft_rep_num(obj, rc), "%.4f");
+        ft_rep_num_cell(o, ft_rep_num(obj, f), "%.4f");
+        ft_rep_num_cell(o, support, "%.0f");
+        ft_rep_printf(o, "</tr>\n");
+    }
+}
+
 void ft_rep_classification(ft_rep_buf *o, const ft_rep_run *r) {
     int is_test = cJSON_IsObject(item(r->test, "classification"));
     const cJSON *line = is_test ? r->test : r->cls_eval;
@@ -309,20 +325,9 @@ void ft_rep_classification(ft_rep_buf *o, const ft_rep_run *r) {
         ft_rep_num_cell(o, ft_rep_num(e, "support"), "%.0f");
         ft_rep_printf(o, "</tr>\n");
     }
-    static const char *avg[3] = {"macro", "micro", "weighted"};
+    static const char *const avg[3] = {"macro", "micro", "weighted"};
     double n = ft_rep_num(cls, "num_samples");
-    for (int a = 0; a < 3; a++) {
-        char p[32], rc[32], f[32];
-        snprintf(p, sizeof p, "precision_%s", avg[a]);
-        snprintf(rc, sizeof rc, "recall_%s", avg[a]);
-        snprintf(f, sizeof f, "f1_%s", avg[a]);
-        ft_rep_printf(o, "<tr><td class='k'><i>%s average</i></td>", avg[a]);
-        ft_rep_num_cell(o, ft_rep_num(cls, p), "%.4f");
-        ft_rep_num_cell(o, ft_rep_num(cls, rc), "%.4f");
-        ft_rep_num_cell(o, ft_rep_num(cls, f), "%.4f");
-        ft_rep_num_cell(o, n, "%.0f");
-        ft_rep_printf(o, "</tr>\n");
-    }
+    average_rows(o, cls, avg, n);
     ft_rep_printf(o, "<tr><td class='k'><i>accuracy</i></td><td></td><td></td>");
     ft_rep_num_cell(o, ft_rep_num(cls, "accuracy"), "%.4f");
     ft_rep_num_cell(o, n, "%.0f");
@@ -351,18 +356,7 @@ void ft_rep_ner(ft_rep_buf *o, const ft_rep_run *r) {
         ft_rep_num_cell(o, ft_rep_num(e, "support"), "%.0f");
         ft_rep_printf(o, "</tr>\n");
     }
-    static const char *avg[3] = {"micro", "macro", "weighted"};
-    for (int a = 0; a < 3; a++) {
-        char p[32], rc[32], f[32];
-        snprintf(p, sizeof p, "precision_%s", avg[a]);
-        snprintf(rc, sizeof rc, "recall_%s", avg[a]);
-        snprintf(f, sizeof f, "f1_%s", avg[a]);
-        ft_rep_printf(o, "<tr><td class='k'><i>%s average</i></td>", avg[a]);
-        ft_rep_num_cell(o, ft_rep_num(ner, p), "%.4f");
-        ft_rep_num_cell(o, ft_rep_num(ner, rc), "%.4f");
-        ft_rep_num_cell(o, ft_rep_num(ner, f), "%.4f");
-        ft_rep_num_cell(o, nt, "%.0f");
-        ft_rep_printf(o, "</tr>\n");
-    }
+    static const char *const avg[3] = {"micro", "macro", "weighted"};
+    average_rows(o, ner, avg, nt);
     ft_rep_printf(o, "</table>\n");
 }
