@@ -3,6 +3,7 @@
 #   make test                 build and run every test (tests/test_*.c), prints "N passed, N failed"
 #   make bench                finetune bench side by side with PyTorch (bench/run.sh)
 #   make SANITIZE=address     instrumented build in build-address/ (same for undefined)
+#   make SANITIZE=thread test ThreadSanitizer build running the tests of shared state (TSAN_TESTS)
 #   make BUILD=dir            build elsewhere (parallel work trees)
 CC      ?= cc
 SANITIZE ?=
@@ -49,14 +50,19 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_UTIL) $(BUILD)/libfinetune.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
 
-test: all $(TEST_BIN)
-	@BUILD=$(BUILD) ./tests/run_all.sh $(TEST_BIN)
+# the tests of shared state, which `make SANITIZE=thread test` runs (the CPU backend's OpenMP runtime is not
+# instrumented, so the other tests would only report it)
+TSAN_TESTS := $(BUILD)/tests/test_context_threads
+RUN_TESTS := $(if $(filter thread,$(SANITIZE)),$(TSAN_TESTS),$(TEST_BIN))
+
+test: all $(RUN_TESTS)
+	@BUILD=$(BUILD) ./tests/run_all.sh $(RUN_TESTS)
 
 bench: all
 	@./bench/run.sh $(BUILD)/finetune
 	@if [ -f models/all-MiniLM-L6-v2/model.safetensors ]; then echo; ./bench/encoder.sh; fi
 
 clean:
-	rm -rf build build-address build-undefined
+	rm -rf build build-address build-undefined build-thread
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

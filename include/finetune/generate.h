@@ -12,6 +12,7 @@
 #define FINETUNE_GENERATE_H
 #include <stddef.h>
 #include <stdint.h>
+#include "finetune/context.h"
 #include "finetune/model.h"
 #include "finetune/rng.h"
 #include "finetune/tokenizer.h"
@@ -45,6 +46,10 @@ typedef struct ft_generation {
  * text, no stop strings). on_piece may be NULL. Returns FT_OK or a negative status. */
 int  ft_generate(ft_model *m, const ft_tokenizer *tok, const int *prompt, int n_prompt,
                  const ft_generate_params *p, ft_piece_fn on_piece, void *user, ft_generation *out);
+/* The same in slot `slot` of ctx (cleared first), with LoRA adapter ad (NULL = the base): generations over
+ * one shared model from several threads, one context each (context.h). */
+int  ft_generate_ctx(ft_context *ctx, int slot, const ft_adapter *ad, const ft_tokenizer *tok, const int *prompt, int n_prompt,
+                     const ft_generate_params *p, ft_piece_fn on_piece, void *user, ft_generation *out);
 void ft_generation_free(ft_generation *g);
 
 /* Sampling from one logits vector (modified in place). history[n_hist] feeds the repetition

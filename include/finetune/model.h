@@ -156,9 +156,12 @@ void ft_model_set_training(ft_model *m, int training, uint64_t seed);
 /* Label smoothing of the training loss (applied in training mode only). */
 void ft_model_set_label_smoothing(ft_model *m, float eps);
 
-/* Inference with a KV cache (one sequence). ft_model_kv_reset clears it (allocating for up to
+/* Inference with a KV cache (one sequence; see context.h for many sequences, adapters and threads). ft_model_kv_reset clears it (allocating for up to
  * max_seq_len tokens on first use). ft_model_decode runs n tokens at positions pos0.. (pos0 must
  * equal the number of tokens already cached) and writes the logits of the last one to logits[V]. */
 int ft_model_kv_reset(ft_model *m);
+/* The one-slot context (context.h) ft_model_kv_reset / ft_model_decode use, made by ft_model_kv_reset;
+ * owned by m. For several sequences or threads, make contexts of your own with ft_context_create. */
+struct ft_context *ft_model_context(ft_model *m);
 int ft_model_decode(ft_model *m, const int *tokens, int n, int pos0, float *logits);
 #endif

@@ -43,11 +43,25 @@ static size_t stop_holdback(const char *text, size_t len, const ft_generate_para
 int ft_generate(ft_model *m, const ft_tokenizer *tok, const int *prompt, int n_prompt,
                 const ft_generate_params *p, ft_piece_fn on_piece, void *user, ft_generation *out) {
     memset(out, 0, sizeof *out);
-    const ft_model_config *c = ft_model_get_config(m);
+    FT_TRY(ft_model_kv_reset(m));
+    return ft_generate_ctx(ft_model_context(m), 0, NULL, tok, prompt, n_prompt, p, on_piece, user, out);
+}
+
+/* one decode call of n tokens of one sequence */
+static int decode1(ft_context *ctx, int slot, const ft_adapter *ad, const int *ids, int n, float *logits) {
+    ft_decode_seq s = {.slot = slot, .adapter = ad, .tokens = ids, .n_tokens = n, .logits = logits};
+    return ft_context_decode(ctx, &s, 1);
+}
+
+int ft_generate_ctx(ft_context *ctx, int slot, const ft_adapter *ad, const ft_tokenizer *tok, const int *prompt, int n_prompt,
+                    const ft_generate_params *p, ft_piece_fn on_piece, void *user, ft_generation *out) {
+    memset(out, 0, sizeof *out);
+    const ft_model_config *c = ft_model_get_config(ft_context_model(ctx));
     int V = c->vocab_size;
     if (n_prompt <= 0) return ft_error(FT_ERR_INVALID, "generate: the prompt is empty (no tokens)");
-    if (n_prompt >= c->max_seq_len)
-        return ft_error(FT_ERR_RANGE, "generate: the prompt has %d tokens, the model's context is %d", n_prompt, c->max_seq_len);
+    int ctx_len = ft_context_slot_capacity(ctx);
+    if (n_prompt >= ctx_len)
+        return ft_error(FT_ERR_RANGE, "generate: the prompt has %d tokens, the model's context is %d", n_prompt, ctx_len);
     int max_new = p->max_new_tokens;
     int eos = tok ? ft_tokenizer_eos(tok) : c->eos_token_id;
     if (eos < 0) eos = c->eos_token_id;
@@ -57,8 +71,8 @@ int ft_generate(ft_model *m, const ft_tokenizer *tok, const int *prompt, int n_p
     void *work = malloc(ft_sample_work_size(V));
     strbuf text = {0};
     int rc = (hist && logits && work) ? FT_OK : ft_error(FT_ERR_NOMEM, "generate: out of memory");
-    if (rc == FT_OK) rc = ft_model_kv_reset(m);
-    if (rc == FT_OK) rc = ft_model_decode(m, prompt, n_prompt, 0, logits);
+    if (rc == FT_OK) rc = ft_context_slot_clear(ctx, slot);
+    if (rc == FT_OK) rc = decode1(ctx, slot, ad, prompt, n_prompt, logits);
     if (rc != FT_OK) goto done;
     memcpy(hist, prompt, sizeof(int) * (size_t)n_prompt);
     int n_hist = n_prompt;
@@ -96,8 +110,8 @@ int ft_generate(ft_model *m, const ft_tokenizer *tok, const int *prompt, int n_p
         prev = id;
         if (done_stop) { out->stopped_by = 2; break; }
         if (step + 1 == max_new) break;
-        if (n_hist >= c->max_seq_len) { out->stopped_by = 4; break; }
-        if ((rc = ft_model_decode(m, &id, 1, n_hist - 1, logits)) != FT_OK) break;
+        if (n_hist >= ctx_len) { out->stopped_by = 4; break; }
+        if ((rc = decode1(ctx, slot, ad, &id, 1, logits)) != FT_OK) break;
     }
     if (rc == FT_OK && tok && on_piece && text.len > emitted) on_piece(user, text.buf + emitted, text.len - emitted);
     if (rc == FT_OK) {

@@ -17,8 +17,6 @@
 #include <math.h>
 #include <string.h>
 
-#define FT_DECODE_CHUNK_BYTES_ROWS 64 /* rows of the decode chunk buffers */
-
 /* ------------------------------------------------------------ activations */
 
 /* the activation buffers for B x T: planned (arena == NULL, returns the bytes) or bound into arena */
@@ -72,20 +70,17 @@ int ft_model_prepare(ft_model *m, int B, int T) {
     return FT_OK;
 }
 
-size_t ft_model_kv_bytes(const ft_model *m) {
-    const ft_model_config *c = &m->cfg;
-    size_t L = (size_t)c->n_layer, Tm = (size_t)c->max_seq_len, KV = (size_t)c->n_kv_head * c->head_dim;
-    size_t Tc = FT_DECODE_CHUNK_BYTES_ROWS, C = (size_t)c->n_embd, QKV = (size_t)ft_qkv_dim(c), F = (size_t)ft_fc_dim(c);
-    size_t I = (size_t)c->ffn_hidden, AC = (size_t)c->n_head * c->head_dim, V = (size_t)c->vocab_size, SC = C > AC ? C : AC;
-    return sizeof(float) * (2 * L * Tm * KV + Tc * (2 * C + QKV + AC + SC + F + I) + V);
-}
-
 /* ------------------------------------------------------------ linear layers (f32 or quantized) */
 
-void ft_linear_forward(const ft_model *m, int l, int slot, float *out, const float *inp, const float *bias, int N, int C, int OC) {
+void ft_linear_forward_ws(const ft_model *m, int l, int slot, float *out, const float *inp, const float *bias, int N, int C, int OC,
+                          float *ws, size_t wsn) {
     const ft_param *p = &m->params[m->layer_slot[l * P_LAYER_COUNT + slot]];
-    if (p->qdesc) m->be->qmatmul_forward(out, inp, p->t.dtype, p->qdesc, bias, N, m->qws, m->qws_floats);
+    if (p->qdesc) m->be->qmatmul_forward(out, inp, p->t.dtype, p->qdesc, bias, N, ws, wsn);
     else m->be->matmul_forward(out, inp, p->t.data, bias, N, C, OC);
+}
+
+void ft_linear_forward(const ft_model *m, int l, int slot, float *out, const float *inp, const float *bias, int N, int C, int OC) {
+    ft_linear_forward_ws(m, l, slot, out, inp, bias, N, C, OC, m->qws, m->qws_floats);
 }
 
 void ft_linear_backward(const ft_model *m, int l, int slot, float *dinp, float *dw, float *dbias, const float *dout,
@@ -118,7 +113,7 @@ static float resid_p(const ft_model *m) { return m->training ? m->cfg.resid_drop
 static float embd_p(const ft_model *m) { return m->training ? m->cfg.embd_dropout : 0.0f; }
 static float attn_p(const ft_model *m) { return m->training ? m->cfg.attn_dropout : 0.0f; }
 
-static void norm_forward(const ft_model *m, float *out, float *mean, float *rstd, const float *inp,
+void ft_norm_forward(const ft_model *m, float *out, float *mean, float *rstd, const float *inp,
                          const float *w, const float *b, int N) {
     const ft_model_config *c = &m->cfg;
     if (c->arch == FT_ARCH_GPT2) m->be->layernorm_forward(out, mean, rstd, inp, w, b, N, c->n_embd, c->norm_eps);
@@ -132,7 +127,7 @@ static void norm_backward(const ft_model *m, float *dinp, float *dw, float *db, 
     else m->be->rmsnorm_backward(dinp, dw, dout, dresid, inp, w, rstd, N, c->n_embd);
 }
 
-static void act_forward(const ft_model *m, float *out, const float *inp, int N) {
+void ft_act_forward(const ft_model *m, float *out, const float *inp, int N) {
     const ft_model_config *c = &m->cfg;
     if (c->arch == FT_ARCH_GPT2) m->be->gelu_forward(out, inp, (size_t)N * c->ffn_hidden);
     else m->be->swiglu_forward(out, inp, N, c->ffn_hidden);
@@ -148,9 +143,9 @@ static const ft_param *head_q(const ft_model *m) {
     return i >= 0 && m->params[i].qdesc ? &m->params[i] : NULL;
 }
 
-static void head_forward(const ft_model *m, float *out, const float *inp, int N) {
+void ft_head_forward_ws(const ft_model *m, float *out, const float *inp, int N, float *ws, size_t wsn) {
     const ft_param *q = head_q(m);
-    if (q) m->be->qmatmul_forward(out, inp, q->t.dtype, q->qdesc, NULL, N, m->qws, m->qws_floats);
+    if (q) m->be->qmatmul_forward(out, inp, q->t.dtype, q->qdesc, NULL, N, ws, wsn);
     else m->be->matmul_forward(out, inp, lm_head(m), NULL, N, m->cfg.n_embd, m->cfg.vocab_size);
 }
 
@@ -194,28 +189,28 @@ int ft_model_forward(ft_model *m, const int *ids, const int *targets, const int 
         float *res2 = a->res2 + lN * C, *ln2 = a->ln2 + lN * C, *ln2m = a->ln2_mean + lN, *ln2r = a->ln2_rstd + lN;
         float *fch = a->fch + lN * F, *fcha = a->fch_act + lN * I, *res3 = a->res3 + lN * C;
 
-        norm_forward(m, ln1, ln1m, ln1r, x, ft_lp(m, l, P_LN1_W), ft_lp(m, l, P_LN1_B), N);
+        ft_norm_forward(m, ln1, ln1m, ln1r, x, ft_lp(m, l, P_LN1_W), ft_lp(m, l, P_LN1_B), N);
         ft_linear_forward(m, l, P_QKV_W, qkv, ln1, ft_lp(m, l, P_QKV_B), N, C, QKV);
-        ft_lora_forward(m, l, P_QKV_W, ln1, qkv, QKV, N, 0);
+        ft_lora_forward(m, l, P_QKV_W, ln1, qkv, QKV, N);
         if (m->inv_freq) be->rope_forward(qkv, a->pos, m->inv_freq, N, NH, NKV, HS);
         if (attn_p(m) > 0) be->attention_dropout_forward(atty, att, qkv, segp, B, T, NH, NKV, HS, attn_p(m), site_seed(m, l, 3));
         else be->attention_forward(atty, att, qkv, segp, B, T, NH, NKV, HS);
         ft_linear_forward(m, l, P_ATTN_W, a->scratch, atty, ft_lp(m, l, P_ATTN_B), N, AC, C);
-        ft_lora_forward(m, l, P_ATTN_W, atty, a->scratch, C, N, 0);
+        ft_lora_forward(m, l, P_ATTN_W, atty, a->scratch, C, N);
         if (resid_p(m) > 0) be->dropout_forward(a->scratch, a->scratch, (size_t)N * C, resid_p(m), site_seed(m, l, 1));
         be->residual_forward(res2, x, a->scratch, (size_t)N * C);
-        norm_forward(m, ln2, ln2m, ln2r, res2, ft_lp(m, l, P_LN2_W), ft_lp(m, l, P_LN2_B), N);
+        ft_norm_forward(m, ln2, ln2m, ln2r, res2, ft_lp(m, l, P_LN2_W), ft_lp(m, l, P_LN2_B), N);
         ft_linear_forward(m, l, P_FC_W, fch, ln2, ft_lp(m, l, P_FC_B), N, C, F);
-        ft_lora_forward(m, l, P_FC_W, ln2, fch, F, N, 0);
-        act_forward(m, fcha, fch, N);
+        ft_lora_forward(m, l, P_FC_W, ln2, fch, F, N);
+        ft_act_forward(m, fcha, fch, N);
         ft_linear_forward(m, l, P_PROJ_W, a->scratch, fcha, ft_lp(m, l, P_PROJ_B), N, I, C);
-        ft_lora_forward(m, l, P_PROJ_W, fcha, a->scratch, C, N, 0);
+        ft_lora_forward(m, l, P_PROJ_W, fcha, a->scratch, C, N);
         if (resid_p(m) > 0) be->dropout_forward(a->scratch, a->scratch, (size_t)N * C, resid_p(m), site_seed(m, l, 2));
         be->residual_forward(res3, res2, a->scratch, (size_t)N * C);
         x = res3;
     }
-    norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, x, ft_gp(m, G_LNF_W), ft_gp(m, G_LNF_B), N);
-    head_forward(m, a->logits, a->lnf, N);
+    ft_norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, x, ft_gp(m, G_LNF_W), ft_gp(m, G_LNF_B), N);
+    ft_head_forward_ws(m, a->logits, a->lnf, N, m->qws, m->qws_floats);
 
     a->n_targets = 0;
     if (targets) {
@@ -308,91 +303,5 @@ int ft_model_backward(ft_model *m, float grad_scale) {
     }
     if (embd_p(m) > 0) be->dropout_backward(a->dres, a->dres, (size_t)N * C, embd_p(m), site_seed(m, -1, 0));
     be->embedding_backward(ft_gg(m, G_WTE), ft_gg(m, G_WPE), a->dres, a->ids, a->pos, N, T, C);
-    return FT_OK;
-}
-
-/* ------------------------------------------------------------ inference with a KV cache */
-
-#define FT_DECODE_CHUNK FT_DECODE_CHUNK_BYTES_ROWS
-
-int ft_model_kv_reset(ft_model *m) {
-    const ft_model_config *c = &m->cfg;
-    if (!m->kcache) {
-        size_t L = (size_t)c->n_layer, Tm = (size_t)c->max_seq_len, KV = (size_t)c->n_kv_head * c->head_dim;
-        size_t Tc = FT_DECODE_CHUNK, C = (size_t)c->n_embd, QKV = (size_t)ft_qkv_dim(c), F = (size_t)ft_fc_dim(c);
-        size_t I = (size_t)c->ffn_hidden, AC = (size_t)c->n_head * c->head_dim, V = (size_t)c->vocab_size;
-        size_t SC = C > AC ? C : AC;
-        struct { float **p; size_t n; } f[] = {
-            {&m->kcache, L * Tm * KV}, {&m->vcache, L * Tm * KV}, {&m->d_x, Tc * C}, {&m->d_ln, Tc * C},
-            {&m->d_qkv, Tc * QKV}, {&m->d_atty, Tc * AC}, {&m->d_tmp, Tc * SC}, {&m->d_fch, Tc * F},
-            {&m->d_act, Tc * I}, {&m->d_logits, V},
-        };
-        size_t nf = sizeof f / sizeof *f;
-        ft_arena plan;
-        ft_arena_plan(&plan);
-        for (size_t i = 0; i < nf; i++) ft_arena_alloc(&plan, f[i].n * sizeof(float));
-        FT_TRY(ft_arena_init(&m->kv_arena, plan.used));
-        for (size_t i = 0; i < nf; i++) *f[i].p = ft_arena_alloc(&m->kv_arena, f[i].n * sizeof(float));
-        m->d_chunk = (int)Tc;
-    }
-    m->kv_len = 0;
-    return FT_OK;
-}
-
-/* one chunk of n <= d_chunk tokens at positions pos0.. */
-static void decode_chunk(ft_model *m, const int *tokens, int n, int pos0, float *logits) {
-    const ft_model_config *c = &m->cfg;
-    const ft_backend *be = m->be;
-    int C = c->n_embd, L = c->n_layer, NH = c->n_head, NKV = c->n_kv_head, HS = c->head_dim;
-    int QKV = ft_qkv_dim(c), F = ft_fc_dim(c), I = c->ffn_hidden, AC = NH * HS, KV = NKV * HS, Tm = c->max_seq_len;
-    int pos[FT_DECODE_CHUNK];
-    for (int i = 0; i < n; i++) pos[i] = pos0 + i;
-    be->embedding_forward(m->d_x, tokens, pos, ft_gp(m, G_WTE), ft_gp(m, G_WPE), n, n, C);
-    for (int l = 0; l < L; l++) {
-        norm_forward(m, m->d_ln, NULL, NULL, m->d_x, ft_lp(m, l, P_LN1_W), ft_lp(m, l, P_LN1_B), n);
-        ft_linear_forward(m, l, P_QKV_W, m->d_qkv, m->d_ln, ft_lp(m, l, P_QKV_B), n, C, QKV);
-        ft_lora_forward(m, l, P_QKV_W, m->d_ln, m->d_qkv, QKV, n, 1);
-        if (m->inv_freq) be->rope_forward(m->d_qkv, pos, m->inv_freq, n, NH, NKV, HS);
-        float *kc = m->kcache + (size_t)l * Tm * KV, *vc = m->vcache + (size_t)l * Tm * KV;
-        for (int i = 0; i < n; i++) {
-            memcpy(kc + (size_t)(pos0 + i) * KV, m->d_qkv + (size_t)i * QKV + AC, sizeof(float) * (size_t)KV);
-            memcpy(vc + (size_t)(pos0 + i) * KV, m->d_qkv + (size_t)i * QKV + AC + KV, sizeof(float) * (size_t)KV);
-        }
-        /* queries: the first AC columns of each qkv row; pack them contiguously into d_ln's space is
-         * not possible (C may be < AC), so attention reads q with the qkv row stride via a copy */
-        for (int i = 0; i < n; i++) memmove(m->d_tmp + (size_t)i * AC, m->d_qkv + (size_t)i * QKV, sizeof(float) * (size_t)AC);
-        be->attention_cached_forward(m->d_atty, m->d_tmp, kc, vc, KV, pos0, n, NH, NKV, HS);
-        ft_linear_forward(m, l, P_ATTN_W, m->d_tmp, m->d_atty, ft_lp(m, l, P_ATTN_B), n, AC, C);
-        ft_lora_forward(m, l, P_ATTN_W, m->d_atty, m->d_tmp, C, n, 1);
-        be->residual_forward(m->d_x, m->d_x, m->d_tmp, (size_t)n * C);
-        norm_forward(m, m->d_ln, NULL, NULL, m->d_x, ft_lp(m, l, P_LN2_W), ft_lp(m, l, P_LN2_B), n);
-        ft_linear_forward(m, l, P_FC_W, m->d_fch, m->d_ln, ft_lp(m, l, P_FC_B), n, C, F);
-        ft_lora_forward(m, l, P_FC_W, m->d_ln, m->d_fch, F, n, 1);
-        act_forward(m, m->d_act, m->d_fch, n);
-        ft_linear_forward(m, l, P_PROJ_W, m->d_tmp, m->d_act, ft_lp(m, l, P_PROJ_B), n, I, C);
-        ft_lora_forward(m, l, P_PROJ_W, m->d_act, m->d_tmp, C, n, 1);
-        be->residual_forward(m->d_x, m->d_x, m->d_tmp, (size_t)n * C);
-    }
-    /* logits of the last token only */
-    const float *last = m->d_x + (size_t)(n - 1) * C;
-    norm_forward(m, m->d_ln, NULL, NULL, last, ft_gp(m, G_LNF_W), ft_gp(m, G_LNF_B), 1);
-    head_forward(m, logits, m->d_ln, 1);
-}
-
-int ft_model_decode(ft_model *m, const int *tokens, int n, int pos0, float *logits) {
-    const ft_model_config *c = &m->cfg;
-    if (!m->kcache) FT_TRY(ft_model_kv_reset(m));
-    if (pos0 != m->kv_len) return ft_error(FT_ERR_INVALID, "decode at position %d but %d tokens are cached", pos0, m->kv_len);
-    if (n <= 0) return ft_error(FT_ERR_INVALID, "decode needs at least one token");
-    if (pos0 + n > c->max_seq_len)
-        return ft_error(FT_ERR_RANGE, "sequence of %d tokens exceeds the model's context of %d", pos0 + n, c->max_seq_len);
-    for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
-            return ft_error(FT_ERR_RANGE, "token id %d is outside the vocabulary [0, %d)", tokens[i], c->vocab_size);
-    for (int s = 0; s < n; s += m->d_chunk) {
-        int k = n - s < m->d_chunk ? n - s : m->d_chunk;
-        decode_chunk(m, tokens + s, k, pos0 + s, logits);
-    }
-    m->kv_len = pos0 + n;
     return FT_OK;
 }

@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LORA_DECODE_CHUNK 64
-
 ft_lora_config ft_lora_default_config(void) {
     ft_lora_config c;
     memset(&c, 0, sizeof c);
@@ -31,26 +29,6 @@ int64_t ft_model_trainable_count(const ft_model *m) {
     for (int i = 0; i < m->n_params; i++) if (m->params[i].trainable) n += ft_tensor_numel(&m->params[i].t);
     return n;
 }
-
-/* ------------------------------------------------------------------ target matching */
-
-static int target_matches(const char *module, const char *targets, int arch) {
-    if (!strcmp(targets, "all-linear")) return 1;
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", targets);
-    char *save = NULL;
-    for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
-        size_t ml = strlen(module), tl = strlen(t);
-        if (!strcmp(module, t)) return 1;
-        if (ml > tl && module[ml - tl - 1] == '.' && !strcmp(module + ml - tl, t)) return 1;
-        if (!strcmp(t, "all-linear")) return 1;
-    }
-    (void)arch;
-    return 0;
-}
-
-/* the linear sites of the blocks: slot, and for each HF piece its module name and rows */
-static const int k_sites[4] = {P_QKV_W, P_ATTN_W, P_FC_W, P_PROJ_W};
 
 static int add_lora_param(ft_model *m, const char *name, int64_t rows, int64_t cols) {
     ft_param *p = &m->params[m->n_params];
@@ -71,67 +49,39 @@ static int create_adapters(ft_model *m, int r, float alpha, float dropout, int r
     if (r <= 0) return ft_error(FT_ERR_INVALID, "LoRA rank must be positive (got %d)", r);
     const ft_model_config *c = &m->cfg;
     const char *tg = targets && *targets ? targets : (c->arch == FT_ARCH_GPT2 ? "c_attn" : "q_proj,v_proj");
-    /* count matches */
-    int cap = 0;
-    for (int l = 0; l < c->n_layer; l++)
-        for (int s = 0; s < 4; s++) {
-            int pi = m->layer_slot[l * P_LAYER_COUNT + k_sites[s]];
-            ft_hf_piece pc[3];
-            int np = ft_model_hf_pieces(m, pi, pc);
-            for (int k = 0; k < np; k++) {
-                char mod[160];
-                snprintf(mod, sizeof mod, "%.*s", (int)(strlen(pc[k].name) - 7), pc[k].name); /* strip ".weight" */
-                cap += target_matches(mod, tg, c->arch);
-            }
-        }
-    if (cap == 0) {
-        ft_hf_piece pc[3];
-        ft_model_hf_pieces(m, m->layer_slot[k_sites[0]], pc);
-        return ft_error(FT_ERR_NOT_FOUND, "LoRA targets \"%s\" match no module of this %s model (modules look like \"%.*s\"; "
-                        "targets: %s, or all-linear)", tg, c->model_type, (int)(strlen(pc[0].name) - 7), pc[0].name,
-                        c->arch == FT_ARCH_GPT2 ? "c_attn, c_proj, c_fc, attn.c_proj, mlp.c_proj"
-                                                : "q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
-    }
+    int cap = ft_lora_plan_modules(m, tg, NULL);
+    if (cap < 0) return cap;
+    ft_adapter_module *plan_mods = calloc((size_t)cap, sizeof *plan_mods);
     ft_param *np_ = realloc(m->params, sizeof *np_ * (size_t)(m->n_params + 2 * cap));
+    if (np_) m->params = np_;
     m->lora = calloc((size_t)cap, sizeof *m->lora);
-    if (!np_ || !m->lora) { if (np_) m->params = np_; return ft_error(FT_ERR_NOMEM, "out of memory"); }
-    m->params = np_;
+    if (!np_ || !m->lora || !plan_mods) { free(plan_mods); return ft_error(FT_ERR_NOMEM, "out of memory"); }
+    ft_lora_plan_modules(m, tg, plan_mods);
     ft_arena plan;
     ft_arena_plan(&plan);
     int first_lora_param = m->n_params;
-    for (int l = 0; l < c->n_layer; l++)
-        for (int s = 0; s < 4; s++) {
-            int pi = m->layer_slot[l * P_LAYER_COUNT + k_sites[s]];
-            ft_hf_piece pc[3];
-            int npc = ft_model_hf_pieces(m, pi, pc);
-            int in = (int)m->params[pi].t.shape[1];
-            for (int k = 0; k < npc; k++) {
-                char mod[160];
-                snprintf(mod, sizeof mod, "%.*s", (int)(strlen(pc[k].name) - 7), pc[k].name);
-                if (!target_matches(mod, tg, c->arch)) continue;
-                ft_lora *a = &m->lora[m->n_lora];
-                snprintf(a->module, sizeof a->module, "%s", mod);
-                a->layer = l; a->slot = k_sites[s]; a->row0 = pc[k].row0; a->rows = pc[k].rows; a->in = in; a->r = r;
-                a->scale = rslora ? alpha / sqrtf((float)r) : alpha / (float)r;
-                a->dropout = dropout;
-                char nm[64];
-                snprintf(nm, sizeof nm, "lora.%d.%d.%d.A", l, s, k);
-                a->pa = add_lora_param(m, nm, r, in);
-                snprintf(nm, sizeof nm, "lora.%d.%d.%d.B", l, s, k);
-                a->pb = add_lora_param(m, nm, a->rows, r);
-                ft_arena_alloc(&plan, sizeof(float) * (size_t)r * in);
-                ft_arena_alloc(&plan, sizeof(float) * (size_t)a->rows * r);
-                if (r > m->lora_rmax) m->lora_rmax = r;
-                if (in > m->lora_inmax) m->lora_inmax = in;
-                m->n_lora++;
-            }
-        }
-    ft_arena_alloc(&plan, sizeof(float) * (size_t)LORA_DECODE_CHUNK * (size_t)(m->lora_rmax + m->lora_inmax));
+    for (int k = 0; k < cap; k++) {
+        const ft_adapter_module *md = &plan_mods[k];
+        ft_lora *a = &m->lora[m->n_lora];
+        snprintf(a->module, sizeof a->module, "%s", md->module);
+        a->layer = md->layer; a->slot = md->slot; a->row0 = md->row0; a->rows = md->rows; a->in = md->in; a->r = r;
+        a->scale = rslora ? alpha / sqrtf((float)r) : alpha / (float)r;
+        a->dropout = dropout;
+        char nm[64];
+        snprintf(nm, sizeof nm, "lora.%d.%d.%d.A", md->layer, ft_lora_site_index(md->slot), md->piece);
+        a->pa = add_lora_param(m, nm, r, md->in);
+        snprintf(nm, sizeof nm, "lora.%d.%d.%d.B", md->layer, ft_lora_site_index(md->slot), md->piece);
+        a->pb = add_lora_param(m, nm, a->rows, r);
+        ft_arena_alloc(&plan, sizeof(float) * (size_t)r * md->in);
+        ft_arena_alloc(&plan, sizeof(float) * (size_t)a->rows * r);
+        if (r > m->lora_rmax) m->lora_rmax = r;
+        if (md->in > m->lora_inmax) m->lora_inmax = md->in;
+        m->n_lora++;
+    }
+    free(plan_mods);
     FT_TRY(ft_arena_init(&m->lora_arena, plan.used));
     for (int i = first_lora_param; i < m->n_params; i++)
         m->params[i].t.data = ft_arena_alloc(&m->lora_arena, ft_tensor_nbytes(&m->params[i].t));
-    m->lora_dec_xa = ft_arena_alloc(&m->lora_arena, sizeof(float) * LORA_DECODE_CHUNK * (size_t)m->lora_rmax);
-    m->lora_dec_xd = ft_arena_alloc(&m->lora_arena, sizeof(float) * LORA_DECODE_CHUNK * (size_t)m->lora_inmax);
     for (int i = 0; i < first_lora_param; i++) m->params[i].trainable = 0;
     m->lora_r_cfg = r; m->lora_alpha_cfg = alpha; m->lora_dropout_cfg = dropout; m->lora_rslora_cfg = rslora;
     snprintf(m->lora_targets_cfg, sizeof m->lora_targets_cfg, "%s", tg);
@@ -173,19 +123,18 @@ void ft_lora_bind_acts(ft_model *m, ft_arena *a, int N) {
     m->lora_dx = ft_arena_alloc(a, sizeof(float) * (size_t)N * m->lora_inmax);
 }
 
-void ft_lora_forward(ft_model *m, int l, int slot, const float *inp, float *out, int ldo, int N, int decode) {
+void ft_lora_forward(ft_model *m, int l, int slot, const float *inp, float *out, int ldo, int N) {
     const ft_backend *be = m->be;
     for (int k = 0; k < m->n_lora; k++) {
         ft_lora *a = &m->lora[k];
         if (a->layer != l || a->slot != slot) continue;
         const float *x = inp;
-        float *xa = decode ? m->lora_dec_xa : a->xa;
-        if (!decode && m->training && a->dropout > 0) {
+        if (m->training && a->dropout > 0) {
             be->dropout_forward(m->lora_xd, inp, (size_t)N * a->in, a->dropout, lora_seed(m, k));
             x = m->lora_xd;
         }
-        be->matmul_forward(xa, x, m->params[a->pa].t.data, NULL, N, a->in, a->r);
-        be->matmul_acc_forward(out + a->row0, ldo, xa, m->params[a->pb].t.data, N, a->r, (int)a->rows, a->scale);
+        ft_lora_module_forward(be, out + a->row0, ldo, x, m->params[a->pa].t.data, m->params[a->pb].t.data, a->xa,
+                               N, a->in, a->r, a->rows, a->scale);
     }
 }
 

@@ -169,7 +169,7 @@ void ft_model_free(ft_model *m) {
     ft_arena_free(&m->weights);
     ft_arena_free(&m->grads);
     ft_arena_free(&m->act_arena);
-    ft_arena_free(&m->kv_arena);
+    ft_context_free(m->dctx);
     ft_arena_free(&m->lora_arena);
     ft_arena_free(&m->qarena);
     free(m->qws);

@@ -4,6 +4,8 @@
 #ifndef FT_MODEL_INTERNAL_H
 #define FT_MODEL_INTERNAL_H
 #include "finetune/arena.h"
+#include "finetune/adapter.h"
+#include "finetune/context.h"
 #include "finetune/model.h"
 
 #include <cjson/cJSON.h>
@@ -59,14 +61,13 @@ struct ft_model {
     ft_param *params;          /* [n_params] */
     int *layer_slot;           /* [L * P_LAYER_COUNT] index into params or -1 */
     int global_slot[G_COUNT];  /* index into params or -1 */
-    ft_arena weights, grads, act_arena, kv_arena, lora_arena;
+    ft_arena weights, grads, act_arena, lora_arena;
     ft_lora *lora;             /* [n_lora] adapters (lora.c) */
     int n_lora, lora_rmax, lora_inmax;
     float lora_alpha_cfg, lora_dropout_cfg;
     int lora_r_cfg, lora_rslora_cfg;
     char lora_targets_cfg[512];
     float *lora_dxa, *lora_xd, *lora_dx;  /* backward scratch [N, rmax], [N, inmax], [N, inmax] */
-    float *lora_dec_xa, *lora_dec_xd;     /* decode scratch [chunk, rmax], [chunk, inmax] */
     ft_arena qarena;           /* quantized weights + their descriptors (quantize.c) */
     ft_dtype load_quant;       /* FT_F32, or quantize the blocks' linear weights (and an untied head) while loading */
     float *qws; size_t qws_floats;        /* workspace of the quantized matmuls */
@@ -76,11 +77,8 @@ struct ft_model {
     float label_smoothing;
     float *inv_freq;           /* [HS/2] RoPE inverse frequencies (Llama family) */
     ft_acts a;
-    /* KV cache and single-sequence scratch for ft_model_decode */
-    float *kcache, *vcache;    /* [L, maxT, NKV*HS] */
-    float *d_x, *d_ln, *d_qkv, *d_atty, *d_tmp, *d_fch, *d_act, *d_logits; /* [Tc, ...] chunk buffers */
-    int    d_chunk;
-    int    kv_len;
+    /* ft_model_kv_reset / ft_model_decode: one sequence through a one-slot context (context.c) */
+    struct ft_context *dctx;
 };
 
 /* sizes */
@@ -109,17 +107,64 @@ static inline float *ft_gg(const ft_model *m, int slot) {
 int ft_quant_plan(ft_model *m, ft_arena *plan);
 int ft_quant_param(ft_model *m, int i, const float *w);
 
-/* linear layers of the blocks, whatever the weight's storage (f32 or quantized): decoder.c */
+/* linear layers of the blocks, whatever the weight's storage (f32 or quantized): decoder.c.
+ * The _ws form takes the quantized-matmul workspace (a context's own, so that contexts share the model). */
+void ft_linear_forward_ws(const ft_model *m, int l, int slot, float *out, const float *inp, const float *bias, int N, int C, int OC,
+                          float *ws, size_t wsn);
+/* the LM head over N rows (f32, tied, or quantized) */
+void ft_head_forward_ws(const ft_model *m, float *out, const float *inp, int N, float *ws, size_t wsn);
+/* the family's norm (LayerNorm / RMSNorm; mean, rstd may be NULL) and MLP activation (GELU-tanh / SwiGLU) */
+void ft_norm_forward(const ft_model *m, float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N);
+void ft_act_forward(const ft_model *m, float *out, const float *inp, int N);
 void ft_linear_forward(const ft_model *m, int l, int slot, float *out, const float *inp, const float *bias, int N, int C, int OC);
 void ft_linear_backward(const ft_model *m, int l, int slot, float *dinp, float *dw, float *dbias, const float *dout,
                         const float *inp, int N, int C, int OC);
 
 /* LoRA hooks (lora.c): after the base matmul of (layer, slot), add the adapters' contribution to
  * out (row stride ldo); in backward, add their input gradient into dinp and their A/B gradients */
-void ft_lora_forward(ft_model *m, int l, int slot, const float *inp, float *out, int ldo, int N, int decode);
+void ft_lora_forward(ft_model *m, int l, int slot, const float *inp, float *out, int ldo, int N);
 void ft_lora_backward(ft_model *m, int l, int slot, const float *inp, const float *dout, int ldo, float *dinp, int N);
 size_t ft_lora_act_floats(const ft_model *m, int N);
 void ft_lora_bind_acts(ft_model *m, ft_arena *a, int N);
+
+/* ---- adapters as objects (adapter.c) ----
+ * One adapted linear layer: out[:, row0:row0+rows] += scale * (x A^T) B^T with x [N, in], A [r, in], B [rows, r]. */
+typedef struct ft_adapter_module {
+    int     layer, slot;      /* the base matmul: layer and P_QKV_W / P_ATTN_W / P_FC_W / P_PROJ_W */
+    int     piece;            /* which Hugging Face tensor of that matmul (q / k / v, gate / up) */
+    int64_t row0, rows;       /* its output columns */
+    int     in, r;
+    float   scale;
+    float  *A, *B;            /* [r, in], [rows, r] */
+    char    module[160];      /* PEFT module path */
+} ft_adapter_module;
+
+/* the four adapted sites of a block, in forward order, and a slot's index among them (-1 if none) */
+extern const int ft_lora_sites[4];
+int ft_lora_site_index(int slot);
+
+/* The modules of m that targets ("" = family default, "all-linear", comma-separated names) select, in
+ * (layer, site, piece) order: layer, slot, row0, rows, in and module filled. out NULL: count only.
+ * FT_ERR_NOT_FOUND (listing the module names) when nothing matches. */
+int ft_lora_plan_modules(const ft_model *m, const char *targets, ft_adapter_module *out);
+/* The one LoRA forward: out (already offset to row0, row stride ldo) += scale * (x A^T) B^T over N rows;
+ * xa [N, r] receives x A^T (kept for backward by training). */
+void ft_lora_module_forward(const ft_backend *be, float *out, int ldo, const float *x, const float *A, const float *B,
+                            float *xa, int N, int in, int r, int64_t rows, float scale);
+
+struct ft_adapter {
+    char name[256];
+    int  n_mod;
+    ft_adapter_module *mods;  /* [n_mod] in (layer, site) order */
+    int *site_first;          /* [L*4 + 1]: modules of (layer l, site s) are [site_first[4l+s], site_first[4l+s+1]) */
+    int  r, rslora;
+    float alpha, dropout;
+    char targets[512];
+    ft_model_config shape;    /* the model shape it was made for */
+    ft_arena mem;             /* A and B of every module */
+};
+/* 1 when a was made for a model of m's shape */
+int ft_adapter_fits(const struct ft_adapter *a, const ft_model *m);
 
 /* per-family hooks (gpt2.c, llama.c) */
 int ft_gpt2_config_from_json(ft_model_config *cfg, const cJSON *root, const char *path);

@@ -32,6 +32,9 @@ const char *ft_opt_str(const ft_opt *opts, const char *name, const char *def);
 int ft_opt_int(const ft_opt *opts, const char *name, long def, long *out);
 int ft_opt_float(const ft_opt *opts, const char *name, double def, double *out);
 int ft_opt_flag(const ft_opt *opts, const char *name);
+/* `finetune bench --adapters N` (bench_adapters.c): N sequences with N adapters, batched vs one by one */
+struct ft_model;
+int ft_bench_adapters(struct ft_model *m, int n, int r, const char *targets, int prompt_len, int gen_tokens);
 /* `finetune eval` on an encoder directory (cmd_eval_encoder.c) */
 int ft_cmd_eval_encoder(const ft_opt *opts, const char *dir, const char *data);
 

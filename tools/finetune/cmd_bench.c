@@ -60,18 +60,25 @@ int ft_cmd_bench(int argc, char **argv) {
         {"lora-r", 1, "LoRA rank (default 8)", NULL},
         {"lora-alpha", 1, "LoRA alpha, scale alpha/r (default 16)", NULL},
         {"lora-targets", 1, "modules to adapt, comma-separated or all-linear (default: GPT-2 c_attn, Llama q_proj,v_proj)", NULL},
+        {"adapters", 1, "time N sequences with N different LoRA adapters decoded together vs one after another (no training)", NULL},
+        {"prompt-len", 1, "prompt tokens per sequence for --adapters (default 16)", NULL},
         {NULL, 0, NULL, NULL},
     };
     int prc = ft_parse_opts(argc, argv, opts,
                             "usage: finetune bench [--config FILE] [--batch-size B] [--seq-len T] [--steps N] "
-                            "[--method full|lora [--lora-r 8] [--lora-alpha 16] [--lora-targets LIST]]");
+                            "[--method full|lora [--lora-r 8] [--lora-alpha 16] [--lora-targets LIST]] | [--adapters N [--prompt-len 16]]");
     if (prc) return prc == 1 ? 0 : prc;
-    long B, T, steps, gen_tokens, threads, lora_r;
+    long B, T, steps, gen_tokens, threads, lora_r, n_adapters, prompt_len;
     double lora_alpha;
     if (ft_opt_int(opts, "batch-size", 4, &B) || ft_opt_int(opts, "seq-len", 256, &T) || ft_opt_int(opts, "steps", 3, &steps) ||
         ft_opt_int(opts, "gen-tokens", 64, &gen_tokens) || ft_opt_int(opts, "threads", 0, &threads) ||
-        ft_opt_int(opts, "lora-r", 8, &lora_r) || ft_opt_float(opts, "lora-alpha", 16.0, &lora_alpha))
+        ft_opt_int(opts, "lora-r", 8, &lora_r) || ft_opt_float(opts, "lora-alpha", 16.0, &lora_alpha) ||
+        ft_opt_int(opts, "adapters", 0, &n_adapters) || ft_opt_int(opts, "prompt-len", 16, &prompt_len))
         return 2;
+    if (n_adapters < 0 || n_adapters > 256 || prompt_len <= 0) {
+        fprintf(stderr, "finetune bench: --adapters must be in 1..256 and --prompt-len positive\n");
+        return 2;
+    }
     if (B <= 0 || T <= 0 || steps <= 0 || gen_tokens <= 0) { fprintf(stderr, "finetune bench: sizes must be positive\n"); return 2; }
     const char *method = ft_opt_str(opts, "method", "full");
     int use_lora = !strcmp(method, "lora");
@@ -81,6 +88,10 @@ int ft_cmd_bench(int argc, char **argv) {
     }
     if (use_lora && (lora_r <= 0 || lora_r > 4096 || !(lora_alpha > 0))) {
         fprintf(stderr, "finetune bench: LoRA needs 0 < --lora-r <= 4096 and --lora-alpha > 0\n");
+        return 2;
+    }
+    if (use_lora && n_adapters > 0) {
+        fprintf(stderr, "finetune bench: --adapters makes its own adapters (with --lora-r / --lora-targets); drop --method lora\n");
         return 2;
     }
     const char *lora_targets = ft_opt_str(opts, "lora-targets", "");
@@ -120,6 +131,13 @@ int ft_cmd_bench(int argc, char **argv) {
                 (long long)ft_model_trainable_count(m), (long long)ft_model_param_count(m));
     } else fprintf(stderr, "bench: method full, %lld trainable parameters\n", (long long)ft_model_trainable_count(m));
     int status = 0;
+    if (n_adapters > 0) {
+        rc = ft_bench_adapters(m, (int)n_adapters, (int)lora_r, lora_targets, (int)prompt_len, (int)gen_tokens);
+        if (rc == FT_OK) printf("peak_rss: %.1f MB\n", peak_rss_mb());
+        else status = ft_cli_fail("bench", rc);
+        ft_model_free(m);
+        return status;
+    }
     if (!ft_opt_flag(opts, "skip-train")) {
         size_t N = (size_t)(B * T);
         int *ids = malloc(sizeof(int) * (N + 1));

@@ -1,0 +1,226 @@
+/* adapter.c — LoRA adapters as objects (adapter.h), and the pieces every LoRA path shares: which modules
+ * a target list selects (ft_lora_plan_modules) and the low-rank update itself (ft_lora_module_forward),
+ * used by training (lora.c) and by batched decoding with per-sequence adapters (context.c). */
+#include "model_internal.h"
+#include "finetune/fileio.h"
+#include "finetune/lora.h"
+#include "finetune/rng.h"
+#include "finetune/safetensors.h"
+#include "finetune/status.h"
+#include "peft_config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const int ft_lora_sites[4] = {P_QKV_W, P_ATTN_W, P_FC_W, P_PROJ_W};
+
+int ft_lora_site_index(int slot) {
+    for (int s = 0; s < 4; s++) if (ft_lora_sites[s] == slot) return s;
+    return -1;
+}
+
+/* ------------------------------------------------------------------ target matching */
+
+/* module equals a target, ends with "." + target, or the list is all-linear */
+static int target_matches(const char *module, const char *targets) {
+    if (!strcmp(targets, "all-linear")) return 1;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", targets);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        size_t ml = strlen(module), tl = strlen(t);
+        if (!strcmp(module, t) || !strcmp(t, "all-linear")) return 1;
+        if (ml > tl && module[ml - tl - 1] == '.' && !strcmp(module + ml - tl, t)) return 1;
+    }
+    return 0;
+}
+
+int ft_lora_plan_modules(const ft_model *m, const char *targets, ft_adapter_module *out) {
+    const ft_model_config *c = &m->cfg;
+    const char *tg = targets && *targets ? targets : (c->arch == FT_ARCH_GPT2 ? "c_attn" : "q_proj,v_proj");
+    int n = 0;
+    for (int l = 0; l < c->n_layer; l++)
+        for (int s = 0; s < 4; s++) {
+            int pi = m->layer_slot[l * P_LAYER_COUNT + ft_lora_sites[s]];
+            ft_hf_piece pc[3];
+            int npc = ft_model_hf_pieces(m, pi, pc);
+            for (int k = 0; k < npc; k++) {
+                char mod[160];
+                size_t nl = strnlen(pc[k].name, sizeof pc[k].name);
+                snprintf(mod, sizeof mod, "%.*s", (int)(nl > 7 ? nl - 7 : 0), pc[k].name); /* strip ".weight" */
+                if (!target_matches(mod, tg)) continue;
+                if (out) {
+                    ft_adapter_module *a = &out[n];
+                    memset(a, 0, sizeof *a);
+                    snprintf(a->module, sizeof a->module, "%s", mod);
+                    a->layer = l; a->slot = ft_lora_sites[s]; a->piece = k;
+                    a->row0 = pc[k].row0; a->rows = pc[k].rows;
+                    a->in = (int)m->params[pi].t.shape[1];
+                }
+                n++;
+            }
+        }
+    if (n == 0) {
+        ft_hf_piece pc[3];
+        ft_model_hf_pieces(m, m->layer_slot[ft_lora_sites[0]], pc);
+        return ft_error(FT_ERR_NOT_FOUND, "LoRA targets \"%s\" match no module of this %s model (modules look like \"%.*s\"; "
+                        "targets: %s, or all-linear)", tg, c->model_type, (int)(strlen(pc[0].name) - 7), pc[0].name,
+                        c->arch == FT_ARCH_GPT2 ? "c_attn, c_proj, c_fc, attn.c_proj, mlp.c_proj"
+                                                : "q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
+    }
+    return n;
+}
+
+void ft_lora_module_forward(const ft_backend *be, float *out, int ldo, const float *x, const float *A, const float *B,
+                            float *xa, int N, int in, int r, int64_t rows, float scale) {
+    be->matmul_forward(xa, x, A, NULL, N, in, r);                          /* xa [N, r] = x A^T */
+    be->matmul_acc_forward(out, ldo, xa, B, N, r, (int)rows, scale);        /* out += scale xa B^T */
+}
+
+/* ------------------------------------------------------------------ adapter objects */
+
+static int same_shape(const ft_model_config *a, const ft_model_config *b) {
+    return a->arch == b->arch && a->n_layer == b->n_layer && a->n_embd == b->n_embd && a->n_head == b->n_head &&
+           a->n_kv_head == b->n_kv_head && a->head_dim == b->head_dim && a->ffn_hidden == b->ffn_hidden;
+}
+
+int ft_adapter_fits(const ft_adapter *a, const ft_model *m) { return same_shape(&a->shape, &m->cfg); }
+
+/* the modules of targets over m, with A / B carved from one allocation */
+static int adapter_new(ft_adapter **out, const ft_model *m, const char *targets, int r, float alpha, float dropout,
+                       int rslora, const char *name) {
+    *out = NULL;
+    if (r <= 0) return ft_error(FT_ERR_INVALID, "LoRA rank must be positive (got %d)", r);
+    int n = ft_lora_plan_modules(m, targets, NULL);
+    if (n < 0) return n;
+    ft_adapter *a = calloc(1, sizeof *a);
+    int L = m->cfg.n_layer;
+    if (a) {
+        a->mods = calloc((size_t)n, sizeof *a->mods);
+        a->site_first = calloc((size_t)L * 4 + 1, sizeof *a->site_first);
+    }
+    if (!a || !a->mods || !a->site_first) { ft_adapter_free(a); return ft_error(FT_ERR_NOMEM, "adapter: out of memory"); }
+    a->n_mod = ft_lora_plan_modules(m, targets, a->mods);
+    a->r = r; a->alpha = alpha; a->dropout = dropout; a->rslora = rslora;
+    a->shape = m->cfg;
+    snprintf(a->targets, sizeof a->targets, "%s", targets && *targets ? targets : (m->cfg.arch == FT_ARCH_GPT2 ? "c_attn" : "q_proj,v_proj"));
+    snprintf(a->name, sizeof a->name, "%s", name ? name : "");
+    ft_arena plan;
+    ft_arena_plan(&plan);
+    for (int k = 0; k < a->n_mod; k++) {
+        ft_arena_alloc(&plan, sizeof(float) * (size_t)r * a->mods[k].in);
+        ft_arena_alloc(&plan, sizeof(float) * (size_t)a->mods[k].rows * r);
+    }
+    int rc = ft_arena_init(&a->mem, plan.used);
+    if (rc < 0) { ft_adapter_free(a); return rc; }
+    float scale = rslora ? alpha / sqrtf((float)r) : alpha / (float)r;
+    for (int k = 0; k < a->n_mod; k++) {
+        ft_adapter_module *md = &a->mods[k];
+        md->r = r;
+        md->scale = scale;
+        md->A = ft_arena_alloc(&a->mem, sizeof(float) * (size_t)r * md->in);
+        md->B = ft_arena_alloc(&a->mem, sizeof(float) * (size_t)md->rows * r);
+    }
+    /* site index: modules come in (layer, site) order */
+    int k = 0;
+    for (int s = 0; s < L * 4; s++) {
+        a->site_first[s] = k;
+        while (k < a->n_mod && a->mods[k].layer * 4 + ft_lora_site_index(a->mods[k].slot) == s) k++;
+    }
+    a->site_first[L * 4] = k;
+    *out = a;
+    return FT_OK;
+}
+
+int ft_adapter_load(ft_adapter **out, const ft_model *base, const char *dir) {
+    *out = NULL;
+    ft_peft_lora_config pc;
+    FT_TRY(ft_peft_lora_config_read(&pc, dir));
+    if (pc.n_modules_to_save > 0)
+        return ft_error(FT_ERR_UNSUPPORTED, "%s/adapter_config.json: modules_to_save is not supported for decoder adapters", dir);
+    ft_adapter *a;
+    FT_TRY(adapter_new(&a, base, pc.targets, pc.r, pc.alpha, pc.dropout, pc.rslora, dir));
+    char path[4096];
+    ft_safetensors *st = NULL;
+    int rc = ft_path_join(path, sizeof path, dir, "adapter_model.safetensors");
+    if (rc == FT_OK) rc = ft_st_open(&st, path);
+    for (int k = 0; k < a->n_mod && rc == FT_OK; k++) {
+        ft_adapter_module *md = &a->mods[k];
+        for (int w = 0; w < 2 && rc == FT_OK; w++) {
+            ft_param p;
+            memset(&p, 0, sizeof p);
+            p.t.dtype = FT_F32;
+            p.t.ndim = 2;
+            p.t.shape[0] = w ? md->rows : md->r;
+            p.t.shape[1] = w ? md->r : md->in;
+            p.t.data = w ? md->B : md->A;
+            rc = ft_peft_read_lora_weight(st, md->module, w ? 'B' : 'A', &p);
+        }
+    }
+    if (st) ft_st_close(st);
+    if (rc < 0) { ft_adapter_free(a); return rc; }
+    *out = a;
+    return FT_OK;
+}
+
+int ft_adapter_from_model(ft_adapter **out, const ft_model *m) {
+    *out = NULL;
+    if (!m->n_lora) return ft_error(FT_ERR_INVALID, "the model has no LoRA adapters to copy");
+    ft_adapter *a;
+    FT_TRY(adapter_new(&a, m, m->lora_targets_cfg, m->lora_r_cfg, m->lora_alpha_cfg, m->lora_dropout_cfg,
+                       m->lora_rslora_cfg, "(trained)"));
+    if (a->n_mod != m->n_lora) {
+        ft_adapter_free(a);
+        return ft_error(FT_ERR_INVALID, "the model's %d LoRA modules do not match its targets \"%s\"", m->n_lora, m->lora_targets_cfg);
+    }
+    for (int k = 0; k < a->n_mod; k++) {
+        const ft_lora *l = &m->lora[k];
+        ft_adapter_module *md = &a->mods[k];
+        md->scale = l->scale;
+        memcpy(md->A, m->params[l->pa].t.data, sizeof(float) * (size_t)md->r * md->in);
+        memcpy(md->B, m->params[l->pb].t.data, sizeof(float) * (size_t)md->rows * md->r);
+    }
+    *out = a;
+    return FT_OK;
+}
+
+int ft_adapter_create(ft_adapter **out, const ft_model *base, const ft_lora_config *c, uint64_t seed) {
+    ft_adapter *a;
+    FT_TRY(adapter_new(&a, base, c->targets, c->r, c->alpha, c->dropout, c->rslora, "(new)"));
+    ft_rng rng;
+    ft_rng_seed(&rng, seed ^ 0x10A4A10A4ull);
+    for (int k = 0; k < a->n_mod; k++) {   /* the same streams as ft_model_add_lora */
+        ft_adapter_module *md = &a->mods[k];
+        float bound = 1.0f / sqrtf((float)md->in);   /* kaiming_uniform(a = sqrt(5)) */
+        for (int64_t i = 0; i < (int64_t)md->r * md->in; i++) md->A[i] = (2.0f * ft_rng_uniform(&rng) - 1.0f) * bound;
+    }
+    *out = a;
+    return FT_OK;
+}
+
+void ft_adapter_free(ft_adapter *a) {
+    if (!a) return;
+    ft_arena_free(&a->mem);
+    free(a->mods);
+    free(a->site_first);
+    free(a);
+}
+
+int ft_adapter_module_weights(ft_adapter *a, int k, float **A, float **B, int *rows, int *in, int *r) {
+    if (k < 0 || k >= a->n_mod) return ft_error(FT_ERR_RANGE, "adapter: module %d does not exist (%d modules)", k, a->n_mod);
+    const ft_adapter_module *md = &a->mods[k];
+    if (A) *A = md->A;
+    if (B) *B = md->B;
+    if (rows) *rows = (int)md->rows;
+    if (in) *in = md->in;
+    if (r) *r = md->r;
+    return FT_OK;
+}
+
+int ft_adapter_module_count(const ft_adapter *a) { return a->n_mod; }
+int ft_adapter_rank(const ft_adapter *a) { return a->r; }
+float ft_adapter_scale(const ft_adapter *a) { return a->n_mod ? a->mods[0].scale : 0.0f; }
+const char *ft_adapter_name(const ft_adapter *a) { return a->name; }
+size_t ft_adapter_bytes(const ft_adapter *a) { return a->mem.used; }

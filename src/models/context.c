@@ -1,0 +1,312 @@
+/* context.c — inference contexts over shared weights (context.h): a multi-slot KV cache and batched
+ * decoding where every sequence has its own slot, position and LoRA adapter.
+ *
+ * One internal step takes up to batch_tokens rows, made of pieces (a sequence's next tokens):
+ *   x = wte[tok] (+ wpe[pos])                               pos: each row's own position in its slot
+ *   per layer:  h = norm1(x);  qkv = h Wqkv^T (+ b)         one matmul over all rows
+ *               qkv[rows of piece i] += LoRA_i(h)            each piece's adapter on its rows only
+ *               RoPE(q, k) at the rows' positions; k, v -> cache[slot_i][l][pos]
+ *               atty[piece i] = attention(q_i, cache[slot_i][l][0 .. pos])
+ *               x += atty Wo^T (+ b) (+ LoRA_i);  x += act(norm2(x) Wfc^T ..) Wproj^T ..
+ *   logits of the rows asked for = normf(x) Wlm^T
+ * Shapes: R rows (<= batch_tokens), C channels, QKV = (NH+2*NKV)*HS, KV = NKV*HS, AC = NH*HS, F fc width, I hidden,
+ * Tm = slot_tokens. Cache layout: [slot][L][Tm][KV] for k and for v. */
+#include "model_internal.h"
+#include "finetune/status.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct ft_context {
+    const ft_model *m;
+    ft_context_params p;
+    ft_arena mem;             /* the one allocation: cache, scratch, workspace */
+    int   *slot_len;          /* [n_slots] */
+    float *kcache, *vcache;   /* [n_slots, L, Tm, KV] */
+    float *x, *ln, *qkv, *q, *atty, *tmp, *fch, *act, *xa;   /* [R, C] [R, C] [R, QKV] [R, AC] [R, AC] [R, SC] [R, F] [R, I] [R, rmax] */
+    float *logits;            /* [R, V] */
+    int   *tok, *pos;         /* [R] */
+    float *ws; size_t wsn;    /* quantized-matmul workspace */
+};
+
+ft_context_params ft_context_default_params(void) {
+    ft_context_params p = {.n_slots = 1, .slot_tokens = 0, .batch_tokens = 64, .max_lora_rank = 256};
+    return p;
+}
+
+static ft_context_params resolved(const ft_model *m, const ft_context_params *p) {
+    ft_context_params r = p ? *p : ft_context_default_params();
+    if (r.n_slots <= 0) r.n_slots = 1;
+    if (r.slot_tokens <= 0 || r.slot_tokens > m->cfg.max_seq_len) r.slot_tokens = m->cfg.max_seq_len;
+    if (r.batch_tokens <= 0) r.batch_tokens = 64;
+    if (r.max_lora_rank <= 0) r.max_lora_rank = 256;
+    return r;
+}
+
+/* the buffers for p: planned (arena planning) or carved (ctx != NULL) */
+static void layout(ft_arena *a, const ft_model *m, const ft_context_params *p, ft_context *ctx) {
+    const ft_model_config *c = &m->cfg;
+    size_t S = (size_t)p->n_slots, L = (size_t)c->n_layer, Tm = (size_t)p->slot_tokens, KV = (size_t)c->n_kv_head * c->head_dim;
+    size_t R = (size_t)p->batch_tokens, C = (size_t)c->n_embd, QKV = (size_t)ft_qkv_dim(c), F = (size_t)ft_fc_dim(c);
+    size_t I = (size_t)c->ffn_hidden, AC = (size_t)c->n_head * c->head_dim, V = (size_t)c->vocab_size;
+    size_t SC = C > AC ? C : AC, rmax = (size_t)p->max_lora_rank;
+    ft_context tmp;
+    ft_context *t = ctx ? ctx : &tmp;
+    struct { float **ptr; size_t n; } f[] = {
+        {&t->kcache, S * L * Tm * KV}, {&t->vcache, S * L * Tm * KV}, {&t->x, R * C}, {&t->ln, R * C},
+        {&t->qkv, R * QKV}, {&t->q, R * AC}, {&t->atty, R * AC}, {&t->tmp, R * SC}, {&t->fch, R * F}, {&t->act, R * I},
+        {&t->xa, R * rmax}, {&t->logits, R * V}, {&t->ws, m->qws_floats ? m->qws_floats : 1},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++) *f[i].ptr = ft_arena_alloc(a, f[i].n * sizeof(float));
+    t->tok = ft_arena_alloc(a, R * sizeof(int));
+    t->pos = ft_arena_alloc(a, R * sizeof(int));
+    t->slot_len = ft_arena_alloc(a, S * sizeof(int));
+}
+
+size_t ft_context_bytes(const ft_model *m, const ft_context_params *p) {
+    ft_context_params r = resolved(m, p);
+    ft_arena plan;
+    ft_arena_plan(&plan);
+    layout(&plan, m, &r, NULL);
+    return plan.used;
+}
+
+int ft_context_create(ft_context **out, const ft_model *m, const ft_context_params *p) {
+    *out = NULL;
+    ft_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return ft_error(FT_ERR_NOMEM, "context: out of memory");
+    ctx->m = m;
+    ctx->p = resolved(m, p);
+    int rc = ft_arena_init(&ctx->mem, ft_context_bytes(m, &ctx->p));
+    if (rc < 0) { free(ctx); return rc; }
+    layout(&ctx->mem, m, &ctx->p, ctx);
+    ctx->wsn = m->qws_floats;
+    *out = ctx;
+    return FT_OK;
+}
+
+void ft_context_free(ft_context *ctx) {
+    if (!ctx) return;
+    ft_arena_free(&ctx->mem);
+    free(ctx);
+}
+
+const ft_model *ft_context_model(const ft_context *ctx) { return ctx->m; }
+int ft_context_n_slots(const ft_context *ctx) { return ctx->p.n_slots; }
+int ft_context_slot_capacity(const ft_context *ctx) { return ctx->p.slot_tokens; }
+
+static int check_slot(const ft_context *ctx, int slot) {
+    if (slot < 0 || slot >= ctx->p.n_slots)
+        return ft_error(FT_ERR_RANGE, "context: slot %d does not exist (the context has %d slots)", slot, ctx->p.n_slots);
+    return FT_OK;
+}
+
+int ft_context_slot_len(const ft_context *ctx, int slot) {
+    FT_TRY(check_slot(ctx, slot));
+    return ctx->slot_len[slot];
+}
+
+int ft_context_slot_clear(ft_context *ctx, int slot) {
+    if (slot == -1) { memset(ctx->slot_len, 0, sizeof(int) * (size_t)ctx->p.n_slots); return FT_OK; }
+    FT_TRY(check_slot(ctx, slot));
+    ctx->slot_len[slot] = 0;
+    return FT_OK;
+}
+
+int ft_context_slot_truncate(ft_context *ctx, int slot, int n) {
+    FT_TRY(check_slot(ctx, slot));
+    if (n < 0 || n > ctx->slot_len[slot])
+        return ft_error(FT_ERR_RANGE, "context: cannot keep %d tokens of slot %d, which holds %d", n, slot, ctx->slot_len[slot]);
+    ctx->slot_len[slot] = n;
+    return FT_OK;
+}
+
+/* ------------------------------------------------------------------ one batched step */
+
+typedef struct piece {
+    int seq;            /* index into the call's sequences */
+    int off, n;         /* tokens [off, off+n) of that sequence */
+    int row;            /* first row in the step */
+    int pos0;           /* cached tokens of its slot before this piece */
+} piece;
+
+/* LoRA of the model itself (attached for training) on every row, then each piece's adapter on its rows */
+static void add_lora(ft_context *ctx, const ft_decode_seq *seqs, const piece *pc, int npc, int l, int slot,
+                     const float *inp, int ldi, float *out, int ldo, int R) {
+    const ft_model *m = ctx->m;
+    const ft_backend *be = m->be;
+    for (int k = 0; k < m->n_lora; k++) {
+        const ft_lora *a = &m->lora[k];
+        if (a->layer != l || a->slot != slot) continue;
+        ft_lora_module_forward(be, out + a->row0, ldo, inp, m->params[a->pa].t.data, m->params[a->pb].t.data, ctx->xa,
+                               R, a->in, a->r, a->rows, a->scale);
+    }
+    int site = l * 4 + ft_lora_site_index(slot);
+    for (int i = 0; i < npc; i++) {
+        const ft_adapter *ad = seqs[pc[i].seq].adapter;
+        if (!ad) continue;
+        for (int k = ad->site_first[site]; k < ad->site_first[site + 1]; k++) {
+            const ft_adapter_module *md = &ad->mods[k];
+            ft_lora_module_forward(be, out + (size_t)pc[i].row * ldo + md->row0, ldo, inp + (size_t)pc[i].row * ldi,
+                                   md->A, md->B, ctx->xa, pc[i].n, md->in, md->r, md->rows, md->scale);
+        }
+    }
+}
+
+static void step(ft_context *ctx, const ft_decode_seq *seqs, const piece *pc, int npc, int R) {
+    const ft_model *m = ctx->m;
+    const ft_model_config *c = &m->cfg;
+    const ft_backend *be = m->be;
+    int C = c->n_embd, L = c->n_layer, NH = c->n_head, NKV = c->n_kv_head, HS = c->head_dim;
+    int QKV = ft_qkv_dim(c), F = ft_fc_dim(c), I = c->ffn_hidden, AC = NH * HS, KV = NKV * HS, V = c->vocab_size;
+    size_t Tm = (size_t)ctx->p.slot_tokens;
+    for (int i = 0; i < npc; i++)
+        for (int t = 0; t < pc[i].n; t++) {
+            ctx->tok[pc[i].row + t] = seqs[pc[i].seq].tokens[pc[i].off + t];
+            ctx->pos[pc[i].row + t] = pc[i].pos0 + t;
+        }
+    be->embedding_forward(ctx->x, ctx->tok, ctx->pos, ft_gp(m, G_WTE), ft_gp(m, G_WPE), R, R, C);
+    for (int l = 0; l < L; l++) {
+        ft_norm_forward(m, ctx->ln, NULL, NULL, ctx->x, ft_lp(m, l, P_LN1_W), ft_lp(m, l, P_LN1_B), R);
+        ft_linear_forward_ws(m, l, P_QKV_W, ctx->qkv, ctx->ln, ft_lp(m, l, P_QKV_B), R, C, QKV, ctx->ws, ctx->wsn);
+        add_lora(ctx, seqs, pc, npc, l, P_QKV_W, ctx->ln, C, ctx->qkv, QKV, R);
+        if (m->inv_freq) be->rope_forward(ctx->qkv, ctx->pos, m->inv_freq, R, NH, NKV, HS);
+        for (int r = 0; r < R; r++) memcpy(ctx->q + (size_t)r * AC, ctx->qkv + (size_t)r * QKV, sizeof(float) * (size_t)AC);
+        for (int i = 0; i < npc; i++) {
+            size_t base = ((size_t)seqs[pc[i].seq].slot * L + l) * Tm * KV;
+            float *kc = ctx->kcache + base, *vc = ctx->vcache + base;
+            for (int t = 0; t < pc[i].n; t++) {
+                const float *row = ctx->qkv + (size_t)(pc[i].row + t) * QKV;
+                memcpy(kc + (size_t)(pc[i].pos0 + t) * KV, row + AC, sizeof(float) * (size_t)KV);
+                memcpy(vc + (size_t)(pc[i].pos0 + t) * KV, row + AC + KV, sizeof(float) * (size_t)KV);
+            }
+            be->attention_cached_forward(ctx->atty + (size_t)pc[i].row * AC, ctx->q + (size_t)pc[i].row * AC, kc, vc, KV,
+                                         pc[i].pos0, pc[i].n, NH, NKV, HS);
+        }
+        ft_linear_forward_ws(m, l, P_ATTN_W, ctx->tmp, ctx->atty, ft_lp(m, l, P_ATTN_B), R, AC, C, ctx->ws, ctx->wsn);
+        add_lora(ctx, seqs, pc, npc, l, P_ATTN_W, ctx->atty, AC, ctx->tmp, C, R);
+        be->residual_forward(ctx->x, ctx->x, ctx->tmp, (size_t)R * C);
+        ft_norm_forward(m, ctx->ln, NULL, NULL, ctx->x, ft_lp(m, l, P_LN2_W), ft_lp(m, l, P_LN2_B), R);
+        ft_linear_forward_ws(m, l, P_FC_W, ctx->fch, ctx->ln, ft_lp(m, l, P_FC_B), R, C, F, ctx->ws, ctx->wsn);
+        add_lora(ctx, seqs, pc, npc, l, P_FC_W, ctx->ln, C, ctx->fch, F, R);
+        ft_act_forward(m, ctx->act, ctx->fch, R);
+        ft_linear_forward_ws(m, l, P_PROJ_W, ctx->tmp, ctx->act, ft_lp(m, l, P_PROJ_B), R, I, C, ctx->ws, ctx->wsn);
+        add_lora(ctx, seqs, pc, npc, l, P_PROJ_W, ctx->act, I, ctx->tmp, C, R);
+        be->residual_forward(ctx->x, ctx->x, ctx->tmp, (size_t)R * C);
+    }
+    /* logits: gather the rows asked for (every row of an all_logits piece, else a sequence's last row) */
+    int nsel = 0;
+    for (int i = 0; i < npc; i++) {
+        const ft_decode_seq *s = &seqs[pc[i].seq];
+        if (!s->logits) continue;
+        int last = pc[i].off + pc[i].n == s->n_tokens;
+        int from = s->all_logits ? 0 : (last ? pc[i].n - 1 : pc[i].n);
+        for (int t = from; t < pc[i].n; t++, nsel++)
+            memmove(ctx->ln + (size_t)nsel * C, ctx->x + (size_t)(pc[i].row + t) * C, sizeof(float) * (size_t)C);
+    }
+    if (!nsel) return;
+    ft_norm_forward(m, ctx->tmp, NULL, NULL, ctx->ln, ft_gp(m, G_LNF_W), ft_gp(m, G_LNF_B), nsel);
+    ft_head_forward_ws(m, ctx->logits, ctx->tmp, nsel, ctx->ws, ctx->wsn);
+    int k = 0;
+    for (int i = 0; i < npc; i++) {
+        const ft_decode_seq *s = &seqs[pc[i].seq];
+        if (!s->logits) continue;
+        int last = pc[i].off + pc[i].n == s->n_tokens;
+        if (s->all_logits) {
+            memcpy(s->logits + (size_t)pc[i].off * V, ctx->logits + (size_t)k * V, sizeof(float) * (size_t)pc[i].n * V);
+            k += pc[i].n;
+        } else if (last) {
+            memcpy(s->logits, ctx->logits + (size_t)k * V, sizeof(float) * (size_t)V);
+            k++;
+        }
+    }
+}
+
+int ft_context_decode(ft_context *ctx, const ft_decode_seq *seqs, int n_seqs) {
+    const ft_model *m = ctx->m;
+    const ft_model_config *c = &m->cfg;
+    if (n_seqs <= 0) return ft_error(FT_ERR_INVALID, "context: decode needs at least one sequence");
+    /* check everything before touching any slot */
+    for (int i = 0; i < n_seqs; i++) {
+        const ft_decode_seq *s = &seqs[i];
+        FT_TRY(check_slot(ctx, s->slot));
+        for (int j = 0; j < i; j++)
+            if (seqs[j].slot == s->slot) return ft_error(FT_ERR_INVALID, "context: slot %d is named twice in one decode call", s->slot);
+        if (s->n_tokens <= 0 || !s->tokens) return ft_error(FT_ERR_INVALID, "context: sequence %d (slot %d) has no tokens", i, s->slot);
+        if (ctx->slot_len[s->slot] + s->n_tokens > ctx->p.slot_tokens)
+            return ft_error(FT_ERR_RANGE, "context: slot %d would hold %d tokens, more than its %d", s->slot,
+                            ctx->slot_len[s->slot] + s->n_tokens, ctx->p.slot_tokens);
+        for (int t = 0; t < s->n_tokens; t++)
+            if (s->tokens[t] < 0 || s->tokens[t] >= c->vocab_size)
+                return ft_error(FT_ERR_RANGE, "token id %d is outside the vocabulary [0, %d)", s->tokens[t], c->vocab_size);
+        if (s->adapter) {
+            if (!ft_adapter_fits(s->adapter, m))
+                return ft_error(FT_ERR_INVALID, "context: adapter %s was made for another model shape", s->adapter->name);
+            if (s->adapter->r > ctx->p.max_lora_rank)
+                return ft_error(FT_ERR_INVALID, "context: adapter %s has rank %d, above the context's max_lora_rank %d",
+                                s->adapter->name, s->adapter->r, ctx->p.max_lora_rank);
+        }
+    }
+    if (m->lora_rmax > ctx->p.max_lora_rank)
+        return ft_error(FT_ERR_INVALID, "context: the model's LoRA rank %d is above the context's max_lora_rank %d", m->lora_rmax, ctx->p.max_lora_rank);
+    /* pack pieces into steps of at most batch_tokens rows; a sequence has at most one piece per step */
+    enum { MAXP = 256 };
+    piece pc[MAXP];
+    int npc = 0, rows = 0, cap = ctx->p.batch_tokens;
+    for (int i = 0; i < n_seqs; i++) {
+        int off = 0;
+        while (off < seqs[i].n_tokens) {
+            if (rows == cap || npc == MAXP) { step(ctx, seqs, pc, npc, rows); npc = rows = 0; }
+            int n = seqs[i].n_tokens - off;
+            if (n > cap - rows) n = cap - rows;
+            int slot = seqs[i].slot;
+            pc[npc++] = (piece){.seq = i, .off = off, .n = n, .row = rows, .pos0 = ctx->slot_len[slot]};
+            ctx->slot_len[slot] += n;
+            rows += n;
+            off += n;
+        }
+    }
+    if (npc) step(ctx, seqs, pc, npc, rows);
+    return FT_OK;
+}
+
+/* ------------------------------------------------------------------ the model's own one-sequence cache */
+
+static ft_context_params model_ctx_params(void) {
+    ft_context_params p = ft_context_default_params();
+    p.max_lora_rank = 0;   /* resolved below: the model's own LoRA rank */
+    return p;
+}
+
+/* the model's context still fits it (LoRA added or base quantized since it was made?) */
+static int ctx_rank_ok(const ft_model *m) {
+    return m->dctx->p.max_lora_rank >= m->lora_rmax && m->dctx->wsn == m->qws_floats;
+}
+
+size_t ft_model_kv_bytes(const ft_model *m) {
+    ft_context_params p = model_ctx_params();
+    p.max_lora_rank = m->lora_rmax > 0 ? m->lora_rmax : 1;
+    return ft_context_bytes(m, &p) + sizeof(ft_context);
+}
+
+int ft_model_kv_reset(ft_model *m) {
+    if (m->dctx && ctx_rank_ok(m)) { ft_context_slot_clear(m->dctx, 0); return FT_OK; }
+    ft_context_free(m->dctx);
+    m->dctx = NULL;
+    ft_context_params p = model_ctx_params();
+    p.max_lora_rank = m->lora_rmax > 0 ? m->lora_rmax : 1;
+    return ft_context_create(&m->dctx, m, &p);
+}
+
+int ft_model_decode(ft_model *m, const int *tokens, int n, int pos0, float *logits) {
+    if (!m->dctx || !ctx_rank_ok(m)) FT_TRY(ft_model_kv_reset(m));
+    int len = m->dctx->slot_len[0];
+    if (pos0 != len) return ft_error(FT_ERR_INVALID, "decode at position %d but %d tokens are cached", pos0, len);
+    if (n <= 0) return ft_error(FT_ERR_INVALID, "decode needs at least one token");
+    if (pos0 + n > m->cfg.max_seq_len)
+        return ft_error(FT_ERR_RANGE, "sequence of %d tokens exceeds the model's context of %d", pos0 + n, m->cfg.max_seq_len);
+    ft_decode_seq s = {.slot = 0, .adapter = NULL, .tokens = tokens, .n_tokens = n, .logits = logits};
+    return ft_context_decode(m->dctx, &s, 1);
+}
+
+ft_context *ft_model_context(ft_model *m) { return m->dctx; }
