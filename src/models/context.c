@@ -130,9 +130,18 @@ typedef struct piece {
     int pos0;           /* cached tokens of its slot before this piece */
 } piece;
 
+/* the hooks of one step: the step's pieces and sequences */
+typedef struct step_hooks {
+    ft_context *ctx;
+    const ft_decode_seq *seqs;
+    const piece *pc;
+    int npc, R;
+} step_hooks;
+
 /* LoRA of the model itself (attached for training) on every row, then each piece's adapter on its rows */
-static void add_lora(ft_context *ctx, const ft_decode_seq *seqs, const piece *pc, int npc, int l, int slot,
-                     const float *inp, int ldi, float *out, int ldo, int R) {
+static void step_lora(void *hp, int l, int slot, const float *inp, float *out, int ldo, int R) {
+    step_hooks *h = hp;
+    ft_context *ctx = h->ctx;
     const ft_model *m = ctx->m;
     const ft_backend *be = m->be;
     for (int k = 0; k < m->n_lora; k++) {
@@ -142,58 +151,57 @@ static void add_lora(ft_context *ctx, const ft_decode_seq *seqs, const piece *pc
                                R, a->in, a->r, a->rows, a->scale);
     }
     int site = l * 4 + ft_lora_site_index(slot);
-    for (int i = 0; i < npc; i++) {
-        const ft_adapter *ad = seqs[pc[i].seq].adapter;
+    for (int i = 0; i < h->npc; i++) {
+        const piece *p = &h->pc[i];
+        const ft_adapter *ad = h->seqs[p->seq].adapter;
         if (!ad) continue;
         for (int k = ad->site_first[site]; k < ad->site_first[site + 1]; k++) {
             const ft_adapter_module *md = &ad->mods[k];
-            ft_lora_module_forward(be, out + (size_t)pc[i].row * ldo + md->row0, ldo, inp + (size_t)pc[i].row * ldi,
-                                   md->A, md->B, ctx->xa, pc[i].n, md->in, md->r, md->rows, md->scale);
+            ft_lora_module_forward(be, out + (size_t)p->row * ldo + md->row0, ldo, inp + (size_t)p->row * md->in,
+                                   md->A, md->B, ctx->xa, p->n, md->in, md->r, md->rows, md->scale);
         }
+    }
+}
+
+/* each piece's k, v into its slot at its positions, then its queries against the slot's cache */
+static void step_attention(void *hp, int l, float *atty, const float *qkv) {
+    step_hooks *h = hp;
+    ft_context *ctx = h->ctx;
+    const ft_model *m = ctx->m;
+    const ft_model_config *c = &m->cfg;
+    int NH = c->n_head, NKV = c->n_kv_head, HS = c->head_dim, QKV = ft_qkv_dim(c), AC = NH * HS, KV = NKV * HS;
+    size_t Tm = (size_t)ctx->p.slot_tokens;
+    for (int r = 0; r < h->R; r++) memcpy(ctx->q + (size_t)r * AC, qkv + (size_t)r * QKV, sizeof(float) * (size_t)AC);
+    for (int i = 0; i < h->npc; i++) {
+        const piece *p = &h->pc[i];
+        size_t base = ((size_t)h->seqs[p->seq].slot * c->n_layer + l) * Tm * KV;
+        float *kc = ctx->kcache + base, *vc = ctx->vcache + base;
+        for (int t = 0; t < p->n; t++) {
+            const float *row = qkv + (size_t)(p->row + t) * QKV;
+            memcpy(kc + (size_t)(p->pos0 + t) * KV, row + AC, sizeof(float) * (size_t)KV);
+            memcpy(vc + (size_t)(p->pos0 + t) * KV, row + AC + KV, sizeof(float) * (size_t)KV);
+        }
+        m->be->attention_cached_forward(atty + (size_t)p->row * AC, ctx->q + (size_t)p->row * AC, kc, vc, KV, p->pos0, p->n,
+                                        NH, NKV, HS);
     }
 }
 
 static void step(ft_context *ctx, const ft_decode_seq *seqs, const piece *pc, int npc, int R) {
     const ft_model *m = ctx->m;
     const ft_model_config *c = &m->cfg;
-    const ft_backend *be = m->be;
-    int C = c->n_embd, L = c->n_layer, NH = c->n_head, NKV = c->n_kv_head, HS = c->head_dim;
-    int QKV = ft_qkv_dim(c), F = ft_fc_dim(c), I = c->ffn_hidden, AC = NH * HS, KV = NKV * HS, V = c->vocab_size;
-    size_t Tm = (size_t)ctx->p.slot_tokens;
+    int C = c->n_embd, L = c->n_layer, V = c->vocab_size;
     for (int i = 0; i < npc; i++)
         for (int t = 0; t < pc[i].n; t++) {
             ctx->tok[pc[i].row + t] = seqs[pc[i].seq].tokens[pc[i].off + t];
             ctx->pos[pc[i].row + t] = pc[i].pos0 + t;
         }
-    be->embedding_forward(ctx->x, ctx->tok, ctx->pos, ft_gp(m, G_WTE), ft_gp(m, G_WPE), R, R, C);
-    for (int l = 0; l < L; l++) {
-        ft_norm_forward(m, ctx->ln, NULL, NULL, ctx->x, ft_lp(m, l, P_LN1_W), ft_lp(m, l, P_LN1_B), R);
-        ft_linear_forward_ws(m, l, P_QKV_W, ctx->qkv, ctx->ln, ft_lp(m, l, P_QKV_B), R, C, QKV, ctx->ws, ctx->wsn);
-        add_lora(ctx, seqs, pc, npc, l, P_QKV_W, ctx->ln, C, ctx->qkv, QKV, R);
-        if (m->inv_freq) be->rope_forward(ctx->qkv, ctx->pos, m->inv_freq, R, NH, NKV, HS);
-        for (int r = 0; r < R; r++) memcpy(ctx->q + (size_t)r * AC, ctx->qkv + (size_t)r * QKV, sizeof(float) * (size_t)AC);
-        for (int i = 0; i < npc; i++) {
-            size_t base = ((size_t)seqs[pc[i].seq].slot * L + l) * Tm * KV;
-            float *kc = ctx->kcache + base, *vc = ctx->vcache + base;
-            for (int t = 0; t < pc[i].n; t++) {
-                const float *row = ctx->qkv + (size_t)(pc[i].row + t) * QKV;
-                memcpy(kc + (size_t)(pc[i].pos0 + t) * KV, row + AC, sizeof(float) * (size_t)KV);
-                memcpy(vc + (size_t)(pc[i].pos0 + t) * KV, row + AC + KV, sizeof(float) * (size_t)KV);
-            }
-            be->attention_cached_forward(ctx->atty + (size_t)pc[i].row * AC, ctx->q + (size_t)pc[i].row * AC, kc, vc, KV,
-                                         pc[i].pos0, pc[i].n, NH, NKV, HS);
-        }
-        ft_linear_forward_ws(m, l, P_ATTN_W, ctx->tmp, ctx->atty, ft_lp(m, l, P_ATTN_B), R, AC, C, ctx->ws, ctx->wsn);
-        add_lora(ctx, seqs, pc, npc, l, P_ATTN_W, ctx->atty, AC, ctx->tmp, C, R);
-        be->residual_forward(ctx->x, ctx->x, ctx->tmp, (size_t)R * C);
-        ft_norm_forward(m, ctx->ln, NULL, NULL, ctx->x, ft_lp(m, l, P_LN2_W), ft_lp(m, l, P_LN2_B), R);
-        ft_linear_forward_ws(m, l, P_FC_W, ctx->fch, ctx->ln, ft_lp(m, l, P_FC_B), R, C, F, ctx->ws, ctx->wsn);
-        add_lora(ctx, seqs, pc, npc, l, P_FC_W, ctx->ln, C, ctx->fch, F, R);
-        ft_act_forward(m, ctx->act, ctx->fch, R);
-        ft_linear_forward_ws(m, l, P_PROJ_W, ctx->tmp, ctx->act, ft_lp(m, l, P_PROJ_B), R, I, C, ctx->ws, ctx->wsn);
-        add_lora(ctx, seqs, pc, npc, l, P_PROJ_W, ctx->act, I, ctx->tmp, C, R);
-        be->residual_forward(ctx->x, ctx->x, ctx->tmp, (size_t)R * C);
-    }
+    m->be->embedding_forward(ctx->x, ctx->tok, ctx->pos, ft_gp(m, G_WTE), ft_gp(m, G_WPE), R, R, C);
+    step_hooks h = {ctx, seqs, pc, npc, R};
+    ft_block_ops ops = {.attention = step_attention, .lora = step_lora, .ctx = &h, .ws = ctx->ws, .wsn = ctx->wsn, .resid_p = 0};
+    /* the residual stream is updated in place; one set of scratch buffers serves every layer */
+    ft_block_io io = {.x = ctx->x, .ln1 = ctx->ln, .qkv = ctx->qkv, .atty = ctx->atty, .res2 = ctx->x, .ln2 = ctx->ln,
+                      .fch = ctx->fch, .fch_act = ctx->act, .res3 = ctx->x, .scratch = ctx->tmp};
+    for (int l = 0; l < L; l++) ft_block_forward(m, l, &io, R, ctx->pos, &ops);
     /* logits: gather the rows asked for (every row of an all_logits piece, else a sequence's last row) */
     int nsel = 0;
     for (int i = 0; i < npc; i++) {

@@ -155,6 +155,55 @@ static void head_backward(const ft_model *m, float *dinp, float *dw, const float
     else m->be->matmul_backward(dinp, dw, NULL, dout, inp, lm_head(m), N, m->cfg.n_embd, m->cfg.vocab_size);
 }
 
+/* ------------------------------------------------------------ the block, written once
+ * Training (ft_model_forward), prefill and decoding (context.c) all run this. What differs is passed in:
+ * the buffers (training keeps every layer's activations for backward; decoding points them all at one
+ * scratch set and updates the residual stream in place), the attention (full causal over the batch with
+ * packed segments, or each sequence against its KV-cache slot) and the LoRA hook (the model's trainable
+ * adapters with dropout, or each sequence's own adapter on its rows). */
+void ft_block_forward(const ft_model *m, int l, const ft_block_io *b, int N, const int *pos, const ft_block_ops *ops) {
+    const ft_model_config *c = &m->cfg;
+    const ft_backend *be = m->be;
+    int C = c->n_embd, NH = c->n_head, NKV = c->n_kv_head, HS = c->head_dim;
+    int QKV = ft_qkv_dim(c), F = ft_fc_dim(c), I = c->ffn_hidden, AC = NH * HS;
+    ft_norm_forward(m, b->ln1, b->ln1_mean, b->ln1_rstd, b->x, ft_lp(m, l, P_LN1_W), ft_lp(m, l, P_LN1_B), N);
+    ft_linear_forward_ws(m, l, P_QKV_W, b->qkv, b->ln1, ft_lp(m, l, P_QKV_B), N, C, QKV, ops->ws, ops->wsn);
+    ops->lora(ops->ctx, l, P_QKV_W, b->ln1, b->qkv, QKV, N);
+    if (m->inv_freq) be->rope_forward(b->qkv, pos, m->inv_freq, N, NH, NKV, HS);
+    ops->attention(ops->ctx, l, b->atty, b->qkv);
+    ft_linear_forward_ws(m, l, P_ATTN_W, b->scratch, b->atty, ft_lp(m, l, P_ATTN_B), N, AC, C, ops->ws, ops->wsn);
+    ops->lora(ops->ctx, l, P_ATTN_W, b->atty, b->scratch, C, N);
+    if (ops->resid_p > 0) be->dropout_forward(b->scratch, b->scratch, (size_t)N * C, ops->resid_p, site_seed(m, l, 1));
+    be->residual_forward(b->res2, b->x, b->scratch, (size_t)N * C);
+    ft_norm_forward(m, b->ln2, b->ln2_mean, b->ln2_rstd, b->res2, ft_lp(m, l, P_LN2_W), ft_lp(m, l, P_LN2_B), N);
+    ft_linear_forward_ws(m, l, P_FC_W, b->fch, b->ln2, ft_lp(m, l, P_FC_B), N, C, F, ops->ws, ops->wsn);
+    ops->lora(ops->ctx, l, P_FC_W, b->ln2, b->fch, F, N);
+    ft_act_forward(m, b->fch_act, b->fch, N);
+    ft_linear_forward_ws(m, l, P_PROJ_W, b->scratch, b->fch_act, ft_lp(m, l, P_PROJ_B), N, I, C, ops->ws, ops->wsn);
+    ops->lora(ops->ctx, l, P_PROJ_W, b->fch_act, b->scratch, C, N);
+    if (ops->resid_p > 0) be->dropout_forward(b->scratch, b->scratch, (size_t)N * C, ops->resid_p, site_seed(m, l, 2));
+    be->residual_forward(b->res3, b->res2, b->scratch, (size_t)N * C);
+}
+
+/* training's hooks: causal attention over B x T (packed segments, dropout on the probabilities) and the
+ * model's own LoRA adapters */
+typedef struct train_hooks { ft_model *m; const int *seg; int B, T; } train_hooks;
+
+static void train_attention(void *ctx, int l, float *atty, const float *qkv) {
+    train_hooks *h = ctx;
+    ft_model *m = h->m;
+    const ft_model_config *c = &m->cfg;
+    int NH = c->n_head, NKV = c->n_kv_head, HS = c->head_dim;
+    float *att = m->a.att + (size_t)l * h->B * NH * h->T * h->T;
+    if (attn_p(m) > 0)
+        m->be->attention_dropout_forward(atty, att, qkv, h->seg, h->B, h->T, NH, NKV, HS, attn_p(m), site_seed(m, l, 3));
+    else m->be->attention_forward(atty, att, qkv, h->seg, h->B, h->T, NH, NKV, HS);
+}
+
+static void train_lora(void *ctx, int l, int slot, const float *inp, float *out, int ldo, int N) {
+    ft_lora_forward(((train_hooks *)ctx)->m, l, slot, inp, out, ldo, N);
+}
+
 int ft_model_forward(ft_model *m, const int *ids, const int *targets, const int *pos, const int *seg,
                      int B, int T, float *loss) {
     const ft_model_config *c = &m->cfg;
@@ -162,8 +211,7 @@ int ft_model_forward(ft_model *m, const int *ids, const int *targets, const int 
     FT_TRY(ft_model_prepare(m, B, T));
     ft_acts *a = &m->a;
     int N = B * T, C = c->n_embd, V = c->vocab_size, L = c->n_layer;
-    int NH = c->n_head, NKV = c->n_kv_head, HS = c->head_dim, QKV = ft_qkv_dim(c), F = ft_fc_dim(c), I = c->ffn_hidden;
-    int AC = NH * HS;
+    int QKV = ft_qkv_dim(c), F = ft_fc_dim(c), I = c->ffn_hidden, AC = c->n_head * c->head_dim;
     for (int i = 0; i < N; i++) {
         if (ids[i] < 0 || ids[i] >= V)
             return ft_error(FT_ERR_RANGE, "token id %d at position %d is outside the vocabulary [0, %d)", ids[i], i, V);
@@ -181,33 +229,20 @@ int ft_model_forward(ft_model *m, const int *ids, const int *targets, const int 
 
     be->embedding_forward(a->encoded, a->ids, a->pos, ft_gp(m, G_WTE), ft_gp(m, G_WPE), N, T, C);
     if (embd_p(m) > 0) be->dropout_forward(a->encoded, a->encoded, (size_t)N * C, embd_p(m), site_seed(m, -1, 0));
+    train_hooks th = {m, segp, B, T};
+    ft_block_ops ops = {.attention = train_attention, .lora = train_lora, .ctx = &th, .ws = m->qws, .wsn = m->qws_floats,
+                        .resid_p = resid_p(m)};
     const float *x = a->encoded;
     for (int l = 0; l < L; l++) {
         size_t lN = (size_t)l * N;
-        float *ln1 = a->ln1 + lN * C, *ln1m = a->ln1_mean + lN, *ln1r = a->ln1_rstd + lN;
-        float *qkv = a->qkv + lN * QKV, *atty = a->atty + lN * AC, *att = a->att + (size_t)l * B * NH * T * T;
-        float *res2 = a->res2 + lN * C, *ln2 = a->ln2 + lN * C, *ln2m = a->ln2_mean + lN, *ln2r = a->ln2_rstd + lN;
-        float *fch = a->fch + lN * F, *fcha = a->fch_act + lN * I, *res3 = a->res3 + lN * C;
-
-        ft_norm_forward(m, ln1, ln1m, ln1r, x, ft_lp(m, l, P_LN1_W), ft_lp(m, l, P_LN1_B), N);
-        ft_linear_forward(m, l, P_QKV_W, qkv, ln1, ft_lp(m, l, P_QKV_B), N, C, QKV);
-        ft_lora_forward(m, l, P_QKV_W, ln1, qkv, QKV, N);
-        if (m->inv_freq) be->rope_forward(qkv, a->pos, m->inv_freq, N, NH, NKV, HS);
-        if (attn_p(m) > 0) be->attention_dropout_forward(atty, att, qkv, segp, B, T, NH, NKV, HS, attn_p(m), site_seed(m, l, 3));
-        else be->attention_forward(atty, att, qkv, segp, B, T, NH, NKV, HS);
-        ft_linear_forward(m, l, P_ATTN_W, a->scratch, atty, ft_lp(m, l, P_ATTN_B), N, AC, C);
-        ft_lora_forward(m, l, P_ATTN_W, atty, a->scratch, C, N);
-        if (resid_p(m) > 0) be->dropout_forward(a->scratch, a->scratch, (size_t)N * C, resid_p(m), site_seed(m, l, 1));
-        be->residual_forward(res2, x, a->scratch, (size_t)N * C);
-        ft_norm_forward(m, ln2, ln2m, ln2r, res2, ft_lp(m, l, P_LN2_W), ft_lp(m, l, P_LN2_B), N);
-        ft_linear_forward(m, l, P_FC_W, fch, ln2, ft_lp(m, l, P_FC_B), N, C, F);
-        ft_lora_forward(m, l, P_FC_W, ln2, fch, F, N);
-        ft_act_forward(m, fcha, fch, N);
-        ft_linear_forward(m, l, P_PROJ_W, a->scratch, fcha, ft_lp(m, l, P_PROJ_B), N, I, C);
-        ft_lora_forward(m, l, P_PROJ_W, fcha, a->scratch, C, N);
-        if (resid_p(m) > 0) be->dropout_forward(a->scratch, a->scratch, (size_t)N * C, resid_p(m), site_seed(m, l, 2));
-        be->residual_forward(res3, res2, a->scratch, (size_t)N * C);
-        x = res3;
+        ft_block_io io = {
+            .x = x, .ln1 = a->ln1 + lN * C, .ln1_mean = a->ln1_mean + lN, .ln1_rstd = a->ln1_rstd + lN,
+            .qkv = a->qkv + lN * QKV, .atty = a->atty + lN * AC, .res2 = a->res2 + lN * C,
+            .ln2 = a->ln2 + lN * C, .ln2_mean = a->ln2_mean + lN, .ln2_rstd = a->ln2_rstd + lN,
+            .fch = a->fch + lN * F, .fch_act = a->fch_act + lN * I, .res3 = a->res3 + lN * C, .scratch = a->scratch,
+        };
+        ft_block_forward(m, l, &io, N, a->pos, &ops);
+        x = io.res3;
     }
     ft_norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, x, ft_gp(m, G_LNF_W), ft_gp(m, G_LNF_B), N);
     ft_head_forward_ws(m, a->logits, a->lnf, N, m->qws, m->qws_floats);

@@ -116,6 +116,30 @@ void ft_head_forward_ws(const ft_model *m, float *out, const float *inp, int N, 
 /* the family's norm (LayerNorm / RMSNorm; mean, rstd may be NULL) and MLP activation (GELU-tanh / SwiGLU) */
 void ft_norm_forward(const ft_model *m, float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N);
 void ft_act_forward(const ft_model *m, float *out, const float *inp, int N);
+/* ---- the transformer block, written once (decoder.c) for training, prefill and decoding ----
+ * b: the buffers of one pass over N rows (decoding may alias ln1/ln2, res2/res3/x and keep no statistics);
+ * ops: how attention and LoRA are done, the quantized-matmul workspace and the residual dropout. */
+typedef struct ft_block_io {
+    const float *x;                                  /* [N, C] residual stream in */
+    float *ln1, *ln1_mean, *ln1_rstd;                /* [N, C], [N], [N] (statistics may be NULL) */
+    float *qkv, *atty;                               /* [N, QKV] (after RoPE), [N, NH*HS] */
+    float *res2;                                     /* [N, C] after attention */
+    float *ln2, *ln2_mean, *ln2_rstd;
+    float *fch, *fch_act;                            /* [N, F], [N, I] */
+    float *res3;                                     /* [N, C] block output */
+    float *scratch;                                  /* [N, max(C, NH*HS)] */
+} ft_block_io;
+typedef struct ft_block_ops {
+    /* atty [N, NH*HS] from qkv [N, QKV] of layer l */
+    void (*attention)(void *ctx, int l, float *atty, const float *qkv);
+    /* out (row stride ldo) += the LoRA adapters of (l, slot) applied to inp [N, in] */
+    void (*lora)(void *ctx, int l, int slot, const float *inp, float *out, int ldo, int N);
+    void  *ctx;
+    float *ws; size_t wsn;                           /* quantized-matmul workspace */
+    float  resid_p;                                  /* residual dropout (training), else 0 */
+} ft_block_ops;
+void ft_block_forward(const ft_model *m, int l, const ft_block_io *b, int N, const int *pos, const ft_block_ops *ops);
+
 void ft_linear_forward(const ft_model *m, int l, int slot, float *out, const float *inp, const float *bias, int N, int C, int OC);
 void ft_linear_backward(const ft_model *m, int l, int slot, float *dinp, float *dw, float *dbias, const float *dout,
                         const float *inp, int N, int C, int OC);
