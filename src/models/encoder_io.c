@@ -352,6 +352,8 @@ int ft_encoder_load(ft_encoder_model **out, const char *dir, int num_labels, con
 }
 
 int ft_encoder_load_weights(ft_encoder_model *m, const char *dir) {
+    if (m->quant != FT_F32)
+        return ft_error(FT_ERR_UNSUPPORTED, "%s: the encoder's base is quantized (QLoRA): load a LoRA adapter instead", dir);
     ft_safetensors *st;
     FT_TRY(ft_st_open(&st, dir));
     int rc = FT_OK;
@@ -414,6 +416,8 @@ static int save_config(const ft_encoder_model *m, const char *dir, const char *c
 }
 
 int ft_encoder_save(const ft_encoder_model *m, const char *dir, const char *const *label_names) {
+    if (m->quant != FT_F32)
+        return ft_error(FT_ERR_UNSUPPORTED, "%s: the encoder's base is quantized (QLoRA): save the LoRA adapter, not the full model", dir);
     FT_TRY(ft_mkdirs(dir));
     FT_TRY(save_config(m, dir, label_names));
     ft_st_tensor *t = calloc((size_t)m->n_params, sizeof *t);

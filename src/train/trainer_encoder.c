@@ -151,8 +151,6 @@ static int remap_labels(enc_trainer *t, ft_enc_data *d) {
 
 static int load_model(enc_trainer *t) {
     const ft_train_config *c = &t->cfg;
-    if (!strcmp(c->method, "qlora"))
-        return ft_error(FT_ERR_UNSUPPORTED, "--method qlora: quantized bases are built for decoders only; use --method lora (or full) for encoders");
     if (!strcmp(c->init_from, "random"))
         return ft_error(FT_ERR_UNSUPPORTED, "--init random is not available for encoder tasks (start from pretrained weights)");
     FT_TRY(ft_tokenizer_load(&t->tok, c->model));
@@ -194,7 +192,8 @@ static int load_model(enc_trainer *t) {
     if (c->label_smoothing > 0) ft_encoder_set_label_smoothing(t->m, c->label_smoothing);
     if (c->freeze[0]) { int n = ft_encoder_freeze(t->m, c->freeze); if (n < 0) return n; }
     if (c->train_only[0]) { int n = ft_encoder_train_only(t->m, c->train_only); if (n < 0) return n; }
-    if (!strcmp(c->method, "lora")) {
+    if (!strcmp(c->method, "qlora")) FT_TRY(ft_encoder_quantize_base(t->m, !strcmp(c->quant, "int8") ? FT_Q8_ROW : FT_NF4));
+    if (strcmp(c->method, "full")) {
         ft_lora_config lc = ft_train_lora_config(c);
         FT_TRY(ft_encoder_add_lora(t->m, &lc, (uint64_t)c->seed));
     }
