@@ -7,6 +7,7 @@
  *  (b) finite differences of the LoRA gradients on a quantized base;
  *  (c) `finetune train --task classify --method qlora` on the tiny fixture trains, saves a PEFT adapter,
  *      and `finetune eval` / `predict` read it back (onto the f32 base);
+ *  (e) quantizing while loading (ft_encoder_load_quantized) gives the same bytes and logits;
  *  (d) NF4 on an input width that is not a multiple of 64: FT_ERR_SHAPE naming the tensor, the model
  *      left usable; the same through the CLI; and what a quantized encoder refuses (save, merge). */
 #include "testutil.h"
@@ -245,6 +246,56 @@ static void test_errors(void **s) {
     free_inputs(&in);
 }
 
+
+/* quantized while loading == loaded in f32, then quantized: the same bytes, the same logits */
+static void load_case(const char *fixture, ft_dtype q) {
+    inputs in;
+    read_inputs(&in, fixture);
+    ft_encoder_model *a, *b;
+    assert_int_equal(ft_encoder_load(&a, ft_fixture(fixture), 0, ft_backend_cpu()), 0);
+    assert_int_equal(ft_encoder_quantize_base(a, q), 0);
+    ft_encoder_options o = ft_encoder_default_options();
+    o.task = FT_TASK_CLASSIFY;
+    int rc = ft_encoder_load_quantized(&b, ft_fixture(fixture), &o, ft_backend_cpu(), q);
+    if (rc < 0) printf("load_quantized: %s\n", ft_last_error());
+    assert_int_equal(rc, 0);
+    assert_int_equal(ft_encoder_base_quant(b), q);
+    assert_int_equal(ft_encoder_weight_bytes(a), ft_encoder_weight_bytes(b));
+    int same = 1;
+    for (int i = 0; i < ft_encoder_num_params(a); i++) {
+        ft_param *pa = ft_encoder_param(a, i), *pb = ft_encoder_param(b, i);
+        assert_int_equal(pa->t.dtype, pb->t.dtype);
+        size_t nb = pa->t.dtype == FT_NF4 ? ft_nf4_nbytes(pa->t.shape[0], pa->t.shape[1], FT_NF4_DOUBLE_QUANT)
+                  : pa->t.dtype == FT_Q8_ROW ? ft_q8row_nbytes(pa->t.shape[0], pa->t.shape[1]) : ft_tensor_nbytes(&pa->t);
+        same &= memcmp(pa->t.data, pb->t.data, nb) == 0;
+        if (pa->qdesc && pa->t.dtype == FT_NF4) same &= ((ft_nf4_tensor *)pa->qdesc)->offset == ((ft_nf4_tensor *)pb->qdesc)->offset;
+    }
+    const int *types = ft_encoder_get_config(a)->type_vocab_size > 1 ? in.types : NULL;
+    assert_int_equal(ft_encoder_forward(a, in.ids, types, in.mask, NULL, in.B, in.T, NULL), 0);
+    assert_int_equal(ft_encoder_forward(b, in.ids, types, in.mask, NULL, in.B, in.T, NULL), 0);
+    size_t n = (size_t)ft_encoder_logit_rows(a) * ft_encoder_logit_cols(a);
+    same &= memcmp(ft_encoder_logits(a), ft_encoder_logits(b), sizeof(float) * n) == 0;
+    printf("  [%s / %s] quantized while loading vs after: weights and logits %s (%zu weight bytes)\n", fixture,
+           q == FT_NF4 ? "nf4" : "int8", same ? "bit-identical" : "DIFFERENT", ft_encoder_weight_bytes(b));
+    assert_true(same);
+    ft_encoder_close(a);
+    ft_encoder_close(b);
+    free_inputs(&in);
+}
+
+static void test_load_quantized(void **s) {
+    (void)s;
+    load_case("encoder/bert_tiny", FT_NF4);
+    load_case("encoder/bert_tiny", FT_Q8_ROW);
+    load_case("encoder/distilbert_tiny", FT_Q8_ROW);
+    load_case("encoder/roberta_tiny", FT_Q8_ROW);
+    ft_encoder_model *m = (ft_encoder_model *)1;
+    assert_int_equal(ft_encoder_load_quantized(&m, ft_fixture("encoder/roberta_tiny"), NULL, ft_backend_cpu(), FT_NF4), FT_ERR_SHAPE);
+    assert_null(m);
+    printf("  nf4 while loading width 16: %s\n", ft_last_error());
+    assert_non_null(strstr(ft_last_error(), "multiples of 64"));
+}
+
 /* ------------------------------------------------------------ (c) the CLI */
 
 static int ft(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -328,6 +379,7 @@ int main(void) {
         cmocka_unit_test(test_dequantized_parity),
         cmocka_unit_test(test_finite_differences),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_load_quantized),
         cmocka_unit_test(test_cli_train_eval),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -197,6 +197,11 @@ size_t ft_encoder_activation_bytes(const ft_encoder_model *m, int B, int T);
  * On a quantized encoder ft_encoder_save, ft_encoder_load_weights and ft_encoder_merge_lora refuse
  * (FT_ERR_UNSUPPORTED): the full weights no longer exist in f32; save the adapter instead. */
 int      ft_encoder_quantize_base(ft_encoder_model *m, ft_dtype q);
+/* ft_encoder_load_ex with the same base quantized tensor by tensor while it loads (one f32 tensor at a time:
+ * the blocks' weights never exist in f32 together, so peak memory stays near the quantized size). q FT_F32 =
+ * ft_encoder_load_ex. The same errors as ft_encoder_quantize_base, before any weight is read. */
+int      ft_encoder_load_quantized(ft_encoder_model **out, const char *dir, const ft_encoder_options *o,
+                                   const ft_backend *be, ft_dtype q);
 ft_dtype ft_encoder_base_quant(const ft_encoder_model *m);   /* FT_F32, FT_NF4 or FT_Q8_ROW */
 
 /* ---- kernels the encoder adds to ops.h (scalar reference ft_ref_*, optimised ft_cpu_*) ----

@@ -92,7 +92,7 @@ static int head_tensors(const ft_encoder_model *m, int *g) {
     return n;
 }
 
-int enc_layout(ft_encoder_model *m) {
+int enc_layout(ft_encoder_model *m, ft_dtype q) {
     const ft_encoder_config *c = &m->cfg;
     int L = c->n_layer, C = c->n_embd, I = c->ffn_hidden, K = c->num_labels;
     m->params = calloc((size_t)(L * S_COUNT + E_COUNT), sizeof *m->params);
@@ -123,8 +123,11 @@ int enc_layout(ft_encoder_model *m) {
         global_name(m, g, n, sizeof n);
         m->slot[g] = add_param(m, &plan, n, shape[g][0], shape[g][1], shape[g][1] > 0);
     }
+    /* QLoRA while loading: the blocks' linear weights go to the quantized arena */
+    if (q != FT_F32) FT_TRY(enc_quant_layout(m, q, &plan));
     FT_TRY(ft_arena_init(&m->weights, plan.used));
-    for (int i = 0; i < m->n_params; i++) m->params[i].t.data = m->weights.base + (uintptr_t)m->params[i].t.data;
+    for (int i = 0; i < m->n_params; i++)
+        if (!m->params[i].qdesc) m->params[i].t.data = m->weights.base + (uintptr_t)m->params[i].t.data;
     m->weights.used = plan.used;
     return FT_OK;
 }

@@ -80,7 +80,7 @@ struct ft_encoder_model {
 };
 
 /* encoder.c */
-int  enc_layout(ft_encoder_model *m);
+int  enc_layout(ft_encoder_model *m, ft_dtype q);   /* q: FT_F32, or the blocks' linear weights' format */
 const char *enc_prefix(const ft_encoder_config *c);
 size_t enc_acts_layout(const ft_encoder_model *m, enc_acts *a, int B, int T, ft_arena *arena);
 void enc_act_forward(const ft_encoder_model *m, int act, float *out, const float *inp, size_t n);
@@ -105,7 +105,8 @@ void enc_lora_backward(const ft_encoder_model *m, int l, int slot, const float *
 int  enc_lora_lowest_layer(const ft_encoder_model *m);   /* lowest block with an adapter, or n_layer */
 void enc_lora_close(ft_encoder_model *m);
 
-/* encoder_quant.c: bytes of the quantized base (0 for f32); frees it */
+/* encoder_quant.c: bytes of the quantized base (0 for f32); frees it; load-time layout (enc_layout) */
+int    enc_quant_layout(ft_encoder_model *m, ft_dtype q, ft_arena *plan);
 size_t enc_quant_bytes(const ft_encoder_model *m);
 void   enc_quant_close(ft_encoder_model *m);
 
