@@ -397,9 +397,10 @@ static void test_errors(void **s) {
     assert_non_null(strstr(out, "not a number"));
     free(out);
     snprintf(out_dir, sizeof out_dir, "%s/err3", g_tmp);
-    assert_int_not_equal(ft(&out, "train --task classify --model %s --data %s --method qlora --text-column sentence --out %s", fx("tiny_bert"), fx("sst_train.tsv"), out_dir), 0);
-    printf("  qlora on an encoder: %s", out);
-    assert_non_null(strstr(out, "--method qlora"));
+    /* QLoRA on encoders works (tests/test_encoder_qlora.c); tiny_bert's width 32 needs int8 rows, not NF4 */
+    assert_int_equal(ft(&out, "train --task classify --model %s --data %s --method qlora --quant int8 --max-steps 2 --text-column sentence --out %s", fx("tiny_bert"), fx("sst_train.tsv"), out_dir), 0);
+    printf("  qlora (int8) on an encoder: trains\n");
+    assert_non_null(strstr(out, "the base is frozen"));
     free(out);
 }
 

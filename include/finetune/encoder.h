@@ -178,9 +178,31 @@ int64_t ft_encoder_trainable_count(const ft_encoder_model *m);
 int ft_encoder_save(const ft_encoder_model *m, const char *dir, const char *const *label_names);
 /* Reads every parameter back from dir/model.safetensors (same shapes; for checkpoint resume). */
 int ft_encoder_load_weights(ft_encoder_model *m, const char *dir);
-/* Bytes of the weights / activations for a B x T batch (memory plans; gradients: trainable_count * 4). */
+/* Bytes of the weights (f32 + quantized base) / activations for a B x T batch (memory plans; gradients: trainable_count * 4). */
 size_t ft_encoder_weight_bytes(const ft_encoder_model *m);
 size_t ft_encoder_activation_bytes(const ft_encoder_model *m, int B, int T);
+
+/* ============================== QLoRA: a quantized frozen base ==============================
+ * Re-stores the linear weights of every block (query, key, value, attention output, FFN in / out;
+ * DistilBERT q_lin k_lin v_lin out_lin lin1 lin2) as q = FT_NF4 (bitsandbytes NF4, blocks of 64,
+ * double-quantized scales) or FT_Q8_ROW (int8, one absmax per row), frozen, and releases their f32
+ * copies (the f32 rest moves into a new allocation). Embeddings, LayerNorms, biases and the task
+ * head stay f32. Forward multiplies by the quantized weights (backend qmatmul), backward gives the
+ * input gradient through them (a trainable bias still gets its gradient). Add LoRA adapters after
+ * this (ft_encoder_add_lora): they sit on top exactly as on an f32 base, and the adapter saved by
+ * ft_encoder_save_adapter is an ordinary PEFT adapter of the f32 base.
+ * Call before LoRA and before the first zero_grad. Errors: FT_ERR_SHAPE naming the tensor when NF4
+ * meets an input width that is not a multiple of 64 ("... use --quant int8"); FT_ERR_INVALID when
+ * already quantized, after LoRA / gradients, or for another q.
+ * On a quantized encoder ft_encoder_save, ft_encoder_load_weights and ft_encoder_merge_lora refuse
+ * (FT_ERR_UNSUPPORTED): the full weights no longer exist in f32; save the adapter instead. */
+int      ft_encoder_quantize_base(ft_encoder_model *m, ft_dtype q);
+/* ft_encoder_load_ex with the same base quantized tensor by tensor while it loads (one f32 tensor at a time:
+ * the blocks' weights never exist in f32 together, so peak memory stays near the quantized size). q FT_F32 =
+ * ft_encoder_load_ex. The same errors as ft_encoder_quantize_base, before any weight is read. */
+int      ft_encoder_load_quantized(ft_encoder_model **out, const char *dir, const ft_encoder_options *o,
+                                   const ft_backend *be, ft_dtype q);
+ft_dtype ft_encoder_base_quant(const ft_encoder_model *m);   /* FT_F32, FT_NF4 or FT_Q8_ROW */
 
 /* ---- kernels the encoder adds to ops.h (scalar reference ft_ref_*, optimised ft_cpu_*) ----
  * Bidirectional multi-head attention with a key padding mask. q, k, v, out [B,T,NH*HS] (head h in

@@ -12,6 +12,7 @@
  *
  * Shapes: N = B*T rows, C channels, I FFN width, K labels, V vocabulary. Backward mirrors it. */
 #include "models/encoder_internal.h"
+#include "models/linear.h"
 #include "finetune/ops.h"
 #include "finetune/status.h"
 
@@ -91,7 +92,7 @@ static int head_tensors(const ft_encoder_model *m, int *g) {
     return n;
 }
 
-int enc_layout(ft_encoder_model *m) {
+int enc_layout(ft_encoder_model *m, ft_dtype q) {
     const ft_encoder_config *c = &m->cfg;
     int L = c->n_layer, C = c->n_embd, I = c->ffn_hidden, K = c->num_labels;
     m->params = calloc((size_t)(L * S_COUNT + E_COUNT), sizeof *m->params);
@@ -122,8 +123,11 @@ int enc_layout(ft_encoder_model *m) {
         global_name(m, g, n, sizeof n);
         m->slot[g] = add_param(m, &plan, n, shape[g][0], shape[g][1], shape[g][1] > 0);
     }
+    /* QLoRA while loading: the blocks' linear weights go to the quantized arena */
+    if (q != FT_F32) FT_TRY(enc_quant_layout(m, q, &plan));
     FT_TRY(ft_arena_init(&m->weights, plan.used));
-    for (int i = 0; i < m->n_params; i++) m->params[i].t.data = m->weights.base + (uintptr_t)m->params[i].t.data;
+    for (int i = 0; i < m->n_params; i++)
+        if (!m->params[i].qdesc) m->params[i].t.data = m->weights.base + (uintptr_t)m->params[i].t.data;
     m->weights.used = plan.used;
     return FT_OK;
 }
@@ -133,6 +137,7 @@ void ft_encoder_close(ft_encoder_model *m) {
     ft_arena_free(&m->weights);
     ft_arena_free(&m->grads);
     ft_arena_free(&m->act_arena);
+    enc_quant_close(m);
     free(m->params);
     free(m->lslot);
     free(m->class_w);
@@ -219,7 +224,7 @@ size_t ft_encoder_activation_bytes(const ft_encoder_model *m, int B, int T) {
     return enc_acts_layout(m, &tmp, B, T, NULL);
 }
 
-size_t ft_encoder_weight_bytes(const ft_encoder_model *m) { return m->weights.used; }
+size_t ft_encoder_weight_bytes(const ft_encoder_model *m) { return m->weights.used + enc_quant_bytes(m); }
 
 /* ------------------------------------------------------------ activations of the config */
 
@@ -248,6 +253,24 @@ float enc_attn_p(const ft_encoder_model *m) { return m->training ? m->cfg.attn_d
  * output, 2 FFN, 3 attention probabilities */
 uint64_t enc_site_seed(const ft_encoder_model *m, int layer, int site) {
     return m->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)((layer + 2) * 4 + site + 1));
+}
+
+/* ------------------------------------------------------------ the blocks' linear layers */
+
+/* Every block matmul: out[N,OC] = inp[N,C] W^T + b for the weight in slot s (S_*_W; its bias is slot
+ * s + 1) of layer l, whatever W's storage (f32, or the quantized frozen base of QLoRA: linear.h), then
+ * the LoRA adapter of (l, s) if any. Backward mirrors it: dinp ASSIGNED, weight / bias / adapter
+ * gradients ACCUMULATE (a quantized W gets none). */
+static void linear_forward(const ft_encoder_model *m, int l, int s, float *out, const float *inp, int N, int C, int OC) {
+    const ft_param *w = &m->params[m->lslot[l * S_COUNT + s]];
+    ft_linear_q_forward(m->be, out, inp, w, enc_lp(m, l, s + 1), N, C, OC, m->qws, m->qws_floats);
+    enc_lora_forward(m, l, s, inp, out, N);
+}
+
+static void linear_backward(const ft_encoder_model *m, int l, int s, float *dinp, const float *dout, const float *inp, int N, int C, int OC) {
+    const ft_param *w = &m->params[m->lslot[l * S_COUNT + s]];
+    ft_linear_q_backward(m->be, dinp, w->grad, enc_lg(m, l, s + 1), dout, inp, w, N, C, OC, m->qws, m->qws_floats);
+    enc_lora_backward(m, l, s, inp, dout, dinp, N);
 }
 
 /* ------------------------------------------------------------ forward */
@@ -301,24 +324,18 @@ static void body_forward(ft_encoder_model *m) {
         float *q = a->q + lN * C, *k = a->k + lN * C, *v = a->v + lN * C, *att = a->att + (size_t)l * B * NH * T * T;
         float *atty = a->atty + lN * C, *res1 = a->res1 + lN * C, *ln1 = a->ln1 + lN * C;
         float *fch = a->fch + lN * I, *fcha = a->fcha + lN * I, *res2 = a->res2 + lN * C, *ln2 = a->ln2 + lN * C;
-        be->matmul_forward(q, x, enc_lp(m, l, S_Q_W), enc_lp(m, l, S_Q_B), N, C, C);
-        enc_lora_forward(m, l, S_Q_W, x, q, N);
-        be->matmul_forward(k, x, enc_lp(m, l, S_K_W), enc_lp(m, l, S_K_B), N, C, C);
-        enc_lora_forward(m, l, S_K_W, x, k, N);
-        be->matmul_forward(v, x, enc_lp(m, l, S_V_W), enc_lp(m, l, S_V_B), N, C, C);
-        enc_lora_forward(m, l, S_V_W, x, v, N);
+        linear_forward(m, l, S_Q_W, q, x, N, C, C);
+        linear_forward(m, l, S_K_W, k, x, N, C, C);
+        linear_forward(m, l, S_V_W, v, x, N, C, C);
         if (pa > 0) be->enc_attention_dropout_forward(atty, att, q, k, v, a->mask, B, T, NH, HS, pa, enc_site_seed(m, l, 3));
         else be->enc_attention_forward(atty, att, q, k, v, a->mask, B, T, NH, HS);
-        be->matmul_forward(a->dtmp, atty, enc_lp(m, l, S_O_W), enc_lp(m, l, S_O_B), N, C, C);
-        enc_lora_forward(m, l, S_O_W, atty, a->dtmp, N);
+        linear_forward(m, l, S_O_W, a->dtmp, atty, N, C, C);
         if (ph > 0) be->dropout_forward(a->dtmp, a->dtmp, (size_t)N * C, ph, enc_site_seed(m, l, 1));
         be->residual_forward(res1, x, a->dtmp, (size_t)N * C);
         be->layernorm_forward(ln1, a->ln1_mean + lN, a->ln1_rstd + lN, res1, enc_lp(m, l, S_LN1_W), enc_lp(m, l, S_LN1_B), N, C, c->norm_eps);
-        be->matmul_forward(fch, ln1, enc_lp(m, l, S_FC_W), enc_lp(m, l, S_FC_B), N, C, I);
-        enc_lora_forward(m, l, S_FC_W, ln1, fch, N);
+        linear_forward(m, l, S_FC_W, fch, ln1, N, C, I);
         enc_act_forward(m, m->act, fcha, fch, (size_t)N * I);
-        be->matmul_forward(a->dtmp, fcha, enc_lp(m, l, S_PR_W), enc_lp(m, l, S_PR_B), N, I, C);
-        enc_lora_forward(m, l, S_PR_W, fcha, a->dtmp, N);
+        linear_forward(m, l, S_PR_W, a->dtmp, fcha, N, I, C);
         if (ph > 0) be->dropout_forward(a->dtmp, a->dtmp, (size_t)N * C, ph, enc_site_seed(m, l, 2));
         be->residual_forward(res2, ln1, a->dtmp, (size_t)N * C);
         be->layernorm_forward(ln2, a->ln2_mean + lN, a->ln2_rstd + lN, res2, enc_lp(m, l, S_LN2_W), enc_lp(m, l, S_LN2_B), N, C, c->norm_eps);
@@ -400,28 +417,22 @@ static void body_backward(ft_encoder_model *m) {
                                a->ln2_mean + lN, a->ln2_rstd + lN, N, C);
         const float *dffn = a->dtmp;
         if (ph > 0) { be->dropout_backward(a->dq, a->dtmp, NC, ph, enc_site_seed(m, l, 2)); dffn = a->dq; }
-        be->matmul_backward(a->dfcha, enc_lg(m, l, S_PR_W), enc_lg(m, l, S_PR_B), dffn, fcha, enc_lp(m, l, S_PR_W), N, I, C);
-        enc_lora_backward(m, l, S_PR_W, fcha, dffn, a->dfcha, N);
+        linear_backward(m, l, S_PR_W, a->dfcha, dffn, fcha, N, I, C);
         enc_act_backward(m, m->act, a->dfch, a->dfcha, fch, (size_t)N * I);
-        be->matmul_backward(a->dx, enc_lg(m, l, S_FC_W), enc_lg(m, l, S_FC_B), a->dfch, ln1, enc_lp(m, l, S_FC_W), N, C, I);
-        enc_lora_backward(m, l, S_FC_W, ln1, a->dfch, a->dx, N);
+        linear_backward(m, l, S_FC_W, a->dx, a->dfch, ln1, N, C, I);
         be->residual_forward(a->dx, a->dx, a->dtmp, NC);
         be->layernorm_backward(a->dtmp, enc_lg(m, l, S_LN1_W), enc_lg(m, l, S_LN1_B), a->dx, NULL, res1, enc_lp(m, l, S_LN1_W),
                                a->ln1_mean + lN, a->ln1_rstd + lN, N, C);
         const float *dao = a->dtmp;
         if (ph > 0) { be->dropout_backward(a->dq, a->dtmp, NC, ph, enc_site_seed(m, l, 1)); dao = a->dq; }
-        be->matmul_backward(a->datty, enc_lg(m, l, S_O_W), enc_lg(m, l, S_O_B), dao, atty, enc_lp(m, l, S_O_W), N, C, C);
-        enc_lora_backward(m, l, S_O_W, atty, dao, a->datty, N);
+        linear_backward(m, l, S_O_W, a->datty, dao, atty, N, C, C);
         if (pa > 0) be->enc_attention_dropout_backward(a->dq, a->dk, a->dv, a->datty, q, k, v, att, B, T, NH, HS, pa, enc_site_seed(m, l, 3));
         else be->enc_attention_backward(a->dq, a->dk, a->dv, a->datty, q, k, v, att, B, T, NH, HS);
-        be->matmul_backward(a->dx, enc_lg(m, l, S_Q_W), enc_lg(m, l, S_Q_B), a->dq, x, enc_lp(m, l, S_Q_W), N, C, C);
-        enc_lora_backward(m, l, S_Q_W, x, a->dq, a->dx, N);
+        linear_backward(m, l, S_Q_W, a->dx, a->dq, x, N, C, C);
         be->residual_forward(a->dtmp, a->dtmp, a->dx, NC);
-        be->matmul_backward(a->dx, enc_lg(m, l, S_K_W), enc_lg(m, l, S_K_B), a->dk, x, enc_lp(m, l, S_K_W), N, C, C);
-        enc_lora_backward(m, l, S_K_W, x, a->dk, a->dx, N);
+        linear_backward(m, l, S_K_W, a->dx, a->dk, x, N, C, C);
         be->residual_forward(a->dtmp, a->dtmp, a->dx, NC);
-        be->matmul_backward(a->dx, enc_lg(m, l, S_V_W), enc_lg(m, l, S_V_B), a->dv, x, enc_lp(m, l, S_V_W), N, C, C);
-        enc_lora_backward(m, l, S_V_W, x, a->dv, a->dx, N);
+        linear_backward(m, l, S_V_W, a->dx, a->dv, x, N, C, C);
         be->residual_forward(a->dx, a->dtmp, a->dx, NC);
     }
     if (first >= 0) return;   /* embeddings frozen */

@@ -2,6 +2,7 @@
  *   encoder.c        parameter layout, activations, the body (embeddings + blocks) forward / backward
  *   encoder_heads.c  the four heads (classify / regress, token, MLM), pooling and the losses
  *   encoder_io.c     config.json, loading (head re-initialisation), saving, freezing, sizes
+ *   encoder_lora.c   LoRA adapters;  encoder_quant.c  QLoRA's quantized frozen base
  *
  * Parameter layout: the embeddings (E_WTE..E_LN_B), the L blocks (S_* each), then the head of the
  * task. slot[g] is the global parameter index of tensor g, or -1 when the task has no such tensor. */
@@ -63,6 +64,9 @@ struct ft_encoder_model {
     int slot[E_COUNT];             /* global param index or -1 */
     int *lslot;                    /* [L * S_COUNT] */
     ft_arena weights, grads, act_arena;
+    ft_arena qarena;               /* QLoRA: the blocks' quantized linear weights + descriptors (encoder_quant.c) */
+    ft_dtype quant;                /* FT_F32, or the blocks' linear weights' format FT_NF4 / FT_Q8_ROW */
+    float *qws; size_t qws_floats; /* workspace of the quantized matmuls (linear.h) */
     int grads_ready;
     int training;                  /* dropout on (ft_encoder_set_training) */
     uint64_t seed;
@@ -76,7 +80,7 @@ struct ft_encoder_model {
 };
 
 /* encoder.c */
-int  enc_layout(ft_encoder_model *m);
+int  enc_layout(ft_encoder_model *m, ft_dtype q);   /* q: FT_F32, or the blocks' linear weights' format */
 const char *enc_prefix(const ft_encoder_config *c);
 size_t enc_acts_layout(const ft_encoder_model *m, enc_acts *a, int B, int T, ft_arena *arena);
 void enc_act_forward(const ft_encoder_model *m, int act, float *out, const float *inp, size_t n);
@@ -100,6 +104,11 @@ void enc_lora_forward(const ft_encoder_model *m, int l, int slot, const float *i
 void enc_lora_backward(const ft_encoder_model *m, int l, int slot, const float *inp, const float *dout, float *dinp, int N);
 int  enc_lora_lowest_layer(const ft_encoder_model *m);   /* lowest block with an adapter, or n_layer */
 void enc_lora_close(ft_encoder_model *m);
+
+/* encoder_quant.c: bytes of the quantized base (0 for f32); frees it; load-time layout (enc_layout) */
+int    enc_quant_layout(ft_encoder_model *m, ft_dtype q, ft_arena *plan);
+size_t enc_quant_bytes(const ft_encoder_model *m);
+void   enc_quant_close(ft_encoder_model *m);
 
 static inline float *enc_gp(const ft_encoder_model *m, int g) { return m->slot[g] >= 0 ? m->params[m->slot[g]].t.data : NULL; }
 static inline float *enc_gg(const ft_encoder_model *m, int g) { return m->slot[g] >= 0 ? m->params[m->slot[g]].grad : NULL; }

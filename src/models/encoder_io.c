@@ -1,6 +1,7 @@
 /* encoder_io.c — the encoder's files and options: config.json (sizes, task, pooling, labels), loading
  * with head (re-)initialisation, saving an HF directory, reading weights back, freezing, task names. */
 #include "models/encoder_internal.h"
+#include "models/linear.h"
 #include "finetune/fileio.h"
 #include "finetune/ops.h"
 #include "finetune/rng.h"
@@ -224,7 +225,14 @@ static const ft_st_entry *find_tensor(const ft_safetensors *st, const ft_encoder
 static int read_param(ft_safetensors *st, const ft_encoder_config *c, ft_param *p) {
     const ft_st_entry *e = find_tensor(st, c, p->name);
     if (!e) return ft_error(FT_ERR_NOT_FOUND, "checkpoint has no tensor %s", p->name);
-    return ft_st_read_f32(st, e->name, p->t.shape, p->t.ndim, p->t.data);
+    if (!p->qdesc) return ft_st_read_f32(st, e->name, p->t.shape, p->t.ndim, p->t.data);
+    /* quantizing while loading: one f32 tensor at a time */
+    float *w = malloc(sizeof(float) * (size_t)p->t.shape[0] * (size_t)p->t.shape[1]);
+    if (!w) return ft_error(FT_ERR_NOMEM, "out of memory");
+    int rc = ft_st_read_f32(st, e->name, p->t.shape, p->t.ndim, w);
+    if (rc == FT_OK) rc = ft_linear_q_fill(p, w);
+    free(w);
+    return rc;
 }
 
 /* a head tensor is re-initialised when absent or shaped for another label count */
@@ -316,6 +324,10 @@ static int resolve_options(ft_encoder_model *m, const ft_encoder_options *o, con
 }
 
 int ft_encoder_load_ex(ft_encoder_model **out, const char *dir, const ft_encoder_options *o, const ft_backend *be) {
+    return ft_encoder_load_quantized(out, dir, o, be, FT_F32);
+}
+
+int ft_encoder_load_quantized(ft_encoder_model **out, const char *dir, const ft_encoder_options *o, const ft_backend *be, ft_dtype q) {
     *out = NULL;
     ft_encoder_options def = ft_encoder_default_options();
     if (!o) o = &def;
@@ -330,7 +342,8 @@ int ft_encoder_load_ex(ft_encoder_model **out, const char *dir, const ft_encoder
     if (rc == FT_OK) rc = resolve_options(m, o, m->src_config, path, ckpt_labels);
     if (rc == FT_OK) rc = config_labels(m, m->src_config);
     m->be = be ? be : ft_backend_cpu();
-    if (rc == FT_OK) rc = enc_layout(m);
+    if (rc == FT_OK && q != FT_F32 && q != FT_NF4 && q != FT_Q8_ROW) rc = ft_error(FT_ERR_INVALID, "quantization must be nf4 or int8");
+    if (rc == FT_OK) rc = enc_layout(m, q);   /* a quantized weight is filled by read_param as it loads */
     ft_safetensors *st = NULL;
     if (rc == FT_OK) rc = ft_st_open(&st, dir);
     for (int i = 0; rc == FT_OK && i < m->n_params; i++) {
@@ -352,6 +365,8 @@ int ft_encoder_load(ft_encoder_model **out, const char *dir, int num_labels, con
 }
 
 int ft_encoder_load_weights(ft_encoder_model *m, const char *dir) {
+    if (m->quant != FT_F32)
+        return ft_error(FT_ERR_UNSUPPORTED, "%s: the encoder's base is quantized (QLoRA): load a LoRA adapter instead", dir);
     ft_safetensors *st;
     FT_TRY(ft_st_open(&st, dir));
     int rc = FT_OK;
@@ -414,6 +429,8 @@ static int save_config(const ft_encoder_model *m, const char *dir, const char *c
 }
 
 int ft_encoder_save(const ft_encoder_model *m, const char *dir, const char *const *label_names) {
+    if (m->quant != FT_F32)
+        return ft_error(FT_ERR_UNSUPPORTED, "%s: the encoder's base is quantized (QLoRA): save the LoRA adapter, not the full model", dir);
     FT_TRY(ft_mkdirs(dir));
     FT_TRY(save_config(m, dir, label_names));
     ft_st_tensor *t = calloc((size_t)m->n_params, sizeof *t);

@@ -259,6 +259,8 @@ void enc_lora_backward(const ft_encoder_model *m, int l, int slot, const float *
 int ft_encoder_merge_lora(ft_encoder_model *m) {
     struct enc_lora_state *s = m->lora;
     if (!s) return FT_OK;
+    if (m->quant != FT_F32)
+        return ft_error(FT_ERR_UNSUPPORTED, "cannot merge LoRA into a quantized base: reload the base in f32 (ft_encoder_load) with the adapter, then merge");
     for (int k = 0; k < s->n; k++) {
         enc_adapter *a = &s->ad[k];
         float *W = m->params[m->lslot[a->layer * S_COUNT + a->slot]].t.data;

@@ -151,8 +151,6 @@ static int remap_labels(enc_trainer *t, ft_enc_data *d) {
 
 static int load_model(enc_trainer *t) {
     const ft_train_config *c = &t->cfg;
-    if (!strcmp(c->method, "qlora"))
-        return ft_error(FT_ERR_UNSUPPORTED, "--method qlora: quantized bases are built for decoders only; use --method lora (or full) for encoders");
     if (!strcmp(c->init_from, "random"))
         return ft_error(FT_ERR_UNSUPPORTED, "--init random is not available for encoder tasks (start from pretrained weights)");
     FT_TRY(ft_tokenizer_load(&t->tok, c->model));
@@ -182,7 +180,8 @@ static int load_model(enc_trainer *t) {
             return ft_error(FT_ERR_INVALID, "%s: only one label (\"%s\") in the data; classification needs at least 2", c->data, t->train.labels->names[0]);
         eo.num_labels = K;
     }
-    FT_TRY(ft_encoder_load_ex(&t->m, c->model, &eo, ft_backend_cpu()));
+    ft_dtype q = !strcmp(c->method, "qlora") ? (!strcmp(c->quant, "int8") ? FT_Q8_ROW : FT_NF4) : FT_F32;   /* quantized while it loads */
+    FT_TRY(ft_encoder_load_quantized(&t->m, c->model, &eo, ft_backend_cpu(), q));
     const ft_encoder_config *ec = ft_encoder_get_config(t->m);
     if (ft_encoder_head_reinitialised(t->m) && t->task != FT_TASK_MLM)
         fprintf(stderr, "note: the %s head was initialised for %d labels; it is trained from scratch in this run\n",
@@ -194,7 +193,7 @@ static int load_model(enc_trainer *t) {
     if (c->label_smoothing > 0) ft_encoder_set_label_smoothing(t->m, c->label_smoothing);
     if (c->freeze[0]) { int n = ft_encoder_freeze(t->m, c->freeze); if (n < 0) return n; }
     if (c->train_only[0]) { int n = ft_encoder_train_only(t->m, c->train_only); if (n < 0) return n; }
-    if (!strcmp(c->method, "lora")) {
+    if (strcmp(c->method, "full")) {
         ft_lora_config lc = ft_train_lora_config(c);
         FT_TRY(ft_encoder_add_lora(t->m, &lc, (uint64_t)c->seed));
     }
