@@ -11,6 +11,7 @@
  *
  * Backward mirrors it. Shapes: N = B*T rows, C channels, QKV = (NH+2*NKV)*HS, F fc width, I hidden. */
 #include "model_internal.h"
+#include "models/linear.h"
 #include "finetune/ops.h"
 #include "finetune/status.h"
 
@@ -74,9 +75,7 @@ int ft_model_prepare(ft_model *m, int B, int T) {
 
 void ft_linear_forward_ws(const ft_model *m, int l, int slot, float *out, const float *inp, const float *bias, int N, int C, int OC,
                           float *ws, size_t wsn) {
-    const ft_param *p = &m->params[m->layer_slot[l * P_LAYER_COUNT + slot]];
-    if (p->qdesc) m->be->qmatmul_forward(out, inp, p->t.dtype, p->qdesc, bias, N, ws, wsn);
-    else m->be->matmul_forward(out, inp, p->t.data, bias, N, C, OC);
+    ft_linear_q_forward(m->be, out, inp, &m->params[m->layer_slot[l * P_LAYER_COUNT + slot]], bias, N, C, OC, ws, wsn);
 }
 
 void ft_linear_forward(const ft_model *m, int l, int slot, float *out, const float *inp, const float *bias, int N, int C, int OC) {
@@ -85,13 +84,8 @@ void ft_linear_forward(const ft_model *m, int l, int slot, float *out, const flo
 
 void ft_linear_backward(const ft_model *m, int l, int slot, float *dinp, float *dw, float *dbias, const float *dout,
                         const float *inp, int N, int C, int OC) {
-    const ft_param *p = &m->params[m->layer_slot[l * P_LAYER_COUNT + slot]];
-    if (!p->qdesc) { m->be->matmul_backward(dinp, dw, dbias, dout, inp, p->t.data, N, C, OC); return; }
-    /* quantized weights are frozen: only the input gradient (and a trainable bias) */
-    if (dinp) m->be->qmatmul_backward(dinp, dout, p->t.dtype, p->qdesc, N, m->qws, m->qws_floats);
-    if (dbias)
-        for (int n = 0; n < N; n++)
-            for (int o = 0; o < OC; o++) dbias[o] += dout[(size_t)n * OC + o];
+    ft_linear_q_backward(m->be, dinp, dw, dbias, dout, inp, &m->params[m->layer_slot[l * P_LAYER_COUNT + slot]], N, C, OC,
+                         m->qws, m->qws_floats);
 }
 
 /* ------------------------------------------------------------ forward */
@@ -133,26 +127,17 @@ void ft_act_forward(const ft_model *m, float *out, const float *inp, int N) {
     else m->be->swiglu_forward(out, inp, N, c->ffn_hidden);
 }
 
-static const float *lm_head(const ft_model *m) {
-    return m->cfg.tied_embeddings ? ft_gp(m, G_WTE) : ft_gp(m, G_LM_HEAD);
-}
-
-/* the LM head, f32 or quantized (an untied head is quantized with the blocks for QLoRA) */
-static const ft_param *head_q(const ft_model *m) {
-    int i = m->cfg.tied_embeddings ? -1 : m->global_slot[G_LM_HEAD];
-    return i >= 0 && m->params[i].qdesc ? &m->params[i] : NULL;
+/* the LM head's parameter: the word embeddings when tied; f32, or quantized with the blocks for QLoRA */
+static const ft_param *head_param(const ft_model *m) {
+    return &m->params[m->cfg.tied_embeddings ? m->global_slot[G_WTE] : m->global_slot[G_LM_HEAD]];
 }
 
 void ft_head_forward_ws(const ft_model *m, float *out, const float *inp, int N, float *ws, size_t wsn) {
-    const ft_param *q = head_q(m);
-    if (q) m->be->qmatmul_forward(out, inp, q->t.dtype, q->qdesc, NULL, N, ws, wsn);
-    else m->be->matmul_forward(out, inp, lm_head(m), NULL, N, m->cfg.n_embd, m->cfg.vocab_size);
+    ft_linear_q_forward(m->be, out, inp, head_param(m), NULL, N, m->cfg.n_embd, m->cfg.vocab_size, ws, wsn);
 }
 
 static void head_backward(const ft_model *m, float *dinp, float *dw, const float *dout, const float *inp, int N) {
-    const ft_param *q = head_q(m);
-    if (q) m->be->qmatmul_backward(dinp, dout, q->t.dtype, q->qdesc, N, m->qws, m->qws_floats);
-    else m->be->matmul_backward(dinp, dw, NULL, dout, inp, lm_head(m), N, m->cfg.n_embd, m->cfg.vocab_size);
+    ft_linear_q_backward(m->be, dinp, dw, NULL, dout, inp, head_param(m), N, m->cfg.n_embd, m->cfg.vocab_size, m->qws, m->qws_floats);
 }
 
 /* ------------------------------------------------------------ the block, written once
