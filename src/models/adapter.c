@@ -23,8 +23,7 @@ int ft_lora_site_index(int slot) {
 
 /* ------------------------------------------------------------------ target matching */
 
-/* module equals a target, ends with "." + target, or the list is all-linear */
-static int target_matches(const char *module, const char *targets) {
+int ft_lora_target_matches(const char *module, const char *targets) {
     if (!strcmp(targets, "all-linear")) return 1;
     char buf[512];
     snprintf(buf, sizeof buf, "%s", targets);
@@ -50,12 +49,12 @@ int ft_lora_plan_modules(const ft_model *m, const char *targets, ft_adapter_modu
                 char mod[160];
                 size_t nl = strnlen(pc[k].name, sizeof pc[k].name);
                 snprintf(mod, sizeof mod, "%.*s", (int)(nl > 7 ? nl - 7 : 0), pc[k].name); /* strip ".weight" */
-                if (!target_matches(mod, tg)) continue;
+                if (!ft_lora_target_matches(mod, tg)) continue;
                 if (out) {
                     ft_adapter_module *a = &out[n];
                     memset(a, 0, sizeof *a);
                     snprintf(a->module, sizeof a->module, "%s", mod);
-                    a->layer = l; a->slot = ft_lora_sites[s]; a->piece = k;
+                    a->layer = l; a->slot = ft_lora_sites[s]; a->site = s; a->piece = k;
                     a->row0 = pc[k].row0; a->rows = pc[k].rows;
                     a->in = (int)m->params[pi].t.shape[1];
                 }
@@ -86,7 +85,42 @@ static int same_shape(const ft_model_config *a, const ft_model_config *b) {
            a->n_kv_head == b->n_kv_head && a->head_dim == b->head_dim && a->ffn_hidden == b->ffn_hidden;
 }
 
-int ft_adapter_fits(const ft_adapter *a, const ft_model *m) { return same_shape(&a->shape, &m->cfg); }
+int ft_adapter_fits(const ft_adapter *a, const ft_model *m) { return !a->encoder && same_shape(&a->shape, &m->cfg); }
+
+ft_adapter *ft_adapter_alloc(int n_mod, int n_layer, int n_sites) {
+    ft_adapter *a = calloc(1, sizeof *a);
+    if (a) {
+        a->mods = calloc((size_t)(n_mod > 0 ? n_mod : 1), sizeof *a->mods);
+        a->site_first = calloc((size_t)n_layer * n_sites + 1, sizeof *a->site_first);
+        a->n_mod = n_mod;
+        a->n_sites = n_sites;
+    }
+    if (!a || !a->mods || !a->site_first) { ft_adapter_free(a); ft_error(FT_ERR_NOMEM, "adapter: out of memory"); return NULL; }
+    return a;
+}
+
+int ft_adapter_finish(ft_adapter *a, int n_layer) {
+    ft_arena plan;
+    ft_arena_plan(&plan);
+    for (int k = 0; k < a->n_mod; k++) {
+        ft_arena_alloc(&plan, sizeof(float) * (size_t)a->mods[k].r * a->mods[k].in);
+        ft_arena_alloc(&plan, sizeof(float) * (size_t)a->mods[k].rows * a->mods[k].r);
+    }
+    FT_TRY(ft_arena_init(&a->mem, plan.used ? plan.used : FT_ALIGN));
+    for (int k = 0; k < a->n_mod; k++) {
+        ft_adapter_module *md = &a->mods[k];
+        md->A = ft_arena_alloc(&a->mem, sizeof(float) * (size_t)md->r * md->in);
+        md->B = ft_arena_alloc(&a->mem, sizeof(float) * (size_t)md->rows * md->r);
+    }
+    /* site index: modules come in (layer, site) order */
+    int k = 0, S = n_layer * a->n_sites;
+    for (int s = 0; s < S; s++) {
+        a->site_first[s] = k;
+        while (k < a->n_mod && a->mods[k].layer * a->n_sites + a->mods[k].site == s) k++;
+    }
+    a->site_first[S] = k;
+    return k == a->n_mod ? FT_OK : ft_error(FT_ERR_INVALID, "adapter: modules are not in (layer, site) order");
+}
 
 /* the modules of targets over m, with A / B carved from one allocation */
 static int adapter_new(ft_adapter **out, const ft_model *m, const char *targets, int r, float alpha, float dropout,
@@ -95,41 +129,18 @@ static int adapter_new(ft_adapter **out, const ft_model *m, const char *targets,
     if (r <= 0) return ft_error(FT_ERR_INVALID, "LoRA rank must be positive (got %d)", r);
     int n = ft_lora_plan_modules(m, targets, NULL);
     if (n < 0) return n;
-    ft_adapter *a = calloc(1, sizeof *a);
     int L = m->cfg.n_layer;
-    if (a) {
-        a->mods = calloc((size_t)n, sizeof *a->mods);
-        a->site_first = calloc((size_t)L * 4 + 1, sizeof *a->site_first);
-    }
-    if (!a || !a->mods || !a->site_first) { ft_adapter_free(a); return ft_error(FT_ERR_NOMEM, "adapter: out of memory"); }
-    a->n_mod = ft_lora_plan_modules(m, targets, a->mods);
+    ft_adapter *a = ft_adapter_alloc(n, L, 4);
+    if (!a) return FT_ERR_NOMEM;
+    ft_lora_plan_modules(m, targets, a->mods);
     a->r = r; a->alpha = alpha; a->dropout = dropout; a->rslora = rslora;
     a->shape = m->cfg;
     snprintf(a->targets, sizeof a->targets, "%s", targets && *targets ? targets : (m->cfg.arch == FT_ARCH_GPT2 ? "c_attn" : "q_proj,v_proj"));
     snprintf(a->name, sizeof a->name, "%s", name ? name : "");
-    ft_arena plan;
-    ft_arena_plan(&plan);
-    for (int k = 0; k < a->n_mod; k++) {
-        ft_arena_alloc(&plan, sizeof(float) * (size_t)r * a->mods[k].in);
-        ft_arena_alloc(&plan, sizeof(float) * (size_t)a->mods[k].rows * r);
-    }
-    int rc = ft_arena_init(&a->mem, plan.used);
-    if (rc < 0) { ft_adapter_free(a); return rc; }
     float scale = rslora ? alpha / sqrtf((float)r) : alpha / (float)r;
-    for (int k = 0; k < a->n_mod; k++) {
-        ft_adapter_module *md = &a->mods[k];
-        md->r = r;
-        md->scale = scale;
-        md->A = ft_arena_alloc(&a->mem, sizeof(float) * (size_t)r * md->in);
-        md->B = ft_arena_alloc(&a->mem, sizeof(float) * (size_t)md->rows * r);
-    }
-    /* site index: modules come in (layer, site) order */
-    int k = 0;
-    for (int s = 0; s < L * 4; s++) {
-        a->site_first[s] = k;
-        while (k < a->n_mod && a->mods[k].layer * 4 + ft_lora_site_index(a->mods[k].slot) == s) k++;
-    }
-    a->site_first[L * 4] = k;
+    for (int k = 0; k < a->n_mod; k++) { a->mods[k].r = r; a->mods[k].scale = scale; }
+    int rc = ft_adapter_finish(a, L);
+    if (rc < 0) { ft_adapter_free(a); return rc; }
     *out = a;
     return FT_OK;
 }

@@ -155,6 +155,7 @@ void ft_lora_bind_acts(ft_model *m, ft_arena *a, int N);
  * One adapted linear layer: out[:, row0:row0+rows] += scale * (x A^T) B^T with x [N, in], A [r, in], B [rows, r]. */
 typedef struct ft_adapter_module {
     int     layer, slot;      /* the base matmul: layer and P_QKV_W / P_ATTN_W / P_FC_W / P_PROJ_W */
+    int     site;             /* index of the matmul among the block's adapted sites (decoder 0..3, encoder 0..5) */
     int     piece;            /* which Hugging Face tensor of that matmul (q / k / v, gate / up) */
     int64_t row0, rows;       /* its output columns */
     int     in, r;
@@ -180,15 +181,25 @@ struct ft_adapter {
     char name[256];
     int  n_mod;
     ft_adapter_module *mods;  /* [n_mod] in (layer, site) order */
-    int *site_first;          /* [L*4 + 1]: modules of (layer l, site s) are [site_first[4l+s], site_first[4l+s+1]) */
+    int  n_sites;             /* adapted sites per block: 4 (decoder) or 6 (encoder) */
+    int *site_first;          /* [L*n_sites + 1]: modules of (l, s) are [site_first[l*n_sites+s], site_first[l*n_sites+s+1]) */
     int  r, rslora;
     float alpha, dropout;
     char targets[512];
-    ft_model_config shape;    /* the model shape it was made for */
+    int  encoder;             /* 0: made for a decoder of shape `shape`; 1: for an encoder of shape `enc_shape` */
+    ft_model_config shape;
+    int  enc_shape[5];        /* encoder arch, n_layer, n_embd, n_head, ffn_hidden */
     ft_arena mem;             /* A and B of every module */
 };
 /* 1 when a was made for a model of m's shape */
 int ft_adapter_fits(const struct ft_adapter *a, const ft_model *m);
+/* an adapter of n_mod modules over n_layer blocks of n_sites sites: the caller fills mods[k] (layer, site,
+ * slot, row0, rows, in, r, scale, module) in (layer, site) order, then ft_adapter_finish carves A and B
+ * (zero) and builds the site index. ft_adapter_alloc returns NULL (error set) when out of memory. */
+ft_adapter *ft_adapter_alloc(int n_mod, int n_layer, int n_sites);
+int ft_adapter_finish(ft_adapter *a, int n_layer);
+/* PEFT's target matching: "all-linear", or a module equal to a target or ending with "." + target */
+int ft_lora_target_matches(const char *module, const char *targets);
 
 /* per-family hooks (gpt2.c, llama.c) */
 int ft_gpt2_config_from_json(ft_model_config *cfg, const cJSON *root, const char *path);
