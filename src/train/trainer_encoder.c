@@ -108,7 +108,9 @@ static void print_data(const enc_task *t, const char *what, const char *path, co
             free(cnt);
         }
     }
-    fputc('\n', f);
+    fclose(f);
+    ft_sinks_message(t->base.out, FT_LOG_INFO, "%s", text ? text : "");
+    free(text);
 }
 
 /* Labels: the data's names, in the model's id order when the checkpoint names the same set. */
