@@ -1,7 +1,8 @@
 /* checkpoint.h — training checkpoints, written atomically and resumable bit-exactly.
  * A checkpoint is a directory RUN/checkpoints/step-NNNNNNNN/ holding
- *   model.safetensors + config.json   the weights (f32, exact); for LoRA runs adapter_config.json +
- *                                     adapter_model.safetensors instead (the base stays frozen where it is)
+ *   the weights                       written by the task (ft_ckpt_io.save): model.safetensors + config.json
+ *                                     (f32, exact); for LoRA runs adapter_config.json + adapter_model.safetensors
+ *                                     instead (the base stays frozen where it is)
  *   optimizer.bin                     the optimizer moments and step count
  *   state.json                        everything else the trainer needs (written by the caller)
  * It is first written as step-NNNNNNNN.tmp (every file fsync'ed), then renamed into place and the
@@ -10,22 +11,20 @@
 #define FINETUNE_CHECKPOINT_H
 #include <stddef.h>
 #include <stdint.h>
-#include "finetune/model.h"
 #include "finetune/optim.h"
 
-/* Saves a checkpoint for `step`, then removes all but the newest `keep` checkpoints. */
-int ft_ckpt_save(const char *run_dir, int64_t step, const ft_model *m, ft_optimizer *o, const char *state_json, int keep);
 /* Path of the newest complete checkpoint into path (FT_ERR_NOT_FOUND if none). */
 int ft_ckpt_latest(const char *run_dir, char *path, size_t cap);
-/* Restores weights and optimizer state; *state_json is malloc'd (caller frees). */
-int ft_ckpt_load(const char *ckpt_dir, ft_model *m, ft_optimizer *o, char **state_json);
-/* The same for any trainable thing: save writes its weights into a directory, load reads them back. */
+/* What is checkpointed, for any trainable thing: save writes its weights into a directory, load reads them back. */
 typedef struct ft_ckpt_io {
     int (*save)(void *ctx, const char *dir);
     int (*load)(void *ctx, const char *dir);
     void *ctx;
 } ft_ckpt_io;
+/* Saves a checkpoint for `step` (weights through io, optimizer state, state_json), then removes all
+ * but the newest `keep` checkpoints. */
 int ft_ckpt_save_io(const char *run_dir, int64_t step, const ft_ckpt_io *io, ft_optimizer *o, const char *state_json, int keep);
+/* Restores weights and optimizer state; *state_json is malloc'd (caller frees). */
 int ft_ckpt_load_io(const char *ckpt_dir, const ft_ckpt_io *io, ft_optimizer *o, char **state_json);
 /* Copies a directory's regular files (used for best/ and final/), atomically per file. */
 int ft_copy_dir_files(const char *src, const char *dst);

@@ -12,6 +12,17 @@
  *   ft_train_result res;
  *   int rc = ft_train(&cfg, &res);                         // or ft_train_resume("runs/exp1", &res)
  *
+ * The same run driven step by step, with a stop flag and a sink of one's own (see ft_trainer below):
+ *
+ *   static volatile sig_atomic_t stop;                     // set it (signal handler, other thread) to stop
+ *   ft_train_sink console;  ft_train_sink_console(&console);
+ *   ft_trainer *t;
+ *   FT_TRY(ft_trainer_create(&t, &cfg, NULL, &console, 1, &stop));   // resume: cfg NULL, "runs/exp1"
+ *   ft_train_step_info si;
+ *   while ((rc = ft_trainer_step(t, &si)) == 1) { ... }    // 0: done; FT_ERR_INTERRUPTED: stopped, checkpoint saved
+ *   rc = ft_trainer_finish(t, &res);                       // final/, test set, report.html
+ *   ft_trainer_close(t);  console.close(console.user);
+ *
  * A run directory holds: config.json (the full configuration), metrics.jsonl (one JSON object per
  * logged step / evaluation), checkpoints/step-N/ (weights, optimizer state, schedule position, RNG
  * states, data cursor; written atomically, rotated by keep), final/ and best/ (HF model directories
@@ -19,6 +30,7 @@
 #ifndef FINETUNE_TRAIN_H
 #define FINETUNE_TRAIN_H
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include "finetune/optim.h"
 
@@ -94,11 +106,96 @@ typedef struct ft_train_result {
 float ft_schedule_lr(ft_schedule s, float base_lr, int64_t step, int64_t total, int64_t warmup, float min_lr_ratio);
 int   ft_schedule_from_name(const char *name, ft_schedule *out);
 
-/* Runs training as configured. Ctrl-C (SIGINT) writes a checkpoint and returns FT_ERR_INTERRUPTED. */
+/* ---- sinks: where a run's progress, metrics and messages go ----
+ * The library prints nothing on stdout and installs no signal handler: everything a run reports goes
+ * to its sinks, in the order given. Every member but `name` may be NULL. Callbacks returning int
+ * return FT_OK or a negative status, which stops the run (a metrics file that cannot be written). */
+typedef struct ft_train_step_info {
+    int64_t step, total_steps, steps_per_epoch;   /* step: optimizer steps done, this one included */
+    double  epoch;                                /* step / steps_per_epoch */
+    double  loss, grad_norm;                      /* mean loss over the step's loss denominator; before clipping */
+    float   lr;
+    double  rate, train_time;                     /* rate_unit per second of this step; seconds in steps so far */
+    const char *rate_key, *rate_unit;             /* "tokens_per_s" / "tok/s", "examples_per_s" / "ex/s" */
+    int     log_every, logged;                    /* logged: a metrics line is due (every log_every steps and the last) */
+} ft_train_step_info;
+
+typedef struct ft_train_eval {
+    const char *type;       /* "eval" (validation set) or "test" (--test-data, after training) */
+    const char *label;      /* what the console says: "eval", "test (best model)" */
+    int64_t step;
+    double  loss;           /* mean validation loss */
+    const char *json;       /* one-line JSON object: type, step, epoch, then the task's metrics */
+    const char *summary;    /* the metrics in words: "validation loss 1.2345, perplexity 3.437 (812 tokens)" */
+    int     is_best;        /* an improvement of the watched metric (--best-metric) */
+} ft_train_eval;
+
+typedef struct ft_train_sink {
+    const char *name;       /* keys the sink's resume position in checkpoints ("metrics") */
+    void *user;
+    int  (*on_start)(void *user, const ft_train_config *cfg, const char *defaults_text);
+    int  (*on_step)(void *user, const ft_train_step_info *s);
+    int  (*on_eval)(void *user, const ft_train_eval *e);
+    int  (*on_record)(void *user, const char *json);   /* other metrics lines: samples, memory, k-fold */
+    void (*on_message)(void *user, int level, const char *text);   /* level: ft_log_level; text without newline */
+    int  (*on_end)(void *user, const ft_train_result *res, int status);
+    /* resume: position() is saved with each checkpoint; rewind() gets it back before on_start of the
+     * resumed run (metrics.jsonl: its size in bytes, lines written after the checkpoint are dropped) */
+    int64_t (*position)(void *user);
+    int  (*rewind)(void *user, int64_t position);
+    void (*close)(void *user);   /* frees user; called by whoever made the sink */
+} ft_train_sink;
+
+/* The console: messages, the progress bar (a terminal) or progress lines every log_every steps /
+ * 5% of the run, evaluations — all on stderr. Close with out->close(out->user). */
+int ft_train_sink_console(ft_train_sink *out);
+/* RUN_DIR/metrics.jsonl, one JSON object a line (train, eval, test, sample, memory). The trainer adds
+ * this sink and the report sink for its run directory itself. */
+int ft_train_sink_metrics(ft_train_sink *out, const char *run_dir);
+/* RUN_DIR/report.html, written at on_end from metrics.jsonl and config.json. */
+int ft_train_sink_report(ft_train_sink *out, const char *run_dir);
+
+/* ---- the trainer: one object for every task (language modelling, classify, regress,
+ * token-classify, mlm) ----
+ * Ownership: the trainer copies cfg; sinks are borrowed (the array is copied, each sink's user must
+ * outlive the trainer); stop is read before each step and may be set from a signal handler or another
+ * thread. A trainer is not thread-safe: one thread calls its functions. Two trainers may run in one
+ * process one after the other (they share the BLAS / OpenMP thread pool). */
+typedef struct ft_trainer ft_trainer;
+
+/* A new run (resume_dir NULL: checks that cfg->out holds no run, writes cfg->out/config.json), or the
+ * run in resume_dir continued from its newest checkpoint (cfg ignored, may be NULL; with no checkpoint
+ * yet the run starts over). Loads model and data; with cfg->dry_run nothing more (ft_trainer_plan). */
+int  ft_trainer_create(ft_trainer **out, const ft_train_config *cfg, const char *resume_dir,
+                       const ft_train_sink *sinks, int n_sinks, const volatile sig_atomic_t *stop);
+/* One optimizer step and what the configuration schedules after it (metrics line, evaluation,
+ * checkpoint, samples). The first call of a new run evaluates and checkpoints step 0 first.
+ * Returns 1 (a step was done; *info filled, may be NULL), 0 (nothing left: last step done or early
+ * stop), FT_ERR_INTERRUPTED (stop was set: a checkpoint was written) or a negative status. */
+int  ft_trainer_step(ft_trainer *t, ft_train_step_info *info);
+/* Evaluates on the validation set now (sinks get it; best/ and early stopping as in the loop).
+ * *json (may be NULL): the metrics line, malloc'd (caller frees), NULL when there is no validation data. */
+int  ft_trainer_evaluate(ft_trainer *t, char **json);
+/* Writes a checkpoint of the current step now (rotated by cfg.keep). */
+int  ft_trainer_save(ft_trainer *t);
+/* After the last step: final/, the test set, the memory line, on_end of every sink (report.html).
+ * Fills *res; returns FT_ERR_INTERRUPTED after an interrupted run, else the run's status. */
+int  ft_trainer_finish(ft_trainer *t, ft_train_result *res);
+/* The whole run: steps until done, then ft_trainer_finish. */
+int  ft_trainer_run(ft_trainer *t, ft_train_result *res);
+/* --dry-run: the plan and predicted peak memory, as text (three lines). */
+int  ft_trainer_plan(ft_trainer *t, char *buf, size_t cap);
+int64_t ft_trainer_steps_done(const ft_trainer *t);
+int64_t ft_trainer_total_steps(const ft_trainer *t);
+void ft_trainer_close(ft_trainer *t);
+
+/* Runs training as configured (resume_dir: continue that run instead), with the given sinks besides
+ * the run directory's own; k-fold runs with fold -1 train every fold. A dry run sends its plan to the
+ * sinks as a message. */
+int ft_train_ex(const ft_train_config *cfg, const char *resume_dir, const ft_train_sink *sinks, int n_sinks,
+                const volatile sig_atomic_t *stop, ft_train_result *res);
+/* ft_train_ex with the console sink and no stop flag. */
 int ft_train(const ft_train_config *cfg, ft_train_result *res);
 /* Continues the run in run_dir from its newest checkpoint, bit-exactly. */
 int ft_train_resume(const char *run_dir, ft_train_result *res);
-
-/* Requests a clean stop (checkpoint, then return) — what the SIGINT handler calls. */
-void ft_train_request_stop(void);
 #endif

@@ -1,7 +1,6 @@
-/* checkpoint.c — see checkpoint.h. */
+/* checkpoint.c — see checkpoint.h: the one save / restore path of every trainer task. */
 #include "finetune/checkpoint.h"
 #include "finetune/fileio.h"
-#include "finetune/lora.h"
 #include "finetune/status.h"
 
 #include <dirent.h>
@@ -95,26 +94,6 @@ static int list_ckpts(const char *ckdir, int64_t *steps, int cap) {
     for (int i = 1; i < n; i++) /* sort ascending */
         for (int j = i; j > 0 && steps[j - 1] > steps[j]; j--) { int64_t t = steps[j]; steps[j] = steps[j - 1]; steps[j - 1] = t; }
     return n;
-}
-
-/* LoRA runs keep the frozen base where it came from: the checkpoint holds the adapter */
-static int model_save(void *ctx, const char *dir) {
-    const ft_model *m = ctx;
-    return ft_model_lora_count(m) ? ft_model_save_adapter(m, dir, "") : ft_model_save(m, dir);
-}
-static int model_load(void *ctx, const char *dir) {
-    ft_model *m = ctx;
-    return ft_model_lora_count(m) ? ft_model_load_adapter(m, dir) : ft_model_load_weights(m, dir);
-}
-
-int ft_ckpt_save(const char *run_dir, int64_t step, const ft_model *m, ft_optimizer *o, const char *state_json, int keep) {
-    ft_ckpt_io io = {model_save, model_load, (void *)m};
-    return ft_ckpt_save_io(run_dir, step, &io, o, state_json, keep);
-}
-
-int ft_ckpt_load(const char *ckpt_dir, ft_model *m, ft_optimizer *o, char **state_json) {
-    ft_ckpt_io io = {model_save, model_load, m};
-    return ft_ckpt_load_io(ckpt_dir, &io, o, state_json);
 }
 
 int ft_ckpt_save_io(const char *run_dir, int64_t step, const ft_ckpt_io *io, ft_optimizer *o, const char *state_json, int keep) {

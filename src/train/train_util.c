@@ -1,30 +1,17 @@
-/* train_util.c — what every training loop shares: clocks, seeds, memory readings, the global
- * gradient norm and clipping over a parameter array, the progress line and the stop request. */
+/* train_util.c — what the trainer and its tasks share: clocks, seeds, memory readings, the global
+ * gradient norm and clipping over a parameter array, the progress line, the optimizer from a config. */
 #include "trainer_internal.h"
 #include "finetune/fileio.h"
 #include "finetune/lora.h"
 #include "finetune/status.h"
 
-#include <cjson/cJSON.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <string.h>
 #include <time.h>
-
-static volatile sig_atomic_t g_stop = 0;
-
-void ft_train_request_stop(void) { g_stop = 1; }
-int  ft_train_stop_requested(void) { return g_stop != 0; }
-void ft_train_clear_stop(void) { g_stop = 0; }
-
-static void on_sigint(int sig) { (void)sig; g_stop = 1; signal(SIGINT, SIG_DFL); }
-ft_sighandler ft_train_catch_sigint(void) { g_stop = 0; return signal(SIGINT, on_sigint); }
-void ft_train_restore_sigint(ft_sighandler old) { signal(SIGINT, old ? old : SIG_DFL); }
 
 size_t ft_rss_now(void) {
     FILE *f = fopen("/proc/self/status", "r");
@@ -96,7 +83,7 @@ void ft_fmt_duration(char *buf, size_t cap, double s) {
     else snprintf(buf, cap, "%lds", v);
 }
 
-void ft_train_progress(const ft_progress *p, double loss, float lr, double rate, int force) {
+void ft_train_progress(FILE *fp, const ft_progress *p, double loss, float lr, double rate, int force) {
     double eta = p->step > 0 ? p->train_time / (double)p->step * (double)(p->total_steps - p->step) : NAN;
     char e[32];
     ft_fmt_duration(e, sizeof e, eta);
@@ -108,16 +95,24 @@ void ft_train_progress(const ft_progress *p, double loss, float lr, double rate,
         char bar[32];
         for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
         bar[width] = 0;
-        fprintf(stderr, "\r[%s] step %lld/%lld  epoch %lld/%lld  loss %.4f  lr %.2e  %.0f %s  ETA %s   ", bar,
+        fprintf(fp, "\r[%s] step %lld/%lld  epoch %lld/%lld  loss %.4f  lr %.2e  %.0f %s  ETA %s   ", bar,
                 (long long)p->step, (long long)p->total_steps, (long long)epoch, (long long)epochs, loss, lr, rate, p->unit, e);
-        if (force) fputc('\n', stderr);
+        if (force) fputc('\n', fp);
     } else {
         int64_t every = p->total_steps / 20 > p->log_every ? p->total_steps / 20 : p->log_every;
         if (every < 1) every = 1;
         if (force || p->step % every == 0 || p->step == p->total_steps)
-            fprintf(stderr, "step %lld/%lld  epoch %lld/%lld  loss %.4f  lr %.2e  %.0f %s  ETA %s\n", (long long)p->step,
+            fprintf(fp, "step %lld/%lld  epoch %lld/%lld  loss %.4f  lr %.2e  %.0f %s  ETA %s\n", (long long)p->step,
                     (long long)p->total_steps, (long long)epoch, (long long)epochs, loss, lr, rate, p->unit, e);
     }
+}
+
+int ft_train_check_trainable(const ft_sinks *out, int64_t tr, int64_t all, const char *note) {
+    if (tr < all)
+        ft_sinks_message(out, FT_LOG_INFO, "trainable parameters: %lld of %lld (%.2f%%)%s", (long long)tr, (long long)all,
+                         100.0 * (double)tr / (double)all, note);
+    if (tr == 0) return ft_error(FT_ERR_INVALID, "nothing to train: every parameter is frozen");
+    return FT_OK;
 }
 
 int ft_train_make_optimizer(ft_optimizer **out, const ft_train_config *c, ft_param *params, int n_params) {
@@ -140,55 +135,6 @@ int ft_train_optimizer_moments(const ft_train_config *c) {
          : !strcmp(c->optimizer, "rmsprop") ? (c->momentum > 0 ? 2 : 1) : 1;
 }
 
-int ft_train_loop_run(const ft_loop *L, int resumed, int *stop, int *interrupted, double *rate) {
-    const ft_train_config *c = L->cfg;
-    *stop = 0;
-    *interrupted = 0;
-    *rate = 0;
-    ft_sighandler old = ft_train_catch_sigint();
-    int rc = FT_OK;
-    if (!resumed) {
-        rc = L->eval(L->ctx, stop);
-        if (rc == FT_OK) rc = L->save(L->ctx); /* step 0: resume works from the very start */
-    }
-    while (rc == FT_OK && *L->step < L->total_steps && !*stop) {
-        if (ft_train_stop_requested()) break;
-        double t0 = ft_now_s(), loss = 0, gn = 0;
-        float lr = 0;
-        int64_t count = 0;
-        if ((rc = L->step_fn(L->ctx, &loss, &gn, &lr, &count)) != FT_OK) break;
-        double dt = ft_now_s() - t0;
-        *L->train_time += dt;
-        *rate = (double)count / dt;
-        *L->last_train = (float)loss;
-        int64_t step = *L->step;
-        double epoch = (double)step / (double)L->steps_per_epoch;
-        if (step % (c->log_every > 0 ? c->log_every : 1) == 0 || step == L->total_steps) {
-            char line[512];
-            snprintf(line, sizeof line, "{\"type\": \"train\", \"step\": %lld, \"epoch\": %.4f, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6g, \"%s\": %.1f}",
-                     (long long)step, epoch, loss, lr, gn, L->rate_key, *rate);
-            if ((rc = L->metric(L->ctx, line)) != FT_OK) break;
-        }
-        ft_progress p = {step, L->total_steps, L->steps_per_epoch, *L->train_time, L->is_tty, c->log_every, L->rate_unit};
-        ft_train_progress(&p, loss, lr, *rate, 0);
-        int epoch_end = L->epoch_ended(L->ctx);
-        if ((c->eval_every > 0 && step % c->eval_every == 0) || epoch_end || step == L->total_steps)
-            if ((rc = L->eval(L->ctx, stop)) != FT_OK) break;
-        if (epoch_end && L->after_epoch) L->after_epoch(L->ctx);
-        if ((c->save_every > 0 && step % c->save_every == 0) || epoch_end || step == L->total_steps || *stop)
-            if ((rc = L->save(L->ctx)) != FT_OK) break;
-    }
-    *interrupted = rc == FT_OK && ft_train_stop_requested() && *L->step < L->total_steps;
-    if (*interrupted) {
-        if (L->is_tty) fputc('\n', stderr);
-        fprintf(stderr, "interrupted: saving a checkpoint at step %lld (resume with: finetune train --resume %s)\n", (long long)*L->step, c->out);
-        rc = L->save(L->ctx);
-    }
-    ft_train_restore_sigint(old);
-    if (L->is_tty) fputc('\n', stderr);
-    return rc;
-}
-
 ft_lora_config ft_train_lora_config(const ft_train_config *c) {
     ft_lora_config lc = ft_lora_default_config();
     lc.r = c->lora_r;
@@ -197,16 +143,4 @@ ft_lora_config ft_train_lora_config(const ft_train_config *c) {
     lc.rslora = c->rslora;
     snprintf(lc.targets, sizeof lc.targets, "%s", c->lora_targets);
     return lc;
-}
-
-double ft_train_state_num(const cJSON *state, const char *key) {
-    const cJSON *v = cJSON_GetObjectItem(state, key);
-    return cJSON_IsString(v) ? strtod(v->valuestring, NULL) : cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
-int ft_train_truncate_metrics(const char *run_dir, long bytes) {
-    char path[4096];
-    FT_TRY(ft_path_join(path, sizeof path, run_dir, "metrics.jsonl"));
-    if (truncate(path, bytes) != 0) return ft_error(FT_ERR_IO, "%s: cannot truncate to %ld bytes", path, bytes);
-    return FT_OK;
 }

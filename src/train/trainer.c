@@ -1,334 +1,401 @@
-/* trainer.c — `finetune train`: setup, the step loop, checkpoints, resume, final outputs.
+/* trainer.c — the trainer (train.h): one step loop, evaluation, early stopping, checkpoints and
+ * resume for every task (trainer_internal.h: the task interface; trainer_lm.c, trainer_encoder.c).
  *
  * One optimizer step = up to grad_accum micro-batches. Their gradients are summed with the scale
- * 1/(target tokens of all of them), so accumulation equals one large batch exactly; steps never
- * straddle an epoch (the last step of an epoch may have fewer micro-batches). Everything random is
- * a function of the seed and the step (shuffle order, dropout masks), and the checkpoint holds the
- * rest (weights, optimizer moments, step, data cursor, early-stopping state, metrics offset), so a
- * run resumed from any checkpoint ends bit-identical to one that never stopped. */
+ * 1 / (loss denominator of all of them: target tokens, labelled examples or label weights), so
+ * accumulation equals one large batch exactly; steps never straddle an epoch (the last step of an
+ * epoch may have fewer micro-batches). Everything random is a function of the seed and the step
+ * (shuffle order, dropout and MLM masks), and the checkpoint holds the rest (weights, optimizer
+ * moments, step, data cursor, early-stopping state, the sinks' positions), so a run resumed from any
+ * checkpoint ends bit-identical to one that never stopped.
+ *
+ * Checkpoint state.json (one format for every task): step, epoch, cursor (the data stream position),
+ * best, bad_evals, last_eval_step, seen, train_time, first/last_val, last_train, first/last/best_main
+ * (hex floats, exact), "sinks": {name: position} and "task": the task's own state (if any). */
 #include "trainer_internal.h"
-#include "finetune/chat.h"
 #include "finetune/checkpoint.h"
 #include "finetune/fileio.h"
-#include "finetune/lora.h"
-#include "finetune/report.h"
 #include "finetune/status.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-/* ------------------------------------------------------------------ setup */
+struct ft_trainer {
+    ft_train_config cfg;
+    ft_sinks out;                   /* [metrics, the caller's ..., report] */
+    const volatile sig_atomic_t *stop;
+    ft_task *task;
+    ft_optimizer *opt;
+    ft_schedule sched;
+    int rank, world;                /* data-parallel share of each global batch (0 of 1 today) */
+    int64_t step;                   /* optimizer steps done */
+    int64_t epoch, cursor;          /* data stream: next global batch `cursor` of epoch `epoch` */
+    int64_t total_steps, warmup, steps_per_epoch;
+    double best;                    /* best watched metric so far (+-INFINITY if none) */
+    int higher_better, bad_evals;
+    int64_t last_eval_step, seen;   /* seen: what the rate counts (tokens, examples) */
+    double train_time, rate;
+    float first_val, last_val, last_train;
+    double first_main, last_main, best_main;
+    int started;                    /* step 0 evaluated and checkpointed (or resumed) */
+    int own_first, own_last;        /* out.s[0] / out.s[n-1] are the run directory's sinks (closed here) */
+    int stopped_early, interrupted, status;
+    char defaults_text[2048];       /* settings chosen automatically (on_start), "" if none */
+};
 
-static void trainer_free(ft_trainer *t) {
-    if (t->metrics) fclose(t->metrics);
-    if (t->micro) {
-        for (int i = 0; i < t->cfg.grad_accum; i++) ft_batch_free(&t->micro[i]);
-        free(t->micro);
-    }
-    ft_batcher_free(t->tb);
-    ft_batcher_free(t->vb);
-    ft_data_split_free(&t->split);
-    ft_dataset_free(t->train_ds);
-    ft_dataset_free(t->val_file_ds);
-    ft_optim_free(t->opt);
-    ft_model_free(t->model);
-    ft_tokenizer_free(t->tok);
-    free(t);
+ft_task *ft_trainer_task(ft_trainer *t) { return t->task; }
+int64_t ft_trainer_steps_done(const ft_trainer *t) { return t->step; }
+int64_t ft_trainer_total_steps(const ft_trainer *t) { return t->total_steps; }
+
+/* a number of state.json: hex-float strings ("%a", exact) or plain numbers; else the key of the
+ * checkpoints of earlier versions (one state per trainer family); NaN if neither */
+static double state_num2(const cJSON *state, const char *key, const char *old_key) {
+    const cJSON *v = cJSON_GetObjectItem(state, key);
+    if (!v && old_key) v = cJSON_GetObjectItem(state, old_key);
+    return cJSON_IsString(v) ? strtod(v->valuestring, NULL) : cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
-
-static int load_model(ft_trainer *t) {
-    const ft_train_config *c = &t->cfg;
-    FT_TRY(ft_tokenizer_load(&t->tok, c->model));
-    /* QLoRA: the base is quantized while it loads (peak memory near the quantized size) */
-    ft_dtype q = !strcmp(c->method, "qlora") ? (!strcmp(c->quant, "int8") ? FT_Q8_ROW : FT_NF4) : FT_F32;
-    if (!strcmp(c->init_from, "random")) {
-        ft_model_config mc;
-        FT_TRY(ft_model_config_load(&mc, c->model));
-        FT_TRY(ft_model_create_random_quantized(&t->model, &mc, (uint64_t)c->seed, ft_backend_cpu(), q));
-    } else {
-        FT_TRY(ft_model_load_quantized(&t->model, c->model, ft_backend_cpu(), q));
-    }
-    ft_model_set_label_smoothing(t->model, c->label_smoothing);
-    if (c->freeze[0]) { int n = ft_model_freeze(t->model, c->freeze); if (n < 0) return n; }
-    if (c->train_only[0]) { int n = ft_model_train_only(t->model, c->train_only); if (n < 0) return n; }
-    if (strcmp(c->method, "full")) {
-        ft_lora_config lc = ft_train_lora_config(c);
-        FT_TRY(ft_model_add_lora(t->model, &lc, (uint64_t)c->seed));
-    }
-    int64_t tr = ft_model_trainable_count(t->model), all = ft_model_param_count(t->model);
-    if (tr < all)
-        fprintf(stderr, "trainable parameters: %lld of %lld (%.2f%%)%s\n", (long long)tr, (long long)all, 100.0 * (double)tr / (double)all,
-                ft_model_lora_count(t->model) ? " (LoRA adapters; the base is frozen)" : "");
-    if (tr == 0) return ft_error(FT_ERR_INVALID, "nothing to train: every parameter is frozen");
-    return FT_OK;
-}
-
-static int load_data(ft_trainer *t) {
-    ft_train_config *c = &t->cfg;
-    const ft_model_config *mc = ft_model_get_config(t->model);
-    if (c->seq_len > mc->max_seq_len) {
-        FT_LOGW("--seq-len %d exceeds the model's context of %d tokens; using %d", c->seq_len, mc->max_seq_len, mc->max_seq_len);
-        c->seq_len = mc->max_seq_len;
-    }
-    ft_data_options o = ft_data_default_options();
-    FT_TRY(ft_data_format_from_name(c->format, &o.format));
-    FT_TRY(ft_train_on_from_name(c->train_on, &o.train_on));
-    FT_TRY(ft_truncate_from_name(c->truncate, &o.truncate));
-    o.text_column = c->text_column;
-    if (c->prompt_column[0]) o.prompt_column = c->prompt_column;
-    if (c->completion_column[0]) o.completion_column = c->completion_column;
-    if (c->response_speaker[0]) o.response_speaker = c->response_speaker;
-    o.min_chars = c->min_chars;
-    o.max_chars = c->max_chars;
-    o.strict = c->strict;
-    o.dedup = c->dedup;
-    o.seq_len = c->seq_len;
-    ft_chat_template *tmpl = NULL;
-    if (ft_chat_template_load(&tmpl, c->model) == FT_OK) o.chat_template = tmpl;
-    ft_error_clear();
-    int rc = ft_dataset_load(&t->train_ds, c->data, t->tok, &o);
-    if (rc == FT_OK) ft_dataset_print_summary(t->train_ds, stderr);
-    if (rc == FT_OK && c->val_data[0]) {
-        rc = ft_dataset_load(&t->val_file_ds, c->val_data, t->tok, &o);
-        if (rc == FT_OK) ft_dataset_print_summary(t->val_file_ds, stderr);
-    }
-    ft_chat_template_free(tmpl);
-    if (rc < 0) return rc;
-    FT_TRY(ft_data_split_make(&t->split, t->train_ds, t->val_file_ds, c->val_split, c->folds, c->fold, (uint64_t)c->seed));
-    if (t->split.n_train <= 0) return ft_error(FT_ERR_INVALID, "%s: no training examples left after the validation split", c->data);
-    ft_batcher_options bo = ft_batcher_default_options();
-    bo.B = c->batch_size;
-    bo.T = c->seq_len;
-    bo.mode = c->pack ? FT_BATCH_PACKED : FT_BATCH_PADDED;
-    bo.shuffle = 1;
-    FT_TRY(ft_batcher_create(&t->tb, t->split.train_ds, t->split.train, t->split.n_train, &bo));
-    if (t->split.n_val > 0) {
-        bo.shuffle = 0;
-        FT_TRY(ft_batcher_create(&t->vb, t->split.val_ds, t->split.val, t->split.n_val, &bo));
-    }
-    t->micro = calloc((size_t)c->grad_accum, sizeof *t->micro);
-    if (!t->micro) return ft_error(FT_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < c->grad_accum; i++) FT_TRY(ft_batch_alloc(&t->micro[i], c->batch_size, c->seq_len));
-    t->batches_per_epoch = ft_batcher_batches_per_epoch(t->tb);
-    t->steps_per_epoch = (t->batches_per_epoch + c->grad_accum - 1) / c->grad_accum;
-    t->total_steps = c->max_steps > 0 ? c->max_steps : (int64_t)c->epochs * t->steps_per_epoch;
-    t->warmup = c->warmup_steps >= 0 ? c->warmup_steps : (int64_t)llround(c->warmup_ratio * (double)t->total_steps);
-    return FT_OK;
-}
-
-static int make_optimizer(ft_trainer *t) {
-    int np = ft_model_num_params(t->model);
-    return ft_train_make_optimizer(&t->opt, &t->cfg, ft_model_param(t->model, 0), np);
-}
-
-static int setup(ft_trainer **out, const ft_train_config *cfg) {
-    *out = NULL;
-    FT_TRY(ft_train_config_validate(cfg));
-    ft_trainer *t = calloc(1, sizeof *t);
-    if (!t) return ft_error(FT_ERR_NOMEM, "out of memory");
-    t->cfg = *cfg;
-    t->best_val = INFINITY;
-    t->first_val = t->last_val = t->last_train = NAN;
-    t->is_tty = isatty(2);
-    if (cfg->threads > 0) ft_set_threads(cfg->threads);
-    int rc = ft_schedule_from_name(cfg->schedule, &t->sched);
-    if (rc == FT_OK) rc = load_model(t);
-    if (rc == FT_OK) rc = load_data(t);
-    /* a dry run stops before the big allocations, so that it can predict them */
-    if (rc == FT_OK && !cfg->dry_run) rc = make_optimizer(t);
-    if (rc == FT_OK && !cfg->dry_run) rc = ft_model_prepare(t->model, cfg->batch_size, t->cfg.seq_len);
-    if (rc < 0) { trainer_free(t); return rc; }
-    t->it = ft_batch_iter_start((uint64_t)cfg->seed);
-    *out = t;
-    return FT_OK;
-}
+#define state_num(j, key) state_num2(j, key, NULL)
 
 /* ------------------------------------------------------------------ checkpoints */
 
-static int save_checkpoint(ft_trainer *t) {
-    fflush(t->metrics);
-    long mbytes = ftell(t->metrics);
-    char state[2048];
+static int ck_save(void *ctx, const char *dir) { ft_task *k = ctx; return k->ops->save_weights(k, dir); }
+static int ck_load(void *ctx, const char *dir) { ft_task *k = ctx; return k->ops->load_weights(k, dir); }
+
+int ft_trainer_save(ft_trainer *t) {
+    if (!t->opt) return ft_error(FT_ERR_INVALID, "a dry run has no checkpoint");
+    char sinks[1024] = "", task[2048] = "";
+    size_t at = 0;
+    for (int i = 0; i < t->out.n; i++)
+        if (t->out.s[i].position && at < sizeof sinks)
+            at += (size_t)snprintf(sinks + at, sizeof sinks - at, "%s\"%s\": %lld", at ? ", " : "", t->out.s[i].name,
+                                   (long long)t->out.s[i].position(t->out.s[i].user));
+    if (t->task->ops->save_state) FT_TRY(t->task->ops->save_state(t->task, task, sizeof task));
+    char state[6144];
     snprintf(state, sizeof state,
-             "{\"step\": %lld, \"iter_seed\": \"%llu\", \"iter_epoch\": %lld, \"iter_cursor\": %lld,\n"
-             " \"best_val\": \"%a\", \"bad_evals\": %d, \"last_eval_step\": %lld, \"tokens_seen\": %lld,\n"
-             " \"train_time\": \"%a\", \"first_val\": \"%a\", \"last_val\": \"%a\", \"last_train\": \"%a\", \"metrics_bytes\": %ld}\n",
-             (long long)t->step, (unsigned long long)t->it.seed, (long long)t->it.epoch, (long long)t->it.cursor,
-             t->best_val, t->bad_evals, (long long)t->last_eval_step, (long long)t->tokens_seen, t->train_time,
-             (double)t->first_val, (double)t->last_val, (double)t->last_train, mbytes);
-    return ft_ckpt_save(t->cfg.out, t->step, t->model, t->opt, state, t->cfg.keep);
+             "{\"step\": %lld, \"epoch\": %lld, \"cursor\": %lld, \"best\": \"%a\", \"bad_evals\": %d, \"last_eval_step\": %lld,\n"
+             " \"seen\": %lld, \"train_time\": \"%a\", \"first_val\": \"%a\", \"last_val\": \"%a\", \"last_train\": \"%a\",\n"
+             " \"first_main\": \"%a\", \"last_main\": \"%a\", \"best_main\": \"%a\",\n \"sinks\": {%s}%s%s}\n",
+             (long long)t->step, (long long)t->epoch, (long long)t->cursor, t->best, t->bad_evals, (long long)t->last_eval_step,
+             (long long)t->seen, t->train_time, (double)t->first_val, (double)t->last_val, (double)t->last_train,
+             t->first_main, t->last_main, t->best_main, sinks, task[0] ? ",\n \"task\": " : "", task);
+    ft_ckpt_io io = {ck_save, ck_load, t->task};
+    return ft_ckpt_save_io(t->cfg.out, t->step, &io, t->opt, state, t->cfg.keep);
 }
 
-static int restore_checkpoint(ft_trainer *t) {
-    char path[4096];
-    FT_TRY(ft_ckpt_latest(t->cfg.out, path, sizeof path));
+static int restore(ft_trainer *t, const char *path) {
     char *state;
-    FT_TRY(ft_ckpt_load(path, t->model, t->opt, &state));
+    ft_ckpt_io io = {ck_save, ck_load, t->task};
+    FT_TRY(ft_ckpt_load_io(path, &io, t->opt, &state));
     cJSON *j = cJSON_Parse(state);
     free(state);
     if (!j) return ft_error(FT_ERR_FORMAT, "%s/state.json: invalid JSON", path);
-    t->step = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "step"));
-    const cJSON *sd = cJSON_GetObjectItem(j, "iter_seed");
-    t->it.seed = cJSON_IsString(sd) ? strtoull(sd->valuestring, NULL, 10) : (uint64_t)t->cfg.seed;
-    t->it.epoch = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "iter_epoch"));
-    t->it.cursor = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "iter_cursor"));
-    t->best_val = ft_train_state_num(j, "best_val");
-    t->bad_evals = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "bad_evals"));
-    t->last_eval_step = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "last_eval_step"));
-    t->tokens_seen = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "tokens_seen"));
-    t->train_time = ft_train_state_num(j, "train_time");
-    t->first_val = (float)ft_train_state_num(j, "first_val");
-    t->last_val = (float)ft_train_state_num(j, "last_val");
-    t->last_train = (float)ft_train_state_num(j, "last_train");
-    long mbytes = (long)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "metrics_bytes"));
+    double step = state_num(j, "step"), epoch = state_num2(j, "epoch", "iter_epoch"), cursor = state_num2(j, "cursor", "iter_cursor");
+    if (!(step >= 0 && epoch >= 0 && cursor >= 0)) {
+        cJSON_Delete(j);
+        return ft_error(FT_ERR_FORMAT, "%s/state.json: no step / epoch / cursor", path);
+    }
+    t->step = (int64_t)step;
+    t->epoch = (int64_t)epoch;
+    t->cursor = (int64_t)cursor;
+    t->best = state_num2(j, "best", "best_val");
+    t->bad_evals = (int)state_num(j, "bad_evals");
+    t->last_eval_step = (int64_t)state_num(j, "last_eval_step");
+    double seen = state_num(j, "seen");
+    t->seen = isfinite(seen) ? (int64_t)seen : 0;
+    t->train_time = state_num(j, "train_time");
+    t->first_val = (float)state_num(j, "first_val");
+    t->last_val = (float)state_num(j, "last_val");
+    t->last_train = (float)state_num(j, "last_train");
+    t->first_main = state_num(j, "first_main");
+    t->last_main = state_num(j, "last_main");
+    t->best_main = state_num(j, "best_main");
+    int rc = FT_OK;
+    const cJSON *sk = cJSON_GetObjectItem(j, "sinks"), *old = cJSON_GetObjectItem(j, "metrics_bytes");
+    for (int i = 0; rc == FT_OK && i < t->out.n; i++) {
+        const ft_train_sink *s = &t->out.s[i];
+        const cJSON *p = s->rewind ? cJSON_GetObjectItem(sk, s->name) : NULL;
+        if (!p && s->rewind && !strcmp(s->name, "metrics")) p = old;
+        if (cJSON_IsNumber(p)) rc = s->rewind(s->user, (int64_t)p->valuedouble);
+    }
+    const cJSON *tk = cJSON_GetObjectItem(j, "task");
+    if (rc == FT_OK && tk && t->task->ops->load_state) {
+        char *txt = cJSON_PrintUnformatted(tk);
+        rc = txt ? t->task->ops->load_state(t->task, txt) : ft_error(FT_ERR_NOMEM, "out of memory");
+        free(txt);
+    }
     cJSON_Delete(j);
-    FT_TRY(ft_train_truncate_metrics(t->cfg.out, mbytes));
-    fprintf(stderr, "resuming from %s (step %lld of %lld, epoch %lld)\n", path, (long long)t->step,
-            (long long)t->total_steps, (long long)t->it.epoch + 1);
+    if (rc < 0) return rc;
+    ft_sinks_message(&t->out, FT_LOG_INFO, "resuming from %s (step %lld of %lld, epoch %lld)", path, (long long)t->step,
+                     (long long)t->total_steps, (long long)t->epoch + 1);
     return FT_OK;
+}
+
+/* ------------------------------------------------------------------ evaluation */
+
+/* the value --best-metric watches: the loss, or a key of the metrics */
+static double watched(const ft_trainer *t, const ft_task_eval *ev, const cJSON *metrics) {
+    const char *bm = t->cfg.best_metric;
+    if (!strcmp(bm, "auto") || !strcmp(bm, "val_loss")) return ev->loss;
+    const cJSON *x = cJSON_GetObjectItem(metrics, bm);
+    return cJSON_IsNumber(x) ? x->valuedouble : NAN;
+}
+
+/* a metrics line: type, step, epoch, then the evaluation's keys; *metrics keeps the parsed keys */
+static char *eval_line(const ft_trainer *t, const char *type, const char *json) {
+    cJSON *j = cJSON_Parse(json);
+    if (!j) return NULL;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", type);
+    cJSON_AddNumberToObject(o, "step", (double)t->step);
+    cJSON_AddNumberToObject(o, "epoch", t->steps_per_epoch ? (double)t->step / (double)t->steps_per_epoch : 0.0);
+    while (j->child) {
+        cJSON *it = cJSON_DetachItemViaPointer(j, j->child);
+        cJSON_AddItemToObject(o, it->string, it);
+    }
+    cJSON_Delete(j);
+    char *line = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return line;
+}
+
+static int emit_eval(ft_trainer *t, const ft_train_eval *e) {
+    for (int i = 0; i < t->out.n; i++)
+        if (t->out.s[i].on_eval) FT_TRY(t->out.s[i].on_eval(t->out.s[i].user, e));
+    return FT_OK;
+}
+
+static int do_eval(ft_trainer *t, char **json_out) {
+    if (json_out) *json_out = NULL;
+    if (t->task->n_val <= 0) return FT_OK;
+    ft_task_eval ev = {.loss = NAN, .main = NAN};
+    FT_TRY(t->task->ops->evaluate(t->task, &ev));
+    if (!ev.json) return FT_OK;
+    cJSON *metrics = cJSON_Parse(ev.json);
+    char *line = eval_line(t, "eval", ev.json);
+    free(ev.json);
+    if (!line || !metrics) { free(line); cJSON_Delete(metrics); return ft_error(FT_ERR_NOMEM, "out of memory"); }
+    double v = watched(t, &ev, metrics);
+    cJSON_Delete(metrics);
+    int better = isfinite(v) && (t->higher_better ? v > t->best + t->cfg.min_delta : v < t->best - t->cfg.min_delta);
+    t->last_eval_step = t->step;
+    if (t->step == 0) { t->first_val = (float)ev.loss; t->first_main = ev.main; t->best_main = ev.main; }
+    t->last_val = (float)ev.loss;
+    t->last_main = ev.main;
+    if (isnan(t->best_main) || (t->task->main_higher_better ? ev.main > t->best_main : ev.main < t->best_main)) t->best_main = ev.main;
+    ft_train_eval e = {"eval", "eval", t->step, ev.loss, line, ev.summary, t->step > 0 && better};
+    int rc = emit_eval(t, &e);
+    if (rc == FT_OK && json_out) { *json_out = line; line = NULL; }
+    free(line);
+    if (rc < 0) return rc;
+    if (t->step == 0) { t->best = v; return FT_OK; }
+    if (better) {
+        t->best = v;
+        t->bad_evals = 0;
+        char dir[4096];
+        FT_TRY(ft_path_join(dir, sizeof dir, t->cfg.out, "best"));
+        FT_TRY(t->task->ops->save_model(t->task, dir));
+    } else if (++t->bad_evals >= t->cfg.patience && t->cfg.patience > 0) {
+        const char *bm = t->cfg.best_metric;
+        ft_sinks_message(&t->out, FT_LOG_INFO, "early stopping: no improvement of %s in %d evaluations (best %.4f)",
+                         !strcmp(bm, "auto") || !strcmp(bm, "val_loss") ? "the validation loss" : bm, t->bad_evals, t->best);
+        t->stopped_early = 1;
+    }
+    return FT_OK;
+}
+
+int ft_trainer_evaluate(ft_trainer *t, char **json) {
+    if (t->cfg.dry_run) return ft_error(FT_ERR_INVALID, "a dry run does not evaluate");
+    return do_eval(t, json);
+}
+
+/* after training: the task's test set (best model, else final) */
+static int do_test(ft_trainer *t) {
+    if (!t->task->ops->test) return FT_OK;
+    ft_task_eval ev = {.loss = NAN, .main = NAN};
+    char label[64] = "test";
+    FT_TRY(t->task->ops->test(t->task, &ev, label, sizeof label));
+    if (!ev.json) return FT_OK;
+    char *line = eval_line(t, "test", ev.json);
+    free(ev.json);
+    if (!line) return ft_error(FT_ERR_NOMEM, "out of memory");
+    ft_train_eval e = {"test", label, t->step, ev.loss, line, ev.summary, 0};
+    int rc = emit_eval(t, &e);
+    free(line);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ one step */
 
-static int train_step(ft_trainer *t, double *loss_out, double *gnorm_out, float *lr_out, int64_t *tokens_out) {
+static int optimizer_step(ft_trainer *t, double *loss_out, double *gnorm_out, float *lr_out, int64_t *count_out) {
     const ft_train_config *c = &t->cfg;
-    int64_t cur = t->it.cursor >= t->batches_per_epoch ? 0 : t->it.cursor;
-    int k = (int)(t->batches_per_epoch - cur < c->grad_accum ? t->batches_per_epoch - cur : c->grad_accum);
-    int64_t targets = 0, positions = 0;
-    for (int i = 0; i < k; i++) {
-        FT_TRY(ft_batcher_next(t->tb, &t->it, &t->micro[i]));
-        targets += t->micro[i].n_targets;
-        positions += (int64_t)t->micro[i].B * t->micro[i].T;
+    ft_task *k = t->task;
+    const ft_task_ops *ops = k->ops;
+    if (t->cursor >= k->batches_per_epoch) { t->epoch++; t->cursor = 0; }
+    int n = (int)(k->batches_per_epoch - t->cursor < c->grad_accum ? k->batches_per_epoch - t->cursor : c->grad_accum);
+    /* fill every micro-batch first: the denominator of the whole step is known before any backward */
+    double den_total = 0;
+    int64_t count = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t seed = ft_mix64((uint64_t)c->seed ^ ft_mix64((uint64_t)t->step * 1024 + (uint64_t)i));
+        int64_t cnt = 0;
+        double den = 0;
+        FT_TRY(ops->next_batch(k, i, t->epoch, t->cursor + i, t->rank, t->world, seed, &cnt, &den));
+        count += cnt;
+        den_total += den;
     }
-    FT_TRY(ft_model_zero_grad(t->model));
-    double loss_sum = 0;
-    for (int i = 0; i < k; i++) {
-        ft_batch *b = &t->micro[i];
-        if (b->n_targets == 0) continue;
-        ft_model_set_training(t->model, 1, ft_mix64((uint64_t)c->seed ^ ft_mix64((uint64_t)t->step * 1024 + (uint64_t)i)));
-        float loss;
-        FT_TRY(ft_model_forward(t->model, b->ids, b->targets, b->pos, b->seg, b->B, b->T, &loss));
-        loss_sum += (double)loss * b->n_targets;
-        FT_TRY(ft_model_backward(t->model, targets > 0 ? 1.0f / (float)targets : 0.0f));
+    FT_TRY(ops->zero_grad(k));
+    double loss_sum = 0, den_seen = 0;
+    int rc = FT_OK;
+    for (int i = 0; i < n && rc == FT_OK; i++) {
+        uint64_t seed = ft_mix64((uint64_t)c->seed ^ ft_mix64((uint64_t)t->step * 1024 + (uint64_t)i));
+        double ls = 0, den = 0;
+        rc = ops->forward_backward(k, i, seed, 1.0f / (float)(den_total > 0 ? den_total : 1.0), &ls, &den);
+        if (den <= 0) continue;
+        loss_sum += ls;
+        den_seen += den;
     }
-    ft_model_set_training(t->model, 0, 0);
-    double gn = ft_params_grad_norm(ft_model_param(t->model, 0), ft_model_num_params(t->model));
-    if (c->max_grad_norm > 0 && gn > c->max_grad_norm) ft_params_scale_grads(ft_model_param(t->model, 0), ft_model_num_params(t->model), (float)(c->max_grad_norm / (gn + 1e-6)));
-    float lr = ft_schedule_lr(t->sched, c->lr, t->step, t->total_steps, t->warmup, c->min_lr_ratio);
+    ops->end_step(k);
+    if (rc < 0) return rc;
+    /* with class weights the per-batch denominators are weight sums, not counts: rescale once */
+    if (den_seen > 0 && fabs(den_seen - den_total) > 1e-9 * den_seen)
+        ft_params_scale_grads(k->params, k->n_params, (float)(den_total / den_seen));
+    double gn = ft_params_grad_norm(k->params, k->n_params);
     if (!isfinite(gn)) return ft_error(FT_ERR_RANGE, "step %lld: the gradient is not finite (loss %g); lower --lr?", (long long)t->step + 1, loss_sum);
+    if (c->max_grad_norm > 0 && gn > c->max_grad_norm) ft_params_scale_grads(k->params, k->n_params, (float)(c->max_grad_norm / (gn + 1e-6)));
+    float lr = ft_schedule_lr(t->sched, c->lr, t->step, t->total_steps, t->warmup, c->min_lr_ratio);
     FT_TRY(ft_optim_step(t->opt, lr));
     t->step++;
-    *loss_out = targets ? loss_sum / (double)targets : NAN;
+    t->cursor += n;
+    t->seen += count;
+    *loss_out = den_seen > 0 ? loss_sum / den_seen : NAN;
     *gnorm_out = gn;
     *lr_out = lr;
-    *tokens_out = positions;
-    t->tokens_seen += targets;
+    *count_out = count;
     return FT_OK;
 }
 
-/* ------------------------------------------------------------------ progress */
+static int interrupt(ft_trainer *t) {
+    if (!t->interrupted) {
+        t->interrupted = 1;
+        ft_sinks_message(&t->out, FT_LOG_INFO, "interrupted: saving a checkpoint at step %lld (resume with: finetune train --resume %s)",
+                         (long long)t->step, t->cfg.out);
+        int rc = ft_trainer_save(t);
+        if (rc < 0) return t->status = rc;
+    }
+    return ft_error(FT_ERR_INTERRUPTED, "training interrupted at step %lld; checkpoint saved", (long long)t->step);
+}
 
-/* best/ and final/: an HF model directory, or for LoRA runs a PEFT adapter directory; with the
- * tokenizer files either way */
-static int save_model_dir(ft_trainer *t, const char *dir) {
-    char abs[4096];
-    const char *base = realpath(t->cfg.model, abs) ? abs : t->cfg.model;
-    int rc = ft_model_lora_count(t->model) ? ft_model_save_adapter(t->model, dir, base) : ft_model_save(t->model, dir);
-    if (rc == FT_OK && ft_copy_tokenizer_files(t->cfg.model, dir) < 0) rc = FT_ERR_IO;
+static int step_once(ft_trainer *t, ft_train_step_info *info) {
+    const ft_train_config *c = &t->cfg;
+    if (!t->started) {
+        /* step 0: the model before training, and a checkpoint so that resume works from the very start */
+        FT_TRY(do_eval(t, NULL));
+        FT_TRY(ft_trainer_save(t));
+        t->started = 1;
+    }
+    if (t->step >= t->total_steps || t->stopped_early) return 0;
+    if (t->interrupted || (t->stop && *t->stop)) return interrupt(t);
+    double t0 = ft_now_s(), loss = 0, gn = 0;
+    float lr = 0;
+    int64_t count = 0;
+    FT_TRY(optimizer_step(t, &loss, &gn, &lr, &count));
+    double dt = ft_now_s() - t0;
+    t->train_time += dt;
+    t->rate = (double)count / dt;
+    t->last_train = (float)loss;
+    int64_t step = t->step;
+    ft_train_step_info si = {step, t->total_steps, t->steps_per_epoch, (double)step / (double)t->steps_per_epoch, loss, gn, lr,
+                             t->rate, t->train_time, t->task->rate_key, t->task->rate_unit, c->log_every,
+                             step % (c->log_every > 0 ? c->log_every : 1) == 0 || step == t->total_steps};
+    if (info) *info = si;
+    for (int i = 0; i < t->out.n; i++)
+        if (t->out.s[i].on_step) FT_TRY(t->out.s[i].on_step(t->out.s[i].user, &si));
+    int epoch_end = t->cursor >= t->task->batches_per_epoch;
+    if ((c->eval_every > 0 && step % c->eval_every == 0) || epoch_end || step == t->total_steps) FT_TRY(do_eval(t, NULL));
+    if (epoch_end && t->task->ops->after_epoch) t->task->ops->after_epoch(t->task, t->step, (int)t->epoch + 1);
+    if ((c->save_every > 0 && step % c->save_every == 0) || epoch_end || step == t->total_steps || t->stopped_early)
+        FT_TRY(ft_trainer_save(t));
+    return 1;
+}
+
+int ft_trainer_step(ft_trainer *t, ft_train_step_info *info) {
+    if (t->cfg.dry_run) return ft_error(FT_ERR_INVALID, "a dry run does not train");
+    if (t->status < 0) return t->status;
+    int rc = step_once(t, info);
+    if (rc < 0 && rc != FT_ERR_INTERRUPTED) t->status = rc;
     return rc;
 }
 
-/* ------------------------------------------------------------------ evaluation hook */
+/* ------------------------------------------------------------------ the end of a run */
 
-static int do_eval(ft_trainer *t, int *stop) {
-    if (!t->vb) return FT_OK;
-    double vl;
-    int64_t vt;
-    FT_TRY(ft_trainer_evaluate(t, &vl, &vt));
-    t->last_eval_step = t->step;
-    if (t->step == 0) t->first_val = (float)vl;
-    t->last_val = (float)vl;
-    char line[512];
-    double epoch = (double)t->step / (double)t->steps_per_epoch;
-    snprintf(line, sizeof line, "{\"type\": \"eval\", \"step\": %lld, \"epoch\": %.4f, \"val_loss\": %.6f, \"perplexity\": %.4f, \"tokens\": %lld}",
-             (long long)t->step, epoch, vl, exp(vl), (long long)vt);
-    FT_TRY(ft_trainer_metric(t, line));
-    if (t->is_tty) fputc('\n', stderr);
-    fprintf(stderr, "eval step %lld: validation loss %.4f, perplexity %.3f (%lld tokens)%s\n", (long long)t->step, vl, exp(vl),
-            (long long)vt, vl < t->best_val - t->cfg.min_delta ? " *best*" : "");
-    if (t->step == 0) { t->best_val = vl; return FT_OK; }
-    if (vl < t->best_val - t->cfg.min_delta) {
-        t->best_val = vl;
-        t->bad_evals = 0;
-        char dir[4096];
-        FT_TRY(ft_path_join(dir, sizeof dir, t->cfg.out, "best"));
-        FT_TRY(save_model_dir(t, dir));
-    } else if (++t->bad_evals >= t->cfg.patience && t->cfg.patience > 0) {
-        fprintf(stderr, "early stopping: no improvement of the validation loss in %d evaluations (best %.4f)\n", t->bad_evals, t->best_val);
-        *stop = 1;
-    }
-    return FT_OK;
-}
-
-/* ------------------------------------------------------------------ the loop */
-
-/* the pieces of the shared step loop */
-static int  loop_step(void *x, double *loss, double *gn, float *lr, int64_t *n) { return train_step(x, loss, gn, lr, n); }
-static int  loop_epoch_ended(void *x) { ft_trainer *t = x; return t->it.cursor >= t->batches_per_epoch; }
-static int  loop_eval(void *x, int *stop) { return do_eval(x, stop); }
-static int  loop_save(void *x) { return save_checkpoint(x); }
-static void loop_after_epoch(void *x) { ft_trainer *t = x; ft_trainer_samples(t, (int)t->it.epoch + 1); }
-static int  loop_metric(void *x, const char *line) { return ft_trainer_metric(x, line); }
-
-static int run(ft_trainer *t, ft_train_result *res, int resumed) {
+int ft_trainer_finish(ft_trainer *t, ft_train_result *res) {
     const ft_train_config *c = &t->cfg;
-    char path[4096];
-    FT_TRY(ft_path_join(path, sizeof path, c->out, "metrics.jsonl"));
-    t->metrics = fopen(path, resumed ? "a" : "w");
-    if (!t->metrics) return ft_error(FT_ERR_IO, "%s: cannot open for writing", path);
-    fprintf(stderr, "training %s: %lld parameters, %lld train / %lld validation examples, %lld batches of %d x %d per epoch, "
-                    "%lld steps (grad-accum %d), warmup %lld\n",
-            ft_model_get_config(t->model)->model_type, (long long)ft_model_param_count(t->model), (long long)t->split.n_train,
-            (long long)t->split.n_val, (long long)t->batches_per_epoch, c->batch_size, c->seq_len, (long long)t->total_steps,
-            c->grad_accum, (long long)t->warmup);
-    ft_loop L = {c, t, &t->step, t->total_steps, t->steps_per_epoch, &t->train_time, &t->last_train, t->is_tty, "tokens_per_s", "tok/s",
-                 loop_step, loop_epoch_ended, loop_eval, loop_save, c->samples > 0 ? loop_after_epoch : NULL, loop_metric};
-    int stop, interrupted;
-    double tps;
-    int rc = ft_train_loop_run(&L, resumed, &stop, &interrupted, &tps);
-    if (rc == FT_OK && !interrupted) {
-        FT_TRY(ft_path_join(path, sizeof path, c->out, "final"));
-        rc = save_model_dir(t, path);
-        if (rc == FT_OK && !t->vb) { /* no validation: best = final */ }
+    int rc = t->status;
+    if (rc == FT_OK && !t->interrupted && !c->dry_run) {
+        char path[4096];
+        rc = ft_path_join(path, sizeof path, c->out, "final");
+        if (rc == FT_OK) rc = t->task->ops->save_model(t->task, path);
+        if (rc == FT_OK) rc = do_test(t);
     }
-    if (t->metrics) {
-        char line[128];
-        snprintf(line, sizeof line, "{\"type\": \"memory\", \"step\": %lld, \"peak_rss_mib\": %.1f}", (long long)t->step, ft_peak_rss_mb());
-        ft_trainer_metric(t, line);
-        fflush(t->metrics);
-    }
-    fprintf(stderr, "peak RSS: %.1f MiB\n", ft_peak_rss_mb());
-    int rrc = ft_report_write(c->out);
-    if (rc == FT_OK && rrc < 0) FT_LOGW("report.html: %s", ft_last_error());
+    char line[160];
+    snprintf(line, sizeof line, "{\"type\": \"memory\", \"step\": %lld, \"peak_rss_mib\": %.1f}", (long long)t->step, ft_peak_rss_mb());
+    int mrc = ft_sinks_record(&t->out, line);
+    if (rc == FT_OK) rc = mrc;
+    int ex = !strcmp(t->task->rate_unit, "ex/s");
+    ft_sinks_message(&t->out, FT_LOG_INFO, "peak RSS: %.1f MiB; training time %.1f s (%.1f %s/s)", ft_peak_rss_mb(), t->train_time,
+                     t->train_time > 0 ? (double)t->seen / t->train_time : 0.0, ex ? "examples" : "tokens");
     memset(res, 0, sizeof *res);
     res->steps = t->step;
     res->epochs_done = (int)(t->step / t->steps_per_epoch);
     res->first_val_loss = t->first_val;
     res->final_val_loss = t->last_val;
-    res->best_val_loss = isfinite(t->best_val) ? (float)t->best_val : NAN;
+    int watch_loss = !strcmp(c->best_metric, "auto") || !strcmp(c->best_metric, "val_loss");
+    res->best_val_loss = watch_loss && isfinite(t->best) ? (float)t->best : NAN;
     res->final_train_loss = t->last_train;
-    res->tokens_per_s = tps;
-    res->stopped_early = stop;
-    res->interrupted = interrupted;
-    if (rc == FT_OK && interrupted) return ft_error(FT_ERR_INTERRUPTED, "training interrupted at step %lld; checkpoint saved", (long long)t->step);
+    res->tokens_per_s = t->rate;
+    res->stopped_early = t->stopped_early;
+    res->interrupted = t->interrupted;
+    snprintf(res->metric_name, sizeof res->metric_name, "%s", t->task->metric_name);
+    res->first_metric = t->first_main;
+    res->final_metric = t->last_main;
+    res->best_metric = t->best_main;
+    for (int i = 0; i < t->out.n; i++) {
+        const ft_train_sink *s = &t->out.s[i];
+        if (!s->on_end) continue;
+        int src = s->on_end(s->user, res, rc);
+        if (src < 0 && rc == FT_OK) ft_sinks_message(&t->out, FT_LOG_WARN, "%s: %s", s->name, ft_last_error());
+    }
+    if (rc == FT_OK && t->interrupted)
+        return ft_error(FT_ERR_INTERRUPTED, "training interrupted at step %lld; checkpoint saved", (long long)t->step);
     return rc;
 }
 
-int ft_train(const ft_train_config *cfg, ft_train_result *res) {
+int ft_trainer_run(ft_trainer *t, ft_train_result *res) {
+    if (t->cfg.dry_run) return ft_error(FT_ERR_INVALID, "a dry run does not train (ft_trainer_plan)");
+    int rc;
+    while ((rc = ft_trainer_step(t, NULL)) == 1) {}
+    if (rc < 0 && rc != FT_ERR_INTERRUPTED) t->status = rc;
+    return ft_trainer_finish(t, res);
+}
+
+int ft_trainer_plan(ft_trainer *t, char *buf, size_t cap) { return t->task->ops->plan(t->task, t->total_steps, buf, cap); }
+
+/* ------------------------------------------------------------------ create / close */
+
+void ft_trainer_close(ft_trainer *t) {
+    if (!t) return;
+    if (t->task) t->task->ops->free(t->task);
+    ft_optim_free(t->opt);
+    /* the run directory's own sinks: the first and the last */
+    if (t->own_first) t->out.s[0].close(t->out.s[0].user);
+    if (t->own_last) t->out.s[t->out.n - 1].close(t->out.s[t->out.n - 1].user);
+    free(t);
+}
+
+/* a new run: the directory must not hold one; config.json first (an unwritable directory fails here) */
+static int new_run_dir(const ft_train_config *cfg) {
     if (!cfg->model[0] || !cfg->data[0] || !cfg->out[0])
         return ft_error(FT_ERR_INVALID, "train: model, data and out directory are required");
     char ck[4096];
@@ -337,69 +404,127 @@ int ft_train(const ft_train_config *cfg, ft_train_result *res) {
         if (ft_ckpt_latest(cfg->out, latest, sizeof latest) == FT_OK)
             return ft_error(FT_ERR_INVALID, "%s already holds a training run (%s); continue it with --resume %s, or choose another --out",
                             cfg->out, latest, cfg->out);
+        ft_error_clear();
     }
     FT_TRY(ft_mkdirs(cfg->out));
-    /* an unwritable output directory fails here, before any work */
     char path[4096];
     FT_TRY(ft_path_join(path, sizeof path, cfg->out, "config.json"));
-    FT_TRY(ft_train_config_save_json(cfg, path));
-    if (ft_train_is_encoder_task(cfg)) return ft_train_encoder(cfg, res, 0);
-    if (cfg->folds > 0 && cfg->fold < 0)
-        return ft_error(FT_ERR_INVALID, "--fold -1 (every fold) is available for encoder tasks; for language models run --fold 0 ... %d one by one", cfg->folds - 1);
-    ft_trainer *t;
-    FT_TRY(setup(&t, cfg));
-    if (cfg->dry_run) {
-        const ft_model_config *mc = ft_model_get_config(t->model);
-        int64_t np = ft_model_param_count(t->model), ntr = ft_model_trainable_count(t->model);
-        size_t base = ft_rss_now(), w = ft_model_weight_bytes(t->model), g = ft_model_grad_bytes(t->model);
-        int moments = ft_train_optimizer_moments(cfg);
-        size_t o = (size_t)moments * g, act = ft_model_activation_bytes(t->model, cfg->batch_size, cfg->seq_len);
-        size_t kv = cfg->samples > 0 ? ft_model_kv_bytes(t->model) : 0;
-        size_t bat = (size_t)cfg->grad_accum * 4 * sizeof(int) * (size_t)cfg->batch_size * (size_t)cfg->seq_len;
-        /* full-model checkpoints of GPT-2 write transposed copies of the Conv1D weights */
-        size_t sv = ft_model_lora_count(t->model) ? 0 : ft_model_save_bytes(t->model);
-        size_t peak = base + g + o + act + kv + bat + sv + FT_BLAS_RSS_BYTES;
-        printf("plan: %s, %lld parameters (%lld trainable); %lld training / %lld validation examples; %lld steps of %d x %d x %d tokens\n",
-               mc->model_type, (long long)np, (long long)ntr, (long long)t->split.n_train, (long long)t->split.n_val,
-               (long long)t->total_steps, cfg->grad_accum, cfg->batch_size, cfg->seq_len);
-        const double MiB = 1048576.0;
-        printf("memory (MiB): loaded now %.1f (weights %.1f, the rest: program, tokenizer, data); gradients %.1f; optimizer %.1f; "
-               "activations %.1f; generation cache %.1f; batches %.1f; checkpoint writing %.1f; BLAS buffers %.1f\n",
-               base / MiB, w / MiB, g / MiB, o / MiB, act / MiB, kv / MiB, bat / MiB, sv / MiB, FT_BLAS_RSS_BYTES / MiB);
-        printf("predicted peak RSS: %.1f MiB\n", peak / MiB);
-        memset(res, 0, sizeof *res);
-        trainer_free(t);
-        return FT_OK;
-    }
-    int rc = run(t, res, 0);
-    trainer_free(t);
-    return rc;
+    return ft_train_config_save_json(cfg, path);
 }
 
-int ft_train_resume(const char *run_dir, ft_train_result *res) {
-    ft_train_config cfg;
-    ft_train_config_defaults(&cfg);
+static int load_run_config(ft_train_config *cfg, const char *run_dir) {
+    ft_train_config_defaults(cfg);
     char path[4096];
     FT_TRY(ft_path_join(path, sizeof path, run_dir, "config.json"));
     if (!ft_path_exists(path)) return ft_error(FT_ERR_NOT_FOUND, "%s: not a run directory (no config.json)", run_dir);
-    FT_TRY(ft_train_config_load_json(&cfg, path));
-    snprintf(cfg.out, sizeof cfg.out, "%s", run_dir);
-    if (ft_train_is_encoder_task(&cfg)) return ft_train_encoder(&cfg, res, 1);
-    char latest[4096];
-    if (ft_ckpt_latest(run_dir, latest, sizeof latest) != FT_OK) {
-        /* stopped before its first checkpoint: starting over is the same run */
-        fprintf(stderr, "%s: no checkpoint yet; starting the run from the beginning\n", run_dir);
-        ft_error_clear();
-        ft_trainer *t;
-        FT_TRY(setup(&t, &cfg));
-        int rc = run(t, res, 0);
-        trainer_free(t);
-        return rc;
+    FT_TRY(ft_train_config_load_json(cfg, path));
+    snprintf(cfg->out, sizeof cfg->out, "%s", run_dir);
+    return FT_OK;
+}
+
+static int check_folds(const ft_train_config *cfg, int resume) {
+    if (cfg->folds <= 0 || cfg->fold >= 0) return FT_OK;
+    if (!ft_train_is_encoder_task(cfg))
+        return ft_error(FT_ERR_INVALID, "--fold -1 (every fold) is available for encoder tasks; for language models run --fold 0 ... %d one by one", cfg->folds - 1);
+    if (resume) return ft_error(FT_ERR_INVALID, "resume a k-fold run fold by fold: --resume %s/fold-N", cfg->out);
+    return ft_error(FT_ERR_INVALID, "--fold -1 trains every fold: run it with ft_train_ex");
+}
+
+static int setup(ft_trainer *t, int have_ckpt, const char *ckpt) {
+    ft_train_config *c = &t->cfg;
+    FT_TRY(ft_train_config_validate(c));
+    if (c->threads > 0) ft_set_threads(c->threads);
+    FT_TRY(ft_schedule_from_name(c->schedule, &t->sched));
+    const ft_task_ops *ops = ft_train_is_encoder_task(c) ? &ft_task_encoder_ops : &ft_task_lm_ops;
+    FT_TRY(ops->create(&t->task, c, &t->out));
+    ft_task *k = t->task;
+    t->steps_per_epoch = (k->batches_per_epoch + c->grad_accum - 1) / c->grad_accum;
+    t->total_steps = c->max_steps > 0 ? c->max_steps : (int64_t)c->epochs * t->steps_per_epoch;
+    t->warmup = c->warmup_steps >= 0 ? c->warmup_steps : (int64_t)llround(c->warmup_ratio * (double)t->total_steps);
+    /* a dry run stops before the big allocations, so that it can predict them */
+    if (c->dry_run) return FT_OK;
+    FT_TRY(ops->prepare(k));
+    FT_TRY(ft_train_make_optimizer(&t->opt, c, k->params, k->n_params));
+    if (have_ckpt) { FT_TRY(restore(t, ckpt)); t->started = 1; }
+    for (int i = 0; i < t->out.n; i++)
+        if (t->out.s[i].on_start) FT_TRY(t->out.s[i].on_start(t->out.s[i].user, c, t->defaults_text));
+    char desc[1024];
+    ops->describe(k, desc, sizeof desc);
+    ft_sinks_message(&t->out, FT_LOG_INFO, "training %s, %lld steps (grad-accum %d), warmup %lld", desc, (long long)t->total_steps,
+                     c->grad_accum, (long long)t->warmup);
+    return FT_OK;
+}
+
+int ft_trainer_create(ft_trainer **out, const ft_train_config *cfg, const char *resume_dir, const ft_train_sink *sinks,
+                      int n_sinks, const volatile sig_atomic_t *stop) {
+    *out = NULL;
+    if (n_sinks < 0 || n_sinks > 14) return ft_error(FT_ERR_INVALID, "ft_trainer_create: %d sinks (at most 14)", n_sinks);
+    ft_trainer *t = calloc(1, sizeof *t);
+    if (!t) return ft_error(FT_ERR_NOMEM, "out of memory");
+    int rc = FT_OK, have_ckpt = 0;
+    char ckpt[4096] = "";
+    if (resume_dir) {
+        rc = load_run_config(&t->cfg, resume_dir);
+        if (rc == FT_OK) rc = check_folds(&t->cfg, 1);
+        if (rc == FT_OK) {
+            have_ckpt = ft_ckpt_latest(resume_dir, ckpt, sizeof ckpt) == FT_OK;
+            ft_error_clear();
+        }
+    } else if (!cfg) rc = ft_error(FT_ERR_INVALID, "ft_trainer_create: no configuration and no run to resume");
+    else {
+        t->cfg = *cfg;
+        rc = new_run_dir(&t->cfg);
+        if (rc == FT_OK) rc = check_folds(&t->cfg, 0);
+    }
+    t->stop = stop;
+    t->world = 1;
+    t->first_val = t->last_val = t->last_train = NAN;
+    t->first_main = t->last_main = t->best_main = NAN;
+    const char *bm = t->cfg.best_metric;
+    t->higher_better = !strcmp(bm, "accuracy") || !strcmp(bm, "f1_macro") || !strcmp(bm, "f1");
+    t->best = t->higher_better ? -INFINITY : INFINITY;
+    /* the run directory's own sinks around the caller's: metrics.jsonl first (the report reads it), report.html last */
+    if (rc == FT_OK) rc = ft_train_sink_metrics(&t->out.s[t->out.n], t->cfg.out);
+    if (rc == FT_OK) { t->out.n++; t->own_first = 1; }
+    for (int i = 0; rc == FT_OK && i < n_sinks; i++) t->out.s[t->out.n++] = sinks[i];
+    if (rc == FT_OK) rc = ft_train_sink_report(&t->out.s[t->out.n], t->cfg.out);
+    if (rc == FT_OK) { t->out.n++; t->own_last = 1; }
+    if (rc == FT_OK && resume_dir && !have_ckpt)
+        ft_sinks_message(&t->out, FT_LOG_INFO, "%s: no checkpoint yet; starting the run from the beginning", resume_dir);
+    if (rc == FT_OK) rc = setup(t, have_ckpt, ckpt);
+    if (rc < 0) { ft_trainer_close(t); return rc; }
+    *out = t;
+    return FT_OK;
+}
+
+/* ------------------------------------------------------------------ one-call runs */
+
+int ft_train_ex(const ft_train_config *cfg, const char *resume_dir, const ft_train_sink *sinks, int n_sinks,
+                const volatile sig_atomic_t *stop, ft_train_result *res) {
+    memset(res, 0, sizeof *res);
+    if (!resume_dir && cfg && cfg->folds > 0 && cfg->fold < 0 && ft_train_is_encoder_task(cfg)) {
+        FT_TRY(new_run_dir(cfg));
+        return ft_train_encoder_all_folds(cfg, sinks, n_sinks, stop, res);
     }
     ft_trainer *t;
-    FT_TRY(setup(&t, &cfg));
-    int rc = restore_checkpoint(t);
-    if (rc == FT_OK) rc = run(t, res, 1);
-    trainer_free(t);
+    FT_TRY(ft_trainer_create(&t, cfg, resume_dir, sinks, n_sinks, stop));
+    int rc;
+    if (t->cfg.dry_run) {
+        char plan[2048];
+        rc = ft_trainer_plan(t, plan, sizeof plan);
+        if (rc == FT_OK) ft_sinks_message(&t->out, FT_LOG_INFO, "%s", plan);
+    } else rc = ft_trainer_run(t, res);
+    ft_trainer_close(t);
     return rc;
 }
+
+static int train_console(const ft_train_config *cfg, const char *resume_dir, ft_train_result *res) {
+    ft_train_sink con;
+    FT_TRY(ft_train_sink_console(&con));
+    int rc = ft_train_ex(cfg, resume_dir, &con, 1, NULL, res);
+    con.close(con.user);
+    return rc;
+}
+
+int ft_train(const ft_train_config *cfg, ft_train_result *res) { return train_console(cfg, NULL, res); }
+int ft_train_resume(const char *run_dir, ft_train_result *res) { return train_console(NULL, run_dir, res); }

@@ -1,12 +1,12 @@
-/* trainer_encoder.c — `finetune train --task classify|regress|token-classify|mlm` for BERT-style
- * encoders. The same contract as the decoder loop (trainer.c): one optimizer step = up to grad_accum
- * micro-batches whose gradients are normalised by the labels (or label weights) of all of them; the
- * order of examples, dropout and MLM masks are functions of the seed and the step; checkpoints hold
- * weights, optimizer moments and the stream position, so a resumed run ends bit-identical.
+/* trainer_encoder.c — the encoder tasks of the trainer (trainer_internal.h): classify, regress,
+ * token-classify and mlm for BERT-style encoders (BERT, DistilBERT, RoBERTa, MiniLM); one
+ * implementation, the head a parameter. The loss denominator is the number of labels (or label
+ * weights with --class-weights, or masked tokens for mlm); the MLM masks are functions of the seed
+ * and the step; evaluation lines carry the task's metrics (encoder_task.h).
  *
  * Per epoch the training examples are shuffled; with --group-by-length they are then cut into
  * mega-batches of 50 batches, each sorted by length (little padding), and the batches of the epoch
- * are visited in a shuffled order. Evaluation lines carry the task's metrics (encoder_task.h). */
+ * are visited in a shuffled order. */
 #include "trainer_internal.h"
 #include "finetune/checkpoint.h"
 #include "finetune/encoder_task.h"
@@ -19,16 +19,16 @@
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-typedef struct enc_trainer {
-    ft_train_config cfg;
+typedef struct enc_task {
+    ft_task base;
+    ft_train_config *cfg;          /* the trainer's */
     ft_encoder_task task;
     ft_tokenizer *tok;
     ft_encoder_model *m;
-    ft_optimizer *opt;
     ft_enc_data train, val_file, test;
     int has_val_file, has_test;
     const ft_enc_data *val;        /* &train (split) or &val_file */
@@ -40,17 +40,8 @@ typedef struct enc_trainer {
     int64_t *bstart;               /* [nb] batch b = order[bstart[b] ...] */
     int *blen;                     /* [nb] rows of batch b */
     int64_t nb, plan_epoch;        /* batches per epoch; epoch the plan is for (-1 none) */
-    int64_t step, epoch, cursor;   /* optimizer steps done; stream position (epoch, next batch) */
-    int64_t total_steps, warmup, steps_per_epoch;
-    ft_schedule sched;
-    double best, train_time;
-    int bad_evals, is_tty, higher_better;
-    int64_t examples_seen;
-    float first_val, last_val, last_train;
-    double first_main, last_main, best_main;   /* headline metric of the evaluations */
-    FILE *metrics;
-    ft_metrics_report last_report; /* of the last validation (classify) */
-} enc_trainer;
+    ft_metrics_report last_report; /* of the last validation (classify; k-fold summaries) */
+} enc_task;
 
 /* ------------------------------------------------------------------ task detection */
 
@@ -66,10 +57,10 @@ int ft_train_is_encoder_task(const ft_train_config *cfg) {
 
 /* ------------------------------------------------------------------ setup */
 
-static void enc_free(enc_trainer *t) {
+static void enc_free(ft_task *k) {
+    enc_task *t = (enc_task *)k;
     if (!t) return;
-    if (t->metrics) fclose(t->metrics);
-    for (int i = 0; t->micro && i < t->cfg.grad_accum; i++) ft_enc_batch_free(&t->micro[i]);
+    for (int i = 0; t->micro && i < t->cfg->grad_accum; i++) ft_enc_batch_free(&t->micro[i]);
     free(t->micro);
     free(t->order); free(t->bstart); free(t->blen);
     free(t->tr_idx); free(t->va_idx);
@@ -78,47 +69,52 @@ static void enc_free(enc_trainer *t) {
     ft_enc_data_free(&t->test);
     ft_label_map_free(&t->labels);
     ft_metrics_report_free(&t->last_report);
-    ft_optim_free(t->opt);
     ft_encoder_close(t->m);
     ft_tokenizer_free(t->tok);
     free(t);
 }
 
-static ft_enc_data_options data_options(const enc_trainer *t, const ft_label_map *given) {
+static ft_enc_data_options data_options(const enc_task *t, const ft_label_map *given) {
     ft_enc_data_options o = ft_enc_data_default_options();
-    o.text_column = t->cfg.text_column;
-    o.pair_column = t->cfg.pair_column[0] ? t->cfg.pair_column : NULL;
-    o.label_column = t->cfg.label_column;
+    o.text_column = t->cfg->text_column;
+    o.pair_column = t->cfg->pair_column[0] ? t->cfg->pair_column : NULL;
+    o.label_column = t->cfg->label_column;
     o.label_map = given;
-    o.max_len = t->cfg.seq_len;
-    o.header = t->cfg.header;
+    o.max_len = t->cfg->seq_len;
+    o.header = t->cfg->header;
     return o;
 }
 
-static void print_data(const char *what, const char *path, const ft_enc_data *d) {
+static void print_data(const enc_task *t, const char *what, const char *path, const ft_enc_data *d) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return;
     int64_t tokens = 0;
     for (int64_t i = 0; i < d->n; i++) tokens += ft_enc_data_length(d, i);
-    fprintf(stderr, "%s %s: %lld %s, %lld tokens (longest %d, mean %.1f)", what, path, (long long)d->n,
+    fprintf(f, "%s %s: %lld %s, %lld tokens (longest %d, mean %.1f)", what, path, (long long)d->n,
             d->task == FT_TASK_TOKEN ? "sentences" : "examples", (long long)tokens, d->max_len, d->n ? (double)tokens / (double)d->n : 0.0);
-    if (d->truncated) fprintf(stderr, ", %lld truncated", (long long)d->truncated);
+    if (d->truncated) fprintf(f, ", %lld truncated", (long long)d->truncated);
     if (d->labels && d->labels->n && d->task != FT_TASK_REGRESS) {
-        fprintf(stderr, ", %d %s", d->labels->n, d->task == FT_TASK_TOKEN ? "tags" : "labels");
+        fprintf(f, ", %d %s", d->labels->n, d->task == FT_TASK_TOKEN ? "tags" : "labels");
         if (d->task == FT_TASK_CLASSIFY) {
             int64_t *cnt = calloc((size_t)d->labels->n, sizeof *cnt);
             if (cnt && ft_cls_class_counts(cnt, d->ds.label, d->n, d->labels->n) == FT_OK) {
-                fputs(" (", stderr);
+                fputs(" (", f);
                 for (int k = 0; k < d->labels->n && k < 12; k++)
-                    fprintf(stderr, "%s%s: %lld", k ? ", " : "", d->labels->names[k], (long long)cnt[k]);
-                fputs(d->labels->n > 12 ? ", ...)" : ")", stderr);
+                    fprintf(f, "%s%s: %lld", k ? ", " : "", d->labels->names[k], (long long)cnt[k]);
+                fputs(d->labels->n > 12 ? ", ...)" : ")", f);
             }
             free(cnt);
         }
     }
-    fputc('\n', stderr);
+    fclose(f);
+    ft_sinks_message(t->base.out, FT_LOG_INFO, "%s", text ? text : "");
+    free(text);
 }
 
 /* Labels: the data's names, in the model's id order when the checkpoint names the same set. */
-static int align_labels(enc_trainer *t, ft_enc_data *d) {
+static int align_labels(enc_task *t, ft_enc_data *d) {
     const ft_label_map *dm = d->labels;
     int K = dm->n, same = 0;
     if (ft_encoder_label_name(t->m, 0) && ft_encoder_get_config(t->m)->num_labels == K) {
@@ -138,7 +134,7 @@ static int align_labels(enc_trainer *t, ft_enc_data *d) {
 }
 
 /* re-maps label ids of loaded data to t->labels (by name) */
-static int remap_labels(enc_trainer *t, ft_enc_data *d) {
+static int remap_labels(enc_task *t, ft_enc_data *d) {
     if (d->task != FT_TASK_CLASSIFY) return FT_OK;
     int K = d->labels->n, *map = malloc(sizeof(int) * (size_t)(K ? K : 1));
     if (!map) return ft_error(FT_ERR_NOMEM, "out of memory");
@@ -149,8 +145,8 @@ static int remap_labels(enc_trainer *t, ft_enc_data *d) {
     return ft_label_map_copy(&d->ds.labels, &t->labels);
 }
 
-static int load_model(enc_trainer *t) {
-    const ft_train_config *c = &t->cfg;
+static int load_model(enc_task *t) {
+    const ft_train_config *c = t->cfg;
     if (!strcmp(c->init_from, "random"))
         return ft_error(FT_ERR_UNSUPPORTED, "--init random is not available for encoder tasks (start from pretrained weights)");
     FT_TRY(ft_tokenizer_load(&t->tok, c->model));
@@ -158,10 +154,10 @@ static int load_model(enc_trainer *t) {
     ft_encoder_config ecfg;
     FT_TRY(ft_encoder_config_load(&ecfg, c->model));
     int max_pos = ecfg.max_pos - (ecfg.arch == FT_ENC_ROBERTA ? ecfg.pad_token_id + 1 : 0);
-    if (t->cfg.seq_len > max_pos) {
-        if (t->cfg.seq_len != 256) /* 256 is the decoders' default, not a request */
-            FT_LOGW("--seq-len %d exceeds the encoder's %d positions; using %d", t->cfg.seq_len, max_pos, max_pos);
-        t->cfg.seq_len = max_pos;
+    if (t->cfg->seq_len > max_pos) {
+        if (t->cfg->seq_len != 256) /* 256 is the decoders' default, not a request */
+            FT_LOGW("--seq-len %d exceeds the encoder's %d positions; using %d", t->cfg->seq_len, max_pos, max_pos);
+        t->cfg->seq_len = max_pos;
     }
     /* data first: the label count comes from it */
     ft_enc_data_options o = data_options(t, NULL);
@@ -184,8 +180,8 @@ static int load_model(enc_trainer *t) {
     FT_TRY(ft_encoder_load_quantized(&t->m, c->model, &eo, ft_backend_cpu(), q));
     const ft_encoder_config *ec = ft_encoder_get_config(t->m);
     if (ft_encoder_head_reinitialised(t->m) && t->task != FT_TASK_MLM)
-        fprintf(stderr, "note: the %s head was initialised for %d labels; it is trained from scratch in this run\n",
-                ft_encoder_task_name(t->task), ec->num_labels);
+        ft_sinks_message(t->base.out, FT_LOG_INFO, "note: the %s head was initialised for %d labels; it is trained from scratch in this run",
+                         ft_encoder_task_name(t->task), ec->num_labels);
     if (t->task == FT_TASK_CLASSIFY || t->task == FT_TASK_TOKEN) {
         FT_TRY(align_labels(t, &t->train));
         if (t->task == FT_TASK_CLASSIFY) FT_TRY(remap_labels(t, &t->train));
@@ -197,27 +193,24 @@ static int load_model(enc_trainer *t) {
         ft_lora_config lc = ft_train_lora_config(c);
         FT_TRY(ft_encoder_add_lora(t->m, &lc, (uint64_t)c->seed));
     }
-    int64_t tr = ft_encoder_trainable_count(t->m), all = ft_encoder_param_count(t->m);
-    if (tr < all) fprintf(stderr, "trainable parameters: %lld of %lld (%.2f%%)%s\n", (long long)tr, (long long)all, 100.0 * (double)tr / (double)all,
-                          ft_encoder_lora_count(t->m) ? " (LoRA adapters and the task head; the base is frozen)" : "");
-    if (tr == 0) return ft_error(FT_ERR_INVALID, "nothing to train: every parameter is frozen");
-    return FT_OK;
+    return ft_train_check_trainable(t->base.out, ft_encoder_trainable_count(t->m), ft_encoder_param_count(t->m),
+                                    ft_encoder_lora_count(t->m) ? " (LoRA adapters and the task head; the base is frozen)" : "");
 }
 
-static int load_data(enc_trainer *t) {
-    const ft_train_config *c = &t->cfg;
+static int load_data(enc_task *t) {
+    const ft_train_config *c = t->cfg;
     const ft_label_map *given = t->labels.n ? &t->labels : NULL;
-    print_data("train", c->data, &t->train);
+    print_data(t, "train", c->data, &t->train);
     ft_enc_data_options o = data_options(t, given);
     if (c->val_data[0]) {
         FT_TRY(ft_enc_data_load(&t->val_file, c->val_data, t->task, t->tok, &o));
         t->has_val_file = 1;
-        print_data("validation", c->val_data, &t->val_file);
+        print_data(t, "validation", c->val_data, &t->val_file);
     }
     if (c->test_data[0]) {
         FT_TRY(ft_enc_data_load(&t->test, c->test_data, t->task, t->tok, &o));
         t->has_test = 1;
-        print_data("test", c->test_data, &t->test);
+        print_data(t, "test", c->test_data, &t->test);
     }
     int64_t n = t->train.n;
     if (t->has_val_file) {
@@ -259,7 +252,7 @@ static int load_data(enc_trainer *t) {
                 if (!ni || !nl) rc = ft_error(FT_ERR_NOMEM, "out of memory");
                 for (int64_t i = 0; rc == FT_OK && i < ns; i++) { ni[i] = t->tr_idx[sub[i]]; nl[i] = lab[sub[i]]; }
                 if (rc == FT_OK) {
-                    fprintf(stderr, "%s-sampling: %lld -> %lld training examples\n", c->resample, (long long)t->n_tr, (long long)ns);
+                    ft_sinks_message(t->base.out, FT_LOG_INFO, "%s-sampling: %lld -> %lld training examples", c->resample, (long long)t->n_tr, (long long)ns);
                     free(t->tr_idx); t->tr_idx = ni; t->n_tr = ns;
                     free(lab); lab = nl;
                 } else { free(ni); free(nl); }
@@ -273,9 +266,13 @@ static int load_data(enc_trainer *t) {
             if (rc == FT_OK) rc = ft_cls_class_counts(cnt, lab, t->n_tr, K);
             if (rc == FT_OK) rc = ft_cls_class_weights(w, cnt, K, !strcmp(c->class_weights, "balanced") ? FT_CLASS_WEIGHT_BALANCED : FT_CLASS_WEIGHT_INVERSE);
             if (rc == FT_OK) {
-                fprintf(stderr, "class weights (%s):", c->class_weights);
-                for (int k = 0; k < K; k++) { wf[k] = (float)w[k]; fprintf(stderr, " %s=%.3f", t->labels.names[k], w[k]); }
-                fputc('\n', stderr);
+                char msg[4096];
+                size_t at = (size_t)snprintf(msg, sizeof msg, "class weights (%s):", c->class_weights);
+                for (int k = 0; k < K; k++) {
+                    wf[k] = (float)w[k];
+                    if (at < sizeof msg) at += (size_t)snprintf(msg + at, sizeof msg - at, " %s=%.3f", t->labels.names[k], w[k]);
+                }
+                ft_sinks_message(t->base.out, FT_LOG_INFO, "%s", msg);
                 rc = ft_encoder_set_class_weights(t->m, wf);
             }
             free(w); free(wf);
@@ -292,33 +289,40 @@ static int load_data(enc_trainer *t) {
     t->blen = malloc(sizeof(int) * (size_t)t->nb);
     if (!t->order || !t->bstart || !t->blen) return ft_error(FT_ERR_NOMEM, "out of memory");
     t->plan_epoch = -1;
-    t->steps_per_epoch = (t->nb + c->grad_accum - 1) / c->grad_accum;
-    t->total_steps = c->max_steps > 0 ? c->max_steps : (int64_t)c->epochs * t->steps_per_epoch;
-    t->warmup = c->warmup_steps >= 0 ? c->warmup_steps : (int64_t)llround(c->warmup_ratio * (double)t->total_steps);
+    t->base.batches_per_epoch = t->nb;
+    t->base.n_train = t->n_tr;
+    t->base.n_val = t->n_va;
     return FT_OK;
 }
 
-static int setup(enc_trainer **out, const ft_train_config *cfg) {
+static int enc_create(ft_task **out, ft_train_config *cfg, const ft_sinks *sinks) {
     *out = NULL;
-    FT_TRY(ft_train_config_validate(cfg));
-    enc_trainer *t = calloc(1, sizeof *t);
+    enc_task *t = calloc(1, sizeof *t);
     if (!t) return ft_error(FT_ERR_NOMEM, "out of memory");
-    t->cfg = *cfg;
-    t->first_val = t->last_val = t->last_train = NAN;
-    t->first_main = t->last_main = t->best_main = NAN;
-    t->is_tty = isatty(2);
-    if (cfg->threads > 0) ft_set_threads(cfg->threads);
+    t->base = (ft_task){.ops = &ft_task_encoder_ops, .out = sinks, .rate_key = "examples_per_s", .rate_unit = "ex/s"};
+    t->cfg = cfg;
     int rc = ft_encoder_task_from_name(!strcmp(cfg->task, "auto") ? "classify" : cfg->task, &t->task);
-    if (rc == FT_OK) rc = ft_schedule_from_name(cfg->schedule, &t->sched);
     if (rc == FT_OK) rc = load_model(t);
     if (rc == FT_OK) rc = load_data(t);
-    if (rc == FT_OK && !cfg->dry_run)
-        rc = ft_train_make_optimizer(&t->opt, &t->cfg, ft_encoder_param(t->m, 0), ft_encoder_num_params(t->m));
-    const char *bm = cfg->best_metric;
-    t->higher_better = !strcmp(bm, "accuracy") || !strcmp(bm, "f1_macro") || !strcmp(bm, "f1");
-    t->best = t->higher_better ? -INFINITY : INFINITY;
-    if (rc < 0) { enc_free(t); return rc; }
-    *out = t;
+    if (rc < 0) { enc_free(&t->base); return rc; }
+    t->base.params = ft_encoder_param(t->m, 0);
+    t->base.n_params = ft_encoder_num_params(t->m);
+    t->base.main_higher_better = t->task == FT_TASK_CLASSIFY || t->task == FT_TASK_TOKEN;
+    t->base.metric_name = t->task == FT_TASK_CLASSIFY ? "accuracy" : t->task == FT_TASK_REGRESS ? "mse"
+                        : t->task == FT_TASK_TOKEN ? "entity F1" : "perplexity";
+    *out = &t->base;
+    return FT_OK;
+}
+
+/* nothing to allocate beyond the optimizer; the label ids, for the log */
+static int enc_prepare(ft_task *k) {
+    enc_task *t = (enc_task *)k;
+    if (t->labels.n && t->task == FT_TASK_CLASSIFY) {
+        char msg[4096];
+        size_t at = (size_t)snprintf(msg, sizeof msg, "labels:");
+        for (int i = 0; i < t->labels.n && at < sizeof msg; i++) at += (size_t)snprintf(msg + at, sizeof msg - at, " %d=%s", i, t->labels.names[i]);
+        ft_sinks_message(k->out, FT_LOG_INFO, "%s", msg);
+    }
     return FT_OK;
 }
 
@@ -330,17 +334,17 @@ static int cmp_len_desc(const void *a, const void *b, void *ctx) {
     return lb - la;
 }
 
-static void plan_epoch(enc_trainer *t, int64_t epoch) {
+static void plan_epoch(enc_task *t, int64_t epoch) {
     if (t->plan_epoch == epoch) return;
-    int B = t->cfg.batch_size;
+    int B = t->cfg->batch_size;
     ft_rng r;
-    ft_rng_seed(&r, ft_mix64((uint64_t)t->cfg.seed ^ ft_mix64(0xE90C4ull + (uint64_t)epoch)));
+    ft_rng_seed(&r, ft_mix64((uint64_t)t->cfg->seed ^ ft_mix64(0xE90C4ull + (uint64_t)epoch)));
     memcpy(t->order, t->tr_idx, sizeof(int64_t) * (size_t)t->n_tr);
     for (int64_t i = t->n_tr - 1; i > 0; i--) {
         int64_t j = (int64_t)ft_rng_below(&r, (uint64_t)(i + 1));
         int64_t x = t->order[i]; t->order[i] = t->order[j]; t->order[j] = x;
     }
-    if (t->cfg.group_by_length) {
+    if (t->cfg->group_by_length) {
         int64_t mega = (int64_t)B * 50;
         for (int64_t s = 0; s < t->n_tr; s += mega) {
             int64_t len = t->n_tr - s < mega ? t->n_tr - s : mega;
@@ -353,7 +357,7 @@ static void plan_epoch(enc_trainer *t, int64_t epoch) {
         t->bstart[b] = b * B;
         t->blen[b] = (int)(t->n_tr - b * B < B ? t->n_tr - b * B : B);
     }
-    if (t->cfg.group_by_length)
+    if (t->cfg->group_by_length)
         for (int64_t i = t->nb - 1; i > 0; i--) {
             int64_t j = (int64_t)ft_rng_below(&r, (uint64_t)(i + 1));
             int64_t x = t->bstart[i]; t->bstart[i] = t->bstart[j]; t->bstart[j] = x;
@@ -364,7 +368,7 @@ static void plan_epoch(enc_trainer *t, int64_t epoch) {
 
 /* ------------------------------------------------------------------ one step */
 
-static double batch_denominator(const enc_trainer *t, const ft_enc_batch *eb, const float *cw) {
+static double batch_denominator(const enc_task *t, const ft_enc_batch *eb, const float *cw) {
     const ft_cls_batch *b = &eb->b;
     double d = 0;
     if (t->task == FT_TASK_CLASSIFY) {
@@ -377,306 +381,171 @@ static double batch_denominator(const enc_trainer *t, const ft_enc_batch *eb, co
     return d;
 }
 
-static int train_step(enc_trainer *t, double *loss_out, double *gnorm_out, float *lr_out, int64_t *examples_out) {
-    const ft_train_config *c = &t->cfg;
-    if (t->cursor >= t->nb) { t->epoch++; t->cursor = 0; }
-    plan_epoch(t, t->epoch);
-    int k = (int)(t->nb - t->cursor < c->grad_accum ? t->nb - t->cursor : c->grad_accum);
+static int enc_next_batch(ft_task *k, int slot, int64_t epoch, int64_t index, int rank, int world, uint64_t seed,
+                          int64_t *count, double *den) {
+    enc_task *t = (enc_task *)k;
+    plan_epoch(t, epoch);
+    int64_t first, n;
+    ft_shard_rows(t->blen[index], rank, world, &first, &n);
     const ft_encoder_config *ec = ft_encoder_get_config(t->m);
-    int64_t examples = 0;
-    /* fill every micro-batch first: the denominator of the whole step is known before any backward */
-    double den_total = 0;
-    for (int i = 0; i < k; i++) {
-        int64_t b = t->cursor + i;
-        uint64_t seed = ft_mix64((uint64_t)c->seed ^ ft_mix64((uint64_t)t->step * 1024 + (uint64_t)i));
-        FT_TRY(ft_enc_batch_fill(&t->micro[i], &t->train, t->order + t->bstart[b], t->blen[b], t->tok, ec->vocab_size,
-                                 c->mlm_probability, seed ^ 0x4D4C4Dull));
-        examples += t->blen[b];
-    }
-    for (int i = 0; i < k; i++) den_total += batch_denominator(t, &t->micro[i], NULL);
-    FT_TRY(ft_encoder_zero_grad(t->m));
-    double loss_sum = 0, den_seen = 0;
-    for (int i = 0; i < k; i++) {
-        ft_encoder_set_training(t->m, 1, ft_mix64((uint64_t)c->seed ^ ft_mix64((uint64_t)t->step * 1024 + (uint64_t)i)));
-        ft_encoder_inputs in = ft_enc_batch_inputs(&t->micro[i], t->m);
-        float loss;
-        FT_TRY(ft_encoder_forward_ex(t->m, &in, &loss));
-        double den = ft_encoder_loss_denominator(t->m);
-        if (den <= 0) continue;
-        loss_sum += (double)loss * den;
-        den_seen += den;
-        /* class weights: normalise by the step's weight sum, which the model reports per batch */
-        FT_TRY(ft_encoder_backward_scaled(t->m, 1.0f / (float)(den_total > 0 ? den_total : 1.0)));
-    }
-    ft_encoder_set_training(t->m, 0, 0);
-    /* with class weights the per-batch denominators are weight sums, not counts: rescale once */
-    if (den_seen > 0 && fabs(den_seen - den_total) > 1e-9 * den_seen)
-        ft_params_scale_grads(ft_encoder_param(t->m, 0), ft_encoder_num_params(t->m), (float)(den_total / den_seen));
-    int np = ft_encoder_num_params(t->m);
-    double gn = ft_params_grad_norm(ft_encoder_param(t->m, 0), np);
-    if (!isfinite(gn)) return ft_error(FT_ERR_RANGE, "step %lld: the gradient is not finite (loss %g); lower --lr?", (long long)t->step + 1, loss_sum);
-    if (c->max_grad_norm > 0 && gn > c->max_grad_norm) ft_params_scale_grads(ft_encoder_param(t->m, 0), np, (float)(c->max_grad_norm / (gn + 1e-6)));
-    float lr = ft_schedule_lr(t->sched, c->lr, t->step, t->total_steps, t->warmup, c->min_lr_ratio);
-    FT_TRY(ft_optim_step(t->opt, lr));
-    t->step++;
-    t->cursor += k;
-    *loss_out = den_seen > 0 ? loss_sum / den_seen : NAN;
-    *gnorm_out = gn;
-    *lr_out = lr;
-    *examples_out = examples;
-    t->examples_seen += examples;
+    FT_TRY(ft_enc_batch_fill(&t->micro[slot], &t->train, t->order + t->bstart[index] + first, (int)n, t->tok, ec->vocab_size,
+                             t->cfg->mlm_probability, seed ^ 0x4D4C4Dull));
+    *count = n;
+    *den = batch_denominator(t, &t->micro[slot], NULL);
     return FT_OK;
 }
 
+static int enc_zero_grad(ft_task *k) { return ft_encoder_zero_grad(((enc_task *)k)->m); }
+
+static int enc_forward_backward(ft_task *k, int slot, uint64_t dropout_seed, float scale, double *loss_sum, double *den) {
+    enc_task *t = (enc_task *)k;
+    *loss_sum = 0;
+    ft_encoder_set_training(t->m, 1, dropout_seed);
+    ft_encoder_inputs in = ft_enc_batch_inputs(&t->micro[slot], t->m);
+    float loss;
+    FT_TRY(ft_encoder_forward_ex(t->m, &in, &loss));
+    *den = ft_encoder_loss_denominator(t->m);
+    if (*den <= 0) return FT_OK;
+    *loss_sum = (double)loss * *den;
+    /* class weights: normalised by the step's label count here, rescaled by the trainer once */
+    return ft_encoder_backward_scaled(t->m, scale);
+}
+
+static void enc_end_step(ft_task *k) { ft_encoder_set_training(((enc_task *)k)->m, 0, 0); }
+
 /* ------------------------------------------------------------------ saving */
 
-static int save_model_dir(enc_trainer *t, const char *dir) {
+static int save_model_dir(enc_task *t, const char *dir) {
     const char *const *names = t->labels.n ? (const char *const *)t->labels.names : NULL;
     if (ft_encoder_lora_count(t->m)) {
         /* LoRA: a PEFT adapter directory pointing at the base (absolute path) */
         char abs[4096];
-        const char *base = realpath(t->cfg.model, abs) ? abs : t->cfg.model;
+        const char *base = realpath(t->cfg->model, abs) ? abs : t->cfg->model;
         FT_TRY(ft_encoder_save_adapter(t->m, dir, base, names));
     } else FT_TRY(ft_encoder_save(t->m, dir, names));
-    if (ft_copy_tokenizer_files(t->cfg.model, dir) < 0) return FT_ERR_IO;
+    if (ft_copy_tokenizer_files(t->cfg->model, dir) < 0) return FT_ERR_IO;
     return FT_OK;
 }
 
-static int io_save(void *ctx, const char *dir) { return save_model_dir(ctx, dir); }
-static int io_load(void *ctx, const char *dir) {
-    ft_encoder_model *m = ((enc_trainer *)ctx)->m;
+static int enc_save_model(ft_task *k, const char *dir) { return save_model_dir((enc_task *)k, dir); }
+static int enc_load_weights(ft_task *k, const char *dir) {
+    ft_encoder_model *m = ((enc_task *)k)->m;
     return ft_encoder_lora_count(m) ? ft_encoder_load_adapter(m, dir) : ft_encoder_load_weights(m, dir);
-}
-
-static int metric(enc_trainer *t, const char *json) {
-    if (fprintf(t->metrics, "%s\n", json) < 0 || fflush(t->metrics) != 0)
-        return ft_error(FT_ERR_IO, "%s/metrics.jsonl: write failed (disk full?)", t->cfg.out);
-    return FT_OK;
-}
-
-static int save_checkpoint(enc_trainer *t) {
-    fflush(t->metrics);
-    long mbytes = ftell(t->metrics);
-    char state[2048];
-    snprintf(state, sizeof state,
-             "{\"step\": %lld, \"epoch\": %lld, \"cursor\": %lld, \"best\": \"%a\", \"bad_evals\": %d, \"examples_seen\": %lld,\n"
-             " \"train_time\": \"%a\", \"first_val\": \"%a\", \"last_val\": \"%a\", \"last_train\": \"%a\", \"metrics_bytes\": %ld}\n",
-             (long long)t->step, (long long)t->epoch, (long long)t->cursor, t->best, t->bad_evals, (long long)t->examples_seen,
-             t->train_time, (double)t->first_val, (double)t->last_val, (double)t->last_train, mbytes);
-    ft_ckpt_io io = {io_save, io_load, t};
-    return ft_ckpt_save_io(t->cfg.out, t->step, &io, t->opt, state, t->cfg.keep);
-}
-
-static int restore_checkpoint(enc_trainer *t) {
-    char path[4096];
-    FT_TRY(ft_ckpt_latest(t->cfg.out, path, sizeof path));
-    char *state;
-    ft_ckpt_io io = {io_save, io_load, t};
-    FT_TRY(ft_ckpt_load_io(path, &io, t->opt, &state));
-    cJSON *j = cJSON_Parse(state);
-    free(state);
-    if (!j) return ft_error(FT_ERR_FORMAT, "%s/state.json: invalid JSON", path);
-    t->step = (int64_t)ft_train_state_num(j, "step");
-    t->epoch = (int64_t)ft_train_state_num(j, "epoch");
-    t->cursor = (int64_t)ft_train_state_num(j, "cursor");
-    t->best = ft_train_state_num(j, "best");
-    t->bad_evals = (int)ft_train_state_num(j, "bad_evals");
-    t->examples_seen = (int64_t)ft_train_state_num(j, "examples_seen");
-    t->train_time = ft_train_state_num(j, "train_time");
-    t->first_val = (float)ft_train_state_num(j, "first_val");
-    t->last_val = (float)ft_train_state_num(j, "last_val");
-    t->last_train = (float)ft_train_state_num(j, "last_train");
-    long mbytes = (long)ft_train_state_num(j, "metrics_bytes");
-    cJSON_Delete(j);
-    FT_TRY(ft_train_truncate_metrics(t->cfg.out, mbytes));
-    fprintf(stderr, "resuming from %s (step %lld of %lld, epoch %lld)\n", path, (long long)t->step, (long long)t->total_steps,
-            (long long)t->epoch + 1);
-    return FT_OK;
 }
 
 /* ------------------------------------------------------------------ evaluation */
 
-/* the value --best-metric watches, from an evaluation */
-static double watched(const enc_trainer *t, const ft_enc_eval *ev) {
-    const char *bm = t->cfg.best_metric;
-    if (!strcmp(bm, "auto") || !strcmp(bm, "val_loss")) return ev->loss;
-    cJSON *j = cJSON_Parse(ev->json);
-    double v = NAN;
-    const cJSON *x = j ? cJSON_GetObjectItem(j, bm) : NULL;
-    if (cJSON_IsNumber(x)) v = x->valuedouble;
-    cJSON_Delete(j);
-    return v;
-}
-
-/* an evaluation line: the evaluation's keys plus type / step / epoch */
-static int write_eval_line(enc_trainer *t, const char *type, const ft_enc_eval *ev) {
-    cJSON *j = cJSON_Parse(ev->json);
-    if (!j) return ft_error(FT_ERR_NOMEM, "out of memory");
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "type", type);
-    cJSON_AddNumberToObject(o, "step", (double)t->step);
-    cJSON_AddNumberToObject(o, "epoch", t->steps_per_epoch ? (double)t->step / (double)t->steps_per_epoch : 0.0);
-    while (j->child) {
-        cJSON *it = cJSON_DetachItemViaPointer(j, j->child);
-        cJSON_AddItemToObject(o, it->string, it);
-    }
-    cJSON_Delete(j);
-    char *line = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    int rc = line ? metric(t, line) : ft_error(FT_ERR_NOMEM, "out of memory");
-    free(line);
-    return rc;
-}
-
-static void print_eval(const enc_trainer *t, const char *what, const ft_enc_eval *ev, const char *tag) {
-    if (t->is_tty) fputc('\n', stderr);
-    fprintf(stderr, "%s step %lld: loss %.4f", what, (long long)t->step, ev->loss);
+/* the metrics in words: "loss 0.6931, accuracy 0.5000, F1 macro ... (40 examples)" */
+static void summary(const enc_task *t, const ft_enc_eval *ev, char *buf, size_t cap) {
     const ft_metrics_report *r = &ev->report;
+    size_t at = (size_t)snprintf(buf, cap, "loss %.4f", ev->loss);
+    if (at >= cap) return;
     if (t->task == FT_TASK_CLASSIFY)
-        fprintf(stderr, ", accuracy %.4f, F1 macro %.4f, precision %.4f, recall %.4f, ECE %.4f", r->accuracy, r->f1_macro,
-                r->precision_macro, r->recall_macro, r->ece);
-    else if (t->task == FT_TASK_REGRESS) fprintf(stderr, ", MSE %.4f", ev->main);
-    else if (t->task == FT_TASK_TOKEN) fprintf(stderr, ", entity F1 %.4f", ev->main);
-    else fprintf(stderr, ", perplexity %.3f", ev->main);
-    fprintf(stderr, " (%lld examples)%s\n", (long long)ev->examples, tag);
+        at += (size_t)snprintf(buf + at, cap - at, ", accuracy %.4f, F1 macro %.4f, precision %.4f, recall %.4f, ECE %.4f", r->accuracy,
+                               r->f1_macro, r->precision_macro, r->recall_macro, r->ece);
+    else if (t->task == FT_TASK_REGRESS) at += (size_t)snprintf(buf + at, cap - at, ", MSE %.4f", ev->main);
+    else if (t->task == FT_TASK_TOKEN) at += (size_t)snprintf(buf + at, cap - at, ", entity F1 %.4f", ev->main);
+    else at += (size_t)snprintf(buf + at, cap - at, ", perplexity %.3f", ev->main);
+    if (at < cap) snprintf(buf + at, cap - at, " (%lld examples)", (long long)ev->examples);
 }
 
-static int do_eval(enc_trainer *t, int *stop) {
-    if (t->n_va <= 0) return FT_OK;
-    int64_t n = t->n_va;
-    if (t->cfg.eval_batches > 0 && (int64_t)t->cfg.eval_batches * t->cfg.batch_size < n) n = (int64_t)t->cfg.eval_batches * t->cfg.batch_size;
-    ft_enc_eval ev;
-    FT_TRY(ft_enc_evaluate(&ev, t->m, t->tok, t->val, t->va_idx, n, t->cfg.batch_size, t->cfg.mlm_probability, (uint64_t)t->cfg.seed));
-    int rc = write_eval_line(t, "eval", &ev);
-    double v = watched(t, &ev);
-    int better = isfinite(v) && (t->higher_better ? v > t->best + t->cfg.min_delta : v < t->best - t->cfg.min_delta);
-    if (t->step == 0) { t->first_val = (float)ev.loss; t->first_main = ev.main; t->best_main = ev.main; }
-    t->last_val = (float)ev.loss;
-    t->last_main = ev.main;
-    int main_higher = t->task == FT_TASK_CLASSIFY || t->task == FT_TASK_TOKEN;
-    if (isnan(t->best_main) || (main_higher ? ev.main > t->best_main : ev.main < t->best_main)) t->best_main = ev.main;
-    print_eval(t, "eval", &ev, t->step > 0 && better ? " *best*" : "");
-    ft_metrics_report_free(&t->last_report);
-    t->last_report = ev.report;
-    memset(&ev.report, 0, sizeof ev.report);
-    ft_enc_eval_free(&ev);
-    if (rc < 0) return rc;
-    if (t->step == 0) { t->best = v; return FT_OK; }
-    if (better) {
-        t->best = v;
-        t->bad_evals = 0;
-        char dir[4096];
-        FT_TRY(ft_path_join(dir, sizeof dir, t->cfg.out, "best"));
-        FT_TRY(save_model_dir(t, dir));
-    } else if (++t->bad_evals >= t->cfg.patience && t->cfg.patience > 0) {
-        fprintf(stderr, "early stopping: no improvement of %s in %d evaluations (best %.4f)\n",
-                !strcmp(t->cfg.best_metric, "auto") ? "val_loss" : t->cfg.best_metric, t->bad_evals, t->best);
-        *stop = 1;
-    }
+/* an ft_enc_eval as the trainer's evaluation (the JSON copied) */
+static int to_task_eval(const enc_task *t, const ft_enc_eval *e, ft_task_eval *ev) {
+    ev->json = strdup(e->json);
+    if (!ev->json) return ft_error(FT_ERR_NOMEM, "out of memory");
+    ev->loss = e->loss;
+    ev->main = e->main;
+    summary(t, e, ev->summary, sizeof ev->summary);
     return FT_OK;
 }
 
+static int enc_evaluate(ft_task *k, ft_task_eval *ev) {
+    enc_task *t = (enc_task *)k;
+    ev->json = NULL;
+    if (t->n_va <= 0) return FT_OK;
+    int64_t n = t->n_va;
+    if (t->cfg->eval_batches > 0 && (int64_t)t->cfg->eval_batches * t->cfg->batch_size < n) n = (int64_t)t->cfg->eval_batches * t->cfg->batch_size;
+    ft_enc_eval e;
+    FT_TRY(ft_enc_evaluate(&e, t->m, t->tok, t->val, t->va_idx, n, t->cfg->batch_size, t->cfg->mlm_probability, (uint64_t)t->cfg->seed));
+    int rc = to_task_eval(t, &e, ev);
+    ft_metrics_report_free(&t->last_report);
+    t->last_report = e.report;
+    memset(&e.report, 0, sizeof e.report);
+    ft_enc_eval_free(&e);
+    return rc;
+}
+
 /* the best model (else the final one) on --test-data */
-static int do_test(enc_trainer *t) {
+static int enc_test(ft_task *k, ft_task_eval *ev, char *label, size_t cap) {
+    enc_task *t = (enc_task *)k;
+    ev->json = NULL;
     if (!t->has_test) return FT_OK;
     char dir[4096];
-    FT_TRY(ft_path_join(dir, sizeof dir, t->cfg.out, "best"));
+    FT_TRY(ft_path_join(dir, sizeof dir, t->cfg->out, "best"));
     const char *which = "final";
-    if (ft_path_exists(dir)) { FT_TRY(io_load(t, dir)); which = "best"; }
-    ft_enc_eval ev;
-    FT_TRY(ft_enc_evaluate(&ev, t->m, t->tok, &t->test, NULL, t->test.n, t->cfg.batch_size, t->cfg.mlm_probability, (uint64_t)t->cfg.seed));
-    int rc = write_eval_line(t, "test", &ev);
-    char what[64];
-    snprintf(what, sizeof what, "test (%s model)", which);
-    print_eval(t, what, &ev, "");
-    ft_enc_eval_free(&ev);
+    if (ft_path_exists(dir)) { FT_TRY(enc_load_weights(k, dir)); which = "best"; }
+    ft_enc_eval e;
+    FT_TRY(ft_enc_evaluate(&e, t->m, t->tok, &t->test, NULL, t->test.n, t->cfg->batch_size, t->cfg->mlm_probability, (uint64_t)t->cfg->seed));
+    int rc = to_task_eval(t, &e, ev);
+    snprintf(label, cap, "test (%s model)", which);
+    ft_enc_eval_free(&e);
     return rc;
 }
 
-/* ------------------------------------------------------------------ the loop */
+/* ------------------------------------------------------------------ words */
 
-/* the pieces of the shared step loop */
-static int loop_step(void *x, double *loss, double *gn, float *lr, int64_t *n) { return train_step(x, loss, gn, lr, n); }
-static int loop_epoch_ended(void *x) { enc_trainer *t = x; return t->cursor >= t->nb; }
-static int loop_eval(void *x, int *stop) { return do_eval(x, stop); }
-static int loop_save(void *x) { return save_checkpoint(x); }
-static int loop_metric(void *x, const char *line) { return metric(x, line); }
-
-static int run(enc_trainer *t, ft_train_result *res, int resumed) {
-    const ft_train_config *c = &t->cfg;
-    char path[4096];
-    FT_TRY(ft_path_join(path, sizeof path, c->out, "metrics.jsonl"));
-    t->metrics = fopen(path, resumed ? "a" : "w");
-    if (!t->metrics) return ft_error(FT_ERR_IO, "%s: cannot open for writing", path);
-    const ft_encoder_config *ec = ft_encoder_get_config(t->m);
-    fprintf(stderr, "training %s (%s): %lld parameters, %lld train / %lld validation examples, %lld batches of %d per epoch, "
-                    "%lld steps (grad-accum %d), warmup %lld\n",
-            ec->model_type, ft_encoder_task_name(t->task), (long long)ft_encoder_param_count(t->m),
-            (long long)t->n_tr, (long long)t->n_va, (long long)t->nb, c->batch_size, (long long)t->total_steps, c->grad_accum,
-            (long long)t->warmup);
-    if (t->labels.n && t->task == FT_TASK_CLASSIFY) {
-        fprintf(stderr, "labels:");
-        for (int k = 0; k < t->labels.n; k++) fprintf(stderr, " %d=%s", k, t->labels.names[k]);
-        fputc('\n', stderr);
-    }
-    ft_loop L = {c, t, &t->step, t->total_steps, t->steps_per_epoch, &t->train_time, &t->last_train, t->is_tty, "examples_per_s", "ex/s",
-                 loop_step, loop_epoch_ended, loop_eval, loop_save, NULL, loop_metric};
-    int stop, interrupted;
-    double rate;
-    int rc = ft_train_loop_run(&L, resumed, &stop, &interrupted, &rate);
-    if (rc == FT_OK && !interrupted) {
-        FT_TRY(ft_path_join(path, sizeof path, c->out, "final"));
-        rc = save_model_dir(t, path);
-        if (rc == FT_OK) rc = do_test(t);
-    }
-    if (t->metrics) {
-        char line[160];
-        snprintf(line, sizeof line, "{\"type\": \"memory\", \"step\": %lld, \"peak_rss_mib\": %.1f}", (long long)t->step, ft_peak_rss_mb());
-        metric(t, line);
-    }
-    fprintf(stderr, "peak RSS: %.1f MiB; training time %.1f s (%.1f examples/s)\n", ft_peak_rss_mb(), t->train_time,
-            t->train_time > 0 ? (double)t->examples_seen / t->train_time : 0.0);
-    int rrc = ft_report_write(c->out);
-    if (rc == FT_OK && rrc < 0) FT_LOGW("report.html: %s", ft_last_error());
-    memset(res, 0, sizeof *res);
-    res->steps = t->step;
-    res->epochs_done = (int)(t->step / t->steps_per_epoch);
-    res->first_val_loss = t->first_val;
-    res->final_val_loss = t->last_val;
-    res->best_val_loss = !strcmp(c->best_metric, "auto") || !strcmp(c->best_metric, "val_loss") ? (isfinite(t->best) ? (float)t->best : NAN) : NAN;
-    res->final_train_loss = t->last_train;
-    res->tokens_per_s = rate;
-    res->stopped_early = stop;
-    res->interrupted = interrupted;
-    snprintf(res->metric_name, sizeof res->metric_name, "%s", t->task == FT_TASK_CLASSIFY ? "accuracy" : t->task == FT_TASK_REGRESS ? "mse"
-             : t->task == FT_TASK_TOKEN ? "entity F1" : "perplexity");
-    res->first_metric = t->first_main;
-    res->final_metric = t->last_main;
-    res->best_metric = t->best_main;
-    if (rc == FT_OK && interrupted) return ft_error(FT_ERR_INTERRUPTED, "training interrupted at step %lld; checkpoint saved", (long long)t->step);
-    return rc;
+static void enc_describe(const ft_task *k, char *buf, size_t cap) {
+    const enc_task *t = (const enc_task *)k;
+    snprintf(buf, cap, "%s (%s): %lld parameters, %lld train / %lld validation examples, %lld batches of %d per epoch",
+             ft_encoder_get_config(t->m)->model_type, ft_encoder_task_name(t->task), (long long)ft_encoder_param_count(t->m),
+             (long long)t->n_tr, (long long)t->n_va, (long long)t->nb, t->cfg->batch_size);
 }
 
-static int dry_run(enc_trainer *t) {
-    const ft_train_config *c = &t->cfg;
+static int enc_plan(ft_task *k, int64_t total_steps, char *buf, size_t cap) {
+    enc_task *t = (enc_task *)k;
+    const ft_train_config *c = t->cfg;
     size_t w = ft_encoder_weight_bytes(t->m);
     int64_t tr = ft_encoder_trainable_count(t->m);
     size_t g = (size_t)tr * sizeof(float), o = (size_t)ft_train_optimizer_moments(c) * g;
     size_t act = ft_encoder_activation_bytes(t->m, c->batch_size, t->train.max_len);
     size_t base = ft_rss_now(), peak = base + g + o + act + FT_BLAS_RSS_BYTES;
     const double MiB = 1048576.0;
-    printf("plan: %s %s, %lld parameters (%lld trainable); %lld training / %lld validation examples; %lld steps of %d x %d examples (longest %d tokens)\n",
-           ft_encoder_get_config(t->m)->model_type, ft_encoder_task_name(t->task), (long long)ft_encoder_param_count(t->m), (long long)tr,
-           (long long)t->n_tr, (long long)t->n_va, (long long)t->total_steps, c->grad_accum, c->batch_size, t->train.max_len);
-    printf("memory (MiB): loaded now %.1f (weights %.1f); gradients %.1f; optimizer %.1f; activations %.1f; BLAS buffers %.1f\n",
-           base / MiB, w / MiB, g / MiB, o / MiB, act / MiB, FT_BLAS_RSS_BYTES / MiB);
-    printf("predicted peak RSS: %.1f MiB\n", peak / MiB);
+    snprintf(buf, cap,
+             "plan: %s %s, %lld parameters (%lld trainable); %lld training / %lld validation examples; %lld steps of %d x %d examples (longest %d tokens)\n"
+             "memory (MiB): loaded now %.1f (weights %.1f); gradients %.1f; optimizer %.1f; activations %.1f; BLAS buffers %.1f\n"
+             "predicted peak RSS: %.1f MiB",
+             ft_encoder_get_config(t->m)->model_type, ft_encoder_task_name(t->task), (long long)ft_encoder_param_count(t->m), (long long)tr,
+             (long long)t->n_tr, (long long)t->n_va, (long long)total_steps, c->grad_accum, c->batch_size, t->train.max_len,
+             base / MiB, w / MiB, g / MiB, o / MiB, act / MiB, FT_BLAS_RSS_BYTES / MiB, peak / MiB);
     return FT_OK;
 }
 
-/* k-fold with --fold -1: every fold in OUT/fold-N, then mean +- std of the validation metrics */
-static int run_all_folds(const ft_train_config *cfg, ft_train_result *res) {
+const ft_task_ops ft_task_encoder_ops = {
+    .create = enc_create,
+    .free = enc_free,
+    .prepare = enc_prepare,
+    .next_batch = enc_next_batch,
+    .zero_grad = enc_zero_grad,
+    .forward_backward = enc_forward_backward,
+    .end_step = enc_end_step,
+    .evaluate = enc_evaluate,
+    .save_model = enc_save_model,
+    .save_weights = enc_save_model,
+    .load_weights = enc_load_weights,
+    .test = enc_test,
+    .describe = enc_describe,
+    .plan = enc_plan,
+};
+
+/* ------------------------------------------------------------------ k-fold */
+
+/* k-fold with --fold -1: every fold in OUT/fold-N (a trainer each), then mean +- std of the validation
+ * metrics in OUT/kfold.json and OUT/metrics.jsonl */
+int ft_train_encoder_all_folds(const ft_train_config *cfg, const ft_train_sink *sinks, int n_sinks,
+                               const volatile sig_atomic_t *stop, ft_train_result *res) {
     int K = cfg->folds, rc = FT_OK;
+    ft_sinks out = {.n = 0};
+    for (int i = 0; i < n_sinks && i < 16; i++) out.s[out.n++] = sinks[i];
     ft_metrics_report *reps = calloc((size_t)K, sizeof *reps);
     if (!reps) return ft_error(FT_ERR_NOMEM, "out of memory");
     int done = 0;
@@ -686,15 +555,17 @@ static int run_all_folds(const ft_train_config *cfg, ft_train_result *res) {
         char sub[16];
         snprintf(sub, sizeof sub, "fold-%d", f);
         if (ft_path_join(c.out, sizeof c.out, cfg->out, sub) != FT_OK) { rc = ft_error(FT_ERR_RANGE, "--out too long"); break; }
-        fprintf(stderr, "=== fold %d of %d -> %s\n", f + 1, K, c.out);
-        FT_TRY(ft_mkdirs(c.out));
-        char path[4096];
-        if ((rc = ft_path_join(path, sizeof path, c.out, "config.json")) == FT_OK) rc = ft_train_config_save_json(&c, path);
-        enc_trainer *t = NULL;
-        if (rc == FT_OK) rc = setup(&t, &c);
-        if (rc == FT_OK) rc = run(t, res, 0);
-        if (rc == FT_OK) { reps[f] = t->last_report; memset(&t->last_report, 0, sizeof t->last_report); done++; }
-        enc_free(t);
+        ft_sinks_message(&out, FT_LOG_INFO, "=== fold %d of %d -> %s", f + 1, K, c.out);
+        ft_trainer *t = NULL;
+        rc = ft_trainer_create(&t, &c, NULL, sinks, n_sinks, stop);
+        if (rc == FT_OK) rc = ft_trainer_run(t, res);
+        if (rc == FT_OK) {
+            enc_task *e = (enc_task *)ft_trainer_task(t);
+            reps[f] = e->last_report;
+            memset(&e->last_report, 0, sizeof e->last_report);
+            done++;
+        }
+        ft_trainer_close(t);
     }
     if (rc == FT_OK && done == K && reps[0].num_classes > 0) {
         char *json = NULL;
@@ -714,9 +585,9 @@ static int run_all_folds(const ft_train_config *cfg, ft_train_result *res) {
                     free(line);
                     cJSON *a = cJSON_GetObjectItem(j, "accuracy"), *f1 = cJSON_GetObjectItem(j, "f1_macro");
                     if (a && f1)
-                        fprintf(stderr, "%d-fold: accuracy %.4f +- %.4f, F1 macro %.4f +- %.4f (%s/kfold.json)\n", K,
-                                cJSON_GetNumberValue(cJSON_GetObjectItem(a, "mean")), cJSON_GetNumberValue(cJSON_GetObjectItem(a, "std")),
-                                cJSON_GetNumberValue(cJSON_GetObjectItem(f1, "mean")), cJSON_GetNumberValue(cJSON_GetObjectItem(f1, "std")), cfg->out);
+                        ft_sinks_message(&out, FT_LOG_INFO, "%d-fold: accuracy %.4f +- %.4f, F1 macro %.4f +- %.4f (%s/kfold.json)", K,
+                                         cJSON_GetNumberValue(cJSON_GetObjectItem(a, "mean")), cJSON_GetNumberValue(cJSON_GetObjectItem(a, "std")),
+                                         cJSON_GetNumberValue(cJSON_GetObjectItem(f1, "mean")), cJSON_GetNumberValue(cJSON_GetObjectItem(f1, "std")), cfg->out);
                     cJSON_Delete(j);
                 }
                 fclose(f);
@@ -727,28 +598,5 @@ static int run_all_folds(const ft_train_config *cfg, ft_train_result *res) {
     }
     for (int f = 0; f < K; f++) ft_metrics_report_free(&reps[f]);
     free(reps);
-    return rc;
-}
-
-int ft_train_encoder(const ft_train_config *cfg, ft_train_result *res, int resume) {
-    memset(res, 0, sizeof *res);
-    if (!resume && cfg->folds > 0 && cfg->fold < 0) return run_all_folds(cfg, res);
-    if (cfg->folds > 0 && cfg->fold < 0) return ft_error(FT_ERR_INVALID, "resume a k-fold run fold by fold: --resume %s/fold-N", cfg->out);
-    enc_trainer *t;
-    FT_TRY(setup(&t, cfg));
-    int rc;
-    if (cfg->dry_run) rc = dry_run(t);
-    else if (resume) {
-        char latest[4096];
-        if (ft_ckpt_latest(cfg->out, latest, sizeof latest) != FT_OK) {
-            fprintf(stderr, "%s: no checkpoint yet; starting the run from the beginning\n", cfg->out);
-            ft_error_clear();
-            rc = run(t, res, 0);
-        } else {
-            rc = restore_checkpoint(t);
-            if (rc == FT_OK) rc = run(t, res, 1);
-        }
-    } else rc = run(t, res, 0);
-    enc_free(t);
     return rc;
 }

@@ -1,47 +1,116 @@
-/* trainer_internal.h — the state of a training run, shared by trainer.c (setup, loop, checkpoints)
- * and train_eval.c (validation loss, sample generations, metrics lines). */
+/* trainer_internal.h — what the trainer core (trainer.c), the tasks it drives (trainer_lm.c,
+ * trainer_encoder.c) and the sinks (train_sinks.c) share.
+ *
+ * The task interface. A task is the part of a run that knows its model family and its data: it loads
+ * both, fills micro-batches, runs forward + backward, evaluates and saves weights. The trainer core
+ * (optimizer, schedule, gradient accumulation and clipping, evaluations, early stopping, checkpoints,
+ * resume, sinks) exists once and drives any task through ft_task_ops:
+ *
+ *   step s, micro-batch i of k:   ops->next_batch(task, i, epoch, index, rank, world, seed(s, i), &count, &den)
+ *                                 ops->zero_grad(task)
+ *                                 ops->forward_backward(task, i, seed(s, i), 1 / sum(den), &loss_sum, &den_i)
+ *                                 ops->end_step(task)
+ *   gradient norm, clipping and the optimizer step over task->params in the core.
+ *
+ * Each implementation embeds ft_task as its first member and keeps the fields of ft_task up to date. */
 #ifndef FT_TRAINER_INTERNAL_H
 #define FT_TRAINER_INTERNAL_H
 #include "finetune/data.h"
 #include "finetune/lora.h"
 #include "finetune/model.h"
 #include "finetune/optim.h"
-#include "finetune/tokenizer.h"
+#include "finetune/status.h"
 #include "finetune/train.h"
 
-#include <cjson/cJSON.h>
+#include <stdarg.h>
 #include <stdio.h>
 
-typedef struct ft_trainer {
-    ft_train_config cfg;
-    ft_tokenizer *tok;
-    ft_model *model;
-    ft_optimizer *opt;
-    ft_dataset *train_ds, *val_file_ds;
-    ft_data_split split;
-    ft_batcher *tb, *vb;        /* training / validation batchers */
-    ft_batch *micro;            /* [grad_accum] micro-batches of the current step */
-    ft_batch_iter it;           /* training stream position */
-    ft_schedule sched;
-    int64_t step;               /* optimizer steps done */
-    int64_t total_steps, warmup, steps_per_epoch, batches_per_epoch;
-    double best_val;            /* best validation loss so far (INFINITY if none) */
-    int bad_evals;              /* evaluations without improvement */
-    int64_t last_eval_step;
-    int64_t tokens_seen;        /* target tokens trained on */
-    double train_time;          /* seconds spent in steps (for tokens/s) */
-    FILE *metrics;              /* RUN/metrics.jsonl, appending */
-    float first_val, last_val, last_train;
-    int is_tty;
-    char model_src[1024];       /* where the weights came from (for tokenizer files) */
-} ft_trainer;
+/* ---- where a run's output goes: the sinks, in order ---- */
+typedef struct ft_sinks {
+    ft_train_sink s[16];
+    int n;
+} ft_sinks;
+void ft_sinks_message(const ft_sinks *o, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int  ft_sinks_record(const ft_sinks *o, const char *json);
 
-/* ---- shared by every training loop (train_util.c) ---- */
-typedef void (*ft_sighandler)(int);
-int    ft_train_stop_requested(void);
-void   ft_train_clear_stop(void);
-ft_sighandler ft_train_catch_sigint(void);     /* SIGINT -> stop request; returns the old handler */
-void   ft_train_restore_sigint(ft_sighandler old);
+/* ---- the task interface ---- */
+typedef struct ft_task_ops ft_task_ops;
+typedef struct ft_task {
+    const ft_task_ops *ops;
+    const ft_sinks *out;            /* messages and records */
+    ft_param *params;               /* [n_params] what the optimizer updates */
+    int n_params;
+    int64_t batches_per_epoch;      /* global batches (every rank together) */
+    int64_t n_train, n_val;         /* examples */
+    int main_higher_better;         /* the headline metric: higher is better (accuracy, F1) */
+    const char *metric_name;        /* of ft_train_result: "accuracy", ...; "" for language models */
+    const char *rate_key, *rate_unit;
+} ft_task;
+
+typedef struct ft_task_eval {
+    double loss;                    /* mean loss (NAN: no data) */
+    double main;                    /* headline metric (perplexity for language models) */
+    char  *json;                    /* malloc'd JSON object of the metrics, without type / step / epoch */
+    char   summary[512];            /* "validation loss 1.2345, perplexity 3.437 (812 tokens)" */
+} ft_task_eval;
+
+struct ft_task_ops {
+    /* loads model and data for cfg (may lower cfg->seq_len to what the model takes); messages to out */
+    int  (*create)(ft_task **out, ft_train_config *cfg, const ft_sinks *sinks);
+    void (*free)(ft_task *t);
+    /* the allocations a dry run leaves out (activations); after it t->params is final */
+    int  (*prepare)(ft_task *t);
+    /* micro-batch `slot` := rank's share of global batch `index` of epoch `epoch`. seed: of this step and
+     * slot (MLM masks). *count: what the rate counts (tokens, examples); *den: the loss denominator
+     * (target tokens, labelled examples), known before any forward */
+    int  (*next_batch)(ft_task *t, int slot, int64_t epoch, int64_t index, int rank, int world, uint64_t seed,
+                       int64_t *count, double *den);
+    int  (*zero_grad)(ft_task *t);
+    /* forward + backward of micro-batch slot, gradients scaled by `scale`; *loss_sum = mean loss x *den,
+     * *den: the denominator the model used (class weights: a weight sum); *den <= 0: nothing learned */
+    int  (*forward_backward)(ft_task *t, int slot, uint64_t dropout_seed, float scale, double *loss_sum, double *den);
+    void (*end_step)(ft_task *t);
+    /* validation metrics; ev->json NULL when there is no validation data (the caller frees ev->json) */
+    int  (*evaluate)(ft_task *t, ft_task_eval *ev);
+    /* best/ and final/: an HF directory (or a PEFT adapter) with tokenizer files */
+    int  (*save_model)(ft_task *t, const char *dir);
+    /* a checkpoint's weights */
+    int  (*save_weights)(ft_task *t, const char *dir);
+    int  (*load_weights)(ft_task *t, const char *dir);
+    /* optional: after each epoch (sample generations); step: optimizer steps done */
+    int  (*after_epoch)(ft_task *t, int64_t step, int epoch);
+    /* optional: after training, on held-out test data (best model, else final); label: "test (best model)" */
+    int  (*test)(ft_task *t, ft_task_eval *ev, char *label, size_t cap);
+    /* "gpt2: 1234 parameters, 80 train / 10 validation examples, 20 batches of 4 x 64 per epoch" */
+    void (*describe)(const ft_task *t, char *buf, size_t cap);
+    /* --dry-run: the plan, memory and predicted peak (three lines) */
+    int  (*plan)(ft_task *t, int64_t total_steps, char *buf, size_t cap);
+    /* optional: task state of its own in a checkpoint's state.json */
+    int  (*save_state)(ft_task *t, char *buf, size_t cap);
+    int  (*load_state)(ft_task *t, const char *state_json);
+};
+
+extern const ft_task_ops ft_task_lm_ops;       /* trainer_lm.c */
+extern const ft_task_ops ft_task_encoder_ops;  /* trainer_encoder.c */
+/* 1 when cfg asks for an encoder task (--task, or an encoder model with --task auto) */
+int ft_train_is_encoder_task(const ft_train_config *cfg);
+/* the task of a trainer (k-fold summaries) */
+ft_task *ft_trainer_task(ft_trainer *t);
+/* encoder k-fold with --fold -1: every fold in OUT/fold-N, then kfold.json */
+int ft_train_encoder_all_folds(const ft_train_config *cfg, const ft_train_sink *sinks, int n_sinks,
+                               const volatile sig_atomic_t *stop, ft_train_result *res);
+
+/* ---- data-parallel shares ---- */
+/* rank's share of n rows out of world: [*first, *first + *count), contiguous, in rank order, sizes
+ * differing by at most one (the first n % world ranks take one more) */
+void ft_shard_rows(int64_t n, int rank, int world, int64_t *first, int64_t *count);
+/* dst := rows [first, first + count) of src (dst allocated for at least count x src->T) */
+int  ft_batch_take_rows(ft_batch *dst, const ft_batch *src, int64_t first, int64_t count);
+/* rank's share of batch (epoch, index) of a batcher: the whole batch for world 1 */
+int  ft_batcher_shard(ft_batcher *b, uint64_t seed, int64_t epoch, int64_t index, int rank, int world,
+                      ft_batch *scratch, ft_batch *out);
+
+/* ---- shared helpers (train_util.c) ---- */
 size_t ft_rss_now(void);                       /* resident set size now (bytes; 0 if unknown) */
 double ft_peak_rss_mb(void);
 double ft_now_s(void);                         /* monotonic seconds */
@@ -55,53 +124,18 @@ typedef struct ft_progress {
     int is_tty, log_every;
     const char *unit;                          /* "tok/s", "ex/s" */
 } ft_progress;
-void   ft_train_progress(const ft_progress *p, double loss, float lr, double rate, int force);
+/* the progress bar (tty) or line on fp */
+void   ft_train_progress(FILE *fp, const ft_progress *p, double loss, float lr, double rate, int force);
+/* "trainable parameters: N of M (x%)<note>" when some are frozen; FT_ERR_INVALID when none is trainable */
+int    ft_train_check_trainable(const ft_sinks *out, int64_t trainable, int64_t all, const char *note);
 int    ft_train_make_optimizer(ft_optimizer **out, const ft_train_config *c, ft_param *params, int n_params);
 int    ft_train_optimizer_moments(const ft_train_config *c);   /* state tensors per parameter */
 /* the LoRA settings of a run (--lora-r, --lora-alpha, --lora-dropout, --rslora, --lora-targets) */
 ft_lora_config ft_train_lora_config(const ft_train_config *c);
-/* a number of a checkpoint's state.json: hex-float strings ("%a", exact) or plain numbers; NaN if absent */
-double ft_train_state_num(const cJSON *state, const char *key);
-/* resume: metrics written after the checkpoint (RUN/metrics.jsonl beyond `bytes`) are dropped, they come again */
-int    ft_train_truncate_metrics(const char *run_dir, long bytes);
 /* OpenBLAS's per-thread GEMM buffers and the OpenMP runtime, touched on the first large matmul:
  * measured on this build (see BENCHMARKS.md, --dry-run check) */
 #define FT_BLAS_RSS_BYTES ((size_t)8 << 20)
 
-/* The step loop both trainers run (train_util.c): evaluation and a checkpoint at step 0 (unless resumed),
- * then steps with metrics lines, progress, evaluations (every eval_every steps, at each epoch end and at
- * the end), checkpoints (every save_every steps, at each epoch end, at the end, on early stop) and, on
- * Ctrl-C, a checkpoint before returning. The trainer supplies the pieces through callbacks. */
-typedef struct ft_loop {
-    const ft_train_config *cfg;
-    void *ctx;
-    const int64_t *step;           /* optimizer steps done (the trainer's counter, advanced by step_fn) */
-    int64_t total_steps, steps_per_epoch;
-    double *train_time;
-    float *last_train;
-    int is_tty;
-    const char *rate_key, *rate_unit;   /* "tokens_per_s" / "tok/s", "examples_per_s" / "ex/s" */
-    int  (*step_fn)(void *ctx, double *loss, double *gnorm, float *lr, int64_t *count);
-    int  (*epoch_ended)(void *ctx);       /* 1 when the last step finished an epoch */
-    int  (*eval)(void *ctx, int *stop);
-    int  (*save)(void *ctx);
-    void (*after_epoch)(void *ctx);       /* may be NULL (sample generations) */
-    int  (*metric)(void *ctx, const char *json_line);
-} ft_loop;
-/* Runs the loop; *stop: early stopping; *interrupted: Ctrl-C (checkpoint written); *rate: last step's rate. */
-int ft_train_loop_run(const ft_loop *L, int resumed, int *stop, int *interrupted, double *rate);
-
-/* the encoder tasks (trainer_encoder.c): classify, regress, token-classify, mlm */
-int ft_train_encoder(const ft_train_config *cfg, ft_train_result *res, int resume);
-/* 1 when cfg asks for an encoder task (--task, or an encoder model with --task auto) */
-int ft_train_is_encoder_task(const ft_train_config *cfg);
-
-/* mean loss over the validation batches (NAN when there is no validation data) */
-int ft_trainer_evaluate(ft_trainer *t, double *loss, int64_t *tokens);
-/* sample generations written to metrics and stderr */
-int ft_trainer_samples(ft_trainer *t, int epoch);
 /* mean loss over (at most max_batches, 0 = all) batches of an evaluation batcher */
 int ft_eval_batches(ft_model *m, ft_batcher *vb, int64_t max_batches, ft_batch *scratch, double *loss, int64_t *tokens);
-/* one metrics line: a JSON object (text without newline) */
-int ft_trainer_metric(ft_trainer *t, const char *json);
 #endif

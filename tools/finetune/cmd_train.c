@@ -8,6 +8,7 @@
 #include "finetune/train.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -37,6 +38,21 @@ static void print_samples(const char *run_dir) {
         cJSON_Delete(last[i]);
     }
     printf("report: %s/report.html\n", run_dir);
+}
+
+/* Ctrl-C: the trainer checkpoints and returns FT_ERR_INTERRUPTED; a second Ctrl-C kills at once */
+static volatile sig_atomic_t g_stop = 0;
+static void on_sigint(int sig) { (void)sig; g_stop = 1; signal(SIGINT, SIG_DFL); }
+
+/* --dry-run: the plan on stdout */
+static int dry_run(const ft_train_config *cfg, const ft_train_sink *con) {
+    ft_trainer *t;
+    FT_TRY(ft_trainer_create(&t, cfg, NULL, con, 1, NULL));
+    char plan[2048];
+    int rc = ft_trainer_plan(t, plan, sizeof plan);
+    if (rc == FT_OK) printf("%s\n", plan);
+    ft_trainer_close(t);
+    return rc;
 }
 
 int ft_cmd_train(int argc, char **argv) {
@@ -71,13 +87,18 @@ int ft_cmd_train(int argc, char **argv) {
         "Fine-tunes a model; with no --model / --data it fine-tunes the embedded stories260K on the bundled\n"
         "fun-dialogues set. Writes RUN_DIR/config.json, metrics.jsonl, checkpoints/, best/, final/, report.html.");
     int status = 0;
+    ft_train_sink con = {0};
+    void (*old_sigint)(int) = SIG_ERR;
     if (prc) { status = prc == 1 ? 0 : prc; goto out; }
+    if (ft_train_sink_console(&con) < 0) { status = ft_cli_fail("train", FT_ERR_NOMEM); goto out; }
     ft_train_result res;
     int rc;
     char out_dir[1024] = "";
     const char *resume = ft_opt_str(opts, "resume", NULL);
+    g_stop = 0;
+    old_sigint = signal(SIGINT, on_sigint);
     if (resume) {
-        rc = ft_train_resume(resume, &res);
+        rc = ft_train_ex(NULL, resume, &con, 1, &g_stop, &res);
     } else {
         ft_train_config cfg;
         ft_train_config_defaults(&cfg);
@@ -101,8 +122,11 @@ int ft_cmd_train(int argc, char **argv) {
             fprintf(stderr, "run directory: %s\n", cfg.out);
         }
         snprintf(out_dir, sizeof out_dir, "%s", cfg.out);
-        rc = ft_train(&cfg, &res);
-        if (rc == FT_OK && cfg.dry_run) goto out;
+        if (cfg.dry_run) {
+            if ((rc = dry_run(&cfg, &con)) < 0) status = ft_cli_fail("train", rc);
+            goto out;
+        }
+        rc = ft_train_ex(&cfg, NULL, &con, 1, &g_stop, &res);
     }
     if (rc < 0 && rc != FT_ERR_INTERRUPTED) { status = ft_cli_fail("train", rc); goto out; }
     if (rc == FT_ERR_INTERRUPTED) { fprintf(stderr, "finetune train: %s\n", ft_last_error()); status = 130; goto out; }
@@ -119,6 +143,8 @@ int ft_cmd_train(int argc, char **argv) {
         printf("validation perplexity: %.3f (best %.3f)\n", exp(res.final_val_loss), exp(res.best_val_loss));
     print_samples(resume ? resume : out_dir);
 out:
+    if (old_sigint != SIG_ERR) signal(SIGINT, old_sigint);
+    if (con.close) con.close(con.user);
     free(opts);
     free(helps);
     free(negs);
