@@ -12,6 +12,7 @@
 #include "finetune/adapter.h"
 #include "finetune/backend.h"
 #include "finetune/context.h"
+#include "finetune/encoder.h"
 #include "finetune/generate.h"
 #include "finetune/lora.h"
 #include "finetune/model.h"
@@ -280,6 +281,92 @@ static void test_generate_ctx(void **st) {
     fixture_free(&f);
 }
 
+/* ---- encoders: a batch whose sequences use 4 different adapters and the base, against each sequence run
+ * alone through a model carrying its adapter (ft_encoder_add_lora + the saved weights) */
+static void randomize_encoder_lora(ft_encoder_model *m, unsigned seed) {
+    unsigned x = seed * 2654435761u + 7;
+    int first = ft_encoder_num_params(m) - 2 * ft_encoder_lora_count(m);   /* adapters are appended */
+    for (int i = first; i < ft_encoder_num_params(m); i++) {
+        ft_param *p = ft_encoder_param(m, i);
+        float *w = p->t.data;
+        for (int64_t k = 0; k < ft_tensor_numel(&p->t); k++) { x = x * 1103515245u + 12345u; w[k] = 0.3f * ((float)(x >> 8) / 8388608.0f - 1.0f); }
+    }
+}
+
+static void test_encoder_mixed_adapters(void **st) {
+    (void)st;
+    static const char *fx[] = {"encoder/bert_tiny", "encoder/distilbert_tiny", "encoder/roberta_tiny"};
+    static const char *tg[3][NAD] = {{"query,value", "all-linear", "dense", "key,query"},
+                                     {"q_lin,v_lin", "all-linear", "lin1,lin2", "k_lin,out_lin"},
+                                     {"query,value", "all-linear", "dense", "key,query"}};
+    const ft_backend *bes[2] = {ft_backend_ref(), ft_backend_cpu()};
+    for (int b = 0; b < 2; b++)
+        for (int f = 0; f < 3; f++) {
+            if (!ft_fixture_present(fx[f])) continue;
+            ft_encoder_model *base, *with[NAD];
+            ft_adapter *ad[NAD];
+            assert_int_equal(ft_encoder_load(&base, ft_fixture(fx[f]), 0, bes[b]), 0);
+            for (int k = 0; k < NAD; k++) {
+                assert_int_equal(ft_encoder_load(&with[k], ft_fixture(fx[f]), 0, bes[b]), 0);
+                ft_lora_config lc = ft_lora_default_config();
+                lc.r = 2 + 2 * k;
+                lc.alpha = 8.0f + k;
+                lc.rslora = k == 3;
+                snprintf(lc.targets, sizeof lc.targets, "%s", tg[f][k]);
+                assert_int_equal(ft_encoder_add_lora(with[k], &lc, 50 + (uint64_t)k), 0);
+                randomize_encoder_lora(with[k], (unsigned)(k + 1));
+                char name[64];
+                snprintf(name, sizeof name, "enc%d_%d_ad%d", b, f, k);
+                const char *dir = ft_test_path(g_dir, name);
+                assert_int_equal(ft_encoder_save_adapter(with[k], dir, ft_fixture(fx[f]), NULL), 0);
+                assert_int_equal(ft_encoder_adapter_load(&ad[k], base, dir), 0);
+            }
+            const ft_encoder_config *c = ft_encoder_get_config(base);
+            enum { B = NSEQ, T = 7 };
+            int ids[B * T], mask[B * T];
+            const ft_adapter *seq_ad[B];
+            for (int i = 0; i < B; i++) {
+                seq_ad[i] = k_which[i] >= 0 ? ad[k_which[i]] : NULL;
+                int len = T - i % 3;   /* some padding */
+                for (int t = 0; t < T; t++) {
+                    ids[i * T + t] = t < len ? 4 + (i * 13 + t * 7) % (c->vocab_size - 4) : c->pad_token_id;
+                    mask[i * T + t] = t < len;
+                }
+            }
+            ft_encoder_inputs in = {.ids = ids, .mask = mask, .B = B, .T = T};
+            assert_int_equal(ft_encoder_forward_adapters(base, &in, seq_ad, NULL), 0);
+            int K = ft_encoder_logit_cols(base), C = c->n_embd;
+            float *hid = malloc(sizeof(float) * B * T * (size_t)C), *lg = malloc(sizeof(float) * B * (size_t)K);
+            memcpy(hid, ft_encoder_hidden(base), sizeof(float) * B * T * (size_t)C);
+            memcpy(lg, ft_encoder_logits(base), sizeof(float) * B * (size_t)K);
+            errs eh = {0, 0}, el = {0, 0};
+            for (int i = 0; i < B; i++) {
+                ft_encoder_model *m1 = k_which[i] >= 0 ? with[k_which[i]] : base;
+                ft_encoder_inputs one = {.ids = ids + i * T, .mask = mask + i * T, .B = 1, .T = T};
+                assert_int_equal(ft_encoder_forward_ex(m1, &one, NULL), 0);
+                track(&eh, hid + (size_t)i * T * C, ft_encoder_hidden(m1), (size_t)T * C);
+                track(&el, lg + (size_t)i * K, ft_encoder_logits(m1), (size_t)K);
+            }
+            printf("  %-4s %-24s %d sequences, %d adapters + base: hidden states max rel %.2e (L2 %.2e), logits max rel %.2e\n",
+                   b ? "cpu" : "ref", fx[f], B, NAD, eh.max_rel, eh.l2_rel, el.max_rel);
+            if (b == 0) { assert_true(eh.max_rel <= 1e-6); assert_true(el.max_rel <= 1e-6); }
+            assert_true(eh.l2_rel <= 1e-6);
+            assert_true(eh.max_rel <= 2e-6 && el.max_rel <= 2e-6);
+            /* an adapter of another encoder shape is refused */
+            if (f == 0) {
+                ft_encoder_model *other;
+                assert_int_equal(ft_encoder_load(&other, ft_fixture("encoder/distilbert_tiny"), 0, bes[b]), 0);
+                assert_int_equal(ft_encoder_forward_adapters(other, &in, seq_ad, NULL), FT_ERR_INVALID);
+                printf("  wrong shape: %s\n", ft_last_error());
+                ft_encoder_close(other);
+            }
+            free(hid);
+            free(lg);
+            for (int k = 0; k < NAD; k++) { ft_adapter_free(ad[k]); ft_encoder_close(with[k]); }
+            ft_encoder_close(base);
+        }
+}
+
 static int setup(void **st) { (void)st; return ft_test_tmpdir_make(g_dir, sizeof g_dir, "ft_context"); }
 static int teardown(void **st) { (void)st; return ft_test_tmpdir_remove(g_dir); }
 
@@ -289,6 +376,7 @@ int main(void) {
         cmocka_unit_test(test_mixed_adapter_batch),
         cmocka_unit_test(test_slots_and_errors),
         cmocka_unit_test(test_generate_ctx),
+        cmocka_unit_test(test_encoder_mixed_adapters),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -30,6 +30,10 @@ typedef struct ft_adapter ft_adapter;
  * modules of the config must exist in base (FT_ERR_NOT_FOUND names them otherwise); tensor shapes are
  * checked. base is only read. */
 int  ft_adapter_load(ft_adapter **out, const ft_model *base, const char *dir);
+/* The same for an encoder base (BERT / DistilBERT / RoBERTa / MiniLM; encoder.h): the adapter's LoRA
+ * matrices, for ft_encoder_forward_adapters. A saved task head (modules_to_save) is not read. */
+struct ft_encoder_model;
+int  ft_encoder_adapter_load(ft_adapter **out, const struct ft_encoder_model *base, const char *dir);
 /* A copy of the LoRA adapters attached to m (ft_model_add_lora / ft_model_load_adapter), e.g. right
  * after training; FT_ERR_INVALID when m has none. */
 int  ft_adapter_from_model(ft_adapter **out, const ft_model *m);

@@ -142,6 +142,13 @@ typedef struct ft_encoder_inputs {
 } ft_encoder_inputs;
 /* Forward for the model's task; *loss (may be NULL) = the mean loss over the counted labels. */
 int ft_encoder_forward_ex(ft_encoder_model *m, const ft_encoder_inputs *in, float *loss);
+/* The same forward where sequence b runs with LoRA adapter seq_adapters[b] (NULL = the base; adapter.h:
+ * ft_encoder_adapter_load) — several fine-tuned adapters served from one base in one batch. The base
+ * matmuls run once for all rows; each adapter adds its update to its sequence's rows only. The task head is
+ * the model's own. Inference only (training mode off). */
+struct ft_adapter;
+int ft_encoder_forward_adapters(ft_encoder_model *m, const ft_encoder_inputs *in, const struct ft_adapter *const *seq_adapters,
+                                float *loss);
 /* Rows of ft_encoder_logits after the last forward: B (CLASSIFY / REGRESS), B*T (TOKEN), M (MLM);
  * columns: K, 1, K, V. */
 int ft_encoder_logit_rows(const ft_encoder_model *m);

@@ -145,6 +145,7 @@ void ft_encoder_close(ft_encoder_model *m) {
     for (int i = 0; i < m->n_label_names; i++) free(m->label_names[i]);
     free(m->label_names);
     enc_lora_close(m);
+    free(m->row_xa);
     free(m);
 }
 
@@ -265,6 +266,7 @@ static void linear_forward(const ft_encoder_model *m, int l, int s, float *out, 
     const ft_param *w = &m->params[m->lslot[l * S_COUNT + s]];
     ft_linear_q_forward(m->be, out, inp, w, enc_lp(m, l, s + 1), N, C, OC, m->qws, m->qws_floats);
     enc_lora_forward(m, l, s, inp, out, N);
+    enc_row_adapters_forward(m, l, s, inp, out, N);
 }
 
 static void linear_backward(const ft_encoder_model *m, int l, int s, float *dinp, const float *dout, const float *inp, int N, int C, int OC) {

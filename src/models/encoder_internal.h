@@ -77,7 +77,13 @@ struct ft_encoder_model {
     int n_label_names;
     enc_acts a;
     struct enc_lora_state *lora;   /* LoRA adapters (encoder_lora.c) or NULL */
+    /* ft_encoder_forward_adapters (encoder_adapter.c): each sequence's adapter during that forward */
+    const struct ft_adapter *const *row_ad;   /* [B] or NULL */
+    float *row_xa; size_t row_xa_n;           /* scratch [T, rmax] */
 };
+
+/* encoder_adapter.c: the per-sequence adapters of (l, slot) on out [N, rows] (N = B*T) */
+void enc_row_adapters_forward(const ft_encoder_model *m, int l, int slot, const float *inp, float *out, int N);
 
 /* encoder.c */
 int  enc_layout(ft_encoder_model *m, ft_dtype q);   /* q: FT_F32, or the blocks' linear weights' format */

@@ -14,6 +14,7 @@
  * Adapter weights live in one allocation; their ft_param entries are appended to the encoder's
  * parameter array (so gradients, the optimizer, checkpoints and freezing see them). */
 #include "encoder_internal.h"
+#include "model_internal.h"
 #include "peft_config.h"
 #include "finetune/fileio.h"
 #include "finetune/lora.h"
@@ -51,20 +52,6 @@ static void module_name(const ft_encoder_model *m, int l, int s, char *buf, size
     snprintf(buf, cap, "%s", m->params[m->lslot[l * S_COUNT + s]].name);
     size_t n = strlen(buf);
     if (n > 7 && !strcmp(buf + n - 7, ".weight")) buf[n - 7] = 0;
-}
-
-/* PEFT's matching: a target equals the module's path or its last components ("query", "attention.self.query") */
-static int target_matches(const char *module, const char *targets) {
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", targets);
-    char *save = NULL;
-    for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
-        if (!strcmp(t, "all-linear")) return 1;
-        size_t ml = strlen(module), tl = strlen(t);
-        if (!strcmp(module, t)) return 1;
-        if (ml > tl && module[ml - tl - 1] == '.' && !strcmp(module + ml - tl, t)) return 1;
-    }
-    return 0;
 }
 
 const char *ft_encoder_lora_default_targets(const ft_encoder_model *m) {
@@ -119,7 +106,7 @@ static int create(ft_encoder_model *m, int r, float alpha, float dropout, int rs
     for (int l = 0; l < L; l++)
         for (int k = 0; k < S; k++) {
             module_name(m, l, k_sites[k], name, sizeof name);
-            if (!target_matches(name, tg)) continue;
+            if (!ft_lora_target_matches(name, tg)) continue;
             const ft_param *w = &m->params[m->lslot[l * S_COUNT + k_sites[k]]];
             enc_adapter *a = &s->ad[s->n];
             a->layer = l;
@@ -220,8 +207,7 @@ void enc_lora_forward(const ft_encoder_model *m, int l, int slot, const float *i
         be->dropout_forward(s->xd, inp, (size_t)N * a->in, s->dropout, lora_seed(m, k));
         x = s->xd;
     }
-    be->matmul_forward(a->xa, x, m->params[a->pa].t.data, NULL, N, a->in, s->r);
-    be->matmul_acc_forward(out, a->out, a->xa, m->params[a->pb].t.data, N, s->r, a->out, s->scale);
+    ft_lora_module_forward(be, out, a->out, x, m->params[a->pa].t.data, m->params[a->pb].t.data, a->xa, N, a->in, s->r, a->out, s->scale);
 }
 
 /* gradients of the adapter of (l, slot); dinp [N, a.in] (the base's input gradient) += the adapter's */

@@ -1,0 +1,138 @@
+/* encoder_adapter.c — LoRA adapter objects over encoders (adapter.h) and the encoder forward whose
+ * sequences use different adapters (or none) in one batch: the base matmuls run once over all B*T rows and
+ * each sequence's adapter adds its x·Aᵢ·Bᵢ to its own T rows, through the same LoRA update as training
+ * (ft_lora_module_forward). The task head is the base model's (an adapter's saved head, PEFT's
+ * modules_to_save, is not part of the object). */
+#include "encoder_internal.h"
+#include "model_internal.h"
+#include "peft_config.h"
+#include "finetune/fileio.h"
+#include "finetune/lora.h"
+#include "finetune/safetensors.h"
+#include "finetune/status.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* the adapted sites of an encoder block, in forward order */
+static const int k_enc_sites[6] = {S_Q_W, S_K_W, S_V_W, S_O_W, S_FC_W, S_PR_W};
+enum { ENC_SITES = 6 };
+
+static int enc_site_index(int slot) {
+    for (int s = 0; s < ENC_SITES; s++) if (k_enc_sites[s] == slot) return s;
+    return -1;
+}
+
+static void enc_shape(const ft_encoder_model *m, int shape[5]) {
+    shape[0] = m->cfg.arch; shape[1] = m->cfg.n_layer; shape[2] = m->cfg.n_embd; shape[3] = m->cfg.n_head; shape[4] = m->cfg.ffn_hidden;
+}
+
+static int enc_adapter_fits(const ft_adapter *a, const ft_encoder_model *m) {
+    int s[5];
+    enc_shape(m, s);
+    return a->encoder && !memcmp(s, a->enc_shape, sizeof s);
+}
+
+/* modules of m selected by targets (NULL out: count) */
+static int plan(const ft_encoder_model *m, const char *targets, ft_adapter_module *out) {
+    int n = 0;
+    for (int l = 0; l < m->cfg.n_layer; l++)
+        for (int s = 0; s < ENC_SITES; s++) {
+            const ft_param *p = &m->params[m->lslot[l * S_COUNT + k_enc_sites[s]]];
+            char mod[160];
+            size_t nl = strnlen(p->name, sizeof p->name);
+            snprintf(mod, sizeof mod, "%.*s", (int)(nl > 7 ? nl - 7 : nl), p->name);   /* without ".weight" */
+            if (!ft_lora_target_matches(mod, targets)) continue;
+            if (out) {
+                ft_adapter_module *a = &out[n];
+                memset(a, 0, sizeof *a);
+                snprintf(a->module, sizeof a->module, "%s", mod);
+                a->layer = l; a->slot = k_enc_sites[s]; a->site = s;
+                a->row0 = 0; a->rows = p->t.shape[0]; a->in = (int)p->t.shape[1];
+            }
+            n++;
+        }
+    return n;
+}
+
+int ft_encoder_adapter_load(ft_adapter **out, const ft_encoder_model *m, const char *dir) {
+    *out = NULL;
+    ft_peft_lora_config pc;
+    FT_TRY(ft_peft_lora_config_read(&pc, dir));
+    const char *tg = pc.targets[0] ? pc.targets : ft_encoder_lora_default_targets(m);
+    int n = plan(m, tg, NULL);
+    if (n == 0) return ft_error(FT_ERR_NOT_FOUND, "%s/adapter_config.json: target_modules \"%s\" match no module of this %s encoder", dir, tg, m->cfg.model_type);
+    ft_adapter *a = ft_adapter_alloc(n, m->cfg.n_layer, ENC_SITES);
+    if (!a) return FT_ERR_NOMEM;
+    plan(m, tg, a->mods);
+    a->encoder = 1;
+    enc_shape(m, a->enc_shape);
+    a->r = pc.r; a->alpha = pc.alpha; a->dropout = pc.dropout; a->rslora = pc.rslora;
+    snprintf(a->targets, sizeof a->targets, "%s", tg);
+    snprintf(a->name, sizeof a->name, "%s", dir);
+    float scale = pc.rslora ? pc.alpha / sqrtf((float)pc.r) : pc.alpha / (float)pc.r;
+    for (int k = 0; k < n; k++) { a->mods[k].r = pc.r; a->mods[k].scale = scale; }
+    int rc = ft_adapter_finish(a, m->cfg.n_layer);
+    char path[4096];
+    ft_safetensors *st = NULL;
+    if (rc == FT_OK) rc = ft_path_join(path, sizeof path, dir, "adapter_model.safetensors");
+    if (rc == FT_OK) rc = ft_st_open(&st, path);
+    for (int k = 0; k < n && rc == FT_OK; k++)
+        for (int w = 0; w < 2 && rc == FT_OK; w++) {
+            ft_adapter_module *md = &a->mods[k];
+            ft_param p;
+            memset(&p, 0, sizeof p);
+            p.t.dtype = FT_F32;
+            p.t.ndim = 2;
+            p.t.shape[0] = w ? md->rows : md->r;
+            p.t.shape[1] = w ? md->r : md->in;
+            p.t.data = w ? md->B : md->A;
+            rc = ft_peft_read_lora_weight(st, md->module, w ? 'B' : 'A', &p);
+        }
+    if (st) ft_st_close(st);
+    if (rc < 0) { ft_adapter_free(a); return rc; }
+    *out = a;
+    return FT_OK;
+}
+
+/* ------------------------------------------------------------------ per-sequence adapters in a forward */
+
+void enc_row_adapters_forward(const ft_encoder_model *m, int l, int slot, const float *inp, float *out, int N) {
+    const ft_adapter *const *ra = m->row_ad;
+    if (!ra) return;
+    int T = m->a.T, B = N / T, site = l * ENC_SITES + enc_site_index(slot);
+    for (int b = 0; b < B; b++) {
+        const ft_adapter *ad = ra[b];
+        if (!ad) continue;
+        for (int k = ad->site_first[site]; k < ad->site_first[site + 1]; k++) {
+            const ft_adapter_module *md = &ad->mods[k];
+            ft_lora_module_forward(m->be, out + (size_t)b * T * md->rows, (int)md->rows, inp + (size_t)b * T * md->in, md->A, md->B,
+                                   m->row_xa, T, md->in, md->r, md->rows, md->scale);
+        }
+    }
+}
+
+int ft_encoder_forward_adapters(ft_encoder_model *m, const ft_encoder_inputs *in, const ft_adapter *const *seq_adapters, float *loss) {
+    int rmax = 0;
+    for (int b = 0; b < in->B && seq_adapters; b++) {
+        const ft_adapter *ad = seq_adapters[b];
+        if (!ad) continue;
+        if (!enc_adapter_fits(ad, m))
+            return ft_error(FT_ERR_INVALID, "adapter %s (sequence %d) was made for another model shape", ad->name, b);
+        if (ad->r > rmax) rmax = ad->r;
+    }
+    if (m->training) return ft_error(FT_ERR_INVALID, "per-sequence adapters are for inference: set training mode off");
+    size_t need = (size_t)in->T * (size_t)(rmax ? rmax : 1);
+    if (need > m->row_xa_n) {
+        float *x = realloc(m->row_xa, need * sizeof(float));
+        if (!x) return ft_error(FT_ERR_NOMEM, "out of memory");
+        m->row_xa = x;
+        m->row_xa_n = need;
+    }
+    m->row_ad = seq_adapters;
+    int rc = ft_encoder_forward_ex(m, in, loss);
+    m->row_ad = NULL;
+    return rc;
+}
