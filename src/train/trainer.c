@@ -137,10 +137,11 @@ static int setup(ft_trainer **out, const ft_train_config *cfg) {
     if (cfg->threads > 0) ft_set_threads(cfg->threads);
     int rc = ft_schedule_from_name(cfg->schedule, &t->sched);
     if (rc == FT_OK) rc = load_model(t);
+    if (rc == FT_OK) rc = ft_train_defaults_apply(&t->cfg, "lm", 0, ft_model_param_count(t->model)); /* "auto" options */
     if (rc == FT_OK) rc = load_data(t);
     /* a dry run stops before the big allocations, so that it can predict them */
     if (rc == FT_OK && !cfg->dry_run) rc = make_optimizer(t);
-    if (rc == FT_OK && !cfg->dry_run) rc = ft_model_prepare(t->model, cfg->batch_size, t->cfg.seq_len);
+    if (rc == FT_OK && !cfg->dry_run) rc = ft_model_prepare(t->model, t->cfg.batch_size, t->cfg.seq_len);
     if (rc < 0) { trainer_free(t); return rc; }
     t->it = ft_batch_iter_start((uint64_t)cfg->seed);
     *out = t;
@@ -349,6 +350,7 @@ int ft_train(const ft_train_config *cfg, ft_train_result *res) {
     ft_trainer *t;
     FT_TRY(setup(&t, cfg));
     if (cfg->dry_run) {
+        cfg = &t->cfg; /* the resolved batch size */
         const ft_model_config *mc = ft_model_get_config(t->model);
         int64_t np = ft_model_param_count(t->model), ntr = ft_model_trainable_count(t->model);
         size_t base = ft_rss_now(), w = ft_model_weight_bytes(t->model), g = ft_model_grad_bytes(t->model);

@@ -312,6 +312,7 @@ static int setup(enc_trainer **out, const ft_train_config *cfg) {
     int rc = ft_encoder_task_from_name(!strcmp(cfg->task, "auto") ? "classify" : cfg->task, &t->task);
     if (rc == FT_OK) rc = ft_schedule_from_name(cfg->schedule, &t->sched);
     if (rc == FT_OK) rc = load_model(t);
+    if (rc == FT_OK) rc = ft_train_defaults_apply(&t->cfg, ft_encoder_task_name(t->task), 1, ft_encoder_param_count(t->m)); /* "auto" options */
     if (rc == FT_OK) rc = load_data(t);
     if (rc == FT_OK && !cfg->dry_run)
         rc = ft_train_make_optimizer(&t->opt, &t->cfg, ft_encoder_param(t->m, 0), ft_encoder_num_params(t->m));
