@@ -59,8 +59,8 @@ static void test_table(void **s) {
         {"regress", "full", "pretrained", FT_MODEL_KIND_ENCODER, 22714371, 5e-5f, 0.1f, 16},
         {"token-classify", "full", "pretrained", FT_MODEL_KIND_ENCODER, 110000000, 5e-5f, 0.1f, 16},
         {"mlm", "full", "pretrained", FT_MODEL_KIND_ENCODER, 100000, 5e-5f, 0.1f, 16},
-        {"classify", "lora", "pretrained", FT_MODEL_KIND_ENCODER, 22714371, 5e-4f, 0.1f, 16},
-        {"token-classify", "lora", "pretrained", FT_MODEL_KIND_ENCODER, 110000000, 5e-4f, 0.1f, 16},
+        {"classify", "lora", "pretrained", FT_MODEL_KIND_ENCODER, 22714371, 1e-3f, 0.1f, 16},
+        {"token-classify", "lora", "pretrained", FT_MODEL_KIND_ENCODER, 110000000, 1e-3f, 0.1f, 16},
         /* decoders, full fine-tuning by size: the embedded stories260K, GPT-2 124M, a 7B */
         {"lm", "full", "pretrained", FT_MODEL_KIND_DECODER, 260000, 5e-4f, 0.05f, 8},
         {"lm", "full", "pretrained", FT_MODEL_KIND_DECODER, 9999999, 5e-4f, 0.05f, 8},
@@ -198,7 +198,7 @@ static void test_cli_encoder_and_resume(void **s) {
     /* LoRA on an encoder, dry run */
     assert_int_equal(ft(&out, "train --task classify --method lora --model %s --data %s --text-column sentence --dry-run --out %s", model,
                         data, ft_test_path(g_tmp, "enc-lora")), 0);
-    assert_non_null(strstr(defaults_line(out), "lr 0.0005 (LoRA on a pretrained encoder"));
+    assert_non_null(strstr(defaults_line(out), "lr 0.001 (LoRA on a pretrained encoder"));
     free(out);
     /* full fine-tuning with defaults only: 5e-5, 0.1, 16, saved as numbers in config.json */
     snprintf(a, sizeof a, "%s/encA", g_tmp);

@@ -83,7 +83,7 @@ int  ft_train_config_validate(const ft_train_config *c);
  *
  *   model                          method       lr     warmup-ratio  batch-size
  *   pretrained encoder (any task)  full         5e-5   0.1           16
- *   pretrained encoder             lora         5e-4   0.1           16
+ *   pretrained encoder             lora         1e-3   0.1           16
  *   decoder < 10M parameters       full         5e-4   0.05          8      (the embedded stories260K)
  *   decoder 10M .. 1B              full         5e-5   0.05          8
  *   decoder >= 1B                  full         2e-5   0.05          8

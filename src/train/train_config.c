@@ -50,7 +50,7 @@ const ft_train_option ft_train_options[] = {
     {"train-only", STR(train_only), "", "train only these (same patterns as --freeze); everything else is frozen"},
     {"optimizer", STR(optimizer), "adamw", "adamw, adam, sgd, adagrad or rmsprop"},
     {"schedule", STR(schedule), "linear", "learning-rate schedule after warmup: constant, linear or cosine"},
-    {"lr", FLT(lr), "auto", "peak learning rate; auto: by model and method (encoder: 5e-5 full, 5e-4 LoRA; decoder full: 5e-4 under 10M parameters, 5e-5 under 1B, else 2e-5; decoder LoRA/QLoRA: 5e-4 under 10M, 2e-4 under 30B, else 1e-4; --init random: 5e-4)"},
+    {"lr", FLT(lr), "auto", "peak learning rate; auto: by model and method (encoder: 5e-5 full, 1e-3 LoRA; decoder full: 5e-4 under 10M parameters, 5e-5 under 1B, else 2e-5; decoder LoRA/QLoRA: 5e-4 under 10M, 2e-4 under 30B, else 1e-4; --init random: 5e-4)"},
     {"min-lr-ratio", FLT(min_lr_ratio), "0", "final learning rate as a fraction of --lr (linear / cosine)"},
     {"weight-decay", FLT(weight_decay), "0.01", "decoupled weight decay (not on biases, norms, embeddings)"},
     {"beta1", FLT(beta1), "0.9", "Adam beta1"},
