@@ -56,6 +56,26 @@ int  ft_tokenizer_load_json(ft_tokenizer **out, const char *tokenizer_json_path)
 int  ft_tokenizer_load_llama2c(ft_tokenizer **out, const char *path);
 void ft_tokenizer_free(ft_tokenizer *tok);
 
+/* ---- tokenizer files recognised by their content (detect.c), whatever their name ---- */
+typedef enum ft_tokenizer_file_kind {
+    FT_TOKFILE_UNKNOWN = 0,
+    FT_TOKFILE_HF_JSON,      /* HF tokenizer.json: a JSON object with a "model" object */
+    FT_TOKFILE_LLAMA2C,      /* llama2.c tokenizer.bin: int32 max length, then {float score, int32 len, bytes} */
+    FT_TOKFILE_BPE_VOCAB,    /* GPT-2 encoder.json / HF vocab.json: a JSON object of token -> id */
+    FT_TOKFILE_BPE_MERGES,   /* vocab.bpe / merges.txt: a "#version" line or lines "a b" */
+    FT_TOKFILE_WORDPIECE,    /* vocab.txt: one token per line, with [UNK] / [CLS] / [SEP] */
+} ft_tokenizer_file_kind;
+/* The kind of the file at path, from its content. FT_ERR_FORMAT (message listing the recognised
+ * formats) when it is none of them; *kind is then FT_TOKFILE_UNKNOWN. */
+int ft_tokenizer_detect_file(const char *path, ft_tokenizer_file_kind *kind);
+ft_tokenizer_file_kind ft_tokenizer_classify_bytes(const void *data, size_t n);
+/* The name ft_tokenizer_load(dir) looks for ("tokenizer.json", "tokenizer.bin", "vocab.json",
+ * "merges.txt", "vocab.txt"); NULL for FT_TOKFILE_UNKNOWN. */
+const char *ft_tokenizer_file_canonical_name(ft_tokenizer_file_kind k);
+const char *ft_tokenizer_file_kind_name(ft_tokenizer_file_kind k);
+/* One sentence listing the recognised formats (for error messages). */
+const char *ft_tokenizer_file_formats(void);
+
 /* Writes a HF tokenizers tokenizer.json (atomically) that HF's PreTrainedTokenizerFast and our
  * ft_tokenizer_load_json encode exactly like tok. For a llama2.c tokenizer: the Llama-2 layout
  * (Prepend/Replace normalizer, byte_fallback, merges derived from the scores, BOS post-processor).

@@ -89,6 +89,47 @@ int  ft_train_config_save_json(const ft_train_config *c, const char *path);
 /* Checks values and combinations; messages name the option. */
 int  ft_train_config_validate(const ft_train_config *c);
 
+/* ---- defaults chosen from the task, the method and the model (train_defaults.c) ----
+ * --lr, --warmup-ratio and --batch-size default to "auto": the value FT_TRAIN_AUTO until the trainer
+ * knows the task and has loaded the model, then the value of a table (README "Defaults"):
+ *
+ *   model                          method       lr     warmup-ratio  batch-size
+ *   pretrained encoder (any task)  full         5e-5   0.1           16
+ *   pretrained encoder             lora         1e-3   0.1           16
+ *   decoder < 10M parameters       full         5e-4   0.05          8      (the embedded stories260K)
+ *   decoder 10M .. 1B              full         5e-5   0.05          8
+ *   decoder >= 1B                  full         2e-5   0.05          8
+ *   decoder < 10M                  lora, qlora  5e-4   0.05          8
+ *   decoder 10M .. 30B             lora, qlora  2e-4   0.05          8
+ *   decoder >= 30B                 lora, qlora  1e-4   0.05          8
+ *   decoder, --init random         any          5e-4   0.05          8
+ *
+ * Values given on the command line or in a JSON config always win. The trainers resolve once per
+ * run and save the resolved numbers in RUN/config.json, so a resumed run reads the same values. */
+#define FT_TRAIN_AUTO (-1)
+
+typedef enum ft_model_kind {
+    FT_MODEL_KIND_DECODER = 0,     /* a pretrained decoder (llama2.c, GPT-2, Llama, ...) */
+    FT_MODEL_KIND_DECODER_RANDOM,  /* a decoder with --init random (trained from scratch) */
+    FT_MODEL_KIND_ENCODER,         /* a pretrained BERT-style encoder */
+} ft_model_kind;
+
+typedef struct ft_train_defaults_ctx {
+    const char   *task;      /* lm, classify, regress, token-classify or mlm (not "auto") */
+    ft_model_kind kind;
+    int64_t       n_params;  /* the model's parameter count (0 = unknown: treated as large) */
+} ft_train_defaults_ctx;
+
+/* Fills every option of c still at FT_TRAIN_AUTO from ctx and c->method, and writes into why
+ * (cap bytes, may be NULL) one line saying each value and why, e.g. "lr 5e-05 (full fine-tuning
+ * of a pretrained encoder: ...), warmup-ratio 0.1 (...), batch-size 16 (...)"; explicit values are
+ * listed as "(set)". Pure: no I/O. FT_ERR_INVALID for an unknown task / method. */
+int ft_train_config_resolve(ft_train_config *c, const ft_train_defaults_ctx *ctx, char *why, size_t cap);
+/* What the trainers call in their setup: the context from the task name, encoder or decoder and the
+ * parameter count (and c->init_from), ft_train_config_resolve, one "defaults: ..." line on stderr,
+ * and c->out/config.json rewritten with the resolved values when it exists. */
+int ft_train_defaults_apply(ft_train_config *c, const char *task, int is_encoder, int64_t n_params);
+
 typedef struct ft_train_result {
     int64_t steps;
     int     epochs_done;

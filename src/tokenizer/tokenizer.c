@@ -11,20 +11,18 @@ static int has(const char *dir, const char *name, char *buf, size_t cap) {
     return ft_path_join(buf, cap, dir, name) == FT_OK && ft_path_exists(buf) && !ft_path_is_dir(buf);
 }
 
-static int ends_with(const char *s, const char *suf) {
-    size_t n = strlen(s), m = strlen(suf);
-    return n >= m && strcmp(s + n - m, suf) == 0;
-}
-
 int ft_tokenizer_load(ft_tokenizer **out, const char *dir) {
     *out = NULL;
     if (!dir) return ft_error(FT_ERR_INVALID, "ft_tokenizer_load: no directory given");
     if (!ft_path_is_dir(dir)) {
         if (!ft_path_exists(dir)) return ft_error(FT_ERR_NOT_FOUND, "%s: no such tokenizer directory", dir);
         /* a single file is accepted too */
-        if (ends_with(dir, ".json")) return ft_tok_load_hf_json(out, dir);
-        if (ends_with(dir, ".bin")) return ft_tok_load_llama2c(out, dir);
-        return ft_error(FT_ERR_INVALID, "%s: not a directory, a tokenizer.json or a llama2.c tokenizer .bin", dir);
+        ft_tokenizer_file_kind k; /* its format from its content, whatever its name (detect.c) */
+        FT_TRY(ft_tokenizer_detect_file(dir, &k));
+        if (k == FT_TOKFILE_HF_JSON) return ft_tok_load_hf_json(out, dir);
+        if (k == FT_TOKFILE_LLAMA2C) return ft_tok_load_llama2c(out, dir);
+        if (k == FT_TOKFILE_WORDPIECE) return ft_tokenizer_load_wordpiece(out, dir, NULL);
+        return ft_error(FT_ERR_INVALID, "%s: a %s alone is not a tokenizer; give the directory holding both BPE files", dir, ft_tokenizer_file_kind_name(k));
     }
     char a[4096], b[4096];
     int rc;

@@ -50,7 +50,7 @@ const ft_train_option ft_train_options[] = {
     {"train-only", STR(train_only), "", "train only these (same patterns as --freeze); everything else is frozen"},
     {"optimizer", STR(optimizer), "adamw", "adamw, adam, sgd, adagrad or rmsprop"},
     {"schedule", STR(schedule), "linear", "learning-rate schedule after warmup: constant, linear or cosine"},
-    {"lr", FLT(lr), "5e-4", "peak learning rate"},
+    {"lr", FLT(lr), "auto", "peak learning rate; auto: by model and method (encoder: 5e-5 full, 1e-3 LoRA; decoder full: 5e-4 under 10M parameters, 5e-5 under 1B, else 2e-5; decoder LoRA/QLoRA: 5e-4 under 10M, 2e-4 under 30B, else 1e-4; --init random: 5e-4)"},
     {"min-lr-ratio", FLT(min_lr_ratio), "0", "final learning rate as a fraction of --lr (linear / cosine)"},
     {"weight-decay", FLT(weight_decay), "0.01", "decoupled weight decay (not on biases, norms, embeddings)"},
     {"beta1", FLT(beta1), "0.9", "Adam beta1"},
@@ -59,10 +59,10 @@ const ft_train_option ft_train_options[] = {
     {"momentum", FLT(momentum), "0.9", "SGD / RMSprop momentum"},
     {"nesterov", BOOL(nesterov), "0", "SGD with Nesterov momentum"},
     {"warmup-steps", INT(warmup_steps), "-1", "warmup steps (-1: use --warmup-ratio)"},
-    {"warmup-ratio", FLT(warmup_ratio), "0.05", "warmup as a fraction of all steps"},
+    {"warmup-ratio", FLT(warmup_ratio), "auto", "warmup as a fraction of all steps; auto: 0.1 for encoders (BERT), 0.05 for decoders"},
     {"max-grad-norm", FLT(max_grad_norm), "1.0", "clip gradients to this global norm (0 = off)"},
     {"label-smoothing", FLT(label_smoothing), "0", "label smoothing of the cross-entropy"},
-    {"batch-size", INT(batch_size), "8", "sequences per micro-batch"},
+    {"batch-size", INT(batch_size), "auto", "sequences per micro-batch; auto: 16 for encoders, 8 for decoders"},
     {"grad-accum", INT(grad_accum), "1", "micro-batches per optimizer step (normalised by target tokens)"},
     {"epochs", INT(epochs), "3", "passes over the training data"},
     {"max-steps", INT(max_steps), "-1", "stop after this many optimizer steps (-1: run --epochs)"},
@@ -107,6 +107,15 @@ int ft_train_config_set(ft_train_config *c, const char *name, const char *value)
     const ft_train_option *o = find_opt(name);
     if (!o) return ft_error(FT_ERR_INVALID, "unknown option '%s'", name);
     char *base = (char *)c + o->offset, *end;
+    errno = 0;
+    /* a number whose table default is "auto" (train_defaults.c fills it in): "auto" or >= 0 */
+    int autoable = (o->type == FT_OPTV_INT || o->type == FT_OPTV_FLOAT) && !strcmp(o->def, "auto");
+    if (autoable && !strcmp(value, "auto")) {
+        if (o->type == FT_OPTV_INT) *(int *)base = FT_TRAIN_AUTO; else *(float *)base = (float)FT_TRAIN_AUTO;
+        return FT_OK;
+    }
+    if (autoable && strtod(value, &end) < 0 && end != value && !*end)
+        return ft_error(FT_ERR_INVALID, "--%s: expected a number >= 0 or auto, got '%s'", o->name, value);
     errno = 0;
     switch (o->type) {
     case FT_OPTV_STR:
@@ -179,10 +188,14 @@ int ft_train_config_save_json(const ft_train_config *c, const char *path) {
         const char *base = (const char *)c + op->offset;
         switch (op->type) {
         case FT_OPTV_STR: cJSON_AddStringToObject(o, key, base); break;
-        case FT_OPTV_INT: cJSON_AddNumberToObject(o, key, *(const int *)base); break;
+        case FT_OPTV_INT:
+            if (*(const int *)base == FT_TRAIN_AUTO && !strcmp(op->def, "auto")) cJSON_AddStringToObject(o, key, "auto");
+            else cJSON_AddNumberToObject(o, key, *(const int *)base);
+            break;
         case FT_OPTV_I64: cJSON_AddNumberToObject(o, key, (double)*(const int64_t *)base); break;
         case FT_OPTV_FLOAT: {
             char buf[32];
+            if (*(const float *)base == (float)FT_TRAIN_AUTO && !strcmp(op->def, "auto")) { cJSON_AddStringToObject(o, key, "auto"); break; }
             snprintf(buf, sizeof buf, "%.9g", *(const float *)base);
             cJSON_AddRawToObject(o, key, buf);
             break;
@@ -201,8 +214,8 @@ int ft_train_config_save_json(const ft_train_config *c, const char *path) {
 }
 
 int ft_train_config_validate(const ft_train_config *c) {
-    if (c->lr < 0) return ft_error(FT_ERR_INVALID, "--lr must be >= 0 (got %g)", c->lr);
-    if (c->batch_size <= 0) return ft_error(FT_ERR_INVALID, "--batch-size must be positive (got %d)", c->batch_size);
+    if (c->lr < 0 && c->lr != (float)FT_TRAIN_AUTO) return ft_error(FT_ERR_INVALID, "--lr must be >= 0 (got %g)", c->lr);
+    if (c->batch_size <= 0 && c->batch_size != FT_TRAIN_AUTO) return ft_error(FT_ERR_INVALID, "--batch-size must be positive (got %d)", c->batch_size);
     if (c->grad_accum <= 0) return ft_error(FT_ERR_INVALID, "--grad-accum must be positive (got %d)", c->grad_accum);
     if (c->seq_len <= 1) return ft_error(FT_ERR_INVALID, "--seq-len must be at least 2 (got %d)", c->seq_len);
     if (c->epochs <= 0 && c->max_steps <= 0) return ft_error(FT_ERR_INVALID, "need --epochs > 0 or --max-steps > 0");
@@ -211,7 +224,7 @@ int ft_train_config_validate(const ft_train_config *c) {
     if (c->folds && (c->fold < -1 || c->fold >= c->folds)) return ft_error(FT_ERR_INVALID, "--fold must be in [0, %d), or -1 for every fold (got %d)", c->folds, c->fold);
     if (c->label_smoothing < 0 || c->label_smoothing >= 1) return ft_error(FT_ERR_INVALID, "--label-smoothing must be in [0, 1)");
     if (c->max_grad_norm < 0) return ft_error(FT_ERR_INVALID, "--max-grad-norm must be >= 0");
-    if (c->warmup_ratio < 0 || c->warmup_ratio > 1) return ft_error(FT_ERR_INVALID, "--warmup-ratio must be in [0, 1]");
+    if ((c->warmup_ratio < 0 && c->warmup_ratio != (float)FT_TRAIN_AUTO) || c->warmup_ratio > 1) return ft_error(FT_ERR_INVALID, "--warmup-ratio must be in [0, 1]");
     if (c->keep < 1) return ft_error(FT_ERR_INVALID, "--keep must be >= 1");
     if (strcmp(c->train_on, "auto") && strcmp(c->train_on, "all") && strcmp(c->train_on, "completion"))
         return ft_error(FT_ERR_INVALID, "--train-on must be completion, all or auto (got '%s')", c->train_on);

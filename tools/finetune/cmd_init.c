@@ -7,14 +7,72 @@
 #include "finetune/status.h"
 #include "finetune/tokenizer.h"
 
+#include <dirent.h>
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+/* copies the file src to dir/name (atomically) */
+static int copy_file(const char *src, const char *dir, const char *name) {
+    char dst[4096];
+    FT_TRY(ft_path_join(dst, sizeof dst, dir, name));
+    ft_mmap mm;
+    FT_TRY(ft_file_map(&mm, src));
+    int rc = ft_file_write_atomic(dst, mm.data ? mm.data : "", mm.size);
+    ft_file_unmap(&mm);
+    return rc;
+}
+
+/* The other half of a GPT-2 style pair (vocabulary <-> merges) next to path: the first file of the
+ * directory, by name, whose content is of kind want. 1 if found (into out), else 0. */
+static int find_companion(const char *path, ft_tokenizer_file_kind want, char *out, size_t cap) {
+    char *dup = strdup(path);
+    if (!dup) return 0;
+    const char *dir = dirname(dup);
+    struct stat self;
+    int found = 0, have_self = stat(path, &self) == 0;
+    struct dirent **names;
+    int n = scandir(dir, &names, NULL, alphasort);
+    for (int i = 0; i < n; i++) {
+        char cand[4096];
+        struct stat st;
+        ft_tokenizer_file_kind k;
+        if (!found && names[i]->d_name[0] != '.' && ft_path_join(cand, sizeof cand, dir, names[i]->d_name) == FT_OK &&
+            stat(cand, &st) == 0 && S_ISREG(st.st_mode) && !(have_self && st.st_ino == self.st_ino && st.st_dev == self.st_dev)) {
+            if (ft_tokenizer_detect_file(cand, &k) == FT_OK && k == want) { snprintf(out, cap, "%s", cand); found = 1; }
+            ft_error_clear();
+        }
+        free(names[i]);
+    }
+    if (n >= 0) free(names);
+    free(dup);
+    return found;
+}
+
+/* --tokenizer FILE: its format from its content, copied into out under the name the loaders look for
+ * (a BPE vocabulary or merges file brings its other half, found by content in the same directory) */
+static int copy_tokenizer_file(const char *path, const char *out) {
+    ft_tokenizer_file_kind k;
+    FT_TRY(ft_tokenizer_detect_file(path, &k));
+    FT_TRY(ft_mkdirs(out));
+    if (k == FT_TOKFILE_BPE_VOCAB || k == FT_TOKFILE_BPE_MERGES) {
+        ft_tokenizer_file_kind want = k == FT_TOKFILE_BPE_VOCAB ? FT_TOKFILE_BPE_MERGES : FT_TOKFILE_BPE_VOCAB;
+        char other[4096];
+        if (!find_companion(path, want, other, sizeof other))
+            return ft_error(FT_ERR_NOT_FOUND, "%s: a %s, which needs its %s: no such file (by content, any name) next to it",
+                            path, ft_tokenizer_file_kind_name(k), ft_tokenizer_file_kind_name(want));
+        fprintf(stderr, "finetune init: %s: %s -> %s/%s\n", other, ft_tokenizer_file_kind_name(want), out, ft_tokenizer_file_canonical_name(want));
+        FT_TRY(copy_file(other, out, ft_tokenizer_file_canonical_name(want)));
+    }
+    fprintf(stderr, "finetune init: %s: %s -> %s/%s\n", path, ft_tokenizer_file_kind_name(k), out, ft_tokenizer_file_canonical_name(k));
+    return copy_file(path, out, ft_tokenizer_file_canonical_name(k));
+}
 
 int ft_cmd_init(int argc, char **argv) {
     ft_opt opts[] = {
         {"config", 1, "HF config.json giving the architecture and shape (required)", NULL},
-        {"tokenizer", 1, "tokenizer directory or file to copy into the model (tokenizer.json, tok512.bin, ...)", NULL},
+        {"tokenizer", 1, "tokenizer directory, or a file of any name whose format is recognised by content: HF tokenizer.json, llama2.c .bin, WordPiece vocab.txt, GPT-2 encoder.json / vocab.bpe (with the other half next to it)", NULL},
         {"out", 1, "output directory (required)", NULL},
         {"seed", 1, "random seed (default 1234)", NULL},
         {NULL, 0, NULL, NULL},
@@ -40,16 +98,7 @@ int ft_cmd_init(int argc, char **argv) {
             if ((rc = ft_mkdirs(out)) == FT_OK && (rc = ft_copy_tokenizer_files(tok_path, out)) == 0)
                 rc = ft_error(FT_ERR_NOT_FOUND, "%s: no tokenizer files found (tokenizer.json, vocab.json + merges.txt, tokenizer.bin, ...)", tok_path);
             if (rc > 0) rc = FT_OK;
-        } else if ((rc = ft_mkdirs(out)) == FT_OK) {
-            char *dup = strdup(tok_path), dst[4096];
-            ft_mmap mm;
-            rc = ft_path_join(dst, sizeof dst, out, basename(dup));
-            if (rc == FT_OK && (rc = ft_file_map(&mm, tok_path)) == FT_OK) {
-                rc = ft_file_write_atomic(dst, mm.data ? mm.data : "", mm.size);
-                ft_file_unmap(&mm);
-            }
-            free(dup);
-        }
+        } else rc = copy_tokenizer_file(tok_path, out);
         ft_tokenizer *tok;
         if (rc == FT_OK && (rc = ft_tokenizer_load(&tok, out)) == FT_OK) {
             int tv = ft_tokenizer_vocab_size(tok);
