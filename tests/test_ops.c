@@ -271,10 +271,10 @@ static void check_matmul(int N, int C, int OC, int use_bias, uint64_t seed) {
     float *bias2 = randn(&r, OC, 1, 0);
     ft_ref_bias_add_forward(ba_ref, bias2, N, OC);
     ft_cpu_bias_add_forward(ba_cpu, bias2, N, OC);
-    ft_ref_bias_add_backward(bb_ref, dout, N, OC);
-    ft_cpu_bias_add_backward(bb_cpu, dout, N, OC);
+    ft_ref_bias_backward(bb_ref, dout, N, OC);
+    ft_cpu_bias_backward(bb_cpu, dout, N, OC);
     assert_true(ft_check_close("bias_add_forward out +=", ba_cpu, ba_ref, NO, TOL));
-    assert_true(ft_check_close("bias_add_backward dbias (+= onto G0)", bb_cpu, bb_ref, OC, TOL));
+    assert_true(ft_check_close("bias_backward dbias (+= onto G0)", bb_cpu, bb_ref, OC, TOL));
     mem_free_all();
 }
 

@@ -5,6 +5,7 @@
 #ifndef FINETUNE_BACKEND_H
 #define FINETUNE_BACKEND_H
 #include <stddef.h>
+#include "finetune/ops.h"
 
 typedef struct ft_backend {
     const char *name;
@@ -55,6 +56,18 @@ typedef struct ft_backend {
     void (*tanh_backward)(float *dinp, const float *dout, const float *out, size_t n);
     void (*relu_forward)(float *out, const float *inp, size_t n);
     void (*relu_backward)(float *dinp, const float *dout, const float *inp, size_t n);
+
+    /* the loops model and trainer code ran on the host (ops.h, FT_UPDATE_OPS_DECLARE; LoRA merge is
+     * matmul_acc_backward(W, NULL, B, r, NULL, A, out, in, r, scale)) */
+    void (*bias_backward)(float *dbias, const float *dout, int N, int OC);
+    void (*kv_cache_write)(float *k_cache, float *v_cache, int ldc, const float *k, const float *v, int ldkv, const int *rows, int row0, int n, int KV);
+    double (*loss_reduce)(const float *losses, size_t N);
+    double (*sumsq)(const float *x, size_t n);
+    void (*adamw_update)(float *w, float *m, float *v, const float *g, size_t n, const ft_update_params *h);
+    void (*adam_update)(float *w, float *m, float *v, const float *g, size_t n, const ft_update_params *h);
+    void (*sgd_update)(float *w, float *buf, const float *g, size_t n, const ft_update_params *h);
+    void (*adagrad_update)(float *w, float *acc, const float *g, size_t n, const ft_update_params *h);
+    void (*rmsprop_update)(float *w, float *v, float *buf, const float *g, size_t n, const ft_update_params *h);
 } ft_backend;
 
 /* ---- dropout on the attention probabilities (training; BERT attention_probs_dropout_prob, GPT-2 attn_pdrop)

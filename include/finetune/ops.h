@@ -35,9 +35,11 @@ void P##rmsnorm_backward(float *dinp, float *dw, const float *dout, const float 
 void P##matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC); \
 /* dinp[N,C] = dout @ w (assigned); dw[OC,C] += dout^T @ inp; dbias[OC] += sum_n dout */                  \
 void P##matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const float *w, int N, int C, int OC); \
-/* out[N,OC] += bias[OC] ; dbias[OC] += sum_n dout[N,OC] */                                                \
+/* out[N,OC] += bias[OC] */                                                                              \
 void P##bias_add_forward(float *out, const float *bias, int N, int OC);                                  \
-void P##bias_add_backward(float *dbias, const float *dout, int N, int OC);                               \
+/* dbias[OC] += sum_n dout[N,OC]: each column summed over n = 0..N-1 in that order, in double, then     \
+ * added as float. The order is fixed, so the bits do not depend on the thread count; ref == cpu. */     \
+void P##bias_backward(float *dbias, const float *dout, int N, int OC);                                   \
 /* GELU, tanh approximation (HF "gelu_new" / "gelu_pytorch_tanh"); out may alias nothing */               \
 void P##gelu_forward(float *out, const float *inp, size_t n);                                            \
 void P##gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);                       \
@@ -84,6 +86,59 @@ void P##dropout_backward(float *dinp, const float *dout, size_t n, float p, unsi
 FT_OPS_DECLARE(ft_ref_)
 FT_OPS_DECLARE(ft_cpu_)
 
+/* ---- the loops that model and trainer code used to run on the host, as kernels ----
+ * (bias gradients: bias_backward above). Deterministic: every result is a fixed function of the
+ * inputs (same bits for any thread count), and the _ref and _cpu versions give the same bits.
+ *
+ * LoRA merge needs no kernel of its own: W[out,in] += scale * B[out,r] @ A[r,in] is
+ *   matmul_acc_backward(W, NULL, B, r, NULL, A, out, in, r, scale)
+ * (dinp[N=out, K=in] += alpha * dout[N, rows=r] @ w[rows=r, K=in]); the _ref version sums each
+ * element over j = 0..r-1 in double, exactly the old host loop.
+ *
+ * Hyperparameters of one optimizer update (the optimizer computes them per step). */
+typedef struct ft_update_params {
+    float lr;           /* learning rate of this step */
+    float wd;           /* weight decay of this parameter (0 where it does not decay) */
+    float beta1, beta2; /* Adam moments; RMSprop: alpha = beta2 */
+    float eps;
+    float momentum;     /* SGD / RMSprop */
+    float bc1;          /* Adam: 1 - beta1^t (computed in double, rounded to float) */
+    float bc2_sqrt;     /* Adam: sqrt(1 - beta2^t) (likewise) */
+    int   nesterov;     /* SGD */
+    int   first_step;   /* SGD: t == 1 (the momentum buffer starts as the gradient) */
+} ft_update_params;
+
+#define FT_UPDATE_OPS_DECLARE(P) \
+/* KV-cache write: for rows i < n, k[i*ldkv .. +KV) goes to k_cache[r*ldc ..] and v[i*ldkv ..] to   \
+ * v_cache[r*ldc ..], r = rows ? rows[i] : row0 + i. k and v are strided views (the decoder's fused   \
+ * qkv rows: k = qkv + NH*HS, v = k + NKV*HS, ldkv = (NH+2*NKV)*HS); rows[] lets a multi-slot cache  \
+ * put each row at slot*max_T + position. Destination rows must be distinct. */                        \
+void P##kv_cache_write(float *k_cache, float *v_cache, int ldc, const float *k, const float *v, int ldkv, const int *rows, int row0, int n, int KV); \
+/* sum of losses[0..N) in double, added in index order (the mean loss of a batch is this / count) */   \
+double P##loss_reduce(const float *losses, size_t N);                                                   \
+/* sum of x[i]^2 in double (a gradient norm): x is cut into FT_SUMSQ_CHUNKS equal chunks of            \
+ * ceil(n / FT_SUMSQ_CHUNKS), each summed in index order, then the chunk sums are added in order —     \
+ * the same bits for any thread count. */                                                              \
+double P##sumsq(const float *x, size_t n);                                                              \
+/* One optimizer step on n elements, in place; the same float arithmetic as torch.optim (see optim.h). \
+ * AdamW: w = w (1 - lr wd); m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;                             \
+ *        w -= (lr / bc1) m / (sqrt(v) / bc2_sqrt + eps) */                                             \
+void P##adamw_update(float *w, float *m, float *v, const float *g, size_t n, const ft_update_params *h); \
+/* Adam: the same with g += wd w (L2) instead of the decoupled decay */                                 \
+void P##adam_update(float *w, float *m, float *v, const float *g, size_t n, const ft_update_params *h); \
+/* SGD: g += wd w; with buf (momentum > 0): buf = first_step ? g : mu buf + g,                          \
+ * g = nesterov ? g + mu buf : buf; w -= lr g. buf NULL = plain SGD. */                                 \
+void P##sgd_update(float *w, float *buf, const float *g, size_t n, const ft_update_params *h);         \
+/* Adagrad: g += wd w; acc += g^2; w -= lr g / (sqrt(acc) + eps) */                                     \
+void P##adagrad_update(float *w, float *acc, const float *g, size_t n, const ft_update_params *h);     \
+/* RMSprop (alpha = beta2): g += wd w; v = a v + (1-a) g^2; u = g / (sqrt(v) + eps);                   \
+ * with buf (momentum > 0): buf = mu buf + u, u = buf; w -= lr u */                                     \
+void P##rmsprop_update(float *w, float *v, float *buf, const float *g, size_t n, const ft_update_params *h);
+
+#define FT_SUMSQ_CHUNKS 64
+FT_UPDATE_OPS_DECLARE(ft_ref_)
+FT_UPDATE_OPS_DECLARE(ft_cpu_)
+
 /* Matmuls with a quantized frozen weight (QLoRA): qw is an ft_nf4_tensor (dt FT_NF4) or an
  * ft_q8row_tensor (dt FT_Q8_ROW) of shape [OC, C] (quant.h). out[N,OC] = inp @ W^T (+ bias), assigned;
  * dinp[N,C] = dout @ W, assigned (no weight gradient: the base is frozen). ws: workspace of wsn floats,
@@ -93,6 +148,4 @@ void P##qmatmul_forward(float *out, const float *inp, int dt, const void *qw, co
 void P##qmatmul_backward(float *dinp, const float *dout, int dt, const void *qw, int N, float *ws, size_t wsn);
 FT_QOPS_DECLARE(ft_ref_)
 FT_QOPS_DECLARE(ft_cpu_)
-#if 0
-#endif
 #endif

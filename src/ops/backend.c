@@ -31,6 +31,10 @@
     .gelu_erf_forward = P##gelu_erf_forward, .gelu_erf_backward = P##gelu_erf_backward,     \
     .tanh_forward = P##tanh_forward, .tanh_backward = P##tanh_backward,                     \
     .relu_forward = P##relu_forward, .relu_backward = P##relu_backward,                     \
+    .bias_backward = P##bias_backward, .kv_cache_write = P##kv_cache_write,                 \
+    .loss_reduce = P##loss_reduce, .sumsq = P##sumsq,                                       \
+    .adamw_update = P##adamw_update, .adam_update = P##adam_update, .sgd_update = P##sgd_update, \
+    .adagrad_update = P##adagrad_update, .rmsprop_update = P##rmsprop_update,               \
 }
 
 static const ft_backend g_ref = FT_BACKEND_TABLE(ft_ref_, "ref");
