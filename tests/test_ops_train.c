@@ -4,13 +4,16 @@
  * bit where the summation order is the same), and run with 1 thread and with all threads (same bits). */
 #include "testutil.h"
 
+#include "finetune/arena.h"
 #include "finetune/backend.h"
 #include "finetune/ops.h"
+#include "finetune/optim.h"
 #include "finetune/rng.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 static void *g_mem[64];
@@ -300,6 +303,103 @@ static void test_lora_merge(void **state) {
     check_merge(768, 768, 16, 204);
 }
 
+/* ------------------------------------------------------------------ memory through a backend */
+/* A pretend device: the cpu kernels, host memory, and a context that counts what the memory members see. */
+typedef struct fake_ctx {
+    int allocs, frees, h2d, d2h, syncs;
+    size_t bytes;
+} fake_ctx;
+static void *fake_alloc(void *ctx, size_t n) {
+    fake_ctx *c = ctx;
+    c->allocs++;
+    c->bytes += n;
+    void *p = aligned_alloc(64, (n + 63) / 64 * 64);
+    if (p) memset(p, 0, n);
+    return p;
+}
+static void fake_free(void *ctx, void *p) { ((fake_ctx *)ctx)->frees++; free(p); }
+static void fake_h2d(void *ctx, void *d, const void *s, size_t n) { ((fake_ctx *)ctx)->h2d++; memcpy(d, s, n); }
+static void fake_d2h(void *ctx, void *d, const void *s, size_t n) { ((fake_ctx *)ctx)->d2h++; memcpy(d, s, n); }
+static void fake_sync(void *ctx) { ((fake_ctx *)ctx)->syncs++; }
+
+static void test_backend_memory(void **state) {
+    (void)state;
+    /* host backends: the helpers fall back to aligned, zero-filled host memory and memcpy */
+    float *h = ft_backend_alloc(ft_backend_cpu(), 100 * sizeof(float));
+    assert_non_null(h);
+    int zero = 1;
+    for (int i = 0; i < 100; i++) zero &= h[i] == 0.0f;
+    printf("  cpu: ft_backend_alloc 400 B at %p: 64-byte aligned %s, zero-filled %s\n", (void *)h, ((uintptr_t)h % 64) ? "NO" : "yes",
+           zero ? "yes" : "NO");
+    assert_true(zero && (uintptr_t)h % 64 == 0);
+    float src[3] = {1, 2, 3}, back[3];
+    ft_backend_to_device(ft_backend_cpu(), h, src, sizeof src);
+    ft_backend_to_host(NULL, back, h, sizeof back);
+    ft_backend_synchronize(ft_backend_ref());
+    assert_true(back[0] == 1 && back[2] == 3);
+    ft_backend_free(ft_backend_cpu(), h);
+    ft_backend_free(NULL, NULL);
+
+    /* a backend with its own allocator and context */
+    fake_ctx fc = {0};
+    ft_backend fake = *ft_backend_cpu();
+    fake.name = "fake";
+    fake.ctx = &fc;
+    fake.alloc = fake_alloc;
+    fake.free = fake_free;
+    fake.to_device = fake_h2d;
+    fake.to_host = fake_d2h;
+    fake.synchronize = fake_sync;
+    void *p = ft_backend_alloc(&fake, 10);
+    ft_backend_to_device(&fake, p, src, 8);
+    ft_backend_to_host(&fake, back, p, 8);
+    ft_backend_synchronize(&fake);
+    ft_backend_free(&fake, p);
+    ft_arena a;
+    assert_int_equal(ft_arena_init_on(&a, 1000, &fake), 0);
+    float *x = ft_arena_alloc(&a, 200 * sizeof(float));
+    assert_non_null(x);
+    assert_true(x[0] == 0.0f && x[199] == 0.0f);
+    ft_arena_free(&a);
+    printf("  fake: allocs %d (bytes %zu), frees %d, to_device %d, to_host %d, synchronize %d\n", fc.allocs, fc.bytes, fc.frees,
+           fc.h2d, fc.d2h, fc.syncs);
+    assert_true(fc.allocs == 2 && fc.frees == 2 && fc.h2d == 1 && fc.d2h == 1 && fc.syncs == 1 && fc.bytes == 10 + 1024);
+    /* an arena on a host backend is a plain arena */
+    assert_int_equal(ft_arena_init_on(&a, 64, ft_backend_cpu()), 0);
+    ft_arena_free(&a);
+
+    /* the optimizer's moments come from the backend's allocator, its step runs the backend's kernel */
+    fc = (fake_ctx){0};
+    float w[5] = {1, -2, 3, -4, 5}, g[5] = {0.5f, 0.5f, -0.5f, 1, 0}, w2[5];
+    memcpy(w2, w, sizeof w);
+    ft_param prm;
+    memset(&prm, 0, sizeof prm);
+    snprintf(prm.name, sizeof prm.name, "w");
+    prm.t.dtype = FT_F32;
+    prm.t.ndim = 1;
+    prm.t.shape[0] = 5;
+    prm.t.data = w;
+    prm.grad = g;
+    prm.trainable = 1;
+    prm.decay = 1;
+    ft_optim_params op = ft_optim_default_params();
+    op.lr = 0.1f;
+    op.weight_decay = 0.01f;
+    ft_optimizer *o;
+    assert_int_equal(ft_optim_create_params_on(&o, &prm, 1, &op, &fake), 0);
+    assert_int_equal(ft_optim_step(o, 0.1f), 0);
+    int allocs = fc.allocs;
+    ft_optim_free(o);
+    /* the same update by hand through the reference kernel */
+    float m[5] = {0}, v[5] = {0};
+    ft_update_params hp = {.lr = 0.1f, .wd = 0.01f, .beta1 = op.beta1, .beta2 = op.beta2, .eps = op.eps,
+                           .bc1 = (float)(1.0 - pow((double)op.beta1, 1.0)), .bc2_sqrt = (float)sqrt(1.0 - pow((double)op.beta2, 1.0))};
+    ft_ref_adamw_update(w2, m, v, g, 5, &hp);
+    printf("  optimizer on the fake backend: %d state allocation(s), %d free(s); first AdamW step %s the reference kernel's\n", allocs,
+           fc.frees, memcmp(w, w2, sizeof w) ? "DIFFERS from" : "equals");
+    assert_true(allocs == 1 && fc.frees == 1 && memcmp(w, w2, sizeof w) == 0);
+}
+
 static void test_table(void **state) {
     (void)state;
     const ft_backend *c = ft_backend_cpu(), *r = ft_backend_ref();
@@ -316,6 +416,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),         cmocka_unit_test(test_bias_backward), cmocka_unit_test(test_kv_cache_write),
         cmocka_unit_test(test_reductions),    cmocka_unit_test(test_optim_updates), cmocka_unit_test(test_lora_merge),
+        cmocka_unit_test(test_backend_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

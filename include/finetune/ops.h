@@ -18,6 +18,21 @@
 
 #define FT_IGNORE_INDEX (-100)
 
+/* Which keys a query of the attention family sees. kind is a set of FT_ATTN_* flags:
+ *   FT_ATTN_CAUSAL    query t sees keys j <= t (decoders);
+ *   FT_ATTN_PADDING   key j of batch row b is seen only where pad[b*T + j] != 0 (encoders' attention_mask;
+ *                     pad NULL = all real). A query whose every key is hidden this way attends uniformly
+ *                     over the keys the other flags allow (HF's additive min-mask gives the same);
+ *   FT_ATTN_SEGMENTS  query t sees key j only where seg[b*T + j] == seg[b*T + t] (packed examples;
+ *                     seg NULL = one segment). Usually with FT_ATTN_CAUSAL.
+ * kind 0 (or a NULL mask) is full bidirectional attention. */
+enum { FT_ATTN_CAUSAL = 1, FT_ATTN_PADDING = 2, FT_ATTN_SEGMENTS = 4 };
+typedef struct ft_attn_mask {
+    int kind;
+    const int *pad; /* [B,T] with FT_ATTN_PADDING */
+    const int *seg; /* [B,T] with FT_ATTN_SEGMENTS */
+} ft_attn_mask;
+
 #define FT_OPS_DECLARE(P) \
 /* out[N,C] = wte[ids[n]] + (wpe ? wpe[pos[n]] : 0); pos NULL means pos[n] = n % T */                     \
 void P##embedding_forward(float *out, const int *ids, const int *pos, const float *wte, const float *wpe, int N, int T, int C); \
@@ -65,6 +80,20 @@ void P##attention_backward(float *dqkv, float *scratch, const float *dout, const
  * the mask of row r comes from ft_attn_dropout_row_seed(seed, r), backend.h); p = 0 is the plain kernel */ \
 void P##attention_dropout_forward(float *out, float *att, const float *qkv, const int *seg, int B, int T, int NH, int NKV, int HS, float p, unsigned long long seed); \
 void P##attention_dropout_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att, const int *seg, int B, int T, int NH, int NKV, int HS, float p, unsigned long long seed); \
+/* ---- the attention family: one kernel pair for every mask kind (see ft_attn_mask below) ----       \
+ * q rows [B*T] with row stride ldq, query head h in columns h*HS..; k, v rows with strides ldk, ldv,   \
+ * K/V head g in columns g*HS.. (query head h reads g = h / (NH/NKV); NKV must divide NH). The decoder's \
+ * fused qkv rows are strided views: q = qkv, k = qkv + NH*HS, v = k + NKV*HS, ld = (NH+2*NKV)*HS; the  \
+ * encoder's separate q, k, v have ld = NH*HS. out[B,T,NH*HS] (contiguous); att[B,NH,T,T] keeps the     \
+ * (undropped) probabilities, 0 where a key is hidden. Scale 1/sqrt(HS). mask NULL = every query sees   \
+ * every key. With p_drop > 0, out = dropout(P) V with row r = (b*NH + h)*T + t dropped by the mask of  \
+ * ft_attn_dropout_row_seed(seed, r) (backend.h); p_drop = 0 is plain attention. */                    \
+void P##attn_forward(float *out, float *att, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv, const ft_attn_mask *mask, int B, int T, int NH, int NKV, int HS, float p_drop, unsigned long long seed); \
+/* dq, dk, dv (strides ldq, ldk, ldv: views into one buffer for the fused layout) ASSIGNED. scratch:    \
+ * [B,NH,T,T] workspace, or NULL (the kernel then uses per-thread buffers). A query row whose keys the   \
+ * padding mask hid entirely attended uniformly; its gradient is the softmax formula's, as torch's with  \
+ * HF's additive min-mask. */                                                                          \
+void P##attn_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv, const float *att, const ft_attn_mask *mask, int B, int T, int NH, int NKV, int HS, float p_drop, unsigned long long seed); \
 /* Inference with a KV cache, one sequence: q[T,NH*HS] are positions P..P+T-1; kc/vc[P+T, NKV*HS]     \
  * hold keys/values of positions 0..P+T-1 (row stride kv_stride floats). out[T,NH*HS]. */               \
 void P##attention_cached_forward(float *out, const float *q, const float *kc, const float *vc, int kv_stride, int P, int T, int NH, int NKV, int HS); \
@@ -134,6 +163,32 @@ void P##adagrad_update(float *w, float *acc, const float *g, size_t n, const ft_
 /* RMSprop (alpha = beta2): g += wd w; v = a v + (1-a) g^2; u = g / (sqrt(v) + eps);                   \
  * with buf (momentum > 0): buf = mu buf + u, u = buf; w -= lr u */                                     \
 void P##rmsprop_update(float *w, float *v, float *buf, const float *g, size_t n, const ft_update_params *h);
+
+/* ---- the encoders' kernels (BERT / DistilBERT / RoBERTa; src/ops/encoder_ops.c) ----
+ * Bidirectional multi-head attention with a key padding mask. q, k, v, out [B,T,NH*HS] (head h in
+ * columns h*HS..); mask[B,T] (NULL = all real): key j of row b is seen only when mask[b,j] != 0 (a
+ * row without any real token attends uniformly, as HF's additive min-mask does). att[B,NH,T,T] keeps
+ * the probabilities. Scale 1/sqrt(HS). Backward ASSIGNS dq, dk, dv.
+ * (These prototypes were declared in encoder.h as FT_ENC_OPS_DECLARE; identical duplicates are legal C
+ * until that copy is removed.) */
+#define FT_ENCODER_OPS_DECLARE(P) \
+void P##enc_attention_forward(float *out, float *att, const float *q, const float *k, const float *v, const int *mask, int B, int T, int NH, int HS); \
+void P##enc_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *att, int B, int T, int NH, int HS); \
+/* the same with dropout on the probabilities (training): out = dropout(P) V, att keeps the undropped P; \
+ * p, seed and the mask as for the causal kernels (backend.h, ft_attn_dropout_row_seed); p = 0 = the above */ \
+void P##enc_attention_dropout_forward(float *out, float *att, const float *q, const float *k, const float *v, const int *mask, int B, int T, int NH, int HS, float p, unsigned long long seed); \
+void P##enc_attention_dropout_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *att, int B, int T, int NH, int HS, float p, unsigned long long seed); \
+/* exact GELU 0.5 x (1 + erf(x / sqrt 2)) (HF "gelu"); dinp = dout * gelu'(inp), dinp may alias dout */ \
+void P##gelu_erf_forward(float *out, const float *inp, size_t n);                                       \
+void P##gelu_erf_backward(float *dinp, const float *dout, const float *inp, size_t n);                  \
+/* out = tanh(inp); dinp = dout * (1 - out^2) from the saved output (may alias dout) */                 \
+void P##tanh_forward(float *out, const float *inp, size_t n);                                           \
+void P##tanh_backward(float *dinp, const float *dout, const float *out, size_t n);                      \
+/* out = max(inp, 0); dinp = dout * (inp > 0) (may alias dout) */                                       \
+void P##relu_forward(float *out, const float *inp, size_t n);                                           \
+void P##relu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+FT_ENCODER_OPS_DECLARE(ft_ref_)
+FT_ENCODER_OPS_DECLARE(ft_cpu_)
 
 #define FT_SUMSQ_CHUNKS 64
 FT_UPDATE_OPS_DECLARE(ft_ref_)

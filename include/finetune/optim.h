@@ -46,7 +46,8 @@ void ft_optim_free(ft_optimizer *o);
 /* One update with learning rate lr (the schedule's value for this step). */
 int  ft_optim_step(ft_optimizer *o, float lr);
 int64_t ft_optim_steps(const ft_optimizer *o);
-/* Raw state (moments) for checkpoints. */
+/* Raw state (moments) for checkpoints: in the backend's memory (host memory for ref / cpu; a device
+ * backend's caller copies it with ft_backend_to_host / ft_backend_to_device). */
 void  *ft_optim_state(ft_optimizer *o, size_t *nbytes);
 void   ft_optim_set_steps(ft_optimizer *o, int64_t t);
 #endif

@@ -56,7 +56,7 @@ int ft_optim_create_params_on(ft_optimizer **out, ft_param *params, int np, cons
         ft_param *pp = &params[i];
         if (pp->trainable) for (int k = 0; k < moments; k++) ft_arena_alloc(&plan, ft_tensor_nbytes(&pp->t));
     }
-    int rc = ft_arena_init(&o->state, plan.used);
+    int rc = ft_arena_init_on(&o->state, plan.used, o->be); /* zero-filled moments where the kernels run */
     if (rc < 0) { ft_optim_free(o); return rc; }
     for (int i = 0; i < np; i++) {
         ft_param *pp = &params[i];
