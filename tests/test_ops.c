@@ -271,10 +271,10 @@ static void check_matmul(int N, int C, int OC, int use_bias, uint64_t seed) {
     float *bias2 = randn(&r, OC, 1, 0);
     ft_ref_bias_add_forward(ba_ref, bias2, N, OC);
     ft_cpu_bias_add_forward(ba_cpu, bias2, N, OC);
-    ft_ref_bias_add_backward(bb_ref, dout, N, OC);
-    ft_cpu_bias_add_backward(bb_cpu, dout, N, OC);
+    ft_ref_bias_backward(bb_ref, dout, N, OC);
+    ft_cpu_bias_backward(bb_cpu, dout, N, OC);
     assert_true(ft_check_close("bias_add_forward out +=", ba_cpu, ba_ref, NO, TOL));
-    assert_true(ft_check_close("bias_add_backward dbias (+= onto G0)", bb_cpu, bb_ref, OC, TOL));
+    assert_true(ft_check_close("bias_backward dbias (+= onto G0)", bb_cpu, bb_ref, OC, TOL));
     mem_free_all();
 }
 
@@ -472,6 +472,152 @@ static void test_attention_cached(void **state) {
     check_attention_cached(511, 1, 12, 12, 64, 85); /* decode step, GPT-2 head shape */
 }
 
+/* ------------------------------------------------------------------ attention family */
+/* padding mask [B,T]: random holes, row 0 keeps its first key real; with all_pad_row the last batch
+ * row is all padding (every query attends uniformly) */
+static int *make_pad(ft_rng *r, int B, int T, int all_pad_row) {
+    int *pad = imem((size_t)B * T);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) pad[b * T + t] = ft_rng_below(r, 100) >= 30 || (b == 0 && t == 0);
+    if (all_pad_row && B > 1)
+        for (int t = 0; t < T; t++) pad[(B - 1) * T + t] = 0;
+    return pad;
+}
+
+static const char *kind_name(int kind) {
+    static char buf[64];
+    snprintf(buf, sizeof buf, "%s%s%s%s", kind ? "" : "full", kind & FT_ATTN_CAUSAL ? "causal " : "",
+             kind & FT_ATTN_PADDING ? "padding " : "", kind & FT_ATTN_SEGMENTS ? "segments" : "");
+    return buf;
+}
+
+/* The decoder's kernels (fused qkv) against the family on strided views of the same buffer: the same bits. */
+static void check_family_decoder(int B, int T, int NH, int NKV, int HS, int use_seg, float p, uint64_t seed) {
+    ft_rng r;
+    ft_rng_seed(&r, seed);
+    int R = (NH + 2 * NKV) * HS, OC = NH * HS;
+    printf("attn family vs attention_dropout_* B=%d T=%d NH=%d NKV=%d HS=%d seg=%s p=%.2f\n", B, T, NH, NKV, HS, use_seg ? "yes" : "NULL", p);
+    size_t nqkv = (size_t)B * T * R, nout = (size_t)B * T * OC, natt = (size_t)B * NH * T * T;
+    float *qkv = randn(&r, nqkv, 1.5f, 0), *dout = randn(&r, nout, 1, 0);
+    int *seg = use_seg ? make_seg(&r, B, T) : NULL;
+    ft_attn_mask mk = {FT_ATTN_CAUSAL | (seg ? FT_ATTN_SEGMENTS : 0), NULL, seg};
+    const float *q = qkv, *k = qkv + (size_t)NH * HS, *v = k + (size_t)NKV * HS;
+    for (int be = 0; be < 2; be++) {
+        const ft_backend *bk = be ? ft_backend_cpu() : ft_backend_ref();
+        float *o_old = nans(nout), *a_old = nans(natt), *o_new = nans(nout), *a_new = nans(natt);
+        bk->attention_dropout_forward(o_old, a_old, qkv, seg, B, T, NH, NKV, HS, p, 99);
+        bk->attn_forward(o_new, a_new, q, R, k, R, v, R, &mk, B, T, NH, NKV, HS, p, 99);
+        char name[96];
+        snprintf(name, sizeof name, "%s attn_forward out, att", bk->name);
+        assert_true(check_same(name, o_new, o_old, nout * 4) && memcmp(a_new, a_old, natt * 4) == 0);
+        float *d_old = nans(nqkv), *d_new = nans(nqkv), *s_old = nans(natt), *s_new = nans(natt);
+        bk->attention_dropout_backward(d_old, s_old, dout, qkv, a_old, seg, B, T, NH, NKV, HS, p, 99);
+        bk->attn_backward(d_new, d_new + (size_t)NH * HS, d_new + (size_t)(NH + NKV) * HS, s_new, dout, q, R, k, R, v, R, a_new,
+                          &mk, B, T, NH, NKV, HS, p, 99);
+        snprintf(name, sizeof name, "%s attn_backward dq|dk|dv (strided into dqkv)", bk->name);
+        assert_true(check_same(name, d_new, d_old, nqkv * 4));
+        /* no scratch: per-thread buffers (cpu) / a buffer of the call (ref) */
+        float *d_ns = nans(nqkv);
+        bk->attn_backward(d_ns, d_ns + (size_t)NH * HS, d_ns + (size_t)(NH + NKV) * HS, NULL, dout, q, R, k, R, v, R, a_new,
+                          &mk, B, T, NH, NKV, HS, p, 99);
+        snprintf(name, sizeof name, "%s attn_backward with scratch NULL", bk->name);
+        assert_true(check_same(name, d_ns, d_old, nqkv * 4));
+    }
+    mem_free_all();
+}
+
+/* The encoder's kernels (separate q, k, v; padding mask) against the family: within 1e-6. */
+static void check_family_encoder(int B, int T, int NH, int HS, int all_pad_row, float p, uint64_t seed) {
+    ft_rng r;
+    ft_rng_seed(&r, seed);
+    int C = NH * HS;
+    printf("attn family vs enc_attention_dropout_* B=%d T=%d NH=%d HS=%d all-padding row=%s p=%.2f\n", B, T, NH, HS,
+           all_pad_row ? "yes" : "no", p);
+    size_t n = (size_t)B * T * C, natt = (size_t)B * NH * T * T;
+    float *q = randn(&r, n, 1.5f, 0), *k = randn(&r, n, 1.5f, 0), *v = randn(&r, n, 1, 0), *dout = randn(&r, n, 1, 0);
+    int *pad = make_pad(&r, B, T, all_pad_row);
+    ft_attn_mask mk = {FT_ATTN_PADDING, pad, NULL};
+    for (int be = 0; be < 2; be++) {
+        const ft_backend *bk = be ? ft_backend_cpu() : ft_backend_ref();
+        float *o_old = nans(n), *a_old = nans(natt), *o_new = nans(n), *a_new = nans(natt);
+        bk->enc_attention_dropout_forward(o_old, a_old, q, k, v, pad, B, T, NH, HS, p, 7);
+        bk->attn_forward(o_new, a_new, q, C, k, C, v, C, &mk, B, T, NH, NH, HS, p, 7);
+        char name[96];
+        snprintf(name, sizeof name, "%s attn_forward out vs enc", bk->name);
+        assert_true(ft_check_close(name, o_new, o_old, n, 1e-6));
+        snprintf(name, sizeof name, "%s attn_forward att vs enc", bk->name);
+        assert_true(ft_check_close(name, a_new, a_old, natt, 1e-6));
+        float *g_old = nans(3 * n), *g_new = nans(3 * n);
+        bk->enc_attention_dropout_backward(g_old, g_old + n, g_old + 2 * n, dout, q, k, v, a_old, B, T, NH, HS, p, 7);
+        bk->attn_backward(g_new, g_new + n, g_new + 2 * n, NULL, dout, q, C, k, C, v, C, a_new, &mk, B, T, NH, NH, HS, p, 7);
+        const char *gn[3] = {"dq", "dk", "dv"};
+        for (int i = 0; i < 3; i++) {
+            snprintf(name, sizeof name, "%s attn_backward %s vs enc", bk->name, gn[i]);
+            assert_true(ft_check_close(name, g_new + i * n, g_old + i * n, n, 1e-6));
+        }
+    }
+    mem_free_all();
+}
+
+/* Every mask kind, GQA, strided views with extra columns: cpu against ref, and cpu run to run. */
+static void check_family(int kind, int B, int T, int NH, int NKV, int HS, float p, uint64_t seed) {
+    ft_rng r;
+    ft_rng_seed(&r, seed);
+    int OC = NH * HS, ldq = OC + 3, ldk = NKV * HS + 5, ldv = NKV * HS + 1;
+    printf("attn family %s B=%d T=%d NH=%d NKV=%d HS=%d p=%.2f (ld %d/%d/%d)\n", kind_name(kind), B, T, NH, NKV, HS, p, ldq, ldk, ldv);
+    size_t nq = (size_t)B * T * ldq, nk = (size_t)B * T * ldk, nv = (size_t)B * T * ldv, nout = (size_t)B * T * OC, natt = (size_t)B * NH * T * T;
+    float *q = randn(&r, nq, 1.5f, 0), *k = randn(&r, nk, 1.5f, 0), *v = randn(&r, nv, 1, 0), *dout = randn(&r, nout, 1, 0);
+    ft_attn_mask mk = {kind, kind & FT_ATTN_PADDING ? make_pad(&r, B, T, 1) : NULL, kind & FT_ATTN_SEGMENTS ? make_seg(&r, B, T) : NULL};
+    float *o_ref = nans(nout), *a_ref = nans(natt), *o_cpu = nans(nout), *a_cpu = nans(natt);
+    ft_ref_attn_forward(o_ref, a_ref, q, ldq, k, ldk, v, ldv, &mk, B, T, NH, NKV, HS, p, 5);
+    ft_cpu_attn_forward(o_cpu, a_cpu, q, ldq, k, ldk, v, ldv, &mk, B, T, NH, NKV, HS, p, 5);
+    assert_true(ft_check_close("attn_forward out", o_cpu, o_ref, nout, TOL));
+    assert_true(ft_check_close("attn_forward att (every entry written)", a_cpu, a_ref, natt, TOL));
+    /* gradients into buffers with the same strides; the padding columns must stay untouched */
+    float *dq_r = randn(&r, nq, 1, 0), *dk_r = randn(&r, nk, 1, 0), *dv_r = randn(&r, nv, 1, 0);
+    float *dq_c = copy(dq_r, nq), *dk_c = copy(dk_r, nk), *dv_c = copy(dv_r, nv);
+    float *dq_0 = copy(dq_r, nq);
+    ft_ref_attn_backward(dq_r, dk_r, dv_r, NULL, dout, q, ldq, k, ldk, v, ldv, a_ref, &mk, B, T, NH, NKV, HS, p, 5);
+    ft_cpu_attn_backward(dq_c, dk_c, dv_c, NULL, dout, q, ldq, k, ldk, v, ldv, a_ref, &mk, B, T, NH, NKV, HS, p, 5);
+    assert_true(ft_check_close("attn_backward dq", dq_c, dq_r, nq, TOL));
+    assert_true(ft_check_close("attn_backward dk", dk_c, dk_r, nk, TOL));
+    assert_true(ft_check_close("attn_backward dv", dv_c, dv_r, nv, TOL));
+    int untouched = 1;
+    for (size_t i = 0; i < (size_t)B * T; i++)
+        for (int c = OC; c < ldq; c++) untouched &= dq_c[i * ldq + c] == dq_0[i * ldq + c] && dq_r[i * ldq + c] == dq_0[i * ldq + c];
+    printf("  columns between the strided rows untouched: %s\n", untouched ? "yes OK" : "NO FAIL");
+    assert_true(untouched);
+    /* determinism */
+    float *o2 = nans(nout), *a2 = nans(natt), *dq2 = copy(dq_0, nq), *dk2 = nans(nk), *dv2 = nans(nv);
+    ft_cpu_attn_forward(o2, a2, q, ldq, k, ldk, v, ldv, &mk, B, T, NH, NKV, HS, p, 5);
+    memcpy(dk2, dk_c, nk * 4);
+    memcpy(dv2, dv_c, nv * 4);
+    ft_cpu_attn_backward(dq2, dk2, dv2, NULL, dout, q, ldq, k, ldk, v, ldv, a_ref, &mk, B, T, NH, NKV, HS, p, 5);
+    assert_true(check_same("attn determinism (out, att, dq, dk, dv)", o2, o_cpu, nout * 4) && memcmp(a2, a_cpu, natt * 4) == 0 &&
+                memcmp(dq2, dq_c, nq * 4) == 0 && memcmp(dk2, dk_c, nk * 4) == 0 && memcmp(dv2, dv_c, nv * 4) == 0);
+    mem_free_all();
+}
+
+static void test_attention_family(void **state) {
+    (void)state;
+    check_family_decoder(2, 7, 4, 2, 16, 1, 0.0f, 301);
+    check_family_decoder(2, 70, 6, 2, 8, 1, 0.0f, 302);
+    check_family_decoder(1, 37, 4, 4, 24, 0, 0.2f, 303);
+    check_family_decoder(3, 129, 6, 3, 20, 1, 0.1f, 304);
+    check_family_encoder(3, 9, 4, 16, 1, 0.0f, 311);
+    check_family_encoder(2, 45, 2, 32, 0, 0.0f, 312);
+    check_family_encoder(3, 33, 3, 8, 1, 0.25f, 313);
+    int kinds[] = {0, FT_ATTN_CAUSAL, FT_ATTN_PADDING, FT_ATTN_SEGMENTS, FT_ATTN_CAUSAL | FT_ATTN_SEGMENTS,
+                   FT_ATTN_CAUSAL | FT_ATTN_PADDING, FT_ATTN_PADDING | FT_ATTN_SEGMENTS,
+                   FT_ATTN_CAUSAL | FT_ATTN_PADDING | FT_ATTN_SEGMENTS};
+    for (int i = 0; i < 8; i++) {
+        check_family(kinds[i], 2, 11, 4, 2, 8, 0.0f, 320 + i);
+        check_family(kinds[i], 3, 67, 6, 3, 16, 0.15f, 330 + i);
+    }
+    check_family(FT_ATTN_CAUSAL, 1, 1, 1, 1, 8, 0.0f, 340);
+    check_family(FT_ATTN_PADDING, 1, 1, 1, 1, 8, 0.0f, 341);
+}
+
 /* ------------------------------------------------------------------ cross-entropy */
 static void check_crossentropy(int N, int V, float smoothing, uint64_t seed) {
     ft_rng r;
@@ -610,6 +756,7 @@ int main(void) {
         cmocka_unit_test(test_rope),
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_attention_cached),
+        cmocka_unit_test(test_attention_family),
         cmocka_unit_test(test_crossentropy),
         cmocka_unit_test(test_timing),
     };

@@ -164,8 +164,8 @@ static void test_matmul_grad(void **state) {
     mm_ctx cb = {fmem((size_t)N * OC), randn(&rg, (size_t)N * OC, 1, 0), NULL, randn(&rg, OC, 1, 0), randn(&rg, (size_t)N * OC, 1, 0),
                  N, 0, OC};
     float *dbb_r = fmem(OC), *dbb_c = fmem(OC);
-    ft_ref_bias_add_backward(dbb_r, cb.r, N, OC);
-    ft_cpu_bias_add_backward(dbb_c, cb.r, N, OC);
+    ft_ref_bias_backward(dbb_r, cb.r, N, OC);
+    ft_cpu_bias_backward(dbb_c, cb.r, N, OC);
     fd_param pb[1] = {{"bias", cb.bias, OC, dbb_r, dbb_c}};
     assert_true(fd_check("bias_add", bias_obj, &cb, pb, 1));
     mem_free_all();
@@ -283,6 +283,58 @@ static void test_attention_grad(void **state) {
     check_attention_grad(1, 7, 3, 1, 5, 1, 503);
 }
 
+/* ------------------------------------------------------------------ attention family (every mask kind) */
+typedef struct attn_ctx {
+    float *out, *att, *q, *k, *v, *r;
+    ft_attn_mask mask;
+    int B, T, NH, NKV, HS, ldq, ldk, ldv;
+    float p;
+} attn_ctx;
+
+static double attn_obj(void *vc) {
+    attn_ctx *c = vc;
+    ft_ref_attn_forward(c->out, c->att, c->q, c->ldq, c->k, c->ldk, c->v, c->ldv, &c->mask, c->B, c->T, c->NH, c->NKV, c->HS, c->p, 77);
+    return dot_out(c->out, c->r, (size_t)c->B * c->T * c->NH * c->HS);
+}
+
+static void check_attn_grad(int kind, int B, int T, int NH, int NKV, int HS, float p, uint64_t seed) {
+    ft_rng rg;
+    ft_rng_seed(&rg, seed);
+    int ldq = NH * HS + 2, ldk = NKV * HS + 1, ldv = NKV * HS + 3;
+    size_t nq = (size_t)B * T * ldq, nk = (size_t)B * T * ldk, nv = (size_t)B * T * ldv, nout = (size_t)B * T * NH * HS;
+    attn_ctx c = {fmem(nout), fmem((size_t)B * NH * T * T), randn(&rg, nq, 1, 0), randn(&rg, nk, 1, 0), randn(&rg, nv, 1, 0),
+                  randn(&rg, nout, 1, 0), {kind, NULL, NULL}, B, T, NH, NKV, HS, ldq, ldk, ldv, p};
+    int *pad = mem((size_t)B * T * sizeof(int)), *seg = mem((size_t)B * T * sizeof(int));
+    for (int i = 0; i < B * T; i++) {
+        pad[i] = (i % T) == 0 || ft_rng_below(&rg, 100) >= 35; /* key 0 real: no query loses every key */
+        seg[i] = (i % T) >= T / 2;                           /* two packed examples per row */
+        if ((kind & FT_ATTN_SEGMENTS) && (i % T) == T / 2) pad[i] = 1; /* the second example's first key */
+    }
+    if (kind & FT_ATTN_PADDING) c.mask.pad = pad;
+    if (kind & FT_ATTN_SEGMENTS) c.mask.seg = seg;
+    printf("attn family %s%s%s%s B=%d T=%d NH=%d NKV=%d HS=%d p=%.2f, strided q/k/v\n", kind ? "" : "full ",
+           kind & FT_ATTN_CAUSAL ? "causal " : "", kind & FT_ATTN_PADDING ? "padding " : "", kind & FT_ATTN_SEGMENTS ? "segments " : "",
+           B, T, NH, NKV, HS, p);
+    attn_obj(&c);
+    float *dq_r = fmem(nq), *dk_r = fmem(nk), *dv_r = fmem(nv), *dq_c = fmem(nq), *dk_c = fmem(nk), *dv_c = fmem(nv);
+    memset(dq_r, 0, nq * 4); memset(dk_r, 0, nk * 4); memset(dv_r, 0, nv * 4); /* the columns between rows stay 0 */
+    memset(dq_c, 0, nq * 4); memset(dk_c, 0, nk * 4); memset(dv_c, 0, nv * 4);
+    ft_ref_attn_backward(dq_r, dk_r, dv_r, NULL, c.r, c.q, ldq, c.k, ldk, c.v, ldv, c.att, &c.mask, B, T, NH, NKV, HS, p, 77);
+    ft_cpu_attn_backward(dq_c, dk_c, dv_c, NULL, c.r, c.q, ldq, c.k, ldk, c.v, ldv, c.att, &c.mask, B, T, NH, NKV, HS, p, 77);
+    fd_param ps[3] = {{"q", c.q, nq, dq_r, dq_c}, {"k", c.k, nk, dk_r, dk_c}, {"v", c.v, nv, dv_r, dv_c}};
+    assert_true(fd_check("attn", attn_obj, &c, ps, 3));
+    mem_free_all();
+}
+
+static void test_attn_family_grad(void **state) {
+    (void)state;
+    int kinds[] = {0, FT_ATTN_CAUSAL, FT_ATTN_PADDING, FT_ATTN_CAUSAL | FT_ATTN_SEGMENTS, FT_ATTN_CAUSAL | FT_ATTN_PADDING,
+                   FT_ATTN_PADDING | FT_ATTN_SEGMENTS, FT_ATTN_CAUSAL | FT_ATTN_PADDING | FT_ATTN_SEGMENTS};
+    for (int i = 0; i < 7; i++) check_attn_grad(kinds[i], 2, 6, 4, 2, 4, 0.0f, 600 + i);
+    check_attn_grad(FT_ATTN_CAUSAL | FT_ATTN_SEGMENTS, 2, 6, 4, 2, 4, 0.3f, 610); /* fixed dropout masks */
+    check_attn_grad(FT_ATTN_PADDING, 2, 5, 2, 2, 4, 0.3f, 611);
+}
+
 /* ------------------------------------------------------------------ embedding */
 typedef struct emb_ctx {
     float *out, *wte, *wpe, *r;
@@ -354,7 +406,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_norm_grad),      cmocka_unit_test(test_matmul_grad),    cmocka_unit_test(test_activation_grad),
         cmocka_unit_test(test_rope_grad),      cmocka_unit_test(test_attention_grad), cmocka_unit_test(test_embedding_grad),
-        cmocka_unit_test(test_crossentropy_grad),
+        cmocka_unit_test(test_crossentropy_grad), cmocka_unit_test(test_attn_family_grad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

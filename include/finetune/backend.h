@@ -1,19 +1,50 @@
-/* backend.h — a compute backend is a table of kernels (see ops.h for each one's contract).
- * The model loops (src/models/decoder.c, src/models/encoder.c) are written once and call only
- * through this table, so the scalar reference, the optimised CPU and (later) a CUDA backend share them.
- * Members marked optional may be NULL; the model then uses host memory directly. */
+/* backend.h — a compute backend is a table of kernels (see ops.h for each one's contract) plus the
+ * memory functions of the device they run on. The model loops (src/models/decoder.c,
+ * src/models/encoder.c) are written once and call only through this table, so the scalar reference,
+ * the optimised CPU and (later) a CUDA backend share them.
+ *
+ * Context and memory. `ctx` is the backend's own state: for CUDA, the device id, the cuBLAS handle,
+ * the stream every kernel of the table is queued on, a memory pool. The memory members take it as their
+ * first argument; model code never calls them directly but through ft_backend_alloc / _free / _to_device
+ * / _to_host / _synchronize below, which fall back to host memory when a member is NULL (ref, cpu), and
+ * through ft_arena_init_on (arena.h), so that every weight, gradient, optimizer-state and activation
+ * arena is allocated where the kernels read it.
+ *
+ * How a CUDA backend plugs in (sketch; nothing here depends on CUDA):
+ *
+ *   typedef struct { int device; cudaStream_t stream; cublasHandle_t blas; } cuda_ctx;
+ *   static void *cu_alloc(void *ctx, size_t n) { void *p; cudaMallocAsync(&p, n, S(ctx)); cudaMemsetAsync(p, 0, n, S(ctx)); return p; }
+ *   static void  cu_free(void *ctx, void *p)   { cudaFreeAsync(p, S(ctx)); }
+ *   static void  cu_h2d(void *ctx, void *d, const void *s, size_t n) { cudaMemcpyAsync(d, s, n, cudaMemcpyHostToDevice, S(ctx)); }
+ *   static void  cu_d2h(void *ctx, void *d, const void *s, size_t n) { cudaMemcpyAsync(d, s, n, cudaMemcpyDeviceToHost, S(ctx)); cudaStreamSynchronize(S(ctx)); }
+ *   static void  cu_sync(void *ctx) { cudaStreamSynchronize(S(ctx)); }
+ *   const ft_backend *ft_backend_cuda(void);   // .name "cuda", .ctx = &the cuda_ctx, the members above,
+ *                                              // and ft_cuda_* kernels (src/ops/cuda/) for every member
+ *
+ * The kernels themselves keep their pointer-only signatures (outputs first, as ops.h): a CUDA kernel
+ * member reaches its stream and handles through the table it was registered in (one static context per
+ * device table), so model code does not change when a device backend arrives. Kernels that return a
+ * scalar (loss_reduce, sumsq) synchronise and copy it back. Host-side reads of device buffers (logits for
+ * sampling, the checkpoint writer) go through ft_backend_to_host.
+ *
+ * Members marked optional may be NULL. */
 #ifndef FINETUNE_BACKEND_H
 #define FINETUNE_BACKEND_H
 #include <stddef.h>
+#include "finetune/ops.h"
 
 typedef struct ft_backend {
     const char *name;
-    /* optional: device memory management (NULL = host memory, malloc-compatible) */
-    void *(*alloc)(size_t nbytes);
-    void  (*free)(void *p);
-    void  (*to_device)(void *dst, const void *src, size_t nbytes);
-    void  (*to_host)(void *dst, const void *src, size_t nbytes);
-    void  (*synchronize)(void);
+    void *ctx; /* the backend's state (handles, streams, allocator); NULL for ref and cpu */
+    /* optional: device memory (NULL = host memory). alloc returns nbytes of ZERO-FILLED memory aligned to
+     * at least 64 bytes, or NULL; free(NULL) is a no-op; to_device / to_host copy nbytes between host and
+     * device memory (to_host returns once the bytes are on the host); synchronize waits for every queued
+     * kernel. */
+    void *(*alloc)(void *ctx, size_t nbytes);
+    void  (*free)(void *ctx, void *p);
+    void  (*to_device)(void *ctx, void *dst, const void *src, size_t nbytes);
+    void  (*to_host)(void *ctx, void *dst, const void *src, size_t nbytes);
+    void  (*synchronize)(void *ctx);
 
     void (*embedding_forward)(float *out, const int *ids, const int *pos, const float *wte, const float *wpe, int N, int T, int C);
     void (*embedding_backward)(float *dwte, float *dwpe, const float *dout, const int *ids, const int *pos, int N, int T, int C);
@@ -44,7 +75,13 @@ typedef struct ft_backend {
     void (*attention_dropout_forward)(float *out, float *att, const float *qkv, const int *seg, int B, int T, int NH, int NKV, int HS, float p, unsigned long long seed);
     void (*attention_dropout_backward)(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att, const int *seg, int B, int T, int NH, int NKV, int HS, float p, unsigned long long seed);
 
-    /* the encoders' kernels (encoder.h, FT_ENC_OPS_DECLARE) */
+    /* the attention family: one kernel pair for every mask kind (causal, padding, packed segments) on
+     * strided q/k/v views, with dropout (ops.h, ft_attn_mask). The attention_* / enc_attention_* members
+     * above and below are thin wrappers over it, kept until their callers switch. */
+    void (*attn_forward)(float *out, float *att, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv, const ft_attn_mask *mask, int B, int T, int NH, int NKV, int HS, float p_drop, unsigned long long seed);
+    void (*attn_backward)(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv, const float *att, const ft_attn_mask *mask, int B, int T, int NH, int NKV, int HS, float p_drop, unsigned long long seed);
+
+    /* the encoders' kernels (ops.h, FT_ENCODER_OPS_DECLARE) */
     void (*enc_attention_forward)(float *out, float *att, const float *q, const float *k, const float *v, const int *mask, int B, int T, int NH, int HS);
     void (*enc_attention_backward)(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *att, int B, int T, int NH, int HS);
     void (*enc_attention_dropout_forward)(float *out, float *att, const float *q, const float *k, const float *v, const int *mask, int B, int T, int NH, int HS, float p, unsigned long long seed);
@@ -55,6 +92,18 @@ typedef struct ft_backend {
     void (*tanh_backward)(float *dinp, const float *dout, const float *out, size_t n);
     void (*relu_forward)(float *out, const float *inp, size_t n);
     void (*relu_backward)(float *dinp, const float *dout, const float *inp, size_t n);
+
+    /* the loops model and trainer code ran on the host (ops.h, FT_UPDATE_OPS_DECLARE; LoRA merge is
+     * matmul_acc_backward(W, NULL, B, r, NULL, A, out, in, r, scale)) */
+    void (*bias_backward)(float *dbias, const float *dout, int N, int OC);
+    void (*kv_cache_write)(float *k_cache, float *v_cache, int ldc, const float *k, const float *v, int ldkv, const int *rows, int row0, int n, int KV);
+    double (*loss_reduce)(const float *losses, size_t N);
+    double (*sumsq)(const float *x, size_t n);
+    void (*adamw_update)(float *w, float *m, float *v, const float *g, size_t n, const ft_update_params *h);
+    void (*adam_update)(float *w, float *m, float *v, const float *g, size_t n, const ft_update_params *h);
+    void (*sgd_update)(float *w, float *buf, const float *g, size_t n, const ft_update_params *h);
+    void (*adagrad_update)(float *w, float *acc, const float *g, size_t n, const ft_update_params *h);
+    void (*rmsprop_update)(float *w, float *v, float *buf, const float *g, size_t n, const ft_update_params *h);
 } ft_backend;
 
 /* ---- dropout on the attention probabilities (training; BERT attention_probs_dropout_prob, GPT-2 attn_pdrop)
@@ -68,6 +117,17 @@ typedef struct ft_backend {
 static inline unsigned long long ft_attn_dropout_row_seed(unsigned long long seed, size_t row) {
     return seed ^ (0xD1B54A32D192ED03ull * (unsigned long long)(row + 1));
 }
+
+/* Memory through a backend (be NULL or the member NULL: host memory, 64-byte aligned).
+ * ft_backend_alloc: nbytes zero-filled, or NULL when out of memory (nbytes 0 gives a valid 64-byte block).
+ * ft_backend_free: releases what ft_backend_alloc returned (NULL: no-op).
+ * ft_backend_to_device / _to_host: copy nbytes (memcpy on the host backends).
+ * ft_backend_synchronize: waits for the backend's queued work (no-op on the host backends). */
+void *ft_backend_alloc(const ft_backend *be, size_t nbytes);
+void  ft_backend_free(const ft_backend *be, void *p);
+void  ft_backend_to_device(const ft_backend *be, void *dst, const void *src, size_t nbytes);
+void  ft_backend_to_host(const ft_backend *be, void *dst, const void *src, size_t nbytes);
+void  ft_backend_synchronize(const ft_backend *be);
 
 /* The scalar reference backend (plain loops, single thread): ground truth for tests. */
 const ft_backend *ft_backend_ref(void);

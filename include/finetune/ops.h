@@ -18,6 +18,21 @@
 
 #define FT_IGNORE_INDEX (-100)
 
+/* Which keys a query of the attention family sees. kind is a set of FT_ATTN_* flags:
+ *   FT_ATTN_CAUSAL    query t sees keys j <= t (decoders);
+ *   FT_ATTN_PADDING   key j of batch row b is seen only where pad[b*T + j] != 0 (encoders' attention_mask;
+ *                     pad NULL = all real). A query whose every key is hidden this way attends uniformly
+ *                     over the keys the other flags allow (HF's additive min-mask gives the same);
+ *   FT_ATTN_SEGMENTS  query t sees key j only where seg[b*T + j] == seg[b*T + t] (packed examples;
+ *                     seg NULL = one segment). Usually with FT_ATTN_CAUSAL.
+ * kind 0 (or a NULL mask) is full bidirectional attention. */
+enum { FT_ATTN_CAUSAL = 1, FT_ATTN_PADDING = 2, FT_ATTN_SEGMENTS = 4 };
+typedef struct ft_attn_mask {
+    int kind;
+    const int *pad; /* [B,T] with FT_ATTN_PADDING */
+    const int *seg; /* [B,T] with FT_ATTN_SEGMENTS */
+} ft_attn_mask;
+
 #define FT_OPS_DECLARE(P) \
 /* out[N,C] = wte[ids[n]] + (wpe ? wpe[pos[n]] : 0); pos NULL means pos[n] = n % T */                     \
 void P##embedding_forward(float *out, const int *ids, const int *pos, const float *wte, const float *wpe, int N, int T, int C); \
@@ -35,9 +50,11 @@ void P##rmsnorm_backward(float *dinp, float *dw, const float *dout, const float 
 void P##matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC); \
 /* dinp[N,C] = dout @ w (assigned); dw[OC,C] += dout^T @ inp; dbias[OC] += sum_n dout */                  \
 void P##matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const float *w, int N, int C, int OC); \
-/* out[N,OC] += bias[OC] ; dbias[OC] += sum_n dout[N,OC] */                                                \
+/* out[N,OC] += bias[OC] */                                                                              \
 void P##bias_add_forward(float *out, const float *bias, int N, int OC);                                  \
-void P##bias_add_backward(float *dbias, const float *dout, int N, int OC);                               \
+/* dbias[OC] += sum_n dout[N,OC]: each column summed over n = 0..N-1 in that order, in double, then     \
+ * added as float. The order is fixed, so the bits do not depend on the thread count; ref == cpu. */     \
+void P##bias_backward(float *dbias, const float *dout, int N, int OC);                                   \
 /* GELU, tanh approximation (HF "gelu_new" / "gelu_pytorch_tanh"); out may alias nothing */               \
 void P##gelu_forward(float *out, const float *inp, size_t n);                                            \
 void P##gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);                       \
@@ -63,6 +80,20 @@ void P##attention_backward(float *dqkv, float *scratch, const float *dout, const
  * the mask of row r comes from ft_attn_dropout_row_seed(seed, r), backend.h); p = 0 is the plain kernel */ \
 void P##attention_dropout_forward(float *out, float *att, const float *qkv, const int *seg, int B, int T, int NH, int NKV, int HS, float p, unsigned long long seed); \
 void P##attention_dropout_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att, const int *seg, int B, int T, int NH, int NKV, int HS, float p, unsigned long long seed); \
+/* ---- the attention family: one kernel pair for every mask kind (see ft_attn_mask below) ----       \
+ * q rows [B*T] with row stride ldq, query head h in columns h*HS..; k, v rows with strides ldk, ldv,   \
+ * K/V head g in columns g*HS.. (query head h reads g = h / (NH/NKV); NKV must divide NH). The decoder's \
+ * fused qkv rows are strided views: q = qkv, k = qkv + NH*HS, v = k + NKV*HS, ld = (NH+2*NKV)*HS; the  \
+ * encoder's separate q, k, v have ld = NH*HS. out[B,T,NH*HS] (contiguous); att[B,NH,T,T] keeps the     \
+ * (undropped) probabilities, 0 where a key is hidden. Scale 1/sqrt(HS). mask NULL = every query sees   \
+ * every key. With p_drop > 0, out = dropout(P) V with row r = (b*NH + h)*T + t dropped by the mask of  \
+ * ft_attn_dropout_row_seed(seed, r) (backend.h); p_drop = 0 is plain attention. */                    \
+void P##attn_forward(float *out, float *att, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv, const ft_attn_mask *mask, int B, int T, int NH, int NKV, int HS, float p_drop, unsigned long long seed); \
+/* dq, dk, dv (strides ldq, ldk, ldv: views into one buffer for the fused layout) ASSIGNED. scratch:    \
+ * [B,NH,T,T] workspace, or NULL (the kernel then uses per-thread buffers). A query row whose keys the   \
+ * padding mask hid entirely attended uniformly; its gradient is the softmax formula's, as torch's with  \
+ * HF's additive min-mask. */                                                                          \
+void P##attn_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv, const float *att, const ft_attn_mask *mask, int B, int T, int NH, int NKV, int HS, float p_drop, unsigned long long seed); \
 /* Inference with a KV cache, one sequence: q[T,NH*HS] are positions P..P+T-1; kc/vc[P+T, NKV*HS]     \
  * hold keys/values of positions 0..P+T-1 (row stride kv_stride floats). out[T,NH*HS]. */               \
 void P##attention_cached_forward(float *out, const float *q, const float *kc, const float *vc, int kv_stride, int P, int T, int NH, int NKV, int HS); \
@@ -84,6 +115,85 @@ void P##dropout_backward(float *dinp, const float *dout, size_t n, float p, unsi
 FT_OPS_DECLARE(ft_ref_)
 FT_OPS_DECLARE(ft_cpu_)
 
+/* ---- the loops that model and trainer code used to run on the host, as kernels ----
+ * (bias gradients: bias_backward above). Deterministic: every result is a fixed function of the
+ * inputs (same bits for any thread count), and the _ref and _cpu versions give the same bits.
+ *
+ * LoRA merge needs no kernel of its own: W[out,in] += scale * B[out,r] @ A[r,in] is
+ *   matmul_acc_backward(W, NULL, B, r, NULL, A, out, in, r, scale)
+ * (dinp[N=out, K=in] += alpha * dout[N, rows=r] @ w[rows=r, K=in]); the _ref version sums each
+ * element over j = 0..r-1 in double, exactly the old host loop.
+ *
+ * Hyperparameters of one optimizer update (the optimizer computes them per step). */
+typedef struct ft_update_params {
+    float lr;           /* learning rate of this step */
+    float wd;           /* weight decay of this parameter (0 where it does not decay) */
+    float beta1, beta2; /* Adam moments; RMSprop: alpha = beta2 */
+    float eps;
+    float momentum;     /* SGD / RMSprop */
+    float bc1;          /* Adam: 1 - beta1^t (computed in double, rounded to float) */
+    float bc2_sqrt;     /* Adam: sqrt(1 - beta2^t) (likewise) */
+    int   nesterov;     /* SGD */
+    int   first_step;   /* SGD: t == 1 (the momentum buffer starts as the gradient) */
+} ft_update_params;
+
+#define FT_UPDATE_OPS_DECLARE(P) \
+/* KV-cache write: for rows i < n, k[i*ldkv .. +KV) goes to k_cache[r*ldc ..] and v[i*ldkv ..] to   \
+ * v_cache[r*ldc ..], r = rows ? rows[i] : row0 + i. k and v are strided views (the decoder's fused   \
+ * qkv rows: k = qkv + NH*HS, v = k + NKV*HS, ldkv = (NH+2*NKV)*HS); rows[] lets a multi-slot cache  \
+ * put each row at slot*max_T + position. Destination rows must be distinct. */                        \
+void P##kv_cache_write(float *k_cache, float *v_cache, int ldc, const float *k, const float *v, int ldkv, const int *rows, int row0, int n, int KV); \
+/* sum of losses[0..N) in double, added in index order (the mean loss of a batch is this / count) */   \
+double P##loss_reduce(const float *losses, size_t N);                                                   \
+/* sum of x[i]^2 in double (a gradient norm): x is cut into FT_SUMSQ_CHUNKS equal chunks of            \
+ * ceil(n / FT_SUMSQ_CHUNKS), each summed in index order, then the chunk sums are added in order —     \
+ * the same bits for any thread count. */                                                              \
+double P##sumsq(const float *x, size_t n);                                                              \
+/* One optimizer step on n elements, in place; the same float arithmetic as torch.optim (see optim.h). \
+ * AdamW: w = w (1 - lr wd); m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;                             \
+ *        w -= (lr / bc1) m / (sqrt(v) / bc2_sqrt + eps) */                                             \
+void P##adamw_update(float *w, float *m, float *v, const float *g, size_t n, const ft_update_params *h); \
+/* Adam: the same with g += wd w (L2) instead of the decoupled decay */                                 \
+void P##adam_update(float *w, float *m, float *v, const float *g, size_t n, const ft_update_params *h); \
+/* SGD: g += wd w; with buf (momentum > 0): buf = first_step ? g : mu buf + g,                          \
+ * g = nesterov ? g + mu buf : buf; w -= lr g. buf NULL = plain SGD. */                                 \
+void P##sgd_update(float *w, float *buf, const float *g, size_t n, const ft_update_params *h);         \
+/* Adagrad: g += wd w; acc += g^2; w -= lr g / (sqrt(acc) + eps) */                                     \
+void P##adagrad_update(float *w, float *acc, const float *g, size_t n, const ft_update_params *h);     \
+/* RMSprop (alpha = beta2): g += wd w; v = a v + (1-a) g^2; u = g / (sqrt(v) + eps);                   \
+ * with buf (momentum > 0): buf = mu buf + u, u = buf; w -= lr u */                                     \
+void P##rmsprop_update(float *w, float *v, float *buf, const float *g, size_t n, const ft_update_params *h);
+
+/* ---- the encoders' kernels (BERT / DistilBERT / RoBERTa; src/ops/encoder_ops.c) ----
+ * Bidirectional multi-head attention with a key padding mask. q, k, v, out [B,T,NH*HS] (head h in
+ * columns h*HS..); mask[B,T] (NULL = all real): key j of row b is seen only when mask[b,j] != 0 (a
+ * row without any real token attends uniformly, as HF's additive min-mask does). att[B,NH,T,T] keeps
+ * the probabilities. Scale 1/sqrt(HS). Backward ASSIGNS dq, dk, dv.
+ * (These prototypes were declared in encoder.h as FT_ENC_OPS_DECLARE; identical duplicates are legal C
+ * until that copy is removed.) */
+#define FT_ENCODER_OPS_DECLARE(P) \
+void P##enc_attention_forward(float *out, float *att, const float *q, const float *k, const float *v, const int *mask, int B, int T, int NH, int HS); \
+void P##enc_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *att, int B, int T, int NH, int HS); \
+/* the same with dropout on the probabilities (training): out = dropout(P) V, att keeps the undropped P; \
+ * p, seed and the mask as for the causal kernels (backend.h, ft_attn_dropout_row_seed); p = 0 = the above */ \
+void P##enc_attention_dropout_forward(float *out, float *att, const float *q, const float *k, const float *v, const int *mask, int B, int T, int NH, int HS, float p, unsigned long long seed); \
+void P##enc_attention_dropout_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *att, int B, int T, int NH, int HS, float p, unsigned long long seed); \
+/* exact GELU 0.5 x (1 + erf(x / sqrt 2)) (HF "gelu"); dinp = dout * gelu'(inp), dinp may alias dout */ \
+void P##gelu_erf_forward(float *out, const float *inp, size_t n);                                       \
+void P##gelu_erf_backward(float *dinp, const float *dout, const float *inp, size_t n);                  \
+/* out = tanh(inp); dinp = dout * (1 - out^2) from the saved output (may alias dout) */                 \
+void P##tanh_forward(float *out, const float *inp, size_t n);                                           \
+void P##tanh_backward(float *dinp, const float *dout, const float *out, size_t n);                      \
+/* out = max(inp, 0); dinp = dout * (inp > 0) (may alias dout) */                                       \
+void P##relu_forward(float *out, const float *inp, size_t n);                                           \
+void P##relu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+FT_ENCODER_OPS_DECLARE(ft_ref_)
+FT_ENCODER_OPS_DECLARE(ft_cpu_)
+
+#define FT_SUMSQ_CHUNKS 64
+FT_UPDATE_OPS_DECLARE(ft_ref_)
+FT_UPDATE_OPS_DECLARE(ft_cpu_)
+
 /* Matmuls with a quantized frozen weight (QLoRA): qw is an ft_nf4_tensor (dt FT_NF4) or an
  * ft_q8row_tensor (dt FT_Q8_ROW) of shape [OC, C] (quant.h). out[N,OC] = inp @ W^T (+ bias), assigned;
  * dinp[N,C] = dout @ W, assigned (no weight gradient: the base is frozen). ws: workspace of wsn floats,
@@ -93,6 +203,4 @@ void P##qmatmul_forward(float *out, const float *inp, int dt, const void *qw, co
 void P##qmatmul_backward(float *dinp, const float *dout, int dt, const void *qw, int N, float *ws, size_t wsn);
 FT_QOPS_DECLARE(ft_ref_)
 FT_QOPS_DECLARE(ft_cpu_)
-#if 0
-#endif
 #endif

@@ -7,6 +7,7 @@
 #define FINETUNE_OPTIM_H
 #include <stddef.h>
 #include <stdint.h>
+#include "finetune/backend.h"
 #include "finetune/model.h"
 
 typedef enum ft_optim_kind {
@@ -31,14 +32,22 @@ typedef struct ft_optim_params {
 ft_optim_params ft_optim_default_params(void);
 
 typedef struct ft_optimizer ft_optimizer;
+/* The updates run on the model's backend (ft_model_backend). */
 int  ft_optim_create(ft_optimizer **out, ft_model *m, const ft_optim_params *p);
-/* The same over any parameter array (an encoder's): params [n], updated where trainable && grad. */
+/* The same over any parameter array (an encoder's): params [n], updated where trainable && grad,
+ * on ft_backend_cpu(). */
 int  ft_optim_create_params(ft_optimizer **out, ft_param *params, int n, const ft_optim_params *p);
+/* ... on backend be (NULL = ft_backend_cpu()): its update kernels (adamw_update, ...) run each step;
+ * the moments are allocated through it (ft_arena_init_on), so with a device backend they live where the
+ * parameters and gradients do. */
+int  ft_optim_create_params_on(ft_optimizer **out, ft_param *params, int n, const ft_optim_params *p,
+                               const ft_backend *be);
 void ft_optim_free(ft_optimizer *o);
 /* One update with learning rate lr (the schedule's value for this step). */
 int  ft_optim_step(ft_optimizer *o, float lr);
 int64_t ft_optim_steps(const ft_optimizer *o);
-/* Raw state (moments) for checkpoints. */
+/* Raw state (moments) for checkpoints: in the backend's memory (host memory for ref / cpu; a device
+ * backend's caller copies it with ft_backend_to_host / ft_backend_to_device). */
 void  *ft_optim_state(ft_optimizer *o, size_t *nbytes);
 void   ft_optim_set_steps(ft_optimizer *o, int64_t t);
 #endif

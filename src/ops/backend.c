@@ -1,10 +1,10 @@
 /* backend.c — the kernel tables for the reference and CPU backends. */
 #include "finetune/backend.h"
-#include "finetune/encoder.h"
 #include "finetune/ops.h"
 
 #include <cblas.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define FT_BACKEND_TABLE(P, NAME) {                                             \
@@ -31,6 +31,11 @@
     .gelu_erf_forward = P##gelu_erf_forward, .gelu_erf_backward = P##gelu_erf_backward,     \
     .tanh_forward = P##tanh_forward, .tanh_backward = P##tanh_backward,                     \
     .relu_forward = P##relu_forward, .relu_backward = P##relu_backward,                     \
+    .attn_forward = P##attn_forward, .attn_backward = P##attn_backward,                     \
+    .bias_backward = P##bias_backward, .kv_cache_write = P##kv_cache_write,                 \
+    .loss_reduce = P##loss_reduce, .sumsq = P##sumsq,                                       \
+    .adamw_update = P##adamw_update, .adam_update = P##adam_update, .sgd_update = P##sgd_update, \
+    .adagrad_update = P##adagrad_update, .rmsprop_update = P##rmsprop_update,               \
 }
 
 static const ft_backend g_ref = FT_BACKEND_TABLE(ft_ref_, "ref");
@@ -55,3 +60,34 @@ void ft_set_threads(int n) {
 }
 
 int ft_get_threads(void) { return g_threads > 0 ? g_threads : omp_get_max_threads(); }
+
+/* ------------------------------------------------------------ memory through a backend */
+
+void *ft_backend_alloc(const ft_backend *be, size_t nbytes) {
+    if (be && be->alloc) return be->alloc(be->ctx, nbytes);
+    size_t n = (nbytes + 63) / 64 * 64;
+    if (n == 0) n = 64;
+    void *p = aligned_alloc(64, n);
+    if (p) memset(p, 0, n);
+    return p;
+}
+
+void ft_backend_free(const ft_backend *be, void *p) {
+    if (!p) return;
+    if (be && be->free) be->free(be->ctx, p);
+    else free(p);
+}
+
+void ft_backend_to_device(const ft_backend *be, void *dst, const void *src, size_t nbytes) {
+    if (be && be->to_device) be->to_device(be->ctx, dst, src, nbytes);
+    else if (nbytes) memmove(dst, src, nbytes);
+}
+
+void ft_backend_to_host(const ft_backend *be, void *dst, const void *src, size_t nbytes) {
+    if (be && be->to_host) be->to_host(be->ctx, dst, src, nbytes);
+    else if (nbytes) memmove(dst, src, nbytes);
+}
+
+void ft_backend_synchronize(const ft_backend *be) {
+    if (be && be->synchronize) be->synchronize(be->ctx);
+}

@@ -1,5 +1,5 @@
 /* cpu/matmul.c — linear layer through OpenBLAS cblas_sgemm (row-major), bias through parallel
- * column-block reductions (deterministic: each column sums its rows in order). */
+ * column-block reductions (deterministic: each column sums its rows in order, in double). */
 #include "finetune/ops.h"
 #include "ops/cpu/vmath.h"
 
@@ -27,7 +27,7 @@ void ft_cpu_matmul_backward(float *dinp, float *dw, float *dbias, const float *d
     if (N <= 0 || C <= 0 || OC <= 0) return;
     if (dinp) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, w, C, 0.0f, dinp, C);
     if (dw) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
-    if (dbias) ft_cpu_bias_add_backward(dbias, dout, N, OC);
+    if (dbias) ft_cpu_bias_backward(dbias, dout, N, OC);
 }
 
 /* out[N,OC] += bias[OC] */
@@ -40,18 +40,20 @@ void ft_cpu_bias_add_forward(float *out, const float *bias, int N, int OC) {
     }
 }
 
-/* dbias[OC] += sum_n dout[N,OC] */
-void ft_cpu_bias_add_backward(float *dbias, const float *dout, int N, int OC) {
+/* dbias[OC] += sum_n dout[N,OC]. Column blocks run in parallel; each column sums its rows in order in
+ * double (vectorised across the columns of a block), so the bits equal the reference's for any thread
+ * count. */
+void ft_cpu_bias_backward(float *dbias, const float *dout, int N, int OC) {
     int nb = (OC + BIAS_CB - 1) / BIAS_CB;
 #pragma omp parallel for schedule(static) if ((size_t)N * OC >= FT_PAR_MIN)
     for (int cb = 0; cb < nb; cb++) {
         int c0 = cb * BIAS_CB, cn = OC - c0 < BIAS_CB ? OC - c0 : BIAS_CB;
-        float acc[BIAS_CB] = {0};
+        double acc[BIAS_CB] = {0};
         for (int n = 0; n < N; n++) {
             const float *d = dout + (size_t)n * OC + c0;
 #pragma omp simd
             for (int c = 0; c < cn; c++) acc[c] += d[c];
         }
-        for (int c = 0; c < cn; c++) dbias[c0 + c] += acc[c];
+        for (int c = 0; c < cn; c++) dbias[c0 + c] += (float)acc[c];
     }
 }

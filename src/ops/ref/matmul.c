@@ -28,7 +28,7 @@ void ft_ref_matmul_backward(float *dinp, float *dw, float *dbias, const float *d
                 for (int n = 0; n < N; n++) s += (double)dout[(size_t)n * OC + o] * inp[(size_t)n * C + c];
                 dw[(size_t)o * C + c] += (float)s;
             }
-    if (dbias) ft_ref_bias_add_backward(dbias, dout, N, OC);
+    if (dbias) ft_ref_bias_backward(dbias, dout, N, OC);
 }
 
 /* out[N,OC] += bias[OC] */
@@ -37,8 +37,8 @@ void ft_ref_bias_add_forward(float *out, const float *bias, int N, int OC) {
         for (int o = 0; o < OC; o++) out[(size_t)n * OC + o] += bias[o];
 }
 
-/* dbias[OC] += sum_n dout[N,OC] */
-void ft_ref_bias_add_backward(float *dbias, const float *dout, int N, int OC) {
+/* dbias[OC] += sum_n dout[N,OC], each column summed over n in order, in double */
+void ft_ref_bias_backward(float *dbias, const float *dout, int N, int OC) {
     for (int o = 0; o < OC; o++) {
         double s = 0;
         for (int n = 0; n < N; n++) s += dout[(size_t)n * OC + o];
