@@ -211,27 +211,4 @@ int      ft_encoder_load_quantized(ft_encoder_model **out, const char *dir, cons
                                    const ft_backend *be, ft_dtype q);
 ft_dtype ft_encoder_base_quant(const ft_encoder_model *m);   /* FT_F32, FT_NF4 or FT_Q8_ROW */
 
-/* ---- kernels the encoder adds to ops.h (scalar reference ft_ref_*, optimised ft_cpu_*) ----
- * Bidirectional multi-head attention with a key padding mask. q, k, v, out [B,T,NH*HS] (head h in
- * columns h*HS..); mask[B,T] (NULL = all real): key j of row b is seen only when mask[b,j] != 0 (a
- * row without any real token attends uniformly, as HF's additive min-mask does). att[B,NH,T,T] keeps
- * the probabilities. Scale 1/sqrt(HS). Backward ASSIGNS dq, dk, dv. */
-#define FT_ENC_OPS_DECLARE(P) \
-void P##enc_attention_forward(float *out, float *att, const float *q, const float *k, const float *v, const int *mask, int B, int T, int NH, int HS); \
-void P##enc_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *att, int B, int T, int NH, int HS); \
-/* the same with dropout on the probabilities (training): out = dropout(P) V, att keeps the undropped P; \
- * p, seed and the mask as for the causal kernels (backend.h, ft_attn_dropout_row_seed); p = 0 = the above */ \
-void P##enc_attention_dropout_forward(float *out, float *att, const float *q, const float *k, const float *v, const int *mask, int B, int T, int NH, int HS, float p, unsigned long long seed); \
-void P##enc_attention_dropout_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *att, int B, int T, int NH, int HS, float p, unsigned long long seed); \
-/* exact GELU 0.5 x (1 + erf(x / sqrt 2)) (HF "gelu"); dinp = dout * gelu'(inp), dinp may alias dout */ \
-void P##gelu_erf_forward(float *out, const float *inp, size_t n); \
-void P##gelu_erf_backward(float *dinp, const float *dout, const float *inp, size_t n); \
-/* out = tanh(inp); dinp = dout * (1 - out^2) from the saved output (may alias dout) */ \
-void P##tanh_forward(float *out, const float *inp, size_t n); \
-void P##tanh_backward(float *dinp, const float *dout, const float *out, size_t n); \
-/* out = max(inp, 0); dinp = dout * (inp > 0) (may alias dout) */ \
-void P##relu_forward(float *out, const float *inp, size_t n); \
-void P##relu_backward(float *dinp, const float *dout, const float *inp, size_t n);
-FT_ENC_OPS_DECLARE(ft_ref_)
-FT_ENC_OPS_DECLARE(ft_cpu_)
 #endif

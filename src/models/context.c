@@ -176,11 +176,8 @@ static void step_attention(void *hp, int l, float *atty, const float *qkv) {
         const piece *p = &h->pc[i];
         size_t base = ((size_t)h->seqs[p->seq].slot * c->n_layer + l) * Tm * KV;
         float *kc = ctx->kcache + base, *vc = ctx->vcache + base;
-        for (int t = 0; t < p->n; t++) {
-            const float *row = qkv + (size_t)(p->row + t) * QKV;
-            memcpy(kc + (size_t)(p->pos0 + t) * KV, row + AC, sizeof(float) * (size_t)KV);
-            memcpy(vc + (size_t)(p->pos0 + t) * KV, row + AC + KV, sizeof(float) * (size_t)KV);
-        }
+        const float *rows = qkv + (size_t)p->row * QKV;
+        m->be->kv_cache_write(kc, vc, KV, rows + AC, rows + AC + KV, QKV, NULL, p->pos0, p->n, KV);
         m->be->attention_cached_forward(atty + (size_t)p->row * AC, ctx->q + (size_t)p->row * AC, kc, vc, KV, p->pos0, p->n,
                                         NH, NKV, HS);
     }

@@ -179,10 +179,11 @@ static void train_attention(void *ctx, int l, float *atty, const float *qkv) {
     ft_model *m = h->m;
     const ft_model_config *c = &m->cfg;
     int NH = c->n_head, NKV = c->n_kv_head, HS = c->head_dim;
+    int QKV = ft_qkv_dim(c), AC = NH * HS;
     float *att = m->a.att + (size_t)l * h->B * NH * h->T * h->T;
-    if (attn_p(m) > 0)
-        m->be->attention_dropout_forward(atty, att, qkv, h->seg, h->B, h->T, NH, NKV, HS, attn_p(m), site_seed(m, l, 3));
-    else m->be->attention_forward(atty, att, qkv, h->seg, h->B, h->T, NH, NKV, HS);
+    ft_attn_mask mk = {FT_ATTN_CAUSAL | (h->seg ? FT_ATTN_SEGMENTS : 0), NULL, h->seg};   /* packed examples: segments */
+    m->be->attn_forward(atty, att, qkv, QKV, qkv + AC, QKV, qkv + AC + NKV * HS, QKV, &mk, h->B, h->T, NH, NKV, HS, attn_p(m),
+                        site_seed(m, l, 3));
 }
 
 static void train_lora(void *ctx, int l, int slot, const float *inp, float *out, int ldo, int N) {
@@ -241,8 +242,7 @@ int ft_model_forward(ft_model *m, const int *ids, const int *targets, const int 
                 a->n_targets++;
             }
         be->crossentropy_forward_backward(a->losses, NULL, a->logits, a->targets, N, V, 1.0f, smoothing(m), FT_IGNORE_INDEX);
-        double sum = 0;
-        for (int i = 0; i < N; i++) sum += a->losses[i];
+        double sum = be->loss_reduce(a->losses, (size_t)N);
         if (loss) *loss = a->n_targets ? (float)(sum / a->n_targets) : 0.0f;
     } else if (loss) *loss = 0.0f;
     return FT_OK;
@@ -313,9 +313,9 @@ int ft_model_backward(ft_model *m, float grad_scale) {
         if (resid_p(m) > 0) { be->dropout_backward(a->dln, a->dres, (size_t)N * C, resid_p(m), site_seed(m, l, 1)); dat = a->dln; }
         ft_linear_backward(m, l, P_ATTN_W, a->datty, ft_lg(m, l, P_ATTN_W), ft_lg(m, l, P_ATTN_B), dat, atty, N, AC, C);
         ft_lora_backward(m, l, P_ATTN_W, atty, dat, C, a->datty, N);
-        if (attn_p(m) > 0)
-            be->attention_dropout_backward(a->dqkv, a->datt, a->datty, qkv, att, segp, B, T, NH, NKV, HS, attn_p(m), site_seed(m, l, 3));
-        else be->attention_backward(a->dqkv, a->datt, a->datty, qkv, att, segp, B, T, NH, NKV, HS);
+        ft_attn_mask mk = {FT_ATTN_CAUSAL | (segp ? FT_ATTN_SEGMENTS : 0), NULL, segp};
+        be->attn_backward(a->dqkv, a->dqkv + AC, a->dqkv + AC + NKV * HS, a->datt, a->datty, qkv, QKV, qkv + AC, QKV,
+                          qkv + AC + NKV * HS, QKV, att, &mk, B, T, NH, NKV, HS, attn_p(m), site_seed(m, l, 3));
         if (m->inv_freq) be->rope_backward(a->dqkv, a->pos, m->inv_freq, N, NH, NKV, HS);
         ft_linear_backward(m, l, P_QKV_W, a->dln, ft_lg(m, l, P_QKV_W), ft_lg(m, l, P_QKV_B), a->dqkv, ln1, N, C, QKV);
         ft_lora_backward(m, l, P_QKV_W, ln1, a->dqkv, QKV, a->dln, N);

@@ -329,8 +329,8 @@ static void body_forward(ft_encoder_model *m) {
         linear_forward(m, l, S_Q_W, q, x, N, C, C);
         linear_forward(m, l, S_K_W, k, x, N, C, C);
         linear_forward(m, l, S_V_W, v, x, N, C, C);
-        if (pa > 0) be->enc_attention_dropout_forward(atty, att, q, k, v, a->mask, B, T, NH, HS, pa, enc_site_seed(m, l, 3));
-        else be->enc_attention_forward(atty, att, q, k, v, a->mask, B, T, NH, HS);
+        ft_attn_mask pad = {FT_ATTN_PADDING, a->mask, NULL};   /* bidirectional, padding keys hidden */
+        be->attn_forward(atty, att, q, C, k, C, v, C, &pad, B, T, NH, NH, HS, pa, enc_site_seed(m, l, 3));
         linear_forward(m, l, S_O_W, a->dtmp, atty, N, C, C);
         if (ph > 0) be->dropout_forward(a->dtmp, a->dtmp, (size_t)N * C, ph, enc_site_seed(m, l, 1));
         be->residual_forward(res1, x, a->dtmp, (size_t)N * C);
@@ -428,8 +428,8 @@ static void body_backward(ft_encoder_model *m) {
         const float *dao = a->dtmp;
         if (ph > 0) { be->dropout_backward(a->dq, a->dtmp, NC, ph, enc_site_seed(m, l, 1)); dao = a->dq; }
         linear_backward(m, l, S_O_W, a->datty, dao, atty, N, C, C);
-        if (pa > 0) be->enc_attention_dropout_backward(a->dq, a->dk, a->dv, a->datty, q, k, v, att, B, T, NH, HS, pa, enc_site_seed(m, l, 3));
-        else be->enc_attention_backward(a->dq, a->dk, a->dv, a->datty, q, k, v, att, B, T, NH, HS);
+        ft_attn_mask pad = {FT_ATTN_PADDING, a->mask, NULL};
+        be->attn_backward(a->dq, a->dk, a->dv, NULL, a->datty, q, C, k, C, v, C, att, &pad, B, T, NH, NH, HS, pa, enc_site_seed(m, l, 3));
         linear_backward(m, l, S_Q_W, a->dx, a->dq, x, N, C, C);
         be->residual_forward(a->dtmp, a->dtmp, a->dx, NC);
         linear_backward(m, l, S_K_W, a->dx, a->dk, x, N, C, C);

@@ -251,13 +251,7 @@ int ft_encoder_merge_lora(ft_encoder_model *m) {
         enc_adapter *a = &s->ad[k];
         float *W = m->params[m->lslot[a->layer * S_COUNT + a->slot]].t.data;
         const float *A = m->params[a->pa].t.data, *B = m->params[a->pb].t.data;
-        /* W [out, in] += scale B [out, r] A [r, in], in double */
-        for (int o = 0; o < a->out; o++)
-            for (int i = 0; i < a->in; i++) {
-                double acc = 0;
-                for (int j = 0; j < s->r; j++) acc += (double)B[(size_t)o * s->r + j] * A[(size_t)j * a->in + i];
-                W[(size_t)o * a->in + i] += (float)(s->scale * acc);
-            }
+        m->be->matmul_acc_backward(W, NULL, B, s->r, NULL, A, a->out, a->in, s->r, s->scale);   /* W [out, in] += scale B A */
     }
     /* drop the adapters' parameters (they are the last 2n entries) */
     m->n_params -= 2 * s->n;

@@ -20,9 +20,7 @@ void ft_linear_q_backward(const ft_backend *be, float *dinp, float *dw, float *d
     if (!p->qdesc) { be->matmul_backward(dinp, dw, dbias, dout, inp, p->t.data, N, C, OC); return; }
     /* a quantized weight is frozen: the input gradient through it, and a trainable bias */
     if (dinp) be->qmatmul_backward(dinp, dout, p->t.dtype, p->qdesc, N, ws, wsn);
-    if (dbias)
-        for (int n = 0; n < N; n++)
-            for (int o = 0; o < OC; o++) dbias[o] += dout[(size_t)n * OC + o];
+    if (dbias) be->bias_backward(dbias, dout, N, OC);
 }
 
 /* ------------------------------------------------------------ one quantized weight */

@@ -179,12 +179,7 @@ int ft_model_merge_lora(ft_model *m) {
         int pi = m->layer_slot[a->layer * P_LAYER_COUNT + a->slot];
         float *W = (float *)m->params[pi].t.data + a->row0 * a->in;
         const float *A = m->params[a->pa].t.data, *B = m->params[a->pb].t.data;
-        for (int64_t o = 0; o < a->rows; o++)
-            for (int i = 0; i < a->in; i++) {
-                double s = 0;
-                for (int j = 0; j < a->r; j++) s += (double)B[o * a->r + j] * A[(int64_t)j * a->in + i];
-                W[o * a->in + i] += (float)(a->scale * s);
-            }
+        m->be->matmul_acc_backward(W, NULL, B, a->r, NULL, A, (int)a->rows, a->in, a->r, a->scale);   /* W += scale B A */
     }
     /* drop the adapters: the LoRA params are the last 2*n_lora entries */
     m->n_params -= 2 * m->n_lora;

@@ -1,6 +1,7 @@
 /* train_util.c — what the trainer and its tasks share: clocks, seeds, memory readings, the global
  * gradient norm and clipping over a parameter array, the progress line, the optimizer from a config. */
 #include "trainer_internal.h"
+#include "finetune/backend.h"
 #include "finetune/fileio.h"
 #include "finetune/lora.h"
 #include "finetune/status.h"
@@ -45,23 +46,10 @@ uint64_t ft_mix64(uint64_t z) {
 
 /* global L2 norm of the gradients, deterministic (fixed chunking, ordered sum) */
 double ft_params_grad_norm(const ft_param *params, int n_params) {
+    const ft_backend *be = ft_backend_cpu();   /* gradients live in host memory today */
     double total = 0;
-    for (int i = 0; i < n_params; i++) {
-        const ft_param *p = &params[i];
-        if (!p->grad) continue;
-        int64_t n = ft_tensor_numel(&p->t);
-        enum { CH = 64 };
-        double part[CH] = {0};
-        int64_t per = (n + CH - 1) / CH;
-        #pragma omp parallel for schedule(static) if (n > 65536)
-        for (int c = 0; c < CH; c++) {
-            int64_t a = c * per, b = a + per < n ? a + per : n;
-            double s = 0;
-            for (int64_t k = a; k < b; k++) s += (double)p->grad[k] * p->grad[k];
-            part[c] = s;
-        }
-        for (int c = 0; c < CH; c++) total += part[c];
-    }
+    for (int i = 0; i < n_params; i++)
+        if (params[i].grad) total += be->sumsq(params[i].grad, (size_t)ft_tensor_numel(&params[i].t));
     return sqrt(total);
 }
 
