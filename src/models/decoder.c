@@ -64,7 +64,7 @@ int ft_model_prepare(ft_model *m, int B, int T) {
     if (m->a.B == B && m->a.T == T) return FT_OK;
     ft_arena_free(&m->act_arena);
     memset(&m->a, 0, sizeof m->a);
-    FT_TRY(ft_arena_init(&m->act_arena, ft_model_activation_bytes(m, B, T)));
+    FT_TRY(ft_arena_init_on(&m->act_arena, ft_model_activation_bytes(m, B, T), m->be));
     acts_layout(m, &m->a, B, T, &m->act_arena);
     m->a.B = B;
     m->a.T = T;
@@ -253,13 +253,13 @@ int ft_model_num_targets(const ft_model *m) { return m->a.n_targets; }
 
 /* ------------------------------------------------------------ backward */
 
-int ft_params_zero_grad(ft_param *params, int n, ft_arena *grads, int *ready) {
+int ft_params_zero_grad(ft_param *params, int n, ft_arena *grads, int *ready, const ft_backend *be) {
     if (!*ready) {
         ft_arena plan;
         ft_arena_plan(&plan);
         for (int i = 0; i < n; i++)
             if (params[i].trainable) ft_arena_alloc(&plan, ft_tensor_nbytes(&params[i].t));
-        FT_TRY(ft_arena_init(grads, plan.used));
+        FT_TRY(ft_arena_init_on(grads, plan.used, be));
         for (int i = 0; i < n; i++)
             params[i].grad = params[i].trainable ? ft_arena_alloc(grads, ft_tensor_nbytes(&params[i].t)) : NULL;
         *ready = 1;
@@ -269,7 +269,7 @@ int ft_params_zero_grad(ft_param *params, int n, ft_arena *grads, int *ready) {
     return FT_OK;
 }
 
-int ft_model_zero_grad(ft_model *m) { return ft_params_zero_grad(m->params, m->n_params, &m->grads, &m->grads_ready); }
+int ft_model_zero_grad(ft_model *m) { return ft_params_zero_grad(m->params, m->n_params, &m->grads, &m->grads_ready, m->be); }
 
 int ft_model_backward(ft_model *m, float grad_scale) {
     const ft_model_config *c = &m->cfg;

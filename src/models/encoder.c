@@ -125,7 +125,7 @@ int enc_layout(ft_encoder_model *m, ft_dtype q) {
     }
     /* QLoRA while loading: the blocks' linear weights go to the quantized arena */
     if (q != FT_F32) FT_TRY(enc_quant_layout(m, q, &plan));
-    FT_TRY(ft_arena_init(&m->weights, plan.used));
+    FT_TRY(ft_arena_init_on(&m->weights, plan.used, m->be));
     for (int i = 0; i < m->n_params; i++)
         if (!m->params[i].qdesc) m->params[i].t.data = m->weights.base + (uintptr_t)m->params[i].t.data;
     m->weights.used = plan.used;
@@ -208,7 +208,7 @@ static int prepare(ft_encoder_model *m, int B, int T) {
     /* batches of varying length (dynamic padding) re-use the allocation: it only grows */
     if (!m->act_arena.base || need > m->act_arena.cap) {
         ft_arena_free(&m->act_arena);
-        FT_TRY(ft_arena_init(&m->act_arena, need));
+        FT_TRY(ft_arena_init_on(&m->act_arena, need, m->be));
     }
     ft_arena_reset(&m->act_arena);
     memset(&m->a, 0, sizeof m->a);
@@ -386,7 +386,7 @@ double ft_encoder_loss_denominator(const ft_encoder_model *m) { return m->a.has_
 
 /* ------------------------------------------------------------ backward */
 
-int ft_encoder_zero_grad(ft_encoder_model *m) { return ft_params_zero_grad(m->params, m->n_params, &m->grads, &m->grads_ready); }
+int ft_encoder_zero_grad(ft_encoder_model *m) { return ft_params_zero_grad(m->params, m->n_params, &m->grads, &m->grads_ready, m->be); }
 
 /* the lowest block whose input gradient is needed: blocks below every trainable parameter are skipped */
 static int first_needed_layer(const ft_encoder_model *m) {

@@ -130,7 +130,7 @@ static int create(ft_encoder_model *m, int r, float alpha, float dropout, int rs
     m->params = np;
     size_t bytes = 0;
     for (int i = 0; i < s->n; i++) bytes += sizeof(float) * (size_t)r * (size_t)(s->ad[i].in + s->ad[i].out) + 2 * FT_ALIGN;
-    int rc = ft_arena_init(&s->weights, bytes);
+    int rc = ft_arena_init_on(&s->weights, bytes, m->be);
     if (rc < 0) { lora_free(s); return rc; }
     for (int i = 0; i < s->n; i++) {
         enc_adapter *a = &s->ad[i];
@@ -182,7 +182,7 @@ int enc_lora_prepare(ft_encoder_model *m, int N) {
     if (!s || N <= s->act_N) return FT_OK;
     ft_arena_free(&s->act);
     size_t floats = (size_t)N * ((size_t)s->r * (size_t)(s->n + 1) + 2 * (size_t)s->maxin);
-    FT_TRY(ft_arena_init(&s->act, floats * sizeof(float) + (size_t)(s->n + 4) * FT_ALIGN));
+    FT_TRY(ft_arena_init_on(&s->act, floats * sizeof(float) + (size_t)(s->n + 4) * FT_ALIGN, m->be));
     for (int i = 0; i < s->n; i++) s->ad[i].xa = ft_arena_alloc(&s->act, sizeof(float) * (size_t)N * s->r);
     s->dxa = ft_arena_alloc(&s->act, sizeof(float) * (size_t)N * s->r);
     s->xd = ft_arena_alloc(&s->act, sizeof(float) * (size_t)N * s->maxin);

@@ -79,7 +79,7 @@ static int create_adapters(ft_model *m, int r, float alpha, float dropout, int r
         m->n_lora++;
     }
     free(plan_mods);
-    FT_TRY(ft_arena_init(&m->lora_arena, plan.used));
+    FT_TRY(ft_arena_init_on(&m->lora_arena, plan.used, m->be));
     for (int i = first_lora_param; i < m->n_params; i++)
         m->params[i].t.data = ft_arena_alloc(&m->lora_arena, ft_tensor_nbytes(&m->params[i].t));
     for (int i = 0; i < first_lora_param; i++) m->params[i].trainable = 0;

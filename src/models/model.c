@@ -140,7 +140,7 @@ static int layout(ft_model *m) {
     if (gpt2) m->global_slot[G_LNF_B] = add_param(m, &plan, "lnf_b", C, 0, 0);
     if (!c->tied_embeddings) m->global_slot[G_LM_HEAD] = add_param(m, &plan, "lm_head", V, C, 1);
     if (m->load_quant != FT_F32) FT_TRY(ft_quant_plan(m, &plan));
-    FT_TRY(ft_arena_init(&m->weights, plan.used));
+    FT_TRY(ft_arena_init_on(&m->weights, plan.used, m->be));
     for (int i = 0; i < m->n_params; i++)
         if (!m->params[i].qdesc) m->params[i].t.data = m->weights.base + (uintptr_t)m->params[i].t.data;
     m->weights.used = plan.used;
