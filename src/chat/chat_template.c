@@ -11,6 +11,7 @@
 #include "finetune/chat.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
+#include "core/json_util.h"
 
 struct ft_chat_template {
     jtemplate *jt;
@@ -164,10 +165,10 @@ int ft_chat_template_set_json(ft_chat_template *t, const char *name, const char 
 }
 
 /* ---- rendering ---- */
-static int render_buf(const ft_chat_template *t, const ft_chat_msg *msgs, int n, int agp, jbuf *out, jspan **gens,
+static int render_buf(const ft_chat_template *t, const ft_chat_msg *msgs, int n, int agp, ft__sb *out, jspan **gens,
                       int *ngens) {
     if (n < 0 || (n > 0 && !msgs)) return ft_error(FT_ERR_INVALID, "chat template: bad message array");
-    if (!out->p && jbuf_put(out, "", 0)) return ft_error(FT_ERR_NOMEM, "chat template: out of memory");
+    if (!out->p && ft__sb_put(out, "", 0)) return ft_error(FT_ERR_NOMEM, "chat template: out of memory");
     jpool pool = {0};
     int rc = FT_OK;
     jlist *l = jlist_new(&pool, n);
@@ -206,10 +207,10 @@ done:
     return rc;
 }
 
-static int finish(jbuf *b, int rc, char **out, size_t *len) {
-    if (rc == FT_OK && !b->p && jbuf_put(b, "", 0)) rc = ft_error(FT_ERR_NOMEM, "chat template: out of memory");
+static int finish(ft__sb *b, int rc, char **out, size_t *len) {
+    if (rc == FT_OK && !b->p && ft__sb_put(b, "", 0)) rc = ft_error(FT_ERR_NOMEM, "chat template: out of memory");
     if (rc) {
-        jbuf_free(b);
+        ft__sb_free(b);
         *out = NULL;
         if (len) *len = 0;
         return rc;
@@ -221,14 +222,14 @@ static int finish(jbuf *b, int rc, char **out, size_t *len) {
 
 int ft_chat_render(const ft_chat_template *t, const ft_chat_msg *msgs, int n, int add_generation_prompt, char **out,
                    size_t *len) {
-    jbuf b = {0};
+    ft__sb b = {0};
     int rc = render_buf(t, msgs, n, add_generation_prompt, &b, NULL, NULL);
     return finish(&b, rc, out, len);
 }
 
 static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
-static int prefix_error(int i, int with_prompt, const jbuf *a, const jbuf *b) {
+static int prefix_error(int i, int with_prompt, const ft__sb *a, const ft__sb *b) {
     size_t k = 0;
     while (k < a->n && k < b->n && a->p[k] == b->p[k]) k++;
     if (with_prompt)
@@ -244,7 +245,7 @@ static int prefix_error(int i, int with_prompt, const jbuf *a, const jbuf *b) {
 
 int ft_chat_render_spans(const ft_chat_template *t, const ft_chat_msg *msgs, int n, int add_generation_prompt,
                          char **out, size_t *len, ft_span **spans, int *nspans) {
-    jbuf full = {0};
+    ft__sb full = {0};
     jspan *gens = NULL;
     int ngens = 0;
     *spans = NULL;
@@ -275,7 +276,7 @@ int ft_chat_render_spans(const ft_chat_template *t, const ft_chat_msg *msgs, int
     }
     sp = malloc(sizeof *sp * (size_t)(nasst ? nasst : 1));
     if (!sp) return finish(&full, ft_error(FT_ERR_NOMEM, "chat template: out of memory"), out, len);
-    jbuf a = {0}, b = {0};
+    ft__sb a = {0}, b = {0};
     for (int i = 0; i < n && rc == FT_OK; i++) {
         if (strcmp(msgs[i].role, "assistant") != 0) continue;
         a.n = b.n = 0;
@@ -297,11 +298,11 @@ int ft_chat_render_spans(const ft_chat_template *t, const ft_chat_msg *msgs, int
         } else if (cn) {
             size_t s0 = 0, s1 = cn;
             int32_t cp;
-            while (s0 < s1) { int k = jutf8_next(c, cn, s0, &cp); if (!jpy_isspace(cp)) break; s0 += (size_t)k; }
+            while (s0 < s1) { int k = ft__utf8_next(c, cn, s0, &cp); if (!jpy_isspace(cp)) break; s0 += (size_t)k; }
             while (s1 > s0) {
                 size_t q = s1 - 1;
                 while (q > s0 && ((unsigned char)c[q] & 0xc0) == 0x80) q--;
-                jutf8_next(c, s1, q, &cp);
+                ft__utf8_next(c, s1, q, &cp);
                 if (!jpy_isspace(cp)) break;
                 s1 = q;
             }
@@ -311,8 +312,8 @@ int ft_chat_render_spans(const ft_chat_template *t, const ft_chat_msg *msgs, int
         while (end > min_end && is_ws(b.p[end - 1])) end--;
         sp[nsp++] = (ft_span){start, end, i};
     }
-    jbuf_free(&a);
-    jbuf_free(&b);
+    ft__sb_free(&a);
+    ft__sb_free(&b);
     if (rc) { free(sp); return finish(&full, rc, out, len); }
     *spans = sp;
     *nspans = nsp;
@@ -337,13 +338,7 @@ static int read_json_file(const char *dir, const char *name, cJSON **out) {
 
 /* a token entry: "text", {"content": "text", ...} or null */
 static const char *token_of(const cJSON *cfg, const char *key) {
-    const cJSON *v = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, key) : NULL;
-    if (cJSON_IsString(v)) return v->valuestring;
-    if (cJSON_IsObject(v)) {
-        const cJSON *c = cJSON_GetObjectItemCaseSensitive(v, "content");
-        if (cJSON_IsString(c)) return c->valuestring;
-    }
-    return NULL;
+    return ft__json_token_text(cfg ? cJSON_GetObjectItemCaseSensitive(cfg, key) : NULL);
 }
 
 int ft_chat_template_load(ft_chat_template **out, const char *model_dir) {

@@ -14,6 +14,7 @@
 #define FT_CHAT_JINJA_H
 #include <stddef.h>
 #include <stdint.h>
+#include "core/strbuf.h"
 
 /* ---- pool: zeroed, 16-byte-aligned bump allocations in chained blocks, freed all at once ---- */
 typedef struct jpool_block jpool_block;
@@ -22,13 +23,7 @@ void *jpool_alloc(jpool *p, size_t n);               /* NULL on out-of-memory */
 char *jpool_strdup(jpool *p, const char *s, size_t n); /* copies n bytes, adds a NUL */
 void  jpool_free(jpool *p);
 
-/* ---- growable malloc'd byte buffer; functions return FT_OK or FT_ERR_NOMEM ---- */
-typedef struct jbuf { char *p; size_t n, cap; } jbuf;
-int  jbuf_put(jbuf *b, const void *s, size_t n);
-int  jbuf_putc(jbuf *b, char c);
-int  jbuf_puts(jbuf *b, const char *s);
-int  jbuf_printf(jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void jbuf_free(jbuf *b);
+/* ---- growable byte buffer: the core string builder (core/strbuf.h); appends return FT_OK or FT_ERR_NOMEM ---- */
 
 /* ---- values ---- */
 enum {
@@ -64,11 +59,11 @@ int  jv_truthy(jv v);
 int  jv_eq(jv a, jv b);                    /* Python == (1 == 1.0 == True, deep for lists/dicts) */
 const char *jv_typename(jv v);             /* Python type name for messages: "str", "list", ... */
 /* Python str(v) (repr = 0) or repr(v) (repr = 1) appended to b. */
-int  jv_write(jbuf *b, jv v, int repr);
+int  jv_write(ft__sb *b, jv v, int repr);
 /* json.dumps(v, ensure_ascii, indent, separators, sort_keys) as transformers' tojson filter.
  * indent: NULL for none. item_sep/key_sep: NULL for the json.dumps defaults.
  * Returns FT_OK, FT_ERR_NOMEM, or FT_ERR_INVALID (value not serializable: *bad names its type). */
-int  jv_tojson(jbuf *b, jv v, int ensure_ascii, const char *indent, size_t indent_n, const char *item_sep,
+int  jv_tojson(ft__sb *b, jv v, int ensure_ascii, const char *indent, size_t indent_n, const char *item_sep,
                const char *key_sep, int sort_keys, const char **bad);
 void jv_float_repr(char buf[40], double x); /* Python repr(float) */
 
@@ -78,12 +73,11 @@ jdict *jdict_new(jpool *p, int cap);
 jv    *jdict_get(const jdict *d, const char *k, size_t n);
 int    jdict_set(jpool *p, jdict *d, jstr k, jv v);
 
-/* ---- UTF-8 and Python character classes ---- */
-int    jutf8_next(const char *s, size_t n, size_t i, int32_t *cp); /* bytes of the char at i (invalid byte: 1, cp = byte) */
+/* ---- UTF-8 (decoding: ft__utf8_next, core/strbuf.h) and Python character classes ---- */
 size_t jutf8_count(const char *s, size_t n);                          /* Python len() of the str */
 size_t jutf8_offset(const char *s, size_t n, size_t k);               /* byte offset of char k (n if past the end) */
 int    jpy_isspace(int32_t cp);                                       /* Python str.isspace() */
-int    jutf8_put(jbuf *b, int32_t cp);
+int    jutf8_put(ft__sb *b, int32_t cp);
 
 /* ---- lexer ---- */
 enum { T_TEXT, T_VAR_BEGIN, T_VAR_END, T_BLOCK_BEGIN, T_BLOCK_END, T_NAME, T_STRING, T_INT, T_FLOAT, T_OP, T_EOF };
@@ -160,7 +154,7 @@ typedef struct jvar { int sym; jv v; } jvar;
 typedef struct jspan { size_t start, end; } jspan;
 /* Renders t with vars bound at the top level, appending to out. Values are allocated in pool.
  * gens (optional): malloc'd [start,end) output ranges of each {% generation %} block, in order. */
-int jtemplate_render(const jtemplate *t, const jvar *vars, int nvars, jpool *pool, jbuf *out,
+int jtemplate_render(const jtemplate *t, const jvar *vars, int nvars, jpool *pool, ft__sb *out,
                      jspan **gens, int *ngens);
 
 /* ---- evaluation internals shared by jinja_eval.c and jinja_builtins.c ---- */

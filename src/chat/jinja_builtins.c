@@ -103,10 +103,10 @@ static int need_str(jrender *r, const jnode *at, const char *what, jv v) {
     return jr_error(r, at, FT_ERR_INVALID, "%s must be a string, not '%s'", what, jv_typename(v));
 }
 
-static int pool_str(jrender *r, jbuf *b, jv *out) {
+static int pool_str(jrender *r, ft__sb *b, jv *out) {
     char *s = jpool_strdup(jr_pool(r), b->p ? b->p : "", b->n);
     *out = jv_str(s, b->n);
-    jbuf_free(b);
+    ft__sb_free(b);
     return s ? FT_OK : oom(r);
 }
 
@@ -122,7 +122,7 @@ static jv mklist(jlist *l, int tuple) {
 static int in_chars(int32_t cp, jstr chars) {
     int32_t c;
     for (size_t i = 0; i < chars.n;) {
-        i += (size_t)jutf8_next(chars.p, chars.n, i, &c);
+        i += (size_t)ft__utf8_next(chars.p, chars.n, i, &c);
         if (c == cp) return 1;
     }
     return 0;
@@ -131,7 +131,7 @@ static int in_chars(int32_t cp, jstr chars) {
 static size_t prev_char(const char *s, size_t start, size_t end, int32_t *cp) {
     size_t b = end - 1;
     while (b > start && end - b < 4 && ((unsigned char)s[b] & 0xc0) == 0x80) b--;
-    if ((size_t)jutf8_next(s, end, b, cp) != end - b) { b = end - 1; *cp = (unsigned char)s[b]; }
+    if ((size_t)ft__utf8_next(s, end, b, cp) != end - b) { b = end - 1; *cp = (unsigned char)s[b]; }
     return b;
 }
 
@@ -140,7 +140,7 @@ static jstr do_strip(jstr s, const jstr *chars, int left, int right) {
     int32_t cp;
     if (left)
         while (a < b) {
-            int k = jutf8_next(s.p, b, a, &cp);
+            int k = ft__utf8_next(s.p, b, a, &cp);
             if (chars ? !in_chars(cp, *chars) : !jpy_isspace(cp)) break;
             a += (size_t)k;
         }
@@ -164,11 +164,11 @@ static int is_cased_cat(int32_t cp, int *upper, int *lower) {
 enum { CASE_UPPER, CASE_LOWER, CASE_CAPITALIZE, CASE_PYTITLE, CASE_JTITLE };
 
 static int map_case(jrender *r, jstr s, int mode, jv *out) {
-    jbuf b = {0};
+    ft__sb b = {0};
     int32_t cp;
     int first = 1, prev_cased = 0, prev_sep = 1, rc = FT_OK;
     for (size_t i = 0; i < s.n && rc == FT_OK;) {
-        int k = jutf8_next(s.p, s.n, i, &cp);
+        int k = ft__utf8_next(s.p, s.n, i, &cp);
         int32_t o = cp;
         int up, lo;
         switch (mode) {
@@ -185,16 +185,16 @@ static int map_case(jrender *r, jstr s, int mode, jv *out) {
             break;
         }
         first = 0;
-        if (k == 1 && cp >= 0x80) rc = jbuf_put(&b, s.p + i, 1); /* invalid byte: keep */
+        if (k == 1 && cp >= 0x80) rc = ft__sb_put(&b, s.p + i, 1); /* invalid byte: keep */
         else rc = jutf8_put(&b, o);
         i += (size_t)k;
     }
-    if (rc) { jbuf_free(&b); return oom(r); }
+    if (rc) { ft__sb_free(&b); return oom(r); }
     return pool_str(r, &b, out);
 }
 
 static int str_replace(jrender *r, jstr s, jstr old, jstr rep, int64_t count, jv *out) {
-    jbuf b = {0};
+    ft__sb b = {0};
     int rc = FT_OK;
     if (count < 0) count = INT64_MAX;
     if (old.n == 0) {
@@ -202,10 +202,10 @@ static int str_replace(jrender *r, jstr s, jstr old, jstr rep, int64_t count, jv
         size_t i = 0;
         int64_t done = 0;
         while (rc == FT_OK) {
-            if (done < count) { rc = jbuf_put(&b, rep.p, rep.n); done++; }
+            if (done < count) { rc = ft__sb_put(&b, rep.p, rep.n); done++; }
             if (i >= s.n) break;
-            int k = jutf8_next(s.p, s.n, i, &cp);
-            rc = rc ? rc : jbuf_put(&b, s.p + i, (size_t)k);
+            int k = ft__utf8_next(s.p, s.n, i, &cp);
+            rc = rc ? rc : ft__sb_put(&b, s.p + i, (size_t)k);
             i += (size_t)k;
         }
     } else {
@@ -213,15 +213,15 @@ static int str_replace(jrender *r, jstr s, jstr old, jstr rep, int64_t count, jv
         int64_t done = 0;
         while (rc == FT_OK) {
             const char *hit = done < count && i <= s.n ? memmem(s.p + i, s.n - i, old.p, old.n) : NULL;
-            if (!hit) { rc = jbuf_put(&b, s.p + i, s.n - i); break; }
+            if (!hit) { rc = ft__sb_put(&b, s.p + i, s.n - i); break; }
             size_t h = (size_t)(hit - s.p);
-            jbuf_put(&b, s.p + i, h - i);
-            rc = jbuf_put(&b, rep.p, rep.n);
+            ft__sb_put(&b, s.p + i, h - i);
+            rc = ft__sb_put(&b, rep.p, rep.n);
             i = h + old.n;
             done++;
         }
     }
-    if (rc) { jbuf_free(&b); return oom(r); }
+    if (rc) { ft__sb_free(&b); return oom(r); }
     return pool_str(r, &b, out);
 }
 
@@ -268,14 +268,14 @@ static int str_split(jrender *r, const jnode *at, jstr s, const jv *sep, int64_t
             size_t i = 0;
             int64_t done = 0;
             for (;;) {
-                while (i < s.n) { int k = jutf8_next(s.p, s.n, i, &cp); if (!jpy_isspace(cp)) break; i += (size_t)k; }
+                while (i < s.n) { int k = ft__utf8_next(s.p, s.n, i, &cp); if (!jpy_isspace(cp)) break; i += (size_t)k; }
                 if (i >= s.n) break;
                 if (done >= maxsplit) { /* the rest, trailing whitespace included */
                     if (jlist_push(jr_pool(r), l, jv_str(s.p + i, s.n - i))) return oom(r);
                     break;
                 }
                 size_t w = i;
-                while (i < s.n) { int k = jutf8_next(s.p, s.n, i, &cp); if (jpy_isspace(cp)) break; i += (size_t)k; }
+                while (i < s.n) { int k = ft__utf8_next(s.p, s.n, i, &cp); if (jpy_isspace(cp)) break; i += (size_t)k; }
                 if (jlist_push(jr_pool(r), l, jv_str(s.p + w, i - w))) return oom(r);
                 done++;
             }
@@ -443,8 +443,8 @@ static int do_indent(jrender *r, jstr s, jv width, int first, int blank, jv *out
         ind.n = (size_t)w;
     }
     /* s + "\n", split with str.splitlines() (line boundaries: \n \r \r\n \v \f \x1c-\x1e \x85 \u2028 \u2029) */
-    jbuf t = {0}, b = {0};
-    if (jbuf_put(&t, s.p, s.n) || jbuf_putc(&t, '\n')) { jbuf_free(&t); return oom(r); }
+    ft__sb t = {0}, b = {0};
+    if (ft__sb_put(&t, s.p, s.n) || ft__sb_putc(&t, '\n')) { ft__sb_free(&t); return oom(r); }
     int line = 0, rc = FT_OK;
     size_t i = 0;
     while (i < t.n && rc == FT_OK) {
@@ -452,7 +452,7 @@ static int do_indent(jrender *r, jstr s, jv width, int first, int blank, jv *out
         int32_t cp = 0;
         int k = 0;
         while (i < t.n) {
-            k = jutf8_next(t.p, t.n, i, &cp);
+            k = ft__utf8_next(t.p, t.n, i, &cp);
             if (cp == '\n' || cp == '\r' || cp == 0x0b || cp == 0x0c || (cp >= 0x1c && cp <= 0x1e) || cp == 0x85 ||
                 cp == 0x2028 || cp == 0x2029)
                 break;
@@ -463,14 +463,14 @@ static int do_indent(jrender *r, jstr s, jv width, int first, int blank, jv *out
             i += (size_t)k;
             if (cp == '\r' && i < t.n && t.p[i] == '\n') i++;
         }
-        if (line > 0) jbuf_putc(&b, '\n');
+        if (line > 0) ft__sb_putc(&b, '\n');
         int empty = en == st;
-        if ((line == 0 && first) || (line > 0 && (blank || !empty))) jbuf_put(&b, ind.p, ind.n);
-        rc = jbuf_put(&b, t.p + st, en - st);
+        if ((line == 0 && first) || (line > 0 && (blank || !empty))) ft__sb_put(&b, ind.p, ind.n);
+        rc = ft__sb_put(&b, t.p + st, en - st);
         line++;
     }
-    jbuf_free(&t);
-    if (rc) { jbuf_free(&b); return oom(r); }
+    ft__sb_free(&t);
+    if (rc) { ft__sb_free(&b); return oom(r); }
     return pool_str(r, &b, out);
 }
 
@@ -529,15 +529,15 @@ int jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, c
             ksep = jpool_strdup(jr_pool(r), b.p, b.n);
             if (!isep || !ksep) return oom(r);
         }
-        jbuf b = {0};
+        ft__sb b = {0};
         const char *bad = NULL;
         int rc = jv_tojson(&b, in, ensure, ind, indn, isep, ksep, sortk, &bad);
         if (rc == FT_ERR_INVALID) {
-            jbuf_free(&b);
+            ft__sb_free(&b);
             if (in.t == JV_UNDEF) return jr_error(r, at, FT_ERR_INVALID, "tojson: '%.*s' is undefined", (int)in.u.s.n, in.u.s.p ? in.u.s.p : "");
             return jr_error(r, at, FT_ERR_INVALID, "tojson: object of type %s is not JSON serializable", bad ? bad : "?");
         }
-        if (rc) { jbuf_free(&b); return oom(r); }
+        if (rc) { ft__sb_free(&b); return oom(r); }
         return pool_str(r, &b, out);
     }
     case F_DEFAULT: {
@@ -560,7 +560,7 @@ int jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, c
         jstr sep = {"", 0};
         if (s.given[0]) FT_TRY(jr_str(r, s.v[0], &sep));
         FT_TRY(jr_iterate(r, at, in, &items));
-        jbuf b = {0};
+        ft__sb b = {0};
         int rc = FT_OK;
         for (int i = 0; i < items->n && rc == FT_OK; i++) {
             jv v = items->v[i];
@@ -569,10 +569,10 @@ int jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, c
                 if ((rc = attr_path(r, at, v, s.v[1].u.s, &v))) break;
             }
             if ((rc = jr_str(r, v, &str))) break;
-            if (i && jbuf_put(&b, sep.p, sep.n)) rc = oom(r);
-            if (rc == FT_OK && jbuf_put(&b, str.p, str.n)) rc = oom(r);
+            if (i && ft__sb_put(&b, sep.p, sep.n)) rc = oom(r);
+            if (rc == FT_OK && ft__sb_put(&b, str.p, str.n)) rc = oom(r);
         }
-        if (rc) { jbuf_free(&b); return rc; }
+        if (rc) { ft__sb_free(&b); return rc; }
         return pool_str(r, &b, out);
     }
     case F_REPLACE: {
@@ -622,12 +622,12 @@ int jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, c
         return do_map(r, at, in, args, kw, nargs, out);
     case F_REVERSE:
         if (in.t == JV_STR) {
-            jbuf b = {0};
+            ft__sb b = {0};
             size_t e = in.u.s.n;
             int32_t cp;
             while (e > 0) {
                 size_t p = prev_char(in.u.s.p, 0, e, &cp);
-                if (jbuf_put(&b, in.u.s.p + p, e - p)) { jbuf_free(&b); return oom(r); }
+                if (ft__sb_put(&b, in.u.s.p + p, e - p)) { ft__sb_free(&b); return oom(r); }
                 e = p;
             }
             return pool_str(r, &b, out);
@@ -691,14 +691,14 @@ int jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, c
         return FT_OK;
     case F_ESCAPE: {
         FT_TRY(jr_str(r, in, &str));
-        jbuf b = {0};
+        ft__sb b = {0};
         int rc = FT_OK;
         for (size_t i = 0; i < str.n && rc == FT_OK; i++) {
             char c = str.p[i];
-            rc = c == '&' ? jbuf_puts(&b, "&amp;") : c == '<' ? jbuf_puts(&b, "&lt;") : c == '>' ? jbuf_puts(&b, "&gt;")
-               : c == '"' ? jbuf_puts(&b, "&#34;") : c == '\'' ? jbuf_puts(&b, "&#39;") : jbuf_putc(&b, c);
+            rc = c == '&' ? ft__sb_puts(&b, "&amp;") : c == '<' ? ft__sb_puts(&b, "&lt;") : c == '>' ? ft__sb_puts(&b, "&gt;")
+               : c == '"' ? ft__sb_puts(&b, "&#34;") : c == '\'' ? ft__sb_puts(&b, "&#39;") : ft__sb_putc(&b, c);
         }
-        if (rc) { jbuf_free(&b); return oom(r); }
+        if (rc) { ft__sb_free(&b); return oom(r); }
         return pool_str(r, &b, out);
     }
     case F_INDENT: {
@@ -719,7 +719,7 @@ static int str_case_test(jv v, int want_upper) {
     int cased = 0;
     int32_t cp;
     for (size_t i = 0; i < v.u.s.n;) {
-        i += (size_t)jutf8_next(v.u.s.p, v.u.s.n, i, &cp);
+        i += (size_t)ft__utf8_next(v.u.s.p, v.u.s.n, i, &cp);
         int up, lo;
         if (!is_cased_cat(cp, &up, &lo)) continue;
         if (want_upper ? lo : up) return 0;
@@ -963,13 +963,13 @@ int jmethod_call(jrender *r, const jnode *at, jv obj, jstr name, const jv *args,
             if (nargs != 1) return jr_error(r, at, FT_ERR_INVALID, "join() takes exactly one argument");
             jlist *items;
             FT_TRY(jr_iterate(r, at, args[0], &items));
-            jbuf b = {0};
+            ft__sb b = {0};
             for (int i = 0; i < items->n; i++) {
                 if (items->v[i].t != JV_STR) {
-                    jbuf_free(&b);
+                    ft__sb_free(&b);
                     return jr_error(r, at, FT_ERR_INVALID, "sequence item %d: expected str instance, %s found", i, jv_typename(items->v[i]));
                 }
-                if ((i && jbuf_put(&b, str.p, str.n)) || jbuf_put(&b, items->v[i].u.s.p, items->v[i].u.s.n)) { jbuf_free(&b); return oom(r); }
+                if ((i && ft__sb_put(&b, str.p, str.n)) || ft__sb_put(&b, items->v[i].u.s.p, items->v[i].u.s.n)) { ft__sb_free(&b); return oom(r); }
             }
             return pool_str(r, &b, out);
         }

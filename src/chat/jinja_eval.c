@@ -25,8 +25,8 @@ enum { CTRL_NONE = 0, CTRL_BREAK, CTRL_CONTINUE };
 struct jrender {
     const jtemplate *t;
     jpool *pool;
-    jbuf *main_out;
-    jbuf *out;        /* where output goes now (main_out, or a capture for set blocks / macros) */
+    ft__sb *main_out;
+    ft__sb *out;        /* where output goes now (main_out, or a capture for set blocks / macros) */
     jv *globals;      /* [nsyms] */
     jframe *scope;    /* innermost frame, NULL at the top level */
     int ctrl;
@@ -121,12 +121,12 @@ static int assign_targets(jrender *r, const jnode *at, const int *syms, int nsym
 int jr_str(jrender *r, jv v, jstr *out) {
     if (v.t == JV_STR) { *out = v.u.s; return FT_OK; }
     if (v.t == JV_UNDEF) { out->p = ""; out->n = 0; return FT_OK; }
-    jbuf b = {0};
-    if (jv_write(&b, v, 0)) { jbuf_free(&b); return oom(r); }
+    ft__sb b = {0};
+    if (jv_write(&b, v, 0)) { ft__sb_free(&b); return oom(r); }
     char *s = jpool_strdup(r->pool, b.p ? b.p : "", b.n);
     out->p = s;
     out->n = b.n;
-    jbuf_free(&b);
+    ft__sb_free(&b);
     return s ? FT_OK : oom(r);
 }
 
@@ -148,7 +148,7 @@ int jr_iterate(jrender *r, const jnode *at, jv v, jlist **out) {
         if (!(l = jlist_new(r->pool, (int)n))) return oom(r);
         int32_t cp;
         for (size_t i = 0; i < v.u.s.n;) {
-            int k = jutf8_next(v.u.s.p, v.u.s.n, i, &cp);
+            int k = ft__utf8_next(v.u.s.p, v.u.s.n, i, &cp);
             l->v[l->n++] = jv_str(v.u.s.p + i, (size_t)k);
             i += (size_t)k;
         }
@@ -227,7 +227,7 @@ int jr_getitem(jrender *r, const jnode *at, jv obj, jv key, jv *out) {
             if (i >= 0 && i < n) {
                 size_t a = jutf8_offset(obj.u.s.p, obj.u.s.n, (size_t)i);
                 int32_t cp;
-                int k = jutf8_next(obj.u.s.p, obj.u.s.n, a, &cp);
+                int k = ft__utf8_next(obj.u.s.p, obj.u.s.n, a, &cp);
                 *out = jv_str(obj.u.s.p + a, (size_t)k);
             }
         }
@@ -296,18 +296,18 @@ static int do_slice(jrender *r, const jnode *at, jv obj, jv start, jv stop, jv s
         if (!off) return oom(r);
         int32_t cp;
         size_t i = 0;
-        for (int64_t k = 0; k < len; k++) { off[k] = i; i += (size_t)jutf8_next(obj.u.s.p, obj.u.s.n, i, &cp); }
+        for (int64_t k = 0; k < len; k++) { off[k] = i; i += (size_t)ft__utf8_next(obj.u.s.p, obj.u.s.n, i, &cp); }
         off[len] = obj.u.s.n;
     }
-    jbuf bb = {0};
+    ft__sb bb = {0};
     for (int64_t k = 0; k < count; k++) {
         int64_t c = a + k * s;
         size_t p0 = ascii ? (size_t)c : off[c], p1 = ascii ? (size_t)c + 1 : off[c + 1];
-        if (jbuf_put(&bb, obj.u.s.p + p0, p1 - p0)) { jbuf_free(&bb); return oom(r); }
+        if (ft__sb_put(&bb, obj.u.s.p + p0, p1 - p0)) { ft__sb_free(&bb); return oom(r); }
     }
     char *str = jpool_strdup(r->pool, bb.p ? bb.p : "", bb.n);
     *out = jv_str(str, bb.n);
-    jbuf_free(&bb);
+    ft__sb_free(&bb);
     return str ? FT_OK : oom(r);
 }
 
@@ -639,7 +639,7 @@ static int eval(jrender *r, const jnode *e, jv *out) {
 static int exec(jrender *r, const jnode *s);
 
 static int put_value(jrender *r, jv v) {
-    int rc = v.t == JV_STR ? jbuf_put(r->out, v.u.s.p, v.u.s.n) : jv_write(r->out, v, 0);
+    int rc = v.t == JV_STR ? ft__sb_put(r->out, v.u.s.p, v.u.s.n) : jv_write(r->out, v, 0);
     return rc ? oom(r) : FT_OK;
 }
 
@@ -685,7 +685,7 @@ static int exec_for(jrender *r, const jnode *s) {
 }
 
 static int capture(jrender *r, const jnode *body, jv *out) {
-    jbuf b = {0}, *saved = r->out;
+    ft__sb b = {0}, *saved = r->out;
     r->out = &b;
     int rc = exec(r, body);
     r->out = saved;
@@ -694,7 +694,7 @@ static int capture(jrender *r, const jnode *body, jv *out) {
         if (!s) rc = oom(r);
         else *out = jv_str(s, b.n);
     }
-    jbuf_free(&b);
+    ft__sb_free(&b);
     return rc;
 }
 
@@ -735,7 +735,7 @@ static int exec(jrender *r, const jnode *s) {
     for (; s; s = s->next) {
         switch (s->kind) {
         case N_TEXT:
-            if (jbuf_put(r->out, s->s.p, s->s.n)) return oom(r);
+            if (ft__sb_put(r->out, s->s.p, s->s.n)) return oom(r);
             break;
         case N_OUTPUT:
             FT_TRY(eval(r, s->a, &v));
@@ -799,7 +799,7 @@ static int exec(jrender *r, const jnode *s) {
     return FT_OK;
 }
 
-int jtemplate_render(const jtemplate *t, const jvar *vars, int nvars, jpool *pool, jbuf *out, jspan **gens, int *ngens) {
+int jtemplate_render(const jtemplate *t, const jvar *vars, int nvars, jpool *pool, ft__sb *out, jspan **gens, int *ngens) {
     jrender r;
     memset(&r, 0, sizeof r);
     r.t = t;

@@ -328,12 +328,12 @@ static int parse_primary(ps *P, jnode **out) {
             n->lit = jv_str(t->s.p, t->s.n);
             P->i++;
         } else {
-            jbuf b = {0};
+            ft__sb b = {0};
             int rc = FT_OK;
-            while (cur(P)->type == T_STRING && rc == FT_OK) { rc = jbuf_put(&b, cur(P)->s.p, cur(P)->s.n); P->i++; }
+            while (cur(P)->type == T_STRING && rc == FT_OK) { rc = ft__sb_put(&b, cur(P)->s.p, cur(P)->s.n); P->i++; }
             char *s = rc ? NULL : jpool_strdup(&P->t->pool, b.p ? b.p : "", b.n);
             size_t sn = b.n;
-            jbuf_free(&b);
+            ft__sb_free(&b);
             if (!s) return nomem();
             n->lit = jv_str(s, sn);
         }

@@ -5,6 +5,7 @@
  * prompt-completion, dialogue/turns or a bare list -> dialogue, text or a bare string -> text).
  * Later records must have that format's fields; one that does not is dropped naming the field. */
 #include "data/data_internal.h"
+#include "core/json_util.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -25,15 +26,6 @@ static int get_str(const cJSON *o, const char *key, const char **s, size_t *n) {
     return 1;
 }
 
-static const char *type_name(const cJSON *v) {
-    if (!v) return "nothing";
-    if (cJSON_IsString(v)) return "a string";
-    if (cJSON_IsNumber(v)) return "a number";
-    if (cJSON_IsBool(v)) return "a boolean";
-    if (cJSON_IsNull(v)) return "null";
-    if (cJSON_IsArray(v)) return "a list";
-    return "an object";
-}
 
 static void key_list(const cJSON *o, char *buf, size_t cap) {
     size_t n = 0;
@@ -115,7 +107,7 @@ static int read_messages(ft_data_ctx *c, const cJSON *list, const char *lname, c
         if (!cJSON_IsObject(m)) {
             snprintf(field, sizeof field, "%s[%d]", lname, k);
             ft_recs_cancel(rs);
-            return DROP_MISSING(field, "expected an object with \"%s\" and \"%s\", found %s", rkey, ckey, type_name(m));
+            return DROP_MISSING(field, "expected an object with \"%s\" and \"%s\", found %s", rkey, ckey, ft__json_type_name(m));
         }
         const char *rname; size_t rlen;
         int got = get_str(m, rkey, &rname, &rlen);
@@ -141,7 +133,7 @@ static int read_messages(ft_data_ctx *c, const cJSON *list, const char *lname, c
         if (ok < 0) { ft_recs_cancel(rs); return ok; }
         if (ok != 1) {
             ft_recs_cancel(rs);
-            return DROP_MISSING(field, cv ? "expected a string, found %s" : "missing", type_name(cv));
+            return DROP_MISSING(field, cv ? "expected a string, found %s" : "missing", ft__json_type_name(cv));
         }
         int rc = ft_recs_msg(rs, role, role == FT_ROLE_SYSTEM ? FT_MSGF_OPTIONAL : 0, field, NULL, 0,
                              tmp ? tmp : cv->valuestring, n);
@@ -156,7 +148,7 @@ static int rec_chat(ft_data_ctx *c, const cJSON *v, int line, int64_t index, int
     const char *lname = sharegpt ? "conversations" : "messages";
     const cJSON *list = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, lname) : NULL;
     if (!cJSON_IsArray(list))
-        return DROP_MISSING(lname, list ? "expected a list, found %s" : "missing", type_name(list));
+        return DROP_MISSING(lname, list ? "expected a list, found %s" : "missing", ft__json_type_name(list));
     FT_TRY(ft_recs_begin(c->rs, FT_REC_CHAT, c->file, line, index));
     int64_t rec = c->rs->n - 1;
     const char *sys; size_t sl;
@@ -195,7 +187,7 @@ static int rec_pc(ft_data_ctx *c, const cJSON *v, int line, int64_t index) {
 }
 
 static int rec_alpaca(ft_data_ctx *c, const cJSON *v, int line, int64_t index) {
-    if (!cJSON_IsObject(v)) return DROP_MISSING("instruction", "expected an object, found %s", type_name(v));
+    if (!cJSON_IsObject(v)) return DROP_MISSING("instruction", "expected an object, found %s", ft__json_type_name(v));
     const char *ins, *inp = "", *out, *sys; size_t insn, inpn = 0, outn, sysn;
     int gi = get_str(v, "instruction", &ins, &insn);
     int gn = get_str(v, "input", &inp, &inpn);
@@ -257,7 +249,7 @@ static int rec_dialogue(ft_data_ctx *c, const cJSON *v, int line, int64_t index)
         return ft_recs_msg(c->rs, FT_ROLE_TURN, 0, lname, NULL, 0, turns->valuestring, strlen(turns->valuestring));
     }
     if (!cJSON_IsArray(turns))
-        return DROP_MISSING(lname, "expected a list of turns or a string, found %s", type_name(turns));
+        return DROP_MISSING(lname, "expected a list of turns or a string, found %s", ft__json_type_name(turns));
     if (v == turns) lname = "";
     FT_TRY(ft_recs_begin(c->rs, FT_REC_DIALOGUE, c->file, line, index));
     const char *const *spk = c->opt->speakers;
@@ -307,7 +299,7 @@ static int rec_dialogue(ft_data_ctx *c, const cJSON *v, int line, int64_t index)
         } else {
             snprintf(field, sizeof field, "%s[%d]", lname, k);
             ft_recs_cancel(c->rs);
-            return DROP_MISSING(field, "expected a string or a {\"speaker\", \"text\"} object, found %s", type_name(t));
+            return DROP_MISSING(field, "expected a string or a {\"speaker\", \"text\"} object, found %s", ft__json_type_name(t));
         }
         FT_TRY(ft_recs_msg(c->rs, FT_ROLE_TURN, 0, field, name, nn, text, tn));
         k++;
@@ -327,7 +319,7 @@ int ft_data_json_record(ft_data_ctx *c, const void *vp, int line, int64_t index)
         if (f == FT_DATA_AUTO) {
             char keys[256];
             if (cJSON_IsObject(v)) key_list(v, keys, sizeof keys);
-            else snprintf(keys, sizeof keys, "%s", type_name(v));
+            else snprintf(keys, sizeof keys, "%s", ft__json_type_name(v));
             return ft_error(FT_ERR_FORMAT, "%s: line %d: record %lld: cannot tell the dataset format from this record "
                             "(keys: %s); expected messages, conversations, instruction/output, prompt/completion, "
                             "dialogue/turns or text — or name it with --format", c->path, line, (long long)index, keys);

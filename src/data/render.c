@@ -9,6 +9,7 @@
  * or the template's end-of-turn text), the completion, the output, the response speaker's turns. */
 #include "data/data_internal.h"
 #include "finetune/chat.h"
+#include "core/strbuf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -25,19 +26,14 @@ void ft_render_free(ft_render *r) {
     memset(r, 0, sizeof *r);
 }
 
+/* appends through the core string builder (text, len, cap are its p, n, cap) */
 static int put(ft_render *r, const char *s, size_t n) {
-    if (r->len + n + 1 > r->cap) {
-        size_t nc = r->cap ? r->cap : 256;
-        while (nc < r->len + n + 1) nc *= 2;
-        char *q = realloc(r->text, nc);
-        if (!q) return ft_error(FT_ERR_NOMEM, "data: out of memory (rendering)");
-        r->text = q;
-        r->cap = nc;
-    }
-    if (n) memcpy(r->text + r->len, s, n);
-    r->len += n;
-    r->text[r->len] = 0;
-    return FT_OK;
+    ft__sb b = {r->text, r->len, r->cap, FT_OK};
+    int rc = ft__sb_put(&b, s, n);
+    r->text = b.p;
+    r->len = b.n;
+    r->cap = b.cap;
+    return rc ? ft_error(rc, "data: out of memory (rendering)") : FT_OK;
 }
 static int puts_(ft_render *r, const char *s) { return put(r, s, strlen(s)); }
 

@@ -22,50 +22,48 @@
 typedef struct curves { ft_rep_series train, lr, gn, val; } curves;
 
 /* One line of metrics.jsonl (len bytes, not NUL-terminated). Unparsable lines are skipped. */
-static void read_line(const char *line, size_t len, curves *cv, ft_rep_run *run, ft_rep_buf *samples) {
+static void read_line(const char *line, size_t len, curves *cv, ft_rep_run *run, ft__sb *samples) {
     cJSON *j = cJSON_ParseWithLength(line, len);
     if (!j) return;
     if (!cJSON_IsObject(j)) { cJSON_Delete(j); return; }
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
-    const char *t = cJSON_IsString(type) && type->valuestring ? type->valuestring : "";
-    double step = ft_rep_num(j, "step");
+    const char *t = ft__json_str(j, "type", "");
+    double step = ft__json_num(j, "step", NAN);
     if (!strcmp(t, "train")) {
-        ft_rep_push(&cv->train, step, ft_rep_num(j, "loss"));
-        ft_rep_push(&cv->lr, step, ft_rep_num(j, "lr"));
-        ft_rep_push(&cv->gn, step, ft_rep_num(j, "grad_norm"));
+        ft_rep_push(&cv->train, step, ft__json_num(j, "loss", NAN));
+        ft_rep_push(&cv->lr, step, ft__json_num(j, "lr", NAN));
+        ft_rep_push(&cv->gn, step, ft__json_num(j, "grad_norm", NAN));
     } else if (!strcmp(t, "sample")) {
-        const cJSON *pr = cJSON_GetObjectItemCaseSensitive(j, "prompt"), *tx = cJSON_GetObjectItemCaseSensitive(j, "text");
-        double epoch = ft_rep_num(j, "epoch");
-        ft_rep_printf(samples, "<div class='sample'><div class='meta'>");
-        if (isfinite(epoch)) ft_rep_printf(samples, "epoch %.0f, ", epoch);
-        if (isfinite(step)) ft_rep_printf(samples, "step %.0f", step);
-        ft_rep_printf(samples, "</div><pre><b>");
-        ft_rep_escape(samples, cJSON_IsString(pr) ? pr->valuestring : "");
-        ft_rep_printf(samples, "</b>");
-        ft_rep_escape(samples, cJSON_IsString(tx) ? tx->valuestring : "");
-        ft_rep_printf(samples, "</pre></div>\n");
+        double epoch = ft__json_num(j, "epoch", NAN);
+        ft__sb_printf(samples, "<div class='sample'><div class='meta'>");
+        if (isfinite(epoch)) ft__sb_printf(samples, "epoch %.0f, ", epoch);
+        if (isfinite(step)) ft__sb_printf(samples, "step %.0f", step);
+        ft__sb_printf(samples, "</div><pre><b>");
+        ft_rep_escape(samples, ft__json_str(j, "prompt", ""));
+        ft__sb_printf(samples, "</b>");
+        ft_rep_escape(samples, ft__json_str(j, "text", ""));
+        ft__sb_printf(samples, "</pre></div>\n");
     } else if (!strcmp(t, "eval") || !strcmp(t, "test") || !strcmp(t, "kfold")) {
-        if (!strcmp(t, "eval")) ft_rep_push(&cv->val, step, ft_rep_num(j, "val_loss"));
+        if (!strcmp(t, "eval")) ft_rep_push(&cv->val, step, ft__json_num(j, "val_loss", NAN));
         if (ft_rep_run_add(run, j, t)) return; /* the run keeps j */
     }
     cJSON_Delete(j);
 }
 
-static void config_section(ft_rep_buf *o, const char *path) {
+static void config_section(ft__sb *o, const char *path) {
     char *cfg = NULL;
     if (ft_file_read_all(path, &cfg, NULL) != FT_OK) { ft_error_clear(); return; }
     cJSON *j = cJSON_Parse(cfg);
-    ft_rep_printf(o, "<h2>Configuration</h2>\n<table>\n");
+    ft__sb_printf(o, "<h2>Configuration</h2>\n<table>\n");
     for (cJSON *it = cJSON_IsObject(j) ? j->child : NULL; it; it = it->next) {
         char *v = cJSON_PrintUnformatted(it);
-        ft_rep_printf(o, "<tr><td class='k'>");
+        ft__sb_printf(o, "<tr><td class='k'>");
         ft_rep_escape(o, it->string ? it->string : "");
-        ft_rep_printf(o, "</td><td class='k'>");
+        ft__sb_printf(o, "</td><td class='k'>");
         ft_rep_escape(o, v ? v : "");
-        ft_rep_printf(o, "</td></tr>\n");
+        ft__sb_printf(o, "</td></tr>\n");
         cJSON_free(v);
     }
-    ft_rep_printf(o, "</table>\n");
+    ft__sb_printf(o, "</table>\n");
     cJSON_Delete(j);
     free(cfg);
 }
@@ -80,7 +78,7 @@ int ft_report_write(const char *run_dir) {
     if (rc < 0) return rc;
     curves cv = {0};
     ft_rep_run run = {0};
-    ft_rep_buf samples = {0}, o = {0};
+    ft__sb samples = {0}, o = {0};
     for (size_t at = 0; at < len;) {
         const char *nl = memchr(text + at, '\n', len - at);
         size_t end = nl ? (size_t)(nl - text) : len;
@@ -89,21 +87,21 @@ int ft_report_write(const char *run_dir) {
     }
     free(text);
 
-    ft_rep_printf(&o, "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>finetune report: ");
+    ft__sb_printf(&o, "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>finetune report: ");
     ft_rep_escape(&o, run_dir);
-    ft_rep_printf(&o, "</title>\n<style>body{font-family:system-ui,sans-serif;max-width:1340px;margin:24px auto;padding:0 16px;color:#222}"
+    ft__sb_printf(&o, "</title>\n<style>body{font-family:system-ui,sans-serif;max-width:1340px;margin:24px auto;padding:0 16px;color:#222}"
                       "figure{display:inline-block;margin:8px;vertical-align:top}figure svg{max-width:100%%;height:auto}"
                       "table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
                       "pre{white-space:pre-wrap;background:#f6f6f6;padding:8px;border-radius:4px}.meta{color:#666;font-size:12px}"
                       "td.k,th.k{text-align:left}</style></head><body>\n<h1>finetune run report</h1>\n<p>Run directory: <code>");
     ft_rep_escape(&o, run_dir);
-    ft_rep_printf(&o, "</code></p>\n");
+    ft__sb_printf(&o, "</code></p>\n");
     if (run.task[0]) {
-        ft_rep_printf(&o, "<p>Task: <b>");
+        ft__sb_printf(&o, "<p>Task: <b>");
         ft_rep_escape(&o, run.task);
-        ft_rep_printf(&o, "</b></p>\n");
+        ft__sb_printf(&o, "</b></p>\n");
     }
-    ft_rep_printf(&o, "<h2>Curves</h2>\n");
+    ft__sb_printf(&o, "<h2>Curves</h2>\n");
     ft_rep_line_chart(&o, "Loss", "cross-entropy", &cv.train, "train loss", &cv.val, "validation loss", 0);
     ft_rep_line_chart(&o, "Learning rate", "lr", &cv.lr, "learning rate", NULL, NULL, 0);
     ft_rep_line_chart(&o, "Gradient norm (before clipping)", "global norm", &cv.gn, "grad norm", NULL, NULL, 1);
@@ -113,18 +111,18 @@ int ft_report_write(const char *run_dir) {
     ft_rep_classification(&o, &run);
     ft_rep_ner(&o, &run);
     ft_rep_kfold_table(&o, run.kfold);
-    if (!run.task[0] || samples.len)
-        ft_rep_printf(&o, "<h2>Sample generations</h2>\n%s", samples.len ? samples.buf : "<p>none</p>\n");
+    if (!run.task[0] || samples.n)
+        ft__sb_printf(&o, "<h2>Sample generations</h2>\n%s", samples.n ? samples.p : "<p>none</p>\n");
     rc = ft_path_join(path, sizeof path, run_dir, "config.json");
     if (rc == FT_OK) config_section(&o, path);
-    ft_rep_printf(&o, "</body></html>\n");
+    ft__sb_printf(&o, "</body></html>\n");
 
-    int failed = o.failed || samples.failed || run.failed || cv.train.failed || cv.lr.failed || cv.gn.failed || cv.val.failed;
+    int failed = o.err || samples.err || run.failed || cv.train.failed || cv.lr.failed || cv.gn.failed || cv.val.failed;
     if (rc == FT_OK && failed) rc = ft_error(FT_ERR_NOMEM, "%s/report.html: out of memory while building the page", run_dir);
     if (rc == FT_OK) rc = ft_path_join(path, sizeof path, run_dir, "report.html");
-    if (rc == FT_OK) rc = ft_file_write_atomic(path, o.buf, o.len);
-    ft_rep_buf_free(&o);
-    ft_rep_buf_free(&samples);
+    if (rc == FT_OK) rc = ft_file_write_atomic(path, o.p, o.n);
+    ft__sb_free(&o);
+    ft__sb_free(&samples);
     ft_rep_run_free(&run);
     ft_rep_series_free(&cv.train); ft_rep_series_free(&cv.lr); ft_rep_series_free(&cv.gn); ft_rep_series_free(&cv.val);
     return rc;

@@ -1,4 +1,4 @@
-/* report_html.c — the report's output buffer, HTML escaping, number cells, series and the SVG
+/* report_html.c — the report's HTML escaping, number cells, series and the SVG
  * line chart (see report_internal.h). */
 #include "report_internal.h"
 
@@ -8,49 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Makes room for `extra` more bytes plus the NUL; 0 on failure (o->failed set). */
-static int reserve(ft_rep_buf *o, size_t extra) {
-    if (o->failed) return 0;
-    size_t need = o->len + extra + 1;
-    if (need <= o->cap) return 1;
-    size_t cap = o->cap ? o->cap : 4096;
-    while (cap < need) cap *= 2;
-    char *b = realloc(o->buf, cap);
-    if (!b) { o->failed = 1; return 0; }
-    o->buf = b;
-    o->cap = cap;
-    return 1;
-}
-
-static void put(ft_rep_buf *o, const char *s, size_t n) {
-    if (!reserve(o, n)) return;
-    memcpy(o->buf + o->len, s, n);
-    o->len += n;
-    o->buf[o->len] = '\0';
-}
-
-void ft_rep_printf(ft_rep_buf *o, const char *fmt, ...) {
-    if (o->failed) return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(o->buf ? o->buf + o->len : NULL, o->buf ? o->cap - o->len : 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) { o->failed = 1; return; }
-    if (o->buf && o->len + (size_t)n < o->cap) { o->len += (size_t)n; return; }
-    if (!reserve(o, (size_t)n)) return;
-    va_start(ap, fmt);
-    vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-    va_end(ap);
-    o->len += (size_t)n;
-}
-
-void ft_rep_buf_free(ft_rep_buf *o) {
-    free(o->buf);
-    memset(o, 0, sizeof *o);
-}
-
 /* Escapes bytes [s, s + n). Runs of plain bytes are copied in one piece. */
-static void escape_n(ft_rep_buf *o, const char *s, size_t n) {
+static void escape_n(ft__sb *o, const char *s, size_t n) {
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         const char *rep = NULL;
@@ -63,14 +22,14 @@ static void escape_n(ft_rep_buf *o, const char *s, size_t n) {
         default: break;
         }
         if (!rep) continue;
-        put(o, s + run, i - run);
-        put(o, rep, strlen(rep));
+        ft__sb_put(o, s + run, i - run);
+        ft__sb_put(o, rep, strlen(rep));
         run = i + 1;
     }
-    put(o, s + run, n - run);
+    ft__sb_put(o, s + run, n - run);
 }
 
-void ft_rep_escape(ft_rep_buf *o, const char *s) {
+void ft_rep_escape(ft__sb *o, const char *s) {
     if (s) escape_n(o, s, strlen(s));
 }
 
@@ -89,19 +48,19 @@ static size_t utf8_prefix(const char *s, int max_chars, int *more) {
     return i;
 }
 
-void ft_rep_escape_trunc(ft_rep_buf *o, const char *s, int max_chars) {
+void ft_rep_escape_trunc(ft__sb *o, const char *s, int max_chars) {
     if (!s) return;
     if (max_chars <= 0) { ft_rep_escape(o, s); return; }
     int more;
     size_t n = utf8_prefix(s, max_chars, &more);
     escape_n(o, s, n);
-    if (more) ft_rep_printf(o, "\xE2\x80\xA6"); /* … */
+    if (more) ft__sb_printf(o, "\xE2\x80\xA6"); /* … */
 }
 
-void ft_rep_escape_label(ft_rep_buf *o, const cJSON *label, int max_chars) {
+void ft_rep_escape_label(ft__sb *o, const cJSON *label, int max_chars) {
     if (cJSON_IsString(label) && label->valuestring) ft_rep_escape_trunc(o, label->valuestring, max_chars);
-    else if (cJSON_IsNumber(label)) ft_rep_printf(o, "%.10g", label->valuedouble);
-    else ft_rep_printf(o, "?");
+    else if (cJSON_IsNumber(label)) ft__sb_printf(o, "%.10g", label->valuedouble);
+    else ft__sb_printf(o, "?");
 }
 
 int ft_rep_label_chars(const cJSON *label, int max_chars) {
@@ -119,17 +78,12 @@ int ft_rep_label_chars(const cJSON *label, int max_chars) {
     return 1;
 }
 
-void ft_rep_num_cell(ft_rep_buf *o, double v, const char *fmt) {
-    if (!isfinite(v)) { ft_rep_printf(o, "<td>&ndash;</td>"); return; }
-    ft_rep_printf(o, "<td>");
-    if (fabs(v) >= 1e15) ft_rep_printf(o, "%.4g", v); /* no 300-digit %.0f */
-    else ft_rep_printf(o, fmt, v);
-    ft_rep_printf(o, "</td>");
-}
-
-double ft_rep_num(const cJSON *obj, const char *key) {
-    const cJSON *v = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+void ft_rep_num_cell(ft__sb *o, double v, const char *fmt) {
+    if (!isfinite(v)) { ft__sb_printf(o, "<td>&ndash;</td>"); return; }
+    ft__sb_printf(o, "<td>");
+    if (fabs(v) >= 1e15) ft__sb_printf(o, "%.4g", v); /* no 300-digit %.0f */
+    else ft__sb_printf(o, fmt, v);
+    ft__sb_printf(o, "</td>");
 }
 
 /* ---- series ---- */
@@ -160,7 +114,7 @@ void ft_rep_series_free(ft_rep_series *s) {
 
 /* ---- the line chart ---- */
 
-void ft_rep_line_chart(ft_rep_buf *o, const char *title, const char *ylabel,
+void ft_rep_line_chart(ft__sb *o, const char *title, const char *ylabel,
                        const ft_rep_series *a, const char *an,
                        const ft_rep_series *b, const char *bn, int logy) {
     const double W = 640, H = 260, L = 60, R = 16, T = 28, B = 36;
@@ -175,12 +129,12 @@ void ft_rep_line_chart(ft_rep_buf *o, const char *title, const char *ylabel,
             y0 = fmin(y0, y); y1 = fmax(y1, y);
         }
     }
-    ft_rep_printf(o, "<figure><svg xmlns='http://www.w3.org/2000/svg' width='%g' height='%g' viewBox='0 0 %g %g' role='img' aria-label='", W, H, W, H);
+    ft__sb_printf(o, "<figure><svg xmlns='http://www.w3.org/2000/svg' width='%g' height='%g' viewBox='0 0 %g %g' role='img' aria-label='", W, H, W, H);
     ft_rep_escape(o, title);
-    ft_rep_printf(o, "'>\n<rect width='100%%' height='100%%' fill='#fff'/><text x='%g' y='18' font-size='14' font-weight='bold'>", L);
+    ft__sb_printf(o, "'>\n<rect width='100%%' height='100%%' fill='#fff'/><text x='%g' y='18' font-size='14' font-weight='bold'>", L);
     ft_rep_escape(o, title);
-    ft_rep_printf(o, "</text>\n");
-    if (!(x1 >= x0) || !(y1 >= y0)) { ft_rep_printf(o, "<text x='%g' y='%g' fill='#888'>no data</text></svg></figure>\n", L, H / 2); return; }
+    ft__sb_printf(o, "</text>\n");
+    if (!(x1 >= x0) || !(y1 >= y0)) { ft__sb_printf(o, "<text x='%g' y='%g' fill='#888'>no data</text></svg></figure>\n", L, H / 2); return; }
     if (x1 == x0) { x0 = x0 >= 2 ? x0 - 2 : x0; x1 = x0 + 4; } /* one step: whole-number ticks around it */
     if (y1 == y0) { double d = y0 != 0 ? fabs(y0) * 0.1 : 0.5; y1 += d; y0 -= d; } /* a constant: +-10% */
     double pad = (y1 - y0) * 0.05, ymin = y0;
@@ -188,44 +142,44 @@ void ft_rep_line_chart(ft_rep_buf *o, const char *title, const char *ylabel,
     if (!logy && ymin >= 0 && y0 < 0) y0 = 0; /* non-negative quantities (lr, loss) start at 0 */
     #define SX(v) (L + ((v) - x0) / (x1 - x0) * (W - L - R))
     #define SY(v) (H - B - ((v) - y0) / (y1 - y0) * (H - T - B))
-    ft_rep_printf(o, "<g stroke='#ddd'>");
+    ft__sb_printf(o, "<g stroke='#ddd'>");
     for (int i = 0; i <= 4; i++) {
         double yv = y0 + (y1 - y0) * i / 4;
-        ft_rep_printf(o, "<line x1='%g' x2='%g' y1='%.1f' y2='%.1f'/>", L, W - R, SY(yv), SY(yv));
+        ft__sb_printf(o, "<line x1='%g' x2='%g' y1='%.1f' y2='%.1f'/>", L, W - R, SY(yv), SY(yv));
     }
-    ft_rep_printf(o, "</g><g font-size='11' fill='#444'>");
+    ft__sb_printf(o, "</g><g font-size='11' fill='#444'>");
     for (int i = 0; i <= 4; i++) {
         double yv = y0 + (y1 - y0) * i / 4;
-        ft_rep_printf(o, "<text x='%g' y='%.1f' text-anchor='end'>%.3g</text>", L - 4, SY(yv) + 4, logy ? pow(10, yv) : yv);
+        ft__sb_printf(o, "<text x='%g' y='%.1f' text-anchor='end'>%.3g</text>", L - 4, SY(yv) + 4, logy ? pow(10, yv) : yv);
         double xv = x0 + (x1 - x0) * i / 4;
-        ft_rep_printf(o, fabs(xv) < 1e15 ? "<text x='%.1f' y='%g' text-anchor='middle'>%.0f</text>" : "<text x='%.1f' y='%g' text-anchor='middle'>%.3g</text>",
+        ft__sb_printf(o, fabs(xv) < 1e15 ? "<text x='%.1f' y='%g' text-anchor='middle'>%.0f</text>" : "<text x='%.1f' y='%g' text-anchor='middle'>%.3g</text>",
                       SX(xv), H - B + 16, xv);
     }
-    ft_rep_printf(o, "<text x='%g' y='%g' text-anchor='middle'>step</text>", (L + W - R) / 2, H - 4);
-    ft_rep_printf(o, "<text x='12' y='%g' transform='rotate(-90 12 %g)' text-anchor='middle'>", H / 2, H / 2);
+    ft__sb_printf(o, "<text x='%g' y='%g' text-anchor='middle'>step</text>", (L + W - R) / 2, H - 4);
+    ft__sb_printf(o, "<text x='12' y='%g' transform='rotate(-90 12 %g)' text-anchor='middle'>", H / 2, H / 2);
     ft_rep_escape(o, ylabel);
-    ft_rep_printf(o, "</text></g>\n");
+    ft__sb_printf(o, "</text></g>\n");
     static const char *colors[2] = {"#1f77b4", "#d62728"};
     const char *names[2] = {an, bn};
     for (int k = 0; k < 2; k++) {
         if (!ss[k] || ss[k]->n == 0) continue;
-        ft_rep_printf(o, "<polyline fill='none' stroke='%s' stroke-width='1.6' points='", colors[k]);
+        ft__sb_printf(o, "<polyline fill='none' stroke='%s' stroke-width='1.6' points='", colors[k]);
         for (int i = 0; i < ss[k]->n; i++) {
             double y = logy ? log10(fmax(ss[k]->y[i], 1e-12)) : ss[k]->y[i];
-            if (isfinite(y)) ft_rep_printf(o, "%.1f,%.1f ", SX(ss[k]->x[i]), SY(y));
+            if (isfinite(y)) ft__sb_printf(o, "%.1f,%.1f ", SX(ss[k]->x[i]), SY(y));
         }
-        ft_rep_printf(o, "'/>\n");
+        ft__sb_printf(o, "'/>\n");
         if (ss[k]->n <= 60)
             for (int i = 0; i < ss[k]->n; i++) {
                 double y = logy ? log10(fmax(ss[k]->y[i], 1e-12)) : ss[k]->y[i];
-                if (isfinite(y)) ft_rep_printf(o, "<circle cx='%.1f' cy='%.1f' r='2.5' fill='%s'/>", SX(ss[k]->x[i]), SY(y), colors[k]);
+                if (isfinite(y)) ft__sb_printf(o, "<circle cx='%.1f' cy='%.1f' r='2.5' fill='%s'/>", SX(ss[k]->x[i]), SY(y), colors[k]);
             }
-        ft_rep_printf(o, "<rect x='%g' y='%d' width='10' height='10' fill='%s'/><text x='%g' y='%d' font-size='11'>",
+        ft__sb_printf(o, "<rect x='%g' y='%d' width='10' height='10' fill='%s'/><text x='%g' y='%d' font-size='11'>",
                       W - R - 150, 8 + 14 * k, colors[k], W - R - 135, 17 + 14 * k);
         ft_rep_escape(o, names[k] ? names[k] : "");
-        ft_rep_printf(o, "</text>\n");
+        ft__sb_printf(o, "</text>\n");
     }
     #undef SX
     #undef SY
-    ft_rep_printf(o, "</svg></figure>\n");
+    ft__sb_printf(o, "</svg></figure>\n");
 }

@@ -1,48 +1,14 @@
 /* config.c — tokenizer_config.json / special_tokens_map.json (BOS/EOS/PAD/UNK/CLS/SEP/MASK names,
  * AddedToken lstrip/rstrip, add_bos_token, add_eos_token, added_tokens_decoder, model_max_length,
- * add_prefix_space for tokenizers built from vocab files) and the cJSON glue the loaders share. */
+ * add_prefix_space for tokenizers built from vocab files). */
 #include "tokenizer_impl.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
+#include "core/json_util.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
-
-int ft_tok_json_parse_file(cJSON **out, const char *path) {
-    *out = NULL;
-    char *data; size_t n;
-    FT_TRY(ft_file_read_all(path, &data, &n));
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(data, n, &end, 0);
-    if (!root) {
-        size_t off = end && end >= data && end <= data + n ? (size_t)(end - data) : 0;
-        int line = 1;
-        for (size_t i = 0; i < off; i++) line += data[i] == '\n';
-        free(data);
-        return ft_error(FT_ERR_FORMAT, "%s: invalid JSON at line %d (byte %zu)", path, line, off);
-    }
-    free(data);
-    *out = root;
-    return FT_OK;
-}
-
-int ft_tok_json_bool(const cJSON *obj, const char *key, int def) {
-    const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
-    if (cJSON_IsBool(v)) return cJSON_IsTrue(v);
-    return def;
-}
-
-const char *ft_tok_json_str(const cJSON *obj, const char *key) {
-    const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-const char *ft_tok_json_token_name(const cJSON *v) {
-    if (cJSON_IsString(v)) return v->valuestring;
-    if (cJSON_IsObject(v)) return ft_tok_json_str(v, "content");
-    return NULL;
-}
 
 void ft_tok_set_affixes(ft_tokenizer *tok, int add_bos, int add_eos) {
     tok->n_prefix = 0; tok->n_suffix = 0;
@@ -73,7 +39,7 @@ static int apply_name(ft_tokenizer *tok, const cJSON *cfg, const char *key, int 
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
     if (!v) return FT_OK;
     if (cJSON_IsNull(v)) { *slot = -1; return FT_OK; }
-    const char *name = ft_tok_json_token_name(v);
+    const char *name = ft__json_token_text(v);
     if (!name) return FT_OK;
     int id = ft_tok_lookup(tok, name, strlen(name));
     if (id < 0) { FT_LOGW("%s: %s '%s' is not in the vocabulary; ignored", path, key, name); return FT_OK; }
@@ -85,9 +51,9 @@ static int apply_name(ft_tokenizer *tok, const cJSON *cfg, const char *key, int 
     if (cJSON_IsObject(v)) {
         for (int i = 0; i < tok->n_added; i++) {
             if (tok->added[i].id != id) continue;
-            tok->added[i].lstrip = (uint8_t)ft_tok_json_bool(v, "lstrip", tok->added[i].lstrip);
-            tok->added[i].rstrip = (uint8_t)ft_tok_json_bool(v, "rstrip", tok->added[i].rstrip);
-            tok->added[i].single_word = (uint8_t)ft_tok_json_bool(v, "single_word", tok->added[i].single_word);
+            tok->added[i].lstrip = (uint8_t)ft__json_bool(v, "lstrip", tok->added[i].lstrip);
+            tok->added[i].rstrip = (uint8_t)ft__json_bool(v, "rstrip", tok->added[i].rstrip);
+            tok->added[i].single_word = (uint8_t)ft__json_bool(v, "single_word", tok->added[i].single_word);
         }
     }
     return FT_OK;
@@ -99,16 +65,16 @@ static int apply_one(ft_tokenizer *tok, const cJSON *cfg, const char *path, int 
         for (const cJSON *it = dec->child; it; it = it->next) {
             char *end;
             long id = strtol(it->string, &end, 10);
-            const char *content = ft_tok_json_str(it, "content");
+            const char *content = ft__json_str(it, "content", NULL);
             if (*end || id < 0 || id >= (1 << 30) || !content || !*content) continue;
             const ft_tok_token *t = id < tok->n_tokens ? &tok->tokens[id] : NULL;
             int present = t && (t->flags & FT_TOKF_PRESENT);
             if (present && (t->flags & FT_TOKF_ADDED)) continue;   /* tokenizer.json already said */
             if (present && (t->len != strlen(content) || memcmp(ft_tok_str(tok, (int)id), content, t->len) != 0)) continue;
             if (!present) FT_TRY(ft_tok_set_token(tok, (int)id, content, strlen(content), 0));
-            FT_TRY(ft_tok_add_added(tok, (int)id, ft_tok_json_bool(it, "special", 0), ft_tok_json_bool(it, "lstrip", 0),
-                                    ft_tok_json_bool(it, "rstrip", 0), ft_tok_json_bool(it, "single_word", 0),
-                                    ft_tok_json_bool(it, "normalized", 0)));
+            FT_TRY(ft_tok_add_added(tok, (int)id, ft__json_bool(it, "special", 0), ft__json_bool(it, "lstrip", 0),
+                                    ft__json_bool(it, "rstrip", 0), ft__json_bool(it, "single_word", 0),
+                                    ft__json_bool(it, "normalized", 0)));
             *changed = 1;
         }
     }
@@ -134,7 +100,7 @@ static int apply_one(ft_tokenizer *tok, const cJSON *cfg, const char *path, int 
 
 static int apply_file(ft_tokenizer *tok, const char *path, int had_bos, int had_eos, int *changed) {
     cJSON *cfg;
-    int rc = ft_tok_json_parse_file(&cfg, path);
+    int rc = ft__json_parse_file(&cfg, path);
     if (rc < 0) return rc;
     if (!cJSON_IsObject(cfg)) {
         rc = ft_error(FT_ERR_FORMAT, "%s: expected a JSON object", path);

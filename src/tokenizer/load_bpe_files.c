@@ -11,6 +11,7 @@
 #include "tokenizer_impl.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
+#include "core/json_util.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -32,7 +33,7 @@ int ft_tok_setup_gpt2_pipeline(ft_tokenizer *tok) {
 
 static int load_vocab_json(ft_tokenizer *tok, const char *path) {
     cJSON *root;
-    FT_TRY(ft_tok_json_parse_file(&root, path));
+    FT_TRY(ft__json_parse_file(&root, path));
     int rc = FT_OK;
     if (!cJSON_IsObject(root)) { rc = ft_error(FT_ERR_FORMAT, "%s: expected a JSON object token -> id", path); goto done; }
     for (const cJSON *it = root->child; it; it = it->next) {

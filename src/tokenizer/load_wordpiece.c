@@ -16,6 +16,7 @@
 #include "tokenizer_impl.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
+#include "core/json_util.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -82,7 +83,7 @@ static int add_bert_norm(ft_tokenizer *tok, int lowercase, int strip_accents, in
 static int special(ft_tokenizer *tok, const cJSON *cfg, const char *key, const char *def) {
     const cJSON *v = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, key) : NULL;
     if (v && cJSON_IsNull(v)) return -1;
-    const char *name = v ? ft_tok_json_token_name(v) : NULL;
+    const char *name = v ? ft__json_token_text(v) : NULL;
     if (!name) name = def;
     int id = ft_tok_lookup(tok, name, strlen(name));
     if (id < 0) { FT_LOGW("%s: %s '%s' is not in the vocabulary", tok->source, key, name); return -1; }
@@ -91,9 +92,9 @@ static int special(ft_tokenizer *tok, const cJSON *cfg, const char *key, const c
 
 static int build(ft_tokenizer *tok, const char *vocab_path, const cJSON *cfg) {
     FT_TRY(read_vocab_txt(tok, vocab_path));
-    int lowercase = ft_tok_json_bool(cfg, "do_lower_case", 1);
-    int chinese = ft_tok_json_bool(cfg, "tokenize_chinese_chars", 1);
-    int strip = ft_tok_json_bool(cfg, "strip_accents", -1);   /* null / absent: follows lowercase */
+    int lowercase = ft__json_bool(cfg, "do_lower_case", 1);
+    int chinese = ft__json_bool(cfg, "tokenize_chinese_chars", 1);
+    int strip = ft__json_bool(cfg, "strip_accents", -1);   /* null / absent: follows lowercase */
     FT_TRY(add_bert_norm(tok, lowercase, strip, chinese));
     int unk = special(tok, cfg, "unk_token", "[UNK]"), sep = special(tok, cfg, "sep_token", "[SEP]");
     int pad = special(tok, cfg, "pad_token", "[PAD]"), cls = special(tok, cfg, "cls_token", "[CLS]");
@@ -118,7 +119,7 @@ int ft_tok_load_wordpiece(ft_tokenizer **out, const char *vocab_path, const char
     *out = NULL;
     cJSON *cfg = NULL;
     if (config_path) {
-        FT_TRY(ft_tok_json_parse_file(&cfg, config_path));
+        FT_TRY(ft__json_parse_file(&cfg, config_path));
         if (!cJSON_IsObject(cfg)) { cJSON_Delete(cfg); return ft_error(FT_ERR_FORMAT, "%s: expected a JSON object", config_path); }
     }
     ft_tokenizer *tok;

@@ -310,11 +310,5 @@ int  ft_tok_setup_gpt2_pipeline(ft_tokenizer *tok);
 /* Picks BOS / EOS from well-known token names when nothing else said (-1 stays -1 if absent). */
 void ft_tok_guess_bos_eos(ft_tokenizer *tok);
 
-/* cJSON glue (config.c) */
-struct cJSON;
-int  ft_tok_json_bool(const struct cJSON *obj, const char *key, int def);
-const char *ft_tok_json_str(const struct cJSON *obj, const char *key);   /* NULL if absent or not a string */
-/* A special-token value: "name" or {"content": "name"}; NULL otherwise. */
-const char *ft_tok_json_token_name(const struct cJSON *v);
-int  ft_tok_json_parse_file(struct cJSON **out, const char *path);
+/* cJSON getters and file parsing: core/json_util.h */
 #endif
