@@ -15,8 +15,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 [ -f "$lib" ] || { echo "check_names: $lib not found (run make first)" >&2; exit 2; }
 public=$(mktemp)
 trap 'rm -f "$public"' EXIT
-# every identifier that appears in a public header
-cat "$root"/include/finetune/*.h | tr -c 'A-Za-z0-9_' '\n' | grep '^ft_' | sort -u > "$public"
+# every identifier in the code of a public header (comments stripped, macros not expanded)
+for h in "$root"/include/finetune/*.h; do ${CC:-cc} -fpreprocessed -dD -E -P "$h" 2>/dev/null; done |
+    tr -c 'A-Za-z0-9_' '\n' | grep '^ft_' | sort -u > "$public"
+# names a header declares through a token-pasting macro: FT_OPS_DECLARE(ft_cpu_) with "void P##matmul_forward(...)"
+prefixes=$(grep -ho '^[A-Z_][A-Z0-9_]*(ft_[a-z0-9_]*_)' "$root"/include/finetune/*.h | sed 's/.*(\(.*\))/\1/' | sort -u)
+suffixes=$(grep -ho 'P##[A-Za-z0-9_]*' "$root"/include/finetune/*.h | sed 's/^P##//' | sort -u)
+for p in $prefixes; do for x in $suffixes; do echo "$p$x"; done; done >> "$public"
 nm -g --defined-only "$lib" 2>/dev/null | awk '$2 == "T" { print $3 }' | sort -u |
 awk -v pub="$public" '
     BEGIN { while ((getline s < pub) > 0) ok[s] = 1 }

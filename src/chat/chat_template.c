@@ -33,11 +33,11 @@ static char *dupstr(const char *s) {
 
 void ft_chat_template_free(ft_chat_template *t) {
     if (!t) return;
-    jtemplate_free(t->jt);
+    ft__jtemplate_free(t->jt);
     free(t->source);
     free(t->bos);
     free(t->eos);
-    jpool_free(&t->vpool);
+    ft__jpool_free(&t->vpool);
     free(t->extra);
     free(t);
 }
@@ -55,14 +55,14 @@ int ft_chat_template_from_string(ft_chat_template **out, const char *source, con
         ft_chat_template_free(t);
         return ft_error(FT_ERR_NOMEM, "chat template: out of memory");
     }
-    int rc = jtemplate_parse(&t->jt, source, strlen(source));
+    int rc = ft__jtemplate_parse(&t->jt, source, strlen(source));
     if (rc) { ft_chat_template_free(t); return rc; }
-    t->sym_messages = jtemplate_sym(t->jt, "messages");
-    t->sym_agp = jtemplate_sym(t->jt, "add_generation_prompt");
-    t->sym_bos = jtemplate_sym(t->jt, "bos_token");
-    t->sym_eos = jtemplate_sym(t->jt, "eos_token");
-    t->sym_tools = jtemplate_sym(t->jt, "tools");
-    t->sym_documents = jtemplate_sym(t->jt, "documents");
+    t->sym_messages = ft__jtemplate_sym(t->jt, "messages");
+    t->sym_agp = ft__jtemplate_sym(t->jt, "add_generation_prompt");
+    t->sym_bos = ft__jtemplate_sym(t->jt, "bos_token");
+    t->sym_eos = ft__jtemplate_sym(t->jt, "eos_token");
+    t->sym_tools = ft__jtemplate_sym(t->jt, "tools");
+    t->sym_documents = ft__jtemplate_sym(t->jt, "documents");
     *out = t;
     return FT_OK;
 }
@@ -70,7 +70,7 @@ int ft_chat_template_from_string(ft_chat_template **out, const char *source, con
 int ft_chat_template_builtin(ft_chat_template **out, const char *name, const char *bos_token, const char *eos_token) {
     const char *src, *bos, *eos;
     *out = NULL;
-    if (!jchat_builtin_lookup(name, &src, &bos, &eos))
+    if (!ft__jchat_builtin_lookup(name, &src, &bos, &eos))
         return ft_error(FT_ERR_NOT_FOUND, "chat template: no built-in template named '%s' (chatml, llama2, llama3, "
                         "llama3.1, mistral, zephyr, alpaca)", name ? name : "(null)");
     return ft_chat_template_from_string(out, src, bos_token ? bos_token : bos, eos_token ? eos_token : eos);
@@ -85,7 +85,7 @@ static int set_var(ft_chat_template *t, const char *name, jv v) {
     if (!name || !*name) return ft_error(FT_ERR_INVALID, "chat template: variable name is empty");
     if (strcmp(name, "messages") == 0 || strcmp(name, "add_generation_prompt") == 0)
         return ft_error(FT_ERR_INVALID, "chat template: '%s' is set by ft_chat_render, not a variable", name);
-    int sym = jtemplate_sym(t->jt, name);
+    int sym = ft__jtemplate_sym(t->jt, name);
     if (sym < 0) return FT_OK; /* the template never reads it */
     for (int i = 0; i < t->nextra; i++)
         if (t->extra[i].sym == sym) { t->extra[i].v = v; return FT_OK; }
@@ -104,7 +104,7 @@ static int set_var(ft_chat_template *t, const char *name, jv v) {
 
 int ft_chat_template_set_string(ft_chat_template *t, const char *name, const char *value) {
     if (!value) return set_var(t, name, jv_none());
-    char *s = jpool_strdup(&t->vpool, value, strlen(value));
+    char *s = ft__jpool_strdup(&t->vpool, value, strlen(value));
     if (!s) return ft_error(FT_ERR_NOMEM, "chat template: out of memory");
     return set_var(t, name, jv_str(s, strlen(value)));
 }
@@ -119,13 +119,13 @@ static int from_json(jpool *p, const cJSON *j, jv *out) {
     }
     if (cJSON_IsString(j)) {
         size_t n = strlen(j->valuestring);
-        char *s = jpool_strdup(p, j->valuestring, n);
+        char *s = ft__jpool_strdup(p, j->valuestring, n);
         if (!s) return FT_ERR_NOMEM;
         *out = jv_str(s, n);
         return FT_OK;
     }
     if (cJSON_IsArray(j)) {
-        jlist *l = jlist_new(p, cJSON_GetArraySize(j));
+        jlist *l = ft__jlist_new(p, cJSON_GetArraySize(j));
         if (!l) return FT_ERR_NOMEM;
         const cJSON *c;
         cJSON_ArrayForEach(c, j) FT_TRY(from_json(p, c, &l->v[l->n++]));
@@ -135,15 +135,15 @@ static int from_json(jpool *p, const cJSON *j, jv *out) {
         return FT_OK;
     }
     if (cJSON_IsObject(j)) {
-        jdict *d = jdict_new(p, cJSON_GetArraySize(j));
+        jdict *d = ft__jdict_new(p, cJSON_GetArraySize(j));
         if (!d) return FT_ERR_NOMEM;
         const cJSON *c;
         cJSON_ArrayForEach(c, j) {
             jv v;
             FT_TRY(from_json(p, c, &v));
             size_t n = strlen(c->string);
-            char *k = jpool_strdup(p, c->string, n);
-            if (!k || jdict_set(p, d, (jstr){k, n}, v)) return FT_ERR_NOMEM;
+            char *k = ft__jpool_strdup(p, c->string, n);
+            if (!k || ft__jdict_set(p, d, (jstr){k, n}, v)) return FT_ERR_NOMEM;
         }
         *out = jv_none();
         out->t = JV_DICT;
@@ -171,14 +171,14 @@ static int render_buf(const ft_chat_template *t, const ft_chat_msg *msgs, int n,
     if (!out->p && ft__sb_put(out, "", 0)) return ft_error(FT_ERR_NOMEM, "chat template: out of memory");
     jpool pool = {0};
     int rc = FT_OK;
-    jlist *l = jlist_new(&pool, n);
+    jlist *l = ft__jlist_new(&pool, n);
     if (!l) { rc = ft_error(FT_ERR_NOMEM, "chat template: out of memory"); goto done; }
     for (int i = 0; i < n; i++) {
         if (!msgs[i].role) { rc = ft_error(FT_ERR_INVALID, "chat template: message %d has no role", i); goto done; }
-        jdict *d = jdict_new(&pool, 2);
+        jdict *d = ft__jdict_new(&pool, 2);
         if (!d) { rc = ft_error(FT_ERR_NOMEM, "chat template: out of memory"); goto done; }
-        jdict_set(&pool, d, (jstr){"role", 4}, jv_str(msgs[i].role, strlen(msgs[i].role)));
-        if (msgs[i].content) jdict_set(&pool, d, (jstr){"content", 7}, jv_str(msgs[i].content, strlen(msgs[i].content)));
+        ft__jdict_set(&pool, d, (jstr){"role", 4}, jv_str(msgs[i].role, strlen(msgs[i].role)));
+        if (msgs[i].content) ft__jdict_set(&pool, d, (jstr){"content", 7}, jv_str(msgs[i].content, strlen(msgs[i].content)));
         l->v[i] = jv_none();
         l->v[i].t = JV_DICT;
         l->v[i].u.d = d;
@@ -193,17 +193,17 @@ static int render_buf(const ft_chat_template *t, const ft_chat_msg *msgs, int n,
     if (t->bos) { vars[nv].sym = t->sym_bos; vars[nv].v = jv_str(t->bos, strlen(t->bos)); nv++; }
     if (t->eos) { vars[nv].sym = t->sym_eos; vars[nv].v = jv_str(t->eos, strlen(t->eos)); nv++; }
     if (t->nextra == 0) {
-        rc = jtemplate_render(t->jt, vars, nv, &pool, out, gens, ngens);
+        rc = ft__jtemplate_render(t->jt, vars, nv, &pool, out, gens, ngens);
     } else {
         jvar *all = malloc(sizeof(jvar) * (size_t)(nv + t->nextra));
         if (!all) { rc = ft_error(FT_ERR_NOMEM, "chat template: out of memory"); goto done; }
         memcpy(all, vars, sizeof(jvar) * (size_t)nv);
         memcpy(all + nv, t->extra, sizeof(jvar) * (size_t)t->nextra); /* later bindings win */
-        rc = jtemplate_render(t->jt, all, nv + t->nextra, &pool, out, gens, ngens);
+        rc = ft__jtemplate_render(t->jt, all, nv + t->nextra, &pool, out, gens, ngens);
         free(all);
     }
 done:
-    jpool_free(&pool);
+    ft__jpool_free(&pool);
     return rc;
 }
 
@@ -298,12 +298,12 @@ int ft_chat_render_spans(const ft_chat_template *t, const ft_chat_msg *msgs, int
         } else if (cn) {
             size_t s0 = 0, s1 = cn;
             int32_t cp;
-            while (s0 < s1) { int k = ft__utf8_next(c, cn, s0, &cp); if (!jpy_isspace(cp)) break; s0 += (size_t)k; }
+            while (s0 < s1) { int k = ft__utf8_next(c, cn, s0, &cp); if (!ft__jpy_isspace(cp)) break; s0 += (size_t)k; }
             while (s1 > s0) {
                 size_t q = s1 - 1;
                 while (q > s0 && ((unsigned char)c[q] & 0xc0) == 0x80) q--;
                 ft__utf8_next(c, s1, q, &cp);
-                if (!jpy_isspace(cp)) break;
+                if (!ft__jpy_isspace(cp)) break;
                 s1 = q;
             }
             if (s1 > s0 && (hit = memmem(b.p + start, end - start, c + s0, s1 - s0)) != NULL)

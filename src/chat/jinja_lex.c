@@ -23,24 +23,29 @@ typedef struct lx {
     int nt, cap;
 } lx;
 
-void jsrc_linecol(const char *src, size_t n, int pos, int *line, int *col) {
+void ft__jsrc_linecol(const char *src, size_t n, int pos, int *line, int *col) {
     size_t p = (size_t)pos > n ? n : (size_t)pos, ls = 0;
     int l = 1;
     for (size_t i = 0; i < p; i++)
         if (src[i] == '\n') { l++; ls = i + 1; }
     *line = l;
-    *col = (int)jutf8_count(src + ls, p - ls) + 1;
+    *col = (int)ft__jutf8_count(src + ls, p - ls) + 1;
+}
+
+int ft__jsrc_verror(const char *src, size_t n, int pos, int status, const char *fmt, va_list ap) {
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    int line, col;
+    ft__jsrc_linecol(src, n, pos, &line, &col);
+    return ft_error(status, "chat template: line %d, column %d: %s", line, col, msg);
 }
 
 static int lx_fail(lx *L, size_t pos, int status, const char *fmt, ...) {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int rc = ft__jsrc_verror(L->s, L->n, (int)pos, status, fmt, ap);
     va_end(ap);
-    int line, col;
-    jsrc_linecol(L->s, L->n, (int)pos, &line, &col);
-    return ft_error(status, "chat template: line %d, column %d: %s", line, col, msg);
+    return rc;
 }
 
 static int lx_push(lx *L, int type, int op, size_t pos, const char *p, size_t n) {
@@ -65,7 +70,7 @@ static int lx_push(lx *L, int type, int op, size_t pos, const char *p, size_t n)
 static int ws_at(const char *s, size_t n, size_t i) {
     int32_t cp;
     int k = ft__utf8_next(s, n, i, &cp);
-    return jpy_isspace(cp) ? k : 0;
+    return ft__jpy_isspace(cp) ? k : 0;
 }
 
 static size_t skip_ws(const char *s, size_t n, size_t i) {
@@ -81,7 +86,7 @@ static size_t rstrip_end(const char *s, size_t start, size_t end) {
         while (b > start && end - b < 4 && ((unsigned char)s[b] & 0xc0) == 0x80) b--;
         int32_t cp;
         if ((size_t)ft__utf8_next(s, end, b, &cp) != end - b) { b = end - 1; cp = (unsigned char)s[b]; }
-        if (!jpy_isspace(cp)) break;
+        if (!ft__jpy_isspace(cp)) break;
         end = b;
     }
     return end;
@@ -167,7 +172,7 @@ static int lex_string(lx *L, size_t i, size_t *end) {
                     j += 6;
                 }
             }
-            rc = jutf8_put(&b, v);
+            rc = ft__jutf8_put(&b, v);
             break;
         }
         case 'N':
@@ -177,7 +182,7 @@ static int lex_string(lx *L, size_t i, size_t *end) {
             if (c >= '0' && c <= '7') {
                 int32_t v = c - '0';
                 for (int k = 0; k < 2 && j < L->n && s[j] >= '0' && s[j] <= '7'; k++) v = v * 8 + (s[j++] - '0');
-                rc = jutf8_put(&b, v);
+                rc = ft__jutf8_put(&b, v);
             } else {
                 ft__sb_putc(&b, '\\');
                 rc = ft__sb_putc(&b, c);
@@ -190,7 +195,7 @@ static int lex_string(lx *L, size_t i, size_t *end) {
         ft__sb_free(&b);
         return lx_fail(L, i, FT_ERR_FORMAT, "unterminated string literal");
     }
-    char *v = jpool_strdup(L->pool, b.p ? b.p : "", b.n);
+    char *v = ft__jpool_strdup(L->pool, b.p ? b.p : "", b.n);
     size_t vn = b.n;
     ft__sb_free(&b);
     if (!v) return ft_error(FT_ERR_NOMEM, "chat template: out of memory");
@@ -381,7 +386,7 @@ static size_t strip_before(const char *s, size_t start, size_t end, char mod, in
     return end;
 }
 
-int jlex(jpool *pool, const char *src, size_t n, jtok **toks, int *ntoks) {
+int ft__jlex(jpool *pool, const char *src, size_t n, jtok **toks, int *ntoks) {
     lx L = {src, n, pool, NULL, 0, 0};
     size_t pos = 0;
     int line_starting = 1, rc = FT_OK;

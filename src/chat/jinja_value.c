@@ -18,7 +18,7 @@ struct jpool_block {
     unsigned char data[];  /* 32-byte header keeps data 16-byte aligned */
 };
 
-void *jpool_alloc(jpool *p, size_t n) {
+void *ft__jpool_alloc(jpool *p, size_t n) {
     n = (n + 15) & ~(size_t)15;
     if (n == 0) n = 16;
     jpool_block *h = p->head;
@@ -46,15 +46,15 @@ void *jpool_alloc(jpool *p, size_t n) {
     return r;
 }
 
-char *jpool_strdup(jpool *p, const char *s, size_t n) {
-    char *r = jpool_alloc(p, n + 1);
+char *ft__jpool_strdup(jpool *p, const char *s, size_t n) {
+    char *r = ft__jpool_alloc(p, n + 1);
     if (!r) return NULL;
     if (n) memcpy(r, s, n);
     r[n] = 0;
     return r;
 }
 
-void jpool_free(jpool *p) {
+void ft__jpool_free(jpool *p) {
     jpool_block *b = p->head;
     while (b) {
         jpool_block *next = b->next;
@@ -65,27 +65,27 @@ void jpool_free(jpool *p) {
 }
 
 /* ---- UTF-8 ---- */
-size_t jutf8_count(const char *s, size_t n) {
+size_t ft__jutf8_count(const char *s, size_t n) {
     size_t k = 0;
     int32_t cp;
     for (size_t i = 0; i < n; k++) i += (size_t)ft__utf8_next(s, n, i, &cp);
     return k;
 }
 
-size_t jutf8_offset(const char *s, size_t n, size_t k) {
+size_t ft__jutf8_offset(const char *s, size_t n, size_t k) {
     size_t i = 0;
     int32_t cp;
     while (k > 0 && i < n) { i += (size_t)ft__utf8_next(s, n, i, &cp); k--; }
     return i;
 }
 
-int jpy_isspace(int32_t c) {
+int ft__jpy_isspace(int32_t c) {
     return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 || c == 0x1680 ||
            (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f ||
            c == 0x3000;
 }
 
-int jutf8_put(ft__sb *b, int32_t cp) {
+int ft__jutf8_put(ft__sb *b, int32_t cp) {
     char t[4];
     int k;
     if (cp < 0x80) { t[0] = (char)cp; k = 1; }
@@ -102,21 +102,21 @@ int jutf8_put(ft__sb *b, int32_t cp) {
 }
 
 /* ---- lists and dicts ---- */
-jlist *jlist_new(jpool *p, int cap) {
-    jlist *l = jpool_alloc(p, sizeof *l);
+jlist *ft__jlist_new(jpool *p, int cap) {
+    jlist *l = ft__jpool_alloc(p, sizeof *l);
     if (!l) return NULL;
     if (cap > 0) {
-        l->v = jpool_alloc(p, sizeof(jv) * (size_t)cap);
+        l->v = ft__jpool_alloc(p, sizeof(jv) * (size_t)cap);
         if (!l->v) return NULL;
         l->cap = cap;
     }
     return l;
 }
 
-int jlist_push(jpool *p, jlist *l, jv v) {
+int ft__jlist_push(jpool *p, jlist *l, jv v) {
     if (l->n == l->cap) {
         int cap = l->cap ? l->cap * 2 : 8;
-        jv *nv = jpool_alloc(p, sizeof(jv) * (size_t)cap);
+        jv *nv = ft__jpool_alloc(p, sizeof(jv) * (size_t)cap);
         if (!nv) return FT_ERR_NOMEM;
         if (l->n) memcpy(nv, l->v, sizeof(jv) * (size_t)l->n);
         l->v = nv;
@@ -126,31 +126,31 @@ int jlist_push(jpool *p, jlist *l, jv v) {
     return FT_OK;
 }
 
-jdict *jdict_new(jpool *p, int cap) {
-    jdict *d = jpool_alloc(p, sizeof *d);
+jdict *ft__jdict_new(jpool *p, int cap) {
+    jdict *d = ft__jpool_alloc(p, sizeof *d);
     if (!d) return NULL;
     if (cap > 0) {
-        d->k = jpool_alloc(p, sizeof(jstr) * (size_t)cap);
-        d->v = jpool_alloc(p, sizeof(jv) * (size_t)cap);
+        d->k = ft__jpool_alloc(p, sizeof(jstr) * (size_t)cap);
+        d->v = ft__jpool_alloc(p, sizeof(jv) * (size_t)cap);
         if (!d->k || !d->v) return NULL;
         d->cap = cap;
     }
     return d;
 }
 
-jv *jdict_get(const jdict *d, const char *k, size_t n) {
+jv *ft__jdict_get(const jdict *d, const char *k, size_t n) {
     for (int i = 0; i < d->n; i++)
         if (d->k[i].n == n && memcmp(d->k[i].p, k, n) == 0) return &d->v[i];
     return NULL;
 }
 
-int jdict_set(jpool *p, jdict *d, jstr k, jv v) {
-    jv *old = jdict_get(d, k.p, k.n);
+int ft__jdict_set(jpool *p, jdict *d, jstr k, jv v) {
+    jv *old = ft__jdict_get(d, k.p, k.n);
     if (old) { *old = v; return FT_OK; }
     if (d->n == d->cap) {
         int cap = d->cap ? d->cap * 2 : 4;
-        jstr *nk = jpool_alloc(p, sizeof(jstr) * (size_t)cap);
-        jv *nv = jpool_alloc(p, sizeof(jv) * (size_t)cap);
+        jstr *nk = ft__jpool_alloc(p, sizeof(jstr) * (size_t)cap);
+        jv *nv = ft__jpool_alloc(p, sizeof(jv) * (size_t)cap);
         if (!nk || !nv) return FT_ERR_NOMEM;
         if (d->n) {
             memcpy(nk, d->k, sizeof(jstr) * (size_t)d->n);
@@ -167,7 +167,7 @@ int jdict_set(jpool *p, jdict *d, jstr k, jv v) {
 }
 
 /* ---- Python semantics ---- */
-int jv_truthy(jv v) {
+int ft__jv_truthy(jv v) {
     switch (v.t) {
     case JV_UNDEF: case JV_NONE: return 0;
     case JV_BOOL: return v.u.b;
@@ -184,7 +184,7 @@ static int is_num(jv v) { return v.t == JV_BOOL || v.t == JV_INT || v.t == JV_FL
 static double num_f(jv v) { return v.t == JV_FLOAT ? v.u.f : v.t == JV_INT ? (double)v.u.i : (double)v.u.b; }
 static int64_t num_i(jv v) { return v.t == JV_INT ? v.u.i : v.u.b; }
 
-int jv_eq(jv a, jv b) {
+int ft__jv_eq(jv a, jv b) {
     if (is_num(a) && is_num(b)) {
         if (a.t != JV_FLOAT && b.t != JV_FLOAT) return num_i(a) == num_i(b);
         return num_f(a) == num_f(b);
@@ -196,13 +196,13 @@ int jv_eq(jv a, jv b) {
     case JV_LIST:
         if (a.tuple != b.tuple || a.u.l->n != b.u.l->n) return 0;
         for (int i = 0; i < a.u.l->n; i++)
-            if (!jv_eq(a.u.l->v[i], b.u.l->v[i])) return 0;
+            if (!ft__jv_eq(a.u.l->v[i], b.u.l->v[i])) return 0;
         return 1;
     case JV_DICT:
         if (a.u.d->n != b.u.d->n) return 0;
         for (int i = 0; i < a.u.d->n; i++) {
-            jv *o = jdict_get(b.u.d, a.u.d->k[i].p, a.u.d->k[i].n);
-            if (!o || !jv_eq(a.u.d->v[i], *o)) return 0;
+            jv *o = ft__jdict_get(b.u.d, a.u.d->k[i].p, a.u.d->k[i].n);
+            if (!o || !ft__jv_eq(a.u.d->v[i], *o)) return 0;
         }
         return 1;
     case JV_NS: return a.u.d == b.u.d;
@@ -213,7 +213,7 @@ int jv_eq(jv a, jv b) {
     }
 }
 
-const char *jv_typename(jv v) {
+const char *ft__jv_typename(jv v) {
     static const char *names[] = {"Undefined", "NoneType", "bool", "int", "float", "str", "list", "dict",
                                   "Namespace", "LoopContext", "function", "Macro"};
     if (v.t == JV_LIST && v.tuple) return "tuple";
@@ -222,7 +222,7 @@ const char *jv_typename(jv v) {
 
 /* repr(float): the shortest digit string that round-trips, laid out as CPython does (fixed notation
  * for decimal exponents -4..15, else d.ddde+XX). */
-void jv_float_repr(char buf[40], double x) {
+void ft__jv_float_repr(char buf[40], double x) {
     if (isnan(x)) { strcpy(buf, "nan"); return; }
     if (isinf(x)) { strcpy(buf, x < 0 ? "-inf" : "inf"); return; }
     if (x == 0) { strcpy(buf, signbit(x) ? "-0.0" : "0.0"); return; }
@@ -301,7 +301,7 @@ static int repr_str(ft__sb *b, const char *s, size_t n) {
     return rc ? rc : ft__sb_putc(b, q);
 }
 
-int jv_write(ft__sb *b, jv v, int repr) {
+int ft__jv_write(ft__sb *b, jv v, int repr) {
     char num[40];
     int rc;
     switch (v.t) {
@@ -309,13 +309,13 @@ int jv_write(ft__sb *b, jv v, int repr) {
     case JV_NONE: return ft__sb_puts(b, "None");
     case JV_BOOL: return ft__sb_puts(b, v.u.b ? "True" : "False");
     case JV_INT: return ft__sb_printf(b, "%lld", (long long)v.u.i);
-    case JV_FLOAT: jv_float_repr(num, v.u.f); return ft__sb_puts(b, num);
+    case JV_FLOAT: ft__jv_float_repr(num, v.u.f); return ft__sb_puts(b, num);
     case JV_STR: return repr ? repr_str(b, v.u.s.p, v.u.s.n) : ft__sb_put(b, v.u.s.p, v.u.s.n);
     case JV_LIST:
         rc = ft__sb_putc(b, v.tuple ? '(' : '[');
         for (int i = 0; i < v.u.l->n && rc == FT_OK; i++) {
             if (i) ft__sb_puts(b, ", ");
-            rc = jv_write(b, v.u.l->v[i], 1);
+            rc = ft__jv_write(b, v.u.l->v[i], 1);
         }
         if (rc == FT_OK && v.tuple && v.u.l->n == 1) rc = ft__sb_putc(b, ',');
         return rc ? rc : ft__sb_putc(b, v.tuple ? ')' : ']');
@@ -325,7 +325,7 @@ int jv_write(ft__sb *b, jv v, int repr) {
             if (i) ft__sb_puts(b, ", ");
             repr_str(b, v.u.d->k[i].p, v.u.d->k[i].n);
             ft__sb_puts(b, ": ");
-            rc = jv_write(b, v.u.d->v[i], 1);
+            rc = ft__jv_write(b, v.u.d->v[i], 1);
         }
         return rc ? rc : ft__sb_puts(b, v.t == JV_NS ? "}>" : "}");
     case JV_LOOP:
@@ -369,7 +369,7 @@ static int json_val(ft__sb *b, jv v, const jsonopt *o, int level) {
     case JV_FLOAT:
         if (isnan(v.u.f)) return ft__sb_puts(b, "NaN");
         if (isinf(v.u.f)) return ft__sb_puts(b, v.u.f < 0 ? "-Infinity" : "Infinity");
-        jv_float_repr(num, v.u.f);
+        ft__jv_float_repr(num, v.u.f);
         return ft__sb_puts(b, num);
     case JV_STR: return json_str(b, v.u.s.p, v.u.s.n, o->ensure_ascii);
     case JV_LIST: {
@@ -407,12 +407,12 @@ static int json_val(ft__sb *b, jv v, const jsonopt *o, int level) {
         return rc ? rc : ft__sb_putc(b, '}');
     }
     default:
-        *o->bad = jv_typename(v);
+        *o->bad = ft__jv_typename(v);
         return FT_ERR_INVALID;
     }
 }
 
-int jv_tojson(ft__sb *b, jv v, int ensure_ascii, const char *indent, size_t indent_n, const char *item_sep,
+int ft__jv_tojson(ft__sb *b, jv v, int ensure_ascii, const char *indent, size_t indent_n, const char *item_sep,
               const char *key_sep, int sort_keys, const char **bad) {
     jsonopt o = {ensure_ascii, sort_keys, indent, indent_n, item_sep, key_sep, bad};
     if (!o.item_sep) o.item_sep = indent ? "," : ", ";

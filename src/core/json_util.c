@@ -52,50 +52,42 @@ static const cJSON *given(const cJSON *o, const char *key) {
     return cJSON_IsNull(v) ? NULL : v;
 }
 
-static int type_error(const cJSON *v, const char *key, const char *want, const char *where) {
-    return ft_error(FT_ERR_FORMAT, "%s: \"%s\" must be %s, got %s", where ? where : "JSON", key, want,
-                    ft__json_type_name(v));
+/* FT_OK when v is absent or of the wanted type, else the error naming the key */
+static int check(const cJSON *v, int ok, const char *key, const char *want, const char *where) {
+    if (!v || ok) return FT_OK;
+    return ft_error(FT_ERR_FORMAT, "%s: \"%s\" must be %s, got %s", where ? where : "JSON", key, want, ft__json_type_name(v));
 }
 
 int ft__json_get_int(const cJSON *o, const char *key, int def, int *out, const char *where) {
     const cJSON *v = given(o, key);
-    *out = def;
-    if (!v) return FT_OK;
-    if (!cJSON_IsNumber(v)) return type_error(v, key, "an integer", where);
-    double d = v->valuedouble;
-    if (d != floor(d) || d < (double)INT_MIN || d > (double)INT_MAX)
-        return ft_error(FT_ERR_FORMAT, "%s: \"%s\" must be an integer, got %.17g", where ? where : "JSON", key, d);
-    *out = (int)d;
-    return FT_OK;
+    double d = cJSON_IsNumber(v) ? v->valuedouble : 0;
+    int rc = check(v, cJSON_IsNumber(v), key, "an integer", where);
+    if (rc == FT_OK && v && (d != floor(d) || d < (double)INT_MIN || d > (double)INT_MAX))
+        rc = ft_error(FT_ERR_FORMAT, "%s: \"%s\" must be an integer, got %.17g", where ? where : "JSON", key, d);
+    *out = v && rc == FT_OK ? (int)d : def;
+    return rc;
 }
 
 int ft__json_get_num(const cJSON *o, const char *key, double def, double *out, const char *where) {
     const cJSON *v = given(o, key);
-    *out = def;
-    if (!v) return FT_OK;
-    if (!cJSON_IsNumber(v)) return type_error(v, key, "a number", where);
-    *out = v->valuedouble;
-    return FT_OK;
+    int rc = check(v, cJSON_IsNumber(v), key, "a number", where);
+    *out = v && rc == FT_OK ? v->valuedouble : def;
+    return rc;
 }
 
 int ft__json_get_str(const cJSON *o, const char *key, const char *def, const char **out, const char *where) {
     const cJSON *v = given(o, key);
-    *out = def;
-    if (!v) return FT_OK;
-    if (!cJSON_IsString(v)) return type_error(v, key, "a string", where);
-    *out = v->valuestring;
-    return FT_OK;
+    int rc = check(v, cJSON_IsString(v), key, "a string", where);
+    *out = v && rc == FT_OK ? v->valuestring : def;
+    return rc;
 }
 
 int ft__json_get_bool(const cJSON *o, const char *key, int def, int *out, const char *where) {
     const cJSON *v = given(o, key);
-    *out = def;
-    if (!v) return FT_OK;
-    if (!cJSON_IsBool(v)) return type_error(v, key, "true or false", where);
-    *out = cJSON_IsTrue(v);
-    return FT_OK;
+    int rc = check(v, cJSON_IsBool(v), key, "true or false", where);
+    *out = v && rc == FT_OK ? cJSON_IsTrue(v) : def;
+    return rc;
 }
-
 int ft__json_parse_file(cJSON **out, const char *path) {
     *out = NULL;
     char *data;

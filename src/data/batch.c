@@ -168,7 +168,7 @@ int ft_batcher_create(ft_batcher **out, const ft_dataset *ds, const int64_t *idx
             unit u = {idx[i], (int32_t)s, (int32_t)(len - s < o.T ? len - s : o.T)};
             int t = unit_targets(ds, &u);
             if (t > 0) {
-                if ((rc = ft_data_reserve((void **)&b->units, sizeof *b->units, b->n_units + 1, &cap)) < 0) break;
+                if ((rc = ft__data_reserve((void **)&b->units, sizeof *b->units, b->n_units + 1, &cap)) < 0) break;
                 b->units[b->n_units++] = u;
                 b->targets += t;
             }

@@ -20,7 +20,7 @@ static const char ALPACA_PRE_INPUT[] =
 static const char ALPACA_PRE_NO_INPUT[] =
     "Below is an instruction that describes a task. Write a response that appropriately completes the request.";
 
-void ft_render_free(ft_render *r) {
+void ft__render_free(ft_render *r) {
     free(r->text);
     free(r->spans);
     memset(r, 0, sizeof *r);
@@ -44,7 +44,7 @@ static int learn(ft_render *r, size_t s, size_t e) {
         if (r->spans[r->nspans - 1].e < (int64_t)e) r->spans[r->nspans - 1].e = (int64_t)e;
         return FT_OK;
     }
-    FT_TRY(ft_data_reserve((void **)&r->spans, sizeof *r->spans, r->nspans + 1, &r->spans_cap));
+    FT_TRY(ft__data_reserve((void **)&r->spans, sizeof *r->spans, r->nspans + 1, &r->spans_cap));
     r->spans[r->nspans].s = (int64_t)s;
     r->spans[r->nspans].e = (int64_t)e;
     r->nspans++;
@@ -58,7 +58,7 @@ static int put_learn(ft_render *r, const char *s, size_t n, int learned) {
     return learned ? learn(r, a, r->len) : FT_OK;
 }
 
-ft_train_on ft_data_resolve_train_on(ft_train_on t, int kind) {
+ft_train_on ft__data_resolve_train_on(ft_train_on t, int kind) {
     if (t != FT_TRAIN_ON_AUTO) return t;
     return kind == FT_REC_TEXT || kind == FT_REC_DIALOGUE || kind == FT_REC_DIALOGUE_RAW ? FT_TRAIN_ON_ALL
                                                                                            : FT_TRAIN_ON_COMPLETION;
@@ -216,13 +216,13 @@ done:
     return rc;
 }
 
-int ft_data_render(ft_render *out, const ft_recs *rs, int64_t i, ft_train_on train_on, const ft_data_options *opt) {
+int ft__data_render(ft_render *out, const ft_recs *rs, int64_t i, ft_train_on train_on, const ft_data_options *opt) {
     const ft_rec *x = &rs->recs[i];
     out->len = 0;
     out->nspans = 0;
     out->templated = 0;
     FT_TRY(put(out, "", 0));
-    int completion = ft_data_resolve_train_on(train_on, x->kind) == FT_TRAIN_ON_COMPLETION;
+    int completion = ft__data_resolve_train_on(train_on, x->kind) == FT_TRAIN_ON_COMPLETION;
     int templ = opt->chat_template && (x->kind == FT_REC_CHAT || x->kind == FT_REC_PC || x->kind == FT_REC_ALPACA);
     if (templ) {
         FT_TRY(render_template(out, rs, x, completion, opt->chat_template));

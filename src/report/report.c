@@ -29,22 +29,22 @@ static void read_line(const char *line, size_t len, curves *cv, ft_rep_run *run,
     const char *t = ft__json_str(j, "type", "");
     double step = ft__json_num(j, "step", NAN);
     if (!strcmp(t, "train")) {
-        ft_rep_push(&cv->train, step, ft__json_num(j, "loss", NAN));
-        ft_rep_push(&cv->lr, step, ft__json_num(j, "lr", NAN));
-        ft_rep_push(&cv->gn, step, ft__json_num(j, "grad_norm", NAN));
+        ft__rep_push(&cv->train, step, ft__json_num(j, "loss", NAN));
+        ft__rep_push(&cv->lr, step, ft__json_num(j, "lr", NAN));
+        ft__rep_push(&cv->gn, step, ft__json_num(j, "grad_norm", NAN));
     } else if (!strcmp(t, "sample")) {
         double epoch = ft__json_num(j, "epoch", NAN);
         ft__sb_printf(samples, "<div class='sample'><div class='meta'>");
         if (isfinite(epoch)) ft__sb_printf(samples, "epoch %.0f, ", epoch);
         if (isfinite(step)) ft__sb_printf(samples, "step %.0f", step);
         ft__sb_printf(samples, "</div><pre><b>");
-        ft_rep_escape(samples, ft__json_str(j, "prompt", ""));
+        ft__rep_escape(samples, ft__json_str(j, "prompt", ""));
         ft__sb_printf(samples, "</b>");
-        ft_rep_escape(samples, ft__json_str(j, "text", ""));
+        ft__rep_escape(samples, ft__json_str(j, "text", ""));
         ft__sb_printf(samples, "</pre></div>\n");
     } else if (!strcmp(t, "eval") || !strcmp(t, "test") || !strcmp(t, "kfold")) {
-        if (!strcmp(t, "eval")) ft_rep_push(&cv->val, step, ft__json_num(j, "val_loss", NAN));
-        if (ft_rep_run_add(run, j, t)) return; /* the run keeps j */
+        if (!strcmp(t, "eval")) ft__rep_push(&cv->val, step, ft__json_num(j, "val_loss", NAN));
+        if (ft__rep_run_add(run, j, t)) return; /* the run keeps j */
     }
     cJSON_Delete(j);
 }
@@ -57,9 +57,9 @@ static void config_section(ft__sb *o, const char *path) {
     for (cJSON *it = cJSON_IsObject(j) ? j->child : NULL; it; it = it->next) {
         char *v = cJSON_PrintUnformatted(it);
         ft__sb_printf(o, "<tr><td class='k'>");
-        ft_rep_escape(o, it->string ? it->string : "");
+        ft__rep_escape(o, it->string ? it->string : "");
         ft__sb_printf(o, "</td><td class='k'>");
-        ft_rep_escape(o, v ? v : "");
+        ft__rep_escape(o, v ? v : "");
         ft__sb_printf(o, "</td></tr>\n");
         cJSON_free(v);
     }
@@ -88,29 +88,29 @@ int ft_report_write(const char *run_dir) {
     free(text);
 
     ft__sb_printf(&o, "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>finetune report: ");
-    ft_rep_escape(&o, run_dir);
+    ft__rep_escape(&o, run_dir);
     ft__sb_printf(&o, "</title>\n<style>body{font-family:system-ui,sans-serif;max-width:1340px;margin:24px auto;padding:0 16px;color:#222}"
                       "figure{display:inline-block;margin:8px;vertical-align:top}figure svg{max-width:100%%;height:auto}"
                       "table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
                       "pre{white-space:pre-wrap;background:#f6f6f6;padding:8px;border-radius:4px}.meta{color:#666;font-size:12px}"
                       "td.k,th.k{text-align:left}</style></head><body>\n<h1>finetune run report</h1>\n<p>Run directory: <code>");
-    ft_rep_escape(&o, run_dir);
+    ft__rep_escape(&o, run_dir);
     ft__sb_printf(&o, "</code></p>\n");
     if (run.task[0]) {
         ft__sb_printf(&o, "<p>Task: <b>");
-        ft_rep_escape(&o, run.task);
+        ft__rep_escape(&o, run.task);
         ft__sb_printf(&o, "</b></p>\n");
     }
     ft__sb_printf(&o, "<h2>Curves</h2>\n");
-    ft_rep_line_chart(&o, "Loss", "cross-entropy", &cv.train, "train loss", &cv.val, "validation loss", 0);
-    ft_rep_line_chart(&o, "Learning rate", "lr", &cv.lr, "learning rate", NULL, NULL, 0);
-    ft_rep_line_chart(&o, "Gradient norm (before clipping)", "global norm", &cv.gn, "grad norm", NULL, NULL, 1);
-    ft_rep_task_curves(&o, &run);
-    ft_rep_evals_table(&o, &run);
-    if (run.task[0] || run.test) ft_rep_final_table(&o, &run);
-    ft_rep_classification(&o, &run);
-    ft_rep_ner(&o, &run);
-    ft_rep_kfold_table(&o, run.kfold);
+    ft__rep_line_chart(&o, "Loss", "cross-entropy", &cv.train, "train loss", &cv.val, "validation loss", 0);
+    ft__rep_line_chart(&o, "Learning rate", "lr", &cv.lr, "learning rate", NULL, NULL, 0);
+    ft__rep_line_chart(&o, "Gradient norm (before clipping)", "global norm", &cv.gn, "grad norm", NULL, NULL, 1);
+    ft__rep_task_curves(&o, &run);
+    ft__rep_evals_table(&o, &run);
+    if (run.task[0] || run.test) ft__rep_final_table(&o, &run);
+    ft__rep_classification(&o, &run);
+    ft__rep_ner(&o, &run);
+    ft__rep_kfold_table(&o, run.kfold);
     if (!run.task[0] || samples.n)
         ft__sb_printf(&o, "<h2>Sample generations</h2>\n%s", samples.n ? samples.p : "<p>none</p>\n");
     rc = ft_path_join(path, sizeof path, run_dir, "config.json");
@@ -123,7 +123,7 @@ int ft_report_write(const char *run_dir) {
     if (rc == FT_OK) rc = ft_file_write_atomic(path, o.p, o.n);
     ft__sb_free(&o);
     ft__sb_free(&samples);
-    ft_rep_run_free(&run);
-    ft_rep_series_free(&cv.train); ft_rep_series_free(&cv.lr); ft_rep_series_free(&cv.gn); ft_rep_series_free(&cv.val);
+    ft__rep_run_free(&run);
+    ft__rep_series_free(&cv.train); ft__rep_series_free(&cv.lr); ft__rep_series_free(&cv.gn); ft__rep_series_free(&cv.val);
     return rc;
 }

@@ -26,12 +26,12 @@ static const cJSON *item(const cJSON *obj, const char *key) {
 
 /* Class i's label: labels[i] when present, else the index. */
 static void label_text(ft__sb *o, const cJSON *lab, int i, int max_chars) {
-    if (lab) ft_rep_escape_label(o, lab, max_chars);
+    if (lab) ft__rep_escape_label(o, lab, max_chars);
     else ft__sb_printf(o, "%d", i);
 }
 
 static int label_width(const cJSON *lab, int i, int max_chars) {
-    if (lab) return ft_rep_label_chars(lab, max_chars);
+    if (lab) return ft__rep_label_chars(lab, max_chars);
     char b[16];
     return snprintf(b, sizeof b, "%d", i);
 }
@@ -50,7 +50,7 @@ static int digits(double v) {
 
 /* ------------------------------------------------------------------ confusion matrix */
 
-void ft_rep_confusion_svg(ft__sb *o, const cJSON *cls) {
+void ft__rep_confusion_svg(ft__sb *o, const cJSON *cls) {
     const cJSON *cm = item(cls, "confusion_matrix"), *labels = item(cls, "labels");
     if (!cJSON_IsArray(cm)) return;
     int K = cJSON_GetArraySize(cm);
@@ -132,7 +132,7 @@ void ft_rep_confusion_svg(ft__sb *o, const cJSON *cls) {
 
 /* ------------------------------------------------------------------ per-class bars */
 
-void ft_rep_per_class_svg(ft__sb *o, const cJSON *cls) {
+void ft__rep_per_class_svg(ft__sb *o, const cJSON *cls) {
     const cJSON *pc = item(cls, "per_class");
     if (!cJSON_IsArray(pc)) return;
     int K = cJSON_GetArraySize(pc);
@@ -149,7 +149,7 @@ void ft_rep_per_class_svg(ft__sb *o, const cJSON *cls) {
     const double lf = fmin(11, gw * 0.7), PH = 200, T = 46;
     int maxc = 1;
     for (const cJSON *e = pc->child; e; e = e->next) {
-        int w = ft_rep_label_chars(item(e, "label"), LABEL_CHARS) + 5 + digits(fmin(1e15, fmax(0, ft__json_num(e, "support", NAN))));
+        int w = ft__rep_label_chars(item(e, "label"), LABEL_CHARS) + 5 + digits(fmin(1e15, fmax(0, ft__json_num(e, "support", NAN))));
         if (w > maxc) maxc = w;
     }
     const double text_len = maxc * lf * 0.6 * 0.72; /* extent of a label rotated by 45 degrees */
@@ -190,7 +190,7 @@ void ft_rep_per_class_svg(ft__sb *o, const cJSON *cls) {
 
 /* ------------------------------------------------------------------ reliability diagram */
 
-void ft_rep_reliability_svg(ft__sb *o, const cJSON *calib, double ece) {
+void ft__rep_reliability_svg(ft__sb *o, const cJSON *calib, double ece) {
     if (!cJSON_IsArray(calib)) return;
     int M = cJSON_GetArraySize(calib);
     if (M < 1) return;
@@ -284,9 +284,9 @@ static void score_row(ft__sb *o, const cJSON *e, const char *name_key, int i, co
     ft__sb_printf(o, "<tr><td class='k'>");
     label_text(o, item(e, name_key), i, 0);
     ft__sb_printf(o, "</td>");
-    ft_rep_num_cell(o, ft__json_num(e, p, NAN), "%.4f");
-    ft_rep_num_cell(o, ft__json_num(e, r, NAN), "%.4f");
-    ft_rep_num_cell(o, ft__json_num(e, f, NAN), "%.4f");
+    ft__rep_num_cell(o, ft__json_num(e, p, NAN), "%.4f");
+    ft__rep_num_cell(o, ft__json_num(e, r, NAN), "%.4f");
+    ft__rep_num_cell(o, ft__json_num(e, f, NAN), "%.4f");
 }
 
 /* the rows "<avg> average": precision_<avg>, recall_<avg>, f1_<avg> of obj, and the support */
@@ -297,15 +297,15 @@ static void average_rows(ft__sb *o, const cJSON *obj, const char *const avg[3], 
         snprintf(rc, sizeof rc, "recall_%s", avg[a]);
         snprintf(f, sizeof f, "f1_%s", avg[a]);
         ft__sb_printf(o, "<tr><td class='k'><i>%s average</i></td>", avg[a]);
-        ft_rep_num_cell(o, ft__json_num(obj, p, NAN), "%.4f");
-        ft_rep_num_cell(o, ft__json_num(obj, rc, NAN), "%.4f");
-        ft_rep_num_cell(o, ft__json_num(obj, f, NAN), "%.4f");
-        ft_rep_num_cell(o, support, "%.0f");
+        ft__rep_num_cell(o, ft__json_num(obj, p, NAN), "%.4f");
+        ft__rep_num_cell(o, ft__json_num(obj, rc, NAN), "%.4f");
+        ft__rep_num_cell(o, ft__json_num(obj, f, NAN), "%.4f");
+        ft__rep_num_cell(o, support, "%.0f");
         ft__sb_printf(o, "</tr>\n");
     }
 }
 
-void ft_rep_classification(ft__sb *o, const ft_rep_run *r) {
+void ft__rep_classification(ft__sb *o, const ft_rep_run *r) {
     int is_test = cJSON_IsObject(item(r->test, "classification"));
     const cJSON *line = is_test ? r->test : r->cls_eval;
     const cJSON *cls = item(line, "classification");
@@ -314,28 +314,28 @@ void ft_rep_classification(ft__sb *o, const ft_rep_run *r) {
     source_note(o, line, is_test);
     double ece = ft__json_num(line, "ece", NAN);
     if (!isfinite(ece)) ece = ft__json_num(cls, "ece", NAN);
-    ft_rep_confusion_svg(o, cls);
-    ft_rep_per_class_svg(o, cls);
-    ft_rep_reliability_svg(o, item(line, "calibration"), ece);
+    ft__rep_confusion_svg(o, cls);
+    ft__rep_per_class_svg(o, cls);
+    ft__rep_reliability_svg(o, item(line, "calibration"), ece);
     const cJSON *pc = item(cls, "per_class");
     if (!cJSON_IsArray(pc)) return;
     ft__sb_printf(o, "<table><tr><th class='k'>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>\n");
     int i = 0;
     for (const cJSON *e = pc->child; e; e = e->next, i++) {
         score_row(o, e, "label", i, "precision", "recall", "f1");
-        ft_rep_num_cell(o, ft__json_num(e, "support", NAN), "%.0f");
+        ft__rep_num_cell(o, ft__json_num(e, "support", NAN), "%.0f");
         ft__sb_printf(o, "</tr>\n");
     }
     static const char *const avg[3] = {"macro", "micro", "weighted"};
     double n = ft__json_num(cls, "num_samples", NAN);
     average_rows(o, cls, avg, n);
     ft__sb_printf(o, "<tr><td class='k'><i>accuracy</i></td><td></td><td></td>");
-    ft_rep_num_cell(o, ft__json_num(cls, "accuracy", NAN), "%.4f");
-    ft_rep_num_cell(o, n, "%.0f");
+    ft__rep_num_cell(o, ft__json_num(cls, "accuracy", NAN), "%.4f");
+    ft__rep_num_cell(o, n, "%.0f");
     ft__sb_printf(o, "</tr>\n</table>\n");
 }
 
-void ft_rep_ner(ft__sb *o, const ft_rep_run *r) {
+void ft__rep_ner(ft__sb *o, const ft_rep_run *r) {
     int is_test = cJSON_IsObject(item(r->test, "ner"));
     const cJSON *line = is_test ? r->test : r->ner_eval;
     const cJSON *ner = item(line, "ner");
@@ -354,7 +354,7 @@ void ft_rep_ner(ft__sb *o, const ft_rep_run *r) {
     int i = 0;
     for (const cJSON *e = cJSON_IsArray(pt) ? pt->child : NULL; e; e = e->next, i++) {
         score_row(o, e, "type", i, "precision", "recall", "f1");
-        ft_rep_num_cell(o, ft__json_num(e, "support", NAN), "%.0f");
+        ft__rep_num_cell(o, ft__json_num(e, "support", NAN), "%.0f");
         ft__sb_printf(o, "</tr>\n");
     }
     static const char *const avg[3] = {"micro", "macro", "weighted"};

@@ -47,7 +47,7 @@ static void replace(cJSON **slot, cJSON *j) {
     *slot = j;
 }
 
-int ft_rep_run_add(ft_rep_run *r, cJSON *j, const char *type) {
+int ft__rep_run_add(ft_rep_run *r, cJSON *j, const char *type) {
     int is_eval = !strcmp(type, "eval"), is_test = !strcmp(type, "test");
     if (is_eval || is_test) {
         const cJSON *task = cJSON_GetObjectItemCaseSensitive(j, "task");
@@ -77,7 +77,7 @@ int ft_rep_run_add(ft_rep_run *r, cJSON *j, const char *type) {
     return kept;
 }
 
-void ft_rep_run_free(ft_rep_run *r) {
+void ft__rep_run_free(ft_rep_run *r) {
     free(r->rows);
     cJSON_Delete(r->cls_eval);
     cJSON_Delete(r->ner_eval);
@@ -86,12 +86,12 @@ void ft_rep_run_free(ft_rep_run *r) {
     memset(r, 0, sizeof *r);
 }
 
-void ft_rep_run_series(ft_rep_series *s, const ft_rep_run *r, int k) {
+void ft__rep_run_series(ft_rep_series *s, const ft_rep_run *r, int k) {
     memset(s, 0, sizeof *s);
-    for (int i = 0; i < r->n; i++) ft_rep_push(s, r->rows[i].step, r->rows[i].v[k]);
+    for (int i = 0; i < r->n; i++) ft__rep_push(s, r->rows[i].step, r->rows[i].v[k]);
 }
 
-void ft_rep_evals_table(ft__sb *o, const ft_rep_run *r) {
+void ft__rep_evals_table(ft__sb *o, const ft_rep_run *r) {
     int show[FT_REP_NKEYS] = {0};
     if (!r->task[0]) show[FT_REP_VAL_LOSS] = show[FT_REP_PERPLEXITY] = 1; /* the decoder table's columns */
     for (int i = 0; i < r->n; i++)
@@ -104,10 +104,10 @@ void ft_rep_evals_table(ft__sb *o, const ft_rep_run *r) {
     for (int i = 0; i < r->n; i++) {
         const ft_rep_eval_row *row = &r->rows[i];
         ft__sb_printf(o, "<tr>");
-        ft_rep_num_cell(o, row->step, "%.0f");
-        ft_rep_num_cell(o, row->epoch, "%.2f");
+        ft__rep_num_cell(o, row->step, "%.0f");
+        ft__rep_num_cell(o, row->epoch, "%.2f");
         for (int k = 0; k < FT_REP_NKEYS; k++)
-            if (show[k]) ft_rep_num_cell(o, row->v[k], k_keys[k].fmt);
+            if (show[k]) ft__rep_num_cell(o, row->v[k], k_keys[k].fmt);
         ft__sb_printf(o, "</tr>\n");
     }
     ft__sb_printf(o, "</table>\n");
@@ -117,15 +117,15 @@ void ft_rep_evals_table(ft__sb *o, const ft_rep_run *r) {
 static void metric_chart(ft__sb *o, const ft_rep_run *r, const char *title, const char *ylabel,
                          int a, const char *an, int b, const char *bn, int logy) {
     ft_rep_series sa, sb = {0};
-    ft_rep_run_series(&sa, r, a);
-    if (b >= 0) ft_rep_run_series(&sb, r, b);
+    ft__rep_run_series(&sa, r, a);
+    if (b >= 0) ft__rep_run_series(&sb, r, b);
     if (sa.failed || sb.failed) o->err = FT_ERR_NOMEM;
-    ft_rep_line_chart(o, title, ylabel, &sa, an, b >= 0 ? &sb : NULL, bn, logy);
-    ft_rep_series_free(&sa);
-    ft_rep_series_free(&sb);
+    ft__rep_line_chart(o, title, ylabel, &sa, an, b >= 0 ? &sb : NULL, bn, logy);
+    ft__rep_series_free(&sa);
+    ft__rep_series_free(&sb);
 }
 
-void ft_rep_task_curves(ft__sb *o, const ft_rep_run *r) {
+void ft__rep_task_curves(ft__sb *o, const ft_rep_run *r) {
     const char *t = r->task;
     if (!strcmp(t, "classify")) {
         metric_chart(o, r, "Accuracy and macro F1", "score", FT_REP_ACCURACY, "accuracy", FT_REP_F1_MACRO, "macro F1", 0);
@@ -140,7 +140,7 @@ void ft_rep_task_curves(ft__sb *o, const ft_rep_run *r) {
     }
 }
 
-void ft_rep_final_table(ft__sb *o, const ft_rep_run *r) {
+void ft__rep_final_table(ft__sb *o, const ft_rep_run *r) {
     const ft_rep_eval_row *last = r->n ? &r->rows[r->n - 1] : NULL;
     const cJSON *test = r->test;
     if (!last && !test) return;
@@ -157,14 +157,14 @@ void ft_rep_final_table(ft__sb *o, const ft_rep_run *r) {
     for (int k = 0; k < FT_REP_NKEYS; k++) {
         if (!(last && isfinite(last->v[k])) && !isfinite(tv[k])) continue;
         ft__sb_printf(o, "<tr><td class='k'>%s</td>", k_keys[k].header);
-        if (last) ft_rep_num_cell(o, last->v[k], k_keys[k].fmt);
-        if (test) ft_rep_num_cell(o, tv[k], k_keys[k].fmt);
+        if (last) ft__rep_num_cell(o, last->v[k], k_keys[k].fmt);
+        if (test) ft__rep_num_cell(o, tv[k], k_keys[k].fmt);
         ft__sb_printf(o, "</tr>\n");
     }
     ft__sb_printf(o, "</table>\n");
 }
 
-void ft_rep_kfold_table(ft__sb *o, const cJSON *kfold) {
+void ft__rep_kfold_table(ft__sb *o, const cJSON *kfold) {
     if (!cJSON_IsObject(kfold)) return;
     double folds = ft__json_num(kfold, "folds", NAN);
     ft__sb_printf(o, "<h2>K-fold cross-validation</h2>\n");
@@ -174,7 +174,7 @@ void ft_rep_kfold_table(ft__sb *o, const cJSON *kfold) {
         if (!cJSON_IsObject(it) || !it->string) continue;
         double mean = ft__json_num(it, "mean", NAN), sd = ft__json_num(it, "std", NAN);
         ft__sb_printf(o, "<tr><td class='k'>");
-        ft_rep_escape(o, it->string);
+        ft__rep_escape(o, it->string);
         ft__sb_printf(o, "</td><td>");
         if (isfinite(mean)) {
             ft__sb_printf(o, "%.4f", mean);

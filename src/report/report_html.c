@@ -29,7 +29,7 @@ static void escape_n(ft__sb *o, const char *s, size_t n) {
     ft__sb_put(o, s + run, n - run);
 }
 
-void ft_rep_escape(ft__sb *o, const char *s) {
+void ft__rep_escape(ft__sb *o, const char *s) {
     if (s) escape_n(o, s, strlen(s));
 }
 
@@ -48,22 +48,22 @@ static size_t utf8_prefix(const char *s, int max_chars, int *more) {
     return i;
 }
 
-void ft_rep_escape_trunc(ft__sb *o, const char *s, int max_chars) {
+void ft__rep_escape_trunc(ft__sb *o, const char *s, int max_chars) {
     if (!s) return;
-    if (max_chars <= 0) { ft_rep_escape(o, s); return; }
+    if (max_chars <= 0) { ft__rep_escape(o, s); return; }
     int more;
     size_t n = utf8_prefix(s, max_chars, &more);
     escape_n(o, s, n);
     if (more) ft__sb_printf(o, "\xE2\x80\xA6"); /* … */
 }
 
-void ft_rep_escape_label(ft__sb *o, const cJSON *label, int max_chars) {
-    if (cJSON_IsString(label) && label->valuestring) ft_rep_escape_trunc(o, label->valuestring, max_chars);
+void ft__rep_escape_label(ft__sb *o, const cJSON *label, int max_chars) {
+    if (cJSON_IsString(label) && label->valuestring) ft__rep_escape_trunc(o, label->valuestring, max_chars);
     else if (cJSON_IsNumber(label)) ft__sb_printf(o, "%.10g", label->valuedouble);
     else ft__sb_printf(o, "?");
 }
 
-int ft_rep_label_chars(const cJSON *label, int max_chars) {
+int ft__rep_label_chars(const cJSON *label, int max_chars) {
     if (cJSON_IsString(label) && label->valuestring) {
         int chars = 0;
         for (const char *p = label->valuestring; *p; p++)
@@ -78,7 +78,7 @@ int ft_rep_label_chars(const cJSON *label, int max_chars) {
     return 1;
 }
 
-void ft_rep_num_cell(ft__sb *o, double v, const char *fmt) {
+void ft__rep_num_cell(ft__sb *o, double v, const char *fmt) {
     if (!isfinite(v)) { ft__sb_printf(o, "<td>&ndash;</td>"); return; }
     ft__sb_printf(o, "<td>");
     if (fabs(v) >= 1e15) ft__sb_printf(o, "%.4g", v); /* no 300-digit %.0f */
@@ -88,7 +88,7 @@ void ft_rep_num_cell(ft__sb *o, double v, const char *fmt) {
 
 /* ---- series ---- */
 
-void ft_rep_push(ft_rep_series *s, double x, double y) {
+void ft__rep_push(ft_rep_series *s, double x, double y) {
     /* beyond 1e150 the chart's range arithmetic could overflow: such points count as missing */
     if (s->failed || !(fabs(x) < 1e150) || !(fabs(y) < 1e150)) return;
     if (s->n == s->cap) {
@@ -106,7 +106,7 @@ void ft_rep_push(ft_rep_series *s, double x, double y) {
     s->n++;
 }
 
-void ft_rep_series_free(ft_rep_series *s) {
+void ft__rep_series_free(ft_rep_series *s) {
     free(s->x);
     free(s->y);
     memset(s, 0, sizeof *s);
@@ -114,7 +114,7 @@ void ft_rep_series_free(ft_rep_series *s) {
 
 /* ---- the line chart ---- */
 
-void ft_rep_line_chart(ft__sb *o, const char *title, const char *ylabel,
+void ft__rep_line_chart(ft__sb *o, const char *title, const char *ylabel,
                        const ft_rep_series *a, const char *an,
                        const ft_rep_series *b, const char *bn, int logy) {
     const double W = 640, H = 260, L = 60, R = 16, T = 28, B = 36;
@@ -130,9 +130,9 @@ void ft_rep_line_chart(ft__sb *o, const char *title, const char *ylabel,
         }
     }
     ft__sb_printf(o, "<figure><svg xmlns='http://www.w3.org/2000/svg' width='%g' height='%g' viewBox='0 0 %g %g' role='img' aria-label='", W, H, W, H);
-    ft_rep_escape(o, title);
+    ft__rep_escape(o, title);
     ft__sb_printf(o, "'>\n<rect width='100%%' height='100%%' fill='#fff'/><text x='%g' y='18' font-size='14' font-weight='bold'>", L);
-    ft_rep_escape(o, title);
+    ft__rep_escape(o, title);
     ft__sb_printf(o, "</text>\n");
     if (!(x1 >= x0) || !(y1 >= y0)) { ft__sb_printf(o, "<text x='%g' y='%g' fill='#888'>no data</text></svg></figure>\n", L, H / 2); return; }
     if (x1 == x0) { x0 = x0 >= 2 ? x0 - 2 : x0; x1 = x0 + 4; } /* one step: whole-number ticks around it */
@@ -157,7 +157,7 @@ void ft_rep_line_chart(ft__sb *o, const char *title, const char *ylabel,
     }
     ft__sb_printf(o, "<text x='%g' y='%g' text-anchor='middle'>step</text>", (L + W - R) / 2, H - 4);
     ft__sb_printf(o, "<text x='12' y='%g' transform='rotate(-90 12 %g)' text-anchor='middle'>", H / 2, H / 2);
-    ft_rep_escape(o, ylabel);
+    ft__rep_escape(o, ylabel);
     ft__sb_printf(o, "</text></g>\n");
     static const char *colors[2] = {"#1f77b4", "#d62728"};
     const char *names[2] = {an, bn};
@@ -176,7 +176,7 @@ void ft_rep_line_chart(ft__sb *o, const char *title, const char *ylabel,
             }
         ft__sb_printf(o, "<rect x='%g' y='%d' width='10' height='10' fill='%s'/><text x='%g' y='%d' font-size='11'>",
                       W - R - 150, 8 + 14 * k, colors[k], W - R - 135, 17 + 14 * k);
-        ft_rep_escape(o, names[k] ? names[k] : "");
+        ft__rep_escape(o, names[k] ? names[k] : "");
         ft__sb_printf(o, "</text>\n");
     }
     #undef SX

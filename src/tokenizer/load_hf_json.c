@@ -27,8 +27,8 @@ static int add_norm(ft_tokenizer *tok, ft_norm_kind kind, const char *a, const c
     ft_norm_step *st = &n[tok->n_norm++];
     memset(st, 0, sizeof *st);
     st->kind = kind;
-    st->a = a ? ft_tok_strdup(a) : NULL;
-    st->b = b ? ft_tok_strdup(b) : NULL;
+    st->a = a ? ft__tok_strdup(a) : NULL;
+    st->b = b ? ft__tok_strdup(b) : NULL;
     if ((a && !st->a) || (b && !st->b)) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
     return FT_OK;
 }
@@ -108,7 +108,7 @@ static int parse_pretok(ft_tokenizer *tok, const cJSON *n) {
         st->trim_offsets = ft__json_bool(n, "trim_offsets", 1);
         st->use_regex = ft__json_bool(n, "use_regex", 1);
         tok->byte_level = 1;
-        if (st->use_regex) FT_TRY(ft_tok_regex_compile(&st->re, ft_gpt2_pattern, 1));
+        if (st->use_regex) FT_TRY(ft__tok_regex_compile(&st->re, ft_gpt2_pattern, 1));
         return FT_OK;
     }
     if (strcmp(type, "Split") == 0) {
@@ -118,20 +118,20 @@ static int parse_pretok(ft_tokenizer *tok, const cJSON *n) {
         FT_TRY(add_pre(tok, &st));
         st->kind = FT_PRE_SPLIT;
         st->pattern_is_regex = re != NULL;
-        st->pattern = ft_tok_strdup(re ? re : lit);
+        st->pattern = ft__tok_strdup(re ? re : lit);
         if (!st->pattern) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
         const char *beh = ft__json_str(n, "behavior", NULL);
         if (!parse_behavior(beh, &st->behavior))
             return ft_error(FT_ERR_UNSUPPORTED, "%s: Split behavior '%s' is not supported", tok->source, beh ? beh : "(none)");
         st->invert = ft__json_bool(n, "invert", 0);
-        int rc = ft_tok_regex_compile(&st->re, st->pattern, st->pattern_is_regex);
+        int rc = ft__tok_regex_compile(&st->re, st->pattern, st->pattern_is_regex);
         return rc < 0 ? ft_error_wrap(rc, "%s: Split pre-tokenizer", tok->source) : FT_OK;
     }
     if (strcmp(type, "Metaspace") == 0) {
         FT_TRY(add_pre(tok, &st));
         st->kind = FT_PRE_METASPACE;
         const char *rep = ft__json_str(n, "replacement", NULL);
-        st->replacement = ft_tok_strdup(rep ? rep : FT_SPM_SPACE);
+        st->replacement = ft__tok_strdup(rep ? rep : FT_SPM_SPACE);
         if (!st->replacement) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
         const char *scheme = ft__json_str(n, "prepend_scheme", NULL);
         if (scheme) {
@@ -154,7 +154,7 @@ static int parse_pretok(ft_tokenizer *tok, const cJSON *n) {
         FT_TRY(add_pre(tok, &st));
         st->kind = FT_PRE_DIGITS;
         st->individual_digits = ft__json_bool(n, "individual_digits", 0);
-        return ft_tok_regex_compile(&st->re, "\\p{N}", 1);
+        return ft__tok_regex_compile(&st->re, "\\p{N}", 1);
     }
     return ft_error(FT_ERR_UNSUPPORTED, "%s: pre_tokenizer '%s' is not supported", tok->source, type);
 }
@@ -215,7 +215,7 @@ static int parse_post(ft_tokenizer *tok, const cJSON *n) {
                         idlist[nid++] = id;
                     }
                 } else {
-                    int id = ft_tok_lookup(tok, name, strlen(name));
+                    int id = ft__tok_lookup(tok, name, strlen(name));
                     if (id < 0) return ft_error(FT_ERR_FORMAT, "%s: post_processor special token '%s' is unknown", tok->source, name);
                     idlist[nid++] = id;
                 }
@@ -239,9 +239,9 @@ static int parse_post(ft_tokenizer *tok, const cJSON *n) {
         if (c < 0 || c >= tok->n_tokens || s < 0 || s >= tok->n_tokens)
             return ft_error(FT_ERR_FORMAT, "%s: %s cls/sep id out of range", tok->source, type);
         if (type[0] == 'R') {
-            ft_tok_set_roberta_post(tok, c, s);
+            ft__tok_set_roberta_post(tok, c, s);
         } else {
-            ft_tok_set_bert_post(tok, c, s);
+            ft__tok_set_bert_post(tok, c, s);
             tok->post_kind = FT_POST_BERT;
         }
         return FT_OK;
@@ -252,7 +252,7 @@ static int parse_post(ft_tokenizer *tok, const cJSON *n) {
 
 static int set_str(char **dst, const char *s) {
     free(*dst);
-    *dst = ft_tok_strdup(s);
+    *dst = ft__tok_strdup(s);
     return *dst ? FT_OK : ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
 }
 
@@ -300,7 +300,7 @@ static int parse_vocab(ft_tokenizer *tok, const cJSON *vocab) {
     for (const cJSON *it = vocab->child; it; it = it->next) {
         if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble != (double)(int)it->valuedouble)
             return ft_error(FT_ERR_FORMAT, "%s: vocab entry '%s': id is not a non-negative integer", tok->source, it->string);
-        FT_TRY(ft_tok_set_token(tok, (int)it->valuedouble, it->string, strlen(it->string), FT_TOKF_MODEL));
+        FT_TRY(ft__tok_set_token(tok, (int)it->valuedouble, it->string, strlen(it->string), FT_TOKF_MODEL));
     }
     return FT_OK;
 }
@@ -309,9 +309,9 @@ static int parse_wordpiece(ft_tokenizer *tok, const cJSON *model) {
     FT_TRY(parse_vocab(tok, ITEM(model, "vocab")));
     const char *unk = ft__json_str(model, "unk_token", NULL), *prefix = ft__json_str(model, "continuing_subword_prefix", NULL);
     if (!unk) unk = "[UNK]";
-    tok->unk_id = ft_tok_lookup_model(tok, unk, strlen(unk));
+    tok->unk_id = ft__tok_lookup_model(tok, unk, strlen(unk));
     if (tok->unk_id < 0) return ft_error(FT_ERR_FORMAT, "%s: WordPiece unk_token '%s' is not in the vocabulary", tok->source, unk);
-    tok->wp_prefix = ft_tok_strdup(prefix ? prefix : "##");
+    tok->wp_prefix = ft__tok_strdup(prefix ? prefix : "##");
     if (!tok->wp_prefix) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
     const cJSON *mc = ITEM(model, "max_input_chars_per_word");
     tok->wp_max_chars = cJSON_IsNumber(mc) && mc->valuedouble >= 0 && mc->valuedouble < 1e9 ? (int)mc->valuedouble : 100;
@@ -344,17 +344,17 @@ static int parse_model(ft_tokenizer *tok, const cJSON *model) {
             const char *s = m->valuestring, *sp = strchr(s, ' ');
             if (!sp || strchr(sp + 1, ' '))
                 return ft_error(FT_ERR_FORMAT, "%s: merge %d '%s' is not two tokens separated by one space", tok->source, line, s);
-            rc = ft_tok_add_merge_str(tok, s, (size_t)(sp - s), sp + 1, strlen(sp + 1));
+            rc = ft__tok_add_merge_str(tok, s, (size_t)(sp - s), sp + 1, strlen(sp + 1));
         } else if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 && cJSON_IsString(m->child) && cJSON_IsString(m->child->next)) {
             const char *a = m->child->valuestring, *b = m->child->next->valuestring;
-            rc = ft_tok_add_merge_str(tok, a, strlen(a), b, strlen(b));
+            rc = ft__tok_add_merge_str(tok, a, strlen(a), b, strlen(b));
         } else {
             return ft_error(FT_ERR_FORMAT, "%s: merge %d is neither \"a b\" nor [\"a\", \"b\"]", tok->source, line);
         }
         FT_TRY(rc);
     }
     const char *unk = ft__json_str(model, "unk_token", NULL);
-    if (unk) tok->unk_id = ft_tok_lookup_model(tok, unk, strlen(unk));
+    if (unk) tok->unk_id = ft__tok_lookup_model(tok, unk, strlen(unk));
     tok->byte_fallback = ft__json_bool(model, "byte_fallback", 0);
     tok->fuse_unk = ft__json_bool(model, "fuse_unk", 0);
     tok->ignore_merges = ft__json_bool(model, "ignore_merges", 0);
@@ -369,8 +369,8 @@ static int parse_added(ft_tokenizer *tok, const cJSON *list) {
         if (!cJSON_IsNumber(idv) || idv->valuedouble < 0 || !content || !*content)
             return ft_error(FT_ERR_FORMAT, "%s: added_tokens entry without id or content", tok->source);
         int id = (int)idv->valuedouble;
-        FT_TRY(ft_tok_set_token(tok, id, content, strlen(content), 0));
-        FT_TRY(ft_tok_add_added(tok, id, ft__json_bool(it, "special", 0), ft__json_bool(it, "lstrip", 0),
+        FT_TRY(ft__tok_set_token(tok, id, content, strlen(content), 0));
+        FT_TRY(ft__tok_add_added(tok, id, ft__json_bool(it, "special", 0), ft__json_bool(it, "lstrip", 0),
                                 ft__json_bool(it, "rstrip", 0), ft__json_bool(it, "single_word", 0),
                                 ft__json_bool(it, "normalized", 0)));
     }
@@ -389,29 +389,29 @@ static int load(ft_tokenizer *tok, const cJSON *root) {
     const cJSON *pad = ITEM(ITEM(root, "padding"), "pad_id");
     if (cJSON_IsNumber(pad) && pad->valuedouble >= 0 && pad->valuedouble < tok->n_tokens) tok->pad = (int)pad->valuedouble;
     if (tok->wordpiece) {
-        FT_TRY(ft_wordpiece_finish(tok));   /* BERT has no BOS / EOS: [CLS] / [SEP] are cls / sep */
+        FT_TRY(ft__wordpiece_finish(tok));   /* BERT has no BOS / EOS: [CLS] / [SEP] are cls / sep */
     } else {
         tok->kind = tok->byte_level ? FT_TOK_BYTE_BPE : FT_TOK_SPM_BPE;
         if (tok->n_prefix == 1) tok->bos = tok->prefix[0];
         if (tok->n_suffix == 1) tok->eos = tok->suffix[0];
-        ft_tok_guess_bos_eos(tok);
+        ft__tok_guess_bos_eos(tok);
     }
     /* the mask and unk tokens by their usual names, when they are special */
     static const char *const masks[] = { "[MASK]", "<mask>" }, *const unks[] = { "[UNK]", "<unk>" };
     for (int i = 0; i < 2; i++) {
-        int m = ft_tok_lookup(tok, masks[i], strlen(masks[i])), u = ft_tok_lookup(tok, unks[i], strlen(unks[i]));
+        int m = ft__tok_lookup(tok, masks[i], strlen(masks[i])), u = ft__tok_lookup(tok, unks[i], strlen(unks[i]));
         if (tok->mask < 0 && m >= 0 && (tok->tokens[m].flags & FT_TOKF_SPECIAL)) tok->mask = m;
         if (tok->unk_special < 0 && u >= 0 && (tok->tokens[u].flags & FT_TOKF_SPECIAL)) tok->unk_special = u;
     }
-    return ft_tok_finalize(tok);
+    return ft__tok_finalize(tok);
 }
 
-int ft_tok_load_hf_json(ft_tokenizer **out, const char *path) {
+int ft__tok_load_hf_json(ft_tokenizer **out, const char *path) {
     *out = NULL;
     cJSON *root;
     FT_TRY(ft__json_parse_file(&root, path));
     ft_tokenizer *tok;
-    int rc = ft_tok_alloc(&tok, path);
+    int rc = ft__tok_alloc(&tok, path);
     if (rc == FT_OK) rc = load(tok, root);
     cJSON_Delete(root);
     if (rc < 0) { ft_tokenizer_free(tok); return rc; }

@@ -28,7 +28,7 @@ static void put_bool(tjson *b, int v) { put(b, v ? "true" : "false"); }
 static void put_str_n(tjson *b, const char *s, size_t n) {
     for (size_t i = 0; i < n;) {
         int32_t cp;
-        int k = ft_utf8_next((const unsigned char *)s + i, n - i, &cp);
+        int k = ft__tok_utf8_next((const unsigned char *)s + i, n - i, &cp);
         if (cp < 0) { if (!b->s.err) b->s.err = FT_ERR_UNSUPPORTED; return; }
         i += (size_t)k;
     }
@@ -128,7 +128,7 @@ static void put_template(tjson *b, const ft_tokenizer *tok) {
         return;
     }
     ft_tok_tmpl_item pair[FT_TOK_MAX_PAIR];
-    int np = ft_tok_pair_template(tok, pair);
+    int np = ft__tok_pair_template(tok, pair);
     put(b, "{\"type\": \"TemplateProcessing\", \"single\": [");
     int first = 1;
     for (int i = 0; i < tok->n_prefix; i++) { put(b, first ? "" : ", "); first = 0; put_item(b, tok, tok->prefix[i], 0); }
@@ -164,9 +164,9 @@ static int write_json(tjson *b, const ft_tokenizer *tok) {
     /* a vocabulary string held by two model ids cannot be a JSON object key twice */
     for (int id = 0; id < tok->n_tokens; id++) {
         const ft_tok_token *t = &tok->tokens[id];
-        if ((t->flags & FT_TOKF_MODEL) && ft_tok_lookup_model(tok, ft_tok_str(tok, id), t->len) != id)
+        if ((t->flags & FT_TOKF_MODEL) && ft__tok_lookup_model(tok, ft_tok_str(tok, id), t->len) != id)
             return ft_error(FT_ERR_UNSUPPORTED, "tokenizer.json: token string '%s' (id %d) also has id %d",
-                            ft_tok_str(tok, id), id, ft_tok_lookup_model(tok, ft_tok_str(tok, id), t->len));
+                            ft_tok_str(tok, id), id, ft__tok_lookup_model(tok, ft_tok_str(tok, id), t->len));
     }
     put(b, "{\n  \"version\": \"1.0\",\n  \"truncation\": null,\n  \"padding\": null,\n  \"added_tokens\": [");
     int *order = malloc(sizeof *order * (size_t)(tok->n_added + 1));   /* added tokens in id order */
