@@ -56,6 +56,7 @@ TSAN_TESTS := $(BUILD)/tests/test_context_threads
 RUN_TESTS := $(if $(filter thread,$(SANITIZE)),$(TSAN_TESTS),$(TEST_BIN))
 
 test: all $(RUN_TESTS)
+	@./scripts/check_names.sh $(BUILD)/libfinetune.a
 	@BUILD=$(BUILD) ./tests/run_all.sh $(RUN_TESTS)
 
 bench: all

@@ -88,7 +88,7 @@ static void test_utf8_check(void **state) {
         {"\xc3(", 0},                                        /* bad continuation */
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        int64_t got = ft_data_utf8_invalid_at(cases[i].s, strlen(cases[i].s));
+        int64_t got = ft__data_utf8_invalid_at(cases[i].s, strlen(cases[i].s));
         printf("utf8 case %zu: invalid at %lld (expected %lld)\n", i, (long long)got, (long long)cases[i].at);
         assert_int_equal(got, cases[i].at);
     }
@@ -112,7 +112,7 @@ static void test_whitespace(void **state) {
     char out[128];
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         size_t len = strlen(cases[i].in) + (i == 6);  /* case 6 includes its NUL byte */
-        size_t n = ft_data_clean_ws(out, cases[i].in, len, cases[i].lead, cases[i].trail);
+        size_t n = ft__data_clean_ws(out, cases[i].in, len, cases[i].lead, cases[i].trail);
         printf("ws case %zu: \"%s\"\n", i, out);
         assert_int_equal(n, strlen(cases[i].out));
         assert_string_equal(out, cases[i].out);

@@ -62,7 +62,7 @@ static void check_bias(int N, int OC, uint64_t seed) {
     ft_set_threads(1);
     ft_cpu_bias_backward(d_one, dout, N, OC);
     ft_set_threads(threads);
-    /* the host loop it replaces (decoder.c ft_linear_backward, quantized path): float sums in row order */
+    /* the host loop it replaces (decoder.c ft__linear_backward, quantized path): float sums in row order */
     for (int n = 0; n < N; n++)
         for (int o = 0; o < OC; o++) d_loop[o] += dout[(size_t)n * OC + o];
     assert_true(same("bias_backward cpu vs ref (+= onto G0)", d_cpu, d_ref, (size_t)OC * 4));
@@ -144,7 +144,7 @@ static void test_reductions(void **state) {
         for (size_t i = 0; i < n; i++) loop += x[i];
         assert_true(same_d("loss_reduce ref vs the host loop", ft_ref_loss_reduce(x, n), loop));
         assert_true(same_d("loss_reduce cpu vs ref", ft_cpu_loss_reduce(x, n), ft_ref_loss_reduce(x, n)));
-        /* ft_params_grad_norm's per-parameter sum: 64 chunks of ceil(n/64), chunk sums in order */
+        /* ft__params_grad_norm's per-parameter sum: 64 chunks of ceil(n/64), chunk sums in order */
         double part[64] = {0}, old = 0;
         size_t per = (n + 63) / 64;
         for (size_t c = 0; c < 64; c++) {

@@ -1,4 +1,4 @@
-/* test_report.c — the run report (include/finetune/report.h, src/train/report*.c).
+/* test_report.c — the run report (include/finetune/report.h, src/report/report*.c).
  *
  * Each test writes a run directory (config.json + metrics.jsonl) in a scratch folder, calls
  * ft_report_write and checks report.html: the sections that must be there, numbers that must

@@ -236,7 +236,7 @@ static void test_shard_rows(void **s) {
             int64_t next = 0;
             for (int r = 0; r < w; r++) {
                 int64_t first, count;
-                ft_shard_rows(n, r, w, &first, &count);
+                ft__shard_rows(n, r, w, &first, &count);
                 assert_int_equal(first, next);   /* contiguous, in rank order */
                 assert_true(count == n / w || count == n / w + 1);
                 next = first + count;
@@ -244,7 +244,7 @@ static void test_shard_rows(void **s) {
             }
             assert_int_equal(next, n);           /* together: every row once */
         }
-    printf("  ft_shard_rows: %d (n, rank, world) cases contiguous and complete\n", checked);
+    printf("  ft__shard_rows: %d (n, rank, world) cases contiguous and complete\n", checked);
 }
 
 static void test_batch_shards(void **s) {
@@ -278,7 +278,7 @@ static void test_batch_shards(void **s) {
             for (int64_t i = 0; i < nb; i++) {
                 /* W = 1: exactly the batch of the sequential stream (today's batches) */
                 assert_int_equal(ft_batcher_next(b, &it, &stream), FT_OK);
-                assert_int_equal(ft_batcher_shard(b, 7, e, i, 0, 1, &scratch, &whole), FT_OK);
+                assert_int_equal(ft__batcher_shard(b, 7, e, i, 0, 1, &scratch, &whole), FT_OK);
                 assert_int_equal(whole.B * whole.T, stream.B * stream.T);
                 assert_memory_equal(whole.ids, stream.ids, sizeof(int) * (size_t)(whole.B * whole.T));
                 assert_memory_equal(whole.targets, stream.targets, sizeof(int) * (size_t)(whole.B * whole.T));
@@ -286,7 +286,7 @@ static void test_batch_shards(void **s) {
                 for (int w = 2; w <= 3; w++) {
                     int64_t row = 0, targets = 0;
                     for (int r = 0; r < w; r++) {
-                        assert_int_equal(ft_batcher_shard(b, 7, e, i, r, w, &scratch, &part), FT_OK);
+                        assert_int_equal(ft__batcher_shard(b, 7, e, i, r, w, &scratch, &part), FT_OK);
                         size_t off = (size_t)row * (size_t)T, len = (size_t)part.B * (size_t)T;
                         assert_memory_equal(part.ids, whole.ids + off, sizeof(int) * len);
                         assert_memory_equal(part.targets, whole.targets + off, sizeof(int) * len);

@@ -235,7 +235,7 @@ const char *ft_chat_builtin_name(int i) {
     return i >= 0 && i < (int)(sizeof builtins / sizeof builtins[0]) ? builtins[i].name : NULL;
 }
 
-int jchat_builtin_lookup(const char *name, const char **source, const char **bos, const char **eos) {
+int ft__jchat_builtin_lookup(const char *name, const char **source, const char **bos, const char **eos) {
     for (size_t i = 0; name && i < sizeof builtins / sizeof builtins[0]; i++)
         if (strcmp(builtins[i].name, name) == 0) {
             *source = builtins[i].source;
@@ -248,5 +248,5 @@ int jchat_builtin_lookup(const char *name, const char **source, const char **bos
 
 const char *ft_chat_builtin_source(const char *name) {
     const char *s, *b, *e;
-    return jchat_builtin_lookup(name, &s, &b, &e) ? s : NULL;
+    return ft__jchat_builtin_lookup(name, &s, &b, &e) ? s : NULL;
 }

@@ -11,6 +11,7 @@
 #include "finetune/chat.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
+#include "core/json_util.h"
 
 struct ft_chat_template {
     jtemplate *jt;
@@ -32,11 +33,11 @@ static char *dupstr(const char *s) {
 
 void ft_chat_template_free(ft_chat_template *t) {
     if (!t) return;
-    jtemplate_free(t->jt);
+    ft__jtemplate_free(t->jt);
     free(t->source);
     free(t->bos);
     free(t->eos);
-    jpool_free(&t->vpool);
+    ft__jpool_free(&t->vpool);
     free(t->extra);
     free(t);
 }
@@ -54,14 +55,14 @@ int ft_chat_template_from_string(ft_chat_template **out, const char *source, con
         ft_chat_template_free(t);
         return ft_error(FT_ERR_NOMEM, "chat template: out of memory");
     }
-    int rc = jtemplate_parse(&t->jt, source, strlen(source));
+    int rc = ft__jtemplate_parse(&t->jt, source, strlen(source));
     if (rc) { ft_chat_template_free(t); return rc; }
-    t->sym_messages = jtemplate_sym(t->jt, "messages");
-    t->sym_agp = jtemplate_sym(t->jt, "add_generation_prompt");
-    t->sym_bos = jtemplate_sym(t->jt, "bos_token");
-    t->sym_eos = jtemplate_sym(t->jt, "eos_token");
-    t->sym_tools = jtemplate_sym(t->jt, "tools");
-    t->sym_documents = jtemplate_sym(t->jt, "documents");
+    t->sym_messages = ft__jtemplate_sym(t->jt, "messages");
+    t->sym_agp = ft__jtemplate_sym(t->jt, "add_generation_prompt");
+    t->sym_bos = ft__jtemplate_sym(t->jt, "bos_token");
+    t->sym_eos = ft__jtemplate_sym(t->jt, "eos_token");
+    t->sym_tools = ft__jtemplate_sym(t->jt, "tools");
+    t->sym_documents = ft__jtemplate_sym(t->jt, "documents");
     *out = t;
     return FT_OK;
 }
@@ -69,7 +70,7 @@ int ft_chat_template_from_string(ft_chat_template **out, const char *source, con
 int ft_chat_template_builtin(ft_chat_template **out, const char *name, const char *bos_token, const char *eos_token) {
     const char *src, *bos, *eos;
     *out = NULL;
-    if (!jchat_builtin_lookup(name, &src, &bos, &eos))
+    if (!ft__jchat_builtin_lookup(name, &src, &bos, &eos))
         return ft_error(FT_ERR_NOT_FOUND, "chat template: no built-in template named '%s' (chatml, llama2, llama3, "
                         "llama3.1, mistral, zephyr, alpaca)", name ? name : "(null)");
     return ft_chat_template_from_string(out, src, bos_token ? bos_token : bos, eos_token ? eos_token : eos);
@@ -84,7 +85,7 @@ static int set_var(ft_chat_template *t, const char *name, jv v) {
     if (!name || !*name) return ft_error(FT_ERR_INVALID, "chat template: variable name is empty");
     if (strcmp(name, "messages") == 0 || strcmp(name, "add_generation_prompt") == 0)
         return ft_error(FT_ERR_INVALID, "chat template: '%s' is set by ft_chat_render, not a variable", name);
-    int sym = jtemplate_sym(t->jt, name);
+    int sym = ft__jtemplate_sym(t->jt, name);
     if (sym < 0) return FT_OK; /* the template never reads it */
     for (int i = 0; i < t->nextra; i++)
         if (t->extra[i].sym == sym) { t->extra[i].v = v; return FT_OK; }
@@ -103,7 +104,7 @@ static int set_var(ft_chat_template *t, const char *name, jv v) {
 
 int ft_chat_template_set_string(ft_chat_template *t, const char *name, const char *value) {
     if (!value) return set_var(t, name, jv_none());
-    char *s = jpool_strdup(&t->vpool, value, strlen(value));
+    char *s = ft__jpool_strdup(&t->vpool, value, strlen(value));
     if (!s) return ft_error(FT_ERR_NOMEM, "chat template: out of memory");
     return set_var(t, name, jv_str(s, strlen(value)));
 }
@@ -118,13 +119,13 @@ static int from_json(jpool *p, const cJSON *j, jv *out) {
     }
     if (cJSON_IsString(j)) {
         size_t n = strlen(j->valuestring);
-        char *s = jpool_strdup(p, j->valuestring, n);
+        char *s = ft__jpool_strdup(p, j->valuestring, n);
         if (!s) return FT_ERR_NOMEM;
         *out = jv_str(s, n);
         return FT_OK;
     }
     if (cJSON_IsArray(j)) {
-        jlist *l = jlist_new(p, cJSON_GetArraySize(j));
+        jlist *l = ft__jlist_new(p, cJSON_GetArraySize(j));
         if (!l) return FT_ERR_NOMEM;
         const cJSON *c;
         cJSON_ArrayForEach(c, j) FT_TRY(from_json(p, c, &l->v[l->n++]));
@@ -134,15 +135,15 @@ static int from_json(jpool *p, const cJSON *j, jv *out) {
         return FT_OK;
     }
     if (cJSON_IsObject(j)) {
-        jdict *d = jdict_new(p, cJSON_GetArraySize(j));
+        jdict *d = ft__jdict_new(p, cJSON_GetArraySize(j));
         if (!d) return FT_ERR_NOMEM;
         const cJSON *c;
         cJSON_ArrayForEach(c, j) {
             jv v;
             FT_TRY(from_json(p, c, &v));
             size_t n = strlen(c->string);
-            char *k = jpool_strdup(p, c->string, n);
-            if (!k || jdict_set(p, d, (jstr){k, n}, v)) return FT_ERR_NOMEM;
+            char *k = ft__jpool_strdup(p, c->string, n);
+            if (!k || ft__jdict_set(p, d, (jstr){k, n}, v)) return FT_ERR_NOMEM;
         }
         *out = jv_none();
         out->t = JV_DICT;
@@ -164,20 +165,20 @@ int ft_chat_template_set_json(ft_chat_template *t, const char *name, const char 
 }
 
 /* ---- rendering ---- */
-static int render_buf(const ft_chat_template *t, const ft_chat_msg *msgs, int n, int agp, jbuf *out, jspan **gens,
+static int render_buf(const ft_chat_template *t, const ft_chat_msg *msgs, int n, int agp, ft__sb *out, jspan **gens,
                       int *ngens) {
     if (n < 0 || (n > 0 && !msgs)) return ft_error(FT_ERR_INVALID, "chat template: bad message array");
-    if (!out->p && jbuf_put(out, "", 0)) return ft_error(FT_ERR_NOMEM, "chat template: out of memory");
+    if (!out->p && ft__sb_put(out, "", 0)) return ft_error(FT_ERR_NOMEM, "chat template: out of memory");
     jpool pool = {0};
     int rc = FT_OK;
-    jlist *l = jlist_new(&pool, n);
+    jlist *l = ft__jlist_new(&pool, n);
     if (!l) { rc = ft_error(FT_ERR_NOMEM, "chat template: out of memory"); goto done; }
     for (int i = 0; i < n; i++) {
         if (!msgs[i].role) { rc = ft_error(FT_ERR_INVALID, "chat template: message %d has no role", i); goto done; }
-        jdict *d = jdict_new(&pool, 2);
+        jdict *d = ft__jdict_new(&pool, 2);
         if (!d) { rc = ft_error(FT_ERR_NOMEM, "chat template: out of memory"); goto done; }
-        jdict_set(&pool, d, (jstr){"role", 4}, jv_str(msgs[i].role, strlen(msgs[i].role)));
-        if (msgs[i].content) jdict_set(&pool, d, (jstr){"content", 7}, jv_str(msgs[i].content, strlen(msgs[i].content)));
+        ft__jdict_set(&pool, d, (jstr){"role", 4}, jv_str(msgs[i].role, strlen(msgs[i].role)));
+        if (msgs[i].content) ft__jdict_set(&pool, d, (jstr){"content", 7}, jv_str(msgs[i].content, strlen(msgs[i].content)));
         l->v[i] = jv_none();
         l->v[i].t = JV_DICT;
         l->v[i].u.d = d;
@@ -192,24 +193,24 @@ static int render_buf(const ft_chat_template *t, const ft_chat_msg *msgs, int n,
     if (t->bos) { vars[nv].sym = t->sym_bos; vars[nv].v = jv_str(t->bos, strlen(t->bos)); nv++; }
     if (t->eos) { vars[nv].sym = t->sym_eos; vars[nv].v = jv_str(t->eos, strlen(t->eos)); nv++; }
     if (t->nextra == 0) {
-        rc = jtemplate_render(t->jt, vars, nv, &pool, out, gens, ngens);
+        rc = ft__jtemplate_render(t->jt, vars, nv, &pool, out, gens, ngens);
     } else {
         jvar *all = malloc(sizeof(jvar) * (size_t)(nv + t->nextra));
         if (!all) { rc = ft_error(FT_ERR_NOMEM, "chat template: out of memory"); goto done; }
         memcpy(all, vars, sizeof(jvar) * (size_t)nv);
         memcpy(all + nv, t->extra, sizeof(jvar) * (size_t)t->nextra); /* later bindings win */
-        rc = jtemplate_render(t->jt, all, nv + t->nextra, &pool, out, gens, ngens);
+        rc = ft__jtemplate_render(t->jt, all, nv + t->nextra, &pool, out, gens, ngens);
         free(all);
     }
 done:
-    jpool_free(&pool);
+    ft__jpool_free(&pool);
     return rc;
 }
 
-static int finish(jbuf *b, int rc, char **out, size_t *len) {
-    if (rc == FT_OK && !b->p && jbuf_put(b, "", 0)) rc = ft_error(FT_ERR_NOMEM, "chat template: out of memory");
+static int finish(ft__sb *b, int rc, char **out, size_t *len) {
+    if (rc == FT_OK && !b->p && ft__sb_put(b, "", 0)) rc = ft_error(FT_ERR_NOMEM, "chat template: out of memory");
     if (rc) {
-        jbuf_free(b);
+        ft__sb_free(b);
         *out = NULL;
         if (len) *len = 0;
         return rc;
@@ -221,14 +222,14 @@ static int finish(jbuf *b, int rc, char **out, size_t *len) {
 
 int ft_chat_render(const ft_chat_template *t, const ft_chat_msg *msgs, int n, int add_generation_prompt, char **out,
                    size_t *len) {
-    jbuf b = {0};
+    ft__sb b = {0};
     int rc = render_buf(t, msgs, n, add_generation_prompt, &b, NULL, NULL);
     return finish(&b, rc, out, len);
 }
 
 static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
-static int prefix_error(int i, int with_prompt, const jbuf *a, const jbuf *b) {
+static int prefix_error(int i, int with_prompt, const ft__sb *a, const ft__sb *b) {
     size_t k = 0;
     while (k < a->n && k < b->n && a->p[k] == b->p[k]) k++;
     if (with_prompt)
@@ -244,7 +245,7 @@ static int prefix_error(int i, int with_prompt, const jbuf *a, const jbuf *b) {
 
 int ft_chat_render_spans(const ft_chat_template *t, const ft_chat_msg *msgs, int n, int add_generation_prompt,
                          char **out, size_t *len, ft_span **spans, int *nspans) {
-    jbuf full = {0};
+    ft__sb full = {0};
     jspan *gens = NULL;
     int ngens = 0;
     *spans = NULL;
@@ -275,7 +276,7 @@ int ft_chat_render_spans(const ft_chat_template *t, const ft_chat_msg *msgs, int
     }
     sp = malloc(sizeof *sp * (size_t)(nasst ? nasst : 1));
     if (!sp) return finish(&full, ft_error(FT_ERR_NOMEM, "chat template: out of memory"), out, len);
-    jbuf a = {0}, b = {0};
+    ft__sb a = {0}, b = {0};
     for (int i = 0; i < n && rc == FT_OK; i++) {
         if (strcmp(msgs[i].role, "assistant") != 0) continue;
         a.n = b.n = 0;
@@ -297,12 +298,12 @@ int ft_chat_render_spans(const ft_chat_template *t, const ft_chat_msg *msgs, int
         } else if (cn) {
             size_t s0 = 0, s1 = cn;
             int32_t cp;
-            while (s0 < s1) { int k = jutf8_next(c, cn, s0, &cp); if (!jpy_isspace(cp)) break; s0 += (size_t)k; }
+            while (s0 < s1) { int k = ft__utf8_next(c, cn, s0, &cp); if (!ft__jpy_isspace(cp)) break; s0 += (size_t)k; }
             while (s1 > s0) {
                 size_t q = s1 - 1;
                 while (q > s0 && ((unsigned char)c[q] & 0xc0) == 0x80) q--;
-                jutf8_next(c, s1, q, &cp);
-                if (!jpy_isspace(cp)) break;
+                ft__utf8_next(c, s1, q, &cp);
+                if (!ft__jpy_isspace(cp)) break;
                 s1 = q;
             }
             if (s1 > s0 && (hit = memmem(b.p + start, end - start, c + s0, s1 - s0)) != NULL)
@@ -311,8 +312,8 @@ int ft_chat_render_spans(const ft_chat_template *t, const ft_chat_msg *msgs, int
         while (end > min_end && is_ws(b.p[end - 1])) end--;
         sp[nsp++] = (ft_span){start, end, i};
     }
-    jbuf_free(&a);
-    jbuf_free(&b);
+    ft__sb_free(&a);
+    ft__sb_free(&b);
     if (rc) { free(sp); return finish(&full, rc, out, len); }
     *spans = sp;
     *nspans = nsp;
@@ -337,13 +338,7 @@ static int read_json_file(const char *dir, const char *name, cJSON **out) {
 
 /* a token entry: "text", {"content": "text", ...} or null */
 static const char *token_of(const cJSON *cfg, const char *key) {
-    const cJSON *v = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, key) : NULL;
-    if (cJSON_IsString(v)) return v->valuestring;
-    if (cJSON_IsObject(v)) {
-        const cJSON *c = cJSON_GetObjectItemCaseSensitive(v, "content");
-        if (cJSON_IsString(c)) return c->valuestring;
-    }
-    return NULL;
+    return ft__json_token_text(cfg ? cJSON_GetObjectItemCaseSensitive(cfg, key) : NULL);
 }
 
 int ft_chat_template_load(ft_chat_template **out, const char *model_dir) {

@@ -1,7 +1,7 @@
 /* jinja.h — internal: the Jinja2 subset behind chat templates (see include/finetune/chat.h).
  *
- * Pipeline: jlex (source -> tokens, whitespace control applied) -> jparse (tokens -> AST, once per
- * template) -> jtemplate_render (AST + variables -> text, many times).
+ * Pipeline: ft__jlex (source -> tokens, whitespace control applied) -> jparse (tokens -> AST, once per
+ * template) -> ft__jtemplate_render (AST + variables -> text, many times).
  *
  * Memory: a template owns one jpool holding its normalized source, AST and symbol table. Each render
  * allocates its values (strings built by +, lists made by filters, message dicts) in a jpool that the
@@ -12,23 +12,19 @@
  * reference is transformers' apply_chat_template, which renders with Jinja2 under CPython. */
 #ifndef FT_CHAT_JINJA_H
 #define FT_CHAT_JINJA_H
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "core/strbuf.h"
 
 /* ---- pool: zeroed, 16-byte-aligned bump allocations in chained blocks, freed all at once ---- */
 typedef struct jpool_block jpool_block;
 typedef struct jpool { jpool_block *head; } jpool;
-void *jpool_alloc(jpool *p, size_t n);               /* NULL on out-of-memory */
-char *jpool_strdup(jpool *p, const char *s, size_t n); /* copies n bytes, adds a NUL */
-void  jpool_free(jpool *p);
+void *ft__jpool_alloc(jpool *p, size_t n);               /* NULL on out-of-memory */
+char *ft__jpool_strdup(jpool *p, const char *s, size_t n); /* copies n bytes, adds a NUL */
+void  ft__jpool_free(jpool *p);
 
-/* ---- growable malloc'd byte buffer; functions return FT_OK or FT_ERR_NOMEM ---- */
-typedef struct jbuf { char *p; size_t n, cap; } jbuf;
-int  jbuf_put(jbuf *b, const void *s, size_t n);
-int  jbuf_putc(jbuf *b, char c);
-int  jbuf_puts(jbuf *b, const char *s);
-int  jbuf_printf(jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void jbuf_free(jbuf *b);
+/* ---- growable byte buffer: the core string builder (core/strbuf.h); appends return FT_OK or FT_ERR_NOMEM ---- */
 
 /* ---- values ---- */
 enum {
@@ -60,30 +56,29 @@ static inline jv jv_int(int64_t i) { jv v = {0}; v.t = JV_INT; v.u.i = i; return
 static inline jv jv_float(double f) { jv v = {0}; v.t = JV_FLOAT; v.u.f = f; return v; }
 static inline jv jv_str(const char *p, size_t n) { jv v = {0}; v.t = JV_STR; v.u.s.p = p; v.u.s.n = n; return v; }
 
-int  jv_truthy(jv v);
-int  jv_eq(jv a, jv b);                    /* Python == (1 == 1.0 == True, deep for lists/dicts) */
-const char *jv_typename(jv v);             /* Python type name for messages: "str", "list", ... */
+int  ft__jv_truthy(jv v);
+int  ft__jv_eq(jv a, jv b);                    /* Python == (1 == 1.0 == True, deep for lists/dicts) */
+const char *ft__jv_typename(jv v);             /* Python type name for messages: "str", "list", ... */
 /* Python str(v) (repr = 0) or repr(v) (repr = 1) appended to b. */
-int  jv_write(jbuf *b, jv v, int repr);
+int  ft__jv_write(ft__sb *b, jv v, int repr);
 /* json.dumps(v, ensure_ascii, indent, separators, sort_keys) as transformers' tojson filter.
  * indent: NULL for none. item_sep/key_sep: NULL for the json.dumps defaults.
  * Returns FT_OK, FT_ERR_NOMEM, or FT_ERR_INVALID (value not serializable: *bad names its type). */
-int  jv_tojson(jbuf *b, jv v, int ensure_ascii, const char *indent, size_t indent_n, const char *item_sep,
+int  ft__jv_tojson(ft__sb *b, jv v, int ensure_ascii, const char *indent, size_t indent_n, const char *item_sep,
                const char *key_sep, int sort_keys, const char **bad);
-void jv_float_repr(char buf[40], double x); /* Python repr(float) */
+void ft__jv_float_repr(char buf[40], double x); /* Python repr(float) */
 
-jlist *jlist_new(jpool *p, int cap);
-int    jlist_push(jpool *p, jlist *l, jv v);
-jdict *jdict_new(jpool *p, int cap);
-jv    *jdict_get(const jdict *d, const char *k, size_t n);
-int    jdict_set(jpool *p, jdict *d, jstr k, jv v);
+jlist *ft__jlist_new(jpool *p, int cap);
+int    ft__jlist_push(jpool *p, jlist *l, jv v);
+jdict *ft__jdict_new(jpool *p, int cap);
+jv    *ft__jdict_get(const jdict *d, const char *k, size_t n);
+int    ft__jdict_set(jpool *p, jdict *d, jstr k, jv v);
 
-/* ---- UTF-8 and Python character classes ---- */
-int    jutf8_next(const char *s, size_t n, size_t i, int32_t *cp); /* bytes of the char at i (invalid byte: 1, cp = byte) */
-size_t jutf8_count(const char *s, size_t n);                          /* Python len() of the str */
-size_t jutf8_offset(const char *s, size_t n, size_t k);               /* byte offset of char k (n if past the end) */
-int    jpy_isspace(int32_t cp);                                       /* Python str.isspace() */
-int    jutf8_put(jbuf *b, int32_t cp);
+/* ---- UTF-8 (decoding: ft__utf8_next, core/strbuf.h) and Python character classes ---- */
+size_t ft__jutf8_count(const char *s, size_t n);                          /* Python len() of the str */
+size_t ft__jutf8_offset(const char *s, size_t n, size_t k);               /* byte offset of char k (n if past the end) */
+int    ft__jpy_isspace(int32_t cp);                                       /* Python str.isspace() */
+int    ft__jutf8_put(ft__sb *b, int32_t cp);
 
 /* ---- lexer ---- */
 enum { T_TEXT, T_VAR_BEGIN, T_VAR_END, T_BLOCK_BEGIN, T_BLOCK_END, T_NAME, T_STRING, T_INT, T_FLOAT, T_OP, T_EOF };
@@ -100,10 +95,12 @@ typedef struct jtok {
     int64_t i;
     double  f;
 } jtok;
-/* Tokenizes src (already normalized: see jtemplate_parse). *toks is malloc'd, ends with T_EOF. */
-int jlex(jpool *pool, const char *src, size_t n, jtok **toks, int *ntoks);
+/* Tokenizes src (already normalized: see ft__jtemplate_parse). *toks is malloc'd, ends with T_EOF. */
+int ft__jlex(jpool *pool, const char *src, size_t n, jtok **toks, int *ntoks);
 /* 1-based line and column (in characters) of byte offset pos. */
-void jsrc_linecol(const char *src, size_t n, int pos, int *line, int *col);
+void ft__jsrc_linecol(const char *src, size_t n, int pos, int *line, int *col);
+/* ft_error(status, "chat template: line L, column C: <fmt...>") for byte pos of src (jinja_lex.c) */
+int  ft__jsrc_verror(const char *src, size_t n, int pos, int status, const char *fmt, va_list ap);
 
 /* ---- AST ---- */
 enum {
@@ -146,42 +143,42 @@ typedef struct jtemplate {
 
 /* Parses source (n bytes). On failure records "chat template: line L, column C: ..." and returns
  * FT_ERR_FORMAT (syntax) or FT_ERR_UNSUPPORTED (valid Jinja2 this subset does not handle). */
-int  jtemplate_parse(jtemplate **out, const char *src, size_t n);
-void jtemplate_free(jtemplate *t);
-int  jtemplate_sym(const jtemplate *t, const char *name); /* -1 if the template never names it */
-void jtemplate_linecol(const jtemplate *t, int pos, int *line, int *col);
+int  ft__jtemplate_parse(jtemplate **out, const char *src, size_t n);
+void ft__jtemplate_free(jtemplate *t);
+int  ft__jtemplate_sym(const jtemplate *t, const char *name); /* -1 if the template never names it */
+void ft__jtemplate_linecol(const jtemplate *t, int pos, int *line, int *col);
 
 /* filters / tests / global functions: ids are resolved at parse time */
-int jfilter_id(const char *name, size_t n); /* 0 if unknown */
-int jtest_id(const char *name, size_t n);
-int jfunc_id(const char *name);
+int ft__jfilter_id(const char *name, size_t n); /* 0 if unknown */
+int ft__jtest_id(const char *name, size_t n);
+int ft__jfunc_id(const char *name);
 
 typedef struct jvar { int sym; jv v; } jvar;
 typedef struct jspan { size_t start, end; } jspan;
 /* Renders t with vars bound at the top level, appending to out. Values are allocated in pool.
  * gens (optional): malloc'd [start,end) output ranges of each {% generation %} block, in order. */
-int jtemplate_render(const jtemplate *t, const jvar *vars, int nvars, jpool *pool, jbuf *out,
+int ft__jtemplate_render(const jtemplate *t, const jvar *vars, int nvars, jpool *pool, ft__sb *out,
                      jspan **gens, int *ngens);
 
 /* ---- evaluation internals shared by jinja_eval.c and jinja_builtins.c ---- */
 typedef struct jrender jrender;
-int jr_error(jrender *r, const jnode *at, int status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-jpool *jr_pool(jrender *r);
-int jr_str(jrender *r, jv v, jstr *out);                    /* Python str(v), pool-backed */
-int jr_getattr(jrender *r, const jnode *at, jv obj, jstr name, jv *out);
-int jr_getitem(jrender *r, const jnode *at, jv obj, jv key, jv *out);
-int jr_iterate(jrender *r, const jnode *at, jv v, jlist **out); /* list(v) for iteration */
+int ft__jr_error(jrender *r, const jnode *at, int status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+jpool *ft__jr_pool(jrender *r);
+int ft__jr_str(jrender *r, jv v, jstr *out);                    /* Python str(v), pool-backed */
+int ft__jr_getattr(jrender *r, const jnode *at, jv obj, jstr name, jv *out);
+int ft__jr_getitem(jrender *r, const jnode *at, jv obj, jv key, jv *out);
+int ft__jr_iterate(jrender *r, const jnode *at, jv v, jlist **out); /* list(v) for iteration */
 /* a == b, a < b, ... (op: OP_EQ..OP_GE, OP_IN, OP_NOTIN) with Python's rules; *res is 0 or 1 */
-int jr_compare(jrender *r, const jnode *at, int op, jv a, jv b, int *res);
-int jr_call_macro(jrender *r, const jnode *at, jv fn, const jv *args, const jstr *kw, int nargs, jv *out);
+int ft__jr_compare(jrender *r, const jnode *at, int op, jv a, jv b, int *res);
+int ft__jr_call_macro(jrender *r, const jnode *at, jv fn, const jv *args, const jstr *kw, int nargs, jv *out);
 /* Applies builtin filter / test / function / method to evaluated arguments. */
-int jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, const jstr *kw, int nargs, jv *out);
-int jtest_apply(jrender *r, const jnode *at, int tid, jv in, const jv *args, int nargs, int *out);
-int jfunc_call(jrender *r, const jnode *at, int fn, const jv *args, const jstr *kw, int nargs, jv *out);
-int jmethod_call(jrender *r, const jnode *at, jv obj, jstr name, const jv *args, const jstr *kw, int nargs,
+int ft__jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, const jstr *kw, int nargs, jv *out);
+int ft__jtest_apply(jrender *r, const jnode *at, int tid, jv in, const jv *args, int nargs, int *out);
+int ft__jfunc_call(jrender *r, const jnode *at, int fn, const jv *args, const jstr *kw, int nargs, jv *out);
+int ft__jmethod_call(jrender *r, const jnode *at, jv obj, jstr name, const jv *args, const jstr *kw, int nargs,
                  jv *out, int *found);
 
 /* ---- chat_builtin.c ---- */
 /* Source and default tokens of a built-in template; 0 if the name is unknown. */
-int jchat_builtin_lookup(const char *name, const char **source, const char **bos, const char **eos);
+int ft__jchat_builtin_lookup(const char *name, const char **source, const char **bos, const char **eos);
 #endif

@@ -52,23 +52,23 @@ static const struct { const char *name; int id; } funcs[] = {
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-int jfilter_id(const char *name, size_t n) {
+int ft__jfilter_id(const char *name, size_t n) {
     for (int i = 0; i < COUNT(filters); i++)
         if (strlen(filters[i].name) == n && memcmp(filters[i].name, name, n) == 0) return filters[i].id;
     return 0;
 }
-int jtest_id(const char *name, size_t n) {
+int ft__jtest_id(const char *name, size_t n) {
     for (int i = 0; i < COUNT(tests); i++)
         if (strlen(tests[i].name) == n && memcmp(tests[i].name, name, n) == 0) return tests[i].id;
     return 0;
 }
-int jfunc_id(const char *name) {
+int ft__jfunc_id(const char *name) {
     for (int i = 0; i < COUNT(funcs); i++)
         if (strcmp(funcs[i].name, name) == 0) return funcs[i].id;
     return 0;
 }
 
-static int oom(jrender *r) { return jr_error(r, NULL, FT_ERR_NOMEM, "out of memory"); }
+static int oom(jrender *r) { return ft__jr_error(r, NULL, FT_ERR_NOMEM, "out of memory"); }
 
 /* ---- argument binding: Python-style positional then keyword ---- */
 #define MAXP 6
@@ -82,7 +82,7 @@ static int bind(jrender *r, const jnode *at, const char *fname, const char *cons
     int pos = 0;
     for (int k = 0; k < nargs; k++) {
         if (!kw || !kw[k].p) {
-            if (pos >= np) return jr_error(r, at, FT_ERR_INVALID, "%s() takes at most %d argument(s)", fname, np);
+            if (pos >= np) return ft__jr_error(r, at, FT_ERR_INVALID, "%s() takes at most %d argument(s)", fname, np);
             s->v[pos] = args[k];
             s->given[pos++] = 1;
             continue;
@@ -90,8 +90,8 @@ static int bind(jrender *r, const jnode *at, const char *fname, const char *cons
         int p = 0;
         while (p < np && !(strlen(params[p]) == kw[k].n && memcmp(params[p], kw[k].p, kw[k].n) == 0)) p++;
         if (p == np)
-            return jr_error(r, at, FT_ERR_INVALID, "%s() got an unexpected keyword argument '%.*s'", fname, (int)kw[k].n, kw[k].p);
-        if (s->given[p]) return jr_error(r, at, FT_ERR_INVALID, "%s() got multiple values for argument '%s'", fname, params[p]);
+            return ft__jr_error(r, at, FT_ERR_INVALID, "%s() got an unexpected keyword argument '%.*s'", fname, (int)kw[k].n, kw[k].p);
+        if (s->given[p]) return ft__jr_error(r, at, FT_ERR_INVALID, "%s() got multiple values for argument '%s'", fname, params[p]);
         s->v[p] = args[k];
         s->given[p] = 1;
     }
@@ -100,13 +100,13 @@ static int bind(jrender *r, const jnode *at, const char *fname, const char *cons
 
 static int need_str(jrender *r, const jnode *at, const char *what, jv v) {
     if (v.t == JV_STR) return FT_OK;
-    return jr_error(r, at, FT_ERR_INVALID, "%s must be a string, not '%s'", what, jv_typename(v));
+    return ft__jr_error(r, at, FT_ERR_INVALID, "%s must be a string, not '%s'", what, ft__jv_typename(v));
 }
 
-static int pool_str(jrender *r, jbuf *b, jv *out) {
-    char *s = jpool_strdup(jr_pool(r), b->p ? b->p : "", b->n);
+static int pool_str(jrender *r, ft__sb *b, jv *out) {
+    char *s = ft__jpool_strdup(ft__jr_pool(r), b->p ? b->p : "", b->n);
     *out = jv_str(s, b->n);
-    jbuf_free(b);
+    ft__sb_free(b);
     return s ? FT_OK : oom(r);
 }
 
@@ -122,7 +122,7 @@ static jv mklist(jlist *l, int tuple) {
 static int in_chars(int32_t cp, jstr chars) {
     int32_t c;
     for (size_t i = 0; i < chars.n;) {
-        i += (size_t)jutf8_next(chars.p, chars.n, i, &c);
+        i += (size_t)ft__utf8_next(chars.p, chars.n, i, &c);
         if (c == cp) return 1;
     }
     return 0;
@@ -131,7 +131,7 @@ static int in_chars(int32_t cp, jstr chars) {
 static size_t prev_char(const char *s, size_t start, size_t end, int32_t *cp) {
     size_t b = end - 1;
     while (b > start && end - b < 4 && ((unsigned char)s[b] & 0xc0) == 0x80) b--;
-    if ((size_t)jutf8_next(s, end, b, cp) != end - b) { b = end - 1; *cp = (unsigned char)s[b]; }
+    if ((size_t)ft__utf8_next(s, end, b, cp) != end - b) { b = end - 1; *cp = (unsigned char)s[b]; }
     return b;
 }
 
@@ -140,14 +140,14 @@ static jstr do_strip(jstr s, const jstr *chars, int left, int right) {
     int32_t cp;
     if (left)
         while (a < b) {
-            int k = jutf8_next(s.p, b, a, &cp);
-            if (chars ? !in_chars(cp, *chars) : !jpy_isspace(cp)) break;
+            int k = ft__utf8_next(s.p, b, a, &cp);
+            if (chars ? !in_chars(cp, *chars) : !ft__jpy_isspace(cp)) break;
             a += (size_t)k;
         }
     if (right)
         while (b > a) {
             size_t p = prev_char(s.p, a, b, &cp);
-            if (chars ? !in_chars(cp, *chars) : !jpy_isspace(cp)) break;
+            if (chars ? !in_chars(cp, *chars) : !ft__jpy_isspace(cp)) break;
             b = p;
         }
     jstr r = {s.p + a, b - a};
@@ -164,11 +164,11 @@ static int is_cased_cat(int32_t cp, int *upper, int *lower) {
 enum { CASE_UPPER, CASE_LOWER, CASE_CAPITALIZE, CASE_PYTITLE, CASE_JTITLE };
 
 static int map_case(jrender *r, jstr s, int mode, jv *out) {
-    jbuf b = {0};
+    ft__sb b = {0};
     int32_t cp;
     int first = 1, prev_cased = 0, prev_sep = 1, rc = FT_OK;
     for (size_t i = 0; i < s.n && rc == FT_OK;) {
-        int k = jutf8_next(s.p, s.n, i, &cp);
+        int k = ft__utf8_next(s.p, s.n, i, &cp);
         int32_t o = cp;
         int up, lo;
         switch (mode) {
@@ -181,20 +181,20 @@ static int map_case(jrender *r, jstr s, int mode, jv *out) {
             break;
         case CASE_JTITLE:
             o = prev_sep ? utf8proc_toupper(cp) : utf8proc_tolower(cp);
-            prev_sep = cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' || jpy_isspace(cp);
+            prev_sep = cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' || ft__jpy_isspace(cp);
             break;
         }
         first = 0;
-        if (k == 1 && cp >= 0x80) rc = jbuf_put(&b, s.p + i, 1); /* invalid byte: keep */
-        else rc = jutf8_put(&b, o);
+        if (k == 1 && cp >= 0x80) rc = ft__sb_put(&b, s.p + i, 1); /* invalid byte: keep */
+        else rc = ft__jutf8_put(&b, o);
         i += (size_t)k;
     }
-    if (rc) { jbuf_free(&b); return oom(r); }
+    if (rc) { ft__sb_free(&b); return oom(r); }
     return pool_str(r, &b, out);
 }
 
 static int str_replace(jrender *r, jstr s, jstr old, jstr rep, int64_t count, jv *out) {
-    jbuf b = {0};
+    ft__sb b = {0};
     int rc = FT_OK;
     if (count < 0) count = INT64_MAX;
     if (old.n == 0) {
@@ -202,10 +202,10 @@ static int str_replace(jrender *r, jstr s, jstr old, jstr rep, int64_t count, jv
         size_t i = 0;
         int64_t done = 0;
         while (rc == FT_OK) {
-            if (done < count) { rc = jbuf_put(&b, rep.p, rep.n); done++; }
+            if (done < count) { rc = ft__sb_put(&b, rep.p, rep.n); done++; }
             if (i >= s.n) break;
-            int k = jutf8_next(s.p, s.n, i, &cp);
-            rc = rc ? rc : jbuf_put(&b, s.p + i, (size_t)k);
+            int k = ft__utf8_next(s.p, s.n, i, &cp);
+            rc = rc ? rc : ft__sb_put(&b, s.p + i, (size_t)k);
             i += (size_t)k;
         }
     } else {
@@ -213,34 +213,34 @@ static int str_replace(jrender *r, jstr s, jstr old, jstr rep, int64_t count, jv
         int64_t done = 0;
         while (rc == FT_OK) {
             const char *hit = done < count && i <= s.n ? memmem(s.p + i, s.n - i, old.p, old.n) : NULL;
-            if (!hit) { rc = jbuf_put(&b, s.p + i, s.n - i); break; }
+            if (!hit) { rc = ft__sb_put(&b, s.p + i, s.n - i); break; }
             size_t h = (size_t)(hit - s.p);
-            jbuf_put(&b, s.p + i, h - i);
-            rc = jbuf_put(&b, rep.p, rep.n);
+            ft__sb_put(&b, s.p + i, h - i);
+            rc = ft__sb_put(&b, rep.p, rep.n);
             i = h + old.n;
             done++;
         }
     }
-    if (rc) { jbuf_free(&b); return oom(r); }
+    if (rc) { ft__sb_free(&b); return oom(r); }
     return pool_str(r, &b, out);
 }
 
 /* Python str.split / rsplit */
 static int str_split(jrender *r, const jnode *at, jstr s, const jv *sep, int64_t maxsplit, int from_right, jv *out) {
-    jlist *l = jlist_new(jr_pool(r), 0);
+    jlist *l = ft__jlist_new(ft__jr_pool(r), 0);
     if (!l) return oom(r);
     if (maxsplit < 0) maxsplit = INT64_MAX;
     if (sep && sep->t == JV_STR) {
         jstr d = sep->u.s;
-        if (d.n == 0) return jr_error(r, at, FT_ERR_INVALID, "empty separator");
+        if (d.n == 0) return ft__jr_error(r, at, FT_ERR_INVALID, "empty separator");
         if (!from_right) {
             size_t i = 0;
             int64_t done = 0;
             for (;;) {
                 const char *hit = done < maxsplit ? memmem(s.p + i, s.n - i, d.p, d.n) : NULL;
-                if (!hit) { if (jlist_push(jr_pool(r), l, jv_str(s.p + i, s.n - i))) return oom(r); break; }
+                if (!hit) { if (ft__jlist_push(ft__jr_pool(r), l, jv_str(s.p + i, s.n - i))) return oom(r); break; }
                 size_t h = (size_t)(hit - s.p);
-                if (jlist_push(jr_pool(r), l, jv_str(s.p + i, h - i))) return oom(r);
+                if (ft__jlist_push(ft__jr_pool(r), l, jv_str(s.p + i, h - i))) return oom(r);
                 i = h + d.n;
                 done++;
             }
@@ -252,9 +252,9 @@ static int str_split(jrender *r, const jnode *at, jstr s, const jv *sep, int64_t
                 if (done < maxsplit && end >= d.n)
                     for (size_t p = end - d.n + 1; p-- > 0;)
                         if (memcmp(s.p + p, d.p, d.n) == 0) { hit = s.p + p; break; }
-                if (!hit) { if (jlist_push(jr_pool(r), l, jv_str(s.p, end))) return oom(r); break; }
+                if (!hit) { if (ft__jlist_push(ft__jr_pool(r), l, jv_str(s.p, end))) return oom(r); break; }
                 size_t h = (size_t)(hit - s.p);
-                if (jlist_push(jr_pool(r), l, jv_str(s.p + h + d.n, end - h - d.n))) return oom(r);
+                if (ft__jlist_push(ft__jr_pool(r), l, jv_str(s.p + h + d.n, end - h - d.n))) return oom(r);
                 end = h;
                 done++;
             }
@@ -268,30 +268,30 @@ static int str_split(jrender *r, const jnode *at, jstr s, const jv *sep, int64_t
             size_t i = 0;
             int64_t done = 0;
             for (;;) {
-                while (i < s.n) { int k = jutf8_next(s.p, s.n, i, &cp); if (!jpy_isspace(cp)) break; i += (size_t)k; }
+                while (i < s.n) { int k = ft__utf8_next(s.p, s.n, i, &cp); if (!ft__jpy_isspace(cp)) break; i += (size_t)k; }
                 if (i >= s.n) break;
                 if (done >= maxsplit) { /* the rest, trailing whitespace included */
-                    if (jlist_push(jr_pool(r), l, jv_str(s.p + i, s.n - i))) return oom(r);
+                    if (ft__jlist_push(ft__jr_pool(r), l, jv_str(s.p + i, s.n - i))) return oom(r);
                     break;
                 }
                 size_t w = i;
-                while (i < s.n) { int k = jutf8_next(s.p, s.n, i, &cp); if (jpy_isspace(cp)) break; i += (size_t)k; }
-                if (jlist_push(jr_pool(r), l, jv_str(s.p + w, i - w))) return oom(r);
+                while (i < s.n) { int k = ft__utf8_next(s.p, s.n, i, &cp); if (ft__jpy_isspace(cp)) break; i += (size_t)k; }
+                if (ft__jlist_push(ft__jr_pool(r), l, jv_str(s.p + w, i - w))) return oom(r);
                 done++;
             }
         } else {
             size_t e = s.n;
             int64_t done = 0;
             for (;;) {
-                while (e > 0) { size_t p = prev_char(s.p, 0, e, &cp); if (!jpy_isspace(cp)) break; e = p; }
+                while (e > 0) { size_t p = prev_char(s.p, 0, e, &cp); if (!ft__jpy_isspace(cp)) break; e = p; }
                 if (e == 0) break;
                 if (done >= maxsplit) { /* the rest, leading whitespace included */
-                    if (jlist_push(jr_pool(r), l, jv_str(s.p, e))) return oom(r);
+                    if (ft__jlist_push(ft__jr_pool(r), l, jv_str(s.p, e))) return oom(r);
                     break;
                 }
                 size_t w = e;
-                while (e > 0) { size_t p = prev_char(s.p, 0, e, &cp); if (jpy_isspace(cp)) break; e = p; }
-                if (jlist_push(jr_pool(r), l, jv_str(s.p + e, w - e))) return oom(r);
+                while (e > 0) { size_t p = prev_char(s.p, 0, e, &cp); if (ft__jpy_isspace(cp)) break; e = p; }
+                if (ft__jlist_push(ft__jr_pool(r), l, jv_str(s.p + e, w - e))) return oom(r);
                 done++;
             }
             for (int i = 0, j = l->n - 1; i < j; i++, j--) { jv t = l->v[i]; l->v[i] = l->v[j]; l->v[j] = t; }
@@ -357,7 +357,7 @@ static int attr_path(jrender *r, const jnode *at, jv item, jstr path, jv *out) {
             if (part.p[q] < '0' || part.p[q] > '9') { numeric = 0; break; }
             idx = idx * 10 + (part.p[q] - '0');
         }
-        FT_TRY(jr_getitem(r, at, cur, numeric ? jv_int(idx) : jv_str(part.p, part.n), &cur));
+        FT_TRY(ft__jr_getitem(r, at, cur, numeric ? jv_int(idx) : jv_str(part.p, part.n), &cur));
         if (j >= path.n) break;
         i = j + 1;
     }
@@ -367,28 +367,28 @@ static int attr_path(jrender *r, const jnode *at, jv item, jstr path, jv *out) {
 
 static int run_test_named(jrender *r, const jnode *at, jv name, jv item, const jv *args, int nargs, int *res) {
     FT_TRY(need_str(r, at, "test name", name));
-    int tid = jtest_id(name.u.s.p, name.u.s.n);
-    if (!tid) return jr_error(r, at, FT_ERR_UNSUPPORTED, "unknown or unsupported test '%.*s'", (int)name.u.s.n, name.u.s.p);
-    return jtest_apply(r, at, tid, item, args, nargs, res);
+    int tid = ft__jtest_id(name.u.s.p, name.u.s.n);
+    if (!tid) return ft__jr_error(r, at, FT_ERR_UNSUPPORTED, "unknown or unsupported test '%.*s'", (int)name.u.s.n, name.u.s.p);
+    return ft__jtest_apply(r, at, tid, item, args, nargs, res);
 }
 
 static int select_like(jrender *r, const jnode *at, int fid, jv in, const jv *args, const jstr *kw, int nargs, jv *out) {
     int by_attr = fid == F_SELECTATTR || fid == F_REJECTATTR, want = fid == F_SELECT || fid == F_SELECTATTR;
     for (int k = 0; k < nargs; k++)
-        if (kw && kw[k].p) return jr_error(r, at, FT_ERR_UNSUPPORTED, "keyword arguments to select/reject filters are not supported");
-    if (by_attr && nargs < 1) return jr_error(r, at, FT_ERR_INVALID, "missing parameter for attribute name");
+        if (kw && kw[k].p) return ft__jr_error(r, at, FT_ERR_UNSUPPORTED, "keyword arguments to select/reject filters are not supported");
+    if (by_attr && nargs < 1) return ft__jr_error(r, at, FT_ERR_INVALID, "missing parameter for attribute name");
     if (by_attr) FT_TRY(need_str(r, at, "attribute name", args[0]));
     int off = by_attr ? 1 : 0;
     jlist *items, *l;
-    if (!jv_truthy(in)) in = jv_undef(); /* jinja2: `if value: for item in value: ...` */
-    FT_TRY(jr_iterate(r, at, in, &items));
-    if (!(l = jlist_new(jr_pool(r), items->n))) return oom(r);
+    if (!ft__jv_truthy(in)) in = jv_undef(); /* jinja2: `if value: for item in value: ...` */
+    FT_TRY(ft__jr_iterate(r, at, in, &items));
+    if (!(l = ft__jlist_new(ft__jr_pool(r), items->n))) return oom(r);
     for (int i = 0; i < items->n; i++) {
         jv v = items->v[i];
         int ok;
         if (by_attr) FT_TRY(attr_path(r, at, v, args[0].u.s, &v));
         if (nargs > off) FT_TRY(run_test_named(r, at, args[off], v, args + off + 1, nargs - off - 1, &ok));
-        else ok = jv_truthy(v);
+        else ok = ft__jv_truthy(v);
         if (ok == want) l->v[l->n++] = items->v[i];
     }
     *out = mklist(l, 0);
@@ -397,9 +397,9 @@ static int select_like(jrender *r, const jnode *at, int fid, jv in, const jv *ar
 
 static int do_map(jrender *r, const jnode *at, jv in, const jv *args, const jstr *kw, int nargs, jv *out) {
     jlist *items, *l;
-    if (!jv_truthy(in)) in = jv_undef(); /* jinja2: `if value: for item in value: ...` */
-    FT_TRY(jr_iterate(r, at, in, &items));
-    if (!(l = jlist_new(jr_pool(r), items->n))) return oom(r);
+    if (!ft__jv_truthy(in)) in = jv_undef(); /* jinja2: `if value: for item in value: ...` */
+    FT_TRY(ft__jr_iterate(r, at, in, &items));
+    if (!(l = ft__jlist_new(ft__jr_pool(r), items->n))) return oom(r);
     int npos = 0;
     jv attr = jv_undef(), def = jv_none();
     int have_attr = 0;
@@ -407,7 +407,7 @@ static int do_map(jrender *r, const jnode *at, jv in, const jv *args, const jstr
         if (!kw || !kw[k].p) { npos++; continue; }
         if (kw[k].n == 9 && memcmp(kw[k].p, "attribute", 9) == 0) { attr = args[k]; have_attr = 1; }
         else if (kw[k].n == 7 && memcmp(kw[k].p, "default", 7) == 0) def = args[k];
-        else if (npos == 0) return jr_error(r, at, FT_ERR_INVALID, "map() got an unexpected keyword argument '%.*s'", (int)kw[k].n, kw[k].p);
+        else if (npos == 0) return ft__jr_error(r, at, FT_ERR_INVALID, "map() got an unexpected keyword argument '%.*s'", (int)kw[k].n, kw[k].p);
     }
     if (npos == 0 && have_attr) {
         FT_TRY(need_str(r, at, "attribute", attr));
@@ -418,12 +418,12 @@ static int do_map(jrender *r, const jnode *at, jv in, const jv *args, const jstr
             l->v[l->n++] = v;
         }
     } else {
-        if (npos == 0) return jr_error(r, at, FT_ERR_INVALID, "map() requires a filter name or attribute=");
+        if (npos == 0) return ft__jr_error(r, at, FT_ERR_INVALID, "map() requires a filter name or attribute=");
         FT_TRY(need_str(r, at, "filter name", args[0]));
-        int fid = jfilter_id(args[0].u.s.p, args[0].u.s.n);
-        if (!fid) return jr_error(r, at, FT_ERR_UNSUPPORTED, "unknown or unsupported filter '%.*s'", (int)args[0].u.s.n, args[0].u.s.p);
+        int fid = ft__jfilter_id(args[0].u.s.p, args[0].u.s.n);
+        if (!fid) return ft__jr_error(r, at, FT_ERR_UNSUPPORTED, "unknown or unsupported filter '%.*s'", (int)args[0].u.s.n, args[0].u.s.p);
         for (int i = 0; i < items->n; i++)
-            FT_TRY(jfilter_apply(r, at, fid, items->v[i], args + 1, kw ? kw + 1 : NULL, nargs - 1, &l->v[l->n++]));
+            FT_TRY(ft__jfilter_apply(r, at, fid, items->v[i], args + 1, kw ? kw + 1 : NULL, nargs - 1, &l->v[l->n++]));
     }
     *out = mklist(l, 0);
     return FT_OK;
@@ -443,8 +443,8 @@ static int do_indent(jrender *r, jstr s, jv width, int first, int blank, jv *out
         ind.n = (size_t)w;
     }
     /* s + "\n", split with str.splitlines() (line boundaries: \n \r \r\n \v \f \x1c-\x1e \x85 \u2028 \u2029) */
-    jbuf t = {0}, b = {0};
-    if (jbuf_put(&t, s.p, s.n) || jbuf_putc(&t, '\n')) { jbuf_free(&t); return oom(r); }
+    ft__sb t = {0}, b = {0};
+    if (ft__sb_put(&t, s.p, s.n) || ft__sb_putc(&t, '\n')) { ft__sb_free(&t); return oom(r); }
     int line = 0, rc = FT_OK;
     size_t i = 0;
     while (i < t.n && rc == FT_OK) {
@@ -452,7 +452,7 @@ static int do_indent(jrender *r, jstr s, jv width, int first, int blank, jv *out
         int32_t cp = 0;
         int k = 0;
         while (i < t.n) {
-            k = jutf8_next(t.p, t.n, i, &cp);
+            k = ft__utf8_next(t.p, t.n, i, &cp);
             if (cp == '\n' || cp == '\r' || cp == 0x0b || cp == 0x0c || (cp >= 0x1c && cp <= 0x1e) || cp == 0x85 ||
                 cp == 0x2028 || cp == 0x2029)
                 break;
@@ -463,18 +463,18 @@ static int do_indent(jrender *r, jstr s, jv width, int first, int blank, jv *out
             i += (size_t)k;
             if (cp == '\r' && i < t.n && t.p[i] == '\n') i++;
         }
-        if (line > 0) jbuf_putc(&b, '\n');
+        if (line > 0) ft__sb_putc(&b, '\n');
         int empty = en == st;
-        if ((line == 0 && first) || (line > 0 && (blank || !empty))) jbuf_put(&b, ind.p, ind.n);
-        rc = jbuf_put(&b, t.p + st, en - st);
+        if ((line == 0 && first) || (line > 0 && (blank || !empty))) ft__sb_put(&b, ind.p, ind.n);
+        rc = ft__sb_put(&b, t.p + st, en - st);
         line++;
     }
-    jbuf_free(&t);
-    if (rc) { jbuf_free(&b); return oom(r); }
+    ft__sb_free(&t);
+    if (rc) { ft__sb_free(&b); return oom(r); }
     return pool_str(r, &b, out);
 }
 
-int jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, const jstr *kw, int nargs, jv *out) {
+int ft__jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, const jstr *kw, int nargs, jv *out) {
     slots s;
     jstr str;
     jlist *items, *l;
@@ -482,7 +482,7 @@ int jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, c
     case F_TRIM: case F_STRIP: {
         static const char *const p[] = {"chars", NULL};
         FT_TRY(bind(r, at, "trim", p, args, kw, nargs, &s));
-        FT_TRY(jr_str(r, in, &str));
+        FT_TRY(ft__jr_str(r, in, &str));
         jstr chars;
         int have = s.given[0] && s.v[0].t != JV_NONE;
         if (have) { FT_TRY(need_str(r, at, "chars", s.v[0])); chars = s.v[0].u.s; }
@@ -492,20 +492,20 @@ int jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, c
     }
     case F_LENGTH:
         switch (in.t) {
-        case JV_STR: *out = jv_int((int64_t)jutf8_count(in.u.s.p, in.u.s.n)); return FT_OK;
+        case JV_STR: *out = jv_int((int64_t)ft__jutf8_count(in.u.s.p, in.u.s.n)); return FT_OK;
         case JV_LIST: *out = jv_int(in.u.l->n); return FT_OK;
         case JV_DICT: case JV_NS: *out = jv_int(in.u.d->n); return FT_OK;
         case JV_UNDEF: *out = jv_int(0); return FT_OK;
         case JV_LOOP: *out = jv_int(in.u.loop->length); return FT_OK;
-        default: return jr_error(r, at, FT_ERR_INVALID, "object of type '%s' has no len()", jv_typename(in));
+        default: return ft__jr_error(r, at, FT_ERR_INVALID, "object of type '%s' has no len()", ft__jv_typename(in));
         }
     case F_UPPER: case F_LOWER: case F_CAPITALIZE: case F_TITLE:
-        FT_TRY(jr_str(r, in, &str));
+        FT_TRY(ft__jr_str(r, in, &str));
         return map_case(r, str, fid == F_UPPER ? CASE_UPPER : fid == F_LOWER ? CASE_LOWER : fid == F_CAPITALIZE ? CASE_CAPITALIZE : CASE_JTITLE, out);
     case F_TOJSON: {
         static const char *const p[] = {"ensure_ascii", "indent", "separators", "sort_keys", NULL};
         FT_TRY(bind(r, at, "tojson", p, args, kw, nargs, &s));
-        int ensure = s.given[0] && jv_truthy(s.v[0]), sortk = s.given[3] && jv_truthy(s.v[3]);
+        int ensure = s.given[0] && ft__jv_truthy(s.v[0]), sortk = s.given[3] && ft__jv_truthy(s.v[3]);
         const char *ind = NULL, *isep = NULL, *ksep = NULL;
         size_t indn = 0;
         char spaces[256];
@@ -516,41 +516,41 @@ int jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, c
                 memset(spaces, ' ', (size_t)w);
                 ind = spaces;
                 indn = (size_t)w;
-            } else return jr_error(r, at, FT_ERR_INVALID, "tojson: indent must be an int or a string");
+            } else return ft__jr_error(r, at, FT_ERR_INVALID, "tojson: indent must be an int or a string");
         }
         if (s.given[2] && s.v[2].t != JV_NONE) {
             jv sp = s.v[2];
             if (sp.t != JV_LIST || sp.u.l->n != 2 || sp.u.l->v[0].t != JV_STR || sp.u.l->v[1].t != JV_STR)
-                return jr_error(r, at, FT_ERR_INVALID, "tojson: separators must be a pair of strings");
+                return ft__jr_error(r, at, FT_ERR_INVALID, "tojson: separators must be a pair of strings");
             jstr a, b;
-            FT_TRY(jr_str(r, sp.u.l->v[0], &a));
-            FT_TRY(jr_str(r, sp.u.l->v[1], &b));
-            isep = jpool_strdup(jr_pool(r), a.p, a.n);
-            ksep = jpool_strdup(jr_pool(r), b.p, b.n);
+            FT_TRY(ft__jr_str(r, sp.u.l->v[0], &a));
+            FT_TRY(ft__jr_str(r, sp.u.l->v[1], &b));
+            isep = ft__jpool_strdup(ft__jr_pool(r), a.p, a.n);
+            ksep = ft__jpool_strdup(ft__jr_pool(r), b.p, b.n);
             if (!isep || !ksep) return oom(r);
         }
-        jbuf b = {0};
+        ft__sb b = {0};
         const char *bad = NULL;
-        int rc = jv_tojson(&b, in, ensure, ind, indn, isep, ksep, sortk, &bad);
+        int rc = ft__jv_tojson(&b, in, ensure, ind, indn, isep, ksep, sortk, &bad);
         if (rc == FT_ERR_INVALID) {
-            jbuf_free(&b);
-            if (in.t == JV_UNDEF) return jr_error(r, at, FT_ERR_INVALID, "tojson: '%.*s' is undefined", (int)in.u.s.n, in.u.s.p ? in.u.s.p : "");
-            return jr_error(r, at, FT_ERR_INVALID, "tojson: object of type %s is not JSON serializable", bad ? bad : "?");
+            ft__sb_free(&b);
+            if (in.t == JV_UNDEF) return ft__jr_error(r, at, FT_ERR_INVALID, "tojson: '%.*s' is undefined", (int)in.u.s.n, in.u.s.p ? in.u.s.p : "");
+            return ft__jr_error(r, at, FT_ERR_INVALID, "tojson: object of type %s is not JSON serializable", bad ? bad : "?");
         }
-        if (rc) { jbuf_free(&b); return oom(r); }
+        if (rc) { ft__sb_free(&b); return oom(r); }
         return pool_str(r, &b, out);
     }
     case F_DEFAULT: {
         static const char *const p[] = {"default_value", "boolean", NULL};
         FT_TRY(bind(r, at, "default", p, args, kw, nargs, &s));
-        int boolean = s.given[1] && jv_truthy(s.v[1]);
-        if (in.t == JV_UNDEF || (boolean && !jv_truthy(in))) *out = s.given[0] ? s.v[0] : jv_str("", 0);
+        int boolean = s.given[1] && ft__jv_truthy(s.v[1]);
+        if (in.t == JV_UNDEF || (boolean && !ft__jv_truthy(in))) *out = s.given[0] ? s.v[0] : jv_str("", 0);
         else *out = in;
         return FT_OK;
     }
     case F_FIRST: case F_LAST:
         if (in.t == JV_UNDEF) { *out = in; return FT_OK; }
-        FT_TRY(jr_iterate(r, at, in, &items));
+        FT_TRY(ft__jr_iterate(r, at, in, &items));
         if (items->n == 0) *out = jv_undef();
         else *out = items->v[fid == F_FIRST ? 0 : items->n - 1];
         return FT_OK;
@@ -558,9 +558,9 @@ int jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, c
         static const char *const p[] = {"d", "attribute", NULL};
         FT_TRY(bind(r, at, "join", p, args, kw, nargs, &s));
         jstr sep = {"", 0};
-        if (s.given[0]) FT_TRY(jr_str(r, s.v[0], &sep));
-        FT_TRY(jr_iterate(r, at, in, &items));
-        jbuf b = {0};
+        if (s.given[0]) FT_TRY(ft__jr_str(r, s.v[0], &sep));
+        FT_TRY(ft__jr_iterate(r, at, in, &items));
+        ft__sb b = {0};
         int rc = FT_OK;
         for (int i = 0; i < items->n && rc == FT_OK; i++) {
             jv v = items->v[i];
@@ -568,46 +568,46 @@ int jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, c
                 FT_TRY(need_str(r, at, "attribute", s.v[1]));
                 if ((rc = attr_path(r, at, v, s.v[1].u.s, &v))) break;
             }
-            if ((rc = jr_str(r, v, &str))) break;
-            if (i && jbuf_put(&b, sep.p, sep.n)) rc = oom(r);
-            if (rc == FT_OK && jbuf_put(&b, str.p, str.n)) rc = oom(r);
+            if ((rc = ft__jr_str(r, v, &str))) break;
+            if (i && ft__sb_put(&b, sep.p, sep.n)) rc = oom(r);
+            if (rc == FT_OK && ft__sb_put(&b, str.p, str.n)) rc = oom(r);
         }
-        if (rc) { jbuf_free(&b); return rc; }
+        if (rc) { ft__sb_free(&b); return rc; }
         return pool_str(r, &b, out);
     }
     case F_REPLACE: {
         static const char *const p[] = {"old", "new", "count", NULL};
         FT_TRY(bind(r, at, "replace", p, args, kw, nargs, &s));
-        if (!s.given[0] || !s.given[1]) return jr_error(r, at, FT_ERR_INVALID, "replace() needs old and new");
+        if (!s.given[0] || !s.given[1]) return ft__jr_error(r, at, FT_ERR_INVALID, "replace() needs old and new");
         jstr o, nw;
-        FT_TRY(jr_str(r, in, &str));
-        FT_TRY(jr_str(r, s.v[0], &o));
-        FT_TRY(jr_str(r, s.v[1], &nw));
+        FT_TRY(ft__jr_str(r, in, &str));
+        FT_TRY(ft__jr_str(r, s.v[0], &o));
+        FT_TRY(ft__jr_str(r, s.v[1], &nw));
         int64_t count = -1;
         if (s.given[2] && s.v[2].t != JV_NONE) {
-            if (s.v[2].t != JV_INT) return jr_error(r, at, FT_ERR_INVALID, "replace(): count must be an integer");
+            if (s.v[2].t != JV_INT) return ft__jr_error(r, at, FT_ERR_INVALID, "replace(): count must be an integer");
             count = s.v[2].u.i;
         }
         return str_replace(r, str, o, nw, count, out);
     }
     case F_STRING: case F_SAFE:
         if (fid == F_SAFE) { *out = in; return FT_OK; }
-        FT_TRY(jr_str(r, in, &str));
+        FT_TRY(ft__jr_str(r, in, &str));
         *out = jv_str(str.p, str.n);
         return FT_OK;
     case F_LIST:
-        FT_TRY(jr_iterate(r, at, in, &items));
-        if (!(l = jlist_new(jr_pool(r), items->n))) return oom(r);
+        FT_TRY(ft__jr_iterate(r, at, in, &items));
+        if (!(l = ft__jlist_new(ft__jr_pool(r), items->n))) return oom(r);
         if (items->n) memcpy(l->v, items->v, sizeof(jv) * (size_t)items->n);
         l->n = items->n;
         *out = mklist(l, 0);
         return FT_OK;
     case F_ITEMS:
-        if (in.t == JV_UNDEF) { if (!(l = jlist_new(jr_pool(r), 0))) return oom(r); *out = mklist(l, 0); return FT_OK; }
-        if (in.t != JV_DICT) return jr_error(r, at, FT_ERR_INVALID, "can only get item pairs from a mapping");
-        if (!(l = jlist_new(jr_pool(r), in.u.d->n))) return oom(r);
+        if (in.t == JV_UNDEF) { if (!(l = ft__jlist_new(ft__jr_pool(r), 0))) return oom(r); *out = mklist(l, 0); return FT_OK; }
+        if (in.t != JV_DICT) return ft__jr_error(r, at, FT_ERR_INVALID, "can only get item pairs from a mapping");
+        if (!(l = ft__jlist_new(ft__jr_pool(r), in.u.d->n))) return oom(r);
         for (int i = 0; i < in.u.d->n; i++) {
-            jlist *pair = jlist_new(jr_pool(r), 2);
+            jlist *pair = ft__jlist_new(ft__jr_pool(r), 2);
             if (!pair) return oom(r);
             pair->v[0] = jv_str(in.u.d->k[i].p, in.u.d->k[i].n);
             pair->v[1] = in.u.d->v[i];
@@ -622,24 +622,24 @@ int jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, c
         return do_map(r, at, in, args, kw, nargs, out);
     case F_REVERSE:
         if (in.t == JV_STR) {
-            jbuf b = {0};
+            ft__sb b = {0};
             size_t e = in.u.s.n;
             int32_t cp;
             while (e > 0) {
                 size_t p = prev_char(in.u.s.p, 0, e, &cp);
-                if (jbuf_put(&b, in.u.s.p + p, e - p)) { jbuf_free(&b); return oom(r); }
+                if (ft__sb_put(&b, in.u.s.p + p, e - p)) { ft__sb_free(&b); return oom(r); }
                 e = p;
             }
             return pool_str(r, &b, out);
         }
-        FT_TRY(jr_iterate(r, at, in, &items));
-        if (!(l = jlist_new(jr_pool(r), items->n))) return oom(r);
+        FT_TRY(ft__jr_iterate(r, at, in, &items));
+        if (!(l = ft__jlist_new(ft__jr_pool(r), items->n))) return oom(r);
         for (int i = items->n - 1; i >= 0; i--) l->v[l->n++] = items->v[i];
         *out = mklist(l, 0);
         return FT_OK;
     case F_UNIQUE:
-        FT_TRY(jr_iterate(r, at, in, &items));
-        if (!(l = jlist_new(jr_pool(r), items->n))) return oom(r);
+        FT_TRY(ft__jr_iterate(r, at, in, &items));
+        if (!(l = ft__jlist_new(ft__jr_pool(r), items->n))) return oom(r);
         for (int i = 0; i < items->n; i++) {
             int dup = 0;
             for (int j = 0; j < l->n && !dup; j++) {
@@ -648,9 +648,9 @@ int jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, c
                     jv la, lb;
                     FT_TRY(map_case(r, a.u.s, CASE_LOWER, &la));
                     FT_TRY(map_case(r, b.u.s, CASE_LOWER, &lb));
-                    dup = jv_eq(la, lb);
+                    dup = ft__jv_eq(la, lb);
                 } else {
-                    dup = jv_eq(a, b);
+                    dup = ft__jv_eq(a, b);
                 }
             }
             if (!dup) l->v[l->n++] = items->v[i];
@@ -659,7 +659,7 @@ int jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, c
         return FT_OK;
     case F_INT: {
         static const char *const p[] = {"default", "base", NULL};
-        if (in.t == JV_UNDEF) return jr_error(r, at, FT_ERR_INVALID, "'%.*s' is undefined", (int)in.u.s.n, in.u.s.p ? in.u.s.p : "");
+        if (in.t == JV_UNDEF) return ft__jr_error(r, at, FT_ERR_INVALID, "'%.*s' is undefined", (int)in.u.s.n, in.u.s.p ? in.u.s.p : "");
         FT_TRY(bind(r, at, "int", p, args, kw, nargs, &s));
         jv def = s.given[0] ? s.v[0] : jv_int(0);
         int base = s.given[1] && s.v[1].t == JV_INT ? (int)s.v[1].u.i : 10;
@@ -674,7 +674,7 @@ int jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, c
     }
     case F_FLOAT: {
         static const char *const p[] = {"default", NULL};
-        if (in.t == JV_UNDEF) return jr_error(r, at, FT_ERR_INVALID, "'%.*s' is undefined", (int)in.u.s.n, in.u.s.p ? in.u.s.p : "");
+        if (in.t == JV_UNDEF) return ft__jr_error(r, at, FT_ERR_INVALID, "'%.*s' is undefined", (int)in.u.s.n, in.u.s.p ? in.u.s.p : "");
         FT_TRY(bind(r, at, "float", p, args, kw, nargs, &s));
         double fv;
         if (in.t == JV_INT || in.t == JV_BOOL || in.t == JV_FLOAT)
@@ -684,33 +684,33 @@ int jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *args, c
         return FT_OK;
     }
     case F_ABS:
-        if (in.t == JV_INT) { if (in.u.i == INT64_MIN) return jr_error(r, at, FT_ERR_RANGE, "integer overflow"); *out = jv_int(in.u.i < 0 ? -in.u.i : in.u.i); }
+        if (in.t == JV_INT) { if (in.u.i == INT64_MIN) return ft__jr_error(r, at, FT_ERR_RANGE, "integer overflow"); *out = jv_int(in.u.i < 0 ? -in.u.i : in.u.i); }
         else if (in.t == JV_BOOL) *out = jv_int(in.u.b);
         else if (in.t == JV_FLOAT) *out = jv_float(fabs(in.u.f));
-        else return jr_error(r, at, FT_ERR_INVALID, "bad operand type for abs(): '%s'", jv_typename(in));
+        else return ft__jr_error(r, at, FT_ERR_INVALID, "bad operand type for abs(): '%s'", ft__jv_typename(in));
         return FT_OK;
     case F_ESCAPE: {
-        FT_TRY(jr_str(r, in, &str));
-        jbuf b = {0};
+        FT_TRY(ft__jr_str(r, in, &str));
+        ft__sb b = {0};
         int rc = FT_OK;
         for (size_t i = 0; i < str.n && rc == FT_OK; i++) {
             char c = str.p[i];
-            rc = c == '&' ? jbuf_puts(&b, "&amp;") : c == '<' ? jbuf_puts(&b, "&lt;") : c == '>' ? jbuf_puts(&b, "&gt;")
-               : c == '"' ? jbuf_puts(&b, "&#34;") : c == '\'' ? jbuf_puts(&b, "&#39;") : jbuf_putc(&b, c);
+            rc = c == '&' ? ft__sb_puts(&b, "&amp;") : c == '<' ? ft__sb_puts(&b, "&lt;") : c == '>' ? ft__sb_puts(&b, "&gt;")
+               : c == '"' ? ft__sb_puts(&b, "&#34;") : c == '\'' ? ft__sb_puts(&b, "&#39;") : ft__sb_putc(&b, c);
         }
-        if (rc) { jbuf_free(&b); return oom(r); }
+        if (rc) { ft__sb_free(&b); return oom(r); }
         return pool_str(r, &b, out);
     }
     case F_INDENT: {
         static const char *const p[] = {"width", "first", "blank", NULL};
         FT_TRY(bind(r, at, "indent", p, args, kw, nargs, &s));
-        if (in.t != JV_STR) return jr_error(r, at, FT_ERR_INVALID, "indent needs a string, not '%s'", jv_typename(in));
+        if (in.t != JV_STR) return ft__jr_error(r, at, FT_ERR_INVALID, "indent needs a string, not '%s'", ft__jv_typename(in));
         str = in.u.s;
-        return do_indent(r, str, s.given[0] ? s.v[0] : jv_int(4), s.given[1] && jv_truthy(s.v[1]),
-                         s.given[2] && jv_truthy(s.v[2]), out);
+        return do_indent(r, str, s.given[0] ? s.v[0] : jv_int(4), s.given[1] && ft__jv_truthy(s.v[1]),
+                         s.given[2] && ft__jv_truthy(s.v[2]), out);
     }
     default:
-        return jr_error(r, at, FT_ERR_UNSUPPORTED, "unsupported filter");
+        return ft__jr_error(r, at, FT_ERR_UNSUPPORTED, "unsupported filter");
     }
 }
 
@@ -719,7 +719,7 @@ static int str_case_test(jv v, int want_upper) {
     int cased = 0;
     int32_t cp;
     for (size_t i = 0; i < v.u.s.n;) {
-        i += (size_t)jutf8_next(v.u.s.p, v.u.s.n, i, &cp);
+        i += (size_t)ft__utf8_next(v.u.s.p, v.u.s.n, i, &cp);
         int up, lo;
         if (!is_cased_cat(cp, &up, &lo)) continue;
         if (want_upper ? lo : up) return 0;
@@ -728,10 +728,10 @@ static int str_case_test(jv v, int want_upper) {
     return cased;
 }
 
-int jtest_apply(jrender *r, const jnode *at, int tid, jv v, const jv *args, int nargs, int *out) {
+int ft__jtest_apply(jrender *r, const jnode *at, int tid, jv v, const jv *args, int nargs, int *out) {
     int need = (tid == T_SAMEAS || tid == T_EQ || tid == T_NE || tid == T_LT || tid == T_LE || tid == T_GT ||
                 tid == T_GE || tid == T_IN || tid == T_DIVISIBLEBY);
-    if (need && nargs < 1) return jr_error(r, at, FT_ERR_INVALID, "this test needs an argument");
+    if (need && nargs < 1) return ft__jr_error(r, at, FT_ERR_INVALID, "this test needs an argument");
     switch (tid) {
     case T_DEFINED: *out = v.t != JV_UNDEF; return FT_OK;
     case T_UNDEFINED: *out = v.t == JV_UNDEF; return FT_OK;
@@ -757,24 +757,24 @@ int jtest_apply(jrender *r, const jnode *at, int tid, jv v, const jv *args, int 
         else if (v.t == JV_STR) *out = v.u.s.p == o.u.s.p && v.u.s.n == o.u.s.n;
         else if (v.t == JV_LIST) *out = v.u.l == o.u.l;
         else if (v.t == JV_DICT || v.t == JV_NS) *out = v.u.d == o.u.d;
-        else *out = jv_eq(v, o);
+        else *out = ft__jv_eq(v, o);
         return FT_OK;
     }
-    case T_EQ: return jr_compare(r, at, OP_EQ, v, args[0], out);
-    case T_NE: return jr_compare(r, at, OP_NE, v, args[0], out);
-    case T_LT: return jr_compare(r, at, OP_LT, v, args[0], out);
-    case T_LE: return jr_compare(r, at, OP_LE, v, args[0], out);
-    case T_GT: return jr_compare(r, at, OP_GT, v, args[0], out);
-    case T_GE: return jr_compare(r, at, OP_GE, v, args[0], out);
-    case T_IN: return jr_compare(r, at, OP_IN, v, args[0], out);
+    case T_EQ: return ft__jr_compare(r, at, OP_EQ, v, args[0], out);
+    case T_NE: return ft__jr_compare(r, at, OP_NE, v, args[0], out);
+    case T_LT: return ft__jr_compare(r, at, OP_LT, v, args[0], out);
+    case T_LE: return ft__jr_compare(r, at, OP_LE, v, args[0], out);
+    case T_GT: return ft__jr_compare(r, at, OP_GT, v, args[0], out);
+    case T_GE: return ft__jr_compare(r, at, OP_GE, v, args[0], out);
+    case T_IN: return ft__jr_compare(r, at, OP_IN, v, args[0], out);
     case T_ODD: case T_EVEN: case T_DIVISIBLEBY: {
         /* value % 2 == 1, value % 2 == 0, value % num == 0 with Python's % */
         jv d = tid == T_DIVISIBLEBY ? args[0] : jv_int(2);
         int isnum = (v.t == JV_INT || v.t == JV_BOOL || v.t == JV_FLOAT) && (d.t == JV_INT || d.t == JV_BOOL || d.t == JV_FLOAT);
-        if (!isnum) return jr_error(r, at, FT_ERR_INVALID, "unsupported operand type(s) for %%: '%s' and '%s'", jv_typename(v), jv_typename(d));
+        if (!isnum) return ft__jr_error(r, at, FT_ERR_INVALID, "unsupported operand type(s) for %%: '%s' and '%s'", ft__jv_typename(v), ft__jv_typename(d));
         double x = v.t == JV_FLOAT ? v.u.f : v.t == JV_INT ? (double)v.u.i : v.u.b;
         double y = d.t == JV_FLOAT ? d.u.f : d.t == JV_INT ? (double)d.u.i : d.u.b;
-        if (y == 0) return jr_error(r, at, FT_ERR_INVALID, "integer division or modulo by zero");
+        if (y == 0) return ft__jr_error(r, at, FT_ERR_INVALID, "integer division or modulo by zero");
         double m;
         if (v.t != JV_FLOAT && d.t != JV_FLOAT) {
             int64_t xi = v.t == JV_INT ? v.u.i : v.u.b, yi = d.t == JV_INT ? d.u.i : d.u.b;
@@ -790,60 +790,60 @@ int jtest_apply(jrender *r, const jnode *at, int tid, jv v, const jv *args, int 
     }
     case T_LOWER: case T_UPPER: {
         jstr s;
-        FT_TRY(jr_str(r, v, &s));
+        FT_TRY(ft__jr_str(r, v, &s));
         *out = str_case_test(jv_str(s.p, s.n), tid == T_UPPER);
         return FT_OK;
     }
     case T_FILTER: case T_TEST:
         if (v.t != JV_STR) { *out = 0; return FT_OK; }
-        *out = (tid == T_FILTER ? jfilter_id(v.u.s.p, v.u.s.n) : jtest_id(v.u.s.p, v.u.s.n)) != 0;
+        *out = (tid == T_FILTER ? ft__jfilter_id(v.u.s.p, v.u.s.n) : ft__jtest_id(v.u.s.p, v.u.s.n)) != 0;
         return FT_OK;
     default:
-        return jr_error(r, at, FT_ERR_UNSUPPORTED, "unsupported test");
+        return ft__jr_error(r, at, FT_ERR_UNSUPPORTED, "unsupported test");
     }
 }
 
 static int kw_to_dict(jrender *r, const jnode *at, const char *fname, const jv *args, const jstr *kw, int nargs, int ns, jdict **out) {
-    jdict *d = jdict_new(jr_pool(r), 4);
+    jdict *d = ft__jdict_new(ft__jr_pool(r), 4);
     if (!d) return oom(r);
     for (int k = 0; k < nargs; k++) {
         if (!kw || !kw[k].p) {
             if (k > 0 || args[k].t != JV_DICT)
-                return jr_error(r, at, FT_ERR_UNSUPPORTED, "%s(): only a dict or keyword arguments are supported", fname);
+                return ft__jr_error(r, at, FT_ERR_UNSUPPORTED, "%s(): only a dict or keyword arguments are supported", fname);
             for (int i = 0; i < args[k].u.d->n; i++) {
                 if (ns && args[k].u.d->k[i].n && args[k].u.d->k[i].p[0] == '_')
-                    return jr_error(r, at, FT_ERR_INVALID, "chat templates cannot store underscore-prefixed attributes on a namespace");
-                if (jdict_set(jr_pool(r), d, args[k].u.d->k[i], args[k].u.d->v[i])) return oom(r);
+                    return ft__jr_error(r, at, FT_ERR_INVALID, "chat templates cannot store underscore-prefixed attributes on a namespace");
+                if (ft__jdict_set(ft__jr_pool(r), d, args[k].u.d->k[i], args[k].u.d->v[i])) return oom(r);
             }
             continue;
         }
         if (ns && kw[k].n && kw[k].p[0] == '_')
-            return jr_error(r, at, FT_ERR_INVALID, "chat templates cannot store underscore-prefixed attributes on a namespace");
-        if (jdict_set(jr_pool(r), d, kw[k], args[k])) return oom(r);
+            return ft__jr_error(r, at, FT_ERR_INVALID, "chat templates cannot store underscore-prefixed attributes on a namespace");
+        if (ft__jdict_set(ft__jr_pool(r), d, kw[k], args[k])) return oom(r);
     }
     *out = d;
     return FT_OK;
 }
 
-int jfunc_call(jrender *r, const jnode *at, int fn, const jv *args, const jstr *kw, int nargs, jv *out) {
+int ft__jfunc_call(jrender *r, const jnode *at, int fn, const jv *args, const jstr *kw, int nargs, jv *out) {
     jstr s;
     switch (fn) {
     case FN_RAISE: {
-        if (nargs < 1) return jr_error(r, at, FT_ERR_INVALID, "raise_exception() needs a message");
-        FT_TRY(jr_str(r, args[0], &s));
-        return jr_error(r, at, FT_ERR_INVALID, "raise_exception: %.*s", (int)s.n, s.p);
+        if (nargs < 1) return ft__jr_error(r, at, FT_ERR_INVALID, "raise_exception() needs a message");
+        FT_TRY(ft__jr_str(r, args[0], &s));
+        return ft__jr_error(r, at, FT_ERR_INVALID, "raise_exception: %.*s", (int)s.n, s.p);
     }
     case FN_STRFTIME: {
-        if (nargs != 1 || args[0].t != JV_STR) return jr_error(r, at, FT_ERR_INVALID, "strftime_now() needs one format string");
+        if (nargs != 1 || args[0].t != JV_STR) return ft__jr_error(r, at, FT_ERR_INVALID, "strftime_now() needs one format string");
         char fmt[256], buf[512];
-        if (args[0].u.s.n >= sizeof fmt) return jr_error(r, at, FT_ERR_RANGE, "strftime_now(): format too long");
+        if (args[0].u.s.n >= sizeof fmt) return ft__jr_error(r, at, FT_ERR_RANGE, "strftime_now(): format too long");
         memcpy(fmt, args[0].u.s.p, args[0].u.s.n);
         fmt[args[0].u.s.n] = 0;
         time_t now = time(NULL);
         struct tm tmv;
         localtime_r(&now, &tmv);
         size_t n = strftime(buf, sizeof buf, fmt, &tmv);
-        char *p = jpool_strdup(jr_pool(r), buf, n);
+        char *p = ft__jpool_strdup(ft__jr_pool(r), buf, n);
         if (!p) return oom(r);
         *out = jv_str(p, n);
         return FT_OK;
@@ -860,25 +860,25 @@ int jfunc_call(jrender *r, const jnode *at, int fn, const jv *args, const jstr *
         int64_t a = 0, b = 0, st = 1;
         for (int k = 0; k < nargs; k++)
             if ((kw && kw[k].p) || (args[k].t != JV_INT && args[k].t != JV_BOOL))
-                return jr_error(r, at, FT_ERR_INVALID, "range() takes integer arguments");
+                return ft__jr_error(r, at, FT_ERR_INVALID, "range() takes integer arguments");
 #define IV(k) (args[k].t == JV_INT ? args[k].u.i : args[k].u.b)
         if (nargs == 1) b = IV(0);
         else if (nargs == 2 || nargs == 3) { a = IV(0); b = IV(1); if (nargs == 3) st = IV(2); }
-        else return jr_error(r, at, FT_ERR_INVALID, "range() takes 1 to 3 arguments");
+        else return ft__jr_error(r, at, FT_ERR_INVALID, "range() takes 1 to 3 arguments");
 #undef IV
-        if (st == 0) return jr_error(r, at, FT_ERR_INVALID, "range() arg 3 must not be zero");
+        if (st == 0) return ft__jr_error(r, at, FT_ERR_INVALID, "range() arg 3 must not be zero");
         int64_t count = 0;
         if (st > 0 && a < b) count = (b - a - 1) / st + 1;
         if (st < 0 && a > b) count = (a - b - 1) / (-st) + 1;
-        if (count > 100000) return jr_error(r, at, FT_ERR_RANGE, "range too big (at most 100000 items)");
-        jlist *l = jlist_new(jr_pool(r), (int)count);
+        if (count > 100000) return ft__jr_error(r, at, FT_ERR_RANGE, "range too big (at most 100000 items)");
+        jlist *l = ft__jlist_new(ft__jr_pool(r), (int)count);
         if (!l) return oom(r);
         for (int64_t k = 0; k < count; k++) l->v[l->n++] = jv_int(a + k * st);
         *out = mklist(l, 0);
         return FT_OK;
     }
     default:
-        return jr_error(r, at, FT_ERR_UNSUPPORTED, "unsupported function");
+        return ft__jr_error(r, at, FT_ERR_UNSUPPORTED, "unsupported function");
     }
 }
 
@@ -896,7 +896,7 @@ static int prefix_test(jrender *r, const jnode *at, jstr s, jv pre, int suffix, 
     return FT_OK;
 }
 
-int jmethod_call(jrender *r, const jnode *at, jv obj, jstr name, const jv *args, const jstr *kw, int nargs,
+int ft__jmethod_call(jrender *r, const jnode *at, jv obj, jstr name, const jv *args, const jstr *kw, int nargs,
                  jv *out, int *found) {
     slots s;
     *found = 1;
@@ -916,43 +916,43 @@ int jmethod_call(jrender *r, const jnode *at, jv obj, jstr name, const jv *args,
             FT_TRY(bind(r, at, "split", p, args, kw, nargs, &s));
             int64_t maxs = -1;
             if (s.given[1]) {
-                if (s.v[1].t != JV_INT) return jr_error(r, at, FT_ERR_INVALID, "split(): maxsplit must be an integer");
+                if (s.v[1].t != JV_INT) return ft__jr_error(r, at, FT_ERR_INVALID, "split(): maxsplit must be an integer");
                 maxs = s.v[1].u.i;
             }
             return str_split(r, at, str, s.given[0] ? &s.v[0] : NULL, maxs, name.p[0] == 'r', out);
         }
         if (NAME_IS(name, "startswith") || NAME_IS(name, "endswith")) {
-            if (nargs != 1 || (kw && kw[0].p)) return jr_error(r, at, FT_ERR_UNSUPPORTED, "%.*s() with start/end arguments is not supported", (int)name.n, name.p);
+            if (nargs != 1 || (kw && kw[0].p)) return ft__jr_error(r, at, FT_ERR_UNSUPPORTED, "%.*s() with start/end arguments is not supported", (int)name.n, name.p);
             int res;
             FT_TRY(prefix_test(r, at, str, args[0], name.p[0] == 'e', &res));
             *out = jv_bool(res);
             return FT_OK;
         }
         if (NAME_IS(name, "upper") || NAME_IS(name, "lower") || NAME_IS(name, "title") || NAME_IS(name, "capitalize")) {
-            if (nargs) return jr_error(r, at, FT_ERR_INVALID, "%.*s() takes no arguments", (int)name.n, name.p);
+            if (nargs) return ft__jr_error(r, at, FT_ERR_INVALID, "%.*s() takes no arguments", (int)name.n, name.p);
             return map_case(r, str, name.p[0] == 'u' ? CASE_UPPER : name.p[0] == 'l' ? CASE_LOWER : name.p[0] == 't' ? CASE_PYTITLE : CASE_CAPITALIZE, out);
         }
         if (NAME_IS(name, "replace")) {
-            if (nargs < 2 || nargs > 3 || (kw && (kw[0].p || kw[1].p))) return jr_error(r, at, FT_ERR_INVALID, "replace() takes 2 or 3 positional arguments");
+            if (nargs < 2 || nargs > 3 || (kw && (kw[0].p || kw[1].p))) return ft__jr_error(r, at, FT_ERR_INVALID, "replace() takes 2 or 3 positional arguments");
             FT_TRY(need_str(r, at, "replace() argument", args[0]));
             FT_TRY(need_str(r, at, "replace() argument", args[1]));
             int64_t count = -1;
             if (nargs == 3) {
-                if (args[2].t != JV_INT) return jr_error(r, at, FT_ERR_INVALID, "replace(): count must be an integer");
+                if (args[2].t != JV_INT) return ft__jr_error(r, at, FT_ERR_INVALID, "replace(): count must be an integer");
                 count = args[2].u.i;
             }
             return str_replace(r, str, args[0].u.s, args[1].u.s, count, out);
         }
         if (NAME_IS(name, "find") || NAME_IS(name, "count")) {
-            if (nargs != 1) return jr_error(r, at, FT_ERR_UNSUPPORTED, "%.*s() with start/end arguments is not supported", (int)name.n, name.p);
+            if (nargs != 1) return ft__jr_error(r, at, FT_ERR_UNSUPPORTED, "%.*s() with start/end arguments is not supported", (int)name.n, name.p);
             FT_TRY(need_str(r, at, "argument", args[0]));
             jstr sub = args[0].u.s;
             if (name.p[0] == 'f') {
                 const char *hit = sub.n == 0 ? str.p : memmem(str.p, str.n, sub.p, sub.n);
-                *out = jv_int(hit ? (int64_t)jutf8_count(str.p, (size_t)(hit - str.p)) : -1);
+                *out = jv_int(hit ? (int64_t)ft__jutf8_count(str.p, (size_t)(hit - str.p)) : -1);
             } else {
                 int64_t c = 0;
-                if (sub.n == 0) c = (int64_t)jutf8_count(str.p, str.n) + 1;
+                if (sub.n == 0) c = (int64_t)ft__jutf8_count(str.p, str.n) + 1;
                 else
                     for (const char *p = str.p; (p = memmem(p, str.n - (size_t)(p - str.p), sub.p, sub.n)) != NULL; p += sub.n) c++;
                 *out = jv_int(c);
@@ -960,30 +960,30 @@ int jmethod_call(jrender *r, const jnode *at, jv obj, jstr name, const jv *args,
             return FT_OK;
         }
         if (NAME_IS(name, "join")) {
-            if (nargs != 1) return jr_error(r, at, FT_ERR_INVALID, "join() takes exactly one argument");
+            if (nargs != 1) return ft__jr_error(r, at, FT_ERR_INVALID, "join() takes exactly one argument");
             jlist *items;
-            FT_TRY(jr_iterate(r, at, args[0], &items));
-            jbuf b = {0};
+            FT_TRY(ft__jr_iterate(r, at, args[0], &items));
+            ft__sb b = {0};
             for (int i = 0; i < items->n; i++) {
                 if (items->v[i].t != JV_STR) {
-                    jbuf_free(&b);
-                    return jr_error(r, at, FT_ERR_INVALID, "sequence item %d: expected str instance, %s found", i, jv_typename(items->v[i]));
+                    ft__sb_free(&b);
+                    return ft__jr_error(r, at, FT_ERR_INVALID, "sequence item %d: expected str instance, %s found", i, ft__jv_typename(items->v[i]));
                 }
-                if ((i && jbuf_put(&b, str.p, str.n)) || jbuf_put(&b, items->v[i].u.s.p, items->v[i].u.s.n)) { jbuf_free(&b); return oom(r); }
+                if ((i && ft__sb_put(&b, str.p, str.n)) || ft__sb_put(&b, items->v[i].u.s.p, items->v[i].u.s.n)) { ft__sb_free(&b); return oom(r); }
             }
             return pool_str(r, &b, out);
         }
     } else if (obj.t == JV_DICT) {
         if (NAME_IS(name, "items") || NAME_IS(name, "keys") || NAME_IS(name, "values")) {
-            if (nargs) return jr_error(r, at, FT_ERR_INVALID, "%.*s() takes no arguments", (int)name.n, name.p);
-            jlist *l = jlist_new(jr_pool(r), obj.u.d->n);
+            if (nargs) return ft__jr_error(r, at, FT_ERR_INVALID, "%.*s() takes no arguments", (int)name.n, name.p);
+            jlist *l = ft__jlist_new(ft__jr_pool(r), obj.u.d->n);
             if (!l) return oom(r);
             for (int i = 0; i < obj.u.d->n; i++) {
                 jv k = jv_str(obj.u.d->k[i].p, obj.u.d->k[i].n);
                 if (name.p[0] == 'k') l->v[l->n++] = k;
                 else if (name.p[0] == 'v') l->v[l->n++] = obj.u.d->v[i];
                 else {
-                    jlist *pair = jlist_new(jr_pool(r), 2);
+                    jlist *pair = ft__jlist_new(ft__jr_pool(r), 2);
                     if (!pair) return oom(r);
                     pair->v[0] = k;
                     pair->v[1] = obj.u.d->v[i];
@@ -995,21 +995,21 @@ int jmethod_call(jrender *r, const jnode *at, jv obj, jstr name, const jv *args,
             return FT_OK;
         }
         if (NAME_IS(name, "get")) {
-            if (nargs < 1 || nargs > 2) return jr_error(r, at, FT_ERR_INVALID, "get() takes 1 or 2 arguments");
-            jv *v = args[0].t == JV_STR ? jdict_get(obj.u.d, args[0].u.s.p, args[0].u.s.n) : NULL;
+            if (nargs < 1 || nargs > 2) return ft__jr_error(r, at, FT_ERR_INVALID, "get() takes 1 or 2 arguments");
+            jv *v = args[0].t == JV_STR ? ft__jdict_get(obj.u.d, args[0].u.s.p, args[0].u.s.n) : NULL;
             *out = v ? *v : nargs == 2 ? args[1] : jv_none();
             return FT_OK;
         }
     } else if (obj.t == JV_LIST && (NAME_IS(name, "count") || NAME_IS(name, "index"))) {
-        if (nargs != 1) return jr_error(r, at, FT_ERR_INVALID, "%.*s() takes exactly one argument", (int)name.n, name.p);
+        if (nargs != 1) return ft__jr_error(r, at, FT_ERR_INVALID, "%.*s() takes exactly one argument", (int)name.n, name.p);
         int64_t c = 0, first = -1;
         for (int i = 0; i < obj.u.l->n; i++)
-            if (jv_eq(obj.u.l->v[i], args[0])) { c++; if (first < 0) first = i; }
-        if (name.p[0] == 'i' && first < 0) return jr_error(r, at, FT_ERR_INVALID, "value is not in list");
+            if (ft__jv_eq(obj.u.l->v[i], args[0])) { c++; if (first < 0) first = i; }
+        if (name.p[0] == 'i' && first < 0) return ft__jr_error(r, at, FT_ERR_INVALID, "value is not in list");
         *out = jv_int(name.p[0] == 'c' ? c : first);
         return FT_OK;
     } else if (obj.t == JV_LOOP && NAME_IS(name, "cycle")) {
-        if (nargs < 1) return jr_error(r, at, FT_ERR_INVALID, "no items for cycling given");
+        if (nargs < 1) return ft__jr_error(r, at, FT_ERR_INVALID, "no items for cycling given");
         *out = args[obj.u.loop->index0 % nargs];
         return FT_OK;
     }
@@ -1018,8 +1018,8 @@ int jmethod_call(jrender *r, const jnode *at, jv obj, jstr name, const jv *args,
                                           "update", "setdefault", "popitem", NULL};
         for (int i = 0; mut[i]; i++)
             if (strlen(mut[i]) == name.n && memcmp(mut[i], name.p, name.n) == 0)
-                return jr_error(r, at, FT_ERR_INVALID, "access to attribute '%s' of '%s' object is unsafe (templates cannot modify values)",
-                                mut[i], jv_typename(obj));
+                return ft__jr_error(r, at, FT_ERR_INVALID, "access to attribute '%s' of '%s' object is unsafe (templates cannot modify values)",
+                                mut[i], ft__jv_typename(obj));
     }
     *found = 0;
     return FT_OK;

@@ -25,8 +25,8 @@ enum { CTRL_NONE = 0, CTRL_BREAK, CTRL_CONTINUE };
 struct jrender {
     const jtemplate *t;
     jpool *pool;
-    jbuf *main_out;
-    jbuf *out;        /* where output goes now (main_out, or a capture for set blocks / macros) */
+    ft__sb *main_out;
+    ft__sb *out;        /* where output goes now (main_out, or a capture for set blocks / macros) */
     jv *globals;      /* [nsyms] */
     jframe *scope;    /* innermost frame, NULL at the top level */
     int ctrl;
@@ -36,20 +36,20 @@ struct jrender {
     int ngens, capgens;
 };
 
-jpool *jr_pool(jrender *r) { return r->pool; }
+jpool *ft__jr_pool(jrender *r) { return r->pool; }
 
-int jr_error(jrender *r, const jnode *at, int status, const char *fmt, ...) {
+int ft__jr_error(jrender *r, const jnode *at, int status, const char *fmt, ...) {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     int line = 0, col = 0;
-    if (at) jtemplate_linecol(r->t, at->pos, &line, &col);
+    if (at) ft__jtemplate_linecol(r->t, at->pos, &line, &col);
     return ft_error(status, "chat template: line %d, column %d: %s", line, col, msg);
 }
 
-static int oom(jrender *r) { return jr_error(r, NULL, FT_ERR_NOMEM, "out of memory"); }
+static int oom(jrender *r) { return ft__jr_error(r, NULL, FT_ERR_NOMEM, "out of memory"); }
 
 static jv undef_named(const char *p, size_t n) {
     jv v = jv_undef();
@@ -59,8 +59,8 @@ static jv undef_named(const char *p, size_t n) {
 }
 
 static int undefined_error(jrender *r, const jnode *at, jv v) {
-    if (v.u.s.p) return jr_error(r, at, FT_ERR_INVALID, "'%.*s' is undefined", (int)v.u.s.n, v.u.s.p);
-    return jr_error(r, at, FT_ERR_INVALID, "undefined value used");
+    if (v.u.s.p) return ft__jr_error(r, at, FT_ERR_INVALID, "'%.*s' is undefined", (int)v.u.s.n, v.u.s.p);
+    return ft__jr_error(r, at, FT_ERR_INVALID, "undefined value used");
 }
 
 /* ---- scopes ---- */
@@ -85,8 +85,8 @@ static int frame_set(jrender *r, jframe *f, int sym, jv v) {
         if (f->sym[i] == sym) { f->val[i] = v; return FT_OK; }
     if (f->n == f->cap) {
         int cap = f->cap ? f->cap * 2 : 8;
-        int *s = jpool_alloc(r->pool, sizeof(int) * (size_t)cap);
-        jv *vv = jpool_alloc(r->pool, sizeof(jv) * (size_t)cap);
+        int *s = ft__jpool_alloc(r->pool, sizeof(int) * (size_t)cap);
+        jv *vv = ft__jpool_alloc(r->pool, sizeof(jv) * (size_t)cap);
         if (!s || !vv) return oom(r);
         if (f->n) { memcpy(s, f->sym, sizeof(int) * (size_t)f->n); memcpy(vv, f->val, sizeof(jv) * (size_t)f->n); }
         f->sym = s;
@@ -109,46 +109,46 @@ static int assign(jrender *r, int sym, jv v) {
 static int assign_targets(jrender *r, const jnode *at, const int *syms, int nsyms, jv v) {
     if (nsyms == 1) return assign(r, syms[0], v);
     jlist *l;
-    FT_TRY(jr_iterate(r, at, v, &l));
+    FT_TRY(ft__jr_iterate(r, at, v, &l));
     if (l->n != nsyms)
-        return jr_error(r, at, FT_ERR_INVALID, "%s values to unpack (expected %d, got %d)",
+        return ft__jr_error(r, at, FT_ERR_INVALID, "%s values to unpack (expected %d, got %d)",
                         l->n > nsyms ? "too many" : "not enough", nsyms, l->n);
     for (int i = 0; i < nsyms; i++) FT_TRY(assign(r, syms[i], l->v[i]));
     return FT_OK;
 }
 
 /* ---- conversions ---- */
-int jr_str(jrender *r, jv v, jstr *out) {
+int ft__jr_str(jrender *r, jv v, jstr *out) {
     if (v.t == JV_STR) { *out = v.u.s; return FT_OK; }
     if (v.t == JV_UNDEF) { out->p = ""; out->n = 0; return FT_OK; }
-    jbuf b = {0};
-    if (jv_write(&b, v, 0)) { jbuf_free(&b); return oom(r); }
-    char *s = jpool_strdup(r->pool, b.p ? b.p : "", b.n);
+    ft__sb b = {0};
+    if (ft__jv_write(&b, v, 0)) { ft__sb_free(&b); return oom(r); }
+    char *s = ft__jpool_strdup(r->pool, b.p ? b.p : "", b.n);
     out->p = s;
     out->n = b.n;
-    jbuf_free(&b);
+    ft__sb_free(&b);
     return s ? FT_OK : oom(r);
 }
 
-int jr_iterate(jrender *r, const jnode *at, jv v, jlist **out) {
+int ft__jr_iterate(jrender *r, const jnode *at, jv v, jlist **out) {
     jlist *l;
     switch (v.t) {
     case JV_LIST: *out = v.u.l; return FT_OK;
     case JV_UNDEF:
-        if (!(*out = jlist_new(r->pool, 0))) return oom(r);
+        if (!(*out = ft__jlist_new(r->pool, 0))) return oom(r);
         return FT_OK;
     case JV_DICT:
-        if (!(l = jlist_new(r->pool, v.u.d->n))) return oom(r);
+        if (!(l = ft__jlist_new(r->pool, v.u.d->n))) return oom(r);
         for (int i = 0; i < v.u.d->n; i++) l->v[i] = jv_str(v.u.d->k[i].p, v.u.d->k[i].n);
         l->n = v.u.d->n;
         *out = l;
         return FT_OK;
     case JV_STR: {
-        size_t n = jutf8_count(v.u.s.p, v.u.s.n);
-        if (!(l = jlist_new(r->pool, (int)n))) return oom(r);
+        size_t n = ft__jutf8_count(v.u.s.p, v.u.s.n);
+        if (!(l = ft__jlist_new(r->pool, (int)n))) return oom(r);
         int32_t cp;
         for (size_t i = 0; i < v.u.s.n;) {
-            int k = jutf8_next(v.u.s.p, v.u.s.n, i, &cp);
+            int k = ft__utf8_next(v.u.s.p, v.u.s.n, i, &cp);
             l->v[l->n++] = jv_str(v.u.s.p + i, (size_t)k);
             i += (size_t)k;
         }
@@ -156,16 +156,16 @@ int jr_iterate(jrender *r, const jnode *at, jv v, jlist **out) {
         return FT_OK;
     }
     default:
-        return jr_error(r, at, FT_ERR_INVALID, "'%s' object is not iterable", jv_typename(v));
+        return ft__jr_error(r, at, FT_ERR_INVALID, "'%s' object is not iterable", ft__jv_typename(v));
     }
 }
 
 /* ---- attribute and item access ---- */
-int jr_getattr(jrender *r, const jnode *at, jv obj, jstr name, jv *out) {
+int ft__jr_getattr(jrender *r, const jnode *at, jv obj, jstr name, jv *out) {
     switch (obj.t) {
     case JV_UNDEF: return undefined_error(r, at, obj);
     case JV_DICT: case JV_NS: {
-        jv *v = jdict_get(obj.u.d, name.p, name.n);
+        jv *v = ft__jdict_get(obj.u.d, name.p, name.n);
         *out = v ? *v : undef_named(name.p, name.n);
         return FT_OK;
     }
@@ -200,19 +200,19 @@ static int as_index(jv k, int64_t *i) {
     return 0;
 }
 
-int jr_getitem(jrender *r, const jnode *at, jv obj, jv key, jv *out) {
+int ft__jr_getitem(jrender *r, const jnode *at, jv obj, jv key, jv *out) {
     int64_t i;
     *out = undef_named("item", 4);
     switch (obj.t) {
     case JV_UNDEF: return undefined_error(r, at, obj);
     case JV_DICT:
         if (key.t == JV_STR) {
-            jv *v = jdict_get(obj.u.d, key.u.s.p, key.u.s.n);
+            jv *v = ft__jdict_get(obj.u.d, key.u.s.p, key.u.s.n);
             *out = v ? *v : undef_named(key.u.s.p, key.u.s.n);
         }
         return FT_OK;
     case JV_NS: case JV_LOOP:
-        if (key.t == JV_STR) return jr_getattr(r, at, obj, key.u.s, out);
+        if (key.t == JV_STR) return ft__jr_getattr(r, at, obj, key.u.s, out);
         return FT_OK;
     case JV_LIST:
         if (as_index(key, &i)) {
@@ -222,12 +222,12 @@ int jr_getitem(jrender *r, const jnode *at, jv obj, jv key, jv *out) {
         return FT_OK;
     case JV_STR:
         if (as_index(key, &i)) {
-            int64_t n = (int64_t)jutf8_count(obj.u.s.p, obj.u.s.n);
+            int64_t n = (int64_t)ft__jutf8_count(obj.u.s.p, obj.u.s.n);
             if (i < 0) i += n;
             if (i >= 0 && i < n) {
-                size_t a = jutf8_offset(obj.u.s.p, obj.u.s.n, (size_t)i);
+                size_t a = ft__jutf8_offset(obj.u.s.p, obj.u.s.n, (size_t)i);
                 int32_t cp;
-                int k = jutf8_next(obj.u.s.p, obj.u.s.n, a, &cp);
+                int k = ft__utf8_next(obj.u.s.p, obj.u.s.n, a, &cp);
                 *out = jv_str(obj.u.s.p + a, (size_t)k);
             }
         }
@@ -252,18 +252,18 @@ static int do_slice(jrender *r, const jnode *at, jv obj, jv start, jv stop, jv s
     if (obj.t == JV_UNDEF) return undefined_error(r, at, obj);
     /* jinja2 compiles slices to a plain Python subscript (no getitem fallback): errors propagate */
     if (obj.t != JV_LIST && obj.t != JV_STR)
-        return jr_error(r, at, FT_ERR_INVALID, "'%s' object is not subscriptable", jv_typename(obj));
+        return ft__jr_error(r, at, FT_ERR_INVALID, "'%s' object is not subscriptable", ft__jv_typename(obj));
     if (slice_bound(start, &a, &ga) || slice_bound(stop, &b, &gb) || slice_bound(step, &s, &gs))
-        return jr_error(r, at, FT_ERR_INVALID, "slice indices must be integers or None");
+        return ft__jr_error(r, at, FT_ERR_INVALID, "slice indices must be integers or None");
     if (!gs) s = 1;
-    if (s == 0) return jr_error(r, at, FT_ERR_INVALID, "slice step cannot be zero");
+    if (s == 0) return ft__jr_error(r, at, FT_ERR_INVALID, "slice step cannot be zero");
     int ascii = 1;
     int64_t len;
     if (obj.t == JV_LIST) {
         len = obj.u.l->n;
     } else {
         for (size_t i = 0; i < obj.u.s.n && ascii; i++) ascii = (unsigned char)obj.u.s.p[i] < 0x80;
-        len = ascii ? (int64_t)obj.u.s.n : (int64_t)jutf8_count(obj.u.s.p, obj.u.s.n);
+        len = ascii ? (int64_t)obj.u.s.n : (int64_t)ft__jutf8_count(obj.u.s.p, obj.u.s.n);
     }
     /* CPython's PySlice_AdjustIndices */
     if (!ga) a = s < 0 ? len - 1 : 0;
@@ -280,7 +280,7 @@ static int do_slice(jrender *r, const jnode *at, jv obj, jv start, jv stop, jv s
     if (s > 0 && a < b) count = (b - a - 1) / s + 1;
     if (s < 0 && b < a) count = (a - b - 1) / (-s) + 1;
     if (obj.t == JV_LIST) {
-        jlist *l = jlist_new(r->pool, (int)count);
+        jlist *l = ft__jlist_new(r->pool, (int)count);
         if (!l) return oom(r);
         for (int64_t k = 0; k < count; k++) l->v[k] = obj.u.l->v[a + k * s];
         l->n = (int)count;
@@ -292,22 +292,22 @@ static int do_slice(jrender *r, const jnode *at, jv obj, jv start, jv stop, jv s
     if (ascii && s == 1) { *out = jv_str(obj.u.s.p + a, (size_t)count); return FT_OK; }
     size_t *off = NULL;
     if (!ascii) {
-        off = jpool_alloc(r->pool, sizeof(size_t) * (size_t)(len + 1));
+        off = ft__jpool_alloc(r->pool, sizeof(size_t) * (size_t)(len + 1));
         if (!off) return oom(r);
         int32_t cp;
         size_t i = 0;
-        for (int64_t k = 0; k < len; k++) { off[k] = i; i += (size_t)jutf8_next(obj.u.s.p, obj.u.s.n, i, &cp); }
+        for (int64_t k = 0; k < len; k++) { off[k] = i; i += (size_t)ft__utf8_next(obj.u.s.p, obj.u.s.n, i, &cp); }
         off[len] = obj.u.s.n;
     }
-    jbuf bb = {0};
+    ft__sb bb = {0};
     for (int64_t k = 0; k < count; k++) {
         int64_t c = a + k * s;
         size_t p0 = ascii ? (size_t)c : off[c], p1 = ascii ? (size_t)c + 1 : off[c + 1];
-        if (jbuf_put(&bb, obj.u.s.p + p0, p1 - p0)) { jbuf_free(&bb); return oom(r); }
+        if (ft__sb_put(&bb, obj.u.s.p + p0, p1 - p0)) { ft__sb_free(&bb); return oom(r); }
     }
-    char *str = jpool_strdup(r->pool, bb.p ? bb.p : "", bb.n);
+    char *str = ft__jpool_strdup(r->pool, bb.p ? bb.p : "", bb.n);
     *out = jv_str(str, bb.n);
-    jbuf_free(&bb);
+    ft__sb_free(&bb);
     return str ? FT_OK : oom(r);
 }
 
@@ -323,8 +323,8 @@ static const char *opname(int op) {
 }
 
 static int type_error(jrender *r, const jnode *at, int op, jv a, jv b) {
-    return jr_error(r, at, FT_ERR_INVALID, "unsupported operand type(s) for %s: '%s' and '%s'", opname(op),
-                    jv_typename(a), jv_typename(b));
+    return ft__jr_error(r, at, FT_ERR_INVALID, "unsupported operand type(s) for %s: '%s' and '%s'", opname(op),
+                    ft__jv_typename(a), ft__jv_typename(b));
 }
 
 /* <0, 0, >0; sets *ok = 0 when the types are not ordered */
@@ -342,7 +342,7 @@ static int order(jv a, jv b, int *ok) {
     }
     if (a.t == JV_LIST && b.t == JV_LIST && a.tuple == b.tuple) {
         for (int i = 0; i < a.u.l->n && i < b.u.l->n; i++) {
-            if (jv_eq(a.u.l->v[i], b.u.l->v[i])) continue;
+            if (ft__jv_eq(a.u.l->v[i], b.u.l->v[i])) continue;
             return order(a.u.l->v[i], b.u.l->v[i], ok);
         }
         return a.u.l->n < b.u.l->n ? -1 : a.u.l->n > b.u.l->n;
@@ -351,23 +351,23 @@ static int order(jv a, jv b, int *ok) {
     return 0;
 }
 
-int jr_compare(jrender *r, const jnode *at, int op, jv a, jv b, int *res) {
-    if (op == OP_EQ) { *res = jv_eq(a, b); return FT_OK; }
-    if (op == OP_NE) { *res = !jv_eq(a, b); return FT_OK; }
+int ft__jr_compare(jrender *r, const jnode *at, int op, jv a, jv b, int *res) {
+    if (op == OP_EQ) { *res = ft__jv_eq(a, b); return FT_OK; }
+    if (op == OP_NE) { *res = !ft__jv_eq(a, b); return FT_OK; }
     if (op == OP_IN || op == OP_NOTIN) {
         int found = 0;
         if (b.t == JV_STR) {
             if (a.t != JV_STR)
-                return jr_error(r, at, FT_ERR_INVALID, "'in <string>' requires string as left operand, not %s", jv_typename(a));
+                return ft__jr_error(r, at, FT_ERR_INVALID, "'in <string>' requires string as left operand, not %s", ft__jv_typename(a));
             found = a.u.s.n == 0 || (a.u.s.n <= b.u.s.n && memmem(b.u.s.p, b.u.s.n, a.u.s.p, a.u.s.n) != NULL);
         } else if (b.t == JV_LIST) {
-            for (int i = 0; i < b.u.l->n && !found; i++) found = jv_eq(a, b.u.l->v[i]);
+            for (int i = 0; i < b.u.l->n && !found; i++) found = ft__jv_eq(a, b.u.l->v[i]);
         } else if (b.t == JV_DICT || b.t == JV_NS) {
             if ((a.t == JV_LIST && !a.tuple) || a.t == JV_DICT)
-                return jr_error(r, at, FT_ERR_INVALID, "unhashable type: '%s'", jv_typename(a));
-            found = a.t == JV_STR && jdict_get(b.u.d, a.u.s.p, a.u.s.n) != NULL;
+                return ft__jr_error(r, at, FT_ERR_INVALID, "unhashable type: '%s'", ft__jv_typename(a));
+            found = a.t == JV_STR && ft__jdict_get(b.u.d, a.u.s.p, a.u.s.n) != NULL;
         } else if (b.t != JV_UNDEF) {
-            return jr_error(r, at, FT_ERR_INVALID, "argument of type '%s' is not iterable", jv_typename(b));
+            return ft__jr_error(r, at, FT_ERR_INVALID, "argument of type '%s' is not iterable", ft__jv_typename(b));
         }
         *res = op == OP_IN ? found : !found;
         return FT_OK;
@@ -376,14 +376,14 @@ int jr_compare(jrender *r, const jnode *at, int op, jv a, jv b, int *res) {
     if (b.t == JV_UNDEF) return undefined_error(r, at, b);
     int ok, c = order(a, b, &ok);
     if (!ok)
-        return jr_error(r, at, FT_ERR_INVALID, "'%s' not supported between instances of '%s' and '%s'", opname(op),
-                        jv_typename(a), jv_typename(b));
+        return ft__jr_error(r, at, FT_ERR_INVALID, "'%s' not supported between instances of '%s' and '%s'", opname(op),
+                        ft__jv_typename(a), ft__jv_typename(b));
     *res = op == OP_LT ? c < 0 : op == OP_LE ? c <= 0 : op == OP_GT ? c > 0 : c >= 0;
     return FT_OK;
 }
 
 static int concat_str(jrender *r, jstr a, jstr b, jv *out) {
-    char *s = jpool_alloc(r->pool, a.n + b.n + 1);
+    char *s = ft__jpool_alloc(r->pool, a.n + b.n + 1);
     if (!s) return oom(r);
     if (a.n) memcpy(s, a.p, a.n);
     if (b.n) memcpy(s + a.n, b.p, b.n);
@@ -394,16 +394,16 @@ static int concat_str(jrender *r, jstr a, jstr b, jv *out) {
 static int repeat(jrender *r, const jnode *at, jv seq, int64_t times, jv *out) {
     if (times < 0) times = 0;
     if (seq.t == JV_STR) {
-        if (seq.u.s.n && (uint64_t)times > (64u << 20) / seq.u.s.n) return jr_error(r, at, FT_ERR_RANGE, "string repetition too large");
+        if (seq.u.s.n && (uint64_t)times > (64u << 20) / seq.u.s.n) return ft__jr_error(r, at, FT_ERR_RANGE, "string repetition too large");
         size_t n = seq.u.s.n * (size_t)times;
-        char *s = jpool_alloc(r->pool, n + 1);
+        char *s = ft__jpool_alloc(r->pool, n + 1);
         if (!s) return oom(r);
         for (int64_t k = 0; k < times; k++) memcpy(s + (size_t)k * seq.u.s.n, seq.u.s.p, seq.u.s.n);
         *out = jv_str(s, n);
         return FT_OK;
     }
-    if (seq.u.l->n && times > (1 << 20) / seq.u.l->n) return jr_error(r, at, FT_ERR_RANGE, "list repetition too large");
-    jlist *l = jlist_new(r->pool, (int)(seq.u.l->n * times));
+    if (seq.u.l->n && times > (1 << 20) / seq.u.l->n) return ft__jr_error(r, at, FT_ERR_RANGE, "list repetition too large");
+    jlist *l = ft__jlist_new(r->pool, (int)(seq.u.l->n * times));
     if (!l) return oom(r);
     for (int64_t k = 0; k < times; k++)
         for (int i = 0; i < seq.u.l->n; i++) l->v[l->n++] = seq.u.l->v[i];
@@ -415,15 +415,15 @@ static int repeat(jrender *r, const jnode *at, jv seq, int64_t times, jv *out) {
 static int arith(jrender *r, const jnode *at, int op, jv a, jv b, jv *out) {
     if (op == OP_TILDE) {
         jstr x, y;
-        FT_TRY(jr_str(r, a, &x));
-        FT_TRY(jr_str(r, b, &y));
+        FT_TRY(ft__jr_str(r, a, &x));
+        FT_TRY(ft__jr_str(r, b, &y));
         return concat_str(r, x, y, out);
     }
     if (a.t == JV_UNDEF) return undefined_error(r, at, a);
     if (b.t == JV_UNDEF) return undefined_error(r, at, b);
     if (op == OP_ADD && a.t == JV_STR && b.t == JV_STR) return concat_str(r, a.u.s, b.u.s, out);
     if (op == OP_ADD && a.t == JV_LIST && b.t == JV_LIST && a.tuple == b.tuple) {
-        jlist *l = jlist_new(r->pool, a.u.l->n + b.u.l->n);
+        jlist *l = ft__jlist_new(r->pool, a.u.l->n + b.u.l->n);
         if (!l) return oom(r);
         for (int i = 0; i < a.u.l->n; i++) l->v[l->n++] = a.u.l->v[i];
         for (int i = 0; i < b.u.l->n; i++) l->v[l->n++] = b.u.l->v[i];
@@ -436,7 +436,7 @@ static int arith(jrender *r, const jnode *at, int op, jv a, jv b, jv *out) {
     if (op == OP_MUL && (b.t == JV_STR || b.t == JV_LIST) && (a.t == JV_INT || a.t == JV_BOOL))
         return repeat(r, at, b, ival(a), out);
     if (op == OP_MOD && a.t == JV_STR)
-        return jr_error(r, at, FT_ERR_UNSUPPORTED, "printf-style string formatting ('%%' on a string) is not supported");
+        return ft__jr_error(r, at, FT_ERR_UNSUPPORTED, "printf-style string formatting ('%%' on a string) is not supported");
     if (!is_num(a) || !is_num(b)) return type_error(r, at, op, a, b);
     if (a.t != JV_FLOAT && b.t != JV_FLOAT && op != OP_DIV) {
         int64_t x = ival(a), y = ival(b), z = 0;
@@ -446,20 +446,20 @@ static int arith(jrender *r, const jnode *at, int op, jv a, jv b, jv *out) {
         case OP_SUB: ovf = __builtin_sub_overflow(x, y, &z); break;
         case OP_MUL: ovf = __builtin_mul_overflow(x, y, &z); break;
         case OP_FLOORDIV: case OP_MOD:
-            if (y == 0) return jr_error(r, at, FT_ERR_INVALID, "integer division or modulo by zero");
+            if (y == 0) return ft__jr_error(r, at, FT_ERR_INVALID, "integer division or modulo by zero");
             if (x == INT64_MIN && y == -1) { ovf = 1; break; }
             z = op == OP_FLOORDIV ? x / y : x % y;
             if (op == OP_FLOORDIV && (x % y != 0) && ((x < 0) != (y < 0))) z -= 1;
             if (op == OP_MOD && z != 0 && ((z < 0) != (y < 0))) z += y;
             break;
         case OP_POW:
-            if (y < 0 && x == 0) return jr_error(r, at, FT_ERR_INVALID, "0.0 cannot be raised to a negative power");
+            if (y < 0 && x == 0) return ft__jr_error(r, at, FT_ERR_INVALID, "0.0 cannot be raised to a negative power");
             if (y < 0) { *out = jv_float(pow((double)x, (double)y)); return FT_OK; }
             z = 1;
             for (int64_t k = 0; k < y && !ovf; k++) ovf = __builtin_mul_overflow(z, x, &z);
             break;
         }
-        if (ovf) return jr_error(r, at, FT_ERR_RANGE, "integer overflow in '%s'", opname(op));
+        if (ovf) return ft__jr_error(r, at, FT_ERR_RANGE, "integer overflow in '%s'", opname(op));
         *out = jv_int(z);
         return FT_OK;
     }
@@ -469,11 +469,11 @@ static int arith(jrender *r, const jnode *at, int op, jv a, jv b, jv *out) {
     case OP_SUB: z = x - y; break;
     case OP_MUL: z = x * y; break;
     case OP_DIV:
-        if (y == 0) return jr_error(r, at, FT_ERR_INVALID, "division by zero");
+        if (y == 0) return ft__jr_error(r, at, FT_ERR_INVALID, "division by zero");
         z = x / y;
         break;
     case OP_FLOORDIV: case OP_MOD: {
-        if (y == 0) return jr_error(r, at, FT_ERR_INVALID, "float modulo or division by zero");
+        if (y == 0) return ft__jr_error(r, at, FT_ERR_INVALID, "float modulo or division by zero");
         /* CPython's float_divmod */
         double m = fmod(x, y);
         if (m != 0) { if ((y < 0) != (m < 0)) m += y; }
@@ -486,11 +486,11 @@ static int arith(jrender *r, const jnode *at, int op, jv a, jv b, jv *out) {
         break;
     }
     case OP_POW:
-        if (x == 0 && y < 0) return jr_error(r, at, FT_ERR_INVALID, "0.0 cannot be raised to a negative power");
+        if (x == 0 && y < 0) return ft__jr_error(r, at, FT_ERR_INVALID, "0.0 cannot be raised to a negative power");
         if (x < 0 && y != floor(y))
-            return jr_error(r, at, FT_ERR_UNSUPPORTED, "a negative number to a fractional power is complex");
+            return ft__jr_error(r, at, FT_ERR_UNSUPPORTED, "a negative number to a fractional power is complex");
         z = pow(x, y);
-        if (isinf(z) && isfinite(x) && isfinite(y)) return jr_error(r, at, FT_ERR_RANGE, "numerical result out of range");
+        if (isinf(z) && isfinite(x) && isfinite(y)) return ft__jr_error(r, at, FT_ERR_RANGE, "numerical result out of range");
         break;
     }
     *out = jv_float(z);
@@ -503,7 +503,7 @@ static int eval(jrender *r, const jnode *e, jv *out);
 static int eval_args(jrender *r, const jnode *e, jv **out) {
     *out = NULL;
     if (e->nargs == 0) return FT_OK;
-    jv *a = jpool_alloc(r->pool, sizeof(jv) * (size_t)e->nargs);
+    jv *a = ft__jpool_alloc(r->pool, sizeof(jv) * (size_t)e->nargs);
     if (!a) return oom(r);
     for (int i = 0; i < e->nargs; i++) FT_TRY(eval(r, e->args[i], &a[i]));
     *out = a;
@@ -511,10 +511,10 @@ static int eval_args(jrender *r, const jnode *e, jv **out) {
 }
 
 static int call_value(jrender *r, const jnode *at, jv fn, const jv *args, const jstr *kw, int nargs, jv *out) {
-    if (fn.t == JV_FUNC) return jfunc_call(r, at, fn.u.fn, args, kw, nargs, out);
-    if (fn.t == JV_MACRO) return jr_call_macro(r, at, fn, args, kw, nargs, out);
+    if (fn.t == JV_FUNC) return ft__jfunc_call(r, at, fn.u.fn, args, kw, nargs, out);
+    if (fn.t == JV_MACRO) return ft__jr_call_macro(r, at, fn, args, kw, nargs, out);
     if (fn.t == JV_UNDEF) return undefined_error(r, at, fn);
-    return jr_error(r, at, FT_ERR_INVALID, "'%s' object is not callable", jv_typename(fn));
+    return ft__jr_error(r, at, FT_ERR_INVALID, "'%s' object is not callable", ft__jv_typename(fn));
 }
 
 static int eval(jrender *r, const jnode *e, jv *out) {
@@ -524,7 +524,7 @@ static int eval(jrender *r, const jnode *e, jv *out) {
     case N_LIT: *out = e->lit; return FT_OK;
     case N_NAME: *out = lookup(r, e->sym); return FT_OK;
     case N_LIST: case N_TUPLE: {
-        jlist *l = jlist_new(r->pool, e->nargs);
+        jlist *l = ft__jlist_new(r->pool, e->nargs);
         if (!l) return oom(r);
         for (int i = 0; i < e->nargs; i++) FT_TRY(eval(r, e->args[i], &l->v[i]));
         l->n = e->nargs;
@@ -535,13 +535,13 @@ static int eval(jrender *r, const jnode *e, jv *out) {
         return FT_OK;
     }
     case N_DICT: {
-        jdict *d = jdict_new(r->pool, e->nargs / 2);
+        jdict *d = ft__jdict_new(r->pool, e->nargs / 2);
         if (!d) return oom(r);
         for (int i = 0; i + 1 < e->nargs; i += 2) {
             FT_TRY(eval(r, e->args[i], &a));
             FT_TRY(eval(r, e->args[i + 1], &b));
-            if (a.t != JV_STR) return jr_error(r, e->args[i], FT_ERR_UNSUPPORTED, "dict keys other than strings are not supported");
-            if (jdict_set(r->pool, d, a.u.s, b)) return oom(r);
+            if (a.t != JV_STR) return ft__jr_error(r, e->args[i], FT_ERR_UNSUPPORTED, "dict keys other than strings are not supported");
+            if (ft__jdict_set(r->pool, d, a.u.s, b)) return oom(r);
         }
         *out = jv_none();
         out->t = JV_DICT;
@@ -550,11 +550,11 @@ static int eval(jrender *r, const jnode *e, jv *out) {
     }
     case N_GETATTR:
         FT_TRY(eval(r, e->a, &a));
-        return jr_getattr(r, e, a, e->s, out);
+        return ft__jr_getattr(r, e, a, e->s, out);
     case N_GETITEM:
         FT_TRY(eval(r, e->a, &a));
         FT_TRY(eval(r, e->b, &b));
-        return jr_getitem(r, e, a, b, out);
+        return ft__jr_getitem(r, e, a, b, out);
     case N_SLICE: {
         jv st = jv_none();
         FT_TRY(eval(r, e->a, &a));
@@ -567,23 +567,23 @@ static int eval(jrender *r, const jnode *e, jv *out) {
     case N_NEG: case N_POS:
         FT_TRY(eval(r, e->a, &a));
         if (a.t == JV_UNDEF) return undefined_error(r, e, a);
-        if (!is_num(a)) return jr_error(r, e, FT_ERR_INVALID, "bad operand type for unary %s: '%s'", e->kind == N_NEG ? "-" : "+", jv_typename(a));
+        if (!is_num(a)) return ft__jr_error(r, e, FT_ERR_INVALID, "bad operand type for unary %s: '%s'", e->kind == N_NEG ? "-" : "+", ft__jv_typename(a));
         if (e->kind == N_POS) *out = a.t == JV_BOOL ? jv_int(a.u.b) : a;
         else if (a.t == JV_FLOAT) *out = jv_float(-a.u.f);
-        else if (ival(a) == INT64_MIN) return jr_error(r, e, FT_ERR_RANGE, "integer overflow");
+        else if (ival(a) == INT64_MIN) return ft__jr_error(r, e, FT_ERR_RANGE, "integer overflow");
         else *out = jv_int(-ival(a));
         return FT_OK;
     case N_NOT:
         FT_TRY(eval(r, e->a, &a));
-        *out = jv_bool(!jv_truthy(a));
+        *out = jv_bool(!ft__jv_truthy(a));
         return FT_OK;
     case N_AND: case N_OR:
         FT_TRY(eval(r, e->a, &a));
-        if (jv_truthy(a) == (e->kind == N_OR)) { *out = a; return FT_OK; }
+        if (ft__jv_truthy(a) == (e->kind == N_OR)) { *out = a; return FT_OK; }
         return eval(r, e->b, out);
     case N_COND:
         FT_TRY(eval(r, e->a, &a));
-        if (jv_truthy(a)) return eval(r, e->b, out);
+        if (ft__jv_truthy(a)) return eval(r, e->b, out);
         if (e->c) return eval(r, e->c, out);
         *out = jv_undef();
         return FT_OK;
@@ -592,7 +592,7 @@ static int eval(jrender *r, const jnode *e, jv *out) {
         FT_TRY(eval(r, e->b, &b));
         if (e->op == OP_EQ || e->op == OP_NE || e->op == OP_LT || e->op == OP_LE || e->op == OP_GT ||
             e->op == OP_GE || e->op == OP_IN || e->op == OP_NOTIN) {
-            FT_TRY(jr_compare(r, e, e->op, a, b, &res));
+            FT_TRY(ft__jr_compare(r, e, e->op, a, b, &res));
             *out = jv_bool(res);
             return FT_OK;
         }
@@ -601,13 +601,13 @@ static int eval(jrender *r, const jnode *e, jv *out) {
         jv *args;
         FT_TRY(eval(r, e->a, &a));
         FT_TRY(eval_args(r, e, &args));
-        return jfilter_apply(r, e, e->fid, a, args, e->kw, e->nargs, out);
+        return ft__jfilter_apply(r, e, e->fid, a, args, e->kw, e->nargs, out);
     }
     case N_TEST: {
         jv *args;
         FT_TRY(eval(r, e->a, &a));
         FT_TRY(eval_args(r, e, &args));
-        FT_TRY(jtest_apply(r, e, e->fid, a, args, e->nargs, &res));
+        FT_TRY(ft__jtest_apply(r, e, e->fid, a, args, e->nargs, &res));
         *out = jv_bool(e->neg ? !res : res);
         return FT_OK;
     }
@@ -623,15 +623,15 @@ static int eval(jrender *r, const jnode *e, jv *out) {
         FT_TRY(eval(r, e->a, &a));
         if (a.t == JV_UNDEF) return undefined_error(r, e, a);
         FT_TRY(eval_args(r, e, &args));
-        FT_TRY(jmethod_call(r, e, a, e->s, args, e->kw, e->nargs, out, &found));
+        FT_TRY(ft__jmethod_call(r, e, a, e->s, args, e->kw, e->nargs, out, &found));
         if (found) return FT_OK;
-        FT_TRY(jr_getattr(r, e, a, e->s, &b));
+        FT_TRY(ft__jr_getattr(r, e, a, e->s, &b));
         if (b.t == JV_UNDEF)
-            return jr_error(r, e, FT_ERR_INVALID, "'%s object' has no attribute '%.*s'", jv_typename(a), (int)e->s.n, e->s.p);
+            return ft__jr_error(r, e, FT_ERR_INVALID, "'%s object' has no attribute '%.*s'", ft__jv_typename(a), (int)e->s.n, e->s.p);
         return call_value(r, e, b, args, e->kw, e->nargs, out);
     }
     default:
-        return jr_error(r, e, FT_ERR_UNSUPPORTED, "unsupported expression");
+        return ft__jr_error(r, e, FT_ERR_UNSUPPORTED, "unsupported expression");
     }
 }
 
@@ -639,7 +639,7 @@ static int eval(jrender *r, const jnode *e, jv *out) {
 static int exec(jrender *r, const jnode *s);
 
 static int put_value(jrender *r, jv v) {
-    int rc = v.t == JV_STR ? jbuf_put(r->out, v.u.s.p, v.u.s.n) : jv_write(r->out, v, 0);
+    int rc = v.t == JV_STR ? ft__sb_put(r->out, v.u.s.p, v.u.s.n) : ft__jv_write(r->out, v, 0);
     return rc ? oom(r) : FT_OK;
 }
 
@@ -647,10 +647,10 @@ static int exec_for(jrender *r, const jnode *s) {
     jv it;
     jlist *items;
     FT_TRY(eval(r, s->a, &it));
-    FT_TRY(jr_iterate(r, s->a, it, &items));
+    FT_TRY(ft__jr_iterate(r, s->a, it, &items));
     jframe f = {r->scope, 0, 0, NULL, NULL};
     if (s->b) { /* {% for x in xs if cond %}: filter first, loop.length counts what passes */
-        jlist *kept = jlist_new(r->pool, items->n);
+        jlist *kept = ft__jlist_new(r->pool, items->n);
         if (!kept) return oom(r);
         r->scope = &f;
         for (int i = 0; i < items->n; i++) {
@@ -659,7 +659,7 @@ static int exec_for(jrender *r, const jnode *s) {
             int rc = assign_targets(r, s, s->syms, s->nsyms, items->v[i]);
             if (rc == FT_OK) rc = eval(r, s->b, &cond);
             if (rc) { r->scope = f.parent; return rc; }
-            if (jv_truthy(cond)) kept->v[kept->n++] = items->v[i];
+            if (ft__jv_truthy(cond)) kept->v[kept->n++] = items->v[i];
         }
         r->scope = f.parent;
         items = kept;
@@ -685,26 +685,26 @@ static int exec_for(jrender *r, const jnode *s) {
 }
 
 static int capture(jrender *r, const jnode *body, jv *out) {
-    jbuf b = {0}, *saved = r->out;
+    ft__sb b = {0}, *saved = r->out;
     r->out = &b;
     int rc = exec(r, body);
     r->out = saved;
     if (rc == FT_OK) {
-        char *s = jpool_strdup(r->pool, b.p ? b.p : "", b.n);
+        char *s = ft__jpool_strdup(r->pool, b.p ? b.p : "", b.n);
         if (!s) rc = oom(r);
         else *out = jv_str(s, b.n);
     }
-    jbuf_free(&b);
+    ft__sb_free(&b);
     return rc;
 }
 
-int jr_call_macro(jrender *r, const jnode *at, jv fn, const jv *args, const jstr *kw, int nargs, jv *out) {
+int ft__jr_call_macro(jrender *r, const jnode *at, jv fn, const jv *args, const jstr *kw, int nargs, jv *out) {
     const jnode *m = fn.u.macro;
-    if (r->depth >= 64) return jr_error(r, at, FT_ERR_RANGE, "macro calls nested too deeply");
+    if (r->depth >= 64) return ft__jr_error(r, at, FT_ERR_RANGE, "macro calls nested too deeply");
     jframe f = {NULL, 0, 0, NULL, NULL};
     int npos = 0;
     while (npos < nargs && !kw[npos].p) npos++;
-    if (npos > m->nargs) return jr_error(r, at, FT_ERR_INVALID, "macro '%.*s' takes not more than %d argument(s)", (int)m->s.n, m->s.p, m->nargs);
+    if (npos > m->nargs) return ft__jr_error(r, at, FT_ERR_INVALID, "macro '%.*s' takes not more than %d argument(s)", (int)m->s.n, m->s.p, m->nargs);
     jframe *saved = r->scope;
     r->scope = &f;
     r->depth++;
@@ -712,7 +712,7 @@ int jr_call_macro(jrender *r, const jnode *at, jv fn, const jv *args, const jstr
     for (int k = npos; k < nargs && rc == FT_OK; k++) {
         int p = 0;
         while (p < m->nargs && !(m->kw[p].n == kw[k].n && memcmp(m->kw[p].p, kw[k].p, kw[k].n) == 0)) p++;
-        if (p == m->nargs) rc = jr_error(r, at, FT_ERR_INVALID, "macro '%.*s' has no argument '%.*s'", (int)m->s.n, m->s.p, (int)kw[k].n, kw[k].p);
+        if (p == m->nargs) rc = ft__jr_error(r, at, FT_ERR_INVALID, "macro '%.*s' has no argument '%.*s'", (int)m->s.n, m->s.p, (int)kw[k].n, kw[k].p);
     }
     for (int p = 0; p < m->nargs && rc == FT_OK; p++) {
         jv v = jv_undef();
@@ -735,7 +735,7 @@ static int exec(jrender *r, const jnode *s) {
     for (; s; s = s->next) {
         switch (s->kind) {
         case N_TEXT:
-            if (jbuf_put(r->out, s->s.p, s->s.n)) return oom(r);
+            if (ft__sb_put(r->out, s->s.p, s->s.n)) return oom(r);
             break;
         case N_OUTPUT:
             FT_TRY(eval(r, s->a, &v));
@@ -743,7 +743,7 @@ static int exec(jrender *r, const jnode *s) {
             break;
         case N_IF:
             FT_TRY(eval(r, s->a, &v));
-            FT_TRY(exec(r, jv_truthy(v) ? s->body : s->orelse));
+            FT_TRY(exec(r, ft__jv_truthy(v) ? s->body : s->orelse));
             break;
         case N_FOR:
             FT_TRY(exec_for(r, s));
@@ -755,11 +755,11 @@ static int exec(jrender *r, const jnode *s) {
         case N_SET_ATTR: {
             jv ns = lookup(r, s->sym);
             if (ns.t != JV_NS)
-                return jr_error(r, s, FT_ERR_INVALID, "cannot assign attribute on non-namespace object '%s'", r->t->syms[s->sym]);
+                return ft__jr_error(r, s, FT_ERR_INVALID, "cannot assign attribute on non-namespace object '%s'", r->t->syms[s->sym]);
             if (s->s.n && s->s.p[0] == '_')
-                return jr_error(r, s, FT_ERR_INVALID, "chat templates cannot store underscore-prefixed attributes on a namespace");
+                return ft__jr_error(r, s, FT_ERR_INVALID, "chat templates cannot store underscore-prefixed attributes on a namespace");
             FT_TRY(eval(r, s->a, &v));
-            if (jdict_set(r->pool, ns.u.d, s->s, v)) return oom(r);
+            if (ft__jdict_set(r->pool, ns.u.d, s->s, v)) return oom(r);
             break;
         }
         case N_SET_BLOCK:
@@ -792,21 +792,21 @@ static int exec(jrender *r, const jnode *s) {
             FT_TRY(assign(r, s->sym, v));
             break;
         default:
-            return jr_error(r, s, FT_ERR_UNSUPPORTED, "unsupported statement");
+            return ft__jr_error(r, s, FT_ERR_UNSUPPORTED, "unsupported statement");
         }
         if (r->ctrl) return FT_OK;
     }
     return FT_OK;
 }
 
-int jtemplate_render(const jtemplate *t, const jvar *vars, int nvars, jpool *pool, jbuf *out, jspan **gens, int *ngens) {
+int ft__jtemplate_render(const jtemplate *t, const jvar *vars, int nvars, jpool *pool, ft__sb *out, jspan **gens, int *ngens) {
     jrender r;
     memset(&r, 0, sizeof r);
     r.t = t;
     r.pool = pool;
     r.main_out = r.out = out;
-    r.sym_loop = jtemplate_sym(t, "loop");
-    r.globals = jpool_alloc(pool, sizeof(jv) * (size_t)(t->nsyms + 1));
+    r.sym_loop = ft__jtemplate_sym(t, "loop");
+    r.globals = ft__jpool_alloc(pool, sizeof(jv) * (size_t)(t->nsyms + 1));
     if (!r.globals) return oom(&r);
     for (int i = 0; i < nvars; i++)
         if (vars[i].sym >= 0 && vars[i].sym < t->nsyms) r.globals[vars[i].sym] = vars[i].v;

@@ -23,24 +23,29 @@ typedef struct lx {
     int nt, cap;
 } lx;
 
-void jsrc_linecol(const char *src, size_t n, int pos, int *line, int *col) {
+void ft__jsrc_linecol(const char *src, size_t n, int pos, int *line, int *col) {
     size_t p = (size_t)pos > n ? n : (size_t)pos, ls = 0;
     int l = 1;
     for (size_t i = 0; i < p; i++)
         if (src[i] == '\n') { l++; ls = i + 1; }
     *line = l;
-    *col = (int)jutf8_count(src + ls, p - ls) + 1;
+    *col = (int)ft__jutf8_count(src + ls, p - ls) + 1;
+}
+
+int ft__jsrc_verror(const char *src, size_t n, int pos, int status, const char *fmt, va_list ap) {
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    int line, col;
+    ft__jsrc_linecol(src, n, pos, &line, &col);
+    return ft_error(status, "chat template: line %d, column %d: %s", line, col, msg);
 }
 
 static int lx_fail(lx *L, size_t pos, int status, const char *fmt, ...) {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int rc = ft__jsrc_verror(L->s, L->n, (int)pos, status, fmt, ap);
     va_end(ap);
-    int line, col;
-    jsrc_linecol(L->s, L->n, (int)pos, &line, &col);
-    return ft_error(status, "chat template: line %d, column %d: %s", line, col, msg);
+    return rc;
 }
 
 static int lx_push(lx *L, int type, int op, size_t pos, const char *p, size_t n) {
@@ -64,8 +69,8 @@ static int lx_push(lx *L, int type, int op, size_t pos, const char *p, size_t n)
 /* Python \s at byte i: returns its length in bytes, 0 if not whitespace */
 static int ws_at(const char *s, size_t n, size_t i) {
     int32_t cp;
-    int k = jutf8_next(s, n, i, &cp);
-    return jpy_isspace(cp) ? k : 0;
+    int k = ft__utf8_next(s, n, i, &cp);
+    return ft__jpy_isspace(cp) ? k : 0;
 }
 
 static size_t skip_ws(const char *s, size_t n, size_t i) {
@@ -80,8 +85,8 @@ static size_t rstrip_end(const char *s, size_t start, size_t end) {
         size_t b = end - 1;
         while (b > start && end - b < 4 && ((unsigned char)s[b] & 0xc0) == 0x80) b--;
         int32_t cp;
-        if ((size_t)jutf8_next(s, end, b, &cp) != end - b) { b = end - 1; cp = (unsigned char)s[b]; }
-        if (!jpy_isspace(cp)) break;
+        if ((size_t)ft__utf8_next(s, end, b, &cp) != end - b) { b = end - 1; cp = (unsigned char)s[b]; }
+        if (!ft__jpy_isspace(cp)) break;
         end = b;
     }
     return end;
@@ -114,13 +119,13 @@ static int lex_string(lx *L, size_t i, size_t *end) {
     const char *s = L->s;
     char q = s[i];
     size_t j = i + 1;
-    jbuf b = {0};
+    ft__sb b = {0};
     int rc = FT_OK;
     while (j < L->n && s[j] != q) {
         if (s[j] != '\\') {
             size_t r = j;
             while (j < L->n && s[j] != q && s[j] != '\\') j++;
-            rc = jbuf_put(&b, s + r, j - r);
+            rc = ft__sb_put(&b, s + r, j - r);
             if (rc) break;
             continue;
         }
@@ -129,30 +134,30 @@ static int lex_string(lx *L, size_t i, size_t *end) {
         j += 2;
         switch (c) {
         case '\n': break;
-        case '\\': rc = jbuf_putc(&b, '\\'); break;
-        case '\'': rc = jbuf_putc(&b, '\''); break;
-        case '"': rc = jbuf_putc(&b, '"'); break;
-        case 'a': rc = jbuf_putc(&b, 7); break;
-        case 'b': rc = jbuf_putc(&b, 8); break;
-        case 'f': rc = jbuf_putc(&b, 12); break;
-        case 'n': rc = jbuf_putc(&b, '\n'); break;
-        case 'r': rc = jbuf_putc(&b, '\r'); break;
-        case 't': rc = jbuf_putc(&b, '\t'); break;
-        case 'v': rc = jbuf_putc(&b, 11); break;
+        case '\\': rc = ft__sb_putc(&b, '\\'); break;
+        case '\'': rc = ft__sb_putc(&b, '\''); break;
+        case '"': rc = ft__sb_putc(&b, '"'); break;
+        case 'a': rc = ft__sb_putc(&b, 7); break;
+        case 'b': rc = ft__sb_putc(&b, 8); break;
+        case 'f': rc = ft__sb_putc(&b, 12); break;
+        case 'n': rc = ft__sb_putc(&b, '\n'); break;
+        case 'r': rc = ft__sb_putc(&b, '\r'); break;
+        case 't': rc = ft__sb_putc(&b, '\t'); break;
+        case 'v': rc = ft__sb_putc(&b, 11); break;
         case 'x': case 'u': case 'U': {
             int nd = c == 'x' ? 2 : c == 'u' ? 4 : 8;
             int32_t v = 0;
             for (int k = 0; k < nd; k++) {
                 int h = j + (size_t)k < L->n ? hexval((unsigned char)s[j + (size_t)k]) : -1;
                 if (h < 0) {
-                    jbuf_free(&b);
+                    ft__sb_free(&b);
                     return lx_fail(L, j - 2, FT_ERR_FORMAT, "truncated \\%c escape in string literal", c);
                 }
                 v = v * 16 + h;
             }
             j += (size_t)nd;
             if (v > 0x10ffff) {
-                jbuf_free(&b);
+                ft__sb_free(&b);
                 return lx_fail(L, j - 2 - (size_t)nd, FT_ERR_FORMAT, "illegal Unicode character in string literal");
             }
             if (v >= 0xd800 && v <= 0xdbff && j + 6 <= L->n && s[j] == '\\' && s[j + 1] == 'u') {
@@ -167,32 +172,32 @@ static int lex_string(lx *L, size_t i, size_t *end) {
                     j += 6;
                 }
             }
-            rc = jutf8_put(&b, v);
+            rc = ft__jutf8_put(&b, v);
             break;
         }
         case 'N':
-            jbuf_free(&b);
+            ft__sb_free(&b);
             return lx_fail(L, j - 2, FT_ERR_UNSUPPORTED, "\\N{...} escapes are not supported");
         default:
             if (c >= '0' && c <= '7') {
                 int32_t v = c - '0';
                 for (int k = 0; k < 2 && j < L->n && s[j] >= '0' && s[j] <= '7'; k++) v = v * 8 + (s[j++] - '0');
-                rc = jutf8_put(&b, v);
+                rc = ft__jutf8_put(&b, v);
             } else {
-                jbuf_putc(&b, '\\');
-                rc = jbuf_putc(&b, c);
+                ft__sb_putc(&b, '\\');
+                rc = ft__sb_putc(&b, c);
             }
         }
         if (rc) break;
     }
-    if (rc) { jbuf_free(&b); return ft_error(FT_ERR_NOMEM, "chat template: out of memory"); }
+    if (rc) { ft__sb_free(&b); return ft_error(FT_ERR_NOMEM, "chat template: out of memory"); }
     if (j >= L->n) {
-        jbuf_free(&b);
+        ft__sb_free(&b);
         return lx_fail(L, i, FT_ERR_FORMAT, "unterminated string literal");
     }
-    char *v = jpool_strdup(L->pool, b.p ? b.p : "", b.n);
+    char *v = ft__jpool_strdup(L->pool, b.p ? b.p : "", b.n);
     size_t vn = b.n;
-    jbuf_free(&b);
+    ft__sb_free(&b);
     if (!v) return ft_error(FT_ERR_NOMEM, "chat template: out of memory");
     rc = lx_push(L, T_STRING, 0, i, v, vn);
     *end = j + 1;
@@ -381,7 +386,7 @@ static size_t strip_before(const char *s, size_t start, size_t end, char mod, in
     return end;
 }
 
-int jlex(jpool *pool, const char *src, size_t n, jtok **toks, int *ntoks) {
+int ft__jlex(jpool *pool, const char *src, size_t n, jtok **toks, int *ntoks) {
     lx L = {src, n, pool, NULL, 0, 0};
     size_t pos = 0;
     int line_starting = 1, rc = FT_OK;

@@ -40,14 +40,11 @@ static int op_is(const jtok *t, int op) { return t->type == T_OP && t->op == op;
 
 static int perr(ps *P, int pos, int status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static int perr(ps *P, int pos, int status, const char *fmt, ...) {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int rc = ft__jsrc_verror(P->t->src, P->t->len, pos, status, fmt, ap);
     va_end(ap);
-    int line, col;
-    jsrc_linecol(P->t->src, P->t->len, pos, &line, &col);
-    return ft_error(status, "chat template: line %d, column %d: %s", line, col, msg);
+    return rc;
 }
 
 static int deeper(ps *P, int *added) {
@@ -80,7 +77,7 @@ static int unexpected(ps *P, const char *expected) {
 static int nomem(void) { return ft_error(FT_ERR_NOMEM, "chat template: out of memory"); }
 
 static jnode *mk(ps *P, int kind, int pos) {
-    jnode *n = jpool_alloc(&P->t->pool, sizeof *n);
+    jnode *n = ft__jpool_alloc(&P->t->pool, sizeof *n);
     if (n) { n->kind = (uint8_t)kind; n->pos = pos; }
     return n;
 }
@@ -91,13 +88,13 @@ static int intern(ps *P, jstr name) {
         if (strlen(t->syms[i]) == name.n && memcmp(t->syms[i], name.p, name.n) == 0) return i;
     if (t->nsyms == P->symcap) {
         int cap = P->symcap ? P->symcap * 2 : 32;
-        char **s = jpool_alloc(&t->pool, sizeof(char *) * (size_t)cap);
+        char **s = ft__jpool_alloc(&t->pool, sizeof(char *) * (size_t)cap);
         if (!s) return -1;
         if (t->nsyms) memcpy(s, t->syms, sizeof(char *) * (size_t)t->nsyms);
         t->syms = s;
         P->symcap = cap;
     }
-    char *c = jpool_strdup(&t->pool, name.p, name.n);
+    char *c = ft__jpool_strdup(&t->pool, name.p, name.n);
     if (!c) return -1;
     t->syms[t->nsyms] = c;
     return t->nsyms++;
@@ -124,8 +121,8 @@ typedef struct argv_ { jnode **a; jstr *kw; int n, cap; } argv_;
 static int argv_push(ps *P, argv_ *v, jnode *e, jstr kw) {
     if (v->n == v->cap) {
         int cap = v->cap ? v->cap * 2 : 4;
-        jnode **a = jpool_alloc(&P->t->pool, sizeof(jnode *) * (size_t)cap);
-        jstr *k = jpool_alloc(&P->t->pool, sizeof(jstr) * (size_t)cap);
+        jnode **a = ft__jpool_alloc(&P->t->pool, sizeof(jnode *) * (size_t)cap);
+        jstr *k = ft__jpool_alloc(&P->t->pool, sizeof(jstr) * (size_t)cap);
         if (!a || !k) return nomem();
         if (v->n) { memcpy(a, v->a, sizeof(jnode *) * (size_t)v->n); memcpy(k, v->kw, sizeof(jstr) * (size_t)v->n); }
         v->a = a; v->kw = k; v->cap = cap;
@@ -233,7 +230,7 @@ static int parse_subscribed(ps *P, jnode **out) {
     if (!n) return nomem();
     n->b = parts[0];
     n->c = parts[1];
-    n->args = jpool_alloc(&P->t->pool, sizeof(jnode *));
+    n->args = ft__jpool_alloc(&P->t->pool, sizeof(jnode *));
     if (!n->args) return nomem();
     n->args[0] = parts[2];
     n->nargs = 1;
@@ -328,12 +325,12 @@ static int parse_primary(ps *P, jnode **out) {
             n->lit = jv_str(t->s.p, t->s.n);
             P->i++;
         } else {
-            jbuf b = {0};
+            ft__sb b = {0};
             int rc = FT_OK;
-            while (cur(P)->type == T_STRING && rc == FT_OK) { rc = jbuf_put(&b, cur(P)->s.p, cur(P)->s.n); P->i++; }
-            char *s = rc ? NULL : jpool_strdup(&P->t->pool, b.p ? b.p : "", b.n);
+            while (cur(P)->type == T_STRING && rc == FT_OK) { rc = ft__sb_put(&b, cur(P)->s.p, cur(P)->s.n); P->i++; }
+            char *s = rc ? NULL : ft__jpool_strdup(&P->t->pool, b.p ? b.p : "", b.n);
             size_t sn = b.n;
-            jbuf_free(&b);
+            ft__sb_free(&b);
             if (!s) return nomem();
             n->lit = jv_str(s, sn);
         }
@@ -385,7 +382,7 @@ static int parse_filter_expr(ps *P, jnode *node, jnode **out) {
             P->i++;
             jtok *nm = cur(P);
             if (nm->type != T_NAME) return unexpected(P, "filter name");
-            int fid = jfilter_id(nm->s.p, nm->s.n);
+            int fid = ft__jfilter_id(nm->s.p, nm->s.n);
             if (!fid) return perr(P, nm->pos, FT_ERR_UNSUPPORTED, "unknown or unsupported filter '%.*s'", (int)nm->s.n, nm->s.p);
             P->i++;
             jnode *n = mk(P, N_FILTER, nm->pos);
@@ -407,7 +404,7 @@ static int parse_filter_expr(ps *P, jnode *node, jnode **out) {
             if (name_is(cur(P), "not")) { neg = 1; P->i++; }
             jtok *nm = cur(P);
             if (nm->type != T_NAME) return unexpected(P, "test name");
-            int tid = jtest_id(nm->s.p, nm->s.n);
+            int tid = ft__jtest_id(nm->s.p, nm->s.n);
             if (!tid) return perr(P, nm->pos, FT_ERR_UNSUPPORTED, "unknown or unsupported test '%.*s'", (int)nm->s.n, nm->s.p);
             P->i++;
             jnode *n = mk(P, N_TEST, nm->pos);
@@ -430,7 +427,7 @@ static int parse_filter_expr(ps *P, jnode *node, jnode **out) {
                 jnode *arg;
                 FT_TRY(parse_primary(P, &arg));
                 FT_TRY(parse_postfix(P, arg, &arg));
-                n->args = jpool_alloc(&P->t->pool, sizeof(jnode *));
+                n->args = ft__jpool_alloc(&P->t->pool, sizeof(jnode *));
                 if (!n->args) return nomem();
                 n->args[0] = arg;
                 n->nargs = 1;
@@ -669,7 +666,7 @@ static int parse_body(ps *P, const char *const *enders, int open_pos, const char
 /* NAME (',' NAME)* or '(' ... ')' : targets of for / set */
 static int parse_targets(ps *P, const char *end_name, int **syms, int *n) {
     int cap = 4, paren = 0;
-    *syms = jpool_alloc(&P->t->pool, sizeof(int) * (size_t)cap);
+    *syms = ft__jpool_alloc(&P->t->pool, sizeof(int) * (size_t)cap);
     if (!*syms) return nomem();
     *n = 0;
     if (op_is(cur(P), OP_LPAREN)) { paren = 1; P->i++; }
@@ -677,7 +674,7 @@ static int parse_targets(ps *P, const char *end_name, int **syms, int *n) {
         jtok *t = cur(P);
         if (t->type != T_NAME || name_is(t, end_name)) return unexpected(P, "a variable name");
         if (*n == cap) {
-            int *s = jpool_alloc(&P->t->pool, sizeof(int) * (size_t)cap * 2);
+            int *s = ft__jpool_alloc(&P->t->pool, sizeof(int) * (size_t)cap * 2);
             if (!s) return nomem();
             memcpy(s, *syms, sizeof(int) * (size_t)cap);
             *syms = s;
@@ -808,7 +805,7 @@ static int parse_macro(ps *P, jnode *node) {
     node->args = v.a;
     node->kw = v.kw;
     node->nargs = v.n;
-    node->syms = jpool_alloc(&P->t->pool, sizeof(int) * (size_t)(v.n ? v.n : 1));
+    node->syms = ft__jpool_alloc(&P->t->pool, sizeof(int) * (size_t)(v.n ? v.n : 1));
     if (!node->syms) return nomem();
     node->nsyms = v.n;
     for (int k = 0; k < v.n; k++)
@@ -882,7 +879,7 @@ static int parse_body(ps *P, const char *const *enders, int open_pos, const char
         if (t->type == T_EOF) {
             if (enders) {
                 int line, col;
-                jsrc_linecol(P->t->src, P->t->len, open_pos, &line, &col);
+                ft__jsrc_linecol(P->t->src, P->t->len, open_pos, &line, &col);
                 int last = 0;
                 while (enders[last + 1]) last++;
                 return perr(P, t->pos, FT_ERR_FORMAT,
@@ -925,12 +922,12 @@ static int parse_body(ps *P, const char *const *enders, int open_pos, const char
     return FT_OK;
 }
 
-int jtemplate_parse(jtemplate **out, const char *src, size_t n) {
+int ft__jtemplate_parse(jtemplate **out, const char *src, size_t n) {
     *out = NULL;
     jtemplate *t = calloc(1, sizeof *t);
     if (!t) return nomem();
     /* newlines -> \n, then drop one trailing newline (keep_trailing_newline=False) */
-    char *s = jpool_alloc(&t->pool, n + 1);
+    char *s = ft__jpool_alloc(&t->pool, n + 1);
     if (!s) { free(t); return nomem(); }
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -947,33 +944,33 @@ int jtemplate_parse(jtemplate **out, const char *src, size_t n) {
     t->len = k;
     jtok *toks = NULL;
     int ntoks = 0;
-    int rc = jlex(&t->pool, s, k, &toks, &ntoks);
+    int rc = ft__jlex(&t->pool, s, k, &toks, &ntoks);
     if (rc == FT_OK) {
         ps P = {t, toks, ntoks, 0, 0, 0, 0};
         int which;
         rc = parse_body(&P, NULL, 0, "", &t->root, &which);
         if (rc == FT_OK) {
-            t->sym_fn = jpool_alloc(&t->pool, sizeof(int) * (size_t)(t->nsyms + 1));
+            t->sym_fn = ft__jpool_alloc(&t->pool, sizeof(int) * (size_t)(t->nsyms + 1));
             if (!t->sym_fn) rc = nomem();
-            for (int i = 0; rc == FT_OK && i < t->nsyms; i++) t->sym_fn[i] = jfunc_id(t->syms[i]);
+            for (int i = 0; rc == FT_OK && i < t->nsyms; i++) t->sym_fn[i] = ft__jfunc_id(t->syms[i]);
         }
     }
     free(toks);
-    if (rc) { jtemplate_free(t); return rc; }
+    if (rc) { ft__jtemplate_free(t); return rc; }
     *out = t;
     return FT_OK;
 }
 
-void jtemplate_free(jtemplate *t) {
+void ft__jtemplate_free(jtemplate *t) {
     if (!t) return;
-    jpool_free(&t->pool);
+    ft__jpool_free(&t->pool);
     free(t);
 }
 
-int jtemplate_sym(const jtemplate *t, const char *name) {
+int ft__jtemplate_sym(const jtemplate *t, const char *name) {
     for (int i = 0; i < t->nsyms; i++)
         if (strcmp(t->syms[i], name) == 0) return i;
     return -1;
 }
 
-void jtemplate_linecol(const jtemplate *t, int pos, int *line, int *col) { jsrc_linecol(t->src, t->len, pos, line, col); }
+void ft__jtemplate_linecol(const jtemplate *t, int pos, int *line, int *col) { ft__jsrc_linecol(t->src, t->len, pos, line, col); }

@@ -1,4 +1,4 @@
-/* jinja_value.c — pool, byte buffer, UTF-8 helpers and the Python semantics of template values:
+/* jinja_value.c — pool, UTF-8 helpers and the Python semantics of template values:
  * truthiness, ==, str(), repr(), json.dumps and repr(float). */
 #include "chat/jinja.h"
 
@@ -18,7 +18,7 @@ struct jpool_block {
     unsigned char data[];  /* 32-byte header keeps data 16-byte aligned */
 };
 
-void *jpool_alloc(jpool *p, size_t n) {
+void *ft__jpool_alloc(jpool *p, size_t n) {
     n = (n + 15) & ~(size_t)15;
     if (n == 0) n = 16;
     jpool_block *h = p->head;
@@ -46,15 +46,15 @@ void *jpool_alloc(jpool *p, size_t n) {
     return r;
 }
 
-char *jpool_strdup(jpool *p, const char *s, size_t n) {
-    char *r = jpool_alloc(p, n + 1);
+char *ft__jpool_strdup(jpool *p, const char *s, size_t n) {
+    char *r = ft__jpool_alloc(p, n + 1);
     if (!r) return NULL;
     if (n) memcpy(r, s, n);
     r[n] = 0;
     return r;
 }
 
-void jpool_free(jpool *p) {
+void ft__jpool_free(jpool *p) {
     jpool_block *b = p->head;
     while (b) {
         jpool_block *next = b->next;
@@ -64,88 +64,28 @@ void jpool_free(jpool *p) {
     p->head = NULL;
 }
 
-/* ---- buffer ---- */
-int jbuf_put(jbuf *b, const void *s, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) return FT_ERR_NOMEM;
-        b->p = p;
-        b->cap = cap;
-    }
-    if (n) memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-    return FT_OK;
-}
-int jbuf_putc(jbuf *b, char c) { return jbuf_put(b, &c, 1); }
-int jbuf_puts(jbuf *b, const char *s) { return jbuf_put(b, s, strlen(s)); }
-int jbuf_printf(jbuf *b, const char *fmt, ...) {
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (k < 0) return FT_ERR_INVALID;
-    if ((size_t)k < sizeof tmp) return jbuf_put(b, tmp, (size_t)k);
-    char *big = malloc((size_t)k + 1);
-    if (!big) return FT_ERR_NOMEM;
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)k + 1, fmt, ap);
-    va_end(ap);
-    int rc = jbuf_put(b, big, (size_t)k);
-    free(big);
-    return rc;
-}
-void jbuf_free(jbuf *b) { free(b->p); b->p = NULL; b->n = b->cap = 0; }
-
 /* ---- UTF-8 ---- */
-int jutf8_next(const char *s, size_t n, size_t i, int32_t *cp) {
-    const unsigned char *u = (const unsigned char *)s + i;
-    size_t left = n - i;
-    unsigned c = u[0];
-    int len;
-    int32_t v;
-    if (c < 0x80) { *cp = (int32_t)c; return 1; }
-    if (c >= 0xc2 && c <= 0xdf) { len = 2; v = c & 0x1f; }
-    else if (c >= 0xe0 && c <= 0xef) { len = 3; v = c & 0x0f; }
-    else if (c >= 0xf0 && c <= 0xf4) { len = 4; v = c & 0x07; }
-    else { *cp = (int32_t)c; return 1; }
-    if ((size_t)len > left) { *cp = (int32_t)c; return 1; }
-    for (int k = 1; k < len; k++) {
-        if ((u[k] & 0xc0) != 0x80) { *cp = (int32_t)c; return 1; }
-        v = (v << 6) | (u[k] & 0x3f);
-    }
-    if ((len == 3 && (v < 0x800 || (v >= 0xd800 && v <= 0xdfff))) || (len == 4 && (v < 0x10000 || v > 0x10ffff))) {
-        *cp = (int32_t)c;
-        return 1;
-    }
-    *cp = v;
-    return len;
-}
-
-size_t jutf8_count(const char *s, size_t n) {
+size_t ft__jutf8_count(const char *s, size_t n) {
     size_t k = 0;
     int32_t cp;
-    for (size_t i = 0; i < n; k++) i += (size_t)jutf8_next(s, n, i, &cp);
+    for (size_t i = 0; i < n; k++) i += (size_t)ft__utf8_next(s, n, i, &cp);
     return k;
 }
 
-size_t jutf8_offset(const char *s, size_t n, size_t k) {
+size_t ft__jutf8_offset(const char *s, size_t n, size_t k) {
     size_t i = 0;
     int32_t cp;
-    while (k > 0 && i < n) { i += (size_t)jutf8_next(s, n, i, &cp); k--; }
+    while (k > 0 && i < n) { i += (size_t)ft__utf8_next(s, n, i, &cp); k--; }
     return i;
 }
 
-int jpy_isspace(int32_t c) {
+int ft__jpy_isspace(int32_t c) {
     return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 || c == 0x1680 ||
            (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f ||
            c == 0x3000;
 }
 
-int jutf8_put(jbuf *b, int32_t cp) {
+int ft__jutf8_put(ft__sb *b, int32_t cp) {
     char t[4];
     int k;
     if (cp < 0x80) { t[0] = (char)cp; k = 1; }
@@ -158,25 +98,25 @@ int jutf8_put(jbuf *b, int32_t cp) {
         t[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); t[3] = (char)(0x80 | (cp & 0x3f));
         k = 4;
     }
-    return jbuf_put(b, t, (size_t)k);
+    return ft__sb_put(b, t, (size_t)k);
 }
 
 /* ---- lists and dicts ---- */
-jlist *jlist_new(jpool *p, int cap) {
-    jlist *l = jpool_alloc(p, sizeof *l);
+jlist *ft__jlist_new(jpool *p, int cap) {
+    jlist *l = ft__jpool_alloc(p, sizeof *l);
     if (!l) return NULL;
     if (cap > 0) {
-        l->v = jpool_alloc(p, sizeof(jv) * (size_t)cap);
+        l->v = ft__jpool_alloc(p, sizeof(jv) * (size_t)cap);
         if (!l->v) return NULL;
         l->cap = cap;
     }
     return l;
 }
 
-int jlist_push(jpool *p, jlist *l, jv v) {
+int ft__jlist_push(jpool *p, jlist *l, jv v) {
     if (l->n == l->cap) {
         int cap = l->cap ? l->cap * 2 : 8;
-        jv *nv = jpool_alloc(p, sizeof(jv) * (size_t)cap);
+        jv *nv = ft__jpool_alloc(p, sizeof(jv) * (size_t)cap);
         if (!nv) return FT_ERR_NOMEM;
         if (l->n) memcpy(nv, l->v, sizeof(jv) * (size_t)l->n);
         l->v = nv;
@@ -186,31 +126,31 @@ int jlist_push(jpool *p, jlist *l, jv v) {
     return FT_OK;
 }
 
-jdict *jdict_new(jpool *p, int cap) {
-    jdict *d = jpool_alloc(p, sizeof *d);
+jdict *ft__jdict_new(jpool *p, int cap) {
+    jdict *d = ft__jpool_alloc(p, sizeof *d);
     if (!d) return NULL;
     if (cap > 0) {
-        d->k = jpool_alloc(p, sizeof(jstr) * (size_t)cap);
-        d->v = jpool_alloc(p, sizeof(jv) * (size_t)cap);
+        d->k = ft__jpool_alloc(p, sizeof(jstr) * (size_t)cap);
+        d->v = ft__jpool_alloc(p, sizeof(jv) * (size_t)cap);
         if (!d->k || !d->v) return NULL;
         d->cap = cap;
     }
     return d;
 }
 
-jv *jdict_get(const jdict *d, const char *k, size_t n) {
+jv *ft__jdict_get(const jdict *d, const char *k, size_t n) {
     for (int i = 0; i < d->n; i++)
         if (d->k[i].n == n && memcmp(d->k[i].p, k, n) == 0) return &d->v[i];
     return NULL;
 }
 
-int jdict_set(jpool *p, jdict *d, jstr k, jv v) {
-    jv *old = jdict_get(d, k.p, k.n);
+int ft__jdict_set(jpool *p, jdict *d, jstr k, jv v) {
+    jv *old = ft__jdict_get(d, k.p, k.n);
     if (old) { *old = v; return FT_OK; }
     if (d->n == d->cap) {
         int cap = d->cap ? d->cap * 2 : 4;
-        jstr *nk = jpool_alloc(p, sizeof(jstr) * (size_t)cap);
-        jv *nv = jpool_alloc(p, sizeof(jv) * (size_t)cap);
+        jstr *nk = ft__jpool_alloc(p, sizeof(jstr) * (size_t)cap);
+        jv *nv = ft__jpool_alloc(p, sizeof(jv) * (size_t)cap);
         if (!nk || !nv) return FT_ERR_NOMEM;
         if (d->n) {
             memcpy(nk, d->k, sizeof(jstr) * (size_t)d->n);
@@ -227,7 +167,7 @@ int jdict_set(jpool *p, jdict *d, jstr k, jv v) {
 }
 
 /* ---- Python semantics ---- */
-int jv_truthy(jv v) {
+int ft__jv_truthy(jv v) {
     switch (v.t) {
     case JV_UNDEF: case JV_NONE: return 0;
     case JV_BOOL: return v.u.b;
@@ -244,7 +184,7 @@ static int is_num(jv v) { return v.t == JV_BOOL || v.t == JV_INT || v.t == JV_FL
 static double num_f(jv v) { return v.t == JV_FLOAT ? v.u.f : v.t == JV_INT ? (double)v.u.i : (double)v.u.b; }
 static int64_t num_i(jv v) { return v.t == JV_INT ? v.u.i : v.u.b; }
 
-int jv_eq(jv a, jv b) {
+int ft__jv_eq(jv a, jv b) {
     if (is_num(a) && is_num(b)) {
         if (a.t != JV_FLOAT && b.t != JV_FLOAT) return num_i(a) == num_i(b);
         return num_f(a) == num_f(b);
@@ -256,13 +196,13 @@ int jv_eq(jv a, jv b) {
     case JV_LIST:
         if (a.tuple != b.tuple || a.u.l->n != b.u.l->n) return 0;
         for (int i = 0; i < a.u.l->n; i++)
-            if (!jv_eq(a.u.l->v[i], b.u.l->v[i])) return 0;
+            if (!ft__jv_eq(a.u.l->v[i], b.u.l->v[i])) return 0;
         return 1;
     case JV_DICT:
         if (a.u.d->n != b.u.d->n) return 0;
         for (int i = 0; i < a.u.d->n; i++) {
-            jv *o = jdict_get(b.u.d, a.u.d->k[i].p, a.u.d->k[i].n);
-            if (!o || !jv_eq(a.u.d->v[i], *o)) return 0;
+            jv *o = ft__jdict_get(b.u.d, a.u.d->k[i].p, a.u.d->k[i].n);
+            if (!o || !ft__jv_eq(a.u.d->v[i], *o)) return 0;
         }
         return 1;
     case JV_NS: return a.u.d == b.u.d;
@@ -273,7 +213,7 @@ int jv_eq(jv a, jv b) {
     }
 }
 
-const char *jv_typename(jv v) {
+const char *ft__jv_typename(jv v) {
     static const char *names[] = {"Undefined", "NoneType", "bool", "int", "float", "str", "list", "dict",
                                   "Namespace", "LoopContext", "function", "Macro"};
     if (v.t == JV_LIST && v.tuple) return "tuple";
@@ -282,7 +222,7 @@ const char *jv_typename(jv v) {
 
 /* repr(float): the shortest digit string that round-trips, laid out as CPython does (fixed notation
  * for decimal exponents -4..15, else d.ddde+XX). */
-void jv_float_repr(char buf[40], double x) {
+void ft__jv_float_repr(char buf[40], double x) {
     if (isnan(x)) { strcpy(buf, "nan"); return; }
     if (isinf(x)) { strcpy(buf, x < 0 ? "-inf" : "inf"); return; }
     if (x == 0) { strcpy(buf, signbit(x) ? "-0.0" : "0.0"); return; }
@@ -340,58 +280,58 @@ static int py_printable(int32_t cp) {
     }
 }
 
-static int repr_str(jbuf *b, const char *s, size_t n) {
+static int repr_str(ft__sb *b, const char *s, size_t n) {
     int has_sq = memchr(s, '\'', n) != NULL, has_dq = memchr(s, '"', n) != NULL;
     char q = (has_sq && !has_dq) ? '"' : '\'';
-    int rc = jbuf_putc(b, q);
+    int rc = ft__sb_putc(b, q);
     for (size_t i = 0; i < n && rc == FT_OK;) {
         int32_t cp;
-        int k = jutf8_next(s, n, i, &cp);
-        if (cp == q || cp == '\\') { jbuf_putc(b, '\\'); rc = jbuf_putc(b, (char)cp); }
-        else if (cp == '\n') rc = jbuf_puts(b, "\\n");
-        else if (cp == '\r') rc = jbuf_puts(b, "\\r");
-        else if (cp == '\t') rc = jbuf_puts(b, "\\t");
-        else if (k == 1 && (unsigned char)s[i] >= 0x80) rc = jbuf_printf(b, "\\x%02x", (unsigned char)s[i]);
-        else if (py_printable(cp)) rc = jbuf_put(b, s + i, (size_t)k);
-        else if (cp <= 0xff) rc = jbuf_printf(b, "\\x%02x", (unsigned)cp);
-        else if (cp <= 0xffff) rc = jbuf_printf(b, "\\u%04x", (unsigned)cp);
-        else rc = jbuf_printf(b, "\\U%08x", (unsigned)cp);
+        int k = ft__utf8_next(s, n, i, &cp);
+        if (cp == q || cp == '\\') { ft__sb_putc(b, '\\'); rc = ft__sb_putc(b, (char)cp); }
+        else if (cp == '\n') rc = ft__sb_puts(b, "\\n");
+        else if (cp == '\r') rc = ft__sb_puts(b, "\\r");
+        else if (cp == '\t') rc = ft__sb_puts(b, "\\t");
+        else if (k == 1 && (unsigned char)s[i] >= 0x80) rc = ft__sb_printf(b, "\\x%02x", (unsigned char)s[i]);
+        else if (py_printable(cp)) rc = ft__sb_put(b, s + i, (size_t)k);
+        else if (cp <= 0xff) rc = ft__sb_printf(b, "\\x%02x", (unsigned)cp);
+        else if (cp <= 0xffff) rc = ft__sb_printf(b, "\\u%04x", (unsigned)cp);
+        else rc = ft__sb_printf(b, "\\U%08x", (unsigned)cp);
         i += (size_t)k;
     }
-    return rc ? rc : jbuf_putc(b, q);
+    return rc ? rc : ft__sb_putc(b, q);
 }
 
-int jv_write(jbuf *b, jv v, int repr) {
+int ft__jv_write(ft__sb *b, jv v, int repr) {
     char num[40];
     int rc;
     switch (v.t) {
-    case JV_UNDEF: return repr ? jbuf_puts(b, "Undefined") : FT_OK;
-    case JV_NONE: return jbuf_puts(b, "None");
-    case JV_BOOL: return jbuf_puts(b, v.u.b ? "True" : "False");
-    case JV_INT: return jbuf_printf(b, "%lld", (long long)v.u.i);
-    case JV_FLOAT: jv_float_repr(num, v.u.f); return jbuf_puts(b, num);
-    case JV_STR: return repr ? repr_str(b, v.u.s.p, v.u.s.n) : jbuf_put(b, v.u.s.p, v.u.s.n);
+    case JV_UNDEF: return repr ? ft__sb_puts(b, "Undefined") : FT_OK;
+    case JV_NONE: return ft__sb_puts(b, "None");
+    case JV_BOOL: return ft__sb_puts(b, v.u.b ? "True" : "False");
+    case JV_INT: return ft__sb_printf(b, "%lld", (long long)v.u.i);
+    case JV_FLOAT: ft__jv_float_repr(num, v.u.f); return ft__sb_puts(b, num);
+    case JV_STR: return repr ? repr_str(b, v.u.s.p, v.u.s.n) : ft__sb_put(b, v.u.s.p, v.u.s.n);
     case JV_LIST:
-        rc = jbuf_putc(b, v.tuple ? '(' : '[');
+        rc = ft__sb_putc(b, v.tuple ? '(' : '[');
         for (int i = 0; i < v.u.l->n && rc == FT_OK; i++) {
-            if (i) jbuf_puts(b, ", ");
-            rc = jv_write(b, v.u.l->v[i], 1);
+            if (i) ft__sb_puts(b, ", ");
+            rc = ft__jv_write(b, v.u.l->v[i], 1);
         }
-        if (rc == FT_OK && v.tuple && v.u.l->n == 1) rc = jbuf_putc(b, ',');
-        return rc ? rc : jbuf_putc(b, v.tuple ? ')' : ']');
+        if (rc == FT_OK && v.tuple && v.u.l->n == 1) rc = ft__sb_putc(b, ',');
+        return rc ? rc : ft__sb_putc(b, v.tuple ? ')' : ']');
     case JV_DICT: case JV_NS:
-        rc = jbuf_puts(b, v.t == JV_NS ? "<Namespace {" : "{");
+        rc = ft__sb_puts(b, v.t == JV_NS ? "<Namespace {" : "{");
         for (int i = 0; i < v.u.d->n && rc == FT_OK; i++) {
-            if (i) jbuf_puts(b, ", ");
+            if (i) ft__sb_puts(b, ", ");
             repr_str(b, v.u.d->k[i].p, v.u.d->k[i].n);
-            jbuf_puts(b, ": ");
-            rc = jv_write(b, v.u.d->v[i], 1);
+            ft__sb_puts(b, ": ");
+            rc = ft__jv_write(b, v.u.d->v[i], 1);
         }
-        return rc ? rc : jbuf_puts(b, v.t == JV_NS ? "}>" : "}");
+        return rc ? rc : ft__sb_puts(b, v.t == JV_NS ? "}>" : "}");
     case JV_LOOP:
-        return jbuf_printf(b, "<LoopContext %lld/%lld>", (long long)v.u.loop->index0 + 1, (long long)v.u.loop->length);
+        return ft__sb_printf(b, "<LoopContext %lld/%lld>", (long long)v.u.loop->index0 + 1, (long long)v.u.loop->length);
     default:
-        return jbuf_puts(b, "<function>");
+        return ft__sb_puts(b, "<function>");
     }
 }
 
@@ -403,49 +343,13 @@ typedef struct jsonopt {
     const char **bad;
 } jsonopt;
 
-static int json_str(jbuf *b, const char *s, size_t n, int ensure_ascii) {
-    int rc = jbuf_putc(b, '"');
-    size_t run = 0; /* start of a run of bytes copied verbatim */
-    for (size_t i = 0; i < n && rc == FT_OK;) {
-        unsigned char c = (unsigned char)s[i];
-        const char *esc = NULL;
-        char tmp[16];
-        int k = 1;
-        if (c == '"') esc = "\\\"";
-        else if (c == '\\') esc = "\\\\";
-        else if (c == '\n') esc = "\\n";
-        else if (c == '\r') esc = "\\r";
-        else if (c == '\t') esc = "\\t";
-        else if (c == '\b') esc = "\\b";
-        else if (c == '\f') esc = "\\f";
-        else if (c < 0x20 || (ensure_ascii && c == 0x7f)) { snprintf(tmp, sizeof tmp, "\\u%04x", c); esc = tmp; }
-        else if (c >= 0x80 && ensure_ascii) {
-            int32_t cp;
-            k = jutf8_next(s, n, i, &cp);
-            if (cp >= 0x10000) {
-                int32_t v = cp - 0x10000;
-                snprintf(tmp, sizeof tmp, "\\u%04x\\u%04x", 0xd800 + (v >> 10), 0xdc00 + (v & 0x3ff));
-            } else {
-                snprintf(tmp, sizeof tmp, "\\u%04x", (unsigned)cp);
-            }
-            esc = tmp;
-        }
-        if (esc) {
-            if (i > run) jbuf_put(b, s + run, i - run);
-            rc = jbuf_puts(b, esc);
-            i += (size_t)k;
-            run = i;
-        } else {
-            i++;
-        }
-    }
-    if (rc == FT_OK && n > run) rc = jbuf_put(b, s + run, n - run);
-    return rc ? rc : jbuf_putc(b, '"');
+static int json_str(ft__sb *b, const char *s, size_t n, int ensure_ascii) {
+    return ft__sb_put_json(b, s, n, ensure_ascii ? FT__SB_JSON_ASCII : 0);
 }
 
-static int json_newline(jbuf *b, const jsonopt *o, int level) {
-    int rc = jbuf_putc(b, '\n');
-    for (int i = 0; i < level && rc == FT_OK; i++) rc = jbuf_put(b, o->indent, o->indent_n);
+static int json_newline(ft__sb *b, const jsonopt *o, int level) {
+    int rc = ft__sb_putc(b, '\n');
+    for (int i = 0; i < level && rc == FT_OK; i++) rc = ft__sb_put(b, o->indent, o->indent_n);
     return rc;
 }
 
@@ -455,33 +359,33 @@ static int key_cmp(const jstr *a, const jstr *b) {
     return c ? c : (a->n < b->n ? -1 : a->n > b->n);
 }
 
-static int json_val(jbuf *b, jv v, const jsonopt *o, int level) {
+static int json_val(ft__sb *b, jv v, const jsonopt *o, int level) {
     char num[40];
     int rc = FT_OK;
     switch (v.t) {
-    case JV_NONE: return jbuf_puts(b, "null");
-    case JV_BOOL: return jbuf_puts(b, v.u.b ? "true" : "false");
-    case JV_INT: return jbuf_printf(b, "%lld", (long long)v.u.i);
+    case JV_NONE: return ft__sb_puts(b, "null");
+    case JV_BOOL: return ft__sb_puts(b, v.u.b ? "true" : "false");
+    case JV_INT: return ft__sb_printf(b, "%lld", (long long)v.u.i);
     case JV_FLOAT:
-        if (isnan(v.u.f)) return jbuf_puts(b, "NaN");
-        if (isinf(v.u.f)) return jbuf_puts(b, v.u.f < 0 ? "-Infinity" : "Infinity");
-        jv_float_repr(num, v.u.f);
-        return jbuf_puts(b, num);
+        if (isnan(v.u.f)) return ft__sb_puts(b, "NaN");
+        if (isinf(v.u.f)) return ft__sb_puts(b, v.u.f < 0 ? "-Infinity" : "Infinity");
+        ft__jv_float_repr(num, v.u.f);
+        return ft__sb_puts(b, num);
     case JV_STR: return json_str(b, v.u.s.p, v.u.s.n, o->ensure_ascii);
     case JV_LIST: {
-        if (v.u.l->n == 0) return jbuf_puts(b, "[]");
-        rc = jbuf_putc(b, '[');
+        if (v.u.l->n == 0) return ft__sb_puts(b, "[]");
+        rc = ft__sb_putc(b, '[');
         for (int i = 0; i < v.u.l->n && rc == FT_OK; i++) {
-            if (i) jbuf_puts(b, o->item_sep);
+            if (i) ft__sb_puts(b, o->item_sep);
             if (o->indent) json_newline(b, o, level + 1);
             rc = json_val(b, v.u.l->v[i], o, level + 1);
         }
         if (rc == FT_OK && o->indent) json_newline(b, o, level);
-        return rc ? rc : jbuf_putc(b, ']');
+        return rc ? rc : ft__sb_putc(b, ']');
     }
     case JV_DICT: {
         const jdict *d = v.u.d;
-        if (d->n == 0) return jbuf_puts(b, "{}");
+        if (d->n == 0) return ft__sb_puts(b, "{}");
         int *ord = malloc(sizeof(int) * (size_t)d->n);
         if (!ord) return FT_ERR_NOMEM;
         for (int i = 0; i < d->n; i++) ord[i] = i;
@@ -490,25 +394,25 @@ static int json_val(jbuf *b, jv v, const jsonopt *o, int level) {
                 for (int j = i; j > 0 && key_cmp(&d->k[ord[j - 1]], &d->k[ord[j]]) > 0; j--) {
                     int t = ord[j]; ord[j] = ord[j - 1]; ord[j - 1] = t;
                 }
-        rc = jbuf_putc(b, '{');
+        rc = ft__sb_putc(b, '{');
         for (int i = 0; i < d->n && rc == FT_OK; i++) {
-            if (i) jbuf_puts(b, o->item_sep);
+            if (i) ft__sb_puts(b, o->item_sep);
             if (o->indent) json_newline(b, o, level + 1);
             json_str(b, d->k[ord[i]].p, d->k[ord[i]].n, o->ensure_ascii);
-            jbuf_puts(b, o->key_sep);
+            ft__sb_puts(b, o->key_sep);
             rc = json_val(b, d->v[ord[i]], o, level + 1);
         }
         free(ord);
         if (rc == FT_OK && o->indent) json_newline(b, o, level);
-        return rc ? rc : jbuf_putc(b, '}');
+        return rc ? rc : ft__sb_putc(b, '}');
     }
     default:
-        *o->bad = jv_typename(v);
+        *o->bad = ft__jv_typename(v);
         return FT_ERR_INVALID;
     }
 }
 
-int jv_tojson(jbuf *b, jv v, int ensure_ascii, const char *indent, size_t indent_n, const char *item_sep,
+int ft__jv_tojson(ft__sb *b, jv v, int ensure_ascii, const char *indent, size_t indent_n, const char *item_sep,
               const char *key_sep, int sort_keys, const char **bad) {
     jsonopt o = {ensure_ascii, sort_keys, indent, indent_n, item_sep, key_sep, bad};
     if (!o.item_sep) o.item_sep = indent ? "," : ", ";

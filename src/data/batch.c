@@ -9,6 +9,7 @@
 #include "data/data_internal.h"
 #include "finetune/ops.h"
 #include "finetune/rng.h"
+#include "core/hash.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -167,7 +168,7 @@ int ft_batcher_create(ft_batcher **out, const ft_dataset *ds, const int64_t *idx
             unit u = {idx[i], (int32_t)s, (int32_t)(len - s < o.T ? len - s : o.T)};
             int t = unit_targets(ds, &u);
             if (t > 0) {
-                if ((rc = ft_data_reserve((void **)&b->units, sizeof *b->units, b->n_units + 1, &cap)) < 0) break;
+                if ((rc = ft__data_reserve((void **)&b->units, sizeof *b->units, b->n_units + 1, &cap)) < 0) break;
                 b->units[b->n_units++] = u;
                 b->targets += t;
             }
@@ -195,18 +196,12 @@ int64_t ft_batcher_units(const ft_batcher *b) { return b->n_units; }
 int64_t ft_batcher_rows(const ft_batcher *b) { return b->o.mode == FT_BATCH_PACKED ? b->n_rows : b->n_units; }
 int64_t ft_batcher_targets_per_epoch(const ft_batcher *b) { return b->targets; }
 
-static uint64_t mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static void epoch_order(ft_batcher *b, uint64_t seed, int64_t epoch) {
     if (b->perm_epoch == epoch && b->perm_seed == seed) return;
     for (int64_t i = 0; i < b->n_items; i++) b->perm[i] = (int)i;
     if (b->o.shuffle) {
         ft_rng r;
-        ft_rng_seed(&r, mix64(seed ^ mix64((uint64_t)epoch + 0x632BE59BD9B4E019ull)));
+        ft_rng_seed(&r, ft__mix64(seed ^ ft__mix64((uint64_t)epoch + 0x632BE59BD9B4E019ull)));
         ft_rng_shuffle_int(&r, b->perm, (int)b->n_items);
     }
     b->perm_seed = seed;

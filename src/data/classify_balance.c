@@ -114,6 +114,14 @@ static int emit(int64_t **train, int64_t *n_train, int64_t **val, int64_t *n_val
     return FT_OK;
 }
 
+/* the examples grouped by class and a zeroed "goes to validation" flag per example */
+static int split_begin(int64_t **by, int64_t **st, uint8_t **is_val, const int *labels, int64_t n, int K) {
+    FT_TRY(group(by, st, labels, n, K));
+    *is_val = calloc((size_t)n, 1);
+    if (!*is_val) { free(*by); free(*st); return ft_error(FT_ERR_NOMEM, "out of memory"); }
+    return FT_OK;
+}
+
 int ft_cls_stratified_split(int64_t **train, int64_t *n_train, int64_t **val, int64_t *n_val,
                             const int *labels, int64_t n, int K, double val_fraction, uint64_t seed) {
     *train = *val = NULL;
@@ -121,9 +129,8 @@ int ft_cls_stratified_split(int64_t **train, int64_t *n_train, int64_t **val, in
     if (n <= 0 || K <= 0 || !(val_fraction >= 0 && val_fraction < 1))
         return ft_error(FT_ERR_INVALID, "stratified split: n = %lld, K = %d, fraction %g (need 0 <= f < 1)", (long long)n, K, val_fraction);
     int64_t *by, *st;
-    FT_TRY(group(&by, &st, labels, n, K));
-    uint8_t *is_val = calloc((size_t)n, 1);
-    if (!is_val) { free(by); free(st); return ft_error(FT_ERR_NOMEM, "out of memory"); }
+    uint8_t *is_val;
+    FT_TRY(split_begin(&by, &st, &is_val, labels, n, K));
     ft_rng r;
     ft_rng_seed(&r, seed);
     for (int k = 0; k < K; k++) {
@@ -145,9 +152,8 @@ int ft_cls_stratified_kfold(int64_t **train, int64_t *n_train, int64_t **val, in
     if (n <= 0 || K <= 0 || folds < 2 || fold < 0 || fold >= folds || folds > n)
         return ft_error(FT_ERR_INVALID, "stratified k-fold: n = %lld, K = %d, fold %d of %d", (long long)n, K, fold, folds);
     int64_t *by, *st;
-    FT_TRY(group(&by, &st, labels, n, K));
-    uint8_t *is_val = calloc((size_t)n, 1);
-    if (!is_val) { free(by); free(st); return ft_error(FT_ERR_NOMEM, "out of memory"); }
+    uint8_t *is_val;
+    FT_TRY(split_begin(&by, &st, &is_val, labels, n, K));
     ft_rng r;
     ft_rng_seed(&r, seed);
     int64_t deal = 0;   /* the fold that gets the next example, carried across classes */

@@ -116,7 +116,7 @@ void ft_cls_batch_free(ft_cls_batch *b) {
     memset(b, 0, sizeof *b);
 }
 
-int ft_cls_fill_rows(ft_cls_batch *b, const int64_t *off, const int *ids, const int *type_ids, int64_t n_ex,
+int ft__cls_fill_rows(ft_cls_batch *b, const int64_t *off, const int *ids, const int *type_ids, int64_t n_ex,
                      const int64_t *idx, int n, int pad_id, int pad_to_T, const char *what) {
     if (n <= 0 || n > b->cap_B) return ft_error(FT_ERR_RANGE, "%s batch: %d rows, capacity %d", what, n, b->cap_B);
     int T = 0;
@@ -146,7 +146,7 @@ int ft_cls_fill_rows(ft_cls_batch *b, const int64_t *off, const int *ids, const 
 }
 
 int ft_cls_batch_fill(ft_cls_batch *b, const ft_cls_features *f, const int64_t *idx, int n, int pad_id, int pad_to_T) {
-    FT_TRY(ft_cls_fill_rows(b, f->off, f->ids, f->type_ids, f->n, idx, n, pad_id, pad_to_T, "classification"));
+    FT_TRY(ft__cls_fill_rows(b, f->off, f->ids, f->type_ids, f->n, idx, n, pad_id, pad_to_T, "classification"));
     for (int r = 0; r < n; r++) b->labels[r] = f->labels[idx[r]];
     return FT_OK;
 }

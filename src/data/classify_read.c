@@ -95,7 +95,7 @@ static int csv_row_read(const char *path, const char *s, size_t n, size_t *pos, 
     int start_line = *line;
     const char *bad;
     int64_t col;
-    int got = ft_csv_read_row(s, n, pos, line, delim, r, &bad, &col);
+    int got = ft__csv_read_row(s, n, pos, line, delim, r, &bad, &col);
     if (got <= 0 || !bad) return got;
     if (!strncmp(bad, "text after", 10))
         return ft_error(FT_ERR_FORMAT, "%s: line %d: column %lld: text after a closing quote (a quoted field "
@@ -129,7 +129,7 @@ static int read_csv(raw_rows *rr, const char *path, const char *s, size_t n, con
     int col[3] = {-1, -1, -1};
     for (int k = 0; k < 3; k++) {
         if (!want[k]) continue;
-        col[k] = ft_csv_find_column(want[k], names, ncol, o->header);
+        col[k] = ft__csv_find_column(want[k], names, ncol, o->header);
         if (col[k] < 0) {
             char cols[512] = "";
             for (int i = 0, w = 0; i < ncol && w < (int)sizeof cols - 1; i++)
@@ -160,10 +160,7 @@ static int read_csv(raw_rows *rr, const char *path, const char *s, size_t n, con
         if (rc < 0) goto done;
     }
 done:
-    for (int i = 0; names && i < ncol; i++) free(names[i]);
-    free(names);
-    free(row.buf);
-    free(row.off);
+    ft__csv_free(names, ncol, &row);
     return rc;
 }
 

@@ -70,7 +70,7 @@ int ft_tok_features_build(ft_tok_features *f, const ft_conll *c, const ft_tokeni
 }
 
 int ft_cls_batch_fill_tokens(ft_cls_batch *b, const ft_tok_features *f, const int64_t *idx, int n, int pad_id, int pad_to_T) {
-    FT_TRY(ft_cls_fill_rows(b, f->off, f->ids, f->type_ids, f->n, idx, n, pad_id, pad_to_T, "token classification"));
+    FT_TRY(ft__cls_fill_rows(b, f->off, f->ids, f->type_ids, f->n, idx, n, pad_id, pad_to_T, "token classification"));
     for (int r = 0; r < n; r++) {
         int64_t s = f->off[idx[r]];
         int len = (int)(f->off[idx[r] + 1] - s), T = b->T;

@@ -1,5 +1,5 @@
 /* clean.c — per field: UTF-8 check, whitespace clean-up, NFC; per record: empty fields,
- * exact duplicates, length filters. Every drop goes through ft_data_drop_rec (warning or, strict,
+ * exact duplicates, length filters. Every drop goes through ft__data_drop_rec (warning or, strict,
  * error naming file, line, record and field). */
 #include "data/data_internal.h"
 
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
-int64_t ft_data_utf8_invalid_at(const char *str, size_t len) {
+int64_t ft__data_utf8_invalid_at(const char *str, size_t len) {
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
     while (i < len) {
@@ -34,7 +34,7 @@ int64_t ft_data_utf8_invalid_at(const char *str, size_t len) {
 
 static int is_hspace(char ch) { return ch == ' ' || ch == '\t'; }
 
-size_t ft_data_clean_ws(char *out, const char *s, size_t len, int keep_lead, int keep_trail) {
+size_t ft__data_clean_ws(char *out, const char *s, size_t len, int keep_lead, int keep_trail) {
     /* pass 1: CRLF / CR -> LF, drop control characters other than TAB and LF */
     size_t n = 0;
     for (size_t i = 0; i < len; i++) {
@@ -94,7 +94,7 @@ static int clean_string(ft_data_ctx *c, int64_t *off, int64_t *len, int keep_lea
         /* the result is never longer: clean into a scratch copy, then back in place */
         char *tmp = malloc((size_t)*len + 1);
         if (!tmp) return ft_error(FT_ERR_NOMEM, "%s: out of memory", c->path);
-        size_t nl = ft_data_clean_ws(tmp, s, (size_t)*len, keep_lead, keep_trail);
+        size_t nl = ft__data_clean_ws(tmp, s, (size_t)*len, keep_lead, keep_trail);
         if (nl != (size_t)*len || memcmp(tmp, s, nl) != 0) {
             memcpy(s, tmp, nl + 1);
             *len = (int64_t)nl;
@@ -121,7 +121,7 @@ static int clean_string(ft_data_ctx *c, int64_t *off, int64_t *len, int keep_lea
                     memcpy(s, dst, (size_t)m);
                     s[m] = 0;
                 } else {
-                    int64_t o = ft_recs_str(rs, (const char *)dst, (size_t)m);
+                    int64_t o = ft__recs_str(rs, (const char *)dst, (size_t)m);
                     if (o < 0) { free(dst); return ft_error(FT_ERR_NOMEM, "%s: out of memory", c->path); }
                     *off = o;
                 }
@@ -133,7 +133,7 @@ static int clean_string(ft_data_ctx *c, int64_t *off, int64_t *len, int keep_lea
     return changed;
 }
 
-int ft_data_clean(ft_data_ctx *c, int64_t rec_begin) {
+int ft__data_clean(ft_data_ctx *c, int64_t rec_begin) {
     ft_recs *rs = c->rs;
     char field[160];
     for (int64_t r = rec_begin; r < rs->n; r++) {
@@ -147,9 +147,9 @@ int ft_data_clean(ft_data_ctx *c, int64_t rec_begin) {
                 int64_t len = part ? m->text_len : m->name_len;
                 if (*off < 0) continue;
                 snprintf(field, sizeof field, "%s%s", fname, part ? "" : " (speaker)");
-                int64_t bad = ft_data_utf8_invalid_at(rs->pool + *off, (size_t)len);
+                int64_t bad = ft__data_utf8_invalid_at(rs->pool + *off, (size_t)len);
                 if (bad >= 0) {
-                    FT_TRY(ft_data_drop_rec(c, r, FT_DROP_INVALID_UTF8, field, "invalid UTF-8 at byte %lld (0x%02X)",
+                    FT_TRY(ft__data_drop_rec(c, r, FT_DROP_INVALID_UTF8, field, "invalid UTF-8 at byte %lld (0x%02X)",
                                             (long long)bad, (unsigned char)rs->pool[*off + bad]));
                     drop = 1;
                     break;
@@ -161,7 +161,7 @@ int ft_data_clean(ft_data_ctx *c, int64_t rec_begin) {
                 nfc |= (ch & 2) != 0;
                 if (part) m->text_len = len; else m->name_len = (int32_t)len;
                 if (part && len == 0 && !(m->flags & FT_MSGF_OPTIONAL)) {
-                    FT_TRY(ft_data_drop_rec(c, r, FT_DROP_EMPTY, field, "empty"));
+                    FT_TRY(ft__data_drop_rec(c, r, FT_DROP_EMPTY, field, "empty"));
                     drop = 1;
                 } else if (part && !(m->flags & FT_MSGF_OPTIONAL)) {
                     /* whitespace-only text kept by keep_lead/keep_trail is empty too */
@@ -171,7 +171,7 @@ int ft_data_clean(ft_data_ctx *c, int64_t rec_begin) {
                         only_ws = ch2 == ' ' || ch2 == '\t' || ch2 == '\n';
                     }
                     if (only_ws) {
-                        FT_TRY(ft_data_drop_rec(c, r, FT_DROP_EMPTY, field, "empty (only whitespace)"));
+                        FT_TRY(ft__data_drop_rec(c, r, FT_DROP_EMPTY, field, "empty (only whitespace)"));
                         drop = 1;
                     }
                 }
@@ -224,7 +224,7 @@ static int64_t count_chars(const char *s, int64_t n) {
     return k;
 }
 
-int ft_data_filter(ft_data_ctx *c) {
+int ft__data_filter(ft_data_ctx *c) {
     ft_recs *rs = c->rs;
     const ft_data_options *o = c->opt;
     for (int64_t r = 0; r < rs->n; r++) {
@@ -236,9 +236,9 @@ int ft_data_filter(ft_data_ctx *c) {
             chars += count_chars(rs->pool + m->text, m->text_len);
         }
         if (o->min_chars > 0 && chars < o->min_chars)
-            FT_TRY(ft_data_drop_rec(c, r, FT_DROP_TOO_SHORT, NULL, "%lld characters < min_chars %d", (long long)chars, o->min_chars));
+            FT_TRY(ft__data_drop_rec(c, r, FT_DROP_TOO_SHORT, NULL, "%lld characters < min_chars %d", (long long)chars, o->min_chars));
         else if (o->max_chars > 0 && chars > o->max_chars)
-            FT_TRY(ft_data_drop_rec(c, r, FT_DROP_TOO_LONG, NULL, "%lld characters > max_chars %d", (long long)chars, o->max_chars));
+            FT_TRY(ft__data_drop_rec(c, r, FT_DROP_TOO_LONG, NULL, "%lld characters > max_chars %d", (long long)chars, o->max_chars));
     }
     if (!o->dedup) return FT_OK;
     int64_t cap = 16;
@@ -257,10 +257,10 @@ int ft_data_filter(ft_data_ctx *c) {
             if (hash[i] == h && rec_equal(rs, slot[i], r)) {
                 const ft_rec *f = &rs->recs[slot[i]];
                 if (f->file == rs->recs[r].file)
-                    rc = ft_data_drop_rec(c, r, FT_DROP_DUPLICATE, NULL, "duplicate of record %lld (line %d)",
+                    rc = ft__data_drop_rec(c, r, FT_DROP_DUPLICATE, NULL, "duplicate of record %lld (line %d)",
                                           (long long)f->index, f->line);
                 else
-                    rc = ft_data_drop_rec(c, r, FT_DROP_DUPLICATE, NULL, "duplicate of %s record %lld (line %d)",
+                    rc = ft__data_drop_rec(c, r, FT_DROP_DUPLICATE, NULL, "duplicate of %s record %lld (line %d)",
                                           rs->files[f->file], (long long)f->index, f->line);
                 break;
             }

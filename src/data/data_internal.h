@@ -76,21 +76,21 @@ typedef struct ft_recs {
     ft_data_format *file_format;   /* per file, as detected */
 } ft_recs;
 
-void    ft_recs_free(ft_recs *r);
+void    ft__recs_free(ft_recs *r);
 /* Appends bytes (and a NUL) to the pool; returns the offset or -1 (out of memory). */
-int64_t ft_recs_str(ft_recs *r, const char *s, size_t len);
+int64_t ft__recs_str(ft_recs *r, const char *s, size_t len);
 /* Starts a record (kind, line, index in the current file); messages added next belong to it. */
-int     ft_recs_begin(ft_recs *r, int kind, int file, int line, int64_t index);
+int     ft__recs_begin(ft_recs *r, int kind, int file, int line, int64_t index);
 /* Adds a message to the last record. name may be NULL. field is the field's name for messages.
  * text and name must not point into the pool (it may move). */
-int     ft_recs_msg(ft_recs *r, int role, int flags, const char *field, const char *name, size_t name_len,
+int     ft__recs_msg(ft_recs *r, int role, int flags, const char *field, const char *name, size_t name_len,
                     const char *text, size_t text_len);
 /* Appends a message that belongs to no record yet (the caller sets msg0/nmsg); returns its index
  * or a negative status. The strings are copied (they must not point into the pool). */
-int64_t ft_recs_add_msg(ft_recs *r, int role, int flags, const char *field, const char *name, size_t name_len,
+int64_t ft__recs_add_msg(ft_recs *r, int role, int flags, const char *field, const char *name, size_t name_len,
                         const char *text, size_t text_len);
 /* Removes the last record (and its messages) — used when a record turns out to be bad while read. */
-void    ft_recs_cancel(ft_recs *r);
+void    ft__recs_cancel(ft_recs *r);
 
 /* The state of one ft_dataset_load call. */
 typedef struct ft_data_ctx {
@@ -106,34 +106,34 @@ typedef struct ft_data_ctx {
 /* Counts a dropped record and warns (first max_warnings per reason), or in strict mode records
  * the error and returns it. Message: "path: line L: record R: field 'F': <detail>" (parts that are
  * unknown are left out: line <= 0, record < 0, field NULL). Returns FT_OK when the caller should go on. */
-int ft_data_drop_record(ft_data_ctx *c, ft_data_drop reason, int line, int64_t record, const char *field,
+int ft__data_drop_record(ft_data_ctx *c, ft_data_drop reason, int line, int64_t record, const char *field,
                         const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* The same for a record already in c->rs (file, line, index from the record; marks it dropped). */
-int ft_data_drop_rec(ft_data_ctx *c, int64_t rec, ft_data_drop reason, const char *field,
+int ft__data_drop_rec(ft_data_ctx *c, int64_t rec, ft_data_drop reason, const char *field,
                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* ---- readers: append records of one file to c->rs ---- */
-int ft_data_read_json(ft_data_ctx *c, const char *buf, size_t len, int jsonl);
-int ft_data_read_text(ft_data_ctx *c, const char *buf, size_t len);
-int ft_data_read_dailydialog(ft_data_ctx *c, const char *buf, size_t len);
-int ft_data_read_csv(ft_data_ctx *c, const char *buf, size_t len, char delim);
+int ft__data_read_json(ft_data_ctx *c, const char *buf, size_t len, int jsonl);
+int ft__data_read_text(ft_data_ctx *c, const char *buf, size_t len);
+int ft__data_read_dailydialog(ft_data_ctx *c, const char *buf, size_t len);
+int ft__data_read_csv(ft_data_ctx *c, const char *buf, size_t len, char delim);
 
 /* records_json.c: one parsed JSON value -> a record (or a drop). cjson is a cJSON *. */
-int ft_data_json_record(ft_data_ctx *c, const void *cjson, int line, int64_t index);
+int ft__data_json_record(ft_data_ctx *c, const void *cjson, int line, int64_t index);
 
 /* dialogue_turns.c: splits every FT_REC_DIALOGUE_RAW record of file `file` into turns.
- * ft_data_label_at: length of the speaker name when s[i..n) starts with "Name: ", else 0. */
-int ft_data_label_at(const char *s, size_t i, size_t n);
-int ft_data_split_dialogue_strings(ft_data_ctx *c, int file, int64_t rec_begin);
+ * ft__data_label_at: length of the speaker name when s[i..n) starts with "Name: ", else 0. */
+int ft__data_label_at(const char *s, size_t i, size_t n);
+int ft__data_split_dialogue_strings(ft_data_ctx *c, int file, int64_t rec_begin);
 
 /* clean.c: cleans records [rec_begin, rs->n) (UTF-8, NFC, whitespace, empty); then
- * ft_data_filter applies duplicates and length filters over all records. */
-int ft_data_clean(ft_data_ctx *c, int64_t rec_begin);
-int ft_data_filter(ft_data_ctx *c);
+ * ft__data_filter applies duplicates and length filters over all records. */
+int ft__data_clean(ft_data_ctx *c, int64_t rec_begin);
+int ft__data_filter(ft_data_ctx *c);
 /* Whitespace clean-up of s[0..len) into out (capacity >= len + 1); returns the new length. */
-size_t ft_data_clean_ws(char *out, const char *s, size_t len, int keep_lead, int keep_trail);
+size_t ft__data_clean_ws(char *out, const char *s, size_t len, int keep_lead, int keep_trail);
 /* Offset of the first invalid UTF-8 byte of s, or -1 if valid. */
-int64_t ft_data_utf8_invalid_at(const char *s, size_t len);
+int64_t ft__data_utf8_invalid_at(const char *s, size_t len);
 
 /* render.c: one record -> text with learned byte ranges. */
 typedef struct ft_lspan { int64_t s, e; } ft_lspan;  /* learned bytes [s, e) */
@@ -142,13 +142,13 @@ typedef struct ft_render {
     ft_lspan *spans; int64_t nspans, spans_cap;
     int     templated;          /* text came from a chat template (parse special tokens) */
 } ft_render;
-void ft_render_free(ft_render *r);
+void ft__render_free(ft_render *r);
 /* Renders record i; train_on resolved (COMPLETION or ALL). Returns FT_OK, a negative status, or
  * 1 when the record has nothing to learn under train_on (the caller drops it). */
-int  ft_data_render(ft_render *out, const ft_recs *rs, int64_t i, ft_train_on train_on,
+int  ft__data_render(ft_render *out, const ft_recs *rs, int64_t i, ft_train_on train_on,
                     const ft_data_options *opt);
 /* AUTO -> the default of the record kind */
-ft_train_on ft_data_resolve_train_on(ft_train_on t, int kind);
+ft_train_on ft__data_resolve_train_on(ft_train_on t, int kind);
 
 /* encode.c */
 typedef struct ft_encoder {
@@ -158,15 +158,15 @@ typedef struct ft_encoder {
     int64_t *off; int off_cap;  /* byte offsets of token starts */
     uint8_t *learn; int learn_cap;
 } ft_encoder;
-int  ft_encoder_init(ft_encoder *e, const ft_tokenizer *tok, int add_bos_opt);
-void ft_encoder_free(ft_encoder *e);
+int  ft__encoder_init(ft_encoder *e, const ft_tokenizer *tok, int add_bos_opt);
+void ft__encoder_free(ft_encoder *e);
 /* Tokenizes r into e->ids / e->learn (n tokens, BOS and EOS included, not truncated). */
-int  ft_encoder_run(ft_encoder *e, const ft_render *r, int *n);
+int  ft__encoder_run(ft_encoder *e, const ft_render *r, int *n);
 /* Truncates e->ids / e->learn of length *n to seq_len in place (RIGHT or LEFT); returns 1 if cut. */
-int  ft_encoder_truncate(ft_encoder *e, int *n, int seq_len, ft_truncate mode);
+int  ft__encoder_truncate(ft_encoder *e, int *n, int seq_len, ft_truncate mode);
 
 /* growth helper: ensures *cap >= need elements of size elem (doubling). */
-int ft_data_reserve(void **p, size_t elem, int64_t need, int64_t *cap);
+int ft__data_reserve(void **p, size_t elem, int64_t need, int64_t *cap);
 
 /* One RFC 4180 row (read_text.c; also used by the classification reader). */
 typedef struct csv_row {
@@ -176,14 +176,16 @@ typedef struct csv_row {
 /* Reads one row starting at *pos. Returns 1 with a row, 0 at end of input, < 0 on error.
  * *bad is set (with a reason) when the row is malformed, *bad_col (may be NULL) to the 1-based field
  * where it was found; *line advances over the row's newlines. */
-int ft_csv_read_row(const char *s, size_t n, size_t *pos, int *line, char delim, csv_row *r, const char **bad, int64_t *bad_col);
+int ft__csv_read_row(const char *s, size_t n, size_t *pos, int *line, char delim, csv_row *r, const char **bad, int64_t *bad_col);
 /* The column of a CSV file chosen by want: a header name (exact, then case-insensitive) when header is set,
  * else / otherwise a 1-based column number (at most 5 digits; within ncol when ncol > 0). -1 if none. */
-int ft_csv_find_column(const char *want, char **names, int ncol, int header);
+int ft__csv_find_column(const char *want, char **names, int ncol, int header);
+/* Frees the header names (names[0, ncol), then names; NULL is fine) and the row's buffers. */
+void ft__csv_free(char **names, int ncol, csv_row *row);
 
 /* Encoder batches (classify_encode.c): rows idx[0..n) of examples stored as off [n_ex+1] into ids /
  * type_ids, padded with pad_id to the longest (or cap_T), mask 1 on real tokens; sets b->B, b->T.
  * what names the batch kind in errors. The caller fills b->labels. */
-int ft_cls_fill_rows(ft_cls_batch *b, const int64_t *off, const int *ids, const int *type_ids, int64_t n_ex,
+int ft__cls_fill_rows(ft_cls_batch *b, const int64_t *off, const int *ids, const int *type_ids, int64_t n_ex,
                      const int64_t *idx, int n, int pad_id, int pad_to_T, const char *what);
 #endif

@@ -137,7 +137,7 @@ static int list_files(const char *path, char ***out, int *n) {
         if (de->d_name[0] == '.' || !has_data_ext(de->d_name)) continue;
         char full[4096];
         if (ft_path_join(full, sizeof full, path, de->d_name) < 0 || ft_path_is_dir(full)) continue;
-        if ((rc = ft_data_reserve((void **)&v, sizeof *v, k + 1, &cap)) < 0) break;
+        if ((rc = ft__data_reserve((void **)&v, sizeof *v, k + 1, &cap)) < 0) break;
         if (!(v[k] = strdup(full))) { rc = ft_error(FT_ERR_NOMEM, "out of memory"); break; }
         k++;
     }
@@ -187,23 +187,23 @@ static int read_one_file(ft_data_ctx *c, const char *path) {
     if (f == FT_DATA_CSV || (f == FT_DATA_AUTO && is_csv_ext)) {
         c->format = FT_DATA_CSV;
         char delim = o->csv_delimiter ? o->csv_delimiter : !strcasecmp(ext, "tsv") ? '\t' : ',';
-        rc = ft_data_read_csv(c, s, n, delim);
+        rc = ft__data_read_csv(c, s, n, delim);
     } else if (f == FT_DATA_DAILYDIALOG ||
                (f == FT_DATA_AUTO && !is_json_ext && !looks_json && memmem(s, n < 65536 ? n : 65536, "__eou__", 7))) {
         c->format = FT_DATA_DAILYDIALOG;
-        rc = ft_data_read_dailydialog(c, s, n);
+        rc = ft__data_read_dailydialog(c, s, n);
     } else if ((f == FT_DATA_TEXT && !is_json_ext) || (f == FT_DATA_AUTO && !is_json_ext && !looks_json)) {
         c->format = FT_DATA_TEXT;
-        rc = ft_data_read_text(c, s, n);
+        rc = ft__data_read_text(c, s, n);
     } else {
-        rc = ft_data_read_json(c, s, n, !strcasecmp(ext, "jsonl"));
+        rc = ft__data_read_json(c, s, n, !strcasecmp(ext, "jsonl"));
     }
     free(buf);
     rs->file_format[c->file] = c->format;
     FT_TRY(rc);
     if (c->st->read == read_before) FT_LOGW("%s: no records", path);
-    FT_TRY(ft_data_clean(c, rec_begin));
-    FT_TRY(ft_data_split_dialogue_strings(c, c->file, rec_begin));
+    FT_TRY(ft__data_clean(c, rec_begin));
+    FT_TRY(ft__data_split_dialogue_strings(c, c->file, rec_begin));
     return FT_OK;
 }
 
@@ -243,7 +243,7 @@ static int build_examples(ft_dataset *ds, ft_data_ctx *c, const ft_tokenizer *to
     ft_render r;
     ft_encoder e;
     memset(&r, 0, sizeof r);
-    int rc = ft_encoder_init(&e, tok, o->add_bos);
+    int rc = ft__encoder_init(&e, tok, o->add_bos);
     if (rc < 0) return rc;
     int64_t n_ok = 0, learned_cap = 0, ids_cap = 0, text_cap = 0, lens_cap = 0, ntok = 0, ntext = 0;
     int *lens = NULL;
@@ -262,38 +262,38 @@ static int build_examples(ft_dataset *ds, ft_data_ctx *c, const ft_tokenizer *to
         const ft_rec *x = &rs->recs[i];
         if (x->dropped) continue;
         c->path = rs->files[x->file];
-        rc = ft_data_render(&r, rs, i, o->train_on, o);
+        rc = ft__data_render(&r, rs, i, o->train_on, o);
         if (rc == FT_ERR_INVALID || rc == FT_ERR_UNSUPPORTED) {  /* the chat template refused this record */
             char msg[512];
             snprintf(msg, sizeof msg, "%s", ft_last_error());
-            if ((rc = ft_data_drop_rec(c, i, FT_DROP_MALFORMED, NULL, "chat template: %s", msg)) < 0) goto done;
+            if ((rc = ft__data_drop_rec(c, i, FT_DROP_MALFORMED, NULL, "chat template: %s", msg)) < 0) goto done;
             continue;
         }
         if (rc < 0) goto done;
         if (rc == 1) {
-            if ((rc = ft_data_drop_rec(c, i, FT_DROP_NO_TARGET, NULL, "nothing to learn under train_on=completion "
+            if ((rc = ft__data_drop_rec(c, i, FT_DROP_NO_TARGET, NULL, "nothing to learn under train_on=completion "
                                        "(no assistant turn / completion / response speaker)")) < 0)
                 goto done;
             continue;
         }
         int n = 0;
-        if ((rc = ft_encoder_run(&e, &r, &n)) < 0) {
+        if ((rc = ft__encoder_run(&e, &r, &n)) < 0) {
             ft_error_wrap(rc, "%s: line %d: record %lld", rs->files[x->file], x->line, (long long)x->index);
             goto done;
         }
         ft_truncate tm = o->truncate;
         if (tm == FT_TRUNC_AUTO) tm = x->kind == FT_REC_TEXT ? FT_TRUNC_NONE : FT_TRUNC_RIGHT;
         int full = n;
-        int cut = ft_encoder_truncate(&e, &n, o->seq_len, tm);
+        int cut = ft__encoder_truncate(&e, &n, o->seq_len, tm);
         st->over_seq_len += full > o->seq_len;
         int any = 0;
         for (int k = 1; k < n && !any; k++) any = e.learn[k];
         if (!any) {
             if (cut)
-                rc = ft_data_drop_rec(c, i, FT_DROP_NO_TARGET, NULL, "no learned token left after %s truncation to %d "
+                rc = ft__data_drop_rec(c, i, FT_DROP_NO_TARGET, NULL, "no learned token left after %s truncation to %d "
                                       "tokens (of %d)", ft_truncate_name(tm), o->seq_len, full);
             else
-                rc = ft_data_drop_rec(c, i, FT_DROP_NO_TARGET, NULL, "no learned token (%d tokens)", n);
+                rc = ft__data_drop_rec(c, i, FT_DROP_NO_TARGET, NULL, "no learned token (%d tokens)", n);
             if (rc < 0)
                 goto done;
             continue;
@@ -301,17 +301,17 @@ static int build_examples(ft_dataset *ds, ft_data_ctx *c, const ft_tokenizer *to
         if (!first_kind) {
             first_kind = x->kind;
             st->truncate = tm;
-            st->train_on = ft_data_resolve_train_on(o->train_on, x->kind);
+            st->train_on = ft__data_resolve_train_on(o->train_on, x->kind);
         }
         st->truncated += cut;
-        if ((rc = ft_data_reserve((void **)&ds->ids, sizeof *ds->ids, ntok + n, &ids_cap)) < 0) goto done;
-        if ((rc = ft_data_reserve((void **)&ds->learned, 1, ntok + n, &learned_cap)) < 0) goto done;
+        if ((rc = ft__data_reserve((void **)&ds->ids, sizeof *ds->ids, ntok + n, &ids_cap)) < 0) goto done;
+        if ((rc = ft__data_reserve((void **)&ds->learned, 1, ntok + n, &learned_cap)) < 0) goto done;
         memcpy(ds->ids + ntok, e.ids, (size_t)n * sizeof *e.ids);
         memcpy(ds->learned + ntok, e.learn, (size_t)n);
         for (int k = 1; k < n; k++) st->learned += e.learn[k];
-        if ((rc = ft_data_reserve((void **)&ds->text, 1, ntext + (int64_t)r.len + 1, &text_cap)) < 0) goto done;
+        if ((rc = ft__data_reserve((void **)&ds->text, 1, ntext + (int64_t)r.len + 1, &text_cap)) < 0) goto done;
         memcpy(ds->text + ntext, r.text, r.len + 1);
-        if ((rc = ft_data_reserve((void **)&lens, sizeof *lens, n_ok + 1, &lens_cap)) < 0) goto done;
+        if ((rc = ft__data_reserve((void **)&lens, sizeof *lens, n_ok + 1, &lens_cap)) < 0) goto done;
         lens[n_ok] = full;
         ds->tok_off[n_ok] = ntok;
         ds->text_off[n_ok] = ntext;
@@ -341,8 +341,8 @@ static int build_examples(ft_dataset *ds, ft_data_ctx *c, const ft_tokenizer *to
     rc = FT_OK;
 done:
     free(lens);
-    ft_render_free(&r);
-    ft_encoder_free(&e);
+    ft__render_free(&r);
+    ft__encoder_free(&e);
     return rc;
 }
 
@@ -391,7 +391,7 @@ int ft_dataset_load(ft_dataset **out, const char *path, const ft_tokenizer *tok,
         ds->stats.files = rs.nfiles;
         ds->stats.format = rs.nfiles ? rs.file_format[0] : FT_DATA_AUTO;
         c.path = path;
-        rc = ft_data_filter(&c);
+        rc = ft__data_filter(&c);
     }
     if (rc == FT_OK) rc = build_examples(ds, &c, tok);
     for (int d = 0; rc == FT_OK && d < FT_DROP_COUNT; d++)
@@ -415,7 +415,7 @@ int ft_dataset_load(ft_dataset **out, const char *path, const ft_tokenizer *tok,
         ds->eos_id = eos;
         ds->pad_id = pad >= 0 ? pad : eos >= 0 ? eos : 0;
     }
-    ft_recs_free(&rs);
+    ft__recs_free(&rs);
     if (rc < 0) { ft_dataset_free(ds); return rc; }
     *out = ds;
     return FT_OK;

@@ -19,7 +19,7 @@
 #define MAX_NAME 40
 
 /* If s[i..n) starts with a valid "Name: " label, returns the name length (the ':' is at i+len). */
-int ft_data_label_at(const char *s, size_t i, size_t n) {
+int ft__data_label_at(const char *s, size_t i, size_t n) {
     size_t j = i, words = 0;
     int word_start = 1;
     while (j < n && j - i <= MAX_NAME) {
@@ -62,7 +62,7 @@ static int add_name(name_set *ns, const char *s, int len, int line_start, int64_
     name_count *x = find_name(ns, s, len);
     if (!x) {
         if (ns->n >= 4096) return FT_OK;  /* not a dialogue file with a few speakers: stop collecting */
-        FT_TRY(ft_data_reserve((void **)&ns->v, sizeof *ns->v, ns->n + 1, &ns->cap));
+        FT_TRY(ft__data_reserve((void **)&ns->v, sizeof *ns->v, ns->n + 1, &ns->cap));
         x = &ns->v[ns->n++];
         memset(x, 0, sizeof *x);
         memcpy(x->name, s, (size_t)len);
@@ -77,7 +77,7 @@ static int sentence_end(char ch) { return ch == '.' || ch == '!' || ch == '?' ||
 
 typedef struct label_pos { size_t name, colon; } label_pos;
 
-int ft_data_split_dialogue_strings(ft_data_ctx *c, int file, int64_t rec_begin) {
+int ft__data_split_dialogue_strings(ft_data_ctx *c, int file, int64_t rec_begin) {
     ft_recs *rs = c->rs;
     name_set ns = {0};
     label_pos *lp = NULL;
@@ -95,7 +95,7 @@ int ft_data_split_dialogue_strings(ft_data_ctx *c, int file, int64_t rec_begin) 
             int at_line = i == 0 || s[i - 1] == '\n';
             int at_inline = i >= 2 && s[i - 1] == ' ' && sentence_end(s[i - 2]);
             if (!at_line && !at_inline) continue;
-            int len = ft_data_label_at(s, i, n);
+            int len = ft__data_label_at(s, i, n);
             if (len > 0 && (rc = add_name(&ns, s + i, len, at_line, r)) < 0) goto done;
         }
     }
@@ -116,13 +116,13 @@ int ft_data_split_dialogue_strings(ft_data_ctx *c, int file, int64_t rec_begin) 
             int at_line = i == 0 || copy[i - 1] == '\n';
             int at_inline = i >= 2 && copy[i - 1] == ' ' && sentence_end(copy[i - 2]);
             if (!at_line && !at_inline) continue;
-            int len = ft_data_label_at(copy, i, n);
+            int len = ft__data_label_at(copy, i, n);
             if (len <= 0) continue;
             if (!at_line) {
                 name_count *nc = find_name(&ns, copy + i, len);
                 if (!nc || !(nc->line_start || nc->inline_recs >= 2)) continue;
             }
-            if ((rc = ft_data_reserve((void **)&lp, sizeof *lp, nl + 1, &lp_cap)) < 0) goto done;
+            if ((rc = ft__data_reserve((void **)&lp, sizeof *lp, nl + 1, &lp_cap)) < 0) goto done;
             lp[nl].name = i;
             lp[nl].colon = i + (size_t)len;
             nl++;
@@ -140,13 +140,13 @@ int ft_data_split_dialogue_strings(ft_data_ctx *c, int file, int64_t rec_begin) 
             snprintf(tf, sizeof tf, "%s turn %d", field, nturns);
             if (k >= 0 && b == a) {
                 rs->nmsgs = first;
-                rc = ft_data_drop_rec(c, r, FT_DROP_EMPTY, field, "turn %d (%.*s) is empty", nturns,
+                rc = ft__data_drop_rec(c, r, FT_DROP_EMPTY, field, "turn %d (%.*s) is empty", nturns,
                                       (int)(lp[k].colon - lp[k].name), copy + lp[k].name);
                 if (rc < 0) goto done;
                 nturns = -1;
                 break;
             }
-            int64_t id = ft_recs_add_msg(rs, FT_ROLE_TURN, 0, tf, k < 0 ? NULL : copy + lp[k].name,
+            int64_t id = ft__recs_add_msg(rs, FT_ROLE_TURN, 0, tf, k < 0 ? NULL : copy + lp[k].name,
                                          k < 0 ? 0 : lp[k].colon - lp[k].name, copy + a, b - a);
             if (id < 0) { rc = (int)id; goto done; }
             nturns++;
@@ -157,7 +157,7 @@ int ft_data_split_dialogue_strings(ft_data_ctx *c, int file, int64_t rec_begin) 
         x->msg0 = first;
         x->nmsg = nturns;
         if (nturns == 0) {
-            rc = ft_data_drop_rec(c, r, FT_DROP_EMPTY, field, "no text");
+            rc = ft__data_drop_rec(c, r, FT_DROP_EMPTY, field, "no text");
             if (rc < 0) goto done;
         }
     }

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ft_encoder_init(ft_encoder *e, const ft_tokenizer *tok, int add_bos_opt) {
+int ft__encoder_init(ft_encoder *e, const ft_tokenizer *tok, int add_bos_opt) {
     memset(e, 0, sizeof *e);
     e->tok = tok;
     e->bos = ft_tokenizer_bos(tok);
@@ -27,7 +27,7 @@ int ft_encoder_init(ft_encoder *e, const ft_tokenizer *tok, int add_bos_opt) {
     return FT_OK;
 }
 
-void ft_encoder_free(ft_encoder *e) {
+void ft__encoder_free(ft_encoder *e) {
     free(e->ids);
     free(e->off);
     free(e->learn);
@@ -36,7 +36,7 @@ void ft_encoder_free(ft_encoder *e) {
 
 static int reserve_int(int **p, int *cap, int need) {
     int64_t c = *cap;
-    FT_TRY(ft_data_reserve((void **)p, sizeof **p, need, &c));
+    FT_TRY(ft__data_reserve((void **)p, sizeof **p, need, &c));
     *cap = (int)c;
     return FT_OK;
 }
@@ -44,7 +44,7 @@ static int reserve_int(int **p, int *cap, int need) {
 /* byte offsets of the tokens; returns 1 if they add up to text_len */
 static int token_offsets(ft_encoder *e, const int *ids, int n, size_t text_len) {
     int64_t cap = e->off_cap;
-    if (ft_data_reserve((void **)&e->off, sizeof *e->off, n + 1, &cap) < 0) return -1;
+    if (ft__data_reserve((void **)&e->off, sizeof *e->off, n + 1, &cap) < 0) return -1;
     e->off_cap = (int)cap;
     char buf[1024];
     int64_t pos = 0;
@@ -85,7 +85,7 @@ static int boundary_token(ft_encoder *e, const char *text, int64_t p, int flags,
     return k;
 }
 
-int ft_encoder_run(ft_encoder *e, const ft_render *r, int *n_out) {
+int ft__encoder_run(ft_encoder *e, const ft_render *r, int *n_out) {
     int flags = r->templated ? 0 : FT_TOK_NO_SPECIAL_PARSE;
     int *ids = NULL, m = 0;
     FT_TRY(ft_tokenizer_encode(e->tok, r->text, r->len, flags, &ids, &m));
@@ -99,7 +99,7 @@ int ft_encoder_run(ft_encoder *e, const ft_render *r, int *n_out) {
     if ((rc = reserve_int(&e->ids, &e->ids_cap, total)) < 0) goto done;
     {
         int64_t c = e->learn_cap;
-        if ((rc = ft_data_reserve((void **)&e->learn, 1, total, &c)) < 0) goto done;
+        if ((rc = ft__data_reserve((void **)&e->learn, 1, total, &c)) < 0) goto done;
         e->learn_cap = (int)c;
     }
     if (lead) e->ids[0] = e->bos;
@@ -135,7 +135,7 @@ done:
     return rc;
 }
 
-int ft_encoder_truncate(ft_encoder *e, int *n, int seq_len, ft_truncate mode) {
+int ft__encoder_truncate(ft_encoder *e, int *n, int seq_len, ft_truncate mode) {
     if (*n <= seq_len || mode == FT_TRUNC_NONE) return 0;
     if (mode == FT_TRUNC_LEFT) {
         int keep_bos = e->add_bos && e->ids[0] == e->bos;

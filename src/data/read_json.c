@@ -81,11 +81,11 @@ static int one_record(ft_data_ctx *c, const char *s, size_t a, size_t b, int lin
         if (end && end >= s + a && end <= s + b)
             for (const char *p = s + a; p < end; p++) eline += *p == '\n';
         if (eline != line)
-            return ft_data_drop_record(c, FT_DROP_MALFORMED, line, index, NULL,
+            return ft__data_drop_record(c, FT_DROP_MALFORMED, line, index, NULL,
                                        "malformed JSON (parse error near line %d)", eline);
-        return ft_data_drop_record(c, FT_DROP_MALFORMED, line, index, NULL, "malformed JSON");
+        return ft__data_drop_record(c, FT_DROP_MALFORMED, line, index, NULL, "malformed JSON");
     }
-    int rc = ft_data_json_record(c, v, line, index);
+    int rc = ft__data_json_record(c, v, line, index);
     cJSON_Delete(v);
     return rc;
 }
@@ -192,7 +192,7 @@ static int read_jsonl(ft_data_ctx *c, const char *s, size_t n) {
     return FT_OK;
 }
 
-int ft_data_read_json(ft_data_ctx *c, const char *buf, size_t len, int jsonl) {
+int ft__data_read_json(ft_data_ctx *c, const char *buf, size_t len, int jsonl) {
     jscan j = {buf, len, 0, 1};
     js_ws(&j);
     if (j.i >= len) return FT_OK;  /* empty file: no records (reported by the caller) */

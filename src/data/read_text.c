@@ -15,11 +15,11 @@ static int is_blank_line(const char *s, size_t a, size_t b) {
 
 static int add_text(ft_data_ctx *c, const char *s, size_t len, int line, int64_t index) {
     c->st->read++;
-    FT_TRY(ft_recs_begin(c->rs, FT_REC_TEXT, c->file, line, index));
-    return ft_recs_msg(c->rs, FT_ROLE_TEXT, 0, "text", NULL, 0, s, len);
+    FT_TRY(ft__recs_begin(c->rs, FT_REC_TEXT, c->file, line, index));
+    return ft__recs_msg(c->rs, FT_ROLE_TEXT, 0, "text", NULL, 0, s, len);
 }
 
-int ft_data_read_text(ft_data_ctx *c, const char *s, size_t n) {
+int ft__data_read_text(ft_data_ctx *c, const char *s, size_t n) {
     ft_text_split mode = c->opt->text_split;
     if (mode == FT_TEXT_WHOLE) return is_blank_line(s, 0, n) ? FT_OK : add_text(c, s, n, 1, 0);
     size_t i = 0, blk = 0;
@@ -48,7 +48,7 @@ int ft_data_read_text(ft_data_ctx *c, const char *s, size_t n) {
 }
 
 /* DailyDialog: "turn __eou__ turn __eou__ ..." one dialogue a line; speakers alternate. */
-int ft_data_read_dailydialog(ft_data_ctx *c, const char *s, size_t n) {
+int ft__data_read_dailydialog(ft_data_ctx *c, const char *s, size_t n) {
     static const char eou[] = "__eou__";
     size_t i = 0;
     int line = 1;
@@ -59,7 +59,7 @@ int ft_data_read_dailydialog(ft_data_ctx *c, const char *s, size_t n) {
         while (e < n && s[e] != '\n') e++;
         if (!is_blank_line(s, i, e)) {
             c->st->read++;
-            FT_TRY(ft_recs_begin(c->rs, FT_REC_DIALOGUE, c->file, line, index));
+            FT_TRY(ft__recs_begin(c->rs, FT_REC_DIALOGUE, c->file, line, index));
             int k = 0;
             size_t a = i;
             while (a < e) {
@@ -71,14 +71,14 @@ int ft_data_read_dailydialog(ft_data_ctx *c, const char *s, size_t n) {
                 if (y > x) {
                     const char *name = c->opt->speakers[k % 2];
                     snprintf(field, sizeof field, "turn[%d]", k);
-                    FT_TRY(ft_recs_msg(c->rs, FT_ROLE_TURN, 0, field, name, strlen(name), s + x, y - x));
+                    FT_TRY(ft__recs_msg(c->rs, FT_ROLE_TURN, 0, field, name, strlen(name), s + x, y - x));
                     k++;
                 }
                 a = hit ? b + sizeof eou - 1 : e;
             }
             if (k == 0) {
-                ft_recs_cancel(c->rs);
-                FT_TRY(ft_data_drop_record(c, FT_DROP_EMPTY, line, index, NULL, "no turns (only __eou__ markers)"));
+                ft__recs_cancel(c->rs);
+                FT_TRY(ft__data_drop_record(c, FT_DROP_EMPTY, line, index, NULL, "no turns (only __eou__ markers)"));
             }
             index++;
         }
@@ -90,18 +90,18 @@ int ft_data_read_dailydialog(ft_data_ctx *c, const char *s, size_t n) {
 
 /* ---- CSV / TSV (RFC 4180) ---- */
 static int csv_push(csv_row *r, char ch) {
-    FT_TRY(ft_data_reserve((void **)&r->buf, 1, r->len + 1, &r->cap));
+    FT_TRY(ft__data_reserve((void **)&r->buf, 1, r->len + 1, &r->cap));
     r->buf[r->len++] = ch;
     return FT_OK;
 }
 static int csv_field_start(csv_row *r) {
-    FT_TRY(ft_data_reserve((void **)&r->off, sizeof *r->off, r->n + 1, &r->off_cap));
+    FT_TRY(ft__data_reserve((void **)&r->off, sizeof *r->off, r->n + 1, &r->off_cap));
     r->off[r->n++] = r->len;
     return FT_OK;
 }
 
 /* see data_internal.h */
-int ft_csv_read_row(const char *s, size_t n, size_t *pos, int *line, char delim, csv_row *r, const char **bad, int64_t *bad_col) {
+int ft__csv_read_row(const char *s, size_t n, size_t *pos, int *line, char delim, csv_row *r, const char **bad, int64_t *bad_col) {
     size_t i = *pos;
     *bad = NULL;
     if (bad_col) *bad_col = 0;
@@ -158,7 +158,14 @@ int ft_csv_read_row(const char *s, size_t n, size_t *pos, int *line, char delim,
     return 1;
 }
 
-int ft_csv_find_column(const char *want, char **names, int ncol, int header) {
+void ft__csv_free(char **names, int ncol, csv_row *row) {
+    for (int i = 0; names && i < ncol; i++) free(names[i]);
+    free(names);
+    free(row->buf);
+    free(row->off);
+}
+
+int ft__csv_find_column(const char *want, char **names, int ncol, int header) {
     if (header) {
         for (int i = 0; i < ncol; i++) if (strcmp(names[i], want) == 0) return i;
         for (int i = 0; i < ncol; i++) if (strcasecmp(names[i], want) == 0) return i;
@@ -172,7 +179,7 @@ int ft_csv_find_column(const char *want, char **names, int ncol, int header) {
     return -1;
 }
 
-int ft_data_read_csv(ft_data_ctx *c, const char *s, size_t n, char delim) {
+int ft__data_read_csv(ft_data_ctx *c, const char *s, size_t n, char delim) {
     const ft_data_options *o = c->opt;
     csv_row row = {0};
     char **names = NULL;
@@ -185,7 +192,7 @@ int ft_data_read_csv(ft_data_ctx *c, const char *s, size_t n, char delim) {
     if (o->csv_header) {
         int got;
         do {  /* the header: the first non-empty row */
-            got = ft_csv_read_row(s, n, &pos, &line, delim, &row, &bad, NULL);
+            got = ft__csv_read_row(s, n, &pos, &line, delim, &row, &bad, NULL);
         } while (got == 1 && row.n == 1 && row.buf[0] == 0);
         if (got < 0) { rc = got; goto done; }
         if (got == 0) goto done;  /* empty file */
@@ -203,8 +210,8 @@ int ft_data_read_csv(ft_data_ctx *c, const char *s, size_t n, char delim) {
     for (int i = 0, w = 0; i < ncol && w < (int)sizeof cols - 1; i++)
         w += snprintf(cols + w, sizeof cols - (size_t)w, "%s%s", i ? ", " : "", names[i]);
     if (pc) {
-        col_p = ft_csv_find_column(o->prompt_column, names, ncol, o->csv_header);
-        col_c = ft_csv_find_column(o->completion_column, names, ncol, o->csv_header);
+        col_p = ft__csv_find_column(o->prompt_column, names, ncol, o->csv_header);
+        col_c = ft__csv_find_column(o->completion_column, names, ncol, o->csv_header);
         const char *miss = col_p < 0 ? o->prompt_column : col_c < 0 ? o->completion_column : NULL;
         if (miss) {
             rc = ft_error(FT_ERR_NOT_FOUND, "%s: line 1: no column '%s' (columns: %s)", c->path, miss,
@@ -212,7 +219,7 @@ int ft_data_read_csv(ft_data_ctx *c, const char *s, size_t n, char delim) {
             goto done;
         }
     } else {
-        col_text = ft_csv_find_column(o->text_column, names, ncol, o->csv_header);
+        col_text = ft__csv_find_column(o->text_column, names, ncol, o->csv_header);
         if (col_text < 0) {
             rc = ft_error(FT_ERR_NOT_FOUND, "%s: line 1: no column '%s' (columns: %s); choose one with --text-column",
                           c->path, o->text_column, o->csv_header ? cols : "no header row: use a 1-based column number");
@@ -222,42 +229,39 @@ int ft_data_read_csv(ft_data_ctx *c, const char *s, size_t n, char delim) {
     int64_t index = 0;
     for (;;) {
         int row_line = line;
-        int got = ft_csv_read_row(s, n, &pos, &line, delim, &row, &bad, NULL);
+        int got = ft__csv_read_row(s, n, &pos, &line, delim, &row, &bad, NULL);
         if (got < 0) { rc = got; goto done; }
         if (got == 0) break;
         if (row.n == 1 && row.buf[0] == 0) continue;  /* empty line */
         c->st->read++;
         int need = pc ? (col_p > col_c ? col_p : col_c) + 1 : col_text + 1;
         if (bad) {
-            rc = ft_data_drop_record(c, FT_DROP_MALFORMED, row_line, index, NULL, "malformed CSV row: %s", bad);
+            rc = ft__data_drop_record(c, FT_DROP_MALFORMED, row_line, index, NULL, "malformed CSV row: %s", bad);
         } else if (o->csv_header && row.n != ncol) {
-            rc = ft_data_drop_record(c, FT_DROP_MALFORMED, row_line, index, NULL,
+            rc = ft__data_drop_record(c, FT_DROP_MALFORMED, row_line, index, NULL,
                                      "malformed CSV row: %lld fields, the header has %d", (long long)row.n, ncol);
         } else if (row.n < need) {
-            rc = ft_data_drop_record(c, FT_DROP_MALFORMED, row_line, index, NULL,
+            rc = ft__data_drop_record(c, FT_DROP_MALFORMED, row_line, index, NULL,
                                      "malformed CSV row: %lld fields, column %d needed", (long long)row.n, need);
         } else if (pc) {
             char fp[80], fc[80];
             snprintf(fp, sizeof fp, "%s", o->csv_header ? names[col_p] : o->prompt_column);
             snprintf(fc, sizeof fc, "%s", o->csv_header ? names[col_c] : o->completion_column);
             const char *p = row.buf + row.off[col_p], *q = row.buf + row.off[col_c];
-            if ((rc = ft_recs_begin(c->rs, FT_REC_PC, c->file, row_line, index)) == FT_OK &&
-                (rc = ft_recs_msg(c->rs, FT_ROLE_USER, FT_MSGF_OPTIONAL | FT_MSGF_KEEP_TRAIL, fp, NULL, 0, p, strlen(p))) == FT_OK)
-                rc = ft_recs_msg(c->rs, FT_ROLE_ASSISTANT, FT_MSGF_KEEP_LEAD, fc, NULL, 0, q, strlen(q));
+            if ((rc = ft__recs_begin(c->rs, FT_REC_PC, c->file, row_line, index)) == FT_OK &&
+                (rc = ft__recs_msg(c->rs, FT_ROLE_USER, FT_MSGF_OPTIONAL | FT_MSGF_KEEP_TRAIL, fp, NULL, 0, p, strlen(p))) == FT_OK)
+                rc = ft__recs_msg(c->rs, FT_ROLE_ASSISTANT, FT_MSGF_KEEP_LEAD, fc, NULL, 0, q, strlen(q));
         } else {
             char ft[80];
             snprintf(ft, sizeof ft, "%s", o->csv_header ? names[col_text] : o->text_column);
             const char *t = row.buf + row.off[col_text];
-            if ((rc = ft_recs_begin(c->rs, FT_REC_TEXT, c->file, row_line, index)) == FT_OK)
-                rc = ft_recs_msg(c->rs, FT_ROLE_TEXT, 0, ft, NULL, 0, t, strlen(t));
+            if ((rc = ft__recs_begin(c->rs, FT_REC_TEXT, c->file, row_line, index)) == FT_OK)
+                rc = ft__recs_msg(c->rs, FT_ROLE_TEXT, 0, ft, NULL, 0, t, strlen(t));
         }
         if (rc < 0) goto done;
         index++;
     }
 done:
-    for (int i = 0; names && i < ncol; i++) free(names[i]);
-    free(names);
-    free(row.buf);
-    free(row.off);
+    ft__csv_free(names, ncol, &row);
     return rc;
 }

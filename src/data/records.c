@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ft_data_reserve(void **p, size_t elem, int64_t need, int64_t *cap) {
+int ft__data_reserve(void **p, size_t elem, int64_t need, int64_t *cap) {
     if (need <= *cap) return FT_OK;
     int64_t nc = *cap ? *cap : 16;
     while (nc < need) nc *= 2;
@@ -17,7 +17,7 @@ int ft_data_reserve(void **p, size_t elem, int64_t need, int64_t *cap) {
     return FT_OK;
 }
 
-void ft_recs_free(ft_recs *r) {
+void ft__recs_free(ft_recs *r) {
     free(r->pool);
     free(r->msgs);
     free(r->recs);
@@ -27,7 +27,7 @@ void ft_recs_free(ft_recs *r) {
     memset(r, 0, sizeof *r);
 }
 
-int64_t ft_recs_str(ft_recs *r, const char *s, size_t len) {
+int64_t ft__recs_str(ft_recs *r, const char *s, size_t len) {
     if (r->pool_len + len + 1 > r->pool_cap) {
         size_t nc = r->pool_cap ? r->pool_cap : 4096;
         while (nc < r->pool_len + len + 1) nc *= 2;
@@ -43,8 +43,8 @@ int64_t ft_recs_str(ft_recs *r, const char *s, size_t len) {
     return off;
 }
 
-int ft_recs_begin(ft_recs *r, int kind, int file, int line, int64_t index) {
-    FT_TRY(ft_data_reserve((void **)&r->recs, sizeof *r->recs, r->n + 1, &r->recs_cap));
+int ft__recs_begin(ft_recs *r, int kind, int file, int line, int64_t index) {
+    FT_TRY(ft__data_reserve((void **)&r->recs, sizeof *r->recs, r->n + 1, &r->recs_cap));
     ft_rec *x = &r->recs[r->n++];
     memset(x, 0, sizeof *x);
     x->kind = (uint8_t)kind;
@@ -55,17 +55,17 @@ int ft_recs_begin(ft_recs *r, int kind, int file, int line, int64_t index) {
     return FT_OK;
 }
 
-int64_t ft_recs_add_msg(ft_recs *r, int role, int flags, const char *field, const char *name, size_t name_len,
+int64_t ft__recs_add_msg(ft_recs *r, int role, int flags, const char *field, const char *name, size_t name_len,
                         const char *text, size_t text_len) {
-    if (ft_data_reserve((void **)&r->msgs, sizeof *r->msgs, r->nmsgs + 1, &r->msgs_cap) < 0) return FT_ERR_NOMEM;
+    if (ft__data_reserve((void **)&r->msgs, sizeof *r->msgs, r->nmsgs + 1, &r->msgs_cap) < 0) return FT_ERR_NOMEM;
     ft_rmsg m;
     memset(&m, 0, sizeof m);
     m.role = (uint8_t)role;
     m.flags = (uint8_t)flags;
-    m.field = ft_recs_str(r, field ? field : "", field ? strlen(field) : 0);
-    m.name = name ? ft_recs_str(r, name, name_len) : -1;
+    m.field = ft__recs_str(r, field ? field : "", field ? strlen(field) : 0);
+    m.name = name ? ft__recs_str(r, name, name_len) : -1;
     m.name_len = name ? (int32_t)name_len : 0;
-    m.text = ft_recs_str(r, text, text_len);
+    m.text = ft__recs_str(r, text, text_len);
     m.text_len = (int64_t)text_len;
     if (m.field < 0 || (name && m.name < 0) || m.text < 0)
         return ft_error(FT_ERR_NOMEM, "data: out of memory for record text");
@@ -73,15 +73,15 @@ int64_t ft_recs_add_msg(ft_recs *r, int role, int flags, const char *field, cons
     return r->nmsgs++;
 }
 
-int ft_recs_msg(ft_recs *r, int role, int flags, const char *field, const char *name, size_t name_len,
+int ft__recs_msg(ft_recs *r, int role, int flags, const char *field, const char *name, size_t name_len,
                 const char *text, size_t text_len) {
-    int64_t k = ft_recs_add_msg(r, role, flags, field, name, name_len, text, text_len);
+    int64_t k = ft__recs_add_msg(r, role, flags, field, name, name_len, text, text_len);
     if (k < 0) return (int)k;
     r->recs[r->n - 1].nmsg++;
     return FT_OK;
 }
 
-void ft_recs_cancel(ft_recs *r) {
+void ft__recs_cancel(ft_recs *r) {
     if (r->n == 0) return;
     r->nmsgs = r->recs[r->n - 1].msg0;
     r->n--;
@@ -113,7 +113,7 @@ static int drop_v(ft_data_ctx *c, ft_data_drop reason, const char *path, int lin
     return FT_OK;
 }
 
-int ft_data_drop_record(ft_data_ctx *c, ft_data_drop reason, int line, int64_t record, const char *field,
+int ft__data_drop_record(ft_data_ctx *c, ft_data_drop reason, int line, int64_t record, const char *field,
                         const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -122,7 +122,7 @@ int ft_data_drop_record(ft_data_ctx *c, ft_data_drop reason, int line, int64_t r
     return rc;
 }
 
-int ft_data_drop_rec(ft_data_ctx *c, int64_t rec, ft_data_drop reason, const char *field, const char *fmt, ...) {
+int ft__data_drop_rec(ft_data_ctx *c, int64_t rec, ft_data_drop reason, const char *field, const char *fmt, ...) {
     ft_rec *x = &c->rs->recs[rec];
     va_list ap;
     va_start(ap, fmt);

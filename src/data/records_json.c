@@ -5,13 +5,14 @@
  * prompt-completion, dialogue/turns or a bare list -> dialogue, text or a bare string -> text).
  * Later records must have that format's fields; one that does not is dropped naming the field. */
 #include "data/data_internal.h"
+#include "core/json_util.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define DROP_MISSING(field, ...) ft_data_drop_record(c, FT_DROP_MISSING_FIELD, line, index, field, __VA_ARGS__)
+#define DROP_MISSING(field, ...) ft__data_drop_record(c, FT_DROP_MISSING_FIELD, line, index, field, __VA_ARGS__)
 
 /* 1 string, 0 absent (or null), -1 another type */
 static int get_str(const cJSON *o, const char *key, const char **s, size_t *n) {
@@ -25,15 +26,6 @@ static int get_str(const cJSON *o, const char *key, const char **s, size_t *n) {
     return 1;
 }
 
-static const char *type_name(const cJSON *v) {
-    if (!v) return "nothing";
-    if (cJSON_IsString(v)) return "a string";
-    if (cJSON_IsNumber(v)) return "a number";
-    if (cJSON_IsBool(v)) return "a boolean";
-    if (cJSON_IsNull(v)) return "null";
-    if (cJSON_IsArray(v)) return "a list";
-    return "an object";
-}
 
 static void key_list(const cJSON *o, char *buf, size_t cap) {
     size_t n = 0;
@@ -114,8 +106,8 @@ static int read_messages(ft_data_ctx *c, const cJSON *list, const char *lname, c
     cJSON_ArrayForEach(m, list) {
         if (!cJSON_IsObject(m)) {
             snprintf(field, sizeof field, "%s[%d]", lname, k);
-            ft_recs_cancel(rs);
-            return DROP_MISSING(field, "expected an object with \"%s\" and \"%s\", found %s", rkey, ckey, type_name(m));
+            ft__recs_cancel(rs);
+            return DROP_MISSING(field, "expected an object with \"%s\" and \"%s\", found %s", rkey, ckey, ft__json_type_name(m));
         }
         const char *rname; size_t rlen;
         int got = get_str(m, rkey, &rname, &rlen);
@@ -123,14 +115,14 @@ static int read_messages(ft_data_ctx *c, const cJSON *list, const char *lname, c
             if (strcmp(rkey, "from") == 0) got = get_str(m, "role", &rname, &rlen);
             if (got != 1) {
                 snprintf(field, sizeof field, "%s[%d].%s", lname, k, rkey);
-                ft_recs_cancel(rs);
+                ft__recs_cancel(rs);
                 return DROP_MISSING(field, got < 0 ? "expected a string" : "missing");
             }
         }
         int role = role_of(rname);
         if (role < 0) {
             snprintf(field, sizeof field, "%s[%d].%s", lname, k, rkey);
-            ft_recs_cancel(rs);
+            ft__recs_cancel(rs);
             return DROP_MISSING(field, "unknown role '%.40s' (system, user/human, assistant/gpt, tool/observation)", rname);
         }
         const cJSON *cv = cJSON_GetObjectItemCaseSensitive(m, ckey);
@@ -138,12 +130,12 @@ static int read_messages(ft_data_ctx *c, const cJSON *list, const char *lname, c
         snprintf(field, sizeof field, "%s[%d].%s", lname, k, ckey);
         char *tmp; size_t n = 0;
         int ok = cv ? content_text(c, cv, &tmp, &n) : 0;
-        if (ok < 0) { ft_recs_cancel(rs); return ok; }
+        if (ok < 0) { ft__recs_cancel(rs); return ok; }
         if (ok != 1) {
-            ft_recs_cancel(rs);
-            return DROP_MISSING(field, cv ? "expected a string, found %s" : "missing", type_name(cv));
+            ft__recs_cancel(rs);
+            return DROP_MISSING(field, cv ? "expected a string, found %s" : "missing", ft__json_type_name(cv));
         }
-        int rc = ft_recs_msg(rs, role, role == FT_ROLE_SYSTEM ? FT_MSGF_OPTIONAL : 0, field, NULL, 0,
+        int rc = ft__recs_msg(rs, role, role == FT_ROLE_SYSTEM ? FT_MSGF_OPTIONAL : 0, field, NULL, 0,
                              tmp ? tmp : cv->valuestring, n);
         free(tmp);
         FT_TRY(rc);
@@ -156,12 +148,12 @@ static int rec_chat(ft_data_ctx *c, const cJSON *v, int line, int64_t index, int
     const char *lname = sharegpt ? "conversations" : "messages";
     const cJSON *list = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, lname) : NULL;
     if (!cJSON_IsArray(list))
-        return DROP_MISSING(lname, list ? "expected a list, found %s" : "missing", type_name(list));
-    FT_TRY(ft_recs_begin(c->rs, FT_REC_CHAT, c->file, line, index));
+        return DROP_MISSING(lname, list ? "expected a list, found %s" : "missing", ft__json_type_name(list));
+    FT_TRY(ft__recs_begin(c->rs, FT_REC_CHAT, c->file, line, index));
     int64_t rec = c->rs->n - 1;
     const char *sys; size_t sl;
     if (get_str(v, "system", &sys, &sl) == 1 && sl)
-        FT_TRY(ft_recs_msg(c->rs, FT_ROLE_SYSTEM, FT_MSGF_OPTIONAL, "system", NULL, 0, sys, sl));
+        FT_TRY(ft__recs_msg(c->rs, FT_ROLE_SYSTEM, FT_MSGF_OPTIONAL, "system", NULL, 0, sys, sl));
     int64_t before = c->rs->n;
     FT_TRY(read_messages(c, list, lname, sharegpt ? "from" : "role", sharegpt ? "value" : "content", line, index));
     if (c->rs->n != before) return FT_OK;  /* dropped (cancelled) */
@@ -171,14 +163,14 @@ static int rec_chat(ft_data_ctx *c, const cJSON *v, int line, int64_t index, int
         int got = cJSON_IsString(chosen) ? (s = chosen->valuestring, n = strlen(s), 1)
                                          : get_str(chosen, sharegpt ? "value" : "content", &s, &n);
         if (got != 1) {
-            ft_recs_cancel(c->rs);
+            ft__recs_cancel(c->rs);
             return DROP_MISSING("chosen", "expected a message or a string");
         }
-        FT_TRY(ft_recs_msg(c->rs, FT_ROLE_ASSISTANT, 0, "chosen", NULL, 0, s, n));
+        FT_TRY(ft__recs_msg(c->rs, FT_ROLE_ASSISTANT, 0, "chosen", NULL, 0, s, n));
     }
     if (c->rs->recs[rec].nmsg == 0) {
-        ft_recs_cancel(c->rs);
-        return ft_data_drop_record(c, FT_DROP_EMPTY, line, index, lname, "no messages");
+        ft__recs_cancel(c->rs);
+        return ft__data_drop_record(c, FT_DROP_EMPTY, line, index, lname, "no messages");
     }
     return FT_OK;
 }
@@ -189,13 +181,13 @@ static int rec_pc(ft_data_ctx *c, const cJSON *v, int line, int64_t index) {
     int gq = cJSON_IsObject(v) ? get_str(v, "completion", &q, &qn) : 0;
     if (gp != 1) return DROP_MISSING("prompt", gp < 0 ? "expected a string" : "missing");
     if (gq != 1) return DROP_MISSING("completion", gq < 0 ? "expected a string" : "missing");
-    FT_TRY(ft_recs_begin(c->rs, FT_REC_PC, c->file, line, index));
-    FT_TRY(ft_recs_msg(c->rs, FT_ROLE_USER, FT_MSGF_OPTIONAL | FT_MSGF_KEEP_TRAIL, "prompt", NULL, 0, p, pn));
-    return ft_recs_msg(c->rs, FT_ROLE_ASSISTANT, FT_MSGF_KEEP_LEAD, "completion", NULL, 0, q, qn);
+    FT_TRY(ft__recs_begin(c->rs, FT_REC_PC, c->file, line, index));
+    FT_TRY(ft__recs_msg(c->rs, FT_ROLE_USER, FT_MSGF_OPTIONAL | FT_MSGF_KEEP_TRAIL, "prompt", NULL, 0, p, pn));
+    return ft__recs_msg(c->rs, FT_ROLE_ASSISTANT, FT_MSGF_KEEP_LEAD, "completion", NULL, 0, q, qn);
 }
 
 static int rec_alpaca(ft_data_ctx *c, const cJSON *v, int line, int64_t index) {
-    if (!cJSON_IsObject(v)) return DROP_MISSING("instruction", "expected an object, found %s", type_name(v));
+    if (!cJSON_IsObject(v)) return DROP_MISSING("instruction", "expected an object, found %s", ft__json_type_name(v));
     const char *ins, *inp = "", *out, *sys; size_t insn, inpn = 0, outn, sysn;
     int gi = get_str(v, "instruction", &ins, &insn);
     int gn = get_str(v, "input", &inp, &inpn);
@@ -217,21 +209,21 @@ static int rec_alpaca(ft_data_ctx *c, const cJSON *v, int line, int64_t index) {
         }
         k++;
     }
-    FT_TRY(ft_recs_begin(c->rs, FT_REC_ALPACA, c->file, line, index));
+    FT_TRY(ft__recs_begin(c->rs, FT_REC_ALPACA, c->file, line, index));
     if (get_str(v, "system", &sys, &sysn) == 1 && sysn)
-        FT_TRY(ft_recs_msg(c->rs, FT_ROLE_SYSTEM, FT_MSGF_OPTIONAL, "system", NULL, 0, sys, sysn));
+        FT_TRY(ft__recs_msg(c->rs, FT_ROLE_SYSTEM, FT_MSGF_OPTIONAL, "system", NULL, 0, sys, sysn));
     k = 0;
     if (cJSON_IsArray(hist)) cJSON_ArrayForEach(h, hist) {
         const char *a = cJSON_GetArrayItem(h, 0)->valuestring, *b = cJSON_GetArrayItem(h, 1)->valuestring;
         snprintf(field, sizeof field, "history[%d][0]", k);
-        FT_TRY(ft_recs_msg(c->rs, FT_ROLE_USER, 0, field, NULL, 0, a, strlen(a)));
+        FT_TRY(ft__recs_msg(c->rs, FT_ROLE_USER, 0, field, NULL, 0, a, strlen(a)));
         snprintf(field, sizeof field, "history[%d][1]", k);
-        FT_TRY(ft_recs_msg(c->rs, FT_ROLE_ASSISTANT, 0, field, NULL, 0, b, strlen(b)));
+        FT_TRY(ft__recs_msg(c->rs, FT_ROLE_ASSISTANT, 0, field, NULL, 0, b, strlen(b)));
         k++;
     }
-    FT_TRY(ft_recs_msg(c->rs, FT_ROLE_USER, 0, "instruction", NULL, 0, ins, insn));
-    FT_TRY(ft_recs_msg(c->rs, FT_ROLE_INPUT, FT_MSGF_OPTIONAL, "input", NULL, 0, inp, inpn));
-    return ft_recs_msg(c->rs, FT_ROLE_ASSISTANT, 0, "output", NULL, 0, out, outn);
+    FT_TRY(ft__recs_msg(c->rs, FT_ROLE_USER, 0, "instruction", NULL, 0, ins, insn));
+    FT_TRY(ft__recs_msg(c->rs, FT_ROLE_INPUT, FT_MSGF_OPTIONAL, "input", NULL, 0, inp, inpn));
+    return ft__recs_msg(c->rs, FT_ROLE_ASSISTANT, 0, "output", NULL, 0, out, outn);
 }
 
 static int rec_text(ft_data_ctx *c, const cJSON *v, int line, int64_t index) {
@@ -240,8 +232,8 @@ static int rec_text(ft_data_ctx *c, const cJSON *v, int line, int64_t index) {
     if (cJSON_IsString(v)) { s = v->valuestring; n = strlen(s); g = 1; }
     else g = cJSON_IsObject(v) ? get_str(v, "text", &s, &n) : -1;
     if (g != 1) return DROP_MISSING("text", g < 0 ? "expected a string or {\"text\": ...}" : "missing");
-    FT_TRY(ft_recs_begin(c->rs, FT_REC_TEXT, c->file, line, index));
-    return ft_recs_msg(c->rs, FT_ROLE_TEXT, 0, "text", NULL, 0, s, n);
+    FT_TRY(ft__recs_begin(c->rs, FT_REC_TEXT, c->file, line, index));
+    return ft__recs_msg(c->rs, FT_ROLE_TEXT, 0, "text", NULL, 0, s, n);
 }
 
 static int rec_dialogue(ft_data_ctx *c, const cJSON *v, int line, int64_t index) {
@@ -253,13 +245,13 @@ static int rec_dialogue(ft_data_ctx *c, const cJSON *v, int line, int64_t index)
         if (!turns) return DROP_MISSING("dialogue", "missing (neither \"dialogue\" nor \"turns\")");
     }
     if (cJSON_IsString(turns)) {  /* speaker-labelled text: split into turns once the file is read */
-        FT_TRY(ft_recs_begin(c->rs, FT_REC_DIALOGUE_RAW, c->file, line, index));
-        return ft_recs_msg(c->rs, FT_ROLE_TURN, 0, lname, NULL, 0, turns->valuestring, strlen(turns->valuestring));
+        FT_TRY(ft__recs_begin(c->rs, FT_REC_DIALOGUE_RAW, c->file, line, index));
+        return ft__recs_msg(c->rs, FT_ROLE_TURN, 0, lname, NULL, 0, turns->valuestring, strlen(turns->valuestring));
     }
     if (!cJSON_IsArray(turns))
-        return DROP_MISSING(lname, "expected a list of turns or a string, found %s", type_name(turns));
+        return DROP_MISSING(lname, "expected a list of turns or a string, found %s", ft__json_type_name(turns));
     if (v == turns) lname = "";
-    FT_TRY(ft_recs_begin(c->rs, FT_REC_DIALOGUE, c->file, line, index));
+    FT_TRY(ft__recs_begin(c->rs, FT_REC_DIALOGUE, c->file, line, index));
     const char *const *spk = c->opt->speakers;
     /* plain strings that all start with "Name: " carry their own speakers */
     int labelled = 1, strings = 0;
@@ -267,7 +259,7 @@ static int rec_dialogue(ft_data_ctx *c, const cJSON *v, int line, int64_t index)
     cJSON_ArrayForEach(t, turns) {
         if (!cJSON_IsString(t)) continue;
         strings++;
-        labelled &= ft_data_label_at(t->valuestring, 0, strlen(t->valuestring)) > 0;
+        labelled &= ft__data_label_at(t->valuestring, 0, strlen(t->valuestring)) > 0;
     }
     labelled &= strings > 0;
     int k = 0;
@@ -279,7 +271,7 @@ static int rec_dialogue(ft_data_ctx *c, const cJSON *v, int line, int64_t index)
             text = t->valuestring;
             tn = strlen(text);
             if (labelled) {
-                nn = (size_t)ft_data_label_at(text, 0, tn);
+                nn = (size_t)ft__data_label_at(text, 0, tn);
                 name = text;
                 text += nn + 1;
                 tn -= nn + 1;
@@ -301,25 +293,25 @@ static int rec_dialogue(ft_data_ctx *c, const cJSON *v, int line, int64_t index)
             }
             if (got != 1) {
                 if (got == 0) snprintf(field, sizeof field, "%s[%d].text", lname, k);
-                ft_recs_cancel(c->rs);
+                ft__recs_cancel(c->rs);
                 return DROP_MISSING(field, got < 0 ? "expected a string" : "missing (text, utterance, content or value)");
             }
         } else {
             snprintf(field, sizeof field, "%s[%d]", lname, k);
-            ft_recs_cancel(c->rs);
-            return DROP_MISSING(field, "expected a string or a {\"speaker\", \"text\"} object, found %s", type_name(t));
+            ft__recs_cancel(c->rs);
+            return DROP_MISSING(field, "expected a string or a {\"speaker\", \"text\"} object, found %s", ft__json_type_name(t));
         }
-        FT_TRY(ft_recs_msg(c->rs, FT_ROLE_TURN, 0, field, name, nn, text, tn));
+        FT_TRY(ft__recs_msg(c->rs, FT_ROLE_TURN, 0, field, name, nn, text, tn));
         k++;
     }
     if (k == 0) {
-        ft_recs_cancel(c->rs);
-        return ft_data_drop_record(c, FT_DROP_EMPTY, line, index, lname[0] ? lname : NULL, "no turns");
+        ft__recs_cancel(c->rs);
+        return ft__data_drop_record(c, FT_DROP_EMPTY, line, index, lname[0] ? lname : NULL, "no turns");
     }
     return FT_OK;
 }
 
-int ft_data_json_record(ft_data_ctx *c, const void *vp, int line, int64_t index) {
+int ft__data_json_record(ft_data_ctx *c, const void *vp, int line, int64_t index) {
     const cJSON *v = vp;
     ft_data_format f = c->format;
     if (f == FT_DATA_AUTO) {
@@ -327,7 +319,7 @@ int ft_data_json_record(ft_data_ctx *c, const void *vp, int line, int64_t index)
         if (f == FT_DATA_AUTO) {
             char keys[256];
             if (cJSON_IsObject(v)) key_list(v, keys, sizeof keys);
-            else snprintf(keys, sizeof keys, "%s", type_name(v));
+            else snprintf(keys, sizeof keys, "%s", ft__json_type_name(v));
             return ft_error(FT_ERR_FORMAT, "%s: line %d: record %lld: cannot tell the dataset format from this record "
                             "(keys: %s); expected messages, conversations, instruction/output, prompt/completion, "
                             "dialogue/turns or text — or name it with --format", c->path, line, (long long)index, keys);

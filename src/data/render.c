@@ -9,6 +9,7 @@
  * or the template's end-of-turn text), the completion, the output, the response speaker's turns. */
 #include "data/data_internal.h"
 #include "finetune/chat.h"
+#include "core/strbuf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -19,25 +20,20 @@ static const char ALPACA_PRE_INPUT[] =
 static const char ALPACA_PRE_NO_INPUT[] =
     "Below is an instruction that describes a task. Write a response that appropriately completes the request.";
 
-void ft_render_free(ft_render *r) {
+void ft__render_free(ft_render *r) {
     free(r->text);
     free(r->spans);
     memset(r, 0, sizeof *r);
 }
 
+/* appends through the core string builder (text, len, cap are its p, n, cap) */
 static int put(ft_render *r, const char *s, size_t n) {
-    if (r->len + n + 1 > r->cap) {
-        size_t nc = r->cap ? r->cap : 256;
-        while (nc < r->len + n + 1) nc *= 2;
-        char *q = realloc(r->text, nc);
-        if (!q) return ft_error(FT_ERR_NOMEM, "data: out of memory (rendering)");
-        r->text = q;
-        r->cap = nc;
-    }
-    if (n) memcpy(r->text + r->len, s, n);
-    r->len += n;
-    r->text[r->len] = 0;
-    return FT_OK;
+    ft__sb b = {r->text, r->len, r->cap, FT_OK};
+    int rc = ft__sb_put(&b, s, n);
+    r->text = b.p;
+    r->len = b.n;
+    r->cap = b.cap;
+    return rc ? ft_error(rc, "data: out of memory (rendering)") : FT_OK;
 }
 static int puts_(ft_render *r, const char *s) { return put(r, s, strlen(s)); }
 
@@ -48,7 +44,7 @@ static int learn(ft_render *r, size_t s, size_t e) {
         if (r->spans[r->nspans - 1].e < (int64_t)e) r->spans[r->nspans - 1].e = (int64_t)e;
         return FT_OK;
     }
-    FT_TRY(ft_data_reserve((void **)&r->spans, sizeof *r->spans, r->nspans + 1, &r->spans_cap));
+    FT_TRY(ft__data_reserve((void **)&r->spans, sizeof *r->spans, r->nspans + 1, &r->spans_cap));
     r->spans[r->nspans].s = (int64_t)s;
     r->spans[r->nspans].e = (int64_t)e;
     r->nspans++;
@@ -62,7 +58,7 @@ static int put_learn(ft_render *r, const char *s, size_t n, int learned) {
     return learned ? learn(r, a, r->len) : FT_OK;
 }
 
-ft_train_on ft_data_resolve_train_on(ft_train_on t, int kind) {
+ft_train_on ft__data_resolve_train_on(ft_train_on t, int kind) {
     if (t != FT_TRAIN_ON_AUTO) return t;
     return kind == FT_REC_TEXT || kind == FT_REC_DIALOGUE || kind == FT_REC_DIALOGUE_RAW ? FT_TRAIN_ON_ALL
                                                                                            : FT_TRAIN_ON_COMPLETION;
@@ -220,13 +216,13 @@ done:
     return rc;
 }
 
-int ft_data_render(ft_render *out, const ft_recs *rs, int64_t i, ft_train_on train_on, const ft_data_options *opt) {
+int ft__data_render(ft_render *out, const ft_recs *rs, int64_t i, ft_train_on train_on, const ft_data_options *opt) {
     const ft_rec *x = &rs->recs[i];
     out->len = 0;
     out->nspans = 0;
     out->templated = 0;
     FT_TRY(put(out, "", 0));
-    int completion = ft_data_resolve_train_on(train_on, x->kind) == FT_TRAIN_ON_COMPLETION;
+    int completion = ft__data_resolve_train_on(train_on, x->kind) == FT_TRAIN_ON_COMPLETION;
     int templ = opt->chat_template && (x->kind == FT_REC_CHAT || x->kind == FT_REC_PC || x->kind == FT_REC_ALPACA);
     if (templ) {
         FT_TRY(render_template(out, rs, x, completion, opt->chat_template));

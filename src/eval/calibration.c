@@ -8,7 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-int ft_eval_check_prob_row(const double *p, int K, int64_t row, const char *what) {
+int ft__eval_check_prob_row(const double *p, int K, int64_t row, const char *what) {
     double sum = 0.0;
     for (int k = 0; k < K; k++) {
         double v = p[k];
@@ -24,20 +24,20 @@ int ft_eval_check_prob_row(const double *p, int K, int64_t row, const char *what
     return FT_OK;
 }
 
-int ft_eval_argmax(const double *p, int K) {
+int ft__eval_argmax(const double *p, int K) {
     int best = 0;
     for (int k = 1; k < K; k++)
         if (p[k] > p[best]) best = k;
     return best;
 }
 
-double ft_eval_clipped_log(double p) {
+double ft__eval_clipped_log(double p) {
     if (p < DBL_EPSILON) p = DBL_EPSILON;
     if (p > 1.0 - DBL_EPSILON) p = 1.0 - DBL_EPSILON;
     return log(p);
 }
 
-int ft_eval_check_labels(const int32_t *y, int64_t n, int K, const char *what, const char *name) {
+int ft__eval_check_labels(const int32_t *y, int64_t n, int K, const char *what, const char *name) {
     for (int64_t i = 0; i < n; i++)
         if (y[i] < 0 || y[i] >= K)
             return ft_error(FT_ERR_RANGE, "%s: %s[%lld] = %d is not a class in 0..%d", what, name,
@@ -64,8 +64,8 @@ static int check_common(const void *out, const int32_t *y_true, const void *prob
     if (!out || !y_true || !probs) return ft_error(FT_ERR_INVALID, "%s: NULL argument", what);
     if (K < 2) return ft_error(FT_ERR_INVALID, "%s: num_classes is %d, need at least 2", what, K);
     if (n < 1) return ft_error(FT_ERR_INVALID, "%s: no samples (n = %lld)", what, (long long)n);
-    FT_TRY(ft_eval_check_labels(y_true, n, K, what, "y_true"));
-    for (int64_t i = 0; i < n; i++) FT_TRY(ft_eval_check_prob_row((const double *)probs + i * K, K, i, what));
+    FT_TRY(ft__eval_check_labels(y_true, n, K, what, "y_true"));
+    for (int64_t i = 0; i < n; i++) FT_TRY(ft__eval_check_prob_row((const double *)probs + i * K, K, i, what));
     return FT_OK;
 }
 
@@ -82,7 +82,7 @@ int ft_metrics_ece(double *out, const int32_t *y_true, const double *probs, int6
     }
     for (int64_t i = 0; i < n; i++) {
         const double *p = probs + i * num_classes;
-        int a = ft_eval_argmax(p, num_classes);
+        int a = ft__eval_argmax(p, num_classes);
         int b = ft_metrics_ece_bin(p[a], bins);
         count[b]++;
         ft_ksum_add(&correct[b], a == y_true[i] ? 1.0 : 0.0);
@@ -103,7 +103,7 @@ int ft_metrics_log_loss(double *out, const int32_t *y_true, const double *probs,
                         int num_classes) {
     FT_TRY(check_common(out, y_true, probs, n, num_classes, "ft_metrics_log_loss"));
     ft_ksum s = {0, 0};
-    for (int64_t i = 0; i < n; i++) ft_ksum_add(&s, -ft_eval_clipped_log(probs[i * num_classes + y_true[i]]));
+    for (int64_t i = 0; i < n; i++) ft_ksum_add(&s, -ft__eval_clipped_log(probs[i * num_classes + y_true[i]]));
     *out = ft_ksum_value(&s) / (double)n;
     return FT_OK;
 }
@@ -112,7 +112,7 @@ int ft_metrics_brier(double *out, const int32_t *y_true, const double *p1, int64
     const char *what = "ft_metrics_brier";
     if (!out || !y_true || !p1) return ft_error(FT_ERR_INVALID, "%s: NULL argument", what);
     if (n < 1) return ft_error(FT_ERR_INVALID, "%s: no samples (n = %lld)", what, (long long)n);
-    FT_TRY(ft_eval_check_labels(y_true, n, 2, what, "y_true"));
+    FT_TRY(ft__eval_check_labels(y_true, n, 2, what, "y_true"));
     for (int64_t i = 0; i < n; i++)
         if (isnan(p1[i]) || p1[i] < 0.0 || p1[i] > 1.0)
             return ft_error(FT_ERR_INVALID, "%s: p1[%lld] = %g is not a probability in [0, 1]", what,

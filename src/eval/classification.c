@@ -124,11 +124,11 @@ static int add_batch(ft_metrics *m, const int32_t *y_true, const int32_t *y_pred
                         "for every batch or for none", what, has ? "has" : "has no", has ? "had none" : "had them");
     int K = m->p.num_classes, M = m->p.ece_bins;
     char ctx[96];
-    FT_TRY(ft_eval_check_labels(y_true, n, K, what, "y_true"));
-    if (y_pred) FT_TRY(ft_eval_check_labels(y_pred, n, K, what, "y_pred"));
+    FT_TRY(ft__eval_check_labels(y_true, n, K, what, "y_true"));
+    if (y_pred) FT_TRY(ft__eval_check_labels(y_pred, n, K, what, "y_pred"));
     if (has) {
         snprintf(ctx, sizeof ctx, "%s: batch starting at sample %lld", what, (long long)m->n);
-        for (int64_t i = 0; i < n; i++) FT_TRY(ft_eval_check_prob_row(prob_row(m, probs, is_f32, i), K, i, ctx));
+        for (int64_t i = 0; i < n; i++) FT_TRY(ft__eval_check_prob_row(prob_row(m, probs, is_f32, i), K, i, ctx));
         if (K == 2) FT_TRY(grow_roc(m, m->n + n));
     }
 
@@ -136,13 +136,13 @@ static int add_batch(ft_metrics *m, const int32_t *y_true, const int32_t *y_pred
         int t = y_true[i];
         if (!has) { m->confusion[(int64_t)t * K + y_pred[i]]++; continue; }
         const double *p = prob_row(m, probs, is_f32, i);
-        int a = ft_eval_argmax(p, K);
+        int a = ft__eval_argmax(p, K);
         m->confusion[(int64_t)t * K + (y_pred ? y_pred[i] : a)]++;
         int b = ft_metrics_ece_bin(p[a], M);
         m->bin_count[b]++;
         ft_ksum_add(&m->bin_correct[b], a == t ? 1.0 : 0.0);
         ft_ksum_add(&m->bin_conf[b], p[a]);
-        ft_ksum_add(&m->log_loss, -ft_eval_clipped_log(p[t]));
+        ft_ksum_add(&m->log_loss, -ft__eval_clipped_log(p[t]));
         if (K == 2) {
             double d = p[1] - (double)t;
             ft_ksum_add(&m->brier, d * d);
@@ -278,8 +278,8 @@ int ft_metrics_accuracy(double *out, const int32_t *y_true, const int32_t *y_pre
     if (!out || !y_true || !y_pred) return ft_error(FT_ERR_INVALID, "%s: NULL argument", what);
     if (n < 1) return ft_error(FT_ERR_INVALID, "%s: no samples (n = %lld)", what, (long long)n);
     if (num_classes < 1) return ft_error(FT_ERR_INVALID, "%s: num_classes is %d", what, num_classes);
-    FT_TRY(ft_eval_check_labels(y_true, n, num_classes, what, "y_true"));
-    FT_TRY(ft_eval_check_labels(y_pred, n, num_classes, what, "y_pred"));
+    FT_TRY(ft__eval_check_labels(y_true, n, num_classes, what, "y_true"));
+    FT_TRY(ft__eval_check_labels(y_pred, n, num_classes, what, "y_pred"));
     int64_t ok = 0;
     for (int64_t i = 0; i < n; i++) ok += y_true[i] == y_pred[i];
     *out = (double)ok / (double)n;
@@ -292,8 +292,8 @@ int ft_metrics_confusion_matrix(int64_t *cm, const int32_t *y_true, const int32_
     if (!cm || (n > 0 && (!y_true || !y_pred))) return ft_error(FT_ERR_INVALID, "%s: NULL argument", what);
     if (num_classes < 1) return ft_error(FT_ERR_INVALID, "%s: num_classes is %d", what, num_classes);
     if (n < 0) return ft_error(FT_ERR_INVALID, "%s: n = %lld", what, (long long)n);
-    FT_TRY(ft_eval_check_labels(y_true, n, num_classes, what, "y_true"));
-    FT_TRY(ft_eval_check_labels(y_pred, n, num_classes, what, "y_pred"));
+    FT_TRY(ft__eval_check_labels(y_true, n, num_classes, what, "y_true"));
+    FT_TRY(ft__eval_check_labels(y_pred, n, num_classes, what, "y_pred"));
     memset(cm, 0, (size_t)num_classes * num_classes * sizeof *cm);
     for (int64_t i = 0; i < n; i++) cm[(int64_t)y_true[i] * num_classes + y_pred[i]]++;
     return FT_OK;

@@ -16,14 +16,14 @@ static inline double ft_ksum_value(const ft_ksum *k) { return k->s + k->c; }
 
 /* Checks one probability row p [K]: finite, in [0, 1], sum within FT_METRICS_PROB_SUM_TOL of 1.
  * On failure records "<what>: row <row>: ..." and returns FT_ERR_INVALID. */
-int ft_eval_check_prob_row(const double *p, int K, int64_t row, const char *what);
+int ft__eval_check_prob_row(const double *p, int K, int64_t row, const char *what);
 
 /* First index of the largest value of p [K]. */
-int ft_eval_argmax(const double *p, int K);
+int ft__eval_argmax(const double *p, int K);
 
 /* log(clip(p, DBL_EPSILON, 1 - DBL_EPSILON)), sklearn's log_loss clipping for float64. */
-double ft_eval_clipped_log(double p);
+double ft__eval_clipped_log(double p);
 
 /* Checks that y [n] holds classes 0..K-1; records "<what>: <name>[i] = v ..." on failure. */
-int ft_eval_check_labels(const int32_t *y, int64_t n, int K, const char *what, const char *name);
+int ft__eval_check_labels(const int32_t *y, int64_t n, int K, const char *what, const char *name);
 #endif

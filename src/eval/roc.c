@@ -18,7 +18,7 @@ int ft_metrics_roc_auc(double *out, const int32_t *y_true, const double *score, 
     const char *what = "ft_metrics_roc_auc";
     if (!out || !y_true || !score) return ft_error(FT_ERR_INVALID, "%s: NULL argument", what);
     if (n < 1) return ft_error(FT_ERR_INVALID, "%s: no samples (n = %lld)", what, (long long)n);
-    FT_TRY(ft_eval_check_labels(y_true, n, 2, what, "y_true"));
+    FT_TRY(ft__eval_check_labels(y_true, n, 2, what, "y_true"));
     int64_t P = 0;
     for (int64_t i = 0; i < n; i++) {
         if (isnan(score[i])) return ft_error(FT_ERR_INVALID, "%s: score[%lld] is NaN", what, (long long)i);

@@ -166,7 +166,7 @@ int ft_gguf_load_llama(ft_llama_ckpt *ck, const char *path) {
         goto done;
     }
     ck->vocab_size = (int)emb->ne[1];
-    if ((rc = ft_llama_ckpt_check_dims(ck, path)) < 0) goto done;
+    if ((rc = ft__llama_ckpt_check_dims(ck, path)) < 0) goto done;
     int64_t rope_dims;
     int head_size = ck->dim / ck->n_heads;
     if ((rc = ft_gguf_get_int_opt(g, "llama.rope.dimension_count", head_size, &rope_dims)) < 0) goto done;
@@ -182,7 +182,7 @@ int ft_gguf_load_llama(ft_llama_ckpt *ck, const char *path) {
                         out->ne[0] == emb->ne[0] && out->ne[1] == emb->ne[1] &&
                         memcmp(out->data, emb->data, emb->nbytes) == 0);
     if ((rc = model_tensors(g, ck, 1)) < 0) goto done;
-    if ((rc = ft_llama_ckpt_alloc(ck, path)) < 0) goto done;
+    if ((rc = ft__llama_ckpt_alloc(ck, path)) < 0) goto done;
     if ((rc = model_tensors(g, ck, 0)) < 0) goto done;
     if (ft_gguf_find_tensor(g, "rope_freqs.weight")) {
         rc = ft_error(FT_ERR_UNSUPPORTED, "%s: per-dimension rope factors (rope_freqs.weight, Llama-3.1 style rope scaling) "

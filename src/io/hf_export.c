@@ -13,49 +13,18 @@
 #include "finetune/safetensors.h"
 #include "finetune/status.h"
 
+#include "core/strbuf.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* ---- a growable text buffer ---- */
-typedef struct { char *s; size_t n, cap; int oom; } sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) { b->oom = 1; return; }
-        if (b->s && b->n + (size_t)k < b->cap) { b->n += (size_t)k; return; }
-        size_t cap = (b->cap ? b->cap * 2 : 1024) + (size_t)k;
-        char *p = realloc(b->s, cap);
-        if (!p) { b->oom = 1; return; }
-        b->s = p; b->cap = cap;
-    }
-}
-
 /* A JSON string literal (with quotes), or null for NULL. */
-static void sb_json_str(sbuf *b, const char *s) {
-    if (!s) { sb_printf(b, "null"); return; }
-    sb_printf(b, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"': sb_printf(b, "\\\""); break;
-        case '\\': sb_printf(b, "\\\\"); break;
-        case '\n': sb_printf(b, "\\n"); break;
-        case '\r': sb_printf(b, "\\r"); break;
-        case '\t': sb_printf(b, "\\t"); break;
-        default:
-            if (*p < 0x20) sb_printf(b, "\\u%04x", *p);
-            else sb_printf(b, "%c", *p);
-        }
-    }
-    sb_printf(b, "\"");
+static void sb_json_str(ft__sb *b, const char *s) {
+    if (s) ft__sb_put_json(b, s, strlen(s), 0);
+    else ft__sb_puts(b, "null");
 }
 
 /* The shortest decimal that reads back as the same float, in Python's json style
@@ -88,11 +57,11 @@ static void out_rollback(outputs *o) {
     if (o->created_dir) rmdir(o->dir);   /* only succeeds when empty */
 }
 
-static int out_file_text(outputs *o, const char *name, sbuf *b) {
+static int out_file_text(outputs *o, const char *name, ft__sb *b) {
     char path[4096];
-    if (b->oom) return ft_error(FT_ERR_NOMEM, "out of memory while building %s", name);
+    if (b->err) return ft_error(FT_ERR_NOMEM, "out of memory while building %s", name);
     FT_TRY(out_path(o, path, sizeof path, name));
-    FT_TRY(ft_file_write_atomic(path, b->s, b->n));
+    FT_TRY(ft_file_write_atomic(path, b->p, b->n));
     snprintf(o->written[o->n_written++], sizeof o->written[0], "%s", path);
     return FT_OK;
 }
@@ -136,55 +105,55 @@ static void find_specials(specials *sp, const ft_llama_ckpt *ck, const ft_tokeni
 }
 
 /* ---- the files ---- */
-static void build_config(sbuf *b, const ft_llama_ckpt *ck, const specials *sp, int max_pos) {
+static void build_config(ft__sb *b, const ft_llama_ckpt *ck, const specials *sp, int max_pos) {
     char eps[32], theta[32];
     fmt_float(eps, sizeof eps, ck->norm_eps);
     fmt_float(theta, sizeof theta, ck->rope_theta);
-    sb_printf(b, "{\n");
-    sb_printf(b, "  \"architectures\": [\n    \"LlamaForCausalLM\"\n  ],\n");
-    sb_printf(b, "  \"attention_bias\": false,\n");
-    sb_printf(b, "  \"attention_dropout\": 0.0,\n");
-    sb_printf(b, "  \"bos_token_id\": %d,\n", sp->bos_id);
-    sb_printf(b, "  \"eos_token_id\": %d,\n", sp->eos_id);
-    sb_printf(b, "  \"head_dim\": %d,\n", ck->dim / ck->n_heads);
-    sb_printf(b, "  \"hidden_act\": \"silu\",\n");
-    sb_printf(b, "  \"hidden_size\": %d,\n", ck->dim);
-    sb_printf(b, "  \"initializer_range\": 0.02,\n");
-    sb_printf(b, "  \"intermediate_size\": %d,\n", ck->hidden_dim);
-    sb_printf(b, "  \"max_position_embeddings\": %d,\n", max_pos);
-    sb_printf(b, "  \"mlp_bias\": false,\n");
-    sb_printf(b, "  \"model_type\": \"llama\",\n");
-    sb_printf(b, "  \"num_attention_heads\": %d,\n", ck->n_heads);
-    sb_printf(b, "  \"num_hidden_layers\": %d,\n", ck->n_layers);
-    sb_printf(b, "  \"num_key_value_heads\": %d,\n", ck->n_kv_heads);
-    sb_printf(b, "  \"pretraining_tp\": 1,\n");
-    sb_printf(b, "  \"rms_norm_eps\": %s,\n", eps);
-    sb_printf(b, "  \"rope_scaling\": null,\n");
-    sb_printf(b, "  \"rope_theta\": %s,\n", theta);
-    sb_printf(b, "  \"tie_word_embeddings\": %s,\n", ck->tied ? "true" : "false");
-    sb_printf(b, "  \"torch_dtype\": \"float32\",\n");
-    sb_printf(b, "  \"use_cache\": true,\n");
-    sb_printf(b, "  \"vocab_size\": %d\n", ck->vocab_size);
-    sb_printf(b, "}\n");
+    ft__sb_printf(b, "{\n");
+    ft__sb_printf(b, "  \"architectures\": [\n    \"LlamaForCausalLM\"\n  ],\n");
+    ft__sb_printf(b, "  \"attention_bias\": false,\n");
+    ft__sb_printf(b, "  \"attention_dropout\": 0.0,\n");
+    ft__sb_printf(b, "  \"bos_token_id\": %d,\n", sp->bos_id);
+    ft__sb_printf(b, "  \"eos_token_id\": %d,\n", sp->eos_id);
+    ft__sb_printf(b, "  \"head_dim\": %d,\n", ck->dim / ck->n_heads);
+    ft__sb_printf(b, "  \"hidden_act\": \"silu\",\n");
+    ft__sb_printf(b, "  \"hidden_size\": %d,\n", ck->dim);
+    ft__sb_printf(b, "  \"initializer_range\": 0.02,\n");
+    ft__sb_printf(b, "  \"intermediate_size\": %d,\n", ck->hidden_dim);
+    ft__sb_printf(b, "  \"max_position_embeddings\": %d,\n", max_pos);
+    ft__sb_printf(b, "  \"mlp_bias\": false,\n");
+    ft__sb_printf(b, "  \"model_type\": \"llama\",\n");
+    ft__sb_printf(b, "  \"num_attention_heads\": %d,\n", ck->n_heads);
+    ft__sb_printf(b, "  \"num_hidden_layers\": %d,\n", ck->n_layers);
+    ft__sb_printf(b, "  \"num_key_value_heads\": %d,\n", ck->n_kv_heads);
+    ft__sb_printf(b, "  \"pretraining_tp\": 1,\n");
+    ft__sb_printf(b, "  \"rms_norm_eps\": %s,\n", eps);
+    ft__sb_printf(b, "  \"rope_scaling\": null,\n");
+    ft__sb_printf(b, "  \"rope_theta\": %s,\n", theta);
+    ft__sb_printf(b, "  \"tie_word_embeddings\": %s,\n", ck->tied ? "true" : "false");
+    ft__sb_printf(b, "  \"torch_dtype\": \"float32\",\n");
+    ft__sb_printf(b, "  \"use_cache\": true,\n");
+    ft__sb_printf(b, "  \"vocab_size\": %d\n", ck->vocab_size);
+    ft__sb_printf(b, "}\n");
 }
 
-static void build_tokenizer_config(sbuf *b, const specials *sp, int max_pos) {
-    sb_printf(b, "{\n");
-    sb_printf(b, "  \"add_bos_token\": true,\n");
-    sb_printf(b, "  \"add_eos_token\": false,\n");
-    sb_printf(b, "  \"bos_token\": "); sb_json_str(b, sp->bos); sb_printf(b, ",\n");
-    sb_printf(b, "  \"clean_up_tokenization_spaces\": false,\n");
-    sb_printf(b, "  \"eos_token\": "); sb_json_str(b, sp->eos); sb_printf(b, ",\n");
-    sb_printf(b, "  \"legacy\": true,\n");
-    sb_printf(b, "  \"model_max_length\": %d,\n", max_pos);
-    sb_printf(b, "  \"pad_token\": null,\n");
-    sb_printf(b, "  \"tokenizer_class\": \"LlamaTokenizerFast\",\n");
-    sb_printf(b, "  \"unk_token\": "); sb_json_str(b, sp->has_unk ? sp->unk : NULL); sb_printf(b, "\n");
-    sb_printf(b, "}\n");
+static void build_tokenizer_config(ft__sb *b, const specials *sp, int max_pos) {
+    ft__sb_printf(b, "{\n");
+    ft__sb_printf(b, "  \"add_bos_token\": true,\n");
+    ft__sb_printf(b, "  \"add_eos_token\": false,\n");
+    ft__sb_printf(b, "  \"bos_token\": "); sb_json_str(b, sp->bos); ft__sb_printf(b, ",\n");
+    ft__sb_printf(b, "  \"clean_up_tokenization_spaces\": false,\n");
+    ft__sb_printf(b, "  \"eos_token\": "); sb_json_str(b, sp->eos); ft__sb_printf(b, ",\n");
+    ft__sb_printf(b, "  \"legacy\": true,\n");
+    ft__sb_printf(b, "  \"model_max_length\": %d,\n", max_pos);
+    ft__sb_printf(b, "  \"pad_token\": null,\n");
+    ft__sb_printf(b, "  \"tokenizer_class\": \"LlamaTokenizerFast\",\n");
+    ft__sb_printf(b, "  \"unk_token\": "); sb_json_str(b, sp->has_unk ? sp->unk : NULL); ft__sb_printf(b, "\n");
+    ft__sb_printf(b, "}\n");
 }
 
-static void build_generation_config(sbuf *b, const specials *sp) {
-    sb_printf(b, "{\n  \"bos_token_id\": %d,\n  \"eos_token_id\": %d\n}\n", sp->bos_id, sp->eos_id);
+static void build_generation_config(ft__sb *b, const specials *sp) {
+    ft__sb_printf(b, "{\n  \"bos_token_id\": %d,\n  \"eos_token_id\": %d\n}\n", sp->bos_id, sp->eos_id);
 }
 
 /* model.safetensors: 9 tensors per layer + embed + norm (+ lm_head). */
@@ -262,7 +231,7 @@ int ft_llama_export_hf(const ft_llama_ckpt *ck, const ft_tokenizer *tok, const c
     specials sp;
     find_specials(&sp, ck, tok);
     int n_tensors = 0;
-    sbuf b = {0};
+    ft__sb b = {0};
     int rc = write_weights(&o, ck, &n_tensors);
     if (rc == FT_OK && tok) {
         char path[4096];
@@ -284,7 +253,7 @@ int ft_llama_export_hf(const ft_llama_ckpt *ck, const ft_tokenizer *tok, const c
         build_config(&b, ck, &sp, max_pos);
         rc = out_file_text(&o, "config.json", &b);
     }
-    free(b.s);
+    ft__sb_free(&b);
     if (rc < 0) {
         out_rollback(&o);
         return rc;

@@ -90,7 +90,7 @@ int ft_llama2c_load(ft_llama_ckpt *ck, const char *path) {
     ck->n_kv_heads = h[4]; ck->vocab_size = h[5]; ck->seq_len = h[6];
     ck->norm_eps = 1e-5f;
     ck->rope_theta = 10000.0f;
-    if (version == 0 && ft_llama_ckpt_check_dims(ck, path) < 0) {
+    if (version == 0 && ft__llama_ckpt_check_dims(ck, path) < 0) {
         /* without a magic number, a bad header most likely means this is not a checkpoint at all */
         char why[1024];
         const char *msg = ft_last_error();
@@ -101,9 +101,9 @@ int ft_llama2c_load(ft_llama_ckpt *ck, const char *path) {
                       "and read as a legacy llama2.c header it is implausible: %s", path, why);
         goto done;
     }
-    if ((rc = ft_llama_ckpt_check_dims(ck, path)) < 0) goto done;
+    if ((rc = ft__llama_ckpt_check_dims(ck, path)) < 0) goto done;
 
-    uint64_t floats = ft_llama_ckpt_weight_floats(ck, !ck->tied);
+    uint64_t floats = ft__llama_ckpt_weight_floats(ck, !ck->tied);
     uint64_t head_size = (uint64_t)(ck->dim / ck->n_heads);
     if (version == 0) floats += (uint64_t)ck->seq_len * head_size;  /* freq_cis real + imag */
     uint64_t expect = header_bytes + floats * sizeof(float);
@@ -115,7 +115,7 @@ int ft_llama2c_load(ft_llama_ckpt *ck, const char *path) {
                       (unsigned long long)expect, m.size);
         goto done;
     }
-    if ((rc = ft_llama_ckpt_alloc(ck, path)) < 0) goto done;
+    if ((rc = ft__llama_ckpt_alloc(ck, path)) < 0) goto done;
 
     size_t C = (size_t)ck->dim, H = (size_t)ck->hidden_dim, L = (size_t)ck->n_layers, V = (size_t)ck->vocab_size;
     size_t KV = C / (size_t)ck->n_heads * (size_t)ck->n_kv_heads;

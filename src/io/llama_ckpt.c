@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ft_llama_ckpt_check_dims(const ft_llama_ckpt *ck, const char *path) {
+int ft__llama_ckpt_check_dims(const ft_llama_ckpt *ck, const char *path) {
     const int64_t lim = 1 << 20;
     if (ck->dim <= 0 || ck->dim > lim || ck->hidden_dim <= 0 || ck->hidden_dim > 8 * lim ||
         ck->n_layers <= 0 || ck->n_layers > 4096 || ck->n_heads <= 0 || ck->n_heads > ck->dim ||
@@ -23,7 +23,7 @@ int ft_llama_ckpt_check_dims(const ft_llama_ckpt *ck, const char *path) {
     return FT_OK;
 }
 
-uint64_t ft_llama_ckpt_weight_floats(const ft_llama_ckpt *ck, int with_cls) {
+uint64_t ft__llama_ckpt_weight_floats(const ft_llama_ckpt *ck, int with_cls) {
     uint64_t C = (uint64_t)ck->dim, H = (uint64_t)ck->hidden_dim, L = (uint64_t)ck->n_layers, V = (uint64_t)ck->vocab_size;
     uint64_t KV = C / (uint64_t)ck->n_heads * (uint64_t)ck->n_kv_heads;
     uint64_t n = V * C                      /* token_embedding */
@@ -35,8 +35,8 @@ uint64_t ft_llama_ckpt_weight_floats(const ft_llama_ckpt *ck, int with_cls) {
     return n;
 }
 
-int ft_llama_ckpt_alloc(ft_llama_ckpt *ck, const char *path) {
-    uint64_t n = ft_llama_ckpt_weight_floats(ck, !ck->tied);
+int ft__llama_ckpt_alloc(ft_llama_ckpt *ck, const char *path) {
+    uint64_t n = ft__llama_ckpt_weight_floats(ck, !ck->tied);
     if (n > SIZE_MAX / sizeof(float)) return ft_error(FT_ERR_NOMEM, "%s: model too large (%llu floats)", path, (unsigned long long)n);
     ck->mem = malloc((size_t)n * sizeof(float));
     if (!ck->mem) return ft_error(FT_ERR_NOMEM, "%s: cannot allocate %llu bytes for the weights", path, (unsigned long long)n * 4);
@@ -70,7 +70,7 @@ void ft_llama_ckpt_free(ft_llama_ckpt *ck) {
 }
 
 int64_t ft_llama_ckpt_param_count(const ft_llama_ckpt *ck) {
-    return (int64_t)ft_llama_ckpt_weight_floats(ck, !ck->tied);
+    return (int64_t)ft__llama_ckpt_weight_floats(ck, !ck->tied);
 }
 
 void ft_rope_interleaved_to_half(float *dst, const float *src, int n_heads, int head_dim, int cols) {

@@ -79,7 +79,7 @@ static int grow(void **p, int *cap, int need, size_t elem) {
     return FT_OK;
 }
 
-int st_add_meta(ft_safetensors *st, const char *key, const char *value) {
+int ft__st_add_meta(ft_safetensors *st, const char *key, const char *value) {
     for (int i = 0; i < st->n_meta; i++)
         if (strcmp(st->meta[2 * i], key) == 0) return FT_OK;
     FT_TRY(grow((void **)&st->meta, &st->cap_meta, 2 * (st->n_meta + 1), sizeof(char *)));
@@ -174,7 +174,7 @@ static int parse_metadata(ft_safetensors *st, const cJSON *j, const char *path) 
     for (const cJSON *x = j->child; x; x = x->next) {
         if (!cJSON_IsString(x))
             return ft_error(FT_ERR_FORMAT, "%s: \"__metadata__\" value for '%s' is not a string", path, x->string);
-        FT_TRY(st_add_meta(st, x->string, x->valuestring));
+        FT_TRY(ft__st_add_meta(st, x->string, x->valuestring));
     }
     return FT_OK;
 }
@@ -195,7 +195,7 @@ static int check_overlap(span *sp, int n, const ft_st_entry *entries, const char
     return FT_OK;
 }
 
-int st_add_file(ft_safetensors *st, const char *path) {
+int ft__st_add_file(ft_safetensors *st, const char *path) {
     int nf = st->n_files; /* few files: the arrays grow by one */
     char **files = realloc(st->files, (size_t)(nf + 1) * sizeof *files);
     if (!files) return ft_error(FT_ERR_NOMEM, "%s: out of memory", path);
@@ -286,7 +286,7 @@ static uint64_t hash_name(const char *s) {
     return h;
 }
 
-int st_build_lookup(ft_safetensors *st) {
+int ft__st_build_lookup(ft_safetensors *st) {
     if (st->slots) return FT_OK;
     uint32_t cap = 16;
     while (cap < (uint32_t)st->n * 2u) cap *= 2;

@@ -35,9 +35,9 @@ int ft_st_read_i32(const ft_safetensors *st, const char *name, const int64_t *ex
 
 /* Maps `path`, validates its header and appends its tensors and metadata to st. On failure the
  * message names the file and, where known, the tensor; st stays valid for ft_st_close. */
-int st_add_file(ft_safetensors *st, const char *path);
+int ft__st_add_file(ft_safetensors *st, const char *path);
 /* Adds a metadata pair unless the key is already present. */
-int st_add_meta(ft_safetensors *st, const char *key, const char *value);
+int ft__st_add_meta(ft_safetensors *st, const char *key, const char *value);
 /* Builds the name lookup table over all entries (idempotent). Duplicate names are FT_ERR_FORMAT. */
-int st_build_lookup(ft_safetensors *st);
+int ft__st_build_lookup(ft_safetensors *st);
 #endif

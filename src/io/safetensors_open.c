@@ -80,9 +80,9 @@ static int open_index(ft_safetensors *st, const char *index_path) {
                           index_path, x->valuestring, x->string, full);
             goto done;
         }
-        if ((rc = st_add_file(st, full)) < 0) goto done;
+        if ((rc = ft__st_add_file(st, full)) < 0) goto done;
     }
-    if ((rc = st_build_lookup(st)) < 0) goto done;
+    if ((rc = ft__st_build_lookup(st)) < 0) goto done;
 
     for (const cJSON *x = wm->child; x; x = x->next) {
         const ft_st_entry *e = ft_st_find(st, x->string);
@@ -104,7 +104,7 @@ static int open_index(ft_safetensors *st, const char *index_path) {
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "metadata");
     if (cJSON_IsObject(meta))
         for (const cJSON *x = meta->child; x; x = x->next)
-            if (cJSON_IsString(x) && (rc = st_add_meta(st, x->string, x->valuestring)) < 0) goto done;
+            if (cJSON_IsString(x) && (rc = ft__st_add_meta(st, x->string, x->valuestring)) < 0) goto done;
 done:
     free(shards);
     cJSON_Delete(root);
@@ -168,7 +168,7 @@ static int scan_dir(dir_scan *d, const char *dir) {
 static int open_dir(ft_safetensors *st, const char *dir) {
     char p[4096];
     FT_TRY(ft_path_join(p, sizeof p, dir, "model.safetensors"));
-    if (ft_path_exists(p)) return st_add_file(st, p);
+    if (ft_path_exists(p)) return ft__st_add_file(st, p);
     FT_TRY(ft_path_join(p, sizeof p, dir, "model.safetensors.index.json"));
     if (ft_path_exists(p)) return open_index(st, p);
 
@@ -181,7 +181,7 @@ static int open_dir(ft_safetensors *st, const char *dir) {
         rc = ft_error(FT_ERR_INVALID, "%s: %d *.safetensors.index.json files and no model.safetensors.index.json; open one of them directly",
                       dir, d.n_index);
     } else if (d.n_single == 1) {
-        if ((rc = ft_path_join(p, sizeof p, dir, d.single)) == FT_OK) rc = st_add_file(st, p);
+        if ((rc = ft_path_join(p, sizeof p, dir, d.single)) == FT_OK) rc = ft__st_add_file(st, p);
     } else if (d.n_single > 1) {
         rc = ft_error(FT_ERR_INVALID, "%s: %d *.safetensors files but no model.safetensors or index.json; open one of them directly",
                       dir, d.n_single);
@@ -215,8 +215,8 @@ int ft_st_open(ft_safetensors **out, const char *path) {
     int rc;
     if (ft_path_is_dir(path)) rc = open_dir(st, path);
     else if (ends_with(path, ".json")) rc = open_index(st, path);
-    else rc = st_add_file(st, path);
-    if (rc == FT_OK) rc = st_build_lookup(st);
+    else rc = ft__st_add_file(st, path);
+    if (rc == FT_OK) rc = ft__st_build_lookup(st);
     if (rc < 0) { ft_st_close(st); return rc; }
     *out = st;
     return FT_OK;

@@ -12,54 +12,14 @@
 #include "finetune/fileio.h"
 #include "finetune/safetensors.h"
 #include "finetune/status.h"
+#include "core/strbuf.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors data is little-endian; this writer assumes a little-endian host"
 #endif
 
-typedef struct sbuf { char *p; size_t n, cap; int oom; } sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 1024;
-        while (b->n + n + 1 > nc) nc *= 2;
-        char *q = realloc(b->p, nc);
-        if (!q) { b->oom = 1; return; }
-        b->p = q;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-static void sb_u64(sbuf *b, unsigned long long v) {
-    char t[32];
-    int n = snprintf(t, sizeof t, "%llu", v);
-    sb_put(b, t, (size_t)n);
-}
-
-/* A JSON string: quotes, backslash and control characters escaped; other bytes (UTF-8) copied. */
-static void sb_json_str(sbuf *b, const char *s) {
-    sb_put(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char esc[8];
-        switch (*p) {
-        case '"': sb_put(b, "\\\"", 2); break;
-        case '\\': sb_put(b, "\\\\", 2); break;
-        case '\n': sb_put(b, "\\n", 2); break;
-        case '\r': sb_put(b, "\\r", 2); break;
-        case '\t': sb_put(b, "\\t", 2); break;
-        default:
-            if (*p < 0x20) { snprintf(esc, sizeof esc, "\\u%04x", *p); sb_put(b, esc, 6); }
-            else sb_put(b, (const char *)p, 1);
-        }
-    }
-    sb_put(b, "\"", 1);
-}
+static void sb_u64(ft__sb *b, unsigned long long v) { ft__sb_printf(b, "%llu", v); }
+static void sb_json_str(ft__sb *b, const char *s) { ft__sb_put_json(b, s, strlen(s), 0); }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
@@ -120,39 +80,39 @@ int ft_st_write(const char *path, const ft_st_tensor *t, int n, const char *cons
     int rc = check_inputs(path, t, n, metadata, n_meta, sizes);
     if (rc < 0) { free(sizes); return rc; }
 
-    sbuf h = {0};
-    sb_puts(&h, "{");
+    ft__sb h = {0};
+    ft__sb_puts(&h, "{");
     if (n_meta > 0) {
-        sb_puts(&h, "\"__metadata__\":{");
+        ft__sb_puts(&h, "\"__metadata__\":{");
         for (int i = 0; i < n_meta; i++) {
-            if (i) sb_puts(&h, ",");
+            if (i) ft__sb_puts(&h, ",");
             sb_json_str(&h, metadata[2 * i]);
-            sb_puts(&h, ":");
+            ft__sb_puts(&h, ":");
             sb_json_str(&h, metadata[2 * i + 1]);
         }
-        sb_puts(&h, "}");
+        ft__sb_puts(&h, "}");
     }
     uint64_t off = 0;
     for (int i = 0; i < n; i++) {
-        if (i || n_meta > 0) sb_puts(&h, ",");
+        if (i || n_meta > 0) ft__sb_puts(&h, ",");
         sb_json_str(&h, t[i].name);
-        sb_puts(&h, ":{\"dtype\":\"");
-        sb_puts(&h, ft_dtype_name(t[i].dtype));
-        sb_puts(&h, "\",\"shape\":[");
+        ft__sb_puts(&h, ":{\"dtype\":\"");
+        ft__sb_puts(&h, ft_dtype_name(t[i].dtype));
+        ft__sb_puts(&h, "\",\"shape\":[");
         for (int k = 0; k < t[i].ndim; k++) {
-            if (k) sb_puts(&h, ",");
+            if (k) ft__sb_puts(&h, ",");
             sb_u64(&h, (unsigned long long)t[i].shape[k]);
         }
-        sb_puts(&h, "],\"data_offsets\":[");
+        ft__sb_puts(&h, "],\"data_offsets\":[");
         sb_u64(&h, off);
-        sb_puts(&h, ",");
+        ft__sb_puts(&h, ",");
         off += sizes[i];
         sb_u64(&h, off);
-        sb_puts(&h, "]}");
+        ft__sb_puts(&h, "]}");
     }
-    sb_puts(&h, "}");
-    while (h.n % 8) sb_puts(&h, " ");
-    if (h.oom) { free(h.p); free(sizes); return ft_error(FT_ERR_NOMEM, "%s: out of memory building the header", path); }
+    ft__sb_puts(&h, "}");
+    while (h.n % 8) ft__sb_puts(&h, " ");
+    if (h.err) { ft__sb_free(&h); free(sizes); return ft_error(FT_ERR_NOMEM, "%s: out of memory building the header", path); }
 
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
@@ -163,7 +123,7 @@ int ft_st_write(const char *path, const ft_st_tensor *t, int n, const char *cons
     for (int i = 0; rc == FT_OK && i < n; i++) rc = ft_atomic_write(&f, t[i].data, (size_t)sizes[i]);
     if (rc == FT_OK) rc = ft_atomic_commit(&f);
     else if (f.fp || f.tmp[0]) ft_atomic_abort(&f);
-    free(h.p);
+    ft__sb_free(&h);
     free(sizes);
     return rc;
 }

@@ -1,5 +1,5 @@
 /* adapter.c — LoRA adapters as objects (adapter.h), and the pieces every LoRA path shares: which modules
- * a target list selects (ft_lora_plan_modules) and the low-rank update itself (ft_lora_module_forward),
+ * a target list selects (ft__lora_plan_modules) and the low-rank update itself (ft__lora_module_forward),
  * used by training (lora.c) and by batched decoding with per-sequence adapters (context.c). */
 #include "model_internal.h"
 #include "finetune/fileio.h"
@@ -14,16 +14,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-const int ft_lora_sites[4] = {P_QKV_W, P_ATTN_W, P_FC_W, P_PROJ_W};
+const int ft__lora_sites[4] = {P_QKV_W, P_ATTN_W, P_FC_W, P_PROJ_W};
 
-int ft_lora_site_index(int slot) {
-    for (int s = 0; s < 4; s++) if (ft_lora_sites[s] == slot) return s;
+int ft__lora_site_index(int slot) {
+    for (int s = 0; s < 4; s++) if (ft__lora_sites[s] == slot) return s;
     return -1;
 }
 
 /* ------------------------------------------------------------------ target matching */
 
-int ft_lora_target_matches(const char *module, const char *targets) {
+int ft__lora_target_matches(const char *module, const char *targets) {
     if (!strcmp(targets, "all-linear")) return 1;
     char buf[512];
     snprintf(buf, sizeof buf, "%s", targets);
@@ -36,25 +36,25 @@ int ft_lora_target_matches(const char *module, const char *targets) {
     return 0;
 }
 
-int ft_lora_plan_modules(const ft_model *m, const char *targets, ft_adapter_module *out) {
+int ft__lora_plan_modules(const ft_model *m, const char *targets, ft_adapter_module *out) {
     const ft_model_config *c = &m->cfg;
     const char *tg = targets && *targets ? targets : (c->arch == FT_ARCH_GPT2 ? "c_attn" : "q_proj,v_proj");
     int n = 0;
     for (int l = 0; l < c->n_layer; l++)
         for (int s = 0; s < 4; s++) {
-            int pi = m->layer_slot[l * P_LAYER_COUNT + ft_lora_sites[s]];
+            int pi = m->layer_slot[l * P_LAYER_COUNT + ft__lora_sites[s]];
             ft_hf_piece pc[3];
             int npc = ft_model_hf_pieces(m, pi, pc);
             for (int k = 0; k < npc; k++) {
                 char mod[160];
                 size_t nl = strnlen(pc[k].name, sizeof pc[k].name);
                 snprintf(mod, sizeof mod, "%.*s", (int)(nl > 7 ? nl - 7 : 0), pc[k].name); /* strip ".weight" */
-                if (!ft_lora_target_matches(mod, tg)) continue;
+                if (!ft__lora_target_matches(mod, tg)) continue;
                 if (out) {
                     ft_adapter_module *a = &out[n];
                     memset(a, 0, sizeof *a);
                     snprintf(a->module, sizeof a->module, "%s", mod);
-                    a->layer = l; a->slot = ft_lora_sites[s]; a->site = s; a->piece = k;
+                    a->layer = l; a->slot = ft__lora_sites[s]; a->site = s; a->piece = k;
                     a->row0 = pc[k].row0; a->rows = pc[k].rows;
                     a->in = (int)m->params[pi].t.shape[1];
                 }
@@ -63,7 +63,7 @@ int ft_lora_plan_modules(const ft_model *m, const char *targets, ft_adapter_modu
         }
     if (n == 0) {
         ft_hf_piece pc[3];
-        ft_model_hf_pieces(m, m->layer_slot[ft_lora_sites[0]], pc);
+        ft_model_hf_pieces(m, m->layer_slot[ft__lora_sites[0]], pc);
         return ft_error(FT_ERR_NOT_FOUND, "LoRA targets \"%s\" match no module of this %s model (modules look like \"%.*s\"; "
                         "targets: %s, or all-linear)", tg, c->model_type, (int)(strlen(pc[0].name) - 7), pc[0].name,
                         c->arch == FT_ARCH_GPT2 ? "c_attn, c_proj, c_fc, attn.c_proj, mlp.c_proj"
@@ -72,7 +72,7 @@ int ft_lora_plan_modules(const ft_model *m, const char *targets, ft_adapter_modu
     return n;
 }
 
-void ft_lora_module_forward(const ft_backend *be, float *out, int ldo, const float *x, const float *A, const float *B,
+void ft__lora_module_forward(const ft_backend *be, float *out, int ldo, const float *x, const float *A, const float *B,
                             float *xa, int N, int in, int r, int64_t rows, float scale) {
     be->matmul_forward(xa, x, A, NULL, N, in, r);                          /* xa [N, r] = x A^T */
     be->matmul_acc_forward(out, ldo, xa, B, N, r, (int)rows, scale);        /* out += scale xa B^T */
@@ -85,9 +85,9 @@ static int same_shape(const ft_model_config *a, const ft_model_config *b) {
            a->n_kv_head == b->n_kv_head && a->head_dim == b->head_dim && a->ffn_hidden == b->ffn_hidden;
 }
 
-int ft_adapter_fits(const ft_adapter *a, const ft_model *m) { return !a->encoder && same_shape(&a->shape, &m->cfg); }
+int ft__adapter_fits(const ft_adapter *a, const ft_model *m) { return !a->encoder && same_shape(&a->shape, &m->cfg); }
 
-ft_adapter *ft_adapter_alloc(int n_mod, int n_layer, int n_sites) {
+ft_adapter *ft__adapter_alloc(int n_mod, int n_layer, int n_sites) {
     ft_adapter *a = calloc(1, sizeof *a);
     if (a) {
         a->mods = calloc((size_t)(n_mod > 0 ? n_mod : 1), sizeof *a->mods);
@@ -99,7 +99,7 @@ ft_adapter *ft_adapter_alloc(int n_mod, int n_layer, int n_sites) {
     return a;
 }
 
-int ft_adapter_finish(ft_adapter *a, int n_layer) {
+int ft__adapter_finish(ft_adapter *a, int n_layer) {
     ft_arena plan;
     ft_arena_plan(&plan);
     for (int k = 0; k < a->n_mod; k++) {
@@ -127,19 +127,19 @@ static int adapter_new(ft_adapter **out, const ft_model *m, const char *targets,
                        int rslora, const char *name) {
     *out = NULL;
     if (r <= 0) return ft_error(FT_ERR_INVALID, "LoRA rank must be positive (got %d)", r);
-    int n = ft_lora_plan_modules(m, targets, NULL);
+    int n = ft__lora_plan_modules(m, targets, NULL);
     if (n < 0) return n;
     int L = m->cfg.n_layer;
-    ft_adapter *a = ft_adapter_alloc(n, L, 4);
+    ft_adapter *a = ft__adapter_alloc(n, L, 4);
     if (!a) return FT_ERR_NOMEM;
-    ft_lora_plan_modules(m, targets, a->mods);
+    ft__lora_plan_modules(m, targets, a->mods);
     a->r = r; a->alpha = alpha; a->dropout = dropout; a->rslora = rslora;
     a->shape = m->cfg;
     snprintf(a->targets, sizeof a->targets, "%s", targets && *targets ? targets : (m->cfg.arch == FT_ARCH_GPT2 ? "c_attn" : "q_proj,v_proj"));
     snprintf(a->name, sizeof a->name, "%s", name ? name : "");
     float scale = rslora ? alpha / sqrtf((float)r) : alpha / (float)r;
     for (int k = 0; k < a->n_mod; k++) { a->mods[k].r = r; a->mods[k].scale = scale; }
-    int rc = ft_adapter_finish(a, L);
+    int rc = ft__adapter_finish(a, L);
     if (rc < 0) { ft_adapter_free(a); return rc; }
     *out = a;
     return FT_OK;
@@ -148,7 +148,7 @@ static int adapter_new(ft_adapter **out, const ft_model *m, const char *targets,
 int ft_adapter_load(ft_adapter **out, const ft_model *base, const char *dir) {
     *out = NULL;
     ft_peft_lora_config pc;
-    FT_TRY(ft_peft_lora_config_read(&pc, dir));
+    FT_TRY(ft__peft_lora_config_read(&pc, dir));
     if (pc.n_modules_to_save > 0)
         return ft_error(FT_ERR_UNSUPPORTED, "%s/adapter_config.json: modules_to_save is not supported for decoder adapters", dir);
     ft_adapter *a;
@@ -167,7 +167,7 @@ int ft_adapter_load(ft_adapter **out, const ft_model *base, const char *dir) {
             p.t.shape[0] = w ? md->rows : md->r;
             p.t.shape[1] = w ? md->r : md->in;
             p.t.data = w ? md->B : md->A;
-            rc = ft_peft_read_lora_weight(st, md->module, w ? 'B' : 'A', &p);
+            rc = ft__peft_read_lora_weight(st, md->module, w ? 'B' : 'A', &p);
         }
     }
     if (st) ft_st_close(st);

@@ -147,17 +147,17 @@ static void step_lora(void *hp, int l, int slot, const float *inp, float *out, i
     for (int k = 0; k < m->n_lora; k++) {
         const ft_lora *a = &m->lora[k];
         if (a->layer != l || a->slot != slot) continue;
-        ft_lora_module_forward(be, out + a->row0, ldo, inp, m->params[a->pa].t.data, m->params[a->pb].t.data, ctx->xa,
+        ft__lora_module_forward(be, out + a->row0, ldo, inp, m->params[a->pa].t.data, m->params[a->pb].t.data, ctx->xa,
                                R, a->in, a->r, a->rows, a->scale);
     }
-    int site = l * 4 + ft_lora_site_index(slot);
+    int site = l * 4 + ft__lora_site_index(slot);
     for (int i = 0; i < h->npc; i++) {
         const piece *p = &h->pc[i];
         const ft_adapter *ad = h->seqs[p->seq].adapter;
         if (!ad) continue;
         for (int k = ad->site_first[site]; k < ad->site_first[site + 1]; k++) {
             const ft_adapter_module *md = &ad->mods[k];
-            ft_lora_module_forward(be, out + (size_t)p->row * ldo + md->row0, ldo, inp + (size_t)p->row * md->in,
+            ft__lora_module_forward(be, out + (size_t)p->row * ldo + md->row0, ldo, inp + (size_t)p->row * md->in,
                                    md->A, md->B, ctx->xa, p->n, md->in, md->r, md->rows, md->scale);
         }
     }
@@ -198,7 +198,7 @@ static void step(ft_context *ctx, const ft_decode_seq *seqs, const piece *pc, in
     /* the residual stream is updated in place; one set of scratch buffers serves every layer */
     ft_block_io io = {.x = ctx->x, .ln1 = ctx->ln, .qkv = ctx->qkv, .atty = ctx->atty, .res2 = ctx->x, .ln2 = ctx->ln,
                       .fch = ctx->fch, .fch_act = ctx->act, .res3 = ctx->x, .scratch = ctx->tmp};
-    for (int l = 0; l < L; l++) ft_block_forward(m, l, &io, R, ctx->pos, &ops);
+    for (int l = 0; l < L; l++) ft__block_forward(m, l, &io, R, ctx->pos, &ops);
     /* logits: gather the rows asked for (every row of an all_logits piece, else a sequence's last row) */
     int nsel = 0;
     for (int i = 0; i < npc; i++) {
@@ -210,8 +210,8 @@ static void step(ft_context *ctx, const ft_decode_seq *seqs, const piece *pc, in
             memmove(ctx->ln + (size_t)nsel * C, ctx->x + (size_t)(pc[i].row + t) * C, sizeof(float) * (size_t)C);
     }
     if (!nsel) return;
-    ft_norm_forward(m, ctx->tmp, NULL, NULL, ctx->ln, ft_gp(m, G_LNF_W), ft_gp(m, G_LNF_B), nsel);
-    ft_head_forward_ws(m, ctx->logits, ctx->tmp, nsel, ctx->ws, ctx->wsn);
+    ft__norm_forward(m, ctx->tmp, NULL, NULL, ctx->ln, ft_gp(m, G_LNF_W), ft_gp(m, G_LNF_B), nsel);
+    ft__head_forward_ws(m, ctx->logits, ctx->tmp, nsel, ctx->ws, ctx->wsn);
     int k = 0;
     for (int i = 0; i < npc; i++) {
         const ft_decode_seq *s = &seqs[pc[i].seq];
@@ -245,7 +245,7 @@ int ft_context_decode(ft_context *ctx, const ft_decode_seq *seqs, int n_seqs) {
             if (s->tokens[t] < 0 || s->tokens[t] >= c->vocab_size)
                 return ft_error(FT_ERR_RANGE, "token id %d is outside the vocabulary [0, %d)", s->tokens[t], c->vocab_size);
         if (s->adapter) {
-            if (!ft_adapter_fits(s->adapter, m))
+            if (!ft__adapter_fits(s->adapter, m))
                 return ft_error(FT_ERR_INVALID, "context: adapter %s was made for another model shape", s->adapter->name);
             if (s->adapter->r > ctx->p.max_lora_rank)
                 return ft_error(FT_ERR_INVALID, "context: adapter %s has rank %d, above the context's max_lora_rank %d",

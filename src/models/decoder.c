@@ -45,8 +45,8 @@ static size_t acts_layout(ft_model *m, ft_acts *a, int B, int T, ft_arena *arena
     if (!ar) { ft_arena_plan(&plan); ar = &plan; }
     for (size_t i = 0; i < nf; i++) *f[i].p = ft_arena_alloc(ar, f[i].n * sizeof(float));
     for (size_t i = 0; i < 4; i++) *iv[i] = ft_arena_alloc(ar, N * sizeof(int));
-    if (!arena) ft_arena_alloc(ar, ft_lora_act_floats(m, (int)N) * sizeof(float) + 64 * (size_t)(m->n_lora + 4));
-    else ft_lora_bind_acts(m, ar, (int)N);
+    if (!arena) ft_arena_alloc(ar, ft__lora_act_floats(m, (int)N) * sizeof(float) + 64 * (size_t)(m->n_lora + 4));
+    else ft__lora_bind_acts(m, ar, (int)N);
     return ar->used;
 }
 
@@ -73,18 +73,18 @@ int ft_model_prepare(ft_model *m, int B, int T) {
 
 /* ------------------------------------------------------------ linear layers (f32 or quantized) */
 
-void ft_linear_forward_ws(const ft_model *m, int l, int slot, float *out, const float *inp, const float *bias, int N, int C, int OC,
+void ft__linear_forward_ws(const ft_model *m, int l, int slot, float *out, const float *inp, const float *bias, int N, int C, int OC,
                           float *ws, size_t wsn) {
-    ft_linear_q_forward(m->be, out, inp, &m->params[m->layer_slot[l * P_LAYER_COUNT + slot]], bias, N, C, OC, ws, wsn);
+    ft__linear_q_forward(m->be, out, inp, &m->params[m->layer_slot[l * P_LAYER_COUNT + slot]], bias, N, C, OC, ws, wsn);
 }
 
-void ft_linear_forward(const ft_model *m, int l, int slot, float *out, const float *inp, const float *bias, int N, int C, int OC) {
-    ft_linear_forward_ws(m, l, slot, out, inp, bias, N, C, OC, m->qws, m->qws_floats);
+void ft__linear_forward(const ft_model *m, int l, int slot, float *out, const float *inp, const float *bias, int N, int C, int OC) {
+    ft__linear_forward_ws(m, l, slot, out, inp, bias, N, C, OC, m->qws, m->qws_floats);
 }
 
-void ft_linear_backward(const ft_model *m, int l, int slot, float *dinp, float *dw, float *dbias, const float *dout,
+void ft__linear_backward(const ft_model *m, int l, int slot, float *dinp, float *dw, float *dbias, const float *dout,
                         const float *inp, int N, int C, int OC) {
-    ft_linear_q_backward(m->be, dinp, dw, dbias, dout, inp, &m->params[m->layer_slot[l * P_LAYER_COUNT + slot]], N, C, OC,
+    ft__linear_q_backward(m->be, dinp, dw, dbias, dout, inp, &m->params[m->layer_slot[l * P_LAYER_COUNT + slot]], N, C, OC,
                          m->qws, m->qws_floats);
 }
 
@@ -107,7 +107,7 @@ static float resid_p(const ft_model *m) { return m->training ? m->cfg.resid_drop
 static float embd_p(const ft_model *m) { return m->training ? m->cfg.embd_dropout : 0.0f; }
 static float attn_p(const ft_model *m) { return m->training ? m->cfg.attn_dropout : 0.0f; }
 
-void ft_norm_forward(const ft_model *m, float *out, float *mean, float *rstd, const float *inp,
+void ft__norm_forward(const ft_model *m, float *out, float *mean, float *rstd, const float *inp,
                          const float *w, const float *b, int N) {
     const ft_model_config *c = &m->cfg;
     if (c->arch == FT_ARCH_GPT2) m->be->layernorm_forward(out, mean, rstd, inp, w, b, N, c->n_embd, c->norm_eps);
@@ -121,7 +121,7 @@ static void norm_backward(const ft_model *m, float *dinp, float *dw, float *db, 
     else m->be->rmsnorm_backward(dinp, dw, dout, dresid, inp, w, rstd, N, c->n_embd);
 }
 
-void ft_act_forward(const ft_model *m, float *out, const float *inp, int N) {
+void ft__act_forward(const ft_model *m, float *out, const float *inp, int N) {
     const ft_model_config *c = &m->cfg;
     if (c->arch == FT_ARCH_GPT2) m->be->gelu_forward(out, inp, (size_t)N * c->ffn_hidden);
     else m->be->swiglu_forward(out, inp, N, c->ffn_hidden);
@@ -132,12 +132,12 @@ static const ft_param *head_param(const ft_model *m) {
     return &m->params[m->cfg.tied_embeddings ? m->global_slot[G_WTE] : m->global_slot[G_LM_HEAD]];
 }
 
-void ft_head_forward_ws(const ft_model *m, float *out, const float *inp, int N, float *ws, size_t wsn) {
-    ft_linear_q_forward(m->be, out, inp, head_param(m), NULL, N, m->cfg.n_embd, m->cfg.vocab_size, ws, wsn);
+void ft__head_forward_ws(const ft_model *m, float *out, const float *inp, int N, float *ws, size_t wsn) {
+    ft__linear_q_forward(m->be, out, inp, head_param(m), NULL, N, m->cfg.n_embd, m->cfg.vocab_size, ws, wsn);
 }
 
 static void head_backward(const ft_model *m, float *dinp, float *dw, const float *dout, const float *inp, int N) {
-    ft_linear_q_backward(m->be, dinp, dw, NULL, dout, inp, head_param(m), N, m->cfg.n_embd, m->cfg.vocab_size, m->qws, m->qws_floats);
+    ft__linear_q_backward(m->be, dinp, dw, NULL, dout, inp, head_param(m), N, m->cfg.n_embd, m->cfg.vocab_size, m->qws, m->qws_floats);
 }
 
 /* ------------------------------------------------------------ the block, written once
@@ -146,25 +146,25 @@ static void head_backward(const ft_model *m, float *dinp, float *dw, const float
  * scratch set and updates the residual stream in place), the attention (full causal over the batch with
  * packed segments, or each sequence against its KV-cache slot) and the LoRA hook (the model's trainable
  * adapters with dropout, or each sequence's own adapter on its rows). */
-void ft_block_forward(const ft_model *m, int l, const ft_block_io *b, int N, const int *pos, const ft_block_ops *ops) {
+void ft__block_forward(const ft_model *m, int l, const ft_block_io *b, int N, const int *pos, const ft_block_ops *ops) {
     const ft_model_config *c = &m->cfg;
     const ft_backend *be = m->be;
     int C = c->n_embd, NH = c->n_head, NKV = c->n_kv_head, HS = c->head_dim;
     int QKV = ft_qkv_dim(c), F = ft_fc_dim(c), I = c->ffn_hidden, AC = NH * HS;
-    ft_norm_forward(m, b->ln1, b->ln1_mean, b->ln1_rstd, b->x, ft_lp(m, l, P_LN1_W), ft_lp(m, l, P_LN1_B), N);
-    ft_linear_forward_ws(m, l, P_QKV_W, b->qkv, b->ln1, ft_lp(m, l, P_QKV_B), N, C, QKV, ops->ws, ops->wsn);
+    ft__norm_forward(m, b->ln1, b->ln1_mean, b->ln1_rstd, b->x, ft_lp(m, l, P_LN1_W), ft_lp(m, l, P_LN1_B), N);
+    ft__linear_forward_ws(m, l, P_QKV_W, b->qkv, b->ln1, ft_lp(m, l, P_QKV_B), N, C, QKV, ops->ws, ops->wsn);
     ops->lora(ops->ctx, l, P_QKV_W, b->ln1, b->qkv, QKV, N);
     if (m->inv_freq) be->rope_forward(b->qkv, pos, m->inv_freq, N, NH, NKV, HS);
     ops->attention(ops->ctx, l, b->atty, b->qkv);
-    ft_linear_forward_ws(m, l, P_ATTN_W, b->scratch, b->atty, ft_lp(m, l, P_ATTN_B), N, AC, C, ops->ws, ops->wsn);
+    ft__linear_forward_ws(m, l, P_ATTN_W, b->scratch, b->atty, ft_lp(m, l, P_ATTN_B), N, AC, C, ops->ws, ops->wsn);
     ops->lora(ops->ctx, l, P_ATTN_W, b->atty, b->scratch, C, N);
     if (ops->resid_p > 0) be->dropout_forward(b->scratch, b->scratch, (size_t)N * C, ops->resid_p, site_seed(m, l, 1));
     be->residual_forward(b->res2, b->x, b->scratch, (size_t)N * C);
-    ft_norm_forward(m, b->ln2, b->ln2_mean, b->ln2_rstd, b->res2, ft_lp(m, l, P_LN2_W), ft_lp(m, l, P_LN2_B), N);
-    ft_linear_forward_ws(m, l, P_FC_W, b->fch, b->ln2, ft_lp(m, l, P_FC_B), N, C, F, ops->ws, ops->wsn);
+    ft__norm_forward(m, b->ln2, b->ln2_mean, b->ln2_rstd, b->res2, ft_lp(m, l, P_LN2_W), ft_lp(m, l, P_LN2_B), N);
+    ft__linear_forward_ws(m, l, P_FC_W, b->fch, b->ln2, ft_lp(m, l, P_FC_B), N, C, F, ops->ws, ops->wsn);
     ops->lora(ops->ctx, l, P_FC_W, b->ln2, b->fch, F, N);
-    ft_act_forward(m, b->fch_act, b->fch, N);
-    ft_linear_forward_ws(m, l, P_PROJ_W, b->scratch, b->fch_act, ft_lp(m, l, P_PROJ_B), N, I, C, ops->ws, ops->wsn);
+    ft__act_forward(m, b->fch_act, b->fch, N);
+    ft__linear_forward_ws(m, l, P_PROJ_W, b->scratch, b->fch_act, ft_lp(m, l, P_PROJ_B), N, I, C, ops->ws, ops->wsn);
     ops->lora(ops->ctx, l, P_PROJ_W, b->fch_act, b->scratch, C, N);
     if (ops->resid_p > 0) be->dropout_forward(b->scratch, b->scratch, (size_t)N * C, ops->resid_p, site_seed(m, l, 2));
     be->residual_forward(b->res3, b->res2, b->scratch, (size_t)N * C);
@@ -187,7 +187,7 @@ static void train_attention(void *ctx, int l, float *atty, const float *qkv) {
 }
 
 static void train_lora(void *ctx, int l, int slot, const float *inp, float *out, int ldo, int N) {
-    ft_lora_forward(((train_hooks *)ctx)->m, l, slot, inp, out, ldo, N);
+    ft__lora_forward(((train_hooks *)ctx)->m, l, slot, inp, out, ldo, N);
 }
 
 int ft_model_forward(ft_model *m, const int *ids, const int *targets, const int *pos, const int *seg,
@@ -227,11 +227,11 @@ int ft_model_forward(ft_model *m, const int *ids, const int *targets, const int 
             .ln2 = a->ln2 + lN * C, .ln2_mean = a->ln2_mean + lN, .ln2_rstd = a->ln2_rstd + lN,
             .fch = a->fch + lN * F, .fch_act = a->fch_act + lN * I, .res3 = a->res3 + lN * C, .scratch = a->scratch,
         };
-        ft_block_forward(m, l, &io, N, a->pos, &ops);
+        ft__block_forward(m, l, &io, N, a->pos, &ops);
         x = io.res3;
     }
-    ft_norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, x, ft_gp(m, G_LNF_W), ft_gp(m, G_LNF_B), N);
-    ft_head_forward_ws(m, a->logits, a->lnf, N, m->qws, m->qws_floats);
+    ft__norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, x, ft_gp(m, G_LNF_W), ft_gp(m, G_LNF_B), N);
+    ft__head_forward_ws(m, a->logits, a->lnf, N, m->qws, m->qws_floats);
 
     a->n_targets = 0;
     if (targets) {
@@ -301,24 +301,24 @@ int ft_model_backward(ft_model *m, float grad_scale) {
         /* MLP: dres holds d(res3); through the residual dropout into dln */
         const float *dmlp = a->dres;
         if (resid_p(m) > 0) { be->dropout_backward(a->dln, a->dres, (size_t)N * C, resid_p(m), site_seed(m, l, 2)); dmlp = a->dln; }
-        ft_linear_backward(m, l, P_PROJ_W, a->dfch_act, ft_lg(m, l, P_PROJ_W), ft_lg(m, l, P_PROJ_B), dmlp, fcha, N, I, C);
-        ft_lora_backward(m, l, P_PROJ_W, fcha, dmlp, C, a->dfch_act, N);
+        ft__linear_backward(m, l, P_PROJ_W, a->dfch_act, ft_lg(m, l, P_PROJ_W), ft_lg(m, l, P_PROJ_B), dmlp, fcha, N, I, C);
+        ft__lora_backward(m, l, P_PROJ_W, fcha, dmlp, C, a->dfch_act, N);
         if (c->arch == FT_ARCH_GPT2) be->gelu_backward(a->dfch, a->dfch_act, fch, (size_t)N * I);
         else be->swiglu_backward(a->dfch, a->dfch_act, fch, N, I);
-        ft_linear_backward(m, l, P_FC_W, a->dln, ft_lg(m, l, P_FC_W), ft_lg(m, l, P_FC_B), a->dfch, ln2, N, C, F);
-        ft_lora_backward(m, l, P_FC_W, ln2, a->dfch, F, a->dln, N);
+        ft__linear_backward(m, l, P_FC_W, a->dln, ft_lg(m, l, P_FC_W), ft_lg(m, l, P_FC_B), a->dfch, ln2, N, C, F);
+        ft__lora_backward(m, l, P_FC_W, ln2, a->dfch, F, a->dln, N);
         norm_backward(m, a->dres, ft_lg(m, l, P_LN2_W), ft_lg(m, l, P_LN2_B), a->dln, a->dres, res2, ft_lp(m, l, P_LN2_W), ln2m, ln2r, N);
         /* attention: dres holds d(res2) */
         const float *dat = a->dres;
         if (resid_p(m) > 0) { be->dropout_backward(a->dln, a->dres, (size_t)N * C, resid_p(m), site_seed(m, l, 1)); dat = a->dln; }
-        ft_linear_backward(m, l, P_ATTN_W, a->datty, ft_lg(m, l, P_ATTN_W), ft_lg(m, l, P_ATTN_B), dat, atty, N, AC, C);
-        ft_lora_backward(m, l, P_ATTN_W, atty, dat, C, a->datty, N);
+        ft__linear_backward(m, l, P_ATTN_W, a->datty, ft_lg(m, l, P_ATTN_W), ft_lg(m, l, P_ATTN_B), dat, atty, N, AC, C);
+        ft__lora_backward(m, l, P_ATTN_W, atty, dat, C, a->datty, N);
         ft_attn_mask mk = {FT_ATTN_CAUSAL | (segp ? FT_ATTN_SEGMENTS : 0), NULL, segp};
         be->attn_backward(a->dqkv, a->dqkv + AC, a->dqkv + AC + NKV * HS, a->datt, a->datty, qkv, QKV, qkv + AC, QKV,
                           qkv + AC + NKV * HS, QKV, att, &mk, B, T, NH, NKV, HS, attn_p(m), site_seed(m, l, 3));
         if (m->inv_freq) be->rope_backward(a->dqkv, a->pos, m->inv_freq, N, NH, NKV, HS);
-        ft_linear_backward(m, l, P_QKV_W, a->dln, ft_lg(m, l, P_QKV_W), ft_lg(m, l, P_QKV_B), a->dqkv, ln1, N, C, QKV);
-        ft_lora_backward(m, l, P_QKV_W, ln1, a->dqkv, QKV, a->dln, N);
+        ft__linear_backward(m, l, P_QKV_W, a->dln, ft_lg(m, l, P_QKV_W), ft_lg(m, l, P_QKV_B), a->dqkv, ln1, N, C, QKV);
+        ft__lora_backward(m, l, P_QKV_W, ln1, a->dqkv, QKV, a->dln, N);
         norm_backward(m, a->dres, ft_lg(m, l, P_LN1_W), ft_lg(m, l, P_LN1_B), a->dln, a->dres, x, ft_lp(m, l, P_LN1_W), ln1m, ln1r, N);
     }
     if (embd_p(m) > 0) be->dropout_backward(a->dres, a->dres, (size_t)N * C, embd_p(m), site_seed(m, -1, 0));

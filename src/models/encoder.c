@@ -23,13 +23,13 @@
 
 /* ------------------------------------------------------------ layout and names */
 
-const char *enc_prefix(const ft_encoder_config *c) {
+const char *ft__enc_prefix(const ft_encoder_config *c) {
     return c->arch == FT_ENC_BERT ? "bert." : c->arch == FT_ENC_ROBERTA ? "roberta." : "distilbert.";
 }
 
 static void global_name(const ft_encoder_model *m, int g, char *buf, size_t cap) {
     const ft_encoder_config *c = &m->cfg;
-    const char *p = enc_prefix(c);
+    const char *p = ft__enc_prefix(c);
     int d = c->arch == FT_ENC_DISTILBERT, r = c->arch == FT_ENC_ROBERTA, odd = g == E_H1_B || g == E_H2_B || g == E_MD_B || g == E_MLN_B;
     const char *wb = odd ? "bias" : "weight";
     switch (g) {
@@ -61,7 +61,7 @@ static void layer_name(const ft_encoder_config *c, int l, int s, char *buf, size
     static const char *distil[] = {"attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin",
                                    "sa_layer_norm", "ffn.lin1", "ffn.lin2", "output_layer_norm"};
     const char *mod = (c->arch == FT_ENC_DISTILBERT ? distil : bert)[s / 2];
-    snprintf(buf, cap, "%s%s.%d.%s.%s", enc_prefix(c), c->arch == FT_ENC_DISTILBERT ? "transformer.layer" : "encoder.layer",
+    snprintf(buf, cap, "%s%s.%d.%s.%s", ft__enc_prefix(c), c->arch == FT_ENC_DISTILBERT ? "transformer.layer" : "encoder.layer",
              l, mod, s % 2 ? "bias" : "weight");
 }
 
@@ -92,7 +92,7 @@ static int head_tensors(const ft_encoder_model *m, int *g) {
     return n;
 }
 
-int enc_layout(ft_encoder_model *m, ft_dtype q) {
+int ft__enc_layout(ft_encoder_model *m, ft_dtype q) {
     const ft_encoder_config *c = &m->cfg;
     int L = c->n_layer, C = c->n_embd, I = c->ffn_hidden, K = c->num_labels;
     m->params = calloc((size_t)(L * S_COUNT + E_COUNT), sizeof *m->params);
@@ -124,7 +124,7 @@ int enc_layout(ft_encoder_model *m, ft_dtype q) {
         m->slot[g] = add_param(m, &plan, n, shape[g][0], shape[g][1], shape[g][1] > 0);
     }
     /* QLoRA while loading: the blocks' linear weights go to the quantized arena */
-    if (q != FT_F32) FT_TRY(enc_quant_layout(m, q, &plan));
+    if (q != FT_F32) FT_TRY(ft__enc_quant_layout(m, q, &plan));
     FT_TRY(ft_arena_init_on(&m->weights, plan.used, m->be));
     for (int i = 0; i < m->n_params; i++)
         if (!m->params[i].qdesc) m->params[i].t.data = m->weights.base + (uintptr_t)m->params[i].t.data;
@@ -137,14 +137,14 @@ void ft_encoder_close(ft_encoder_model *m) {
     ft_arena_free(&m->weights);
     ft_arena_free(&m->grads);
     ft_arena_free(&m->act_arena);
-    enc_quant_close(m);
+    ft__enc_quant_close(m);
     free(m->params);
     free(m->lslot);
     free(m->class_w);
     cJSON_Delete(m->src_config);
     for (int i = 0; i < m->n_label_names; i++) free(m->label_names[i]);
     free(m->label_names);
-    enc_lora_close(m);
+    ft__enc_lora_close(m);
     free(m->row_xa);
     free(m);
 }
@@ -167,7 +167,7 @@ ft_encoder_pooling ft_encoder_get_pooling(const ft_encoder_model *m) { return m-
  * depend on the task: CLASSIFY / REGRESS [B,C] vectors and logits [B,K]; TOKEN [N,C] dropped hidden
  * states and logits [N,K]; MLM the worst case of M = N labelled rows: [N,C] transform buffers and
  * logits [N,V] (the backward writes the logit gradient over them). */
-size_t enc_acts_layout(const ft_encoder_model *m, enc_acts *a, int B, int T, ft_arena *arena) {
+size_t ft__enc_acts_layout(const ft_encoder_model *m, enc_acts *a, int B, int T, ft_arena *arena) {
     const ft_encoder_config *c = &m->cfg;
     size_t N = (size_t)B * T, L = (size_t)c->n_layer, C = (size_t)c->n_embd, I = (size_t)c->ffn_hidden;
     size_t ATT = (size_t)B * c->n_head * T * T, Bs = (size_t)B;
@@ -204,7 +204,7 @@ static int prepare(ft_encoder_model *m, int B, int T) {
     if (m->a.B == B && m->a.T == T) return FT_OK;
     enc_acts tmp;
     memset(&tmp, 0, sizeof tmp);
-    size_t need = enc_acts_layout(m, &tmp, B, T, NULL);
+    size_t need = ft__enc_acts_layout(m, &tmp, B, T, NULL);
     /* batches of varying length (dynamic padding) re-use the allocation: it only grows */
     if (!m->act_arena.base || need > m->act_arena.cap) {
         ft_arena_free(&m->act_arena);
@@ -212,7 +212,7 @@ static int prepare(ft_encoder_model *m, int B, int T) {
     }
     ft_arena_reset(&m->act_arena);
     memset(&m->a, 0, sizeof m->a);
-    enc_acts_layout(m, &m->a, B, T, &m->act_arena);
+    ft__enc_acts_layout(m, &m->a, B, T, &m->act_arena);
     m->a.B = B;
     m->a.T = T;
     return FT_OK;
@@ -222,19 +222,19 @@ size_t ft_encoder_activation_bytes(const ft_encoder_model *m, int B, int T) {
     if (B <= 0 || T <= 0) return 0;
     enc_acts tmp;
     memset(&tmp, 0, sizeof tmp);
-    return enc_acts_layout(m, &tmp, B, T, NULL);
+    return ft__enc_acts_layout(m, &tmp, B, T, NULL);
 }
 
-size_t ft_encoder_weight_bytes(const ft_encoder_model *m) { return m->weights.used + enc_quant_bytes(m); }
+size_t ft_encoder_weight_bytes(const ft_encoder_model *m) { return m->weights.used + ft__enc_quant_bytes(m); }
 
 /* ------------------------------------------------------------ activations of the config */
 
-void enc_act_forward(const ft_encoder_model *m, int act, float *out, const float *inp, size_t n) {
+void ft__enc_act_forward(const ft_encoder_model *m, int act, float *out, const float *inp, size_t n) {
     if (act == ACT_GELU_TANH) m->be->gelu_forward(out, inp, n);
     else if (act == ACT_RELU) m->be->relu_forward(out, inp, n);
     else m->be->gelu_erf_forward(out, inp, n);
 }
-void enc_act_backward(const ft_encoder_model *m, int act, float *dinp, const float *dout, const float *inp, size_t n) {
+void ft__enc_act_backward(const ft_encoder_model *m, int act, float *dinp, const float *dout, const float *inp, size_t n) {
     if (act == ACT_GELU_TANH) m->be->gelu_backward(dinp, dout, inp, n);
     else if (act == ACT_RELU) m->be->relu_backward(dinp, dout, inp, n);
     else m->be->gelu_erf_backward(dinp, dout, inp, n);
@@ -247,12 +247,12 @@ void ft_encoder_set_training(ft_encoder_model *m, int training, uint64_t seed) {
     m->seed = seed;
 }
 
-float enc_hidden_p(const ft_encoder_model *m) { return m->training ? m->cfg.dropout : 0.0f; }
-float enc_head_p(const ft_encoder_model *m) { return m->training ? m->cfg.head_dropout : 0.0f; }
-float enc_attn_p(const ft_encoder_model *m) { return m->training ? m->cfg.attn_dropout : 0.0f; }
+float ft__enc_hidden_p(const ft_encoder_model *m) { return m->training ? m->cfg.dropout : 0.0f; }
+float ft__enc_head_p(const ft_encoder_model *m) { return m->training ? m->cfg.head_dropout : 0.0f; }
+float ft__enc_attn_p(const ft_encoder_model *m) { return m->training ? m->cfg.attn_dropout : 0.0f; }
 /* the dropout stream of (layer, site): layer -1 embeddings (site 0) and head (sites 1, 2); blocks: 1 attention
  * output, 2 FFN, 3 attention probabilities */
-uint64_t enc_site_seed(const ft_encoder_model *m, int layer, int site) {
+uint64_t ft__enc_site_seed(const ft_encoder_model *m, int layer, int site) {
     return m->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)((layer + 2) * 4 + site + 1));
 }
 
@@ -264,20 +264,20 @@ uint64_t enc_site_seed(const ft_encoder_model *m, int layer, int site) {
  * gradients ACCUMULATE (a quantized W gets none). */
 static void linear_forward(const ft_encoder_model *m, int l, int s, float *out, const float *inp, int N, int C, int OC) {
     const ft_param *w = &m->params[m->lslot[l * S_COUNT + s]];
-    ft_linear_q_forward(m->be, out, inp, w, enc_lp(m, l, s + 1), N, C, OC, m->qws, m->qws_floats);
-    enc_lora_forward(m, l, s, inp, out, N);
-    enc_row_adapters_forward(m, l, s, inp, out, N);
+    ft__linear_q_forward(m->be, out, inp, w, enc_lp(m, l, s + 1), N, C, OC, m->qws, m->qws_floats);
+    ft__enc_lora_forward(m, l, s, inp, out, N);
+    ft__enc_row_adapters_forward(m, l, s, inp, out, N);
 }
 
 static void linear_backward(const ft_encoder_model *m, int l, int s, float *dinp, const float *dout, const float *inp, int N, int C, int OC) {
     const ft_param *w = &m->params[m->lslot[l * S_COUNT + s]];
-    ft_linear_q_backward(m->be, dinp, w->grad, enc_lg(m, l, s + 1), dout, inp, w, N, C, OC, m->qws, m->qws_floats);
-    enc_lora_backward(m, l, s, inp, dout, dinp, N);
+    ft__linear_q_backward(m->be, dinp, w->grad, enc_lg(m, l, s + 1), dout, inp, w, N, C, OC, m->qws, m->qws_floats);
+    ft__enc_lora_backward(m, l, s, inp, dout, dinp, N);
 }
 
 /* ------------------------------------------------------------ forward */
 
-const float *enc_last_hidden(const ft_encoder_model *m) {
+const float *ft__enc_last_hidden(const ft_encoder_model *m) {
     const enc_acts *a = &m->a;
     return a->B ? a->ln2 + (size_t)(m->cfg.n_layer - 1) * a->B * a->T * m->cfg.n_embd : NULL;
 }
@@ -318,8 +318,8 @@ static void body_forward(ft_encoder_model *m) {
         be->residual_forward(a->emb, a->emb, a->dtmp, (size_t)N * C);
     }
     be->layernorm_forward(a->x0, a->e_mean, a->e_rstd, a->emb, enc_gp(m, E_LN_W), enc_gp(m, E_LN_B), N, C, c->norm_eps);
-    float ph = enc_hidden_p(m), pa = enc_attn_p(m);
-    if (ph > 0) be->dropout_forward(a->x0, a->x0, (size_t)N * C, ph, enc_site_seed(m, -1, 0));
+    float ph = ft__enc_hidden_p(m), pa = ft__enc_attn_p(m);
+    if (ph > 0) be->dropout_forward(a->x0, a->x0, (size_t)N * C, ph, ft__enc_site_seed(m, -1, 0));
     const float *x = a->x0;
     for (int l = 0; l < L; l++) {
         size_t lN = (size_t)l * N;
@@ -330,15 +330,15 @@ static void body_forward(ft_encoder_model *m) {
         linear_forward(m, l, S_K_W, k, x, N, C, C);
         linear_forward(m, l, S_V_W, v, x, N, C, C);
         ft_attn_mask pad = {FT_ATTN_PADDING, a->mask, NULL};   /* bidirectional, padding keys hidden */
-        be->attn_forward(atty, att, q, C, k, C, v, C, &pad, B, T, NH, NH, HS, pa, enc_site_seed(m, l, 3));
+        be->attn_forward(atty, att, q, C, k, C, v, C, &pad, B, T, NH, NH, HS, pa, ft__enc_site_seed(m, l, 3));
         linear_forward(m, l, S_O_W, a->dtmp, atty, N, C, C);
-        if (ph > 0) be->dropout_forward(a->dtmp, a->dtmp, (size_t)N * C, ph, enc_site_seed(m, l, 1));
+        if (ph > 0) be->dropout_forward(a->dtmp, a->dtmp, (size_t)N * C, ph, ft__enc_site_seed(m, l, 1));
         be->residual_forward(res1, x, a->dtmp, (size_t)N * C);
         be->layernorm_forward(ln1, a->ln1_mean + lN, a->ln1_rstd + lN, res1, enc_lp(m, l, S_LN1_W), enc_lp(m, l, S_LN1_B), N, C, c->norm_eps);
         linear_forward(m, l, S_FC_W, fch, ln1, N, C, I);
-        enc_act_forward(m, m->act, fcha, fch, (size_t)N * I);
+        ft__enc_act_forward(m, m->act, fcha, fch, (size_t)N * I);
         linear_forward(m, l, S_PR_W, a->dtmp, fcha, N, I, C);
-        if (ph > 0) be->dropout_forward(a->dtmp, a->dtmp, (size_t)N * C, ph, enc_site_seed(m, l, 2));
+        if (ph > 0) be->dropout_forward(a->dtmp, a->dtmp, (size_t)N * C, ph, ft__enc_site_seed(m, l, 2));
         be->residual_forward(res2, ln1, a->dtmp, (size_t)N * C);
         be->layernorm_forward(ln2, a->ln2_mean + lN, a->ln2_rstd + lN, res2, enc_lp(m, l, S_LN2_W), enc_lp(m, l, S_LN2_B), N, C, c->norm_eps);
         x = ln2;
@@ -352,13 +352,13 @@ int ft_encoder_forward_ex(ft_encoder_model *m, const ft_encoder_inputs *in, floa
     int rob = c->arch == FT_ENC_ROBERTA, maxT = c->max_pos - (rob ? c->pad_token_id + 1 : 0);
     if (in->T > maxT) return ft_error(FT_ERR_RANGE, "sequence length %d exceeds the encoder's %d positions", in->T, maxT);
     FT_TRY(prepare(m, in->B, in->T));
-    FT_TRY(enc_lora_prepare(m, in->B * in->T));
+    FT_TRY(ft__enc_lora_prepare(m, in->B * in->T));
     m->a.has_labels = 0;   /* until the labels are validated */
     m->a.logits_spent = 0;
     FT_TRY(check_inputs(m, in));
-    FT_TRY(enc_head_check_labels(m, in));
+    FT_TRY(ft__enc_head_check_labels(m, in));
     body_forward(m);
-    enc_head_forward(m);
+    ft__enc_head_forward(m);
     if (loss && m->a.has_labels) {
         double sum = 0;
         for (int r = 0; r < m->a.rows; r++) sum += m->a.losses[r];
@@ -378,7 +378,7 @@ int ft_encoder_forward(ft_encoder_model *m, const int *ids, const int *type_ids,
 const float *ft_encoder_logits(const ft_encoder_model *m) { return m->a.logits; }
 int ft_encoder_logit_rows(const ft_encoder_model *m) { return m->a.rows; }
 int ft_encoder_logit_cols(const ft_encoder_model *m) { return m->a.cols; }
-const float *ft_encoder_hidden(const ft_encoder_model *m) { return enc_last_hidden(m); }
+const float *ft_encoder_hidden(const ft_encoder_model *m) { return ft__enc_last_hidden(m); }
 const float *ft_encoder_pooled(const ft_encoder_model *m) {
     return m->a.B && (m->task == FT_TASK_CLASSIFY || m->task == FT_TASK_REGRESS) ? m->a.pool : NULL;
 }
@@ -392,7 +392,7 @@ int ft_encoder_zero_grad(ft_encoder_model *m) { return ft_params_zero_grad(m->pa
 static int first_needed_layer(const ft_encoder_model *m) {
     for (int g = 0; g < E_HEAD0; g++)
         if (m->slot[g] >= 0 && m->params[m->slot[g]].trainable) return -1;
-    int lo = enc_lora_lowest_layer(m);
+    int lo = ft__enc_lora_lowest_layer(m);
     for (int l = 0; l < m->cfg.n_layer && l < lo; l++)
         for (int s = 0; s < S_COUNT; s++)
             if (m->params[m->lslot[l * S_COUNT + s]].trainable) return l;
@@ -406,7 +406,7 @@ static void body_backward(ft_encoder_model *m) {
     enc_acts *a = &m->a;
     int B = a->B, T = a->T, N = B * T, C = c->n_embd, L = c->n_layer, NH = c->n_head, HS = C / NH, I = c->ffn_hidden;
     size_t NC = (size_t)N * C;
-    float ph = enc_hidden_p(m), pa = enc_attn_p(m);
+    float ph = ft__enc_hidden_p(m), pa = ft__enc_attn_p(m);
     int first = first_needed_layer(m);
     /* blocks: a->dx holds d(block output) on entry, d(block input) on exit */
     for (int l = L - 1; l >= 0 && l >= first; l--) {
@@ -418,18 +418,18 @@ static void body_backward(ft_encoder_model *m) {
         be->layernorm_backward(a->dtmp, enc_lg(m, l, S_LN2_W), enc_lg(m, l, S_LN2_B), a->dx, NULL, res2, enc_lp(m, l, S_LN2_W),
                                a->ln2_mean + lN, a->ln2_rstd + lN, N, C);
         const float *dffn = a->dtmp;
-        if (ph > 0) { be->dropout_backward(a->dq, a->dtmp, NC, ph, enc_site_seed(m, l, 2)); dffn = a->dq; }
+        if (ph > 0) { be->dropout_backward(a->dq, a->dtmp, NC, ph, ft__enc_site_seed(m, l, 2)); dffn = a->dq; }
         linear_backward(m, l, S_PR_W, a->dfcha, dffn, fcha, N, I, C);
-        enc_act_backward(m, m->act, a->dfch, a->dfcha, fch, (size_t)N * I);
+        ft__enc_act_backward(m, m->act, a->dfch, a->dfcha, fch, (size_t)N * I);
         linear_backward(m, l, S_FC_W, a->dx, a->dfch, ln1, N, C, I);
         be->residual_forward(a->dx, a->dx, a->dtmp, NC);
         be->layernorm_backward(a->dtmp, enc_lg(m, l, S_LN1_W), enc_lg(m, l, S_LN1_B), a->dx, NULL, res1, enc_lp(m, l, S_LN1_W),
                                a->ln1_mean + lN, a->ln1_rstd + lN, N, C);
         const float *dao = a->dtmp;
-        if (ph > 0) { be->dropout_backward(a->dq, a->dtmp, NC, ph, enc_site_seed(m, l, 1)); dao = a->dq; }
+        if (ph > 0) { be->dropout_backward(a->dq, a->dtmp, NC, ph, ft__enc_site_seed(m, l, 1)); dao = a->dq; }
         linear_backward(m, l, S_O_W, a->datty, dao, atty, N, C, C);
         ft_attn_mask pad = {FT_ATTN_PADDING, a->mask, NULL};
-        be->attn_backward(a->dq, a->dk, a->dv, NULL, a->datty, q, C, k, C, v, C, att, &pad, B, T, NH, NH, HS, pa, enc_site_seed(m, l, 3));
+        be->attn_backward(a->dq, a->dk, a->dv, NULL, a->datty, q, C, k, C, v, C, att, &pad, B, T, NH, NH, HS, pa, ft__enc_site_seed(m, l, 3));
         linear_backward(m, l, S_Q_W, a->dx, a->dq, x, N, C, C);
         be->residual_forward(a->dtmp, a->dtmp, a->dx, NC);
         linear_backward(m, l, S_K_W, a->dx, a->dk, x, N, C, C);
@@ -438,7 +438,7 @@ static void body_backward(ft_encoder_model *m) {
         be->residual_forward(a->dx, a->dtmp, a->dx, NC);
     }
     if (first >= 0) return;   /* embeddings frozen */
-    if (ph > 0) be->dropout_backward(a->dx, a->dx, NC, ph, enc_site_seed(m, -1, 0));
+    if (ph > 0) be->dropout_backward(a->dx, a->dx, NC, ph, ft__enc_site_seed(m, -1, 0));
     be->layernorm_backward(a->dtmp, enc_gg(m, E_LN_W), enc_gg(m, E_LN_B), a->dx, NULL, a->emb, enc_gp(m, E_LN_W), a->e_mean, a->e_rstd, N, C);
     be->embedding_backward(enc_gg(m, E_WTE), enc_gg(m, E_WPE), a->dtmp, a->ids, a->pos, N, T, C);
     if (enc_gp(m, E_WTT)) be->embedding_backward(enc_gg(m, E_WTT), NULL, a->dtmp, a->types, NULL, N, T, C);
@@ -450,7 +450,7 @@ int ft_encoder_backward_scaled(ft_encoder_model *m, float grad_scale) {
     if (a->logits_spent)
         return ft_error(FT_ERR_INVALID, "MLM backward overwrote the logits of the last forward with their gradient: run the forward again");
     if (!m->grads_ready) FT_TRY(ft_encoder_zero_grad(m));
-    enc_head_backward(m, grad_scale);
+    ft__enc_head_backward(m, grad_scale);
     a->logits_spent = m->task == FT_TASK_MLM;
     body_backward(m);
     return FT_OK;

@@ -1,7 +1,7 @@
 /* encoder_adapter.c — LoRA adapter objects over encoders (adapter.h) and the encoder forward whose
  * sequences use different adapters (or none) in one batch: the base matmuls run once over all B*T rows and
  * each sequence's adapter adds its x·Aᵢ·Bᵢ to its own T rows, through the same LoRA update as training
- * (ft_lora_module_forward). The task head is the base model's (an adapter's saved head, PEFT's
+ * (ft__lora_module_forward). The task head is the base model's (an adapter's saved head, PEFT's
  * modules_to_save, is not part of the object). */
 #include "encoder_internal.h"
 #include "model_internal.h"
@@ -44,7 +44,7 @@ static int plan(const ft_encoder_model *m, const char *targets, ft_adapter_modul
             char mod[160];
             size_t nl = strnlen(p->name, sizeof p->name);
             snprintf(mod, sizeof mod, "%.*s", (int)(nl > 7 ? nl - 7 : nl), p->name);   /* without ".weight" */
-            if (!ft_lora_target_matches(mod, targets)) continue;
+            if (!ft__lora_target_matches(mod, targets)) continue;
             if (out) {
                 ft_adapter_module *a = &out[n];
                 memset(a, 0, sizeof *a);
@@ -60,11 +60,11 @@ static int plan(const ft_encoder_model *m, const char *targets, ft_adapter_modul
 int ft_encoder_adapter_load(ft_adapter **out, const ft_encoder_model *m, const char *dir) {
     *out = NULL;
     ft_peft_lora_config pc;
-    FT_TRY(ft_peft_lora_config_read(&pc, dir));
+    FT_TRY(ft__peft_lora_config_read(&pc, dir));
     const char *tg = pc.targets[0] ? pc.targets : ft_encoder_lora_default_targets(m);
     int n = plan(m, tg, NULL);
     if (n == 0) return ft_error(FT_ERR_NOT_FOUND, "%s/adapter_config.json: target_modules \"%s\" match no module of this %s encoder", dir, tg, m->cfg.model_type);
-    ft_adapter *a = ft_adapter_alloc(n, m->cfg.n_layer, ENC_SITES);
+    ft_adapter *a = ft__adapter_alloc(n, m->cfg.n_layer, ENC_SITES);
     if (!a) return FT_ERR_NOMEM;
     plan(m, tg, a->mods);
     a->encoder = 1;
@@ -74,7 +74,7 @@ int ft_encoder_adapter_load(ft_adapter **out, const ft_encoder_model *m, const c
     snprintf(a->name, sizeof a->name, "%s", dir);
     float scale = pc.rslora ? pc.alpha / sqrtf((float)pc.r) : pc.alpha / (float)pc.r;
     for (int k = 0; k < n; k++) { a->mods[k].r = pc.r; a->mods[k].scale = scale; }
-    int rc = ft_adapter_finish(a, m->cfg.n_layer);
+    int rc = ft__adapter_finish(a, m->cfg.n_layer);
     char path[4096];
     ft_safetensors *st = NULL;
     if (rc == FT_OK) rc = ft_path_join(path, sizeof path, dir, "adapter_model.safetensors");
@@ -89,7 +89,7 @@ int ft_encoder_adapter_load(ft_adapter **out, const ft_encoder_model *m, const c
             p.t.shape[0] = w ? md->rows : md->r;
             p.t.shape[1] = w ? md->r : md->in;
             p.t.data = w ? md->B : md->A;
-            rc = ft_peft_read_lora_weight(st, md->module, w ? 'B' : 'A', &p);
+            rc = ft__peft_read_lora_weight(st, md->module, w ? 'B' : 'A', &p);
         }
     if (st) ft_st_close(st);
     if (rc < 0) { ft_adapter_free(a); return rc; }
@@ -99,7 +99,7 @@ int ft_encoder_adapter_load(ft_adapter **out, const ft_encoder_model *m, const c
 
 /* ------------------------------------------------------------------ per-sequence adapters in a forward */
 
-void enc_row_adapters_forward(const ft_encoder_model *m, int l, int slot, const float *inp, float *out, int N) {
+void ft__enc_row_adapters_forward(const ft_encoder_model *m, int l, int slot, const float *inp, float *out, int N) {
     const ft_adapter *const *ra = m->row_ad;
     if (!ra) return;
     int T = m->a.T, B = N / T, site = l * ENC_SITES + enc_site_index(slot);
@@ -108,7 +108,7 @@ void enc_row_adapters_forward(const ft_encoder_model *m, int l, int slot, const 
         if (!ad) continue;
         for (int k = ad->site_first[site]; k < ad->site_first[site + 1]; k++) {
             const ft_adapter_module *md = &ad->mods[k];
-            ft_lora_module_forward(m->be, out + (size_t)b * T * md->rows, (int)md->rows, inp + (size_t)b * T * md->in, md->A, md->B,
+            ft__lora_module_forward(m->be, out + (size_t)b * T * md->rows, (int)md->rows, inp + (size_t)b * T * md->in, md->A, md->B,
                                    m->row_xa, T, md->in, md->r, md->rows, md->scale);
         }
     }

@@ -23,7 +23,7 @@
 
 static int is_seq(const ft_encoder_model *m) { return m->task == FT_TASK_CLASSIFY || m->task == FT_TASK_REGRESS; }
 
-int enc_head_mlm_act(const ft_encoder_model *m) { return m->cfg.arch == FT_ENC_ROBERTA ? ACT_GELU_ERF : m->act; }
+int ft__enc_head_mlm_act(const ft_encoder_model *m) { return m->cfg.arch == FT_ENC_ROBERTA ? ACT_GELU_ERF : m->act; }
 
 /* dropout before the token classifier: DistilBERT's config.dropout, BERT / RoBERTa classifier_dropout */
 static float token_p(const ft_encoder_model *m) {
@@ -32,7 +32,7 @@ static float token_p(const ft_encoder_model *m) {
 
 /* ------------------------------------------------------------ labels */
 
-int enc_head_check_labels(ft_encoder_model *m, const ft_encoder_inputs *in) {
+int ft__enc_head_check_labels(ft_encoder_model *m, const ft_encoder_inputs *in) {
     const ft_encoder_config *c = &m->cfg;
     enc_acts *a = &m->a;
     int B = in->B, N = in->B * in->T, K = c->num_labels;
@@ -179,15 +179,15 @@ static void seq_forward(ft_encoder_model *m) {
     const ft_backend *be = m->be;
     enc_acts *a = &m->a;
     int B = a->B, T = a->T, C = c->n_embd, K = a->cols;
-    float pc = enc_head_p(m);
-    pool_forward(a->pool, a->pool_inv, enc_last_hidden(m), a->mask, B, T, C, m->pooling == FT_POOL_MEAN);
+    float pc = ft__enc_head_p(m);
+    pool_forward(a->pool, a->pool_inv, ft__enc_last_hidden(m), a->mask, B, T, C, m->pooling == FT_POOL_MEAN);
     /* head dropout: RoBERTa drops the pooled vector before dense; all drop the activated vector before the last Linear */
     int drop_pool = pc > 0 && c->arch == FT_ENC_ROBERTA;
     const float *cin = a->pool, *hin = a->h1a;
-    if (drop_pool) { be->dropout_forward(a->poold, a->pool, (size_t)B * C, pc, enc_site_seed(m, -1, 1)); cin = a->poold; }
+    if (drop_pool) { be->dropout_forward(a->poold, a->pool, (size_t)B * C, pc, ft__enc_site_seed(m, -1, 1)); cin = a->poold; }
     be->matmul_forward(a->h1, cin, enc_gp(m, E_H1_W), enc_gp(m, E_H1_B), B, C, C);
     head_act_fwd(m, a->h1a, a->h1, (size_t)B * C);
-    if (pc > 0) { be->dropout_forward(a->h1d, a->h1a, (size_t)B * C, pc, enc_site_seed(m, -1, 2)); hin = a->h1d; }
+    if (pc > 0) { be->dropout_forward(a->h1d, a->h1a, (size_t)B * C, pc, ft__enc_site_seed(m, -1, 2)); hin = a->h1d; }
     be->matmul_forward(a->logits, hin, enc_gp(m, E_H2_W), enc_gp(m, E_H2_B), B, C, K);
 }
 
@@ -195,8 +195,8 @@ static void token_forward(ft_encoder_model *m) {
     enc_acts *a = &m->a;
     int N = a->B * a->T, C = m->cfg.n_embd;
     float p = token_p(m);
-    const float *x = enc_last_hidden(m);
-    if (p > 0) { m->be->dropout_forward(a->tokd, x, (size_t)N * C, p, enc_site_seed(m, -1, 2)); x = a->tokd; }
+    const float *x = ft__enc_last_hidden(m);
+    if (p > 0) { m->be->dropout_forward(a->tokd, x, (size_t)N * C, p, ft__enc_site_seed(m, -1, 2)); x = a->tokd; }
     m->be->matmul_forward(a->logits, x, enc_gp(m, E_H2_W), enc_gp(m, E_H2_B), N, C, a->cols);
 }
 
@@ -205,15 +205,15 @@ static void mlm_forward(ft_encoder_model *m) {
     enc_acts *a = &m->a;
     int M = a->rows, C = m->cfg.n_embd, V = m->cfg.vocab_size;
     if (M == 0) return;
-    const float *x = enc_last_hidden(m);
+    const float *x = ft__enc_last_hidden(m);
     for (int j = 0; j < M; j++) memcpy(a->mg + (size_t)j * C, x + (size_t)a->rows_idx[j] * C, sizeof(float) * (size_t)C);
     be->matmul_forward(a->mh, a->mg, enc_gp(m, E_MD_W), enc_gp(m, E_MD_B), M, C, C);
-    enc_act_forward(m, enc_head_mlm_act(m), a->mha, a->mh, (size_t)M * C);
+    ft__enc_act_forward(m, ft__enc_head_mlm_act(m), a->mha, a->mh, (size_t)M * C);
     be->layernorm_forward(a->mln, a->mln_mean, a->mln_rstd, a->mha, enc_gp(m, E_MLN_W), enc_gp(m, E_MLN_B), M, C, m->cfg.norm_eps);
     be->matmul_forward(a->logits, a->mln, enc_gp(m, E_WTE), enc_gp(m, E_MB), M, C, V);
 }
 
-void enc_head_forward(ft_encoder_model *m) {
+void ft__enc_head_forward(ft_encoder_model *m) {
     if (is_seq(m)) seq_forward(m);
     else if (m->task == FT_TASK_TOKEN) token_forward(m);
     else mlm_forward(m);
@@ -227,14 +227,14 @@ static void seq_backward(ft_encoder_model *m) {
     const ft_backend *be = m->be;
     enc_acts *a = &m->a;
     int B = a->B, T = a->T, C = c->n_embd, K = a->cols;
-    float pc = enc_head_p(m);
+    float pc = ft__enc_head_p(m);
     int drop_pool = pc > 0 && c->arch == FT_ENC_ROBERTA;
     be->matmul_backward(a->dh1a, enc_gg(m, E_H2_W), enc_gg(m, E_H2_B), a->dlogits, pc > 0 ? a->h1d : a->h1a, enc_gp(m, E_H2_W), B, C, K);
-    if (pc > 0) be->dropout_backward(a->dh1a, a->dh1a, (size_t)B * C, pc, enc_site_seed(m, -1, 2));
+    if (pc > 0) be->dropout_backward(a->dh1a, a->dh1a, (size_t)B * C, pc, ft__enc_site_seed(m, -1, 2));
     if (c->arch == FT_ENC_DISTILBERT) m->be->relu_backward(a->dh1, a->dh1a, a->h1, (size_t)B * C);
     else m->be->tanh_backward(a->dh1, a->dh1a, a->h1a, (size_t)B * C);
     be->matmul_backward(a->dpool, enc_gg(m, E_H1_W), enc_gg(m, E_H1_B), a->dh1, drop_pool ? a->poold : a->pool, enc_gp(m, E_H1_W), B, C, C);
-    if (drop_pool) be->dropout_backward(a->dpool, a->dpool, (size_t)B * C, pc, enc_site_seed(m, -1, 1));
+    if (drop_pool) be->dropout_backward(a->dpool, a->dpool, (size_t)B * C, pc, ft__enc_site_seed(m, -1, 1));
     pool_backward(a->dx, a->dpool, a->pool_inv, a->mask, B, T, C, m->pooling == FT_POOL_MEAN);
 }
 
@@ -242,9 +242,9 @@ static void token_backward(ft_encoder_model *m) {
     enc_acts *a = &m->a;
     int N = a->B * a->T, C = m->cfg.n_embd;
     float p = token_p(m);
-    m->be->matmul_backward(a->dx, enc_gg(m, E_H2_W), enc_gg(m, E_H2_B), a->dlogits, p > 0 ? a->tokd : enc_last_hidden(m),
+    m->be->matmul_backward(a->dx, enc_gg(m, E_H2_W), enc_gg(m, E_H2_B), a->dlogits, p > 0 ? a->tokd : ft__enc_last_hidden(m),
                            enc_gp(m, E_H2_W), N, C, a->cols);
-    if (p > 0) m->be->dropout_backward(a->dx, a->dx, (size_t)N * C, p, enc_site_seed(m, -1, 2));
+    if (p > 0) m->be->dropout_backward(a->dx, a->dx, (size_t)N * C, p, ft__enc_site_seed(m, -1, 2));
 }
 
 /* scratch: the body's dq, dk, dv, datty [N,C] are free until the blocks' backward */
@@ -259,12 +259,12 @@ static void mlm_backward(ft_encoder_model *m) {
     be->matmul_backward(dln, enc_gg(m, E_WTE), enc_gg(m, E_MB), a->dlogits, a->mln, enc_gp(m, E_WTE), M, C, V);
     be->layernorm_backward(dha, enc_gg(m, E_MLN_W), enc_gg(m, E_MLN_B), dln, NULL, a->mha, enc_gp(m, E_MLN_W),
                            a->mln_mean, a->mln_rstd, M, C);
-    enc_act_backward(m, enc_head_mlm_act(m), dh, dha, a->mh, (size_t)M * C);
+    ft__enc_act_backward(m, ft__enc_head_mlm_act(m), dh, dha, a->mh, (size_t)M * C);
     be->matmul_backward(dg, enc_gg(m, E_MD_W), enc_gg(m, E_MD_B), dh, a->mg, enc_gp(m, E_MD_W), M, C, C);
     for (int j = 0; j < M; j++) memcpy(a->dx + (size_t)a->rows_idx[j] * C, dg + (size_t)j * C, sizeof(float) * (size_t)C);
 }
 
-void enc_head_backward(ft_encoder_model *m, float grad_scale) {
+void ft__enc_head_backward(ft_encoder_model *m, float grad_scale) {
     head_loss(m, m->a.dlogits, grad_scale);
     if (is_seq(m)) seq_backward(m);
     else if (m->task == FT_TASK_TOKEN) token_backward(m);

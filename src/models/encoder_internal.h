@@ -83,38 +83,38 @@ struct ft_encoder_model {
 };
 
 /* encoder_adapter.c: the per-sequence adapters of (l, slot) on out [N, rows] (N = B*T) */
-void enc_row_adapters_forward(const ft_encoder_model *m, int l, int slot, const float *inp, float *out, int N);
+void ft__enc_row_adapters_forward(const ft_encoder_model *m, int l, int slot, const float *inp, float *out, int N);
 
 /* encoder.c */
-int  enc_layout(ft_encoder_model *m, ft_dtype q);   /* q: FT_F32, or the blocks' linear weights' format */
-const char *enc_prefix(const ft_encoder_config *c);
-size_t enc_acts_layout(const ft_encoder_model *m, enc_acts *a, int B, int T, ft_arena *arena);
-void enc_act_forward(const ft_encoder_model *m, int act, float *out, const float *inp, size_t n);
-void enc_act_backward(const ft_encoder_model *m, int act, float *dinp, const float *dout, const float *inp, size_t n);
-float    enc_hidden_p(const ft_encoder_model *m);
-float    enc_head_p(const ft_encoder_model *m);
-float    enc_attn_p(const ft_encoder_model *m);
-uint64_t enc_site_seed(const ft_encoder_model *m, int layer, int site);
-const float *enc_last_hidden(const ft_encoder_model *m);
+int  ft__enc_layout(ft_encoder_model *m, ft_dtype q);   /* q: FT_F32, or the blocks' linear weights' format */
+const char *ft__enc_prefix(const ft_encoder_config *c);
+size_t ft__enc_acts_layout(const ft_encoder_model *m, enc_acts *a, int B, int T, ft_arena *arena);
+void ft__enc_act_forward(const ft_encoder_model *m, int act, float *out, const float *inp, size_t n);
+void ft__enc_act_backward(const ft_encoder_model *m, int act, float *dinp, const float *dout, const float *inp, size_t n);
+float    ft__enc_hidden_p(const ft_encoder_model *m);
+float    ft__enc_head_p(const ft_encoder_model *m);
+float    ft__enc_attn_p(const ft_encoder_model *m);
+uint64_t ft__enc_site_seed(const ft_encoder_model *m, int layer, int site);
+const float *ft__enc_last_hidden(const ft_encoder_model *m);
 
 /* encoder_heads.c: inputs validated, body already run; head_forward fills logits (and losses when
  * has_labels), head_backward assigns a->dx = d(last hidden states) [N,C] for the body backward */
-int  enc_head_check_labels(ft_encoder_model *m, const ft_encoder_inputs *in);
-void enc_head_forward(ft_encoder_model *m);
-void enc_head_backward(ft_encoder_model *m, float grad_scale);
-int  enc_head_mlm_act(const ft_encoder_model *m);
+int  ft__enc_head_check_labels(ft_encoder_model *m, const ft_encoder_inputs *in);
+void ft__enc_head_forward(ft_encoder_model *m);
+void ft__enc_head_backward(ft_encoder_model *m, float grad_scale);
+int  ft__enc_head_mlm_act(const ft_encoder_model *m);
 
 /* encoder_lora.c: hooks after the base matmul of (layer, slot); no-ops without an adapter there */
-int  enc_lora_prepare(ft_encoder_model *m, int N);
-void enc_lora_forward(const ft_encoder_model *m, int l, int slot, const float *inp, float *out, int N);
-void enc_lora_backward(const ft_encoder_model *m, int l, int slot, const float *inp, const float *dout, float *dinp, int N);
-int  enc_lora_lowest_layer(const ft_encoder_model *m);   /* lowest block with an adapter, or n_layer */
-void enc_lora_close(ft_encoder_model *m);
+int  ft__enc_lora_prepare(ft_encoder_model *m, int N);
+void ft__enc_lora_forward(const ft_encoder_model *m, int l, int slot, const float *inp, float *out, int N);
+void ft__enc_lora_backward(const ft_encoder_model *m, int l, int slot, const float *inp, const float *dout, float *dinp, int N);
+int  ft__enc_lora_lowest_layer(const ft_encoder_model *m);   /* lowest block with an adapter, or n_layer */
+void ft__enc_lora_close(ft_encoder_model *m);
 
-/* encoder_quant.c: bytes of the quantized base (0 for f32); frees it; load-time layout (enc_layout) */
-int    enc_quant_layout(ft_encoder_model *m, ft_dtype q, ft_arena *plan);
-size_t enc_quant_bytes(const ft_encoder_model *m);
-void   enc_quant_close(ft_encoder_model *m);
+/* encoder_quant.c: bytes of the quantized base (0 for f32); frees it; load-time layout (ft__enc_layout) */
+int    ft__enc_quant_layout(ft_encoder_model *m, ft_dtype q, ft_arena *plan);
+size_t ft__enc_quant_bytes(const ft_encoder_model *m);
+void   ft__enc_quant_close(ft_encoder_model *m);
 
 static inline float *enc_gp(const ft_encoder_model *m, int g) { return m->slot[g] >= 0 ? m->params[m->slot[g]].t.data : NULL; }
 static inline float *enc_gg(const ft_encoder_model *m, int g) { return m->slot[g] >= 0 ? m->params[m->slot[g]].grad : NULL; }

@@ -206,7 +206,7 @@ static int config_labels(ft_encoder_model *m, const cJSON *root) {
  * the old LayerNorm gamma/beta spelling, or (MLM vocabulary bias) as the decoder's tied bias */
 static const ft_st_entry *find_tensor(const ft_safetensors *st, const ft_encoder_config *c, const char *name) {
     const ft_st_entry *e = ft_st_find(st, name);
-    const char *p = enc_prefix(c);
+    const char *p = ft__enc_prefix(c);
     size_t pl = strlen(p);
     if (!e && !strncmp(name, p, pl)) e = ft_st_find(st, name + pl);
     if (e) return e;
@@ -230,7 +230,7 @@ static int read_param(ft_safetensors *st, const ft_encoder_config *c, ft_param *
     float *w = malloc(sizeof(float) * (size_t)p->t.shape[0] * (size_t)p->t.shape[1]);
     if (!w) return ft_error(FT_ERR_NOMEM, "out of memory");
     int rc = ft_st_read_f32(st, e->name, p->t.shape, p->t.ndim, w);
-    if (rc == FT_OK) rc = ft_linear_q_fill(p, w);
+    if (rc == FT_OK) rc = ft__linear_q_fill(p, w);
     free(w);
     return rc;
 }
@@ -343,7 +343,7 @@ int ft_encoder_load_quantized(ft_encoder_model **out, const char *dir, const ft_
     if (rc == FT_OK) rc = config_labels(m, m->src_config);
     m->be = be ? be : ft_backend_cpu();
     if (rc == FT_OK && q != FT_F32 && q != FT_NF4 && q != FT_Q8_ROW) rc = ft_error(FT_ERR_INVALID, "quantization must be nf4 or int8");
-    if (rc == FT_OK) rc = enc_layout(m, q);   /* a quantized weight is filled by read_param as it loads */
+    if (rc == FT_OK) rc = ft__enc_layout(m, q);   /* a quantized weight is filled by read_param as it loads */
     ft_safetensors *st = NULL;
     if (rc == FT_OK) rc = ft_st_open(&st, dir);
     for (int i = 0; rc == FT_OK && i < m->n_params; i++) {

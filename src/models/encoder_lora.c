@@ -60,7 +60,7 @@ const char *ft_encoder_lora_default_targets(const ft_encoder_model *m) {
 
 int ft_encoder_lora_count(const ft_encoder_model *m) { return m->lora ? m->lora->n : 0; }
 
-int enc_lora_lowest_layer(const ft_encoder_model *m) {
+int ft__enc_lora_lowest_layer(const ft_encoder_model *m) {
     return m->lora && m->lora->n ? m->lora->ad[0].layer : m->cfg.n_layer;   /* adapters are in layer order */
 }
 
@@ -73,7 +73,7 @@ static void lora_free(struct enc_lora_state *s) {
     free(s);
 }
 
-void enc_lora_close(ft_encoder_model *m) { lora_free(m->lora); m->lora = NULL; }
+void ft__enc_lora_close(ft_encoder_model *m) { lora_free(m->lora); m->lora = NULL; }
 
 /* the head tensors PEFT keeps trainable (modules_to_save) for the task */
 static int head_trainable(const ft_encoder_model *m, int g) {
@@ -106,7 +106,7 @@ static int create(ft_encoder_model *m, int r, float alpha, float dropout, int rs
     for (int l = 0; l < L; l++)
         for (int k = 0; k < S; k++) {
             module_name(m, l, k_sites[k], name, sizeof name);
-            if (!ft_lora_target_matches(name, tg)) continue;
+            if (!ft__lora_target_matches(name, tg)) continue;
             const ft_param *w = &m->params[m->lslot[l * S_COUNT + k_sites[k]]];
             enc_adapter *a = &s->ad[s->n];
             a->layer = l;
@@ -177,7 +177,7 @@ int ft_encoder_add_lora(ft_encoder_model *m, const ft_lora_config *c, uint64_t s
 
 /* ------------------------------------------------------------------ forward / backward hooks */
 
-int enc_lora_prepare(ft_encoder_model *m, int N) {
+int ft__enc_lora_prepare(ft_encoder_model *m, int N) {
     struct enc_lora_state *s = m->lora;
     if (!s || N <= s->act_N) return FT_OK;
     ft_arena_free(&s->act);
@@ -196,7 +196,7 @@ static uint64_t lora_seed(const ft_encoder_model *m, int k) {
 }
 
 /* out [N, a.out] += scale * B A drop(inp) */
-void enc_lora_forward(const ft_encoder_model *m, int l, int slot, const float *inp, float *out, int N) {
+void ft__enc_lora_forward(const ft_encoder_model *m, int l, int slot, const float *inp, float *out, int N) {
     const struct enc_lora_state *s = m->lora;
     int k = s ? s->site[l * S_COUNT + slot] : -1;
     if (k < 0) return;
@@ -207,11 +207,11 @@ void enc_lora_forward(const ft_encoder_model *m, int l, int slot, const float *i
         be->dropout_forward(s->xd, inp, (size_t)N * a->in, s->dropout, lora_seed(m, k));
         x = s->xd;
     }
-    ft_lora_module_forward(be, out, a->out, x, m->params[a->pa].t.data, m->params[a->pb].t.data, a->xa, N, a->in, s->r, a->out, s->scale);
+    ft__lora_module_forward(be, out, a->out, x, m->params[a->pa].t.data, m->params[a->pb].t.data, a->xa, N, a->in, s->r, a->out, s->scale);
 }
 
 /* gradients of the adapter of (l, slot); dinp [N, a.in] (the base's input gradient) += the adapter's */
-void enc_lora_backward(const ft_encoder_model *m, int l, int slot, const float *inp, const float *dout, float *dinp, int N) {
+void ft__enc_lora_backward(const ft_encoder_model *m, int l, int slot, const float *inp, const float *dout, float *dinp, int N) {
     const struct enc_lora_state *s = m->lora;
     int k = s ? s->site[l * S_COUNT + slot] : -1;
     if (k < 0) return;
@@ -359,7 +359,7 @@ int ft_encoder_save_adapter(const ft_encoder_model *m, const char *dir, const ch
 /* Reads adapter_config.json: creates the adapters (unless they exist) and reads A, B and the head. */
 int ft_encoder_load_adapter(ft_encoder_model *m, const char *dir) {
     ft_peft_lora_config pc;
-    FT_TRY(ft_peft_lora_config_read(&pc, dir));
+    FT_TRY(ft__peft_lora_config_read(&pc, dir));
     char path[4096];
     int rc = FT_OK;
     if (!m->lora) FT_TRY(ft_error_wrap(create(m, pc.r, pc.alpha, pc.dropout, pc.rslora, pc.targets), "%s/adapter_config.json", dir));
@@ -370,7 +370,7 @@ int ft_encoder_load_adapter(ft_encoder_model *m, const char *dir) {
     const struct enc_lora_state *s = m->lora;
     for (int k = 0; k < s->n && rc == FT_OK; k++)
         for (int w = 0; w < 2 && rc == FT_OK; w++)
-            rc = ft_peft_read_lora_weight(st, s->ad[k].module, w ? 'B' : 'A', &m->params[w ? s->ad[k].pb : s->ad[k].pa]);
+            rc = ft__peft_read_lora_weight(st, s->ad[k].module, w ? 'B' : 'A', &m->params[w ? s->ad[k].pb : s->ad[k].pa]);
     /* the saved head (modules_to_save), when present, replaces the base's */
     int missing = 0;
     for (int g = E_HEAD0; g < E_COUNT && rc == FT_OK; g++) {

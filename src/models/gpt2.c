@@ -2,38 +2,36 @@
  * HF stores GPT-2 linear weights as Conv1D, [in, out]; we keep [out, in], so they are transposed. */
 #include "model_internal.h"
 #include "finetune/status.h"
+#include "core/json_util.h"
 
 #include <stdio.h>
 #include <string.h>
 
-int ft_gpt2_config_from_json(ft_model_config *c, const cJSON *root, const char *path) {
+int ft__gpt2_config_from_json(ft_model_config *c, const cJSON *root, const char *path) {
     snprintf(c->model_type, sizeof c->model_type, "gpt2");
     c->arch = FT_ARCH_GPT2;
-    c->vocab_size = ft_json_int(root, "vocab_size", 50257);
-    c->max_seq_len = ft_json_int(root, "n_positions", ft_json_int(root, "n_ctx", 1024));
-    c->n_embd = ft_json_int(root, "n_embd", 768);
-    c->n_layer = ft_json_int(root, "n_layer", 12);
-    c->n_head = ft_json_int(root, "n_head", 12);
+    c->vocab_size = ft__json_int(root, "vocab_size", 50257);
+    c->max_seq_len = ft__json_int(root, "n_positions", ft__json_int(root, "n_ctx", 1024));
+    c->n_embd = ft__json_int(root, "n_embd", 768);
+    c->n_layer = ft__json_int(root, "n_layer", 12);
+    c->n_head = ft__json_int(root, "n_head", 12);
     c->n_kv_head = c->n_head;
     if (c->n_head <= 0 || c->n_embd % c->n_head != 0)
         return ft_error(FT_ERR_FORMAT, "%s: n_embd (%d) must be a multiple of n_head (%d)", path, c->n_embd, c->n_head);
     c->head_dim = c->n_embd / c->n_head;
-    const cJSON *inner = cJSON_GetObjectItemCaseSensitive(root, "n_inner");
-    c->ffn_hidden = cJSON_IsNumber(inner) ? inner->valueint : 4 * c->n_embd;
-    c->norm_eps = (float)ft_json_num(root, "layer_norm_epsilon", 1e-5);
+    c->ffn_hidden = ft__json_int(root, "n_inner", 4 * c->n_embd);
+    c->norm_eps = (float)ft__json_num(root, "layer_norm_epsilon", 1e-5);
     c->qkv_bias = c->o_bias = c->mlp_bias = 1;
-    c->tied_embeddings = 1;
-    const cJSON *tie = cJSON_GetObjectItemCaseSensitive(root, "tie_word_embeddings");
-    if (cJSON_IsBool(tie)) c->tied_embeddings = cJSON_IsTrue(tie);
-    c->resid_dropout = (float)ft_json_num(root, "resid_pdrop", 0.1);
-    c->embd_dropout = (float)ft_json_num(root, "embd_pdrop", 0.1);
-    c->attn_dropout = (float)ft_json_num(root, "attn_pdrop", 0.1);
+    c->tied_embeddings = ft__json_bool(root, "tie_word_embeddings", 1);
+    c->resid_dropout = (float)ft__json_num(root, "resid_pdrop", 0.1);
+    c->embd_dropout = (float)ft__json_num(root, "embd_pdrop", 0.1);
+    c->attn_dropout = (float)ft__json_num(root, "attn_pdrop", 0.1);
     if (c->attn_dropout < 0 || c->attn_dropout >= 1)
         return ft_error(FT_ERR_FORMAT, "%s: attention dropout %g must be in [0, 1)", path, (double)c->attn_dropout);
-    c->initializer_range = (float)ft_json_num(root, "initializer_range", 0.02);
-    c->bos_token_id = ft_json_int(root, "bos_token_id", -1);
-    c->eos_token_id = ft_json_int(root, "eos_token_id", -1);
-    c->pad_token_id = ft_json_int(root, "pad_token_id", -1);
+    c->initializer_range = (float)ft__json_num(root, "initializer_range", 0.02);
+    c->bos_token_id = ft__json_int(root, "bos_token_id", -1);
+    c->eos_token_id = ft__json_int(root, "eos_token_id", -1);
+    c->pad_token_id = ft__json_int(root, "pad_token_id", -1);
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "activation_function");
     if (cJSON_IsString(act) && strcmp(act->valuestring, "gelu_new") != 0 && strcmp(act->valuestring, "gelu_pytorch_tanh") != 0)
         return ft_error(FT_ERR_UNSUPPORTED, "%s: activation_function \"%s\" is not supported (only the tanh GELU: gelu_new, gelu_pytorch_tanh)", path, act->valuestring);
@@ -44,7 +42,7 @@ int ft_gpt2_config_from_json(ft_model_config *c, const cJSON *root, const char *
     return FT_OK;
 }
 
-int ft_gpt2_config_to_json(const ft_model_config *c, cJSON *o) {
+int ft__gpt2_config_to_json(const ft_model_config *c, cJSON *o) {
     cJSON_AddItemToObject(o, "architectures", cJSON_CreateStringArray((const char *[]){"GPT2LMHeadModel"}, 1));
     cJSON_AddStringToObject(o, "model_type", "gpt2");
     cJSON_AddStringToObject(o, "activation_function", "gelu_new");
@@ -73,7 +71,7 @@ static void piece(ft_hf_piece *p, const char *name, int transpose) {
     p->row0 = 0; p->rows = -1; p->transpose = transpose;
 }
 
-int ft_gpt2_hf_pieces(const ft_model_config *cfg, int l, int slot, const char *prefix, ft_hf_piece p[3]) {
+int ft__gpt2_hf_pieces(const ft_model_config *cfg, int l, int slot, const char *prefix, ft_hf_piece p[3]) {
     (void)cfg;
     char n[128];
     if (l < 0) {

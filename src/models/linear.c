@@ -9,13 +9,13 @@
 
 /* ------------------------------------------------------------ forward / backward */
 
-void ft_linear_q_forward(const ft_backend *be, float *out, const float *inp, const ft_param *p, const float *bias,
+void ft__linear_q_forward(const ft_backend *be, float *out, const float *inp, const ft_param *p, const float *bias,
                          int N, int C, int OC, float *ws, size_t wsn) {
     if (p->qdesc) be->qmatmul_forward(out, inp, p->t.dtype, p->qdesc, bias, N, ws, wsn);
     else be->matmul_forward(out, inp, p->t.data, bias, N, C, OC);
 }
 
-void ft_linear_q_backward(const ft_backend *be, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+void ft__linear_q_backward(const ft_backend *be, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                           const ft_param *p, int N, int C, int OC, float *ws, size_t wsn) {
     if (!p->qdesc) { be->matmul_backward(dinp, dw, dbias, dout, inp, p->t.data, N, C, OC); return; }
     /* a quantized weight is frozen: the input gradient through it, and a trainable bias */
@@ -25,7 +25,7 @@ void ft_linear_q_backward(const ft_backend *be, float *dinp, float *dw, float *d
 
 /* ------------------------------------------------------------ one quantized weight */
 
-size_t ft_linear_q_workspace_floats(int64_t OC, int64_t C) {
+size_t ft__linear_q_workspace_floats(int64_t OC, int64_t C) {
     size_t fast = ft_quant_workspace_floats(FT_QUANT_WS_FAST, 0, C, OC, 0);
     size_t lean = ft_quant_workspace_floats(FT_QUANT_WS_LEAN, 0, C, OC, 0);
     size_t cap = (size_t)1 << 24;   /* 64 MiB: an LM head of 32k x 2048 takes the tiled path */
@@ -33,7 +33,7 @@ size_t ft_linear_q_workspace_floats(int64_t OC, int64_t C) {
     return ws > lean ? ws : lean;
 }
 
-int ft_linear_q_check(const ft_param *p, ft_dtype q) {
+int ft__linear_q_check(const ft_param *p, ft_dtype q) {
     if (q != FT_NF4 && q != FT_Q8_ROW) return ft_error(FT_ERR_INVALID, "quantization must be nf4 or int8");
     if (p->t.ndim != 2 || p->t.dtype != FT_F32)
         return ft_error(FT_ERR_INVALID, "%s: only 2-D f32 weights can be quantized", p->name);
@@ -48,7 +48,7 @@ static size_t payload_bytes(ft_dtype q, int64_t OC, int64_t C) {
     return q == FT_NF4 ? ft_nf4_nbytes(OC, C, FT_NF4_DOUBLE_QUANT) : ft_q8row_nbytes(OC, C);
 }
 
-size_t ft_linear_q_arena_bytes(ft_dtype q, int64_t OC, int64_t C) {
+size_t ft__linear_q_arena_bytes(ft_dtype q, int64_t OC, int64_t C) {
     ft_arena plan;
     ft_arena_plan(&plan);
     ft_arena_alloc(&plan, desc_bytes(q));
@@ -56,8 +56,8 @@ size_t ft_linear_q_arena_bytes(ft_dtype q, int64_t OC, int64_t C) {
     return plan.used;
 }
 
-int ft_linear_q_store(ft_param *p, ft_dtype q, ft_arena *qa, const float *w) {
-    FT_TRY(ft_linear_q_check(p, q));
+int ft__linear_q_store(ft_param *p, ft_dtype q, ft_arena *qa, const float *w) {
+    FT_TRY(ft__linear_q_check(p, q));
     int64_t OC = p->t.shape[0], C = p->t.shape[1];
     void *d = ft_arena_alloc(qa, desc_bytes(q)), *blob = ft_arena_alloc(qa, payload_bytes(q, OC, C));
     if (!d || !blob) return ft_error(FT_ERR_NOMEM, "%s: the quantized arena is too small (planning error)", p->name);
@@ -67,17 +67,17 @@ int ft_linear_q_store(ft_param *p, ft_dtype q, ft_arena *qa, const float *w) {
     p->t.data = blob;
     p->t.dtype = q;
     p->trainable = 0;
-    return w ? ft_linear_q_fill(p, w) : FT_OK;
+    return w ? ft__linear_q_fill(p, w) : FT_OK;
 }
 
-int ft_linear_q_fill(ft_param *p, const float *w) {
+int ft__linear_q_fill(ft_param *p, const float *w) {
     if (p->t.dtype == FT_NF4) return ft_nf4_quantize_ref((ft_nf4_tensor *)p->qdesc, w, NULL);
     return ft_q8row_quantize_ref((ft_q8row_tensor *)p->qdesc, w);
 }
 
 /* ------------------------------------------------------------ a whole base */
 
-int ft_params_quantize(ft_param *params, int n, const unsigned char *sel, ft_dtype q, ft_arena *weights,
+int ft__params_quantize(ft_param *params, int n, const unsigned char *sel, ft_dtype q, ft_arena *weights,
                        ft_arena *qarena, float **ws, size_t *wsn) {
     if (qarena->base) return ft_error(FT_ERR_INVALID, "the model is already quantized");
     ft_arena qplan, fplan;
@@ -88,9 +88,9 @@ int ft_params_quantize(ft_param *params, int n, const unsigned char *sel, ft_dty
         const ft_param *p = &params[i];
         if (!sel[i]) { ft_arena_alloc(&fplan, ft_tensor_nbytes(&p->t)); continue; }
         if (p->grad) return ft_error(FT_ERR_INVALID, "quantize the base before gradients are allocated");
-        FT_TRY(ft_linear_q_check(p, q));
-        qplan.used += ft_linear_q_arena_bytes(q, p->t.shape[0], p->t.shape[1]);
-        size_t w = ft_linear_q_workspace_floats(p->t.shape[0], p->t.shape[1]);
+        FT_TRY(ft__linear_q_check(p, q));
+        qplan.used += ft__linear_q_arena_bytes(q, p->t.shape[0], p->t.shape[1]);
+        size_t w = ft__linear_q_workspace_floats(p->t.shape[0], p->t.shape[1]);
         if (w > wmax) wmax = w;
     }
     ft_arena qa, fa;
@@ -110,7 +110,7 @@ int ft_params_quantize(ft_param *params, int n, const unsigned char *sel, ft_dty
     memcpy(saved, params, sizeof *saved * (size_t)n);
     for (int i = 0; i < n && rc == FT_OK; i++) {
         ft_param *p = &params[i];
-        if (sel[i]) { rc = ft_linear_q_store(p, q, &qa, old[i]); continue; }
+        if (sel[i]) { rc = ft__linear_q_store(p, q, &qa, old[i]); continue; }
         size_t nb = ft_tensor_nbytes(&p->t);
         p->t.data = ft_arena_alloc(&fa, nb);
         memcpy(p->t.data, old[i], nb);

@@ -2,6 +2,7 @@
  * config.json fields, HF tensor names, and RoPE frequencies with linear / llama3 scaling. */
 #include "model_internal.h"
 #include "finetune/status.h"
+#include "core/json_util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -12,8 +13,8 @@
 static int parse_rope(ft_model_config *c, const cJSON *root, const char *path) {
     const cJSON *rp = cJSON_GetObjectItemCaseSensitive(root, "rope_parameters");
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
-    c->rope_theta = (float)ft_json_num(root, "rope_theta", 10000.0);
-    if (cJSON_IsObject(rp)) c->rope_theta = (float)ft_json_num(rp, "rope_theta", c->rope_theta);
+    c->rope_theta = (float)ft__json_num(root, "rope_theta", 10000.0);
+    if (cJSON_IsObject(rp)) c->rope_theta = (float)ft__json_num(rp, "rope_theta", c->rope_theta);
     const cJSON *s = cJSON_IsObject(rs) ? rs : (cJSON_IsObject(rp) ? rp : NULL);
     c->rope_scaling = FT_ROPE_NONE;
     if (!s) return FT_OK;
@@ -21,54 +22,52 @@ static int parse_rope(ft_model_config *c, const cJSON *root, const char *path) {
     if (!cJSON_IsString(type)) type = cJSON_GetObjectItemCaseSensitive(s, "type");
     const char *t = cJSON_IsString(type) ? type->valuestring : "default";
     if (strcmp(t, "default") == 0) return FT_OK;
-    c->rope_factor = (float)ft_json_num(s, "factor", 1.0);
+    c->rope_factor = (float)ft__json_num(s, "factor", 1.0);
     if (strcmp(t, "linear") == 0) { c->rope_scaling = FT_ROPE_LINEAR; return FT_OK; }
     if (strcmp(t, "llama3") == 0) {
         c->rope_scaling = FT_ROPE_LLAMA3;
-        c->rope_low_freq_factor = (float)ft_json_num(s, "low_freq_factor", 1.0);
-        c->rope_high_freq_factor = (float)ft_json_num(s, "high_freq_factor", 4.0);
-        c->rope_original_max_pos = ft_json_int(s, "original_max_position_embeddings", 8192);
+        c->rope_low_freq_factor = (float)ft__json_num(s, "low_freq_factor", 1.0);
+        c->rope_high_freq_factor = (float)ft__json_num(s, "high_freq_factor", 4.0);
+        c->rope_original_max_pos = ft__json_int(s, "original_max_position_embeddings", 8192);
         return FT_OK;
     }
     return ft_error(FT_ERR_UNSUPPORTED, "%s: rope scaling type \"%s\" is not supported (supported: linear, llama3)", path, t);
 }
 
-int ft_llama_config_from_json(ft_model_config *c, const cJSON *root, const char *path) {
+int ft__llama_config_from_json(ft_model_config *c, const cJSON *root, const char *path) {
     c->arch = FT_ARCH_LLAMA;
-    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
-    snprintf(c->model_type, sizeof c->model_type, "%s", cJSON_IsString(mt) ? mt->valuestring : "llama");
+    snprintf(c->model_type, sizeof c->model_type, "%s", ft__json_str(root, "model_type", "llama"));
     int is_qwen2 = strcmp(c->model_type, "qwen2") == 0;
     static const char *need[] = {"vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"};
     for (size_t i = 0; i < sizeof need / sizeof *need; i++)
         if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(root, need[i])))
             return ft_error(FT_ERR_FORMAT, "%s: missing or non-numeric \"%s\"", path, need[i]);
-    c->vocab_size = ft_json_int(root, "vocab_size", 0);
-    c->n_embd = ft_json_int(root, "hidden_size", 0);
-    c->ffn_hidden = ft_json_int(root, "intermediate_size", 0);
-    c->n_layer = ft_json_int(root, "num_hidden_layers", 0);
-    c->n_head = ft_json_int(root, "num_attention_heads", 0);
-    c->n_kv_head = ft_json_int(root, "num_key_value_heads", c->n_head);
+    c->vocab_size = ft__json_int(root, "vocab_size", 0);
+    c->n_embd = ft__json_int(root, "hidden_size", 0);
+    c->ffn_hidden = ft__json_int(root, "intermediate_size", 0);
+    c->n_layer = ft__json_int(root, "num_hidden_layers", 0);
+    c->n_head = ft__json_int(root, "num_attention_heads", 0);
+    c->n_kv_head = ft__json_int(root, "num_key_value_heads", c->n_head);
     const cJSON *hd = cJSON_GetObjectItemCaseSensitive(root, "head_dim");
     c->head_dim = cJSON_IsNumber(hd) ? hd->valueint : (c->n_head > 0 ? c->n_embd / c->n_head : 0);
     if (c->n_head <= 0 || c->n_kv_head <= 0 || c->n_head % c->n_kv_head != 0)
         return ft_error(FT_ERR_FORMAT, "%s: num_attention_heads (%d) must be a positive multiple of num_key_value_heads (%d)", path, c->n_head, c->n_kv_head);
     if (c->head_dim <= 0 || c->head_dim % 2)
         return ft_error(FT_ERR_FORMAT, "%s: head dimension %d must be even and positive", path, c->head_dim);
-    c->max_seq_len = ft_json_int(root, "max_position_embeddings", 2048);
-    c->norm_eps = (float)ft_json_num(root, "rms_norm_eps", 1e-6);
-    const cJSON *tie = cJSON_GetObjectItemCaseSensitive(root, "tie_word_embeddings");
-    c->tied_embeddings = cJSON_IsBool(tie) ? cJSON_IsTrue(tie) : 0;
+    c->max_seq_len = ft__json_int(root, "max_position_embeddings", 2048);
+    c->norm_eps = (float)ft__json_num(root, "rms_norm_eps", 1e-6);
+    c->tied_embeddings = ft__json_bool(root, "tie_word_embeddings", 0);
     int attention_bias = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "attention_bias"));
     c->qkv_bias = is_qwen2 || attention_bias;
     c->o_bias = attention_bias;
     c->mlp_bias = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "mlp_bias"));
-    c->attn_dropout = (float)ft_json_num(root, "attention_dropout", 0.0);
+    c->attn_dropout = (float)ft__json_num(root, "attention_dropout", 0.0);
     if (c->attn_dropout < 0 || c->attn_dropout >= 1)
         return ft_error(FT_ERR_FORMAT, "%s: attention dropout %g must be in [0, 1)", path, (double)c->attn_dropout);
-    c->initializer_range = (float)ft_json_num(root, "initializer_range", 0.02);
-    c->bos_token_id = ft_json_int(root, "bos_token_id", -1);
-    c->eos_token_id = ft_json_int(root, "eos_token_id", -1);
-    c->pad_token_id = ft_json_int(root, "pad_token_id", -1);
+    c->initializer_range = (float)ft__json_num(root, "initializer_range", 0.02);
+    c->bos_token_id = ft__json_int(root, "bos_token_id", -1);
+    c->eos_token_id = ft__json_int(root, "eos_token_id", -1);
+    c->pad_token_id = ft__json_int(root, "pad_token_id", -1);
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
     if (cJSON_IsString(act) && strcmp(act->valuestring, "silu") != 0)
         return ft_error(FT_ERR_UNSUPPORTED, "%s: hidden_act \"%s\" is not supported (only silu / SwiGLU)", path, act->valuestring);
@@ -81,7 +80,7 @@ int ft_llama_config_from_json(ft_model_config *c, const cJSON *root, const char 
     return parse_rope(c, root, path);
 }
 
-int ft_llama_config_to_json(const ft_model_config *c, cJSON *o) {
+int ft__llama_config_to_json(const ft_model_config *c, cJSON *o) {
     const char *arch = strcmp(c->model_type, "qwen2") == 0 ? "Qwen2ForCausalLM"
                      : strcmp(c->model_type, "mistral") == 0 ? "MistralForCausalLM" : "LlamaForCausalLM";
     cJSON_AddItemToObject(o, "architectures", cJSON_CreateStringArray((const char *[]){arch}, 1));
@@ -125,7 +124,7 @@ static void piece(ft_hf_piece *p, const char *name, int64_t row0, int64_t rows) 
     p->row0 = row0; p->rows = rows; p->transpose = 0;
 }
 
-int ft_llama_hf_pieces(const ft_model_config *c, int l, int slot, ft_hf_piece p[3]) {
+int ft__llama_hf_pieces(const ft_model_config *c, int l, int slot, ft_hf_piece p[3]) {
     char n[128];
     if (l < 0) {
         const char *s = slot == G_WTE ? "model.embed_tokens.weight" : slot == G_LNF_W ? "model.norm.weight"
@@ -160,7 +159,7 @@ int ft_llama_hf_pieces(const ft_model_config *c, int l, int slot, ft_hf_piece p[
     }
 }
 
-void ft_llama_rope_inv_freq(const ft_model_config *c, float *inv_freq) {
+void ft__llama_rope_inv_freq(const ft_model_config *c, float *inv_freq) {
     int half = c->head_dim / 2;
     for (int i = 0; i < half; i++) {
         /* as transformers: computed in float32 */

@@ -49,14 +49,14 @@ static int create_adapters(ft_model *m, int r, float alpha, float dropout, int r
     if (r <= 0) return ft_error(FT_ERR_INVALID, "LoRA rank must be positive (got %d)", r);
     const ft_model_config *c = &m->cfg;
     const char *tg = targets && *targets ? targets : (c->arch == FT_ARCH_GPT2 ? "c_attn" : "q_proj,v_proj");
-    int cap = ft_lora_plan_modules(m, tg, NULL);
+    int cap = ft__lora_plan_modules(m, tg, NULL);
     if (cap < 0) return cap;
     ft_adapter_module *plan_mods = calloc((size_t)cap, sizeof *plan_mods);
     ft_param *np_ = realloc(m->params, sizeof *np_ * (size_t)(m->n_params + 2 * cap));
     if (np_) m->params = np_;
     m->lora = calloc((size_t)cap, sizeof *m->lora);
     if (!np_ || !m->lora || !plan_mods) { free(plan_mods); return ft_error(FT_ERR_NOMEM, "out of memory"); }
-    ft_lora_plan_modules(m, tg, plan_mods);
+    ft__lora_plan_modules(m, tg, plan_mods);
     ft_arena plan;
     ft_arena_plan(&plan);
     int first_lora_param = m->n_params;
@@ -68,9 +68,9 @@ static int create_adapters(ft_model *m, int r, float alpha, float dropout, int r
         a->scale = rslora ? alpha / sqrtf((float)r) : alpha / (float)r;
         a->dropout = dropout;
         char nm[64];
-        snprintf(nm, sizeof nm, "lora.%d.%d.%d.A", md->layer, ft_lora_site_index(md->slot), md->piece);
+        snprintf(nm, sizeof nm, "lora.%d.%d.%d.A", md->layer, ft__lora_site_index(md->slot), md->piece);
         a->pa = add_lora_param(m, nm, r, md->in);
-        snprintf(nm, sizeof nm, "lora.%d.%d.%d.B", md->layer, ft_lora_site_index(md->slot), md->piece);
+        snprintf(nm, sizeof nm, "lora.%d.%d.%d.B", md->layer, ft__lora_site_index(md->slot), md->piece);
         a->pb = add_lora_param(m, nm, a->rows, r);
         ft_arena_alloc(&plan, sizeof(float) * (size_t)r * md->in);
         ft_arena_alloc(&plan, sizeof(float) * (size_t)a->rows * r);
@@ -108,14 +108,14 @@ static uint64_t lora_seed(const ft_model *m, int k) {
     return m->dropout_seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(k + 1001));
 }
 
-size_t ft_lora_act_floats(const ft_model *m, int N) {
+size_t ft__lora_act_floats(const ft_model *m, int N) {
     if (!m->n_lora) return 0;
     size_t n = 0;
     for (int k = 0; k < m->n_lora; k++) n += (size_t)N * m->lora[k].r + 16;
     return n + (size_t)N * (m->lora_rmax + 2 * (size_t)m->lora_inmax) + 64;
 }
 
-void ft_lora_bind_acts(ft_model *m, ft_arena *a, int N) {
+void ft__lora_bind_acts(ft_model *m, ft_arena *a, int N) {
     if (!m->n_lora) return;
     for (int k = 0; k < m->n_lora; k++) m->lora[k].xa = ft_arena_alloc(a, sizeof(float) * (size_t)N * m->lora[k].r);
     m->lora_dxa = ft_arena_alloc(a, sizeof(float) * (size_t)N * m->lora_rmax);
@@ -123,7 +123,7 @@ void ft_lora_bind_acts(ft_model *m, ft_arena *a, int N) {
     m->lora_dx = ft_arena_alloc(a, sizeof(float) * (size_t)N * m->lora_inmax);
 }
 
-void ft_lora_forward(ft_model *m, int l, int slot, const float *inp, float *out, int ldo, int N) {
+void ft__lora_forward(ft_model *m, int l, int slot, const float *inp, float *out, int ldo, int N) {
     const ft_backend *be = m->be;
     for (int k = 0; k < m->n_lora; k++) {
         ft_lora *a = &m->lora[k];
@@ -133,12 +133,12 @@ void ft_lora_forward(ft_model *m, int l, int slot, const float *inp, float *out,
             be->dropout_forward(m->lora_xd, inp, (size_t)N * a->in, a->dropout, lora_seed(m, k));
             x = m->lora_xd;
         }
-        ft_lora_module_forward(be, out + a->row0, ldo, x, m->params[a->pa].t.data, m->params[a->pb].t.data, a->xa,
+        ft__lora_module_forward(be, out + a->row0, ldo, x, m->params[a->pa].t.data, m->params[a->pb].t.data, a->xa,
                                N, a->in, a->r, a->rows, a->scale);
     }
 }
 
-void ft_lora_backward(ft_model *m, int l, int slot, const float *inp, const float *dout, int ldo, float *dinp, int N) {
+void ft__lora_backward(ft_model *m, int l, int slot, const float *inp, const float *dout, int ldo, float *dinp, int N) {
     const ft_backend *be = m->be;
     for (int k = 0; k < m->n_lora; k++) {
         ft_lora *a = &m->lora[k];
@@ -248,7 +248,7 @@ int ft_model_save_adapter(const ft_model *m, const char *dir, const char *base_p
     return ft_file_write_atomic(path, json, (size_t)len);
 }
 
-int ft_peft_lora_config_read(ft_peft_lora_config *out, const char *dir) {
+int ft__peft_lora_config_read(ft_peft_lora_config *out, const char *dir) {
     memset(out, 0, sizeof *out);
     char path[4096], *text;
     FT_TRY(ft_path_join(path, sizeof path, dir, "adapter_config.json"));
@@ -288,7 +288,7 @@ int ft_peft_lora_config_read(ft_peft_lora_config *out, const char *dir) {
     return rc;
 }
 
-int ft_peft_read_lora_weight(const ft_safetensors *st, const char *module, char which, ft_param *p) {
+int ft__peft_read_lora_weight(const ft_safetensors *st, const char *module, char which, ft_param *p) {
     char key[256];
     snprintf(key, sizeof key, "base_model.model.%s.lora_%c.weight", module, which);
     /* adapters saved with the adapter name in the key */
@@ -298,7 +298,7 @@ int ft_peft_read_lora_weight(const ft_safetensors *st, const char *module, char 
 
 int ft_model_load_adapter(ft_model *m, const char *dir) {
     ft_peft_lora_config pc;
-    FT_TRY(ft_peft_lora_config_read(&pc, dir));
+    FT_TRY(ft__peft_lora_config_read(&pc, dir));
     if (pc.n_modules_to_save > 0) return ft_error(FT_ERR_UNSUPPORTED, "%s/adapter_config.json: modules_to_save is not supported", dir);
     int rc = FT_OK, r = pc.r;
     double alpha = pc.alpha, dropout = pc.dropout;
@@ -312,7 +312,7 @@ int ft_model_load_adapter(ft_model *m, const char *dir) {
     for (int k = 0; k < m->n_lora && rc == FT_OK; k++) {
         ft_lora *a = &m->lora[k];
         for (int w = 0; w < 2 && rc == FT_OK; w++)
-            rc = ft_peft_read_lora_weight(st, a->module, w ? 'B' : 'A', &m->params[w ? a->pb : a->pa]);
+            rc = ft__peft_read_lora_weight(st, a->module, w ? 'B' : 'A', &m->params[w ? a->pb : a->pa]);
     }
     ft_st_close(st);
     return rc;

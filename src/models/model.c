@@ -11,16 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ft_json_int(const cJSON *o, const char *key, int def) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? (int)v->valuedouble : def;
-}
-
-double ft_json_num(const cJSON *o, const char *key, double def) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : def;
-}
-
 /* ---------------------------------------------------------------- config */
 
 int ft_model_config_from_json(ft_model_config *cfg, const char *json, const char *path) {
@@ -38,10 +28,10 @@ int ft_model_config_from_json(ft_model_config *cfg, const char *json, const char
     const char *type = cJSON_IsString(mt) ? mt->valuestring : NULL;
     int rc;
     if ((type && strcmp(type, "gpt2") == 0) || (arch && strncmp(arch, "GPT2", 4) == 0))
-        rc = ft_gpt2_config_from_json(cfg, root, path);
+        rc = ft__gpt2_config_from_json(cfg, root, path);
     else if ((type && (!strcmp(type, "llama") || !strcmp(type, "mistral") || !strcmp(type, "qwen2"))) ||
              (arch && (!strcmp(arch, "LlamaForCausalLM") || !strcmp(arch, "MistralForCausalLM") || !strcmp(arch, "Qwen2ForCausalLM"))))
-        rc = ft_llama_config_from_json(cfg, root, path);
+        rc = ft__llama_config_from_json(cfg, root, path);
     else
         rc = ft_error(FT_ERR_UNSUPPORTED, "%s: unknown architecture (model_type \"%s\", architectures [\"%s\"]); supported: "
                       "gpt2 (GPT2LMHeadModel), llama (LlamaForCausalLM), mistral (MistralForCausalLM), qwen2 (Qwen2ForCausalLM)",
@@ -69,8 +59,8 @@ int ft_model_config_load(ft_model_config *cfg, const char *dir) {
 int ft_model_config_save(const ft_model_config *cfg, const char *dir) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return ft_error(FT_ERR_NOMEM, "config.json: out of memory");
-    if (cfg->arch == FT_ARCH_GPT2) ft_gpt2_config_to_json(cfg, o);
-    else ft_llama_config_to_json(cfg, o);
+    if (cfg->arch == FT_ARCH_GPT2) ft__gpt2_config_to_json(cfg, o);
+    else ft__llama_config_to_json(cfg, o);
     cJSON_AddStringToObject(o, "torch_dtype", "float32");
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
@@ -139,7 +129,7 @@ static int layout(ft_model *m) {
     m->global_slot[G_LNF_W] = add_param(m, &plan, "lnf_w", C, 0, 0);
     if (gpt2) m->global_slot[G_LNF_B] = add_param(m, &plan, "lnf_b", C, 0, 0);
     if (!c->tied_embeddings) m->global_slot[G_LM_HEAD] = add_param(m, &plan, "lm_head", V, C, 1);
-    if (m->load_quant != FT_F32) FT_TRY(ft_quant_plan(m, &plan));
+    if (m->load_quant != FT_F32) FT_TRY(ft__quant_plan(m, &plan));
     FT_TRY(ft_arena_init_on(&m->weights, plan.used, m->be));
     for (int i = 0; i < m->n_params; i++)
         if (!m->params[i].qdesc) m->params[i].t.data = m->weights.base + (uintptr_t)m->params[i].t.data;
@@ -147,7 +137,7 @@ static int layout(ft_model *m) {
     if (c->arch == FT_ARCH_LLAMA) {
         m->inv_freq = malloc(sizeof(float) * (size_t)(c->head_dim / 2));
         if (!m->inv_freq) return ft_error(FT_ERR_NOMEM, "model: out of memory");
-        ft_llama_rope_inv_freq(c, m->inv_freq);
+        ft__llama_rope_inv_freq(c, m->inv_freq);
     }
     return FT_OK;
 }
@@ -202,8 +192,8 @@ static void param_slot(const ft_model *m, int i, int *layer, int *slot) {
 static int hf_pieces_prefix(const ft_model *m, int i, const char *gpt2_prefix, ft_hf_piece p[3]) {
     int l, slot;
     param_slot(m, i, &l, &slot);
-    int n = m->cfg.arch == FT_ARCH_GPT2 ? ft_gpt2_hf_pieces(&m->cfg, l, slot, gpt2_prefix, p)
-                                        : ft_llama_hf_pieces(&m->cfg, l, slot, p);
+    int n = m->cfg.arch == FT_ARCH_GPT2 ? ft__gpt2_hf_pieces(&m->cfg, l, slot, gpt2_prefix, p)
+                                        : ft__llama_hf_pieces(&m->cfg, l, slot, p);
     for (int k = 0; k < n; k++) if (p[k].rows < 0) { p[k].row0 = 0; p[k].rows = m->params[i].t.shape[0]; }
     return n;
 }
@@ -261,7 +251,7 @@ static int load_weights(ft_model *m, const ft_safetensors *st, const char *dir) 
             }
             ft_st_release(ft_st_find(st, pc[k].name)); /* file pages: read once, then out of the RSS */
         }
-        if (rc == FT_OK && p->qdesc) rc = ft_quant_param(m, i, qtmp);
+        if (rc == FT_OK && p->qdesc) rc = ft__quant_param(m, i, qtmp);
     }
     free(qtmp);
     free(tmp);
@@ -329,7 +319,7 @@ int ft_model_create_random_quantized(ft_model **out, const ft_model_config *cfg,
         if (cfg->arch == FT_ARCH_GPT2 && (!strcmp(nm, "attn_w") || !strcmp(nm, "proj_w"))) s = std / sqrtf(2.0f * cfg->n_layer);
         if (cfg->arch == FT_ARCH_GPT2 && !strcmp(p->name, "wpe")) s = 0.01f;
         for (int64_t k = 0; k < n; k++) w[k] = s * ft_rng_normal(&rng);
-        if (p->qdesc) rc = ft_quant_param(m, i, w);
+        if (p->qdesc) rc = ft__quant_param(m, i, w);
     }
     free(qtmp);
     if (rc < 0) { ft_model_free(m); return rc; }

@@ -8,6 +8,7 @@
 #include "finetune/context.h"
 #include "finetune/model.h"
 
+#include "core/json_util.h"
 #include <cjson/cJSON.h>
 
 /* parameter slots of one layer */
@@ -104,18 +105,18 @@ static inline float *ft_gg(const ft_model *m, int slot) {
 
 /* quantize.c: with m->load_quant set, lays out the quantized params in m->qarena and re-plans the
  * f32 offsets of the others into plan (layout()); quantizes an f32 [rows, cols] into param i */
-int ft_quant_plan(ft_model *m, ft_arena *plan);
-int ft_quant_param(ft_model *m, int i, const float *w);
+int ft__quant_plan(ft_model *m, ft_arena *plan);
+int ft__quant_param(ft_model *m, int i, const float *w);
 
 /* linear layers of the blocks, whatever the weight's storage (f32 or quantized): decoder.c.
  * The _ws form takes the quantized-matmul workspace (a context's own, so that contexts share the model). */
-void ft_linear_forward_ws(const ft_model *m, int l, int slot, float *out, const float *inp, const float *bias, int N, int C, int OC,
+void ft__linear_forward_ws(const ft_model *m, int l, int slot, float *out, const float *inp, const float *bias, int N, int C, int OC,
                           float *ws, size_t wsn);
 /* the LM head over N rows (f32, tied, or quantized) */
-void ft_head_forward_ws(const ft_model *m, float *out, const float *inp, int N, float *ws, size_t wsn);
+void ft__head_forward_ws(const ft_model *m, float *out, const float *inp, int N, float *ws, size_t wsn);
 /* the family's norm (LayerNorm / RMSNorm; mean, rstd may be NULL) and MLP activation (GELU-tanh / SwiGLU) */
-void ft_norm_forward(const ft_model *m, float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N);
-void ft_act_forward(const ft_model *m, float *out, const float *inp, int N);
+void ft__norm_forward(const ft_model *m, float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N);
+void ft__act_forward(const ft_model *m, float *out, const float *inp, int N);
 /* ---- the transformer block, written once (decoder.c) for training, prefill and decoding ----
  * b: the buffers of one pass over N rows (decoding may alias ln1/ln2, res2/res3/x and keep no statistics);
  * ops: how attention and LoRA are done, the quantized-matmul workspace and the residual dropout. */
@@ -138,18 +139,18 @@ typedef struct ft_block_ops {
     float *ws; size_t wsn;                           /* quantized-matmul workspace */
     float  resid_p;                                  /* residual dropout (training), else 0 */
 } ft_block_ops;
-void ft_block_forward(const ft_model *m, int l, const ft_block_io *b, int N, const int *pos, const ft_block_ops *ops);
+void ft__block_forward(const ft_model *m, int l, const ft_block_io *b, int N, const int *pos, const ft_block_ops *ops);
 
-void ft_linear_forward(const ft_model *m, int l, int slot, float *out, const float *inp, const float *bias, int N, int C, int OC);
-void ft_linear_backward(const ft_model *m, int l, int slot, float *dinp, float *dw, float *dbias, const float *dout,
+void ft__linear_forward(const ft_model *m, int l, int slot, float *out, const float *inp, const float *bias, int N, int C, int OC);
+void ft__linear_backward(const ft_model *m, int l, int slot, float *dinp, float *dw, float *dbias, const float *dout,
                         const float *inp, int N, int C, int OC);
 
 /* LoRA hooks (lora.c): after the base matmul of (layer, slot), add the adapters' contribution to
  * out (row stride ldo); in backward, add their input gradient into dinp and their A/B gradients */
-void ft_lora_forward(ft_model *m, int l, int slot, const float *inp, float *out, int ldo, int N);
-void ft_lora_backward(ft_model *m, int l, int slot, const float *inp, const float *dout, int ldo, float *dinp, int N);
-size_t ft_lora_act_floats(const ft_model *m, int N);
-void ft_lora_bind_acts(ft_model *m, ft_arena *a, int N);
+void ft__lora_forward(ft_model *m, int l, int slot, const float *inp, float *out, int ldo, int N);
+void ft__lora_backward(ft_model *m, int l, int slot, const float *inp, const float *dout, int ldo, float *dinp, int N);
+size_t ft__lora_act_floats(const ft_model *m, int N);
+void ft__lora_bind_acts(ft_model *m, ft_arena *a, int N);
 
 /* ---- adapters as objects (adapter.c) ----
  * One adapted linear layer: out[:, row0:row0+rows] += scale * (x A^T) B^T with x [N, in], A [r, in], B [rows, r]. */
@@ -165,16 +166,16 @@ typedef struct ft_adapter_module {
 } ft_adapter_module;
 
 /* the four adapted sites of a block, in forward order, and a slot's index among them (-1 if none) */
-extern const int ft_lora_sites[4];
-int ft_lora_site_index(int slot);
+extern const int ft__lora_sites[4];
+int ft__lora_site_index(int slot);
 
 /* The modules of m that targets ("" = family default, "all-linear", comma-separated names) select, in
  * (layer, site, piece) order: layer, slot, row0, rows, in and module filled. out NULL: count only.
  * FT_ERR_NOT_FOUND (listing the module names) when nothing matches. */
-int ft_lora_plan_modules(const ft_model *m, const char *targets, ft_adapter_module *out);
+int ft__lora_plan_modules(const ft_model *m, const char *targets, ft_adapter_module *out);
 /* The one LoRA forward: out (already offset to row0, row stride ldo) += scale * (x A^T) B^T over N rows;
  * xa [N, r] receives x A^T (kept for backward by training). */
-void ft_lora_module_forward(const ft_backend *be, float *out, int ldo, const float *x, const float *A, const float *B,
+void ft__lora_module_forward(const ft_backend *be, float *out, int ldo, const float *x, const float *A, const float *B,
                             float *xa, int N, int in, int r, int64_t rows, float scale);
 
 struct ft_adapter {
@@ -192,27 +193,25 @@ struct ft_adapter {
     ft_arena mem;             /* A and B of every module */
 };
 /* 1 when a was made for a model of m's shape */
-int ft_adapter_fits(const struct ft_adapter *a, const ft_model *m);
+int ft__adapter_fits(const struct ft_adapter *a, const ft_model *m);
 /* an adapter of n_mod modules over n_layer blocks of n_sites sites: the caller fills mods[k] (layer, site,
- * slot, row0, rows, in, r, scale, module) in (layer, site) order, then ft_adapter_finish carves A and B
- * (zero) and builds the site index. ft_adapter_alloc returns NULL (error set) when out of memory. */
-ft_adapter *ft_adapter_alloc(int n_mod, int n_layer, int n_sites);
-int ft_adapter_finish(ft_adapter *a, int n_layer);
+ * slot, row0, rows, in, r, scale, module) in (layer, site) order, then ft__adapter_finish carves A and B
+ * (zero) and builds the site index. ft__adapter_alloc returns NULL (error set) when out of memory. */
+ft_adapter *ft__adapter_alloc(int n_mod, int n_layer, int n_sites);
+int ft__adapter_finish(ft_adapter *a, int n_layer);
 /* PEFT's target matching: "all-linear", or a module equal to a target or ending with "." + target */
-int ft_lora_target_matches(const char *module, const char *targets);
+int ft__lora_target_matches(const char *module, const char *targets);
 
 /* per-family hooks (gpt2.c, llama.c) */
-int ft_gpt2_config_from_json(ft_model_config *cfg, const cJSON *root, const char *path);
-int ft_llama_config_from_json(ft_model_config *cfg, const cJSON *root, const char *path);
-int ft_gpt2_config_to_json(const ft_model_config *cfg, cJSON *root);
-int ft_llama_config_to_json(const ft_model_config *cfg, cJSON *root);
+int ft__gpt2_config_from_json(ft_model_config *cfg, const cJSON *root, const char *path);
+int ft__llama_config_from_json(ft_model_config *cfg, const cJSON *root, const char *path);
+int ft__gpt2_config_to_json(const ft_model_config *cfg, cJSON *root);
+int ft__llama_config_to_json(const ft_model_config *cfg, cJSON *root);
 /* HF pieces of internal parameter (layer l or -1, slot); prefix chosen by the caller */
-int ft_gpt2_hf_pieces(const ft_model_config *cfg, int l, int slot, const char *prefix, ft_hf_piece p[3]);
-int ft_llama_hf_pieces(const ft_model_config *cfg, int l, int slot, ft_hf_piece p[3]);
+int ft__gpt2_hf_pieces(const ft_model_config *cfg, int l, int slot, const char *prefix, ft_hf_piece p[3]);
+int ft__llama_hf_pieces(const ft_model_config *cfg, int l, int slot, ft_hf_piece p[3]);
 /* RoPE inverse frequencies with the config's scaling, inv_freq[HS/2] */
-void ft_llama_rope_inv_freq(const ft_model_config *cfg, float *inv_freq);
+void ft__llama_rope_inv_freq(const ft_model_config *cfg, float *inv_freq);
 
 /* JSON helpers */
-int ft_json_int(const cJSON *o, const char *key, int def);
-double ft_json_num(const cJSON *o, const char *key, double def);
 #endif

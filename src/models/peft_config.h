@@ -12,11 +12,11 @@ typedef struct ft_peft_lora_config {
 
 /* Reads DIR/adapter_config.json. Refused with a message naming the file: another peft_type, DoRA,
  * bias != "none", rank / alpha patterns, r <= 0 or a missing lora_alpha. */
-int ft_peft_lora_config_read(ft_peft_lora_config *out, const char *dir);
+int ft__peft_lora_config_read(ft_peft_lora_config *out, const char *dir);
 
 /* Reads the adapter matrix of module (which 'A' or 'B') into p (shape checked):
  * base_model.model.MODULE.lora_A.weight, or the same with the adapter name ".default" before ".weight". */
 struct ft_safetensors;
 struct ft_param;
-int ft_peft_read_lora_weight(const struct ft_safetensors *st, const char *module, char which, struct ft_param *p);
+int ft__peft_read_lora_weight(const struct ft_safetensors *st, const char *module, char which, struct ft_param *p);
 #endif

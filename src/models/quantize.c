@@ -23,7 +23,7 @@ int ft_model_quantize_base(ft_model *m, ft_dtype q) {
     unsigned char *sel = calloc((size_t)m->n_params + 1, 1);
     if (!sel) return ft_error(FT_ERR_NOMEM, "out of memory");
     for (int i = 0; i < m->n_params; i++) sel[i] = (unsigned char)is_qslot(m, i);
-    int rc = ft_params_quantize(m->params, m->n_params, sel, q, &m->weights, &m->qarena, &m->qws, &m->qws_floats);
+    int rc = ft__params_quantize(m->params, m->n_params, sel, q, &m->weights, &m->qarena, &m->qws, &m->qws_floats);
     free(sel);
     return rc;
 }
@@ -34,7 +34,7 @@ static int is_qslot_or_head(const ft_model *m, int i) {
     return is_qslot(m, i) || (i == m->global_slot[G_LM_HEAD] && i >= 0);
 }
 
-int ft_quant_plan(ft_model *m, ft_arena *plan) {
+int ft__quant_plan(ft_model *m, ft_arena *plan) {
     ft_dtype q = m->load_quant;
     if (q != FT_NF4 && q != FT_Q8_ROW) return ft_error(FT_ERR_INVALID, "quantization must be nf4 or int8");
     size_t qbytes = 0, wmax = 0;
@@ -42,9 +42,9 @@ int ft_quant_plan(ft_model *m, ft_arena *plan) {
     for (int i = 0; i < m->n_params; i++) {
         ft_param *p = &m->params[i];
         if (!is_qslot_or_head(m, i)) { p->t.data = (void *)(uintptr_t)plan->used; ft_arena_alloc(plan, ft_tensor_nbytes(&p->t)); continue; }
-        FT_TRY(ft_linear_q_check(p, q));
-        qbytes += ft_linear_q_arena_bytes(q, p->t.shape[0], p->t.shape[1]);
-        size_t ws = ft_linear_q_workspace_floats(p->t.shape[0], p->t.shape[1]);
+        FT_TRY(ft__linear_q_check(p, q));
+        qbytes += ft__linear_q_arena_bytes(q, p->t.shape[0], p->t.shape[1]);
+        size_t ws = ft__linear_q_workspace_floats(p->t.shape[0], p->t.shape[1]);
         if (ws > wmax) wmax = ws;
     }
     FT_TRY(ft_arena_init(&m->qarena, qbytes ? qbytes : FT_ALIGN));
@@ -52,8 +52,8 @@ int ft_quant_plan(ft_model *m, ft_arena *plan) {
     if (!m->qws) return ft_error(FT_ERR_NOMEM, "out of memory");
     m->qws_floats = wmax;
     for (int i = 0; i < m->n_params; i++)
-        if (is_qslot_or_head(m, i)) FT_TRY(ft_linear_q_store(&m->params[i], q, &m->qarena, NULL));
+        if (is_qslot_or_head(m, i)) FT_TRY(ft__linear_q_store(&m->params[i], q, &m->qarena, NULL));
     return FT_OK;
 }
 
-int ft_quant_param(ft_model *m, int i, const float *w) { return ft_linear_q_fill(&m->params[i], w); }
+int ft__quant_param(ft_model *m, int i, const float *w) { return ft__linear_q_fill(&m->params[i], w); }

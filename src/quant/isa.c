@@ -51,7 +51,7 @@ ft_quant_isa ft_quant_isa_get(void) {
     return (ft_quant_isa)atomic_load(&g_isa);
 }
 
-const ft_quant_kernels *ft_quant_kernels_get(void) {
+const ft_quant_kernels *ft__quant_kernels_get(void) {
     switch (ft_quant_isa_get()) {
     case FT_QUANT_ISA_AVX512: return &ft_quant_kernels_avx512;
     case FT_QUANT_ISA_AVX2: return &ft_quant_kernels_avx2;

@@ -200,14 +200,14 @@ static void dequant_row_span(const ft_quant_kernels *K, const float *map, float 
 }
 
 void ft_nf4_dequantize_tile(float *out, size_t ldo, const ft_nf4_tensor *t, int64_t r0, int64_t nr, int64_t c0, int64_t nc) {
-    const ft_quant_kernels *K = ft_quant_kernels_get();
+    const ft_quant_kernels *K = ft__quant_kernels_get();
     const float *map = ft_quant_dynamic_map();
     for (int64_t r = 0; r < nr; r++)
         dequant_row_span(K, map, out + (size_t)r * ldo, t, r0 + r, c0 / FT_NF4_BLOCK, nc / FT_NF4_BLOCK);
 }
 
 void ft_nf4_dequantize(float *out, const ft_nf4_tensor *t) {
-    const ft_quant_kernels *K = ft_quant_kernels_get();
+    const ft_quant_kernels *K = ft__quant_kernels_get();
     const float *map = ft_quant_dynamic_map();
     const int64_t rows = t->rows, cols = t->cols;
 #pragma omp parallel for schedule(static) if (rows * cols >= (1 << 16))

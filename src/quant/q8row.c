@@ -71,12 +71,12 @@ void ft_q8row_dequantize_ref(float *out, const ft_q8row_tensor *t) {
 }
 
 void ft_q8row_dequantize_tile(float *out, size_t ldo, const ft_q8row_tensor *t, int64_t r0, int64_t nr, int64_t c0, int64_t nc) {
-    const ft_quant_kernels *K = ft_quant_kernels_get();
+    const ft_quant_kernels *K = ft__quant_kernels_get();
     for (int64_t r = 0; r < nr; r++) K->q8_span(out + (size_t)r * ldo, t->q + (r0 + r) * t->cols + c0, t->absmax[r0 + r], nc);
 }
 
 void ft_q8row_dequantize(float *out, const ft_q8row_tensor *t) {
-    const ft_quant_kernels *K = ft_quant_kernels_get();
+    const ft_quant_kernels *K = ft__quant_kernels_get();
     const int64_t rows = t->rows, cols = t->cols;
 #pragma omp parallel for schedule(static) if (rows * cols >= (1 << 16))
     for (int64_t r = 0; r < rows; r++) K->q8_span(out + r * cols, t->q + r * cols, t->absmax[r], cols);

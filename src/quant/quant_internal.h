@@ -39,7 +39,7 @@ extern const ft_quant_kernels ft_quant_kernels_avx2;
 extern const ft_quant_kernels ft_quant_kernels_avx512;
 
 /* The table of the instruction set in use (ft_quant_isa_get). */
-const ft_quant_kernels *ft_quant_kernels_get(void);
+const ft_quant_kernels *ft__quant_kernels_get(void);
 
 /* int8 dequantization of one value, bnb's order: (q * absmax) * inv127 */
 static inline float ft_q8_deq_(int8_t q, float absmax) {

@@ -67,7 +67,7 @@ static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 /* ---------------------------------------------------------------- forward */
 
 static void fwd_direct(float *out, const float *inp, const qweight *w, const float *bias, int N) {
-    const ft_quant_kernels *K = ft_quant_kernels_get();
+    const ft_quant_kernels *K = ft__quant_kernels_get();
     const float *map = ft_quant_dynamic_map();
     const int64_t OC = w->OC, C = w->C;
     const int64_t chunk = 16, nchunks = (OC + chunk - 1) / chunk;
@@ -149,7 +149,7 @@ static int matmul_forward(float *out, const float *inp, const qweight *w, const 
 /* ---------------------------------------------------------------- backward (input gradient) */
 
 static void bwd_direct(float *dinp, const float *dout, const qweight *w, int N) {
-    const ft_quant_kernels *K = ft_quant_kernels_get();
+    const ft_quant_kernels *K = ft__quant_kernels_get();
     const float *map = ft_quant_dynamic_map();
     const int64_t OC = w->OC, C = w->C;
     const int64_t nslices = (C + FT_QUANT_BWD_SLICE - 1) / FT_QUANT_BWD_SLICE;

@@ -29,14 +29,14 @@ static int in_ranges(const ft_cp_range *r, int n, int32_t cp) {
     return 0;
 }
 
-int ft_tok_is_bert_whitespace(int32_t cp) {
+int ft__tok_is_bert_whitespace(int32_t cp) {
     if (cp == ' ' || (cp >= '\t' && cp <= '\r')) return 1;
     if (cp < 0x85) return 0;
     return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
            cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
-int ft_tok_is_bert_punct(int32_t cp) {
+int ft__tok_is_bert_punct(int32_t cp) {
     if (cp < 0x80) return (cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126);
     return cp < RAW_BASE && in_ranges(ft_bert_punct, ft_bert_punct_n, cp);
 }
@@ -51,7 +51,7 @@ static int is_cjk(int32_t cp) {
            (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
 }
 
-int ft_tok_lowercase_cp(int32_t cp, int32_t out[2]) {
+int ft__tok_lowercase_cp(int32_t cp, int32_t out[2]) {
     if (cp < 0x80) { out[0] = cp >= 'A' && cp <= 'Z' ? cp + 32 : cp; return 1; }
     if (cp >= RAW_BASE) { out[0] = cp; return 1; }
     if (cp == 0x130) { out[0] = 'i'; out[1] = 0x307; return 2; }   /* the one two-character lowercase */
@@ -68,7 +68,7 @@ int ft_tok_lowercase_cp(int32_t cp, int32_t out[2]) {
 
 static int reserve_cps(ft_tok_work *w, int i, size_t need) {
     if (need > (size_t)(INT32_MAX / 8)) return ft_error(FT_ERR_RANGE, "tokenizer: text of %zu characters is too long", need);
-    return ft_tok_reserve((void **)&w->cps[i], sizeof *w->cps[i], (int)need + 1, &w->cps_cap[i]);
+    return ft__tok_reserve((void **)&w->cps[i], sizeof *w->cps[i], (int)need + 1, &w->cps_cap[i]);
 }
 
 /* NFD of cps[src][0..n) into cps[dst]: full canonical decomposition, then canonical ordering. */
@@ -86,7 +86,7 @@ static int nfd(ft_tok_work *w, int src, int dst, int n, int *out_n) {
             utf8proc_ssize_t m = utf8proc_decompose_char(cp, w->cps[dst] + k, w->cps_cap[dst] - k, UTF8PROC_DECOMPOSE, &last);
             if (m < 0) { w->cps[dst][k++] = cp; break; }   /* not a valid code point: leave it */
             if (m <= w->cps_cap[dst] - k) { k += (int)m; break; }
-            FT_TRY(ft_tok_reserve((void **)&w->cps[dst], sizeof *w->cps[dst], k + (int)m + (n - i) * 2 + 8, &w->cps_cap[dst]));
+            FT_TRY(ft__tok_reserve((void **)&w->cps[dst], sizeof *w->cps[dst], k + (int)m + (n - i) * 2 + 8, &w->cps_cap[dst]));
         }
     }
     /* canonical ordering: a run of non-starters is sorted by combining class, stably */
@@ -109,7 +109,7 @@ static int nfd(ft_tok_work *w, int src, int dst, int n, int *out_n) {
     return FT_OK;
 }
 
-int ft_tok_bert_normalize(const ft_norm_step *st, ft_tok_work *w, int o, const char *s, size_t n, size_t *out_n) {
+int ft__tok_bert_normalize(const ft_norm_step *st, ft_tok_work *w, int o, const char *s, size_t n, size_t *out_n) {
     const int bert = st->kind == FT_NORM_BERT;
     const int clean = bert && st->clean_text, cjk = bert && st->handle_chinese_chars, lower = bert && st->lowercase;
     const int strip = bert ? (st->strip_accents < 0 ? st->lowercase : st->strip_accents) : 1;
@@ -118,14 +118,14 @@ int ft_tok_bert_normalize(const ft_norm_step *st, ft_tok_work *w, int o, const c
     int ascii = 1;
     for (size_t i = 0; i < n && ascii; i++) ascii = (unsigned char)s[i] < 0x80;
     if (ascii) {   /* nothing in ASCII decomposes, is CJK or a mark */
-        FT_TRY(ft_tok_reserve_bytes(&w->nbuf[o], n + 1, &w->ncap[o]));
+        FT_TRY(ft__tok_reserve_bytes(&w->nbuf[o], n + 1, &w->ncap[o]));
         char *d = w->nbuf[o];
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
             int c = (unsigned char)s[i];
             if (clean) {
                 if (c == 0 || is_control(c)) continue;
-                if (ft_tok_is_bert_whitespace(c)) c = ' ';
+                if (ft__tok_is_bert_whitespace(c)) c = ' ';
             }
             if (lower && c >= 'A' && c <= 'Z') c += 32;
             d[k++] = (char)c;
@@ -140,12 +140,12 @@ int ft_tok_bert_normalize(const ft_norm_step *st, ft_tok_work *w, int o, const c
     int na = 0;
     for (size_t i = 0; i < n;) {
         int32_t cp;
-        int len = ft_utf8_next((const unsigned char *)s + i, n - i, &cp);
+        int len = ft__tok_utf8_next((const unsigned char *)s + i, n - i, &cp);
         if (cp < 0) cp = RAW_BASE + (unsigned char)s[i];
         i += (size_t)len;
         if (clean) {
             if (cp == 0 || cp == 0xFFFD || is_control(cp)) continue;
-            if (ft_tok_is_bert_whitespace(cp)) cp = ' ';
+            if (ft__tok_is_bert_whitespace(cp)) cp = ' ';
         }
         if (cjk && is_cjk(cp)) { a[na++] = ' '; a[na++] = cp; a[na++] = ' '; }
         else a[na++] = cp;
@@ -161,16 +161,16 @@ int ft_tok_bert_normalize(const ft_norm_step *st, ft_tok_work *w, int o, const c
     for (int i = 0; i < na; i++) {
         int32_t cp = src[i];
         if (strip && is_mn(cp)) continue;
-        if (lower) nb += ft_tok_lowercase_cp(cp, b + nb);
+        if (lower) nb += ft__tok_lowercase_cp(cp, b + nb);
         else b[nb++] = cp;
     }
     /* back to UTF-8 */
-    FT_TRY(ft_tok_reserve_bytes(&w->nbuf[o], 4 * (size_t)nb + 1, &w->ncap[o]));
+    FT_TRY(ft__tok_reserve_bytes(&w->nbuf[o], 4 * (size_t)nb + 1, &w->ncap[o]));
     char *d = w->nbuf[o];
     size_t k = 0;
     for (int i = 0; i < nb; i++) {
         if (b[i] >= RAW_BASE) d[k++] = (char)(b[i] - RAW_BASE);
-        else k += (size_t)ft_utf8_encode((uint32_t)b[i], d + k);
+        else k += (size_t)ft__utf8_encode((uint32_t)b[i], d + k);
     }
     *out_n = k;
     return FT_OK;

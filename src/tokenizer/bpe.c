@@ -42,7 +42,7 @@ static ft_bpe_cand heap_pop(ft_bpe_cand *h, int *n) {
 
 static void try_push(const ft_tokenizer *tok, ft_tok_work *w, int *nh, int left, int right) {
     int rank, a = w->sym[left].id, b = w->sym[right].id;
-    int m = ft_tok_pair_lookup(tok, a, b, &rank);
+    int m = ft__tok_pair_lookup(tok, a, b, &rank);
     if (m >= 0) heap_push(w->heap, nh, (ft_bpe_cand){ rank, left, right, a, b, m });
 }
 
@@ -53,24 +53,24 @@ static void add_sym(const ft_tokenizer *tok, ft_tok_work *w, int *n, int id) {
     (*n)++;
 }
 
-int ft_bpe_encode_piece(const ft_tokenizer *tok, ft_tok_work *w, const char *s, size_t len) {
+int ft__bpe_encode_piece(const ft_tokenizer *tok, ft_tok_work *w, const char *s, size_t len) {
     if (len == 0) return FT_OK;
     const unsigned char *u = (const unsigned char *)s;
     if (tok->ignore_merges) {
         int id;
         if (tok->byte_level) {
-            FT_TRY(ft_tok_reserve_bytes(&w->tmp, 2 * len, &w->tmp_cap));
+            FT_TRY(ft__tok_reserve_bytes(&w->tmp, 2 * len, &w->tmp_cap));
             size_t k = 0;
-            for (size_t i = 0; i < len; i++) k += (size_t)ft_utf8_encode((uint32_t)ft_byte_to_cp(u[i]), w->tmp + k);
-            id = ft_tok_lookup_model(tok, w->tmp, k);
+            for (size_t i = 0; i < len; i++) k += (size_t)ft__utf8_encode((uint32_t)ft__byte_to_cp(u[i]), w->tmp + k);
+            id = ft__tok_lookup_model(tok, w->tmp, k);
         } else {
-            id = ft_tok_lookup_model(tok, s, len);
+            id = ft__tok_lookup_model(tok, s, len);
         }
-        if (id >= 0) return ft_tok_push(w, id);
+        if (id >= 0) return ft__tok_push(w, id);
     }
     if (len > (size_t)(INT32_MAX / 4)) return ft_error(FT_ERR_RANGE, "tokenizer: piece of %zu bytes is too long", len);
-    FT_TRY(ft_tok_reserve((void **)&w->sym, sizeof *w->sym, (int)len, &w->sym_cap));
-    FT_TRY(ft_tok_reserve((void **)&w->heap, sizeof *w->heap, 3 * (int)len + 1, &w->heap_cap));
+    FT_TRY(ft__tok_reserve((void **)&w->sym, sizeof *w->sym, (int)len, &w->sym_cap));
+    FT_TRY(ft__tok_reserve((void **)&w->heap, sizeof *w->heap, 3 * (int)len + 1, &w->heap_cap));
 
     int n = 0;
     if (tok->byte_level) {
@@ -82,8 +82,8 @@ int ft_bpe_encode_piece(const ft_tokenizer *tok, ft_tok_work *w, const char *s, 
     } else {
         for (size_t i = 0; i < len;) {
             int32_t cp;
-            int k = ft_utf8_next(u + i, len - i, &cp);
-            int id = ft_tok_lookup_model(tok, s + i, (size_t)k);
+            int k = ft__tok_utf8_next(u + i, len - i, &cp);
+            int id = ft__tok_lookup_model(tok, s + i, (size_t)k);
             if (id >= 0) {
                 add_sym(tok, w, &n, id);
             } else {
@@ -115,6 +115,6 @@ int ft_bpe_encode_piece(const ft_tokenizer *tok, ft_tok_work *w, const char *s, 
         if (L->prev >= 0) try_push(tok, w, &nh, L->prev, c.left);
         if (nx >= 0) try_push(tok, w, &nh, c.left, nx);
     }
-    for (int i = 0; i >= 0; i = w->sym[i].next) FT_TRY(ft_tok_push(w, w->sym[i].id));
+    for (int i = 0; i >= 0; i = w->sym[i].next) FT_TRY(ft__tok_push(w, w->sym[i].id));
     return FT_OK;
 }

@@ -1,50 +1,16 @@
 /* config.c — tokenizer_config.json / special_tokens_map.json (BOS/EOS/PAD/UNK/CLS/SEP/MASK names,
  * AddedToken lstrip/rstrip, add_bos_token, add_eos_token, added_tokens_decoder, model_max_length,
- * add_prefix_space for tokenizers built from vocab files) and the cJSON glue the loaders share. */
+ * add_prefix_space for tokenizers built from vocab files). */
 #include "tokenizer_impl.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
+#include "core/json_util.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
-int ft_tok_json_parse_file(cJSON **out, const char *path) {
-    *out = NULL;
-    char *data; size_t n;
-    FT_TRY(ft_file_read_all(path, &data, &n));
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(data, n, &end, 0);
-    if (!root) {
-        size_t off = end && end >= data && end <= data + n ? (size_t)(end - data) : 0;
-        int line = 1;
-        for (size_t i = 0; i < off; i++) line += data[i] == '\n';
-        free(data);
-        return ft_error(FT_ERR_FORMAT, "%s: invalid JSON at line %d (byte %zu)", path, line, off);
-    }
-    free(data);
-    *out = root;
-    return FT_OK;
-}
-
-int ft_tok_json_bool(const cJSON *obj, const char *key, int def) {
-    const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
-    if (cJSON_IsBool(v)) return cJSON_IsTrue(v);
-    return def;
-}
-
-const char *ft_tok_json_str(const cJSON *obj, const char *key) {
-    const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-const char *ft_tok_json_token_name(const cJSON *v) {
-    if (cJSON_IsString(v)) return v->valuestring;
-    if (cJSON_IsObject(v)) return ft_tok_json_str(v, "content");
-    return NULL;
-}
-
-void ft_tok_set_affixes(ft_tokenizer *tok, int add_bos, int add_eos) {
+void ft__tok_set_affixes(ft_tokenizer *tok, int add_bos, int add_eos) {
     tok->n_prefix = 0; tok->n_suffix = 0;
     tok->n_pair = 0; tok->pair_type_zero = 0;   /* transformers rebuilds the template from the flags */
     if (tok->post_kind == FT_POST_ROBERTA || tok->post_kind == FT_POST_BERT) tok->post_kind = FT_POST_TEMPLATE;
@@ -52,11 +18,11 @@ void ft_tok_set_affixes(ft_tokenizer *tok, int add_bos, int add_eos) {
     if (add_eos && tok->eos >= 0) tok->suffix[tok->n_suffix++] = tok->eos;
 }
 
-void ft_tok_guess_bos_eos(ft_tokenizer *tok) {
+void ft__tok_guess_bos_eos(ft_tokenizer *tok) {
     static const char *const bos_names[] = { "<s>", "<|begin_of_text|>", "<bos>", "<|startoftext|>", NULL };
     static const char *const eos_names[] = { "</s>", "<|end_of_text|>", "<|endoftext|>", "<eos>", NULL };
-    for (int i = 0; tok->bos < 0 && bos_names[i]; i++) tok->bos = ft_tok_lookup(tok, bos_names[i], strlen(bos_names[i]));
-    for (int i = 0; tok->eos < 0 && eos_names[i]; i++) tok->eos = ft_tok_lookup(tok, eos_names[i], strlen(eos_names[i]));
+    for (int i = 0; tok->bos < 0 && bos_names[i]; i++) tok->bos = ft__tok_lookup(tok, bos_names[i], strlen(bos_names[i]));
+    for (int i = 0; tok->eos < 0 && eos_names[i]; i++) tok->eos = ft__tok_lookup(tok, eos_names[i], strlen(eos_names[i]));
     /* GPT-2 uses <|endoftext|> for both */
     if (tok->bos < 0 && tok->eos >= 0 && strcmp(ft_tok_str(tok, tok->eos), "<|endoftext|>") == 0) tok->bos = tok->eos;
 }
@@ -73,21 +39,21 @@ static int apply_name(ft_tokenizer *tok, const cJSON *cfg, const char *key, int 
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
     if (!v) return FT_OK;
     if (cJSON_IsNull(v)) { *slot = -1; return FT_OK; }
-    const char *name = ft_tok_json_token_name(v);
+    const char *name = ft__json_token_text(v);
     if (!name) return FT_OK;
-    int id = ft_tok_lookup(tok, name, strlen(name));
+    int id = ft__tok_lookup(tok, name, strlen(name));
     if (id < 0) { FT_LOGW("%s: %s '%s' is not in the vocabulary; ignored", path, key, name); return FT_OK; }
     *slot = id;
     if (!(tok->tokens[id].flags & FT_TOKF_SPECIAL)) {   /* named special tokens are special */
-        FT_TRY(ft_tok_add_added(tok, id, 1, 0, 0, 0, 0));
+        FT_TRY(ft__tok_add_added(tok, id, 1, 0, 0, 0, 0));
         *changed = 1;
     }
     if (cJSON_IsObject(v)) {
         for (int i = 0; i < tok->n_added; i++) {
             if (tok->added[i].id != id) continue;
-            tok->added[i].lstrip = (uint8_t)ft_tok_json_bool(v, "lstrip", tok->added[i].lstrip);
-            tok->added[i].rstrip = (uint8_t)ft_tok_json_bool(v, "rstrip", tok->added[i].rstrip);
-            tok->added[i].single_word = (uint8_t)ft_tok_json_bool(v, "single_word", tok->added[i].single_word);
+            tok->added[i].lstrip = (uint8_t)ft__json_bool(v, "lstrip", tok->added[i].lstrip);
+            tok->added[i].rstrip = (uint8_t)ft__json_bool(v, "rstrip", tok->added[i].rstrip);
+            tok->added[i].single_word = (uint8_t)ft__json_bool(v, "single_word", tok->added[i].single_word);
         }
     }
     return FT_OK;
@@ -99,16 +65,16 @@ static int apply_one(ft_tokenizer *tok, const cJSON *cfg, const char *path, int 
         for (const cJSON *it = dec->child; it; it = it->next) {
             char *end;
             long id = strtol(it->string, &end, 10);
-            const char *content = ft_tok_json_str(it, "content");
+            const char *content = ft__json_str(it, "content", NULL);
             if (*end || id < 0 || id >= (1 << 30) || !content || !*content) continue;
             const ft_tok_token *t = id < tok->n_tokens ? &tok->tokens[id] : NULL;
             int present = t && (t->flags & FT_TOKF_PRESENT);
             if (present && (t->flags & FT_TOKF_ADDED)) continue;   /* tokenizer.json already said */
             if (present && (t->len != strlen(content) || memcmp(ft_tok_str(tok, (int)id), content, t->len) != 0)) continue;
-            if (!present) FT_TRY(ft_tok_set_token(tok, (int)id, content, strlen(content), 0));
-            FT_TRY(ft_tok_add_added(tok, (int)id, ft_tok_json_bool(it, "special", 0), ft_tok_json_bool(it, "lstrip", 0),
-                                    ft_tok_json_bool(it, "rstrip", 0), ft_tok_json_bool(it, "single_word", 0),
-                                    ft_tok_json_bool(it, "normalized", 0)));
+            if (!present) FT_TRY(ft__tok_set_token(tok, (int)id, content, strlen(content), 0));
+            FT_TRY(ft__tok_add_added(tok, (int)id, ft__json_bool(it, "special", 0), ft__json_bool(it, "lstrip", 0),
+                                    ft__json_bool(it, "rstrip", 0), ft__json_bool(it, "single_word", 0),
+                                    ft__json_bool(it, "normalized", 0)));
             *changed = 1;
         }
     }
@@ -134,7 +100,7 @@ static int apply_one(ft_tokenizer *tok, const cJSON *cfg, const char *path, int 
 
 static int apply_file(ft_tokenizer *tok, const char *path, int had_bos, int had_eos, int *changed) {
     cJSON *cfg;
-    int rc = ft_tok_json_parse_file(&cfg, path);
+    int rc = ft__json_parse_file(&cfg, path);
     if (rc < 0) return rc;
     if (!cJSON_IsObject(cfg)) {
         rc = ft_error(FT_ERR_FORMAT, "%s: expected a JSON object", path);
@@ -144,21 +110,21 @@ static int apply_file(ft_tokenizer *tok, const char *path, int had_bos, int had_
         if (cJSON_IsBool(ab) || cJSON_IsBool(ae)) {
             int add_bos = cJSON_IsBool(ab) ? cJSON_IsTrue(ab) : had_bos;
             int add_eos = cJSON_IsBool(ae) ? cJSON_IsTrue(ae) : had_eos;
-            ft_tok_set_affixes(tok, add_bos, add_eos);
+            ft__tok_set_affixes(tok, add_bos, add_eos);
         }
     }
     cJSON_Delete(cfg);
     return rc;
 }
 
-int ft_tok_apply_config_file(ft_tokenizer *tok, const char *path) {
+int ft__tok_apply_config_file(ft_tokenizer *tok, const char *path) {
     int changed = 0;
     int had_bos = contains(tok->prefix, tok->n_prefix, tok->bos), had_eos = contains(tok->suffix, tok->n_suffix, tok->eos);
     FT_TRY(apply_file(tok, path, had_bos, had_eos, &changed));
-    return changed ? ft_tok_finalize(tok) : FT_OK;
+    return changed ? ft__tok_finalize(tok) : FT_OK;
 }
 
-int ft_tok_apply_config(ft_tokenizer *tok, const char *dir) {
+int ft__tok_apply_config(ft_tokenizer *tok, const char *dir) {
     static const char *const files[] = { "special_tokens_map.json", "tokenizer_config.json" };
     int changed = 0, rc = FT_OK;
     int had_bos = contains(tok->prefix, tok->n_prefix, tok->bos), had_eos = contains(tok->suffix, tok->n_suffix, tok->eos);
@@ -167,6 +133,6 @@ int ft_tok_apply_config(ft_tokenizer *tok, const char *dir) {
         if (ft_path_join(path, sizeof path, dir, files[f]) < 0 || !ft_path_exists(path)) continue;
         rc = apply_file(tok, path, had_bos, had_eos, &changed);
     }
-    if (rc == FT_OK && changed) rc = ft_tok_finalize(tok);
+    if (rc == FT_OK && changed) rc = ft__tok_finalize(tok);
     return rc;
 }

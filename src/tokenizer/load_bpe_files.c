@@ -11,19 +11,20 @@
 #include "tokenizer_impl.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
+#include "core/json_util.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int ft_tok_setup_gpt2_pipeline(ft_tokenizer *tok) {
+int ft__tok_setup_gpt2_pipeline(ft_tokenizer *tok) {
     ft_pretok_step *pre = calloc(1, sizeof *pre);
     if (!pre) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
     tok->pre = pre; tok->n_pre = 1;
     pre->kind = FT_PRE_BYTE_LEVEL;
     pre->add_prefix_space = 0; pre->trim_offsets = 1; pre->use_regex = 1;
-    FT_TRY(ft_tok_regex_compile(&pre->re, ft_gpt2_pattern, 1));
+    FT_TRY(ft__tok_regex_compile(&pre->re, ft_gpt2_pattern, 1));
     tok->byte_level = 1;
     tok->dec_byte_level = 1;
     tok->kind = FT_TOK_BYTE_BPE;
@@ -32,7 +33,7 @@ int ft_tok_setup_gpt2_pipeline(ft_tokenizer *tok) {
 
 static int load_vocab_json(ft_tokenizer *tok, const char *path) {
     cJSON *root;
-    FT_TRY(ft_tok_json_parse_file(&root, path));
+    FT_TRY(ft__json_parse_file(&root, path));
     int rc = FT_OK;
     if (!cJSON_IsObject(root)) { rc = ft_error(FT_ERR_FORMAT, "%s: expected a JSON object token -> id", path); goto done; }
     for (const cJSON *it = root->child; it; it = it->next) {
@@ -40,7 +41,7 @@ static int load_vocab_json(ft_tokenizer *tok, const char *path) {
             rc = ft_error(FT_ERR_FORMAT, "%s: token '%s': id is not a non-negative integer", path, it->string);
             goto done;
         }
-        if ((rc = ft_tok_set_token(tok, (int)it->valuedouble, it->string, strlen(it->string), FT_TOKF_MODEL)) < 0) goto done;
+        if ((rc = ft__tok_set_token(tok, (int)it->valuedouble, it->string, strlen(it->string), FT_TOKF_MODEL)) < 0) goto done;
     }
 done:
     cJSON_Delete(root);
@@ -65,7 +66,7 @@ static int load_merges_txt(ft_tokenizer *tok, const char *path) {
             rc = ft_error(FT_ERR_FORMAT, "%s: line %d: expected two tokens separated by one space, got '%.*s'", path, line, (int)n, s);
             break;
         }
-        if ((rc = ft_tok_add_merge_str(tok, s, (size_t)(sp - s), sp + 1, (size_t)(s + n - sp - 1))) < 0) {
+        if ((rc = ft__tok_add_merge_str(tok, s, (size_t)(sp - s), sp + 1, (size_t)(s + n - sp - 1))) < 0) {
             ft_error_wrap(rc, "line %d", line);
             break;
         }
@@ -74,32 +75,32 @@ static int load_merges_txt(ft_tokenizer *tok, const char *path) {
     return rc;
 }
 
-int ft_tok_load_bpe_files(ft_tokenizer **out, const char *vocab_path, const char *merges_path) {
+int ft__tok_load_bpe_files(ft_tokenizer **out, const char *vocab_path, const char *merges_path) {
     *out = NULL;
     ft_tokenizer *tok;
-    FT_TRY(ft_tok_alloc(&tok, vocab_path));
+    FT_TRY(ft__tok_alloc(&tok, vocab_path));
     int rc;
     if ((rc = load_vocab_json(tok, vocab_path)) < 0) goto fail;
     snprintf(tok->source, sizeof tok->source, "%s", merges_path);
     if ((rc = load_merges_txt(tok, merges_path)) < 0) goto fail;
-    if ((rc = ft_tok_setup_gpt2_pipeline(tok)) < 0) goto fail;
+    if ((rc = ft__tok_setup_gpt2_pipeline(tok)) < 0) goto fail;
     tok->from_vocab_files = 1;
-    int eot = ft_tok_lookup(tok, "<|endoftext|>", 13), bos = ft_tok_lookup(tok, "<s>", 3), eos = ft_tok_lookup(tok, "</s>", 4);
+    int eot = ft__tok_lookup(tok, "<|endoftext|>", 13), bos = ft__tok_lookup(tok, "<s>", 3), eos = ft__tok_lookup(tok, "</s>", 4);
     if (eot < 0 && bos >= 0 && eos >= 0) {   /* RoBERTa */
         static const char *const names[] = { "<s>", "<pad>", "</s>", "<unk>", "<mask>" };
         int id[5];
         for (int i = 0; i < 5; i++) {
-            id[i] = ft_tok_lookup(tok, names[i], strlen(names[i]));
-            if (id[i] >= 0 && (rc = ft_tok_add_added(tok, id[i], 1, 0, 0, 0, 0)) < 0) goto fail;
+            id[i] = ft__tok_lookup(tok, names[i], strlen(names[i]));
+            if (id[i] >= 0 && (rc = ft__tok_add_added(tok, id[i], 1, 0, 0, 0, 0)) < 0) goto fail;
         }
-        ft_tok_set_roberta_post(tok, bos, eos);
+        ft__tok_set_roberta_post(tok, bos, eos);
         tok->bos = bos; tok->eos = eos; tok->pad = id[1]; tok->unk_special = id[3]; tok->mask = id[4];
     } else {
         /* GPT-2's one special token; bos = eos = <|endoftext|> as in transformers' GPT2Tokenizer */
-        if (eot >= 0 && (rc = ft_tok_add_added(tok, eot, 1, 0, 0, 0, 0)) < 0) goto fail;
-        ft_tok_guess_bos_eos(tok);
+        if (eot >= 0 && (rc = ft__tok_add_added(tok, eot, 1, 0, 0, 0, 0)) < 0) goto fail;
+        ft__tok_guess_bos_eos(tok);
     }
-    if ((rc = ft_tok_finalize(tok)) < 0) goto fail;
+    if ((rc = ft__tok_finalize(tok)) < 0) goto fail;
     *out = tok;
     return FT_OK;
 fail:

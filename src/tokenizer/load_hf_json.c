@@ -12,6 +12,7 @@
  * FT_ERR_UNSUPPORTED rather than silently encoding differently from HF. */
 #include "tokenizer_impl.h"
 #include "finetune/status.h"
+#include "core/json_util.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -26,15 +27,15 @@ static int add_norm(ft_tokenizer *tok, ft_norm_kind kind, const char *a, const c
     ft_norm_step *st = &n[tok->n_norm++];
     memset(st, 0, sizeof *st);
     st->kind = kind;
-    st->a = a ? ft_tok_strdup(a) : NULL;
-    st->b = b ? ft_tok_strdup(b) : NULL;
+    st->a = a ? ft__tok_strdup(a) : NULL;
+    st->b = b ? ft__tok_strdup(b) : NULL;
     if ((a && !st->a) || (b && !st->b)) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
     return FT_OK;
 }
 
 static int parse_normalizer(ft_tokenizer *tok, const cJSON *n) {
     if (!n || cJSON_IsNull(n)) return FT_OK;
-    const char *type = ft_tok_json_str(n, "type");
+    const char *type = ft__json_str(n, "type", NULL);
     if (!type) return ft_error(FT_ERR_FORMAT, "%s: normalizer without a type", tok->source);
     if (strcmp(type, "Sequence") == 0) {
         const cJSON *list = ITEM(n, "normalizers"), *it;
@@ -50,20 +51,20 @@ static int parse_normalizer(ft_tokenizer *tok, const cJSON *n) {
     if (strcmp(type, "BertNormalizer") == 0) {
         FT_TRY(add_norm(tok, FT_NORM_BERT, NULL, NULL));
         ft_norm_step *st = &tok->norm[tok->n_norm - 1];
-        st->clean_text = (int8_t)ft_tok_json_bool(n, "clean_text", 1);
-        st->handle_chinese_chars = (int8_t)ft_tok_json_bool(n, "handle_chinese_chars", 1);
-        st->strip_accents = (int8_t)ft_tok_json_bool(n, "strip_accents", -1);   /* null: as lowercase */
-        st->lowercase = (int8_t)ft_tok_json_bool(n, "lowercase", 1);
+        st->clean_text = (int8_t)ft__json_bool(n, "clean_text", 1);
+        st->handle_chinese_chars = (int8_t)ft__json_bool(n, "handle_chinese_chars", 1);
+        st->strip_accents = (int8_t)ft__json_bool(n, "strip_accents", -1);   /* null: as lowercase */
+        st->lowercase = (int8_t)ft__json_bool(n, "lowercase", 1);
         return FT_OK;
     }
     if (strcmp(type, "Prepend") == 0) {
-        const char *p = ft_tok_json_str(n, "prepend");
+        const char *p = ft__json_str(n, "prepend", NULL);
         if (!p) return ft_error(FT_ERR_FORMAT, "%s: Prepend normalizer without 'prepend'", tok->source);
         return add_norm(tok, FT_NORM_PREPEND, p, NULL);
     }
     if (strcmp(type, "Replace") == 0) {
-        const char *pat = ft_tok_json_str(ITEM(n, "pattern"), "String");
-        const char *content = ft_tok_json_str(n, "content");
+        const char *pat = ft__json_str(ITEM(n, "pattern"), "String", NULL);
+        const char *content = ft__json_str(n, "content", NULL);
         if (!pat) return ft_error(FT_ERR_UNSUPPORTED, "%s: Replace normalizer with a Regex pattern is not supported", tok->source);
         if (!content) return ft_error(FT_ERR_FORMAT, "%s: Replace normalizer without 'content'", tok->source);
         return add_norm(tok, FT_NORM_REPLACE, pat, content);
@@ -92,7 +93,7 @@ static int parse_behavior(const char *s, ft_split_behavior *b) {
 
 static int parse_pretok(ft_tokenizer *tok, const cJSON *n) {
     if (!n || cJSON_IsNull(n)) return FT_OK;
-    const char *type = ft_tok_json_str(n, "type");
+    const char *type = ft__json_str(n, "type", NULL);
     if (!type) return ft_error(FT_ERR_FORMAT, "%s: pre_tokenizer without a type", tok->source);
     if (strcmp(type, "Sequence") == 0) {
         const cJSON *list = ITEM(n, "pretokenizers"), *it;
@@ -103,45 +104,45 @@ static int parse_pretok(ft_tokenizer *tok, const cJSON *n) {
     if (strcmp(type, "ByteLevel") == 0) {
         FT_TRY(add_pre(tok, &st));
         st->kind = FT_PRE_BYTE_LEVEL;
-        st->add_prefix_space = ft_tok_json_bool(n, "add_prefix_space", 1);
-        st->trim_offsets = ft_tok_json_bool(n, "trim_offsets", 1);
-        st->use_regex = ft_tok_json_bool(n, "use_regex", 1);
+        st->add_prefix_space = ft__json_bool(n, "add_prefix_space", 1);
+        st->trim_offsets = ft__json_bool(n, "trim_offsets", 1);
+        st->use_regex = ft__json_bool(n, "use_regex", 1);
         tok->byte_level = 1;
-        if (st->use_regex) FT_TRY(ft_tok_regex_compile(&st->re, ft_gpt2_pattern, 1));
+        if (st->use_regex) FT_TRY(ft__tok_regex_compile(&st->re, ft_gpt2_pattern, 1));
         return FT_OK;
     }
     if (strcmp(type, "Split") == 0) {
         const cJSON *pat = ITEM(n, "pattern");
-        const char *re = ft_tok_json_str(pat, "Regex"), *lit = ft_tok_json_str(pat, "String");
+        const char *re = ft__json_str(pat, "Regex", NULL), *lit = ft__json_str(pat, "String", NULL);
         if (!re && !lit) return ft_error(FT_ERR_FORMAT, "%s: Split pre-tokenizer without a pattern", tok->source);
         FT_TRY(add_pre(tok, &st));
         st->kind = FT_PRE_SPLIT;
         st->pattern_is_regex = re != NULL;
-        st->pattern = ft_tok_strdup(re ? re : lit);
+        st->pattern = ft__tok_strdup(re ? re : lit);
         if (!st->pattern) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
-        const char *beh = ft_tok_json_str(n, "behavior");
+        const char *beh = ft__json_str(n, "behavior", NULL);
         if (!parse_behavior(beh, &st->behavior))
             return ft_error(FT_ERR_UNSUPPORTED, "%s: Split behavior '%s' is not supported", tok->source, beh ? beh : "(none)");
-        st->invert = ft_tok_json_bool(n, "invert", 0);
-        int rc = ft_tok_regex_compile(&st->re, st->pattern, st->pattern_is_regex);
+        st->invert = ft__json_bool(n, "invert", 0);
+        int rc = ft__tok_regex_compile(&st->re, st->pattern, st->pattern_is_regex);
         return rc < 0 ? ft_error_wrap(rc, "%s: Split pre-tokenizer", tok->source) : FT_OK;
     }
     if (strcmp(type, "Metaspace") == 0) {
         FT_TRY(add_pre(tok, &st));
         st->kind = FT_PRE_METASPACE;
-        const char *rep = ft_tok_json_str(n, "replacement");
-        st->replacement = ft_tok_strdup(rep ? rep : FT_SPM_SPACE);
+        const char *rep = ft__json_str(n, "replacement", NULL);
+        st->replacement = ft__tok_strdup(rep ? rep : FT_SPM_SPACE);
         if (!st->replacement) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
-        const char *scheme = ft_tok_json_str(n, "prepend_scheme");
+        const char *scheme = ft__json_str(n, "prepend_scheme", NULL);
         if (scheme) {
             if (strcmp(scheme, "always") == 0) st->prepend_scheme = FT_PREPEND_ALWAYS;
             else if (strcmp(scheme, "first") == 0) st->prepend_scheme = FT_PREPEND_FIRST;
             else if (strcmp(scheme, "never") == 0) st->prepend_scheme = FT_PREPEND_NEVER;
             else return ft_error(FT_ERR_FORMAT, "%s: Metaspace prepend_scheme '%s' is unknown", tok->source, scheme);
         } else {
-            st->prepend_scheme = ft_tok_json_bool(n, "add_prefix_space", 1) ? FT_PREPEND_ALWAYS : FT_PREPEND_NEVER;
+            st->prepend_scheme = ft__json_bool(n, "add_prefix_space", 1) ? FT_PREPEND_ALWAYS : FT_PREPEND_NEVER;
         }
-        st->split = ft_tok_json_bool(n, "split", 1);
+        st->split = ft__json_bool(n, "split", 1);
         return FT_OK;
     }
     if (strcmp(type, "BertPreTokenizer") == 0) {
@@ -152,8 +153,8 @@ static int parse_pretok(ft_tokenizer *tok, const cJSON *n) {
     if (strcmp(type, "Digits") == 0) {
         FT_TRY(add_pre(tok, &st));
         st->kind = FT_PRE_DIGITS;
-        st->individual_digits = ft_tok_json_bool(n, "individual_digits", 0);
-        return ft_tok_regex_compile(&st->re, "\\p{N}", 1);
+        st->individual_digits = ft__json_bool(n, "individual_digits", 0);
+        return ft__tok_regex_compile(&st->re, "\\p{N}", 1);
     }
     return ft_error(FT_ERR_UNSUPPORTED, "%s: pre_tokenizer '%s' is not supported", tok->source, type);
 }
@@ -168,7 +169,7 @@ static int push_affix(ft_tokenizer *tok, int suffix, int id) {
 
 static int parse_post(ft_tokenizer *tok, const cJSON *n) {
     if (!n || cJSON_IsNull(n)) return FT_OK;
-    const char *type = ft_tok_json_str(n, "type");
+    const char *type = ft__json_str(n, "type", NULL);
     if (!type) return ft_error(FT_ERR_FORMAT, "%s: post_processor without a type", tok->source);
     if (strcmp(type, "Sequence") == 0) {
         const cJSON *list = ITEM(n, "processors"), *it;
@@ -192,7 +193,7 @@ static int parse_post(ft_tokenizer *tok, const cJSON *n) {
                 if (type_id < 0 || type_id > 255) return ft_error(FT_ERR_FORMAT, "%s: post_processor type_id %d", tok->source, type_id);
                 if (seq) {
                     if (!pass) { seen_seq = 1; continue; }
-                    const char *which = ft_tok_json_str(seq, "id");
+                    const char *which = ft__json_str(seq, "id", NULL);
                     if (!which || (strcmp(which, "A") != 0 && strcmp(which, "B") != 0))
                         return ft_error(FT_ERR_FORMAT, "%s: post_processor pair template: sequence id is not A or B", tok->source);
                     if (tok->n_pair >= FT_TOK_MAX_PAIR)
@@ -200,7 +201,7 @@ static int parse_post(ft_tokenizer *tok, const cJSON *n) {
                     tok->pair[tok->n_pair++] = (ft_tok_tmpl_item){ which[0] == 'A' ? FT_TMPL_SEQ_A : FT_TMPL_SEQ_B, (uint8_t)type_id };
                     continue;
                 }
-                const char *name = ft_tok_json_str(sp, "id");
+                const char *name = ft__json_str(sp, "id", NULL);
                 if (!name) continue;
                 int idlist[FT_TOK_MAX_PAIR], nid = 0;
                 const cJSON *ids = ITEM(ITEM(specials, name), "ids"), *idv;
@@ -214,7 +215,7 @@ static int parse_post(ft_tokenizer *tok, const cJSON *n) {
                         idlist[nid++] = id;
                     }
                 } else {
-                    int id = ft_tok_lookup(tok, name, strlen(name));
+                    int id = ft__tok_lookup(tok, name, strlen(name));
                     if (id < 0) return ft_error(FT_ERR_FORMAT, "%s: post_processor special token '%s' is unknown", tok->source, name);
                     idlist[nid++] = id;
                 }
@@ -238,9 +239,9 @@ static int parse_post(ft_tokenizer *tok, const cJSON *n) {
         if (c < 0 || c >= tok->n_tokens || s < 0 || s >= tok->n_tokens)
             return ft_error(FT_ERR_FORMAT, "%s: %s cls/sep id out of range", tok->source, type);
         if (type[0] == 'R') {
-            ft_tok_set_roberta_post(tok, c, s);
+            ft__tok_set_roberta_post(tok, c, s);
         } else {
-            ft_tok_set_bert_post(tok, c, s);
+            ft__tok_set_bert_post(tok, c, s);
             tok->post_kind = FT_POST_BERT;
         }
         return FT_OK;
@@ -251,13 +252,13 @@ static int parse_post(ft_tokenizer *tok, const cJSON *n) {
 
 static int set_str(char **dst, const char *s) {
     free(*dst);
-    *dst = ft_tok_strdup(s);
+    *dst = ft__tok_strdup(s);
     return *dst ? FT_OK : ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
 }
 
 static int parse_decoder(ft_tokenizer *tok, const cJSON *n) {
     if (!n || cJSON_IsNull(n)) return FT_OK;
-    const char *type = ft_tok_json_str(n, "type");
+    const char *type = ft__json_str(n, "type", NULL);
     if (!type) return ft_error(FT_ERR_FORMAT, "%s: decoder without a type", tok->source);
     if (strcmp(type, "Sequence") == 0) {
         const cJSON *list = ITEM(n, "decoders"), *it;
@@ -267,27 +268,27 @@ static int parse_decoder(ft_tokenizer *tok, const cJSON *n) {
     if (strcmp(type, "ByteLevel") == 0) { tok->dec_byte_level = 1; return FT_OK; }
     if (strcmp(type, "ByteFallback") == 0) { tok->dec_byte_fallback = 1; return FT_OK; }
     if (strcmp(type, "WordPiece") == 0) {
-        const char *prefix = ft_tok_json_str(n, "prefix");
+        const char *prefix = ft__json_str(n, "prefix", NULL);
         tok->dec_wordpiece = 1;
-        tok->dec_wp_cleanup = ft_tok_json_bool(n, "cleanup", 1);
+        tok->dec_wp_cleanup = ft__json_bool(n, "cleanup", 1);
         return set_str(&tok->dec_wp_prefix, prefix ? prefix : "##");
     }
     if (strcmp(type, "Replace") == 0) {
-        const char *pat = ft_tok_json_str(ITEM(n, "pattern"), "String"), *content = ft_tok_json_str(n, "content");
+        const char *pat = ft__json_str(ITEM(n, "pattern"), "String", NULL), *content = ft__json_str(n, "content", NULL);
         if (pat && content) { FT_TRY(set_str(&tok->dec_replace_from, pat)); FT_TRY(set_str(&tok->dec_replace_to, content)); }
         return FT_OK;
     }
     if (strcmp(type, "Strip") == 0) {
-        const char *content = ft_tok_json_str(n, "content");
+        const char *content = ft__json_str(n, "content", NULL);
         const cJSON *start = ITEM(n, "start");
         if (content && strcmp(content, " ") == 0 && cJSON_IsNumber(start) && start->valuedouble >= 1) tok->dec_strip_space = 1;
         return FT_OK;
     }
     if (strcmp(type, "Metaspace") == 0) {
-        const char *rep = ft_tok_json_str(n, "replacement"), *scheme = ft_tok_json_str(n, "prepend_scheme");
+        const char *rep = ft__json_str(n, "replacement", NULL), *scheme = ft__json_str(n, "prepend_scheme", NULL);
         FT_TRY(set_str(&tok->dec_replace_from, rep ? rep : FT_SPM_SPACE));
         FT_TRY(set_str(&tok->dec_replace_to, " "));
-        int strip = scheme ? strcmp(scheme, "never") != 0 : ft_tok_json_bool(n, "add_prefix_space", 1);
+        int strip = scheme ? strcmp(scheme, "never") != 0 : ft__json_bool(n, "add_prefix_space", 1);
         if (strip) tok->dec_strip_space = 1;
         return FT_OK;
     }
@@ -299,18 +300,18 @@ static int parse_vocab(ft_tokenizer *tok, const cJSON *vocab) {
     for (const cJSON *it = vocab->child; it; it = it->next) {
         if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble != (double)(int)it->valuedouble)
             return ft_error(FT_ERR_FORMAT, "%s: vocab entry '%s': id is not a non-negative integer", tok->source, it->string);
-        FT_TRY(ft_tok_set_token(tok, (int)it->valuedouble, it->string, strlen(it->string), FT_TOKF_MODEL));
+        FT_TRY(ft__tok_set_token(tok, (int)it->valuedouble, it->string, strlen(it->string), FT_TOKF_MODEL));
     }
     return FT_OK;
 }
 
 static int parse_wordpiece(ft_tokenizer *tok, const cJSON *model) {
     FT_TRY(parse_vocab(tok, ITEM(model, "vocab")));
-    const char *unk = ft_tok_json_str(model, "unk_token"), *prefix = ft_tok_json_str(model, "continuing_subword_prefix");
+    const char *unk = ft__json_str(model, "unk_token", NULL), *prefix = ft__json_str(model, "continuing_subword_prefix", NULL);
     if (!unk) unk = "[UNK]";
-    tok->unk_id = ft_tok_lookup_model(tok, unk, strlen(unk));
+    tok->unk_id = ft__tok_lookup_model(tok, unk, strlen(unk));
     if (tok->unk_id < 0) return ft_error(FT_ERR_FORMAT, "%s: WordPiece unk_token '%s' is not in the vocabulary", tok->source, unk);
-    tok->wp_prefix = ft_tok_strdup(prefix ? prefix : "##");
+    tok->wp_prefix = ft__tok_strdup(prefix ? prefix : "##");
     if (!tok->wp_prefix) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
     const cJSON *mc = ITEM(model, "max_input_chars_per_word");
     tok->wp_max_chars = cJSON_IsNumber(mc) && mc->valuedouble >= 0 && mc->valuedouble < 1e9 ? (int)mc->valuedouble : 100;
@@ -319,7 +320,7 @@ static int parse_wordpiece(ft_tokenizer *tok, const cJSON *model) {
 }
 
 static int parse_model(ft_tokenizer *tok, const cJSON *model) {
-    const char *type = ft_tok_json_str(model, "type");
+    const char *type = ft__json_str(model, "type", NULL);
     const cJSON *vocab = ITEM(model, "vocab"), *merges = ITEM(model, "merges");
     if (!type && cJSON_IsObject(vocab) && cJSON_IsArray(merges)) type = "BPE";
     if (!type) return ft_error(FT_ERR_FORMAT, "%s: model without a type", tok->source);
@@ -327,7 +328,7 @@ static int parse_model(ft_tokenizer *tok, const cJSON *model) {
     if (strcmp(type, "BPE") != 0)
         return ft_error(FT_ERR_UNSUPPORTED, "%s: model type '%s' is not supported (BPE and WordPiece are)", tok->source, type);
     for (const char *const *k = (const char *const[]){ "continuing_subword_prefix", "end_of_word_suffix", NULL }; *k; k++) {
-        const char *v = ft_tok_json_str(model, *k);
+        const char *v = ft__json_str(model, *k, NULL);
         if (v && *v) return ft_error(FT_ERR_UNSUPPORTED, "%s: BPE %s '%s' is not supported", tok->source, *k, v);
     }
     const cJSON *dropout = ITEM(model, "dropout");
@@ -343,20 +344,20 @@ static int parse_model(ft_tokenizer *tok, const cJSON *model) {
             const char *s = m->valuestring, *sp = strchr(s, ' ');
             if (!sp || strchr(sp + 1, ' '))
                 return ft_error(FT_ERR_FORMAT, "%s: merge %d '%s' is not two tokens separated by one space", tok->source, line, s);
-            rc = ft_tok_add_merge_str(tok, s, (size_t)(sp - s), sp + 1, strlen(sp + 1));
+            rc = ft__tok_add_merge_str(tok, s, (size_t)(sp - s), sp + 1, strlen(sp + 1));
         } else if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 && cJSON_IsString(m->child) && cJSON_IsString(m->child->next)) {
             const char *a = m->child->valuestring, *b = m->child->next->valuestring;
-            rc = ft_tok_add_merge_str(tok, a, strlen(a), b, strlen(b));
+            rc = ft__tok_add_merge_str(tok, a, strlen(a), b, strlen(b));
         } else {
             return ft_error(FT_ERR_FORMAT, "%s: merge %d is neither \"a b\" nor [\"a\", \"b\"]", tok->source, line);
         }
         FT_TRY(rc);
     }
-    const char *unk = ft_tok_json_str(model, "unk_token");
-    if (unk) tok->unk_id = ft_tok_lookup_model(tok, unk, strlen(unk));
-    tok->byte_fallback = ft_tok_json_bool(model, "byte_fallback", 0);
-    tok->fuse_unk = ft_tok_json_bool(model, "fuse_unk", 0);
-    tok->ignore_merges = ft_tok_json_bool(model, "ignore_merges", 0);
+    const char *unk = ft__json_str(model, "unk_token", NULL);
+    if (unk) tok->unk_id = ft__tok_lookup_model(tok, unk, strlen(unk));
+    tok->byte_fallback = ft__json_bool(model, "byte_fallback", 0);
+    tok->fuse_unk = ft__json_bool(model, "fuse_unk", 0);
+    tok->ignore_merges = ft__json_bool(model, "ignore_merges", 0);
     return FT_OK;
 }
 
@@ -364,14 +365,14 @@ static int parse_added(ft_tokenizer *tok, const cJSON *list) {
     const cJSON *it;
     cJSON_ArrayForEach(it, list) {
         const cJSON *idv = ITEM(it, "id");
-        const char *content = ft_tok_json_str(it, "content");
+        const char *content = ft__json_str(it, "content", NULL);
         if (!cJSON_IsNumber(idv) || idv->valuedouble < 0 || !content || !*content)
             return ft_error(FT_ERR_FORMAT, "%s: added_tokens entry without id or content", tok->source);
         int id = (int)idv->valuedouble;
-        FT_TRY(ft_tok_set_token(tok, id, content, strlen(content), 0));
-        FT_TRY(ft_tok_add_added(tok, id, ft_tok_json_bool(it, "special", 0), ft_tok_json_bool(it, "lstrip", 0),
-                                ft_tok_json_bool(it, "rstrip", 0), ft_tok_json_bool(it, "single_word", 0),
-                                ft_tok_json_bool(it, "normalized", 0)));
+        FT_TRY(ft__tok_set_token(tok, id, content, strlen(content), 0));
+        FT_TRY(ft__tok_add_added(tok, id, ft__json_bool(it, "special", 0), ft__json_bool(it, "lstrip", 0),
+                                ft__json_bool(it, "rstrip", 0), ft__json_bool(it, "single_word", 0),
+                                ft__json_bool(it, "normalized", 0)));
     }
     return FT_OK;
 }
@@ -388,29 +389,29 @@ static int load(ft_tokenizer *tok, const cJSON *root) {
     const cJSON *pad = ITEM(ITEM(root, "padding"), "pad_id");
     if (cJSON_IsNumber(pad) && pad->valuedouble >= 0 && pad->valuedouble < tok->n_tokens) tok->pad = (int)pad->valuedouble;
     if (tok->wordpiece) {
-        FT_TRY(ft_wordpiece_finish(tok));   /* BERT has no BOS / EOS: [CLS] / [SEP] are cls / sep */
+        FT_TRY(ft__wordpiece_finish(tok));   /* BERT has no BOS / EOS: [CLS] / [SEP] are cls / sep */
     } else {
         tok->kind = tok->byte_level ? FT_TOK_BYTE_BPE : FT_TOK_SPM_BPE;
         if (tok->n_prefix == 1) tok->bos = tok->prefix[0];
         if (tok->n_suffix == 1) tok->eos = tok->suffix[0];
-        ft_tok_guess_bos_eos(tok);
+        ft__tok_guess_bos_eos(tok);
     }
     /* the mask and unk tokens by their usual names, when they are special */
     static const char *const masks[] = { "[MASK]", "<mask>" }, *const unks[] = { "[UNK]", "<unk>" };
     for (int i = 0; i < 2; i++) {
-        int m = ft_tok_lookup(tok, masks[i], strlen(masks[i])), u = ft_tok_lookup(tok, unks[i], strlen(unks[i]));
+        int m = ft__tok_lookup(tok, masks[i], strlen(masks[i])), u = ft__tok_lookup(tok, unks[i], strlen(unks[i]));
         if (tok->mask < 0 && m >= 0 && (tok->tokens[m].flags & FT_TOKF_SPECIAL)) tok->mask = m;
         if (tok->unk_special < 0 && u >= 0 && (tok->tokens[u].flags & FT_TOKF_SPECIAL)) tok->unk_special = u;
     }
-    return ft_tok_finalize(tok);
+    return ft__tok_finalize(tok);
 }
 
-int ft_tok_load_hf_json(ft_tokenizer **out, const char *path) {
+int ft__tok_load_hf_json(ft_tokenizer **out, const char *path) {
     *out = NULL;
     cJSON *root;
-    FT_TRY(ft_tok_json_parse_file(&root, path));
+    FT_TRY(ft__json_parse_file(&root, path));
     ft_tokenizer *tok;
-    int rc = ft_tok_alloc(&tok, path);
+    int rc = ft__tok_alloc(&tok, path);
     if (rc == FT_OK) rc = load(tok, root);
     cJSON_Delete(root);
     if (rc < 0) { ft_tokenizer_free(tok); return rc; }

@@ -9,7 +9,7 @@
  * outside the vocabulary), then repeatedly merges the adjacent pair whose concatenation is the
  * vocabulary string of highest score (leftmost on ties). That is the normalizer
  * Prepend("▁") + Replace(" ", "▁") and BPE with byte fallback over the merge table that
- * ft_tok_merges_from_scores builds from the scores. FT_TOK_ADD_SPECIAL adds BOS (id 1). */
+ * ft__tok_merges_from_scores builds from the scores. FT_TOK_ADD_SPECIAL adds BOS (id 1). */
 #include "tokenizer_impl.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
@@ -20,7 +20,7 @@
 static int32_t rd_i32(const unsigned char *p) { int32_t v; memcpy(&v, p, 4); return v; }
 static float rd_f32(const unsigned char *p) { float v; memcpy(&v, p, 4); return v; }
 
-int ft_tok_load_llama2c(ft_tokenizer **out, const char *path) {
+int ft__tok_load_llama2c(ft_tokenizer **out, const char *path) {
     *out = NULL;
     char *data; size_t size;
     FT_TRY(ft_file_read_all(path, &data, &size));
@@ -34,7 +34,7 @@ int ft_tok_load_llama2c(ft_tokenizer **out, const char *path) {
         rc = ft_error(FT_ERR_FORMAT, "%s: bad max_token_length %d (not a llama2.c tokenizer?)", path, max_len);
         goto fail;
     }
-    if ((rc = ft_tok_alloc(&tok, path)) < 0) goto fail;
+    if ((rc = ft__tok_alloc(&tok, path)) < 0) goto fail;
     tok->kind = FT_TOK_SPM_BPE;
     size_t off = 4;
     int id = 0;
@@ -62,21 +62,21 @@ int ft_tok_load_llama2c(ft_tokenizer **out, const char *path) {
                 if (s[i] == ' ') { memcpy(tmp + k, FT_SPM_SPACE, 3); k += 3; } else tmp[k++] = s[i];
             }
         }
-        if ((rc = ft_tok_set_token(tok, id, tmp, k, FT_TOKF_MODEL)) < 0) goto fail;
+        if ((rc = ft__tok_set_token(tok, id, tmp, k, FT_TOKF_MODEL)) < 0) goto fail;
         tok->tokens[id].score = score;
         id++;
     }
     if (id < 3 + 256) { rc = ft_error(FT_ERR_FORMAT, "%s: only %d tokens (expected the 3 control and 256 byte tokens)", path, id); goto fail; }
     for (int i = 0; i < 3; i++)
-        if ((rc = ft_tok_add_added(tok, i, 1, 0, 0, 0, 0)) < 0) goto fail;
+        if ((rc = ft__tok_add_added(tok, i, 1, 0, 0, 0, 0)) < 0) goto fail;
 
     ft_norm_step *norm = calloc(2, sizeof *norm);
     if (!norm) { rc = ft_error(FT_ERR_NOMEM, "%s: out of memory", path); goto fail; }
     tok->norm = norm; tok->n_norm = 2;
-    norm[0].kind = FT_NORM_PREPEND; norm[0].a = ft_tok_strdup(FT_SPM_SPACE);
-    norm[1].kind = FT_NORM_REPLACE; norm[1].a = ft_tok_strdup(" "); norm[1].b = ft_tok_strdup(FT_SPM_SPACE);
-    tok->dec_replace_from = ft_tok_strdup(FT_SPM_SPACE);
-    tok->dec_replace_to = ft_tok_strdup(" ");
+    norm[0].kind = FT_NORM_PREPEND; norm[0].a = ft__tok_strdup(FT_SPM_SPACE);
+    norm[1].kind = FT_NORM_REPLACE; norm[1].a = ft__tok_strdup(" "); norm[1].b = ft__tok_strdup(FT_SPM_SPACE);
+    tok->dec_replace_from = ft__tok_strdup(FT_SPM_SPACE);
+    tok->dec_replace_to = ft__tok_strdup(" ");
     if (!norm[0].a || !norm[1].a || !norm[1].b || !tok->dec_replace_from || !tok->dec_replace_to) {
         rc = ft_error(FT_ERR_NOMEM, "%s: out of memory", path); goto fail;
     }
@@ -86,9 +86,9 @@ int ft_tok_load_llama2c(ft_tokenizer **out, const char *path) {
     tok->dec_byte_fallback = 1;
     tok->dec_strip_space = 1;
     tok->bos = 1; tok->eos = 2;
-    ft_tok_set_affixes(tok, 1, 0);
-    if ((rc = ft_tok_finalize(tok)) < 0) goto fail;           /* marks the byte tokens first */
-    if ((rc = ft_tok_merges_from_scores(tok)) < 0) goto fail;
+    ft__tok_set_affixes(tok, 1, 0);
+    if ((rc = ft__tok_finalize(tok)) < 0) goto fail;           /* marks the byte tokens first */
+    if ((rc = ft__tok_merges_from_scores(tok)) < 0) goto fail;
     free(tmp);
     free(data);
     *out = tok;

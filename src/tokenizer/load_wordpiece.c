@@ -12,10 +12,11 @@
  *   specials     unk/sep/pad/cls/mask_token (default [UNK] [SEP] [PAD] [CLS] [MASK]) are special added
  *                tokens, matched in the raw text before normalization
  * The rest of tokenizer_config.json (added_tokens_decoder, model_max_length, ...) is applied by
- * ft_tok_apply_config_file as for every tokenizer. */
+ * ft__tok_apply_config_file as for every tokenizer. */
 #include "tokenizer_impl.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
+#include "core/json_util.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -27,8 +28,8 @@ static size_t trim_end(const char *s, size_t n) {
         size_t k = n - 1;
         while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80 && n - k < 4) k--;
         int32_t cp;
-        int len = ft_utf8_next((const unsigned char *)s + k, n - k, &cp);
-        if ((size_t)len != n - k || cp < 0 || !ft_tok_is_bert_whitespace(cp)) break;
+        int len = ft__tok_utf8_next((const unsigned char *)s + k, n - k, &cp);
+        if ((size_t)len != n - k || cp < 0 || !ft__tok_is_bert_whitespace(cp)) break;
         n = k;
     }
     return n;
@@ -41,7 +42,7 @@ static int read_vocab_txt(ft_tokenizer *tok, const char *path) {
     size_t *start = NULL;
     int n = 0, cap = 0, rc = FT_OK;
     for (size_t pos = 0; pos < size;) {
-        if ((rc = ft_tok_reserve((void **)&start, sizeof *start, n + 2, &cap)) < 0) goto done;
+        if ((rc = ft__tok_reserve((void **)&start, sizeof *start, n + 2, &cap)) < 0) goto done;
         start[n++] = pos;
         const char *nl = memchr(data + pos, '\n', size - pos);
         pos = nl ? (size_t)(nl - data) + 1 : size;
@@ -55,9 +56,9 @@ static int read_vocab_txt(ft_tokenizer *tok, const char *path) {
         if (len > 0 && s[len - 1] == '\n') len--;
         if (len > 0 && s[len - 1] == '\r') len--;
         len = trim_end(s, len);
-        if (ft_tok_lookup(tok, s, len) >= 0)
+        if (ft__tok_lookup(tok, s, len) >= 0)
             FT_LOGW("%s: line %d: token '%.*s' appears again later; the later id is used", path, i + 1, (int)len, s);
-        if ((rc = ft_tok_set_token(tok, i, s, len, FT_TOKF_MODEL)) < 0) goto done;
+        if ((rc = ft__tok_set_token(tok, i, s, len, FT_TOKF_MODEL)) < 0) goto done;
     }
 done:
     free(start);
@@ -82,18 +83,18 @@ static int add_bert_norm(ft_tokenizer *tok, int lowercase, int strip_accents, in
 static int special(ft_tokenizer *tok, const cJSON *cfg, const char *key, const char *def) {
     const cJSON *v = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, key) : NULL;
     if (v && cJSON_IsNull(v)) return -1;
-    const char *name = v ? ft_tok_json_token_name(v) : NULL;
+    const char *name = v ? ft__json_token_text(v) : NULL;
     if (!name) name = def;
-    int id = ft_tok_lookup(tok, name, strlen(name));
+    int id = ft__tok_lookup(tok, name, strlen(name));
     if (id < 0) { FT_LOGW("%s: %s '%s' is not in the vocabulary", tok->source, key, name); return -1; }
-    return ft_tok_add_added(tok, id, 1, 0, 0, 0, 0) < 0 ? -2 : id;
+    return ft__tok_add_added(tok, id, 1, 0, 0, 0, 0) < 0 ? -2 : id;
 }
 
 static int build(ft_tokenizer *tok, const char *vocab_path, const cJSON *cfg) {
     FT_TRY(read_vocab_txt(tok, vocab_path));
-    int lowercase = ft_tok_json_bool(cfg, "do_lower_case", 1);
-    int chinese = ft_tok_json_bool(cfg, "tokenize_chinese_chars", 1);
-    int strip = ft_tok_json_bool(cfg, "strip_accents", -1);   /* null / absent: follows lowercase */
+    int lowercase = ft__json_bool(cfg, "do_lower_case", 1);
+    int chinese = ft__json_bool(cfg, "tokenize_chinese_chars", 1);
+    int strip = ft__json_bool(cfg, "strip_accents", -1);   /* null / absent: follows lowercase */
     FT_TRY(add_bert_norm(tok, lowercase, strip, chinese));
     int unk = special(tok, cfg, "unk_token", "[UNK]"), sep = special(tok, cfg, "sep_token", "[SEP]");
     int pad = special(tok, cfg, "pad_token", "[PAD]"), cls = special(tok, cfg, "cls_token", "[CLS]");
@@ -101,28 +102,28 @@ static int build(ft_tokenizer *tok, const char *vocab_path, const cJSON *cfg) {
     if (unk == -2 || sep == -2 || pad == -2 || cls == -2 || mask == -2) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
     tok->unk_id = unk; tok->pad = pad; tok->mask = mask;
     if (cls >= 0 && sep >= 0) {
-        ft_tok_set_bert_post(tok, cls, sep);
+        ft__tok_set_bert_post(tok, cls, sep);
         tok->post_kind = FT_POST_TEMPLATE;
     }
     tok->dec_wordpiece = 1;
     tok->dec_wp_cleanup = 1;
-    tok->dec_wp_prefix = ft_tok_strdup("##");
+    tok->dec_wp_prefix = ft__tok_strdup("##");
     if (!tok->dec_wp_prefix) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
     tok->from_vocab_files = 1;
     tok->wp_max_chars = 100;
-    FT_TRY(ft_wordpiece_finish(tok));
-    return ft_tok_finalize(tok);
+    FT_TRY(ft__wordpiece_finish(tok));
+    return ft__tok_finalize(tok);
 }
 
-int ft_tok_load_wordpiece(ft_tokenizer **out, const char *vocab_path, const char *config_path) {
+int ft__tok_load_wordpiece(ft_tokenizer **out, const char *vocab_path, const char *config_path) {
     *out = NULL;
     cJSON *cfg = NULL;
     if (config_path) {
-        FT_TRY(ft_tok_json_parse_file(&cfg, config_path));
+        FT_TRY(ft__json_parse_file(&cfg, config_path));
         if (!cJSON_IsObject(cfg)) { cJSON_Delete(cfg); return ft_error(FT_ERR_FORMAT, "%s: expected a JSON object", config_path); }
     }
     ft_tokenizer *tok;
-    int rc = ft_tok_alloc(&tok, vocab_path);
+    int rc = ft__tok_alloc(&tok, vocab_path);
     if (rc == FT_OK) {
         rc = build(tok, vocab_path, cfg);
         if (rc < 0) ft_tokenizer_free(tok); else *out = tok;

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ft_tok_pair_template(const ft_tokenizer *tok, ft_tok_tmpl_item *items) {
+int ft__tok_pair_template(const ft_tokenizer *tok, ft_tok_tmpl_item *items) {
     if (tok->n_pair > 0) {
         memcpy(items, tok->pair, sizeof *items * (size_t)tok->n_pair);
         return tok->n_pair;
@@ -27,7 +27,7 @@ int ft_tok_pair_template(const ft_tokenizer *tok, ft_tok_tmpl_item *items) {
     return k;
 }
 
-void ft_tok_set_roberta_post(ft_tokenizer *tok, int cls, int sep) {
+void ft__tok_set_roberta_post(ft_tokenizer *tok, int cls, int sep) {
     tok->n_prefix = 1; tok->prefix[0] = cls;
     tok->n_suffix = 1; tok->suffix[0] = sep;
     const ft_tok_tmpl_item p[] = { {cls, 0}, {FT_TMPL_SEQ_A, 0}, {sep, 0}, {sep, 0}, {FT_TMPL_SEQ_B, 0}, {sep, 0} };
@@ -38,7 +38,7 @@ void ft_tok_set_roberta_post(ft_tokenizer *tok, int cls, int sep) {
     tok->cls = cls; tok->sep = sep;
 }
 
-void ft_tok_set_bert_post(ft_tokenizer *tok, int cls, int sep) {
+void ft__tok_set_bert_post(ft_tokenizer *tok, int cls, int sep) {
     tok->n_prefix = 1; tok->prefix[0] = cls;
     tok->n_suffix = 1; tok->suffix[0] = sep;
     const ft_tok_tmpl_item p[] = { {cls, 0}, {FT_TMPL_SEQ_A, 0}, {sep, 0}, {FT_TMPL_SEQ_B, 1}, {sep, 1} };
@@ -52,7 +52,7 @@ int ft_tokenizer_num_special_tokens(const ft_tokenizer *tok, int pair) {
     if (!tok) return 0;
     if (!pair) return tok->n_prefix + tok->n_suffix;
     ft_tok_tmpl_item items[FT_TOK_MAX_PAIR];
-    int n = ft_tok_pair_template(tok, items), k = 0;
+    int n = ft__tok_pair_template(tok, items), k = 0;
     for (int i = 0; i < n; i++) k += items[i].id >= 0;
     return k;
 }
@@ -67,7 +67,7 @@ static int assemble(const ft_tokenizer *tok, const int *a, int na, int pair, con
         return k;
     }
     ft_tok_tmpl_item items[FT_TOK_MAX_PAIR];
-    int n = ft_tok_pair_template(tok, items);
+    int n = ft__tok_pair_template(tok, items);
     for (int i = 0; i < n; i++) {
         int t = tok->pair_type_zero ? 0 : items[i].type_id;
         if (items[i].id >= 0) { ids[k] = items[i].id; types[k++] = t; continue; }
@@ -111,11 +111,11 @@ int ft_tokenizer_encode_pair(const ft_tokenizer *tok, const char *text_a, size_t
         return ft_error(FT_ERR_INVALID, "ft_tokenizer_encode_pair: missing tokenizer or text");
     if (!text_a) text_a = "";
     ft_tok_work w;
-    FT_TRY(ft_tok_work_init(&w, tok));
-    int rc = ft_tok_encode_into(tok, &w, text_a, len_a, flags & ~FT_TOK_ADD_SPECIAL);
+    FT_TRY(ft__tok_work_init(&w, tok));
+    int rc = ft__tok_encode_into(tok, &w, text_a, len_a, flags & ~FT_TOK_ADD_SPECIAL);
     int na = w.n;
-    if (rc == FT_OK && text_b) rc = ft_tok_encode_into(tok, &w, text_b, len_b, flags & ~FT_TOK_ADD_SPECIAL);
-    if (rc < 0) { ft_tok_work_free(&w); return rc; }
+    if (rc == FT_OK && text_b) rc = ft__tok_encode_into(tok, &w, text_b, len_b, flags & ~FT_TOK_ADD_SPECIAL);
+    if (rc < 0) { ft__tok_work_free(&w); return rc; }
     const int pair = text_b != NULL;
     const int *a = w.ids, *b = w.ids ? w.ids + na : NULL;
     int nb = w.n - na, total = w.n;
@@ -132,7 +132,7 @@ int ft_tokenizer_encode_pair(const ft_tokenizer *tok, const char *text_a, size_t
             *n = total;
         }
     }
-    ft_tok_work_free(&w);
+    ft__tok_work_free(&w);
     if (rc < 0) return rc;
     if (type_ids) *type_ids = types; else free(types);
     return FT_OK;

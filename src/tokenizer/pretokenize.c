@@ -1,7 +1,7 @@
 /* pretokenize.c — normalizers and pre-tokenizers (HF tokenizers semantics), regexes through PCRE2.
  *
  * HF tokenizers runs its patterns with Oniguruma, where \s is the Unicode White_Space set; PCRE2
- * with UCP also counts U+180E as space. ft_tok_regex_compile rewrites \s and \S to the explicit
+ * with UCP also counts U+180E as space. ft__tok_regex_compile rewrites \s and \S to the explicit
  * White_Space class so both engines split text identically. Subjects may hold invalid UTF-8
  * (PCRE2_MATCH_INVALID_UTF): such bytes never match and end up in the gaps between matches, which
  * are pieces too, so every input byte reaches the BPE. */
@@ -18,7 +18,7 @@ const char ft_gpt2_pattern[] =
 /* Unicode White_Space, as Oniguruma's \s (PCRE2 adds U+180E) */
 static const char k_ws[] = "\\t-\\r \\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}";
 
-int ft_tok_regex_compile(pcre2_code **out, const char *pattern, int is_regex) {
+int ft__tok_regex_compile(pcre2_code **out, const char *pattern, int is_regex) {
     *out = NULL;
     size_t n = strlen(pattern);
     char *pat = malloc(n * sizeof k_ws + 8);   /* each \s grows to at most the class plus brackets */
@@ -64,7 +64,7 @@ int ft_tok_regex_compile(pcre2_code **out, const char *pattern, int is_regex) {
     return FT_OK;
 }
 
-void ft_pretok_step_free(ft_pretok_step *p) {
+void ft__pretok_step_free(ft_pretok_step *p) {
     free(p->pattern);
     free(p->replacement);
     if (p->re) pcre2_code_free(p->re);
@@ -79,7 +79,7 @@ static int all_ascii(const char *s, size_t n) {
 /* cur is s or one of w->nbuf; returns the other buffer index to write into */
 static int other_buf(const ft_tok_work *w, const char *cur) { return cur == w->nbuf[0] ? 1 : 0; }
 
-int ft_tok_normalize(const ft_tokenizer *tok, ft_tok_work *w, const char *s, size_t len, const char **out, size_t *out_len) {
+int ft__tok_normalize(const ft_tokenizer *tok, ft_tok_work *w, const char *s, size_t len, const char **out, size_t *out_len) {
     const char *cur = s;
     size_t n = len;
     for (int si = 0; si < tok->n_norm; si++) {
@@ -94,7 +94,7 @@ int ft_tok_normalize(const ft_tokenizer *tok, ft_tok_work *w, const char *s, siz
             utf8proc_uint8_t *dst = NULL;
             utf8proc_ssize_t m = utf8proc_map((const utf8proc_uint8_t *)cur, (utf8proc_ssize_t)n, &dst, (utf8proc_option_t)opt);
             if (m < 0) break;  /* invalid UTF-8: left as it is */
-            int rc = ft_tok_reserve_bytes(&w->nbuf[o], (size_t)m + 1, &w->ncap[o]);
+            int rc = ft__tok_reserve_bytes(&w->nbuf[o], (size_t)m + 1, &w->ncap[o]);
             if (rc == FT_OK) memcpy(w->nbuf[o], dst, (size_t)m);
             free(dst);
             FT_TRY(rc);
@@ -102,14 +102,14 @@ int ft_tok_normalize(const ft_tokenizer *tok, ft_tok_work *w, const char *s, siz
             break;
         }
         case FT_NORM_LOWERCASE: {   /* Rust's char::to_lowercase, as HF (U+0130 gives two characters) */
-            FT_TRY(ft_tok_reserve_bytes(&w->nbuf[o], 4 * n + 1, &w->ncap[o]));
+            FT_TRY(ft__tok_reserve_bytes(&w->nbuf[o], 4 * n + 1, &w->ncap[o]));
             size_t k = 0;
             for (size_t i = 0; i < n;) {
                 int32_t cp, lc[2];
-                int c = ft_utf8_next((const unsigned char *)cur + i, n - i, &cp);
+                int c = ft__tok_utf8_next((const unsigned char *)cur + i, n - i, &cp);
                 if (cp < 0) { w->nbuf[o][k++] = cur[i]; i++; continue; }
-                int m = ft_tok_lowercase_cp(cp, lc);
-                for (int j = 0; j < m; j++) k += (size_t)ft_utf8_encode((uint32_t)lc[j], w->nbuf[o] + k);
+                int m = ft__tok_lowercase_cp(cp, lc);
+                for (int j = 0; j < m; j++) k += (size_t)ft__utf8_encode((uint32_t)lc[j], w->nbuf[o] + k);
                 i += (size_t)c;
             }
             cur = w->nbuf[o]; n = k;
@@ -117,14 +117,14 @@ int ft_tok_normalize(const ft_tokenizer *tok, ft_tok_work *w, const char *s, siz
         }
         case FT_NORM_BERT: case FT_NORM_STRIP_ACCENTS: {
             size_t k;
-            FT_TRY(ft_tok_bert_normalize(st, w, o, cur, n, &k));
+            FT_TRY(ft__tok_bert_normalize(st, w, o, cur, n, &k));
             cur = w->nbuf[o]; n = k;
             break;
         }
         case FT_NORM_PREPEND: {
             if (n == 0) break;
             size_t pl = strlen(st->a);
-            FT_TRY(ft_tok_reserve_bytes(&w->nbuf[o], pl + n + 1, &w->ncap[o]));
+            FT_TRY(ft__tok_reserve_bytes(&w->nbuf[o], pl + n + 1, &w->ncap[o]));
             memcpy(w->nbuf[o], st->a, pl);
             memcpy(w->nbuf[o] + pl, cur, n);
             cur = w->nbuf[o]; n += pl;
@@ -138,7 +138,7 @@ int ft_tok_normalize(const ft_tokenizer *tok, ft_tok_work *w, const char *s, siz
                 if (memcmp(cur + i, st->a, fl) == 0) { cnt++; i += fl; } else i++;
             }
             if (cnt == 0) break;
-            FT_TRY(ft_tok_reserve_bytes(&w->nbuf[o], n + cnt * tl + 1, &w->ncap[o]));
+            FT_TRY(ft__tok_reserve_bytes(&w->nbuf[o], n + cnt * tl + 1, &w->ncap[o]));
             size_t k = 0;
             for (size_t i = 0; i < n;) {
                 if (i + fl <= n && memcmp(cur + i, st->a, fl) == 0) { memcpy(w->nbuf[o] + k, st->b, tl); k += tl; i += fl; }
@@ -158,15 +158,15 @@ static int emit(ft_tok_work *w, int dst, const char *s, size_t n, int origin) {
     if (n == 0) return FT_OK;
     size_t used = w->npc[dst] ? w->pc[dst][w->npc[dst] - 1].off + w->pc[dst][w->npc[dst] - 1].len : 0;
     if (used + n > UINT32_MAX) return ft_error(FT_ERR_RANGE, "tokenizer: text too long");
-    FT_TRY(ft_tok_reserve_bytes(&w->buf[dst], used + n + 1, &w->bcap[dst]));
-    FT_TRY(ft_tok_reserve((void **)&w->pc[dst], sizeof *w->pc[dst], w->npc[dst] + 1, &w->pccap[dst]));
+    FT_TRY(ft__tok_reserve_bytes(&w->buf[dst], used + n + 1, &w->bcap[dst]));
+    FT_TRY(ft__tok_reserve((void **)&w->pc[dst], sizeof *w->pc[dst], w->npc[dst] + 1, &w->pccap[dst]));
     memcpy(w->buf[dst] + used, s, n);
     w->pc[dst][w->npc[dst]++] = (ft_tok_piece){ (uint32_t)used, (uint32_t)n, (uint8_t)origin };
     return FT_OK;
 }
 
 static int add_span(ft_tok_work *w, size_t s, size_t e, int m) {
-    FT_TRY(ft_tok_reserve((void **)&w->spans, sizeof *w->spans, w->nspans + 1, &w->spans_cap));
+    FT_TRY(ft__tok_reserve((void **)&w->spans, sizeof *w->spans, w->nspans + 1, &w->spans_cap));
     w->spans[w->nspans].s = s; w->spans[w->nspans].e = e; w->spans[w->nspans].m = (uint8_t)m;
     w->nspans++;
     return FT_OK;
@@ -188,7 +188,7 @@ static int regex_spans(ft_tok_work *w, const pcre2_code *re, const char *s, size
         size_t ms = ov[0], me = ov[1];
         if (me <= ms) {   /* empty match: step over one character */
             int32_t cp;
-            off = ms + (size_t)ft_utf8_next((const unsigned char *)s + ms, n - ms, &cp);
+            off = ms + (size_t)ft__tok_utf8_next((const unsigned char *)s + ms, n - ms, &cp);
             continue;
         }
         if (ms > prev) FT_TRY(add_span(w, prev, ms, 0));
@@ -279,7 +279,7 @@ static int step_metaspace(const ft_pretok_step *st, ft_tok_work *w, int src, int
         /* replace ' ' -> rep, then maybe prepend rep (into w->tmp, free while pre-tokenizing) */
         size_t spaces = 0;
         for (uint32_t i = 0; i < pc.len; i++) spaces += s[i] == ' ';
-        FT_TRY(ft_tok_reserve_bytes(&w->tmp, pc.len + spaces * rl + rl + 1, &w->tmp_cap));
+        FT_TRY(ft__tok_reserve_bytes(&w->tmp, pc.len + spaces * rl + rl + 1, &w->tmp_cap));
         char *o = w->tmp;
         size_t k = 0;
         int starts = pc.len > 0 && (s[0] == ' ' || (pc.len >= rl && memcmp(s, rep, rl) == 0));
@@ -298,15 +298,15 @@ static int step_metaspace(const ft_pretok_step *st, ft_tok_work *w, int src, int
 }
 
 /* BertPreTokenizer: whitespace ends a word and is dropped; punctuation is a piece of its own. */
-int ft_tok_bert_pretokenize(ft_tok_work *w, int src, int dst) {
+int ft__tok_bert_pretokenize(ft_tok_work *w, int src, int dst) {
     for (int p = 0; p < w->npc[src]; p++) {
         const ft_tok_piece pc = w->pc[src][p];
         const char *ps = w->buf[src] + pc.off;
         size_t word = 0, i = 0;
         while (i < pc.len) {
             int32_t cp;
-            size_t k = (size_t)ft_utf8_next((const unsigned char *)ps + i, pc.len - i, &cp);
-            int sp = cp >= 0 && ft_tok_is_bert_whitespace(cp), pu = !sp && cp >= 0 && ft_tok_is_bert_punct(cp);
+            size_t k = (size_t)ft__tok_utf8_next((const unsigned char *)ps + i, pc.len - i, &cp);
+            int sp = cp >= 0 && ft__tok_is_bert_whitespace(cp), pu = !sp && cp >= 0 && ft__tok_is_bert_punct(cp);
             if (sp || pu) {
                 FT_TRY(emit(w, dst, ps + word, i - word, pc.origin && word == 0));
                 if (pu) FT_TRY(emit(w, dst, ps + i, k, pc.origin && i == 0));
@@ -319,7 +319,7 @@ int ft_tok_bert_pretokenize(ft_tok_work *w, int src, int dst) {
     return FT_OK;
 }
 
-int ft_tok_pretokenize(const ft_tokenizer *tok, ft_tok_work *w, const char *s, size_t len, int origin) {
+int ft__tok_pretokenize(const ft_tokenizer *tok, ft_tok_work *w, const char *s, size_t len, int origin) {
     w->cur = 0;
     w->npc[0] = 0;
     FT_TRY(emit(w, 0, s, len, origin));
@@ -329,7 +329,7 @@ int ft_tok_pretokenize(const ft_tokenizer *tok, ft_tok_work *w, const char *s, s
         w->npc[dst] = 0;
         switch (st->kind) {
         case FT_PRE_BERT:
-            FT_TRY(ft_tok_bert_pretokenize(w, src, dst));
+            FT_TRY(ft__tok_bert_pretokenize(w, src, dst));
             break;
         case FT_PRE_METASPACE:
             FT_TRY(step_metaspace(st, w, src, dst));

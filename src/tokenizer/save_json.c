@@ -11,61 +11,37 @@
 #include "tokenizer_impl.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
+#include "core/strbuf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct jbuf { char *p; size_t n, cap; int err, bad_id; } jbuf;
+/* the output: the core string builder plus the first token that is not valid UTF-8 */
+typedef struct tjson { ft__sb s; int bad_id; } tjson;
 
-static void put_n(jbuf *b, const char *s, size_t n) {
-    if (b->err) return;
-    if (ft_tok_reserve_bytes(&b->p, b->n + n + 1, &b->cap) < 0) { b->err = FT_ERR_NOMEM; return; }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-}
-static void put(jbuf *b, const char *s) { put_n(b, s, strlen(s)); }
-static void put_int(jbuf *b, long v) { char t[32]; snprintf(t, sizeof t, "%ld", v); put(b, t); }
-static void put_bool(jbuf *b, int v) { put(b, v ? "true" : "false"); }
+static void put(tjson *b, const char *s) { ft__sb_puts(&b->s, s); }
+static void put_int(tjson *b, long v) { ft__sb_printf(&b->s, "%ld", v); }
+static void put_bool(tjson *b, int v) { put(b, v ? "true" : "false"); }
 
-/* A JSON string (serde_json's escapes). The bytes must be valid UTF-8. */
-static void put_str_n(jbuf *b, const char *s, size_t n) {
+/* A JSON string (serde_json's escapes). The bytes must be valid UTF-8 (else FT_ERR_UNSUPPORTED). */
+static void put_str_n(tjson *b, const char *s, size_t n) {
     for (size_t i = 0; i < n;) {
         int32_t cp;
-        int k = ft_utf8_next((const unsigned char *)s + i, n - i, &cp);
-        if (cp < 0) { if (!b->err) b->err = FT_ERR_UNSUPPORTED; return; }
+        int k = ft__tok_utf8_next((const unsigned char *)s + i, n - i, &cp);
+        if (cp < 0) { if (!b->s.err) b->s.err = FT_ERR_UNSUPPORTED; return; }
         i += (size_t)k;
     }
-    put(b, "\"");
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        const char *esc = NULL;
-        char u[8];
-        if (c == '"') esc = "\\\"";
-        else if (c == '\\') esc = "\\\\";
-        else if (c == '\n') esc = "\\n";
-        else if (c == '\r') esc = "\\r";
-        else if (c == '\t') esc = "\\t";
-        else if (c == '\b') esc = "\\b";
-        else if (c == '\f') esc = "\\f";
-        else if (c < 0x20) { snprintf(u, sizeof u, "\\u%04x", c); esc = u; }
-        if (!esc) continue;
-        put_n(b, s + run, i - run);
-        put(b, esc);
-        run = i + 1;
-    }
-    put_n(b, s + run, n - run);
-    put(b, "\"");
+    ft__sb_put_json(&b->s, s, n, 0);
 }
-static void put_str(jbuf *b, const char *s) { put_str_n(b, s, strlen(s)); }
-static void put_tok(jbuf *b, const ft_tokenizer *tok, int id) {
-    int had = b->err;
+static void put_str(tjson *b, const char *s) { put_str_n(b, s, strlen(s)); }
+static void put_tok(tjson *b, const ft_tokenizer *tok, int id) {
+    int had = b->s.err;
     put_str_n(b, ft_tok_str(tok, id), tok->tokens[id].len);
-    if (!had && b->err == FT_ERR_UNSUPPORTED) b->bad_id = id;
+    if (!had && b->s.err == FT_ERR_UNSUPPORTED) b->bad_id = id;
 }
 
-static void put_norm_step(jbuf *b, const ft_norm_step *st) {
+static void put_norm_step(tjson *b, const ft_norm_step *st) {
     switch (st->kind) {
     case FT_NORM_NFC: put(b, "{\"type\": \"NFC\"}"); break;
     case FT_NORM_NFD: put(b, "{\"type\": \"NFD\"}"); break;
@@ -98,7 +74,7 @@ static const char *behavior_name(ft_split_behavior beh) {
     return "Isolated";
 }
 
-static void put_pre_step(jbuf *b, const ft_pretok_step *st) {
+static void put_pre_step(tjson *b, const ft_pretok_step *st) {
     switch (st->kind) {
     case FT_PRE_BYTE_LEVEL:
         put(b, "{\"type\": \"ByteLevel\", \"add_prefix_space\": "); put_bool(b, st->add_prefix_space);
@@ -124,7 +100,7 @@ static void put_pre_step(jbuf *b, const ft_pretok_step *st) {
     }
 }
 
-static void put_item(jbuf *b, const ft_tokenizer *tok, int id, int type_id) {
+static void put_item(tjson *b, const ft_tokenizer *tok, int id, int type_id) {
     if (id == FT_TMPL_SEQ_A || id == FT_TMPL_SEQ_B) {
         put(b, id == FT_TMPL_SEQ_A ? "{\"Sequence\": {\"id\": \"A\", \"type_id\": " : "{\"Sequence\": {\"id\": \"B\", \"type_id\": ");
     } else {
@@ -134,11 +110,11 @@ static void put_item(jbuf *b, const ft_tokenizer *tok, int id, int type_id) {
 }
 
 /* ["<s>", 0] */
-static void put_pair_id(jbuf *b, const ft_tokenizer *tok, int id) {
+static void put_pair_id(tjson *b, const ft_tokenizer *tok, int id) {
     put(b, "["); put_tok(b, tok, id); put(b, ", "); put_int(b, id); put(b, "]");
 }
 
-static void put_template(jbuf *b, const ft_tokenizer *tok) {
+static void put_template(tjson *b, const ft_tokenizer *tok) {
     if (tok->post_kind == FT_POST_ROBERTA || tok->post_kind == FT_POST_BERT) {
         int roberta = tok->post_kind == FT_POST_ROBERTA;
         put(b, roberta ? "{\"type\": \"RobertaProcessing\", \"sep\": " : "{\"type\": \"BertProcessing\", \"sep\": ");
@@ -152,7 +128,7 @@ static void put_template(jbuf *b, const ft_tokenizer *tok) {
         return;
     }
     ft_tok_tmpl_item pair[FT_TOK_MAX_PAIR];
-    int np = ft_tok_pair_template(tok, pair);
+    int np = ft__tok_pair_template(tok, pair);
     put(b, "{\"type\": \"TemplateProcessing\", \"single\": [");
     int first = 1;
     for (int i = 0; i < tok->n_prefix; i++) { put(b, first ? "" : ", "); first = 0; put_item(b, tok, tok->prefix[i], 0); }
@@ -184,13 +160,13 @@ static int cmp_added_id(const void *x, const void *y, void *ctx) {
     return (a > c) - (a < c);
 }
 
-static int write_json(jbuf *b, const ft_tokenizer *tok) {
+static int write_json(tjson *b, const ft_tokenizer *tok) {
     /* a vocabulary string held by two model ids cannot be a JSON object key twice */
     for (int id = 0; id < tok->n_tokens; id++) {
         const ft_tok_token *t = &tok->tokens[id];
-        if ((t->flags & FT_TOKF_MODEL) && ft_tok_lookup_model(tok, ft_tok_str(tok, id), t->len) != id)
+        if ((t->flags & FT_TOKF_MODEL) && ft__tok_lookup_model(tok, ft_tok_str(tok, id), t->len) != id)
             return ft_error(FT_ERR_UNSUPPORTED, "tokenizer.json: token string '%s' (id %d) also has id %d",
-                            ft_tok_str(tok, id), id, ft_tok_lookup_model(tok, ft_tok_str(tok, id), t->len));
+                            ft_tok_str(tok, id), id, ft__tok_lookup_model(tok, ft_tok_str(tok, id), t->len));
     }
     put(b, "{\n  \"version\": \"1.0\",\n  \"truncation\": null,\n  \"padding\": null,\n  \"added_tokens\": [");
     int *order = malloc(sizeof *order * (size_t)(tok->n_added + 1));   /* added tokens in id order */
@@ -283,18 +259,18 @@ static int write_json(jbuf *b, const ft_tokenizer *tok) {
     }
     put(b, tok->n_merges ? "\n    ]\n  }\n}\n" : "]\n  }\n}\n");
 end:
-    if (b->err == FT_ERR_UNSUPPORTED)
+    if (b->s.err == FT_ERR_UNSUPPORTED)
         return ft_error(FT_ERR_UNSUPPORTED, "tokenizer.json: token %d is not valid UTF-8 (JSON strings cannot hold it)", b->bad_id);
-    if (b->err) return ft_error(b->err, "tokenizer.json: out of memory");
+    if (b->s.err) return ft_error(b->s.err, "tokenizer.json: out of memory");
     return FT_OK;
 }
 
 int ft_tokenizer_save_json(const ft_tokenizer *tok, const char *path) {
     if (!tok || !path) return ft_error(FT_ERR_INVALID, "ft_tokenizer_save_json: missing tokenizer or path");
-    jbuf b = {0};
+    tjson b = {0};
     int rc = write_json(&b, tok);
-    if (rc == FT_OK) rc = ft_file_write_atomic(path, b.p, b.n);
+    if (rc == FT_OK) rc = ft_file_write_atomic(path, b.s.p, b.s.n);
     if (rc < 0) ft_error_wrap(rc, "%s", path);
-    free(b.p);
+    ft__sb_free(&b.s);
     return rc;
 }

@@ -19,24 +19,24 @@ int ft_tokenizer_load(ft_tokenizer **out, const char *dir) {
         /* a single file is accepted too */
         ft_tokenizer_file_kind k; /* its format from its content, whatever its name (detect.c) */
         FT_TRY(ft_tokenizer_detect_file(dir, &k));
-        if (k == FT_TOKFILE_HF_JSON) return ft_tok_load_hf_json(out, dir);
-        if (k == FT_TOKFILE_LLAMA2C) return ft_tok_load_llama2c(out, dir);
+        if (k == FT_TOKFILE_HF_JSON) return ft__tok_load_hf_json(out, dir);
+        if (k == FT_TOKFILE_LLAMA2C) return ft__tok_load_llama2c(out, dir);
         if (k == FT_TOKFILE_WORDPIECE) return ft_tokenizer_load_wordpiece(out, dir, NULL);
         return ft_error(FT_ERR_INVALID, "%s: a %s alone is not a tokenizer; give the directory holding both BPE files", dir, ft_tokenizer_file_kind_name(k));
     }
     char a[4096], b[4096];
     int rc;
-    if (has(dir, "tokenizer.json", a, sizeof a)) rc = ft_tok_load_hf_json(out, a);
-    else if (has(dir, "vocab.json", a, sizeof a) && has(dir, "merges.txt", b, sizeof b)) rc = ft_tok_load_bpe_files(out, a, b);
-    else if (has(dir, "encoder.json", a, sizeof a) && has(dir, "vocab.bpe", b, sizeof b)) rc = ft_tok_load_bpe_files(out, a, b);
-    else if (has(dir, "tokenizer.bin", a, sizeof a) || has(dir, "tok512.bin", a, sizeof a)) rc = ft_tok_load_llama2c(out, a);
+    if (has(dir, "tokenizer.json", a, sizeof a)) rc = ft__tok_load_hf_json(out, a);
+    else if (has(dir, "vocab.json", a, sizeof a) && has(dir, "merges.txt", b, sizeof b)) rc = ft__tok_load_bpe_files(out, a, b);
+    else if (has(dir, "encoder.json", a, sizeof a) && has(dir, "vocab.bpe", b, sizeof b)) rc = ft__tok_load_bpe_files(out, a, b);
+    else if (has(dir, "tokenizer.bin", a, sizeof a) || has(dir, "tok512.bin", a, sizeof a)) rc = ft__tok_load_llama2c(out, a);
     else if (has(dir, "vocab.txt", a, sizeof a))
-        rc = ft_tok_load_wordpiece(out, a, has(dir, "tokenizer_config.json", b, sizeof b) ? b : NULL);
+        rc = ft__tok_load_wordpiece(out, a, has(dir, "tokenizer_config.json", b, sizeof b) ? b : NULL);
     else
         return ft_error(FT_ERR_NOT_FOUND, "%s: no tokenizer files (looked for tokenizer.json, vocab.json + merges.txt, "
                         "encoder.json + vocab.bpe, tokenizer.bin, tok512.bin, vocab.txt)", dir);
     if (rc < 0) return rc;
-    rc = ft_tok_apply_config(*out, dir);
+    rc = ft__tok_apply_config(*out, dir);
     if (rc < 0) { ft_tokenizer_free(*out); *out = NULL; }
     return rc;
 }
@@ -44,20 +44,20 @@ int ft_tokenizer_load(ft_tokenizer **out, const char *dir) {
 int ft_tokenizer_load_bpe_files(ft_tokenizer **out, const char *vocab_path, const char *merges_path) {
     *out = NULL;
     if (!vocab_path || !merges_path) return ft_error(FT_ERR_INVALID, "ft_tokenizer_load_bpe_files: missing path");
-    return ft_tok_load_bpe_files(out, vocab_path, merges_path);
+    return ft__tok_load_bpe_files(out, vocab_path, merges_path);
 }
 
 int ft_tokenizer_load_json(ft_tokenizer **out, const char *path) {
     *out = NULL;
     if (!path) return ft_error(FT_ERR_INVALID, "ft_tokenizer_load_json: missing path");
-    return ft_tok_load_hf_json(out, path);
+    return ft__tok_load_hf_json(out, path);
 }
 
 int ft_tokenizer_load_wordpiece(ft_tokenizer **out, const char *vocab_txt_path, const char *tokenizer_config_path) {
     *out = NULL;
     if (!vocab_txt_path) return ft_error(FT_ERR_INVALID, "ft_tokenizer_load_wordpiece: missing vocab.txt path");
-    int rc = ft_tok_load_wordpiece(out, vocab_txt_path, tokenizer_config_path);
-    if (rc == FT_OK && tokenizer_config_path) rc = ft_tok_apply_config_file(*out, tokenizer_config_path);
+    int rc = ft__tok_load_wordpiece(out, vocab_txt_path, tokenizer_config_path);
+    if (rc == FT_OK && tokenizer_config_path) rc = ft__tok_apply_config_file(*out, tokenizer_config_path);
     if (rc < 0) { ft_tokenizer_free(*out); *out = NULL; }
     return rc;
 }
@@ -65,7 +65,7 @@ int ft_tokenizer_load_wordpiece(ft_tokenizer **out, const char *vocab_txt_path, 
 int ft_tokenizer_load_llama2c(ft_tokenizer **out, const char *path) {
     *out = NULL;
     if (!path) return ft_error(FT_ERR_INVALID, "ft_tokenizer_load_llama2c: missing path");
-    return ft_tok_load_llama2c(out, path);
+    return ft__tok_load_llama2c(out, path);
 }
 
 void ft_tokenizer_free(ft_tokenizer *tok) {
@@ -78,7 +78,7 @@ void ft_tokenizer_free(ft_tokenizer *tok) {
     free(tok->merge_list);
     for (int i = 0; i < tok->n_norm; i++) { free(tok->norm[i].a); free(tok->norm[i].b); }
     free(tok->norm);
-    for (int i = 0; i < tok->n_pre; i++) ft_pretok_step_free(&tok->pre[i]);
+    for (int i = 0; i < tok->n_pre; i++) ft__pretok_step_free(&tok->pre[i]);
     free(tok->pre);
     free(tok->added);
     free(tok->dec_replace_from);
@@ -101,7 +101,7 @@ int ft_tokenizer_unk(const ft_tokenizer *tok) { return tok->unk_id >= 0 ? tok->u
 int ft_tokenizer_model_max_length(const ft_tokenizer *tok) { return tok->model_max_length; }
 
 int ft_tokenizer_token_id(const ft_tokenizer *tok, const char *token) {
-    return token ? ft_tok_lookup(tok, token, strlen(token)) : -1;
+    return token ? ft__tok_lookup(tok, token, strlen(token)) : -1;
 }
 
 const char *ft_tokenizer_token_str(const ft_tokenizer *tok, int id) {
@@ -114,7 +114,7 @@ int ft_tokenizer_is_special(const ft_tokenizer *tok, int id) {
 }
 
 /* ---- work buffers ---- */
-int ft_tok_work_init(ft_tok_work *w, const ft_tokenizer *tok) {
+int ft__tok_work_init(ft_tok_work *w, const ft_tokenizer *tok) {
     memset(w, 0, sizeof *w);
     if (tok->n_pre > 0) {
         w->md = pcre2_match_data_create(4, NULL);
@@ -123,15 +123,15 @@ int ft_tok_work_init(ft_tok_work *w, const ft_tokenizer *tok) {
     return FT_OK;
 }
 
-void ft_tok_work_free(ft_tok_work *w) {
+void ft__tok_work_free(ft_tok_work *w) {
     for (int i = 0; i < 2; i++) { free(w->buf[i]); free(w->pc[i]); free(w->nbuf[i]); free(w->cps[i]); }
     free(w->sym); free(w->heap); free(w->tmp); free(w->spans); free(w->ids); free(w->bounds);
     if (w->md) pcre2_match_data_free(w->md);
     memset(w, 0, sizeof *w);
 }
 
-int ft_tok_push(ft_tok_work *w, int id) {
-    if (w->n == w->cap) FT_TRY(ft_tok_reserve((void **)&w->ids, sizeof *w->ids, w->n + 1, &w->cap));
+int ft__tok_push(ft_tok_work *w, int id) {
+    if (w->n == w->cap) FT_TRY(ft__tok_reserve((void **)&w->ids, sizeof *w->ids, w->n + 1, &w->cap));
     w->ids[w->n++] = id;
     return FT_OK;
 }
@@ -166,32 +166,32 @@ static int find_added(const ft_tokenizer *tok, const char *text, size_t len, siz
 static int encode_segment(const ft_tokenizer *tok, ft_tok_work *w, const char *s, size_t n, int origin) {
     if (n == 0) return FT_OK;
     const char *p; size_t pn;
-    FT_TRY(ft_tok_normalize(tok, w, s, n, &p, &pn));
+    FT_TRY(ft__tok_normalize(tok, w, s, n, &p, &pn));
     if (pn == 0) return FT_OK;
-    FT_TRY(ft_tok_pretokenize(tok, w, p, pn, origin));
+    FT_TRY(ft__tok_pretokenize(tok, w, p, pn, origin));
     const int c = w->cur;
     for (int i = 0; i < w->npc[c]; i++) {
         const char *ps = w->buf[c] + w->pc[c][i].off;
-        if (tok->wordpiece) FT_TRY(ft_wordpiece_encode_word(tok, w, ps, w->pc[c][i].len));
-        else FT_TRY(ft_bpe_encode_piece(tok, w, ps, w->pc[c][i].len));
+        if (tok->wordpiece) FT_TRY(ft__wordpiece_encode_word(tok, w, ps, w->pc[c][i].len));
+        else FT_TRY(ft__bpe_encode_piece(tok, w, ps, w->pc[c][i].len));
     }
     return FT_OK;
 }
 
-int ft_tok_encode_into(const ft_tokenizer *tok, ft_tok_work *w, const char *text, size_t len, int flags) {
+int ft__tok_encode_into(const ft_tokenizer *tok, ft_tok_work *w, const char *text, size_t len, int flags) {
     if (flags & FT_TOK_ADD_SPECIAL)
-        for (int i = 0; i < tok->n_prefix; i++) FT_TRY(ft_tok_push(w, tok->prefix[i]));
+        for (int i = 0; i < tok->n_prefix; i++) FT_TRY(ft__tok_push(w, tok->prefix[i]));
     size_t seg = 0;
     for (;;) {
         size_t ms = 0, me = 0;
         int id = tok->n_added ? find_added(tok, text, len, seg, flags, &ms, &me) : -1;
         if (id < 0) { FT_TRY(encode_segment(tok, w, text + seg, len - seg, seg == 0)); break; }
         FT_TRY(encode_segment(tok, w, text + seg, ms - seg, seg == 0));
-        FT_TRY(ft_tok_push(w, id));
+        FT_TRY(ft__tok_push(w, id));
         seg = me;
     }
     if (flags & FT_TOK_ADD_SPECIAL)
-        for (int i = 0; i < tok->n_suffix; i++) FT_TRY(ft_tok_push(w, tok->suffix[i]));
+        for (int i = 0; i < tok->n_suffix; i++) FT_TRY(ft__tok_push(w, tok->suffix[i]));
     return FT_OK;
 }
 
@@ -200,11 +200,11 @@ int ft_tokenizer_encode(const ft_tokenizer *tok, const char *text, size_t len, i
     if (!tok || (!text && len)) return ft_error(FT_ERR_INVALID, "ft_tokenizer_encode: missing tokenizer or text");
     if (!text) text = "";
     ft_tok_work w;
-    FT_TRY(ft_tok_work_init(&w, tok));
-    int rc = ft_tok_encode_into(tok, &w, text, len, flags);
-    if (rc == FT_OK && !w.ids) rc = ft_tok_reserve((void **)&w.ids, sizeof *w.ids, 1, &w.cap);  /* never NULL */
+    FT_TRY(ft__tok_work_init(&w, tok));
+    int rc = ft__tok_encode_into(tok, &w, text, len, flags);
+    if (rc == FT_OK && !w.ids) rc = ft__tok_reserve((void **)&w.ids, sizeof *w.ids, 1, &w.cap);  /* never NULL */
     if (rc == FT_OK) { *ids = w.ids; *n = w.n; w.ids = NULL; }
-    ft_tok_work_free(&w);
+    ft__tok_work_free(&w);
     return rc;
 }
 
@@ -240,7 +240,7 @@ int ft_tokenizer_decode(const ft_tokenizer *tok, const int *ids, int n, int flag
     for (int i = 0; i < n; i++) {
         if ((flags & FT_TOK_SKIP_SPECIAL) && (tok->tokens[ids[i]].flags & FT_TOKF_SPECIAL)) continue;
         if (tok->dec_wordpiece) {   /* the first token kept is the first of the text (as HF skips before decoding) */
-            k += ft_wordpiece_decode_token(tok, emitted++ == 0, ids[i], buf + k);
+            k += ft__wordpiece_decode_token(tok, emitted++ == 0, ids[i], buf + k);
             continue;
         }
         size_t m;
@@ -261,7 +261,7 @@ int ft_tokenizer_decode_piece(const ft_tokenizer *tok, int prev, int id, char *b
         char stackbuf[256];
         char *t = need <= sizeof stackbuf ? stackbuf : malloc(need);
         if (!t) return ft_error(FT_ERR_NOMEM, "ft_tokenizer_decode_piece: out of memory");
-        size_t m = ft_wordpiece_decode_token(tok, prev < 0, id, t);
+        size_t m = ft__wordpiece_decode_token(tok, prev < 0, id, t);
         int rc = (int)m;
         if (m > cap) rc = ft_error(FT_ERR_RANGE, "ft_tokenizer_decode_piece: token %d needs %zu bytes, buffer has %zu", id, m, cap);
         else { memcpy(buf, t, m); if (m < cap) buf[m] = 0; }

@@ -195,32 +195,32 @@ extern const ft_cp_map ft_bert_lower_fix[];
 extern const int ft_bert_lower_fix_n;
 
 /* ---- vocab.c ---- */
-int  ft_tok_alloc(ft_tokenizer **out, const char *source);
+int  ft__tok_alloc(ft_tokenizer **out, const char *source);
 /* Gives id the string s (len bytes) and ORs flags in. Re-setting an id to the same string only adds flags. */
-int  ft_tok_set_token(ft_tokenizer *tok, int id, const char *s, size_t len, int flags);
+int  ft__tok_set_token(ft_tokenizer *tok, int id, const char *s, size_t len, int flags);
 /* Appends merge (a, b) with the next rank; the merged string must be in the model vocabulary. */
-int  ft_tok_add_merge(ft_tokenizer *tok, int a, int b);
-int  ft_tok_add_merge_str(ft_tokenizer *tok, const char *a, size_t alen, const char *b, size_t blen);
+int  ft__tok_add_merge(ft_tokenizer *tok, int a, int b);
+int  ft__tok_add_merge_str(ft_tokenizer *tok, const char *a, size_t alen, const char *b, size_t blen);
 /* Records an added token (the id must already hold its content). */
-int  ft_tok_add_added(ft_tokenizer *tok, int id, int special, int lstrip, int rstrip, int single_word, int normalized);
+int  ft__tok_add_added(ft_tokenizer *tok, int id, int special, int lstrip, int rstrip, int single_word, int normalized);
 /* Builds the merge table from llama2.c scores (all two-way splits of each vocabulary string). */
-int  ft_tok_merges_from_scores(ft_tokenizer *tok);
+int  ft__tok_merges_from_scores(ft_tokenizer *tok);
 /* After a loader has set tokens, merges and options: byte tables, decode strings, added-token order. */
-int  ft_tok_finalize(ft_tokenizer *tok);
-int  ft_tok_lookup(const ft_tokenizer *tok, const char *s, size_t len);        /* any present token */
-int  ft_tok_lookup_model(const ft_tokenizer *tok, const char *s, size_t len);  /* model vocabulary only */
-int  ft_tok_pair_lookup(const ft_tokenizer *tok, int a, int b, int *rank);    /* merged id or -1 */
+int  ft__tok_finalize(ft_tokenizer *tok);
+int  ft__tok_lookup(const ft_tokenizer *tok, const char *s, size_t len);        /* any present token */
+int  ft__tok_lookup_model(const ft_tokenizer *tok, const char *s, size_t len);  /* model vocabulary only */
+int  ft__tok_pair_lookup(const ft_tokenizer *tok, int a, int b, int *rank);    /* merged id or -1 */
 static inline const char *ft_tok_str(const ft_tokenizer *tok, int id) { return tok->pool + tok->tokens[id].off; }
-char *ft_tok_strdup(const char *s);
+char *ft__tok_strdup(const char *s);
 /* U+2581, the SentencePiece space */
 #define FT_SPM_SPACE "\xe2\x96\x81"
 
-/* The GPT-2 byte <-> unicode table: byte b is the code point ft_byte_to_cp(b). */
-int ft_byte_to_cp(int b);
-int ft_cp_to_byte(int cp);        /* -1 if cp is not in the table */
-int ft_utf8_encode(uint32_t cp, char out[4]);
+/* The GPT-2 byte <-> unicode table: byte b is the code point ft__byte_to_cp(b). */
+int ft__byte_to_cp(int b);
+int ft__cp_to_byte(int cp);        /* -1 if cp is not in the table */
+int ft__utf8_encode(uint32_t cp, char out[4]);
 /* Length of the UTF-8 character at s (1..4), or 1 for an invalid byte; *cp gets the code point or -1. */
-int ft_utf8_next(const unsigned char *s, size_t len, int32_t *cp);
+int ft__tok_utf8_next(const unsigned char *s, size_t len, int32_t *cp);
 
 /* ---- work buffers of one encode call ---- */
 typedef struct ft_tok_piece { uint32_t off, len; uint8_t origin; } ft_tok_piece;
@@ -242,79 +242,73 @@ typedef struct ft_tok_work {
     int *ids; int n, cap;                  /* the output */
 } ft_tok_work;
 
-int  ft_tok_work_init(ft_tok_work *w, const ft_tokenizer *tok);
-void ft_tok_work_free(ft_tok_work *w);
-int  ft_tok_push(ft_tok_work *w, int id);
-int  ft_tok_reserve(void **p, size_t elem, int need, int *cap);
-int  ft_tok_reserve_bytes(char **p, size_t need, size_t *cap);
+int  ft__tok_work_init(ft_tok_work *w, const ft_tokenizer *tok);
+void ft__tok_work_free(ft_tok_work *w);
+int  ft__tok_push(ft_tok_work *w, int id);
+int  ft__tok_reserve(void **p, size_t elem, int need, int *cap);
+int  ft__tok_reserve_bytes(char **p, size_t need, size_t *cap);
 
 /* The encode driver (tokenizer.c): added tokens, normalizer, pre-tokenizer, model; with
  * FT_TOK_ADD_SPECIAL also prefix/suffix. Appends to w->ids. */
-int  ft_tok_encode_into(const ft_tokenizer *tok, ft_tok_work *w, const char *text, size_t len, int flags);
+int  ft__tok_encode_into(const ft_tokenizer *tok, ft_tok_work *w, const char *text, size_t len, int flags);
 
 /* ---- pretokenize.c ---- */
 /* Compiles an Oniguruma-syntax pattern (as in tokenizer.json) or a literal for PCRE2 (UTF, UCP). */
-int  ft_tok_regex_compile(pcre2_code **out, const char *pattern, int is_regex);
+int  ft__tok_regex_compile(pcre2_code **out, const char *pattern, int is_regex);
 /* Normalizes len bytes of s; *out points to s itself or into w's buffers. */
-int  ft_tok_normalize(const ft_tokenizer *tok, ft_tok_work *w, const char *s, size_t len, const char **out, size_t *out_len);
+int  ft__tok_normalize(const ft_tokenizer *tok, ft_tok_work *w, const char *s, size_t len, const char **out, size_t *out_len);
 /* Splits s into pieces: afterwards w->buf[w->cur] / w->pc[w->cur] / w->npc[w->cur] hold them. */
-int  ft_tok_pretokenize(const ft_tokenizer *tok, ft_tok_work *w, const char *s, size_t len, int origin);
-void ft_pretok_step_free(ft_pretok_step *p);
+int  ft__tok_pretokenize(const ft_tokenizer *tok, ft_tok_work *w, const char *s, size_t len, int origin);
+void ft__pretok_step_free(ft_pretok_step *p);
 /* BertPreTokenizer on every current piece (src -> dst pieces). */
-int  ft_tok_bert_pretokenize(ft_tok_work *w, int src, int dst);
+int  ft__tok_bert_pretokenize(ft_tok_work *w, int src, int dst);
 extern const char ft_gpt2_pattern[];
 
 /* ---- bert_normalize.c ---- */
 /* BertNormalizer / StripAccents step st on s[0..n) into w->nbuf[o] (*out_n bytes). */
-int  ft_tok_bert_normalize(const ft_norm_step *st, ft_tok_work *w, int o, const char *s, size_t n, size_t *out_n);
+int  ft__tok_bert_normalize(const ft_norm_step *st, ft_tok_work *w, int o, const char *s, size_t n, size_t *out_n);
 /* HF's Lowercase: Rust's char::to_lowercase (U+0130 -> "i" U+0307); writes 1 or 2 code points, returns the count. */
-int  ft_tok_lowercase_cp(int32_t cp, int32_t out[2]);
-int  ft_tok_is_bert_whitespace(int32_t cp);   /* Rust's char::is_whitespace (White_Space) */
-int  ft_tok_is_bert_punct(int32_t cp);
+int  ft__tok_lowercase_cp(int32_t cp, int32_t out[2]);
+int  ft__tok_is_bert_whitespace(int32_t cp);   /* Rust's char::is_whitespace (White_Space) */
+int  ft__tok_is_bert_punct(int32_t cp);
 
 /* ---- wordpiece.c ---- */
 /* Encodes one word (a pre-tokenized piece) and appends its ids to w->ids. */
-int  ft_wordpiece_encode_word(const ft_tokenizer *tok, ft_tok_work *w, const char *s, size_t len);
+int  ft__wordpiece_encode_word(const ft_tokenizer *tok, ft_tok_work *w, const char *s, size_t len);
 /* The decoded bytes of token id (first: the first token of the output) into out, which has room
  * for dec_len + 1 bytes; returns the length. */
-size_t ft_wordpiece_decode_token(const ft_tokenizer *tok, int first, int id, char *out);
+size_t ft__wordpiece_decode_token(const ft_tokenizer *tok, int first, int id, char *out);
 /* After a WordPiece vocabulary is loaded: wp_max_len, the unk check. */
-int  ft_wordpiece_finish(ft_tokenizer *tok);
+int  ft__wordpiece_finish(ft_tokenizer *tok);
 
 /* ---- post_process.c ---- */
 /* The pair template (stored or derived from prefix/suffix) into items (FT_TOK_MAX_PAIR); returns its length. */
-int  ft_tok_pair_template(const ft_tokenizer *tok, ft_tok_tmpl_item *items);
+int  ft__tok_pair_template(const ft_tokenizer *tok, ft_tok_tmpl_item *items);
 /* RoBERTa / BERT layouts: single cls A sep; pair cls A sep sep B sep (all type 0) / cls A sep B:1 sep:1. */
-void ft_tok_set_roberta_post(ft_tokenizer *tok, int cls, int sep);
-void ft_tok_set_bert_post(ft_tokenizer *tok, int cls, int sep);
+void ft__tok_set_roberta_post(ft_tokenizer *tok, int cls, int sep);
+void ft__tok_set_bert_post(ft_tokenizer *tok, int cls, int sep);
 
 /* ---- bpe.c ---- */
 /* Encodes one piece and appends its ids to w->ids. */
-int  ft_bpe_encode_piece(const ft_tokenizer *tok, ft_tok_work *w, const char *s, size_t len);
+int  ft__bpe_encode_piece(const ft_tokenizer *tok, ft_tok_work *w, const char *s, size_t len);
 
 /* ---- loaders ---- */
-int  ft_tok_load_hf_json(ft_tokenizer **out, const char *path);
-int  ft_tok_load_bpe_files(ft_tokenizer **out, const char *vocab_path, const char *merges_path);
-int  ft_tok_load_llama2c(ft_tokenizer **out, const char *path);
+int  ft__tok_load_hf_json(ft_tokenizer **out, const char *path);
+int  ft__tok_load_bpe_files(ft_tokenizer **out, const char *vocab_path, const char *merges_path);
+int  ft__tok_load_llama2c(ft_tokenizer **out, const char *path);
 /* vocab.txt; config_path (tokenizer_config.json, may be NULL) gives do_lower_case, strip_accents,
  * tokenize_chinese_chars and the special-token names. */
-int  ft_tok_load_wordpiece(ft_tokenizer **out, const char *vocab_path, const char *config_path);
+int  ft__tok_load_wordpiece(ft_tokenizer **out, const char *vocab_path, const char *config_path);
 /* Applies one tokenizer_config.json / special_tokens_map.json. */
-int  ft_tok_apply_config_file(ft_tokenizer *tok, const char *path);
+int  ft__tok_apply_config_file(ft_tokenizer *tok, const char *path);
 /* Applies tokenizer_config.json and special_tokens_map.json from dir when present. */
-int  ft_tok_apply_config(ft_tokenizer *tok, const char *dir);
+int  ft__tok_apply_config(ft_tokenizer *tok, const char *dir);
 /* Sets prefix/suffix from bos/eos and the add flags (the pair template becomes the derived one). */
-void ft_tok_set_affixes(ft_tokenizer *tok, int add_bos, int add_eos);
+void ft__tok_set_affixes(ft_tokenizer *tok, int add_bos, int add_eos);
 /* Sets up the GPT-2 pipeline (ByteLevel pre-tokenizer with the GPT-2 pattern, ByteLevel decoder). */
-int  ft_tok_setup_gpt2_pipeline(ft_tokenizer *tok);
+int  ft__tok_setup_gpt2_pipeline(ft_tokenizer *tok);
 /* Picks BOS / EOS from well-known token names when nothing else said (-1 stays -1 if absent). */
-void ft_tok_guess_bos_eos(ft_tokenizer *tok);
+void ft__tok_guess_bos_eos(ft_tokenizer *tok);
 
-/* cJSON glue (config.c) */
-struct cJSON;
-int  ft_tok_json_bool(const struct cJSON *obj, const char *key, int def);
-const char *ft_tok_json_str(const struct cJSON *obj, const char *key);   /* NULL if absent or not a string */
-/* A special-token value: "name" or {"content": "name"}; NULL otherwise. */
-const char *ft_tok_json_token_name(const struct cJSON *v);
-int  ft_tok_json_parse_file(struct cJSON **out, const char *path);
+/* cJSON getters and file parsing: core/json_util.h */
 #endif

@@ -7,7 +7,7 @@
 #include <string.h>
 
 /* ---- small helpers ---- */
-char *ft_tok_strdup(const char *s) {
+char *ft__tok_strdup(const char *s) {
     if (!s) return NULL;
     size_t n = strlen(s);
     char *p = malloc(n + 1);
@@ -15,7 +15,7 @@ char *ft_tok_strdup(const char *s) {
     return p;
 }
 
-int ft_tok_reserve(void **p, size_t elem, int need, int *cap) {
+int ft__tok_reserve(void **p, size_t elem, int need, int *cap) {
     if (need <= *cap) return FT_OK;
     int nc = *cap ? *cap : 16;
     while (nc < need) nc *= 2;
@@ -25,7 +25,7 @@ int ft_tok_reserve(void **p, size_t elem, int need, int *cap) {
     return FT_OK;
 }
 
-int ft_tok_reserve_bytes(char **p, size_t need, size_t *cap) {
+int ft__tok_reserve_bytes(char **p, size_t need, size_t *cap) {
     if (need <= *cap) return FT_OK;
     size_t nc = *cap ? *cap : 256;
     while (nc < need) nc *= 2;
@@ -36,23 +36,23 @@ int ft_tok_reserve_bytes(char **p, size_t need, size_t *cap) {
 }
 
 /* ---- UTF-8 and the GPT-2 byte table ---- */
-int ft_byte_to_cp(int b) {
+int ft__byte_to_cp(int b) {
     if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174) return b;
     if (b <= 32) return 256 + b;              /* 0..32    -> U+0100..U+0120 */
     if (b <= 160) return 256 + 33 + (b - 127); /* 127..160 -> U+0121..U+0142 */
     return 256 + 33 + 34;                      /* 173      -> U+0143 */
 }
 
-int ft_cp_to_byte(int cp) {
+int ft__cp_to_byte(int cp) {
     if (cp < 0) return -1;
-    if (cp < 256) return ft_byte_to_cp(cp) == cp ? cp : -1;
+    if (cp < 256) return ft__byte_to_cp(cp) == cp ? cp : -1;
     if (cp <= 288) return cp - 256;
     if (cp <= 322) return cp - 289 + 127;
     if (cp == 323) return 173;
     return -1;
 }
 
-int ft_utf8_encode(uint32_t cp, char out[4]) {
+int ft__utf8_encode(uint32_t cp, char out[4]) {
     if (cp < 0x80) { out[0] = (char)cp; return 1; }
     if (cp < 0x800) { out[0] = (char)(0xC0 | (cp >> 6)); out[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
     if (cp < 0x10000) {
@@ -64,7 +64,7 @@ int ft_utf8_encode(uint32_t cp, char out[4]) {
     return 4;
 }
 
-int ft_utf8_next(const unsigned char *s, size_t len, int32_t *cp) {
+int ft__tok_utf8_next(const unsigned char *s, size_t len, int32_t *cp) {
     unsigned c = s[0];
     int n; uint32_t v, min;
     if (c < 0x80) { *cp = (int32_t)c; return 1; }
@@ -107,7 +107,7 @@ static int strmap_grow(ft_strmap *m) {
     return FT_OK;
 }
 
-int ft_tok_lookup(const ft_tokenizer *tok, const char *s, size_t len) {
+int ft__tok_lookup(const ft_tokenizer *tok, const char *s, size_t len) {
     const ft_strmap *m = &tok->vocab;
     if (!m->slots) return -1;
     uint32_t h = str_hash(s, len);
@@ -121,8 +121,8 @@ int ft_tok_lookup(const ft_tokenizer *tok, const char *s, size_t len) {
     }
 }
 
-int ft_tok_lookup_model(const ft_tokenizer *tok, const char *s, size_t len) {
-    int id = ft_tok_lookup(tok, s, len);
+int ft__tok_lookup_model(const ft_tokenizer *tok, const char *s, size_t len) {
+    int id = ft__tok_lookup(tok, s, len);
     return id >= 0 && (tok->tokens[id].flags & FT_TOKF_MODEL) ? id : -1;
 }
 
@@ -180,7 +180,7 @@ static int pairmap_put(ft_pairmap *m, int a, int b, int rank, int id) {
     return FT_OK;
 }
 
-int ft_tok_pair_lookup(const ft_tokenizer *tok, int a, int b, int *rank) {
+int ft__tok_pair_lookup(const ft_tokenizer *tok, int a, int b, int *rank) {
     const ft_pairmap *m = &tok->merges;
     if (!m->slots) return -1;
     uint64_t k = pair_key(a, b);
@@ -192,7 +192,7 @@ int ft_tok_pair_lookup(const ft_tokenizer *tok, int a, int b, int *rank) {
 }
 
 /* ---- building ---- */
-int ft_tok_alloc(ft_tokenizer **out, const char *source) {
+int ft__tok_alloc(ft_tokenizer **out, const char *source) {
     *out = NULL;
     ft_tokenizer *tok = calloc(1, sizeof *tok);
     if (!tok) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
@@ -206,7 +206,7 @@ int ft_tok_alloc(ft_tokenizer **out, const char *source) {
 
 static int pool_add(char **pool, size_t *len, size_t *cap, const char *s, size_t n, uint32_t *off) {
     if (*len + n + 1 > UINT32_MAX) return ft_error(FT_ERR_RANGE, "tokenizer: vocabulary strings exceed 4 GiB");
-    FT_TRY(ft_tok_reserve_bytes(pool, *len + n + 1, cap));
+    FT_TRY(ft__tok_reserve_bytes(pool, *len + n + 1, cap));
     memcpy(*pool + *len, s, n);
     (*pool)[*len + n] = 0;
     *off = (uint32_t)*len;
@@ -214,11 +214,11 @@ static int pool_add(char **pool, size_t *len, size_t *cap, const char *s, size_t
     return FT_OK;
 }
 
-int ft_tok_set_token(ft_tokenizer *tok, int id, const char *s, size_t len, int flags) {
+int ft__tok_set_token(ft_tokenizer *tok, int id, const char *s, size_t len, int flags) {
     if (id < 0 || id >= (1 << 30)) return ft_error(FT_ERR_FORMAT, "%s: token id %d out of range", tok->source, id);
     if (id >= tok->cap_tokens) {
         int old = tok->cap_tokens;
-        FT_TRY(ft_tok_reserve((void **)&tok->tokens, sizeof *tok->tokens, id + 1, &tok->cap_tokens));
+        FT_TRY(ft__tok_reserve((void **)&tok->tokens, sizeof *tok->tokens, id + 1, &tok->cap_tokens));
         memset(tok->tokens + old, 0, (size_t)(tok->cap_tokens - old) * sizeof *tok->tokens);
     }
     if (id >= tok->n_tokens) tok->n_tokens = id + 1;
@@ -237,7 +237,7 @@ int ft_tok_set_token(ft_tokenizer *tok, int id, const char *s, size_t len, int f
     return strmap_insert(tok, id);
 }
 
-int ft_tok_add_merge(ft_tokenizer *tok, int a, int b) {
+int ft__tok_add_merge(ft_tokenizer *tok, int a, int b) {
     const ft_tok_token *ta = &tok->tokens[a], *tb = &tok->tokens[b];
     size_t n = (size_t)ta->len + tb->len;
     char stackbuf[512];
@@ -245,14 +245,14 @@ int ft_tok_add_merge(ft_tokenizer *tok, int a, int b) {
     if (!buf) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
     memcpy(buf, tok->pool + ta->off, ta->len);
     memcpy(buf + ta->len, tok->pool + tb->off, tb->len);
-    int m = ft_tok_lookup_model(tok, buf, n);
+    int m = ft__tok_lookup_model(tok, buf, n);
     int rc = FT_OK;
     if (m < 0)
         rc = ft_error(FT_ERR_FORMAT, "%s: merge %d ('%s' '%s'): the merged token '%.*s' is not in the vocabulary",
                       tok->source, tok->n_merges + 1, tok->pool + ta->off, tok->pool + tb->off, (int)n, buf);
     if (buf != stackbuf) free(buf);
     if (rc < 0) return rc;
-    FT_TRY(ft_tok_reserve((void **)&tok->merge_list, sizeof *tok->merge_list, tok->n_merges + 1, &tok->cap_merges));
+    FT_TRY(ft__tok_reserve((void **)&tok->merge_list, sizeof *tok->merge_list, tok->n_merges + 1, &tok->cap_merges));
     tok->merge_list[tok->n_merges][0] = a;
     tok->merge_list[tok->n_merges][1] = b;
     FT_TRY(pairmap_put(&tok->merges, a, b, tok->n_merges, m));
@@ -260,15 +260,15 @@ int ft_tok_add_merge(ft_tokenizer *tok, int a, int b) {
     return FT_OK;
 }
 
-int ft_tok_add_merge_str(ft_tokenizer *tok, const char *a, size_t alen, const char *b, size_t blen) {
-    int ia = ft_tok_lookup_model(tok, a, alen), ib = ft_tok_lookup_model(tok, b, blen);
+int ft__tok_add_merge_str(ft_tokenizer *tok, const char *a, size_t alen, const char *b, size_t blen) {
+    int ia = ft__tok_lookup_model(tok, a, alen), ib = ft__tok_lookup_model(tok, b, blen);
     if (ia < 0 || ib < 0)
         return ft_error(FT_ERR_FORMAT, "%s: merge %d ('%.*s' '%.*s'): token '%.*s' is not in the vocabulary", tok->source,
                         tok->n_merges + 1, (int)alen, a, (int)blen, b, ia < 0 ? (int)alen : (int)blen, ia < 0 ? a : b);
-    return ft_tok_add_merge(tok, ia, ib);
+    return ft__tok_add_merge(tok, ia, ib);
 }
 
-int ft_tok_add_added(ft_tokenizer *tok, int id, int special, int lstrip, int rstrip, int single_word, int normalized) {
+int ft__tok_add_added(ft_tokenizer *tok, int id, int special, int lstrip, int rstrip, int single_word, int normalized) {
     if (id < 0 || id >= tok->n_tokens || !(tok->tokens[id].flags & FT_TOKF_PRESENT))
         return ft_error(FT_ERR_FORMAT, "%s: added token id %d has no content", tok->source, id);
     if (tok->tokens[id].len == 0) return ft_error(FT_ERR_FORMAT, "%s: added token id %d is empty", tok->source, id);
@@ -276,7 +276,7 @@ int ft_tok_add_added(ft_tokenizer *tok, int id, int special, int lstrip, int rst
         for (int i = 0; i < tok->n_added; i++)
             if (tok->added[i].id == id) tok->added[i].special |= (uint8_t)!!special;
     } else {
-        FT_TRY(ft_tok_reserve((void **)&tok->added, sizeof *tok->added, tok->n_added + 1, &tok->cap_added));
+        FT_TRY(ft__tok_reserve((void **)&tok->added, sizeof *tok->added, tok->n_added + 1, &tok->cap_added));
         tok->added[tok->n_added++] = (ft_tok_added){ id, (uint8_t)!!lstrip, (uint8_t)!!rstrip, (uint8_t)!!single_word,
                                                      (uint8_t)!!normalized, (uint8_t)!!special };
     }
@@ -295,7 +295,7 @@ static int cmp_score_merge(const void *x, const void *y) {
     return (p->b > q->b) - (p->b < q->b);
 }
 
-int ft_tok_merges_from_scores(ft_tokenizer *tok) {
+int ft__tok_merges_from_scores(ft_tokenizer *tok) {
     score_merge *list = NULL;
     int n = 0, cap = 0, rc = FT_OK;
     for (int id = 0; id < tok->n_tokens; id++) {
@@ -304,16 +304,16 @@ int ft_tok_merges_from_scores(ft_tokenizer *tok) {
         if (t->flags & (FT_TOKF_SPECIAL | FT_TOKF_BYTE | FT_TOKF_ADDED)) continue;
         const char *s = tok->pool + t->off;
         for (uint32_t p = 1; p < t->len; p++) {
-            int a = ft_tok_lookup_model(tok, s, p);
+            int a = ft__tok_lookup_model(tok, s, p);
             if (a < 0) continue;
-            int b = ft_tok_lookup_model(tok, s + p, t->len - p);
+            int b = ft__tok_lookup_model(tok, s + p, t->len - p);
             if (b < 0) continue;
-            if ((rc = ft_tok_reserve((void **)&list, sizeof *list, n + 1, &cap)) < 0) goto done;
+            if ((rc = ft__tok_reserve((void **)&list, sizeof *list, n + 1, &cap)) < 0) goto done;
             list[n++] = (score_merge){ a, b, id, t->score };
         }
     }
     if (n > 1) qsort(list, (size_t)n, sizeof *list, cmp_score_merge);
-    if ((rc = ft_tok_reserve((void **)&tok->merge_list, sizeof *tok->merge_list, n, &tok->cap_merges)) < 0) goto done;
+    if ((rc = ft__tok_reserve((void **)&tok->merge_list, sizeof *tok->merge_list, n, &tok->cap_merges)) < 0) goto done;
     int rank = -1;
     for (int i = 0; i < n; i++) {
         if (i == 0 || list[i].score != list[i - 1].score) rank++;   /* equal scores share a rank */
@@ -340,7 +340,7 @@ static int cmp_added(const void *x, const void *y, void *ctx) {
 }
 
 static int dec_add(ft_tokenizer *tok, const char *s, size_t n) {
-    FT_TRY(ft_tok_reserve_bytes(&tok->dec_pool, tok->dec_len + n + 1, &tok->dec_cap));
+    FT_TRY(ft__tok_reserve_bytes(&tok->dec_pool, tok->dec_len + n + 1, &tok->dec_cap));
     memcpy(tok->dec_pool + tok->dec_len, s, n);
     tok->dec_len += n;
     return FT_OK;
@@ -357,8 +357,8 @@ static int build_decoded(ft_tokenizer *tok, int id) {
         int ok = 1;
         for (size_t i = 0; i < t->len;) {
             int32_t cp;
-            int k = ft_utf8_next((const unsigned char *)s + i, t->len - i, &cp);
-            int b = ft_cp_to_byte(cp);
+            int k = ft__tok_utf8_next((const unsigned char *)s + i, t->len - i, &cp);
+            int b = ft__cp_to_byte(cp);
             if (b < 0) { ok = 0; break; }
             char c = (char)b;
             FT_TRY(dec_add(tok, &c, 1));
@@ -394,7 +394,7 @@ static int hexval(int c) {
     return -1;
 }
 
-int ft_tok_finalize(ft_tokenizer *tok) {
+int ft__tok_finalize(ft_tokenizer *tok) {
     /* byte-fallback tokens: "<0xNN>" */
     for (int id = 0; id < tok->n_tokens; id++) {
         ft_tok_token *t = &tok->tokens[id];
@@ -409,11 +409,11 @@ int ft_tok_finalize(ft_tokenizer *tok) {
     for (int b = 0; b < 256; b++) {
         char name[8];
         snprintf(name, sizeof name, "<0x%02X>", b);
-        tok->byte_tok[b] = ft_tok_lookup_model(tok, name, 6);
+        tok->byte_tok[b] = ft__tok_lookup_model(tok, name, 6);
         if (tok->byte_level) {
             char u[4];
-            int k = ft_utf8_encode((uint32_t)ft_byte_to_cp(b), u);
-            tok->byte_sym[b] = ft_tok_lookup_model(tok, u, (size_t)k);
+            int k = ft__utf8_encode((uint32_t)ft__byte_to_cp(b), u);
+            tok->byte_sym[b] = ft__tok_lookup_model(tok, u, (size_t)k);
         }
     }
     tok->dec_len = 0;

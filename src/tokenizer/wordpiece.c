@@ -17,9 +17,9 @@
 
 #include <string.h>
 
-int ft_wordpiece_finish(ft_tokenizer *tok) {
+int ft__wordpiece_finish(ft_tokenizer *tok) {
     if (!tok->wp_prefix) {
-        tok->wp_prefix = ft_tok_strdup("##");
+        tok->wp_prefix = ft__tok_strdup("##");
         if (!tok->wp_prefix) return ft_error(FT_ERR_NOMEM, "tokenizer: out of memory");
     }
     if (tok->wp_max_chars < 0) tok->wp_max_chars = 100;
@@ -34,24 +34,24 @@ int ft_wordpiece_finish(ft_tokenizer *tok) {
     return FT_OK;
 }
 
-int ft_wordpiece_encode_word(const ft_tokenizer *tok, ft_tok_work *w, const char *s, size_t len) {
+int ft__wordpiece_encode_word(const ft_tokenizer *tok, ft_tok_work *w, const char *s, size_t len) {
     if (len == 0) return FT_OK;
     if (len > (size_t)(INT32_MAX / 4)) return ft_error(FT_ERR_RANGE, "tokenizer: word of %zu bytes is too long", len);
     /* character boundaries: b[0] = 0 < b[1] < ... < b[nc] = len (an invalid byte is one character) */
-    FT_TRY(ft_tok_reserve((void **)&w->bounds, sizeof *w->bounds, (int)len + 1, &w->bounds_cap));
+    FT_TRY(ft__tok_reserve((void **)&w->bounds, sizeof *w->bounds, (int)len + 1, &w->bounds_cap));
     uint32_t *b = w->bounds;
     int nc = 0;
     for (size_t i = 0; i < len;) {
         int32_t cp;
         b[nc++] = (uint32_t)i;
-        i += (size_t)ft_utf8_next((const unsigned char *)s + i, len - i, &cp);
+        i += (size_t)ft__tok_utf8_next((const unsigned char *)s + i, len - i, &cp);
     }
     b[nc] = (uint32_t)len;
-    if (nc > tok->wp_max_chars) return ft_tok_push(w, tok->unk_id);
+    if (nc > tok->wp_max_chars) return ft__tok_push(w, tok->unk_id);
 
     const size_t pl = strlen(tok->wp_prefix);
     const size_t maxlen = (size_t)tok->wp_max_len;
-    FT_TRY(ft_tok_reserve_bytes(&w->tmp, pl + len + 1, &w->tmp_cap));
+    FT_TRY(ft__tok_reserve_bytes(&w->tmp, pl + len + 1, &w->tmp_cap));
     memcpy(w->tmp, tok->wp_prefix, pl);
     const int first_out = w->n;
     int start = 0;
@@ -64,18 +64,18 @@ int ft_wordpiece_encode_word(const ft_tokenizer *tok, ft_tok_work *w, const char
         for (; end > start; end--) {
             size_t n = b[end] - b[start];
             if (start == 0) {
-                id = ft_tok_lookup_model(tok, s, n);
+                id = ft__tok_lookup_model(tok, s, n);
             } else {
                 memcpy(w->tmp + pl, s + b[start], n);
-                id = ft_tok_lookup_model(tok, w->tmp, pl + n);
+                id = ft__tok_lookup_model(tok, w->tmp, pl + n);
             }
             if (id >= 0) break;
         }
         if (id < 0) {   /* no split: the word is one unk */
             w->n = first_out;
-            return ft_tok_push(w, tok->unk_id);
+            return ft__tok_push(w, tok->unk_id);
         }
-        FT_TRY(ft_tok_push(w, id));
+        FT_TRY(ft__tok_push(w, id));
         start = end;
     }
     return FT_OK;
@@ -98,7 +98,7 @@ static size_t replace_all(char *s, size_t n, const char *from, const char *to) {
     return wr;
 }
 
-size_t ft_wordpiece_decode_token(const ft_tokenizer *tok, int first, int id, char *out) {
+size_t ft__wordpiece_decode_token(const ft_tokenizer *tok, int first, int id, char *out) {
     const ft_tok_token *t = &tok->tokens[id];
     const char *s = tok->dec_pool + t->dec_off;
     size_t n = t->dec_len, k = 0;

@@ -6,14 +6,14 @@
 
 #include <string.h>
 
-void ft_shard_rows(int64_t n, int rank, int world, int64_t *first, int64_t *count) {
+void ft__shard_rows(int64_t n, int rank, int world, int64_t *first, int64_t *count) {
     if (world <= 1) { *first = 0; *count = n; return; }
     int64_t base = n / world, extra = n % world;
     *first = (int64_t)rank * base + (rank < extra ? rank : extra);
     *count = base + (rank < extra ? 1 : 0);
 }
 
-int ft_batch_take_rows(ft_batch *dst, const ft_batch *src, int64_t first, int64_t count) {
+int ft__batch_take_rows(ft_batch *dst, const ft_batch *src, int64_t first, int64_t count) {
     int T = src->T;
     if (first < 0 || count < 0 || first + count > src->B)
         return ft_error(FT_ERR_RANGE, "batch rows [%lld, %lld) outside the %d rows of the batch", (long long)first,
@@ -39,12 +39,12 @@ int ft_batch_take_rows(ft_batch *dst, const ft_batch *src, int64_t first, int64_
     return FT_OK;
 }
 
-int ft_batcher_shard(ft_batcher *b, uint64_t seed, int64_t epoch, int64_t index, int rank, int world, ft_batch *scratch, ft_batch *out) {
+int ft__batcher_shard(ft_batcher *b, uint64_t seed, int64_t epoch, int64_t index, int rank, int world, ft_batch *scratch, ft_batch *out) {
     ft_batch_iter it = {seed, epoch, index};
     if (world <= 1) return ft_batcher_next(b, &it, out);
     if (rank < 0 || rank >= world) return ft_error(FT_ERR_INVALID, "rank %d of %d", rank, world);
     FT_TRY(ft_batcher_next(b, &it, scratch));
     int64_t first, count;
-    ft_shard_rows(scratch->B, rank, world, &first, &count);
-    return ft_batch_take_rows(out, scratch, first, count);
+    ft__shard_rows(scratch->B, rank, world, &first, &count);
+    return ft__batch_take_rows(out, scratch, first, count);
 }

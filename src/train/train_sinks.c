@@ -14,7 +14,7 @@
 
 /* ------------------------------------------------------------------ fan-out */
 
-void ft_sinks_message(const ft_sinks *o, int level, const char *fmt, ...) {
+void ft__sinks_message(const ft_sinks *o, int level, const char *fmt, ...) {
     char buf[8192];
     va_list ap;
     va_start(ap, fmt);
@@ -24,7 +24,7 @@ void ft_sinks_message(const ft_sinks *o, int level, const char *fmt, ...) {
         if (o->s[i].on_message) o->s[i].on_message(o->s[i].user, level, buf);
 }
 
-int ft_sinks_record(const ft_sinks *o, const char *json) {
+int ft__sinks_record(const ft_sinks *o, const char *json) {
     for (int i = 0; o && i < o->n; i++)
         if (o->s[i].on_record) FT_TRY(o->s[i].on_record(o->s[i].user, json));
     return FT_OK;
@@ -52,7 +52,7 @@ static int con_start(void *u, const ft_train_config *cfg, const char *defaults_t
 static int con_step(void *u, const ft_train_step_info *s) {
     console *c = u;
     ft_progress p = {s->step, s->total_steps, s->steps_per_epoch, s->train_time, c->is_tty, s->log_every, s->rate_unit};
-    ft_train_progress(c->fp, &p, s->loss, s->lr, s->rate, 0);
+    ft__train_progress(c->fp, &p, s->loss, s->lr, s->rate, 0);
     c->bar_open = c->is_tty;
     return FT_OK;
 }

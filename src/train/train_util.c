@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-size_t ft_rss_now(void) {
+size_t ft__rss_now(void) {
     FILE *f = fopen("/proc/self/status", "r");
     if (!f) return 0;
     char line[256];
@@ -25,27 +25,21 @@ size_t ft_rss_now(void) {
     return kb * 1024;
 }
 
-double ft_peak_rss_mb(void) {
+double ft__peak_rss_mb(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_maxrss / 1024.0;
 }
 
-double ft_now_s(void) {
+double ft__now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-uint64_t ft_mix64(uint64_t z) {
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 /* global L2 norm of the gradients, deterministic (fixed chunking, ordered sum) */
-double ft_params_grad_norm(const ft_param *params, int n_params) {
+double ft__params_grad_norm(const ft_param *params, int n_params) {
     const ft_backend *be = ft_backend_cpu();   /* gradients live in host memory today */
     double total = 0;
     for (int i = 0; i < n_params; i++)
@@ -53,7 +47,7 @@ double ft_params_grad_norm(const ft_param *params, int n_params) {
     return sqrt(total);
 }
 
-void ft_params_scale_grads(ft_param *params, int n_params, float s) {
+void ft__params_scale_grads(ft_param *params, int n_params, float s) {
     for (int i = 0; i < n_params; i++) {
         ft_param *p = &params[i];
         if (!p->grad) continue;
@@ -63,7 +57,7 @@ void ft_params_scale_grads(ft_param *params, int n_params, float s) {
     }
 }
 
-void ft_fmt_duration(char *buf, size_t cap, double s) {
+void ft__fmt_duration(char *buf, size_t cap, double s) {
     if (!isfinite(s) || s < 0) { snprintf(buf, cap, "?"); return; }
     long v = (long)(s + 0.5);
     if (v >= 3600) snprintf(buf, cap, "%ldh%02ldm", v / 3600, (v / 60) % 60);
@@ -71,10 +65,10 @@ void ft_fmt_duration(char *buf, size_t cap, double s) {
     else snprintf(buf, cap, "%lds", v);
 }
 
-void ft_train_progress(FILE *fp, const ft_progress *p, double loss, float lr, double rate, int force) {
+void ft__train_progress(FILE *fp, const ft_progress *p, double loss, float lr, double rate, int force) {
     double eta = p->step > 0 ? p->train_time / (double)p->step * (double)(p->total_steps - p->step) : NAN;
     char e[32];
-    ft_fmt_duration(e, sizeof e, eta);
+    ft__fmt_duration(e, sizeof e, eta);
     int64_t spe = p->steps_per_epoch > 0 ? p->steps_per_epoch : 1;
     int64_t epoch = p->step == 0 ? 1 : (p->step - 1) / spe + 1;
     int64_t epochs = (p->total_steps + spe - 1) / spe;
@@ -95,15 +89,15 @@ void ft_train_progress(FILE *fp, const ft_progress *p, double loss, float lr, do
     }
 }
 
-int ft_train_check_trainable(const ft_sinks *out, int64_t tr, int64_t all, const char *note) {
+int ft__train_check_trainable(const ft_sinks *out, int64_t tr, int64_t all, const char *note) {
     if (tr < all)
-        ft_sinks_message(out, FT_LOG_INFO, "trainable parameters: %lld of %lld (%.2f%%)%s", (long long)tr, (long long)all,
+        ft__sinks_message(out, FT_LOG_INFO, "trainable parameters: %lld of %lld (%.2f%%)%s", (long long)tr, (long long)all,
                          100.0 * (double)tr / (double)all, note);
     if (tr == 0) return ft_error(FT_ERR_INVALID, "nothing to train: every parameter is frozen");
     return FT_OK;
 }
 
-int ft_train_make_optimizer(ft_optimizer **out, const ft_train_config *c, ft_param *params, int n_params) {
+int ft__train_make_optimizer(ft_optimizer **out, const ft_train_config *c, ft_param *params, int n_params) {
     ft_optim_params p = ft_optim_default_params();
     p.kind = !strcmp(c->optimizer, "adam") ? FT_OPT_ADAM : !strcmp(c->optimizer, "sgd") ? FT_OPT_SGD
            : !strcmp(c->optimizer, "adagrad") ? FT_OPT_ADAGRAD : !strcmp(c->optimizer, "rmsprop") ? FT_OPT_RMSPROP : FT_OPT_ADAMW;
@@ -117,13 +111,13 @@ int ft_train_make_optimizer(ft_optimizer **out, const ft_train_config *c, ft_par
     return ft_optim_create_params(out, params, n_params, &p);
 }
 
-int ft_train_optimizer_moments(const ft_train_config *c) {
+int ft__train_optimizer_moments(const ft_train_config *c) {
     return !strcmp(c->optimizer, "adamw") || !strcmp(c->optimizer, "adam") ? 2
          : !strcmp(c->optimizer, "sgd") ? (c->momentum > 0 ? 1 : 0)
          : !strcmp(c->optimizer, "rmsprop") ? (c->momentum > 0 ? 2 : 1) : 1;
 }
 
-ft_lora_config ft_train_lora_config(const ft_train_config *c) {
+ft_lora_config ft__train_lora_config(const ft_train_config *c) {
     ft_lora_config lc = ft_lora_default_config();
     lc.r = c->lora_r;
     lc.alpha = c->lora_alpha;

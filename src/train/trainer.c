@@ -45,7 +45,7 @@ struct ft_trainer {
     char defaults_text[2048];       /* settings chosen automatically (on_start), "" if none */
 };
 
-ft_task *ft_trainer_task(ft_trainer *t) { return t->task; }
+ft_task *ft__trainer_task(ft_trainer *t) { return t->task; }
 int64_t ft_trainer_steps_done(const ft_trainer *t) { return t->step; }
 int64_t ft_trainer_total_steps(const ft_trainer *t) { return t->total_steps; }
 
@@ -127,7 +127,7 @@ static int restore(ft_trainer *t, const char *path) {
     }
     cJSON_Delete(j);
     if (rc < 0) return rc;
-    ft_sinks_message(&t->out, FT_LOG_INFO, "resuming from %s (step %lld of %lld, epoch %lld)", path, (long long)t->step,
+    ft__sinks_message(&t->out, FT_LOG_INFO, "resuming from %s (step %lld of %lld, epoch %lld)", path, (long long)t->step,
                      (long long)t->total_steps, (long long)t->epoch + 1);
     return FT_OK;
 }
@@ -198,7 +198,7 @@ static int do_eval(ft_trainer *t, char **json_out) {
         FT_TRY(t->task->ops->save_model(t->task, dir));
     } else if (++t->bad_evals >= t->cfg.patience && t->cfg.patience > 0) {
         const char *bm = t->cfg.best_metric;
-        ft_sinks_message(&t->out, FT_LOG_INFO, "early stopping: no improvement of %s in %d evaluations (best %.4f)",
+        ft__sinks_message(&t->out, FT_LOG_INFO, "early stopping: no improvement of %s in %d evaluations (best %.4f)",
                          !strcmp(bm, "auto") || !strcmp(bm, "val_loss") ? "the validation loss" : bm, t->bad_evals, t->best);
         t->stopped_early = 1;
     }
@@ -238,7 +238,7 @@ static int optimizer_step(ft_trainer *t, double *loss_out, double *gnorm_out, fl
     double den_total = 0;
     int64_t count = 0;
     for (int i = 0; i < n; i++) {
-        uint64_t seed = ft_mix64((uint64_t)c->seed ^ ft_mix64((uint64_t)t->step * 1024 + (uint64_t)i));
+        uint64_t seed = ft__splitmix64((uint64_t)c->seed ^ ft__splitmix64((uint64_t)t->step * 1024 + (uint64_t)i));
         int64_t cnt = 0;
         double den = 0;
         FT_TRY(ops->next_batch(k, i, t->epoch, t->cursor + i, t->rank, t->world, seed, &cnt, &den));
@@ -249,7 +249,7 @@ static int optimizer_step(ft_trainer *t, double *loss_out, double *gnorm_out, fl
     double loss_sum = 0, den_seen = 0;
     int rc = FT_OK;
     for (int i = 0; i < n && rc == FT_OK; i++) {
-        uint64_t seed = ft_mix64((uint64_t)c->seed ^ ft_mix64((uint64_t)t->step * 1024 + (uint64_t)i));
+        uint64_t seed = ft__splitmix64((uint64_t)c->seed ^ ft__splitmix64((uint64_t)t->step * 1024 + (uint64_t)i));
         double ls = 0, den = 0;
         rc = ops->forward_backward(k, i, seed, 1.0f / (float)(den_total > 0 ? den_total : 1.0), &ls, &den);
         if (den <= 0) continue;
@@ -260,10 +260,10 @@ static int optimizer_step(ft_trainer *t, double *loss_out, double *gnorm_out, fl
     if (rc < 0) return rc;
     /* with class weights the per-batch denominators are weight sums, not counts: rescale once */
     if (den_seen > 0 && fabs(den_seen - den_total) > 1e-9 * den_seen)
-        ft_params_scale_grads(k->params, k->n_params, (float)(den_total / den_seen));
-    double gn = ft_params_grad_norm(k->params, k->n_params);
+        ft__params_scale_grads(k->params, k->n_params, (float)(den_total / den_seen));
+    double gn = ft__params_grad_norm(k->params, k->n_params);
     if (!isfinite(gn)) return ft_error(FT_ERR_RANGE, "step %lld: the gradient is not finite (loss %g); lower --lr?", (long long)t->step + 1, loss_sum);
-    if (c->max_grad_norm > 0 && gn > c->max_grad_norm) ft_params_scale_grads(k->params, k->n_params, (float)(c->max_grad_norm / (gn + 1e-6)));
+    if (c->max_grad_norm > 0 && gn > c->max_grad_norm) ft__params_scale_grads(k->params, k->n_params, (float)(c->max_grad_norm / (gn + 1e-6)));
     float lr = ft_schedule_lr(t->sched, c->lr, t->step, t->total_steps, t->warmup, c->min_lr_ratio);
     FT_TRY(ft_optim_step(t->opt, lr));
     t->step++;
@@ -279,7 +279,7 @@ static int optimizer_step(ft_trainer *t, double *loss_out, double *gnorm_out, fl
 static int interrupt(ft_trainer *t) {
     if (!t->interrupted) {
         t->interrupted = 1;
-        ft_sinks_message(&t->out, FT_LOG_INFO, "interrupted: saving a checkpoint at step %lld (resume with: finetune train --resume %s)",
+        ft__sinks_message(&t->out, FT_LOG_INFO, "interrupted: saving a checkpoint at step %lld (resume with: finetune train --resume %s)",
                          (long long)t->step, t->cfg.out);
         int rc = ft_trainer_save(t);
         if (rc < 0) return t->status = rc;
@@ -297,11 +297,11 @@ static int step_once(ft_trainer *t, ft_train_step_info *info) {
     }
     if (t->step >= t->total_steps || t->stopped_early) return 0;
     if (t->interrupted || (t->stop && *t->stop)) return interrupt(t);
-    double t0 = ft_now_s(), loss = 0, gn = 0;
+    double t0 = ft__now_s(), loss = 0, gn = 0;
     float lr = 0;
     int64_t count = 0;
     FT_TRY(optimizer_step(t, &loss, &gn, &lr, &count));
-    double dt = ft_now_s() - t0;
+    double dt = ft__now_s() - t0;
     t->train_time += dt;
     t->rate = (double)count / dt;
     t->last_train = (float)loss;
@@ -340,11 +340,11 @@ int ft_trainer_finish(ft_trainer *t, ft_train_result *res) {
         if (rc == FT_OK) rc = do_test(t);
     }
     char line[160];
-    snprintf(line, sizeof line, "{\"type\": \"memory\", \"step\": %lld, \"peak_rss_mib\": %.1f}", (long long)t->step, ft_peak_rss_mb());
-    int mrc = ft_sinks_record(&t->out, line);
+    snprintf(line, sizeof line, "{\"type\": \"memory\", \"step\": %lld, \"peak_rss_mib\": %.1f}", (long long)t->step, ft__peak_rss_mb());
+    int mrc = ft__sinks_record(&t->out, line);
     if (rc == FT_OK) rc = mrc;
     int ex = !strcmp(t->task->rate_unit, "ex/s");
-    ft_sinks_message(&t->out, FT_LOG_INFO, "peak RSS: %.1f MiB; training time %.1f s (%.1f %s/s)", ft_peak_rss_mb(), t->train_time,
+    ft__sinks_message(&t->out, FT_LOG_INFO, "peak RSS: %.1f MiB; training time %.1f s (%.1f %s/s)", ft__peak_rss_mb(), t->train_time,
                      t->train_time > 0 ? (double)t->seen / t->train_time : 0.0, ex ? "examples" : "tokens");
     memset(res, 0, sizeof *res);
     res->steps = t->step;
@@ -365,7 +365,7 @@ int ft_trainer_finish(ft_trainer *t, ft_train_result *res) {
         const ft_train_sink *s = &t->out.s[i];
         if (!s->on_end) continue;
         int src = s->on_end(s->user, res, rc);
-        if (src < 0 && rc == FT_OK) ft_sinks_message(&t->out, FT_LOG_WARN, "%s: %s", s->name, ft_last_error());
+        if (src < 0 && rc == FT_OK) ft__sinks_message(&t->out, FT_LOG_WARN, "%s: %s", s->name, ft_last_error());
     }
     if (rc == FT_OK && t->interrupted)
         return ft_error(FT_ERR_INTERRUPTED, "training interrupted at step %lld; checkpoint saved", (long long)t->step);
@@ -424,7 +424,7 @@ static int load_run_config(ft_train_config *cfg, const char *run_dir) {
 
 static int check_folds(const ft_train_config *cfg, int resume) {
     if (cfg->folds <= 0 || cfg->fold >= 0) return FT_OK;
-    if (!ft_train_is_encoder_task(cfg))
+    if (!ft__train_is_encoder_task(cfg))
         return ft_error(FT_ERR_INVALID, "--fold -1 (every fold) is available for encoder tasks; for language models run --fold 0 ... %d one by one", cfg->folds - 1);
     if (resume) return ft_error(FT_ERR_INVALID, "resume a k-fold run fold by fold: --resume %s/fold-N", cfg->out);
     return ft_error(FT_ERR_INVALID, "--fold -1 trains every fold: run it with ft_train_ex");
@@ -435,7 +435,7 @@ static int setup(ft_trainer *t, int have_ckpt, const char *ckpt) {
     FT_TRY(ft_train_config_validate(c));
     if (c->threads > 0) ft_set_threads(c->threads);
     FT_TRY(ft_schedule_from_name(c->schedule, &t->sched));
-    const ft_task_ops *ops = ft_train_is_encoder_task(c) ? &ft_task_encoder_ops : &ft_task_lm_ops;
+    const ft_task_ops *ops = ft__train_is_encoder_task(c) ? &ft_task_encoder_ops : &ft_task_lm_ops;
     FT_TRY(ops->create(&t->task, c, &t->out));
     ft_task *k = t->task;
     t->steps_per_epoch = (k->batches_per_epoch + c->grad_accum - 1) / c->grad_accum;
@@ -444,13 +444,13 @@ static int setup(ft_trainer *t, int have_ckpt, const char *ckpt) {
     /* a dry run stops before the big allocations, so that it can predict them */
     if (c->dry_run) return FT_OK;
     FT_TRY(ops->prepare(k));
-    FT_TRY(ft_train_make_optimizer(&t->opt, c, k->params, k->n_params));
+    FT_TRY(ft__train_make_optimizer(&t->opt, c, k->params, k->n_params));
     if (have_ckpt) { FT_TRY(restore(t, ckpt)); t->started = 1; }
     for (int i = 0; i < t->out.n; i++)
         if (t->out.s[i].on_start) FT_TRY(t->out.s[i].on_start(t->out.s[i].user, c, t->defaults_text));
     char desc[1024];
     ops->describe(k, desc, sizeof desc);
-    ft_sinks_message(&t->out, FT_LOG_INFO, "training %s, %lld steps (grad-accum %d), warmup %lld", desc, (long long)t->total_steps,
+    ft__sinks_message(&t->out, FT_LOG_INFO, "training %s, %lld steps (grad-accum %d), warmup %lld", desc, (long long)t->total_steps,
                      c->grad_accum, (long long)t->warmup);
     return FT_OK;
 }
@@ -490,7 +490,7 @@ int ft_trainer_create(ft_trainer **out, const ft_train_config *cfg, const char *
     if (rc == FT_OK) rc = ft_train_sink_report(&t->out.s[t->out.n], t->cfg.out);
     if (rc == FT_OK) { t->out.n++; t->own_last = 1; }
     if (rc == FT_OK && resume_dir && !have_ckpt)
-        ft_sinks_message(&t->out, FT_LOG_INFO, "%s: no checkpoint yet; starting the run from the beginning", resume_dir);
+        ft__sinks_message(&t->out, FT_LOG_INFO, "%s: no checkpoint yet; starting the run from the beginning", resume_dir);
     if (rc == FT_OK) rc = setup(t, have_ckpt, ckpt);
     if (rc < 0) { ft_trainer_close(t); return rc; }
     *out = t;
@@ -502,9 +502,9 @@ int ft_trainer_create(ft_trainer **out, const ft_train_config *cfg, const char *
 int ft_train_ex(const ft_train_config *cfg, const char *resume_dir, const ft_train_sink *sinks, int n_sinks,
                 const volatile sig_atomic_t *stop, ft_train_result *res) {
     memset(res, 0, sizeof *res);
-    if (!resume_dir && cfg && cfg->folds > 0 && cfg->fold < 0 && ft_train_is_encoder_task(cfg)) {
+    if (!resume_dir && cfg && cfg->folds > 0 && cfg->fold < 0 && ft__train_is_encoder_task(cfg)) {
         FT_TRY(new_run_dir(cfg));
-        return ft_train_encoder_all_folds(cfg, sinks, n_sinks, stop, res);
+        return ft__train_encoder_all_folds(cfg, sinks, n_sinks, stop, res);
     }
     ft_trainer *t;
     FT_TRY(ft_trainer_create(&t, cfg, resume_dir, sinks, n_sinks, stop));
@@ -512,7 +512,7 @@ int ft_train_ex(const ft_train_config *cfg, const char *resume_dir, const ft_tra
     if (t->cfg.dry_run) {
         char plan[2048];
         rc = ft_trainer_plan(t, plan, sizeof plan);
-        if (rc == FT_OK) ft_sinks_message(&t->out, FT_LOG_INFO, "%s", plan);
+        if (rc == FT_OK) ft__sinks_message(&t->out, FT_LOG_INFO, "%s", plan);
     } else rc = ft_trainer_run(t, res);
     ft_trainer_close(t);
     return rc;

@@ -45,7 +45,7 @@ typedef struct enc_task {
 
 /* ------------------------------------------------------------------ task detection */
 
-int ft_train_is_encoder_task(const ft_train_config *cfg) {
+int ft__train_is_encoder_task(const ft_train_config *cfg) {
     if (!strcmp(cfg->task, "lm")) return 0;
     if (strcmp(cfg->task, "auto")) return 1;
     if (!cfg->model[0]) return 0;
@@ -109,7 +109,7 @@ static void print_data(const enc_task *t, const char *what, const char *path, co
         }
     }
     fclose(f);
-    ft_sinks_message(t->base.out, FT_LOG_INFO, "%s", text ? text : "");
+    ft__sinks_message(t->base.out, FT_LOG_INFO, "%s", text ? text : "");
     free(text);
 }
 
@@ -180,7 +180,7 @@ static int load_model(enc_task *t) {
     FT_TRY(ft_encoder_load_quantized(&t->m, c->model, &eo, ft_backend_cpu(), q));
     const ft_encoder_config *ec = ft_encoder_get_config(t->m);
     if (ft_encoder_head_reinitialised(t->m) && t->task != FT_TASK_MLM)
-        ft_sinks_message(t->base.out, FT_LOG_INFO, "note: the %s head was initialised for %d labels; it is trained from scratch in this run",
+        ft__sinks_message(t->base.out, FT_LOG_INFO, "note: the %s head was initialised for %d labels; it is trained from scratch in this run",
                          ft_encoder_task_name(t->task), ec->num_labels);
     if (t->task == FT_TASK_CLASSIFY || t->task == FT_TASK_TOKEN) {
         FT_TRY(align_labels(t, &t->train));
@@ -190,10 +190,10 @@ static int load_model(enc_task *t) {
     if (c->freeze[0]) { int n = ft_encoder_freeze(t->m, c->freeze); if (n < 0) return n; }
     if (c->train_only[0]) { int n = ft_encoder_train_only(t->m, c->train_only); if (n < 0) return n; }
     if (strcmp(c->method, "full")) {
-        ft_lora_config lc = ft_train_lora_config(c);
+        ft_lora_config lc = ft__train_lora_config(c);
         FT_TRY(ft_encoder_add_lora(t->m, &lc, (uint64_t)c->seed));
     }
-    return ft_train_check_trainable(t->base.out, ft_encoder_trainable_count(t->m), ft_encoder_param_count(t->m),
+    return ft__train_check_trainable(t->base.out, ft_encoder_trainable_count(t->m), ft_encoder_param_count(t->m),
                                     ft_encoder_lora_count(t->m) ? " (LoRA adapters and the task head; the base is frozen)" : "");
 }
 
@@ -252,7 +252,7 @@ static int load_data(enc_task *t) {
                 if (!ni || !nl) rc = ft_error(FT_ERR_NOMEM, "out of memory");
                 for (int64_t i = 0; rc == FT_OK && i < ns; i++) { ni[i] = t->tr_idx[sub[i]]; nl[i] = lab[sub[i]]; }
                 if (rc == FT_OK) {
-                    ft_sinks_message(t->base.out, FT_LOG_INFO, "%s-sampling: %lld -> %lld training examples", c->resample, (long long)t->n_tr, (long long)ns);
+                    ft__sinks_message(t->base.out, FT_LOG_INFO, "%s-sampling: %lld -> %lld training examples", c->resample, (long long)t->n_tr, (long long)ns);
                     free(t->tr_idx); t->tr_idx = ni; t->n_tr = ns;
                     free(lab); lab = nl;
                 } else { free(ni); free(nl); }
@@ -272,7 +272,7 @@ static int load_data(enc_task *t) {
                     wf[k] = (float)w[k];
                     if (at < sizeof msg) at += (size_t)snprintf(msg + at, sizeof msg - at, " %s=%.3f", t->labels.names[k], w[k]);
                 }
-                ft_sinks_message(t->base.out, FT_LOG_INFO, "%s", msg);
+                ft__sinks_message(t->base.out, FT_LOG_INFO, "%s", msg);
                 rc = ft_encoder_set_class_weights(t->m, wf);
             }
             free(w); free(wf);
@@ -322,7 +322,7 @@ static int enc_prepare(ft_task *k) {
         char msg[4096];
         size_t at = (size_t)snprintf(msg, sizeof msg, "labels:");
         for (int i = 0; i < t->labels.n && at < sizeof msg; i++) at += (size_t)snprintf(msg + at, sizeof msg - at, " %d=%s", i, t->labels.names[i]);
-        ft_sinks_message(k->out, FT_LOG_INFO, "%s", msg);
+        ft__sinks_message(k->out, FT_LOG_INFO, "%s", msg);
     }
     return FT_OK;
 }
@@ -339,7 +339,7 @@ static void plan_epoch(enc_task *t, int64_t epoch) {
     if (t->plan_epoch == epoch) return;
     int B = t->cfg->batch_size;
     ft_rng r;
-    ft_rng_seed(&r, ft_mix64((uint64_t)t->cfg->seed ^ ft_mix64(0xE90C4ull + (uint64_t)epoch)));
+    ft_rng_seed(&r, ft__splitmix64((uint64_t)t->cfg->seed ^ ft__splitmix64(0xE90C4ull + (uint64_t)epoch)));
     memcpy(t->order, t->tr_idx, sizeof(int64_t) * (size_t)t->n_tr);
     for (int64_t i = t->n_tr - 1; i > 0; i--) {
         int64_t j = (int64_t)ft_rng_below(&r, (uint64_t)(i + 1));
@@ -387,7 +387,7 @@ static int enc_next_batch(ft_task *k, int slot, int64_t epoch, int64_t index, in
     enc_task *t = (enc_task *)k;
     plan_epoch(t, epoch);
     int64_t first, n;
-    ft_shard_rows(t->blen[index], rank, world, &first, &n);
+    ft__shard_rows(t->blen[index], rank, world, &first, &n);
     const ft_encoder_config *ec = ft_encoder_get_config(t->m);
     FT_TRY(ft_enc_batch_fill(&t->micro[slot], &t->train, t->order + t->bstart[index] + first, (int)n, t->tok, ec->vocab_size,
                              t->cfg->mlm_probability, seed ^ 0x4D4C4Dull));
@@ -507,9 +507,9 @@ static int enc_plan(ft_task *k, int64_t total_steps, char *buf, size_t cap) {
     const ft_train_config *c = t->cfg;
     size_t w = ft_encoder_weight_bytes(t->m);
     int64_t tr = ft_encoder_trainable_count(t->m);
-    size_t g = (size_t)tr * sizeof(float), o = (size_t)ft_train_optimizer_moments(c) * g;
+    size_t g = (size_t)tr * sizeof(float), o = (size_t)ft__train_optimizer_moments(c) * g;
     size_t act = ft_encoder_activation_bytes(t->m, c->batch_size, t->train.max_len);
-    size_t base = ft_rss_now(), peak = base + g + o + act + FT_BLAS_RSS_BYTES;
+    size_t base = ft__rss_now(), peak = base + g + o + act + FT_BLAS_RSS_BYTES;
     const double MiB = 1048576.0;
     snprintf(buf, cap,
              "plan: %s %s, %lld parameters (%lld trainable); %lld training / %lld validation examples; %lld steps of %d x %d examples (longest %d tokens)\n"
@@ -542,7 +542,7 @@ const ft_task_ops ft_task_encoder_ops = {
 
 /* k-fold with --fold -1: every fold in OUT/fold-N (a trainer each), then mean +- std of the validation
  * metrics in OUT/kfold.json and OUT/metrics.jsonl */
-int ft_train_encoder_all_folds(const ft_train_config *cfg, const ft_train_sink *sinks, int n_sinks,
+int ft__train_encoder_all_folds(const ft_train_config *cfg, const ft_train_sink *sinks, int n_sinks,
                                const volatile sig_atomic_t *stop, ft_train_result *res) {
     int K = cfg->folds, rc = FT_OK;
     ft_sinks out = {.n = 0};
@@ -556,12 +556,12 @@ int ft_train_encoder_all_folds(const ft_train_config *cfg, const ft_train_sink *
         char sub[16];
         snprintf(sub, sizeof sub, "fold-%d", f);
         if (ft_path_join(c.out, sizeof c.out, cfg->out, sub) != FT_OK) { rc = ft_error(FT_ERR_RANGE, "--out too long"); break; }
-        ft_sinks_message(&out, FT_LOG_INFO, "=== fold %d of %d -> %s", f + 1, K, c.out);
+        ft__sinks_message(&out, FT_LOG_INFO, "=== fold %d of %d -> %s", f + 1, K, c.out);
         ft_trainer *t = NULL;
         rc = ft_trainer_create(&t, &c, NULL, sinks, n_sinks, stop);
         if (rc == FT_OK) rc = ft_trainer_run(t, res);
         if (rc == FT_OK) {
-            enc_task *e = (enc_task *)ft_trainer_task(t);
+            enc_task *e = (enc_task *)ft__trainer_task(t);
             reps[f] = e->last_report;
             memset(&e->last_report, 0, sizeof e->last_report);
             done++;
@@ -586,7 +586,7 @@ int ft_train_encoder_all_folds(const ft_train_config *cfg, const ft_train_sink *
                     free(line);
                     cJSON *a = cJSON_GetObjectItem(j, "accuracy"), *f1 = cJSON_GetObjectItem(j, "f1_macro");
                     if (a && f1)
-                        ft_sinks_message(&out, FT_LOG_INFO, "%d-fold: accuracy %.4f +- %.4f, F1 macro %.4f +- %.4f (%s/kfold.json)", K,
+                        ft__sinks_message(&out, FT_LOG_INFO, "%d-fold: accuracy %.4f +- %.4f, F1 macro %.4f +- %.4f (%s/kfold.json)", K,
                                          cJSON_GetNumberValue(cJSON_GetObjectItem(a, "mean")), cJSON_GetNumberValue(cJSON_GetObjectItem(a, "std")),
                                          cJSON_GetNumberValue(cJSON_GetObjectItem(f1, "mean")), cJSON_GetNumberValue(cJSON_GetObjectItem(f1, "std")), cfg->out);
                     cJSON_Delete(j);

@@ -15,6 +15,7 @@
  * Each implementation embeds ft_task as its first member and keeps the fields of ft_task up to date. */
 #ifndef FT_TRAINER_INTERNAL_H
 #define FT_TRAINER_INTERNAL_H
+#include "core/hash.h"
 #include "finetune/data.h"
 #include "finetune/lora.h"
 #include "finetune/model.h"
@@ -30,8 +31,8 @@ typedef struct ft_sinks {
     ft_train_sink s[16];
     int n;
 } ft_sinks;
-void ft_sinks_message(const ft_sinks *o, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-int  ft_sinks_record(const ft_sinks *o, const char *json);
+void ft__sinks_message(const ft_sinks *o, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int  ft__sinks_record(const ft_sinks *o, const char *json);
 
 /* ---- the task interface ---- */
 typedef struct ft_task_ops ft_task_ops;
@@ -93,31 +94,30 @@ struct ft_task_ops {
 extern const ft_task_ops ft_task_lm_ops;       /* trainer_lm.c */
 extern const ft_task_ops ft_task_encoder_ops;  /* trainer_encoder.c */
 /* 1 when cfg asks for an encoder task (--task, or an encoder model with --task auto) */
-int ft_train_is_encoder_task(const ft_train_config *cfg);
+int ft__train_is_encoder_task(const ft_train_config *cfg);
 /* the task of a trainer (k-fold summaries) */
-ft_task *ft_trainer_task(ft_trainer *t);
+ft_task *ft__trainer_task(ft_trainer *t);
 /* encoder k-fold with --fold -1: every fold in OUT/fold-N, then kfold.json */
-int ft_train_encoder_all_folds(const ft_train_config *cfg, const ft_train_sink *sinks, int n_sinks,
+int ft__train_encoder_all_folds(const ft_train_config *cfg, const ft_train_sink *sinks, int n_sinks,
                                const volatile sig_atomic_t *stop, ft_train_result *res);
 
 /* ---- data-parallel shares ---- */
 /* rank's share of n rows out of world: [*first, *first + *count), contiguous, in rank order, sizes
  * differing by at most one (the first n % world ranks take one more) */
-void ft_shard_rows(int64_t n, int rank, int world, int64_t *first, int64_t *count);
+void ft__shard_rows(int64_t n, int rank, int world, int64_t *first, int64_t *count);
 /* dst := rows [first, first + count) of src (dst allocated for at least count x src->T) */
-int  ft_batch_take_rows(ft_batch *dst, const ft_batch *src, int64_t first, int64_t count);
+int  ft__batch_take_rows(ft_batch *dst, const ft_batch *src, int64_t first, int64_t count);
 /* rank's share of batch (epoch, index) of a batcher: the whole batch for world 1 */
-int  ft_batcher_shard(ft_batcher *b, uint64_t seed, int64_t epoch, int64_t index, int rank, int world,
+int  ft__batcher_shard(ft_batcher *b, uint64_t seed, int64_t epoch, int64_t index, int rank, int world,
                       ft_batch *scratch, ft_batch *out);
 
 /* ---- shared helpers (train_util.c) ---- */
-size_t ft_rss_now(void);                       /* resident set size now (bytes; 0 if unknown) */
-double ft_peak_rss_mb(void);
-double ft_now_s(void);                         /* monotonic seconds */
-uint64_t ft_mix64(uint64_t z);                 /* splitmix64 finaliser */
-double ft_params_grad_norm(const ft_param *params, int n_params);   /* deterministic global L2 norm */
-void   ft_params_scale_grads(ft_param *params, int n_params, float s);
-void   ft_fmt_duration(char *buf, size_t cap, double seconds);
+size_t ft__rss_now(void);                       /* resident set size now (bytes; 0 if unknown) */
+double ft__peak_rss_mb(void);
+double ft__now_s(void);                         /* monotonic seconds */
+double ft__params_grad_norm(const ft_param *params, int n_params);   /* deterministic global L2 norm */
+void   ft__params_scale_grads(ft_param *params, int n_params, float s);
+void   ft__fmt_duration(char *buf, size_t cap, double seconds);
 typedef struct ft_progress {
     int64_t step, total_steps, steps_per_epoch;
     double train_time;                         /* seconds spent in steps */
@@ -125,17 +125,17 @@ typedef struct ft_progress {
     const char *unit;                          /* "tok/s", "ex/s" */
 } ft_progress;
 /* the progress bar (tty) or line on fp */
-void   ft_train_progress(FILE *fp, const ft_progress *p, double loss, float lr, double rate, int force);
+void   ft__train_progress(FILE *fp, const ft_progress *p, double loss, float lr, double rate, int force);
 /* "trainable parameters: N of M (x%)<note>" when some are frozen; FT_ERR_INVALID when none is trainable */
-int    ft_train_check_trainable(const ft_sinks *out, int64_t trainable, int64_t all, const char *note);
-int    ft_train_make_optimizer(ft_optimizer **out, const ft_train_config *c, ft_param *params, int n_params);
-int    ft_train_optimizer_moments(const ft_train_config *c);   /* state tensors per parameter */
+int    ft__train_check_trainable(const ft_sinks *out, int64_t trainable, int64_t all, const char *note);
+int    ft__train_make_optimizer(ft_optimizer **out, const ft_train_config *c, ft_param *params, int n_params);
+int    ft__train_optimizer_moments(const ft_train_config *c);   /* state tensors per parameter */
 /* the LoRA settings of a run (--lora-r, --lora-alpha, --lora-dropout, --rslora, --lora-targets) */
-ft_lora_config ft_train_lora_config(const ft_train_config *c);
+ft_lora_config ft__train_lora_config(const ft_train_config *c);
 /* OpenBLAS's per-thread GEMM buffers and the OpenMP runtime, touched on the first large matmul:
  * measured on this build (see BENCHMARKS.md, --dry-run check) */
 #define FT_BLAS_RSS_BYTES ((size_t)8 << 20)
 
 /* mean loss over (at most max_batches, 0 = all) batches of an evaluation batcher */
-int ft_eval_batches(ft_model *m, ft_batcher *vb, int64_t max_batches, ft_batch *scratch, double *loss, int64_t *tokens);
+int ft__eval_batches(ft_model *m, ft_batcher *vb, int64_t max_batches, ft_batch *scratch, double *loss, int64_t *tokens);
 #endif

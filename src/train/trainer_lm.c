@@ -65,10 +65,10 @@ static int load_model(lm_task *t) {
     if (c->freeze[0]) { int n = ft_model_freeze(t->model, c->freeze); if (n < 0) return n; }
     if (c->train_only[0]) { int n = ft_model_train_only(t->model, c->train_only); if (n < 0) return n; }
     if (strcmp(c->method, "full")) {
-        ft_lora_config lc = ft_train_lora_config(c);
+        ft_lora_config lc = ft__train_lora_config(c);
         FT_TRY(ft_model_add_lora(t->model, &lc, (uint64_t)c->seed));
     }
-    return ft_train_check_trainable(t->base.out, ft_model_trainable_count(t->model), ft_model_param_count(t->model),
+    return ft__train_check_trainable(t->base.out, ft_model_trainable_count(t->model), ft_model_param_count(t->model),
                                     ft_model_lora_count(t->model) ? " (LoRA adapters; the base is frozen)" : "");
 }
 
@@ -81,7 +81,7 @@ static void summary_message(const lm_task *t, const ft_dataset *ds) {
     ft_dataset_print_summary(ds, f);
     fclose(f);
     while (len && text[len - 1] == '\n') text[--len] = 0;
-    if (len) ft_sinks_message(t->base.out, FT_LOG_INFO, "%s", text);
+    if (len) ft__sinks_message(t->base.out, FT_LOG_INFO, "%s", text);
     free(text);
 }
 
@@ -165,7 +165,7 @@ static int lm_next_batch(ft_task *k, int slot, int64_t epoch, int64_t index, int
     lm_task *t = (lm_task *)k;
     if (world > 1 && !t->global.ids) FT_TRY(ft_batch_alloc(&t->global, t->cfg->batch_size, t->cfg->seq_len));
     ft_batch *b = &t->micro[slot];
-    FT_TRY(ft_batcher_shard(t->tb, (uint64_t)t->cfg->seed, epoch, index, rank, world, &t->global, b));
+    FT_TRY(ft__batcher_shard(t->tb, (uint64_t)t->cfg->seed, epoch, index, rank, world, &t->global, b));
     *count = (int64_t)b->B * b->T;
     *den = b->n_targets;
     return FT_OK;
@@ -190,7 +190,7 @@ static void lm_end_step(ft_task *k) { ft_model_set_training(((lm_task *)k)->mode
 
 /* ------------------------------------------------------------------ evaluation */
 
-int ft_eval_batches(ft_model *m, ft_batcher *vb, int64_t max_batches, ft_batch *scratch, double *loss, int64_t *tokens) {
+int ft__eval_batches(ft_model *m, ft_batcher *vb, int64_t max_batches, ft_batch *scratch, double *loss, int64_t *tokens) {
     ft_batch_iter it = ft_batch_iter_start(0);
     int64_t n = ft_batcher_batches_per_epoch(vb);
     if (max_batches > 0 && max_batches < n) n = max_batches;
@@ -217,7 +217,7 @@ static int lm_evaluate(ft_task *k, ft_task_eval *ev) {
     double vl;
     int64_t vt;
     /* micro[0] is scratch here: the next step fills it again */
-    FT_TRY(ft_eval_batches(t->model, t->vb, t->cfg->eval_batches, &t->micro[0], &vl, &vt));
+    FT_TRY(ft__eval_batches(t->model, t->vb, t->cfg->eval_batches, &t->micro[0], &vl, &vt));
     char json[256];
     snprintf(json, sizeof json, "{\"val_loss\": %.6f, \"perplexity\": %.4f, \"tokens\": %lld}", vl, exp(vl), (long long)vt);
     ev->json = strdup(json);
@@ -240,7 +240,7 @@ static int lm_samples(ft_task *k, int64_t step, int epoch) {
     const ft_dataset *ds = t->split.n_val ? t->split.val_ds : t->split.train_ds;
     const int64_t *idx = t->split.n_val ? t->split.val : t->split.train;
     int64_t nidx = t->split.n_val ? t->split.n_val : t->split.n_train;
-    ft_sinks_message(k->out, FT_LOG_INFO, "samples after epoch %d:", epoch);
+    ft__sinks_message(k->out, FT_LOG_INFO, "samples after epoch %d:", epoch);
     int rc = FT_OK;
     for (int s = 0; s < want && rc == FT_OK; s++) {
         int *prompt = NULL, np = 0;
@@ -276,7 +276,7 @@ static int lm_samples(ft_task *k, int64_t step, int epoch) {
             char *ptext = NULL;
             size_t plen = 0;
             ft_tokenizer_decode(t->tok, prompt, np, FT_TOK_SKIP_SPECIAL, &ptext, &plen);
-            ft_sinks_message(k->out, FT_LOG_INFO, "  --- sample %d ---\n%s%s", s + 1, ptext ? ptext : "", g.text);
+            ft__sinks_message(k->out, FT_LOG_INFO, "  --- sample %d ---\n%s%s", s + 1, ptext ? ptext : "", g.text);
             cJSON *j = cJSON_CreateObject();
             cJSON_AddStringToObject(j, "type", "sample");
             cJSON_AddNumberToObject(j, "step", (double)step);
@@ -284,7 +284,7 @@ static int lm_samples(ft_task *k, int64_t step, int epoch) {
             cJSON_AddStringToObject(j, "prompt", ptext ? ptext : "");
             cJSON_AddStringToObject(j, "text", g.text);
             char *line = cJSON_PrintUnformatted(j);
-            if (line) rc = ft_sinks_record(k->out, line);
+            if (line) rc = ft__sinks_record(k->out, line);
             free(line);
             cJSON_Delete(j);
             free(ptext);
@@ -334,8 +334,8 @@ static int lm_plan(ft_task *k, int64_t total_steps, char *buf, size_t cap) {
     const ft_train_config *cfg = t->cfg;
     const ft_model_config *mc = ft_model_get_config(t->model);
     int64_t np = ft_model_param_count(t->model), ntr = ft_model_trainable_count(t->model);
-    size_t base = ft_rss_now(), w = ft_model_weight_bytes(t->model), g = ft_model_grad_bytes(t->model);
-    int moments = ft_train_optimizer_moments(cfg);
+    size_t base = ft__rss_now(), w = ft_model_weight_bytes(t->model), g = ft_model_grad_bytes(t->model);
+    int moments = ft__train_optimizer_moments(cfg);
     size_t o = (size_t)moments * g, act = ft_model_activation_bytes(t->model, cfg->batch_size, cfg->seq_len);
     size_t kv = cfg->samples > 0 ? ft_model_kv_bytes(t->model) : 0;
     size_t bat = (size_t)cfg->grad_accum * 4 * sizeof(int) * (size_t)cfg->batch_size * (size_t)cfg->seq_len;

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ft_eval_batches(ft_model *m, ft_batcher *vb, int64_t max_batches, ft_batch *scratch, double *loss, int64_t *tokens);
+int ft__eval_batches(ft_model *m, ft_batcher *vb, int64_t max_batches, ft_batch *scratch, double *loss, int64_t *tokens);
 
 int ft_cmd_eval(int argc, char **argv) {
     ft_opt opts[] = {
@@ -83,7 +83,7 @@ int ft_cmd_eval(int argc, char **argv) {
     }
     double loss = NAN;
     int64_t tokens = 0;
-    if (rc == FT_OK) rc = ft_eval_batches(m, vb, 0, &batch, &loss, &tokens);
+    if (rc == FT_OK) rc = ft__eval_batches(m, vb, 0, &batch, &loss, &tokens);
     int status = 0;
     if (rc < 0) status = ft_cli_fail("eval", rc);
     else if (ft_opt_flag(opts, "json"))

@@ -3,47 +3,40 @@
  * Files:
  *   report.c        ft_report_write: reads metrics.jsonl line by line, assembles the page
  *                   (curves, evaluations, samples, configuration)
- *   report_html.c   the growing output buffer, HTML escaping, number cells, the SVG line chart
+ *   report_html.c   HTML escaping, number cells, the SVG line chart
  *   report_evals.c  the evaluation rows (one per "eval" line: step, epoch and every known
  *                   metric), the evaluations table, the task's metric curves, the final-metrics
  *                   table (last validation vs test) and the k-fold table
  *   report_cls.c    classification and NER details: confusion-matrix heat map, per-class
  *                   precision / recall / F1 bars, reliability diagram, per-class and per-type tables
  *
- * Every writer appends to an ft_rep_buf; an allocation failure sets buf->failed and later
+ * Every writer appends to an ft__sb (core/strbuf.h); an allocation failure sets its sticky err and later
  * appends do nothing, so the page is built without checks on every call and ft_report_write
  * reports FT_ERR_NOMEM once at the end. Missing, null or mistyped JSON values never crash a
- * writer: numbers read as NaN and print as a dash, absent sections are left out. */
+ * writer: numbers read as NaN (ft__json_num(o, key, NAN), core/json_util.h) and print as a dash,
+ * absent sections are left out. */
 #ifndef FT_REPORT_INTERNAL_H
 #define FT_REPORT_INTERNAL_H
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
-/* ---- output buffer (report_html.c) ---- */
+#include "core/json_util.h"
+#include "core/strbuf.h"
 
-typedef struct ft_rep_buf {
-    char  *buf;    /* NUL-terminated text, malloc'd (NULL until the first append) */
-    size_t len, cap;
-    int    failed; /* an allocation failed: the text is incomplete */
-} ft_rep_buf;
+/* ---- output: the core string builder (core/strbuf.h); escaping and cells (report_html.c) ---- */
 
-void ft_rep_printf(ft_rep_buf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s with & < > " ' escaped (safe in text and in single- or double-quoted attributes). */
-void ft_rep_escape(ft_rep_buf *o, const char *s);
+void ft__rep_escape(ft__sb *o, const char *s);
 /* Escapes at most max_chars UTF-8 characters of s, then "…" when s was longer. */
-void ft_rep_escape_trunc(ft_rep_buf *o, const char *s, int max_chars);
+void ft__rep_escape_trunc(ft__sb *o, const char *s, int max_chars);
 /* A JSON label (string, or a number when the producer had no names) as escaped text, "?" for
- * anything else; max_chars > 0 truncates as ft_rep_escape_trunc. */
-void ft_rep_escape_label(ft_rep_buf *o, const cJSON *label, int max_chars);
+ * anything else; max_chars > 0 truncates as ft__rep_escape_trunc. */
+void ft__rep_escape_label(ft__sb *o, const cJSON *label, int max_chars);
 /* Display width of a label in characters (UTF-8 characters of a string, digits of a number),
  * capped at max_chars + 1 (the ellipsis). */
-int  ft_rep_label_chars(const cJSON *label, int max_chars);
+int  ft__rep_label_chars(const cJSON *label, int max_chars);
 /* "<td>value</td>" with printf format fmt (e.g. "%.4f"); a dash when v is not finite. */
-void ft_rep_num_cell(ft_rep_buf *o, double v, const char *fmt);
-void ft_rep_buf_free(ft_rep_buf *o);
-
-/* The number of obj[key], NaN when absent, null or not a number (obj may be NULL). */
-double ft_rep_num(const cJSON *obj, const char *key);
+void ft__rep_num_cell(ft__sb *o, double v, const char *fmt);
 
 /* ---- series and the line chart (report_html.c) ---- */
 
@@ -54,12 +47,12 @@ typedef struct ft_rep_series {
 } ft_rep_series;
 
 /* Appends (x, y); points with a non-finite x or y (or one beyond 1e150) are dropped. */
-void ft_rep_push(ft_rep_series *s, double x, double y);
-void ft_rep_series_free(ft_rep_series *s);
+void ft__rep_push(ft_rep_series *s, double x, double y);
+void ft__rep_series_free(ft_rep_series *s);
 
 /* One SVG line chart (640 x 260) of up to two series over steps; b / bn may be NULL. logy: log10
  * y axis. Titles and names are escaped. */
-void ft_rep_line_chart(ft_rep_buf *o, const char *title, const char *ylabel,
+void ft__rep_line_chart(ft__sb *o, const char *title, const char *ylabel,
                        const ft_rep_series *a, const char *an,
                        const ft_rep_series *b, const char *bn, int logy);
 
@@ -95,31 +88,31 @@ typedef struct ft_rep_run {
 
 /* Takes one parsed line of type "eval", "test" or "kfold". Returns 1 when the run kept j (it
  * then owns it), 0 when the caller still owns it. */
-int  ft_rep_run_add(ft_rep_run *r, cJSON *j, const char *type);
-void ft_rep_run_free(ft_rep_run *r);
-/* The curve of metric k over the eval rows (caller frees with ft_rep_series_free). */
-void ft_rep_run_series(ft_rep_series *s, const ft_rep_run *r, int k);
+int  ft__rep_run_add(ft_rep_run *r, cJSON *j, const char *type);
+void ft__rep_run_free(ft_rep_run *r);
+/* The curve of metric k over the eval rows (caller frees with ft__rep_series_free). */
+void ft__rep_run_series(ft_rep_series *s, const ft_rep_run *r, int k);
 
 /* <h2>Evaluations</h2> and its table: step, epoch and every metric column that has a value. */
-void ft_rep_evals_table(ft_rep_buf *o, const ft_rep_run *r);
+void ft__rep_evals_table(ft__sb *o, const ft_rep_run *r);
 /* The task's metric curves (classify: accuracy and macro F1; regress: MSE, Pearson / Spearman;
  * token-classify: entity F1 and token accuracy; mlm: perplexity and masked accuracy). */
-void ft_rep_task_curves(ft_rep_buf *o, const ft_rep_run *r);
+void ft__rep_task_curves(ft__sb *o, const ft_rep_run *r);
 /* <h2>Final metrics</h2>: the last validation row next to the test line. */
-void ft_rep_final_table(ft_rep_buf *o, const ft_rep_run *r);
+void ft__rep_final_table(ft__sb *o, const ft_rep_run *r);
 /* <h2>K-fold cross-validation</h2>: metric, mean ± std, the fold values. */
-void ft_rep_kfold_table(ft_rep_buf *o, const cJSON *kfold);
+void ft__rep_kfold_table(ft__sb *o, const cJSON *kfold);
 
 /* ---- classification and NER details (report_cls.c) ---- */
 
 /* The confusion matrix, per-class bars and table, and the reliability diagram of the test line
  * when it has a "classification" object, else of r->cls_eval. Nothing when neither exists. */
-void ft_rep_classification(ft_rep_buf *o, const ft_rep_run *r);
+void ft__rep_classification(ft__sb *o, const ft_rep_run *r);
 /* The per-type table of the test line's "ner" object, else of r->ner_eval. */
-void ft_rep_ner(ft_rep_buf *o, const ft_rep_run *r);
+void ft__rep_ner(ft__sb *o, const ft_rep_run *r);
 
 /* The SVG pieces, on one line's objects (each handles a missing or malformed object). */
-void ft_rep_confusion_svg(ft_rep_buf *o, const cJSON *classification);
-void ft_rep_per_class_svg(ft_rep_buf *o, const cJSON *classification);
-void ft_rep_reliability_svg(ft_rep_buf *o, const cJSON *calibration, double ece);
+void ft__rep_confusion_svg(ft__sb *o, const cJSON *classification);
+void ft__rep_per_class_svg(ft__sb *o, const cJSON *classification);
+void ft__rep_reliability_svg(ft__sb *o, const cJSON *calibration, double ece);
 #endif

@@ -2,6 +2,7 @@
  * evaluations table, the task's metric curves, the final-metrics table and the k-fold table
  * (see report_internal.h). */
 #include "report_internal.h"
+#include "finetune/status.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -46,7 +47,7 @@ static void replace(cJSON **slot, cJSON *j) {
     *slot = j;
 }
 
-int ft_rep_run_add(ft_rep_run *r, cJSON *j, const char *type) {
+int ft__rep_run_add(ft_rep_run *r, cJSON *j, const char *type) {
     int is_eval = !strcmp(type, "eval"), is_test = !strcmp(type, "test");
     if (is_eval || is_test) {
         const cJSON *task = cJSON_GetObjectItemCaseSensitive(j, "task");
@@ -54,7 +55,7 @@ int ft_rep_run_add(ft_rep_run *r, cJSON *j, const char *type) {
     }
     if (is_test) { replace(&r->test, j); return 1; }
     if (!strcmp(type, "kfold")) { replace(&r->kfold, j); return 1; }
-    if (!is_eval || !isfinite(ft_rep_num(j, "step"))) return 0; /* an eval line without a step is ignored */
+    if (!is_eval || !isfinite(ft__json_num(j, "step", NAN))) return 0; /* an eval line without a step is ignored */
     if (r->n == r->cap) {
         int cap = r->cap ? r->cap * 2 : 64;
         ft_rep_eval_row *rows = realloc(r->rows, sizeof *rows * (size_t)cap);
@@ -63,9 +64,9 @@ int ft_rep_run_add(ft_rep_run *r, cJSON *j, const char *type) {
         r->cap = cap;
     }
     ft_rep_eval_row *row = &r->rows[r->n++];
-    row->step = ft_rep_num(j, "step");
-    row->epoch = ft_rep_num(j, "epoch");
-    for (int k = 0; k < FT_REP_NKEYS; k++) row->v[k] = ft_rep_num(j, k_keys[k].key);
+    row->step = ft__json_num(j, "step", NAN);
+    row->epoch = ft__json_num(j, "epoch", NAN);
+    for (int k = 0; k < FT_REP_NKEYS; k++) row->v[k] = ft__json_num(j, k_keys[k].key, NAN);
     int kept = 0;
     if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "classification"))) { replace(&r->cls_eval, j); kept = 1; }
     if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "ner"))) {
@@ -76,7 +77,7 @@ int ft_rep_run_add(ft_rep_run *r, cJSON *j, const char *type) {
     return kept;
 }
 
-void ft_rep_run_free(ft_rep_run *r) {
+void ft__rep_run_free(ft_rep_run *r) {
     free(r->rows);
     cJSON_Delete(r->cls_eval);
     cJSON_Delete(r->ner_eval);
@@ -85,46 +86,46 @@ void ft_rep_run_free(ft_rep_run *r) {
     memset(r, 0, sizeof *r);
 }
 
-void ft_rep_run_series(ft_rep_series *s, const ft_rep_run *r, int k) {
+void ft__rep_run_series(ft_rep_series *s, const ft_rep_run *r, int k) {
     memset(s, 0, sizeof *s);
-    for (int i = 0; i < r->n; i++) ft_rep_push(s, r->rows[i].step, r->rows[i].v[k]);
+    for (int i = 0; i < r->n; i++) ft__rep_push(s, r->rows[i].step, r->rows[i].v[k]);
 }
 
-void ft_rep_evals_table(ft_rep_buf *o, const ft_rep_run *r) {
+void ft__rep_evals_table(ft__sb *o, const ft_rep_run *r) {
     int show[FT_REP_NKEYS] = {0};
     if (!r->task[0]) show[FT_REP_VAL_LOSS] = show[FT_REP_PERPLEXITY] = 1; /* the decoder table's columns */
     for (int i = 0; i < r->n; i++)
         for (int k = 0; k < FT_REP_NKEYS; k++)
             if (isfinite(r->rows[i].v[k])) show[k] = 1;
-    ft_rep_printf(o, "<h2>Evaluations</h2>\n<table><tr><th>step</th><th>epoch</th>");
+    ft__sb_printf(o, "<h2>Evaluations</h2>\n<table><tr><th>step</th><th>epoch</th>");
     for (int k = 0; k < FT_REP_NKEYS; k++)
-        if (show[k]) ft_rep_printf(o, "<th>%s</th>", k_keys[k].header);
-    ft_rep_printf(o, "</tr>\n");
+        if (show[k]) ft__sb_printf(o, "<th>%s</th>", k_keys[k].header);
+    ft__sb_printf(o, "</tr>\n");
     for (int i = 0; i < r->n; i++) {
         const ft_rep_eval_row *row = &r->rows[i];
-        ft_rep_printf(o, "<tr>");
-        ft_rep_num_cell(o, row->step, "%.0f");
-        ft_rep_num_cell(o, row->epoch, "%.2f");
+        ft__sb_printf(o, "<tr>");
+        ft__rep_num_cell(o, row->step, "%.0f");
+        ft__rep_num_cell(o, row->epoch, "%.2f");
         for (int k = 0; k < FT_REP_NKEYS; k++)
-            if (show[k]) ft_rep_num_cell(o, row->v[k], k_keys[k].fmt);
-        ft_rep_printf(o, "</tr>\n");
+            if (show[k]) ft__rep_num_cell(o, row->v[k], k_keys[k].fmt);
+        ft__sb_printf(o, "</tr>\n");
     }
-    ft_rep_printf(o, "</table>\n");
+    ft__sb_printf(o, "</table>\n");
 }
 
 /* One chart of one or two eval metrics (b < 0: one). */
-static void metric_chart(ft_rep_buf *o, const ft_rep_run *r, const char *title, const char *ylabel,
+static void metric_chart(ft__sb *o, const ft_rep_run *r, const char *title, const char *ylabel,
                          int a, const char *an, int b, const char *bn, int logy) {
     ft_rep_series sa, sb = {0};
-    ft_rep_run_series(&sa, r, a);
-    if (b >= 0) ft_rep_run_series(&sb, r, b);
-    if (sa.failed || sb.failed) o->failed = 1;
-    ft_rep_line_chart(o, title, ylabel, &sa, an, b >= 0 ? &sb : NULL, bn, logy);
-    ft_rep_series_free(&sa);
-    ft_rep_series_free(&sb);
+    ft__rep_run_series(&sa, r, a);
+    if (b >= 0) ft__rep_run_series(&sb, r, b);
+    if (sa.failed || sb.failed) o->err = FT_ERR_NOMEM;
+    ft__rep_line_chart(o, title, ylabel, &sa, an, b >= 0 ? &sb : NULL, bn, logy);
+    ft__rep_series_free(&sa);
+    ft__rep_series_free(&sb);
 }
 
-void ft_rep_task_curves(ft_rep_buf *o, const ft_rep_run *r) {
+void ft__rep_task_curves(ft__sb *o, const ft_rep_run *r) {
     const char *t = r->task;
     if (!strcmp(t, "classify")) {
         metric_chart(o, r, "Accuracy and macro F1", "score", FT_REP_ACCURACY, "accuracy", FT_REP_F1_MACRO, "macro F1", 0);
@@ -139,57 +140,57 @@ void ft_rep_task_curves(ft_rep_buf *o, const ft_rep_run *r) {
     }
 }
 
-void ft_rep_final_table(ft_rep_buf *o, const ft_rep_run *r) {
+void ft__rep_final_table(ft__sb *o, const ft_rep_run *r) {
     const ft_rep_eval_row *last = r->n ? &r->rows[r->n - 1] : NULL;
     const cJSON *test = r->test;
     if (!last && !test) return;
     double tv[FT_REP_NKEYS];
-    for (int k = 0; k < FT_REP_NKEYS; k++) tv[k] = ft_rep_num(test, k_keys[k].key);
-    ft_rep_printf(o, "<h2>Final metrics</h2>\n<table><tr><th>metric</th>");
+    for (int k = 0; k < FT_REP_NKEYS; k++) tv[k] = ft__json_num(test, k_keys[k].key, NAN);
+    ft__sb_printf(o, "<h2>Final metrics</h2>\n<table><tr><th>metric</th>");
     if (last) {
-        ft_rep_printf(o, "<th>last validation");
-        if (isfinite(last->step)) ft_rep_printf(o, fabs(last->step) < 1e15 ? " (step %.0f)" : " (step %.4g)", last->step);
-        ft_rep_printf(o, "</th>");
+        ft__sb_printf(o, "<th>last validation");
+        if (isfinite(last->step)) ft__sb_printf(o, fabs(last->step) < 1e15 ? " (step %.0f)" : " (step %.4g)", last->step);
+        ft__sb_printf(o, "</th>");
     }
-    if (test) ft_rep_printf(o, "<th>test</th>");
-    ft_rep_printf(o, "</tr>\n");
+    if (test) ft__sb_printf(o, "<th>test</th>");
+    ft__sb_printf(o, "</tr>\n");
     for (int k = 0; k < FT_REP_NKEYS; k++) {
         if (!(last && isfinite(last->v[k])) && !isfinite(tv[k])) continue;
-        ft_rep_printf(o, "<tr><td class='k'>%s</td>", k_keys[k].header);
-        if (last) ft_rep_num_cell(o, last->v[k], k_keys[k].fmt);
-        if (test) ft_rep_num_cell(o, tv[k], k_keys[k].fmt);
-        ft_rep_printf(o, "</tr>\n");
+        ft__sb_printf(o, "<tr><td class='k'>%s</td>", k_keys[k].header);
+        if (last) ft__rep_num_cell(o, last->v[k], k_keys[k].fmt);
+        if (test) ft__rep_num_cell(o, tv[k], k_keys[k].fmt);
+        ft__sb_printf(o, "</tr>\n");
     }
-    ft_rep_printf(o, "</table>\n");
+    ft__sb_printf(o, "</table>\n");
 }
 
-void ft_rep_kfold_table(ft_rep_buf *o, const cJSON *kfold) {
+void ft__rep_kfold_table(ft__sb *o, const cJSON *kfold) {
     if (!cJSON_IsObject(kfold)) return;
-    double folds = ft_rep_num(kfold, "folds");
-    ft_rep_printf(o, "<h2>K-fold cross-validation</h2>\n");
-    if (fabs(folds) < 1e15) ft_rep_printf(o, "<p>%.0f folds; mean &plusmn; sample standard deviation over the folds.</p>\n", folds);
-    ft_rep_printf(o, "<table><tr><th>metric</th><th>mean &plusmn; std</th><th class='k'>per fold</th></tr>\n");
+    double folds = ft__json_num(kfold, "folds", NAN);
+    ft__sb_printf(o, "<h2>K-fold cross-validation</h2>\n");
+    if (fabs(folds) < 1e15) ft__sb_printf(o, "<p>%.0f folds; mean &plusmn; sample standard deviation over the folds.</p>\n", folds);
+    ft__sb_printf(o, "<table><tr><th>metric</th><th>mean &plusmn; std</th><th class='k'>per fold</th></tr>\n");
     for (const cJSON *it = kfold->child; it; it = it->next) {
         if (!cJSON_IsObject(it) || !it->string) continue;
-        double mean = ft_rep_num(it, "mean"), sd = ft_rep_num(it, "std");
-        ft_rep_printf(o, "<tr><td class='k'>");
-        ft_rep_escape(o, it->string);
-        ft_rep_printf(o, "</td><td>");
+        double mean = ft__json_num(it, "mean", NAN), sd = ft__json_num(it, "std", NAN);
+        ft__sb_printf(o, "<tr><td class='k'>");
+        ft__rep_escape(o, it->string);
+        ft__sb_printf(o, "</td><td>");
         if (isfinite(mean)) {
-            ft_rep_printf(o, "%.4f", mean);
-            if (isfinite(sd)) ft_rep_printf(o, " &plusmn; %.4f", sd);
+            ft__sb_printf(o, "%.4f", mean);
+            if (isfinite(sd)) ft__sb_printf(o, " &plusmn; %.4f", sd);
         } else {
-            ft_rep_printf(o, "&ndash;");
+            ft__sb_printf(o, "&ndash;");
         }
-        ft_rep_printf(o, "</td><td class='k'>");
+        ft__sb_printf(o, "</td><td class='k'>");
         const cJSON *vals = cJSON_GetObjectItemCaseSensitive(it, "values");
         int i = 0;
         for (const cJSON *v = cJSON_IsArray(vals) ? vals->child : NULL; v; v = v->next, i++) {
-            if (i == 100) { ft_rep_printf(o, ", &hellip;"); break; }
-            if (cJSON_IsNumber(v) && isfinite(v->valuedouble)) ft_rep_printf(o, "%s%.4f", i ? ", " : "", v->valuedouble);
-            else ft_rep_printf(o, "%s&ndash;", i ? ", " : "");
+            if (i == 100) { ft__sb_printf(o, ", &hellip;"); break; }
+            if (cJSON_IsNumber(v) && isfinite(v->valuedouble)) ft__sb_printf(o, "%s%.4f", i ? ", " : "", v->valuedouble);
+            else ft__sb_printf(o, "%s&ndash;", i ? ", " : "");
         }
-        ft_rep_printf(o, "</td></tr>\n");
+        ft__sb_printf(o, "</td></tr>\n");
     }
-    ft_rep_printf(o, "</table>\n");
+    ft__sb_printf(o, "</table>\n");
 }
