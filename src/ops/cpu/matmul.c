@@ -8,9 +8,29 @@
 
 #define BIAS_CB 64 /* columns per block of the bias-gradient reduction */
 
+/* A few rows (decoding several sequences together): out[N,OC] = inp[N,C] @ w[OC,C]^T + bias, streaming
+ * the weights from memory once. Each weight row, loaded once into L1, is dotted with every input row (the
+ * N input rows stay in L1/L2). OpenBLAS's sgemm packs the whole weight matrix for every call, which at
+ * N <= 16 costs more than the products themselves; sgemv would stream the weights N times. */
+#define SMALL_N 16
+static void matmul_small_n(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC) {
+#pragma omp parallel for schedule(static) if ((size_t)OC * C >= FT_PAR_MIN)
+    for (int o = 0; o < OC; o++) {
+        const float *wr = w + (size_t)o * C;
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C;
+            float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+            for (int c = 0; c < C; c++) s += wr[c] * x[c];
+            out[(size_t)n * OC + o] = bias ? bias[o] + s : s;
+        }
+    }
+}
+
 /* out[N,OC] = inp[N,C] @ w[OC,C]^T + bias[OC] (bias may be NULL) */
 void ft_cpu_matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC) {
     if (N <= 0 || OC <= 0) return;
+    if (N > 1 && N <= SMALL_N) { matmul_small_n(out, inp, w, bias, N, C, OC); return; }
     if (bias) {
 #pragma omp parallel for schedule(static) if ((size_t)N * OC >= FT_PAR_MIN)
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof(float));
