@@ -32,7 +32,7 @@
  * zero biases) and a warning naming the tensors.
  *
  * Names: the type is ft_encoder_model and the destructor ft_encoder_close, because the data module's
- * internal text-to-ids helper (src/data/data_internal.h) already owns `ft_encoder` / `ft_encoder_free`. */
+ * internal text-to-ids helper (src/data/data_internal.h) already owns `ft_encoder` / `ft__encoder_free`. */
 #ifndef FINETUNE_ENCODER_H
 #define FINETUNE_ENCODER_H
 #include <stddef.h>

@@ -1,6 +1,7 @@
 /* generate.c — the generation loop: prefill the prompt through the KV cache, then sample one
  * token at a time, decode it to text, hold back text that may begin a stop string, stream the rest. */
 #include "finetune/generate.h"
+#include "core/strbuf.h"
 #include "finetune/status.h"
 
 #include <stdlib.h>
@@ -13,20 +14,9 @@ void ft_generation_free(ft_generation *g) {
     memset(g, 0, sizeof *g);
 }
 
-typedef struct { char *buf; size_t len, cap; } strbuf;
-
-static int sb_append(strbuf *s, const char *p, size_t n) {
-    if (s->len + n + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 256;
-        while (cap < s->len + n + 1) cap *= 2;
-        char *b = realloc(s->buf, cap);
-        if (!b) return ft_error(FT_ERR_NOMEM, "generate: out of memory");
-        s->buf = b; s->cap = cap;
-    }
-    memcpy(s->buf + s->len, p, n);
-    s->len += n;
-    s->buf[s->len] = 0;
-    return FT_OK;
+/* appends to the generated text (core/strbuf.h), naming the command on failure */
+static int sb_append(ft__sb *s, const char *p, size_t n) {
+    return ft__sb_put(s, p, n) == FT_OK ? FT_OK : ft_error(FT_ERR_NOMEM, "generate: out of memory");
 }
 
 /* length of the longest suffix of text[0..len) that is a proper prefix of a stop string */
@@ -69,7 +59,7 @@ int ft_generate_ctx(ft_context *ctx, int slot, const ft_adapter *ad, const ft_to
     int *hist = malloc(sizeof(int) * (size_t)cap_hist);
     float *logits = malloc(sizeof(float) * (size_t)V);
     void *work = malloc(ft_sample_work_size(V));
-    strbuf text = {0};
+    ft__sb text = {0};
     int rc = (hist && logits && work) ? FT_OK : ft_error(FT_ERR_NOMEM, "generate: out of memory");
     if (rc == FT_OK) rc = ft_context_slot_clear(ctx, slot);
     if (rc == FT_OK) rc = decode1(ctx, slot, ad, prompt, n_prompt, logits);
@@ -90,20 +80,20 @@ int ft_generate_ctx(ft_context *ctx, int slot, const ft_adapter *ad, const ft_to
             char piece[256];
             int n = ft_tokenizer_decode_piece(tok, prev, id, piece, sizeof piece);
             if (n < 0) { rc = n; break; }
-            size_t before = text.len;
+            size_t before = text.n;
             if ((rc = sb_append(&text, piece, (size_t)n)) != FT_OK) break;
-            size_t limit = text.len;
+            size_t limit = text.n;
             for (int s = 0; s < p->n_stop; s++) {
                 size_t sl = strlen(p->stop[s]);
                 if (!sl) continue;
                 size_t from = before >= sl ? before - sl + 1 : 0;
-                char *hit = memmem(text.buf + from, text.len - from, p->stop[s], sl);
-                if (hit && (size_t)(hit - text.buf) < limit) { limit = (size_t)(hit - text.buf); done_stop = 1; }
+                char *hit = memmem(text.p + from, text.n - from, p->stop[s], sl);
+                if (hit && (size_t)(hit - text.p) < limit) { limit = (size_t)(hit - text.p); done_stop = 1; }
             }
-            if (done_stop) { text.len = limit; text.buf[limit] = 0; }
-            size_t ready = done_stop ? text.len : text.len - stop_holdback(text.buf, text.len, p);
+            if (done_stop) { text.n = limit; text.p[limit] = 0; }
+            size_t ready = done_stop ? text.n : text.n - stop_holdback(text.p, text.n, p);
             if (on_piece && ready > emitted) {
-                if (on_piece(user, text.buf + emitted, ready - emitted)) { emitted = ready; out->stopped_by = 3; prev = id; break; }
+                if (on_piece(user, text.p + emitted, ready - emitted)) { emitted = ready; out->stopped_by = 3; prev = id; break; }
                 emitted = ready;
             }
         }
@@ -113,19 +103,17 @@ int ft_generate_ctx(ft_context *ctx, int slot, const ft_adapter *ad, const ft_to
         if (n_hist >= ctx_len) { out->stopped_by = 4; break; }
         if ((rc = decode1(ctx, slot, ad, &id, 1, logits)) != FT_OK) break;
     }
-    if (rc == FT_OK && tok && on_piece && text.len > emitted) on_piece(user, text.buf + emitted, text.len - emitted);
+    if (rc == FT_OK && tok && on_piece && text.n > emitted) on_piece(user, text.p + emitted, text.n - emitted);
     if (rc == FT_OK) {
         out->n_ids = n_hist - n_prompt;
         out->ids = malloc(sizeof(int) * (size_t)(out->n_ids ? out->n_ids : 1));
         if (!out->ids) rc = ft_error(FT_ERR_NOMEM, "generate: out of memory");
         else memcpy(out->ids, hist + n_prompt, sizeof(int) * (size_t)out->n_ids);
-        if (!text.buf) sb_append(&text, "", 0);
-        out->text = text.buf;
-        out->text_len = text.len;
-        text.buf = NULL;
+        out->text = ft__sb_take(&text, &out->text_len);   /* "" when nothing was generated */
+        if (!out->text) rc = ft_error(FT_ERR_NOMEM, "generate: out of memory");
     }
 done:
-    free(text.buf);
+    free(text.p);
     free(hist);
     free(logits);
     free(work);

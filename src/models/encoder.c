@@ -12,6 +12,7 @@
  *
  * Shapes: N = B*T rows, C channels, I FFN width, K labels, V vocabulary. Backward mirrors it. */
 #include "models/encoder_internal.h"
+#include "core/hash.h"
 #include "models/linear.h"
 #include "finetune/ops.h"
 #include "finetune/status.h"
@@ -253,7 +254,7 @@ float ft__enc_attn_p(const ft_encoder_model *m) { return m->training ? m->cfg.at
 /* the dropout stream of (layer, site): layer -1 embeddings (site 0) and head (sites 1, 2); blocks: 1 attention
  * output, 2 FFN, 3 attention probabilities */
 uint64_t ft__enc_site_seed(const ft_encoder_model *m, int layer, int site) {
-    return m->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)((layer + 2) * 4 + site + 1));
+    return m->seed ^ (FT__GOLDEN_GAMMA * (uint64_t)((layer + 2) * 4 + site + 1));
 }
 
 /* ------------------------------------------------------------ the blocks' linear layers */

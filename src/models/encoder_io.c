@@ -1,6 +1,7 @@
 /* encoder_io.c — the encoder's files and options: config.json (sizes, task, pooling, labels), loading
  * with head (re-)initialisation, saving an HF directory, reading weights back, freezing, task names. */
 #include "models/encoder_internal.h"
+#include "core/json_util.h"
 #include "models/linear.h"
 #include "finetune/fileio.h"
 #include "finetune/ops.h"
@@ -39,18 +40,6 @@ const char *ft_encoder_label_name(const ft_encoder_model *m, int i) {
 
 /* ------------------------------------------------------------ config */
 
-static int json_int(const cJSON *o, const char *key, int def) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? (int)v->valuedouble : def;
-}
-static double json_num(const cJSON *o, const char *key, double def) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : def;
-}
-static const char *json_str(const cJSON *o, const char *key) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
     return n >= k && !strcmp(s + n - k, suffix);
@@ -66,47 +55,47 @@ static int parse_act(const char *s, int *act, const char *path) {
 
 static int config_from_json(ft_encoder_config *c, int *act, const cJSON *root, const char *path) {
     memset(c, 0, sizeof *c);
-    const char *type = json_str(root, "model_type");
+    const char *type = ft__json_str(root, "model_type", NULL);
     if (!type) return ft_error(FT_ERR_FORMAT, "%s: no \"model_type\"", path);
     snprintf(c->model_type, sizeof c->model_type, "%s", type);
     if (!strcmp(type, "bert") || !strcmp(type, "roberta")) {
         int rob = !strcmp(type, "roberta");
         c->arch = rob ? FT_ENC_ROBERTA : FT_ENC_BERT;
-        c->vocab_size = json_int(root, "vocab_size", 0);
-        c->n_embd = json_int(root, "hidden_size", 0);
-        c->n_layer = json_int(root, "num_hidden_layers", 0);
-        c->n_head = json_int(root, "num_attention_heads", 0);
-        c->ffn_hidden = json_int(root, "intermediate_size", 0);
-        c->max_pos = json_int(root, "max_position_embeddings", 0);
-        c->type_vocab_size = json_int(root, "type_vocab_size", 2);
-        c->norm_eps = (float)json_num(root, "layer_norm_eps", 1e-12);
-        c->pad_token_id = json_int(root, "pad_token_id", rob ? 1 : 0);
-        c->dropout = (float)json_num(root, "hidden_dropout_prob", 0.1);
-        c->head_dropout = (float)json_num(root, "classifier_dropout", c->dropout);
-        FT_TRY(parse_act(json_str(root, "hidden_act"), act, path));
-        const char *pe = json_str(root, "position_embedding_type");
+        c->vocab_size = ft__json_int(root, "vocab_size", 0);
+        c->n_embd = ft__json_int(root, "hidden_size", 0);
+        c->n_layer = ft__json_int(root, "num_hidden_layers", 0);
+        c->n_head = ft__json_int(root, "num_attention_heads", 0);
+        c->ffn_hidden = ft__json_int(root, "intermediate_size", 0);
+        c->max_pos = ft__json_int(root, "max_position_embeddings", 0);
+        c->type_vocab_size = ft__json_int(root, "type_vocab_size", 2);
+        c->norm_eps = (float)ft__json_num(root, "layer_norm_eps", 1e-12);
+        c->pad_token_id = ft__json_int(root, "pad_token_id", rob ? 1 : 0);
+        c->dropout = (float)ft__json_num(root, "hidden_dropout_prob", 0.1);
+        c->head_dropout = (float)ft__json_num(root, "classifier_dropout", c->dropout);
+        FT_TRY(parse_act(ft__json_str(root, "hidden_act", NULL), act, path));
+        const char *pe = ft__json_str(root, "position_embedding_type", NULL);
         if (pe && strcmp(pe, "absolute"))
             return ft_error(FT_ERR_UNSUPPORTED, "%s: position_embedding_type \"%s\" is not supported (absolute)", path, pe);
     } else if (!strcmp(type, "distilbert")) {
         c->arch = FT_ENC_DISTILBERT;
-        c->vocab_size = json_int(root, "vocab_size", 0);
-        c->n_embd = json_int(root, "dim", 0);
-        c->n_layer = json_int(root, "n_layers", 0);
-        c->n_head = json_int(root, "n_heads", 0);
-        c->ffn_hidden = json_int(root, "hidden_dim", 0);
-        c->max_pos = json_int(root, "max_position_embeddings", 0);
+        c->vocab_size = ft__json_int(root, "vocab_size", 0);
+        c->n_embd = ft__json_int(root, "dim", 0);
+        c->n_layer = ft__json_int(root, "n_layers", 0);
+        c->n_head = ft__json_int(root, "n_heads", 0);
+        c->ffn_hidden = ft__json_int(root, "hidden_dim", 0);
+        c->max_pos = ft__json_int(root, "max_position_embeddings", 0);
         c->type_vocab_size = 0;
         c->norm_eps = 1e-12f;
-        c->pad_token_id = json_int(root, "pad_token_id", 0);
-        c->dropout = (float)json_num(root, "dropout", 0.1);
-        c->head_dropout = (float)json_num(root, "seq_classif_dropout", 0.2);
-        FT_TRY(parse_act(json_str(root, "activation"), act, path));
+        c->pad_token_id = ft__json_int(root, "pad_token_id", 0);
+        c->dropout = (float)ft__json_num(root, "dropout", 0.1);
+        c->head_dropout = (float)ft__json_num(root, "seq_classif_dropout", 0.2);
+        FT_TRY(parse_act(ft__json_str(root, "activation", NULL), act, path));
     } else {
         return ft_error(FT_ERR_UNSUPPORTED, "%s: model_type \"%s\" is not an encoder this build handles (bert, distilbert, roberta)", path, type);
     }
-    c->initializer_range = (float)json_num(root, "initializer_range", 0.02);
+    c->initializer_range = (float)ft__json_num(root, "initializer_range", 0.02);
     const cJSON *id2label = cJSON_GetObjectItemCaseSensitive(root, "id2label");
-    c->num_labels = cJSON_IsObject(id2label) ? cJSON_GetArraySize(id2label) : json_int(root, "num_labels", 2);
+    c->num_labels = cJSON_IsObject(id2label) ? cJSON_GetArraySize(id2label) : ft__json_int(root, "num_labels", 2);
     if (c->vocab_size <= 0 || c->n_embd <= 0 || c->n_layer <= 0 || c->n_head <= 0 || c->ffn_hidden <= 0 || c->max_pos <= 0)
         return ft_error(FT_ERR_FORMAT, "%s: sizes must be positive (vocab %d, width %d, layers %d, heads %d, ffn %d, positions %d)",
                         path, c->vocab_size, c->n_embd, c->n_layer, c->n_head, c->ffn_hidden, c->max_pos);
@@ -120,7 +109,7 @@ static int config_from_json(ft_encoder_config *c, int *act, const cJSON *root, c
 /* dropout on the attention probabilities (training mode): BERT / RoBERTa attention_probs_dropout_prob,
  * DistilBERT attention_dropout, both 0.1 by default as in transformers */
 static int attn_dropout_from_json(float *p, const ft_encoder_config *c, const cJSON *root, const char *path) {
-    *p = (float)json_num(root, c->arch == FT_ENC_DISTILBERT ? "attention_dropout" : "attention_probs_dropout_prob", 0.1);
+    *p = (float)ft__json_num(root, c->arch == FT_ENC_DISTILBERT ? "attention_dropout" : "attention_probs_dropout_prob", 0.1);
     if (*p < 0 || *p >= 1) return ft_error(FT_ERR_FORMAT, "%s: attention dropout %g must be in [0, 1)", path, (double)*p);
     return FT_OK;
 }
@@ -150,7 +139,7 @@ int ft_encoder_config_load(ft_encoder_config *cfg, const char *dir) {
 
 /* the task and pooling config.json asks for (options AUTO) */
 static int config_task(const cJSON *root, const char *path, int ckpt_labels, ft_encoder_task *task) {
-    const char *ft = json_str(root, "finetune_task");
+    const char *ft = ft__json_str(root, "finetune_task", NULL);
     if (ft) {
         if (ft_encoder_task_from_name(ft, task) < 0 || *task == FT_TASK_AUTO)
             return ft_error(FT_ERR_FORMAT, "%s: \"finetune_task\": \"%s\" is not a task (classify, regress, token-classify, mlm)", path, ft);
@@ -159,7 +148,7 @@ static int config_task(const cJSON *root, const char *path, int ckpt_labels, ft_
     const cJSON *archs = cJSON_GetObjectItemCaseSensitive(root, "architectures");
     const cJSON *a0 = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
     const char *arch = cJSON_IsString(a0) ? a0->valuestring : "";
-    const char *pt = json_str(root, "problem_type");
+    const char *pt = ft__json_str(root, "problem_type", NULL);
     if (ends_with(arch, "ForTokenClassification")) *task = FT_TASK_TOKEN;
     else if (ends_with(arch, "ForMaskedLM")) *task = FT_TASK_MLM;
     else if (pt && !strcmp(pt, "regression")) *task = FT_TASK_REGRESS;
@@ -170,7 +159,7 @@ static int config_task(const cJSON *root, const char *path, int ckpt_labels, ft_
 }
 
 static int config_pooling(const cJSON *root, const char *path, ft_encoder_pooling *pool) {
-    const char *s = json_str(root, "finetune_pooling");
+    const char *s = ft__json_str(root, "finetune_pooling", NULL);
     if (!s || !strcmp(s, "cls")) *pool = FT_POOL_CLS;
     else if (!strcmp(s, "mean")) *pool = FT_POOL_MEAN;
     else return ft_error(FT_ERR_FORMAT, "%s: \"finetune_pooling\": \"%s\" is not a pooling (cls, mean)", path, s);

@@ -14,6 +14,7 @@
  * Adapter weights live in one allocation; their ft_param entries are appended to the encoder's
  * parameter array (so gradients, the optimizer, checkpoints and freezing see them). */
 #include "encoder_internal.h"
+#include "core/hash.h"
 #include "model_internal.h"
 #include "peft_config.h"
 #include "finetune/fileio.h"
@@ -192,7 +193,7 @@ int ft__enc_lora_prepare(ft_encoder_model *m, int N) {
 }
 
 static uint64_t lora_seed(const ft_encoder_model *m, int k) {
-    return m->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(k + 2001));
+    return m->seed ^ (FT__GOLDEN_GAMMA * (uint64_t)(k + 2001));
 }
 
 /* out [N, a.out] += scale * B A drop(inp) */

@@ -1,5 +1,6 @@
 /* lora.c — LoRA adapters (PEFT layout) and partial fine-tuning (frozen parameters). See lora.h. */
 #include "model_internal.h"
+#include "core/hash.h"
 #include "finetune/fileio.h"
 #include "finetune/lora.h"
 #include "peft_config.h"
@@ -105,7 +106,7 @@ int ft_model_add_lora(ft_model *m, const ft_lora_config *c, uint64_t seed) {
 /* ------------------------------------------------------------------ forward / backward hooks */
 
 static uint64_t lora_seed(const ft_model *m, int k) {
-    return m->dropout_seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(k + 1001));
+    return m->dropout_seed ^ (FT__GOLDEN_GAMMA * (uint64_t)(k + 1001));
 }
 
 size_t ft__lora_act_floats(const ft_model *m, int N) {

@@ -1,16 +1,13 @@
 /* dropout.c — inverted dropout with a counter-based mask (see ops.h). The reference and the CPU
  * versions share the mask function, so they agree bit for bit; the CPU one runs on all cores. */
 #include "finetune/ops.h"
+#include "core/hash.h"
 
 #include <stdint.h>
 
 /* keep element i of the stream `seed` with probability 1-p */
 static inline int keep(uint64_t seed, uint64_t i, uint32_t threshold) {
-    uint64_t z = seed + 0x9E3779B97F4A7C15ull * (i + 1);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (uint32_t)(z >> 32) >= threshold;
+    return (uint32_t)(ft__mix64(seed + FT__GOLDEN_GAMMA * (i + 1)) >> 32) >= threshold;
 }
 
 static inline uint32_t threshold_of(float p) {
