@@ -145,14 +145,7 @@ static int adapter_new(ft_adapter **out, const ft_model *m, const char *targets,
     return FT_OK;
 }
 
-int ft_adapter_load(ft_adapter **out, const ft_model *base, const char *dir) {
-    *out = NULL;
-    ft_peft_lora_config pc;
-    FT_TRY(ft__peft_lora_config_read(&pc, dir));
-    if (pc.n_modules_to_save > 0)
-        return ft_error(FT_ERR_UNSUPPORTED, "%s/adapter_config.json: modules_to_save is not supported for decoder adapters", dir);
-    ft_adapter *a;
-    FT_TRY(adapter_new(&a, base, pc.targets, pc.r, pc.alpha, pc.dropout, pc.rslora, dir));
+int ft__adapter_read(ft_adapter *a, const char *dir) {
     char path[4096];
     ft_safetensors *st = NULL;
     int rc = ft_path_join(path, sizeof path, dir, "adapter_model.safetensors");
@@ -160,7 +153,7 @@ int ft_adapter_load(ft_adapter **out, const ft_model *base, const char *dir) {
     for (int k = 0; k < a->n_mod && rc == FT_OK; k++) {
         ft_adapter_module *md = &a->mods[k];
         for (int w = 0; w < 2 && rc == FT_OK; w++) {
-            ft_param p;
+            ft_param p;   /* a view of A or B for the shape-checked reader */
             memset(&p, 0, sizeof p);
             p.t.dtype = FT_F32;
             p.t.ndim = 2;
@@ -171,6 +164,25 @@ int ft_adapter_load(ft_adapter **out, const ft_model *base, const char *dir) {
         }
     }
     if (st) ft_st_close(st);
+    return rc;
+}
+
+int ft__peft_write_tensors(const char *dir, const ft_st_tensor *ts, int n) {
+    char path[4096];
+    static const char *meta[] = {"format", "pt"};   /* what peft's save_pretrained writes */
+    FT_TRY(ft_path_join(path, sizeof path, dir, "adapter_model.safetensors"));
+    return ft_st_write(path, ts, n, meta, 1);
+}
+
+int ft_adapter_load(ft_adapter **out, const ft_model *base, const char *dir) {
+    *out = NULL;
+    ft_peft_lora_config pc;
+    FT_TRY(ft__peft_lora_config_read(&pc, dir));
+    if (pc.n_modules_to_save > 0)
+        return ft_error(FT_ERR_UNSUPPORTED, "%s/adapter_config.json: modules_to_save is not supported for decoder adapters", dir);
+    ft_adapter *a;
+    FT_TRY(adapter_new(&a, base, pc.targets, pc.r, pc.alpha, pc.dropout, pc.rslora, dir));
+    int rc = ft__adapter_read(a, dir);
     if (rc < 0) { ft_adapter_free(a); return rc; }
     *out = a;
     return FT_OK;

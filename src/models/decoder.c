@@ -253,22 +253,6 @@ int ft_model_num_targets(const ft_model *m) { return m->a.n_targets; }
 
 /* ------------------------------------------------------------ backward */
 
-int ft_params_zero_grad(ft_param *params, int n, ft_arena *grads, int *ready, const ft_backend *be) {
-    if (!*ready) {
-        ft_arena plan;
-        ft_arena_plan(&plan);
-        for (int i = 0; i < n; i++)
-            if (params[i].trainable) ft_arena_alloc(&plan, ft_tensor_nbytes(&params[i].t));
-        FT_TRY(ft_arena_init_on(grads, plan.used, be));
-        for (int i = 0; i < n; i++)
-            params[i].grad = params[i].trainable ? ft_arena_alloc(grads, ft_tensor_nbytes(&params[i].t)) : NULL;
-        *ready = 1;
-        return FT_OK;
-    }
-    memset(grads->base, 0, grads->used);
-    return FT_OK;
-}
-
 int ft_model_zero_grad(ft_model *m) { return ft_params_zero_grad(m->params, m->n_params, &m->grads, &m->grads_ready, m->be); }
 
 int ft_model_backward(ft_model *m, float grad_scale) {

@@ -13,6 +13,7 @@
  * Shapes: N = B*T rows, C channels, I FFN width, K labels, V vocabulary. Backward mirrors it. */
 #include "models/encoder_internal.h"
 #include "core/hash.h"
+#include "models/model_internal.h"
 #include "models/linear.h"
 #include "finetune/ops.h"
 #include "finetune/status.h"
@@ -67,17 +68,7 @@ static void layer_name(const ft_encoder_config *c, int l, int s, char *buf, size
 }
 
 static int add_param(ft_encoder_model *m, ft_arena *plan, const char *name, int64_t rows, int64_t cols, int decay) {
-    ft_param *p = &m->params[m->n_params];
-    memset(p, 0, sizeof *p);
-    snprintf(p->name, sizeof p->name, "%s", name);
-    p->t.dtype = FT_F32;
-    p->t.ndim = cols > 0 ? 2 : 1;
-    p->t.shape[0] = rows;
-    if (cols > 0) p->t.shape[1] = cols;
-    p->decay = decay;
-    p->trainable = 1;
-    p->t.data = (void *)(uintptr_t)plan->used;  /* offset until the arena exists */
-    ft_arena_alloc(plan, ft_tensor_nbytes(&p->t));
+    ft__param_plan(&m->params[m->n_params], plan, name, rows, cols, decay);
     return m->n_params++;
 }
 

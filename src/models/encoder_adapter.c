@@ -75,23 +75,7 @@ int ft_encoder_adapter_load(ft_adapter **out, const ft_encoder_model *m, const c
     float scale = pc.rslora ? pc.alpha / sqrtf((float)pc.r) : pc.alpha / (float)pc.r;
     for (int k = 0; k < n; k++) { a->mods[k].r = pc.r; a->mods[k].scale = scale; }
     int rc = ft__adapter_finish(a, m->cfg.n_layer);
-    char path[4096];
-    ft_safetensors *st = NULL;
-    if (rc == FT_OK) rc = ft_path_join(path, sizeof path, dir, "adapter_model.safetensors");
-    if (rc == FT_OK) rc = ft_st_open(&st, path);
-    for (int k = 0; k < n && rc == FT_OK; k++)
-        for (int w = 0; w < 2 && rc == FT_OK; w++) {
-            ft_adapter_module *md = &a->mods[k];
-            ft_param p;
-            memset(&p, 0, sizeof p);
-            p.t.dtype = FT_F32;
-            p.t.ndim = 2;
-            p.t.shape[0] = w ? md->rows : md->r;
-            p.t.shape[1] = w ? md->r : md->in;
-            p.t.data = w ? md->B : md->A;
-            rc = ft__peft_read_lora_weight(st, md->module, w ? 'B' : 'A', &p);
-        }
-    if (st) ft_st_close(st);
+    if (rc == FT_OK) rc = ft__adapter_read(a, dir);
     if (rc < 0) { ft_adapter_free(a); return rc; }
     *out = a;
     return FT_OK;

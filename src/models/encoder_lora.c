@@ -294,10 +294,7 @@ int ft_encoder_save_adapter(const ft_encoder_model *m, const char *dir, const ch
         for (int d = 0; d < p->t.ndim; d++) ts[i].shape[d] = p->t.shape[d];
         ts[i].data = p->t.data;
     }
-    char path[4096];
-    int rc = ft_path_join(path, sizeof path, dir, "adapter_model.safetensors");
-    static const char *meta[] = {"format", "pt"};
-    if (rc == FT_OK) rc = ft_st_write(path, ts, n, meta, 1);
+    int rc = ft__peft_write_tensors(dir, ts, n);
     free(ts);
     free(names);
     if (rc < 0) return rc;
@@ -351,6 +348,7 @@ int ft_encoder_save_adapter(const ft_encoder_model *m, const char *dir, const ch
     char *text = cJSON_Print(j);
     cJSON_Delete(j);
     if (!text) return ft_error(FT_ERR_NOMEM, "out of memory");
+    char path[4096];
     rc = ft_path_join(path, sizeof path, dir, "adapter_config.json");
     if (rc == FT_OK) rc = ft_file_write_atomic(path, text, strlen(text));
     free(text);

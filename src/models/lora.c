@@ -215,10 +215,7 @@ int ft_model_save_adapter(const ft_model *m, const char *dir, const char *base_p
             t->data = p->t.data;
         }
     }
-    char path[4096];
-    int rc = ft_path_join(path, sizeof path, dir, "adapter_model.safetensors");
-    static const char *meta[] = {"format", "pt"};
-    if (rc == FT_OK) rc = ft_st_write(path, ts, n, meta, 1);
+    int rc = ft__peft_write_tensors(dir, ts, n);
     free(ts);
     free(names);
     if (rc < 0) return rc;
@@ -245,6 +242,7 @@ int ft_model_save_adapter(const ft_model *m, const char *dir, const char *base_p
         "  \"alpha_pattern\": {},\n  \"use_dora\": false,\n  \"revision\": null\n}\n",
         base_path ? base_path : "", m->lora_r_cfg, m->lora_alpha_cfg, m->lora_dropout_cfg, m->lora_rslora_cfg ? "true" : "false",
         targets, m->cfg.arch == FT_ARCH_GPT2 ? "true" : "false");
+    char path[4096];
     FT_TRY(ft_path_join(path, sizeof path, dir, "adapter_config.json"));
     return ft_file_write_atomic(path, json, (size_t)len);
 }

@@ -79,18 +79,7 @@ int ft_model_config_save(const ft_model_config *cfg, const char *dir) {
 /* ---------------------------------------------------------------- layout */
 
 static int add_param(ft_model *m, ft_arena *plan, const char *name, int64_t rows, int64_t cols, int decay) {
-    ft_param *p = &m->params[m->n_params];
-    memset(p, 0, sizeof *p);
-    snprintf(p->name, sizeof p->name, "%s", name);
-    p->t.dtype = FT_F32;
-    p->t.ndim = cols > 0 ? 2 : 1;
-    p->t.shape[0] = rows;
-    if (cols > 0) p->t.shape[1] = cols;
-    p->decay = decay;
-    p->trainable = 1;
-    size_t nbytes = ft_tensor_nbytes(&p->t);
-    p->t.data = (void *)(uintptr_t)plan->used; /* offset for now, pointer after allocation */
-    ft_arena_alloc(plan, nbytes);
+    ft__param_plan(&m->params[m->n_params], plan, name, rows, cols, decay);
     return m->n_params++;
 }
 

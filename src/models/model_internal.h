@@ -152,6 +152,10 @@ void ft__lora_backward(ft_model *m, int l, int slot, const float *inp, const flo
 size_t ft__lora_act_floats(const ft_model *m, int N);
 void ft__lora_bind_acts(ft_model *m, ft_arena *a, int N);
 
+/* params.c: parameter p (f32 [rows, cols], cols 0 = 1-D) planned at the end of plan; t.data holds its
+ * offset until the arena is made (the caller then adds the arena base) */
+void ft__param_plan(ft_param *p, ft_arena *plan, const char *name, int64_t rows, int64_t cols, int decay);
+
 /* ---- adapters as objects (adapter.c) ----
  * One adapted linear layer: out[:, row0:row0+rows] += scale * (x A^T) B^T with x [N, in], A [r, in], B [rows, r]. */
 typedef struct ft_adapter_module {
@@ -199,6 +203,11 @@ int ft__adapter_fits(const struct ft_adapter *a, const ft_model *m);
  * (zero) and builds the site index. ft__adapter_alloc returns NULL (error set) when out of memory. */
 ft_adapter *ft__adapter_alloc(int n_mod, int n_layer, int n_sites);
 int ft__adapter_finish(ft_adapter *a, int n_layer);
+/* reads every module's A and B from dir/adapter_model.safetensors (PEFT keys, shapes checked) */
+int ft__adapter_read(ft_adapter *a, const char *dir);
+/* writes dir/adapter_model.safetensors with PEFT's metadata */
+struct ft_st_tensor;
+int ft__peft_write_tensors(const char *dir, const struct ft_st_tensor *ts, int n);
 /* PEFT's target matching: "all-linear", or a module equal to a target or ending with "." + target */
 int ft__lora_target_matches(const char *module, const char *targets);
 
