@@ -18,7 +18,7 @@ BLAS_INC := /usr/include/x86_64-linux-gnu/openblas-openmp
 BLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-openmp
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -fopenmp -Wall -Wextra -Wno-unused-parameter -Wshadow=local \
-           -Iinclude -Isrc -Itests/util -I$(BLAS_INC) -MMD -MP
+           -Iinclude -Isrc -Itests/util -I$(BLAS_INC) -MMD -MP -DFT_BUILD_DIR=\"$(BUILD)\"
 LDFLAGS += -fopenmp $(if $(SANITIZE),-fsanitize=$(SANITIZE))
 LDLIBS  += -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lpcre2-8 -lutf8proc -lcjson -lm -lpthread
 

@@ -135,12 +135,12 @@ static void test_kernel_ref_vs_cpu(void **s) {
     /* p = 0 variants are the plain kernels */
     for (int be = 0; be < 2; be++) {
         const ft_backend *bk = be ? ft_backend_cpu() : ft_backend_ref();
-        bk->enc_attention_forward(o1, a1, q, k, v, mask, B, T, NH, HS);
-        bk->enc_attention_dropout_forward(o2, a2, q, k, v, mask, B, T, NH, HS, 0.0f, 5);
+        (be ? ft_cpu_enc_attention_forward : ft_ref_enc_attention_forward)(o1, a1, q, k, v, mask, B, T, NH, HS);
+        (be ? ft_cpu_enc_attention_dropout_forward : ft_ref_enc_attention_dropout_forward)(o2, a2, q, k, v, mask, B, T, NH, HS, 0.0f, 5);
         assert_int_equal(memcmp(o1, o2, NC * 4), 0);
         assert_int_equal(memcmp(a1, a2, NA * 4), 0);
-        bk->enc_attention_backward(g1, g1 + NC, g1 + 2 * NC, dout, q, k, v, a1, B, T, NH, HS);
-        bk->enc_attention_dropout_backward(g2, g2 + NC, g2 + 2 * NC, dout, q, k, v, a1, B, T, NH, HS, 0.0f, 5);
+        (be ? ft_cpu_enc_attention_backward : ft_ref_enc_attention_backward)(g1, g1 + NC, g1 + 2 * NC, dout, q, k, v, a1, B, T, NH, HS);
+        (be ? ft_cpu_enc_attention_dropout_backward : ft_ref_enc_attention_dropout_backward)(g2, g2 + NC, g2 + 2 * NC, dout, q, k, v, a1, B, T, NH, HS, 0.0f, 5);
         assert_int_equal(memcmp(g1, g2, 3 * NC * 4), 0);
     }
     printf("  encoder: p = 0 dropout variants bit-identical to the plain kernels (ref, cpu)\n");
@@ -157,12 +157,12 @@ static void test_kernel_ref_vs_cpu(void **s) {
     assert_true(ft_check_close("causal dropout backward dqkv", d2, d1, NQ, TOL));
     for (int be = 0; be < 2; be++) {
         const ft_backend *bk = be ? ft_backend_cpu() : ft_backend_ref();
-        bk->attention_forward(o1, a1, qkv, seg, B, T, NH, NKV, HS);
-        bk->attention_dropout_forward(o2, a2, qkv, seg, B, T, NH, NKV, HS, 0.0f, 6);
+        (be ? ft_cpu_attention_forward : ft_ref_attention_forward)(o1, a1, qkv, seg, B, T, NH, NKV, HS);
+        (be ? ft_cpu_attention_dropout_forward : ft_ref_attention_dropout_forward)(o2, a2, qkv, seg, B, T, NH, NKV, HS, 0.0f, 6);
         assert_int_equal(memcmp(o1, o2, NC * 4), 0);
         assert_int_equal(memcmp(a1, a2, NA * 4), 0);
-        bk->attention_backward(d1, sc, dout, qkv, a1, seg, B, T, NH, NKV, HS);
-        bk->attention_dropout_backward(d2, sc, dout, qkv, a1, seg, B, T, NH, NKV, HS, 0.0f, 6);
+        (be ? ft_cpu_attention_backward : ft_ref_attention_backward)(d1, sc, dout, qkv, a1, seg, B, T, NH, NKV, HS);
+        (be ? ft_cpu_attention_dropout_backward : ft_ref_attention_dropout_backward)(d2, sc, dout, qkv, a1, seg, B, T, NH, NKV, HS, 0.0f, 6);
         assert_int_equal(memcmp(d1, d2, NQ * 4), 0);
     }
     printf("  causal: p = 0 dropout variants bit-identical to the plain kernels (ref, cpu)\n");

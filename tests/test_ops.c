@@ -505,13 +505,13 @@ static void check_family_decoder(int B, int T, int NH, int NKV, int HS, int use_
     for (int be = 0; be < 2; be++) {
         const ft_backend *bk = be ? ft_backend_cpu() : ft_backend_ref();
         float *o_old = nans(nout), *a_old = nans(natt), *o_new = nans(nout), *a_new = nans(natt);
-        bk->attention_dropout_forward(o_old, a_old, qkv, seg, B, T, NH, NKV, HS, p, 99);
+        (be ? ft_cpu_attention_dropout_forward : ft_ref_attention_dropout_forward)(o_old, a_old, qkv, seg, B, T, NH, NKV, HS, p, 99);
         bk->attn_forward(o_new, a_new, q, R, k, R, v, R, &mk, B, T, NH, NKV, HS, p, 99);
         char name[96];
         snprintf(name, sizeof name, "%s attn_forward out, att", bk->name);
         assert_true(check_same(name, o_new, o_old, nout * 4) && memcmp(a_new, a_old, natt * 4) == 0);
         float *d_old = nans(nqkv), *d_new = nans(nqkv), *s_old = nans(natt), *s_new = nans(natt);
-        bk->attention_dropout_backward(d_old, s_old, dout, qkv, a_old, seg, B, T, NH, NKV, HS, p, 99);
+        (be ? ft_cpu_attention_dropout_backward : ft_ref_attention_dropout_backward)(d_old, s_old, dout, qkv, a_old, seg, B, T, NH, NKV, HS, p, 99);
         bk->attn_backward(d_new, d_new + (size_t)NH * HS, d_new + (size_t)(NH + NKV) * HS, s_new, dout, q, R, k, R, v, R, a_new,
                           &mk, B, T, NH, NKV, HS, p, 99);
         snprintf(name, sizeof name, "%s attn_backward dq|dk|dv (strided into dqkv)", bk->name);
@@ -540,7 +540,7 @@ static void check_family_encoder(int B, int T, int NH, int HS, int all_pad_row, 
     for (int be = 0; be < 2; be++) {
         const ft_backend *bk = be ? ft_backend_cpu() : ft_backend_ref();
         float *o_old = nans(n), *a_old = nans(natt), *o_new = nans(n), *a_new = nans(natt);
-        bk->enc_attention_dropout_forward(o_old, a_old, q, k, v, pad, B, T, NH, HS, p, 7);
+        (be ? ft_cpu_enc_attention_dropout_forward : ft_ref_enc_attention_dropout_forward)(o_old, a_old, q, k, v, pad, B, T, NH, HS, p, 7);
         bk->attn_forward(o_new, a_new, q, C, k, C, v, C, &mk, B, T, NH, NH, HS, p, 7);
         char name[96];
         snprintf(name, sizeof name, "%s attn_forward out vs enc", bk->name);
@@ -548,7 +548,7 @@ static void check_family_encoder(int B, int T, int NH, int HS, int all_pad_row, 
         snprintf(name, sizeof name, "%s attn_forward att vs enc", bk->name);
         assert_true(ft_check_close(name, a_new, a_old, natt, 1e-6));
         float *g_old = nans(3 * n), *g_new = nans(3 * n);
-        bk->enc_attention_dropout_backward(g_old, g_old + n, g_old + 2 * n, dout, q, k, v, a_old, B, T, NH, HS, p, 7);
+        (be ? ft_cpu_enc_attention_dropout_backward : ft_ref_enc_attention_dropout_backward)(g_old, g_old + n, g_old + 2 * n, dout, q, k, v, a_old, B, T, NH, HS, p, 7);
         bk->attn_backward(g_new, g_new + n, g_new + 2 * n, NULL, dout, q, C, k, C, v, C, a_new, &mk, B, T, NH, NH, HS, p, 7);
         const char *gn[3] = {"dq", "dk", "dv"};
         for (int i = 0; i < 3; i++) {
@@ -679,7 +679,7 @@ static void test_crossentropy(void **state) {
 static void test_backend_tables(void **state) {
     (void)state;
     const ft_backend *cpu = ft_backend_cpu(), *ref = ft_backend_ref();
-    assert_ptr_equal(cpu->attention_forward, ft_cpu_attention_forward);
+    assert_ptr_equal(cpu->attn_forward, ft_cpu_attn_forward);
     assert_ptr_equal(cpu->crossentropy_forward_backward, ft_cpu_crossentropy_forward_backward);
     assert_ptr_equal(ref->layernorm_backward, ft_ref_layernorm_backward);
     assert_ptr_equal(ft_backend_by_name("ref"), ref);

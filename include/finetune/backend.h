@@ -61,8 +61,6 @@ typedef struct ft_backend {
     void (*residual_forward)(float *out, const float *a, const float *b, size_t n);
     void (*rope_forward)(float *qkv, const int *pos, const float *inv_freq, int N, int NH, int NKV, int HS);
     void (*rope_backward)(float *dqkv, const int *pos, const float *inv_freq, int N, int NH, int NKV, int HS);
-    void (*attention_forward)(float *out, float *att, const float *qkv, const int *seg, int B, int T, int NH, int NKV, int HS);
-    void (*attention_backward)(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att, const int *seg, int B, int T, int NH, int NKV, int HS);
     void (*attention_cached_forward)(float *out, const float *q, const float *kc, const float *vc, int kv_stride, int P, int T, int NH, int NKV, int HS);
     void (*crossentropy_forward_backward)(float *losses, float *dlogits, const float *logits, const int *targets, int N, int V, float scale, float label_smoothing, int ignore_index);
     void (*matmul_acc_forward)(float *out, int ldo, const float *inp, const float *w, int N, int K, int rows, float alpha);
@@ -71,21 +69,15 @@ typedef struct ft_backend {
     void (*qmatmul_backward)(float *dinp, const float *dout, int dt, const void *qw, int N, float *ws, size_t wsn);
     void (*dropout_forward)(float *out, const float *inp, size_t n, float p, unsigned long long seed);
     void (*dropout_backward)(float *dinp, const float *dout, size_t n, float p, unsigned long long seed);
-    /* causal attention with dropout on the probabilities (training): contracts below */
-    void (*attention_dropout_forward)(float *out, float *att, const float *qkv, const int *seg, int B, int T, int NH, int NKV, int HS, float p, unsigned long long seed);
-    void (*attention_dropout_backward)(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att, const int *seg, int B, int T, int NH, int NKV, int HS, float p, unsigned long long seed);
 
     /* the attention family: one kernel pair for every mask kind (causal, padding, packed segments) on
-     * strided q/k/v views, with dropout (ops.h, ft_attn_mask). The attention_* / enc_attention_* members
-     * above and below are thin wrappers over it, kept until their callers switch. */
+     * strided q/k/v views, with dropout (ops.h, ft_attn_mask); decoders and encoders both call it. The
+     * ft_{ref,cpu}_attention_* / _enc_attention_* functions of ops.h are thin conveniences over it for the
+     * fused-qkv and separate q/k/v layouts (tests), not table members. */
     void (*attn_forward)(float *out, float *att, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv, const ft_attn_mask *mask, int B, int T, int NH, int NKV, int HS, float p_drop, unsigned long long seed);
     void (*attn_backward)(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv, const float *att, const ft_attn_mask *mask, int B, int T, int NH, int NKV, int HS, float p_drop, unsigned long long seed);
 
     /* the encoders' kernels (ops.h, FT_ENCODER_OPS_DECLARE) */
-    void (*enc_attention_forward)(float *out, float *att, const float *q, const float *k, const float *v, const int *mask, int B, int T, int NH, int HS);
-    void (*enc_attention_backward)(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *att, int B, int T, int NH, int HS);
-    void (*enc_attention_dropout_forward)(float *out, float *att, const float *q, const float *k, const float *v, const int *mask, int B, int T, int NH, int HS, float p, unsigned long long seed);
-    void (*enc_attention_dropout_backward)(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *att, int B, int T, int NH, int HS, float p, unsigned long long seed);
     void (*gelu_erf_forward)(float *out, const float *inp, size_t n);
     void (*gelu_erf_backward)(float *dinp, const float *dout, const float *inp, size_t n);
     void (*tanh_forward)(float *out, const float *inp, size_t n);

@@ -17,17 +17,11 @@
     .swiglu_forward = P##swiglu_forward, .swiglu_backward = P##swiglu_backward,             \
     .residual_forward = P##residual_forward,                                                \
     .rope_forward = P##rope_forward, .rope_backward = P##rope_backward,                     \
-    .attention_forward = P##attention_forward, .attention_backward = P##attention_backward, \
     .attention_cached_forward = P##attention_cached_forward,                                \
     .crossentropy_forward_backward = P##crossentropy_forward_backward,                      \
     .matmul_acc_forward = P##matmul_acc_forward, .matmul_acc_backward = P##matmul_acc_backward, \
     .qmatmul_forward = P##qmatmul_forward, .qmatmul_backward = P##qmatmul_backward, \
     .dropout_forward = P##dropout_forward, .dropout_backward = P##dropout_backward,         \
-    .attention_dropout_forward = P##attention_dropout_forward,                              \
-    .attention_dropout_backward = P##attention_dropout_backward,                            \
-    .enc_attention_forward = P##enc_attention_forward, .enc_attention_backward = P##enc_attention_backward, \
-    .enc_attention_dropout_forward = P##enc_attention_dropout_forward,                      \
-    .enc_attention_dropout_backward = P##enc_attention_dropout_backward,                    \
     .gelu_erf_forward = P##gelu_erf_forward, .gelu_erf_backward = P##gelu_erf_backward,     \
     .tanh_forward = P##tanh_forward, .tanh_backward = P##tanh_backward,                     \
     .relu_forward = P##relu_forward, .relu_backward = P##relu_backward,                     \
