@@ -285,6 +285,8 @@ static void test_matmul(void **state) {
     check_matmul(5, 17, 13, 1, 33);
     check_matmul(33, 70, 129, 0, 34);
     check_matmul(67, 131, 515, 1, 35); /* parallel bias reduction */
+    check_matmul(16, 768, 300, 0, 36); /* the small-row kernel (2..16 rows), threaded */
+    check_matmul(7, 100, 61, 1, 37);
 }
 
 /* ------------------------------------------------------------------ activations */
