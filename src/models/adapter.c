@@ -78,6 +78,29 @@ void ft__lora_module_forward(const ft_backend *be, float *out, int ldo, const fl
     be->matmul_acc_forward(out, ldo, xa, B, N, r, (int)rows, scale);        /* out += scale xa B^T */
 }
 
+void ft__lora_module_backward(const ft_backend *be, float *dinp, float *dA, float *dB, const float *dout, int ldo,
+                              const float *x, const float *A, const float *B, const float *xa, int N, int in, int r,
+                              int64_t rows, float scale, float p, uint64_t seed, float *xd, float *dxa, float *dx) {
+    /* dxa = scale dout B;  dB += scale dout^T xa */
+    memset(dxa, 0, sizeof(float) * (size_t)N * r);
+    be->matmul_acc_backward(dxa, dB, dout, ldo, xa, B, N, r, (int)rows, scale);
+    const float *xx = x;
+    if (p > 0) {   /* the forward's mask, regenerated from its seed */
+        be->dropout_forward(xd, x, (size_t)N * in, p, seed);
+        xx = xd;
+    }
+    /* dA += dxa^T dropout(x);  d(input) += dropout^T(dxa A) */
+    if (p <= 0 || !dinp) {
+        be->matmul_acc_backward(p > 0 ? NULL : dinp, dA, dxa, r, xx, A, N, in, r, 1.0f);
+        return;
+    }
+    be->matmul_acc_backward(NULL, dA, dxa, r, xx, A, N, in, r, 1.0f);
+    memset(dx, 0, sizeof(float) * (size_t)N * in);
+    be->matmul_acc_backward(dx, NULL, dxa, r, xx, A, N, in, r, 1.0f);
+    be->dropout_backward(dx, dx, (size_t)N * in, p, seed);
+    be->residual_forward(dinp, dinp, dx, (size_t)N * in);
+}
+
 /* ------------------------------------------------------------------ adapter objects */
 
 static int same_shape(const ft_model_config *a, const ft_model_config *b) {

@@ -216,29 +216,10 @@ void ft__enc_lora_backward(const ft_encoder_model *m, int l, int slot, const flo
     const struct enc_lora_state *s = m->lora;
     int k = s ? s->site[l * S_COUNT + slot] : -1;
     if (k < 0) return;
-    const ft_backend *be = m->be;
     const enc_adapter *a = &s->ad[k];
-    float *dA = m->params[a->pa].grad, *dB = m->params[a->pb].grad;
-    const float *A = m->params[a->pa].t.data, *B = m->params[a->pb].t.data;
-    /* dxa = scale dout B;  dB += scale dout^T xa */
-    memset(s->dxa, 0, sizeof(float) * (size_t)N * s->r);
-    be->matmul_acc_backward(s->dxa, dB, dout, a->out, a->xa, B, N, s->r, a->out, s->scale);
-    int drop = m->training && s->dropout > 0;
-    const float *x = inp;
-    if (drop) {
-        be->dropout_forward(s->xd, inp, (size_t)N * a->in, s->dropout, lora_seed(m, k));
-        x = s->xd;
-    }
-    /* dA += dxa^T x;  d(input) += dxa A (through the dropout mask) */
-    if (!drop || !dinp) {
-        be->matmul_acc_backward(drop ? NULL : dinp, dA, s->dxa, s->r, x, A, N, a->in, s->r, 1.0f);
-        return;
-    }
-    be->matmul_acc_backward(NULL, dA, s->dxa, s->r, x, A, N, a->in, s->r, 1.0f);
-    memset(s->dx, 0, sizeof(float) * (size_t)N * a->in);
-    be->matmul_acc_backward(s->dx, NULL, s->dxa, s->r, x, A, N, a->in, s->r, 1.0f);
-    be->dropout_backward(s->dx, s->dx, (size_t)N * a->in, s->dropout, lora_seed(m, k));
-    be->residual_forward(dinp, dinp, s->dx, (size_t)N * a->in);
+    float p = m->training && s->dropout > 0 ? s->dropout : 0.0f;
+    ft__lora_module_backward(m->be, dinp, m->params[a->pa].grad, m->params[a->pb].grad, dout, a->out, inp, m->params[a->pa].t.data,
+                             m->params[a->pb].t.data, a->xa, N, a->in, s->r, a->out, s->scale, p, lora_seed(m, k), s->xd, s->dxa, s->dx);
 }
 
 /* ------------------------------------------------------------------ merge */

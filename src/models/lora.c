@@ -140,32 +140,13 @@ void ft__lora_forward(ft_model *m, int l, int slot, const float *inp, float *out
 }
 
 void ft__lora_backward(ft_model *m, int l, int slot, const float *inp, const float *dout, int ldo, float *dinp, int N) {
-    const ft_backend *be = m->be;
     for (int k = 0; k < m->n_lora; k++) {
         ft_lora *a = &m->lora[k];
         if (a->layer != l || a->slot != slot) continue;
-        float *dA = m->params[a->pa].grad, *dB = m->params[a->pb].grad;
-        const float *A = m->params[a->pa].t.data, *B = m->params[a->pb].t.data;
-        /* dxa = scale * dout @ B ; dB += scale * dout^T @ xa */
-        memset(m->lora_dxa, 0, sizeof(float) * (size_t)N * a->r);
-        be->matmul_acc_backward(m->lora_dxa, dB, dout + a->row0, ldo, a->xa, B, N, a->r, (int)a->rows, a->scale);
-        int drop = m->training && a->dropout > 0;
-        const float *x = inp;
-        if (drop) {
-            be->dropout_forward(m->lora_xd, inp, (size_t)N * a->in, a->dropout, lora_seed(m, k));
-            x = m->lora_xd;
-        }
-        if (!drop) {
-            be->matmul_acc_backward(dinp, dA, m->lora_dxa, a->r, x, A, N, a->in, a->r, 1.0f);
-        } else {
-            be->matmul_acc_backward(NULL, dA, m->lora_dxa, a->r, x, A, N, a->in, a->r, 1.0f);
-            if (dinp) {
-                memset(m->lora_dx, 0, sizeof(float) * (size_t)N * a->in);
-                be->matmul_acc_backward(m->lora_dx, NULL, m->lora_dxa, a->r, x, A, N, a->in, a->r, 1.0f);
-                be->dropout_backward(m->lora_dx, m->lora_dx, (size_t)N * a->in, a->dropout, lora_seed(m, k));
-                be->residual_forward(dinp, dinp, m->lora_dx, (size_t)N * a->in);
-            }
-        }
+        float p = m->training && a->dropout > 0 ? a->dropout : 0.0f;
+        ft__lora_module_backward(m->be, dinp, m->params[a->pa].grad, m->params[a->pb].grad, dout + a->row0, ldo, inp,
+                                 m->params[a->pa].t.data, m->params[a->pb].t.data, a->xa, N, a->in, a->r, a->rows, a->scale,
+                                 p, lora_seed(m, k), m->lora_xd, m->lora_dxa, m->lora_dx);
     }
 }
 

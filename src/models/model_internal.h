@@ -182,6 +182,13 @@ int ft__lora_plan_modules(const ft_model *m, const char *targets, ft_adapter_mod
 void ft__lora_module_forward(const ft_backend *be, float *out, int ldo, const float *x, const float *A, const float *B,
                             float *xa, int N, int in, int r, int64_t rows, float scale);
 
+/* Its backward, for out += scale * (dropout_p(x) A^T) B^T: dB += scale dout^T xa, dA += dxa^T dropout(x), dinp
+ * (may be NULL) += dropout^T(dxa A). x is the raw input (the mask is regenerated from seed; p 0 = none);
+ * xd [N, in], dxa [N, r], dx [N, in] are scratch. Gradients ACCUMULATE. */
+void ft__lora_module_backward(const ft_backend *be, float *dinp, float *dA, float *dB, const float *dout, int ldo,
+                              const float *x, const float *A, const float *B, const float *xa, int N, int in, int r,
+                              int64_t rows, float scale, float p, uint64_t seed, float *xd, float *dxa, float *dx);
+
 struct ft_adapter {
     char name[256];
     int  n_mod;
