@@ -4,6 +4,7 @@
 #   make bench                finetune bench side by side with PyTorch (bench/run.sh)
 #   make SANITIZE=address     instrumented build in build-address/ (same for undefined)
 #   make SANITIZE=thread test ThreadSanitizer build running the tests of shared state (TSAN_TESTS)
+#   make fuzz                 libFuzzer targets (fuzz/, clang + ASan/UBSan) in build-fuzz/, each run FUZZ_SECONDS (60)
 #   make BUILD=dir            build elsewhere (parallel work trees)
 CC      ?= cc
 SANITIZE ?=
@@ -30,7 +31,14 @@ TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_UTIL := $(BUILD)/obj/tests/util/testutil.o
 
-.PHONY: all test bench clean fixtures
+# the libFuzzer targets (fuzz/fuzz_<name>.c): replayed over their seeds by tests/test_fuzz_seeds in `make test`
+# (entry point renamed to ft_fuzz_<name>), fuzzed by `make fuzz`
+FUZZ_SRC   := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_NAMES := $(FUZZ_SRC:fuzz/fuzz_%.c=%)
+FUZZ_SECONDS ?= 60
+FUZZ_OPT   := -O1 -g -march=native -fno-omit-frame-pointer -fsanitize=address,undefined,fuzzer-no-link -Wno-unknown-warning-option
+
+.PHONY: all test bench clean fixtures fuzz fuzz-bins
 .SECONDARY:
 MAKEFLAGS += -j2
 all: $(BUILD)/libfinetune.a $(BUILD)/finetune
@@ -45,6 +53,24 @@ $(BUILD)/libfinetune.a: $(LIB_OBJ)
 
 $(BUILD)/finetune: $(TOOL_OBJ) $(BUILD)/libfinetune.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/obj/fuzz/fuzz_%.o: fuzz/fuzz_%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ifuzz -DLLVMFuzzerTestOneInput=ft_fuzz_$* -c $< -o $@
+
+$(BUILD)/tests/test_fuzz_seeds: $(BUILD)/obj/tests/test_fuzz_seeds.o $(FUZZ_SRC:%.c=$(BUILD)/obj/%.o) $(TEST_UTIL) $(BUILD)/libfinetune.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
+
+$(BUILD)/fuzz/%: fuzz/fuzz_%.c $(BUILD)/libfinetune.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ifuzz -fsanitize=fuzzer,address,undefined $< $(BUILD)/libfinetune.a -o $@ $(LDLIBS)
+
+fuzz-bins: $(BUILD)/libfinetune.a $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
+
+fuzz:
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang OPT="$(FUZZ_OPT)" fuzz-bins
+	@./fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_UTIL) $(BUILD)/libfinetune.a
 	@mkdir -p $(dir $@)
@@ -64,6 +90,6 @@ bench: all
 	@if [ -f models/all-MiniLM-L6-v2/model.safetensors ]; then echo; ./bench/encoder.sh; fi
 
 clean:
-	rm -rf build build-address build-undefined build-thread
+	rm -rf build build-address build-undefined build-thread build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -298,18 +298,6 @@ static void test_load_quantized(void **s) {
 
 /* ------------------------------------------------------------ (c) the CLI */
 
-static int ft(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int ft(char **out, const char *fmt, ...) {
-    char args[4096], cmd[6000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", g_bin, args);
-    int rc = ft_test_run(cmd, out);
-    if (rc != 0) printf("command: %s\nexit %d, output:\n%s\n", cmd, rc, *out);
-    return rc;
-}
 
 static const char *fx(const char *rel) {
     static char buf[4][4096];
@@ -333,7 +321,7 @@ static void test_cli_train_eval(void **s) {
     char run[4200], *out;
     snprintf(run, sizeof run, "%s/cli", g_tmp);
     /* validation = the training file: "loss goes down" is then about fitting, not generalising */
-    assert_int_equal(ft(&out, "train --task classify --model %s --data %s --val-data %s --text-column sentence --method qlora --quant int8 "
+    assert_int_equal(ft_test_finetune(&out, "train --task classify --model %s --data %s --val-data %s --text-column sentence --method qlora --quant int8 "
                               "--lora-r 8 --lora-alpha 16 --lora-targets all-linear --epochs 6 --batch-size 8 --lr 5e-3 --seed 3 --out %s",
                         fx("tiny_bert"), fx("sst_train.tsv"), fx("sst_train.tsv"), run), 0);
     const char *first = strstr(out, "eval step");
@@ -353,7 +341,7 @@ static void test_cli_train_eval(void **s) {
     snprintf(path, sizeof path, "%s/final/adapter_model.safetensors", run);
     assert_true(ft_path_exists(path));
     snprintf(path, sizeof path, "%s/final", run);
-    assert_int_equal(ft(&out, "eval --model %s --data %s --text-column sentence --json", path, fx("sst_train.tsv")), 0);
+    assert_int_equal(ft_test_finetune(&out, "eval --model %s --data %s --text-column sentence --json", path, fx("sst_train.tsv")), 0);
     printf("  eval of the saved adapter: %.200s\n", strstr(out, "{") ? strstr(out, "{") : out);
     assert_non_null(strstr(out, "\"accuracy\""));
     /* eval reloads the base in f32 and the adapter on top: the same loss as the run's last (int8) evaluation,
@@ -364,7 +352,7 @@ static void test_cli_train_eval(void **s) {
     free(out);
     /* NF4 through the CLI on width 32 */
     snprintf(run, sizeof run, "%s/cli-nf4", g_tmp);
-    assert_int_not_equal(ft(&out, "train --task classify --model %s --data %s --text-column sentence --method qlora --out %s",
+    assert_int_not_equal(ft_test_finetune(&out, "train --task classify --model %s --data %s --text-column sentence --method qlora --out %s",
                             fx("tiny_bert"), fx("sst_train.tsv"), run), 0);
     printf("  nf4 on tiny_bert: %s", strstr(out, "error") ? strstr(out, "error") : out);
     assert_non_null(strstr(out, "NF4 needs input widths that are multiples of 64; bert.encoder.layer.0.attention.self.query.weight has 32"));

@@ -35,16 +35,6 @@ static int sh(const char *cmd) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static int files_equal(const char *a, const char *b) {
-    char *x, *y;
-    size_t nx, ny;
-    if (ft_file_read_all(a, &x, &nx) || ft_file_read_all(b, &y, &ny)) return 0;
-    int eq = nx == ny && memcmp(x, y, nx) == 0;
-    free(x);
-    free(y);
-    return eq;
-}
-
 static void test_run_directory(void **s) {
     (void)s;
     if (!ft_fixture_present("train/basketball_coach.json")) skip();
@@ -99,7 +89,7 @@ static void kill_and_resume(const char *dir, int ms) {
     char a[512], b[512];
     snprintf(a, sizeof a, "%s/final/model.safetensors", dir);
     snprintf(b, sizeof b, "" FT_TRAIN_TMP "a/final/model.safetensors");
-    int same = files_equal(a, b);
+    int same = ft_test_files_equal(a, b);
     printf("  killed after %4d ms (%s), resumed: final model %s the uninterrupted run's\n", ms,
            killed ? "SIGKILL during the run" : "run had finished", same ? "byte-identical to" : "DIFFERENT from");
     assert_true(same);

@@ -16,19 +16,6 @@
 
 static char g_bin[1024], g_tmp[1024];
 
-/* runs `finetune ARGS` (stderr merged into *out) */
-static int ft(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int ft(char **out, const char *fmt, ...) {
-    char args[4096], cmd[6000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", g_bin, args);
-    int rc = ft_test_run(cmd, out);
-    if (rc != 0) printf("command: %s\nexit %d, output:\n%s\n", cmd, rc, *out);
-    return rc;
-}
 
 /* the "defaults: ..." line of a run's output (a static copy), or fails the test */
 static const char *defaults_line(const char *out) {
@@ -171,17 +158,17 @@ static void test_cli_decoder(void **s) {
     (void)s;
     if (!ft_path_is_dir("models/stories260K") || !ft_fixture_present("train/basketball_coach.json")) skip();
     char *out;
-    assert_int_equal(ft(&out, "train %s --dry-run --out %s", k_dec, ft_test_path(g_tmp, "dec")), 0);
+    assert_int_equal(ft_test_finetune(&out, "train %s --dry-run --out %s", k_dec, ft_test_path(g_tmp, "dec")), 0);
     const char *l = defaults_line(out);
     assert_non_null(strstr(l, "lr 0.0005 (full fine-tuning of a tiny pretrained decoder"));
     assert_non_null(strstr(l, "warmup-ratio 0.05"));
     assert_non_null(strstr(l, "batch-size 8"));
     assert_non_null(strstr(out, "steps of 1 x 8 x 32 tokens")); /* the dry-run plan uses the resolved batch */
     free(out);
-    assert_int_equal(ft(&out, "train %s --method lora --dry-run --out %s", k_dec, ft_test_path(g_tmp, "dec-lora")), 0);
+    assert_int_equal(ft_test_finetune(&out, "train %s --method lora --dry-run --out %s", k_dec, ft_test_path(g_tmp, "dec-lora")), 0);
     assert_non_null(strstr(defaults_line(out), "lr 0.0005 (LoRA on a tiny pretrained decoder"));
     free(out);
-    assert_int_equal(ft(&out, "train %s --init random --lr 2e-3 --batch-size 4 --dry-run --out %s", k_dec, ft_test_path(g_tmp, "dec-rnd")), 0);
+    assert_int_equal(ft_test_finetune(&out, "train %s --init random --lr 2e-3 --batch-size 4 --dry-run --out %s", k_dec, ft_test_path(g_tmp, "dec-rnd")), 0);
     l = defaults_line(out);
     assert_non_null(strstr(l, "lr 0.002 (set)"));
     assert_non_null(strstr(l, "batch-size 4 (set)"));
@@ -196,14 +183,14 @@ static void test_cli_encoder_and_resume(void **s) {
     snprintf(model, sizeof model, "%s", ft_fixture("train_encoder/tiny_bert"));
     snprintf(data, sizeof data, "%s", ft_fixture("train_encoder/sst_train.tsv"));
     /* LoRA on an encoder, dry run */
-    assert_int_equal(ft(&out, "train --task classify --method lora --model %s --data %s --text-column sentence --dry-run --out %s", model,
+    assert_int_equal(ft_test_finetune(&out, "train --task classify --method lora --model %s --data %s --text-column sentence --dry-run --out %s", model,
                         data, ft_test_path(g_tmp, "enc-lora")), 0);
     assert_non_null(strstr(defaults_line(out), "lr 0.001 (LoRA on a pretrained encoder"));
     free(out);
     /* full fine-tuning with defaults only: 5e-5, 0.1, 16, saved as numbers in config.json */
     snprintf(a, sizeof a, "%s/encA", g_tmp);
     snprintf(b, sizeof b, "%s/encB", g_tmp);
-    assert_int_equal(ft(&out, "train --model %s --data %s --text-column sentence --epochs 1 --save-every 2 --keep 100 --threads 1 --out %s",
+    assert_int_equal(ft_test_finetune(&out, "train --model %s --data %s --text-column sentence --epochs 1 --save-every 2 --keep 100 --threads 1 --out %s",
                         model, data, a), 0);
     const char *l = defaults_line(out);
     assert_non_null(strstr(l, "lr 5e-05 (full fine-tuning of a pretrained encoder"));
@@ -233,7 +220,7 @@ static void test_cli_encoder_and_resume(void **s) {
     snprintf(cmd, sizeof cmd, "mkdir -p %s/checkpoints && cp %s/config.json %s/metrics.jsonl %s/ && cp -r %s/checkpoints/step-00000002 %s/checkpoints/",
              b, a, a, b, a, b);
     assert_int_equal(system(cmd), 0);
-    assert_int_equal(ft(&out, "train --resume %s", b), 0);
+    assert_int_equal(ft_test_finetune(&out, "train --resume %s", b), 0);
     l = defaults_line(out);
     assert_non_null(strstr(l, "lr 5e-05"));
     assert_non_null(strstr(l, "batch-size 16"));

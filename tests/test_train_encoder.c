@@ -16,35 +16,7 @@
 
 static char g_bin[1024], g_tmp[1024];
 
-static int run(const char *cmd, char **out) {
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    size_t n;
-    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += n;
-        if (cap - len < 1024) buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = 0;
-    int st = pclose(p);
-    *out = buf;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
-/* runs `finetune ARGS` (stderr merged); prints the output when it fails */
-static int ft(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int ft(char **out, const char *fmt, ...) {
-    char args[4096], cmd[6000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", g_bin, args);
-    int rc = run(cmd, out);
-    if (rc != 0) printf("command: %s\nexit %d, output:\n%s\n", cmd, rc, *out);
-    return rc;
-}
 
 static const char *fx(const char *rel) {
     static char buf[8][4096];
@@ -90,7 +62,7 @@ static void test_classify_end_to_end(void **s) {
     (void)s;
     char out_dir[2048], *out;
     snprintf(out_dir, sizeof out_dir, "%s/cls", g_tmp);
-    assert_int_equal(ft(&out, "train --task classify --model %s --data %s --val-data %s --text-column sentence --epochs 10 "
+    assert_int_equal(ft_test_finetune(&out, "train --task classify --model %s --data %s --val-data %s --text-column sentence --epochs 10 "
                               "--batch-size 16 --lr 3e-3 --warmup-ratio 0 --seed 7 --out %s",
                         fx("tiny_bert"), fx("sst_train.tsv"), fx("sst_dev.tsv"), out_dir), 0);
     assert_non_null(strstr(out, "labels: 0=negative 1=positive"));
@@ -125,7 +97,7 @@ static void test_classify_end_to_end(void **s) {
     assert_non_null(strstr(html, "negative"));
     free(html);
     /* eval --json on the final model reproduces the last evaluation */
-    assert_int_equal(ft(&out, "eval --model %s --data %s --text-column sentence --json", final_dir, fx("sst_dev.tsv")), 0);
+    assert_int_equal(ft_test_finetune(&out, "eval --model %s --data %s --text-column sentence --json", final_dir, fx("sst_dev.tsv")), 0);
     char *brace = strchr(out, '{');
     assert_non_null(brace);
     cJSON *j = cJSON_Parse(brace);
@@ -137,7 +109,7 @@ static void test_classify_end_to_end(void **s) {
     cJSON_Delete(j);
     free(out);
     /* predict: label and probabilities */
-    assert_int_equal(ft(&out, "predict --model %s --text 'a charming , funny and moving film' --json", final_dir), 0);
+    assert_int_equal(ft_test_finetune(&out, "predict --model %s --text 'a charming , funny and moving film' --json", final_dir), 0);
     j = cJSON_Parse(strchr(out, '{'));
     assert_non_null(j);
     const char *lab = cJSON_GetObjectItem(j, "label")->valuestring;
@@ -151,7 +123,7 @@ static void test_classify_end_to_end(void **s) {
     /* stdin lines */
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "printf 'good\\nbad movie\\n' | %s predict --model %s", g_bin, final_dir);
-    assert_int_equal(run(cmd, &out), 0);
+    assert_int_equal(ft_test_run(cmd, &out), 0);
     int lines = 0;
     for (char *p = out; *p; p++) lines += *p == '\n';
     assert_int_equal(lines, 2);
@@ -165,7 +137,7 @@ static void test_head_change_two_to_three(void **s) {
     (void)s;
     char out_dir[2048], *out;
     snprintf(out_dir, sizeof out_dir, "%s/three", g_tmp);
-    assert_int_equal(ft(&out, "train --model %s --data %s --label-column topic --epochs 2 --batch-size 16 --lr 3e-3 --out %s",
+    assert_int_equal(ft_test_finetune(&out, "train --model %s --data %s --label-column topic --epochs 2 --batch-size 16 --lr 3e-3 --out %s",
                         fx("tiny_bert"), fx("topics3.csv"), out_dir), 0);
     const char *msg = strstr(out, "re-initialising");
     printf("  2 -> 3 labels: %.*s\n", msg ? (int)(strchr(msg, '\n') ? strchr(msg, '\n') - msg : 80) : 4, msg ? msg : "NONE");
@@ -205,7 +177,7 @@ static void test_resume_bit_exact(void **s) {
     char a[2048], b[2048], *out, cmd[16384];
     snprintf(a, sizeof a, "%s/resA", g_tmp);
     snprintf(b, sizeof b, "%s/resB", g_tmp);
-    assert_int_equal(ft(&out, "train --model %s --data %s --text-column sentence --epochs 2 --batch-size 16 --grad-accum 2 "
+    assert_int_equal(ft_test_finetune(&out, "train --model %s --data %s --text-column sentence --epochs 2 --batch-size 16 --grad-accum 2 "
                               "--save-every 2 --keep 100 --out %s",
                         fx("tiny_bert"), fx("sst_train.tsv"), a), 0);
     free(out);
@@ -213,7 +185,7 @@ static void test_resume_bit_exact(void **s) {
     snprintf(cmd, sizeof cmd, "mkdir -p %s/checkpoints && cp %s/config.json %s/metrics.jsonl %s/ && cp -r %s/checkpoints/step-00000004 %s/checkpoints/",
              b, a, a, b, a, b);
     assert_int_equal(system(cmd), 0);
-    assert_int_equal(ft(&out, "train --resume %s", b), 0);
+    assert_int_equal(ft_test_finetune(&out, "train --resume %s", b), 0);
     assert_non_null(strstr(out, "resuming from"));
     free(out);
     char fa[2200], fb[2200];
@@ -236,7 +208,7 @@ static void test_regress(void **s) {
     (void)s;
     char out_dir[2048], *out;
     snprintf(out_dir, sizeof out_dir, "%s/reg", g_tmp);
-    assert_int_equal(ft(&out, "train --task regress --model %s --data %s --label-column score --epochs 4 --batch-size 16 --lr 3e-3 --out %s",
+    assert_int_equal(ft_test_finetune(&out, "train --task regress --model %s --data %s --label-column score --epochs 4 --batch-size 16 --lr 3e-3 --out %s",
                         fx("tiny_bert"), fx("sst_score.csv"), out_dir), 0);
     free(out);
     cJSON *ev = lines_of(out_dir, "eval"), *tr = lines_of(out_dir, "train");
@@ -250,7 +222,7 @@ static void test_regress(void **s) {
     cJSON_Delete(tr);
     char final_dir[2100];
     snprintf(final_dir, sizeof final_dir, "%s/final", out_dir);
-    assert_int_equal(ft(&out, "predict --model %s --text 'a wonderful film'", final_dir), 0);
+    assert_int_equal(ft_test_finetune(&out, "predict --model %s --text 'a wonderful film'", final_dir), 0);
     char *end;
     double v = strtod(out, &end);
     printf("  predict (regress): %g\n", v);
@@ -264,7 +236,7 @@ static void test_token_classify(void **s) {
     snprintf(out_dir, sizeof out_dir, "%s/ner", g_tmp);
     char conll[4096];
     snprintf(conll, sizeof conll, "%s", ft_fixture("classify/wnut17_dev.conll"));
-    assert_int_equal(ft(&out, "train --task token-classify --model %s --data %s --val-split 0.25 --epochs 3 --batch-size 4 --lr 3e-3 --out %s",
+    assert_int_equal(ft_test_finetune(&out, "train --task token-classify --model %s --data %s --val-split 0.25 --epochs 3 --batch-size 4 --lr 3e-3 --out %s",
                         fx("tiny_bert"), conll, out_dir), 0);
     free(out);
     cJSON *ev = lines_of(out_dir, "eval"), *tr = lines_of(out_dir, "train");
@@ -280,7 +252,7 @@ static void test_token_classify(void **s) {
     char *cfg = read_text(final_dir, "config.json");
     assert_non_null(strstr(cfg, "BertForTokenClassification"));
     free(cfg);
-    assert_int_equal(ft(&out, "predict --model %s --text 'I live in New York'", final_dir), 0);
+    assert_int_equal(ft_test_finetune(&out, "predict --model %s --text 'I live in New York'", final_dir), 0);
     printf("  predict (tokens): %s", out);
     assert_non_null(strstr(out, "York/"));
     free(out);
@@ -290,7 +262,7 @@ static void test_mlm(void **s) {
     (void)s;
     char out_dir[2048], *out;
     snprintf(out_dir, sizeof out_dir, "%s/mlm", g_tmp);
-    assert_int_equal(ft(&out, "train --task mlm --model %s --data %s --epochs 4 --batch-size 16 --lr 3e-3 --out %s",
+    assert_int_equal(ft_test_finetune(&out, "train --task mlm --model %s --data %s --epochs 4 --batch-size 16 --lr 3e-3 --out %s",
                         fx("tiny_bert"), fx("mlm.txt"), out_dir), 0);
     free(out);
     cJSON *ev = lines_of(out_dir, "eval");
@@ -304,7 +276,7 @@ static void test_mlm(void **s) {
     char *cfg = read_text(final_dir, "config.json");
     assert_non_null(strstr(cfg, "BertForMaskedLM"));
     free(cfg);
-    assert_int_equal(ft(&out, "predict --model %s --text 'the film is [MASK] .' --top-k 3", final_dir), 0);
+    assert_int_equal(ft_test_finetune(&out, "predict --model %s --text 'the film is [MASK] .' --top-k 3", final_dir), 0);
     printf("  predict (mlm): %s", out);
     assert_non_null(strstr(out, "mask 1:"));
     free(out);
@@ -314,7 +286,7 @@ static void test_kfold_and_options(void **s) {
     (void)s;
     char out_dir[2048], *out;
     snprintf(out_dir, sizeof out_dir, "%s/kfold", g_tmp);
-    assert_int_equal(ft(&out, "train --model %s --data %s --text-column sentence --folds 3 --fold -1 --epochs 1 --batch-size 16 --out %s",
+    assert_int_equal(ft_test_finetune(&out, "train --model %s --data %s --text-column sentence --folds 3 --fold -1 --epochs 1 --batch-size 16 --out %s",
                         fx("tiny_bert"), fx("sst_train.tsv"), out_dir), 0);
     free(out);
     char *k = read_text(out_dir, "kfold.json");
@@ -326,12 +298,12 @@ static void test_kfold_and_options(void **s) {
     cJSON_Delete(j);
     /* no --text-column and no "text" column: GLUE's "sentence" is taken, with a note */
     snprintf(out_dir, sizeof out_dir, "%s/autocol", g_tmp);
-    assert_int_equal(ft(&out, "train --model %s --data %s --max-steps 1 --batch-size 8 --out %s", fx("tiny_bert"), fx("sst_train.tsv"), out_dir), 0);
+    assert_int_equal(ft_test_finetune(&out, "train --model %s --data %s --max-steps 1 --batch-size 8 --out %s", fx("tiny_bert"), fx("sst_train.tsv"), out_dir), 0);
     assert_non_null(strstr(out, "using 'sentence'"));
     free(out);
     /* freezing, class weights, over-sampling */
     snprintf(out_dir, sizeof out_dir, "%s/opts", g_tmp);
-    assert_int_equal(ft(&out, "train --model %s --data %s --label-column topic --freeze embeddings,layers:0 --class-weights balanced "
+    assert_int_equal(ft_test_finetune(&out, "train --model %s --data %s --label-column topic --freeze embeddings,layers:0 --class-weights balanced "
                               "--resample over --max-steps 3 --batch-size 8 --out %s",
                         fx("tiny_bert"), fx("topics3.csv"), out_dir), 0);
     assert_non_null(strstr(out, "trainable parameters:"));
@@ -344,7 +316,7 @@ static void test_lora(void **s) {
     (void)s;
     char out_dir[2048], *out;
     snprintf(out_dir, sizeof out_dir, "%s/lora", g_tmp);
-    assert_int_equal(ft(&out, "train --method lora --lora-r 4 --lora-alpha 8 --lora-dropout 0.1 --model %s --data %s --val-data %s "
+    assert_int_equal(ft_test_finetune(&out, "train --method lora --lora-r 4 --lora-alpha 8 --lora-dropout 0.1 --model %s --data %s --val-data %s "
                               "--text-column sentence --epochs 6 --batch-size 16 --lr 1e-2 --out %s",
                         fx("tiny_bert"), fx("sst_train.tsv"), fx("sst_dev.tsv"), out_dir), 0);
     const char *msg = strstr(out, "trainable parameters:");
@@ -364,14 +336,14 @@ static void test_lora(void **s) {
     assert_non_null(strstr(cfg, "\"SEQ_CLS\""));
     free(cfg);
     /* the adapter directory is a model for eval and predict */
-    assert_int_equal(ft(&out, "eval --model %s --data %s --text-column sentence --json", final_dir, fx("sst_dev.tsv")), 0);
+    assert_int_equal(ft_test_finetune(&out, "eval --model %s --data %s --text-column sentence --json", final_dir, fx("sst_dev.tsv")), 0);
     cJSON *j = cJSON_Parse(strchr(out, '{'));
     assert_non_null(j);
     printf("  eval --json on the adapter: accuracy %.4f (last evaluation %.4f)\n", num(j, "accuracy"), num(e, "accuracy"));
     assert_true(num(j, "accuracy") == num(e, "accuracy"));
     cJSON_Delete(j);
     free(out);
-    assert_int_equal(ft(&out, "predict --model %s --text 'a moving film' --json", final_dir), 0);
+    assert_int_equal(ft_test_finetune(&out, "predict --model %s --text 'a moving film' --json", final_dir), 0);
     j = cJSON_Parse(strchr(out, '{'));
     assert_non_null(j);
     const char *lab = cJSON_GetObjectItem(j, "label")->valuestring;
@@ -386,19 +358,19 @@ static void test_errors(void **s) {
     (void)s;
     char out_dir[2048], *out;
     snprintf(out_dir, sizeof out_dir, "%s/err1", g_tmp);
-    assert_int_not_equal(ft(&out, "train --model %s --data %s --text-column sentence --label-column nope --out %s", fx("tiny_bert"), fx("sst_train.tsv"), out_dir), 0);
+    assert_int_not_equal(ft_test_finetune(&out, "train --model %s --data %s --text-column sentence --label-column nope --out %s", fx("tiny_bert"), fx("sst_train.tsv"), out_dir), 0);
     printf("  missing column: %s", out);
     assert_non_null(strstr(out, "sst_train.tsv"));
     assert_non_null(strstr(out, "nope"));
     free(out);
     snprintf(out_dir, sizeof out_dir, "%s/err2", g_tmp);
-    assert_int_not_equal(ft(&out, "train --task regress --model %s --data %s --text-column sentence --out %s", fx("tiny_bert"), fx("sst_train.tsv"), out_dir), 0);
+    assert_int_not_equal(ft_test_finetune(&out, "train --task regress --model %s --data %s --text-column sentence --out %s", fx("tiny_bert"), fx("sst_train.tsv"), out_dir), 0);
     printf("  regress on names: %s", out);
     assert_non_null(strstr(out, "not a number"));
     free(out);
     snprintf(out_dir, sizeof out_dir, "%s/err3", g_tmp);
     /* QLoRA on encoders works (tests/test_encoder_qlora.c); tiny_bert's width 32 needs int8 rows, not NF4 */
-    assert_int_equal(ft(&out, "train --task classify --model %s --data %s --method qlora --quant int8 --max-steps 2 --text-column sentence --out %s", fx("tiny_bert"), fx("sst_train.tsv"), out_dir), 0);
+    assert_int_equal(ft_test_finetune(&out, "train --task classify --model %s --data %s --method qlora --quant int8 --max-steps 2 --text-column sentence --out %s", fx("tiny_bert"), fx("sst_train.tsv"), out_dir), 0);
     printf("  qlora (int8) on an encoder: trains\n");
     assert_non_null(strstr(out, "the base is frozen"));
     free(out);

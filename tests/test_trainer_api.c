@@ -89,17 +89,6 @@ static long stdout_back(int saved, const char *path) {
 
 static int present(void) { return ft_fixture_present("train/basketball_coach.json") && ft_path_exists(k_model); }
 
-static int files_equal(const char *a, const char *b) {
-    char *x, *y;
-    size_t nx, ny;
-    if (ft_file_read_all(a, &x, &nx)) return 0;
-    if (ft_file_read_all(b, &y, &ny)) { free(x); return 0; }
-    int eq = nx == ny && memcmp(x, y, nx) == 0;
-    free(x);
-    free(y);
-    return eq;
-}
-
 /* ---- a whole run through ft_trainer_run, every sink call recorded, stdout empty ---- */
 static void test_run_with_sink(void **s) {
     (void)s;
@@ -179,7 +168,7 @@ static void test_stop_flag_and_resume(void **s) {
     assert_int_equal(rc, FT_OK);
     assert_int_equal(r2.steps, 3);
     assert_int_equal(res.steps, 6);
-    int same = files_equal(ft_test_path(g_dir, "stopped/final/model.safetensors"), ft_test_path(g_dir, "full/final/model.safetensors"));
+    int same = ft_test_files_equal(ft_test_path(g_dir, "stopped/final/model.safetensors"), ft_test_path(g_dir, "full/final/model.safetensors"));
     printf("  resumed from step 3: %d more steps; final model %s the uninterrupted run's\n", r2.steps, same ? "byte-identical to" : "DIFFERENT from");
     assert_true(same);
 }

@@ -277,6 +277,11 @@ static int parse_postfix(ps *P, jnode *node, jnode **out) {
             if (v.n == 0) return perr(P, t->pos, FT_ERR_FORMAT, "expected subscript expression");
             jnode *key = v.a[0];
             if (v.n > 1) {
+                /* x[a:b, c]: a tuple holding a slice object — Python's extended slicing, which no chat template
+                 * uses and the subset has no value for */
+                for (int i = 0; i < v.n; i++)
+                    if (v.a[i]->kind == N_SLICE)
+                        return perr(P, t->pos, FT_ERR_UNSUPPORTED, "a slice inside a tuple subscript (x[a:b, c]) is not supported");
                 key = mk(P, N_TUPLE, t->pos);
                 if (!key) return nomem();
                 key->args = v.a;

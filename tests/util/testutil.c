@@ -1,5 +1,6 @@
 /* testutil.c — see testutil.h. */
 #include "testutil.h"
+#include "finetune/fileio.h"
 #include "finetune/safetensors.h"
 
 #include <math.h>
@@ -156,6 +157,30 @@ int ft_test_check_encoder_grads(ft_encoder_model *m, const ft_safetensors *st, d
     for (int i = 0; i < ft_st_count(st); i++) nref += !strncmp(ft_st_at(st, i)->name, "grad.", 5);
     printf("  %d of %d gradients compared, %d failures\n", compared, nref, fails);
     return fails + (compared != nref);
+}
+
+int ft_test_finetune(char **out, const char *fmt, ...) {
+    char args[4096], cmd[6000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    const char *b = getenv("BUILD");
+    snprintf(cmd, sizeof cmd, "%s/finetune %s 2>&1", b && *b ? b : "build", args);
+    int rc = ft_test_run(cmd, out);
+    if (rc != 0) printf("command: %s\nexit %d, output:\n%s\n", cmd, rc, *out);
+    return rc;
+}
+
+int ft_test_files_equal(const char *a, const char *b) {
+    char *x, *y;
+    size_t nx, ny;
+    if (ft_file_read_all(a, &x, &nx)) return 0;
+    if (ft_file_read_all(b, &y, &ny)) { free(x); return 0; }
+    int eq = nx == ny && memcmp(x, y, nx) == 0;
+    free(x);
+    free(y);
+    return eq;
 }
 
 int ft_test_run(const char *cmd, char **out) {

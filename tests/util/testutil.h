@@ -63,4 +63,9 @@ int ft_test_check_encoder_grads(ft_encoder_model *m, const ft_safetensors *st, d
  * too) into a malloc'd NUL-terminated *out the caller frees; returns its exit status (-1 if it did not
  * exit normally). */
 int ft_test_run(const char *cmd, char **out);
+/* Runs `$BUILD/finetune ARGS 2>&1` (BUILD from the environment, default "build") with ARGS from fmt; *out as
+ * ft_test_run; prints the command, exit status and output when it fails. */
+int ft_test_finetune(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* 1 when both files exist and hold the same bytes. */
+int ft_test_files_equal(const char *a, const char *b);
 #endif
