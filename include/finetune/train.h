@@ -126,9 +126,10 @@ typedef struct ft_train_defaults_ctx {
  * listed as "(set)". Pure: no I/O. FT_ERR_INVALID for an unknown task / method. */
 int ft_train_config_resolve(ft_train_config *c, const ft_train_defaults_ctx *ctx, char *why, size_t cap);
 /* What the trainers call in their setup: the context from the task name, encoder or decoder and the
- * parameter count (and c->init_from), ft_train_config_resolve, one "defaults: ..." line on stderr,
- * and c->out/config.json rewritten with the resolved values when it exists. */
-int ft_train_defaults_apply(ft_train_config *c, const char *task, int is_encoder, int64_t n_params);
+ * parameter count (and c->init_from), ft_train_config_resolve, the "defaults: ..." line into line[cap]
+ * (the trainer passes it to its sinks: printed by the console sink), and c->out/config.json rewritten with
+ * the resolved values when it exists. Prints nothing. */
+int ft_train_defaults_apply(ft_train_config *c, const char *task, int is_encoder, int64_t n_params, char *line, size_t cap);
 
 typedef struct ft_train_result {
     int64_t steps;

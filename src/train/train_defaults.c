@@ -165,13 +165,13 @@ int ft_train_config_resolve(ft_train_config *c, const ft_train_defaults_ctx *x, 
     return FT_OK;
 }
 
-int ft_train_defaults_apply(ft_train_config *c, const char *task, int is_encoder, int64_t n_params) {
+int ft_train_defaults_apply(ft_train_config *c, const char *task, int is_encoder, int64_t n_params, char *line, size_t cap) {
     int any_auto = c->lr == (float)FT_TRAIN_AUTO || c->warmup_ratio == (float)FT_TRAIN_AUTO || c->batch_size == FT_TRAIN_AUTO;
     ft_train_defaults_ctx x = {task, is_encoder ? FT_MODEL_KIND_ENCODER
                                      : !strcmp(c->init_from, "random") ? FT_MODEL_KIND_DECODER_RANDOM : FT_MODEL_KIND_DECODER, n_params};
     char why[1024];
     FT_TRY(ft_train_config_resolve(c, &x, why, sizeof why));
-    fprintf(stderr, "defaults: %s - set --lr, --warmup-ratio, --batch-size to override\n", why);
+    snprintf(line, cap, "defaults: %s - set --lr, --warmup-ratio, --batch-size to override", why);
     FT_TRY(ft_train_config_validate(c));
     /* the run directory records what was used, not "auto": a resume reads these numbers back */
     char path[4096];

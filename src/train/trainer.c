@@ -42,7 +42,6 @@ struct ft_trainer {
     int started;                    /* step 0 evaluated and checkpointed (or resumed) */
     int own_first, own_last;        /* out.s[0] / out.s[n-1] are the run directory's sinks (closed here) */
     int stopped_early, interrupted, status;
-    char defaults_text[2048];       /* settings chosen automatically (on_start), "" if none */
 };
 
 ft_task *ft__trainer_task(ft_trainer *t) { return t->task; }
@@ -438,6 +437,7 @@ static int setup(ft_trainer *t, int have_ckpt, const char *ckpt) {
     const ft_task_ops *ops = ft__train_is_encoder_task(c) ? &ft_task_encoder_ops : &ft_task_lm_ops;
     FT_TRY(ops->create(&t->task, c, &t->out));
     ft_task *k = t->task;
+    if (k->defaults_text[0]) ft__sinks_message(&t->out, FT_LOG_INFO, "%s", k->defaults_text);
     t->steps_per_epoch = (k->batches_per_epoch + c->grad_accum - 1) / c->grad_accum;
     t->total_steps = c->max_steps > 0 ? c->max_steps : (int64_t)c->epochs * t->steps_per_epoch;
     t->warmup = c->warmup_steps >= 0 ? c->warmup_steps : (int64_t)llround(c->warmup_ratio * (double)t->total_steps);
@@ -447,7 +447,7 @@ static int setup(ft_trainer *t, int have_ckpt, const char *ckpt) {
     FT_TRY(ft__train_make_optimizer(&t->opt, c, k->params, k->n_params));
     if (have_ckpt) { FT_TRY(restore(t, ckpt)); t->started = 1; }
     for (int i = 0; i < t->out.n; i++)
-        if (t->out.s[i].on_start) FT_TRY(t->out.s[i].on_start(t->out.s[i].user, c, t->defaults_text));
+        if (t->out.s[i].on_start) FT_TRY(t->out.s[i].on_start(t->out.s[i].user, c, k->defaults_text));
     char desc[1024];
     ops->describe(k, desc, sizeof desc);
     ft__sinks_message(&t->out, FT_LOG_INFO, "training %s, %lld steps (grad-accum %d), warmup %lld", desc, (long long)t->total_steps,

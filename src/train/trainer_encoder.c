@@ -303,7 +303,8 @@ static int enc_create(ft_task **out, ft_train_config *cfg, const ft_sinks *sinks
     t->cfg = cfg;
     int rc = ft_encoder_task_from_name(!strcmp(cfg->task, "auto") ? "classify" : cfg->task, &t->task);
     if (rc == FT_OK) rc = load_model(t);
-    if (rc == FT_OK) rc = ft_train_defaults_apply(t->cfg, ft_encoder_task_name(t->task), 1, ft_encoder_param_count(t->m)); /* "auto" options */
+    if (rc == FT_OK) rc = ft_train_defaults_apply(t->cfg, ft_encoder_task_name(t->task), 1, ft_encoder_param_count(t->m),
+                                                        t->base.defaults_text, sizeof t->base.defaults_text); /* "auto" options */
     if (rc == FT_OK) rc = load_data(t);
     if (rc < 0) { enc_free(&t->base); return rc; }
     t->base.params = ft_encoder_param(t->m, 0);

@@ -46,6 +46,7 @@ typedef struct ft_task {
     int main_higher_better;         /* the headline metric: higher is better (accuracy, F1) */
     const char *metric_name;        /* of ft_train_result: "accuracy", ...; "" for language models */
     const char *rate_key, *rate_unit;
+    char defaults_text[1024];       /* the "defaults: ..." line of the settings resolved from task, method, model */
 } ft_task;
 
 typedef struct ft_task_eval {

@@ -144,7 +144,8 @@ static int lm_create(ft_task **out, ft_train_config *cfg, const ft_sinks *sinks)
     t->base = (ft_task){.ops = &ft_task_lm_ops, .out = sinks, .metric_name = "", .rate_key = "tokens_per_s", .rate_unit = "tok/s"};
     t->cfg = cfg;
     int rc = load_model(t);
-    if (rc == FT_OK) rc = ft_train_defaults_apply(cfg, "lm", 0, ft_model_param_count(t->model)); /* "auto" options */
+    if (rc == FT_OK) rc = ft_train_defaults_apply(cfg, "lm", 0, ft_model_param_count(t->model), t->base.defaults_text,
+                                                        sizeof t->base.defaults_text); /* "auto" options */
     if (rc == FT_OK) rc = load_data(t);
     if (rc < 0) { lm_free(&t->base); return rc; }
     t->base.params = ft_model_param(t->model, 0);
