@@ -78,10 +78,6 @@ void ft__linear_forward_ws(const ft_model *m, int l, int slot, float *out, const
     ft__linear_q_forward(m->be, out, inp, &m->params[m->layer_slot[l * P_LAYER_COUNT + slot]], bias, N, C, OC, ws, wsn);
 }
 
-void ft__linear_forward(const ft_model *m, int l, int slot, float *out, const float *inp, const float *bias, int N, int C, int OC) {
-    ft__linear_forward_ws(m, l, slot, out, inp, bias, N, C, OC, m->qws, m->qws_floats);
-}
-
 void ft__linear_backward(const ft_model *m, int l, int slot, float *dinp, float *dw, float *dbias, const float *dout,
                         const float *inp, int N, int C, int OC) {
     ft__linear_q_backward(m->be, dinp, dw, dbias, dout, inp, &m->params[m->layer_slot[l * P_LAYER_COUNT + slot]], N, C, OC,

@@ -141,7 +141,6 @@ typedef struct ft_block_ops {
 } ft_block_ops;
 void ft__block_forward(const ft_model *m, int l, const ft_block_io *b, int N, const int *pos, const ft_block_ops *ops);
 
-void ft__linear_forward(const ft_model *m, int l, int slot, float *out, const float *inp, const float *bias, int N, int C, int OC);
 void ft__linear_backward(const ft_model *m, int l, int slot, float *dinp, float *dw, float *dbias, const float *dout,
                         const float *inp, int N, int C, int OC);
 
