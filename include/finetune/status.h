@@ -22,6 +22,7 @@ typedef enum ft_status {
     FT_ERR_DTYPE       = -8,  /* tensor dtype mismatch / unsupported dtype */
     FT_ERR_RANGE       = -9,  /* value out of range (token id, sequence length, ...) */
     FT_ERR_INTERRUPTED = -10, /* stopped on request (Ctrl-C) */
+    FT_ERR_BUSY        = -11, /* overloaded: a queue is full or the service is draining (try again later) */
 } ft_status;
 
 /* Short, static description of a status code ("I/O error", ...). Never NULL. */

@@ -20,6 +20,7 @@ const char *ft_strerror(int status) {
     case FT_ERR_DTYPE: return "dtype mismatch";
     case FT_ERR_RANGE: return "out of range";
     case FT_ERR_INTERRUPTED: return "interrupted";
+    case FT_ERR_BUSY:        return "busy";
     default: return "unknown error";
     }
 }
