@@ -109,7 +109,7 @@ int ft__quant_plan(ft_model *m, ft_arena *plan);
 int ft__quant_param(ft_model *m, int i, const float *w);
 
 /* linear layers of the blocks, whatever the weight's storage (f32 or quantized): decoder.c.
- * They take the quantized-matmul workspace (a context's own, so that contexts share the model). *
+ * They take the quantized-matmul workspace (a context's own, so that contexts share the model). */
 void ft__linear_forward_ws(const ft_model *m, int l, int slot, float *out, const float *inp, const float *bias, int N, int C, int OC,
                           float *ws, size_t wsn);
 /* the LM head over N rows (f32, tied, or quantized) */
