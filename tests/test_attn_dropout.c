@@ -62,12 +62,12 @@ static void test_kernel_fraction_and_scale(void **s) {
         for (int j = 0; j < T; j++)
             for (int h = 0; h < NH; h++) v[((size_t)b * T + j) * C + h * HS + j] = 1.0f;
     float *out[2], *att = malloc(NA * sizeof(float));
-    void (*fw[2])(float *, float *, const float *, const float *, const float *, const int *, int, int, int, int, float,
+    void (*fw[2])(void *, float *, float *, const float *, const float *, const float *, const int *, int, int, int, int, float,
                   unsigned long long) = {ft_ref_enc_attention_dropout_forward, ft_cpu_enc_attention_dropout_forward};
     const char *names[2] = {"encoder ref", "encoder cpu"};
     for (int be = 0; be < 2; be++) {
         out[be] = malloc(NC * sizeof(float));
-        fw[be](out[be], att, q, k, v, NULL, B, T, NH, HS, P_DROP, 1234);
+        fw[be](NULL, out[be], att, q, k, v, NULL, B, T, NH, HS, P_DROP, 1234);
         drop_stats st = {0};
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++)
@@ -91,12 +91,12 @@ static void test_kernel_fraction_and_scale(void **s) {
             for (int h = 0; h < NH; h++)
                 for (int i = 0; i < HS; i++) qkv[((size_t)b * T + j) * R + (size_t)(2 * NH + h) * HS + i] = i == j ? 1.0f : 0.0f;
     att = malloc(NA * sizeof(float));
-    void (*cw[2])(float *, float *, const float *, const int *, int, int, int, int, int, float, unsigned long long) = {
+    void (*cw[2])(void *, float *, float *, const float *, const int *, int, int, int, int, int, float, unsigned long long) = {
         ft_ref_attention_dropout_forward, ft_cpu_attention_dropout_forward};
     const char *cnames[2] = {"causal ref", "causal cpu"};
     for (int be = 0; be < 2; be++) {
         out[be] = malloc(NC * sizeof(float));
-        cw[be](out[be], att, qkv, NULL, B, T, NH, NH, HS, P_DROP, 99);
+        cw[be](NULL, out[be], att, qkv, NULL, B, T, NH, NH, HS, P_DROP, 99);
         drop_stats st = {0};
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++)
@@ -123,46 +123,44 @@ static void test_kernel_ref_vs_cpu(void **s) {
     float *q = rnd(NC, 4, 1.5f), *k = rnd(NC, 5, 1.5f), *v = rnd(NC, 6, 1.0f), *dout = rnd(NC, 7, 1.0f);
     float *o1 = malloc(NC * 4), *o2 = malloc(NC * 4), *a1 = malloc(NA * 4), *a2 = malloc(NA * 4);
     float *g1 = malloc(3 * NC * 4), *g2 = malloc(3 * NC * 4);
-    ft_ref_enc_attention_dropout_forward(o1, a1, q, k, v, mask, B, T, NH, HS, P_DROP, 5);
-    ft_cpu_enc_attention_dropout_forward(o2, a2, q, k, v, mask, B, T, NH, HS, P_DROP, 5);
+    ft_ref_enc_attention_dropout_forward(NULL, o1, a1, q, k, v, mask, B, T, NH, HS, P_DROP, 5);
+    ft_cpu_enc_attention_dropout_forward(NULL, o2, a2, q, k, v, mask, B, T, NH, HS, P_DROP, 5);
     assert_true(ft_check_close("encoder dropout forward out", o2, o1, NC, TOL));
     assert_true(ft_check_close("encoder dropout forward att (undropped)", a2, a1, NA, TOL));
-    ft_ref_enc_attention_dropout_backward(g1, g1 + NC, g1 + 2 * NC, dout, q, k, v, a1, B, T, NH, HS, P_DROP, 5);
-    ft_cpu_enc_attention_dropout_backward(g2, g2 + NC, g2 + 2 * NC, dout, q, k, v, a2, B, T, NH, HS, P_DROP, 5);
+    ft_ref_enc_attention_dropout_backward(NULL, g1, g1 + NC, g1 + 2 * NC, dout, q, k, v, a1, B, T, NH, HS, P_DROP, 5);
+    ft_cpu_enc_attention_dropout_backward(NULL, g2, g2 + NC, g2 + 2 * NC, dout, q, k, v, a2, B, T, NH, HS, P_DROP, 5);
     assert_true(ft_check_close("encoder dropout backward dq", g2, g1, NC, TOL));
     assert_true(ft_check_close("encoder dropout backward dk", g2 + NC, g1 + NC, NC, TOL));
     assert_true(ft_check_close("encoder dropout backward dv", g2 + 2 * NC, g1 + 2 * NC, NC, TOL));
     /* p = 0 variants are the plain kernels */
     for (int be = 0; be < 2; be++) {
-        const ft_backend *bk = be ? ft_backend_cpu() : ft_backend_ref();
-        (be ? ft_cpu_enc_attention_forward : ft_ref_enc_attention_forward)(o1, a1, q, k, v, mask, B, T, NH, HS);
-        (be ? ft_cpu_enc_attention_dropout_forward : ft_ref_enc_attention_dropout_forward)(o2, a2, q, k, v, mask, B, T, NH, HS, 0.0f, 5);
+        (be ? ft_cpu_enc_attention_forward : ft_ref_enc_attention_forward)(NULL, o1, a1, q, k, v, mask, B, T, NH, HS);
+        (be ? ft_cpu_enc_attention_dropout_forward : ft_ref_enc_attention_dropout_forward)(NULL, o2, a2, q, k, v, mask, B, T, NH, HS, 0.0f, 5);
         assert_int_equal(memcmp(o1, o2, NC * 4), 0);
         assert_int_equal(memcmp(a1, a2, NA * 4), 0);
-        (be ? ft_cpu_enc_attention_backward : ft_ref_enc_attention_backward)(g1, g1 + NC, g1 + 2 * NC, dout, q, k, v, a1, B, T, NH, HS);
-        (be ? ft_cpu_enc_attention_dropout_backward : ft_ref_enc_attention_dropout_backward)(g2, g2 + NC, g2 + 2 * NC, dout, q, k, v, a1, B, T, NH, HS, 0.0f, 5);
+        (be ? ft_cpu_enc_attention_backward : ft_ref_enc_attention_backward)(NULL, g1, g1 + NC, g1 + 2 * NC, dout, q, k, v, a1, B, T, NH, HS);
+        (be ? ft_cpu_enc_attention_dropout_backward : ft_ref_enc_attention_dropout_backward)(NULL, g2, g2 + NC, g2 + 2 * NC, dout, q, k, v, a1, B, T, NH, HS, 0.0f, 5);
         assert_int_equal(memcmp(g1, g2, 3 * NC * 4), 0);
     }
     printf("  encoder: p = 0 dropout variants bit-identical to the plain kernels (ref, cpu)\n");
     free(q); free(k); free(v); free(g1); free(g2);
     /* causal, grouped K/V heads, packed segments */
     float *qkv = rnd(NQ, 8, 1.5f), *d1 = malloc(NQ * 4), *d2 = malloc(NQ * 4), *sc = malloc(NA * 4);
-    ft_ref_attention_dropout_forward(o1, a1, qkv, seg, B, T, NH, NKV, HS, P_DROP, 6);
-    ft_cpu_attention_dropout_forward(o2, a2, qkv, seg, B, T, NH, NKV, HS, P_DROP, 6);
+    ft_ref_attention_dropout_forward(NULL, o1, a1, qkv, seg, B, T, NH, NKV, HS, P_DROP, 6);
+    ft_cpu_attention_dropout_forward(NULL, o2, a2, qkv, seg, B, T, NH, NKV, HS, P_DROP, 6);
     assert_true(ft_check_close("causal dropout forward out", o2, o1, NC, TOL));
     assert_true(ft_check_close("causal dropout forward att (undropped)", a2, a1, NA, TOL));
-    ft_ref_attention_dropout_backward(d1, sc, dout, qkv, a1, seg, B, T, NH, NKV, HS, P_DROP, 6);
+    ft_ref_attention_dropout_backward(NULL, d1, sc, dout, qkv, a1, seg, B, T, NH, NKV, HS, P_DROP, 6);
     for (size_t i = 0; i < NA; i++) sc[i] = NAN;   /* junk workspace */
-    ft_cpu_attention_dropout_backward(d2, sc, dout, qkv, a2, seg, B, T, NH, NKV, HS, P_DROP, 6);
+    ft_cpu_attention_dropout_backward(NULL, d2, sc, dout, qkv, a2, seg, B, T, NH, NKV, HS, P_DROP, 6);
     assert_true(ft_check_close("causal dropout backward dqkv", d2, d1, NQ, TOL));
     for (int be = 0; be < 2; be++) {
-        const ft_backend *bk = be ? ft_backend_cpu() : ft_backend_ref();
-        (be ? ft_cpu_attention_forward : ft_ref_attention_forward)(o1, a1, qkv, seg, B, T, NH, NKV, HS);
-        (be ? ft_cpu_attention_dropout_forward : ft_ref_attention_dropout_forward)(o2, a2, qkv, seg, B, T, NH, NKV, HS, 0.0f, 6);
+        (be ? ft_cpu_attention_forward : ft_ref_attention_forward)(NULL, o1, a1, qkv, seg, B, T, NH, NKV, HS);
+        (be ? ft_cpu_attention_dropout_forward : ft_ref_attention_dropout_forward)(NULL, o2, a2, qkv, seg, B, T, NH, NKV, HS, 0.0f, 6);
         assert_int_equal(memcmp(o1, o2, NC * 4), 0);
         assert_int_equal(memcmp(a1, a2, NA * 4), 0);
-        (be ? ft_cpu_attention_backward : ft_ref_attention_backward)(d1, sc, dout, qkv, a1, seg, B, T, NH, NKV, HS);
-        (be ? ft_cpu_attention_dropout_backward : ft_ref_attention_dropout_backward)(d2, sc, dout, qkv, a1, seg, B, T, NH, NKV, HS, 0.0f, 6);
+        (be ? ft_cpu_attention_backward : ft_ref_attention_backward)(NULL, d1, sc, dout, qkv, a1, seg, B, T, NH, NKV, HS);
+        (be ? ft_cpu_attention_dropout_backward : ft_ref_attention_dropout_backward)(NULL, d2, sc, dout, qkv, a1, seg, B, T, NH, NKV, HS, 0.0f, 6);
         assert_int_equal(memcmp(d1, d2, NQ * 4), 0);
     }
     printf("  causal: p = 0 dropout variants bit-identical to the plain kernels (ref, cpu)\n");

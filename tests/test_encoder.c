@@ -94,8 +94,8 @@ static void test_attention_fd(void **state) {
     ft_rng_seed(&r, 7);
     float q[NC], k[NC], v[NC], w[NC], out[NC], att[B * NH * T * T], dq[NC], dk[NC], dv[NC];
     fill(q, NC, &r, 1); fill(k, NC, &r, 1); fill(v, NC, &r, 1); fill(w, NC, &r, 1);
-    ft_ref_enc_attention_forward(out, att, q, k, v, mask, B, T, NH, HS);
-    ft_ref_enc_attention_backward(dq, dk, dv, w, q, k, v, att, B, T, NH, HS);
+    ft_ref_enc_attention_forward(NULL, out, att, q, k, v, mask, B, T, NH, HS);
+    ft_ref_enc_attention_backward(NULL, dq, dk, dv, w, q, k, v, att, B, T, NH, HS);
     /* masked keys get no probability */
     for (int h = 0; h < NH; h++)
         for (int t = 0; t < T; t++) {
@@ -109,10 +109,10 @@ static void test_attention_fd(void **state) {
         for (int i = 0; i < NC; i++) {
             float keep = xs[s][i], h = 1e-2f;
             xs[s][i] = keep + h;
-            ft_ref_enc_attention_forward(out, att, q, k, v, mask, B, T, NH, HS);
+            ft_ref_enc_attention_forward(NULL, out, att, q, k, v, mask, B, T, NH, HS);
             double lp = dot(out, w, NC);
             xs[s][i] = keep - h;
-            ft_ref_enc_attention_forward(out, att, q, k, v, mask, B, T, NH, HS);
+            ft_ref_enc_attention_forward(NULL, out, att, q, k, v, mask, B, T, NH, HS);
             double lm = dot(out, w, NC);
             xs[s][i] = keep;
             fd[i] = (float)((lp - lm) / (2.0 * h));
@@ -126,8 +126,8 @@ static void test_attention_fd(void **state) {
         for (int i = 0; i < C; i++) assert_true(dk[(size_t)(T + t) * C + i] == 0.0f && dv[(size_t)(T + t) * C + i] == 0.0f);
 }
 
-typedef void (*fwd_fn)(float *, const float *, size_t);
-typedef void (*bwd_fn)(float *, const float *, const float *, size_t);
+typedef void (*fwd_fn)(void *, float *, const float *, size_t);
+typedef void (*bwd_fn)(void *, float *, const float *, const float *, size_t);
 
 static void elementwise_fd(const char *name, fwd_fn f, bwd_fn bw, int bwd_takes_out) {
     enum { n = 64 };
@@ -137,12 +137,12 @@ static void elementwise_fd(const char *name, fwd_fn f, bwd_fn bw, int bwd_takes_
     fill(x, n, &r, 2);
     for (int i = 0; i < n; i++) if (fabsf(x[i]) < 0.05f) x[i] += 0.1f;  /* keep ReLU away from its kink */
     fill(dy, n, &r, 1);
-    f(y, x, n);
-    bw(dx, dy, bwd_takes_out ? y : x, n);
+    f(NULL, y, x, n);
+    bw(NULL, dx, dy, bwd_takes_out ? y : x, n);
     for (int i = 0; i < n; i++) {
         float h = 1e-2f, a = x[i] + h, b = x[i] - h, ya, yb;
-        f(&ya, &a, 1);
-        f(&yb, &b, 1);
+        f(NULL, &ya, &a, 1);
+        f(NULL, &yb, &b, 1);
         fd[i] = (float)(dy[i] * ((double)ya - yb) / (2.0 * h));
     }
     char label[64];
@@ -150,7 +150,7 @@ static void elementwise_fd(const char *name, fwd_fn f, bwd_fn bw, int bwd_takes_
     assert_true(ft_check_close(label, dx, fd, n, 2e-3));
     /* dinp may alias dout */
     memcpy(fd, dy, sizeof dy);
-    bw(fd, fd, bwd_takes_out ? y : x, n);
+    bw(NULL, fd, fd, bwd_takes_out ? y : x, n);
     assert_memory_equal(fd, dx, sizeof dx);
 }
 
@@ -161,7 +161,7 @@ static void test_elementwise_fd(void **state) {
     elementwise_fd("relu", ft_ref_relu_forward, ft_ref_relu_backward, 0);
     /* exact GELU values */
     float x[3] = {-1.0f, 0.5f, 2.0f}, y[3];
-    ft_ref_gelu_erf_forward(y, x, 3);
+    ft_ref_gelu_erf_forward(NULL, y, x, 3);
     float want[3] = {-0.15865525393145707f, 0.34573123063700656f, 1.9544997361036416f};
     assert_true(ft_check_close("gelu_erf values", y, want, 3, 1e-7));
 }
@@ -179,18 +179,18 @@ static void test_cpu_vs_ref(void **state) {
     float *dq1 = o2 + NC, *dk1 = dq1 + NC, *dv1 = dk1 + NC, *dq2 = dv1 + NC, *dk2 = dq2 + NC, *dv2 = dk2 + NC;
     float *e1 = dv2 + NC, *e2 = e1 + NC, *a1 = e2 + NC, *a2 = a1 + NA;
     fill(q, NC, &r, 1.5f); fill(k, NC, &r, 1.5f); fill(v, NC, &r, 1); fill(dout, NC, &r, 1);
-    ft_ref_enc_attention_forward(o1, a1, q, k, v, mask, B, T, NH, HS);
-    ft_cpu_enc_attention_forward(o2, a2, q, k, v, mask, B, T, NH, HS);
+    ft_ref_enc_attention_forward(NULL, o1, a1, q, k, v, mask, B, T, NH, HS);
+    ft_cpu_enc_attention_forward(NULL, o2, a2, q, k, v, mask, B, T, NH, HS);
     int ok = ft_check_close("attention out cpu/ref", o2, o1, NC, TOL);
     ok &= ft_check_close("attention probs cpu/ref", a2, a1, NA, TOL);
-    ft_ref_enc_attention_backward(dq1, dk1, dv1, dout, q, k, v, a1, B, T, NH, HS);
-    ft_cpu_enc_attention_backward(dq2, dk2, dv2, dout, q, k, v, a2, B, T, NH, HS);
+    ft_ref_enc_attention_backward(NULL, dq1, dk1, dv1, dout, q, k, v, a1, B, T, NH, HS);
+    ft_cpu_enc_attention_backward(NULL, dq2, dk2, dv2, dout, q, k, v, a2, B, T, NH, HS);
     ok &= ft_check_close("attention dq cpu/ref", dq2, dq1, NC, TOL);
     ok &= ft_check_close("attention dk cpu/ref", dk2, dk1, NC, TOL);
     ok &= ft_check_close("attention dv cpu/ref", dv2, dv1, NC, TOL);
     /* no mask = all real */
-    ft_ref_enc_attention_forward(o1, a1, q, k, v, NULL, B, T, NH, HS);
-    ft_cpu_enc_attention_forward(o2, a2, q, k, v, NULL, B, T, NH, HS);
+    ft_ref_enc_attention_forward(NULL, o1, a1, q, k, v, NULL, B, T, NH, HS);
+    ft_cpu_enc_attention_forward(NULL, o2, a2, q, k, v, NULL, B, T, NH, HS);
     ok &= ft_check_close("attention out (no mask) cpu/ref", o2, o1, NC, TOL);
     struct { const char *n; fwd_fn rf, cf; bwd_fn rb, cb; int out; } el[] = {
         {"gelu_erf", ft_ref_gelu_erf_forward, ft_cpu_gelu_erf_forward, ft_ref_gelu_erf_backward, ft_cpu_gelu_erf_backward, 0},
@@ -199,12 +199,12 @@ static void test_cpu_vs_ref(void **state) {
     };
     for (int i = 0; i < 3; i++) {
         char label[64];
-        el[i].rf(e1, q, NC);
-        el[i].cf(e2, q, NC);
+        el[i].rf(NULL, e1, q, NC);
+        el[i].cf(NULL, e2, q, NC);
         snprintf(label, sizeof label, "%s forward cpu/ref", el[i].n);
         ok &= ft_check_close(label, e2, e1, NC, TOL);
-        el[i].rb(o1, dout, el[i].out ? e1 : q, NC);
-        el[i].cb(o2, dout, el[i].out ? e1 : q, NC);
+        el[i].rb(NULL, o1, dout, el[i].out ? e1 : q, NC);
+        el[i].cb(NULL, o2, dout, el[i].out ? e1 : q, NC);
         snprintf(label, sizeof label, "%s backward cpu/ref", el[i].n);
         ok &= ft_check_close(label, o2, o1, NC, TOL);
     }

@@ -96,8 +96,8 @@ typedef struct norm_ctx {
 
 static double norm_obj(void *vc) {
     norm_ctx *c = vc;
-    if (c->rms) ft_ref_rmsnorm_forward(c->out, c->rstd, c->inp, c->w, c->N, c->C, 1e-5f);
-    else ft_ref_layernorm_forward(c->out, c->mean, c->rstd, c->inp, c->w, c->b, c->N, c->C, 1e-5f);
+    if (c->rms) ft_ref_rmsnorm_forward(NULL, c->out, c->rstd, c->inp, c->w, c->N, c->C, 1e-5f);
+    else ft_ref_layernorm_forward(NULL, c->out, c->mean, c->rstd, c->inp, c->w, c->b, c->N, c->C, 1e-5f);
     return dot_out(c->out, c->r, (size_t)c->N * c->C);
 }
 
@@ -114,11 +114,11 @@ static void test_norm_grad(void **state) {
         norm_obj(&c);
         float *di_r = fmem(NC), *dw_r = fmem(C), *db_r = fmem(C), *di_c = fmem(NC), *dw_c = fmem(C), *db_c = fmem(C);
         if (rms) {
-            ft_ref_rmsnorm_backward(di_r, dw_r, c.r, NULL, c.inp, c.w, c.rstd, N, C);
-            ft_cpu_rmsnorm_backward(di_c, dw_c, c.r, NULL, c.inp, c.w, c.rstd, N, C);
+            ft_ref_rmsnorm_backward(NULL, di_r, dw_r, c.r, NULL, c.inp, c.w, c.rstd, N, C);
+            ft_cpu_rmsnorm_backward(NULL, di_c, dw_c, c.r, NULL, c.inp, c.w, c.rstd, N, C);
         } else {
-            ft_ref_layernorm_backward(di_r, dw_r, db_r, c.r, NULL, c.inp, c.w, c.mean, c.rstd, N, C);
-            ft_cpu_layernorm_backward(di_c, dw_c, db_c, c.r, NULL, c.inp, c.w, c.mean, c.rstd, N, C);
+            ft_ref_layernorm_backward(NULL, di_r, dw_r, db_r, c.r, NULL, c.inp, c.w, c.mean, c.rstd, N, C);
+            ft_cpu_layernorm_backward(NULL, di_c, dw_c, db_c, c.r, NULL, c.inp, c.w, c.mean, c.rstd, N, C);
         }
         fd_param ps[3] = {{"inp", c.inp, NC, di_r, di_c}, {"w", c.w, C, dw_r, dw_c}, {"b", c.b, C, db_r, db_c}};
         assert_true(fd_check(rms ? "rmsnorm" : "layernorm", norm_obj, &c, ps, rms ? 2 : 3));
@@ -134,14 +134,14 @@ typedef struct mm_ctx {
 
 static double mm_obj(void *vc) {
     mm_ctx *c = vc;
-    ft_ref_matmul_forward(c->out, c->inp, c->w, c->bias, c->N, c->C, c->OC);
+    ft_ref_matmul_forward(NULL, c->out, c->inp, c->w, c->bias, c->N, c->C, c->OC);
     return dot_out(c->out, c->r, (size_t)c->N * c->OC);
 }
 
 static double bias_obj(void *vc) {
     mm_ctx *c = vc;
     memcpy(c->out, c->inp, (size_t)c->N * c->OC * sizeof(float));
-    ft_ref_bias_add_forward(c->out, c->bias, c->N, c->OC);
+    ft_ref_bias_add_forward(NULL, c->out, c->bias, c->N, c->OC);
     return dot_out(c->out, c->r, (size_t)c->N * c->OC);
 }
 
@@ -155,8 +155,8 @@ static void test_matmul_grad(void **state) {
     printf("matmul N=%d C=%d OC=%d\n", N, C, OC);
     float *di_r = fmem((size_t)N * C), *dw_r = fmem((size_t)OC * C), *db_r = fmem(OC);
     float *di_c = fmem((size_t)N * C), *dw_c = fmem((size_t)OC * C), *db_c = fmem(OC);
-    ft_ref_matmul_backward(di_r, dw_r, db_r, c.r, c.inp, c.w, N, C, OC);
-    ft_cpu_matmul_backward(di_c, dw_c, db_c, c.r, c.inp, c.w, N, C, OC);
+    ft_ref_matmul_backward(NULL, di_r, dw_r, db_r, c.r, c.inp, c.w, N, C, OC);
+    ft_cpu_matmul_backward(NULL, di_c, dw_c, db_c, c.r, c.inp, c.w, N, C, OC);
     fd_param ps[3] = {{"inp", c.inp, (size_t)N * C, di_r, di_c}, {"w", c.w, (size_t)OC * C, dw_r, dw_c}, {"bias", c.bias, OC, db_r, db_c}};
     assert_true(fd_check("matmul", mm_obj, &c, ps, 3));
 
@@ -164,8 +164,8 @@ static void test_matmul_grad(void **state) {
     mm_ctx cb = {fmem((size_t)N * OC), randn(&rg, (size_t)N * OC, 1, 0), NULL, randn(&rg, OC, 1, 0), randn(&rg, (size_t)N * OC, 1, 0),
                  N, 0, OC};
     float *dbb_r = fmem(OC), *dbb_c = fmem(OC);
-    ft_ref_bias_backward(dbb_r, cb.r, N, OC);
-    ft_cpu_bias_backward(dbb_c, cb.r, N, OC);
+    ft_ref_bias_backward(NULL, dbb_r, cb.r, N, OC);
+    ft_cpu_bias_backward(NULL, dbb_c, cb.r, N, OC);
     fd_param pb[1] = {{"bias", cb.bias, OC, dbb_r, dbb_c}};
     assert_true(fd_check("bias_add", bias_obj, &cb, pb, 1));
     mem_free_all();
@@ -180,8 +180,8 @@ typedef struct act_ctx {
 
 static double act_obj(void *vc) {
     act_ctx *c = vc;
-    if (c->swiglu) ft_ref_swiglu_forward(c->out, c->inp, c->N, c->H);
-    else ft_ref_gelu_forward(c->out, c->inp, (size_t)c->N * c->H);
+    if (c->swiglu) ft_ref_swiglu_forward(NULL, c->out, c->inp, c->N, c->H);
+    else ft_ref_gelu_forward(NULL, c->out, c->inp, (size_t)c->N * c->H);
     return dot_out(c->out, c->r, (size_t)c->N * c->H);
 }
 
@@ -193,16 +193,16 @@ static void test_activation_grad(void **state) {
     act_ctx g = {fmem((size_t)N * H), randn(&rg, (size_t)N * H, 2, 0), randn(&rg, (size_t)N * H, 1, 0), N, H, 0};
     printf("gelu n=%d\n", N * H);
     float *dg_r = fmem((size_t)N * H), *dg_c = fmem((size_t)N * H);
-    ft_ref_gelu_backward(dg_r, g.r, g.inp, (size_t)N * H);
-    ft_cpu_gelu_backward(dg_c, g.r, g.inp, (size_t)N * H);
+    ft_ref_gelu_backward(NULL, dg_r, g.r, g.inp, (size_t)N * H);
+    ft_cpu_gelu_backward(NULL, dg_c, g.r, g.inp, (size_t)N * H);
     fd_param pg[1] = {{"inp", g.inp, (size_t)N * H, dg_r, dg_c}};
     assert_true(fd_check("gelu", act_obj, &g, pg, 1));
 
     act_ctx s = {fmem((size_t)N * H), randn(&rg, (size_t)N * 2 * H, 2, 0), randn(&rg, (size_t)N * H, 1, 0), N, H, 1};
     printf("swiglu N=%d H=%d\n", N, H);
     float *ds_r = fmem((size_t)N * 2 * H), *ds_c = fmem((size_t)N * 2 * H);
-    ft_ref_swiglu_backward(ds_r, s.r, s.inp, N, H);
-    ft_cpu_swiglu_backward(ds_c, s.r, s.inp, N, H);
+    ft_ref_swiglu_backward(NULL, ds_r, s.r, s.inp, N, H);
+    ft_cpu_swiglu_backward(NULL, ds_c, s.r, s.inp, N, H);
     fd_param ps[1] = {{"inp", s.inp, (size_t)N * 2 * H, ds_r, ds_c}};
     assert_true(fd_check("swiglu", act_obj, &s, ps, 1));
     mem_free_all();
@@ -219,7 +219,7 @@ static double rope_obj(void *vc) {
     rope_ctx *c = vc;
     size_t n = (size_t)c->N * (c->NH + 2 * c->NKV) * c->HS;
     memcpy(c->out, c->inp, n * sizeof(float));
-    ft_ref_rope_forward(c->out, c->pos, c->invf, c->N, c->NH, c->NKV, c->HS);
+    ft_ref_rope_forward(NULL, c->out, c->pos, c->invf, c->N, c->NH, c->NKV, c->HS);
     return dot_out(c->out, c->r, n);
 }
 
@@ -236,8 +236,8 @@ static void test_rope_grad(void **state) {
     float *d_r = fmem(n), *d_c = fmem(n);
     memcpy(d_r, c.r, n * sizeof(float));
     memcpy(d_c, c.r, n * sizeof(float));
-    ft_ref_rope_backward(d_r, c.pos, c.invf, N, NH, NKV, HS);
-    ft_cpu_rope_backward(d_c, c.pos, c.invf, N, NH, NKV, HS);
+    ft_ref_rope_backward(NULL, d_r, c.pos, c.invf, N, NH, NKV, HS);
+    ft_cpu_rope_backward(NULL, d_c, c.pos, c.invf, N, NH, NKV, HS);
     fd_param ps[1] = {{"qkv", c.inp, n, d_r, d_c}};
     assert_true(fd_check("rope", rope_obj, &c, ps, 1));
     mem_free_all();
@@ -252,7 +252,7 @@ typedef struct att_ctx {
 
 static double att_obj(void *vc) {
     att_ctx *c = vc;
-    ft_ref_attention_forward(c->out, c->att, c->qkv, c->seg, c->B, c->T, c->NH, c->NKV, c->HS);
+    ft_ref_attention_forward(NULL, c->out, c->att, c->qkv, c->seg, c->B, c->T, c->NH, c->NKV, c->HS);
     return dot_out(c->out, c->r, (size_t)c->B * c->T * c->NH * c->HS);
 }
 
@@ -268,8 +268,8 @@ static void check_attention_grad(int B, int T, int NH, int NKV, int HS, int use_
     printf("attention B=%d T=%d NH=%d NKV=%d HS=%d seg=%s\n", B, T, NH, NKV, HS, use_seg ? "2 segments" : "NULL");
     att_obj(&c);
     float *d_r = fmem(nqkv), *d_c = fmem(nqkv), *scratch = fmem(natt);
-    ft_ref_attention_backward(d_r, scratch, c.r, c.qkv, c.att, c.seg, B, T, NH, NKV, HS);
-    ft_cpu_attention_backward(d_c, scratch, c.r, c.qkv, c.att, c.seg, B, T, NH, NKV, HS);
+    ft_ref_attention_backward(NULL, d_r, scratch, c.r, c.qkv, c.att, c.seg, B, T, NH, NKV, HS);
+    ft_cpu_attention_backward(NULL, d_c, scratch, c.r, c.qkv, c.att, c.seg, B, T, NH, NKV, HS);
     fd_param ps[1] = {{"qkv", c.qkv, nqkv, d_r, d_c}};
     assert_true(fd_check("attention", att_obj, &c, ps, 1));
     mem_free_all();
@@ -293,7 +293,7 @@ typedef struct attn_ctx {
 
 static double attn_obj(void *vc) {
     attn_ctx *c = vc;
-    ft_ref_attn_forward(c->out, c->att, c->q, c->ldq, c->k, c->ldk, c->v, c->ldv, &c->mask, c->B, c->T, c->NH, c->NKV, c->HS, c->p, 77);
+    ft_ref_attn_forward(NULL, c->out, c->att, c->q, c->ldq, c->k, c->ldk, c->v, c->ldv, &c->mask, c->B, c->T, c->NH, c->NKV, c->HS, c->p, 77);
     return dot_out(c->out, c->r, (size_t)c->B * c->T * c->NH * c->HS);
 }
 
@@ -319,8 +319,8 @@ static void check_attn_grad(int kind, int B, int T, int NH, int NKV, int HS, flo
     float *dq_r = fmem(nq), *dk_r = fmem(nk), *dv_r = fmem(nv), *dq_c = fmem(nq), *dk_c = fmem(nk), *dv_c = fmem(nv);
     memset(dq_r, 0, nq * 4); memset(dk_r, 0, nk * 4); memset(dv_r, 0, nv * 4); /* the columns between rows stay 0 */
     memset(dq_c, 0, nq * 4); memset(dk_c, 0, nk * 4); memset(dv_c, 0, nv * 4);
-    ft_ref_attn_backward(dq_r, dk_r, dv_r, NULL, c.r, c.q, ldq, c.k, ldk, c.v, ldv, c.att, &c.mask, B, T, NH, NKV, HS, p, 77);
-    ft_cpu_attn_backward(dq_c, dk_c, dv_c, NULL, c.r, c.q, ldq, c.k, ldk, c.v, ldv, c.att, &c.mask, B, T, NH, NKV, HS, p, 77);
+    ft_ref_attn_backward(NULL, dq_r, dk_r, dv_r, NULL, c.r, c.q, ldq, c.k, ldk, c.v, ldv, c.att, &c.mask, B, T, NH, NKV, HS, p, 77);
+    ft_cpu_attn_backward(NULL, dq_c, dk_c, dv_c, NULL, c.r, c.q, ldq, c.k, ldk, c.v, ldv, c.att, &c.mask, B, T, NH, NKV, HS, p, 77);
     fd_param ps[3] = {{"q", c.q, nq, dq_r, dq_c}, {"k", c.k, nk, dk_r, dk_c}, {"v", c.v, nv, dv_r, dv_c}};
     assert_true(fd_check("attn", attn_obj, &c, ps, 3));
     mem_free_all();
@@ -344,7 +344,7 @@ typedef struct emb_ctx {
 
 static double emb_obj(void *vc) {
     emb_ctx *c = vc;
-    ft_ref_embedding_forward(c->out, c->ids, c->pos, c->wte, c->wpe, c->N, c->T, c->C);
+    ft_ref_embedding_forward(NULL, c->out, c->ids, c->pos, c->wte, c->wpe, c->N, c->T, c->C);
     return dot_out(c->out, c->r, (size_t)c->N * c->C);
 }
 
@@ -359,8 +359,8 @@ static void test_embedding_grad(void **state) {
     memcpy(c.ids, ids, sizeof ids);
     printf("embedding N=%d T=%d C=%d V=%d\n", N, T, C, V);
     float *te_r = fmem((size_t)V * C), *pe_r = fmem((size_t)T * C), *te_c = fmem((size_t)V * C), *pe_c = fmem((size_t)T * C);
-    ft_ref_embedding_backward(te_r, pe_r, c.r, c.ids, NULL, N, T, C);
-    ft_cpu_embedding_backward(te_c, pe_c, c.r, c.ids, NULL, N, T, C);
+    ft_ref_embedding_backward(NULL, te_r, pe_r, c.r, c.ids, NULL, N, T, C);
+    ft_cpu_embedding_backward(NULL, te_c, pe_c, c.r, c.ids, NULL, N, T, C);
     fd_param ps[2] = {{"wte", c.wte, (size_t)V * C, te_r, te_c}, {"wpe", c.wpe, (size_t)T * C, pe_r, pe_c}};
     assert_true(fd_check("embedding", emb_obj, &c, ps, 2));
     mem_free_all();
@@ -376,7 +376,7 @@ typedef struct ce_ctx {
 
 static double ce_obj(void *vc) {
     ce_ctx *c = vc;
-    ft_ref_crossentropy_forward_backward(c->losses, NULL, c->logits, c->targets, c->N, c->V, c->scale, c->smoothing,
+    ft_ref_crossentropy_forward_backward(NULL, c->losses, NULL, c->logits, c->targets, c->N, c->V, c->scale, c->smoothing,
                                          FT_IGNORE_INDEX);
     double s = 0;
     for (int n = 0; n < c->N; n++) s += c->losses[n];
@@ -394,8 +394,8 @@ static void test_crossentropy_grad(void **state) {
         memcpy(c.targets, tg, sizeof tg);
         printf("crossentropy N=%d V=%d scale=1/3 label_smoothing=%g\n", N, V, c.smoothing);
         float *d_r = fmem((size_t)N * V), *d_c = fmem((size_t)N * V);
-        ft_ref_crossentropy_forward_backward(c.losses, d_r, c.logits, c.targets, N, V, c.scale, c.smoothing, FT_IGNORE_INDEX);
-        ft_cpu_crossentropy_forward_backward(c.losses, d_c, c.logits, c.targets, N, V, c.scale, c.smoothing, FT_IGNORE_INDEX);
+        ft_ref_crossentropy_forward_backward(NULL, c.losses, d_r, c.logits, c.targets, N, V, c.scale, c.smoothing, FT_IGNORE_INDEX);
+        ft_cpu_crossentropy_forward_backward(NULL, c.losses, d_c, c.logits, c.targets, N, V, c.scale, c.smoothing, FT_IGNORE_INDEX);
         fd_param ps[1] = {{"logits", c.logits, (size_t)N * V, d_r, d_c}};
         assert_true(fd_check("crossentropy", ce_obj, &c, ps, 1));
         mem_free_all();

@@ -56,11 +56,11 @@ static void check_bias(int N, int OC, uint64_t seed) {
     printf("bias_backward N=%d OC=%d\n", N, OC);
     float *dout = randn(&r, (size_t)N * OC, 1, 0), *g0 = randn(&r, OC, 1, 0);
     float *d_ref = copy(g0, OC), *d_cpu = copy(g0, OC), *d_one = copy(g0, OC), *d_loop = copy(g0, OC);
-    ft_ref_bias_backward(d_ref, dout, N, OC);
-    ft_cpu_bias_backward(d_cpu, dout, N, OC);
+    ft_ref_bias_backward(NULL, d_ref, dout, N, OC);
+    ft_cpu_bias_backward(NULL, d_cpu, dout, N, OC);
     int threads = ft_get_threads();
     ft_set_threads(1);
-    ft_cpu_bias_backward(d_one, dout, N, OC);
+    ft_cpu_bias_backward(NULL, d_one, dout, N, OC);
     ft_set_threads(threads);
     /* the host loop it replaces (decoder.c ft__linear_backward, quantized path): float sums in row order */
     for (int n = 0; n < N; n++)
@@ -93,8 +93,8 @@ static void test_kv_cache_write(void **state) {
     int pos0 = 2, row0 = 1 * Tm + pos0;
     float *kr = copy(k0, ncache), *vr = copy(v0, ncache), *kc = copy(k0, ncache), *vc = copy(v0, ncache);
     float *ke = copy(k0, ncache), *ve = copy(v0, ncache);
-    ft_ref_kv_cache_write(kr, vr, ldc, qkv + AC, qkv + AC + KV, QKV, NULL, row0, n, KV);
-    ft_cpu_kv_cache_write(kc, vc, ldc, qkv + AC, qkv + AC + KV, QKV, NULL, row0, n, KV);
+    ft_ref_kv_cache_write(NULL, kr, vr, ldc, qkv + AC, qkv + AC + KV, QKV, NULL, row0, n, KV);
+    ft_cpu_kv_cache_write(NULL, kc, vc, ldc, qkv + AC, qkv + AC + KV, QKV, NULL, row0, n, KV);
     for (int i = 0; i < n; i++) { /* the memcpy loop of decode_chunk */
         memcpy(ke + (size_t)(row0 + i) * KV, qkv + (size_t)i * QKV + AC, sizeof(float) * KV);
         memcpy(ve + (size_t)(row0 + i) * KV, qkv + (size_t)i * QKV + AC + KV, sizeof(float) * KV);
@@ -108,8 +108,8 @@ static void test_kv_cache_write(void **state) {
     int *rows = mem((size_t)n * sizeof(int));
     for (int i = 0; i < n; i++) rows[i] = (i % slots) * Tm + i / slots + 5;
     float *kr2 = copy(k0, ncache), *vr2 = copy(v0, ncache), *kc2 = copy(k0, ncache), *vc2 = copy(v0, ncache);
-    ft_ref_kv_cache_write(kr2, vr2, ldc, qkv + AC, qkv + AC + KV, QKV, rows, 0, n, KV);
-    ft_cpu_kv_cache_write(kc2, vc2, ldc, qkv + AC, qkv + AC + KV, QKV, rows, 0, n, KV);
+    ft_ref_kv_cache_write(NULL, kr2, vr2, ldc, qkv + AC, qkv + AC + KV, QKV, rows, 0, n, KV);
+    ft_cpu_kv_cache_write(NULL, kc2, vc2, ldc, qkv + AC, qkv + AC + KV, QKV, rows, 0, n, KV);
     int bad = 0;
     for (int i = 0; i < n; i++)
         for (int c = 0; c < KV; c++) {
@@ -142,8 +142,8 @@ static void test_reductions(void **state) {
         printf("reductions n=%zu\n", n);
         double loop = 0; /* ft_model_forward's loss sum */
         for (size_t i = 0; i < n; i++) loop += x[i];
-        assert_true(same_d("loss_reduce ref vs the host loop", ft_ref_loss_reduce(x, n), loop));
-        assert_true(same_d("loss_reduce cpu vs ref", ft_cpu_loss_reduce(x, n), ft_ref_loss_reduce(x, n)));
+        assert_true(same_d("loss_reduce ref vs the host loop", ft_ref_loss_reduce(NULL, x, n), loop));
+        assert_true(same_d("loss_reduce cpu vs ref", ft_cpu_loss_reduce(NULL, x, n), ft_ref_loss_reduce(NULL, x, n)));
         /* ft__params_grad_norm's per-parameter sum: 64 chunks of ceil(n/64), chunk sums in order */
         double part[64] = {0}, old = 0;
         size_t per = (n + 63) / 64;
@@ -152,9 +152,9 @@ static void test_reductions(void **state) {
             for (size_t k = a; k < b; k++) part[c] += (double)x[k] * x[k];
             old += part[c];
         }
-        double s_ref = ft_ref_sumsq(x, n), s_cpu = ft_cpu_sumsq(x, n);
+        double s_ref = ft_ref_sumsq(NULL, x, n), s_cpu = ft_cpu_sumsq(NULL, x, n);
         ft_set_threads(1);
-        double s_one = ft_cpu_sumsq(x, n);
+        double s_one = ft_cpu_sumsq(NULL, x, n);
         ft_set_threads(threads);
         assert_true(same_d("sumsq ref vs the grad-norm host loop", s_ref, old));
         assert_true(same_d("sumsq cpu vs ref", s_cpu, s_ref));
@@ -215,11 +215,11 @@ static void old_update(int kind, float *w, const float *g, float *m1, float *m2,
 static void run_update(const ft_backend *be, int kind, float *w, const float *g, float *m1, float *m2, size_t n,
                        const ft_update_params *h) {
     switch (kind) {
-    case 0: be->adamw_update(w, m1, m2, g, n, h); break;
-    case 1: be->adam_update(w, m1, m2, g, n, h); break;
-    case 2: be->sgd_update(w, m1, g, n, h); break;
-    case 3: be->adagrad_update(w, m1, g, n, h); break;
-    case 4: be->rmsprop_update(w, m1, m2, g, n, h); break;
+    case 0: be->adamw_update(be->ctx, w, m1, m2, g, n, h); break;
+    case 1: be->adam_update(be->ctx, w, m1, m2, g, n, h); break;
+    case 2: be->sgd_update(be->ctx, w, m1, g, n, h); break;
+    case 3: be->adagrad_update(be->ctx, w, m1, g, n, h); break;
+    case 4: be->rmsprop_update(be->ctx, w, m1, m2, g, n, h); break;
     }
 }
 
@@ -288,8 +288,8 @@ static void check_merge(int out, int in, int rk, uint64_t seed) {
             for (int j = 0; j < rk; j++) s += (double)B[(size_t)o * rk + j] * A[(size_t)j * in + i];
             w_loop[(size_t)o * in + i] += (float)(scale * s);
         }
-    ft_ref_matmul_acc_backward(w_ref, NULL, B, rk, NULL, A, out, in, rk, scale);
-    ft_cpu_matmul_acc_backward(w_cpu, NULL, B, rk, NULL, A, out, in, rk, scale);
+    ft_ref_matmul_acc_backward(NULL, w_ref, NULL, B, rk, NULL, A, out, in, rk, scale);
+    ft_cpu_matmul_acc_backward(NULL, w_cpu, NULL, B, rk, NULL, A, out, in, rk, scale);
     assert_true(same("lora merge ref vs the host loop", w_ref, w_loop, (size_t)out * in * 4));
     assert_true(ft_check_close("lora merge cpu vs ref", w_cpu, w_ref, (size_t)out * in, 1e-6));
     mem_free_all();
@@ -394,7 +394,7 @@ static void test_backend_memory(void **state) {
     float m[5] = {0}, v[5] = {0};
     ft_update_params hp = {.lr = 0.1f, .wd = 0.01f, .beta1 = op.beta1, .beta2 = op.beta2, .eps = op.eps,
                            .bc1 = (float)(1.0 - pow((double)op.beta1, 1.0)), .bc2_sqrt = (float)sqrt(1.0 - pow((double)op.beta2, 1.0))};
-    ft_ref_adamw_update(w2, m, v, g, 5, &hp);
+    ft_ref_adamw_update(NULL, w2, m, v, g, 5, &hp);
     printf("  optimizer on the fake backend: %d state allocation(s), %d free(s); first AdamW step %s the reference kernel's\n", allocs,
            fc.frees, memcmp(w, w2, sizeof w) ? "DIFFERS from" : "equals");
     assert_true(allocs == 1 && fc.frees == 1 && memcmp(w, w2, sizeof w) == 0);

@@ -3,29 +3,50 @@
  * src/models/encoder.c) are written once and call only through this table, so the scalar reference,
  * the optimised CPU and (later) a CUDA backend share them.
  *
- * Context and memory. `ctx` is the backend's own state: for CUDA, the device id, the cuBLAS handle,
- * the stream every kernel of the table is queued on, a memory pool. The memory members take it as their
- * first argument; model code never calls them directly but through ft_backend_alloc / _free / _to_device
- * / _to_host / _synchronize below, which fall back to host memory when a member is NULL (ref, cpu), and
- * through ft_arena_init_on (arena.h), so that every weight, gradient, optimizer-state and activation
- * arena is allocated where the kernels read it.
+ * Context. `ctx` is the backend's own state: for CUDA, the device id, the cuBLAS handle, the stream
+ * every kernel of the table is queued on, a memory pool. EVERY member takes it as its first argument,
+ * kernels and memory functions alike, and model code passes the table's own:
+ *
+ *   be->matmul_forward(be->ctx, out, inp, w, bias, N, C, OC);   // out[N,OC] = inp[N,C] @ w[OC,C]^T + bias
+ *
+ * so a kernel finds its stream and handles in its argument, never in a static, and two tables of one
+ * backend kind (two GPUs, two streams of one GPU) can run side by side. The host backends (ref, cpu)
+ * have ctx NULL and their kernels ignore it; tests call the ft_ref_* / ft_cpu_* functions of ops.h
+ * directly with NULL.
+ *
+ * Memory. Model code never calls the memory members directly but through ft_backend_alloc / _free /
+ * _to_device / _to_host / _synchronize below, which fall back to host memory when a member is NULL (ref,
+ * cpu), and through ft_arena_init_on (arena.h), so that every weight, gradient, optimizer-state and
+ * activation arena is allocated where the kernels read it.
  *
  * How a CUDA backend plugs in (sketch; nothing here depends on CUDA):
  *
  *   typedef struct { int device; cudaStream_t stream; cublasHandle_t blas; } cuda_ctx;
+ *   #define S(ctx) (((cuda_ctx *)(ctx))->stream)
  *   static void *cu_alloc(void *ctx, size_t n) { void *p; cudaMallocAsync(&p, n, S(ctx)); cudaMemsetAsync(p, 0, n, S(ctx)); return p; }
  *   static void  cu_free(void *ctx, void *p)   { cudaFreeAsync(p, S(ctx)); }
  *   static void  cu_h2d(void *ctx, void *d, const void *s, size_t n) { cudaMemcpyAsync(d, s, n, cudaMemcpyHostToDevice, S(ctx)); }
  *   static void  cu_d2h(void *ctx, void *d, const void *s, size_t n) { cudaMemcpyAsync(d, s, n, cudaMemcpyDeviceToHost, S(ctx)); cudaStreamSynchronize(S(ctx)); }
  *   static void  cu_sync(void *ctx) { cudaStreamSynchronize(S(ctx)); }
- *   const ft_backend *ft_backend_cuda(void);   // .name "cuda", .ctx = &the cuda_ctx, the members above,
- *                                              // and ft_cuda_* kernels (src/ops/cuda/) for every member
+ *   // a kernel member receives its cuda_ctx and queues on its stream:
+ *   void ft_cuda_gelu_forward(void *ctx, float *out, const float *inp, size_t n) {
+ *       gelu_kernel<<<(n + 255) / 256, 256, 0, S(ctx)>>>(out, inp, n);
+ *   }
+ *   void ft_cuda_matmul_forward(void *ctx, float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC) {
+ *       cuda_ctx *c = ctx;                       // cublasSetStream(c->blas, c->stream) once, at creation
+ *       cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, OC, N, C, &one, w, C, inp, C, &zero, out, OC);
+ *       if (bias) bias_add_kernel<<<..., 0, c->stream>>>(out, bias, N, OC);
+ *   }
+ *   ft_backend *ft_backend_cuda_create(int device);   // .name "cuda", .ctx = a new cuda_ctx, the members
+ *                                                    // above, ft_cuda_* kernels (src/ops/cuda/) for every member
  *
- * The kernels themselves keep their pointer-only signatures (outputs first, as ops.h): a CUDA kernel
- * member reaches its stream and handles through the table it was registered in (one static context per
- * device table), so model code does not change when a device backend arrives. Kernels that return a
- * scalar (loss_reduce, sumsq) synchronise and copy it back. Host-side reads of device buffers (logits for
- * sampling, the checkpoint writer) go through ft_backend_to_host.
+ * Kernels that return a scalar (loss_reduce, sumsq) synchronise their stream and copy it back. Host-side
+ * reads of device buffers (logits for sampling, the checkpoint writer) go through ft_backend_to_host.
+ *
+ * Thread safety: the tables are immutable; the host kernels keep no state between calls (the CPU kernels
+ * use OpenMP inside one call and per-thread scratch), so any number of threads may call them at once.
+ * A device ctx serialises the work queued on its stream: threads that must not wait on each other use
+ * tables with different contexts.
  *
  * Members marked optional may be NULL. */
 #ifndef FINETUNE_BACKEND_H
@@ -35,7 +56,8 @@
 
 typedef struct ft_backend {
     const char *name;
-    void *ctx; /* the backend's state (handles, streams, allocator); NULL for ref and cpu */
+    void *ctx; /* the backend's state (handles, streams, allocator), the first argument of every member below;
+                  NULL for ref and cpu */
     /* optional: device memory (NULL = host memory). alloc returns nbytes of ZERO-FILLED memory aligned to
      * at least 64 bytes, or NULL; free(NULL) is a no-op; to_device / to_host copy nbytes between host and
      * device memory (to_host returns once the bytes are on the host); synchronize waits for every queued
@@ -46,56 +68,56 @@ typedef struct ft_backend {
     void  (*to_host)(void *ctx, void *dst, const void *src, size_t nbytes);
     void  (*synchronize)(void *ctx);
 
-    void (*embedding_forward)(float *out, const int *ids, const int *pos, const float *wte, const float *wpe, int N, int T, int C);
-    void (*embedding_backward)(float *dwte, float *dwpe, const float *dout, const int *ids, const int *pos, int N, int T, int C);
-    void (*layernorm_forward)(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N, int C, float eps);
-    void (*layernorm_backward)(float *dinp, float *dw, float *db, const float *dout, const float *dresid, const float *inp, const float *w, const float *mean, const float *rstd, int N, int C);
-    void (*rmsnorm_forward)(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps);
-    void (*rmsnorm_backward)(float *dinp, float *dw, const float *dout, const float *dresid, const float *inp, const float *w, const float *rstd, int N, int C);
-    void (*matmul_forward)(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC);
-    void (*matmul_backward)(float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const float *w, int N, int C, int OC);
-    void (*gelu_forward)(float *out, const float *inp, size_t n);
-    void (*gelu_backward)(float *dinp, const float *dout, const float *inp, size_t n);
-    void (*swiglu_forward)(float *out, const float *inp, int N, int H);
-    void (*swiglu_backward)(float *dinp, const float *dout, const float *inp, int N, int H);
-    void (*residual_forward)(float *out, const float *a, const float *b, size_t n);
-    void (*rope_forward)(float *qkv, const int *pos, const float *inv_freq, int N, int NH, int NKV, int HS);
-    void (*rope_backward)(float *dqkv, const int *pos, const float *inv_freq, int N, int NH, int NKV, int HS);
-    void (*attention_cached_forward)(float *out, const float *q, const float *kc, const float *vc, int kv_stride, int P, int T, int NH, int NKV, int HS);
-    void (*crossentropy_forward_backward)(float *losses, float *dlogits, const float *logits, const int *targets, int N, int V, float scale, float label_smoothing, int ignore_index);
-    void (*matmul_acc_forward)(float *out, int ldo, const float *inp, const float *w, int N, int K, int rows, float alpha);
-    void (*matmul_acc_backward)(float *dinp, float *dw, const float *dout, int ldo, const float *inp, const float *w, int N, int K, int rows, float alpha);
-    void (*qmatmul_forward)(float *out, const float *inp, int dt, const void *qw, const float *bias, int N, float *ws, size_t wsn);
-    void (*qmatmul_backward)(float *dinp, const float *dout, int dt, const void *qw, int N, float *ws, size_t wsn);
-    void (*dropout_forward)(float *out, const float *inp, size_t n, float p, unsigned long long seed);
-    void (*dropout_backward)(float *dinp, const float *dout, size_t n, float p, unsigned long long seed);
+    void (*embedding_forward)(void *ctx, float *out, const int *ids, const int *pos, const float *wte, const float *wpe, int N, int T, int C);
+    void (*embedding_backward)(void *ctx, float *dwte, float *dwpe, const float *dout, const int *ids, const int *pos, int N, int T, int C);
+    void (*layernorm_forward)(void *ctx, float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int N, int C, float eps);
+    void (*layernorm_backward)(void *ctx, float *dinp, float *dw, float *db, const float *dout, const float *dresid, const float *inp, const float *w, const float *mean, const float *rstd, int N, int C);
+    void (*rmsnorm_forward)(void *ctx, float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps);
+    void (*rmsnorm_backward)(void *ctx, float *dinp, float *dw, const float *dout, const float *dresid, const float *inp, const float *w, const float *rstd, int N, int C);
+    void (*matmul_forward)(void *ctx, float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC);
+    void (*matmul_backward)(void *ctx, float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const float *w, int N, int C, int OC);
+    void (*gelu_forward)(void *ctx, float *out, const float *inp, size_t n);
+    void (*gelu_backward)(void *ctx, float *dinp, const float *dout, const float *inp, size_t n);
+    void (*swiglu_forward)(void *ctx, float *out, const float *inp, int N, int H);
+    void (*swiglu_backward)(void *ctx, float *dinp, const float *dout, const float *inp, int N, int H);
+    void (*residual_forward)(void *ctx, float *out, const float *a, const float *b, size_t n);
+    void (*rope_forward)(void *ctx, float *qkv, const int *pos, const float *inv_freq, int N, int NH, int NKV, int HS);
+    void (*rope_backward)(void *ctx, float *dqkv, const int *pos, const float *inv_freq, int N, int NH, int NKV, int HS);
+    void (*attention_cached_forward)(void *ctx, float *out, const float *q, const float *kc, const float *vc, int kv_stride, int P, int T, int NH, int NKV, int HS);
+    void (*crossentropy_forward_backward)(void *ctx, float *losses, float *dlogits, const float *logits, const int *targets, int N, int V, float scale, float label_smoothing, int ignore_index);
+    void (*matmul_acc_forward)(void *ctx, float *out, int ldo, const float *inp, const float *w, int N, int K, int rows, float alpha);
+    void (*matmul_acc_backward)(void *ctx, float *dinp, float *dw, const float *dout, int ldo, const float *inp, const float *w, int N, int K, int rows, float alpha);
+    void (*qmatmul_forward)(void *ctx, float *out, const float *inp, int dt, const void *qw, const float *bias, int N, float *ws, size_t wsn);
+    void (*qmatmul_backward)(void *ctx, float *dinp, const float *dout, int dt, const void *qw, int N, float *ws, size_t wsn);
+    void (*dropout_forward)(void *ctx, float *out, const float *inp, size_t n, float p, unsigned long long seed);
+    void (*dropout_backward)(void *ctx, float *dinp, const float *dout, size_t n, float p, unsigned long long seed);
 
     /* the attention family: one kernel pair for every mask kind (causal, padding, packed segments) on
      * strided q/k/v views, with dropout (ops.h, ft_attn_mask); decoders and encoders both call it. The
      * ft_{ref,cpu}_attention_* / _enc_attention_* functions of ops.h are thin conveniences over it for the
      * fused-qkv and separate q/k/v layouts (tests), not table members. */
-    void (*attn_forward)(float *out, float *att, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv, const ft_attn_mask *mask, int B, int T, int NH, int NKV, int HS, float p_drop, unsigned long long seed);
-    void (*attn_backward)(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv, const float *att, const ft_attn_mask *mask, int B, int T, int NH, int NKV, int HS, float p_drop, unsigned long long seed);
+    void (*attn_forward)(void *ctx, float *out, float *att, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv, const ft_attn_mask *mask, int B, int T, int NH, int NKV, int HS, float p_drop, unsigned long long seed);
+    void (*attn_backward)(void *ctx, float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv, const float *att, const ft_attn_mask *mask, int B, int T, int NH, int NKV, int HS, float p_drop, unsigned long long seed);
 
     /* the encoders' kernels (ops.h, FT_ENCODER_OPS_DECLARE) */
-    void (*gelu_erf_forward)(float *out, const float *inp, size_t n);
-    void (*gelu_erf_backward)(float *dinp, const float *dout, const float *inp, size_t n);
-    void (*tanh_forward)(float *out, const float *inp, size_t n);
-    void (*tanh_backward)(float *dinp, const float *dout, const float *out, size_t n);
-    void (*relu_forward)(float *out, const float *inp, size_t n);
-    void (*relu_backward)(float *dinp, const float *dout, const float *inp, size_t n);
+    void (*gelu_erf_forward)(void *ctx, float *out, const float *inp, size_t n);
+    void (*gelu_erf_backward)(void *ctx, float *dinp, const float *dout, const float *inp, size_t n);
+    void (*tanh_forward)(void *ctx, float *out, const float *inp, size_t n);
+    void (*tanh_backward)(void *ctx, float *dinp, const float *dout, const float *out, size_t n);
+    void (*relu_forward)(void *ctx, float *out, const float *inp, size_t n);
+    void (*relu_backward)(void *ctx, float *dinp, const float *dout, const float *inp, size_t n);
 
     /* the loops model and trainer code ran on the host (ops.h, FT_UPDATE_OPS_DECLARE; LoRA merge is
-     * matmul_acc_backward(W, NULL, B, r, NULL, A, out, in, r, scale)) */
-    void (*bias_backward)(float *dbias, const float *dout, int N, int OC);
-    void (*kv_cache_write)(float *k_cache, float *v_cache, int ldc, const float *k, const float *v, int ldkv, const int *rows, int row0, int n, int KV);
-    double (*loss_reduce)(const float *losses, size_t N);
-    double (*sumsq)(const float *x, size_t n);
-    void (*adamw_update)(float *w, float *m, float *v, const float *g, size_t n, const ft_update_params *h);
-    void (*adam_update)(float *w, float *m, float *v, const float *g, size_t n, const ft_update_params *h);
-    void (*sgd_update)(float *w, float *buf, const float *g, size_t n, const ft_update_params *h);
-    void (*adagrad_update)(float *w, float *acc, const float *g, size_t n, const ft_update_params *h);
-    void (*rmsprop_update)(float *w, float *v, float *buf, const float *g, size_t n, const ft_update_params *h);
+     * matmul_acc_backward(ctx, W, NULL, B, r, NULL, A, out, in, r, scale)) */
+    void (*bias_backward)(void *ctx, float *dbias, const float *dout, int N, int OC);
+    void (*kv_cache_write)(void *ctx, float *k_cache, float *v_cache, int ldc, const float *k, const float *v, int ldkv, const int *rows, int row0, int n, int KV);
+    double (*loss_reduce)(void *ctx, const float *losses, size_t N);
+    double (*sumsq)(void *ctx, const float *x, size_t n);
+    void (*adamw_update)(void *ctx, float *w, float *m, float *v, const float *g, size_t n, const ft_update_params *h);
+    void (*adam_update)(void *ctx, float *w, float *m, float *v, const float *g, size_t n, const ft_update_params *h);
+    void (*sgd_update)(void *ctx, float *w, float *buf, const float *g, size_t n, const ft_update_params *h);
+    void (*adagrad_update)(void *ctx, float *w, float *acc, const float *g, size_t n, const ft_update_params *h);
+    void (*rmsprop_update)(void *ctx, float *w, float *v, float *buf, const float *g, size_t n, const ft_update_params *h);
 } ft_backend;
 
 /* ---- dropout on the attention probabilities (training; BERT attention_probs_dropout_prob, GPT-2 attn_pdrop)

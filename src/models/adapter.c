@@ -74,8 +74,8 @@ int ft__lora_plan_modules(const ft_model *m, const char *targets, ft_adapter_mod
 
 void ft__lora_module_forward(const ft_backend *be, float *out, int ldo, const float *x, const float *A, const float *B,
                             float *xa, int N, int in, int r, int64_t rows, float scale) {
-    be->matmul_forward(xa, x, A, NULL, N, in, r);                          /* xa [N, r] = x A^T */
-    be->matmul_acc_forward(out, ldo, xa, B, N, r, (int)rows, scale);        /* out += scale xa B^T */
+    be->matmul_forward(be->ctx, xa, x, A, NULL, N, in, r);                          /* xa [N, r] = x A^T */
+    be->matmul_acc_forward(be->ctx, out, ldo, xa, B, N, r, (int)rows, scale);        /* out += scale xa B^T */
 }
 
 void ft__lora_module_backward(const ft_backend *be, float *dinp, float *dA, float *dB, const float *dout, int ldo,
@@ -83,22 +83,22 @@ void ft__lora_module_backward(const ft_backend *be, float *dinp, float *dA, floa
                               int64_t rows, float scale, float p, uint64_t seed, float *xd, float *dxa, float *dx) {
     /* dxa = scale dout B;  dB += scale dout^T xa */
     memset(dxa, 0, sizeof(float) * (size_t)N * r);
-    be->matmul_acc_backward(dxa, dB, dout, ldo, xa, B, N, r, (int)rows, scale);
+    be->matmul_acc_backward(be->ctx, dxa, dB, dout, ldo, xa, B, N, r, (int)rows, scale);
     const float *xx = x;
     if (p > 0) {   /* the forward's mask, regenerated from its seed */
-        be->dropout_forward(xd, x, (size_t)N * in, p, seed);
+        be->dropout_forward(be->ctx, xd, x, (size_t)N * in, p, seed);
         xx = xd;
     }
     /* dA += dxa^T dropout(x);  d(input) += dropout^T(dxa A) */
     if (p <= 0 || !dinp) {
-        be->matmul_acc_backward(p > 0 ? NULL : dinp, dA, dxa, r, xx, A, N, in, r, 1.0f);
+        be->matmul_acc_backward(be->ctx, p > 0 ? NULL : dinp, dA, dxa, r, xx, A, N, in, r, 1.0f);
         return;
     }
-    be->matmul_acc_backward(NULL, dA, dxa, r, xx, A, N, in, r, 1.0f);
+    be->matmul_acc_backward(be->ctx, NULL, dA, dxa, r, xx, A, N, in, r, 1.0f);
     memset(dx, 0, sizeof(float) * (size_t)N * in);
-    be->matmul_acc_backward(dx, NULL, dxa, r, xx, A, N, in, r, 1.0f);
-    be->dropout_backward(dx, dx, (size_t)N * in, p, seed);
-    be->residual_forward(dinp, dinp, dx, (size_t)N * in);
+    be->matmul_acc_backward(be->ctx, dx, NULL, dxa, r, xx, A, N, in, r, 1.0f);
+    be->dropout_backward(be->ctx, dx, dx, (size_t)N * in, p, seed);
+    be->residual_forward(be->ctx, dinp, dinp, dx, (size_t)N * in);
 }
 
 /* ------------------------------------------------------------------ adapter objects */

@@ -177,8 +177,8 @@ static void step_attention(void *hp, int l, float *atty, const float *qkv) {
         size_t base = ((size_t)h->seqs[p->seq].slot * c->n_layer + l) * Tm * KV;
         float *kc = ctx->kcache + base, *vc = ctx->vcache + base;
         const float *rows = qkv + (size_t)p->row * QKV;
-        m->be->kv_cache_write(kc, vc, KV, rows + AC, rows + AC + KV, QKV, NULL, p->pos0, p->n, KV);
-        m->be->attention_cached_forward(atty + (size_t)p->row * AC, ctx->q + (size_t)p->row * AC, kc, vc, KV, p->pos0, p->n,
+        m->be->kv_cache_write(m->be->ctx, kc, vc, KV, rows + AC, rows + AC + KV, QKV, NULL, p->pos0, p->n, KV);
+        m->be->attention_cached_forward(m->be->ctx, atty + (size_t)p->row * AC, ctx->q + (size_t)p->row * AC, kc, vc, KV, p->pos0, p->n,
                                         NH, NKV, HS);
     }
 }
@@ -192,7 +192,7 @@ static void step(ft_context *ctx, const ft_decode_seq *seqs, const piece *pc, in
             ctx->tok[pc[i].row + t] = seqs[pc[i].seq].tokens[pc[i].off + t];
             ctx->pos[pc[i].row + t] = pc[i].pos0 + t;
         }
-    m->be->embedding_forward(ctx->x, ctx->tok, ctx->pos, ft_gp(m, G_WTE), ft_gp(m, G_WPE), R, R, C);
+    m->be->embedding_forward(m->be->ctx, ctx->x, ctx->tok, ctx->pos, ft_gp(m, G_WTE), ft_gp(m, G_WPE), R, R, C);
     step_hooks h = {ctx, seqs, pc, npc, R};
     ft_block_ops ops = {.attention = step_attention, .lora = step_lora, .ctx = &h, .ws = ctx->ws, .wsn = ctx->wsn, .resid_p = 0};
     /* the residual stream is updated in place; one set of scratch buffers serves every layer */

@@ -106,21 +106,21 @@ static float attn_p(const ft_model *m) { return m->training ? m->cfg.attn_dropou
 void ft__norm_forward(const ft_model *m, float *out, float *mean, float *rstd, const float *inp,
                          const float *w, const float *b, int N) {
     const ft_model_config *c = &m->cfg;
-    if (c->arch == FT_ARCH_GPT2) m->be->layernorm_forward(out, mean, rstd, inp, w, b, N, c->n_embd, c->norm_eps);
-    else m->be->rmsnorm_forward(out, rstd, inp, w, N, c->n_embd, c->norm_eps);
+    if (c->arch == FT_ARCH_GPT2) m->be->layernorm_forward(m->be->ctx, out, mean, rstd, inp, w, b, N, c->n_embd, c->norm_eps);
+    else m->be->rmsnorm_forward(m->be->ctx, out, rstd, inp, w, N, c->n_embd, c->norm_eps);
 }
 
 static void norm_backward(const ft_model *m, float *dinp, float *dw, float *db, const float *dout, const float *dresid,
                           const float *inp, const float *w, const float *mean, const float *rstd, int N) {
     const ft_model_config *c = &m->cfg;
-    if (c->arch == FT_ARCH_GPT2) m->be->layernorm_backward(dinp, dw, db, dout, dresid, inp, w, mean, rstd, N, c->n_embd);
-    else m->be->rmsnorm_backward(dinp, dw, dout, dresid, inp, w, rstd, N, c->n_embd);
+    if (c->arch == FT_ARCH_GPT2) m->be->layernorm_backward(m->be->ctx, dinp, dw, db, dout, dresid, inp, w, mean, rstd, N, c->n_embd);
+    else m->be->rmsnorm_backward(m->be->ctx, dinp, dw, dout, dresid, inp, w, rstd, N, c->n_embd);
 }
 
 void ft__act_forward(const ft_model *m, float *out, const float *inp, int N) {
     const ft_model_config *c = &m->cfg;
-    if (c->arch == FT_ARCH_GPT2) m->be->gelu_forward(out, inp, (size_t)N * c->ffn_hidden);
-    else m->be->swiglu_forward(out, inp, N, c->ffn_hidden);
+    if (c->arch == FT_ARCH_GPT2) m->be->gelu_forward(m->be->ctx, out, inp, (size_t)N * c->ffn_hidden);
+    else m->be->swiglu_forward(m->be->ctx, out, inp, N, c->ffn_hidden);
 }
 
 /* the LM head's parameter: the word embeddings when tied; f32, or quantized with the blocks for QLoRA */
@@ -150,20 +150,20 @@ void ft__block_forward(const ft_model *m, int l, const ft_block_io *b, int N, co
     ft__norm_forward(m, b->ln1, b->ln1_mean, b->ln1_rstd, b->x, ft_lp(m, l, P_LN1_W), ft_lp(m, l, P_LN1_B), N);
     ft__linear_forward_ws(m, l, P_QKV_W, b->qkv, b->ln1, ft_lp(m, l, P_QKV_B), N, C, QKV, ops->ws, ops->wsn);
     ops->lora(ops->ctx, l, P_QKV_W, b->ln1, b->qkv, QKV, N);
-    if (m->inv_freq) be->rope_forward(b->qkv, pos, m->inv_freq, N, NH, NKV, HS);
+    if (m->inv_freq) be->rope_forward(be->ctx, b->qkv, pos, m->inv_freq, N, NH, NKV, HS);
     ops->attention(ops->ctx, l, b->atty, b->qkv);
     ft__linear_forward_ws(m, l, P_ATTN_W, b->scratch, b->atty, ft_lp(m, l, P_ATTN_B), N, AC, C, ops->ws, ops->wsn);
     ops->lora(ops->ctx, l, P_ATTN_W, b->atty, b->scratch, C, N);
-    if (ops->resid_p > 0) be->dropout_forward(b->scratch, b->scratch, (size_t)N * C, ops->resid_p, site_seed(m, l, 1));
-    be->residual_forward(b->res2, b->x, b->scratch, (size_t)N * C);
+    if (ops->resid_p > 0) be->dropout_forward(be->ctx, b->scratch, b->scratch, (size_t)N * C, ops->resid_p, site_seed(m, l, 1));
+    be->residual_forward(be->ctx, b->res2, b->x, b->scratch, (size_t)N * C);
     ft__norm_forward(m, b->ln2, b->ln2_mean, b->ln2_rstd, b->res2, ft_lp(m, l, P_LN2_W), ft_lp(m, l, P_LN2_B), N);
     ft__linear_forward_ws(m, l, P_FC_W, b->fch, b->ln2, ft_lp(m, l, P_FC_B), N, C, F, ops->ws, ops->wsn);
     ops->lora(ops->ctx, l, P_FC_W, b->ln2, b->fch, F, N);
     ft__act_forward(m, b->fch_act, b->fch, N);
     ft__linear_forward_ws(m, l, P_PROJ_W, b->scratch, b->fch_act, ft_lp(m, l, P_PROJ_B), N, I, C, ops->ws, ops->wsn);
     ops->lora(ops->ctx, l, P_PROJ_W, b->fch_act, b->scratch, C, N);
-    if (ops->resid_p > 0) be->dropout_forward(b->scratch, b->scratch, (size_t)N * C, ops->resid_p, site_seed(m, l, 2));
-    be->residual_forward(b->res3, b->res2, b->scratch, (size_t)N * C);
+    if (ops->resid_p > 0) be->dropout_forward(be->ctx, b->scratch, b->scratch, (size_t)N * C, ops->resid_p, site_seed(m, l, 2));
+    be->residual_forward(be->ctx, b->res3, b->res2, b->scratch, (size_t)N * C);
 }
 
 /* training's hooks: causal attention over B x T (packed segments, dropout on the probabilities) and the
@@ -178,7 +178,7 @@ static void train_attention(void *ctx, int l, float *atty, const float *qkv) {
     int QKV = ft_qkv_dim(c), AC = NH * HS;
     float *att = m->a.att + (size_t)l * h->B * NH * h->T * h->T;
     ft_attn_mask mk = {FT_ATTN_CAUSAL | (h->seg ? FT_ATTN_SEGMENTS : 0), NULL, h->seg};   /* packed examples: segments */
-    m->be->attn_forward(atty, att, qkv, QKV, qkv + AC, QKV, qkv + AC + NKV * HS, QKV, &mk, h->B, h->T, NH, NKV, HS, attn_p(m),
+    m->be->attn_forward(m->be->ctx, atty, att, qkv, QKV, qkv + AC, QKV, qkv + AC + NKV * HS, QKV, &mk, h->B, h->T, NH, NKV, HS, attn_p(m),
                         site_seed(m, l, 3));
 }
 
@@ -209,8 +209,8 @@ int ft_model_forward(ft_model *m, const int *ids, const int *targets, const int 
     a->has_targets = targets != NULL;
     const int *segp = a->has_seg ? a->seg : NULL;
 
-    be->embedding_forward(a->encoded, a->ids, a->pos, ft_gp(m, G_WTE), ft_gp(m, G_WPE), N, T, C);
-    if (embd_p(m) > 0) be->dropout_forward(a->encoded, a->encoded, (size_t)N * C, embd_p(m), site_seed(m, -1, 0));
+    be->embedding_forward(be->ctx, a->encoded, a->ids, a->pos, ft_gp(m, G_WTE), ft_gp(m, G_WPE), N, T, C);
+    if (embd_p(m) > 0) be->dropout_forward(be->ctx, a->encoded, a->encoded, (size_t)N * C, embd_p(m), site_seed(m, -1, 0));
     train_hooks th = {m, segp, B, T};
     ft_block_ops ops = {.attention = train_attention, .lora = train_lora, .ctx = &th, .ws = m->qws, .wsn = m->qws_floats,
                         .resid_p = resid_p(m)};
@@ -237,8 +237,8 @@ int ft_model_forward(ft_model *m, const int *ids, const int *targets, const int 
                     return ft_error(FT_ERR_RANGE, "target id %d at position %d is outside the vocabulary [0, %d)", a->targets[i], i, V);
                 a->n_targets++;
             }
-        be->crossentropy_forward_backward(a->losses, NULL, a->logits, a->targets, N, V, 1.0f, smoothing(m), FT_IGNORE_INDEX);
-        double sum = be->loss_reduce(a->losses, (size_t)N);
+        be->crossentropy_forward_backward(be->ctx, a->losses, NULL, a->logits, a->targets, N, V, 1.0f, smoothing(m), FT_IGNORE_INDEX);
+        double sum = be->loss_reduce(be->ctx, a->losses, (size_t)N);
         if (loss) *loss = a->n_targets ? (float)(sum / a->n_targets) : 0.0f;
     } else if (loss) *loss = 0.0f;
     return FT_OK;
@@ -264,7 +264,7 @@ int ft_model_backward(ft_model *m, float grad_scale) {
     float scale = grad_scale > 0 ? grad_scale : (a->n_targets ? 1.0f / a->n_targets : 0.0f);
 
     /* loss -> dlogits (in place) -> dlnf -> dres */
-    be->crossentropy_forward_backward(a->losses, a->logits, a->logits, a->targets, N, V, scale, smoothing(m), FT_IGNORE_INDEX);
+    be->crossentropy_forward_backward(be->ctx, a->losses, a->logits, a->logits, a->targets, N, V, scale, smoothing(m), FT_IGNORE_INDEX);
     float *dlm = c->tied_embeddings ? ft_gg(m, G_WTE) : ft_gg(m, G_LM_HEAD);
     head_backward(m, a->dln, dlm, a->logits, a->lnf, N);
     const float *xL = L > 0 ? a->res3 + (size_t)(L - 1) * N * C : a->encoded;
@@ -280,28 +280,28 @@ int ft_model_backward(ft_model *m, float grad_scale) {
 
         /* MLP: dres holds d(res3); through the residual dropout into dln */
         const float *dmlp = a->dres;
-        if (resid_p(m) > 0) { be->dropout_backward(a->dln, a->dres, (size_t)N * C, resid_p(m), site_seed(m, l, 2)); dmlp = a->dln; }
+        if (resid_p(m) > 0) { be->dropout_backward(be->ctx, a->dln, a->dres, (size_t)N * C, resid_p(m), site_seed(m, l, 2)); dmlp = a->dln; }
         ft__linear_backward(m, l, P_PROJ_W, a->dfch_act, ft_lg(m, l, P_PROJ_W), ft_lg(m, l, P_PROJ_B), dmlp, fcha, N, I, C);
         ft__lora_backward(m, l, P_PROJ_W, fcha, dmlp, C, a->dfch_act, N);
-        if (c->arch == FT_ARCH_GPT2) be->gelu_backward(a->dfch, a->dfch_act, fch, (size_t)N * I);
-        else be->swiglu_backward(a->dfch, a->dfch_act, fch, N, I);
+        if (c->arch == FT_ARCH_GPT2) be->gelu_backward(be->ctx, a->dfch, a->dfch_act, fch, (size_t)N * I);
+        else be->swiglu_backward(be->ctx, a->dfch, a->dfch_act, fch, N, I);
         ft__linear_backward(m, l, P_FC_W, a->dln, ft_lg(m, l, P_FC_W), ft_lg(m, l, P_FC_B), a->dfch, ln2, N, C, F);
         ft__lora_backward(m, l, P_FC_W, ln2, a->dfch, F, a->dln, N);
         norm_backward(m, a->dres, ft_lg(m, l, P_LN2_W), ft_lg(m, l, P_LN2_B), a->dln, a->dres, res2, ft_lp(m, l, P_LN2_W), ln2m, ln2r, N);
         /* attention: dres holds d(res2) */
         const float *dat = a->dres;
-        if (resid_p(m) > 0) { be->dropout_backward(a->dln, a->dres, (size_t)N * C, resid_p(m), site_seed(m, l, 1)); dat = a->dln; }
+        if (resid_p(m) > 0) { be->dropout_backward(be->ctx, a->dln, a->dres, (size_t)N * C, resid_p(m), site_seed(m, l, 1)); dat = a->dln; }
         ft__linear_backward(m, l, P_ATTN_W, a->datty, ft_lg(m, l, P_ATTN_W), ft_lg(m, l, P_ATTN_B), dat, atty, N, AC, C);
         ft__lora_backward(m, l, P_ATTN_W, atty, dat, C, a->datty, N);
         ft_attn_mask mk = {FT_ATTN_CAUSAL | (segp ? FT_ATTN_SEGMENTS : 0), NULL, segp};
-        be->attn_backward(a->dqkv, a->dqkv + AC, a->dqkv + AC + NKV * HS, a->datt, a->datty, qkv, QKV, qkv + AC, QKV,
+        be->attn_backward(be->ctx, a->dqkv, a->dqkv + AC, a->dqkv + AC + NKV * HS, a->datt, a->datty, qkv, QKV, qkv + AC, QKV,
                           qkv + AC + NKV * HS, QKV, att, &mk, B, T, NH, NKV, HS, attn_p(m), site_seed(m, l, 3));
-        if (m->inv_freq) be->rope_backward(a->dqkv, a->pos, m->inv_freq, N, NH, NKV, HS);
+        if (m->inv_freq) be->rope_backward(be->ctx, a->dqkv, a->pos, m->inv_freq, N, NH, NKV, HS);
         ft__linear_backward(m, l, P_QKV_W, a->dln, ft_lg(m, l, P_QKV_W), ft_lg(m, l, P_QKV_B), a->dqkv, ln1, N, C, QKV);
         ft__lora_backward(m, l, P_QKV_W, ln1, a->dqkv, QKV, a->dln, N);
         norm_backward(m, a->dres, ft_lg(m, l, P_LN1_W), ft_lg(m, l, P_LN1_B), a->dln, a->dres, x, ft_lp(m, l, P_LN1_W), ln1m, ln1r, N);
     }
-    if (embd_p(m) > 0) be->dropout_backward(a->dres, a->dres, (size_t)N * C, embd_p(m), site_seed(m, -1, 0));
-    be->embedding_backward(ft_gg(m, G_WTE), ft_gg(m, G_WPE), a->dres, a->ids, a->pos, N, T, C);
+    if (embd_p(m) > 0) be->dropout_backward(be->ctx, a->dres, a->dres, (size_t)N * C, embd_p(m), site_seed(m, -1, 0));
+    be->embedding_backward(be->ctx, ft_gg(m, G_WTE), ft_gg(m, G_WPE), a->dres, a->ids, a->pos, N, T, C);
     return FT_OK;
 }

@@ -222,14 +222,14 @@ size_t ft_encoder_weight_bytes(const ft_encoder_model *m) { return m->weights.us
 /* ------------------------------------------------------------ activations of the config */
 
 void ft__enc_act_forward(const ft_encoder_model *m, int act, float *out, const float *inp, size_t n) {
-    if (act == ACT_GELU_TANH) m->be->gelu_forward(out, inp, n);
-    else if (act == ACT_RELU) m->be->relu_forward(out, inp, n);
-    else m->be->gelu_erf_forward(out, inp, n);
+    if (act == ACT_GELU_TANH) m->be->gelu_forward(m->be->ctx, out, inp, n);
+    else if (act == ACT_RELU) m->be->relu_forward(m->be->ctx, out, inp, n);
+    else m->be->gelu_erf_forward(m->be->ctx, out, inp, n);
 }
 void ft__enc_act_backward(const ft_encoder_model *m, int act, float *dinp, const float *dout, const float *inp, size_t n) {
-    if (act == ACT_GELU_TANH) m->be->gelu_backward(dinp, dout, inp, n);
-    else if (act == ACT_RELU) m->be->relu_backward(dinp, dout, inp, n);
-    else m->be->gelu_erf_backward(dinp, dout, inp, n);
+    if (act == ACT_GELU_TANH) m->be->gelu_backward(m->be->ctx, dinp, dout, inp, n);
+    else if (act == ACT_RELU) m->be->relu_backward(m->be->ctx, dinp, dout, inp, n);
+    else m->be->gelu_erf_backward(m->be->ctx, dinp, dout, inp, n);
 }
 
 /* ------------------------------------------------------------ dropout */
@@ -304,14 +304,14 @@ static void body_forward(ft_encoder_model *m) {
     const ft_backend *be = m->be;
     enc_acts *a = &m->a;
     int B = a->B, T = a->T, N = B * T, C = c->n_embd, L = c->n_layer, NH = c->n_head, HS = C / NH, I = c->ffn_hidden;
-    be->embedding_forward(a->emb, a->ids, a->pos, enc_gp(m, E_WTE), enc_gp(m, E_WPE), N, T, C);
+    be->embedding_forward(be->ctx, a->emb, a->ids, a->pos, enc_gp(m, E_WTE), enc_gp(m, E_WPE), N, T, C);
     if (enc_gp(m, E_WTT)) {
-        be->embedding_forward(a->dtmp, a->types, NULL, enc_gp(m, E_WTT), NULL, N, T, C);
-        be->residual_forward(a->emb, a->emb, a->dtmp, (size_t)N * C);
+        be->embedding_forward(be->ctx, a->dtmp, a->types, NULL, enc_gp(m, E_WTT), NULL, N, T, C);
+        be->residual_forward(be->ctx, a->emb, a->emb, a->dtmp, (size_t)N * C);
     }
-    be->layernorm_forward(a->x0, a->e_mean, a->e_rstd, a->emb, enc_gp(m, E_LN_W), enc_gp(m, E_LN_B), N, C, c->norm_eps);
+    be->layernorm_forward(be->ctx, a->x0, a->e_mean, a->e_rstd, a->emb, enc_gp(m, E_LN_W), enc_gp(m, E_LN_B), N, C, c->norm_eps);
     float ph = ft__enc_hidden_p(m), pa = ft__enc_attn_p(m);
-    if (ph > 0) be->dropout_forward(a->x0, a->x0, (size_t)N * C, ph, ft__enc_site_seed(m, -1, 0));
+    if (ph > 0) be->dropout_forward(be->ctx, a->x0, a->x0, (size_t)N * C, ph, ft__enc_site_seed(m, -1, 0));
     const float *x = a->x0;
     for (int l = 0; l < L; l++) {
         size_t lN = (size_t)l * N;
@@ -322,17 +322,17 @@ static void body_forward(ft_encoder_model *m) {
         linear_forward(m, l, S_K_W, k, x, N, C, C);
         linear_forward(m, l, S_V_W, v, x, N, C, C);
         ft_attn_mask pad = {FT_ATTN_PADDING, a->mask, NULL};   /* bidirectional, padding keys hidden */
-        be->attn_forward(atty, att, q, C, k, C, v, C, &pad, B, T, NH, NH, HS, pa, ft__enc_site_seed(m, l, 3));
+        be->attn_forward(be->ctx, atty, att, q, C, k, C, v, C, &pad, B, T, NH, NH, HS, pa, ft__enc_site_seed(m, l, 3));
         linear_forward(m, l, S_O_W, a->dtmp, atty, N, C, C);
-        if (ph > 0) be->dropout_forward(a->dtmp, a->dtmp, (size_t)N * C, ph, ft__enc_site_seed(m, l, 1));
-        be->residual_forward(res1, x, a->dtmp, (size_t)N * C);
-        be->layernorm_forward(ln1, a->ln1_mean + lN, a->ln1_rstd + lN, res1, enc_lp(m, l, S_LN1_W), enc_lp(m, l, S_LN1_B), N, C, c->norm_eps);
+        if (ph > 0) be->dropout_forward(be->ctx, a->dtmp, a->dtmp, (size_t)N * C, ph, ft__enc_site_seed(m, l, 1));
+        be->residual_forward(be->ctx, res1, x, a->dtmp, (size_t)N * C);
+        be->layernorm_forward(be->ctx, ln1, a->ln1_mean + lN, a->ln1_rstd + lN, res1, enc_lp(m, l, S_LN1_W), enc_lp(m, l, S_LN1_B), N, C, c->norm_eps);
         linear_forward(m, l, S_FC_W, fch, ln1, N, C, I);
         ft__enc_act_forward(m, m->act, fcha, fch, (size_t)N * I);
         linear_forward(m, l, S_PR_W, a->dtmp, fcha, N, I, C);
-        if (ph > 0) be->dropout_forward(a->dtmp, a->dtmp, (size_t)N * C, ph, ft__enc_site_seed(m, l, 2));
-        be->residual_forward(res2, ln1, a->dtmp, (size_t)N * C);
-        be->layernorm_forward(ln2, a->ln2_mean + lN, a->ln2_rstd + lN, res2, enc_lp(m, l, S_LN2_W), enc_lp(m, l, S_LN2_B), N, C, c->norm_eps);
+        if (ph > 0) be->dropout_forward(be->ctx, a->dtmp, a->dtmp, (size_t)N * C, ph, ft__enc_site_seed(m, l, 2));
+        be->residual_forward(be->ctx, res2, ln1, a->dtmp, (size_t)N * C);
+        be->layernorm_forward(be->ctx, ln2, a->ln2_mean + lN, a->ln2_rstd + lN, res2, enc_lp(m, l, S_LN2_W), enc_lp(m, l, S_LN2_B), N, C, c->norm_eps);
         x = ln2;
     }
 }
@@ -407,33 +407,33 @@ static void body_backward(ft_encoder_model *m) {
         float *q = a->q + lN * C, *k = a->k + lN * C, *v = a->v + lN * C, *att = a->att + (size_t)l * B * NH * T * T;
         float *atty = a->atty + lN * C, *res1 = a->res1 + lN * C, *ln1 = a->ln1 + lN * C;
         float *fch = a->fch + lN * I, *fcha = a->fcha + lN * I, *res2 = a->res2 + lN * C;
-        be->layernorm_backward(a->dtmp, enc_lg(m, l, S_LN2_W), enc_lg(m, l, S_LN2_B), a->dx, NULL, res2, enc_lp(m, l, S_LN2_W),
+        be->layernorm_backward(be->ctx, a->dtmp, enc_lg(m, l, S_LN2_W), enc_lg(m, l, S_LN2_B), a->dx, NULL, res2, enc_lp(m, l, S_LN2_W),
                                a->ln2_mean + lN, a->ln2_rstd + lN, N, C);
         const float *dffn = a->dtmp;
-        if (ph > 0) { be->dropout_backward(a->dq, a->dtmp, NC, ph, ft__enc_site_seed(m, l, 2)); dffn = a->dq; }
+        if (ph > 0) { be->dropout_backward(be->ctx, a->dq, a->dtmp, NC, ph, ft__enc_site_seed(m, l, 2)); dffn = a->dq; }
         linear_backward(m, l, S_PR_W, a->dfcha, dffn, fcha, N, I, C);
         ft__enc_act_backward(m, m->act, a->dfch, a->dfcha, fch, (size_t)N * I);
         linear_backward(m, l, S_FC_W, a->dx, a->dfch, ln1, N, C, I);
-        be->residual_forward(a->dx, a->dx, a->dtmp, NC);
-        be->layernorm_backward(a->dtmp, enc_lg(m, l, S_LN1_W), enc_lg(m, l, S_LN1_B), a->dx, NULL, res1, enc_lp(m, l, S_LN1_W),
+        be->residual_forward(be->ctx, a->dx, a->dx, a->dtmp, NC);
+        be->layernorm_backward(be->ctx, a->dtmp, enc_lg(m, l, S_LN1_W), enc_lg(m, l, S_LN1_B), a->dx, NULL, res1, enc_lp(m, l, S_LN1_W),
                                a->ln1_mean + lN, a->ln1_rstd + lN, N, C);
         const float *dao = a->dtmp;
-        if (ph > 0) { be->dropout_backward(a->dq, a->dtmp, NC, ph, ft__enc_site_seed(m, l, 1)); dao = a->dq; }
+        if (ph > 0) { be->dropout_backward(be->ctx, a->dq, a->dtmp, NC, ph, ft__enc_site_seed(m, l, 1)); dao = a->dq; }
         linear_backward(m, l, S_O_W, a->datty, dao, atty, N, C, C);
         ft_attn_mask pad = {FT_ATTN_PADDING, a->mask, NULL};
-        be->attn_backward(a->dq, a->dk, a->dv, NULL, a->datty, q, C, k, C, v, C, att, &pad, B, T, NH, NH, HS, pa, ft__enc_site_seed(m, l, 3));
+        be->attn_backward(be->ctx, a->dq, a->dk, a->dv, NULL, a->datty, q, C, k, C, v, C, att, &pad, B, T, NH, NH, HS, pa, ft__enc_site_seed(m, l, 3));
         linear_backward(m, l, S_Q_W, a->dx, a->dq, x, N, C, C);
-        be->residual_forward(a->dtmp, a->dtmp, a->dx, NC);
+        be->residual_forward(be->ctx, a->dtmp, a->dtmp, a->dx, NC);
         linear_backward(m, l, S_K_W, a->dx, a->dk, x, N, C, C);
-        be->residual_forward(a->dtmp, a->dtmp, a->dx, NC);
+        be->residual_forward(be->ctx, a->dtmp, a->dtmp, a->dx, NC);
         linear_backward(m, l, S_V_W, a->dx, a->dv, x, N, C, C);
-        be->residual_forward(a->dx, a->dtmp, a->dx, NC);
+        be->residual_forward(be->ctx, a->dx, a->dtmp, a->dx, NC);
     }
     if (first >= 0) return;   /* embeddings frozen */
-    if (ph > 0) be->dropout_backward(a->dx, a->dx, NC, ph, ft__enc_site_seed(m, -1, 0));
-    be->layernorm_backward(a->dtmp, enc_gg(m, E_LN_W), enc_gg(m, E_LN_B), a->dx, NULL, a->emb, enc_gp(m, E_LN_W), a->e_mean, a->e_rstd, N, C);
-    be->embedding_backward(enc_gg(m, E_WTE), enc_gg(m, E_WPE), a->dtmp, a->ids, a->pos, N, T, C);
-    if (enc_gp(m, E_WTT)) be->embedding_backward(enc_gg(m, E_WTT), NULL, a->dtmp, a->types, NULL, N, T, C);
+    if (ph > 0) be->dropout_backward(be->ctx, a->dx, a->dx, NC, ph, ft__enc_site_seed(m, -1, 0));
+    be->layernorm_backward(be->ctx, a->dtmp, enc_gg(m, E_LN_W), enc_gg(m, E_LN_B), a->dx, NULL, a->emb, enc_gp(m, E_LN_W), a->e_mean, a->e_rstd, N, C);
+    be->embedding_backward(be->ctx, enc_gg(m, E_WTE), enc_gg(m, E_WPE), a->dtmp, a->ids, a->pos, N, T, C);
+    if (enc_gp(m, E_WTT)) be->embedding_backward(be->ctx, enc_gg(m, E_WTT), NULL, a->dtmp, a->types, NULL, N, T, C);
 }
 
 int ft_encoder_backward_scaled(ft_encoder_model *m, float grad_scale) {

@@ -132,7 +132,7 @@ static void head_loss(ft_encoder_model *m, float *dlogits, float scale) {
     } else if (m->class_w && m->task != FT_TASK_MLM) {
         weighted_ce(a->losses, dlogits, a->logits, a->labels, m->class_w, R, K, scale, m->smoothing);
     } else {
-        m->be->crossentropy_forward_backward(a->losses, dlogits, a->logits, a->labels, R, K, scale, m->smoothing, FT_IGNORE_INDEX);
+        m->be->crossentropy_forward_backward(m->be->ctx, a->losses, dlogits, a->logits, a->labels, R, K, scale, m->smoothing, FT_IGNORE_INDEX);
     }
 }
 
@@ -170,8 +170,8 @@ static void pool_backward(float *dx, const float *dp, const float *inv, const in
 }
 
 static void head_act_fwd(const ft_encoder_model *m, float *out, const float *inp, size_t n) {
-    if (m->cfg.arch == FT_ENC_DISTILBERT) m->be->relu_forward(out, inp, n);
-    else m->be->tanh_forward(out, inp, n);
+    if (m->cfg.arch == FT_ENC_DISTILBERT) m->be->relu_forward(m->be->ctx, out, inp, n);
+    else m->be->tanh_forward(m->be->ctx, out, inp, n);
 }
 
 static void seq_forward(ft_encoder_model *m) {
@@ -184,11 +184,11 @@ static void seq_forward(ft_encoder_model *m) {
     /* head dropout: RoBERTa drops the pooled vector before dense; all drop the activated vector before the last Linear */
     int drop_pool = pc > 0 && c->arch == FT_ENC_ROBERTA;
     const float *cin = a->pool, *hin = a->h1a;
-    if (drop_pool) { be->dropout_forward(a->poold, a->pool, (size_t)B * C, pc, ft__enc_site_seed(m, -1, 1)); cin = a->poold; }
-    be->matmul_forward(a->h1, cin, enc_gp(m, E_H1_W), enc_gp(m, E_H1_B), B, C, C);
+    if (drop_pool) { be->dropout_forward(be->ctx, a->poold, a->pool, (size_t)B * C, pc, ft__enc_site_seed(m, -1, 1)); cin = a->poold; }
+    be->matmul_forward(be->ctx, a->h1, cin, enc_gp(m, E_H1_W), enc_gp(m, E_H1_B), B, C, C);
     head_act_fwd(m, a->h1a, a->h1, (size_t)B * C);
-    if (pc > 0) { be->dropout_forward(a->h1d, a->h1a, (size_t)B * C, pc, ft__enc_site_seed(m, -1, 2)); hin = a->h1d; }
-    be->matmul_forward(a->logits, hin, enc_gp(m, E_H2_W), enc_gp(m, E_H2_B), B, C, K);
+    if (pc > 0) { be->dropout_forward(be->ctx, a->h1d, a->h1a, (size_t)B * C, pc, ft__enc_site_seed(m, -1, 2)); hin = a->h1d; }
+    be->matmul_forward(be->ctx, a->logits, hin, enc_gp(m, E_H2_W), enc_gp(m, E_H2_B), B, C, K);
 }
 
 static void token_forward(ft_encoder_model *m) {
@@ -196,8 +196,8 @@ static void token_forward(ft_encoder_model *m) {
     int N = a->B * a->T, C = m->cfg.n_embd;
     float p = token_p(m);
     const float *x = ft__enc_last_hidden(m);
-    if (p > 0) { m->be->dropout_forward(a->tokd, x, (size_t)N * C, p, ft__enc_site_seed(m, -1, 2)); x = a->tokd; }
-    m->be->matmul_forward(a->logits, x, enc_gp(m, E_H2_W), enc_gp(m, E_H2_B), N, C, a->cols);
+    if (p > 0) { m->be->dropout_forward(m->be->ctx, a->tokd, x, (size_t)N * C, p, ft__enc_site_seed(m, -1, 2)); x = a->tokd; }
+    m->be->matmul_forward(m->be->ctx, a->logits, x, enc_gp(m, E_H2_W), enc_gp(m, E_H2_B), N, C, a->cols);
 }
 
 static void mlm_forward(ft_encoder_model *m) {
@@ -207,10 +207,10 @@ static void mlm_forward(ft_encoder_model *m) {
     if (M == 0) return;
     const float *x = ft__enc_last_hidden(m);
     for (int j = 0; j < M; j++) memcpy(a->mg + (size_t)j * C, x + (size_t)a->rows_idx[j] * C, sizeof(float) * (size_t)C);
-    be->matmul_forward(a->mh, a->mg, enc_gp(m, E_MD_W), enc_gp(m, E_MD_B), M, C, C);
+    be->matmul_forward(be->ctx, a->mh, a->mg, enc_gp(m, E_MD_W), enc_gp(m, E_MD_B), M, C, C);
     ft__enc_act_forward(m, ft__enc_head_mlm_act(m), a->mha, a->mh, (size_t)M * C);
-    be->layernorm_forward(a->mln, a->mln_mean, a->mln_rstd, a->mha, enc_gp(m, E_MLN_W), enc_gp(m, E_MLN_B), M, C, m->cfg.norm_eps);
-    be->matmul_forward(a->logits, a->mln, enc_gp(m, E_WTE), enc_gp(m, E_MB), M, C, V);
+    be->layernorm_forward(be->ctx, a->mln, a->mln_mean, a->mln_rstd, a->mha, enc_gp(m, E_MLN_W), enc_gp(m, E_MLN_B), M, C, m->cfg.norm_eps);
+    be->matmul_forward(be->ctx, a->logits, a->mln, enc_gp(m, E_WTE), enc_gp(m, E_MB), M, C, V);
 }
 
 void ft__enc_head_forward(ft_encoder_model *m) {
@@ -229,12 +229,12 @@ static void seq_backward(ft_encoder_model *m) {
     int B = a->B, T = a->T, C = c->n_embd, K = a->cols;
     float pc = ft__enc_head_p(m);
     int drop_pool = pc > 0 && c->arch == FT_ENC_ROBERTA;
-    be->matmul_backward(a->dh1a, enc_gg(m, E_H2_W), enc_gg(m, E_H2_B), a->dlogits, pc > 0 ? a->h1d : a->h1a, enc_gp(m, E_H2_W), B, C, K);
-    if (pc > 0) be->dropout_backward(a->dh1a, a->dh1a, (size_t)B * C, pc, ft__enc_site_seed(m, -1, 2));
-    if (c->arch == FT_ENC_DISTILBERT) m->be->relu_backward(a->dh1, a->dh1a, a->h1, (size_t)B * C);
-    else m->be->tanh_backward(a->dh1, a->dh1a, a->h1a, (size_t)B * C);
-    be->matmul_backward(a->dpool, enc_gg(m, E_H1_W), enc_gg(m, E_H1_B), a->dh1, drop_pool ? a->poold : a->pool, enc_gp(m, E_H1_W), B, C, C);
-    if (drop_pool) be->dropout_backward(a->dpool, a->dpool, (size_t)B * C, pc, ft__enc_site_seed(m, -1, 1));
+    be->matmul_backward(be->ctx, a->dh1a, enc_gg(m, E_H2_W), enc_gg(m, E_H2_B), a->dlogits, pc > 0 ? a->h1d : a->h1a, enc_gp(m, E_H2_W), B, C, K);
+    if (pc > 0) be->dropout_backward(be->ctx, a->dh1a, a->dh1a, (size_t)B * C, pc, ft__enc_site_seed(m, -1, 2));
+    if (c->arch == FT_ENC_DISTILBERT) m->be->relu_backward(m->be->ctx, a->dh1, a->dh1a, a->h1, (size_t)B * C);
+    else m->be->tanh_backward(m->be->ctx, a->dh1, a->dh1a, a->h1a, (size_t)B * C);
+    be->matmul_backward(be->ctx, a->dpool, enc_gg(m, E_H1_W), enc_gg(m, E_H1_B), a->dh1, drop_pool ? a->poold : a->pool, enc_gp(m, E_H1_W), B, C, C);
+    if (drop_pool) be->dropout_backward(be->ctx, a->dpool, a->dpool, (size_t)B * C, pc, ft__enc_site_seed(m, -1, 1));
     pool_backward(a->dx, a->dpool, a->pool_inv, a->mask, B, T, C, m->pooling == FT_POOL_MEAN);
 }
 
@@ -242,9 +242,9 @@ static void token_backward(ft_encoder_model *m) {
     enc_acts *a = &m->a;
     int N = a->B * a->T, C = m->cfg.n_embd;
     float p = token_p(m);
-    m->be->matmul_backward(a->dx, enc_gg(m, E_H2_W), enc_gg(m, E_H2_B), a->dlogits, p > 0 ? a->tokd : ft__enc_last_hidden(m),
+    m->be->matmul_backward(m->be->ctx, a->dx, enc_gg(m, E_H2_W), enc_gg(m, E_H2_B), a->dlogits, p > 0 ? a->tokd : ft__enc_last_hidden(m),
                            enc_gp(m, E_H2_W), N, C, a->cols);
-    if (p > 0) m->be->dropout_backward(a->dx, a->dx, (size_t)N * C, p, ft__enc_site_seed(m, -1, 2));
+    if (p > 0) m->be->dropout_backward(m->be->ctx, a->dx, a->dx, (size_t)N * C, p, ft__enc_site_seed(m, -1, 2));
 }
 
 /* scratch: the body's dq, dk, dv, datty [N,C] are free until the blocks' backward */
@@ -256,11 +256,11 @@ static void mlm_backward(ft_encoder_model *m) {
     if (M == 0) return;
     float *dln = a->dq, *dha = a->dk, *dh = a->datty, *dg = a->dv;
     /* a->dlogits == a->logits: the tied decoder's gradient adds to the word embeddings' */
-    be->matmul_backward(dln, enc_gg(m, E_WTE), enc_gg(m, E_MB), a->dlogits, a->mln, enc_gp(m, E_WTE), M, C, V);
-    be->layernorm_backward(dha, enc_gg(m, E_MLN_W), enc_gg(m, E_MLN_B), dln, NULL, a->mha, enc_gp(m, E_MLN_W),
+    be->matmul_backward(be->ctx, dln, enc_gg(m, E_WTE), enc_gg(m, E_MB), a->dlogits, a->mln, enc_gp(m, E_WTE), M, C, V);
+    be->layernorm_backward(be->ctx, dha, enc_gg(m, E_MLN_W), enc_gg(m, E_MLN_B), dln, NULL, a->mha, enc_gp(m, E_MLN_W),
                            a->mln_mean, a->mln_rstd, M, C);
     ft__enc_act_backward(m, ft__enc_head_mlm_act(m), dh, dha, a->mh, (size_t)M * C);
-    be->matmul_backward(dg, enc_gg(m, E_MD_W), enc_gg(m, E_MD_B), dh, a->mg, enc_gp(m, E_MD_W), M, C, C);
+    be->matmul_backward(be->ctx, dg, enc_gg(m, E_MD_W), enc_gg(m, E_MD_B), dh, a->mg, enc_gp(m, E_MD_W), M, C, C);
     for (int j = 0; j < M; j++) memcpy(a->dx + (size_t)a->rows_idx[j] * C, dg + (size_t)j * C, sizeof(float) * (size_t)C);
 }
 

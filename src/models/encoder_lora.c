@@ -205,7 +205,7 @@ void ft__enc_lora_forward(const ft_encoder_model *m, int l, int slot, const floa
     const enc_adapter *a = &s->ad[k];
     const float *x = inp;
     if (m->training && s->dropout > 0) {
-        be->dropout_forward(s->xd, inp, (size_t)N * a->in, s->dropout, lora_seed(m, k));
+        be->dropout_forward(be->ctx, s->xd, inp, (size_t)N * a->in, s->dropout, lora_seed(m, k));
         x = s->xd;
     }
     ft__lora_module_forward(be, out, a->out, x, m->params[a->pa].t.data, m->params[a->pb].t.data, a->xa, N, a->in, s->r, a->out, s->scale);
@@ -233,7 +233,7 @@ int ft_encoder_merge_lora(ft_encoder_model *m) {
         enc_adapter *a = &s->ad[k];
         float *W = m->params[m->lslot[a->layer * S_COUNT + a->slot]].t.data;
         const float *A = m->params[a->pa].t.data, *B = m->params[a->pb].t.data;
-        m->be->matmul_acc_backward(W, NULL, B, s->r, NULL, A, a->out, a->in, s->r, s->scale);   /* W [out, in] += scale B A */
+        m->be->matmul_acc_backward(m->be->ctx, W, NULL, B, s->r, NULL, A, a->out, a->in, s->r, s->scale);   /* W [out, in] += scale B A */
     }
     /* drop the adapters' parameters (they are the last 2n entries) */
     m->n_params -= 2 * s->n;

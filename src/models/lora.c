@@ -131,7 +131,7 @@ void ft__lora_forward(ft_model *m, int l, int slot, const float *inp, float *out
         if (a->layer != l || a->slot != slot) continue;
         const float *x = inp;
         if (m->training && a->dropout > 0) {
-            be->dropout_forward(m->lora_xd, inp, (size_t)N * a->in, a->dropout, lora_seed(m, k));
+            be->dropout_forward(be->ctx, m->lora_xd, inp, (size_t)N * a->in, a->dropout, lora_seed(m, k));
             x = m->lora_xd;
         }
         ft__lora_module_forward(be, out + a->row0, ldo, x, m->params[a->pa].t.data, m->params[a->pb].t.data, a->xa,
@@ -161,7 +161,7 @@ int ft_model_merge_lora(ft_model *m) {
         int pi = m->layer_slot[a->layer * P_LAYER_COUNT + a->slot];
         float *W = (float *)m->params[pi].t.data + a->row0 * a->in;
         const float *A = m->params[a->pa].t.data, *B = m->params[a->pb].t.data;
-        m->be->matmul_acc_backward(W, NULL, B, a->r, NULL, A, (int)a->rows, a->in, a->r, a->scale);   /* W += scale B A */
+        m->be->matmul_acc_backward(m->be->ctx, W, NULL, B, a->r, NULL, A, (int)a->rows, a->in, a->r, a->scale);   /* W += scale B A */
     }
     /* drop the adapters: the LoRA params are the last 2*n_lora entries */
     m->n_params -= 2 * m->n_lora;

@@ -15,23 +15,23 @@ static inline uint32_t threshold_of(float p) {
     return t >= 4294967295.0 ? 0xffffffffu : (uint32_t)t;
 }
 
-void ft_ref_dropout_forward(float *out, const float *inp, size_t n, float p, unsigned long long seed) {
+void ft_ref_dropout_forward(void *ctx, float *out, const float *inp, size_t n, float p, unsigned long long seed) {
     uint32_t th = threshold_of(p);
     float s = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
     for (size_t i = 0; i < n; i++) out[i] = keep(seed, i, th) ? inp[i] * s : 0.0f;
 }
 
-void ft_ref_dropout_backward(float *dinp, const float *dout, size_t n, float p, unsigned long long seed) {
-    ft_ref_dropout_forward(dinp, dout, n, p, seed);
+void ft_ref_dropout_backward(void *ctx, float *dinp, const float *dout, size_t n, float p, unsigned long long seed) {
+    ft_ref_dropout_forward(ctx, dinp, dout, n, p, seed);
 }
 
-void ft_cpu_dropout_forward(float *out, const float *inp, size_t n, float p, unsigned long long seed) {
+void ft_cpu_dropout_forward(void *ctx, float *out, const float *inp, size_t n, float p, unsigned long long seed) {
     uint32_t th = threshold_of(p);
     float s = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
     #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) out[i] = keep(seed, i, th) ? inp[i] * s : 0.0f;
 }
 
-void ft_cpu_dropout_backward(float *dinp, const float *dout, size_t n, float p, unsigned long long seed) {
-    ft_cpu_dropout_forward(dinp, dout, n, p, seed);
+void ft_cpu_dropout_backward(void *ctx, float *dinp, const float *dout, size_t n, float p, unsigned long long seed) {
+    ft_cpu_dropout_forward(ctx, dinp, dout, n, p, seed);
 }

@@ -23,12 +23,12 @@ static void dequant_rows(float *w, int dt, const void *qw, int r0, int nr, int C
     else ft_q8row_dequantize_tile(w, (size_t)C, (const ft_q8row_tensor *)qw, r0, nr, 0, C);
 }
 
-void ft_ref_qmatmul_forward(float *out, const float *inp, int dt, const void *qw, const float *bias, int N, float *ws, size_t wsn) {
+void ft_ref_qmatmul_forward(void *ctx, float *out, const float *inp, int dt, const void *qw, const float *bias, int N, float *ws, size_t wsn) {
     int OC, C;
     shape_of(dt, qw, &OC, &C);
     if (wsn >= (size_t)OC * C) {
         dequant_ref(ws, dt, qw);
-        ft_ref_matmul_forward(out, inp, ws, bias, N, C, OC);
+        ft_ref_matmul_forward(ctx, out, inp, ws, bias, N, C, OC);
         return;
     }
     /* a weight bigger than the workspace: by blocks of rows (output columns) */
@@ -45,12 +45,12 @@ void ft_ref_qmatmul_forward(float *out, const float *inp, int dt, const void *qw
     }
 }
 
-void ft_ref_qmatmul_backward(float *dinp, const float *dout, int dt, const void *qw, int N, float *ws, size_t wsn) {
+void ft_ref_qmatmul_backward(void *ctx, float *dinp, const float *dout, int dt, const void *qw, int N, float *ws, size_t wsn) {
     int OC, C;
     shape_of(dt, qw, &OC, &C);
     if (wsn >= (size_t)OC * C) {
         dequant_ref(ws, dt, qw);
-        ft_ref_matmul_backward(dinp, NULL, NULL, dout, NULL, ws, N, C, OC);
+        ft_ref_matmul_backward(ctx, dinp, NULL, NULL, dout, NULL, ws, N, C, OC);
         return;
     }
     int rows = (int)(wsn / (size_t)C);
@@ -67,12 +67,12 @@ void ft_ref_qmatmul_backward(float *dinp, const float *dout, int dt, const void 
     }
 }
 
-void ft_cpu_qmatmul_forward(float *out, const float *inp, int dt, const void *qw, const float *bias, int N, float *ws, size_t wsn) {
+void ft_cpu_qmatmul_forward(void *ctx, float *out, const float *inp, int dt, const void *qw, const float *bias, int N, float *ws, size_t wsn) {
     if (dt == FT_NF4) ft_nf4_matmul_forward(out, inp, (const ft_nf4_tensor *)qw, bias, N, ws, wsn);
     else ft_q8row_matmul_forward(out, inp, (const ft_q8row_tensor *)qw, bias, N, ws, wsn);
 }
 
-void ft_cpu_qmatmul_backward(float *dinp, const float *dout, int dt, const void *qw, int N, float *ws, size_t wsn) {
+void ft_cpu_qmatmul_backward(void *ctx, float *dinp, const float *dout, int dt, const void *qw, int N, float *ws, size_t wsn) {
     if (dt == FT_NF4) ft_nf4_matmul_backward(dinp, dout, (const ft_nf4_tensor *)qw, N, ws, wsn);
     else ft_q8row_matmul_backward(dinp, dout, (const ft_q8row_tensor *)qw, N, ws, wsn);
 }

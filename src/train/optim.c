@@ -100,11 +100,11 @@ int ft_optim_step(ft_optimizer *o, float lr) {
         size_t n = (size_t)ft_tensor_numel(&pp->t);
         h.wd = (p->decay_all || pp->decay) ? p->weight_decay : 0.0f;
         switch (p->kind) {
-        case FT_OPT_ADAMW: be->adamw_update(w, o->m1[i], o->m2[i], g, n, &h); break;
-        case FT_OPT_ADAM: be->adam_update(w, o->m1[i], o->m2[i], g, n, &h); break; /* L2 folded into g */
-        case FT_OPT_ADAGRAD: be->adagrad_update(w, o->m1[i], g, n, &h); break;
-        case FT_OPT_RMSPROP: be->rmsprop_update(w, o->m1[i], o->m2[i], g, n, &h); break; /* m2: momentum buf or NULL */
-        case FT_OPT_SGD: be->sgd_update(w, o->m1[i], g, n, &h); break;                    /* m1: momentum buf or NULL */
+        case FT_OPT_ADAMW: be->adamw_update(be->ctx, w, o->m1[i], o->m2[i], g, n, &h); break;
+        case FT_OPT_ADAM: be->adam_update(be->ctx, w, o->m1[i], o->m2[i], g, n, &h); break; /* L2 folded into g */
+        case FT_OPT_ADAGRAD: be->adagrad_update(be->ctx, w, o->m1[i], g, n, &h); break;
+        case FT_OPT_RMSPROP: be->rmsprop_update(be->ctx, w, o->m1[i], o->m2[i], g, n, &h); break; /* m2: momentum buf or NULL */
+        case FT_OPT_SGD: be->sgd_update(be->ctx, w, o->m1[i], g, n, &h); break;                    /* m1: momentum buf or NULL */
         }
     }
     return FT_OK;

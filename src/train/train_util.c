@@ -43,7 +43,7 @@ double ft__params_grad_norm(const ft_param *params, int n_params) {
     const ft_backend *be = ft_backend_cpu();   /* gradients live in host memory today */
     double total = 0;
     for (int i = 0; i < n_params; i++)
-        if (params[i].grad) total += be->sumsq(params[i].grad, (size_t)ft_tensor_numel(&params[i].t));
+        if (params[i].grad) total += be->sumsq(be->ctx, params[i].grad, (size_t)ft_tensor_numel(&params[i].t));
     return sqrt(total);
 }
 

@@ -8,7 +8,7 @@
 #define GELU_A 0.044715f
 
 /* out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) = x * sigmoid(2u) */
-void ft_cpu_gelu_forward(float *out, const float *inp, size_t n) {
+void ft_cpu_gelu_forward(void *ctx, float *out, const float *inp, size_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= FT_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
@@ -18,7 +18,7 @@ void ft_cpu_gelu_forward(float *out, const float *inp, size_t n) {
 }
 
 /* dinp = dout * (s + 2 x s (1 - s) u'), s = sigmoid(2u), u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2) */
-void ft_cpu_gelu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
+void ft_cpu_gelu_backward(void *ctx, float *dinp, const float *dout, const float *inp, size_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= FT_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
@@ -30,7 +30,7 @@ void ft_cpu_gelu_backward(float *dinp, const float *dout, const float *inp, size
 }
 
 /* inp[N,2H] = [gate | up]; out[N,H] = silu(gate) * up */
-void ft_cpu_swiglu_forward(float *out, const float *inp, int N, int H) {
+void ft_cpu_swiglu_forward(void *ctx, float *out, const float *inp, int N, int H) {
 #pragma omp parallel for schedule(static) if ((size_t)N * H >= FT_PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *g = inp + (size_t)n * 2 * H, *u = g + H;
@@ -41,7 +41,7 @@ void ft_cpu_swiglu_forward(float *out, const float *inp, int N, int H) {
 }
 
 /* dinp[N,2H] = [dout * up * silu'(gate) | dout * silu(gate)] (assigned) */
-void ft_cpu_swiglu_backward(float *dinp, const float *dout, const float *inp, int N, int H) {
+void ft_cpu_swiglu_backward(void *ctx, float *dinp, const float *dout, const float *inp, int N, int H) {
 #pragma omp parallel for schedule(static) if ((size_t)N * H >= FT_PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *g = inp + (size_t)n * 2 * H, *u = g + H, *d = dout + (size_t)n * H;
@@ -56,7 +56,7 @@ void ft_cpu_swiglu_backward(float *dinp, const float *dout, const float *inp, in
 }
 
 /* out[n] = a[n] + b[n] */
-void ft_cpu_residual_forward(float *out, const float *a, const float *b, size_t n) {
+void ft_cpu_residual_forward(void *ctx, float *out, const float *a, const float *b, size_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= FT_PAR_MIN)
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }

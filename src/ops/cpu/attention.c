@@ -15,37 +15,37 @@ static inline int imin(int a, int b) { return a < b ? a : b; }
 /* fused qkv[B,T,(NH+2*NKV)*HS] rows as the family's strided q, k, v views; causal (+ segments) */
 #define FUSED_VIEWS(x) (x), R, (x) + (size_t)NH * HS, R, (x) + (size_t)(NH + NKV) * HS, R
 
-void ft_cpu_attention_dropout_forward(float *out, float *att, const float *qkv, const int *seg, int B, int T, int NH,
+void ft_cpu_attention_dropout_forward(void *ctx, float *out, float *att, const float *qkv, const int *seg, int B, int T, int NH,
                                       int NKV, int HS, float pdrop, unsigned long long seed) {
     int R = (NH + 2 * NKV) * HS;
     ft_attn_mask mask = {FT_ATTN_CAUSAL | (seg ? FT_ATTN_SEGMENTS : 0), NULL, seg};
-    ft_cpu_attn_forward(out, att, FUSED_VIEWS(qkv), &mask, B, T, NH, NKV, HS, pdrop, seed);
+    ft_cpu_attn_forward(ctx, out, att, FUSED_VIEWS(qkv), &mask, B, T, NH, NKV, HS, pdrop, seed);
 }
 
-void ft_cpu_attention_forward(float *out, float *att, const float *qkv, const int *seg, int B, int T, int NH,
+void ft_cpu_attention_forward(void *ctx, float *out, float *att, const float *qkv, const int *seg, int B, int T, int NH,
                               int NKV, int HS) {
-    ft_cpu_attention_dropout_forward(out, att, qkv, seg, B, T, NH, NKV, HS, 0.0f, 0);
+    ft_cpu_attention_dropout_forward(ctx, out, att, qkv, seg, B, T, NH, NKV, HS, 0.0f, 0);
 }
 
 /* dqkv assigned; scratch[B,NH,T,T] workspace */
-void ft_cpu_attention_dropout_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
+void ft_cpu_attention_dropout_backward(void *ctx, float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
                                        const int *seg, int B, int T, int NH, int NKV, int HS, float pdrop,
                                        unsigned long long seed) {
     int R = (NH + 2 * NKV) * HS;
     ft_attn_mask mask = {FT_ATTN_CAUSAL | (seg ? FT_ATTN_SEGMENTS : 0), NULL, seg};
-    ft_cpu_attn_backward(dqkv, dqkv + (size_t)NH * HS, dqkv + (size_t)(NH + NKV) * HS, scratch, dout, FUSED_VIEWS(qkv), att,
+    ft_cpu_attn_backward(ctx, dqkv, dqkv + (size_t)NH * HS, dqkv + (size_t)(NH + NKV) * HS, scratch, dout, FUSED_VIEWS(qkv), att,
                          &mask, B, T, NH, NKV, HS, pdrop, seed);
 }
 
-void ft_cpu_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
+void ft_cpu_attention_backward(void *ctx, float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
                                const int *seg, int B, int T, int NH, int NKV, int HS) {
-    ft_cpu_attention_dropout_backward(dqkv, scratch, dout, qkv, att, seg, B, T, NH, NKV, HS, 0.0f, 0);
+    ft_cpu_attention_dropout_backward(ctx, dqkv, scratch, dout, qkv, att, seg, B, T, NH, NKV, HS, 0.0f, 0);
 }
 
 /* KV-cache inference: q[T,NH*HS] at positions P..P+T-1; kc/vc rows 0..P+T-1 with row stride kv_stride.
  * One (query row, head) per task; keys in KV_CHUNK chunks with an online softmax (running max and sum,
  * the output row itself is the accumulator), so no workspace is needed. */
-void ft_cpu_attention_cached_forward(float *out, const float *q, const float *kc, const float *vc, int kv_stride,
+void ft_cpu_attention_cached_forward(void *ctx, float *out, const float *q, const float *kc, const float *vc, int kv_stride,
                                      int P, int T, int NH, int NKV, int HS) {
     int G = NH / NKV;
     float scale = 1.0f / sqrtf((float)HS);

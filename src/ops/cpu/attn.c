@@ -67,7 +67,7 @@ static void softmax_row(float *p, int t, int L, int T, const int *segb, const in
  * mask function: this runs inside the parallel loop. */
 static void drop_rows(float *D, const float *P, int r0, int r1, int n, int T, size_t bh, float p, unsigned long long seed) {
     for (int t = r0; t < r1; t++)
-        ft_ref_dropout_forward(D + (size_t)(t - r0) * T, P + (size_t)(t - r0) * T, (size_t)n, p,
+        ft_ref_dropout_forward(NULL, D + (size_t)(t - r0) * T, P + (size_t)(t - r0) * T, (size_t)n, p,
                                ft_attn_dropout_row_seed(seed, bh * (size_t)T + (size_t)t));
 }
 
@@ -94,7 +94,7 @@ static const int *mask_pad(const ft_attn_mask *m, int b, int T) {
     return m && (m->kind & FT_ATTN_PADDING) && m->pad ? m->pad + (size_t)b * T : NULL;
 }
 
-void ft_cpu_attn_forward(float *out, float *att, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
+void ft_cpu_attn_forward(void *ctx, float *out, float *att, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
                          const ft_attn_mask *mask, int B, int T, int NH, int NKV, int HS, float pdrop,
                          unsigned long long seed) {
     int G = NH / NKV, OC = NH * HS, causal = mask_causal(mask), step = causal ? ATT_BLK : T;
@@ -129,7 +129,7 @@ void ft_cpu_attn_forward(float *out, float *att, const float *q, int ldq, const 
     if (failed) for (size_t i = 0; i < (size_t)B * T * OC; i++) out[i] = NAN;
 }
 
-void ft_cpu_attn_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *q, int ldq,
+void ft_cpu_attn_backward(void *ctx, float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *q, int ldq,
                           const float *k, int ldk, const float *v, int ldv, const float *att, const ft_attn_mask *mask,
                           int B, int T, int NH, int NKV, int HS, float pdrop, unsigned long long seed) {
     int G = NH / NKV, OC = NH * HS, causal = mask_causal(mask), step = causal ? ATT_BLK : T;

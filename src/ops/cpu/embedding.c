@@ -9,7 +9,7 @@
 #define EMB_CB 64 /* columns per parallel block in the backward */
 
 /* out[N,C] = wte[ids[n]] + (wpe ? wpe[pos[n]] : 0); pos NULL means pos[n] = n % T */
-void ft_cpu_embedding_forward(float *out, const int *ids, const int *pos, const float *wte, const float *wpe,
+void ft_cpu_embedding_forward(void *ctx, float *out, const int *ids, const int *pos, const float *wte, const float *wpe,
                               int N, int T, int C) {
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= FT_PAR_MIN)
     for (int n = 0; n < N; n++) {
@@ -26,7 +26,7 @@ void ft_cpu_embedding_forward(float *out, const int *ids, const int *pos, const 
 }
 
 /* dwte[V,C] += .., dwpe[maxT,C] += .. (either may be NULL) */
-void ft_cpu_embedding_backward(float *dwte, float *dwpe, const float *dout, const int *ids, const int *pos,
+void ft_cpu_embedding_backward(void *ctx, float *dwte, float *dwpe, const float *dout, const int *ids, const int *pos,
                                int N, int T, int C) {
     int nb = (C + EMB_CB - 1) / EMB_CB;
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= FT_PAR_MIN)

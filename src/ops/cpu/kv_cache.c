@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-void ft_cpu_kv_cache_write(float *k_cache, float *v_cache, int ldc, const float *k, const float *v, int ldkv,
+void ft_cpu_kv_cache_write(void *ctx, float *k_cache, float *v_cache, int ldc, const float *k, const float *v, int ldkv,
                            const int *rows, int row0, int n, int KV) {
 #pragma omp parallel for schedule(static) if ((size_t)n * KV >= FT_PAR_MIN)
     for (int i = 0; i < n; i++) {

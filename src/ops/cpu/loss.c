@@ -17,7 +17,7 @@
 #define CE_MAXCHUNKS 256  /* chunk maxima kept on the stack; longer rows use longer chunks */
 
 /* losses[N]; dlogits[N,V] = scale * (softmax - smoothed one-hot) (may alias logits, may be NULL) */
-void ft_cpu_crossentropy_forward_backward(float *losses, float *dlogits, const float *logits, const int *targets,
+void ft_cpu_crossentropy_forward_backward(void *ctx, float *losses, float *dlogits, const float *logits, const int *targets,
                                           int N, int V, float scale, float label_smoothing, int ignore_index) {
     float eps = label_smoothing;
     int chunk = CE_CHUNK;

@@ -28,7 +28,7 @@ static void matmul_small_n(float *out, const float *inp, const float *w, const f
 }
 
 /* out[N,OC] = inp[N,C] @ w[OC,C]^T + bias[OC] (bias may be NULL) */
-void ft_cpu_matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC) {
+void ft_cpu_matmul_forward(void *ctx, float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC) {
     if (N <= 0 || OC <= 0) return;
     if (N > 1 && N <= SMALL_N) { matmul_small_n(out, inp, w, bias, N, C, OC); return; }
     if (bias) {
@@ -42,16 +42,16 @@ void ft_cpu_matmul_forward(float *out, const float *inp, const float *w, const f
 }
 
 /* dinp[N,C] = dout @ w (assigned); dw[OC,C] += dout^T @ inp; dbias[OC] += sum_n dout (any may be NULL) */
-void ft_cpu_matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+void ft_cpu_matmul_backward(void *ctx, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                             const float *w, int N, int C, int OC) {
     if (N <= 0 || C <= 0 || OC <= 0) return;
     if (dinp) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, w, C, 0.0f, dinp, C);
     if (dw) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
-    if (dbias) ft_cpu_bias_backward(dbias, dout, N, OC);
+    if (dbias) ft_cpu_bias_backward(ctx, dbias, dout, N, OC);
 }
 
 /* out[N,OC] += bias[OC] */
-void ft_cpu_bias_add_forward(float *out, const float *bias, int N, int OC) {
+void ft_cpu_bias_add_forward(void *ctx, float *out, const float *bias, int N, int OC) {
 #pragma omp parallel for schedule(static) if ((size_t)N * OC >= FT_PAR_MIN)
     for (int n = 0; n < N; n++) {
         float *o = out + (size_t)n * OC;
@@ -63,7 +63,7 @@ void ft_cpu_bias_add_forward(float *out, const float *bias, int N, int OC) {
 /* dbias[OC] += sum_n dout[N,OC]. Column blocks run in parallel; each column sums its rows in order in
  * double (vectorised across the columns of a block), so the bits equal the reference's for any thread
  * count. */
-void ft_cpu_bias_backward(float *dbias, const float *dout, int N, int OC) {
+void ft_cpu_bias_backward(void *ctx, float *dbias, const float *dout, int N, int OC) {
     int nb = (OC + BIAS_CB - 1) / BIAS_CB;
 #pragma omp parallel for schedule(static) if ((size_t)N * OC >= FT_PAR_MIN)
     for (int cb = 0; cb < nb; cb++) {

@@ -9,7 +9,7 @@
 #define NORM_CB 64 /* columns per block of the parameter-gradient reduction */
 
 /* out[N,C] = (inp - mean) * rstd * w + b; mean[N], rstd[N] saved (may be NULL); b may be NULL */
-void ft_cpu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+void ft_cpu_layernorm_forward(void *ctx, float *out, float *mean, float *rstd, const float *inp, const float *w,
                               const float *b, int N, int C, float eps) {
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= FT_PAR_MIN)
     for (int n = 0; n < N; n++) {
@@ -36,7 +36,7 @@ void ft_cpu_layernorm_forward(float *out, float *mean, float *rstd, const float 
 }
 
 /* dinp[N,C] = dresid + d(layernorm)/dinp (dinp may alias dresid; dresid may be NULL); dw[C], db[C] += */
-void ft_cpu_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *dresid,
+void ft_cpu_layernorm_backward(void *ctx, float *dinp, float *dw, float *db, const float *dout, const float *dresid,
                                const float *inp, const float *w, const float *mean, const float *rstd,
                                int N, int C) {
     if (dw || db) {
@@ -86,7 +86,7 @@ void ft_cpu_layernorm_backward(float *dinp, float *dw, float *db, const float *d
 }
 
 /* out[N,C] = inp * rstd * w, rstd[N] = 1/sqrt(mean(inp^2) + eps) saved (may be NULL) */
-void ft_cpu_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps) {
+void ft_cpu_rmsnorm_forward(void *ctx, float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps) {
     /* double arithmetic per element (vectorised 8-wide): the float32 product x * rstd * w rounds twice
      * with one rstd shared by the row, a correlated error that the q/k gradients amplify to ~1e-5 */
 #pragma omp parallel for schedule(static) if ((size_t)N * C >= FT_PAR_MIN)
@@ -104,7 +104,7 @@ void ft_cpu_rmsnorm_forward(float *out, float *rstd, const float *inp, const flo
 }
 
 /* dinp[N,C] = dresid + d(rmsnorm)/dinp (dinp may alias dresid); dw[C] += ; double per element as the ref */
-void ft_cpu_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *dresid, const float *inp,
+void ft_cpu_rmsnorm_backward(void *ctx, float *dinp, float *dw, const float *dout, const float *dresid, const float *inp,
                              const float *w, const float *rstd, int N, int C) {
     if (dw) {
         int nb = (C + NORM_CB - 1) / NORM_CB;

@@ -8,7 +8,7 @@
 
 #define PAR_MIN 16384 /* below this, thread start-up costs more than the update */
 
-void ft_cpu_adamw_update(float *restrict w, float *restrict m, float *restrict v, const float *restrict g, size_t n,
+void ft_cpu_adamw_update(void *ctx, float *restrict w, float *restrict m, float *restrict v, const float *restrict g, size_t n,
                          const ft_update_params *h) {
     const float lr = h->lr, wd = h->wd, b1 = h->beta1, b2 = h->beta2, eps = h->eps, bc2 = h->bc2_sqrt;
     const float step = lr / h->bc1;
@@ -23,7 +23,7 @@ void ft_cpu_adamw_update(float *restrict w, float *restrict m, float *restrict v
     }
 }
 
-void ft_cpu_adam_update(float *restrict w, float *restrict m, float *restrict v, const float *restrict g, size_t n,
+void ft_cpu_adam_update(void *ctx, float *restrict w, float *restrict m, float *restrict v, const float *restrict g, size_t n,
                         const ft_update_params *h) {
     const float wd = h->wd, b1 = h->beta1, b2 = h->beta2, eps = h->eps, bc2 = h->bc2_sqrt;
     const float step = h->lr / h->bc1;
@@ -38,7 +38,7 @@ void ft_cpu_adam_update(float *restrict w, float *restrict m, float *restrict v,
     }
 }
 
-void ft_cpu_sgd_update(float *restrict w, float *restrict buf, const float *restrict g, size_t n, const ft_update_params *h) {
+void ft_cpu_sgd_update(void *ctx, float *restrict w, float *restrict buf, const float *restrict g, size_t n, const ft_update_params *h) {
     const float lr = h->lr, wd = h->wd, mu = h->momentum;
     if (!buf) {
 #pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
@@ -56,7 +56,7 @@ void ft_cpu_sgd_update(float *restrict w, float *restrict buf, const float *rest
     }
 }
 
-void ft_cpu_adagrad_update(float *restrict w, float *restrict acc, const float *restrict g, size_t n,
+void ft_cpu_adagrad_update(void *ctx, float *restrict w, float *restrict acc, const float *restrict g, size_t n,
                            const ft_update_params *h) {
     const float lr = h->lr, wd = h->wd, eps = h->eps;
 #pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
@@ -68,7 +68,7 @@ void ft_cpu_adagrad_update(float *restrict w, float *restrict acc, const float *
     }
 }
 
-void ft_cpu_rmsprop_update(float *restrict w, float *restrict v, float *restrict buf, const float *restrict g, size_t n,
+void ft_cpu_rmsprop_update(void *ctx, float *restrict w, float *restrict v, float *restrict buf, const float *restrict g, size_t n,
                            const ft_update_params *h) {
     const float lr = h->lr, wd = h->wd, a = h->beta2, eps = h->eps, mu = h->momentum;
     if (!buf) {

@@ -4,7 +4,7 @@
 
 /* A batch has N = B*T <= a few 10^4 losses: one core adds them in order faster than threads start,
  * and a fixed order is what keeps the reported loss identical run to run. */
-double ft_cpu_loss_reduce(const float *losses, size_t N) {
+double ft_cpu_loss_reduce(void *ctx, const float *losses, size_t N) {
     double s = 0;
     for (size_t i = 0; i < N; i++) s += losses[i];
     return s;
@@ -12,7 +12,7 @@ double ft_cpu_loss_reduce(const float *losses, size_t N) {
 
 /* The chunks (a function of n only) run in parallel; each is summed in index order and the chunk sums
  * are added in chunk order, as in the reference. */
-double ft_cpu_sumsq(const float *x, size_t n) {
+double ft_cpu_sumsq(void *ctx, const float *x, size_t n) {
     size_t per = (n + FT_SUMSQ_CHUNKS - 1) / FT_SUMSQ_CHUNKS;
     double part[FT_SUMSQ_CHUNKS];
 #pragma omp parallel for schedule(static) if (n > 65536)

@@ -36,11 +36,11 @@ static void rope_rotate(float *qkv, const int *pos, const float *inv_freq, int N
 }
 
 /* qkv[N,(NH+2*NKV)*HS]: pairs (i, i + HS/2) of the q and k heads rotated by pos[n] * inv_freq[i] */
-void ft_cpu_rope_forward(float *qkv, const int *pos, const float *inv_freq, int N, int NH, int NKV, int HS) {
+void ft_cpu_rope_forward(void *ctx, float *qkv, const int *pos, const float *inv_freq, int N, int NH, int NKV, int HS) {
     rope_rotate(qkv, pos, inv_freq, N, NH, NKV, HS, 1.0f);
 }
 
 /* the transpose of the rotation: rotate dqkv by -angle in place */
-void ft_cpu_rope_backward(float *dqkv, const int *pos, const float *inv_freq, int N, int NH, int NKV, int HS) {
+void ft_cpu_rope_backward(void *ctx, float *dqkv, const int *pos, const float *inv_freq, int N, int NH, int NKV, int HS) {
     rope_rotate(dqkv, pos, inv_freq, N, NH, NKV, HS, -1.0f);
 }

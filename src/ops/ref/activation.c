@@ -7,7 +7,7 @@
 #define GELU_A 0.044715
 
 /* out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))  (HF gelu_new) */
-void ft_ref_gelu_forward(float *out, const float *inp, size_t n) {
+void ft_ref_gelu_forward(void *ctx, float *out, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) {
         double x = inp[i];
         out[i] = (float)(0.5 * x * (1.0 + tanh(GELU_K * (x + GELU_A * x * x * x))));
@@ -15,7 +15,7 @@ void ft_ref_gelu_forward(float *out, const float *inp, size_t n) {
 }
 
 /* dinp = dout * gelu'(inp) (assigned) */
-void ft_ref_gelu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
+void ft_ref_gelu_backward(void *ctx, float *dinp, const float *dout, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) {
         double x = inp[i];
         double th = tanh(GELU_K * (x + GELU_A * x * x * x));
@@ -25,7 +25,7 @@ void ft_ref_gelu_backward(float *dinp, const float *dout, const float *inp, size
 }
 
 /* inp[N,2H] = [gate | up]; out[N,H] = silu(gate) * up */
-void ft_ref_swiglu_forward(float *out, const float *inp, int N, int H) {
+void ft_ref_swiglu_forward(void *ctx, float *out, const float *inp, int N, int H) {
     for (int n = 0; n < N; n++)
         for (int i = 0; i < H; i++) {
             double g = inp[(size_t)n * 2 * H + i], u = inp[(size_t)n * 2 * H + H + i];
@@ -34,7 +34,7 @@ void ft_ref_swiglu_forward(float *out, const float *inp, int N, int H) {
 }
 
 /* dinp[N,2H] = [dgate | dup] (assigned) */
-void ft_ref_swiglu_backward(float *dinp, const float *dout, const float *inp, int N, int H) {
+void ft_ref_swiglu_backward(void *ctx, float *dinp, const float *dout, const float *inp, int N, int H) {
     for (int n = 0; n < N; n++)
         for (int i = 0; i < H; i++) {
             size_t gi = (size_t)n * 2 * H + i;
@@ -46,6 +46,6 @@ void ft_ref_swiglu_backward(float *dinp, const float *dout, const float *inp, in
 }
 
 /* out[n] = a[n] + b[n] */
-void ft_ref_residual_forward(float *out, const float *a, const float *b, size_t n) {
+void ft_ref_residual_forward(void *ctx, float *out, const float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }

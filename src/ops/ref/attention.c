@@ -15,34 +15,34 @@ static double dotd(const float *a, const float *b, int n) {
 /* fused qkv[B,T,(NH+2*NKV)*HS] rows as the family's strided q, k, v views; causal (+ segments) */
 #define FUSED_VIEWS(x) (x), R, (x) + (size_t)NH * HS, R, (x) + (size_t)(NH + NKV) * HS, R
 
-void ft_ref_attention_dropout_forward(float *out, float *att, const float *qkv, const int *seg, int B, int T, int NH,
+void ft_ref_attention_dropout_forward(void *ctx, float *out, float *att, const float *qkv, const int *seg, int B, int T, int NH,
                                       int NKV, int HS, float pdrop, unsigned long long seed) {
     int R = (NH + 2 * NKV) * HS;
     ft_attn_mask mask = {FT_ATTN_CAUSAL | (seg ? FT_ATTN_SEGMENTS : 0), NULL, seg};
-    ft_ref_attn_forward(out, att, FUSED_VIEWS(qkv), &mask, B, T, NH, NKV, HS, pdrop, seed);
+    ft_ref_attn_forward(ctx, out, att, FUSED_VIEWS(qkv), &mask, B, T, NH, NKV, HS, pdrop, seed);
 }
 
-void ft_ref_attention_dropout_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
+void ft_ref_attention_dropout_backward(void *ctx, float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
                                        const int *seg, int B, int T, int NH, int NKV, int HS, float pdrop,
                                        unsigned long long seed) {
     int R = (NH + 2 * NKV) * HS;
     ft_attn_mask mask = {FT_ATTN_CAUSAL | (seg ? FT_ATTN_SEGMENTS : 0), NULL, seg};
-    ft_ref_attn_backward(dqkv, dqkv + (size_t)NH * HS, dqkv + (size_t)(NH + NKV) * HS, scratch, dout, FUSED_VIEWS(qkv), att,
+    ft_ref_attn_backward(ctx, dqkv, dqkv + (size_t)NH * HS, dqkv + (size_t)(NH + NKV) * HS, scratch, dout, FUSED_VIEWS(qkv), att,
                          &mask, B, T, NH, NKV, HS, pdrop, seed);
 }
 
-void ft_ref_attention_forward(float *out, float *att, const float *qkv, const int *seg, int B, int T, int NH,
+void ft_ref_attention_forward(void *ctx, float *out, float *att, const float *qkv, const int *seg, int B, int T, int NH,
                               int NKV, int HS) {
-    ft_ref_attention_dropout_forward(out, att, qkv, seg, B, T, NH, NKV, HS, 0.0f, 0);
+    ft_ref_attention_dropout_forward(ctx, out, att, qkv, seg, B, T, NH, NKV, HS, 0.0f, 0);
 }
 
-void ft_ref_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
+void ft_ref_attention_backward(void *ctx, float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
                                const int *seg, int B, int T, int NH, int NKV, int HS) {
-    ft_ref_attention_dropout_backward(dqkv, scratch, dout, qkv, att, seg, B, T, NH, NKV, HS, 0.0f, 0);
+    ft_ref_attention_dropout_backward(ctx, dqkv, scratch, dout, qkv, att, seg, B, T, NH, NKV, HS, 0.0f, 0);
 }
 
 /* KV-cache inference: q[T,NH*HS] at positions P..P+T-1, kc/vc rows 0..P+T-1 (stride kv_stride) */
-void ft_ref_attention_cached_forward(float *out, const float *q, const float *kc, const float *vc, int kv_stride,
+void ft_ref_attention_cached_forward(void *ctx, float *out, const float *q, const float *kc, const float *vc, int kv_stride,
                                      int P, int T, int NH, int NKV, int HS) {
     int G = NH / NKV;
     double scale = 1.0 / sqrt((double)HS);

@@ -47,10 +47,10 @@ static double dotd(const float *a, const float *b, int n) {
 /* mk[0..T) = the attention-dropout mask of probability row `row`: 1/(1-p) kept, 0 dropped (backend.h) */
 static void drop_row(float *mk, int T, size_t row, float p, unsigned long long seed) {
     for (int j = 0; j < T; j++) mk[j] = 1.0f;
-    ft_ref_dropout_forward(mk, mk, (size_t)T, p, ft_attn_dropout_row_seed(seed, row));
+    ft_ref_dropout_forward(NULL, mk, mk, (size_t)T, p, ft_attn_dropout_row_seed(seed, row));
 }
 
-void ft_ref_attn_forward(float *out, float *att, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
+void ft_ref_attn_forward(void *ctx, float *out, float *att, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
                          const ft_attn_mask *mask, int B, int T, int NH, int NKV, int HS, float pdrop,
                          unsigned long long seed) {
     int G = NH / NKV, OC = NH * HS;
@@ -101,7 +101,7 @@ void ft_ref_attn_forward(float *out, float *att, const float *q, int ldq, const 
 /* dq, dk, dv assigned. Per batch row, sc[NH,T,T] (scratch's, or a buffer of this call) first holds the
  * dropout masks (p > 0), then dpreatt, the gradient of the scaled scores: dv reads the dropped
  * probabilities, and d(dropped P) goes through the same mask before the softmax backward (undropped P). */
-void ft_ref_attn_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *q, int ldq,
+void ft_ref_attn_backward(void *ctx, float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *q, int ldq,
                           const float *k, int ldk, const float *v, int ldv, const float *att, const ft_attn_mask *mask,
                           int B, int T, int NH, int NKV, int HS, float pdrop, unsigned long long seed) {
     int G = NH / NKV, OC = NH * HS;

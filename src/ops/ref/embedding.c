@@ -2,7 +2,7 @@
 #include "finetune/ops.h"
 
 /* out[N,C] = wte[ids[n]] + (wpe ? wpe[pos[n]] : 0); pos NULL means pos[n] = n % T */
-void ft_ref_embedding_forward(float *out, const int *ids, const int *pos, const float *wte, const float *wpe,
+void ft_ref_embedding_forward(void *ctx, float *out, const int *ids, const int *pos, const float *wte, const float *wpe,
                               int N, int T, int C) {
     for (int n = 0; n < N; n++) {
         int p = pos ? pos[n] : n % T;
@@ -13,7 +13,7 @@ void ft_ref_embedding_forward(float *out, const int *ids, const int *pos, const 
 }
 
 /* dwte[V,C] += dout rows at ids; dwpe[maxT,C] += dout rows at positions (either may be NULL) */
-void ft_ref_embedding_backward(float *dwte, float *dwpe, const float *dout, const int *ids, const int *pos,
+void ft_ref_embedding_backward(void *ctx, float *dwte, float *dwpe, const float *dout, const int *ids, const int *pos,
                                int N, int T, int C) {
     for (int n = 0; n < N; n++) {
         int p = pos ? pos[n] : n % T;

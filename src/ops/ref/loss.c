@@ -6,7 +6,7 @@
 #include <string.h>
 
 /* losses[N]; dlogits[N,V] = scale * (softmax - smoothed one-hot) (may alias logits, may be NULL) */
-void ft_ref_crossentropy_forward_backward(float *losses, float *dlogits, const float *logits, const int *targets,
+void ft_ref_crossentropy_forward_backward(void *ctx, float *losses, float *dlogits, const float *logits, const int *targets,
                                           int N, int V, float scale, float label_smoothing, int ignore_index) {
     double eps = label_smoothing;
     for (int n = 0; n < N; n++) {

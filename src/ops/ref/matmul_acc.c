@@ -2,7 +2,7 @@
 #include "finetune/ops.h"
 
 /* out[N, rows] (row stride ldo) += alpha * inp[N,K] @ w[rows,K]^T */
-void ft_ref_matmul_acc_forward(float *out, int ldo, const float *inp, const float *w, int N, int K, int rows, float alpha) {
+void ft_ref_matmul_acc_forward(void *ctx, float *out, int ldo, const float *inp, const float *w, int N, int K, int rows, float alpha) {
     for (int n = 0; n < N; n++)
         for (int o = 0; o < rows; o++) {
             double s = 0;
@@ -12,7 +12,7 @@ void ft_ref_matmul_acc_forward(float *out, int ldo, const float *inp, const floa
 }
 
 /* dinp[N,K] += alpha * dout @ w; dw[rows,K] += alpha * dout^T @ inp */
-void ft_ref_matmul_acc_backward(float *dinp, float *dw, const float *dout, int ldo, const float *inp, const float *w, int N, int K,
+void ft_ref_matmul_acc_backward(void *ctx, float *dinp, float *dw, const float *dout, int ldo, const float *inp, const float *w, int N, int K,
                                 int rows, float alpha) {
     if (dinp)
         for (int n = 0; n < N; n++)

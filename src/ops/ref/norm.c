@@ -5,7 +5,7 @@
 #include <math.h>
 
 /* out[N,C] = (inp - mean) * rstd * w + b; mean[N], rstd[N] saved (may be NULL); b may be NULL */
-void ft_ref_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+void ft_ref_layernorm_forward(void *ctx, float *out, float *mean, float *rstd, const float *inp, const float *w,
                               const float *b, int N, int C, float eps) {
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
@@ -24,7 +24,7 @@ void ft_ref_layernorm_forward(float *out, float *mean, float *rstd, const float 
 
 /* dinp[N,C] = dresid + d(layernorm)/dinp (dinp may alias dresid; dresid may be NULL);
  * dw[C], db[C] += (either may be NULL); dinp NULL skips the input gradient. */
-void ft_ref_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *dresid,
+void ft_ref_layernorm_backward(void *ctx, float *dinp, float *dw, float *db, const float *dout, const float *dresid,
                                const float *inp, const float *w, const float *mean, const float *rstd,
                                int N, int C) {
     for (int c = 0; c < C && (dw || db); c++) {
@@ -58,7 +58,7 @@ void ft_ref_layernorm_backward(float *dinp, float *dw, float *db, const float *d
 }
 
 /* out[N,C] = inp * rstd * w, rstd[N] = 1/sqrt(mean(inp^2) + eps) saved (may be NULL) */
-void ft_ref_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps) {
+void ft_ref_rmsnorm_forward(void *ctx, float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps) {
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
         double ss = 0;
@@ -71,7 +71,7 @@ void ft_ref_rmsnorm_forward(float *out, float *rstd, const float *inp, const flo
 }
 
 /* dinp[N,C] = dresid + d(rmsnorm)/dinp (dinp may alias dresid); dw[C] += */
-void ft_ref_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *dresid, const float *inp,
+void ft_ref_rmsnorm_backward(void *ctx, float *dinp, float *dw, const float *dout, const float *dresid, const float *inp,
                              const float *w, const float *rstd, int N, int C) {
     for (int c = 0; c < C && dw; c++) {
         double s = 0;

@@ -4,7 +4,7 @@
 
 #include <math.h>
 
-void ft_ref_adamw_update(float *w, float *m, float *v, const float *g, size_t n, const ft_update_params *h) {
+void ft_ref_adamw_update(void *ctx, float *w, float *m, float *v, const float *g, size_t n, const ft_update_params *h) {
     float step = h->lr / h->bc1;
     for (size_t i = 0; i < n; i++) {
         float wi = w[i] * (1.0f - h->lr * h->wd);
@@ -16,7 +16,7 @@ void ft_ref_adamw_update(float *w, float *m, float *v, const float *g, size_t n,
     }
 }
 
-void ft_ref_adam_update(float *w, float *m, float *v, const float *g, size_t n, const ft_update_params *h) {
+void ft_ref_adam_update(void *ctx, float *w, float *m, float *v, const float *g, size_t n, const ft_update_params *h) {
     float step = h->lr / h->bc1;
     for (size_t i = 0; i < n; i++) {
         float gi = g[i] + h->wd * w[i];
@@ -26,7 +26,7 @@ void ft_ref_adam_update(float *w, float *m, float *v, const float *g, size_t n, 
     }
 }
 
-void ft_ref_sgd_update(float *w, float *buf, const float *g, size_t n, const ft_update_params *h) {
+void ft_ref_sgd_update(void *ctx, float *w, float *buf, const float *g, size_t n, const ft_update_params *h) {
     for (size_t i = 0; i < n; i++) {
         float gi = g[i] + h->wd * w[i];
         if (buf) {
@@ -37,7 +37,7 @@ void ft_ref_sgd_update(float *w, float *buf, const float *g, size_t n, const ft_
     }
 }
 
-void ft_ref_adagrad_update(float *w, float *acc, const float *g, size_t n, const ft_update_params *h) {
+void ft_ref_adagrad_update(void *ctx, float *w, float *acc, const float *g, size_t n, const ft_update_params *h) {
     for (size_t i = 0; i < n; i++) {
         float gi = g[i] + h->wd * w[i];
         acc[i] += gi * gi;
@@ -45,7 +45,7 @@ void ft_ref_adagrad_update(float *w, float *acc, const float *g, size_t n, const
     }
 }
 
-void ft_ref_rmsprop_update(float *w, float *v, float *buf, const float *g, size_t n, const ft_update_params *h) {
+void ft_ref_rmsprop_update(void *ctx, float *w, float *v, float *buf, const float *g, size_t n, const ft_update_params *h) {
     float a = h->beta2;
     for (size_t i = 0; i < n; i++) {
         float gi = g[i] + h->wd * w[i];

@@ -21,11 +21,11 @@ static void rope_rotate(float *qkv, const int *pos, const float *inv_freq, int N
         }
 }
 
-void ft_ref_rope_forward(float *qkv, const int *pos, const float *inv_freq, int N, int NH, int NKV, int HS) {
+void ft_ref_rope_forward(void *ctx, float *qkv, const int *pos, const float *inv_freq, int N, int NH, int NKV, int HS) {
     rope_rotate(qkv, pos, inv_freq, N, NH, NKV, HS, 1.0);
 }
 
 /* the rotation is orthogonal: the gradient is rotated back by -angle */
-void ft_ref_rope_backward(float *dqkv, const int *pos, const float *inv_freq, int N, int NH, int NKV, int HS) {
+void ft_ref_rope_backward(void *ctx, float *dqkv, const int *pos, const float *inv_freq, int N, int NH, int NKV, int HS) {
     rope_rotate(dqkv, pos, inv_freq, N, NH, NKV, HS, -1.0);
 }
