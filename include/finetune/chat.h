@@ -90,6 +90,11 @@ const char *ft_chat_builtin_source(const char *name);
 /* The i-th built-in name (0-based), NULL past the end. */
 const char *ft_chat_builtin_name(int i);
 
+/* The end-of-turn markers of the common templates ("<|im_end|>", "<|eot_id|>", "<|end|>"): stop strings for
+ * generating one assistant turn when the tokenizer's EOS is another token. *out points to static storage;
+ * returns the count. */
+int ft_chat_turn_stops(const char *const **out);
+
 /* Loads a model directory's template: chat_template.jinja if present, else "chat_template" in
  * tokenizer_config.json (a string, or a list of {"name", "template"} from which "default" is taken),
  * else chat_template.json. bos_token / eos_token come from tokenizer_config.json (strings or

@@ -51,6 +51,9 @@ int  ft_generate(ft_model *m, const ft_tokenizer *tok, const int *prompt, int n_
 int  ft_generate_ctx(ft_context *ctx, int slot, const ft_adapter *ad, const ft_tokenizer *tok, const int *prompt, int n_prompt,
                      const ft_generate_params *p, ft_piece_fn on_piece, void *user, ft_generation *out);
 void ft_generation_free(ft_generation *g);
+/* The token an empty prompt starts from: the tokenizer's BOS, else its EOS (GPT-2's <|endoftext|> separates
+ * documents), else the config's bos_token_id (tok or c may be NULL); -1 when there is none. */
+int  ft_generate_start_token(const ft_tokenizer *tok, const ft_model_config *c);
 
 /* Sampling from one logits vector (modified in place). history[n_hist] feeds the repetition
  * penalty. work must hold 2*V floats/ints (see ft_sample_work_size). Deterministic given rng. */

@@ -250,3 +250,10 @@ const char *ft_chat_builtin_source(const char *name) {
     const char *s, *b, *e;
     return ft__jchat_builtin_lookup(name, &s, &b, &e) ? s : NULL;
 }
+
+static const char *const k_turn_stops[] = {"<|im_end|>", "<|eot_id|>", "<|end|>"};
+
+int ft_chat_turn_stops(const char *const **out) {
+    *out = k_turn_stops;
+    return (int)(sizeof k_turn_stops / sizeof k_turn_stops[0]);
+}

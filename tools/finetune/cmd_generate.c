@@ -80,7 +80,6 @@ int ft_cmd_generate(int argc, char **argv) {
     int flags = ft_opt_flag(opts, "no-bos") ? 0 : FT_TOK_ADD_SPECIAL;
     char *chat_text = NULL;
     int chat = ft_opt_flag(opts, "chat") || ft_opt_str(opts, "chat-template", NULL);
-    const char *chat_stops[3] = {"<|im_end|>", "<|eot_id|>", "<|end|>"};
     if (chat && !prompt_ids) {
         ft_chat_template *tmpl = NULL;
         const char *name = ft_opt_str(opts, "chat-template", NULL);
@@ -137,9 +136,7 @@ int ft_cmd_generate(int argc, char **argv) {
     int status = 0;
     if (rc == FT_OK && n == 0) {
         /* an empty prompt starts from BOS, or from EOS (GPT-2's <|endoftext|> separates documents) */
-        int start = ft_tokenizer_bos(tok);
-        if (start < 0) start = ft_tokenizer_eos(tok);
-        if (start < 0) start = ft_model_get_config(m)->bos_token_id;
+        int start = ft_generate_start_token(tok, ft_model_get_config(m));
         free(ids);
         ids = malloc(sizeof(int));
         if (!ids || start < 0) rc = ft_error(FT_ERR_INVALID, "the prompt is empty and the tokenizer has no BOS/EOS token to start from");
@@ -169,7 +166,12 @@ int ft_cmd_generate(int argc, char **argv) {
         /* --stop a|b|c */
         char *stop_copy = NULL;
         const char *stops[16];
-        if (chat) { for (int i = 0; i < 3; i++) stops[p.n_stop++] = chat_stops[i]; p.stop = stops; }
+        if (chat) {
+            const char *const *chat_stops;
+            int n_chat_stops = ft_chat_turn_stops(&chat_stops);
+            for (int i = 0; i < n_chat_stops; i++) stops[p.n_stop++] = chat_stops[i];
+            p.stop = stops;
+        }
         const char *stop_arg = ft_opt_str(opts, "stop", NULL);
         if (stop_arg && *stop_arg) {
             stop_copy = strdup(stop_arg);
