@@ -40,7 +40,13 @@
  * ft_engine_free (once, after the callers are done). Callbacks run on the model's scheduler thread: they
  * must not block for long and must not call ft_engine_free; they may call ft_engine_cancel. Library code:
  * nothing is printed on stdout, nothing exits; errors are negative status codes with ft_last_error() text
- * (thread-local). */
+ * (thread-local).
+ *
+ * Implementation: src/serve/engine.c (registry), engine_gen.c (scheduler), engine_encoder.c (encoder worker).
+ * Additions since the first version of this header (all additive): ft_gen_token.id -1 for a last call that
+ * only hands out held-back text; logprobs are of the raw logits; ft_gen_result.error (the message);
+ * ft_engine_entry.embedding_only. Encoder adapters that carry their own task head (PEFT modules_to_save)
+ * are refused by ft_engine_load_adapter (FT_ERR_UNSUPPORTED) for now: serve them merged. */
 #ifndef FINETUNE_SERVE_H
 #define FINETUNE_SERVE_H
 #include <stddef.h>
@@ -106,6 +112,8 @@ typedef struct ft_engine_entry {
     int  has_chat_template;
     int64_t n_params;         /* base parameters; an adapter: its own */
     int64_t created;          /* unix seconds of loading */
+    int  embedding_only;      /* an encoder whose checkpoint has no trained task head (a sentence-transformers
+                                 model such as all-MiniLM-L6-v2): ft_engine_embed only, predict is refused */
 } ft_engine_entry;
 /* A snapshot of every model and adapter, models first in loading order. Free with ft_engine_entries_free. */
 int  ft_engine_list(ft_engine *e, ft_engine_entry **out, int *n);
@@ -128,13 +136,16 @@ typedef struct ft_gen_request {
 ft_gen_request ft_gen_request_default(void);
 
 typedef struct ft_gen_token {
-    int         id;
-    const char *text;                  /* the text this token completes (may be "" inside a UTF-8 sequence) */
+    int         id;                    /* the token; -1 in a last call that only hands out text held back for
+                                          stop-string matching when the sequence ended without a token (EOS) */
+    const char *text;                  /* text safe to show now (may be "": inside a UTF-8 sequence, or held
+                                          back because it could begin a stop string); not NUL-terminated */
     size_t      len;
-    float       logprob;               /* log-softmax of the chosen token (of the processed distribution when sampling) */
-    int         n_top;                 /* = request logprobs */
-    const int  *top_ids;               /* [n_top] most likely tokens, most likely first */
-    const float *top_logprobs;         /* [n_top] */
+    float       logprob;               /* log-softmax of the model's raw logits (before repetition penalty,
+                                          temperature, top-k / top-p, as vLLM reports by default) at id */
+    int         n_top;                 /* = request logprobs (0 when none, and in the id -1 call) */
+    const int  *top_ids;               /* [n_top] most likely tokens of the raw logits, most likely first */
+    const float *top_logprobs;         /* [n_top] their log-softmax */
 } ft_gen_token;
 
 typedef struct ft_gen_result {
@@ -146,7 +157,8 @@ typedef struct ft_gen_result {
     int    n_prompt_tokens;
     int    n_unknown_tokens;           /* prompt tokens that are the tokenizer's unknown token */
     const char *finish_reason;         /* "stop" (EOS or a stop string), "length" (max tokens or context full), "cancelled", "error" */
-    double queue_s, prefill_s, total_s;/* waiting for a slot, first token ready, all */
+    double queue_s, prefill_s, total_s;/* waiting for a slot, first token ready, all (from submit) */
+    char   error[256];                 /* status < 0: the message ("cancelled" for FT_ERR_INTERRUPTED) */
 } ft_gen_result;
 void ft_gen_result_free(ft_gen_result *r);
 
@@ -169,8 +181,9 @@ int ft_engine_generate(ft_engine *e, const ft_gen_request *r, ft_gen_token_fn on
 
 /* ---- encoders ---- */
 /* Predictions (predict.h) for n texts with encoder model or adapter `model`, batched with concurrent
- * callers. preds[n] filled on FT_OK (ft_prediction_free each). n_unknown (may be NULL): [n] unknown-token
- * counts of each text. */
+ * callers. preds[n] filled on FT_OK (ft_prediction_free each). n_tokens / n_unknown (each may be NULL): [n]
+ * tokens (after truncation) and unknown-token counts of each text. FT_ERR_INVALID for a generator or an
+ * embedding-only encoder, FT_ERR_BUSY when max_queue calls wait already or the engine is draining. */
 int ft_engine_predict(ft_engine *e, const char *model, const char *const *texts, int n, ft_prediction *preds,
                       int *n_tokens, int *n_unknown);
 /* Sentence embeddings: mean of the last hidden states over the real tokens, L2-normalised (as

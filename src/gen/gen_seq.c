@@ -23,8 +23,9 @@ int ft__gen_seq_init(ft__gen_seq *s, const ft_generate_params *p, const ft_token
     s->V = V;
     s->eos = eos;
     s->capacity = capacity;
-    int max_new = p->max_new_tokens > 0 ? p->max_new_tokens : 0;
-    s->hist = malloc(sizeof(int) * ((size_t)n_prompt + (size_t)max_new + 1));
+    /* the sequence ends at max_new_tokens or when the slot is full, whichever comes first */
+    size_t max_new = p->max_new_tokens > 0 ? (size_t)p->max_new_tokens : 0, room = (size_t)(capacity - n_prompt);
+    s->hist = malloc(sizeof(int) * ((size_t)n_prompt + (max_new < room ? max_new : room) + 1));
     s->work = malloc(ft_sample_work_size(V));
     if (!s->hist || !s->work) { ft__gen_seq_free(s); return ft_error(FT_ERR_NOMEM, "generate: out of memory"); }
     memcpy(s->hist, prompt, sizeof(int) * (size_t)n_prompt);

@@ -32,7 +32,7 @@ typedef struct ft__gen_seq {
     const ft_generate_params *p;   /* sampling settings, stop strings, max_new_tokens */
     const ft_tokenizer *tok;       /* NULL: ids only (no text, no stop strings) */
     int    V, eos, capacity;       /* vocabulary size; EOS id (-1: none); tokens the slot holds */
-    int   *hist;                   /* [n_prompt + max_new + 1] the prompt, then the generated ids */
+    int   *hist;                   /* [min(n_prompt + max_new, capacity) + 1] the prompt, then the generated ids */
     int    n_hist, n_prompt;
     ft_rng rng;                    /* seeded with p->seed */
     void  *work;                   /* ft_sample_work_size(V) bytes */

@@ -1,6 +1,9 @@
 /* testutil.c — see testutil.h. */
 #include "testutil.h"
 #include "finetune/fileio.h"
+#include "finetune/lora.h"
+#include "finetune/model.h"
+#include "finetune/status.h"
 #include "finetune/safetensors.h"
 
 #include <math.h>
@@ -200,4 +203,29 @@ int ft_test_run(const char *cmd, char **out) {
     int st = pclose(p);
     *out = buf;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int ft_test_make_lora_dir(const char *model_dir, const char *out_dir, const char *targets, int r, uint64_t seed, float scale) {
+    ft_model *m = NULL;
+    int rc = ft_model_load(&m, model_dir, ft_backend_ref());
+    if (rc < 0) return rc;
+    ft_lora_config lc = ft_lora_default_config();
+    lc.r = r;
+    lc.alpha = 2.0f * (float)r;
+    snprintf(lc.targets, sizeof lc.targets, "%s", targets);
+    rc = ft_model_add_lora(m, &lc, seed);
+    /* B != 0 (PEFT starts it at 0, the identity): a deterministic pattern in [-scale, scale] */
+    uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (int i = 0; rc == FT_OK && i < ft_model_num_params(m); i++) {
+        ft_param *p = ft_model_param(m, i);
+        if (strncmp(p->name, "lora.", 5)) continue;
+        float *w = p->t.data;
+        for (int64_t e = 0; e < ft_tensor_numel(&p->t); e++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            w[e] = scale * ((float)(x >> 40) / 8388608.0f - 1.0f);
+        }
+    }
+    if (rc == FT_OK) rc = ft_model_save_adapter(m, out_dir, model_dir);
+    ft_model_free(m);
+    return rc;
 }

@@ -68,4 +68,8 @@ int ft_test_run(const char *cmd, char **out);
 int ft_test_finetune(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* 1 when both files exist and hold the same bytes. */
 int ft_test_files_equal(const char *a, const char *b);
+/* Writes a PEFT LoRA adapter directory out_dir for the decoder in model_dir: rank r, alpha 2r, modules
+ * `targets` (lora.h names, "all-linear"), A as PEFT initialises it from seed and B filled with a
+ * deterministic pattern in [-scale, scale] (not PEFT's zeros, so that the adapter changes the output). */
+int ft_test_make_lora_dir(const char *model_dir, const char *out_dir, const char *targets, int r, uint64_t seed, float scale);
 #endif
