@@ -24,7 +24,7 @@ LDFLAGS += -fopenmp $(if $(SANITIZE),-fsanitize=$(SANITIZE))
 LDLIBS  += -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lpcre2-8 -lutf8proc -lcjson -lm -lpthread
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c src/*/*/*.c))
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/web_index.o
 TOOL_SRC := $(sort $(wildcard tools/finetune/*.c))
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
@@ -44,6 +44,18 @@ MAKEFLAGS += -j2
 all: $(BUILD)/libfinetune.a $(BUILD)/finetune
 
 $(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# the web page of `finetune serve` (GET /), embedded as bytes: xxd -i (Debian's xxd) writes them
+$(BUILD)/gen/web_index.c: src/serve/web/index.html
+	@mkdir -p $(dir $@)
+	@{ echo '/* generated from src/serve/web/index.html by the Makefile (xxd -i): do not edit */'; \
+	   echo '#include "serve/web.h"'; echo 'const unsigned char ft__web_index_html[] = {'; \
+	   xxd -i < $<; echo ', 0x00};'; \
+	   echo 'const size_t ft__web_index_html_len = sizeof ft__web_index_html - 1;'; } > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/web_index.o: $(BUILD)/gen/web_index.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 

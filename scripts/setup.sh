@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and testing finetune needs on a fresh Debian machine.
-# Debian packages: compiler toolchain, OpenBLAS (OpenMP build), PCRE2, utf8proc, cJSON, cmocka.
+# Debian packages: compiler toolchain, OpenBLAS (OpenMP build), PCRE2, utf8proc, cJSON, cmocka, xxd (embeds
+# the web page of `finetune serve` into the binary).
 # With --python it also installs the PyPI packages used by parity-fixture scripts and bench/ (torch, transformers).
 set -euo pipefail
 need=()
-for p in build-essential pkg-config libopenblas-openmp-dev libpcre2-dev libutf8proc-dev libcjson-dev libcmocka-dev; do
+for p in build-essential pkg-config libopenblas-openmp-dev libpcre2-dev libutf8proc-dev libcjson-dev libcmocka-dev xxd; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -7,6 +7,7 @@
 #include "finetune/status.h"
 #include "serve/metrics.h"
 #include "serve/prom.h"
+#include "serve/web.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -243,6 +244,24 @@ static void test_concurrent_observe(void **st) {
     ft__metrics_free(m);
 }
 
+/* the page at GET / is the file src/serve/web/index.html, byte for byte (the build embeds it) */
+static void test_web_page_embedded(void **st) {
+    (void)st;
+    FILE *f = fopen("src/serve/web/index.html", "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n);
+    assert_true(fread(b, 1, (size_t)n, f) == (size_t)n);
+    fclose(f);
+    printf("  index.html: %ld bytes, embedded %zu\n", n, ft__web_index_html_len);
+    assert_int_equal((long)ft__web_index_html_len, n);
+    assert_memory_equal(ft__web_index_html, b, (size_t)n);
+    assert_int_equal(ft__web_index_html[n], 0);
+    free(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counter_format_and_escaping),
@@ -252,6 +271,7 @@ int main(void) {
         cmocka_unit_test(test_route_labels),
         cmocka_unit_test(test_server_metrics),
         cmocka_unit_test(test_concurrent_observe),
+        cmocka_unit_test(test_web_page_embedded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
