@@ -23,9 +23,9 @@
  * Scheduling. Each generator model has a scheduler thread and a context (context.h) with n_slots KV-cache
  * slots. Submitted requests wait in a bounded queue (max_queue; beyond it FT_ERR_BUSY) until a slot is free.
  * Every step the scheduler advances all active sequences by one token in ONE batched ft_context_decode
- * call (their adapters may differ: each adds its own x·Aᵢ·Bᵢ to its rows), and adds chunks of at most
- * prefill_chunk prompt tokens of newly admitted requests to the same call, so long prompts do not stall
- * running sequences. A finished sequence frees its slot at once for the next queued request. Sampling is
+ * call (their adapters may differ: each adds its own x·Aᵢ·Bᵢ to its rows), and adds at most
+ * prefill_chunk prompt tokens of newly admitted requests (oldest first) to the same call, so long prompts
+ * do not stall running sequences. A finished sequence frees its slot at once for the next queued request. Sampling is
  * per request (own seed, temperature, top-k/p, stop strings), so a request's tokens do not depend on what
  * else is running: greedy output equals `finetune generate` for the same model and adapter.
  * Encoders (classify / regress / token-classify / embeddings) have one worker thread per model that
@@ -64,7 +64,8 @@ typedef struct ft_engine_params {
     ft_dtype quant;           /* FT_F32 (default), FT_Q8_ROW or FT_NF4: base weights quantized on load */
     int n_slots;              /* concurrent sequences per generator (default 8) */
     int slot_tokens;          /* KV-cache tokens per slot (default 0 = the model's context length) */
-    int prefill_chunk;        /* prompt tokens per sequence per step (default 64) */
+    int prefill_chunk;        /* prompt tokens per step in all, shared by the prefilling sequences, oldest
+                                 first (default 64): a step over R decoding sequences has <= R + prefill_chunk rows */
     int max_queue;            /* requests waiting per model beyond the active ones (default 64) */
     int max_batch_texts;      /* encoder texts per forward (default 32) */
     int max_lora_rank;        /* largest adapter rank accepted (default 64) */

@@ -3,9 +3,11 @@
  * A request is tokenised and checked on the caller's thread (ft_engine_submit), then waits in the model's
  * FIFO queue. The scheduler thread loops:
  *   admit     queued requests into free KV-cache slots (a finished sequence's slot is reused at once);
- *   batch     every active sequence contributes its rows to ONE ft_context_decode call: a sequence still
- *             prefilling its next chunk of at most prefill_chunk prompt tokens, a decoding one its last
- *             sampled token; each with its own adapter (NULL: the base);
+ *   batch     every active sequence contributes its rows to ONE ft_context_decode call: a decoding one
+ *             its last sampled token, the prefilling ones the next pieces of their prompts, oldest
+ *             admitted first, at most prefill_chunk prompt tokens in all (so a step over R decoding
+ *             sequences has at most R + prefill_chunk rows: long prompts do not stall the others);
+ *             each sequence with its own adapter (NULL: the base);
  *   sample    for every sequence that got logits, its own ft__gen_seq picks the next token (own seed,
  *             temperature, top-k/p, stop strings) and hands out the text that is safe to show (on_token);
  *   finish    ended sequences call on_done, free their slot and drop their reference on the adapter.
@@ -44,6 +46,7 @@ typedef struct gen_req {
     int    next_tok;                  /* the token decoded at the next step */
     atomic_int cancel;
     double t_submit, t_admit, t_first;
+    uint64_t admitted;                /* admission order (prefill goes oldest first) */
     struct gen_req *next;             /* queue */
 } gen_req;
 
@@ -57,7 +60,8 @@ struct ft__gen_sched {
     gen_req *head, *tail;
     int n_queued, n_active, n_slots, stop;
     gen_req **slot;                   /* [n_slots] the request in each KV slot (NULL: free) */
-    int capacity, V, chunk;           /* tokens per slot, vocabulary, prefill chunk */
+    int capacity, V, chunk;           /* tokens per slot, vocabulary, prompt tokens per step */
+    uint64_t n_admitted;
     ft_context *ctx;
     float *logits;                    /* [n_slots, V] */
     float *raw;                       /* [V] the raw logits of a logprobs request (sampling changes logits) */
@@ -254,29 +258,46 @@ static void next_token(ft__gen_sched *s, gen_req *r, float *lg) {
     else finish(s, r, FT_OK);
 }
 
-static void step(ft__gen_sched *s) {
-    int n = 0, rows = 0, prefill = 0;
+/* the prefilling request admitted first among those not yet given rows this step (NULL: none) */
+static gen_req *oldest_prefill(ft__gen_sched *s, const char *taken) {
+    gen_req *best = NULL;
     for (int k = 0; k < s->n_slots; k++) {
         gen_req *r = s->slot[k];
-        if (!r) continue;
-        if (atomic_load(&r->cancel)) { finish(s, r, FT_ERR_INTERRUPTED); continue; }
-        ft_decode_seq *d = &s->seqs[n];
-        memset(d, 0, sizeof *d);
-        d->slot = k;
-        d->adapter = r->ad;
-        if (r->fed < r->n_prompt) {
-            int c = r->n_prompt - r->fed < s->chunk ? r->n_prompt - r->fed : s->chunk;
-            d->tokens = r->prompt + r->fed;
-            d->n_tokens = c;
-            d->logits = r->fed + c == r->n_prompt ? s->logits + (size_t)k * s->V : NULL;
-            prefill += c;
-        } else {
-            d->tokens = &r->next_tok;
-            d->n_tokens = 1;
-            d->logits = s->logits + (size_t)k * s->V;
-        }
-        rows += d->n_tokens;
-        s->rows[n++] = r;
+        if (r && !taken[k] && r->fed < r->n_prompt && (!best || r->admitted < best->admitted)) best = r;
+    }
+    return best;
+}
+
+static void add_rows(ft__gen_sched *s, gen_req *r, const int *tokens, int n_tokens, float *logits, int *n) {
+    ft_decode_seq *d = &s->seqs[*n];
+    memset(d, 0, sizeof *d);
+    d->slot = r->slot;
+    d->adapter = r->ad;
+    d->tokens = tokens;
+    d->n_tokens = n_tokens;
+    d->logits = logits;
+    s->rows[(*n)++] = r;
+}
+
+static void step(ft__gen_sched *s) {
+    int n = 0, rows = 0, prefill = 0;
+    char taken[256] = {0};   /* slots given rows this step (n_slots <= 256) */
+    for (int k = 0; k < s->n_slots; k++) {
+        gen_req *r = s->slot[k];
+        if (r && atomic_load(&r->cancel)) { finish(s, r, FT_ERR_INTERRUPTED); continue; }
+        if (!r || r->fed < r->n_prompt) continue;
+        add_rows(s, r, &r->next_tok, 1, s->logits + (size_t)k * s->V, &n);   /* decoding: its last token */
+        taken[k] = 1;
+        rows++;
+    }
+    for (gen_req *r; prefill < s->chunk && (r = oldest_prefill(s, taken));) {
+        int c = r->n_prompt - r->fed, room = s->chunk - prefill;
+        if (c > room) c = room;
+        /* logits only after the prompt's last token */
+        add_rows(s, r, r->prompt + r->fed, c, r->fed + c == r->n_prompt ? s->logits + (size_t)r->slot * s->V : NULL, &n);
+        taken[r->slot] = 1;
+        prefill += c;
+        rows += c;
     }
     if (n == 0) return;
     int rc = ft_context_decode(s->ctx, s->seqs, n);
@@ -318,6 +339,7 @@ static void *sched_main(void *arg) {
             r->next = NULL;
             r->slot = k;
             r->t_admit = ft__eng_now();
+            r->admitted = ++s->n_admitted;
             s->slot[k] = r;
             s->n_queued--;
             s->n_active++;
