@@ -7,7 +7,8 @@
  *  - ft_adapter_load of a saved PEFT directory == ft_adapter_from_model;
  *  - slots: clear / truncate / reuse, errors (bad slot, slot twice, overflow, token range, wrong shape)
  *    leave every slot as it was;
- *  - ft_generate_ctx over a context slot == ft_generate over the model. */
+ *  - ft_generate_ctx over a context slot == ft_generate over the model;
+ *  - the same for encoder batches, with adapters that carry their own task head. */
 #include "testutil.h"
 #include "finetune/adapter.h"
 #include "finetune/backend.h"
@@ -282,17 +283,8 @@ static void test_generate_ctx(void **st) {
 }
 
 /* ---- encoders: a batch whose sequences use 4 different adapters and the base, against each sequence run
- * alone through a model carrying its adapter (ft_encoder_add_lora + the saved weights) */
-static void randomize_encoder_lora(ft_encoder_model *m, unsigned seed) {
-    unsigned x = seed * 2654435761u + 7;
-    int first = ft_encoder_num_params(m) - 2 * ft_encoder_lora_count(m);   /* adapters are appended */
-    for (int i = first; i < ft_encoder_num_params(m); i++) {
-        ft_param *p = ft_encoder_param(m, i);
-        float *w = p->t.data;
-        for (int64_t k = 0; k < ft_tensor_numel(&p->t); k++) { x = x * 1103515245u + 12345u; w[k] = 0.3f * ((float)(x >> 8) / 8388608.0f - 1.0f); }
-    }
-}
-
+ * alone through a model carrying its adapter (ft_encoder_add_lora + the saved weights); adapters 1 and 3 were
+ * saved with a task head of their own (modules_to_save), which their sequences' logits must come from */
 static void test_encoder_mixed_adapters(void **st) {
     (void)st;
     static const char *fx[] = {"encoder/bert_tiny", "encoder/distilbert_tiny", "encoder/roberta_tiny"};
@@ -314,7 +306,7 @@ static void test_encoder_mixed_adapters(void **st) {
                 lc.rslora = k == 3;
                 snprintf(lc.targets, sizeof lc.targets, "%s", tg[f][k]);
                 assert_int_equal(ft_encoder_add_lora(with[k], &lc, 50 + (uint64_t)k), 0);
-                randomize_encoder_lora(with[k], (unsigned)(k + 1));
+                ft_test_randomize_encoder_lora(with[k], (unsigned)(k + 1), k % 2);   /* adapters 1 and 3 carry their own head */
                 char name[64];
                 snprintf(name, sizeof name, "enc%d_%d_ad%d", b, f, k);
                 const char *dir = ft_test_path(g_dir, name);

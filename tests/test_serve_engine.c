@@ -13,7 +13,9 @@
  *  - drain: waits for running work, or cancels it at the deadline; submits are refused afterwards;
  *  - an adapter unloaded while a request uses it: the request finishes with it (same ids), new requests get
  *    FT_ERR_NOT_FOUND;
- *  - encoder predictions batched across texts and callers equal ft_encoder_predict one by one;
+ *  - encoder predictions batched across texts and callers equal ft_encoder_predict one by one; an encoder
+ *    adapter saved with its own head and label names, served next to base callers, equals the adapter
+ *    directory loaded as a model;
  *  - all-MiniLM-L6-v2 embeddings equal sentence-transformers' pipeline (tests/parity/make_embed_fixture.py)
  *    within 1e-5;
  *  - registry: list / find, errors for unknown names, wrong kinds, bad parameters. */
@@ -24,6 +26,7 @@
 #include "finetune/context.h"
 #include "finetune/fileio.h"
 #include "finetune/generate.h"
+#include "finetune/lora.h"
 #include "finetune/model.h"
 #include "finetune/predict.h"
 #include "finetune/safetensors.h"
@@ -770,6 +773,98 @@ static void test_encoder_predict(void **st) {
     }
 }
 
+#define REPEAT 12   /* the base caller sends the texts 12 times per call: its forwards overlap the other caller's */
+
+typedef struct enc_caller {
+    ft_engine *e;
+    const char *model;
+    int rounds, n, rc;
+    const char *texts[NTEXTS * REPEAT];
+    ft_prediction preds[NTEXTS * REPEAT];
+} enc_caller;
+
+static void *predict_rounds(void *arg) {
+    enc_caller *c = arg;
+    for (int i = 0; i < c->rounds && c->rc == FT_OK; i++) {
+        if (i) for (int k = 0; k < c->n; k++) ft_prediction_free(&c->preds[k]);
+        c->rc = ft_engine_predict(c->e, c->model, c->texts, c->n, c->preds, NULL, NULL);
+    }
+    return NULL;
+}
+
+/* an encoder LoRA adapter saved with its own head and label names, served over the base next to base requests */
+static void test_encoder_adapter(void **st) {
+    (void)st;
+    const char *dir = ft_test_path(g_dir, "sst_lora");
+    ft_encoder_model *t;
+    assert_int_equal(ft_encoder_load_ex(&t, CLASSIFIER, NULL, ft_backend_ref()), 0);
+    ft_lora_config lc = ft_lora_default_config();
+    lc.r = 4;
+    snprintf(lc.targets, sizeof lc.targets, "all-linear");
+    assert_int_equal(ft_encoder_add_lora(t, &lc, 5), 0);
+    ft_test_randomize_encoder_lora(t, 9, 1);
+    const char *labels[2] = {"bad", "good"};
+    assert_int_equal(ft_encoder_save_adapter(t, dir, CLASSIFIER, labels), 0);
+    ft_encoder_close(t);
+    const ft_backend *bes[2] = {ft_backend_ref(), ft_backend_cpu()};
+    for (int b = 0; b < 2; b++) {
+        ft_engine_params p = ft_engine_default_params();
+        p.be = bes[b];
+        ft_engine *e;
+        assert_int_equal(ft_engine_create(&e, &p), 0);
+        assert_int_equal(ft_engine_load_model(e, "sst", CLASSIFIER), 0);
+        assert_int_equal(ft_engine_load_adapter(e, "sst-lora", NULL, dir), 0);   /* its base found by base_model_name_or_path */
+        ft_engine_entry *ent;
+        assert_int_equal(ft_engine_find(e, "sst-lora", &ent), 0);
+        assert_string_equal(ent->base, "sst");
+        assert_int_equal(ent->num_labels, 2);
+        assert_string_equal(ent->labels[0], "bad");
+        ft_engine_entries_free(ent, 1);
+        /* references: the base alone, and the adapter directory loaded as a model (ft_encoder_load_with_adapter) */
+        ft_encoder_model *mb, *ma;
+        ft_tokenizer *tok;
+        assert_int_equal(ft_encoder_load_ex(&mb, CLASSIFIER, NULL, bes[b]), 0);
+        assert_int_equal(ft_encoder_load_with_adapter(&ma, dir, NULL, bes[b]), 0);
+        assert_int_equal(ft_tokenizer_load(&tok, CLASSIFIER), 0);
+        static enc_caller c[2];
+        memset(c, 0, sizeof c);
+        c[0] = (enc_caller){.e = e, .model = "sst", .rounds = 4, .n = NTEXTS * REPEAT};
+        c[1] = (enc_caller){.e = e, .model = "sst-lora", .rounds = 12, .n = NTEXTS};
+        for (int k = 0; k < NTEXTS * REPEAT; k++) c[0].texts[k] = c[1].texts[k % NTEXTS] = k_texts[k % NTEXTS];
+        pthread_t th[2];
+        ft_engine_stats s0, s1;
+        ft_engine_get_stats(e, &s0);
+        for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, predict_rounds, &c[i]), 0);
+        for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+        ft_engine_get_stats(e, &s1);
+        double worst = 0;
+        int differ = 0;
+        for (int i = 0; i < 2; i++) {
+            assert_int_equal(c[i].rc, 0);
+            for (int k = 0; k < c[i].n; k++) {
+                ft_prediction want;
+                assert_int_equal(ft_encoder_predict(&want, i ? ma : mb, tok, c[i].texts[k], NULL, NULL), 0);
+                double d = compare_pred(&c[i].preds[k], &want);
+                if (d > worst) worst = d;
+                if (i) differ += fabs((double)c[1].preds[k].probs[0] - c[0].preds[k].probs[0]) > 1e-3;
+                ft_prediction_free(&want);
+            }
+        }
+        printf("  %s backend: base and adapter-with-own-head callers at once (16 calls, %llu forwards of <= 32 for %llu texts; 24 "
+               "if no forward mixed them): "
+               "predictions equal the base and ft_encoder_load_with_adapter, max |d prob| %.2e; adapter labels \"%s\"; %d of %d "
+               "texts change\n", b ? "cpu" : "ref", (unsigned long long)(s1.encoder_batches - s0.encoder_batches),
+               (unsigned long long)(s1.encoder_texts - s0.encoder_texts), worst, c[1].preds[0].label_names[0], differ, NTEXTS);
+        assert_true(worst <= 1e-5);
+        assert_true(differ > 0);
+        for (int i = 0; i < 2; i++) for (int k = 0; k < c[i].n; k++) ft_prediction_free(&c[i].preds[k]);
+        ft_tokenizer_free(tok);
+        ft_encoder_close(ma);
+        ft_encoder_close(mb);
+        ft_engine_free(e);
+    }
+}
+
 static void test_embeddings_minilm(void **st) {
     (void)st;
     char path[256];
@@ -937,6 +1032,7 @@ int main(void) {
         cmocka_unit_test(test_unload_while_running),
         cmocka_unit_test(test_chat),
         cmocka_unit_test(test_encoder_predict),
+        cmocka_unit_test(test_encoder_adapter),
         cmocka_unit_test(test_embeddings_minilm),
         cmocka_unit_test(test_registry_errors),
     };

@@ -31,7 +31,9 @@ typedef struct ft_adapter ft_adapter;
  * checked. base is only read. */
 int  ft_adapter_load(ft_adapter **out, const ft_model *base, const char *dir);
 /* The same for an encoder base (BERT / DistilBERT / RoBERTa / MiniLM; encoder.h): the adapter's LoRA
- * matrices, for ft_encoder_forward_adapters. A saved task head (modules_to_save) is not read. */
+ * matrices, for ft_encoder_forward_adapters. A task head saved with the adapter (modules_to_save: finetune's
+ * encoder LoRA saves the classifier) is read too, each tensor shaped as base's (another label count:
+ * FT_ERR_SHAPE), and replaces base's head for the sequences that use this adapter. */
 struct ft_encoder_model;
 int  ft_encoder_adapter_load(ft_adapter **out, const struct ft_encoder_model *base, const char *dir);
 /* A copy of the LoRA adapters attached to m (ft_model_add_lora / ft_model_load_adapter), e.g. right

@@ -145,7 +145,9 @@ int ft_encoder_forward_ex(ft_encoder_model *m, const ft_encoder_inputs *in, floa
 /* The same forward where sequence b runs with LoRA adapter seq_adapters[b] (NULL = the base; adapter.h:
  * ft_encoder_adapter_load) — several fine-tuned adapters served from one base in one batch. The base
  * matmuls run once for all rows; each adapter adds its update to its sequence's rows only. The task head is
- * the model's own. Inference only (training mode off). */
+ * the model's own, except for an adapter loaded with a head of its own (modules_to_save): its sequences'
+ * logits come from that head (run once more over the batch per such adapter); *loss is then NaN (it would
+ * mix heads). Inference only (training mode off). */
 struct ft_adapter;
 int ft_encoder_forward_adapters(ft_encoder_model *m, const ft_encoder_inputs *in, const struct ft_adapter *const *seq_adapters,
                                 float *loss);

@@ -45,8 +45,9 @@
  * Implementation: src/serve/engine.c (registry), engine_gen.c (scheduler), engine_encoder.c (encoder worker).
  * Additions since the first version of this header (all additive): ft_gen_token.id -1 for a last call that
  * only hands out held-back text; logprobs are of the raw logits; ft_gen_result.error (the message);
- * ft_engine_entry.embedding_only. Encoder adapters that carry their own task head (PEFT modules_to_save)
- * are refused by ft_engine_load_adapter (FT_ERR_UNSUPPORTED) for now: serve them merged. */
+ * ft_engine_entry.embedding_only; prefill_chunk is the prompt-token budget of a step (shared). An encoder
+ * adapter saved with its own task head (PEFT modules_to_save, as finetune's encoder LoRA writes it) is
+ * served with that head and its label names (finetune_labels), batched with other adapters and the base. */
 #ifndef FINETUNE_SERVE_H
 #define FINETUNE_SERVE_H
 #include <stddef.h>

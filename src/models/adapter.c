@@ -249,6 +249,7 @@ int ft_adapter_create(ft_adapter **out, const ft_model *base, const ft_lora_conf
 void ft_adapter_free(ft_adapter *a) {
     if (!a) return;
     ft_arena_free(&a->mem);
+    free(a->head_mem);
     free(a->mods);
     free(a->site_first);
     free(a);

@@ -1,8 +1,9 @@
 /* encoder_adapter.c — LoRA adapter objects over encoders (adapter.h) and the encoder forward whose
  * sequences use different adapters (or none) in one batch: the base matmuls run once over all B*T rows and
  * each sequence's adapter adds its x·Aᵢ·Bᵢ to its own T rows, through the same LoRA update as training
- * (ft__lora_module_forward). The task head is the base model's (an adapter's saved head, PEFT's
- * modules_to_save, is not part of the object). */
+ * (ft__lora_module_forward). An adapter that was saved with its own task head (PEFT's modules_to_save, as
+ * finetune's encoder LoRA writes it) keeps that head in the object; its sequences' logits come from it
+ * (the head, small next to the body, runs once more per such adapter in the batch). */
 #include "encoder_internal.h"
 #include "model_internal.h"
 #include "peft_config.h"
@@ -57,6 +58,39 @@ static int plan(const ft_encoder_model *m, const char *targets, ft_adapter_modul
     return n;
 }
 
+/* the task head saved with the adapter (modules_to_save: base_model.model.<HF name>), each tensor shaped
+ * as the model's own; none saved: the adapter runs with the model's head */
+static int read_head(ft_adapter *a, const ft_encoder_model *m, const char *dir) {
+    char path[4096];
+    ft_safetensors *st;
+    FT_TRY(ft_path_join(path, sizeof path, dir, "adapter_model.safetensors"));
+    FT_TRY(ft_st_open(&st, path));
+    size_t total = 0;
+    for (int pass = 0, rc = FT_OK; pass < 2; pass++) {
+        size_t off = 0;
+        for (int g = E_HEAD0; g < E_COUNT && rc == FT_OK; g++) {
+            if (m->slot[g] < 0) continue;
+            const ft_param *p = &m->params[m->slot[g]];
+            char key[256];
+            snprintf(key, sizeof key, "base_model.model.%s", p->name);
+            if (!ft_st_find(st, key)) continue;
+            size_t n = (size_t)ft_tensor_numel(&p->t);
+            if (pass == 0) { total += n; continue; }
+            a->head_id[a->n_head] = g;
+            a->head[a->n_head] = a->head_mem + off;
+            rc = ft_st_read_f32(st, key, p->t.shape, p->t.ndim, a->head[a->n_head]);
+            if (rc < 0) rc = ft_error_wrap(rc, "%s: the adapter's task head does not fit this model (another label count?)", dir);
+            a->n_head++;
+            off += n;
+        }
+        if (rc < 0) { ft_st_close(st); return rc; }
+        if (pass == 0 && total == 0) break;
+        if (pass == 0 && !(a->head_mem = malloc(sizeof(float) * total))) { ft_st_close(st); return ft_error(FT_ERR_NOMEM, "out of memory"); }
+    }
+    ft_st_close(st);
+    return FT_OK;
+}
+
 int ft_encoder_adapter_load(ft_adapter **out, const ft_encoder_model *m, const char *dir) {
     *out = NULL;
     ft_peft_lora_config pc;
@@ -76,6 +110,7 @@ int ft_encoder_adapter_load(ft_adapter **out, const ft_encoder_model *m, const c
     for (int k = 0; k < n; k++) { a->mods[k].r = pc.r; a->mods[k].scale = scale; }
     int rc = ft__adapter_finish(a, m->cfg.n_layer);
     if (rc == FT_OK) rc = ft__adapter_read(a, dir);
+    if (rc == FT_OK) rc = read_head(a, m, dir);
     if (rc < 0) { ft_adapter_free(a); return rc; }
     *out = a;
     return FT_OK;
@@ -98,6 +133,48 @@ void ft__enc_row_adapters_forward(const ft_encoder_model *m, int l, int slot, co
     }
 }
 
+/* 1 when logit row j of the last forward belongs to sequence b */
+static int row_of(const ft_encoder_model *m, int j, int b) {
+    int T = m->a.T;
+    if (m->task == FT_TASK_TOKEN) return j / T == b;
+    if (m->task == FT_TASK_MLM) return m->a.rows_idx[j] / T == b;
+    return j == b;
+}
+
+/* sequences whose adapter carries its own head: the head again with those tensors (the body's hidden
+ * states stay), their logit rows kept; the base head's rows for the others */
+static int adapter_heads(ft_encoder_model *m, const ft_adapter *const *seq_adapters, float *loss) {
+    int B = m->a.B, R = m->a.rows, K = m->a.cols, any = 0;
+    for (int b = 0; b < B && seq_adapters; b++) any |= seq_adapters[b] && seq_adapters[b]->n_head > 0;
+    if (!any) return FT_OK;
+    if (loss) *loss = NAN;   /* the loss is the base head's: not defined over several heads */
+    float *out = malloc(sizeof(float) * (size_t)R * (size_t)K);
+    if (!out) return ft_error(FT_ERR_NOMEM, "out of memory");
+    memcpy(out, m->a.logits, sizeof(float) * (size_t)R * (size_t)K);
+    for (int b = 0; b < B; b++) {
+        const ft_adapter *ad = seq_adapters[b];
+        int first = 1;   /* each adapter once, at its first sequence */
+        for (int c = 0; c < b && first; c++) first = seq_adapters[c] != ad;
+        if (!ad || !ad->n_head || !first) continue;
+        float *saved[8];
+        for (int h = 0; h < ad->n_head; h++) {
+            ft_param *p = &m->params[m->slot[ad->head_id[h]]];
+            saved[h] = p->t.data;
+            p->t.data = ad->head[h];
+        }
+        ft__enc_head_forward(m);
+        for (int h = 0; h < ad->n_head; h++) m->params[m->slot[ad->head_id[h]]].t.data = saved[h];
+        for (int c = b; c < B; c++) {
+            if (seq_adapters[c] != ad) continue;
+            for (int j = 0; j < R; j++)
+                if (row_of(m, j, c)) memcpy(out + (size_t)j * K, m->a.logits + (size_t)j * K, sizeof(float) * (size_t)K);
+        }
+    }
+    memcpy(m->a.logits, out, sizeof(float) * (size_t)R * (size_t)K);
+    free(out);
+    return FT_OK;
+}
+
 int ft_encoder_forward_adapters(ft_encoder_model *m, const ft_encoder_inputs *in, const ft_adapter *const *seq_adapters, float *loss) {
     int rmax = 0;
     for (int b = 0; b < in->B && seq_adapters; b++) {
@@ -118,5 +195,6 @@ int ft_encoder_forward_adapters(ft_encoder_model *m, const ft_encoder_inputs *in
     m->row_ad = seq_adapters;
     int rc = ft_encoder_forward_ex(m, in, loss);
     m->row_ad = NULL;
+    if (rc == FT_OK) rc = adapter_heads(m, seq_adapters, loss);
     return rc;
 }

@@ -201,6 +201,12 @@ struct ft_adapter {
     ft_model_config shape;
     int  enc_shape[5];        /* encoder arch, n_layer, n_embd, n_head, ffn_hidden */
     ft_arena mem;             /* A and B of every module */
+    /* encoder adapters that carry their own task head (PEFT modules_to_save): which of the model's head
+     * tensors it replaces (encoder_internal.h E_* ids) and their values, shaped as the model's */
+    int    n_head;
+    int    head_id[8];
+    float *head[8];           /* into head_mem */
+    float *head_mem;
 };
 /* 1 when a was made for a model of m's shape */
 int ft__adapter_fits(const struct ft_adapter *a, const ft_model *m);

@@ -207,8 +207,8 @@ int ft_engine_load_model(ft_engine *e, const char *name, const char *dir) {
 
 typedef struct adapter_cfg {
     char base[PATH_MAX];        /* base_model_name_or_path ("" if none) */
-    int  has_head;              /* modules_to_save: the adapter carries its own task head */
     char task[32];              /* finetune_task ("" if none) */
+    char pooling[8];            /* finetune_pooling ("" if none) */
     char **labels;              /* finetune_labels */
     int  n_labels;
 } adapter_cfg;
@@ -227,8 +227,7 @@ static int adapter_cfg_read(adapter_cfg *c, const char *dir) {
     FT_TRY(ft__json_parse_file(&j, path));
     snprintf(c->base, sizeof c->base, "%s", ft__json_str(j, "base_model_name_or_path", ""));
     snprintf(c->task, sizeof c->task, "%s", ft__json_str(j, "finetune_task", ""));
-    const cJSON *ms = cJSON_GetObjectItem(j, "modules_to_save");
-    c->has_head = cJSON_IsArray(ms) && cJSON_GetArraySize(ms) > 0;
+    snprintf(c->pooling, sizeof c->pooling, "%s", ft__json_str(j, "finetune_pooling", ""));
     const cJSON *lb = cJSON_GetObjectItem(j, "finetune_labels");
     int rc = FT_OK;
     if (cJSON_IsArray(lb) && cJSON_GetArraySize(lb) > 0) {
@@ -306,9 +305,10 @@ int ft_engine_load_adapter(ft_engine *e, const char *name, const char *base, con
         if (ac.task[0] && strcmp(ac.task, ft_encoder_task_name(ft_encoder_get_task(b->em))))
             rc = ft_error(FT_ERR_INVALID, "%s was trained for %s, model '%s' is %s", dir, ac.task, b->name,
                           ft_encoder_task_name(ft_encoder_get_task(b->em)));
-        else if (ac.has_head)
-            rc = ft_error(FT_ERR_UNSUPPORTED, "%s carries its own task head (modules_to_save), which the engine does not batch "
-                          "yet: merge it (finetune merge) and load the result as a model", dir);
+        else if (ac.pooling[0] && (ft_encoder_get_task(b->em) == FT_TASK_CLASSIFY || ft_encoder_get_task(b->em) == FT_TASK_REGRESS) &&
+                 strcmp(ac.pooling, ft_encoder_get_pooling(b->em) == FT_POOL_MEAN ? "mean" : "cls"))
+            rc = ft_error(FT_ERR_INVALID, "%s was trained with %s pooling, model '%s' pools %s", dir, ac.pooling, b->name,
+                          ft_encoder_get_pooling(b->em) == FT_POOL_MEAN ? "mean" : "cls");
     }
     ft__eng_entry *t = rc == FT_OK ? calloc(1, sizeof *t) : NULL;
     if (rc == FT_OK && !t) rc = ft_error(FT_ERR_NOMEM, "engine: out of memory");

@@ -229,3 +229,20 @@ int ft_test_make_lora_dir(const char *model_dir, const char *out_dir, const char
     ft_model_free(m);
     return rc;
 }
+
+void ft_test_randomize_encoder_lora(ft_encoder_model *m, unsigned seed, int head) {
+    unsigned x = seed * 2654435761u + 7;
+    int first = ft_encoder_num_params(m) - 2 * ft_encoder_lora_count(m);   /* adapters are appended */
+    for (int i = 0; i < ft_encoder_num_params(m); i++) {
+        ft_param *p = ft_encoder_param(m, i);
+        int lora = i >= first;
+        if (!lora && !(head && p->trainable)) continue;
+        float *w = p->t.data;
+        for (int64_t k = 0; k < ft_tensor_numel(&p->t); k++) {
+            x = x * 1103515245u + 12345u;
+            float v = (float)(x >> 8) / 8388608.0f - 1.0f;
+            if (lora) w[k] = 0.3f * v;
+            else w[k] += 0.5f * v;
+        }
+    }
+}

@@ -72,4 +72,8 @@ int ft_test_files_equal(const char *a, const char *b);
  * `targets` (lora.h names, "all-linear"), A as PEFT initialises it from seed and B filled with a
  * deterministic pattern in [-scale, scale] (not PEFT's zeros, so that the adapter changes the output). */
 int ft_test_make_lora_dir(const char *model_dir, const char *out_dir, const char *targets, int r, uint64_t seed, float scale);
+/* Fills the LoRA matrices of encoder m (after ft_encoder_add_lora) with a deterministic pattern in [-0.3, 0.3];
+ * head != 0: also shifts the trainable task-head tensors (what the adapter saves as modules_to_save) by up to
+ * 0.5, so that the adapter carries a head of its own. */
+void ft_test_randomize_encoder_lora(ft_encoder_model *m, unsigned seed, int head);
 #endif
