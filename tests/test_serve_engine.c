@@ -568,7 +568,22 @@ static void test_drain(void **st) {
         outcome_destroy(&o[i]);
     }
     assert_true(dt < 5);
+    assert_int_equal(ft_engine_drain(e, 1), 0);   /* again: nothing left */
     ft_engine_free(e);
+    /* freed with requests running and queued: each ends "cancelled" before ft_engine_free returns */
+    e = engine_new(ft_backend_ref(), 1, 64, 0, 8);
+    for (int i = 0; i < 3; i++) {
+        outcome_init(&o[i]);
+        o[i].sleep_us = 1000;
+        assert_int_equal(ft_engine_submit(e, &r, on_token, on_done, &o[i], NULL), 0);
+    }
+    outcome_wait_first(&o[0]);
+    ft_engine_free(e);
+    for (int i = 0; i < 3; i++) {
+        assert_true(o[i].done);
+        assert_string_equal(o[i].finish, "cancelled");
+        outcome_destroy(&o[i]);
+    }
 }
 
 static void test_unload_while_running(void **st) {

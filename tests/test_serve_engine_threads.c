@@ -134,7 +134,7 @@ static void *canceller(void *arg) {
     int n = 0;
     while (!atomic_load(&g_stop)) {
         uint64_t id = atomic_load(&g_last_id);
-        if (id && ft_engine_cancel(g_e, id) == FT_OK) n++;
+        if (id && id % 3 == 0 && ft_engine_cancel(g_e, id) == FT_OK) n++;   /* about a third of those it sees */
         ft_engine_stats s;
         ft_engine_get_stats(g_e, &s);
         assert_true(s.active <= s.slots);
@@ -220,7 +220,7 @@ static void test_engine_threads(void **st) {
            s.steps ? (double)s.batched_rows / (double)s.steps : 0.0, (unsigned long long)s.encoder_batches,
            (unsigned long long)s.encoder_texts);
     assert_int_equal(atomic_load(&g_checked) + atomic_load(&g_cancelled) + atomic_load(&g_not_found), NCLIENTS * PER_CLIENT);
-    assert_true(atomic_load(&g_checked) >= NCLIENTS * PER_CLIENT / 2);
+    assert_true(atomic_load(&g_checked) >= NCLIENTS * PER_CLIENT / 2);   /* the blocking half is never cancelled */
     assert_int_equal(s.active + s.queued, 0);
     assert_int_equal(ft_engine_drain(g_e, 10), 0);
     ft_engine_free(g_e);
