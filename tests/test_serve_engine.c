@@ -681,6 +681,22 @@ static void test_chat(void **st) {
     assert_int_equal(ft_engine_submit(e, &r, NULL, NULL, NULL, NULL), FT_ERR_NOT_FOUND);
     printf("  no template: %s\n", ft_last_error());
     ft_engine_free(e);
+    /* ... unless the engine names a built-in one for such models */
+    ft_engine_params ep = ft_engine_default_params();
+    ep.chat_template = "chatml";
+    assert_int_equal(ft_engine_create(&e, &ep), 0);
+    assert_int_equal(ft_engine_load_model(e, "plain", STORIES), 0);
+    assert_int_equal(ft_engine_render_chat(e, "plain", msgs, 2, &text), 0);
+    assert_non_null(strstr(text, "<|im_start|>assistant\n"));
+    free(text);
+    assert_int_equal(ft_engine_generate(e, &r, NULL, NULL, &g), 0);
+    ft_gen_result_free(&g);
+    ft_engine_free(e);
+    ep.chat_template = "no-such-template";
+    assert_int_equal(ft_engine_create(&e, &ep), 0);
+    assert_int_equal(ft_engine_load_model(e, "plain", STORIES), FT_ERR_NOT_FOUND);
+    printf("  unknown fallback: %s\n", ft_last_error());
+    ft_engine_free(e);
 }
 
 /* ------------------------------------------------------------------ encoders */

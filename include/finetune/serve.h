@@ -45,7 +45,8 @@
  * Implementation: src/serve/engine.c (registry), engine_gen.c (scheduler), engine_encoder.c (encoder worker).
  * Additions since the first version of this header (all additive): ft_gen_token.id -1 for a last call that
  * only hands out held-back text; logprobs are of the raw logits; ft_gen_result.error (the message);
- * ft_engine_entry.embedding_only; prefill_chunk is the prompt-token budget of a step (shared). An encoder
+ * ft_engine_entry.embedding_only; ft_engine_params.chat_template; prefill_chunk is the prompt-token budget
+ * of a step (shared). An encoder
  * adapter saved with its own task head (PEFT modules_to_save, as finetune's encoder LoRA writes it) is
  * served with that head and its label names (finetune_labels), batched with other adapters and the base. */
 #ifndef FINETUNE_SERVE_H
@@ -70,6 +71,8 @@ typedef struct ft_engine_params {
     int max_queue;            /* requests waiting per model beyond the active ones (default 64) */
     int max_batch_texts;      /* encoder texts per forward (default 32) */
     int max_lora_rank;        /* largest adapter rank accepted (default 64) */
+    const char *chat_template;/* a built-in template (ft_chat_template_builtin: "chatml", "llama3", "zephyr", ...)
+                                 for generators whose directory has none; NULL (default): chat is refused for them */
 } ft_engine_params;
 ft_engine_params ft_engine_default_params(void);
 

@@ -157,7 +157,11 @@ static int load_generator(ft_engine *e, ft__eng_entry *t, const char *dir) {
     FT_TRY(ft_model_load_quantized(&t->m, dir, e->p.be, e->p.quant));
     FT_TRY(ft_tokenizer_load(&t->tok, dir));
     int rc = ft_chat_template_load(&t->tmpl, dir);
-    if (rc == FT_ERR_NOT_FOUND) ft_error_clear();
+    if (rc == FT_ERR_NOT_FOUND && e->p.chat_template) {
+        /* the engine's fallback, as `finetune generate --chat-template NAME` (the family's BOS / EOS) */
+        rc = ft_chat_template_builtin(&t->tmpl, e->p.chat_template, NULL, NULL);
+        if (rc < 0) return ft_error_wrap(rc, "engine: chat_template '%s'", e->p.chat_template);
+    } else if (rc == FT_ERR_NOT_FOUND) ft_error_clear();
     else if (rc < 0) FT_LOGW("%s: the chat template does not load (%s): chat requests to '%s' are refused", dir, ft_last_error(), t->name);
     t->kind = FT_ENGINE_GENERATOR;
     return ft__gen_sched_start(e, t);
