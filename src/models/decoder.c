@@ -12,6 +12,7 @@
  * Backward mirrors it. Shapes: N = B*T rows, C channels, QKV = (NH+2*NKV)*HS, F fc width, I hidden. */
 #include "model_internal.h"
 #include "models/linear.h"
+#include "models/lm_head.h"
 #include "finetune/ops.h"
 #include "finetune/status.h"
 
@@ -123,17 +124,18 @@ void ft__act_forward(const ft_model *m, float *out, const float *inp, int N) {
     else m->be->swiglu_forward(m->be->ctx, out, inp, N, c->ffn_hidden);
 }
 
-/* the LM head's parameter: the word embeddings when tied; f32, or quantized with the blocks for QLoRA */
-static const ft_param *head_param(const ft_model *m) {
-    return &m->params[m->cfg.tied_embeddings ? m->global_slot[G_WTE] : m->global_slot[G_LM_HEAD]];
+/* the LM head (lm_head.h, shared with the encoders' MLM head): the word embeddings when tied, else its own
+ * weight; f32, or quantized with the blocks for QLoRA; no bias */
+static ft__lm_head lm_head(const ft_model *m) {
+    int tied = m->cfg.tied_embeddings;
+    ft__lm_head h = {&m->params[m->global_slot[tied ? G_WTE : G_LM_HEAD]], tied ? ft_gg(m, G_WTE) : ft_gg(m, G_LM_HEAD), NULL, NULL,
+                     m->cfg.n_embd, m->cfg.vocab_size};
+    return h;
 }
 
 void ft__head_forward_ws(const ft_model *m, float *out, const float *inp, int N, float *ws, size_t wsn) {
-    ft__linear_q_forward(m->be, out, inp, head_param(m), NULL, N, m->cfg.n_embd, m->cfg.vocab_size, ws, wsn);
-}
-
-static void head_backward(const ft_model *m, float *dinp, float *dw, const float *dout, const float *inp, int N) {
-    ft__linear_q_backward(m->be, dinp, dw, NULL, dout, inp, head_param(m), N, m->cfg.n_embd, m->cfg.vocab_size, m->qws, m->qws_floats);
+    ft__lm_head h = lm_head(m);
+    ft__lm_head_forward(m->be, &h, out, inp, N, ws, wsn);
 }
 
 /* ------------------------------------------------------------ the block, written once
@@ -237,7 +239,7 @@ int ft_model_forward(ft_model *m, const int *ids, const int *targets, const int 
                     return ft_error(FT_ERR_RANGE, "target id %d at position %d is outside the vocabulary [0, %d)", a->targets[i], i, V);
                 a->n_targets++;
             }
-        be->crossentropy_forward_backward(be->ctx, a->losses, NULL, a->logits, a->targets, N, V, 1.0f, smoothing(m), FT_IGNORE_INDEX);
+        ft__lm_head_loss(be, a->losses, NULL, a->logits, a->targets, N, V, 1.0f, smoothing(m));
         double sum = be->loss_reduce(be->ctx, a->losses, (size_t)N);
         if (loss) *loss = a->n_targets ? (float)(sum / a->n_targets) : 0.0f;
     } else if (loss) *loss = 0.0f;
@@ -264,9 +266,9 @@ int ft_model_backward(ft_model *m, float grad_scale) {
     float scale = grad_scale > 0 ? grad_scale : (a->n_targets ? 1.0f / a->n_targets : 0.0f);
 
     /* loss -> dlogits (in place) -> dlnf -> dres */
-    be->crossentropy_forward_backward(be->ctx, a->losses, a->logits, a->logits, a->targets, N, V, scale, smoothing(m), FT_IGNORE_INDEX);
-    float *dlm = c->tied_embeddings ? ft_gg(m, G_WTE) : ft_gg(m, G_LM_HEAD);
-    head_backward(m, a->dln, dlm, a->logits, a->lnf, N);
+    ft__lm_head_loss(be, a->losses, a->logits, a->logits, a->targets, N, V, scale, smoothing(m));
+    ft__lm_head h = lm_head(m);
+    ft__lm_head_backward(be, &h, a->dln, a->logits, a->lnf, N, m->qws, m->qws_floats);
     const float *xL = L > 0 ? a->res3 + (size_t)(L - 1) * N * C : a->encoded;
     norm_backward(m, a->dres, ft_gg(m, G_LNF_W), ft_gg(m, G_LNF_B), a->dln, NULL, xL, ft_gp(m, G_LNF_W), a->lnf_mean, a->lnf_rstd, N);
 
