@@ -300,55 +300,29 @@ int ft_model_load_adapter(ft_model *m, const char *dir) {
 
 /* ------------------------------------------------------------------ freezing */
 
-static int pattern_matches(ft_model *m, int i, const char *pat) {
+static int pattern_matches(const void *model, int i, const char *pat) {
+    const ft_model *m = model;
     const ft_model_config *c = &m->cfg;
-    int layer = -1, slot = -1;
+    int layer = -1, slot = -1, a, b;
     for (int g = 0; g < G_COUNT; g++) if (m->global_slot[g] == i) slot = g;
     if (slot < 0)
         for (int k = 0; k < c->n_layer * P_LAYER_COUNT; k++) if (m->layer_slot[k] == i) { layer = k / P_LAYER_COUNT; break; }
     if (!strcmp(pat, "embeddings")) return layer < 0 && (slot == G_WTE || slot == G_WPE);
     if (!strcmp(pat, "head")) return layer < 0 && (slot == G_LM_HEAD || (c->tied_embeddings && slot == G_WTE));
     if (!strcmp(pat, "norm")) return layer < 0 && (slot == G_LNF_W || slot == G_LNF_B);
-    if (!strncmp(pat, "layers:", 7)) {
-        int a = -1, b = -1;
-        if (sscanf(pat + 7, "%d-%d", &a, &b) == 1) b = a;
-        if (a < 0) return -1;
-        return layer >= 0 && layer >= a && layer <= b;
-    }
+    int lr = ft__pattern_layers(pat, &a, &b);
+    if (lr) return lr < 0 ? -1 : layer >= a && layer <= b;
     ft_hf_piece pc[3];
     int np = ft_model_hf_pieces(m, i, pc);
     for (int k = 0; k < np; k++) if (fnmatch(pat, pc[k].name, 0) == 0) return 1;
     return 0;
 }
 
+/* the base's parameters (the adapters, appended last, are not patterns' business) */
 static int apply_patterns(ft_model *m, const char *patterns, int freeze_matching) {
     if (m->grads_ready) return ft_error(FT_ERR_INVALID, "freeze parameters before gradients are allocated");
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", patterns);
-    int base = m->n_params - 2 * m->n_lora;
-    int *hit = calloc((size_t)base, sizeof *hit);
-    if (!hit) return ft_error(FT_ERR_NOMEM, "out of memory");
-    char *save = NULL;
-    int total = 0, rc = FT_OK;
-    for (char *p = strtok_r(buf, ",", &save); p && rc == FT_OK; p = strtok_r(NULL, ",", &save)) {
-        while (*p == ' ') p++;
-        int n = 0;
-        for (int i = 0; i < base; i++) {
-            int mt = pattern_matches(m, i, p);
-            if (mt < 0) { rc = ft_error(FT_ERR_INVALID, "bad layer range '%s' (use layers:A-B)", p); break; }
-            if (mt) { hit[i] = 1; n++; }
-        }
-        if (rc == FT_OK && n == 0)
-            rc = ft_error(FT_ERR_NOT_FOUND, "pattern '%s' matches no parameter (use embeddings, head, norm, layers:A-B, or a glob on HF names)", p);
-        total += n;
-    }
-    if (rc == FT_OK)
-        for (int i = 0; i < base; i++) {
-            if (freeze_matching && hit[i]) m->params[i].trainable = 0;
-            if (!freeze_matching && !hit[i]) m->params[i].trainable = 0;
-        }
-    free(hit);
-    return rc < 0 ? rc : total;
+    return ft__params_apply_patterns(m->params, m->n_params - 2 * m->n_lora, patterns, freeze_matching, pattern_matches, m,
+                                     "embeddings, head, norm");
 }
 
 int ft_model_freeze(ft_model *m, const char *patterns) { return apply_patterns(m, patterns, 1); }

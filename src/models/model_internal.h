@@ -154,6 +154,15 @@ void ft__lora_bind_acts(ft_model *m, ft_arena *a, int N);
 /* params.c: parameter p (f32 [rows, cols], cols 0 = 1-D) planned at the end of plan; t.data holds its
  * offset until the arena is made (the caller then adds the arena base) */
 void ft__param_plan(ft_param *p, ft_arena *plan, const char *name, int64_t rows, int64_t cols, int decay);
+/* Freezing (ft_model_freeze / ft_encoder_freeze and their train_only): patterns is a comma-separated list;
+ * match(model, i, pat) says whether parameter i (of n) matches one pattern (1 / 0, -1: a malformed layer
+ * range). freeze_matching 1: the matched parameters stop training; 0: all others do. kinds lists the
+ * family's named patterns for the error when a pattern matches nothing (FT_ERR_NOT_FOUND). Returns the
+ * number of matches. */
+int ft__params_apply_patterns(ft_param *params, int n, const char *patterns, int freeze_matching,
+                              int (*match)(const void *model, int i, const char *pat), const void *model, const char *kinds);
+/* "layers:A-B" / "layers:A" (0-based blocks): 1 with [*a, *b]; 0 when pat names no layers; -1 when malformed */
+int ft__pattern_layers(const char *pat, int *a, int *b);
 
 /* ---- adapters as objects (adapter.c) ----
  * One adapted linear layer: out[:, row0:row0+rows] += scale * (x A^T) B^T with x [N, in], A [r, in], B [rows, r]. */
