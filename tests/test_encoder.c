@@ -390,8 +390,61 @@ static void test_dropout(void **state) {
     assert_true(ok);
 }
 
+/* What each family file decides, seen from outside: the longest sequence (RoBERTa's positions start after
+ * padding_idx), accepted up to it and refused one past it; the transformers class a saved model of every
+ * task names (family stem + head suffix). */
+static void test_families(void **state) {
+    (void)state;
+    static const char *stem[] = {"Bert", "DistilBert", "Roberta"};
+    static const struct { ft_encoder_task task; const char *suffix; } heads[] = {
+        {FT_TASK_CLASSIFY, "ForSequenceClassification"}, {FT_TASK_REGRESS, "ForSequenceClassification"},
+        {FT_TASK_TOKEN, "ForTokenClassification"}, {FT_TASK_MLM, "ForMaskedLM"}};
+    char tmp[4096];
+    assert_int_equal(ft_test_tmpdir_make(tmp, sizeof tmp, "ft_enc_families"), 0);
+    for (int f = 0; f < 3; f++) {
+        char rel[256], dir[4096];
+        snprintf(rel, sizeof rel, "encoder/%s", FIXTURES[f]);
+        if (!ft_fixture_present(rel)) continue;
+        snprintf(dir, sizeof dir, "%s", ft_fixture(rel));
+        ft_encoder_config c;
+        assert_int_equal(ft_encoder_config_load(&c, dir), 0);
+        int want = c.max_pos - (c.arch == FT_ENC_ROBERTA ? c.pad_token_id + 1 : 0), got = ft_encoder_config_max_len(&c);
+        printf("  %s: max_position_embeddings %d, padding id %d -> %d tokens at most\n", FIXTURES[f], c.max_pos, c.pad_token_id, got);
+        assert_int_equal(got, want);
+        for (size_t h = 0; h < sizeof heads / sizeof *heads; h++) {
+            ft_encoder_options o = ft_encoder_default_options();
+            o.task = heads[h].task;
+            ft_encoder_model *m;
+            ft_log_level lvl = ft_log_get_level();
+            ft_log_set_level(FT_LOG_ERROR);   /* heads missing from the fixture are initialised with a warning */
+            assert_int_equal(ft_encoder_load_ex(&m, dir, &o, ft_backend_ref()), 0);
+            ft_log_set_level(lvl);
+            int T = got, ids[64], *lab = NULL;
+            float tgt = 0.5f;
+            assert_true(T + 1 <= 64);
+            for (int t = 0; t < T + 1; t++) ids[t] = 5 + t % 7;
+            ft_encoder_inputs in = {ids, NULL, NULL, lab, heads[h].task == FT_TASK_REGRESS ? &tgt : NULL, 1, T};
+            assert_int_equal(ft_encoder_forward_ex(m, &in, NULL), 0);
+            in.T = T + 1;
+            assert_int_equal(ft_encoder_forward_ex(m, &in, NULL), FT_ERR_RANGE);
+            char out[4200], path[4300], want_cls[64], *text;
+            snprintf(out, sizeof out, "%s/%s-%d", tmp, FIXTURES[f], (int)h);
+            assert_int_equal(ft_encoder_save(m, out, NULL), 0);
+            snprintf(path, sizeof path, "%s/config.json", out);
+            assert_int_equal(ft_file_read_all(path, &text, NULL), 0);
+            snprintf(want_cls, sizeof want_cls, "\"%s%s\"", stem[f], heads[h].suffix);
+            if (!strstr(text, want_cls)) printf("  %s task %s: config.json lacks %s\n", FIXTURES[f], ft_encoder_task_name(heads[h].task), want_cls);
+            assert_non_null(strstr(text, want_cls));
+            free(text);
+            ft_encoder_close(m);
+        }
+    }
+    ft_test_tmpdir_remove(tmp);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_families),
         cmocka_unit_test(test_attention_fd),
         cmocka_unit_test(test_elementwise_fd),
         cmocka_unit_test(test_cpu_vs_ref),

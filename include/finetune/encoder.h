@@ -65,6 +65,9 @@ typedef struct ft_encoder_model ft_encoder_model;
  * count differs. be NULL = ft_backend_cpu(). */
 int  ft_encoder_load(ft_encoder_model **out, const char *dir, int num_labels, const ft_backend *be);
 int  ft_encoder_config_load(ft_encoder_config *cfg, const char *dir);
+/* The longest sequence the encoder takes: max_position_embeddings, less RoBERTa's padding_idx + 1 (its
+ * positions start after the padding index); 0 for an unknown arch. */
+int  ft_encoder_config_max_len(const ft_encoder_config *cfg);
 void ft_encoder_close(ft_encoder_model *m);
 const ft_encoder_config *ft_encoder_get_config(const ft_encoder_model *m);
 /* 1 when the classification head was freshly initialised at load. */

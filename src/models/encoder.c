@@ -1,14 +1,16 @@
-/* encoder.c — BERT / DistilBERT / RoBERTa encoders (encoder.h): parameter layout (one allocation,
- * HF names), activations, and the body's forward/backward; the heads live in encoder_heads.c, loading
- * and saving in encoder_io.c.
+/* encoder.c — the encoder core, written once for BERT / DistilBERT / RoBERTa (encoder.h): parameter
+ * layout (one allocation, HF names from the family), activations, and the body's forward/backward. What
+ * differs between the families is in bert.c, distilbert.c, roberta.c (ft__enc_family: config keys, tensor
+ * names, position ids, head wiring); the task heads are components (head_seq.c, head_token.c,
+ * head_mlm.c); loading and saving are in encoder_io.c.
  *
- *   e = wte[ids] + wpe[pos] (+ wtt[type_ids]);  x = LN(e)
+ *   e = wte[ids] + wpe[pos] (+ wtt[type_ids]);  x = LN(e)      pos: the family's position ids
  *   for each layer:
  *     q, k, v = x Wq^T + bq, x Wk^T + bk, x Wv^T + bv
  *     r1 = x + attention(q, k, v; mask) Wo^T + bo;      x1 = LN1(r1)   (training: dropout on the
  *                                                        probabilities, the output and the FFN output)
  *     r2 = x1 + act(x1 Wfc^T + bfc) Wpr^T + bpr;       x  = LN2(r2)
- *   head(x)                                             encoder_heads.c
+ *   head(x)                                             the task's head (ft__enc_head)
  *
  * Shapes: N = B*T rows, C channels, I FFN width, K labels, V vocabulary. Backward mirrors it. */
 #include "models/encoder_internal.h"
@@ -25,63 +27,24 @@
 
 /* ------------------------------------------------------------ layout and names */
 
-const char *ft__enc_prefix(const ft_encoder_config *c) {
-    return c->arch == FT_ENC_BERT ? "bert." : c->arch == FT_ENC_ROBERTA ? "roberta." : "distilbert.";
-}
-
+/* embeddings and head: <prefix>embeddings.<name>; a head tensor is <module>.weight / .bias, its module the
+ * head's in this family */
 static void global_name(const ft_encoder_model *m, int g, char *buf, size_t cap) {
-    const ft_encoder_config *c = &m->cfg;
-    const char *p = ft__enc_prefix(c);
-    int d = c->arch == FT_ENC_DISTILBERT, r = c->arch == FT_ENC_ROBERTA, odd = g == E_H1_B || g == E_H2_B || g == E_MD_B || g == E_MLN_B;
-    const char *wb = odd ? "bias" : "weight";
-    switch (g) {
-    case E_WTE: snprintf(buf, cap, "%sembeddings.word_embeddings.weight", p); break;
-    case E_WPE: snprintf(buf, cap, "%sembeddings.position_embeddings.weight", p); break;
-    case E_WTT: snprintf(buf, cap, "%sembeddings.token_type_embeddings.weight", p); break;
-    case E_LN_W: snprintf(buf, cap, "%sembeddings.LayerNorm.weight", p); break;
-    case E_LN_B: snprintf(buf, cap, "%sembeddings.LayerNorm.bias", p); break;
-    case E_H1_W: case E_H1_B:
-        snprintf(buf, cap, "%s.%s", d ? "pre_classifier" : r ? "classifier.dense" : "bert.pooler.dense", wb);
-        break;
-    case E_H2_W: case E_H2_B:
-        snprintf(buf, cap, "%s.%s", r && m->task != FT_TASK_TOKEN ? "classifier.out_proj" : "classifier", wb);
-        break;
-    case E_MD_W: case E_MD_B:
-        snprintf(buf, cap, "%s.%s", d ? "vocab_transform" : r ? "lm_head.dense" : "cls.predictions.transform.dense", wb);
-        break;
-    case E_MLN_W: case E_MLN_B:
-        snprintf(buf, cap, "%s.%s", d ? "vocab_layer_norm" : r ? "lm_head.layer_norm" : "cls.predictions.transform.LayerNorm", wb);
-        break;
-    default:
-        snprintf(buf, cap, "%s", d ? "vocab_projector.bias" : r ? "lm_head.bias" : "cls.predictions.bias");
-    }
+    static const char *emb[E_HEAD0] = {"word_embeddings.weight", "position_embeddings.weight", "token_type_embeddings.weight",
+                                       "LayerNorm.weight", "LayerNorm.bias"};
+    if (g < E_HEAD0) { snprintf(buf, cap, "%sembeddings.%s", m->fam->prefix, emb[g]); return; }
+    int bias = g == E_H1_B || g == E_H2_B || g == E_MD_B || g == E_MLN_B || g == E_MB;
+    snprintf(buf, cap, "%s.%s", m->head->module(m->fam, g), bias ? "bias" : "weight");
 }
 
-static void layer_name(const ft_encoder_config *c, int l, int s, char *buf, size_t cap) {
-    static const char *bert[] = {"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
-                                 "attention.output.LayerNorm", "intermediate.dense", "output.dense", "output.LayerNorm"};
-    static const char *distil[] = {"attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin",
-                                   "sa_layer_norm", "ffn.lin1", "ffn.lin2", "output_layer_norm"};
-    const char *mod = (c->arch == FT_ENC_DISTILBERT ? distil : bert)[s / 2];
-    snprintf(buf, cap, "%s%s.%d.%s.%s", ft__enc_prefix(c), c->arch == FT_ENC_DISTILBERT ? "transformer.layer" : "encoder.layer",
-             l, mod, s % 2 ? "bias" : "weight");
+/* block tensors: <prefix><layers>.<l>.<module>.weight / .bias */
+static void layer_name(const ft__enc_family *f, int l, int s, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s%s.%d.%s.%s", f->prefix, f->layers, l, f->modules[s / 2], s % 2 ? "bias" : "weight");
 }
 
 static int add_param(ft_encoder_model *m, ft_arena *plan, const char *name, int64_t rows, int64_t cols, int decay) {
     ft__param_plan(&m->params[m->n_params], plan, name, rows, cols, decay);
     return m->n_params++;
-}
-
-/* the head tensors of the task, in parameter order */
-static int head_tensors(const ft_encoder_model *m, int *g) {
-    int n = 0;
-    if (m->task == FT_TASK_MLM) for (int i = E_MD_W; i <= E_MB; i++) g[n++] = i;
-    else {
-        if (m->task != FT_TASK_TOKEN) { g[n++] = E_H1_W; g[n++] = E_H1_B; }
-        g[n++] = E_H2_W;
-        g[n++] = E_H2_B;
-    }
-    return n;
 }
 
 int ft__enc_layout(ft_encoder_model *m, ft_dtype q) {
@@ -105,13 +68,12 @@ int ft__enc_layout(ft_encoder_model *m, ft_dtype q) {
         int64_t ls[S_COUNT][2] = {{C, C}, {C, 0}, {C, C}, {C, 0}, {C, C}, {C, 0}, {C, C}, {C, 0}, {C, 0}, {C, 0},
                                   {I, C}, {I, 0}, {C, I}, {C, 0}, {C, 0}, {C, 0}};
         for (int s = 0; s < S_COUNT; s++) {
-            layer_name(c, l, s, n, sizeof n);
+            layer_name(m->fam, l, s, n, sizeof n);
             m->lslot[l * S_COUNT + s] = add_param(m, &plan, n, ls[s][0], ls[s][1], ls[s][1] > 0);
         }
     }
-    int hg[E_COUNT], nh = head_tensors(m, hg);
-    for (int i = 0; i < nh; i++) {
-        int g = hg[i];
+    for (int i = 0; i < m->head->n_tensors; i++) {
+        int g = m->head->tensors[i];
         global_name(m, g, n, sizeof n);
         m->slot[g] = add_param(m, &plan, n, shape[g][0], shape[g][1], shape[g][1] > 0);
     }
@@ -155,17 +117,12 @@ ft_encoder_pooling ft_encoder_get_pooling(const ft_encoder_model *m) { return m-
 
 /* ------------------------------------------------------------ activations */
 
-/* Planned with arena == NULL (returns the bytes), carved out of arena otherwise. The head's buffers
- * depend on the task: CLASSIFY / REGRESS [B,C] vectors and logits [B,K]; TOKEN [N,C] dropped hidden
- * states and logits [N,K]; MLM the worst case of M = N labelled rows: [N,C] transform buffers and
- * logits [N,V] (the backward writes the logit gradient over them). */
+/* Planned with arena == NULL (returns the bytes), carved out of arena otherwise: the body's buffers, then
+ * the head's (ft__enc_head.plan: logits, losses, labels and its own), then the inputs. */
 size_t ft__enc_acts_layout(const ft_encoder_model *m, enc_acts *a, int B, int T, ft_arena *arena) {
     const ft_encoder_config *c = &m->cfg;
     size_t N = (size_t)B * T, L = (size_t)c->n_layer, C = (size_t)c->n_embd, I = (size_t)c->ffn_hidden;
-    size_t ATT = (size_t)B * c->n_head * T * T, Bs = (size_t)B;
-    int seq = m->task == FT_TASK_CLASSIFY || m->task == FT_TASK_REGRESS, mlm = m->task == FT_TASK_MLM;
-    size_t R = seq ? Bs : N, cols = mlm ? (size_t)c->vocab_size : m->task == FT_TASK_REGRESS ? 1 : (size_t)c->num_labels;
-    size_t BC = seq ? Bs * C : 0, NCt = m->task == FT_TASK_TOKEN ? N * C : 0, NCm = mlm ? N * C : 0;
+    size_t ATT = (size_t)B * c->n_head * T * T;
     struct { float **p; size_t n; } f[] = {
         {&a->emb, N * C}, {&a->x0, N * C}, {&a->e_mean, N}, {&a->e_rstd, N},
         {&a->q, L * N * C}, {&a->k, L * N * C}, {&a->v, L * N * C}, {&a->att, L * ATT}, {&a->atty, L * N * C},
@@ -174,20 +131,13 @@ size_t ft__enc_acts_layout(const ft_encoder_model *m, enc_acts *a, int B, int T,
         {&a->ln2_mean, L * N}, {&a->ln2_rstd, L * N},
         {&a->dx, N * C}, {&a->dtmp, N * C}, {&a->dq, N * C}, {&a->dk, N * C}, {&a->dv, N * C}, {&a->datty, N * C},
         {&a->dfch, N * I}, {&a->dfcha, N * I},
-        {&a->pool, BC}, {&a->poold, BC}, {&a->h1, BC}, {&a->h1a, BC}, {&a->h1d, BC}, {&a->dpool, BC}, {&a->dh1, BC},
-        {&a->dh1a, BC}, {&a->pool_inv, seq ? Bs : 0}, {&a->targets, m->task == FT_TASK_REGRESS ? Bs : 0},
-        {&a->tokd, NCt},
-        {&a->mg, NCm}, {&a->mh, NCm}, {&a->mha, NCm}, {&a->mln, NCm}, {&a->mln_mean, mlm ? N : 0}, {&a->mln_rstd, mlm ? N : 0},
-        {&a->logits, R * cols}, {&a->losses, R}, {&a->dlogits, mlm ? 0 : R * cols},
     };
     ft_arena plan, *ar = arena;
     if (!ar) { ft_arena_plan(&plan); ar = &plan; }
-    for (size_t i = 0; i < sizeof f / sizeof *f; i++) *f[i].p = f[i].n ? ft_arena_alloc(ar, f[i].n * sizeof(float)) : NULL;
-    if (mlm) a->dlogits = a->logits;
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++) *f[i].p = ft_arena_alloc(ar, f[i].n * sizeof(float));
+    m->head->plan(m, a, B, T, ar);
     int **iv[] = {&a->ids, &a->types, &a->pos, &a->mask};
     for (size_t i = 0; i < 4; i++) *iv[i] = ft_arena_alloc(ar, N * sizeof(int));
-    a->labels = ft_arena_alloc(ar, R * sizeof(int));
-    a->rows_idx = mlm ? ft_arena_alloc(ar, N * sizeof(int)) : NULL;
     return ar->used;
 }
 
@@ -277,9 +227,8 @@ const float *ft__enc_last_hidden(const ft_encoder_model *m) {
 static int check_inputs(ft_encoder_model *m, const ft_encoder_inputs *in) {
     const ft_encoder_config *c = &m->cfg;
     enc_acts *a = &m->a;
-    int B = in->B, T = in->T, rob = c->arch == FT_ENC_ROBERTA, pad = c->pad_token_id;
+    int B = in->B, T = in->T;
     for (int b = 0; b < B; b++) {
-        int run = 0;
         for (int t = 0; t < T; t++) {
             int i = b * T + t, id = in->ids[i];
             if (id < 0 || id >= c->vocab_size)
@@ -291,10 +240,8 @@ static int check_inputs(ft_encoder_model *m, const ft_encoder_inputs *in) {
             a->ids[i] = id;
             a->types[i] = tt;
             a->mask[i] = in->mask ? in->mask[i] != 0 : 1;
-            /* RoBERTa: positions count the non-padding tokens from padding_idx + 1; padding sits at padding_idx */
-            if (rob) a->pos[i] = id != pad ? pad + (++run) : pad;
-            else a->pos[i] = t;
         }
+        m->fam->positions(c, a->ids + (size_t)b * T, a->pos + (size_t)b * T, T);
     }
     return FT_OK;
 }
@@ -341,19 +288,19 @@ int ft_encoder_forward_ex(ft_encoder_model *m, const ft_encoder_inputs *in, floa
     const ft_encoder_config *c = &m->cfg;
     if (loss) *loss = 0.0f;
     if (!in || !in->ids) return ft_error(FT_ERR_INVALID, "encoder forward: no input ids");
-    int rob = c->arch == FT_ENC_ROBERTA, maxT = c->max_pos - (rob ? c->pad_token_id + 1 : 0);
+    int maxT = m->fam->max_len(c);
     if (in->T > maxT) return ft_error(FT_ERR_RANGE, "sequence length %d exceeds the encoder's %d positions", in->T, maxT);
     FT_TRY(prepare(m, in->B, in->T));
     FT_TRY(ft__enc_lora_prepare(m, in->B * in->T));
     m->a.has_labels = 0;   /* until the labels are validated */
     m->a.logits_spent = 0;
     FT_TRY(check_inputs(m, in));
-    FT_TRY(ft__enc_head_check_labels(m, in));
+    FT_TRY(m->head->labels(m, in));
     body_forward(m);
-    ft__enc_head_forward(m);
+    m->head->forward(m);
+    if (m->a.has_labels) m->head->loss(m, NULL, 0.0f);
     if (loss && m->a.has_labels) {
-        double sum = 0;
-        for (int r = 0; r < m->a.rows; r++) sum += m->a.losses[r];
+        double sum = m->a.rows > 0 ? m->be->loss_reduce(m->be->ctx, m->a.losses, (size_t)m->a.rows) : 0.0;
         *loss = m->a.denom > 0 ? (float)(sum / m->a.denom) : 0.0f;
     }
     return FT_OK;
@@ -371,9 +318,7 @@ const float *ft_encoder_logits(const ft_encoder_model *m) { return m->a.logits; 
 int ft_encoder_logit_rows(const ft_encoder_model *m) { return m->a.rows; }
 int ft_encoder_logit_cols(const ft_encoder_model *m) { return m->a.cols; }
 const float *ft_encoder_hidden(const ft_encoder_model *m) { return ft__enc_last_hidden(m); }
-const float *ft_encoder_pooled(const ft_encoder_model *m) {
-    return m->a.B && (m->task == FT_TASK_CLASSIFY || m->task == FT_TASK_REGRESS) ? m->a.pool : NULL;
-}
+const float *ft_encoder_pooled(const ft_encoder_model *m) { return m->a.B && m->head->pooled ? m->a.pool : NULL; }
 double ft_encoder_loss_denominator(const ft_encoder_model *m) { return m->a.has_labels ? m->a.denom : 0.0; }
 
 /* ------------------------------------------------------------ backward */
@@ -442,8 +387,9 @@ int ft_encoder_backward_scaled(ft_encoder_model *m, float grad_scale) {
     if (a->logits_spent)
         return ft_error(FT_ERR_INVALID, "MLM backward overwrote the logits of the last forward with their gradient: run the forward again");
     if (!m->grads_ready) FT_TRY(ft_encoder_zero_grad(m));
-    ft__enc_head_backward(m, grad_scale);
-    a->logits_spent = m->task == FT_TASK_MLM;
+    m->head->loss(m, a->dlogits, grad_scale);
+    a->logits_spent = a->dlogits == a->logits;   /* the MLM head writes its logit gradient over the logits */
+    m->head->backward(m);
     body_backward(m);
     return FT_OK;
 }

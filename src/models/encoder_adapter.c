@@ -162,7 +162,7 @@ static int adapter_heads(ft_encoder_model *m, const ft_adapter *const *seq_adapt
             saved[h] = p->t.data;
             p->t.data = ad->head[h];
         }
-        ft__enc_head_forward(m);
+        m->head->forward(m);   /* the logits only: the loss is the base head's (NaN above) */
         for (int h = 0; h < ad->n_head; h++) m->params[m->slot[ad->head_id[h]]].t.data = saved[h];
         for (int c = b; c < B; c++) {
             if (seq_adapters[c] != ad) continue;

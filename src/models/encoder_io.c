@@ -3,6 +3,7 @@
 #include "models/encoder_internal.h"
 #include "core/json_util.h"
 #include "models/linear.h"
+#include "models/model_internal.h"
 #include "finetune/fileio.h"
 #include "finetune/ops.h"
 #include "finetune/rng.h"
@@ -40,6 +41,15 @@ const char *ft_encoder_label_name(const ft_encoder_model *m, int i) {
 
 /* ------------------------------------------------------------ config */
 
+static const ft__enc_family *const k_families[] = {&ft__enc_bert, &ft__enc_distilbert, &ft__enc_roberta};
+enum { N_FAMILIES = sizeof k_families / sizeof *k_families };
+
+const ft__enc_family *ft__enc_family_by_type(const char *model_type) {
+    for (int i = 0; model_type && i < N_FAMILIES; i++)
+        if (!strcmp(model_type, k_families[i]->model_type)) return k_families[i];
+    return NULL;
+}
+
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
     return n >= k && !strcmp(s + n - k, suffix);
@@ -53,46 +63,29 @@ static int parse_act(const char *s, int *act, const char *path) {
     return FT_OK;
 }
 
-static int config_from_json(ft_encoder_config *c, int *act, const cJSON *root, const char *path) {
+/* config.json -> c, the FFN activation and the family (*fam): the keys every family has, by the family's
+ * names for them, then the family's own (ft__enc_family.config) */
+static int config_from_json(ft_encoder_config *c, int *act, const ft__enc_family **fam, const cJSON *root, const char *path) {
     memset(c, 0, sizeof *c);
     const char *type = ft__json_str(root, "model_type", NULL);
     if (!type) return ft_error(FT_ERR_FORMAT, "%s: no \"model_type\"", path);
     snprintf(c->model_type, sizeof c->model_type, "%s", type);
-    if (!strcmp(type, "bert") || !strcmp(type, "roberta")) {
-        int rob = !strcmp(type, "roberta");
-        c->arch = rob ? FT_ENC_ROBERTA : FT_ENC_BERT;
-        c->vocab_size = ft__json_int(root, "vocab_size", 0);
-        c->n_embd = ft__json_int(root, "hidden_size", 0);
-        c->n_layer = ft__json_int(root, "num_hidden_layers", 0);
-        c->n_head = ft__json_int(root, "num_attention_heads", 0);
-        c->ffn_hidden = ft__json_int(root, "intermediate_size", 0);
-        c->max_pos = ft__json_int(root, "max_position_embeddings", 0);
-        c->type_vocab_size = ft__json_int(root, "type_vocab_size", 2);
-        c->norm_eps = (float)ft__json_num(root, "layer_norm_eps", 1e-12);
-        c->pad_token_id = ft__json_int(root, "pad_token_id", rob ? 1 : 0);
-        c->dropout = (float)ft__json_num(root, "hidden_dropout_prob", 0.1);
-        c->head_dropout = (float)ft__json_num(root, "classifier_dropout", c->dropout);
-        FT_TRY(parse_act(ft__json_str(root, "hidden_act", NULL), act, path));
-        const char *pe = ft__json_str(root, "position_embedding_type", NULL);
-        if (pe && strcmp(pe, "absolute"))
-            return ft_error(FT_ERR_UNSUPPORTED, "%s: position_embedding_type \"%s\" is not supported (absolute)", path, pe);
-    } else if (!strcmp(type, "distilbert")) {
-        c->arch = FT_ENC_DISTILBERT;
-        c->vocab_size = ft__json_int(root, "vocab_size", 0);
-        c->n_embd = ft__json_int(root, "dim", 0);
-        c->n_layer = ft__json_int(root, "n_layers", 0);
-        c->n_head = ft__json_int(root, "n_heads", 0);
-        c->ffn_hidden = ft__json_int(root, "hidden_dim", 0);
-        c->max_pos = ft__json_int(root, "max_position_embeddings", 0);
-        c->type_vocab_size = 0;
-        c->norm_eps = 1e-12f;
-        c->pad_token_id = ft__json_int(root, "pad_token_id", 0);
-        c->dropout = (float)ft__json_num(root, "dropout", 0.1);
-        c->head_dropout = (float)ft__json_num(root, "seq_classif_dropout", 0.2);
-        FT_TRY(parse_act(ft__json_str(root, "activation", NULL), act, path));
-    } else {
-        return ft_error(FT_ERR_UNSUPPORTED, "%s: model_type \"%s\" is not an encoder this build handles (bert, distilbert, roberta)", path, type);
-    }
+    const ft__enc_family *f = ft__enc_family_by_type(type);
+    if (!f) return ft_error(FT_ERR_UNSUPPORTED, "%s: model_type \"%s\" is not an encoder this build handles (bert, distilbert, roberta)", path, type);
+    const ft__enc_config_keys *k = f->keys;
+    *fam = f;
+    c->arch = f->arch;
+    c->vocab_size = ft__json_int(root, "vocab_size", 0);
+    c->n_embd = ft__json_int(root, k->width, 0);
+    c->n_layer = ft__json_int(root, k->layers, 0);
+    c->n_head = ft__json_int(root, k->heads, 0);
+    c->ffn_hidden = ft__json_int(root, k->ffn, 0);
+    c->max_pos = ft__json_int(root, "max_position_embeddings", 0);
+    c->pad_token_id = ft__json_int(root, "pad_token_id", f->pad_default);
+    c->dropout = (float)ft__json_num(root, k->dropout, 0.1);
+    c->head_dropout = (float)ft__json_num(root, k->head_dropout, k->head_dropout_default < 0 ? c->dropout : k->head_dropout_default);
+    FT_TRY(parse_act(ft__json_str(root, k->act, NULL), act, path));
+    FT_TRY(f->config(c, root, path));
     c->initializer_range = (float)ft__json_num(root, "initializer_range", 0.02);
     const cJSON *id2label = cJSON_GetObjectItemCaseSensitive(root, "id2label");
     c->num_labels = cJSON_IsObject(id2label) ? cJSON_GetArraySize(id2label) : ft__json_int(root, "num_labels", 2);
@@ -108,8 +101,8 @@ static int config_from_json(ft_encoder_config *c, int *act, const cJSON *root, c
 
 /* dropout on the attention probabilities (training mode): BERT / RoBERTa attention_probs_dropout_prob,
  * DistilBERT attention_dropout, both 0.1 by default as in transformers */
-static int attn_dropout_from_json(float *p, const ft_encoder_config *c, const cJSON *root, const char *path) {
-    *p = (float)ft__json_num(root, c->arch == FT_ENC_DISTILBERT ? "attention_dropout" : "attention_probs_dropout_prob", 0.1);
+static int attn_dropout_from_json(float *p, const ft__enc_family *f, const cJSON *root, const char *path) {
+    *p = (float)ft__json_num(root, f->keys->attn_dropout, 0.1);
     if (*p < 0 || *p >= 1) return ft_error(FT_ERR_FORMAT, "%s: attention dropout %g must be in [0, 1)", path, (double)*p);
     return FT_OK;
 }
@@ -131,10 +124,17 @@ int ft_encoder_config_load(ft_encoder_config *cfg, const char *dir) {
     char path[4096];
     cJSON *root;
     int act;
+    const ft__enc_family *fam;
     FT_TRY(config_read(dir, &root, path, sizeof path));
-    int rc = config_from_json(cfg, &act, root, path);
+    int rc = config_from_json(cfg, &act, &fam, root, path);
     cJSON_Delete(root);
     return rc;
+}
+
+int ft_encoder_config_max_len(const ft_encoder_config *cfg) {
+    for (int i = 0; i < N_FAMILIES; i++)
+        if (k_families[i]->arch == cfg->arch) return k_families[i]->max_len(cfg);
+    return 0;
 }
 
 /* the task and pooling config.json asks for (options AUTO) */
@@ -191,28 +191,27 @@ static int config_labels(ft_encoder_model *m, const cJSON *root) {
 
 /* ------------------------------------------------------------ checkpoint tensors */
 
-/* the checkpoint tensor for our name: as is, without the model prefix (BertModel checkpoints), with
- * the old LayerNorm gamma/beta spelling, or (MLM vocabulary bias) as the decoder's tied bias */
-static const ft_st_entry *find_tensor(const ft_safetensors *st, const ft_encoder_config *c, const char *name) {
+/* the checkpoint tensor for our name: as is, without the family's model prefix (BertModel checkpoints),
+ * with the old LayerNorm gamma/beta spelling, or (MLM vocabulary bias) as the decoder's tied bias */
+static const ft_st_entry *find_tensor(const ft_safetensors *st, const ft__enc_family *f, const char *name) {
     const ft_st_entry *e = ft_st_find(st, name);
-    const char *p = ft__enc_prefix(c);
-    size_t pl = strlen(p);
+    const char *p = f->prefix;
+    size_t pl = strlen(p), bl = strlen(f->mlm_bias);
     if (!e && !strncmp(name, p, pl)) e = ft_st_find(st, name + pl);
     if (e) return e;
     char alt[160];
     size_t n = strlen(name);
     if (n > 16 && !strcmp(name + n - 16, "LayerNorm.weight")) snprintf(alt, sizeof alt, "%.*sLayerNorm.gamma", (int)(n - 16), name);
     else if (n > 14 && !strcmp(name + n - 14, "LayerNorm.bias")) snprintf(alt, sizeof alt, "%.*sLayerNorm.beta", (int)(n - 14), name);
-    else if (!strcmp(name, "cls.predictions.bias")) snprintf(alt, sizeof alt, "cls.predictions.decoder.bias");
-    else if (!strcmp(name, "lm_head.bias")) snprintf(alt, sizeof alt, "lm_head.decoder.bias");
+    else if (n == bl + 5 && !strncmp(name, f->mlm_bias, bl) && !strcmp(name + bl, ".bias")) snprintf(alt, sizeof alt, "%s.decoder.bias", f->mlm_bias);
     else return NULL;
     e = ft_st_find(st, alt);
     if (!e && !strncmp(alt, p, pl)) e = ft_st_find(st, alt + pl);
     return e;
 }
 
-static int read_param(ft_safetensors *st, const ft_encoder_config *c, ft_param *p) {
-    const ft_st_entry *e = find_tensor(st, c, p->name);
+static int read_param(ft_safetensors *st, const ft__enc_family *f, ft_param *p) {
+    const ft_st_entry *e = find_tensor(st, f, p->name);
     if (!e) return ft_error(FT_ERR_NOT_FOUND, "checkpoint has no tensor %s", p->name);
     if (!p->qdesc) return ft_st_read_f32(st, e->name, p->t.shape, p->t.ndim, p->t.data);
     /* quantizing while loading: one f32 tensor at a time */
@@ -227,54 +226,41 @@ static int read_param(ft_safetensors *st, const ft_encoder_config *c, ft_param *
 /* a head tensor is re-initialised when absent or shaped for another label count */
 static int usable(ft_safetensors *st, const ft_encoder_model *m, int g) {
     const ft_param *p = &m->params[m->slot[g]];
-    const ft_st_entry *e = find_tensor(st, &m->cfg, p->name);
+    const ft_st_entry *e = find_tensor(st, m->fam, p->name);
     if (!e || e->ndim != p->t.ndim) return 0;
     for (int i = 0; i < e->ndim; i++) if (e->shape[i] != p->t.shape[i]) return 0;
     return 1;
 }
 
-/* Head groups (loaded or initialised together): weight slot, bias slot (-1: none), LayerNorm? */
-static int head_groups(const ft_encoder_model *m, int g[][3]) {
-    int n = 0;
-    if (m->task == FT_TASK_MLM) {
-        g[n][0] = E_MD_W; g[n][1] = E_MD_B; g[n++][2] = 0;
-        g[n][0] = E_MLN_W; g[n][1] = E_MLN_B; g[n++][2] = 1;
-        g[n][0] = E_MB; g[n][1] = -1; g[n++][2] = 0;
-        return n;
-    }
-    if (m->task != FT_TASK_TOKEN) { g[n][0] = E_H1_W; g[n][1] = E_H1_B; g[n++][2] = 0; }
-    g[n][0] = E_H2_W; g[n][1] = E_H2_B; g[n++][2] = 0;
-    return n;
-}
-
 static int load_head(ft_encoder_model *m, ft_safetensors *st, const char *dir, int ckpt_labels) {
-    static const char *what[] = {"", "classification", "regression", "token-classification", "MLM"};
-    int groups[4][3], ng = head_groups(m, groups);
+    const ft__enc_head *hd = m->head;
+    const char *what = hd->what;
     ft_rng r;
     ft_rng_seed(&r, 0x5EEDull + (uint64_t)m->cfg.num_labels);
-    for (int k = 0; k < ng; k++) {
-        int gw = groups[k][0], gb = groups[k][1], ln = groups[k][2];
+    /* head groups, loaded or initialised together: weight, bias (-1: none), LayerNorm? */
+    for (int k = 0; k < hd->n_groups; k++) {
+        int gw = hd->groups[k][0], gb = hd->groups[k][1], ln = hd->groups[k][2];
         ft_param *w = &m->params[m->slot[gw]], *b = gb >= 0 ? &m->params[m->slot[gb]] : NULL;
         if (usable(st, m, gw) && (!b || usable(st, m, gb))) {
-            FT_TRY(read_param(st, &m->cfg, w));
-            if (b) FT_TRY(read_param(st, &m->cfg, b));
+            FT_TRY(read_param(st, m->fam, w));
+            if (b) FT_TRY(read_param(st, m->fam, b));
             continue;
         }
-        const ft_st_entry *e = find_tensor(st, &m->cfg, w->name);
+        const ft_st_entry *e = find_tensor(st, m->fam, w->name);
         if (e && gw == E_H2_W)
             FT_LOGW("%s: %s has %lld labels, %d asked for: re-initialising the %s head (%s, %s)", dir, w->name,
-                    (long long)e->shape[0], m->cfg.num_labels, what[m->task], w->name, b->name);
+                    (long long)e->shape[0], m->cfg.num_labels, what, w->name, b->name);
         else if (ln)
             FT_LOGW("%s: checkpoint has no %s (%s head): initialising it (weight 1, bias 0); train it before use",
-                    dir, w->name, what[m->task]);
+                    dir, w->name, what);
         else if (gw == E_MB)
-            FT_LOGW("%s: checkpoint has no %s (%s head): initialising it to zeros; train it before use", dir, w->name, what[m->task]);
+            FT_LOGW("%s: checkpoint has no %s (%s head): initialising it to zeros; train it before use", dir, w->name, what);
         else if (m->task == FT_TASK_MLM)
             FT_LOGW("%s: checkpoint has no %s (%s head): initialising it (normal(0, %g), zero bias); train it before use", dir,
-                    w->name, what[m->task], (double)m->cfg.initializer_range);
+                    w->name, what, (double)m->cfg.initializer_range);
         else
             FT_LOGW("%s: checkpoint has no %s (%s head): initialising it randomly (normal(0, %g), zero bias); "
-                    "train it before use", dir, w->name, what[m->task], (double)m->cfg.initializer_range);
+                    "train it before use", dir, w->name, what, (double)m->cfg.initializer_range);
         float *wd = w->t.data;
         int64_t n = ft_tensor_numel(&w->t);
         if (gw == E_MB) memset(wd, 0, ft_tensor_nbytes(&w->t));   /* the vocabulary bias starts at 0 (as HF) */
@@ -293,6 +279,7 @@ static int resolve_options(ft_encoder_model *m, const ft_encoder_options *o, con
     if ((int)o->pooling < FT_POOL_AUTO || o->pooling > FT_POOL_MEAN) return ft_error(FT_ERR_INVALID, "pooling %d is not a pooling", (int)o->pooling);
     m->task = o->task;
     if (m->task == FT_TASK_AUTO) FT_TRY(config_task(root, path, ckpt_labels, &m->task));
+    m->head = ft__enc_head_of(m->task);
     m->pooling = o->pooling;
     if (m->pooling == FT_POOL_AUTO) FT_TRY(config_pooling(root, path, &m->pooling));
     switch (m->task) {
@@ -325,8 +312,8 @@ int ft_encoder_load_quantized(ft_encoder_model **out, const char *dir, const ft_
     if (!m) return ft_error(FT_ERR_NOMEM, "encoder: out of memory");
     char path[4096];
     int rc = config_read(dir, &m->src_config, path, sizeof path);
-    if (rc == FT_OK) rc = config_from_json(&m->cfg, &m->act, m->src_config, path);
-    if (rc == FT_OK) rc = attn_dropout_from_json(&m->cfg.attn_dropout, &m->cfg, m->src_config, path);
+    if (rc == FT_OK) rc = config_from_json(&m->cfg, &m->act, &m->fam, m->src_config, path);
+    if (rc == FT_OK) rc = attn_dropout_from_json(&m->cfg.attn_dropout, m->fam, m->src_config, path);
     int ckpt_labels = m->cfg.num_labels;
     if (rc == FT_OK) rc = resolve_options(m, o, m->src_config, path, ckpt_labels);
     if (rc == FT_OK) rc = config_labels(m, m->src_config);
@@ -338,7 +325,7 @@ int ft_encoder_load_quantized(ft_encoder_model **out, const char *dir, const ft_
     for (int i = 0; rc == FT_OK && i < m->n_params; i++) {
         int head = 0;
         for (int g = E_HEAD0; g < E_COUNT; g++) head |= m->slot[g] == i;
-        if (!head) rc = read_param(st, &m->cfg, &m->params[i]);
+        if (!head) rc = read_param(st, m->fam, &m->params[i]);
         if (rc < 0) rc = ft_error_wrap(rc, "%s", dir);
     }
     if (rc == FT_OK) rc = load_head(m, st, dir, ckpt_labels);
@@ -359,17 +346,16 @@ int ft_encoder_load_weights(ft_encoder_model *m, const char *dir) {
     ft_safetensors *st;
     FT_TRY(ft_st_open(&st, dir));
     int rc = FT_OK;
-    for (int i = 0; rc == FT_OK && i < m->n_params; i++) rc = read_param(st, &m->cfg, &m->params[i]);
+    for (int i = 0; rc == FT_OK && i < m->n_params; i++) rc = read_param(st, m->fam, &m->params[i]);
     ft_st_close(st);
     return rc < 0 ? ft_error_wrap(rc, "%s", dir) : FT_OK;
 }
 
 /* ------------------------------------------------------------ saving */
 
+/* the transformers class: the family's stem and the head's suffix (BertForSequenceClassification) */
 static const char *arch_class(const ft_encoder_model *m, char *buf, size_t cap) {
-    const char *base = m->cfg.arch == FT_ENC_BERT ? "Bert" : m->cfg.arch == FT_ENC_ROBERTA ? "Roberta" : "DistilBert";
-    const char *kind = m->task == FT_TASK_TOKEN ? "ForTokenClassification" : m->task == FT_TASK_MLM ? "ForMaskedLM" : "ForSequenceClassification";
-    snprintf(buf, cap, "%s%s", base, kind);
+    snprintf(buf, cap, "%s%s", m->fam->hf_class, m->head->hf_suffix);
     return buf;
 }
 
@@ -384,7 +370,7 @@ static int save_config(const ft_encoder_model *m, const char *dir, const char *c
     char cls[64], key[32], path[4096];
     const char *name = arch_class(m, cls, sizeof cls);
     json_set(root, "architectures", cJSON_CreateStringArray(&name, 1));
-    int K = m->cfg.num_labels, seq = m->task == FT_TASK_CLASSIFY || m->task == FT_TASK_REGRESS;
+    int K = m->cfg.num_labels;
     if (m->task != FT_TASK_MLM) {
         cJSON *id2label = cJSON_CreateObject(), *label2id = cJSON_CreateObject();
         for (int k = 0; k < K; k++) {
@@ -399,10 +385,10 @@ static int save_config(const ft_encoder_model *m, const char *dir, const char *c
         json_set(root, "label2id", label2id);
         json_set(root, "num_labels", cJSON_CreateNumber(K));
     }
-    if (seq) json_set(root, "problem_type", cJSON_CreateString(m->task == FT_TASK_REGRESS ? "regression" : "single_label_classification"));
+    if (m->head->problem_type) json_set(root, "problem_type", cJSON_CreateString(m->head->problem_type));
     else cJSON_DeleteItemFromObjectCaseSensitive(root, "problem_type");
     json_set(root, "finetune_task", cJSON_CreateString(ft_encoder_task_name(m->task)));
-    if (seq) json_set(root, "finetune_pooling", cJSON_CreateString(m->pooling == FT_POOL_MEAN ? "mean" : "cls"));
+    if (m->head->pooled) json_set(root, "finetune_pooling", cJSON_CreateString(m->pooling == FT_POOL_MEAN ? "mean" : "cls"));
     else cJSON_DeleteItemFromObjectCaseSensitive(root, "finetune_pooling");
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
@@ -443,56 +429,23 @@ int ft_encoder_save(const ft_encoder_model *m, const char *dir, const char *cons
 /* ------------------------------------------------------------ freezing */
 
 /* 1 if parameter i matches pat, 0 if not, -1 for a malformed layer range */
-static int pattern_matches(const ft_encoder_model *m, int i, const char *pat) {
-    int layer = -1, slot = -1;
+static int pattern_matches(const void *model, int i, const char *pat) {
+    const ft_encoder_model *m = model;
+    int layer = -1, slot = -1, a, b;
     for (int g = 0; g < E_COUNT; g++) if (m->slot[g] == i) slot = g;
     if (slot < 0)
         for (int k = 0; k < m->cfg.n_layer * S_COUNT; k++) if (m->lslot[k] == i) { layer = k / S_COUNT; break; }
     if (!strcmp(pat, "embeddings")) return slot >= 0 && slot < E_HEAD0;
-    /* as ft_model_freeze: "head" holds the tied word embeddings too (they are the MLM decoder) */
+    /* as ft_model_freeze: "head" holds the tied word embeddings too (they are the MLM head's projection) */
     if (!strcmp(pat, "head")) return slot >= E_HEAD0 || (slot == E_WTE && m->task == FT_TASK_MLM);
-    if (!strncmp(pat, "layers:", 7)) {
-        int a = -1, b = -1;
-        char extra;
-        int n = sscanf(pat + 7, "%d-%d%c", &a, &b, &extra);
-        if (n == 1) b = a;
-        if (n < 1 || n > 2 || a < 0 || b < a) return -1;
-        return layer >= a && layer <= b;
-    }
+    int lr = ft__pattern_layers(pat, &a, &b);
+    if (lr) return lr < 0 ? -1 : layer >= a && layer <= b;
     return fnmatch(pat, m->params[i].name, 0) == 0;
 }
 
 static int apply_patterns(ft_encoder_model *m, const char *patterns, int freeze_matching) {
     if (m->grads_ready) return ft_error(FT_ERR_INVALID, "freeze parameters before gradients are allocated");
-    if (!patterns) return ft_error(FT_ERR_INVALID, "no freeze patterns");
-    char buf[1024];
-    if (strlen(patterns) >= sizeof buf) return ft_error(FT_ERR_INVALID, "freeze patterns longer than %zu bytes", sizeof buf - 1);
-    snprintf(buf, sizeof buf, "%s", patterns);
-    int *hit = calloc((size_t)m->n_params, sizeof *hit);
-    if (!hit) return ft_error(FT_ERR_NOMEM, "out of memory");
-    char *save = NULL;
-    int total = 0, rc = FT_OK;
-    for (char *p = strtok_r(buf, ",", &save); p && rc == FT_OK; p = strtok_r(NULL, ",", &save)) {
-        while (*p == ' ') p++;
-        size_t len = strlen(p);
-        while (len && p[len - 1] == ' ') p[--len] = 0;
-        int n = 0;
-        for (int i = 0; i < m->n_params; i++) {
-            int mt = pattern_matches(m, i, p);
-            if (mt < 0) { rc = ft_error(FT_ERR_INVALID, "bad layer range '%s' (use layers:A-B or layers:A, 0-based)", p); break; }
-            if (mt) { hit[i] = 1; n++; }
-        }
-        if (rc == FT_OK && n == 0)
-            rc = ft_error(FT_ERR_NOT_FOUND, "pattern '%s' matches no parameter (use embeddings, head, layers:A-B, or a glob on HF names)", p);
-        total += n;
-    }
-    if (rc == FT_OK)
-        for (int i = 0; i < m->n_params; i++) {
-            if (freeze_matching && hit[i]) m->params[i].trainable = 0;
-            if (!freeze_matching && !hit[i]) m->params[i].trainable = 0;
-        }
-    free(hit);
-    return rc < 0 ? rc : total;
+    return ft__params_apply_patterns(m->params, m->n_params, patterns, freeze_matching, pattern_matches, m, "embeddings, head");
 }
 
 int ft_encoder_freeze(ft_encoder_model *m, const char *patterns) { return apply_patterns(m, patterns, 1); }

@@ -55,9 +55,7 @@ static void module_name(const ft_encoder_model *m, int l, int s, char *buf, size
     if (n > 7 && !strcmp(buf + n - 7, ".weight")) buf[n - 7] = 0;
 }
 
-const char *ft_encoder_lora_default_targets(const ft_encoder_model *m) {
-    return m->cfg.arch == FT_ENC_DISTILBERT ? "q_lin,v_lin" : "query,value";
-}
+const char *ft_encoder_lora_default_targets(const ft_encoder_model *m) { return m->fam->lora_default; }
 
 int ft_encoder_lora_count(const ft_encoder_model *m) { return m->lora ? m->lora->n : 0; }
 
@@ -76,13 +74,8 @@ static void lora_free(struct enc_lora_state *s) {
 
 void ft__enc_lora_close(ft_encoder_model *m) { lora_free(m->lora); m->lora = NULL; }
 
-/* the head tensors PEFT keeps trainable (modules_to_save) for the task */
-static int head_trainable(const ft_encoder_model *m, int g) {
-    if (m->task == FT_TASK_MLM) return 0;
-    if (m->task == FT_TASK_TOKEN) return g == E_H2_W || g == E_H2_B;
-    if (g == E_H2_W || g == E_H2_B) return 1;
-    return (g == E_H1_W || g == E_H1_B) && m->cfg.arch != FT_ENC_BERT;   /* BERT's pooler stays frozen */
-}
+/* the head tensors PEFT keeps trainable (modules_to_save): the head's choice (BERT's pooler stays frozen) */
+static int head_trainable(const ft_encoder_model *m, int g) { return m->head->lora_keeps(m, g); }
 
 static int create(ft_encoder_model *m, int r, float alpha, float dropout, int rslora, const char *targets) {
     if (m->lora) return ft_error(FT_ERR_INVALID, "the encoder already has LoRA adapters");
@@ -245,10 +238,6 @@ int ft_encoder_merge_lora(ft_encoder_model *m) {
 
 /* ------------------------------------------------------------------ PEFT files */
 
-static const char *task_type(const ft_encoder_model *m) {
-    return m->task == FT_TASK_TOKEN ? "TOKEN_CLS" : m->task == FT_TASK_MLM ? "FEATURE_EXTRACTION" : "SEQ_CLS";
-}
-
 int ft_encoder_save_adapter(const ft_encoder_model *m, const char *dir, const char *base_path, const char *const *label_names) {
     const struct enc_lora_state *s = m->lora;
     if (!s) return ft_error(FT_ERR_INVALID, "the encoder has no LoRA adapters to save");
@@ -281,7 +270,7 @@ int ft_encoder_save_adapter(const ft_encoder_model *m, const char *dir, const ch
     if (rc < 0) return rc;
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "peft_type", "LORA");
-    cJSON_AddStringToObject(j, "task_type", task_type(m));
+    cJSON_AddStringToObject(j, "task_type", m->head->peft_task);
     cJSON_AddStringToObject(j, "base_model_name_or_path", base_path ? base_path : "");
     cJSON_AddNumberToObject(j, "r", s->r);
     cJSON_AddNumberToObject(j, "lora_alpha", s->alpha);
@@ -299,15 +288,14 @@ int ft_encoder_save_adapter(const ft_encoder_model *m, const char *dir, const ch
     cJSON_AddBoolToObject(j, "fan_in_fan_out", 0);
     cJSON_AddBoolToObject(j, "inference_mode", 1);
     if (nh) {
-        /* the head modules, by their names without the parameter suffix ("classifier", "pre_classifier") */
+        /* the head modules: the top-level module holding each tensor ("classifier", "pre_classifier"; RoBERTa's
+         * classifier.dense and classifier.out_proj are parts of the one module "classifier") */
         cJSON *arr = cJSON_AddArrayToObject(j, "modules_to_save");
         for (int i = 0; i < nh; i += 2) {
             char mod[160];
             snprintf(mod, sizeof mod, "%s", m->params[m->slot[heads[i]]].name);
-            char *dot = strrchr(mod, '.');
+            char *dot = strchr(mod, '.');
             if (dot) *dot = 0;
-            /* RoBERTa's head is one module, "classifier" (dense + out_proj) */
-            if (m->cfg.arch == FT_ENC_ROBERTA && !strncmp(mod, "classifier.", 11)) mod[10] = 0;
             int dup = 0;
             for (cJSON *it = arr->child; it; it = it->next) dup |= !strcmp(it->valuestring, mod);
             if (!dup) cJSON_AddItemToArray(arr, cJSON_CreateString(mod));

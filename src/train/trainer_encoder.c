@@ -153,7 +153,7 @@ static int load_model(enc_task *t) {
     /* sequences fit the position table (RoBERTa's starts after the padding index) */
     ft_encoder_config ecfg;
     FT_TRY(ft_encoder_config_load(&ecfg, c->model));
-    int max_pos = ecfg.max_pos - (ecfg.arch == FT_ENC_ROBERTA ? ecfg.pad_token_id + 1 : 0);
+    int max_pos = ft_encoder_config_max_len(&ecfg);
     if (t->cfg->seq_len > max_pos) {
         if (t->cfg->seq_len != 256) /* 256 is the decoders' default, not a request */
             FT_LOGW("--seq-len %d exceeds the encoder's %d positions; using %d", t->cfg->seq_len, max_pos, max_pos);
