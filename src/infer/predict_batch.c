@@ -22,7 +22,7 @@ void ft__pred_input_free(ft__pred_input *in) {
 
 int ft__pred_max_len(const ft_encoder_model *m, const ft_tokenizer *tok, int max_len) {
     const ft_encoder_config *c = ft_encoder_get_config(m);
-    int pos = c->max_pos - (c->arch == FT_ENC_ROBERTA ? c->pad_token_id + 1 : 0);
+    int pos = ft_encoder_config_max_len(c);   /* RoBERTa's positions start after padding_idx */
     int lim = max_len > 0 ? max_len : ft_tokenizer_model_max_length(tok);
     return lim > 0 && lim < pos ? lim : pos;
 }
