@@ -942,9 +942,41 @@ static void test_embeddings_minilm(void **st) {
            "float32, %.2e vs float64; alone vs batched %.2e\n", B, T, e32, e64, eb);
     assert_true(e32 <= 1e-5);
     assert_true(eb <= 1e-5);
-    ft_prediction pr[1];
+    ft_prediction pr[2];
     assert_int_equal(ft_engine_predict(e, "minilm", texts, 1, pr, NULL, NULL), FT_ERR_INVALID);
     printf("  predict: %s\n", ft_last_error());
+    /* a LoRA classifier trained over it carries its own head: that one predicts */
+    const char *ad_dir = ft_test_path(g_dir, "minilm_cls");
+    ft_encoder_model *t;
+    assert_int_equal(ft_encoder_load_ex(&t, MINILM, NULL, ft_backend_cpu()), 0);
+    ft_lora_config lc = ft_lora_default_config();
+    assert_int_equal(ft_encoder_add_lora(t, &lc, 3), 0);
+    ft_test_randomize_encoder_lora(t, 4, 1);
+    assert_int_equal(ft_encoder_save_adapter(t, ad_dir, MINILM, NULL), 0);
+    ft_encoder_close(t);
+    assert_int_equal(ft_engine_load_adapter(e, "minilm-cls", "minilm", ad_dir), 0);
+    assert_int_equal(ft_engine_find(e, "minilm-cls", &ent), 0);
+    assert_int_equal(ent->embedding_only, 0);
+    ft_engine_entries_free(ent, 1);
+    assert_int_equal(ft_engine_predict(e, "minilm-cls", texts, 2, pr, NULL, NULL), 0);
+    ft_encoder_model *ma;
+    ft_tokenizer *tok;
+    assert_int_equal(ft_encoder_load_with_adapter(&ma, ad_dir, NULL, ft_backend_cpu()), 0);
+    assert_int_equal(ft_tokenizer_load(&tok, MINILM), 0);
+    double worst = 0;
+    for (int i = 0; i < 2; i++) {
+        ft_prediction wp;
+        assert_int_equal(ft_encoder_predict(&wp, ma, tok, texts[i], NULL, NULL), 0);
+        double d = compare_pred(&pr[i], &wp);
+        if (d > worst) worst = d;
+        ft_prediction_free(&wp);
+        ft_prediction_free(&pr[i]);
+    }
+    printf("  a LoRA classifier adapter with its own head over all-MiniLM-L6-v2 predicts (max |d prob| %.2e vs the "
+           "adapter loaded as a model)\n", worst);
+    assert_true(worst <= 1e-5);
+    ft_tokenizer_free(tok);
+    ft_encoder_close(ma);
     free(v1);
     free(v);
     free(n_tok);

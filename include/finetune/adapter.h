@@ -55,4 +55,6 @@ float       ft_adapter_scale(const ft_adapter *a);
 const char *ft_adapter_name(const ft_adapter *a);
 /* Bytes held by the adapter's matrices. */
 size_t      ft_adapter_bytes(const ft_adapter *a);
+/* Task-head tensors an encoder adapter carries (modules_to_save); 0: it runs with its base's head. */
+int         ft_adapter_head_tensors(const ft_adapter *a);
 #endif

@@ -246,6 +246,8 @@ int ft_adapter_create(ft_adapter **out, const ft_model *base, const ft_lora_conf
     return FT_OK;
 }
 
+int ft_adapter_head_tensors(const ft_adapter *a) { return a ? a->n_head : 0; }
+
 void ft_adapter_free(ft_adapter *a) {
     if (!a) return;
     ft_arena_free(&a->mem);

@@ -376,7 +376,7 @@ static int fill_entry(ft_engine_entry *o, const ft__eng_entry *t) {
     }
     const ft_encoder_config *c = ft_encoder_get_config(m->em);
     o->task = ft_encoder_get_task(m->em);
-    o->embedding_only = ft_encoder_head_reinitialised(m->em);
+    o->embedding_only = ft__eng_embedding_only(t);
     o->context_length = ft__eng_encoder_max_len(m);
     o->vocab_size = c->vocab_size;
     o->n_params = t->is_adapter ? (int64_t)(ft_adapter_bytes(t->ad) / sizeof(float)) : ft_encoder_param_count(m->em);
@@ -435,6 +435,11 @@ int ft_engine_find(ft_engine *e, const char *name, ft_engine_entry **out) {
 }
 
 /* ------------------------------------------------------------------ chat */
+
+int ft__eng_embedding_only(const ft__eng_entry *t) {
+    const ft__eng_entry *m = t->is_adapter ? t->base : t;
+    return m->kind == FT_ENGINE_ENCODER && ft_encoder_head_reinitialised(m->em) && !(t->ad && ft_adapter_head_tensors(t->ad) > 0);
+}
 
 int ft__eng_render_chat(const ft__eng_entry *m, const ft_chat_msg *msgs, int n, char **out) {
     *out = NULL;

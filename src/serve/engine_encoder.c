@@ -198,7 +198,7 @@ static int encoder_call(ft_engine *e, const char *model, const char *const *text
     if (!t) return rc;
     ft__eng_entry *m = ft__eng_model_of(t);
     if (m->kind != FT_ENGINE_ENCODER) rc = ft_error(FT_ERR_INVALID, "'%s' is a generator: %s an encoder", model, j->embed ? "embeddings need" : "predict needs");
-    else if (!j->embed && ft_encoder_head_reinitialised(m->em))
+    else if (!j->embed && ft__eng_embedding_only(t))
         rc = ft_error(FT_ERR_INVALID, "model '%s' has no trained task head (its checkpoint holds none): it serves embeddings only", model);
     j->ad = t->ad;
     j->labels = (const char *const *)t->labels;

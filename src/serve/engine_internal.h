@@ -69,6 +69,9 @@ void ft__eng_release(ft_engine *e, ft__eng_entry *t, int count_in_flight);
 static inline ft__eng_entry *ft__eng_model_of(ft__eng_entry *t) { return t->is_adapter ? t->base : t; }
 /* a generator's prompt from chat messages (its template, add_generation_prompt on); malloc'd text */
 int    ft__eng_render_chat(const ft__eng_entry *model, const ft_chat_msg *msgs, int n, char **out);
+/* 1 for an encoder model (or an adapter over one) with no trained task head: a checkpoint without one
+ * (sentence-transformers) and, for an adapter, none of its own */
+int    ft__eng_embedding_only(const ft__eng_entry *t);
 /* an encoder's token limit per text */
 int    ft__eng_encoder_max_len(const ft__eng_entry *model);
 double ft__eng_now(void);            /* monotonic seconds */
