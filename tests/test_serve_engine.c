@@ -837,6 +837,12 @@ static void test_encoder_adapter(void **st) {
     const char *labels[2] = {"bad", "good"};
     assert_int_equal(ft_encoder_save_adapter(t, dir, CLASSIFIER, labels), 0);
     ft_encoder_close(t);
+    /* an adapter trained for 3 labels does not go over the 2-label base */
+    const char *dir3 = ft_test_path(g_dir, "sst_lora3");
+    assert_int_equal(ft_encoder_load(&t, CLASSIFIER, 3, ft_backend_ref()), 0);
+    assert_int_equal(ft_encoder_add_lora(t, &lc, 5), 0);
+    assert_int_equal(ft_encoder_save_adapter(t, dir3, CLASSIFIER, NULL), 0);
+    ft_encoder_close(t);
     const ft_backend *bes[2] = {ft_backend_ref(), ft_backend_cpu()};
     for (int b = 0; b < 2; b++) {
         ft_engine_params p = ft_engine_default_params();
@@ -844,6 +850,8 @@ static void test_encoder_adapter(void **st) {
         ft_engine *e;
         assert_int_equal(ft_engine_create(&e, &p), 0);
         assert_int_equal(ft_engine_load_model(e, "sst", CLASSIFIER), 0);
+        assert_int_equal(ft_engine_load_adapter(e, "sst-3", "sst", dir3), FT_ERR_SHAPE);
+        if (b == 0) printf("  3-label adapter over the 2-label base: %s\n", ft_last_error());
         assert_int_equal(ft_engine_load_adapter(e, "sst-lora", NULL, dir), 0);   /* its base found by base_model_name_or_path */
         ft_engine_entry *ent;
         assert_int_equal(ft_engine_find(e, "sst-lora", &ent), 0);
