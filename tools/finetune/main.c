@@ -12,6 +12,7 @@ static const ft_command k_commands[] = {
     {"eval",     ft_cmd_eval,     "loss and perplexity (decoders) or accuracy / F1 / ... (encoders) of a model on a data file"},
     {"predict",  ft_cmd_predict,  "an encoder's label and probabilities for a text (or each stdin line)"},
     {"generate", ft_cmd_generate, "generate text from a prompt (KV cache; greedy, temperature, top-k, top-p)"},
+    {"serve",    ft_cmd_serve,    "serve models and adapters over HTTP (OpenAI-compatible, classification API)"},
     {"tokenize", ft_cmd_tokenize, "print the token ids of a text (or of each stdin line)"},
     {"convert",  ft_cmd_convert,  "convert a llama2.c .bin or a GGUF file into a Hugging Face directory"},
     {"merge",    ft_cmd_merge,    "fold a LoRA adapter into its base model and write an HF directory"},
