@@ -1,0 +1,941 @@
+/* test_serve_http.c — `finetune serve` end to end over real sockets: $BUILD/finetune serve on a free loopback
+ * port with the embedded stories260K (two LoRA adapters of it from tests/fixtures/serve), a tiny BERT
+ * classifier and a random token classifier.
+ *   - the classification API: predict, threshold and fallback, texts, entities; errors 400 / 401 / 404 /
+ *     405 / 413 / 422 in their documented shape, messages naming the field; X-Request-Id echoed or made;
+ *   - auth (bearer key), rate limit (429 + Retry-After, a separate server), the request log;
+ *   - adapters loaded and unloaded at run time while a stream that uses one runs (it completes unchanged);
+ *   - greedy completions over HTTP equal `finetune generate --temperature 0` (base and adapter), and
+ *     concurrent requests with different adapters give the same text as each alone;
+ *   - the official openai Python client (tests/serve/openai_client_test.py);
+ *   - SIGTERM: a running stream completes, the process exits 0 (with ASan: no leak);
+ *   - in-process (server.h): /health says "loading" (503) until ft_server_set_ready.
+ * The HTTP client is a few lines over plain sockets (Connection: close, chunked bodies decoded). */
+#include "testutil.h"
+#include "finetune/fileio.h"
+#include "finetune/predict.h"
+#include "finetune/server.h"
+#include "finetune/status.h"
+#include "serve/http_internal.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KEY "test-key-123"
+
+static char g_tmp[512];
+static char g_bin[1024];
+
+/* ---------------- a minimal HTTP client ---------------- */
+
+typedef struct http_resp {
+    int    status;
+    char  *head;      /* status line + headers */
+    char  *body;      /* decoded body, NUL-terminated */
+    size_t body_len;
+} http_resp;
+
+static void resp_free(http_resp *r) {
+    free(r->head);
+    free(r->body);
+    memset(r, 0, sizeof *r);
+}
+
+static int connect_to(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) { close(fd); return -1; }
+    struct timeval tv = {120, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+static int send_all(int fd, const char *p, size_t n) {
+    while (n > 0) {
+        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+        if (k <= 0) return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* sends METHOD path with extra header lines (each ending "\r\n") and a body */
+static int send_request(int fd, const char *method, const char *path, const char *headers, const char *body, size_t blen) {
+    char head[4096];
+    int n = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s", method, path,
+                     headers ? headers : "");
+    if (body) n += snprintf(head + n, sizeof head - (size_t)n, "Content-Type: application/json\r\nContent-Length: %zu\r\n", blen);
+    n += snprintf(head + n, sizeof head - (size_t)n, "\r\n");
+    if (send_all(fd, head, (size_t)n) < 0) return -1;
+    return body ? send_all(fd, body, blen) : 0;
+}
+
+static const char *header_value(const char *head, const char *name, char *buf, size_t cap) {
+    size_t nl = strlen(name);
+    for (const char *p = strstr(head, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
+        const char *h = p + 2;
+        if (strncasecmp(h, name, nl) == 0 && h[nl] == ':') {
+            h += nl + 1;
+            while (*h == ' ') h++;
+            size_t k = strcspn(h, "\r\n");
+            if (k >= cap) k = cap - 1;
+            memcpy(buf, h, k);
+            buf[k] = '\0';
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+/* splits raw bytes into head and body, decoding a chunked body */
+static int parse_response(char *raw, size_t n, http_resp *out) {
+    memset(out, 0, sizeof *out);
+    char *sep = strstr(raw, "\r\n\r\n");
+    if (!sep || sscanf(raw, "HTTP/1.%*d %d", &out->status) != 1) return -1;
+    size_t hl = (size_t)(sep - raw);
+    out->head = strndup(raw, hl);
+    const char *b = sep + 4;
+    size_t bl = n - hl - 4;
+    char te[64];
+    if (header_value(out->head, "Transfer-Encoding", te, sizeof te) && strstr(te, "chunked")) {
+        out->body = malloc(bl + 1);
+        size_t o = 0;
+        const char *p = b, *end = b + bl;
+        while (p < end) {
+            char *e;
+            unsigned long k = strtoul(p, &e, 16);
+            const char *data = strstr(e, "\r\n");
+            if (!data || k == 0) break;
+            data += 2;
+            if (data + k > end) k = (unsigned long)(end - data);
+            memcpy(out->body + o, data, k);
+            o += k;
+            p = data + k + 2;
+        }
+        out->body[o] = '\0';
+        out->body_len = o;
+    } else {
+        out->body = strndup(b, bl);
+        out->body_len = bl;
+    }
+    return 0;
+}
+
+static int read_all(int fd, char **raw, size_t *n) {
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (len + 4096 > cap) buf = realloc(buf, cap *= 2);
+        ssize_t k = recv(fd, buf + len, cap - len - 1, 0);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        len += (size_t)k;
+    }
+    buf[len] = '\0';
+    *raw = buf;
+    *n = len;
+    return 0;
+}
+
+/* one request on a fresh connection; headers: extra header lines */
+static int http_do(int port, const char *method, const char *path, const char *headers, const char *body, http_resp *out) {
+    memset(out, 0, sizeof *out);
+    int fd = connect_to(port);
+    if (fd < 0) return -1;
+    if (send_request(fd, method, path, headers, body, body ? strlen(body) : 0) < 0) { close(fd); return -1; }
+    char *raw;
+    size_t n;
+    read_all(fd, &raw, &n);
+    close(fd);
+    int rc = parse_response(raw, n, out);
+    free(raw);
+    return rc;
+}
+
+static const char *AUTH = "Authorization: Bearer " KEY "\r\n";
+
+/* POST with the key; returns the parsed JSON body (NULL if not JSON) and the status */
+static cJSON *post_json(int port, const char *path, const char *body, int *status) {
+    http_resp r;
+    if (http_do(port, "POST", path, AUTH, body, &r) < 0) { *status = -1; return NULL; }
+    *status = r.status;
+    cJSON *j = cJSON_Parse(r.body);
+    if (!j) printf("  (not JSON: %s)\n", r.body);
+    resp_free(&r);
+    return j;
+}
+
+static cJSON *get_json(int port, const char *path, int *status) {
+    http_resp r;
+    if (http_do(port, "GET", path, AUTH, NULL, &r) < 0) { *status = -1; return NULL; }
+    *status = r.status;
+    cJSON *j = cJSON_Parse(r.body);
+    resp_free(&r);
+    return j;
+}
+
+/* ---------------- a server process ---------------- */
+
+typedef struct server {
+    pid_t pid;
+    int   port;
+    char  err[600];   /* its stderr */
+} server;
+
+static int health_ok(int port) {
+    http_resp r;
+    if (http_do(port, "GET", "/health", NULL, NULL, &r) < 0) return 0;
+    int ok = r.status == 200;
+    resp_free(&r);
+    return ok;
+}
+
+/* `finetune serve --port 0 ARGS`, waits until /health answers 200 */
+static int server_start(server *s, const char *name, const char *args) {
+    memset(s, 0, sizeof *s);
+    snprintf(s->err, sizeof s->err, "%s/%s.stderr", g_tmp, name);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "exec %s serve --port 0 %s 2>'%s'", g_bin, args, s->err);
+    printf("  start: %s\n", cmd);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    s->pid = pid;
+    for (int i = 0; i < 1200 && !s->port; i++) {   /* up to 120 s (sanitizer builds load slowly) */
+        char *text = NULL;
+        if (ft_file_read_all(s->err, &text, NULL) == 0) {
+            const char *p = strstr(text, "listening on http://127.0.0.1:");
+            if (p) s->port = atoi(p + strlen("listening on http://127.0.0.1:"));
+            free(text);
+        }
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) { printf("  server exited early (status %d)\n", st); s->pid = 0; return -1; }
+        if (!s->port) usleep(100000);
+    }
+    for (int i = 0; i < 1200 && s->port; i++) {
+        if (health_ok(s->port)) return 0;
+        usleep(100000);
+    }
+    return -1;
+}
+
+/* SIGTERM, then waits (up to 120 s) and returns the exit status (-1: killed or timed out) */
+static int server_stop(server *s) {
+    if (!s->pid) return -1;
+    kill(s->pid, SIGTERM);
+    int st = 0;
+    for (int i = 0; i < 1200; i++) {
+        if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+            s->pid = 0;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        }
+        usleep(100000);
+    }
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, &st, 0);
+    s->pid = 0;
+    return -1;
+}
+
+static void print_file(const char *path) {
+    char *t = NULL;
+    if (ft_file_read_all(path, &t, NULL) == 0) printf("---- %s\n%s----\n", path, t);
+    free(t);
+}
+
+/* ---------------- the shared server ---------------- */
+
+static server g_srv;
+static char g_log[600];
+
+static int write_token_model(void) {
+    /* a BERT token classifier with BIO tags (random head) over the tiny BERT */
+    char *cfg = NULL;
+    if (ft_file_read_all(ft_fixture("train_encoder/tiny_bert/config.json"), &cfg, NULL) < 0) return -1;
+    cJSON *j = cJSON_Parse(cfg);
+    free(cfg);
+    if (!j) return -1;
+    cJSON_ReplaceItemInObject(j, "architectures", cJSON_CreateStringArray((const char *[]){"BertForTokenClassification"}, 1));
+    cJSON *id2 = cJSON_CreateObject(), *l2 = cJSON_CreateObject();
+    const char *tags[] = {"O", "B-PER", "I-PER", "B-LOC", "I-LOC"};
+    for (int i = 0; i < 5; i++) {
+        char k[8];
+        snprintf(k, sizeof k, "%d", i);
+        cJSON_AddStringToObject(id2, k, tags[i]);
+        cJSON_AddNumberToObject(l2, tags[i], i);
+    }
+    cJSON_ReplaceItemInObject(j, "id2label", id2);
+    cJSON_ReplaceItemInObject(j, "label2id", l2);
+    char *text = cJSON_Print(j);
+    cJSON_Delete(j);
+    /* the tiny BERT's weights and tokenizer with this config: the token head is initialised at load */
+    char *out = NULL;
+    char cmd[2400];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s'/model.safetensors '%s'/tokenizer.json '%s'/tokenizer_config.json '%s'/vocab.txt '%s'/",
+             ft_test_path(g_tmp, "tok"), ft_fixture("train_encoder/tiny_bert"), ft_fixture("train_encoder/tiny_bert"),
+             ft_fixture("train_encoder/tiny_bert"), ft_fixture("train_encoder/tiny_bert"), ft_test_path(g_tmp, "tok"));
+    int rc = ft_test_run(cmd, &out);
+    free(out);
+    if (rc == 0) rc = ft_file_write_atomic(ft_test_path(g_tmp, "tok/config.json"), text, strlen(text));
+    free(text);
+    return rc;
+}
+
+static int setup(void **state) {
+    (void)state;
+    const char *b = getenv("BUILD");
+    snprintf(g_bin, sizeof g_bin, "%s/finetune", b && *b ? b : "build");
+    if (ft_test_tmpdir_make(g_tmp, sizeof g_tmp, "ft_serve_http") < 0) return -1;
+    if (write_token_model() != 0) { printf("could not make the token-classification model\n"); return -1; }
+    snprintf(g_log, sizeof g_log, "%s/requests.jsonl", g_tmp);
+    char args[3000], cls[1024], lora[1024];
+    snprintf(cls, sizeof cls, "%s", ft_fixture("train_encoder/tiny_bert"));   /* ft_fixture's buffer is reused */
+    snprintf(lora, sizeof lora, "%s", ft_fixture("serve/lora_a"));
+    snprintf(args, sizeof args,
+             "--model default=models/stories260K --model cls='%s' --model tok='%s' --adapter lora_a='%s'@default "
+             "--api-key " KEY " --max-body 65536 --log-file '%s' --parallel 4",
+             cls, ft_test_path(g_tmp, "tok"), lora, g_log);
+    if (server_start(&g_srv, "main", args) < 0) {
+        print_file(g_srv.err);
+        if (g_srv.pid) server_stop(&g_srv);
+        return -1;
+    }
+    printf("  main server on port %d\n", g_srv.port);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    int rc = server_stop(&g_srv);
+    printf("  main server: exit %d\n", rc);
+    if (rc != 0) print_file(g_srv.err);
+    ft_test_tmpdir_remove(g_tmp);
+    return rc == 0 ? 0 : -1;
+}
+
+/* ---------------- tests ---------------- */
+
+static void test_auth_and_routes(void **s) {
+    (void)s;
+    http_resp r;
+    char v[256];
+    assert_int_equal(http_do(g_srv.port, "GET", "/health", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"ok\""));
+    resp_free(&r);
+
+    assert_int_equal(http_do(g_srv.port, "GET", "/v1/models", NULL, NULL, &r), 0);
+    printf("  no key: %d %s\n", r.status, r.body);
+    assert_int_equal(r.status, 401);
+    assert_non_null(header_value(r.head, "WWW-Authenticate", v, sizeof v));
+    assert_non_null(strstr(r.body, "\"invalid_api_key\""));
+    resp_free(&r);
+    assert_int_equal(http_do(g_srv.port, "GET", "/models", "Authorization: Bearer wrong\r\n", NULL, &r), 0);
+    assert_int_equal(r.status, 401);
+    assert_non_null(strstr(r.body, "\"status_code\":401"));
+    resp_free(&r);
+    assert_int_equal(http_do(g_srv.port, "GET", "/models", "Authorization: Bearer " KEY "x\r\n", NULL, &r), 0);
+    assert_int_equal(r.status, 401);
+    resp_free(&r);
+
+    int st;
+    cJSON *j = get_json(g_srv.port, "/v1/models", &st);
+    assert_int_equal(st, 200);
+    const char *want[] = {"default", "cls", "tok", "lora_a"};
+    for (int i = 0; i < 4; i++) {
+        int found = 0;
+        cJSON *m;
+        cJSON_ArrayForEach(m, cJSON_GetObjectItem(j, "data")) found |= strcmp(cJSON_GetObjectItem(m, "id")->valuestring, want[i]) == 0;
+        printf("  /v1/models lists %s: %s\n", want[i], found ? "yes" : "NO");
+        assert_true(found);
+    }
+    cJSON_Delete(j);
+
+    assert_int_equal(http_do(g_srv.port, "DELETE", "/v1/completions", AUTH, NULL, &r), 0);
+    assert_int_equal(r.status, 405);
+    assert_string_equal(header_value(r.head, "Allow", v, sizeof v), "POST");
+    resp_free(&r);
+    assert_int_equal(http_do(g_srv.port, "GET", "/nowhere", AUTH, NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+    assert_int_equal(http_do(g_srv.port, "GET", "/metrics", AUTH, NULL, &r), 0);
+    printf("  /metrics (placeholder): %d\n", r.status);
+    resp_free(&r);
+}
+
+static void test_request_id(void **s) {
+    (void)s;
+    http_resp r;
+    char v[256];
+    assert_int_equal(http_do(g_srv.port, "GET", "/models", "Authorization: Bearer " KEY "\r\nX-Request-Id: client-id_1.2\r\n", NULL, &r), 0);
+    assert_string_equal(header_value(r.head, "X-Request-Id", v, sizeof v), "client-id_1.2");
+    assert_non_null(strstr(r.body, "\"request_id\":\"client-id_1.2\""));
+    resp_free(&r);
+    /* not sane (a space, a quote): replaced by the server's own */
+    assert_int_equal(http_do(g_srv.port, "GET", "/models/nope", "Authorization: Bearer " KEY "\r\nX-Request-Id: a b\"c\r\n", NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    assert_non_null(header_value(r.head, "X-Request-Id", v, sizeof v));
+    printf("  insane id replaced by %s\n", v);
+    assert_true(strncmp(v, "req-", 4) == 0);
+    char want[300];
+    snprintf(want, sizeof want, "\"request_id\":\"%s\"", v);
+    assert_non_null(strstr(r.body, want));
+    resp_free(&r);
+    /* errors carry one too, also 401 */
+    assert_int_equal(http_do(g_srv.port, "GET", "/models", NULL, NULL, &r), 0);
+    assert_non_null(header_value(r.head, "X-Request-Id", v, sizeof v));
+    resp_free(&r);
+}
+
+static double num(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItem(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : -1e30;
+}
+
+static void test_predict(void **s) {
+    (void)s;
+    int st;
+    cJSON *m = get_json(g_srv.port, "/models/cls", &st);
+    assert_int_equal(st, 200);
+    char *t = cJSON_PrintUnformatted(m);
+    printf("  GET /models/cls: %s\n", t);
+    free(t);
+    assert_string_equal(cJSON_GetObjectItem(m, "task")->valuestring, "classify");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(m, "labels")), 2);
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(m, "version")) && cJSON_IsString(cJSON_GetObjectItem(m, "loaded_at")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(m, "adapter")));
+    cJSON_Delete(m);
+
+    cJSON *j = post_json(g_srv.port, "/models/cls/predict", "{\"text\": \"a gorgeous, witty film\"}", &st);
+    assert_int_equal(st, 200);
+    t = cJSON_PrintUnformatted(j);
+    printf("  predict: %s\n", t);
+    free(t);
+    double conf = num(j, "confidence");
+    const cJSON *pr = cJSON_GetObjectItem(j, "probabilities");
+    double sum = num(pr, "negative") + num(pr, "positive");
+    assert_true(fabs(sum - 1) < 1e-4);
+    assert_true(conf >= 0.5 && conf <= 1);
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(j, "prediction")));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(j, "fallback")));
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(j, "request_id")));
+    cJSON_Delete(j);
+
+    /* a threshold above the confidence: no prediction, fallback */
+    char body[256];
+    snprintf(body, sizeof body, "{\"text\": \"a gorgeous, witty film\", \"confidence_threshold\": %.6f}", conf + 1e-4 > 1 ? 1.0 : conf + 1e-4);
+    j = post_json(g_srv.port, "/models/cls/predict", body, &st);
+    assert_int_equal(st, 200);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(j, "prediction")));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(j, "fallback")));
+    cJSON_Delete(j);
+    snprintf(body, sizeof body, "{\"text\": \"a gorgeous, witty film\", \"confidence_threshold\": %.6f}", conf - 1e-4);
+    j = post_json(g_srv.port, "/models/cls/predict", body, &st);
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(j, "prediction")));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(j, "fallback")));
+    cJSON_Delete(j);
+
+    /* texts: one prediction each, equal to the single-text one */
+    j = post_json(g_srv.port, "/models/cls/predict", "{\"texts\": [\"dull and slow\", \"a gorgeous, witty film\", \"ok\"]}", &st);
+    assert_int_equal(st, 200);
+    cJSON *ps = cJSON_GetObjectItem(j, "predictions");
+    assert_int_equal(cJSON_GetArraySize(ps), 3);
+    assert_true(fabs(num(cJSON_GetArrayItem(ps, 1), "confidence") - conf) < 1e-5);
+    cJSON_Delete(j);
+
+    /* token classification: entities and one tag per word */
+    j = post_json(g_srv.port, "/models/tok/predict", "{\"text\": \"John Smith lives in New York\"}", &st);
+    assert_int_equal(st, 200);
+    t = cJSON_PrintUnformatted(j);
+    printf("  token-classify: %s\n", t);
+    free(t);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "tokens")), 6);
+    assert_true(cJSON_IsArray(cJSON_GetObjectItem(j, "entities")));
+    cJSON_Delete(j);
+}
+
+/* entity spans from BIO / BIOES tags, with byte offsets */
+static void test_entities_grouping(void **s) {
+    (void)s;
+    const char *text = "John  Smith met Ana in New York City today";
+    char *words[] = {"John", "Smith", "met", "Ana", "in", "New", "York", "City", "today"};
+    char *tags[] = {"B-PER", "I-PER", "O", "S-PER", "O", "B-LOC", "I-LOC", "E-LOC", "I-MISC"};
+    ft_prediction p;
+    memset(&p, 0, sizeof p);
+    p.task = FT_TASK_TOKEN;
+    p.n_words = 9;
+    p.words = words;
+    p.tags = tags;
+    cJSON *o = cJSON_CreateObject();
+    ft__http_entities(o, text, &p);
+    char *t = cJSON_PrintUnformatted(cJSON_GetObjectItem(o, "entities"));
+    printf("  entities: %s\n", t);
+    assert_string_equal(t, "[{\"entity\":\"PER\",\"word\":\"John  Smith\",\"start\":0,\"end\":11},"
+                           "{\"entity\":\"PER\",\"word\":\"Ana\",\"start\":16,\"end\":19},"
+                           "{\"entity\":\"LOC\",\"word\":\"New York City\",\"start\":23,\"end\":36},"
+                           "{\"entity\":\"MISC\",\"word\":\"today\",\"start\":37,\"end\":42}]");
+    free(t);
+    cJSON_Delete(o);
+}
+
+/* status and, when given, a substring the error message must hold */
+static void expect_error(const char *path, const char *body, int status, const char *msg_part) {
+    int st;
+    cJSON *j = post_json(g_srv.port, path, body, &st);
+    char *t = j ? cJSON_PrintUnformatted(j) : strdup("(none)");
+    printf("  %-22s %-50.50s -> %d %s\n", path, body, st, t);
+    assert_int_equal(st, status);
+    assert_non_null(j);
+    const cJSON *e = cJSON_GetObjectItem(j, "error");
+    const char *msg = cJSON_IsObject(e) ? cJSON_GetObjectItem(e, "message")->valuestring : cJSON_GetObjectItem(j, "message")->valuestring;
+    if (!cJSON_IsObject(e)) {
+        assert_true(cJSON_IsString(e));
+        assert_int_equal((int)num(j, "status_code"), status);
+        assert_true(cJSON_IsString(cJSON_GetObjectItem(j, "request_id")));
+    }
+    if (msg_part) assert_non_null(strstr(msg, msg_part));
+    free(t);
+    cJSON_Delete(j);
+}
+
+static void test_errors(void **s) {
+    (void)s;
+    expect_error("/models/cls/predict", "{\"text\": ", 400, "not valid JSON");
+    expect_error("/models/cls/predict", "[1, 2]", 400, "must be a JSON object");
+    expect_error("/models/cls/predict", "{\"text\": \"\xff\xfe\"}", 400, "UTF-8");
+    expect_error("/models/nope/predict", "{\"text\": \"hi\"}", 404, "nope");
+    expect_error("/models/cls/predict", "{\"text\": 5}", 422, "'text' must be a string");
+    expect_error("/models/cls/predict", "{}", 422, "'text'");
+    expect_error("/models/cls/predict", "{\"text\": \"  \"}", 422, "must not be empty");
+    expect_error("/models/cls/predict", "{\"text\": \"hi\", \"confidence_threshold\": 1.5}", 422, "'confidence_threshold' must be a number between 0 and 1");
+    expect_error("/models/cls/predict", "{\"text\": \"hi\", \"confidence_threshold\": \"high\"}", 422, "confidence_threshold");
+    expect_error("/models/cls/predict", "{\"texts\": [\"a\", 3]}", 422, "'texts[1]' must be a string");
+    expect_error("/models/cls/predict", "{\"texts\": []}", 422, "must not be empty");
+    expect_error("/models/cls/predict", "{\"text\": \"a\", \"texts\": [\"b\"]}", 422, "not both");
+    expect_error("/models/cls/predict", "{\"text\": \"a\", \"threshold\": 0.5}", 422, "unknown field 'threshold'");
+    expect_error("/models/default/predict", "{\"text\": \"a\"}", 422, "generator");
+    expect_error("/v1/completions", "{\"model\": \"default\", \"prompt\": \"x\", \"max_tokens\": -1}", 400, "'max_tokens' must be an integer");
+    expect_error("/v1/completions", "{\"model\": \"default\", \"prompt\": \"x\", \"max_tokens\": \"ten\"}", 400, "max_tokens");
+    expect_error("/v1/completions", "{\"model\": \"default\"}", 400, "'prompt' is required");
+    expect_error("/v1/completions", "{\"model\": \"default\", \"prompt\": \"x\", \"temperature\": -1}", 400, "'temperature'");
+    expect_error("/v1/completions", "{\"model\": \"default\", \"prompt\": [1, 99999]}", 400, "token ids");
+    expect_error("/v1/completions", "{\"model\": \"default\", \"prompt\": \"x\", \"stop\": 3}", 400, "'stop'");
+    expect_error("/v1/completions", "{\"model\": \"ghost\", \"prompt\": \"x\"}", 404, "ghost");
+    expect_error("/v1/chat/completions", "{\"model\": \"default\", \"messages\": [{\"role\": \"wizard\", \"content\": \"x\"}]}", 400, "role");
+    expect_error("/v1/chat/completions", "{\"model\": \"default\", \"messages\": [{\"role\": \"user\", \"content\": 7}]}", 400, "content");
+    expect_error("/v1/embeddings", "{\"model\": \"default\", \"input\": \"x\"}", 400, "generator");
+    expect_error("/v1/embeddings", "{\"model\": \"cls\", \"input\": 5}", 400, "'input'");
+
+    /* 413: a body over --max-body 65536, declared or not */
+    size_t n = 70000;
+    char *big = malloc(n + 32);
+    snprintf(big, n + 32, "{\"text\": \"");
+    memset(big + 10, 'a', n);
+    snprintf(big + 10 + n, 22, "\"}");
+    http_resp r;
+    assert_int_equal(http_do(g_srv.port, "POST", "/models/cls/predict", AUTH, big, &r), 0);
+    printf("  70 kB body: %d %s\n", r.status, r.body);
+    assert_int_equal(r.status, 413);
+    assert_non_null(strstr(r.body, "\"status_code\":413"));
+    resp_free(&r);
+    /* chunked, no Content-Length: cut while it arrives */
+    int fd = connect_to(g_srv.port);
+    assert_true(fd >= 0);
+    char head[512];
+    snprintf(head, sizeof head, "POST /models/cls/predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%sTransfer-Encoding: chunked\r\n\r\n", AUTH);
+    send_all(fd, head, strlen(head));
+    char chunk[32];
+    snprintf(chunk, sizeof chunk, "%zx\r\n", n);
+    send_all(fd, chunk, strlen(chunk));
+    send_all(fd, big, n);
+    send_all(fd, "\r\n0\r\n\r\n", 7);
+    char *raw;
+    size_t rn;
+    read_all(fd, &raw, &rn);
+    close(fd);
+    printf("  70 kB chunked body: %.40s\n", raw);
+    assert_int_equal(parse_response(raw, rn, &r), 0);
+    assert_int_equal(r.status, 413);
+    resp_free(&r);
+    free(raw);
+    free(big);
+    /* the server still answers */
+    assert_true(health_ok(g_srv.port));
+}
+
+/* ---- generation helpers ---- */
+
+static char *completion_text(int port, const char *model, const char *prompt, int max_tokens, int *status) {
+    char body[2048];
+    snprintf(body, sizeof body, "{\"model\": \"%s\", \"prompt\": \"%s\", \"max_tokens\": %d, \"temperature\": 0}", model, prompt, max_tokens);
+    cJSON *j = post_json(port, "/v1/completions", body, status);
+    char *text = NULL;
+    cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
+    if (*status == 200 && c) text = strdup(cJSON_GetObjectItem(c, "text")->valuestring);
+    cJSON_Delete(j);
+    return text;
+}
+
+static void test_greedy_matches_generate(void **s) {
+    (void)s;
+    const char *prompt = "Once upon a time";
+    const char *cases[][2] = {{"default", NULL}, {"lora_a", "serve/lora_a"}};
+    char *texts[2];
+    for (int i = 0; i < 2; i++) {
+        int st;
+        char *http = completion_text(g_srv.port, cases[i][0], prompt, 40, &st);
+        assert_int_equal(st, 200);
+        char *out = NULL;
+        char adapter[1200] = "", cmd[3000];
+        if (cases[i][1]) snprintf(adapter, sizeof adapter, "--adapter '%s'", ft_fixture(cases[i][1]));
+        snprintf(cmd, sizeof cmd, "%s generate --temperature 0 --max-tokens 40 --prompt '%s' %s 2>/dev/null", g_bin, prompt, adapter);
+        assert_int_equal(ft_test_run(cmd, &out), 0);
+        size_t pl = strlen(prompt), ol = strlen(out);
+        if (ol > 0 && out[ol - 1] == '\n') out[--ol] = '\0';
+        int same = strncmp(out, prompt, pl) == 0 && strcmp(out + pl, http) == 0;
+        printf("  %-8s http:     %s\n  %-8s generate: %s\n  -> %s\n", cases[i][0], http, "", out + pl, same ? "identical" : "DIFFERENT");
+        assert_true(same);
+        texts[i] = http;
+        free(out);
+    }
+    assert_string_not_equal(texts[0], texts[1]);   /* the adapter changes the story */
+    free(texts[0]);
+    free(texts[1]);
+}
+
+typedef struct conc_job { const char *model, *prompt; char *text; int status; } conc_job;
+
+static void *conc_main(void *arg) {
+    conc_job *j = arg;
+    j->text = completion_text(g_srv.port, j->model, j->prompt, 48, &j->status);
+    return NULL;
+}
+
+static void test_concurrent_adapters(void **s) {
+    (void)s;
+    /* load lora_b at run time for this test */
+    char body[1200];
+    snprintf(body, sizeof body, "{\"name\": \"lora_b\", \"path\": \"%s\", \"base\": \"default\"}", ft_fixture("serve/lora_b"));
+    int st;
+    cJSON *j = post_json(g_srv.port, "/v1/adapters", body, &st);
+    assert_int_equal(st, 201);
+    cJSON_Delete(j);
+    const char *models[] = {"default", "lora_a", "lora_b"}, *prompts[] = {"Once upon a time", "The little dog"};
+    conc_job alone[6], together[6];
+    for (int i = 0; i < 6; i++) {
+        alone[i] = (conc_job){models[i % 3], prompts[i / 3], NULL, 0};
+        conc_main(&alone[i]);
+        assert_int_equal(alone[i].status, 200);
+        together[i] = (conc_job){models[i % 3], prompts[i / 3], NULL, 0};
+    }
+    pthread_t th[6];
+    for (int i = 0; i < 6; i++) pthread_create(&th[i], NULL, conc_main, &together[i]);
+    for (int i = 0; i < 6; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 6; i++) {
+        int same = together[i].status == 200 && strcmp(alone[i].text, together[i].text) == 0;
+        printf("  %-8s %-18s alone == concurrent: %s\n", alone[i].model, alone[i].prompt, same ? "yes" : "NO");
+        if (!same) printf("    alone:      %s\n    concurrent: %s\n", alone[i].text, together[i].text);
+        assert_true(same);
+        free(alone[i].text);
+        free(together[i].text);
+    }
+    http_resp r;
+    assert_int_equal(http_do(g_srv.port, "DELETE", "/v1/adapters/lora_b", AUTH, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+}
+
+/* reads from a stream until `needle` has arrived (or EOF); returns the bytes read so far (malloc'd) */
+static char *read_until(int fd, const char *needle, char *prev) {
+    size_t len = prev ? strlen(prev) : 0, cap = len + 65536;
+    char *buf = malloc(cap);
+    if (prev) { memcpy(buf, prev, len); free(prev); }
+    buf[len] = '\0';
+    while (!(needle && strstr(buf, needle))) {
+        if (len + 4096 > cap) buf = realloc(buf, cap *= 2);
+        ssize_t k = recv(fd, buf + len, cap - len - 1, 0);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        len += (size_t)k;
+        buf[len] = '\0';
+    }
+    return buf;
+}
+
+/* the concatenated "text" of the completion chunks in an SSE body */
+static char *sse_text(const char *raw) {
+    ft__sb b = {0};
+    for (const char *p = strstr(raw, "data: "); p; p = strstr(p + 6, "data: ")) {
+        const char *e = strstr(p, "\n\n");
+        if (!e) break;
+        char *line = strndup(p + 6, (size_t)(e - p - 6));
+        cJSON *j = cJSON_Parse(line);
+        free(line);
+        cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
+        cJSON *t = cJSON_GetObjectItem(c, "text");
+        if (cJSON_IsString(t)) ft__sb_puts(&b, t->valuestring);
+        cJSON_Delete(j);
+    }
+    ft__sb_puts(&b, "");
+    return ft__sb_take(&b, NULL);
+}
+
+static void test_adapters_at_run_time(void **s) {
+    (void)s;
+    int st;
+    char body[1400];
+    snprintf(body, sizeof body, "{\"name\": \"hot\", \"path\": \"%s\"}", ft_fixture("serve/lora_b"));
+    cJSON *j = post_json(g_srv.port, "/v1/adapters", body, &st);
+    assert_int_equal(st, 201);
+    assert_string_equal(cJSON_GetObjectItem(j, "base")->valuestring, "default");
+    cJSON_Delete(j);
+    j = post_json(g_srv.port, "/v1/adapters", body, &st);
+    assert_int_equal(st, 409);
+    cJSON_Delete(j);
+    j = post_json(g_srv.port, "/v1/adapters", "{\"name\": \"bad\", \"path\": \"/nonexistent/adapter\"}", &st);
+    printf("  bad path -> %d\n", st);
+    assert_int_equal(st, 400);
+    cJSON_Delete(j);
+    j = post_json(g_srv.port, "/v1/adapters", "{\"name\": \"has space\", \"path\": \"x\"}", &st);
+    assert_int_equal(st, 400);
+    cJSON_Delete(j);
+    j = get_json(g_srv.port, "/v1/adapters", &st);
+    char *t = cJSON_PrintUnformatted(j);
+    printf("  GET /v1/adapters: %s\n", t);
+    assert_non_null(strstr(t, "\"id\":\"hot\""));
+    assert_non_null(strstr(t, "\"id\":\"lora_a\""));
+    free(t);
+    cJSON_Delete(j);
+
+    /* the reference: the same greedy request, non-streamed, before the unload */
+    char *ref = completion_text(g_srv.port, "hot", "Once upon a time", 400, &st);
+    assert_int_equal(st, 200);
+    /* a stream with the adapter; unloaded after its first chunk; it must finish unchanged */
+    int fd = connect_to(g_srv.port);
+    assert_true(fd >= 0);
+    const char *req = "{\"model\": \"hot\", \"prompt\": \"Once upon a time\", \"max_tokens\": 400, \"temperature\": 0, \"stream\": true}";
+    assert_int_equal(send_request(fd, "POST", "/v1/completions", AUTH, req, strlen(req)), 0);
+    char *raw = read_until(fd, "data: {", NULL);
+    http_resp r;
+    assert_int_equal(http_do(g_srv.port, "DELETE", "/v1/adapters/hot", AUTH, NULL, &r), 0);
+    printf("  DELETE /v1/adapters/hot while streaming: %d %s\n", r.status, r.body);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    raw = read_until(fd, "data: [DONE]", raw);
+    close(fd);
+    char *got = sse_text(raw);
+    int same = strcmp(got, ref) == 0;
+    printf("  stream begun before the unload: %zu bytes of text, %s the non-streamed reference\n", strlen(got), same ? "equal to" : "DIFFERENT from");
+    assert_non_null(strstr(raw, "data: [DONE]"));
+    assert_true(same);
+    free(got);
+    free(raw);
+    free(ref);
+    /* after the unload the name is gone */
+    char *none = completion_text(g_srv.port, "hot", "x", 4, &st);
+    assert_int_equal(st, 404);
+    free(none);
+    assert_int_equal(http_do(g_srv.port, "DELETE", "/v1/adapters/hot", AUTH, NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+    assert_int_equal(http_do(g_srv.port, "DELETE", "/v1/adapters/default", AUTH, NULL, &r), 0);
+    assert_int_equal(r.status, 400);
+    resp_free(&r);
+    /* and it can come back */
+    j = post_json(g_srv.port, "/v1/adapters", body, &st);
+    assert_int_equal(st, 201);
+    cJSON_Delete(j);
+    assert_int_equal(http_do(g_srv.port, "DELETE", "/v1/adapters/hot", AUTH, NULL, &r), 0);
+    resp_free(&r);
+}
+
+static void test_openai_client(void **s) {
+    (void)s;
+    char *out = NULL;
+    if (ft_test_run("python3 -c 'import openai' 2>&1", &out) != 0) {
+        printf("SKIP: the openai Python package is not installed (scripts/setup.sh installs it)\n");
+        free(out);
+        return;
+    }
+    free(out);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "python3 tests/serve/openai_client_test.py --base-url http://127.0.0.1:%d/v1 --api-key " KEY
+             " --generator default --encoder cls 2>&1", g_srv.port);
+    int rc = ft_test_run(cmd, &out);
+    printf("%s", out);
+    free(out);
+    assert_int_equal(rc, 0);
+}
+
+static void test_request_log(void **s) {
+    (void)s;
+    http_resp r;
+    assert_int_equal(http_do(g_srv.port, "POST", "/models/cls/predict", "Authorization: Bearer " KEY "\r\nX-Request-Id: log-check-1\r\n",
+                             "{\"text\": \"fine\"}", &r), 0);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    usleep(200000);
+    char *text = NULL;
+    assert_int_equal(ft_file_read_all(g_log, &text, NULL), 0);
+    int lines = 0, bad = 0, found = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        lines++;
+        cJSON *j = cJSON_Parse(line);
+        if (!j || !cJSON_IsString(cJSON_GetObjectItem(j, "request_id")) || !cJSON_IsNumber(cJSON_GetObjectItem(j, "status")) ||
+            !cJSON_IsNumber(cJSON_GetObjectItem(j, "latency_ms")) || !cJSON_IsString(cJSON_GetObjectItem(j, "route")))
+            bad++;
+        else if (strcmp(cJSON_GetObjectItem(j, "request_id")->valuestring, "log-check-1") == 0) {
+            found = 1;
+            printf("  log line: %s\n", line);
+            assert_string_equal(cJSON_GetObjectItem(j, "route")->valuestring, "/models/{id}/predict");
+            assert_string_equal(cJSON_GetObjectItem(j, "model")->valuestring, "cls");
+            assert_int_equal((int)num(j, "status"), 200);
+            assert_true(num(j, "prompt_tokens") > 0);
+        }
+        cJSON_Delete(j);
+    }
+    printf("  %d log lines, %d malformed\n", lines, bad);
+    free(text);
+    assert_int_equal(bad, 0);
+    assert_true(found);
+}
+
+static void test_rate_limit(void **s) {
+    (void)s;
+    server rl;
+    assert_int_equal(server_start(&rl, "ratelimit", "--rate-limit 2 --log-file none"), 0);
+    /* burst 2 x 2 = 4 requests at once, then 429 */
+    int codes[6];
+    char retry[32] = "";
+    for (int i = 0; i < 6; i++) {
+        http_resp r;
+        assert_int_equal(http_do(rl.port, "GET", "/v1/models", NULL, NULL, &r), 0);
+        codes[i] = r.status;
+        if (r.status == 429 && !retry[0]) {
+            header_value(r.head, "Retry-After", retry, sizeof retry);
+            assert_non_null(strstr(r.body, "rate_limit_exceeded"));
+        }
+        resp_free(&r);
+    }
+    printf("  statuses: %d %d %d %d %d %d, Retry-After: %s\n", codes[0], codes[1], codes[2], codes[3], codes[4], codes[5], retry);
+    int ok = 0, limited = 0;
+    for (int i = 0; i < 6; i++) { ok += codes[i] == 200; limited += codes[i] == 429; }
+    assert_true(ok >= 4 && ok <= 5 && limited >= 1);
+    assert_true(atoi(retry) >= 1);
+    assert_true(health_ok(rl.port));   /* /health is not limited */
+    sleep((unsigned)atoi(retry));
+    http_resp r;
+    assert_int_equal(http_do(rl.port, "GET", "/v1/models", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    assert_int_equal(server_stop(&rl), 0);
+}
+
+static void test_sigterm_drains(void **s) {
+    (void)s;
+    server d;
+    assert_int_equal(server_start(&d, "drain", "--log-file none --drain-timeout 60"), 0);
+    int fd = connect_to(d.port);
+    assert_true(fd >= 0);
+    const char *req = "{\"prompt\": \"Once upon a time\", \"max_tokens\": 480, \"temperature\": 0, \"stream\": true}";
+    assert_int_equal(send_request(fd, "POST", "/v1/completions", NULL, req, strlen(req)), 0);
+    char *raw = read_until(fd, "data: {", NULL);
+    assert_non_null(strstr(raw, "data: {"));
+    kill(d.pid, SIGTERM);
+    raw = read_until(fd, "data: [DONE]", raw);
+    close(fd);
+    int done = strstr(raw, "data: [DONE]") != NULL && strstr(raw, "\"finish_reason\":\"") != NULL;
+    char *text = sse_text(raw);
+    printf("  stream running at SIGTERM: %zu bytes of text, %s\n", strlen(text), done ? "completed with [DONE]" : "CUT");
+    free(text);
+    free(raw);
+    int st = 0, exited = 0;
+    for (int i = 0; i < 1200 && !exited; i++) {
+        if (waitpid(d.pid, &st, WNOHANG) == d.pid) exited = 1;
+        else usleep(100000);
+    }
+    if (!exited) { kill(d.pid, SIGKILL); waitpid(d.pid, &st, 0); }
+    printf("  server exit status: %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    if (!(exited && WIFEXITED(st) && WEXITSTATUS(st) == 0)) print_file(d.err);
+    assert_true(done);
+    assert_true(exited && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_true(connect_to(d.port) < 0 || !health_ok(d.port));
+}
+
+/* in-process: the library server says "loading" until told it is ready */
+static void test_health_loading_in_process(void **s) {
+    (void)s;
+    ft_engine *e = NULL;
+    assert_int_equal(ft_engine_create(&e, NULL), FT_OK);
+    ft_server_params p = ft_server_default_params();
+    p.port = 0;
+    p.start_loading = 1;
+    ft_server *srv = NULL;
+    assert_int_equal(ft_server_start(&srv, e, &p), FT_OK);
+    int port = ft_server_port(srv);
+    assert_true(port > 0);
+    http_resp r;
+    assert_int_equal(http_do(port, "GET", "/health", NULL, NULL, &r), 0);
+    printf("  before ready: %d %s\n", r.status, r.body);
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.body, "loading"));
+    resp_free(&r);
+    assert_int_equal(http_do(port, "GET", "/v1/models", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 503);
+    resp_free(&r);
+    ft_server_set_ready(srv, 1);
+    assert_int_equal(http_do(port, "GET", "/health", NULL, NULL, &r), 0);
+    printf("  after ready: %d %s\n", r.status, r.body);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    /* a second server cannot take the same port */
+    ft_server *other = NULL;
+    p.port = port;
+    assert_int_equal(ft_server_start(&other, e, &p), FT_ERR_IO);
+    printf("  port taken: %s\n", ft_last_error());
+    assert_int_equal(ft_server_stop(srv, 1), 0);
+    ft_engine_free(e);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_auth_and_routes),
+        cmocka_unit_test(test_request_id),
+        cmocka_unit_test(test_predict),
+        cmocka_unit_test(test_entities_grouping),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_greedy_matches_generate),
+        cmocka_unit_test(test_concurrent_adapters),
+        cmocka_unit_test(test_adapters_at_run_time),
+        cmocka_unit_test(test_openai_client),
+        cmocka_unit_test(test_request_log),
+        cmocka_unit_test(test_rate_limit),
+        cmocka_unit_test(test_sigterm_drains),
+        cmocka_unit_test(test_health_loading_in_process),
+    };
+    signal(SIGPIPE, SIG_IGN);
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
