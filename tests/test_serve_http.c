@@ -1,6 +1,6 @@
 /* test_serve_http.c — `finetune serve` end to end over real sockets: $BUILD/finetune serve on a free loopback
  * port with the embedded stories260K (two LoRA adapters of it from tests/fixtures/serve), a tiny BERT
- * classifier and a random token classifier.
+ * classifier and a token classifier trained for two steps from it.
  *   - the classification API: predict, threshold and fallback, texts, entities; errors 400 / 401 / 404 /
  *     405 / 413 / 422 in their documented shape, messages naming the field; X-Request-Id echoed or made;
  *   - auth (bearer key), rate limit (429 + Retry-After, a separate server), the request log;
@@ -272,35 +272,12 @@ static server g_srv;
 static char g_log[600];
 
 static int write_token_model(void) {
-    /* a BERT token classifier with BIO tags (random head) over the tiny BERT */
-    char *cfg = NULL;
-    if (ft_file_read_all(ft_fixture("train_encoder/tiny_bert/config.json"), &cfg, NULL) < 0) return -1;
-    cJSON *j = cJSON_Parse(cfg);
-    free(cfg);
-    if (!j) return -1;
-    cJSON_ReplaceItemInObject(j, "architectures", cJSON_CreateStringArray((const char *[]){"BertForTokenClassification"}, 1));
-    cJSON *id2 = cJSON_CreateObject(), *l2 = cJSON_CreateObject();
-    const char *tags[] = {"O", "B-PER", "I-PER", "B-LOC", "I-LOC"};
-    for (int i = 0; i < 5; i++) {
-        char k[8];
-        snprintf(k, sizeof k, "%d", i);
-        cJSON_AddStringToObject(id2, k, tags[i]);
-        cJSON_AddNumberToObject(l2, tags[i], i);
-    }
-    cJSON_ReplaceItemInObject(j, "id2label", id2);
-    cJSON_ReplaceItemInObject(j, "label2id", l2);
-    char *text = cJSON_Print(j);
-    cJSON_Delete(j);
-    /* the tiny BERT's weights and tokenizer with this config: the token head is initialised at load */
-    char *out = NULL;
-    char cmd[2400];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s'/model.safetensors '%s'/tokenizer.json '%s'/tokenizer_config.json '%s'/vocab.txt '%s'/",
-             ft_test_path(g_tmp, "tok"), ft_fixture("train_encoder/tiny_bert"), ft_fixture("train_encoder/tiny_bert"),
-             ft_fixture("train_encoder/tiny_bert"), ft_fixture("train_encoder/tiny_bert"), ft_test_path(g_tmp, "tok"));
-    int rc = ft_test_run(cmd, &out);
+    /* a token classifier with a trained head (WNUT-17 BIO tags): two steps of finetune train on the tiny BERT */
+    char *out = NULL, data[1024];
+    snprintf(data, sizeof data, "%s", ft_fixture("classify/wnut17_dev.conll"));
+    int rc = ft_test_finetune(&out, "train --task token-classify --model '%s' --data '%s' --max-steps 2 --out '%s'",
+                              ft_fixture("train_encoder/tiny_bert"), data, ft_test_path(g_tmp, "tokrun"));
     free(out);
-    if (rc == 0) rc = ft_file_write_atomic(ft_test_path(g_tmp, "tok/config.json"), text, strlen(text));
-    free(text);
     return rc;
 }
 
@@ -317,7 +294,7 @@ static int setup(void **state) {
     snprintf(args, sizeof args,
              "--model default=models/stories260K --model cls='%s' --model tok='%s' --adapter lora_a='%s'@default "
              "--api-key " KEY " --max-body 65536 --log-file '%s' --parallel 4",
-             cls, ft_test_path(g_tmp, "tok"), lora, g_log);
+             cls, ft_test_path(g_tmp, "tokrun/final"), lora, g_log);
     if (server_start(&g_srv, "main", args) < 0) {
         print_file(g_srv.err);
         if (g_srv.pid) server_stop(&g_srv);
