@@ -29,7 +29,7 @@ TOOL_SRC := $(sort $(wildcard tools/finetune/*.c))
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-TEST_UTIL := $(BUILD)/obj/tests/util/testutil.o
+TEST_UTIL := $(BUILD)/obj/tests/util/testutil.o $(BUILD)/obj/tests/util/http_client.o
 
 # the libFuzzer targets (fuzz/fuzz_<name>.c): replayed over their seeds by tests/test_fuzz_seeds in `make test`
 # (entry point renamed to ft_fuzz_<name>), fuzzed by `make fuzz`
@@ -90,7 +90,8 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_UTIL) $(BUILD)/libfinetune.a
 
 # the tests of shared state, which `make SANITIZE=thread test` runs (the CPU backend's OpenMP runtime is not
 # instrumented, so the other tests would only report it)
-TSAN_TESTS := $(BUILD)/tests/test_context_threads $(BUILD)/tests/test_serve_engine_threads $(BUILD)/tests/test_serve_metrics
+TSAN_TESTS := $(BUILD)/tests/test_context_threads $(BUILD)/tests/test_serve_engine_threads $(BUILD)/tests/test_serve_metrics \
+              $(BUILD)/tests/test_serve_http_threads
 RUN_TESTS := $(if $(filter thread,$(SANITIZE)),$(TSAN_TESTS),$(TEST_BIN))
 
 test: all $(RUN_TESTS)

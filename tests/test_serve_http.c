@@ -10,26 +10,24 @@
  *   - the official openai Python client (tests/serve/openai_client_test.py);
  *   - SIGTERM: a running stream completes, the process exits 0 (with ASan: no leak);
  *   - in-process (server.h): /health says "loading" (503) until ft_server_set_ready.
- * The HTTP client is a few lines over plain sockets (Connection: close, chunked bodies decoded). */
+ * The HTTP client is tests/util/http_client.c (plain sockets). */
 #include "testutil.h"
+#include "http_client.h"
 #include "finetune/fileio.h"
 #include "finetune/predict.h"
 #include "finetune/server.h"
 #include "finetune/status.h"
 #include "serve/http_internal.h"
+#include <sys/socket.h>
 
-#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,157 +37,25 @@
 static char g_tmp[512];
 static char g_bin[1024];
 
-/* ---------------- a minimal HTTP client ---------------- */
-
-typedef struct http_resp {
-    int    status;
-    char  *head;      /* status line + headers */
-    char  *body;      /* decoded body, NUL-terminated */
-    size_t body_len;
-} http_resp;
-
-static void resp_free(http_resp *r) {
-    free(r->head);
-    free(r->body);
-    memset(r, 0, sizeof *r);
-}
-
-static int connect_to(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) { close(fd); return -1; }
-    struct timeval tv = {120, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    return fd;
-}
-
-static int send_all(int fd, const char *p, size_t n) {
-    while (n > 0) {
-        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-        if (k <= 0) return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-/* sends METHOD path with extra header lines (each ending "\r\n") and a body */
-static int send_request(int fd, const char *method, const char *path, const char *headers, const char *body, size_t blen) {
-    char head[4096];
-    int n = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s", method, path,
-                     headers ? headers : "");
-    if (body) n += snprintf(head + n, sizeof head - (size_t)n, "Content-Type: application/json\r\nContent-Length: %zu\r\n", blen);
-    n += snprintf(head + n, sizeof head - (size_t)n, "\r\n");
-    if (send_all(fd, head, (size_t)n) < 0) return -1;
-    return body ? send_all(fd, body, blen) : 0;
-}
-
-static const char *header_value(const char *head, const char *name, char *buf, size_t cap) {
-    size_t nl = strlen(name);
-    for (const char *p = strstr(head, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
-        const char *h = p + 2;
-        if (strncasecmp(h, name, nl) == 0 && h[nl] == ':') {
-            h += nl + 1;
-            while (*h == ' ') h++;
-            size_t k = strcspn(h, "\r\n");
-            if (k >= cap) k = cap - 1;
-            memcpy(buf, h, k);
-            buf[k] = '\0';
-            return buf;
-        }
-    }
-    return NULL;
-}
-
-/* splits raw bytes into head and body, decoding a chunked body */
-static int parse_response(char *raw, size_t n, http_resp *out) {
-    memset(out, 0, sizeof *out);
-    char *sep = strstr(raw, "\r\n\r\n");
-    if (!sep || sscanf(raw, "HTTP/1.%*d %d", &out->status) != 1) return -1;
-    size_t hl = (size_t)(sep - raw);
-    out->head = strndup(raw, hl);
-    const char *b = sep + 4;
-    size_t bl = n - hl - 4;
-    char te[64];
-    if (header_value(out->head, "Transfer-Encoding", te, sizeof te) && strstr(te, "chunked")) {
-        out->body = malloc(bl + 1);
-        size_t o = 0;
-        const char *p = b, *end = b + bl;
-        while (p < end) {
-            char *e;
-            unsigned long k = strtoul(p, &e, 16);
-            const char *data = strstr(e, "\r\n");
-            if (!data || k == 0) break;
-            data += 2;
-            if (data + k > end) k = (unsigned long)(end - data);
-            memcpy(out->body + o, data, k);
-            o += k;
-            p = data + k + 2;
-        }
-        out->body[o] = '\0';
-        out->body_len = o;
-    } else {
-        out->body = strndup(b, bl);
-        out->body_len = bl;
-    }
-    return 0;
-}
-
-static int read_all(int fd, char **raw, size_t *n) {
-    size_t cap = 65536, len = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (len + 4096 > cap) buf = realloc(buf, cap *= 2);
-        ssize_t k = recv(fd, buf + len, cap - len - 1, 0);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) break;
-        len += (size_t)k;
-    }
-    buf[len] = '\0';
-    *raw = buf;
-    *n = len;
-    return 0;
-}
-
-/* one request on a fresh connection; headers: extra header lines */
-static int http_do(int port, const char *method, const char *path, const char *headers, const char *body, http_resp *out) {
-    memset(out, 0, sizeof *out);
-    int fd = connect_to(port);
-    if (fd < 0) return -1;
-    if (send_request(fd, method, path, headers, body, body ? strlen(body) : 0) < 0) { close(fd); return -1; }
-    char *raw;
-    size_t n;
-    read_all(fd, &raw, &n);
-    close(fd);
-    int rc = parse_response(raw, n, out);
-    free(raw);
-    return rc;
-}
-
 static const char *AUTH = "Authorization: Bearer " KEY "\r\n";
 
 /* POST with the key; returns the parsed JSON body (NULL if not JSON) and the status */
 static cJSON *post_json(int port, const char *path, const char *body, int *status) {
-    http_resp r;
-    if (http_do(port, "POST", path, AUTH, body, &r) < 0) { *status = -1; return NULL; }
+    ft_test_http_resp r;
+    if (ft_test_http_do(port, "POST", path, AUTH, body, &r) < 0) { *status = -1; return NULL; }
     *status = r.status;
     cJSON *j = cJSON_Parse(r.body);
     if (!j) printf("  (not JSON: %s)\n", r.body);
-    resp_free(&r);
+    ft_test_http_resp_free(&r);
     return j;
 }
 
 static cJSON *get_json(int port, const char *path, int *status) {
-    http_resp r;
-    if (http_do(port, "GET", path, AUTH, NULL, &r) < 0) { *status = -1; return NULL; }
+    ft_test_http_resp r;
+    if (ft_test_http_do(port, "GET", path, AUTH, NULL, &r) < 0) { *status = -1; return NULL; }
     *status = r.status;
     cJSON *j = cJSON_Parse(r.body);
-    resp_free(&r);
+    ft_test_http_resp_free(&r);
     return j;
 }
 
@@ -202,10 +68,10 @@ typedef struct server {
 } server;
 
 static int health_ok(int port) {
-    http_resp r;
-    if (http_do(port, "GET", "/health", NULL, NULL, &r) < 0) return 0;
+    ft_test_http_resp r;
+    if (ft_test_http_do(port, "GET", "/health", NULL, NULL, &r) < 0) return 0;
     int ok = r.status == 200;
-    resp_free(&r);
+    ft_test_http_resp_free(&r);
     return ok;
 }
 
@@ -317,26 +183,26 @@ static int teardown(void **state) {
 
 static void test_auth_and_routes(void **s) {
     (void)s;
-    http_resp r;
+    ft_test_http_resp r;
     char v[256];
-    assert_int_equal(http_do(g_srv.port, "GET", "/health", NULL, NULL, &r), 0);
+    assert_int_equal(ft_test_http_do(g_srv.port, "GET", "/health", NULL, NULL, &r), 0);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"ok\""));
-    resp_free(&r);
+    ft_test_http_resp_free(&r);
 
-    assert_int_equal(http_do(g_srv.port, "GET", "/v1/models", NULL, NULL, &r), 0);
+    assert_int_equal(ft_test_http_do(g_srv.port, "GET", "/v1/models", NULL, NULL, &r), 0);
     printf("  no key: %d %s\n", r.status, r.body);
     assert_int_equal(r.status, 401);
-    assert_non_null(header_value(r.head, "WWW-Authenticate", v, sizeof v));
+    assert_non_null(ft_test_http_header(r.head, "WWW-Authenticate", v, sizeof v));
     assert_non_null(strstr(r.body, "\"invalid_api_key\""));
-    resp_free(&r);
-    assert_int_equal(http_do(g_srv.port, "GET", "/models", "Authorization: Bearer wrong\r\n", NULL, &r), 0);
+    ft_test_http_resp_free(&r);
+    assert_int_equal(ft_test_http_do(g_srv.port, "GET", "/models", "Authorization: Bearer wrong\r\n", NULL, &r), 0);
     assert_int_equal(r.status, 401);
     assert_non_null(strstr(r.body, "\"status_code\":401"));
-    resp_free(&r);
-    assert_int_equal(http_do(g_srv.port, "GET", "/models", "Authorization: Bearer " KEY "x\r\n", NULL, &r), 0);
+    ft_test_http_resp_free(&r);
+    assert_int_equal(ft_test_http_do(g_srv.port, "GET", "/models", "Authorization: Bearer " KEY "x\r\n", NULL, &r), 0);
     assert_int_equal(r.status, 401);
-    resp_free(&r);
+    ft_test_http_resp_free(&r);
 
     int st;
     cJSON *j = get_json(g_srv.port, "/v1/models", &st);
@@ -351,40 +217,40 @@ static void test_auth_and_routes(void **s) {
     }
     cJSON_Delete(j);
 
-    assert_int_equal(http_do(g_srv.port, "DELETE", "/v1/completions", AUTH, NULL, &r), 0);
+    assert_int_equal(ft_test_http_do(g_srv.port, "DELETE", "/v1/completions", AUTH, NULL, &r), 0);
     assert_int_equal(r.status, 405);
-    assert_string_equal(header_value(r.head, "Allow", v, sizeof v), "POST");
-    resp_free(&r);
-    assert_int_equal(http_do(g_srv.port, "GET", "/nowhere", AUTH, NULL, &r), 0);
+    assert_string_equal(ft_test_http_header(r.head, "Allow", v, sizeof v), "POST");
+    ft_test_http_resp_free(&r);
+    assert_int_equal(ft_test_http_do(g_srv.port, "GET", "/nowhere", AUTH, NULL, &r), 0);
     assert_int_equal(r.status, 404);
-    resp_free(&r);
-    assert_int_equal(http_do(g_srv.port, "GET", "/metrics", AUTH, NULL, &r), 0);
+    ft_test_http_resp_free(&r);
+    assert_int_equal(ft_test_http_do(g_srv.port, "GET", "/metrics", AUTH, NULL, &r), 0);
     printf("  /metrics (placeholder): %d\n", r.status);
-    resp_free(&r);
+    ft_test_http_resp_free(&r);
 }
 
 static void test_request_id(void **s) {
     (void)s;
-    http_resp r;
+    ft_test_http_resp r;
     char v[256];
-    assert_int_equal(http_do(g_srv.port, "GET", "/models", "Authorization: Bearer " KEY "\r\nX-Request-Id: client-id_1.2\r\n", NULL, &r), 0);
-    assert_string_equal(header_value(r.head, "X-Request-Id", v, sizeof v), "client-id_1.2");
+    assert_int_equal(ft_test_http_do(g_srv.port, "GET", "/models", "Authorization: Bearer " KEY "\r\nX-Request-Id: client-id_1.2\r\n", NULL, &r), 0);
+    assert_string_equal(ft_test_http_header(r.head, "X-Request-Id", v, sizeof v), "client-id_1.2");
     assert_non_null(strstr(r.body, "\"request_id\":\"client-id_1.2\""));
-    resp_free(&r);
+    ft_test_http_resp_free(&r);
     /* not sane (a space, a quote): replaced by the server's own */
-    assert_int_equal(http_do(g_srv.port, "GET", "/models/nope", "Authorization: Bearer " KEY "\r\nX-Request-Id: a b\"c\r\n", NULL, &r), 0);
+    assert_int_equal(ft_test_http_do(g_srv.port, "GET", "/models/nope", "Authorization: Bearer " KEY "\r\nX-Request-Id: a b\"c\r\n", NULL, &r), 0);
     assert_int_equal(r.status, 404);
-    assert_non_null(header_value(r.head, "X-Request-Id", v, sizeof v));
+    assert_non_null(ft_test_http_header(r.head, "X-Request-Id", v, sizeof v));
     printf("  insane id replaced by %s\n", v);
     assert_true(strncmp(v, "req-", 4) == 0);
     char want[300];
     snprintf(want, sizeof want, "\"request_id\":\"%s\"", v);
     assert_non_null(strstr(r.body, want));
-    resp_free(&r);
+    ft_test_http_resp_free(&r);
     /* errors carry one too, also 401 */
-    assert_int_equal(http_do(g_srv.port, "GET", "/models", NULL, NULL, &r), 0);
-    assert_non_null(header_value(r.head, "X-Request-Id", v, sizeof v));
-    resp_free(&r);
+    assert_int_equal(ft_test_http_do(g_srv.port, "GET", "/models", NULL, NULL, &r), 0);
+    assert_non_null(ft_test_http_header(r.head, "X-Request-Id", v, sizeof v));
+    ft_test_http_resp_free(&r);
 }
 
 static double num(const cJSON *o, const char *k) {
@@ -532,31 +398,31 @@ static void test_errors(void **s) {
     snprintf(big, n + 32, "{\"text\": \"");
     memset(big + 10, 'a', n);
     snprintf(big + 10 + n, 22, "\"}");
-    http_resp r;
-    assert_int_equal(http_do(g_srv.port, "POST", "/models/cls/predict", AUTH, big, &r), 0);
+    ft_test_http_resp r;
+    assert_int_equal(ft_test_http_do(g_srv.port, "POST", "/models/cls/predict", AUTH, big, &r), 0);
     printf("  70 kB body: %d %s\n", r.status, r.body);
     assert_int_equal(r.status, 413);
     assert_non_null(strstr(r.body, "\"status_code\":413"));
-    resp_free(&r);
+    ft_test_http_resp_free(&r);
     /* chunked, no Content-Length: cut while it arrives */
-    int fd = connect_to(g_srv.port);
+    int fd = ft_test_http_connect(g_srv.port);
     assert_true(fd >= 0);
     char head[512];
     snprintf(head, sizeof head, "POST /models/cls/predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%sTransfer-Encoding: chunked\r\n\r\n", AUTH);
-    send_all(fd, head, strlen(head));
+    ft_test_http_send_all(fd, head, strlen(head));
     char chunk[32];
     snprintf(chunk, sizeof chunk, "%zx\r\n", n);
-    send_all(fd, chunk, strlen(chunk));
-    send_all(fd, big, n);
-    send_all(fd, "\r\n0\r\n\r\n", 7);
+    ft_test_http_send_all(fd, chunk, strlen(chunk));
+    ft_test_http_send_all(fd, big, n);
+    ft_test_http_send_all(fd, "\r\n0\r\n\r\n", 7);
     char *raw;
     size_t rn;
-    read_all(fd, &raw, &rn);
+    ft_test_http_read_all(fd, &raw, &rn);
     close(fd);
     printf("  70 kB chunked body: %.40s\n", raw);
-    assert_int_equal(parse_response(raw, rn, &r), 0);
+    assert_int_equal(ft_test_http_parse(raw, rn, &r), 0);
     assert_int_equal(r.status, 413);
-    resp_free(&r);
+    ft_test_http_resp_free(&r);
     free(raw);
     free(big);
     /* the server still answers */
@@ -639,45 +505,10 @@ static void test_concurrent_adapters(void **s) {
         free(alone[i].text);
         free(together[i].text);
     }
-    http_resp r;
-    assert_int_equal(http_do(g_srv.port, "DELETE", "/v1/adapters/lora_b", AUTH, NULL, &r), 0);
+    ft_test_http_resp r;
+    assert_int_equal(ft_test_http_do(g_srv.port, "DELETE", "/v1/adapters/lora_b", AUTH, NULL, &r), 0);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
-}
-
-/* reads from a stream until `needle` has arrived (or EOF); returns the bytes read so far (malloc'd) */
-static char *read_until(int fd, const char *needle, char *prev) {
-    size_t len = prev ? strlen(prev) : 0, cap = len + 65536;
-    char *buf = malloc(cap);
-    if (prev) { memcpy(buf, prev, len); free(prev); }
-    buf[len] = '\0';
-    while (!(needle && strstr(buf, needle))) {
-        if (len + 4096 > cap) buf = realloc(buf, cap *= 2);
-        ssize_t k = recv(fd, buf + len, cap - len - 1, 0);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) break;
-        len += (size_t)k;
-        buf[len] = '\0';
-    }
-    return buf;
-}
-
-/* the concatenated "text" of the completion chunks in an SSE body */
-static char *sse_text(const char *raw) {
-    ft__sb b = {0};
-    for (const char *p = strstr(raw, "data: "); p; p = strstr(p + 6, "data: ")) {
-        const char *e = strstr(p, "\n\n");
-        if (!e) break;
-        char *line = strndup(p + 6, (size_t)(e - p - 6));
-        cJSON *j = cJSON_Parse(line);
-        free(line);
-        cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
-        cJSON *t = cJSON_GetObjectItem(c, "text");
-        if (cJSON_IsString(t)) ft__sb_puts(&b, t->valuestring);
-        cJSON_Delete(j);
-    }
-    ft__sb_puts(&b, "");
-    return ft__sb_take(&b, NULL);
+    ft_test_http_resp_free(&r);
 }
 
 static void test_adapters_at_run_time(void **s) {
@@ -711,19 +542,19 @@ static void test_adapters_at_run_time(void **s) {
     char *ref = completion_text(g_srv.port, "hot", "Once upon a time", 400, &st);
     assert_int_equal(st, 200);
     /* a stream with the adapter; unloaded after its first chunk; it must finish unchanged */
-    int fd = connect_to(g_srv.port);
+    int fd = ft_test_http_connect(g_srv.port);
     assert_true(fd >= 0);
     const char *req = "{\"model\": \"hot\", \"prompt\": \"Once upon a time\", \"max_tokens\": 400, \"temperature\": 0, \"stream\": true}";
-    assert_int_equal(send_request(fd, "POST", "/v1/completions", AUTH, req, strlen(req)), 0);
-    char *raw = read_until(fd, "data: {", NULL);
-    http_resp r;
-    assert_int_equal(http_do(g_srv.port, "DELETE", "/v1/adapters/hot", AUTH, NULL, &r), 0);
+    assert_int_equal(ft_test_http_send(fd, "POST", "/v1/completions", AUTH, req, strlen(req)), 0);
+    char *raw = ft_test_http_read_until(fd, "data: {", NULL);
+    ft_test_http_resp r;
+    assert_int_equal(ft_test_http_do(g_srv.port, "DELETE", "/v1/adapters/hot", AUTH, NULL, &r), 0);
     printf("  DELETE /v1/adapters/hot while streaming: %d %s\n", r.status, r.body);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
-    raw = read_until(fd, "data: [DONE]", raw);
+    ft_test_http_resp_free(&r);
+    raw = ft_test_http_read_until(fd, "data: [DONE]", raw);
     close(fd);
-    char *got = sse_text(raw);
+    char *got = ft_test_http_sse_text(raw);
     int same = strcmp(got, ref) == 0;
     printf("  stream begun before the unload: %zu bytes of text, %s the non-streamed reference\n", strlen(got), same ? "equal to" : "DIFFERENT from");
     assert_non_null(strstr(raw, "data: [DONE]"));
@@ -735,18 +566,18 @@ static void test_adapters_at_run_time(void **s) {
     char *none = completion_text(g_srv.port, "hot", "x", 4, &st);
     assert_int_equal(st, 404);
     free(none);
-    assert_int_equal(http_do(g_srv.port, "DELETE", "/v1/adapters/hot", AUTH, NULL, &r), 0);
+    assert_int_equal(ft_test_http_do(g_srv.port, "DELETE", "/v1/adapters/hot", AUTH, NULL, &r), 0);
     assert_int_equal(r.status, 404);
-    resp_free(&r);
-    assert_int_equal(http_do(g_srv.port, "DELETE", "/v1/adapters/default", AUTH, NULL, &r), 0);
+    ft_test_http_resp_free(&r);
+    assert_int_equal(ft_test_http_do(g_srv.port, "DELETE", "/v1/adapters/default", AUTH, NULL, &r), 0);
     assert_int_equal(r.status, 400);
-    resp_free(&r);
+    ft_test_http_resp_free(&r);
     /* and it can come back */
     j = post_json(g_srv.port, "/v1/adapters", body, &st);
     assert_int_equal(st, 201);
     cJSON_Delete(j);
-    assert_int_equal(http_do(g_srv.port, "DELETE", "/v1/adapters/hot", AUTH, NULL, &r), 0);
-    resp_free(&r);
+    assert_int_equal(ft_test_http_do(g_srv.port, "DELETE", "/v1/adapters/hot", AUTH, NULL, &r), 0);
+    ft_test_http_resp_free(&r);
 }
 
 static void test_openai_client(void **s) {
@@ -769,11 +600,11 @@ static void test_openai_client(void **s) {
 
 static void test_request_log(void **s) {
     (void)s;
-    http_resp r;
-    assert_int_equal(http_do(g_srv.port, "POST", "/models/cls/predict", "Authorization: Bearer " KEY "\r\nX-Request-Id: log-check-1\r\n",
+    ft_test_http_resp r;
+    assert_int_equal(ft_test_http_do(g_srv.port, "POST", "/models/cls/predict", "Authorization: Bearer " KEY "\r\nX-Request-Id: log-check-1\r\n",
                              "{\"text\": \"fine\"}", &r), 0);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    ft_test_http_resp_free(&r);
     usleep(200000);
     char *text = NULL;
     assert_int_equal(ft_file_read_all(g_log, &text, NULL), 0);
@@ -808,14 +639,14 @@ static void test_rate_limit(void **s) {
     int codes[6];
     char retry[32] = "";
     for (int i = 0; i < 6; i++) {
-        http_resp r;
-        assert_int_equal(http_do(rl.port, "GET", "/v1/models", NULL, NULL, &r), 0);
+        ft_test_http_resp r;
+        assert_int_equal(ft_test_http_do(rl.port, "GET", "/v1/models", NULL, NULL, &r), 0);
         codes[i] = r.status;
         if (r.status == 429 && !retry[0]) {
-            header_value(r.head, "Retry-After", retry, sizeof retry);
+            ft_test_http_header(r.head, "Retry-After", retry, sizeof retry);
             assert_non_null(strstr(r.body, "rate_limit_exceeded"));
         }
-        resp_free(&r);
+        ft_test_http_resp_free(&r);
     }
     printf("  statuses: %d %d %d %d %d %d, Retry-After: %s\n", codes[0], codes[1], codes[2], codes[3], codes[4], codes[5], retry);
     int ok = 0, limited = 0;
@@ -824,10 +655,10 @@ static void test_rate_limit(void **s) {
     assert_true(atoi(retry) >= 1);
     assert_true(health_ok(rl.port));   /* /health is not limited */
     sleep((unsigned)atoi(retry));
-    http_resp r;
-    assert_int_equal(http_do(rl.port, "GET", "/v1/models", NULL, NULL, &r), 0);
+    ft_test_http_resp r;
+    assert_int_equal(ft_test_http_do(rl.port, "GET", "/v1/models", NULL, NULL, &r), 0);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    ft_test_http_resp_free(&r);
     assert_int_equal(server_stop(&rl), 0);
 }
 
@@ -835,17 +666,17 @@ static void test_sigterm_drains(void **s) {
     (void)s;
     server d;
     assert_int_equal(server_start(&d, "drain", "--log-file none --drain-timeout 60"), 0);
-    int fd = connect_to(d.port);
+    int fd = ft_test_http_connect(d.port);
     assert_true(fd >= 0);
     const char *req = "{\"prompt\": \"Once upon a time\", \"max_tokens\": 480, \"temperature\": 0, \"stream\": true}";
-    assert_int_equal(send_request(fd, "POST", "/v1/completions", NULL, req, strlen(req)), 0);
-    char *raw = read_until(fd, "data: {", NULL);
+    assert_int_equal(ft_test_http_send(fd, "POST", "/v1/completions", NULL, req, strlen(req)), 0);
+    char *raw = ft_test_http_read_until(fd, "data: {", NULL);
     assert_non_null(strstr(raw, "data: {"));
     kill(d.pid, SIGTERM);
-    raw = read_until(fd, "data: [DONE]", raw);
+    raw = ft_test_http_read_until(fd, "data: [DONE]", raw);
     close(fd);
     int done = strstr(raw, "data: [DONE]") != NULL && strstr(raw, "\"finish_reason\":\"") != NULL;
-    char *text = sse_text(raw);
+    char *text = ft_test_http_sse_text(raw);
     printf("  stream running at SIGTERM: %zu bytes of text, %s\n", strlen(text), done ? "completed with [DONE]" : "CUT");
     free(text);
     free(raw);
@@ -859,7 +690,7 @@ static void test_sigterm_drains(void **s) {
     if (!(exited && WIFEXITED(st) && WEXITSTATUS(st) == 0)) print_file(d.err);
     assert_true(done);
     assert_true(exited && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    assert_true(connect_to(d.port) < 0 || !health_ok(d.port));
+    assert_true(ft_test_http_connect(d.port) < 0 || !health_ok(d.port));
 }
 
 /* in-process: the library server says "loading" until told it is ready */
@@ -874,20 +705,20 @@ static void test_health_loading_in_process(void **s) {
     assert_int_equal(ft_server_start(&srv, e, &p), FT_OK);
     int port = ft_server_port(srv);
     assert_true(port > 0);
-    http_resp r;
-    assert_int_equal(http_do(port, "GET", "/health", NULL, NULL, &r), 0);
+    ft_test_http_resp r;
+    assert_int_equal(ft_test_http_do(port, "GET", "/health", NULL, NULL, &r), 0);
     printf("  before ready: %d %s\n", r.status, r.body);
     assert_int_equal(r.status, 503);
     assert_non_null(strstr(r.body, "loading"));
-    resp_free(&r);
-    assert_int_equal(http_do(port, "GET", "/v1/models", NULL, NULL, &r), 0);
+    ft_test_http_resp_free(&r);
+    assert_int_equal(ft_test_http_do(port, "GET", "/v1/models", NULL, NULL, &r), 0);
     assert_int_equal(r.status, 503);
-    resp_free(&r);
+    ft_test_http_resp_free(&r);
     ft_server_set_ready(srv, 1);
-    assert_int_equal(http_do(port, "GET", "/health", NULL, NULL, &r), 0);
+    assert_int_equal(ft_test_http_do(port, "GET", "/health", NULL, NULL, &r), 0);
     printf("  after ready: %d %s\n", r.status, r.body);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    ft_test_http_resp_free(&r);
     /* a second server cannot take the same port */
     ft_server *other = NULL;
     p.port = port;
