@@ -43,8 +43,8 @@ static cJSON *model_info(const ft_engine_entry *e) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", e->name);
     cJSON_AddStringToObject(o, "kind", e->kind == FT_ENGINE_ENCODER ? "encoder" : "generator");
-    cJSON_AddStringToObject(o, "task", e->kind == FT_ENGINE_ENCODER ? ft_encoder_task_name(e->task) : "generate");
-    if (e->kind == FT_ENGINE_ENCODER && e->labels && (e->task == FT_TASK_CLASSIFY || e->task == FT_TASK_TOKEN)) {
+    cJSON_AddStringToObject(o, "task", e->kind != FT_ENGINE_ENCODER ? "generate" : e->embedding_only ? "embedding" : ft_encoder_task_name(e->task));
+    if (e->kind == FT_ENGINE_ENCODER && !e->embedding_only && e->labels && (e->task == FT_TASK_CLASSIFY || e->task == FT_TASK_TOKEN)) {
         cJSON *l = cJSON_AddArrayToObject(o, "labels");
         for (int i = 0; i < e->num_labels; i++) cJSON_AddItemToArray(l, cJSON_CreateString(e->labels[i] ? e->labels[i] : ""));
     } else
@@ -276,10 +276,12 @@ ft__mhd_result ft__http_cls_predict(ft__http_req *r, const char *id, const cJSON
     ft_prediction *preds = calloc((size_t)n, sizeof *preds);
     int *ntok = calloc((size_t)n, sizeof *ntok);
     if (!preds || !ntok) { free(preds); free(ntok); return ft__http_error(r, 500, "internal_error", NULL, "out of memory"); }
-    int rc = ft_engine_predict(r->s->e, id, texts, n, preds, ntok, NULL);
+    int *nunk = calloc((size_t)n, sizeof *nunk);
+    int rc = nunk ? ft_engine_predict(r->s->e, id, texts, n, preds, ntok, nunk) : ft_error(FT_ERR_NOMEM, "out of memory");
     if (rc < 0) {
         free(preds);
         free(ntok);
+        free(nunk);
         return ft__http_engine_error(r, rc, one ? "text" : "texts");
     }
     cJSON *o;
@@ -291,10 +293,27 @@ ft__mhd_result ft__http_cls_predict(ft__http_req *r, const char *id, const cJSON
     }
     cJSON_AddStringToObject(o, "model", id);
     cJSON_AddStringToObject(o, "request_id", r->id);
-    long tokens = 0;
-    for (int i = 0; i < n; i++) { tokens += ntok[i]; ft_prediction_free(&preds[i]); }
+    long tokens = 0, unknown = 0;
+    /* what drift detection watches: input length and unknown tokens, and per text the confidence and label */
+    if (preds[0].task == FT_TASK_CLASSIFY) {
+        r->confidences = malloc(sizeof *r->confidences * (size_t)n);
+        r->labels = malloc(sizeof *r->labels * (size_t)n);
+        if (r->confidences && r->labels) r->n_predictions = n;
+    }
+    for (int i = 0; i < n; i++) {
+        tokens += ntok[i];
+        unknown += nunk[i];
+        if (r->n_predictions) {
+            const ft_prediction *p = &preds[i];
+            r->labels[i] = p->label;
+            r->confidences[i] = p->label >= 0 && p->label < p->num_labels ? p->probs[p->label] : 0;
+        }
+        ft_prediction_free(&preds[i]);
+    }
     r->prompt_tokens = tokens;
+    r->unknown_tokens = unknown;
     free(preds);
     free(ntok);
+    free(nunk);
     return ft__http_send_json(r, 200, o);
 }

@@ -32,7 +32,7 @@ typedef struct gen_choice {
     char     finish[16];
     char     err[256];
     char    *text;            /* the final text (blocking responses) */
-    int      n_tokens, n_prompt;
+    int      n_tokens, n_prompt, n_unknown;
     int      prev_id;         /* the previous generated token (-1 first): token texts for logprobs */
     size_t   text_off;        /* bytes of text generated so far (completions' text_offset) */
     int      strip_space;     /* drop one leading space of the text (chat without a template) */
@@ -58,6 +58,7 @@ struct ft__gen_job {
     int        ended;         /* "data: [DONE]" appended */
     int        gone;          /* the client left: cancel */
     int        aborted;       /* submission failed part way */
+    double     t_first;       /* monotonic time of the first token (0: none yet) */
 };
 
 static void job_release(ft__gen_job *j) {
@@ -216,6 +217,7 @@ static int on_token(void *user, const ft_gen_token *t) {
     }
     int is_token = t->id >= 0;   /* id -1: a last call handing out held-back text only */
     if (is_token) c->n_tokens++;
+    if (is_token && j->t_first == 0) j->t_first = ft__now_mono();
     if (j->stream) {
         cJSON *lp = NULL;
         if (j->logprobs >= 0 && is_token) {
@@ -255,8 +257,9 @@ static void on_done(void *user, const ft_gen_result *res) {
     /* OpenAI knows "stop" and "length": a request cut by a drain or a cancel ended early, like "length" */
     if (strcmp(fr, "stop") != 0) fr = "length";
     snprintf(c->finish, sizeof c->finish, "%s", fr);
+    c->n_unknown = res->n_unknown_tokens;
     if (res->status < 0 && res->status != FT_ERR_INTERRUPTED)
-        snprintf(c->err, sizeof c->err, "%s", ft_last_error());
+        snprintf(c->err, sizeof c->err, "%s", res->error[0] ? res->error : ft_strerror(res->status));
     if (!j->stream) {
         const char *text = res->text ? res->text : "";
         if (c->strip_space && text[0] == ' ') text++;
@@ -365,16 +368,23 @@ static void stream_free(void *cls) {
     job_release(j);
 }
 
-void ft__gen_job_finish_request(ft__gen_job *j, ft__http_req *r) {
-    pthread_mutex_lock(&j->mu);
-    long p = 0, c = 0;
+/* token counts and the first-token time of a job into the request record; the caller holds the lock */
+static void note_counts(const ft__gen_job *j, ft__http_req *r) {
+    long p = 0, c = 0, u = 0;
     for (int i = 0; i < j->n; i++) {
-        if (j->ch[i].sample == 0) p += j->ch[i].n_prompt;
+        if (j->ch[i].sample == 0) { p += j->ch[i].n_prompt; u += j->ch[i].n_unknown; }  /* a prompt counts once */
         c += j->ch[i].n_tokens;
     }
-    pthread_mutex_unlock(&j->mu);
     r->prompt_tokens = p;
     r->completion_tokens = c;
+    r->unknown_tokens = u;
+    r->ttft_s = j->t_first > 0 ? j->t_first - r->t0 : -1;
+}
+
+void ft__gen_job_finish_request(ft__gen_job *j, ft__http_req *r) {
+    pthread_mutex_lock(&j->mu);
+    note_counts(j, r);
+    pthread_mutex_unlock(&j->mu);
     job_release(j);
 }
 
@@ -420,8 +430,7 @@ static ft__mhd_result send_result(ft__http_req *r, ft__gen_job *j) {
     }
     cJSON_AddNullToObject(o, "usage");
     usage_object(o, j);
-    r->prompt_tokens = (long)cJSON_GetObjectItem(cJSON_GetObjectItem(o, "usage"), "prompt_tokens")->valuedouble;
-    r->completion_tokens = (long)cJSON_GetObjectItem(cJSON_GetObjectItem(o, "usage"), "completion_tokens")->valuedouble;
+    note_counts(j, r);   /* every engine callback has run: no lock needed */
     return ft__http_send_json(r, 200, o);
 }
 

@@ -89,6 +89,11 @@ typedef struct ft__http_req {
     char      adapter[128];      /* the adapter it ran with ("" none) */
     int       status;            /* HTTP status sent */
     long      prompt_tokens, completion_tokens;
+    long      unknown_tokens;    /* input tokens that are the tokenizer's unknown token */
+    double    ttft_s;            /* generation: seconds from the first call to the first token (< 0: none) */
+    int       n_predictions;     /* classification: texts predicted, their confidence and label (malloc'd) */
+    float    *confidences;
+    int      *labels;
     const char *error_code;      /* short machine code of an error response (static), NULL on success */
     int       retry_after;       /* > 0: a Retry-After header (seconds) on the response */
     const char *allow;           /* Allow header on a 405 */
@@ -102,6 +107,11 @@ typedef struct ft__request_info {
     double latency_ms;
     double start_time;           /* unix seconds */
     long   prompt_tokens, completion_tokens;
+    long   unknown_tokens;       /* input tokens that are the tokenizer's unknown token (drift) */
+    double ttft_ms;              /* generations: request received .. first token; < 0 otherwise */
+    int    n_predictions;        /* classification (task classify): per text its confidence and label index */
+    const float *confidences;    /* [n_predictions] */
+    const int   *labels;         /* [n_predictions] */
     int    streamed;
     int    client_closed;        /* the connection ended before the response was complete */
 } ft__request_info;
@@ -192,7 +202,8 @@ typedef struct ft__gen_spec {
 void ft__gen_spec_free(ft__gen_spec *g);
 /* Runs a parsed request: submits n_prompts * n engine requests and answers (JSON, or an SSE stream). */
 ft__mhd_result ft__http_generate(ft__http_req *r, ft__gen_spec *g);
-/* The streaming job's token counts at completion (the hook reads them); drops the request's reference. */
+/* The streaming job's token counts and first-token time at completion (the hook reads them); drops the
+ * request's reference. */
 void ft__gen_job_finish_request(ft__gen_job *j, ft__http_req *r);
 
 /* ---- helpers (http_server.c) ---- */

@@ -2,7 +2,7 @@
  * (http_server.c, on libmicrohttpd's completion callback). Today it writes the request log: one JSON
  * line per request
  *   {"time": "2025-01-02T03:04:05.678Z", "request_id", "method", "route", "model", "adapter", "status",
- *    "latency_ms", "prompt_tokens", "completion_tokens", "client", "stream", "error"}
+ *    "latency_ms", "prompt_tokens", "completion_tokens", "client", "ttft_ms" (generations), "stream", "error"}
  * to params.log, for a fraction params.log_sample of successful requests (errors always). The monitoring
  * layer (metrics, drift) hooks in here too. */
 #include "serve/http_internal.h"
@@ -46,6 +46,7 @@ void ft__serve_on_request_done(ft_server *s, const ft__request_info *info) {
     ft__sb_printf(&b, ",\"status\":%d,\"latency_ms\":%.3f,\"prompt_tokens\":%ld,\"completion_tokens\":%ld,\"client\":",
                   info->status, info->latency_ms, info->prompt_tokens, info->completion_tokens);
     ft__sb_put_json(&b, info->client, strlen(info->client), FT__SB_JSON_ASCII);
+    if (info->ttft_ms >= 0) ft__sb_printf(&b, ",\"ttft_ms\":%.3f", info->ttft_ms);
     ft__sb_printf(&b, ",\"stream\":%s", info->streamed ? "true" : "false");
     if (info->client_closed) ft__sb_puts(&b, ",\"client_closed\":true");
     if (info->error_code) {

@@ -21,7 +21,7 @@ static cJSON *model_object(const ft_engine_entry *e) {
     cJSON_AddNumberToObject(o, "created", (double)e->created);
     cJSON_AddStringToObject(o, "owned_by", "finetune");
     cJSON_AddStringToObject(o, "kind", e->kind == FT_ENGINE_ENCODER ? "encoder" : "generator");
-    if (e->kind == FT_ENGINE_ENCODER) cJSON_AddStringToObject(o, "task", ft_encoder_task_name(e->task));
+    if (e->kind == FT_ENGINE_ENCODER) cJSON_AddStringToObject(o, "task", e->embedding_only ? "embedding" : ft_encoder_task_name(e->task));
     if (e->is_adapter) cJSON_AddStringToObject(o, "parent", e->base); else cJSON_AddNullToObject(o, "parent");
     cJSON_AddNumberToObject(o, "max_model_len", e->context_length);
     return o;

@@ -260,6 +260,7 @@ static ft__http_req *req_new(ft_server *s, struct MHD_Connection *c, const char 
     r->t0 = ft__now_mono();
     r->wall0 = now_wall();
     r->status = 500;
+    r->ttft_s = -1;
     snprintf(r->method, sizeof r->method, "%s", method ? method : "");
     snprintf(r->path, sizeof r->path, "%s", url ? url : "");
     const char *rid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
@@ -394,10 +395,17 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     info.start_time = r->wall0;
     info.prompt_tokens = r->prompt_tokens;
     info.completion_tokens = r->completion_tokens;
+    info.unknown_tokens = r->unknown_tokens;
+    info.ttft_ms = r->ttft_s >= 0 ? 1000.0 * r->ttft_s : -1;
+    info.n_predictions = r->n_predictions;
+    info.confidences = r->confidences;
+    info.labels = r->labels;
     info.streamed = r->job != NULL;
     info.client_closed = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK;
     ft__serve_on_request_done(s, &info);
     ft__sb_free(&r->body);
+    free(r->confidences);
+    free(r->labels);
     if (r->counted) {
         pthread_mutex_lock(&s->mu);
         s->inflight--;

@@ -3,6 +3,7 @@
  * "loading"), then the models load, then /health says "ok". */
 #include "cli.h"
 #include "finetune/backend.h"
+#include "finetune/chat.h"
 #include "finetune/fileio.h"
 #include "finetune/server.h"
 #include "finetune/serve.h"
@@ -82,6 +83,7 @@ int ft_cmd_serve(int argc, char **argv) {
         {"api-key-file", 1, "the same with keys read from a file (one per line)", NULL},
         {"parallel", 1, "sequences generated together per model (engine slots; default 8)", NULL},
         {"quant", 1, "quantize base weights on load: int8 or nf4 (default: none, f32)", NULL},
+        {"chat-template", 1, "a built-in chat template (chatml, llama2, llama3, llama3.1, mistral, zephyr, alpaca) for generators whose directory has none (default: they chat in the plain 'User: ...\\nAssistant:' layout)", NULL},
         {"log-file", 1, "request log, one JSON line per request (default: stderr; 'none' = off)", NULL},
         {"log-sample", 1, "fraction of successful requests logged (default 1; errors always)", NULL},
         {"max-queue", 1, "requests waiting per model beyond the running ones before 503 (default 64)", NULL},
@@ -97,7 +99,7 @@ int ft_cmd_serve(int argc, char **argv) {
     int prc = ft_parse_opts(argc, argv, opts,
         "usage: finetune serve [--model NAME=DIR ...] [--adapter NAME=DIR[@BASE] ...] [--host 127.0.0.1] [--port 8080]\n"
         "                      [--api-key KEY | --api-key-file F] [--parallel N] [--quant int8|nf4] [--log-file F]\n"
-        "                      [--log-sample R] [--max-queue N] [--rate-limit R] [--backend cpu|ref] [--threads N]");
+        "                      [--log-sample R] [--max-queue N] [--rate-limit R] [--chat-template NAME] [--backend cpu|ref] [--threads N]");
     if (prc) return prc == 1 ? 0 : prc;
     long port, parallel, max_queue, max_body, max_conn, timeout, threads;
     double rate, sample, drain;
@@ -120,6 +122,11 @@ int ft_cmd_serve(int argc, char **argv) {
     if (quant && strcmp(quant, "int8") == 0) q = FT_Q8_ROW;
     else if (quant && strcmp(quant, "nf4") == 0) q = FT_NF4;
     else if (quant) { fprintf(stderr, "finetune serve: --quant must be int8 or nf4, got '%s'\n", quant); return 2; }
+    const char *chat_template = ft_opt_str(opts, "chat-template", NULL);
+    if (chat_template && !ft_chat_builtin_source(chat_template)) {
+        fprintf(stderr, "finetune serve: unknown --chat-template '%s' (chatml, llama2, llama3, llama3.1, mistral, zephyr, alpaca)\n", chat_template);
+        return 2;
+    }
     if (ft_opt_str(opts, "api-key", NULL) && ft_opt_str(opts, "api-key-file", NULL)) {
         fprintf(stderr, "finetune serve: give --api-key or --api-key-file, not both\n");
         return 2;
@@ -186,6 +193,7 @@ int ft_cmd_serve(int argc, char **argv) {
     ep.quant = q;
     ep.n_slots = (int)parallel;
     ep.max_queue = (int)max_queue;
+    ep.chat_template = chat_template;
     int rc = ft_engine_create(&e, &ep);
     if (rc < 0) { status = ft_cli_fail("serve", rc); goto done; }
     ft_server_params sp = ft_server_default_params();
