@@ -224,6 +224,20 @@ static void test_auth_and_routes(void **s) {
     assert_int_equal(ft_test_http_do(g_srv.port, "GET", "/nowhere", AUTH, NULL, &r), 0);
     assert_int_equal(r.status, 404);
     ft_test_http_resp_free(&r);
+    assert_int_equal(ft_test_http_do(g_srv.port, "GET", "/models/", AUTH, NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    ft_test_http_resp_free(&r);
+    /* request line + headers above 16 KiB: 431 */
+    char *big = malloc(20000 + 64);
+    snprintf(big, 64, "Authorization: Bearer " KEY "\r\nX-Big: ");
+    size_t bl = strlen(big);
+    memset(big + bl, 'a', 20000);
+    snprintf(big + bl + 20000, 8, "\r\n");
+    assert_int_equal(ft_test_http_do(g_srv.port, "GET", "/v1/models", big, NULL, &r), 0);
+    printf("  20 kB header: %d\n", r.status);
+    assert_int_equal(r.status, 431);
+    ft_test_http_resp_free(&r);
+    free(big);
     assert_int_equal(ft_test_http_do(g_srv.port, "GET", "/metrics", AUTH, NULL, &r), 0);
     printf("  /metrics (placeholder): %d\n", r.status);
     ft_test_http_resp_free(&r);
@@ -383,6 +397,11 @@ static void test_errors(void **s) {
     expect_error("/v1/completions", "{\"model\": \"default\", \"prompt\": \"x\", \"max_tokens\": -1}", 400, "'max_tokens' must be an integer");
     expect_error("/v1/completions", "{\"model\": \"default\", \"prompt\": \"x\", \"max_tokens\": \"ten\"}", 400, "max_tokens");
     expect_error("/v1/completions", "{\"model\": \"default\"}", 400, "'prompt' is required");
+    expect_error("/v1/completions", "{\"prompt\": \"x\"}", 400, "'model' is required");
+    expect_error("/v1/completions", "{\"model\": \"default\", \"prompt\": \"x\", \"foo\": 1}", 400, "unknown field 'foo'");
+    expect_error("/v1/completions", "{\"model\": \"default\", \"prompt\": \"x\", \"user\": 5}", 400, "'user' must be a string");
+    expect_error("/v1/chat/completions", "{\"model\": \"default\", \"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"max_tokens\": 0}", 400, "'max_tokens'");
+    expect_error("/v1/completions", "{\"model\": \"default\", \"prompt\": \"x\", \"seed\": 1e30}", 400, "'seed'");
     expect_error("/v1/completions", "{\"model\": \"default\", \"prompt\": \"x\", \"temperature\": -1}", 400, "'temperature'");
     expect_error("/v1/completions", "{\"model\": \"default\", \"prompt\": [1, 99999]}", 400, "token ids");
     expect_error("/v1/completions", "{\"model\": \"default\", \"prompt\": \"x\", \"stop\": 3}", 400, "'stop'");
@@ -668,7 +687,7 @@ static void test_sigterm_drains(void **s) {
     assert_int_equal(server_start(&d, "drain", "--log-file none --drain-timeout 60"), 0);
     int fd = ft_test_http_connect(d.port);
     assert_true(fd >= 0);
-    const char *req = "{\"prompt\": \"Once upon a time\", \"max_tokens\": 480, \"temperature\": 0, \"stream\": true}";
+    const char *req = "{\"model\": \"default\", \"prompt\": \"Once upon a time\", \"max_tokens\": 480, \"temperature\": 0, \"stream\": true}";
     assert_int_equal(ft_test_http_send(fd, "POST", "/v1/completions", NULL, req, strlen(req)), 0);
     char *raw = ft_test_http_read_until(fd, "data: {", NULL);
     assert_non_null(strstr(raw, "data: {"));

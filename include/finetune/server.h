@@ -26,8 +26,8 @@
  * "request_id"} elsewhere.
  *
  * Limits: bearer keys (Authorization: Bearer KEY, compared in constant time) on everything but /health;
- * request bodies above max_body_bytes get 413; headers above max_header_bytes and idle connections
- * (timeout_s) are cut by libmicrohttpd; at most max_connections at once; a per-key (or per-client-address
+ * request bodies above max_body_bytes get 413, a request line + headers above max_header_bytes 431; idle
+ * connections (timeout_s) are closed by libmicrohttpd; at most max_connections at once; a per-key (or per-client-address
  * without keys) token bucket of rate_limit requests/s and burst 2 * rate_limit answers 429 with
  * Retry-After.
  *
@@ -52,7 +52,7 @@ typedef struct ft_server_params {
     const char *const *api_keys;    /* accepted bearer keys (copied); n_api_keys 0 = no authentication */
     int         n_api_keys;
     size_t      max_body_bytes;     /* default 1 MiB (413 above) */
-    size_t      max_header_bytes;   /* request line + headers (default 16 KiB; libmicrohttpd answers 431 above) */
+    size_t      max_header_bytes;   /* request line + headers (default 16 KiB; 431 above) */
     int         max_connections;    /* default 256 */
     int         timeout_s;          /* a connection idle (or a request not arriving) this long is closed; default 60 */
     double      rate_limit;         /* requests/s per key or client (0 = off); burst 2x */

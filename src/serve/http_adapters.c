@@ -38,6 +38,8 @@ ft__mhd_result ft__http_adapters_list(ft__http_req *r) {
 ft__mhd_result ft__http_adapters_load(ft__http_req *r, const cJSON *body) {
     ft__jerr err = {{0}, NULL};
     const char *name, *path, *base;
+    static const char *const known[] = {"name", "path", "base", NULL};
+    if (ft__jv_known(body, known, 0, &err) < 0) return ft__http_error(r, 400, "unknown_parameter", err.param, "%s", err.msg);
     if (ft__jv_str(body, "name", 1, 1, &name, &err) < 0 || ft__jv_str(body, "path", 1, 1, &path, &err) < 0 ||
         ft__jv_str(body, "base", 0, 1, &base, &err) < 0)
         return ft__http_error(r, 400, "invalid_value", err.param, "%s", err.msg);

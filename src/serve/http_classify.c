@@ -238,7 +238,7 @@ ft__mhd_result ft__http_cls_predict(ft__http_req *r, const char *id, const cJSON
                               "model '%s' is a text generator: predict needs an encoder model (use /v1/completions)", id);
     static const char *const known[] = {"text", "texts", "confidence_threshold", NULL};
     ft__jerr err = {{0}, NULL};
-    if (ft__jv_known(body, known, &err) < 0) return ft__http_error(r, 422, "validation_error", err.param, "%s", err.msg);
+    if (ft__jv_known(body, known, 0, &err) < 0) return ft__http_error(r, 422, "validation_error", err.param, "%s", err.msg);
     double threshold;
     if (ft__jv_num(body, "confidence_threshold", 0, 1, -1, &threshold, &err) < 0)
         return ft__http_error(r, 422, "validation_error", "confidence_threshold", "%s", err.msg);

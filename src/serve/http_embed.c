@@ -22,26 +22,16 @@ static void base64(ft__sb *b, const unsigned char *p, size_t n) {
     }
 }
 
-static int first_encoder(ft_engine *e, char *out, size_t cap) {
-    ft_engine_entry *v = NULL;
-    int n = 0, found = 0;
-    if (ft_engine_list(e, &v, &n) < 0) return 0;
-    for (int i = 0; i < n && !found; i++)
-        if (!v[i].is_adapter && v[i].kind == FT_ENGINE_ENCODER) { snprintf(out, cap, "%s", v[i].name); found = 1; }
-    ft_engine_entries_free(v, n);
-    return found;
-}
-
 ft__mhd_result ft__http_embeddings(ft__http_req *r, const cJSON *body) {
     ft__jerr err = {{0}, NULL};
-    const char *model = NULL, *format = NULL;
+    const char *model = NULL, *format = NULL, *user = NULL;
     char name[128];
-    if (ft__jv_str(body, "model", 0, 1, &model, &err) < 0 || ft__jv_str(body, "encoding_format", 0, 0, &format, &err) < 0)
+    static const char *const known[] = {"model", "input", "encoding_format", "dimensions", "user", NULL};
+    if (ft__jv_known(body, known, 0, &err) < 0) return ft__http_error(r, 400, "unknown_parameter", err.param, "%s", err.msg);
+    if (ft__jv_str(body, "model", 1, 1, &model, &err) < 0 || ft__jv_str(body, "encoding_format", 0, 0, &format, &err) < 0 ||
+        ft__jv_str(body, "user", 0, 0, &user, &err) < 0)
         return ft__http_error(r, 400, "invalid_value", err.param, "%s", err.msg);
-    if (!model) {
-        if (!first_encoder(r->s->e, name, sizeof name))
-            return ft__http_error(r, 404, "model_not_found", "model", "no encoder model is loaded");
-    } else snprintf(name, sizeof name, "%s", model);
+    snprintf(name, sizeof name, "%s", model);
     int b64 = 0;
     if (format && strcmp(format, "base64") == 0) b64 = 1;
     else if (format && strcmp(format, "float") != 0)

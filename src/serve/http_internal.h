@@ -148,8 +148,10 @@ int ft__jv_num(const cJSON *o, const char *key, double lo, double hi, double def
 int ft__jv_bool(const cJSON *o, const char *key, int def, int *out, ft__jerr *err);
 /* A string; required: absent is an error; nonempty: "" is an error. */
 int ft__jv_str(const cJSON *o, const char *key, int required, int nonempty, const char **out, ft__jerr *err);
-/* Rejects keys of o not in the NULL-terminated list known (a typo should not be silently ignored). */
-int ft__jv_known(const cJSON *o, const char *const *known, ft__jerr *err);
+/* Rejects keys of o not in the NULL-terminated list known (a typo should not be silently ignored), with
+ * the message "unknown field 'x'"; skip_null: a key whose value is null is let through (messages echoed
+ * back by clients carry "tool_calls": null and the like). */
+int ft__jv_known(const cJSON *o, const char *const *known, int skip_null, ft__jerr *err);
 /* 1 when s[0, n) is valid UTF-8 (no overlongs, surrogates, or code points above U+10FFFF). */
 int ft__utf8_valid(const char *s, size_t n);
 /* Appends s[0, n) to b with invalid UTF-8 bytes replaced by U+FFFD. */

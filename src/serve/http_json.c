@@ -126,7 +126,9 @@ int ft__jv_int(const cJSON *o, const char *key, long lo, long hi, long def, long
         return fail(err, key, "'%s' must be an integer %s, got %s", key, rt,
                     cJSON_IsNumber(v) ? "a fraction" : ft__json_type_name(v));
     double d = v->valuedouble;
-    if (d < (double)lo || d > (double)hi) return fail(err, key, "'%s' must be an integer %s, got %.0f", key, rt, d);
+    /* (double)LONG_MAX rounds up to 2^63: compare against 2^63 itself so the cast below stays defined */
+    if (d < (double)lo || d > (double)hi || d >= 9223372036854775808.0 || d < -9223372036854775808.0)
+        return fail(err, key, "'%s' must be an integer %s, got %.0f", key, rt, d);
     *out = (long)d;
     return 0;
 }
@@ -164,8 +166,9 @@ int ft__jv_str(const cJSON *o, const char *key, int required, int nonempty, cons
     return 0;
 }
 
-int ft__jv_known(const cJSON *o, const char *const *known, ft__jerr *err) {
+int ft__jv_known(const cJSON *o, const char *const *known, int skip_null, ft__jerr *err) {
     for (const cJSON *c = o ? o->child : NULL; c; c = c->next) {
+        if (skip_null && cJSON_IsNull(c)) continue;
         int ok = 0;
         for (const char *const *k = known; *k && !ok; k++) ok = c->string && strcmp(c->string, *k) == 0;
         if (!ok) return fail(err, c->string, "unknown field '%.100s'", c->string ? c->string : "");

@@ -1,8 +1,8 @@
 /* http_openai.c — the OpenAI-compatible model listing and the request side of /v1/completions and
  * /v1/chat/completions: every field checked (type, range) with a message naming it, then handed to
- * http_generate.c as an ft__gen_spec. Unknown fields are ignored, as OpenAI-compatible servers do
- * (clients send optional fields such as "user" or "store"); fields that would change the answer and are
- * not implemented (echo, suffix, tools, logit_bias, non-zero penalties) are refused with 400. */
+ * http_generate.c as an ft__gen_spec. As OpenAI does, an unknown field is refused (400), and so are fields
+ * that would change the answer and are not implemented (echo, suffix, tools, logit_bias, non-zero
+ * penalties); descriptive fields (user, store, metadata, ...) are checked and accepted. */
 #include "serve/http_internal.h"
 #include "core/json_util.h"
 #include "finetune/status.h"
@@ -113,17 +113,6 @@ static int parse_stop(const cJSON *body, ft__gen_spec *g, ft__jerr *err) {
     return 0;
 }
 
-/* the first generator model: the default when a request names none */
-static int default_model(ft_engine *e, ft_engine_kind kind, char *out, size_t cap) {
-    ft_engine_entry *v = NULL;
-    int n = 0, found = 0;
-    if (ft_engine_list(e, &v, &n) < 0) return 0;
-    for (int i = 0; i < n && !found; i++)
-        if (!v[i].is_adapter && v[i].kind == kind) { snprintf(out, cap, "%s", v[i].name); found = 1; }
-    ft_engine_entries_free(v, n);
-    return found;
-}
-
 /* "prompt": a string, a list of strings, a list of token ids, or a list of lists of token ids */
 static int parse_prompt(const cJSON *body, ft__gen_spec *g, int vocab, ft__jerr *err) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "prompt");
@@ -178,7 +167,16 @@ static int parse_prompt(const cJSON *body, ft__gen_spec *g, int vocab, ft__jerr 
 static int message_content(const cJSON *m, int i, ft__gen_spec *g, const char **out, ft__jerr *err) {
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(m, "content");
     err->param = "messages";
-    if (!c || cJSON_IsNull(c)) { *out = ""; return 0; }
+    if (!c || cJSON_IsNull(c)) {
+        /* only an assistant turn may come without content (OpenAI: one that called tools) */
+        const char *role = ft__json_str(m, "role", "");
+        if (strcmp(role, "assistant") != 0) {
+            snprintf(err->msg, sizeof err->msg, "'messages[%d].content' is required", i);
+            return -1;
+        }
+        *out = "";
+        return 0;
+    }
     if (cJSON_IsString(c)) { *out = c->valuestring; return 0; }
     if (!cJSON_IsArray(c)) {
         snprintf(err->msg, sizeof err->msg, "'messages[%d].content' must be a string or a list of content parts, got %s", i,
@@ -215,6 +213,18 @@ static int parse_messages(const cJSON *body, ft__gen_spec *g, int has_template, 
     int i = 0;
     for (const cJSON *m = v->child; m; m = m->next, i++) {
         if (!cJSON_IsObject(m)) { snprintf(err->msg, sizeof err->msg, "'messages[%d]' must be an object, got %s", i, ft__json_type_name(m)); return -1; }
+        static const char *const msg_fields[] = {"role", "content", "name", NULL};
+        if (ft__jv_known(m, msg_fields, 1, err) < 0) {
+            snprintf(err->msg, sizeof err->msg, "'messages[%d]' has an unsupported field (role, content and name are known)", i);
+            err->param = "messages";
+            return -1;
+        }
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(m, "name");
+        if (nm && !cJSON_IsNull(nm) && !cJSON_IsString(nm)) {
+            snprintf(err->msg, sizeof err->msg, "'messages[%d].name' must be a string", i);
+            err->param = "messages";
+            return -1;
+        }
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
         if (!cJSON_IsString(role)) { snprintf(err->msg, sizeof err->msg, "'messages[%d].role' is required (a string)", i); return -1; }
         const char *rs = role->valuestring;
@@ -272,6 +282,36 @@ static int present(const cJSON *body, const char *key) {
     return 1;
 }
 
+/* the fields each endpoint knows (OpenAI's, plus top_k and repetition_penalty); others are refused, as
+ * OpenAI refuses an unrecognized argument */
+static const char *const k_completion_fields[] = {
+    "model", "prompt", "max_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "n", "stream",
+    "stream_options", "logprobs", "echo", "stop", "seed", "presence_penalty", "frequency_penalty", "best_of",
+    "logit_bias", "user", "suffix", NULL};
+static const char *const k_chat_fields[] = {
+    "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k",
+    "repetition_penalty", "n", "stream", "stream_options", "logprobs", "top_logprobs", "stop", "seed",
+    "presence_penalty", "frequency_penalty", "logit_bias", "user", "tools", "tool_choice", "functions",
+    "function_call", "parallel_tool_calls", "response_format", "store", "metadata", "service_tier",
+    "prompt_cache_key", "safety_identifier", NULL};
+
+/* fields that only describe the request (accepted, checked, not used) */
+static int check_metadata(const cJSON *body, ft__jerr *err) {
+    static const char *const strings[] = {"user", "service_tier", "prompt_cache_key", "safety_identifier", NULL};
+    const char *sv;
+    int b;
+    for (const char *const *k = strings; *k; k++)
+        if (ft__jv_str(body, *k, 0, 0, &sv, err) < 0) return -1;
+    if (ft__jv_bool(body, "store", 0, &b, err) < 0 || ft__jv_bool(body, "parallel_tool_calls", 0, &b, err) < 0) return -1;
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "metadata");
+    if (m && !cJSON_IsNull(m) && !cJSON_IsObject(m)) {
+        snprintf(err->msg, sizeof err->msg, "'metadata' must be an object, got %s", ft__json_type_name(m));
+        err->param = "metadata";
+        return -1;
+    }
+    return 0;
+}
+
 ft__mhd_result ft__http_completions(ft__http_req *r, const cJSON *body, int chat) {
     ft__gen_spec g;
     memset(&g, 0, sizeof g);
@@ -281,13 +321,12 @@ ft__mhd_result ft__http_completions(ft__http_req *r, const cJSON *body, int chat
     ft__jerr err = {{0}, NULL};
     ft__mhd_result rc;
     const char *model = NULL;
-    if (ft__jv_str(body, "model", 0, 1, &model, &err) < 0) { rc = bad(r, &err); goto done; }
-    if (!model) {
-        if (!default_model(r->s->e, FT_ENGINE_GENERATOR, g.model, sizeof g.model)) {
-            rc = ft__http_error(r, 404, "model_not_found", "model", "no text-generation model is loaded");
-            goto done;
-        }
-    } else snprintf(g.model, sizeof g.model, "%s", model);
+    if (ft__jv_known(body, chat ? k_chat_fields : k_completion_fields, 0, &err) < 0) {
+        rc = ft__http_error(r, 400, "unknown_parameter", err.param, "%s", err.msg);
+        goto done;
+    }
+    if (check_metadata(body, &err) < 0 || ft__jv_str(body, "model", 1, 1, &model, &err) < 0) { rc = bad(r, &err); goto done; }
+    snprintf(g.model, sizeof g.model, "%s", model);
     ft_engine_entry *e = NULL;
     if (!ft__name_valid(g.model) || ft_engine_find(r->s->e, g.model, &e) != FT_OK) {
         rc = ft__http_error(r, 404, "model_not_found", "model", "The model '%.200s' does not exist", g.model);
@@ -306,6 +345,12 @@ ft__mhd_result ft__http_completions(ft__http_req *r, const cJSON *body, int chat
     if (present(body, "suffix")) { rc = unsupported(r, "suffix", ""); goto done; }
     if (present(body, "tools")) { rc = unsupported(r, "tools", " (no tool calling)"); goto done; }
     if (present(body, "functions")) { rc = unsupported(r, "functions", " (no function calling)"); goto done; }
+    if (present(body, "function_call")) { rc = unsupported(r, "function_call", " (no function calling)"); goto done; }
+    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(body, "tool_choice");
+    if (tc && !cJSON_IsNull(tc) && !(cJSON_IsString(tc) && (!strcmp(tc->valuestring, "none") || !strcmp(tc->valuestring, "auto")))) {
+        rc = unsupported(r, "tool_choice", " (no tool calling)");
+        goto done;
+    }
     if (present(body, "logit_bias")) { rc = unsupported(r, "logit_bias", ""); goto done; }
     if (nonzero_num(body, "presence_penalty")) { rc = unsupported(r, "presence_penalty", " (use repetition_penalty)"); goto done; }
     if (nonzero_num(body, "frequency_penalty")) { rc = unsupported(r, "frequency_penalty", " (use repetition_penalty)"); goto done; }
@@ -318,11 +363,11 @@ ft__mhd_result ft__http_completions(ft__http_req *r, const cJSON *body, int chat
     long max_tokens, n, top_k, seed, logprobs_n = -1;
     double temperature, top_p, rep;
     long def_max = chat ? ctx : 16;   /* OpenAI: completions default to 16 tokens, chat to the context */
-    if (ft__jv_int(body, "max_tokens", 0, 1 << 20, def_max, &max_tokens, &err) < 0 ||
-        ft__jv_int(body, "max_completion_tokens", 0, 1 << 20, max_tokens, &max_tokens, &err) < 0 ||
+    if (ft__jv_int(body, "max_tokens", 1, 1 << 20, def_max, &max_tokens, &err) < 0 ||
+        ft__jv_int(body, "max_completion_tokens", 1, 1 << 20, max_tokens, &max_tokens, &err) < 0 ||
         ft__jv_int(body, "n", 1, 16, 1, &n, &err) < 0 ||
         ft__jv_int(body, "top_k", 0, 1 << 20, 0, &top_k, &err) < 0 ||
-        ft__jv_int(body, "seed", LONG_MIN, LONG_MAX, 0, &seed, &err) < 0 ||
+        ft__jv_int(body, "seed", 0, LONG_MAX, 0, &seed, &err) < 0 ||
         ft__jv_num(body, "temperature", 0, 2, 1, &temperature, &err) < 0 ||
         ft__jv_num(body, "top_p", 0, 1, 1, &top_p, &err) < 0 ||
         ft__jv_num(body, "repetition_penalty", 0, 10, 1, &rep, &err) < 0 ||

@@ -71,6 +71,7 @@ static const char *plain_error(int status) {
     case 409: return "conflict";
     case 413: return "payload_too_large";
     case 422: return "validation_error";
+    case 431: return "headers_too_large";
     case 429: return "rate_limited";
     case 503: return "service_unavailable";
     default: return status >= 500 ? "internal_error" : "bad_request";

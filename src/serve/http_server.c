@@ -228,11 +228,11 @@ static ft__mhd_result dispatch(ft__http_req *r) {
         r->route = "/v1/adapters/{name}";
         return del ? ft__http_adapters_delete(r, p + strlen("/v1/adapters/")) : method_not_allowed(r, "DELETE");
     }
-    if (path_is(p, "/models") || path_is(p, "/models/")) {
+    if (path_is(p, "/models")) {
         r->route = "/models";
         return get ? ft__http_cls_models(r) : method_not_allowed(r, "GET");
     }
-    if (starts(p, "/models/")) {
+    if (starts(p, "/models/") && p[strlen("/models/")]) {
         const char *id = p + strlen("/models/");
         size_t n = strlen(id);
         static const char suffix[] = "/predict";
@@ -281,10 +281,31 @@ static ft__http_req *req_new(ft_server *s, struct MHD_Connection *c, const char 
     return r;
 }
 
-/* checks done when the headers are in: draining, authentication, rate limit, declared body size.
- * Queues an error response and returns 1 when the request ends here. */
-static int admit(ft__http_req *r, ft__mhd_result *rc) {
+static ft__mhd_result add_size(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    (void)kind;
+    *(size_t *)cls += (key ? strlen(key) : 0) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
+/* bytes of the request line and headers as received (approximately: names, values, separators) */
+static size_t header_bytes(ft__http_req *r, const char *url) {
+    size_t n = strlen(r->method) + (url ? strlen(url) : 0) + 12;
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, add_size, &n);
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_size, &n);
+    return n;
+}
+
+/* checks done when the headers are in: header size, draining, authentication, rate limit, declared body
+ * size. Queues an error response and returns 1 when the request ends here. */
+static int admit(ft__http_req *r, const char *url, ft__mhd_result *rc) {
     ft_server *s = r->s;
+    /* libmicrohttpd's per-connection memory bounds the headers too, with room to spare: the limit is here */
+    if (header_bytes(r, url) > s->p.max_header_bytes) {
+        r->route = "(too large)";
+        *rc = ft__http_error(r, 431, "headers_too_large", NULL, "the request line and headers are larger than %zu bytes",
+                             s->p.max_header_bytes);
+        return 1;
+    }
     if (path_is(r->path, "/health")) return 0;
     if (__atomic_load_n(&s->draining, __ATOMIC_ACQUIRE)) {
         r->route = "(draining)";
@@ -345,7 +366,7 @@ static ft__mhd_result on_access(void *cls, struct MHD_Connection *c, const char 
         if (!r) return MHD_NO;
         *con_cls = r;
         ft__mhd_result rc;
-        if (admit(r, &rc)) return rc;
+        if (admit(r, url, &rc)) return rc;
         return MHD_YES;
     }
     if (*upload_size > 0) {
@@ -503,7 +524,7 @@ int ft_server_start(ft_server **out, ft_engine *e, const ft_server_params *param
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)p.max_connections,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)p.timeout_s,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)p.max_header_bytes + 16384,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)2 * p.max_header_bytes + 32768,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                             MHD_OPTION_END);

@@ -45,12 +45,16 @@ int ft_test_http_send_all(int fd, const char *p, size_t n) {
 }
 
 int ft_test_http_send(int fd, const char *method, const char *path, const char *headers, const char *body, size_t blen) {
-    char head[4096];
-    int n = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s", method, path,
+    size_t cap = strlen(method) + strlen(path) + (headers ? strlen(headers) : 0) + 256;
+    char *head = malloc(cap);
+    if (!head) return -1;
+    int n = snprintf(head, cap, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s", method, path,
                      headers ? headers : "");
-    if (body) n += snprintf(head + n, sizeof head - (size_t)n, "Content-Type: application/json\r\nContent-Length: %zu\r\n", blen);
-    n += snprintf(head + n, sizeof head - (size_t)n, "\r\n");
-    if (ft_test_http_send_all(fd, head, (size_t)n) < 0) return -1;
+    if (body) n += snprintf(head + n, cap - (size_t)n, "Content-Type: application/json\r\nContent-Length: %zu\r\n", blen);
+    n += snprintf(head + n, cap - (size_t)n, "\r\n");
+    int rc = ft_test_http_send_all(fd, head, (size_t)n);
+    free(head);
+    if (rc < 0) return -1;
     return body ? ft_test_http_send_all(fd, body, blen) : 0;
 }
 
