@@ -121,7 +121,7 @@ static void test_route_labels(void **st) {
         {"/v1/adapters", "/v1/adapters"}, {"/v1/adapters/bot", "/v1/adapters/{name}"}, {"/models", "/models"},
         {"/models/sst2", "/models/{id}"}, {"/models/sst2/predict", "/models/{id}/predict"},
         {"/models/{id}/predict", "/models/{id}/predict"}, {"/models/a/b/predict", "other"}, {"/models//predict", "other"},
-        {"/nope", "other"}, {"/v1/completionsX", "other"}, {"", "other"}, {NULL, "other"}, {"/models/x/predictor", "other"},
+        {"/nope", "other"}, {"/v1/completionsX", "other"}, {"", "other"}, {NULL, "other"}, {"/models/x/predictor", "other"}, {"(auth)", "(auth)"}, {"(rate limit)", "(rate limit)"}, {"(bogus)", "other"},
     };
     for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
         const char *got = ft__metrics_route_label(c[i].path);

@@ -64,6 +64,7 @@ ft__mhd_result ft__http_adapters_load(ft__http_req *r, const cJSON *body) {
         if (rc == FT_ERR_BUSY) return ft__http_engine_error(r, rc, NULL);
         return ft__http_error(r, 400, "adapter_load_failed", "path", "cannot load adapter '%s' from %s: %s", name, path, ft_last_error());
     }
+    ft__monitor_sync_names(r->s);   /* its name may label metrics now */
     if (ft_engine_find(r->s->e, name, &e) != FT_OK)
         return ft__http_error(r, 500, "internal_error", NULL, "adapter '%s' vanished after loading", name);
     snprintf(r->adapter, sizeof r->adapter, "%s", name);

@@ -27,6 +27,8 @@
 #include "finetune/generate.h"
 #include "finetune/server.h"
 #include "finetune/tokenizer.h"
+#include "serve/drift.h"
+#include "serve/metrics.h"
 
 #if MHD_VERSION < 0x00097002
 typedef int ft__mhd_result;
@@ -62,6 +64,8 @@ struct ft_server {
     ft__tok_entry    *toks;
     int               n_toks, cap_toks;
     char              fingerprint[64];
+    ft__metrics      *metrics;       /* GET /metrics (http_monitor.c) */
+    ft__drift        *drift;         /* drift detection per served name (http_monitor.c) */
 };
 
 /* which error shape a route answers with */
@@ -119,6 +123,16 @@ typedef struct ft__request_info {
 /* The single hook where every finished request ends (http_log.c): writes the JSON request-log line
  * (sampled; errors always). The monitoring layer adds its counters and histograms here. */
 void ft__serve_on_request_done(ft_server *s, const ft__request_info *info);
+
+/* ---- monitoring (http_monitor.c): metrics, drift detection, GET /metrics and the page at GET / ---- */
+int  ft__monitor_start(ft_server *s);            /* creates s->metrics and s->drift, learns the loaded names */
+void ft__monitor_stop(ft_server *s);
+/* Learns the names of the models and adapters loaded now (labels of the metrics); after loads. */
+void ft__monitor_sync_names(ft_server *s);
+/* Counts a finished request in the metrics; a successful generation or prediction also feeds drift detection. */
+void ft__monitor_request_done(ft_server *s, const ft__request_info *info);
+ft__mhd_result ft__http_metrics(ft__http_req *r);  /* GET /metrics: Prometheus text format 0.0.4 */
+ft__mhd_result ft__http_page(ft__http_req *r);     /* GET /: the web page (src/serve/web/index.html) */
 
 /* ---- responses (http_response.c); each returns what the access handler returns ---- */
 /* Sends body (consumed: deleted here) as application/json with the request's status and headers. */

@@ -76,10 +76,38 @@ static int fail(ft__jerr *err, const char *param, const char *fmt, ...) {
     return -1;
 }
 
+/* The byte offset of the first \u escape inside a string that is not 4 hex digits or is \u0000, else -1.
+ * cJSON reads a bad \u escape as U+0000 and a string ends at its first NUL, so "\uZZZZ" or "ab\u0000cd" would
+ * silently become a shorter string (found by tests/serve/hostile.py): such bodies are refused instead. */
+static long bad_unicode_escape(const char *s, size_t n) {
+    int in_str = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!in_str) {
+            if (s[i] == '"') in_str = 1;
+            continue;
+        }
+        if (s[i] == '"') in_str = 0;
+        else if (s[i] == '\\' && i + 1 < n) {
+            if (s[i + 1] == 'u') {
+                int ok = i + 5 < n, zero = 1;
+                for (size_t k = i + 2; ok && k < i + 6; k++) {
+                    ok = (s[k] >= '0' && s[k] <= '9') || ((s[k] | 0x20) >= 'a' && (s[k] | 0x20) <= 'f');
+                    zero &= s[k] == '0';
+                }
+                if (!ok || zero) return (long)i;
+            }
+            i++;   /* the escaped character */
+        }
+    }
+    return -1;
+}
+
 int ft__json_body(const char *body, size_t n, cJSON **out, ft__jerr *err) {
     *out = NULL;
     if (n == 0) return fail(err, NULL, "the request body is empty: expected a JSON object");
     if (!ft__utf8_valid(body, n)) return fail(err, NULL, "the request body is not valid UTF-8");
+    long bad = bad_unicode_escape(body, n);
+    if (bad >= 0) return fail(err, NULL, "the request body is not valid JSON: a \\u escape that is not 4 hex digits, or \\u0000 (which would cut the string), at byte %ld", bad);
     const char *end = NULL;
     cJSON *j = cJSON_ParseWithLengthOpts(body, n, &end, 0);
     if (!j) {

@@ -20,6 +20,7 @@ static int sampled(ft_server *s, uint64_t n) {
 }
 
 void ft__serve_on_request_done(ft_server *s, const ft__request_info *info) {
+    ft__monitor_request_done(s, info);   /* metrics and drift detection (http_monitor.c) */
     if (!s->p.log) return;
     static uint64_t counter;
     uint64_t n = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);

@@ -188,10 +188,13 @@ static ft__mhd_result dispatch(ft__http_req *r) {
         const char *st = draining ? "{\"status\":\"draining\"}" : ready ? "{\"status\":\"ok\"}" : "{\"status\":\"loading\"}";
         return ft__http_send_text(r, ready && !draining ? 200 : 503, "application/json", st, strlen(st));
     }
-    if (path_is(p, "/metrics") || path_is(p, "/")) {
-        /* placeholders: the monitoring layer serves these */
-        r->route = path_is(p, "/") ? "/" : "/metrics";
-        return ft__http_error(r, 404, "not_found", NULL, "%s is not served yet", p);
+    if (path_is(p, "/metrics")) {
+        r->route = "/metrics";
+        return get ? ft__http_metrics(r) : method_not_allowed(r, "GET");
+    }
+    if (path_is(p, "/")) {
+        r->route = "/";
+        return get ? ft__http_page(r) : method_not_allowed(r, "GET");
     }
     int model_route = starts(p, "/v1/") || path_is(p, "/models") || starts(p, "/models/");
     if (model_route && !__atomic_load_n(&r->s->ready, __ATOMIC_ACQUIRE)) {
@@ -454,6 +457,7 @@ static void server_free(ft_server *s) {
     ft__rate_limiter_free(s->rl);
     for (int i = 0; i < s->n_toks; i++) ft_tokenizer_free(s->toks[i].tok);
     free(s->toks);
+    ft__monitor_stop(s);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->idle);
     free(s);
@@ -483,6 +487,10 @@ int ft_server_start(ft_server **out, ft_engine *e, const ft_server_params *param
     snprintf(s->fingerprint, sizeof s->fingerprint, "%s", p.fingerprint ? p.fingerprint : "finetune");
     s->p.fingerprint = s->fingerprint;
     s->ready = !p.start_loading;
+    if (ft__monitor_start(s) < 0) {
+        server_free(s);
+        return ft_error_wrap(FT_ERR_NOMEM, "serve: monitoring");
+    }
     uint64_t seed = 0;
     if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed) seed = 0;
     s->id_state = seed ^ (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
@@ -544,7 +552,9 @@ int ft_server_start(ft_server **out, ft_engine *e, const ft_server_params *param
 int ft_server_port(const ft_server *s) { return s ? s->port : -1; }
 
 void ft_server_set_ready(ft_server *s, int ready) {
-    if (s) __atomic_store_n(&s->ready, ready ? 1 : 0, __ATOMIC_RELEASE);
+    if (!s) return;
+    if (ready) ft__monitor_sync_names(s);   /* the models loaded meanwhile become metric labels */
+    __atomic_store_n(&s->ready, ready ? 1 : 0, __ATOMIC_RELEASE);
 }
 
 int ft_server_stop(ft_server *s, double drain_s) {

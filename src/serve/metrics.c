@@ -197,7 +197,11 @@ static int one_segment(const char *s, size_t n) {
 const char *ft__metrics_route_label(const char *path) {
     static const char *const exact[] = {"/", "/health", "/metrics", "/v1/models", "/v1/completions",
                                         "/v1/chat/completions", "/v1/embeddings", "/v1/adapters", "/models"};
+    /* the server's own labels for requests that ended before routing (static strings) */
+    static const char *const pseudo[] = {"(auth)", "(loading)", "(rate limit)", "(too large)", "(draining)", "(unknown)", "(none)"};
     if (!path) return "other";
+    for (size_t i = 0; i < sizeof pseudo / sizeof *pseudo; i++)
+        if (!strcmp(path, pseudo[i])) return pseudo[i];
     size_t n = strcspn(path, "?#");
     for (size_t i = 0; i < sizeof exact / sizeof *exact; i++)
         if (strlen(exact[i]) == n && !strncmp(path, exact[i], n)) return exact[i];

@@ -65,7 +65,8 @@ int  ft__metrics_render(ft__metrics *m, const ft_engine_stats *st, ft__drift *dr
 /* The route template of a request path (query string ignored): "/", "/health", "/metrics", "/v1/models",
  * "/v1/models/{id}", "/v1/completions", "/v1/chat/completions", "/v1/embeddings", "/v1/adapters",
  * "/v1/adapters/{name}", "/models", "/models/{id}", "/models/{id}/predict"; "other" for anything else.
- * A template given as it is maps to itself. Static string. */
+ * A template given as it is maps to itself, and so do the server's labels of requests that ended before routing:
+ * "(auth)", "(loading)", "(rate limit)", "(too large)", "(draining)", "(unknown)", "(none)". Static string. */
 const char *ft__metrics_route_label(const char *path);
 /* The generated tokens per second over the last `window_s` seconds (<= 60) as the metrics saw them. */
 double ft__metrics_tokens_per_second(ft__metrics *m, double window_s);
