@@ -10,12 +10,15 @@
 #   minilm-cls    POST /models/{id}/predict, all-MiniLM-L6-v2 with a 2-label head saved once by transformers
 # one server at a time, each serving the three models together.
 # Memory: peak RSS (VmHWM) of each server holding a classifier + a generator (GPT-2 124M) + 8 LoRA adapters
-# (PEFT, r 8 on c_attn), after one completion with each adapter and one prediction.
+# (PEFT, r 8 on c_attn), after one completion with each adapter and one prediction; finetune with --parallel 8
+# --slot-tokens 256 (8 KV-cache slots of 256 tokens: more than the bench's 5 + 32 tokens) and, for comparison,
+# with the defaults (8 slots of the model's whole 1024-token context, allocated up front).
 # Prints both sides, then ratios (finetune / FastAPI).
 #
 # usage: bench/serve.sh [path/to/finetune]
 # env:   SECONDS_PER_RUN (6)  timed window per point; CLIENTS ("1 4 16"); MAX_TOKENS (32);
 #        BENCH_DIR (build/bench-serve) where the model files are made once; PARALLEL (16) finetune slots;
+#        SLOT_TOKENS (256) finetune KV-cache tokens per slot (finetune serve --slot-tokens);
 #        WORKLOADS ("stories gpt2 cls"); SIDES ("finetune fastapi"); SKIP_MEMORY=1
 # The default run takes about 8 minutes on 2 cores; SECONDS_PER_RUN=30 gives steadier numbers (about 25 min).
 # Needs: scripts/setup.sh --python (torch, transformers, peft, fastapi, uvicorn, httpx).
@@ -28,6 +31,7 @@ clients="${CLIENTS:-1 4 16}"
 max_tokens="${MAX_TOKENS:-32}"
 dir="${BENCH_DIR:-$root/build/bench-serve}"
 parallel="${PARALLEL:-16}"
+slot_tokens="${SLOT_TOKENS:-256}"
 workloads="${WORKLOADS:-stories gpt2 cls}"
 sides="${SIDES:-finetune fastapi}"
 [[ " $sides " != *" finetune "* ]] || [ -x "$bin" ] || { echo "bench/serve.sh: $bin not found (run make)" >&2; exit 2; }
@@ -61,20 +65,24 @@ wait_health() {   # $1 port, $2 log
 peak_rss_mb() { awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 
 gen="stories=models/stories260K"; gpt2="gpt2=$dir/gpt2-124m"; cls="cls=$dir/minilm-cls"
-start() {   # $1 side (finetune|fastapi), $2 with adapters (0|1); sets pid, port
+start() {   # $1 side (finetune|fastapi), $2 with adapters (0|1|2: 2 = finetune's default slots); sets pid, port
   port=$(free_port); log="$dir/$1-server.log"
   if [ "$1" = finetune ]; then
-    args=(serve --port "$port" --parallel "$parallel")
-    if [ "$2" = 1 ]; then
+    case "$2" in
+      0) args=(serve --port "$port" --parallel "$parallel" --slot-tokens "$slot_tokens") ;;
+      1) args=(serve --port "$port" --parallel 8 --slot-tokens "$slot_tokens") ;;
+      *) args=(serve --port "$port") ;;
+    esac
+    if [ "$2" != 0 ]; then
       args+=(--model "$gpt2" --model "$cls")
       for i in 0 1 2 3 4 5 6 7; do args+=(--adapter "a$i=$dir/adapters/a$i"); done
     else
       args+=(--model "$gen" --model "$gpt2" --model "$cls")
     fi
-    "$bin" "${args[@]}" >"$log" 2>&1 &
+    "$bin" "${args[@]}" --log-file none >"$log" 2>&1 &
   else
     args=(--port "$port")
-    if [ "$2" = 1 ]; then
+    if [ "$2" != 0 ]; then
       args+=(--generator "$gpt2" --classifier "$cls" --adapter-base gpt2)
       for i in 0 1 2 3 4 5 6 7; do args+=(--adapter "a$i=$dir/adapters/a$i"); done
     else
@@ -88,7 +96,7 @@ start() {   # $1 side (finetune|fastapi), $2 with adapters (0|1); sets pid, port
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "versions: $(python3 -c 'import torch, transformers, fastapi, uvicorn, peft; print(f"torch {torch.__version__}, transformers {transformers.__version__}, fastapi {fastapi.__version__}, uvicorn {uvicorn.__version__}, peft {peft.__version__}")')"
-echo "command: bench/serve.sh (SECONDS_PER_RUN=$secs CLIENTS=\"$clients\" MAX_TOKENS=$max_tokens PARALLEL=$parallel)"
+echo "command: bench/serve.sh (SECONDS_PER_RUN=$secs CLIENTS=\"$clients\" MAX_TOKENS=$max_tokens PARALLEL=$parallel SLOT_TOKENS=$slot_tokens)"
 results="$dir/results.txt"; : > "$results"
 for side in $sides; do
   start "$side" 0
@@ -109,15 +117,17 @@ for side in $sides; do
 done
 
 if [ -z "${SKIP_MEMORY:-}" ]; then
-  for side in $sides; do
-    start "$side" 1
+  runs="$sides"; [[ " $sides " == *" finetune "* ]] && runs="$runs finetune-defaults"
+  for run in $runs; do
+    side=${run%-defaults}; mode=1; [ "$run" = "$side" ] || mode=2
+    start "$side" "$mode"
     for i in 0 1 2 3 4 5 6 7; do
       curl -sf "http://127.0.0.1:$port/v1/completions" -H 'Content-Type: application/json' \
         -d "{\"model\":\"a$i\",\"prompt\":\"Once upon a time\",\"max_tokens\":8,\"temperature\":0}" >/dev/null || echo "$side: adapter a$i request failed" >&2
     done
     curl -sf "http://127.0.0.1:$port/models/cls/predict" -H 'Content-Type: application/json' -d '{"text":"fine"}' >/dev/null \
       || echo "$side: predict failed" >&2
-    echo "$side memory: classifier + gpt2-124m + 8 adapters: peak_rss_mb=$(peak_rss_mb "$pid")" | tee -a "$results"
+    echo "$run memory: classifier + gpt2-124m + 8 adapters: peak_rss_mb=$(peak_rss_mb "$pid")" | tee -a "$results"
     stop_server
   done
 fi
@@ -137,5 +147,6 @@ awk '
                v["finetune", key, "p50_ms"], v["fastapi", key, "p50_ms"], v["finetune", key, "p95_ms"], v["fastapi", key, "p95_ms"]
     }
     if (mem["finetune"] > 0 && mem["fastapi"] > 0)
-      printf "  peak RSS, classifier + generator + 8 adapters: %d MB vs %d MB = %.2fx\n", mem["finetune"], mem["fastapi"], mem["finetune"] / mem["fastapi"]
+      printf "  peak RSS, classifier + generator + 8 adapters: %d MB vs %d MB = %.2fx (finetune with its default slots: %d MB = %.2fx)\n",
+             mem["finetune"], mem["fastapi"], mem["finetune"] / mem["fastapi"], mem["finetune-defaults"], mem["finetune-defaults"] / mem["fastapi"]
   }' "$results"

@@ -82,6 +82,7 @@ int ft_cmd_serve(int argc, char **argv) {
         {"api-key", 1, "require 'Authorization: Bearer KEY' on every route but /health", NULL},
         {"api-key-file", 1, "the same with keys read from a file (one per line)", NULL},
         {"parallel", 1, "sequences generated together per model (engine slots; default 8)", NULL},
+        {"slot-tokens", 1, "KV-cache tokens per slot: the longest prompt + completion served (default: the model's context length); the cache holds parallel x slot-tokens per generator", NULL},
         {"quant", 1, "quantize base weights on load: int8 or nf4 (default: none, f32)", NULL},
         {"chat-template", 1, "a built-in chat template (chatml, llama2, llama3, llama3.1, mistral, zephyr, alpaca) for generators whose directory has none (default: they chat in the plain 'User: ...\\nAssistant:' layout)", NULL},
         {"log-file", 1, "request log, one JSON line per request (default: stderr; 'none' = off)", NULL},
@@ -101,17 +102,17 @@ int ft_cmd_serve(int argc, char **argv) {
         "                      [--api-key KEY | --api-key-file F] [--parallel N] [--quant int8|nf4] [--log-file F]\n"
         "                      [--log-sample R] [--max-queue N] [--rate-limit R] [--chat-template NAME] [--backend cpu|ref] [--threads N]");
     if (prc) return prc == 1 ? 0 : prc;
-    long port, parallel, max_queue, max_body, max_conn, timeout, threads;
+    long port, parallel, max_queue, max_body, max_conn, timeout, threads, slot_tokens;
     double rate, sample, drain;
-    if (ft_opt_int(opts, "port", 8080, &port) || ft_opt_int(opts, "parallel", 8, &parallel) ||
+    if (ft_opt_int(opts, "port", 8080, &port) || ft_opt_int(opts, "parallel", 8, &parallel) || ft_opt_int(opts, "slot-tokens", 0, &slot_tokens) ||
         ft_opt_int(opts, "max-queue", 64, &max_queue) || ft_opt_int(opts, "max-body", 1 << 20, &max_body) ||
         ft_opt_int(opts, "max-connections", 256, &max_conn) || ft_opt_int(opts, "timeout", 60, &timeout) ||
         ft_opt_int(opts, "threads", 0, &threads) || ft_opt_float(opts, "rate-limit", 0, &rate) ||
         ft_opt_float(opts, "log-sample", 1, &sample) || ft_opt_float(opts, "drain-timeout", 30, &drain))
         return 2;
-    if (port < 0 || port > 65535 || parallel < 1 || max_queue < 0 || max_body < 1 || max_conn < 1 || timeout < 1 ||
+    if (port < 0 || port > 65535 || parallel < 1 || slot_tokens < 0 || slot_tokens > (1L << 24) || max_queue < 0 || max_body < 1 || max_conn < 1 || timeout < 1 ||
         rate < 0 || sample < 0 || sample > 1 || drain < 0) {
-        fprintf(stderr, "finetune serve: invalid value: need 0 <= --port <= 65535, --parallel >= 1, --max-queue >= 0, "
+        fprintf(stderr, "finetune serve: invalid value: need 0 <= --port <= 65535, --parallel >= 1, --slot-tokens >= 0, --max-queue >= 0, "
                         "--max-body >= 1, --max-connections >= 1, --timeout >= 1, --rate-limit >= 0, 0 <= --log-sample <= 1, --drain-timeout >= 0\n");
         return 2;
     }
@@ -192,6 +193,7 @@ int ft_cmd_serve(int argc, char **argv) {
     ep.be = be;
     ep.quant = q;
     ep.n_slots = (int)parallel;
+    ep.slot_tokens = (int)slot_tokens;
     ep.max_queue = (int)max_queue;
     ep.chat_template = chat_template;
     int rc = ft_engine_create(&e, &ep);
