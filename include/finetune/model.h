@@ -3,7 +3,9 @@
  *
  * The model owns three allocations, each made once (see arena.h): the weights, the gradients
  * (made on the first ft_model_zero_grad) and the activations for a fixed batch shape (made by
- * ft_model_prepare). A forward/backward step allocates nothing.
+ * ft_model_prepare). A forward/backward step allocates nothing. The gradients and activations are the
+ * model's own training state: ft_model_forward / backward are the one-state convenience; more LoRA
+ * trainings over the same weights each take a state of their own (train_state.h).
  *
  *   ft_model *m;
  *   if (ft_model_load(&m, "path/to/hf_dir", ft_backend_cpu()) < 0) { puts(ft_last_error()); ... }

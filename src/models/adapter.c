@@ -213,16 +213,16 @@ int ft_adapter_load(ft_adapter **out, const ft_model *base, const char *dir) {
 
 int ft_adapter_from_model(ft_adapter **out, const ft_model *m) {
     *out = NULL;
-    if (!m->n_lora) return ft_error(FT_ERR_INVALID, "the model has no LoRA adapters to copy");
+    if (!m->ts.n_lora) return ft_error(FT_ERR_INVALID, "the model has no LoRA adapters to copy");
     ft_adapter *a;
-    FT_TRY(adapter_new(&a, m, m->lora_targets_cfg, m->lora_r_cfg, m->lora_alpha_cfg, m->lora_dropout_cfg,
-                       m->lora_rslora_cfg, "(trained)"));
-    if (a->n_mod != m->n_lora) {
+    FT_TRY(adapter_new(&a, m, m->ts.lora_targets_cfg, m->ts.lora_r_cfg, m->ts.lora_alpha_cfg, m->ts.lora_dropout_cfg,
+                       m->ts.lora_rslora_cfg, "(trained)"));
+    if (a->n_mod != m->ts.n_lora) {
         ft_adapter_free(a);
-        return ft_error(FT_ERR_INVALID, "the model's %d LoRA modules do not match its targets \"%s\"", m->n_lora, m->lora_targets_cfg);
+        return ft_error(FT_ERR_INVALID, "the model's %d LoRA modules do not match its targets \"%s\"", m->ts.n_lora, m->ts.lora_targets_cfg);
     }
     for (int k = 0; k < a->n_mod; k++) {
-        const ft_lora *l = &m->lora[k];
+        const ft_lora *l = &m->ts.lora[k];
         ft_adapter_module *md = &a->mods[k];
         md->scale = l->scale;
         memcpy(md->A, m->params[l->pa].t.data, sizeof(float) * (size_t)md->r * md->in);

@@ -144,8 +144,8 @@ static void step_lora(void *hp, int l, int slot, const float *inp, float *out, i
     ft_context *ctx = h->ctx;
     const ft_model *m = ctx->m;
     const ft_backend *be = m->be;
-    for (int k = 0; k < m->n_lora; k++) {
-        const ft_lora *a = &m->lora[k];
+    for (int k = 0; k < m->ts.n_lora; k++) {
+        const ft_lora *a = &m->ts.lora[k];
         if (a->layer != l || a->slot != slot) continue;
         ft__lora_module_forward(be, out + a->row0, ldo, inp, m->params[a->pa].t.data, m->params[a->pb].t.data, ctx->xa,
                                R, a->in, a->r, a->rows, a->scale);
@@ -252,8 +252,8 @@ int ft_context_decode(ft_context *ctx, const ft_decode_seq *seqs, int n_seqs) {
                                 s->adapter->name, s->adapter->r, ctx->p.max_lora_rank);
         }
     }
-    if (m->lora_rmax > ctx->p.max_lora_rank)
-        return ft_error(FT_ERR_INVALID, "context: the model's LoRA rank %d is above the context's max_lora_rank %d", m->lora_rmax, ctx->p.max_lora_rank);
+    if (m->ts.lora_rmax > ctx->p.max_lora_rank)
+        return ft_error(FT_ERR_INVALID, "context: the model's LoRA rank %d is above the context's max_lora_rank %d", m->ts.lora_rmax, ctx->p.max_lora_rank);
     /* pack pieces into steps of at most batch_tokens rows; a sequence has at most one piece per step */
     enum { MAXP = 256 };
     piece pc[MAXP];
@@ -285,12 +285,12 @@ static ft_context_params model_ctx_params(void) {
 
 /* the model's context still fits it (LoRA added or base quantized since it was made?) */
 static int ctx_rank_ok(const ft_model *m) {
-    return m->dctx->p.max_lora_rank >= m->lora_rmax && m->dctx->wsn == m->qws_floats;
+    return m->dctx->p.max_lora_rank >= m->ts.lora_rmax && m->dctx->wsn == m->qws_floats;
 }
 
 size_t ft_model_kv_bytes(const ft_model *m) {
     ft_context_params p = model_ctx_params();
-    p.max_lora_rank = m->lora_rmax > 0 ? m->lora_rmax : 1;
+    p.max_lora_rank = m->ts.lora_rmax > 0 ? m->ts.lora_rmax : 1;
     return ft_context_bytes(m, &p) + sizeof(ft_context);
 }
 
@@ -299,7 +299,7 @@ int ft_model_kv_reset(ft_model *m) {
     ft_context_free(m->dctx);
     m->dctx = NULL;
     ft_context_params p = model_ctx_params();
-    p.max_lora_rank = m->lora_rmax > 0 ? m->lora_rmax : 1;
+    p.max_lora_rank = m->ts.lora_rmax > 0 ? m->ts.lora_rmax : 1;
     return ft_context_create(&m->dctx, m, &p);
 }
 

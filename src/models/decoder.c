@@ -9,7 +9,11 @@
  *     x = x + act(h Wfc^T (+ b)) Wproj^T (+ b)                 act: GELU-tanh / SwiGLU(gate, up)
  *   logits = normf(x) Wlm^T                                    Wlm = wte when tied
  *
- * Backward mirrors it. Shapes: N = B*T rows, C channels, QKV = (NH+2*NKV)*HS, F fc width, I hidden. */
+ * Backward mirrors it. Shapes: N = B*T rows, C channels, QKV = (NH+2*NKV)*HS, F fc width, I hidden.
+ *
+ * Training runs over a training state (model_internal.h, train_state.h): its activations, adapters, gradients
+ * and dropout stream; the weights are only read. ft_model_forward / backward use the model's own state
+ * (m->ts), which may also train the base weights; ft_train_state_forward / backward an extra one. */
 #include "model_internal.h"
 #include "models/linear.h"
 #include "models/lm_head.h"
@@ -22,8 +26,8 @@
 /* ------------------------------------------------------------ activations */
 
 /* the activation buffers for B x T: planned (arena == NULL, returns the bytes) or bound into arena */
-static size_t acts_layout(ft_model *m, ft_acts *a, int B, int T, ft_arena *arena) {
-    const ft_model_config *c = &m->cfg;
+static size_t acts_layout(ft_train_state *s, ft_acts *a, int B, int T, ft_arena *arena) {
+    const ft_model_config *c = &s->m->cfg;
     size_t N = (size_t)B * T, L = (size_t)c->n_layer, C = (size_t)c->n_embd, V = (size_t)c->vocab_size;
     size_t QKV = (size_t)ft_qkv_dim(c), F = (size_t)ft_fc_dim(c), I = (size_t)c->ffn_hidden;
     size_t AC = (size_t)c->n_head * c->head_dim, ATT = (size_t)B * c->n_head * T * T;
@@ -46,31 +50,35 @@ static size_t acts_layout(ft_model *m, ft_acts *a, int B, int T, ft_arena *arena
     if (!ar) { ft_arena_plan(&plan); ar = &plan; }
     for (size_t i = 0; i < nf; i++) *f[i].p = ft_arena_alloc(ar, f[i].n * sizeof(float));
     for (size_t i = 0; i < 4; i++) *iv[i] = ft_arena_alloc(ar, N * sizeof(int));
-    if (!arena) ft_arena_alloc(ar, ft__lora_act_floats(m, (int)N) * sizeof(float) + 64 * (size_t)(m->n_lora + 4));
-    else ft__lora_bind_acts(m, ar, (int)N);
+    if (!arena) ft_arena_alloc(ar, ft__lora_act_floats(s, (int)N) * sizeof(float) + 64 * (size_t)(s->n_lora + 4));
+    else ft__lora_bind_acts(s, ar, (int)N);
     return ar->used;
 }
 
-size_t ft_model_activation_bytes(ft_model *m, int B, int T) {
+static size_t acts_bytes(ft_train_state *s, int B, int T) {
     ft_acts tmp;
     memset(&tmp, 0, sizeof tmp);
-    return acts_layout(m, &tmp, B, T, NULL);
+    return acts_layout(s, &tmp, B, T, NULL);
 }
 
-int ft_model_prepare(ft_model *m, int B, int T) {
-    const ft_model_config *c = &m->cfg;
+size_t ft_model_activation_bytes(ft_model *m, int B, int T) { return acts_bytes(&m->ts, B, T); }
+
+static int prepare(ft_train_state *s, int B, int T) {
+    const ft_model_config *c = &s->m->cfg;
     if (B <= 0 || T <= 0) return ft_error(FT_ERR_INVALID, "batch %d x %d: sizes must be positive", B, T);
     if (T > c->max_seq_len)
         return ft_error(FT_ERR_RANGE, "sequence length %d exceeds the model's context of %d tokens", T, c->max_seq_len);
-    if (m->a.B == B && m->a.T == T) return FT_OK;
-    ft_arena_free(&m->act_arena);
-    memset(&m->a, 0, sizeof m->a);
-    FT_TRY(ft_arena_init_on(&m->act_arena, ft_model_activation_bytes(m, B, T), m->be));
-    acts_layout(m, &m->a, B, T, &m->act_arena);
-    m->a.B = B;
-    m->a.T = T;
+    if (s->a.B == B && s->a.T == T) return FT_OK;
+    ft_arena_free(&s->act_arena);
+    memset(&s->a, 0, sizeof s->a);
+    FT_TRY(ft_arena_init_on(&s->act_arena, acts_bytes(s, B, T), s->m->be));
+    acts_layout(s, &s->a, B, T, &s->act_arena);
+    s->a.B = B;
+    s->a.T = T;
     return FT_OK;
 }
+
+int ft_model_prepare(ft_model *m, int B, int T) { return prepare(&m->ts, B, T); }
 
 /* ------------------------------------------------------------ linear layers (f32 or quantized) */
 
@@ -80,29 +88,35 @@ void ft__linear_forward_ws(const ft_model *m, int l, int slot, float *out, const
 }
 
 void ft__linear_backward(const ft_model *m, int l, int slot, float *dinp, float *dw, float *dbias, const float *dout,
-                        const float *inp, int N, int C, int OC) {
-    ft__linear_q_backward(m->be, dinp, dw, dbias, dout, inp, &m->params[m->layer_slot[l * P_LAYER_COUNT + slot]], N, C, OC,
-                         m->qws, m->qws_floats);
+                        const float *inp, int N, int C, int OC, float *ws, size_t wsn) {
+    ft__linear_q_backward(m->be, dinp, dw, dbias, dout, inp, &m->params[m->layer_slot[l * P_LAYER_COUNT + slot]], N, C, OC, ws, wsn);
 }
 
 /* ------------------------------------------------------------ forward */
 
-void ft_model_set_training(ft_model *m, int training, uint64_t seed) {
-    m->training = training;
-    m->dropout_seed = seed;
+void ft_train_state_set_training(ft_train_state *s, int training, uint64_t seed) {
+    s->training = training;
+    s->dropout_seed = seed;
 }
+void ft_train_state_set_label_smoothing(ft_train_state *s, float eps) { s->label_smoothing = eps; }
+void ft_model_set_training(ft_model *m, int training, uint64_t seed) { ft_train_state_set_training(&m->ts, training, seed); }
+void ft_model_set_label_smoothing(ft_model *m, float eps) { ft_train_state_set_label_smoothing(&m->ts, eps); }
 
-void ft_model_set_label_smoothing(ft_model *m, float eps) { m->label_smoothing = eps; }
-static float smoothing(const ft_model *m) { return m->training ? m->label_smoothing : 0.0f; }
+static float smoothing(const ft_train_state *s) { return s->training ? s->label_smoothing : 0.0f; }
 
 /* dropout stream of (layer, site): site 0 embedding, 1 attention output, 2 MLP output, 3 attention probabilities */
-static uint64_t site_seed(const ft_model *m, int layer, int site) {
-    return m->dropout_seed ^ (0x2545F4914F6CDD1Dull * (uint64_t)((layer + 1) * 4 + site + 1));
+static uint64_t site_seed(uint64_t seed, int layer, int site) {
+    return seed ^ (0x2545F4914F6CDD1Dull * (uint64_t)((layer + 1) * 4 + site + 1));
 }
 
-static float resid_p(const ft_model *m) { return m->training ? m->cfg.resid_dropout : 0.0f; }
-static float embd_p(const ft_model *m) { return m->training ? m->cfg.embd_dropout : 0.0f; }
-static float attn_p(const ft_model *m) { return m->training ? m->cfg.attn_dropout : 0.0f; }
+static float resid_p(const ft_train_state *s) { return s->training ? s->m->cfg.resid_dropout : 0.0f; }
+static float embd_p(const ft_train_state *s) { return s->training ? s->m->cfg.embd_dropout : 0.0f; }
+static float attn_p(const ft_train_state *s) { return s->training ? s->m->cfg.attn_dropout : 0.0f; }
+
+/* the gradients a state trains of the base weights: the model's own state, those of m->params; an extra
+ * state none (its base is frozen and shared) */
+static float *lg(const ft_train_state *s, int l, int slot) { return s->own ? ft_lg(s->m, l, slot) : NULL; }
+static float *gg(const ft_train_state *s, int slot) { return s->own ? ft_gg(s->m, slot) : NULL; }
 
 void ft__norm_forward(const ft_model *m, float *out, float *mean, float *rstd, const float *inp,
                          const float *w, const float *b, int N) {
@@ -126,15 +140,14 @@ void ft__act_forward(const ft_model *m, float *out, const float *inp, int N) {
 
 /* the LM head (lm_head.h, shared with the encoders' MLM head): the word embeddings when tied, else its own
  * weight; f32, or quantized with the blocks for QLoRA; no bias */
-static ft__lm_head lm_head(const ft_model *m) {
+static ft__lm_head lm_head(const ft_model *m, float *dw) {
     int tied = m->cfg.tied_embeddings;
-    ft__lm_head h = {&m->params[m->global_slot[tied ? G_WTE : G_LM_HEAD]], tied ? ft_gg(m, G_WTE) : ft_gg(m, G_LM_HEAD), NULL, NULL,
-                     m->cfg.n_embd, m->cfg.vocab_size};
+    ft__lm_head h = {&m->params[m->global_slot[tied ? G_WTE : G_LM_HEAD]], dw, NULL, NULL, m->cfg.n_embd, m->cfg.vocab_size};
     return h;
 }
 
 void ft__head_forward_ws(const ft_model *m, float *out, const float *inp, int N, float *ws, size_t wsn) {
-    ft__lm_head h = lm_head(m);
+    ft__lm_head h = lm_head(m, NULL);
     ft__lm_head_forward(m->be, &h, out, inp, N, ws, wsn);
 }
 
@@ -156,7 +169,7 @@ void ft__block_forward(const ft_model *m, int l, const ft_block_io *b, int N, co
     ops->attention(ops->ctx, l, b->atty, b->qkv);
     ft__linear_forward_ws(m, l, P_ATTN_W, b->scratch, b->atty, ft_lp(m, l, P_ATTN_B), N, AC, C, ops->ws, ops->wsn);
     ops->lora(ops->ctx, l, P_ATTN_W, b->atty, b->scratch, C, N);
-    if (ops->resid_p > 0) be->dropout_forward(be->ctx, b->scratch, b->scratch, (size_t)N * C, ops->resid_p, site_seed(m, l, 1));
+    if (ops->resid_p > 0) be->dropout_forward(be->ctx, b->scratch, b->scratch, (size_t)N * C, ops->resid_p, site_seed(ops->seed, l, 1));
     be->residual_forward(be->ctx, b->res2, b->x, b->scratch, (size_t)N * C);
     ft__norm_forward(m, b->ln2, b->ln2_mean, b->ln2_rstd, b->res2, ft_lp(m, l, P_LN2_W), ft_lp(m, l, P_LN2_B), N);
     ft__linear_forward_ws(m, l, P_FC_W, b->fch, b->ln2, ft_lp(m, l, P_FC_B), N, C, F, ops->ws, ops->wsn);
@@ -164,36 +177,39 @@ void ft__block_forward(const ft_model *m, int l, const ft_block_io *b, int N, co
     ft__act_forward(m, b->fch_act, b->fch, N);
     ft__linear_forward_ws(m, l, P_PROJ_W, b->scratch, b->fch_act, ft_lp(m, l, P_PROJ_B), N, I, C, ops->ws, ops->wsn);
     ops->lora(ops->ctx, l, P_PROJ_W, b->fch_act, b->scratch, C, N);
-    if (ops->resid_p > 0) be->dropout_forward(be->ctx, b->scratch, b->scratch, (size_t)N * C, ops->resid_p, site_seed(m, l, 2));
+    if (ops->resid_p > 0) be->dropout_forward(be->ctx, b->scratch, b->scratch, (size_t)N * C, ops->resid_p, site_seed(ops->seed, l, 2));
     be->residual_forward(be->ctx, b->res3, b->res2, b->scratch, (size_t)N * C);
 }
 
 /* training's hooks: causal attention over B x T (packed segments, dropout on the probabilities) and the
  * model's own LoRA adapters */
-typedef struct train_hooks { ft_model *m; const int *seg; int B, T; } train_hooks;
+typedef struct train_hooks { ft_train_state *s; const int *seg; int B, T; } train_hooks;
 
 static void train_attention(void *ctx, int l, float *atty, const float *qkv) {
     train_hooks *h = ctx;
-    ft_model *m = h->m;
+    ft_train_state *s = h->s;
+    const ft_model *m = s->m;
     const ft_model_config *c = &m->cfg;
     int NH = c->n_head, NKV = c->n_kv_head, HS = c->head_dim;
     int QKV = ft_qkv_dim(c), AC = NH * HS;
-    float *att = m->a.att + (size_t)l * h->B * NH * h->T * h->T;
+    float *att = s->a.att + (size_t)l * h->B * NH * h->T * h->T;
     ft_attn_mask mk = {FT_ATTN_CAUSAL | (h->seg ? FT_ATTN_SEGMENTS : 0), NULL, h->seg};   /* packed examples: segments */
-    m->be->attn_forward(m->be->ctx, atty, att, qkv, QKV, qkv + AC, QKV, qkv + AC + NKV * HS, QKV, &mk, h->B, h->T, NH, NKV, HS, attn_p(m),
-                        site_seed(m, l, 3));
+    m->be->attn_forward(m->be->ctx, atty, att, qkv, QKV, qkv + AC, QKV, qkv + AC + NKV * HS, QKV, &mk, h->B, h->T, NH, NKV, HS, attn_p(s),
+                        site_seed(s->dropout_seed, l, 3));
 }
 
 static void train_lora(void *ctx, int l, int slot, const float *inp, float *out, int ldo, int N) {
-    ft__lora_forward(((train_hooks *)ctx)->m, l, slot, inp, out, ldo, N);
+    ft__lora_forward(((train_hooks *)ctx)->s, l, slot, inp, out, ldo, N);
 }
 
-int ft_model_forward(ft_model *m, const int *ids, const int *targets, const int *pos, const int *seg,
-                     int B, int T, float *loss) {
+static int forward(ft_train_state *s, const int *ids, const int *targets, const int *pos, const int *seg, int B, int T, float *loss) {
+    const ft_model *m = s->m;
     const ft_model_config *c = &m->cfg;
     const ft_backend *be = m->be;
-    FT_TRY(ft_model_prepare(m, B, T));
-    ft_acts *a = &m->a;
+    FT_TRY(prepare(s, B, T));
+    ft_acts *a = &s->a;
+    size_t wsn;
+    float *ws = ft__ts_ws(s, &wsn);
     int N = B * T, C = c->n_embd, V = c->vocab_size, L = c->n_layer;
     int QKV = ft_qkv_dim(c), F = ft_fc_dim(c), I = c->ffn_hidden, AC = c->n_head * c->head_dim;
     for (int i = 0; i < N; i++) {
@@ -212,10 +228,10 @@ int ft_model_forward(ft_model *m, const int *ids, const int *targets, const int 
     const int *segp = a->has_seg ? a->seg : NULL;
 
     be->embedding_forward(be->ctx, a->encoded, a->ids, a->pos, ft_gp(m, G_WTE), ft_gp(m, G_WPE), N, T, C);
-    if (embd_p(m) > 0) be->dropout_forward(be->ctx, a->encoded, a->encoded, (size_t)N * C, embd_p(m), site_seed(m, -1, 0));
-    train_hooks th = {m, segp, B, T};
-    ft_block_ops ops = {.attention = train_attention, .lora = train_lora, .ctx = &th, .ws = m->qws, .wsn = m->qws_floats,
-                        .resid_p = resid_p(m)};
+    if (embd_p(s) > 0) be->dropout_forward(be->ctx, a->encoded, a->encoded, (size_t)N * C, embd_p(s), site_seed(s->dropout_seed, -1, 0));
+    train_hooks th = {s, segp, B, T};
+    ft_block_ops ops = {.attention = train_attention, .lora = train_lora, .ctx = &th, .ws = ws, .wsn = wsn,
+                        .resid_p = resid_p(s), .seed = s->dropout_seed};
     const float *x = a->encoded;
     for (int l = 0; l < L; l++) {
         size_t lN = (size_t)l * N;
@@ -229,7 +245,7 @@ int ft_model_forward(ft_model *m, const int *ids, const int *targets, const int 
         x = io.res3;
     }
     ft__norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, x, ft_gp(m, G_LNF_W), ft_gp(m, G_LNF_B), N);
-    ft__head_forward_ws(m, a->logits, a->lnf, N, m->qws, m->qws_floats);
+    ft__head_forward_ws(m, a->logits, a->lnf, N, ws, wsn);
 
     a->n_targets = 0;
     if (targets) {
@@ -239,26 +255,43 @@ int ft_model_forward(ft_model *m, const int *ids, const int *targets, const int 
                     return ft_error(FT_ERR_RANGE, "target id %d at position %d is outside the vocabulary [0, %d)", a->targets[i], i, V);
                 a->n_targets++;
             }
-        ft__lm_head_loss(be, a->losses, NULL, a->logits, a->targets, N, V, 1.0f, smoothing(m));
+        ft__lm_head_loss(be, a->losses, NULL, a->logits, a->targets, N, V, 1.0f, smoothing(s));
         double sum = be->loss_reduce(be->ctx, a->losses, (size_t)N);
         if (loss) *loss = a->n_targets ? (float)(sum / a->n_targets) : 0.0f;
     } else if (loss) *loss = 0.0f;
     return FT_OK;
 }
 
-const float *ft_model_logits(const ft_model *m) { return m->a.logits; }
-int ft_model_num_targets(const ft_model *m) { return m->a.n_targets; }
+int ft_model_forward(ft_model *m, const int *ids, const int *targets, const int *pos, const int *seg, int B, int T, float *loss) {
+    return forward(&m->ts, ids, targets, pos, seg, B, T, loss);
+}
+int ft_train_state_forward(ft_train_state *s, const int *ids, const int *targets, const int *pos, const int *seg, int B, int T,
+                           float *loss) {
+    return forward(s, ids, targets, pos, seg, B, T, loss);
+}
+
+const float *ft_model_logits(const ft_model *m) { return m->ts.a.logits; }
+int ft_model_num_targets(const ft_model *m) { return m->ts.a.n_targets; }
+const float *ft_train_state_logits(const ft_train_state *s) { return s->a.logits; }
+int ft_train_state_num_targets(const ft_train_state *s) { return s->a.n_targets; }
 
 /* ------------------------------------------------------------ backward */
 
-int ft_model_zero_grad(ft_model *m) { return ft_params_zero_grad(m->params, m->n_params, &m->grads, &m->grads_ready, m->be); }
+/* the state's table: the model's own, base + adapters; an extra state's adapters */
+int ft_train_state_zero_grad(ft_train_state *s) {
+    return ft_params_zero_grad(ft__ts_params(s), s->own ? s->m->n_params : s->n_params, &s->grads, &s->grads_ready, s->m->be);
+}
+int ft_model_zero_grad(ft_model *m) { return ft_train_state_zero_grad(&m->ts); }
 
-int ft_model_backward(ft_model *m, float grad_scale) {
+static int backward(ft_train_state *s, float grad_scale) {
+    const ft_model *m = s->m;
     const ft_model_config *c = &m->cfg;
     const ft_backend *be = m->be;
-    ft_acts *a = &m->a;
+    ft_acts *a = &s->a;
     if (!a->B || !a->has_targets) return ft_error(FT_ERR_INVALID, "backward needs a forward pass with targets first");
-    if (!m->grads_ready) FT_TRY(ft_model_zero_grad(m));
+    if (!s->grads_ready) FT_TRY(ft_train_state_zero_grad(s));
+    size_t wsn;
+    float *ws = ft__ts_ws(s, &wsn);
     int B = a->B, T = a->T, N = B * T, C = c->n_embd, V = c->vocab_size, L = c->n_layer;
     int NH = c->n_head, NKV = c->n_kv_head, HS = c->head_dim, QKV = ft_qkv_dim(c), F = ft_fc_dim(c), I = c->ffn_hidden;
     int AC = NH * HS;
@@ -266,11 +299,11 @@ int ft_model_backward(ft_model *m, float grad_scale) {
     float scale = grad_scale > 0 ? grad_scale : (a->n_targets ? 1.0f / a->n_targets : 0.0f);
 
     /* loss -> dlogits (in place) -> dlnf -> dres */
-    ft__lm_head_loss(be, a->losses, a->logits, a->logits, a->targets, N, V, scale, smoothing(m));
-    ft__lm_head h = lm_head(m);
-    ft__lm_head_backward(be, &h, a->dln, a->logits, a->lnf, N, m->qws, m->qws_floats);
+    ft__lm_head_loss(be, a->losses, a->logits, a->logits, a->targets, N, V, scale, smoothing(s));
+    ft__lm_head h = lm_head(m, gg(s, c->tied_embeddings ? G_WTE : G_LM_HEAD));
+    ft__lm_head_backward(be, &h, a->dln, a->logits, a->lnf, N, ws, wsn);
     const float *xL = L > 0 ? a->res3 + (size_t)(L - 1) * N * C : a->encoded;
-    norm_backward(m, a->dres, ft_gg(m, G_LNF_W), ft_gg(m, G_LNF_B), a->dln, NULL, xL, ft_gp(m, G_LNF_W), a->lnf_mean, a->lnf_rstd, N);
+    norm_backward(m, a->dres, gg(s, G_LNF_W), gg(s, G_LNF_B), a->dln, NULL, xL, ft_gp(m, G_LNF_W), a->lnf_mean, a->lnf_rstd, N);
 
     for (int l = L - 1; l >= 0; l--) {
         size_t lN = (size_t)l * N;
@@ -282,28 +315,31 @@ int ft_model_backward(ft_model *m, float grad_scale) {
 
         /* MLP: dres holds d(res3); through the residual dropout into dln */
         const float *dmlp = a->dres;
-        if (resid_p(m) > 0) { be->dropout_backward(be->ctx, a->dln, a->dres, (size_t)N * C, resid_p(m), site_seed(m, l, 2)); dmlp = a->dln; }
-        ft__linear_backward(m, l, P_PROJ_W, a->dfch_act, ft_lg(m, l, P_PROJ_W), ft_lg(m, l, P_PROJ_B), dmlp, fcha, N, I, C);
-        ft__lora_backward(m, l, P_PROJ_W, fcha, dmlp, C, a->dfch_act, N);
+        if (resid_p(s) > 0) { be->dropout_backward(be->ctx, a->dln, a->dres, (size_t)N * C, resid_p(s), site_seed(s->dropout_seed, l, 2)); dmlp = a->dln; }
+        ft__linear_backward(m, l, P_PROJ_W, a->dfch_act, lg(s, l, P_PROJ_W), lg(s, l, P_PROJ_B), dmlp, fcha, N, I, C, ws, wsn);
+        ft__lora_backward(s, l, P_PROJ_W, fcha, dmlp, C, a->dfch_act, N);
         if (c->arch == FT_ARCH_GPT2) be->gelu_backward(be->ctx, a->dfch, a->dfch_act, fch, (size_t)N * I);
         else be->swiglu_backward(be->ctx, a->dfch, a->dfch_act, fch, N, I);
-        ft__linear_backward(m, l, P_FC_W, a->dln, ft_lg(m, l, P_FC_W), ft_lg(m, l, P_FC_B), a->dfch, ln2, N, C, F);
-        ft__lora_backward(m, l, P_FC_W, ln2, a->dfch, F, a->dln, N);
-        norm_backward(m, a->dres, ft_lg(m, l, P_LN2_W), ft_lg(m, l, P_LN2_B), a->dln, a->dres, res2, ft_lp(m, l, P_LN2_W), ln2m, ln2r, N);
+        ft__linear_backward(m, l, P_FC_W, a->dln, lg(s, l, P_FC_W), lg(s, l, P_FC_B), a->dfch, ln2, N, C, F, ws, wsn);
+        ft__lora_backward(s, l, P_FC_W, ln2, a->dfch, F, a->dln, N);
+        norm_backward(m, a->dres, lg(s, l, P_LN2_W), lg(s, l, P_LN2_B), a->dln, a->dres, res2, ft_lp(m, l, P_LN2_W), ln2m, ln2r, N);
         /* attention: dres holds d(res2) */
         const float *dat = a->dres;
-        if (resid_p(m) > 0) { be->dropout_backward(be->ctx, a->dln, a->dres, (size_t)N * C, resid_p(m), site_seed(m, l, 1)); dat = a->dln; }
-        ft__linear_backward(m, l, P_ATTN_W, a->datty, ft_lg(m, l, P_ATTN_W), ft_lg(m, l, P_ATTN_B), dat, atty, N, AC, C);
-        ft__lora_backward(m, l, P_ATTN_W, atty, dat, C, a->datty, N);
+        if (resid_p(s) > 0) { be->dropout_backward(be->ctx, a->dln, a->dres, (size_t)N * C, resid_p(s), site_seed(s->dropout_seed, l, 1)); dat = a->dln; }
+        ft__linear_backward(m, l, P_ATTN_W, a->datty, lg(s, l, P_ATTN_W), lg(s, l, P_ATTN_B), dat, atty, N, AC, C, ws, wsn);
+        ft__lora_backward(s, l, P_ATTN_W, atty, dat, C, a->datty, N);
         ft_attn_mask mk = {FT_ATTN_CAUSAL | (segp ? FT_ATTN_SEGMENTS : 0), NULL, segp};
         be->attn_backward(be->ctx, a->dqkv, a->dqkv + AC, a->dqkv + AC + NKV * HS, a->datt, a->datty, qkv, QKV, qkv + AC, QKV,
-                          qkv + AC + NKV * HS, QKV, att, &mk, B, T, NH, NKV, HS, attn_p(m), site_seed(m, l, 3));
+                          qkv + AC + NKV * HS, QKV, att, &mk, B, T, NH, NKV, HS, attn_p(s), site_seed(s->dropout_seed, l, 3));
         if (m->inv_freq) be->rope_backward(be->ctx, a->dqkv, a->pos, m->inv_freq, N, NH, NKV, HS);
-        ft__linear_backward(m, l, P_QKV_W, a->dln, ft_lg(m, l, P_QKV_W), ft_lg(m, l, P_QKV_B), a->dqkv, ln1, N, C, QKV);
-        ft__lora_backward(m, l, P_QKV_W, ln1, a->dqkv, QKV, a->dln, N);
-        norm_backward(m, a->dres, ft_lg(m, l, P_LN1_W), ft_lg(m, l, P_LN1_B), a->dln, a->dres, x, ft_lp(m, l, P_LN1_W), ln1m, ln1r, N);
+        ft__linear_backward(m, l, P_QKV_W, a->dln, lg(s, l, P_QKV_W), lg(s, l, P_QKV_B), a->dqkv, ln1, N, C, QKV, ws, wsn);
+        ft__lora_backward(s, l, P_QKV_W, ln1, a->dqkv, QKV, a->dln, N);
+        norm_backward(m, a->dres, lg(s, l, P_LN1_W), lg(s, l, P_LN1_B), a->dln, a->dres, x, ft_lp(m, l, P_LN1_W), ln1m, ln1r, N);
     }
-    if (embd_p(m) > 0) be->dropout_backward(be->ctx, a->dres, a->dres, (size_t)N * C, embd_p(m), site_seed(m, -1, 0));
-    be->embedding_backward(be->ctx, ft_gg(m, G_WTE), ft_gg(m, G_WPE), a->dres, a->ids, a->pos, N, T, C);
+    if (embd_p(s) > 0) be->dropout_backward(be->ctx, a->dres, a->dres, (size_t)N * C, embd_p(s), site_seed(s->dropout_seed, -1, 0));
+    be->embedding_backward(be->ctx, gg(s, G_WTE), gg(s, G_WPE), a->dres, a->ids, a->pos, N, T, C);
     return FT_OK;
 }
+
+int ft_model_backward(ft_model *m, float grad_scale) { return backward(&m->ts, grad_scale); }
+int ft_train_state_backward(ft_train_state *s, float grad_scale) { return backward(s, grad_scale); }

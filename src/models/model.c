@@ -137,6 +137,8 @@ static int new_model(ft_model **out, const ft_model_config *cfg, const ft_backen
     m->cfg = *cfg;
     m->load_quant = quant;
     m->be = be ? be : ft_backend_cpu();
+    m->ts.m = m;        /* the model's own training state */
+    m->ts.own = 1;
     int rc = layout(m);
     if (rc < 0) { ft_model_free(m); return rc; }
     *out = m;
@@ -146,13 +148,10 @@ static int new_model(ft_model **out, const ft_model_config *cfg, const ft_backen
 void ft_model_free(ft_model *m) {
     if (!m) return;
     ft_arena_free(&m->weights);
-    ft_arena_free(&m->grads);
-    ft_arena_free(&m->act_arena);
+    ft__ts_release(&m->ts);
     ft_context_free(m->dctx);
-    ft_arena_free(&m->lora_arena);
     ft_arena_free(&m->qarena);
     free(m->qws);
-    free(m->lora);
     free(m->params);
     free(m->layer_slot);
     free(m->inv_freq);
@@ -359,7 +358,7 @@ int ft_model_save(const ft_model *m, const char *dir) {
 }
 
 size_t ft_model_weight_bytes(const ft_model *m) {
-    return m->weights.used + m->qarena.used + m->lora_arena.used + m->qws_floats * sizeof(float);
+    return m->weights.used + m->qarena.used + m->ts.lora_arena.used + m->qws_floats * sizeof(float);
 }
 
 size_t ft_model_grad_bytes(const ft_model *m) {

@@ -7,6 +7,7 @@
 #include "finetune/adapter.h"
 #include "finetune/context.h"
 #include "finetune/model.h"
+#include "finetune/train_state.h"
 
 #include "core/json_util.h"
 #include <cjson/cJSON.h>
@@ -55,6 +56,33 @@ typedef struct ft_lora {
     float  *xa;               /* [N, r] saved A x for backward (activation arena) */
 } ft_lora;
 
+/* ---- a training state (train_state.h): everything one training writes over a model's weights ----
+ * Its LoRA adapters and their scratch, the gradients, the activations of the last forward, the dropout
+ * stream and label smoothing, the quantized-matmul workspace. The model's own (m->ts) is what
+ * ft_model_forward / ft_model_backward run: it may train the base weights too (their gradients are the
+ * ft_param.grad of m->params, its adapters' A and B are appended to m->params). Extra states
+ * (ft_train_state_create) only read the weights and train their own adapters (params [2 n_lora], pa / pb
+ * index it): several trainings over one shared base. */
+struct ft_train_state {
+    ft_model *m;
+    int own;                   /* 1: the model's own state (m->ts) */
+    ft_param *params;          /* extra states: their adapters' A and B [n_params]; own: NULL (m->params) */
+    int n_params;
+    ft_lora *lora;             /* [n_lora] adapters (lora.c) */
+    int n_lora, lora_rmax, lora_inmax;
+    float lora_alpha_cfg, lora_dropout_cfg;
+    int lora_r_cfg, lora_rslora_cfg;
+    char lora_targets_cfg[512];
+    float *lora_dxa, *lora_xd, *lora_dx;  /* backward scratch [N, rmax], [N, inmax], [N, inmax] */
+    ft_arena grads, act_arena, lora_arena;
+    int grads_ready;
+    int training;              /* dropout on */
+    uint64_t dropout_seed;
+    float label_smoothing;
+    float *qws; size_t qws_floats;        /* extra states: their quantized-matmul workspace; own: NULL (the model's) */
+    ft_acts a;
+};
+
 struct ft_model {
     ft_model_config cfg;
     const ft_backend *be;
@@ -62,25 +90,29 @@ struct ft_model {
     ft_param *params;          /* [n_params] */
     int *layer_slot;           /* [L * P_LAYER_COUNT] index into params or -1 */
     int global_slot[G_COUNT];  /* index into params or -1 */
-    ft_arena weights, grads, act_arena, lora_arena;
-    ft_lora *lora;             /* [n_lora] adapters (lora.c) */
-    int n_lora, lora_rmax, lora_inmax;
-    float lora_alpha_cfg, lora_dropout_cfg;
-    int lora_r_cfg, lora_rslora_cfg;
-    char lora_targets_cfg[512];
-    float *lora_dxa, *lora_xd, *lora_dx;  /* backward scratch [N, rmax], [N, inmax], [N, inmax] */
+    ft_arena weights;
     ft_arena qarena;           /* quantized weights + their descriptors (quantize.c) */
     ft_dtype load_quant;       /* FT_F32, or quantize the blocks' linear weights (and an untied head) while loading */
-    float *qws; size_t qws_floats;        /* workspace of the quantized matmuls */
-    int grads_ready;
-    int training;              /* dropout on */
-    uint64_t dropout_seed;
-    float label_smoothing;
+    float *qws; size_t qws_floats;        /* workspace of the quantized matmuls (the own training state's, decoding's) */
     float *inv_freq;           /* [HS/2] RoPE inverse frequencies (Llama family) */
-    ft_acts a;
+    ft_train_state ts;         /* the model's own training state (ft_model_forward / backward) */
     /* ft_model_kv_reset / ft_model_decode: one sequence through a one-slot context (context.c) */
     struct ft_context *dctx;
 };
+
+/* train_state.c: frees what a state owns (its arenas, adapters, table, workspace), not the state itself */
+void ft__ts_release(ft_train_state *s);
+/* lora.c: the adapters of c on state s (A Kaiming-uniform, B zero); s's adapters as a PEFT directory */
+struct ft_lora_config;
+int ft__lora_add(ft_train_state *s, const struct ft_lora_config *c, uint64_t seed);
+int ft__lora_save(const ft_train_state *s, const char *dir, const char *base_path);
+
+/* a state's parameter table (own: the model's, base + adapters) and its quantized-matmul workspace */
+static inline ft_param *ft__ts_params(const ft_train_state *s) { return s->own ? s->m->params : s->params; }
+static inline float *ft__ts_ws(const ft_train_state *s, size_t *wsn) {
+    *wsn = s->own ? s->m->qws_floats : s->qws_floats;
+    return s->own ? s->m->qws : s->qws;
+}
 
 /* sizes */
 static inline int ft_qkv_dim(const ft_model_config *c) { return (c->n_head + 2 * c->n_kv_head) * c->head_dim; }
@@ -138,18 +170,19 @@ typedef struct ft_block_ops {
     void  *ctx;
     float *ws; size_t wsn;                           /* quantized-matmul workspace */
     float  resid_p;                                  /* residual dropout (training), else 0 */
+    uint64_t seed;                                   /* its dropout stream (training's seed) */
 } ft_block_ops;
 void ft__block_forward(const ft_model *m, int l, const ft_block_io *b, int N, const int *pos, const ft_block_ops *ops);
 
 void ft__linear_backward(const ft_model *m, int l, int slot, float *dinp, float *dw, float *dbias, const float *dout,
-                        const float *inp, int N, int C, int OC);
+                        const float *inp, int N, int C, int OC, float *ws, size_t wsn);
 
 /* LoRA hooks (lora.c): after the base matmul of (layer, slot), add the adapters' contribution to
  * out (row stride ldo); in backward, add their input gradient into dinp and their A/B gradients */
-void ft__lora_forward(ft_model *m, int l, int slot, const float *inp, float *out, int ldo, int N);
-void ft__lora_backward(ft_model *m, int l, int slot, const float *inp, const float *dout, int ldo, float *dinp, int N);
-size_t ft__lora_act_floats(const ft_model *m, int N);
-void ft__lora_bind_acts(ft_model *m, ft_arena *a, int N);
+void ft__lora_forward(ft_train_state *s, int l, int slot, const float *inp, float *out, int ldo, int N);
+void ft__lora_backward(ft_train_state *s, int l, int slot, const float *inp, const float *dout, int ldo, float *dinp, int N);
+size_t ft__lora_act_floats(const ft_train_state *s, int N);
+void ft__lora_bind_acts(ft_train_state *s, ft_arena *a, int N);
 
 /* params.c: parameter p (f32 [rows, cols], cols 0 = 1-D) planned at the end of plan; t.data holds its
  * offset until the arena is made (the caller then adds the arena base) */

@@ -19,7 +19,7 @@ static int is_qslot(const ft_model *m, int i) {
 
 int ft_model_quantize_base(ft_model *m, ft_dtype q) {
     if (q != FT_NF4 && q != FT_Q8_ROW) return ft_error(FT_ERR_INVALID, "quantization must be nf4 or int8");
-    if (m->n_lora || m->grads_ready) return ft_error(FT_ERR_INVALID, "quantize the base before adding LoRA adapters or gradients");
+    if (m->ts.n_lora || m->ts.grads_ready) return ft_error(FT_ERR_INVALID, "quantize the base before adding LoRA adapters or gradients");
     unsigned char *sel = calloc((size_t)m->n_params + 1, 1);
     if (!sel) return ft_error(FT_ERR_NOMEM, "out of memory");
     for (int i = 0; i < m->n_params; i++) sel[i] = (unsigned char)is_qslot(m, i);
