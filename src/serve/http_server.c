@@ -527,7 +527,7 @@ int ft_server_start(ft_server **out, ft_engine *e, const ft_server_params *param
         return ft_error(FT_ERR_IO, "serve: cannot resolve host '%s': %s", p.host, gai_strerror(gai));
     }
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    if (ai->ai_family == AF_INET6) flags |= MHD_USE_DUAL_STACK;   /* IPv6, and "::" takes IPv4 too */
     s->d = MHD_start_daemon(flags, (uint16_t)p.port, NULL, NULL, on_access, s,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)p.max_connections,
