@@ -8,7 +8,8 @@
  *   - greedy completions over HTTP equal `finetune generate --temperature 0` (base and adapter), and
  *     concurrent requests with different adapters give the same text as each alone;
  *   - the official openai Python client (tests/serve/openai_client_test.py);
- *   - SIGTERM: a running stream completes, the process exits 0 (with ASan: no leak);
+ *   - a full queue answers 503 + Retry-After; SIGTERM: a running stream completes, the process exits 0 (with
+ *     ASan: no leak);
  *   - in-process (server.h): /health says "loading" (503) until ft_server_set_ready.
  * The HTTP client is tests/util/http_client.c (plain sockets). */
 #include "testutil.h"
@@ -684,13 +685,23 @@ static void test_rate_limit(void **s) {
 static void test_sigterm_drains(void **s) {
     (void)s;
     server d;
-    assert_int_equal(server_start(&d, "drain", "--log-file none --drain-timeout 60"), 0);
+    assert_int_equal(server_start(&d, "drain", "--log-file none --drain-timeout 60 --parallel 1 --max-queue 0"), 0);
     int fd = ft_test_http_connect(d.port);
     assert_true(fd >= 0);
     const char *req = "{\"model\": \"default\", \"prompt\": \"Once upon a time\", \"max_tokens\": 480, \"temperature\": 0, \"stream\": true}";
     assert_int_equal(ft_test_http_send(fd, "POST", "/v1/completions", NULL, req, strlen(req)), 0);
     char *raw = ft_test_http_read_until(fd, "data: {", NULL);
     assert_non_null(strstr(raw, "data: {"));
+    /* one slot, no queue: a second request while the stream runs is refused with 503 and Retry-After */
+    ft_test_http_resp busy;
+    char ra[32] = "";
+    assert_int_equal(ft_test_http_do(d.port, "POST", "/v1/completions", NULL, "{\"model\": \"default\", \"prompt\": \"x\"}", &busy), 0);
+    printf("  second request with the only slot busy: %d %s (Retry-After: %s)\n", busy.status, busy.body,
+           ft_test_http_header(busy.head, "Retry-After", ra, sizeof ra) ? ra : "none");
+    assert_int_equal(busy.status, 503);
+    assert_non_null(strstr(busy.body, "\"code\":\"overloaded\""));
+    assert_true(ra[0] != '\0');
+    ft_test_http_resp_free(&busy);
     kill(d.pid, SIGTERM);
     raw = ft_test_http_read_until(fd, "data: [DONE]", raw);
     close(fd);
