@@ -21,7 +21,23 @@ struct ft_chat_template {
     jvar *extra;
     int nextra, capextra;
     int sym_messages, sym_agp, sym_bos, sym_eos, sym_tools, sym_documents;
+    ft_chat_budget budget;
 };
+
+ft_chat_budget ft_chat_default_budget(void) {
+    ft_chat_budget b = {10 * 1000 * 1000, (size_t)64 << 20, (size_t)128 << 20, 64};
+    return b;
+}
+
+void ft_chat_template_set_budget(ft_chat_template *t, const ft_chat_budget *b) {
+    ft_chat_budget d = ft_chat_default_budget();
+    if (!b) { t->budget = d; return; }
+    t->budget = *b;
+    if (t->budget.max_ops <= 0) t->budget.max_ops = d.max_ops;
+    if (t->budget.max_output == 0) t->budget.max_output = d.max_output;
+    if (t->budget.max_memory == 0) t->budget.max_memory = d.max_memory;
+    if (t->budget.max_depth <= 0) t->budget.max_depth = d.max_depth;
+}
 
 static char *dupstr(const char *s) {
     if (!s) return NULL;
@@ -55,6 +71,7 @@ int ft_chat_template_from_string(ft_chat_template **out, const char *source, con
         ft_chat_template_free(t);
         return ft_error(FT_ERR_NOMEM, "chat template: out of memory");
     }
+    t->budget = ft_chat_default_budget();
     int rc = ft__jtemplate_parse(&t->jt, source, strlen(source));
     if (rc) { ft_chat_template_free(t); return rc; }
     t->sym_messages = ft__jtemplate_sym(t->jt, "messages");
@@ -193,13 +210,13 @@ static int render_buf(const ft_chat_template *t, const ft_chat_msg *msgs, int n,
     if (t->bos) { vars[nv].sym = t->sym_bos; vars[nv].v = jv_str(t->bos, strlen(t->bos)); nv++; }
     if (t->eos) { vars[nv].sym = t->sym_eos; vars[nv].v = jv_str(t->eos, strlen(t->eos)); nv++; }
     if (t->nextra == 0) {
-        rc = ft__jtemplate_render(t->jt, vars, nv, &pool, out, gens, ngens);
+        rc = ft__jtemplate_render(t->jt, vars, nv, &pool, out, gens, ngens, &t->budget);
     } else {
         jvar *all = malloc(sizeof(jvar) * (size_t)(nv + t->nextra));
         if (!all) { rc = ft_error(FT_ERR_NOMEM, "chat template: out of memory"); goto done; }
         memcpy(all, vars, sizeof(jvar) * (size_t)nv);
         memcpy(all + nv, t->extra, sizeof(jvar) * (size_t)t->nextra); /* later bindings win */
-        rc = ft__jtemplate_render(t->jt, all, nv + t->nextra, &pool, out, gens, ngens);
+        rc = ft__jtemplate_render(t->jt, all, nv + t->nextra, &pool, out, gens, ngens, &t->budget);
         free(all);
     }
 done:

@@ -19,8 +19,13 @@
 
 /* ---- pool: zeroed, 16-byte-aligned bump allocations in chained blocks, freed all at once ---- */
 typedef struct jpool_block jpool_block;
-typedef struct jpool { jpool_block *head; } jpool;
-void *ft__jpool_alloc(jpool *p, size_t n);               /* NULL on out-of-memory */
+typedef struct jpool {
+    jpool_block *head;
+    size_t bytes;   /* allocated so far */
+    size_t limit;   /* 0 = none; else an allocation that would pass it fails (NULL) and sets over */
+    int    over;
+} jpool;
+void *ft__jpool_alloc(jpool *p, size_t n);               /* NULL on out-of-memory or past the limit */
 char *ft__jpool_strdup(jpool *p, const char *s, size_t n); /* copies n bytes, adds a NUL */
 void  ft__jpool_free(jpool *p);
 
@@ -57,13 +62,19 @@ static inline jv jv_float(double f) { jv v = {0}; v.t = JV_FLOAT; v.u.f = f; ret
 static inline jv jv_str(const char *p, size_t n) { jv v = {0}; v.t = JV_STR; v.u.s.p = p; v.u.s.n = n; return v; }
 
 int  ft__jv_truthy(jv v);
-int  ft__jv_eq(jv a, jv b);                    /* Python == (1 == 1.0 == True, deep for lists/dicts) */
+/* Values nest at most this deep where they are printed, compared or serialised: a namespace can hold
+ * itself ({% set ns.n = ns %}) or grow one level per loop iteration, and the recursion must stay bounded. */
+#define FT_JV_MAX_NESTING 100
+/* Python == (1 == 1.0 == True, deep for lists/dicts); values nested deeper than FT_JV_MAX_NESTING compare unequal */
+int  ft__jv_eq(jv a, jv b);
 const char *ft__jv_typename(jv v);             /* Python type name for messages: "str", "list", ... */
-/* Python str(v) (repr = 0) or repr(v) (repr = 1) appended to b. */
+/* Python str(v) (repr = 0) or repr(v) (repr = 1) appended to b. FT_OK, b's error (FT_ERR_NOMEM, or
+ * FT_ERR_RANGE past its limit), or FT_ERR_RANGE for values nested deeper than FT_JV_MAX_NESTING. */
 int  ft__jv_write(ft__sb *b, jv v, int repr);
 /* json.dumps(v, ensure_ascii, indent, separators, sort_keys) as transformers' tojson filter.
  * indent: NULL for none. item_sep/key_sep: NULL for the json.dumps defaults.
- * Returns FT_OK, FT_ERR_NOMEM, or FT_ERR_INVALID (value not serializable: *bad names its type). */
+ * Returns FT_OK, FT_ERR_NOMEM, FT_ERR_RANGE (b's limit, or nesting deeper than FT_JV_MAX_NESTING), or
+ * FT_ERR_INVALID (value not serializable: *bad names its type). */
 int  ft__jv_tojson(ft__sb *b, jv v, int ensure_ascii, const char *indent, size_t indent_n, const char *item_sep,
                const char *key_sep, int sort_keys, const char **bad);
 void ft__jv_float_repr(char buf[40], double x); /* Python repr(float) */
@@ -155,15 +166,26 @@ int ft__jfunc_id(const char *name);
 
 typedef struct jvar { int sym; jv v; } jvar;
 typedef struct jspan { size_t start, end; } jspan;
+/* the budget of one render (finetune/chat.h: ft_chat_budget) */
+struct ft_chat_budget;
 /* Renders t with vars bound at the top level, appending to out. Values are allocated in pool.
- * gens (optional): malloc'd [start,end) output ranges of each {% generation %} block, in order. */
+ * gens (optional): malloc'd [start,end) output ranges of each {% generation %} block, in order.
+ * The render stops with FT_ERR_RANGE "template exceeds its budget (...)" when it would pass a limit of budget. */
 int ft__jtemplate_render(const jtemplate *t, const jvar *vars, int nvars, jpool *pool, ft__sb *out,
-                     jspan **gens, int *ngens);
+                     jspan **gens, int *ngens, const struct ft_chat_budget *budget);
 
 /* ---- evaluation internals shared by jinja_eval.c and jinja_builtins.c ---- */
 typedef struct jrender jrender;
 int ft__jr_error(jrender *r, const jnode *at, int status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 jpool *ft__jr_pool(jrender *r);
+/* Counts n operations of work against the budget (loops inside filters and methods call it per item). */
+int ft__jr_charge(jrender *r, const jnode *at, int64_t n);
+/* The error for a failed allocation or append (status; b: the text builder involved, or NULL): a text past
+ * its limit (b->err FT_ERR_RANGE), values nested too deep (FT_ERR_RANGE otherwise) or an exhausted value
+ * pool is "template exceeds its budget (...)"; anything else "out of memory". */
+int ft__jr_fail(jrender *r, const jnode *at, int status, const ft__sb *b);
+/* An empty text builder limited to the budget's output size (for text built while rendering). */
+ft__sb ft__jr_sb(const jrender *r);
 int ft__jr_str(jrender *r, jv v, jstr *out);                    /* Python str(v), pool-backed */
 int ft__jr_getattr(jrender *r, const jnode *at, jv obj, jstr name, jv *out);
 int ft__jr_getitem(jrender *r, const jnode *at, jv obj, jv key, jv *out);

@@ -68,7 +68,14 @@ int ft__jfunc_id(const char *name) {
     return 0;
 }
 
-static int oom(jrender *r) { return ft__jr_error(r, NULL, FT_ERR_NOMEM, "out of memory"); }
+static int oom(jrender *r) { return ft__jr_fail(r, NULL, FT_ERR_NOMEM, NULL); }
+
+/* frees b and returns the error of its failed append: past the budget, or out of memory */
+static int sb_fail(jrender *r, const jnode *at, ft__sb *b) {
+    int rc = ft__jr_fail(r, at, b->err ? b->err : FT_ERR_NOMEM, b);
+    ft__sb_free(b);
+    return rc;
+}
 
 /* ---- argument binding: Python-style positional then keyword ---- */
 #define MAXP 6
@@ -164,7 +171,7 @@ static int is_cased_cat(int32_t cp, int *upper, int *lower) {
 enum { CASE_UPPER, CASE_LOWER, CASE_CAPITALIZE, CASE_PYTITLE, CASE_JTITLE };
 
 static int map_case(jrender *r, jstr s, int mode, jv *out) {
-    ft__sb b = {0};
+    ft__sb b = ft__jr_sb(r);
     int32_t cp;
     int first = 1, prev_cased = 0, prev_sep = 1, rc = FT_OK;
     for (size_t i = 0; i < s.n && rc == FT_OK;) {
@@ -189,12 +196,12 @@ static int map_case(jrender *r, jstr s, int mode, jv *out) {
         else rc = ft__jutf8_put(&b, o);
         i += (size_t)k;
     }
-    if (rc) { ft__sb_free(&b); return oom(r); }
+    if (rc) return sb_fail(r, NULL, &b);
     return pool_str(r, &b, out);
 }
 
 static int str_replace(jrender *r, jstr s, jstr old, jstr rep, int64_t count, jv *out) {
-    ft__sb b = {0};
+    ft__sb b = ft__jr_sb(r);
     int rc = FT_OK;
     if (count < 0) count = INT64_MAX;
     if (old.n == 0) {
@@ -221,7 +228,7 @@ static int str_replace(jrender *r, jstr s, jstr old, jstr rep, int64_t count, jv
             done++;
         }
     }
-    if (rc) { ft__sb_free(&b); return oom(r); }
+    if (rc) return sb_fail(r, NULL, &b);
     return pool_str(r, &b, out);
 }
 
@@ -443,8 +450,8 @@ static int do_indent(jrender *r, jstr s, jv width, int first, int blank, jv *out
         ind.n = (size_t)w;
     }
     /* s + "\n", split with str.splitlines() (line boundaries: \n \r \r\n \v \f \x1c-\x1e \x85 \u2028 \u2029) */
-    ft__sb t = {0}, b = {0};
-    if (ft__sb_put(&t, s.p, s.n) || ft__sb_putc(&t, '\n')) { ft__sb_free(&t); return oom(r); }
+    ft__sb t = ft__jr_sb(r), b = ft__jr_sb(r);
+    if (ft__sb_put(&t, s.p, s.n) || ft__sb_putc(&t, '\n')) return sb_fail(r, NULL, &t);
     int line = 0, rc = FT_OK;
     size_t i = 0;
     while (i < t.n && rc == FT_OK) {
@@ -470,7 +477,7 @@ static int do_indent(jrender *r, jstr s, jv width, int first, int blank, jv *out
         line++;
     }
     ft__sb_free(&t);
-    if (rc) { ft__sb_free(&b); return oom(r); }
+    if (rc) return sb_fail(r, NULL, &b);
     return pool_str(r, &b, out);
 }
 
@@ -529,7 +536,7 @@ int ft__jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *arg
             ksep = ft__jpool_strdup(ft__jr_pool(r), b.p, b.n);
             if (!isep || !ksep) return oom(r);
         }
-        ft__sb b = {0};
+        ft__sb b = ft__jr_sb(r);
         const char *bad = NULL;
         int rc = ft__jv_tojson(&b, in, ensure, ind, indn, isep, ksep, sortk, &bad);
         if (rc == FT_ERR_INVALID) {
@@ -537,7 +544,7 @@ int ft__jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *arg
             if (in.t == JV_UNDEF) return ft__jr_error(r, at, FT_ERR_INVALID, "tojson: '%.*s' is undefined", (int)in.u.s.n, in.u.s.p ? in.u.s.p : "");
             return ft__jr_error(r, at, FT_ERR_INVALID, "tojson: object of type %s is not JSON serializable", bad ? bad : "?");
         }
-        if (rc) { ft__sb_free(&b); return oom(r); }
+        if (rc) { rc = ft__jr_fail(r, at, rc, &b); ft__sb_free(&b); return rc; }
         return pool_str(r, &b, out);
     }
     case F_DEFAULT: {
@@ -560,7 +567,7 @@ int ft__jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *arg
         jstr sep = {"", 0};
         if (s.given[0]) FT_TRY(ft__jr_str(r, s.v[0], &sep));
         FT_TRY(ft__jr_iterate(r, at, in, &items));
-        ft__sb b = {0};
+        ft__sb b = ft__jr_sb(r);
         int rc = FT_OK;
         for (int i = 0; i < items->n && rc == FT_OK; i++) {
             jv v = items->v[i];
@@ -569,8 +576,7 @@ int ft__jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *arg
                 if ((rc = attr_path(r, at, v, s.v[1].u.s, &v))) break;
             }
             if ((rc = ft__jr_str(r, v, &str))) break;
-            if (i && ft__sb_put(&b, sep.p, sep.n)) rc = oom(r);
-            if (rc == FT_OK && ft__sb_put(&b, str.p, str.n)) rc = oom(r);
+            if ((i && ft__sb_put(&b, sep.p, sep.n)) || ft__sb_put(&b, str.p, str.n)) return sb_fail(r, at, &b);
         }
         if (rc) { ft__sb_free(&b); return rc; }
         return pool_str(r, &b, out);
@@ -622,12 +628,12 @@ int ft__jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *arg
         return do_map(r, at, in, args, kw, nargs, out);
     case F_REVERSE:
         if (in.t == JV_STR) {
-            ft__sb b = {0};
+            ft__sb b = ft__jr_sb(r);
             size_t e = in.u.s.n;
             int32_t cp;
             while (e > 0) {
                 size_t p = prev_char(in.u.s.p, 0, e, &cp);
-                if (ft__sb_put(&b, in.u.s.p + p, e - p)) { ft__sb_free(&b); return oom(r); }
+                if (ft__sb_put(&b, in.u.s.p + p, e - p)) return sb_fail(r, NULL, &b);
                 e = p;
             }
             return pool_str(r, &b, out);
@@ -642,6 +648,7 @@ int ft__jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *arg
         if (!(l = ft__jlist_new(ft__jr_pool(r), items->n))) return oom(r);
         for (int i = 0; i < items->n; i++) {
             int dup = 0;
+            FT_TRY(ft__jr_charge(r, at, 1 + l->n));
             for (int j = 0; j < l->n && !dup; j++) {
                 jv a = items->v[i], b = l->v[j];
                 if (a.t == JV_STR && b.t == JV_STR) { /* case-insensitive like Jinja's default */
@@ -691,14 +698,14 @@ int ft__jfilter_apply(jrender *r, const jnode *at, int fid, jv in, const jv *arg
         return FT_OK;
     case F_ESCAPE: {
         FT_TRY(ft__jr_str(r, in, &str));
-        ft__sb b = {0};
+        ft__sb b = ft__jr_sb(r);
         int rc = FT_OK;
         for (size_t i = 0; i < str.n && rc == FT_OK; i++) {
             char c = str.p[i];
             rc = c == '&' ? ft__sb_puts(&b, "&amp;") : c == '<' ? ft__sb_puts(&b, "&lt;") : c == '>' ? ft__sb_puts(&b, "&gt;")
                : c == '"' ? ft__sb_puts(&b, "&#34;") : c == '\'' ? ft__sb_puts(&b, "&#39;") : ft__sb_putc(&b, c);
         }
-        if (rc) { ft__sb_free(&b); return oom(r); }
+        if (rc) return sb_fail(r, NULL, &b);
         return pool_str(r, &b, out);
     }
     case F_INDENT: {
@@ -963,13 +970,13 @@ int ft__jmethod_call(jrender *r, const jnode *at, jv obj, jstr name, const jv *a
             if (nargs != 1) return ft__jr_error(r, at, FT_ERR_INVALID, "join() takes exactly one argument");
             jlist *items;
             FT_TRY(ft__jr_iterate(r, at, args[0], &items));
-            ft__sb b = {0};
+            ft__sb b = ft__jr_sb(r);
             for (int i = 0; i < items->n; i++) {
                 if (items->v[i].t != JV_STR) {
                     ft__sb_free(&b);
                     return ft__jr_error(r, at, FT_ERR_INVALID, "sequence item %d: expected str instance, %s found", i, ft__jv_typename(items->v[i]));
                 }
-                if ((i && ft__sb_put(&b, str.p, str.n)) || ft__sb_put(&b, items->v[i].u.s.p, items->v[i].u.s.n)) { ft__sb_free(&b); return oom(r); }
+                if ((i && ft__sb_put(&b, str.p, str.n)) || ft__sb_put(&b, items->v[i].u.s.p, items->v[i].u.s.n)) return sb_fail(r, NULL, &b);
             }
             return pool_str(r, &b, out);
         }
@@ -1003,6 +1010,7 @@ int ft__jmethod_call(jrender *r, const jnode *at, jv obj, jstr name, const jv *a
     } else if (obj.t == JV_LIST && (NAME_IS(name, "count") || NAME_IS(name, "index"))) {
         if (nargs != 1) return ft__jr_error(r, at, FT_ERR_INVALID, "%.*s() takes exactly one argument", (int)name.n, name.p);
         int64_t c = 0, first = -1;
+        FT_TRY(ft__jr_charge(r, at, obj.u.l->n));
         for (int i = 0; i < obj.u.l->n; i++)
             if (ft__jv_eq(obj.u.l->v[i], args[0])) { c++; if (first < 0) first = i; }
         if (name.p[0] == 'i' && first < 0) return ft__jr_error(r, at, FT_ERR_INVALID, "value is not in list");

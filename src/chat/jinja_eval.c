@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "chat/jinja.h"
+#include "finetune/chat.h"
 #include "finetune/status.h"
 
 typedef struct jframe {
@@ -34,6 +35,9 @@ struct jrender {
     int sym_loop;
     jspan *gens;
     int ngens, capgens;
+    ft_chat_budget budget;
+    long long ops;    /* work done so far, against budget.max_ops */
+    const jnode *cur; /* the expression or statement being run: where errors without a node point */
 };
 
 jpool *ft__jr_pool(jrender *r) { return r->pool; }
@@ -45,11 +49,34 @@ int ft__jr_error(jrender *r, const jnode *at, int status, const char *fmt, ...) 
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     int line = 0, col = 0;
+    if (!at) at = r->cur;
     if (at) ft__jtemplate_linecol(r->t, at->pos, &line, &col);
     return ft_error(status, "chat template: line %d, column %d: %s", line, col, msg);
 }
 
-static int oom(jrender *r) { return ft__jr_error(r, NULL, FT_ERR_NOMEM, "out of memory"); }
+int ft__jr_charge(jrender *r, const jnode *at, int64_t n) {
+    r->ops += n;
+    if (r->ops <= r->budget.max_ops) return FT_OK;
+    return ft__jr_error(r, at, FT_ERR_RANGE, "template exceeds its budget (more than %lld operations)", r->budget.max_ops);
+}
+
+int ft__jr_fail(jrender *r, const jnode *at, int status, const ft__sb *b) {
+    if (status == FT_ERR_RANGE && b && b->err == FT_ERR_RANGE)
+        return ft__jr_error(r, at, FT_ERR_RANGE, "template exceeds its budget (a text longer than %zu bytes)", r->budget.max_output);
+    if (status == FT_ERR_RANGE)
+        return ft__jr_error(r, at, FT_ERR_RANGE, "template exceeds its budget (values nested deeper than %d levels)", FT_JV_MAX_NESTING);
+    if (r->pool->over)
+        return ft__jr_error(r, at, FT_ERR_RANGE, "template exceeds its budget (more than %zu bytes of values)", r->budget.max_memory);
+    return ft__jr_error(r, at, FT_ERR_NOMEM, "out of memory");
+}
+
+ft__sb ft__jr_sb(const jrender *r) {
+    ft__sb b = {0};
+    b.limit = r->budget.max_output;
+    return b;
+}
+
+static int oom(jrender *r) { return ft__jr_fail(r, NULL, FT_ERR_NOMEM, NULL); }
 
 static jv undef_named(const char *p, size_t n) {
     jv v = jv_undef();
@@ -121,8 +148,9 @@ static int assign_targets(jrender *r, const jnode *at, const int *syms, int nsym
 int ft__jr_str(jrender *r, jv v, jstr *out) {
     if (v.t == JV_STR) { *out = v.u.s; return FT_OK; }
     if (v.t == JV_UNDEF) { out->p = ""; out->n = 0; return FT_OK; }
-    ft__sb b = {0};
-    if (ft__jv_write(&b, v, 0)) { ft__sb_free(&b); return oom(r); }
+    ft__sb b = ft__jr_sb(r);
+    int rc = ft__jv_write(&b, v, 0);
+    if (rc) { rc = ft__jr_fail(r, NULL, rc, &b); ft__sb_free(&b); return rc; }
     char *s = ft__jpool_strdup(r->pool, b.p ? b.p : "", b.n);
     out->p = s;
     out->n = b.n;
@@ -132,6 +160,9 @@ int ft__jr_str(jrender *r, jv v, jstr *out) {
 
 int ft__jr_iterate(jrender *r, const jnode *at, jv v, jlist **out) {
     jlist *l;
+    /* whoever iterates walks every item: charged here once for filters, methods and loops alike */
+    int64_t n_items = v.t == JV_LIST ? v.u.l->n : v.t == JV_DICT ? v.u.d->n : v.t == JV_STR ? (int64_t)v.u.s.n : 0;
+    FT_TRY(ft__jr_charge(r, at, n_items));
     switch (v.t) {
     case JV_LIST: *out = v.u.l; return FT_OK;
     case JV_UNDEF:
@@ -299,11 +330,12 @@ static int do_slice(jrender *r, const jnode *at, jv obj, jv start, jv stop, jv s
         for (int64_t k = 0; k < len; k++) { off[k] = i; i += (size_t)ft__utf8_next(obj.u.s.p, obj.u.s.n, i, &cp); }
         off[len] = obj.u.s.n;
     }
-    ft__sb bb = {0};
+    ft__sb bb = ft__jr_sb(r);
     for (int64_t k = 0; k < count; k++) {
         int64_t c = a + k * s;
         size_t p0 = ascii ? (size_t)c : off[c], p1 = ascii ? (size_t)c + 1 : off[c + 1];
-        if (ft__sb_put(&bb, obj.u.s.p + p0, p1 - p0)) { ft__sb_free(&bb); return oom(r); }
+        int rc = ft__sb_put(&bb, obj.u.s.p + p0, p1 - p0);
+        if (rc) { rc = ft__jr_fail(r, at, rc, &bb); ft__sb_free(&bb); return rc; }
     }
     char *str = ft__jpool_strdup(r->pool, bb.p ? bb.p : "", bb.n);
     *out = jv_str(str, bb.n);
@@ -327,9 +359,10 @@ static int type_error(jrender *r, const jnode *at, int op, jv a, jv b) {
                     ft__jv_typename(a), ft__jv_typename(b));
 }
 
-/* <0, 0, >0; sets *ok = 0 when the types are not ordered */
-static int order(jv a, jv b, int *ok) {
-    *ok = 1;
+/* <0, 0, >0; sets *ok = 0 when the types are not ordered (or nested deeper than FT_JV_MAX_NESTING) */
+static int order(jv a, jv b, int *ok, int depth) {
+    *ok = depth <= FT_JV_MAX_NESTING;
+    if (!*ok) return 0;
     if (is_num(a) && is_num(b)) {
         if (a.t != JV_FLOAT && b.t != JV_FLOAT) return ival(a) < ival(b) ? -1 : ival(a) > ival(b);
         double x = fval(a), y = fval(b);
@@ -343,7 +376,7 @@ static int order(jv a, jv b, int *ok) {
     if (a.t == JV_LIST && b.t == JV_LIST && a.tuple == b.tuple) {
         for (int i = 0; i < a.u.l->n && i < b.u.l->n; i++) {
             if (ft__jv_eq(a.u.l->v[i], b.u.l->v[i])) continue;
-            return order(a.u.l->v[i], b.u.l->v[i], ok);
+            return order(a.u.l->v[i], b.u.l->v[i], ok, depth + 1);
         }
         return a.u.l->n < b.u.l->n ? -1 : a.u.l->n > b.u.l->n;
     }
@@ -361,6 +394,7 @@ int ft__jr_compare(jrender *r, const jnode *at, int op, jv a, jv b, int *res) {
                 return ft__jr_error(r, at, FT_ERR_INVALID, "'in <string>' requires string as left operand, not %s", ft__jv_typename(a));
             found = a.u.s.n == 0 || (a.u.s.n <= b.u.s.n && memmem(b.u.s.p, b.u.s.n, a.u.s.p, a.u.s.n) != NULL);
         } else if (b.t == JV_LIST) {
+            FT_TRY(ft__jr_charge(r, at, b.u.l->n));
             for (int i = 0; i < b.u.l->n && !found; i++) found = ft__jv_eq(a, b.u.l->v[i]);
         } else if (b.t == JV_DICT || b.t == JV_NS) {
             if ((a.t == JV_LIST && !a.tuple) || a.t == JV_DICT)
@@ -374,7 +408,7 @@ int ft__jr_compare(jrender *r, const jnode *at, int op, jv a, jv b, int *res) {
     }
     if (a.t == JV_UNDEF) return undefined_error(r, at, a);
     if (b.t == JV_UNDEF) return undefined_error(r, at, b);
-    int ok, c = order(a, b, &ok);
+    int ok, c = order(a, b, &ok, 0);
     if (!ok)
         return ft__jr_error(r, at, FT_ERR_INVALID, "'%s' not supported between instances of '%s' and '%s'", opname(op),
                         ft__jv_typename(a), ft__jv_typename(b));
@@ -455,8 +489,15 @@ static int arith(jrender *r, const jnode *at, int op, jv a, jv b, jv *out) {
         case OP_POW:
             if (y < 0 && x == 0) return ft__jr_error(r, at, FT_ERR_INVALID, "0.0 cannot be raised to a negative power");
             if (y < 0) { *out = jv_float(pow((double)x, (double)y)); return FT_OK; }
+            /* by squaring: at most 64 steps, whatever the exponent (1 ** 9223372036854775807 is 1) */
             z = 1;
-            for (int64_t k = 0; k < y && !ovf; k++) ovf = __builtin_mul_overflow(z, x, &z);
+            if (x == 0 || x == 1) z = y == 0 ? 1 : x;
+            else if (x == -1) z = (y & 1) ? -1 : 1;
+            else
+                for (int64_t base = x, e = y; e > 0 && !ovf; e >>= 1) {
+                    if (e & 1) ovf = __builtin_mul_overflow(z, base, &z);
+                    if (e > 1 && !ovf) ovf = __builtin_mul_overflow(base, base, &base);
+                }
             break;
         }
         if (ovf) return ft__jr_error(r, at, FT_ERR_RANGE, "integer overflow in '%s'", opname(op));
@@ -520,6 +561,8 @@ static int call_value(jrender *r, const jnode *at, jv fn, const jv *args, const 
 static int eval(jrender *r, const jnode *e, jv *out) {
     jv a, b, c;
     int res;
+    r->cur = e;
+    FT_TRY(ft__jr_charge(r, e, 1));
     switch (e->kind) {
     case N_LIT: *out = e->lit; return FT_OK;
     case N_NAME: *out = lookup(r, e->sym); return FT_OK;
@@ -638,9 +681,9 @@ static int eval(jrender *r, const jnode *e, jv *out) {
 /* ---- statements ---- */
 static int exec(jrender *r, const jnode *s);
 
-static int put_value(jrender *r, jv v) {
+static int put_value(jrender *r, const jnode *at, jv v) {
     int rc = v.t == JV_STR ? ft__sb_put(r->out, v.u.s.p, v.u.s.n) : ft__jv_write(r->out, v, 0);
-    return rc ? oom(r) : FT_OK;
+    return rc ? ft__jr_fail(r, at, rc, r->out) : FT_OK;
 }
 
 static int exec_for(jrender *r, const jnode *s) {
@@ -656,6 +699,8 @@ static int exec_for(jrender *r, const jnode *s) {
         for (int i = 0; i < items->n; i++) {
             jv cond;
             f.n = 0;
+            int rc0 = ft__jr_charge(r, s, 1);
+            if (rc0) { r->scope = f.parent; return rc0; }
             int rc = assign_targets(r, s, s->syms, s->nsyms, items->v[i]);
             if (rc == FT_OK) rc = eval(r, s->b, &cond);
             if (rc) { r->scope = f.parent; return rc; }
@@ -674,7 +719,8 @@ static int exec_for(jrender *r, const jnode *s) {
     for (int i = 0; i < items->n && rc == FT_OK; i++) {
         f.n = 0;
         L.index0 = i;
-        rc = assign_targets(r, s, s->syms, s->nsyms, items->v[i]);
+        rc = ft__jr_charge(r, s, 1);
+        if (rc == FT_OK) rc = assign_targets(r, s, s->syms, s->nsyms, items->v[i]);
         if (rc == FT_OK && r->sym_loop >= 0) rc = frame_set(r, &f, r->sym_loop, loopv);
         if (rc == FT_OK) rc = exec(r, s->body);
         if (r->ctrl == CTRL_CONTINUE) r->ctrl = CTRL_NONE;
@@ -685,7 +731,7 @@ static int exec_for(jrender *r, const jnode *s) {
 }
 
 static int capture(jrender *r, const jnode *body, jv *out) {
-    ft__sb b = {0}, *saved = r->out;
+    ft__sb b = ft__jr_sb(r), *saved = r->out;
     r->out = &b;
     int rc = exec(r, body);
     r->out = saved;
@@ -700,7 +746,8 @@ static int capture(jrender *r, const jnode *body, jv *out) {
 
 int ft__jr_call_macro(jrender *r, const jnode *at, jv fn, const jv *args, const jstr *kw, int nargs, jv *out) {
     const jnode *m = fn.u.macro;
-    if (r->depth >= 64) return ft__jr_error(r, at, FT_ERR_RANGE, "macro calls nested too deeply");
+    if (r->depth >= r->budget.max_depth)
+        return ft__jr_error(r, at, FT_ERR_RANGE, "template exceeds its budget (macro calls nested deeper than %d)", r->budget.max_depth);
     jframe f = {NULL, 0, 0, NULL, NULL};
     int npos = 0;
     while (npos < nargs && !kw[npos].p) npos++;
@@ -733,13 +780,17 @@ int ft__jr_call_macro(jrender *r, const jnode *at, jv fn, const jv *args, const 
 static int exec(jrender *r, const jnode *s) {
     jv v;
     for (; s; s = s->next) {
+        r->cur = s;
+        FT_TRY(ft__jr_charge(r, s, 1));
         switch (s->kind) {
-        case N_TEXT:
-            if (ft__sb_put(r->out, s->s.p, s->s.n)) return oom(r);
+        case N_TEXT: {
+            int rc = ft__sb_put(r->out, s->s.p, s->s.n);
+            if (rc) return ft__jr_fail(r, s, rc, r->out);
             break;
+        }
         case N_OUTPUT:
             FT_TRY(eval(r, s->a, &v));
-            FT_TRY(put_value(r, v));
+            FT_TRY(put_value(r, s->a, v));
             break;
         case N_IF:
             FT_TRY(eval(r, s->a, &v));
@@ -799,11 +850,15 @@ static int exec(jrender *r, const jnode *s) {
     return FT_OK;
 }
 
-int ft__jtemplate_render(const jtemplate *t, const jvar *vars, int nvars, jpool *pool, ft__sb *out, jspan **gens, int *ngens) {
+int ft__jtemplate_render(const jtemplate *t, const jvar *vars, int nvars, jpool *pool, ft__sb *out, jspan **gens, int *ngens,
+                         const ft_chat_budget *budget) {
     jrender r;
     memset(&r, 0, sizeof r);
     r.t = t;
+    r.budget = budget ? *budget : ft_chat_default_budget();
     r.pool = pool;
+    pool->limit = r.budget.max_memory;
+    out->limit = r.budget.max_output;
     r.main_out = r.out = out;
     r.sym_loop = ft__jtemplate_sym(t, "loop");
     r.globals = ft__jpool_alloc(pool, sizeof(jv) * (size_t)(t->nsyms + 1));

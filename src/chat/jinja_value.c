@@ -19,8 +19,11 @@ struct jpool_block {
 };
 
 void *ft__jpool_alloc(jpool *p, size_t n) {
+    if (n > SIZE_MAX - 16) return NULL;
     n = (n + 15) & ~(size_t)15;
     if (n == 0) n = 16;
+    if (p->limit && (n > p->limit || p->bytes > p->limit - n)) { p->over = 1; return NULL; }
+    p->bytes += n;
     jpool_block *h = p->head;
     if (!h || h->cap - h->used < n) {
         size_t cap = h ? h->cap * 2 : 16384;
@@ -62,6 +65,8 @@ void ft__jpool_free(jpool *p) {
         b = next;
     }
     p->head = NULL;
+    p->bytes = 0;
+    p->over = 0;
 }
 
 /* ---- UTF-8 ---- */
@@ -184,7 +189,8 @@ static int is_num(jv v) { return v.t == JV_BOOL || v.t == JV_INT || v.t == JV_FL
 static double num_f(jv v) { return v.t == JV_FLOAT ? v.u.f : v.t == JV_INT ? (double)v.u.i : (double)v.u.b; }
 static int64_t num_i(jv v) { return v.t == JV_INT ? v.u.i : v.u.b; }
 
-int ft__jv_eq(jv a, jv b) {
+static int eq_rec(jv a, jv b, int depth) {
+    if (depth > FT_JV_MAX_NESTING) return 0;
     if (is_num(a) && is_num(b)) {
         if (a.t != JV_FLOAT && b.t != JV_FLOAT) return num_i(a) == num_i(b);
         return num_f(a) == num_f(b);
@@ -196,13 +202,13 @@ int ft__jv_eq(jv a, jv b) {
     case JV_LIST:
         if (a.tuple != b.tuple || a.u.l->n != b.u.l->n) return 0;
         for (int i = 0; i < a.u.l->n; i++)
-            if (!ft__jv_eq(a.u.l->v[i], b.u.l->v[i])) return 0;
+            if (!eq_rec(a.u.l->v[i], b.u.l->v[i], depth + 1)) return 0;
         return 1;
     case JV_DICT:
         if (a.u.d->n != b.u.d->n) return 0;
         for (int i = 0; i < a.u.d->n; i++) {
             jv *o = ft__jdict_get(b.u.d, a.u.d->k[i].p, a.u.d->k[i].n);
-            if (!o || !ft__jv_eq(a.u.d->v[i], *o)) return 0;
+            if (!o || !eq_rec(a.u.d->v[i], *o, depth + 1)) return 0;
         }
         return 1;
     case JV_NS: return a.u.d == b.u.d;
@@ -212,6 +218,8 @@ int ft__jv_eq(jv a, jv b) {
     default: return 0;
     }
 }
+
+int ft__jv_eq(jv a, jv b) { return eq_rec(a, b, 0); }
 
 const char *ft__jv_typename(jv v) {
     static const char *names[] = {"Undefined", "NoneType", "bool", "int", "float", "str", "list", "dict",
@@ -301,9 +309,10 @@ static int repr_str(ft__sb *b, const char *s, size_t n) {
     return rc ? rc : ft__sb_putc(b, q);
 }
 
-int ft__jv_write(ft__sb *b, jv v, int repr) {
+static int write_rec(ft__sb *b, jv v, int repr, int depth) {
     char num[40];
     int rc;
+    if (depth > FT_JV_MAX_NESTING) return FT_ERR_RANGE;
     switch (v.t) {
     case JV_UNDEF: return repr ? ft__sb_puts(b, "Undefined") : FT_OK;
     case JV_NONE: return ft__sb_puts(b, "None");
@@ -315,7 +324,7 @@ int ft__jv_write(ft__sb *b, jv v, int repr) {
         rc = ft__sb_putc(b, v.tuple ? '(' : '[');
         for (int i = 0; i < v.u.l->n && rc == FT_OK; i++) {
             if (i) ft__sb_puts(b, ", ");
-            rc = ft__jv_write(b, v.u.l->v[i], 1);
+            rc = write_rec(b, v.u.l->v[i], 1, depth + 1);
         }
         if (rc == FT_OK && v.tuple && v.u.l->n == 1) rc = ft__sb_putc(b, ',');
         return rc ? rc : ft__sb_putc(b, v.tuple ? ')' : ']');
@@ -325,7 +334,7 @@ int ft__jv_write(ft__sb *b, jv v, int repr) {
             if (i) ft__sb_puts(b, ", ");
             repr_str(b, v.u.d->k[i].p, v.u.d->k[i].n);
             ft__sb_puts(b, ": ");
-            rc = ft__jv_write(b, v.u.d->v[i], 1);
+            rc = write_rec(b, v.u.d->v[i], 1, depth + 1);
         }
         return rc ? rc : ft__sb_puts(b, v.t == JV_NS ? "}>" : "}");
     case JV_LOOP:
@@ -334,6 +343,8 @@ int ft__jv_write(ft__sb *b, jv v, int repr) {
         return ft__sb_puts(b, "<function>");
     }
 }
+
+int ft__jv_write(ft__sb *b, jv v, int repr) { return write_rec(b, v, repr, 0); }
 
 /* ---- json.dumps ---- */
 typedef struct jsonopt {
@@ -362,6 +373,7 @@ static int key_cmp(const jstr *a, const jstr *b) {
 static int json_val(ft__sb *b, jv v, const jsonopt *o, int level) {
     char num[40];
     int rc = FT_OK;
+    if (level > FT_JV_MAX_NESTING) return FT_ERR_RANGE;
     switch (v.t) {
     case JV_NONE: return ft__sb_puts(b, "null");
     case JV_BOOL: return ft__sb_puts(b, v.u.b ? "true" : "false");

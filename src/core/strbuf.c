@@ -9,6 +9,7 @@
 int ft__sb_reserve(ft__sb *b, size_t extra) {
     if (b->err) return b->err;
     if (extra > SIZE_MAX - b->n - 1) return b->err = FT_ERR_NOMEM;
+    if (b->limit && b->n + extra > b->limit) return b->err = FT_ERR_RANGE;
     size_t need = b->n + extra + 1;
     if (need <= b->cap) return FT_OK;
     size_t cap = b->cap ? b->cap : 256;
@@ -38,6 +39,11 @@ int ft__sb_vprintf(ft__sb *b, const char *fmt, va_list ap) {
     va_copy(again, ap);
     int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
     if (k >= 0 && b->p && (size_t)k < b->cap - b->n) {   /* it fitted */
+        if (b->limit && b->n + (size_t)k > b->limit) {
+            b->p[b->n] = '\0';
+            va_end(again);
+            return b->err = FT_ERR_RANGE;
+        }
         b->n += (size_t)k;
         va_end(again);
         return FT_OK;

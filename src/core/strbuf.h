@@ -30,9 +30,11 @@ typedef struct ft__sb {
     size_t n;    /* bytes of text, not counting the NUL */
     size_t cap;  /* bytes allocated at p */
     int    err;  /* FT_OK, or the first error (sticky) */
+    size_t limit; /* 0 = none; else an append that would make n exceed it fails with FT_ERR_RANGE (sticky):
+                     a budget for text built from untrusted input (chat templates) */
 } ft__sb;
 
-/* Room for `extra` more bytes plus the NUL (grows by doubling). */
+/* Room for `extra` more bytes plus the NUL (grows by doubling; FT_ERR_RANGE past b->limit). */
 int  ft__sb_reserve(ft__sb *b, size_t extra);
 /* Appends n bytes of s (s may be NULL when n == 0). */
 int  ft__sb_put(ft__sb *b, const void *s, size_t n);

@@ -28,7 +28,7 @@ void ft__render_free(ft_render *r) {
 
 /* appends through the core string builder (text, len, cap are its p, n, cap) */
 static int put(ft_render *r, const char *s, size_t n) {
-    ft__sb b = {r->text, r->len, r->cap, FT_OK};
+    ft__sb b = {r->text, r->len, r->cap, FT_OK, 0};
     int rc = ft__sb_put(&b, s, n);
     r->text = b.p;
     r->len = b.n;
