@@ -5,10 +5,15 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* Reads a whole file into a malloc'd, NUL-terminated buffer (*out, caller frees). */
+/* Opens a regular file read-only (*fd, close it after use; *size its size when size is not NULL). A
+ * directory, FIFO, socket or device is refused at once with FT_ERR_IO "<path>: is a FIFO (named pipe);
+ * expected a regular file" (a FIFO would block for ever). */
+int ft_file_open_regular(const char *path, int *fd, size_t *size);
+
+/* Reads a whole regular file into a malloc'd, NUL-terminated buffer (*out, caller frees). */
 int ft_file_read_all(const char *path, char **out, size_t *len);
 
-/* A read-only memory map of a whole file. data is NULL for an empty file. */
+/* A read-only memory map of a whole regular file. data is NULL for an empty file. */
 typedef struct ft_mmap { void *data; size_t size; } ft_mmap;
 int  ft_file_map(ft_mmap *m, const char *path);
 void ft_file_unmap(ft_mmap *m);

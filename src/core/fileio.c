@@ -5,41 +5,65 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Opens path for reading, refusing what is not a regular file: a directory, a FIFO (whose open and
+ * reads would block until a writer comes), a device or a socket. O_NONBLOCK keeps the open itself from
+ * blocking on a FIFO; it is cleared again for the regular file. */
+int ft_file_open_regular(const char *path, int *fd_out, size_t *size) {
+    *fd_out = -1;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return ft_error(errno == ENOENT ? FT_ERR_NOT_FOUND : FT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) { close(fd); return ft_error(FT_ERR_IO, "%s: cannot stat: %s", path, strerror(errno)); }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        const char *what = S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO (named pipe)"
+                         : S_ISSOCK(st.st_mode) ? "a socket" : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "not a regular file";
+        return ft_error(FT_ERR_IO, "%s: is %s; expected a regular file", path, what);
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    *fd_out = fd;
+    if (size) *size = (size_t)st.st_size;
+    return FT_OK;
+}
+
 int ft_file_read_all(const char *path, char **out, size_t *len) {
     *out = NULL;
     if (len) *len = 0;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return ft_error(errno == ENOENT ? FT_ERR_NOT_FOUND : FT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (fseek(fp, 0, SEEK_END) != 0) { fclose(fp); return ft_error(FT_ERR_IO, "%s: cannot seek: %s", path, strerror(errno)); }
-    long n = ftell(fp);
-    if (n < 0) { fclose(fp); return ft_error(FT_ERR_IO, "%s: cannot tell size (is it a directory?)", path); }
-    rewind(fp);
-    char *buf = malloc((size_t)n + 1);
-    if (!buf) { fclose(fp); return ft_error(FT_ERR_NOMEM, "%s: cannot allocate %ld bytes", path, n); }
-    size_t got = fread(buf, 1, (size_t)n, fp);
-    int err = ferror(fp);
-    fclose(fp);
-    if (got != (size_t)n || err) { free(buf); return ft_error(FT_ERR_IO, "%s: short read (%zu of %ld bytes)", path, got, n); }
+    int fd;
+    size_t n = 0;
+    FT_TRY(ft_file_open_regular(path, &fd, &n));
+    char *buf = n < SIZE_MAX ? malloc(n + 1) : NULL;
+    if (!buf) { close(fd); return ft_error(FT_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, n); }
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = read(fd, buf + got, n - got);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) { int e = errno; free(buf); close(fd); return ft_error(FT_ERR_IO, "%s: read failed: %s", path, strerror(e)); }
+        if (k == 0) break;   /* shrank meanwhile */
+        got += (size_t)k;
+    }
+    close(fd);
+    if (got != n) { free(buf); return ft_error(FT_ERR_IO, "%s: short read (%zu of %zu bytes)", path, got, n); }
     buf[n] = 0;
     *out = buf;
-    if (len) *len = (size_t)n;
+    if (len) *len = n;
     return FT_OK;
 }
 
 int ft_file_map(ft_mmap *m, const char *path) {
     m->data = NULL; m->size = 0;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return ft_error(errno == ENOENT ? FT_ERR_NOT_FOUND : FT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) { close(fd); return ft_error(FT_ERR_IO, "%s: cannot stat: %s", path, strerror(errno)); }
-    if (S_ISDIR(st.st_mode)) { close(fd); return ft_error(FT_ERR_IO, "%s: is a directory, expected a file", path); }
-    m->size = (size_t)st.st_size;
+    int fd;
+    size_t size = 0;
+    FT_TRY(ft_file_open_regular(path, &fd, &size));
+    m->size = size;
     if (m->size > 0) {
         void *p = mmap(NULL, m->size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) { close(fd); return ft_error(FT_ERR_IO, "%s: mmap failed: %s", path, strerror(errno)); }

@@ -13,7 +13,11 @@
 #define FT_CORE_JSON_UTIL_H
 #include <cjson/cJSON.h>
 
-int         ft__json_int(const cJSON *o, const char *key, int def);   /* number truncated toward 0 */
+int         ft__json_int(const cJSON *o, const char *key, int def);   /* number truncated toward 0, saturated to int */
+/* v itself (a number: truncated toward 0 and saturated to int, never undefined behaviour) or def */
+int         ft__json_as_int(const cJSON *v, int def);
+/* 1 when v is an integer in [0, limit) (*out set), else 0: for ids and indices a file gives */
+int         ft__json_as_index(const cJSON *v, int limit, int *out);
 double      ft__json_num(const cJSON *o, const char *key, double def);
 const char *ft__json_str(const cJSON *o, const char *key, const char *def);
 int         ft__json_bool(const cJSON *o, const char *key, int def);  /* true / false only */
@@ -22,6 +26,19 @@ int ft__json_get_int(const cJSON *o, const char *key, int def, int *out, const c
 int ft__json_get_num(const cJSON *o, const char *key, double def, double *out, const char *where);
 int ft__json_get_str(const cJSON *o, const char *key, const char *def, const char **out, const char *where);
 int ft__json_get_bool(const cJSON *o, const char *key, int def, int *out, const char *where);
+
+/* Bounded strict getters, for the sizes and numbers a file decides (config.json, adapter_config.json,
+ * state.json): absent key or null gives def (not checked) and FT_OK; anything else must be an integer in
+ * [lo, hi] (_int_in, _i64_in) or a finite number in the interval from lo to hi (_real_in; bits of `open`:
+ * FT__JSON_LO_OPEN excludes lo, FT__JSON_HI_OPEN excludes hi), else FT_ERR_FORMAT naming where, the key,
+ * the value and the limit: `config.json: "num_hidden_layers" is 300000000; it must be an integer in
+ * [1, 1024]`. *out is set either way (to def on error). */
+enum { FT__JSON_CLOSED = 0, FT__JSON_LO_OPEN = 1, FT__JSON_HI_OPEN = 2 };
+int ft__json_get_int_in(const cJSON *o, const char *key, int def, int lo, int hi, int *out, const char *where);
+int ft__json_get_i64_in(const cJSON *o, const char *key, long long def, long long lo, long long hi, long long *out,
+                        const char *where);
+int ft__json_get_real_in(const cJSON *o, const char *key, double def, double lo, double hi, int open, double *out,
+                         const char *where);
 
 /* "a string", "a number", "a boolean", "null", "a list", "an object"; "nothing" for NULL */
 const char *ft__json_type_name(const cJSON *v);

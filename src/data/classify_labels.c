@@ -2,6 +2,7 @@
 #include "finetune/classify_data.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
+#include "core/json_util.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -104,8 +105,7 @@ int ft_label_map_from_json(ft_label_map *m, const char *json, size_t len, const 
             id = parse_id(it->string, n);
             name = cJSON_GetStringValue(it);
         } else {
-            id = cJSON_IsNumber(it) && it->valuedouble >= 0 && it->valuedouble < n &&
-                 it->valuedouble == (double)(int)it->valuedouble ? (int)it->valuedouble : -1;
+            if (!ft__json_as_index(it, n, &id)) id = -1;
             name = it->string;
         }
         if (id < 0 || !name) {

@@ -236,6 +236,63 @@ void ft_dataset_free(ft_dataset *ds) {
     free(ds);
 }
 
+/* The most bytes one token stands for (at most 1024): bounds how much text a truncated record needs. */
+static int max_piece_bytes(const ft_tokenizer *tok) {
+    char buf[1024];
+    int best = 1;
+    for (int id = 0, n = ft_tokenizer_vocab_size(tok); id < n && best < (int)sizeof buf; id++) {
+        int m = ft_tokenizer_decode_piece(tok, 0, id, buf, sizeof buf);
+        if (m == FT_ERR_RANGE) m = (int)sizeof buf;
+        if (m > best) best = m;
+    }
+    return best;
+}
+
+/* A record that will be truncated to seq_len tokens anyway is cut before tokenizing (a 50 MB JSONL string
+ * is not tokenized whole to keep 256 tokens): at most `keep` bytes stay, the end (RIGHT) or the start
+ * (LEFT) is dropped at a whitespace or character boundary. keep is a few times what seq_len tokens can
+ * cover (each token stands for at most max_piece_bytes bytes), so the tokens kept after truncation are
+ * those of the whole text: BPE merges only reach as far as one token's bytes from the cut. The learned
+ * spans follow the text. Returns 1 when cut. */
+static int cut_text(ft_render *r, size_t keep, ft_truncate mode) {
+    if (r->len <= keep || (mode != FT_TRUNC_RIGHT && mode != FT_TRUNC_LEFT)) return 0;
+    size_t cut;   /* RIGHT: new length; LEFT: bytes dropped from the start */
+    if (mode == FT_TRUNC_RIGHT) {
+        cut = keep;
+        size_t floor_ = keep - keep / 8;
+        while (cut > floor_ && r->text[cut] != ' ' && r->text[cut] != '\n') cut--;
+        if (cut == floor_) cut = keep;
+        while (cut > 0 && ((unsigned char)r->text[cut] & 0xC0) == 0x80) cut--;  /* not inside a character */
+        r->len = cut;
+        r->text[cut] = 0;
+        int64_t k = 0;
+        for (int64_t i = 0; i < r->nspans; i++) {
+            if (r->spans[i].s >= (int64_t)cut) continue;
+            r->spans[k] = r->spans[i];
+            if (r->spans[k].e > (int64_t)cut) r->spans[k].e = (int64_t)cut;
+            k++;
+        }
+        r->nspans = k;
+    } else {
+        cut = r->len - keep;
+        size_t ceil_ = cut + keep / 8;
+        while (cut < ceil_ && r->text[cut] != ' ' && r->text[cut] != '\n') cut++;
+        if (cut == ceil_) cut = r->len - keep;
+        while (cut < r->len && ((unsigned char)r->text[cut] & 0xC0) == 0x80) cut++;
+        memmove(r->text, r->text + cut, r->len - cut + 1);
+        r->len -= cut;
+        int64_t k = 0;
+        for (int64_t i = 0; i < r->nspans; i++) {
+            if (r->spans[i].e <= (int64_t)cut) continue;
+            r->spans[k].s = r->spans[i].s > (int64_t)cut ? r->spans[i].s - (int64_t)cut : 0;
+            r->spans[k].e = r->spans[i].e - (int64_t)cut;
+            k++;
+        }
+        r->nspans = k;
+    }
+    return 1;
+}
+
 static int build_examples(ft_dataset *ds, ft_data_ctx *c, const ft_tokenizer *tok) {
     const ft_data_options *o = c->opt;
     ft_recs *rs = c->rs;
@@ -258,6 +315,8 @@ static int build_examples(ft_dataset *ds, ft_data_ctx *c, const ft_tokenizer *to
         goto done;
     }
     int first_kind = 0;
+    /* text kept of a record that is truncated: 2x what seq_len tokens can stand for, and at least 64 KiB */
+    size_t keep_bytes = (size_t)(o->seq_len + 16) * (size_t)max_piece_bytes(tok) * 2 + 65536;
     for (int64_t i = 0; i < rs->n; i++) {
         const ft_rec *x = &rs->recs[i];
         if (x->dropped) continue;
@@ -277,14 +336,15 @@ static int build_examples(ft_dataset *ds, ft_data_ctx *c, const ft_tokenizer *to
             continue;
         }
         int n = 0;
+        ft_truncate tm = o->truncate;
+        if (tm == FT_TRUNC_AUTO) tm = x->kind == FT_REC_TEXT ? FT_TRUNC_NONE : FT_TRUNC_RIGHT;
+        int text_cut = o->seq_len > 0 && cut_text(&r, keep_bytes, tm);
         if ((rc = ft__encoder_run(&e, &r, &n)) < 0) {
             ft_error_wrap(rc, "%s: line %d: record %lld", rs->files[x->file], x->line, (long long)x->index);
             goto done;
         }
-        ft_truncate tm = o->truncate;
-        if (tm == FT_TRUNC_AUTO) tm = x->kind == FT_REC_TEXT ? FT_TRUNC_NONE : FT_TRUNC_RIGHT;
-        int full = n;
-        int cut = ft__encoder_truncate(&e, &n, o->seq_len, tm);
+        int full = n;   /* of the text kept: a record cut before tokenizing had more */
+        int cut = ft__encoder_truncate(&e, &n, o->seq_len, tm) || text_cut;
         st->over_seq_len += full > o->seq_len;
         int any = 0;
         for (int k = 1; k < n && !any; k++) any = e.learn[k];

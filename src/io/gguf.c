@@ -12,6 +12,7 @@
 #include "finetune/fileio.h"
 #include "finetune/status.h"
 #include "finetune/tensor.h"
+#include "core/strindex.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@ struct ft_gguf {
     ft_gguf_tensor *tensors;
     void          **owned;      /* NUL-terminated string copies etc., freed at close */
     size_t          n_owned, cap_owned;
+    ft__strindex    kv_index, tensor_index;   /* key / name -> position: duplicate checks and lookups in O(1) */
 };
 
 /* ---- ggml type table: block size (elements) and bytes per block ---- */
@@ -274,7 +276,9 @@ int ft_gguf_open(ft_gguf **out, const char *path) {
     for (uint64_t i = 0; i < nkv; i++) {
         if ((rc = read_kv(g, &c, &g->kv[i], i)) < 0) goto fail;
         g->n_kv = (int)i + 1;
-        if (ft_gguf_find_kv(g, g->kv[i].key) != &g->kv[i]) {
+        int prev;
+        if (ft__strindex_put(&g->kv_index, g->kv[i].key, (int)i, &prev) < 0) { rc = ft_error(FT_ERR_NOMEM, "%s: out of memory", path); goto fail; }
+        if (prev >= 0) {
             rc = ft_error(FT_ERR_FORMAT, "%s: duplicate metadata key '%s'", path, g->kv[i].key);
             goto fail;
         }
@@ -292,7 +296,9 @@ int ft_gguf_open(ft_gguf **out, const char *path) {
     for (uint64_t i = 0; i < nt; i++) {
         if ((rc = read_tensor_info(g, &c, &g->tensors[i], i)) < 0) goto fail;
         g->n_tensors = (int)i + 1;
-        if (ft_gguf_find_tensor(g, g->tensors[i].name) != &g->tensors[i]) {
+        int prev;
+        if (ft__strindex_put(&g->tensor_index, g->tensors[i].name, (int)i, &prev) < 0) { rc = ft_error(FT_ERR_NOMEM, "%s: out of memory", path); goto fail; }
+        if (prev >= 0) {
             rc = ft_error(FT_ERR_FORMAT, "%s: duplicate tensor name '%s'", path, g->tensors[i].name);
             goto fail;
         }
@@ -327,6 +333,8 @@ void ft_gguf_close(ft_gguf *g) {
     free(g->owned);
     free(g->kv);
     free(g->tensors);
+    ft__strindex_free(&g->kv_index);
+    ft__strindex_free(&g->tensor_index);
     ft_file_unmap(&g->map);
     free(g);
 }
@@ -339,13 +347,13 @@ int ft_gguf_n_tensors(const ft_gguf *g) { return g->n_tensors; }
 const ft_gguf_tensor *ft_gguf_tensor_at(const ft_gguf *g, int i) { return i >= 0 && i < g->n_tensors ? &g->tensors[i] : NULL; }
 
 const ft_gguf_kv *ft_gguf_find_kv(const ft_gguf *g, const char *key) {
-    for (int i = 0; i < g->n_kv; i++) if (strcmp(g->kv[i].key, key) == 0) return &g->kv[i];
-    return NULL;
+    int i = ft__strindex_get(&g->kv_index, key);
+    return i >= 0 && i < g->n_kv ? &g->kv[i] : NULL;
 }
 
 const ft_gguf_tensor *ft_gguf_find_tensor(const ft_gguf *g, const char *name) {
-    for (int i = 0; i < g->n_tensors; i++) if (strcmp(g->tensors[i].name, name) == 0) return &g->tensors[i];
-    return NULL;
+    int i = ft__strindex_get(&g->tensor_index, name);
+    return i >= 0 && i < g->n_tensors ? &g->tensors[i] : NULL;
 }
 
 /* ---- typed getters ---- */
@@ -384,7 +392,7 @@ int ft_gguf_get_int_opt(const ft_gguf *g, const char *key, int64_t def, int64_t 
 
 static int kv_float(const ft_gguf *g, const ft_gguf_kv *kv, double *out) {
     if (kv->type == FT_GGUF_FLOAT32 || kv->type == FT_GGUF_FLOAT64) { *out = kv->v.f; return FT_OK; }
-    int64_t i;
+    int64_t i = 0;
     if (is_int_type(kv->type) && kv_int(g, kv, &i) == FT_OK) { *out = (double)i; return FT_OK; }
     return ft_error(FT_ERR_FORMAT, "%s: metadata key '%s' is a %s, expected a number", g->path, kv->key, ft_gguf_type_name(kv->type));
 }
@@ -411,6 +419,7 @@ int ft_gguf_get_str(const ft_gguf *g, const char *key, const char **out) {
 }
 
 static int find_array(const ft_gguf *g, const char *key, const ft_gguf_kv **out) {
+    *out = NULL;
     const ft_gguf_kv *kv = ft_gguf_find_kv(g, key);
     if (!kv) return ft_error(FT_ERR_NOT_FOUND, "%s: missing metadata key '%s'", g->path, key);
     if (kv->type != FT_GGUF_ARRAY)

@@ -80,11 +80,14 @@ static int grow(void **p, int *cap, int need, size_t elem) {
 }
 
 int ft__st_add_meta(ft_safetensors *st, const char *key, const char *value) {
-    for (int i = 0; i < st->n_meta; i++)
-        if (strcmp(st->meta[2 * i], key) == 0) return FT_OK;
+    if (ft__strindex_get(&st->meta_index, key) >= 0) return FT_OK;
     FT_TRY(grow((void **)&st->meta, &st->cap_meta, 2 * (st->n_meta + 1), sizeof(char *)));
     char *k = st_strdup(key), *v = st_strdup(value);
-    if (!k || !v) { free(k); free(v); return ft_error(FT_ERR_NOMEM, "safetensors: out of memory for metadata"); }
+    int prev;
+    if (!k || !v || ft__strindex_put(&st->meta_index, k, st->n_meta, &prev) < 0) {
+        free(k); free(v);
+        return ft_error(FT_ERR_NOMEM, "safetensors: out of memory for metadata");
+    }
     st->meta[2 * st->n_meta] = k;
     st->meta[2 * st->n_meta + 1] = v;
     st->n_meta++;
@@ -331,9 +334,8 @@ const ft_st_entry *ft_st_at(const ft_safetensors *st, int i) {
 
 const char *ft_st_metadata(const ft_safetensors *st, const char *key) {
     if (!st || !key) return NULL;
-    for (int i = 0; i < st->n_meta; i++)
-        if (strcmp(st->meta[2 * i], key) == 0) return st->meta[2 * i + 1];
-    return NULL;
+    int i = ft__strindex_get(&st->meta_index, key);
+    return i >= 0 ? st->meta[2 * i + 1] : NULL;
 }
 
 void ft_st_close(ft_safetensors *st) {
@@ -346,6 +348,7 @@ void ft_st_close(ft_safetensors *st) {
     free(st->maps);
     free(st->slots);
     free(st->meta);
+    ft__strindex_free(&st->meta_index);
     free(st->path);
     free(st);
 }

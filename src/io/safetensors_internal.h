@@ -13,6 +13,7 @@
 
 #include "finetune/fileio.h"
 #include "finetune/safetensors.h"
+#include "core/strindex.h"
 
 /* Largest header accepted (same limit as the reference implementation). */
 #define FT_ST_MAX_HEADER 100000000ull
@@ -28,6 +29,7 @@ struct ft_safetensors {
     uint32_t     slot_mask;
     int          n_meta, cap_meta; /* cap_meta counts char* slots */
     char       **meta;      /* [2 * n_meta] key, value, key, value ... (owned) */
+    ft__strindex meta_index; /* metadata key -> pair number (a header may hold a million keys) */
 };
 
 /* Not yet in the public header (see the report): integer tensors as int32. */

@@ -1,6 +1,7 @@
 /* encoder_io.c — the encoder's files and options: config.json (sizes, task, pooling, labels), loading
  * with head (re-)initialisation, saving an HF directory, reading weights back, freezing, task names. */
 #include "models/encoder_internal.h"
+#include "models/config_limits.h"
 #include "core/json_util.h"
 #include "models/linear.h"
 #include "models/model_internal.h"
@@ -69,6 +70,7 @@ static int config_from_json(ft_encoder_config *c, int *act, const ft__enc_family
     memset(c, 0, sizeof *c);
     const char *type = ft__json_str(root, "model_type", NULL);
     if (!type) return ft_error(FT_ERR_FORMAT, "%s: no \"model_type\"", path);
+    FT_TRY(ft__encoder_config_check_json(root, type, path));
     snprintf(c->model_type, sizeof c->model_type, "%s", type);
     const ft__enc_family *f = ft__enc_family_by_type(type);
     if (!f) return ft_error(FT_ERR_UNSUPPORTED, "%s: model_type \"%s\" is not an encoder this build handles (bert, distilbert, roberta)", path, type);

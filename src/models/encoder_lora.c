@@ -374,7 +374,7 @@ int ft_encoder_load_with_adapter(ft_encoder_model **out, const char *adapter_dir
         else if (cJSON_IsString(tt)) eo.task = !strcmp(tt->valuestring, "TOKEN_CLS") ? FT_TASK_TOKEN : FT_TASK_CLASSIFY;
     }
     const cJSON *nl = cJSON_GetObjectItem(j, "finetune_num_labels");
-    if (eo.num_labels == 0 && cJSON_IsNumber(nl)) eo.num_labels = (int)nl->valuedouble;
+    if (eo.num_labels == 0 && cJSON_IsNumber(nl)) eo.num_labels = ft__json_as_int(nl, 0);
     const cJSON *pl = cJSON_GetObjectItem(j, "finetune_pooling");
     if (eo.pooling == FT_POOL_AUTO && cJSON_IsString(pl)) eo.pooling = !strcmp(pl->valuestring, "mean") ? FT_POOL_MEAN : FT_POOL_CLS;
     cJSON *labels = cJSON_DetachItemFromObject(j, "finetune_labels");

@@ -1,6 +1,7 @@
 /* gpt2.c — the GPT-2 family (gpt2, distilgpt2, DialoGPT): config.json fields and HF tensor names.
  * HF stores GPT-2 linear weights as Conv1D, [in, out]; we keep [out, in], so they are transposed. */
 #include "model_internal.h"
+#include "models/config_limits.h"
 #include "finetune/status.h"
 #include "core/json_util.h"
 
@@ -10,25 +11,31 @@
 int ft__gpt2_config_from_json(ft_model_config *c, const cJSON *root, const char *path) {
     snprintf(c->model_type, sizeof c->model_type, "gpt2");
     c->arch = FT_ARCH_GPT2;
-    c->vocab_size = ft__json_int(root, "vocab_size", 50257);
-    c->max_seq_len = ft__json_int(root, "n_positions", ft__json_int(root, "n_ctx", 1024));
-    c->n_embd = ft__json_int(root, "n_embd", 768);
-    c->n_layer = ft__json_int(root, "n_layer", 12);
-    c->n_head = ft__json_int(root, "n_head", 12);
+    FT_TRY(ft__json_get_int_in(root, "vocab_size", 50257, 1, FT_MAX_VOCAB, &c->vocab_size, path));
+    int n_ctx;
+    FT_TRY(ft__json_get_int_in(root, "n_ctx", 1024, 1, FT_MAX_POSITIONS, &n_ctx, path));
+    FT_TRY(ft__json_get_int_in(root, "n_positions", n_ctx, 1, FT_MAX_POSITIONS, &c->max_seq_len, path));
+    FT_TRY(ft__json_get_int_in(root, "n_embd", 768, 1, FT_MAX_WIDTH, &c->n_embd, path));
+    FT_TRY(ft__json_get_int_in(root, "n_layer", 12, 1, FT_MAX_LAYERS, &c->n_layer, path));
+    FT_TRY(ft__json_get_int_in(root, "n_head", 12, 1, FT_MAX_HEADS, &c->n_head, path));
     c->n_kv_head = c->n_head;
-    if (c->n_head <= 0 || c->n_embd % c->n_head != 0)
+    if (c->n_embd % c->n_head != 0)
         return ft_error(FT_ERR_FORMAT, "%s: n_embd (%d) must be a multiple of n_head (%d)", path, c->n_embd, c->n_head);
     c->head_dim = c->n_embd / c->n_head;
-    c->ffn_hidden = ft__json_int(root, "n_inner", 4 * c->n_embd);
-    c->norm_eps = (float)ft__json_num(root, "layer_norm_epsilon", 1e-5);
+    FT_TRY(ft__json_get_int_in(root, "n_inner", 4 * c->n_embd < FT_MAX_FFN ? 4 * c->n_embd : FT_MAX_FFN, 1, FT_MAX_FFN, &c->ffn_hidden, path));
+    double d;
+    FT_TRY(ft__json_get_real_in(root, "layer_norm_epsilon", 1e-5, 0, 1, FT__JSON_LO_OPEN | FT__JSON_HI_OPEN, &d, path));
+    c->norm_eps = (float)d;
     c->qkv_bias = c->o_bias = c->mlp_bias = 1;
     c->tied_embeddings = ft__json_bool(root, "tie_word_embeddings", 1);
-    c->resid_dropout = (float)ft__json_num(root, "resid_pdrop", 0.1);
-    c->embd_dropout = (float)ft__json_num(root, "embd_pdrop", 0.1);
-    c->attn_dropout = (float)ft__json_num(root, "attn_pdrop", 0.1);
-    if (c->attn_dropout < 0 || c->attn_dropout >= 1)
-        return ft_error(FT_ERR_FORMAT, "%s: attention dropout %g must be in [0, 1)", path, (double)c->attn_dropout);
-    c->initializer_range = (float)ft__json_num(root, "initializer_range", 0.02);
+    FT_TRY(ft__json_get_real_in(root, "resid_pdrop", 0.1, 0, 1, FT__JSON_HI_OPEN, &d, path));
+    c->resid_dropout = (float)d;
+    FT_TRY(ft__json_get_real_in(root, "embd_pdrop", 0.1, 0, 1, FT__JSON_HI_OPEN, &d, path));
+    c->embd_dropout = (float)d;
+    FT_TRY(ft__json_get_real_in(root, "attn_pdrop", 0.1, 0, 1, FT__JSON_HI_OPEN, &d, path));
+    c->attn_dropout = (float)d;
+    FT_TRY(ft__json_get_real_in(root, "initializer_range", 0.02, 0, 10, FT__JSON_CLOSED, &d, path));
+    c->initializer_range = (float)d;
     c->bos_token_id = ft__json_int(root, "bos_token_id", -1);
     c->eos_token_id = ft__json_int(root, "eos_token_id", -1);
     c->pad_token_id = ft__json_int(root, "pad_token_id", -1);

@@ -1,6 +1,7 @@
 /* llama.c — the Llama family (Llama 2/3, Mistral, Qwen2, SmolLM, TinyLlama, llama2.c stories):
  * config.json fields, HF tensor names, and RoPE frequencies with linear / llama3 scaling. */
 #include "model_internal.h"
+#include "models/config_limits.h"
 #include "finetune/status.h"
 #include "core/json_util.h"
 
@@ -13,8 +14,14 @@
 static int parse_rope(ft_model_config *c, const cJSON *root, const char *path) {
     const cJSON *rp = cJSON_GetObjectItemCaseSensitive(root, "rope_parameters");
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
-    c->rope_theta = (float)ft__json_num(root, "rope_theta", 10000.0);
-    if (cJSON_IsObject(rp)) c->rope_theta = (float)ft__json_num(rp, "rope_theta", c->rope_theta);
+    double d;
+    /* every rope number is a divisor or an exponent base: finite and positive (float range) */
+    FT_TRY(ft__json_get_real_in(root, "rope_theta", 10000.0, 0, 1e30, FT__JSON_LO_OPEN, &d, path));
+    c->rope_theta = (float)d;
+    if (cJSON_IsObject(rp)) {
+        FT_TRY(ft__json_get_real_in(rp, "rope_theta", c->rope_theta, 0, 1e30, FT__JSON_LO_OPEN, &d, path));
+        c->rope_theta = (float)d;
+    }
     const cJSON *s = cJSON_IsObject(rs) ? rs : (cJSON_IsObject(rp) ? rp : NULL);
     c->rope_scaling = FT_ROPE_NONE;
     if (!s) return FT_OK;
@@ -22,13 +29,22 @@ static int parse_rope(ft_model_config *c, const cJSON *root, const char *path) {
     if (!cJSON_IsString(type)) type = cJSON_GetObjectItemCaseSensitive(s, "type");
     const char *t = cJSON_IsString(type) ? type->valuestring : "default";
     if (strcmp(t, "default") == 0) return FT_OK;
-    c->rope_factor = (float)ft__json_num(s, "factor", 1.0);
+    char where[4200];
+    snprintf(where, sizeof where, "%s (%s)", path, s == rs ? "rope_scaling" : "rope_parameters");
+    FT_TRY(ft__json_get_real_in(s, "factor", 1.0, 0, 1e6, FT__JSON_LO_OPEN, &d, where));
+    c->rope_factor = (float)d;
     if (strcmp(t, "linear") == 0) { c->rope_scaling = FT_ROPE_LINEAR; return FT_OK; }
     if (strcmp(t, "llama3") == 0) {
         c->rope_scaling = FT_ROPE_LLAMA3;
-        c->rope_low_freq_factor = (float)ft__json_num(s, "low_freq_factor", 1.0);
-        c->rope_high_freq_factor = (float)ft__json_num(s, "high_freq_factor", 4.0);
-        c->rope_original_max_pos = ft__json_int(s, "original_max_position_embeddings", 8192);
+        FT_TRY(ft__json_get_real_in(s, "low_freq_factor", 1.0, 0, 1e6, FT__JSON_LO_OPEN, &d, where));
+        c->rope_low_freq_factor = (float)d;
+        FT_TRY(ft__json_get_real_in(s, "high_freq_factor", 4.0, 0, 1e6, FT__JSON_LO_OPEN, &d, where));
+        c->rope_high_freq_factor = (float)d;
+        FT_TRY(ft__json_get_int_in(s, "original_max_position_embeddings", 8192, 1, FT_MAX_POSITIONS, &c->rope_original_max_pos, where));
+        /* the smoothing divides by their difference */
+        if (!(c->rope_high_freq_factor > c->rope_low_freq_factor))
+            return ft_error(FT_ERR_FORMAT, "%s: \"high_freq_factor\" (%g) must be greater than \"low_freq_factor\" (%g)", where,
+                            (double)c->rope_high_freq_factor, (double)c->rope_low_freq_factor);
         return FT_OK;
     }
     return ft_error(FT_ERR_UNSUPPORTED, "%s: rope scaling type \"%s\" is not supported (supported: linear, llama3)", path, t);
@@ -42,29 +58,30 @@ int ft__llama_config_from_json(ft_model_config *c, const cJSON *root, const char
     for (size_t i = 0; i < sizeof need / sizeof *need; i++)
         if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(root, need[i])))
             return ft_error(FT_ERR_FORMAT, "%s: missing or non-numeric \"%s\"", path, need[i]);
-    c->vocab_size = ft__json_int(root, "vocab_size", 0);
-    c->n_embd = ft__json_int(root, "hidden_size", 0);
-    c->ffn_hidden = ft__json_int(root, "intermediate_size", 0);
-    c->n_layer = ft__json_int(root, "num_hidden_layers", 0);
-    c->n_head = ft__json_int(root, "num_attention_heads", 0);
-    c->n_kv_head = ft__json_int(root, "num_key_value_heads", c->n_head);
-    const cJSON *hd = cJSON_GetObjectItemCaseSensitive(root, "head_dim");
-    c->head_dim = cJSON_IsNumber(hd) ? hd->valueint : (c->n_head > 0 ? c->n_embd / c->n_head : 0);
-    if (c->n_head <= 0 || c->n_kv_head <= 0 || c->n_head % c->n_kv_head != 0)
+    FT_TRY(ft__json_get_int_in(root, "vocab_size", 0, 1, FT_MAX_VOCAB, &c->vocab_size, path));
+    FT_TRY(ft__json_get_int_in(root, "hidden_size", 0, 1, FT_MAX_WIDTH, &c->n_embd, path));
+    FT_TRY(ft__json_get_int_in(root, "intermediate_size", 0, 1, FT_MAX_FFN, &c->ffn_hidden, path));
+    FT_TRY(ft__json_get_int_in(root, "num_hidden_layers", 0, 1, FT_MAX_LAYERS, &c->n_layer, path));
+    FT_TRY(ft__json_get_int_in(root, "num_attention_heads", 0, 1, FT_MAX_HEADS, &c->n_head, path));
+    FT_TRY(ft__json_get_int_in(root, "num_key_value_heads", c->n_head, 1, FT_MAX_HEADS, &c->n_kv_head, path));
+    FT_TRY(ft__json_get_int_in(root, "head_dim", c->n_embd / c->n_head, 1, FT_MAX_HEAD_DIM, &c->head_dim, path));
+    if (c->n_head % c->n_kv_head != 0)
         return ft_error(FT_ERR_FORMAT, "%s: num_attention_heads (%d) must be a positive multiple of num_key_value_heads (%d)", path, c->n_head, c->n_kv_head);
     if (c->head_dim <= 0 || c->head_dim % 2)
         return ft_error(FT_ERR_FORMAT, "%s: head dimension %d must be even and positive", path, c->head_dim);
-    c->max_seq_len = ft__json_int(root, "max_position_embeddings", 2048);
-    c->norm_eps = (float)ft__json_num(root, "rms_norm_eps", 1e-6);
+    FT_TRY(ft__json_get_int_in(root, "max_position_embeddings", 2048, 1, FT_MAX_POSITIONS, &c->max_seq_len, path));
+    double d;
+    FT_TRY(ft__json_get_real_in(root, "rms_norm_eps", 1e-6, 0, 1, FT__JSON_LO_OPEN | FT__JSON_HI_OPEN, &d, path));
+    c->norm_eps = (float)d;
     c->tied_embeddings = ft__json_bool(root, "tie_word_embeddings", 0);
     int attention_bias = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "attention_bias"));
     c->qkv_bias = is_qwen2 || attention_bias;
     c->o_bias = attention_bias;
     c->mlp_bias = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "mlp_bias"));
-    c->attn_dropout = (float)ft__json_num(root, "attention_dropout", 0.0);
-    if (c->attn_dropout < 0 || c->attn_dropout >= 1)
-        return ft_error(FT_ERR_FORMAT, "%s: attention dropout %g must be in [0, 1)", path, (double)c->attn_dropout);
-    c->initializer_range = (float)ft__json_num(root, "initializer_range", 0.02);
+    FT_TRY(ft__json_get_real_in(root, "attention_dropout", 0.0, 0, 1, FT__JSON_HI_OPEN, &d, path));
+    c->attn_dropout = (float)d;
+    FT_TRY(ft__json_get_real_in(root, "initializer_range", 0.02, 0, 10, FT__JSON_CLOSED, &d, path));
+    c->initializer_range = (float)d;
     c->bos_token_id = ft__json_int(root, "bos_token_id", -1);
     c->eos_token_id = ft__json_int(root, "eos_token_id", -1);
     c->pad_token_id = ft__json_int(root, "pad_token_id", -1);

@@ -277,14 +277,17 @@ int ft__peft_lora_config_read(ft_peft_lora_config *out, const char *dir) {
             if (cJSON_IsString(it) && o < sizeof out->targets)
                 o += (size_t)snprintf(out->targets + o, sizeof out->targets - o, "%s%s", o ? "," : "", it->valuestring);
     }
-    out->r = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "r"));
-    double alpha = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "lora_alpha"));
-    const cJSON *dr = cJSON_GetObjectItem(j, "lora_dropout");
+    /* r decides the adapter's allocation; alpha / r scales every update: both bounded, alpha finite */
+    double alpha = 0, dropout = 0;
+    if (rc == FT_OK && (!cJSON_IsNumber(cJSON_GetObjectItem(j, "r")) || !cJSON_IsNumber(cJSON_GetObjectItem(j, "lora_alpha"))))
+        rc = ft_error(FT_ERR_FORMAT, "%s: needs positive \"r\" and \"lora_alpha\"", path);
+    if (rc == FT_OK) rc = ft__json_get_int_in(j, "r", 0, 1, FT_MAX_LORA_RANK, &out->r, path);
+    if (rc == FT_OK) rc = ft__json_get_real_in(j, "lora_alpha", 0, 0, 1e6, FT__JSON_LO_OPEN, &alpha, path);
+    if (rc == FT_OK) rc = ft__json_get_real_in(j, "lora_dropout", 0, 0, 1, FT__JSON_HI_OPEN, &dropout, path);
     out->alpha = (float)alpha;
-    out->dropout = cJSON_IsNumber(dr) ? (float)dr->valuedouble : 0.0f;
+    out->dropout = (float)dropout;
     out->rslora = cJSON_IsTrue(cJSON_GetObjectItem(j, "use_rslora"));
     cJSON_Delete(j);
-    if (rc == FT_OK && (out->r <= 0 || !isfinite(alpha))) rc = ft_error(FT_ERR_FORMAT, "%s: needs positive \"r\" and \"lora_alpha\"", path);
     return rc;
 }
 

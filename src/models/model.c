@@ -1,6 +1,7 @@
 /* model.c — parameter layout (one allocation), loading from / saving to Hugging Face directories,
  * random initialisation. The forward/backward loop is in decoder.c. */
 #include "model_internal.h"
+#include "models/config_limits.h"
 #include "finetune/fileio.h"
 #include "finetune/rng.h"
 #include "finetune/safetensors.h"
@@ -41,7 +42,7 @@ int ft_model_config_from_json(ft_model_config *cfg, const char *json, const char
     if (cfg->vocab_size <= 0 || cfg->n_layer <= 0 || cfg->n_embd <= 0 || cfg->max_seq_len <= 0 || cfg->ffn_hidden <= 0)
         return ft_error(FT_ERR_FORMAT, "%s: sizes must be positive (vocab %d, layers %d, width %d, context %d, ffn %d)",
                         path, cfg->vocab_size, cfg->n_layer, cfg->n_embd, cfg->max_seq_len, cfg->ffn_hidden);
-    return FT_OK;
+    return ft__model_config_check(cfg, path);
 }
 
 int ft_model_config_load(ft_model_config *cfg, const char *dir) {
@@ -139,7 +140,9 @@ static int new_model(ft_model **out, const ft_model_config *cfg, const ft_backen
     m->be = be ? be : ft_backend_cpu();
     m->ts.m = m;        /* the model's own training state */
     m->ts.own = 1;
-    int rc = layout(m);
+    int64_t n_params;
+    int rc = ft__model_config_param_count(cfg, &n_params, "model config");
+    if (rc == FT_OK) rc = layout(m);
     if (rc < 0) { ft_model_free(m); return rc; }
     *out = m;
     return FT_OK;
@@ -256,8 +259,24 @@ int ft_model_load_quantized(ft_model **out, const char *dir, const ft_backend *b
     FT_TRY(ft_model_config_load(&cfg, dir));
     ft_safetensors *st;
     FT_TRY(ft_st_open(&st, dir));
+    /* before allocating: a config.json that lays out far more values than the weights hold cannot load,
+     * and would first allocate and zero all of it (a small shortfall is left to the tensor-by-tensor
+     * check, whose message names the missing tensor) */
+    int64_t want, have = 0;
+    int rc = ft__model_config_param_count(&cfg, &want, dir);
+    for (int i = 0; rc == FT_OK && i < ft_st_count(st); i++) {
+        const ft_st_entry *e = ft_st_at(st, i);
+        int64_t n = 1;
+        for (int k = 0; k < e->ndim; k++) n *= e->shape[k];   /* checked against nbytes at open */
+        have += n;
+    }
+    if (rc == FT_OK && want > 2 * have + (1 << 24))
+        rc = ft_error(FT_ERR_SHAPE, "%s: config.json lays out %lld parameters (%d layers, width %d, vocabulary %d) but the weights "
+                      "hold only %lld values: the config and the weights do not belong together", dir, (long long)want, cfg.n_layer,
+                      cfg.n_embd, cfg.vocab_size, (long long)have);
+    if (rc < 0) { ft_st_close(st); return rc; }
     ft_model *m = NULL;
-    int rc = new_model(&m, &cfg, be, quant);
+    rc = new_model(&m, &cfg, be, quant);
     if (rc == FT_OK) rc = load_weights(m, st, dir);
     ft_st_close(st);
     if (rc < 0) { ft_model_free(m); return rc; }

@@ -62,6 +62,7 @@ static int apply_name(ft_tokenizer *tok, const cJSON *cfg, const char *key, int 
 static int apply_one(ft_tokenizer *tok, const cJSON *cfg, const char *path, int *changed) {
     const cJSON *dec = cJSON_GetObjectItemCaseSensitive(cfg, "added_tokens_decoder");
     if (cJSON_IsObject(dec)) {
+        ft__tok_allow_ids(tok, cJSON_GetArraySize(dec));
         for (const cJSON *it = dec->child; it; it = it->next) {
             char *end;
             long id = strtol(it->string, &end, 10);

@@ -36,12 +36,14 @@ static int load_vocab_json(ft_tokenizer *tok, const char *path) {
     FT_TRY(ft__json_parse_file(&root, path));
     int rc = FT_OK;
     if (!cJSON_IsObject(root)) { rc = ft_error(FT_ERR_FORMAT, "%s: expected a JSON object token -> id", path); goto done; }
+    ft__tok_allow_ids(tok, cJSON_GetArraySize(root));
     for (const cJSON *it = root->child; it; it = it->next) {
-        if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble != (double)(int)it->valuedouble) {
-            rc = ft_error(FT_ERR_FORMAT, "%s: token '%s': id is not a non-negative integer", path, it->string);
+        int id;
+        if (!ft__json_as_index(it, 1 << 30, &id)) {
+            rc = ft_error(FT_ERR_FORMAT, "%s: token '%s': id is not an integer in [0, 2^30)", path, it->string);
             goto done;
         }
-        if ((rc = ft__tok_set_token(tok, (int)it->valuedouble, it->string, strlen(it->string), FT_TOKF_MODEL)) < 0) goto done;
+        if ((rc = ft__tok_set_token(tok, id, it->string, strlen(it->string), FT_TOKF_MODEL)) < 0) goto done;
     }
 done:
     cJSON_Delete(root);

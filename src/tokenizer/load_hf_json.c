@@ -189,7 +189,7 @@ static int parse_post(ft_tokenizer *tok, const cJSON *n) {
             cJSON_ArrayForEach(it, list) {
                 const cJSON *seq = ITEM(it, "Sequence"), *sp = ITEM(it, "SpecialToken");
                 const cJSON *tid = ITEM(seq ? seq : sp, "type_id");
-                int type_id = cJSON_IsNumber(tid) ? (int)tid->valuedouble : 0;
+                int type_id = ft__json_as_int(tid, 0);
                 if (type_id < 0 || type_id > 255) return ft_error(FT_ERR_FORMAT, "%s: post_processor type_id %d", tok->source, type_id);
                 if (seq) {
                     if (!pass) { seen_seq = 1; continue; }
@@ -207,7 +207,7 @@ static int parse_post(ft_tokenizer *tok, const cJSON *n) {
                 const cJSON *ids = ITEM(ITEM(specials, name), "ids"), *idv;
                 if (cJSON_IsArray(ids)) {
                     cJSON_ArrayForEach(idv, ids) {
-                        int id = cJSON_IsNumber(idv) ? (int)idv->valuedouble : -1;
+                        int id = ft__json_as_int(idv, -1);
                         if (id < 0 || id >= tok->n_tokens)
                             return ft_error(FT_ERR_FORMAT, "%s: post_processor special token '%s' has a bad id", tok->source, name);
                         if (nid >= FT_TOK_MAX_PAIR)
@@ -235,7 +235,7 @@ static int parse_post(ft_tokenizer *tok, const cJSON *n) {
         const cJSON *ci = cJSON_GetArrayItem(cls, 1), *si = cJSON_GetArrayItem(sep, 1);
         if (!cJSON_IsNumber(ci) || !cJSON_IsNumber(si))
             return ft_error(FT_ERR_FORMAT, "%s: %s without cls/sep ids", tok->source, type);
-        int c = (int)ci->valuedouble, s = (int)si->valuedouble;
+        int c = ft__json_as_int(ci, -1), s = ft__json_as_int(si, -1);
         if (c < 0 || c >= tok->n_tokens || s < 0 || s >= tok->n_tokens)
             return ft_error(FT_ERR_FORMAT, "%s: %s cls/sep id out of range", tok->source, type);
         if (type[0] == 'R') {
@@ -298,9 +298,10 @@ static int parse_decoder(ft_tokenizer *tok, const cJSON *n) {
 static int parse_vocab(ft_tokenizer *tok, const cJSON *vocab) {
     if (!cJSON_IsObject(vocab)) return ft_error(FT_ERR_FORMAT, "%s: model.vocab is not an object", tok->source);
     for (const cJSON *it = vocab->child; it; it = it->next) {
-        if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble != (double)(int)it->valuedouble)
-            return ft_error(FT_ERR_FORMAT, "%s: vocab entry '%s': id is not a non-negative integer", tok->source, it->string);
-        FT_TRY(ft__tok_set_token(tok, (int)it->valuedouble, it->string, strlen(it->string), FT_TOKF_MODEL));
+        int id;
+        if (!ft__json_as_index(it, 1 << 30, &id))
+            return ft_error(FT_ERR_FORMAT, "%s: vocab entry '%s': id is not an integer in [0, 2^30)", tok->source, it->string);
+        FT_TRY(ft__tok_set_token(tok, id, it->string, strlen(it->string), FT_TOKF_MODEL));
     }
     return FT_OK;
 }
@@ -366,9 +367,9 @@ static int parse_added(ft_tokenizer *tok, const cJSON *list) {
     cJSON_ArrayForEach(it, list) {
         const cJSON *idv = ITEM(it, "id");
         const char *content = ft__json_str(it, "content", NULL);
-        if (!cJSON_IsNumber(idv) || idv->valuedouble < 0 || !content || !*content)
+        int id;
+        if (!ft__json_as_index(idv, 1 << 30, &id) || !content || !*content)
             return ft_error(FT_ERR_FORMAT, "%s: added_tokens entry without id or content", tok->source);
-        int id = (int)idv->valuedouble;
         FT_TRY(ft__tok_set_token(tok, id, content, strlen(content), 0));
         FT_TRY(ft__tok_add_added(tok, id, ft__json_bool(it, "special", 0), ft__json_bool(it, "lstrip", 0),
                                 ft__json_bool(it, "rstrip", 0), ft__json_bool(it, "single_word", 0),
@@ -380,6 +381,7 @@ static int parse_added(ft_tokenizer *tok, const cJSON *list) {
 static int load(ft_tokenizer *tok, const cJSON *root) {
     const cJSON *model = ITEM(root, "model");
     if (!cJSON_IsObject(model)) return ft_error(FT_ERR_FORMAT, "%s: no 'model' object", tok->source);
+    ft__tok_allow_ids(tok, cJSON_GetArraySize(ITEM(model, "vocab")) + cJSON_GetArraySize(ITEM(root, "added_tokens")));
     FT_TRY(parse_model(tok, model));
     FT_TRY(parse_added(tok, ITEM(root, "added_tokens")));
     FT_TRY(parse_normalizer(tok, ITEM(root, "normalizer")));
@@ -387,7 +389,8 @@ static int load(ft_tokenizer *tok, const cJSON *root) {
     FT_TRY(parse_decoder(tok, ITEM(root, "decoder")));
     FT_TRY(parse_post(tok, ITEM(root, "post_processor")));
     const cJSON *pad = ITEM(ITEM(root, "padding"), "pad_id");
-    if (cJSON_IsNumber(pad) && pad->valuedouble >= 0 && pad->valuedouble < tok->n_tokens) tok->pad = (int)pad->valuedouble;
+    int pad_id;
+    if (ft__json_as_index(pad, tok->n_tokens, &pad_id)) tok->pad = pad_id;
     if (tok->wordpiece) {
         FT_TRY(ft__wordpiece_finish(tok));   /* BERT has no BOS / EOS: [CLS] / [SEP] are cls / sep */
     } else {

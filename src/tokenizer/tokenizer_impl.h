@@ -131,6 +131,8 @@ struct ft_tokenizer {
 
     int           n_tokens;     /* max id + 1 */
     int           cap_tokens;
+    int           n_entries;    /* token entries the loaded files hold (ft__tok_allow_ids) */
+    int           id_limit;     /* ids must stay below it (0 = unchecked: ids implied by position) */
     ft_tok_token *tokens;
     char   *pool;     size_t pool_len, pool_cap;
     char   *dec_pool; size_t dec_len,  dec_cap;
@@ -198,6 +200,10 @@ extern const int ft_bert_lower_fix_n;
 int  ft__tok_alloc(ft_tokenizer **out, const char *source);
 /* Gives id the string s (len bytes) and ORs flags in. Re-setting an id to the same string only adds flags. */
 int  ft__tok_set_token(ft_tokenizer *tok, int id, const char *s, size_t len, int flags);
+/* A file about to add `entries` tokens with explicit ids: ids may leave gaps, but stay below
+ * 2 * (all entries so far, or the tokens already loaded) + 1024, so the id table stays proportional to the files (one token id of
+ * 10^8 in a small tokenizer.json would allocate gigabytes). */
+void ft__tok_allow_ids(ft_tokenizer *tok, int entries);
 /* Appends merge (a, b) with the next rank; the merged string must be in the model vocabulary. */
 int  ft__tok_add_merge(ft_tokenizer *tok, int a, int b);
 int  ft__tok_add_merge_str(ft_tokenizer *tok, const char *a, size_t alen, const char *b, size_t blen);

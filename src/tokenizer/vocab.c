@@ -214,8 +214,19 @@ static int pool_add(char **pool, size_t *len, size_t *cap, const char *s, size_t
     return FT_OK;
 }
 
+void ft__tok_allow_ids(ft_tokenizer *tok, int entries) {
+    if (entries < 0) entries = 0;
+    tok->n_entries = entries > (1 << 28) - tok->n_entries ? (1 << 28) : tok->n_entries + entries;
+    /* tokens already there (a vocabulary whose ids are implied by position) count too */
+    int base = tok->n_entries > tok->n_tokens ? tok->n_entries : tok->n_tokens;
+    tok->id_limit = base >= (1 << 29) - 512 ? (1 << 30) : 2 * base + 1024;
+}
+
 int ft__tok_set_token(ft_tokenizer *tok, int id, const char *s, size_t len, int flags) {
     if (id < 0 || id >= (1 << 30)) return ft_error(FT_ERR_FORMAT, "%s: token id %d out of range", tok->source, id);
+    if (tok->id_limit && id >= tok->id_limit)
+        return ft_error(FT_ERR_FORMAT, "%s: token id %d is far beyond the %d tokens the file holds (ids may leave gaps, but stay below %d)",
+                        tok->source, id, tok->n_entries, tok->id_limit);
     if (id >= tok->cap_tokens) {
         int old = tok->cap_tokens;
         FT_TRY(ft__tok_reserve((void **)&tok->tokens, sizeof *tok->tokens, id + 1, &tok->cap_tokens));
