@@ -99,7 +99,11 @@ static void test_budget(void **state) {
     /* one text built from many references to a big one */
     expect_budget("{{ (['x' * 1000000] * 1000000)|tojson|length }}", "a text longer than");
     expect_budget("{{ (['x' * 1000000] * 1000000)|join(',')|length }}", "a text longer than");
-    expect_budget("{% set s = 'x' * 60000000 %}{{ s|replace('x', 'yy')|length }}", "a text longer than");
+    expect_budget("{% set s = 'x' * 1000 %}{{ s|replace('x', 'y' * 100000)|length }}", "a text longer than");
+    /* searches over long texts count their work (one rsplit comparison per position, replace hits) */
+    expect_budget("{% set s = 'a' * 20000000 %}{{ s|replace('a', '')|length }}", "operations");
+    expect_budget("{% set s = 'a' * 4000000 %}{{ s.rsplit('a' * 100000 + 'b')|length }}", "operations");
+    expect_budget("{% set s = 'ab' * 30000000 %}{% for i in range(100) %}{{ s.count('ab') }}{% endfor %}", "operations");
     /* a namespace that holds itself, printed (stack overflow before) */
     expect_budget("{% set ns = namespace(n=0) %}{% set ns.n = ns %}{{ ns }}", "nested deeper");
     expect_budget("{% set ns = namespace(n=0) %}{% set ns.n = [ns] %}{{ ns|string|length }}", "nested deeper");

@@ -200,6 +200,22 @@ static int map_case(jrender *r, jstr s, int mode, jv *out) {
     return pool_str(r, &b, out);
 }
 
+/* The first occurrence of p[0, m) (m > 0) in s[from, n) into *hit (NULL if none). memmem over windows of a few
+ * KiB, overlapping by m - 1 bytes: the same result as one call over the rest, but a loop of searches stays
+ * linear where a sanitizer checks the whole region each call is given. The budget is charged one operation
+ * per call and per 4 KiB searched. */
+static int find_next(jrender *r, const jnode *at, const char *s, size_t n, size_t from, const char *p, size_t m, const char **hit) {
+    size_t w = m * 4 > 4096 ? m * 4 : 4096;
+    *hit = NULL;
+    while (from <= n && n - from >= m) {
+        size_t len = n - from < w ? n - from : w;
+        FT_TRY(ft__jr_charge(r, at, 1 + (int64_t)(len >> 12)));
+        if ((*hit = memmem(s + from, len, p, m)) != NULL || from + len == n) return FT_OK;
+        from += len - m + 1;
+    }
+    return FT_OK;
+}
+
 static int str_replace(jrender *r, jstr s, jstr old, jstr rep, int64_t count, jv *out) {
     ft__sb b = ft__jr_sb(r);
     int rc = FT_OK;
@@ -210,6 +226,7 @@ static int str_replace(jrender *r, jstr s, jstr old, jstr rep, int64_t count, jv
         int64_t done = 0;
         while (rc == FT_OK) {
             if (done < count) { rc = ft__sb_put(&b, rep.p, rep.n); done++; }
+            if (rc == FT_OK && (done & 1023) == 0) rc = ft__jr_charge(r, NULL, 1024);
             if (i >= s.n) break;
             int k = ft__utf8_next(s.p, s.n, i, &cp);
             rc = rc ? rc : ft__sb_put(&b, s.p + i, (size_t)k);
@@ -219,7 +236,8 @@ static int str_replace(jrender *r, jstr s, jstr old, jstr rep, int64_t count, jv
         size_t i = 0;
         int64_t done = 0;
         while (rc == FT_OK) {
-            const char *hit = done < count && i <= s.n ? memmem(s.p + i, s.n - i, old.p, old.n) : NULL;
+            const char *hit = NULL;
+            if (done < count && i <= s.n && (rc = find_next(r, NULL, s.p, s.n, i, old.p, old.n, &hit)) < 0) break;
             if (!hit) { rc = ft__sb_put(&b, s.p + i, s.n - i); break; }
             size_t h = (size_t)(hit - s.p);
             ft__sb_put(&b, s.p + i, h - i);
@@ -228,6 +246,7 @@ static int str_replace(jrender *r, jstr s, jstr old, jstr rep, int64_t count, jv
             done++;
         }
     }
+    if (rc == FT_ERR_RANGE && !b.err) { ft__sb_free(&b); return rc; }   /* the budget's own error, recorded */
     if (rc) return sb_fail(r, NULL, &b);
     return pool_str(r, &b, out);
 }
@@ -244,7 +263,8 @@ static int str_split(jrender *r, const jnode *at, jstr s, const jv *sep, int64_t
             size_t i = 0;
             int64_t done = 0;
             for (;;) {
-                const char *hit = done < maxsplit ? memmem(s.p + i, s.n - i, d.p, d.n) : NULL;
+                const char *hit = NULL;
+                if (done < maxsplit) FT_TRY(find_next(r, at, s.p, s.n, i, d.p, d.n, &hit));
                 if (!hit) { if (ft__jlist_push(ft__jr_pool(r), l, jv_str(s.p + i, s.n - i))) return oom(r); break; }
                 size_t h = (size_t)(hit - s.p);
                 if (ft__jlist_push(ft__jr_pool(r), l, jv_str(s.p + i, h - i))) return oom(r);
@@ -256,9 +276,14 @@ static int str_split(jrender *r, const jnode *at, jstr s, const jv *sep, int64_t
             int64_t done = 0;
             for (;;) {
                 const char *hit = NULL;
-                if (done < maxsplit && end >= d.n)
-                    for (size_t p = end - d.n + 1; p-- > 0;)
+                if (done < maxsplit && end >= d.n) {
+                    int64_t work = 0;   /* a comparison per position, charged (long separators in long texts) */
+                    for (size_t p = end - d.n + 1; p-- > 0;) {
+                        if ((work += 1 + (int64_t)(d.n >> 6)) >= 4096) { FT_TRY(ft__jr_charge(r, at, work)); work = 0; }
                         if (memcmp(s.p + p, d.p, d.n) == 0) { hit = s.p + p; break; }
+                    }
+                    FT_TRY(ft__jr_charge(r, at, work));
+                }
                 if (!hit) { if (ft__jlist_push(ft__jr_pool(r), l, jv_str(s.p, end))) return oom(r); break; }
                 size_t h = (size_t)(hit - s.p);
                 if (ft__jlist_push(ft__jr_pool(r), l, jv_str(s.p + h + d.n, end - h - d.n))) return oom(r);
@@ -961,7 +986,13 @@ int ft__jmethod_call(jrender *r, const jnode *at, jv obj, jstr name, const jv *a
                 int64_t c = 0;
                 if (sub.n == 0) c = (int64_t)ft__jutf8_count(str.p, str.n) + 1;
                 else
-                    for (const char *p = str.p; (p = memmem(p, str.n - (size_t)(p - str.p), sub.p, sub.n)) != NULL; p += sub.n) c++;
+                    for (size_t i = 0;;) {
+                        const char *hit;
+                        FT_TRY(find_next(r, at, str.p, str.n, i, sub.p, sub.n, &hit));
+                        if (!hit) break;
+                        c++;
+                        i = (size_t)(hit - str.p) + sub.n;
+                    }
                 *out = jv_int(c);
             }
             return FT_OK;
