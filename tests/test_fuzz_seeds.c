@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FT_FUZZ_TARGETS(X) X(chat_template) X(data) X(gguf) X(http_request) X(llama2c) X(model_config) X(peft_config) X(safetensors) X(tokenizer)
+#define FT_FUZZ_TARGETS(X) X(chat_template) X(checkpoint) X(data) X(gguf) X(http_request) X(llama2c) X(model_config) X(peft_config) X(safetensors) \
+    X(tokenizer)
 #define DECLARE(n) int ft_fuzz_##n(const uint8_t *data, size_t size);
 FT_FUZZ_TARGETS(DECLARE)
 #define ENTRY(n) {#n, ft_fuzz_##n},

@@ -5,8 +5,13 @@
  *                                     instead (the base stays frozen where it is)
  *   optimizer.bin                     the optimizer moments and step count
  *   state.json                        everything else the trainer needs (written by the caller)
+ *   manifest.json                     written last: the step, and the size and CRC-32C of every other file
+ *                                     {"format": "finetune-checkpoint-1", "step": N,
+ *                                      "files": [{"name": "optimizer.bin", "bytes": B, "crc32c": "1a2b3c4d"}, ...]}
  * It is first written as step-NNNNNNNN.tmp (every file fsync'ed), then renamed into place and the
- * parent directory fsync'ed: a crash leaves either the old set of checkpoints or the new one. */
+ * parent directory fsync'ed: a crash leaves either the old set of checkpoints or the new one. A file that
+ * changes afterwards (a flipped bit on disk, a truncated copy, an edit) fails ft_ckpt_verify, and the trainer
+ * then resumes from the newest checkpoint that passes (train.h). */
 #ifndef FINETUNE_CHECKPOINT_H
 #define FINETUNE_CHECKPOINT_H
 #include <stddef.h>
@@ -15,6 +20,13 @@
 
 /* Path of the newest complete checkpoint into path (FT_ERR_NOT_FOUND if none). */
 int ft_ckpt_latest(const char *run_dir, char *path, size_t cap);
+/* The steps of run_dir's checkpoints (RUN/checkpoints/step-N), ascending, into steps[cap]; the count. */
+int ft_ckpt_list(const char *run_dir, int64_t *steps, int cap);
+/* Checks a checkpoint directory against its manifest.json: every file listed with its size and CRC-32C,
+ * every file of the directory listed. FT_OK; FT_ERR_FORMAT naming the first file that differs ("has CRC-32C
+ * 9c1e0f3a, the manifest says 5d2e7b10"), is missing or is not listed; FT_ERR_NOT_FOUND when there is no
+ * manifest (a checkpoint of an older version). Reads every byte once. */
+int ft_ckpt_verify(const char *ckpt_dir);
 /* What is checkpointed, for any trainable thing: save writes its weights into a directory, load reads them back. */
 typedef struct ft_ckpt_io {
     int (*save)(void *ctx, const char *dir);

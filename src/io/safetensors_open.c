@@ -111,9 +111,10 @@ done:
     return rc;
 }
 
-/* Pickle files the Trainer writes next to weights; they are not weights themselves. */
+/* Pickle files the Trainer writes next to weights, and .bin files that are not weights either. */
 static int is_trainer_state(const char *n) {
     return strcmp(n, "training_args.bin") == 0 || strcmp(n, "optimizer.pt") == 0 || strcmp(n, "scheduler.pt") == 0 ||
+           strcmp(n, "optimizer.bin") == 0 || strcmp(n, "tokenizer.bin") == 0 ||   /* finetune checkpoints, llama2.c tokenizers */
            strcmp(n, "scaler.pt") == 0 || strncmp(n, "rng_state", 9) == 0;
 }
 

@@ -2,6 +2,9 @@
 #include "finetune/checkpoint.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
+#include "core/crc32c.h"
+#include "core/json_util.h"
+#include "core/strbuf.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,6 +16,10 @@
 #include <unistd.h>
 
 #define CKPT_MAGIC "FTOPT001"
+#define MANIFEST "manifest.json"
+#define MANIFEST_FORMAT "finetune-checkpoint-1"
+#define MANIFEST_MAX_BYTES (1 << 20)
+#define MANIFEST_MAX_FILES 1024
 
 int ft_remove_tree(const char *path) {
     struct stat st;
@@ -80,6 +87,142 @@ int ft_copy_tokenizer_files(const char *src_dir, const char *dst_dir) {
     return copied;
 }
 
+/* ---- manifest: size and CRC-32C of every file ---- */
+
+/* size and CRC-32C of a regular file, read through a map */
+static int file_crc(const char *path, uint64_t *bytes, uint32_t *crc) {
+    ft_mmap mm;
+    FT_TRY(ft_file_map(&mm, path));
+    *bytes = mm.size;
+    *crc = 0;
+    const unsigned char *p = mm.data;
+    for (size_t off = 0; off < mm.size;) {   /* in 64 MiB pieces, each released after use */
+        size_t k = mm.size - off < ((size_t)64 << 20) ? mm.size - off : (size_t)64 << 20;
+        *crc = ft__crc32c(*crc, p + off, k);
+        off += k;
+    }
+    ft_file_unmap(&mm);
+    return FT_OK;
+}
+
+static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* the sorted names of the regular files of dir (but the manifest and temporary files): *names malloc'd */
+static int dir_files(const char *dir, char ***names, int *n) {
+    *names = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d) return ft_error(errno == ENOENT ? FT_ERR_NOT_FOUND : FT_ERR_IO, "%s: cannot open: %s", dir, strerror(errno));
+    int cap = 0, rc = FT_OK;
+    for (struct dirent *e; (e = readdir(d)) && rc == FT_OK;) {
+        char p[4400];
+        if (e->d_name[0] == '.' || !strcmp(e->d_name, MANIFEST) || strstr(e->d_name, ".tmp.")) continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(p, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            char **q = cap <= MANIFEST_MAX_FILES ? realloc(*names, sizeof *q * (size_t)cap) : NULL;
+            if (!q) { rc = ft_error(FT_ERR_NOMEM, "%s: too many files", dir); break; }
+            *names = q;
+        }
+        if (!((*names)[*n] = strdup(e->d_name))) rc = ft_error(FT_ERR_NOMEM, "out of memory");
+        else (*n)++;
+    }
+    closedir(d);
+    if (*n > 1) qsort(*names, (size_t)*n, sizeof **names, name_cmp);
+    return rc;
+}
+
+static void free_names(char **names, int n) {
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+/* dir/manifest.json: the step, and the size and CRC-32C of every file in dir, written last */
+static int write_manifest(const char *dir, int64_t step) {
+    char **names;
+    int n, rc = dir_files(dir, &names, &n);
+    ft__sb b = {0};
+    ft__sb_printf(&b, "{\"format\": \"%s\", \"step\": %lld, \"files\": [", MANIFEST_FORMAT, (long long)step);
+    for (int i = 0; rc == FT_OK && i < n; i++) {
+        char p[4400];
+        uint64_t bytes;
+        uint32_t crc;
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        if ((rc = file_crc(p, &bytes, &crc)) < 0) break;
+        ft__sb_printf(&b, "%s\n  {\"name\": ", i ? "," : "");
+        ft__sb_put_json(&b, names[i], strlen(names[i]), 0);
+        ft__sb_printf(&b, ", \"bytes\": %llu, \"crc32c\": \"%08x\"}", (unsigned long long)bytes, crc);
+    }
+    ft__sb_puts(&b, "]}\n");
+    free_names(names, n);
+    if (rc == FT_OK && b.err) rc = ft_error(FT_ERR_NOMEM, "%s: out of memory for the manifest", dir);
+    char path[4400];
+    snprintf(path, sizeof path, "%s/" MANIFEST, dir);
+    if (rc == FT_OK) rc = ft_file_write_atomic(path, b.p, b.n);
+    ft__sb_free(&b);
+    return rc;
+}
+
+int ft_ckpt_verify(const char *ckpt_dir) {
+    char path[4400];
+    snprintf(path, sizeof path, "%s/" MANIFEST, ckpt_dir);
+    if (!ft_path_exists(path)) return ft_error(FT_ERR_NOT_FOUND, "%s: no %s (a checkpoint of an older version: not verified)", ckpt_dir, MANIFEST);
+    int fd;
+    size_t size = 0;
+    FT_TRY(ft_file_open_regular(path, &fd, &size));
+    close(fd);
+    if (size > MANIFEST_MAX_BYTES) return ft_error(FT_ERR_FORMAT, "%s: %zu bytes, more than a manifest holds", path, size);
+    cJSON *j;
+    FT_TRY(ft__json_parse_file(&j, path));
+    const cJSON *files = cJSON_GetObjectItemCaseSensitive(j, "files");
+    int rc = FT_OK;
+    if (strcmp(ft__json_str(j, "format", ""), MANIFEST_FORMAT) != 0 || !cJSON_IsArray(files))
+        rc = ft_error(FT_ERR_FORMAT, "%s: not a checkpoint manifest (format \"%s\" expected, with a list of files)", path, MANIFEST_FORMAT);
+    char **names = NULL;
+    int n = 0, listed = 0;
+    if (rc == FT_OK) rc = dir_files(ckpt_dir, &names, &n);
+    for (const cJSON *f = rc == FT_OK ? files->child : NULL; f && rc == FT_OK; f = f->next, listed++) {
+        const char *name = ft__json_str(f, "name", NULL), *want = ft__json_str(f, "crc32c", NULL);
+        long long bytes = -1;
+        if (ft__json_get_i64_in(f, "bytes", -1, 0, INT64_MAX, &bytes, path) < 0 || !name || !want || !*name || strchr(name, '/') ||
+            name[0] == '.' || strlen(want) != 8 || bytes < 0) {
+            rc = ft_error(FT_ERR_FORMAT, "%s: file entry %d is malformed (needs a plain \"name\", \"bytes\" and an 8-digit \"crc32c\")", path, listed);
+            break;
+        }
+        char fp[4400];
+        snprintf(fp, sizeof fp, "%s/%s", ckpt_dir, name);
+        uint64_t got_bytes;
+        uint32_t got_crc;
+        if ((rc = file_crc(fp, &got_bytes, &got_crc)) < 0) {
+            rc = ft_error_wrap(rc, "checkpoint %s: %s is listed in the manifest", ckpt_dir, name);
+            break;
+        }
+        char got[16];
+        snprintf(got, sizeof got, "%08x", got_crc);
+        if (got_bytes != (uint64_t)bytes)
+            rc = ft_error(FT_ERR_FORMAT, "checkpoint %s: %s has %llu bytes, the manifest says %lld (truncated or extended after it was written)",
+                          ckpt_dir, name, (unsigned long long)got_bytes, bytes);
+        else if (strcmp(got, want) != 0)
+            rc = ft_error(FT_ERR_FORMAT, "checkpoint %s: %s has CRC-32C %s, the manifest says %s (its bytes changed after it was written)",
+                          ckpt_dir, name, got, want);
+    }
+    /* every file of the directory must be in the manifest, and no more */
+    for (int i = 0; rc == FT_OK && i < n; i++) {
+        int found = 0;
+        for (const cJSON *f = files->child; f && !found; f = f->next) found = !strcmp(ft__json_str(f, "name", ""), names[i]);
+        if (!found) rc = ft_error(FT_ERR_FORMAT, "checkpoint %s: %s is not in the manifest (added after it was written)", ckpt_dir, names[i]);
+    }
+    if (rc == FT_OK && listed != n)
+        rc = ft_error(FT_ERR_FORMAT, "checkpoint %s: the manifest lists %d files, the directory holds %d", ckpt_dir, listed, n);
+    free_names(names, n);
+    cJSON_Delete(j);
+    return rc;
+}
+
+/* ---- the checkpoints of a run ---- */
+
 static int list_ckpts(const char *ckdir, int64_t *steps, int cap) {
     DIR *d = opendir(ckdir);
     if (!d) return 0;
@@ -94,6 +237,12 @@ static int list_ckpts(const char *ckdir, int64_t *steps, int cap) {
     for (int i = 1; i < n; i++) /* sort ascending */
         for (int j = i; j > 0 && steps[j - 1] > steps[j]; j--) { int64_t t = steps[j]; steps[j] = steps[j - 1]; steps[j - 1] = t; }
     return n;
+}
+
+int ft_ckpt_list(const char *run_dir, int64_t *steps, int cap) {
+    char ckdir[4096];
+    if (ft_path_join(ckdir, sizeof ckdir, run_dir, "checkpoints") < 0) return 0;
+    return list_ckpts(ckdir, steps, cap);
 }
 
 int ft_ckpt_save_io(const char *run_dir, int64_t step, const ft_ckpt_io *io, ft_optimizer *o, const char *state_json, int keep) {
@@ -125,6 +274,7 @@ int ft_ckpt_save_io(const char *run_dir, int64_t step, const ft_ckpt_io *io, ft_
         snprintf(path, sizeof path, "%s/state.json", tmp_dir);
         rc = ft_file_write_atomic(path, state_json, strlen(state_json));
     }
+    if (rc == FT_OK) rc = write_manifest(tmp_dir, step);   /* last: it vouches for the files above */
     if (rc == FT_OK) {
         fsync_path(tmp_dir);
         ft_remove_tree(final_dir);
@@ -171,8 +321,13 @@ int ft_ckpt_load_io(const char *ckpt_dir, const ft_ckpt_io *io, ft_optimizer *o,
     else {
         memcpy(&t, (char *)mm.data + 8, 8);
         memcpy(&n64, (char *)mm.data + 16, 8);
-        if (n64 != nb || mm.size != 24 + nb)
+        if (n64 != nb)
             rc = ft_error(FT_ERR_FORMAT, "%s: optimizer state has %llu bytes, this run needs %zu (different model or optimizer?)", path, (unsigned long long)n64, nb);
+        else if (mm.size != 24 + nb)
+            rc = ft_error(FT_ERR_FORMAT, "%s: the file has %zu bytes of state after its 24-byte header, its header announces %llu (truncated or padded)",
+                          path, mm.size - 24, (unsigned long long)n64);
+        else if (t < 0)
+            rc = ft_error(FT_ERR_FORMAT, "%s: optimizer step count %lld is negative", path, (long long)t);
         else { memcpy(state, (char *)mm.data + 24, nb); ft_optim_set_steps(o, t); }
     }
     ft_file_unmap(&mm);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 /* ------------------------------------------------------------------ fan-out */
 
@@ -131,6 +132,13 @@ static int64_t met_position(void *u) {
 static int met_rewind(void *u, int64_t pos) {
     metrics *m = u;
     if (m->f) { fclose(m->f); m->f = NULL; }
+    /* only ever shortened: a position past the end comes from an edited state.json (truncate would
+     * extend the file, sparse, to any size) */
+    struct stat st;
+    int64_t size = stat(m->path, &st) == 0 ? (int64_t)st.st_size : 0;
+    if (pos < 0 || pos > size)
+        return ft_error(FT_ERR_FORMAT, "%s has %lld bytes; the checkpoint's position %lld is past its end", m->path, (long long)size,
+                        (long long)pos);
     if (truncate(m->path, (off_t)pos) != 0) return ft_error(FT_ERR_IO, "%s: cannot truncate to %lld bytes", m->path, (long long)pos);
     m->rewound = 1;
     return FT_OK;

@@ -16,6 +16,7 @@
 #include "finetune/checkpoint.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
+#include "core/json_util.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -48,14 +49,6 @@ ft_task *ft__trainer_task(ft_trainer *t) { return t->task; }
 int64_t ft_trainer_steps_done(const ft_trainer *t) { return t->step; }
 int64_t ft_trainer_total_steps(const ft_trainer *t) { return t->total_steps; }
 
-/* a number of state.json: hex-float strings ("%a", exact) or plain numbers; else the key of the
- * checkpoints of earlier versions (one state per trainer family); NaN if neither */
-static double state_num2(const cJSON *state, const char *key, const char *old_key) {
-    const cJSON *v = cJSON_GetObjectItem(state, key);
-    if (!v && old_key) v = cJSON_GetObjectItem(state, old_key);
-    return cJSON_IsString(v) ? strtod(v->valuestring, NULL) : cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-#define state_num(j, key) state_num2(j, key, NULL)
 
 /* ------------------------------------------------------------------ checkpoints */
 
@@ -83,34 +76,21 @@ int ft_trainer_save(ft_trainer *t) {
     return ft_ckpt_save_io(t->cfg.out, t->step, &io, t->opt, state, t->cfg.keep);
 }
 
-static int restore(ft_trainer *t, const char *path) {
+/* restores checkpoint `path` (of step dir_step, -1 if unknown): weights and optimizer state, then state.json,
+ * validated before anything of it is used */
+static int restore(ft_trainer *t, const char *path, int64_t dir_step) {
     char *state;
     ft_ckpt_io io = {ck_save, ck_load, t->task};
     FT_TRY(ft_ckpt_load_io(path, &io, t->opt, &state));
     cJSON *j = cJSON_Parse(state);
     free(state);
-    if (!j) return ft_error(FT_ERR_FORMAT, "%s/state.json: invalid JSON", path);
-    double step = state_num(j, "step"), epoch = state_num2(j, "epoch", "iter_epoch"), cursor = state_num2(j, "cursor", "iter_cursor");
-    if (!(step >= 0 && epoch >= 0 && cursor >= 0)) {
-        cJSON_Delete(j);
-        return ft_error(FT_ERR_FORMAT, "%s/state.json: no step / epoch / cursor", path);
-    }
-    t->step = (int64_t)step;
-    t->epoch = (int64_t)epoch;
-    t->cursor = (int64_t)cursor;
-    t->best = state_num2(j, "best", "best_val");
-    t->bad_evals = (int)state_num(j, "bad_evals");
-    t->last_eval_step = (int64_t)state_num(j, "last_eval_step");
-    double seen = state_num(j, "seen");
-    t->seen = isfinite(seen) ? (int64_t)seen : 0;
-    t->train_time = state_num(j, "train_time");
-    t->first_val = (float)state_num(j, "first_val");
-    t->last_val = (float)state_num(j, "last_val");
-    t->last_train = (float)state_num(j, "last_train");
-    t->first_main = state_num(j, "first_main");
-    t->last_main = state_num(j, "last_main");
-    t->best_main = state_num(j, "best_main");
-    int rc = FT_OK;
+    if (!cJSON_IsObject(j)) { cJSON_Delete(j); return ft_error(FT_ERR_FORMAT, "%s/state.json: not a JSON object", path); }
+    ft__run_state st;
+    ft__state_limits lim = {t->total_steps, t->steps_per_epoch, t->task->batches_per_epoch, t->higher_better};
+    int rc = ft__train_state_parse(j, &lim, dir_step, &st, path);
+    if (rc == FT_OK && ft_optim_steps(t->opt) != st.step)
+        rc = ft_error(FT_ERR_FORMAT, "%s: optimizer.bin has taken %lld steps, state.json says %lld", path, (long long)ft_optim_steps(t->opt),
+                      (long long)st.step);
     const cJSON *sk = cJSON_GetObjectItem(j, "sinks"), *old = cJSON_GetObjectItem(j, "metrics_bytes");
     for (int i = 0; rc == FT_OK && i < t->out.n; i++) {
         const ft_train_sink *s = &t->out.s[i];
@@ -126,8 +106,55 @@ static int restore(ft_trainer *t, const char *path) {
     }
     cJSON_Delete(j);
     if (rc < 0) return rc;
+    t->step = st.step;
+    t->epoch = st.epoch;
+    t->cursor = st.cursor;
+    t->best = st.best;
+    t->bad_evals = (int)st.bad_evals;
+    t->last_eval_step = st.last_eval_step;
+    t->seen = st.seen;
+    t->train_time = st.train_time;
+    t->first_val = (float)st.first_val;
+    t->last_val = (float)st.last_val;
+    t->last_train = (float)st.last_train;
+    t->first_main = st.first_main;
+    t->last_main = st.last_main;
+    t->best_main = st.best_main;
     ft__sinks_message(&t->out, FT_LOG_INFO, "resuming from %s (step %lld of %lld, epoch %lld)", path, (long long)t->step,
                      (long long)t->total_steps, (long long)t->epoch + 1);
+    return FT_OK;
+}
+
+/* --resume: the newest checkpoint that verifies against its manifest and restores; one that does not is
+ * reported and skipped (left in place: a later save of the same step replaces it). Returns FT_OK with
+ * *resumed = 1, FT_OK with *resumed = 0 when the run has no checkpoint, or the newest one's error when none
+ * is usable. */
+static int resume_newest_good(ft_trainer *t, const char *run_dir, int *resumed) {
+    *resumed = 0;
+    enum { CAP = 4096 };
+    int64_t *steps = malloc(sizeof *steps * CAP);
+    if (!steps) return ft_error(FT_ERR_NOMEM, "out of memory");
+    int n = ft_ckpt_list(run_dir, steps, CAP), rc = FT_OK, first_rc = FT_OK;
+    char first_msg[1024] = "";
+    for (int i = n - 1; i >= 0 && !*resumed; i--) {
+        char path[4400];
+        snprintf(path, sizeof path, "%s/checkpoints/step-%08lld", run_dir, (long long)steps[i]);
+        char st[4500];
+        snprintf(st, sizeof st, "%s/state.json", path);
+        rc = ft_ckpt_verify(path);
+        if (rc == FT_ERR_NOT_FOUND && ft_path_exists(st)) {   /* written before manifests: used unverified */
+            ft__sinks_message(&t->out, FT_LOG_WARN, "%s", ft_last_error());
+            rc = FT_OK;
+        }
+        if (rc == FT_OK) rc = restore(t, path, steps[i]);
+        if (rc == FT_OK) { *resumed = 1; break; }
+        if (first_rc == FT_OK) { first_rc = rc; snprintf(first_msg, sizeof first_msg, "%s", ft_last_error()); }
+        ft__sinks_message(&t->out, FT_LOG_WARN, "checkpoint step %lld is not usable: %s%s", (long long)steps[i], ft_last_error(),
+                         i > 0 ? "; trying the previous one" : "");
+    }
+    free(steps);
+    if (n > 0 && !*resumed)
+        return ft_error(first_rc, "%s: no usable checkpoint (%d tried; the newest: %s)", run_dir, n, first_msg);
     return FT_OK;
 }
 
@@ -429,7 +456,7 @@ static int check_folds(const ft_train_config *cfg, int resume) {
     return ft_error(FT_ERR_INVALID, "--fold -1 trains every fold: run it with ft_train_ex");
 }
 
-static int setup(ft_trainer *t, int have_ckpt, const char *ckpt) {
+static int setup(ft_trainer *t, const char *resume_dir) {
     ft_train_config *c = &t->cfg;
     FT_TRY(ft_train_config_validate(c));
     if (c->threads > 0) ft_set_threads(c->threads);
@@ -445,7 +472,12 @@ static int setup(ft_trainer *t, int have_ckpt, const char *ckpt) {
     if (c->dry_run) return FT_OK;
     FT_TRY(ops->prepare(k));
     FT_TRY(ft__train_make_optimizer(&t->opt, c, k->params, k->n_params));
-    if (have_ckpt) { FT_TRY(restore(t, ckpt)); t->started = 1; }
+    if (resume_dir) {
+        int resumed;
+        FT_TRY(resume_newest_good(t, resume_dir, &resumed));
+        if (resumed) t->started = 1;
+        else ft__sinks_message(&t->out, FT_LOG_INFO, "%s: no checkpoint yet; starting the run from the beginning", resume_dir);
+    }
     for (int i = 0; i < t->out.n; i++)
         if (t->out.s[i].on_start) FT_TRY(t->out.s[i].on_start(t->out.s[i].user, c, k->defaults_text));
     char desc[1024];
@@ -461,15 +493,10 @@ int ft_trainer_create(ft_trainer **out, const ft_train_config *cfg, const char *
     if (n_sinks < 0 || n_sinks > 14) return ft_error(FT_ERR_INVALID, "ft_trainer_create: %d sinks (at most 14)", n_sinks);
     ft_trainer *t = calloc(1, sizeof *t);
     if (!t) return ft_error(FT_ERR_NOMEM, "out of memory");
-    int rc = FT_OK, have_ckpt = 0;
-    char ckpt[4096] = "";
+    int rc = FT_OK;
     if (resume_dir) {
         rc = load_run_config(&t->cfg, resume_dir);
         if (rc == FT_OK) rc = check_folds(&t->cfg, 1);
-        if (rc == FT_OK) {
-            have_ckpt = ft_ckpt_latest(resume_dir, ckpt, sizeof ckpt) == FT_OK;
-            ft_error_clear();
-        }
     } else if (!cfg) rc = ft_error(FT_ERR_INVALID, "ft_trainer_create: no configuration and no run to resume");
     else {
         t->cfg = *cfg;
@@ -489,9 +516,7 @@ int ft_trainer_create(ft_trainer **out, const ft_train_config *cfg, const char *
     for (int i = 0; rc == FT_OK && i < n_sinks; i++) t->out.s[t->out.n++] = sinks[i];
     if (rc == FT_OK) rc = ft_train_sink_report(&t->out.s[t->out.n], t->cfg.out);
     if (rc == FT_OK) { t->out.n++; t->own_last = 1; }
-    if (rc == FT_OK && resume_dir && !have_ckpt)
-        ft__sinks_message(&t->out, FT_LOG_INFO, "%s: no checkpoint yet; starting the run from the beginning", resume_dir);
-    if (rc == FT_OK) rc = setup(t, have_ckpt, ckpt);
+    if (rc == FT_OK) rc = setup(t, resume_dir);
     if (rc < 0) { ft_trainer_close(t); return rc; }
     *out = t;
     return FT_OK;

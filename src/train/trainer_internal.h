@@ -32,6 +32,22 @@ typedef struct ft_sinks {
     int n;
 } ft_sinks;
 void ft__sinks_message(const ft_sinks *o, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ckpt_state.c: a checkpoint's state.json (the trainer's position and statistics), validated field by field
+ * against the run: step within [0, total_steps] and equal to the checkpoint's (dir_step, -1 = unchecked),
+ * epoch and cursor within the data, counters non-negative integers, statistics numbers (NaN where "none"),
+ * sink positions integers (each sink checks its own against its file when it rewinds). FT_ERR_FORMAT
+ * naming path/state.json, the field, its value and what the run needs. */
+typedef struct ft__state_limits {
+    int64_t total_steps, steps_per_epoch, batches_per_epoch;
+    int     higher_better;   /* the watched metric: "best" defaults to -inf (else +inf) */
+} ft__state_limits;
+typedef struct ft__run_state {
+    int64_t step, epoch, cursor, bad_evals, last_eval_step, seen;
+    double  best, train_time, first_val, last_val, last_train, first_main, last_main, best_main;
+} ft__run_state;
+struct cJSON;
+int ft__train_state_parse(const struct cJSON *j, const ft__state_limits *lim, int64_t dir_step, ft__run_state *st, const char *path);
 int  ft__sinks_record(const ft_sinks *o, const char *json);
 
 /* ---- the task interface ---- */
