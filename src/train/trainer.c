@@ -42,6 +42,8 @@ struct ft_trainer {
     double first_main, last_main, best_main;
     int started;                    /* step 0 evaluated and checkpointed (or resumed) */
     int own_first, own_last;        /* out.s[0] / out.s[n-1] are the run directory's sinks (closed here) */
+    int lock_fd;                    /* RUN/lock, held (flock) for the trainer's life; -1 if not taken */
+    long stale_pid;                 /* the killed run whose lock was taken over, 0 if none */
     int stopped_early, interrupted, status;
 };
 
@@ -417,25 +419,32 @@ void ft_trainer_close(ft_trainer *t) {
     /* the run directory's own sinks: the first and the last */
     if (t->own_first) t->out.s[0].close(t->out.s[0].user);
     if (t->own_last) t->out.s[t->out.n - 1].close(t->out.s[t->out.n - 1].user);
+    ft__run_unlock(t->lock_fd);   /* last: the run directory is complete */
     free(t);
 }
 
-/* a new run: the directory must not hold one; config.json first (an unwritable directory fails here) */
-static int new_run_dir(const ft_train_config *cfg) {
+/* a new run: the directory is locked first (a second run into it at the same time is refused before it
+ * writes anything), must not hold a run, then gets config.json (an unwritable directory fails here).
+ * *lock_fd: the lock, held until the run ends. */
+static int new_run_dir(const ft_train_config *cfg, int *lock_fd, long *stale_pid) {
+    *lock_fd = -1;
     if (!cfg->model[0] || !cfg->data[0] || !cfg->out[0])
         return ft_error(FT_ERR_INVALID, "train: model, data and out directory are required");
-    char ck[4096];
+    FT_TRY(ft_mkdirs(cfg->out));
+    FT_TRY(ft__run_lock(cfg->out, lock_fd, stale_pid));
+    int rc = FT_OK;
+    char ck[4096], path[4096];
     if (ft_path_join(ck, sizeof ck, cfg->out, "checkpoints") == FT_OK && ft_path_is_dir(ck)) {
         char latest[4096];
         if (ft_ckpt_latest(cfg->out, latest, sizeof latest) == FT_OK)
-            return ft_error(FT_ERR_INVALID, "%s already holds a training run (%s); continue it with --resume %s, or choose another --out",
-                            cfg->out, latest, cfg->out);
-        ft_error_clear();
+            rc = ft_error(FT_ERR_INVALID, "%s already holds a training run (%s); continue it with --resume %s, or choose another --out",
+                          cfg->out, latest, cfg->out);
+        else ft_error_clear();
     }
-    FT_TRY(ft_mkdirs(cfg->out));
-    char path[4096];
-    FT_TRY(ft_path_join(path, sizeof path, cfg->out, "config.json"));
-    return ft_train_config_save_json(cfg, path);
+    if (rc == FT_OK) rc = ft_path_join(path, sizeof path, cfg->out, "config.json");
+    if (rc == FT_OK) rc = ft_train_config_save_json(cfg, path);
+    if (rc < 0) { ft__run_unlock(*lock_fd); *lock_fd = -1; }
+    return rc;
 }
 
 static int load_run_config(ft_train_config *cfg, const char *run_dir) {
@@ -493,14 +502,16 @@ int ft_trainer_create(ft_trainer **out, const ft_train_config *cfg, const char *
     if (n_sinks < 0 || n_sinks > 14) return ft_error(FT_ERR_INVALID, "ft_trainer_create: %d sinks (at most 14)", n_sinks);
     ft_trainer *t = calloc(1, sizeof *t);
     if (!t) return ft_error(FT_ERR_NOMEM, "out of memory");
+    t->lock_fd = -1;
     int rc = FT_OK;
     if (resume_dir) {
         rc = load_run_config(&t->cfg, resume_dir);
+        if (rc == FT_OK) rc = ft__run_lock(resume_dir, &t->lock_fd, &t->stale_pid);
         if (rc == FT_OK) rc = check_folds(&t->cfg, 1);
     } else if (!cfg) rc = ft_error(FT_ERR_INVALID, "ft_trainer_create: no configuration and no run to resume");
     else {
         t->cfg = *cfg;
-        rc = new_run_dir(&t->cfg);
+        rc = new_run_dir(&t->cfg, &t->lock_fd, &t->stale_pid);
         if (rc == FT_OK) rc = check_folds(&t->cfg, 0);
     }
     t->stop = stop;
@@ -516,6 +527,9 @@ int ft_trainer_create(ft_trainer **out, const ft_train_config *cfg, const char *
     for (int i = 0; rc == FT_OK && i < n_sinks; i++) t->out.s[t->out.n++] = sinks[i];
     if (rc == FT_OK) rc = ft_train_sink_report(&t->out.s[t->out.n], t->cfg.out);
     if (rc == FT_OK) { t->out.n++; t->own_last = 1; }
+    if (rc == FT_OK && t->stale_pid)
+        ft__sinks_message(&t->out, FT_LOG_INFO, "%s: took over the lock of run pid %ld, which ended without releasing it", t->cfg.out,
+                         t->stale_pid);
     if (rc == FT_OK) rc = setup(t, resume_dir);
     if (rc < 0) { ft_trainer_close(t); return rc; }
     *out = t;
@@ -528,8 +542,11 @@ int ft_train_ex(const ft_train_config *cfg, const char *resume_dir, const ft_tra
                 const volatile sig_atomic_t *stop, ft_train_result *res) {
     memset(res, 0, sizeof *res);
     if (!resume_dir && cfg && cfg->folds > 0 && cfg->fold < 0 && ft__train_is_encoder_task(cfg)) {
-        FT_TRY(new_run_dir(cfg));
-        return ft__train_encoder_all_folds(cfg, sinks, n_sinks, stop, res);
+        int lock_fd;
+        FT_TRY(new_run_dir(cfg, &lock_fd, NULL));   /* the parent directory, held while every fold trains */
+        int rc = ft__train_encoder_all_folds(cfg, sinks, n_sinks, stop, res);
+        ft__run_unlock(lock_fd);
+        return rc;
     }
     ft_trainer *t;
     FT_TRY(ft_trainer_create(&t, cfg, resume_dir, sinks, n_sinks, stop));

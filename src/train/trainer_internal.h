@@ -48,6 +48,13 @@ typedef struct ft__run_state {
 } ft__run_state;
 struct cJSON;
 int ft__train_state_parse(const struct cJSON *j, const ft__state_limits *lim, int64_t dir_step, ft__run_state *st, const char *path);
+
+/* run_lock.c: the lock on a run directory (RUN/lock, flock), held from before its config.json is written
+ * until the run ends. *fd: keep it open while the run lasts, release with ft__run_unlock. FT_ERR_BUSY
+ * "RUN is in use by another run (pid N)" when another process holds it. *stale_pid (may be NULL): the pid
+ * of a killed run whose lock was taken over, else 0. */
+int  ft__run_lock(const char *run_dir, int *fd, long *stale_pid);
+void ft__run_unlock(int fd);
 int  ft__sinks_record(const ft_sinks *o, const char *json);
 
 /* ---- the task interface ---- */
