@@ -10,6 +10,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!src) return 0;
     ft_chat_template *t;
     if (ft_chat_template_from_string(&t, src, "<s>", "</s>") == FT_OK) {
+        /* a tenth of the default budget: an input that spends all of it stays well inside libFuzzer's
+         * per-input timeout under ASan/UBSan, and the limits are reached (and tested) more often */
+        ft_chat_budget b = ft_chat_default_budget();
+        b.max_ops /= 10;
+        b.max_output /= 8;
+        b.max_memory /= 8;
+        ft_chat_template_set_budget(t, &b);
         ft_chat_msg msgs[3] = {{"system", "Be brief."}, {"user", "Hi there"}, {"assistant", "Hello!"}};
         char *out = NULL;
         size_t len;

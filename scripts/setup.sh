@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building and testing finetune needs on a fresh Debian machine.
 # Debian packages: compiler toolchain, OpenBLAS (OpenMP build), PCRE2, utf8proc, cJSON, libmicrohttpd (the
-# HTTP server of `finetune serve`), cmocka, xxd (embeds the web page of `finetune serve` into the binary).
+# HTTP server of `finetune serve`), cmocka, xxd (embeds the web page of `finetune serve` into the binary), clang
+# (libFuzzer, for make fuzz: CI runs every fuzz target for a few seconds).
 # Chromium (Debian) runs the web page of `finetune serve` headless in tests/serve/web_check.sh.
 # With --python it also installs the PyPI packages used by parity-fixture scripts and bench/ (torch, transformers;
 # peft, fastapi, uvicorn and httpx for bench/serve.sh's reference server and load generator).
 set -euo pipefail
 need=()
-for p in build-essential pkg-config libopenblas-openmp-dev libpcre2-dev libutf8proc-dev libcjson-dev libmicrohttpd-dev libcmocka-dev xxd chromium; do
+for p in build-essential pkg-config libopenblas-openmp-dev libpcre2-dev libutf8proc-dev libcjson-dev libmicrohttpd-dev libcmocka-dev xxd chromium clang; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
