@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 /* the pid recorded in the lock file, 0 if none */
@@ -37,7 +38,12 @@ int ft__run_lock(const char *run_dir, int *fd_out, long *stale_pid) {
     while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         if (errno == EINTR) continue;
         int e = errno;
-        long pid = e == EWOULDBLOCK ? read_pid(fd) : 0;
+        long pid = 0;
+        /* the holder writes its pid right after locking: give it a moment when it has only just locked */
+        for (int i = 0; e == EWOULDBLOCK && i < 100 && (pid = read_pid(fd)) <= 0; i++) {
+            struct timespec ts = {0, 2000000};
+            nanosleep(&ts, NULL);
+        }
         close(fd);
         if (e != EWOULDBLOCK) return ft_error(FT_ERR_IO, "%s: cannot lock: %s", path, strerror(e));
         if (pid > 0)
