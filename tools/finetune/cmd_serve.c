@@ -231,7 +231,7 @@ int ft_cmd_serve(int argc, char **argv) {
 
     ft_engine_entry *list = NULL;
     int n_list = 0;
-    const char *gen = NULL, *enc = NULL;
+    const char *gen = NULL, *enc = NULL, *emb = NULL;
     if (ft_engine_list(e, &list, &n_list) == FT_OK) {
         fprintf(stderr, "finetune serve: ready; serving:\n");
         for (int i = 0; i < n_list; i++) {
@@ -239,21 +239,28 @@ int ft_cmd_serve(int argc, char **argv) {
             if (x->is_adapter)
                 fprintf(stderr, "  %-20s adapter over %s (%s)\n", x->name, x->base, x->dir);
             else
-                fprintf(stderr, "  %-20s %s%s%s (%s)\n", x->name, x->kind == FT_ENGINE_ENCODER ? "encoder: " : "generator",
-                        x->kind == FT_ENGINE_ENCODER ? ft_encoder_task_name(x->task) : "", "", x->dir);
+                fprintf(stderr, "  %-20s %s%s (%s)\n", x->name, x->kind == FT_ENGINE_ENCODER ? "encoder: " : "generator",
+                        x->kind != FT_ENGINE_ENCODER ? ""
+                        : x->embedding_only ? "embeddings only (no trained task head: /v1/embeddings)"
+                                            : ft_encoder_task_name(x->task), x->dir);
             if (x->kind == FT_ENGINE_GENERATOR && !gen) gen = x->name;
-            if (x->kind == FT_ENGINE_ENCODER && !enc) enc = x->name;
+            if (x->kind == FT_ENGINE_ENCODER && !x->embedding_only && !enc) enc = x->name;
+            if (x->kind == FT_ENGINE_ENCODER && x->embedding_only && !emb) emb = x->name;
         }
         const char *auth = n_keys ? " -H 'Authorization: Bearer $KEY'" : "";
         char base_url[300];
         snprintf(base_url, sizeof base_url, "http://%s%s%s:%d", v6 && shown == host ? "[" : "", shown, v6 && shown == host ? "]" : "", bound);
+        if (gen || enc || emb) fprintf(stderr, "try:\n");
         if (gen)
-            fprintf(stderr, "try:\n  curl -s %s/v1/completions%s -H 'Content-Type: application/json' \\\n"
+            fprintf(stderr, "  curl -s %s/v1/completions%s -H 'Content-Type: application/json' \\\n"
                             "       -d '{\"model\": \"%s\", \"prompt\": \"Once upon a time\", \"max_tokens\": 32}'\n",
                     base_url, auth, gen);
         if (enc)
             fprintf(stderr, "  curl -s %s/models/%s/predict%s -H 'Content-Type: application/json' -d '{\"text\": \"a gorgeous film\"}'\n",
                     base_url, enc, auth);
+        if (emb)
+            fprintf(stderr, "  curl -s %s/v1/embeddings%s -H 'Content-Type: application/json' -d '{\"model\": \"%s\", \"input\": \"a gorgeous film\"}'\n",
+                    base_url, auth, emb);
         fprintf(stderr, "OpenAI clients: base_url=%s/v1   (stop with Ctrl-C or SIGTERM: running requests finish first)\n", base_url);
         ft_engine_entries_free(list, n_list);
     }
