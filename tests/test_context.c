@@ -7,6 +7,8 @@
  *  - ft_adapter_load of a saved PEFT directory == ft_adapter_from_model;
  *  - slots: clear / truncate / reuse, errors (bad slot, slot twice, overflow, token range, wrong shape)
  *    leave every slot as it was;
+ *  - the KV cache grows with use: empty at creation, 64-token granules doubling, back to 256 tokens on clear;
+ *    a sequence grown token by token through several reallocations == the same sequence prefilled at once;
  *  - ft_generate_ctx over a context slot == ft_generate over the model;
  *  - the same for encoder batches, with adapters that carry their own task head. */
 #include "testutil.h"
@@ -257,6 +259,57 @@ static void test_slots_and_errors(void **st) {
     fixture_free(&f);
 }
 
+/* a 1024-token GPT-2 shape: slot 0 grows token by token (64 -> 128 -> 256 -> 512 token buffers), slot 1 takes
+ * the same 300 tokens in one prefill; the last logits agree and the cache holds what the slots use */
+static void test_kv_grows_with_use(void **st) {
+    (void)st;
+    const char *json = "{\"model_type\":\"gpt2\",\"vocab_size\":97,\"n_positions\":1024,\"n_embd\":32,\"n_layer\":2,\"n_head\":4,"
+                       "\"resid_pdrop\":0,\"embd_pdrop\":0,\"attn_pdrop\":0,\"initializer_range\":0.2}";
+    ft_model *m = make(json, FT_F32);
+    ft_context_params p = ft_context_default_params();
+    p.n_slots = 3;
+    ft_context *ctx;
+    assert_int_equal(ft_context_create(&ctx, m, &p), 0);
+    size_t per_tok = 2 * 2 * 32 * sizeof(float);   /* k and v, 2 layers, KV 32 */
+    assert_int_equal(ft_context_slot_capacity(ctx), 1024);
+    assert_int_equal(ft_context_kv_bytes(ctx), 0);
+    assert_true(ft_context_bytes(m, &p) >= 3 * 1024 * per_tok);
+    enum { N = 300 };
+    int ids[N];
+    for (int i = 0; i < N; i++) ids[i] = (i * 37 + 5) % 97;
+    float a[97], b[97];
+    for (int i = 0; i < N; i++) {
+        ft_decode_seq s = {.slot = 0, .tokens = ids + i, .n_tokens = 1, .logits = a};
+        assert_int_equal(ft_context_decode(ctx, &s, 1), 0);
+        if (i == 9) assert_int_equal(ft_context_kv_bytes(ctx), 64 * per_tok);
+        if (i == 64) assert_int_equal(ft_context_kv_bytes(ctx), 128 * per_tok);
+    }
+    assert_int_equal(ft_context_kv_bytes(ctx), 512 * per_tok);
+    ft_decode_seq s1 = {.slot = 1, .tokens = ids, .n_tokens = N, .logits = b};
+    assert_int_equal(ft_context_decode(ctx, &s1, 1), 0);
+    assert_int_equal(ft_context_kv_bytes(ctx), (512 + 320) * per_tok);
+    printf("  300 tokens grown one at a time vs one prefill: max rel %.2e; cache %zu bytes for 2 of 3 slots\n",
+           rel_err(a, b, 97), ft_context_kv_bytes(ctx));
+    assert_true(rel_err(a, b, 97) <= 1e-5);
+    /* overflow is still refused at slot_tokens, and a clear keeps 256 tokens */
+    int big[1024] = {0};
+    ft_decode_seq over = {.slot = 1, .tokens = big, .n_tokens = 1024 - N + 1};
+    assert_int_equal(ft_context_decode(ctx, &over, 1), FT_ERR_RANGE);
+    assert_int_equal(ft_context_slot_len(ctx, 1), N);
+    assert_int_equal(ft_context_slot_clear(ctx, 0), 0);
+    assert_int_equal(ft_context_kv_bytes(ctx), (256 + 320) * per_tok);
+    /* the cleared slot refilled: the same logits again */
+    ft_decode_seq s0 = {.slot = 0, .tokens = ids, .n_tokens = N, .logits = a};
+    assert_int_equal(ft_context_decode(ctx, &s0, 1), 0);
+    assert_true(rel_err(a, b, 97) <= 1e-6);
+    ft_decode_seq full = {.slot = 2, .tokens = big, .n_tokens = 1024};
+    assert_int_equal(ft_context_decode(ctx, &full, 1), 0);
+    assert_int_equal(ft_context_slot_clear(ctx, -1), 0);
+    assert_int_equal(ft_context_kv_bytes(ctx), 3 * 256 * per_tok);
+    ft_context_free(ctx);
+    ft_model_free(m);
+}
+
 static void test_generate_ctx(void **st) {
     (void)st;
     fixture f;
@@ -368,6 +421,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mixed_adapter_batch),
         cmocka_unit_test(test_slots_and_errors),
+        cmocka_unit_test(test_kv_grows_with_use),
         cmocka_unit_test(test_generate_ctx),
         cmocka_unit_test(test_encoder_mixed_adapters),
     };

@@ -20,6 +20,11 @@
  *   ft_context_decode(ctx, s, 2);      // prefill both; then one token per sequence per call
  *   ft_context_slot_clear(ctx, 1);     // slot 1 free for the next request
  *
+ * Memory. The scratch is allocated once at creation; the KV cache grows with use: each slot's cache is
+ * reallocated in chunks (doubling, 64-token granules) as its sequence grows, up to slot_tokens, and a cleared
+ * slot gives back all but 256 tokens of it. A server with 8 slots of a 1024-token model that serves short
+ * requests holds a few hundred tokens per slot, not 8 x 1024. ft_context_kv_bytes says what it holds now.
+ *
  * Thread safety: a context belongs to one thread at a time (no internal locking); the model and the
  * adapters it reads are shared read-only. The model must outlive its contexts and must not be changed
  * (training, LoRA merge, quantization) while a context is in use. Training state (gradients, optimizer,
@@ -44,8 +49,11 @@ ft_context_params ft_context_default_params(void);
 /* A context over m (read-only from then on). p NULL = defaults. */
 int  ft_context_create(ft_context **out, const ft_model *m, const ft_context_params *p);
 void ft_context_free(ft_context *ctx);
-/* Bytes ft_context_create allocates for these parameters (p NULL = defaults). */
+/* Bytes a context with these parameters holds at most (p NULL = defaults): its scratch plus every slot's KV
+ * cache full (slot_tokens). */
 size_t ft_context_bytes(const ft_model *m, const ft_context_params *p);
+/* Bytes its KV cache holds now (every slot's k and v at their current capacity). */
+size_t ft_context_kv_bytes(const ft_context *ctx);
 
 const ft_model *ft_context_model(const ft_context *ctx);
 int  ft_context_n_slots(const ft_context *ctx);
@@ -68,8 +76,9 @@ typedef struct ft_decode_seq {
 } ft_decode_seq;
 
 /* Runs the new tokens of every sequence through the model in shared batched steps, appending them to
- * their slots' KV caches, and writes the requested logits. On an error nothing is appended to any slot
- * the call names: bad slot, a slot twice, token ids outside the vocabulary, a slot that would overflow,
+ * their slots' KV caches (growing them as needed), and writes the requested logits. On an error nothing is
+ * appended to any slot the call names: bad slot, a slot twice, token ids outside the vocabulary, a slot that
+ * would overflow, no memory to grow a slot's cache,
  * an adapter made for another model shape or of a rank above max_lora_rank. */
 int  ft_context_decode(ft_context *ctx, const ft_decode_seq *seqs, int n_seqs);
 #endif

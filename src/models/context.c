@@ -10,7 +10,14 @@
  *               x += atty Wo^T (+ b) (+ LoRA_i);  x += act(norm2(x) Wfc^T ..) Wproj^T ..
  *   logits of the rows asked for = normf(x) Wlm^T
  * Shapes: R rows (<= batch_tokens), C channels, QKV = (NH+2*NKV)*HS, KV = NKV*HS, AC = NH*HS, F fc width, I hidden,
- * Tm = slot_tokens. Cache layout: [slot][L][Tm][KV] for k and for v. */
+ * Tm = slot_tokens. Cache layout: one buffer per (slot, layer) for k and one for v, [cap_slot, KV] each.
+ *
+ * The KV cache grows with use: a slot starts empty and each (slot, layer) buffer is reallocated when a decode
+ * would pass its capacity, to max(needed, 2 x capacity) rounded up to KV_CHUNK tokens (at most Tm), so a request
+ * of n tokens costs O(log n) reallocations per layer (glibc moves large blocks with mremap: no copy) and the
+ * memory follows the sequences actually served, not n_slots x Tm. Clearing a slot gives back what it holds
+ * beyond KV_KEEP tokens. Device backends (be->alloc) have no device-to-device copy, so there a slot's buffers are
+ * allocated whole (Tm tokens) on its first use and kept. */
 #include "model_internal.h"
 #include "finetune/status.h"
 
@@ -20,14 +27,17 @@
 struct ft_context {
     const ft_model *m;
     ft_context_params p;
-    ft_arena mem;             /* the one allocation: cache, scratch, workspace */
+    ft_arena mem;             /* the one allocation at creation: scratch, workspace, slot bookkeeping */
     int   *slot_len;          /* [n_slots] */
-    float *kcache, *vcache;   /* [n_slots, L, Tm, KV] */
+    int   *slot_cap;          /* [n_slots] tokens every layer's buffer of the slot holds */
+    float **kc, **vc;         /* [n_slots * L] -> [slot_cap, KV] each, NULL while the slot holds nothing */
     float *x, *ln, *qkv, *q, *atty, *tmp, *fch, *act, *xa;   /* [R, C] [R, C] [R, QKV] [R, AC] [R, AC] [R, SC] [R, F] [R, I] [R, rmax] */
     float *logits;            /* [R, V] */
     int   *tok, *pos;         /* [R] */
     float *ws; size_t wsn;    /* quantized-matmul workspace */
 };
+
+enum { KV_CHUNK = 64, KV_KEEP = 256 };   /* growth granule; tokens a cleared slot keeps (both in tokens) */
 
 ft_context_params ft_context_default_params(void) {
     ft_context_params p = {.n_slots = 1, .slot_tokens = 0, .batch_tokens = 64, .max_lora_rank = 256};
@@ -53,7 +63,7 @@ static void layout(ft_arena *a, const ft_model *m, const ft_context_params *p, f
     ft_context tmp;
     ft_context *t = ctx ? ctx : &tmp;
     struct { float **ptr; size_t n; } f[] = {
-        {&t->kcache, S * L * Tm * KV}, {&t->vcache, S * L * Tm * KV}, {&t->x, R * C}, {&t->ln, R * C},
+        {&t->x, R * C}, {&t->ln, R * C},
         {&t->qkv, R * QKV}, {&t->q, R * AC}, {&t->atty, R * AC}, {&t->tmp, R * SC}, {&t->fch, R * F}, {&t->act, R * I},
         {&t->xa, R * rmax}, {&t->logits, R * V}, {&t->ws, m->qws_floats ? m->qws_floats : 1},
     };
@@ -61,14 +71,80 @@ static void layout(ft_arena *a, const ft_model *m, const ft_context_params *p, f
     t->tok = ft_arena_alloc(a, R * sizeof(int));
     t->pos = ft_arena_alloc(a, R * sizeof(int));
     t->slot_len = ft_arena_alloc(a, S * sizeof(int));
+    t->slot_cap = ft_arena_alloc(a, S * sizeof(int));
+    t->kc = ft_arena_alloc(a, S * L * sizeof(float *));
+    t->vc = ft_arena_alloc(a, S * L * sizeof(float *));
+    (void)Tm; (void)KV;
+}
+
+/* bytes of k and v of every layer for cap tokens of one slot */
+static size_t slot_kv_bytes(const ft_model *m, size_t cap) {
+    return 2 * (size_t)m->cfg.n_layer * cap * (size_t)m->cfg.n_kv_head * (size_t)m->cfg.head_dim * sizeof(float);
+}
+
+/* the arena: everything but the KV cache */
+static size_t scratch_bytes(const ft_model *m, const ft_context_params *r) {
+    ft_arena plan;
+    ft_arena_plan(&plan);
+    layout(&plan, m, r, NULL);
+    return plan.used;
 }
 
 size_t ft_context_bytes(const ft_model *m, const ft_context_params *p) {
     ft_context_params r = resolved(m, p);
-    ft_arena plan;
-    ft_arena_plan(&plan);
-    layout(&plan, m, &r, NULL);
-    return plan.used;
+    return scratch_bytes(m, &r) + (size_t)r.n_slots * slot_kv_bytes(m, (size_t)r.slot_tokens);
+}
+
+size_t ft_context_kv_bytes(const ft_context *ctx) {
+    size_t n = 0;
+    for (int s = 0; s < ctx->p.n_slots; s++) n += slot_kv_bytes(ctx->m, (size_t)ctx->slot_cap[s]);
+    return n;
+}
+
+/* every layer's k and v buffer of slot resized to cap tokens (the first min(old, cap) tokens kept). On failure
+ * the slot keeps its old capacity (buffers already resized hold at least the old one). */
+static int slot_resize(ft_context *ctx, int slot, int cap) {
+    const ft_model *m = ctx->m;
+    const ft_backend *be = m->be;
+    int L = m->cfg.n_layer;
+    size_t row = (size_t)m->cfg.n_kv_head * m->cfg.head_dim * sizeof(float);
+    float **kc = ctx->kc + (size_t)slot * L, **vc = ctx->vc + (size_t)slot * L;
+    if (be && be->alloc) {   /* device memory: whole on first use, kept (no device copy member to grow it) */
+        if (cap == 0 || ctx->slot_cap[slot] == ctx->p.slot_tokens) return FT_OK;
+        for (int l = 0; l < L; l++) {
+            if (!kc[l]) kc[l] = ft_backend_alloc(be, row * (size_t)ctx->p.slot_tokens);
+            if (!vc[l]) vc[l] = ft_backend_alloc(be, row * (size_t)ctx->p.slot_tokens);
+            if (!kc[l] || !vc[l]) return ft_error(FT_ERR_NOMEM, "context: cannot allocate the KV cache of slot %d", slot);
+        }
+        ctx->slot_cap[slot] = ctx->p.slot_tokens;
+        return FT_OK;
+    }
+    for (int l = 0; l < L; l++) {
+        float **b[2] = {&kc[l], &vc[l]};
+        for (int j = 0; j < 2; j++) {
+            if (cap == 0) { free(*b[j]); *b[j] = NULL; continue; }
+            float *nb = realloc(*b[j], row * (size_t)cap);
+            if (!nb) return ft_error(FT_ERR_NOMEM, "context: cannot grow the KV cache of slot %d to %d tokens", slot, cap);
+            *b[j] = nb;
+        }
+    }
+    ctx->slot_cap[slot] = cap;
+    return FT_OK;
+}
+
+/* slot can take need tokens (need <= slot_tokens) */
+static int slot_reserve(ft_context *ctx, int slot, int need) {
+    int cap = ctx->slot_cap[slot];
+    if (need <= cap) return FT_OK;
+    int nc = cap * 2 > need ? cap * 2 : need;
+    nc = (nc + KV_CHUNK - 1) / KV_CHUNK * KV_CHUNK;
+    if (nc > ctx->p.slot_tokens) nc = ctx->p.slot_tokens;
+    return slot_resize(ctx, slot, nc);
+}
+
+/* a cleared slot keeps at most KV_KEEP tokens of buffer */
+static void slot_trim(ft_context *ctx, int slot) {
+    if (ctx->slot_cap[slot] > KV_KEEP && !(ctx->m->be && ctx->m->be->alloc)) slot_resize(ctx, slot, KV_KEEP);
 }
 
 int ft_context_create(ft_context **out, const ft_model *m, const ft_context_params *p) {
@@ -77,7 +153,7 @@ int ft_context_create(ft_context **out, const ft_model *m, const ft_context_para
     if (!ctx) return ft_error(FT_ERR_NOMEM, "context: out of memory");
     ctx->m = m;
     ctx->p = resolved(m, p);
-    int rc = ft_arena_init_on(&ctx->mem, ft_context_bytes(m, &ctx->p), m->be);
+    int rc = ft_arena_init_on(&ctx->mem, scratch_bytes(m, &ctx->p), m->be);
     if (rc < 0) { free(ctx); return rc; }
     layout(&ctx->mem, m, &ctx->p, ctx);
     ctx->wsn = m->qws_floats;
@@ -87,6 +163,10 @@ int ft_context_create(ft_context **out, const ft_model *m, const ft_context_para
 
 void ft_context_free(ft_context *ctx) {
     if (!ctx) return;
+    for (size_t i = 0; ctx->kc && i < (size_t)ctx->p.n_slots * (size_t)ctx->m->cfg.n_layer; i++) {
+        ft_backend_free(ctx->m->be, ctx->kc[i]);
+        ft_backend_free(ctx->m->be, ctx->vc[i]);
+    }
     ft_arena_free(&ctx->mem);
     free(ctx);
 }
@@ -107,9 +187,13 @@ int ft_context_slot_len(const ft_context *ctx, int slot) {
 }
 
 int ft_context_slot_clear(ft_context *ctx, int slot) {
-    if (slot == -1) { memset(ctx->slot_len, 0, sizeof(int) * (size_t)ctx->p.n_slots); return FT_OK; }
+    if (slot == -1) {
+        for (int s = 0; s < ctx->p.n_slots; s++) { ctx->slot_len[s] = 0; slot_trim(ctx, s); }
+        return FT_OK;
+    }
     FT_TRY(check_slot(ctx, slot));
     ctx->slot_len[slot] = 0;
+    slot_trim(ctx, slot);
     return FT_OK;
 }
 
@@ -170,12 +254,11 @@ static void step_attention(void *hp, int l, float *atty, const float *qkv) {
     const ft_model *m = ctx->m;
     const ft_model_config *c = &m->cfg;
     int NH = c->n_head, NKV = c->n_kv_head, HS = c->head_dim, QKV = ft_qkv_dim(c), AC = NH * HS, KV = NKV * HS;
-    size_t Tm = (size_t)ctx->p.slot_tokens;
     for (int r = 0; r < h->R; r++) memcpy(ctx->q + (size_t)r * AC, qkv + (size_t)r * QKV, sizeof(float) * (size_t)AC);
     for (int i = 0; i < h->npc; i++) {
         const piece *p = &h->pc[i];
-        size_t base = ((size_t)h->seqs[p->seq].slot * c->n_layer + l) * Tm * KV;
-        float *kc = ctx->kcache + base, *vc = ctx->vcache + base;
+        size_t at = (size_t)h->seqs[p->seq].slot * c->n_layer + l;
+        float *kc = ctx->kc[at], *vc = ctx->vc[at];
         const float *rows = qkv + (size_t)p->row * QKV;
         m->be->kv_cache_write(m->be->ctx, kc, vc, KV, rows + AC, rows + AC + KV, QKV, NULL, p->pos0, p->n, KV);
         m->be->attention_cached_forward(m->be->ctx, atty + (size_t)p->row * AC, ctx->q + (size_t)p->row * AC, kc, vc, KV, p->pos0, p->n,
@@ -254,6 +337,8 @@ int ft_context_decode(ft_context *ctx, const ft_decode_seq *seqs, int n_seqs) {
     }
     if (m->ts.lora_rmax > ctx->p.max_lora_rank)
         return ft_error(FT_ERR_INVALID, "context: the model's LoRA rank %d is above the context's max_lora_rank %d", m->ts.lora_rmax, ctx->p.max_lora_rank);
+    /* room in every slot named (lengths untouched: a failure here appends nothing) */
+    for (int i = 0; i < n_seqs; i++) FT_TRY(slot_reserve(ctx, seqs[i].slot, ctx->slot_len[seqs[i].slot] + seqs[i].n_tokens));
     /* pack pieces into steps of at most batch_tokens rows; a sequence has at most one piece per step */
     enum { MAXP = 256 };
     piece pc[MAXP];
