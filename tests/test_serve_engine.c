@@ -7,6 +7,7 @@
  *    were batched (mean rows per step > 1);
  *  - streamed text (on_token) adds up to the result text; stop strings, max tokens, a full slot, a prompt
  *    longer than the slot (FT_ERR_RANGE), max_new_tokens 0; chat messages through the model's template;
+ *  - ft_engine_tokenizer: the model's tokenizer (an adapter: its base's), the same pieces as one loaded alone;
  *  - logprobs are the log-softmax of the raw logits of a direct forward (also when sampling with a
  *    temperature), their exp over the vocabulary sums to 1;
  *  - a full queue answers FT_ERR_BUSY; cancel of a queued and a running request, by id and from on_token;
@@ -465,6 +466,19 @@ static void test_logprobs(void **st) {
     reference ref;
     ref_open(&ref, ft_backend_ref());
     ft_engine *e = engine_new(ft_backend_ref(), 2, 64, 0, 8);
+    /* the engine's tokenizer (the HTTP layer's token texts): an adapter has its base's; the same pieces as
+     * a tokenizer loaded from the directory */
+    const ft_tokenizer *tk = ft_engine_tokenizer(e, "stories");
+    assert_non_null(tk);
+    assert_ptr_equal(ft_engine_tokenizer(e, k_ad_names[1]), tk);
+    assert_null(ft_engine_tokenizer(e, "nope"));
+    assert_int_equal(ft_tokenizer_vocab_size(tk), ft_tokenizer_vocab_size(ref.tok));
+    for (int id = 0; id < 40; id++) {
+        char a[64], b[64];
+        int na = ft_tokenizer_decode_piece(tk, 1, id, a, sizeof a), nb = ft_tokenizer_decode_piece(ref.tok, 1, id, b, sizeof b);
+        assert_int_equal(na, nb);
+        if (na > 0) assert_memory_equal(a, b, (size_t)na);
+    }
     for (int greedy = 1; greedy >= 0; greedy--) {
         ft_gen_request r = greedy_request(0, k_prompts[1], 10);
         r.logprobs = 5;

@@ -58,6 +58,7 @@
 #include "finetune/generate.h"
 #include "finetune/predict.h"
 #include "finetune/tensor.h"
+#include "finetune/tokenizer.h"
 
 typedef struct ft_engine ft_engine;
 
@@ -199,6 +200,10 @@ int ft_engine_embed(ft_engine *e, const char *model, const char *const *texts, i
 /* ---- tokenizer access (for the HTTP layer: chat prompts, token counts) ---- */
 /* Renders messages with the model's chat template (malloc'd text); FT_ERR_NOT_FOUND without one. */
 int ft_engine_render_chat(ft_engine *e, const char *model, const ft_chat_msg *msgs, int n, char **out);
+/* The tokenizer the engine loaded for model `model` (an adapter: its base's), or NULL (no such name; the error
+ * is set). Owned by the engine and valid until ft_engine_free (models are never unloaded; unloading an adapter
+ * leaves its base's tokenizer). Immutable: encode / decode from any thread (tokenizer.h). */
+const ft_tokenizer *ft_engine_tokenizer(ft_engine *e, const char *model);
 
 /* ---- statistics (for /metrics) ---- */
 typedef struct ft_engine_stats {

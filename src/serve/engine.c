@@ -460,6 +460,15 @@ int ft_engine_render_chat(ft_engine *e, const char *model, const ft_chat_msg *ms
     return rc;
 }
 
+const ft_tokenizer *ft_engine_tokenizer(ft_engine *e, const char *model) {
+    int rc;
+    ft__eng_entry *t = ft__eng_acquire(e, model, 0, &rc);
+    if (!t) return NULL;
+    const ft_tokenizer *tok = ft__eng_model_of(t)->tok;   /* the base outlives the reference: models stay loaded */
+    ft__eng_release(e, t, 0);
+    return tok;
+}
+
 /* ------------------------------------------------------------------ stats, drain, free */
 
 void ft_engine_get_stats(ft_engine *e, ft_engine_stats *out) {

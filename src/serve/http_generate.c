@@ -455,7 +455,7 @@ ft__mhd_result ft__http_generate(ft__http_req *r, ft__gen_spec *g) {
     j->created = (long)time(NULL);
     snprintf(j->model, sizeof j->model, "%s", g->model);
     ft__http_new_id(s, g->chat ? "chatcmpl-" : "cmpl-", j->id, sizeof j->id);
-    if (g->logprobs >= 0) j->tok = ft__http_tokenizer(s, g->model);
+    if (g->logprobs >= 0) j->tok = ft_engine_tokenizer(s->e, g->model);
     uint64_t seed = g->seed;
     if (!g->seed_given) seed = ft__http_random(s);
     for (int i = 0; i < total; i++) {

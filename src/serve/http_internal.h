@@ -38,12 +38,6 @@ typedef enum MHD_Result ft__mhd_result;
 
 typedef struct ft__rate_limiter ft__rate_limiter;
 
-/* one tokenizer per base model, loaded on first use (logprobs need token texts) */
-typedef struct ft__tok_entry {
-    char name[128];
-    ft_tokenizer *tok;   /* NULL when it could not be loaded */
-} ft__tok_entry;
-
 struct ft_server {
     ft_engine        *e;
     struct MHD_Daemon *d;
@@ -55,14 +49,12 @@ struct ft_server {
     int               port;
     int               ready;         /* models loaded (atomic reads and writes) */
     int               draining;      /* ft_server_stop began (atomic) */
-    pthread_mutex_t   mu;            /* the fields below, the log file, the rate limiter, the tokenizer cache */
+    pthread_mutex_t   mu;            /* the fields below, the log file, the rate limiter */
     pthread_cond_t    idle;          /* signalled when inflight drops */
     int               inflight;      /* requests begun and not completed */
     uint64_t          n_requests;    /* all requests begun (sampling, ids) */
     uint64_t          id_state;      /* splitmix64 state for request and completion ids */
     ft__rate_limiter *rl;
-    ft__tok_entry    *toks;
-    int               n_toks, cap_toks;
     char              fingerprint[64];
     ft__metrics      *metrics;       /* GET /metrics (http_monitor.c) */
     ft__drift        *drift;         /* drift detection per served name (http_monitor.c) */
@@ -231,9 +223,6 @@ uint64_t ft__http_random(ft_server *s);
 void ft__http_new_id(ft_server *s, const char *prefix, char *buf, size_t cap);
 /* 1 when the client has closed its connection (checked without blocking). */
 int  ft__http_client_gone(ft__http_req *r);
-/* The tokenizer of model `name` (an adapter: its base), loaded once; NULL if it cannot be loaded.
- * Valid until the server stops. */
-const ft_tokenizer *ft__http_tokenizer(ft_server *s, const char *name);
 double ft__now_mono(void);
 
 /* ---- rate limiting (http_ratelimit.c): token buckets by key ---- */

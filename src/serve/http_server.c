@@ -99,39 +99,6 @@ void ft__http_note_model(ft__http_req *r, const char *name) {
     ft_engine_entries_free(e, 1);
 }
 
-const ft_tokenizer *ft__http_tokenizer(ft_server *s, const char *name) {
-    ft_engine_entry *e = NULL;
-    if (ft_engine_find(s->e, name, &e) != FT_OK) return NULL;
-    char base[128], dir[1024];
-    snprintf(base, sizeof base, "%s", e->is_adapter ? e->base : e->name);
-    snprintf(dir, sizeof dir, "%s", e->dir);
-    ft_engine_entries_free(e, 1);
-    if (strcmp(base, name) != 0) {  /* an adapter: the base's directory holds the tokenizer */
-        if (ft_engine_find(s->e, base, &e) != FT_OK) return NULL;
-        snprintf(dir, sizeof dir, "%s", e->dir);
-        ft_engine_entries_free(e, 1);
-    }
-    const ft_tokenizer *tok = NULL;
-    pthread_mutex_lock(&s->mu);
-    for (int i = 0; i < s->n_toks; i++)
-        if (strcmp(s->toks[i].name, base) == 0) { tok = s->toks[i].tok; goto done; }
-    if (s->n_toks == s->cap_toks) {
-        int cap = s->cap_toks ? 2 * s->cap_toks : 4;
-        ft__tok_entry *v = realloc(s->toks, sizeof *v * (size_t)cap);
-        if (!v) goto done;
-        s->toks = v;
-        s->cap_toks = cap;
-    }
-    ft_tokenizer *t = NULL;
-    if (ft_tokenizer_load(&t, dir) < 0) t = NULL;
-    snprintf(s->toks[s->n_toks].name, sizeof s->toks[s->n_toks].name, "%s", base);
-    s->toks[s->n_toks++].tok = t;
-    tok = t;
-done:
-    pthread_mutex_unlock(&s->mu);
-    return tok;
-}
-
 /* ---- authentication ---- */
 
 /* constant time in the key's content: every byte of every accepted key is compared */
@@ -455,8 +422,6 @@ static void server_free(ft_server *s) {
     free(s->keys);
     free(s->key_len);
     ft__rate_limiter_free(s->rl);
-    for (int i = 0; i < s->n_toks; i++) ft_tokenizer_free(s->toks[i].tok);
-    free(s->toks);
     ft__monitor_stop(s);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->idle);
