@@ -10,11 +10,16 @@
  *   - the official openai Python client (tests/serve/openai_client_test.py);
  *   - a full queue answers 503 + Retry-After; SIGTERM: a running stream completes, the process exits 0 (with
  *     ASan: no leak);
+ *   - a client that drops a stream after its first chunk cancels its generation: on a tiny random GPT-2
+ *     shape (1024-token context, no EOS in 900 greedy tokens: a blocking request runs all 900), the dropped
+ *     stream's slot is free again (/metrics finetune_active_slots 0) after far fewer tokens
+ *     (finetune_generated_tokens_total), and the next request runs;
  *   - in-process (server.h): /health says "loading" (503) until ft_server_set_ready.
  * The HTTP client is tests/util/http_client.c (plain sockets). */
 #include "testutil.h"
 #include "http_client.h"
 #include "finetune/fileio.h"
+#include "finetune/model.h"
 #include "finetune/predict.h"
 #include "finetune/server.h"
 #include "finetune/status.h"
@@ -723,6 +728,99 @@ static void test_sigterm_drains(void **s) {
     assert_true(ft_test_http_connect(d.port) < 0 || !health_ok(d.port));
 }
 
+/* the value of the first /metrics sample whose line starts with prefix (-1 if none) */
+static double metric(int port, const char *prefix) {
+    ft_test_http_resp r;
+    if (ft_test_http_do(port, "GET", "/metrics", AUTH, NULL, &r) < 0) return -1;
+    double v = -1;
+    for (const char *p = r.body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (strncmp(p, prefix, strlen(prefix)) == 0) {
+            const char *sp = strchr(p, ' ');
+            if (sp) v = strtod(sp + 1, NULL);
+            break;
+        }
+    ft_test_http_resp_free(&r);
+    return v;
+}
+
+static void copy_file(const char *from, const char *to) {
+    char *t = NULL;
+    size_t n = 0;
+    assert_int_equal(ft_file_read_all(from, &t, &n), 0);
+    FILE *f = fopen(to, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(t, 1, n, f), n);
+    fclose(f);
+    free(t);
+}
+
+/* a client that drops a stream cancels its generation: the slot is free long before max_tokens */
+static void test_dropped_stream_cancels(void **s) {
+    (void)s;
+    enum { MAX = 900 };
+    /* a tiny GPT-2 shape with GPT-2's tokenizer: fast, a 1024-token context, random weights that do not
+     * emit EOS (checked below: the blocking request runs all MAX tokens) */
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s", ft_test_path(g_tmp, "gpt2_tiny"));
+    ft_model_config c;
+    assert_int_equal(ft_model_config_from_json(&c, "{\"model_type\":\"gpt2\",\"vocab_size\":50257,\"n_positions\":1024,"
+                     "\"n_embd\":32,\"n_layer\":2,\"n_head\":2,\"initializer_range\":0.02}", "test"), 0);
+    ft_model *m;
+    assert_int_equal(ft_model_create_random(&m, &c, 3, NULL), 0);
+    assert_int_equal(ft_model_save(m, dir), 0);
+    ft_model_free(m);
+    char to[700];
+    snprintf(to, sizeof to, "%s/vocab.json", dir);
+    copy_file(ft_fixture("tokenizer/gpt2/encoder.json"), to);
+    snprintf(to, sizeof to, "%s/merges.txt", dir);
+    copy_file(ft_fixture("tokenizer/gpt2/vocab.bpe"), to);
+    char args[1200];
+    snprintf(args, sizeof args, "--model g='%s' --api-key " KEY " --log-file none --parallel 1", dir);
+    server d;
+    assert_int_equal(server_start(&d, "cancel", args), 0);
+    char body[256];
+    snprintf(body, sizeof body, "{\"model\": \"g\", \"prompt\": \"Once upon a time\", \"max_tokens\": %d, \"temperature\": 0%s}", MAX, "");
+    /* the reference: not cancelled, the request runs all MAX tokens */
+    int st;
+    double t0 = ft__now_mono();
+    cJSON *j = post_json(d.port, "/v1/completions", body, &st);
+    double full_s = ft__now_mono() - t0;
+    assert_int_equal(st, 200);
+    cJSON *u = cJSON_GetObjectItem(j, "usage");
+    int full = cJSON_GetObjectItem(u, "completion_tokens") ? cJSON_GetObjectItem(u, "completion_tokens")->valueint : -1;
+    cJSON_Delete(j);
+    printf("  blocking request: %d tokens in %.2f s\n", full, full_s);
+    assert_int_equal(full, MAX);
+    const char *gen = "finetune_generated_tokens_total{";
+    double before = metric(d.port, gen);
+    assert_true(before >= MAX);
+    /* the same, streamed, dropped after the first chunk */
+    snprintf(body, sizeof body, "{\"model\": \"g\", \"prompt\": \"Once upon a time\", \"max_tokens\": %d, \"temperature\": 0, \"stream\": true}", MAX);
+    int fd = ft_test_http_connect(d.port);
+    assert_true(fd >= 0);
+    assert_int_equal(ft_test_http_send(fd, "POST", "/v1/completions", AUTH, body, strlen(body)), 0);
+    char *raw = ft_test_http_read_until(fd, "data: {", NULL);
+    assert_non_null(strstr(raw, "data: {"));
+    free(raw);
+    t0 = ft__now_mono();
+    close(fd);
+    double active = 1;
+    for (int i = 0; i < 600 && active != 0; i++) {
+        active = metric(d.port, "finetune_active_slots ");
+        if (active != 0) usleep(50000);
+    }
+    double free_s = ft__now_mono() - t0, after = metric(d.port, gen);
+    printf("  dropped stream: slot free %.3f s after the drop, %.0f of %d tokens generated\n", free_s, after - before, MAX);
+    assert_true(active == 0);
+    assert_true(after - before < MAX / 2);
+    /* the only slot serves the next request */
+    snprintf(body, sizeof body, "{\"model\": \"g\", \"prompt\": \"Hi\", \"max_tokens\": 4, \"temperature\": 0}");
+    j = post_json(d.port, "/v1/completions", body, &st);
+    cJSON_Delete(j);
+    assert_int_equal(st, 200);
+    assert_int_equal(server_stop(&d), 0);
+}
+
 /* in-process: the library server says "loading" until told it is ready */
 static void test_health_loading_in_process(void **s) {
     (void)s;
@@ -772,6 +870,7 @@ int main(void) {
         cmocka_unit_test(test_request_log),
         cmocka_unit_test(test_rate_limit),
         cmocka_unit_test(test_sigterm_drains),
+        cmocka_unit_test(test_dropped_stream_cancels),
         cmocka_unit_test(test_health_loading_in_process),
     };
     signal(SIGPIPE, SIG_IGN);
