@@ -83,14 +83,14 @@ int ft__enc_layout(ft_encoder_model *m, ft_dtype q) {
     for (int i = 0; i < m->n_params; i++)
         if (!m->params[i].qdesc) m->params[i].t.data = m->weights.base + (uintptr_t)m->params[i].t.data;
     m->weights.used = plan.used;
+    m->n_base = m->n_params;
     return FT_OK;
 }
 
 void ft_encoder_close(ft_encoder_model *m) {
     if (!m) return;
     ft_arena_free(&m->weights);
-    ft_arena_free(&m->grads);
-    ft_arena_free(&m->act_arena);
+    ft__enc_ts_release(&m->ts);
     ft__enc_quant_close(m);
     free(m->params);
     free(m->lslot);
@@ -98,8 +98,6 @@ void ft_encoder_close(ft_encoder_model *m) {
     cJSON_Delete(m->src_config);
     for (int i = 0; i < m->n_label_names; i++) free(m->label_names[i]);
     free(m->label_names);
-    ft__enc_lora_close(m);
-    free(m->row_xa);
     free(m);
 }
 
@@ -141,22 +139,23 @@ size_t ft__enc_acts_layout(const ft_encoder_model *m, enc_acts *a, int B, int T,
     return ar->used;
 }
 
-static int prepare(ft_encoder_model *m, int B, int T) {
+static int prepare(ft_encoder_train_state *s, int B, int T) {
+    const ft_encoder_model *m = s->m;
     if (B <= 0 || T <= 0) return ft_error(FT_ERR_INVALID, "batch %d x %d: sizes must be positive", B, T);
-    if (m->a.B == B && m->a.T == T) return FT_OK;
+    if (s->a.B == B && s->a.T == T) return FT_OK;
     enc_acts tmp;
     memset(&tmp, 0, sizeof tmp);
     size_t need = ft__enc_acts_layout(m, &tmp, B, T, NULL);
     /* batches of varying length (dynamic padding) re-use the allocation: it only grows */
-    if (!m->act_arena.base || need > m->act_arena.cap) {
-        ft_arena_free(&m->act_arena);
-        FT_TRY(ft_arena_init_on(&m->act_arena, need, m->be));
+    if (!s->act_arena.base || need > s->act_arena.cap) {
+        ft_arena_free(&s->act_arena);
+        FT_TRY(ft_arena_init_on(&s->act_arena, need, m->be));
     }
-    ft_arena_reset(&m->act_arena);
-    memset(&m->a, 0, sizeof m->a);
-    ft__enc_acts_layout(m, &m->a, B, T, &m->act_arena);
-    m->a.B = B;
-    m->a.T = T;
+    ft_arena_reset(&s->act_arena);
+    memset(&s->a, 0, sizeof s->a);
+    ft__enc_acts_layout(m, &s->a, B, T, &s->act_arena);
+    s->a.B = B;
+    s->a.T = T;
     return FT_OK;
 }
 
@@ -185,17 +184,17 @@ void ft__enc_act_backward(const ft_encoder_model *m, int act, float *dinp, const
 /* ------------------------------------------------------------ dropout */
 
 void ft_encoder_set_training(ft_encoder_model *m, int training, uint64_t seed) {
-    m->training = training;
-    m->seed = seed;
+    m->ts.training = training;
+    m->ts.seed = seed;
 }
 
-float ft__enc_hidden_p(const ft_encoder_model *m) { return m->training ? m->cfg.dropout : 0.0f; }
-float ft__enc_head_p(const ft_encoder_model *m) { return m->training ? m->cfg.head_dropout : 0.0f; }
-float ft__enc_attn_p(const ft_encoder_model *m) { return m->training ? m->cfg.attn_dropout : 0.0f; }
+float ft__enc_hidden_p(const ft_encoder_train_state *s) { return s->training ? s->m->cfg.dropout : 0.0f; }
+float ft__enc_head_p(const ft_encoder_train_state *s) { return s->training ? s->m->cfg.head_dropout : 0.0f; }
+float ft__enc_attn_p(const ft_encoder_train_state *s) { return s->training ? s->m->cfg.attn_dropout : 0.0f; }
 /* the dropout stream of (layer, site): layer -1 embeddings (site 0) and head (sites 1, 2); blocks: 1 attention
  * output, 2 FFN, 3 attention probabilities */
-uint64_t ft__enc_site_seed(const ft_encoder_model *m, int layer, int site) {
-    return m->seed ^ (FT__GOLDEN_GAMMA * (uint64_t)((layer + 2) * 4 + site + 1));
+uint64_t ft__enc_site_seed(const ft_encoder_train_state *s, int layer, int site) {
+    return s->seed ^ (FT__GOLDEN_GAMMA * (uint64_t)((layer + 2) * 4 + site + 1));
 }
 
 /* ------------------------------------------------------------ the blocks' linear layers */
@@ -204,29 +203,33 @@ uint64_t ft__enc_site_seed(const ft_encoder_model *m, int layer, int site) {
  * s + 1) of layer l, whatever W's storage (f32, or the quantized frozen base of QLoRA: linear.h), then
  * the LoRA adapter of (l, s) if any. Backward mirrors it: dinp ASSIGNED, weight / bias / adapter
  * gradients ACCUMULATE (a quantized W gets none). */
-static void linear_forward(const ft_encoder_model *m, int l, int s, float *out, const float *inp, int N, int C, int OC) {
-    const ft_param *w = &m->params[m->lslot[l * S_COUNT + s]];
-    ft__linear_q_forward(m->be, out, inp, w, enc_lp(m, l, s + 1), N, C, OC, m->qws, m->qws_floats);
-    ft__enc_lora_forward(m, l, s, inp, out, N);
-    ft__enc_row_adapters_forward(m, l, s, inp, out, N);
+static void linear_forward(const ft_encoder_train_state *st, int l, int s, float *out, const float *inp, int N, int C, int OC) {
+    size_t wsn;
+    float *ws = enc_ws(st, &wsn);
+    ft__linear_q_forward(st->m->be, out, inp, enc_lw(st, l, s), enc_lp(st, l, s + 1), N, C, OC, ws, wsn);
+    ft__enc_lora_forward(st, l, s, inp, out, N);
+    ft__enc_row_adapters_forward(st, l, s, inp, out, N);
 }
 
-static void linear_backward(const ft_encoder_model *m, int l, int s, float *dinp, const float *dout, const float *inp, int N, int C, int OC) {
-    const ft_param *w = &m->params[m->lslot[l * S_COUNT + s]];
-    ft__linear_q_backward(m->be, dinp, w->grad, enc_lg(m, l, s + 1), dout, inp, w, N, C, OC, m->qws, m->qws_floats);
-    ft__enc_lora_backward(m, l, s, inp, dout, dinp, N);
+static void linear_backward(const ft_encoder_train_state *st, int l, int s, float *dinp, const float *dout, const float *inp, int N, int C, int OC) {
+    const ft_param *w = enc_lw(st, l, s);
+    size_t wsn;
+    float *ws = enc_ws(st, &wsn);
+    ft__linear_q_backward(st->m->be, dinp, w->grad, enc_lg(st, l, s + 1), dout, inp, w, N, C, OC, ws, wsn);
+    ft__enc_lora_backward(st, l, s, inp, dout, dinp, N);
 }
 
 /* ------------------------------------------------------------ forward */
 
-const float *ft__enc_last_hidden(const ft_encoder_model *m) {
-    const enc_acts *a = &m->a;
-    return a->B ? a->ln2 + (size_t)(m->cfg.n_layer - 1) * a->B * a->T * m->cfg.n_embd : NULL;
+const float *ft__enc_last_hidden(const ft_encoder_train_state *s) {
+    const enc_acts *a = &s->a;
+    return a->B ? a->ln2 + (size_t)(s->m->cfg.n_layer - 1) * a->B * a->T * s->m->cfg.n_embd : NULL;
 }
 
-static int check_inputs(ft_encoder_model *m, const ft_encoder_inputs *in) {
+static int check_inputs(ft_encoder_train_state *s, const ft_encoder_inputs *in) {
+    const ft_encoder_model *m = s->m;
     const ft_encoder_config *c = &m->cfg;
-    enc_acts *a = &m->a;
+    enc_acts *a = &s->a;
     int B = in->B, T = in->T;
     for (int b = 0; b < B; b++) {
         for (int t = 0; t < T; t++) {
@@ -246,65 +249,69 @@ static int check_inputs(ft_encoder_model *m, const ft_encoder_inputs *in) {
     return FT_OK;
 }
 
-static void body_forward(ft_encoder_model *m) {
+static void body_forward(ft_encoder_train_state *s) {
+    const ft_encoder_model *m = s->m;
     const ft_encoder_config *c = &m->cfg;
     const ft_backend *be = m->be;
-    enc_acts *a = &m->a;
+    enc_acts *a = &s->a;
     int B = a->B, T = a->T, N = B * T, C = c->n_embd, L = c->n_layer, NH = c->n_head, HS = C / NH, I = c->ffn_hidden;
-    be->embedding_forward(be->ctx, a->emb, a->ids, a->pos, enc_gp(m, E_WTE), enc_gp(m, E_WPE), N, T, C);
-    if (enc_gp(m, E_WTT)) {
-        be->embedding_forward(be->ctx, a->dtmp, a->types, NULL, enc_gp(m, E_WTT), NULL, N, T, C);
+    be->embedding_forward(be->ctx, a->emb, a->ids, a->pos, enc_gp(s, E_WTE), enc_gp(s, E_WPE), N, T, C);
+    if (enc_gp(s, E_WTT)) {
+        be->embedding_forward(be->ctx, a->dtmp, a->types, NULL, enc_gp(s, E_WTT), NULL, N, T, C);
         be->residual_forward(be->ctx, a->emb, a->emb, a->dtmp, (size_t)N * C);
     }
-    be->layernorm_forward(be->ctx, a->x0, a->e_mean, a->e_rstd, a->emb, enc_gp(m, E_LN_W), enc_gp(m, E_LN_B), N, C, c->norm_eps);
-    float ph = ft__enc_hidden_p(m), pa = ft__enc_attn_p(m);
-    if (ph > 0) be->dropout_forward(be->ctx, a->x0, a->x0, (size_t)N * C, ph, ft__enc_site_seed(m, -1, 0));
+    be->layernorm_forward(be->ctx, a->x0, a->e_mean, a->e_rstd, a->emb, enc_gp(s, E_LN_W), enc_gp(s, E_LN_B), N, C, c->norm_eps);
+    float ph = ft__enc_hidden_p(s), pa = ft__enc_attn_p(s);
+    if (ph > 0) be->dropout_forward(be->ctx, a->x0, a->x0, (size_t)N * C, ph, ft__enc_site_seed(s, -1, 0));
     const float *x = a->x0;
     for (int l = 0; l < L; l++) {
         size_t lN = (size_t)l * N;
         float *q = a->q + lN * C, *k = a->k + lN * C, *v = a->v + lN * C, *att = a->att + (size_t)l * B * NH * T * T;
         float *atty = a->atty + lN * C, *res1 = a->res1 + lN * C, *ln1 = a->ln1 + lN * C;
         float *fch = a->fch + lN * I, *fcha = a->fcha + lN * I, *res2 = a->res2 + lN * C, *ln2 = a->ln2 + lN * C;
-        linear_forward(m, l, S_Q_W, q, x, N, C, C);
-        linear_forward(m, l, S_K_W, k, x, N, C, C);
-        linear_forward(m, l, S_V_W, v, x, N, C, C);
+        linear_forward(s, l, S_Q_W, q, x, N, C, C);
+        linear_forward(s, l, S_K_W, k, x, N, C, C);
+        linear_forward(s, l, S_V_W, v, x, N, C, C);
         ft_attn_mask pad = {FT_ATTN_PADDING, a->mask, NULL};   /* bidirectional, padding keys hidden */
-        be->attn_forward(be->ctx, atty, att, q, C, k, C, v, C, &pad, B, T, NH, NH, HS, pa, ft__enc_site_seed(m, l, 3));
-        linear_forward(m, l, S_O_W, a->dtmp, atty, N, C, C);
-        if (ph > 0) be->dropout_forward(be->ctx, a->dtmp, a->dtmp, (size_t)N * C, ph, ft__enc_site_seed(m, l, 1));
+        be->attn_forward(be->ctx, atty, att, q, C, k, C, v, C, &pad, B, T, NH, NH, HS, pa, ft__enc_site_seed(s, l, 3));
+        linear_forward(s, l, S_O_W, a->dtmp, atty, N, C, C);
+        if (ph > 0) be->dropout_forward(be->ctx, a->dtmp, a->dtmp, (size_t)N * C, ph, ft__enc_site_seed(s, l, 1));
         be->residual_forward(be->ctx, res1, x, a->dtmp, (size_t)N * C);
-        be->layernorm_forward(be->ctx, ln1, a->ln1_mean + lN, a->ln1_rstd + lN, res1, enc_lp(m, l, S_LN1_W), enc_lp(m, l, S_LN1_B), N, C, c->norm_eps);
-        linear_forward(m, l, S_FC_W, fch, ln1, N, C, I);
+        be->layernorm_forward(be->ctx, ln1, a->ln1_mean + lN, a->ln1_rstd + lN, res1, enc_lp(s, l, S_LN1_W), enc_lp(s, l, S_LN1_B), N, C, c->norm_eps);
+        linear_forward(s, l, S_FC_W, fch, ln1, N, C, I);
         ft__enc_act_forward(m, m->act, fcha, fch, (size_t)N * I);
-        linear_forward(m, l, S_PR_W, a->dtmp, fcha, N, I, C);
-        if (ph > 0) be->dropout_forward(be->ctx, a->dtmp, a->dtmp, (size_t)N * C, ph, ft__enc_site_seed(m, l, 2));
+        linear_forward(s, l, S_PR_W, a->dtmp, fcha, N, I, C);
+        if (ph > 0) be->dropout_forward(be->ctx, a->dtmp, a->dtmp, (size_t)N * C, ph, ft__enc_site_seed(s, l, 2));
         be->residual_forward(be->ctx, res2, ln1, a->dtmp, (size_t)N * C);
-        be->layernorm_forward(be->ctx, ln2, a->ln2_mean + lN, a->ln2_rstd + lN, res2, enc_lp(m, l, S_LN2_W), enc_lp(m, l, S_LN2_B), N, C, c->norm_eps);
+        be->layernorm_forward(be->ctx, ln2, a->ln2_mean + lN, a->ln2_rstd + lN, res2, enc_lp(s, l, S_LN2_W), enc_lp(s, l, S_LN2_B), N, C, c->norm_eps);
         x = ln2;
     }
 }
 
-int ft_encoder_forward_ex(ft_encoder_model *m, const ft_encoder_inputs *in, float *loss) {
+int ft__enc_forward(ft_encoder_train_state *s, const ft_encoder_inputs *in, float *loss) {
+    const ft_encoder_model *m = s->m;
     const ft_encoder_config *c = &m->cfg;
     if (loss) *loss = 0.0f;
     if (!in || !in->ids) return ft_error(FT_ERR_INVALID, "encoder forward: no input ids");
     int maxT = m->fam->max_len(c);
     if (in->T > maxT) return ft_error(FT_ERR_RANGE, "sequence length %d exceeds the encoder's %d positions", in->T, maxT);
-    FT_TRY(prepare(m, in->B, in->T));
-    FT_TRY(ft__enc_lora_prepare(m, in->B * in->T));
-    m->a.has_labels = 0;   /* until the labels are validated */
-    m->a.logits_spent = 0;
-    FT_TRY(check_inputs(m, in));
-    FT_TRY(m->head->labels(m, in));
-    body_forward(m);
-    m->head->forward(m);
-    if (m->a.has_labels) m->head->loss(m, NULL, 0.0f);
-    if (loss && m->a.has_labels) {
-        double sum = m->a.rows > 0 ? m->be->loss_reduce(m->be->ctx, m->a.losses, (size_t)m->a.rows) : 0.0;
-        *loss = m->a.denom > 0 ? (float)(sum / m->a.denom) : 0.0f;
+    FT_TRY(prepare(s, in->B, in->T));
+    FT_TRY(ft__enc_lora_prepare(s, in->B * in->T));
+    s->a.has_labels = 0;   /* until the labels are validated */
+    s->a.logits_spent = 0;
+    FT_TRY(check_inputs(s, in));
+    FT_TRY(m->head->labels(s, in));
+    body_forward(s);
+    m->head->forward(s);
+    if (s->a.has_labels) m->head->loss(s, NULL, 0.0f);
+    if (loss && s->a.has_labels) {
+        double sum = s->a.rows > 0 ? m->be->loss_reduce(m->be->ctx, s->a.losses, (size_t)s->a.rows) : 0.0;
+        *loss = s->a.denom > 0 ? (float)(sum / s->a.denom) : 0.0f;
     }
     return FT_OK;
 }
+
+int ft_encoder_forward_ex(ft_encoder_model *m, const ft_encoder_inputs *in, float *loss) { return ft__enc_forward(&m->ts, in, loss); }
 
 int ft_encoder_forward(ft_encoder_model *m, const int *ids, const int *type_ids, const int *attention_mask,
                        const int *labels, int B, int T, float *loss) {
@@ -314,37 +321,43 @@ int ft_encoder_forward(ft_encoder_model *m, const int *ids, const int *type_ids,
     return ft_encoder_forward_ex(m, &in, loss);
 }
 
-const float *ft_encoder_logits(const ft_encoder_model *m) { return m->a.logits; }
-int ft_encoder_logit_rows(const ft_encoder_model *m) { return m->a.rows; }
-int ft_encoder_logit_cols(const ft_encoder_model *m) { return m->a.cols; }
-const float *ft_encoder_hidden(const ft_encoder_model *m) { return ft__enc_last_hidden(m); }
-const float *ft_encoder_pooled(const ft_encoder_model *m) { return m->a.B && m->head->pooled ? m->a.pool : NULL; }
-double ft_encoder_loss_denominator(const ft_encoder_model *m) { return m->a.has_labels ? m->a.denom : 0.0; }
+const float *ft_encoder_logits(const ft_encoder_model *m) { return m->ts.a.logits; }
+int ft_encoder_logit_rows(const ft_encoder_model *m) { return m->ts.a.rows; }
+int ft_encoder_logit_cols(const ft_encoder_model *m) { return m->ts.a.cols; }
+const float *ft_encoder_hidden(const ft_encoder_model *m) { return ft__enc_last_hidden(&m->ts); }
+const float *ft_encoder_pooled(const ft_encoder_model *m) { return m->ts.a.B && m->head->pooled ? m->ts.a.pool : NULL; }
+double ft_encoder_loss_denominator(const ft_encoder_model *m) { return m->ts.a.has_labels ? m->ts.a.denom : 0.0; }
 
 /* ------------------------------------------------------------ backward */
 
-int ft_encoder_zero_grad(ft_encoder_model *m) { return ft_params_zero_grad(m->params, m->n_params, &m->grads, &m->grads_ready, m->be); }
+int ft__enc_zero_grad(ft_encoder_train_state *s) {
+    return ft_params_zero_grad(enc_params(s), enc_n_params(s), &s->grads, &s->grads_ready, s->m->be);
+}
+int ft_encoder_zero_grad(ft_encoder_model *m) { return ft__enc_zero_grad(&m->ts); }
 
 /* the lowest block whose input gradient is needed: blocks below every trainable parameter are skipped */
-static int first_needed_layer(const ft_encoder_model *m) {
+static int first_needed_layer(const ft_encoder_train_state *s) {
+    const ft_encoder_model *m = s->m;
+    const ft_param *p = enc_params(s);
     for (int g = 0; g < E_HEAD0; g++)
-        if (m->slot[g] >= 0 && m->params[m->slot[g]].trainable) return -1;
-    int lo = ft__enc_lora_lowest_layer(m);
+        if (m->slot[g] >= 0 && p[m->slot[g]].trainable) return -1;
+    int lo = ft__enc_lora_lowest_layer(s);
     for (int l = 0; l < m->cfg.n_layer && l < lo; l++)
-        for (int s = 0; s < S_COUNT; s++)
-            if (m->params[m->lslot[l * S_COUNT + s]].trainable) return l;
+        for (int k = 0; k < S_COUNT; k++)
+            if (enc_lw(s, l, k)->trainable) return l;
     return lo;
 }
 
 /* a->dx holds d(last hidden states) on entry */
-static void body_backward(ft_encoder_model *m) {
+static void body_backward(ft_encoder_train_state *s) {
+    const ft_encoder_model *m = s->m;
     const ft_encoder_config *c = &m->cfg;
     const ft_backend *be = m->be;
-    enc_acts *a = &m->a;
+    enc_acts *a = &s->a;
     int B = a->B, T = a->T, N = B * T, C = c->n_embd, L = c->n_layer, NH = c->n_head, HS = C / NH, I = c->ffn_hidden;
     size_t NC = (size_t)N * C;
-    float ph = ft__enc_hidden_p(m), pa = ft__enc_attn_p(m);
-    int first = first_needed_layer(m);
+    float ph = ft__enc_hidden_p(s), pa = ft__enc_attn_p(s);
+    int first = first_needed_layer(s);
     /* blocks: a->dx holds d(block output) on entry, d(block input) on exit */
     for (int l = L - 1; l >= 0 && l >= first; l--) {
         size_t lN = (size_t)l * N;
@@ -352,47 +365,50 @@ static void body_backward(ft_encoder_model *m) {
         float *q = a->q + lN * C, *k = a->k + lN * C, *v = a->v + lN * C, *att = a->att + (size_t)l * B * NH * T * T;
         float *atty = a->atty + lN * C, *res1 = a->res1 + lN * C, *ln1 = a->ln1 + lN * C;
         float *fch = a->fch + lN * I, *fcha = a->fcha + lN * I, *res2 = a->res2 + lN * C;
-        be->layernorm_backward(be->ctx, a->dtmp, enc_lg(m, l, S_LN2_W), enc_lg(m, l, S_LN2_B), a->dx, NULL, res2, enc_lp(m, l, S_LN2_W),
+        be->layernorm_backward(be->ctx, a->dtmp, enc_lg(s, l, S_LN2_W), enc_lg(s, l, S_LN2_B), a->dx, NULL, res2, enc_lp(s, l, S_LN2_W),
                                a->ln2_mean + lN, a->ln2_rstd + lN, N, C);
         const float *dffn = a->dtmp;
-        if (ph > 0) { be->dropout_backward(be->ctx, a->dq, a->dtmp, NC, ph, ft__enc_site_seed(m, l, 2)); dffn = a->dq; }
-        linear_backward(m, l, S_PR_W, a->dfcha, dffn, fcha, N, I, C);
+        if (ph > 0) { be->dropout_backward(be->ctx, a->dq, a->dtmp, NC, ph, ft__enc_site_seed(s, l, 2)); dffn = a->dq; }
+        linear_backward(s, l, S_PR_W, a->dfcha, dffn, fcha, N, I, C);
         ft__enc_act_backward(m, m->act, a->dfch, a->dfcha, fch, (size_t)N * I);
-        linear_backward(m, l, S_FC_W, a->dx, a->dfch, ln1, N, C, I);
+        linear_backward(s, l, S_FC_W, a->dx, a->dfch, ln1, N, C, I);
         be->residual_forward(be->ctx, a->dx, a->dx, a->dtmp, NC);
-        be->layernorm_backward(be->ctx, a->dtmp, enc_lg(m, l, S_LN1_W), enc_lg(m, l, S_LN1_B), a->dx, NULL, res1, enc_lp(m, l, S_LN1_W),
+        be->layernorm_backward(be->ctx, a->dtmp, enc_lg(s, l, S_LN1_W), enc_lg(s, l, S_LN1_B), a->dx, NULL, res1, enc_lp(s, l, S_LN1_W),
                                a->ln1_mean + lN, a->ln1_rstd + lN, N, C);
         const float *dao = a->dtmp;
-        if (ph > 0) { be->dropout_backward(be->ctx, a->dq, a->dtmp, NC, ph, ft__enc_site_seed(m, l, 1)); dao = a->dq; }
-        linear_backward(m, l, S_O_W, a->datty, dao, atty, N, C, C);
+        if (ph > 0) { be->dropout_backward(be->ctx, a->dq, a->dtmp, NC, ph, ft__enc_site_seed(s, l, 1)); dao = a->dq; }
+        linear_backward(s, l, S_O_W, a->datty, dao, atty, N, C, C);
         ft_attn_mask pad = {FT_ATTN_PADDING, a->mask, NULL};
-        be->attn_backward(be->ctx, a->dq, a->dk, a->dv, NULL, a->datty, q, C, k, C, v, C, att, &pad, B, T, NH, NH, HS, pa, ft__enc_site_seed(m, l, 3));
-        linear_backward(m, l, S_Q_W, a->dx, a->dq, x, N, C, C);
+        be->attn_backward(be->ctx, a->dq, a->dk, a->dv, NULL, a->datty, q, C, k, C, v, C, att, &pad, B, T, NH, NH, HS, pa, ft__enc_site_seed(s, l, 3));
+        linear_backward(s, l, S_Q_W, a->dx, a->dq, x, N, C, C);
         be->residual_forward(be->ctx, a->dtmp, a->dtmp, a->dx, NC);
-        linear_backward(m, l, S_K_W, a->dx, a->dk, x, N, C, C);
+        linear_backward(s, l, S_K_W, a->dx, a->dk, x, N, C, C);
         be->residual_forward(be->ctx, a->dtmp, a->dtmp, a->dx, NC);
-        linear_backward(m, l, S_V_W, a->dx, a->dv, x, N, C, C);
+        linear_backward(s, l, S_V_W, a->dx, a->dv, x, N, C, C);
         be->residual_forward(be->ctx, a->dx, a->dtmp, a->dx, NC);
     }
     if (first >= 0) return;   /* embeddings frozen */
-    if (ph > 0) be->dropout_backward(be->ctx, a->dx, a->dx, NC, ph, ft__enc_site_seed(m, -1, 0));
-    be->layernorm_backward(be->ctx, a->dtmp, enc_gg(m, E_LN_W), enc_gg(m, E_LN_B), a->dx, NULL, a->emb, enc_gp(m, E_LN_W), a->e_mean, a->e_rstd, N, C);
-    be->embedding_backward(be->ctx, enc_gg(m, E_WTE), enc_gg(m, E_WPE), a->dtmp, a->ids, a->pos, N, T, C);
-    if (enc_gp(m, E_WTT)) be->embedding_backward(be->ctx, enc_gg(m, E_WTT), NULL, a->dtmp, a->types, NULL, N, T, C);
+    if (ph > 0) be->dropout_backward(be->ctx, a->dx, a->dx, NC, ph, ft__enc_site_seed(s, -1, 0));
+    be->layernorm_backward(be->ctx, a->dtmp, enc_gg(s, E_LN_W), enc_gg(s, E_LN_B), a->dx, NULL, a->emb, enc_gp(s, E_LN_W), a->e_mean, a->e_rstd, N, C);
+    be->embedding_backward(be->ctx, enc_gg(s, E_WTE), enc_gg(s, E_WPE), a->dtmp, a->ids, a->pos, N, T, C);
+    if (enc_gp(s, E_WTT)) be->embedding_backward(be->ctx, enc_gg(s, E_WTT), NULL, a->dtmp, a->types, NULL, N, T, C);
 }
 
-int ft_encoder_backward_scaled(ft_encoder_model *m, float grad_scale) {
-    enc_acts *a = &m->a;
+int ft__enc_backward(ft_encoder_train_state *s, float grad_scale) {
+    const ft_encoder_model *m = s->m;
+    enc_acts *a = &s->a;
     if (!a->B || !a->has_labels) return ft_error(FT_ERR_INVALID, "encoder backward needs a forward pass with labels first");
     if (a->logits_spent)
         return ft_error(FT_ERR_INVALID, "MLM backward overwrote the logits of the last forward with their gradient: run the forward again");
-    if (!m->grads_ready) FT_TRY(ft_encoder_zero_grad(m));
-    m->head->loss(m, a->dlogits, grad_scale);
+    if (!s->grads_ready) FT_TRY(ft__enc_zero_grad(s));
+    m->head->loss(s, a->dlogits, grad_scale);
     a->logits_spent = a->dlogits == a->logits;   /* the MLM head writes its logit gradient over the logits */
-    m->head->backward(m);
-    body_backward(m);
+    m->head->backward(s);
+    body_backward(s);
     return FT_OK;
 }
+
+int ft_encoder_backward_scaled(ft_encoder_model *m, float grad_scale) { return ft__enc_backward(&m->ts, grad_scale); }
 
 int ft_encoder_backward(ft_encoder_model *m) {
     double d = ft_encoder_loss_denominator(m);

@@ -118,39 +118,40 @@ int ft_encoder_adapter_load(ft_adapter **out, const ft_encoder_model *m, const c
 
 /* ------------------------------------------------------------------ per-sequence adapters in a forward */
 
-void ft__enc_row_adapters_forward(const ft_encoder_model *m, int l, int slot, const float *inp, float *out, int N) {
-    const ft_adapter *const *ra = m->row_ad;
+void ft__enc_row_adapters_forward(const ft_encoder_train_state *s, int l, int slot, const float *inp, float *out, int N) {
+    const ft_adapter *const *ra = s->row_ad;
     if (!ra) return;
-    int T = m->a.T, B = N / T, site = l * ENC_SITES + enc_site_index(slot);
+    const ft_encoder_model *m = s->m;
+    int T = s->a.T, B = N / T, site = l * ENC_SITES + enc_site_index(slot);
     for (int b = 0; b < B; b++) {
         const ft_adapter *ad = ra[b];
         if (!ad) continue;
         for (int k = ad->site_first[site]; k < ad->site_first[site + 1]; k++) {
             const ft_adapter_module *md = &ad->mods[k];
             ft__lora_module_forward(m->be, out + (size_t)b * T * md->rows, (int)md->rows, inp + (size_t)b * T * md->in, md->A, md->B,
-                                   m->row_xa, T, md->in, md->r, md->rows, md->scale);
+                                   s->row_xa, T, md->in, md->r, md->rows, md->scale);
         }
     }
 }
 
 /* 1 when logit row j of the last forward belongs to sequence b */
 static int row_of(const ft_encoder_model *m, int j, int b) {
-    int T = m->a.T;
+    int T = m->ts.a.T;
     if (m->task == FT_TASK_TOKEN) return j / T == b;
-    if (m->task == FT_TASK_MLM) return m->a.rows_idx[j] / T == b;
+    if (m->task == FT_TASK_MLM) return m->ts.a.rows_idx[j] / T == b;
     return j == b;
 }
 
 /* sequences whose adapter carries its own head: the head again with those tensors (the body's hidden
  * states stay), their logit rows kept; the base head's rows for the others */
 static int adapter_heads(ft_encoder_model *m, const ft_adapter *const *seq_adapters, float *loss) {
-    int B = m->a.B, R = m->a.rows, K = m->a.cols, any = 0;
+    int B = m->ts.a.B, R = m->ts.a.rows, K = m->ts.a.cols, any = 0;
     for (int b = 0; b < B && seq_adapters; b++) any |= seq_adapters[b] && seq_adapters[b]->n_head > 0;
     if (!any) return FT_OK;
     if (loss) *loss = NAN;   /* the loss is the base head's: not defined over several heads */
     float *out = malloc(sizeof(float) * (size_t)R * (size_t)K);
     if (!out) return ft_error(FT_ERR_NOMEM, "out of memory");
-    memcpy(out, m->a.logits, sizeof(float) * (size_t)R * (size_t)K);
+    memcpy(out, m->ts.a.logits, sizeof(float) * (size_t)R * (size_t)K);
     for (int b = 0; b < B; b++) {
         const ft_adapter *ad = seq_adapters[b];
         int first = 1;   /* each adapter once, at its first sequence */
@@ -162,15 +163,15 @@ static int adapter_heads(ft_encoder_model *m, const ft_adapter *const *seq_adapt
             saved[h] = p->t.data;
             p->t.data = ad->head[h];
         }
-        m->head->forward(m);   /* the logits only: the loss is the base head's (NaN above) */
+        m->head->forward(&m->ts);   /* the logits only: the loss is the base head's (NaN above) */
         for (int h = 0; h < ad->n_head; h++) m->params[m->slot[ad->head_id[h]]].t.data = saved[h];
         for (int c = b; c < B; c++) {
             if (seq_adapters[c] != ad) continue;
             for (int j = 0; j < R; j++)
-                if (row_of(m, j, c)) memcpy(out + (size_t)j * K, m->a.logits + (size_t)j * K, sizeof(float) * (size_t)K);
+                if (row_of(m, j, c)) memcpy(out + (size_t)j * K, m->ts.a.logits + (size_t)j * K, sizeof(float) * (size_t)K);
         }
     }
-    memcpy(m->a.logits, out, sizeof(float) * (size_t)R * (size_t)K);
+    memcpy(m->ts.a.logits, out, sizeof(float) * (size_t)R * (size_t)K);
     free(out);
     return FT_OK;
 }
@@ -184,17 +185,17 @@ int ft_encoder_forward_adapters(ft_encoder_model *m, const ft_encoder_inputs *in
             return ft_error(FT_ERR_INVALID, "adapter %s (sequence %d) was made for another model shape", ad->name, b);
         if (ad->r > rmax) rmax = ad->r;
     }
-    if (m->training) return ft_error(FT_ERR_INVALID, "per-sequence adapters are for inference: set training mode off");
+    if (m->ts.training) return ft_error(FT_ERR_INVALID, "per-sequence adapters are for inference: set training mode off");
     size_t need = (size_t)in->T * (size_t)(rmax ? rmax : 1);
-    if (need > m->row_xa_n) {
-        float *x = realloc(m->row_xa, need * sizeof(float));
+    if (need > m->ts.row_xa_n) {
+        float *x = realloc(m->ts.row_xa, need * sizeof(float));
         if (!x) return ft_error(FT_ERR_NOMEM, "out of memory");
-        m->row_xa = x;
-        m->row_xa_n = need;
+        m->ts.row_xa = x;
+        m->ts.row_xa_n = need;
     }
-    m->row_ad = seq_adapters;
+    m->ts.row_ad = seq_adapters;
     int rc = ft_encoder_forward_ex(m, in, loss);
-    m->row_ad = NULL;
+    m->ts.row_ad = NULL;
     if (rc == FT_OK) rc = adapter_heads(m, seq_adapters, loss);
     return rc;
 }

@@ -35,8 +35,9 @@ void ft__enc_head_plan_out(enc_acts *a, size_t R, size_t cols, int own_dlogits, 
 
 /* labels [R] of R items (sequences or positions) in [0, K) or FT_IGNORE_INDEX; the denominator counts them,
  * or sums their class weights */
-int ft__enc_class_labels(ft_encoder_model *m, const ft_encoder_inputs *in, int R, const char *what) {
-    enc_acts *a = &m->a;
+int ft__enc_class_labels(ft_encoder_train_state *s, const ft_encoder_inputs *in, int R, const char *what) {
+    const ft_encoder_model *m = s->m;
+    enc_acts *a = &s->a;
     int K = m->cfg.num_labels;
     a->n_counted = 0;
     a->denom = 0;
@@ -84,12 +85,13 @@ static void weighted_ce(float *losses, float *dlogits, const float *logits, cons
     }
 }
 
-void ft__enc_ce_loss(ft_encoder_model *m, float *dlogits, float scale) {
-    enc_acts *a = &m->a;
+void ft__enc_ce_loss(ft_encoder_train_state *s, float *dlogits, float scale) {
+    const ft_encoder_model *m = s->m;
+    enc_acts *a = &s->a;
     int R = a->rows, K = a->cols;
     if (R == 0) return;
-    if (m->class_w) weighted_ce(a->losses, dlogits, a->logits, a->labels, m->class_w, R, K, scale, m->smoothing);
-    else m->be->crossentropy_forward_backward(m->be->ctx, a->losses, dlogits, a->logits, a->labels, R, K, scale, m->smoothing, FT_IGNORE_INDEX);
+    if (m->class_w) weighted_ce(a->losses, dlogits, a->logits, a->labels, m->class_w, R, K, scale, s->smoothing);
+    else m->be->crossentropy_forward_backward(m->be->ctx, a->losses, dlogits, a->logits, a->labels, R, K, scale, s->smoothing, FT_IGNORE_INDEX);
 }
 
 /* ------------------------------------------------------------ options */
@@ -106,4 +108,4 @@ int ft_encoder_set_class_weights(ft_encoder_model *m, const float *w) {
     return FT_OK;
 }
 
-void ft_encoder_set_label_smoothing(ft_encoder_model *m, float eps) { m->smoothing = eps > 0 && eps < 1 ? eps : 0.0f; }
+void ft_encoder_set_label_smoothing(ft_encoder_model *m, float eps) { m->ts.smoothing = eps > 0 && eps < 1 ? eps : 0.0f; }

@@ -312,6 +312,8 @@ int ft_encoder_load_quantized(ft_encoder_model **out, const char *dir, const ft_
     if (o->num_labels < 0) return ft_error(FT_ERR_INVALID, "num_labels %d: must be >= 0 (0 = from config.json)", o->num_labels);
     ft_encoder_model *m = calloc(1, sizeof *m);
     if (!m) return ft_error(FT_ERR_NOMEM, "encoder: out of memory");
+    m->ts.m = m;
+    m->ts.own = 1;
     char path[4096];
     int rc = config_read(dir, &m->src_config, path, sizeof path);
     if (rc == FT_OK) rc = config_from_json(&m->cfg, &m->act, &m->fam, m->src_config, path);
@@ -446,7 +448,7 @@ static int pattern_matches(const void *model, int i, const char *pat) {
 }
 
 static int apply_patterns(ft_encoder_model *m, const char *patterns, int freeze_matching) {
-    if (m->grads_ready) return ft_error(FT_ERR_INVALID, "freeze parameters before gradients are allocated");
+    if (m->ts.grads_ready) return ft_error(FT_ERR_INVALID, "freeze parameters before gradients are allocated");
     return ft__params_apply_patterns(m->params, m->n_params, patterns, freeze_matching, pattern_matches, m, "embeddings, head");
 }
 

@@ -11,8 +11,11 @@
  * classifier; token classification: classifier; MLM: nothing but the adapters. Saved adapters hold
  * base_model.model.<module>.lora_{A,B}.weight and base_model.model.<head tensor>, which peft loads.
  *
- * Adapter weights live in one allocation; their ft_param entries are appended to the encoder's
- * parameter array (so gradients, the optimizer, checkpoints and freezing see them). */
+ * Adapter weights live in one allocation; their ft_param entries are appended to the parameter table of
+ * the training state they belong to: the encoder's own (ft_encoder_add_lora: so gradients, the optimizer,
+ * checkpoints and freezing see them), or an extra state's (ft_encoder_train_state_create), whose table is
+ * the base's entries (frozen, the encoder's weights), its own copies of the head tensors PEFT keeps
+ * trainable, then its adapters. */
 #include "encoder_internal.h"
 #include "core/hash.h"
 #include "model_internal.h"
@@ -57,10 +60,11 @@ static void module_name(const ft_encoder_model *m, int l, int s, char *buf, size
 
 const char *ft_encoder_lora_default_targets(const ft_encoder_model *m) { return m->fam->lora_default; }
 
-int ft_encoder_lora_count(const ft_encoder_model *m) { return m->lora ? m->lora->n : 0; }
+int ft_encoder_lora_count(const ft_encoder_model *m) { return m->ts.lora ? m->ts.lora->n : 0; }
+int ft_encoder_train_state_lora_count(const ft_encoder_train_state *s) { return s->lora ? s->lora->n : 0; }
 
-int ft__enc_lora_lowest_layer(const ft_encoder_model *m) {
-    return m->lora && m->lora->n ? m->lora->ad[0].layer : m->cfg.n_layer;   /* adapters are in layer order */
+int ft__enc_lora_lowest_layer(const ft_encoder_train_state *ts) {
+    return ts->lora && ts->lora->n ? ts->lora->ad[0].layer : ts->m->cfg.n_layer;   /* adapters are in layer order */
 }
 
 static void lora_free(struct enc_lora_state *s) {
@@ -72,64 +76,95 @@ static void lora_free(struct enc_lora_state *s) {
     free(s);
 }
 
-void ft__enc_lora_close(ft_encoder_model *m) { lora_free(m->lora); m->lora = NULL; }
+void ft__enc_lora_close(ft_encoder_train_state *ts) { lora_free(ts->lora); ts->lora = NULL; }
 
 /* the head tensors PEFT keeps trainable (modules_to_save): the head's choice (BERT's pooler stays frozen) */
 static int head_trainable(const ft_encoder_model *m, int g) { return m->head->lora_keeps(m, g); }
 
-static int create(ft_encoder_model *m, int r, float alpha, float dropout, int rslora, const char *targets) {
-    if (m->lora) return ft_error(FT_ERR_INVALID, "the encoder already has LoRA adapters");
-    if (m->grads_ready) return ft_error(FT_ERR_INVALID, "add LoRA adapters before gradients are allocated");
+/* an extra state's table: the model's weights (frozen, no gradient), the head tensors PEFT keeps trainable
+ * copied into the state (each training learns its own head) */
+static int base_table(ft_encoder_train_state *ts) {
+    const ft_encoder_model *m = ts->m;
+    int n = m->n_base;
+    ts->params = calloc((size_t)n, sizeof *ts->params);
+    if (!ts->params) return ft_error(FT_ERR_NOMEM, "out of memory");
+    size_t bytes = 0;
+    for (int g = E_HEAD0; g < E_COUNT; g++)
+        if (m->slot[g] >= 0 && head_trainable(m, g)) bytes += ft_tensor_nbytes(&m->params[m->slot[g]].t) + FT_ALIGN;
+    if (bytes) FT_TRY(ft_arena_init_on(&ts->head_arena, bytes, m->be));
+    for (int i = 0; i < n; i++) {
+        ts->params[i] = m->params[i];
+        ts->params[i].grad = NULL;
+    }
+    for (int g = E_HEAD0; g < E_COUNT; g++) {
+        if (m->slot[g] < 0 || !head_trainable(m, g)) continue;
+        ft_param *p = &ts->params[m->slot[g]];
+        void *d = ft_arena_alloc(&ts->head_arena, ft_tensor_nbytes(&p->t));
+        memcpy(d, p->t.data, ft_tensor_nbytes(&p->t));
+        p->t.data = d;
+    }
+    ts->n_params = n;
+    return FT_OK;
+}
+
+static int create(ft_encoder_train_state *ts, int r, float alpha, float dropout, int rslora, const char *targets) {
+    ft_encoder_model *m = ts->m;
+    if (ts->lora) return ft_error(FT_ERR_INVALID, "the encoder already has LoRA adapters");
+    if (ts->grads_ready) return ft_error(FT_ERR_INVALID, "add LoRA adapters before gradients are allocated");
     if (r <= 0 || !(alpha > 0)) return ft_error(FT_ERR_INVALID, "LoRA needs rank > 0 and alpha > 0 (got %d, %g)", r, alpha);
     if (dropout < 0 || dropout >= 1) return ft_error(FT_ERR_INVALID, "LoRA dropout %g must be in [0, 1)", dropout);
     const char *tg = targets && targets[0] ? targets : ft_encoder_lora_default_targets(m);
     int L = m->cfg.n_layer, S = (int)(sizeof k_sites / sizeof *k_sites);
-    struct enc_lora_state *s = calloc(1, sizeof *s);
-    if (!s) return ft_error(FT_ERR_NOMEM, "out of memory");
-    s->ad = calloc((size_t)L * S, sizeof *s->ad);
-    s->site = malloc(sizeof(int) * (size_t)L * S_COUNT);
-    if (!s->ad || !s->site) { lora_free(s); return ft_error(FT_ERR_NOMEM, "out of memory"); }
-    for (int i = 0; i < L * S_COUNT; i++) s->site[i] = -1;
-    s->r = r;
-    s->alpha = alpha;
-    s->dropout = dropout;
-    s->rslora = rslora;
-    s->scale = rslora ? alpha / sqrtf((float)r) : alpha / (float)r;
-    snprintf(s->targets, sizeof s->targets, "%s", tg);
+    struct enc_lora_state *ls = calloc(1, sizeof *ls);
+    if (!ls) return ft_error(FT_ERR_NOMEM, "out of memory");
+    ls->ad = calloc((size_t)L * S, sizeof *ls->ad);
+    ls->site = malloc(sizeof(int) * (size_t)L * S_COUNT);
+    if (!ls->ad || !ls->site) { lora_free(ls); return ft_error(FT_ERR_NOMEM, "out of memory"); }
+    for (int i = 0; i < L * S_COUNT; i++) ls->site[i] = -1;
+    ls->r = r;
+    ls->alpha = alpha;
+    ls->dropout = dropout;
+    ls->rslora = rslora;
+    ls->scale = rslora ? alpha / sqrtf((float)r) : alpha / (float)r;
+    snprintf(ls->targets, sizeof ls->targets, "%s", tg);
     char name[160];
     for (int l = 0; l < L; l++)
         for (int k = 0; k < S; k++) {
             module_name(m, l, k_sites[k], name, sizeof name);
             if (!ft__lora_target_matches(name, tg)) continue;
             const ft_param *w = &m->params[m->lslot[l * S_COUNT + k_sites[k]]];
-            enc_adapter *a = &s->ad[s->n];
+            enc_adapter *a = &ls->ad[ls->n];
             a->layer = l;
             a->slot = k_sites[k];
             a->out = (int)w->t.shape[0];
             a->in = (int)w->t.shape[1];
             snprintf(a->module, sizeof a->module, "%s", name);
-            if (a->in > s->maxin) s->maxin = a->in;
-            s->site[l * S_COUNT + k_sites[k]] = s->n++;
+            if (a->in > ls->maxin) ls->maxin = a->in;
+            ls->site[l * S_COUNT + k_sites[k]] = ls->n++;
         }
-    if (s->n == 0) {
+    if (ls->n == 0) {
         module_name(m, 0, S_Q_W, name, sizeof name);
-        lora_free(s);
+        lora_free(ls);
         return ft_error(FT_ERR_NOT_FOUND, "LoRA targets \"%s\" match no module of this %s (modules are named like %s; "
                         "targets: query, key, value, dense / q_lin, k_lin, v_lin, out_lin, lin1, lin2, or all-linear)",
                         tg, m->cfg.model_type, name);
     }
-    /* parameters: 2 per adapter, appended; weights in one allocation */
-    ft_param *np = realloc(m->params, sizeof *np * (size_t)(m->n_params + 2 * s->n));
-    if (!np) { lora_free(s); return ft_error(FT_ERR_NOMEM, "out of memory"); }
-    m->params = np;
+    /* the state's table: the model's (own) or its own copy of the base's entries (extra), then 2 per adapter */
+    int rc = ts->own ? FT_OK : base_table(ts);
+    if (rc < 0) { lora_free(ls); return rc; }
+    ft_param **tab = ts->own ? &m->params : &ts->params;
+    int *np_ = ts->own ? &m->n_params : &ts->n_params;
+    ft_param *np = realloc(*tab, sizeof *np * (size_t)(*np_ + 2 * ls->n));
+    if (!np) { lora_free(ls); return ft_error(FT_ERR_NOMEM, "out of memory"); }
+    *tab = np;
     size_t bytes = 0;
-    for (int i = 0; i < s->n; i++) bytes += sizeof(float) * (size_t)r * (size_t)(s->ad[i].in + s->ad[i].out) + 2 * FT_ALIGN;
-    int rc = ft_arena_init_on(&s->weights, bytes, m->be);
-    if (rc < 0) { lora_free(s); return rc; }
-    for (int i = 0; i < s->n; i++) {
-        enc_adapter *a = &s->ad[i];
+    for (int i = 0; i < ls->n; i++) bytes += sizeof(float) * (size_t)r * (size_t)(ls->ad[i].in + ls->ad[i].out) + 2 * FT_ALIGN;
+    rc = ft_arena_init_on(&ls->weights, bytes, m->be);
+    if (rc < 0) { lora_free(ls); return rc; }
+    for (int i = 0; i < ls->n; i++) {
+        enc_adapter *a = &ls->ad[i];
         for (int w = 0; w < 2; w++) {
-            ft_param *p = &m->params[m->n_params];
+            ft_param *p = &np[*np_];
             memset(p, 0, sizeof *p);
             /* the HF-style name (PEFT keys are built from a->module, which is never cut) */
             snprintf(p->name, sizeof p->name, "%.*s.lora_%c.weight", (int)(sizeof p->name - 16), a->module, w ? 'B' : 'A');
@@ -137,42 +172,45 @@ static int create(ft_encoder_model *m, int r, float alpha, float dropout, int rs
             p->t.ndim = 2;
             p->t.shape[0] = w ? a->out : r;
             p->t.shape[1] = w ? r : a->in;
-            p->t.data = ft_arena_alloc(&s->weights, ft_tensor_nbytes(&p->t));
+            p->t.data = ft_arena_alloc(&ls->weights, ft_tensor_nbytes(&p->t));
             p->decay = 1;
             p->trainable = 1;
-            if (w) a->pb = m->n_params; else a->pa = m->n_params;
-            m->n_params++;
+            if (w) a->pb = *np_; else a->pa = *np_;
+            (*np_)++;
         }
     }
     /* the base is frozen; the task head stays trainable (PEFT's modules_to_save) */
-    int base_end = m->n_params - 2 * s->n;
+    int base_end = *np_ - 2 * ls->n;
     for (int i = 0; i < base_end; i++) {
         int keep = 0;
         for (int g = E_HEAD0; g < E_COUNT; g++) keep |= m->slot[g] == i && head_trainable(m, g);
-        m->params[i].trainable = keep;
+        np[i].trainable = keep;
     }
-    m->lora = s;
+    ts->lora = ls;
     return FT_OK;
 }
 
-int ft_encoder_add_lora(ft_encoder_model *m, const ft_lora_config *c, uint64_t seed) {
-    FT_TRY(create(m, c->r, c->alpha, c->dropout, c->rslora, c->targets));
+int ft__enc_lora_add(ft_encoder_train_state *ts, const ft_lora_config *c, uint64_t seed) {
+    FT_TRY(create(ts, c->r, c->alpha, c->dropout, c->rslora, c->targets));
     ft_rng rng;
     ft_rng_seed(&rng, seed ^ 0xE10A4A10A4ull);
-    struct enc_lora_state *s = m->lora;
-    for (int i = 0; i < s->n; i++) {
-        enc_adapter *a = &s->ad[i];
-        float *A = m->params[a->pa].t.data, bound = 1.0f / sqrtf((float)a->in);   /* kaiming_uniform(a=sqrt(5)) */
-        for (int64_t k = 0; k < (int64_t)s->r * a->in; k++) A[k] = (2.0f * ft_rng_uniform(&rng) - 1.0f) * bound;
-        memset(m->params[a->pb].t.data, 0, sizeof(float) * (size_t)a->out * (size_t)s->r);
+    struct enc_lora_state *ls = ts->lora;
+    for (int i = 0; i < ls->n; i++) {
+        enc_adapter *a = &ls->ad[i];
+        float *A = enc_params(ts)[a->pa].t.data, bound = 1.0f / sqrtf((float)a->in);   /* kaiming_uniform(a=sqrt(5)) */
+        for (int64_t k = 0; k < (int64_t)ls->r * a->in; k++) A[k] = (2.0f * ft_rng_uniform(&rng) - 1.0f) * bound;
+        memset(enc_params(ts)[a->pb].t.data, 0, sizeof(float) * (size_t)a->out * (size_t)ls->r);
     }
     return FT_OK;
 }
+
+int ft_encoder_add_lora(ft_encoder_model *m, const ft_lora_config *c, uint64_t seed) { return ft__enc_lora_add(&m->ts, c, seed); }
 
 /* ------------------------------------------------------------------ forward / backward hooks */
 
-int ft__enc_lora_prepare(ft_encoder_model *m, int N) {
-    struct enc_lora_state *s = m->lora;
+int ft__enc_lora_prepare(ft_encoder_train_state *ts, int N) {
+    const ft_encoder_model *m = ts->m;
+    struct enc_lora_state *s = ts->lora;
     if (!s || N <= s->act_N) return FT_OK;
     ft_arena_free(&s->act);
     size_t floats = (size_t)N * ((size_t)s->r * (size_t)(s->n + 1) + 2 * (size_t)s->maxin);
@@ -185,40 +223,42 @@ int ft__enc_lora_prepare(ft_encoder_model *m, int N) {
     return FT_OK;
 }
 
-static uint64_t lora_seed(const ft_encoder_model *m, int k) {
-    return m->seed ^ (FT__GOLDEN_GAMMA * (uint64_t)(k + 2001));
+static uint64_t lora_seed(const ft_encoder_train_state *ts, int k) {
+    return ts->seed ^ (FT__GOLDEN_GAMMA * (uint64_t)(k + 2001));
 }
 
 /* out [N, a.out] += scale * B A drop(inp) */
-void ft__enc_lora_forward(const ft_encoder_model *m, int l, int slot, const float *inp, float *out, int N) {
-    const struct enc_lora_state *s = m->lora;
+void ft__enc_lora_forward(const ft_encoder_train_state *ts, int l, int slot, const float *inp, float *out, int N) {
+    const struct enc_lora_state *s = ts->lora;
     int k = s ? s->site[l * S_COUNT + slot] : -1;
     if (k < 0) return;
-    const ft_backend *be = m->be;
+    const ft_backend *be = ts->m->be;
+    const ft_param *p = enc_params(ts);
     const enc_adapter *a = &s->ad[k];
     const float *x = inp;
-    if (m->training && s->dropout > 0) {
-        be->dropout_forward(be->ctx, s->xd, inp, (size_t)N * a->in, s->dropout, lora_seed(m, k));
+    if (ts->training && s->dropout > 0) {
+        be->dropout_forward(be->ctx, s->xd, inp, (size_t)N * a->in, s->dropout, lora_seed(ts, k));
         x = s->xd;
     }
-    ft__lora_module_forward(be, out, a->out, x, m->params[a->pa].t.data, m->params[a->pb].t.data, a->xa, N, a->in, s->r, a->out, s->scale);
+    ft__lora_module_forward(be, out, a->out, x, p[a->pa].t.data, p[a->pb].t.data, a->xa, N, a->in, s->r, a->out, s->scale);
 }
 
 /* gradients of the adapter of (l, slot); dinp [N, a.in] (the base's input gradient) += the adapter's */
-void ft__enc_lora_backward(const ft_encoder_model *m, int l, int slot, const float *inp, const float *dout, float *dinp, int N) {
-    const struct enc_lora_state *s = m->lora;
+void ft__enc_lora_backward(const ft_encoder_train_state *ts, int l, int slot, const float *inp, const float *dout, float *dinp, int N) {
+    const struct enc_lora_state *s = ts->lora;
     int k = s ? s->site[l * S_COUNT + slot] : -1;
     if (k < 0) return;
     const enc_adapter *a = &s->ad[k];
-    float p = m->training && s->dropout > 0 ? s->dropout : 0.0f;
-    ft__lora_module_backward(m->be, dinp, m->params[a->pa].grad, m->params[a->pb].grad, dout, a->out, inp, m->params[a->pa].t.data,
-                             m->params[a->pb].t.data, a->xa, N, a->in, s->r, a->out, s->scale, p, lora_seed(m, k), s->xd, s->dxa, s->dx);
+    const ft_param *pr = enc_params(ts);
+    float p = ts->training && s->dropout > 0 ? s->dropout : 0.0f;
+    ft__lora_module_backward(ts->m->be, dinp, pr[a->pa].grad, pr[a->pb].grad, dout, a->out, inp, pr[a->pa].t.data,
+                             pr[a->pb].t.data, a->xa, N, a->in, s->r, a->out, s->scale, p, lora_seed(ts, k), s->xd, s->dxa, s->dx);
 }
 
 /* ------------------------------------------------------------------ merge */
 
 int ft_encoder_merge_lora(ft_encoder_model *m) {
-    struct enc_lora_state *s = m->lora;
+    struct enc_lora_state *s = m->ts.lora;
     if (!s) return FT_OK;
     if (m->quant != FT_F32)
         return ft_error(FT_ERR_UNSUPPORTED, "cannot merge LoRA into a quantized base: reload the base in f32 (ft_encoder_load) with the adapter, then merge");
@@ -231,7 +271,7 @@ int ft_encoder_merge_lora(ft_encoder_model *m) {
     /* drop the adapters' parameters (they are the last 2n entries) */
     m->n_params -= 2 * s->n;
     lora_free(s);
-    m->lora = NULL;
+    m->ts.lora = NULL;
     for (int i = 0; i < m->n_params; i++) m->params[i].trainable = 1;
     return FT_OK;
 }
@@ -239,7 +279,13 @@ int ft_encoder_merge_lora(ft_encoder_model *m) {
 /* ------------------------------------------------------------------ PEFT files */
 
 int ft_encoder_save_adapter(const ft_encoder_model *m, const char *dir, const char *base_path, const char *const *label_names) {
-    const struct enc_lora_state *s = m->lora;
+    return ft__enc_lora_save(&m->ts, dir, base_path, label_names);
+}
+
+int ft__enc_lora_save(const ft_encoder_train_state *tstate, const char *dir, const char *base_path, const char *const *label_names) {
+    const ft_encoder_model *m = tstate->m;
+    const ft_param *pr = enc_params(tstate);
+    const struct enc_lora_state *s = tstate->lora;
     if (!s) return ft_error(FT_ERR_INVALID, "the encoder has no LoRA adapters to save");
     FT_TRY(ft_mkdirs(dir));
     int heads[E_COUNT], nh = 0;
@@ -252,10 +298,10 @@ int ft_encoder_save_adapter(const ft_encoder_model *m, const char *dir, const ch
         const ft_param *p;
         if (i < 2 * s->n) {
             const enc_adapter *a = &s->ad[i / 2];
-            p = &m->params[i % 2 ? a->pb : a->pa];
+            p = &pr[i % 2 ? a->pb : a->pa];
             snprintf(names[i], sizeof names[i], "base_model.model.%s.lora_%c.weight", a->module, i % 2 ? 'B' : 'A');
         } else {
-            p = &m->params[m->slot[heads[i - 2 * s->n]]];
+            p = &pr[m->slot[heads[i - 2 * s->n]]];
             snprintf(names[i], sizeof names[i], "base_model.model.%s", p->name);
         }
         ts[i].name = names[i];
@@ -330,12 +376,12 @@ int ft_encoder_load_adapter(ft_encoder_model *m, const char *dir) {
     FT_TRY(ft__peft_lora_config_read(&pc, dir));
     char path[4096];
     int rc = FT_OK;
-    if (!m->lora) FT_TRY(ft_error_wrap(create(m, pc.r, pc.alpha, pc.dropout, pc.rslora, pc.targets), "%s/adapter_config.json", dir));
-    else if (m->lora->r != pc.r) return ft_error(FT_ERR_INVALID, "%s/adapter_config.json: rank %d, the model's adapters have rank %d", dir, pc.r, m->lora->r);
+    if (!m->ts.lora) FT_TRY(ft_error_wrap(create(&m->ts, pc.r, pc.alpha, pc.dropout, pc.rslora, pc.targets), "%s/adapter_config.json", dir));
+    else if (m->ts.lora->r != pc.r) return ft_error(FT_ERR_INVALID, "%s/adapter_config.json: rank %d, the model's adapters have rank %d", dir, pc.r, m->ts.lora->r);
     ft_safetensors *st;
     FT_TRY(ft_path_join(path, sizeof path, dir, "adapter_model.safetensors"));
     FT_TRY(ft_st_open(&st, path));
-    const struct enc_lora_state *s = m->lora;
+    const struct enc_lora_state *s = m->ts.lora;
     for (int k = 0; k < s->n && rc == FT_OK; k++)
         for (int w = 0; w < 2 && rc == FT_OK; w++)
             rc = ft__peft_read_lora_weight(st, s->ad[k].module, w ? 'B' : 'A', &m->params[w ? s->ad[k].pb : s->ad[k].pa]);

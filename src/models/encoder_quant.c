@@ -14,7 +14,7 @@ static const int k_qslots[] = {S_Q_W, S_K_W, S_V_W, S_O_W, S_FC_W, S_PR_W};
 
 int ft_encoder_quantize_base(ft_encoder_model *m, ft_dtype q) {
     if (q != FT_NF4 && q != FT_Q8_ROW) return ft_error(FT_ERR_INVALID, "quantization must be nf4 or int8");
-    if (m->lora || m->grads_ready) return ft_error(FT_ERR_INVALID, "quantize the base before adding LoRA adapters or gradients");
+    if (m->ts.lora || m->ts.grads_ready) return ft_error(FT_ERR_INVALID, "quantize the base before adding LoRA adapters or gradients");
     if (m->quant != FT_F32) return ft_error(FT_ERR_INVALID, "the encoder is already quantized");
     unsigned char *sel = calloc((size_t)m->n_params, 1);
     if (!sel) return ft_error(FT_ERR_NOMEM, "out of memory");

@@ -17,13 +17,15 @@
 static int mlm_act(const ft_encoder_model *m) { return m->fam->mlm_act >= 0 ? m->fam->mlm_act : m->act; }
 
 /* the LM head: tied to the word embeddings, with the vocabulary bias */
-static ft__lm_head lm_head(const ft_encoder_model *m) {
-    ft__lm_head h = {&m->params[m->slot[E_WTE]], enc_gg(m, E_WTE), enc_gp(m, E_MB), enc_gg(m, E_MB), m->cfg.n_embd, m->cfg.vocab_size};
+static ft__lm_head lm_head(const ft_encoder_train_state *s) {
+    const ft_encoder_model *m = s->m;
+    ft__lm_head h = {&enc_params(s)[m->slot[E_WTE]], enc_gg(s, E_WTE), enc_gp(s, E_MB), enc_gg(s, E_MB), m->cfg.n_embd, m->cfg.vocab_size};
     return h;
 }
 
-static int mlm_labels(ft_encoder_model *m, const ft_encoder_inputs *in) {
-    enc_acts *a = &m->a;
+static int mlm_labels(ft_encoder_train_state *s, const ft_encoder_inputs *in) {
+    const ft_encoder_model *m = s->m;
+    enc_acts *a = &s->a;
     int N = in->B * in->T, V = m->cfg.vocab_size, M = 0;
     for (int i = 0; i < N; i++) {
         int y = in->labels ? in->labels[i] : 0;
@@ -41,41 +43,44 @@ static int mlm_labels(ft_encoder_model *m, const ft_encoder_inputs *in) {
     return FT_OK;
 }
 
-static void mlm_forward(ft_encoder_model *m) {
+static void mlm_forward(ft_encoder_train_state *s) {
+    const ft_encoder_model *m = s->m;
     const ft_backend *be = m->be;
-    enc_acts *a = &m->a;
+    enc_acts *a = &s->a;
     int M = a->rows, C = m->cfg.n_embd;
     if (M == 0) return;
-    const float *x = ft__enc_last_hidden(m);
+    const float *x = ft__enc_last_hidden(s);
     for (int j = 0; j < M; j++) memcpy(a->mg + (size_t)j * C, x + (size_t)a->rows_idx[j] * C, sizeof(float) * (size_t)C);
-    be->matmul_forward(be->ctx, a->mh, a->mg, enc_gp(m, E_MD_W), enc_gp(m, E_MD_B), M, C, C);
+    be->matmul_forward(be->ctx, a->mh, a->mg, enc_gp(s, E_MD_W), enc_gp(s, E_MD_B), M, C, C);
     ft__enc_act_forward(m, mlm_act(m), a->mha, a->mh, (size_t)M * C);
-    be->layernorm_forward(be->ctx, a->mln, a->mln_mean, a->mln_rstd, a->mha, enc_gp(m, E_MLN_W), enc_gp(m, E_MLN_B), M, C, m->cfg.norm_eps);
-    ft__lm_head h = lm_head(m);
+    be->layernorm_forward(be->ctx, a->mln, a->mln_mean, a->mln_rstd, a->mha, enc_gp(s, E_MLN_W), enc_gp(s, E_MLN_B), M, C, m->cfg.norm_eps);
+    ft__lm_head h = lm_head(s);
     ft__lm_head_forward(be, &h, a->logits, a->mln, M, NULL, 0);
 }
 
-static void mlm_loss(ft_encoder_model *m, float *dlogits, float scale) {
-    enc_acts *a = &m->a;
+static void mlm_loss(ft_encoder_train_state *s, float *dlogits, float scale) {
+    const ft_encoder_model *m = s->m;
+    enc_acts *a = &s->a;
     if (a->rows == 0) return;
-    ft__lm_head_loss(m->be, a->losses, dlogits, a->logits, a->labels, a->rows, a->cols, scale, m->smoothing);
+    ft__lm_head_loss(m->be, a->losses, dlogits, a->logits, a->labels, a->rows, a->cols, scale, s->smoothing);
 }
 
 /* scratch: the body's dq, dk, dv, datty [N,C] are free until the blocks' backward */
-static void mlm_backward(ft_encoder_model *m) {
+static void mlm_backward(ft_encoder_train_state *s) {
+    const ft_encoder_model *m = s->m;
     const ft_backend *be = m->be;
-    enc_acts *a = &m->a;
+    enc_acts *a = &s->a;
     int M = a->rows, C = m->cfg.n_embd;
     memset(a->dx, 0, sizeof(float) * (size_t)a->B * a->T * C);
     if (M == 0) return;
     float *dln = a->dq, *dha = a->dk, *dh = a->datty, *dg = a->dv;
     /* a->dlogits == a->logits: the tied LM head's gradient adds to the word embeddings' */
-    ft__lm_head h = lm_head(m);
+    ft__lm_head h = lm_head(s);
     ft__lm_head_backward(be, &h, dln, a->dlogits, a->mln, M, NULL, 0);
-    be->layernorm_backward(be->ctx, dha, enc_gg(m, E_MLN_W), enc_gg(m, E_MLN_B), dln, NULL, a->mha, enc_gp(m, E_MLN_W),
+    be->layernorm_backward(be->ctx, dha, enc_gg(s, E_MLN_W), enc_gg(s, E_MLN_B), dln, NULL, a->mha, enc_gp(s, E_MLN_W),
                            a->mln_mean, a->mln_rstd, M, C);
     ft__enc_act_backward(m, mlm_act(m), dh, dha, a->mh, (size_t)M * C);
-    be->matmul_backward(be->ctx, dg, enc_gg(m, E_MD_W), enc_gg(m, E_MD_B), dh, a->mg, enc_gp(m, E_MD_W), M, C, C);
+    be->matmul_backward(be->ctx, dg, enc_gg(s, E_MD_W), enc_gg(s, E_MD_B), dh, a->mg, enc_gp(s, E_MD_W), M, C, C);
     for (int j = 0; j < M; j++) memcpy(a->dx + (size_t)a->rows_idx[j] * C, dg + (size_t)j * C, sizeof(float) * (size_t)C);
 }
 

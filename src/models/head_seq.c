@@ -61,35 +61,37 @@ static void dense_act_backward(const ft_encoder_model *m, float *dinp, const flo
     else m->be->tanh_backward(m->be->ctx, dinp, dout, out, n);
 }
 
-static void seq_forward(ft_encoder_model *m) {
+static void seq_forward(ft_encoder_train_state *s) {
+    const ft_encoder_model *m = s->m;
     const ft_encoder_config *c = &m->cfg;
     const ft_backend *be = m->be;
-    enc_acts *a = &m->a;
+    enc_acts *a = &s->a;
     int B = a->B, T = a->T, C = c->n_embd, K = a->cols;
-    float pc = ft__enc_head_p(m);
-    pool_forward(a->pool, a->pool_inv, ft__enc_last_hidden(m), a->mask, B, T, C, m->pooling == FT_POOL_MEAN);
+    float pc = ft__enc_head_p(s);
+    pool_forward(a->pool, a->pool_inv, ft__enc_last_hidden(s), a->mask, B, T, C, m->pooling == FT_POOL_MEAN);
     /* head dropout: some families drop the pooled vector before the dense layer; all drop the activated vector */
     int drop_pool = pc > 0 && m->fam->seq_drop_pooled;
     const float *cin = a->pool, *hin = a->h1a;
-    if (drop_pool) { be->dropout_forward(be->ctx, a->poold, a->pool, (size_t)B * C, pc, ft__enc_site_seed(m, -1, 1)); cin = a->poold; }
-    be->matmul_forward(be->ctx, a->h1, cin, enc_gp(m, E_H1_W), enc_gp(m, E_H1_B), B, C, C);
+    if (drop_pool) { be->dropout_forward(be->ctx, a->poold, a->pool, (size_t)B * C, pc, ft__enc_site_seed(s, -1, 1)); cin = a->poold; }
+    be->matmul_forward(be->ctx, a->h1, cin, enc_gp(s, E_H1_W), enc_gp(s, E_H1_B), B, C, C);
     dense_act_forward(m, a->h1a, a->h1, (size_t)B * C);
-    if (pc > 0) { be->dropout_forward(be->ctx, a->h1d, a->h1a, (size_t)B * C, pc, ft__enc_site_seed(m, -1, 2)); hin = a->h1d; }
-    be->matmul_forward(be->ctx, a->logits, hin, enc_gp(m, E_H2_W), enc_gp(m, E_H2_B), B, C, K);
+    if (pc > 0) { be->dropout_forward(be->ctx, a->h1d, a->h1a, (size_t)B * C, pc, ft__enc_site_seed(s, -1, 2)); hin = a->h1d; }
+    be->matmul_forward(be->ctx, a->logits, hin, enc_gp(s, E_H2_W), enc_gp(s, E_H2_B), B, C, K);
 }
 
-static void seq_backward(ft_encoder_model *m) {
+static void seq_backward(ft_encoder_train_state *s) {
+    const ft_encoder_model *m = s->m;
     const ft_encoder_config *c = &m->cfg;
     const ft_backend *be = m->be;
-    enc_acts *a = &m->a;
+    enc_acts *a = &s->a;
     int B = a->B, T = a->T, C = c->n_embd, K = a->cols;
-    float pc = ft__enc_head_p(m);
+    float pc = ft__enc_head_p(s);
     int drop_pool = pc > 0 && m->fam->seq_drop_pooled;
-    be->matmul_backward(be->ctx, a->dh1a, enc_gg(m, E_H2_W), enc_gg(m, E_H2_B), a->dlogits, pc > 0 ? a->h1d : a->h1a, enc_gp(m, E_H2_W), B, C, K);
-    if (pc > 0) be->dropout_backward(be->ctx, a->dh1a, a->dh1a, (size_t)B * C, pc, ft__enc_site_seed(m, -1, 2));
+    be->matmul_backward(be->ctx, a->dh1a, enc_gg(s, E_H2_W), enc_gg(s, E_H2_B), a->dlogits, pc > 0 ? a->h1d : a->h1a, enc_gp(s, E_H2_W), B, C, K);
+    if (pc > 0) be->dropout_backward(be->ctx, a->dh1a, a->dh1a, (size_t)B * C, pc, ft__enc_site_seed(s, -1, 2));
     dense_act_backward(m, a->dh1, a->dh1a, a->h1, a->h1a, (size_t)B * C);
-    be->matmul_backward(be->ctx, a->dpool, enc_gg(m, E_H1_W), enc_gg(m, E_H1_B), a->dh1, drop_pool ? a->poold : a->pool, enc_gp(m, E_H1_W), B, C, C);
-    if (drop_pool) be->dropout_backward(be->ctx, a->dpool, a->dpool, (size_t)B * C, pc, ft__enc_site_seed(m, -1, 1));
+    be->matmul_backward(be->ctx, a->dpool, enc_gg(s, E_H1_W), enc_gg(s, E_H1_B), a->dh1, drop_pool ? a->poold : a->pool, enc_gp(s, E_H1_W), B, C, C);
+    if (drop_pool) be->dropout_backward(be->ctx, a->dpool, a->dpool, (size_t)B * C, pc, ft__enc_site_seed(s, -1, 1));
     pool_backward(a->dx, a->dpool, a->pool_inv, a->mask, B, T, C, m->pooling == FT_POOL_MEAN);
 }
 
@@ -114,7 +116,7 @@ static int seq_lora_keeps(const ft_encoder_model *m, int g) {
 
 static void classify_plan(const ft_encoder_model *m, enc_acts *a, int B, int T, ft_arena *ar) { seq_plan(m, a, B, (size_t)m->cfg.num_labels, ar); }
 
-static int classify_labels(ft_encoder_model *m, const ft_encoder_inputs *in) { return ft__enc_class_labels(m, in, in->B, "sequence"); }
+static int classify_labels(ft_encoder_train_state *s, const ft_encoder_inputs *in) { return ft__enc_class_labels(s, in, in->B, "sequence"); }
 
 const ft__enc_head ft__enc_head_classify = {
     .task = FT_TASK_CLASSIFY, .what = "classification", .hf_suffix = "ForSequenceClassification", .peft_task = "SEQ_CLS",
@@ -133,8 +135,8 @@ static void regress_plan(const ft_encoder_model *m, enc_acts *a, int B, int T, f
     a->targets = ft_arena_alloc(ar, (size_t)B * sizeof(float));
 }
 
-static int regress_labels(ft_encoder_model *m, const ft_encoder_inputs *in) {
-    enc_acts *a = &m->a;
+static int regress_labels(ft_encoder_train_state *s, const ft_encoder_inputs *in) {
+    enc_acts *a = &s->a;
     int B = in->B;
     a->n_counted = 0;
     a->rows = B;
@@ -151,8 +153,8 @@ static int regress_labels(ft_encoder_model *m, const ft_encoder_inputs *in) {
 }
 
 /* (logit - target)^2 per sequence; dlogits = scale * 2 (logit - target) */
-static void regress_loss(ft_encoder_model *m, float *dlogits, float scale) {
-    enc_acts *a = &m->a;
+static void regress_loss(ft_encoder_train_state *s, float *dlogits, float scale) {
+    enc_acts *a = &s->a;
     for (int b = 0; b < a->rows; b++) {
         float t = a->targets[b];
         double diff = isnan(t) ? 0.0 : (double)a->logits[b] - t;

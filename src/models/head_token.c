@@ -8,26 +8,29 @@
 #include "models/encoder_internal.h"
 #include "finetune/ops.h"
 
-static float token_p(const ft_encoder_model *m) {
-    return !m->training ? 0.0f : m->fam->token_hidden_dropout ? m->cfg.dropout : m->cfg.head_dropout;
+static float token_p(const ft_encoder_train_state *s) {
+    const ft_encoder_model *m = s->m;
+    return !s->training ? 0.0f : m->fam->token_hidden_dropout ? m->cfg.dropout : m->cfg.head_dropout;
 }
 
-static void token_forward(ft_encoder_model *m) {
-    enc_acts *a = &m->a;
+static void token_forward(ft_encoder_train_state *s) {
+    const ft_encoder_model *m = s->m;
+    enc_acts *a = &s->a;
     int N = a->B * a->T, C = m->cfg.n_embd;
-    float p = token_p(m);
-    const float *x = ft__enc_last_hidden(m);
-    if (p > 0) { m->be->dropout_forward(m->be->ctx, a->tokd, x, (size_t)N * C, p, ft__enc_site_seed(m, -1, 2)); x = a->tokd; }
-    m->be->matmul_forward(m->be->ctx, a->logits, x, enc_gp(m, E_H2_W), enc_gp(m, E_H2_B), N, C, a->cols);
+    float p = token_p(s);
+    const float *x = ft__enc_last_hidden(s);
+    if (p > 0) { m->be->dropout_forward(m->be->ctx, a->tokd, x, (size_t)N * C, p, ft__enc_site_seed(s, -1, 2)); x = a->tokd; }
+    m->be->matmul_forward(m->be->ctx, a->logits, x, enc_gp(s, E_H2_W), enc_gp(s, E_H2_B), N, C, a->cols);
 }
 
-static void token_backward(ft_encoder_model *m) {
-    enc_acts *a = &m->a;
+static void token_backward(ft_encoder_train_state *s) {
+    const ft_encoder_model *m = s->m;
+    enc_acts *a = &s->a;
     int N = a->B * a->T, C = m->cfg.n_embd;
-    float p = token_p(m);
-    m->be->matmul_backward(m->be->ctx, a->dx, enc_gg(m, E_H2_W), enc_gg(m, E_H2_B), a->dlogits, p > 0 ? a->tokd : ft__enc_last_hidden(m),
-                           enc_gp(m, E_H2_W), N, C, a->cols);
-    if (p > 0) m->be->dropout_backward(m->be->ctx, a->dx, a->dx, (size_t)N * C, p, ft__enc_site_seed(m, -1, 2));
+    float p = token_p(s);
+    m->be->matmul_backward(m->be->ctx, a->dx, enc_gg(s, E_H2_W), enc_gg(s, E_H2_B), a->dlogits, p > 0 ? a->tokd : ft__enc_last_hidden(s),
+                           enc_gp(s, E_H2_W), N, C, a->cols);
+    if (p > 0) m->be->dropout_backward(m->be->ctx, a->dx, a->dx, (size_t)N * C, p, ft__enc_site_seed(s, -1, 2));
 }
 
 /* the dropped hidden states [N,C]; logits [N,K] */
@@ -37,7 +40,7 @@ static void token_plan(const ft_encoder_model *m, enc_acts *a, int B, int T, ft_
     ft__enc_head_plan_out(a, N, (size_t)m->cfg.num_labels, 1, ar);
 }
 
-static int token_labels(ft_encoder_model *m, const ft_encoder_inputs *in) { return ft__enc_class_labels(m, in, in->B * in->T, "position"); }
+static int token_labels(ft_encoder_train_state *s, const ft_encoder_inputs *in) { return ft__enc_class_labels(s, in, in->B * in->T, "position"); }
 
 static const char *token_module(const ft__enc_family *f, int g) { (void)g; return f->token_out; }
 
