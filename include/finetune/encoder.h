@@ -17,6 +17,9 @@
  * Like ft_model, an encoder owns one weight allocation, one gradient allocation (first
  * ft_encoder_zero_grad / backward) and one activation allocation per batch shape; a step allocates
  * nothing. Parameters keep their Hugging Face names ("bert.encoder.layer.0.attention.self.query.weight").
+ * What a training writes (activations, gradients, LoRA adapters, dropout stream) is the encoder's own
+ * training state: the functions below run it. More LoRA trainings over the same loaded encoder, each with its
+ * own state, on one thread in turn or on several at once: ft_encoder_train_state (train_state.h).
  *
  *   ft_encoder_model *m;
  *   if (ft_encoder_load(&m, "path/to/bert_dir", 3, ft_backend_cpu()) < 0) puts(ft_last_error());

@@ -153,8 +153,8 @@ static int create(ft_encoder_train_state *ts, int r, float alpha, float dropout,
     int rc = ts->own ? FT_OK : base_table(ts);
     if (rc < 0) { lora_free(ls); return rc; }
     ft_param **tab = ts->own ? &m->params : &ts->params;
-    int *np_ = ts->own ? &m->n_params : &ts->n_params;
-    ft_param *np = realloc(*tab, sizeof *np * (size_t)(*np_ + 2 * ls->n));
+    int *count = ts->own ? &m->n_params : &ts->n_params;
+    ft_param *np = realloc(*tab, sizeof *np * (size_t)(*count + 2 * ls->n));
     if (!np) { lora_free(ls); return ft_error(FT_ERR_NOMEM, "out of memory"); }
     *tab = np;
     size_t bytes = 0;
@@ -164,7 +164,7 @@ static int create(ft_encoder_train_state *ts, int r, float alpha, float dropout,
     for (int i = 0; i < ls->n; i++) {
         enc_adapter *a = &ls->ad[i];
         for (int w = 0; w < 2; w++) {
-            ft_param *p = &np[*np_];
+            ft_param *p = &np[*count];
             memset(p, 0, sizeof *p);
             /* the HF-style name (PEFT keys are built from a->module, which is never cut) */
             snprintf(p->name, sizeof p->name, "%.*s.lora_%c.weight", (int)(sizeof p->name - 16), a->module, w ? 'B' : 'A');
@@ -175,12 +175,12 @@ static int create(ft_encoder_train_state *ts, int r, float alpha, float dropout,
             p->t.data = ft_arena_alloc(&ls->weights, ft_tensor_nbytes(&p->t));
             p->decay = 1;
             p->trainable = 1;
-            if (w) a->pb = *np_; else a->pa = *np_;
-            (*np_)++;
+            if (w) a->pb = *count; else a->pa = *count;
+            (*count)++;
         }
     }
     /* the base is frozen; the task head stays trainable (PEFT's modules_to_save) */
-    int base_end = *np_ - 2 * ls->n;
+    int base_end = *count - 2 * ls->n;
     for (int i = 0; i < base_end; i++) {
         int keep = 0;
         for (int g = E_HEAD0; g < E_COUNT; g++) keep |= m->slot[g] == i && head_trainable(m, g);
