@@ -129,6 +129,8 @@ ft__mhd_result ft__http_page(ft__http_req *r);     /* GET /: the web page (src/s
 /* ---- responses (http_response.c); each returns what the access handler returns ---- */
 /* Sends body (consumed: deleted here) as application/json with the request's status and headers. */
 ft__mhd_result ft__http_send_json(ft__http_req *r, int status, cJSON *body);
+/* Sends {"object": "list", "data": [object(e) for each loaded model and adapter (adapters only: only those)]}. */
+ft__mhd_result ft__http_send_entry_list(ft__http_req *r, int adapters_only, cJSON *(*object)(const ft_engine_entry *e));
 /* Sends n bytes of text (copied) with a content type. */
 ft__mhd_result ft__http_send_text(ft__http_req *r, int status, const char *content_type, const char *text, size_t n);
 /* An error in the shape of the request's API. code: a short machine code ("invalid_request_error" family

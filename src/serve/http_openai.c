@@ -27,18 +27,7 @@ static cJSON *model_object(const ft_engine_entry *e) {
     return o;
 }
 
-ft__mhd_result ft__http_models_list(ft__http_req *r) {
-    ft_engine_entry *v = NULL;
-    int n = 0;
-    int rc = ft_engine_list(r->s->e, &v, &n);
-    if (rc < 0) return ft__http_engine_error(r, rc, NULL);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "object", "list");
-    cJSON *data = cJSON_AddArrayToObject(o, "data");
-    for (int i = 0; i < n; i++) cJSON_AddItemToArray(data, model_object(&v[i]));
-    ft_engine_entries_free(v, n);
-    return ft__http_send_json(r, 200, o);
-}
+ft__mhd_result ft__http_models_list(ft__http_req *r) { return ft__http_send_entry_list(r, 0, model_object); }
 
 ft__mhd_result ft__http_models_get(ft__http_req *r, const char *id) {
     ft_engine_entry *e = NULL;

@@ -107,6 +107,20 @@ ft__mhd_result ft__http_error(ft__http_req *r, int status, const char *code, con
     return ft__http_send_json(r, status, o);
 }
 
+ft__mhd_result ft__http_send_entry_list(ft__http_req *r, int adapters_only, cJSON *(*object)(const ft_engine_entry *e)) {
+    ft_engine_entry *v = NULL;
+    int n = 0;
+    int rc = ft_engine_list(r->s->e, &v, &n);
+    if (rc < 0) return ft__http_engine_error(r, rc, NULL);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "object", "list");
+    cJSON *data = cJSON_AddArrayToObject(o, "data");
+    for (int i = 0; i < n; i++)
+        if (!adapters_only || v[i].is_adapter) cJSON_AddItemToArray(data, object(&v[i]));
+    ft_engine_entries_free(v, n);
+    return ft__http_send_json(r, 200, o);
+}
+
 ft__mhd_result ft__http_engine_error(ft__http_req *r, int status, const char *param) {
     const char *msg = ft_last_error();
     if (!msg || !*msg) msg = ft_strerror(status);
