@@ -65,6 +65,11 @@ int  ft_context_slot_clear(ft_context *ctx, int slot);
 /* Keeps the first n cached tokens of slot and forgets the rest (n <= its length). */
 int  ft_context_slot_truncate(ft_context *ctx, int slot, int n);
 
+/* Makes slot dst hold a copy of slot src's cached tokens (dst's own are forgotten; dst == src: nothing to do).
+ * Beam search forks a hypothesis this way: the copy costs n_layer x 2 x len x n_kv_head x head_dim floats, no
+ * forward pass. On an error (bad slot, no memory to grow dst) dst is left empty. */
+int  ft_context_slot_copy(ft_context *ctx, int dst, int src);
+
 /* One sequence of a decode call. */
 typedef struct ft_decode_seq {
     int              slot;        /* KV slot: its tokens go at positions slot_len.. (each slot at most once per call) */

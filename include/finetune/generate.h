@@ -7,6 +7,24 @@
  *   ft_generation g;
  *   ft_generate(model, tok, prompt_ids, n_prompt, &p, on_piece, stdout, &g);  // streams pieces
  *   ... g.ids[0..g.n_ids) are the new tokens; ft_generation_free(&g);
+ *
+ * Beam search (ft_beam_search) is transformers' generate(num_beams=N, do_sample=False), step for step:
+ * every running beam's next-token log-softmax is added to its score (float32), the best 2N (beam, token)
+ * continuations of all beams are kept, those ending in EOS (or at max_new_tokens) among the first N become
+ * finished hypotheses scored sum_logprobs / generated_len^length_penalty (generated_len counts the EOS),
+ * the N best that do not end run on, and the search stops as transformers' early_stopping says:
+ *   FT_BEAM_STOP_HEURISTIC (early_stopping=False, the default): N finished and the best running beam's
+ *       score / cur_generated_len^length_penalty is not above the worst finished one;
+ *   FT_BEAM_STOP_EARLY (True): as soon as N hypotheses are finished;
+ *   FT_BEAM_STOP_NEVER ("never"): as the heuristic but with max_new_tokens as the hypothetical length when
+ *       length_penalty > 0 (the canonical beam search with length_penalty 0).
+ * The beams run as the rows of one batched decode, one KV slot each, sharing one prompt prefill; a beam
+ * that continues another's hypothesis gets a copy of its slot (ft_context_slot_copy).
+ *
+ *   ft_beam_params bp = ft_beam_default_params();  bp.num_beams = 4;  bp.max_new_tokens = 40;
+ *   ft_beam_result r;
+ *   ft_beam_search(model, tok, prompt_ids, n_prompt, &bp, &r);    // r.hyps[0] is the best hypothesis
+ *   printf("%s (score %.4f)\n", r.hyps[0].text, r.hyps[0].score);  ft_beam_result_free(&r);
  */
 #ifndef FINETUNE_GENERATE_H
 #define FINETUNE_GENERATE_H
@@ -60,4 +78,44 @@ int  ft_generate_start_token(const ft_tokenizer *tok, const ft_model_config *c);
 size_t ft_sample_work_size(int V);
 int    ft_sample_logits(float *logits, int V, const int *history, int n_hist, const ft_generate_params *p,
                         ft_rng *rng, void *work);
+
+/* ------------------------------------------------------------------------------------- beam search */
+enum { FT_BEAM_STOP_HEURISTIC = 0, FT_BEAM_STOP_EARLY = 1, FT_BEAM_STOP_NEVER = 2 };
+
+typedef struct ft_beam_params {
+    int   num_beams;            /* default 4 (>= 1; 1 is a beam search of one beam, not greedy) */
+    float length_penalty;       /* default 1.0: a finished hypothesis scores sum_logprobs / len^length_penalty */
+    int   early_stopping;       /* FT_BEAM_STOP_*: default FT_BEAM_STOP_HEURISTIC (transformers' False) */
+    int   num_return_sequences; /* hypotheses returned, best first (default 1, <= num_beams) */
+    int   no_repeat_ngram_size; /* > 0: no n-gram of this size occurs twice in prompt + generated (default 0) */
+    int   max_new_tokens;       /* default 128; capped by the context's room after the prompt */
+    int   eos_token_id;         /* -1 (default): the tokenizer's EOS, else the config's; -2: none */
+} ft_beam_params;
+
+ft_beam_params ft_beam_default_params(void);
+
+typedef struct ft_beam_hyp {
+    int   *ids;      /* [n_ids] the generated ids, the final EOS included when it ended there (malloc'd) */
+    int    n_ids;
+    float  score;    /* sum of the ids' log-probs / n_ids^length_penalty (transformers' sequences_scores) */
+    int    eos;      /* 1: ended with EOS, 0: at max_new_tokens */
+    char  *text;     /* the ids decoded as ft_generate does, without EOS (malloc'd; NULL when tok was NULL) */
+    size_t text_len;
+} ft_beam_hyp;
+
+typedef struct ft_beam_result {
+    ft_beam_hyp *hyps;  /* [n] best first */
+    int          n;     /* num_return_sequences */
+} ft_beam_result;
+
+/* Beam search after prompt[0, n_prompt) on slots [slot0, slot0 + num_beams) of ctx (cleared first; they hold
+ * the hypotheses' caches afterwards), with adapter ad (NULL = the base). tok may be NULL (no text). Returns
+ * FT_OK (out filled, free it with ft_beam_result_free) or a negative status: FT_ERR_INVALID for bad params
+ * or an empty prompt, FT_ERR_RANGE for too few slots or a prompt that fills the slot. */
+int  ft_beam_search_ctx(ft_context *ctx, int slot0, const ft_adapter *ad, const ft_tokenizer *tok, const int *prompt,
+                        int n_prompt, const ft_beam_params *p, ft_beam_result *out);
+/* The same on a context of num_beams slots made for this call over m (with any LoRA attached to m). */
+int  ft_beam_search(const ft_model *m, const ft_tokenizer *tok, const int *prompt, int n_prompt,
+                    const ft_beam_params *p, ft_beam_result *out);
+void ft_beam_result_free(ft_beam_result *r);
 #endif

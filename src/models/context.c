@@ -205,6 +205,35 @@ int ft_context_slot_truncate(ft_context *ctx, int slot, int n) {
     return FT_OK;
 }
 
+/* dst's k and v rows [0, n) = src's, per layer. Device buffers go through the host (the backend has no
+ * device-to-device copy): one bounce buffer of n rows. */
+int ft_context_slot_copy(ft_context *ctx, int dst, int src) {
+    FT_TRY(check_slot(ctx, dst));
+    FT_TRY(check_slot(ctx, src));
+    if (dst == src) return FT_OK;
+    const ft_model *m = ctx->m;
+    int L = m->cfg.n_layer, n = ctx->slot_len[src];
+    size_t bytes = (size_t)n * (size_t)m->cfg.n_kv_head * (size_t)m->cfg.head_dim * sizeof(float);
+    ctx->slot_len[dst] = 0;
+    if (n == 0) return FT_OK;
+    FT_TRY(slot_reserve(ctx, dst, n));
+    int dev = m->be && m->be->alloc;
+    float *bounce = dev ? malloc(bytes) : NULL;
+    if (dev && !bounce) return ft_error(FT_ERR_NOMEM, "context: out of memory copying slot %d", src);
+    for (int l = 0; l < L; l++) {
+        float *from[2] = {ctx->kc[(size_t)src * L + l], ctx->vc[(size_t)src * L + l]};
+        float *to[2] = {ctx->kc[(size_t)dst * L + l], ctx->vc[(size_t)dst * L + l]};
+        for (int j = 0; j < 2; j++) {
+            if (!dev) { memcpy(to[j], from[j], bytes); continue; }
+            ft_backend_to_host(m->be, bounce, from[j], bytes);
+            ft_backend_to_device(m->be, to[j], bounce, bytes);
+        }
+    }
+    free(bounce);
+    ctx->slot_len[dst] = n;
+    return FT_OK;
+}
+
 /* ------------------------------------------------------------------ one batched step */
 
 typedef struct piece {

@@ -18,6 +18,35 @@ static int print_piece(void *user, const char *text, size_t len) {
     return 0;
 }
 
+/* --num-beams: the best hypotheses, each as prompt + text (a "# beam i, score S" line before each when
+ * several), or their ids (EOS left out, as the sampling path does) one line each */
+static int print_beams(ft_model *m, const ft_tokenizer *tok, const int *ids, int n, const char *prompt, int max_tokens,
+                       int num_beams, float len_pen, int early, int nrs, int ngram, int stop_at_eos, int ids_only) {
+    ft_beam_params bp = ft_beam_default_params();
+    bp.num_beams = num_beams;
+    bp.length_penalty = len_pen;
+    bp.early_stopping = early;
+    bp.num_return_sequences = nrs;
+    bp.no_repeat_ngram_size = ngram;
+    bp.max_new_tokens = max_tokens;
+    if (!stop_at_eos) bp.eos_token_id = -2;
+    if (max_tokens == 0) { if (!ids_only) puts(prompt); else puts(""); return FT_OK; }
+    ft_beam_result r;
+    FT_TRY(ft_beam_search(m, ids_only ? NULL : tok, ids, n, &bp, &r));
+    for (int i = 0; i < r.n; i++) {
+        const ft_beam_hyp *h = &r.hyps[i];
+        if (ids_only) {
+            for (int j = 0; j < h->n_ids - h->eos; j++) printf(j ? " %d" : "%d", h->ids[j]);
+            printf("\n");
+            continue;
+        }
+        if (r.n > 1) printf("# beam %d, score %.4f%s\n", i + 1, h->score, h->eos ? "" : " (max tokens)");
+        printf("%s%s\n", prompt, h->text);
+    }
+    ft_beam_result_free(&r);
+    return FT_OK;
+}
+
 int ft_cmd_generate(int argc, char **argv) {
     ft_opt opts[] = {
         {"model", 1, "model directory (HF layout) or a LoRA adapter directory; default: the embedded stories260K", NULL},
@@ -38,15 +67,34 @@ int ft_cmd_generate(int argc, char **argv) {
         {"chat-template", 1, "with --chat: a built-in template (chatml, llama2, llama3, llama3.1, mistral, zephyr, alpaca) or a .jinja file", NULL},
         {"no-bos", 0, "do not add the BOS token even if the tokenizer asks for it", NULL},
         {"ignore-eos", 0, "keep generating after the end-of-sequence token", NULL},
+        {"num-beams", 1, "beam search with N beams, as transformers' generate(num_beams=N, do_sample=False) (default 1 = no beams)", NULL},
+        {"length-penalty", 1, "beam search: a hypothesis scores sum_logprobs / length^L (default 1.0)", NULL},
+        {"early-stopping", 0, "beam search: stop once num-beams hypotheses are finished (transformers' early_stopping=True)", NULL},
+        {"early-stopping-never", 0, "beam search: transformers' early_stopping=\"never\" (default: False, its heuristic)", NULL},
+        {"num-return-sequences", 1, "beam search: print the K best hypotheses, K <= num-beams (default 1)", NULL},
+        {"no-repeat-ngram-size", 1, "beam search: no n-gram of this size occurs twice (default 0 = off)", NULL},
         {"backend", 1, "cpu (default) or ref (scalar reference kernels)", NULL},
         {"threads", 1, "threads (default: all cores)", NULL},
         {NULL, 0, NULL, NULL},
     };
     int prc = ft_parse_opts(argc, argv, opts,
-        "usage: finetune generate [--model DIR] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--ids]");
+        "usage: finetune generate [--model DIR] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--ids]\n"
+        "                         [--num-beams N [--length-penalty L] [--early-stopping] [--num-return-sequences K]]");
     if (prc) return prc == 1 ? 0 : prc;
-    long max_tokens, top_k, seed, threads;
-    double temperature, top_p, rep;
+    long max_tokens, top_k, seed, threads, num_beams, nrs, ngram;
+    double temperature, top_p, rep, len_pen;
+    if (ft_opt_int(opts, "num-beams", 1, &num_beams) || ft_opt_int(opts, "num-return-sequences", 1, &nrs) ||
+        ft_opt_int(opts, "no-repeat-ngram-size", 0, &ngram) || ft_opt_float(opts, "length-penalty", 1.0, &len_pen))
+        return 2;
+    if (num_beams < 1 || nrs < 1 || nrs > num_beams || ngram < 0) {
+        fprintf(stderr, "finetune generate: invalid value: need --num-beams >= 1, 1 <= --num-return-sequences <= --num-beams, --no-repeat-ngram-size >= 0\n");
+        return 2;
+    }
+    if (num_beams > 1 && (ft_opt_str(opts, "stop", NULL) || ft_opt_str(opts, "top-k", NULL) || ft_opt_str(opts, "top-p", NULL) ||
+                          ft_opt_str(opts, "repetition-penalty", NULL) || ft_opt_str(opts, "chat", NULL))) {
+        fprintf(stderr, "finetune generate: --num-beams is a deterministic beam search: it takes no --stop, --top-k, --top-p, --repetition-penalty or --chat\n");
+        return 2;
+    }
     if (ft_opt_int(opts, "max-tokens", 128, &max_tokens) || ft_opt_int(opts, "top-k", 0, &top_k) ||
         ft_opt_int(opts, "seed", -1, &seed) || ft_opt_int(opts, "threads", 0, &threads) ||
         ft_opt_float(opts, "temperature", 1.0, &temperature) || ft_opt_float(opts, "top-p", 1.0, &top_p) ||
@@ -160,7 +208,7 @@ int ft_cmd_generate(int argc, char **argv) {
         p.stop_at_eos = !ft_opt_flag(opts, "ignore-eos");
         if (seed < 0) {
             seed = (long)(time(NULL) & 0x7fffffff);
-            if (temperature > 0) fprintf(stderr, "finetune generate: seed %ld\n", seed);
+            if (temperature > 0 && num_beams == 1) fprintf(stderr, "finetune generate: seed %ld\n", seed);
         }
         p.seed = (uint64_t)seed;
         /* --stop a|b|c */
@@ -178,6 +226,14 @@ int ft_cmd_generate(int argc, char **argv) {
             for (char *s = strtok(stop_copy, "|"); s && p.n_stop < 16; s = strtok(NULL, "|")) stops[p.n_stop++] = s;
             p.stop = stops;
         }
+        if (num_beams > 1) {
+            rc = print_beams(m, tok, ids, n, prompt, (int)max_tokens, (int)num_beams, (float)len_pen,
+                             ft_opt_flag(opts, "early-stopping-never") ? FT_BEAM_STOP_NEVER
+                             : ft_opt_flag(opts, "early-stopping") ? FT_BEAM_STOP_EARLY : FT_BEAM_STOP_HEURISTIC,
+                             (int)nrs, (int)ngram, p.stop_at_eos, ids_only);
+            free(stop_copy);
+            goto done;
+        }
         if (!ids_only) { fputs(prompt, stdout); fflush(stdout); }
         ft_generation g;
         rc = ft_generate(m, tok, ids, n, &p, ids_only ? NULL : print_piece, stdout, &g);
@@ -188,6 +244,7 @@ int ft_cmd_generate(int argc, char **argv) {
         }
         free(stop_copy);
     }
+done:
     if (rc < 0) status = ft_cli_fail("generate", rc);
     if (prompt_ids && tok && prompt != ft_opt_str(opts, "prompt", "")) free((char *)prompt);
     free(chat_text);
