@@ -69,6 +69,18 @@ int  ft_generate(ft_model *m, const ft_tokenizer *tok, const int *prompt, int n_
 int  ft_generate_ctx(ft_context *ctx, int slot, const ft_adapter *ad, const ft_tokenizer *tok, const int *prompt, int n_prompt,
                      const ft_generate_params *p, ft_piece_fn on_piece, void *user, ft_generation *out);
 void ft_generation_free(ft_generation *g);
+/* Called by ft_generate_batch as each prompt's generation ends (i: its index; g: out[i], filled). */
+typedef void (*ft_batch_done_fn)(void *user, int i, const ft_generation *g);
+/* Generations for prompts[0..n) (prompts[i] has n_prompts[i] tokens) over the slots of ctx, up to
+ * ft_context_n_slots(ctx) at a time: every step decodes all running sequences in one batched call and a
+ * finished sequence's slot takes the next prompt. Prompt i samples with seed p->seed + i, so it gets what
+ * ft_generate_ctx gives it alone with that seed (exactly on the reference backend; on the CPU backend up to
+ * the rounding of matmuls over another number of rows). out[n] is filled (free each with
+ * ft_generation_free); on_done (may be NULL) is called as each ends, in completion order. An error (a
+ * prompt that is empty or fills the slot, ...) frees every out[i] and returns the status. */
+int  ft_generate_batch(ft_context *ctx, const ft_adapter *ad, const ft_tokenizer *tok, const int *const *prompts,
+                       const int *n_prompts, int n, const ft_generate_params *p, ft_generation *out,
+                       ft_batch_done_fn on_done, void *user);
 /* The token an empty prompt starts from: the tokenizer's BOS, else its EOS (GPT-2's <|endoftext|> separates
  * documents), else the config's bos_token_id (tok or c may be NULL); -1 when there is none. */
 int  ft_generate_start_token(const ft_tokenizer *tok, const ft_model_config *c);
