@@ -1,0 +1,109 @@
+/* ggml_dequant.c — sizes of ggml's quantized blocks and their scalar reference dequantization
+ * (ggml_quant.h). The formulas are those of the GGUF format (ggml_blocks.h); written here from them. */
+#include "quant/ggml_internal.h"
+
+#include "finetune/status.h"
+#include "finetune/tensor.h"
+
+#include <omp.h>
+#include <string.h>
+
+int ft_ggml_type_supported(int type) { return type == FT_GGML_Q8_0 || type == FT_GGML_Q4_0 || type == FT_GGML_Q4_K; }
+
+int ft_ggml_block_values(int type) {
+    switch (type) {
+    case FT_GGML_Q8_0: return FT_QK8_0;
+    case FT_GGML_Q4_0: return FT_QK4_0;
+    case FT_GGML_Q4_K: return FT_QK_K;
+    default: return 0;
+    }
+}
+
+int ft_ggml_block_bytes(int type) {
+    switch (type) {
+    case FT_GGML_Q8_0: return (int)sizeof(ft_block_q8_0);
+    case FT_GGML_Q4_0: return (int)sizeof(ft_block_q4_0);
+    case FT_GGML_Q4_K: return (int)sizeof(ft_block_q4_K);
+    default: return 0;
+    }
+}
+
+size_t ft_ggml_row_bytes(int type, int64_t cols) {
+    int bv = ft_ggml_block_values(type);
+    if (bv == 0 || cols <= 0 || cols % bv) return 0;
+    return (size_t)(cols / bv) * (size_t)ft_ggml_block_bytes(type);
+}
+
+int ft_ggml_tensor_init(ft_ggml_tensor *t, int type, int64_t rows, int64_t cols, const void *data) {
+    if (!ft_ggml_type_supported(type)) return ft_error(FT_ERR_UNSUPPORTED, "ggml type %d: only Q8_0, Q4_0 and Q4_K are supported", type);
+    if (rows < 1 || cols < 1 || cols % ft_ggml_block_values(type))
+        return ft_error(FT_ERR_SHAPE, "ggml tensor [%lld, %lld]: the row length must be a positive multiple of %d", (long long)rows,
+                        (long long)cols, ft_ggml_block_values(type));
+    t->type = type;
+    t->rows = rows;
+    t->cols = cols;
+    t->row_bytes = ft_ggml_row_bytes(type, cols);
+    t->data = data;
+    return FT_OK;
+}
+
+/* ---------------------------------------------------------------- scalar reference */
+
+static void deq_q8_0(const ft_block_q8_0 *b, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++) {
+        float d = ft_f16_to_f32(b[i].d);
+        for (int j = 0; j < FT_QK8_0; j++) y[i * FT_QK8_0 + j] = d * (float)b[i].qs[j];
+    }
+}
+
+static void deq_q4_0(const ft_block_q4_0 *b, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++) {
+        float d = ft_f16_to_f32(b[i].d);
+        float *o = y + i * FT_QK4_0;
+        for (int j = 0; j < FT_QK4_0 / 2; j++) {
+            o[j] = d * (float)((b[i].qs[j] & 0xF) - 8);
+            o[j + FT_QK4_0 / 2] = d * (float)((b[i].qs[j] >> 4) - 8);
+        }
+    }
+}
+
+static void deq_q4_K(const ft_block_q4_K *b, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++) {
+        float d = ft_f16_to_f32(b[i].d), dmin = ft_f16_to_f32(b[i].dmin);
+        const uint8_t *q = b[i].qs;
+        float *o = y + i * FT_QK_K;
+        for (int c = 0; c < 4; c++, q += 32, o += 64) {   /* 64 values: sub-blocks 2c (low nibbles), 2c+1 (high) */
+            uint8_t sc, m;
+            ft__q4k_scale_min(2 * c, b[i].scales, &sc, &m);
+            float d1 = d * (float)sc, m1 = dmin * (float)m;
+            ft__q4k_scale_min(2 * c + 1, b[i].scales, &sc, &m);
+            float d2 = d * (float)sc, m2 = dmin * (float)m;
+            for (int l = 0; l < 32; l++) o[l] = d1 * (float)(q[l] & 0xF) - m1;
+            for (int l = 0; l < 32; l++) o[32 + l] = d2 * (float)(q[l] >> 4) - m2;
+        }
+    }
+}
+
+void ft_ggml_dequantize_row_ref(int type, const void *src, float *dst, int64_t n) {
+    switch (type) {
+    case FT_GGML_Q8_0: deq_q8_0(src, dst, n / FT_QK8_0); break;
+    case FT_GGML_Q4_0: deq_q4_0(src, dst, n / FT_QK4_0); break;
+    case FT_GGML_Q4_K: deq_q4_K(src, dst, n / FT_QK_K); break;
+    default: break;
+    }
+}
+
+/* ---------------------------------------------------------------- SIMD, threaded */
+
+void ft_ggml_dequantize_rows(float *out, size_t ldo, const ft_ggml_tensor *t, int64_t r0, int64_t nr) {
+    const ft__ggml_kernels *K = ft__ggml_kernels_get();
+    for (int64_t r = 0; r < nr; r++)
+        K->deq_row(t->type, (const uint8_t *)t->data + (size_t)(r0 + r) * t->row_bytes, out + (size_t)r * ldo, t->cols);
+}
+
+void ft_ggml_dequantize(float *out, const ft_ggml_tensor *t) {
+    const ft__ggml_kernels *K = ft__ggml_kernels_get();
+#pragma omp parallel for schedule(static) if (t->rows * t->cols >= (1 << 16))
+    for (int64_t r = 0; r < t->rows; r++)
+        K->deq_row(t->type, (const uint8_t *)t->data + (size_t)r * t->row_bytes, out + (size_t)r * (size_t)t->cols, t->cols);
+}

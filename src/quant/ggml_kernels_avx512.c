@@ -1,0 +1,262 @@
+/* ggml_kernels_avx512.c — AVX-512 (F, BW, VL, VNNI) kernels of the matmuls over ggml blocks. Compiled
+ * with a target attribute whatever the global -march; used only when the CPU has AVX-512 VNNI
+ * (ggml_matmul.c).
+ *
+ * int8 activations: one 512-bit register holds 64 weights, two 32-value blocks (Q8_0, Q4_0) or the two
+ * sub-blocks of one 64-value chunk of a Q4_K super-block, in the order of the activation bytes, so one
+ * vpdpbusd (u8 x s8 -> 4 products summed per int32 lane) gives 8 lanes per 32-value block; the lanes are
+ * converted to float and scaled by that block's d_w * d_x (two broadcasts blended) in one FMA.
+ *   Q8_0: both operands are signed; vpdpbusd takes |w| and x with w's sign moved onto it.
+ *   Q4_0 / Q4_K: the nibbles (0..15) are the unsigned operand; the offset (-8 for Q4_0) and the Q4_K
+ *   mins are applied through the activation block sums ds (scalar, once per block). */
+#include "quant/ggml_internal.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c"))), apply_to = function)
+#elif defined(__GNUC__)
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c")
+#endif
+#include <immintrin.h>
+
+#define INLINE static inline __attribute__((always_inline))
+#define NMAX FT_QUANT_DIRECT_MAX_N
+
+INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+/* 16 lanes: s0 in lanes 0..7, s1 in lanes 8..15 */
+INLINE __m512 two_scales(float s0, float s1) { return _mm512_insertf32x8(_mm512_set1_ps(s0), _mm256_set1_ps(s1), 1); }
+
+/* 32 nibbles of 16 bytes (low nibbles first, then high) as 32 bytes 0..15 */
+INLINE __m256i q4_0_nibbles(const uint8_t *qs) {
+    __m128i q = _mm_loadu_si128((const __m128i *)qs);
+    __m256i v = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
+}
+
+/* ---------------------------------------------------------------- int8 activations */
+
+static void fwd_q8_0(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
+    const int64_t C = a->C, nb = C / 32;
+    const __m512i zero = _mm512_setzero_si512();
+    for (int64_t o = o0; o < o1; o++) {
+        const ft_block_q8_0 *b = (const ft_block_q8_0 *)((const uint8_t *)w->data + (size_t)o * w->row_bytes);
+        __m512 acc[NMAX];
+        float tail[NMAX] = {0};
+        for (int n = 0; n < N; n++) acc[n] = _mm512_setzero_ps();
+        int64_t j = 0;
+        for (; j + 1 < nb; j += 2) {
+            __m512i wv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b[j].qs)),
+                                            _mm256_loadu_si256((const __m256i *)b[j + 1].qs), 1);
+            __mmask64 neg = _mm512_movepi8_mask(wv);
+            __m512i wa = _mm512_abs_epi8(wv);
+            float dw0 = h2f(b[j].d), dw1 = h2f(b[j + 1].d);
+            for (int n = 0; n < N; n++) {
+                __m512i xv = _mm512_loadu_si512(a->qs + (size_t)n * C + 32 * j);
+                __m512i xs = _mm512_mask_sub_epi8(xv, neg, zero, xv);
+                __m512i dot = _mm512_dpbusd_epi32(zero, wa, xs);
+                const float *xd = a->d + n * nb + j;
+                acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), two_scales(dw0 * xd[0], dw1 * xd[1]), acc[n]);
+            }
+        }
+        for (; j < nb; j++)
+            for (int n = 0; n < N; n++) {
+                const int8_t *x = a->qs + (size_t)n * C + 32 * j;
+                int32_t s = 0;
+                for (int k = 0; k < 32; k++) s += (int32_t)b[j].qs[k] * x[k];
+                tail[n] += h2f(b[j].d) * a->d[n * nb + j] * (float)s;
+            }
+        for (int n = 0; n < N; n++) out[(size_t)n * ldo + o] = _mm512_reduce_add_ps(acc[n]) + tail[n];
+    }
+}
+
+static void fwd_q4_0(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
+    const int64_t C = a->C, nb = C / 32;
+    const __m512i zero = _mm512_setzero_si512();
+    for (int64_t o = o0; o < o1; o++) {
+        const ft_block_q4_0 *b = (const ft_block_q4_0 *)((const uint8_t *)w->data + (size_t)o * w->row_bytes);
+        __m512 acc[NMAX];
+        float corr[NMAX] = {0}, tail[NMAX] = {0};
+        for (int n = 0; n < N; n++) acc[n] = _mm512_setzero_ps();
+        int64_t j = 0;
+        for (; j + 1 < nb; j += 2) {
+            __m512i wv = _mm512_inserti64x4(_mm512_castsi256_si512(q4_0_nibbles(b[j].qs)), q4_0_nibbles(b[j + 1].qs), 1);
+            float dw0 = h2f(b[j].d), dw1 = h2f(b[j + 1].d);
+            for (int n = 0; n < N; n++) {
+                __m512i xv = _mm512_loadu_si512(a->qs + (size_t)n * C + 32 * j);
+                __m512i dot = _mm512_dpbusd_epi32(zero, wv, xv);
+                const float *xd = a->d + n * nb + j, *xds = a->ds + n * nb + j;
+                acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), two_scales(dw0 * xd[0], dw1 * xd[1]), acc[n]);
+                corr[n] += dw0 * xds[0] + dw1 * xds[1];
+            }
+        }
+        for (; j < nb; j++) {
+            float dw = h2f(b[j].d);
+            for (int n = 0; n < N; n++) {
+                const int8_t *x = a->qs + (size_t)n * C + 32 * j;
+                int32_t s = 0;
+                for (int k = 0; k < 16; k++) s += (int32_t)(b[j].qs[k] & 0xF) * x[k] + (int32_t)(b[j].qs[k] >> 4) * x[16 + k];
+                tail[n] += dw * a->d[n * nb + j] * (float)s;
+                corr[n] += dw * a->ds[n * nb + j];
+            }
+        }
+        for (int n = 0; n < N; n++) out[(size_t)n * ldo + o] = _mm512_reduce_add_ps(acc[n]) + tail[n] - 8.0f * corr[n];
+    }
+}
+
+static void fwd_q4_K(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
+    const int64_t C = a->C, nb = C / 256, nb32 = C / 32;
+    const __m512i zero = _mm512_setzero_si512();
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t o = o0; o < o1; o++) {
+        const ft_block_q4_K *b = (const ft_block_q4_K *)((const uint8_t *)w->data + (size_t)o * w->row_bytes);
+        __m512 acc[NMAX];
+        float corr[NMAX] = {0};
+        for (int n = 0; n < N; n++) acc[n] = _mm512_setzero_ps();
+        for (int64_t i = 0; i < nb; i++) {
+            float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
+            float sc[8], mn[8];
+            for (int j = 0; j < 8; j++) {
+                uint8_t s, m;
+                ft__q4k_scale_min(j, b[i].scales, &s, &m);
+                sc[j] = d * (float)s;
+                mn[j] = dmin * (float)m;
+            }
+            for (int c = 0; c < 4; c++) {
+                __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * c));
+                __m512i wv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, m4)),
+                                                _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), 1);
+                for (int n = 0; n < N; n++) {
+                    __m512i xv = _mm512_loadu_si512(a->qs + (size_t)n * C + 256 * i + 64 * c);
+                    __m512i dot = _mm512_dpbusd_epi32(zero, wv, xv);
+                    const float *xd = a->d + n * nb32 + 8 * i + 2 * c;
+                    acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), two_scales(sc[2 * c] * xd[0], sc[2 * c + 1] * xd[1]), acc[n]);
+                }
+            }
+            for (int n = 0; n < N; n++) {
+                const float *xds = a->ds + n * nb32 + 8 * i;
+                float s = 0;
+                for (int j = 0; j < 8; j++) s += mn[j] * xds[j];
+                corr[n] += s;
+            }
+        }
+        for (int n = 0; n < N; n++) out[(size_t)n * ldo + o] = _mm512_reduce_add_ps(acc[n]) - corr[n];
+    }
+}
+
+static void fwd_q8(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
+    switch (w->type) {
+    case FT_GGML_Q8_0: fwd_q8_0(out, ldo, a, N, w, o0, o1); break;
+    case FT_GGML_Q4_0: fwd_q4_0(out, ldo, a, N, w, o0, o1); break;
+    case FT_GGML_Q4_K: fwd_q4_K(out, ldo, a, N, w, o0, o1); break;
+    }
+}
+
+/* ---------------------------------------------------------------- dequantize (bit-identical to _ref) */
+
+/* 32 values of a Q8_0 block: d * q */
+INLINE void deq32_q8_0(const ft_block_q8_0 *b, __m512 *lo, __m512 *hi) {
+    __m512 d = _mm512_set1_ps(h2f(b->d));
+    *lo = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b->qs))));
+    *hi = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b->qs + 16)))));
+}
+
+/* 32 values of a Q4_0 block: d * (nibble - 8); values 0..15 from the low nibbles, 16..31 from the high */
+INLINE void deq32_q4_0(const ft_block_q4_0 *b, __m512 *lo, __m512 *hi) {
+    __m512 d = _mm512_set1_ps(h2f(b->d));
+    __m128i q = _mm_loadu_si128((const __m128i *)b->qs), m4 = _mm_set1_epi8(0x0F), e8 = _mm_set1_epi8(8);
+    __m128i l = _mm_sub_epi8(_mm_and_si128(q, m4), e8), h = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), e8);
+    *lo = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(l)));
+    *hi = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(h)));
+}
+
+/* 16 nibble values (bytes 0..15) as floats */
+INLINE __m512 u8x16_ps(__m128i v) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v)); }
+
+static void deq_row(int type, const void *src, float *y, int64_t n) {
+    if (type == FT_GGML_Q8_0) {
+        const ft_block_q8_0 *b = src;
+        for (int64_t i = 0; i < n / 32; i++) {
+            __m512 lo, hi;
+            deq32_q8_0(&b[i], &lo, &hi);
+            _mm512_storeu_ps(y + 32 * i, lo);
+            _mm512_storeu_ps(y + 32 * i + 16, hi);
+        }
+    } else if (type == FT_GGML_Q4_0) {
+        const ft_block_q4_0 *b = src;
+        for (int64_t i = 0; i < n / 32; i++) {
+            __m512 lo, hi;
+            deq32_q4_0(&b[i], &lo, &hi);
+            _mm512_storeu_ps(y + 32 * i, lo);
+            _mm512_storeu_ps(y + 32 * i + 16, hi);
+        }
+    } else if (type == FT_GGML_Q4_K) {
+        const ft_block_q4_K *b = src;
+        const __m128i m4 = _mm_set1_epi8(0x0F);
+        for (int64_t i = 0; i < n / 256; i++) {
+            float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
+            for (int c = 0; c < 4; c++) {
+                uint8_t sc, m;
+                ft__q4k_scale_min(2 * c, b[i].scales, &sc, &m);
+                __m512 d1 = _mm512_set1_ps(d * (float)sc), m1 = _mm512_set1_ps(dmin * (float)m);
+                ft__q4k_scale_min(2 * c + 1, b[i].scales, &sc, &m);
+                __m512 d2 = _mm512_set1_ps(d * (float)sc), m2 = _mm512_set1_ps(dmin * (float)m);
+                float *o = y + 256 * i + 64 * c;
+                for (int h = 0; h < 2; h++) {
+                    __m128i q = _mm_loadu_si128((const __m128i *)(b[i].qs + 32 * c + 16 * h));
+                    __m128i lo = _mm_and_si128(q, m4), hi = _mm_and_si128(_mm_srli_epi16(q, 4), m4);
+                    _mm512_storeu_ps(o + 16 * h, _mm512_sub_ps(_mm512_mul_ps(d1, u8x16_ps(lo)), m1));
+                    _mm512_storeu_ps(o + 32 + 16 * h, _mm512_sub_ps(_mm512_mul_ps(d2, u8x16_ps(hi)), m2));
+                }
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- f32 activations */
+
+static void fwd_f32(float *out, int64_t ldo, const float *inp, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
+    const int64_t C = w->cols;
+    float tmp[FT_QK_K] __attribute__((aligned(64)));
+    const int bv = ft_ggml_block_values(w->type), bb = ft_ggml_block_bytes(w->type);
+    for (int64_t o = o0; o < o1; o++) {
+        const uint8_t *row = (const uint8_t *)w->data + (size_t)o * w->row_bytes;
+        __m512 acc[NMAX];
+        for (int n = 0; n < N; n++) acc[n] = _mm512_setzero_ps();
+        for (int64_t b = 0; b < C / bv; b++) {
+            if (w->type == FT_GGML_Q4_K) {
+                deq_row(w->type, row + b * bb, tmp, bv);
+                for (int n = 0; n < N; n++) {
+                    const float *x = inp + (size_t)n * C + b * bv;
+                    for (int k = 0; k < 256; k += 16)
+                        acc[n] = _mm512_fmadd_ps(_mm512_load_ps(tmp + k), _mm512_loadu_ps(x + k), acc[n]);
+                }
+                continue;
+            }
+            __m512 lo, hi;
+            if (w->type == FT_GGML_Q8_0) deq32_q8_0((const ft_block_q8_0 *)(row + b * bb), &lo, &hi);
+            else deq32_q4_0((const ft_block_q4_0 *)(row + b * bb), &lo, &hi);
+            for (int n = 0; n < N; n++) {
+                const float *x = inp + (size_t)n * C + 32 * b;
+                acc[n] = _mm512_fmadd_ps(lo, _mm512_loadu_ps(x), acc[n]);
+                acc[n] = _mm512_fmadd_ps(hi, _mm512_loadu_ps(x + 16), acc[n]);
+            }
+        }
+        for (int n = 0; n < N; n++) out[(size_t)n * ldo + o] = _mm512_reduce_add_ps(acc[n]);
+    }
+}
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#elif defined(__GNUC__)
+#pragma GCC pop_options
+#endif
+
+const ft__ggml_kernels ft__ggml_kernels_avx512 = {"avx512-vnni", fwd_f32, fwd_q8, deq_row};
+#else
+const ft__ggml_kernels ft__ggml_kernels_avx512 = {"scalar", NULL, NULL, NULL};
+#endif
