@@ -94,9 +94,10 @@ int ft_gguf_get_str_array(const ft_gguf *g, const char *key, const char ***out, 
 int ft_gguf_get_f32_array(const ft_gguf *g, const char *key, float **out, int64_t *n);
 int ft_gguf_get_i32_array(const ft_gguf *g, const char *key, int32_t **out, int64_t *n);
 
-/* Copies tensor `name` into dst as f32 (F32 copied, F16 / BF16 upcast). ne/n_dims: the shape the
- * caller expects in ggml order. FT_ERR_NOT_FOUND (missing), FT_ERR_SHAPE (got vs expected),
- * FT_ERR_UNSUPPORTED (quantized or other type, naming the tensor and the type, e.g. "Q4_0"). */
+/* Copies tensor `name` into dst as f32 (F32 copied, F16 / BF16 upcast, Q8_0 / Q4_0 / Q4_K dequantized
+ * with ggml_quant.h's reference). ne/n_dims: the shape the caller expects in ggml order.
+ * FT_ERR_NOT_FOUND (missing), FT_ERR_SHAPE (got vs expected), FT_ERR_UNSUPPORTED (another type, naming
+ * the tensor and the type, e.g. "Q6_K"). */
 int ft_gguf_read_f32(const ft_gguf *g, const char *name, const int64_t *ne, int n_dims, float *dst);
 
 /* ------------------------------------------------------------------------------------------
@@ -179,6 +180,10 @@ int ft_llama_export_hf(const ft_llama_ckpt *ck, const ft_tokenizer *tok, const c
 /* Builds the tokenizer of a GGUF checkpoint from its vocabulary (SentencePiece BPE with scores,
  * via a temporary llama2.c tokenizer.bin made in tmp_dir and removed). */
 int ft_llama_ckpt_tokenizer(ft_tokenizer **out, const ft_llama_ckpt *ck, const char *tmp_dir);
+/* The tokenizer of a GGUF model file from its SentencePiece vocabulary (tokenizer.ggml.model "llama":
+ * tokens, scores, types, special ids), through a temporary file in $TMPDIR (or /tmp). FT_ERR_UNSUPPORTED
+ * for other vocabularies (GPT-2 byte-level BPE). ft_tokenizer_load accepts a GGUF file through this. */
+int ft_gguf_tokenizer(ft_tokenizer **out, const char *path);
 
 /* Loads a tokenizer from a path: a model directory, a tokenizer.json, or a llama2.c
  * tokenizer.bin / tok512.bin file. */

@@ -97,6 +97,17 @@ int  ft_model_create_random(ft_model **out, const ft_model_config *cfg, uint64_t
 int  ft_model_load_quantized(ft_model **out, const char *dir, const ft_backend *be, ft_dtype quant);
 int  ft_model_create_random_quantized(ft_model **out, const ft_model_config *cfg, uint64_t seed, const ft_backend *be, ft_dtype quant);
 void ft_model_free(ft_model *m);
+/* A GGUF file (llama.cpp's format; general.architecture "llama" or "gpt2") as a model: the block matrices
+ * and the LM head of types Q8_0 / Q4_0 / Q4_K stay in their ggml blocks and are multiplied directly
+ * (ggml_quant.h: AVX-512 VNNI / AVX2 kernels, int8 activations at batch <= 8); everything else, and
+ * matrices of other types (F32 / F16 / BF16) are f32. The quantized weights are frozen (LoRA adapters
+ * train over them as over a QLoRA base); ft_model_save refuses such a model. Tokenizer: ft_gguf_tokenizer
+ * (convert.h). ft_model_path_is_gguf: 1 when path is a readable file starting with "GGUF". */
+int  ft_model_load_gguf(ft_model **out, const char *path, const ft_backend *be);
+/* The same with every tensor read as f32 (quantized ones dequantized by the reference): the ground truth
+ * of the quantized matmuls, or a base for full fine-tuning. */
+int  ft_model_load_gguf_f32(ft_model **out, const char *path, const ft_backend *be);
+int  ft_model_path_is_gguf(const char *path);
 /* Reads the weights of a safetensors checkpoint directory into an existing model of the same shape. */
 int  ft_model_load_weights(ft_model *m, const char *dir);
 /* Writes config.json + model.safetensors (HF names and layouts, atomic). */

@@ -20,6 +20,9 @@ typedef enum ft_dtype {
     FT_U8,
     FT_Q8_ROW,  /* int8 values with one f32 absmax scale per row (reserved) */
     FT_NF4,     /* 4-bit normal-float, blocks of 64 with quantized scales (reserved) */
+    FT_Q8_0,    /* ggml blocks as in GGUF files (ggml_quant.h): 32 int8 + f16 scale */
+    FT_Q4_0,    /*   32 nibbles + f16 scale */
+    FT_Q4_K,    /*   256 nibbles, 8 sub-blocks with 6-bit scales and mins, two f16 super-scales */
     FT_DTYPE_COUNT
 } ft_dtype;
 

@@ -10,6 +10,7 @@
  * file gives a message naming the file, the offset and the item being read. */
 #include "finetune/convert.h"
 #include "finetune/fileio.h"
+#include "finetune/ggml_quant.h"
 #include "finetune/status.h"
 #include "finetune/tensor.h"
 #include "core/strindex.h"
@@ -525,9 +526,15 @@ int ft_gguf_read_f32(const ft_gguf *g, const char *name, const int64_t *ne, int 
     case FT_GGML_BF16:
         for (size_t i = 0; i < n; i++) { uint16_t h; memcpy(&h, src + 2 * i, 2); dst[i] = ft_bf16_to_f32(h); }
         return FT_OK;
+    case FT_GGML_Q8_0: case FT_GGML_Q4_0: case FT_GGML_Q4_K:
+        if (ne[0] % ft_ggml_block_values((int)t->type))
+            return ft_error(FT_ERR_FORMAT, "%s: tensor '%s' of type %s has rows of %lld values, not a multiple of its block", g->path, name,
+                            ft_ggml_type_name(t->type), (long long)ne[0]);
+        ft_ggml_dequantize_row_ref((int)t->type, src, dst, (int64_t)n);
+        return FT_OK;
     default:
-        return ft_error(FT_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s; only F32, F16 and BF16 tensors can be converted "
-                        "(dequantize the model to F32 or F16 first)",
+        return ft_error(FT_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s; only F32, F16, BF16, Q8_0, Q4_0 and Q4_K tensors can be read "
+                        "(requantize the model to one of these)",
                         g->path, name, ft_ggml_type_name(t->type));
     }
 }

@@ -11,6 +11,7 @@
  * llama.cpp keeps q/k rows in the interleaved rope layout, the same as llama2.c, so the weights
  * land in ft_llama_ckpt unchanged. */
 #include "io/llama_ckpt_internal.h"
+#include "finetune/ggml_quant.h"
 #include "finetune/status.h"
 
 #include <stdio.h>
@@ -38,7 +39,7 @@ static int tensor(const ft_gguf *g, int l, const char *what, int64_t ne0, int64_
     if (!t) return ft_error(FT_ERR_NOT_FOUND, "%s: missing tensor '%s'", ft_gguf_path(g), name);
     if (t->n_dims != nd || t->ne[0] != ne0 || (nd == 2 && t->ne[1] != ne1))
         return ft_gguf_read_f32(g, name, ne, nd, NULL);   /* reports the shape mismatch (reads nothing) */
-    if (t->type != FT_GGML_F32 && t->type != FT_GGML_F16 && t->type != FT_GGML_BF16)
+    if (t->type != FT_GGML_F32 && t->type != FT_GGML_F16 && t->type != FT_GGML_BF16 && !ft_ggml_type_supported((int)t->type))
         return ft_gguf_read_f32(g, name, ne, nd, NULL);   /* reports the unsupported type (reads nothing) */
     return FT_OK;
 }
@@ -196,5 +197,28 @@ int ft_gguf_load_llama(ft_llama_ckpt *ck, const char *path) {
 done:
     ft_gguf_close(g);
     if (rc < 0) ft_llama_ckpt_free(ck);
+    return rc;
+}
+
+int ft_gguf_tokenizer(ft_tokenizer **out, const char *path) {
+    *out = NULL;
+    ft_gguf *g;
+    FT_TRY(ft_gguf_open(&g, path));
+    ft_llama_ckpt ck;
+    memset(&ck, 0, sizeof ck);
+    ck.bos_id = ck.eos_id = ck.unk_id = -1;
+    const ft_gguf_kv *model = ft_gguf_find_kv(g, "tokenizer.ggml.model");
+    int rc;
+    if (!model || model->type != FT_GGUF_STRING || strcmp(model->str, "llama") != 0)
+        rc = ft_error(FT_ERR_UNSUPPORTED, "%s: tokenizer.ggml.model is '%s'; only SentencePiece ('llama') vocabularies are read from GGUF files "
+                      "(give token ids with --prompt-ids / --ids, or the model's Hugging Face directory)",
+                      path, model && model->type == FT_GGUF_STRING ? model->str : "absent");
+    else rc = read_vocab(&ck, g);
+    ft_gguf_close(g);
+    if (rc == FT_OK) {
+        const char *tmp = getenv("TMPDIR");
+        rc = ft_llama_ckpt_tokenizer(out, &ck, tmp && *tmp ? tmp : "/tmp");
+    }
+    ft_llama_ckpt_free(&ck);
     return rc;
 }

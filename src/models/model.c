@@ -119,7 +119,8 @@ static int layout(ft_model *m) {
     m->global_slot[G_LNF_W] = add_param(m, &plan, "lnf_w", C, 0, 0);
     if (gpt2) m->global_slot[G_LNF_B] = add_param(m, &plan, "lnf_b", C, 0, 0);
     if (!c->tied_embeddings) m->global_slot[G_LM_HEAD] = add_param(m, &plan, "lm_head", V, C, 1);
-    if (m->load_quant != FT_F32) FT_TRY(ft__quant_plan(m, &plan));
+    if (m->load_plan) FT_TRY(m->load_plan(m, &plan));
+    else if (m->load_quant != FT_F32) FT_TRY(ft__quant_plan(m, &plan));
     FT_TRY(ft_arena_init_on(&m->weights, plan.used, m->be));
     for (int i = 0; i < m->n_params; i++)
         if (!m->params[i].qdesc) m->params[i].t.data = m->weights.base + (uintptr_t)m->params[i].t.data;
@@ -132,20 +133,29 @@ static int layout(ft_model *m) {
     return FT_OK;
 }
 
-static int new_model(ft_model **out, const ft_model_config *cfg, const ft_backend *be, ft_dtype quant) {
+int ft__model_new(ft_model **out, const ft_model_config *cfg, const ft_backend *be, ft_dtype quant,
+                  int (*plan)(ft_model *m, ft_arena *plan), void *ctx) {
     ft_model *m = calloc(1, sizeof *m);
     if (!m) return ft_error(FT_ERR_NOMEM, "model: out of memory");
     m->cfg = *cfg;
     m->load_quant = quant;
+    m->load_plan = plan;
+    m->load_ctx = ctx;
     m->be = be ? be : ft_backend_cpu();
     m->ts.m = m;        /* the model's own training state */
     m->ts.own = 1;
     int64_t n_params;
     int rc = ft__model_config_param_count(cfg, &n_params, "model config");
     if (rc == FT_OK) rc = layout(m);
+    m->load_plan = NULL;
+    m->load_ctx = NULL;
     if (rc < 0) { ft_model_free(m); return rc; }
     *out = m;
     return FT_OK;
+}
+
+static int new_model(ft_model **out, const ft_model_config *cfg, const ft_backend *be, ft_dtype quant) {
+    return ft__model_new(out, cfg, be, quant, NULL, NULL);
 }
 
 void ft_model_free(ft_model *m) {
@@ -255,6 +265,10 @@ int ft_model_load(ft_model **out, const char *dir, const ft_backend *be) {
 
 int ft_model_load_quantized(ft_model **out, const char *dir, const ft_backend *be, ft_dtype quant) {
     *out = NULL;
+    if (ft_model_path_is_gguf(dir)) {   /* a GGUF file: its own quantization (gguf_model.c) */
+        if (quant != FT_F32) FT_LOGW("%s: a GGUF model keeps the types of its file; --quant is ignored", dir);
+        return ft_model_load_gguf(out, dir, be);
+    }
     ft_model_config cfg;
     FT_TRY(ft_model_config_load(&cfg, dir));
     ft_safetensors *st;

@@ -94,6 +94,10 @@ struct ft_model {
     ft_arena qarena;           /* quantized weights + their descriptors (quantize.c) */
     ft_dtype load_quant;       /* FT_F32, or quantize the blocks' linear weights (and an untied head) while loading */
     float *qws; size_t qws_floats;        /* workspace of the quantized matmuls (the own training state's, decoding's) */
+    /* loading from a file whose weights stay in their own storage (GGUF blocks, gguf_model.c): plans every
+     * param as ft__quant_plan does (the f32 ones at offsets in plan, the others in qarena); NULL otherwise */
+    int (*load_plan)(struct ft_model *m, ft_arena *plan);
+    void *load_ctx;
     float *inv_freq;           /* [HS/2] RoPE inverse frequencies (Llama family) */
     ft_train_state ts;         /* the model's own training state (ft_model_forward / backward) */
     /* ft_model_kv_reset / ft_model_decode: one sequence through a one-slot context (context.c) */
@@ -139,6 +143,10 @@ static inline float *ft_gg(const ft_model *m, int slot) {
  * f32 offsets of the others into plan (layout()); quantizes an f32 [rows, cols] into param i */
 int ft__quant_plan(ft_model *m, ft_arena *plan);
 int ft__quant_param(ft_model *m, int i, const float *w);
+/* model.c: a model of cfg laid out (weights unfilled); with plan set, plan(m, arena plan) lays the params
+ * out (m->load_ctx = ctx while it runs). gguf_model.c: a GGUF file with its blocks kept quantized. */
+int ft__model_new(ft_model **out, const ft_model_config *cfg, const ft_backend *be, ft_dtype quant,
+                  int (*plan)(ft_model *m, ft_arena *plan), void *ctx);
 
 /* linear layers of the blocks, whatever the weight's storage (f32 or quantized): decoder.c.
  * They take the quantized-matmul workspace (a context's own, so that contexts share the model). */

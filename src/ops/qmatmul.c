@@ -1,25 +1,36 @@
-/* qmatmul.c — matmuls with a quantized frozen weight (NF4 / int8 rows), for QLoRA. The reference
- * dequantizes with the scalar _ref routine and runs the plain reference matmul; the CPU version calls
- * the fused kernels of src/quant/ (dequantize on the fly, SIMD, OpenMP). */
+/* qmatmul.c — matmuls with a quantized frozen weight (NF4 / int8 rows for QLoRA, ggml blocks of GGUF
+ * models). The reference dequantizes with the scalar _ref routine and runs the plain reference matmul;
+ * the CPU version calls the fused kernels of src/quant/ (dequantize on the fly, SIMD, OpenMP). */
+#include "finetune/ggml_quant.h"
 #include "finetune/ops.h"
 #include "finetune/quant.h"
 #include "finetune/tensor.h"
 
 #include <string.h>
 
+static int is_ggml(int dt) { return dt == FT_Q8_0 || dt == FT_Q4_0 || dt == FT_Q4_K; }
+
+static void ggml_rows_ref(float *w, const ft_ggml_tensor *t, int r0, int nr) {
+    for (int r = 0; r < nr; r++)
+        ft_ggml_dequantize_row_ref(t->type, (const char *)t->data + (size_t)(r0 + r) * t->row_bytes, w + (size_t)r * t->cols, t->cols);
+}
+
 static void dequant_ref(float *w, int dt, const void *qw) {
-    if (dt == FT_NF4) ft_nf4_dequantize_ref(w, (const ft_nf4_tensor *)qw);
+    if (is_ggml(dt)) ggml_rows_ref(w, qw, 0, (int)((const ft_ggml_tensor *)qw)->rows);
+    else if (dt == FT_NF4) ft_nf4_dequantize_ref(w, (const ft_nf4_tensor *)qw);
     else ft_q8row_dequantize_ref(w, (const ft_q8row_tensor *)qw);
 }
 
 static void shape_of(int dt, const void *qw, int *OC, int *C) {
-    if (dt == FT_NF4) { *OC = (int)((const ft_nf4_tensor *)qw)->rows; *C = (int)((const ft_nf4_tensor *)qw)->cols; }
+    if (is_ggml(dt)) { *OC = (int)((const ft_ggml_tensor *)qw)->rows; *C = (int)((const ft_ggml_tensor *)qw)->cols; }
+    else if (dt == FT_NF4) { *OC = (int)((const ft_nf4_tensor *)qw)->rows; *C = (int)((const ft_nf4_tensor *)qw)->cols; }
     else { *OC = (int)((const ft_q8row_tensor *)qw)->rows; *C = (int)((const ft_q8row_tensor *)qw)->cols; }
 }
 
 /* rows [r0, r0+nr) of W, dequantized into w[nr, C] */
 static void dequant_rows(float *w, int dt, const void *qw, int r0, int nr, int C) {
-    if (dt == FT_NF4) ft_nf4_dequantize_tile(w, (size_t)C, (const ft_nf4_tensor *)qw, r0, nr, 0, C);
+    if (is_ggml(dt)) ggml_rows_ref(w, qw, r0, nr);
+    else if (dt == FT_NF4) ft_nf4_dequantize_tile(w, (size_t)C, (const ft_nf4_tensor *)qw, r0, nr, 0, C);
     else ft_q8row_dequantize_tile(w, (size_t)C, (const ft_q8row_tensor *)qw, r0, nr, 0, C);
 }
 
@@ -68,11 +79,13 @@ void ft_ref_qmatmul_backward(void *ctx, float *dinp, const float *dout, int dt, 
 }
 
 void ft_cpu_qmatmul_forward(void *ctx, float *out, const float *inp, int dt, const void *qw, const float *bias, int N, float *ws, size_t wsn) {
-    if (dt == FT_NF4) ft_nf4_matmul_forward(out, inp, (const ft_nf4_tensor *)qw, bias, N, ws, wsn);
+    if (is_ggml(dt)) ft_ggml_matmul_forward(out, inp, (const ft_ggml_tensor *)qw, bias, N, ws, wsn);
+    else if (dt == FT_NF4) ft_nf4_matmul_forward(out, inp, (const ft_nf4_tensor *)qw, bias, N, ws, wsn);
     else ft_q8row_matmul_forward(out, inp, (const ft_q8row_tensor *)qw, bias, N, ws, wsn);
 }
 
 void ft_cpu_qmatmul_backward(void *ctx, float *dinp, const float *dout, int dt, const void *qw, int N, float *ws, size_t wsn) {
-    if (dt == FT_NF4) ft_nf4_matmul_backward(dinp, dout, (const ft_nf4_tensor *)qw, N, ws, wsn);
+    if (is_ggml(dt)) ft_ggml_matmul_backward(dinp, dout, (const ft_ggml_tensor *)qw, N, ws, wsn);
+    else if (dt == FT_NF4) ft_nf4_matmul_backward(dinp, dout, (const ft_nf4_tensor *)qw, N, ws, wsn);
     else ft_q8row_matmul_backward(dinp, dout, (const ft_q8row_tensor *)qw, N, ws, wsn);
 }

@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *k_names[FT_DTYPE_COUNT] = {"F32", "F16", "BF16", "I32", "I64", "I8", "U8", "Q8_ROW", "NF4"};
-static const size_t k_sizes[FT_DTYPE_COUNT] = {4, 2, 2, 4, 8, 1, 1, 0, 0};
+static const char *k_names[FT_DTYPE_COUNT] = {"F32", "F16", "BF16", "I32", "I64", "I8", "U8", "Q8_ROW", "NF4", "Q8_0", "Q4_0", "Q4_K"};
+static const size_t k_sizes[FT_DTYPE_COUNT] = {4, 2, 2, 4, 8, 1, 1, 0, 0, 0, 0, 0};
 
 const char *ft_dtype_name(ft_dtype t) { return (unsigned)t < FT_DTYPE_COUNT ? k_names[t] : "?"; }
 
@@ -33,6 +33,9 @@ size_t ft_tensor_nbytes(const ft_tensor *t) {
     }
     case FT_NF4: /* 64 values -> 32 bytes + 1 byte quantized scale; 256 scales share an f32 */
         return (size_t)(n / 2) + (size_t)(n / 64) + (size_t)((n / 64 + 255) / 256) * 2 * sizeof(float);
+    case FT_Q8_0: return (size_t)(n / 32) * 34;
+    case FT_Q4_0: return (size_t)(n / 32) * 18;
+    case FT_Q4_K: return (size_t)(n / 256) * 144;
     default: return (size_t)n * ft_dtype_size(t->dtype);
     }
 }

@@ -1,6 +1,8 @@
 /* tokenizer.c — public API: loading by directory, accessors, the encode driver, decode. */
 #include "tokenizer_impl.h"
+#include "finetune/convert.h"
 #include "finetune/fileio.h"
+#include "finetune/model.h"
 #include "finetune/status.h"
 
 #include <stdlib.h>
@@ -16,7 +18,8 @@ int ft_tokenizer_load(ft_tokenizer **out, const char *dir) {
     if (!dir) return ft_error(FT_ERR_INVALID, "ft_tokenizer_load: no directory given");
     if (!ft_path_is_dir(dir)) {
         if (!ft_path_exists(dir)) return ft_error(FT_ERR_NOT_FOUND, "%s: no such tokenizer directory", dir);
-        /* a single file is accepted too */
+        /* a single file is accepted too: a GGUF model's vocabulary, or a tokenizer file */
+        if (ft_model_path_is_gguf(dir)) return ft_gguf_tokenizer(out, dir);
         ft_tokenizer_file_kind k; /* its format from its content, whatever its name (detect.c) */
         FT_TRY(ft_tokenizer_detect_file(dir, &k));
         if (k == FT_TOKFILE_HF_JSON) return ft__tok_load_hf_json(out, dir);
