@@ -5,7 +5,7 @@
  * (q/k through the rotate_half permutation, checked with explicit index arithmetic); the
  * permutation preserves attention scores (interleaved rope vs rotate_half rope). On synthetic
  * files built here: llama2.c version 1 and unshared classifier, a tiny GGUF with every metadata
- * value type and an F16 tensor; errors for truncated / wrong-magic / bad-version / Q4_0 /
+ * value type and an F16 tensor; errors for truncated / wrong-magic / bad-version / IQ4_NL /
  * unknown-architecture / data-past-EOF inputs and for unwritable output, each naming the file. */
 #include "testutil.h"
 #include "finetune/convert.h"
@@ -620,12 +620,12 @@ static void test_gguf_errors(void **state) {
     ft_gguf *g;
     ft_llama_ckpt ck;
     /* unsupported tensor type */
-    write_tiny_gguf(tmp_path("q4.gguf"), 3, "llama", "blk.0.ffn_up.weight", FT_GGML_Q4_0, 0, 0);
-    assert_int_equal(ft_gguf_open(&g, tmp_path("q4.gguf")), 0);   /* the reader sizes Q4_0 blocks */
+    write_tiny_gguf(tmp_path("q4.gguf"), 3, "llama", "blk.0.ffn_up.weight", 20 /* IQ4_NL: 18 bytes per 32, as Q4_0 */, 0, 0);
+    assert_int_equal(ft_gguf_open(&g, tmp_path("q4.gguf")), 0);   /* the reader sizes IQ4_NL blocks */
     ft_gguf_close(g);
-    expect_error(ft_gguf_load_llama(&ck, tmp_path("q4.gguf")), FT_ERR_UNSUPPORTED, "blk.0.ffn_up.weight", "Q4_0");
+    expect_error(ft_gguf_load_llama(&ck, tmp_path("q4.gguf")), FT_ERR_UNSUPPORTED, "blk.0.ffn_up.weight", "IQ4_NL");
     assert_non_null(strstr(ft_last_error(), "q4.gguf"));
-    expect_error(ft_convert_to_hf(tmp_path("q4.gguf"), NULL, tmp_path("q4_out"), NULL, NULL), FT_ERR_UNSUPPORTED, "q4.gguf", "Q4_0");
+    expect_error(ft_convert_to_hf(tmp_path("q4.gguf"), NULL, tmp_path("q4_out"), NULL, NULL), FT_ERR_UNSUPPORTED, "q4.gguf", "IQ4_NL");
     assert_false(ft_path_exists(tmp_path("q4_out")));
     /* unknown ggml type id */
     write_tiny_gguf(tmp_path("t77.gguf"), 3, "llama", "blk.0.ffn_up.weight", 77, 0, 0);

@@ -36,6 +36,8 @@ int ft_opt_flag(const ft_opt *opts, const char *name);
 /* `finetune bench --adapters N` (bench_adapters.c): N sequences with N adapters, batched vs one by one */
 struct ft_model;
 int ft_bench_adapters(struct ft_model *m, int n, int r, const char *targets, int prompt_len, int gen_tokens);
+/* `finetune bench --model PATH` (bench_decode.c): prefill and decode tokens/s of a stored model (HF or GGUF) */
+int ft_bench_decode(const char *path, int prompt_len, int gen_tokens, int reps);
 /* `finetune eval` on an encoder directory (cmd_eval_encoder.c) */
 int ft_cmd_eval_encoder(const ft_opt *opts, const char *dir, const char *data);
 

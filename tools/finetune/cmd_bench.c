@@ -49,6 +49,7 @@ static const char *k_gpt2_124m =
 int ft_cmd_bench(int argc, char **argv) {
     ft_opt opts[] = {
         {"config", 1, "HF config.json of the shape to time (default: GPT-2 124M)", NULL},
+        {"model", 1, "time inference of this stored model (HF directory or .gguf): prefill of --prompt-len tokens, then --gen-tokens greedy steps", NULL},
         {"batch-size", 1, "batch size (default 4)", NULL},
         {"seq-len", 1, "sequence length (default 256)", NULL},
         {"steps", 1, "timed training steps; the median is reported (default 3)", NULL},
@@ -100,6 +101,10 @@ int ft_cmd_bench(int argc, char **argv) {
         return 2;
     }
     if (threads > 0) ft_set_threads((int)threads);
+    if (ft_opt_str(opts, "model", NULL)) {
+        int brc = ft_bench_decode(ft_opt_str(opts, "model", NULL), (int)prompt_len, (int)gen_tokens, (int)steps);
+        return brc < 0 ? ft_cli_fail("bench", brc) : 0;
+    }
 
     ft_model_config cfg;
     const char *cfg_path = ft_opt_str(opts, "config", NULL);
