@@ -206,12 +206,90 @@ static void test_invalid(void **state) {
     ft_fairness_report_free(NULL);
 }
 
+/* the last line of out that starts with '{', parsed */
+static cJSON *json_line(const char *out) {
+    const char *best = NULL;
+    for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (*l == '{') best = l;
+    return best ? cJSON_Parse(best) : NULL;
+}
+
+/* finetune eval --group-column on the tiny BERT classifier: groups and counts from the file, the overall row
+ * equal to the evaluation's own accuracy and predicted-positive share, errors naming file and columns */
+static void test_cli_group_column(void **state) {
+    (void)state;
+    char model[512], data[512];   /* ft_fixture's buffer is reused by the next call */
+    snprintf(model, sizeof model, "%s", ft_fixture("train_encoder/tiny_bert"));
+    snprintf(data, sizeof data, "%s", ft_fixture("fairness/sst_groups.tsv"));
+    char *out = NULL;
+    for (int pos = 0; pos < 2; pos++) {
+        assert_int_equal(ft_test_finetune(&out, "eval --model %s --data %s --text-column sentence --group-column group --json%s",
+                                          model, data, pos ? "" : " --positive-label negative"), 0);
+        cJSON *j = json_line(out);
+        assert_non_null(j);
+        const cJSON *f = item(j, "fairness"), *cls = item(j, "classification");
+        assert_non_null(f);
+        assert_string_equal(item(f, "positive_label")->valuestring, pos ? "positive" : "negative");
+        assert_int_equal(cJSON_GetArraySize(item(f, "groups")), 3);
+        /* counts and positives per group, from the file itself */
+        int64_t cnt[3] = {0}, npos[3] = {0}, total = 0;
+        FILE *fp = fopen(data, "r");
+        assert_non_null(fp);
+        char line[1024];
+        assert_non_null(fgets(line, sizeof line, fp));
+        while (fgets(line, sizeof line, fp)) {
+            char *t1 = strchr(line, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
+            assert_non_null(t2);
+            int gi = t2[7] - 'a';
+            assert_true(gi >= 0 && gi < 3);
+            cnt[gi]++;
+            npos[gi] += !strncmp(t1 + 1, pos ? "positive" : "negative", 8);
+            total++;
+        }
+        fclose(fp);
+        for (int k = 0; k < 3; k++) {
+            const cJSON *g = cJSON_GetArrayItem(item(f, "groups"), k);
+            char name[16];
+            snprintf(name, sizeof name, "group_%c", 'a' + k);
+            assert_string_equal(item(g, "group")->valuestring, name);
+            assert_int_equal((int64_t)item(g, "count")->valuedouble, cnt[k]);
+            assert_int_equal((int64_t)item(g, "positives")->valuedouble, npos[k]);
+        }
+        const cJSON *ov = item(f, "overall");
+        assert_int_equal((int64_t)item(ov, "count")->valuedouble, total);
+        assert_true(fabs(item(ov, "accuracy")->valuedouble - item(j, "accuracy")->valuedouble) < 1e-12);
+        /* selection rate = the predicted column of the positive label in the confusion matrix */
+        const cJSON *cm = item(cls, "confusion_matrix");
+        double sel = 0;
+        for (int r = 0; r < 2; r++) sel += cJSON_GetArrayItem(cJSON_GetArrayItem(cm, r), pos)->valuedouble;
+        assert_true(fabs(item(ov, "selection_rate")->valuedouble - sel / (double)total) < 1e-12);
+        cJSON_Delete(j);
+        free(out);
+    }
+    /* text output: the table */
+    assert_int_equal(ft_test_finetune(&out, "eval --model %s --data %s --text-column sentence --group-column group", model, data), 0);
+    assert_non_null(strstr(out, "fairness by group (column 'group', positive label 'positive', 3 groups)"));
+    assert_non_null(strstr(out, "demographic parity difference"));
+    assert_non_null(strstr(out, "group_c"));
+    free(out);
+    /* a missing column names the file and the columns present */
+    assert_int_not_equal(ft_test_finetune(&out, "eval --model %s --data %s --text-column sentence --group-column sex", model, data), 0);
+    assert_non_null(strstr(out, "no group column 'sex' (columns: sentence, label, group"));
+    assert_non_null(strstr(out, "sst_groups.tsv"));
+    free(out);
+    assert_int_not_equal(ft_test_finetune(&out, "eval --model %s --data %s --text-column sentence --group-column group --positive-label x",
+                                          model, data), 0);
+    assert_non_null(strstr(out, "--positive-label 'x' is not a label of the model (labels: negative, positive)"));
+    free(out);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixture_parity),
         cmocka_unit_test(test_live_fairlearn),
         cmocka_unit_test(test_hand_case),
         cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_cli_group_column),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

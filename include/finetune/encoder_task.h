@@ -77,6 +77,8 @@ typedef struct ft_enc_eval {
     int64_t examples;
     double main;               /* headline metric: accuracy / f1 / mse / perplexity */
     ft_metrics_report report;  /* classify (zeroed otherwise) */
+    int32_t *pred;             /* classify: the predicted class of every example of the data, [d->n] in data order
+                                  (-1 for examples not evaluated); malloc'd, NULL for the other tasks */
     char *json;                /* one JSON object, malloc'd */
 } ft_enc_eval;
 

@@ -11,6 +11,7 @@ void ft_enc_eval_free(ft_enc_eval *e) {
     if (!e) return;
     ft_metrics_report_free(&e->report);
     free(e->json);
+    free(e->pred);
     memset(e, 0, sizeof *e);
 }
 
@@ -134,6 +135,9 @@ int ft_enc_evaluate(ft_enc_eval *out, ft_encoder_model *m, const ft_tokenizer *t
     if (rc == FT_OK && task == FT_TASK_CLASSIFY) {
         ft_metrics_params p = ft_metrics_default_params(K);
         rc = ft_metrics_init(&acc, &p);
+        out->pred = malloc(sizeof *out->pred * (size_t)(d->n > 0 ? d->n : 1));
+        if (rc == FT_OK && !out->pred) rc = ft_error(FT_ERR_NOMEM, "out of memory");
+        for (int64_t i = 0; out->pred && i < d->n; i++) out->pred[i] = -1;
     }
     if (rc == FT_OK && task == FT_TASK_TOKEN) rc = ft_ner_init(&ner);
     const char **names = NULL;
@@ -162,7 +166,11 @@ int ft_enc_evaluate(ft_enc_eval *out, ft_encoder_model *m, const ft_tokenizer *t
         const float *lg = ft_encoder_logits(m);
         int rows = ft_encoder_logit_rows(m), cols = ft_encoder_logit_cols(m);
         if (task == FT_TASK_CLASSIFY) {
-            for (int r = 0; r < nb; r++) { softmax_row(probs + (size_t)r * K, lg + (size_t)r * cols, K); yt[r] = eb.b.labels[r]; }
+            for (int r = 0; r < nb; r++) {
+                softmax_row(probs + (size_t)r * K, lg + (size_t)r * cols, K);
+                yt[r] = eb.b.labels[r];
+                if (order[s + r] >= 0 && order[s + r] < d->n) out->pred[order[s + r]] = argmax(probs + (size_t)r * K, K);  /* as the report: argmax of probs */
+            }
             rc = ft_metrics_add_f32(acc, yt, NULL, probs, nb);
         } else if (task == FT_TASK_REGRESS) {
             for (int r = 0; r < nb; r++) { rpred[nreg] = lg[r]; rtrue[nreg] = eb.targets[r]; nreg++; }

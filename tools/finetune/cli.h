@@ -40,6 +40,11 @@ int ft_bench_adapters(struct ft_model *m, int n, int r, const char *targets, int
 int ft_bench_decode(const char *path, int prompt_len, int gen_tokens, int reps);
 /* `finetune eval` on an encoder directory (cmd_eval_encoder.c) */
 int ft_cmd_eval_encoder(const ft_opt *opts, const char *dir, const char *data);
+/* `finetune eval --group-column` (eval_fairness.c): reads the group column of data for the examples of d and
+ * computes fairness.h's report from ev->pred; json: adds "fairness" to ev->json, else writes the table to text. */
+struct ft_enc_data;
+struct ft_enc_eval;
+int ft_cli_eval_fairness(const ft_opt *opts, const char *data, const struct ft_enc_data *d, struct ft_enc_eval *ev, int json, FILE *text);
 
 /* The directory of the embedded default model (models/stories260K next to the executable's repo,
  * or $FINETUNE_HOME/models/stories260K). */

@@ -28,6 +28,8 @@ int ft_cmd_eval(int argc, char **argv) {
         {"task", 1, "encoders: classify, regress, token-classify or mlm (default: the model's)", NULL},
         {"label-column", 1, "encoders: label column (default: label)", NULL},
         {"pair-column", 1, "encoders: second-sentence column", NULL},
+        {"group-column", 1, "encoder classifiers: a column naming each example's group: adds per-group accuracy, selection rate, TPR, FPR and the fairness gaps (fairlearn's definitions)", NULL},
+        {"positive-label", 1, "with --group-column: the favourable label (name or id; default: the second label of a binary classifier; multiclass: required, one-vs-rest)", NULL},
         {"no-header", 0, "encoders: the CSV/TSV has no header row (columns are 1-based numbers)", NULL},
         {"threads", 1, "threads (default: all cores)", NULL},
         {NULL, 0, NULL, NULL},
@@ -48,6 +50,10 @@ int ft_cmd_eval(int argc, char **argv) {
         return ft_cmd_eval_encoder(opts, dir, data);
     }
     ft_error_clear();
+    if (ft_opt_str(opts, "group-column", NULL)) {
+        fprintf(stderr, "finetune eval: --group-column needs an encoder classifier (%s is a decoder)\n", dir);
+        return 2;
+    }
     ft_tokenizer *tok = NULL;
     ft_model *m = NULL;
     ft_dataset *ds = NULL;

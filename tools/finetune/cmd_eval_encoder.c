@@ -44,7 +44,20 @@ int ft_cmd_eval_encoder(const ft_opt *opts, const char *dir, const char *data) {
         o.header = !ft_opt_flag(opts, "no-header");
         rc = ft_enc_data_load(&d, data, t, tok, &o);
     }
+    const char *gcol = ft_opt_str(opts, "group-column", NULL);
+    if (rc == FT_OK && gcol && t != FT_TASK_CLASSIFY)
+        rc = ft_error(FT_ERR_INVALID, "--group-column needs a classifier; the model does %s", ft_encoder_task_name(t));
     if (rc == FT_OK) rc = ft_enc_evaluate(&ev, m, tok, &d, NULL, d.n, (int)bs, 0.15f, 1234);
+    char *fair_text = NULL;
+    size_t fair_len = 0;
+    if (rc == FT_OK && gcol) {
+        FILE *ft = open_memstream(&fair_text, &fair_len);
+        if (!ft) rc = ft_error(FT_ERR_NOMEM, "out of memory");
+        else {
+            rc = ft_cli_eval_fairness(opts, data, &d, &ev, ft_opt_flag(opts, "json"), ft);
+            fclose(ft);
+        }
+    }
     int status = 0;
     if (rc < 0) status = ft_cli_fail("eval", rc);
     else if (ft_opt_flag(opts, "json")) printf("%s\n", ev.json);
@@ -69,7 +82,9 @@ int ft_cmd_eval_encoder(const ft_opt *opts, const char *dir, const char *data) {
         } else if (t == FT_TASK_REGRESS) printf("  MSE %.4f\n", ev.main);
         else if (t == FT_TASK_TOKEN) printf("  entity F1 %.4f\n", ev.main);
         else printf("  perplexity %.3f\n", ev.main);
+        if (fair_text) fputs(fair_text, stdout);
     }
+    free(fair_text);
     ft_enc_eval_free(&ev);
     ft_enc_data_free(&d);
     ft_label_map_free(&given);
