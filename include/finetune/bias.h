@@ -123,6 +123,8 @@ typedef struct ft_winobias_result {
     int64_t total[2][3], right[2][3];   /* [anti 0 / pro 1][type 1, type 2, all at index 0] */
     double  acc_pro, acc_anti, gap;     /* all types */
 } ft_winobias_result;
+/* limit > 0: the first `limit` sentences of each of the four files (so pro and anti stay comparable); the others
+ * get NaN log-likelihoods and are not counted. */
 int  ft_winobias_score(ft_winobias_result *out, ft_model *m, const ft_tokenizer *tok, const ft_winobias_set *s,
                        int64_t limit, ft_bias_progress_fn progress, void *user);
 void ft_winobias_result_free(ft_winobias_result *r);

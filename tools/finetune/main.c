@@ -11,6 +11,7 @@ static const ft_command k_commands[] = {
     {"train",    ft_cmd_train,    "fine-tune a model on a dataset (run directory with checkpoints, metrics, report)"},
     {"eval",     ft_cmd_eval,     "loss and perplexity (decoders) or accuracy / F1 / ... (encoders) of a model on a data file"},
     {"predict",  ft_cmd_predict,  "an encoder's label and probabilities for a text (or each stdin line)"},
+    {"bias",     ft_cmd_bias,     "bias probes of a language model: CrowS-Pairs, WinoBias, templates / BOLD generations scored by a classifier"},
     {"generate", ft_cmd_generate, "generate text from a prompt (KV cache; greedy, temperature, top-k, top-p)"},
     {"serve",    ft_cmd_serve,    "serve models and adapters over HTTP (OpenAI-compatible, classification API)"},
     {"tokenize", ft_cmd_tokenize, "print the token ids of a text (or of each stdin line)"},
