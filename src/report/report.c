@@ -6,7 +6,8 @@
  * learning rate, gradient norm, and the task's metrics when eval lines carry a "task"), the
  * evaluations table, for encoder tasks the final metrics, classification details (confusion
  * matrix, per-class scores, reliability diagram), NER per-type scores and the k-fold summary,
- * then the sample generations and the configuration. The pieces live in report_evals.c and
+ * then the generation evaluation of `finetune eval --generate` (a "generate" line, report_gen.c), the
+ * sample generations and the configuration. The pieces live in report_evals.c and
  * report_cls.c (report_internal.h). */
 #include "finetune/report.h"
 #include "finetune/fileio.h"
@@ -42,6 +43,10 @@ static void read_line(const char *line, size_t len, curves *cv, ft_rep_run *run,
         ft__sb_printf(samples, "</b>");
         ft__rep_escape(samples, ft__json_str(j, "text", ""));
         ft__sb_printf(samples, "</pre></div>\n");
+    } else if (!strcmp(t, "generate")) {
+        cJSON_Delete(run->gen);
+        run->gen = j;
+        return;
     } else if (!strcmp(t, "eval") || !strcmp(t, "test") || !strcmp(t, "kfold")) {
         if (!strcmp(t, "eval")) ft__rep_push(&cv->val, step, ft__json_num(j, "val_loss", NAN));
         if (ft__rep_run_add(run, j, t)) return; /* the run keeps j */
@@ -93,7 +98,7 @@ int ft_report_write(const char *run_dir) {
                       "figure{display:inline-block;margin:8px;vertical-align:top}figure svg{max-width:100%%;height:auto}"
                       "table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
                       "pre{white-space:pre-wrap;background:#f6f6f6;padding:8px;border-radius:4px}.meta{color:#666;font-size:12px}"
-                      "td.k,th.k{text-align:left}</style></head><body>\n<h1>finetune run report</h1>\n<p>Run directory: <code>");
+                      "td.k,th.k{text-align:left}table.ex td.t{text-align:left;vertical-align:top;width:30%%}table.ex pre{margin:0;font-size:12px}</style></head><body>\n<h1>finetune run report</h1>\n<p>Run directory: <code>");
     ft__rep_escape(&o, run_dir);
     ft__sb_printf(&o, "</code></p>\n");
     if (run.task[0]) {
@@ -101,17 +106,20 @@ int ft_report_write(const char *run_dir) {
         ft__rep_escape(&o, run.task);
         ft__sb_printf(&o, "</b></p>\n");
     }
-    ft__sb_printf(&o, "<h2>Curves</h2>\n");
-    ft__rep_line_chart(&o, "Loss", "cross-entropy", &cv.train, "train loss", &cv.val, "validation loss", 0);
-    ft__rep_line_chart(&o, "Learning rate", "lr", &cv.lr, "learning rate", NULL, NULL, 0);
-    ft__rep_line_chart(&o, "Gradient norm (before clipping)", "global norm", &cv.gn, "grad norm", NULL, NULL, 1);
+    if (!run.gen || cv.train.n || cv.val.n) {   /* a directory of eval --generate alone has no curves */
+        ft__sb_printf(&o, "<h2>Curves</h2>\n");
+        ft__rep_line_chart(&o, "Loss", "cross-entropy", &cv.train, "train loss", &cv.val, "validation loss", 0);
+        ft__rep_line_chart(&o, "Learning rate", "lr", &cv.lr, "learning rate", NULL, NULL, 0);
+        ft__rep_line_chart(&o, "Gradient norm (before clipping)", "global norm", &cv.gn, "grad norm", NULL, NULL, 1);
+    }
     ft__rep_task_curves(&o, &run);
     ft__rep_evals_table(&o, &run);
     if (run.task[0] || run.test) ft__rep_final_table(&o, &run);
     ft__rep_classification(&o, &run);
     ft__rep_ner(&o, &run);
     ft__rep_kfold_table(&o, run.kfold);
-    if (!run.task[0] || samples.n)
+    ft__rep_generation(&o, run.gen, run_dir);
+    if ((!run.task[0] && !run.gen) || samples.n)
         ft__sb_printf(&o, "<h2>Sample generations</h2>\n%s", samples.n ? samples.p : "<p>none</p>\n");
     rc = ft_path_join(path, sizeof path, run_dir, "config.json");
     if (rc == FT_OK) config_section(&o, path);

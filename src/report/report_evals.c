@@ -83,6 +83,7 @@ void ft__rep_run_free(ft_rep_run *r) {
     cJSON_Delete(r->ner_eval);
     cJSON_Delete(r->test);
     cJSON_Delete(r->kfold);
+    cJSON_Delete(r->gen);
     memset(r, 0, sizeof *r);
 }
 

@@ -9,6 +9,8 @@
  *                   table (last validation vs test) and the k-fold table
  *   report_cls.c    classification and NER details: confusion-matrix heat map, per-class
  *                   precision / recall / F1 bars, reliability diagram, per-class and per-type tables
+ *   report_gen.c    the generation evaluation (finetune eval --generate): scores with bootstrap
+ *                   intervals, checks, the 20 best and worst examples side by side
  *
  * Every writer appends to an ft__sb (core/strbuf.h); an allocation failure sets its sticky err and later
  * appends do nothing, so the page is built without checks on every call and ft_report_write
@@ -84,6 +86,7 @@ typedef struct ft_rep_run {
     cJSON *ner_eval;             /* the last "eval" line with a "ner" object */
     cJSON *test;                 /* the last "test" line */
     cJSON *kfold;                /* the last "kfold" line */
+    cJSON *gen;                  /* the last "generate" line (finetune eval --generate) */
 } ft_rep_run;
 
 /* Takes one parsed line of type "eval", "test" or "kfold". Returns 1 when the run kept j (it
@@ -110,6 +113,12 @@ void ft__rep_kfold_table(ft__sb *o, const cJSON *kfold);
 void ft__rep_classification(ft__sb *o, const ft_rep_run *r);
 /* The per-type table of the test line's "ner" object, else of r->ner_eval. */
 void ft__rep_ner(ft__sb *o, const ft_rep_run *r);
+
+/* ---- generation evaluation (report_gen.c) ---- */
+
+/* <h2>Generation evaluation</h2> of a "generate" line (nothing when g is NULL); the examples come from the
+ * predictions file it names, read from run_dir. */
+void ft__rep_generation(ft__sb *o, const cJSON *g, const char *run_dir);
 
 /* The SVG pieces, on one line's objects (each handles a missing or malformed object). */
 void ft__rep_confusion_svg(ft__sb *o, const cJSON *classification);

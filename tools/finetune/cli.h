@@ -46,6 +46,8 @@ int ft_cmd_eval_encoder(const ft_opt *opts, const char *dir, const char *data);
 struct ft_enc_data;
 struct ft_enc_eval;
 int ft_cli_eval_fairness(const ft_opt *opts, const char *data, const struct ft_enc_data *d, struct ft_enc_eval *ev, int json, FILE *text);
+/* `finetune eval --generate` on a decoder (cmd_eval_generate.c) */
+int ft_cmd_eval_generate(const ft_opt *opts, const char *dir, const char *data);
 
 /* The directory of the embedded default model (models/stories260K next to the executable's repo,
  * or $FINETUNE_HOME/models/stories260K). */

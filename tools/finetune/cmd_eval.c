@@ -32,9 +32,30 @@ int ft_cmd_eval(int argc, char **argv) {
         {"positive-label", 1, "with --group-column: the favourable label (name or id; default: the second label of a binary classifier; multiclass: required, one-vs-rest)", NULL},
         {"no-header", 0, "encoders: the CSV/TSV has no header row (columns are 1-based numbers)", NULL},
         {"threads", 1, "threads (default: all cores)", NULL},
+        {"generate", 0, "decoders: generate for each prompt and score against the completions (BLEU, chrF, ROUGE, EM, F1)", NULL},
+        {"out", 1, "--generate: directory for predictions.jsonl, metrics.jsonl, report.html (default runs/eval-YYYYMMDD-HHMMSS)", NULL},
+        {"max-examples", 1, "--generate: the first N examples only (default: all)", NULL},
+        {"max-new-tokens", 1, "--generate: new tokens per prompt at most (default 128)", NULL},
+        {"temperature", 1, "--generate: sampling temperature (default 0 = greedy)", NULL},
+        {"top-k", 1, "--generate: keep the k most likely tokens when sampling (default 0 = off)", NULL},
+        {"top-p", 1, "--generate: nucleus mass when sampling (default 1 = off)", NULL},
+        {"seed", 1, "--generate: sampling seed; prompt i uses seed + i (default 0)", NULL},
+        {"num-beams", 1, "--generate: beam search with N beams (default 1 = greedy / sampling)", NULL},
+        {"length-penalty", 1, "--generate: beam search length penalty (default 1.0)", NULL},
+        {"early-stopping", 0, "--generate: beam search stops once num-beams hypotheses are finished", NULL},
+        {"no-repeat-ngram-size", 1, "--generate: beam search bans repeated n-grams of this size (default 0 = off)", NULL},
+        {"stop", 1, "--generate: stop strings separated by '|' (chat templates add their end-of-turn markers)", NULL},
+        {"batch", 1, "--generate: prompts generated at once, one KV slot each (default 8)", NULL},
+        {"metrics", 1, "--generate: bleu,chrf,rouge,em,f1,distinct (default: all)", NULL},
+        {"stem", 0, "--generate: Porter stemming in ROUGE", NULL},
+        {"bootstrap", 1, "--generate: bootstrap resamples for the 95% intervals (default 1000; 0 = none)", NULL},
+        {"format-regex", 1, "--generate: share of predictions this PCRE2 pattern matches (e.g. 'Args:[\\s\\S]*Returns:')", NULL},
+        {"refusal-regex", 1, "--generate: a refusal (default with --out-of-scope: common refusal phrases)", NULL},
+        {"out-of-scope", 1, "--generate: prompts the model should refuse (same format as --data, or .txt one per line)", NULL},
         {NULL, 0, NULL, NULL},
     };
-    int prc = ft_parse_opts(argc, argv, opts, "usage: finetune eval [--model DIR] [--data FILE] [--json] [--format F] [--seq-len T]");
+    int prc = ft_parse_opts(argc, argv, opts, "usage: finetune eval [--model DIR] [--data FILE] [--json] [--format F] [--seq-len T]\n"
+                                             "       finetune eval --generate [--model DIR] --data FILE [--out DIR] [--max-examples N] [--num-beams N] [--json]");
     if (prc) return prc == 1 ? 0 : prc;
     long seq_len, bs, threads;
     if (ft_opt_int(opts, "seq-len", 256, &seq_len) || ft_opt_int(opts, "batch-size", 8, &bs) || ft_opt_int(opts, "threads", 0, &threads)) return 2;
@@ -54,6 +75,7 @@ int ft_cmd_eval(int argc, char **argv) {
         fprintf(stderr, "finetune eval: --group-column needs an encoder classifier (%s is a decoder)\n", dir);
         return 2;
     }
+    if (ft_opt_flag(opts, "generate")) return ft_cmd_eval_generate(opts, dir, data);
     ft_tokenizer *tok = NULL;
     ft_model *m = NULL;
     ft_dataset *ds = NULL;
