@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing finetune needs on a fresh Debian machine.
-# Debian packages: compiler toolchain, OpenBLAS (OpenMP build), PCRE2, utf8proc, cJSON, libmicrohttpd (the
+# Debian packages: compiler toolchain, OpenBLAS (OpenMP build), PCRE2, utf8proc, cJSON, SQLite (the sweep and run
+# store of `finetune sweep`), libmicrohttpd (the
 # HTTP server of `finetune serve`), cmocka, xxd (embeds the web page of `finetune serve` into the binary), clang
 # (libFuzzer, for make fuzz: CI runs every fuzz target for a few seconds).
 # Chromium (Debian) runs the web page of `finetune serve` headless in tests/serve/web_check.sh.
@@ -8,7 +9,7 @@
 # peft, fastapi, uvicorn and httpx for bench/serve.sh's reference server and load generator).
 set -euo pipefail
 need=()
-for p in build-essential pkg-config libopenblas-openmp-dev libpcre2-dev libutf8proc-dev libcjson-dev libmicrohttpd-dev libcmocka-dev xxd chromium clang; do
+for p in build-essential pkg-config libopenblas-openmp-dev libpcre2-dev libutf8proc-dev libcjson-dev libmicrohttpd-dev libsqlite3-dev libcmocka-dev xxd chromium clang; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

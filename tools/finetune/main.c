@@ -18,6 +18,7 @@ static const ft_command k_commands[] = {
     {"convert",  ft_cmd_convert,  "convert a llama2.c .bin or a GGUF file into a Hugging Face directory"},
     {"merge",    ft_cmd_merge,    "fold a LoRA adapter into its base model and write an HF directory"},
     {"init",     ft_cmd_init,     "write a randomly initialised model (any supported architecture) with a tokenizer"},
+    {"sweep",    ft_cmd_sweep,    "hyperparameter search: grid, random, bayes (GP), tpe; successive halving, hyperband, asha"},
     {"bench",    ft_cmd_bench,    "time a training step and generation (tokens/s)"},
     {NULL, NULL, NULL},
 };

@@ -1,0 +1,219 @@
+/* runner.c — ft_hpo_sweep_run: decide trials (engine.c), run each objective command as a child process
+ * (`/bin/sh -c "CMD --name value ..."`, stdout captured through a pipe, stderr inherited), read the last
+ * number of its stdout, and record everything in the database (store.c). Up to `jobs` children run at
+ * once; the loop waits in poll(2) on their pipes. */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/strbuf.h"
+#include "finetune/status.h"
+
+typedef struct child {
+    pid_t  pid;
+    int    fd;      /* read end of its stdout, -1 at EOF */
+    int    trial;   /* index into the trials array */
+    ft__sb out;     /* everything it printed (the tail is kept in the database) */
+} child;
+
+/* The last number in text: tokens split at white space and , ; = : ( ) [ ] { } | */
+static double last_number(const char *text) {
+    double v = NAN;
+    const char *p = text;
+    while (*p) {
+        while (*p && strchr(" \t\r\n,;=:()[]{}|", *p)) p++;
+        if (!*p) break;
+        const char *b = p;
+        while (*p && !strchr(" \t\r\n,;=:()[]{}|", *p)) p++;
+        char tok[64];
+        size_t len = (size_t)(p - b);
+        if (len == 0 || len >= sizeof tok) continue;
+        memcpy(tok, b, len);
+        tok[len] = 0;
+        char *end;
+        double x = strtod(tok, &end);
+        if (end != tok && *end == 0 && isfinite(x)) v = x;
+    }
+    return v;
+}
+
+static int start_child(const ft_hpo_spec *s, const char *cmd, const ft_hpo_trial *t, child *c) {
+    char *args = ft_hpo_params_args(s, t->x);
+    if (!args) return ft_error(FT_ERR_NOMEM, "sweep: out of memory");
+    size_t len = strlen(cmd) + strlen(args) + 1;
+    char *full = malloc(len);
+    if (!full) { free(args); return ft_error(FT_ERR_NOMEM, "sweep: out of memory"); }
+    snprintf(full, len, "%s%s", cmd, args);
+    free(args);
+    char id[32], budget[64], parent[32];
+    snprintf(id, sizeof id, "%d", t->idx);
+    if (t->budget > 0) snprintf(budget, sizeof budget, "%.17g", t->budget);
+    else budget[0] = 0;
+    snprintf(parent, sizeof parent, "%ld", (long)getpid());
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) { free(full); return ft_error(FT_ERR_IO, "sweep: pipe: %s", strerror(errno)); }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]); close(fds[1]); free(full);
+        return ft_error(FT_ERR_IO, "sweep: fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        setenv("FT_TRIAL_ID", id, 1);
+        setenv("FT_BUDGET", budget, 1);
+        setenv("FT_SWEEP", s->name, 1);
+        setenv("FT_SWEEP_PID", parent, 1);
+        signal(SIGPIPE, SIG_DFL);
+        execl("/bin/sh", "sh", "-c", full, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    free(full);
+    c->pid = pid;
+    c->fd = fds[0];
+    memset(&c->out, 0, sizeof c->out);
+    return FT_OK;
+}
+
+/* keeps the trials array growable: returns a pointer to slot n (capacity doubled when full) */
+static int grow(ft_hpo_trial **t, int *cap, int n) {
+    if (n < *cap) return FT_OK;
+    int nc = *cap ? 2 * *cap : 64;
+    ft_hpo_trial *nt = realloc(*t, sizeof *nt * (size_t)nc);
+    if (!nt) return ft_error(FT_ERR_NOMEM, "sweep: out of memory");
+    *t = nt;
+    *cap = nc;
+    return FT_OK;
+}
+
+static volatile sig_atomic_t g_stop;
+static void on_signal(int sig) { (void)sig; g_stop = 1; }
+
+int ft_hpo_sweep_run(ft_hpo_db *db, const ft_hpo_spec *s, const ft_hpo_run_opts *opts) {
+    const char *cmd = opts->objective_cmd ? opts->objective_cmd : s->objective_cmd;
+    if (!cmd || !*cmd)
+        return ft_error(FT_ERR_INVALID, "sweep \"%s\": no objective: give --objective-cmd CMD (or \"objective_cmd\" in the config)", s->name);
+    int jobs = opts->jobs;
+    long long sid;
+    FT_TRY(ft__hpo_store_take(db, s->name, s->json, 1, &jobs, &sid, NULL));
+    if (jobs > 256) jobs = 256;
+    ft_hpo_trial *t = NULL;
+    int n = 0, cap = 0;
+    int rc = ft__hpo_store_trials(db, sid, s->n_params, &t, &n);
+    if (rc < 0) { ft__hpo_store_release(db, sid, "stopped"); return rc; }
+    cap = n;
+    int active = 0, finished_all = 0;
+    child *kids = calloc((size_t)jobs, sizeof *kids);
+    struct pollfd *pfd = calloc((size_t)jobs, sizeof *pfd);
+    if (!kids || !pfd) { rc = ft_error(FT_ERR_NOMEM, "sweep: out of memory"); goto out; }
+    /* trials a killed run left pending or running are run again, in order */
+    int redo = 0;
+    for (int i = 0; i < n; i++) if (t[i].status == FT_HPO_PENDING || t[i].status == FT_HPO_RUNNING) { t[i].status = FT_HPO_PENDING; redo++; }
+    int done_n = 0;
+    for (int i = 0; i < n; i++) done_n += t[i].status == FT_HPO_FINISHED || t[i].status == FT_HPO_FAILED;
+    if (n > 0) FT_LOGI("sweep %s: resuming: %d trials recorded (%d ended, %d to run again)", s->name, n, done_n, redo);
+    struct sigaction sa = {0}, old_int, old_term;
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    g_stop = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    double t0 = ft__hpo_now();
+    for (;;) {
+        /* fill the free slots */
+        while (active < jobs && !g_stop) {
+            int pick = -1;
+            for (int i = 0; i < n && pick < 0; i++) if (t[i].status == FT_HPO_PENDING) pick = i;
+            if (pick < 0) {
+                if (s->max_seconds > 0 && ft__hpo_now() - t0 >= s->max_seconds) { finished_all = 1; break; }
+                if ((rc = grow(&t, &cap, n)) < 0) goto stop;
+                int d = ft_hpo_next(s, t, n, jobs, &t[n]);
+                if (d < 0) { rc = d; goto stop; }
+                if (d == FT_HPO_DONE) { finished_all = 1; break; }
+                if (d == FT_HPO_WAIT) break;
+                t[n].status = FT_HPO_PENDING;
+                t[n].started = 0;
+                if ((rc = ft__hpo_store_insert(db, sid, s, &t[n])) < 0) { ft_hpo_trial_free(&t[n]); goto stop; }
+                pick = n++;
+            }
+            int slot = 0;
+            while (kids[slot].pid) slot++;
+            t[pick].status = FT_HPO_RUNNING;
+            t[pick].started = ft__hpo_now();
+            if ((rc = ft__hpo_store_update(db, sid, &t[pick], NULL)) < 0) goto stop;
+            if ((rc = start_child(s, cmd, &t[pick], &kids[slot])) < 0) goto stop;
+            kids[slot].trial = pick;
+            active++;
+        }
+        if (active == 0) break;
+        int np = 0;
+        for (int k = 0; k < jobs; k++) if (kids[k].pid) { pfd[np].fd = kids[k].fd; pfd[np].events = POLLIN; pfd[np].revents = 0; np++; }
+        int pr = poll(pfd, (nfds_t)np, 500);
+        if (pr < 0 && errno != EINTR) { rc = ft_error(FT_ERR_IO, "sweep: poll: %s", strerror(errno)); goto stop; }
+        for (int k = 0, p = 0; k < jobs; k++) {
+            if (!kids[k].pid) continue;
+            struct pollfd *q = &pfd[p++];
+            if (!(q->revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            char buf[4096];
+            ssize_t got = read(kids[k].fd, buf, sizeof buf);
+            if (got > 0) {
+                if (kids[k].out.n < (64u << 20)) ft__sb_put(&kids[k].out, buf, (size_t)got);
+                continue;
+            }
+            if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+            /* EOF: the child is done (or closed its stdout): reap it */
+            close(kids[k].fd);
+            int status = 0;
+            while (waitpid(kids[k].pid, &status, 0) < 0 && errno == EINTR) {}
+            ft_hpo_trial *tr = &t[kids[k].trial];
+            const char *text = kids[k].out.p ? kids[k].out.p : "";
+            double v = last_number(text);
+            int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && isfinite(v);
+            tr->value = ok ? v : NAN;
+            tr->status = ok ? FT_HPO_FINISHED : FT_HPO_FAILED;
+            tr->finished = ft__hpo_now();
+            if (!ok && !opts->quiet)
+                FT_LOGW("sweep %s: trial %d failed (%s%d%s)", s->name, tr->idx,
+                        WIFEXITED(status) ? "exit status " : "signal ", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+                        WIFEXITED(status) && WEXITSTATUS(status) == 0 ? ", no number on stdout" : "");
+            size_t tail = kids[k].out.n > 4096 ? kids[k].out.n - 4096 : 0;
+            int urc = ft__hpo_store_update(db, sid, tr, text + tail);
+            ft__sb_free(&kids[k].out);
+            kids[k].pid = 0;
+            active--;
+            if (urc < 0) { rc = urc; goto stop; }
+            if (opts->on_trial) opts->on_trial(opts->ud, s, tr);
+        }
+    }
+stop:
+    /* an error or a signal: stop the children that still run; their trials stay "running" and are run
+     * again on resume */
+    for (int k = 0; kids && k < jobs; k++) {
+        if (!kids[k].pid) continue;
+        kill(kids[k].pid, SIGTERM);
+        close(kids[k].fd);
+        while (waitpid(kids[k].pid, NULL, 0) < 0 && errno == EINTR) {}
+        ft__sb_free(&kids[k].out);
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (rc == FT_OK && g_stop) rc = ft_error(FT_ERR_INTERRUPTED, "sweep %s: interrupted; continue it with --resume", s->name);
+out:
+    ft__hpo_store_release(db, sid, rc == FT_OK && finished_all ? "finished" : "stopped");
+    for (int i = 0; i < n; i++) ft_hpo_trial_free(&t[i]);
+    free(t);
+    free(kids);
+    free(pfd);
+    return rc;
+}

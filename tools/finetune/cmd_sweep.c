@@ -1,0 +1,219 @@
+/* cmd_sweep.c — `finetune sweep`: hyperparameter search over an objective command (hpo.h).
+ *
+ *   finetune sweep --config sweep.json --objective-cmd CMD [--db runs/finetune.db] [--jobs N]
+ *   finetune sweep --resume NAME [--db FILE]        continue a stopped or killed sweep (its stored config)
+ *   finetune sweep --show [NAME] [--db FILE]        the summary (and report) of a stored sweep
+ * Progress goes to stderr (one line per trial); the summary (best trial, its parameters, the history,
+ * parameter importance) to stdout; the HTML report next to the database (or --report FILE). */
+#include "cli.h"
+#include "finetune/fileio.h"
+#include "finetune/hpo.h"
+#include "finetune/status.h"
+
+#include <cjson/cJSON.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *k_strategy[] = {"grid", "random", "bayes", "tpe"};
+static const char *k_sched[] = {"none", "successive-halving", "hyperband", "asha"};
+
+typedef struct progress {
+    int    total;      /* budget.trials or 0 */
+    int    seen;
+    double best;       /* best loss so far among full-budget trials */
+} progress;
+
+static void print_params(FILE *f, const ft_hpo_spec *s, const double *x) {
+    char *args = ft_hpo_params_args(s, x);
+    /* "--name 'v' ..." reads well enough; show it without the quotes */
+    for (const char *p = args ? args : ""; *p; p++) if (*p != '\'') fputc(*p, f);
+    free(args);
+}
+
+static void on_trial(void *ud, const ft_hpo_spec *s, const ft_hpo_trial *t) {
+    progress *pg = ud;
+    pg->seen++;
+    double loss = t->status == FT_HPO_FINISHED ? (s->maximize ? -t->value : t->value) : INFINITY;
+    if (loss < pg->best) pg->best = loss;
+    fprintf(stderr, "sweep %s: trial %d", s->name, t->idx);
+    if (pg->total) fprintf(stderr, "/%d", pg->total);
+    if (s->sched != FT_HPO_SCHED_NONE) fprintf(stderr, " (config %d, rung %d, budget %g)", t->config, t->rung, t->budget);
+    if (t->status == FT_HPO_FINISHED) fprintf(stderr, " value %.6g (best %.6g):", t->value, s->maximize ? -pg->best : pg->best);
+    else fprintf(stderr, " failed:");
+    print_params(stderr, s, t->x);
+    fputc('\n', stderr);
+}
+
+static void summary(const ft_hpo_spec *s, const ft_hpo_trial *t, int n, const char *db_path, const char *report) {
+    int fin = 0, fail = 0, other = 0;
+    for (int i = 0; i < n; i++) {
+        if (t[i].status == FT_HPO_FINISHED) fin++;
+        else if (t[i].status == FT_HPO_FAILED) fail++;
+        else other++;
+    }
+    printf("sweep %s: %s, %s", s->name, k_strategy[s->strategy], s->maximize ? "maximize" : "minimize");
+    if (s->sched != FT_HPO_SCHED_NONE) printf(", %s over %s %g..%g (eta %g)", k_sched[s->sched], s->fidelity, s->min_resource, s->max_resource, s->eta);
+    printf("; %d trials: %d finished, %d failed", n, fin, fail);
+    if (other) printf(", %d not ended", other);
+    printf(" (%s)\n", db_path);
+    int b = ft_hpo_best(s, t, n);
+    if (b < 0) { printf("no finished trial\n"); return; }
+    printf("best: trial %d, value %.10g", t[b].idx, t[b].value);
+    if (t[b].budget > 0) printf(" at budget %g", t[b].budget);
+    printf("\n  params:");
+    print_params(stdout, s, t[b].x);
+    printf("\nhistory (trial: value, best so far%s):\n", s->sched != FT_HPO_SCHED_NONE ? " at the full budget" : "");
+    double best = INFINITY;
+    double top = t[b].budget;
+    for (int i = 0; i < n; i++) {
+        double loss = t[i].status == FT_HPO_FINISHED ? (s->maximize ? -t[i].value : t[i].value) : INFINITY;
+        if (t[i].budget == top && loss < best) best = loss;
+        printf("  %4d:", t[i].idx);
+        if (s->sched != FT_HPO_SCHED_NONE) printf(" [c%d r%d b%g]", t[i].config, t[i].rung, t[i].budget);
+        if (t[i].status == FT_HPO_FINISHED) printf(" %12.6g", t[i].value);
+        else printf(" %12s", t[i].status == FT_HPO_FAILED ? "failed" : "-");
+        if (isfinite(best)) printf("  %12.6g", s->maximize ? -best : best);
+        putchar('\n');
+    }
+    double *imp = calloc((size_t)s->n_params, sizeof *imp);
+    if (imp && ft_hpo_importance(s, t, n, imp) == FT_OK) {
+        printf("importance (|Spearman| / correlation ratio, normalised):");
+        for (int j = 0; j < s->n_params; j++) printf(" %s %.2f", s->params[j].name, imp[j]);
+        putchar('\n');
+    }
+    free(imp);
+    if (report) printf("report: %s\n", report);
+}
+
+/* the report path: --report, else <dir of db>/sweep-<name>.html */
+static const char *report_path(const char *opt, const char *db, const char *name, char *buf, size_t cap) {
+    if (opt) return opt;
+    char d[4096];
+    snprintf(d, sizeof d, "%s", db);
+    snprintf(buf, cap, "%s/sweep-%s.html", dirname(d), name);
+    return buf;
+}
+
+/* the config text with the command-line overrides applied */
+static int load_config(const char *path, const ft_opt *opts, char **out) {
+    *out = NULL;
+    char *text;
+    size_t len;
+    FT_TRY(ft_file_read_all(path, &text, &len));
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    if (!root) return ft_error(FT_ERR_FORMAT, "%s: invalid JSON", path);
+    const char *name = ft_opt_str(opts, "name", NULL), *strategy = ft_opt_str(opts, "strategy", NULL);
+    long seed = -1, trials = -1;
+    if (ft_opt_int(opts, "seed", -1, &seed) < 0 || ft_opt_int(opts, "trials", -1, &trials) < 0) { cJSON_Delete(root); return FT_ERR_INVALID; }
+    if (cJSON_IsObject(root)) {
+        if (name) { cJSON_DeleteItemFromObject(root, "name"); cJSON_AddStringToObject(root, "name", name); }
+        if (strategy) { cJSON_DeleteItemFromObject(root, "strategy"); cJSON_AddStringToObject(root, "strategy", strategy); }
+        if (seed >= 0) { cJSON_DeleteItemFromObject(root, "seed"); cJSON_AddNumberToObject(root, "seed", (double)seed); }
+        if (trials >= 0) {
+            cJSON *b = cJSON_GetObjectItem(root, "budget");
+            if (!cJSON_IsObject(b)) { cJSON_DeleteItemFromObject(root, "budget"); b = cJSON_AddObjectToObject(root, "budget"); }
+            cJSON_DeleteItemFromObject(b, "trials");
+            cJSON_AddNumberToObject(b, "trials", (double)trials);
+        }
+    }
+    *out = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return *out ? FT_OK : ft_error(FT_ERR_NOMEM, "out of memory");
+}
+
+int ft_cmd_sweep(int argc, char **argv) {
+    ft_opt opts[] = {
+        {"config", 1, "sweep.json: search space, strategy, budget, scheduler (see the README)", NULL},
+        {"objective-cmd", 1, "command evaluating a trial: gets --name value per parameter, FT_TRIAL_ID and FT_BUDGET; prints the objective last on stdout", NULL},
+        {"db", 1, "SQLite database holding sweeps and trials (default runs/finetune.db)", NULL},
+        {"jobs", 1, "trials run in parallel (default 1, or the resumed sweep's)", NULL},
+        {"resume", 1, "continue the stored sweep NAME (its stored config)", NULL},
+        {"show", 0, "print the summary of a stored sweep (--name NAME, default the newest) and write its report", NULL},
+        {"name", 1, "sweep name (overrides the config's \"name\")", NULL},
+        {"strategy", 1, "grid | random | bayes | tpe (overrides the config)", NULL},
+        {"seed", 1, "sweep seed (overrides the config)", NULL},
+        {"trials", 1, "budget in trials (overrides the config)", NULL},
+        {"report", 1, "HTML report path (default: sweep-NAME.html next to the database)", NULL},
+        {"no-report", 0, "do not write the HTML report", NULL},
+        {"quiet", 0, "no per-trial lines on stderr", NULL},
+        {NULL, 0, NULL, NULL},
+    };
+    int prc = ft_parse_opts(argc, argv, opts,
+                            "usage: finetune sweep --config sweep.json [--objective-cmd CMD] [--db FILE] [--jobs N]\n"
+                            "       finetune sweep --resume NAME [--db FILE] [--jobs N]\n"
+                            "       finetune sweep --show [--name NAME] [--db FILE]");
+    if (prc) return prc == 1 ? 0 : prc;
+    const char *db_path = ft_opt_str(opts, "db", "runs/finetune.db");
+    const char *cfg_path = ft_opt_str(opts, "config", NULL), *resume = ft_opt_str(opts, "resume", NULL);
+    int show = ft_opt_flag(opts, "show");
+    long jobs = 0;
+    if (ft_opt_int(opts, "jobs", 0, &jobs) < 0) return 2;
+    if (jobs < 0 || jobs > 256) { fprintf(stderr, "finetune sweep: --jobs must be in 1..256\n"); return 2; }
+    if (!!cfg_path + !!resume + show != 1) {
+        fprintf(stderr, "finetune sweep: give one of --config FILE, --resume NAME or --show (see --help)\n");
+        return 2;
+    }
+    ft_hpo_db *db;
+    int rc = ft_hpo_db_open(db_path, &db);
+    if (rc < 0) return ft_cli_fail("sweep", rc);
+    ft_hpo_spec *s = NULL;
+    ft_hpo_trial *t = NULL;
+    int n = 0;
+    if (!show) {
+        char *text = NULL;
+        if (cfg_path) {
+            rc = load_config(cfg_path, opts, &text);
+            if (rc == FT_OK) rc = ft_hpo_spec_parse(text, cfg_path, &s);
+        } else {
+            ft_hpo_trial *old;
+            int nold;
+            rc = ft_hpo_sweep_load(db, resume, &s, &old, &nold);
+            for (int i = 0; rc == FT_OK && i < nold; i++) ft_hpo_trial_free(&old[i]);
+            if (rc == FT_OK) free(old);
+        }
+        free(text);
+        if (rc == FT_OK) {
+            progress pg = {s->max_trials, 0, INFINITY};
+            ft_hpo_run_opts ro = {.jobs = (int)jobs, .resume = resume != NULL, .objective_cmd = ft_opt_str(opts, "objective-cmd", NULL),
+                                  .quiet = ft_opt_flag(opts, "quiet"), .on_trial = ft_opt_flag(opts, "quiet") ? NULL : on_trial, .ud = &pg};
+            rc = ft_hpo_sweep_run(db, s, &ro);
+            if (rc < 0) fprintf(stderr, "finetune sweep: %s\n", ft_last_error());
+        }
+        if (s && rc != FT_ERR_NOMEM) {
+            char name[128];
+            snprintf(name, sizeof name, "%s", s->name);
+            ft_hpo_spec_free(s);
+            s = NULL;
+            int lrc = ft_hpo_sweep_load(db, name, &s, &t, &n);
+            if (lrc < 0 && rc == FT_OK) rc = lrc;
+        } else if (rc < 0) {
+            ft_hpo_db_close(db);
+            ft_hpo_spec_free(s);
+            return ft_cli_fail("sweep", rc);
+        }
+    } else {
+        rc = ft_hpo_sweep_load(db, ft_opt_str(opts, "name", NULL), &s, &t, &n);
+    }
+    int exit_code = rc < 0 ? 1 : 0;
+    if (s) {
+        char buf[4200];
+        const char *rep = ft_opt_flag(opts, "no-report") ? NULL : report_path(ft_opt_str(opts, "report", NULL), db_path, s->name, buf, sizeof buf);
+        if (rep && ft_hpo_report_write(rep, s, t, n) < 0) {
+            fprintf(stderr, "finetune sweep: report: %s\n", ft_last_error());
+            rep = NULL;
+            exit_code = 1;
+        }
+        summary(s, t, n, db_path, rep);
+    } else if (rc < 0) {
+        fprintf(stderr, "finetune sweep: %s\n", ft_last_error());
+    }
+    for (int i = 0; i < n; i++) ft_hpo_trial_free(&t[i]);
+    free(t);
+    ft_hpo_spec_free(s);
+    ft_hpo_db_close(db);
+    return fflush(stdout) == 0 ? exit_code : 1;
+}
