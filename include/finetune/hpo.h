@@ -83,7 +83,7 @@ typedef struct ft_hpo_spec {
     /* bayes */
     ft_hpo_acq      acq;         /* bayes.acquisition: "ei" (default), "pi", "ucb" */
     int             n_initial;   /* bayes.n_initial: random trials before the GP (default 5) */
-    double          xi;          /* bayes.xi: EI / PI margin in standardised units (default 0.01) */
+    double          xi;          /* bayes.xi: EI / PI margin in standardised units (default 0) */
     double          kappa;       /* bayes.kappa: UCB width (default 2.0) */
     int             n_candidates;/* bayes.candidates: random acquisition candidates (default 2000) */
     /* tpe (Optuna's TPESampler defaults) */

@@ -148,7 +148,7 @@ static int parse(ft_hpo_spec *s, const cJSON *root, const char *where) {
     FT_TRY(parse_enum(bo, "acquisition", "ei", acq_n, acq_v, &v, where));
     s->acq = (ft_hpo_acq)v;
     FT_TRY(ft__json_get_int_in(bo, "n_initial", 5, 1, 100000, &s->n_initial, where));
-    FT_TRY(ft__json_get_real_in(bo, "xi", 0.01, 0, 100, FT__JSON_CLOSED, &s->xi, where));
+    FT_TRY(ft__json_get_real_in(bo, "xi", 0.0, 0, 100, FT__JSON_CLOSED, &s->xi, where));
     FT_TRY(ft__json_get_real_in(bo, "kappa", 2.0, 0, 100, FT__JSON_CLOSED, &s->kappa, where));
     FT_TRY(ft__json_get_int_in(bo, "candidates", 2000, 10, 10000000, &s->n_candidates, where));
 
