@@ -161,7 +161,8 @@ typedef struct ft_hpo_gp ft_hpo_gp;
 
 /* GP regression of y[n] on x[n][d] (inputs already in [0,1]^d). y is standardised inside (mean 0, std 1).
  * theta[d + 2] = {log signal variance, log noise variance, log lengthscale_1 .. _d}: when fit != 0 it is
- * the first start of the marginal-likelihood fit and receives the fitted values, else it is used as is.
+ * the first start of the fit (log marginal likelihood + a Gamma(3, 6) log-prior per lengthscale, maximised
+ * by multi-start Nelder-Mead, see gp.c) and receives the fitted values, else it is used as is.
  * seed drives the other starts of the fit. */
 int    ft_hpo_gp_fit(ft_hpo_gp **out, const double *x, const double *y, int n, int d, double *theta, int fit, uint64_t seed);
 void   ft_hpo_gp_free(ft_hpo_gp *gp);

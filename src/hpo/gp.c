@@ -6,8 +6,11 @@
  *   mean(x*) = k*^T alpha,  var(x*) = s2 - |L^-1 k*|^2
  *   log p(y | theta) = -1/2 y^T alpha - sum_i log L_ii - n/2 log(2 pi)
  *
- * theta = {log s2, log n2, log l_1 .. log l_d}; the fit maximises the log marginal likelihood with
- * Nelder–Mead from the given start and 4 seeded random starts inside the box
+ * theta = {log s2, log n2, log l_1 .. log l_d}; the fit maximises the log marginal likelihood plus a
+ * Gamma(3, rate 6) log-prior on each lengthscale (mean 0.5 on the unit cube: the prior BoTorch's SingleTaskGP
+ * used; a MAP fit, which keeps a few points from being explained by one huge or tiny lengthscale — on
+ * Hartmann-6 it halved the sweeps stuck in a local minimum, see BENCHMARKS.md) with Nelder–Mead over the
+ * log-parameters from the given start and 4 seeded random starts inside the box
  *   s2 in [0.05, 20], n2 in [1e-8, 1], l_k in [0.01, 10]. */
 #include "hpo_internal.h"
 
@@ -76,7 +79,10 @@ static int factor(ft_hpo_gp *gp, const double *theta) {
 static double neg_lml(const double *theta, void *ud) {
     ft_hpo_gp *gp = ud;
     if (factor(gp, theta) < 0) return 1e30;
-    return -gp->lml;
+    /* log Gamma(3, rate 6) density of each lengthscale, up to a constant: (3 - 1) log l - 6 l */
+    double lp = 0;
+    for (int k = 0; k < gp->d; k++) { double l = exp(theta[2 + k]); lp += 2 * log(l) - 6 * l; }
+    return -gp->lml - lp;
 }
 
 void ft_hpo_gp_free(ft_hpo_gp *gp) {
