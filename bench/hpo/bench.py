@@ -100,6 +100,7 @@ def main():
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--trials", type=int, default=50)
     ap.add_argument("--budgets", default="20,50")
+    ap.add_argument("--methods", default="random,tpe,bayes,optuna-tpe", help="comma-separated subset")
     ap.add_argument("--out", default=None, help="work directory (default: a fresh one under /tmp)")
     args = ap.parse_args()
     budgets = [int(b) for b in args.budgets.split(",")]
@@ -113,7 +114,7 @@ def main():
     except ImportError:
         have_optuna = None
         print("optuna not installed (./scripts/setup.sh --python): its column is left out", file=sys.stderr)
-    methods = ["random", "tpe", "bayes"] + (["optuna-tpe"] if have_optuna else [])
+    methods = [m for m in args.methods.split(",") if m != "optuna-tpe" or have_optuna]
     rows = []
     for func in FUNCS:
         res = {m: [] for m in methods}

@@ -58,15 +58,19 @@ int ft__hpo_new_config(const ft_hpo_spec *s, const ft_hpo_trial *t, int n, int j
     ft__hpo_trial_rng(&r, s->seed, n, 0);
     if (s->strategy == FT_HPO_RANDOM || s->strategy == FT_HPO_GRID) { ft__hpo_sample_random(s, &r, x); return FT_HPO_RUN; }
     for (int i = 0; i < n && i <= n - jobs; i++) if (!ended(&t[i])) return FT_HPO_WAIT;
-    double *xs = malloc(sizeof *xs * ((size_t)n * s->n_params + (size_t)n + 1));
+    double *xs = malloc(sizeof *xs * ((size_t)2 * n * s->n_params + (size_t)n + 1));
     if (!xs) return ft_error(FT_ERR_NOMEM, "sweep: out of memory");
-    double *ys = xs + (size_t)n * s->n_params;
+    double *ys = xs + (size_t)n * s->n_params, *xr = ys + n;
     int need = s->strategy == FT_HPO_BAYES ? s->n_initial : s->tpe_startup;
     if (need < s->n_params + 1) need = s->n_params + 1;
     int m = observations(s, t, n, jobs, need, xs, ys);
+    /* decided, not visible yet (running or pending): the constant liar's extras of tpe */
+    int nr = 0;
+    for (int i = 0; i < n; i++)
+        if (!ft__hpo_visible(&t[i], n, jobs) && t[i].x) memcpy(xr + (size_t)nr++ * s->n_params, t[i].x, sizeof *xr * (size_t)s->n_params);
     int rc = s->strategy == FT_HPO_BAYES
                  ? ft__hpo_bayes_suggest(s, xs, ys, m, &r, ft_rng_u64(&r), x)
-                 : ft__hpo_tpe_suggest(s, xs, ys, NULL, m, &r, x);
+                 : ft__hpo_tpe_suggest(s, xs, ys, m, xr, nr, &r, x);
     free(xs);
     return rc < 0 ? rc : FT_HPO_RUN;
 }

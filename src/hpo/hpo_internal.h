@@ -61,7 +61,8 @@ double ft__hpo_nelder_mead(double (*f)(const double *x, void *ud), void *ud, dou
 /* ---- bayes.c / tpe.c: a new configuration from the observations (xs[n][n_params], ys[n], minimised) ---- */
 int ft__hpo_bayes_suggest(const ft_hpo_spec *s, const double *xs, const double *ys, int n, ft_rng *r,
                           uint64_t seed, double *x);
-int ft__hpo_tpe_suggest(const ft_hpo_spec *s, const double *xs, const double *ys, const int *order, int n,
+/* tpe: xs_run[n_run] are the trials decided but not finished (the constant liar's "above" extras) */
+int ft__hpo_tpe_suggest(const ft_hpo_spec *s, const double *xs, const double *ys, int n, const double *xs_run, int n_run,
                         ft_rng *r, double *x);
 
 /* ---- schedule.c ---- */

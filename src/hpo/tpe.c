@@ -1,5 +1,6 @@
-/* tpe.c — the tpe strategy, behaving as Optuna's TPESampler with its defaults (independent sampling per
- * parameter, n_startup_trials 10, n_ei_candidates 24, prior_weight 1, magic clip on, endpoints off):
+/* tpe.c — the tpe strategy, behaving as Optuna's TPESampler with its defaults for one objective (Optuna >= 4:
+ * multivariate TPE, constant liar, n_startup_trials 10, n_ei_candidates 24, prior_weight 1, magic clip on,
+ * endpoints off):
  *
  *   - the finished trials are split into the gamma(n) = min(ceil(0.1 n), 25) best ("below", l) and the rest
  *     ("above", g); each group is taken in trial order and weighted by Optuna's default_weights (1 each
@@ -12,7 +13,12 @@
  *     range);
  *   - a choice parameter is a mixture of categoricals: each observation puts 1 + w/(n+1) on its value and
  *     w/(n+1) on every value (w = prior weight), normalised, plus a uniform prior;
- *   - 24 candidates are drawn from l, and the one with the largest log l(x) - log g(x) is taken.
+ *   - multivariate: l and g are mixtures of products — component i is the product over parameters of the
+ *     kernels of observation i (the prior: of the priors), with the one weight of observation i; a
+ *     candidate picks a component, then draws each parameter from that component's kernel;
+ *   - 24 candidates are drawn from l, and the one with the largest log l(x) - log g(x) is taken;
+ *   - constant liar: trials decided but not finished yet (running, or not visible to this decision) join
+ *     the "above" group, so that parallel trials spread out.
  * Before n_startup_trials finished trials, parameters are sampled at random. */
 #include "hpo_internal.h"
 
@@ -125,9 +131,8 @@ static int pick(const mixture *mx, ft_rng *r) {
     return mx->k - 1;
 }
 
-/* a draw from l in external units (choice index, integer, real) */
-static double sample(const mixture *mx, const ft_hpo_param *p, ft_rng *r) {
-    int i = pick(mx, r);
+/* a draw from component i of mx in external units (choice index, integer, real) */
+static double sample(const mixture *mx, int i, const ft_hpo_param *p, ft_rng *r) {
     if (p->kind == FT_HPO_CHOICE) {
         const double *row = mx->cat + (size_t)i * p->n_choices;
         double u = ft_rng_uniform_f64(r), c = 0;
@@ -147,11 +152,9 @@ static double sample(const mixture *mx, const ft_hpo_param *p, ft_rng *r) {
     return v;
 }
 
-/* log density (log probability for integers and choices) of external value v under mx */
-static double log_pdf(const mixture *mx, const ft_hpo_param *p, double v) {
-    double mx_log = -INFINITY, *terms = NULL, buf[64];
-    terms = mx->k <= 64 ? buf : malloc(sizeof *terms * (size_t)mx->k);
-    if (!terms) return -INFINITY;
+/* log density (log probability for integers and choices) of external value v under each component of mx,
+ * added to acc[k] */
+static void add_log_kernels(const mixture *mx, const ft_hpo_param *p, double v, double *acc) {
     for (int i = 0; i < mx->k; i++) {
         double lp;
         if (p->kind == FT_HPO_CHOICE) {
@@ -167,53 +170,70 @@ static double log_pdf(const mixture *mx, const ft_hpo_param *p, double v) {
                 lp = -0.5 * z * z - log(sd * sqrt(2 * M_PI)) - log(norm);
             }
         }
-        terms[i] = log(mx->w[i]) + lp;
-        if (terms[i] > mx_log) mx_log = terms[i];
+        acc[i] += lp;
     }
-    double s = 0;
-    if (isfinite(mx_log)) for (int i = 0; i < mx->k; i++) s += exp(terms[i] - mx_log);
-    if (terms != buf) free(terms);
-    return isfinite(mx_log) ? mx_log + log(s) : -INFINITY;
 }
 
-int ft__hpo_tpe_suggest(const ft_hpo_spec *s, const double *xs, const double *ys, const int *order, int n,
+/* log of the mixture of products: logsumexp_i (log w_i + acc[i]) */
+static double log_mix(const mixture *mx, const double *acc) {
+    double m = -INFINITY, s = 0;
+    for (int i = 0; i < mx->k; i++) if (log(mx->w[i]) + acc[i] > m) m = log(mx->w[i]) + acc[i];
+    if (!isfinite(m)) return -INFINITY;
+    for (int i = 0; i < mx->k; i++) s += exp(log(mx->w[i]) + acc[i] - m);
+    return m + log(s);
+}
+
+int ft__hpo_tpe_suggest(const ft_hpo_spec *s, const double *xs, const double *ys, int n, const double *xs_run, int n_run,
                         ft_rng *r, double *x) {
-    (void)order;
     if (n < s->tpe_startup || n < 1) { ft__hpo_sample_random(s, r, x); return FT_OK; }
-    /* below: the gamma(n) smallest losses (a stable sort: ties keep trial order), then both groups in trial order */
-    int nb = gamma_n(n);
+    /* below: the gamma(n) smallest losses (a stable sort: ties keep trial order), then both groups in trial
+     * order; the running trials (constant liar) come last in the above group */
+    int P = s->n_params, nb = gamma_n(n), na = n - nb + n_run;
     int *rank = malloc(sizeof *rank * (size_t)n), *below = calloc((size_t)n, sizeof *below);
-    double *ob = malloc(sizeof *ob * (size_t)n), *oa = malloc(sizeof *oa * (size_t)n);
+    double *ob = malloc(sizeof *ob * (size_t)(n + n_run)), *oa = malloc(sizeof *oa * (size_t)(n + n_run));
+    mixture *l = calloc((size_t)P, sizeof *l), *g = calloc((size_t)P, sizeof *g);
+    double *cand = malloc(sizeof *cand * (size_t)P * (size_t)s->tpe_candidates);
+    double *acc_l = malloc(sizeof *acc_l * (size_t)(nb + na + 2)), *acc_g = acc_l ? acc_l + nb + 1 : NULL;
     int rc = FT_OK;
-    if (!rank || !below || !ob || !oa) { rc = ft_error(FT_ERR_NOMEM, "tpe: out of memory"); goto done; }
+    if (!rank || !below || !ob || !oa || !l || !g || !cand || !acc_l) { rc = ft_error(FT_ERR_NOMEM, "tpe: out of memory"); goto done; }
     for (int i = 0; i < n; i++) rank[i] = i;
     for (int i = 1; i < n; i++)
         for (int j = i; j > 0 && ys[rank[j]] < ys[rank[j - 1]]; j--) { int t = rank[j]; rank[j] = rank[j - 1]; rank[j - 1] = t; }
     for (int i = 0; i < nb; i++) below[rank[i]] = 1;
-    for (int j = 0; j < s->n_params; j++) {
+    for (int j = 0; j < P; j++) {
         const ft_hpo_param *p = &s->params[j];
         int mb = 0, ma = 0;
-        for (int i = 0; i < n; i++) {
-            double v = xs[(size_t)i * s->n_params + j];
+        for (int i = 0; i < n + n_run; i++) {
+            double v = i < n ? xs[(size_t)i * P + j] : xs_run[(size_t)(i - n) * P + j];
             double iv = p->kind == FT_HPO_CHOICE ? v : internal(p, v);
-            if (below[i]) ob[mb++] = iv; else oa[ma++] = iv;
+            if (i < n && below[i]) ob[mb++] = iv; else oa[ma++] = iv;
         }
-        mixture l, g;
-        if (build(&l, p, ob, mb, s->tpe_prior_weight) < 0 || build(&g, p, oa, ma, s->tpe_prior_weight) < 0) {
-            free(l.w); free(g.w);
+        if (build(&l[j], p, ob, mb, s->tpe_prior_weight) < 0 || build(&g[j], p, oa, ma, s->tpe_prior_weight) < 0) {
             rc = ft_error(FT_ERR_NOMEM, "tpe: out of memory");
             goto done;
         }
-        double best = -INFINITY, bx = 0;
-        for (int c = 0; c < s->tpe_candidates; c++) {
-            double v = sample(&l, p, r);
-            double score = log_pdf(&l, p, v) - log_pdf(&g, p, v);
-            if (c == 0 || score > best) { best = score; bx = v; }
-        }
-        x[j] = bx;
-        free(l.w); free(g.w);
     }
+    /* candidates from l: a component, then every parameter from that component's kernels */
+    for (int c = 0; c < s->tpe_candidates; c++) {
+        int i = pick(&l[0], r);
+        for (int j = 0; j < P; j++) cand[(size_t)c * P + j] = sample(&l[j], i, &s->params[j], r);
+    }
+    double best = -INFINITY;
+    int bc = 0;
+    for (int c = 0; c < s->tpe_candidates; c++) {
+        memset(acc_l, 0, sizeof *acc_l * (size_t)l[0].k);
+        memset(acc_g, 0, sizeof *acc_g * (size_t)g[0].k);
+        for (int j = 0; j < P; j++) {
+            add_log_kernels(&l[j], &s->params[j], cand[(size_t)c * P + j], acc_l);
+            add_log_kernels(&g[j], &s->params[j], cand[(size_t)c * P + j], acc_g);
+        }
+        double score = log_mix(&l[0], acc_l) - log_mix(&g[0], acc_g);
+        if (c == 0 || score > best) { best = score; bc = c; }
+    }
+    memcpy(x, cand + (size_t)bc * P, sizeof *x * (size_t)P);
 done:
+    for (int j = 0; l && g && j < P; j++) { free(l[j].w); free(g[j].w); }
+    free(l); free(g); free(cand); free(acc_l);
     free(rank); free(below); free(ob); free(oa);
     return rc;
 }
