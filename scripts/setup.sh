@@ -6,7 +6,8 @@
 # (libFuzzer, for make fuzz: CI runs every fuzz target for a few seconds).
 # Chromium (Debian) runs the web page of `finetune serve` headless in tests/serve/web_check.sh.
 # With --python it also installs the PyPI packages used by parity-fixture scripts and bench/ (torch, transformers;
-# peft, fastapi, uvicorn and httpx for bench/serve.sh's reference server and load generator).
+# peft, fastapi, uvicorn and httpx for bench/serve.sh's reference server and load generator; optuna and scipy for
+# bench/hpo.sh and tests/parity/make_hpo_fixtures.py).
 set -euo pipefail
 need=()
 for p in build-essential pkg-config libopenblas-openmp-dev libpcre2-dev libutf8proc-dev libcjson-dev libmicrohttpd-dev libsqlite3-dev libcmocka-dev xxd chromium clang; do
@@ -23,6 +24,8 @@ if [ "${1:-}" = "--python" ]; then
     python3 -m pip install -q torch transformers safetensors tokenizers numpy >&2
   python3 -c "import peft, fastapi, uvicorn, httpx" 2>/dev/null || \
     python3 -m pip install -q peft fastapi uvicorn httpx >&2
+  # optuna: the reference TPE of bench/hpo.sh; scipy: tests/parity/make_hpo_fixtures.py (GP reference)
+  python3 -c "import optuna, scipy" 2>/dev/null || python3 -m pip install -q optuna scipy >&2
 fi
 # The official openai Python client (PyPI `openai`, small, pure Python): tests/test_serve_http drives
 # `finetune serve` with it unchanged (tests/serve/openai_client_test.py).

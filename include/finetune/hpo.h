@@ -205,7 +205,9 @@ typedef struct ft_hpo_run_opts {
 /* Runs (or resumes) the sweep: decides trials with ft_hpo_next, runs each as `sh -c "CMD --name value ..."`
  * with FT_TRIAL_ID, FT_BUDGET (empty without a fidelity), FT_SWEEP and FT_SWEEP_PID in its environment,
  * reads the last number it prints on stdout as the objective (a non-zero exit or no number: failed), and
- * records every decision and result in db. Trials left running by a killed sweep are run again. */
+ * records every decision and result in db. Trials left running by a killed sweep are run again. For its
+ * duration it handles SIGINT and SIGTERM (the previous handlers are restored): the children are stopped and
+ * FT_ERR_INTERRUPTED is returned, the sweep stays resumable. */
 int  ft_hpo_sweep_run(ft_hpo_db *db, const ft_hpo_spec *s, const ft_hpo_run_opts *opts);
 
 /* Loads a sweep: its spec (caller frees) and trials[*n] (caller frees each with ft_hpo_trial_free and the
