@@ -14,7 +14,9 @@
  *   spec_errors             a "train" section, unknown keys, bad ranges and missing budgets are refused
  *   resume_after_kill9      `finetune sweep` killed with kill -9 mid-sweep (by its own objective) and resumed
  *                           records exactly the trials (parameters, values) of the uninterrupted sweep — for
- *                           bayes, tpe + hyperband, and random + asha with --jobs 2
+ *                           bayes, tpe + hyperband, and random + asha with --jobs 2; --resume --trials N
+ *                           extends a finished sweep to what a larger budget gives; another config under
+ *                           the same name is refused
  *   concurrent_writers      two `finetune sweep` processes with --jobs 3 write one database at once: both
  *                           complete, PRAGMA integrity_check is ok; a third on a running sweep is refused
  *   report_html             the sweep report has its sections and no script or network reference */
@@ -459,6 +461,29 @@ static void load(const char *db_path, const char *name, ft_hpo_spec **s, ft_hpo_
     ft_hpo_db_close(db);
 }
 
+/* trials of two databases' sweep "resume" agree (parameters, values, config, rung, budget) */
+static void compare_sweeps(const char *tag, const char *a_db, const char *b_db, int expect_n) {
+    ft_hpo_spec *s;
+    ft_hpo_trial *ta, *tb;
+    int na, nb;
+    load(a_db, "resume", &s, &ta, &na);
+    ft_hpo_spec_free(s);
+    load(b_db, "resume", &s, &tb, &nb);
+    assert_int_equal(na, expect_n);
+    assert_int_equal(nb, na);
+    for (int i = 0; i < na; i++) {
+        if (memcmp(ta[i].x, tb[i].x, sizeof(double) * (size_t)s->n_params) != 0 || ta[i].value != tb[i].value ||
+            ta[i].config != tb[i].config || ta[i].rung != tb[i].rung || ta[i].budget != tb[i].budget) {
+            print_error("%s: trial %d differs: x0 %.17g vs %.17g, value %.17g vs %.17g\n", tag, i, ta[i].x[0], tb[i].x[0], ta[i].value, tb[i].value);
+            fail();
+        }
+        assert_int_equal(tb[i].status, FT_HPO_FINISHED);
+    }
+    free_trials(ta, na);
+    free_trials(tb, nb);
+    ft_hpo_spec_free(s);
+}
+
 static void resume_case(const char *tag, const char *json_body, const char *jobs, int kill_at, int expect_n) {
     const char *obj = objective_script();
     char cfg[512], cmd[2048], a_db[512], b_db[512], mark[512];
@@ -480,8 +505,8 @@ static void resume_case(const char *tag, const char *json_body, const char *jobs
     assert_int_not_equal(rc, 0);   /* killed */
     assert_true(ft_path_exists(mark));
     ft_hpo_spec *s;
-    ft_hpo_trial *ta, *tb;
-    int na, nb;
+    ft_hpo_trial *tb;
+    int nb;
     load(b_db, "resume", &s, &tb, &nb);
     int ended = 0;
     for (int i = 0; i < nb; i++) ended += tb[i].status == FT_HPO_FINISHED;
@@ -497,22 +522,23 @@ static void resume_case(const char *tag, const char *json_body, const char *jobs
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "best: trial"));
     free(out);
-    load(a_db, "resume", &s, &ta, &na);
-    ft_hpo_spec_free(s);
-    load(b_db, "resume", &s, &tb, &nb);
-    assert_int_equal(na, expect_n);
-    assert_int_equal(nb, na);
-    for (int i = 0; i < na; i++) {
-        if (memcmp(ta[i].x, tb[i].x, sizeof(double) * (size_t)s->n_params) != 0 || ta[i].value != tb[i].value ||
-            ta[i].config != tb[i].config || ta[i].rung != tb[i].rung || ta[i].budget != tb[i].budget) {
-            print_error("%s: trial %d differs: x0 %.17g vs %.17g, value %.17g vs %.17g\n", tag, i, ta[i].x[0], tb[i].x[0], ta[i].value, tb[i].value);
-            fail();
-        }
-        assert_int_equal(tb[i].status, FT_HPO_FINISHED);
+    compare_sweeps(tag, a_db, b_db, expect_n);
+    if (strcmp(tag, "bayes") == 0) {
+        /* a larger budget extends the finished sweep (--resume NAME --trials N); the result equals a sweep
+         * that had the larger budget from the start (decisions do not depend on the budget) */
+        rc = ft_test_finetune(&out, "sweep --resume resume --trials %d --objective-cmd %s --db %s --quiet --no-report", expect_n + 4, obj, b_db);
+        assert_int_equal(rc, 0);
+        free(out);
+        rc = ft_test_finetune(&out, "sweep --config %s --trials %d --objective-cmd %s --db %s --quiet --no-report", cfg, expect_n + 4, obj, a_db);
+        assert_int_equal(rc, 0);
+        free(out);
+        compare_sweeps(tag, a_db, b_db, expect_n + 4);
+        /* another config under the same name is refused */
+        rc = ft_test_finetune(&out, "sweep --config %s --seed 99 --objective-cmd %s --db %s --quiet --no-report", cfg, obj, a_db);
+        assert_int_not_equal(rc, 0);
+        assert_non_null(strstr(out, "exists with another config"));
+        free(out);
     }
-    free_trials(ta, na);
-    free_trials(tb, nb);
-    ft_hpo_spec_free(s);
 }
 
 static void resume_after_kill9(void **state) {

@@ -194,7 +194,6 @@ int  ft_hpo_db_check(ft_hpo_db *db);
 
 typedef struct ft_hpo_run_opts {
     int         jobs;          /* parallel objective processes (>= 1) */
-    int         resume;        /* 1: continue an existing sweep of this name (also when its config is the same) */
     const char *objective_cmd; /* overrides the spec's */
     int         quiet;         /* 1: no per-trial log lines */
     /* called (when set) after each trial ends, in the sweep's process */
@@ -202,7 +201,8 @@ typedef struct ft_hpo_run_opts {
     void       *ud;
 } ft_hpo_run_opts;
 
-/* Runs (or resumes) the sweep: decides trials with ft_hpo_next, runs each as `sh -c "CMD --name value ..."`
+/* Runs the sweep, or continues the stored sweep of the same name when its config is the same up to "budget"
+ * (a larger budget extends a finished sweep; the stored config takes the new budget): decides trials with ft_hpo_next, runs each as `sh -c "CMD --name value ..."`
  * with FT_TRIAL_ID, FT_BUDGET (empty without a fidelity), FT_SWEEP and FT_SWEEP_PID in its environment,
  * reads the last number it prints on stdout as the objective (a non-zero exit or no number: failed), and
  * records every decision and result in db. Trials left running by a killed sweep are run again. For its

@@ -117,6 +117,21 @@ int ft_hpo_db_check(ft_hpo_db *db) {
 
 static int pid_alive(long pid) { return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM); }
 
+/* 1 when the two configs are equal apart from their "budget" objects (decisions do not depend on it) */
+static int same_but_budget(const char *a, const char *b) {
+    if (strcmp(a, b) == 0) return 1;
+    cJSON *x = cJSON_Parse(a), *y = cJSON_Parse(b);
+    int same = 0;
+    if (x && y) {
+        cJSON_DeleteItemFromObjectCaseSensitive(x, "budget");
+        cJSON_DeleteItemFromObjectCaseSensitive(y, "budget");
+        same = cJSON_Compare(x, y, 1);
+    }
+    cJSON_Delete(x);
+    cJSON_Delete(y);
+    return same;
+}
+
 int ft__hpo_store_take(ft_hpo_db *db, const char *name, const char *config, int create, int *jobs,
                        long long *sweep_id, char **stored_config) {
     *sweep_id = -1;
@@ -140,16 +155,18 @@ int ft__hpo_store_take(ft_hpo_db *db, const char *name, const char *config, int 
             rc = ft_error(FT_ERR_BUSY, "%s: sweep \"%s\" is being run by process %ld", db->path, name, owner);
             goto out;
         }
-        if (config && cfg && strcmp(config, cfg) != 0) {
-            rc = ft_error(FT_ERR_INVALID, "%s: sweep \"%s\" exists with another config; give it another \"name\", or continue it "
-                          "with `finetune sweep --resume %s --db %s` (its stored config)", db->path, name, name, db->path);
+        if (config && cfg && !same_but_budget(config, cfg)) {
+            rc = ft_error(FT_ERR_INVALID, "%s: sweep \"%s\" exists with another config (more than its budget differs); give it "
+                          "another \"name\", or continue it with `finetune sweep --resume %s --db %s` (its stored config)",
+                          db->path, name, name, db->path);
             goto out;
         }
         if (stored_config && cfg && !(*stored_config = strdup(cfg))) { rc = ft_error(FT_ERR_NOMEM, "out of memory"); goto out; }
         if (*jobs <= 0) *jobs = stored_jobs > 0 ? stored_jobs : 1;
         sqlite3_finalize(st);
         st = NULL;
-        if (sqlite3_prepare_v2(db->db, "UPDATE sweeps SET owner_pid = ?1, status = 'running', jobs = ?2, updated = ?3 WHERE id = ?4;", -1, &st, NULL) != SQLITE_OK) {
+        if (sqlite3_prepare_v2(db->db, "UPDATE sweeps SET owner_pid = ?1, status = 'running', jobs = ?2, updated = ?3, "
+                                       "config = coalesce(?5, config) WHERE id = ?4;", -1, &st, NULL) != SQLITE_OK) {
             rc = sql_fail(db, "update sweep");
             goto out;
         }
@@ -157,6 +174,8 @@ int ft__hpo_store_take(ft_hpo_db *db, const char *name, const char *config, int 
         sqlite3_bind_int(st, 2, *jobs);
         sqlite3_bind_double(st, 3, now);
         sqlite3_bind_int64(st, 4, id);
+        if (config) sqlite3_bind_text(st, 5, config, -1, SQLITE_TRANSIENT);
+        else sqlite3_bind_null(st, 5);
         if (sqlite3_step(st) != SQLITE_DONE) { rc = sql_fail(db, "update sweep"); goto out; }
         *sweep_id = id;
     } else if (step == SQLITE_DONE) {

@@ -6,8 +6,8 @@
 double ft__hpo_now(void);  /* Unix time in seconds */
 
 /* Takes sweep `name` for this process (BEGIN IMMEDIATE .. COMMIT): creates it with config (when create and
- * it does not exist), or checks that the stored config equals config (config NULL: any) and that no other
- * live process owns it. *jobs <= 0 takes the stored value (1 for a new sweep); otherwise it is stored.
+ * it does not exist), or checks that the stored config equals config up to its "budget" (config NULL: any;
+ * the stored config becomes config) and that no other live process owns it. *jobs <= 0 takes the stored value (1 for a new sweep); otherwise it is stored.
  * *stored_config (when not NULL) receives the stored config (caller frees). */
 int ft__hpo_store_take(ft_hpo_db *db, const char *name, const char *config, int create, int *jobs,
                        long long *sweep_id, char **stored_config);

@@ -98,13 +98,9 @@ static const char *report_path(const char *opt, const char *db, const char *name
 }
 
 /* the config text with the command-line overrides applied */
-static int load_config(const char *path, const ft_opt *opts, char **out) {
+static int apply_overrides(const char *text, const char *path, const ft_opt *opts, char **out) {
     *out = NULL;
-    char *text;
-    size_t len;
-    FT_TRY(ft_file_read_all(path, &text, &len));
     cJSON *root = cJSON_Parse(text);
-    free(text);
     if (!root) return ft_error(FT_ERR_FORMAT, "%s: invalid JSON", path);
     const char *name = ft_opt_str(opts, "name", NULL), *strategy = ft_opt_str(opts, "strategy", NULL);
     long seed = -1, trials = -1;
@@ -125,6 +121,16 @@ static int load_config(const char *path, const ft_opt *opts, char **out) {
     return *out ? FT_OK : ft_error(FT_ERR_NOMEM, "out of memory");
 }
 
+static int load_config(const char *path, const ft_opt *opts, char **out) {
+    char *text;
+    size_t len;
+    *out = NULL;
+    FT_TRY(ft_file_read_all(path, &text, &len));
+    int rc = apply_overrides(text, path, opts, out);
+    free(text);
+    return rc;
+}
+
 int ft_cmd_sweep(int argc, char **argv) {
     ft_opt opts[] = {
         {"config", 1, "sweep.json: search space, strategy, budget, scheduler (see the README)", NULL},
@@ -136,7 +142,7 @@ int ft_cmd_sweep(int argc, char **argv) {
         {"name", 1, "sweep name (overrides the config's \"name\")", NULL},
         {"strategy", 1, "grid | random | bayes | tpe (overrides the config)", NULL},
         {"seed", 1, "sweep seed (overrides the config)", NULL},
-        {"trials", 1, "budget in trials (overrides the config)", NULL},
+        {"trials", 1, "budget in trials (overrides the config; with --resume, a larger one extends the sweep)", NULL},
         {"report", 1, "HTML report path (default: sweep-NAME.html next to the database)", NULL},
         {"no-report", 0, "do not write the HTML report", NULL},
         {"quiet", 0, "no per-trial lines on stderr", NULL},
@@ -171,14 +177,19 @@ int ft_cmd_sweep(int argc, char **argv) {
         } else {
             ft_hpo_trial *old;
             int nold;
-            rc = ft_hpo_sweep_load(db, resume, &s, &old, &nold);
+            ft_hpo_spec *stored = NULL;
+            rc = ft_hpo_sweep_load(db, resume, &stored, &old, &nold);
             for (int i = 0; rc == FT_OK && i < nold; i++) ft_hpo_trial_free(&old[i]);
             if (rc == FT_OK) free(old);
+            /* --trials / --seed / ... apply to the stored config too (a larger budget extends the sweep) */
+            if (rc == FT_OK) rc = apply_overrides(stored->json, resume, opts, &text);
+            if (rc == FT_OK) rc = ft_hpo_spec_parse(text, resume, &s);
+            ft_hpo_spec_free(stored);
         }
         free(text);
         if (rc == FT_OK) {
             progress pg = {s->max_trials, 0, INFINITY};
-            ft_hpo_run_opts ro = {.jobs = (int)jobs, .resume = resume != NULL, .objective_cmd = ft_opt_str(opts, "objective-cmd", NULL),
+            ft_hpo_run_opts ro = {.jobs = (int)jobs, .objective_cmd = ft_opt_str(opts, "objective-cmd", NULL),
                                   .quiet = ft_opt_flag(opts, "quiet"), .on_trial = ft_opt_flag(opts, "quiet") ? NULL : on_trial, .ud = &pg};
             rc = ft_hpo_sweep_run(db, s, &ro);
             if (rc < 0) fprintf(stderr, "finetune sweep: %s\n", ft_last_error());
