@@ -42,14 +42,15 @@ if command -v python3 >/dev/null 2>&1 && ! python3 -c "import sacrebleu, rouge_s
 fi
 # llama.cpp itself (PyPI `llama-cpp-python`, which compiles llama.cpp from source: a few minutes) and gguf-py
 # (PyPI `gguf`): tests/test_gguf_llama_cpp compares our logits on GGUF files with llama.cpp's (it prints SKIP
-# when llama_cpp is absent); bench/generate_gguf.sh times both; tests/parity/make_gguf_fixtures.py uses gguf.
+# when llama_cpp is absent); tests/gguf/llama_cpp_check.py (test_gguf_export_llama_cpp) has llama.cpp check the
+# files `finetune export` writes; bench/generate_gguf.sh times both; tests/parity/make_gguf_fixtures.py uses gguf.
 if command -v python3 >/dev/null 2>&1 && ! python3 -c "import gguf" 2>/dev/null; then
   echo "setup: installing the PyPI package gguf (gguf-py: GGUF fixtures and bench conversion)" >&2
   python3 -m pip install -q gguf >&2 || echo "setup: warning: could not install gguf; bench/generate_gguf.sh will not run" >&2
 fi
 if command -v python3 >/dev/null 2>&1 && ! python3 -c "import llama_cpp" 2>/dev/null; then
   echo "setup: installing the PyPI package llama-cpp-python (builds llama.cpp from source, a few minutes)" >&2
-  python3 -m pip install -q llama-cpp-python >&2 || echo "setup: warning: could not install llama-cpp-python; test_gguf_llama_cpp will be skipped" >&2
+  CMAKE_BUILD_PARALLEL_LEVEL=2 python3 -m pip install -q llama-cpp-python >&2 || echo "setup: warning: could not install llama-cpp-python; test_gguf_llama_cpp and test_gguf_export_llama_cpp will be skipped" >&2
 fi
 # fairlearn (PyPI; pulls numpy, pandas, scipy, scikit-learn): tests/test_fairness compares the fairness metrics of
 # `finetune eval --group-column` with it on fresh random predictions (skipped with a message when absent).

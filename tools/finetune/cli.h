@@ -12,6 +12,7 @@ int ft_cmd_bench(int argc, char **argv);
 int ft_cmd_convert(int argc, char **argv);
 int ft_cmd_init(int argc, char **argv);
 int ft_cmd_merge(int argc, char **argv);
+int ft_cmd_export(int argc, char **argv);
 int ft_cmd_train(int argc, char **argv);
 int ft_cmd_eval(int argc, char **argv);
 int ft_cmd_predict(int argc, char **argv);
