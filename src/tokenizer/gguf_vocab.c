@@ -90,9 +90,8 @@ int ft__tokenizer_gguf_meta(const ft_tokenizer *tok, int vocab_size, const char 
         /* the token made by merge rank k scores -k (its first merge: the lowest rank wins) */
         char *buf = NULL;
         size_t cap = 0;
-        float *set = scores;
-        unsigned char *done_ = calloc((size_t)V, 1);
-        if (!done_) { rc = ft_error(FT_ERR_NOMEM, "gguf vocabulary: out of memory"); goto done; }
+        unsigned char *ranked = calloc((size_t)V, 1);   /* [V] 1 once the token's first merge is seen */
+        if (!ranked) { rc = ft_error(FT_ERR_NOMEM, "gguf vocabulary: out of memory"); goto done; }
         for (int k = 0; k < tok->n_merges && rc == FT_OK; k++) {
             const ft_tok_token *a = &tok->tokens[tok->merge_list[k][0]], *b = &tok->tokens[tok->merge_list[k][1]];
             size_t n = (size_t)a->len + b->len + 1;
@@ -105,11 +104,11 @@ int ft__tokenizer_gguf_meta(const ft_tokenizer *tok, int vocab_size, const char 
             memcpy(buf + a->len, tok->pool + b->off, b->len);
             buf[a->len + b->len] = 0;
             int id = ft_tokenizer_token_id(tok, buf);
-            if (id >= 0 && id < V && !done_[id]) { set[id] = -(float)k; done_[id] = 1; }
+            if (id >= 0 && id < V && !ranked[id]) { scores[id] = -(float)k; ranked[id] = 1; }
         }
-        /* the base symbols (single characters) rank above every merge product */
+        /* the base symbols (single characters, score 0) rank with the first merge: never merge products */
         free(buf);
-        free(done_);
+        free(ranked);
         if (rc < 0) goto done;
     }
 

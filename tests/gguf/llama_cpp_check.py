@@ -13,7 +13,9 @@ What it shows (every line ends OK or FAIL; the exit status is the number of fail
   2. the same for a small random-init GPT-2 (`finetune init`, 2 layers, C=256, with the real GPT-2
      tokenizer from tests/fixtures/tokenizer/gpt2);
   3. a LoRA adapter (a few steps of `finetune train --method lora`) exported as a LoRA GGUF and applied by
-     llama.cpp (lora_path=) over the base F32 GGUF: the greedy ids of `finetune generate --adapter`;
+     llama.cpp (lora_path=) over the base F32 GGUF: the greedy ids of `finetune generate --adapter`; the same
+     adapter merged (`--merge`) into one GGUF; a GPT-2 LoRA on c_attn / c_proj / c_fc (llama.cpp's fused
+     attn_qkv) likewise;
   4. the other architectures from tests/fixtures/decoder (Qwen2 with q/k/v biases and tied embeddings,
      Mistral, Llama with GQA, with linear rope scaling and with Llama-3 rope scaling), each given a
      SentencePiece tokenizer cut from stories260K's to its vocabulary: F32 GGUF greedy ids equal;
@@ -249,6 +251,22 @@ def main():
         del llm
         differs = any(ft_greedy(base, p, 24) != ft_greedy(base, p, 24, adapter) for p in prompts)
         report(differs, "stories260K + LoRA: the adapter changes the greedy ids (the check is not vacuous)")
+        # --merge: the adapter folded into the weights, one F32 GGUF
+        merged = os.path.join(tmp, "stories-merged-f32.gguf")
+        ft("export", "--model", base, "--adapter", adapter, "--merge", "--format", "gguf", "--out", merged)
+        llm = load(merged)
+        for p in prompts[1:]:
+            ours, theirs = ft_greedy(base, p, 24, adapter), lc_greedy(llm, p, 24)
+            report(ours == theirs, f"stories260K --merge GGUF: greedy ids from {p}: llama.cpp == finetune generate --adapter")
+        del llm
+        # a GPT-2 LoRA (c_attn, c_proj, c_fc: the fused attn_qkv included)
+        grun = os.path.join(tmp, "run_gpt2_lora")
+        ft("train", "--model", g2, "--method", "lora", "--lora-targets", "c_attn,c_proj,c_fc", "--lr", "5e-2",
+           "--max-steps", "3", "--out", grun, *common)
+        glora = os.path.join(tmp, "gpt2-lora.gguf")
+        ft("export", "--model", g2, "--adapter", os.path.join(grun, "final"), "--format", "gguf", "--out", glora)
+        greedy_check("GPT-2 tiny + LoRA GGUF", g2, g_f32, [[15496, 11, 995]], 16, adapter=os.path.join(grun, "final"),
+                     lora_gguf=glora)
 
         # 4. the other architectures
         for fx in ("qwen2", "mistral", "llama_gqa", "llama_rope_linear", "llama_rope_llama3_tied"):
