@@ -267,6 +267,9 @@ def main():
         ft("export", "--model", g2, "--adapter", os.path.join(grun, "final"), "--format", "gguf", "--out", glora)
         greedy_check("GPT-2 tiny + LoRA GGUF", g2, g_f32, [[15496, 11, 995]], 16, adapter=os.path.join(grun, "final"),
                      lora_gguf=glora)
+        p = [15496, 11, 995]
+        report(ft_greedy(g2, p, 16) != ft_greedy(g2, p, 16, os.path.join(grun, "final")),
+               "GPT-2 tiny + LoRA: the adapter changes the greedy ids (the check is not vacuous)")
 
         # 4. the other architectures
         for fx in ("qwen2", "mistral", "llama_gqa", "llama_rope_linear", "llama_rope_llama3_tied"):
