@@ -174,7 +174,8 @@ static void check_set(const set *s, const char *key, int stem, int check_bootstr
         bad += !close_to("bootstrap chrf ci", b.ci[FT_TS_CHRF], num(cJSON_GetObjectItem(bs, "chrf"), "ci"), 1e-4);
         printf("  %-12s bootstrap 1000 (seed 12345): BLEU %.4f +- %.4f [%.4f, %.4f], chrF %.4f +- %.4f\n", key,
                b.mean[0], b.ci[0], b.low[0], b.high[0], b.mean[1], b.ci[1]);
-        for (int k = 0; k < FT_TS_COUNT; k++) bad += !(b.low[k] <= b.high[k]);
+        for (int k = 0; k < FT_TS_DISTINCT1; k++) bad += !(b.low[k] <= b.score[k] && b.score[k] <= b.high[k]);
+        bad += !isnan(b.mean[FT_TS_DISTINCT1]) || !isnan(b.ci[FT_TS_DISTINCT2]);  /* distinct-n: not resampled */
     }
     ft_text_stats_free(st);
     assert_int_equal(bad, 0);

@@ -64,6 +64,8 @@
  *              every score recomputed on each resample from the summed statistics (corpus BLEU / chrF) or the
  *              mean of the per-example scores; mean, and the 2.5 / 97.5 percentiles as sacreBLEU takes them
  *              (sorted[samples / 40], sorted[samples - samples / 40 - 1]); ci = half their distance.
+ *              distinct-n is not resampled (NaN in the bootstrap and paired results): it is not a mean over
+ *              examples, and repeated examples in a resample push it down, so its "interval" would miss the score.
  *   paired     sacreBLEU's paired bootstrap test (Moses' bootstrap-hypothesis-difference-significance):
  *              the same resamples for both systems, d_s = |sys_s - base_s|, p = (1 + #{d_s - mean(d) > |sys -
  *              base|}) / (samples + 1).
@@ -78,6 +80,7 @@
 #ifndef FINETUNE_TEXTMETRICS_H
 #define FINETUNE_TEXTMETRICS_H
 #include <stdint.h>
+#include <stddef.h>
 
 /* metric groups, for ft_text_metric_opts.metrics */
 enum {
@@ -160,6 +163,8 @@ typedef struct ft_text_bootstrap {
     double   low[FT_TS_COUNT];    /* 2.5th percentile: sorted[n_samples / 40] */
     double   high[FT_TS_COUNT];   /* 97.5th: sorted[n_samples - n_samples / 40 - 1] */
     double   ci[FT_TS_COUNT];     /* (high - low) / 2, sacreBLEU's "mu +- ci" */
+    char     bleu_signature[160]; /* with "|bs:N|seed:S" as sacreBLEU writes it after resampling */
+    char     chrf_signature[160];
 } ft_text_bootstrap;
 
 /* Bootstrap over n_samples >= 1 resamples drawn with numpy's default_rng(seed). */
@@ -172,6 +177,7 @@ typedef struct ft_text_paired {
     double   base_mean[FT_TS_COUNT], base_ci[FT_TS_COUNT];   /* bootstrap mean / ci of each system */
     double   sys_mean[FT_TS_COUNT], sys_ci[FT_TS_COUNT];
     double   p_value[FT_TS_COUNT];                           /* paired bootstrap p-value of sys vs base */
+    char     bleu_signature[160], chrf_signature[160];       /* with "|bs:N|seed:S" */
 } ft_text_paired;
 
 /* Paired bootstrap test of sys against base: same n, same metric groups and stemming (FT_ERR_INVALID
@@ -186,4 +192,42 @@ int ft_text_scores_compute(const char *const *hyp, const char *const *const *ref
 /* The Porter stem of the lowercase ASCII word w[0, n) as NLTK's PorterStemmer() (NLTK_EXTENSIONS mode) gives
  * it, into out (cap >= n + 2 bytes, NUL-terminated); returns its length, or FT_ERR_INVALID when cap is short. */
 int ft_porter_stem(const char *w, int n, char *out, int cap);
+/* ---- reading texts: one per line, or JSONL (what `finetune score` reads; the input is untrusted) ----
+ *
+ * Lines end at "\n" (a "\r" before it is dropped); a final newline does not start another line, so an empty
+ * file has 0 lines and a blank line is an empty text. JSONL: one JSON object per line, the text in a field: the
+ * first of `fields` (a NULL-terminated list) that the first object has; a string, null (absent), or a list of
+ * strings / nulls (several references on one line: column c holds the c-th). Every line must be valid UTF-8
+ * without NUL bytes. Errors (FT_ERR_FORMAT) name the file and line: "ref.txt:12: not valid UTF-8 (byte 0xff at
+ * column 5)", "pred.jsonl:3: no field \"prediction\" (fields tried: prediction, text)".
+ *
+ *     const char *fields[] = {"prediction", "text", NULL};
+ *     ft_text_file f;
+ *     if (ft_text_file_read(&f, "pred.jsonl", FT_TEXT_FILE_AUTO, fields) == FT_OK) {
+ *         const char *const *hyp = ft_text_file_column(&f, 0);   // hyp[i], i < f.n
+ *         ...
+ *         ft_text_file_free(&f);
+ *     }                                                                                                      */
+typedef enum ft_text_file_format {
+    FT_TEXT_FILE_AUTO,   /* JSONL when the name ends in .jsonl / .ndjson or the first line is a JSON object */
+    FT_TEXT_FILE_LINES,  /* one text per line */
+    FT_TEXT_FILE_JSONL,  /* one JSON object per line */
+} ft_text_file_format;
+
+typedef struct ft_text_file {
+    int    n;        /* lines (examples) */
+    int    n_cols;   /* texts per line: 1, or the longest list a JSONL field held */
+    char **text;     /* [n_cols][n]: text[c * n + i] is column c of line i; NULL = absent */
+    int    jsonl;    /* 1 when read as JSONL */
+    char   field[64]; /* the JSONL field used ("" for plain lines) */
+} ft_text_file;
+
+/* Parses data[0, len) (name is used in messages only). *out is zeroed on failure. */
+int  ft_text_file_parse(ft_text_file *out, const char *data, size_t len, const char *name, ft_text_file_format fmt,
+                        const char *const *fields);
+/* Reads and parses the file at path ("-" = stdin). */
+int  ft_text_file_read(ft_text_file *out, const char *path, ft_text_file_format fmt, const char *const *fields);
+void ft_text_file_free(ft_text_file *f);
+/* Column c as an array of n strings (entries may be NULL), or NULL when c is out of range. Valid until free. */
+const char *const *ft_text_file_column(const ft_text_file *f, int c);
 #endif

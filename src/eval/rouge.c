@@ -108,6 +108,7 @@ static int dp_reserve(ft__tm_ctx *cx, size_t cells) {
 
 /* LCS length with two rows */
 static int lcs_len(ft__tm_ctx *cx, const int32_t *a, int an, const int32_t *b, int bn, int *out) {
+    if ((size_t)an * (size_t)bn > FT__TM_LCS_MAX) return FT_ERR_RANGE;  /* the same bound as the full tables */
     FT_TRY(dp_reserve(cx, 2 * ((size_t)bn + 1)));
     int32_t *prev = cx->dp, *cur = cx->dp + bn + 1;
     memset(prev, 0, ((size_t)bn + 1) * sizeof *prev);

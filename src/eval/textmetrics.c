@@ -222,7 +222,7 @@ void ft__text_score_subset(const ft_text_stats *st, const int32_t *idx, int32_t 
         for (int j = 0; j < n; j++) s += st->ex[(size_t)(idx ? idx[j] : j) * FT_TS_COUNT + (size_t)k];
         v[k] = s / n;
     }
-    if (st->metrics & FT_TEXT_DISTINCT) {
+    if ((st->metrics & FT_TEXT_DISTINCT) && !idx) {  /* (not resampled: bootstrap.c) */
         for (int g = 0; g < 2; g++) {
             const int32_t *ids = g ? st->bi : st->uni;
             const int64_t *off = g ? st->bi_off : st->uni_off;
