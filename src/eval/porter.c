@@ -30,9 +30,9 @@ static int cons(const char *s, int i) {
     int flip = 0;
     while (i > 0 && s[i] == 'y') { flip ^= 1; i--; }
     /* s[i] is the letter before the run, or the run's first y at 0 */
-    int base = (i == 0 && s[0] == 'y') ? 0 : !is_vowel_letter(s[i]);
     if (i == 0 && s[0] == 'y') return flip ? 0 : 1;  /* y at 0 is a consonant; each y after alternates */
-    return flip ? !base : base;
+    int before = !is_vowel_letter(s[i]);            /* the letter before the run: a consonant? */
+    return flip ? !before : before;
 }
 
 /* m of s[0, n): the number of VC transitions (one pass, the consonant flag carried along) */
