@@ -17,6 +17,7 @@
 #include "finetune/fileio.h"
 #include "finetune/status.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +82,7 @@ int ft_llama2c_load(ft_llama_ckpt *ck, const char *path) {
         }
         memcpy(h, p, sizeof h);
         ck->tied = h[5] > 0;
-        if (h[5] < 0) h[5] = -h[5];
+        if (h[5] < 0) h[5] = h[5] == INT32_MIN ? INT32_MAX : -h[5];   /* -INT32_MIN overflows; INT32_MAX fails the checks below */
         header_bytes = sizeof h;
         version = 0;
     }
