@@ -224,6 +224,63 @@ static void test_encoder_config_bounds(void **state) {
     }
 }
 
+/* BERT / DistilBERT / RoBERTa: a tiny checkpoint under a config.json that asks for 10^4 or 10^3 layers, a width of
+ * 65536, a vocabulary of 2^24 or an FFN of 2^20 is a clear error naming config.json and the field, before the
+ * layout is allocated (it allocated the whole layout first: tens of GB, or an abort under ASan). The real configs
+ * still load. */
+static void test_encoder_config_weights_mismatch(void **state) {
+    (void)state;
+    static const struct { const char *fixture, *key; double value; const char *key2; double value2; int rc; const char *want; } cases[] = {
+        {"bert_tiny", "num_hidden_layers", 10000, NULL, 0, FT_ERR_FORMAT, "\"num_hidden_layers\" is 10000"},
+        {"bert_tiny", "num_hidden_layers", 1000, NULL, 0, FT_ERR_SHAPE, "\"num_hidden_layers\" is 1000 but the weights in"},
+        {"bert_tiny", "num_hidden_layers", 1000, "hidden_size", 4096, FT_ERR_SHAPE, "\"num_hidden_layers\" is 1000 but the weights in"},
+        {"bert_tiny", "hidden_size", 65536, NULL, 0, FT_ERR_SHAPE, "\"hidden_size\" is 65536 but the word embeddings in"},
+        {"distilbert_tiny", "n_layers", 10000, NULL, 0, FT_ERR_FORMAT, "\"n_layers\" is 10000"},
+        {"distilbert_tiny", "n_layers", 1000, NULL, 0, FT_ERR_SHAPE, "\"n_layers\" is 1000 but the weights in"},
+        {"distilbert_tiny", "vocab_size", 1 << 24, NULL, 0, FT_ERR_SHAPE, "\"vocab_size\" is 16777216 but the word embeddings in"},
+        {"roberta_tiny", "num_hidden_layers", 10000, NULL, 0, FT_ERR_FORMAT, "\"num_hidden_layers\" is 10000"},
+        {"roberta_tiny", "num_hidden_layers", 1000, NULL, 0, FT_ERR_SHAPE, "\"num_hidden_layers\" is 1000 but the weights in"},
+        {"roberta_tiny", "hidden_size", 65536, NULL, 0, FT_ERR_SHAPE, "\"hidden_size\" is 65536 but the word embeddings in"},
+        {"roberta_tiny", "intermediate_size", 1 << 20, NULL, 0, FT_ERR_SHAPE, "\"intermediate_size\" 1048576, \"vocab_size\" 100"},
+        {"distilbert_tiny", "hidden_dim", 1 << 20, "max_position_embeddings", 1 << 24, FT_ERR_SHAPE, "\"hidden_dim\" 1048576"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char src[256], dir[512], cmd[1200];
+        snprintf(src, sizeof src, "tests/fixtures/encoder/%s", cases[i].fixture);
+        snprintf(dir, sizeof dir, "%s/enc_mismatch_%zu", g_dir, i);
+        assert_int_equal(ft_mkdirs(dir), FT_OK);
+        snprintf(cmd, sizeof cmd, "cp %s/model.safetensors %s/", src, dir);
+        assert_int_equal(system(cmd), 0);
+        char cfg[512];
+        snprintf(cfg, sizeof cfg, "%s/config.json", src);
+        cJSON *j = read_json(cfg);
+        /* the real config loads */
+        ft_encoder_model *m = NULL;
+        assert_int_equal(ft_encoder_load(&m, src, 0, NULL), FT_OK);
+        ft_encoder_close(m);
+        cJSON_ReplaceItemInObject(j, cases[i].key, cJSON_CreateNumber(cases[i].value));
+        if (cases[i].key2) cJSON_ReplaceItemInObject(j, cases[i].key2, cJSON_CreateNumber(cases[i].value2));
+        write_json(ft_test_path(dir, "config.json"), j);
+        cJSON_Delete(j);
+        long before = peak_rss_mb();
+        double t0 = now_s();
+        m = NULL;
+        int rc = ft_encoder_load(&m, dir, 0, NULL);
+        printf("  %s %s=%g: %s (%.3f s, peak RSS %ld -> %ld MB)\n", cases[i].fixture, cases[i].key, cases[i].value,
+               rc ? ft_last_error() : "accepted", now_s() - t0, before, peak_rss_mb());
+        ft_encoder_close(m);
+        assert_int_equal(rc, cases[i].rc);
+        assert_non_null(strstr(ft_last_error(), "config.json"));
+        assert_non_null(strstr(ft_last_error(), cases[i].want));
+        assert_true(peak_rss_mb() < before + 100);
+        /* the same through QLoRA's loader */
+        rc = ft_encoder_load_quantized(&m, dir, NULL, NULL, FT_NF4);
+        ft_encoder_close(m);
+        assert_int_equal(rc, cases[i].rc);
+        assert_non_null(strstr(ft_last_error(), cases[i].want));
+    }
+}
+
 /* adapter_config.json: lora_alpha 1e300 was accepted (scale inf: garbage) */
 static void test_adapter_config_bounds(void **state) {
     (void)state;
@@ -502,6 +559,7 @@ int main(void) {
         cmocka_unit_test(test_decoder_config_bounds),
         cmocka_unit_test(test_config_weights_mismatch),
         cmocka_unit_test(test_encoder_config_bounds),
+        cmocka_unit_test(test_encoder_config_weights_mismatch),
         cmocka_unit_test(test_adapter_config_bounds),
         cmocka_unit_test(test_tokenizer_id_bound),
         cmocka_unit_test(test_headers_hashed),

@@ -32,6 +32,24 @@ int ft__model_config_param_count(const ft_model_config *c, int64_t *n, const cha
     return FT_OK;
 }
 
+int ft__encoder_config_param_count(const ft_encoder_config *c, int64_t *n, const char *path) {
+    /* what encoder.c's layout plans: embeddings, L blocks (q, k, v, out with biases, two LayerNorms, the FFN),
+     * and the largest head (dense [C, C] + labels [K, C], or the MLM transform + vocabulary bias) */
+    int64_t C = c->n_embd, V = c->vocab_size, L = c->n_layer, I = c->ffn_hidden, K = c->num_labels > 0 ? c->num_labels : 0;
+    int64_t layer = 0, total = 0, head = 0;
+    int ovf = mul_add(&layer, 4 * C, C) || mul_add(&layer, 2 * I, C) || mul_add(&layer, 9, C) || mul_add(&layer, 1, I);
+    ovf = ovf || mul_add(&total, L, layer) || mul_add(&total, V + c->max_pos + (c->type_vocab_size > 0 ? c->type_vocab_size : 0), C) ||
+          mul_add(&total, 2, C);
+    ovf = ovf || mul_add(&head, C + K, C) || mul_add(&head, 4, C) || mul_add(&head, 1, V + K) || mul_add(&total, 1, head);
+    *n = total;
+    if (ovf || total > FT_MAX_PARAMS)
+        return ft_error(FT_ERR_RANGE, "%s: the encoder would have %s%lld parameters (vocabulary %d, width %d, %d layers, FFN %d, "
+                        "%d positions, %d labels); the limit is %lld", path, ovf ? "more than " : "",
+                        ovf ? (long long)INT64_MAX : (long long)total, c->vocab_size, c->n_embd, c->n_layer, c->ffn_hidden,
+                        c->max_pos, c->num_labels, (long long)FT_MAX_PARAMS);
+    return FT_OK;
+}
+
 static void token_id(int *id, const char *key, int vocab, const char *path) {
     if (*id < -1 || *id >= vocab) {
         FT_LOGW("%s: \"%s\" %d is outside the vocabulary of %d tokens; ignored", path, key, *id, vocab);

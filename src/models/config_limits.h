@@ -34,6 +34,11 @@ int ft__model_config_check(ft_model_config *c, const char *path);
  * FT_ERR_RANGE when the count overflows 64 bits or passes FT_MAX_PARAMS. */
 int ft__model_config_param_count(const ft_model_config *c, int64_t *n, const char *path);
 
+/* The parameters an encoder of config c lays out, at most (the body, and a head as large as the largest task's,
+ * K = c->num_labels) into *n; FT_ERR_RANGE when the count overflows 64 bits or passes FT_MAX_PARAMS. The loader
+ * compares it with the values the weight files hold before allocating anything (encoder_io.c). */
+int ft__encoder_config_param_count(const ft_encoder_config *c, int64_t *n, const char *path);
+
 /* The size and number fields of an encoder's config.json (BERT / RoBERTa / DistilBERT keys), checked
  * against the limits before the encoder parser reads them. type: the model_type. */
 int ft__encoder_config_check_json(const cJSON *root, const char *type, const char *path);

@@ -275,6 +275,56 @@ static int load_head(ft_encoder_model *m, ft_safetensors *st, const char *dir, i
 
 /* ------------------------------------------------------------ loading */
 
+/* the layers the checkpoint holds: 1 + the largest l of a tensor named [<prefix>]<layers>.<l>.* */
+static int64_t ckpt_layers(const ft_safetensors *st, const ft__enc_family *f) {
+    int64_t n = 0;
+    size_t k = strlen(f->layers);
+    for (int i = 0; i < ft_st_count(st); i++) {
+        const char *s = strstr(ft_st_at(st, i)->name, f->layers);
+        if (!s || s[k] != '.' || s[k + 1] < '0' || s[k + 1] > '9') continue;
+        long long l = strtoll(s + k + 1, NULL, 10);
+        if (l >= n && l < INT32_MAX) n = l + 1;
+    }
+    return n;
+}
+
+/* Before anything is allocated: a config.json that does not fit the weight files is refused with a message that
+ * names config.json and the field. Fewer layers in the checkpoint than the config's, or word embeddings of another
+ * width or vocabulary, can never load; and a config that lays out far more values than the files hold (an FFN of
+ * 2^20 over one of 32) would first allocate and zero all of it (tens of GB, before the first missing tensor is
+ * noticed). A small shortfall is left to the tensor-by-tensor check, whose message names the missing tensor. */
+static int check_fits_weights(const ft_encoder_model *m, const ft_safetensors *st, const char *dir, const char *path) {
+    const ft_encoder_config *c = &m->cfg;
+    const ft__enc_config_keys *k = m->fam->keys;
+    int64_t layers = ckpt_layers(st, m->fam);
+    if (layers < c->n_layer)
+        return ft_error(FT_ERR_SHAPE, "%s: \"%s\" is %d but the weights in %s hold %lld layers: config.json and the weights do "
+                        "not belong together", path, k->layers, c->n_layer, dir, (long long)layers);
+    char wte[128];
+    snprintf(wte, sizeof wte, "%sembeddings.word_embeddings.weight", m->fam->prefix);
+    const ft_st_entry *e = find_tensor(st, m->fam, wte);
+    if (e && e->ndim == 2 && e->shape[1] != c->n_embd)
+        return ft_error(FT_ERR_SHAPE, "%s: \"%s\" is %d but the word embeddings in %s are %lld wide: config.json and the weights "
+                        "do not belong together", path, k->width, c->n_embd, dir, (long long)e->shape[1]);
+    if (e && e->ndim == 2 && e->shape[0] != c->vocab_size)
+        return ft_error(FT_ERR_SHAPE, "%s: \"vocab_size\" is %d but the word embeddings in %s hold %lld tokens: config.json and "
+                        "the weights do not belong together", path, c->vocab_size, dir, (long long)e->shape[0]);
+    int64_t want, have = 0;
+    FT_TRY(ft__encoder_config_param_count(c, &want, path));
+    for (int i = 0; i < ft_st_count(st); i++) {
+        e = ft_st_at(st, i);
+        int64_t n = 1;
+        for (int d = 0; d < e->ndim; d++) n *= e->shape[d];   /* checked against nbytes at open */
+        have += n;
+    }
+    if (want > 2 * have + (1 << 24))
+        return ft_error(FT_ERR_SHAPE, "%s lays out %lld parameters (\"%s\" %d, \"%s\" %d, \"%s\" %d, \"vocab_size\" %d, "
+                        "\"max_position_embeddings\" %d, %d labels) but the weights in %s hold only %lld values: config.json and "
+                        "the weights do not belong together", path, (long long)want, k->layers, c->n_layer, k->width, c->n_embd,
+                        k->ffn, c->ffn_hidden, c->vocab_size, c->max_pos, c->num_labels, dir, (long long)have);
+    return FT_OK;
+}
+
 static int resolve_options(ft_encoder_model *m, const ft_encoder_options *o, const cJSON *root, const char *path, int ckpt_labels) {
     if (o->num_labels < 0) return ft_error(FT_ERR_INVALID, "num_labels %d: must be >= 0 (0 = from config.json)", o->num_labels);
     if ((int)o->task < FT_TASK_AUTO || o->task > FT_TASK_MLM) return ft_error(FT_ERR_INVALID, "encoder task %d is not a task", (int)o->task);
@@ -323,9 +373,10 @@ int ft_encoder_load_quantized(ft_encoder_model **out, const char *dir, const ft_
     if (rc == FT_OK) rc = config_labels(m, m->src_config);
     m->be = be ? be : ft_backend_cpu();
     if (rc == FT_OK && q != FT_F32 && q != FT_NF4 && q != FT_Q8_ROW) rc = ft_error(FT_ERR_INVALID, "quantization must be nf4 or int8");
-    if (rc == FT_OK) rc = ft__enc_layout(m, q);   /* a quantized weight is filled by read_param as it loads */
     ft_safetensors *st = NULL;
     if (rc == FT_OK) rc = ft_st_open(&st, dir);
+    if (rc == FT_OK) rc = check_fits_weights(m, st, dir, path);
+    if (rc == FT_OK) rc = ft__enc_layout(m, q);   /* a quantized weight is filled by read_param as it loads */
     for (int i = 0; rc == FT_OK && i < m->n_params; i++) {
         int head = 0;
         for (int g = E_HEAD0; g < E_COUNT; g++) head |= m->slot[g] == i;
