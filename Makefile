@@ -92,7 +92,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_UTIL) $(BUILD)/libfinetune.a
 # the tests of shared state, which `make SANITIZE=thread test` runs (the CPU backend's OpenMP runtime is not
 # instrumented, so the other tests would only report it)
 TSAN_TESTS := $(BUILD)/tests/test_context_threads $(BUILD)/tests/test_encoder_train_state $(BUILD)/tests/test_serve_engine_threads $(BUILD)/tests/test_serve_metrics \
-              $(BUILD)/tests/test_serve_http_threads \
+              $(BUILD)/tests/test_serve_http_threads $(BUILD)/tests/test_serve_stress \
               $(BUILD)/tests/test_train_state
 RUN_TESTS := $(if $(filter thread,$(SANITIZE)),$(TSAN_TESTS),$(TEST_BIN))
 
