@@ -1,6 +1,7 @@
 # finetune — build, test, bench.
 #   make                      build/libfinetune.a and build/finetune
-#   make test                 build and run every test (tests/test_*.c), prints "N passed, N failed"
+#   make test                 build and run every test (tests/test_*.c) and fuzz each fuzz target FUZZ_TEST_SECONDS (3;
+#                             0 = not at all), prints "N passed, N failed"
 #   make bench                finetune bench side by side with PyTorch (bench/run.sh)
 #   make SANITIZE=address     instrumented build in build-address/ (same for undefined)
 #   make SANITIZE=thread test ThreadSanitizer build running the tests of shared state (TSAN_TESTS)
@@ -33,10 +34,12 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_UTIL := $(BUILD)/obj/tests/util/testutil.o $(BUILD)/obj/tests/util/http_client.o
 
 # the libFuzzer targets (fuzz/fuzz_<name>.c): replayed over their seeds by tests/test_fuzz_seeds in `make test`
-# (entry point renamed to ft_fuzz_<name>), fuzzed by `make fuzz`
+# (entry point renamed to ft_fuzz_<name>), fuzzed by `make fuzz`, and fuzzed FUZZ_TEST_SECONDS each by `make test`
+# (tests/fuzz_short.sh: clang build in build-fuzz/, one test per target; not in the SANITIZE=... runs)
 FUZZ_SRC   := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_NAMES := $(FUZZ_SRC:fuzz/fuzz_%.c=%)
 FUZZ_SECONDS ?= 60
+FUZZ_TEST_SECONDS ?= 3
 FUZZ_OPT   := -O1 -g -march=native -fno-omit-frame-pointer -fsanitize=address,undefined,fuzzer-no-link -Wno-unknown-warning-option
 
 .PHONY: all test bench clean fixtures fuzz fuzz-bins serve-hostile
@@ -96,9 +99,11 @@ TSAN_TESTS := $(BUILD)/tests/test_context_threads $(BUILD)/tests/test_encoder_tr
               $(BUILD)/tests/test_train_state
 RUN_TESTS := $(if $(filter thread,$(SANITIZE)),$(TSAN_TESTS),$(TEST_BIN))
 
+FUZZ_SHORT := $(if $(SANITIZE),,$(if $(filter-out 0,$(FUZZ_TEST_SECONDS)),tests/fuzz_short.sh))
+
 test: all $(RUN_TESTS)
 	@./scripts/check_names.sh $(BUILD)/libfinetune.a
-	@BUILD=$(BUILD) ./tests/run_all.sh $(RUN_TESTS)
+	@BUILD=$(BUILD) MAKE="$(MAKE)" FUZZ_OPT="$(FUZZ_OPT)" FUZZ_TEST_SECONDS=$(FUZZ_TEST_SECONDS) ./tests/run_all.sh $(RUN_TESTS) $(FUZZ_SHORT)
 
 bench: all
 	@./bench/run.sh $(BUILD)/finetune

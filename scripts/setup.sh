@@ -3,14 +3,15 @@
 # Debian packages: compiler toolchain, OpenBLAS (OpenMP build), PCRE2, utf8proc, cJSON, SQLite (the sweep and run
 # store of `finetune sweep`), libmicrohttpd (the
 # HTTP server of `finetune serve`), cmocka, xxd (embeds the web page of `finetune serve` into the binary), clang
-# (libFuzzer, for make fuzz: CI runs every fuzz target for a few seconds).
+# and libclang-rt-dev (libFuzzer and the sanitizer runtimes: make fuzz, and make test fuzzes every target for a
+# few seconds).
 # Chromium (Debian) runs the web page of `finetune serve` headless in tests/serve/web_check.sh.
 # With --python it also installs the PyPI packages used by parity-fixture scripts and bench/ (torch, transformers;
 # peft, fastapi, uvicorn and httpx for bench/serve.sh's reference server and load generator; optuna and scipy for
 # bench/hpo.sh and tests/parity/make_hpo_fixtures.py).
 set -euo pipefail
 need=()
-for p in build-essential pkg-config libopenblas-openmp-dev libpcre2-dev libutf8proc-dev libcjson-dev libmicrohttpd-dev libsqlite3-dev libcmocka-dev xxd chromium clang; do
+for p in build-essential pkg-config libopenblas-openmp-dev libpcre2-dev libutf8proc-dev libcjson-dev libmicrohttpd-dev libsqlite3-dev libcmocka-dev xxd chromium clang libclang-rt-dev; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
