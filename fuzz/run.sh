@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fuzz/run.sh BUILD SECONDS NAME... — runs each libFuzzer target for SECONDS on its seeds (fuzz/corpus/NAME,
 # read-only) plus what earlier runs found (BUILD/corpus/NAME); crashes, leaks, undefined behaviour (UBSan halts on
-# the first report), timeouts (> 10 s per input) and out-of-memory inputs (> 2 GB) go to BUILD/crashes/NAME-*.
+# the first report), timeouts (> FUZZ_INPUT_TIMEOUT, 10 s, per input) and out-of-memory inputs (> 2 GB) go to BUILD/crashes/NAME-*.
 # A target that does not stop within SECONDS + FUZZ_GRACE (120) s (a hang outside an input, e.g. at exit) is killed
 # and failed.
 # Prints a line per target and exits 1 if any failed.
@@ -18,7 +18,7 @@ for name in "$@"; do
   if [ "${FUZZ_SCRATCH:-0}" = 1 ]; then corpus="$build/scratch/$name"; log="$build/scratch/$name.log"; rm -rf "$corpus"; fi
   mkdir -p "$corpus"
   start=$(date +%s)
-  timeout -k 10 $((secs + ${FUZZ_GRACE:-120})) "$build/fuzz/$name" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+  timeout -k 10 $((secs + ${FUZZ_GRACE:-120})) "$build/fuzz/$name" -max_total_time="$secs" -timeout="${FUZZ_INPUT_TIMEOUT:-10}" -rss_limit_mb=2048 -max_len=65536 \
       -print_final_stats=1 -artifact_prefix="$build/crashes/$name-" "$corpus" "fuzz/corpus/$name" > "$log" 2>&1
   rc=$?
   took=$(( $(date +%s) - start ))

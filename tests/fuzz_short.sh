@@ -9,6 +9,8 @@
 set -uo pipefail
 build="${FUZZ_BUILD:-build-fuzz}"
 secs="${FUZZ_TEST_SECONDS:-3}"
+# the Makefile's FUZZ_OPT when run by hand
+FUZZ_OPT="${FUZZ_OPT:--O1 -g -march=native -fno-omit-frame-pointer -fsanitize=address,undefined,fuzzer-no-link -Wno-unknown-warning-option}"
 # no names: every target (fuzz/fuzz_<name>.c)
 if [ $# -eq 0 ]; then set -- $(ls fuzz/fuzz_*.c | sed 's|fuzz/fuzz_\(.*\)\.c|\1|'); fi
 n=$#
@@ -32,7 +34,7 @@ if ! ${MAKE:-make} --no-print-directory BUILD="$build" CC=clang OPT="$FUZZ_OPT" 
   exit 1
 fi
 echo "fuzz: targets built in $build/ ($(( $(date +%s) - t0 )) s); each runs $secs s"
-out=$(FUZZ_SCRATCH=1 FUZZ_GRACE=60 ./fuzz/run.sh "$build" "$secs" "$@")
+out=$(FUZZ_SCRATCH=1 FUZZ_GRACE=60 FUZZ_INPUT_TIMEOUT=30 ./fuzz/run.sh "$build" "$secs" "$@")
 printf '%s\n' "$out"
 ok=$(printf '%s\n' "$out" | grep -c '^fuzz .* ok ')
 bad=$((n - ok))

@@ -535,7 +535,14 @@ static void test_long_record_truncated_early(void **state) {
             assert_memory_equal(lids + 1, fids + flen - 63, 63 * sizeof *ids);
             ft_dataset_free(dsl);
         } else {
-            assert_true(dt < 5.0);
+            /* tokenized whole, the 50 MB take minutes (5 MB alone: 20 s on the loaded 2-core machine); cut early,
+             * 0.4 s plain. ASan makes reading and parsing 50 MB several times slower (5.1 s measured under load) */
+#ifdef __SANITIZE_ADDRESS__
+            const double limit = 30.0;
+#else
+            const double limit = 5.0;
+#endif
+            assert_true(dt < limit);
         }
         ft_dataset_free(ds);
         free(text);
