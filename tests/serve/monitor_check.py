@@ -155,8 +155,14 @@ def main():
         long_text = "this film is a long meandering sequence of scenes that never quite add up to a story worth telling"
         st, _, _ = c.req("POST", "/models/cls/predict", {"texts": [long_text] * 40})
         check(st == 200, "40 long texts")
-        _, text, _ = c.req("GET", "/metrics")
-        ms = parse_metrics(text.decode())
+        # the drift monitor sees a request when it completes (after its answer was sent): poll a moment for the
+        # last one (a loaded machine scraped /metrics first once)
+        for _ in range(50):
+            _, text, _ = c.req("GET", "/metrics")
+            ms = parse_metrics(text.decode())
+            if get(ms, "finetune_drift_alarm", model="cls", signal="prompt_tokens") == 1:
+                break
+            time.sleep(0.1)
         check(get(ms, "finetune_drift_alarm", model="cls", signal="prompt_tokens") == 1, "drift_alarm{cls,prompt_tokens} = 1")
         check((get(ms, "finetune_drift_alarms_total") or 0) >= 1, "drift_alarms_total >= 1")
         check(get(ms, "finetune_drift_alarm", model="stories", signal="prompt_tokens") == 0, "no alarm on stories")
