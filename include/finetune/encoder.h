@@ -197,6 +197,23 @@ int ft_encoder_load_weights(ft_encoder_model *m, const char *dir);
 size_t ft_encoder_weight_bytes(const ft_encoder_model *m);
 size_t ft_encoder_activation_bytes(const ft_encoder_model *m, int B, int T);
 
+/* ============================== attributions (explain.h) ==============================
+ * What token attributions need from the body. The word-embedding output is the input that Integrated
+ * Gradients moves (Captum's LayerIntegratedGradients on embeddings.word_embeddings):
+ *   ft_encoder_forward_embeds   ft_encoder_forward_ex with wte[ids] replaced by word_embeds [B*T, C]
+ *                               (NULL: the lookup); position and token-type embeddings are added as usual
+ *                               (ids still give RoBERTa's positions). in->labels may be NULL.
+ *   ft_encoder_backward_embeds  dword_embeds [B*T, C] (ASSIGNED) = d( sum_{r,k} dlogits[r,k] logits[r,k] ) /
+ *                               d(word-embedding output) through the head and the whole body for the last
+ *                               forward; classify / regress heads, training mode off, no LoRA adapters on the
+ *                               model (merge them first). Parameter gradients are neither computed nor touched.
+ *   ft_encoder_attention        the attention probabilities of the last forward, [L, B, NH, T, T]
+ *                               (att[l,b,h,t,j]: query t, key j; 0 for padding keys), kept by every forward
+ *                               for the backward anyway (no extra cost); valid until the next forward. */
+int ft_encoder_forward_embeds(ft_encoder_model *m, const ft_encoder_inputs *in, const float *word_embeds, float *loss);
+int ft_encoder_backward_embeds(ft_encoder_model *m, const float *dlogits, float *dword_embeds);
+const float *ft_encoder_attention(const ft_encoder_model *m);
+
 /* ============================== QLoRA: a quantized frozen base ==============================
  * Re-stores the linear weights of every block (query, key, value, attention output, FFN in / out;
  * DistilBERT q_lin k_lin v_lin out_lin lin1 lin2) as q = FT_NF4 (bitsandbytes NF4, blocks of 64,

@@ -215,7 +215,7 @@ static void linear_backward(const ft_encoder_train_state *st, int l, int s, floa
     const ft_param *w = enc_lw(st, l, s);
     size_t wsn;
     float *ws = enc_ws(st, &wsn);
-    ft__linear_q_backward(st->m->be, dinp, w->grad, enc_lg(st, l, s + 1), dout, inp, w, N, C, OC, ws, wsn);
+    ft__linear_q_backward(st->m->be, dinp, st->input_grads ? NULL : w->grad, enc_lg(st, l, s + 1), dout, inp, w, N, C, OC, ws, wsn);
     ft__enc_lora_backward(st, l, s, inp, dout, dinp, N);
 }
 
@@ -255,7 +255,13 @@ static void body_forward(ft_encoder_train_state *s) {
     const ft_backend *be = m->be;
     enc_acts *a = &s->a;
     int B = a->B, T = a->T, N = B * T, C = c->n_embd, L = c->n_layer, NH = c->n_head, HS = C / NH, I = c->ffn_hidden;
-    be->embedding_forward(be->ctx, a->emb, a->ids, a->pos, enc_gp(s, E_WTE), enc_gp(s, E_WPE), N, T, C);
+    if (s->word_embeds) {   /* attributions: the word-embedding output is given; positions added as the lookup does */
+        const float *wpe = enc_gp(s, E_WPE);
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < C; j++) a->emb[(size_t)i * C + j] = s->word_embeds[(size_t)i * C + j] + wpe[(size_t)a->pos[i] * C + j];
+    } else {
+        be->embedding_forward(be->ctx, a->emb, a->ids, a->pos, enc_gp(s, E_WTE), enc_gp(s, E_WPE), N, T, C);
+    }
     if (enc_gp(s, E_WTT)) {
         be->embedding_forward(be->ctx, a->dtmp, a->types, NULL, enc_gp(s, E_WTT), NULL, N, T, C);
         be->residual_forward(be->ctx, a->emb, a->emb, a->dtmp, (size_t)N * C);
@@ -357,7 +363,7 @@ static void body_backward(ft_encoder_train_state *s) {
     int B = a->B, T = a->T, N = B * T, C = c->n_embd, L = c->n_layer, NH = c->n_head, HS = C / NH, I = c->ffn_hidden;
     size_t NC = (size_t)N * C;
     float ph = ft__enc_hidden_p(s), pa = ft__enc_attn_p(s);
-    int first = first_needed_layer(s);
+    int first = s->input_grads ? -1 : first_needed_layer(s);
     /* blocks: a->dx holds d(block output) on entry, d(block input) on exit */
     for (int l = L - 1; l >= 0 && l >= first; l--) {
         size_t lN = (size_t)l * N;
@@ -390,6 +396,10 @@ static void body_backward(ft_encoder_train_state *s) {
     if (first >= 0) return;   /* embeddings frozen */
     if (ph > 0) be->dropout_backward(be->ctx, a->dx, a->dx, NC, ph, ft__enc_site_seed(s, -1, 0));
     be->layernorm_backward(be->ctx, a->dtmp, enc_gg(s, E_LN_W), enc_gg(s, E_LN_B), a->dx, NULL, a->emb, enc_gp(s, E_LN_W), a->e_mean, a->e_rstd, N, C);
+    if (s->input_grads) {   /* d(embedding sum) = d(word-embedding output): the attributions' gradient */
+        memcpy(s->dword_embeds, a->dtmp, sizeof(float) * NC);
+        return;
+    }
     be->embedding_backward(be->ctx, enc_gg(s, E_WTE), enc_gg(s, E_WPE), a->dtmp, a->ids, a->pos, N, T, C);
     if (enc_gp(s, E_WTT)) be->embedding_backward(be->ctx, enc_gg(s, E_WTT), NULL, a->dtmp, a->types, NULL, N, T, C);
 }
@@ -414,3 +424,32 @@ int ft_encoder_backward(ft_encoder_model *m) {
     double d = ft_encoder_loss_denominator(m);
     return ft_encoder_backward_scaled(m, d > 0 ? (float)(1.0 / d) : 0.0f);
 }
+
+/* ------------------------------------------------------------ attributions (explain.h) */
+
+int ft_encoder_forward_embeds(ft_encoder_model *m, const ft_encoder_inputs *in, const float *word_embeds, float *loss) {
+    m->ts.word_embeds = word_embeds;
+    int rc = ft__enc_forward(&m->ts, in, loss);
+    m->ts.word_embeds = NULL;
+    return rc;
+}
+
+int ft_encoder_backward_embeds(ft_encoder_model *m, const float *dlogits, float *dword_embeds) {
+    ft_encoder_train_state *s = &m->ts;
+    enc_acts *a = &s->a;
+    if (!a->B || !dlogits || !dword_embeds) return ft_error(FT_ERR_INVALID, "encoder input gradient: needs a forward pass first, dlogits and an output");
+    if (m->task != FT_TASK_CLASSIFY && m->task != FT_TASK_REGRESS)
+        return ft_error(FT_ERR_UNSUPPORTED, "encoder input gradient: only the sequence heads (classify, regress), not %s", ft_encoder_task_name(m->task));
+    if (s->lora) return ft_error(FT_ERR_UNSUPPORTED, "encoder input gradient: the model carries LoRA adapters; merge them first (ft_encoder_merge_lora)");
+    if (s->training) return ft_error(FT_ERR_INVALID, "encoder input gradient: training mode is on (dropout); turn it off");
+    memcpy(a->dlogits, dlogits, sizeof(float) * (size_t)a->rows * a->cols);
+    s->input_grads = 1;
+    s->dword_embeds = dword_embeds;
+    m->head->backward(s);
+    body_backward(s);
+    s->input_grads = 0;
+    s->dword_embeds = NULL;
+    return FT_OK;
+}
+
+const float *ft_encoder_attention(const ft_encoder_model *m) { return m->ts.a.B ? m->ts.a.att : NULL; }

@@ -84,6 +84,12 @@ struct ft_encoder_train_state {
     enc_acts a;
     struct enc_lora_state *lora;   /* LoRA adapters (encoder_lora.c) or NULL */
     /* ft_encoder_forward_adapters (encoder_adapter.c): each sequence's adapter during that forward */
+    /* attributions (ft_encoder_forward_embeds / ft_encoder_backward_embeds): the word-embedding output given in
+     * place of wte[ids] [N,C] (NULL: the lookup), and where the backward puts its gradient [N,C]; while
+     * input_grads is set the backward computes input gradients only (every parameter gradient NULL) */
+    const float *word_embeds;
+    float *dword_embeds;
+    int input_grads;
     const struct ft_adapter *const *row_ad;   /* [B] or NULL */
     float *row_xa; size_t row_xa_n;           /* scratch [T, rmax] */
 };
@@ -242,8 +248,8 @@ static inline float *enc_ws(const ft_encoder_train_state *s, size_t *wsn) {
     return s->own ? s->m->qws : s->qws;
 }
 static inline float *enc_gp(const ft_encoder_train_state *s, int g) { int i = s->m->slot[g]; return i >= 0 ? enc_params(s)[i].t.data : NULL; }
-static inline float *enc_gg(const ft_encoder_train_state *s, int g) { int i = s->m->slot[g]; return i >= 0 ? enc_params(s)[i].grad : NULL; }
+static inline float *enc_gg(const ft_encoder_train_state *s, int g) { int i = s->m->slot[g]; return i >= 0 && !s->input_grads ? enc_params(s)[i].grad : NULL; }
 static inline const ft_param *enc_lw(const ft_encoder_train_state *s, int l, int k) { return &enc_params(s)[s->m->lslot[l * S_COUNT + k]]; }
 static inline float *enc_lp(const ft_encoder_train_state *s, int l, int k) { return enc_lw(s, l, k)->t.data; }
-static inline float *enc_lg(const ft_encoder_train_state *s, int l, int k) { return enc_lw(s, l, k)->grad; }
+static inline float *enc_lg(const ft_encoder_train_state *s, int l, int k) { return s->input_grads ? NULL : enc_lw(s, l, k)->grad; }
 #endif
