@@ -20,6 +20,7 @@ int ft_cmd_serve(int argc, char **argv);
 int ft_cmd_bias(int argc, char **argv);
 int ft_cmd_sweep(int argc, char **argv);
 int ft_cmd_score(int argc, char **argv);
+int ft_cmd_explain(int argc, char **argv);
 
 /* Option table: long name, whether it takes a value, help text. */
 typedef struct ft_opt {

@@ -12,6 +12,7 @@ static const ft_command k_commands[] = {
     {"eval",     ft_cmd_eval,     "loss and perplexity (decoders) or accuracy / F1 / ... (encoders) of a model on a data file"},
     {"predict",  ft_cmd_predict,  "an encoder's label and probabilities for a text (or each stdin line)"},
     {"bias",     ft_cmd_bias,     "bias probes of a language model: CrowS-Pairs, WinoBias, templates / BOLD generations scored by a classifier"},
+    {"explain",  ft_cmd_explain,  "token attributions of a prediction: Shapley values, Integrated Gradients, attention maps"},
     {"generate", ft_cmd_generate, "generate text from a prompt (KV cache; greedy, temperature, top-k, top-p)"},
     {"serve",    ft_cmd_serve,    "serve models and adapters over HTTP (OpenAI-compatible, classification API)"},
     {"score",    ft_cmd_score,    "BLEU / chrF / ROUGE / exact match / F1 / distinct-n of predictions against references"},
