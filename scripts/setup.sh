@@ -27,6 +27,8 @@ if [ "${1:-}" = "--python" ]; then
     python3 -m pip install -q peft fastapi uvicorn httpx >&2
   # optuna: the reference TPE of bench/hpo.sh; scipy: tests/parity/make_hpo_fixtures.py (GP reference)
   python3 -c "import optuna, scipy" 2>/dev/null || python3 -m pip install -q optuna scipy >&2
+  # captum: the Integrated Gradients reference of tests/parity/make_explain_fixtures.py (fixture generation only)
+  python3 -c "import captum" 2>/dev/null || python3 -m pip install -q captum >&2
 fi
 # The official openai Python client (PyPI `openai`, small, pure Python): tests/test_serve_http drives
 # `finetune serve` with it unchanged (tests/serve/openai_client_test.py).
