@@ -297,7 +297,7 @@ static void test_features_and_errors(void **state) {
 }
 
 /* decoders: f = log p(continuation | text) equals -(sum of the forward's token losses); exact Shapley values
- * are efficient; IG and attention are refused with a clear message */
+ * are efficient; IG's completeness gap shrinks with steps; attention is refused with a clear message */
 static void test_decoder(void **state) {
     const char *dir = "models/stories260K";
     ft_model *m = NULL;
@@ -337,8 +337,25 @@ static void test_decoder(void **state) {
     printf("  exact Shapley: f(x) %.6f f(masked) %.6f sum %.6f gap %.1e\n", r.f_input, r.f_masked, r.sum, r.gap);
     assert_true(fabs(r.gap) < 1e-6);
     assert_true(fabs(r.f_input - ft_explainer_f_input(e)) < 1e-4);
-    double attr[64];
-    assert_int_equal(ft_explain_ig(e, NULL, attr, NULL), FT_ERR_UNSUPPORTED);
+    /* Integrated Gradients through the decoder's backward: completeness holds as the steps grow */
+    double attr[64], gaps[2];
+    int steps[2] = {4, 64};
+    for (int i = 0; i < 2; i++) {
+        ft_ig_options io = {steps[i], FT_IG_BASELINE_MASK};
+        ft_ig_result ir;
+        assert_int_equal(ft_explain_ig(e, &io, attr, &ir), 0);
+        gaps[i] = fabs(ir.gap);
+        printf("  IG %2d steps: sum %.6f, f(x) - f(baseline) %.6f - %.6f, completeness gap %.2e\n", steps[i], ir.sum, ir.f_input,
+               ir.f_baseline, ir.gap);
+        assert_true(fabs(ir.f_baseline - r.f_masked) < 1e-3);   /* the baseline is the all-masked text */
+        for (int t = 0; t < T; t++) if (feat[t] < 0) assert_true(attr[t] == 0.0);
+    }
+    assert_true(gaps[1] < gaps[0]);
+    assert_true(gaps[1] < 1e-2 * fabs(r.f_input - r.f_masked) + 1e-4);
+    /* the value function still runs after IG changed the batch shape */
+    double again[64];
+    assert_int_equal(ft_explain_shap_exact(e, again, NULL), 0);
+    for (int i = 0; i < nf; i++) assert_true(fabs(again[i] - phi[i]) < 1e-4);
     float *att;
     assert_int_equal(ft_explain_attention(e, &att, NULL, NULL), FT_ERR_UNSUPPORTED);
     /* the continuation may not hold features */
@@ -412,8 +429,11 @@ static void test_cli(void **state) {
     assert_int_equal(ft_test_finetune(&out, "explain --model models/stories260K --text 'Lily'"), 1);
     assert_non_null(strstr(out, "--continuation"));
     free(out);
-    assert_int_equal(ft_test_finetune(&out, "explain --model models/stories260K --text 'Lily' --continuation ' ran' --method ig"), 1);
-    assert_non_null(strstr(out, "decoders take --method shap"));
+    assert_int_equal(ft_test_finetune(&out, "explain --model models/stories260K --text 'Lily' --continuation ' ran' --method attention"), 1);
+    assert_non_null(strstr(out, "decoders take --method shap or ig"));
+    free(out);
+    assert_int_equal(ft_test_finetune(&out, "explain --model models/stories260K --text 'Lily saw' --continuation ' a dog' --method ig"), 0);
+    assert_non_null(strstr(out, "completeness: sum attr"));
     free(out);
     assert_int_equal(ft_test_finetune(&out, "explain --model models/stories260K --text 'Lily saw' --continuation ' a dog' --unit word"), 0);
     assert_non_null(strstr(out, "efficiency: sum phi"));

@@ -22,14 +22,14 @@
  *                  values as the number of orders grows, and every order's contributions sum to v(all) - v(none),
  *                  so efficiency holds exactly at any budget. Seeded.
  *
- * Integrated Gradients (encoders): along the straight line from a baseline to the input in the space of the
- * word-embedding output (what Captum's LayerIntegratedGradients on embeddings.word_embeddings moves; position
- * and token-type embeddings are added unchanged):
+ * Integrated Gradients (encoders and decoders): along the straight line from a baseline to the input in the space
+ * of the word-embedding output (what Captum's LayerIntegratedGradients on embeddings.word_embeddings moves;
+ * position and token-type embeddings are added unchanged), with the gradient from our own backward:
  *   attr_t = sum_c (e_tc - e'_tc) * sum_k w_k df/de_tc (e' + a_k (e - e'))
  * with Gauss-Legendre nodes a_k and weights w_k on [0, 1] (Captum's default method 'gausslegendre',
  * n_steps 50). Baseline e': the embedding of the mask id at feature tokens (FT_IG_BASELINE_MASK, Captum's
- * baselines = the masked ids) or zeros there (FT_IG_BASELINE_ZERO); special tokens keep their own embedding
- * (attribution 0). The completeness gap sum_t attr_t - (f(x) - f(baseline)) is reported; it shrinks with steps.
+ * baselines = the masked ids) or zeros there (FT_IG_BASELINE_ZERO); special tokens (and a decoder's continuation)
+ * keep their own embedding (attribution 0). The completeness gap sum_t attr_t - (f(x) - f(baseline)) is reported; it shrinks with steps.
  *
  *   ft_explainer *e;
  *   int feat[T], nf = ft_explain_features(tok, ids, T, FT_EXPLAIN_WORD, feat);
@@ -122,7 +122,8 @@ typedef struct ft_ig_result {
     double gap;                 /* completeness gap: sum - (f_input - f_baseline) */
     int steps;
 } ft_ig_result;
-/* Per-token attributions attr[T] (specials 0); encoders only (decoders: FT_ERR_UNSUPPORTED). */
+/* Per-token attributions attr[T] (specials and a decoder's continuation 0). FT_ERR_UNSUPPORTED for a quantized
+ * decoder embedding table. */
 int ft_explain_ig(ft_explainer *e, const ft_ig_options *o, double *attr, ft_ig_result *r);
 /* Gauss-Legendre nodes x[n] and weights w[n] on [0, 1] (sum w = 1), ascending, in double. */
 int ft_gauss_legendre(int n, double *x, double *w);

@@ -156,6 +156,16 @@ int  ft_model_zero_grad(ft_model *m);
  * (the gradient of the mean loss). For accumulation over micro-batches pass 1/total_targets. */
 int  ft_model_backward(ft_model *m, float grad_scale);
 
+/* Attributions (explain.h): the word-embedding output as an input.
+ *   ft_model_forward_embeds   ft_model_forward with wte[ids] replaced by word_embeds [B*T, C] (NULL: the lookup);
+ *                             GPT-2's position embeddings are added as usual; positions 0..T-1, no segments.
+ *   ft_model_backward_embeds  dword_embeds [B*T, C] (ASSIGNED) = d( sum of the last forward's token losses ) /
+ *                             d(word-embedding output); the forward must have had targets; training mode off, no LoRA
+ *                             adapters on the model. Parameter gradients are neither computed nor touched; the logits
+ *                             of the forward are overwritten (by their gradient). */
+int ft_model_forward_embeds(ft_model *m, const int *ids, const int *targets, const float *word_embeds, int B, int T, float *loss);
+int ft_model_backward_embeds(ft_model *m, float *dword_embeds);
+
 /* QLoRA: stores the frozen linear weights of every block (q/k/v, o, MLP) quantized — FT_NF4 (4-bit
  * NormalFloat, blocks of 64, double-quantized scales) or FT_Q8_ROW (int8, absmax per row) — and
  * releases their f32 copies; those weights become frozen. Embeddings, norms, biases and the LM head

@@ -115,8 +115,8 @@ static float attn_p(const ft_train_state *s) { return s->training ? s->m->cfg.at
 
 /* the gradients a state trains of the base weights: the model's own state, those of m->params; an extra
  * state none (its base is frozen and shared) */
-static float *lg(const ft_train_state *s, int l, int slot) { return s->own ? ft_lg(s->m, l, slot) : NULL; }
-static float *gg(const ft_train_state *s, int slot) { return s->own ? ft_gg(s->m, slot) : NULL; }
+static float *lg(const ft_train_state *s, int l, int slot) { return s->own && !s->input_grads ? ft_lg(s->m, l, slot) : NULL; }
+static float *gg(const ft_train_state *s, int slot) { return s->own && !s->input_grads ? ft_gg(s->m, slot) : NULL; }
 
 void ft__norm_forward(const ft_model *m, float *out, float *mean, float *rstd, const float *inp,
                          const float *w, const float *b, int N) {
@@ -227,7 +227,14 @@ static int forward(ft_train_state *s, const int *ids, const int *targets, const 
     a->has_targets = targets != NULL;
     const int *segp = a->has_seg ? a->seg : NULL;
 
-    be->embedding_forward(be->ctx, a->encoded, a->ids, a->pos, ft_gp(m, G_WTE), ft_gp(m, G_WPE), N, T, C);
+    if (s->word_embeds) {   /* attributions: the word-embedding output is given; positions added as the lookup does */
+        const float *wpe = ft_gp(m, G_WPE);
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < C; j++)
+                a->encoded[(size_t)i * C + j] = s->word_embeds[(size_t)i * C + j] + (wpe ? wpe[(size_t)a->pos[i] * C + j] : 0.0f);
+    } else {
+        be->embedding_forward(be->ctx, a->encoded, a->ids, a->pos, ft_gp(m, G_WTE), ft_gp(m, G_WPE), N, T, C);
+    }
     if (embd_p(s) > 0) be->dropout_forward(be->ctx, a->encoded, a->encoded, (size_t)N * C, embd_p(s), site_seed(s->dropout_seed, -1, 0));
     train_hooks th = {s, segp, B, T};
     ft_block_ops ops = {.attention = train_attention, .lora = train_lora, .ctx = &th, .ws = ws, .wsn = wsn,
@@ -289,7 +296,7 @@ static int backward(ft_train_state *s, float grad_scale) {
     const ft_backend *be = m->be;
     ft_acts *a = &s->a;
     if (!a->B || !a->has_targets) return ft_error(FT_ERR_INVALID, "backward needs a forward pass with targets first");
-    if (!s->grads_ready) FT_TRY(ft_train_state_zero_grad(s));
+    if (!s->grads_ready && !s->input_grads) FT_TRY(ft_train_state_zero_grad(s));
     size_t wsn;
     float *ws = ft__ts_ws(s, &wsn);
     int B = a->B, T = a->T, N = B * T, C = c->n_embd, V = c->vocab_size, L = c->n_layer;
@@ -337,8 +344,30 @@ static int backward(ft_train_state *s, float grad_scale) {
         norm_backward(m, a->dres, lg(s, l, P_LN1_W), lg(s, l, P_LN1_B), a->dln, a->dres, x, ft_lp(m, l, P_LN1_W), ln1m, ln1r, N);
     }
     if (embd_p(s) > 0) be->dropout_backward(be->ctx, a->dres, a->dres, (size_t)N * C, embd_p(s), site_seed(s->dropout_seed, -1, 0));
+    if (s->input_grads) return FT_OK;   /* a->dres = d(word-embedding output): the attributions' gradient */
     be->embedding_backward(be->ctx, gg(s, G_WTE), gg(s, G_WPE), a->dres, a->ids, a->pos, N, T, C);
     return FT_OK;
+}
+
+/* ------------------------------------------------------------ attributions (explain.h) */
+
+int ft_model_forward_embeds(ft_model *m, const int *ids, const int *targets, const float *word_embeds, int B, int T, float *loss) {
+    m->ts.word_embeds = word_embeds;
+    int rc = forward(&m->ts, ids, targets, NULL, NULL, B, T, loss);
+    m->ts.word_embeds = NULL;
+    return rc;
+}
+
+int ft_model_backward_embeds(ft_model *m, float *dword_embeds) {
+    ft_train_state *s = &m->ts;
+    if (!dword_embeds) return ft_error(FT_ERR_INVALID, "decoder input gradient: no output");
+    if (s->n_lora) return ft_error(FT_ERR_UNSUPPORTED, "decoder input gradient: the model carries LoRA adapters; merge them first");
+    if (s->training) return ft_error(FT_ERR_INVALID, "decoder input gradient: training mode is on (dropout); turn it off");
+    s->input_grads = 1;
+    int rc = backward(s, 1.0f);
+    s->input_grads = 0;
+    if (rc == FT_OK) memcpy(dword_embeds, s->a.dres, sizeof(float) * (size_t)s->a.B * s->a.T * m->cfg.n_embd);
+    return rc;
 }
 
 int ft_model_backward(ft_model *m, float grad_scale) { return backward(&m->ts, grad_scale); }

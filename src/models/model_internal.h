@@ -81,6 +81,11 @@ struct ft_train_state {
     float label_smoothing;
     float *qws; size_t qws_floats;        /* extra states: their quantized-matmul workspace; own: NULL (the model's) */
     ft_acts a;
+    /* attributions (ft_model_forward_embeds / ft_model_backward_embeds): the word-embedding output given in place of
+     * wte[ids] [N,C] (NULL: the lookup); while input_grads is set the backward computes input gradients only (every
+     * parameter gradient NULL) and leaves d(word-embedding output) in a.dres */
+    const float *word_embeds;
+    int input_grads;
 };
 
 struct ft_model {

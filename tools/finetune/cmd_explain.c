@@ -184,7 +184,7 @@ int ft_cmd_explain(int argc, char **argv) {
     ft_opt opts[] = {
         {"model", 1, "an encoder classifier (finetune train --task classify) or a decoder directory", NULL},
         {"text", 1, "the text to explain (required)", NULL},
-        {"method", 1, "shap (default), ig (Integrated Gradients, encoders) or attention (encoders)", NULL},
+        {"method", 1, "shap (default), ig (Integrated Gradients) or attention (encoders)", NULL},
         {"target", 1, "classifiers: the class explained, a label name or index (default: the predicted one)", NULL},
         {"logit", 0, "classifiers: explain the target's logit instead of its softmax probability", NULL},
         {"unit", 1, "token (default) or word: the features that are masked together", NULL},
@@ -229,8 +229,8 @@ int ft_cmd_explain(int argc, char **argv) {
     r.method = method;
     int rc = load_inputs(&r, dir, text, ft_opt_str(opts, "continuation", NULL), unit, seq_len);
     int mask_id = rc == FT_OK ? ft_explain_mask_id(r.tok) : -1;
-    if (rc == FT_OK && r.dec && strcmp(method, "shap"))
-        rc = ft_error(FT_ERR_UNSUPPORTED, "--method %s is for encoder classifiers; decoders take --method shap", method);
+    if (rc == FT_OK && r.dec && !strcmp(method, "attention"))
+        rc = ft_error(FT_ERR_UNSUPPORTED, "--method attention is for encoders for now; decoders take --method shap or ig");
     if (rc == FT_OK && r.enc) {
         ft_explain_encoder_options eo = ft_explain_encoder_default_options();
         if (ft_opt_flag(opts, "logit")) eo.output = FT_EXPLAIN_LOGIT;

@@ -5,7 +5,7 @@
  * Sampled: random orders of the features, each followed by its reverse (antithetic pairs); along an order the
  * prefixes grow one feature at a time and each feature gets its marginal contribution v(prefix + i) - v(prefix);
  * phi_i is the mean over the orders. v(none) and v(all) are evaluated once and shared by every order. */
-#include "eval/explain_internal.h"
+#include "infer/explain_internal.h"
 #include "eval/eval_util.h"
 #include "finetune/rng.h"
 #include "finetune/status.h"

@@ -1,6 +1,6 @@
-/* explain_internal.h — the explainer (explain.h) shared by src/eval/explain_*.c (not a public header). */
-#ifndef FT_EVAL_EXPLAIN_INTERNAL_H
-#define FT_EVAL_EXPLAIN_INTERNAL_H
+/* explain_internal.h — the explainer (explain.h) shared by src/infer/explain_*.c (not a public header). */
+#ifndef FT_INFER_EXPLAIN_INTERNAL_H
+#define FT_INFER_EXPLAIN_INTERNAL_H
 #include <stdint.h>
 #include "finetune/explain.h"
 

@@ -4,11 +4,13 @@
  *   x'[T,C] = wte[mask_id] or 0         at feature tokens; x at special tokens (their attribution is 0)
  *   G[T,C]  = sum_k w_k df/de (x' + a_k (x - x'))      Gauss-Legendre nodes a_k, weights w_k on [0, 1]
  *   attr_t  = sum_c (x - x')[t,c] G[t,c]
- * The gradient comes from our own backward (ft_encoder_backward_embeds) with dlogits = df/dlogits:
- * probability p_y: p_y (1[k = y] - p_k); logit: 1[k = y]; regression: 1. Nodes run in batches of rows. */
-#include "eval/explain_internal.h"
+ * The gradient comes from our own backward: encoders ft_encoder_backward_embeds with dlogits = df/dlogits
+ * (probability p_y: p_y (1[k = y] - p_k); logit: 1[k = y]; regression: 1); decoders ft_model_backward_embeds of
+ * the continuation's token losses (f = -their sum). Nodes run in batches of rows. */
+#include "infer/explain_internal.h"
 #include "eval/eval_util.h"
 #include "finetune/encoder.h"
+#include "finetune/model.h"
 #include "finetune/status.h"
 
 #include <math.h>
@@ -55,10 +57,17 @@ int ft_gauss_legendre(int n, double *x, double *w) {
     return FT_OK;
 }
 
-/* the word-embedding table [V, C] of an encoder (its first parameter) */
-static const float *word_table(ft_encoder_model *m) {
-    ft_param *p = ft_encoder_param(m, 0);
-    return p && strstr(p->name, "word_embeddings.weight") ? p->t.data : NULL;
+/* the word-embedding table [V, C]: an encoder's first parameter, a decoder's "wte" */
+static const float *word_table(const ft_explainer *e) {
+    if (e->enc) {
+        ft_param *p = ft_encoder_param(e->enc, 0);
+        return p && strstr(p->name, "word_embeddings.weight") ? p->t.data : NULL;
+    }
+    for (int i = 0; i < ft_model_num_params(e->dec); i++) {
+        ft_param *p = ft_model_param(e->dec, i);
+        if (strcmp(p->name, "wte") == 0) return p->t.dtype == FT_F32 ? p->t.data : NULL;
+    }
+    return NULL;
 }
 
 /* df/dlogits of one row */
@@ -74,26 +83,59 @@ static void df_dlogits(const ft_explainer *e, const float *logits, float *d) {
     for (int k = 0; k < K; k++) d[k] = (float)(py * ((k == e->target) - exp((double)logits[k] - mx) / s));
 }
 
+/* the buffers of one IG run: rows [B, T, C] at the nodes, their gradient, inputs repeated B times */
+typedef struct ig_batch {
+    int B;
+    float *rows, *grad, *dl;
+    int *ids, *types, *mask, *targets;
+} ig_batch;
+
+/* f and df/d(rows) of the first n rows of the batch (decoders run all B rows: the model keeps one batch shape) */
+static int ig_grad(ft_explainer *e, ig_batch *g, int n, double *f) {
+    int T = e->T;
+    if (e->enc) {
+        ft_encoder_inputs in = {g->ids, g->types, g->mask, NULL, NULL, n, T};
+        FT_TRY(ft_encoder_forward_embeds(e->enc, &in, g->rows, NULL));
+        const float *lg = ft_encoder_logits(e->enc);
+        for (int b = 0; b < n; b++) {
+            if (f) f[b] = ft__explain_f_of_logits(e, lg + (size_t)b * e->K);
+            df_dlogits(e, lg + (size_t)b * e->K, g->dl + (size_t)b * e->K);
+        }
+        return ft_encoder_backward_embeds(e->enc, g->dl, g->grad);
+    }
+    /* decoders: f = -(sum of the continuation's token losses); the backward gives d(sum of losses) = -df */
+    float loss;
+    FT_TRY(ft_model_forward_embeds(e->dec, g->ids, g->targets, g->rows, g->B, T, &loss));
+    if (f) f[0] = -(double)loss * ft_model_num_targets(e->dec) / g->B;   /* n == 1 here: the rows are equal */
+    FT_TRY(ft_model_backward_embeds(e->dec, g->grad));
+    size_t n_all = (size_t)g->B * T * ft_model_get_config(e->dec)->n_embd;
+    for (size_t i = 0; i < n_all; i++) g->grad[i] = -g->grad[i];
+    return FT_OK;
+}
+
 int ft_explain_ig(ft_explainer *e, const ft_ig_options *o, double *attr, ft_ig_result *r) {
     if (!e || !attr) return ft_error(FT_ERR_INVALID, "integrated gradients: no explainer or output");
-    if (!e->enc) return ft_error(FT_ERR_UNSUPPORTED, "integrated gradients: only encoder classifiers for now (decoders: use --method shap)");
     ft_ig_options d = ft_ig_default_options();
     if (!o) o = &d;
     int S = o->steps, T = e->T;
     if (S <= 0 || S > 10000) return ft_error(FT_ERR_INVALID, "integrated gradients: %d steps (1..10000)", S);
-    ft_encoder_model *m = e->enc;
-    const ft_encoder_config *c = ft_encoder_get_config(m);
-    int C = c->n_embd, B = e->batch_rows < S ? e->batch_rows : S;
-    const float *wte = word_table(m);
-    if (!wte) return ft_error(FT_ERR_UNSUPPORTED, "integrated gradients: the encoder's first parameter is not its word embeddings");
+    int C = e->enc ? ft_encoder_get_config(e->enc)->n_embd : ft_model_get_config(e->dec)->n_embd;
+    const float *wte = word_table(e);
+    if (!wte) return ft_error(FT_ERR_UNSUPPORTED, "integrated gradients: the model's word embeddings are not an f32 table");
+    ig_batch g = {e->batch_rows < S ? e->batch_rows : S, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    int B = g.B;
     size_t TC = (size_t)T * C;
     float *x = malloc(sizeof(float) * TC), *xb = malloc(sizeof(float) * TC);
-    float *rows = malloc(sizeof(float) * TC * B), *grad = malloc(sizeof(float) * TC * B);
-    float *dl = malloc(sizeof(float) * (size_t)B * e->K);
+    g.rows = malloc(sizeof(float) * TC * B);
+    g.grad = malloc(sizeof(float) * TC * B);
+    g.dl = malloc(sizeof(float) * (size_t)B * (e->K > 0 ? e->K : 1));
+    g.ids = malloc(sizeof(int) * (size_t)T * B);
+    g.types = malloc(sizeof(int) * (size_t)T * B);
+    g.mask = malloc(sizeof(int) * (size_t)T * B);
+    g.targets = malloc(sizeof(int) * (size_t)T * B);
     double *G = calloc(TC, sizeof(double)), *a = malloc(sizeof(double) * S), *w = malloc(sizeof(double) * S);
-    int *ids = malloc(sizeof(int) * (size_t)T * B), *types = malloc(sizeof(int) * (size_t)T * B), *mask = malloc(sizeof(int) * (size_t)T * B);
     int rc = FT_OK;
-    if (!x || !xb || !rows || !grad || !dl || !G || !a || !w || !ids || !types || !mask) {
+    if (!x || !xb || !g.rows || !g.grad || !g.dl || !G || !a || !w || !g.ids || !g.types || !g.mask || !g.targets) {
         rc = ft_error(FT_ERR_NOMEM, "integrated gradients: out of memory");
         goto done;
     }
@@ -104,25 +146,24 @@ int ft_explain_ig(ft_explainer *e, const ft_ig_options *o, double *attr, ft_ig_r
         else if (o->baseline == FT_IG_BASELINE_ZERO) memset(xb + (size_t)t * C, 0, sizeof(float) * C);
         else memcpy(xb + (size_t)t * C, wte + (size_t)e->mask_id * C, sizeof(float) * C);
     }
-    for (int b = 0; b < B; b++) {
-        memcpy(ids + (size_t)b * T, e->ids, sizeof(int) * T);
-        memcpy(types + (size_t)b * T, e->types, sizeof(int) * T);
-        for (int t = 0; t < T; t++) mask[(size_t)b * T + t] = 1;
-    }
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            size_t i = (size_t)b * T + t;
+            g.ids[i] = e->ids[t];
+            g.types[i] = e->types[t];
+            g.mask[i] = 1;
+            g.targets[i] = !e->enc && t + 1 >= e->n_text && t + 1 < T ? e->ids[t + 1] : FT_IGNORE_INDEX;
+        }
     for (int k0 = 0; k0 < S; k0 += B) {
         int n = S - k0 < B ? S - k0 : B;
-        for (int b = 0; b < n; b++) {
-            float alpha = (float)a[k0 + b];
-            float *row = rows + (size_t)b * TC;
+        for (int b = 0; b < B; b++) {   /* rows past n (the last batch of a decoder) repeat the last node */
+            float alpha = (float)a[k0 + (b < n ? b : n - 1)];
+            float *row = g.rows + (size_t)b * TC;
             for (size_t i = 0; i < TC; i++) row[i] = xb[i] + alpha * (x[i] - xb[i]);
         }
-        ft_encoder_inputs in = {ids, types, mask, NULL, NULL, n, T};
-        if ((rc = ft_encoder_forward_embeds(m, &in, rows, NULL)) != FT_OK) goto done;
-        const float *lg = ft_encoder_logits(m);
-        for (int b = 0; b < n; b++) df_dlogits(e, lg + (size_t)b * e->K, dl + (size_t)b * e->K);
-        if ((rc = ft_encoder_backward_embeds(m, dl, grad)) != FT_OK) goto done;
+        if ((rc = ig_grad(e, &g, n, NULL)) != FT_OK) goto done;
         for (int b = 0; b < n; b++)
-            for (size_t i = 0; i < TC; i++) G[i] += w[k0 + b] * grad[(size_t)b * TC + i];
+            for (size_t i = 0; i < TC; i++) G[i] += w[k0 + b] * g.grad[(size_t)b * TC + i];
         e->evaluations += n;
     }
     ft_ksum total = {0, 0};
@@ -133,9 +174,10 @@ int ft_explain_ig(ft_explainer *e, const ft_ig_options *o, double *attr, ft_ig_r
         ft_ksum_add(&total, s);
     }
     if (r) {
-        ft_encoder_inputs in = {ids, types, mask, NULL, NULL, 1, T};
-        if ((rc = ft_encoder_forward_embeds(m, &in, xb, NULL)) != FT_OK) goto done;
-        r->f_baseline = ft__explain_f_of_logits(e, ft_encoder_logits(m));
+        for (int b = 0; b < B; b++) memcpy(g.rows + (size_t)b * TC, xb, sizeof(float) * TC);
+        double fb;
+        if ((rc = ig_grad(e, &g, 1, &fb)) != FT_OK) goto done;
+        r->f_baseline = fb;
         r->f_input = e->f_input;
         r->sum = ft_ksum_value(&total);
         r->gap = r->sum - (r->f_input - r->f_baseline);
@@ -143,7 +185,8 @@ int ft_explain_ig(ft_explainer *e, const ft_ig_options *o, double *attr, ft_ig_r
         e->evaluations++;
     }
 done:
-    free(x); free(xb); free(rows); free(grad); free(dl); free(G); free(a); free(w); free(ids); free(types); free(mask);
+    free(x); free(xb); free(g.rows); free(g.grad); free(g.dl); free(G); free(a); free(w);
+    free(g.ids); free(g.types); free(g.mask); free(g.targets);
     return rc;
 }
 

@@ -5,7 +5,7 @@
  *   encoder: logits [rows, K] -> softmax prob of the target (or its logit, or the regression output)
  *   decoder: logits [rows*T, V] -> sum_{t >= n_text} log softmax(logits[t-1])[ids[t]]
  * The sums run in double. */
-#include "eval/explain_internal.h"
+#include "infer/explain_internal.h"
 #include "finetune/encoder.h"
 #include "finetune/model.h"
 #include "finetune/status.h"
