@@ -297,7 +297,7 @@ static void test_features_and_errors(void **state) {
 }
 
 /* decoders: f = log p(continuation | text) equals -(sum of the forward's token losses); exact Shapley values
- * are efficient; IG's completeness gap shrinks with steps; attention is refused with a clear message */
+ * are efficient; IG's completeness gap shrinks with steps; attention is causal */
 static void test_decoder(void **state) {
     const char *dir = "models/stories260K";
     ft_model *m = NULL;
@@ -356,8 +356,24 @@ static void test_decoder(void **state) {
     double again[64];
     assert_int_equal(ft_explain_shap_exact(e, again, NULL), 0);
     for (int i = 0; i < nf; i++) assert_true(fabs(again[i] - phi[i]) < 1e-4);
-    float *att;
-    assert_int_equal(ft_explain_attention(e, &att, NULL, NULL), FT_ERR_UNSUPPORTED);
+    /* attention: causal (nothing above the diagonal), rows sum to 1 */
+    float *att = NULL;
+    int L = 0, NH = 0;
+    assert_int_equal(ft_explain_attention(e, &att, &L, &NH), 0);
+    assert_int_equal(L, ft_model_get_config(m)->n_layer);
+    assert_int_equal(NH, ft_model_get_config(m)->n_head);
+    for (int l = 0; l < L; l++)
+        for (int h = 0; h < NH; h++)
+            for (int t = 0; t < T; t++) {
+                double rs = 0;
+                for (int j = 0; j < T; j++) {
+                    float p = att[(((size_t)l * NH + h) * T + t) * T + j];
+                    if (j > t) assert_true(p == 0.0f);
+                    rs += p;
+                }
+                assert_true(fabs(rs - 1) < 1e-5);
+            }
+    free(att);
     /* the continuation may not hold features */
     ft_explainer *e2 = NULL;
     feat[T - 1] = 0;
@@ -429,8 +445,8 @@ static void test_cli(void **state) {
     assert_int_equal(ft_test_finetune(&out, "explain --model models/stories260K --text 'Lily'"), 1);
     assert_non_null(strstr(out, "--continuation"));
     free(out);
-    assert_int_equal(ft_test_finetune(&out, "explain --model models/stories260K --text 'Lily' --continuation ' ran' --method attention"), 1);
-    assert_non_null(strstr(out, "decoders take --method shap or ig"));
+    assert_int_equal(ft_test_finetune(&out, "explain --model models/stories260K --text 'Lily saw' --continuation ' a dog' --method attention --json"), 0);
+    assert_non_null(strstr(out, "\"layers\":"));
     free(out);
     assert_int_equal(ft_test_finetune(&out, "explain --model models/stories260K --text 'Lily saw' --continuation ' a dog' --method ig"), 0);
     assert_non_null(strstr(out, "completeness: sum attr"));

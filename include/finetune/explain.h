@@ -128,8 +128,8 @@ int ft_explain_ig(ft_explainer *e, const ft_ig_options *o, double *attr, ft_ig_r
 /* Gauss-Legendre nodes x[n] and weights w[n] on [0, 1] (sum w = 1), ascending, in double. */
 int ft_gauss_legendre(int n, double *x, double *w);
 
-/* The attention probabilities of the unmasked input, att[L, NH, T, T] (malloc'd, caller frees; query t, key j);
- * encoders only. */
+/* The attention probabilities of the unmasked input, att[L, NH, T, T] (malloc'd, caller frees; query t, key j;
+ * decoders: causal, 0 above the diagonal). */
 int ft_explain_attention(ft_explainer *e, float **att, int *L, int *NH);
 
 /* Token scores to features: feat_scores[i] = sum of tok_scores[t] over the tokens t of feature i (IG per word). */

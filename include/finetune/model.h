@@ -162,9 +162,13 @@ int  ft_model_backward(ft_model *m, float grad_scale);
  *   ft_model_backward_embeds  dword_embeds [B*T, C] (ASSIGNED) = d( sum of the last forward's token losses ) /
  *                             d(word-embedding output); the forward must have had targets; training mode off, no LoRA
  *                             adapters on the model. Parameter gradients are neither computed nor touched; the logits
- *                             of the forward are overwritten (by their gradient). */
+ *                             of the forward are overwritten (by their gradient).
+ *   ft_model_attention        the attention probabilities of the last forward, [L, B, NH, T, T] (query t, key j; 0 for
+ *                             the future keys), kept by every forward for the backward anyway; valid until the next
+ *                             forward. */
 int ft_model_forward_embeds(ft_model *m, const int *ids, const int *targets, const float *word_embeds, int B, int T, float *loss);
 int ft_model_backward_embeds(ft_model *m, float *dword_embeds);
+const float *ft_model_attention(const ft_model *m);
 
 /* QLoRA: stores the frozen linear weights of every block (q/k/v, o, MLP) quantized — FT_NF4 (4-bit
  * NormalFloat, blocks of 64, double-quantized scales) or FT_Q8_ROW (int8, absmax per row) — and

@@ -193,17 +193,32 @@ done:
 int ft_explain_attention(ft_explainer *e, float **att, int *L, int *NH) {
     if (!e || !att) return ft_error(FT_ERR_INVALID, "attention: no explainer or output");
     *att = NULL;
-    if (!e->enc) return ft_error(FT_ERR_UNSUPPORTED, "attention maps: only encoders for now");
-    const ft_encoder_config *c = ft_encoder_get_config(e->enc);
-    int T = e->T, nl = c->n_layer, nh = c->n_head;
-    ft_encoder_inputs in = {e->ids, e->types, e->bmask, NULL, NULL, 1, T};   /* bmask: all 1 */
-    FT_TRY(ft_encoder_forward_ex(e->enc, &in, NULL));
+    int T = e->T, nl, nh;
+    const float *src;
+    size_t per_layer;   /* floats between layers in src: B rows of [NH, T, T] */
+    if (e->enc) {
+        const ft_encoder_config *c = ft_encoder_get_config(e->enc);
+        nl = c->n_layer;
+        nh = c->n_head;
+        ft_encoder_inputs in = {e->ids, e->types, e->bmask, NULL, NULL, 1, T};   /* bmask: all 1 */
+        FT_TRY(ft_encoder_forward_ex(e->enc, &in, NULL));
+        src = ft_encoder_attention(e->enc);
+        per_layer = (size_t)nh * T * T;
+    } else {
+        /* decoders run at the explainer's batch shape: every row the input, row 0 taken */
+        const ft_model_config *c = ft_model_get_config(e->dec);
+        nl = c->n_layer;
+        nh = c->n_head;
+        for (int b = 0; b < e->batch_rows; b++) memcpy(e->bids + (size_t)b * T, e->ids, sizeof(int) * (size_t)T);
+        FT_TRY(ft_model_forward(e->dec, e->bids, NULL, NULL, NULL, e->batch_rows, T, NULL));
+        src = ft_model_attention(e->dec);
+        per_layer = (size_t)e->batch_rows * nh * T * T;
+    }
     e->evaluations++;
-    const float *src = ft_encoder_attention(e->enc);   /* [L, 1, NH, T, T] */
-    size_t n = (size_t)nl * nh * T * T;
-    float *out = malloc(sizeof(float) * n);
+    size_t n1 = (size_t)nh * T * T;
+    float *out = malloc(sizeof(float) * n1 * nl);
     if (!out || !src) { free(out); return ft_error(FT_ERR_NOMEM, "attention: out of memory"); }
-    memcpy(out, src, sizeof(float) * n);
+    for (int l = 0; l < nl; l++) memcpy(out + (size_t)l * n1, src + (size_t)l * per_layer, sizeof(float) * n1);
     *att = out;
     if (L) *L = nl;
     if (NH) *NH = nh;

@@ -358,6 +358,8 @@ int ft_model_forward_embeds(ft_model *m, const int *ids, const int *targets, con
     return rc;
 }
 
+const float *ft_model_attention(const ft_model *m) { return m->ts.a.B ? m->ts.a.att : NULL; }
+
 int ft_model_backward_embeds(ft_model *m, float *dword_embeds) {
     ft_train_state *s = &m->ts;
     if (!dword_embeds) return ft_error(FT_ERR_INVALID, "decoder input gradient: no output");

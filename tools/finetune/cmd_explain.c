@@ -184,7 +184,7 @@ int ft_cmd_explain(int argc, char **argv) {
     ft_opt opts[] = {
         {"model", 1, "an encoder classifier (finetune train --task classify) or a decoder directory", NULL},
         {"text", 1, "the text to explain (required)", NULL},
-        {"method", 1, "shap (default), ig (Integrated Gradients) or attention (encoders)", NULL},
+        {"method", 1, "shap (default), ig (Integrated Gradients) or attention", NULL},
         {"target", 1, "classifiers: the class explained, a label name or index (default: the predicted one)", NULL},
         {"logit", 0, "classifiers: explain the target's logit instead of its softmax probability", NULL},
         {"unit", 1, "token (default) or word: the features that are masked together", NULL},
@@ -229,8 +229,6 @@ int ft_cmd_explain(int argc, char **argv) {
     r.method = method;
     int rc = load_inputs(&r, dir, text, ft_opt_str(opts, "continuation", NULL), unit, seq_len);
     int mask_id = rc == FT_OK ? ft_explain_mask_id(r.tok) : -1;
-    if (rc == FT_OK && r.dec && !strcmp(method, "attention"))
-        rc = ft_error(FT_ERR_UNSUPPORTED, "--method attention is for encoders for now; decoders take --method shap or ig");
     if (rc == FT_OK && r.enc) {
         ft_explain_encoder_options eo = ft_explain_encoder_default_options();
         if (ft_opt_flag(opts, "logit")) eo.output = FT_EXPLAIN_LOGIT;
@@ -287,17 +285,18 @@ int ft_cmd_explain(int argc, char **argv) {
         }
         free(attr);
     }
-    if (rc == FT_OK && r.enc && (html || !strcmp(method, "attention") || json)) rc = ft_explain_attention(r.e, &r.att, &r.L, &r.NH);
+    if (rc == FT_OK && (html || !strcmp(method, "attention") || json)) rc = ft_explain_attention(r.e, &r.att, &r.L, &r.NH);
     if (rc == FT_OK && !strcmp(method, "attention")) {
-        /* the score of a token: the first token's attention on it in the last layer, mean over the heads */
-        int T = r.T;
+        /* the score of a token: the attention on it in the last layer, mean over the heads, from the first token
+         * (encoders: [CLS] pools the sequence) or from the last text token (decoders: it predicts the continuation) */
+        int T = r.T, q = r.enc ? 0 : r.n_text - 1;
         for (int t = 0; t < T; t++) {
             double s = 0;
-            for (int h = 0; h < r.NH; h++) s += r.att[(((size_t)(r.L - 1) * r.NH + h) * T + 0) * T + t];
+            for (int h = 0; h < r.NH; h++) s += r.att[(((size_t)(r.L - 1) * r.NH + h) * T + q) * T + t];
             r.tok_score[t] = r.feature[t] >= 0 ? s / r.NH : NAN;
         }
         for (int t = 0; t < T; t++) if (r.feature[t] >= 0 && !isnan(r.tok_score[t])) r.feat_score[r.feature[t]] += r.tok_score[t];
-        snprintf(mdesc, sizeof mdesc, "attention of the first token on each token, last layer, mean over %d heads", r.NH);
+        snprintf(mdesc, sizeof mdesc, "attention of the %s on each token, last layer, mean over %d heads", r.enc ? "first token" : "last text token", r.NH);
     }
     if (rc < 0) { run_free(&r); return ft_cli_fail("explain", rc); }
 
