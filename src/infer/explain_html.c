@@ -72,7 +72,7 @@ int ft_explain_html(const ft_explain_page *p, char **html) {
         ft__sb_puts(&b, "</span>");
     }
     ft__sb_puts(&b, "</div>\n<p class=\"legend\">red: towards the explained output, blue: against it; "
-                    "opacity: |score| / max |score|. Grey tokens are special (never masked).</p>\n"
+                    "opacity: |score| / max |score|. Grey tokens have no score: special tokens (never masked) and a decoder's continuation.</p>\n"
                     "<h2>Scores in order</h2>\n<table><tr><th>#</th><th>token</th><th>score</th></tr>\n");
     for (int t = 0; t < p->T; t++) {
         ft__sb_printf(&b, "<tr><td>%d</td><td>", t);
