@@ -11,7 +11,9 @@
  *
  * Writes OUT/predictions.jsonl (one line per prompt: prompt, reference, prediction, per-example scores),
  * appends a {"type": "generate", ...} line to OUT/metrics.jsonl and (re)writes OUT/report.html with its
- * section (report.h); prints a summary table, or one JSON object with --json. Greedy and sampled generations
+ * section (report.h); prints a summary table, or one JSON object with --json. Without --stop a prediction also
+ * ends where the data's layout starts the next turn: a newline for dialogue data, "\nUser:" for chat without
+ * a chat template, "\n### " for Alpaca without one (a chat template adds its end-of-turn markers). Greedy and sampled generations
  * run --batch prompts at a time over the slots of one context (ft_generate_batch); a beam search runs one
  * prompt at a time, its beams batched. */
 #include "cli.h"
@@ -452,6 +454,9 @@ int ft_cmd_eval_generate(const ft_opt *opts, const char *dir, const char *data) 
     /* dialogue data: the reference is one turn, so a prediction ends with its line */
     ft_data_format fmt = ds ? ft_dataset_stats(ds)->format : FT_DATA_AUTO;
     if (!stop_arg && (fmt == FT_DATA_DIALOGUE || fmt == FT_DATA_DAILYDIALOG)) stops[go.gp.n_stop++] = "\n";
+    /* the built-in layouts (no chat template): the answer ends where the next turn or instruction would begin */
+    if (!stop_arg && !tmpl && (fmt == FT_DATA_CHAT || fmt == FT_DATA_SHAREGPT)) stops[go.gp.n_stop++] = "\nUser:";
+    if (!stop_arg && !tmpl && fmt == FT_DATA_ALPACA) stops[go.gp.n_stop++] = "\n### ";
     if (stop_arg && *stop_arg && (stop_copy = strdup(stop_arg)))
         for (char *sv, *t = strtok_r(stop_copy, "|", &sv); t && go.gp.n_stop < 16; t = strtok_r(NULL, "|", &sv)) stops[go.gp.n_stop++] = t;
     go.gp.stop = stops;
