@@ -244,12 +244,82 @@ static void test_generate_cli(void **state) {
     free(json);
 }
 
+static void count_beam_done(void *user, int i, const ft_beam_result *r) {
+    int *seen = user;
+    assert_true(r->n > 0);
+    seen[i]++;
+}
+
+/* ft_beam_search_batch: 2 searches at a time over 7 slots (3 beams each) equal each search alone */
+static void check_batch(const ft_backend *be, const char *name) {
+    ft_model *m;
+    assert_int_equal(ft_model_load(&m, ft_fixture("decoder/llama_gqa"), be), FT_OK);
+    enum { NP = 6 };
+    int *prompts[NP], lens[NP];
+    for (int i = 0; i < NP; i++) {
+        lens[i] = 2 + (i * 3) % 7;
+        prompts[i] = malloc(sizeof(int) * (size_t)lens[i]);
+        for (int t = 0; t < lens[i]; t++) prompts[i][t] = 3 + (i * 53 + t * 97) % 500;
+    }
+    ft_beam_params p = ft_beam_default_params();
+    p.num_beams = 3;
+    p.num_return_sequences = 2;
+    p.max_new_tokens = 9;
+    ft_context_params cp = ft_context_default_params();
+    cp.n_slots = 7;
+    ft_context *ctx, *one;
+    assert_int_equal(ft_context_create(&ctx, m, &cp), FT_OK);
+    cp.n_slots = 3;
+    assert_int_equal(ft_context_create(&one, m, &cp), FT_OK);
+    for (int eos_mode = 0; eos_mode < 2; eos_mode++) {
+        p.eos_token_id = -1;
+        if (eos_mode) {   /* a token prompt 0's best hypothesis reaches at step 3, so that searches end at different steps */
+            ft_beam_result r;
+            assert_int_equal(ft_beam_search_ctx(one, 0, NULL, NULL, prompts[0], lens[0], &p, &r), FT_OK);
+            p.eos_token_id = r.hyps[0].ids[2];
+            ft_beam_result_free(&r);
+        }
+        ft_beam_result out[NP];
+        int seen[NP] = {0}, same = 0, ended_eos = 0;
+        assert_int_equal(ft_beam_search_batch(ctx, NULL, NULL, (const int *const *)prompts, lens, NP, &p, out, count_beam_done, seen), FT_OK);
+        for (int i = 0; i < NP; i++) {
+            ft_beam_result r;
+            assert_int_equal(seen[i], 1);
+            assert_int_equal(ft_beam_search_ctx(one, 0, NULL, NULL, prompts[i], lens[i], &p, &r), FT_OK);
+            int eq = r.n == out[i].n;
+            for (int h = 0; eq && h < r.n; h++) {
+                eq = r.hyps[h].n_ids == out[i].hyps[h].n_ids &&
+                     memcmp(r.hyps[h].ids, out[i].hyps[h].ids, sizeof(int) * (size_t)r.hyps[h].n_ids) == 0 &&
+                     fabsf(r.hyps[h].score - out[i].hyps[h].score) <= (be == ft_backend_ref() ? 0.0f : 1e-5f);
+                ended_eos += out[i].hyps[h].eos;
+            }
+            same += eq;
+            ft_beam_result_free(&r);
+            ft_beam_result_free(&out[i]);
+        }
+        printf("  %s, eos %d: %d of %d searches equal alone and batched (%d hypotheses ended at EOS)\n", name,
+               p.eos_token_id, same, NP, ended_eos);
+        assert_int_equal(same, NP);
+    }
+    for (int i = 0; i < NP; i++) free(prompts[i]);
+    ft_context_free(ctx);
+    ft_context_free(one);
+    ft_model_free(m);
+}
+
+static void test_beam_batch(void **state) {
+    (void)state;
+    check_batch(ft_backend_ref(), "ref");
+    check_batch(ft_backend_cpu(), "cpu");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_slot_copy),
         cmocka_unit_test(test_beam_errors),
         cmocka_unit_test(test_beam_equals_transformers),
         cmocka_unit_test(test_generate_cli),
+        cmocka_unit_test(test_beam_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -126,6 +126,16 @@ typedef struct ft_beam_result {
  * or an empty prompt, FT_ERR_RANGE for too few slots or a prompt that fills the slot. */
 int  ft_beam_search_ctx(ft_context *ctx, int slot0, const ft_adapter *ad, const ft_tokenizer *tok, const int *prompt,
                         int n_prompt, const ft_beam_params *p, ft_beam_result *out);
+/* Called by ft_beam_search_batch as each prompt's search ends (i: its index; r: out[i], filled). */
+typedef void (*ft_beam_done_fn)(void *user, int i, const ft_beam_result *r);
+/* Beam searches for prompts[0..n) over the slots of ctx: floor(n_slots / num_beams) searches at a time, search k on
+ * slots [k * num_beams, (k + 1) * num_beams), the rows of all running searches in one batched decode per step; a
+ * finished search's slots take the next prompt. out[i] is what ft_beam_search_ctx gives prompt i alone (exactly on
+ * the reference backend; on the CPU backend up to the rounding of matmuls over another number of rows). On an
+ * error every out[i] is freed. */
+int  ft_beam_search_batch(ft_context *ctx, const ft_adapter *ad, const ft_tokenizer *tok, const int *const *prompts,
+                          const int *n_prompts, int n, const ft_beam_params *p, ft_beam_result *out,
+                          ft_beam_done_fn on_done, void *user);
 /* The same on a context of num_beams slots made for this call over m (with any LoRA attached to m). */
 int  ft_beam_search(const ft_model *m, const ft_tokenizer *tok, const int *prompt, int n_prompt,
                     const ft_beam_params *p, ft_beam_result *out);

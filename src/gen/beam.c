@@ -14,7 +14,11 @@
  * Each running beam lives in one KV slot of the context; all beams decode their new token in one batched
  * ft_context_decode. After a step, beam i continues old beam src[i]: the first new beam from each old beam
  * takes over its slot, the others get a copy of it in a slot no new beam claimed (there are exactly as many
- * of those as duplicates). Shapes: N beams, V vocabulary, K = 2N candidates, G = max_new_tokens. */
+ * of those as duplicates). Shapes: N beams, V vocabulary, K = 2N candidates, G = max_new_tokens.
+ *
+ * A search is a small state machine (search_begin: the prompt's prefill pending; search_step after each decode of
+ * the pending rows), so that ft_beam_search_batch runs several searches, each on its own N slots, with the rows of
+ * all of them in one ft_context_decode per step. */
 #include "finetune/generate.h"
 #include "gen/gen_seq.h"
 #include "finetune/status.h"
@@ -87,11 +91,18 @@ typedef struct beam_state {
     cand *top;       /* [K] */
     fin *done;       /* [N] best first */
     int n_done;
+    const ft_beam_params *p;
+    const ft_adapter *ad;
+    const int *prompt;          /* [n_prompt] the caller's (kept alive while the search runs) */
+    int slot0, g, ended;        /* first slot; tokens generated so far; 1 once the search stopped */
+    int *next_tok;              /* [N] each running beam's token to decode next */
+    ft_decode_seq *pending;     /* [N] the rows to decode before the next step */
+    int n_pending;
 } beam_state;
 
 static void state_free(beam_state *b) {
     free(b->seq); free(b->seq_next); free(b->score); free(b->slot); free(b->slot_next); free(b->claimed);
-    free(b->logits); free(b->lp); free(b->top);
+    free(b->logits); free(b->lp); free(b->top); free(b->next_tok); free(b->pending);
     for (int i = 0; b->done && i < b->N; i++) free(b->done[i].ids);
     free(b->done);
 }
@@ -110,7 +121,9 @@ static int state_init(beam_state *b, int N, int V, int G, int n_prompt, int eos)
     b->lp = malloc(sizeof(float) * (size_t)V);
     b->top = malloc(sizeof(cand) * (size_t)b->K);
     b->done = calloc((size_t)N, sizeof(fin));
-    int ok = b->seq && b->seq_next && b->score && b->slot && b->slot_next && b->claimed && b->logits && b->lp && b->top && b->done;
+    b->next_tok = malloc(sizeof(int) * (size_t)N);
+    b->pending = malloc(sizeof(ft_decode_seq) * (size_t)N);
+    int ok = b->next_tok && b->pending && b->seq && b->seq_next && b->score && b->slot && b->slot_next && b->claimed && b->logits && b->lp && b->top && b->done;
     for (int i = 0; ok && i < N; i++) ok = (b->done[i].ids = malloc(sizeof(int) * (size_t)G)) != NULL;
     if (!ok) { state_free(b); return ft_error(FT_ERR_NOMEM, "beam search: out of memory"); }
     return FT_OK;
@@ -198,9 +211,12 @@ static void score_step(beam_state *b, const ft_beam_params *p, int g, int first)
     }
 }
 
-int ft_beam_search_ctx(ft_context *ctx, int slot0, const ft_adapter *ad, const ft_tokenizer *tok, const int *prompt,
-                       int n_prompt, const ft_beam_params *p, ft_beam_result *out) {
-    memset(out, 0, sizeof *out);
+/* ---- one search as a state machine: begin (the prefill is pending), then after each decode of its pending rows
+ * one step (score, finish, select, fork slots, the next rows pending), until it ended ---- */
+
+static int search_begin(beam_state *b, ft_context *ctx, int slot0, const ft_adapter *ad, const ft_tokenizer *tok,
+                        const int *prompt, int n_prompt, const ft_beam_params *p) {
+    memset(b, 0, sizeof *b);
     FT_TRY(check_params(p, n_prompt));
     int N = p->num_beams;
     if (slot0 < 0 || slot0 + N > ft_context_n_slots(ctx))
@@ -215,81 +231,145 @@ int ft_beam_search_ctx(ft_context *ctx, int slot0, const ft_adapter *ad, const f
     if (eos >= V) return ft_error(FT_ERR_INVALID, "beam search: eos_token_id %d is outside the vocabulary (%d)", eos, V);
     for (int i = 0; i < n_prompt; i++)
         if (prompt[i] < 0 || prompt[i] >= V) return ft_error(FT_ERR_INVALID, "beam search: prompt token %d is outside the vocabulary (%d)", prompt[i], V);
-
-    beam_state b;
-    FT_TRY(state_init(&b, N, V, G, n_prompt, eos));
+    FT_TRY(state_init(b, N, V, G, n_prompt, eos));
+    b->p = p;
+    b->ad = ad;
+    b->slot0 = slot0;
+    b->prompt = prompt;
     int W = n_prompt + G, rc = FT_OK;
     for (int i = 0; i < N; i++) {
-        memcpy(b.seq + (size_t)i * W, prompt, sizeof(int) * (size_t)n_prompt);
-        b.score[i] = i == 0 ? 0.0f : NEG_BIG;
-        b.slot[i] = slot0 + i;
+        memcpy(b->seq + (size_t)i * W, prompt, sizeof(int) * (size_t)n_prompt);
+        b->score[i] = i == 0 ? 0.0f : NEG_BIG;
+        b->slot[i] = slot0 + i;
         if (rc == FT_OK) rc = ft_context_slot_clear(ctx, slot0 + i);
     }
-    if (rc == FT_OK) {
-        ft_decode_seq s = {.slot = slot0, .adapter = ad, .tokens = prompt, .n_tokens = n_prompt, .logits = b.logits};
-        rc = ft_context_decode(ctx, &s, 1);
-    }
-    ft_decode_seq *seqs = malloc(sizeof(ft_decode_seq) * (size_t)N);
-    int *next_tok = malloc(sizeof(int) * (size_t)N);
-    if (rc == FT_OK && (!seqs || !next_tok)) rc = ft_error(FT_ERR_NOMEM, "beam search: out of memory");
-    for (int g = 0; rc == FT_OK; g++) {
-        int first = g == 0;
-        score_step(&b, p, g, first);
-        /* finished hypotheses among the first N candidates; the first N others run on */
-        int all_hit = 1, n_run = 0;
-        for (int k = 0; k < b.K; k++) {
-            cand *ck = &b.top[k];
-            int is_eos = eos >= 0 && ck->id == eos, hit = is_eos || g + 1 >= G;
-            const int *src = b.seq + (size_t)ck->beam * W;
-            if (hit && k < N) {
-                float len_pen = (float)pow((double)(g + 1), (double)p->length_penalty);
-                add_finished(&b, src + n_prompt, g, ck->id, ck->score / len_pen, is_eos);
-            }
-            if (!hit) all_hit = 0;
-            if (!hit && n_run < N) {
-                int *dst = b.seq_next + (size_t)n_run * W;
-                memcpy(dst, src, sizeof(int) * (size_t)(n_prompt + g));
-                dst[n_prompt + g] = ck->id;
-                b.top[n_run] = *ck;     /* running beam n_run (k >= n_run: this entry is read no more) */
-                n_run++;
-            }
+    if (rc != FT_OK) { state_free(b); return rc; }
+    b->pending[0] = (ft_decode_seq){.slot = slot0, .adapter = ad, .tokens = prompt, .n_tokens = n_prompt, .logits = b->logits};
+    b->n_pending = 1;
+    return FT_OK;
+}
+
+/* one step after the pending rows were decoded: b->ended, or the next rows pending */
+static int search_step(beam_state *b, ft_context *ctx) {
+    const ft_beam_params *p = b->p;
+    int N = b->N, g = b->g, n_prompt = b->n_prompt, W = n_prompt + b->G, first = g == 0;
+    score_step(b, p, g, first);
+    /* finished hypotheses among the first N candidates; the first N others run on */
+    int all_hit = 1, n_run = 0;
+    for (int k = 0; k < b->K; k++) {
+        cand *ck = &b->top[k];
+        int is_eos = b->eos >= 0 && ck->id == b->eos, hit = is_eos || g + 1 >= b->G;
+        const int *src = b->seq + (size_t)ck->beam * W;
+        if (hit && k < N) {
+            float len_pen = (float)pow((double)(g + 1), (double)p->length_penalty);
+            add_finished(b, src + n_prompt, g, ck->id, ck->score / len_pen, is_eos);
         }
-        if (all_hit || n_run < N) break;
-        for (int i = 0; i < N; i++) b.score[i] = b.top[i].score;
-        int *t = b.seq; b.seq = b.seq_next; b.seq_next = t;
-        if (!can_improve(&b, p, g + 1)) break;
-        if (p->early_stopping == FT_BEAM_STOP_EARLY && b.n_done == N) break;
-        rc = reorder_slots(&b, ctx, slot0, first);
-        for (int i = 0; rc == FT_OK && i < N; i++) {
-            next_tok[i] = b.seq[(size_t)i * W + n_prompt + g];
-            seqs[i] = (ft_decode_seq){.slot = b.slot[i], .adapter = ad, .tokens = &next_tok[i], .n_tokens = 1,
-                                      .logits = b.logits + (size_t)i * V};
+        if (!hit) all_hit = 0;
+        if (!hit && n_run < N) {
+            int *dst = b->seq_next + (size_t)n_run * W;
+            memcpy(dst, src, sizeof(int) * (size_t)(n_prompt + g));
+            dst[n_prompt + g] = ck->id;
+            b->top[n_run] = *ck;     /* running beam n_run (k >= n_run: this entry is read no more) */
+            n_run++;
         }
-        if (rc == FT_OK) rc = ft_context_decode(ctx, seqs, N);
     }
-    free(seqs);
-    free(next_tok);
-    int R = p->num_return_sequences;
-    if (rc == FT_OK && b.n_done < R)
-        rc = ft_error(FT_ERR_UNSUPPORTED, "beam search: %d finished hypotheses, %d asked for", b.n_done, R);
-    if (rc == FT_OK) {
-        out->hyps = calloc((size_t)R, sizeof(ft_beam_hyp));
-        if (!out->hyps) rc = ft_error(FT_ERR_NOMEM, "beam search: out of memory");
-        else out->n = R;
+    b->n_pending = 0;
+    b->g = g + 1;
+    if (all_hit || n_run < N) { b->ended = 1; return FT_OK; }
+    for (int i = 0; i < N; i++) b->score[i] = b->top[i].score;
+    int *t = b->seq; b->seq = b->seq_next; b->seq_next = t;
+    if (!can_improve(b, p, g + 1) || (p->early_stopping == FT_BEAM_STOP_EARLY && b->n_done == N)) { b->ended = 1; return FT_OK; }
+    FT_TRY(reorder_slots(b, ctx, b->slot0, first));
+    for (int i = 0; i < N; i++) {
+        b->next_tok[i] = b->seq[(size_t)i * W + n_prompt + g];
+        b->pending[i] = (ft_decode_seq){.slot = b->slot[i], .adapter = b->ad, .tokens = &b->next_tok[i], .n_tokens = 1,
+                                        .logits = b->logits + (size_t)i * b->V};
     }
+    b->n_pending = N;
+    return FT_OK;
+}
+
+/* the num_return_sequences best finished hypotheses into out */
+static int search_result(beam_state *b, const ft_tokenizer *tok, ft_beam_result *out) {
+    memset(out, 0, sizeof *out);
+    int R = b->p->num_return_sequences, rc = FT_OK;
+    if (b->n_done < R) return ft_error(FT_ERR_UNSUPPORTED, "beam search: %d finished hypotheses, %d asked for", b->n_done, R);
+    out->hyps = calloc((size_t)R, sizeof(ft_beam_hyp));
+    if (!out->hyps) return ft_error(FT_ERR_NOMEM, "beam search: out of memory");
+    out->n = R;
     for (int i = 0; rc == FT_OK && i < R; i++) {
         ft_beam_hyp *h = &out->hyps[i];
-        fin *f = &b.done[i];
+        fin *f = &b->done[i];
         h->ids = malloc(sizeof(int) * (size_t)f->n);
         if (!h->ids) { rc = ft_error(FT_ERR_NOMEM, "beam search: out of memory"); break; }
         memcpy(h->ids, f->ids, sizeof(int) * (size_t)f->n);
         h->n_ids = f->n;
         h->score = f->score;
         h->eos = f->eos;
-        if (tok) rc = hyp_text(tok, prompt[n_prompt - 1], h->ids, h->n_ids - h->eos, h);
+        if (tok) rc = hyp_text(tok, b->prompt[b->n_prompt - 1], h->ids, h->n_ids - h->eos, h);
     }
     if (rc != FT_OK) ft_beam_result_free(out);
+    return rc;
+}
+
+int ft_beam_search_ctx(ft_context *ctx, int slot0, const ft_adapter *ad, const ft_tokenizer *tok, const int *prompt,
+                       int n_prompt, const ft_beam_params *p, ft_beam_result *out) {
+    memset(out, 0, sizeof *out);
+    beam_state b;
+    FT_TRY(search_begin(&b, ctx, slot0, ad, tok, prompt, n_prompt, p));
+    int rc = FT_OK;
+    while (rc == FT_OK && !b.ended) {
+        rc = ft_context_decode(ctx, b.pending, b.n_pending);
+        if (rc == FT_OK) rc = search_step(&b, ctx);
+    }
+    if (rc == FT_OK) rc = search_result(&b, tok, out);
     state_free(&b);
+    return rc;
+}
+
+int ft_beam_search_batch(ft_context *ctx, const ft_adapter *ad, const ft_tokenizer *tok, const int *const *prompts,
+                         const int *n_prompts, int n, const ft_beam_params *p, ft_beam_result *out,
+                         ft_beam_done_fn on_done, void *user) {
+    if (n < 0 || (n > 0 && (!prompts || !n_prompts || !out)) || p->num_beams < 1)
+        return ft_error(FT_ERR_INVALID, "ft_beam_search_batch: bad arguments (n %d, num_beams %d)", n, p->num_beams);
+    memset(out, 0, sizeof *out * (size_t)n);
+    int N = p->num_beams, S = ft_context_n_slots(ctx) / N;
+    if (S < 1) return ft_error(FT_ERR_RANGE, "beam search: %d beams need %d slots, the context has %d", N, N, ft_context_n_slots(ctx));
+    beam_state *b = calloc((size_t)S, sizeof *b);
+    int *who = malloc(sizeof(int) * (size_t)S);
+    ft_decode_seq *seqs = malloc(sizeof *seqs * (size_t)S * (size_t)N);
+    int rc = b && who && seqs ? FT_OK : ft_error(FT_ERR_NOMEM, "beam search: out of memory");
+    for (int k = 0; who && k < S; k++) who[k] = -1;
+    int next = 0, active = 0;
+    while (rc == FT_OK) {
+        for (int k = 0; k < S && next < n && rc == FT_OK; k++) {
+            if (who[k] >= 0) continue;
+            rc = search_begin(&b[k], ctx, k * N, ad, tok, prompts[next], n_prompts[next], p);
+            if (rc == FT_OK) { who[k] = next++; active++; }
+        }
+        if (rc != FT_OK || active == 0) break;
+        int m = 0;
+        for (int k = 0; k < S; k++)
+            if (who[k] >= 0) { memcpy(seqs + m, b[k].pending, sizeof *seqs * (size_t)b[k].n_pending); m += b[k].n_pending; }
+        rc = ft_context_decode(ctx, seqs, m);
+        for (int k = 0; k < S && rc == FT_OK; k++) {
+            if (who[k] < 0) continue;
+            rc = search_step(&b[k], ctx);
+            if (rc != FT_OK || !b[k].ended) continue;
+            rc = search_result(&b[k], tok, &out[who[k]]);
+            if (rc == FT_OK && on_done) on_done(user, who[k], &out[who[k]]);
+            state_free(&b[k]);
+            who[k] = -1;
+            active--;
+        }
+    }
+    for (int k = 0; b && who && k < S; k++)
+        if (who[k] >= 0) state_free(&b[k]);
+    if (rc != FT_OK)
+        for (int i = 0; i < n; i++) ft_beam_result_free(&out[i]);
+    free(b);
+    free(who);
+    free(seqs);
     return rc;
 }
 

@@ -11,11 +11,11 @@
  *
  * Writes OUT/predictions.jsonl (one line per prompt: prompt, reference, prediction, per-example scores),
  * appends a {"type": "generate", ...} line to OUT/metrics.jsonl and (re)writes OUT/report.html with its
- * section (report.h); prints a summary table, or one JSON object with --json. Without --stop a prediction also
+ * section (report.h); prints a summary table, or one JSON object with --json. Generations run --batch prompts at a
+ * time over the slots of one context (ft_generate_batch; beam search: ft_beam_search_batch, --batch searches of
+ * num_beams slots each), every step one batched decode. Without --stop a prediction also
  * ends where the data's layout starts the next turn: a newline for dialogue data, "\nUser:" for chat without
- * a chat template, "\n### " for Alpaca without one (a chat template adds its end-of-turn markers). Greedy and sampled generations
- * run --batch prompts at a time over the slots of one context (ft_generate_batch); a beam search runs one
- * prompt at a time, its beams batched. */
+ * a chat template, "\n### " for Alpaca without one (a chat template adds its end-of-turn markers). */
 #include "cli.h"
 #include "finetune/chat.h"
 #include "finetune/context.h"
@@ -214,6 +214,11 @@ static void on_batch_done(void *user, int i, const ft_generation *g) {
     progress_tick(user);
 }
 
+static void on_beam_done(void *user, int i, const ft_beam_result *r) {
+    (void)i; (void)r;
+    progress_tick(user);
+}
+
 typedef struct gen_opts {
     ft_generate_params gp;    /* sampling, stops, max_new_tokens */
     ft_beam_params bp;        /* used when bp.num_beams > 1 */
@@ -225,34 +230,35 @@ static int generate_all(ft_model *m, const ft_tokenizer *tok, eval_set *s, const
     pg.last = pg.t0;
     ft_context_params cp = ft_context_default_params();
     int beams = go->bp.num_beams > 1;
-    cp.n_slots = beams ? go->bp.num_beams : go->batch;
+    cp.n_slots = beams ? go->bp.num_beams * go->batch : go->batch;   /* beams: --batch searches at once */
     ft_context *ctx;
     FT_TRY(ft_context_create(&ctx, m, &cp));
     int rc = FT_OK;
-    if (beams) {
-        for (int i = 0; i < s->n && rc == FT_OK; i++) {
+    const int **prompts = malloc(sizeof(int *) * (size_t)(s->n ? s->n : 1));
+    int *lens = malloc(sizeof(int) * (size_t)(s->n ? s->n : 1));
+    if (!prompts || !lens) rc = ft_error(FT_ERR_NOMEM, "eval: out of memory");
+    for (int i = 0; rc == FT_OK && i < s->n; i++) { prompts[i] = s->ex[i].prompt; lens[i] = s->ex[i].n_prompt; }
+    if (beams && rc == FT_OK) {
+        ft_beam_result *res = calloc((size_t)(s->n ? s->n : 1), sizeof *res);
+        if (!res) rc = ft_error(FT_ERR_NOMEM, "eval: out of memory");
+        if (rc == FT_OK) rc = ft_beam_search_batch(ctx, NULL, tok, prompts, lens, s->n, &go->bp, res, on_beam_done, &pg);
+        for (int i = 0; rc == FT_OK && i < s->n; i++) {
             example *e = &s->ex[i];
-            ft_beam_result r;
-            rc = ft_beam_search_ctx(ctx, 0, NULL, tok, e->prompt, e->n_prompt, &go->bp, &r);
-            if (rc != FT_OK) break;
-            e->prediction = r.hyps[0].text;
-            r.hyps[0].text = NULL;
+            e->prediction = res[i].hyps[0].text;
+            res[i].hyps[0].text = NULL;
+            e->n_gen = res[i].hyps[0].n_ids;
+            e->stopped_by = res[i].hyps[0].eos ? 1 : 0;
             /* the search itself knows no stop strings: the best hypothesis is cut at the first one */
             for (int k = 0; e->prediction && k < go->gp.n_stop; k++) {
                 char *at = *go->gp.stop[k] ? strstr(e->prediction, go->gp.stop[k]) : NULL;
-                if (at) *at = 0;
+                if (at) { *at = 0; e->stopped_by = 2; }
             }
-            e->n_gen = r.hyps[0].n_ids;
-            e->stopped_by = r.hyps[0].eos ? 1 : 0;
-            ft_beam_result_free(&r);
-            progress_tick(&pg);
         }
-    } else {
-        const int **prompts = malloc(sizeof(int *) * (size_t)(s->n ? s->n : 1));
-        int *lens = malloc(sizeof(int) * (size_t)(s->n ? s->n : 1));
+        for (int i = 0; res && i < s->n; i++) ft_beam_result_free(&res[i]);
+        free(res);
+    } else if (rc == FT_OK) {
         ft_generation *out = calloc((size_t)(s->n ? s->n : 1), sizeof *out);
-        if (!prompts || !lens || !out) rc = ft_error(FT_ERR_NOMEM, "eval: out of memory");
-        for (int i = 0; rc == FT_OK && i < s->n; i++) { prompts[i] = s->ex[i].prompt; lens[i] = s->ex[i].n_prompt; }
+        if (!out) rc = ft_error(FT_ERR_NOMEM, "eval: out of memory");
         if (rc == FT_OK) rc = ft_generate_batch(ctx, NULL, tok, prompts, lens, s->n, &go->gp, out, on_batch_done, &pg);
         for (int i = 0; rc == FT_OK && i < s->n; i++) {
             s->ex[i].prediction = out[i].text;
@@ -261,10 +267,10 @@ static int generate_all(ft_model *m, const ft_tokenizer *tok, eval_set *s, const
             s->ex[i].stopped_by = out[i].stopped_by;
             ft_generation_free(&out[i]);
         }
-        free(prompts);
-        free(lens);
         free(out);
     }
+    free(prompts);
+    free(lens);
     for (int i = 0; rc == FT_OK && i < s->n; i++) trim(s->ex[i].prediction);
     ft_context_free(ctx);
     return rc;
