@@ -6,7 +6,8 @@
  * ROUGE-L 1) — through the prompt / completion split of the data reader, batched greedy generation over 4
  * slots and beam search. Then: --format-regex and --refusal-regex / --out-of-scope counts equal the
  * predictions' own flags and a recount with the same pattern semantics; predictions.jsonl, metrics.jsonl
- * and report.html are written; --max-examples; a text file (no completion) is an error. */
+ * and report.html are written; --max-examples; with a LoRA adapter (--adapter) the predictions are those of
+ * `generate --adapter` and differ without it; a text file (no completion) is an error. */
 #include "testutil.h"
 #include "finetune/status.h"
 
@@ -43,7 +44,10 @@ static void write_self_references(const char *path, const char *flags) {
     assert_non_null(f);
     for (int i = 0; i < NP; i++) {
         char *out = NULL;
-        assert_int_equal(ft_test_finetune(&out, "generate --prompt '%s' --max-tokens %d %s", PROMPTS[i], MAX_NEW, flags), 0);
+        char cmd[2048];   /* stdout alone: with an adapter, generate tells on stderr which one it loaded */
+        const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
+        snprintf(cmd, sizeof cmd, "%s/finetune generate --prompt '%s' --max-tokens %d %s 2>/dev/null", build, PROMPTS[i], MAX_NEW, flags);
+        assert_int_equal(ft_test_run(cmd, &out), 0);
         size_t pl = strlen(PROMPTS[i]), n = strlen(out);
         assert_true(n > pl && strncmp(out, PROMPTS[i], pl) == 0);
         if (out[n - 1] == '\n') out[--n] = 0;
@@ -189,6 +193,29 @@ static void test_format_and_refusal_checks(void **state) {
     cJSON_Delete(j);
 }
 
+/* with a LoRA adapter: eval --generate --adapter reproduces generate --adapter; without the adapter it does not */
+static void test_adapter(void **state) {
+    (void)state;
+    char ad[600], data[600], flags[800], out_dir[600];
+    snprintf(ad, sizeof ad, "%s", ft_test_path(g_dir, "adapter"));
+    assert_int_equal(ft_test_make_lora_dir("models/stories260K", ad, "q_proj,v_proj", 4, 7, 0.5f), FT_OK);
+    snprintf(data, sizeof data, "%s", ft_test_path(g_dir, "adapter.jsonl"));
+    snprintf(flags, sizeof flags, "--temperature 0 --adapter %s", ad);
+    write_self_references(data, flags);
+    snprintf(out_dir, sizeof out_dir, "%s", ft_test_path(g_dir, "adapter_out"));
+    snprintf(flags, sizeof flags, "--adapter %s", ad);
+    cJSON *j = run_eval(flags, out_dir, data);
+    printf("  with the adapter: exact match %.1f\n", score(j, "exact_match"));
+    assert_true(score(j, "exact_match") == 100.0);
+    assert_int_equal(check_predictions(out_dir), NP);
+    cJSON_Delete(j);
+    snprintf(out_dir, sizeof out_dir, "%s", ft_test_path(g_dir, "no_adapter_out"));
+    j = run_eval("", out_dir, data);
+    printf("  without it: exact match %.1f\n", score(j, "exact_match"));
+    assert_true(score(j, "exact_match") < 100.0);
+    cJSON_Delete(j);
+}
+
 static void test_errors(void **state) {
     (void)state;
     char txt[600], *out = NULL;
@@ -210,6 +237,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reproduces_own_greedy_and_beam_outputs),
         cmocka_unit_test(test_format_and_refusal_checks),
+        cmocka_unit_test(test_adapter),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
