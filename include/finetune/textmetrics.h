@@ -14,6 +14,8 @@
  *       ft_text_stats_bootstrap   bootstrap 95% confidence intervals of every score,
  *       ft_text_stats_paired      paired bootstrap significance between two systems on the same references
  *     are computed without re-reading the text.
+ *     ft_text_file_read         the reader of `finetune score`'s files: one text per line or JSONL (below)
+ *     ft_porter_stem            NLTK's Porter stemmer on one word
  *
  * Example (a caller with generated texts and one reference each)
  *
