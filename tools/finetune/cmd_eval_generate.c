@@ -582,7 +582,8 @@ int ft_cmd_eval_generate(const ft_opt *opts, const char *dir, const char *data) 
         for (int k = 0; k < FT_TS_COUNT; k++) {
             if (!(ft_text_score_group(k) & metrics)) continue;
             printf("%-12s %10.4f", ft_text_score_name(k), ts.v[k]);
-            if (bootstrap > 0) printf("  [%.4f, %.4f]", bs.low[k], bs.high[k]);
+            if (bootstrap > 0 && isfinite(bs.low[k])) printf("  [%.4f, %.4f]", bs.low[k], bs.high[k]);
+            else if (bootstrap > 0) printf("  (not resampled)");
             printf("\n");
         }
         if (fmt_re) printf("format match %d / %d (%.1f%%)\n", fmt_hits, n_in, 100.0 * fmt_hits / n_in);
