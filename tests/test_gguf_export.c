@@ -403,6 +403,37 @@ static void test_export_stories_f32(void **state) {
     ft_model_free(m);
 }
 
+/* `finetune export --model FILE.gguf`: an F32 GGUF read back (gguf-infer's loader, q/k permuted to HF order)
+ * and exported again is the same tensors (the permutation undone and redone), with the same vocabulary */
+static void test_export_from_gguf(void **state) {
+    (void)state;
+    char *out = NULL;
+    const char *a = tmp("src-f32.gguf"), *b = tmp("re-f32.gguf");
+    assert_int_equal(ft_test_finetune(&out, "export --model %s --format gguf --type f32 --out %s", STORIES, a), 0);
+    free(out);
+    assert_int_equal(ft_test_finetune(&out, "export --model %s --format gguf --type f32 --out %s", a, b), 0);
+    free(out);
+    ft_gguf *ga, *gb;
+    OK(ft_gguf_open(&ga, a));
+    OK(ft_gguf_open(&gb, b));
+    assert_int_equal(ft_gguf_n_tensors(ga), ft_gguf_n_tensors(gb));
+    for (int i = 0; i < ft_gguf_n_tensors(ga); i++) {
+        const ft_gguf_tensor *x = ft_gguf_tensor_at(ga, i), *y = ft_gguf_find_tensor(gb, x->name);
+        assert_non_null(y);
+        assert_int_equal(x->nbytes, y->nbytes);
+        if (memcmp(x->data, y->data, x->nbytes) != 0) fail_msg("%s differs after GGUF -> model -> GGUF", x->name);
+    }
+    const char **ta, **tb;
+    int64_t na, nb;
+    OK(ft_gguf_get_str_array(ga, "tokenizer.ggml.tokens", &ta, &na));
+    OK(ft_gguf_get_str_array(gb, "tokenizer.ggml.tokens", &tb, &nb));
+    assert_int_equal(na, nb);
+    for (int64_t i = 0; i < na; i++) assert_string_equal(ta[i], tb[i]);
+    free(ta); free(tb);
+    ft_gguf_close(ga);
+    ft_gguf_close(gb);
+}
+
 static void test_export_vocab_mismatch(void **state) {
     (void)state;
     if (!ft_fixture_present("decoder/mistral")) return;
@@ -526,6 +557,7 @@ int main(void) {
         cmocka_unit_test(test_quant_simd_equals_ref),
         cmocka_unit_test(test_quant_error_bounds),
         cmocka_unit_test(test_export_stories_f32),
+        cmocka_unit_test(test_export_from_gguf),
         cmocka_unit_test(test_export_vocab_mismatch),
         cmocka_unit_test(test_export_lora),
         cmocka_unit_test(test_export_safetensors),

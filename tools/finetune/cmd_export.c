@@ -24,6 +24,7 @@ static const char k_usage[] =
     "-> F16, Q8_0/Q4_0 -> F16). With --adapter and no --merge the output is a LoRA adapter GGUF, applied by\n"
     "llama.cpp over the base GGUF (llama-cli -m base.gguf --lora adapter.gguf); --merge folds the adapter\n"
     "into the weights first. A PEFT adapter directory given as --model counts as --adapter over its base.\n"
+    "A .gguf file as --model is read in f32 (quantized tensors dequantized) and written in the asked type.\n"
     "\n"
     "safetensors: a merged Hugging Face directory (config.json, tokenizer files, model.safetensors, or\n"
     "shards + model.safetensors.index.json above --max-shard-size) for transformers.\n"
@@ -113,8 +114,16 @@ int ft_cmd_export(int argc, char **argv) {
         fprintf(stderr, "finetune export: a LoRA adapter GGUF is written in F32 (--type applies to models; add --merge to export the merged model)\n");
 
     ft_model *m = NULL;
-    int rc = model ? ft_cli_load_model(&m, model, lora_gguf ? NULL : adapter, ft_backend_cpu())
+    int from_gguf = model && ft_model_path_is_gguf(model);
+    int rc;
+    if (from_gguf) {
+        /* a GGUF file as the source: every tensor dequantized to f32, then written in the asked type */
+        rc = ft_model_load_gguf_f32(&m, model, ft_backend_cpu());
+        if (rc == FT_OK && adapter && !lora_gguf) rc = ft_model_load_adapter(m, adapter);
+    } else {
+        rc = model ? ft_cli_load_model(&m, model, lora_gguf ? NULL : adapter, ft_backend_cpu())
                    : ft_cli_load_model(&m, adapter, NULL, ft_backend_cpu());
+    }
     if (rc < 0) return ft_cli_fail("export", rc);
     ft_export_summary s;
     memset(&s, 0, sizeof s);
@@ -140,7 +149,16 @@ int ft_cmd_export(int argc, char **argv) {
             if (rc == FT_OK) print_summary(ft_opt_str(opts, "type", "f32"), out, &s);
             ft_tokenizer_free(tok);
         } else if (rc == FT_OK) {
-            rc = ft_export_safetensors(m, tokdir, out, dtype, max_shard, &s);
+            rc = ft_export_safetensors(m, from_gguf ? NULL : tokdir, out, dtype, max_shard, &s);
+            if (rc == FT_OK && from_gguf) {
+                /* the GGUF's vocabulary as tokenizer.json */
+                ft_tokenizer *tok = NULL;
+                char tj[4096];
+                rc = ft_tokenizer_load(&tok, model);
+                if (rc == FT_OK) rc = ft_path_join(tj, sizeof tj, out, "tokenizer.json");
+                if (rc == FT_OK) rc = ft_tokenizer_save_json(tok, tj);
+                ft_tokenizer_free(tok);
+            }
             if (rc == FT_OK) print_summary(dt, out, &s);
         }
     }
