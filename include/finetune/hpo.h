@@ -100,11 +100,14 @@ typedef struct ft_hpo_spec {
     int             sh_configs;    /* successive halving: configurations in a bracket (default eta^s_max) */
     /* how to evaluate */
     char           *objective_cmd; /* "objective_cmd" (or --objective-cmd); NULL when absent */
+    char           *train_json;    /* "train": options of `finetune train` every trial shares (JSON object text);
+                                      NULL when absent. Trials then run `finetune train` (ft_hpo_run_opts) */
+    char            metric[64];    /* "metric": with "train", the key read from the last evaluation of the
+                                      trial's metrics.jsonl (default "val_loss") */
     char           *json;          /* the document parsed, normalised (cJSON_PrintUnformatted) */
 } ft_hpo_spec;
 
-/* Parses sweep.json text; `where` names it in messages (e.g. the file path). A "train" section is refused
- * (FT_ERR_UNSUPPORTED: trials that train in-process come with the run store). */
+/* Parses sweep.json text; `where` names it in messages (e.g. the file path). */
 int  ft_hpo_spec_parse(const char *json_text, const char *where, ft_hpo_spec **out);
 void ft_hpo_spec_free(ft_hpo_spec *s);
 /* Number of grid points (product over parameters); -1 when it exceeds INT32_MAX. */
@@ -196,6 +199,8 @@ typedef struct ft_hpo_run_opts {
     int         jobs;          /* parallel objective processes (>= 1) */
     const char *objective_cmd; /* overrides the spec's */
     int         quiet;         /* 1: no per-trial log lines */
+    const char *train_exe;     /* spec with "train": the finetune program that trains each trial */
+    const char *runs_dir;      /* spec with "train": the folder of the trials' run directories (trial-<idx>) */
     /* called (when set) after each trial ends, in the sweep's process */
     void      (*on_trial)(void *ud, const ft_hpo_spec *s, const ft_hpo_trial *t);
     void       *ud;
@@ -205,7 +210,11 @@ typedef struct ft_hpo_run_opts {
  * (a larger budget extends a finished sweep; the stored config takes the new budget): decides trials with ft_hpo_next, runs each as `sh -c "CMD --name value ..."`
  * with FT_TRIAL_ID, FT_BUDGET (empty without a fidelity), FT_SWEEP and FT_SWEEP_PID in its environment,
  * reads the last number it prints on stdout as the objective (a non-zero exit or no number: failed), and
- * records every decision and result in db. Trials left running by a killed sweep are run again. For its
+ * records every decision and result in db. With a "train" section and no objective command, each trial runs
+ * `TRAIN_EXE train --config RUNS_DIR/train.json --out RUNS_DIR/trial-<idx> --name value ...` (parameter names
+ * with '_' as '-', plus --max-steps / --epochs / --seq-len BUDGET for a scheduler's fidelity) and its value is
+ * spec->metric of the last evaluation in RUNS_DIR/trial-<idx>/metrics.jsonl (a trial run again starts from
+ * an empty directory). Trials left running by a killed sweep are run again. For its
  * duration it handles SIGINT and SIGTERM (the previous handlers are restored): the children are stopped and
  * FT_ERR_INTERRUPTED is returned, the sweep stays resumable. */
 int  ft_hpo_sweep_run(ft_hpo_db *db, const ft_hpo_spec *s, const ft_hpo_run_opts *opts);

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
@@ -16,7 +17,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "core/strbuf.h"
+#include "finetune/fileio.h"
 #include "finetune/status.h"
 
 typedef struct child {
@@ -47,14 +51,88 @@ static double last_number(const char *text) {
     return v;
 }
 
-static int start_child(const ft_hpo_spec *s, const char *cmd, const ft_hpo_trial *t, child *c) {
+/* appends s single-quoted for sh */
+static void put_quoted(ft__sb *b, const char *s) {
+    ft__sb_putc(b, '\'');
+    for (; *s; s++) {
+        if (*s == '\'') ft__sb_puts(b, "'\\''");
+        else ft__sb_putc(b, *s);
+    }
+    ft__sb_putc(b, '\'');
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st; (void)ftw;
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* the command of a "train" trial: TRAIN_EXE train --config RUNS/train.json --out RUNS/trial-<idx> --name value ...
+ * [--max-steps | --epochs | --seq-len BUDGET] */
+static char *train_command(const ft_hpo_spec *s, const ft_hpo_run_opts *o, const ft_hpo_trial *t) {
+    ft__sb b = {0};
+    char path[4200];
+    ft__sb_puts(&b, "exec ");
+    put_quoted(&b, o->train_exe);
+    ft__sb_puts(&b, " train --config ");
+    snprintf(path, sizeof path, "%s/train.json", o->runs_dir);
+    put_quoted(&b, path);
+    ft__sb_puts(&b, " --out ");
+    snprintf(path, sizeof path, "%s/trial-%d", o->runs_dir, t->idx);
+    put_quoted(&b, path);
     char *args = ft_hpo_params_args(s, t->x);
-    if (!args) return ft_error(FT_ERR_NOMEM, "sweep: out of memory");
-    size_t len = strlen(cmd) + strlen(args) + 1;
-    char *full = malloc(len);
-    if (!full) { free(args); return ft_error(FT_ERR_NOMEM, "sweep: out of memory"); }
-    snprintf(full, len, "%s%s", cmd, args);
+    if (!args) { ft__sb_free(&b); return NULL; }
+    /* " --batch_size '8'" -> " --batch-size '8'": flags spell with '-' */
+    for (char *p = args; (p = strstr(p, " --")); p += 3)
+        for (char *q = p + 3; *q && *q != ' '; q++) if (*q == '_') *q = '-';
+    ft__sb_puts(&b, args);
     free(args);
+    if (s->sched != FT_HPO_SCHED_NONE || s->max_resource > 0) {
+        const char *flag = strcmp(s->fidelity, "epochs") == 0 ? "--epochs" : strcmp(s->fidelity, "seq_len") == 0 ? "--seq-len" : "--max-steps";
+        ft__sb_printf(&b, " %s '%.17g'", flag, t->budget);
+    }
+    return ft__sb_take(&b, NULL);
+}
+
+/* spec->metric of the last evaluation line in DIR/metrics.jsonl; NaN when there is none */
+static double read_metric(const char *dir, const char *metric) {
+    char path[4300];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f) return NAN;
+    double v = NAN;
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) >= 0) {
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *ty = cJSON_GetObjectItemCaseSensitive(o, "type"), *m = cJSON_GetObjectItemCaseSensitive(o, metric);
+        if (cJSON_IsString(ty) && strcmp(ty->valuestring, "eval") == 0 && cJSON_IsNumber(m) && isfinite(m->valuedouble)) v = m->valuedouble;
+        cJSON_Delete(o);
+    }
+    free(line);
+    fclose(f);
+    return v;
+}
+
+static int start_child(const ft_hpo_spec *s, const char *cmd, const ft_hpo_run_opts *o, const ft_hpo_trial *t, child *c) {
+    char *full;
+    char log_path[4200] = "";
+    if (cmd) {
+        char *args = ft_hpo_params_args(s, t->x);
+        if (!args) return ft_error(FT_ERR_NOMEM, "sweep: out of memory");
+        size_t len = strlen(cmd) + strlen(args) + 1;
+        full = malloc(len);
+        if (!full) { free(args); return ft_error(FT_ERR_NOMEM, "sweep: out of memory"); }
+        snprintf(full, len, "%s%s", cmd, args);
+        free(args);
+    } else {
+        /* a train trial run again starts from an empty run directory */
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%s/trial-%d", o->runs_dir, t->idx);
+        if (ft_path_exists(dir) && nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+            return ft_error(FT_ERR_IO, "sweep: cannot remove %s: %s", dir, strerror(errno));
+        snprintf(log_path, sizeof log_path, "%s/trial-%d.log", o->runs_dir, t->idx);
+        if (!(full = train_command(s, o, t))) return ft_error(FT_ERR_NOMEM, "sweep: out of memory");
+    }
     char id[32], budget[64], parent[32];
     snprintf(id, sizeof id, "%d", t->idx);
     if (t->budget > 0) snprintf(budget, sizeof budget, "%.17g", t->budget);
@@ -70,6 +148,10 @@ static int start_child(const ft_hpo_spec *s, const char *cmd, const ft_hpo_trial
     }
     if (pid == 0) {
         dup2(fds[1], 1);
+        if (log_path[0]) {  /* a train trial's log (stderr) beside its run directory */
+            int lf = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (lf >= 0) { dup2(lf, 2); close(lf); }
+        }
         setenv("FT_TRIAL_ID", id, 1);
         setenv("FT_BUDGET", budget, 1);
         setenv("FT_SWEEP", s->name, 1);
@@ -102,8 +184,17 @@ static void on_signal(int sig) { (void)sig; g_stop = 1; }
 
 int ft_hpo_sweep_run(ft_hpo_db *db, const ft_hpo_spec *s, const ft_hpo_run_opts *opts) {
     const char *cmd = opts->objective_cmd ? opts->objective_cmd : s->objective_cmd;
-    if (!cmd || !*cmd)
-        return ft_error(FT_ERR_INVALID, "sweep \"%s\": no objective: give --objective-cmd CMD (or \"objective_cmd\" in the config)", s->name);
+    if (cmd && !*cmd) cmd = NULL;
+    if (!cmd && !s->train_json)
+        return ft_error(FT_ERR_INVALID, "sweep \"%s\": no objective: give --objective-cmd CMD (or \"objective_cmd\" or a \"train\" section in the config)", s->name);
+    if (!cmd) {  /* train trials: the shared options in RUNS_DIR/train.json */
+        if (!opts->train_exe || !opts->runs_dir)
+            return ft_error(FT_ERR_INVALID, "sweep \"%s\": a \"train\" sweep needs the finetune program and a runs folder", s->name);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/train.json", opts->runs_dir);
+        FT_TRY(ft_mkdirs(opts->runs_dir));
+        FT_TRY(ft_file_write_atomic(path, s->train_json, strlen(s->train_json)));
+    }
     int jobs = opts->jobs;
     long long sid;
     FT_TRY(ft__hpo_store_take(db, s->name, s->json, 1, &jobs, &sid, NULL));
@@ -152,7 +243,7 @@ int ft_hpo_sweep_run(ft_hpo_db *db, const ft_hpo_spec *s, const ft_hpo_run_opts 
             t[pick].status = FT_HPO_RUNNING;
             t[pick].started = ft__hpo_now();
             if ((rc = ft__hpo_store_update(db, sid, &t[pick], NULL)) < 0) goto stop;
-            if ((rc = start_child(s, cmd, &t[pick], &kids[slot])) < 0) goto stop;
+            if ((rc = start_child(s, cmd, opts, &t[pick], &kids[slot])) < 0) goto stop;
             kids[slot].trial = pick;
             active++;
         }
@@ -178,7 +269,14 @@ int ft_hpo_sweep_run(ft_hpo_db *db, const ft_hpo_spec *s, const ft_hpo_run_opts 
             while (waitpid(kids[k].pid, &status, 0) < 0 && errno == EINTR) {}
             ft_hpo_trial *tr = &t[kids[k].trial];
             const char *text = kids[k].out.p ? kids[k].out.p : "";
-            double v = last_number(text);
+            double v;
+            if (cmd) {
+                v = last_number(text);
+            } else {
+                char dir[4200];
+                snprintf(dir, sizeof dir, "%s/trial-%d", opts->runs_dir, tr->idx);
+                v = read_metric(dir, s->metric);
+            }
             int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && isfinite(v);
             tr->value = ok ? v : NAN;
             tr->status = ok ? FT_HPO_FINISHED : FT_HPO_FAILED;
@@ -186,7 +284,7 @@ int ft_hpo_sweep_run(ft_hpo_db *db, const ft_hpo_spec *s, const ft_hpo_run_opts 
             if (!ok && !opts->quiet)
                 FT_LOGW("sweep %s: trial %d failed (%s%d%s)", s->name, tr->idx,
                         WIFEXITED(status) ? "exit status " : "signal ", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
-                        WIFEXITED(status) && WEXITSTATUS(status) == 0 ? ", no number on stdout" : "");
+                        WIFEXITED(status) && WEXITSTATUS(status) == 0 ? (cmd ? ", no number on stdout" : ", no such metric in its metrics.jsonl") : "");
             size_t tail = kids[k].out.n > 4096 ? kids[k].out.n - 4096 : 0;
             int urc = ft__hpo_store_update(db, sid, tr, text + tail);
             ft__sb_free(&kids[k].out);

@@ -93,12 +93,8 @@ static int parse_enum(const cJSON *o, const char *key, const char *def, const ch
 
 static int parse(ft_hpo_spec *s, const cJSON *root, const char *where) {
     static const char *const known[] = {"name", "strategy", "direction", "seed", "budget", "params", "bayes", "tpe",
-                                        "scheduler", "objective_cmd", "train", NULL};
+                                        "scheduler", "objective_cmd", "train", "metric", NULL};
     if (!cJSON_IsObject(root)) return ft_error(FT_ERR_FORMAT, "%s: a sweep config must be a JSON object", where);
-    if (cJSON_GetObjectItemCaseSensitive(root, "train"))
-        return ft_error(FT_ERR_UNSUPPORTED, "%s: a \"train\" section (trials that train in-process) is not supported yet: it comes "
-                        "with the run store of `finetune train`; use --objective-cmd (or \"objective_cmd\") with a command that "
-                        "trains and prints the metric", where);
     FT_TRY(check_keys(root, known, where, "the sweep config"));
     const char *name;
     FT_TRY(ft__json_get_str(root, "name", "sweep", &name, where));
@@ -195,6 +191,21 @@ static int parse(ft_hpo_spec *s, const cJSON *root, const char *where) {
     const char *cmd;
     FT_TRY(ft__json_get_str(root, "objective_cmd", NULL, &cmd, where));
     if (cmd && !(s->objective_cmd = strdup(cmd))) return ft_error(FT_ERR_NOMEM, "%s: out of memory", where);
+    /* trials that run `finetune train` (see runner.c): the fixed options, the metric of its last evaluation */
+    const cJSON *tr;
+    FT_TRY(section(root, "train", &tr, where));
+    if (tr) {
+        if (cmd) return ft_error(FT_ERR_FORMAT, "%s: give \"train\" or \"objective_cmd\", not both", where);
+        if (!(s->train_json = cJSON_PrintUnformatted(tr))) return ft_error(FT_ERR_NOMEM, "%s: out of memory", where);
+        if (s->sched != FT_HPO_SCHED_NONE && strcmp(s->fidelity, "steps") != 0 && strcmp(s->fidelity, "epochs") != 0 &&
+            strcmp(s->fidelity, "seq_len") != 0)
+            return ft_error(FT_ERR_UNSUPPORTED, "%s: with \"train\", scheduler.fidelity must be steps, epochs or seq_len (got \"%s\")",
+                            where, s->fidelity);
+    }
+    const char *metric;
+    FT_TRY(ft__json_get_str(root, "metric", "val_loss", &metric, where));
+    if (!*metric || strlen(metric) >= sizeof s->metric) return ft_error(FT_ERR_FORMAT, "%s: \"metric\" must have 1 to %zu bytes", where, sizeof s->metric - 1);
+    strcpy(s->metric, metric);
     s->json = cJSON_PrintUnformatted(root);
     if (!s->json) return ft_error(FT_ERR_NOMEM, "%s: out of memory", where);
     return FT_OK;
@@ -223,6 +234,7 @@ void ft_hpo_spec_free(ft_hpo_spec *s) {
     }
     free(s->params);
     free(s->objective_cmd);
+    free(s->train_json);
     free(s->json);
     free(s);
 }

@@ -1,6 +1,7 @@
 /* cmd_sweep.c — `finetune sweep`: hyperparameter search over an objective command (hpo.h).
  *
  *   finetune sweep --config sweep.json --objective-cmd CMD [--db runs/finetune.db] [--jobs N]
+ *   finetune sweep --config sweep.json                (a "train" section: each trial runs `finetune train`)
  *   finetune sweep --resume NAME [--db FILE]        continue a stopped or killed sweep (its stored config)
  *   finetune sweep --show [NAME] [--db FILE]        the summary (and report) of a stored sweep
  * Progress goes to stderr (one line per trial); the summary (best trial, its parameters, the history,
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *k_strategy[] = {"grid", "random", "bayes", "tpe"};
 static const char *k_sched[] = {"none", "successive-halving", "hyperband", "asha"};
@@ -143,6 +145,7 @@ int ft_cmd_sweep(int argc, char **argv) {
         {"strategy", 1, "grid | random | bayes | tpe (overrides the config)", NULL},
         {"seed", 1, "sweep seed (overrides the config)", NULL},
         {"trials", 1, "budget in trials (overrides the config; with --resume, a larger one extends the sweep)", NULL},
+        {"runs-dir", 1, "with a \"train\" section: folder of the trials' run directories (default: sweeps/NAME next to the database)", NULL},
         {"report", 1, "HTML report path (default: sweep-NAME.html next to the database)", NULL},
         {"no-report", 0, "do not write the HTML report", NULL},
         {"quiet", 0, "no per-trial lines on stderr", NULL},
@@ -189,7 +192,17 @@ int ft_cmd_sweep(int argc, char **argv) {
         free(text);
         if (rc == FT_OK) {
             progress pg = {s->max_trials, 0, INFINITY};
-            ft_hpo_run_opts ro = {.jobs = (int)jobs, .objective_cmd = ft_opt_str(opts, "objective-cmd", NULL),
+            /* "train" sweeps: this program trains each trial in <dir of the database>/sweeps/<name>/trial-<idx> */
+            char exe[4096] = "", runs[4400];
+            ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
+            exe[el > 0 ? el : 0] = 0;
+            char d[4096], safe[128];
+            snprintf(d, sizeof d, "%s", db_path);
+            snprintf(safe, sizeof safe, "%s", s->name);
+            for (char *p = safe; *p; p++) if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p)) *p = '_';
+            snprintf(runs, sizeof runs, "%s/sweeps/%s", dirname(d), safe);
+            ft_hpo_run_opts ro = {.train_exe = exe[0] ? exe : "finetune", .runs_dir = ft_opt_str(opts, "runs-dir", runs),
+                                  .jobs = (int)jobs, .objective_cmd = ft_opt_str(opts, "objective-cmd", NULL),
                                   .quiet = ft_opt_flag(opts, "quiet"), .on_trial = ft_opt_flag(opts, "quiet") ? NULL : on_trial, .ud = &pg};
             rc = ft_hpo_sweep_run(db, s, &ro);
             if (rc < 0) fprintf(stderr, "finetune sweep: %s\n", ft_last_error());
