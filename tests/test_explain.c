@@ -442,8 +442,10 @@ static void test_cli(void **state) {
     free(out);
     assert_int_equal(ft_test_finetune(&out, "explain --model %s --text 'a movie' --method lime", dir), 2);
     free(out);
-    assert_int_equal(ft_test_finetune(&out, "explain --model models/stories260K --text 'Lily'"), 1);
-    assert_non_null(strstr(out, "--continuation"));
+    /* a decoder without --continuation explains its own greedy next token; no --model: the embedded default */
+    assert_int_equal(ft_test_finetune(&out, "explain --text 'Lily saw a'"), 0);
+    assert_non_null(strstr(out, "no --continuation: explaining the model's greedy next token"));
+    assert_non_null(strstr(out, "efficiency: sum phi"));
     free(out);
     assert_int_equal(ft_test_finetune(&out, "explain --model models/stories260K --text 'Lily saw' --continuation ' a dog' --method attention --json"), 0);
     assert_non_null(strstr(out, "\"layers\":"));

@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "finetune/encoder.h"
 #include "finetune/explain.h"
+#include "finetune/generate.h"
 #include "finetune/fileio.h"
 #include "finetune/model.h"
 #include "finetune/status.h"
@@ -101,10 +102,26 @@ static int load_inputs(explain_run *r, const char *dir, const char *text, const 
         r->ids = a;
         r->T = r->n_text = na;
     } else {
-        if (!cont || !*cont) { free(a); return ft_error(FT_ERR_INVALID, "%s is a decoder: give the --continuation TEXT whose log-probability is explained", dir); }
-        int rc = ft_tokenizer_encode(r->tok, cont, strlen(cont), 0, &b, &nb);
-        if (rc == FT_OK && nb == 0) rc = ft_error(FT_ERR_INVALID, "--continuation encodes to no token");
-        if (rc == FT_OK) rc = ft_cli_load_model(&r->dec, dir, NULL, ft_backend_cpu());
+        int rc = ft_cli_load_model(&r->dec, dir, NULL, ft_backend_cpu());
+        if (rc == FT_OK && cont && *cont) {
+            rc = ft_tokenizer_encode(r->tok, cont, strlen(cont), 0, &b, &nb);
+            if (rc == FT_OK && nb == 0) rc = ft_error(FT_ERR_INVALID, "--continuation encodes to no token");
+        } else if (rc == FT_OK) {
+            /* no --continuation: explain the model's own greedy next token */
+            ft_generate_params gp = ft_generate_default_params();
+            gp.max_new_tokens = 1; gp.temperature = 0; gp.stop_at_eos = 0;
+            ft_generation g = {0};
+            rc = ft_generate(r->dec, r->tok, a, na, &gp, NULL, NULL, &g);
+            if (rc == FT_OK && g.n_ids != 1) rc = ft_error(FT_ERR_INVALID, "the model produced no next token for this text; give --continuation");
+            if (rc == FT_OK && !(b = malloc(sizeof(int)))) rc = ft_error(FT_ERR_NOMEM, "out of memory");
+            if (rc == FT_OK) {
+                b[0] = g.ids[0]; nb = 1;
+                char *piece = display(r->tok, b, 1);
+                fprintf(stderr, "finetune explain: no --continuation: explaining the model's greedy next token '%s'\n", piece ? piece : "?");
+                free(piece);
+            }
+            ft_generation_free(&g);
+        }
         int *ids = rc == FT_OK ? realloc(a, sizeof(int) * (size_t)(na + nb)) : NULL;
         if (rc == FT_OK && !ids) rc = ft_error(FT_ERR_NOMEM, "out of memory");
         if (rc < 0) { free(a); free(b); return rc; }
@@ -182,13 +199,13 @@ static int write_html(const explain_run *r, const char *path, const char *title,
 
 int ft_cmd_explain(int argc, char **argv) {
     ft_opt opts[] = {
-        {"model", 1, "an encoder classifier (finetune train --task classify) or a decoder directory", NULL},
+        {"model", 1, "an encoder classifier (finetune train --task classify) or a decoder directory (default: the embedded model)", NULL},
         {"text", 1, "the text to explain (required)", NULL},
         {"method", 1, "shap (default), ig (Integrated Gradients) or attention", NULL},
         {"target", 1, "classifiers: the class explained, a label name or index (default: the predicted one)", NULL},
         {"logit", 0, "classifiers: explain the target's logit instead of its softmax probability", NULL},
         {"unit", 1, "token (default) or word: the features that are masked together", NULL},
-        {"continuation", 1, "decoders: f = log p(continuation | text) (required for decoders)", NULL},
+        {"continuation", 1, "decoders: f = log p(continuation | text) (default: the model's greedy next token)", NULL},
         {"max-exact", 1, "exact Shapley values up to this many features (default 14), sampled above", NULL},
         {"samples", 1, "sampled Shapley: permutations (antithetic pairs; default 256)", NULL},
         {"seed", 1, "sampled Shapley: seed (default 1234)", NULL},
@@ -207,7 +224,8 @@ int ft_cmd_explain(int argc, char **argv) {
     const char *dir = ft_opt_str(opts, "model", NULL), *text = ft_opt_str(opts, "text", NULL);
     const char *method = ft_opt_str(opts, "method", "shap"), *unit_s = ft_opt_str(opts, "unit", "token");
     const char *base_s = ft_opt_str(opts, "baseline", "mask"), *html = ft_opt_str(opts, "html", NULL);
-    if (!dir || !text) { fprintf(stderr, "finetune explain: --model DIR and --text TEXT are required\n"); return 2; }
+    if (!text) { fprintf(stderr, "finetune explain: --text TEXT is required\n"); return 2; }
+    if (!dir) dir = ft_default_model_dir();
     if (strcmp(method, "shap") && strcmp(method, "ig") && strcmp(method, "attention")) {
         fprintf(stderr, "finetune explain: --method %s: expected shap, ig or attention\n", method);
         return 2;
