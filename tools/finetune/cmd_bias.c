@@ -21,6 +21,10 @@ static int progress(void *user, int64_t done, int64_t total) {
     return 0;
 }
 
+static void put_line(const char *s) {
+    for (; *s; s++) putchar(*s == '\n' || *s == '\r' || *s == '\t' ? ' ' : *s);
+}
+
 static int run_crows(const ft_opt *opts, const ft_bias_lm *lm, const char *dir, const char *data, long limit, int json) {
     ft_crows_set s;
     ft_crows_result r;
@@ -141,9 +145,11 @@ static int run_generate(const ft_opt *opts, const char *probe, ft_model *m, cons
         if (sc && r.gap_hi >= 0)
             printf("max gap %.4f (%s - %s)\n", r.max_gap, p.groups[r.gap_hi], p.groups[r.gap_lo]);
         printf("generations (group | prompt | continuation | score):\n");
-        for (int64_t i = 0; i < r.n; i++) {
-            printf("[%s] %s |", p.p[i].group, p.p[i].text);
-            for (const char *c = r.continuation[i]; *c; c++) putchar(*c == '\n' ? ' ' : *c);
+        for (int64_t i = 0; i < r.n; i++) {   /* one line each: line breaks and tabs shown as spaces */
+            printf("[%s] ", p.p[i].group);
+            put_line(p.p[i].text);
+            printf(" |");
+            put_line(r.continuation[i]);
             printf(" | %.4f\n", r.score[i]);
         }
     }
