@@ -114,8 +114,8 @@ int ft_bias_shared_tokens(const int *a, int na, const int *b, int nb, int **ia, 
     int m = na < nb ? na : nb;
     char *popular = calloc((size_t)nb + 1, 1);
     int *prev = malloc(sizeof(int) * ((size_t)nb + 1)), *cur = malloc(sizeof(int) * ((size_t)nb + 1));
-    block *blocks = malloc(sizeof(block) * ((size_t)m + 1)), *queue = malloc(sizeof(block) * (2 * (size_t)m + 2));
-    int rc = popular && prev && cur && blocks && queue ? FT_OK : ft_error(FT_ERR_NOMEM, "out of memory");
+    block *blocks = malloc(sizeof(block) * ((size_t)m + 1));
+    int rc = popular && prev && cur && blocks ? FT_OK : ft_error(FT_ERR_NOMEM, "out of memory");
     if (rc == FT_OK && nb >= 200) {            /* difflib's autojunk: elements more frequent than len(b) // 100 + 1 */
         int ntest = nb / 100 + 1;
         for (int j = 0; j < nb; j++) {
@@ -124,22 +124,22 @@ int ft_bias_shared_tokens(const int *a, int na, const int *b, int nb, int **ia, 
             popular[j] = cnt > ntest;
         }
     }
+    /* difflib's queue of (alo, ahi, blo, bhi) ranges still to search, popped from the end */
+    typedef struct { int alo, ahi, blo, bhi; } range;
+    range *queue = rc == FT_OK ? malloc(sizeof(range) * (2 * (size_t)m + 2)) : NULL;
+    if (rc == FT_OK && !queue) rc = ft_error(FT_ERR_NOMEM, "out of memory");
     int nblocks = 0, nq = 0;
-    if (rc == FT_OK) queue[nq++] = (block){0, na, 0};  /* (alo, ahi, blo); bhi kept alongside below */
-    int *qbhi = rc == FT_OK ? malloc(sizeof(int) * (2 * (size_t)m + 2)) : NULL;
-    if (rc == FT_OK && !qbhi) rc = ft_error(FT_ERR_NOMEM, "out of memory");
-    if (rc == FT_OK) qbhi[0] = nb;
+    if (rc == FT_OK) queue[nq++] = (range){0, na, 0, nb};
     while (rc == FT_OK && nq > 0) {
-        nq--;
-        int alo = queue[nq].i, ahi = queue[nq].j, blo = queue[nq].k, bhi = qbhi[nq];
-        block x = longest_match(a, b, popular, alo, ahi, blo, bhi, prev, cur);
+        range q = queue[--nq];
+        block x = longest_match(a, b, popular, q.alo, q.ahi, q.blo, q.bhi, prev, cur);
         if (x.k) {
             blocks[nblocks++] = x;
-            if (alo < x.i && blo < x.j) { queue[nq] = (block){alo, x.i, blo}; qbhi[nq++] = x.j; }
-            if (x.i + x.k < ahi && x.j + x.k < bhi) { queue[nq] = (block){x.i + x.k, ahi, x.j + x.k}; qbhi[nq++] = bhi; }
+            if (q.alo < x.i && q.blo < x.j) queue[nq++] = (range){q.alo, x.i, q.blo, x.j};
+            if (x.i + x.k < q.ahi && x.j + x.k < q.bhi) queue[nq++] = (range){x.i + x.k, q.ahi, x.j + x.k, q.bhi};
         }
     }
-    free(qbhi);
+    free(queue);
     if (rc == FT_OK) {
         qsort(blocks, (size_t)nblocks, sizeof *blocks, cmp_block);
         int total = 0;
@@ -153,7 +153,7 @@ int ft_bias_shared_tokens(const int *a, int na, const int *b, int nb, int **ia, 
             for (int k = 0; k < blocks[q].k; k++, w++) { (*ia)[w] = blocks[q].i + k; (*ib)[w] = blocks[q].j + k; }
         if (rc == FT_OK) *n = total;
     }
-    free(popular); free(prev); free(cur); free(blocks); free(queue);
+    free(popular); free(prev); free(cur); free(blocks);
     return rc;
 }
 
