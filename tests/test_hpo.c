@@ -660,10 +660,14 @@ static void report_html(void **state) {
     assert_null(strstr(html, "rep<&>"));
     free(html);
     /* --show reads it back */
-    rc = ft_test_finetune(&out, "sweep --show --name 'rep<&>' --db %s --no-report", db);
+    rc = ft_test_finetune(&out, "sweep --show --name 'rep<&>' --db %s", db);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "30 trials: 30 finished"));
     free(out);
+    /* the default report path is next to the database, the name made a safe file name */
+    char def[600];
+    snprintf(def, sizeof def, "%s/sweep-rep___.html", g_tmp);
+    assert_true(ft_path_exists(def));
 }
 
 static void train_trials(void **state) {

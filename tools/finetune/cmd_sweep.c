@@ -90,12 +90,19 @@ static void summary(const ft_hpo_spec *s, const ft_hpo_trial *t, int n, const ch
     if (report) printf("report: %s\n", report);
 }
 
+/* name with every byte outside [A-Za-z0-9._-] as '_' (a file name) */
+static void safe_name(char *out, size_t cap, const char *name) {
+    snprintf(out, cap, "%s", name);
+    for (char *p = out; *p; p++) if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p)) *p = '_';
+}
+
 /* the report path: --report, else <dir of db>/sweep-<name>.html */
 static const char *report_path(const char *opt, const char *db, const char *name, char *buf, size_t cap) {
     if (opt) return opt;
-    char d[4096];
+    char d[4096], safe[128];
     snprintf(d, sizeof d, "%s", db);
-    snprintf(buf, cap, "%s/sweep-%s.html", dirname(d), name);
+    safe_name(safe, sizeof safe, name);
+    snprintf(buf, cap, "%s/sweep-%s.html", dirname(d), safe);
     return buf;
 }
 
@@ -198,8 +205,7 @@ int ft_cmd_sweep(int argc, char **argv) {
             exe[el > 0 ? el : 0] = 0;
             char d[4096], safe[128];
             snprintf(d, sizeof d, "%s", db_path);
-            snprintf(safe, sizeof safe, "%s", s->name);
-            for (char *p = safe; *p; p++) if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p)) *p = '_';
+            safe_name(safe, sizeof safe, s->name);
             snprintf(runs, sizeof runs, "%s/sweeps/%s", dirname(d), safe);
             ft_hpo_run_opts ro = {.train_exe = exe[0] ? exe : "finetune", .runs_dir = ft_opt_str(opts, "runs-dir", runs),
                                   .jobs = (int)jobs, .objective_cmd = ft_opt_str(opts, "objective-cmd", NULL),
