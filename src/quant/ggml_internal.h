@@ -13,6 +13,10 @@ typedef struct ft__ggml_act {
     const int8_t *qs;    /* [N, C] */
     const float  *d;     /* [N, C/32] */
     const float  *ds;    /* [N, C/32] */
+    const uint8_t *qu;   /* [N, C] qs + 128 (qs XOR 0x80): the unsigned operand of vpdpbusd against signed weights */
+    const int32_t *xs;   /* [N, C/32] sum of the 32 qs of each block */
+    const float  *dxe;   /* [N, C/64, 16] d of block pair (2p, 2p+1) spread over 8 + 8 lanes (64-byte aligned, for
+                            the AVX-512 kernels: one load gives the scales of a 64-value register) */
     int64_t       C;
 } ft__ggml_act;
 
@@ -24,6 +28,9 @@ typedef struct ft__ggml_kernels {
     void (*fwd_f32)(float *out, int64_t ldo, const float *inp, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1);
     /* the same with int8 activations and integer block dot products */
     void (*fwd_q8)(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1);
+    /* many rows (prompts): out[n*ldo + o] for o in [o0, o1) (at most 16 rows), all n < N; NULL: fwd_q8 in
+     * groups of FT_QUANT_DIRECT_MAX_N rows. May leave a type to fwd_q8 (returns 0 when it did nothing). */
+    int (*gemm_q8)(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1);
     /* dst[n] = the n values of the blocks at src, bit-identical to ft_ggml_dequantize_row_ref */
     void (*deq_row)(int type, const void *src, float *dst, int64_t n);
 } ft__ggml_kernels;

@@ -150,7 +150,7 @@ static void fwd_f32(float *out, int64_t ldo, const float *inp, int N, const ft_g
 #pragma GCC pop_options
 #endif
 
-const ft__ggml_kernels ft__ggml_kernels_avx2 = {"avx2", fwd_f32, fwd_q8, ft_ggml_dequantize_row_ref};
+const ft__ggml_kernels ft__ggml_kernels_avx2 = {"avx2", fwd_f32, fwd_q8, NULL, ft_ggml_dequantize_row_ref};
 #else
-const ft__ggml_kernels ft__ggml_kernels_avx2 = {"scalar", NULL, NULL, NULL};
+const ft__ggml_kernels ft__ggml_kernels_avx2 = {"scalar", NULL, NULL, NULL, NULL};
 #endif

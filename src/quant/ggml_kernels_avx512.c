@@ -40,7 +40,8 @@ INLINE __m256i q4_0_nibbles(const uint8_t *qs) {
 
 /* ---------------------------------------------------------------- int8 activations */
 
-static void fwd_q8_0(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
+/* One or two activation rows (decoding): per block pair the two f16 scales times the activation's. */
+static void fwd1_q8_0(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
     const int64_t C = a->C, nb = C / 32;
     const __m512i zero = _mm512_setzero_si512();
     for (int64_t o = o0; o < o1; o++) {
@@ -74,7 +75,7 @@ static void fwd_q8_0(float *out, int64_t ldo, const ft__ggml_act *a, int N, cons
     }
 }
 
-static void fwd_q4_0(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
+static void fwd1_q4_0(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
     const int64_t C = a->C, nb = C / 32;
     const __m512i zero = _mm512_setzero_si512();
     for (int64_t o = o0; o < o1; o++) {
@@ -108,6 +109,93 @@ static void fwd_q4_0(float *out, int64_t ldo, const ft__ggml_act *a, int N, cons
     }
 }
 
+/* Rows of Q8_0 / Q4_0 blocks. The row is walked in chunks of CHUNK block pairs: first the pairs' f16 scales
+ * are converted once into dwv (8 + 8 lanes, as the activation's dxe) and dws, then each pair is decoded once
+ * and multiplied with every activation row: vpdpbusd, convert, scale (dwv * dxe: one multiply), FMA. Q4_0's
+ * offset -8 is applied once per chunk as a dot product of dws with the activation block sums ds. */
+#define CHUNK 32
+
+INLINE float dot_f32(const float *a, const float *b, int n) {
+    __m512 acc = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= n; k += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(b + k), acc);
+    float s = _mm512_reduce_add_ps(acc);
+    for (; k < n; k++) s += a[k] * b[k];
+    return s;
+}
+
+INLINE void fwd_q4_0_q8_0(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1,
+                          int is_q8) {
+    const int64_t C = a->C, nb = C / 32, np = nb / 2;
+    const __m512i zero = _mm512_setzero_si512();
+    __m512 dwv[CHUNK];
+    float dws[2 * CHUNK];
+    for (int64_t o = o0; o < o1; o++) {
+        const uint8_t *row = (const uint8_t *)w->data + (size_t)o * w->row_bytes;
+        const ft_block_q8_0 *b8 = (const ft_block_q8_0 *)row;
+        const ft_block_q4_0 *b4 = (const ft_block_q4_0 *)row;
+        __m512 acc[NMAX];
+        float corr[NMAX] = {0}, tail[NMAX] = {0};
+        for (int n = 0; n < N; n++) acc[n] = _mm512_setzero_ps();
+        for (int64_t p0 = 0; p0 < np; p0 += CHUNK) {
+            int nc = np - p0 < CHUNK ? (int)(np - p0) : CHUNK;
+            for (int p = 0; p < nc; p++) {
+                int64_t j = 2 * (p0 + p);
+                dws[2 * p] = h2f(is_q8 ? b8[j].d : b4[j].d);
+                dws[2 * p + 1] = h2f(is_q8 ? b8[j + 1].d : b4[j + 1].d);
+                dwv[p] = two_scales(dws[2 * p], dws[2 * p + 1]);
+            }
+            for (int p = 0; p < nc; p++) {
+                int64_t j = 2 * (p0 + p);
+                const float *dxe = a->dxe + (size_t)(p0 + p) * 16;
+                if (is_q8) {
+                    __m512i wv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b8[j].qs)),
+                                                    _mm256_loadu_si256((const __m256i *)b8[j + 1].qs), 1);
+                    __mmask64 neg = _mm512_movepi8_mask(wv);
+                    __m512i wa = _mm512_abs_epi8(wv);
+                    for (int n = 0; n < N; n++) {
+                        __m512i xv = _mm512_loadu_si512(a->qs + (size_t)n * C + 32 * j);
+                        __m512i dot = _mm512_dpbusd_epi32(zero, wa, _mm512_mask_sub_epi8(xv, neg, zero, xv));
+                        __m512 sc = _mm512_mul_ps(dwv[p], _mm512_load_ps(dxe + (size_t)n * np * 16));
+                        acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), sc, acc[n]);
+                    }
+                } else {
+                    __m512i wv = _mm512_inserti64x4(_mm512_castsi256_si512(q4_0_nibbles(b4[j].qs)), q4_0_nibbles(b4[j + 1].qs), 1);
+                    for (int n = 0; n < N; n++) {
+                        __m512i dot = _mm512_dpbusd_epi32(zero, wv, _mm512_loadu_si512(a->qs + (size_t)n * C + 32 * j));
+                        __m512 sc = _mm512_mul_ps(dwv[p], _mm512_load_ps(dxe + (size_t)n * np * 16));
+                        acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), sc, acc[n]);
+                    }
+                }
+            }
+            if (!is_q8)
+                for (int n = 0; n < N; n++) corr[n] += dot_f32(dws, a->ds + n * nb + 2 * p0, 2 * nc);
+        }
+        if (nb & 1) {   /* an odd last block */
+            int64_t j = nb - 1;
+            float dw = h2f(is_q8 ? b8[j].d : b4[j].d);
+            for (int n = 0; n < N; n++) {
+                const int8_t *x = a->qs + (size_t)n * C + 32 * j;
+                int32_t s = 0;
+                if (is_q8) for (int k = 0; k < 32; k++) s += (int32_t)b8[j].qs[k] * x[k];
+                else for (int k = 0; k < 16; k++) s += (int32_t)(b4[j].qs[k] & 0xF) * x[k] + (int32_t)(b4[j].qs[k] >> 4) * x[16 + k];
+                tail[n] += dw * a->d[n * nb + j] * (float)s;
+                if (!is_q8) corr[n] += dw * a->ds[n * nb + j];
+            }
+        }
+        for (int n = 0; n < N; n++) out[(size_t)n * ldo + o] = _mm512_reduce_add_ps(acc[n]) + tail[n] - 8.0f * corr[n];
+    }
+}
+
+static void fwd_q8_0(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
+    if (N <= 2) fwd1_q8_0(out, ldo, a, N, w, o0, o1);
+    else fwd_q4_0_q8_0(out, ldo, a, N, w, o0, o1, 1);
+}
+static void fwd_q4_0(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
+    if (N <= 2) fwd1_q4_0(out, ldo, a, N, w, o0, o1);
+    else fwd_q4_0_q8_0(out, ldo, a, N, w, o0, o1, 0);
+}
+
 static void fwd_q4_K(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
     const int64_t C = a->C, nb = C / 256, nb32 = C / 32;
     const __m512i zero = _mm512_setzero_si512();
@@ -130,18 +218,20 @@ static void fwd_q4_K(float *out, int64_t ldo, const ft__ggml_act *a, int N, cons
                 __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * c));
                 __m512i wv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, m4)),
                                                 _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), 1);
+                __m512 dwv = two_scales(sc[2 * c], sc[2 * c + 1]);
                 for (int n = 0; n < N; n++) {
                     __m512i xv = _mm512_loadu_si512(a->qs + (size_t)n * C + 256 * i + 64 * c);
                     __m512i dot = _mm512_dpbusd_epi32(zero, wv, xv);
-                    const float *xd = a->d + n * nb32 + 8 * i + 2 * c;
-                    acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), two_scales(sc[2 * c] * xd[0], sc[2 * c + 1] * xd[1]), acc[n]);
+                    __m512 scv = _mm512_mul_ps(dwv, _mm512_load_ps(a->dxe + ((size_t)n * (nb32 / 2) + 4 * i + c) * 16));
+                    acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scv, acc[n]);
                 }
             }
+            __m256 mnv = _mm256_loadu_ps(mn);
             for (int n = 0; n < N; n++) {
-                const float *xds = a->ds + n * nb32 + 8 * i;
-                float s = 0;
-                for (int j = 0; j < 8; j++) s += mn[j] * xds[j];
-                corr[n] += s;
+                __m256 t = _mm256_mul_ps(mnv, _mm256_loadu_ps(a->ds + n * nb32 + 8 * i));
+                __m128 h = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+                h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+                corr[n] += _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
             }
         }
         for (int n = 0; n < N; n++) out[(size_t)n * ldo + o] = _mm512_reduce_add_ps(acc[n]) - corr[n];
@@ -154,6 +244,67 @@ static void fwd_q8(float *out, int64_t ldo, const ft__ggml_act *a, int N, const 
     case FT_GGML_Q4_0: fwd_q4_0(out, ldo, a, N, w, o0, o1); break;
     case FT_GGML_Q4_K: fwd_q4_K(out, ldo, a, N, w, o0, o1); break;
     }
+}
+
+/* ---------------------------------------------------------------- many activation rows (prompts)
+ * A tile of up to 16 weight rows is turned, block by block, into 8 registers W_k whose lane l holds the 4
+ * weights 4k..4k+3 of row o0 + l (gathers: the transpose of 16 rows x 8 dwords), and the block's 16 f16
+ * scales into one register. Every activation row n then costs 8 vpdpbusd with the activation's dword k
+ * broadcast (lane l: the block dot product of row l and n), one conversion and one FMA with
+ * d_w[l] * d_x[n]: 512 products in about 12 instructions, the tile read from memory once per call.
+ *   Q8_0: the activation is the unsigned operand, as qs + 128; the chain starts at -128 * sum(w) per lane.
+ *   Q4_0: the nibbles are the unsigned operand; the chain starts at -8 * sum(x) (the activation's xs). */
+#define GEMM_NCHUNK 256
+
+static int gemm_q8(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
+    if (w->type != FT_GGML_Q8_0 && w->type != FT_GGML_Q4_0) return 0;
+    const int is_q8 = w->type == FT_GGML_Q8_0;
+    const int64_t C = a->C, nb = C / 32, bb = is_q8 ? 34 : 18;
+    const int nr = (int)(o1 - o0);
+    /* lane l reads row o0 + min(l, nr - 1): the extra lanes repeat the last row and are not stored */
+    int32_t rowoff[16];
+    for (int l = 0; l < 16; l++) rowoff[l] = (int32_t)((size_t)(l < nr ? l : nr - 1) * w->row_bytes);
+    const __m512i vrow = _mm512_loadu_si512(rowoff);
+    const __m512i m4 = _mm512_set1_epi32(0x0F0F0F0F), lo16 = _mm512_set1_epi32(0xFFFF);
+    const __m512i ones = _mm512_set1_epi8(1);
+    const uint8_t *base = (const uint8_t *)w->data + (size_t)o0 * w->row_bytes;
+    float acc[GEMM_NCHUNK][16] __attribute__((aligned(64)));
+    for (int n0 = 0; n0 < N; n0 += GEMM_NCHUNK) {
+        int nn = N - n0 < GEMM_NCHUNK ? N - n0 : GEMM_NCHUNK;
+        memset(acc, 0, sizeof(float) * 16 * (size_t)nn);
+        for (int64_t j = 0; j < nb; j++) {
+            const uint8_t *blk = base + j * bb;
+            __m512i vd = _mm512_and_si512(_mm512_i32gather_epi32(vrow, (const void *)blk, 1), lo16);
+            __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(vd));
+            __m512i W[8], init = _mm512_setzero_si512();
+            if (is_q8) {
+                for (int k = 0; k < 8; k++) {
+                    W[k] = _mm512_i32gather_epi32(vrow, (const void *)(blk + 2 + 4 * k), 1);
+                    init = _mm512_dpbusd_epi32(init, ones, W[k]);   /* sum of the block's weights per lane */
+                }
+                init = _mm512_slli_epi32(_mm512_sub_epi32(_mm512_setzero_si512(), init), 7);   /* -128 * sum(w) */
+            } else {
+                for (int k = 0; k < 4; k++) {
+                    __m512i q = _mm512_i32gather_epi32(vrow, (const void *)(blk + 2 + 4 * k), 1);
+                    W[k] = _mm512_and_si512(q, m4);
+                    W[k + 4] = _mm512_and_si512(_mm512_srli_epi32(q, 4), m4);
+                }
+            }
+            for (int n = 0; n < nn; n++) {
+                const int32_t *x = (const int32_t *)((is_q8 ? (const void *)a->qu : (const void *)a->qs) + (size_t)(n0 + n) * C + 32 * j);
+                __m512i s = is_q8 ? init : _mm512_set1_epi32(-8 * a->xs[(size_t)(n0 + n) * nb + j]);
+                if (is_q8)
+                    for (int k = 0; k < 8; k++) s = _mm512_dpbusd_epi32(s, _mm512_set1_epi32(x[k]), W[k]);
+                else
+                    for (int k = 0; k < 8; k++) s = _mm512_dpbusd_epi32(s, W[k], _mm512_set1_epi32(x[k]));
+                __m512 sc = _mm512_mul_ps(dw, _mm512_set1_ps(a->d[(size_t)(n0 + n) * nb + j]));
+                _mm512_store_ps(acc[n], _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, _mm512_load_ps(acc[n])));
+            }
+        }
+        for (int n = 0; n < nn; n++)
+            for (int l = 0; l < nr; l++) out[(size_t)(n0 + n) * ldo + o0 + l] = acc[n][l];
+    }
+    return 1;
 }
 
 /* ---------------------------------------------------------------- dequantize (bit-identical to _ref) */
@@ -256,7 +407,7 @@ static void fwd_f32(float *out, int64_t ldo, const float *inp, int N, const ft_g
 #pragma GCC pop_options
 #endif
 
-const ft__ggml_kernels ft__ggml_kernels_avx512 = {"avx512-vnni", fwd_f32, fwd_q8, deq_row};
+const ft__ggml_kernels ft__ggml_kernels_avx512 = {"avx512-vnni", fwd_f32, fwd_q8, gemm_q8, deq_row};
 #else
-const ft__ggml_kernels ft__ggml_kernels_avx512 = {"scalar", NULL, NULL, NULL};
+const ft__ggml_kernels ft__ggml_kernels_avx512 = {"scalar", NULL, NULL, NULL, NULL};
 #endif

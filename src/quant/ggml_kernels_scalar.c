@@ -83,4 +83,4 @@ static void fwd_q8(float *out, int64_t ldo, const ft__ggml_act *a, int N, const 
     }
 }
 
-const ft__ggml_kernels ft__ggml_kernels_scalar = {"scalar", fwd_f32, fwd_q8, ft_ggml_dequantize_row_ref};
+const ft__ggml_kernels ft__ggml_kernels_scalar = {"scalar", fwd_f32, fwd_q8, NULL, ft_ggml_dequantize_row_ref};

@@ -51,14 +51,19 @@ const char *ft_ggml_kernels_name(void) { return ft__ggml_kernels_get()->name; }
 /* ---------------------------------------------------------------- int8 activations */
 
 /* bytes of the int8 form of N rows of C values */
-static size_t act_bytes(int N, int64_t C) { return (size_t)N * (size_t)C + 2 * sizeof(float) * (size_t)N * (size_t)(C / 32) + 64; }
+static size_t act_bytes(int N, int64_t C) {
+    return 3 * (size_t)N * (size_t)C + 3 * sizeof(float) * (size_t)N * (size_t)(C / 32) + 128;
+}
 
 /* qs / d / ds of x[N, C] carved from mem (act_bytes); per 32 values: d = max|x| / 127, q = round(x / d)
  * (x * (127 / max|x|), ties to even), ds = d * sum(q) */
 static void act_quantize(ft__ggml_act *a, void *mem, const float *x, int N, int64_t C) {
-    const int64_t nb = C / 32;
-    float *d = (float *)(((uintptr_t)mem + 63) & ~(uintptr_t)63), *ds = d + (size_t)N * nb;
-    int8_t *qs = (int8_t *)(ds + (size_t)N * nb);
+    const int64_t nb = C / 32, np = nb / 2;
+    float *dxe = (float *)(((uintptr_t)mem + 63) & ~(uintptr_t)63);
+    float *d = dxe + (size_t)N * (size_t)np * 16, *ds = d + (size_t)N * nb;
+    int32_t *xs = (int32_t *)(ds + (size_t)N * nb);
+    int8_t *qs = (int8_t *)(xs + (size_t)N * nb);
+    uint8_t *qu = (uint8_t *)(qs + (size_t)N * C);
     for (int64_t k = 0; k < (int64_t)N * nb; k++) {
         const float *v = x + k * 32;
         float amax = 0;
@@ -69,14 +74,22 @@ static void act_quantize(ft__ggml_act *a, void *mem, const float *x, int N, int6
             int q = (int)nearbyintf(v[j] * id);
             q = q > 127 ? 127 : q < -127 ? -127 : q;
             qs[k * 32 + j] = (int8_t)q;
+            qu[k * 32 + j] = (uint8_t)(q + 128);
             s += q;
         }
+        xs[k] = s;
         d[k] = dd;
         ds[k] = dd * (float)s;
     }
+    for (int n = 0; n < N; n++)
+        for (int64_t p = 0; p < np; p++)
+            for (int l = 0; l < 16; l++) dxe[((size_t)n * np + p) * 16 + l] = d[n * nb + 2 * p + (l >> 3)];
     a->qs = qs;
     a->d = d;
     a->ds = ds;
+    a->dxe = dxe;
+    a->qu = qu;
+    a->xs = xs;
     a->C = C;
 }
 
@@ -101,6 +114,39 @@ static void fwd_direct(float *out, const float *inp, const ft__ggml_act *act, co
                     for (int64_t o = o0; o < o1; o++) out[(int64_t)n * OC + o] += bias[o];
         }
     }
+}
+
+/* int8 activations for many rows (prompts): all N rows quantized once, then tiles of TILE_O output rows
+ * (dynamically over the threads) each run the kernel over the rows in groups of FT_QUANT_DIRECT_MAX_N, so
+ * that a tile of W is read from memory once and decoded from the cache N / 8 times */
+#define TILE_O 16
+static int fwd_int8_tiled(float *out, const float *inp, const ft_ggml_tensor *w, const float *bias, int N, float *ws, size_t wsn) {
+    const ft__ggml_kernels *K = ft__ggml_kernels_get();
+    const int64_t OC = w->rows, C = w->cols, nb = C / 32;
+    size_t need = act_bytes(N, C);
+    void *heap = NULL, *amem = ws;
+    if (!ws || wsn * sizeof(float) < need) {
+        if (!(amem = heap = malloc(need))) return ft_error(FT_ERR_NOMEM, "ggml matmul forward: out of memory");
+    }
+    ft__ggml_act act;
+    act_quantize(&act, amem, inp, N, C);
+    const int64_t ntiles = (OC + TILE_O - 1) / TILE_O;
+#pragma omp parallel for schedule(dynamic, 4)
+    for (int64_t t = 0; t < ntiles; t++) {
+        int64_t o0 = t * TILE_O, o1 = o0 + TILE_O < OC ? o0 + TILE_O : OC;
+        int done = K->gemm_q8 && K->gemm_q8(out, OC, &act, N, w, o0, o1);
+        for (int n0 = 0; n0 < N && !done; n0 += FT_QUANT_DIRECT_MAX_N) {
+            int nn = N - n0 < FT_QUANT_DIRECT_MAX_N ? N - n0 : FT_QUANT_DIRECT_MAX_N;
+            ft__ggml_act sub = {act.qs + (size_t)n0 * C, act.d + (size_t)n0 * nb, act.ds + (size_t)n0 * nb,
+                                act.qu + (size_t)n0 * C, act.xs + (size_t)n0 * nb, act.dxe + (size_t)n0 * (size_t)(nb / 2) * 16, C};
+            K->fwd_q8(out + (size_t)n0 * OC, OC, &sub, nn, w, o0, o1);
+        }
+        if (bias)
+            for (int n = 0; n < N; n++)
+                for (int64_t o = o0; o < o1; o++) out[(int64_t)n * OC + o] += bias[o];
+    }
+    free(heap);
+    return FT_OK;
 }
 
 static void prefill_bias(float *out, const float *bias, int N, int64_t OC) {
@@ -153,13 +199,34 @@ static int check(const void *a, const void *b, const ft_ggml_tensor *w, int N, c
     return FT_OK;
 }
 
+/* FT_GGML_PATH=direct|tiled|full forces AUTO's choice for N > FT_QUANT_DIRECT_MAX_N (experiments, bench) */
+static ft_quant_path env_path(void) {
+    static _Atomic int cached = -1;
+    int v = atomic_load(&cached);
+    if (v < 0) {
+        const char *e = getenv("FT_GGML_PATH");
+        v = FT_QUANT_PATH_AUTO;
+        if (e && !strcmp(e, "tiled")) v = FT_QUANT_PATH_TILED;
+        else if (e && !strcmp(e, "full")) v = FT_QUANT_PATH_FULL;
+        else if (e && !strcmp(e, "direct")) v = FT_QUANT_PATH_DIRECT;
+        atomic_store(&cached, v);
+    }
+    return (ft_quant_path)v;
+}
+
 int ft_ggml_matmul_forward_path(float *out, const float *inp, const ft_ggml_tensor *w, const float *bias, int N, float *ws,
                                 size_t ws_floats, ft_quant_path path) {
     FT_TRY(check(out, inp, w, N, "ggml matmul forward"));
     const size_t full = (size_t)w->rows * (size_t)w->cols;
     if (!ws) ws_floats = 0;
+    if (path == FT_QUANT_PATH_AUTO && N > FT_QUANT_DIRECT_MAX_N) {
+        ft_quant_path e = env_path();
+        if (e == FT_QUANT_PATH_DIRECT || (e == FT_QUANT_PATH_FULL && ws_floats >= full) ||
+            (e == FT_QUANT_PATH_TILED && ws_floats >= (size_t)16 * (size_t)w->cols))
+            path = e;
+    }
     if (path == FT_QUANT_PATH_AUTO) {
-        if (N <= FT_QUANT_DIRECT_MAX_N) path = FT_QUANT_PATH_DIRECT;
+        if (N <= FT_QUANT_DIRECT_MAX_N || !ft_ggml_get_exact()) path = FT_QUANT_PATH_DIRECT;
         else if (ws_floats >= full) path = FT_QUANT_PATH_FULL;
         else if (ws_floats >= (size_t)16 * (size_t)w->cols) path = FT_QUANT_PATH_TILED;
         else path = FT_QUANT_PATH_DIRECT;
@@ -176,6 +243,7 @@ int ft_ggml_matmul_forward_path(float *out, const float *inp, const ft_ggml_tens
     /* DIRECT, N rows at a time (the kernels keep up to FT_QUANT_DIRECT_MAX_N accumulators) */
     const int exact = ft_ggml_get_exact();
     const int64_t C = w->cols;
+    if (!exact && N > FT_QUANT_DIRECT_MAX_N) return fwd_int8_tiled(out, inp, w, bias, N, ws, ws_floats);
     void *heap = NULL, *amem = NULL;
     if (!exact) {
         size_t need = act_bytes(N < FT_QUANT_DIRECT_MAX_N ? N : FT_QUANT_DIRECT_MAX_N, C);
