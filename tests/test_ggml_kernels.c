@@ -11,6 +11,8 @@
  *      of the activations to 8 bits bounds the error by that sum / 254; the measured error is printed) and every SIMD table within 1e-5 of the scalar
  *      int8 table (the same integer dot products, another float summation order);
  *  - the direct path gives the same bits on 1 and 2 threads; backward (input gradient) vs double;
+ *  - the interleaved layout (groups of 16 rows) dequantizes to the same bits and multiplies within 1e-5 of
+ *    the plain layout on every path, instruction set and row count (whole groups, tails, one partial group);
  *  - argument errors. Outputs are pre-filled with NaN so a kernel that does not assign fails. */
 #include "testutil.h"
 
@@ -317,6 +319,69 @@ static void test_backward(void **state) {
     }
 }
 
+/* the interleaved layout (ft_ggml_tensor_interleave): the same values, the same products as the plain one */
+static void test_interleaved(void **state) {
+    (void)state;
+    ft_rng r;
+    ft_rng_seed(&r, 13);
+    const int types[2] = {FT_GGML_Q8_0, FT_GGML_Q4_0};
+    const int64_t OCs[3] = {16, 37, 130};
+    for (int ti = 0; ti < 2; ti++)
+        for (int oi = 0; oi < 3; oi++) {
+            int type = types[ti];
+            int64_t OC = OCs[oi], C = 96;
+            void *q = random_blocks(&r, type, OC, C);
+            size_t nbytes = ft_ggml_row_bytes(type, C) * (size_t)OC;
+            void *qi = malloc(nbytes);
+            memcpy(qi, q, nbytes);
+            ft_ggml_tensor t, ti_;
+            assert_int_equal(ft_ggml_tensor_init(&t, type, OC, C, q), FT_OK);
+            assert_int_equal(ft_ggml_tensor_init(&ti_, type, OC, C, qi), FT_OK);
+            assert_int_equal(ft_ggml_tensor_interleave(&ti_, qi), FT_OK);
+            assert_int_equal(ti_.interleaved, 1);
+            if (OC >= 16) assert_memory_not_equal(q, qi, nbytes);
+            float *a = malloc(sizeof(float) * (size_t)(OC * C)), *b = malloc(sizeof(float) * (size_t)(OC * C));
+            ft_ggml_dequantize_rows_ref(a, (size_t)C, &t, 0, OC);
+            ft_ggml_dequantize_rows_ref(b, (size_t)C, &ti_, 0, OC);
+            assert_memory_equal(a, b, sizeof(float) * (size_t)(OC * C));
+            for (int isa = FT_QUANT_ISA_SCALAR; isa <= (int)ft_quant_isa_best(); isa++) {
+                assert_true(set_isa((ft_quant_isa)isa));
+                ft_ggml_dequantize(b, &ti_);
+                assert_memory_equal(a, b, sizeof(float) * (size_t)(OC * C));
+                const int Ns[4] = {1, 3, 9, 40};
+                for (int ni = 0; ni < 4; ni++)
+                    for (int exact = 0; exact < 2; exact++) {
+                        int N = Ns[ni];
+                        ft_ggml_set_exact(exact);
+                        float *x = malloc(sizeof(float) * (size_t)(N * C)), *y0 = malloc(sizeof(float) * (size_t)(N * OC)),
+                              *y1 = malloc(sizeof(float) * (size_t)(N * OC)), *bias = malloc(sizeof(float) * (size_t)OC);
+                        for (int64_t i = 0; i < N * C; i++) x[i] = ft_rng_normal(&r);
+                        for (int64_t i = 0; i < OC; i++) bias[i] = ft_rng_normal(&r);
+                        for (int64_t i = 0; i < N * OC; i++) y1[i] = NAN;
+                        assert_int_equal(ft_ggml_matmul_forward(y0, x, &t, bias, N, NULL, 0), FT_OK);
+                        assert_int_equal(ft_ggml_matmul_forward(y1, x, &ti_, bias, N, NULL, 0), FT_OK);
+                        double e = rel_err_f(y1, y0, (size_t)(N * OC));
+                        if (e > 1e-5) printf("  interleaved %s OC=%lld N=%d exact=%d isa %d: %.3g\n", type_name(type), (long long)OC, N, exact, isa, e);
+                        assert_true(e <= 1e-5);
+                        free(x); free(y0); free(y1); free(bias);
+                    }
+                ft_ggml_set_exact(0);
+            }
+            assert_true(set_isa(ft_quant_isa_best()));
+            /* backward and the sgemm paths read rows through the same accessor */
+            float dout[3 * 130], d0[3 * 96], d1[3 * 96], ws[130 * 96];
+            for (int64_t i = 0; i < 3 * OC; i++) dout[i] = ft_rng_normal(&r);
+            assert_int_equal(ft_ggml_matmul_backward(d0, dout, &t, 3, ws, (size_t)(OC * C)), FT_OK);
+            assert_int_equal(ft_ggml_matmul_backward(d1, dout, &ti_, 3, ws, (size_t)(OC * C)), FT_OK);
+            assert_memory_equal(d0, d1, sizeof(float) * 3 * 96);
+            free(q); free(qi); free(a); free(b);
+        }
+    ft_ggml_tensor t;
+    uint8_t buf[144 * 16] = {0};
+    assert_int_equal(ft_ggml_tensor_init(&t, FT_GGML_Q4_K, 16, 256, buf), FT_OK);
+    assert_int_equal(ft_ggml_tensor_interleave(&t, buf), FT_ERR_UNSUPPORTED);
+}
+
 static void test_errors(void **state) {
     (void)state;
     ft_ggml_tensor t;
@@ -343,6 +408,7 @@ int main(void) {
         cmocka_unit_test(test_forward),
         cmocka_unit_test(test_direct_thread_invariance),
         cmocka_unit_test(test_backward),
+        cmocka_unit_test(test_interleaved),
         cmocka_unit_test(test_errors),
     };
     printf("ggml kernels: best instruction set %s, kernels %s\n", ft_quant_isa_name(ft_quant_isa_best()), ft_ggml_kernels_name());

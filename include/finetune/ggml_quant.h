@@ -61,7 +61,8 @@ typedef struct ft_ggml_tensor {
     int         type;       /* FT_GGML_Q8_0 / FT_GGML_Q4_0 / FT_GGML_Q4_K */
     int64_t     rows, cols; /* [OC, C]; cols a multiple of the block size (32, or 256 for Q4_K) */
     size_t      row_bytes;  /* ft_ggml_row_bytes(type, cols) */
-    const void *data;       /* [rows * row_bytes] blocks, row-major; not owned */
+    const void *data;       /* [rows * row_bytes] blocks, row-major (or interleaved); not owned */
+    int         interleaved;/* 0: row-major blocks as in the file; 1: ft_ggml_tensor_interleave's layout */
 } ft_ggml_tensor;
 
 /* 1 for the three types above, 0 otherwise. */
@@ -75,8 +76,18 @@ size_t ft_ggml_row_bytes(int type, int64_t cols);
  * FT_ERR_UNSUPPORTED for other types. */
 int    ft_ggml_tensor_init(ft_ggml_tensor *t, int type, int64_t rows, int64_t cols, const void *data);
 
+/* Re-lays t's blocks in place (data is t->data, writable) for the AVX-512 VNNI kernels: rows in groups of
+ * 16, the rows % 16 last rows left row-major after them. Block j of group g (bytes g * 16 * row_bytes +
+ * j * 16 * block_bytes) holds the 16 rows' f16 scales, then for each dword k of the block's quants the 16
+ * rows' dword k: one 64-byte load is the 4 weights 4k..4k+3 of 16 rows, so that a vpdpbusd lane is a row
+ * and a matrix-vector product needs no horizontal sums. Q8_0 and Q4_0 only (others: FT_ERR_UNSUPPORTED);
+ * the same bytes, so every function here accepts either layout. Single-threaded; mallocs 16 rows. */
+int ft_ggml_tensor_interleave(ft_ggml_tensor *t, void *data);
+
 /* dst[n] = the n values of the blocks at src (n a multiple of the block size). Scalar reference. */
 void ft_ggml_dequantize_row_ref(int type, const void *src, float *dst, int64_t n);
+/* out[nr, cols] (row stride ldo) = rows [r0, r0 + nr) of t (either layout): scalar reference */
+void ft_ggml_dequantize_rows_ref(float *out, size_t ldo, const ft_ggml_tensor *t, int64_t r0, int64_t nr);
 /* out[nr, cols] (row stride ldo) = rows [r0, r0 + nr) of t; SIMD where available, single-threaded,
  * equal to the reference (the same float operations). ft_ggml_dequantize: all of t, multi-threaded. */
 void ft_ggml_dequantize_rows(float *out, size_t ldo, const ft_ggml_tensor *t, int64_t r0, int64_t nr);

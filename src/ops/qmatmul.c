@@ -11,8 +11,7 @@
 static int is_ggml(int dt) { return dt == FT_Q8_0 || dt == FT_Q4_0 || dt == FT_Q4_K; }
 
 static void ggml_rows_ref(float *w, const ft_ggml_tensor *t, int r0, int nr) {
-    for (int r = 0; r < nr; r++)
-        ft_ggml_dequantize_row_ref(t->type, (const char *)t->data + (size_t)(r0 + r) * t->row_bytes, w + (size_t)r * t->cols, t->cols);
+    ft_ggml_dequantize_rows_ref(w, (size_t)t->cols, t, r0, nr);
 }
 
 static void dequant_ref(float *w, int dt, const void *qw) {

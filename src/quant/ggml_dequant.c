@@ -6,6 +6,7 @@
 #include "finetune/tensor.h"
 
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 int ft_ggml_type_supported(int type) { return type == FT_GGML_Q8_0 || type == FT_GGML_Q4_0 || type == FT_GGML_Q4_K; }
@@ -34,6 +35,46 @@ size_t ft_ggml_row_bytes(int type, int64_t cols) {
     return (size_t)(cols / bv) * (size_t)ft_ggml_block_bytes(type);
 }
 
+/* ---------------------------------------------------------------- interleaved layout */
+
+int ft_ggml_tensor_interleave(ft_ggml_tensor *t, void *data) {
+    if (t->type != FT_GGML_Q8_0 && t->type != FT_GGML_Q4_0) return ft_error(FT_ERR_UNSUPPORTED, "ggml interleave: Q8_0 and Q4_0 only");
+    if (t->interleaved) return FT_OK;
+    if (t->row_bytes > FT__GGML_ROWBUF)
+        return ft_error(FT_ERR_UNSUPPORTED, "ggml interleave: rows of %zu bytes (at most %d)", t->row_bytes, FT__GGML_ROWBUF);
+    const size_t rb = t->row_bytes, bb = (size_t)ft_ggml_block_bytes(t->type), nb = rb / bb, qsb = bb - 2;
+    uint8_t *tmp = malloc(16 * rb);
+    if (!tmp) return ft_error(FT_ERR_NOMEM, "ggml interleave: out of memory");
+    for (int64_t g = 0; g < t->rows / 16; g++) {
+        uint8_t *grp = (uint8_t *)data + (size_t)g * 16 * rb;
+        memcpy(tmp, grp, 16 * rb);
+        for (size_t j = 0; j < nb; j++) {
+            uint8_t *dst = grp + j * 16 * bb;
+            for (int l = 0; l < 16; l++) memcpy(dst + 2 * l, tmp + l * rb + j * bb, 2);
+            for (size_t k = 0; k < qsb / 4; k++)
+                for (int l = 0; l < 16; l++) memcpy(dst + 32 + (k * 16 + (size_t)l) * 4, tmp + l * rb + j * bb + 2 + 4 * k, 4);
+        }
+    }
+    free(tmp);
+    t->data = data;
+    t->interleaved = 1;
+    return FT_OK;
+}
+
+const uint8_t *ft__ggml_row(const ft_ggml_tensor *t, int64_t o, uint8_t *buf) {
+    const uint8_t *base = t->data;
+    if (o >= ft__ggml_groups(t) * 16) return base + (size_t)o * t->row_bytes;
+    const size_t rb = t->row_bytes, bb = (size_t)ft_ggml_block_bytes(t->type), nb = rb / bb, qsb = bb - 2;
+    const uint8_t *grp = base + (size_t)(o / 16) * 16 * rb;
+    int l = (int)(o % 16);
+    for (size_t j = 0; j < nb; j++) {
+        const uint8_t *src = grp + j * 16 * bb;
+        memcpy(buf + j * bb, src + 2 * l, 2);
+        for (size_t k = 0; k < qsb / 4; k++) memcpy(buf + j * bb + 2 + 4 * k, src + 32 + (k * 16 + (size_t)l) * 4, 4);
+    }
+    return buf;
+}
+
 int ft_ggml_tensor_init(ft_ggml_tensor *t, int type, int64_t rows, int64_t cols, const void *data) {
     if (!ft_ggml_type_supported(type)) return ft_error(FT_ERR_UNSUPPORTED, "ggml type %d: only Q8_0, Q4_0 and Q4_K are supported", type);
     if (rows < 1 || cols < 1 || cols % ft_ggml_block_values(type))
@@ -44,6 +85,7 @@ int ft_ggml_tensor_init(ft_ggml_tensor *t, int type, int64_t rows, int64_t cols,
     t->cols = cols;
     t->row_bytes = ft_ggml_row_bytes(type, cols);
     t->data = data;
+    t->interleaved = 0;
     return FT_OK;
 }
 
@@ -95,15 +137,22 @@ void ft_ggml_dequantize_row_ref(int type, const void *src, float *dst, int64_t n
 
 /* ---------------------------------------------------------------- SIMD, threaded */
 
+void ft_ggml_dequantize_rows_ref(float *out, size_t ldo, const ft_ggml_tensor *t, int64_t r0, int64_t nr) {
+    uint8_t buf[FT__GGML_ROWBUF];
+    for (int64_t r = 0; r < nr; r++) ft_ggml_dequantize_row_ref(t->type, ft__ggml_row(t, r0 + r, buf), out + (size_t)r * ldo, t->cols);
+}
+
 void ft_ggml_dequantize_rows(float *out, size_t ldo, const ft_ggml_tensor *t, int64_t r0, int64_t nr) {
     const ft__ggml_kernels *K = ft__ggml_kernels_get();
-    for (int64_t r = 0; r < nr; r++)
-        K->deq_row(t->type, (const uint8_t *)t->data + (size_t)(r0 + r) * t->row_bytes, out + (size_t)r * ldo, t->cols);
+    uint8_t buf[FT__GGML_ROWBUF];
+    for (int64_t r = 0; r < nr; r++) K->deq_row(t->type, ft__ggml_row(t, r0 + r, buf), out + (size_t)r * ldo, t->cols);
 }
 
 void ft_ggml_dequantize(float *out, const ft_ggml_tensor *t) {
-    const ft__ggml_kernels *K = ft__ggml_kernels_get();
-#pragma omp parallel for schedule(static) if (t->rows * t->cols >= (1 << 16))
-    for (int64_t r = 0; r < t->rows; r++)
-        K->deq_row(t->type, (const uint8_t *)t->data + (size_t)r * t->row_bytes, out + (size_t)r * (size_t)t->cols, t->cols);
+#pragma omp parallel if (t->rows * t->cols >= (1 << 16))
+    {
+        int nt = omp_get_num_threads(), it = omp_get_thread_num();
+        int64_t per = (t->rows + nt - 1) / nt, r0 = it * per, r1 = r0 + per < t->rows ? r0 + per : t->rows;
+        if (r0 < r1) ft_ggml_dequantize_rows(out + (size_t)r0 * (size_t)t->cols, (size_t)t->cols, t, r0, r1 - r0);
+    }
 }

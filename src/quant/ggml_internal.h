@@ -42,6 +42,13 @@ extern const ft__ggml_kernels ft__ggml_kernels_avx512;
 /* the table for ft_quant_isa_get() (AVX-512 needs VNNI too, else AVX2) */
 const ft__ggml_kernels *ft__ggml_kernels_get(void);
 
+/* Row o of t in the plain layout: a pointer into t->data, or (interleaved) buf [t->row_bytes] filled */
+const uint8_t *ft__ggml_row(const ft_ggml_tensor *t, int64_t o, uint8_t *buf);
+/* rows o with o < ft__ggml_groups(t) * 16 are interleaved (0 for a plain tensor) */
+static inline int64_t ft__ggml_groups(const ft_ggml_tensor *t) { return t->interleaved ? t->rows / 16 : 0; }
+/* the largest row that ft__ggml_row may copy (kernels keep a buffer of this on the stack) */
+#define FT__GGML_ROWBUF 65536
+
 /* Q4_K: the 6-bit scale and min of sub-block j (0..7) from the 12 packed bytes */
 static inline void ft__q4k_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *m) {
     if (j < 4) {

@@ -45,10 +45,11 @@ INLINE __m256i q4_0_nibbles(const uint8_t *qs) {
 }
 
 static void fwd_q8(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
+    uint8_t rowbuf[FT__GGML_ROWBUF];
     const int64_t C = a->C, nb32 = C / 32;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int64_t o = o0; o < o1; o++) {
-        const uint8_t *row = (const uint8_t *)w->data + (size_t)o * w->row_bytes;
+        const uint8_t *row = ft__ggml_row(w, o, rowbuf);
         __m256 acc[NMAX];
         float corr[NMAX] = {0};
         for (int n = 0; n < N; n++) acc[n] = _mm256_setzero_ps();
@@ -117,11 +118,12 @@ INLINE __m256 i8x8_ps(const void *p) {
 }
 
 static void fwd_f32(float *out, int64_t ldo, const float *inp, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
+    uint8_t rowbuf[FT__GGML_ROWBUF];
     const int64_t C = w->cols;
     float tmp[FT_QK_K] __attribute__((aligned(32)));
     const int bv = ft_ggml_block_values(w->type), bb = ft_ggml_block_bytes(w->type);
     for (int64_t o = o0; o < o1; o++) {
-        const uint8_t *row = (const uint8_t *)w->data + (size_t)o * w->row_bytes;
+        const uint8_t *row = ft__ggml_row(w, o, rowbuf);
         __m256 acc[NMAX];
         for (int n = 0; n < N; n++) acc[n] = _mm256_setzero_ps();
         for (int64_t b = 0; b < C / bv; b++) {

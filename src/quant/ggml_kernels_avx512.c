@@ -42,10 +42,11 @@ INLINE __m256i q4_0_nibbles(const uint8_t *qs) {
 
 /* One or two activation rows (decoding): per block pair the two f16 scales times the activation's. */
 static void fwd1_q8_0(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
+    uint8_t rowbuf[FT__GGML_ROWBUF];
     const int64_t C = a->C, nb = C / 32;
     const __m512i zero = _mm512_setzero_si512();
     for (int64_t o = o0; o < o1; o++) {
-        const ft_block_q8_0 *b = (const ft_block_q8_0 *)((const uint8_t *)w->data + (size_t)o * w->row_bytes);
+        const ft_block_q8_0 *b = (const ft_block_q8_0 *)ft__ggml_row(w, o, rowbuf);
         __m512 acc[NMAX];
         float tail[NMAX] = {0};
         for (int n = 0; n < N; n++) acc[n] = _mm512_setzero_ps();
@@ -76,10 +77,11 @@ static void fwd1_q8_0(float *out, int64_t ldo, const ft__ggml_act *a, int N, con
 }
 
 static void fwd1_q4_0(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
+    uint8_t rowbuf[FT__GGML_ROWBUF];
     const int64_t C = a->C, nb = C / 32;
     const __m512i zero = _mm512_setzero_si512();
     for (int64_t o = o0; o < o1; o++) {
-        const ft_block_q4_0 *b = (const ft_block_q4_0 *)((const uint8_t *)w->data + (size_t)o * w->row_bytes);
+        const ft_block_q4_0 *b = (const ft_block_q4_0 *)ft__ggml_row(w, o, rowbuf);
         __m512 acc[NMAX];
         float corr[NMAX] = {0}, tail[NMAX] = {0};
         for (int n = 0; n < N; n++) acc[n] = _mm512_setzero_ps();
@@ -126,12 +128,13 @@ INLINE float dot_f32(const float *a, const float *b, int n) {
 
 INLINE void fwd_q4_0_q8_0(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1,
                           int is_q8) {
+    uint8_t rowbuf[FT__GGML_ROWBUF];
     const int64_t C = a->C, nb = C / 32, np = nb / 2;
     const __m512i zero = _mm512_setzero_si512();
     __m512 dwv[CHUNK];
     float dws[2 * CHUNK];
     for (int64_t o = o0; o < o1; o++) {
-        const uint8_t *row = (const uint8_t *)w->data + (size_t)o * w->row_bytes;
+        const uint8_t *row = ft__ggml_row(w, o, rowbuf);
         const ft_block_q8_0 *b8 = (const ft_block_q8_0 *)row;
         const ft_block_q4_0 *b4 = (const ft_block_q4_0 *)row;
         __m512 acc[NMAX];
@@ -197,11 +200,12 @@ static void fwd_q4_0(float *out, int64_t ldo, const ft__ggml_act *a, int N, cons
 }
 
 static void fwd_q4_K(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
+    uint8_t rowbuf[FT__GGML_ROWBUF];
     const int64_t C = a->C, nb = C / 256, nb32 = C / 32;
     const __m512i zero = _mm512_setzero_si512();
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int64_t o = o0; o < o1; o++) {
-        const ft_block_q4_K *b = (const ft_block_q4_K *)((const uint8_t *)w->data + (size_t)o * w->row_bytes);
+        const ft_block_q4_K *b = (const ft_block_q4_K *)ft__ggml_row(w, o, rowbuf);
         __m512 acc[NMAX];
         float corr[NMAX] = {0};
         for (int n = 0; n < N; n++) acc[n] = _mm512_setzero_ps();
@@ -238,7 +242,16 @@ static void fwd_q4_K(float *out, int64_t ldo, const ft__ggml_act *a, int N, cons
     }
 }
 
+static int gemm_q8(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1);
+
 static void fwd_q8(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
+    /* whole interleaved groups through the group kernel, the other rows row by row */
+    const int64_t gend = ft__ggml_groups(w) * 16;
+    while (o0 < o1 && o0 < gend && o0 % 16 == 0 && o0 + 16 <= o1) {
+        gemm_q8(out, ldo, a, N, w, o0, o0 + 16);
+        o0 += 16;
+    }
+    if (o0 >= o1) return;
     switch (w->type) {
     case FT_GGML_Q8_0: fwd_q8_0(out, ldo, a, N, w, o0, o1); break;
     case FT_GGML_Q4_0: fwd_q4_0(out, ldo, a, N, w, o0, o1); break;
@@ -261,6 +274,9 @@ static int gemm_q8(float *out, int64_t ldo, const ft__ggml_act *a, int N, const 
     const int is_q8 = w->type == FT_GGML_Q8_0;
     const int64_t C = a->C, nb = C / 32, bb = is_q8 ? 34 : 18;
     const int nr = (int)(o1 - o0);
+    /* an interleaved group (ft_ggml_tensor_interleave): the same registers by plain loads */
+    const int grp = o0 < ft__ggml_groups(w) * 16;
+    const uint8_t *gbase = (const uint8_t *)w->data + (size_t)o0 * w->row_bytes;
     /* lane l reads row o0 + min(l, nr - 1): the extra lanes repeat the last row and are not stored */
     int32_t rowoff[16];
     for (int l = 0; l < 16; l++) rowoff[l] = (int32_t)((size_t)(l < nr ? l : nr - 1) * w->row_bytes);
@@ -273,19 +289,20 @@ static int gemm_q8(float *out, int64_t ldo, const ft__ggml_act *a, int N, const 
         int nn = N - n0 < GEMM_NCHUNK ? N - n0 : GEMM_NCHUNK;
         memset(acc, 0, sizeof(float) * 16 * (size_t)nn);
         for (int64_t j = 0; j < nb; j++) {
-            const uint8_t *blk = base + j * bb;
-            __m512i vd = _mm512_and_si512(_mm512_i32gather_epi32(vrow, (const void *)blk, 1), lo16);
-            __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(vd));
+            const uint8_t *blk = base + j * bb, *gblk = gbase + j * 16 * bb;
+            __m512 dw;
+            if (grp) dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)gblk));
+            else dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_and_si512(_mm512_i32gather_epi32(vrow, (const void *)blk, 1), lo16)));
             __m512i W[8], init = _mm512_setzero_si512();
             if (is_q8) {
                 for (int k = 0; k < 8; k++) {
-                    W[k] = _mm512_i32gather_epi32(vrow, (const void *)(blk + 2 + 4 * k), 1);
+                    W[k] = grp ? _mm512_loadu_si512(gblk + 32 + 64 * k) : _mm512_i32gather_epi32(vrow, (const void *)(blk + 2 + 4 * k), 1);
                     init = _mm512_dpbusd_epi32(init, ones, W[k]);   /* sum of the block's weights per lane */
                 }
                 init = _mm512_slli_epi32(_mm512_sub_epi32(_mm512_setzero_si512(), init), 7);   /* -128 * sum(w) */
             } else {
                 for (int k = 0; k < 4; k++) {
-                    __m512i q = _mm512_i32gather_epi32(vrow, (const void *)(blk + 2 + 4 * k), 1);
+                    __m512i q = grp ? _mm512_loadu_si512(gblk + 32 + 64 * k) : _mm512_i32gather_epi32(vrow, (const void *)(blk + 2 + 4 * k), 1);
                     W[k] = _mm512_and_si512(q, m4);
                     W[k + 4] = _mm512_and_si512(_mm512_srli_epi32(q, 4), m4);
                 }
@@ -371,11 +388,12 @@ static void deq_row(int type, const void *src, float *y, int64_t n) {
 /* ---------------------------------------------------------------- f32 activations */
 
 static void fwd_f32(float *out, int64_t ldo, const float *inp, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
+    uint8_t rowbuf[FT__GGML_ROWBUF];
     const int64_t C = w->cols;
     float tmp[FT_QK_K] __attribute__((aligned(64)));
     const int bv = ft_ggml_block_values(w->type), bb = ft_ggml_block_bytes(w->type);
     for (int64_t o = o0; o < o1; o++) {
-        const uint8_t *row = (const uint8_t *)w->data + (size_t)o * w->row_bytes;
+        const uint8_t *row = ft__ggml_row(w, o, rowbuf);
         __m512 acc[NMAX];
         for (int n = 0; n < N; n++) acc[n] = _mm512_setzero_ps();
         for (int64_t b = 0; b < C / bv; b++) {

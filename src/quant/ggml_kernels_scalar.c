@@ -6,10 +6,11 @@
 
 /* f32 activations: each block dequantized (reference formulas), then an f32 dot product */
 static void fwd_f32(float *out, int64_t ldo, const float *inp, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
+    uint8_t rowbuf[FT__GGML_ROWBUF];
     const int64_t C = w->cols, bv = ft_ggml_block_values(w->type), bb = ft_ggml_block_bytes(w->type);
     float tmp[FT_QK_K];
     for (int64_t o = o0; o < o1; o++) {
-        const uint8_t *row = (const uint8_t *)w->data + (size_t)o * w->row_bytes;
+        const uint8_t *row = ft__ggml_row(w, o, rowbuf);
         float acc[FT_QUANT_DIRECT_MAX_N] = {0};
         for (int64_t b = 0; b < C / bv; b++) {
             ft_ggml_dequantize_row_ref(w->type, row + b * bb, tmp, bv);
@@ -66,9 +67,10 @@ static float dot_q4_K(const ft_block_q4_K *b, const int8_t *x, const float *xd, 
 }
 
 static void fwd_q8(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
+    uint8_t rowbuf[FT__GGML_ROWBUF];
     const int64_t C = a->C, nb32 = C / 32;
     for (int64_t o = o0; o < o1; o++) {
-        const void *row = (const uint8_t *)w->data + (size_t)o * w->row_bytes;
+        const void *row = ft__ggml_row(w, o, rowbuf);
         for (int n = 0; n < N; n++) {
             const int8_t *x = a->qs + (size_t)n * C;
             const float *xd = a->d + n * nb32, *xds = a->ds + n * nb32;

@@ -95,16 +95,16 @@ static void act_quantize(ft__ggml_act *a, void *mem, const float *x, int N, int6
 
 /* ---------------------------------------------------------------- forward */
 
-/* contiguous row ranges, one per thread (rounded to 4 rows), so that each thread streams its part of W */
+/* contiguous row ranges, one per thread (whole groups of 16 rows), so that each thread streams its part of W */
 static void fwd_direct(float *out, const float *inp, const ft__ggml_act *act, const ft_ggml_tensor *w, const float *bias, int N) {
     const ft__ggml_kernels *K = ft__ggml_kernels_get();
     const int64_t OC = w->rows;
     int nthr = (int64_t)N * OC * w->cols >= PAR_MIN_WORK ? omp_get_max_threads() : 1;
-    if (nthr > OC / 4) nthr = OC / 4 > 0 ? (int)(OC / 4) : 1;
+    if (nthr > OC / 16) nthr = OC / 16 > 0 ? (int)(OC / 16) : 1;
 #pragma omp parallel num_threads(nthr)
     {
         int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        int64_t per = ((OC + nt - 1) / nt + 3) / 4 * 4;
+        int64_t per = ((OC + nt - 1) / nt + 15) / 16 * 16;   /* whole interleaved groups */
         int64_t o0 = (int64_t)t * per, o1 = o0 + per < OC ? o0 + per : OC;
         if (o0 < o1) {
             if (act) K->fwd_q8(out, OC, act, N, w, o0, o1);
@@ -193,7 +193,7 @@ static int fwd_tiled(float *out, const float *inp, const ft_ggml_tensor *w, cons
 static int check(const void *a, const void *b, const ft_ggml_tensor *w, int N, const char *what) {
     if (!a || !b || !w || !w->data) return ft_error(FT_ERR_INVALID, "%s: NULL argument", what);
     if (N < 1 || w->rows < 1 || w->cols < 1) return ft_error(FT_ERR_SHAPE, "%s: N=%d and the weight's shape must be positive", what, N);
-    if (!ft_ggml_type_supported(w->type) || w->row_bytes != ft_ggml_row_bytes(w->type, w->cols))
+    if (!ft_ggml_type_supported(w->type) || w->row_bytes != ft_ggml_row_bytes(w->type, w->cols) || w->row_bytes > FT__GGML_ROWBUF)
         return ft_error(FT_ERR_INVALID, "%s: weight of ggml type %d with %lld columns and %zu bytes a row is not a valid Q8_0 / Q4_0 / Q4_K tensor",
                         what, w->type, (long long)w->cols, w->row_bytes);
     return FT_OK;
