@@ -78,10 +78,11 @@ int    ft_ggml_tensor_init(ft_ggml_tensor *t, int type, int64_t rows, int64_t co
 
 /* Re-lays t's blocks in place (data is t->data, writable) for the AVX-512 VNNI kernels: rows in groups of
  * 16, the rows % 16 last rows left row-major after them. Block j of group g (bytes g * 16 * row_bytes +
- * j * 16 * block_bytes) holds the 16 rows' f16 scales, then for each dword k of the block's quants the 16
- * rows' dword k: one 64-byte load is the 4 weights 4k..4k+3 of 16 rows, so that a vpdpbusd lane is a row
- * and a matrix-vector product needs no horizontal sums. Q8_0 and Q4_0 only (others: FT_ERR_UNSUPPORTED);
- * the same bytes, so every function here accepts either layout. Single-threaded; mallocs 16 rows. */
+ * j * 16 * block_bytes) holds the 16 rows' f16 fields (d; Q4_K: d, then dmin), then for each later dword k
+ * of the block (Q4_K: 3 dwords of packed scales, then 32 of quants) the 16 rows' dword k: one 64-byte load
+ * is the 4 weights 4k..4k+3 of 16 rows, so that a vpdpbusd lane is a row and a matrix-vector product needs
+ * no horizontal sums. The same bytes, so every function here accepts either layout. Single-threaded;
+ * mallocs 16 rows; FT_ERR_UNSUPPORTED for rows over 64 KiB. */
 int ft_ggml_tensor_interleave(ft_ggml_tensor *t, void *data);
 
 /* dst[n] = the n values of the blocks at src (n a multiple of the block size). Scalar reference. */

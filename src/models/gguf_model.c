@@ -330,10 +330,10 @@ static int load_gguf(ft_model **out, const char *path, const ft_backend *be, int
     float *tmp = NULL;
     size_t tmp_cap = 0;
     for (int i = 0; rc == FT_OK && i < m->n_params; i++) rc = fill_param(m, &ld, i, &tmp, &tmp_cap);
-    /* Q8_0 / Q4_0 matrices re-laid in groups of 16 rows for the AVX-512 VNNI kernels (ggml_quant.h) */
+    /* quantized matrices re-laid in groups of 16 rows for the AVX-512 VNNI kernels (ggml_quant.h) */
     for (int i = 0; rc == FT_OK && i < m->n_params; i++) {
         ft_ggml_tensor *t = m->params[i].qdesc;
-        if (t && ld.qtype[i] >= 0 && (t->type == FT_GGML_Q8_0 || t->type == FT_GGML_Q4_0) && t->rows >= 16 &&
+        if (t && ld.qtype[i] >= 0 && t->rows >= 16 &&
             strcmp(ft_ggml_kernels_name(), "avx512-vnni") == 0)
             rc = ft_ggml_tensor_interleave(t, m->params[i].t.data);
     }

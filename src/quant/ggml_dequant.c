@@ -37,12 +37,22 @@ size_t ft_ggml_row_bytes(int type, int64_t cols) {
 
 /* ---------------------------------------------------------------- interleaved layout */
 
+/* Byte layout of one interleaved block of 16 rows (see ggml_quant.h): the f16 fields of the 16 rows first
+ * (Q8_0 / Q4_0: d; Q4_K: d, then dmin), then every later dword of the block (Q4_K: 3 of packed scales, 32 of
+ * quants; Q8_0: 8; Q4_0: 4) as 16 rows' dword k. */
+static void ilv_geometry(int type, size_t *nhalf, size_t *ndw) {
+    *nhalf = type == FT_GGML_Q4_K ? 2 : 1;
+    *ndw = ((size_t)ft_ggml_block_bytes(type) - 2 * *nhalf) / 4;
+}
+
 int ft_ggml_tensor_interleave(ft_ggml_tensor *t, void *data) {
-    if (t->type != FT_GGML_Q8_0 && t->type != FT_GGML_Q4_0) return ft_error(FT_ERR_UNSUPPORTED, "ggml interleave: Q8_0 and Q4_0 only");
+    if (!ft_ggml_type_supported(t->type)) return ft_error(FT_ERR_UNSUPPORTED, "ggml interleave: Q8_0, Q4_0 and Q4_K only");
     if (t->interleaved) return FT_OK;
     if (t->row_bytes > FT__GGML_ROWBUF)
         return ft_error(FT_ERR_UNSUPPORTED, "ggml interleave: rows of %zu bytes (at most %d)", t->row_bytes, FT__GGML_ROWBUF);
-    const size_t rb = t->row_bytes, bb = (size_t)ft_ggml_block_bytes(t->type), nb = rb / bb, qsb = bb - 2;
+    const size_t rb = t->row_bytes, bb = (size_t)ft_ggml_block_bytes(t->type), nb = rb / bb;
+    size_t nh, nd;
+    ilv_geometry(t->type, &nh, &nd);
     uint8_t *tmp = malloc(16 * rb);
     if (!tmp) return ft_error(FT_ERR_NOMEM, "ggml interleave: out of memory");
     for (int64_t g = 0; g < t->rows / 16; g++) {
@@ -50,9 +60,11 @@ int ft_ggml_tensor_interleave(ft_ggml_tensor *t, void *data) {
         memcpy(tmp, grp, 16 * rb);
         for (size_t j = 0; j < nb; j++) {
             uint8_t *dst = grp + j * 16 * bb;
-            for (int l = 0; l < 16; l++) memcpy(dst + 2 * l, tmp + l * rb + j * bb, 2);
-            for (size_t k = 0; k < qsb / 4; k++)
-                for (int l = 0; l < 16; l++) memcpy(dst + 32 + (k * 16 + (size_t)l) * 4, tmp + l * rb + j * bb + 2 + 4 * k, 4);
+            for (size_t h = 0; h < nh; h++)
+                for (int l = 0; l < 16; l++) memcpy(dst + (h * 16 + (size_t)l) * 2, tmp + l * rb + j * bb + 2 * h, 2);
+            for (size_t k = 0; k < nd; k++)
+                for (int l = 0; l < 16; l++)
+                    memcpy(dst + 32 * nh + (k * 16 + (size_t)l) * 4, tmp + l * rb + j * bb + 2 * nh + 4 * k, 4);
         }
     }
     free(tmp);
@@ -64,13 +76,15 @@ int ft_ggml_tensor_interleave(ft_ggml_tensor *t, void *data) {
 const uint8_t *ft__ggml_row(const ft_ggml_tensor *t, int64_t o, uint8_t *buf) {
     const uint8_t *base = t->data;
     if (o >= ft__ggml_groups(t) * 16) return base + (size_t)o * t->row_bytes;
-    const size_t rb = t->row_bytes, bb = (size_t)ft_ggml_block_bytes(t->type), nb = rb / bb, qsb = bb - 2;
+    const size_t rb = t->row_bytes, bb = (size_t)ft_ggml_block_bytes(t->type), nb = rb / bb;
+    size_t nh, nd;
+    ilv_geometry(t->type, &nh, &nd);
     const uint8_t *grp = base + (size_t)(o / 16) * 16 * rb;
-    int l = (int)(o % 16);
+    size_t l = (size_t)(o % 16);
     for (size_t j = 0; j < nb; j++) {
         const uint8_t *src = grp + j * 16 * bb;
-        memcpy(buf + j * bb, src + 2 * l, 2);
-        for (size_t k = 0; k < qsb / 4; k++) memcpy(buf + j * bb + 2 + 4 * k, src + 32 + (k * 16 + (size_t)l) * 4, 4);
+        for (size_t h = 0; h < nh; h++) memcpy(buf + j * bb + 2 * h, src + (h * 16 + l) * 2, 2);
+        for (size_t k = 0; k < nd; k++) memcpy(buf + j * bb + 2 * nh + 4 * k, src + 32 * nh + (k * 16 + l) * 4, 4);
     }
     return buf;
 }

@@ -247,10 +247,7 @@ static int gemm_q8(float *out, int64_t ldo, const ft__ggml_act *a, int N, const 
 static void fwd_q8(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
     /* whole interleaved groups through the group kernel, the other rows row by row */
     const int64_t gend = ft__ggml_groups(w) * 16;
-    while (o0 < o1 && o0 < gend && o0 % 16 == 0 && o0 + 16 <= o1) {
-        gemm_q8(out, ldo, a, N, w, o0, o0 + 16);
-        o0 += 16;
-    }
+    while (o0 < o1 && o0 < gend && o0 % 16 == 0 && o0 + 16 <= o1 && gemm_q8(out, ldo, a, N, w, o0, o0 + 16)) o0 += 16;
     if (o0 >= o1) return;
     switch (w->type) {
     case FT_GGML_Q8_0: fwd_q8_0(out, ldo, a, N, w, o0, o1); break;
@@ -269,7 +266,60 @@ static void fwd_q8(float *out, int64_t ldo, const ft__ggml_act *a, int N, const 
  *   Q4_0: the nibbles are the unsigned operand; the chain starts at -8 * sum(x) (the activation's xs). */
 #define GEMM_NCHUNK 256
 
+/* Q4_K, interleaved groups only: per super-block the 16 rows' d, dmin and packed 6-bit scales (3 dwords a
+ * row) are decoded in registers; per sub-block j, W_k = the nibbles of quant dword 8 * (j / 2) + k (low for
+ * even j, high for odd); per input row: 8 vpdpbusd, then acc += s * d sc_j d_x - dmin m_j ds_x. */
+static int gemm_q4k(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
+    if (!(o0 < ft__ggml_groups(w) * 16) || o1 - o0 != 16) return 0;
+    const int64_t C = a->C, nsb = C / 256, nb32 = C / 32;
+    const uint8_t *gbase = (const uint8_t *)w->data + (size_t)o0 * w->row_bytes;
+    const __m512i m4 = _mm512_set1_epi32(0x0F0F0F0F), m63 = _mm512_set1_epi32(63), m15 = _mm512_set1_epi32(15), m3 = _mm512_set1_epi32(3);
+    float acc[GEMM_NCHUNK][16] __attribute__((aligned(64)));
+    for (int n0 = 0; n0 < N; n0 += GEMM_NCHUNK) {
+        int nn = N - n0 < GEMM_NCHUNK ? N - n0 : GEMM_NCHUNK;
+        memset(acc, 0, sizeof(float) * 16 * (size_t)nn);
+        for (int64_t i = 0; i < nsb; i++) {
+            const uint8_t *blk = gbase + (size_t)i * 16 * 144;
+            __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk));
+            __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(blk + 32)));
+            __m512i S0 = _mm512_loadu_si512(blk + 64), S1 = _mm512_loadu_si512(blk + 128), S2 = _mm512_loadu_si512(blk + 192);
+            const uint8_t *qs = blk + 256;   /* 32 dwords x 16 rows */
+            for (int j = 0; j < 8; j++) {
+                __m512i sc, mn;
+                if (j < 4) {
+                    sc = _mm512_and_si512(_mm512_srli_epi32(S0, 8 * j), m63);
+                    mn = _mm512_and_si512(_mm512_srli_epi32(S1, 8 * j), m63);
+                } else {
+                    int b = 8 * (j - 4);
+                    sc = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(S2, b), m15),
+                                         _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(S0, b + 6), m3), 4));
+                    mn = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(S2, b + 4), m15),
+                                         _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(S1, b + 6), m3), 4));
+                }
+                __m512 dsc = _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc)), dmn = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(mn));
+                __m512i W[8];
+                for (int k = 0; k < 8; k++) {
+                    __m512i q = _mm512_loadu_si512(qs + (size_t)(8 * (j / 2) + k) * 64);
+                    W[k] = _mm512_and_si512(j & 1 ? _mm512_srli_epi32(q, 4) : q, m4);
+                }
+                for (int n = 0; n < nn; n++) {
+                    const int32_t *x = (const int32_t *)(a->qs + (size_t)(n0 + n) * C + 256 * i + 32 * j);
+                    __m512i s = _mm512_setzero_si512();
+                    for (int k = 0; k < 8; k++) s = _mm512_dpbusd_epi32(s, W[k], _mm512_set1_epi32(x[k]));
+                    size_t bi = (size_t)(n0 + n) * nb32 + 8 * i + j;
+                    __m512 t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dsc, _mm512_set1_ps(a->d[bi])), _mm512_load_ps(acc[n]));
+                    _mm512_store_ps(acc[n], _mm512_fnmadd_ps(dmn, _mm512_set1_ps(a->ds[bi]), t));
+                }
+            }
+        }
+        for (int n = 0; n < nn; n++)
+            for (int l = 0; l < 16; l++) out[(size_t)(n0 + n) * ldo + o0 + l] = acc[n][l];
+    }
+    return 1;
+}
+
 static int gemm_q8(float *out, int64_t ldo, const ft__ggml_act *a, int N, const ft_ggml_tensor *w, int64_t o0, int64_t o1) {
+    if (w->type == FT_GGML_Q4_K) return gemm_q4k(out, ldo, a, N, w, o0, o1);
     if (w->type != FT_GGML_Q8_0 && w->type != FT_GGML_Q4_0) return 0;
     const int is_q8 = w->type == FT_GGML_Q8_0;
     const int64_t C = a->C, nb = C / 32, bb = is_q8 ? 34 : 18;
