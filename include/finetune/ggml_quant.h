@@ -24,8 +24,10 @@
  *             products are integer, one float multiply-add per block. N <= FT_QUANT_DIRECT_MAX_N (decoding):
  *             each thread streams a contiguous range of W rows (vpdpbusd / vpmaddubsw per block pair). Larger
  *             N (prompts): tiles of 16 W rows over the threads; on AVX-512 VNNI a tile's blocks are transposed
- *             (gathers) so that one vpdpbusd lane is one (row, input) pair and every input row costs 8
- *             vpdpbusd per block for all 16 rows (Q8_0, Q4_0; Q4_K runs the row kernels 8 inputs at a time).
+ *             so that one vpdpbusd lane is one (row, input) pair and every input row costs 8 vpdpbusd per 32
+ *             values for all 16 rows: by plain loads from the interleaved layout (ft_ggml_tensor_interleave,
+ *             all three types; GGUF models are loaded so), by gathers from the plain one (Q8_0, Q4_0; plain
+ *             Q4_K runs the row kernels 8 inputs at a time). Decoding reads interleaved groups the same way.
  *             The rounding of the activations to 8 bits bounds the error by max_o sum_c |x_c w_oc| / 254; on
  *             random data about 3e-3 to 8e-3 of it, on stories260K about 2e-2 of the largest logit
  *             (tests/test_ggml_kernels.c, tests/test_gguf_model.c print them).
