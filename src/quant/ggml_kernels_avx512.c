@@ -280,6 +280,8 @@ static int gemm_q4k(float *out, int64_t ldo, const ft__ggml_act *a, int N, const
         memset(acc, 0, sizeof(float) * 16 * (size_t)nn);
         for (int64_t i = 0; i < nsb; i++) {
             const uint8_t *blk = gbase + (size_t)i * 16 * 144;
+            if (i + 2 < nsb)   /* two super-blocks ahead: the decoding per byte is long enough to stall the stream */
+                for (int off = 0; off < 16 * 144; off += 64) _mm_prefetch((const char *)blk + 2 * 16 * 144 + off, _MM_HINT_T0);
             __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk));
             __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(blk + 32)));
             __m512i S0 = _mm512_loadu_si512(blk + 64), S1 = _mm512_loadu_si512(blk + 128), S2 = _mm512_loadu_si512(blk + 192);
