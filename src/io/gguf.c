@@ -14,6 +14,7 @@
 #include "finetune/status.h"
 #include "finetune/tensor.h"
 #include "core/strindex.h"
+#include "quant/ggml_more.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -532,9 +533,18 @@ int ft_gguf_read_f32(const ft_gguf *g, const char *name, const int64_t *ne, int 
                             ft_ggml_type_name(t->type), (long long)ne[0]);
         ft_ggml_dequantize_row_ref((int)t->type, src, dst, (int64_t)n);
         return FT_OK;
-    default:
-        return ft_error(FT_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s; only F32, F16, BF16, Q8_0, Q4_0 and Q4_K tensors can be read "
-                        "(requantize the model to one of these)",
+    default: {
+        int bv, bb;
+        if (ft__ggml_more_block((int)t->type, &bv, &bb)) {   /* Q4_1, Q5_0, Q5_1, Q5_K, Q6_K: read as f32 */
+            if (ne[0] % bv)
+                return ft_error(FT_ERR_FORMAT, "%s: tensor '%s' of type %s has rows of %lld values, not a multiple of its block", g->path, name,
+                                ft_ggml_type_name(t->type), (long long)ne[0]);
+            ft__ggml_more_dequantize((int)t->type, src, dst, (int64_t)n);
+            return FT_OK;
+        }
+        return ft_error(FT_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s; only F32, F16, BF16, Q8_0, Q4_0, Q4_K (multiplied in blocks) and "
+                        "Q4_1, Q5_0, Q5_1, Q5_K, Q6_K (read as f32) tensors can be read (requantize the model to one of these)",
                         g->path, name, ft_ggml_type_name(t->type));
+    }
     }
 }

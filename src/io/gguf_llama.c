@@ -13,6 +13,9 @@
 #include "io/llama_ckpt_internal.h"
 #include "finetune/ggml_quant.h"
 #include "finetune/status.h"
+#include "tokenizer/tokenizer_impl.h"
+
+#include <cjson/cJSON.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,17 +203,75 @@ done:
     return rc;
 }
 
+/* A byte-level BPE vocabulary (tokenizer.ggml.model "gpt2": GPT-2 and its family) as the tokenizer.json it came
+ * from: tokens (byte-level strings) and merges ("a b") as a BPE model, GPT-2's ByteLevel pre-tokenizer and
+ * decoder, control / user-defined tokens (token_type 3 / 4) as special added tokens. Only GPT-2's own
+ * pre-tokenizer (tokenizer.ggml.pre absent, "default" or "gpt-2") is taken: other regexes (llama-bpe, qwen2,
+ * ...) would split text differently, so they are refused rather than guessed. */
+static int gpt2_vocab_tokenizer(ft_tokenizer **out, const ft_gguf *g) {
+    const char *path = ft_gguf_path(g);
+    const ft_gguf_kv *pre = ft_gguf_find_kv(g, "tokenizer.ggml.pre");
+    if (pre && pre->type == FT_GGUF_STRING && strcmp(pre->str, "default") != 0 && strcmp(pre->str, "gpt-2") != 0)
+        return ft_error(FT_ERR_UNSUPPORTED, "%s: tokenizer.ggml.pre '%s' is not read yet (byte-level BPE vocabularies with GPT-2's "
+                        "pre-tokenizer are); give token ids with --prompt-ids / --ids, or the model's Hugging Face directory", path, pre->str);
+    const char **toks = NULL, **merges = NULL;
+    int32_t *types = NULL;
+    int64_t n = 0, nm = 0, nt = 0;
+    int rc = ft_gguf_get_str_array(g, "tokenizer.ggml.tokens", &toks, &n);
+    if (rc == FT_OK) rc = ft_gguf_get_str_array(g, "tokenizer.ggml.merges", &merges, &nm);
+    if (rc == FT_OK && ft_gguf_find_kv(g, "tokenizer.ggml.token_type")) rc = ft_gguf_get_i32_array(g, "tokenizer.ggml.token_type", &types, &nt);
+    if (rc == FT_OK && (n <= 0 || n > (1 << 30) || (types && nt != n)))
+        rc = ft_error(FT_ERR_FORMAT, "%s: tokenizer.ggml.tokens has %lld entries (token types: %lld)", path, (long long)n, (long long)nt);
+    cJSON *root = rc == FT_OK ? cJSON_CreateObject() : NULL;
+    if (rc == FT_OK && !root) rc = ft_error(FT_ERR_NOMEM, "out of memory");
+    if (rc == FT_OK) {
+        cJSON *model = cJSON_AddObjectToObject(root, "model"), *added = cJSON_AddArrayToObject(root, "added_tokens");
+        cJSON *vocab = model ? cJSON_AddObjectToObject(model, "vocab") : NULL, *ml = model ? cJSON_AddArrayToObject(model, "merges") : NULL;
+        cJSON *pt = cJSON_AddObjectToObject(root, "pre_tokenizer"), *dec = cJSON_AddObjectToObject(root, "decoder");
+        int ok = model && added && vocab && ml && pt && dec && cJSON_AddStringToObject(model, "type", "BPE") &&
+                 cJSON_AddStringToObject(pt, "type", "ByteLevel") && cJSON_AddFalseToObject(pt, "add_prefix_space") &&
+                 cJSON_AddStringToObject(dec, "type", "ByteLevel");
+        for (int64_t i = 0; ok && i < n; i++) {
+            if (!cJSON_AddNumberToObject(vocab, toks[i], (double)i)) ok = 0;
+            if (ok && types && (types[i] == 3 || types[i] == 4)) {
+                cJSON *a = cJSON_CreateObject();
+                ok = a && cJSON_AddNumberToObject(a, "id", (double)i) && cJSON_AddStringToObject(a, "content", toks[i]) &&
+                     cJSON_AddBoolToObject(a, "special", 1);
+                if (a) cJSON_AddItemToArray(added, a);
+            }
+        }
+        for (int64_t i = 0; ok && i < nm; i++) {
+            cJSON *m = cJSON_CreateString(merges[i]);
+            if (!m) ok = 0;
+            else cJSON_AddItemToArray(ml, m);
+        }
+        if (!ok) rc = ft_error(FT_ERR_NOMEM, "out of memory");
+    }
+    if (rc == FT_OK) rc = ft__tok_load_hf_json_root(out, root, path);
+    cJSON_Delete(root);
+    free(toks);
+    free(merges);
+    free(types);
+    return rc;
+}
+
 int ft_gguf_tokenizer(ft_tokenizer **out, const char *path) {
     *out = NULL;
     ft_gguf *g;
     FT_TRY(ft_gguf_open(&g, path));
+    const ft_gguf_kv *bpe = ft_gguf_find_kv(g, "tokenizer.ggml.model");
+    if (bpe && bpe->type == FT_GGUF_STRING && strcmp(bpe->str, "gpt2") == 0) {
+        int rc = gpt2_vocab_tokenizer(out, g);
+        ft_gguf_close(g);
+        return rc;
+    }
     ft_llama_ckpt ck;
     memset(&ck, 0, sizeof ck);
     ck.bos_id = ck.eos_id = ck.unk_id = -1;
     const ft_gguf_kv *model = ft_gguf_find_kv(g, "tokenizer.ggml.model");
     int rc;
     if (!model || model->type != FT_GGUF_STRING || strcmp(model->str, "llama") != 0)
-        rc = ft_error(FT_ERR_UNSUPPORTED, "%s: tokenizer.ggml.model is '%s'; only SentencePiece ('llama') vocabularies are read from GGUF files "
+        rc = ft_error(FT_ERR_UNSUPPORTED, "%s: tokenizer.ggml.model is '%s'; only SentencePiece ('llama') and byte-level BPE ('gpt2') vocabularies are read from GGUF files "
                       "(give token ids with --prompt-ids / --ids, or the model's Hugging Face directory)",
                       path, model && model->type == FT_GGUF_STRING ? model->str : "absent");
     else rc = read_vocab(&ck, g);

@@ -3,7 +3,8 @@
  *
  * Architectures and tensor names (llama.cpp's; ne[] innermost first, so an nn.Linear W [out, in] has
  * ne = (in, out)):
- *   llama  token_embd, output_norm, output (absent: tied), blk.N.{attn_norm, attn_q, attn_k, attn_v,
+ *   llama  (and qwen2: the same names, q / k rows left in rotate_half order, q/k/v biases)
+ *          token_embd, output_norm, output (absent: tied), blk.N.{attn_norm, attn_q, attn_k, attn_v,
  *          attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down}.weight, optional attn_{q,k,v}.bias (Qwen2);
  *          q / k rows in llama.cpp's interleaved rope order are permuted to the rotate_half order of the
  *          model (a permutation of whole rows, so quantized blocks move unchanged)
@@ -40,6 +41,7 @@ typedef struct gguf_load {
     int head_dim;
     int head_from_embd;   /* the LM head is token_embd.weight (a tied quantized embedding) */
     int keep_quant;       /* 0: every tensor f32 (ft_model_load_gguf_f32) */
+    int neox_rope;        /* qwen2: q / k rows already in rotate_half order (llama.cpp's converter leaves them) */
     int *qtype;           /* [n_params]: FT_GGML_Q* of a param kept quantized, -1 for f32 */
 } gguf_load;
 
@@ -78,8 +80,8 @@ static int pieces_of(const ft_model *m, const gguf_load *ld, int l, int slot, pi
     case P_PROJ_W: case P_PROJ_B: set_piece(&p[0], 0, C, 0, "blk.%d.ffn_down", l, suf); return 1;
     case P_QKV_W: case P_QKV_B:
         if (gpt2) { set_piece(&p[0], 0, 3 * C, 0, "blk.%d.attn_qkv", l, suf); return 1; }
-        set_piece(&p[0], 0, Q, c->n_head, "blk.%d.attn_q", l, suf);
-        set_piece(&p[1], Q, KV, c->n_kv_head, "blk.%d.attn_k", l, suf);
+        set_piece(&p[0], 0, Q, ld->neox_rope ? 0 : c->n_head, "blk.%d.attn_q", l, suf);
+        set_piece(&p[1], Q, KV, ld->neox_rope ? 0 : c->n_kv_head, "blk.%d.attn_k", l, suf);
         set_piece(&p[2], Q + KV, KV, 0, "blk.%d.attn_v", l, suf);
         return 3;
     case P_FC_W: case P_FC_B:
@@ -233,22 +235,31 @@ static int config_from_gguf(ft_model_config *c, const ft_gguf *g, int keep_quant
     const char *path = ft_gguf_path(g), *arch;
     memset(c, 0, sizeof *c);
     FT_TRY(ft_gguf_get_str(g, "general.architecture", &arch));
-    int gpt2 = strcmp(arch, "gpt2") == 0;
-    if (!gpt2 && strcmp(arch, "llama") != 0)
-        return ft_error(FT_ERR_UNSUPPORTED, "%s: architecture '%s' (general.architecture) is not supported; GGUF models load for 'llama' and 'gpt2'",
-                        path, arch);
+    int gpt2 = strcmp(arch, "gpt2") == 0, qwen2 = strcmp(arch, "qwen2") == 0;
+    if (!gpt2 && !qwen2 && strcmp(arch, "llama") != 0)
+        return ft_error(FT_ERR_UNSUPPORTED, "%s: architecture '%s' (general.architecture) is not supported; GGUF models load for 'llama', "
+                        "'qwen2' and 'gpt2'", path, arch);
     c->arch = gpt2 ? FT_ARCH_GPT2 : FT_ARCH_LLAMA;
-    snprintf(c->model_type, sizeof c->model_type, "%s", gpt2 ? "gpt2" : "llama");
+    snprintf(c->model_type, sizeof c->model_type, "%s", arch);
     FT_TRY(get_int(g, arch, "embedding_length", 0, 1, &c->n_embd));
     FT_TRY(get_int(g, arch, "feed_forward_length", 0, 1, &c->ffn_hidden));
     FT_TRY(get_int(g, arch, "block_count", 0, 1, &c->n_layer));
     FT_TRY(get_int(g, arch, "attention.head_count", 0, 1, &c->n_head));
     FT_TRY(get_int(g, arch, "context_length", 2048, 0, &c->max_seq_len));
     FT_TRY(get_int(g, arch, "attention.head_count_kv", c->n_head, 0, &c->n_kv_head));
-    if (c->n_embd % c->n_head || c->n_head % c->n_kv_head)
+    /* attention.key_length: an explicit head size (Mistral-style head_dim != embedding_length / head_count) */
+    int key_len = 0, value_len = 0;
+    if (!gpt2) {
+        FT_TRY(get_int(g, arch, "attention.key_length", INT32_MAX, 0, &key_len));
+        FT_TRY(get_int(g, arch, "attention.value_length", key_len, 0, &value_len));
+        if (key_len == INT32_MAX) key_len = value_len = 0;
+        if (key_len != value_len)
+            return ft_error(FT_ERR_UNSUPPORTED, "%s: attention.key_length %d != attention.value_length %d is not supported", path, key_len, value_len);
+    }
+    if ((!key_len && c->n_embd % c->n_head) || c->n_head % c->n_kv_head)
         return ft_error(FT_ERR_FORMAT, "%s: embedding_length %d, head_count %d and head_count_kv %d do not divide", path, c->n_embd, c->n_head,
                         c->n_kv_head);
-    c->head_dim = c->n_embd / c->n_head;
+    c->head_dim = key_len ? key_len : c->n_embd / c->n_head;
     char k[128];
     double eps;
     snprintf(k, sizeof k, "%s.%s", arch, gpt2 ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon");
@@ -269,8 +280,17 @@ static int config_from_gguf(ft_model_config *c, const ft_gguf *g, int keep_quant
                             rope_dims, c->head_dim);
         const char *st = NULL;
         snprintf(k, sizeof k, "%s.rope.scaling.type", arch);
-        if (ft_gguf_find_kv(g, k) && ft_gguf_get_str(g, k, &st) == FT_OK && strcmp(st, "none") != 0)
-            return ft_error(FT_ERR_UNSUPPORTED, "%s: rope scaling '%s' is not supported for GGUF models", path, st);
+        if (ft_gguf_find_kv(g, k) && ft_gguf_get_str(g, k, &st) == FT_OK && strcmp(st, "linear") == 0) {
+            double factor;
+            snprintf(k, sizeof k, "%s.rope.scaling.factor", arch);
+            FT_TRY(ft_gguf_get_float_opt(g, k, 1.0, &factor));
+            if (!(factor >= 1 && factor <= 1024)) return ft_error(FT_ERR_FORMAT, "%s: implausible %s %g", path, k, factor);
+            if (factor != 1) {
+                c->rope_scaling = FT_ROPE_LINEAR;
+                c->rope_factor = (float)factor;
+            }
+        } else if (st && strcmp(st, "none") != 0)
+            return ft_error(FT_ERR_UNSUPPORTED, "%s: rope scaling '%s' is not supported for GGUF models (linear is)", path, st);
         if (ft_gguf_find_tensor(g, "rope_freqs.weight"))
             return ft_error(FT_ERR_UNSUPPORTED, "%s: per-dimension rope factors (rope_freqs.weight) are not supported", path);
         c->qkv_bias = ft_gguf_find_tensor(g, "blk.0.attn_q.bias") != NULL;
@@ -322,9 +342,10 @@ static int load_gguf(ft_model **out, const char *path, const ft_backend *be, int
     ft_gguf *g;
     FT_TRY(ft_gguf_open(&g, path));
     ft_model_config cfg;
-    gguf_load ld = {g, 0, 0, keep_quant, NULL};
+    gguf_load ld = {.g = g, .keep_quant = keep_quant};
     ft_model *m = NULL;
     int rc = config_from_gguf(&cfg, g, keep_quant, &ld.head_from_embd);
+    ld.neox_rope = rc == FT_OK && strcmp(cfg.model_type, "qwen2") == 0;
     ld.head_dim = cfg.head_dim;
     if (rc == FT_OK) rc = ft__model_new(&m, &cfg, be, FT_F32, gguf_plan, &ld);
     float *tmp = NULL;

@@ -409,6 +409,16 @@ static int load(ft_tokenizer *tok, const cJSON *root) {
     return ft__tok_finalize(tok);
 }
 
+int ft__tok_load_hf_json_root(ft_tokenizer **out, const cJSON *root, const char *source) {
+    *out = NULL;
+    ft_tokenizer *tok;
+    FT_TRY(ft__tok_alloc(&tok, source));
+    int rc = load(tok, root);
+    if (rc < 0) { ft_tokenizer_free(tok); return rc; }
+    *out = tok;
+    return FT_OK;
+}
+
 int ft__tok_load_hf_json(ft_tokenizer **out, const char *path) {
     *out = NULL;
     cJSON *root;

@@ -300,6 +300,9 @@ int  ft__bpe_encode_piece(const ft_tokenizer *tok, ft_tok_work *w, const char *s
 
 /* ---- loaders ---- */
 int  ft__tok_load_hf_json(ft_tokenizer **out, const char *path);
+/* the same from a parsed tokenizer.json (root: a cJSON object); source names it in errors */
+struct cJSON;
+int  ft__tok_load_hf_json_root(ft_tokenizer **out, const struct cJSON *root, const char *source);
 int  ft__tok_load_bpe_files(ft_tokenizer **out, const char *vocab_path, const char *merges_path);
 int  ft__tok_load_llama2c(ft_tokenizer **out, const char *path);
 /* vocab.txt; config_path (tokenizer_config.json, may be NULL) gives do_lower_case, strip_accents,

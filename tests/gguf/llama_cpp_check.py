@@ -235,6 +235,9 @@ def main():
         ft("export", "--model", g2, "--format", "gguf", "--type", "f32", "--out", g_f32)
         llm = greedy_check("GPT-2 tiny F32", g2, g_f32, [[15496, 11, 995], [464, 2068, 7586, 21831]], 16)
         tokenizer_check("GPT-2", g2, llm, ["Hello, world! It's 2024.", "  spaces and\nnewlines"], False)
+        # finetune's tokenizer read from the GGUF's own vocabulary (byte-level BPE: tokens + merges)
+        tokenizer_check("GPT-2 (vocabulary read from our GGUF)", g_f32, llm,
+                        ["Hello, world! It's 2024.", "  spaces and\nnewlines", "naïve café — ok 123"], False)
         del llm
 
         # 3. a LoRA adapter over stories260K, applied by llama.cpp
@@ -277,6 +280,10 @@ def main():
             path = os.path.join(tmp, fx + ".gguf")
             ft("export", "--model", d, "--format", "gguf", "--out", path)
             greedy_check(f"{fx} F32", d, path, [[1, 5, 9]], 20)
+            if "llama3" in fx:   # Llama-3 rope goes to GGUF as per-dimension factors (rope_freqs), not read back yet
+                continue
+            report(ft_greedy(path, [1, 5, 9], 20) == ft_greedy(d, [1, 5, 9], 20),
+                   f"{fx} F32: finetune reads its own GGUF back (the same greedy ids as the HF directory)")
 
         # 5. quantized blocks and logits
         for q in ("q8_0", "q4_0", "q4_k"):
