@@ -187,7 +187,11 @@ int ft_cmd_bias(int argc, char **argv) {
     if (ft_opt_int(opts, "limit", 0, &limit) || ft_opt_int(opts, "threads", 0, &threads)) return 2;
     if (threads > 0) ft_set_threads((int)threads);
     if (!probe || (strcmp(probe, "crows-pairs") && strcmp(probe, "winobias") && strcmp(probe, "templates") && strcmp(probe, "bold"))) {
-        fprintf(stderr, "finetune bias: --probe must be crows-pairs, winobias, templates or bold\n");
+        if (!probe)
+            fprintf(stderr, "finetune bias: --probe is required: crows-pairs (CrowS-Pairs CSV), winobias (WinoBias files), "
+                            "templates (a JSON of {X} templates and groups) or bold (a BOLD prompt file); e.g.\n"
+                            "  finetune bias --probe crows-pairs --data crows_pairs_anonymized.csv\n");
+        else fprintf(stderr, "finetune bias: --probe '%s': expected crows-pairs, winobias, templates or bold\n", probe);
         return 2;
     }
     if (!data) { fprintf(stderr, "finetune bias: --data is required (see --help)\n"); return 2; }
