@@ -11,13 +11,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct { const char *what; int64_t step; } progress_state;
 
 static int progress(void *user, int64_t done, int64_t total) {
     progress_state *p = user;
     if (!p->step) p->step = total / 20 > 0 ? total / 20 : 1;
-    if (done % p->step == 0 || done == total) fprintf(stderr, "finetune bias: %s %lld/%lld\n", p->what, (long long)done, (long long)total);
+    if (done % p->step == 0 || done == total) {
+        /* a terminal gets one line redrawn in place; a log file one line per step */
+        int tty = isatty(STDERR_FILENO);
+        fprintf(stderr, "%sfinetune bias: %s %lld/%lld%s", tty ? "\r" : "", p->what, (long long)done, (long long)total,
+                tty && done != total ? "\033[K" : "\n");
+    }
     return 0;
 }
 

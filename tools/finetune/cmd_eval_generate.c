@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -203,8 +204,9 @@ static void progress_tick(progress *pg) {
     pg->done++;
     double t = now_s();
     if (pg->done == pg->total || t - pg->last >= 2.0) {
-        fprintf(stderr, "finetune eval: generated %d / %d (%.1f prompts/s)\n", pg->done, pg->total,
-                pg->done / (t - pg->t0 > 1e-9 ? t - pg->t0 : 1e-9));
+        int tty = isatty(STDERR_FILENO);   /* a terminal: one line redrawn in place; a log: a line every 2 s */
+        fprintf(stderr, "%sfinetune eval: generated %d / %d (%.1f prompts/s)%s", tty ? "\r" : "", pg->done, pg->total,
+                pg->done / (t - pg->t0 > 1e-9 ? t - pg->t0 : 1e-9), tty && pg->done != pg->total ? "\033[K" : "\n");
         pg->last = t;
     }
 }
