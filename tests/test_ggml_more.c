@@ -72,12 +72,12 @@ static void test_q5_0_by_hand(void **state) {
     for (int k = 0; k < 4; k++) b[2 + k] = (uint8_t)(qh >> (8 * k));
     for (int j = 0; j < 16; j++) b[6 + j] = (uint8_t)(j | j << 4);
     float y[32];
-    assert_true(ft__ggml_more_dequantize(FT_GGML_TYPE_Q5_0, b, y, 32));
+    assert_true(ft__ggml_more_dequantize(FT_GGML_Q5_0, b, y, 32));
     for (int j = 0; j < 16; j++) {
         assert_float_equal(y[j], 0.5f * (float)(j - 16), 0);
         assert_float_equal(y[j + 16], 0.5f * (float)(j + 16 - 16), 0);
     }
-    assert_false(ft__ggml_more_dequantize(FT_GGML_TYPE_Q5_0, b, y, 31));   /* not a whole block */
+    assert_false(ft__ggml_more_dequantize(FT_GGML_Q5_0, b, y, 31));   /* not a whole block */
     assert_false(ft__ggml_more_dequantize(2, b, y, 32));                   /* Q4_0 is not one of these */
 }
 

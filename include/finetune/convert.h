@@ -19,6 +19,7 @@
  * model.safetensors. */
 #ifndef FINETUNE_CONVERT_H
 #define FINETUNE_CONVERT_H
+#include "finetune/ggml_types.h"
 #include <stddef.h>
 #include <stdint.h>
 #include "finetune/tokenizer.h"
@@ -34,11 +35,7 @@ typedef enum ft_gguf_type {
     FT_GGUF_FLOAT64 = 12,
 } ft_gguf_type;
 
-/* ggml tensor types that matter here (the others are only named in error messages). */
-#define FT_GGML_F32  0
-#define FT_GGML_F16  1
-#define FT_GGML_Q4_0 2
-#define FT_GGML_BF16 30
+/* ggml tensor type ids: ggml_types.h (the others are only named in error messages). */
 
 typedef struct ft_gguf_kv {
     const char  *key;

@@ -48,16 +48,8 @@
 
 #include "finetune/quant.h"
 
-/* ggml type ids of the quantized types read here (the GGUF tensor-info "type" field) */
-#ifndef FT_GGML_Q4_0
-#define FT_GGML_Q4_0 2
-#endif
-#ifndef FT_GGML_Q8_0
-#define FT_GGML_Q8_0 8
-#endif
-#ifndef FT_GGML_Q4_K
-#define FT_GGML_Q4_K 12
-#endif
+/* ggml type ids (FT_GGML_Q8_0, FT_GGML_Q4_0, FT_GGML_Q4_K here): ggml_types.h */
+#include "finetune/ggml_types.h"
 
 typedef struct ft_ggml_tensor {
     int         type;       /* FT_GGML_Q8_0 / FT_GGML_Q4_0 / FT_GGML_Q4_K */

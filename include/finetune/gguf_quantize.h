@@ -23,29 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* ggml type ids written here (GGUF tensor-info "type"); the same values as src/quant/ggml_blocks.h
- * (convert.h and ggml_quant.h define some of them too). */
-#ifndef FT_GGML_F32
-#define FT_GGML_F32 0
-#endif
-#ifndef FT_GGML_F16
-#define FT_GGML_F16 1
-#endif
-#ifndef FT_GGML_Q4_0
-#define FT_GGML_Q4_0 2
-#endif
-#ifndef FT_GGML_Q5_0
-#define FT_GGML_Q5_0 6
-#endif
-#ifndef FT_GGML_Q8_0
-#define FT_GGML_Q8_0 8
-#endif
-#ifndef FT_GGML_Q4_K
-#define FT_GGML_Q4_K 12
-#endif
-#ifndef FT_GGML_BF16
-#define FT_GGML_BF16 30
-#endif
+/* ggml type ids (FT_GGML_F32, ..., FT_GGML_Q5_0 for Q4_K's fallback): ggml_types.h */
+#include "finetune/ggml_types.h"
 
 /* Values per block (1 for F32/F16/BF16), bytes per block; 0 for a type this file does not write. */
 int    ft_gguf_type_block_size(uint32_t type);

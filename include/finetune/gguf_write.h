@@ -14,7 +14,7 @@
  *   ft_gguf_writer_set_u32(w, "llama.block_count", 5);
  *   ft_gguf_writer_set_str_array(w, "tokenizer.ggml.tokens", toks, n);
  *   int64_t ne[2] = {64, 512};
- *   ft_gguf_writer_add_tensor(w, "token_embd.weight", FT_GGML_TYPE_F32, 2, ne, emb, 0);   // borrowed
+ *   ft_gguf_writer_add_tensor(w, "token_embd.weight", FT_GGML_F32, 2, ne, emb, 0);   // borrowed
  *   if (ft_gguf_writer_write(w, "model.gguf") < 0) puts(ft_last_error());
  *   ft_gguf_writer_free(w);
  *

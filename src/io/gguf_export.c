@@ -19,7 +19,7 @@
 #include <string.h>
 
 ft_export_gguf_opts ft_export_gguf_default_opts(void) {
-    ft_export_gguf_opts o = {FT_GGML_TYPE_F32, NULL, NULL};
+    ft_export_gguf_opts o = {FT_GGML_F32, NULL, NULL};
     return o;
 }
 
@@ -31,25 +31,25 @@ static int ends_with(const char *s, const char *suf) {
 /* The type a tensor is written in when `want` is asked (llama.cpp's quantize rules, --pure). */
 static uint32_t pick_type(uint32_t want, const char *gname, int n_dims, int64_t ne0, int *fallback) {
     *fallback = 0;
-    if (want == FT_GGML_TYPE_F32) return want;
+    if (want == FT_GGML_F32) return want;
     if (n_dims < 2 || !ends_with(gname, ".weight") || ends_with(gname, "_norm.weight") ||
         strncmp(gname, "position_embd.", 14) == 0)
-        return FT_GGML_TYPE_F32;
+        return FT_GGML_F32;
     if (ne0 % ft_gguf_type_block_size(want) == 0) return want;
     *fallback = 1;
-    if (want == FT_GGML_TYPE_Q4_K && ne0 % 32 == 0) return FT_GGML_Q5_0;
-    return FT_GGML_TYPE_F16;
+    if (want == FT_GGML_Q4_K && ne0 % 32 == 0) return FT_GGML_Q5_0;
+    return FT_GGML_F16;
 }
 
 static void count_type(ft_export_summary *s, uint32_t t) {
     switch (t) {
-    case FT_GGML_TYPE_F32: s->n_f32++; break;
-    case FT_GGML_TYPE_F16: s->n_f16++; break;
-    case FT_GGML_TYPE_BF16: s->n_bf16++; break;
-    case FT_GGML_TYPE_Q8_0: s->n_q8_0++; break;
-    case FT_GGML_TYPE_Q4_0: s->n_q4_0++; break;
+    case FT_GGML_F32: s->n_f32++; break;
+    case FT_GGML_F16: s->n_f16++; break;
+    case FT_GGML_BF16: s->n_bf16++; break;
+    case FT_GGML_Q8_0: s->n_q8_0++; break;
+    case FT_GGML_Q4_0: s->n_q4_0++; break;
     case FT_GGML_Q5_0: s->n_q5_0++; break;
-    case FT_GGML_TYPE_Q4_K: s->n_q4_k++; break;
+    case FT_GGML_Q4_K: s->n_q4_k++; break;
     }
 }
 
@@ -81,9 +81,9 @@ static int add_f32(ft_gguf_writer *w, const char *gname, const float *src, int64
         src = perm;
     }
     int rc;
-    if (type == FT_GGML_TYPE_F32 && perm) {
+    if (type == FT_GGML_F32 && perm) {
         rc = ft_gguf_writer_add_tensor(w, gname, type, n_dims, ne, perm, 1);
-    } else if (type == FT_GGML_TYPE_F32) {
+    } else if (type == FT_GGML_F32) {
         rc = ft_gguf_writer_add_tensor(w, gname, type, n_dims, ne, src, 0);
     } else {
         void *q = malloc(ft_gguf_type_row_bytes(type, c) * (size_t)r);
@@ -122,16 +122,16 @@ static int add_rope_freqs(ft_gguf_writer *w, const ft_model_config *c) {
         f[i] = (float)v;
     }
     int64_t ne[1] = {n};
-    return ft_gguf_writer_add_tensor(w, "rope_freqs.weight", FT_GGML_TYPE_F32, 1, ne, f, 1);
+    return ft_gguf_writer_add_tensor(w, "rope_freqs.weight", FT_GGML_F32, 1, ne, f, 1);
 }
 
 static uint32_t file_type(uint32_t t) {
     switch (t) {
-    case FT_GGML_TYPE_F16: return 1;
-    case FT_GGML_TYPE_Q4_0: return 2;
-    case FT_GGML_TYPE_Q8_0: return 7;
-    case FT_GGML_TYPE_Q4_K: return 14;   /* LLAMA_FTYPE_MOSTLY_Q4_K_S */
-    case FT_GGML_TYPE_BF16: return 32;
+    case FT_GGML_F16: return 1;
+    case FT_GGML_Q4_0: return 2;
+    case FT_GGML_Q8_0: return 7;
+    case FT_GGML_Q4_K: return 14;   /* LLAMA_FTYPE_MOSTLY_Q4_K_S */
+    case FT_GGML_BF16: return 32;
     default: return 0;                   /* ALL_F32 */
     }
 }
@@ -235,8 +235,8 @@ int ft_export_gguf(const ft_model *m, const ft_tokenizer *tok, const ft_export_g
     ft_export_gguf_opts def = ft_export_gguf_default_opts();
     if (!o) o = &def;
     uint32_t want = o->type;
-    if (want != FT_GGML_TYPE_F32 && want != FT_GGML_TYPE_F16 && want != FT_GGML_TYPE_BF16 && want != FT_GGML_TYPE_Q8_0 &&
-        want != FT_GGML_TYPE_Q4_0 && want != FT_GGML_TYPE_Q4_K)
+    if (want != FT_GGML_F32 && want != FT_GGML_F16 && want != FT_GGML_BF16 && want != FT_GGML_Q8_0 &&
+        want != FT_GGML_Q4_0 && want != FT_GGML_Q4_K)
         return ft_error(FT_ERR_UNSUPPORTED, "%s: GGUF export type %u is not supported (f32, f16, bf16, q8_0, q4_0, q4_k)", path, want);
     const ft_model_config *c = ft_model_get_config(m);
     const char *arch = ft__gguf_arch_name(c);
@@ -249,7 +249,7 @@ int ft_export_gguf(const ft_model *m, const ft_tokenizer *tok, const ft_export_g
     if (rc == FT_OK && o->name) rc = ft_gguf_writer_set_str(w, "general.name", o->name);
     if (rc == FT_OK) rc = ft_gguf_writer_set_u32(w, "general.alignment", 32);
     if (rc == FT_OK) rc = ft_gguf_writer_set_u32(w, "general.file_type", file_type(want));
-    if (rc == FT_OK && want != FT_GGML_TYPE_F32 && want != FT_GGML_TYPE_F16 && want != FT_GGML_TYPE_BF16)
+    if (rc == FT_OK && want != FT_GGML_F32 && want != FT_GGML_F16 && want != FT_GGML_BF16)
         rc = ft_gguf_writer_set_u32(w, "general.quantization_version", 2);
     if (rc == FT_OK) rc = arch_metadata(w, c, arch);
     if (rc == FT_OK && tok) rc = ft__tokenizer_gguf_meta(tok, c->vocab_size, c->model_type, w);

@@ -55,7 +55,7 @@ int ft_export_lora_gguf(const ft_model *base, const char *adapter_dir, const cha
         if ((rc = ft__gguf_tensor_name(c->arch, hf, gname, sizeof gname)) < 0) break;
         int64_t ne_a[2] = {md->in, md->r}, ne_b[2] = {md->r, md->rows};
         snprintf(tname, sizeof tname, "%s.lora_a", gname);
-        if ((rc = ft_gguf_writer_add_tensor(w, tname, FT_GGML_TYPE_F32, 2, ne_a, md->A, 0)) < 0) break;
+        if ((rc = ft_gguf_writer_add_tensor(w, tname, FT_GGML_F32, 2, ne_a, md->A, 0)) < 0) break;
         const float *B = md->B;
         int own = 0;
         if (permute && (strstr(gname, ".attn_q.") || strstr(gname, ".attn_k."))) {
@@ -65,7 +65,7 @@ int ft_export_lora_gguf(const ft_model *base, const char *adapter_dir, const cha
             own = 1;
         }
         snprintf(tname, sizeof tname, "%s.lora_b", gname);
-        if ((rc = ft_gguf_writer_add_tensor(w, tname, FT_GGML_TYPE_F32, 2, ne_b, B, own)) < 0) break;
+        if ((rc = ft_gguf_writer_add_tensor(w, tname, FT_GGML_F32, 2, ne_b, B, own)) < 0) break;
         s.n_f32 += 2;
     }
     if (rc == FT_OK) rc = ft_gguf_writer_write(w, path);

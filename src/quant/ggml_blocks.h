@@ -26,11 +26,8 @@
 #define FT_QK_K 256
 #define FT_K_SCALE_SIZE 12
 
-/* ggml type ids (the GGUF tensor-info "type" field) of the types finetune writes or reads */
-enum {
-    FT_GGML_TYPE_F32 = 0, FT_GGML_TYPE_F16 = 1, FT_GGML_TYPE_Q4_0 = 2, FT_GGML_TYPE_Q8_0 = 8,
-    FT_GGML_TYPE_Q4_K = 12, FT_GGML_TYPE_Q8_K = 15, FT_GGML_TYPE_BF16 = 30,
-};
+/* the type ids: include/finetune/ggml_types.h */
+#include "finetune/ggml_types.h"
 
 typedef struct ft_block_q8_0 {
     uint16_t d;              /* f16 scale */

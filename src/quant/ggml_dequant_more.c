@@ -96,11 +96,11 @@ static void deq_q6_K(const uint8_t *b, float *y) {
 
 int ft__ggml_more_block(int type, int *values, int *bytes) {
     switch (type) {
-    case FT_GGML_TYPE_Q4_1: *values = 32; *bytes = 20; return 1;
-    case FT_GGML_TYPE_Q5_0: *values = 32; *bytes = 22; return 1;
-    case FT_GGML_TYPE_Q5_1: *values = 32; *bytes = 24; return 1;
-    case FT_GGML_TYPE_Q5_K: *values = 256; *bytes = 176; return 1;
-    case FT_GGML_TYPE_Q6_K: *values = 256; *bytes = 210; return 1;
+    case FT_GGML_Q4_1: *values = 32; *bytes = 20; return 1;
+    case FT_GGML_Q5_0: *values = 32; *bytes = 22; return 1;
+    case FT_GGML_Q5_1: *values = 32; *bytes = 24; return 1;
+    case FT_GGML_Q5_K: *values = 256; *bytes = 176; return 1;
+    case FT_GGML_Q6_K: *values = 256; *bytes = 210; return 1;
     default: return 0;
     }
 }
@@ -111,11 +111,11 @@ int ft__ggml_more_dequantize(int type, const void *src, float *dst, int64_t n) {
     const uint8_t *b = src;
     for (int64_t i = 0; i < n / bv; i++, b += bb, dst += bv) {
         switch (type) {
-        case FT_GGML_TYPE_Q4_1: deq_q4_1(b, dst); break;
-        case FT_GGML_TYPE_Q5_0: deq_q5(b, dst, 0); break;
-        case FT_GGML_TYPE_Q5_1: deq_q5(b, dst, 1); break;
-        case FT_GGML_TYPE_Q5_K: deq_q5_K(b, dst); break;
-        case FT_GGML_TYPE_Q6_K: deq_q6_K(b, dst); break;
+        case FT_GGML_Q4_1: deq_q4_1(b, dst); break;
+        case FT_GGML_Q5_0: deq_q5(b, dst, 0); break;
+        case FT_GGML_Q5_1: deq_q5(b, dst, 1); break;
+        case FT_GGML_Q5_K: deq_q5_K(b, dst); break;
+        case FT_GGML_Q6_K: deq_q6_K(b, dst); break;
         }
     }
     return 1;

@@ -4,7 +4,6 @@
 #include <stdint.h>
 #include "quant/ggml_blocks.h"
 
-enum { FT_GGML_TYPE_Q4_1 = 3, FT_GGML_TYPE_Q5_0 = 6, FT_GGML_TYPE_Q5_1 = 7, FT_GGML_TYPE_Q5_K = 13, FT_GGML_TYPE_Q6_K = 14 };
 
 /* 1 and the block's values / bytes when type is one of these, else 0 */
 int ft__ggml_more_block(int type, int *values, int *bytes);

@@ -258,21 +258,21 @@ static void deq_q4_K(const ft_block_q4_K *x, float *y, int64_t k) {
 
 int ft_gguf_type_block_size(uint32_t type) {
     switch (type) {
-    case FT_GGML_TYPE_F32: case FT_GGML_TYPE_F16: case FT_GGML_TYPE_BF16: return 1;
-    case FT_GGML_TYPE_Q8_0: case FT_GGML_TYPE_Q4_0: case FT_GGML_Q5_0: return 32;
-    case FT_GGML_TYPE_Q4_K: return FT_QK_K;
+    case FT_GGML_F32: case FT_GGML_F16: case FT_GGML_BF16: return 1;
+    case FT_GGML_Q8_0: case FT_GGML_Q4_0: case FT_GGML_Q5_0: return 32;
+    case FT_GGML_Q4_K: return FT_QK_K;
     default: return 0;
     }
 }
 
 size_t ft_gguf_type_block_bytes(uint32_t type) {
     switch (type) {
-    case FT_GGML_TYPE_F32: return 4;
-    case FT_GGML_TYPE_F16: case FT_GGML_TYPE_BF16: return 2;
-    case FT_GGML_TYPE_Q8_0: return sizeof(ft_block_q8_0);
-    case FT_GGML_TYPE_Q4_0: return sizeof(ft_block_q4_0);
+    case FT_GGML_F32: return 4;
+    case FT_GGML_F16: case FT_GGML_BF16: return 2;
+    case FT_GGML_Q8_0: return sizeof(ft_block_q8_0);
+    case FT_GGML_Q4_0: return sizeof(ft_block_q4_0);
     case FT_GGML_Q5_0: return sizeof(ft_block_q5_0);
-    case FT_GGML_TYPE_Q4_K: return sizeof(ft_block_q4_K);
+    case FT_GGML_Q4_K: return sizeof(ft_block_q4_K);
     default: return 0;
     }
 }
@@ -285,8 +285,8 @@ size_t ft_gguf_type_row_bytes(uint32_t type, int64_t ncols) {
 
 int ft_gguf_type_from_name(const char *name) {
     static const struct { const char *n; int t; } k[] = {
-        {"f32", FT_GGML_TYPE_F32}, {"f16", FT_GGML_TYPE_F16}, {"bf16", FT_GGML_TYPE_BF16},
-        {"q8_0", FT_GGML_TYPE_Q8_0}, {"q4_0", FT_GGML_TYPE_Q4_0}, {"q4_k", FT_GGML_TYPE_Q4_K}, {"q5_0", FT_GGML_Q5_0},
+        {"f32", FT_GGML_F32}, {"f16", FT_GGML_F16}, {"bf16", FT_GGML_BF16},
+        {"q8_0", FT_GGML_Q8_0}, {"q4_0", FT_GGML_Q4_0}, {"q4_k", FT_GGML_Q4_K}, {"q5_0", FT_GGML_Q5_0},
     };
     if (!name) return -1;
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
@@ -296,13 +296,13 @@ int ft_gguf_type_from_name(const char *name) {
 
 static const char *type_label(uint32_t t) {
     switch (t) {
-    case FT_GGML_TYPE_F32: return "F32";
-    case FT_GGML_TYPE_F16: return "F16";
-    case FT_GGML_TYPE_BF16: return "BF16";
-    case FT_GGML_TYPE_Q8_0: return "Q8_0";
-    case FT_GGML_TYPE_Q4_0: return "Q4_0";
+    case FT_GGML_F32: return "F32";
+    case FT_GGML_F16: return "F16";
+    case FT_GGML_BF16: return "BF16";
+    case FT_GGML_Q8_0: return "Q8_0";
+    case FT_GGML_Q4_0: return "Q4_0";
     case FT_GGML_Q5_0: return "Q5_0";
-    case FT_GGML_TYPE_Q4_K: return "Q4_K";
+    case FT_GGML_Q4_K: return "Q4_K";
     default: return "?";
     }
 }
@@ -322,23 +322,23 @@ int ft_gguf_quantize(uint32_t type, const float *src, int64_t nrows, int64_t nco
         const float *x = src + r * ncols;
         uint8_t *y = (uint8_t *)dst + (size_t)r * row;
         switch (type) {
-        case FT_GGML_TYPE_F32: memcpy(y, x, (size_t)ncols * 4); break;
-        case FT_GGML_TYPE_F16:
+        case FT_GGML_F32: memcpy(y, x, (size_t)ncols * 4); break;
+        case FT_GGML_F16:
             for (int64_t i = 0; i < ncols; i++) { uint16_t h = ft_f32_to_f16(x[i]); memcpy(y + 2 * i, &h, 2); }
             break;
-        case FT_GGML_TYPE_BF16:
+        case FT_GGML_BF16:
             for (int64_t i = 0; i < ncols; i++) { uint16_t h = ft_f32_to_bf16(x[i]); memcpy(y + 2 * i, &h, 2); }
             break;
-        case FT_GGML_TYPE_Q8_0:
+        case FT_GGML_Q8_0:
             if (simd) ft__quantize_row_q8_0_avx512(x, (ft_block_q8_0 *)y, ncols);
             else ft__quantize_row_q8_0_ref(x, (ft_block_q8_0 *)y, ncols);
             break;
-        case FT_GGML_TYPE_Q4_0:
+        case FT_GGML_Q4_0:
             if (simd) ft__quantize_row_q4_0_avx512(x, (ft_block_q4_0 *)y, ncols);
             else ft__quantize_row_q4_0_ref(x, (ft_block_q4_0 *)y, ncols);
             break;
         case FT_GGML_Q5_0: ft__quantize_row_q5_0_ref(x, (ft_block_q5_0 *)y, ncols); break;
-        case FT_GGML_TYPE_Q4_K: ft__quantize_row_q4_K_ref(x, (ft_block_q4_K *)y, ncols); break;
+        case FT_GGML_Q4_K: ft__quantize_row_q4_K_ref(x, (ft_block_q4_K *)y, ncols); break;
         }
     }
     return FT_OK;
@@ -351,13 +351,13 @@ int ft_gguf_dequantize(uint32_t type, const void *src, int64_t n, float *dst) {
                                          (long long)n, type_label(type), bs);
     const uint8_t *s = src;
     switch (type) {
-    case FT_GGML_TYPE_F32: memcpy(dst, s, (size_t)n * 4); break;
-    case FT_GGML_TYPE_F16: for (int64_t i = 0; i < n; i++) { uint16_t h; memcpy(&h, s + 2 * i, 2); dst[i] = ft_f16_to_f32(h); } break;
-    case FT_GGML_TYPE_BF16: for (int64_t i = 0; i < n; i++) { uint16_t h; memcpy(&h, s + 2 * i, 2); dst[i] = ft_bf16_to_f32(h); } break;
-    case FT_GGML_TYPE_Q8_0: deq_q8_0(src, dst, n); break;
-    case FT_GGML_TYPE_Q4_0: deq_q4_0(src, dst, n); break;
+    case FT_GGML_F32: memcpy(dst, s, (size_t)n * 4); break;
+    case FT_GGML_F16: for (int64_t i = 0; i < n; i++) { uint16_t h; memcpy(&h, s + 2 * i, 2); dst[i] = ft_f16_to_f32(h); } break;
+    case FT_GGML_BF16: for (int64_t i = 0; i < n; i++) { uint16_t h; memcpy(&h, s + 2 * i, 2); dst[i] = ft_bf16_to_f32(h); } break;
+    case FT_GGML_Q8_0: deq_q8_0(src, dst, n); break;
+    case FT_GGML_Q4_0: deq_q4_0(src, dst, n); break;
     case FT_GGML_Q5_0: deq_q5_0(src, dst, n); break;
-    case FT_GGML_TYPE_Q4_K: deq_q4_K(src, dst, n); break;
+    case FT_GGML_Q4_K: deq_q4_K(src, dst, n); break;
     }
     return FT_OK;
 }
