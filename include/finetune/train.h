@@ -194,6 +194,8 @@ int ft_train_sink_console(ft_train_sink *out);
 /* RUN_DIR/metrics.jsonl, one JSON object a line (train, eval, test, sample, memory). The trainer adds
  * this sink and the report sink for its run directory itself. */
 int ft_train_sink_metrics(ft_train_sink *out, const char *run_dir);
+/* The metrics.jsonl line of a logged training step into buf (cap bytes): what the metrics sink writes. */
+int ft_train_step_json(const ft_train_step_info *s, char *buf, size_t cap);
 /* RUN_DIR/report.html, written at on_end from metrics.jsonl and config.json. */
 int ft_train_sink_report(ft_train_sink *out, const char *run_dir);
 

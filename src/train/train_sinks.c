@@ -111,11 +111,16 @@ static int met_start(void *u, const ft_train_config *cfg, const char *defaults_t
     return FT_OK;
 }
 
+int ft_train_step_json(const ft_train_step_info *s, char *buf, size_t cap) {
+    int n = snprintf(buf, cap, "{\"type\": \"train\", \"step\": %lld, \"epoch\": %.4f, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6g, \"%s\": %.1f}",
+                     (long long)s->step, s->epoch, s->loss, s->lr, s->grad_norm, s->rate_key, s->rate);
+    return n >= 0 && (size_t)n < cap ? FT_OK : ft_error(FT_ERR_RANGE, "metrics line longer than %zu bytes", cap);
+}
+
 static int met_step(void *u, const ft_train_step_info *s) {
     if (!s->logged) return FT_OK;
     char line[512];
-    snprintf(line, sizeof line, "{\"type\": \"train\", \"step\": %lld, \"epoch\": %.4f, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6g, \"%s\": %.1f}",
-             (long long)s->step, s->epoch, s->loss, s->lr, s->grad_norm, s->rate_key, s->rate);
+    FT_TRY(ft_train_step_json(s, line, sizeof line));
     return met_line(u, line);
 }
 

@@ -19,6 +19,7 @@ int ft_cmd_predict(int argc, char **argv);
 int ft_cmd_serve(int argc, char **argv);
 int ft_cmd_bias(int argc, char **argv);
 int ft_cmd_sweep(int argc, char **argv);
+int ft_cmd_runs(int argc, char **argv);
 int ft_cmd_score(int argc, char **argv);
 int ft_cmd_explain(int argc, char **argv);
 

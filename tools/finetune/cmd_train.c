@@ -2,6 +2,7 @@
  * the table in src/train/train_config.c is a flag here and a key of --config FILE. */
 #include "cli.h"
 #include "finetune/fileio.h"
+#include "finetune/runs.h"
 #include "finetune/status.h"
 
 #include <cjson/cJSON.h>
@@ -45,6 +46,41 @@ static volatile sig_atomic_t g_stop = 0;
 static void on_sigint(int sig) { (void)sig; g_stop = 1; signal(SIGINT, SIG_DFL); }
 
 /* --dry-run: the plan on stdout */
+/* the run store of a run directory: --db, else finetune.db in the folder holding the run directory
+ * (runs/finetune.db for the default runs/YYYYMMDD-HHMMSS, the file `finetune sweep` uses by default) */
+static void db_path_for(const char *db, const char *run_dir, char *buf, size_t cap) {
+    if (db) { snprintf(buf, cap, "%s", db); return; }
+    char d[4096];
+    snprintf(d, sizeof d, "%s", run_dir);
+    size_t n = strlen(d);
+    while (n > 1 && d[n - 1] == '/') d[--n] = 0;
+    char *slash = strrchr(d, '/');
+    if (!slash) snprintf(buf, cap, "finetune.db");
+    else if (slash == d) snprintf(buf, cap, "/finetune.db");
+    else { *slash = 0; snprintf(buf, cap, "%s/finetune.db", d); }
+}
+
+/* the command line as one string, arguments with a space or quote single-quoted */
+static char *command_line(int argc, char **argv) {
+    size_t cap = 16;
+    for (int i = 0; i < argc; i++) cap += 4 * strlen(argv[i]) + 3;
+    char *s = malloc(cap), *p = s;
+    if (!s) return NULL;
+    p += sprintf(p, "finetune");
+    for (int i = 0; i < argc; i++) {
+        *p++ = ' ';
+        int quote = !argv[i][0] || strpbrk(argv[i], " \t'\"$\\;&|<>*?") != NULL;
+        if (quote) *p++ = '\'';
+        for (const char *a = argv[i]; *a; a++) {
+            if (*a == '\'') { memcpy(p, "'\\''", 4); p += 4; }
+            else *p++ = *a;
+        }
+        if (quote) *p++ = '\'';
+    }
+    *p = 0;
+    return s;
+}
+
 static int dry_run(const ft_train_config *cfg, const ft_train_sink *con) {
     ft_trainer *t;
     FT_TRY(ft_trainer_create(&t, cfg, NULL, con, 1, NULL));
@@ -58,7 +94,7 @@ static int dry_run(const ft_train_config *cfg, const ft_train_sink *con) {
 int ft_cmd_train(int argc, char **argv) {
     int n = ft_train_option_count;
     /* every option, then --no-X for each boolean X, then --config and --resume */
-    ft_opt *opts = calloc((size_t)(2 * n) + 3, sizeof *opts);
+    ft_opt *opts = calloc((size_t)(2 * n) + 5, sizeof *opts);
     char (*helps)[400] = calloc((size_t)n, sizeof *helps), (*negs)[160] = calloc((size_t)n, sizeof *negs);
     int *neg_of = calloc((size_t)n, sizeof *neg_of);
     if (!opts || !helps || !negs || !neg_of) { free(opts); free(helps); free(negs); free(neg_of); fprintf(stderr, "out of memory\n"); return 1; }
@@ -80,6 +116,8 @@ int ft_cmd_train(int argc, char **argv) {
     }
     opts[nn] = (ft_opt){"config", 1, "JSON file of options (keys as the flags, '-' or '_'); flags given here override it", NULL};
     opts[nn + 1] = (ft_opt){"resume", 1, "continue the run in RUN_DIR from its newest checkpoint (bit-exact)", NULL};
+    opts[nn + 2] = (ft_opt){"db", 1, "run store (SQLite) recording the run (default: finetune.db in the folder holding the run directory)", NULL};
+    opts[nn + 3] = (ft_opt){"no-db", 0, "do not record the run in a run store", NULL};
     int prc = ft_parse_opts(argc, argv, opts,
         "usage: finetune train [--model DIR] [--data FILE] [--out RUN_DIR] [options]\n"
         "       finetune train --config config.json\n"
@@ -87,7 +125,9 @@ int ft_cmd_train(int argc, char **argv) {
         "Fine-tunes a model; with no --model / --data it fine-tunes the embedded stories260K on the bundled\n"
         "fun-dialogues set. Writes RUN_DIR/config.json, metrics.jsonl, checkpoints/, best/, final/, report.html.");
     int status = 0;
-    ft_train_sink con = {0};
+    ft_train_sink con = {0}, sinks[2], store = {0};
+    char db_path[4096];
+    int n_sinks = 1;
     void (*old_sigint)(int) = SIG_ERR;
     if (prc) { status = prc == 1 ? 0 : prc; goto out; }
     if (ft_train_sink_console(&con) < 0) { status = ft_cli_fail("train", FT_ERR_NOMEM); goto out; }
@@ -97,16 +137,24 @@ int ft_cmd_train(int argc, char **argv) {
     const char *resume = ft_opt_str(opts, "resume", NULL);
     g_stop = 0;
     old_sigint = signal(SIGINT, on_sigint);
+    sinks[0] = con;
+    char *cmdline = command_line(argc, argv);
     if (resume) {
-        rc = ft_train_ex(NULL, resume, &con, 1, &g_stop, &res);
+        if (!ft_opt_flag(opts, "no-db")) {
+            db_path_for(ft_opt_str(opts, "db", NULL), resume, db_path, sizeof db_path);
+            if (ft_train_sink_runstore(&store, db_path, cmdline, 1, stderr) == FT_OK) sinks[n_sinks++] = store;
+        }
+        free(cmdline);
+        rc = ft_train_ex(NULL, resume, sinks, n_sinks, &g_stop, &res);
     } else {
         ft_train_config cfg;
         ft_train_config_defaults(&cfg);
         const char *cfile = ft_opt_str(opts, "config", NULL);
-        if (cfile && (rc = ft_train_config_load_json(&cfg, cfile)) < 0) { status = ft_cli_fail("train", rc); goto out; }
+        if (cfile && (rc = ft_train_config_load_json(&cfg, cfile)) < 0) { free(cmdline); status = ft_cli_fail("train", rc); goto out; }
         for (int i = 0; i < n; i++)
             if (opts[i].value && (rc = ft_train_config_set(&cfg, opts[i].name, opts[i].value)) < 0) {
                 fprintf(stderr, "finetune train: %s\n", ft_last_error());
+                free(cmdline);
                 status = 2;
                 goto out;
             }
@@ -123,10 +171,16 @@ int ft_cmd_train(int argc, char **argv) {
         }
         snprintf(out_dir, sizeof out_dir, "%s", cfg.out);
         if (cfg.dry_run) {
+            free(cmdline);
             if ((rc = dry_run(&cfg, &con)) < 0) status = ft_cli_fail("train", rc);
             goto out;
         }
-        rc = ft_train_ex(&cfg, NULL, &con, 1, &g_stop, &res);
+        if (!ft_opt_flag(opts, "no-db")) {
+            db_path_for(ft_opt_str(opts, "db", NULL), cfg.out, db_path, sizeof db_path);
+            if (ft_train_sink_runstore(&store, db_path, cmdline, 0, stderr) == FT_OK) sinks[n_sinks++] = store;
+        }
+        free(cmdline);
+        rc = ft_train_ex(&cfg, NULL, sinks, n_sinks, &g_stop, &res);
     }
     if (rc < 0 && rc != FT_ERR_INTERRUPTED) { status = ft_cli_fail("train", rc); goto out; }
     if (rc == FT_ERR_INTERRUPTED) { fprintf(stderr, "finetune train: %s\n", ft_last_error()); status = 130; goto out; }
@@ -144,6 +198,7 @@ int ft_cmd_train(int argc, char **argv) {
     print_samples(resume ? resume : out_dir);
 out:
     if (old_sigint != SIG_ERR) signal(SIGINT, old_sigint);
+    if (store.close) store.close(store.user);
     if (con.close) con.close(con.user);
     free(opts);
     free(helps);

@@ -21,6 +21,7 @@ static const ft_command k_commands[] = {
     {"merge",    ft_cmd_merge,    "fold a LoRA adapter into its base model and write an HF directory"},
     {"export",   ft_cmd_export,   "write a model as GGUF (llama.cpp / Ollama; f32..q4_k), a LoRA adapter as GGUF, or safetensors"},
     {"init",     ft_cmd_init,     "write a randomly initialised model (any supported architecture) with a tokenizer"},
+    {"runs",     ft_cmd_runs,     "the recorded training runs: list, show, tag, rm, export --csv (SQLite run store)"},
     {"sweep",    ft_cmd_sweep,    "hyperparameter search: grid, random, bayes (GP), tpe; successive halving, hyperband, asha"},
     {"bench",    ft_cmd_bench,    "time a training step and generation (tokens/s)"},
     {NULL, NULL, NULL},
