@@ -37,7 +37,7 @@ typedef struct recorder {
 static void give_up(recorder *r, const char *why) {
     if (r->disabled) return;
     r->disabled = 1;
-    if (r->warn) fprintf(r->warn, "finetune: warning: run store %s: %s; training goes on without recording\n", r->db_path, why);
+    if (r->warn) fprintf(r->warn, "finetune: warning: run store: %s; training goes on without recording\n", why);
     ft_runs_close(r->db);
     r->db = NULL;
 }
