@@ -183,7 +183,14 @@ int ft_runs_write_csv(ft_runs_db *db, FILE *f) {
             for (int k = 0; k < nk; k++) {
                 double v = last_value(db, id, keys[k]);
                 if (isnan(v)) csv_field(f, NULL, 0);
-                else { snprintf(buf, sizeof buf, "%.17g", v); csv_field(f, buf, 0); }
+                else {
+                    /* the shortest of %.15g .. %.17g that reads back as v */
+                    for (int p = 15; p <= 17; p++) {
+                        snprintf(buf, sizeof buf, "%.*g", p, v);
+                        if (strtod(buf, NULL) == v) break;
+                    }
+                    csv_field(f, buf, 0);
+                }
             }
             fputc('\n', f);
         }
