@@ -250,7 +250,7 @@ static void cli_actions(void **state) {
     assert_int_equal(ft_test_finetune(&out, "runs --db %s list --sort metric:eval/val_loss --limit 2", db), 0);
     printf("%s", out);
     char *best = query_text(db, "SELECT r.name FROM runs r ORDER BY (SELECT value FROM run_metrics m WHERE m.run_id = r.id AND "
-                                "m.key = 'eval/val_loss' ORDER BY step DESC, id DESC LIMIT 1) ASC LIMIT 1;");
+                                "m.key = 'eval/val_loss' ORDER BY step DESC, id DESC LIMIT 1) ASC, r.id DESC LIMIT 1;");
     char first[64] = "";
     const char *nl = strchr(out, '\n');
     assert_non_null(nl);

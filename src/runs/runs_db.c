@@ -98,7 +98,15 @@ int ft__runs_open_ex(const char *path, int busy_ms, const char *sync, ft_runs_db
     sqlite3_busy_timeout(db->db, busy_ms);
     char pragmas[160];
     snprintf(pragmas, sizeof pragmas, "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;", sync);
-    int rc = ft__runs_exec(db, pragmas);
+    /* switching a new file to WAL needs it alone: a second process creating it at the same moment gets
+     * SQLITE_BUSY at once (the busy handler is not called for it), so that is retried here */
+    int rc;
+    for (int waited = 0;; waited += 20) {
+        rc = ft__runs_exec(db, pragmas);
+        int e = sqlite3_errcode(db->db);
+        if (rc == FT_OK || (e != SQLITE_BUSY && e != SQLITE_LOCKED) || waited >= busy_ms) break;
+        usleep(20000);
+    }
     if (rc == FT_OK) rc = ft__runs_exec(db, "BEGIN IMMEDIATE;");
     if (rc == FT_OK) {
         rc = ft__runs_exec(db, k_schema);
