@@ -3,7 +3,8 @@
  *                           finetune.db next to its run directory (the default rule), with every numeric
  *                           field of every metrics.jsonl line as a (step, key, value) row, in order
  *   kill9_marked_killed     a train killed with kill -9 mid-run stays "running" in the file; the next
- *                           open (`finetune runs list`) shows it "killed"
+ *                           open (`finetune runs list`) shows it "killed"; `train --resume` takes the row
+ *                           back, finishes it, and its rows equal metrics.jsonl again (200 train lines)
  *   concurrent_trainings    two trainings at once into two directories on one database: both recorded
  *                           in full, PRAGMA integrity_check ok
  *   cli_actions             list (--status, --tag, --sort metric:KEY, --limit), show, tag, rm (with and
@@ -145,24 +146,24 @@ static void kill9_marked_killed(void **state) {
     if (pid == 0) {
         freopen("/dev/null", "w", stdout);
         freopen("/dev/null", "w", stderr);
-        execl(bin, bin, "train", "--out", run, "--db", db, "--max-steps", "100000", "--seq-len", "64", "--batch-size", "4", "--samples", "0",
-              "--log-every", "1", (char *)NULL);
+        execl(bin, bin, "train", "--out", run, "--db", db, "--max-steps", "200", "--seq-len", "64", "--batch-size", "4", "--samples", "0",
+              "--log-every", "1", "--save-every", "10", (char *)NULL);
         _exit(127);
     }
-    /* wait for a few metric rows, then kill -9 */
+    /* wait for 15 train lines (a checkpoint at step 10 exists), then kill -9 */
     long long n = 0;
-    for (int i = 0; i < 1200 && n < 5; i++) {
+    for (int i = 0; i < 1200 && n < 15; i++) {
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
         if (ft_path_exists(db) && query_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'run_metrics';") == 1)
-            n = query_int(db, "SELECT count(*) FROM run_metrics;");
+            n = query_int(db, "SELECT count(*) FROM run_metrics WHERE key = 'train/loss';");
     }
     kill(pid, SIGKILL);
     int ws;
     waitpid(pid, &ws, 0);
     assert_true(WIFSIGNALED(ws));
-    printf("  killed after %lld metric rows\n", n);
-    assert_true(n >= 5);
+    printf("  killed after %lld train lines\n", n);
+    assert_true(n >= 15);
     /* the file still says running: nobody has opened it since */
     char *s = query_text(db, "SELECT status FROM runs;");
     assert_string_equal(s, "running");
@@ -177,6 +178,16 @@ static void kill9_marked_killed(void **state) {
     assert_string_equal(s, "killed");
     free(s);
     assert_int_equal(query_int(db, "SELECT count(*) FROM runs WHERE status = 'killed';"), 1);
+    /* --resume takes the row back; the rows after the checkpoint are dropped as metrics.jsonl's lines are */
+    assert_int_equal(ft_test_finetune(&out, "train --resume %s --db %s", run, db), 0);
+    free(out);
+    assert_int_equal(query_int(db, "SELECT count(*) FROM runs;"), 1);
+    s = query_text(db, "SELECT status FROM runs;");
+    assert_string_equal(s, "finished");
+    free(s);
+    int rows = check_metrics(db, run, "victim");
+    printf("  resumed: %d metric rows equal metrics.jsonl\n", rows);
+    assert_int_equal(query_int(db, "SELECT count(*) FROM run_metrics WHERE key = 'train/loss';"), 200);
 }
 
 static void concurrent_trainings(void **state) {

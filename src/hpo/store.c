@@ -84,7 +84,15 @@ int ft_hpo_db_open(const char *path, ft_hpo_db **out) {
         return rc;
     }
     sqlite3_busy_timeout(db->db, 30000);
-    int rc = exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+    /* switching a new file to WAL needs it alone: a second process creating it at the same moment gets
+     * SQLITE_BUSY at once (the busy handler is not called for it), so that is retried for up to 30 s */
+    int rc;
+    for (int waited = 0;; waited += 20) {
+        rc = exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+        int e = sqlite3_errcode(db->db);
+        if (rc == FT_OK || (e != SQLITE_BUSY && e != SQLITE_LOCKED) || waited >= 30000) break;
+        usleep(20000);
+    }
     if (rc == FT_OK) rc = exec(db, "BEGIN IMMEDIATE;");
     if (rc == FT_OK) {
         rc = exec(db, k_schema);
