@@ -7,8 +7,9 @@
  *                           back, finishes it, and its rows equal metrics.jsonl again (200 train lines)
  *   concurrent_trainings    two trainings at once into two directories on one database: both recorded
  *                           in full, PRAGMA integrity_check ok
- *   cli_actions             list (--status, --tag, --sort metric:KEY, --limit), show, tag, rm (with and
- *                           without --keep-dir), export --csv
+ *   cli_actions             list (--status, --tag, --sort metric:KEY, --limit), show, tag, compare (HTML:
+ *                           a line per run in each chart, differing config keys highlighted), rm (with
+ *                           and without --keep-dir), export --csv
  *   bad_db_only_warns       a corrupt database file, or one that cannot be created, warns once and the
  *                           training succeeds; --no-db writes no database */
 #include <setjmp.h>
@@ -305,6 +306,26 @@ static void cli_actions(void **state) {
     for (const char *p = out; *p; p++) lines += *p == '\n';
     assert_int_equal(lines, 4);
     assert_non_null(strstr(out, ",best,"));
+    free(out);
+    /* compare: a chart per curve with a line per run, the differing config keys highlighted, no script */
+    char page[600], *html;
+    snprintf(page, sizeof page, "%s/cmp.html", g_tmp);
+    assert_int_equal(ft_test_finetune(&out, "runs --db %s compare one three --out %s", db, page), 0);
+    free(out);
+    assert_int_equal(ft_file_read_all(page, &html, NULL), FT_OK);
+    int charts = 0, lines_drawn = 0;
+    for (const char *p = html; (p = strstr(p, "<svg")); p++) charts++;
+    for (const char *p = html; (p = strstr(p, "<polyline")); p++) lines_drawn++;
+    printf("  compare: %d charts, %d lines\n", charts, lines_drawn);
+    assert_true(charts >= 4);   /* train/loss, train/lr, train/grad_norm, eval/val_loss, eval/perplexity */
+    assert_int_equal(lines_drawn, 2 * charts);
+    assert_non_null(strstr(html, "<tr class='diff'><td>lr</td>"));
+    assert_non_null(strstr(html, "<tr class='diff'><td>out</td>"));
+    assert_null(strstr(html, "<tr class='diff'><td>seq_len</td>"));
+    assert_non_null(strstr(html, "<tr><td>seq_len</td>"));
+    assert_null(strstr(html, "<script"));
+    free(html);
+    assert_true(ft_test_finetune(&out, "runs --db %s compare one", db) != 0);   /* two runs at least */
     free(out);
     /* rm --keep-dir keeps the directory, rm deletes it */
     char dir[600];

@@ -65,6 +65,10 @@ int  ft_runs_write_show(ft_runs_db *db, int64_t id, FILE *f);
 /* One row per run (newest first): id, name, status, started, ended, run_dir, model, data, tags, then the
  * last value of every metric key any run has, one column each (empty when the run has none). */
 int  ft_runs_write_csv(ft_runs_db *db, FILE *f);
+/* A self-contained HTML page (no scripts) comparing n runs: each metric's curves overlaid (epochs, token
+ * counts and speeds left out), the configs side by side with the keys whose values differ highlighted
+ * (class 'diff'), the last value of every metric. */
+int  ft_runs_write_compare(ft_runs_db *db, const int64_t *ids, int n, FILE *f);
 int  ft_runs_tag(ft_runs_db *db, int64_t id, const char *tag);
 /* Deletes the run's rows; *run_dir (may be NULL) receives its directory (caller frees). */
 int  ft_runs_remove(ft_runs_db *db, int64_t id, char **run_dir);
