@@ -690,6 +690,18 @@ static void train_trials(void **state) {
     assert_int_equal(ft_hpo_db_open(db, &h), FT_OK);
     assert_int_equal(ft_hpo_sweep_load(h, "tr 1", &s, &t, &n), FT_OK);
     ft_hpo_db_close(h);
+    /* each trial's training is a finished run of the run store in the sweep's database */
+    {
+        sqlite3 *q;
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_open_v2(db, &q, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(q, "SELECT group_concat(name || ':' || status, ' ') FROM (SELECT name, status FROM runs ORDER BY name);",
+                                            -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_string_equal((const char *)sqlite3_column_text(st, 0), "trial-0:finished trial-1:finished");
+        sqlite3_finalize(st);
+        sqlite3_close(q);
+    }
     assert_int_equal(n, 2);
     for (int i = 0; i < n; i++) {
         assert_int_equal(t[i].status, FT_HPO_FINISHED);

@@ -201,6 +201,8 @@ typedef struct ft_hpo_run_opts {
     int         quiet;         /* 1: no per-trial log lines */
     const char *train_exe;     /* spec with "train": the finetune program that trains each trial */
     const char *runs_dir;      /* spec with "train": the folder of the trials' run directories (trial-<idx>) */
+    const char *train_db;      /* spec with "train": the run store each trial's training records into (--db;
+                                * NULL: the train command's default, finetune.db in runs_dir) */
     /* called (when set) after each trial ends, in the sweep's process */
     void      (*on_trial)(void *ud, const ft_hpo_spec *s, const ft_hpo_trial *t);
     void       *ud;

@@ -66,7 +66,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return flag == FTW_DP ? rmdir(path) : unlink(path);
 }
 
-/* the command of a "train" trial: TRAIN_EXE train --config RUNS/train.json --out RUNS/trial-<idx> --name value ...
+/* the command of a "train" trial: TRAIN_EXE train --config RUNS/train.json --out RUNS/trial-<idx> [--db DB] --name value ...
  * [--max-steps | --epochs | --seq-len BUDGET] */
 static char *train_command(const ft_hpo_spec *s, const ft_hpo_run_opts *o, const ft_hpo_trial *t) {
     ft__sb b = {0};
@@ -79,6 +79,10 @@ static char *train_command(const ft_hpo_spec *s, const ft_hpo_run_opts *o, const
     ft__sb_puts(&b, " --out ");
     snprintf(path, sizeof path, "%s/trial-%d", o->runs_dir, t->idx);
     put_quoted(&b, path);
+    if (o->train_db) {
+        ft__sb_puts(&b, " --db ");
+        put_quoted(&b, o->train_db);
+    }
     char *args = ft_hpo_params_args(s, t->x);
     if (!args) { ft__sb_free(&b); return NULL; }
     /* " --batch_size '8'" -> " --batch-size '8'": flags spell with '-' */

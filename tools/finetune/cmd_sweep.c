@@ -207,7 +207,7 @@ int ft_cmd_sweep(int argc, char **argv) {
             snprintf(d, sizeof d, "%s", db_path);
             safe_name(safe, sizeof safe, s->name);
             snprintf(runs, sizeof runs, "%s/sweeps/%s", dirname(d), safe);
-            ft_hpo_run_opts ro = {.train_exe = exe[0] ? exe : "finetune", .runs_dir = ft_opt_str(opts, "runs-dir", runs),
+            ft_hpo_run_opts ro = {.train_exe = exe[0] ? exe : "finetune", .runs_dir = ft_opt_str(opts, "runs-dir", runs), .train_db = db_path,
                                   .jobs = (int)jobs, .objective_cmd = ft_opt_str(opts, "objective-cmd", NULL),
                                   .quiet = ft_opt_flag(opts, "quiet"), .on_trial = ft_opt_flag(opts, "quiet") ? NULL : on_trial, .ud = &pg};
             rc = ft_hpo_sweep_run(db, s, &ro);
