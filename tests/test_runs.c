@@ -248,6 +248,10 @@ static void cli_actions(void **state) {
     assert_non_null(line_of(out, "two"));
     assert_non_null(line_of(out, "three"));
     assert_true(strstr(out, "three") < strstr(out, "one") && strstr(out, "three") < strstr(out, "two"));   /* newest first */
+    char *dflt = NULL;   /* no action: the same list */
+    assert_int_equal(ft_test_finetune(&dflt, "runs --db %s", db), 0);
+    assert_string_equal(dflt, out);
+    free(dflt);
     free(out);
     /* tag, then filter by tag */
     assert_int_equal(ft_test_finetune(&out, "runs --db %s tag two best", db), 0);

@@ -1,6 +1,6 @@
 /* cmd_runs.c — `finetune runs`: the run store (runs.h) on the console.
  *
- *   finetune runs [--db FILE] list [--status S] [--tag T] [--sort metric:KEY] [--limit N]
+ *   finetune runs [--db FILE] list [--status S] [--tag T] [--sort metric:KEY] [--limit N]   (the default action)
  *   finetune runs [--db FILE] show RUN | tag RUN TAG | rm RUN [--keep-dir] | export --csv
  * RUN is a run id or name (the newest run of that name). */
 #include "cli.h"
@@ -54,8 +54,8 @@ int ft_cmd_runs(int argc, char **argv) {
     int prc = ft_parse_opts(nf, flags, opts, k_usage);
     free(flags);
     if (prc) return prc == 1 ? 0 : prc;
+    if (np == 0) pos[np++] = "list";   /* `finetune runs` alone lists the runs */
     const char *act = pos[0];
-    if (!act) { fprintf(stderr, "%s\n", k_usage); return 2; }
     int need = !strcmp(act, "show") || !strcmp(act, "rm") ? 2 : !strcmp(act, "tag") ? 3 : 1;
     if (strcmp(act, "list") && strcmp(act, "show") && strcmp(act, "tag") && strcmp(act, "rm") && strcmp(act, "export") && strcmp(act, "compare")) {
         fprintf(stderr, "finetune runs: unknown action '%s' (list, show, tag, rm, export, compare)\n", act);
