@@ -2,6 +2,7 @@
  * (`/bin/sh -c "CMD --name value ..."`, stdout captured through a pipe, stderr inherited), read the last
  * number of its stdout, and record everything in the database (store.c). Up to `jobs` children run at
  * once; the loop waits in poll(2) on their pipes. */
+#include "core/sqlite_db.h"
 #include "store.h"
 
 #include <errno.h>
@@ -224,14 +225,14 @@ int ft_hpo_sweep_run(ft_hpo_db *db, const ft_hpo_spec *s, const ft_hpo_run_opts 
     g_stop = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    double t0 = ft__hpo_now();
+    double t0 = ft__wall_now();
     for (;;) {
         /* fill the free slots */
         while (active < jobs && !g_stop) {
             int pick = -1;
             for (int i = 0; i < n && pick < 0; i++) if (t[i].status == FT_HPO_PENDING) pick = i;
             if (pick < 0) {
-                if (s->max_seconds > 0 && ft__hpo_now() - t0 >= s->max_seconds) { finished_all = 1; break; }
+                if (s->max_seconds > 0 && ft__wall_now() - t0 >= s->max_seconds) { finished_all = 1; break; }
                 if ((rc = grow(&t, &cap, n)) < 0) goto stop;
                 int d = ft_hpo_next(s, t, n, jobs, &t[n]);
                 if (d < 0) { rc = d; goto stop; }
@@ -245,7 +246,7 @@ int ft_hpo_sweep_run(ft_hpo_db *db, const ft_hpo_spec *s, const ft_hpo_run_opts 
             int slot = 0;
             while (kids[slot].pid) slot++;
             t[pick].status = FT_HPO_RUNNING;
-            t[pick].started = ft__hpo_now();
+            t[pick].started = ft__wall_now();
             if ((rc = ft__hpo_store_update(db, sid, &t[pick], NULL)) < 0) goto stop;
             if ((rc = start_child(s, cmd, opts, &t[pick], &kids[slot])) < 0) goto stop;
             kids[slot].trial = pick;
@@ -284,7 +285,7 @@ int ft_hpo_sweep_run(ft_hpo_db *db, const ft_hpo_spec *s, const ft_hpo_run_opts 
             int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && isfinite(v);
             tr->value = ok ? v : NAN;
             tr->status = ok ? FT_HPO_FINISHED : FT_HPO_FAILED;
-            tr->finished = ft__hpo_now();
+            tr->finished = ft__wall_now();
             if (!ok && !opts->quiet)
                 FT_LOGW("sweep %s: trial %d failed (%s%d%s)", s->name, tr->idx,
                         WIFEXITED(status) ? "exit status " : "signal ", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),

@@ -13,19 +13,16 @@
  * process takes it and is honoured while that process lives. */
 #include "store.h"
 
-#include <errno.h>
-#include <libgen.h>
 #include <math.h>
-#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
+#include "core/sqlite_db.h"
 #include "core/strbuf.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
@@ -48,58 +45,18 @@ static const char *k_schema =
 
 static const char *k_status[] = {"pending", "running", "finished", "failed"};
 
-double ft__hpo_now(void) {
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (double)tv.tv_sec + tv.tv_usec * 1e-6;
-}
+static int sql_fail(ft_hpo_db *db, const char *what) { return ft__sqlite_fail(db->db, db->path, what); }
 
-static int sql_fail(ft_hpo_db *db, const char *what) {
-    return ft_error(FT_ERR_IO, "%s: %s: %s", db->path, what, sqlite3_errmsg(db->db));
-}
-
-static int exec(ft_hpo_db *db, const char *sql) {
-    char *msg = NULL;
-    if (sqlite3_exec(db->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        int rc = ft_error(FT_ERR_IO, "%s: %s", db->path, msg ? msg : sqlite3_errmsg(db->db));
-        sqlite3_free(msg);
-        return rc;
-    }
-    return FT_OK;
-}
+static int exec(ft_hpo_db *db, const char *sql) { return ft__sqlite_exec(db->db, db->path, sql); }
 
 int ft_hpo_db_open(const char *path, ft_hpo_db **out) {
     *out = NULL;
     if (strlen(path) >= sizeof ((ft_hpo_db *)0)->path) return ft_error(FT_ERR_RANGE, "%s: path too long", path);
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *d = dirname(dir);
-    if (strcmp(d, ".") != 0 && ft_mkdirs(d) < 0) return ft_error_wrap(FT_ERR_IO, "%s", path);
     ft_hpo_db *db = calloc(1, sizeof *db);
     if (!db) return ft_error(FT_ERR_NOMEM, "%s: out of memory", path);
     strcpy(db->path, path);
-    if (sqlite3_open_v2(path, &db->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        int rc = ft_error(FT_ERR_IO, "%s: cannot open the database: %s", path, db->db ? sqlite3_errmsg(db->db) : "out of memory");
-        ft_hpo_db_close(db);
-        return rc;
-    }
-    sqlite3_busy_timeout(db->db, 30000);
-    /* switching a new file to WAL needs it alone: a second process creating it at the same moment gets
-     * SQLITE_BUSY at once (the busy handler is not called for it), so that is retried for up to 30 s */
-    int rc;
-    for (int waited = 0;; waited += 20) {
-        rc = exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
-        int e = sqlite3_errcode(db->db);
-        if (rc == FT_OK || (e != SQLITE_BUSY && e != SQLITE_LOCKED) || waited >= 30000) break;
-        usleep(20000);
-    }
-    if (rc == FT_OK) rc = exec(db, "BEGIN IMMEDIATE;");
-    if (rc == FT_OK) {
-        rc = exec(db, k_schema);
-        if (rc == FT_OK) rc = exec(db, "COMMIT;");
-        else exec(db, "ROLLBACK;");
-    }
-    if (rc < 0) { ft_hpo_db_close(db); return rc; }
+    int rc = ft__sqlite_open(&db->db, path, 30000, "FULL", k_schema);
+    if (rc < 0) { free(db); return rc; }
     *out = db;
     return FT_OK;
 }
@@ -110,20 +67,7 @@ void ft_hpo_db_close(ft_hpo_db *db) {
     free(db);
 }
 
-int ft_hpo_db_check(ft_hpo_db *db) {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db->db, "PRAGMA integrity_check;", -1, &st, NULL) != SQLITE_OK) { sql_fail(db, "integrity_check"); return 0; }
-    int ok = 0;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        const char *r = (const char *)sqlite3_column_text(st, 0);
-        ok = r && strcmp(r, "ok") == 0;
-        if (!ok) ft_error(FT_ERR_FORMAT, "%s: integrity_check: %s", db->path, r ? r : "?");
-    }
-    sqlite3_finalize(st);
-    return ok;
-}
-
-static int pid_alive(long pid) { return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM); }
+int ft_hpo_db_check(ft_hpo_db *db) { return ft__sqlite_integrity_ok(db->db, db->path); }
 
 /* 1 when the two configs are equal apart from their "budget" objects (decisions do not depend on it) */
 static int same_but_budget(const char *a, const char *b) {
@@ -153,13 +97,13 @@ int ft__hpo_store_take(ft_hpo_db *db, const char *name, const char *config, int 
     }
     sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
     int step = sqlite3_step(st);
-    double now = ft__hpo_now();
+    double now = ft__wall_now();
     if (step == SQLITE_ROW) {
         long long id = sqlite3_column_int64(st, 0);
         const char *cfg = (const char *)sqlite3_column_text(st, 1);
         int stored_jobs = sqlite3_column_int(st, 2);
         long owner = sqlite3_column_type(st, 3) == SQLITE_NULL ? 0 : (long)sqlite3_column_int64(st, 3);
-        if (owner && owner != (long)getpid() && pid_alive(owner)) {
+        if (owner && owner != (long)getpid() && ft__pid_alive(owner)) {
             rc = ft_error(FT_ERR_BUSY, "%s: sweep \"%s\" is being run by process %ld", db->path, name, owner);
             goto out;
         }
@@ -225,7 +169,7 @@ int ft__hpo_store_release(ft_hpo_db *db, long long sweep_id, const char *status)
     if (sqlite3_prepare_v2(db->db, "UPDATE sweeps SET owner_pid = NULL, status = ?1, updated = ?2 WHERE id = ?3;", -1, &st, NULL) != SQLITE_OK)
         return sql_fail(db, "release sweep");
     sqlite3_bind_text(st, 1, status, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_double(st, 2, ft__hpo_now());
+    sqlite3_bind_double(st, 2, ft__wall_now());
     sqlite3_bind_int64(st, 3, sweep_id);
     int rc = sqlite3_step(st) == SQLITE_DONE ? FT_OK : sql_fail(db, "release sweep");
     sqlite3_finalize(st);

@@ -3,7 +3,6 @@
 #define FT_HPO_STORE_H
 #include "hpo_internal.h"
 
-double ft__hpo_now(void);  /* Unix time in seconds */
 
 /* Takes sweep `name` for this process (BEGIN IMMEDIATE .. COMMIT): creates it with config (when create and
  * it does not exist), or checks that the stored config equals config up to its "budget" (config NULL: any;

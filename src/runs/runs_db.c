@@ -2,15 +2,12 @@
  * remove. See runs.h for the tables. */
 #include "runs_internal.h"
 
-#include <errno.h>
-#include <libgen.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <unistd.h>
 
+#include "core/sqlite_db.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
 
@@ -30,27 +27,9 @@ static const char *k_schema =
     "CREATE TABLE IF NOT EXISTS run_tags("
     " run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, tag TEXT NOT NULL, UNIQUE(run_id, tag));";
 
-double ft__runs_now(void) {
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (double)tv.tv_sec + tv.tv_usec * 1e-6;
-}
+int ft__runs_fail(ft_runs_db *db, const char *what) { return ft__sqlite_fail(db->db, db->path, what); }
 
-int ft__runs_fail(ft_runs_db *db, const char *what) {
-    return ft_error(FT_ERR_IO, "%s: %s: %s", db->path, what, sqlite3_errmsg(db->db));
-}
-
-int ft__runs_exec(ft_runs_db *db, const char *sql) {
-    char *msg = NULL;
-    if (sqlite3_exec(db->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        int rc = ft_error(FT_ERR_IO, "%s: %s", db->path, msg ? msg : sqlite3_errmsg(db->db));
-        sqlite3_free(msg);
-        return rc;
-    }
-    return FT_OK;
-}
-
-static int pid_alive(long pid) { return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM); }
+int ft__runs_exec(ft_runs_db *db, const char *sql) { return ft__sqlite_exec(db->db, db->path, sql); }
 
 /* runs left "running" by a process that is gone: "killed" (one transaction) */
 static int mark_killed(ft_runs_db *db) {
@@ -61,7 +40,7 @@ static int mark_killed(ft_runs_db *db) {
     int n = 0;
     while (sqlite3_step(st) == SQLITE_ROW && n < 256) {
         long pid = (long)sqlite3_column_int64(st, 1);
-        if (pid != (long)getpid() && !pid_alive(pid)) dead[n++] = sqlite3_column_int64(st, 0);
+        if (pid != (long)getpid() && !ft__pid_alive(pid)) dead[n++] = sqlite3_column_int64(st, 0);
     }
     sqlite3_finalize(st);
     if (!n) return FT_OK;
@@ -83,36 +62,10 @@ static int mark_killed(ft_runs_db *db) {
 int ft__runs_open_ex(const char *path, int busy_ms, const char *sync, ft_runs_db **out) {
     *out = NULL;
     if (strlen(path) >= sizeof ((ft_runs_db *)0)->path) return ft_error(FT_ERR_RANGE, "%s: path too long", path);
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *d = dirname(dir);
-    if (strcmp(d, ".") != 0 && ft_mkdirs(d) < 0) return ft_error_wrap(FT_ERR_IO, "%s", path);
     ft_runs_db *db = calloc(1, sizeof *db);
     if (!db) return ft_error(FT_ERR_NOMEM, "%s: out of memory", path);
     strcpy(db->path, path);
-    if (sqlite3_open_v2(path, &db->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        int rc = ft_error(FT_ERR_IO, "%s: cannot open the database: %s", path, db->db ? sqlite3_errmsg(db->db) : "out of memory");
-        ft_runs_close(db);
-        return rc;
-    }
-    sqlite3_busy_timeout(db->db, busy_ms);
-    char pragmas[160];
-    snprintf(pragmas, sizeof pragmas, "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;", sync);
-    /* switching a new file to WAL needs it alone: a second process creating it at the same moment gets
-     * SQLITE_BUSY at once (the busy handler is not called for it), so that is retried here */
-    int rc;
-    for (int waited = 0;; waited += 20) {
-        rc = ft__runs_exec(db, pragmas);
-        int e = sqlite3_errcode(db->db);
-        if (rc == FT_OK || (e != SQLITE_BUSY && e != SQLITE_LOCKED) || waited >= busy_ms) break;
-        usleep(20000);
-    }
-    if (rc == FT_OK) rc = ft__runs_exec(db, "BEGIN IMMEDIATE;");
-    if (rc == FT_OK) {
-        rc = ft__runs_exec(db, k_schema);
-        if (rc == FT_OK) rc = ft__runs_exec(db, "COMMIT;");
-        else ft__runs_exec(db, "ROLLBACK;");
-    }
+    int rc = ft__sqlite_open(&db->db, path, busy_ms, sync, k_schema);
     if (rc == FT_OK) rc = mark_killed(db);
     if (rc < 0) { ft_runs_close(db); return rc; }
     *out = db;
@@ -127,18 +80,7 @@ void ft_runs_close(ft_runs_db *db) {
     free(db);
 }
 
-int ft_runs_check(ft_runs_db *db) {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db->db, "PRAGMA integrity_check;", -1, &st, NULL) != SQLITE_OK) { ft__runs_fail(db, "integrity_check"); return 0; }
-    int ok = 0;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        const char *r = (const char *)sqlite3_column_text(st, 0);
-        ok = r && strcmp(r, "ok") == 0;
-        if (!ok) ft_error(FT_ERR_FORMAT, "%s: integrity_check: %s", db->path, r ? r : "?");
-    }
-    sqlite3_finalize(st);
-    return ok;
-}
+int ft_runs_check(ft_runs_db *db) { return ft__sqlite_integrity_ok(db->db, db->path); }
 
 int ft_runs_find(ft_runs_db *db, const char *run, int64_t *id) {
     *id = -1;

@@ -10,7 +10,6 @@ struct ft_runs_db {
     char     path[4096];
 };
 
-double ft__runs_now(void);                               /* Unix time in seconds */
 int    ft__runs_fail(ft_runs_db *db, const char *what);  /* FT_ERR_IO with sqlite's message */
 int    ft__runs_exec(ft_runs_db *db, const char *sql);
 /* ft_runs_open with a busy timeout of busy_ms and synchronous=mode ("FULL", "NORMAL") */

@@ -7,6 +7,7 @@
  * whole file for data up to 100 MB ("crc32c"; a folder: its regular files in name order, each relative
  * name then its bytes, up to 10,000 files), the total size and newest modification time above
  * ("size+mtime", "SIZE:MTIME"). */
+#include "core/sqlite_db.h"
 #include "runs_internal.h"
 
 #include <dirent.h>
@@ -186,7 +187,7 @@ static int start_row(recorder *r, const ft_train_config *cfg) {
         sqlite3_bind_text(st, 1, base, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, dir, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 3, getpid());
-        sqlite3_bind_double(st, 4, ft__runs_now());
+        sqlite3_bind_double(st, 4, ft__wall_now());
         bind_text_or_null(st, 5, r->command);
         bind_text_or_null(st, 6, config);
         bind_text_or_null(st, 7, cfg->model);
@@ -277,7 +278,7 @@ static void set_status(recorder *r, const char *status) {
     if (rc == FT_OK) {
         sqlite3_bind_int64(st, 1, r->run_id);
         sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
-        sqlite3_bind_double(st, 3, ft__runs_now());
+        sqlite3_bind_double(st, 3, ft__wall_now());
         if (sqlite3_step(st) != SQLITE_DONE) rc = ft__runs_fail(r->db, "update run");
     }
     sqlite3_finalize(st);
