@@ -6,6 +6,8 @@
  * 1e-4. The LoRA cases run twice: the adapter attached to the model, and as a separate ft_adapter on a
  * context shared with other slots. Also: ft_context_slot_copy, parameter errors. */
 #include "testutil.h"
+#include "finetune/fileio.h"
+#include "finetune/status.h"
 #include "finetune/adapter.h"
 #include "finetune/context.h"
 #include "finetune/generate.h"
@@ -20,17 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) { free(s); s = NULL; }
-    if (s) s[n] = 0;
-    fclose(f);
-    return s;
+static char *read_text(const char *path) {   /* the whole file, NUL-terminated; NULL if unreadable */
+    char *s = NULL;
+    return ft_file_read_all(path, &s, NULL) == FT_OK ? s : NULL;
 }
 
 /* a repository path "tests/fixtures/X" as the fixture path (FT_FIXTURES may move them) */

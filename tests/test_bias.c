@@ -10,6 +10,8 @@
  * parsing and scoring on a few lines, templates / BOLD prompt files, generation + classifier scoring, and the
  * `finetune bias` command (text and --json). */
 #include "testutil.h"
+#include "core/json_util.h"
+#include "finetune/status.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -31,18 +33,8 @@ static cJSON *g_ref;
 static const cJSON *item(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
 
 static cJSON *read_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) { fclose(f); free(buf); return NULL; }
-    fclose(f);
-    buf[n] = 0;
-    cJSON *j = cJSON_Parse(buf);
-    free(buf);
-    return j;
+    cJSON *j = NULL;
+    return ft__json_parse_file(&j, path) == FT_OK ? j : NULL;
 }
 
 static int setup(void **state) {

@@ -9,6 +9,8 @@
  * and report.html are written; --max-examples; with a LoRA adapter (--adapter) the predictions are those of
  * `generate --adapter` and differ without it; a text file (no completion) is an error. */
 #include "testutil.h"
+#include "finetune/fileio.h"
+#include "finetune/status.h"
 #include "finetune/status.h"
 
 #include <cjson/cJSON.h>
@@ -25,17 +27,9 @@ enum { NP = 7, MAX_NEW = 24 };
 static int setup(void **state) { (void)state; return ft_test_tmpdir_make(g_dir, sizeof g_dir, "ft_test_eval_gen"); }
 static int teardown(void **state) { (void)state; return ft_test_tmpdir_remove(g_dir); }
 
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) { free(s); s = NULL; }
-    if (s) s[n] = 0;
-    fclose(f);
-    return s;
+static char *read_file(const char *path) {   /* the whole file, NUL-terminated; NULL if unreadable */
+    char *s = NULL;
+    return ft_file_read_all(path, &s, NULL) == FT_OK ? s : NULL;
 }
 
 /* writes data.jsonl of the prompts and the model's continuations with the given extra generate flags */

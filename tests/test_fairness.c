@@ -9,6 +9,8 @@
  * (--live SEED) and compared the same way (skipped with a message otherwise).
  * Also: a hand-computed case, the JSON output, and invalid inputs. */
 #include "testutil.h"
+#include "core/json_util.h"
+#include "finetune/status.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -91,19 +93,8 @@ static void check_case(const cJSON *c) {
 }
 
 static cJSON *read_json(const char *path) {
-    char *buf = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) { fclose(f); free(buf); return NULL; }
-    fclose(f);
-    buf[n] = 0;
-    cJSON *j = cJSON_Parse(buf);
-    free(buf);
-    return j;
+    cJSON *j = NULL;
+    return ft__json_parse_file(&j, path) == FT_OK ? j : NULL;
 }
 
 static void test_fixture_parity(void **state) {

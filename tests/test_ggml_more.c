@@ -5,6 +5,7 @@
  * Q5_0 / F16, as llama.cpp's quantize does) generating the same ids as the f32 export. */
 #include "testutil.h"
 
+#include "finetune/fileio.h"
 #include "finetune/status.h"
 #include "finetune/tensor.h"
 #include "quant/ggml_more.h"
@@ -19,15 +20,10 @@ static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] 
 static void test_against_gguf_py(void **state) {
     (void)state;
     if (!ft_fixture_present("ggml/dequant_more.bin")) return;
-    FILE *f = fopen(ft_fixture("ggml/dequant_more.bin"), "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc((size_t)size);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
+    char *text = NULL;
+    size_t size = 0;
+    assert_int_equal(ft_file_read_all(ft_fixture("ggml/dequant_more.bin"), &text, &size), FT_OK);
+    uint8_t *buf = (uint8_t *)text;
     const uint8_t *p = buf;
     uint32_t n_rec = rd32(p);
     p += 4;

@@ -27,15 +27,8 @@ static int have_llama_cpp(void) {
     return g_have_llama_cpp;
 }
 
-static double max_rel(const float *a, const float *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]);
-        if (!(e <= num)) num = e;
-        if (fabs(b[i]) > den) den = fabs(b[i]);
-    }
-    return den > 0 ? num / den : num;
-}
+/* max |a - b| / max |b| (testutil's max-norm relative error) */
+static double max_rel(const float *a, const float *b, size_t n) { return ft_compare_f32(a, b, n).max_rel; }
 
 static int argmax(const float *x, int n) {
     int k = 0;

@@ -7,6 +7,8 @@
  * Tolerances: BLEU and chrF 5e-5 (4 decimals), ROUGE 1e-6, EM / F1 / distinct 1e-9, bootstrap means and
  * intervals 1e-4 (sacreBLEU sums its resamples in float32), p-values exactly. */
 #include "testutil.h"
+#include "finetune/fileio.h"
+#include "finetune/status.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -18,17 +20,9 @@
 #include "finetune/status.h"
 #include "finetune/textmetrics.h"
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
-    if (b) b[n] = 0;
-    fclose(f);
-    return b;
+static char *slurp(const char *path) {   /* the whole file, NUL-terminated; NULL if unreadable */
+    char *s = NULL;
+    return ft_file_read_all(path, &s, NULL) == FT_OK ? s : NULL;
 }
 
 static cJSON *g_expected;
