@@ -22,6 +22,12 @@ int ft_cmd_sweep(int argc, char **argv);
 int ft_cmd_runs(int argc, char **argv);
 int ft_cmd_score(int argc, char **argv);
 int ft_cmd_explain(int argc, char **argv);
+/* `finetune data SUB` (cmd_data.c): a table of subcommands, each in cmd_data_<sub>.c, called with argv[0] =
+ * "data <sub>". ft_cli_data_input: the input file given first (argv[1] when it is not an option) in *path
+ * (NULL if none) and *shift = 1; the options are then parsed from argc - *shift, argv + *shift (the name is
+ * moved to argv[*shift], so messages still read "finetune data <sub>: ..."). */
+int ft_cmd_data(int argc, char **argv);
+int ft_cli_data_input(int argc, char **argv, const char **path, int *shift);
 
 /* Option table: long name, whether it takes a value, help text. */
 typedef struct ft_opt {

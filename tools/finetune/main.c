@@ -16,6 +16,7 @@ static const ft_command k_commands[] = {
     {"generate", ft_cmd_generate, "generate text from a prompt (KV cache; greedy, temperature, top-k, top-p)"},
     {"serve",    ft_cmd_serve,    "serve models and adapters over HTTP (OpenAI-compatible, classification API)"},
     {"score",    ft_cmd_score,    "BLEU / chrF / ROUGE / exact match / F1 / distinct-n of predictions against references"},
+    {"data",     ft_cmd_data,     "data tools: finetune data <subcommand> (finetune data --help lists them)"},
     {"tokenize", ft_cmd_tokenize, "print the token ids of a text (or of each stdin line)"},
     {"convert",  ft_cmd_convert,  "convert a llama2.c .bin or a GGUF file into a Hugging Face directory"},
     {"merge",    ft_cmd_merge,    "fold a LoRA adapter into its base model and write an HF directory"},

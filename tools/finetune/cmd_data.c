@@ -1,0 +1,63 @@
+/* cmd_data.c — `finetune data SUB ...`: the data tools, one subcommand per file (cmd_data_<sub>.c),
+ * dispatched by the table below. To add a subcommand, write `int ft_cmd_data_<sub>(int argc, char **argv)`
+ * in its own file, declare it in cli.h and add one line to k_data_commands.
+ *
+ * A subcommand is called like a top-level command: argv[0] is "data <sub>" (so messages read
+ * "finetune data <sub>: ..."), argv[1..] its arguments. ft_cli_data_input takes the input file that
+ * comes first (`finetune data inspect FILE --json out.json`):
+ *
+ *     const char *in; int sh;
+ *     ft_cli_data_input(argc, argv, &in, &sh);
+ *     int prc = ft_parse_opts(argc - sh, argv + sh, opts, k_usage);
+ */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct { const char *name; int (*fn)(int, char **); const char *summary; } ft_data_command;
+
+static const ft_data_command k_data_commands[] = {
+    /* one line per subcommand, e.g. {"inspect", ft_cmd_data_inspect, "..."}, */
+    {NULL, NULL, NULL},
+};
+
+static void data_usage(FILE *f) {
+    fprintf(f, "usage: finetune data <subcommand> FILE [options]   (finetune data <subcommand> --help for its options)\n\n"
+               "subcommands:\n");
+    for (const ft_data_command *c = k_data_commands; c->name; c++) fprintf(f, "  %-10s %s\n", c->name, c->summary);
+}
+
+int ft_cli_data_input(int argc, char **argv, const char **path, int *shift) {
+    *path = NULL;
+    *shift = 0;
+    if (argc > 1 && strncmp(argv[1], "--", 2) != 0 && strcmp(argv[1], "-h") != 0) {
+        *path = argv[1];
+        argv[1] = argv[0];      /* the options follow as argv + 1, with the command's name first */
+        *shift = 1;
+    }
+    return 0;
+}
+
+int ft_cmd_data(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        data_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (const ft_data_command *c = k_data_commands; c->name; c++) {
+        if (strcmp(argv[1], c->name) != 0) continue;
+        char name[64];
+        snprintf(name, sizeof name, "data %s", c->name);
+        char **sub = malloc((size_t)argc * sizeof *sub);   /* argv[1..] with "data <sub>" as argv[0] */
+        if (!sub) return 1;
+        sub[0] = name;
+        for (int i = 2; i < argc; i++) sub[i - 1] = argv[i];
+        int rc = c->fn(argc - 1, sub);
+        free(sub);
+        return rc;
+    }
+    fprintf(stderr, "finetune data: unknown subcommand '%s'\n\n", argv[1]);
+    data_usage(stderr);
+    return 2;
+}
