@@ -23,7 +23,7 @@ CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -fopenmp -Wall -Wextra -Wno-unused-parameter -Wshadow=local \
            -Iinclude -Isrc -Itests/util -I$(BLAS_INC) -MMD -MP -DFT_BUILD_DIR=\"$(BUILD)\"
 LDFLAGS += -fopenmp $(if $(SANITIZE),-fsanitize=$(SANITIZE))
-LDLIBS  += -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lpcre2-8 -lutf8proc -lcjson -lmicrohttpd -lsqlite3 -lm -lpthread
+LDLIBS  += -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lpcre2-8 -lutf8proc -lstemmer -lcjson -lmicrohttpd -lsqlite3 -lm -lpthread
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c src/*/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/web_index.o

@@ -105,6 +105,11 @@ const char *ft_default_data_path(void) {
     return repo_path("data/fundialogues", buf, sizeof buf);
 }
 
+const char *ft_default_stopwords_dir(void) {
+    static char buf[PATH_MAX];
+    return repo_path("data/stopwords", buf, sizeof buf);
+}
+
 const char *ft_default_model_dir(void) {
     static char buf[PATH_MAX];
     const char *home = getenv("FINETUNE_HOME");

@@ -28,6 +28,10 @@ int ft_cmd_explain(int argc, char **argv);
  * moved to argv[*shift], so messages still read "finetune data <sub>: ..."). */
 int ft_cmd_data(int argc, char **argv);
 int ft_cli_data_input(int argc, char **argv, const char **path, int *shift);
+int ft_cmd_data_inspect(int argc, char **argv);
+int ft_cmd_data_clean(int argc, char **argv);
+/* The shipped stop-word lists (data/stopwords beside the embedded model, or $FINETUNE_HOME/data/stopwords). */
+const char *ft_default_stopwords_dir(void);
 
 /* Option table: long name, whether it takes a value, help text. */
 typedef struct ft_opt {

@@ -19,7 +19,9 @@
 typedef struct { const char *name; int (*fn)(int, char **); const char *summary; } ft_data_command;
 
 static const ft_data_command k_data_commands[] = {
-    /* one line per subcommand, e.g. {"inspect", ft_cmd_data_inspect, "..."}, */
+    /* one line per subcommand */
+    {"inspect", ft_cmd_data_inspect, "a data-quality report: fields, duplicates, lengths, labels, scripts, personal data, overlap, score"},
+    {"clean",   ft_cmd_data_clean,   "clean a data file: lower, html, punct, space, urls, ..., stopwords, stem, neardup, length, lang, conflicts"},
     {NULL, NULL, NULL},
 };
 
