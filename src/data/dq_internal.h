@@ -48,6 +48,8 @@ int64_t ft__dq_count_ws_words(const char *s, size_t n);
  * Returns 1 when something changed, 0 when not, < 0 on error. */
 typedef char *(*ft_dq_map_fn)(void *ctx, const char *s, size_t n, int *err);
 int ft__dq_table_map(ft_dq_table *t, int64_t i, int field, ft_dq_map_fn fn, void *ctx);
+/* The file ft_dq_table_write writes, in memory (*out malloc'd, *out_len bytes). */
+int ft__dq_table_render(const ft_dq_table *t, const uint8_t *keep, char **out, size_t *out_len);
 
 /* ---- dq_scan.c ---- */
 typedef struct ft_dq_scanner ft_dq_scanner;

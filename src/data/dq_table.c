@@ -501,7 +501,8 @@ static void put_csv_field(ft__sb *o, const char *s, char delim) {
     ft__sb_putc(o, '"');
 }
 
-int ft_dq_table_write(const ft_dq_table *t, const uint8_t *keep, const char *path) {
+int ft__dq_table_render(const ft_dq_table *t, const uint8_t *keep, char **out, size_t *out_len) {
+    const char *path = t->path;
     ft__sb o = {0};
     char delim = t->format == FT_DQ_TSV ? '\t' : ',';
     if (t->format == FT_DQ_CSV || t->format == FT_DQ_TSV) {
@@ -541,9 +542,15 @@ int ft_dq_table_write(const ft_dq_table *t, const uint8_t *keep, const char *pat
         first = 0;
     }
     if (t->format == FT_DQ_JSON) ft__sb_puts(&o, "\n]\n");
+    *out = ft__sb_take(&o, out_len);
+    if (!*out) return ft_error(FT_ERR_NOMEM, "%s: out of memory", path);
+    return FT_OK;
+}
+
+int ft_dq_table_write(const ft_dq_table *t, const uint8_t *keep, const char *path) {
     size_t n = 0;
-    char *text = ft__sb_take(&o, &n);
-    if (!text) return ft_error(FT_ERR_NOMEM, "%s: out of memory", path);
+    char *text = NULL;
+    FT_TRY(ft__dq_table_render(t, keep, &text, &n));
     int rc = ft_file_write_atomic(path, text, n);
     free(text);
     return rc;
