@@ -552,6 +552,51 @@ static void test_cli(void **state) {
     free(out);
 }
 
+/* finetune train --clean: the training file gets every step, the validation file the text steps; the run trains on
+ * the cleaned copies in RUN_DIR/clean/ and config.json points at them */
+static void test_train_clean(void **state) {
+    (void)state;
+    char run[600], model[512], train[512], *out = NULL;
+    snprintf(run, sizeof run, "%s", ft_test_path(g_tmp, "run_clean"));
+    snprintf(model, sizeof model, "%s", ft_fixture("train_encoder/tiny_bert"));
+    snprintf(train, sizeof train, "%s", ft_fixture("train_encoder/sst_train.tsv"));
+    assert_int_equal(ft_test_finetune(&out, "train --task classify --model %s --data %s --val-data %s --text-column sentence "
+                                      "--epochs 1 --batch-size 16 --clean lower,punct,space,neardup --out %s --no-db",
+                                      model, train, ft_fixture("train_encoder/sst_dev.tsv"), run), 0);
+    assert_non_null(strstr(out, "clean (lower,punct,space,neardup)"));
+    free(out);
+    char path[800];
+    ft_dq_table t, orig;
+    snprintf(path, sizeof path, "%s/clean/train.tsv", run);
+    assert_int_equal(ft_dq_table_load(&t, path, NULL), FT_OK);
+    assert_int_equal(ft_dq_table_load(&orig, train, NULL), FT_OK);
+    assert_true(t.n > 100 && t.n <= orig.n);
+    for (int64_t i = 0; i < t.n; i++) {
+        const char *c = t.cell[i * t.nfields];
+        for (const char *p = c; *p; p++) assert_true(!(*p >= 'A' && *p <= 'Z') && *p != ',' && *p != '!');
+        assert_true(c[0] != ' ' && !strstr(c, "  "));
+    }
+    ft_dq_table_free(&orig);
+    ft_dq_table_free(&t);
+    snprintf(path, sizeof path, "%s/clean/val.tsv", run);
+    assert_int_equal(ft_dq_table_load(&t, path, NULL), FT_OK);
+    assert_int_equal(ft_dq_table_load(&orig, ft_fixture("train_encoder/sst_dev.tsv"), NULL), FT_OK);
+    assert_int_equal(t.n, orig.n);   /* text steps only: no record dropped */
+    ft_dq_table_free(&orig);
+    ft_dq_table_free(&t);
+    cJSON *cfg;
+    snprintf(path, sizeof path, "%s/config.json", run);
+    assert_int_equal(ft__json_parse_file(&cfg, path), FT_OK);
+    assert_non_null(strstr(ft__json_str(cfg, "data", ""), "/clean/train.tsv"));
+    assert_string_equal(ft__json_str(cfg, "clean", ""), "lower,punct,space,neardup");
+    cJSON_Delete(cfg);
+    /* a bad step is refused before training */
+    assert_int_equal(ft_test_finetune(&out, "train --task classify --model %s --data %s --text-column sentence --clean bogus --out %s_bad --no-db",
+                                      model, train, run), 1);
+    assert_non_null(strstr(out, "unknown cleaning step"));
+    free(out);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_near_duplicates_constructed),
@@ -564,6 +609,7 @@ int main(void) {
         cmocka_unit_test(test_snowball_equals_nltk),
         cmocka_unit_test(test_table_roundtrip),
         cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_train_clean),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

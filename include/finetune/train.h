@@ -39,6 +39,7 @@ typedef enum ft_schedule { FT_SCHED_CONSTANT = 0, FT_SCHED_LINEAR, FT_SCHED_COSI
 typedef struct ft_train_config {
     /* inputs / outputs */
     char model[1024], data[1024], val_data[1024], out[1024], format[32], text_column[64], init_from[16];
+    char clean[256];          /* --clean: cleaning steps (dataquality.h) run on the data first; "" none */
     /* data preparation */
     int   seq_len, pack, strict, folds, fold, dedup;
     float val_split;

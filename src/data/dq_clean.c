@@ -298,7 +298,7 @@ static int step_neardup(ft_dq_table *t, uint8_t *keep, const ft_dq_clean_options
     int64_t np = 0;
     if (rc == FT_OK) rc = ft_dq_near_duplicates(&p, &np, (const char *const *)texts, m, 0, &o->minhash);
     if (rc == FT_OK) {
-        qsort(p, (size_t)np, sizeof *p, cmp_pair_b);
+        if (np) qsort(p, (size_t)np, sizeof *p, cmp_pair_b);
         for (int64_t k = 0; k < np; k++) {
             int64_t a = idx[p[k].a], b = idx[p[k].b];
             if (!keep[a] || !keep[b]) continue;   /* b already dropped, or a dropped as a duplicate itself */

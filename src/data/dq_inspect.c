@@ -92,7 +92,7 @@ static int cmp_count(const void *a, const void *b) {
 
 /* moves t into (*out, *n), largest first */
 static int to_counts(str_table *t, ft_dq_count **out, int *n) {
-    qsort(t->e, (size_t)t->n, sizeof *t->e, cmp_count);
+    if (t->n) qsort(t->e, (size_t)t->n, sizeof *t->e, cmp_count);
     *out = calloc((size_t)(t->n ? t->n : 1), sizeof **out);
     if (!*out) return ft_error(FT_ERR_NOMEM, "out of memory (counts)");
     for (int64_t i = 0; i < t->n; i++) { (*out)[i].name = t->e[i].key; (*out)[i].count = t->e[i].count; }

@@ -60,7 +60,7 @@ int ft_dq_stopwords_load(ft_dq_stopwords **out, const char *dir) {
     if (sw) sw->lang = calloc((size_t)(nn ? nn : 1), sizeof *sw->lang);
     int rc = sw && sw->lang ? FT_OK : ft_error(FT_ERR_NOMEM, "out of memory (stop words)");
     for (int i = 0; i < nn; i++) if (!names[i]) rc = ft_error(FT_ERR_NOMEM, "out of memory (stop words)");
-    if (rc == FT_OK) qsort(names, (size_t)nn, sizeof *names, cmp_name);
+    if (rc == FT_OK && nn) qsort(names, (size_t)nn, sizeof *names, cmp_name);
     for (int i = 0; i < nn && rc == FT_OK; i++) {
         char path[4096];
         ft_path_join(path, sizeof path, dir, names[i]);

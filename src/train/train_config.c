@@ -24,6 +24,7 @@ const ft_train_option ft_train_options[] = {
     {"out", STR(out), "", "run directory (config, metrics, checkpoints, final/, best/, report.html); default runs/YYYYMMDD-HHMMSS"},
     {"format", STR(format), "auto", "data format: auto, dialogue, prompt-completion, chat, alpaca, sharegpt, text, dailydialog, csv"},
     {"text-column", STR(text_column), "text", "CSV/TSV column holding the text"},
+    {"clean", STR(clean), "", "cleaning steps run on --data first (as finetune data clean --steps: lower,html,punct,space,urls,mentions,hashtags,stopwords,stem,neardup,length,lang,conflicts); text steps also on --val-data / --test-data; the cleaned copies and logs go to RUN_DIR/clean/"},
     {"init", STR(init_from), "pretrained", "pretrained (load the weights) or random (same architecture, random weights)"},
     {"seq-len", INT(seq_len), "256", "tokens per sequence (truncation / packing length; capped by the model's context)"},
     {"pack", BOOL(pack), "0", "pack several examples per sequence (attention and positions stay within each example)"},

@@ -30,6 +30,10 @@ int ft_cmd_data(int argc, char **argv);
 int ft_cli_data_input(int argc, char **argv, const char **path, int *shift);
 int ft_cmd_data_inspect(int argc, char **argv);
 int ft_cmd_data_clean(int argc, char **argv);
+/* `finetune train --clean STEPS` (train_clean.c): cleans cfg->data (all steps) and cfg->val_data / test_data (the text
+ * steps only) into RUN_DIR/clean/ with their logs, and points cfg at the cleaned copies. */
+struct ft_train_config;
+int ft_cli_train_clean(struct ft_train_config *cfg);
 /* The shipped stop-word lists (data/stopwords beside the embedded model, or $FINETUNE_HOME/data/stopwords). */
 const char *ft_default_stopwords_dir(void);
 

@@ -175,6 +175,7 @@ int ft_cmd_train(int argc, char **argv) {
             if ((rc = dry_run(&cfg, &con)) < 0) status = ft_cli_fail("train", rc);
             goto out;
         }
+        if (cfg.clean[0] && (rc = ft_cli_train_clean(&cfg)) < 0) { free(cmdline); status = ft_cli_fail("train", rc); goto out; }
         if (!ft_opt_flag(opts, "no-db")) {
             db_path_for(ft_opt_str(opts, "db", NULL), cfg.out, db_path, sizeof db_path);
             if (ft_train_sink_runstore(&store, db_path, cmdline, 0, stderr) == FT_OK) sinks[n_sinks++] = store;
