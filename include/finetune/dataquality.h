@@ -126,9 +126,9 @@ int  ft_dq_stopwords_count(const ft_dq_stopwords *sw);                 /* langua
 const char *ft_dq_stopwords_lang(const ft_dq_stopwords *sw, int i);   /* "en", "de", ... */
 /* 1 when the lower-cased word (n bytes) is a stop word of lang. */
 int  ft_dq_is_stopword(const ft_dq_stopwords *sw, const char *lang, const char *w, size_t n);
-/* A language guess from the stop-word profile: the language whose list holds the most of the text's words,
- * when at least 2 words and at least 10% of them are its stop words (a 1-word text: that word), else "und"
- * (undetermined). Returns a string owned by sw (or the literal "und"). */
+/* A language guess from the stop-word profile: the language whose list holds the most of the text's words of two
+ * or more letters, when that is at least 2 words, at least 10% of them, and more than any other language holds;
+ * else "und" (undetermined: short texts, ties, no stop words). Returns a string owned by sw (or the literal "und"). */
 const char *ft_dq_guess_lang(const ft_dq_stopwords *sw, const char *text, size_t len);
 
 typedef struct ft_dq_stemmer ft_dq_stemmer;

@@ -114,16 +114,19 @@ const char *ft_dq_guess_lang(const ft_dq_stopwords *sw, const char *text, size_t
     ft_dq_span *w = NULL;
     int64_t nw = 0;
     if (ft__dq_words(low, ln, &w, &nw) < 0) { free(low); return "und"; }
+    /* single letters are left out: French lists its elisions (l, d, n, ...), which English "n't" splits off too */
     int best = -1;
-    int64_t best_hits = 0;
+    int64_t best_hits = 0, second = 0, counted = 0;
+    for (int64_t i = 0; i < nw; i++) counted += ft__dq_count_chars(low + w[i].s, w[i].e - w[i].s) >= 2;
     for (int l = 0; l < sw->n; l++) {
         int64_t hits = 0;
-        for (int64_t i = 0; i < nw; i++) hits += in_list(&sw->lang[l], low + w[i].s, w[i].e - w[i].s);
-        if (hits > best_hits) { best_hits = hits; best = l; }
+        for (int64_t i = 0; i < nw; i++)
+            if (ft__dq_count_chars(low + w[i].s, w[i].e - w[i].s) >= 2) hits += in_list(&sw->lang[l], low + w[i].s, w[i].e - w[i].s);
+        if (hits > best_hits) { second = best_hits; best_hits = hits; best = l; }
+        else if (hits > second) second = hits;
     }
     free(low);
     free(w);
-    if (best < 0) return "und";
-    if ((nw >= 2 && best_hits >= 2 && best_hits * 10 >= nw) || (nw == 1 && best_hits == 1)) return sw->lang[best].code;
+    if (best >= 0 && best_hits >= 2 && best_hits * 10 >= counted && best_hits > second) return sw->lang[best].code;
     return "und";
 }

@@ -29,7 +29,7 @@ static void bars(ft__sb *o, const char *title, const char *const *labels, const 
     double mx = vmax;
     for (int i = 0; i < n && vmax <= 0; i++) if (v[i] > mx) mx = v[i];
     if (mx <= 0) mx = 1;
-    int rowh = 20, w = 640, lw = 170, bw = w - lw - 90;
+    int rowh = 20, w = 680, lw = 210, bw = w - lw - 90;
     ft__sb_printf(o, "<figure><figcaption>");
     esc(o, title);
     ft__sb_printf(o, "</figcaption><svg width='%d' height='%d' role='img'>", w, rowh * n + 6);
@@ -81,7 +81,7 @@ static void hist_chart(ft__sb *o, const char *title, const ft_dq_dist *d) {
 static void pair_table(ft__sb *o, const ft_dq_pair *p, int64_t np, int64_t max, char **text, const int *line,
                        const char *an, const char *bn) {
     int64_t m = max >= 0 && np > max ? max : np;
-    if (m > 200) m = 200;
+    if (m > 50) m = 50;
     if (!m) return;
     ft__sb_printf(o, "<table><tr><th>Jaccard</th><th>%s line</th><th>text</th><th>%s line</th><th>text</th></tr>\n", an, bn);
     for (int64_t k = 0; k < m; k++) {
