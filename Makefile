@@ -25,10 +25,19 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -fopenmp -Wall -Wextra -Wno-unused-para
 LDFLAGS += -fopenmp $(if $(SANITIZE),-fsanitize=$(SANITIZE))
 LDLIBS  += -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lpcre2-8 -lutf8proc -lstemmer -lcjson -lmicrohttpd -lsqlite3 -lm -lpthread
 
-LIB_SRC  := $(sort $(wildcard src/*/*.c src/*/*/*.c))
+# MPI (Open MPI from Debian: libopenmpi-dev): when found, the finetune program runs under mpirun as several
+# data-parallel ranks (src/train/dist_mpi.c, linked into the program only; the library needs no MPI).
+# make MPI=0 builds without it.
+MPI ?= $(if $(shell command -v mpicc 2>/dev/null),1,0)
+ifeq ($(MPI),1)
+MPI_CFLAGS := $(shell mpicc --showme:compile 2>/dev/null || pkg-config --cflags ompi)
+MPI_LIBS   := $(shell mpicc --showme:link 2>/dev/null || pkg-config --libs ompi)
+endif
+MPI_SRC  := src/train/dist_mpi.c
+LIB_SRC  := $(filter-out $(MPI_SRC),$(sort $(wildcard src/*/*.c src/*/*/*.c)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/web_index.o
 TOOL_SRC := $(sort $(wildcard tools/finetune/*.c))
-TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o) $(if $(filter 1,$(MPI)),$(BUILD)/obj/mpi/dist_mpi.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_UTIL := $(BUILD)/obj/tests/util/testutil.o $(BUILD)/obj/tests/util/http_client.o
@@ -42,7 +51,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TEST_SECONDS ?= 3
 FUZZ_OPT   := -O1 -g -march=native -fno-omit-frame-pointer -fsanitize=address,undefined,fuzzer-no-link -Wno-unknown-warning-option
 
-.PHONY: all test bench clean fixtures fuzz fuzz-bins serve-hostile
+.PHONY: all test bench clean fixtures fuzz fuzz-bins serve-hostile FORCE
 .SECONDARY:
 MAKEFLAGS += -j2
 all: $(BUILD)/libfinetune.a $(BUILD)/finetune
@@ -68,7 +77,20 @@ $(BUILD)/libfinetune.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/finetune: $(TOOL_OBJ) $(BUILD)/libfinetune.a
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(MPI_LIBS)
+
+# the MPI layer and the command that starts it: compiled with MPI's flags (and FT_HAVE_MPI) when MPI is on
+$(BUILD)/obj/mpi/dist_mpi.o: $(MPI_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(MPI_CFLAGS) -c $< -o $@
+ifeq ($(MPI),1)
+$(BUILD)/obj/tools/finetune/cmd_train.o: CFLAGS += -DFT_HAVE_MPI
+endif
+$(BUILD)/obj/tools/finetune/cmd_train.o: $(BUILD)/mpi.flag
+# a change of MPI=0/1 rebuilds cmd_train.o
+$(BUILD)/mpi.flag: FORCE
+	@mkdir -p $(BUILD); echo $(MPI) | cmp -s - $@ || echo $(MPI) > $@
+FORCE:
 
 $(BUILD)/obj/fuzz/fuzz_%.o: fuzz/fuzz_%.c
 	@mkdir -p $(dir $@)

@@ -64,6 +64,7 @@ typedef struct ft_train_config {
     /* misc */
     int64_t seed;
     int   threads, dry_run;
+    int   shard_optimizer;   /* ZeRO-1 over the ranks of an mpirun run (README "Several processes") */
     char  sample_prompts[2048];
 } ft_train_config;
 

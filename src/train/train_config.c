@@ -91,6 +91,7 @@ const ft_train_option ft_train_options[] = {
     {"best-metric", STR(best_metric), "auto", "what picks best/ and early stopping: val_loss, accuracy, f1_macro, f1 (NER), mse; auto: val_loss"},
     {"seed", FT_OPTV_I64, OFF(seed), 0, "1234", "one seed for shuffling, splits, dropout, init and sampling"},
     {"threads", INT(threads), "0", "threads (0 = all cores)"},
+    {"shard-optimizer", BOOL(shard_optimizer), "0", "with several ranks (mpirun): each rank keeps and updates only its share of the optimizer state (ZeRO-1); the result is identical"},
     {"dry-run", BOOL(dry_run), "0", "prepare data and print the plan (steps, tokens, memory) without training"},
 };
 const int ft_train_option_count = (int)(sizeof ft_train_options / sizeof *ft_train_options);

@@ -13,6 +13,7 @@
 #include "finetune/train.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
+#include "train/dist.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -175,7 +176,8 @@ int ft_train_defaults_apply(ft_train_config *c, const char *task, int is_encoder
     FT_TRY(ft_train_config_validate(c));
     /* the run directory records what was used, not "auto": a resume reads these numbers back */
     char path[4096];
-    if (any_auto && c->out[0] && ft_path_join(path, sizeof path, c->out, "config.json") == FT_OK && ft_path_exists(path))
+    /* several ranks: rank 0 writes the run directory */
+    if (any_auto && c->out[0] && ft__dist_get()->rank == 0 && ft_path_join(path, sizeof path, c->out, "config.json") == FT_OK && ft_path_exists(path))
         FT_TRY(ft_train_config_save_json(c, path));
     return FT_OK;
 }

@@ -1,6 +1,7 @@
 /* train_sinks.c — the sinks a run reports to (train.h): the console (stderr), RUN/metrics.jsonl and
  * RUN/report.html; and the trainer's fan-out of messages and records to its sinks. */
 #include "trainer_internal.h"
+#include "train/dist.h"
 #include "finetune/fileio.h"
 #include "finetune/report.h"
 #include "finetune/status.h"
@@ -51,7 +52,8 @@ static int con_start(void *u, const ft_train_config *cfg, const char *defaults_t
 
 static int con_step(void *u, const ft_train_step_info *s) {
     console *c = u;
-    ft_progress p = {s->step, s->total_steps, s->steps_per_epoch, s->train_time, c->is_tty, s->log_every, s->rate_unit};
+    ft_progress p = {s->step, s->total_steps, s->steps_per_epoch, s->train_time, c->is_tty, s->log_every, s->rate_unit,
+                     ft__dist_get()->world};
     ft__train_progress(c->fp, &p, s->loss, s->lr, s->rate, 0);
     c->bar_open = c->is_tty;
     return FT_OK;

@@ -69,6 +69,9 @@ void ft__train_progress(FILE *fp, const ft_progress *p, double loss, float lr, d
     double eta = p->step > 0 ? p->train_time / (double)p->step * (double)(p->total_steps - p->step) : NAN;
     char e[32];
     ft__fmt_duration(e, sizeof e, eta);
+    char unit[48];
+    if (p->ranks > 1) snprintf(unit, sizeof unit, "%s (%d ranks)", p->unit, p->ranks);
+    else snprintf(unit, sizeof unit, "%s", p->unit);
     int64_t spe = p->steps_per_epoch > 0 ? p->steps_per_epoch : 1;
     int64_t epoch = p->step == 0 ? 1 : (p->step - 1) / spe + 1;
     int64_t epochs = (p->total_steps + spe - 1) / spe;
@@ -78,14 +81,14 @@ void ft__train_progress(FILE *fp, const ft_progress *p, double loss, float lr, d
         for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
         bar[width] = 0;
         fprintf(fp, "\r[%s] step %lld/%lld  epoch %lld/%lld  loss %.4f  lr %.2e  %.0f %s  ETA %s   ", bar,
-                (long long)p->step, (long long)p->total_steps, (long long)epoch, (long long)epochs, loss, lr, rate, p->unit, e);
+                (long long)p->step, (long long)p->total_steps, (long long)epoch, (long long)epochs, loss, lr, rate, unit, e);
         if (force) fputc('\n', fp);
     } else {
         int64_t every = p->total_steps / 20 > p->log_every ? p->total_steps / 20 : p->log_every;
         if (every < 1) every = 1;
         if (force || p->step % every == 0 || p->step == p->total_steps)
             fprintf(fp, "step %lld/%lld  epoch %lld/%lld  loss %.4f  lr %.2e  %.0f %s  ETA %s\n", (long long)p->step,
-                    (long long)p->total_steps, (long long)epoch, (long long)epochs, loss, lr, rate, p->unit, e);
+                    (long long)p->total_steps, (long long)epoch, (long long)epochs, loss, lr, rate, unit, e);
     }
 }
 

@@ -13,6 +13,8 @@
  * best, bad_evals, last_eval_step, seen, train_time, first/last_val, last_train, first/last/best_main
  * (hex floats, exact), "sinks": {name: position} and "task": the task's own state (if any). */
 #include "trainer_internal.h"
+#include "train/dist.h"
+#include "finetune/arena.h"
 #include "finetune/checkpoint.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
@@ -30,7 +32,14 @@ struct ft_trainer {
     ft_task *task;
     ft_optimizer *opt;
     ft_schedule sched;
-    int rank, world;                /* data-parallel share of each global batch (0 of 1 today) */
+    /* several processes (dist.h): this rank of world; cfg.grad_accum counts the micro-batches of a step over
+     * every rank (--grad-accum x ranks), rounds = grad_accum / world of them are this rank's */
+    const ft__dist *dist;
+    int rank, world, rounds;
+    ft__grad_sync sync;             /* the step's gradient summed over micro-batches and ranks, in order */
+    int *owner;                     /* [n_params] --shard-optimizer: the rank updating each parameter; else NULL */
+    int *opt_lo_of;                 /* [world + 1] --shard-optimizer: rank r's optimizer updates params [opt_lo_of[r], opt_lo_of[r+1]) */
+    double *mb;                     /* [grad_accum][4] per micro-batch of a step: count, den, loss_sum, den_seen */
     int64_t step;                   /* optimizer steps done */
     int64_t epoch, cursor;          /* data stream: next global batch `cursor` of epoch `epoch` */
     int64_t total_steps, warmup, steps_per_epoch;
@@ -56,9 +65,71 @@ int64_t ft_trainer_total_steps(const ft_trainer *t) { return t->total_steps; }
 
 static int ck_save(void *ctx, const char *dir) { ft_task *k = ctx; return k->ops->save_weights(k, dir); }
 static int ck_load(void *ctx, const char *dir) { ft_task *k = ctx; return k->ops->load_weights(k, dir); }
+static int save_checkpoint(ft_trainer *t, ft_optimizer *opt);
+
+/* --shard-optimizer: the optimizer of every parameter (what a checkpoint holds, whatever the rank count) on
+ * rank 0, assembled from the ranks' shares (to_root) or handed out to them (from root, after a load).
+ * The state of a run of parameters is a contiguous run of bytes of the full optimizer's state (the same
+ * arena layout: moments of each trainable parameter in order), so shares are concatenated in rank order. */
+static int share_bytes(const ft_trainer *t, int r, size_t *off, size_t *len) {
+    /* the full optimizer's byte offsets: the same planning as ft_optim_create_params */
+    int moments = ft__train_optimizer_moments(&t->cfg);
+    size_t at = 0, lo = 0, hi = 0;
+    ft_param *params = t->task->params;
+    for (int p = 0; p < t->task->n_params; p++) {
+        if (p == t->opt_lo_of[r]) lo = at;
+        if (p == t->opt_lo_of[r + 1]) hi = at;
+        if (params[p].trainable)
+            for (int k = 0; k < moments; k++) at += (ft_tensor_nbytes(&params[p].t) + FT_ALIGN - 1) / FT_ALIGN * FT_ALIGN;
+    }
+    if (t->opt_lo_of[r] >= t->task->n_params) lo = at;
+    if (t->opt_lo_of[r + 1] >= t->task->n_params) hi = at;
+    *off = lo;
+    *len = hi - lo;
+    return FT_OK;
+}
+
+static int full_optimizer(ft_trainer *t, ft_optimizer **full) {
+    return ft__train_make_optimizer(full, &t->cfg, t->task->params, t->task->n_params);
+}
+
+/* to_root 1: rank 0's *full := every share; 0: every rank's share := rank 0's *full */
+static int exchange_shares(ft_trainer *t, ft_optimizer *full, int to_root) {
+    const ft__dist *d = t->dist;
+    size_t nb_full = 0, nb_mine = 0;
+    char *mine = ft_optim_state(t->opt, &nb_mine), *all = full ? ft_optim_state(full, &nb_full) : NULL;
+    int rc = FT_OK;
+    for (int r = 0; rc == FT_OK && r < t->world; r++) {
+        size_t off, len;
+        share_bytes(t, r, &off, &len);
+        if (r == t->rank && len != nb_mine)
+            return ft_error(FT_ERR_INVALID, "rank %d: optimizer share of %zu bytes, %zu expected", r, nb_mine, len);
+        if (t->rank == 0 && off + len > nb_full) return ft_error(FT_ERR_INVALID, "optimizer share past the end of the state");
+        if (r == 0) {
+            if (t->rank == 0) { if (to_root) memcpy(all + off, mine, len); else memcpy(mine, all + off, len); }
+        } else if (t->rank == 0) rc = to_root ? ft__dist_recv(d, all + off, len, r) : ft__dist_send(d, all + off, len, r);
+        else if (t->rank == r) rc = to_root ? ft__dist_send(d, mine, len, 0) : ft__dist_recv(d, mine, len, 0);
+    }
+    return rc;
+}
 
 int ft_trainer_save(ft_trainer *t) {
     if (!t->opt) return ft_error(FT_ERR_INVALID, "a dry run has no checkpoint");
+    ft_optimizer *opt = t->opt, *full = NULL;
+    if (t->owner) {
+        if (t->rank == 0) FT_TRY(full_optimizer(t, &full));
+        int rc = exchange_shares(t, full, 1);
+        if (rc == FT_OK && full) ft_optim_set_steps(full, ft_optim_steps(t->opt));
+        if (rc < 0) { ft_optim_free(full); return rc; }
+        opt = full;
+    }
+    if (t->rank != 0) return FT_OK;   /* rank 0 writes the checkpoint */
+    int rc = save_checkpoint(t, opt);
+    ft_optim_free(full);
+    return rc;
+}
+
+static int save_checkpoint(ft_trainer *t, ft_optimizer *opt) {
     char sinks[1024] = "", task[2048] = "";
     size_t at = 0;
     for (int i = 0; i < t->out.n; i++)
@@ -75,23 +146,23 @@ int ft_trainer_save(ft_trainer *t) {
              (long long)t->seen, t->train_time, (double)t->first_val, (double)t->last_val, (double)t->last_train,
              t->first_main, t->last_main, t->best_main, sinks, task[0] ? ",\n \"task\": " : "", task);
     ft_ckpt_io io = {ck_save, ck_load, t->task};
-    return ft_ckpt_save_io(t->cfg.out, t->step, &io, t->opt, state, t->cfg.keep);
+    return ft_ckpt_save_io(t->cfg.out, t->step, &io, opt, state, t->cfg.keep);
 }
 
 /* restores checkpoint `path` (of step dir_step, -1 if unknown): weights and optimizer state, then state.json,
  * validated before anything of it is used */
-static int restore(ft_trainer *t, const char *path, int64_t dir_step) {
+static int restore(ft_trainer *t, ft_optimizer *opt, const char *path, int64_t dir_step) {
     char *state;
     ft_ckpt_io io = {ck_save, ck_load, t->task};
-    FT_TRY(ft_ckpt_load_io(path, &io, t->opt, &state));
+    FT_TRY(ft_ckpt_load_io(path, &io, opt, &state));
     cJSON *j = cJSON_Parse(state);
     free(state);
     if (!cJSON_IsObject(j)) { cJSON_Delete(j); return ft_error(FT_ERR_FORMAT, "%s/state.json: not a JSON object", path); }
     ft__run_state st;
     ft__state_limits lim = {t->total_steps, t->steps_per_epoch, t->task->batches_per_epoch, t->higher_better};
     int rc = ft__train_state_parse(j, &lim, dir_step, &st, path);
-    if (rc == FT_OK && ft_optim_steps(t->opt) != st.step)
-        rc = ft_error(FT_ERR_FORMAT, "%s: optimizer.bin has taken %lld steps, state.json says %lld", path, (long long)ft_optim_steps(t->opt),
+    if (rc == FT_OK && ft_optim_steps(opt) != st.step)
+        rc = ft_error(FT_ERR_FORMAT, "%s: optimizer.bin has taken %lld steps, state.json says %lld", path, (long long)ft_optim_steps(opt),
                       (long long)st.step);
     const cJSON *sk = cJSON_GetObjectItem(j, "sinks"), *old = cJSON_GetObjectItem(j, "metrics_bytes");
     for (int i = 0; rc == FT_OK && i < t->out.n; i++) {
@@ -131,7 +202,7 @@ static int restore(ft_trainer *t, const char *path, int64_t dir_step) {
  * reported and skipped (left in place: a later save of the same step replaces it). Returns FT_OK with
  * *resumed = 1, FT_OK with *resumed = 0 when the run has no checkpoint, or the newest one's error when none
  * is usable. */
-static int resume_newest_good(ft_trainer *t, const char *run_dir, int *resumed) {
+static int resume_newest_good(ft_trainer *t, ft_optimizer *opt, const char *run_dir, int *resumed) {
     *resumed = 0;
     enum { CAP = 4096 };
     int64_t *steps = malloc(sizeof *steps * CAP);
@@ -148,7 +219,7 @@ static int resume_newest_good(ft_trainer *t, const char *run_dir, int *resumed) 
             ft__sinks_message(&t->out, FT_LOG_WARN, "%s", ft_last_error());
             rc = FT_OK;
         }
-        if (rc == FT_OK) rc = restore(t, path, steps[i]);
+        if (rc == FT_OK) rc = restore(t, opt, path, steps[i]);
         if (rc == FT_OK) { *resumed = 1; break; }
         if (first_rc == FT_OK) { first_rc = rc; snprintf(first_msg, sizeof first_msg, "%s", ft_last_error()); }
         ft__sinks_message(&t->out, FT_LOG_WARN, "checkpoint step %lld is not usable: %s%s", (long long)steps[i], ft_last_error(),
@@ -158,6 +229,58 @@ static int resume_newest_good(ft_trainer *t, const char *run_dir, int *resumed) 
     if (n > 0 && !*resumed)
         return ft_error(first_rc, "%s: no usable checkpoint (%d tried; the newest: %s)", run_dir, n, first_msg);
     return FT_OK;
+}
+
+/* the trainer's position and statistics as rank 0 restored them, for the other ranks */
+typedef struct run_scalars {
+    int64_t step, epoch, cursor, last_eval_step, seen, opt_steps;
+    double best, train_time, first_main, last_main, best_main;
+    float first_val, last_val, last_train;
+    int bad_evals, resumed;
+} run_scalars;
+
+/* --resume on every rank: rank 0 reads the checkpoint (the run directory needs to be on rank 0's machine
+ * only), then hands the weights, the optimizer state (all of it, or each rank its share) and the trainer's
+ * position to the others. */
+static int resume_ranks(ft_trainer *t, const char *resume_dir, int *resumed) {
+    const ft__dist *d = t->dist;
+    ft_optimizer *full = NULL;
+    int rc = FT_OK;
+    *resumed = 0;
+    if (t->rank == 0) {
+        if (t->owner) rc = full_optimizer(t, &full);
+        if (rc == FT_OK) rc = resume_newest_good(t, full ? full : t->opt, resume_dir, resumed);
+    }
+    rc = ft__dist_agree(d, rc);
+    if (rc < 0 || t->world == 1) { ft_optim_free(full); return rc; }
+    run_scalars s = {t->step, t->epoch, t->cursor, t->last_eval_step, t->seen, ft_optim_steps(full ? full : t->opt), t->best,
+                     t->train_time, t->first_main, t->last_main, t->best_main, t->first_val, t->last_val, t->last_train,
+                     t->bad_evals, *resumed};
+    rc = d->bcast(d->user, &s, sizeof s, 0);
+    if (rc == FT_OK && t->rank != 0) {
+        t->step = s.step; t->epoch = s.epoch; t->cursor = s.cursor; t->last_eval_step = s.last_eval_step; t->seen = s.seen;
+        t->best = s.best; t->train_time = s.train_time; t->first_main = s.first_main; t->last_main = s.last_main;
+        t->best_main = s.best_main; t->first_val = s.first_val; t->last_val = s.last_val; t->last_train = s.last_train;
+        t->bad_evals = s.bad_evals; *resumed = s.resumed;
+    }
+    if (rc == FT_OK && s.resumed) {
+        const ft_task_ops *ops = t->task->ops;
+        if (ops->save_state && ops->load_state) {
+            char task[2048] = "";
+            if (t->rank == 0) rc = ops->save_state(t->task, task, sizeof task);
+            if (rc == FT_OK) rc = d->bcast(d->user, task, sizeof task, 0);
+            if (rc == FT_OK && t->rank != 0 && task[0]) rc = ops->load_state(t->task, task);
+        }
+        if (rc == FT_OK && t->owner) rc = exchange_shares(t, full, 0);
+        else if (rc == FT_OK) {
+            size_t nb;
+            void *st = ft_optim_state(t->opt, &nb);
+            rc = d->bcast(d->user, st, nb, 0);
+        }
+        ft_optim_set_steps(t->opt, s.opt_steps);
+    }
+    ft_optim_free(full);
+    return ft__dist_agree(d, rc);
 }
 
 /* ------------------------------------------------------------------ evaluation */
@@ -223,7 +346,7 @@ static int do_eval(ft_trainer *t, char **json_out) {
         t->bad_evals = 0;
         char dir[4096];
         FT_TRY(ft_path_join(dir, sizeof dir, t->cfg.out, "best"));
-        FT_TRY(t->task->ops->save_model(t->task, dir));
+        if (t->rank == 0) FT_TRY(t->task->ops->save_model(t->task, dir));
     } else if (++t->bad_evals >= t->cfg.patience && t->cfg.patience > 0) {
         const char *bm = t->cfg.best_metric;
         ft__sinks_message(&t->out, FT_LOG_INFO, "early stopping: no improvement of %s in %d evaluations (best %.4f)",
@@ -256,44 +379,85 @@ static int do_test(ft_trainer *t) {
 
 /* ------------------------------------------------------------------ one step */
 
+/* the seed of micro-batch j of the step after `step` (dropout, MLM masks): the same on any rank count */
+static uint64_t micro_seed(const ft_train_config *c, int64_t step, int j) {
+    return ft__splitmix64((uint64_t)c->seed ^ ft__splitmix64((uint64_t)step * 1024 + (uint64_t)j));
+}
+
+/* mb rows of every rank: this rank filled rows j = i*W + rank (i < rounds) of cols [col, col + 2); afterwards
+ * every rank holds all of them */
+static int gather_micro(ft_trainer *t, int col) {
+    if (t->world == 1) return FT_OK;
+    int R = t->rounds, W = t->world;
+    double *mine = calloc(2 * (size_t)R, sizeof(double)), *all = calloc(2 * (size_t)R * (size_t)W, sizeof(double));
+    int rc = mine && all ? FT_OK : ft_error(FT_ERR_NOMEM, "out of memory");
+    for (int i = 0; rc == FT_OK && i < R; i++) memcpy(mine + 2 * i, t->mb + 4 * (i * W + t->rank) + col, 2 * sizeof(double));
+    if (rc == FT_OK) rc = t->dist->allgather(t->dist->user, mine, sizeof(double) * 2 * (size_t)R, all);
+    for (int r = 0; rc == FT_OK && r < W; r++)
+        for (int i = 0; i < R; i++) memcpy(t->mb + 4 * (i * W + r) + col, all + 2 * ((size_t)r * R + i), 2 * sizeof(double));
+    free(mine);
+    free(all);
+    return rc;
+}
+
+/* One optimizer step: micro-batches j = 0 .. n-1 of the global batches cursor + j (n = grad_accum, fewer at
+ * the end of an epoch), rank r taking j = i*W + r in round i. Their gradients are summed left to right
+ * over j (dist.h: one process adds each micro-batch's gradient, computed from zeroed buffers, to the running
+ * sum; several ranks pass the running sum along in rank order), the loss and counts too, so any rank count
+ * gives the same bits as one process with the same total of micro-batches. */
 static int optimizer_step(ft_trainer *t, double *loss_out, double *gnorm_out, float *lr_out, int64_t *count_out) {
     const ft_train_config *c = &t->cfg;
     ft_task *k = t->task;
     const ft_task_ops *ops = k->ops;
     if (t->cursor >= k->batches_per_epoch) { t->epoch++; t->cursor = 0; }
     int n = (int)(k->batches_per_epoch - t->cursor < c->grad_accum ? k->batches_per_epoch - t->cursor : c->grad_accum);
-    /* fill every micro-batch first: the denominator of the whole step is known before any backward */
-    double den_total = 0;
-    int64_t count = 0;
-    for (int i = 0; i < n; i++) {
-        uint64_t seed = ft__splitmix64((uint64_t)c->seed ^ ft__splitmix64((uint64_t)t->step * 1024 + (uint64_t)i));
+    int W = t->world, R = t->rounds;
+    memset(t->mb, 0, sizeof(double) * 4 * (size_t)c->grad_accum);
+    /* fill this rank's micro-batches first: the denominator of the whole step is known before any backward */
+    for (int i = 0; i < R; i++) {
+        int j = i * W + t->rank;
+        if (j >= n) break;
         int64_t cnt = 0;
         double den = 0;
-        FT_TRY(ops->next_batch(k, i, t->epoch, t->cursor + i, t->rank, t->world, seed, &cnt, &den));
-        count += cnt;
-        den_total += den;
+        FT_TRY(ops->next_batch(k, i, t->epoch, t->cursor + j, 0, 1, micro_seed(c, t->step, j), &cnt, &den));
+        t->mb[4 * j] = (double)cnt;
+        t->mb[4 * j + 1] = den;
     }
-    FT_TRY(ops->zero_grad(k));
-    double loss_sum = 0, den_seen = 0;
+    FT_TRY(gather_micro(t, 0));
+    double den_total = 0;
+    int64_t count = 0;
+    for (int j = 0; j < n; j++) { count += (int64_t)t->mb[4 * j]; den_total += t->mb[4 * j + 1]; }
     int rc = FT_OK;
-    for (int i = 0; i < n && rc == FT_OK; i++) {
-        uint64_t seed = ft__splitmix64((uint64_t)c->seed ^ ft__splitmix64((uint64_t)t->step * 1024 + (uint64_t)i));
-        double ls = 0, den = 0;
-        rc = ops->forward_backward(k, i, seed, 1.0f / (float)(den_total > 0 ? den_total : 1.0), &ls, &den);
-        if (den <= 0) continue;
-        loss_sum += ls;
-        den_seen += den;
+    for (int i = 0; i < R && rc == FT_OK; i++) {
+        int j = i * W + t->rank, has = j < n;
+        if (has) {
+            rc = ops->zero_grad(k);
+            double ls = 0, den = 0;
+            if (rc == FT_OK) rc = ops->forward_backward(k, i, micro_seed(c, t->step, j), 1.0f / (float)(den_total > 0 ? den_total : 1.0), &ls, &den);
+            t->mb[4 * j + 2] = ls;
+            t->mb[4 * j + 3] = den;
+        }
+        if (rc == FT_OK) rc = ft__grad_sync_round(&t->sync, i, has);
     }
     ops->end_step(k);
     if (rc < 0) return rc;
+    FT_TRY(gather_micro(t, 2));
+    double loss_sum = 0, den_seen = 0;
+    for (int j = 0; j < n; j++) {
+        if (t->mb[4 * j + 3] <= 0) continue;
+        loss_sum += t->mb[4 * j + 2];
+        den_seen += t->mb[4 * j + 3];
+    }
     /* with class weights the per-batch denominators are weight sums, not counts: rescale once */
     if (den_seen > 0 && fabs(den_seen - den_total) > 1e-9 * den_seen)
         ft__params_scale_grads(k->params, k->n_params, (float)(den_total / den_seen));
-    double gn = ft__params_grad_norm(k->params, k->n_params);
+    double gn;
+    FT_TRY(ft__grad_sync_norm(&t->sync, &gn));
     if (!isfinite(gn)) return ft_error(FT_ERR_RANGE, "step %lld: the gradient is not finite (loss %g); lower --lr?", (long long)t->step + 1, loss_sum);
     if (c->max_grad_norm > 0 && gn > c->max_grad_norm) ft__params_scale_grads(k->params, k->n_params, (float)(c->max_grad_norm / (gn + 1e-6)));
     float lr = ft_schedule_lr(t->sched, c->lr, t->step, t->total_steps, t->warmup, c->min_lr_ratio);
     FT_TRY(ft_optim_step(t->opt, lr));
+    FT_TRY(ft__params_sync_from_owners(&t->sync));
     t->step++;
     t->cursor += n;
     t->seen += count;
@@ -324,7 +488,10 @@ static int step_once(ft_trainer *t, ft_train_step_info *info) {
         t->started = 1;
     }
     if (t->step >= t->total_steps || t->stopped_early) return 0;
-    if (t->interrupted || (t->stop && *t->stop)) return interrupt(t);
+    /* several ranks stop at the same step: a stop seen by any of them (mpirun forwards Ctrl-C to each) */
+    int stop = t->stop && *t->stop;
+    if (t->world > 1) stop = ft__dist_any(t->dist, stop);
+    if (t->interrupted || stop) return interrupt(t);
     double t0 = ft__now_s(), loss = 0, gn = 0;
     float lr = 0;
     int64_t count = 0;
@@ -342,7 +509,7 @@ static int step_once(ft_trainer *t, ft_train_step_info *info) {
         if (t->out.s[i].on_step) FT_TRY(t->out.s[i].on_step(t->out.s[i].user, &si));
     int epoch_end = t->cursor >= t->task->batches_per_epoch;
     if ((c->eval_every > 0 && step % c->eval_every == 0) || epoch_end || step == t->total_steps) FT_TRY(do_eval(t, NULL));
-    if (epoch_end && t->task->ops->after_epoch) t->task->ops->after_epoch(t->task, t->step, (int)t->epoch + 1);
+    if (epoch_end && t->task->ops->after_epoch && t->rank == 0) t->task->ops->after_epoch(t->task, t->step, (int)t->epoch + 1);
     if ((c->save_every > 0 && step % c->save_every == 0) || epoch_end || step == t->total_steps || t->stopped_early)
         FT_TRY(ft_trainer_save(t));
     return 1;
@@ -358,15 +525,35 @@ int ft_trainer_step(ft_trainer *t, ft_train_step_info *info) {
 
 /* ------------------------------------------------------------------ the end of a run */
 
+/* several ranks: what communication cost, as a message and a metrics line ("dist") */
+static void dist_summary(ft_trainer *t) {
+    int W = t->world;
+    double mine[2] = {t->sync.comm_s, (double)t->sync.comm_bytes}, *all = calloc((size_t)W * 2, sizeof *all);
+    if (!all || t->dist->allgather(t->dist->user, mine, sizeof mine, all) < 0) { free(all); return; }
+    double comm = 0, bytes = 0;
+    for (int r = 0; r < W; r++) { comm += all[2 * r]; bytes += all[2 * r + 1]; }
+    free(all);
+    double steps = t->step > 0 ? (double)t->step : 1.0, comm_step = comm / W / steps, step_s = t->train_time / steps;
+    ft__sinks_message(&t->out, FT_LOG_INFO,
+                      "%d ranks%s: %.3f s per step in gradient exchange and waiting (%.1f%% of %.3f s), %.1f MiB sent per step by all ranks",
+                      W, t->owner ? " (optimizer sharded)" : "", comm_step, step_s > 0 ? 100.0 * comm_step / step_s : 0.0, step_s,
+                      bytes / steps / 1048576.0);
+    char line[256];
+    snprintf(line, sizeof line, "{\"type\": \"dist\", \"step\": %lld, \"ranks\": %d, \"comm_s_per_step\": %.6f, \"step_s\": %.6f, \"bytes_per_step\": %.0f}",
+             (long long)t->step, W, comm_step, step_s, bytes / steps);
+    ft__sinks_record(&t->out, line);
+}
+
 int ft_trainer_finish(ft_trainer *t, ft_train_result *res) {
     const ft_train_config *c = &t->cfg;
     int rc = t->status;
-    if (rc == FT_OK && !t->interrupted && !c->dry_run) {
+    if (rc == FT_OK && !t->interrupted && !c->dry_run && t->rank == 0) {
         char path[4096];
         rc = ft_path_join(path, sizeof path, c->out, "final");
         if (rc == FT_OK) rc = t->task->ops->save_model(t->task, path);
         if (rc == FT_OK) rc = do_test(t);
     }
+    if (t->world > 1 && !c->dry_run) dist_summary(t);
     char line[160];
     snprintf(line, sizeof line, "{\"type\": \"memory\", \"step\": %lld, \"peak_rss_mib\": %.1f}", (long long)t->step, ft__peak_rss_mb());
     int mrc = ft__sinks_record(&t->out, line);
@@ -408,7 +595,42 @@ int ft_trainer_run(ft_trainer *t, ft_train_result *res) {
     return ft_trainer_finish(t, res);
 }
 
-int ft_trainer_plan(ft_trainer *t, char *buf, size_t cap) { return t->task->ops->plan(t->task, t->total_steps, buf, cap); }
+/* --dry-run: the task's plan, and with several ranks or gradient accumulation what each rank holds besides */
+int ft_trainer_plan(ft_trainer *t, char *buf, size_t cap) {
+    FT_TRY(t->task->ops->plan(t->task, t->total_steps, buf, cap));
+    const ft_train_config *c = &t->cfg;
+    if (t->world == 1 && c->grad_accum == 1) return FT_OK;
+    ft_task *k = t->task;
+    int W = t->world, moments = ft__train_optimizer_moments(c);
+    int *owner = calloc((size_t)k->n_params + 1, sizeof *owner);
+    if (!owner) return ft_error(FT_ERR_NOMEM, "out of memory");
+    ft__zero_plan(k->params, k->n_params, W, owner);
+    size_t grads = 0, mine = 0, most = 0;
+    size_t *per = calloc((size_t)W, sizeof *per);
+    for (int p = 0; per && p < k->n_params; p++)
+        if (k->params[p].trainable) {
+            size_t b = (size_t)ft_tensor_numel(&k->params[p].t) * sizeof(float);
+            grads += b;
+            per[owner[p]] += (size_t)moments * b;
+        }
+    for (int r = 0; per && r < W; r++) most = per[r] > most ? per[r] : most;
+    mine = c->shard_optimizer && W > 1 ? most : (size_t)moments * grads;
+    free(per);
+    free(owner);
+    /* the running sum of the gradient between rounds (one process with --grad-accum > 1, rank W-1), and the
+     * receive buffers of the chain */
+    size_t acc = t->rounds > 1 ? grads : 0, pieces = W > 1 ? 2 * sizeof(float) * FT__PIECE : 0;
+    const char *pk = strstr(buf, "predicted peak RSS: ");
+    double peak = pk ? strtod(pk + 20, NULL) : 0, MiB = 1048576.0;
+    double rank_peak = peak - (double)moments * (double)grads / MiB + (double)(mine + acc + pieces) / MiB;
+    size_t at = strlen(buf);
+    snprintf(buf + at, cap - at,
+             "\nper rank (%d rank%s x %d micro-batch%s per step): optimizer state %.1f MiB%s; gradient accumulation buffer %.1f MiB; "
+             "message buffers %.1f MiB; predicted peak RSS per rank: %.1f MiB",
+             W, W > 1 ? "s" : "", t->rounds, t->rounds > 1 ? "es" : "", mine / MiB,
+             c->shard_optimizer && W > 1 ? " (sharded over the ranks: the largest share)" : "", acc / MiB, pieces / MiB, rank_peak);
+    return FT_OK;
+}
 
 /* ------------------------------------------------------------------ create / close */
 
@@ -416,6 +638,10 @@ void ft_trainer_close(ft_trainer *t) {
     if (!t) return;
     if (t->task) t->task->ops->free(t->task);
     ft_optim_free(t->opt);
+    ft__grad_sync_free(&t->sync);
+    free(t->owner);
+    free(t->opt_lo_of);
+    free(t->mb);
     /* the run directory's own sinks: the first and the last */
     if (t->own_first) t->out.s[0].close(t->out.s[0].user);
     if (t->own_last) t->out.s[t->out.n - 1].close(t->out.s[t->out.n - 1].user);
@@ -465,6 +691,22 @@ static int check_folds(const ft_train_config *cfg, int resume) {
     return ft_error(FT_ERR_INVALID, "--fold -1 trains every fold: run it with ft_train_ex");
 }
 
+/* --shard-optimizer on several ranks: who updates which parameter, and the params of each rank's optimizer */
+static int plan_shards(ft_trainer *t) {
+    ft_task *k = t->task;
+    if (!t->cfg.shard_optimizer || t->world == 1) return FT_OK;
+    t->owner = calloc((size_t)k->n_params + 1, sizeof *t->owner);
+    t->opt_lo_of = calloc((size_t)t->world + 1, sizeof *t->opt_lo_of);
+    if (!t->owner || !t->opt_lo_of) return ft_error(FT_ERR_NOMEM, "out of memory");
+    ft__zero_plan(k->params, k->n_params, t->world, t->owner);
+    for (int r = 1; r <= t->world; r++) {
+        int p = 0;
+        while (p < k->n_params && !(k->params[p].trainable && t->owner[p] >= r)) p++;
+        t->opt_lo_of[r] = p;
+    }
+    return FT_OK;
+}
+
 static int setup(ft_trainer *t, const char *resume_dir) {
     ft_train_config *c = &t->cfg;
     FT_TRY(ft_train_config_validate(c));
@@ -480,19 +722,29 @@ static int setup(ft_trainer *t, const char *resume_dir) {
     /* a dry run stops before the big allocations, so that it can predict them */
     if (c->dry_run) return FT_OK;
     FT_TRY(ops->prepare(k));
-    FT_TRY(ft__train_make_optimizer(&t->opt, c, k->params, k->n_params));
+    FT_TRY(plan_shards(t));
+    int lo = t->owner ? t->opt_lo_of[t->rank] : 0, hi = t->owner ? t->opt_lo_of[t->rank + 1] : k->n_params;
+    FT_TRY(ft__train_make_optimizer(&t->opt, c, k->params + lo, hi - lo));
+    FT_TRY(ft__grad_sync_init(&t->sync, t->dist, k->params, k->n_params, t->rounds, t->owner));
+    if (!(t->mb = calloc(4 * (size_t)c->grad_accum, sizeof *t->mb))) return ft_error(FT_ERR_NOMEM, "out of memory");
+    /* every rank starts from rank 0's weights (they loaded the same files; this makes sure) */
+    FT_TRY(ft__dist_agree(t->dist, ft__params_bcast(t->dist, k->params, k->n_params)));
     if (resume_dir) {
         int resumed;
-        FT_TRY(resume_newest_good(t, resume_dir, &resumed));
+        FT_TRY(resume_ranks(t, resume_dir, &resumed));
         if (resumed) t->started = 1;
         else ft__sinks_message(&t->out, FT_LOG_INFO, "%s: no checkpoint yet; starting the run from the beginning", resume_dir);
+        if (resumed && t->world > 1) FT_TRY(ft__params_bcast(t->dist, k->params, k->n_params));
     }
     for (int i = 0; i < t->out.n; i++)
         if (t->out.s[i].on_start) FT_TRY(t->out.s[i].on_start(t->out.s[i].user, c, k->defaults_text));
     char desc[1024];
     ops->describe(k, desc, sizeof desc);
-    ft__sinks_message(&t->out, FT_LOG_INFO, "training %s, %lld steps (grad-accum %d), warmup %lld", desc, (long long)t->total_steps,
-                     c->grad_accum, (long long)t->warmup);
+    char ranks[96] = "";
+    if (t->world > 1)
+        snprintf(ranks, sizeof ranks, " = %d ranks x %d%s", t->world, t->rounds, t->owner ? ", optimizer sharded" : "");
+    ft__sinks_message(&t->out, FT_LOG_INFO, "training %s, %lld steps (grad-accum %d%s), warmup %lld", desc, (long long)t->total_steps,
+                     c->grad_accum, ranks, (long long)t->warmup);
     return FT_OK;
 }
 
@@ -503,34 +755,49 @@ int ft_trainer_create(ft_trainer **out, const ft_train_config *cfg, const char *
     ft_trainer *t = calloc(1, sizeof *t);
     if (!t) return ft_error(FT_ERR_NOMEM, "out of memory");
     t->lock_fd = -1;
-    int rc = FT_OK;
+    /* several ranks (mpirun): rank 0 owns the run directory (lock, config.json, metrics, checkpoints, report);
+     * the others only compute, and get the configuration of a resumed run from rank 0 */
+    t->dist = ft__dist_get();
+    t->rank = t->dist->rank;
+    t->world = t->dist->world;
+    int root = t->rank == 0, rc = FT_OK;
     if (resume_dir) {
-        rc = load_run_config(&t->cfg, resume_dir);
-        if (rc == FT_OK) rc = ft__run_lock(resume_dir, &t->lock_fd, &t->stale_pid);
+        if (root) rc = load_run_config(&t->cfg, resume_dir);
+        if (root && rc == FT_OK) rc = ft__run_lock(resume_dir, &t->lock_fd, &t->stale_pid);
         if (rc == FT_OK) rc = check_folds(&t->cfg, 1);
+        rc = ft__dist_agree(t->dist, rc);
+        if (rc == FT_OK && t->world > 1) rc = t->dist->bcast(t->dist->user, &t->cfg, sizeof t->cfg, 0);
     } else if (!cfg) rc = ft_error(FT_ERR_INVALID, "ft_trainer_create: no configuration and no run to resume");
     else {
         t->cfg = *cfg;
-        rc = new_run_dir(&t->cfg, &t->lock_fd, &t->stale_pid);
+        /* every rank runs rank 0's configuration (a default --out names the time: it could differ) */
+        if (t->world > 1) rc = t->dist->bcast(t->dist->user, &t->cfg, sizeof t->cfg, 0);
+        /* --grad-accum is per rank; the run (config.json, a resume) counts the micro-batches of all of them */
+        if (t->world > 1) t->cfg.grad_accum *= t->world;
+        if (root && rc == FT_OK) rc = new_run_dir(&t->cfg, &t->lock_fd, &t->stale_pid);
         if (rc == FT_OK) rc = check_folds(&t->cfg, 0);
+        rc = ft__dist_agree(t->dist, rc);
     }
+    if (rc == FT_OK && t->cfg.grad_accum % t->world)
+        rc = ft_error(FT_ERR_INVALID, "%s takes %d micro-batches per step (--grad-accum x ranks): run it on a number of ranks that divides %d, not %d",
+                      t->cfg.out, t->cfg.grad_accum, t->cfg.grad_accum, t->world);
+    t->rounds = t->cfg.grad_accum / t->world;
     t->stop = stop;
-    t->world = 1;
     t->first_val = t->last_val = t->last_train = NAN;
     t->first_main = t->last_main = t->best_main = NAN;
     const char *bm = t->cfg.best_metric;
     t->higher_better = !strcmp(bm, "accuracy") || !strcmp(bm, "f1_macro") || !strcmp(bm, "f1");
     t->best = t->higher_better ? -INFINITY : INFINITY;
     /* the run directory's own sinks around the caller's: metrics.jsonl first (the report reads it), report.html last */
-    if (rc == FT_OK) rc = ft_train_sink_metrics(&t->out.s[t->out.n], t->cfg.out);
-    if (rc == FT_OK) { t->out.n++; t->own_first = 1; }
-    for (int i = 0; rc == FT_OK && i < n_sinks; i++) t->out.s[t->out.n++] = sinks[i];
-    if (rc == FT_OK) rc = ft_train_sink_report(&t->out.s[t->out.n], t->cfg.out);
-    if (rc == FT_OK) { t->out.n++; t->own_last = 1; }
+    if (rc == FT_OK && root) rc = ft_train_sink_metrics(&t->out.s[t->out.n], t->cfg.out);
+    if (rc == FT_OK && root) { t->out.n++; t->own_first = 1; }
+    for (int i = 0; rc == FT_OK && root && i < n_sinks; i++) t->out.s[t->out.n++] = sinks[i];
+    if (rc == FT_OK && root) rc = ft_train_sink_report(&t->out.s[t->out.n], t->cfg.out);
+    if (rc == FT_OK && root) { t->out.n++; t->own_last = 1; }
     if (rc == FT_OK && t->stale_pid)
         ft__sinks_message(&t->out, FT_LOG_INFO, "%s: took over the lock of run pid %ld, which ended without releasing it", t->cfg.out,
                          t->stale_pid);
-    if (rc == FT_OK) rc = setup(t, resume_dir);
+    if (rc == FT_OK) rc = ft__dist_agree(t->dist, setup(t, resume_dir));
     if (rc < 0) { ft_trainer_close(t); return rc; }
     *out = t;
     return FT_OK;

@@ -147,6 +147,7 @@ typedef struct ft_progress {
     double train_time;                         /* seconds spent in steps */
     int is_tty, log_every;
     const char *unit;                          /* "tok/s", "ex/s" */
+    int ranks;                                 /* processes training together (mpirun); 1 alone */
 } ft_progress;
 /* the progress bar (tty) or line on fp */
 void   ft__train_progress(FILE *fp, const ft_progress *p, double loss, float lr, double rate, int force);

@@ -4,6 +4,7 @@
  * loss denominator is the number of target tokens; evaluation is the validation loss / perplexity;
  * after each epoch, optional sample generations. */
 #include "trainer_internal.h"
+#include "train/dist.h"
 #include "finetune/chat.h"
 #include "finetune/fileio.h"
 #include "finetune/checkpoint.h"
@@ -191,21 +192,39 @@ static void lm_end_step(ft_task *k) { ft_model_set_training(((lm_task *)k)->mode
 
 /* ------------------------------------------------------------------ evaluation */
 
+/* Several ranks (dist.h) share the batches: rank r evaluates a contiguous run of them, every rank gets every
+ * batch's (loss x tokens, tokens), and the sums are made in batch order: the bits one process gets. */
 int ft__eval_batches(ft_model *m, ft_batcher *vb, int64_t max_batches, ft_batch *scratch, double *loss, int64_t *tokens) {
-    ft_batch_iter it = ft_batch_iter_start(0);
+    const ft__dist *d = ft__dist_get();
     int64_t n = ft_batcher_batches_per_epoch(vb);
     if (max_batches > 0 && max_batches < n) n = max_batches;
+    int64_t first, count;
+    ft__shard_rows(n, d->rank, d->world, &first, &count);
+    double *rows = calloc((size_t)(n > 0 ? n : 1) * 2, sizeof *rows);   /* [n][2]: loss x tokens, tokens */
+    if (!rows) return ft_error(FT_ERR_NOMEM, "out of memory");
+    ft_batch_iter it = ft_batch_iter_start(0);
+    it.cursor = first;
+    ft_model_set_training(m, 0, 0);
+    int rc = FT_OK;
+    for (int64_t i = first; i < first + count && rc == FT_OK; i++) {
+        rc = ft_batcher_next(vb, &it, scratch);
+        if (rc < 0 || scratch->n_targets == 0) continue;
+        float l;
+        rc = ft_model_forward(m, scratch->ids, scratch->targets, scratch->pos, scratch->seg, scratch->B, scratch->T, &l);
+        rows[2 * i] = (double)l * scratch->n_targets;
+        rows[2 * i + 1] = (double)scratch->n_targets;
+    }
+    rc = ft__dist_agree(d, rc);
+    if (rc == FT_OK) rc = ft__dist_gather_rows(d, rows, n, 2);
     double sum = 0;
     int64_t tok = 0;
-    ft_model_set_training(m, 0, 0);
     for (int64_t i = 0; i < n; i++) {
-        FT_TRY(ft_batcher_next(vb, &it, scratch));
-        if (scratch->n_targets == 0) continue;
-        float l;
-        FT_TRY(ft_model_forward(m, scratch->ids, scratch->targets, scratch->pos, scratch->seg, scratch->B, scratch->T, &l));
-        sum += (double)l * scratch->n_targets;
-        tok += scratch->n_targets;
+        if (rows[2 * i + 1] == 0) continue;
+        sum += rows[2 * i];
+        tok += (int64_t)rows[2 * i + 1];
     }
+    free(rows);
+    if (rc < 0) return rc;
     *loss = tok ? sum / (double)tok : NAN;
     *tokens = tok;
     return FT_OK;

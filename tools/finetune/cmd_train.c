@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 #include "finetune/train.h"
+#include "train/dist.h"
 
 #include <math.h>
 #include <signal.h>
@@ -86,13 +87,29 @@ static int dry_run(const ft_train_config *cfg, const ft_train_sink *con) {
     FT_TRY(ft_trainer_create(&t, cfg, NULL, con, 1, NULL));
     char plan[2048];
     int rc = ft_trainer_plan(t, plan, sizeof plan);
-    if (rc == FT_OK) printf("%s\n", plan);
+    if (rc == FT_OK && ft__dist_get()->rank == 0) printf("%s\n", plan);
     ft_trainer_close(t);
     return rc;
 }
 
+static int cmd_train(int argc, char **argv);
+
+/* under mpirun (a build with MPI): every rank runs the same command; rank 0 writes the run directory, the
+ * run store and the output, the others only compute (README "Several processes") */
 int ft_cmd_train(int argc, char **argv) {
+#ifdef FT_HAVE_MPI
+    ft__dist_mpi_start();
+#endif
+    int status = cmd_train(argc, argv);
+#ifdef FT_HAVE_MPI
+    ft__dist_mpi_stop(status == 130 ? 0 : status);
+#endif
+    return status;
+}
+
+static int cmd_train(int argc, char **argv) {
     int n = ft_train_option_count;
+    int root = ft__dist_get()->rank == 0;
     /* every option, then --no-X for each boolean X, then --config and --resume */
     ft_opt *opts = calloc((size_t)(2 * n) + 5, sizeof *opts);
     char (*helps)[400] = calloc((size_t)n, sizeof *helps), (*negs)[160] = calloc((size_t)n, sizeof *negs);
@@ -140,7 +157,7 @@ int ft_cmd_train(int argc, char **argv) {
     sinks[0] = con;
     char *cmdline = command_line(argc, argv);
     if (resume) {
-        if (!ft_opt_flag(opts, "no-db")) {
+        if (!ft_opt_flag(opts, "no-db") && root) {
             db_path_for(ft_opt_str(opts, "db", NULL), resume, db_path, sizeof db_path);
             if (ft_train_sink_runstore(&store, db_path, cmdline, 1, stderr) == FT_OK) sinks[n_sinks++] = store;
         }
@@ -167,7 +184,7 @@ int ft_cmd_train(int argc, char **argv) {
             struct tm tmv;
             localtime_r(&now, &tmv);
             strftime(cfg.out, sizeof cfg.out, "runs/%Y%m%d-%H%M%S", &tmv);
-            fprintf(stderr, "run directory: %s\n", cfg.out);
+            if (root) fprintf(stderr, "run directory: %s\n", cfg.out);
         }
         snprintf(out_dir, sizeof out_dir, "%s", cfg.out);
         if (cfg.dry_run) {
@@ -175,16 +192,22 @@ int ft_cmd_train(int argc, char **argv) {
             if ((rc = dry_run(&cfg, &con)) < 0) status = ft_cli_fail("train", rc);
             goto out;
         }
-        if (cfg.clean[0] && (rc = ft_cli_train_clean(&cfg)) < 0) { free(cmdline); status = ft_cli_fail("train", rc); goto out; }
-        if (!ft_opt_flag(opts, "no-db")) {
+        /* several ranks: rank 0 cleans; the others get the cleaned files' paths with its configuration */
+        if (cfg.clean[0] && root && (rc = ft_cli_train_clean(&cfg)) < 0) { free(cmdline); status = ft_cli_fail("train", rc); goto out; }
+        if (!ft_opt_flag(opts, "no-db") && root) {
             db_path_for(ft_opt_str(opts, "db", NULL), cfg.out, db_path, sizeof db_path);
             if (ft_train_sink_runstore(&store, db_path, cmdline, 0, stderr) == FT_OK) sinks[n_sinks++] = store;
         }
         free(cmdline);
         rc = ft_train_ex(&cfg, NULL, sinks, n_sinks, &g_stop, &res);
     }
-    if (rc < 0 && rc != FT_ERR_INTERRUPTED) { status = ft_cli_fail("train", rc); goto out; }
-    if (rc == FT_ERR_INTERRUPTED) { fprintf(stderr, "finetune train: %s\n", ft_last_error()); status = 130; goto out; }
+    if (rc < 0 && rc != FT_ERR_INTERRUPTED) {
+        /* a failure every rank agreed on is rank 0's to report */
+        status = !root && ft__dist_agreed_failure() ? 1 : ft_cli_fail("train", rc);
+        goto out;
+    }
+    if (rc == FT_ERR_INTERRUPTED) { if (root) fprintf(stderr, "finetune train: %s\n", ft_last_error()); status = 130; goto out; }
+    if (!root) goto out;   /* the other ranks of an mpirun run: rank 0 reports */
     printf("trained %lld steps", (long long)res.steps);
     if (res.stopped_early) printf(" (stopped early)");
     printf("; final training loss %.4f\n", res.final_train_loss);
