@@ -6,13 +6,14 @@
 # and libclang-rt-dev (libFuzzer and the sanitizer runtimes: make fuzz, and make test fuzzes every target for a
 # few seconds).
 # libstemmer-dev: Snowball stemmers for `finetune data clean --steps stem`.
+# Open MPI (openmpi-bin, libopenmpi-dev): `mpirun -np N finetune train` (data-parallel ranks; tests/test_mpi.c).
 # Chromium (Debian) runs the web page of `finetune serve` headless in tests/serve/web_check.sh.
 # With --python it also installs the PyPI packages used by parity-fixture scripts and bench/ (torch, transformers;
 # peft, fastapi, uvicorn and httpx for bench/serve.sh's reference server and load generator; optuna and scipy for
 # bench/hpo.sh and tests/parity/make_hpo_fixtures.py).
 set -euo pipefail
 need=()
-for p in build-essential pkg-config libopenblas-openmp-dev libpcre2-dev libutf8proc-dev libcjson-dev libmicrohttpd-dev libsqlite3-dev libcmocka-dev libstemmer-dev xxd chromium clang libclang-rt-dev; do
+for p in build-essential pkg-config libopenblas-openmp-dev libpcre2-dev libutf8proc-dev libcjson-dev libmicrohttpd-dev libsqlite3-dev libcmocka-dev libstemmer-dev xxd chromium clang libclang-rt-dev openmpi-bin libopenmpi-dev; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -781,6 +781,7 @@ int ft_trainer_create(ft_trainer **out, const ft_train_config *cfg, const char *
     if (rc == FT_OK && t->cfg.grad_accum % t->world)
         rc = ft_error(FT_ERR_INVALID, "%s takes %d micro-batches per step (--grad-accum x ranks): run it on a number of ranks that divides %d, not %d",
                       t->cfg.out, t->cfg.grad_accum, t->cfg.grad_accum, t->world);
+    if (t->world > 1) rc = ft__dist_agree(t->dist, rc);
     t->rounds = t->cfg.grad_accum / t->world;
     t->stop = stop;
     t->first_val = t->last_val = t->last_train = NAN;
