@@ -138,6 +138,24 @@ static void test_encoder_two_ranks(void **s) {
     assert_int_equal(sh("%s train %s --grad-accum 2 --out %s 2>&1", g_bin, args, run_dir("ref_enc")), 0);
     assert_int_equal(sh("%s %s train %s --out %s 2>&1", k_mpirun, g_bin, args, run_dir("two_enc")), 0);
     assert_same_file(run_dir("ref_enc"), run_dir("two_enc"), "final/model.safetensors");
+    /* the evaluations, shared by the ranks, give the metrics one process computes, digit for digit */
+    char pa[1400], pb[1400], *ma = NULL, *mb = NULL;
+    snprintf(pa, sizeof pa, "%s/metrics.jsonl", run_dir("ref_enc"));
+    snprintf(pb, sizeof pb, "%s/metrics.jsonl", run_dir("two_enc"));
+    assert_int_equal(ft_file_read_all(pa, &ma, NULL), 0);
+    assert_int_equal(ft_file_read_all(pb, &mb, NULL), 0);
+    int n_eval = 0;
+    for (char *a = strstr(ma, "{\"type\":\"eval\""), *b = strstr(mb, "{\"type\":\"eval\""); a && b;
+         a = strstr(a + 1, "{\"type\":\"eval\""), b = strstr(b + 1, "{\"type\":\"eval\"")) {
+        size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
+        assert_int_equal(la, lb);
+        assert_memory_equal(a, b, la);
+        n_eval++;
+    }
+    printf("  %d evaluation lines identical (accuracy, F1, calibration, ...)\n", n_eval);
+    assert_true(n_eval >= 2);
+    free(ma);
+    free(mb);
 }
 
 /* the newest checkpoint step of a run directory (-1: none but step 0) */

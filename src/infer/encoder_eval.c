@@ -1,5 +1,6 @@
 /* encoder_eval.c — loss and task metrics of an encoder on labelled data (encoder_task.h). */
 #include "finetune/encoder_task.h"
+#include "infer/encoder_eval_shared.h"
 #include "finetune/status.h"
 
 #include <cjson/cJSON.h>
@@ -106,8 +107,29 @@ static int cmp_len_desc(const void *a, const void *b, void *ctx) {
     return x < y ? -1 : x > y;
 }
 
+/* One batch's outcome, as a row of doubles (exact for the floats and ints stored): the loss x its
+ * denominator and the denominator, then per task
+ *   classify  probs [B][K], labels [B]                regress  predictions [B], targets [B]
+ *   token     T, labels [B][Tmax], predictions [B][Tmax]   mlm  right, total
+ * Batches are computed (by one process, or by ranks sharing them: ft__enc_evaluate_shared) into rows,
+ * then every row is added to the metrics in batch order, so the sums are the same whoever computed them. */
+static int64_t row_width(ft_encoder_task task, int B, int K, int Tmax) {
+    switch (task) {
+    case FT_TASK_CLASSIFY: return 2 + (int64_t)B * K + B;
+    case FT_TASK_REGRESS: return 2 + 2 * (int64_t)B;
+    case FT_TASK_TOKEN: return 3 + 2 * (int64_t)B * Tmax;
+    default: return 4;
+    }
+}
+
 int ft_enc_evaluate(ft_enc_eval *out, ft_encoder_model *m, const ft_tokenizer *tok, const ft_enc_data *d,
                     const int64_t *idx, int64_t n, int B, float mlm_probability, uint64_t seed) {
+    return ft__enc_evaluate_shared(out, m, tok, d, idx, n, B, mlm_probability, seed, 0, 1, NULL, NULL);
+}
+
+int ft__enc_evaluate_shared(ft_enc_eval *out, ft_encoder_model *m, const ft_tokenizer *tok, const ft_enc_data *d,
+                            const int64_t *idx, int64_t n, int B, float mlm_probability, uint64_t seed, int rank, int world,
+                            int (*gather)(void *ctx, double *rows, int64_t n_rows, int width), void *gather_ctx) {
     memset(out, 0, sizeof *out);
     ft_encoder_task task = ft_encoder_get_task(m);
     if (task != d->task)
@@ -153,47 +175,90 @@ int ft_enc_evaluate(ft_enc_eval *out, ft_encoder_model *m, const ft_tokenizer *t
     ft_encoder_set_training(m, 0, 0);
     double loss_sum = 0, den_sum = 0;
     int64_t nreg = 0, mlm_total = 0, mlm_right = 0;
-    for (int64_t s = 0, bi = 0; rc == FT_OK && s < n; s += B, bi++) {
+    /* 1. this rank's share of the batches (all of them for one process), each into its row */
+    int Tmax = d->max_len > 0 ? d->max_len : 1;
+    int64_t nbat = (n + B - 1) / B, width = row_width(task, B, K, Tmax), first = 0, count = nbat;
+    if (world > 1) {
+        int64_t base = nbat / world, extra = nbat % world;
+        first = (int64_t)rank * base + (rank < extra ? rank : extra);
+        count = base + (rank < extra ? 1 : 0);
+    }
+    double *rows_all = rc == FT_OK ? calloc((size_t)(nbat ? nbat : 1) * (size_t)width, sizeof *rows_all) : NULL;
+    if (rc == FT_OK && !rows_all) rc = ft_error(FT_ERR_NOMEM, "out of memory");
+    for (int64_t bi = first; rc == FT_OK && bi < first + count; bi++) {
+        int64_t s = bi * B;
         int nb = (int)(n - s < B ? n - s : B);
+        double *row = rows_all + bi * width;
         rc = ft_enc_batch_fill(&eb, d, order + s, nb, tok, c->vocab_size, mlm_probability, seed ^ (0xE7A1ull * (uint64_t)(bi + 1)));
         if (rc < 0) break;
         ft_encoder_inputs in = ft_enc_batch_inputs(&eb, m);
         float loss;
         if ((rc = ft_encoder_forward_ex(m, &in, &loss)) < 0) break;
         double den = ft_encoder_loss_denominator(m);
-        loss_sum += (double)loss * den;
-        den_sum += den;
+        row[0] = (double)loss * den;
+        row[1] = den;
         const float *lg = ft_encoder_logits(m);
         int rows = ft_encoder_logit_rows(m), cols = ft_encoder_logit_cols(m);
         if (task == FT_TASK_CLASSIFY) {
             for (int r = 0; r < nb; r++) {
                 softmax_row(probs + (size_t)r * K, lg + (size_t)r * cols, K);
-                yt[r] = eb.b.labels[r];
+                for (int k = 0; k < K; k++) row[2 + (size_t)r * K + k] = probs[(size_t)r * K + k];
+                row[2 + (size_t)B * K + r] = eb.b.labels[r];
+            }
+        } else if (task == FT_TASK_REGRESS) {
+            for (int r = 0; r < nb; r++) { row[2 + r] = lg[r]; row[2 + B + r] = eb.targets[r]; }
+        } else if (task == FT_TASK_TOKEN) {
+            int T = eb.b.T;
+            row[2] = T;
+            for (int r = 0; r < nb; r++)
+                for (int t = 0; t < T; t++) {
+                    row[3 + (size_t)r * Tmax + t] = eb.b.labels[(size_t)r * T + t];
+                    row[3 + (size_t)B * Tmax + (size_t)r * Tmax + t] = argmax(lg + ((size_t)r * T + t) * cols, cols);
+                }
+        } else {
+            int T = eb.b.T, nrow = 0, right = 0;
+            for (int i = 0; i < nb * T && nrow < rows; i++) {
+                if (eb.b.labels[i] == FT_CLS_IGNORE) continue;
+                right += argmax(lg + (size_t)nrow * cols, cols) == eb.b.labels[i];
+                nrow++;
+            }
+            row[2] = right;
+            row[3] = nrow;
+        }
+    }
+    /* 2. every rank gets every row, then adds them up in batch order */
+    if (rc == FT_OK && world > 1 && gather) rc = gather(gather_ctx, rows_all, nbat, (int)width);
+    for (int64_t bi = 0; rc == FT_OK && bi < nbat; bi++) {
+        int64_t s = bi * B;
+        int nb = (int)(n - s < B ? n - s : B);
+        const double *row = rows_all + bi * width;
+        loss_sum += row[0];
+        den_sum += row[1];
+        if (task == FT_TASK_CLASSIFY) {
+            for (int r = 0; r < nb; r++) {
+                for (int k = 0; k < K; k++) probs[(size_t)r * K + k] = (float)row[2 + (size_t)r * K + k];
+                yt[r] = (int32_t)row[2 + (size_t)B * K + r];
                 if (order[s + r] >= 0 && order[s + r] < d->n) out->pred[order[s + r]] = argmax(probs + (size_t)r * K, K);  /* as the report: argmax of probs */
             }
             rc = ft_metrics_add_f32(acc, yt, NULL, probs, nb);
         } else if (task == FT_TASK_REGRESS) {
-            for (int r = 0; r < nb; r++) { rpred[nreg] = lg[r]; rtrue[nreg] = eb.targets[r]; nreg++; }
+            for (int r = 0; r < nb; r++) { rpred[nreg] = row[2 + r]; rtrue[nreg] = row[2 + B + r]; nreg++; }
         } else if (task == FT_TASK_TOKEN) {
-            int T = eb.b.T;
+            int T = (int)row[2];
             for (int r = 0; r < nb && rc == FT_OK; r++) {
                 int32_t *tt = yp, *pp = yp + T;
                 for (int t = 0; t < T; t++) {
-                    tt[t] = eb.b.labels[(size_t)r * T + t];
-                    pp[t] = argmax(lg + ((size_t)r * T + t) * cols, cols);
+                    tt[t] = (int32_t)row[3 + (size_t)r * Tmax + t];
+                    pp[t] = (int32_t)row[3 + (size_t)B * Tmax + (size_t)r * Tmax + t];
                 }
                 rc = ft_ner_add_ids(ner, names, K, tt, pp, T);
             }
         } else {
-            int T = eb.b.T, row = 0;
-            for (int i = 0; i < nb * T && row < rows; i++) {
-                if (eb.b.labels[i] == FT_CLS_IGNORE) continue;
-                mlm_right += argmax(lg + (size_t)row * cols, cols) == eb.b.labels[i];
-                row++;
-            }
-            mlm_total += row;
+            mlm_right += (int64_t)row[2];
+            mlm_total += (int64_t)row[3];
         }
     }
+    free(rows_all);
     cJSON *o = rc == FT_OK ? cJSON_CreateObject() : NULL;
     if (rc == FT_OK && !o) rc = ft_error(FT_ERR_NOMEM, "out of memory");
     if (rc == FT_OK) {

@@ -8,6 +8,8 @@
  * mega-batches of 50 batches, each sorted by length (little padding), and the batches of the epoch
  * are visited in a shuffled order. */
 #include "trainer_internal.h"
+#include "train/dist.h"
+#include "infer/encoder_eval_shared.h"
 #include "finetune/checkpoint.h"
 #include "finetune/encoder_task.h"
 #include "finetune/fileio.h"
@@ -461,6 +463,8 @@ static int to_task_eval(const enc_task *t, const ft_enc_eval *e, ft_task_eval *e
     return FT_OK;
 }
 
+static int gather_rows(void *ctx, double *rows, int64_t n, int width) { return ft__dist_gather_rows(ctx, rows, n, width); }
+
 static int enc_evaluate(ft_task *k, ft_task_eval *ev) {
     enc_task *t = (enc_task *)k;
     ev->json = NULL;
@@ -468,7 +472,10 @@ static int enc_evaluate(ft_task *k, ft_task_eval *ev) {
     int64_t n = t->n_va;
     if (t->cfg->eval_batches > 0 && (int64_t)t->cfg->eval_batches * t->cfg->batch_size < n) n = (int64_t)t->cfg->eval_batches * t->cfg->batch_size;
     ft_enc_eval e;
-    FT_TRY(ft_enc_evaluate(&e, t->m, t->tok, t->val, t->va_idx, n, t->cfg->batch_size, t->cfg->mlm_probability, (uint64_t)t->cfg->seed));
+    /* several ranks share the batches (dist.h); the metrics come out as one process computes them */
+    const ft__dist *d = ft__dist_get();
+    FT_TRY(ft__enc_evaluate_shared(&e, t->m, t->tok, t->val, t->va_idx, n, t->cfg->batch_size, t->cfg->mlm_probability,
+                                   (uint64_t)t->cfg->seed, d->rank, d->world, gather_rows, (void *)d));
     int rc = to_task_eval(t, &e, ev);
     ft_metrics_report_free(&t->last_report);
     t->last_report = e.report;
