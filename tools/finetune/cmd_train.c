@@ -154,6 +154,9 @@ static int cmd_train(int argc, char **argv) {
     const char *resume = ft_opt_str(opts, "resume", NULL);
     g_stop = 0;
     old_sigint = signal(SIGINT, on_sigint);
+    /* under mpirun, Ctrl-C ends every rank at once (resume from the last checkpoint); SIGUSR1, which mpirun
+     * forwards to the ranks (kill -USR1 <mpirun's pid>), stops them all at the same step with a checkpoint */
+    if (ft__dist_get()->world > 1) signal(SIGUSR1, on_sigint);
     sinks[0] = con;
     char *cmdline = command_line(argc, argv);
     if (resume) {
