@@ -81,7 +81,7 @@ int ft_opt_float(const ft_opt *opts, const char *name, double def, double *out) 
 }
 
 /* <repo>/<rel> found from $FINETUNE_HOME or upwards from the executable */
-static const char *repo_path(const char *rel, char *buf, size_t cap) {
+const char *ft_cli_repo_path(const char *rel, char *buf, size_t cap) {
     const char *home = getenv("FINETUNE_HOME");
     if (home && *home) { snprintf(buf, cap, "%s/%s", home, rel); return buf; }
     char exe[PATH_MAX - 64];
@@ -102,12 +102,12 @@ static const char *repo_path(const char *rel, char *buf, size_t cap) {
 
 const char *ft_default_data_path(void) {
     static char buf[PATH_MAX];
-    return repo_path("data/fundialogues", buf, sizeof buf);
+    return ft_cli_repo_path("data/fundialogues", buf, sizeof buf);
 }
 
 const char *ft_default_stopwords_dir(void) {
     static char buf[PATH_MAX];
-    return repo_path("data/stopwords", buf, sizeof buf);
+    return ft_cli_repo_path("data/stopwords", buf, sizeof buf);
 }
 
 const char *ft_default_model_dir(void) {

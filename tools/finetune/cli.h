@@ -36,6 +36,11 @@ struct ft_train_config;
 int ft_cli_train_clean(struct ft_train_config *cfg);
 /* The shipped stop-word lists (data/stopwords beside the embedded model, or $FINETUNE_HOME/data/stopwords). */
 const char *ft_default_stopwords_dir(void);
+/* `finetune data augment` (cmd_data_augment.c) and `finetune data balance` (cmd_data_balance.c) */
+int ft_cmd_data_augment(int argc, char **argv);
+int ft_cmd_data_balance(int argc, char **argv);
+/* <repo>/<rel>, found from $FINETUNE_HOME or upwards from the executable (data files shipped with the repo) */
+const char *ft_cli_repo_path(const char *rel, char *buf, size_t cap);
 
 /* Option table: long name, whether it takes a value, help text. */
 typedef struct ft_opt {

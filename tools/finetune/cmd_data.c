@@ -22,6 +22,8 @@ static const ft_data_command k_data_commands[] = {
     /* one line per subcommand */
     {"inspect", ft_cmd_data_inspect, "a data-quality report: fields, duplicates, lengths, labels, scripts, personal data, overlap, score"},
     {"clean",   ft_cmd_data_clean,   "clean a data file: lower, html, punct, space, urls, ..., stopwords, stem, neardup, length, lang, conflicts"},
+    {"augment", ft_cmd_data_augment, "more labelled examples: EDA (WordNet synonyms, insert, swap, delete), masked-LM substitution, counterfactual swaps"},
+    {"balance", ft_cmd_data_balance, "class balance: random over/under-sampling to a ratio; SMOTE, Borderline-SMOTE, ADASYN, Tomek links on embeddings"},
     {NULL, NULL, NULL},
 };
 
