@@ -39,6 +39,8 @@ const char *ft_default_stopwords_dir(void);
 /* `finetune data augment` (cmd_data_augment.c) and `finetune data balance` (cmd_data_balance.c) */
 int ft_cmd_data_augment(int argc, char **argv);
 int ft_cmd_data_balance(int argc, char **argv);
+/* `finetune train --features FILE` (cmd_train_features.c): a classification head on frozen embeddings */
+int ft_cmd_train_features(int argc, char **argv);
 /* <repo>/<rel>, found from $FINETUNE_HOME or upwards from the executable (data files shipped with the repo) */
 const char *ft_cli_repo_path(const char *rel, char *buf, size_t cap);
 

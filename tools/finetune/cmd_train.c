@@ -97,6 +97,9 @@ static int cmd_train(int argc, char **argv);
 /* under mpirun (a build with MPI): every rank runs the same command; rank 0 writes the run directory, the
  * run store and the output, the others only compute (README "Several processes") */
 int ft_cmd_train(int argc, char **argv) {
+    /* a head on frozen features (embeddings files) has its own trainer and options (one process) */
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--features")) return ft_cmd_train_features(argc, argv);
 #ifdef FT_HAVE_MPI
     ft__dist_mpi_start();
 #endif
