@@ -12,7 +12,7 @@
 #include <string.h>
 
 #define FT_FUZZ_TARGETS(X) X(chat_template) X(checkpoint) X(data) X(gguf) X(http_request) X(llama2c) X(model_config) X(peft_config) X(safetensors) \
-    X(tokenizer) X(score) X(dq_table)
+    X(tokenizer) X(score) X(dq_table) X(wordnet)
 #define DECLARE(n) int ft_fuzz_##n(const uint8_t *data, size_t size);
 FT_FUZZ_TARGETS(DECLARE)
 #define ENTRY(n) {#n, ft_fuzz_##n},
