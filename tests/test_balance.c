@@ -7,12 +7,22 @@
  *  - with imblearn's own random draws fed in through ft_balance_draws (the fixture lists them in the order
  *    imblearn makes them): every resampled row, to float rounding (max |diff| <= 1e-6), and every label;
  *  - with our seeded stream: the properties (each synthetic row on the segment between its base row and one of
- *    the base's k neighbours, labels kept, the same seed giving the same rows, the target counts). */
+ *    the base's k neighbours, labels kept, the same seed giving the same rows, the target counts);
+ *  - sentence embeddings (ft_encoder_embed) of the real all-MiniLM-L6-v2 against sentence-transformers' mean
+ *    pooling (tests/fixtures/encoder/minilm_ref.safetensors; skipped without models/all-MiniLM-L6-v2), the
+ *    embeddings file round trip, the feature head (learns a separable set, save / load gives the same
+ *    predictions, class weights), and `finetune data balance` / `finetune train --features` end to end. */
 #include "testutil.h"
 
 #include "core/json_util.h"
 #include "finetune/balance.h"
+#include "finetune/embeddings.h"
+#include "finetune/feature_head.h"
+#include "finetune/rng.h"
+#include "finetune/fileio.h"
+#include "finetune/safetensors.h"
 #include "finetune/status.h"
+#include "finetune/tokenizer.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -282,6 +292,180 @@ static void test_targets_and_random(void **s) {
     assert_int_equal(ft_balance_method_from_name("smoteish", &m), FT_ERR_INVALID);
 }
 
+static char g_dir[256];
+static int setup(void **s) { (void)s; return ft_test_tmpdir_make(g_dir, sizeof g_dir, "ft_balance"); }
+static int teardown(void **s) { (void)s; return ft_test_tmpdir_remove(g_dir); }
+
+static void test_embed_minilm(void **s) {
+    (void)s;
+    const char *dir = "models/all-MiniLM-L6-v2";
+    if (!ft_path_exists("models/all-MiniLM-L6-v2/model.safetensors")) { printf("SKIP: %s not found (scripts/setup.sh)\n", dir); skip(); return; }
+    ft_safetensors *st;
+    assert_int_equal(ft_st_open(&st, ft_fixture("encoder/minilm_ref.safetensors")), FT_OK);
+    cJSON *sent = cJSON_Parse(ft_st_metadata(st, "sentences"));
+    int n = cJSON_GetArraySize(sent);
+    const char *texts[8];
+    for (int i = 0; i < n && i < 8; i++) texts[i] = cJSON_GetArrayItem(sent, i)->valuestring;
+    size_t nref;
+    float *ref = ft_test_read_f32(st, "embeddings", &nref);
+    ft_tokenizer *tok;
+    assert_int_equal(ft_tokenizer_load(&tok, dir), FT_OK);
+    ft_encoder_options eo = ft_encoder_default_options();
+    eo.pooling = FT_POOL_MEAN;
+    ft_encoder_model *m;
+    assert_int_equal(ft_encoder_load_ex(&m, dir, &eo, NULL), FT_OK);
+    int C = ft_encoder_get_config(m)->n_embd;
+    assert_int_equal((size_t)n * C, nref);
+    float *e = malloc(nref * sizeof *e), *e1 = malloc(nref * sizeof *e1);
+    /* batches of 3: padding in a batch must not change a row */
+    assert_int_equal(ft_encoder_embed(e, m, tok, texts, NULL, n, 0, 3, 0), FT_OK);
+    assert_true(ft_check_close("mean-pooled embeddings", e, ref, nref, 1e-4));
+    assert_int_equal(ft_encoder_embed(e1, m, tok, texts, NULL, n, 0, 1, 1), FT_OK);
+    for (int i = 0; i < n; i++) {
+        double nn = 0, dot = 0, nr = 0;
+        for (int c = 0; c < C; c++) { nn += (double)e1[i * C + c] * e1[i * C + c]; dot += (double)e1[i * C + c] * ref[i * C + c]; nr += (double)ref[i * C + c] * ref[i * C + c]; }
+        assert_true(fabs(nn - 1) < 1e-5);
+        assert_true(dot / sqrt(nr) > 1 - 1e-4);   /* the same direction */
+    }
+    free(e); free(e1); free(ref);
+    cJSON_Delete(sent);
+    ft_st_close(st);
+    ft_encoder_close(m);
+    ft_tokenizer_free(tok);
+}
+
+/* two Gaussian blobs in 8-D: a linear head separates them */
+static void blobs(float *X, int *y, int n, int C, uint64_t seed, int minority_every) {
+    ft_rng r;
+    ft_rng_seed(&r, seed);
+    for (int i = 0; i < n; i++) {
+        y[i] = i % minority_every == 0;
+        for (int c = 0; c < C; c++) X[i * C + c] = 0.5f * ft_rng_normal(&r) + (c == 0 ? (y[i] ? 1.5f : -1.5f) : 0.0f);
+    }
+}
+
+static void test_feature_head(void **s) {
+    (void)s;
+    enum { N = 300, C = 8 };
+    float X[N * C], Xv[N * C];
+    int y[N], yv[N], pred[N], pred2[N];
+    blobs(X, y, N, C, 1, 5);
+    blobs(Xv, yv, N, C, 2, 2);
+    for (int hidden = 0; hidden <= 16; hidden += 16) {
+        ft_fhead_options o = ft_fhead_default_options();
+        o.hidden = hidden;
+        o.epochs = 30;
+        ft_fhead *h, *h2, *h3;
+        assert_int_equal(ft_fhead_train(&h, X, y, N, C, 2, &o), FT_OK);
+        assert_int_equal(ft_fhead_train(&h3, X, y, N, C, 2, &o), FT_OK);
+        assert_int_equal(ft_fhead_predict(h, Xv, N, pred, NULL), FT_OK);
+        int ok = 0;
+        for (int i = 0; i < N; i++) ok += pred[i] == yv[i];
+        double loss0, loss1;
+        assert_int_equal(ft_fhead_loss(h, X, y, N, &loss1), FT_OK);
+        printf("feature head (hidden %d): held-out accuracy %d/%d, training loss %.4f\n", hidden, ok, N, loss1);
+        assert_true(ok > N * 0.95);
+        assert_true(loss1 < 0.2);
+        /* the same options give the same head; save / load gives the same predictions */
+        assert_int_equal(ft_fhead_predict(h3, Xv, N, pred2, NULL), FT_OK);
+        assert_memory_equal(pred, pred2, sizeof pred);
+        const char *path = ft_test_path(g_dir, "head.safetensors");
+        assert_int_equal(ft_fhead_save(h, path, NULL), FT_OK);
+        assert_int_equal(ft_fhead_load(&h2, path), FT_OK);
+        assert_int_equal(ft_fhead_loss(h2, X, y, N, &loss0), FT_OK);
+        assert_true(loss0 == loss1);
+        ft_fhead_free(h); ft_fhead_free(h2); ft_fhead_free(h3);
+    }
+    /* no epochs is a valid (untrained) head; a label outside 0..K-1 is refused */
+    ft_fhead_options o = ft_fhead_default_options();
+    o.epochs = 0;
+    ft_fhead *h;
+    assert_int_equal(ft_fhead_train(&h, X, y, N, C, 2, &o), FT_OK);
+    ft_fhead_free(h);
+    int bad[2] = {0, 2};
+    assert_int_equal(ft_fhead_train(&h, X, bad, 2, C, 2, &o), FT_ERR_RANGE);
+}
+
+static void test_embeddings_file_and_cli(void **s) {
+    (void)s;
+    enum { N = 120, C = 8 };
+    float X[N * C];
+    int y[N];
+    blobs(X, y, N, C, 3, 6);
+    ft_label_map lm;
+    const char *names[] = {"neg", "pos"};
+    assert_int_equal(ft_label_map_init(&lm, names, 2), FT_OK);
+    ft_embeddings e = {N, C, X, y, NULL, &lm};
+    char in[512], out[512], tk[512], val[512];
+    snprintf(in, sizeof in, "%s", ft_test_path(g_dir, "in.safetensors"));
+    snprintf(out, sizeof out, "%s", ft_test_path(g_dir, "smote.safetensors"));
+    snprintf(tk, sizeof tk, "%s", ft_test_path(g_dir, "tomek.safetensors"));
+    snprintf(val, sizeof val, "%s", ft_test_path(g_dir, "val.safetensors"));
+    const char *meta[] = {"method", "none"};
+    assert_int_equal(ft_embeddings_save(in, &e, meta, 1), FT_OK);
+    float Xv[N * C];
+    int yv[N];
+    blobs(Xv, yv, N, C, 4, 2);
+    ft_embeddings ev = {N, C, Xv, yv, NULL, &lm};
+    assert_int_equal(ft_embeddings_save(val, &ev, NULL, 0), FT_OK);
+    ft_embeddings back;
+    assert_int_equal(ft_embeddings_load(&back, in), FT_OK);
+    assert_int_equal(back.n, N);
+    assert_int_equal(back.C, C);
+    assert_memory_equal(back.X, X, sizeof X);
+    assert_memory_equal(back.labels, y, sizeof y);
+    assert_string_equal(back.label_map->names[1], "pos");
+    for (int i = 0; i < N; i++) assert_int_equal(back.source[i], i);
+    ft_embeddings_free(&back);
+    /* the command: SMOTE to a 0.5 ratio, then Tomek links on its output */
+    char *text;
+    assert_int_equal(ft_test_finetune(&text, "data balance %s --out %s --method smote --ratio 0.5 --seed 3", in, out), 0);
+    printf("%s", text);
+    free(text);
+    assert_int_equal(ft_embeddings_load(&back, out), FT_OK);
+    int64_t c[2] = {0, 0}, synth = 0;
+    for (int64_t i = 0; i < back.n; i++) { c[back.labels[i]]++; synth += back.source[i] < 0; }
+    assert_int_equal(c[0], 100);
+    assert_int_equal(c[1], 50);   /* 20 + floor(0.5 * 100 - 20) */
+    assert_int_equal(synth, 30);
+    ft_embeddings_free(&back);
+    assert_int_equal(ft_test_finetune(&text, "data balance %s --out %s --method tomek", out, tk), 0);
+    free(text);
+    assert_int_equal(ft_embeddings_load(&back, tk), FT_OK);
+    assert_true(back.n <= 150);
+    for (int64_t i = 0; i < back.n; i++) assert_true(back.source[i] >= -1 && back.source[i] < N);
+    ft_embeddings_free(&back);
+    /* a head on the balanced features */
+    assert_int_equal(ft_test_finetune(&text, "train --task classify --features %s --val-features %s --epochs 20 --json", out, val), 0);
+    printf("%s", text);
+    cJSON *j = cJSON_Parse(strstr(text, "{\"train\""));
+    assert_non_null(j);
+    double f1 = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "val"), "f1_macro")->valuedouble;
+    assert_true(f1 > 0.9);
+    cJSON_Delete(j);
+    free(text);
+    /* usage errors: SMOTE on text rows, rows out of embeddings */
+    assert_int_equal(ft_test_finetune(&text, "data balance %s --out %s --method smote", ft_fixture("classify/sst2_dev200.tsv"), ft_test_path(g_dir, "x.tsv")), 2);
+    free(text);
+    assert_int_equal(ft_test_finetune(&text, "data balance %s --out %s --method over", in, ft_test_path(g_dir, "x.tsv")), 2);
+    free(text);
+    /* random under-sampling on text rows */
+    char rows[512];
+    snprintf(rows, sizeof rows, "%s", ft_test_path(g_dir, "under.tsv"));
+    assert_int_equal(ft_test_finetune(&text, "data balance %s --out %s --method under --ratio 1.0", ft_fixture("classify/sst2_dev200.tsv"), rows), 0);
+    free(text);
+    ft_cls_options co = ft_cls_default_options();
+    co.text_column = "sentence";
+    ft_cls_dataset ds;
+    assert_int_equal(ft_cls_dataset_load(&ds, rows, &co), FT_OK);
+    int64_t cc[2];
+    assert_int_equal(ft_cls_class_counts(cc, ds.label, ds.n, 2), FT_OK);
+    assert_int_equal(cc[0], 92);   /* sst2_dev200: 92 negative, 108 positive */
+    assert_int_equal(cc[1], 92);
+    ft_cls_dataset_free(&ds);
+    ft_label_map_free(&lm);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_smote_binary),
@@ -294,6 +478,9 @@ int main(void) {
         cmocka_unit_test(test_tomek),
         cmocka_unit_test(test_own_stream_properties),
         cmocka_unit_test(test_targets_and_random),
+        cmocka_unit_test(test_embed_minilm),
+        cmocka_unit_test(test_feature_head),
+        cmocka_unit_test(test_embeddings_file_and_cli),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }
