@@ -75,8 +75,9 @@ typedef struct ft_param {
     float    *grad;          /* same shape; NULL until gradients exist or when frozen */
     int       decay;         /* 1 for matrices that get weight decay by default (not embeddings, norms, biases) */
     int       trainable;     /* 0 = frozen: no gradient buffer, weight-gradient work skipped */
-    void     *qdesc;         /* quantized weights (t.dtype FT_NF4 / FT_Q8_ROW): the ft_nf4_tensor /
-                                ft_q8row_tensor describing t.data (quant.h); NULL for f32 */
+    void     *qdesc;         /* weights in another storage (t.dtype FT_NF4 / FT_Q8_ROW / FT_BF16 / ggml blocks): the
+                                ft_nf4_tensor / ft_q8row_tensor (quant.h) / ft_bf16_tensor (bf16.h) / ft_ggml_tensor
+                                describing t.data; NULL for f32 */
 } ft_param;
 
 /* Gradient buffers of params[0..n) (used by every model kind): on the first call one allocation in
@@ -93,7 +94,11 @@ int  ft_model_load(ft_model **out, const char *dir, const ft_backend *be);
 int  ft_model_create_random(ft_model **out, const ft_model_config *cfg, uint64_t seed, const ft_backend *be);
 /* The same with the blocks' linear weights (and an untied LM head) stored quantized from the start
  * (FT_NF4 or FT_Q8_ROW; FT_F32 = plain): each tensor is read (or generated) in f32, quantized, and its
- * file pages released, so peak memory stays near the quantized size (QLoRA bases of 1B+ parameters). */
+ * file pages released, so peak memory stays near the quantized size (QLoRA bases of 1B+ parameters).
+ * FT_BF16 (`--precision bf16` of generate / serve, bf16.h): the same linear weights rounded to bf16, frozen,
+ * for generation (half the bytes read per token); embeddings, norms and biases stay f32, and a tied LM head
+ * gets its own bf16 copy of the embeddings. FT_ERR_UNSUPPORTED on a CPU without AVX-512 (ft_bf16_check_cpu).
+ * A GGUF path keeps its file's types (quant ignored with a warning). */
 int  ft_model_load_quantized(ft_model **out, const char *dir, const ft_backend *be, ft_dtype quant);
 int  ft_model_create_random_quantized(ft_model **out, const ft_model_config *cfg, uint64_t seed, const ft_backend *be, ft_dtype quant);
 void ft_model_free(ft_model *m);

@@ -200,8 +200,9 @@ FT_UPDATE_OPS_DECLARE(ft_ref_)
 FT_UPDATE_OPS_DECLARE(ft_cpu_)
 
 /* Matmuls with a quantized frozen weight (QLoRA): qw is an ft_nf4_tensor (dt FT_NF4) or an
- * ft_q8row_tensor (dt FT_Q8_ROW) of shape [OC, C] (quant.h), or ggml blocks of a GGUF model: an
- * ft_ggml_tensor (dt FT_Q8_0 / FT_Q4_0 / FT_Q4_K, ggml_quant.h). out[N,OC] = inp @ W^T (+ bias), assigned;
+ * ft_q8row_tensor (dt FT_Q8_ROW) of shape [OC, C] (quant.h), ggml blocks of a GGUF model: an
+ * ft_ggml_tensor (dt FT_Q8_0 / FT_Q4_0 / FT_Q4_K, ggml_quant.h), or bf16 weights for generation: an
+ * ft_bf16_tensor (dt FT_BF16, bf16.h; its references need no workspace). out[N,OC] = inp @ W^T (+ bias), assigned;
  * dinp[N,C] = dout @ W, assigned (no weight gradient: the base is frozen). ws: workspace of wsn floats,
  * at least OC*C for the reference versions (they dequantize W, then run the plain loops). */
 #define FT_QOPS_DECLARE(P) \

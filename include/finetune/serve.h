@@ -64,7 +64,8 @@ typedef struct ft_engine ft_engine;
 
 typedef struct ft_engine_params {
     const ft_backend *be;     /* default: ft_backend_cpu() */
-    ft_dtype quant;           /* FT_F32 (default), FT_Q8_ROW or FT_NF4: base weights quantized on load */
+    ft_dtype quant;           /* FT_F32 (default), FT_Q8_ROW or FT_NF4: base weights quantized on load; FT_BF16
+                                 (--precision bf16): the generators' matmul weights in bf16 (bf16.h), encoders f32 */
     int n_slots;              /* concurrent sequences per generator (default 8) */
     int slot_tokens;          /* KV-cache tokens per slot (default 0 = the model's context length) */
     int prefill_chunk;        /* prompt tokens per step in all, shared by the prefilling sequences, oldest

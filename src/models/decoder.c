@@ -142,7 +142,9 @@ void ft__act_forward(const ft_model *m, float *out, const float *inp, int N) {
  * weight; f32, or quantized with the blocks for QLoRA; no bias */
 static ft__lm_head lm_head(const ft_model *m, float *dw) {
     int tied = m->cfg.tied_embeddings;
-    ft__lm_head h = {&m->params[m->global_slot[tied ? G_WTE : G_LM_HEAD]], dw, NULL, NULL, m->cfg.n_embd, m->cfg.vocab_size};
+    const ft_param *w = m->head_lp.qdesc ? &m->head_lp   /* bf16 weights: a tied head's own copy (quantize.c) */
+                                         : &m->params[m->global_slot[tied ? G_WTE : G_LM_HEAD]];
+    ft__lm_head h = {w, m->head_lp.qdesc ? NULL : dw, NULL, NULL, m->cfg.n_embd, m->cfg.vocab_size};
     return h;
 }
 

@@ -44,7 +44,7 @@ int ft__enc_quant_layout(ft_encoder_model *m, ft_dtype q, ft_arena *plan) {
         if (!sel[i]) { p->t.data = (void *)(uintptr_t)plan->used; ft_arena_alloc(plan, ft_tensor_nbytes(&p->t)); continue; }
         rc = ft__linear_q_check(p, q);
         qplan.used += ft__linear_q_arena_bytes(q, p->t.shape[0], p->t.shape[1]);
-        size_t w = ft__linear_q_workspace_floats(p->t.shape[0], p->t.shape[1]);
+        size_t w = ft__linear_q_workspace_floats(q, p->t.shape[0], p->t.shape[1]);
         if (w > wmax) wmax = w;
     }
     if (rc == FT_OK) rc = ft_arena_init(&m->qarena, qplan.used);

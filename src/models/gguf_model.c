@@ -149,7 +149,7 @@ static int gguf_plan(ft_model *m, ft_arena *plan) {
         }
         ft_arena_alloc(&qplan, sizeof(ft_ggml_tensor));
         ft_arena_alloc(&qplan, ft_ggml_row_bytes(ld->qtype[i], p->t.shape[1]) * (size_t)p->t.shape[0]);
-        size_t ws = ft__linear_q_workspace_floats(p->t.shape[0], p->t.shape[1]);
+        size_t ws = ft__linear_q_workspace_floats(dtype_of(ld->qtype[i]), p->t.shape[0], p->t.shape[1]);
         if (ws > wmax) wmax = ws;
     }
     FT_TRY(ft_arena_init(&m->qarena, qplan.used ? qplan.used : FT_ALIGN));

@@ -1,6 +1,7 @@
-/* linear.c — the models' linear layer over an f32 or quantized weight, and QLoRA's re-storing of a
- * parameter array's base weights as NF4 / int8 rows (linear.h). */
+/* linear.c — the models' linear layer over an f32, bf16 or quantized weight, and the re-storing of a
+ * parameter array's base weights as NF4 / int8 rows (QLoRA) or bf16 (generation) (linear.h). */
 #include "models/linear.h"
+#include "finetune/bf16.h"
 #include "finetune/quant.h"
 #include "finetune/status.h"
 
@@ -25,7 +26,8 @@ void ft__linear_q_backward(const ft_backend *be, float *dinp, float *dw, float *
 
 /* ------------------------------------------------------------ one quantized weight */
 
-size_t ft__linear_q_workspace_floats(int64_t OC, int64_t C) {
+size_t ft__linear_q_workspace_floats(ft_dtype q, int64_t OC, int64_t C) {
+    if (q == FT_BF16) return ft_bf16_workspace_floats(OC, C);
     size_t fast = ft_quant_workspace_floats(FT_QUANT_WS_FAST, 0, C, OC, 0);
     size_t lean = ft_quant_workspace_floats(FT_QUANT_WS_LEAN, 0, C, OC, 0);
     size_t cap = (size_t)1 << 24;   /* 64 MiB: an LM head of 32k x 2048 takes the tiled path */
@@ -34,7 +36,7 @@ size_t ft__linear_q_workspace_floats(int64_t OC, int64_t C) {
 }
 
 int ft__linear_q_check(const ft_param *p, ft_dtype q) {
-    if (q != FT_NF4 && q != FT_Q8_ROW) return ft_error(FT_ERR_INVALID, "quantization must be nf4 or int8");
+    if (q != FT_NF4 && q != FT_Q8_ROW && q != FT_BF16) return ft_error(FT_ERR_INVALID, "quantization must be nf4, int8 or bf16");
     if (p->t.ndim != 2 || p->t.dtype != FT_F32)
         return ft_error(FT_ERR_INVALID, "%s: only 2-D f32 weights can be quantized", p->name);
     if (q == FT_NF4 && p->t.shape[1] % FT_NF4_BLOCK)
@@ -43,9 +45,11 @@ int ft__linear_q_check(const ft_param *p, ft_dtype q) {
     return FT_OK;
 }
 
-static size_t desc_bytes(ft_dtype q) { return q == FT_NF4 ? sizeof(ft_nf4_tensor) : sizeof(ft_q8row_tensor); }
+static size_t desc_bytes(ft_dtype q) {
+    return q == FT_NF4 ? sizeof(ft_nf4_tensor) : q == FT_BF16 ? sizeof(ft_bf16_tensor) : sizeof(ft_q8row_tensor);
+}
 static size_t payload_bytes(ft_dtype q, int64_t OC, int64_t C) {
-    return q == FT_NF4 ? ft_nf4_nbytes(OC, C, FT_NF4_DOUBLE_QUANT) : ft_q8row_nbytes(OC, C);
+    return q == FT_NF4 ? ft_nf4_nbytes(OC, C, FT_NF4_DOUBLE_QUANT) : q == FT_BF16 ? ft_bf16_nbytes(OC, C) : ft_q8row_nbytes(OC, C);
 }
 
 size_t ft__linear_q_arena_bytes(ft_dtype q, int64_t OC, int64_t C) {
@@ -62,6 +66,7 @@ int ft__linear_q_store(ft_param *p, ft_dtype q, ft_arena *qa, const float *w) {
     void *d = ft_arena_alloc(qa, desc_bytes(q)), *blob = ft_arena_alloc(qa, payload_bytes(q, OC, C));
     if (!d || !blob) return ft_error(FT_ERR_NOMEM, "%s: the quantized arena is too small (planning error)", p->name);
     if (q == FT_NF4) FT_TRY(ft_nf4_view(d, OC, C, FT_NF4_DOUBLE_QUANT, blob));
+    else if (q == FT_BF16) FT_TRY(ft_bf16_view(d, OC, C, blob));
     else FT_TRY(ft_q8row_view(d, OC, C, blob));
     p->qdesc = d;
     p->t.data = blob;
@@ -72,6 +77,7 @@ int ft__linear_q_store(ft_param *p, ft_dtype q, ft_arena *qa, const float *w) {
 
 int ft__linear_q_fill(ft_param *p, const float *w) {
     if (p->t.dtype == FT_NF4) return ft_nf4_quantize_ref((ft_nf4_tensor *)p->qdesc, w, NULL);
+    if (p->t.dtype == FT_BF16) { ft_bf16_from_f32((ft_bf16_tensor *)p->qdesc, w); return FT_OK; }
     return ft_q8row_quantize_ref((ft_q8row_tensor *)p->qdesc, w);
 }
 
@@ -90,7 +96,7 @@ int ft__params_quantize(ft_param *params, int n, const unsigned char *sel, ft_dt
         if (p->grad) return ft_error(FT_ERR_INVALID, "quantize the base before gradients are allocated");
         FT_TRY(ft__linear_q_check(p, q));
         qplan.used += ft__linear_q_arena_bytes(q, p->t.shape[0], p->t.shape[1]);
-        size_t w = ft__linear_q_workspace_floats(p->t.shape[0], p->t.shape[1]);
+        size_t w = ft__linear_q_workspace_floats(q, p->t.shape[0], p->t.shape[1]);
         if (w > wmax) wmax = w;
     }
     ft_arena qa, fa;

@@ -1,8 +1,10 @@
 /* linear.h — the linear layer shared by the models of src/models/ (decoder and encoder blocks):
- * a weight W [OC, C] (nn.Linear layout) held in an ft_param that is either f32 (p->t.data) or,
- * for QLoRA, a frozen quantized base (p->t.dtype FT_NF4 / FT_Q8_ROW, p->qdesc the ft_nf4_tensor /
- * ft_q8row_tensor describing p->t.data, quant.h). The model loops call ft__linear_q_forward /
- * ft__linear_q_backward for every block matmul and never look at the storage themselves.
+ * a weight W [OC, C] (nn.Linear layout) held in an ft_param that is either f32 (p->t.data) or a
+ * frozen weight in another format: for QLoRA a quantized base (p->t.dtype FT_NF4 / FT_Q8_ROW, p->qdesc
+ * the ft_nf4_tensor / ft_q8row_tensor describing p->t.data, quant.h), for generation in bf16 (FT_BF16,
+ * p->qdesc an ft_bf16_tensor, bf16.h), GGUF blocks (ggml_quant.h). The model loops call
+ * ft__linear_q_forward / ft__linear_q_backward for every block matmul and never look at the storage
+ * themselves; each format brings its matmul through the backend's qmatmul members.
  *
  * Re-storing a model's base (ft__params_quantize) keeps the "one allocation per lifetime" rule: the
  * f32 rest moves into one new arena, the quantized weights and their descriptors into another, and
@@ -32,11 +34,12 @@ void ft__linear_q_forward(const ft_backend *be, float *out, const float *inp, co
 void ft__linear_q_backward(const ft_backend *be, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                           const ft_param *p, int N, int C, int OC, float *ws, size_t wsn);
 
-/* Workspace floats for quantized matmuls with W [OC, C]: the whole dequantized weight (the fastest
- * path at training batch sizes) up to 16M floats, else the tiled path's per-thread tiles. */
-size_t ft__linear_q_workspace_floats(int64_t OC, int64_t C);
+/* Workspace floats for matmuls with W [OC, C] stored as q: for NF4 / int8 / ggml blocks the whole
+ * dequantized weight (the fastest path at training batch sizes) up to 16M floats, else the tiled path's
+ * per-thread tiles; for FT_BF16 ft_bf16_workspace_floats (a block of widened rows). */
+size_t ft__linear_q_workspace_floats(ft_dtype q, int64_t OC, int64_t C);
 /* FT_ERR_SHAPE naming the tensor when W [OC, C] cannot be stored as q (NF4 needs C % 64 == 0);
- * FT_ERR_INVALID when q is not FT_NF4 / FT_Q8_ROW. */
+ * FT_ERR_INVALID when q is not FT_NF4 / FT_Q8_ROW / FT_BF16. */
 int ft__linear_q_check(const ft_param *p, ft_dtype q);
 /* Bytes the quantized weight of W [OC, C] takes in the quantized arena (descriptor + payload,
  * each FT_ALIGN-rounded as ft_arena_alloc hands them out). */
@@ -49,7 +52,7 @@ int ft__linear_q_store(ft_param *p, ft_dtype q, ft_arena *qa, const float *w);
 int ft__linear_q_fill(ft_param *p, const float *w);
 
 /* QLoRA's frozen base for a whole parameter array: every params[i] with sel[i] != 0 (2-D f32
- * weights) is re-stored as q (FT_NF4 double-quantized / FT_Q8_ROW) in a new *qarena; the other
+ * weights) is re-stored as q (FT_NF4 double-quantized / FT_Q8_ROW / FT_BF16) in a new *qarena; the other
  * params are copied into a new f32 arena that replaces *weights (the old one is freed); *ws is
  * (re)allocated as the workspace of the largest quantized weight (*wsn floats). On error nothing
  * changes. *qarena must be empty (base NULL) on entry; params must not have gradients yet. */

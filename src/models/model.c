@@ -292,6 +292,7 @@ int ft_model_load_quantized(ft_model **out, const char *dir, const ft_backend *b
     ft_model *m = NULL;
     rc = new_model(&m, &cfg, be, quant);
     if (rc == FT_OK) rc = load_weights(m, st, dir);
+    if (rc == FT_OK) rc = ft__quant_finish(m);
     ft_st_close(st);
     if (rc < 0) { ft_model_free(m); return rc; }
     *out = m;
@@ -343,6 +344,7 @@ int ft_model_create_random_quantized(ft_model **out, const ft_model_config *cfg,
         if (p->qdesc) rc = ft__quant_param(m, i, w);
     }
     free(qtmp);
+    if (rc == FT_OK) rc = ft__quant_finish(m);
     if (rc < 0) { ft_model_free(m); return rc; }
     *out = m;
     return FT_OK;

@@ -97,8 +97,11 @@ struct ft_model {
     int global_slot[G_COUNT];  /* index into params or -1 */
     ft_arena weights;
     ft_arena qarena;           /* quantized weights + their descriptors (quantize.c) */
-    ft_dtype load_quant;       /* FT_F32, or quantize the blocks' linear weights (and an untied head) while loading */
+    ft_dtype load_quant;       /* FT_F32, or store the blocks' linear weights (and the head) as NF4 / int8 (QLoRA) or
+                                  bf16 (generation) while loading */
     float *qws; size_t qws_floats;        /* workspace of the quantized matmuls (the own training state's, decoding's) */
+    ft_param head_lp;          /* load_quant FT_BF16 on a tied model: the LM head's own bf16 copy of wte [V, C] in
+                                  qarena (lm_head of decoder.c uses it); qdesc NULL otherwise */
     /* loading from a file whose weights stay in their own storage (GGUF blocks, gguf_model.c): plans every
      * param as ft__quant_plan does (the f32 ones at offsets in plan, the others in qarena); NULL otherwise */
     int (*load_plan)(struct ft_model *m, ft_arena *plan);
@@ -148,6 +151,8 @@ static inline float *ft_gg(const ft_model *m, int slot) {
  * f32 offsets of the others into plan (layout()); quantizes an f32 [rows, cols] into param i */
 int ft__quant_plan(ft_model *m, ft_arena *plan);
 int ft__quant_param(ft_model *m, int i, const float *w);
+/* after every param is filled: the bf16 copy of a tied head (m->head_lp) from wte; no-op otherwise */
+int ft__quant_finish(ft_model *m);
 /* model.c: a model of cfg laid out (weights unfilled); with plan set, plan(m, arena plan) lays the params
  * out (m->load_ctx = ctx while it runs). gguf_model.c: a GGUF file with its blocks kept quantized. */
 int ft__model_new(ft_model **out, const ft_model_config *cfg, const ft_backend *be, ft_dtype quant,

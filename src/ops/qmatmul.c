@@ -1,6 +1,8 @@
-/* qmatmul.c — matmuls with a quantized frozen weight (NF4 / int8 rows for QLoRA, ggml blocks of GGUF
- * models). The reference dequantizes with the scalar _ref routine and runs the plain reference matmul;
- * the CPU version calls the fused kernels of src/quant/ (dequantize on the fly, SIMD, OpenMP). */
+/* qmatmul.c — matmuls with a frozen weight in a storage format other than f32 (NF4 / int8 rows for
+ * QLoRA, ggml blocks of GGUF models, bf16 for generation). The reference dequantizes with the scalar
+ * _ref routine and runs the plain reference matmul (bf16: its own scalar references); the CPU version
+ * calls the fused kernels of src/quant/ (dequantize on the fly, SIMD, OpenMP). */
+#include "finetune/bf16.h"
 #include "finetune/ggml_quant.h"
 #include "finetune/ops.h"
 #include "finetune/quant.h"
@@ -34,6 +36,7 @@ static void dequant_rows(float *w, int dt, const void *qw, int r0, int nr, int C
 }
 
 void ft_ref_qmatmul_forward(void *ctx, float *out, const float *inp, int dt, const void *qw, const float *bias, int N, float *ws, size_t wsn) {
+    if (dt == FT_BF16) { ft_bf16_matmul_forward_ref(out, inp, (const ft_bf16_tensor *)qw, bias, N); return; }
     int OC, C;
     shape_of(dt, qw, &OC, &C);
     if (wsn >= (size_t)OC * C) {
@@ -56,6 +59,7 @@ void ft_ref_qmatmul_forward(void *ctx, float *out, const float *inp, int dt, con
 }
 
 void ft_ref_qmatmul_backward(void *ctx, float *dinp, const float *dout, int dt, const void *qw, int N, float *ws, size_t wsn) {
+    if (dt == FT_BF16) { ft_bf16_matmul_backward_ref(dinp, dout, (const ft_bf16_tensor *)qw, N); return; }
     int OC, C;
     shape_of(dt, qw, &OC, &C);
     if (wsn >= (size_t)OC * C) {
@@ -79,12 +83,14 @@ void ft_ref_qmatmul_backward(void *ctx, float *dinp, const float *dout, int dt, 
 
 void ft_cpu_qmatmul_forward(void *ctx, float *out, const float *inp, int dt, const void *qw, const float *bias, int N, float *ws, size_t wsn) {
     if (is_ggml(dt)) ft_ggml_matmul_forward(out, inp, (const ft_ggml_tensor *)qw, bias, N, ws, wsn);
+    else if (dt == FT_BF16) ft_bf16_matmul_forward(out, inp, (const ft_bf16_tensor *)qw, bias, N, ws, wsn);
     else if (dt == FT_NF4) ft_nf4_matmul_forward(out, inp, (const ft_nf4_tensor *)qw, bias, N, ws, wsn);
     else ft_q8row_matmul_forward(out, inp, (const ft_q8row_tensor *)qw, bias, N, ws, wsn);
 }
 
 void ft_cpu_qmatmul_backward(void *ctx, float *dinp, const float *dout, int dt, const void *qw, int N, float *ws, size_t wsn) {
     if (is_ggml(dt)) ft_ggml_matmul_backward(dinp, dout, (const ft_ggml_tensor *)qw, N, ws, wsn);
+    else if (dt == FT_BF16) ft_bf16_matmul_backward(dinp, dout, (const ft_bf16_tensor *)qw, N, ws, wsn);
     else if (dt == FT_NF4) ft_nf4_matmul_backward(dinp, dout, (const ft_nf4_tensor *)qw, N, ws, wsn);
     else ft_q8row_matmul_backward(dinp, dout, (const ft_q8row_tensor *)qw, N, ws, wsn);
 }

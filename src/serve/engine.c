@@ -48,8 +48,8 @@ int ft_engine_create(ft_engine **out, const ft_engine_params *p) {
     if (q.max_batch_texts <= 0) q.max_batch_texts = d.max_batch_texts;
     if (q.max_lora_rank <= 0) q.max_lora_rank = d.max_lora_rank;
     if (q.slot_tokens < 0) return ft_error(FT_ERR_INVALID, "engine: slot_tokens %d is negative", q.slot_tokens);
-    if (q.quant != FT_F32 && q.quant != FT_Q8_ROW && q.quant != FT_NF4)
-        return ft_error(FT_ERR_INVALID, "engine: quant must be FT_F32, FT_Q8_ROW or FT_NF4");
+    if (q.quant != FT_F32 && q.quant != FT_Q8_ROW && q.quant != FT_NF4 && q.quant != FT_BF16)
+        return ft_error(FT_ERR_INVALID, "engine: quant must be FT_F32, FT_Q8_ROW, FT_NF4 or FT_BF16");
     ft_engine *e = calloc(1, sizeof *e);
     if (!e) return ft_error(FT_ERR_NOMEM, "engine: out of memory");
     e->p = q;
@@ -169,7 +169,8 @@ static int load_generator(ft_engine *e, ft__eng_entry *t, const char *dir) {
 
 static int load_encoder(ft_engine *e, ft__eng_entry *t, const char *dir) {
     ft_encoder_options o = ft_encoder_default_options();
-    FT_TRY(ft_encoder_load_quantized(&t->em, dir, &o, e->p.be, e->p.quant));
+    /* bf16 weights are the generators' (--precision bf16); encoders then stay f32 */
+    FT_TRY(ft_encoder_load_quantized(&t->em, dir, &o, e->p.be, e->p.quant == FT_BF16 ? FT_F32 : e->p.quant));
     FT_TRY(ft_tokenizer_load(&t->tok, dir));
     t->max_len = sbert_max_len(dir);
     t->kind = FT_ENGINE_ENCODER;

@@ -1,5 +1,6 @@
 /* bench_decode.c — `finetune bench --model PATH`: the inference speed of a stored model (an HF directory or
- * a GGUF file, quantized or not) at batch 1, as llama.cpp's llama-bench measures it:
+ * a GGUF file, quantized or not; --precision bf16: its matmul weights in bf16) at batch 1, as llama.cpp's
+ * llama-bench measures it:
  *   prefill   one ft_model_decode call over prompt_len tokens (the prompt as one batch: sgemm paths)
  *   decode    gen_tokens greedy steps of one token each after the prompt (the matrix-vector kernels)
  * Each is run reps times after one warm-up; the best run is reported (the machine is shared).
@@ -25,10 +26,10 @@ static int argmax(const float *x, int n) {
     return b;
 }
 
-int ft_bench_decode(const char *path, int prompt_len, int gen_tokens, int reps) {
+int ft_bench_decode(const char *path, ft_dtype weights, int prompt_len, int gen_tokens, int reps) {
     ft_model *m;
     double t0 = now_s();
-    FT_TRY(ft_model_load(&m, path, NULL));
+    FT_TRY(ft_model_load_quantized(&m, path, NULL, weights));
     const ft_model_config *c = ft_model_get_config(m);
     fprintf(stderr, "bench: %s (%s), %.1fM parameters, %.1f MB of weights, loaded in %.2f s\n", path, c->model_type,
             (double)ft_model_param_count(m) / 1e6, (double)ft_model_weight_bytes(m) / 1e6, now_s() - t0);

@@ -158,7 +158,19 @@ const char *ft_cli_tokenizer_dir(const char *dir, char *buf, size_t cap) {
     return dir;
 }
 
+int ft_cli_weights_precision(const ft_opt *opts, const char *cmd, ft_dtype *weights) {
+    const char *p = ft_opt_str(opts, "precision", "f32");
+    if (strcmp(p, "f32") == 0) *weights = FT_F32;
+    else if (strcmp(p, "bf16") == 0) *weights = FT_BF16;
+    else { fprintf(stderr, "finetune %s: --precision must be f32 or bf16, got '%s'\n", cmd, p); return 2; }
+    return 0;
+}
+
 int ft_cli_load_model(struct ft_model **out, const char *dir, const char *adapter_dir, const ft_backend *be) {
+    return ft_cli_load_model_as(out, dir, adapter_dir, be, FT_F32);
+}
+
+int ft_cli_load_model_as(struct ft_model **out, const char *dir, const char *adapter_dir, const ft_backend *be, ft_dtype weights) {
     char base[4096];
     int ab = adapter_base(dir, base, sizeof base);
     if (ab < 0) return ft_error(FT_ERR_FORMAT, "%s/adapter_config.json: no base_model_name_or_path; give the base with --model and this directory with --adapter", dir);
@@ -167,7 +179,7 @@ int ft_cli_load_model(struct ft_model **out, const char *dir, const char *adapte
         adapter_dir = dir;
         dir = base;
     }
-    FT_TRY(ft_model_load(out, dir, be));
+    FT_TRY(ft_model_load_quantized(out, dir, be, weights));
     if (adapter_dir) {
         int rc = ft_model_load_adapter(*out, adapter_dir);
         if (rc < 0) { ft_model_free(*out); *out = NULL; return rc; }

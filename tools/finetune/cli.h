@@ -5,6 +5,7 @@
 #define FT_CLI_H
 #include <stdio.h>
 #include "finetune/backend.h"
+#include "finetune/tensor.h"
 
 int ft_cmd_generate(int argc, char **argv);
 int ft_cmd_tokenize(int argc, char **argv);
@@ -64,7 +65,7 @@ int ft_opt_flag(const ft_opt *opts, const char *name);
 struct ft_model;
 int ft_bench_adapters(struct ft_model *m, int n, int r, const char *targets, int prompt_len, int gen_tokens);
 /* `finetune bench --model PATH` (bench_decode.c): prefill and decode tokens/s of a stored model (HF or GGUF) */
-int ft_bench_decode(const char *path, int prompt_len, int gen_tokens, int reps);
+int ft_bench_decode(const char *path, ft_dtype weights, int prompt_len, int gen_tokens, int reps);
 /* `finetune eval` on an encoder directory (cmd_eval_encoder.c) */
 int ft_cmd_eval_encoder(const ft_opt *opts, const char *dir, const char *data);
 /* `finetune eval --group-column` (eval_fairness.c): reads the group column of data for the examples of d and
@@ -85,6 +86,12 @@ const char *ft_default_data_path(void);
  * LoRA adapter applied on top without merging. */
 struct ft_model;
 int ft_cli_load_model(struct ft_model **out, const char *dir, const char *adapter_dir, const ft_backend *be);
+/* The same with the matmul weights stored as `weights` (FT_F32, or FT_BF16 for --precision bf16: bf16.h). */
+int ft_cli_load_model_as(struct ft_model **out, const char *dir, const char *adapter_dir, const ft_backend *be, ft_dtype weights);
+/* --precision f32|bf16 of the generation commands (generate, serve, bench --model) into *weights (FT_F32 /
+ * FT_BF16); absent: FT_F32. Prints "finetune <cmd>: ..." and returns 2 on a bad value. */
+int ft_cli_weights_precision(const ft_opt *opts, const char *cmd, ft_dtype *weights);
+#define FT_CLI_PRECISION_HELP "f32 (default) or bf16: the matmul weights rounded to bf16 at load (half the memory read per token; needs AVX-512)"
 /* The directory holding the tokenizer for dir (dir itself, or an adapter's base). */
 const char *ft_cli_tokenizer_dir(const char *dir, char *buf, size_t cap);
 /* Prints "finetune <cmd>: <last error>" to stderr and returns 1. */

@@ -6,6 +6,9 @@
  * base, so the step is forward + backward (input gradients of the base, adapter gradients) + AdamW on
  * the adapters only — the setting PyTorch + PEFT is compared with in bench/run.sh and bench/memory.sh.
  *
+ * --gen-precision bf16 times generation with the matmul weights in bf16 (bf16.h; with --skip-train the model is
+ * made in bf16, so peak_rss is the bf16 model's).
+ *
  * stdout: `train: X tok/s` (median step), `generate: X tok/s`, `peak_rss: X MB` (getrusage ru_maxrss,
  * MB = 2^20 bytes, the whole process: weights, gradients, optimizer state, activations, KV cache).
  * stderr: the shape, trainable parameters, per-step times and the forward / backward / optimizer split. */
@@ -63,6 +66,7 @@ int ft_cmd_bench(int argc, char **argv) {
         {"lora-targets", 1, "modules to adapt, comma-separated or all-linear (default: GPT-2 c_attn, Llama q_proj,v_proj)", NULL},
         {"adapters", 1, "time N sequences with N different LoRA adapters decoded together vs one after another (no training)", NULL},
         {"prompt-len", 1, "prompt tokens per sequence for --adapters (default 16)", NULL},
+        {"gen-precision", 1, "f32 (default) or bf16: the weights of the generation timing (and of --model) rounded to bf16 at load", NULL},
         {NULL, 0, NULL, NULL},
     };
     int prc = ft_parse_opts(argc, argv, opts,
@@ -100,9 +104,13 @@ int ft_cmd_bench(int argc, char **argv) {
         fprintf(stderr, "finetune bench: --lora-targets is too long\n");
         return 2;
     }
+    ft_dtype gen_weights = FT_F32;
+    const char *gp = ft_opt_str(opts, "gen-precision", "f32");
+    if (!strcmp(gp, "bf16")) gen_weights = FT_BF16;
+    else if (strcmp(gp, "f32")) { fprintf(stderr, "finetune bench: --gen-precision must be f32 or bf16 (got '%s')\n", gp); return 2; }
     if (threads > 0) ft_set_threads((int)threads);
     if (ft_opt_str(opts, "model", NULL)) {
-        int brc = ft_bench_decode(ft_opt_str(opts, "model", NULL), (int)prompt_len, (int)gen_tokens, (int)steps);
+        int brc = ft_bench_decode(ft_opt_str(opts, "model", NULL), gen_weights, (int)prompt_len, (int)gen_tokens, (int)steps);
         return brc < 0 ? ft_cli_fail("bench", brc) : 0;
     }
 
@@ -117,8 +125,12 @@ int ft_cmd_bench(int argc, char **argv) {
     } else rc = ft_model_config_from_json(&cfg, k_gpt2_124m, "GPT-2 124M");
     if (rc < 0) return ft_cli_fail("bench", rc);
 
+    /* generation only in bf16: the model is made in bf16 (peak_rss then shows its memory); with training too,
+     * the generation timing makes its own bf16 copy below */
+    int gen_only = ft_opt_flag(opts, "skip-train") && !use_lora && n_adapters == 0;
     ft_model *m;
-    if ((rc = ft_model_create_random(&m, &cfg, 1234, ft_backend_cpu())) < 0) return ft_cli_fail("bench", rc);
+    if ((rc = ft_model_create_random_quantized(&m, &cfg, 1234, ft_backend_cpu(), gen_only ? gen_weights : FT_F32)) < 0)
+        return ft_cli_fail("bench", rc);
     fprintf(stderr, "bench: %s, %.1fM parameters, %d threads, batch %ld x %ld\n", cfg.model_type,
             (double)ft_model_param_count(m) / 1e6, ft_get_threads(), B, T);
     if (use_lora) {
@@ -197,13 +209,19 @@ int ft_cmd_bench(int argc, char **argv) {
         p.max_new_tokens = (int)gen_tokens;
         if (16 + gen_tokens > cfg.max_seq_len) p.max_new_tokens = cfg.max_seq_len - 16;
         ft_generation g;
+        ft_model *gm = m;
+        if (gen_weights != FT_F32 && !gen_only) rc = ft_model_create_random_quantized(&gm, &cfg, 1234, ft_backend_cpu(), gen_weights);
+        if (rc == FT_OK)
+            fprintf(stderr, "bench: generation with %s weights, %.1f MB of weights\n", gen_weights == FT_BF16 ? "bf16" : "f32",
+                    (double)ft_model_weight_bytes(gm) / 1048576.0);
         double t0 = now_s();
-        rc = ft_generate(m, NULL, prompt, 16, &p, NULL, NULL, &g);
+        if (rc == FT_OK) rc = ft_generate(gm, NULL, prompt, 16, &p, NULL, NULL, &g);
         double dt = now_s() - t0;
         if (rc == FT_OK) {
             printf("generate: %.1f tok/s\n", g.n_ids / dt);
             ft_generation_free(&g);
         }
+        if (gm != m) ft_model_free(gm);
     }
     if (rc == FT_OK) {
         printf("peak_rss: %.1f MB\n", peak_rss_mb());

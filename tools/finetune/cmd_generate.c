@@ -73,13 +73,14 @@ int ft_cmd_generate(int argc, char **argv) {
         {"early-stopping-never", 0, "beam search: transformers' early_stopping=\"never\" (default: False, its heuristic)", NULL},
         {"num-return-sequences", 1, "beam search: print the K best hypotheses, K <= num-beams (default 1)", NULL},
         {"no-repeat-ngram-size", 1, "beam search: no n-gram of this size occurs twice (default 0 = off)", NULL},
+        {"precision", 1, FT_CLI_PRECISION_HELP, NULL},
         {"backend", 1, "cpu (default) or ref (scalar reference kernels)", NULL},
         {"threads", 1, "threads (default: all cores)", NULL},
         {NULL, 0, NULL, NULL},
     };
     int prc = ft_parse_opts(argc, argv, opts,
         "usage: finetune generate [--model DIR] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--ids]\n"
-        "                         [--num-beams N [--length-penalty L] [--early-stopping] [--num-return-sequences K]]");
+        "                         [--num-beams N [--length-penalty L] [--early-stopping] [--num-return-sequences K]] [--precision f32|bf16]");
     if (prc) return prc == 1 ? 0 : prc;
     long max_tokens, top_k, seed, threads, num_beams, nrs, ngram;
     double temperature, top_p, rep, len_pen;
@@ -104,6 +105,8 @@ int ft_cmd_generate(int argc, char **argv) {
         fprintf(stderr, "finetune generate: invalid value: need --max-tokens >= 0, --temperature >= 0, --top-k >= 0, 0 < --top-p <= 1, --repetition-penalty > 0\n");
         return 2;
     }
+    ft_dtype weights;
+    if (ft_cli_weights_precision(opts, "generate", &weights)) return 2;
     if (threads > 0) ft_set_threads((int)threads);
     const ft_backend *be = ft_backend_by_name(ft_opt_str(opts, "backend", "cpu"));
     if (!be) { fprintf(stderr, "finetune generate: unknown backend '%s' (cpu, ref)\n", ft_opt_str(opts, "backend", "")); return 2; }
@@ -121,7 +124,7 @@ int ft_cmd_generate(int argc, char **argv) {
         rc = ft_tokenizer_load(&tok, ft_cli_tokenizer_dir(dir, tbuf, sizeof tbuf));
         if (rc < 0) return ft_cli_fail("generate", rc);
     }
-    rc = ft_cli_load_model(&m, dir, ft_opt_str(opts, "adapter", NULL), be);
+    rc = ft_cli_load_model_as(&m, dir, ft_opt_str(opts, "adapter", NULL), be, weights);
     if (rc < 0) { ft_tokenizer_free(tok); return ft_cli_fail("generate", rc); }
 
     int *ids = NULL, n = 0;
