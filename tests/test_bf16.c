@@ -12,12 +12,12 @@
 #include "testutil.h"
 
 #include "finetune/bf16.h"
+#include "finetune/ops.h"
 #include "finetune/quant.h"
 #include "finetune/rng.h"
 #include "finetune/status.h"
 #include "finetune/tensor.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -178,7 +178,7 @@ static void test_errors(void **state) {
 }
 
 /* FT_BF16_TIMING=1: best-of-reps times of the batch-1 / small-batch products on GPT-2 124M's shapes, f32 (OpenBLAS
- * sgemm, what the f32 model runs) against both bf16 dot products and the TILED path; bytes of weight read per second.
+ * sgemv / sgemm / its small-N kernel: ft_cpu_matmul_forward, what the f32 model runs) against both bf16 dot products and the TILED path; bytes of weight read per second.
  * Not a check (the machine is shared): numbers for BENCHMARKS.md. */
 static double now_s(void) {
     struct timespec ts;
@@ -209,7 +209,7 @@ static void test_timing(void **state) {
             double best[4] = {1e9, 1e9, 1e9, 1e9};
             for (int r = 0; r < reps; r++) {
                 double t0 = now_s();
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, x, C, wf, C, 0.0f, out, OC);
+                ft_cpu_matmul_forward(NULL, out, x, wf, NULL, N, C, OC);   /* the f32 model's matmul (sgemv at N = 1) */
                 double t1 = now_s();
                 if (t1 - t0 < best[0]) best[0] = t1 - t0;
                 for (int d = 0; d < 2; d++) {
@@ -228,7 +228,7 @@ static void test_timing(void **state) {
                 if (N > FT_BF16_DIRECT_MAX_N && t1 - t0 < best[3]) best[3] = t1 - t0;
             }
             double f32b = 4.0 * OC * C, b16 = 2.0 * OC * C;
-            printf("  %-11s N %2d: f32 sgemm %7.3f ms (%5.1f GB/s) | bf16 f32fma %7.3f ms (%5.1f GB/s) | dpbf16 %7.3f ms (%5.1f GB/s)",
+            printf("  %-11s N %3d: f32 %7.3f ms (%5.1f GB/s) | bf16 f32fma %7.3f ms (%5.1f GB/s) | dpbf16 %7.3f ms (%5.1f GB/s)",
                    sh[k].name, N, best[0] * 1e3, f32b / best[0] / 1e9, best[1] * 1e3, b16 / best[1] / 1e9, best[2] * 1e3, b16 / best[2] / 1e9);
             if (N > FT_BF16_DIRECT_MAX_N) printf(" | tiled %7.3f ms", best[3] * 1e3);
             printf("\n");

@@ -17,6 +17,7 @@
  *   - in-process (server.h): /health says "loading" (503) until ft_server_set_ready.
  * The HTTP client is tests/util/http_client.c (plain sockets). */
 #include "testutil.h"
+#include "finetune/bf16.h"
 #include "http_client.h"
 #include "finetune/fileio.h"
 #include "finetune/model.h"
@@ -494,6 +495,39 @@ static void test_greedy_matches_generate(void **s) {
     free(texts[1]);
 }
 
+/* `finetune serve --precision bf16` (bf16.h): its generators' matmul weights in bf16; base and adapter answers
+ * equal `finetune generate --precision bf16` (the same kernels) */
+static void test_bf16_server(void **s) {
+    (void)s;
+    if (ft_bf16_check_cpu() != FT_OK) { printf("SKIP: %s\n", ft_last_error()); return; }
+    char lora[1024], args[2048];
+    snprintf(lora, sizeof lora, "%s", ft_fixture("serve/lora_a"));
+    snprintf(args, sizeof args, "--model default=models/stories260K --adapter lora_a='%s'@default --precision bf16 --api-key " KEY
+             " --log-file none --parallel 2", lora);
+    server b;
+    assert_int_equal(server_start(&b, "bf16", args), 0);
+    const char *prompt = "Once upon a time";
+    const char *cases[][2] = {{"default", NULL}, {"lora_a", "serve/lora_a"}};
+    for (int i = 0; i < 2; i++) {
+        int st;
+        char *http = completion_text(b.port, cases[i][0], prompt, 32, &st);
+        assert_int_equal(st, 200);
+        char *out = NULL, adapter[1200] = "", cmd[3000];
+        if (cases[i][1]) snprintf(adapter, sizeof adapter, "--adapter '%s'", ft_fixture(cases[i][1]));
+        snprintf(cmd, sizeof cmd, "%s generate --precision bf16 --temperature 0 --max-tokens 32 --prompt '%s' %s 2>/dev/null", g_bin,
+                 prompt, adapter);
+        assert_int_equal(ft_test_run(cmd, &out), 0);
+        size_t pl = strlen(prompt), ol = strlen(out);
+        if (ol > 0 && out[ol - 1] == '\n') out[--ol] = '\0';
+        int same = strncmp(out, prompt, pl) == 0 && strcmp(out + pl, http) == 0;
+        printf("  bf16 %-8s http:     %s\n  bf16 %-8s generate: %s\n  -> %s\n", cases[i][0], http, "", out + pl, same ? "identical" : "DIFFERENT");
+        assert_true(same);
+        free(http);
+        free(out);
+    }
+    assert_int_equal(server_stop(&b), 0);
+}
+
 typedef struct conc_job { const char *model, *prompt; char *text; int status; } conc_job;
 
 static void *conc_main(void *arg) {
@@ -864,6 +898,7 @@ int main(void) {
         cmocka_unit_test(test_entities_grouping),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_greedy_matches_generate),
+        cmocka_unit_test(test_bf16_server),
         cmocka_unit_test(test_concurrent_adapters),
         cmocka_unit_test(test_adapters_at_run_time),
         cmocka_unit_test(test_openai_client),
