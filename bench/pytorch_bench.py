@@ -24,6 +24,7 @@ Usage:
                                  [--skip-generate] [--skip-train] [--threads N]
                                  [--lora | --method full|lora] [--lora-r 8]
                                  [--lora-alpha 16] [--lora-targets c_attn]
+                                 [--gen-dtype float32|bfloat16]
 --config takes a Hugging Face config.json (GPT-2 or Llama family) to time
 another shape. Versions, thread count and the relevant environment go to stderr.
 """
@@ -128,6 +129,15 @@ def time_generate(model, vocab, prompt_len, new_tokens, runs, warmup):
     return statistics.median(times), min(times)
 
 
+def cast_for_generate(model, name):
+    """--gen-dtype: the model generates in this dtype (bfloat16: weights, activations and KV cache all
+    bf16, as `model.to(torch.bfloat16)` does; the comparison for `finetune bench --gen-precision bf16`)."""
+    if name == "float32":
+        return model
+    log(f"generate: model cast to torch.{name}")
+    return model.to(getattr(torch, name))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--batch-size", type=int, default=4)
@@ -141,6 +151,8 @@ def main():
     ap.add_argument("--prompt-len", type=int, default=16)
     ap.add_argument("--gen-tokens", type=int, default=64)
     ap.add_argument("--skip-train", action="store_true")
+    ap.add_argument("--gen-dtype", choices=("float32", "bfloat16"), default="float32",
+                    help="dtype of the generation timing (bfloat16: the whole model cast, after training)")
     ap.add_argument("--method", choices=("full", "lora"), default="full")
     ap.add_argument("--lora", action="store_true", help="PEFT LoRA on a frozen base (= --method lora)")
     ap.add_argument("--lora-r", type=int, default=8)
@@ -188,6 +200,7 @@ def main():
     if not args.skip_generate:
         log(f"generate: greedy, KV cache, batch 1, prompt {args.prompt_len}, "
             f"{args.gen_tokens} new tokens, {args.warmup} warm-up + median of {args.steps}")
+        model = cast_for_generate(model, args.gen_dtype)
         t, tmin = time_generate(model, config.vocab_size, args.prompt_len, args.gen_tokens,
                                 args.steps, args.warmup)
         print(f"pytorch generate: {args.gen_tokens / t:.1f} tok/s (median {t * 1e3:.1f} ms for "

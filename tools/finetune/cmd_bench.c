@@ -9,7 +9,8 @@
  * --gen-precision bf16 times generation with the matmul weights in bf16 (bf16.h; with --skip-train the model is
  * made in bf16, so peak_rss is the bf16 model's).
  *
- * stdout: `train: X tok/s` (median step), `generate: X tok/s`, `peak_rss: X MB` (getrusage ru_maxrss,
+ * stdout: `train: X tok/s` (median step), `generate: X tok/s` (greedy, 16-token prompt + --gen-tokens, prefill
+ * included; one warm-up, then the median of --steps runs), `peak_rss: X MB` (getrusage ru_maxrss,
  * MB = 2^20 bytes, the whole process: weights, gradients, optimizer state, activations, KV cache).
  * stderr: the shape, trainable parameters, per-step times and the forward / backward / optimizer split. */
 #include "cli.h"
@@ -214,13 +215,26 @@ int ft_cmd_bench(int argc, char **argv) {
         if (rc == FT_OK)
             fprintf(stderr, "bench: generation with %s weights, %.1f MB of weights\n", gen_weights == FT_BF16 ? "bf16" : "f32",
                     (double)ft_model_weight_bytes(gm) / 1048576.0);
-        double t0 = now_s();
-        if (rc == FT_OK) rc = ft_generate(gm, NULL, prompt, 16, &p, NULL, NULL, &g);
-        double dt = now_s() - t0;
-        if (rc == FT_OK) {
-            printf("generate: %.1f tok/s\n", g.n_ids / dt);
+        /* one warm-up run, then the median of --steps runs (as bench/pytorch_bench.py times model.generate) */
+        double *gt = malloc(sizeof(double) * (size_t)steps);
+        int n_ids = 0;
+        if (!gt && rc == FT_OK) rc = ft_error(FT_ERR_NOMEM, "out of memory");
+        for (long r = -1; r < steps && rc == FT_OK; r++) {
+            double t0 = now_s();
+            rc = ft_generate(gm, NULL, prompt, 16, &p, NULL, NULL, &g);
+            double dt = now_s() - t0;
+            if (rc != FT_OK) break;
+            n_ids = g.n_ids;
             ft_generation_free(&g);
+            fprintf(stderr, "bench: generate run %ld%s: %.1f ms, %.1f tok/s\n", r + 1, r < 0 ? " (warm-up)" : "", dt * 1e3, n_ids / dt);
+            if (r >= 0) gt[r] = dt;
         }
+        if (rc == FT_OK) {
+            qsort(gt, (size_t)steps, sizeof *gt, cmp_double);
+            double med = steps % 2 ? gt[steps / 2] : 0.5 * (gt[steps / 2 - 1] + gt[steps / 2]);
+            printf("generate: %.1f tok/s\n", n_ids / med);
+        }
+        free(gt);
         if (gm != m) ft_model_free(gm);
     }
     if (rc == FT_OK) {
