@@ -6,8 +6,11 @@
 #include "data/dq_internal.h"
 #include "finetune/dataquality.h"
 
+static ft_dq_stopwords *g_sw;
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ft_fuzz_quiet();
+    if (!g_sw && ft_dq_stopwords_load(&g_sw, "data/stopwords") != FT_OK) return 0;
     if (size < 1 || size > 1 << 16) return 0;
     static const ft_dq_format formats[] = {FT_DQ_AUTO, FT_DQ_CSV, FT_DQ_TSV, FT_DQ_JSONL, FT_DQ_JSON, FT_DQ_TEXT, FT_DQ_DAILYDIALOG};
     ft_dq_table_options to = ft_dq_table_default_options();
@@ -15,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ft_dq_table t;
     if (ft_dq_table_parse(&t, "fuzz", (const char *)data + 1, size - 1, &to) != FT_OK) return 0;
     ft_dq_inspect_options io = ft_dq_inspect_default_options();
-    io.stopwords_dir = "data/stopwords";
+    io.stopwords = g_sw;
     ft_dq_report r;
     if (ft_dq_inspect(&r, &t, (data[0] & 0x80) ? &t : NULL, &io) == FT_OK) {
         char *js = NULL;
@@ -23,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         ft_dq_report_free(&r);
     }
     ft_dq_clean_options o = ft_dq_clean_default_options();
-    o.stopwords_dir = "data/stopwords";
+    o.stopwords = g_sw;
     ft_dq_steps_parse(t.label >= 0 ? "html,lower,urls,mentions,hashtags,punct,stopwords,stem,space,neardup,length,lang,conflicts"
                                    : "html,lower,urls,mentions,hashtags,punct,stopwords,stem,space,neardup,length,lang",
                       o.steps, FT_DQ_STEPS * 2, &o.nsteps);

@@ -13,6 +13,7 @@
 #include "testutil.h"
 
 #include "core/json_util.h"
+#include "data/dq_internal.h"
 #include "finetune/dataquality.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
@@ -312,6 +313,26 @@ static void test_inspect_planted(void **state) {
     assert_int_equal(jnum(cJSON_GetObjectItem(j, "duplicates"), "exact"), 2);
     cJSON_Delete(j);
     free(js);
+    /* invalid UTF-8 in texts, labels and field names never reaches the JSON: U+FFFD instead */
+    {
+        ft_dq_table b;
+        ft_dq_table_options bo = ft_dq_table_default_options();
+        bo.label_column = "lab\xFF" "el";
+        assert_int_equal(ft_dq_table_load(&b, write_tmp("bad.csv", "te\xC3xt,lab\xFF" "el\nab\xFF cd ef,x\xFE\nab\xFF cd ef,y\n"), &bo), FT_OK);
+        ft_dq_report br;
+        assert_int_equal(ft_dq_inspect(&br, &b, NULL, NULL), FT_OK);
+        assert_int_equal(br.npairs, 1);
+        assert_int_equal(br.hit_records[FT_DQ_HIT_INVALID_UTF8], 2);   /* the labels are not scanned */
+        assert_int_equal(br.conflict_texts, 1);
+        char *bj = NULL;
+        assert_int_equal(ft_dq_report_json(&br, &bj), FT_OK);
+        size_t n = strlen(bj), i = 0;
+        while (i < n) assert_true(ft__dq_utf8_next(bj, n, &i) >= 0);
+        assert_non_null(strstr(bj, "ab\xEF\xBF\xBD cd ef"));
+        free(bj);
+        ft_dq_report_free(&br);
+        ft_dq_table_free(&b);
+    }
     const char *html = ft_test_path(g_tmp, "planted.html");
     assert_int_equal(ft_dq_report_write_html(&r, html), FT_OK);
     char *page = NULL;

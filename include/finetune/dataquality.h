@@ -229,6 +229,7 @@ typedef struct ft_dq_inspect_options {
     ft_dq_minhash_options minhash;
     const ft_tokenizer    *tokenizer;      /* NULL: no token lengths */
     const char            *stopwords_dir;  /* NULL: no language guess */
+    const ft_dq_stopwords *stopwords;      /* or lists already loaded (used instead of stopwords_dir; not owned) */
     int                    max_hits;       /* 20 listed per kind */
     int64_t                max_pairs;      /* 1000 listed pairs (counts are over all of them) */
 } ft_dq_inspect_options;
@@ -275,6 +276,7 @@ typedef struct ft_dq_clean_options {
     const char *lang;           /* "en": stop words and the stemmer's language */
     const char *stemmer;        /* NULL: Snowball of lang; "porter": NLTK's Porter */
     const char *stopwords_dir;  /* needed by stopwords and lang */
+    const ft_dq_stopwords *stopwords;  /* or lists already loaded (used instead of stopwords_dir; not owned) */
     const char *keep_langs;     /* "en" (comma-separated) */
     int         min_words, max_words, min_chars, max_chars;  /* 1, 0, 0, 0 (0: no limit) */
     ft_dq_conflicts conflicts;  /* MAJORITY: keep the records with the most frequent label (a tie drops all) */

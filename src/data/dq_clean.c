@@ -441,9 +441,12 @@ int ft_dq_clean(ft_dq_table *t, uint8_t *keep, const ft_dq_clean_options *o, ft_
         need_stem |= s == FT_DQ_STEP_STEM;
         need_sc |= s == FT_DQ_STEP_URLS || s == FT_DQ_STEP_MENTIONS || s == FT_DQ_STEP_HASHTAGS;
     }
-    if (need_sw) {
+    ft_dq_stopwords *own_sw = NULL;
+    if (need_sw && o->stopwords) c.sw = (ft_dq_stopwords *)o->stopwords;
+    else if (need_sw) {
         if (!o->stopwords_dir) return ft_error(FT_ERR_INVALID, "clean: the stopwords and lang steps need the stop-word folder");
-        rc = ft_dq_stopwords_load(&c.sw, o->stopwords_dir);
+        rc = ft_dq_stopwords_load(&own_sw, o->stopwords_dir);
+        c.sw = own_sw;
     }
     if (rc == FT_OK && need_stem) rc = ft_dq_stemmer_new(&c.stem, o->stemmer ? o->stemmer : (o->lang ? o->lang : "en"));
     if (rc == FT_OK && need_sc) rc = ft__dq_scanner_new(&c.sc);
@@ -476,7 +479,7 @@ int ft_dq_clean(ft_dq_table *t, uint8_t *keep, const ft_dq_clean_options *o, ft_
     }
     st->kept = 0;
     for (int64_t i = 0; i < t->n; i++) st->kept += keep[i];
-    ft_dq_stopwords_free(c.sw);
+    ft_dq_stopwords_free(own_sw);
     ft_dq_stemmer_free(c.stem);
     ft__dq_scanner_free(c.sc);
     return rc;

@@ -76,7 +76,7 @@ static int count_add(str_table *t, const char *key, int64_t by) {
         t->e = q;
         t->cap = nc;
     }
-    t->e[t->n].key = strdup(key);
+    t->e[t->n].key = ft__dq_utf8_valid_copy(key, strlen(key));
     if (!t->e[t->n].key) return ft_error(FT_ERR_NOMEM, "out of memory (counts)");
     t->e[t->n].count = by;
     t->e[t->n].first = 0;
@@ -212,7 +212,7 @@ static int pair_snippets(const ft_dq_pair *p, int64_t np, int64_t max, char **ta
             const char *s = side ? tb[p[k].b] : ta[p[k].a];
             size_t n = 0, chars = 0;
             while (s[n] && chars < 160) { n++; while (((unsigned char)s[n] & 0xC0) == 0x80) n++; chars++; }
-            (*text)[2 * k + side] = strndup(s, n);
+            (*text)[2 * k + side] = ft__dq_utf8_valid_copy(s, n);
             if (!(*text)[2 * k + side]) return ft_error(FT_ERR_NOMEM, "out of memory (pairs)");
             (*line)[2 * k + side] = side ? u->line[p[k].b] : t->line[p[k].a];
         }
@@ -236,7 +236,8 @@ static int inspect_body(ft_dq_report *r, const ft_dq_table *t, const ft_dq_table
     r->empty = calloc((size_t)(t->nfields ? t->nfields : 1), sizeof *r->empty);
     if (!r->fields || !r->present || !r->empty) return ft_error(FT_ERR_NOMEM, "out of memory (report)");
     for (int f = 0; f < t->nfields; f++) {
-        if (!(r->fields[f] = strdup(t->fields[f]))) return ft_error(FT_ERR_NOMEM, "out of memory (report)");
+        if (!(r->fields[f] = ft__dq_utf8_valid_copy(t->fields[f], strlen(t->fields[f]))))
+            return ft_error(FT_ERR_NOMEM, "out of memory (report)");
         for (int64_t i = 0; i < n; i++) {
             const char *c = t->cell[i * t->nfields + f];
             if (!c) continue;
@@ -245,10 +246,10 @@ static int inspect_body(ft_dq_report *r, const ft_dq_table *t, const ft_dq_table
         }
     }
     ft__sb tf = {0};
-    for (int k = 0; k < t->n_text; k++) { if (k) ft__sb_putc(&tf, ','); ft__sb_puts(&tf, t->fields[t->text[k]]); }
+    for (int k = 0; k < t->n_text; k++) { if (k) ft__sb_putc(&tf, ','); ft__sb_puts(&tf, r->fields[t->text[k]]); }
     if (!tf.p) ft__sb_puts(&tf, "");
     r->text_fields = ft__sb_take(&tf, NULL);
-    if (t->label >= 0) r->label_field = strdup(t->fields[t->label]);
+    if (t->label >= 0) r->label_field = strdup(r->fields[t->label]);
     if (!r->text_fields || (t->label >= 0 && !r->label_field)) return ft_error(FT_ERR_NOMEM, "out of memory (report)");
 
     /* exact duplicates and label conflicts */
@@ -448,8 +449,8 @@ int ft_dq_inspect(ft_dq_report *r, const ft_dq_table *t, const ft_dq_table *vali
     ft_dq_scanner *sc = NULL;
     ft_dq_stopwords *sw = NULL;
     int rc = ft__dq_scanner_new(&sc);
-    if (rc == FT_OK && o.stopwords_dir) rc = ft_dq_stopwords_load(&sw, o.stopwords_dir);
-    if (rc == FT_OK) rc = inspect_body(r, t, valid, &o, texts, sc, sw);
+    if (rc == FT_OK && !o.stopwords && o.stopwords_dir) rc = ft_dq_stopwords_load(&sw, o.stopwords_dir);
+    if (rc == FT_OK) rc = inspect_body(r, t, valid, &o, texts, sc, o.stopwords ? (ft_dq_stopwords *)o.stopwords : sw);
     free_texts(texts, t->n);
     ft__dq_scanner_free(sc);
     ft_dq_stopwords_free(sw);

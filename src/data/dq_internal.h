@@ -40,6 +40,8 @@ int ft__dq_lower(const char *s, size_t n, char **out, size_t *out_len);
 /* Unicode characters (non-continuation bytes) and whitespace-separated words. */
 int64_t ft__dq_count_chars(const char *s, size_t n);
 int64_t ft__dq_count_ws_words(const char *s, size_t n);
+/* A malloc'd copy of s[0..n) with every invalid UTF-8 byte replaced by U+FFFD (for JSON and HTML output). */
+char   *ft__dq_utf8_valid_copy(const char *s, size_t n);
 
 /* ---- dq_table.c ---- */
 /* Replaces the text units of cell (i, field) through fn: a string cell is one unit; a nested JSON value

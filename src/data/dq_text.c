@@ -141,3 +141,17 @@ int64_t ft__dq_count_ws_words(const char *s, size_t n) {
     }
     return k;
 }
+
+char *ft__dq_utf8_valid_copy(const char *s, size_t n) {
+    char *o = malloc(n * 3 + 1);   /* an invalid byte becomes 3 bytes */
+    if (!o) return NULL;
+    size_t i = 0, w = 0;
+    while (i < n) {
+        size_t at = i;
+        int32_t cp = ft__dq_utf8_next(s, n, &i);
+        if (cp < 0) { memcpy(o + w, "\xEF\xBF\xBD", 3); w += 3; }
+        else { memcpy(o + w, s + at, i - at); w += i - at; }
+    }
+    o[w] = 0;
+    return o;
+}
