@@ -532,6 +532,21 @@ static void test_table_roundtrip(void **state) {
     assert_int_equal(t.line[0], 2);
     assert_int_equal(t.line[1], 3);
     ft_dq_table_free(&t);
+    /* cleaning a chat file changes the contents, never the roles; the other keys stay */
+    {
+        const char *in = write_tmp("chat.jsonl", "{\"id\": 7, \"messages\": [{\"role\": \"User\", \"content\": \"HELLO  There\"}, "
+                                                 "{\"role\": \"assistant\", \"content\": \"<b>Hi</b>!\"}]}\n");
+        const char *outp = ft_test_path(g_tmp, "chat_clean.jsonl");
+        ft_dq_clean_options o = ft_dq_clean_default_options();
+        assert_int_equal(ft_dq_steps_parse("lower,html,space", o.steps, FT_DQ_STEPS * 2, &o.nsteps), FT_OK);
+        ft_dq_clean_stats st;
+        assert_int_equal(ft_dq_clean_file(in, outp, NULL, NULL, &o, &st), FT_OK);
+        char *text = NULL;
+        assert_int_equal(ft_file_read_all(outp, &text, NULL), FT_OK);
+        assert_string_equal(text, "{\"id\":7,\"messages\":[{\"role\":\"User\",\"content\":\"hello there\"},"
+                                  "{\"role\":\"assistant\",\"content\":\"hi!\"}]}\n");
+        free(text);
+    }
     /* DailyDialog: the turns are separate units for cleaning */
     assert_int_equal(ft_dq_table_load(&t, ft_test_path(g_tmp, "a.txt"), NULL), FT_OK);
     assert_string_equal(t.cell[0], "Hi there .\nHello !");
