@@ -346,6 +346,41 @@ static void test_inspect_planted(void **state) {
     ft_dq_table_free(&t);
 }
 
+/* real tweets (WNUT17): URLs, mentions and hashtags counted from the tokens by the fixture script */
+static void test_tweets(void **state) {
+    (void)state;
+    const cJSON *e = cJSON_GetObjectItem(g_exp, "tweets");
+    ft_dq_table t;
+    assert_int_equal(ft_dq_table_load(&t, ft_fixture("dataquality/tweets.txt"), NULL), FT_OK);
+    assert_int_equal(t.format, FT_DQ_TEXT);
+    ft_dq_report r;
+    assert_int_equal(ft_dq_inspect(&r, &t, NULL, NULL), FT_OK);
+    assert_int_equal(r.records, jnum(e, "records"));
+    assert_int_equal(r.hit_records[FT_DQ_HIT_URL], jnum(e, "url_records"));
+    assert_int_equal(r.hit_count[FT_DQ_HIT_URL], jnum(e, "url_matches"));
+    ft_dq_report_free(&r);
+    ft_dq_clean_options o = ft_dq_clean_default_options();
+    assert_int_equal(ft_dq_steps_parse("urls,mentions,hashtags", o.steps, FT_DQ_STEPS * 2, &o.nsteps), FT_OK);
+    uint8_t *keep = malloc((size_t)t.n);
+    ft_dq_clean_stats st;
+    assert_int_equal(ft_dq_clean(&t, keep, &o, &st), FT_OK);
+    printf("  tweets: %lld records, %lld with URLs, %lld with mentions, %lld with hashtags cleaned\n", (long long)t.n,
+           (long long)st.changed[0], (long long)st.changed[1], (long long)st.changed[2]);
+    assert_int_equal(st.changed[0], jnum(e, "url_records"));
+    assert_int_equal(st.changed[1], jnum(e, "mention_records"));
+    assert_int_equal(st.changed[2], jnum(e, "hashtag_records"));
+    for (int64_t i = 0; i < t.n; i++) {
+        const char *c = t.cell[i];
+        assert_null(strstr(c, "http://"));
+        assert_null(strstr(c, "https://"));
+        for (const char *p = c; *p; p++)
+            if ((*p == '@' || *p == '#') && (p == c || p[-1] == ' ') && ((p[1] | 0x20) >= 'a' && (p[1] | 0x20) <= 'z'))
+                fail_msg("record %lld still has %s", (long long)i, p);
+    }
+    free(keep);
+    ft_dq_table_free(&t);
+}
+
 /* ---- cleaning ---- */
 static char *clean_one(const char *steps, const char *text) {
     char json[1024];
@@ -639,6 +674,7 @@ int main(void) {
         cmocka_unit_test(test_inspect_sst2),
         cmocka_unit_test(test_inspect_dailydialog_bitext),
         cmocka_unit_test(test_inspect_planted),
+        cmocka_unit_test(test_tweets),
         cmocka_unit_test(test_clean_steps),
         cmocka_unit_test(test_clean_filters_and_log),
         cmocka_unit_test(test_clean_neardup_sst2),

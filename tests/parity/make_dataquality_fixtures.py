@@ -6,6 +6,8 @@ Real data (subsets of ../shared/data, copied so the tests do not depend on ../sh
   sst2_dev.tsv      the first 600 rows of SST-2 dev, plus 10 rows copied from sst2_train (planted leakage)
   dailydialog.txt   the first 300 dialogues of DailyDialog train (turns separated by __eou__)
   bitext.csv        the first 400 records of the Bitext customer-support CSV (multi-line quoted fields)
+  tweets.txt        the first 400 tweets of WNUT17 train (CC BY 4.0), their tokens joined by spaces, one a line:
+                    real @mentions, #hashtags and URLs
 Constructed:
   planted.jsonl     tweet-like records with URLs, e-mails, phone numbers, mentions, hashtags, HTML, one invalid
                     UTF-8 byte and one control character at known lines, and texts in French / German / Spanish
@@ -144,6 +146,32 @@ def main():
     exp["bitext"] = {"records": len(body), "fields": head, "intents": dict(collections.Counter(r[ii] for r in body)),
                      "exact_instruction": exact,
                      "categories": dict(collections.Counter(r[head.index("category")] for r in body))}
+
+    # WNUT17 tweets: tokens of each sentence joined by spaces; expectations from the tokens themselves
+    tweets, cur = [], []
+    with open(os.path.join(data, "wnut17/wnut17train.conll"), encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line.strip():
+                if cur:
+                    tweets.append(cur)
+                cur = []
+                if len(tweets) == 400:
+                    break
+                continue
+            cur.append(line.split("\t")[0])
+    with open(os.path.join(OUT, "tweets.txt"), "w", encoding="utf-8") as f:
+        for t in tweets:
+            f.write(" ".join(t) + "\n")
+    is_url = lambda w: re.match(r"(https?|ftp)://|www\.", w, re.I) is not None
+    # a token that starts with a mention / hashtag ("#pow#pow@x" is one tag followed by text)
+    is_mention = lambda w: re.match(r"@\w", w) is not None
+    is_tag = lambda w: re.match(r"#[^\W\d_]", w) is not None
+    exp["tweets"] = {"records": len(tweets),
+                     "url_records": sum(any(is_url(w) for w in t) for t in tweets),
+                     "url_matches": sum(is_url(w) for t in tweets for w in t),
+                     "mention_records": sum(any(is_mention(w) for w in t) for t in tweets),
+                     "hashtag_records": sum(any(is_tag(w) for w in t) for t in tweets)}
 
     # planted: one JSON object a line; line numbers are 1-based
     planted = [
