@@ -150,6 +150,24 @@ static void test_near_duplicates_constructed(void **state) {
     for (int64_t q = 0; q < npc; q++) assert_true(pc[q].a < N / 2 && pc[q].b >= N / 2);
     free(pc);
     free(p);
+    /* 5,000 copies of one text (and one of another case / punctuation): a star of 5,000 pairs, not 12.5 million */
+    {
+        enum { M = 5001 };
+        const char **many = malloc(M * sizeof *many);
+        for (int i = 0; i < M - 1; i++) many[i] = "thank you so much";
+        many[M - 1] = "Thank you, so much!";
+        ft_dq_pair *q = NULL;
+        int64_t nq = 0;
+        assert_int_equal(ft_dq_near_duplicates(&q, &nq, many, M, 0, &o), FT_OK);
+        assert_int_equal(nq, M - 1);
+        for (int64_t x = 0; x < nq; x++) { assert_int_equal(q[x].a, 0); assert_int_equal(q[x].b, x + 1); }
+        free(q);
+        /* across a boundary: every copy after it is paired with the first one before it */
+        assert_int_equal(ft_dq_near_duplicates(&q, &nq, many, M, 100, &o), FT_OK);
+        assert_int_equal(nq, M - 100);
+        free(q);
+        free(many);
+    }
     for (int i = 0; i < N; i++) {
         for (int s = 0; s < ns[i]; s++) free(sh[i][s]);
         free(sh[i]);

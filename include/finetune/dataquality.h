@@ -23,7 +23,11 @@
  *    (0.988 at s = 0.7, 0.53 at 0.5, 0.03 at 0.3). Candidates are then confirmed with the EXACT Jaccard
  *    similarity of their shingle sets >= threshold (0.7), so every reported pair has J >= threshold
  *    (precision 1 with respect to that definition) and recall is the LSH candidate probability above.
- *    Texts with the same shingle set (equal up to case and punctuation) are pairs with J = 1.
+ *    Texts with the same shingle set (equal up to case and punctuation) are pairs with J = 1; they form a group
+ *    that goes through the LSH once (10,000 copies of "thank you" cost one entry per band). A group of up to 64
+ *    texts reports all its pairs, a larger one only (first, other) pairs, and a near pair of two groups is reported
+ *    for every member pair (only the first member of a group larger than 64): every text that has a near duplicate
+ *    earlier in the list is still the b of some pair, which is what the counts and the cleaner use.
  *
  * 3. The report (ft_dq_inspect) and the cleaner (ft_dq_clean), below.
  *

@@ -94,6 +94,23 @@ static int push_pair(pair_vec *v, int64_t a, int64_t b, double j) {
     return FT_OK;
 }
 
+/* Records with the same shingle set form a group (its first record is the representative): only the
+ * representatives get signatures and go through the bands, so 10,000 copies of "thank you" cost one entry per band
+ * instead of 50 million candidate pairs. A group of up to FT_DQ_CLIQUE members reports all its pairs (J = 1); a
+ * larger one a star (representative, member). A confirmed pair of representatives is reported for every member pair
+ * of the two groups (only the representative of a group larger than FT_DQ_CLIQUE). */
+#define FT_DQ_CLIQUE 64
+
+typedef struct dq_group { int64_t first, n, *m; int has_first, has_second; } dq_group;
+typedef struct set_key { uint64_t h; int64_t rec; } set_key;
+static int cmp_set_key(const void *a, const void *b) { return cmp_band(a, b); }
+
+static int emit(pair_vec *out, int64_t a, int64_t b, double j, int cross, int64_t n_first) {
+    if (a > b) { int64_t t = a; a = b; b = t; }
+    if (cross && !(a < n_first && b >= n_first)) return FT_OK;
+    return push_pair(out, a, b, j);
+}
+
 int ft_dq_near_duplicates(ft_dq_pair **pairs, int64_t *npairs, const char *const *texts, int64_t n, int64_t n_first,
                           const ft_dq_minhash_options *opt) {
     ft_dq_minhash_options o = opt ? *opt : ft_dq_minhash_default_options();
@@ -104,44 +121,79 @@ int ft_dq_near_duplicates(ft_dq_pair **pairs, int64_t *npairs, const char *const
                         "and the threshold in (0, 1]", o.num_perm, o.bands);
     int cross = n_first > 0 && n_first < n;
     int rows = o.num_perm / o.bands;
-    uint64_t **set = calloc((size_t)(n ? n : 1), sizeof *set);
-    int64_t *ns = calloc((size_t)(n ? n : 1), sizeof *ns);
+    size_t n1 = (size_t)(n ? n : 1);
+    uint64_t **set = calloc(n1, sizeof *set);
+    int64_t *ns = calloc(n1, sizeof *ns);
     uint64_t *seeds = malloc((size_t)o.num_perm * sizeof *seeds);
-    uint64_t *sig = malloc((size_t)(n ? n : 1) * (size_t)o.num_perm * sizeof *sig);   /* [n * num_perm] */
-    band_key *keys = malloc((size_t)(n ? n : 1) * sizeof *keys);
+    set_key *sk = malloc(n1 * sizeof *sk);
+    int64_t *members = malloc(n1 * sizeof *members);
+    dq_group *g = calloc(n1, sizeof *g);
+    band_key *keys = malloc(n1 * sizeof *keys);
+    uint64_t *sig = NULL;      /* [ngroups * num_perm] */
+    int64_t ng = 0, nk = 0;
     pair_vec cand = {0}, out = {0};
     int rc = FT_OK;
-    if (!set || !ns || !seeds || !sig || !keys) { rc = ft_error(FT_ERR_NOMEM, "out of memory (minhash of %lld texts)", (long long)n); goto done; }
+    if (!set || !ns || !seeds || !sk || !members || !g || !keys) { rc = ft_error(FT_ERR_NOMEM, "out of memory (minhash of %lld texts)", (long long)n); goto done; }
     for (int p = 0; p < o.num_perm; p++) seeds[p] = mix64(o.seed * 0x9e3779b97f4a7c15ull + (uint64_t)p + 1);
     for (int64_t i = 0; i < n && rc == FT_OK; i++) {
         rc = shingle_set(texts[i] ? texts[i] : "", o.shingle, &set[i], &ns[i]);
-        uint64_t *sg = sig + (size_t)i * (size_t)o.num_perm;
+        if (rc == FT_OK && ns[i]) sk[nk++] = (set_key){fnv1a(0xcbf29ce484222325ull, set[i], (size_t)ns[i] * sizeof **set), i};
+    }
+    if (rc != FT_OK) goto done;
+    /* groups of equal shingle sets (equal hash and equal contents; members in record order) */
+    if (nk) qsort(sk, (size_t)nk, sizeof *sk, cmp_set_key);
+    int64_t nm = 0;
+    for (int64_t s0 = 0; s0 < nk;) {
+        int64_t e = s0 + 1;
+        while (e < nk && sk[e].h == sk[s0].h) e++;
+        /* within one hash: split by contents (a collision is one more group) */
+        for (int64_t x = s0; x < e; x++) {
+            if (sk[x].rec < 0) continue;
+            int64_t r0 = sk[x].rec;
+            dq_group *G = &g[ng++];
+            G->first = r0;
+            G->m = members + nm;
+            for (int64_t y = x; y < e; y++) {
+                int64_t r = sk[y].rec;
+                if (r < 0 || ns[r] != ns[r0] || memcmp(set[r], set[r0], (size_t)ns[r] * sizeof **set)) continue;
+                members[nm++] = r;
+                G->n++;
+                G->has_first |= r < n_first;
+                G->has_second |= r >= n_first;
+                if (y > x) sk[y].rec = -1;
+            }
+        }
+        s0 = e;
+    }
+    sig = malloc((size_t)(ng ? ng : 1) * (size_t)o.num_perm * sizeof *sig);
+    if (!sig) { rc = ft_error(FT_ERR_NOMEM, "out of memory (minhash signatures)"); goto done; }
+    for (int64_t k = 0; k < ng; k++) {
+        int64_t i = g[k].first;
+        uint64_t *sg = sig + (size_t)k * (size_t)o.num_perm;
         for (int p = 0; p < o.num_perm; p++) sg[p] = UINT64_MAX;
-        for (int64_t k = 0; k < ns[i]; k++)
+        for (int64_t q = 0; q < ns[i]; q++)
             for (int p = 0; p < o.num_perm; p++) {
-                uint64_t h = mix64(set[i][k] ^ seeds[p]);
+                uint64_t h = mix64(set[i][q] ^ seeds[p]);
                 if (h < sg[p]) sg[p] = h;
             }
     }
-    /* banding: per band, sort (band hash, record) and pair the records of equal hashes */
+    /* banding over the groups: per band, sort (band hash, group) and pair the groups of equal hashes */
     for (int bnd = 0; bnd < o.bands && rc == FT_OK; bnd++) {
-        int64_t m = 0;
-        for (int64_t i = 0; i < n; i++) {
-            if (!ns[i]) continue;
-            const uint64_t *sg = sig + (size_t)i * (size_t)o.num_perm + (size_t)bnd * (size_t)rows;
-            keys[m++] = (band_key){fnv1a(0xcbf29ce484222325ull + (uint64_t)bnd, sg, (size_t)rows * sizeof *sg), i};
+        for (int64_t k = 0; k < ng; k++) {
+            const uint64_t *sg = sig + (size_t)k * (size_t)o.num_perm + (size_t)bnd * (size_t)rows;
+            keys[k] = (band_key){fnv1a(0xcbf29ce484222325ull + (uint64_t)bnd, sg, (size_t)rows * sizeof *sg), k};
         }
-        qsort(keys, (size_t)m, sizeof *keys, cmp_band);
-        for (int64_t s = 0; s < m && rc == FT_OK;) {
-            int64_t e = s + 1;
-            while (e < m && keys[e].h == keys[s].h) e++;
-            for (int64_t x = s; x < e && rc == FT_OK; x++)
+        if (ng) qsort(keys, (size_t)ng, sizeof *keys, cmp_band);
+        for (int64_t s0 = 0; s0 < ng && rc == FT_OK;) {
+            int64_t e = s0 + 1;
+            while (e < ng && keys[e].h == keys[s0].h) e++;
+            for (int64_t x = s0; x < e && rc == FT_OK; x++)
                 for (int64_t y = x + 1; y < e && rc == FT_OK; y++) {
-                    int64_t a = keys[x].rec, b = keys[y].rec;
-                    if (cross && !(a < n_first && b >= n_first)) continue;
-                    rc = push_pair(&cand, a, b, 0);
+                    const dq_group *A = &g[keys[x].rec], *B = &g[keys[y].rec];
+                    if (cross && !((A->has_first && B->has_second) || (B->has_first && A->has_second))) continue;
+                    rc = push_pair(&cand, keys[x].rec, keys[y].rec, 0);
                 }
-            s = e;
+            s0 = e;
         }
         /* keep the candidate list short: sort and drop repeats after every band */
         if (cand.n > 1) {
@@ -152,14 +204,26 @@ int ft_dq_near_duplicates(ft_dq_pair **pairs, int64_t *npairs, const char *const
             cand.n = u;
         }
     }
-    for (int64_t k = 0; k < cand.n && rc == FT_OK; k++) {
-        int64_t a = cand.p[k].a, b = cand.p[k].b;
-        double j = jaccard(set[a], ns[a], set[b], ns[b]);
-        if (j >= o.threshold) rc = push_pair(&out, a, b, j);
+    /* within groups: J = 1 */
+    for (int64_t k = 0; k < ng && rc == FT_OK; k++) {
+        const dq_group *G = &g[k];
+        for (int64_t x = 0; x < G->n && rc == FT_OK; x++)
+            for (int64_t y = x + 1; y < G->n && rc == FT_OK && (x == 0 || G->n <= FT_DQ_CLIQUE); y++)
+                rc = emit(&out, G->m[x], G->m[y], 1.0, cross, n_first);
     }
+    /* confirmed candidates, expanded to the members */
+    for (int64_t k = 0; k < cand.n && rc == FT_OK; k++) {
+        const dq_group *A = &g[cand.p[k].a], *B = &g[cand.p[k].b];
+        double j = jaccard(set[A->first], ns[A->first], set[B->first], ns[B->first]);
+        if (j < o.threshold) continue;
+        int64_t na = A->n <= FT_DQ_CLIQUE ? A->n : 1, nb = B->n <= FT_DQ_CLIQUE ? B->n : 1;
+        for (int64_t x = 0; x < na && rc == FT_OK; x++)
+            for (int64_t y = 0; y < nb && rc == FT_OK; y++) rc = emit(&out, A->m[x], B->m[y], j, cross, n_first);
+    }
+    if (rc == FT_OK && out.n > 1) qsort(out.p, (size_t)out.n, sizeof *out.p, cmp_pair);
 done:
     if (set) for (int64_t i = 0; i < n; i++) free(set[i]);
-    free(set); free(ns); free(seeds); free(sig); free(keys); free(cand.p);
+    free(set); free(ns); free(seeds); free(sig); free(keys); free(cand.p); free(sk); free(members); free(g);
     if (rc != FT_OK) { free(out.p); return rc; }
     *pairs = out.p;
     *npairs = out.n;
