@@ -634,6 +634,11 @@ static void test_cli(void **state) {
                                       ft_fixture("dataquality/sst2_train.tsv"), clean), 0);
     assert_non_null(strstr(out, "neardup"));
     free(out);
+    /* the default steps on a file without labels: conflicts is skipped, said so */
+    assert_int_equal(ft_test_finetune(&out, "data clean %s --out %s", ft_fixture("dataquality/dailydialog.txt"),
+                                      ft_test_path(g_tmp, "dd_clean.txt")), 0);
+    assert_non_null(strstr(out, "conflicts  0 records dropped (skipped: no label field)"));
+    free(out);
     assert_int_equal(ft_test_finetune(&out, "data clean %s --out %s --steps bogus", ft_fixture("dataquality/sst2_train.tsv"), clean), 1);
     assert_non_null(strstr(out, "unknown cleaning step 'bogus'"));
     free(out);

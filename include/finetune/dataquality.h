@@ -265,7 +265,8 @@ typedef enum ft_dq_step {
     FT_DQ_STEP_NEARDUP,     /* "neardup": records with a near duplicate (MinHash) among the kept earlier ones dropped */
     FT_DQ_STEP_LENGTH,      /* "length": records outside [min_words, max_words] / [min_chars, max_chars] dropped */
     FT_DQ_STEP_LANG,        /* "lang": records whose guessed language is not in keep_langs dropped ("und" kept) */
-    FT_DQ_STEP_CONFLICTS,   /* "conflicts": identical texts with different labels: majority / drop / report */
+    FT_DQ_STEP_CONFLICTS,   /* "conflicts": identical texts with different labels: majority / drop / report
+                               (skipped when the table has no label field) */
     FT_DQ_STEPS
 } ft_dq_step;
 const char *ft_dq_step_name(ft_dq_step s);
@@ -294,7 +295,8 @@ typedef struct ft_dq_clean_stats {
     int     steps[FT_DQ_STEPS * 2];
     int64_t changed[FT_DQ_STEPS * 2];  /* records changed (text steps) or dropped (filters) by step k */
     int64_t records, kept;
-    int64_t conflict_texts;            /* identical texts with different labels found by "conflicts" */
+    int64_t conflict_texts;            /* identical texts with different labels found by "conflicts"; -1: the
+                                          table has no label field, the step was skipped */
 } ft_dq_clean_stats;
 
 /* Runs the steps over t in place; keep[t->n] (caller-allocated) ends 1 for the records kept. */

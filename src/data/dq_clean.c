@@ -374,7 +374,7 @@ static int cmp_str(const void *x, const void *y) { return strcmp(*(const char *c
 
 static int step_conflicts(ft_dq_table *t, uint8_t *keep, const ft_dq_clean_options *o, int step, int64_t *dropped,
                           int64_t *conflicts) {
-    if (t->label < 0) return ft_error(FT_ERR_INVALID, "%s: the conflicts step needs a label field (--label-column)", t->path);
+    if (t->label < 0) { *conflicts = -1; return FT_OK; }   /* no labels, nothing to compare: skipped (stats say so) */
     text_rec *v = malloc((size_t)(t->n ? t->n : 1) * sizeof *v);
     const char **labs = malloc((size_t)(t->n ? t->n : 1) * sizeof *labs);
     if (!v || !labs) { free(v); free(labs); return ft_error(FT_ERR_NOMEM, "out of memory (conflicts)"); }
@@ -514,7 +514,8 @@ void ft_dq_clean_stats_print(const ft_dq_clean_stats *st, FILE *fp) {
         int s = st->steps[k];
         int filter = s >= FT_DQ_STEP_NEARDUP;
         fprintf(fp, "  %-10s %lld records %s", k_step_names[s], (long long)st->changed[k], filter ? "dropped" : "changed");
-        if (s == FT_DQ_STEP_CONFLICTS) fprintf(fp, " (%lld texts with conflicting labels)", (long long)st->conflict_texts);
+        if (s == FT_DQ_STEP_CONFLICTS && st->conflict_texts < 0) fprintf(fp, " (skipped: no label field)");
+        else if (s == FT_DQ_STEP_CONFLICTS) fprintf(fp, " (%lld texts with conflicting labels)", (long long)st->conflict_texts);
         fprintf(fp, "\n");
     }
 }
