@@ -124,8 +124,9 @@ static void test_dry_run_memory(void **s) {
     printf("SKIP: under AddressSanitizer the resident set holds its shadow memory and quarantine, not the plan\n");
     skip();
 #endif
-    const char *methods[] = {"--method full", "--method lora", "--method qlora --quant int8"};
-    for (int i = 0; i < 3; i++) {
+    const char *methods[] = {"--method full", "--method lora", "--method qlora --quant int8", "--method full --recompute attention",
+                             "--method full --recompute block"};
+    for (int i = 0; i < 5; i++) {
         char cmd[4096];
         sh("rm -rf " FT_TRAIN_TMP "dry");
         snprintf(cmd, sizeof cmd, "%s train %s --dry-run --out " FT_TRAIN_TMP "dry --threads 2 2>/dev/null", g_bin, methods[i]);
@@ -133,7 +134,7 @@ static void test_dry_run_memory(void **s) {
         sh("rm -rf " FT_TRAIN_TMP "dry");
         snprintf(cmd, sizeof cmd, "%s train %s --max-steps 2 --eval-batches 1 --out " FT_TRAIN_TMP "dry --threads 2 2>&1 >/dev/null", g_bin, methods[i]);
         double got = run_value(cmd, "peak RSS: ");
-        printf("  %-28s predicted peak RSS %.1f MiB, measured %.1f MiB (%+.1f%%)\n", methods[i], pred, got, 100.0 * (pred - got) / got);
+        printf("  %-36s predicted peak RSS %.1f MiB, measured %.1f MiB (%+.1f%%)\n", methods[i], pred, got, 100.0 * (pred - got) / got);
         assert_true(pred > 0 && got > 0);
         assert_true(pred > 0.9 * got && pred < 1.1 * got);
     }

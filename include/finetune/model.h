@@ -170,7 +170,7 @@ int  ft_model_backward(ft_model *m, float grad_scale);
  *                             of the forward are overwritten (by their gradient).
  *   ft_model_attention        the attention probabilities of the last forward, [L, B, NH, T, T] (query t, key j; 0 for
  *                             the future keys), kept by every forward for the backward anyway; valid until the next
- *                             forward. */
+ *                             forward. NULL under a recompute mode (ft_model_set_recompute), which keeps one layer's. */
 int ft_model_forward_embeds(ft_model *m, const int *ids, const int *targets, const float *word_embeds, int B, int T, float *loss);
 int ft_model_backward_embeds(ft_model *m, float *dword_embeds);
 const float *ft_model_attention(const ft_model *m);
@@ -188,6 +188,25 @@ int ft_model_quantize_base(ft_model *m, ft_dtype q);
 void ft_model_set_training(ft_model *m, int training, uint64_t seed);
 /* Label smoothing of the training loss (applied in training mode only). */
 void ft_model_set_label_smoothing(ft_model *m, float eps);
+
+/* Activation recomputation: what a forward keeps for the backward, trading compute for memory.
+ *   FT_RECOMPUTE_NONE       every layer's activations (the default; fastest)
+ *   FT_RECOMPUTE_ATTENTION  everything but the attention probabilities [B, NH, T, T] of each layer (the
+ *                           largest buffers at long T): one layer's worth, which the backward recomputes from
+ *                           the stored q, k, v before the attention backward of each layer
+ *   FT_RECOMPUTE_BLOCK      only each block's input (the residual stream [N, C] per layer) and one layer's
+ *                           working buffers: the backward reruns the block's forward before its backward
+ * The gradients are bit-identical in every mode: the recomputation calls the same kernels on the same inputs
+ * in the same order, and dropout masks (embedding, residual, attention, LoRA input) are regenerated from their
+ * (seed, layer, site) streams, so they replay exactly. The cost: one more attention forward per layer
+ * (attention), one more forward of every block (block). ft_model_activation_bytes / ft_model_prepare size the
+ * activation arena for the mode (one allocation); changing the mode re-plans it on the next prepare / forward.
+ * With a recompute mode on, ft_model_attention returns NULL (the probabilities of every layer are not kept). */
+typedef enum ft_recompute { FT_RECOMPUTE_NONE = 0, FT_RECOMPUTE_ATTENTION = 1, FT_RECOMPUTE_BLOCK = 2 } ft_recompute;
+void ft_model_set_recompute(ft_model *m, ft_recompute mode);
+/* "none" / "attention" / "block" -> *out; FT_ERR_INVALID naming the choices otherwise. */
+int  ft_recompute_from_name(const char *name, ft_recompute *out);
+const char *ft_recompute_name(ft_recompute mode);
 
 /* Inference with a KV cache (one sequence; see context.h for many sequences, adapters and threads). ft_model_kv_reset clears it (allocating for up to
  * max_seq_len tokens on first use). ft_model_decode runs n tokens at positions pos0.. (pos0 must

@@ -49,6 +49,8 @@ typedef struct ft_train_config {
     char  method[16], quant[16], lora_targets[512], freeze[512], train_only[512];
     int   lora_r, rslora;
     float lora_alpha, lora_dropout;
+    /* memory: activation recomputation (decoders; model.h ft_recompute) */
+    char  recompute[16];
     /* optimisation */
     char  optimizer[16], schedule[16];
     float lr, weight_decay, beta1, beta2, eps, momentum, warmup_ratio, max_grad_norm, label_smoothing, min_lr_ratio;

@@ -74,6 +74,8 @@ void ft_train_state_free(ft_train_state *s);   /* NULL: no-op */
 /* As ft_model_set_training / ft_model_set_label_smoothing, for this state. */
 void ft_train_state_set_training(ft_train_state *s, int training, uint64_t seed);
 void ft_train_state_set_label_smoothing(ft_train_state *s, float eps);
+/* As ft_model_set_recompute (model.h; mode an ft_recompute): what this state's forwards keep for backward. */
+void ft_train_state_set_recompute(ft_train_state *s, int mode);
 
 /* As ft_model_forward / ft_model_zero_grad / ft_model_backward (model.h), through the state's adapters:
  * logits [B*T, V] (ft_train_state_logits, valid until the next forward or backward) and the mean loss

@@ -25,19 +25,21 @@
 
 /* ------------------------------------------------------------ activations */
 
-/* the activation buffers for B x T: planned (arena == NULL, returns the bytes) or bound into arena */
+/* the activation buffers for B x T under the state's recompute mode: planned (arena == NULL, returns the
+ * bytes) or bound into arena. Ls / La: the layers that keep their own block / attention buffers (ft_acts). */
 static size_t acts_layout(ft_train_state *s, ft_acts *a, int B, int T, ft_arena *arena) {
     const ft_model_config *c = &s->m->cfg;
     size_t N = (size_t)B * T, L = (size_t)c->n_layer, C = (size_t)c->n_embd, V = (size_t)c->vocab_size;
+    size_t Ls = s->recompute == FT_RECOMPUTE_BLOCK ? 1 : L, La = s->recompute == FT_RECOMPUTE_NONE ? L : 1;
     size_t QKV = (size_t)ft_qkv_dim(c), F = (size_t)ft_fc_dim(c), I = (size_t)c->ffn_hidden;
     size_t AC = (size_t)c->n_head * c->head_dim, ATT = (size_t)B * c->n_head * T * T;
     size_t SC = C > AC ? C : AC;
     struct { float **p; size_t n; } f[] = {
         {&a->encoded, N * C},
-        {&a->ln1, L * N * C}, {&a->ln1_mean, L * N}, {&a->ln1_rstd, L * N},
-        {&a->qkv, L * N * QKV}, {&a->atty, L * N * AC}, {&a->att, L * ATT}, {&a->res2, L * N * C},
-        {&a->ln2, L * N * C}, {&a->ln2_mean, L * N}, {&a->ln2_rstd, L * N},
-        {&a->fch, L * N * F}, {&a->fch_act, L * N * I}, {&a->res3, L * N * C},
+        {&a->ln1, Ls * N * C}, {&a->ln1_mean, Ls * N}, {&a->ln1_rstd, Ls * N},
+        {&a->qkv, Ls * N * QKV}, {&a->atty, Ls * N * AC}, {&a->att, La * ATT}, {&a->res2, Ls * N * C},
+        {&a->ln2, Ls * N * C}, {&a->ln2_mean, Ls * N}, {&a->ln2_rstd, Ls * N},
+        {&a->fch, Ls * N * F}, {&a->fch_act, Ls * N * I}, {&a->res3, L * N * C},
         {&a->lnf, N * C}, {&a->lnf_mean, N}, {&a->lnf_rstd, N},
         {&a->logits, N * V}, {&a->losses, N}, {&a->scratch, N * SC},
         {&a->dres, N * C}, {&a->dln, N * C}, {&a->datty, N * AC}, {&a->dqkv, N * QKV},
@@ -68,17 +70,64 @@ static int prepare(ft_train_state *s, int B, int T) {
     if (B <= 0 || T <= 0) return ft_error(FT_ERR_INVALID, "batch %d x %d: sizes must be positive", B, T);
     if (T > c->max_seq_len)
         return ft_error(FT_ERR_RANGE, "sequence length %d exceeds the model's context of %d tokens", T, c->max_seq_len);
-    if (s->a.B == B && s->a.T == T) return FT_OK;
+    if (s->a.B == B && s->a.T == T && s->a.recompute == s->recompute) return FT_OK;
     ft_arena_free(&s->act_arena);
     memset(&s->a, 0, sizeof s->a);
     FT_TRY(ft_arena_init_on(&s->act_arena, acts_bytes(s, B, T), s->m->be));
     acts_layout(s, &s->a, B, T, &s->act_arena);
     s->a.B = B;
     s->a.T = T;
+    s->a.recompute = s->recompute;
     return FT_OK;
 }
 
 int ft_model_prepare(ft_model *m, int B, int T) { return prepare(&m->ts, B, T); }
+
+/* ------------------------------------------------------------ recompute modes */
+
+static const char *const k_recompute_names[] = {"none", "attention", "block"};
+
+int ft_recompute_from_name(const char *name, ft_recompute *out) {
+    for (int i = 0; i < 3; i++)
+        if (name && !strcmp(name, k_recompute_names[i])) { *out = (ft_recompute)i; return FT_OK; }
+    return ft_error(FT_ERR_INVALID, "recompute mode '%s': expected none, attention or block", name ? name : "(null)");
+}
+
+const char *ft_recompute_name(ft_recompute mode) {
+    return mode >= FT_RECOMPUTE_NONE && mode <= FT_RECOMPUTE_BLOCK ? k_recompute_names[mode] : "?";
+}
+
+/* the next prepare / forward lays the arena out again when the mode changes */
+void ft_train_state_set_recompute(ft_train_state *s, int mode) {
+    if (mode < FT_RECOMPUTE_NONE || mode > FT_RECOMPUTE_BLOCK) mode = FT_RECOMPUTE_NONE;
+    s->recompute = mode;
+}
+void ft_model_set_recompute(ft_model *m, ft_recompute mode) { ft_train_state_set_recompute(&m->ts, (int)mode); }
+
+/* layer l's buffers in the arena: its own, or (block recompute) the one set every layer shares; x is the
+ * block's input (the embeddings or the previous block's output), res3 its output, kept for every layer */
+static ft_block_io layer_io(const ft_train_state *s, int l) {
+    const ft_acts *a = &s->a;
+    const ft_model_config *c = &s->m->cfg;
+    size_t N = (size_t)a->B * a->T, C = (size_t)c->n_embd;
+    size_t QKV = (size_t)ft_qkv_dim(c), F = (size_t)ft_fc_dim(c), I = (size_t)c->ffn_hidden, AC = (size_t)c->n_head * c->head_dim;
+    size_t lN = (size_t)(a->recompute == FT_RECOMPUTE_BLOCK ? 0 : l) * N;
+    ft_block_io io = {
+        .x = l == 0 ? a->encoded : a->res3 + (size_t)(l - 1) * N * C,
+        .ln1 = a->ln1 + lN * C, .ln1_mean = a->ln1_mean + lN, .ln1_rstd = a->ln1_rstd + lN,
+        .qkv = a->qkv + lN * QKV, .atty = a->atty + lN * AC, .res2 = a->res2 + lN * C,
+        .ln2 = a->ln2 + lN * C, .ln2_mean = a->ln2_mean + lN, .ln2_rstd = a->ln2_rstd + lN,
+        .fch = a->fch + lN * F, .fch_act = a->fch_act + lN * I, .res3 = a->res3 + (size_t)l * N * C, .scratch = a->scratch,
+    };
+    return io;
+}
+
+/* layer l's attention probabilities [B, NH, T, T]: its own, or the one buffer of the recompute modes */
+static float *layer_att(const ft_train_state *s, int l) {
+    const ft_acts *a = &s->a;
+    size_t ATT = (size_t)a->B * s->m->cfg.n_head * a->T * a->T;
+    return a->att + (a->recompute == FT_RECOMPUTE_NONE ? (size_t)l : 0) * ATT;
+}
 
 /* ------------------------------------------------------------ linear layers (f32 or quantized) */
 
@@ -194,7 +243,7 @@ static void train_attention(void *ctx, int l, float *atty, const float *qkv) {
     const ft_model_config *c = &m->cfg;
     int NH = c->n_head, NKV = c->n_kv_head, HS = c->head_dim;
     int QKV = ft_qkv_dim(c), AC = NH * HS;
-    float *att = s->a.att + (size_t)l * h->B * NH * h->T * h->T;
+    float *att = layer_att(s, l);
     ft_attn_mask mk = {FT_ATTN_CAUSAL | (h->seg ? FT_ATTN_SEGMENTS : 0), NULL, h->seg};   /* packed examples: segments */
     m->be->attn_forward(m->be->ctx, atty, att, qkv, QKV, qkv + AC, QKV, qkv + AC + NKV * HS, QKV, &mk, h->B, h->T, NH, NKV, HS, attn_p(s),
                         site_seed(s->dropout_seed, l, 3));
@@ -202,6 +251,15 @@ static void train_attention(void *ctx, int l, float *atty, const float *qkv) {
 
 static void train_lora(void *ctx, int l, int slot, const float *inp, float *out, int ldo, int N) {
     ft__lora_forward(((train_hooks *)ctx)->s, l, slot, inp, out, ldo, N);
+}
+
+/* training's block ops over hooks th (forward, and the block recompute of backward: the same calls) */
+static ft_block_ops train_ops(ft_train_state *s, train_hooks *th) {
+    size_t wsn;
+    float *ws = ft__ts_ws(s, &wsn);
+    ft_block_ops ops = {.attention = train_attention, .lora = train_lora, .ctx = th, .ws = ws, .wsn = wsn,
+                        .resid_p = resid_p(s), .seed = s->dropout_seed};
+    return ops;
 }
 
 static int forward(ft_train_state *s, const int *ids, const int *targets, const int *pos, const int *seg, int B, int T, float *loss) {
@@ -213,7 +271,6 @@ static int forward(ft_train_state *s, const int *ids, const int *targets, const 
     size_t wsn;
     float *ws = ft__ts_ws(s, &wsn);
     int N = B * T, C = c->n_embd, V = c->vocab_size, L = c->n_layer;
-    int QKV = ft_qkv_dim(c), F = ft_fc_dim(c), I = c->ffn_hidden, AC = c->n_head * c->head_dim;
     for (int i = 0; i < N; i++) {
         if (ids[i] < 0 || ids[i] >= V)
             return ft_error(FT_ERR_RANGE, "token id %d at position %d is outside the vocabulary [0, %d)", ids[i], i, V);
@@ -239,17 +296,10 @@ static int forward(ft_train_state *s, const int *ids, const int *targets, const 
     }
     if (embd_p(s) > 0) be->dropout_forward(be->ctx, a->encoded, a->encoded, (size_t)N * C, embd_p(s), site_seed(s->dropout_seed, -1, 0));
     train_hooks th = {s, segp, B, T};
-    ft_block_ops ops = {.attention = train_attention, .lora = train_lora, .ctx = &th, .ws = ws, .wsn = wsn,
-                        .resid_p = resid_p(s), .seed = s->dropout_seed};
+    ft_block_ops ops = train_ops(s, &th);
     const float *x = a->encoded;
     for (int l = 0; l < L; l++) {
-        size_t lN = (size_t)l * N;
-        ft_block_io io = {
-            .x = x, .ln1 = a->ln1 + lN * C, .ln1_mean = a->ln1_mean + lN, .ln1_rstd = a->ln1_rstd + lN,
-            .qkv = a->qkv + lN * QKV, .atty = a->atty + lN * AC, .res2 = a->res2 + lN * C,
-            .ln2 = a->ln2 + lN * C, .ln2_mean = a->ln2_mean + lN, .ln2_rstd = a->ln2_rstd + lN,
-            .fch = a->fch + lN * F, .fch_act = a->fch_act + lN * I, .res3 = a->res3 + lN * C, .scratch = a->scratch,
-        };
+        ft_block_io io = layer_io(s, l);
         ft__block_forward(m, l, &io, N, a->pos, &ops);
         x = io.res3;
     }
@@ -314,13 +364,17 @@ static int backward(ft_train_state *s, float grad_scale) {
     const float *xL = L > 0 ? a->res3 + (size_t)(L - 1) * N * C : a->encoded;
     norm_backward(m, a->dres, gg(s, G_LNF_W), gg(s, G_LNF_B), a->dln, NULL, xL, ft_gp(m, G_LNF_W), a->lnf_mean, a->lnf_rstd, N);
 
+    train_hooks th = {s, segp, B, T};
+    ft_block_ops ops = train_ops(s, &th);
     for (int l = L - 1; l >= 0; l--) {
-        size_t lN = (size_t)l * N;
-        const float *x = l == 0 ? a->encoded : a->res3 + (lN - N) * C;
-        float *ln1 = a->ln1 + lN * C, *ln1m = a->ln1_mean + lN, *ln1r = a->ln1_rstd + lN;
-        float *qkv = a->qkv + lN * QKV, *atty = a->atty + lN * AC, *att = a->att + (size_t)l * B * NH * T * T;
-        float *res2 = a->res2 + lN * C, *ln2 = a->ln2 + lN * C, *ln2m = a->ln2_mean + lN, *ln2r = a->ln2_rstd + lN;
-        float *fch = a->fch + lN * F, *fcha = a->fch_act + lN * I;
+        ft_block_io io = layer_io(s, l);
+        /* block recompute: the block's forward again, from its stored input, into the shared buffers (the
+         * output it writes equals the stored one bit for bit) */
+        if (a->recompute == FT_RECOMPUTE_BLOCK) ft__block_forward(m, l, &io, N, a->pos, &ops);
+        const float *x = io.x;
+        const float *ln1 = io.ln1, *ln1m = io.ln1_mean, *ln1r = io.ln1_rstd, *qkv = io.qkv, *atty = io.atty;
+        const float *res2 = io.res2, *ln2 = io.ln2, *ln2m = io.ln2_mean, *ln2r = io.ln2_rstd, *fch = io.fch, *fcha = io.fch_act;
+        float *att = layer_att(s, l);
 
         /* MLP: dres holds d(res3); through the residual dropout into dln */
         const float *dmlp = a->dres;
@@ -337,6 +391,8 @@ static int backward(ft_train_state *s, float grad_scale) {
         if (resid_p(s) > 0) { be->dropout_backward(be->ctx, a->dln, a->dres, (size_t)N * C, resid_p(s), site_seed(s->dropout_seed, l, 1)); dat = a->dln; }
         ft__linear_backward(m, l, P_ATTN_W, a->datty, lg(s, l, P_ATTN_W), lg(s, l, P_ATTN_B), dat, atty, N, AC, C, ws, wsn);
         ft__lora_backward(s, l, P_ATTN_W, atty, dat, C, a->datty, N);
+        /* attention recompute: the probabilities again from the stored q, k, v (the output, equal to atty, is dropped) */
+        if (a->recompute == FT_RECOMPUTE_ATTENTION) train_attention(&th, l, a->scratch, qkv);
         ft_attn_mask mk = {FT_ATTN_CAUSAL | (segp ? FT_ATTN_SEGMENTS : 0), NULL, segp};
         be->attn_backward(be->ctx, a->dqkv, a->dqkv + AC, a->dqkv + AC + NKV * HS, a->datt, a->datty, qkv, QKV, qkv + AC, QKV,
                           qkv + AC + NKV * HS, QKV, att, &mk, B, T, NH, NKV, HS, attn_p(s), site_seed(s->dropout_seed, l, 3));
@@ -360,7 +416,7 @@ int ft_model_forward_embeds(ft_model *m, const int *ids, const int *targets, con
     return rc;
 }
 
-const float *ft_model_attention(const ft_model *m) { return m->ts.a.B ? m->ts.a.att : NULL; }
+const float *ft_model_attention(const ft_model *m) { return m->ts.a.B && m->ts.a.recompute == FT_RECOMPUTE_NONE ? m->ts.a.att : NULL; }
 
 int ft_model_backward_embeds(ft_model *m, float *dword_embeds) {
     ft_train_state *s = &m->ts;

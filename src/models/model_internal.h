@@ -18,17 +18,23 @@ enum { P_LN1_W, P_LN1_B, P_QKV_W, P_QKV_B, P_ATTN_W, P_ATTN_B, P_LN2_W, P_LN2_B,
 /* global slots */
 enum { G_WTE, G_WPE, G_LNF_W, G_LNF_B, G_LM_HEAD, G_COUNT };
 
-typedef struct ft_acts {      /* activations for B x T (N = B*T rows) */
+/* Activations for B x T (N = B*T rows). Which layers keep their own buffers depends on the recompute
+ * mode (model.h ft_recompute) the arena was laid out for: Ls = L with FT_RECOMPUTE_NONE / ATTENTION and
+ * 1 with FT_RECOMPUTE_BLOCK (every layer's forward writes the same buffers; backward reruns the block);
+ * La = L with FT_RECOMPUTE_NONE, else 1 (backward recomputes the probabilities from qkv). res3 always
+ * keeps every layer: the block outputs are the next blocks' inputs. */
+typedef struct ft_acts {
     int B, T;
+    int recompute;            /* ft_recompute the buffers were laid out for */
     float *encoded;           /* [N, C] embedding output = residual stream entering layer 0 */
-    float *ln1, *ln1_mean, *ln1_rstd;      /* [L, N, C], [L, N], [L, N] */
-    float *qkv;               /* [L, N, QKV] (after RoPE) */
-    float *atty;              /* [L, N, NH*HS] attention output before projection */
-    float *att;               /* [L, B, NH, T, T] softmax probabilities */
-    float *res2;              /* [L, N, C] residual after attention */
-    float *ln2, *ln2_mean, *ln2_rstd;      /* [L, N, C], [L, N], [L, N] */
-    float *fch;               /* [L, N, F] fc output (pre-activation) */
-    float *fch_act;           /* [L, N, I] activation output */
+    float *ln1, *ln1_mean, *ln1_rstd;      /* [Ls, N, C], [Ls, N], [Ls, N] */
+    float *qkv;               /* [Ls, N, QKV] (after RoPE) */
+    float *atty;              /* [Ls, N, NH*HS] attention output before projection */
+    float *att;               /* [La, B, NH, T, T] softmax probabilities */
+    float *res2;              /* [Ls, N, C] residual after attention */
+    float *ln2, *ln2_mean, *ln2_rstd;      /* [Ls, N, C], [Ls, N], [Ls, N] */
+    float *fch;               /* [Ls, N, F] fc output (pre-activation) */
+    float *fch_act;           /* [Ls, N, I] activation output */
     float *res3;              /* [L, N, C] layer output */
     float *lnf, *lnf_mean, *lnf_rstd;      /* [N, C], [N], [N] */
     float *logits;            /* [N, V] (dlogits in place during backward) */
@@ -77,6 +83,7 @@ struct ft_train_state {
     ft_arena grads, act_arena, lora_arena;
     int grads_ready;
     int training;              /* dropout on */
+    int recompute;             /* ft_recompute: what training forwards keep for backward */
     uint64_t dropout_seed;
     float label_smoothing;
     float *qws; size_t qws_floats;        /* extra states: their quantized-matmul workspace; own: NULL (the model's) */

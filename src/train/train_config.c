@@ -42,6 +42,7 @@ const ft_train_option ft_train_options[] = {
     {"max-chars", INT(max_chars), "0", "drop records longer than this (characters; 0 = no limit)"},
     {"method", STR(method), "full", "full (every weight not frozen), lora (adapters on a frozen f32 base), qlora (adapters on a quantized frozen base)"},
     {"quant", STR(quant), "nf4", "qlora base format: nf4 (4-bit NormalFloat, double-quantized scales) or int8 (absmax per row)"},
+    {"recompute", STR(recompute), "none", "activation recomputation (decoders): none (keep every activation), attention (recompute the attention probabilities in backward), block (keep only each block's input, rerun its forward in backward); same gradients, less memory, more compute"},
     {"lora-r", INT(lora_r), "8", "LoRA rank"},
     {"lora-alpha", FLT(lora_alpha), "16", "LoRA alpha (scale alpha/r)"},
     {"lora-dropout", FLT(lora_dropout), "0.05", "dropout on the LoRA branch input"},
@@ -241,6 +242,8 @@ int ft_train_config_validate(const ft_train_config *c) {
         return ft_error(FT_ERR_INVALID, "--method must be full, lora or qlora (got '%s')", c->method);
     if (strcmp(c->quant, "nf4") && strcmp(c->quant, "int8"))
         return ft_error(FT_ERR_INVALID, "--quant must be nf4 or int8 (got '%s')", c->quant);
+    if (strcmp(c->recompute, "none") && strcmp(c->recompute, "attention") && strcmp(c->recompute, "block"))
+        return ft_error(FT_ERR_INVALID, "--recompute must be none, attention or block (got '%s')", c->recompute);
     if (strcmp(c->method, "full") && (c->lora_r <= 0 || c->lora_alpha <= 0 || c->lora_dropout < 0 || c->lora_dropout >= 1))
         return ft_error(FT_ERR_INVALID, "LoRA needs --lora-r > 0, --lora-alpha > 0 and 0 <= --lora-dropout < 1");
     if (strcmp(c->task, "auto") && strcmp(c->task, "lm") && strcmp(c->task, "classify") && strcmp(c->task, "regress") &&

@@ -178,6 +178,9 @@ static int load_model(enc_task *t) {
             return ft_error(FT_ERR_INVALID, "%s: only one label (\"%s\") in the data; classification needs at least 2", c->data, t->train.labels->names[0]);
         eo.num_labels = K;
     }
+    if (strcmp(c->recompute, "none"))
+        return ft_error(FT_ERR_UNSUPPORTED, "--recompute %s: activation recomputation is implemented for decoders (language models); "
+                        "encoder tasks keep every activation (drop --recompute)", c->recompute);
     ft_dtype q = !strcmp(c->method, "qlora") ? (!strcmp(c->quant, "int8") ? FT_Q8_ROW : FT_NF4) : FT_F32;   /* quantized while it loads */
     FT_TRY(ft_encoder_load_quantized(&t->m, c->model, &eo, ft_backend_cpu(), q));
     const ft_encoder_config *ec = ft_encoder_get_config(t->m);

@@ -63,6 +63,9 @@ static int load_model(lm_task *t) {
         FT_TRY(ft_model_load_quantized(&t->model, c->model, ft_backend_cpu(), q));
     }
     ft_model_set_label_smoothing(t->model, c->label_smoothing);
+    ft_recompute rm;
+    FT_TRY(ft_recompute_from_name(c->recompute, &rm));
+    ft_model_set_recompute(t->model, rm);   /* before the dry-run plan and prepare: it sizes the activations */
     if (c->freeze[0]) { int n = ft_model_freeze(t->model, c->freeze); if (n < 0) return n; }
     if (c->train_only[0]) { int n = ft_model_train_only(t->model, c->train_only); if (n < 0) return n; }
     if (strcmp(c->method, "full")) {
@@ -366,11 +369,11 @@ static int lm_plan(ft_task *k, int64_t total_steps, char *buf, size_t cap) {
     snprintf(buf, cap,
              "plan: %s, %lld parameters (%lld trainable); %lld training / %lld validation examples; %lld steps of %d x %d x %d tokens\n"
              "memory (MiB): loaded now %.1f (weights %.1f, the rest: program, tokenizer, data); gradients %.1f; optimizer %.1f; "
-             "activations %.1f; generation cache %.1f; batches %.1f; checkpoint writing %.1f; BLAS buffers %.1f\n"
+             "activations %.1f (recompute %s); generation cache %.1f; batches %.1f; checkpoint writing %.1f; BLAS buffers %.1f\n"
              "predicted peak RSS: %.1f MiB",
              mc->model_type, (long long)np, (long long)ntr, (long long)t->split.n_train, (long long)t->split.n_val,
              (long long)total_steps, cfg->grad_accum, cfg->batch_size, cfg->seq_len,
-             base / MiB, w / MiB, g / MiB, o / MiB, act / MiB, kv / MiB, bat / MiB, sv / MiB, FT_BLAS_RSS_BYTES / MiB, peak / MiB);
+             base / MiB, w / MiB, g / MiB, o / MiB, act / MiB, cfg->recompute, kv / MiB, bat / MiB, sv / MiB, FT_BLAS_RSS_BYTES / MiB, peak / MiB);
     return FT_OK;
 }
 

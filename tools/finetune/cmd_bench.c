@@ -4,7 +4,10 @@
  *
  * --method full trains every weight; --method lora adds LoRA adapters (lora.h; dropout 0) on a frozen
  * base, so the step is forward + backward (input gradients of the base, adapter gradients) + AdamW on
- * the adapters only — the setting PyTorch + PEFT is compared with in bench/run.sh and bench/memory.sh.
+ * the adapters only — the setting PyTorch + PEFT is compared with in bench/run.sh and bench/memory.sh;
+ * --method qlora does the same over a quantized frozen base (--quant nf4, the default, or int8).
+ * --recompute none|attention|block times the step with activation recomputation (model.h ft_recompute):
+ * less activation memory (peak_rss) for more compute (train tok/s); bench/memory.sh tabulates both.
  *
  * --gen-precision bf16 times generation with the matmul weights in bf16 (bf16.h; with --skip-train the model is
  * made in bf16, so peak_rss is the bf16 model's).
@@ -61,7 +64,9 @@ int ft_cmd_bench(int argc, char **argv) {
         {"skip-train", 0, "only time generation", NULL},
         {"skip-generate", 0, "only time training", NULL},
         {"threads", 1, "threads (default: all cores)", NULL},
-        {"method", 1, "full (every weight trained, the default) or lora (adapters on a frozen base)", NULL},
+        {"method", 1, "full (every weight trained, the default), lora (adapters on a frozen base) or qlora (adapters on a quantized base)", NULL},
+        {"quant", 1, "qlora base format: nf4 (default) or int8", NULL},
+        {"recompute", 1, "activation recomputation: none (default), attention or block", NULL},
         {"lora-r", 1, "LoRA rank (default 8)", NULL},
         {"lora-alpha", 1, "LoRA alpha, scale alpha/r (default 16)", NULL},
         {"lora-targets", 1, "modules to adapt, comma-separated or all-linear (default: GPT-2 c_attn, Llama q_proj,v_proj)", NULL},
@@ -72,7 +77,8 @@ int ft_cmd_bench(int argc, char **argv) {
     };
     int prc = ft_parse_opts(argc, argv, opts,
                             "usage: finetune bench [--config FILE] [--batch-size B] [--seq-len T] [--steps N] "
-                            "[--method full|lora [--lora-r 8] [--lora-alpha 16] [--lora-targets LIST]] | [--adapters N [--prompt-len 16]]");
+                            "[--method full|lora|qlora [--quant nf4|int8] [--lora-r 8] [--lora-alpha 16] [--lora-targets LIST]] [--recompute none|attention|block] "
+                            "| [--adapters N [--prompt-len 16]]");
     if (prc) return prc == 1 ? 0 : prc;
     long B, T, steps, gen_tokens, threads, lora_r, n_adapters, prompt_len;
     double lora_alpha;
@@ -87,9 +93,19 @@ int ft_cmd_bench(int argc, char **argv) {
     }
     if (B <= 0 || T <= 0 || steps <= 0 || gen_tokens <= 0) { fprintf(stderr, "finetune bench: sizes must be positive\n"); return 2; }
     const char *method = ft_opt_str(opts, "method", "full");
-    int use_lora = !strcmp(method, "lora");
+    int use_qlora = !strcmp(method, "qlora"), use_lora = use_qlora || !strcmp(method, "lora");
     if (!use_lora && strcmp(method, "full")) {
-        fprintf(stderr, "finetune bench: --method must be full or lora (got '%s')\n", method);
+        fprintf(stderr, "finetune bench: --method must be full, lora or qlora (got '%s')\n", method);
+        return 2;
+    }
+    const char *quant = ft_opt_str(opts, "quant", "nf4");
+    if (strcmp(quant, "nf4") && strcmp(quant, "int8")) {
+        fprintf(stderr, "finetune bench: --quant must be nf4 or int8 (got '%s')\n", quant);
+        return 2;
+    }
+    ft_recompute recompute;
+    if (ft_recompute_from_name(ft_opt_str(opts, "recompute", "none"), &recompute) < 0) {
+        fprintf(stderr, "finetune bench: %s\n", ft_last_error());
         return 2;
     }
     if (use_lora && (lora_r <= 0 || lora_r > 4096 || !(lora_alpha > 0))) {
@@ -130,10 +146,12 @@ int ft_cmd_bench(int argc, char **argv) {
      * the generation timing makes its own bf16 copy below */
     int gen_only = ft_opt_flag(opts, "skip-train") && !use_lora && n_adapters == 0;
     ft_model *m;
-    if ((rc = ft_model_create_random_quantized(&m, &cfg, 1234, ft_backend_cpu(), gen_only ? gen_weights : FT_F32)) < 0)
-        return ft_cli_fail("bench", rc);
-    fprintf(stderr, "bench: %s, %.1fM parameters, %d threads, batch %ld x %ld\n", cfg.model_type,
-            (double)ft_model_param_count(m) / 1e6, ft_get_threads(), B, T);
+    ft_dtype q = use_qlora ? (!strcmp(quant, "int8") ? FT_Q8_ROW : FT_NF4) : gen_only ? gen_weights : FT_F32;
+    if ((rc = ft_model_create_random_quantized(&m, &cfg, 1234, ft_backend_cpu(), q)) < 0) return ft_cli_fail("bench", rc);
+    ft_model_set_recompute(m, recompute);
+    fprintf(stderr, "bench: %s, %.1fM parameters, %d threads, batch %ld x %ld, recompute %s, activations %.1f MiB\n", cfg.model_type,
+            (double)ft_model_param_count(m) / 1e6, ft_get_threads(), B, T, ft_recompute_name(recompute),
+            (double)ft_model_activation_bytes(m, (int)B, (int)T) / 1048576.0);
     if (use_lora) {
         ft_lora_config lc = ft_lora_default_config();
         lc.r = (int)lora_r;
@@ -144,8 +162,8 @@ int ft_cmd_bench(int argc, char **argv) {
             ft_model_free(m);
             return ft_cli_fail("bench", rc);
         }
-        fprintf(stderr, "bench: method lora, r %d, alpha %g, dropout 0, targets %s: %d adapters, %lld trainable of %lld parameters\n",
-                lc.r, (double)lc.alpha, *lora_targets ? lora_targets : "(family default)", ft_model_lora_count(m),
+        fprintf(stderr, "bench: method %s, r %d, alpha %g, dropout 0, targets %s: %d adapters, %lld trainable of %lld parameters\n",
+                use_qlora ? (q == FT_NF4 ? "qlora (nf4 base)" : "qlora (int8 base)") : "lora", lc.r, (double)lc.alpha, *lora_targets ? lora_targets : "(family default)", ft_model_lora_count(m),
                 (long long)ft_model_trainable_count(m), (long long)ft_model_param_count(m));
     } else fprintf(stderr, "bench: method full, %lld trainable parameters\n", (long long)ft_model_trainable_count(m));
     int status = 0;
