@@ -9,6 +9,8 @@
 # dropout 0, AdamW over the adapters only) and prints a markdown table of tokens/s (median of the timed
 # steps after one warm-up) and peak RSS (getrusage ru_maxrss, MB = 2^20 bytes, whole process).
 # Per-run logs (stderr: step times, trainable parameters, versions) go to $BENCH_LOG_DIR (default: a temp dir).
+# Then (issue 16) a second table: finetune's peak RSS and tokens/s with --recompute none / attention / block at
+# batch 4 x 1024, full and LoRA (see the RECOMPUTE_* variables below; RECOMPUTE_TABLE=0 skips it).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bin="$here/../build/finetune"
@@ -46,6 +48,10 @@ run_one() { # run_one TAG CMD... : runs CMD in a fresh process, stdout -> $logdi
   echo "  wall $(cut -d' ' -f1 "$logdir/$tag.time") s; other processes kept $(cat "$logdir/$tag.other") cores busy on average" >&2
 }
 
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2fx", a / b; else printf "n/a" }'; }
+other() { cat "$logdir/$1.other" 2>/dev/null || echo n/a; }
+
+if [ "${RECOMPUTE_ONLY:-0}" != 1 ]; then   # RECOMPUTE_ONLY=1: only the recomputation table below
 run_one ft_full "$bin" bench "${common[@]}" --method full "${extra[@]}"
 run_one ft_lora "$bin" bench "${common[@]}" --method lora "${lora[@]}" "${extra[@]}"
 if [ "$have_torch" = 1 ]; then
@@ -55,8 +61,6 @@ else
   echo "PyTorch / transformers / peft not installed: PyTorch columns are n/a (scripts/setup.sh --python, pip install peft)" >&2
   : >"$logdir/pt_full.out"; : >"$logdir/pt_lora.out"; echo n/a >"$logdir/pt_full.other"; echo n/a >"$logdir/pt_lora.other"
 fi
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2fx", a / b; else printf "n/a" }'; }
 
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); flags: ${common[*]} ${extra[*]:-}; logs: $logdir"
@@ -72,5 +76,35 @@ for m in full lora; do
 done
 echo "| QLoRA: pending (NF4 base + LoRA; being added separately, not measured here) | pending | pending | pending | pending | pending | pending |"
 echo
-other() { cat "$logdir/$1.other" 2>/dev/null || echo n/a; }
 echo "Cores kept busy by other processes during each run (0 = the machine was quiet): finetune full $(other ft_full), LoRA $(other ft_lora); PyTorch full $(other pt_full), LoRA $(other pt_lora)."
+fi
+
+# ---- activation recomputation (issue 16): peak RSS and tokens/s of --recompute none / attention / block at
+# batch 4 x 1024 on the GPT-2 124M shape, finetune only (the same gradients in every mode; test_recompute).
+# RECOMPUTE_TABLE=0 skips it; RECOMPUTE_METHODS (default "full lora") and RECOMPUTE_SHAPE (default
+# "--batch-size 4 --seq-len 1024") change it; RECOMPUTE_STEPS timed steps after the warm-up (default 1);
+# RECOMPUTE_ONLY=1 runs only this table.
+if [ "${RECOMPUTE_TABLE:-1}" != 0 ]; then
+  read -r -a rshape <<<"${RECOMPUTE_SHAPE:---batch-size 4 --seq-len 1024}"
+  rmethods="${RECOMPUTE_METHODS:-full lora}"
+  for m in $rmethods; do
+    margs=(--method "$m"); [ "$m" != full ] && margs+=("${lora[@]}")
+    for r in none attention block; do
+      run_one "rc_${m}_$r" "$bin" bench --skip-generate --steps "${RECOMPUTE_STEPS:-1}" "${margs[@]}" --recompute "$r" "${rshape[@]}"
+    done
+  done
+  echo
+  echo "Activation recomputation, finetune bench ${rshape[*]} (GPT-2 124M shape unless --config, f32; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)):"
+  echo
+  echo "| method | --recompute | activations (MiB, planned) | peak RSS (MB) | vs none | train tok/s | vs none | other cores busy |"
+  echo "|---|---|---|---|---|---|---|---|"
+  for m in $rmethods; do
+    base_rss=$(field peak_rss "$logdir/rc_${m}_none.out"); base_tok=$(field train "$logdir/rc_${m}_none.out")
+    for r in none attention block; do
+      f="$logdir/rc_${m}_$r"
+      act=$(sed -n 's/.*activations \([0-9.]*\) MiB.*/\1/p' "$f.err" | head -n1)
+      rss=$(field peak_rss "$f.out"); tok=$(field train "$f.out")
+      echo "| $m | $r | ${act:-n/a} | $rss | $(ratio "$rss" "$base_rss") | $tok | $(ratio "$tok" "$base_tok") | $(other "rc_${m}_$r") |"
+    done
+  done
+fi

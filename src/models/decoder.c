@@ -11,6 +11,11 @@
  *
  * Backward mirrors it. Shapes: N = B*T rows, C channels, QKV = (NH+2*NKV)*HS, F fc width, I hidden.
  *
+ * Activation recomputation (model.h ft_recompute): under "attention" the forward keeps one layer's attention
+ * probabilities and the backward recomputes each layer's from its stored q, k, v; under "block" it keeps only
+ * the block outputs (the next block's input) and one layer's working buffers, and the backward reruns each
+ * block's forward before its backward. Same kernels, same inputs, same dropout streams: same bits.
+ *
  * Training runs over a training state (model_internal.h, train_state.h): its activations, adapters, gradients
  * and dropout stream; the weights are only read. ft_model_forward / backward use the model's own state
  * (m->ts), which may also train the base weights; ft_train_state_forward / backward an extra one. */
@@ -20,6 +25,7 @@
 #include "finetune/ops.h"
 #include "finetune/status.h"
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -342,6 +348,44 @@ int ft_train_state_zero_grad(ft_train_state *s) {
 }
 int ft_model_zero_grad(ft_model *m) { return ft_train_state_zero_grad(&m->ts); }
 
+/* Where the backward can stop. The block's parameterised stages in forward order: 0 ln1, 1 qkv, 2 attention
+ * output, 3 ln2, 4 fc, 5 proj; stage st of layer l is position 6 l + st, the embeddings -1. first_trainable is
+ * the earliest position with a gradient to compute (a trainable base weight or bias, or a LoRA adapter), -2
+ * when the input gradient itself is asked for (attributions), INT_MAX when nothing below the head trains. A
+ * linear layer's input gradient is needed only when something trains before it (first < its position):
+ * with LoRA on a frozen base that drops the input-gradient matmul of the lowest adapted layer and everything
+ * under it (norm, embedding); with --freeze layers:0-k, the whole backward of the frozen bottom layers. */
+enum { STAGES = 6 };
+static int stage_of(int slot) {
+    switch (slot) {
+    case P_LN1_W: case P_LN1_B: return 0;
+    case P_QKV_W: case P_QKV_B: return 1;
+    case P_ATTN_W: case P_ATTN_B: return 2;
+    case P_LN2_W: case P_LN2_B: return 3;
+    case P_FC_W: case P_FC_B: return 4;
+    default: return 5;
+    }
+}
+
+static int first_trainable(const ft_train_state *s) {
+    if (s->input_grads) return -2;
+    if (gg(s, G_WTE) || gg(s, G_WPE)) return -1;
+    const ft_model *m = s->m;
+    int first = INT_MAX;
+    for (int k = 0; k < s->n_lora; k++) {
+        int p = s->lora[k].layer * STAGES + stage_of(s->lora[k].slot);
+        if (p < first) first = p;
+    }
+    static const int slots[] = {P_LN1_W, P_LN1_B, P_QKV_W, P_QKV_B, P_ATTN_W, P_ATTN_B, P_LN2_W, P_LN2_B, P_FC_W, P_FC_B, P_PROJ_W, P_PROJ_B};
+    for (int l = 0; l < m->cfg.n_layer && l * STAGES < first; l++)
+        for (size_t i = 0; i < sizeof slots / sizeof *slots; i++)
+            if (lg(s, l, slots[i])) {
+                int p = l * STAGES + stage_of(slots[i]);
+                if (p < first) first = p;
+            }
+    return first;
+}
+
 static int backward(ft_train_state *s, float grad_scale) {
     const ft_model *m = s->m;
     const ft_model_config *c = &m->cfg;
@@ -366,7 +410,9 @@ static int backward(ft_train_state *s, float grad_scale) {
 
     train_hooks th = {s, segp, B, T};
     ft_block_ops ops = train_ops(s, &th);
-    for (int l = L - 1; l >= 0; l--) {
+    int first = first_trainable(s);
+#define NEED_BELOW(l, st) (first < (l) * STAGES + (st))   /* something trains before stage st of layer l */
+    for (int l = L - 1; l >= 0 && NEED_BELOW(l + 1, 0); l--) {
         ft_block_io io = layer_io(s, l);
         /* block recompute: the block's forward again, from its stored input, into the shared buffers (the
          * output it writes equals the stored one bit for bit) */
@@ -379,28 +425,39 @@ static int backward(ft_train_state *s, float grad_scale) {
         /* MLP: dres holds d(res3); through the residual dropout into dln */
         const float *dmlp = a->dres;
         if (resid_p(s) > 0) { be->dropout_backward(be->ctx, a->dln, a->dres, (size_t)N * C, resid_p(s), site_seed(s->dropout_seed, l, 2)); dmlp = a->dln; }
-        ft__linear_backward(m, l, P_PROJ_W, a->dfch_act, lg(s, l, P_PROJ_W), lg(s, l, P_PROJ_B), dmlp, fcha, N, I, C, ws, wsn);
-        ft__lora_backward(s, l, P_PROJ_W, fcha, dmlp, C, a->dfch_act, N);
+        float *dfcha = NEED_BELOW(l, 5) ? a->dfch_act : NULL;
+        ft__linear_backward(m, l, P_PROJ_W, dfcha, lg(s, l, P_PROJ_W), lg(s, l, P_PROJ_B), dmlp, fcha, N, I, C, ws, wsn);
+        ft__lora_backward(s, l, P_PROJ_W, fcha, dmlp, C, dfcha, N);
+        if (!dfcha) return FT_OK;
         if (c->arch == FT_ARCH_GPT2) be->gelu_backward(be->ctx, a->dfch, a->dfch_act, fch, (size_t)N * I);
         else be->swiglu_backward(be->ctx, a->dfch, a->dfch_act, fch, N, I);
-        ft__linear_backward(m, l, P_FC_W, a->dln, lg(s, l, P_FC_W), lg(s, l, P_FC_B), a->dfch, ln2, N, C, F, ws, wsn);
-        ft__lora_backward(s, l, P_FC_W, ln2, a->dfch, F, a->dln, N);
+        float *dln2 = NEED_BELOW(l, 4) ? a->dln : NULL;
+        ft__linear_backward(m, l, P_FC_W, dln2, lg(s, l, P_FC_W), lg(s, l, P_FC_B), a->dfch, ln2, N, C, F, ws, wsn);
+        ft__lora_backward(s, l, P_FC_W, ln2, a->dfch, F, dln2, N);
+        if (!dln2) return FT_OK;
         norm_backward(m, a->dres, lg(s, l, P_LN2_W), lg(s, l, P_LN2_B), a->dln, a->dres, res2, ft_lp(m, l, P_LN2_W), ln2m, ln2r, N);
+        if (!NEED_BELOW(l, 3)) return FT_OK;
         /* attention: dres holds d(res2) */
         const float *dat = a->dres;
         if (resid_p(s) > 0) { be->dropout_backward(be->ctx, a->dln, a->dres, (size_t)N * C, resid_p(s), site_seed(s->dropout_seed, l, 1)); dat = a->dln; }
-        ft__linear_backward(m, l, P_ATTN_W, a->datty, lg(s, l, P_ATTN_W), lg(s, l, P_ATTN_B), dat, atty, N, AC, C, ws, wsn);
-        ft__lora_backward(s, l, P_ATTN_W, atty, dat, C, a->datty, N);
+        float *datty = NEED_BELOW(l, 2) ? a->datty : NULL;
+        ft__linear_backward(m, l, P_ATTN_W, datty, lg(s, l, P_ATTN_W), lg(s, l, P_ATTN_B), dat, atty, N, AC, C, ws, wsn);
+        ft__lora_backward(s, l, P_ATTN_W, atty, dat, C, datty, N);
+        if (!datty) return FT_OK;
         /* attention recompute: the probabilities again from the stored q, k, v (the output, equal to atty, is dropped) */
         if (a->recompute == FT_RECOMPUTE_ATTENTION) train_attention(&th, l, a->scratch, qkv);
         ft_attn_mask mk = {FT_ATTN_CAUSAL | (segp ? FT_ATTN_SEGMENTS : 0), NULL, segp};
         be->attn_backward(be->ctx, a->dqkv, a->dqkv + AC, a->dqkv + AC + NKV * HS, a->datt, a->datty, qkv, QKV, qkv + AC, QKV,
                           qkv + AC + NKV * HS, QKV, att, &mk, B, T, NH, NKV, HS, attn_p(s), site_seed(s->dropout_seed, l, 3));
         if (m->inv_freq) be->rope_backward(be->ctx, a->dqkv, a->pos, m->inv_freq, N, NH, NKV, HS);
-        ft__linear_backward(m, l, P_QKV_W, a->dln, lg(s, l, P_QKV_W), lg(s, l, P_QKV_B), a->dqkv, ln1, N, C, QKV, ws, wsn);
-        ft__lora_backward(s, l, P_QKV_W, ln1, a->dqkv, QKV, a->dln, N);
+        float *dln1 = NEED_BELOW(l, 1) ? a->dln : NULL;
+        ft__linear_backward(m, l, P_QKV_W, dln1, lg(s, l, P_QKV_W), lg(s, l, P_QKV_B), a->dqkv, ln1, N, C, QKV, ws, wsn);
+        ft__lora_backward(s, l, P_QKV_W, ln1, a->dqkv, QKV, dln1, N);
+        if (!dln1) return FT_OK;
         norm_backward(m, a->dres, lg(s, l, P_LN1_W), lg(s, l, P_LN1_B), a->dln, a->dres, x, ft_lp(m, l, P_LN1_W), ln1m, ln1r, N);
     }
+#undef NEED_BELOW
+    if (first >= 0) return FT_OK;   /* the embeddings do not train, and no input gradient is asked for */
     if (embd_p(s) > 0) be->dropout_backward(be->ctx, a->dres, a->dres, (size_t)N * C, embd_p(s), site_seed(s->dropout_seed, -1, 0));
     if (s->input_grads) return FT_OK;   /* a->dres = d(word-embedding output): the attributions' gradient */
     be->embedding_backward(be->ctx, gg(s, G_WTE), gg(s, G_WPE), a->dres, a->ids, a->pos, N, T, C);
