@@ -8,7 +8,11 @@
  *    (int8 base: every quantized backward is an input gradient that something below needs);
  *  - --freeze embeddings,layers:0-1 (full fine-tuning of the top layer only): the backward stops at layer 2's
  *    first norm, and the gradients it does compute equal those of the same parameters in a run where every
- *    parameter trains, bit for bit (the pruned work was dead). */
+ *    parameter trains, bit for bit (the pruned work was dead);
+ *  - the LM head in training mode runs only over the rows with a target (half the rows masked here): its
+ *    matmul sees n_targets rows, and the loss and every gradient (full fine-tuning, tied head trained) match
+ *    evaluation mode, which runs the head over every row (no dropout in this model, so the two modes compute
+ *    the same function). */
 #include "testutil.h"
 #include "finetune/backend.h"
 #include "finetune/lora.h"
@@ -16,6 +20,7 @@
 #include "finetune/ops.h"
 #include "finetune/status.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +34,7 @@ static const char *k_gpt2 =
 
 /* ---- the counting backend ---- */
 typedef struct counts {
+    int head_rows;                             /* rows of the last matmul_forward onto the vocabulary */
     int mm_dinp, mm_dw, mm_dbias, mm_calls;   /* matmul_backward: calls computing each output */
     int qmm_dinp;                              /* qmatmul_backward with an input gradient */
     int norm_bwd, emb_bwd;
@@ -59,10 +65,17 @@ static void count_embedding_backward(void *ctx, float *dwte, float *dwpe, const 
     ft_backend_cpu()->embedding_backward(ctx, dwte, dwpe, dout, ids, pos, N, T_, C);
 }
 
+static int g_vocab;
+static void count_matmul_forward(void *ctx, float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC) {
+    if (OC == g_vocab) g_n.head_rows = N;
+    ft_backend_cpu()->matmul_forward(ctx, out, inp, w, bias, N, C, OC);
+}
+
 static const ft_backend *counting_backend(void) {
     g_be = *ft_backend_cpu();
     g_be.name = "cpu-counting";
     g_be.matmul_backward = count_matmul_backward;
+    g_be.matmul_forward = count_matmul_forward;
     g_be.qmatmul_backward = count_qmatmul_backward;
     g_be.layernorm_backward = count_layernorm_backward;
     g_be.embedding_backward = count_embedding_backward;
@@ -163,8 +176,60 @@ static void test_frozen_bottom_layers(void **s) {
     ft_model_free(all);
 }
 
+/* a model without dropout: training and evaluation mode compute the same function */
+static const char *k_gpt2_nodrop =
+    "{\"model_type\":\"gpt2\",\"vocab_size\":96,\"n_positions\":64,\"n_embd\":64,\"n_layer\":2,\"n_head\":4,"
+    "\"layer_norm_epsilon\":1e-5,\"resid_pdrop\":0,\"embd_pdrop\":0,\"attn_pdrop\":0}";
+
+static void test_head_only_target_rows(void **s) {
+    (void)s;
+    ft_model_config cfg;
+    assert_int_equal(ft_model_config_from_json(&cfg, k_gpt2_nodrop, "test"), FT_OK);
+    g_vocab = cfg.vocab_size;
+    int V = cfg.vocab_size, ids[B * T], tg[B * T], n_tg = 0;
+    for (int i = 0; i < B * T; i++) {
+        ids[i] = (i * 7 + 3) % V;
+        tg[i] = (i % T) < T / 2 ? FT_IGNORE_INDEX : (i * 5 + 1) % V;   /* a prompt half without targets */
+        n_tg += tg[i] != FT_IGNORE_INDEX;
+    }
+    float loss[2];
+    float *grads[2] = {NULL, NULL};
+    size_t ng = 0;
+    int rows[2];
+    for (int training = 0; training < 2; training++) {
+        ft_model *m = NULL;
+        assert_int_equal(ft_model_create_random(&m, &cfg, 42, counting_backend()), FT_OK);
+        ft_model_set_training(m, training, 9);
+        memset(&g_n, 0, sizeof g_n);
+        assert_int_equal(ft_model_forward(m, ids, tg, NULL, NULL, B, T, &loss[training]), FT_OK);
+        rows[training] = g_n.head_rows;
+        assert_int_equal(ft_model_zero_grad(m), FT_OK);
+        assert_int_equal(ft_model_backward(m, 0.0f), FT_OK);
+        ng = 0;
+        for (int i = 0; i < ft_model_num_params(m); i++) ng += (size_t)ft_tensor_numel(&ft_model_param(m, i)->t);
+        grads[training] = malloc(sizeof(float) * ng);
+        size_t o = 0;
+        for (int i = 0; i < ft_model_num_params(m); i++) {
+            ft_param *p = ft_model_param(m, i);
+            memcpy(grads[training] + o, p->grad, ft_tensor_nbytes(&p->t));
+            o += (size_t)ft_tensor_numel(&p->t);
+        }
+        ft_model_free(m);
+    }
+    printf("  LM head rows: evaluation %d, training %d (%d of %d rows have a target); loss %.7f vs %.7f\n", rows[0], rows[1], n_tg,
+           B * T, (double)loss[0], (double)loss[1]);
+    assert_int_equal(rows[0], B * T);
+    assert_int_equal(rows[1], n_tg);
+    assert_true(fabsf(loss[0] - loss[1]) <= 1e-6f * fabsf(loss[0]));
+    assert_true(ft_check_close("every gradient, head over target rows vs over all rows", grads[1], grads[0], ng, 1e-5));
+    free(grads[0]);
+    free(grads[1]);
+    g_vocab = 0;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_head_only_target_rows),
         cmocka_unit_test(test_lora_skips_frozen_work),
         cmocka_unit_test(test_frozen_bottom_layers),
     };

@@ -150,7 +150,10 @@ int ft_model_prepare(ft_model *m, int B, int T);
  * within equal segment ids (packed examples). Token ids out of range -> FT_ERR_RANGE. */
 int ft_model_forward(ft_model *m, const int *ids, const int *targets, const int *pos, const int *seg,
                      int B, int T, float *loss);
-/* Logits [B*T, V] of the last forward (valid until the next backward). */
+/* Logits [B*T, V] of the last forward (valid until the next backward). In training mode (ft_model_set_training)
+ * with targets, the LM head runs only over the rows that have a target (prompt, padding and masked rows have no
+ * loss and no gradient, so their logits would be wasted work): the logits then hold those ft_model_num_targets
+ * rows, in order, [num_targets, V]. Evaluation mode always gives every row. */
 const float *ft_model_logits(const ft_model *m);
 /* Number of counted targets in the last forward. */
 int  ft_model_num_targets(const ft_model *m);

@@ -78,7 +78,8 @@ void ft_train_state_set_label_smoothing(ft_train_state *s, float eps);
 void ft_train_state_set_recompute(ft_train_state *s, int mode);
 
 /* As ft_model_forward / ft_model_zero_grad / ft_model_backward (model.h), through the state's adapters:
- * logits [B*T, V] (ft_train_state_logits, valid until the next forward or backward) and the mean loss
+ * logits [B*T, V] (ft_train_state_logits, valid until the next forward or backward; in training mode with
+ * targets only the rows with a target, as ft_model_logits) and the mean loss
  * over the targets; the backward ACCUMULATES the adapters' gradients (the base gets none). */
 int  ft_train_state_forward(ft_train_state *s, const int *ids, const int *targets, const int *pos, const int *seg,
                             int B, int T, float *loss);

@@ -51,13 +51,13 @@ static size_t acts_layout(ft_train_state *s, ft_acts *a, int B, int T, ft_arena 
         {&a->dres, N * C}, {&a->dln, N * C}, {&a->datty, N * AC}, {&a->dqkv, N * QKV},
         {&a->datt, ATT}, {&a->dfch, N * F}, {&a->dfch_act, N * I},
     };
-    int **iv[] = {&a->ids, &a->targets, &a->pos, &a->seg};
+    int **iv[] = {&a->ids, &a->targets, &a->pos, &a->seg, &a->head_rows, &a->head_targets};
     size_t nf = sizeof f / sizeof *f;
     ft_arena plan;
     ft_arena *ar = arena;
     if (!ar) { ft_arena_plan(&plan); ar = &plan; }
     for (size_t i = 0; i < nf; i++) *f[i].p = ft_arena_alloc(ar, f[i].n * sizeof(float));
-    for (size_t i = 0; i < 4; i++) *iv[i] = ft_arena_alloc(ar, N * sizeof(int));
+    for (size_t i = 0; i < sizeof iv / sizeof *iv; i++) *iv[i] = ft_arena_alloc(ar, N * sizeof(int));
     if (!arena) ft_arena_alloc(ar, ft__lora_act_floats(s, (int)N) * sizeof(float) + 64 * (size_t)(s->n_lora + 4));
     else ft__lora_bind_acts(s, ar, (int)N);
     return ar->used;
@@ -310,18 +310,39 @@ static int forward(ft_train_state *s, const int *ids, const int *targets, const 
         x = io.res3;
     }
     ft__norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, x, ft_gp(m, G_LNF_W), ft_gp(m, G_LNF_B), N);
-    ft__head_forward_ws(m, a->logits, a->lnf, N, ws, wsn);
 
     a->n_targets = 0;
-    if (targets) {
+    if (targets)
         for (int i = 0; i < N; i++)
             if (a->targets[i] != FT_IGNORE_INDEX) {
                 if (a->targets[i] < 0 || a->targets[i] >= V)
                     return ft_error(FT_ERR_RANGE, "target id %d at position %d is outside the vocabulary [0, %d)", a->targets[i], i, V);
                 a->n_targets++;
             }
-        ft__lm_head_loss(be, a->losses, NULL, a->logits, a->targets, N, V, 1.0f, smoothing(s));
-        double sum = be->loss_reduce(be->ctx, a->losses, (size_t)N);
+    /* training: the LM head (the largest matmul of small models) only over the rows that have a target;
+     * prompt, padding and masked rows have no loss and no gradient. Their normed inputs are gathered into
+     * scratch (free after the blocks; the backward reads it before any recompute uses it). */
+    const float *hx = a->lnf;
+    const int *ht = a->targets;
+    a->head_n = N;
+    a->head_compact = s->training && targets && a->n_targets < N;
+    if (a->head_compact) {
+        int R = 0;
+        for (int i = 0; i < N; i++)
+            if (a->targets[i] != FT_IGNORE_INDEX) {
+                a->head_rows[R] = i;
+                a->head_targets[R] = a->targets[i];
+                memcpy(a->scratch + (size_t)R * C, a->lnf + (size_t)i * C, sizeof(float) * (size_t)C);
+                R++;
+            }
+        a->head_n = R;
+        hx = a->scratch;
+        ht = a->head_targets;
+    }
+    ft__head_forward_ws(m, a->logits, hx, a->head_n, ws, wsn);
+    if (targets) {
+        ft__lm_head_loss(be, a->losses, NULL, a->logits, ht, a->head_n, V, 1.0f, smoothing(s));
+        double sum = be->loss_reduce(be->ctx, a->losses, (size_t)a->head_n);
         if (loss) *loss = a->n_targets ? (float)(sum / a->n_targets) : 0.0f;
     } else if (loss) *loss = 0.0f;
     return FT_OK;
@@ -401,10 +422,17 @@ static int backward(ft_train_state *s, float grad_scale) {
     const int *segp = a->has_seg ? a->seg : NULL;
     float scale = grad_scale > 0 ? grad_scale : (a->n_targets ? 1.0f / a->n_targets : 0.0f);
 
-    /* loss -> dlogits (in place) -> dlnf -> dres */
-    ft__lm_head_loss(be, a->losses, a->logits, a->logits, a->targets, N, V, scale, smoothing(s));
+    /* loss -> dlogits (in place) -> dlnf -> dres; a compacted head (training) writes its rows' input gradient
+     * into dres [head_n, C], scattered into dln (the other rows' is zero) */
+    int R = a->head_n;
+    ft__lm_head_loss(be, a->losses, a->logits, a->logits, a->head_compact ? a->head_targets : a->targets, R, V, scale, smoothing(s));
     ft__lm_head h = lm_head(m, gg(s, c->tied_embeddings ? G_WTE : G_LM_HEAD));
-    ft__lm_head_backward(be, &h, a->dln, a->logits, a->lnf, N, ws, wsn);
+    if (a->head_compact) {
+        ft__lm_head_backward(be, &h, a->dres, a->logits, a->scratch, R, ws, wsn);
+        memset(a->dln, 0, sizeof(float) * (size_t)N * C);
+        for (int r = 0; r < R; r++)
+            memcpy(a->dln + (size_t)a->head_rows[r] * C, a->dres + (size_t)r * C, sizeof(float) * (size_t)C);
+    } else ft__lm_head_backward(be, &h, a->dln, a->logits, a->lnf, N, ws, wsn);
     const float *xL = L > 0 ? a->res3 + (size_t)(L - 1) * N * C : a->encoded;
     norm_backward(m, a->dres, gg(s, G_LNF_W), gg(s, G_LNF_B), a->dln, NULL, xL, ft_gp(m, G_LNF_W), a->lnf_mean, a->lnf_rstd, N);
 

@@ -50,6 +50,10 @@ typedef struct ft_acts {
     float *dfch_act;          /* [N, I] */
     int   *ids, *targets, *pos, *seg;      /* [N] copies of the last forward's inputs */
     int    has_seg, has_targets, n_targets;
+    /* the LM head's rows: all N, or (training with targets) only the n_targets rows with a target: head_rows
+     * [head_n] their positions, head_targets [head_n] their targets, their normed inputs compacted into scratch */
+    int   *head_rows, *head_targets;       /* [N] */
+    int    head_n, head_compact;
 } ft_acts;
 
 typedef struct ft_lora {
