@@ -10,12 +10,15 @@
  *  - memory: ft_model_activation_bytes shrinks by exactly what each mode leaves out — attention: L-1 layers
  *    of [B, NH, T, T] probabilities; block: L-1 layers of every per-block buffer on top — and
  *    ft_model_attention is NULL under a recompute mode.
+ *  - training states (train_state.h): a LoRA state over a shared base under attention / block gives the adapter
+ *    gradients of a state without recomputation, bit for bit;
  *  - names: ft_recompute_from_name / ft_recompute_name round trip, bad names rejected. */
 #include "testutil.h"
 #include "finetune/backend.h"
 #include "finetune/lora.h"
 #include "finetune/model.h"
 #include "finetune/status.h"
+#include "finetune/train_state.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,12 +179,64 @@ static void test_names(void **s) {
     assert_int_equal(ft_recompute_from_name(NULL, &r), FT_ERR_INVALID);
 }
 
+/* an extra training state's adapter gradients under each mode */
+static void test_train_state_modes(void **s) {
+    (void)s;
+    ft_model_config cfg;
+    assert_int_equal(ft_model_config_from_json(&cfg, k_llama, "test"), FT_OK);
+    ft_model *base = NULL;
+    assert_int_equal(ft_model_create_random(&base, &cfg, 42, ft_backend_cpu()), FT_OK);
+    int V = cfg.vocab_size, ids[B * T], tg[B * T];
+    for (int i = 0; i < B * T; i++) { ids[i] = (i * 3 + 1) % V; tg[i] = (i * 11 + 2) % V; }
+    float *ref = NULL;
+    size_t n = 0;
+    for (int mode = 0; mode < 3; mode++) {
+        ft_lora_config lc = ft_lora_default_config();
+        lc.dropout = 0.2f;
+        snprintf(lc.targets, sizeof lc.targets, "all-linear");
+        ft_train_state *st;
+        assert_int_equal(ft_train_state_create(&st, base, &lc, 5), FT_OK);
+        for (int i = 0; i < ft_train_state_num_params(st); i++) {   /* B non-zero: gradients flow through every adapter */
+            ft_param *p = ft_train_state_param(st, i);
+            float *d = p->t.data;
+            for (int64_t j = 0; j < ft_tensor_numel(&p->t); j++) if (strstr(p->name, ".B")) d[j] = 0.02f * (float)((j + i) % 7 - 3);
+        }
+        ft_train_state_set_recompute(st, mode);
+        ft_train_state_set_training(st, 1, 77);
+        float loss;
+        assert_int_equal(ft_train_state_forward(st, ids, tg, NULL, NULL, B, T, &loss), FT_OK);
+        assert_int_equal(ft_train_state_zero_grad(st), FT_OK);
+        assert_int_equal(ft_train_state_backward(st, 0.0f), FT_OK);
+        size_t k = 0;
+        for (int i = 0; i < ft_train_state_num_params(st); i++) k += (size_t)ft_tensor_numel(&ft_train_state_param(st, i)->t);
+        float *g = malloc(sizeof(float) * k);
+        size_t o = 0;
+        for (int i = 0; i < ft_train_state_num_params(st); i++) {
+            ft_param *p = ft_train_state_param(st, i);
+            memcpy(g + o, p->grad, ft_tensor_nbytes(&p->t));
+            o += (size_t)ft_tensor_numel(&p->t);
+        }
+        if (mode == 0) { ref = g; n = k; }
+        else {
+            int same = k == n && !memcmp(g, ref, sizeof(float) * n);
+            printf("  train state (llama, LoRA all-linear, dropout 0.2) recompute %-9s: %zu adapter gradient values %s\n",
+                   ft_recompute_name((ft_recompute)mode), k, same ? "bit-identical to none" : "DIFFERENT");
+            assert_true(same);
+            free(g);
+        }
+        ft_train_state_free(st);
+    }
+    free(ref);
+    ft_model_free(base);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_activation_bytes),
         cmocka_unit_test(test_gpt2_bit_identical),
         cmocka_unit_test(test_llama_bit_identical),
+        cmocka_unit_test(test_train_state_modes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
