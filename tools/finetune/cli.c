@@ -36,7 +36,11 @@ int ft_parse_opts(int argc, char **argv, ft_opt *opts, const char *usage) {
             fprintf(stderr, "finetune %s: unknown option '%.*s' (see --help)\n", argv[0], (int)nl + 2, a);
             return 2;
         }
-        if (o->has_value) {
+        if (o->has_value == FT_OPT_OPTIONAL_VALUE) {  /* --name, --name=V, or --name V when V is not an option */
+            if (eq) o->value = eq + 1;
+            else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) o->value = argv[++i];
+            else o->value = "";
+        } else if (o->has_value) {
             if (eq) o->value = eq + 1;
             else if (i + 1 < argc) o->value = argv[++i];
             else { fprintf(stderr, "finetune %s: option --%s needs a value\n", argv[0], o->name); return 2; }

@@ -48,10 +48,12 @@ const char *ft_cli_repo_path(const char *rel, char *buf, size_t cap);
 /* Option table: long name, whether it takes a value, help text. */
 typedef struct ft_opt {
     const char *name;       /* without leading "--" */
-    int         has_value;
+    int         has_value;  /* 0: a flag, 1: needs a value, FT_OPT_OPTIONAL_VALUE: `--name [V]` */
     const char *help;
-    const char *value;      /* set by ft_parse_opts: the value, or "1" for flags, NULL if absent */
+    const char *value;      /* set by ft_parse_opts: the value, or "1" for flags ("" for an optional value
+                               not given), NULL if absent */
 } ft_opt;
+#define FT_OPT_OPTIONAL_VALUE 2
 
 /* Parses argv[1..] against opts (terminated by a {NULL} entry). Unknown options or a missing value
  * print an error naming the option and return 2. --help / -h prints usage + options and returns 1. */

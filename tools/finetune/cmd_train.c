@@ -4,6 +4,7 @@
 #include "finetune/fileio.h"
 #include "finetune/runs.h"
 #include "finetune/status.h"
+#include "finetune/tfevents.h"
 
 #include <cjson/cJSON.h>
 #include "finetune/train.h"
@@ -114,7 +115,7 @@ static int cmd_train(int argc, char **argv) {
     int n = ft_train_option_count;
     int root = ft__dist_get()->rank == 0;
     /* every option, then --no-X for each boolean X, then --config and --resume */
-    ft_opt *opts = calloc((size_t)(2 * n) + 5, sizeof *opts);
+    ft_opt *opts = calloc((size_t)(2 * n) + 6, sizeof *opts);
     char (*helps)[400] = calloc((size_t)n, sizeof *helps), (*negs)[160] = calloc((size_t)n, sizeof *negs);
     int *neg_of = calloc((size_t)n, sizeof *neg_of);
     if (!opts || !helps || !negs || !neg_of) { free(opts); free(helps); free(negs); free(neg_of); fprintf(stderr, "out of memory\n"); return 1; }
@@ -138,14 +139,16 @@ static int cmd_train(int argc, char **argv) {
     opts[nn + 1] = (ft_opt){"resume", 1, "continue the run in RUN_DIR from its newest checkpoint (bit-exact)", NULL};
     opts[nn + 2] = (ft_opt){"db", 1, "run store (SQLite) recording the run (default: finetune.db in the folder holding the run directory)", NULL};
     opts[nn + 3] = (ft_opt){"no-db", 0, "do not record the run in a run store", NULL};
+    opts[nn + 4] = (ft_opt){"tensorboard", FT_OPT_OPTIONAL_VALUE,
+                            "write TensorBoard event files into DIR (default: RUN_DIR/tensorboard); view with tensorboard --logdir", NULL};
     int prc = ft_parse_opts(argc, argv, opts,
-        "usage: finetune train [--model DIR] [--data FILE] [--out RUN_DIR] [options]\n"
+        "usage: finetune train [--model DIR] [--data FILE] [--out RUN_DIR] [--tensorboard [DIR]] [options]\n"
         "       finetune train --config config.json\n"
         "       finetune train --resume RUN_DIR\n\n"
         "Fine-tunes a model; with no --model / --data it fine-tunes the embedded stories260K on the bundled\n"
         "fun-dialogues set. Writes RUN_DIR/config.json, metrics.jsonl, checkpoints/, best/, final/, report.html.");
     int status = 0;
-    ft_train_sink con = {0}, sinks[2], store = {0};
+    ft_train_sink con = {0}, sinks[3], store = {0}, tboard = {0};
     char db_path[4096];
     int n_sinks = 1;
     void (*old_sigint)(int) = SIG_ERR;
@@ -162,6 +165,8 @@ static int cmd_train(int argc, char **argv) {
     if (ft__dist_get()->world > 1) signal(SIGUSR1, on_sigint);
     sinks[0] = con;
     char *cmdline = command_line(argc, argv);
+    const char *tb_dir = ft_opt_str(opts, "tensorboard", NULL);
+    if (tb_dir && ft_train_sink_tensorboard(&tboard, tb_dir, stderr) == FT_OK) sinks[n_sinks++] = tboard;
     if (resume) {
         if (!ft_opt_flag(opts, "no-db") && root) {
             db_path_for(ft_opt_str(opts, "db", NULL), resume, db_path, sizeof db_path);
@@ -229,6 +234,7 @@ static int cmd_train(int argc, char **argv) {
 out:
     if (old_sigint != SIG_ERR) signal(SIGINT, old_sigint);
     if (store.close) store.close(store.user);
+    if (tboard.close) tboard.close(tboard.user);
     if (con.close) con.close(con.user);
     free(opts);
     free(helps);
