@@ -14,7 +14,10 @@
  *   spec_errors             "train" with "objective_cmd", unknown keys, bad ranges and missing budgets are refused
  *   train_trials            a sweep with a "train" section runs `finetune train` per trial on the embedded
  *                           stories260K (2 steps): each trial's value is the val_loss of its run's last
- *                           evaluation, its run directory holds the sampled lr and the budget as max_steps
+ *                           evaluation, its run directory holds the sampled lr and the budget as max_steps;
+ *                           trials.run_id points at each trial's run of the run store (`runs list --sweep`
+ *                           lists exactly them, `runs show` names the sweep and trial), --tensorboard DIR
+ *                           gives each trial its events file in DIR/trial-<idx>
  *   resume_after_kill9      `finetune sweep` killed with kill -9 mid-sweep (by its own objective) and resumed
  *                           records exactly the trials (parameters, values) of the uninterrupted sweep — for
  *                           bayes, tpe + hyperband, and random + asha with --jobs 2; --resume --trials N
@@ -680,8 +683,13 @@ static void train_trials(void **state) {
                     " \"params\": {\"lr\": {\"type\": \"loguniform\", \"low\": 1e-4, \"high\": 3e-3}},"
                     " \"train\": {\"seq_len\": 64, \"batch_size\": 4}, \"scheduler\": {\"type\": \"none\", \"max_resource\": 2}}");
     char *out;
-    int rc = ft_test_finetune(&out, "sweep --config %s --db %s --no-report", cfg, db);
+    char tb[600];
+    snprintf(tb, sizeof tb, "%s/train/tb", g_tmp);
+    int rc = ft_test_finetune(&out, "sweep --config %s --db %s --no-report --tensorboard %s", cfg, db, tb);
     assert_int_equal(rc, 0);
+    free(out);
+    /* a run of the same store that no sweep made */
+    assert_int_equal(ft_test_finetune(&out, "train --out %s/train/solo --db %s --max-steps 1 --seq-len 64 --batch-size 4 --samples 0", g_tmp, db), 0);
     free(out);
     ft_hpo_spec *s;
     ft_hpo_trial *t;
@@ -698,9 +706,45 @@ static void train_trials(void **state) {
         assert_int_equal(sqlite3_prepare_v2(q, "SELECT group_concat(name || ':' || status, ' ') FROM (SELECT name, status FROM runs ORDER BY name);",
                                             -1, &st, NULL), SQLITE_OK);
         assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-        assert_string_equal((const char *)sqlite3_column_text(st, 0), "trial-0:finished trial-1:finished");
+        assert_string_equal((const char *)sqlite3_column_text(st, 0), "solo:finished trial-0:finished trial-1:finished");
+        sqlite3_finalize(st);
+        /* trials.run_id points at each trial's run */
+        assert_int_equal(sqlite3_prepare_v2(q, "SELECT group_concat(t.idx || '=' || r.name, ' ') FROM (SELECT * FROM trials ORDER BY idx) t "
+                                               "JOIN runs r ON r.id = t.run_id;", -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_string_equal((const char *)sqlite3_column_text(st, 0), "0=trial-0 1=trial-1");
         sqlite3_finalize(st);
         sqlite3_close(q);
+    }
+    /* finetune runs: list --sweep, show names the sweep and trial */
+    assert_int_equal(ft_test_finetune(&out, "runs --db %s list --sweep 'tr 1'", db), 0);
+    assert_non_null(strstr(out, "trial-0"));
+    assert_non_null(strstr(out, "trial-1"));
+    assert_null(strstr(out, "solo"));
+    free(out);
+    assert_int_equal(ft_test_finetune(&out, "runs --db %s list", db), 0);
+    assert_non_null(strstr(out, "solo"));
+    free(out);
+    assert_int_equal(ft_test_finetune(&out, "runs --db %s show trial-1", db), 0);
+    assert_non_null(strstr(out, "sweep:    tr 1, trial 1 (config 1, rung 0, budget 2): finished, value "));
+    free(out);
+    assert_int_equal(ft_test_finetune(&out, "runs --db %s show solo", db), 0);
+    assert_null(strstr(out, "sweep:"));
+    free(out);
+    {
+        char cmd[1400];
+        snprintf(cmd, sizeof cmd, "%s/finetune runs --db %s list --sweep nope 2>&1", getenv("BUILD") ? getenv("BUILD") : "build", db);
+        assert_int_not_equal(ft_test_run(cmd, &out), 0);
+        assert_non_null(strstr(out, "no sweep \"nope\""));
+        free(out);
+    }
+    /* --tensorboard DIR: each trial's event file in DIR/trial-<idx> */
+    for (int i = 0; i < 2; i++) {
+        char cmd[800];
+        snprintf(cmd, sizeof cmd, "ls %s/trial-%d | grep -c '^events.out.tfevents.'", tb, i);
+        assert_int_equal(ft_test_run(cmd, &out), 0);
+        assert_int_equal(atoi(out), 1);
+        free(out);
     }
     assert_int_equal(n, 2);
     for (int i = 0; i < n; i++) {

@@ -203,6 +203,8 @@ typedef struct ft_hpo_run_opts {
     const char *runs_dir;      /* spec with "train": the folder of the trials' run directories (trial-<idx>) */
     const char *train_db;      /* spec with "train": the run store each trial's training records into (--db;
                                 * NULL: the train command's default, finetune.db in runs_dir) */
+    const char *tensorboard;   /* spec with "train": NULL no event files; "" each trial writes its
+                                * RUNS_DIR/trial-<idx>/tensorboard; else DIR/trial-<idx> (--tensorboard) */
     /* called (when set) after each trial ends, in the sweep's process */
     void      (*on_trial)(void *ud, const ft_hpo_spec *s, const ft_hpo_trial *t);
     void       *ud;
@@ -216,7 +218,8 @@ typedef struct ft_hpo_run_opts {
  * `TRAIN_EXE train --config RUNS_DIR/train.json --out RUNS_DIR/trial-<idx> --name value ...` (parameter names
  * with '_' as '-', plus --max-steps / --epochs / --seq-len BUDGET for a scheduler's fidelity) and its value is
  * spec->metric of the last evaluation in RUNS_DIR/trial-<idx>/metrics.jsonl (a trial run again starts from
- * an empty directory). Trials left running by a killed sweep are run again. For its
+ * an empty directory). When the trial ends, trials.run_id points at the run its training recorded in the
+ * run store of the same file (runs.h; train_db = the sweep's database). Trials left running by a killed sweep are run again. For its
  * duration it handles SIGINT and SIGTERM (the previous handlers are restored): the children are stopped and
  * FT_ERR_INTERRUPTED is returned, the sweep stays resumable. */
 int  ft_hpo_sweep_run(ft_hpo_db *db, const ft_hpo_spec *s, const ft_hpo_run_opts *opts);

@@ -11,7 +11,8 @@
  *
  * Tables: schema_version(component, version) with ("runs", 1); runs(id, name, run_dir, status, pid,
  * started, ended, command, config, model, data, data_size, data_hash, data_hash_kind); run_metrics(run_id,
- * step, key, value); run_tags(run_id, tag). Each change is one transaction (BEGIN IMMEDIATE .. COMMIT),
+ * step, key, value); run_tags(run_id, tag). A sweep's trial that trains (hpo.h) points at its run through
+ * trials.run_id of the sweep tables in the same file; list (--sweep) and show follow that link. Each change is one transaction (BEGIN IMMEDIATE .. COMMIT),
  * so a process killed at any moment leaves a consistent file, and several processes may write it.
  *
  * Example:
@@ -53,6 +54,8 @@ int  ft_runs_find(ft_runs_db *db, const char *run, int64_t *id);
 typedef struct ft_runs_list_opts {
     const char *status;        /* only this status (NULL: any) */
     const char *tag;           /* only runs with this tag (NULL: any) */
+    const char *sweep;         /* only the runs of this sweep's trials (NULL: any; FT_ERR_NOT_FOUND when
+                                  the file holds no such sweep) */
     const char *sort_metric;   /* order by the last value of this metric key, ascending (NULL: newest first) */
     int         limit;         /* at most this many (<= 0: all) */
 } ft_runs_list_opts;
@@ -60,7 +63,8 @@ typedef struct ft_runs_list_opts {
 /* A table: id, name, status, started, duration, steps, the last train/loss and eval/val_loss (or the
  * sort metric), tags. */
 int  ft_runs_write_list(ft_runs_db *db, const ft_runs_list_opts *o, FILE *f);
-/* Everything about one run: fields, data fingerprint, tags, config, the last value of each metric. */
+/* Everything about one run: fields, data fingerprint, tags, the sweep and trial it was (when a sweep's
+ * trial trained it), config, the last value of each metric. */
 int  ft_runs_write_show(ft_runs_db *db, int64_t id, FILE *f);
 /* One row per run (newest first): id, name, status, started, ended, run_dir, model, data, tags, then the
  * last value of every metric key any run has, one column each (empty when the run has none). */

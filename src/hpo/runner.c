@@ -68,7 +68,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 }
 
 /* the command of a "train" trial: TRAIN_EXE train --config RUNS/train.json --out RUNS/trial-<idx> [--db DB] --name value ...
- * [--max-steps | --epochs | --seq-len BUDGET] */
+ * [--tensorboard [DIR/trial-<idx>]] [--max-steps | --epochs | --seq-len BUDGET] */
 static char *train_command(const ft_hpo_spec *s, const ft_hpo_run_opts *o, const ft_hpo_trial *t) {
     ft__sb b = {0};
     char path[4200];
@@ -91,6 +91,14 @@ static char *train_command(const ft_hpo_spec *s, const ft_hpo_run_opts *o, const
         for (char *q = p + 3; *q && *q != ' '; q++) if (*q == '_') *q = '-';
     ft__sb_puts(&b, args);
     free(args);
+    if (o->tensorboard) {  /* event files: each trial's own RUN/tensorboard, or DIR/trial-<idx> */
+        ft__sb_puts(&b, " --tensorboard");
+        if (o->tensorboard[0]) {
+            snprintf(path, sizeof path, "%s/trial-%d", o->tensorboard, t->idx);
+            ft__sb_putc(&b, ' ');
+            put_quoted(&b, path);
+        }
+    }
     if (s->sched != FT_HPO_SCHED_NONE || s->max_resource > 0) {
         const char *flag = strcmp(s->fidelity, "epochs") == 0 ? "--epochs" : strcmp(s->fidelity, "seq_len") == 0 ? "--seq-len" : "--max-steps";
         ft__sb_printf(&b, " %s '%.17g'", flag, t->budget);
@@ -281,6 +289,8 @@ int ft_hpo_sweep_run(ft_hpo_db *db, const ft_hpo_spec *s, const ft_hpo_run_opts 
                 char dir[4200];
                 snprintf(dir, sizeof dir, "%s/trial-%d", opts->runs_dir, tr->idx);
                 v = read_metric(dir, s->metric);
+                /* the trial's run in the run store (its `finetune train` recorded it there) */
+                if (ft__hpo_store_link_run(db, sid, tr->idx, dir) < 0) FT_LOGW("sweep %s: trial %d: %s", s->name, tr->idx, ft_last_error());
             }
             int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && isfinite(v);
             tr->value = ok ? v : NAN;

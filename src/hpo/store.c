@@ -1,7 +1,7 @@
 /* store.c — the sweep state in SQLite (Debian's libsqlite3).
  *
- * Tables (one database, runs/finetune.db by default, shared with the run store to come: a trial will point
- * at its run through trials.run_id):
+ * Tables (one database, runs/finetune.db by default, shared with the run store of runs.h: a trial that
+ * trains points at its run through trials.run_id):
  *   sweeps(id, name UNIQUE, config JSON, status 'running' | 'finished' | 'stopped', jobs, owner_pid,
  *          created, updated)
  *   trials(id, sweep_id, idx, config, bracket, rung, budget, params JSON, x JSON (the values exactly,
@@ -13,6 +13,7 @@
  * process takes it and is honoured while that process lives. */
 #include "store.h"
 
+#include <limits.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -238,6 +239,22 @@ int ft__hpo_store_update(ft_hpo_db *db, long long sweep_id, const ft_hpo_trial *
     sqlite3_finalize(st);
     if (rc == FT_OK) rc = exec(db, "COMMIT;");
     else exec(db, "ROLLBACK;");
+    return rc;
+}
+
+int ft__hpo_store_link_run(ft_hpo_db *db, long long sweep_id, int idx, const char *run_dir) {
+    char dir[PATH_MAX];
+    if (!realpath(run_dir, dir)) return FT_OK;   /* the trial never made its directory: no run */
+    sqlite3_stmt *st = NULL;
+    /* one statement: atomic by itself; it does not prepare when the file has no `runs` table */
+    if (sqlite3_prepare_v2(db->db, "UPDATE trials SET run_id = (SELECT id FROM runs WHERE run_dir = ?1 ORDER BY id DESC LIMIT 1) "
+                                   "WHERE sweep_id = ?2 AND idx = ?3;", -1, &st, NULL) != SQLITE_OK)
+        return FT_OK;
+    sqlite3_bind_text(st, 1, dir, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, sweep_id);
+    sqlite3_bind_int(st, 3, idx);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? FT_OK : sql_fail(db, "link trial to its run");
+    sqlite3_finalize(st);
     return rc;
 }
 

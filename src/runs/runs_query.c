@@ -48,15 +48,42 @@ static void fmt_num(double v, char *buf, size_t cap) {
     else snprintf(buf, cap, "%.6g", v);
 }
 
+/* 1 when the file has table `name` (the sweep tables exist only once a sweep ran on it) */
+static int has_table(ft_runs_db *db, const char *name) {
+    sqlite3_stmt *st;
+    int found = 0;
+    if (sqlite3_prepare_v2(db->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1;", -1, &st, NULL) != SQLITE_OK) return 0;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+}
+
+/* FT_OK when sweep `name` is in the file */
+static int check_sweep(ft_runs_db *db, const char *name) {
+    int found = 0;
+    if (has_table(db, "sweeps") && has_table(db, "trials")) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(db->db, "SELECT 1 FROM sweeps WHERE name = ?1;", -1, &st, NULL) != SQLITE_OK) return ft__runs_fail(db, "find sweep");
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+        found = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_finalize(st);
+    }
+    return found ? FT_OK : ft_error(FT_ERR_NOT_FOUND, "%s: no sweep \"%s\"", db->path, name);
+}
+
 int ft_runs_write_list(ft_runs_db *db, const ft_runs_list_opts *o, FILE *f) {
     const char *metric = o && o->sort_metric ? o->sort_metric : "eval/val_loss";
-    char sql[1024];
+    const char *sweep = o ? o->sweep : NULL;
+    if (sweep) FT_TRY(check_sweep(db, sweep));
+    char sql[1400];
     snprintf(sql, sizeof sql,
              "SELECT r.id, r.name, r.status, r.started, r.ended, (SELECT max(step) FROM run_metrics m WHERE m.run_id = r.id),"
              " (SELECT value FROM run_metrics m WHERE m.run_id = r.id AND m.key = ?3 ORDER BY step DESC, id DESC LIMIT 1) AS sortv"
              " FROM runs r WHERE (?1 IS NULL OR r.status = ?1)"
-             " AND (?2 IS NULL OR EXISTS (SELECT 1 FROM run_tags t WHERE t.run_id = r.id AND t.tag = ?2))"
+             " AND (?2 IS NULL OR EXISTS (SELECT 1 FROM run_tags t WHERE t.run_id = r.id AND t.tag = ?2))%s"
              " ORDER BY %s LIMIT ?4;",
+             sweep ? " AND r.id IN (SELECT t.run_id FROM trials t JOIN sweeps s ON s.id = t.sweep_id WHERE s.name = ?5 AND t.run_id IS NOT NULL)" : "",
              o && o->sort_metric ? "sortv IS NULL, sortv ASC, r.id DESC" : "r.started DESC, r.id DESC");
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK) return ft__runs_fail(db, "list runs");
@@ -64,6 +91,7 @@ int ft_runs_write_list(ft_runs_db *db, const ft_runs_list_opts *o, FILE *f) {
     if (o && o->tag) sqlite3_bind_text(st, 2, o->tag, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 3, metric, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 4, o && o->limit > 0 ? o->limit : -1);
+    if (sweep) sqlite3_bind_text(st, 5, sweep, -1, SQLITE_TRANSIENT);
     fprintf(f, "%-5s %-24s %-11s %-19s %9s %6s %10s %12s  %s\n", "id", "name", "status", "started", "seconds", "steps", "train/loss", metric,
             "tags");
     int step;
@@ -108,9 +136,24 @@ int ft_runs_write_show(ft_runs_db *db, int64_t id, FILE *f) {
             (long long)id, col(st, 0), col(st, 2), (long long)sqlite3_column_int64(st, 3), t0, t1, col(st, 1), col(st, 6), col(st, 8));
     fprintf(f, "  data:     %s (%lld bytes, %s %s)\n  tags:     %s\n", col(st, 9), (long long)sqlite3_column_int64(st, 10), col(st, 12), col(st, 11),
             tags && *tags ? tags : "-");
-    fprintf(f, "config:\n%s\n", col(st, 7));
+    char *config = strdup(col(st, 7));
     free(tags);
     sqlite3_finalize(st);
+    /* the sweep trial(s) that trained it */
+    if (has_table(db, "trials") && has_table(db, "sweeps") &&
+        sqlite3_prepare_v2(db->db, "SELECT s.name, t.idx, t.config, t.rung, t.budget, t.status, t.value FROM trials t JOIN sweeps s ON s.id = t.sweep_id "
+                                   "WHERE t.run_id = ?1 ORDER BY s.id, t.idx;", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            char v[32];
+            fmt_num(sqlite3_column_type(st, 6) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 6), v, sizeof v);
+            fprintf(f, "  sweep:    %s, trial %d (config %d, rung %d, budget %g): %s, value %s\n", col(st, 0), sqlite3_column_int(st, 1),
+                    sqlite3_column_int(st, 2), sqlite3_column_int(st, 3), sqlite3_column_double(st, 4), col(st, 5), v);
+        }
+        sqlite3_finalize(st);
+    }
+    fprintf(f, "config:\n%s\n", config ? config : "-");
+    free(config);
     /* the last value of each metric, and how many values it has */
     if (sqlite3_prepare_v2(db->db, "SELECT key, count(*), max(step) FROM run_metrics WHERE run_id = ?1 GROUP BY key ORDER BY key;", -1, &st, NULL) !=
         SQLITE_OK)

@@ -1,6 +1,6 @@
 /* cmd_runs.c — `finetune runs`: the run store (runs.h) on the console.
  *
- *   finetune runs [--db FILE] list [--status S] [--tag T] [--sort metric:KEY] [--limit N]   (the default action)
+ *   finetune runs [--db FILE] list [--status S] [--tag T] [--sweep NAME] [--sort metric:KEY] [--limit N]   (the default action)
  *   finetune runs [--db FILE] show RUN | tag RUN TAG | rm RUN [--keep-dir] | export --csv
  * RUN is a run id or name (the newest run of that name). */
 #include "cli.h"
@@ -14,7 +14,7 @@
 #include <string.h>
 
 static const char *k_usage =
-    "usage: finetune runs [--db FILE] list [--status S] [--tag T] [--sort metric:KEY] [--limit N]\n"
+    "usage: finetune runs [--db FILE] list [--status S] [--tag T] [--sweep NAME] [--sort metric:KEY] [--limit N]\n"
     "       finetune runs [--db FILE] show RUN\n"
     "       finetune runs [--db FILE] tag RUN TAG\n"
     "       finetune runs [--db FILE] rm RUN [--keep-dir]\n"
@@ -28,6 +28,7 @@ int ft_cmd_runs(int argc, char **argv) {
         {"db", 1, "SQLite run store (default runs/finetune.db)", NULL},
         {"status", 1, "list: only runs with this status (running, finished, failed, interrupted, killed)", NULL},
         {"tag", 1, "list: only runs with this tag", NULL},
+        {"sweep", 1, "list: only the runs of the trials of sweep NAME (finetune sweep with a \"train\" section)", NULL},
         {"sort", 1, "list: metric:KEY orders by the last value of KEY, smallest first (default: newest first)", NULL},
         {"limit", 1, "list: at most N runs", NULL},
         {"keep-dir", 0, "rm: keep the run directory (default: deleted with the run)", NULL},
@@ -94,7 +95,8 @@ int ft_cmd_runs(int argc, char **argv) {
         }
         if (rc == FT_OK) printf("compare: %s\n", out);
     } else if (!strcmp(act, "list")) {
-        ft_runs_list_opts o = {.status = ft_opt_str(opts, "status", NULL), .tag = ft_opt_str(opts, "tag", NULL)};
+        ft_runs_list_opts o = {.status = ft_opt_str(opts, "status", NULL), .tag = ft_opt_str(opts, "tag", NULL),
+                               .sweep = ft_opt_str(opts, "sweep", NULL)};
         const char *sort = ft_opt_str(opts, "sort", NULL);
         long limit;
         if (ft_opt_int(opts, "limit", 0, &limit) < 0) { ft_runs_close(db); return 2; }

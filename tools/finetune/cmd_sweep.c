@@ -153,6 +153,7 @@ int ft_cmd_sweep(int argc, char **argv) {
         {"seed", 1, "sweep seed (overrides the config)", NULL},
         {"trials", 1, "budget in trials (overrides the config; with --resume, a larger one extends the sweep)", NULL},
         {"runs-dir", 1, "with a \"train\" section: folder of the trials' run directories (default: sweeps/NAME next to the database)", NULL},
+        {"tensorboard", FT_OPT_OPTIONAL_VALUE, "with a \"train\" section: TensorBoard event files of every trial, in its RUN/tensorboard or in DIR/trial-<idx>", NULL},
         {"report", 1, "HTML report path (default: sweep-NAME.html next to the database)", NULL},
         {"no-report", 0, "do not write the HTML report", NULL},
         {"quiet", 0, "no per-trial lines on stderr", NULL},
@@ -208,6 +209,7 @@ int ft_cmd_sweep(int argc, char **argv) {
             safe_name(safe, sizeof safe, s->name);
             snprintf(runs, sizeof runs, "%s/sweeps/%s", dirname(d), safe);
             ft_hpo_run_opts ro = {.train_exe = exe[0] ? exe : "finetune", .runs_dir = ft_opt_str(opts, "runs-dir", runs), .train_db = db_path,
+                                  .tensorboard = ft_opt_str(opts, "tensorboard", NULL),
                                   .jobs = (int)jobs, .objective_cmd = ft_opt_str(opts, "objective-cmd", NULL),
                                   .quiet = ft_opt_flag(opts, "quiet"), .on_trial = ft_opt_flag(opts, "quiet") ? NULL : on_trial, .ud = &pg};
             rc = ft_hpo_sweep_run(db, s, &ro);
