@@ -227,6 +227,14 @@ int ft_hpo_sweep_run(ft_hpo_db *db, const ft_hpo_spec *s, const ft_hpo_run_opts 
     int done_n = 0;
     for (int i = 0; i < n; i++) done_n += t[i].status == FT_HPO_FINISHED || t[i].status == FT_HPO_FAILED;
     if (n > 0) FT_LOGI("sweep %s: resuming: %d trials recorded (%d ended, %d to run again)", s->name, n, done_n, redo);
+    /* ended train trials not linked to their run yet (a sweep stopped between a trial's end and its link,
+     * or run by an older finetune): link them now */
+    for (int i = 0; !cmd && i < n; i++)
+        if (t[i].status == FT_HPO_FINISHED || t[i].status == FT_HPO_FAILED) {
+            char dir[4200];
+            snprintf(dir, sizeof dir, "%s/trial-%d", opts->runs_dir, t[i].idx);
+            if (ft__hpo_store_link_run(db, sid, t[i].idx, dir) < 0) FT_LOGW("sweep %s: trial %d: %s", s->name, t[i].idx, ft_last_error());
+        }
     struct sigaction sa = {0}, old_int, old_term;
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);

@@ -248,7 +248,7 @@ int ft__hpo_store_link_run(ft_hpo_db *db, long long sweep_id, int idx, const cha
     sqlite3_stmt *st = NULL;
     /* one statement: atomic by itself; it does not prepare when the file has no `runs` table */
     if (sqlite3_prepare_v2(db->db, "UPDATE trials SET run_id = (SELECT id FROM runs WHERE run_dir = ?1 ORDER BY id DESC LIMIT 1) "
-                                   "WHERE sweep_id = ?2 AND idx = ?3;", -1, &st, NULL) != SQLITE_OK)
+                                   "WHERE sweep_id = ?2 AND idx = ?3 AND run_id IS NULL;", -1, &st, NULL) != SQLITE_OK)
         return FT_OK;
     sqlite3_bind_text(st, 1, dir, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, sweep_id);

@@ -16,8 +16,9 @@ int ft__hpo_store_release(ft_hpo_db *db, long long sweep_id, const char *status)
 int ft__hpo_store_insert(ft_hpo_db *db, long long sweep_id, const ft_hpo_spec *s, const ft_hpo_trial *t);
 /* Records a trial's status, value, times and output tail (may be NULL). */
 int ft__hpo_store_update(ft_hpo_db *db, long long sweep_id, const ft_hpo_trial *t, const char *output);
-/* Points trial idx at its run in the run store: the newest row of table `runs` (runs.h, same file) whose
- * run_dir is run_dir (made absolute). Nothing happens when the file has no run store or no such run. */
+/* Points trial idx, when it has no run yet, at its run in the run store: the newest row of table `runs`
+ * (runs.h, same file) whose run_dir is run_dir (made absolute). Nothing happens when the file has no run
+ * store or no such run. */
 int ft__hpo_store_link_run(ft_hpo_db *db, long long sweep_id, int idx, const char *run_dir);
 /* Every trial of the sweep in idx order (caller frees each x and the array). */
 int ft__hpo_store_trials(ft_hpo_db *db, long long sweep_id, int n_params, ft_hpo_trial **out, int *n);
