@@ -391,10 +391,11 @@ static void killed_then_resumed(void **state) {
     while (!done && time(NULL) < t_end) {
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
-        if (event_files(tb, files, 4) != 1) continue;
-        int n = read_events(files[0], ev, MAX_EV);
-        done = n > 0 && !isnan(find_scalar(ev, n, "train/loss", 15));
-        if (waitpid(pid, NULL, WNOHANG) == pid) fail_msg("the training ended before it was killed");
+        if (event_files(tb, files, 4) == 1) {
+            int n = read_events(files[0], ev, MAX_EV);
+            done = n > 0 && !isnan(find_scalar(ev, n, "train/loss", 15));
+        }
+        if (!done && waitpid(pid, NULL, WNOHANG) == pid) fail_msg("the training ended (or did not start) before it was killed");
     }
     assert_true(done);
     kill(pid, SIGKILL);

@@ -86,9 +86,15 @@ def main():
         cmd = [a.bin, "sweep", "--config", path, "--db", db, "--jobs", str(a.jobs if kind == "grid" else 1)]
         with open(os.path.join(out, kind + ".log"), "w") as log:
             procs[kind] = (sweep, time.time(), subprocess.Popen(cmd, cwd=out, stdout=log))
+    ends = {}
+    while len(ends) < len(procs):   # each sweep's own end time (they run at once)
+        for kind, (sweep, t0, p) in procs.items():
+            if kind not in ends and p.poll() is not None:
+                ends[kind] = time.time()
+        time.sleep(1)
     for kind, (sweep, t0, p) in procs.items():
-        rc = p.wait()
-        wall = time.time() - t0
+        rc = p.returncode
+        wall = ends[kind] - t0
         if rc != 0:
             print(f"sweep {sweep} failed (exit {rc}); resume it with: {a.bin} sweep --resume {sweep} --db {db}", file=sys.stderr)
             sys.exit(1)
