@@ -166,7 +166,7 @@ static int cmd_train(int argc, char **argv) {
     sinks[0] = con;
     char *cmdline = command_line(argc, argv);
     const char *tb_dir = ft_opt_str(opts, "tensorboard", NULL);
-    if (tb_dir && ft_train_sink_tensorboard(&tboard, tb_dir, stderr) == FT_OK) sinks[n_sinks++] = tboard;
+    if (tb_dir && root && ft_train_sink_tensorboard(&tboard, tb_dir, stderr) == FT_OK) sinks[n_sinks++] = tboard;   /* rank 0 under mpirun */
     if (resume) {
         if (!ft_opt_flag(opts, "no-db") && root) {
             db_path_for(ft_opt_str(opts, "db", NULL), resume, db_path, sizeof db_path);
