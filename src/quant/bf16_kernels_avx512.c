@@ -125,10 +125,42 @@ INLINE void blk_dpbf16(float *out, int64_t ldo, const uint16_t *xb, int64_t C, c
         for (int j = 0; j < NB; j++) out[(size_t)(n0 + j) * ldo + o + i] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
+/* N = 1, four rows: two accumulators per row (64 weights per step) to cover the vdpbf16ps latency */
+INLINE void vec4_dpbf16(float *out, const uint16_t *xb, int64_t C, const uint16_t *w, int64_t o) {
+    const uint16_t *w0 = w + (size_t)o * C, *w1 = w0 + C, *w2 = w1 + C, *w3 = w2 + C;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    const __mmask32 all = (__mmask32)0xFFFFFFFFu;
+    int64_t c = 0;
+    for (; c + 64 <= C; c += 64) {
+        __m512bh xa = ld32(xb + c, all), xc = ld32(xb + c + 32, all);
+        a0 = _mm512_dpbf16_ps(a0, ld32(w0 + c, all), xa);
+        a1 = _mm512_dpbf16_ps(a1, ld32(w1 + c, all), xa);
+        a2 = _mm512_dpbf16_ps(a2, ld32(w2 + c, all), xa);
+        a3 = _mm512_dpbf16_ps(a3, ld32(w3 + c, all), xa);
+        b0 = _mm512_dpbf16_ps(b0, ld32(w0 + c + 32, all), xc);
+        b1 = _mm512_dpbf16_ps(b1, ld32(w1 + c + 32, all), xc);
+        b2 = _mm512_dpbf16_ps(b2, ld32(w2 + c + 32, all), xc);
+        b3 = _mm512_dpbf16_ps(b3, ld32(w3 + c + 32, all), xc);
+    }
+    for (; c < C; c += 32) {
+        __mmask32 k = C - c >= 32 ? all : (__mmask32)((1u << (C - c)) - 1);
+        __m512bh xa = ld32(xb + c, k);
+        a0 = _mm512_dpbf16_ps(a0, ld32(w0 + c, k), xa);
+        a1 = _mm512_dpbf16_ps(a1, ld32(w1 + c, k), xa);
+        a2 = _mm512_dpbf16_ps(a2, ld32(w2 + c, k), xa);
+        a3 = _mm512_dpbf16_ps(a3, ld32(w3 + c, k), xa);
+    }
+    out[o] = _mm512_reduce_add_ps(_mm512_add_ps(a0, b0));
+    out[o + 1] = _mm512_reduce_add_ps(_mm512_add_ps(a1, b1));
+    out[o + 2] = _mm512_reduce_add_ps(_mm512_add_ps(a2, b2));
+    out[o + 3] = _mm512_reduce_add_ps(_mm512_add_ps(a3, b3));
+}
+
 void ft__bf16_fwd_rows_dpbf16(float *out, int64_t ldo, const uint16_t *xb, int N, const ft_bf16_tensor *w, int64_t o0, int64_t o1) {
     int64_t C = w->cols, o = o0;
     const uint16_t *wd = w->data;
     for (; o + 4 <= o1; o += 4) {
+        if (N == 1) { vec4_dpbf16(out, xb, C, wd, o); continue; }
         int n0 = 0;
         for (; n0 + 4 <= N; n0 += 4) blk_dpbf16(out, ldo, xb, C, wd, o, n0, 4, 4);
         switch (N - n0) {
