@@ -47,15 +47,19 @@ fi
 
 hf="$work/gpt2-124m-hf"; [ -d "$hf" ] || hf="$work/gpt2-hf"
 if [ -d "$hf" ] && [ -f "$work/gpt2-124m-f32.gguf" ] && python3 -c "import llama_cpp" 2>/dev/null; then
-  [ -f "$work/gpt2-124m-bf16.gguf" ] || python3 "$root/bench/quantize_gguf.py" "$work/gpt2-124m-f32.gguf" "$work/gpt2-124m-bf16.gguf" bf16
+  [ -f "$work/gpt2-124m-bf16.gguf" ] || python3 "$root/bench/quantize_gguf.py" "$work/gpt2-124m-f32.gguf" "$work/gpt2-124m-bf16.gguf" bf16 >/dev/null 2>&1
   echo "== the same GPT-2 124M weights ($hf), prompt 128 as one batch, then 128 decode steps, best of $REPS"
   for p in f32 bf16; do
     out=$("$ft" bench --model "$hf" --gen-precision $p --prompt-len 128 --gen-tokens 128 --steps "$REPS" --threads "$THREADS" 2>/dev/null)
     printf '%-26s prefill %9s tok/s  decode %8s tok/s\n' "finetune $p" "$(echo "$out" | field prefill)" "$(echo "$out" | field decode)"
-    [ $p = bf16 ] && ftd=$(echo "$out" | field decode) && ftp=$(echo "$out" | field prefill)
+    [ $p = bf16 ] && ftd=$(echo "$out" | field decode) && ftp=$(echo "$out" | field prefill) && ftids=$(echo "$out" | sed -n 's/^ids: //p')
   done
   out=$(python3 "$root/bench/llama_cpp_bench.py" "$work/gpt2-124m-bf16.gguf" --threads "$THREADS" --prompt-len 128 --gen-tokens 128 --reps "$REPS" 2>/dev/null)
   lp=$(echo "$out" | field prefill); ld=$(echo "$out" | field decode)
   printf '%-26s prefill %9s tok/s  decode %8s tok/s\n' "llama.cpp BF16 GGUF" "$lp" "$ld"
-  echo "finetune bf16 / llama.cpp bf16: prefill $(ratio "$ftp" "$lp"), decode $(ratio "$ftd" "$ld")"
+  lids=$(echo "$out" | sed -n 's/^ids: //p')
+  same=$(python3 -c "import sys; a, b = sys.argv[1].split(), sys.argv[2].split(); n = 0
+while n < min(len(a), len(b)) and a[n] == b[n]: n += 1
+print(f'{n}/{len(a)}')" "$ftids" "$lids")
+  echo "finetune bf16 / llama.cpp bf16: prefill $(ratio "$ftp" "$lp"), decode $(ratio "$ftd" "$ld"); greedy ids equal for the first $same"
 fi

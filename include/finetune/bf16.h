@@ -52,7 +52,7 @@ typedef struct ft_bf16_tensor {
 } ft_bf16_tensor;
 
 /* the largest N of the DIRECT path (above it: TILED) */
-#define FT_BF16_DIRECT_MAX_N 64
+#define FT_BF16_DIRECT_MAX_N 256
 
 typedef enum ft_bf16_dot {
     FT_BF16_DOT_F32FMA = 0,  /* widen bf16 -> f32, FMA with the f32 activations (AVX-512F) */
