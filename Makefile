@@ -127,7 +127,16 @@ test: all $(RUN_TESTS)
 	@./scripts/check_names.sh $(BUILD)/libfinetune.a
 	@BUILD=$(BUILD) MAKE="$(MAKE)" FUZZ_OPT="$(FUZZ_OPT)" FUZZ_TEST_SECONDS=$(FUZZ_TEST_SECONDS) ./tests/run_all.sh $(RUN_TESTS) $(FUZZ_SHORT)
 
-bench: all
+# the bf16 GEMM micro-benchmark (bench/bf16_gemm.c): OpenBLAS sgemm, our bf16 kernel, the vdpbf16ps peak, and
+# oneDNN's bf16 matmul when Debian's libdnnl-dev is installed (optional: nothing else links it)
+DNNL_H := $(wildcard /usr/include/oneapi/dnnl/dnnl.h)
+$(BUILD)/bench/bf16_gemm: bench/bf16_gemm.c $(BUILD)/libfinetune.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(if $(DNNL_H),-DFT_HAVE_DNNL) $< -o $@ $(LDFLAGS) $(BUILD)/libfinetune.a $(LDLIBS) $(if $(DNNL_H),-ldnnl)
+
+bench: all $(BUILD)/bench/bf16_gemm
+	@$(BUILD)/bench/bf16_gemm --reps 3
+	@echo
 	@./bench/run.sh $(BUILD)/finetune
 	@if [ -f models/all-MiniLM-L6-v2/model.safetensors ]; then echo; ./bench/encoder.sh; fi
 

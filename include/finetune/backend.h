@@ -147,7 +147,20 @@ void  ft_backend_synchronize(const ft_backend *be);
 const ft_backend *ft_backend_ref(void);
 /* The optimised CPU backend: OpenBLAS sgemm, OpenMP on all cores, vectorised loops. */
 const ft_backend *ft_backend_cpu(void);
-/* By name: "cpu" or "ref" (later "cuda"); NULL if unknown. */
+/* The CPU backend with the linear layers (matmul_forward / matmul_backward) in bf16: inputs rounded
+ * to bf16, f32 accumulation (gemm_bf16.h); everything else (norms, softmax, loss, reductions,
+ * optimizer updates, LoRA adapters, quantized bases) exactly as ft_backend_cpu(). Weights, gradients
+ * and optimizer state stay f32: the weights are cast while the GEMM packs them. */
+const ft_backend *ft_backend_cpu_bf16(void);
+/* The table of a training / evaluation precision: "f32" (or NULL / "") -> ft_backend_cpu(), "bf16" ->
+ * ft_backend_cpu_bf16(). FT_ERR_INVALID for another name; FT_ERR_UNSUPPORTED, with the way back
+ * (--precision f32) in the message, for bf16 on a CPU without AVX-512. */
+int ft_backend_for_precision(const char *precision, const ft_backend **be);
+/* "bf16" where the CPU has AVX512-BF16, else "f32": the default of --precision */
+const char *ft_precision_default(void);
+/* "bf16" for the bf16 tables, "f32" otherwise */
+const char *ft_backend_precision(const ft_backend *be);
+/* By name: "cpu", "ref", "cpu-bf16", "ref-bf16" (later "cuda"); NULL if unknown. */
 const ft_backend *ft_backend_by_name(const char *name);
 /* Threads used by the CPU backend (OpenMP and OpenBLAS); n <= 0 means all cores. */
 void ft_set_threads(int n);

@@ -1,18 +1,22 @@
 /* backend.c — the kernel tables for the reference and CPU backends. */
 #include "finetune/backend.h"
 #include "finetune/ops.h"
+#include "finetune/gemm_bf16.h"
+#include "finetune/status.h"
 
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define FT_BACKEND_TABLE(P, NAME) {                                             \
+#define FT_BACKEND_TABLE(P, NAME) FT_BACKEND_TABLE_MM(P, NAME, P##matmul_forward, P##matmul_backward)
+/* a table whose linear layer is MMF / MMB (the bf16 tables: everything else stays f32) */
+#define FT_BACKEND_TABLE_MM(P, NAME, MMF, MMB) {                                \
     .name = NAME,                                                               \
     .embedding_forward = P##embedding_forward, .embedding_backward = P##embedding_backward, \
     .layernorm_forward = P##layernorm_forward, .layernorm_backward = P##layernorm_backward, \
     .rmsnorm_forward = P##rmsnorm_forward, .rmsnorm_backward = P##rmsnorm_backward,         \
-    .matmul_forward = P##matmul_forward, .matmul_backward = P##matmul_backward,             \
+    .matmul_forward = MMF, .matmul_backward = MMB,                                          \
     .gelu_forward = P##gelu_forward, .gelu_backward = P##gelu_backward,                     \
     .swiglu_forward = P##swiglu_forward, .swiglu_backward = P##swiglu_backward,             \
     .residual_forward = P##residual_forward,                                                \
@@ -34,14 +38,36 @@
 
 static const ft_backend g_ref = FT_BACKEND_TABLE(ft_ref_, "ref");
 static const ft_backend g_cpu = FT_BACKEND_TABLE(ft_cpu_, "cpu");
+static const ft_backend g_ref_bf16 = FT_BACKEND_TABLE_MM(ft_ref_, "ref-bf16", ft_ref_matmul_bf16_forward, ft_ref_matmul_bf16_backward);
+static const ft_backend g_cpu_bf16 = FT_BACKEND_TABLE_MM(ft_cpu_, "cpu-bf16", ft_cpu_matmul_bf16_forward, ft_cpu_matmul_bf16_backward);
 
 const ft_backend *ft_backend_ref(void) { return &g_ref; }
 const ft_backend *ft_backend_cpu(void) { return &g_cpu; }
+const ft_backend *ft_backend_cpu_bf16(void) { return &g_cpu_bf16; }
 
 const ft_backend *ft_backend_by_name(const char *name) {
     if (!name || strcmp(name, "cpu") == 0) return &g_cpu;
     if (strcmp(name, "ref") == 0) return &g_ref;
+    if (strcmp(name, "cpu-bf16") == 0) return &g_cpu_bf16;
+    if (strcmp(name, "ref-bf16") == 0) return &g_ref_bf16;
     return NULL;
+}
+
+int ft_backend_for_precision(const char *precision, const ft_backend **be) {
+    if (!precision || !*precision || strcmp(precision, "f32") == 0) { *be = &g_cpu; return FT_OK; }
+    if (strcmp(precision, "bf16") != 0)
+        return ft_error(FT_ERR_INVALID, "unknown precision '%s' (f32 or bf16)", precision);
+    if (ft_bf16_isa_best() == FT_BF16_ISA_SCALAR)
+        return ft_error(FT_ERR_UNSUPPORTED, "--precision bf16 needs AVX-512 (AVX512-BF16, or AVX-512F for the slower "
+                                            "fallback) and this CPU has neither: use --precision f32");
+    *be = &g_cpu_bf16;
+    return FT_OK;
+}
+
+const char *ft_precision_default(void) { return ft_bf16_isa_best() == FT_BF16_ISA_AVX512BF16 ? "bf16" : "f32"; }
+
+const char *ft_backend_precision(const ft_backend *be) {
+    return be && (be == &g_cpu_bf16 || be == &g_ref_bf16) ? "bf16" : "f32";
 }
 
 static int g_threads = 0;

@@ -1,0 +1,72 @@
+/* gemm_bf16.h — matrix products with bf16 inputs and f32 accumulation (mixed-precision training).
+ *
+ * Overview. bf16 keeps f32's 8 exponent bits and 7 of its 23 mantissa bits, so a product of two bf16
+ * numbers is exact in f32 and a CPU with AVX512-BF16 does twice the multiply-adds per instruction of an
+ * f32 FMA (`vdpbf16ps`: 16 lanes, each lane acc += a[2i+1] b[2i+1], then acc += a[2i] b[2i]). The
+ * functions here take f32 operands, round them to bf16 (round to nearest even, as `vcvtneps2bf16`:
+ * f32 subnormals become signed zeros, NaNs stay quiet NaNs), multiply, and accumulate in f32. Every
+ * result is a fixed function of the inputs: the sum over k runs in pairs k = (0,1), (2,3), ...; within
+ * a pair the odd term is added first (the order of `vdpbf16ps`); an odd K is padded with a zero term.
+ * The scalar reference (ft_ref_gemm_bf16) and the CPU kernels (ft_cpu_gemm_bf16: AVX512-BF16, or the
+ * AVX-512F fallback that converts to f32 and uses FMAs in the same order) give the SAME BITS for
+ * inputs without subnormals (the hardware flushes subnormal products and sums to zero).
+ *
+ * The CPU kernel packs the operands into the pair layout `vdpbf16ps` reads (32-bit words holding the
+ * bf16 of k = 2p and k = 2p+1) while it converts them: weights are cast inside the packing that the
+ * product needs anyway, activations likewise, so no bf16 copy of any tensor outlives a call. The
+ * packing workspace of one call is ft_gemm_bf16_workspace_bytes (freed before it returns).
+ *
+ * Example (a linear layer, nn.Linear layout W [OC, C]):
+ *
+ *   // out[N,OC] = bf16(inp)[N,C] @ bf16(W)[OC,C]^T + bias
+ *   ft_cpu_gemm_bf16(out, OC, inp, C, 0, W, C, 1, N, OC, C, 0, bias);
+ *   // the same as a backend member (backend.h: ft_backend_cpu_bf16(), the "cpu-bf16" table):
+ *   ft_cpu_matmul_bf16_forward(NULL, out, inp, W, bias, N, C, OC);
+ *
+ * Ownership: the caller owns every buffer; nothing is kept between calls.
+ * Thread safety: stateless apart from the instruction-set choice (an atomic, set once); the CPU kernel
+ * runs OpenMP inside one call, any number of threads may call at once. */
+#ifndef FINETUNE_GEMM_BF16_H
+#define FINETUNE_GEMM_BF16_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* f32 -> bf16 bits exactly as vcvtneps2bf16 (RNE; subnormal -> signed zero; NaN -> quiet NaN) */
+uint16_t ft_bf16_round(float x);
+/* x rounded to bf16 and back (the value the kernels multiply) */
+float ft_bf16_roundtrip(float x);
+
+/* C[M,N] (row stride ldc) = (accumulate ? C : bias[n] or 0) + sum_k op(A)[m,k] op(B)[k,n], the operands
+ * rounded to bf16, the sum in f32 in the order stated above.
+ *   op(A)[m,k] = transA ? A[k*lda + m] : A[m*lda + k]        (A is [M,K], or [K,M] when transA)
+ *   op(B)[k,n] = transB ? B[n*ldb + k] : B[k*ldb + n]        (B is [K,N], or [N,K] when transB)
+ * bias[N] may be NULL (ignored when accumulate). M, N, K >= 0 (K = 0 leaves the initial value). */
+void ft_ref_gemm_bf16(float *C, int ldc, const float *A, int lda, int transA, const float *B, int ldb, int transB,
+                      int M, int N, int K, int accumulate, const float *bias);
+void ft_cpu_gemm_bf16(float *C, int ldc, const float *A, int lda, int transA, const float *B, int ldb, int transB,
+                      int M, int N, int K, int accumulate, const float *bias);
+/* bytes of packing workspace ft_cpu_gemm_bf16 allocates for one call of these dimensions */
+size_t ft_gemm_bf16_workspace_bytes(int M, int N, int K);
+
+/* The linear layer in bf16, with the contract of ops.h's matmul_forward / matmul_backward (backend.h):
+ *   forward:  out[N,OC] = inp[N,C] @ w[OC,C]^T + bias[OC]                                   (assigned)
+ *   backward: dinp[N,C] = dout[N,OC] @ w (assigned); dw[OC,C] += dout^T @ inp; dbias[OC] += sum_n dout
+ * matmul products in bf16 (above), the bias gradient in f32/double exactly as the f32 kernels. */
+void ft_ref_matmul_bf16_forward(void *ctx, float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC);
+void ft_ref_matmul_bf16_backward(void *ctx, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                                 const float *w, int N, int C, int OC);
+void ft_cpu_matmul_bf16_forward(void *ctx, float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC);
+void ft_cpu_matmul_bf16_backward(void *ctx, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                                 const float *w, int N, int C, int OC);
+
+/* Which CPU kernel ft_cpu_gemm_bf16 runs: the best this CPU has, or the one named by FT_BF16_ISA=
+ * avx512bf16|avx512f|scalar in the environment (read once), or ft_bf16_isa_set (tests). "scalar" is the
+ * reference loop (correct, slow): what a CPU without AVX-512 would get, which is why
+ * ft_backend_for_precision (backend.h) refuses bf16 there. */
+typedef enum ft_bf16_isa { FT_BF16_ISA_SCALAR = 0, FT_BF16_ISA_AVX512F = 1, FT_BF16_ISA_AVX512BF16 = 2 } ft_bf16_isa;
+ft_bf16_isa ft_bf16_isa_best(void);
+ft_bf16_isa ft_bf16_isa_get(void);
+/* FT_ERR_UNSUPPORTED when the CPU lacks isa */
+int         ft_bf16_isa_set(ft_bf16_isa isa);
+const char *ft_bf16_isa_name(ft_bf16_isa isa);
+#endif
