@@ -3,6 +3,7 @@
 #include "trainer_internal.h"
 #include "finetune/backend.h"
 #include "finetune/fileio.h"
+#include "finetune/gemm_bf16.h"
 #include "finetune/lora.h"
 #include "finetune/status.h"
 
@@ -118,6 +119,27 @@ int ft__train_optimizer_moments(const ft_train_config *c) {
     return !strcmp(c->optimizer, "adamw") || !strcmp(c->optimizer, "adam") ? 2
          : !strcmp(c->optimizer, "sgd") ? (c->momentum > 0 ? 1 : 0)
          : !strcmp(c->optimizer, "rmsprop") ? (c->momentum > 0 ? 2 : 1) : 1;
+}
+
+int ft__train_backend(const ft_sinks *out, const ft_train_config *c, const ft_backend **be) {
+    FT_TRY(ft_backend_for_precision(c->precision, be));
+    if (!strcmp(ft_backend_precision(*be), "bf16"))
+        ft__sinks_message(out, FT_LOG_INFO, "precision bf16 (use --precision f32 for full precision): bf16 matmul inputs (%s kernel), "
+                          "f32 accumulation, master weights, gradients and optimizer state", ft_bf16_isa_name(ft_bf16_isa_get()));
+    return FT_OK;
+}
+
+size_t ft__train_bf16_workspace_bytes(const ft_train_config *c, int64_t N, int64_t C, int64_t H, int64_t V) {
+    if (strcmp(c->precision, "bf16")) return 0;
+    /* forward (N, OC, C), input gradient (N, C, OC), weight gradient (OC, C, N) of W [OC, C] for OC = V and H */
+    int64_t oc[2] = {V, H};
+    size_t best = 0;
+    for (int i = 0; i < 2; i++) {
+        size_t s[3] = {ft_gemm_bf16_workspace_bytes((int)N, (int)oc[i], (int)C), ft_gemm_bf16_workspace_bytes((int)N, (int)C, (int)oc[i]),
+                       ft_gemm_bf16_workspace_bytes((int)oc[i], (int)C, (int)N)};
+        for (int j = 0; j < 3; j++) if (s[j] > best) best = s[j];
+    }
+    return best;
 }
 
 ft_lora_config ft__train_lora_config(const ft_train_config *c) {

@@ -182,7 +182,9 @@ static int load_model(enc_task *t) {
         return ft_error(FT_ERR_UNSUPPORTED, "--recompute %s: activation recomputation is implemented for decoders (language models); "
                         "encoder tasks keep every activation (drop --recompute)", c->recompute);
     ft_dtype q = !strcmp(c->method, "qlora") ? (!strcmp(c->quant, "int8") ? FT_Q8_ROW : FT_NF4) : FT_F32;   /* quantized while it loads */
-    FT_TRY(ft_encoder_load_quantized(&t->m, c->model, &eo, ft_backend_cpu(), q));
+    const ft_backend *be;
+    FT_TRY(ft__train_backend(t->base.out, c, &be));
+    FT_TRY(ft_encoder_load_quantized(&t->m, c->model, &eo, be, q));
     const ft_encoder_config *ec = ft_encoder_get_config(t->m);
     if (ft_encoder_head_reinitialised(t->m) && t->task != FT_TASK_MLM)
         ft__sinks_message(t->base.out, FT_LOG_INFO, "note: the %s head was initialised for %d labels; it is trained from scratch in this run",
@@ -520,15 +522,21 @@ static int enc_plan(ft_task *k, int64_t total_steps, char *buf, size_t cap) {
     int64_t tr = ft_encoder_trainable_count(t->m);
     size_t g = (size_t)tr * sizeof(float), o = (size_t)ft__train_optimizer_moments(c) * g;
     size_t act = ft_encoder_activation_bytes(t->m, c->batch_size, t->train.max_len);
-    size_t base = ft__rss_now(), peak = base + g + o + act + FT_BLAS_RSS_BYTES;
+    const ft_encoder_config *ec = ft_encoder_get_config(t->m);
+    /* --precision bf16: the largest matmul's packing (MLM: the vocabulary projection, counted over every row) */
+    size_t bf = ft__train_bf16_workspace_bytes(c, (int64_t)c->batch_size * t->train.max_len, ec->n_embd, ec->ffn_hidden,
+                                               t->task == FT_TASK_MLM ? ec->vocab_size : 0);
+    size_t base = ft__rss_now(), peak = base + g + o + act + bf + FT_BLAS_RSS_BYTES;
     const double MiB = 1048576.0;
+    char bfs[96] = "";
+    if (bf) snprintf(bfs, sizeof bfs, "; bf16 packing (largest matmul, no bf16 weight copies kept) %.1f", bf / MiB);
     snprintf(buf, cap,
              "plan: %s %s, %lld parameters (%lld trainable); %lld training / %lld validation examples; %lld steps of %d x %d examples (longest %d tokens)\n"
-             "memory (MiB): loaded now %.1f (weights %.1f); gradients %.1f; optimizer %.1f; activations %.1f; BLAS buffers %.1f\n"
+             "memory (MiB): loaded now %.1f (weights %.1f); gradients %.1f; optimizer %.1f; activations %.1f; BLAS buffers %.1f%s\n"
              "predicted peak RSS: %.1f MiB",
              ft_encoder_get_config(t->m)->model_type, ft_encoder_task_name(t->task), (long long)ft_encoder_param_count(t->m), (long long)tr,
              (long long)t->n_tr, (long long)t->n_va, (long long)total_steps, c->grad_accum, c->batch_size, t->train.max_len,
-             base / MiB, w / MiB, g / MiB, o / MiB, act / MiB, FT_BLAS_RSS_BYTES / MiB, peak / MiB);
+             base / MiB, w / MiB, g / MiB, o / MiB, act / MiB, FT_BLAS_RSS_BYTES / MiB, bfs, peak / MiB);
     return FT_OK;
 }
 

@@ -155,6 +155,12 @@ void   ft__train_progress(FILE *fp, const ft_progress *p, double loss, float lr,
 int    ft__train_check_trainable(const ft_sinks *out, int64_t trainable, int64_t all, const char *note);
 int    ft__train_make_optimizer(ft_optimizer **out, const ft_train_config *c, ft_param *params, int n_params);
 int    ft__train_optimizer_moments(const ft_train_config *c);   /* state tensors per parameter */
+/* the backend of the run's --precision (backend.h, ft_backend_for_precision); with bf16 it says so on out,
+ * with the way back: "precision bf16 (use --precision f32 for full precision)" */
+int    ft__train_backend(const ft_sinks *out, const ft_train_config *c, const ft_backend **be);
+/* the bf16 GEMM's packing workspace (gemm_bf16.h) of the largest linear layer of a step over N rows:
+ * an LM head / projection W [V, C], a hidden layer [H, C]; 0 for --precision f32 */
+size_t ft__train_bf16_workspace_bytes(const ft_train_config *c, int64_t N, int64_t C, int64_t H, int64_t V);
 /* the LoRA settings of a run (--lora-r, --lora-alpha, --lora-dropout, --rslora, --lora-targets) */
 ft_lora_config ft__train_lora_config(const ft_train_config *c);
 /* OpenBLAS's per-thread GEMM buffers and the OpenMP runtime, touched on the first large matmul:

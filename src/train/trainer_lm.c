@@ -55,12 +55,14 @@ static int load_model(lm_task *t) {
     FT_TRY(ft_tokenizer_load(&t->tok, c->model));
     /* QLoRA: the base is quantized while it loads (peak memory near the quantized size) */
     ft_dtype q = !strcmp(c->method, "qlora") ? (!strcmp(c->quant, "int8") ? FT_Q8_ROW : FT_NF4) : FT_F32;
+    const ft_backend *be;
+    FT_TRY(ft__train_backend(t->base.out, c, &be));
     if (!strcmp(c->init_from, "random")) {
         ft_model_config mc;
         FT_TRY(ft_model_config_load(&mc, c->model));
-        FT_TRY(ft_model_create_random_quantized(&t->model, &mc, (uint64_t)c->seed, ft_backend_cpu(), q));
+        FT_TRY(ft_model_create_random_quantized(&t->model, &mc, (uint64_t)c->seed, be, q));
     } else {
-        FT_TRY(ft_model_load_quantized(&t->model, c->model, ft_backend_cpu(), q));
+        FT_TRY(ft_model_load_quantized(&t->model, c->model, be, q));
     }
     ft_model_set_label_smoothing(t->model, c->label_smoothing);
     ft_recompute rm;
@@ -364,16 +366,21 @@ static int lm_plan(ft_task *k, int64_t total_steps, char *buf, size_t cap) {
     size_t bat = (size_t)cfg->grad_accum * 4 * sizeof(int) * (size_t)cfg->batch_size * (size_t)cfg->seq_len;
     /* full-model checkpoints of GPT-2 write transposed copies of the Conv1D weights */
     size_t sv = ft_model_lora_count(t->model) ? 0 : ft_model_save_bytes(t->model);
-    size_t peak = base + g + o + act + kv + bat + sv + FT_BLAS_RSS_BYTES;
+    /* --precision bf16: no bf16 copy of a tensor outlives a matmul; the largest one packs its operands */
+    size_t bf = ft__train_bf16_workspace_bytes(cfg, (int64_t)cfg->batch_size * cfg->seq_len, mc->n_embd, mc->ffn_hidden, mc->vocab_size);
+    size_t peak = base + g + o + act + kv + bat + sv + bf + FT_BLAS_RSS_BYTES;
     const double MiB = 1048576.0;
+    char bfs[96] = "";
+    if (bf) snprintf(bfs, sizeof bfs, "; bf16 packing (largest matmul, no bf16 weight copies kept) %.1f", bf / MiB);
     snprintf(buf, cap,
              "plan: %s, %lld parameters (%lld trainable); %lld training / %lld validation examples; %lld steps of %d x %d x %d tokens\n"
              "memory (MiB): loaded now %.1f (weights %.1f, the rest: program, tokenizer, data); gradients %.1f; optimizer %.1f; "
-             "activations %.1f (recompute %s); generation cache %.1f; batches %.1f; checkpoint writing %.1f; BLAS buffers %.1f\n"
+             "activations %.1f (recompute %s); generation cache %.1f; batches %.1f; checkpoint writing %.1f; BLAS buffers %.1f%s\n"
              "predicted peak RSS: %.1f MiB",
              mc->model_type, (long long)np, (long long)ntr, (long long)t->split.n_train, (long long)t->split.n_val,
              (long long)total_steps, cfg->grad_accum, cfg->batch_size, cfg->seq_len,
-             base / MiB, w / MiB, g / MiB, o / MiB, act / MiB, cfg->recompute, kv / MiB, bat / MiB, sv / MiB, FT_BLAS_RSS_BYTES / MiB, peak / MiB);
+             base / MiB, w / MiB, g / MiB, o / MiB, act / MiB, cfg->recompute, kv / MiB, bat / MiB, sv / MiB, FT_BLAS_RSS_BYTES / MiB, bfs,
+             peak / MiB);
     return FT_OK;
 }
 

@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "finetune/backend.h"
 #include "finetune/fileio.h"
+#include "finetune/gemm_bf16.h"
 #include "finetune/generate.h"
 #include "finetune/lora.h"
 #include "finetune/model.h"
@@ -53,6 +54,17 @@ static const char *k_gpt2_124m =
     "{\"architectures\":[\"GPT2LMHeadModel\"],\"model_type\":\"gpt2\",\"vocab_size\":50257,\"n_positions\":1024,"
     "\"n_embd\":768,\"n_layer\":12,\"n_head\":12,\"layer_norm_epsilon\":1e-5,\"resid_pdrop\":0,\"embd_pdrop\":0,\"attn_pdrop\":0}";
 
+/* matmul flops of one training step (forward + backward) of a decoder of shape c on B x T tokens; with a
+ * frozen base (LoRA) its weight gradients are skipped: 4 instead of 6 flops per token and weight */
+static double train_flops(const ft_model_config *c, int B, int T, int frozen_base) {
+    double C = c->n_embd, HS = (double)c->n_embd / c->n_head, N = (double)B * T;
+    double qkv = C * (c->n_head + 2.0 * c->n_kv_head) * HS, proj = c->n_head * HS * C;
+    double mlp = (c->arch == FT_ARCH_GPT2 ? 2.0 : 3.0) * C * c->ffn_hidden;
+    double weights = c->n_layer * (qkv + proj + mlp) + (double)c->vocab_size * C;
+    double attn = c->n_layer * 2.0 * 2.0 * B * (double)T * T * c->n_head * HS; /* forward QK^T + PV */
+    return (frozen_base ? 4.0 : 6.0) * N * weights + 3.0 * attn;
+}
+
 int ft_cmd_bench(int argc, char **argv) {
     ft_opt opts[] = {
         {"config", 1, "HF config.json of the shape to time (default: GPT-2 124M)", NULL},
@@ -73,6 +85,7 @@ int ft_cmd_bench(int argc, char **argv) {
         {"adapters", 1, "time N sequences with N different LoRA adapters decoded together vs one after another (no training)", NULL},
         {"prompt-len", 1, "prompt tokens per sequence for --adapters (default 16)", NULL},
         {"gen-precision", 1, "f32 (default) or bf16: the weights of the generation timing (and of --model) rounded to bf16 at load", NULL},
+        {"precision", 1, "f32 (default) or bf16: the training step's linear layers with bf16 matmul inputs and f32 accumulation (finetune train --precision)", NULL},
         {NULL, 0, NULL, NULL},
     };
     int prc = ft_parse_opts(argc, argv, opts,
@@ -147,11 +160,15 @@ int ft_cmd_bench(int argc, char **argv) {
     int gen_only = ft_opt_flag(opts, "skip-train") && !use_lora && n_adapters == 0;
     ft_model *m;
     ft_dtype q = use_qlora ? (!strcmp(quant, "int8") ? FT_Q8_ROW : FT_NF4) : gen_only ? gen_weights : FT_F32;
-    if ((rc = ft_model_create_random_quantized(&m, &cfg, 1234, ft_backend_cpu(), q)) < 0) return ft_cli_fail("bench", rc);
+    const ft_backend *be;
+    const char *precision = ft_opt_str(opts, "precision", "f32");
+    if ((rc = ft_backend_for_precision(precision, &be)) < 0) return ft_cli_fail("bench", rc);
+    if ((rc = ft_model_create_random_quantized(&m, &cfg, 1234, be, q)) < 0) return ft_cli_fail("bench", rc);
     ft_model_set_recompute(m, recompute);
-    fprintf(stderr, "bench: %s, %.1fM parameters, %d threads, batch %ld x %ld, recompute %s, activations %.1f MiB\n", cfg.model_type,
-            (double)ft_model_param_count(m) / 1e6, ft_get_threads(), B, T, ft_recompute_name(recompute),
-            (double)ft_model_activation_bytes(m, (int)B, (int)T) / 1048576.0);
+    fprintf(stderr, "bench: %s, %.1fM parameters, %d threads, batch %ld x %ld, recompute %s, activations %.1f MiB, precision %s%s%s\n",
+            cfg.model_type, (double)ft_model_param_count(m) / 1e6, ft_get_threads(), B, T, ft_recompute_name(recompute),
+            (double)ft_model_activation_bytes(m, (int)B, (int)T) / 1048576.0, precision, strcmp(precision, "bf16") ? "" : " kernel ",
+            strcmp(precision, "bf16") ? "" : ft_bf16_isa_name(ft_bf16_isa_get()));
     if (use_lora) {
         ft_lora_config lc = ft_lora_default_config();
         lc.r = (int)lora_r;
@@ -213,6 +230,10 @@ int ft_cmd_bench(int argc, char **argv) {
             fprintf(stderr, "bench: mean of the timed steps: forward %.3f s, zero_grad + backward %.3f s, optimizer %.3f s\n",
                     sum_fwd / steps, sum_bwd / steps, sum_opt / steps);
             printf("train: %.1f tok/s\n", (double)N / med);
+            /* the step's matmul work: 6 flops per token and weight of the linear layers (forward 2, backward 4; the
+             * LoRA adapters' small matmuls and a frozen base's weight gradient are not counted) plus attention's
+             * QK^T and PV (full T x T, as usual), over the median step */
+            printf("train_gflops: %.1f\n", train_flops(&cfg, (int)B, (int)T, use_lora) / med * 1e-9);
             fflush(stdout);
         }
         ft_optim_free(opt);

@@ -32,6 +32,7 @@ int ft_cmd_eval(int argc, char **argv) {
         {"positive-label", 1, "with --group-column: the favourable label (name or id; default: the second label of a binary classifier; multiclass: required, one-vs-rest)", NULL},
         {"no-header", 0, "encoders: the CSV/TSV has no header row (columns are 1-based numbers)", NULL},
         {"threads", 1, "threads (default: all cores)", NULL},
+        {"precision", 1, "f32 (default) or bf16: the linear layers' matmuls with bf16 inputs and f32 accumulation (finetune train --help)", NULL},
         {"generate", 0, "decoders: generate for each prompt and score against the completions (BLEU, chrF, ROUGE, EM, F1)", NULL},
         {"out", 1, "--generate: directory for predictions.jsonl, metrics.jsonl, report.html (default runs/eval-YYYYMMDD-HHMMSS)", NULL},
         {"max-examples", 1, "--generate: the first N examples only (default: all)", NULL},
@@ -85,7 +86,9 @@ int ft_cmd_eval(int argc, char **argv) {
     int64_t *idx = NULL;
     char tbuf[4096];
     int rc = ft_tokenizer_load(&tok, ft_cli_tokenizer_dir(dir, tbuf, sizeof tbuf));
-    if (rc == FT_OK) rc = ft_cli_load_model(&m, dir, ft_opt_str(opts, "adapter", NULL), ft_backend_cpu());
+    const ft_backend *be = NULL;
+    if (rc == FT_OK) rc = ft_backend_for_precision(ft_opt_str(opts, "precision", "f32"), &be);
+    if (rc == FT_OK) rc = ft_cli_load_model(&m, dir, ft_opt_str(opts, "adapter", NULL), be);
     ft_data_options o = ft_data_default_options();
     if (rc == FT_OK) {
         if (seq_len > ft_model_get_config(m)->max_seq_len) seq_len = ft_model_get_config(m)->max_seq_len;

@@ -23,7 +23,9 @@ int ft_cmd_eval_encoder(const ft_opt *opts, const char *dir, const char *data) {
     const char *task = ft_opt_str(opts, "task", NULL);
     if (task && strcmp(task, "auto")) rc = ft_encoder_task_from_name(task, &eo.task);
     if (rc == FT_OK) rc = ft_tokenizer_load(&tok, dir);
-    if (rc == FT_OK) rc = (ft_encoder_dir_is_adapter(dir) ? ft_encoder_load_with_adapter(&m, dir, &eo, ft_backend_cpu()) : ft_encoder_load_ex(&m, dir, &eo, ft_backend_cpu()));
+    const ft_backend *be = NULL;
+    if (rc == FT_OK) rc = ft_backend_for_precision(ft_opt_str(opts, "precision", "f32"), &be);
+    if (rc == FT_OK) rc = (ft_encoder_dir_is_adapter(dir) ? ft_encoder_load_with_adapter(&m, dir, &eo, be) : ft_encoder_load_ex(&m, dir, &eo, be));
     /* labels are read as the model's names (an unknown label is an error naming its line) */
     ft_encoder_task t = m ? ft_encoder_get_task(m) : FT_TASK_CLASSIFY;
     if (rc == FT_OK && (t == FT_TASK_CLASSIFY || t == FT_TASK_TOKEN) && ft_encoder_label_name(m, 0)) {

@@ -83,6 +83,19 @@ static char *command_line(int argc, char **argv) {
     return s;
 }
 
+/* --resume with --precision: rewrite the run's config.json with the new precision (NULL: keep it) */
+static int set_run_precision(const char *run_dir, const char *precision) {
+    if (!precision) return FT_OK;
+    char path[4096];
+    FT_TRY(ft_path_join(path, sizeof path, run_dir, "config.json"));
+    ft_train_config c;
+    ft_train_config_defaults(&c);
+    FT_TRY(ft_train_config_load_json(&c, path));
+    FT_TRY(ft_train_config_set(&c, "precision", precision));
+    FT_TRY(ft_train_config_validate(&c));
+    return ft_train_config_save_json(&c, path);
+}
+
 static int dry_run(const ft_train_config *cfg, const ft_train_sink *con) {
     ft_trainer *t;
     FT_TRY(ft_trainer_create(&t, cfg, NULL, con, 1, NULL));
@@ -173,7 +186,9 @@ static int cmd_train(int argc, char **argv) {
             if (ft_train_sink_runstore(&store, db_path, cmdline, 1, stderr) == FT_OK) sinks[n_sinks++] = store;
         }
         free(cmdline);
-        rc = ft_train_ex(NULL, resume, sinks, n_sinks, &g_stop, &res);
+        /* --resume RUN --precision P: the run goes on in precision P (checkpoints are f32 either way) */
+        rc = set_run_precision(resume, ft_opt_str(opts, "precision", NULL));
+        if (rc == FT_OK) rc = ft_train_ex(NULL, resume, sinks, n_sinks, &g_stop, &res);
     } else {
         ft_train_config cfg;
         ft_train_config_defaults(&cfg);
