@@ -2,7 +2,8 @@
 #   make                      build/libfinetune.a and build/finetune
 #   make test                 build and run every test (tests/test_*.c) and fuzz each fuzz target FUZZ_TEST_SECONDS (3;
 #                             0 = not at all), prints "N passed, N failed"
-#   make bench                finetune bench side by side with PyTorch (bench/run.sh)
+#   make bench                finetune bench side by side with PyTorch (bench/run.sh; bench/precision.sh: f32 / bf16;
+#                             build/bench/bf16_gemm: the GEMM micro-benchmark)
 #   make SANITIZE=address     instrumented build in build-address/ (same for undefined)
 #   make SANITIZE=thread test ThreadSanitizer build running the tests of shared state (TSAN_TESTS)
 #   make serve-hostile        10,000 hostile requests to an AddressSanitizer build of finetune serve (tests/serve/hostile.py)
@@ -135,9 +136,11 @@ $(BUILD)/bench/bf16_gemm: bench/bf16_gemm.c $(BUILD)/libfinetune.a
 	$(CC) $(CFLAGS) $(if $(DNNL_H),-DFT_HAVE_DNNL) $< -o $@ $(LDFLAGS) $(BUILD)/libfinetune.a $(LDLIBS) $(if $(DNNL_H),-ldnnl)
 
 bench: all $(BUILD)/bench/bf16_gemm
-	@$(BUILD)/bench/bf16_gemm --reps 3
-	@echo
 	@./bench/run.sh $(BUILD)/finetune
+	@echo
+	@./bench/precision.sh $(BUILD)/finetune
+	@echo
+	@$(BUILD)/bench/bf16_gemm --reps 3
 	@if [ -f models/all-MiniLM-L6-v2/model.safetensors ]; then echo; ./bench/encoder.sh; fi
 
 # the full robustness run of finetune serve: an ASan build (build-address/), 10,000 malformed or hostile requests,

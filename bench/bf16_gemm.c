@@ -5,6 +5,7 @@
  *
  *   make build/bench/bf16_gemm && build/bench/bf16_gemm [--reps R] [--quick] [--threads T] [--cpu]
  *
+ * --peak: print only the peaks (`peak_bf16: X GFLOP/s`, `peak_f32: X GFLOP/s`; bench/precision.sh reads them).
  * --cpu: GFLOP per CPU-second (process CPU time) instead of per wall-second: use it on a shared, loaded
  * machine (run with OMP_WAIT_POLICY=passive so idle threads do not spin); --threads T: T threads.
  *
@@ -125,11 +126,12 @@ static double dnnl_time(dnnl_engine_t eng, dnnl_stream_t st, const shape *s, int
 #endif
 
 int main(int argc, char **argv) {
-    int reps = 5, quick = 0, threads = 0;
+    int reps = 5, quick = 0, threads = 0, peak_only = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--cpu")) g_cpu_clock = 1;
+        else if (!strcmp(argv[i], "--peak")) peak_only = 1;
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
     }
     ft_set_threads(threads);
@@ -137,6 +139,10 @@ int main(int argc, char **argv) {
     printf("threads %d, bf16 kernel: %s, GFLOP per %s second\n", nt, ft_bf16_isa_name(ft_bf16_isa_get()),
            g_cpu_clock ? "CPU" : "wall");
     double pk = ft_bf16_isa_best() == FT_BF16_ISA_AVX512BF16 ? peak(1) : 0, pf = peak(0);
+    if (peak_only) {
+        printf("peak_bf16: %.1f GFLOP/s\npeak_f32: %.1f GFLOP/s\n", pk, pf);
+        return 0;
+    }
     printf("peak (tight loops, all threads): bf16 vdpbf16ps %.0f GFLOP/s, f32 FMA %.0f GFLOP/s\n", pk, pf);
     const int N = 1024, C = 768;
     struct { const char *name; int OC, IC; } layers[] = {

@@ -13,6 +13,11 @@ Times, for a randomly initialised causal LM (default: GPT-2 124M shape):
                              prints `pytorch peak_rss: X MB`
     Run one configuration per process for a meaningful peak (bench/memory.sh does).
 
+--precision bf16 runs each training step's forward and loss under CPU autocast
+(torch.autocast("cpu", dtype=torch.bfloat16): matmuls in bf16 through oneDNN,
+f32 weights and optimizer), PyTorch's mixed precision on a CPU; the lines then
+read `pytorch train (autocast bf16): ...`. Generation stays f32.
+
 --lora (= --method lora) wraps the model with PEFT: LoraConfig(r, lora_alpha,
 target_modules, lora_dropout=0), get_peft_model, AdamW over the trainable
 (adapter) parameters only — the same setting as `finetune bench --method lora`.
@@ -24,7 +29,7 @@ Usage:
                                  [--skip-generate] [--skip-train] [--threads N]
                                  [--lora | --method full|lora] [--lora-r 8]
                                  [--lora-alpha 16] [--lora-targets c_attn]
-                                 [--gen-dtype float32|bfloat16]
+                                 [--gen-dtype float32|bfloat16] [--precision f32|bf16]
 --config takes a Hugging Face config.json (GPT-2 or Llama family) to time
 another shape. Versions, thread count and the relevant environment go to stderr.
 """
@@ -92,7 +97,7 @@ def add_lora(model, config, r, alpha, targets):
     return model, target_modules
 
 
-def time_train(model, vocab, B, T, steps, warmup, lr):
+def time_train(model, vocab, B, T, steps, warmup, lr, bf16=False):
     model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     g = torch.Generator().manual_seed(1)
@@ -100,7 +105,8 @@ def time_train(model, vocab, B, T, steps, warmup, lr):
     times = []
     for i in range(warmup + steps):
         t0 = time.perf_counter()
-        loss = model(input_ids=ids, labels=ids).loss
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = model(input_ids=ids, labels=ids).loss
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -157,6 +163,8 @@ def main():
     ap.add_argument("--lora", action="store_true", help="PEFT LoRA on a frozen base (= --method lora)")
     ap.add_argument("--lora-r", type=int, default=8)
     ap.add_argument("--lora-alpha", type=float, default=16)
+    ap.add_argument("--precision", choices=("f32", "bf16"), default="f32",
+                    help="bf16: the training step under torch.autocast('cpu', dtype=torch.bfloat16)")
     ap.add_argument("--lora-targets", default="",
                     help="comma-separated module names or all-linear (default: c_attn / q_proj,v_proj)")
     args = ap.parse_args()
@@ -191,10 +199,11 @@ def main():
         f"{args.warmup} warm-up + median of {args.steps}")
 
     if not args.skip_train:
+        bf16 = args.precision == "bf16"
         t, tmin = time_train(model, config.vocab_size, args.batch_size, args.seq_len, args.steps,
-                             args.warmup, args.lr)
+                             args.warmup, args.lr, bf16)
         tok = args.batch_size * args.seq_len
-        print(f"pytorch train: {tok / t:.1f} tok/s (median {t * 1e3:.1f} ms/step, best {tok / tmin:.1f} tok/s; "
+        print(f"pytorch train{' (autocast bf16)' if bf16 else ''}: {tok / t:.1f} tok/s (median {t * 1e3:.1f} ms/step, best {tok / tmin:.1f} tok/s; "
               f"batch {args.batch_size} x seq {args.seq_len})", flush=True)
 
     if not args.skip_generate:
