@@ -4,6 +4,7 @@
  *    ends within 1% of the f32 run's validation loss, and is not the f32 run (the flag took effect);
  *  - the default job (the embedded stories260K on fun-dialogues, 3 epochs) in bf16 reaches the f32 run's
  *    perplexity band: within 3% of it and below 8 (README: "about 32 -> 6");
+ *  - LoRA and QLoRA (int8) runs in bf16 end within 1% of their f32 runs;
  *  - a run started in f32 continues in bf16 (--resume RUN --precision bf16) and back in f32; the
  *    checkpoints and the final model stay f32;
  *  - --dry-run shows the bf16 packing workspace and its predicted peak RSS is within 10% of the run's;
@@ -82,6 +83,33 @@ static void test_gpt2_300_steps_within_1_percent(void **s) {
     assert_true(loss[0] < 4.0);          /* it learned (random init: ln 512 = 6.2) */
     assert_true(rel <= 0.01);
     assert_true(loss[1] != loss[0]);     /* the bf16 run really ran in bf16 */
+}
+
+/* LoRA (frozen f32 base: its matmuls in bf16, the adapters' in f32) and QLoRA (int8 base: dequantized f32
+ * matmuls; the tied LM head in bf16): 80 steps end within 1% of f32's validation loss */
+static void test_lora_qlora_bf16(void **s) {
+    (void)s;
+    if (!have_bf16() || !ft_fixture_present("train_bf16/gpt2_small/config.json")) skip();
+    const char *methods[2] = {"--method lora --lora-targets all-linear", "--method qlora --quant int8 --lora-targets all-linear"};
+    const char *prec[2] = {"f32", "bf16"};
+    for (int m = 0; m < 2; m++) {
+        double loss[2];
+        for (int i = 0; i < 2; i++) {
+            char run[256], *out = NULL;
+            snprintf(run, sizeof run, TMP "peft_%s", prec[i]);
+            rm_rf(run);
+            assert_int_equal(ft_test_finetune(&out, "train %s %s --max-steps 80 --eval-every 80 --save-every 1000 --precision %s --out %s",
+                                              k_gpt2, methods[m], prec[i], run), 0);
+            free(out);
+            loss[i] = last_eval(run, "val_loss");
+            rm_rf(run);
+        }
+        double rel = fabs(loss[1] - loss[0]) / loss[0];
+        printf("  %-52s validation loss f32 %.6f, bf16 %.6f (%.3f%% apart)\n", methods[m], loss[0], loss[1], 100 * rel);
+        assert_true(isfinite(loss[0]) && isfinite(loss[1]));
+        assert_true(rel <= 0.01);
+        assert_true(loss[1] != loss[0]);
+    }
 }
 
 static void test_default_job_perplexity_band(void **s) {
@@ -200,6 +228,7 @@ static void test_dry_run_bf16(void **s) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gpt2_300_steps_within_1_percent),
+        cmocka_unit_test(test_lora_qlora_bf16),
         cmocka_unit_test(test_resume_switches_precision),
         cmocka_unit_test(test_dry_run_bf16),
         cmocka_unit_test(test_default_job_perplexity_band),
