@@ -9,7 +9,10 @@
  *   B pack: strips of NR = 32 columns, [strip][kpn][32 words]; columns >= N are zero;
  * then every (MC x NC) macro tile of C runs its micro-kernels; a B strip (kpn x 128 bytes, 16 KiB at
  * KC = 256) stays in L1 across the MC rows, the A block (MC x KC bf16) in L2. C holds the running f32
- * sum between blocks, so the summation order is the reference's: no K is ever split across threads. */
+ * sum between blocks, so the summation order is the reference's: no K is ever split across threads.
+ * Packing reads its f32 source in streams (a B pair of rows from start to end, dealt out to the strips; a
+ * transposed B through an [NR][kpn] word tile and gathers) and converts with vcvtne2ps2bf16 where the CPU
+ * has it, else with integer rounding of the same bits. */
 #include "finetune/gemm_bf16.h"
 #include "finetune/ops.h"
 #include "finetune/status.h"
@@ -20,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef MR
+#ifndef MR     /* (-DMR=.. -DNR=.. to try other tiles: 8 x 48, 6 x 64 and 14 x 32 measured no faster) */
 #define MR 12   /* micro-tile rows: 12 x 2 accumulators + 2 B vectors = 26 of 32 zmm */
 #define NR 32   /* micro-tile columns: two zmm of 16 f32 */
 #endif
@@ -98,7 +101,7 @@ TGT_F static inline __m512i cvt_lo16(__m512 x) {
 static inline __mmask16 tail_mask(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
 
 /* words dst[p] = bf16(src[2p]) | bf16(src[2p+1]) << 16 for p < ceil(n/2) (src[n] read as 0 when n is odd) */
-TGT_F static void pack_row_words(uint32_t *dst, const float *src, int n) {
+TGT_F static void pack_row_words_f(uint32_t *dst, const float *src, int n) {
     int k = 0;
     for (; k + 32 <= n; k += 32) {
         __m256i lo = _mm512_cvtepi32_epi16(cvt_lo16(_mm512_loadu_ps(src + k)));
@@ -113,7 +116,7 @@ TGT_F static void pack_row_words(uint32_t *dst, const float *src, int n) {
 }
 
 /* words dst[j] = bf16(r0[j]) | bf16(r1[j]) << 16 for j < n (r1 NULL: zeros) */
-TGT_F static void pack_pair_words(uint32_t *dst, const float *r0, const float *r1, int n) {
+TGT_F static void pack_pair_words_f(uint32_t *dst, const float *r0, const float *r1, int n) {
     for (int j = 0; j < n; j += 16) {
         __mmask16 m = tail_mask(n - j);
         __m512i a = cvt_lo16(_mm512_maskz_loadu_ps(m, r0 + j));
@@ -122,13 +125,45 @@ TGT_F static void pack_pair_words(uint32_t *dst, const float *r0, const float *r
     }
 }
 
+/* the same two with AVX512-BF16's own conversion (vcvtne2ps2bf16: the same bits, a few instructions fewer) */
+TGT_BF16 static void pack_row_words_bf16(uint32_t *dst, const float *src, int n) {
+    int k = 0;
+    for (; k + 32 <= n; k += 32)
+        _mm512_storeu_si512(dst + k / 2, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + k + 16), _mm512_loadu_ps(src + k)));
+    for (; k < n; k += 2) {
+        uint32_t lo = ft_bf16_round(src[k]), hi = k + 1 < n ? ft_bf16_round(src[k + 1]) : 0;
+        dst[k / 2] = lo | hi << 16;
+    }
+}
+TGT_BF16 static void pack_pair_words_bf16(uint32_t *dst, const float *r0, const float *r1, int n) {
+    /* cvtne2ps gives [r0 x16 | r1 x16]; the permutation interleaves them into words r0[j] | r1[j] << 16 */
+    const __m512i inter = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                           23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 m = tail_mask(n - j);
+        __m512 a = _mm512_maskz_loadu_ps(m, r0 + j), b = r1 ? _mm512_maskz_loadu_ps(m, r1 + j) : _mm512_setzero_ps();
+        __m512i v = _mm512_permutexvar_epi16(inter, (__m512i)_mm512_cvtne2ps_pbh(b, a));
+        _mm512_mask_storeu_epi32(dst + j, m, v);
+    }
+}
+
+/* nat: the CPU has AVX512-BF16 */
+static void pack_row_words(uint32_t *dst, const float *src, int n, int nat) {
+    if (nat) pack_row_words_bf16(dst, src, n);
+    else pack_row_words_f(dst, src, n);
+}
+static void pack_pair_words(uint32_t *dst, const float *r0, const float *r1, int n, int nat) {
+    if (nat) pack_pair_words_bf16(dst, r0, r1, n);
+    else pack_pair_words_f(dst, r0, r1, n);
+}
+
 /* A block k0..k0+kc of op(A) into ap. rows layout (transA 0): ap[m*kpn + p]; pairs (transA 1): ap[p*Mpad + m] */
-TGT_F static void pack_a(uint32_t *ap, const float *A, int lda, int transA, int M, int Mpad, int k0, int kc) {
+static void pack_a(uint32_t *ap, const float *A, int lda, int transA, int M, int Mpad, int k0, int kc, int nat) {
     int kpn = (kc + 1) / 2;
     if (!transA) {
 #pragma omp for schedule(static) nowait
         for (int m = 0; m < Mpad; m++) {
-            if (m < M) pack_row_words(ap + (size_t)m * kpn, A + (size_t)m * lda + k0, kc);
+            if (m < M) pack_row_words(ap + (size_t)m * kpn, A + (size_t)m * lda + k0, kc, nat);
             else memset(ap + (size_t)m * kpn, 0, sizeof(uint32_t) * (size_t)kpn);
         }
     } else {
@@ -136,38 +171,51 @@ TGT_F static void pack_a(uint32_t *ap, const float *A, int lda, int transA, int 
         for (int p = 0; p < kpn; p++) {
             int k = k0 + 2 * p;
             uint32_t *d = ap + (size_t)p * Mpad;
-            pack_pair_words(d, A + (size_t)k * lda, 2 * p + 1 < kc ? A + (size_t)(k + 1) * lda : NULL, M);
+            pack_pair_words(d, A + (size_t)k * lda, 2 * p + 1 < kc ? A + (size_t)(k + 1) * lda : NULL, M, nat);
             if (Mpad > M) memset(d + M, 0, sizeof(uint32_t) * (size_t)(Mpad - M));
         }
     }
 }
 
+/* per-thread scratch of the transposed B pack: an [NR][KC/2] tile of words */
+#define TMP_WORDS (NR * ((KC + 1) / 2) + 16)
+
+/* d[p][j] = t[j][p] for j < NR, p < kpn (t rows kpn words apart) */
+TGT_F static void transpose_words(uint32_t *d, const uint32_t *t, int kpn) {
+    __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(kpn));
+    for (int p = 0; p < kpn; p++)
+        for (int j = 0; j < NR; j += 16)
+            _mm512_storeu_si512(d + (size_t)p * NR + j, _mm512_i32gather_epi32(idx, (const void *)(t + (size_t)j * kpn + p), 4));
+}
+
 /* B block k0..k0+kc of op(B) into strips bp[s][p][32] */
-TGT_F static void pack_b(uint32_t *bp, const float *B, int ldb, int transB, int N, int k0, int kc, uint32_t *tmp) {
+static void pack_b(uint32_t *bp, const float *B, int ldb, int transB, int N, int k0, int kc, uint32_t *tmp, int nat) {
     int kpn = (kc + 1) / 2, ns = (N + NR - 1) / NR;
     if (!transB) {
+        /* a pair of rows at a time, read from start to end (streams), its words dealt out to the strips */
 #pragma omp for schedule(static)
-        for (int s = 0; s < ns; s++) {
-            int n0 = s * NR, nn = N - n0 < NR ? N - n0 : NR;
-            for (int p = 0; p < kpn; p++) {
-                int k = k0 + 2 * p;
+        for (int p = 0; p < kpn; p++) {
+            const float *r0 = B + (size_t)(k0 + 2 * p) * ldb, *r1 = 2 * p + 1 < kc ? r0 + ldb : NULL;
+            for (int s = 0; s < ns; s++) {
+                int n0 = s * NR, nn = N - n0 < NR ? N - n0 : NR;
                 uint32_t *d = bp + ((size_t)s * kpn + p) * NR;
-                pack_pair_words(d, B + (size_t)k * ldb + n0, 2 * p + 1 < kc ? B + (size_t)(k + 1) * ldb + n0 : NULL, nn);
+                pack_pair_words(d, r0 + n0, r1 ? r1 + n0 : NULL, nn, nat);
                 if (nn < NR) memset(d + nn, 0, sizeof(uint32_t) * (size_t)(NR - nn));
             }
         }
     } else {
-        /* B[k][n] = Bt[n][k]: each row n of Bt converts to words, then the words are transposed into the strip */
-        uint32_t *row = tmp + (size_t)omp_get_thread_num() * ((KC + 1) / 2 + 16);
+        /* B[k][n] = Bt[n][k]: the strip's NR rows of Bt convert to words (a [NR][kpn] tile), then each word
+         * column p of the tile is gathered into the strip's row p */
+        uint32_t *t = tmp + (size_t)omp_get_thread_num() * TMP_WORDS;
 #pragma omp for schedule(static)
         for (int s = 0; s < ns; s++) {
             int n0 = s * NR, nn = N - n0 < NR ? N - n0 : NR;
             uint32_t *d = bp + (size_t)s * kpn * NR;
             for (int j = 0; j < NR; j++) {
-                if (j < nn) pack_row_words(row, B + (size_t)(n0 + j) * ldb + k0, kc);
-                else memset(row, 0, sizeof(uint32_t) * (size_t)kpn);
-                for (int p = 0; p < kpn; p++) d[(size_t)p * NR + j] = row[p];
+                if (j < nn) pack_row_words(t + (size_t)j * kpn, B + (size_t)(n0 + j) * ldb + k0, kc, nat);
+                else memset(t + (size_t)j * kpn, 0, sizeof(uint32_t) * (size_t)kpn);
             }
+            transpose_words(d, t, kpn);
         }
     }
 }
@@ -242,7 +290,7 @@ size_t ft_gemm_bf16_workspace_bytes(int M, int N, int K) {
     if (M <= 0 || N <= 0 || K <= 0) return 0;
     int kc = K < KC ? K : KC, kpn = (kc + 1) / 2;
     size_t Mpad = (size_t)(M + MR - 1) / MR * MR, Npad = (size_t)(N + NR - 1) / NR * NR;
-    return sizeof(uint32_t) * ((Mpad + Npad) * (size_t)kpn + (size_t)omp_get_max_threads() * ((KC + 1) / 2 + 16)) + 64;
+    return sizeof(uint32_t) * ((Mpad + Npad) * (size_t)kpn + (size_t)omp_get_max_threads() * TMP_WORDS) + 64;
 }
 
 /* one micro-tile: rows m0.. (mr valid), strip s (nr valid) */
@@ -301,6 +349,10 @@ void ft_cpu_gemm_bf16(float *C, int ldc, const float *A, int lda, int transA, co
     }
     uint32_t *bp = ap + (size_t)Mpad * kpn0, *tmp = bp + (size_t)Npad * kpn0;
     int mt = (M + MC - 1) / MC, nt = (N + NC - 1) / NC;
+    /* row blocks of A outer (each A block stays in L2 while B passes), unless the B pack is both the larger
+     * and too large for the caches (an LM head's forward: N = 50257, 25 MiB): then B panels outer, so that
+     * B is read from memory once and the smaller A passes over each panel */
+    int n_major = Npad > Mpad && (size_t)Npad * kpn0 * 4 > ((size_t)4 << 20), nat = isa == FT_BF16_ISA_AVX512BF16;
     double flops = 2.0 * M * N * K;
     /* one parallel region per call; per K block two barriers: after the packing, after the products */
 #pragma omp parallel num_threads(flops >= 4e6 ? omp_get_max_threads() : 1)
@@ -311,18 +363,18 @@ void ft_cpu_gemm_bf16(float *C, int ldc, const float *A, int lda, int transA, co
         }
         for (int k0 = 0; k0 < K; k0 += KC) {
             int kc = K - k0 < KC ? K - k0 : KC, kpn = (kc + 1) / 2;
-            pack_a(ap, A, lda, transA, M, Mpad, k0, kc);
-            pack_b(bp, B, ldb, transB, N, k0, kc, tmp); /* ends with the barrier */
-#pragma omp for schedule(dynamic, 1) collapse(2)
-            for (int mi = 0; mi < mt; mi++)
-                for (int ni = 0; ni < nt; ni++) {
-                    int mend = (mi + 1) * MC < M ? (mi + 1) * MC : M;
-                    int s_end = ((ni + 1) * NC < N ? (ni + 1) * NC : N);
-                    for (int n0 = ni * NC; n0 < s_end; n0 += NR)
-                        for (int m0 = mi * MC; m0 < mend; m0 += MR)
-                            tile(isa, transA, kpn, ap, Mpad, bp, C, ldc, m0, mend - m0 < MR ? mend - m0 : MR, n0 / NR,
-                                 s_end - n0 < NR ? s_end - n0 : NR);
-                }
+            pack_a(ap, A, lda, transA, M, Mpad, k0, kc, nat);
+            pack_b(bp, B, ldb, transB, N, k0, kc, tmp, nat); /* ends with the barrier */
+#pragma omp for schedule(dynamic, 1)
+            for (int ti = 0; ti < mt * nt; ti++) {
+                int mi = n_major ? ti % mt : ti / nt, ni = n_major ? ti / mt : ti % nt;
+                int mend = (mi + 1) * MC < M ? (mi + 1) * MC : M;
+                int s_end = ((ni + 1) * NC < N ? (ni + 1) * NC : N);
+                for (int n0 = ni * NC; n0 < s_end; n0 += NR)
+                    for (int m0 = mi * MC; m0 < mend; m0 += MR)
+                        tile(isa, transA, kpn, ap, Mpad, bp, C, ldc, m0, mend - m0 < MR ? mend - m0 : MR, n0 / NR,
+                             s_end - n0 < NR ? s_end - n0 : NR);
+            }
         }
     }
     free(ap);
