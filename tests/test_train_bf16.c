@@ -8,6 +8,7 @@
  *  - a run started in f32 continues in bf16 (--resume RUN --precision bf16) and back in f32; the
  *    checkpoints and the final model stay f32;
  *  - --dry-run shows the bf16 packing workspace and its predicted peak RSS is within 10% of the run's;
+ *    the default (--precision auto) is bf16 exactly where the CPU has AVX512-BF16;
  *  - a bad --precision fails with a message naming the option.
  * Every bf16 case skips on a CPU without AVX-512 (ft_backend_for_precision refuses bf16 there). */
 #include "testutil.h"
@@ -185,7 +186,7 @@ static void test_resume_switches_precision(void **s) {
     assert_false(file_has(model, "BF16"));
     rm_rf(run);
     assert_int_equal(ft_test_finetune(&out, "train %s --max-steps 1 --precision fp8 --out %s", k_gpt2, run), 1);
-    assert_non_null(strstr(out, "--precision must be f32 or bf16"));
+    assert_non_null(strstr(out, "--precision must be f32, bf16 or auto"));
     free(out);
     rm_rf(run);
 }
@@ -219,8 +220,16 @@ static void test_dry_run_bf16(void **s) {
     assert_true(pred > 0 && got > 0);
     assert_true(pred > 0.9 * got && pred < 1.1 * got);
     /* f32 has no packing line */
-    assert_int_equal(ft_test_finetune(&out, "train --dry-run --threads 2 --out %s", run), 0);
+    assert_int_equal(ft_test_finetune(&out, "train --precision f32 --dry-run --threads 2 --out %s", run), 0);
     assert_null(strstr(out, "bf16 packing"));
+    assert_null(strstr(out, "precision bf16"));
+    free(out);
+    rm_rf(run);
+    /* the default (auto): bf16 where the CPU has AVX512-BF16, saying so with the way back; f32 elsewhere */
+    int native = ft_bf16_isa_best() == FT_BF16_ISA_AVX512BF16;
+    assert_int_equal(ft_test_finetune(&out, "train --dry-run --threads 2 --out %s", run), 0);
+    assert_true((strstr(out, "precision bf16 (use --precision f32 for full precision)") != NULL) == native);
+    assert_true((strstr(out, "bf16 packing") != NULL) == native);
     free(out);
     rm_rf(run);
 }

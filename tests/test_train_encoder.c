@@ -96,8 +96,9 @@ static void test_classify_end_to_end(void **s) {
     char *html = read_text(out_dir, "report.html");
     assert_non_null(strstr(html, "negative"));
     free(html);
-    /* eval --json on the final model reproduces the last evaluation */
-    assert_int_equal(ft_test_finetune(&out, "eval --model %s --data %s --text-column sentence --json", final_dir, fx("sst_dev.tsv")), 0);
+    /* eval --json on the final model reproduces the last evaluation (--precision auto: the precision the run
+     * trained and evaluated in by default; eval's own default is f32) */
+    assert_int_equal(ft_test_finetune(&out, "eval --model %s --data %s --text-column sentence --json --precision auto", final_dir, fx("sst_dev.tsv")), 0);
     char *brace = strchr(out, '{');
     assert_non_null(brace);
     cJSON *j = cJSON_Parse(brace);
@@ -336,7 +337,7 @@ static void test_lora(void **s) {
     assert_non_null(strstr(cfg, "\"SEQ_CLS\""));
     free(cfg);
     /* the adapter directory is a model for eval and predict */
-    assert_int_equal(ft_test_finetune(&out, "eval --model %s --data %s --text-column sentence --json", final_dir, fx("sst_dev.tsv")), 0);
+    assert_int_equal(ft_test_finetune(&out, "eval --model %s --data %s --text-column sentence --json --precision auto", final_dir, fx("sst_dev.tsv")), 0);
     cJSON *j = cJSON_Parse(strchr(out, '{'));
     assert_non_null(j);
     printf("  eval --json on the adapter: accuracy %.4f (last evaluation %.4f)\n", num(j, "accuracy"), num(e, "accuracy"));

@@ -153,10 +153,10 @@ const ft_backend *ft_backend_cpu(void);
  * and optimizer state stay f32: the weights are cast while the GEMM packs them. */
 const ft_backend *ft_backend_cpu_bf16(void);
 /* The table of a training / evaluation precision: "f32" (or NULL / "") -> ft_backend_cpu(), "bf16" ->
- * ft_backend_cpu_bf16(). FT_ERR_INVALID for another name; FT_ERR_UNSUPPORTED, with the way back
+ * ft_backend_cpu_bf16(), "auto" -> the one of ft_precision_default(). FT_ERR_INVALID for another name; FT_ERR_UNSUPPORTED, with the way back
  * (--precision f32) in the message, for bf16 on a CPU without AVX-512. */
 int ft_backend_for_precision(const char *precision, const ft_backend **be);
-/* "bf16" where the CPU has AVX512-BF16, else "f32": the default of --precision */
+/* "bf16" where the CPU has AVX512-BF16, else "f32": what --precision auto (finetune train's default) means */
 const char *ft_precision_default(void);
 /* "bf16" for the bf16 tables, "f32" otherwise */
 const char *ft_backend_precision(const ft_backend *be);

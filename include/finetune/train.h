@@ -68,7 +68,7 @@ typedef struct ft_train_config {
     int   threads, dry_run;
     int   shard_optimizer;   /* ZeRO-1 over the ranks of an mpirun run (README "Several processes") */
     char  sample_prompts[2048];
-    char  precision[8];   /* "f32" or "bf16": the linear layers' matmul inputs (backend.h, ft_backend_for_precision) */
+    char  precision[8];   /* "f32", "bf16" or "auto" (the default; the trainer resolves it with ft_precision_default, backend.h) */
 } ft_train_config;
 
 typedef enum { FT_OPTV_STR, FT_OPTV_INT, FT_OPTV_FLOAT, FT_OPTV_BOOL, FT_OPTV_I64 } ft_optv_type;

@@ -54,9 +54,10 @@ const ft_backend *ft_backend_by_name(const char *name) {
 }
 
 int ft_backend_for_precision(const char *precision, const ft_backend **be) {
+    if (precision && strcmp(precision, "auto") == 0) precision = ft_precision_default();
     if (!precision || !*precision || strcmp(precision, "f32") == 0) { *be = &g_cpu; return FT_OK; }
     if (strcmp(precision, "bf16") != 0)
-        return ft_error(FT_ERR_INVALID, "unknown precision '%s' (f32 or bf16)", precision);
+        return ft_error(FT_ERR_INVALID, "unknown precision '%s' (f32, bf16 or auto)", precision);
     if (ft_bf16_isa_best() == FT_BF16_ISA_SCALAR)
         return ft_error(FT_ERR_UNSUPPORTED, "--precision bf16 needs AVX-512 (AVX512-BF16, or AVX-512F for the slower "
                                             "fallback) and this CPU has neither: use --precision f32");

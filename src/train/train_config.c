@@ -93,7 +93,7 @@ const ft_train_option ft_train_options[] = {
     {"seed", FT_OPTV_I64, OFF(seed), 0, "1234", "one seed for shuffling, splits, dropout, init and sampling"},
     {"threads", INT(threads), "0", "threads (0 = all cores)"},
     {"shard-optimizer", BOOL(shard_optimizer), "0", "with several ranks (mpirun): each rank keeps and updates only its share of the optimizer state (ZeRO-1); the result is identical"},
-    {"precision", STR(precision), "f32", "f32, or bf16: the matmuls of the linear layers take bf16 inputs (f32 accumulation, f32 master weights, gradients, optimizer state, norms, softmax and loss; needs AVX-512, fastest with AVX512-BF16)"},
+    {"precision", STR(precision), "auto", "f32, bf16 or auto: bf16 runs the matmuls of the linear layers on bf16 inputs (f32 accumulation, f32 master weights, gradients, optimizer state, norms, softmax and loss; needs AVX-512); auto = bf16 where the CPU has AVX512-BF16, else f32"},
     {"dry-run", BOOL(dry_run), "0", "prepare data and print the plan (steps, tokens, memory) without training"},
 };
 const int ft_train_option_count = (int)(sizeof ft_train_options / sizeof *ft_train_options);
@@ -241,8 +241,8 @@ int ft_train_config_validate(const ft_train_config *c) {
         return ft_error(FT_ERR_INVALID, "--init must be pretrained or random (got '%s')", c->init_from);
     if (strcmp(c->method, "full") && strcmp(c->method, "lora") && strcmp(c->method, "qlora"))
         return ft_error(FT_ERR_INVALID, "--method must be full, lora or qlora (got '%s')", c->method);
-    if (strcmp(c->precision, "f32") && strcmp(c->precision, "bf16"))
-        return ft_error(FT_ERR_INVALID, "--precision must be f32 or bf16 (got '%s')", c->precision);
+    if (strcmp(c->precision, "f32") && strcmp(c->precision, "bf16") && strcmp(c->precision, "auto"))
+        return ft_error(FT_ERR_INVALID, "--precision must be f32, bf16 or auto (got '%s')", c->precision);
     if (strcmp(c->quant, "nf4") && strcmp(c->quant, "int8"))
         return ft_error(FT_ERR_INVALID, "--quant must be nf4 or int8 (got '%s')", c->quant);
     if (strcmp(c->recompute, "none") && strcmp(c->recompute, "attention") && strcmp(c->recompute, "block"))

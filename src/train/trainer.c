@@ -15,6 +15,7 @@
 #include "trainer_internal.h"
 #include "train/dist.h"
 #include "finetune/arena.h"
+#include "finetune/backend.h"
 #include "finetune/checkpoint.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
@@ -710,6 +711,8 @@ static int plan_shards(ft_trainer *t) {
 static int setup(ft_trainer *t, const char *resume_dir) {
     ft_train_config *c = &t->cfg;
     FT_TRY(ft_train_config_validate(c));
+    /* --precision auto: bf16 where the CPU has AVX512-BF16; config.json keeps the resolved value */
+    if (!strcmp(c->precision, "auto")) snprintf(c->precision, sizeof c->precision, "%s", ft_precision_default());
     if (c->threads > 0) ft_set_threads(c->threads);
     FT_TRY(ft_schedule_from_name(c->schedule, &t->sched));
     const ft_task_ops *ops = ft__train_is_encoder_task(c) ? &ft_task_encoder_ops : &ft_task_lm_ops;

@@ -32,7 +32,7 @@ int ft_cmd_eval(int argc, char **argv) {
         {"positive-label", 1, "with --group-column: the favourable label (name or id; default: the second label of a binary classifier; multiclass: required, one-vs-rest)", NULL},
         {"no-header", 0, "encoders: the CSV/TSV has no header row (columns are 1-based numbers)", NULL},
         {"threads", 1, "threads (default: all cores)", NULL},
-        {"precision", 1, "f32 (default) or bf16: the linear layers' matmuls with bf16 inputs and f32 accumulation (finetune train --help)", NULL},
+        {"precision", 1, "f32 (default), bf16 (the linear layers' matmuls with bf16 inputs and f32 accumulation) or auto (what finetune train uses by default: bf16 where the CPU has AVX512-BF16)", NULL},
         {"generate", 0, "decoders: generate for each prompt and score against the completions (BLEU, chrF, ROUGE, EM, F1)", NULL},
         {"out", 1, "--generate: directory for predictions.jsonl, metrics.jsonl, report.html (default runs/eval-YYYYMMDD-HHMMSS)", NULL},
         {"max-examples", 1, "--generate: the first N examples only (default: all)", NULL},
