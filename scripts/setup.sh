@@ -19,6 +19,9 @@ done
 # wordnet-base: the WordNet 3.0 database files (/usr/share/wordnet) that `finetune data augment --method eda`
 # reads for synonyms (src/data/wordnet.c; test_augment skips its WordNet parts without them)
 dpkg -s wordnet-base >/dev/null 2>&1 || need+=(wordnet-base)
+# libdnnl-dev: oneDNN, only for the oneDNN column of the bf16 GEMM micro-benchmark (bench/bf16_gemm.c; the
+# Makefile links it into that program alone when the header is present; nothing else needs it)
+dpkg -s libdnnl-dev >/dev/null 2>&1 || need+=(libdnnl-dev)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "setup: installing Debian packages: ${need[*]}" >&2
