@@ -63,6 +63,10 @@ typedef struct ft_train_config {
     char  best_metric[24];
     int   num_labels, group_by_length, header;
     float mlm_probability;
+    /* multi-task heads and continual learning (trainer_multitask.c, train_continual.c) */
+    char  tasks[2048], task_weights[256], task_mix[16], replay[1024], eval_old[1024];
+    float replay_ratio, l2_sp;
+    int   stream;
     /* misc */
     int64_t seed;
     int   threads, dry_run;

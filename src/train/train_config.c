@@ -90,6 +90,14 @@ const ft_train_option ft_train_options[] = {
     {"group-by-length", BOOL(group_by_length), "1", "encoder tasks: batch examples of similar length together (less padding)"},
     {"test-data", STR(test_data), "", "encoder tasks: held-out file evaluated with the best model at the end"},
     {"best-metric", STR(best_metric), "auto", "what picks best/ and early stopping: val_loss, accuracy, f1_macro, f1 (NER), mse; auto: val_loss"},
+    {"tasks", STR(tasks), "", "--task multi: the tasks as NAME=FILE[:TEXT_COLUMN[:LABEL_COLUMN]],... (one classification head each; labels per file)"},
+    {"task-weights", STR(task_weights), "", "--task multi: loss weight per task, comma-separated in --tasks order (default 1 each)"},
+    {"task-mix", STR(task_mix), "proportional", "--task multi: proportional (one task per batch, drawn in proportion to size), mixed (every batch mixes tasks) or alternate"},
+    {"replay", STR(replay), "", "continual learning: old-task examples replayed in every batch (rehearsal; classify)"},
+    {"replay-ratio", FLT(replay_ratio), "0.25", "continual learning: fraction of each batch drawn from --replay"},
+    {"l2-sp", FLT(l2_sp), "0", "continual learning: penalty l2_sp/2 * |theta - theta_0|^2 towards the starting weights (0 = off)"},
+    {"eval-old", STR(eval_old), "", "continual learning: old-task file evaluated before and after training (forgetting; classify)"},
+    {"stream", BOOL(stream), "0", "classify: read JSONL records from stdin and train on mini-batches as they fill (stop on EOF / SIGTERM)"},
     {"seed", FT_OPTV_I64, OFF(seed), 0, "1234", "one seed for shuffling, splits, dropout, init and sampling"},
     {"threads", INT(threads), "0", "threads (0 = all cores)"},
     {"shard-optimizer", BOOL(shard_optimizer), "0", "with several ranks (mpirun): each rank keeps and updates only its share of the optimizer state (ZeRO-1); the result is identical"},
@@ -250,8 +258,13 @@ int ft_train_config_validate(const ft_train_config *c) {
     if (strcmp(c->method, "full") && (c->lora_r <= 0 || c->lora_alpha <= 0 || c->lora_dropout < 0 || c->lora_dropout >= 1))
         return ft_error(FT_ERR_INVALID, "LoRA needs --lora-r > 0, --lora-alpha > 0 and 0 <= --lora-dropout < 1");
     if (strcmp(c->task, "auto") && strcmp(c->task, "lm") && strcmp(c->task, "classify") && strcmp(c->task, "regress") &&
-        strcmp(c->task, "token-classify") && strcmp(c->task, "mlm"))
-        return ft_error(FT_ERR_INVALID, "--task must be auto, lm, classify, regress, token-classify or mlm (got '%s')", c->task);
+        strcmp(c->task, "token-classify") && strcmp(c->task, "mlm") && strcmp(c->task, "multi"))
+        return ft_error(FT_ERR_INVALID, "--task must be auto, lm, classify, regress, token-classify, mlm or multi (got '%s')", c->task);
+    if (!strcmp(c->task, "multi") && !c->tasks[0]) return ft_error(FT_ERR_INVALID, "--task multi needs --tasks NAME=FILE,NAME=FILE");
+    if (strcmp(c->task_mix, "proportional") && strcmp(c->task_mix, "mixed") && strcmp(c->task_mix, "alternate"))
+        return ft_error(FT_ERR_INVALID, "--task-mix must be proportional, mixed or alternate (got '%s')", c->task_mix);
+    if (!(c->replay_ratio >= 0 && c->replay_ratio < 1)) return ft_error(FT_ERR_INVALID, "--replay-ratio must be in [0, 1) (got %g)", c->replay_ratio);
+    if (!(c->l2_sp >= 0) || !isfinite(c->l2_sp)) return ft_error(FT_ERR_INVALID, "--l2-sp must be >= 0 (got %g)", c->l2_sp);
     if (strcmp(c->pooling, "auto") && strcmp(c->pooling, "cls") && strcmp(c->pooling, "mean"))
         return ft_error(FT_ERR_INVALID, "--pooling must be auto, cls or mean (got '%s')", c->pooling);
     if (strcmp(c->class_weights, "none") && strcmp(c->class_weights, "inverse") && strcmp(c->class_weights, "balanced"))

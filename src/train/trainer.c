@@ -715,7 +715,7 @@ static int setup(ft_trainer *t, const char *resume_dir) {
     if (!strcmp(c->precision, "auto")) snprintf(c->precision, sizeof c->precision, "%s", ft_precision_default());
     if (c->threads > 0) ft_set_threads(c->threads);
     FT_TRY(ft_schedule_from_name(c->schedule, &t->sched));
-    const ft_task_ops *ops = ft__train_is_encoder_task(c) ? &ft_task_encoder_ops : &ft_task_lm_ops;
+    const ft_task_ops *ops = !strcmp(c->task, "multi") ? &ft_task_multitask_ops : ft__train_is_encoder_task(c) ? &ft_task_encoder_ops : &ft_task_lm_ops;
     FT_TRY(ops->create(&t->task, c, &t->out));
     ft_task *k = t->task;
     if (k->defaults_text[0]) ft__sinks_message(&t->out, FT_LOG_INFO, "%s", k->defaults_text);

@@ -117,6 +117,7 @@ struct ft_task_ops {
 
 extern const ft_task_ops ft_task_lm_ops;       /* trainer_lm.c */
 extern const ft_task_ops ft_task_encoder_ops;  /* trainer_encoder.c */
+extern const ft_task_ops ft_task_multitask_ops; /* trainer_multitask.c: --task multi */
 /* 1 when cfg asks for an encoder task (--task, or an encoder model with --task auto) */
 int ft__train_is_encoder_task(const ft_train_config *cfg);
 /* the task of a trainer (k-fold summaries) */

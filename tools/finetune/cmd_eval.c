@@ -26,6 +26,7 @@ int ft_cmd_eval(int argc, char **argv) {
         {"batch-size", 1, "sequences per batch (default 8)", NULL},
         {"json", 0, "print one JSON object on stdout: {loss, perplexity, tokens, examples}; encoders: {task, val_loss, accuracy, f1_macro, ...}", NULL},
         {"task", 1, "encoders: classify, regress, token-classify or mlm (default: the model's)", NULL},
+        {"head", 1, "multi-task encoders (train --task multi): the task whose head is evaluated (default: the first)", NULL},
         {"label-column", 1, "encoders: label column (default: label)", NULL},
         {"pair-column", 1, "encoders: second-sentence column", NULL},
         {"group-column", 1, "encoder classifiers: a column naming each example's group: adds per-group accuracy, selection rate, TPR, FPR and the fairness gaps (fairlearn's definitions)", NULL},

@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "finetune/encoder_task.h"
 #include "finetune/lora.h"
+#include "finetune/multitask.h"
 #include "finetune/status.h"
 
 #include <math.h>
@@ -16,6 +17,7 @@ int ft_cmd_eval_encoder(const ft_opt *opts, const char *dir, const char *data) {
     ft_encoder_options eo = ft_encoder_default_options();
     ft_tokenizer *tok = NULL;
     ft_encoder_model *m = NULL;
+    ft_multitask *mt = NULL;   /* a multi-task model: m is its encoder with the --head task selected */
     ft_enc_data d = {0};
     ft_enc_eval ev = {0};
     ft_label_map given = {0};
@@ -25,7 +27,17 @@ int ft_cmd_eval_encoder(const ft_opt *opts, const char *dir, const char *data) {
     if (rc == FT_OK) rc = ft_tokenizer_load(&tok, dir);
     const ft_backend *be = NULL;
     if (rc == FT_OK) rc = ft_backend_for_precision(ft_opt_str(opts, "precision", "f32"), &be);
-    if (rc == FT_OK) rc = (ft_encoder_dir_is_adapter(dir) ? ft_encoder_load_with_adapter(&m, dir, &eo, be) : ft_encoder_load_ex(&m, dir, &eo, be));
+    if (rc == FT_OK && ft_multitask_dir_is_multitask(dir)) {
+        const char *head = ft_opt_str(opts, "head", NULL);
+        rc = ft_multitask_load(&mt, dir, be);
+        int h = rc == FT_OK && head ? ft_multitask_find(mt, head) : 0;
+        if (rc == FT_OK && h < 0) rc = ft_error(FT_ERR_NOT_FOUND, "--head %s: the model's tasks are %s ...", head, ft_multitask_name(mt, 0));
+        if (rc == FT_OK) rc = ft_multitask_select(mt, h);
+        if (rc == FT_OK) {
+            m = ft_multitask_encoder(mt);
+            if (!head) fprintf(stderr, "multi-task model: evaluating the head of task %s (--head NAME for another)\n", ft_multitask_name(mt, h));
+        }
+    } else if (rc == FT_OK) rc = (ft_encoder_dir_is_adapter(dir) ? ft_encoder_load_with_adapter(&m, dir, &eo, be) : ft_encoder_load_ex(&m, dir, &eo, be));
     /* labels are read as the model's names (an unknown label is an error naming its line) */
     ft_encoder_task t = m ? ft_encoder_get_task(m) : FT_TASK_CLASSIFY;
     if (rc == FT_OK && (t == FT_TASK_CLASSIFY || t == FT_TASK_TOKEN) && ft_encoder_label_name(m, 0)) {
@@ -90,7 +102,8 @@ int ft_cmd_eval_encoder(const ft_opt *opts, const char *dir, const char *data) {
     ft_enc_eval_free(&ev);
     ft_enc_data_free(&d);
     ft_label_map_free(&given);
-    ft_encoder_close(m);
+    if (mt) ft_multitask_close(mt);
+    else ft_encoder_close(m);
     ft_tokenizer_free(tok);
     return status;
 }

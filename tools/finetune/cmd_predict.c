@@ -5,6 +5,7 @@
 #include "finetune/predict.h"
 #include "finetune/encoder.h"
 #include "finetune/lora.h"
+#include "finetune/multitask.h"
 #include "finetune/status.h"
 #include "finetune/tokenizer.h"
 
@@ -15,13 +16,45 @@
 
 typedef struct predictor {
     ft_encoder_model *m;
+    ft_multitask *mt;        /* a multi-task model: every head (m: its encoder), unless --head picked one */
+    int all_heads;
     ft_tokenizer *tok;
     ft_predict_options o;
     int json, show;          /* show: classes printed (--top-k; 0 = all) */
 } predictor;
 
 /* one text: JSON (text and pair added) or a line: "label<TAB>name=p ..." / value / word/TAG ... / mask N: tok p ... */
+/* every head of a multi-task model: JSON {text, tasks: {name: prediction}}, else one line per task "name<TAB>label<TAB>..." */
+static int predict_heads(predictor *p, const char *text, const char *pair) {
+    char *js = NULL;
+    FT_TRY(ft_multitask_predict_json(p->mt, p->tok, text, pair, &p->o, &js));
+    cJSON *j = cJSON_Parse(js), *tasks = cJSON_GetObjectItem(j, "tasks");
+    free(js);
+    if (!j) return ft_error(FT_ERR_NOMEM, "out of memory");
+    if (p->json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "text", text);
+        if (pair) cJSON_AddStringToObject(o, "pair", pair);
+        cJSON_AddItemToObject(o, "tasks", cJSON_DetachItemViaPointer(j, tasks));
+        char *line = cJSON_PrintUnformatted(o);
+        if (line) puts(line);
+        free(line);
+        cJSON_Delete(o);
+    } else {
+        for (const cJSON *t = tasks ? tasks->child : NULL; t; t = t->next) {
+            printf("%s\t%s", t->string, cJSON_GetStringValue(cJSON_GetObjectItem(t, "label")));
+            for (const cJSON *q = cJSON_GetObjectItem(t, "probabilities") ? cJSON_GetObjectItem(t, "probabilities")->child : NULL; q; q = q->next)
+                printf("\t%s=%.4f", q->string, q->valuedouble);
+            putchar('\n');
+        }
+    }
+    cJSON_Delete(j);
+    fflush(stdout);
+    return FT_OK;
+}
+
 static int predict_one(predictor *p, const char *text, const char *pair) {
+    if (p->all_heads) return predict_heads(p, text, pair);
     ft_prediction r;
     FT_TRY(ft_encoder_predict(&r, p->m, p->tok, text, pair, &p->o));
     int rc = FT_OK;
@@ -81,6 +114,7 @@ int ft_cmd_predict(int argc, char **argv) {
         {"pair", 1, "second sentence of a pair (with --text); stdin lines may hold 'A<TAB>B' with --pairs", NULL},
         {"pairs", 0, "stdin lines are sentence pairs separated by a tab", NULL},
         {"task", 1, "override the model's task: classify, regress, token-classify, mlm", NULL},
+        {"head", 1, "multi-task models (train --task multi): only this task's head (default: every head)", NULL},
         {"seq-len", 1, "truncate inputs to this many tokens (default: the tokenizer's limit)", NULL},
         {"top-k", 1, "classes (classify) or tokens (mlm, default 5) to print", NULL},
         {"json", 0, "one JSON object per text: {text, label, probabilities} / {value} / {tokens} / {masks}", NULL},
@@ -105,7 +139,14 @@ int ft_cmd_predict(int argc, char **argv) {
     const char *task = ft_opt_str(opts, "task", NULL);
     if (task) rc = ft_encoder_task_from_name(task, &eo.task);
     if (rc == FT_OK) rc = ft_tokenizer_load(&p.tok, dir);
-    if (rc == FT_OK) rc = (ft_encoder_dir_is_adapter(dir) ? ft_encoder_load_with_adapter(&p.m, dir, &eo, ft_backend_cpu()) : ft_encoder_load_ex(&p.m, dir, &eo, ft_backend_cpu()));
+    if (rc == FT_OK && ft_multitask_dir_is_multitask(dir)) {
+        const char *head = ft_opt_str(opts, "head", NULL);
+        rc = ft_multitask_load(&p.mt, dir, ft_backend_cpu());
+        int h = rc == FT_OK && head ? ft_multitask_find(p.mt, head) : 0;
+        if (rc == FT_OK && h < 0) rc = ft_error(FT_ERR_NOT_FOUND, "--head %s: not a task of this model (the first is %s)", head, ft_multitask_name(p.mt, 0));
+        if (rc == FT_OK) rc = ft_multitask_select(p.mt, h);
+        if (rc == FT_OK) { p.m = ft_multitask_encoder(p.mt); p.all_heads = !head; }
+    } else if (rc == FT_OK) rc = (ft_encoder_dir_is_adapter(dir) ? ft_encoder_load_with_adapter(&p.m, dir, &eo, ft_backend_cpu()) : ft_encoder_load_ex(&p.m, dir, &eo, ft_backend_cpu()));
     int status = 0;
     if (rc < 0) status = ft_cli_fail("predict", rc);
     else if (ft_opt_str(opts, "text", NULL)) {
@@ -129,7 +170,8 @@ int ft_cmd_predict(int argc, char **argv) {
         }
         free(line);
     }
-    ft_encoder_close(p.m);
+    if (p.mt) ft_multitask_close(p.mt);
+    else ft_encoder_close(p.m);
     ft_tokenizer_free(p.tok);
     return status;
 }
