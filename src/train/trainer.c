@@ -17,6 +17,7 @@
 #include "finetune/arena.h"
 #include "finetune/backend.h"
 #include "finetune/checkpoint.h"
+#include "finetune/continual.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
 #include "core/json_util.h"
@@ -55,6 +56,8 @@ struct ft_trainer {
     int lock_fd;                    /* RUN/lock, held (flock) for the trainer's life; -1 if not taken */
     long stale_pid;                 /* the killed run whose lock was taken over, 0 if none */
     int stopped_early, interrupted, status;
+    ft_l2sp l2sp;                   /* --l2-sp: the starting weights (continual.h); n == 0 when off */
+    double l2sp_last;               /* the penalty at the last step */
 };
 
 ft_task *ft__trainer_task(ft_trainer *t) { return t->task; }
@@ -420,10 +423,13 @@ static int optimizer_step(ft_trainer *t, double *loss_out, double *gnorm_out, fl
         if (j >= n) break;
         int64_t cnt = 0;
         double den = 0;
-        FT_TRY(ops->next_batch(k, i, t->epoch, t->cursor + j, 0, 1, micro_seed(c, t->step, j), &cnt, &den));
+        int brc = ops->next_batch(k, i, t->epoch, t->cursor + j, 0, 1, micro_seed(c, t->step, j), &cnt, &den);
+        if (brc == FT__END_OF_DATA) { n = j; break; }   /* a stream ended (one process): the step takes what arrived */
+        FT_TRY(brc);
         t->mb[4 * j] = (double)cnt;
         t->mb[4 * j + 1] = den;
     }
+    if (n == 0) return FT__END_OF_DATA;
     FT_TRY(gather_micro(t, 0));
     double den_total = 0;
     int64_t count = 0;
@@ -452,6 +458,8 @@ static int optimizer_step(ft_trainer *t, double *loss_out, double *gnorm_out, fl
     /* with class weights the per-batch denominators are weight sums, not counts: rescale once */
     if (den_seen > 0 && fabs(den_seen - den_total) > 1e-9 * den_seen)
         ft__params_scale_grads(k->params, k->n_params, (float)(den_total / den_seen));
+    /* L2-SP: lambda (theta - theta0) added to the (synchronised) data gradient, before the norm and clipping */
+    if (t->l2sp.n) t->l2sp_last = ft_l2sp_apply(&t->l2sp, k->params, k->n_params, 1);
     double gn;
     FT_TRY(ft__grad_sync_norm(&t->sync, &gn));
     if (!isfinite(gn)) return ft_error(FT_ERR_RANGE, "step %lld: the gradient is not finite (loss %g); lower --lr?", (long long)t->step + 1, loss_sum);
@@ -496,7 +504,16 @@ static int step_once(ft_trainer *t, ft_train_step_info *info) {
     double t0 = ft__now_s(), loss = 0, gn = 0;
     float lr = 0;
     int64_t count = 0;
-    FT_TRY(optimizer_step(t, &loss, &gn, &lr, &count));
+    int orc = optimizer_step(t, &loss, &gn, &lr, &count);
+    if (orc == FT__END_OF_DATA) {   /* --stream: end of input; the last evaluation and checkpoint, then done */
+        ft__sinks_message(&t->out, FT_LOG_INFO, "end of the input stream after %lld steps", (long long)t->step);
+        t->total_steps = t->step;
+        FT_TRY(do_eval(t, NULL));
+        FT_TRY(ft_trainer_save(t));
+        return 0;
+    }
+    if (orc == FT_ERR_INTERRUPTED) return interrupt(t);   /* --stream: a signal while waiting for input */
+    FT_TRY(orc);
     double dt = ft__now_s() - t0;
     t->train_time += dt;
     t->rate = (double)count / dt;
@@ -508,6 +525,12 @@ static int step_once(ft_trainer *t, ft_train_step_info *info) {
     if (info) *info = si;
     for (int i = 0; i < t->out.n; i++)
         if (t->out.s[i].on_step) FT_TRY(t->out.s[i].on_step(t->out.s[i].user, &si));
+    if (t->l2sp.n && si.logged) {
+        char line[160];
+        snprintf(line, sizeof line, "{\"type\": \"l2_sp\", \"step\": %lld, \"penalty\": %.9g, \"lambda\": %g}", (long long)step, t->l2sp_last,
+                 (double)c->l2_sp);
+        FT_TRY(ft__sinks_record(&t->out, line));
+    }
     int epoch_end = t->cursor >= t->task->batches_per_epoch;
     if ((c->eval_every > 0 && step % c->eval_every == 0) || epoch_end || step == t->total_steps) FT_TRY(do_eval(t, NULL));
     if (epoch_end && t->task->ops->after_epoch && t->rank == 0) t->task->ops->after_epoch(t->task, t->step, (int)t->epoch + 1);
@@ -643,6 +666,7 @@ void ft_trainer_close(ft_trainer *t) {
     free(t->owner);
     free(t->opt_lo_of);
     free(t->mb);
+    ft_l2sp_free(&t->l2sp);
     /* the run directory's own sinks: the first and the last */
     if (t->own_first) t->out.s[0].close(t->out.s[0].user);
     if (t->own_last) t->out.s[t->out.n - 1].close(t->out.s[t->out.n - 1].user);
@@ -716,12 +740,22 @@ static int setup(ft_trainer *t, const char *resume_dir) {
     if (c->threads > 0) ft_set_threads(c->threads);
     FT_TRY(ft_schedule_from_name(c->schedule, &t->sched));
     const ft_task_ops *ops = !strcmp(c->task, "multi") ? &ft_task_multitask_ops : ft__train_is_encoder_task(c) ? &ft_task_encoder_ops : &ft_task_lm_ops;
+    if ((c->replay[0] || c->eval_old[0] || c->stream) && ops != &ft_task_encoder_ops)
+        return ft_error(FT_ERR_UNSUPPORTED, "--replay, --eval-old and --stream are available for encoder tasks (classify); language models and "
+                        "--task multi take --l2-sp");
+    if (c->stream && t->world > 1) return ft_error(FT_ERR_UNSUPPORTED, "--stream reads stdin in one process: not under mpirun");
     FT_TRY(ops->create(&t->task, c, &t->out));
     ft_task *k = t->task;
     if (k->defaults_text[0]) ft__sinks_message(&t->out, FT_LOG_INFO, "%s", k->defaults_text);
     t->steps_per_epoch = (k->batches_per_epoch + c->grad_accum - 1) / c->grad_accum;
     t->total_steps = c->max_steps > 0 ? c->max_steps : (int64_t)c->epochs * t->steps_per_epoch;
     t->warmup = c->warmup_steps >= 0 ? c->warmup_steps : (int64_t)llround(c->warmup_ratio * (double)t->total_steps);
+    if (c->stream) {   /* the number of steps is unknown: a constant rate after --warmup-steps */
+        t->sched = FT_SCHED_CONSTANT;
+        t->warmup = c->warmup_steps > 0 ? c->warmup_steps : 0;
+        ft__sinks_message(&t->out, FT_LOG_INFO, "--stream: training on stdin records as they arrive, constant learning rate %g (warmup %lld steps)",
+                         (double)c->lr, (long long)t->warmup);
+    }
     /* a dry run stops before the big allocations, so that it can predict them */
     if (c->dry_run) return FT_OK;
     FT_TRY(ops->prepare(k));
@@ -732,6 +766,11 @@ static int setup(ft_trainer *t, const char *resume_dir) {
     if (!(t->mb = calloc(4 * (size_t)c->grad_accum, sizeof *t->mb))) return ft_error(FT_ERR_NOMEM, "out of memory");
     /* every rank starts from rank 0's weights (they loaded the same files; this makes sure) */
     FT_TRY(ft__dist_agree(t->dist, ft__params_bcast(t->dist, k->params, k->n_params)));
+    /* L2-SP: the starting weights (rank 0's on every rank), before a resumed run loads its checkpoint */
+    if (c->l2_sp > 0) {
+        FT_TRY(ft_l2sp_init(&t->l2sp, k->params, k->n_params, c->l2_sp));
+        ft__sinks_message(&t->out, FT_LOG_INFO, "L2-SP: penalty %g/2 * |theta - theta_0|^2 towards the starting weights", (double)c->l2_sp);
+    }
     if (resume_dir) {
         int resumed;
         FT_TRY(resume_ranks(t, resume_dir, &resumed));
@@ -746,8 +785,11 @@ static int setup(ft_trainer *t, const char *resume_dir) {
     char ranks[96] = "";
     if (t->world > 1)
         snprintf(ranks, sizeof ranks, " = %d ranks x %d%s", t->world, t->rounds, t->owner ? ", optimizer sharded" : "");
-    ft__sinks_message(&t->out, FT_LOG_INFO, "training %s, %lld steps (grad-accum %d%s), warmup %lld", desc, (long long)t->total_steps,
-                     c->grad_accum, ranks, (long long)t->warmup);
+    if (c->stream && c->max_steps <= 0)
+        ft__sinks_message(&t->out, FT_LOG_INFO, "training %s until the input ends (grad-accum %d), warmup %lld", desc, c->grad_accum, (long long)t->warmup);
+    else
+        ft__sinks_message(&t->out, FT_LOG_INFO, "training %s, %lld steps (grad-accum %d%s), warmup %lld", desc, (long long)t->total_steps,
+                         c->grad_accum, ranks, (long long)t->warmup);
     return FT_OK;
 }
 

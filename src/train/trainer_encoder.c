@@ -19,6 +19,7 @@
 #include "finetune/status.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -43,6 +44,16 @@ typedef struct enc_task {
     int *blen;                     /* [nb] rows of batch b */
     int64_t nb, plan_epoch;        /* batches per epoch; epoch the plan is for (-1 none) */
     ft_metrics_report last_report; /* of the last validation (classify; k-fold summaries) */
+    /* continual learning (continual.h): --replay rows in every batch, --eval-old before / after, --stream */
+    ft_enc_data replay, old;
+    int has_replay, has_old;
+    int b_new, b_old;              /* rows per batch from the training data / from --replay */
+    ft_enc_batch *micro_old;       /* [grad_accum] the replayed rows of each micro-batch */
+    int *rows_old;                 /* [grad_accum] */
+    double old_before, old_before_loss;   /* --eval-old on the starting model */
+    int old_before_done;
+    ft_enc_data sdata;             /* --stream: the records of the current mini-batch */
+    int stream_eof;
 } enc_task;
 
 /* ------------------------------------------------------------------ task detection */
@@ -64,6 +75,11 @@ static void enc_free(ft_task *k) {
     if (!t) return;
     for (int i = 0; t->micro && i < t->cfg->grad_accum; i++) ft_enc_batch_free(&t->micro[i]);
     free(t->micro);
+    for (int i = 0; t->micro_old && i < t->cfg->grad_accum; i++) ft_enc_batch_free(&t->micro_old[i]);
+    free(t->micro_old); free(t->rows_old);
+    ft_enc_data_free(&t->replay);
+    ft_enc_data_free(&t->old);
+    ft_enc_data_free(&t->sdata);
     free(t->order); free(t->bstart); free(t->blen);
     free(t->tr_idx); free(t->va_idx);
     ft_enc_data_free(&t->train);
@@ -163,11 +179,14 @@ static int load_model(enc_task *t) {
     }
     /* data first: the label count comes from it */
     ft_enc_data_options o = data_options(t, NULL);
-    FT_TRY(ft_enc_data_load(&t->train, c->data, t->task, t->tok, &o));
+    if (c->stream) {   /* the records come later: the labels are the model's */
+        if (t->task != FT_TASK_CLASSIFY) return ft_error(FT_ERR_UNSUPPORTED, "--stream trains classifiers (--task classify)");
+    } else FT_TRY(ft_enc_data_load(&t->train, c->data, t->task, t->tok, &o));
     ft_encoder_options eo = ft_encoder_default_options();
     eo.task = t->task;
     eo.pooling = !strcmp(c->pooling, "mean") ? FT_POOL_MEAN : !strcmp(c->pooling, "cls") ? FT_POOL_CLS : FT_POOL_AUTO;
-    if (t->task == FT_TASK_CLASSIFY || t->task == FT_TASK_TOKEN) {
+    if (c->stream) eo.num_labels = c->num_labels;   /* 0: the checkpoint's */
+    else if (t->task == FT_TASK_CLASSIFY || t->task == FT_TASK_TOKEN) {
         int K = t->train.labels->n;
         if (c->num_labels > 0) {
             if (c->num_labels < K)
@@ -189,7 +208,18 @@ static int load_model(enc_task *t) {
     if (ft_encoder_head_reinitialised(t->m) && t->task != FT_TASK_MLM)
         ft__sinks_message(t->base.out, FT_LOG_INFO, "note: the %s head was initialised for %d labels; it is trained from scratch in this run",
                          ft_encoder_task_name(t->task), ec->num_labels);
-    if (t->task == FT_TASK_CLASSIFY || t->task == FT_TASK_TOKEN) {
+    if (c->stream) {
+        int K = ec->num_labels;
+        const char **names = malloc(sizeof *names * (size_t)K);
+        if (!names) return ft_error(FT_ERR_NOMEM, "out of memory");
+        int rc = FT_OK;
+        for (int k = 0; k < K && rc == FT_OK; k++)
+            if (!(names[k] = ft_encoder_label_name(t->m, k)))
+                rc = ft_error(FT_ERR_INVALID, "--stream: %s has no label names (id2label); stream into an already fine-tuned classifier", c->model);
+        if (rc == FT_OK) rc = ft_label_map_init(&t->labels, names, K);
+        free(names);
+        FT_TRY(rc);
+    } else if (t->task == FT_TASK_CLASSIFY || t->task == FT_TASK_TOKEN) {
         FT_TRY(align_labels(t, &t->train));
         if (t->task == FT_TASK_CLASSIFY) FT_TRY(remap_labels(t, &t->train));
     }
@@ -204,11 +234,58 @@ static int load_model(enc_task *t) {
                                     ft_encoder_lora_count(t->m) ? " (LoRA adapters and the task head; the base is frozen)" : "");
 }
 
+/* --replay and --eval-old: read with the model's labels (an unknown label is an error naming its line) */
+static int load_continual(enc_task *t, const ft_enc_data_options *o) {
+    const ft_train_config *c = t->cfg;
+    if ((c->replay[0] || c->stream) && t->task != FT_TASK_CLASSIFY)
+        return ft_error(FT_ERR_UNSUPPORTED, "--replay and --stream are for classifiers (--task classify)");
+    if (c->replay[0]) {
+        FT_TRY(ft_enc_data_load(&t->replay, c->replay, t->task, t->tok, o));
+        if (t->replay.n <= 0) return ft_error(FT_ERR_INVALID, "--replay %s: no examples", c->replay);
+        t->has_replay = 1;
+        print_data(t, "replay", c->replay, &t->replay);
+    }
+    if (c->eval_old[0]) {
+        FT_TRY(ft_enc_data_load(&t->old, c->eval_old, t->task, t->tok, o));
+        t->has_old = 1;
+        print_data(t, "old task", c->eval_old, &t->old);
+    }
+    int B = c->batch_size;
+    t->b_old = t->has_replay ? (int)lround((double)c->replay_ratio * B) : 0;
+    if (t->has_replay && t->b_old < 1) t->b_old = 1;
+    if (t->b_old > B - 1) t->b_old = B - 1;
+    t->b_new = B - t->b_old;
+    if (t->has_replay) {
+        ft__sinks_message(t->base.out, FT_LOG_INFO, "replay: %d of every %d rows from %s (rehearsal), %d from the training data", t->b_old, B,
+                         c->replay, t->b_new);
+        t->micro_old = calloc((size_t)c->grad_accum, sizeof *t->micro_old);
+        t->rows_old = calloc((size_t)c->grad_accum, sizeof *t->rows_old);
+        if (!t->micro_old || !t->rows_old) return ft_error(FT_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < c->grad_accum; i++) FT_TRY(ft_enc_batch_alloc(&t->micro_old[i], t->b_old, t->replay.max_len));
+    }
+    return FT_OK;
+}
+
+/* --stream: no training file; batches of b_new records as they arrive on stdin */
+static int stream_setup(enc_task *t) {
+    const ft_train_config *c = t->cfg;
+    t->micro = calloc((size_t)c->grad_accum, sizeof *t->micro);
+    if (!t->micro) return ft_error(FT_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < c->grad_accum; i++) FT_TRY(ft_enc_batch_alloc(&t->micro[i], c->batch_size, c->seq_len));
+    t->nb = (int64_t)1 << 40;   /* unknown: the run ends with its input */
+    t->plan_epoch = -1;
+    t->base.batches_per_epoch = t->nb;
+    t->base.n_train = 0;
+    t->base.n_val = t->n_va;
+    return FT_OK;
+}
+
 static int load_data(enc_task *t) {
     const ft_train_config *c = t->cfg;
     const ft_label_map *given = t->labels.n ? &t->labels : NULL;
-    print_data(t, "train", c->data, &t->train);
+    if (!c->stream) print_data(t, "train", c->data, &t->train);
     ft_enc_data_options o = data_options(t, given);
+    FT_TRY(load_continual(t, &o));
     if (c->val_data[0]) {
         FT_TRY(ft_enc_data_load(&t->val_file, c->val_data, t->task, t->tok, &o));
         t->has_val_file = 1;
@@ -220,6 +297,16 @@ static int load_data(enc_task *t) {
         print_data(t, "test", c->test_data, &t->test);
     }
     int64_t n = t->train.n;
+    if (c->stream) {
+        if (t->has_val_file) {
+            t->va_idx = malloc(sizeof(int64_t) * (size_t)(t->val_file.n ? t->val_file.n : 1));
+            if (!t->va_idx) return ft_error(FT_ERR_NOMEM, "out of memory");
+            for (int64_t i = 0; i < t->val_file.n; i++) t->va_idx[i] = i;
+            t->n_va = t->val_file.n;
+            t->val = &t->val_file;
+        }
+        return stream_setup(t);
+    }
     if (t->has_val_file) {
         t->tr_idx = malloc(sizeof(int64_t) * (size_t)n);
         if (!t->tr_idx) return ft_error(FT_ERR_NOMEM, "out of memory");
@@ -290,7 +377,7 @@ static int load_data(enc_task *t) {
     t->micro = calloc((size_t)c->grad_accum, sizeof *t->micro);
     if (!t->micro) return ft_error(FT_ERR_NOMEM, "out of memory");
     for (int i = 0; i < c->grad_accum; i++) FT_TRY(ft_enc_batch_alloc(&t->micro[i], c->batch_size, t->train.max_len));
-    t->nb = (t->n_tr + c->batch_size - 1) / c->batch_size;
+    t->nb = (t->n_tr + t->b_new - 1) / t->b_new;
     t->order = malloc(sizeof(int64_t) * (size_t)t->n_tr);
     t->bstart = malloc(sizeof(int64_t) * (size_t)t->nb);
     t->blen = malloc(sizeof(int) * (size_t)t->nb);
@@ -323,9 +410,26 @@ static int enc_create(ft_task **out, ft_train_config *cfg, const ft_sinks *sinks
     return FT_OK;
 }
 
-/* nothing to allocate beyond the optimizer; the label ids, for the log */
+/* --eval-old: the old task's metric of the model now (before training: the starting model; a resumed run is
+ * prepared before its checkpoint is loaded, so this is the same starting model) */
+static int eval_old(enc_task *t, double *main, double *loss) {
+    ft_enc_eval e;
+    FT_TRY(ft_enc_evaluate(&e, t->m, t->tok, &t->old, NULL, t->old.n, t->cfg->batch_size, t->cfg->mlm_probability, (uint64_t)t->cfg->seed));
+    *main = e.main;
+    *loss = e.loss;
+    ft_enc_eval_free(&e);
+    return FT_OK;
+}
+
+/* nothing to allocate beyond the optimizer; the label ids, for the log; --eval-old before training */
 static int enc_prepare(ft_task *k) {
     enc_task *t = (enc_task *)k;
+    if (t->has_old) {
+        FT_TRY(eval_old(t, &t->old_before, &t->old_before_loss));
+        t->old_before_done = 1;
+        ft__sinks_message(k->out, FT_LOG_INFO, "old task (%s): %s %.4f, loss %.4f before training", t->cfg->eval_old, k->metric_name, t->old_before,
+                         t->old_before_loss);
+    }
     if (t->labels.n && t->task == FT_TASK_CLASSIFY) {
         char msg[4096];
         size_t at = (size_t)snprintf(msg, sizeof msg, "labels:");
@@ -345,7 +449,7 @@ static int cmp_len_desc(const void *a, const void *b, void *ctx) {
 
 static void plan_epoch(enc_task *t, int64_t epoch) {
     if (t->plan_epoch == epoch) return;
-    int B = t->cfg->batch_size;
+    int B = t->b_new;   /* the batch less its replayed rows */
     ft_rng r;
     ft_rng_seed(&r, ft__splitmix64((uint64_t)t->cfg->seed ^ ft__splitmix64(0xE90C4ull + (uint64_t)epoch)));
     memcpy(t->order, t->tr_idx, sizeof(int64_t) * (size_t)t->n_tr);
@@ -390,9 +494,81 @@ static double batch_denominator(const enc_task *t, const ft_enc_batch *eb, const
     return d;
 }
 
+/* --stream: up to b_new JSONL records from stdin into t->sdata (through OUT/stream-batch.jsonl, read as any data
+ * file with the model's labels); *n records. A batch the reader rejects is skipped with a warning. */
+static int stream_read(enc_task *t, int *n) {
+    const ft_train_config *c = t->cfg;
+    char path[4096];
+    FT_TRY(ft_path_join(path, sizeof path, c->out, "stream-batch.jsonl"));
+    for (;;) {
+        *n = 0;
+        if (t->stream_eof) return FT_OK;
+        char *buf = NULL, *line = NULL;
+        size_t blen = 0, cap = 0;
+        FILE *mem = open_memstream(&buf, &blen);
+        if (!mem) return ft_error(FT_ERR_NOMEM, "out of memory");
+        int rc = FT_OK;
+        while (*n < t->b_new) {
+            errno = 0;
+            ssize_t len = getline(&line, &cap, stdin);
+            if (len < 0) {
+                if (errno == EINTR) { clearerr(stdin); rc = ft_error(FT_ERR_INTERRUPTED, "stopped while waiting for input on stdin"); }
+                else t->stream_eof = 1;
+                break;
+            }
+            while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+            if (len == 0) continue;
+            fprintf(mem, "%s\n", line);
+            (*n)++;
+        }
+        free(line);
+        fclose(mem);
+        if (rc == FT_OK && *n > 0) rc = ft_file_write_atomic(path, buf, blen);
+        free(buf);
+        if (rc < 0 || *n == 0) return rc;
+        ft_enc_data_free(&t->sdata);
+        memset(&t->sdata, 0, sizeof t->sdata);
+        ft_enc_data_options o = data_options(t, &t->labels);
+        rc = ft_enc_data_load(&t->sdata, path, FT_TASK_CLASSIFY, t->tok, &o);
+        if (rc == FT_OK && t->sdata.n > 0) { *n = (int)t->sdata.n; return FT_OK; }
+        ft__sinks_message(t->base.out, FT_LOG_WARN, "--stream: skipping %d records: %s", *n, rc < 0 ? ft_last_error() : "no examples");
+        ft_error_clear();
+    }
+}
+
+/* the replayed rows of micro-batch slot: b_old examples of --replay drawn (with replacement) from the step's seed */
+static int fill_replay(enc_task *t, int slot, int rank, int world, uint64_t seed, double *den) {
+    int64_t first, n, idx[4096];
+    ft__shard_rows(t->b_old, rank, world, &first, &n);
+    if (n > (int64_t)(sizeof idx / sizeof *idx)) return ft_error(FT_ERR_RANGE, "--replay-ratio: %lld replayed rows per batch (at most 4096)", (long long)n);
+    ft_rng r;
+    ft_rng_seed(&r, ft__splitmix64(seed ^ 0x5245504C4159ull));
+    for (int64_t i = 0; i < first; i++) (void)ft_rng_below(&r, (uint64_t)t->replay.n);   /* the other ranks' rows */
+    for (int64_t i = 0; i < n; i++) idx[i] = (int64_t)ft_rng_below(&r, (uint64_t)t->replay.n);
+    t->rows_old[slot] = (int)n;
+    if (n == 0) return FT_OK;
+    const ft_encoder_config *ec = ft_encoder_get_config(t->m);
+    FT_TRY(ft_enc_batch_fill(&t->micro_old[slot], &t->replay, idx, (int)n, t->tok, ec->vocab_size, t->cfg->mlm_probability, seed));
+    *den += batch_denominator(t, &t->micro_old[slot], NULL);
+    return FT_OK;
+}
+
 static int enc_next_batch(ft_task *k, int slot, int64_t epoch, int64_t index, int rank, int world, uint64_t seed,
                           int64_t *count, double *den) {
     enc_task *t = (enc_task *)k;
+    if (t->cfg->stream) {
+        int n = 0;
+        FT_TRY(stream_read(t, &n));
+        if (n == 0) return FT__END_OF_DATA;
+        int64_t idx[4096];
+        if (n > 4096) return ft_error(FT_ERR_RANGE, "--stream: batches of at most 4096 records");
+        for (int i = 0; i < n; i++) idx[i] = i;
+        const ft_encoder_config *sc = ft_encoder_get_config(t->m);
+        FT_TRY(ft_enc_batch_fill(&t->micro[slot], &t->sdata, idx, n, t->tok, sc->vocab_size, t->cfg->mlm_probability, seed));
+        *count = n;
+        *den = batch_denominator(t, &t->micro[slot], NULL);
+        return t->has_replay ? fill_replay(t, slot, rank, world, seed, den) : FT_OK;
+    }
     plan_epoch(t, epoch);
     int64_t first, n;
     ft__shard_rows(t->blen[index], rank, world, &first, &n);
@@ -401,7 +577,7 @@ static int enc_next_batch(ft_task *k, int slot, int64_t epoch, int64_t index, in
                              t->cfg->mlm_probability, seed ^ 0x4D4C4Dull));
     *count = n;
     *den = batch_denominator(t, &t->micro[slot], NULL);
-    return FT_OK;
+    return t->has_replay ? fill_replay(t, slot, rank, world, seed, den) : FT_OK;
 }
 
 static int enc_zero_grad(ft_task *k) { return ft_encoder_zero_grad(((enc_task *)k)->m); }
@@ -409,15 +585,22 @@ static int enc_zero_grad(ft_task *k) { return ft_encoder_zero_grad(((enc_task *)
 static int enc_forward_backward(ft_task *k, int slot, uint64_t dropout_seed, float scale, double *loss_sum, double *den) {
     enc_task *t = (enc_task *)k;
     *loss_sum = 0;
-    ft_encoder_set_training(t->m, 1, dropout_seed);
-    ft_encoder_inputs in = ft_enc_batch_inputs(&t->micro[slot], t->m);
-    float loss;
-    FT_TRY(ft_encoder_forward_ex(t->m, &in, &loss));
-    *den = ft_encoder_loss_denominator(t->m);
-    if (*den <= 0) return FT_OK;
-    *loss_sum = (double)loss * *den;
-    /* class weights: normalised by the step's label count here, rescaled by the trainer once */
-    return ft_encoder_backward_scaled(t->m, scale);
+    *den = 0;
+    /* the batch's training rows, then its replayed rows (--replay): one loss over both */
+    for (int part = 0; part < (t->has_replay ? 2 : 1); part++) {
+        if (part == 1 && !t->rows_old[slot]) break;
+        ft_encoder_set_training(t->m, 1, part ? ft__splitmix64(dropout_seed ^ 0x4F4C44ull) : dropout_seed);
+        ft_encoder_inputs in = ft_enc_batch_inputs(part ? &t->micro_old[slot] : &t->micro[slot], t->m);
+        float loss;
+        FT_TRY(ft_encoder_forward_ex(t->m, &in, &loss));
+        double d = ft_encoder_loss_denominator(t->m);
+        if (d <= 0) continue;
+        *loss_sum += (double)loss * d;
+        *den += d;
+        /* class weights: normalised by the step's label count here, rescaled by the trainer once */
+        FT_TRY(ft_encoder_backward_scaled(t->m, scale));
+    }
+    return FT_OK;
 }
 
 static void enc_end_step(ft_task *k) { ft_encoder_set_training(((enc_task *)k)->m, 0, 0); }
@@ -493,6 +676,27 @@ static int enc_evaluate(ft_task *k, ft_task_eval *ev) {
 static int enc_test(ft_task *k, ft_task_eval *ev, char *label, size_t cap) {
     enc_task *t = (enc_task *)k;
     ev->json = NULL;
+    if (t->has_old && t->old_before_done) {   /* --eval-old: the final model on the old task, and what was forgotten */
+        double after, after_loss;
+        FT_TRY(eval_old(t, &after, &after_loss));
+        double forgot = k->main_higher_better ? t->old_before - after : after - t->old_before;
+        ft__sinks_message(k->out, FT_LOG_INFO, "old task (%s): %s before %.4f -> after %.4f (forgetting %.4f; loss %.4f -> %.4f)", t->cfg->eval_old,
+                         k->metric_name, t->old_before, after, forgot, t->old_before_loss, after_loss);
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "type", "forgetting");
+        cJSON_AddStringToObject(j, "data", t->cfg->eval_old);
+        cJSON_AddStringToObject(j, "metric", k->metric_name);
+        cJSON_AddNumberToObject(j, "before", t->old_before);
+        cJSON_AddNumberToObject(j, "after", after);
+        cJSON_AddNumberToObject(j, "forgetting", forgot);
+        cJSON_AddNumberToObject(j, "before_loss", t->old_before_loss);
+        cJSON_AddNumberToObject(j, "after_loss", after_loss);
+        char *line = cJSON_PrintUnformatted(j);
+        cJSON_Delete(j);
+        int rc = line ? ft__sinks_record(k->out, line) : ft_error(FT_ERR_NOMEM, "out of memory");
+        free(line);
+        FT_TRY(rc);
+    }
     if (!t->has_test) return FT_OK;
     char dir[4096];
     FT_TRY(ft_path_join(dir, sizeof dir, t->cfg->out, "best"));
@@ -510,6 +714,12 @@ static int enc_test(ft_task *k, ft_task_eval *ev, char *label, size_t cap) {
 
 static void enc_describe(const ft_task *k, char *buf, size_t cap) {
     const enc_task *t = (const enc_task *)k;
+    if (t->cfg->stream) {
+        snprintf(buf, cap, "%s (%s): %lld parameters, JSONL records from stdin in batches of %d (%lld validation examples)",
+                 ft_encoder_get_config(t->m)->model_type, ft_encoder_task_name(t->task), (long long)ft_encoder_param_count(t->m), t->b_new,
+                 (long long)t->n_va);
+        return;
+    }
     snprintf(buf, cap, "%s (%s): %lld parameters, %lld train / %lld validation examples, %lld batches of %d per epoch",
              ft_encoder_get_config(t->m)->model_type, ft_encoder_task_name(t->task), (long long)ft_encoder_param_count(t->m),
              (long long)t->n_tr, (long long)t->n_va, (long long)t->nb, t->cfg->batch_size);

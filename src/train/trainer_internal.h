@@ -58,6 +58,7 @@ void ft__run_unlock(int fd);
 int  ft__sinks_record(const ft_sinks *o, const char *json);
 
 /* ---- the task interface ---- */
+#define FT__END_OF_DATA 1   /* next_batch: the input stream has ended */
 typedef struct ft_task_ops ft_task_ops;
 typedef struct ft_task {
     const ft_task_ops *ops;
@@ -87,7 +88,9 @@ struct ft_task_ops {
     int  (*prepare)(ft_task *t);
     /* micro-batch `slot` := rank's share of global batch `index` of epoch `epoch`. seed: of this step and
      * slot (MLM masks). *count: what the rate counts (tokens, examples); *den: the loss denominator
-     * (target tokens, labelled examples), known before any forward */
+     * (target tokens, labelled examples), known before any forward. A stream (--stream) returns FT__END_OF_DATA
+     * at the end of its input (the step trains the micro-batches filled before it; none: the run ends), and
+     * FT_ERR_INTERRUPTED when a signal stopped the wait for input */
     int  (*next_batch)(ft_task *t, int slot, int64_t epoch, int64_t index, int rank, int world, uint64_t seed,
                        int64_t *count, double *den);
     int  (*zero_grad)(ft_task *t);

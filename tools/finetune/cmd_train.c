@@ -43,9 +43,18 @@ static void print_samples(const char *run_dir) {
     printf("report: %s/report.html\n", run_dir);
 }
 
-/* Ctrl-C: the trainer checkpoints and returns FT_ERR_INTERRUPTED; a second Ctrl-C kills at once */
+/* Ctrl-C, SIGTERM (one process) or SIGUSR1 (under mpirun): the trainer checkpoints and returns FT_ERR_INTERRUPTED; a
+ * second one kills at once. Installed without SA_RESTART, so that a --stream run waiting on stdin wakes up (EINTR)
+ * and stops too. */
 static volatile sig_atomic_t g_stop = 0;
-static void on_sigint(int sig) { (void)sig; g_stop = 1; signal(SIGINT, SIG_DFL); }
+static void on_sigint(int sig) { g_stop = 1; signal(sig, SIG_DFL); }
+static void catch_stop(int sig, struct sigaction *old) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, old);
+}
 
 /* --dry-run: the plan on stdout */
 /* the run store of a run directory: --db, else finetune.db in the folder holding the run directory
@@ -164,7 +173,8 @@ static int cmd_train(int argc, char **argv) {
     ft_train_sink con = {0}, sinks[3], store = {0}, tboard = {0};
     char db_path[4096];
     int n_sinks = 1;
-    void (*old_sigint)(int) = SIG_ERR;
+    struct sigaction old_int, old_term;
+    int caught = 0;
     if (prc) { status = prc == 1 ? 0 : prc; goto out; }
     if (ft_train_sink_console(&con) < 0) { status = ft_cli_fail("train", FT_ERR_NOMEM); goto out; }
     ft_train_result res;
@@ -172,10 +182,13 @@ static int cmd_train(int argc, char **argv) {
     char out_dir[1024] = "";
     const char *resume = ft_opt_str(opts, "resume", NULL);
     g_stop = 0;
-    old_sigint = signal(SIGINT, on_sigint);
+    catch_stop(SIGINT, &old_int);
+    caught = 1;
     /* under mpirun, Ctrl-C ends every rank at once (resume from the last checkpoint); SIGUSR1, which mpirun
-     * forwards to the ranks (kill -USR1 <mpirun's pid>), stops them all at the same step with a checkpoint */
+     * forwards to the ranks (kill -USR1 <mpirun's pid>), stops them all at the same step with a checkpoint.
+     * One process: SIGTERM stops it with a checkpoint too (a --stream run fed by a service). */
     if (ft__dist_get()->world > 1) signal(SIGUSR1, on_sigint);
+    else { catch_stop(SIGTERM, &old_term); caught = 2; }
     sinks[0] = con;
     char *cmdline = command_line(argc, argv);
     const char *tb_dir = ft_opt_str(opts, "tensorboard", NULL);
@@ -204,7 +217,7 @@ static int cmd_train(int argc, char **argv) {
         for (int k = n; k < nn; k++)
             if (opts[k].value) ft_train_config_set(&cfg, ft_train_options[neg_of[k - n]].name, "0");
         if (!cfg.model[0]) snprintf(cfg.model, sizeof cfg.model, "%s", ft_default_model_dir());
-        if (!cfg.data[0]) snprintf(cfg.data, sizeof cfg.data, "%s", ft_default_data_path());
+        if (!cfg.data[0]) snprintf(cfg.data, sizeof cfg.data, "%s", cfg.stream ? "-" : ft_default_data_path());   /* --stream: stdin */
         if (!cfg.out[0]) { /* a new run directory each time: runs/20261125-043000 */
             time_t now = time(NULL);
             struct tm tmv;
@@ -247,7 +260,8 @@ static int cmd_train(int argc, char **argv) {
         printf("validation perplexity: %.3f (best %.3f)\n", exp(res.final_val_loss), exp(res.best_val_loss));
     print_samples(resume ? resume : out_dir);
 out:
-    if (old_sigint != SIG_ERR) signal(SIGINT, old_sigint);
+    if (caught) sigaction(SIGINT, &old_int, NULL);
+    if (caught == 2) sigaction(SIGTERM, &old_term, NULL);
     if (store.close) store.close(store.user);
     if (tboard.close) tboard.close(tboard.user);
     if (con.close) con.close(con.user);
