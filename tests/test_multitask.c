@@ -1,12 +1,14 @@
 /* test_multitask.c — multi-task heads (multitask.h, `finetune train --task multi`) on the tiny BERT of
  * tests/fixtures/train_encoder: the gradient of the weighted multi-head loss against central finite
  * differences (body and both heads), the save / load round trip (every head's logits identical, the
- * plain encoder load = the first task), and a tiny run on two synthetic tasks that learns both, with
- * predict returning every head and eval --head one. */
+ * plain encoder load = the first task), a tiny run on two synthetic tasks that learns both, with
+ * predict returning every head and eval --head one, and the serving engine answering every head. */
 #include "testutil.h"
 #include "finetune/fileio.h"
 #include "finetune/multitask.h"
+#include "finetune/serve.h"
 #include "finetune/status.h"
+#include "finetune/tokenizer.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -284,6 +286,44 @@ static void test_tiny_run_learns_both(void **s) {
     assert_true(num(j, "accuracy") >= 0.9);
     cJSON_Delete(j);
     free(out);
+    /* the serving engine: every head of each text, batched; the same as the head's own prediction */
+    ft_engine_params ep = ft_engine_default_params();
+    ft_engine *e;
+    assert_int_equal(ft_engine_create(&e, &ep), FT_OK);
+    assert_int_equal(ft_engine_load_model(e, "mt", run), FT_OK);
+    char names[4][64];
+    assert_int_equal(ft_engine_model_heads(e, "mt", names, 4), 2);
+    assert_string_equal(names[0], "sentiment");
+    assert_string_equal(names[1], "topic");
+    const char *texts[] = {"a was good it the", "the team was it a", "the market was it a bad"};
+    ft_prediction preds[3 * 2], one[3];
+    assert_int_equal(ft_engine_predict_heads(e, "mt", texts, 3, preds, NULL, NULL), FT_OK);
+    assert_int_equal(ft_engine_predict(e, "mt", texts, 3, one, NULL, NULL), FT_OK);   /* the first head */
+    ft_multitask *mt;
+    ft_tokenizer *tok;
+    assert_int_equal(ft_multitask_load(&mt, run, NULL), FT_OK);
+    assert_int_equal(ft_tokenizer_load(&tok, run), FT_OK);
+    ft_predict_options po = ft_predict_default_options();
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(one[i].label, preds[i * 2].label);
+        for (int h = 0; h < 2; h++) {
+            ft_prediction ref;
+            assert_int_equal(ft_multitask_select(mt, h), FT_OK);
+            assert_int_equal(ft_encoder_predict(&ref, ft_multitask_encoder(mt), tok, texts[i], NULL, &po), FT_OK);
+            const ft_prediction *p = &preds[i * 2 + h];
+            assert_int_equal(p->num_labels, h ? 3 : 2);
+            assert_int_equal(p->label, ref.label);
+            assert_string_equal(p->label_names[p->label], ref.label_names[ref.label]);
+            for (int k = 0; k < p->num_labels; k++) assert_true(fabsf(p->probs[k] - ref.probs[k]) < 1e-5f);
+            printf("  engine: '%s' %s -> %s (%.4f)\n", texts[i], names[h], p->label_names[p->label], (double)p->probs[p->label]);
+            ft_prediction_free(&ref);
+        }
+        ft_prediction_free(&one[i]);
+    }
+    for (int i = 0; i < 6; i++) ft_prediction_free(&preds[i]);
+    ft_tokenizer_free(tok);
+    ft_multitask_close(mt);
+    ft_engine_free(e);
     /* errors name the problem */
     assert_int_not_equal(ft_test_finetune(&out, "train --task multi --model %s --tasks sentiment=%s --task-weights 1,2 --no-db --out %s/bad",
                                           tiny(), sent, g_tmp), 0);

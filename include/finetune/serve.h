@@ -193,6 +193,13 @@ int ft_engine_generate(ft_engine *e, const ft_gen_request *r, ft_gen_token_fn on
  * embedding-only encoder, FT_ERR_BUSY when max_queue calls wait already or the engine is draining. */
 int ft_engine_predict(ft_engine *e, const char *model, const char *const *texts, int n, ft_prediction *preds,
                       int *n_tokens, int *n_unknown);
+/* Multi-task models (multitask.h, `finetune train --task multi`): ft_engine_predict gives the first task's head;
+ * ft_engine_model_heads tells the task names (names[cap][64]; returns their count H, 0 for any other model) and
+ * ft_engine_predict_heads every head's prediction, preds[n * H] (text i, head h at i * H + h). The body runs once
+ * per head in the same batched forward pass as the other callers' texts. */
+int ft_engine_model_heads(ft_engine *e, const char *model, char (*names)[64], int cap);
+int ft_engine_predict_heads(ft_engine *e, const char *model, const char *const *texts, int n, ft_prediction *preds,
+                            int *n_tokens, int *n_unknown);
 /* Sentence embeddings: mean of the last hidden states over the real tokens, L2-normalised (as
  * sentence-transformers does for all-MiniLM-L6-v2). out: malloc'd [n, *dim]; n_tokens (may be NULL): [n]. */
 int ft_engine_embed(ft_engine *e, const char *model, const char *const *texts, int n, float **out, int *dim,

@@ -2,6 +2,7 @@
  * tokenizer, chat template and thread (a scheduler for a generator, a worker for an encoder); LoRA adapters
  * over them, loaded and unloaded at run time and reference counted; drain and free; list / find; stats. */
 #include "serve/engine_internal.h"
+#include "finetune/multitask.h"
 #include "core/json_util.h"
 #include "finetune/fileio.h"
 #include "finetune/lora.h"
@@ -98,7 +99,8 @@ static void entry_free(ft__eng_entry *t) {
     for (int i = 0; i < t->n_labels; i++) free(t->labels[i]);
     free(t->labels);
     ft_model_free(t->m);
-    ft_encoder_close(t->em);
+    if (t->mt) ft_multitask_close(t->mt);   /* closes its encoder t->em */
+    else ft_encoder_close(t->em);
     ft_tokenizer_free(t->tok);
     ft_chat_template_free(t->tmpl);
     free(t);
@@ -169,8 +171,15 @@ static int load_generator(ft_engine *e, ft__eng_entry *t, const char *dir) {
 
 static int load_encoder(ft_engine *e, ft__eng_entry *t, const char *dir) {
     ft_encoder_options o = ft_encoder_default_options();
-    /* bf16 weights are the generators' (--precision bf16); encoders then stay f32 */
-    FT_TRY(ft_encoder_load_quantized(&t->em, dir, &o, e->p.be, e->p.quant == FT_BF16 ? FT_F32 : e->p.quant));
+    if (ft_multitask_dir_is_multitask(dir)) {   /* one body, a head per task */
+        if (e->p.quant != FT_F32 && e->p.quant != FT_BF16)
+            return ft_error(FT_ERR_UNSUPPORTED, "%s: a multi-task model is served in f32 (no quantization)", dir);
+        FT_TRY(ft_multitask_load(&t->mt, dir, e->p.be));
+        t->em = ft_multitask_encoder(t->mt);
+    } else {
+        /* bf16 weights are the generators' (--precision bf16); encoders then stay f32 */
+        FT_TRY(ft_encoder_load_quantized(&t->em, dir, &o, e->p.be, e->p.quant == FT_BF16 ? FT_F32 : e->p.quant));
+    }
     FT_TRY(ft_tokenizer_load(&t->tok, dir));
     t->max_len = sbert_max_len(dir);
     t->kind = FT_ENGINE_ENCODER;
@@ -382,11 +391,13 @@ static int fill_entry(ft_engine_entry *o, const ft__eng_entry *t) {
     o->vocab_size = c->vocab_size;
     o->n_params = t->is_adapter ? (int64_t)(ft_adapter_bytes(t->ad) / sizeof(float)) : ft_encoder_param_count(m->em);
     o->num_labels = o->task == FT_TASK_CLASSIFY || o->task == FT_TASK_TOKEN ? c->num_labels : o->task == FT_TASK_REGRESS ? 1 : 0;
+    /* a multi-task model: its first head (the worker switches the encoder's head while it runs a batch) */
+    if (m->mt) o->num_labels = ft_multitask_num_labels(m->mt, 0);
     if (o->task == FT_TASK_CLASSIFY || o->task == FT_TASK_TOKEN) {
         o->labels = calloc((size_t)(o->num_labels ? o->num_labels : 1), sizeof *o->labels);
         if (!o->labels) return ft_error(FT_ERR_NOMEM, "out of memory");
         for (int k = 0; k < o->num_labels; k++) {
-            const char *s = t->labels ? t->labels[k] : ft_encoder_label_name(m->em, k);
+            const char *s = t->labels ? t->labels[k] : m->mt ? ft_multitask_label_name(m->mt, 0, k) : ft_encoder_label_name(m->em, k);
             char buf[32];
             if (!s) { snprintf(buf, sizeof buf, "LABEL_%d", k); s = buf; }
             if (!(o->labels[k] = strdup(s))) return ft_error(FT_ERR_NOMEM, "out of memory");

@@ -8,6 +8,7 @@
  * embedding. A job is done when all its texts are; its caller wakes up. */
 #include "serve/engine_internal.h"
 #include "infer/predict_batch.h"
+#include "finetune/multitask.h"
 #include "finetune/status.h"
 
 #include <stdio.h>
@@ -19,6 +20,7 @@
 
 typedef struct enc_job {
     int   embed;                      /* 1: embeddings, 0: predictions */
+    int   heads;                      /* a multi-task model's every head: preds [n * heads]; 0: one prediction per text */
     const ft_adapter *ad;             /* NULL: the base */
     const char *const *labels;        /* an adapter's label names (NULL: the model's) */
     ft__pred_input *in;               /* [n] prepared texts */
@@ -82,17 +84,26 @@ static void job_error(enc_job *j, int rc) {
 
 static void run_batch(ft__enc_worker *w, int n) {
     ft__eng_entry *m = w->model;
-    int rc = ft__pred_forward(m->em, w->batch, n, w->ads, w->row0);
-    int cols = rc == FT_OK ? ft_encoder_logit_cols(m->em) : 0;
-    for (int i = 0; i < n; i++) {
-        enc_job *j = w->owner[i];
-        int k = w->idx[i], r = rc;
-        if (r == FT_OK && j->embed) ft__pred_embed(m->em, w->batch, n, i, j->emb + (size_t)k * j->dim);
-        else if (r == FT_OK)
-            r = ft__pred_finish(&j->preds[k], &j->in[k], m->em, m->tok, ft_encoder_logits(m->em) + (size_t)w->row0[i] * cols,
-                                j->labels, ft_predict_default_options().top_k);
-        if (r < 0) job_error(j, r);
+    /* a multi-task model: one forward per head when some job asks for every head (head 0 first, then the others) */
+    int H = 1;
+    for (int i = 0; m->mt && i < n; i++) if (w->owner[i]->heads) H = ft_multitask_count(m->mt);
+    for (int h = 0; h < H; h++) {
+        int rc = m->mt ? ft_multitask_select(m->mt, h) : FT_OK;
+        if (rc == FT_OK) rc = ft__pred_forward(m->em, w->batch, n, w->ads, w->row0);
+        int cols = rc == FT_OK ? ft_encoder_logit_cols(m->em) : 0;
+        for (int i = 0; i < n; i++) {
+            enc_job *j = w->owner[i];
+            int k = w->idx[i], r = rc;
+            if (h > 0 && !j->heads) continue;
+            if (r == FT_OK && j->embed) ft__pred_embed(m->em, w->batch, n, i, j->emb + (size_t)k * j->dim);
+            else if (r == FT_OK)
+                r = ft__pred_finish(&j->preds[j->heads ? (size_t)k * j->heads + h : (size_t)k], &j->in[k], m->em, m->tok,
+                                    ft_encoder_logits(m->em) + (size_t)w->row0[i] * cols, j->heads ? NULL : j->labels,
+                                    ft_predict_default_options().top_k);
+            if (r < 0) job_error(j, r);
+        }
     }
+    if (m->mt) ft_multitask_select(m->mt, 0);
     atomic_fetch_add(&w->e->encoder_batches, 1);
     atomic_fetch_add(&w->e->encoder_texts, (uint64_t)n);
 }
@@ -200,6 +211,8 @@ static int encoder_call(ft_engine *e, const char *model, const char *const *text
     if (m->kind != FT_ENGINE_ENCODER) rc = ft_error(FT_ERR_INVALID, "'%s' is a generator: %s an encoder", model, j->embed ? "embeddings need" : "predict needs");
     else if (!j->embed && ft__eng_embedding_only(t))
         rc = ft_error(FT_ERR_INVALID, "model '%s' has no trained task head (its checkpoint holds none): it serves embeddings only", model);
+    if (rc == FT_OK && j->heads && !m->mt) rc = ft_error(FT_ERR_INVALID, "'%s' is not a multi-task model: it has one head", model);
+    if (rc == FT_OK && j->heads) j->heads = ft_multitask_count(m->mt);
     j->ad = t->ad;
     j->labels = (const char *const *)t->labels;
     j->n = n;
@@ -233,6 +246,35 @@ int ft_engine_predict(ft_engine *e, const char *model, const char *const *texts,
     j.preds = preds;
     int rc = encoder_call(e, model, texts, n, &j, n_tokens, n_unknown);
     if (rc < 0) for (int i = 0; i < n; i++) ft_prediction_free(&preds[i]);
+    return rc;
+}
+
+int ft_engine_model_heads(ft_engine *e, const char *model, char (*names)[64], int cap) {
+    int rc;
+    ft__eng_entry *t = ft__eng_acquire(e, model, 0, &rc);
+    if (!t) return rc;
+    ft__eng_entry *m = ft__eng_model_of(t);
+    int H = m->mt ? ft_multitask_count(m->mt) : 0;
+    for (int h = 0; h < H && h < cap; h++) snprintf(names[h], 64, "%s", ft_multitask_name(m->mt, h));
+    ft__eng_release(e, t, 0);
+    return H;
+}
+
+int ft_engine_predict_heads(ft_engine *e, const char *model, const char *const *texts, int n, ft_prediction *preds,
+                            int *n_tokens, int *n_unknown) {
+    char names[FT_MULTITASK_MAX][64];
+    int H = ft_engine_model_heads(e, model, names, FT_MULTITASK_MAX);
+    if (H < 0) return H;
+    if (H == 0) return ft_error(FT_ERR_INVALID, "'%s' is not a multi-task model: it has one head", model);
+    if (!preds || n <= 0) return ft_error(FT_ERR_INVALID, "engine: no texts");
+    memset(preds, 0, sizeof *preds * (size_t)n * (size_t)H);
+    enc_job j;
+    memset(&j, 0, sizeof j);
+    j.preds = preds;
+    j.heads = 1;   /* every head: the count is set once the model is held */
+    int rc = encoder_call(e, model, texts, n, &j, n_tokens, n_unknown);
+    if (rc == FT_OK && j.heads != H) rc = ft_error(FT_ERR_BUSY, "'%s' was reloaded with another set of heads: retry", model);
+    if (rc < 0) for (int i = 0; i < n * H; i++) ft_prediction_free(&preds[i]);
     return rc;
 }
 

@@ -39,7 +39,8 @@ typedef struct ft__eng_entry {
     int  n_labels;
     /* a model's */
     ft_model *m;                     /* generator */
-    ft_encoder_model *em;            /* encoder */
+    ft_encoder_model *em;            /* encoder (a multi-task model's: mt's, head 0 selected between batches) */
+    struct ft_multitask *mt;         /* a multi-task encoder (multitask.h), else NULL */
     ft_tokenizer *tok;
     ft_chat_template *tmpl;          /* NULL without one */
     int  max_len;                    /* encoder: tokens per text (sentence_bert_config.json max_seq_length, else the tokenizer's) */

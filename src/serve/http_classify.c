@@ -9,6 +9,7 @@
  *                     (B-/I-/E-/S- tags grouped into spans; offsets are byte offsets into the text)
  *     mlm             {"masks": [[{"token", "probability"}, ...], ...]}
  *   for "texts": {"predictions": [one object per text], "request_id"}.
+ *   A multi-task model (`finetune train --task multi`) answers every head: {"tasks": {name: prediction}} per text.
  * Schema errors are 422 with a message naming the field. */
 #include "serve/http_internal.h"
 #include "core/json_util.h"
@@ -21,6 +22,7 @@
 #include <time.h>
 
 #define FT__MAX_TEXTS 256
+#define FT__MAX_HEADS 16   /* FT_MULTITASK_MAX */
 
 /* a version tag that changes when the weights on disk change: FNV-1a of the directory, size and mtime */
 static void version_of(const ft_engine_entry *e, char *out, size_t cap) {
@@ -226,6 +228,13 @@ static int blank(const char *s) {
     return 1;
 }
 
+/* a multi-task model's predictions of one text: {"tasks": {name: prediction}} */
+static cJSON *heads_object(const ft_prediction *p, int H, char (*names)[64], const char *text, double threshold) {
+    cJSON *o = cJSON_CreateObject(), *t = cJSON_AddObjectToObject(o, "tasks");
+    for (int h = 0; h < H; h++) cJSON_AddItemToObject(t, names[h], prediction_object(&p[h], text, threshold));
+    return o;
+}
+
 ft__mhd_result ft__http_cls_predict(ft__http_req *r, const char *id, const cJSON *body) {
     ft_engine_entry *e = NULL;
     if (!ft__name_valid(id) || ft_engine_find(r->s->e, id, &e) != FT_OK)
@@ -273,11 +282,18 @@ ft__mhd_result ft__http_cls_predict(ft__http_req *r, const char *id, const cJSON
             return ft__http_error(r, 422, "validation_error", one ? "text" : "texts",
                                   one ? "'text' must not be empty" : "'texts[%d]' must not be empty", i);
 
-    ft_prediction *preds = calloc((size_t)n, sizeof *preds);
+    /* a multi-task model: every head, {"tasks": {name: prediction}} per text */
+    char heads[FT__MAX_HEADS][64];
+    int H = ft_engine_model_heads(r->s->e, id, heads, FT__MAX_HEADS);
+    if (H < 0) return ft__http_engine_error(r, H, NULL);
+    if (H > FT__MAX_HEADS) return ft__http_error(r, 500, "internal_error", NULL, "model '%s' has %d heads (at most %d)", id, H, FT__MAX_HEADS);
+    int per = H > 0 ? H : 1;
+    ft_prediction *preds = calloc((size_t)n * (size_t)per, sizeof *preds);
     int *ntok = calloc((size_t)n, sizeof *ntok);
     if (!preds || !ntok) { free(preds); free(ntok); return ft__http_error(r, 500, "internal_error", NULL, "out of memory"); }
     int *nunk = calloc((size_t)n, sizeof *nunk);
-    int rc = nunk ? ft_engine_predict(r->s->e, id, texts, n, preds, ntok, nunk) : ft_error(FT_ERR_NOMEM, "out of memory");
+    int rc = !nunk ? ft_error(FT_ERR_NOMEM, "out of memory")
+           : H > 0 ? ft_engine_predict_heads(r->s->e, id, texts, n, preds, ntok, nunk) : ft_engine_predict(r->s->e, id, texts, n, preds, ntok, nunk);
     if (rc < 0) {
         free(preds);
         free(ntok);
@@ -285,11 +301,12 @@ ft__mhd_result ft__http_cls_predict(ft__http_req *r, const char *id, const cJSON
         return ft__http_engine_error(r, rc, one ? "text" : "texts");
     }
     cJSON *o;
-    if (one) o = prediction_object(&preds[0], texts[0], threshold);
+    if (one) o = H > 0 ? heads_object(preds, H, heads, texts[0], threshold) : prediction_object(&preds[0], texts[0], threshold);
     else {
         o = cJSON_CreateObject();
         cJSON *a = cJSON_AddArrayToObject(o, "predictions");
-        for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, prediction_object(&preds[i], texts[i], threshold));
+        for (int i = 0; i < n; i++)
+            cJSON_AddItemToArray(a, H > 0 ? heads_object(preds + (size_t)i * H, H, heads, texts[i], threshold) : prediction_object(&preds[i], texts[i], threshold));
     }
     cJSON_AddStringToObject(o, "model", id);
     cJSON_AddStringToObject(o, "request_id", r->id);
@@ -304,12 +321,12 @@ ft__mhd_result ft__http_cls_predict(ft__http_req *r, const char *id, const cJSON
         tokens += ntok[i];
         unknown += nunk[i];
         if (r->n_predictions) {
-            const ft_prediction *p = &preds[i];
+            const ft_prediction *p = &preds[(size_t)i * per];   /* a multi-task model: its first head */
             r->labels[i] = p->label;
             r->confidences[i] = p->label >= 0 && p->label < p->num_labels ? p->probs[p->label] : 0;
         }
-        ft_prediction_free(&preds[i]);
     }
+    for (int i = 0; i < n * per; i++) ft_prediction_free(&preds[i]);
     r->prompt_tokens = tokens;
     r->unknown_tokens = unknown;
     free(preds);
