@@ -146,8 +146,8 @@ static int load_all(mt_task *t) {
         int *lab = malloc(sizeof(int) * (size_t)(n ? n : 1));
         if (!lab) return ft_error(FT_ERR_NOMEM, "out of memory");
         for (int64_t j = 0; j < n; j++) lab[j] = ft_enc_data_label(&d->data, j);
-        int rc = ft_cls_stratified_split(&d->tr_idx, &d->n_tr, &d->va_idx, &d->n_va, lab, n, K[i], c->val_split,
-                                         (uint64_t)c->seed + (uint64_t)i);
+        /* the split of a single-task run on the same file and seed: the two compare on the same examples */
+        int rc = ft_cls_stratified_split(&d->tr_idx, &d->n_tr, &d->va_idx, &d->n_va, lab, n, K[i], c->val_split, (uint64_t)c->seed);
         free(lab);
         FT_TRY(rc);
         if (d->n_tr <= 0) return ft_error(FT_ERR_INVALID, "task %s (%s): no training examples left after the validation split", d->name, d->path);
