@@ -221,6 +221,15 @@ static void test_l2sp_replay_runs(void **s) {
     assert_true(fabs(cJSON_GetObjectItem(f, "forgetting")->valuedouble - (before - after)) < 1e-12);
     assert_string_equal(cJSON_GetObjectItem(f, "metric")->valuestring, "accuracy");
     cJSON_Delete(f);
+    /* language models take --l2-sp too (the trainer core adds it): the embedded stories260K, a few steps */
+    snprintf(run, sizeof run, "%s/lm-l2sp", g_tmp);
+    assert_int_equal(ft_test_finetune(&out, "train --max-steps 4 --batch-size 4 --seq-len 64 --l2-sp 0.5 --no-db --out %s", run), 0);
+    assert_non_null(strstr(out, "L2-SP: penalty 0.5/2"));
+    free(out);
+    cJSON *lr = record(run, "l2_sp", 1);
+    assert_non_null(lr);
+    assert_true(cJSON_GetObjectItem(lr, "penalty")->valuedouble > 0);
+    cJSON_Delete(lr);
     /* what is not supported says so */
     assert_int_not_equal(ft_test_finetune(&out, "train --model %s --data %s --task lm --replay %s --no-db --out %s/bad", fx("tiny_bert"), nw, nw, g_tmp), 0);
     assert_non_null(strstr(out, "encoder tasks"));
