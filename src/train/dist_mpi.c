@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* requests in flight: handles are indices into a growing table, freed slots chained */
 typedef struct mpi_state {
@@ -76,9 +77,18 @@ static int mpi_irecv(void *u, void *buf, size_t bytes, int from, int *req) {
     return FT_OK;
 }
 
+/* Waiting politely: MPI_Wait spins at 100% of a core until the peer is ready. A rank waits for the chain
+ * while the rank before it still computes its backward (seconds on a large model); spinning then takes a
+ * core from that very rank when ranks share cores (more ranks than cores, other work on the machine). So:
+ * spin for 2 ms (a message in flight completes within that), then test every 100 us, sleeping between. */
 static int mpi_wait(void *u, int h) {
     if (h < 0 || h >= g_state.n) return ft_error(FT_ERR_INVALID, "no MPI request %d", h);
-    MPI_Wait(&g_state.req[h], MPI_STATUS_IGNORE);
+    int done = 0;
+    double t0 = MPI_Wtime();
+    while (!done) {
+        MPI_Test(&g_state.req[h], &done, MPI_STATUS_IGNORE);
+        if (!done && MPI_Wtime() - t0 > 0.002) nanosleep(&(struct timespec){0, 100000}, NULL);
+    }
     g_state.free_list[g_state.n_free++] = h;
     return FT_OK;
 }
@@ -89,6 +99,8 @@ static int launched_by_mpirun(void) {
 
 int ft__dist_mpi_start(void) {
     if (!launched_by_mpirun()) return 0;
+    /* the collectives' own waits yield the core to others (unless the user's MCA settings say otherwise) */
+    setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
     int provided;
     MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
