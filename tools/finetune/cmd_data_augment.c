@@ -23,7 +23,7 @@
 #include <string.h>
 
 static const char *k_usage =
-    "usage: finetune data augment IN --out OUT --method eda|mlm|counterfactual [--n K] [--seed S] [--alpha A]\n"
+    "usage: finetune data augment IN --out OUT [--method eda|mlm|counterfactual (default eda)] [--n K] [--seed S] [--alpha A]\n"
     "                             [--labels L1,L2] [--wordnet DIR] [--pairs FILE] [--model MLM_DIR] [--top-k K]";
 
 static int fail(int rc) { return ft_cli_fail("data augment", rc); }
@@ -132,7 +132,8 @@ int ft_cmd_data_augment(int argc, char **argv) {
     int prc = ft_parse_opts(argc, argv, opts, k_usage);
     if (prc) return prc == 1 ? 0 : prc;
     const char *out = ft_opt_str(opts, "out", NULL), *method = ft_opt_str(opts, "method", NULL);
-    if (!in || !out || !method) { fprintf(stderr, "finetune data augment: IN, --out and --method are required\n%s\n", k_usage); return 2; }
+    if (!in || !out) { fprintf(stderr, "finetune data augment: IN and --out are required\n%s\n", k_usage); return 2; }
+    if (!method) method = "eda"; /* the default: needs nothing but Debian's WordNet */
     aug_ctx c;
     memset(&c, 0, sizeof c);
     c.method = !strcmp(method, "eda") ? 0 : !strcmp(method, "mlm") ? 1 : !strcmp(method, "counterfactual") ? 2 : -1;

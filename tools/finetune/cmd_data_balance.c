@@ -22,7 +22,8 @@
 #include <string.h>
 
 static const char *k_usage =
-    "usage: finetune data balance IN --out OUT --method over|under|smote|borderline-smote[-1|-2]|adasyn|tomek|none\n"
+    "usage: finetune data balance IN --out OUT [--method over|under|smote|borderline-smote[-1|-2]|adasyn|tomek|none]\n"
+    "       (default --method: over, or smote when OUT ends in .safetensors)\n"
     "                             [--ratio R] [--model ENCODER] [--seed S] [--k-neighbors 5] [--m-neighbors 10]";
 
 static int fail(int rc) { return ft_cli_fail("data balance", rc); }
@@ -68,7 +69,9 @@ int ft_cmd_data_balance(int argc, char **argv) {
     int prc = ft_parse_opts(argc, argv, opts, k_usage);
     if (prc) return prc == 1 ? 0 : prc;
     const char *out = ft_opt_str(opts, "out", NULL), *method = ft_opt_str(opts, "method", NULL), *model = ft_opt_str(opts, "model", NULL);
-    if (!in || !out || !method) { fprintf(stderr, "finetune data balance: IN, --out and --method are required\n%s\n", k_usage); return 2; }
+    if (!in || !out) { fprintf(stderr, "finetune data balance: IN and --out are required\n%s\n", k_usage); return 2; }
+    /* default: random over-sampling of the rows (no model needed), or SMOTE when OUT is an embeddings file */
+    if (!method) method = ends_with(out, ".safetensors") ? "smote" : "over";
     long seed, kn, mn, max_len, batch, threads;
     double ratio;
     if (ft_opt_int(opts, "seed", 42, &seed) || ft_opt_int(opts, "k-neighbors", 5, &kn) || ft_opt_int(opts, "m-neighbors", 10, &mn) ||
