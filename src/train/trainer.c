@@ -681,6 +681,7 @@ static int new_run_dir(const ft_train_config *cfg, int *lock_fd, long *stale_pid
     *lock_fd = -1;
     if (!cfg->model[0] || !cfg->data[0] || !cfg->out[0])
         return ft_error(FT_ERR_INVALID, "train: model, data and out directory are required");
+    FT_TRY(ft_train_config_validate(cfg));   /* a bad option fails before the directory exists */
     FT_TRY(ft_mkdirs(cfg->out));
     FT_TRY(ft__run_lock(cfg->out, lock_fd, stale_pid));
     int rc = FT_OK;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* the sample generations of the last epoch, from RUN_DIR/metrics.jsonl, to stdout */
 static void print_samples(const char *run_dir) {
@@ -180,6 +181,7 @@ static int cmd_train(int argc, char **argv) {
     ft_train_result res;
     int rc;
     char out_dir[1024] = "";
+    int auto_out = 0; /* the run directory name was made here (runs/DATE-TIME): removed again if a failure leaves it empty */
     const char *resume = ft_opt_str(opts, "resume", NULL);
     g_stop = 0;
     catch_stop(SIGINT, &old_int);
@@ -224,6 +226,7 @@ static int cmd_train(int argc, char **argv) {
             localtime_r(&now, &tmv);
             strftime(cfg.out, sizeof cfg.out, "runs/%Y%m%d-%H%M%S", &tmv);
             if (root) fprintf(stderr, "run directory: %s\n", cfg.out);
+            auto_out = 1;
         }
         snprintf(out_dir, sizeof out_dir, "%s", cfg.out);
         if (cfg.dry_run) {
@@ -243,6 +246,7 @@ static int cmd_train(int argc, char **argv) {
     if (rc < 0 && rc != FT_ERR_INTERRUPTED) {
         /* a failure every rank agreed on is rank 0's to report */
         status = !root && ft__dist_agreed_failure() ? 1 : ft_cli_fail("train", rc);
+        if (auto_out && root) rmdir(out_dir);   /* only if empty: a bad option leaves no empty run directory behind */
         goto out;
     }
     if (rc == FT_ERR_INTERRUPTED) { if (root) fprintf(stderr, "finetune train: %s\n", ft_last_error()); status = 130; goto out; }
