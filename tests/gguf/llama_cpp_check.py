@@ -211,7 +211,7 @@ def main():
                   "--seed", "7", "--threads", "2"]
         # 1. a fine-tuned stories260K, F32
         run = os.path.join(tmp, "run_full")
-        ft("train", "--max-steps", "4", "--out", run, *common)
+        ft("train", "--precision", "f32", "--max-steps", "4", "--out", run, *common)
         tuned = os.path.join(run, "final")
         s_f32 = os.path.join(tmp, "stories-f32.gguf")
         ft("export", "--model", tuned, "--format", "gguf", "--type", "f32", "--out", s_f32)
@@ -242,7 +242,7 @@ def main():
 
         # 3. a LoRA adapter over stories260K, applied by llama.cpp
         lrun = os.path.join(tmp, "run_lora")
-        ft("train", "--method", "lora", "--lora-targets", "all-linear", "--lr", "2e-2", "--max-steps", "4",
+        ft("train", "--precision", "f32", "--method", "lora", "--lora-targets", "all-linear", "--lr", "2e-2", "--max-steps", "4",
            "--out", lrun, *common)
         adapter = os.path.join(lrun, "final")
         base = os.path.join(ROOT, "models", "stories260K")
@@ -264,7 +264,7 @@ def main():
         del llm
         # a GPT-2 LoRA (c_attn, c_proj, c_fc: the fused attn_qkv included)
         grun = os.path.join(tmp, "run_gpt2_lora")
-        ft("train", "--model", g2, "--method", "lora", "--lora-targets", "c_attn,c_proj,c_fc", "--lr", "5e-2",
+        ft("train", "--precision", "f32", "--model", g2, "--method", "lora", "--lora-targets", "c_attn,c_proj,c_fc", "--lr", "5e-2",
            "--max-steps", "3", "--out", grun, *common)
         glora = os.path.join(tmp, "gpt2-lora.gguf")
         ft("export", "--model", g2, "--adapter", os.path.join(grun, "final"), "--format", "gguf", "--out", glora)
