@@ -4,6 +4,8 @@
  *   finetune sweep --config sweep.json                (a "train" section: each trial runs `finetune train`)
  *   finetune sweep --resume NAME [--db FILE]        continue a stopped or killed sweep (its stored config)
  *   finetune sweep --show [NAME] [--db FILE]        the summary (and report) of a stored sweep
+ *   finetune sweep --model DIR --data FILE [...]    no config: the default sweep of a training run (lr, TPE,
+ *                                                   ASHA over epochs; default_config below)
  * Progress goes to stderr (one line per trial); the summary (best trial, its parameters, the history,
  * parameter importance) to stdout; the HTML report next to the database (or --report FILE). */
 #include "cli.h"
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *k_strategy[] = {"grid", "random", "bayes", "tpe"};
@@ -49,7 +52,7 @@ static void on_trial(void *ud, const ft_hpo_spec *s, const ft_hpo_trial *t) {
     fputc('\n', stderr);
 }
 
-static void summary(const ft_hpo_spec *s, const ft_hpo_trial *t, int n, const char *db_path, const char *report) {
+static void summary(const ft_hpo_spec *s, const ft_hpo_trial *t, int n, const char *db_path, const char *report, const char *runs_dir) {
     int fin = 0, fail = 0, other = 0;
     for (int i = 0; i < n; i++) {
         if (t[i].status == FT_HPO_FINISHED) fin++;
@@ -87,6 +90,12 @@ static void summary(const ft_hpo_spec *s, const ft_hpo_trial *t, int n, const ch
         putchar('\n');
     }
     free(imp);
+    if (runs_dir && s->train_json) {  /* where the best trial's model is, for the next command */
+        char dir[4400], bdir[4500];
+        snprintf(dir, sizeof dir, "%s/trial-%d", runs_dir, t[b].idx);
+        snprintf(bdir, sizeof bdir, "%s/best", dir);
+        if (access(bdir, F_OK) == 0) printf("best trial's model: %s (run %s)\n", bdir, dir);
+    }
     if (report) printf("report: %s\n", report);
 }
 
@@ -140,6 +149,92 @@ static int load_config(const char *path, const ft_opt *opts, char **out) {
     return rc;
 }
 
+/* The sweep a newcomer gets from `finetune sweep --model DIR --data FILE` (no --config): the learning rate,
+ * log-uniform around the trainer's defaults (full fine-tuning 1e-5..1e-3, LoRA/QLoRA 5e-5..5e-3), searched by TPE
+ * (5 random start-up trials), with ASHA over epochs (1 -> --epochs, eta 3: a configuration that is not in the
+ * top third after one epoch stops there; continued ones resume their checkpoint), 12 trials, objective the
+ * validation loss of the last evaluation (--metric / --direction to change). The training options given here
+ * go into the "train" section; every other training option keeps `finetune train`'s default. The config is
+ * printed (stderr) and stored with the sweep, so --resume NAME and --show work as for a config file. */
+static int default_config(const ft_opt *opts, char **out) {
+    *out = NULL;
+    const char *model = ft_opt_str(opts, "model", NULL), *data = ft_opt_str(opts, "data", NULL);
+    if (!model || !data) return ft_error(FT_ERR_INVALID, "without --config, give both --model DIR and --data FILE (a default sweep of the learning rate)");
+    const char *method = ft_opt_str(opts, "method", "full");
+    int adapters = strcmp(method, "lora") == 0 || strcmp(method, "qlora") == 0;
+    if (!adapters && strcmp(method, "full") != 0) return ft_error(FT_ERR_INVALID, "--method: full, lora or qlora (got \"%s\")", method);
+    long epochs = 3, trials = 12;
+    if (ft_opt_int(opts, "epochs", 3, &epochs) < 0 || ft_opt_int(opts, "trials", 12, &trials) < 0) return FT_ERR_INVALID;
+    if (epochs < 1 || epochs > 1000) return ft_error(FT_ERR_INVALID, "--epochs must be in 1..1000");
+    const char *metric = ft_opt_str(opts, "metric", "val_loss");
+    const char *dir = ft_opt_str(opts, "direction", NULL);
+    if (!dir) dir = strcmp(metric, "val_loss") == 0 || strcmp(metric, "mse") == 0 || strcmp(metric, "perplexity") == 0 ? "minimize" : "maximize";
+    char name[160], mb[128], db[128];
+    if (ft_opt_str(opts, "name", NULL)) snprintf(name, sizeof name, "%s", ft_opt_str(opts, "name", NULL));
+    else {
+        char m[4096], d[4096];
+        snprintf(m, sizeof m, "%s", model);
+        snprintf(d, sizeof d, "%s", data);
+        size_t ml = strlen(m);
+        while (ml > 1 && m[ml - 1] == '/') m[--ml] = 0;
+        safe_name(mb, sizeof mb, basename(m));
+        safe_name(db, sizeof db, basename(d));
+        time_t now = time(NULL);
+        struct tm tmv;
+        char ts[32];
+        strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", gmtime_r(&now, &tmv));
+        snprintf(name, sizeof name, "%.40s-%.40s-%s", mb, db, ts);
+    }
+    cJSON *root = cJSON_CreateObject(), *p, *lr, *sc, *tr, *tp, *b;
+    if (!root) return ft_error(FT_ERR_NOMEM, "out of memory");
+    cJSON_AddStringToObject(root, "name", name);
+    cJSON_AddStringToObject(root, "strategy", "tpe");
+    cJSON_AddStringToObject(root, "direction", dir);
+    cJSON_AddNumberToObject(root, "seed", 0);
+    b = cJSON_AddObjectToObject(root, "budget");
+    cJSON_AddNumberToObject(b, "trials", (double)trials);
+    p = cJSON_AddObjectToObject(root, "params");
+    lr = cJSON_AddObjectToObject(p, "lr");
+    cJSON_AddStringToObject(lr, "type", "loguniform");
+    cJSON_AddNumberToObject(lr, "low", adapters ? 5e-5 : 1e-5);
+    cJSON_AddNumberToObject(lr, "high", adapters ? 5e-3 : 1e-3);
+    tp = cJSON_AddObjectToObject(root, "tpe");
+    cJSON_AddNumberToObject(tp, "n_startup_trials", 5);
+    sc = cJSON_AddObjectToObject(root, "scheduler");
+    if (epochs > 1) {
+        cJSON_AddStringToObject(sc, "type", "asha");
+        cJSON_AddStringToObject(sc, "fidelity", "epochs");
+        cJSON_AddNumberToObject(sc, "min_resource", 1);
+        cJSON_AddNumberToObject(sc, "max_resource", (double)epochs);
+        cJSON_AddNumberToObject(sc, "eta", 3);
+    } else {
+        cJSON_AddStringToObject(sc, "type", "none");
+    }
+    cJSON_AddStringToObject(root, "metric", metric);
+    tr = cJSON_AddObjectToObject(root, "train");
+    /* the training options this command passes on, by their train.json names */
+    static const char *const pass[] = {"model", "data", "val-data", "task", "method", "text-column", "label-column",
+                                       "seq-len", "precision", "threads", "batch-size", NULL};
+    for (const char *const *k = pass; *k; k++) {
+        const char *v = ft_opt_str(opts, *k, NULL);
+        if (!v) continue;
+        char key[64];
+        snprintf(key, sizeof key, "%s", *k);
+        for (char *q = key; *q; q++) if (*q == '-') *q = '_';
+        long iv;
+        char *end;
+        iv = strtol(v, &end, 10);
+        if ((strcmp(*k, "seq-len") == 0 || strcmp(*k, "threads") == 0 || strcmp(*k, "batch-size") == 0) && *v && !*end)
+            cJSON_AddNumberToObject(tr, key, (double)iv);
+        else
+            cJSON_AddStringToObject(tr, key, v);
+    }
+    if (epochs == 1) cJSON_AddNumberToObject(tr, "epochs", 1);
+    *out = cJSON_Print(root);
+    cJSON_Delete(root);
+    return *out ? FT_OK : ft_error(FT_ERR_NOMEM, "out of memory");
+}
+
 int ft_cmd_sweep(int argc, char **argv) {
     ft_opt opts[] = {
         {"config", 1, "sweep.json: search space, strategy, budget, scheduler (see the README)", NULL},
@@ -157,10 +252,25 @@ int ft_cmd_sweep(int argc, char **argv) {
         {"report", 1, "HTML report path (default: sweep-NAME.html next to the database)", NULL},
         {"no-report", 0, "do not write the HTML report", NULL},
         {"quiet", 0, "no per-trial lines on stderr", NULL},
+        {"model", 1, "without --config: the model to tune (the default sweep: lr by TPE, ASHA over epochs, 12 trials)", NULL},
+        {"data", 1, "without --config: the training data", NULL},
+        {"val-data", 1, "without --config: validation data (default: finetune train's --val-split)", NULL},
+        {"task", 1, "without --config: finetune train's --task", NULL},
+        {"method", 1, "without --config: full, lora or qlora (the lr range follows it)", NULL},
+        {"text-column", 1, "without --config: finetune train's --text-column", NULL},
+        {"label-column", 1, "without --config: finetune train's --label-column", NULL},
+        {"seq-len", 1, "without --config: finetune train's --seq-len", NULL},
+        {"batch-size", 1, "without --config: finetune train's --batch-size", NULL},
+        {"precision", 1, "without --config: finetune train's --precision", NULL},
+        {"threads", 1, "without --config: finetune train's --threads (per trial)", NULL},
+        {"epochs", 1, "without --config: the full budget of a trial in epochs (default 3; ASHA starts at 1)", NULL},
+        {"metric", 1, "without --config: the objective, a key of the trials' evaluations (default val_loss)", NULL},
+        {"direction", 1, "without --config: minimize or maximize (default: minimize for val_loss, mse, perplexity)", NULL},
         {NULL, 0, NULL, NULL},
     };
     int prc = ft_parse_opts(argc, argv, opts,
                             "usage: finetune sweep --config sweep.json [--objective-cmd CMD] [--db FILE] [--jobs N]\n"
+                            "       finetune sweep --model DIR --data FILE [--method M] [--task T] [--trials 12] [--epochs 3] [--jobs N]\n"
                             "       finetune sweep --resume NAME [--db FILE] [--jobs N]\n"
                             "       finetune sweep --show [--name NAME] [--db FILE]");
     if (prc) return prc == 1 ? 0 : prc;
@@ -170,19 +280,34 @@ int ft_cmd_sweep(int argc, char **argv) {
     long jobs = 0;
     if (ft_opt_int(opts, "jobs", 0, &jobs) < 0) return 2;
     if (jobs < 0 || jobs > 256) { fprintf(stderr, "finetune sweep: --jobs must be in 1..256\n"); return 2; }
-    if (!!cfg_path + !!resume + show != 1) {
-        fprintf(stderr, "finetune sweep: give one of --config FILE, --resume NAME or --show (see --help)\n");
+    int defaults = ft_opt_str(opts, "model", NULL) || ft_opt_str(opts, "data", NULL);
+    if (defaults && (cfg_path || resume || show)) {
+        fprintf(stderr, "finetune sweep: --model / --data make the default sweep; with --config, --resume or --show put them in the config's \"train\" section\n");
         return 2;
+    }
+    if (!!cfg_path + !!resume + show + defaults != 1) {
+        fprintf(stderr, "finetune sweep: give one of --config FILE, --resume NAME, --show, or --model DIR --data FILE (see --help)\n");
+        return 2;
+    }
+    char *default_text = NULL;
+    if (defaults) {
+        int drc = default_config(opts, &default_text);
+        if (drc < 0) return ft_cli_fail("sweep", drc);
+        fprintf(stderr, "finetune sweep: no --config: the default sweep (give --config FILE for another search space):\n%s\n", default_text);
     }
     ft_hpo_db *db;
     int rc = ft_hpo_db_open(db_path, &db);
-    if (rc < 0) return ft_cli_fail("sweep", rc);
+    if (rc < 0) { free(default_text); return ft_cli_fail("sweep", rc); }
     ft_hpo_spec *s = NULL;
     ft_hpo_trial *t = NULL;
     int n = 0;
+    char runs[4400] = "";  /* the trials' run directories: --runs-dir, else <dir of the database>/sweeps/<name> */
     if (!show) {
         char *text = NULL;
-        if (cfg_path) {
+        if (default_text) {
+            rc = apply_overrides(default_text, "the default sweep", opts, &text);
+            if (rc == FT_OK) rc = ft_hpo_spec_parse(text, "the default sweep", &s);
+        } else if (cfg_path) {
             rc = load_config(cfg_path, opts, &text);
             if (rc == FT_OK) rc = ft_hpo_spec_parse(text, cfg_path, &s);
         } else {
@@ -198,10 +323,12 @@ int ft_cmd_sweep(int argc, char **argv) {
             ft_hpo_spec_free(stored);
         }
         free(text);
+        free(default_text);
+        default_text = NULL;
         if (rc == FT_OK) {
             progress pg = {s->max_trials, 0, INFINITY};
             /* "train" sweeps: this program trains each trial in <dir of the database>/sweeps/<name>/trial-<idx> */
-            char exe[4096] = "", runs[4400];
+            char exe[4096] = "";
             ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
             exe[el > 0 ? el : 0] = 0;
             char d[4096], safe[128];
@@ -239,7 +366,13 @@ int ft_cmd_sweep(int argc, char **argv) {
             rep = NULL;
             exit_code = 1;
         }
-        summary(s, t, n, db_path, rep);
+        if (!ft_opt_str(opts, "runs-dir", NULL)) {
+            char d[4096], safe[128];
+            snprintf(d, sizeof d, "%s", db_path);
+            safe_name(safe, sizeof safe, s->name);
+            snprintf(runs, sizeof runs, "%s/sweeps/%s", dirname(d), safe);
+        }
+        summary(s, t, n, db_path, rep, ft_opt_str(opts, "runs-dir", runs));
     } else if (rc < 0) {
         fprintf(stderr, "finetune sweep: %s\n", ft_last_error());
     }
