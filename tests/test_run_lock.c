@@ -1,7 +1,9 @@
 /* test_run_lock.c — one run per directory (issue 14): the run directory is locked (flock on RUN/lock) for the
  * run's life. A second `train` into it, or a `--resume` of it, is refused with the holder's pid; two `train`
  * started at the same moment into one --out leave exactly one run, intact (its final model byte-identical to
- * the same run made alone); a lock left by a run killed with SIGKILL is taken over by --resume. */
+ * the same run made alone); a lock left by a run killed with SIGKILL is taken over by --resume. A --resume
+ * takes the lock before it reads config.json: a run still being made (locked, no config.json yet) is refused
+ * as busy, and --resume --precision never rewrites the config.json of a running run. */
 #include "testutil.h"
 #include "finetune/checkpoint.h"
 #include "finetune/fileio.h"
@@ -12,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -196,6 +200,56 @@ static void test_stale_lock_taken_over(void **s) {
     expect_intact(run);
 }
 
+/* --resume locks first: a directory locked by a run that has not written config.json yet (new_run_dir locks,
+ * then writes it) is busy, not "not a run directory"; --precision does not touch a held run's config.json.
+ * The holder here is this process (flock on RUN/lock with its pid, as a run writes it), so the moment is
+ * not left to chance: before the fix both cases failed every time. */
+static void test_resume_locks_first(void **s) {
+    (void)s;
+    const char *run = TMP "early";
+    char cmd[2048], path[600], cfg[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", run, run);
+    assert_int_equal(sh(cmd), 0);
+    snprintf(path, sizeof path, "%s/lock", run);
+    snprintf(cfg, sizeof cfg, "%s/config.json", run);
+    int fd = open(path, O_RDWR | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(flock(fd, LOCK_EX), 0);
+    char pid[32], want[128];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    assert_int_equal(pwrite(fd, pid, (size_t)n, 0), n);
+    snprintf(want, sizeof want, "is in use by another run (pid %ld)", (long)getpid());
+    char *out;
+    int rc = ft_test_finetune(&out, "train --resume %s", run);
+    printf("  resume of a run being made (locked, no config.json yet): exit %d: %s", rc, out);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(out, want));
+    assert_false(ft_path_exists(cfg));
+    free(out);
+    /* config.json written (the reference run's), still held: --precision is refused and changes nothing */
+    snprintf(cmd, sizeof cmd, "cp %s/config.json %s", REF, cfg);
+    assert_int_equal(sh(cmd), 0);
+    char *before = slurp(cfg);
+    rc = ft_test_finetune(&out, "train --resume %s --precision %s", run, strstr(before, "\"bf16\"") ? "f32" : "bf16");
+    printf("  resume --precision of a held run: exit %d: %s", rc, out);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(out, want));
+    char *after = slurp(cfg);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    free(out);
+    close(fd);
+    /* a directory with neither config.json nor lock is no run, and is left without a lock file */
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", run, run);
+    assert_int_equal(sh(cmd), 0);
+    rc = ft_test_finetune(&out, "train --resume %s", run);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(out, "not a run directory"));
+    assert_false(ft_path_exists(path));
+    free(out);
+}
+
 /* the same inside one process, through the library: a second trainer on a held directory gets FT_ERR_BUSY */
 static void test_library_lock(void **s) {
     (void)s;
@@ -225,7 +279,7 @@ static void test_library_lock(void **s) {
 
 static int teardown(void **s) {
     (void)s;
-    sh("rm -rf " TMP "ref " TMP "held " TMP "race " TMP "stale " TMP "lib " TMP "*.log");
+    sh("rm -rf " TMP "ref " TMP "held " TMP "race " TMP "stale " TMP "early " TMP "lib " TMP "*.log");
     return 0;
 }
 
@@ -239,6 +293,7 @@ int main(void) {
         cmocka_unit_test(test_second_run_refused),
         cmocka_unit_test(test_concurrent_runs),
         cmocka_unit_test(test_stale_lock_taken_over),
+        cmocka_unit_test(test_resume_locks_first),
         cmocka_unit_test(test_library_lock),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);

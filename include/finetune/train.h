@@ -251,4 +251,8 @@ int ft_train_ex(const ft_train_config *cfg, const char *resume_dir, const ft_tra
 int ft_train(const ft_train_config *cfg, ft_train_result *res);
 /* Continues the run in run_dir from its newest checkpoint, bit-exactly. */
 int ft_train_resume(const char *run_dir, ft_train_result *res);
+/* Switches the run in run_dir to precision ("f32", "bf16", "auto") for its next resume (checkpoints are f32
+ * either way): rewrites run_dir/config.json under the run's lock, so FT_ERR_BUSY "in use by another run
+ * (pid N)" while a run holds it, and the running run's configuration is never changed under it. */
+int ft_train_run_set_precision(const char *run_dir, const char *precision);
 #endif

@@ -64,8 +64,16 @@ int ft__run_lock(const char *run_dir, int *fd_out, long *stale_pid) {
     return FT_OK;
 }
 
-void ft__run_unlock(int fd) {
+void ft__run_unlock(int fd) { ft__run_unlock_as(fd, 0); }
+
+void ft__run_unlock_as(int fd, long pid) {
     if (fd < 0) return;
-    if (ftruncate(fd, 0) != 0) { /* only informative: the lock itself goes with the descriptor */ }
+    /* only informative: the lock itself goes with the descriptor */
+    if (ftruncate(fd, 0) != 0) {}
+    if (pid > 0) {
+        char buf[32];
+        int n = snprintf(buf, sizeof buf, "%ld\n", pid);
+        if (pwrite(fd, buf, (size_t)n, 0) != n) {}
+    }
     close(fd);   /* releases the flock */
 }

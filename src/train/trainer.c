@@ -699,14 +699,37 @@ static int new_run_dir(const ft_train_config *cfg, int *lock_fd, long *stale_pid
     return rc;
 }
 
-static int load_run_config(ft_train_config *cfg, const char *run_dir) {
+/* a run to resume: locked first, then its config.json read under the lock. A run still being made holds
+ * the lock before it writes config.json, so a resume of it is refused as busy (naming its pid) instead of
+ * reading no or half a config.json. A directory with neither file is no run (and gets no lock file). */
+static int lock_run_config(ft_train_config *cfg, const char *run_dir, int *lock_fd, long *stale_pid) {
+    *lock_fd = -1;
     ft_train_config_defaults(cfg);
-    char path[4096];
+    char path[4096], lock[4096];
     FT_TRY(ft_path_join(path, sizeof path, run_dir, "config.json"));
-    if (!ft_path_exists(path)) return ft_error(FT_ERR_NOT_FOUND, "%s: not a run directory (no config.json)", run_dir);
-    FT_TRY(ft_train_config_load_json(cfg, path));
+    FT_TRY(ft_path_join(lock, sizeof lock, run_dir, "lock"));
+    if (!ft_path_exists(path) && !ft_path_exists(lock))
+        return ft_error(FT_ERR_NOT_FOUND, "%s: not a run directory (no config.json)", run_dir);
+    FT_TRY(ft__run_lock(run_dir, lock_fd, stale_pid));
+    int rc = ft_path_exists(path) ? ft_train_config_load_json(cfg, path)
+                                  : ft_error(FT_ERR_NOT_FOUND, "%s: not a run directory (no config.json)", run_dir);
+    if (rc < 0) { ft__run_unlock(*lock_fd); *lock_fd = -1; return rc; }
     snprintf(cfg->out, sizeof cfg->out, "%s", run_dir);
     return FT_OK;
+}
+
+int ft_train_run_set_precision(const char *run_dir, const char *precision) {
+    ft_train_config c;
+    int fd;
+    long stale = 0;
+    FT_TRY(lock_run_config(&c, run_dir, &fd, &stale));
+    char path[4096];
+    int rc = ft_path_join(path, sizeof path, run_dir, "config.json");
+    if (rc == FT_OK) rc = ft_train_config_set(&c, "precision", precision);
+    if (rc == FT_OK) rc = ft_train_config_validate(&c);
+    if (rc == FT_OK) rc = ft_train_config_save_json(&c, path);
+    ft__run_unlock_as(fd, stale);   /* a killed run's pid stays for the resume that follows to report */
+    return rc;
 }
 
 static int check_folds(const ft_train_config *cfg, int resume) {
@@ -808,8 +831,7 @@ int ft_trainer_create(ft_trainer **out, const ft_train_config *cfg, const char *
     t->world = t->dist->world;
     int root = t->rank == 0, rc = FT_OK;
     if (resume_dir) {
-        if (root) rc = load_run_config(&t->cfg, resume_dir);
-        if (root && rc == FT_OK) rc = ft__run_lock(resume_dir, &t->lock_fd, &t->stale_pid);
+        if (root) rc = lock_run_config(&t->cfg, resume_dir, &t->lock_fd, &t->stale_pid);
         if (rc == FT_OK) rc = check_folds(&t->cfg, 1);
         rc = ft__dist_agree(t->dist, rc);
         if (rc == FT_OK && t->world > 1) rc = t->dist->bcast(t->dist->user, &t->cfg, sizeof t->cfg, 0);

@@ -55,6 +55,9 @@ int ft__train_state_parse(const struct cJSON *j, const ft__state_limits *lim, in
  * of a killed run whose lock was taken over, else 0. */
 int  ft__run_lock(const char *run_dir, int *fd, long *stale_pid);
 void ft__run_unlock(int fd);
+/* ft__run_unlock leaving pid in the file (0: empty, as ft__run_unlock): a lock taken over from a killed run
+ * and given back at once keeps that run's pid for the next holder to report */
+void ft__run_unlock_as(int fd, long pid);
 int  ft__sinks_record(const ft_sinks *o, const char *json);
 
 /* ---- the task interface ---- */

@@ -93,19 +93,6 @@ static char *command_line(int argc, char **argv) {
     return s;
 }
 
-/* --resume with --precision: rewrite the run's config.json with the new precision (NULL: keep it) */
-static int set_run_precision(const char *run_dir, const char *precision) {
-    if (!precision) return FT_OK;
-    char path[4096];
-    FT_TRY(ft_path_join(path, sizeof path, run_dir, "config.json"));
-    ft_train_config c;
-    ft_train_config_defaults(&c);
-    FT_TRY(ft_train_config_load_json(&c, path));
-    FT_TRY(ft_train_config_set(&c, "precision", precision));
-    FT_TRY(ft_train_config_validate(&c));
-    return ft_train_config_save_json(&c, path);
-}
-
 static int dry_run(const ft_train_config *cfg, const ft_train_sink *con) {
     ft_trainer *t;
     FT_TRY(ft_trainer_create(&t, cfg, NULL, con, 1, NULL));
@@ -201,8 +188,11 @@ static int cmd_train(int argc, char **argv) {
             if (ft_train_sink_runstore(&store, db_path, cmdline, 1, stderr) == FT_OK) sinks[n_sinks++] = store;
         }
         free(cmdline);
-        /* --resume RUN --precision P: the run goes on in precision P (checkpoints are f32 either way) */
-        rc = set_run_precision(resume, ft_opt_str(opts, "precision", NULL));
+        /* --resume RUN --precision P: the run goes on in precision P (checkpoints are f32 either way); rank 0
+         * rewrites config.json under the run's lock, the other ranks get it from rank 0 */
+        const char *precision = ft_opt_str(opts, "precision", NULL);
+        rc = precision && root ? ft_train_run_set_precision(resume, precision) : FT_OK;
+        if (precision) rc = ft__dist_agree(ft__dist_get(), rc);
         if (rc == FT_OK) rc = ft_train_ex(NULL, resume, sinks, n_sinks, &g_stop, &res);
     } else {
         ft_train_config cfg;
