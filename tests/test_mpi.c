@@ -1,6 +1,6 @@
 /* test_mpi.c — data-parallel training under mpirun (README "Several processes"): 2 ranks x batch B end with
  * a model byte-identical to 1 process with --grad-accum 2 (full fine-tuning, LoRA, an encoder, the optimizer
- * sharded ZeRO-1 style); a run killed (kill -9 of one rank: the other ends within 10 s) resumes on another
+ * sharded ZeRO-1 style); a run killed (kill -9 of one rank: the other ends within 30 s) resumes on another
  * rank count (2 -> 1, 1 -> 2) and still ends byte-identical. Skipped, saying why, when mpirun is missing or
  * the finetune program was built without MPI. The ZeRO split itself is checked without MPI. */
 #include "testutil.h"
@@ -203,7 +203,7 @@ static pid_t rank_pid(pid_t mpirun, int rank) {
 }
 
 /* starts `cmd` (exec'd by sh), waits until its run directory holds a checkpoint past step 0, then kills
- * it: rank 1 of an mpirun with SIGKILL (the other rank must end within 10 s), or the single process */
+ * it: rank 1 of an mpirun with SIGKILL (the other rank must end within 30 s), or the single process */
 static void run_and_kill(const char *cmd, const char *dir, int mpi) {
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -214,7 +214,7 @@ static void run_and_kill(const char *cmd, const char *dir, int mpi) {
         _exit(127);
     }
     double t0 = now_s();
-    while (newest_step(dir) < 2 && now_s() - t0 < 120) {
+    while (newest_step(dir) < 2 && now_s() - t0 < 600) {   /* ends early when the run ends: generous for loaded machines */
         int st;
         if (waitpid(pid, &st, WNOHANG) == pid) { printf("  the run ended before it could be killed\n"); fail(); }
         usleep(20000);
@@ -225,13 +225,14 @@ static void run_and_kill(const char *cmd, const char *dir, int mpi) {
     double tk = now_s();
     kill(victim, SIGKILL);
     int st = 0;
-    while (waitpid(pid, &st, WNOHANG) == 0 && now_s() - tk < 30) usleep(20000);
+    while (waitpid(pid, &st, WNOHANG) == 0 && now_s() - tk < 60) usleep(20000);
     double took = now_s() - tk;
     printf("  %s ended %.2f s after the kill (exit %d%s)\n", mpi ? "mpirun and rank 0" : "the run", took,
            WIFEXITED(st) ? WEXITSTATUS(st) : -1, WIFSIGNALED(st) ? ", by a signal" : "");
     if (mpi) {
-        if (took >= 10) { kill(pid, SIGKILL); waitpid(pid, &st, 0); }
-        assert_true(took < 10);
+        /* a rank left waiting in a collective never ends: 30 s on the wall clock tells that apart on a loaded machine */
+        if (took >= 30) { kill(pid, SIGKILL); waitpid(pid, &st, 0); }
+        assert_true(took < 30);
         assert_true(!WIFEXITED(st) || WEXITSTATUS(st) != 0);
     } else waitpid(pid, &st, 0);
 }

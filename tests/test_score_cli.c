@@ -1,7 +1,7 @@
 /* test_score_cli.c — `finetune score` end to end ($BUILD/finetune): its JSON equals the sacreBLEU / rouge-score
  * fixtures (tests/fixtures/textmetrics/expected.json) from plain text files and from JSONL (with lists of
  * references and nulls), the table carries sacreBLEU's signature line, errors name the files, lines and
- * counts, 2,000 lines are scored in well under a second, and the live check against the installed sacrebleu
+ * counts, 2,000 lines are scored in well under a second of CPU time, and the live check against the installed sacrebleu
  * and rouge-score packages (tests/textmetrics/sacrebleu_check.py) passes (skipped with a message when they
  * are not installed). */
 #include "testutil.h"
@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "finetune/fileio.h"
 
@@ -218,12 +217,8 @@ static void test_errors(void **state) {
     free(out);
 }
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
+/* CPU time of the scoring process (user + system, every thread), not the wall clock: the bound fails a
+ * slower scorer, not a loaded machine (it failed once at load 18 on the wall clock) */
 static void test_speed_2000_lines(void **state) {
     (void)state;
     char **h = malloc(2000 * sizeof *h), **r = malloc(2000 * sizeof *r);
@@ -237,15 +232,16 @@ static void test_speed_2000_lines(void **state) {
              ft_test_path(g_dir, "h2000.txt"), ft_test_path(g_dir, "r2000.txt"));
     double best = 1e9;
     for (int k = 0; k < 3; k++) {
-        double t0 = now();
+        double t0 = ft_test_children_cpu_seconds();
         assert_int_equal(ft_test_run(cmd, &out), 0);
         free(out);
-        double t = now() - t0;
+        double t = ft_test_children_cpu_seconds() - t0;
         if (t < best) best = t;
     }
     int instrumented = strstr(g_bin, "address") || strstr(g_bin, "undefined") || strstr(g_bin, "thread");
-    printf("  finetune score, 2,000 lines, every metric, ROUGE stemmed: %.3f s (best of 3, process included)%s\n", best,
+    printf("  finetune score, 2,000 lines, every metric, ROUGE stemmed: %.3f CPU s (best of 3, process included)%s\n", best,
            instrumented ? " [sanitizer build: not asserted]" : "");
+    assert_true(best > 0);   /* the children's time was counted */
     if (!instrumented) assert_true(best < 1.0);
 }
 

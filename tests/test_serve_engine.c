@@ -581,7 +581,9 @@ static void test_drain(void **st) {
         assert_true(o[i].n_tokens < 400);
         outcome_destroy(&o[i]);
     }
-    assert_true(dt < 5);
+    /* the cancellation itself is shown above (finish, status, tokens); the bound only catches a drain that
+     * waits for the requests to end, and is wide on the wall clock: a loaded machine slows every token */
+    assert_true(dt < 30);
     assert_int_equal(ft_engine_drain(e, 1), 0);   /* again: nothing left */
     ft_engine_free(e);
     /* freed with requests running and queued: each ends "cancelled" before ft_engine_free returns */

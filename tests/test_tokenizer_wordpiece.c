@@ -77,11 +77,11 @@ static void test_bert_identity(void **state) {
     tt_lines lines; tt_ids ref;
     assert_int_equal(tt_read_lines(&lines, "tokenizer/lines.txt"), 0);
     assert_int_equal(tt_read_ids(&ref, "tokenizer/bert_ids.txt"), 0);
-    t0 = tt_now();
+    t0 = ft_test_cpu_seconds();
     int bad = tt_compare("bert uncased (all-MiniLM-L6-v2 vocab.txt) vs HF BertTokenizerFast", tok, &lines, &ref, FT_TOK_ADD_SPECIAL);
-    double dt = tt_now() - t0;
+    double dt = ft_test_cpu_seconds() - t0;
     assert_int_equal(bad, 0);
-    assert_true(dt < 5.0);
+    assert_true(dt < 5.0);   /* CPU s, blind to the machine's load */
     tt_lines_free(&lines); tt_ids_free(&ref);
     ft_tokenizer_free(tok);
 }

@@ -66,6 +66,13 @@ int ft_test_run(const char *cmd, char **out);
 /* Runs `$BUILD/finetune ARGS 2>&1` (BUILD from the environment, default "build") with ARGS from fmt; *out as
  * ft_test_run; prints the command, exit status and output when it fails. */
 int ft_test_finetune(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* CPU time in seconds (user + system): of this process, all its threads (ft_test_cpu_seconds), and of its
+ * children that have been waited for, grandchildren included (ft_test_children_cpu_seconds, e.g. around an
+ * ft_test_run). Time bounds in tests use these rather than the wall clock: a process waiting for a core on a
+ * loaded machine (load 18 on 2 cores) does not accumulate CPU time, so the bound still catches what it is
+ * there for (a quadratic loop, a whole 50 MB tokenized) without failing on load. */
+double ft_test_cpu_seconds(void);
+double ft_test_children_cpu_seconds(void);
 /* 1 when both files exist and hold the same bytes. */
 int ft_test_files_equal(const char *a, const char *b);
 /* Writes a PEFT LoRA adapter directory out_dir for the decoder in model_dir: rank r, alpha 2r, modules
