@@ -124,44 +124,70 @@ static int is_ascii_symbol(int32_t cp) {
     return cp == '+' || cp == '<' || cp == '=' || cp == '>' || cp == '^' || cp == '`' || cp == '|' || cp == '~';
 }
 
+/* a text rewritten code point by code point into a buffer of its size (the steps below only drop or
+ * replace by one space): walk_next gives each code point (cp < 0: an invalid byte), walk_keep copies its
+ * bytes, walk_put writes one character instead, walk_end ends the string and hands it over */
+typedef struct cp_walk {
+    const char *s;
+    size_t      n, i, at;   /* at: the current code point's first byte; i: the next one's */
+    char       *o;          /* [n + 1] */
+    size_t      w;
+} cp_walk;
+
+static int walk_begin(cp_walk *k, const char *s, size_t n, int *err) {
+    *k = (cp_walk){.s = s, .n = n, .o = malloc(n + 1)};
+    if (!k->o) *err = FT_ERR_NOMEM;
+    return k->o ? 0 : -1;
+}
+static int walk_next(cp_walk *k, int32_t *cp) {
+    if (k->i >= k->n) return 0;
+    k->at = k->i;
+    *cp = ft__dq_utf8_next(k->s, k->n, &k->i);
+    return 1;
+}
+/* the code point after the current one (0 at the end), without moving */
+static int32_t walk_peek(const cp_walk *k) {
+    size_t j = k->i;
+    return j < k->n ? ft__dq_utf8_next(k->s, k->n, &j) : 0;
+}
+static void walk_keep(cp_walk *k) {
+    memcpy(k->o + k->w, k->s + k->at, k->i - k->at);
+    k->w += k->i - k->at;
+}
+static void walk_put(cp_walk *k, char c) { k->o[k->w++] = c; }
+static char *walk_end(cp_walk *k) {
+    k->o[k->w] = 0;
+    return k->o;
+}
+
 static char *step_punct(const char *s, size_t n, int *err) {
-    char *o = malloc(n + 1);
-    if (!o) { *err = FT_ERR_NOMEM; return NULL; }
-    size_t i = 0, w = 0;
-    int32_t prev = 0;
-    while (i < n) {
-        size_t at = i;
-        int32_t cp = ft__dq_utf8_next(s, n, &i);
+    cp_walk k;
+    if (walk_begin(&k, s, n, err) < 0) return NULL;
+    int32_t cp, prev = 0;
+    while (walk_next(&k, &cp)) {
         if (cp >= 0 && (ft__dq_is_punct(cp) || is_ascii_symbol(cp))) {
-            size_t j = i;
-            int32_t next = j < n ? ft__dq_utf8_next(s, n, &j) : 0;
+            int32_t next = walk_peek(&k);
             int keep = ((cp == '\'' || cp == 0x2019 || cp == '-') && ft__dq_is_letter(prev) && ft__dq_is_letter(next)) ||
                        ((cp == '.' || cp == ',') && prev >= '0' && prev <= '9' && next >= '0' && next <= '9');
-            if (!keep) { o[w++] = ' '; prev = ' '; continue; }
+            if (!keep) { walk_put(&k, ' '); prev = ' '; continue; }
         }
-        memcpy(o + w, s + at, i - at);
-        w += i - at;
+        walk_keep(&k);
         prev = cp;
     }
-    o[w] = 0;
-    return o;
+    return walk_end(&k);
 }
 
 static char *step_space(const char *s, size_t n, int *err) {
-    char *o = malloc(n + 1);
-    if (!o) { *err = FT_ERR_NOMEM; return NULL; }
-    size_t i = 0, w = 0;
+    cp_walk k;
+    if (walk_begin(&k, s, n, err) < 0) return NULL;
+    int32_t cp;
     int pending = 0;
-    while (i < n) {
-        size_t at = i;
-        int32_t cp = ft__dq_utf8_next(s, n, &i);
-        if (ft__dq_is_space(cp)) { pending = w > 0; continue; }
-        if (pending) { o[w++] = ' '; pending = 0; }
-        memcpy(o + w, s + at, i - at);
-        w += i - at;
+    while (walk_next(&k, &cp)) {
+        if (ft__dq_is_space(cp)) { pending = k.w > 0; continue; }
+        if (pending) { walk_put(&k, ' '); pending = 0; }
+        walk_keep(&k);
     }
-    o[w] = 0;
-    return o;
+    return walk_end(&k);
 }
 
 /* whitespace-separated tokens; keep(token) decides; kept tokens re-joined by one space */

@@ -24,11 +24,23 @@ int ft_cmd_runs(int argc, char **argv);
 int ft_cmd_score(int argc, char **argv);
 int ft_cmd_explain(int argc, char **argv);
 /* `finetune data SUB` (cmd_data.c): a table of subcommands, each in cmd_data_<sub>.c, called with argv[0] =
- * "data <sub>". ft_cli_data_input: the input file given first (argv[1] when it is not an option) in *path
- * (NULL if none) and *shift = 1; the options are then parsed from argc - *shift, argv + *shift (the name is
- * moved to argv[*shift], so messages still read "finetune data <sub>: ..."). */
+ * "data <sub>". */
 int ft_cmd_data(int argc, char **argv);
-int ft_cli_data_input(int argc, char **argv, const char **path, int *shift);
+/* The start of every data subcommand: the input file given first (argv[1] when it is not an option:
+ * `finetune data inspect FILE --json out.json`) in *in, then the options parsed into opts. IN is required,
+ * and --out too when out is not NULL (*out: its value). Returns -1 to go on, else the exit status for the
+ * subcommand to return: 0 after --help, 2 after a usage error (printed, "finetune data <sub>: ...").
+ * Borrows argv (reorders it). */
+struct ft_opt;
+int ft_cli_data_input(int argc, char **argv, struct ft_opt *opts, const char *usage, const char **in, const char **out);
+/* The table options of the data-quality subcommands (inspect, clean: dataquality.h's ft_dq_table_options),
+ * appended to an ft_opt table; ft_cli_dq_table_options reads them (FT_ERR_INVALID for an unknown --format). */
+#define FT_CLI_DQ_TABLE_OPTS \
+    {"format", 1, "auto (default), csv, tsv, jsonl, json, text, dailydialog", NULL}, \
+    {"text-column", 1, "the text field(s), comma-separated (default: text, sentence, content, ...)", NULL}, \
+    {"label-column", 1, "the label field (default: label when present; none: no labels)", NULL}
+struct ft_dq_table_options;
+int ft_cli_dq_table_options(const struct ft_opt *opts, struct ft_dq_table_options *to);
 int ft_cmd_data_inspect(int argc, char **argv);
 int ft_cmd_data_clean(int argc, char **argv);
 /* `finetune train --clean STEPS` (train_clean.c): cleans cfg->data (all steps) and cfg->val_data / test_data (the text

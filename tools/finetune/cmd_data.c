@@ -4,13 +4,15 @@
  *
  * A subcommand is called like a top-level command: argv[0] is "data <sub>" (so messages read
  * "finetune data <sub>: ..."), argv[1..] its arguments. ft_cli_data_input takes the input file that
- * comes first (`finetune data inspect FILE --json out.json`):
+ * comes first (`finetune data inspect FILE --json out.json`) and parses the options:
  *
- *     const char *in; int sh;
- *     ft_cli_data_input(argc, argv, &in, &sh);
- *     int prc = ft_parse_opts(argc - sh, argv + sh, opts, k_usage);
+ *     const char *in, *out;
+ *     int st = ft_cli_data_input(argc, argv, opts, k_usage, &in, &out);
+ *     if (st >= 0) return st;   // --help, or a usage error
  */
 #include "cli.h"
+#include "finetune/dataquality.h"
+#include "finetune/status.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,15 +35,30 @@ static void data_usage(FILE *f) {
     for (const ft_data_command *c = k_data_commands; c->name; c++) fprintf(f, "  %-10s %s\n", c->name, c->summary);
 }
 
-int ft_cli_data_input(int argc, char **argv, const char **path, int *shift) {
-    *path = NULL;
-    *shift = 0;
+int ft_cli_data_input(int argc, char **argv, ft_opt *opts, const char *usage, const char **in, const char **out) {
+    *in = NULL;
+    int shift = 0;
     if (argc > 1 && strncmp(argv[1], "--", 2) != 0 && strcmp(argv[1], "-h") != 0) {
-        *path = argv[1];
+        *in = argv[1];
         argv[1] = argv[0];      /* the options follow as argv + 1, with the command's name first */
-        *shift = 1;
+        shift = 1;
     }
-    return 0;
+    int prc = ft_parse_opts(argc - shift, argv + shift, opts, usage);
+    if (prc) return prc == 1 ? 0 : prc;
+    if (out) *out = ft_opt_str(opts, "out", NULL);
+    if (!*in || (out && !*out)) {
+        fprintf(stderr, "finetune %s: %s\n%s\n", argv[0], !*in ? "give the input file first" : "--out OUT is required", usage);
+        return 2;
+    }
+    return -1;
+}
+
+int ft_cli_dq_table_options(const ft_opt *opts, ft_dq_table_options *to) {
+    *to = ft_dq_table_default_options();
+    to->text_columns = ft_opt_str(opts, "text-column", NULL);
+    to->label_column = ft_opt_str(opts, "label-column", NULL);
+    const char *fmt = ft_opt_str(opts, "format", NULL);
+    return fmt ? ft_dq_format_from_name(fmt, &to->format) : FT_OK;
 }
 
 int ft_cmd_data(int argc, char **argv) {

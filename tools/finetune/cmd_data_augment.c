@@ -104,11 +104,6 @@ static int augment_one(aug_ctx *c, ft_cli_cls_out *w, const ft_cls_dataset *ds, 
 }
 
 int ft_cmd_data_augment(int argc, char **argv) {
-    const char *in;
-    int sh;
-    ft_cli_data_input(argc, argv, &in, &sh);
-    argc -= sh;
-    argv += sh;
     ft_opt opts[] = {
         {"out", 1, "output file: .jsonl, .csv or .tsv", NULL},
         {"method", 1, "eda | mlm | counterfactual", NULL},
@@ -129,10 +124,10 @@ int ft_cmd_data_augment(int argc, char **argv) {
         FT_CLI_CLS_COLUMN_OPTS,
         {NULL, 0, NULL, NULL},
     };
-    int prc = ft_parse_opts(argc, argv, opts, k_usage);
-    if (prc) return prc == 1 ? 0 : prc;
-    const char *out = ft_opt_str(opts, "out", NULL), *method = ft_opt_str(opts, "method", NULL);
-    if (!in || !out) { fprintf(stderr, "finetune data augment: IN and --out are required\n%s\n", k_usage); return 2; }
+    const char *in, *out;
+    int st = ft_cli_data_input(argc, argv, opts, k_usage, &in, &out);
+    if (st >= 0) return st;
+    const char *method = ft_opt_str(opts, "method", NULL);
     if (!method) method = "eda"; /* the default: needs nothing but Debian's WordNet */
     aug_ctx c;
     memset(&c, 0, sizeof c);

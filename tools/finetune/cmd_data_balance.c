@@ -46,11 +46,6 @@ static void print_counts(const char *what, const int *y, int64_t n, const ft_lab
 }
 
 int ft_cmd_data_balance(int argc, char **argv) {
-    const char *in;
-    int sh;
-    ft_cli_data_input(argc, argv, &in, &sh);
-    argc -= sh;
-    argv += sh;
     ft_opt opts[] = {
         {"out", 1, "output: *.safetensors (embeddings + labels) or a .jsonl / .csv / .tsv of rows (over, under, tomek)", NULL},
         {"method", 1, "over | under | smote | borderline-smote (-1, -2) | adasyn | tomek | none (embeddings only)", NULL},
@@ -66,10 +61,10 @@ int ft_cmd_data_balance(int argc, char **argv) {
         FT_CLI_CLS_COLUMN_OPTS,
         {NULL, 0, NULL, NULL},
     };
-    int prc = ft_parse_opts(argc, argv, opts, k_usage);
-    if (prc) return prc == 1 ? 0 : prc;
-    const char *out = ft_opt_str(opts, "out", NULL), *method = ft_opt_str(opts, "method", NULL), *model = ft_opt_str(opts, "model", NULL);
-    if (!in || !out) { fprintf(stderr, "finetune data balance: IN and --out are required\n%s\n", k_usage); return 2; }
+    const char *in, *out;
+    int st = ft_cli_data_input(argc, argv, opts, k_usage, &in, &out);
+    if (st >= 0) return st;
+    const char *method = ft_opt_str(opts, "method", NULL), *model = ft_opt_str(opts, "model", NULL);
     /* default: random over-sampling of the rows (no model needed), or SMOTE when OUT is an embeddings file */
     if (!method) method = ends_with(out, ".safetensors") ? "smote" : "over";
     long seed, kn, mn, max_len, batch, threads;

@@ -19,9 +19,7 @@ int ft_cmd_data_clean(int argc, char **argv) {
         {"out", 1, "the cleaned file (same format as IN)", NULL},
         {"steps", 1, "comma-separated steps in order (default html,urls,space,neardup,length,conflicts)", NULL},
         {"log", 1, "per-record log, JSONL (default OUT.log.jsonl)", NULL},
-        {"format", 1, "auto (default), csv, tsv, jsonl, json, text, dailydialog", NULL},
-        {"text-column", 1, "the text field(s), comma-separated (default: text, sentence, content, ...)", NULL},
-        {"label-column", 1, "the label field (default: label when present)", NULL},
+        FT_CLI_DQ_TABLE_OPTS,
         {"lang", 1, "language of the stop words and the stemmer (default en)", NULL},
         {"stemmer", 1, "snowball (default: Snowball of --lang, libstemmer) or porter (NLTK's PorterStemmer)", NULL},
         {"keep-lang", 1, "lang step: languages kept, comma-separated (default en; undetermined texts are kept)", NULL},
@@ -34,18 +32,11 @@ int ft_cmd_data_clean(int argc, char **argv) {
         {"stopwords", 1, "folder of <lang>.txt stop-word lists (default: the shipped data/stopwords)", NULL},
         {NULL, 0, NULL, NULL},
     };
-    const char *in;
-    int sh;
-    ft_cli_data_input(argc, argv, &in, &sh);
-    int prc = ft_parse_opts(argc - sh, argv + sh, opts, k_usage);
-    if (prc) return prc == 1 ? 0 : prc;
-    const char *out = ft_opt_str(opts, "out", NULL);
-    if (!in || !out) { fprintf(stderr, "finetune data clean: give IN first and --out OUT (see --help)\n"); return 2; }
-    ft_dq_table_options to = ft_dq_table_default_options();
-    to.text_columns = ft_opt_str(opts, "text-column", NULL);
-    to.label_column = ft_opt_str(opts, "label-column", NULL);
-    const char *fmt = ft_opt_str(opts, "format", NULL);
-    if (fmt && ft_dq_format_from_name(fmt, &to.format) != FT_OK) return ft_cli_fail("data clean", FT_ERR_INVALID);
+    const char *in, *out;
+    int st = ft_cli_data_input(argc, argv, opts, k_usage, &in, &out);
+    if (st >= 0) return st;
+    ft_dq_table_options to;
+    if (ft_cli_dq_table_options(opts, &to) != FT_OK) return ft_cli_fail("data clean", FT_ERR_INVALID);
     ft_dq_clean_options o = ft_dq_clean_default_options();
     if (ft_dq_steps_parse(ft_opt_str(opts, "steps", "html,urls,space,neardup,length,conflicts"), o.steps,
                           (int)(sizeof o.steps / sizeof *o.steps), &o.nsteps) != FT_OK)
@@ -75,11 +66,11 @@ int ft_cmd_data_clean(int argc, char **argv) {
     char logbuf[4096];
     const char *log = ft_opt_str(opts, "log", NULL);
     if (!log) { snprintf(logbuf, sizeof logbuf, "%s.log.jsonl", out); log = logbuf; }
-    ft_dq_clean_stats st;
-    int rc = ft_dq_clean_file(in, out, log, &to, &o, &st);
+    ft_dq_clean_stats stats;
+    int rc = ft_dq_clean_file(in, out, log, &to, &o, &stats);
     if (rc != FT_OK) return ft_cli_fail("data clean", rc);
     fprintf(stderr, "%s -> %s: ", in, out);
-    ft_dq_clean_stats_print(&st, stderr);
+    ft_dq_clean_stats_print(&stats, stderr);
     fprintf(stderr, "log: %s\n", log);
     return 0;
 }

@@ -18,12 +18,10 @@ static const char *k_usage =
 int ft_cmd_data_inspect(int argc, char **argv) {
     ft_opt opts[] = {
         {"model", 1, "model or tokenizer directory: lengths in its tokens", NULL},
-        {"format", 1, "auto (default), csv, tsv, jsonl, json, text, dailydialog", NULL},
+        FT_CLI_DQ_TABLE_OPTS,
         {"valid", 1, "a validation file: exact and near overlap with FILE (leakage)", NULL},
         {"html", 1, "write the report as a self-contained HTML page", NULL},
         {"json", 1, "write the report as JSON", NULL},
-        {"text-column", 1, "the text field(s), comma-separated (default: text, sentence, content, ...)", NULL},
-        {"label-column", 1, "the label field (default: label when present; none: no labels)", NULL},
         {"threshold", 1, "near-duplicate Jaccard threshold (default 0.7)", NULL},
         {"shingle", 1, "words per shingle (default 3)", NULL},
         {"stopwords", 1, "folder of <lang>.txt stop-word lists for the language guess (default: the shipped data/stopwords)", NULL},
@@ -32,16 +30,10 @@ int ft_cmd_data_inspect(int argc, char **argv) {
         {NULL, 0, NULL, NULL},
     };
     const char *in;
-    int sh;
-    ft_cli_data_input(argc, argv, &in, &sh);
-    int prc = ft_parse_opts(argc - sh, argv + sh, opts, k_usage);
-    if (prc) return prc == 1 ? 0 : prc;
-    if (!in) { fprintf(stderr, "finetune data inspect: give the data file first (see --help)\n"); return 2; }
-    ft_dq_table_options to = ft_dq_table_default_options();
-    to.text_columns = ft_opt_str(opts, "text-column", NULL);
-    to.label_column = ft_opt_str(opts, "label-column", NULL);
-    const char *fmt = ft_opt_str(opts, "format", NULL);
-    if (fmt && ft_dq_format_from_name(fmt, &to.format) != FT_OK) return ft_cli_fail("data inspect", FT_ERR_INVALID);
+    int st = ft_cli_data_input(argc, argv, opts, k_usage, &in, NULL);
+    if (st >= 0) return st;
+    ft_dq_table_options to;
+    if (ft_cli_dq_table_options(opts, &to) != FT_OK) return ft_cli_fail("data inspect", FT_ERR_INVALID);
     ft_dq_inspect_options io = ft_dq_inspect_default_options();
     long shingle, maxp;
     double thr;
