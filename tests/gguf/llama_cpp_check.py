@@ -2,7 +2,7 @@
 """llama_cpp_check.py — llama.cpp itself checks the GGUF files `finetune export` writes.
 
 Run by tests/test_gguf_export_llama_cpp.c in `make test` (and by hand: python3 tests/gguf/llama_cpp_check.py
-[--finetune build/finetune] [--tmp DIR]). Needs the PyPI packages llama-cpp-python (llama.cpp compiled
+[--finetune build/finetune] [--tmp DIR]; --self-test checks the near-tie rule of the greedy comparison alone). Needs the PyPI packages llama-cpp-python (llama.cpp compiled
 from source, installed by scripts/setup.sh) and gguf; without llama-cpp-python it prints
 "SKIP: llama-cpp-python not installed" and exits 0.
 
@@ -31,20 +31,17 @@ What it shows (every line ends OK or FAIL; the exit status is the number of fail
 import argparse, ctypes, json, os, shutil, subprocess, sys, tempfile
 
 try:
-    import llama_cpp
-except Exception as e:  # ImportError, or a broken build
-    print(f"SKIP: llama-cpp-python not installed ({e.__class__.__name__}: {e})")
-    sys.exit(0)
-try:
-    import gguf
     import numpy as np
 except Exception as e:
-    print(f"SKIP: the gguf / numpy packages are not installed ({e})")
+    print(f"SKIP: the numpy package is not installed ({e})")
     sys.exit(0)
-
-# llama.cpp's own log lines (model loading, quantization progress) would bury the report: drop them
-_LOG_CB = llama_cpp.llama_log_callback(lambda level, text, user_data: None)
-llama_cpp.llama_log_set(_LOG_CB, ctypes.c_void_p(0))
+try:
+    import llama_cpp
+    import gguf
+    _MISSING = None
+except Exception as e:  # ImportError, or a broken build
+    llama_cpp = gguf = None
+    _MISSING = f"SKIP: llama-cpp-python / gguf not installed ({e.__class__.__name__}: {e})"
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 failures = 0
@@ -238,12 +235,59 @@ def tiny_data(tmp):
     return out
 
 
+def self_test():
+    """same_greedy on made-up logits (finetune's row at the divergence is faked): the near-tie rule accepts
+    only what it should. Needs numpy only; run by test_gguf_export_llama_cpp with --self-test."""
+    global ft_logits
+    real = ft_logits
+    V = 8
+
+    def row(top, second, gap, third=None):
+        r = np.linspace(-3.0, -1.0, V).astype(np.float32)   # the rest well below
+        r[top], r[second] = 5.0, 5.0 - gap
+        if third is not None:
+            r[third] = 5.0 - 2 * gap   # third, just below the second
+        return r
+    cases = [   # (what, ours, theirs, finetune's row at the divergence, llama.cpp's, accepted)
+        ("equal ids", [1, 2, 3], [1, 2, 3], None, None, True),
+        ("a near tie on both sides", [1, 2, 3], [1, 4, 6], row(2, 4, 1e-5), row(4, 2, 2e-5), True),
+        ("a clear gap on finetune's side", [1, 2, 3], [1, 4, 6], row(2, 4, 0.5), row(4, 2, 1e-5), False),
+        ("a clear gap on llama.cpp's side", [1, 2, 3], [1, 4, 6], row(2, 4, 1e-5), row(4, 2, 0.5), False),
+        ("llama.cpp's id not in finetune's top two", [1, 2, 3], [1, 4, 6], row(2, 5, 1e-5, third=4), row(4, 2, 1e-5), False),
+        ("a difference at the first token", [2, 3], [4, 3], row(2, 4, 0.5), row(4, 2, 0.5), False),
+        ("different lengths", [1, 2, 3], [1, 2], None, None, False),
+    ]
+    bad = 0
+    try:
+        for what, ours, theirs, ft_row, lc_row, want in cases:
+            k = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), 0)
+            ft_logits = lambda model, prompt, path, adapter=None, r=ft_row: np.stack([r] * len(prompt))
+            lc_rows = [np.zeros(V, np.float32)] * k + [lc_row if lc_row is not None else np.zeros(V, np.float32)] * (len(theirs) - k)
+            got, note = same_greedy("model", [0], ours, theirs, lc_rows)
+            print(f"{'OK  ' if got == want else 'FAIL'} near-tie rule: {what}: {'accepted' if got else 'refused'}{note and ' (' + note.strip() + ')'}")
+            bad += got != want
+    finally:
+        ft_logits = real
+    print(f"{bad} failures")
+    return 1 if bad else 0
+
+
 def main():
     global FT
     ap = argparse.ArgumentParser()
     ap.add_argument("--finetune", default=os.path.join(ROOT, os.environ.get("BUILD", "build"), "finetune"))
     ap.add_argument("--tmp", default=None)
+    ap.add_argument("--self-test", action="store_true", help="check the near-tie rule on made-up logits (numpy only)")
     args = ap.parse_args()
+    if args.self_test:
+        return self_test()
+    if _MISSING:
+        print(_MISSING)
+        return 0
+    # llama.cpp's own log lines (model loading, quantization progress) would bury the report: drop them
+    global _LOG_CB
+    _LOG_CB = llama_cpp.llama_log_callback(lambda level, text, user_data: None)
+    llama_cpp.llama_log_set(_LOG_CB, ctypes.c_void_p(0))
     FT = args.finetune
     tmp = args.tmp or tempfile.mkdtemp(prefix="ft_llama_cpp_")
     os.makedirs(tmp, exist_ok=True)
