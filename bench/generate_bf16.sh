@@ -3,12 +3,12 @@
 #
 #   1. GPT-2 124M shape, random weights, greedy, 16-token prompt + GEN new tokens (prefill included), one warm-up
 #      then the median of REPS runs, each in its own process (peak RSS of that configuration alone):
-#        finetune bench --skip-train --gen-precision f32 | bf16
+#        finetune bench --skip-train --precision f32 | bf16
 #        python3 bench/pytorch_bench.py --skip-train --gen-dtype float32 | bfloat16   (needs torch + transformers)
 #   2. when WORK_DIR (default /tmp/finetune-gguf-bench, made by bench/generate_gguf.sh) holds gpt2-124m-hf and
 #      gpt2-124m-f32.gguf: the same weights in both engines, 128-token prompt as one batch (prefill) and 128
 #      single-token steps (decode), best of REPS after a warm-up:
-#        finetune bench --model WORK_DIR/gpt2-124m-hf --gen-precision f32 | bf16
+#        finetune bench --model WORK_DIR/gpt2-124m-hf --precision f32 | bf16
 #        llama.cpp on gpt2-124m-bf16.gguf (llama.cpp's own BF16 conversion: bench/quantize_gguf.py ... bf16)
 #
 # Environment: THREADS (default: all cores), REPS (3), GEN (64). Prints one line per engine and dtype and the
@@ -27,9 +27,9 @@ ratio() { python3 -c "import sys; a, b = float(sys.argv[1] or 0), float(sys.argv
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), threads $THREADS, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== GPT-2 124M (random weights), greedy, prompt 16 + $GEN tokens, median of $REPS"
-out=$("$ft" bench --skip-train --gen-precision f32 --gen-tokens "$GEN" --steps "$REPS" --threads "$THREADS" 2>/dev/null)
+out=$("$ft" bench --skip-train --precision f32 --gen-tokens "$GEN" --steps "$REPS" --threads "$THREADS" 2>/dev/null)
 ft32=$(echo "$out" | field generate); rss32=$(echo "$out" | field peak_rss)
-out=$("$ft" bench --skip-train --gen-precision bf16 --gen-tokens "$GEN" --steps "$REPS" --threads "$THREADS" 2>/dev/null)
+out=$("$ft" bench --skip-train --precision bf16 --gen-tokens "$GEN" --steps "$REPS" --threads "$THREADS" 2>/dev/null)
 ft16=$(echo "$out" | field generate); rss16=$(echo "$out" | field peak_rss)
 printf '%-26s %10s tok/s  peak RSS %8s MB\n' "finetune f32" "$ft32" "$rss32" "finetune bf16" "$ft16" "$rss16"
 echo "finetune bf16 / f32: $(ratio "$ft16" "$ft32") tokens/s, $(ratio "$rss16" "$rss32") peak RSS"
@@ -50,7 +50,7 @@ if [ -d "$hf" ] && [ -f "$work/gpt2-124m-f32.gguf" ] && python3 -c "import llama
   [ -f "$work/gpt2-124m-bf16.gguf" ] || python3 "$root/bench/quantize_gguf.py" "$work/gpt2-124m-f32.gguf" "$work/gpt2-124m-bf16.gguf" bf16 >/dev/null 2>&1
   echo "== the same GPT-2 124M weights ($hf), prompt 128 as one batch, then 128 decode steps, best of $REPS"
   for p in f32 bf16; do
-    out=$("$ft" bench --model "$hf" --gen-precision $p --prompt-len 128 --gen-tokens 128 --steps "$REPS" --threads "$THREADS" 2>/dev/null)
+    out=$("$ft" bench --model "$hf" --precision $p --prompt-len 128 --gen-tokens 128 --steps "$REPS" --threads "$THREADS" 2>/dev/null)
     printf '%-26s prefill %9s tok/s  decode %8s tok/s\n' "finetune $p" "$(echo "$out" | field prefill)" "$(echo "$out" | field decode)"
     [ $p = bf16 ] && ftd=$(echo "$out" | field decode) && ftp=$(echo "$out" | field prefill) && ftids=$(echo "$out" | sed -n 's/^ids: //p')
   done

@@ -137,7 +137,7 @@ def time_generate(model, vocab, prompt_len, new_tokens, runs, warmup):
 
 def cast_for_generate(model, name):
     """--gen-dtype: the model generates in this dtype (bfloat16: weights, activations and KV cache all
-    bf16, as `model.to(torch.bfloat16)` does; the comparison for `finetune bench --gen-precision bf16`)."""
+    bf16, as `model.to(torch.bfloat16)` does; the comparison for `finetune bench --precision bf16`)."""
     if name == "float32":
         return model
     log(f"generate: model cast to torch.{name}")

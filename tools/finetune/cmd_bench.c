@@ -9,8 +9,10 @@
  * --recompute none|attention|block times the step with activation recomputation (model.h ft_recompute):
  * less activation memory (peak_rss) for more compute (train tok/s); bench/memory.sh tabulates both.
  *
- * --gen-precision bf16 times generation with the matmul weights in bf16 (bf16.h; with --skip-train the model is
- * made in bf16, so peak_rss is the bf16 model's).
+ * --precision bf16 runs both timings in bf16, as finetune train / generate --precision bf16 do: the training
+ * step's linear layers with bf16 matmul inputs and f32 accumulation (the cpu-bf16 backend, f32 master weights),
+ * and generation with the matmul weights rounded to bf16 at load (bf16.h; with --skip-train the model is made
+ * in bf16, so peak_rss is the bf16 model's). One flag for both: --gen-precision is gone.
  *
  * stdout: `train: X tok/s` (median step), `generate: X tok/s` (greedy, 16-token prompt + --gen-tokens, prefill
  * included; one warm-up, then the median of --steps runs), `peak_rss: X MB` (getrusage ru_maxrss,
@@ -84,8 +86,7 @@ int ft_cmd_bench(int argc, char **argv) {
         {"lora-targets", 1, "modules to adapt, comma-separated or all-linear (default: GPT-2 c_attn, Llama q_proj,v_proj)", NULL},
         {"adapters", 1, "time N sequences with N different LoRA adapters decoded together vs one after another (no training)", NULL},
         {"prompt-len", 1, "prompt tokens per sequence for --adapters (default 16)", NULL},
-        {"gen-precision", 1, "f32 (default) or bf16: the weights of the generation timing (and of --model) rounded to bf16 at load", NULL},
-        {"precision", 1, "f32 (default) or bf16: the training step's linear layers with bf16 matmul inputs and f32 accumulation (finetune train --precision)", NULL},
+        {"precision", 1, "f32 (default), bf16 or auto: the training step's linear layers with bf16 matmul inputs and f32 accumulation (finetune train --precision), and the generation timing's (and --model's) weights rounded to bf16 at load (finetune generate --precision)", NULL},
         {NULL, 0, NULL, NULL},
     };
     int prc = ft_parse_opts(argc, argv, opts,
@@ -134,10 +135,13 @@ int ft_cmd_bench(int argc, char **argv) {
         fprintf(stderr, "finetune bench: --lora-targets is too long\n");
         return 2;
     }
-    ft_dtype gen_weights = FT_F32;
-    const char *gp = ft_opt_str(opts, "gen-precision", "f32");
-    if (!strcmp(gp, "bf16")) gen_weights = FT_BF16;
-    else if (strcmp(gp, "f32")) { fprintf(stderr, "finetune bench: --gen-precision must be f32 or bf16 (got '%s')\n", gp); return 2; }
+    const char *precision = ft_opt_str(opts, "precision", "f32");
+    if (!strcmp(precision, "auto")) precision = ft_precision_default();
+    if (strcmp(precision, "f32") && strcmp(precision, "bf16")) {
+        fprintf(stderr, "finetune bench: --precision must be f32, bf16 or auto (got '%s')\n", precision);
+        return 2;
+    }
+    ft_dtype gen_weights = !strcmp(precision, "bf16") ? FT_BF16 : FT_F32;
     if (threads > 0) ft_set_threads((int)threads);
     if (ft_opt_str(opts, "model", NULL)) {
         int brc = ft_bench_decode(ft_opt_str(opts, "model", NULL), gen_weights, (int)prompt_len, (int)gen_tokens, (int)steps);
@@ -160,9 +164,10 @@ int ft_cmd_bench(int argc, char **argv) {
     int gen_only = ft_opt_flag(opts, "skip-train") && !use_lora && n_adapters == 0;
     ft_model *m;
     ft_dtype q = use_qlora ? (!strcmp(quant, "int8") ? FT_Q8_ROW : FT_NF4) : gen_only ? gen_weights : FT_F32;
-    const ft_backend *be;
-    const char *precision = ft_opt_str(opts, "precision", "f32");
-    if ((rc = ft_backend_for_precision(precision, &be)) < 0) return ft_cli_fail("bench", rc);
+    /* the training step's backend; a generation-only model has its weights in bf16 already (the f32 backend,
+     * as finetune generate --precision bf16) */
+    const ft_backend *be = ft_backend_cpu();
+    if (!gen_only && (rc = ft_backend_for_precision(precision, &be)) < 0) return ft_cli_fail("bench", rc);
     if ((rc = ft_model_create_random_quantized(&m, &cfg, 1234, be, q)) < 0) return ft_cli_fail("bench", rc);
     ft_model_set_recompute(m, recompute);
     fprintf(stderr, "bench: %s, %.1fM parameters, %d threads, batch %ld x %ld, recompute %s, activations %.1f MiB, precision %s%s%s\n",
