@@ -156,6 +156,16 @@ int ft__json_get_bool(const cJSON *o, const char *key, int def, int *out, const 
     *out = v && rc == FT_OK ? cJSON_IsTrue(v) : def;
     return rc;
 }
+int ft__json_write_file(const cJSON *o, const char *path) {
+    char *text = cJSON_Print(o);
+    if (!text) return ft_error(FT_ERR_NOMEM, "%s: out of memory", path);
+    size_t n = strlen(text);
+    text[n] = '\n';   /* over the NUL: the file ends with a newline */
+    int rc = ft_file_write_atomic(path, text, n + 1);
+    free(text);
+    return rc;
+}
+
 int ft__json_parse_file(cJSON **out, const char *path) {
     *out = NULL;
     char *data;

@@ -46,6 +46,9 @@ const char *ft__json_type_name(const cJSON *v);
 /* Reads and parses a JSON file into *out (the caller frees it with cJSON_Delete); a syntax error is
  * FT_ERR_FORMAT "<path>: invalid JSON at line L (byte B)". */
 int ft__json_parse_file(cJSON **out, const char *path);
+/* The other way: o printed (cJSON_Print, indented) with a final newline to path, atomically
+ * (ft_file_write_atomic). o stays the caller's. */
+int ft__json_write_file(const cJSON *o, const char *path);
 
 /* A token entry as tokenizer_config.json writes it: "text" or {"content": "text", ...}; NULL otherwise. */
 const char *ft__json_token_text(const cJSON *v);

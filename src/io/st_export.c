@@ -7,6 +7,7 @@
  * past the limit (a tensor larger than the limit gets a shard of its own). Names and layouts are those
  * of ft_model_save (GPT-2's Conv1D weights transposed back). config.json gets "torch_dtype" of the
  * dtype; tokenizer files are copied. Every file is written atomically. */
+#include "core/json_util.h"
 #include "finetune/checkpoint.h"
 #include "finetune/export.h"
 #include "finetune/fileio.h"
@@ -89,13 +90,8 @@ static int set_torch_dtype(const char *dir, ft_dtype dtype) {
     const char *name = dtype == FT_F16 ? "float16" : dtype == FT_BF16 ? "bfloat16" : "float32";
     cJSON_DeleteItemFromObjectCaseSensitive(j, "torch_dtype");
     cJSON_AddStringToObject(j, "torch_dtype", name);
-    char *out = cJSON_Print(j);
+    int rc = ft__json_write_file(j, path);
     cJSON_Delete(j);
-    if (!out) return ft_error(FT_ERR_NOMEM, "%s: out of memory", path);
-    size_t n = strlen(out);
-    out[n] = '\n';
-    int rc = ft_file_write_atomic(path, out, n + 1);
-    free(out);
     return rc;
 }
 

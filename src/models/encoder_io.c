@@ -445,16 +445,9 @@ static int save_config(const ft_encoder_model *m, const char *dir, const char *c
     json_set(root, "finetune_task", cJSON_CreateString(ft_encoder_task_name(m->task)));
     if (m->head->pooled) json_set(root, "finetune_pooling", cJSON_CreateString(m->pooling == FT_POOL_MEAN ? "mean" : "cls"));
     else cJSON_DeleteItemFromObjectCaseSensitive(root, "finetune_pooling");
-    char *text = cJSON_Print(root);
-    cJSON_Delete(root);
-    if (!text) return ft_error(FT_ERR_NOMEM, "out of memory");
     int rc = ft_path_join(path, sizeof path, dir, "config.json");
-    if (rc == FT_OK) {
-        size_t n = strlen(text);
-        text[n] = '\n';   /* over the NUL: the file ends with a newline */
-        rc = ft_file_write_atomic(path, text, n + 1);
-    }
-    free(text);
+    if (rc == FT_OK) rc = ft__json_write_file(root, path);
+    cJSON_Delete(root);
     return rc;
 }
 

@@ -231,13 +231,8 @@ static int add_tasks_to_config(const ft_multitask *mt, const char *dir) {
     }
     cJSON_DeleteItemFromObjectCaseSensitive(root, "finetune_tasks");
     cJSON_AddItemToObject(root, "finetune_tasks", arr);
-    char *text = cJSON_Print(root);
+    int rc = ft__json_write_file(root, path);
     cJSON_Delete(root);
-    if (!text) return ft_error(FT_ERR_NOMEM, "out of memory");
-    size_t n = strlen(text);
-    text[n] = '\n';
-    int rc = ft_file_write_atomic(path, text, n + 1);
-    free(text);
     return rc;
 }
 

@@ -63,17 +63,10 @@ int ft_model_config_save(const ft_model_config *cfg, const char *dir) {
     if (cfg->arch == FT_ARCH_GPT2) ft__gpt2_config_to_json(cfg, o);
     else ft__llama_config_to_json(cfg, o);
     cJSON_AddStringToObject(o, "torch_dtype", "float32");
-    char *text = cJSON_Print(o);
-    cJSON_Delete(o);
-    if (!text) return ft_error(FT_ERR_NOMEM, "config.json: out of memory");
     char path[4096];
     int rc = ft_path_join(path, sizeof path, dir, "config.json");
-    if (rc == FT_OK) {
-        size_t n = strlen(text);
-        text[n] = '\n';  /* replace NUL: write n+1 bytes */
-        rc = ft_file_write_atomic(path, text, n + 1);
-    }
-    free(text);
+    if (rc == FT_OK) rc = ft__json_write_file(o, path);
+    cJSON_Delete(o);
     return rc;
 }
 

@@ -1,6 +1,7 @@
 /* train_config.c — the table of training options and its uses: defaults, CLI/JSON parsing,
  * saving the run's configuration, validation. */
 #include "finetune/train.h"
+#include "core/json_util.h"
 #include "finetune/fileio.h"
 #include "finetune/status.h"
 
@@ -215,13 +216,8 @@ int ft_train_config_save_json(const ft_train_config *c, const char *path) {
         case FT_OPTV_BOOL: cJSON_AddBoolToObject(o, key, *(const int *)base); break;
         }
     }
-    char *text = cJSON_Print(o);
+    int rc = ft__json_write_file(o, path);
     cJSON_Delete(o);
-    if (!text) return ft_error(FT_ERR_NOMEM, "out of memory");
-    size_t n = strlen(text);
-    text[n] = '\n';
-    int rc = ft_file_write_atomic(path, text, n + 1);
-    free(text);
     return rc;
 }
 

@@ -14,19 +14,7 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int argmax(const float *x, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++) if (x[i] > x[b]) b = i;
-    return b;
-}
 
 /* decodes every sequence for gen tokens; batched: all in each call, else one sequence at a time.
  * ids[i * gen + t] receives the tokens. */
@@ -44,7 +32,7 @@ static int run(ft_context *ctx, ft_adapter **ad, int n, const int *prompts, int 
         rc = ft_context_decode(ctx, s, n);
         for (int t = 0; t < gen && rc == FT_OK; t++) {
             for (int i = 0; i < n; i++) {
-                next[i] = ids[(size_t)i * gen + t] = argmax(logits + (size_t)i * V, V);
+                next[i] = ids[(size_t)i * gen + t] = ft_cli_argmax(logits + (size_t)i * V, V);
                 s[i].tokens = &next[i];
                 s[i].n_tokens = 1;
             }
@@ -55,7 +43,7 @@ static int run(ft_context *ctx, ft_adapter **ad, int n, const int *prompts, int 
             rc = ft_context_slot_clear(ctx, 0);
             if (rc == FT_OK) rc = ft_context_decode(ctx, &s[i], 1);
             for (int t = 0; t < gen && rc == FT_OK; t++) {
-                next[i] = ids[(size_t)i * gen + t] = argmax(logits + (size_t)i * V, V);
+                next[i] = ids[(size_t)i * gen + t] = ft_cli_argmax(logits + (size_t)i * V, V);
                 s[i].tokens = &next[i];
                 s[i].n_tokens = 1;
                 if (t + 1 < gen) rc = ft_context_decode(ctx, &s[i], 1);
@@ -73,7 +61,7 @@ int ft_bench_adapters(ft_model *m, int n, int r, const char *targets, int plen, 
     int V = c->vocab_size;
     ft_adapter **ad = calloc((size_t)n, sizeof *ad);
     int *prompts = malloc(sizeof(int) * (size_t)n * plen), *ids_b = malloc(sizeof(int) * (size_t)n * gen);
-    int *ids_s = malloc(sizeof(int) * (size_t)n * gen);
+    int *ids_s = calloc((size_t)n * gen, sizeof(int));   /* zeroed: the compiler cannot see run() fill it */
     float *logits = malloc(sizeof(float) * (size_t)n * V);
     ft_context *ctx = NULL;
     int rc = ad && prompts && ids_b && ids_s && logits ? FT_OK : ft_error(FT_ERR_NOMEM, "bench: out of memory");
@@ -107,8 +95,8 @@ int ft_bench_adapters(ft_model *m, int n, int r, const char *targets, int plen, 
                 (double)ft_context_bytes(m, &p) / (1 << 20), ft_get_threads());
     double tb = 0, ts = 0;
     if (rc == FT_OK) rc = run(ctx, ad, n, prompts, plen, 2, V, 1, ids_b, logits); /* warm-up */
-    if (rc == FT_OK) { double t0 = now_s(); rc = run(ctx, ad, n, prompts, plen, gen, V, 1, ids_b, logits); tb = now_s() - t0; }
-    if (rc == FT_OK) { double t0 = now_s(); rc = run(ctx, ad, n, prompts, plen, gen, V, 0, ids_s, logits); ts = now_s() - t0; }
+    if (rc == FT_OK) { double t0 = ft_cli_now_s(); rc = run(ctx, ad, n, prompts, plen, gen, V, 1, ids_b, logits); tb = ft_cli_now_s() - t0; }
+    if (rc == FT_OK) { double t0 = ft_cli_now_s(); rc = run(ctx, ad, n, prompts, plen, gen, V, 0, ids_s, logits); ts = ft_cli_now_s() - t0; }
     if (rc == FT_OK) {
         int same = !memcmp(ids_b, ids_s, sizeof(int) * (size_t)n * gen);
         int differ = 0;

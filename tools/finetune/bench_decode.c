@@ -12,27 +12,15 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int argmax(const float *x, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++) if (x[i] > x[b]) b = i;
-    return b;
-}
 
 int ft_bench_decode(const char *path, ft_dtype weights, int prompt_len, int gen_tokens, int reps) {
     ft_model *m;
-    double t0 = now_s();
+    double t0 = ft_cli_now_s();
     FT_TRY(ft_model_load_quantized(&m, path, NULL, weights));
     const ft_model_config *c = ft_model_get_config(m);
     fprintf(stderr, "bench: %s (%s), %.1fM parameters, %.1f MB of weights, loaded in %.2f s\n", path, c->model_type,
-            (double)ft_model_param_count(m) / 1e6, (double)ft_model_weight_bytes(m) / 1e6, now_s() - t0);
+            (double)ft_model_param_count(m) / 1e6, (double)ft_model_weight_bytes(m) / 1e6, ft_cli_now_s() - t0);
     if (prompt_len + gen_tokens > c->max_seq_len) {
         ft_model_free(m);
         return ft_error(FT_ERR_RANGE, "bench: prompt %d + %d tokens exceed the context of %d", prompt_len, gen_tokens, c->max_seq_len);
@@ -45,14 +33,14 @@ int ft_bench_decode(const char *path, ft_dtype weights, int prompt_len, int gen_
     double best_pp = 0, best_tg = 0;
     for (int r = -1; r < reps && rc == FT_OK; r++) {
         rc = ft_model_kv_reset(m);
-        double a = now_s();
+        double a = ft_cli_now_s();
         if (rc == FT_OK) rc = ft_model_decode(m, ids, prompt_len, 0, logits);
-        double b = now_s();
+        double b = ft_cli_now_s();
         for (int t = 0; t < gen_tokens && rc == FT_OK; t++) {
-            ids[prompt_len + t] = argmax(logits, V);
+            ids[prompt_len + t] = ft_cli_argmax(logits, V);
             if (t + 1 < gen_tokens) rc = ft_model_decode(m, &ids[prompt_len + t], 1, prompt_len + t, logits);
         }
-        double e = now_s();
+        double e = ft_cli_now_s();
         double pp = prompt_len / (b - a), tg = (gen_tokens - 1) / (e - b);
         if (rc == FT_OK && r >= 0) {
             if (pp > best_pp) best_pp = pp;

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static void print_usage(const ft_opt *opts, const char *usage) {
@@ -139,6 +140,19 @@ int ft_cli_fail(const char *cmd, int status) {
     const char *msg = ft_last_error();
     fprintf(stderr, "finetune %s: error: %s\n", cmd, msg && *msg ? msg : ft_strerror(status));
     return 1;
+}
+
+double ft_cli_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int ft_cli_argmax(const float *x, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b]) b = i;
+    return b;
 }
 
 /* base_model_name_or_path of an adapter directory into buf; 0 if dir is not an adapter */

@@ -110,4 +110,8 @@ int ft_cli_weights_precision(const ft_opt *opts, const char *cmd, ft_dtype *weig
 const char *ft_cli_tokenizer_dir(const char *dir, char *buf, size_t cap);
 /* Prints "finetune <cmd>: <last error>" to stderr and returns 1. */
 int ft_cli_fail(const char *cmd, int status);
+/* Monotonic seconds (CLOCK_MONOTONIC), for the timings the commands print. */
+double ft_cli_now_s(void);
+/* The index of the largest of x[0..n) (the first on ties): greedy decoding in the benchmarks. */
+int ft_cli_argmax(const float *x, int n);
 #endif

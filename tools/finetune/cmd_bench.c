@@ -32,13 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -212,14 +206,14 @@ int ft_cmd_bench(int argc, char **argv) {
         float loss = 0;
         double sum_fwd = 0, sum_bwd = 0, sum_opt = 0;
         for (long s = -1; s < steps && rc == FT_OK; s++) { /* step -1: warm-up */
-            double t0 = now_s();
+            double t0 = ft_cli_now_s();
             rc = ft_model_forward(m, ids, ids + 1, NULL, NULL, (int)B, (int)T, &loss);
-            double t1 = now_s();
+            double t1 = ft_cli_now_s();
             if (rc == FT_OK) rc = ft_model_zero_grad(m);
             if (rc == FT_OK) rc = ft_model_backward(m, 0.0f);
-            double t2 = now_s();
+            double t2 = ft_cli_now_s();
             if (rc == FT_OK) rc = ft_optim_step(opt, op.lr);
-            double t3 = now_s(), dt = t3 - t0;
+            double t3 = ft_cli_now_s(), dt = t3 - t0;
             if (s >= 0) {
                 times[s] = dt;
                 sum_fwd += t1 - t0; sum_bwd += t2 - t1; sum_opt += t3 - t2;
@@ -264,9 +258,9 @@ int ft_cmd_bench(int argc, char **argv) {
         int n_ids = 0;
         if (!gt && rc == FT_OK) rc = ft_error(FT_ERR_NOMEM, "out of memory");
         for (long r = -1; r < steps && rc == FT_OK; r++) {
-            double t0 = now_s();
+            double t0 = ft_cli_now_s();
             rc = ft_generate(gm, NULL, prompt, 16, &p, NULL, NULL, &g);
-            double dt = now_s() - t0;
+            double dt = ft_cli_now_s() - t0;
             if (rc != FT_OK) break;
             n_ids = g.n_ids;
             ft_generation_free(&g);

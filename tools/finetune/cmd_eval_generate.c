@@ -194,15 +194,10 @@ typedef struct progress {
     int offset;           /* ft_generate_batch's i -> s->ex[offset + i] */
 } progress;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void progress_tick(progress *pg) {
     pg->done++;
-    double t = now_s();
+    double t = ft_cli_now_s();
     if (pg->done == pg->total || t - pg->last >= 2.0) {
         int tty = isatty(STDERR_FILENO);   /* a terminal: one line redrawn in place; a log: a line every 2 s */
         fprintf(stderr, "%sfinetune eval: generated %d / %d (%.1f prompts/s)%s", tty ? "\r" : "", pg->done, pg->total,
@@ -228,7 +223,7 @@ typedef struct gen_opts {
 } gen_opts;
 
 static int generate_all(ft_model *m, const ft_tokenizer *tok, eval_set *s, const gen_opts *go) {
-    progress pg = {.total = s->n, .t0 = now_s(), .s = s};
+    progress pg = {.total = s->n, .t0 = ft_cli_now_s(), .s = s};
     pg.last = pg.t0;
     ft_context_params cp = ft_context_default_params();
     int beams = go->bp.num_beams > 1;
