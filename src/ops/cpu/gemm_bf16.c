@@ -28,7 +28,9 @@
 #define NR 32   /* micro-tile columns: two zmm of 16 f32 */
 #endif
 #define NV (NR / 16)
+#ifndef KC
 #define KC 256  /* K block (even) */
+#endif
 #define MC (8 * MR) /* macro-tile rows (8 micro-rows) */
 #define NC 256  /* macro-tile columns (8 strips) */
 
@@ -221,14 +223,29 @@ static void pack_b(uint32_t *bp, const float *B, int ldb, int transB, int N, int
 }
 
 /* ------------------------------------------------------------------ micro-kernels
- * c[MR][NR] (row stride ldc) += sum_p a-words x b-words; a word of row i at a[i*sm + p*sk]; b[p][32]. */
+ * c[MR][NR] (row stride ldc) = (c0 ? c0[j] : c[i][j]) + sum_p a-words x b-words; a word of row i at
+ * a[i*sm + p*sk]; b[p][32]. c0 (NR floats: the bias, or zeros) starts the first K block of a product that
+ * does not accumulate, so C is not read (and need not be initialised) there. pf: the next micro-tile's C
+ * (row stride ldc, pfr rows), prefetched into L1 during the first MR iterations: its rows are ldc apart,
+ * which the hardware prefetchers do not follow, and loading them cold at the start of the next tile would
+ * stall its first dot products on memory (C is up to 12 MiB: it leaves the caches between K blocks). */
+
+#define PF_ROW(p)                                                                                             \
+    do {                                                                                                      \
+        if ((p) < pfr) {                                                                                      \
+            _mm_prefetch((const char *)(pf + (size_t)(p) * ldc), _MM_HINT_T0);                               \
+            _mm_prefetch((const char *)(pf + (size_t)(p) * ldc + 16), _MM_HINT_T0);                          \
+        }                                                                                                     \
+    } while (0)
 
 TGT_BF16 static inline __attribute__((always_inline)) void ukr_bf16(int kpn, const uint32_t *a, size_t sm, size_t sk,
-                                                                      const uint32_t *b, float *c, size_t ldc) {
+                                                                      const uint32_t *b, float *c, size_t ldc,
+                                                                      const float *c0, const float *pf, int pfr) {
     __m512 acc[MR][NV];
     for (int i = 0; i < MR; i++)
-        for (int j = 0; j < NV; j++) acc[i][j] = _mm512_loadu_ps(c + i * ldc + 16 * j);
+        for (int j = 0; j < NV; j++) acc[i][j] = c0 ? _mm512_loadu_ps(c0 + 16 * j) : _mm512_loadu_ps(c + i * ldc + 16 * j);
     for (int p = 0; p < kpn; p++) {
+        if (p < MR) PF_ROW(p);
         __m512bh bv[NV];
         for (int j = 0; j < NV; j++) bv[j] = (__m512bh)_mm512_loadu_si512(b + 16 * j);
         for (int i = 0; i < MR; i++) {
@@ -241,21 +258,25 @@ TGT_BF16 static inline __attribute__((always_inline)) void ukr_bf16(int kpn, con
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NV; j++) _mm512_storeu_ps(c + i * ldc + 16 * j, acc[i][j]);
 }
-TGT_BF16 static void ukr_bf16_rows(int kpn, const uint32_t *a, size_t sm, const uint32_t *b, float *c, size_t ldc) {
-    ukr_bf16(kpn, a, sm, 1, b, c, ldc);
+TGT_BF16 static void ukr_bf16_rows(int kpn, const uint32_t *a, size_t sm, const uint32_t *b, float *c, size_t ldc,
+                                   const float *c0, const float *pf, int pfr) {
+    ukr_bf16(kpn, a, sm, 1, b, c, ldc, c0, pf, pfr);
 }
-TGT_BF16 static void ukr_bf16_pairs(int kpn, const uint32_t *a, size_t sk, const uint32_t *b, float *c, size_t ldc) {
-    ukr_bf16(kpn, a, 1, sk, b, c, ldc);
+TGT_BF16 static void ukr_bf16_pairs(int kpn, const uint32_t *a, size_t sk, const uint32_t *b, float *c, size_t ldc,
+                                    const float *c0, const float *pf, int pfr) {
+    ukr_bf16(kpn, a, 1, sk, b, c, ldc, c0, pf, pfr);
 }
 
 /* AVX-512F: a word w holds bf16 e (low) and o (high): as f32, e = w << 16 and o = w & 0xffff0000 */
 TGT_F static inline __attribute__((always_inline)) void ukr_f32(int kpn, const uint32_t *a, size_t sm, size_t sk,
-                                                                  const uint32_t *b, float *c, size_t ldc) {
+                                                                  const uint32_t *b, float *c, size_t ldc,
+                                                                  const float *c0, const float *pf, int pfr) {
     __m512 acc[MR][NV];
     const __m512i himask = _mm512_set1_epi32((int)0xffff0000u);
     for (int i = 0; i < MR; i++)
-        for (int j = 0; j < NV; j++) acc[i][j] = _mm512_loadu_ps(c + i * ldc + 16 * j);
+        for (int j = 0; j < NV; j++) acc[i][j] = c0 ? _mm512_loadu_ps(c0 + 16 * j) : _mm512_loadu_ps(c + i * ldc + 16 * j);
     for (int p = 0; p < kpn; p++) {
+        if (p < MR) PF_ROW(p);
         __m512 e[NV], o[NV];
         for (int j = 0; j < NV; j++) {
             __m512i w = _mm512_loadu_si512(b + 16 * j);
@@ -277,11 +298,13 @@ TGT_F static inline __attribute__((always_inline)) void ukr_f32(int kpn, const u
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NV; j++) _mm512_storeu_ps(c + i * ldc + 16 * j, acc[i][j]);
 }
-TGT_F static void ukr_f32_rows(int kpn, const uint32_t *a, size_t sm, const uint32_t *b, float *c, size_t ldc) {
-    ukr_f32(kpn, a, sm, 1, b, c, ldc);
+TGT_F static void ukr_f32_rows(int kpn, const uint32_t *a, size_t sm, const uint32_t *b, float *c, size_t ldc,
+                               const float *c0, const float *pf, int pfr) {
+    ukr_f32(kpn, a, sm, 1, b, c, ldc, c0, pf, pfr);
 }
-TGT_F static void ukr_f32_pairs(int kpn, const uint32_t *a, size_t sk, const uint32_t *b, float *c, size_t ldc) {
-    ukr_f32(kpn, a, 1, sk, b, c, ldc);
+TGT_F static void ukr_f32_pairs(int kpn, const uint32_t *a, size_t sk, const uint32_t *b, float *c, size_t ldc,
+                                const float *c0, const float *pf, int pfr) {
+    ukr_f32(kpn, a, 1, sk, b, c, ldc, c0, pf, pfr);
 }
 
 /* ------------------------------------------------------------------ driver */
@@ -293,27 +316,35 @@ size_t ft_gemm_bf16_workspace_bytes(int M, int N, int K) {
     return sizeof(uint32_t) * ((Mpad + Npad) * (size_t)kpn + (size_t)omp_get_max_threads() * TMP_WORDS) + 64;
 }
 
-/* one micro-tile: rows m0.. (mr valid), strip s (nr valid) */
+/* one micro-tile: rows m0.. (mr valid), strip s (nr valid). bias0: the first K block of a product that
+ * assigns (bias or NULL for zeros); else NULL and the tile adds to C. pf / pfr: the next tile's C (above). */
 static void tile(int isa, int transA, int kpn, const uint32_t *ap, int Mpad, const uint32_t *bp, float *C, int ldc,
-                 int m0, int mr, int s, int nr) {
+                 int m0, int mr, int s, int nr, int first, const float *bias, const float *pf, int pfr) {
     const uint32_t *b = bp + (size_t)s * kpn * NR;
     const uint32_t *a = transA ? ap + m0 : ap + (size_t)m0 * kpn;
     float *c = C + (size_t)m0 * ldc + (size_t)s * NR;
-    float t[MR * NR];
+    float t[MR * NR], c0[NR];
+    const float *pc0 = NULL;
+    if (first) { /* the initial value of every row: bias[n] or 0 (columns >= nr padded with zeros) */
+        memset(c0, 0, sizeof c0);
+        if (bias) memcpy(c0, bias + (size_t)s * NR, sizeof(float) * (size_t)nr);
+        pc0 = c0;
+    }
     float *cc = c;
     size_t ldcc = (size_t)ldc;
     if (mr < MR || nr < NR) { /* an edge: through a full-size tile on the stack */
         memset(t, 0, sizeof t);
-        for (int i = 0; i < mr; i++) memcpy(t + i * NR, c + (size_t)i * ldc, sizeof(float) * (size_t)nr);
+        if (!first)
+            for (int i = 0; i < mr; i++) memcpy(t + i * NR, c + (size_t)i * ldc, sizeof(float) * (size_t)nr);
         cc = t;
         ldcc = NR;
     }
     if (isa == FT_BF16_ISA_AVX512BF16) {
-        if (transA) ukr_bf16_pairs(kpn, a, (size_t)Mpad, b, cc, ldcc);
-        else ukr_bf16_rows(kpn, a, (size_t)kpn, b, cc, ldcc);
+        if (transA) ukr_bf16_pairs(kpn, a, (size_t)Mpad, b, cc, ldcc, pc0, pf, pfr);
+        else ukr_bf16_rows(kpn, a, (size_t)kpn, b, cc, ldcc, pc0, pf, pfr);
     } else {
-        if (transA) ukr_f32_pairs(kpn, a, (size_t)Mpad, b, cc, ldcc);
-        else ukr_f32_rows(kpn, a, (size_t)kpn, b, cc, ldcc);
+        if (transA) ukr_f32_pairs(kpn, a, (size_t)Mpad, b, cc, ldcc, pc0, pf, pfr);
+        else ukr_f32_rows(kpn, a, (size_t)kpn, b, cc, ldcc, pc0, pf, pfr);
     }
     if (cc == t)
         for (int i = 0; i < mr; i++) memcpy(c + (size_t)i * ldc, t + i * NR, sizeof(float) * (size_t)nr);
@@ -357,23 +388,23 @@ void ft_cpu_gemm_bf16(float *C, int ldc, const float *A, int lda, int transA, co
     /* one parallel region per call; per K block two barriers: after the packing, after the products */
 #pragma omp parallel num_threads(flops >= 4e6 ? omp_get_max_threads() : 1)
     {
-        if (!accumulate) {
-#pragma omp for schedule(static) nowait
-            for (int m = 0; m < M; m++) init_c(C + (size_t)m * ldc, ldc, 1, N, bias);
-        }
         for (int k0 = 0; k0 < K; k0 += KC) {
-            int kc = K - k0 < KC ? K - k0 : KC, kpn = (kc + 1) / 2;
+            int kc = K - k0 < KC ? K - k0 : KC, kpn = (kc + 1) / 2, first = k0 == 0 && !accumulate;
             pack_a(ap, A, lda, transA, M, Mpad, k0, kc, nat);
             pack_b(bp, B, ldb, transB, N, k0, kc, tmp, nat); /* ends with the barrier */
 #pragma omp for schedule(dynamic, 1)
             for (int ti = 0; ti < mt * nt; ti++) {
                 int mi = n_major ? ti % mt : ti / nt, ni = n_major ? ti / mt : ti % nt;
-                int mend = (mi + 1) * MC < M ? (mi + 1) * MC : M;
+                int m_beg = mi * MC, mend = (mi + 1) * MC < M ? (mi + 1) * MC : M;
                 int s_end = ((ni + 1) * NC < N ? (ni + 1) * NC : N);
                 for (int n0 = ni * NC; n0 < s_end; n0 += NR)
-                    for (int m0 = mi * MC; m0 < mend; m0 += MR)
+                    for (int m0 = m_beg; m0 < mend; m0 += MR) {
+                        /* the next tile: the next rows of this strip, else the first rows of the next strip */
+                        int pm = m0 + MR < mend ? m0 + MR : m_beg, pn = m0 + MR < mend ? n0 : n0 + NR;
+                        int pfr = pn < s_end ? (mend - pm < MR ? mend - pm : MR) : 0;
                         tile(isa, transA, kpn, ap, Mpad, bp, C, ldc, m0, mend - m0 < MR ? mend - m0 : MR, n0 / NR,
-                             s_end - n0 < NR ? s_end - n0 : NR);
+                             s_end - n0 < NR ? s_end - n0 : NR, first, bias, C + (size_t)pm * ldc + pn, pfr);
+                    }
             }
         }
     }
