@@ -69,6 +69,9 @@ $(BUILD)/gen/web_index.c: src/serve/web/index.html
 	   xxd -i < $<; echo ', 0x00};'; \
 	   echo 'const size_t ft__web_index_html_len = sizeof ft__web_index_html - 1;'; } > $@.tmp && mv $@.tmp $@
 
+# the optimizer updates: sqrtf without errno, so that the compiler vectorises their loops (src/ops/cpu/optim_update.c)
+$(BUILD)/obj/src/ops/cpu/optim_update.o: CFLAGS += -fno-math-errno
+
 $(BUILD)/obj/gen/web_index.o: $(BUILD)/gen/web_index.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
@@ -134,6 +137,11 @@ DNNL_H := $(wildcard /usr/include/oneapi/dnnl/dnnl.h)
 $(BUILD)/bench/bf16_gemm: bench/bf16_gemm.c $(BUILD)/libfinetune.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(if $(DNNL_H),-DFT_HAVE_DNNL) $< -o $@ $(LDFLAGS) $(BUILD)/libfinetune.a $(LDLIBS) $(if $(DNNL_H),-ldnnl)
+
+# AdamW against the memory bandwidth (bench/adamw_bw.c: a STREAM-like loop with AdamW's traffic)
+$(BUILD)/bench/adamw_bw: bench/adamw_bw.c $(BUILD)/libfinetune.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(BUILD)/libfinetune.a $(LDLIBS)
 
 bench: all $(BUILD)/bench/bf16_gemm
 	@./bench/run.sh $(BUILD)/finetune
