@@ -123,7 +123,8 @@ TGT_F static void pack_pair_words_f(uint32_t *dst, const float *r0, const float 
         __mmask16 m = tail_mask(n - j);
         __m512i a = cvt_lo16(_mm512_maskz_loadu_ps(m, r0 + j));
         __m512i b = r1 ? _mm512_slli_epi32(cvt_lo16(_mm512_maskz_loadu_ps(m, r1 + j)), 16) : _mm512_setzero_si512();
-        _mm512_mask_storeu_epi32(dst + j, m, _mm512_or_si512(a, b));
+        if (m == 0xffff) _mm512_storeu_si512(dst + j, _mm512_or_si512(a, b)); /* masked stores are slow on some CPUs */
+        else _mm512_mask_storeu_epi32(dst + j, m, _mm512_or_si512(a, b));
     }
 }
 
@@ -141,7 +142,12 @@ TGT_BF16 static void pack_pair_words_bf16(uint32_t *dst, const float *r0, const 
     /* cvtne2ps gives [r0 x16 | r1 x16]; the permutation interleaves them into words r0[j] | r1[j] << 16 */
     const __m512i inter = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
                                            23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    for (int j = 0; j < n; j += 16) {
+    int j = 0;
+    if (r1)
+        for (; j + 16 <= n; j += 16) /* whole vectors without masks (masked stores are slow on AMD Zen) */
+            _mm512_storeu_si512(dst + j, _mm512_permutexvar_epi16(inter, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(r1 + j),
+                                                                                                        _mm512_loadu_ps(r0 + j))));
+    for (; j < n; j += 16) {
         __mmask16 m = tail_mask(n - j);
         __m512 a = _mm512_maskz_loadu_ps(m, r0 + j), b = r1 ? _mm512_maskz_loadu_ps(m, r1 + j) : _mm512_setzero_ps();
         __m512i v = _mm512_permutexvar_epi16(inter, (__m512i)_mm512_cvtne2ps_pbh(b, a));
