@@ -31,7 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* f32 -> bf16 bits exactly as vcvtneps2bf16 (RNE; subnormal -> signed zero; NaN -> quiet NaN) */
+/* f32 -> bf16 bits exactly as vcvtneps2bf16 (RNE; subnormal -> signed zero; NaN -> quiet NaN): tensor.h's
+ * ft_f32_to_bf16 (the conversion of weight files, which keeps subnormals as torch does) except for subnormals */
 uint16_t ft_bf16_round(float x);
 /* x rounded to bf16 and back (the value the kernels multiply) */
 float ft_bf16_roundtrip(float x);

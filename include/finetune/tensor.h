@@ -41,7 +41,9 @@ size_t      ft_tensor_nbytes(const ft_tensor *t);
 /* "[2, 768]" into buf */
 const char *ft_shape_str(const int64_t *shape, int ndim, char *buf, size_t cap);
 
-/* f16 / bf16 <-> f32 conversion (round-to-nearest-even on the way down). */
+/* f16 / bf16 <-> f32 conversion (round-to-nearest-even on the way down; NaN stays a quiet NaN; f32
+ * subnormals round like any value, as torch's .to(bfloat16)). The bf16 matmuls round with gemm_bf16.h's
+ * ft_bf16_round instead: the same but subnormals -> signed zero, as the vcvtneps2bf16 instruction. */
 float    ft_f16_to_f32(uint16_t h);
 uint16_t ft_f32_to_f16(float f);
 float    ft_bf16_to_f32(uint16_t h);

@@ -10,6 +10,10 @@
  * then every (MC x NC) macro tile of C runs its micro-kernels; a B strip (kpn x 128 bytes, 16 KiB at
  * KC = 256) stays in L1 across the MC rows, the A block (MC x KC bf16) in L2. C holds the running f32
  * sum between blocks, so the summation order is the reference's: no K is ever split across threads.
+ * C is large (up to 12 MiB at GPT-2's widths) and leaves the caches between K blocks, so each micro-tile
+ * prefetches the next one's C rows while it computes (before this, a wide forward product lost a quarter
+ * of its time waiting for them), and the first K block of a product that assigns starts from the bias in
+ * registers instead of reading a C initialised beforehand.
  * Packing reads its f32 source in streams (a B pair of rows from start to end, dealt out to the strips; a
  * transposed B through an [NR][kpn] word tile and gathers) and converts with vcvtne2ps2bf16 where the CPU
  * has it, else with integer rounding of the same bits. */

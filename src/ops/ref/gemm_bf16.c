@@ -2,16 +2,17 @@
  * kernels are tested against bit for bit. */
 #include "finetune/gemm_bf16.h"
 #include "finetune/ops.h"
+#include "finetune/tensor.h"
 
 #include <string.h>
 
+/* The file-format conversion (tensor.h: ft_f32_to_bf16, quiet NaN and round to nearest even, subnormals
+ * kept as torch keeps them) with vcvtneps2bf16's one difference: a subnormal becomes a signed zero. */
 uint16_t ft_bf16_round(float x) {
     uint32_t u;
     memcpy(&u, &x, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* NaN: quiet, sign kept */
-    if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000);        /* zero / subnormal: signed 0 */
-    u += 0x7fffu + ((u >> 16) & 1);                                           /* round to nearest even */
-    return (uint16_t)(u >> 16);
+    if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000); /* zero / subnormal: signed 0 */
+    return ft_f32_to_bf16(x);
 }
 
 float ft_bf16_roundtrip(float x) {
