@@ -98,6 +98,10 @@ typedef struct ft_hpo_spec {
                                       when given (0 = no FT_BUDGET) */
     double          eta;           /* reduction factor (default 3) */
     int             sh_configs;    /* successive halving: configurations in a bracket (default eta^s_max) */
+    int             continue_trials; /* scheduler.continue: a promoted configuration continues its previous rung's
+                                      trial instead of training from the start (see "Continuation" above);
+                                      default 1 with "train" and fidelity epochs or steps, else 0 */
+    int             cleanup;       /* "cleanup": remove a train trial's checkpoints/ once nothing needs them */
     /* how to evaluate */
     char           *objective_cmd; /* "objective_cmd" (or --objective-cmd); NULL when absent */
     char           *train_json;    /* "train": options of `finetune train` every trial shares (JSON object text);
@@ -123,6 +127,8 @@ typedef struct ft_hpo_trial {
     int     bracket;  /* scheduler bracket (0 without a scheduler) */
     int     rung;     /* rung in the bracket (0 = lowest budget) */
     double  budget;   /* resource given to the trial (0 = none) */
+    int     parent;   /* trial it continued from (scheduler.continue), -1 when it trained from the start */
+    double  cost;     /* resource it trained: budget - the parent's budget when continued, else budget */
     int     status;   /* ft_hpo_trial_status */
     double  value;    /* objective (NaN until finished or when failed) */
     double *x;        /* [n_params] values: reals as they are, INT integral, CHOICE the index */

@@ -55,7 +55,9 @@ typedef struct ft_train_config {
     char  optimizer[16], schedule[16];
     float lr, weight_decay, beta1, beta2, eps, momentum, warmup_ratio, max_grad_norm, label_smoothing, min_lr_ratio;
     int   nesterov, warmup_steps, batch_size, grad_accum, epochs, max_steps;
+    int   stop_at_epoch, stop_at_step;   /* end the invocation early (0 = off); the schedule still spans the whole run */
     /* evaluation and checkpoints */
+    int   eval_start, eval_epoch_end;   /* evaluate at step 0 / at each epoch end (both default on) */
     int   eval_every, save_every, keep, patience, log_every, samples, sample_tokens, eval_batches;
     float min_delta;
     /* encoder tasks (BERT / DistilBERT / RoBERTa) */
@@ -255,4 +257,7 @@ int ft_train_resume(const char *run_dir, ft_train_result *res);
  * either way): rewrites run_dir/config.json under the run's lock, so FT_ERR_BUSY "in use by another run
  * (pid N)" while a run holds it, and the running run's configuration is never changed under it. */
 int ft_train_run_set_precision(const char *run_dir, const char *precision);
+/* The same for any option a run may change when it goes on: "precision", "stop-at-epoch", "stop-at-step"
+ * (value as on the command line; "0" clears a stop); another name is FT_ERR_INVALID. */
+int ft_train_run_set_option(const char *run_dir, const char *name, const char *value);
 #endif

@@ -80,6 +80,7 @@ int ft_hpo_next(const ft_hpo_spec *s, const ft_hpo_trial *t, int n, int jobs, ft
     out->idx = n;
     out->value = NAN;
     out->status = FT_HPO_PENDING;
+    out->parent = -1;
     if (jobs < 1) jobs = 1;
     if (s->max_trials > 0 && n >= s->max_trials) return FT_HPO_DONE;
     if (s->sched != FT_HPO_SCHED_NONE) {
@@ -90,6 +91,7 @@ int ft_hpo_next(const ft_hpo_spec *s, const ft_hpo_trial *t, int n, int jobs, ft
     if (!out->x) return ft_error(FT_ERR_NOMEM, "sweep: out of memory");
     out->config = n;
     out->budget = s->max_resource;
+    out->cost = s->max_resource;
     int rc;
     if (s->strategy == FT_HPO_GRID) {
         if (n >= ft_hpo_grid_size(s)) rc = FT_HPO_DONE;

@@ -12,6 +12,7 @@
  *   engine.c      ft_hpo_next: which trial comes next
  *   store.c       SQLite tables sweeps / trials
  *   runner.c      objective commands as child processes, the sweep loop
+ *   trial_dir.c   train trials' run directories: the copy a continued trial starts from, checkpoint cleanup
  *   analysis.c    best trial, parameter importance
  *   report.c      the HTML report */
 #ifndef FT_HPO_INTERNAL_H
@@ -73,6 +74,15 @@ int ft__hpo_sched_next(const ft_hpo_spec *s, const ft_hpo_trial *t, int n, int j
                        ft__hpo_new_config_fn new_config);
 /* s_max: the largest s with eta^s <= R (integer arithmetic on the rounded powers). */
 int ft__hpo_smax(double R, double eta);
+
+/* ---- trial_dir.c ---- */
+/* 1 when the run directory `dir` has a config.json and at least one checkpoints/step-N. */
+int ft__hpo_dir_has_checkpoint(const char *dir);
+/* dst (removed first when it exists) becomes a copy of the run directory src, without its lock and final/;
+ * checkpoint files are hard links (copied where linking fails). src is not changed. */
+int ft__hpo_dir_copy_for_continue(const char *src, const char *dst);
+/* Removes dir/checkpoints (FT_OK when there is none). */
+int ft__hpo_dir_drop_checkpoints(const char *dir);
 
 /* ---- engine.c ---- */
 /* A trial's result is visible to decision n when it is finished / failed and idx <= n - jobs. */

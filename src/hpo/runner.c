@@ -3,6 +3,7 @@
  * number of its stdout, and record everything in the database (store.c). Up to `jobs` children run at
  * once; the loop waits in poll(2) on their pipes. */
 #include "core/sqlite_db.h"
+#include "hpo_internal.h"
 #include "store.h"
 
 #include <errno.h>
@@ -68,29 +69,41 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 }
 
 /* the command of a "train" trial: TRAIN_EXE train --config RUNS/train.json --out RUNS/trial-<idx> [--db DB] --name value ...
- * [--tensorboard [DIR/trial-<idx>]] [--max-steps | --epochs | --seq-len BUDGET] */
+ * [--tensorboard [DIR/trial-<idx>]] [--max-steps | --epochs | --seq-len BUDGET]; with scheduler.continue
+ * --epochs / --max-steps MAX_RESOURCE --stop-at-epoch / --stop-at-step BUDGET (the schedule planned for the
+ * top rung), and a continued trial (parent >= 0, its directory a copy of the parent's):
+ * TRAIN_EXE train --resume RUNS/trial-<idx> [--db DB] [--tensorboard ...] --stop-at-epoch / --stop-at-step BUDGET */
 static char *train_command(const ft_hpo_spec *s, const ft_hpo_run_opts *o, const ft_hpo_trial *t) {
     ft__sb b = {0};
     char path[4200];
+    int epochs = strcmp(s->fidelity, "epochs") == 0;
     ft__sb_puts(&b, "exec ");
     put_quoted(&b, o->train_exe);
-    ft__sb_puts(&b, " train --config ");
-    snprintf(path, sizeof path, "%s/train.json", o->runs_dir);
-    put_quoted(&b, path);
-    ft__sb_puts(&b, " --out ");
     snprintf(path, sizeof path, "%s/trial-%d", o->runs_dir, t->idx);
-    put_quoted(&b, path);
+    if (t->parent >= 0) {
+        ft__sb_puts(&b, " train --resume ");
+        put_quoted(&b, path);
+    } else {
+        ft__sb_puts(&b, " train --config ");
+        char cfg[4200];
+        snprintf(cfg, sizeof cfg, "%s/train.json", o->runs_dir);
+        put_quoted(&b, cfg);
+        ft__sb_puts(&b, " --out ");
+        put_quoted(&b, path);
+    }
     if (o->train_db) {
         ft__sb_puts(&b, " --db ");
         put_quoted(&b, o->train_db);
     }
-    char *args = ft_hpo_params_args(s, t->x);
-    if (!args) { ft__sb_free(&b); return NULL; }
-    /* " --batch_size '8'" -> " --batch-size '8'": flags spell with '-' */
-    for (char *p = args; (p = strstr(p, " --")); p += 3)
-        for (char *q = p + 3; *q && *q != ' '; q++) if (*q == '_') *q = '-';
-    ft__sb_puts(&b, args);
-    free(args);
+    if (t->parent < 0) {   /* a continued trial has its parameters in its config.json already */
+        char *args = ft_hpo_params_args(s, t->x);
+        if (!args) { ft__sb_free(&b); return NULL; }
+        /* " --batch_size '8'" -> " --batch-size '8'": flags spell with '-' */
+        for (char *p = args; (p = strstr(p, " --")); p += 3)
+            for (char *q = p + 3; *q && *q != ' '; q++) if (*q == '_') *q = '-';
+        ft__sb_puts(&b, args);
+        free(args);
+    }
     if (o->tensorboard) {  /* event files: each trial's own RUN/tensorboard, or DIR/trial-<idx> */
         ft__sb_puts(&b, " --tensorboard");
         if (o->tensorboard[0]) {
@@ -99,8 +112,11 @@ static char *train_command(const ft_hpo_spec *s, const ft_hpo_run_opts *o, const
             put_quoted(&b, path);
         }
     }
-    if (s->sched != FT_HPO_SCHED_NONE || s->max_resource > 0) {
-        const char *flag = strcmp(s->fidelity, "epochs") == 0 ? "--epochs" : strcmp(s->fidelity, "seq_len") == 0 ? "--seq-len" : "--max-steps";
+    if (s->continue_trials) {
+        if (t->parent < 0) ft__sb_printf(&b, " %s '%.17g'", epochs ? "--epochs" : "--max-steps", s->max_resource);
+        ft__sb_printf(&b, " %s '%.0f'", epochs ? "--stop-at-epoch" : "--stop-at-step", t->budget);
+    } else if (s->sched != FT_HPO_SCHED_NONE || s->max_resource > 0) {
+        const char *flag = epochs ? "--epochs" : strcmp(s->fidelity, "seq_len") == 0 ? "--seq-len" : "--max-steps";
         ft__sb_printf(&b, " %s '%.17g'", flag, t->budget);
     }
     return ft__sb_take(&b, NULL);
@@ -138,16 +154,26 @@ static int start_child(const ft_hpo_spec *s, const char *cmd, const ft_hpo_run_o
         snprintf(full, len, "%s%s", cmd, args);
         free(args);
     } else {
-        /* a train trial run again starts from an empty run directory */
+        /* a train trial run again starts from an empty run directory; a continued one from a fresh copy of
+         * its parent's (prepare_trial checked that the parent has a checkpoint) */
         char dir[4200];
         snprintf(dir, sizeof dir, "%s/trial-%d", o->runs_dir, t->idx);
         if (ft_path_exists(dir) && nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
             return ft_error(FT_ERR_IO, "sweep: cannot remove %s: %s", dir, strerror(errno));
+        if (t->parent >= 0) {
+            char from[4200];
+            snprintf(from, sizeof from, "%s/trial-%d", o->runs_dir, t->parent);
+            FT_TRY(ft__hpo_dir_copy_for_continue(from, dir));
+        }
         snprintf(log_path, sizeof log_path, "%s/trial-%d.log", o->runs_dir, t->idx);
         if (!(full = train_command(s, o, t))) return ft_error(FT_ERR_NOMEM, "sweep: out of memory");
     }
-    char id[32], budget[64], parent[32];
+    char id[32], budget[64], parent[32], from[32] = "", from_budget[64] = "";
     snprintf(id, sizeof id, "%d", t->idx);
+    if (t->parent >= 0) {
+        snprintf(from, sizeof from, "%d", t->parent);
+        snprintf(from_budget, sizeof from_budget, "%.17g", t->budget - t->cost);
+    }
     if (t->budget > 0) snprintf(budget, sizeof budget, "%.17g", t->budget);
     else budget[0] = 0;
     snprintf(parent, sizeof parent, "%ld", (long)getpid());
@@ -169,6 +195,8 @@ static int start_child(const ft_hpo_spec *s, const char *cmd, const ft_hpo_run_o
         setenv("FT_BUDGET", budget, 1);
         setenv("FT_SWEEP", s->name, 1);
         setenv("FT_SWEEP_PID", parent, 1);
+        setenv("FT_PARENT_TRIAL", from, 1);          /* scheduler.continue: the trial this one goes on from */
+        setenv("FT_PARENT_BUDGET", from_budget, 1);  /* and the budget it reached ("" for a fresh start) */
         signal(SIGPIPE, SIG_DFL);
         execl("/bin/sh", "sh", "-c", full, (char *)NULL);
         _exit(127);
@@ -179,6 +207,35 @@ static int start_child(const ft_hpo_spec *s, const char *cmd, const ft_hpo_run_o
     c->fd = fds[0];
     memset(&c->out, 0, sizeof c->out);
     return FT_OK;
+}
+
+/* Before a trial starts: a continued train trial whose parent has no checkpoint (removed, or a killed sweep's
+ * parent that never wrote one) trains from the start instead, at the full cost, and says so. */
+static int prepare_trial(const ft_hpo_spec *s, const char *cmd, const ft_hpo_run_opts *o, ft_hpo_trial *t) {
+    if (cmd || t->parent < 0) return FT_OK;
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/trial-%d", o->runs_dir, t->parent);
+    if (ft__hpo_dir_has_checkpoint(dir)) return FT_OK;
+    FT_LOGW("sweep %s: trial %d: trial %d's checkpoint (%s/checkpoints) is missing: training from the start (budget %g)", s->name, t->idx,
+            t->parent, dir, t->budget);
+    t->parent = -1;
+    t->cost = t->budget;
+    return FT_OK;
+}
+
+/* "cleanup": after trial tr ended, the checkpoints nothing will continue from any more: its parent's (a
+ * configuration is promoted once from each rung), and its own when no promotion can follow (no scheduler,
+ * or the top budget) */
+static void cleanup_after(const ft_hpo_spec *s, const ft_hpo_run_opts *o, const ft_hpo_trial *tr) {
+    char dir[4200];
+    if (tr->parent >= 0 && tr->status == FT_HPO_FINISHED) {
+        snprintf(dir, sizeof dir, "%s/trial-%d", o->runs_dir, tr->parent);
+        if (ft__hpo_dir_drop_checkpoints(dir) < 0) FT_LOGW("sweep %s: %s", s->name, ft_last_error());
+    }
+    if (!s->continue_trials || tr->budget >= s->max_resource * (1 - 1e-9)) {
+        snprintf(dir, sizeof dir, "%s/trial-%d", o->runs_dir, tr->idx);
+        if (ft__hpo_dir_drop_checkpoints(dir) < 0) FT_LOGW("sweep %s: %s", s->name, ft_last_error());
+    }
 }
 
 /* keeps the trials array growable: returns a pointer to slot n (capacity doubled when full) */
@@ -261,6 +318,7 @@ int ft_hpo_sweep_run(ft_hpo_db *db, const ft_hpo_spec *s, const ft_hpo_run_opts 
             }
             int slot = 0;
             while (kids[slot].pid) slot++;
+            if ((rc = prepare_trial(s, cmd, opts, &t[pick])) < 0) goto stop;
             t[pick].status = FT_HPO_RUNNING;
             t[pick].started = ft__wall_now();
             if ((rc = ft__hpo_store_update(db, sid, &t[pick], NULL)) < 0) goto stop;
@@ -314,6 +372,7 @@ int ft_hpo_sweep_run(ft_hpo_db *db, const ft_hpo_spec *s, const ft_hpo_run_opts 
             kids[k].pid = 0;
             active--;
             if (urc < 0) { rc = urc; goto stop; }
+            if (!cmd && s->cleanup) cleanup_after(s, opts, tr);
             if (opts->on_trial) opts->on_trial(opts->ud, s, tr);
         }
     }
@@ -330,6 +389,13 @@ stop:
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     if (rc == FT_OK && g_stop) rc = ft_error(FT_ERR_INTERRUPTED, "sweep %s: interrupted; continue it with --resume", s->name);
+    /* "cleanup" at the end of the sweep: no trial will be continued any more */
+    if (rc == FT_OK && finished_all && !cmd && s->cleanup)
+        for (int i = 0; i < n; i++) {
+            char dir[4200];
+            snprintf(dir, sizeof dir, "%s/trial-%d", opts->runs_dir, t[i].idx);
+            if (ft__hpo_dir_drop_checkpoints(dir) < 0) FT_LOGW("sweep %s: %s", s->name, ft_last_error());
+        }
 out:
     ft__hpo_store_release(db, sid, rc == FT_OK && finished_all ? "finished" : "stopped");
     for (int i = 0; i < n; i++) ft_hpo_trial_free(&t[i]);

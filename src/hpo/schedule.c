@@ -13,7 +13,10 @@
  *                       slot is free, the highest rung k < s_max with a configuration in the top
  *                       floor(m_k / eta) of its m_k results that was not promoted yet promotes it to k + 1;
  *                       otherwise a new configuration starts at rung 0.
- * A failed trial ranks last. Ties rank by trial index. */
+ * A failed trial ranks last. Ties rank by trial index.
+ *
+ * Continuation (scheduler.continue): a promoted trial names the trial of the rung below it continues from
+ * (parent) and costs only the difference of the two budgets; the decisions themselves do not change. */
 #include "hpo_internal.h"
 
 #include <math.h>
@@ -68,6 +71,7 @@ static int new_trial(const ft_hpo_spec *s, const ft_hpo_trial *t, int n, int job
     out->bracket = bracket;
     out->rung = 0;
     out->budget = s->max_resource * pow(s->eta, -bs);
+    out->cost = out->budget;
     return FT_HPO_RUN;
 }
 
@@ -79,6 +83,10 @@ static int promote(const ft_hpo_spec *s, const ft_hpo_trial *from, ft_hpo_trial 
     out->bracket = bracket;
     out->rung = rung;
     out->budget = s->max_resource * pow(s->eta, rung - bs);
+    /* scheduler.continue: the configuration goes on from `from` (the runner falls back to a fresh start, and
+     * the full cost, when from's checkpoint is gone) */
+    out->parent = s->continue_trials ? from->idx : -1;
+    out->cost = s->continue_trials ? out->budget - from->budget : out->budget;
     return FT_HPO_RUN;
 }
 

@@ -93,7 +93,7 @@ static int parse_enum(const cJSON *o, const char *key, const char *def, const ch
 
 static int parse(ft_hpo_spec *s, const cJSON *root, const char *where) {
     static const char *const known[] = {"name", "strategy", "direction", "seed", "budget", "params", "bayes", "tpe",
-                                        "scheduler", "objective_cmd", "train", "metric", NULL};
+                                        "scheduler", "objective_cmd", "train", "metric", "cleanup", NULL};
     if (!cJSON_IsObject(root)) return ft_error(FT_ERR_FORMAT, "%s: a sweep config must be a JSON object", where);
     FT_TRY(check_keys(root, known, where, "the sweep config"));
     const char *name;
@@ -158,7 +158,7 @@ static int parse(ft_hpo_spec *s, const cJSON *root, const char *where) {
 
     const cJSON *sc;
     FT_TRY(section(root, "scheduler", &sc, where));
-    static const char *const ksc[] = {"type", "fidelity", "min_resource", "max_resource", "eta", "configs", NULL};
+    static const char *const ksc[] = {"type", "fidelity", "min_resource", "max_resource", "eta", "configs", "continue", NULL};
     if (sc) FT_TRY(check_keys(sc, ksc, where, "scheduler"));
     static const char *const sc_n[] = {"none", "successive-halving", "sh", "hyperband", "asha", NULL};
     static const int sc_v[] = {FT_HPO_SCHED_NONE, FT_HPO_SCHED_SH, FT_HPO_SCHED_SH, FT_HPO_SCHED_HYPERBAND, FT_HPO_SCHED_ASHA};
@@ -202,6 +202,26 @@ static int parse(ft_hpo_spec *s, const cJSON *root, const char *where) {
             return ft_error(FT_ERR_UNSUPPORTED, "%s: with \"train\", scheduler.fidelity must be steps, epochs or seq_len (got \"%s\")",
                             where, s->fidelity);
     }
+    /* scheduler.continue: a promoted configuration goes on from its previous rung's checkpoint (train trials:
+     * default for the epochs and steps fidelities); with an objective command it is told FT_PARENT_TRIAL */
+    int can_continue = s->sched != FT_HPO_SCHED_NONE && (!strcmp(s->fidelity, "epochs") || !strcmp(s->fidelity, "steps"));
+    FT_TRY(ft__json_get_bool(sc, "continue", tr && can_continue, &s->continue_trials, where));
+    if (s->continue_trials && s->sched == FT_HPO_SCHED_NONE)
+        return ft_error(FT_ERR_FORMAT, "%s: scheduler.continue needs a scheduler (successive-halving, hyperband or asha)", where);
+    if (s->continue_trials && tr && !can_continue)
+        return ft_error(FT_ERR_UNSUPPORTED, "%s: scheduler.continue: a trial can go on from its checkpoint over the epochs or steps fidelity "
+                        "only; a %s fidelity changes what the model trains on, so each rung trains from the start: set \"continue\": false",
+                        where, s->fidelity);
+    if (s->continue_trials && tr) {   /* --stop-at-epoch / --stop-at-step take whole numbers */
+        int smax = ft__hpo_smax(s->max_resource / s->min_resource, s->eta);
+        for (int k = 0; k <= smax; k++) {
+            double r = s->max_resource * pow(s->eta, -k);
+            if (fabs(r - round(r)) > 1e-9 * r)
+                return ft_error(FT_ERR_FORMAT, "%s: scheduler.continue: the budget %g of a rung is not a whole number of %s (choose max_resource, "
+                                "min_resource and eta so that max_resource / eta^k is whole)", where, r, s->fidelity);
+        }
+    }
+    FT_TRY(ft__json_get_bool(root, "cleanup", 0, &s->cleanup, where));
     const char *metric;
     FT_TRY(ft__json_get_str(root, "metric", "val_loss", &metric, where));
     if (!*metric || strlen(metric) >= sizeof s->metric) return ft_error(FT_ERR_FORMAT, "%s: \"metric\" must have 1 to %zu bytes", where, sizeof s->metric - 1);

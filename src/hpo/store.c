@@ -6,7 +6,8 @@
  *          created, updated)
  *   trials(id, sweep_id, idx, config, bracket, rung, budget, params JSON, x JSON (the values exactly,
  *          %.17g), status 'pending' | 'running' | 'finished' | 'failed', value, started, finished,
- *          output (the tail of the command's stdout), run_id (NULL for --objective-cmd trials))
+ *          output (the tail of the command's stdout), run_id (NULL for --objective-cmd trials), parent (the
+ *          trial it continued from, NULL if none), cost (the resource it trained; NULL in older files: budget))
  * WAL mode, synchronous=FULL, a 30 s busy timeout, and every change in its own transaction (BEGIN
  * IMMEDIATE ... COMMIT), so a process killed at any moment leaves either the change or nothing, and
  * several processes can write one file. A sweep belongs to one process at a time: owner_pid is set when a
@@ -41,7 +42,7 @@ static const char *k_schema =
     " id INTEGER PRIMARY KEY, sweep_id INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,"
     " idx INTEGER NOT NULL, config INTEGER NOT NULL, bracket INTEGER NOT NULL, rung INTEGER NOT NULL,"
     " budget REAL NOT NULL, params TEXT NOT NULL, x TEXT NOT NULL, status TEXT NOT NULL, value REAL,"
-    " started REAL, finished REAL, output TEXT, run_id INTEGER, UNIQUE(sweep_id, idx));"
+    " started REAL, finished REAL, output TEXT, run_id INTEGER, parent INTEGER, cost REAL, UNIQUE(sweep_id, idx));"
     "CREATE INDEX IF NOT EXISTS trials_sweep ON trials(sweep_id, idx);";
 
 static const char *k_status[] = {"pending", "running", "finished", "failed"};
@@ -49,6 +50,17 @@ static const char *k_status[] = {"pending", "running", "finished", "failed"};
 static int sql_fail(ft_hpo_db *db, const char *what) { return ft__sqlite_fail(db->db, db->path, what); }
 
 static int exec(ft_hpo_db *db, const char *sql) { return ft__sqlite_exec(db->db, db->path, sql); }
+
+static int column_exists(sqlite3 *db, const char *table, const char *column) {
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pragma_table_info('%s') WHERE name = '%s';", table, column);
+    sqlite3_stmt *st;
+    int n = 0;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return 0;
+    if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return n > 0;
+}
 
 int ft_hpo_db_open(const char *path, ft_hpo_db **out) {
     *out = NULL;
@@ -58,6 +70,12 @@ int ft_hpo_db_open(const char *path, ft_hpo_db **out) {
     strcpy(db->path, path);
     int rc = ft__sqlite_open(&db->db, path, 30000, "FULL", k_schema);
     if (rc < 0) { free(db); return rc; }
+    /* files made before trials had parent / cost: add the columns (an error here is another process having
+     * just added them, or a read-only file: the columns are then there or not needed) */
+    if (!column_exists(db->db, "trials", "cost")) {
+        sqlite3_exec(db->db, "ALTER TABLE trials ADD COLUMN parent INTEGER;", NULL, NULL, NULL);
+        sqlite3_exec(db->db, "ALTER TABLE trials ADD COLUMN cost REAL;", NULL, NULL, NULL);
+    }
     *out = db;
     return FT_OK;
 }
@@ -191,8 +209,8 @@ int ft__hpo_store_insert(ft_hpo_db *db, long long sweep_id, const ft_hpo_spec *s
     sqlite3_stmt *st = NULL;
     int rc = exec(db, "BEGIN IMMEDIATE;");
     if (rc < 0) goto out;
-    if (sqlite3_prepare_v2(db->db, "INSERT INTO trials(sweep_id, idx, config, bracket, rung, budget, params, x, status, started) "
-                                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10);", -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db->db, "INSERT INTO trials(sweep_id, idx, config, bracket, rung, budget, params, x, status, started, parent, cost) "
+                                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12);", -1, &st, NULL) != SQLITE_OK) {
         rc = sql_fail(db, "insert trial");
         goto out;
     }
@@ -206,6 +224,9 @@ int ft__hpo_store_insert(ft_hpo_db *db, long long sweep_id, const ft_hpo_spec *s
     sqlite3_bind_text(st, 8, xj, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 9, k_status[t->status], -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 10, t->started);
+    if (t->parent >= 0) sqlite3_bind_int(st, 11, t->parent);
+    else sqlite3_bind_null(st, 11);
+    sqlite3_bind_double(st, 12, t->cost);
     if (sqlite3_step(st) != SQLITE_DONE) rc = sql_fail(db, "insert trial");
 out:
     sqlite3_finalize(st);
@@ -220,7 +241,7 @@ int ft__hpo_store_update(ft_hpo_db *db, long long sweep_id, const ft_hpo_trial *
     sqlite3_stmt *st = NULL;
     int rc = exec(db, "BEGIN IMMEDIATE;");
     if (rc < 0) return rc;
-    if (sqlite3_prepare_v2(db->db, "UPDATE trials SET status = ?1, value = ?2, started = ?3, finished = ?4, output = ?5 "
+    if (sqlite3_prepare_v2(db->db, "UPDATE trials SET status = ?1, value = ?2, started = ?3, finished = ?4, output = ?5, parent = ?8, cost = ?9 "
                                    "WHERE sweep_id = ?6 AND idx = ?7;", -1, &st, NULL) != SQLITE_OK) {
         rc = sql_fail(db, "update trial");
     } else {
@@ -234,6 +255,9 @@ int ft__hpo_store_update(ft_hpo_db *db, long long sweep_id, const ft_hpo_trial *
         else sqlite3_bind_null(st, 5);
         sqlite3_bind_int64(st, 6, sweep_id);
         sqlite3_bind_int(st, 7, t->idx);
+        if (t->parent >= 0) sqlite3_bind_int(st, 8, t->parent);
+        else sqlite3_bind_null(st, 8);
+        sqlite3_bind_double(st, 9, t->cost);
         if (sqlite3_step(st) != SQLITE_DONE) rc = sql_fail(db, "update trial");
     }
     sqlite3_finalize(st);
@@ -274,7 +298,7 @@ int ft__hpo_store_trials(ft_hpo_db *db, long long sweep_id, int n_params, ft_hpo
     *out = NULL;
     *n_out = 0;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db->db, "SELECT idx, config, bracket, rung, budget, x, status, value, started, finished "
+    if (sqlite3_prepare_v2(db->db, "SELECT idx, config, bracket, rung, budget, x, status, value, started, finished, parent, cost "
                                    "FROM trials WHERE sweep_id = ?1 ORDER BY idx;", -1, &st, NULL) != SQLITE_OK)
         return sql_fail(db, "select trials");
     sqlite3_bind_int64(st, 1, sweep_id);
@@ -306,6 +330,8 @@ int ft__hpo_store_trials(ft_hpo_db *db, long long sweep_id, int n_params, ft_hpo
         r->value = sqlite3_column_type(st, 7) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 7);
         r->started = sqlite3_column_double(st, 8);
         r->finished = sqlite3_column_double(st, 9);
+        r->parent = sqlite3_column_type(st, 10) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 10);
+        r->cost = sqlite3_column_type(st, 11) == SQLITE_NULL ? r->budget : sqlite3_column_double(st, 11);
     }
     if (rc == FT_OK && step != SQLITE_DONE) rc = sql_fail(db, "select trials");
     sqlite3_finalize(st);

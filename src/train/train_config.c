@@ -69,7 +69,11 @@ const ft_train_option ft_train_options[] = {
     {"grad-accum", INT(grad_accum), "1", "micro-batches per optimizer step (normalised by target tokens)"},
     {"epochs", INT(epochs), "3", "passes over the training data"},
     {"max-steps", INT(max_steps), "-1", "stop after this many optimizer steps (-1: run --epochs)"},
+    {"stop-at-epoch", INT(stop_at_epoch), "0", "end this invocation after epoch N with an evaluation and a checkpoint, the learning-rate schedule still planned for all of --epochs / --max-steps; continue with --resume RUN_DIR --stop-at-epoch M (0 = off)"},
+    {"stop-at-step", INT(stop_at_step), "0", "as --stop-at-epoch, after optimizer step N (0 = off)"},
     {"eval-every", INT(eval_every), "0", "evaluate every N steps (0: only at each epoch end)"},
+    {"eval-start", BOOL(eval_start), "1", "evaluate the model before training (step 0)"},
+    {"eval-epoch-end", BOOL(eval_epoch_end), "1", "evaluate at each epoch end (off: only every --eval-every steps, at --stop-at-* and at the end)"},
     {"save-every", INT(save_every), "0", "checkpoint every N steps (0: only at each epoch end)"},
     {"keep", INT(keep), "2", "checkpoints to keep (older ones are removed)"},
     {"patience", INT(patience), "0", "early stopping: evaluations without improvement before stopping (0 = off)"},
@@ -233,6 +237,7 @@ int ft_train_config_validate(const ft_train_config *c) {
     if (c->label_smoothing < 0 || c->label_smoothing >= 1) return ft_error(FT_ERR_INVALID, "--label-smoothing must be in [0, 1)");
     if (c->max_grad_norm < 0) return ft_error(FT_ERR_INVALID, "--max-grad-norm must be >= 0");
     if ((c->warmup_ratio < 0 && c->warmup_ratio != (float)FT_TRAIN_AUTO) || c->warmup_ratio > 1) return ft_error(FT_ERR_INVALID, "--warmup-ratio must be in [0, 1]");
+    if (c->stop_at_epoch < 0 || c->stop_at_step < 0) return ft_error(FT_ERR_INVALID, "--stop-at-epoch and --stop-at-step must be >= 0 (0 = off)");
     if (c->keep < 1) return ft_error(FT_ERR_INVALID, "--keep must be >= 1");
     if (strcmp(c->train_on, "auto") && strcmp(c->train_on, "all") && strcmp(c->train_on, "completion"))
         return ft_error(FT_ERR_INVALID, "--train-on must be completion, all or auto (got '%s')", c->train_on);

@@ -45,6 +45,7 @@ struct ft_trainer {
     int64_t step;                   /* optimizer steps done */
     int64_t epoch, cursor;          /* data stream: next global batch `cursor` of epoch `epoch` */
     int64_t total_steps, warmup, steps_per_epoch;
+    int64_t stop_step;              /* --stop-at-epoch / --stop-at-step: this invocation ends there (<= total_steps) */
     double best;                    /* best watched metric so far (+-INFINITY if none) */
     int higher_better, bad_evals;
     int64_t last_eval_step, seen;   /* seen: what the rate counts (tokens, examples) */
@@ -56,6 +57,7 @@ struct ft_trainer {
     int lock_fd;                    /* RUN/lock, held (flock) for the trainer's life; -1 if not taken */
     long stale_pid;                 /* the killed run whose lock was taken over, 0 if none */
     int stopped_early, interrupted, status;
+    int stop_said;                  /* the --stop-at-* message was given */
     ft_l2sp l2sp;                   /* --l2-sp: the starting weights (continual.h); n == 0 when off */
     double l2sp_last;               /* the penalty at the last step */
 };
@@ -492,11 +494,18 @@ static int step_once(ft_trainer *t, ft_train_step_info *info) {
     const ft_train_config *c = &t->cfg;
     if (!t->started) {
         /* step 0: the model before training, and a checkpoint so that resume works from the very start */
-        FT_TRY(do_eval(t, NULL));
+        if (c->eval_start) FT_TRY(do_eval(t, NULL));
         FT_TRY(ft_trainer_save(t));
         t->started = 1;
     }
     if (t->step >= t->total_steps || t->stopped_early) return 0;
+    if (t->step >= t->stop_step) {   /* --stop-at-*: the invocation ends here (its evaluation and checkpoint were made) */
+        if (!t->stop_said)
+            ft__sinks_message(&t->out, FT_LOG_INFO, "stopped at step %lld of %lld as asked (--stop-at-*); continue with: finetune train --resume %s "
+                              "--stop-at-epoch N (or --stop-at-step N, 0 = to the end)", (long long)t->step, (long long)t->total_steps, c->out);
+        t->stop_said = 1;
+        return 0;
+    }
     /* several ranks stop at the same step: a stop seen by any of them (mpirun forwards Ctrl-C to each) */
     int stop = t->stop && *t->stop;
     if (t->world > 1) stop = ft__dist_any(t->dist, stop);
@@ -532,9 +541,10 @@ static int step_once(ft_trainer *t, ft_train_step_info *info) {
         FT_TRY(ft__sinks_record(&t->out, line));
     }
     int epoch_end = t->cursor >= t->task->batches_per_epoch;
-    if ((c->eval_every > 0 && step % c->eval_every == 0) || epoch_end || step == t->total_steps) FT_TRY(do_eval(t, NULL));
+    if ((c->eval_every > 0 && step % c->eval_every == 0) || (epoch_end && c->eval_epoch_end) || step == t->total_steps || step == t->stop_step)
+        FT_TRY(do_eval(t, NULL));
     if (epoch_end && t->task->ops->after_epoch && t->rank == 0) t->task->ops->after_epoch(t->task, t->step, (int)t->epoch + 1);
-    if ((c->save_every > 0 && step % c->save_every == 0) || epoch_end || step == t->total_steps || t->stopped_early)
+    if ((c->save_every > 0 && step % c->save_every == 0) || epoch_end || step == t->total_steps || step == t->stop_step || t->stopped_early)
         FT_TRY(ft_trainer_save(t));
     return 1;
 }
@@ -719,13 +729,19 @@ static int lock_run_config(ft_train_config *cfg, const char *run_dir, int *lock_
 }
 
 int ft_train_run_set_precision(const char *run_dir, const char *precision) {
+    return ft_train_run_set_option(run_dir, "precision", precision);
+}
+
+int ft_train_run_set_option(const char *run_dir, const char *name, const char *value) {
+    if (strcmp(name, "precision") && strcmp(name, "stop-at-epoch") && strcmp(name, "stop-at-step"))
+        return ft_error(FT_ERR_INVALID, "--%s cannot change when a run goes on (--precision, --stop-at-epoch and --stop-at-step can)", name);
     ft_train_config c;
     int fd;
     long stale = 0;
     FT_TRY(lock_run_config(&c, run_dir, &fd, &stale));
     char path[4096];
     int rc = ft_path_join(path, sizeof path, run_dir, "config.json");
-    if (rc == FT_OK) rc = ft_train_config_set(&c, "precision", precision);
+    if (rc == FT_OK) rc = ft_train_config_set(&c, name, value);
     if (rc == FT_OK) rc = ft_train_config_validate(&c);
     if (rc == FT_OK) rc = ft_train_config_save_json(&c, path);
     ft__run_unlock_as(fd, stale);   /* a killed run's pid stays for the resume that follows to report */
@@ -774,6 +790,10 @@ static int setup(ft_trainer *t, const char *resume_dir) {
     t->steps_per_epoch = (k->batches_per_epoch + c->grad_accum - 1) / c->grad_accum;
     t->total_steps = c->max_steps > 0 ? c->max_steps : (int64_t)c->epochs * t->steps_per_epoch;
     t->warmup = c->warmup_steps >= 0 ? c->warmup_steps : (int64_t)llround(c->warmup_ratio * (double)t->total_steps);
+    /* --stop-at-*: where this invocation ends; the schedule above still spans the whole run */
+    t->stop_step = t->total_steps;
+    if (c->stop_at_epoch > 0 && (int64_t)c->stop_at_epoch * t->steps_per_epoch < t->stop_step) t->stop_step = (int64_t)c->stop_at_epoch * t->steps_per_epoch;
+    if (c->stop_at_step > 0 && c->stop_at_step < t->stop_step) t->stop_step = c->stop_at_step;
     if (c->stream) {   /* the number of steps is unknown: a constant rate after --warmup-steps */
         t->sched = FT_SCHED_CONSTANT;
         t->warmup = c->warmup_steps > 0 ? c->warmup_steps : 0;

@@ -64,6 +64,14 @@ static void summary(const ft_hpo_spec *s, const ft_hpo_trial *t, int n, const ch
     printf("; %d trials: %d finished, %d failed", n, fin, fail);
     if (other) printf(", %d not ended", other);
     printf(" (%s)\n", db_path);
+    if (s->sched != FT_HPO_SCHED_NONE || s->max_resource > 0) {
+        /* compute: the resource the trials trained (a continued trial counts what it added to its parent) */
+        double cost = 0, budget = 0;
+        for (int i = 0; i < n; i++) { cost += t[i].cost; budget += t[i].budget; }
+        printf("compute: %g %s trained", cost, s->fidelity);
+        if (cost != budget) printf(" (%g had every trial trained from the start)", budget);
+        putchar('\n');
+    }
     int b = ft_hpo_best(s, t, n);
     if (b < 0) { printf("no finished trial\n"); return; }
     printf("best: trial %d, value %.10g", t[b].idx, t[b].value);
@@ -78,6 +86,7 @@ static void summary(const ft_hpo_spec *s, const ft_hpo_trial *t, int n, const ch
         if (t[i].budget == top && loss < best) best = loss;
         printf("  %4d:", t[i].idx);
         if (s->sched != FT_HPO_SCHED_NONE) printf(" [c%d r%d b%g]", t[i].config, t[i].rung, t[i].budget);
+        if (t[i].parent >= 0) printf(" <- %d", t[i].parent);
         if (t[i].status == FT_HPO_FINISHED) printf(" %12.6g", t[i].value);
         else printf(" %12s", t[i].status == FT_HPO_FAILED ? "failed" : "-");
         if (isfinite(best)) printf("  %12.6g", s->maximize ? -best : best);

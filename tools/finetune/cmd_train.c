@@ -154,7 +154,7 @@ static int cmd_train(int argc, char **argv) {
     int prc = ft_parse_opts(argc, argv, opts,
         "usage: finetune train [--model DIR] [--data FILE] [--out RUN_DIR] [--tensorboard [DIR]] [options]\n"
         "       finetune train --config config.json\n"
-        "       finetune train --resume RUN_DIR\n\n"
+        "       finetune train --resume RUN_DIR [--stop-at-epoch N | --stop-at-step N] [--precision P]\n\n"
         "Fine-tunes a model; with no --model / --data it fine-tunes the embedded stories260K on the bundled\n"
         "fun-dialogues set. Writes RUN_DIR/config.json, metrics.jsonl, checkpoints/, best/, final/, report.html.");
     int status = 0;
@@ -188,11 +188,19 @@ static int cmd_train(int argc, char **argv) {
             if (ft_train_sink_runstore(&store, db_path, cmdline, 1, stderr) == FT_OK) sinks[n_sinks++] = store;
         }
         free(cmdline);
-        /* --resume RUN --precision P: the run goes on in precision P (checkpoints are f32 either way); rank 0
+        /* --resume RUN --precision P: the run goes on in precision P (checkpoints are f32 either way);
+         * --stop-at-epoch / --stop-at-step N: it goes on to another stopping point (0: to the end). Rank 0
          * rewrites config.json under the run's lock, the other ranks get it from rank 0 */
-        const char *precision = ft_opt_str(opts, "precision", NULL);
-        rc = precision && root ? ft_train_run_set_precision(resume, precision) : FT_OK;
-        if (precision) rc = ft__dist_agree(ft__dist_get(), rc);
+        static const char *const resume_opts[] = {"precision", "stop-at-epoch", "stop-at-step"};
+        rc = FT_OK;
+        int any = 0;
+        for (size_t i = 0; i < sizeof resume_opts / sizeof *resume_opts; i++) {
+            const char *v = ft_opt_str(opts, resume_opts[i], NULL);
+            if (!v) continue;
+            any = 1;
+            if (rc == FT_OK && root) rc = ft_train_run_set_option(resume, resume_opts[i], v);
+        }
+        if (any) rc = ft__dist_agree(ft__dist_get(), rc);
         if (rc == FT_OK) rc = ft_train_ex(NULL, resume, sinks, n_sinks, &g_stop, &res);
     } else {
         ft_train_config cfg;
