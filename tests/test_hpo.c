@@ -20,7 +20,8 @@
  *                           gives each trial its events file in DIR/trial-<idx>
  *   resume_after_kill9      `finetune sweep` killed with kill -9 mid-sweep (by its own objective) and resumed
  *                           records exactly the trials (parameters, values) of the uninterrupted sweep — for
- *                           bayes, tpe + hyperband, and random + asha with --jobs 2; --resume --trials N
+ *                           bayes, tpe + hyperband, random + asha with --jobs 2, and hyperband with
+ *                           "continue" (parents and costs too) with --jobs 2; --resume --trials N
  *                           extends a finished sweep to what a larger budget gives; another config under
  *                           the same name is refused
  *   concurrent_writers      two `finetune sweep` processes with --jobs 3 write one database at once: both
@@ -483,7 +484,8 @@ static void compare_sweeps(const char *tag, const char *a_db, const char *b_db, 
     assert_int_equal(nb, na);
     for (int i = 0; i < na; i++) {
         if (memcmp(ta[i].x, tb[i].x, sizeof(double) * (size_t)s->n_params) != 0 || ta[i].value != tb[i].value ||
-            ta[i].config != tb[i].config || ta[i].rung != tb[i].rung || ta[i].budget != tb[i].budget) {
+            ta[i].config != tb[i].config || ta[i].rung != tb[i].rung || ta[i].budget != tb[i].budget || ta[i].parent != tb[i].parent ||
+            ta[i].cost != tb[i].cost) {
             print_error("%s: trial %d differs: x0 %.17g vs %.17g, value %.17g vs %.17g\n", tag, i, ta[i].x[0], tb[i].x[0], ta[i].value, tb[i].value);
             fail();
         }
@@ -564,6 +566,31 @@ static void resume_after_kill9(void **state) {
                 " \"params\": {\"x\": {\"type\": \"uniform\", \"low\": -5, \"high\": 10}, \"y\": {\"type\": \"uniform\", \"low\": 0, \"high\": 15}},"
                 " \"scheduler\": {\"type\": \"asha\", \"min_resource\": 1, \"max_resource\": 9, \"eta\": 3}}",
                 "2", 13, 30);
+    /* with continuation (scheduler.continue): the same trials, each promoted one naming the trial it continues
+     * (FT_PARENT_TRIAL) and costing the budget it adds (train trials: tests/test_hpo_continue.c) */
+    resume_case("hb_cont_j2", "{\"name\": \"resume\", \"strategy\": \"random\", \"seed\": 3, \"budget\": {\"trials\": 26},"
+                " \"params\": {\"x\": {\"type\": \"uniform\", \"low\": -5, \"high\": 10}, \"y\": {\"type\": \"uniform\", \"low\": 0, \"high\": 15}},"
+                " \"scheduler\": {\"type\": \"hyperband\", \"min_resource\": 1, \"max_resource\": 9, \"eta\": 3, \"continue\": true}}",
+                "2", 11, 26);
+    {
+        ft_hpo_spec *s;
+        ft_hpo_trial *t;
+        int n;
+        char db[600];
+        snprintf(db, sizeof db, "%s/hb_cont_j2_b.db", g_tmp);
+        load(db, "resume", &s, &t, &n);
+        int continued = 0;
+        for (int i = 0; i < n; i++) {
+            if (t[i].rung == 0) { assert_int_equal(t[i].parent, -1); assert_true(t[i].cost == t[i].budget); continue; }
+            const ft_hpo_trial *p = &t[t[i].parent];
+            assert_true(p->config == t[i].config && p->rung == t[i].rung - 1);
+            assert_true(t[i].cost == t[i].budget - p->budget);
+            continued++;
+        }
+        assert_true(continued >= 4);
+        free_trials(t, n);
+        ft_hpo_spec_free(s);
+    }
 }
 
 static void concurrent_writers(void **state) {
