@@ -20,6 +20,13 @@
  *   configuration at the full budget; with one, a configuration climbs rungs of growing budget as long as
  *   it ranks in the top 1/eta of its rung, and each rung it reaches is one more trial (same config id).
  *
+ *   Continuation ("scheduler": {..., "continue": true}, the default for "train" sweeps over epochs or steps):
+ *   a promoted trial names the trial of the rung below that it continues (parent) and costs only the budget
+ *   it adds (cost = budget - parent's budget). A "train" trial then resumes a copy of its parent's run
+ *   directory (`finetune train --resume DIR --stop-at-epoch BUDGET`), every trial's schedule being planned for
+ *   max_resource, so the top rung holds exactly the model of an uninterrupted max_resource run. The
+ *   decisions are the same with or without it.
+ *
  *   The decision engine (ft_hpo_next) is a pure function of the sweep's spec, its seed and the trials
  *   decided so far: trial i's random numbers come from (seed, i), and it sees the results of trials
  *   0 .. i - jobs only (waiting for them when needed), so a sweep resumed after a crash, or run with the

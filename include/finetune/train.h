@@ -23,6 +23,11 @@
  *   rc = ft_trainer_finish(t, &res);                       // final/, test set, report.html
  *   ft_trainer_close(t);  console.close(console.user);
  *
+ * A run may end early on purpose and go on later (what a sweep's continued trials do, hpo.h):
+ * stop_at_epoch / stop_at_step end the invocation there, with an evaluation and a checkpoint, while the
+ * learning-rate schedule stays planned for all of epochs / max_steps; resuming with a later stop (config.json
+ * rewritten, `finetune train --resume RUN --stop-at-epoch M`) trains on to the same model as one run.
+ *
  * A run directory holds: config.json (the full configuration), metrics.jsonl (one JSON object per
  * logged step / evaluation), checkpoints/step-N/ (weights, optimizer state, schedule position, RNG
  * states, data cursor; written atomically, rotated by keep), final/ and best/ (HF model directories
