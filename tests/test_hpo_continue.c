@@ -11,7 +11,8 @@
  *   sweep_continues         a Hyperband pass over epochs (R = 3, eta = 3) continues the promoted configuration
  *                           from its 1-epoch trial: its model equals a straight 3-epoch run of the same config,
  *                           parent / cost are recorded, the compute counted is 11 epochs (12 with
- *                           "continue": false, which records no parents); "cleanup" leaves no checkpoints;
+ *                           "continue": false, which records no parents), in the summary and the report;
+ *                           "cleanup" leaves no checkpoints;
  *                           "continue" with a seq_len fidelity is refused with a message
  *   missing_parent_checkpoint  a sweep extended (--resume --trials) after its parents' checkpoints were removed
  *                           trains the promoted trial from the start (logged), at the full cost, to the same value
@@ -221,6 +222,16 @@ static void sweep_continues(void **state) {
     /* no "cleanup": the parent's checkpoint is still there */
     snprintf(path, sizeof path, "%s/trial-%d/checkpoints", runs, t[promoted].parent);
     assert_true(ft_path_exists(path));
+    /* the report counts the same compute and names each continued trial's parent */
+    char rep[700];
+    snprintf(rep, sizeof rep, "%s/cont.html", g_tmp);
+    assert_int_equal(ft_test_finetune(&out, "sweep --show --name cont --db %s --report %s", db, rep), 0);
+    free(out);
+    assert_int_equal(ft_file_read_all(rep, &text, &len), FT_OK);
+    assert_non_null(strstr(text, "11 epochs trained (12 had every trial trained from the start)"));
+    snprintf(path, sizeof path, "<td>trial %d</td>", t[promoted].parent);
+    assert_non_null(strstr(text, path));
+    free(text);
     double v_cont = t[promoted].value;
     int cfg_cont = t[promoted].config;
     free_all(s, t, n);

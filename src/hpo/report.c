@@ -1,6 +1,7 @@
 /* report.c — the sweep report: one self-contained HTML page (inline SVG, no scripts, no network), in the
  * style of the run report (src/report/):
- *   - summary: strategy, scheduler, counts, the best trial and its parameters;
+ *   - summary: strategy, scheduler, counts, compute (the budget the trials trained), the best trial and its
+ *     parameters;
  *   - optimisation history: every trial's value by trial number (colour = rung) and the best so far at
  *     the full budget;
  *   - parallel coordinates: one axis per parameter and one for the objective, one line per configuration
@@ -265,7 +266,7 @@ static void by_budget(ft__sb *o, const ft_hpo_spec *s, const ft_hpo_trial *t, in
 static void trials_table(ft__sb *o, const ft_hpo_spec *s, const ft_hpo_trial *t, int n, int best) {
     static const char *st[] = {"pending", "running", "finished", "failed"};
     ft__sb_printf(o, "<h2>Trials</h2>\n<table><tr><th>trial</th><th>config</th><th>bracket</th><th>rung</th><th>budget</th><th>status</th>"
-                     "<th>value</th><th>seconds</th>");
+                     "<th>value</th><th>seconds</th><th>trained</th><th>from</th>");
     for (int j = 0; j < s->n_params; j++) { ft__sb_puts(o, "<th class='k'>"); ft__rep_escape(o, s->params[j].name); ft__sb_puts(o, "</th>"); }
     ft__sb_puts(o, "<th class='k'>scheduler</th></tr>\n");
     int *last = config_last(t, n);
@@ -275,6 +276,9 @@ static void trials_table(ft__sb *o, const ft_hpo_spec *s, const ft_hpo_trial *t,
                       t[i].idx, t[i].config, t[i].bracket, t[i].rung, t[i].budget, st[t[i].status & 3]);
         ft__rep_num_cell(o, t[i].value, "%.6g");
         ft__rep_num_cell(o, t[i].finished > 0 && t[i].started > 0 ? t[i].finished - t[i].started : NAN, "%.2f");
+        ft__sb_printf(o, "<td>%g</td>", t[i].cost);   /* budget trained; a continued trial: what it added */
+        if (t[i].parent >= 0) ft__sb_printf(o, "<td>trial %d</td>", t[i].parent);
+        else ft__sb_puts(o, "<td></td>");
         for (int j = 0; j < s->n_params; j++) {
             const ft_hpo_param *p = &s->params[j];
             ft__sb_puts(o, "<td class='k'>");
@@ -316,7 +320,18 @@ int ft_hpo_report_write(const char *path, const ft_hpo_spec *s, const ft_hpo_tri
         ft__rep_escape(&o, s->fidelity);
         ft__sb_printf(&o, " %g .. %g, eta %g", s->min_resource, s->max_resource, s->eta);
     }
+    if (s->continue_trials) ft__sb_puts(&o, ", promoted trials continue their parent's checkpoint");
     ft__sb_printf(&o, "</td></tr><tr><th class='k'>trials</th><td class='k'>%d (%d finished, %d failed)</td></tr>", n, fin, fail);
+    if (s->sched != FT_HPO_SCHED_NONE || s->max_resource > 0) {   /* compute: what the trials trained */
+        double cost = 0, budget = 0;
+        for (int i = 0; i < n; i++) { cost += t[i].cost; budget += t[i].budget; }
+        ft__sb_puts(&o, "<tr><th class='k'>compute</th><td class='k'>");
+        ft__sb_printf(&o, "%g ", cost);
+        ft__rep_escape(&o, s->fidelity);
+        ft__sb_puts(&o, " trained");
+        if (cost != budget) ft__sb_printf(&o, " (%g had every trial trained from the start)", budget);
+        ft__sb_puts(&o, "</td></tr>");
+    }
     if (best >= 0) {
         ft__sb_printf(&o, "<tr><th class='k'>best</th><td class='k'>trial %d: <b>%.10g</b>", t[best].idx, t[best].value);
         if (t[best].budget > 0) ft__sb_printf(&o, " at budget %g", t[best].budget);
