@@ -65,11 +65,15 @@ def summary(db, sweep, n_train, wall):
     ts = trials(db, sweep)
     fin = [t for t in ts if t["status"] == "finished"]
     top = max(t["epochs"] for t in fin)
+    # the sweep's own answer (ft_hpo_best): the best trial at the highest budget reached; the grid's epochs are
+    # a parameter, so every grid trial counts. The best at any budget is reported beside it, for information.
     best = max((t for t in fin if t["epochs"] == top or "epochs" in t["params"]), key=lambda t: t["value"])
+    best_any = max(fin, key=lambda t: t["value"])
     return dict(sweep=sweep, wall_s=wall, trials=len(ts), finished=len(fin),
                 examples=sum(t["trained"] * n_train for t in ts), epochs=sum(t["trained"] for t in ts),
                 trial_seconds=sum(t["seconds"] for t in ts),
-                best=best["value"], best_trial=best["idx"], best_params=best["params"], best_epochs=best["epochs"],
+                best=best["value"], best_trial=best["idx"], best_any=best_any["value"], best_any_trial=best_any["idx"],
+                best_any_epochs=best_any["epochs"], best_params=best["params"], best_epochs=best["epochs"],
                 all=[(t["idx"], t["params"], t["epochs"], t["trained"], t["parent"], t["value"]) for t in ts])
 
 
@@ -85,11 +89,21 @@ def main():
     ap.add_argument("--seeds", default="0,1,2", help="Hyperband seeds (one pass each)")
     ap.add_argument("--only", choices=["grid", "hyperband"])
     ap.add_argument("--jobs", type=int, default=2, help="trials of the grid run at once")
+    ap.add_argument("--table-only", action="store_true", help="print the table of the sweeps already in OUT/finetune.db (OUT/result.json)")
     a = ap.parse_args()
     a.bin = os.path.abspath(a.bin)
     out = os.path.abspath(a.out)
     data = os.path.join(out, "data")
     os.makedirs(data, exist_ok=True)
+    if a.table_only:
+        with open(os.path.join(out, "result.json")) as f:
+            res = json.load(f)
+        db = os.path.join(out, "finetune.db")
+        g_old = res["grid"]
+        res["grid"] = summary(db, g_old["sweep"], res["n_train"], g_old["wall_s"])
+        res["hyperband"] = {sd: summary(db, h["sweep"], res["n_train"], None) for sd, h in res["hyperband"].items()}
+        table(res, [int(x) for x in res["hyperband"]], res["n_train"])
+        return
     n_train = subset(os.path.join(a.sst2, "train.tsv"), os.path.join(data, "train.tsv"), a.train_every)
     n_val = subset(os.path.join(a.sst2, a.val_file), os.path.join(data, "val.tsv"), a.val_every)
     print(f"SST-2 subset: {n_train} training phrases (every {a.train_every}th of train.tsv), "
@@ -131,6 +145,10 @@ def main():
         json.dump(res, f, indent=1)
     if "grid" not in res or "hyperband" not in res:
         return
+    table(res, seeds, n_train)
+
+
+def table(res, seeds, n_train):
     g = res["grid"]
 
     def pstr(r):
@@ -152,6 +170,9 @@ def main():
         oks.append(gap <= 1.0 and ratio <= 1 / 3 + 1e-9)
         print(f"| Hyperband seed {sd} | {h['trials']} | {100 * h['best']:.2f}% (trial {h['best_trial']}) | {pstr(h)} | {h['examples']:,.0f} "
               f"({h['epochs']:g} epochs) | {ratio:.3f} | {gap:+.2f} | {h['trial_seconds']:.0f} |")
+    for sd in seeds:
+        h = res["hyperband"][str(sd)]
+        print(f"(seed {sd}: best at any budget {100 * h['best_any']:.2f}%, trial {h['best_any_trial']} at {h['best_any_epochs']:g} epochs)")
     med = sorted(gaps)[len(gaps) // 2]
     ratio = max(res["hyperband"][str(sd)]["examples"] for sd in seeds) / g["examples"]
     print(f"\nmedian gap (grid - hyperband) over seeds {seeds}: {med:+.2f} points; compute ratio {ratio:.3f}; "
