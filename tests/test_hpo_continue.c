@@ -7,7 +7,8 @@
  *                           model (final/model.safetensors, byte for byte) and last val_loss of a straight
  *                           3-epoch run; the 1-epoch stop is not a 1-epoch run (its schedule is planned for
  *                           3); a plain --resume keeps the stop; the same with --max-steps / --stop-at-step
- *                           and --stop-at-step 0 (to the end); --no-eval-start leaves out the step-0 evaluation
+ *                           and --stop-at-step 0 (to the end), with --no-eval-start / --no-eval-epoch-end
+ *                           leaving out the step-0 and epoch-end evaluations (the stop still evaluates)
  *   sweep_continues         a Hyperband pass over epochs (R = 3, eta = 3) continues the promoted configuration
  *                           from its 1-epoch trial: its model equals a straight 3-epoch run of the same config,
  *                           parent / cost are recorded, the compute counted is 11 epochs (12 with
@@ -116,23 +117,28 @@ static void stop_and_resume_exact(void **state) {
     assert_true(va == vb);
     assert_int_equal(ea, eb);   /* step 0 and each epoch end, in both */
 
-    /* steps: --max-steps 8 --stop-at-step 5, then --stop-at-step 0 (to the end); and --no-eval-start */
+    /* steps: --max-steps 8 --stop-at-step 5, then --stop-at-step 0 (to the end); with --no-eval-start and
+     * --no-eval-epoch-end the straight run evaluates only at its end and the stopped one also at its stop: an
+     * evaluation changes nothing of the training */
     char s8[600], s5[600];
     snprintf(s8, sizeof s8, "%s/s8", g_tmp);
     snprintf(s5, sizeof s5, "%s/s5", g_tmp);
-    assert_int_equal(ft_test_finetune(&out, "train --out %s --max-steps 8 --no-eval-start " TRAIN_OPTS, s8, g_data), 0);
+    assert_int_equal(ft_test_finetune(&out, "train --out %s --max-steps 8 --no-eval-start --no-eval-epoch-end " TRAIN_OPTS, s8, g_data), 0);
     free(out);
-    assert_int_equal(ft_test_finetune(&out, "train --out %s --max-steps 8 --stop-at-step 5 --no-eval-start " TRAIN_OPTS, s5, g_data), 0);
+    assert_int_equal(ft_test_finetune(&out, "train --out %s --max-steps 8 --stop-at-step 5 --no-eval-start --no-eval-epoch-end " TRAIN_OPTS, s5, g_data), 0);
     assert_non_null(strstr(out, "trained 5 steps"));
     free(out);
     int e5;
     last_val_loss(s5, &e5);
-    assert_int_equal(e5, 2);   /* epoch end (step 3) and the stop (step 5); none at step 0 */
+    assert_int_equal(e5, 1);   /* the stop (step 5) only: none at step 0 nor at the epoch end (step 3) */
     assert_int_equal(ft_test_finetune(&out, "train --resume %s --stop-at-step 0 --no-db", s5), 0);
     assert_non_null(strstr(out, "trained 8 steps"));
     free(out);
     assert_true(same_model(s8, s5));
-    assert_true(last_val_loss(s8, NULL) == last_val_loss(s5, NULL));
+    int e8;
+    assert_true(last_val_loss(s8, &e8) == last_val_loss(s5, &e5));
+    assert_int_equal(e8, 1);
+    assert_int_equal(e5, 2);
     /* bad values are refused */
     assert_int_not_equal(ft_test_finetune(&out, "train --out %s/bad --stop-at-epoch -1 " TRAIN_OPTS, g_tmp, g_data), 0);
     assert_non_null(strstr(out, "--stop-at-epoch"));
