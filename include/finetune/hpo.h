@@ -229,7 +229,10 @@ typedef struct ft_hpo_run_opts {
  * reads the last number it prints on stdout as the objective (a non-zero exit or no number: failed), and
  * records every decision and result in db. With a "train" section and no objective command, each trial runs
  * `TRAIN_EXE train --config RUNS_DIR/train.json --out RUNS_DIR/trial-<idx> --name value ...` (parameter names
- * with '_' as '-', plus --max-steps / --epochs / --seq-len BUDGET for a scheduler's fidelity) and its value is
+ * with '_' as '-', plus --max-steps / --epochs / --seq-len BUDGET for a scheduler's fidelity; with
+ * continue_trials --epochs / --max-steps MAX_RESOURCE --stop-at-epoch / --stop-at-step BUDGET, and a promoted
+ * trial `TRAIN_EXE train --resume RUNS_DIR/trial-<idx> --stop-at-... BUDGET` on a copy of its parent's
+ * directory, or from the start when that has no checkpoint; "cleanup" removes checkpoints no trial needs) and its value is
  * spec->metric of the last evaluation in RUNS_DIR/trial-<idx>/metrics.jsonl (a trial run again starts from
  * an empty directory). When the trial ends, trials.run_id points at the run its training recorded in the
  * run store of the same file (runs.h; train_db = the sweep's database). Trials left running by a killed sweep are run again. For its
