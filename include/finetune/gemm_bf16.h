@@ -31,6 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct ft_attn_mask; /* ops.h */
+
 /* f32 -> bf16 bits exactly as vcvtneps2bf16 (RNE; subnormal -> signed zero; NaN -> quiet NaN): tensor.h's
  * ft_f32_to_bf16 (the conversion of weight files, which keeps subnormals as torch does) except for subnormals */
 uint16_t ft_bf16_round(float x);
@@ -59,6 +61,18 @@ void ft_ref_matmul_bf16_backward(void *ctx, float *dinp, float *dw, float *dbias
 void ft_cpu_matmul_bf16_forward(void *ctx, float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC);
 void ft_cpu_matmul_bf16_backward(void *ctx, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                                  const float *w, int N, int C, int OC);
+
+/* The attention family (ops.h, attn_forward / attn_backward: same arguments and contract) with its six
+ * products QK^T, PV, dO V^T, dS K, dS^T Q, P^T dO through ft_cpu_gemm_bf16; softmax, its backward and the
+ * reductions in f32. The 1/sqrt(HS) scale multiplies the scores after their product and dS before its
+ * products (f32). The "cpu-bf16" backend's attention. */
+void ft_cpu_attn_bf16_forward(void *ctx, float *out, float *att, const float *q, int ldq, const float *k, int ldk, const float *v,
+                              int ldv, const struct ft_attn_mask *mask, int B, int T, int NH, int NKV, int HS, float p_drop,
+                              unsigned long long seed);
+void ft_cpu_attn_bf16_backward(void *ctx, float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *q,
+                               int ldq, const float *k, int ldk, const float *v, int ldv, const float *att,
+                               const struct ft_attn_mask *mask, int B, int T, int NH, int NKV, int HS, float p_drop,
+                               unsigned long long seed);
 
 /* Which CPU kernel ft_cpu_gemm_bf16 runs: the best this CPU has, or the one named by FT_BF16_ISA=
  * avx512bf16|avx512f|scalar in the environment (read once), or ft_bf16_isa_set (tests). "scalar" is the

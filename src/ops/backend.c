@@ -9,9 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FT_BACKEND_TABLE(P, NAME) FT_BACKEND_TABLE_MM(P, NAME, P##matmul_forward, P##matmul_backward)
-/* a table whose linear layer is MMF / MMB (the bf16 tables: everything else stays f32) */
-#define FT_BACKEND_TABLE_MM(P, NAME, MMF, MMB) {                                \
+#define FT_BACKEND_TABLE(P, NAME) FT_BACKEND_TABLE_MM(P, NAME, P##matmul_forward, P##matmul_backward, P##attn_forward, P##attn_backward)
+/* a table whose linear layer is MMF / MMB and attention AF / AB (the bf16 tables: their products in bf16,
+ * everything else f32) */
+#define FT_BACKEND_TABLE_MM(P, NAME, MMF, MMB, AF, AB) {                        \
     .name = NAME,                                                               \
     .embedding_forward = P##embedding_forward, .embedding_backward = P##embedding_backward, \
     .layernorm_forward = P##layernorm_forward, .layernorm_backward = P##layernorm_backward, \
@@ -29,7 +30,7 @@
     .gelu_erf_forward = P##gelu_erf_forward, .gelu_erf_backward = P##gelu_erf_backward,     \
     .tanh_forward = P##tanh_forward, .tanh_backward = P##tanh_backward,                     \
     .relu_forward = P##relu_forward, .relu_backward = P##relu_backward,                     \
-    .attn_forward = P##attn_forward, .attn_backward = P##attn_backward,                     \
+    .attn_forward = AF, .attn_backward = AB,                                                \
     .bias_backward = P##bias_backward, .kv_cache_write = P##kv_cache_write,                 \
     .loss_reduce = P##loss_reduce, .sumsq = P##sumsq,                                       \
     .adamw_update = P##adamw_update, .adam_update = P##adam_update, .sgd_update = P##sgd_update, \
@@ -38,8 +39,11 @@
 
 static const ft_backend g_ref = FT_BACKEND_TABLE(ft_ref_, "ref");
 static const ft_backend g_cpu = FT_BACKEND_TABLE(ft_cpu_, "cpu");
-static const ft_backend g_ref_bf16 = FT_BACKEND_TABLE_MM(ft_ref_, "ref-bf16", ft_ref_matmul_bf16_forward, ft_ref_matmul_bf16_backward);
-static const ft_backend g_cpu_bf16 = FT_BACKEND_TABLE_MM(ft_cpu_, "cpu-bf16", ft_cpu_matmul_bf16_forward, ft_cpu_matmul_bf16_backward);
+/* ref-bf16: the reference kernels with the bf16 linear layer (its attention stays the f32 reference) */
+static const ft_backend g_ref_bf16 = FT_BACKEND_TABLE_MM(ft_ref_, "ref-bf16", ft_ref_matmul_bf16_forward, ft_ref_matmul_bf16_backward,
+                                                         ft_ref_attn_forward, ft_ref_attn_backward);
+static const ft_backend g_cpu_bf16 = FT_BACKEND_TABLE_MM(ft_cpu_, "cpu-bf16", ft_cpu_matmul_bf16_forward, ft_cpu_matmul_bf16_backward,
+                                                         ft_cpu_attn_bf16_forward, ft_cpu_attn_bf16_backward);
 
 const ft_backend *ft_backend_ref(void) { return &g_ref; }
 const ft_backend *ft_backend_cpu(void) { return &g_cpu; }
