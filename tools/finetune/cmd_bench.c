@@ -32,7 +32,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
+/* seconds of CPU time of this process (all threads) */
+static double cpu_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -205,7 +212,10 @@ int ft_cmd_bench(int argc, char **argv) {
         if (rc == FT_OK) rc = ft_optim_create(&opt, m, &op);
         float loss = 0;
         double sum_fwd = 0, sum_bwd = 0, sum_opt = 0;
+        double *cpu = malloc(sizeof(double) * (size_t)steps); /* process CPU seconds of each timed step */
+        if (!cpu && rc == FT_OK) rc = ft_error(FT_ERR_NOMEM, "out of memory");
         for (long s = -1; s < steps && rc == FT_OK; s++) { /* step -1: warm-up */
+            double c0 = cpu_now_s();
             double t0 = ft_cli_now_s();
             rc = ft_model_forward(m, ids, ids + 1, NULL, NULL, (int)B, (int)T, &loss);
             double t1 = ft_cli_now_s();
@@ -213,12 +223,13 @@ int ft_cmd_bench(int argc, char **argv) {
             if (rc == FT_OK) rc = ft_model_backward(m, 0.0f);
             double t2 = ft_cli_now_s();
             if (rc == FT_OK) rc = ft_optim_step(opt, op.lr);
-            double t3 = ft_cli_now_s(), dt = t3 - t0;
+            double t3 = ft_cli_now_s(), dt = t3 - t0, dc = cpu_now_s() - c0;
             if (s >= 0) {
                 times[s] = dt;
+                cpu[s] = dc;
                 sum_fwd += t1 - t0; sum_bwd += t2 - t1; sum_opt += t3 - t2;
             }
-            fprintf(stderr, "bench: train step %ld: %.3f s, loss %.4f\n", s + 1, dt, loss);
+            fprintf(stderr, "bench: train step %ld: %.3f s (CPU %.3f s), loss %.4f\n", s + 1, dt, dc, loss);
             fprintf(stderr, "bench:   forward %.3f s, zero_grad + backward %.3f s, optimizer %.3f s\n", t1 - t0, t2 - t1, t3 - t2);
         }
         if (rc == FT_OK) {
@@ -233,8 +244,16 @@ int ft_cmd_bench(int argc, char **argv) {
              * LoRA adapters' small matmuls and a frozen base's weight gradient are not counted) plus attention's
              * QK^T and PV (full T x T, as usual), over the median step */
             printf("train_gflops: %.1f\n", train_flops(&cfg, (int)B, (int)T, use_lora) / med * 1e-9);
+            /* the median step in process CPU seconds (all threads): on a loaded machine, where the wall clock
+             * counts other processes' turns, the work of a step (run with OMP_WAIT_POLICY=passive, so that
+             * waiting threads do not spin); GFLOP per CPU second compares with a per-core peak */
+            qsort(cpu, (size_t)steps, sizeof *cpu, cmp_double);
+            double cmed = steps % 2 ? cpu[steps / 2] : 0.5 * (cpu[steps / 2 - 1] + cpu[steps / 2]);
+            printf("train_cpu_s: %.3f\n", cmed);
+            printf("train_gflops_per_cpu_s: %.1f\n", train_flops(&cfg, (int)B, (int)T, use_lora) / cmed * 1e-9);
             fflush(stdout);
         }
+        free(cpu);
         ft_optim_free(opt);
         free(times);
         free(ids);
