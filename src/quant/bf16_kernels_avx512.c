@@ -84,24 +84,33 @@ INLINE void vec4_f32fma(float *out, const float *x, int64_t C, const uint16_t *w
     out[o + 3] = _mm512_reduce_add_ps(_mm512_add_ps(a3, b3));
 }
 
+/* The blocking both kernels share, over weight rows [o0, o1): rows in fours (at N = 1 the matrix-vector
+ * VEC4), activation rows in fours and the remainder as one block of 3, 2 or 1 (constant RB / NB, so each
+ * call of the always-inline BLK compiles to its own fully unrolled block); the last o1 - o0 mod 4 weight
+ * rows one at a time. X: the activations as BLK / VEC4 take them (f32 rows, or bf16 rows). */
+#define FWD_ROWS(BLK, VEC4, X)                                                             \
+    do {                                                                                   \
+        int64_t C = w->cols, o = o0;                                                       \
+        const uint16_t *wd = w->data;                                                      \
+        for (; o + 4 <= o1; o += 4) {                                                      \
+            if (N == 1) { VEC4(out, X, C, wd, o); continue; }                              \
+            int n0 = 0;                                                                    \
+            for (; n0 + 4 <= N; n0 += 4) BLK(out, ldo, X, C, wd, o, n0, 4, 4);             \
+            switch (N - n0) {                                                              \
+            case 3: BLK(out, ldo, X, C, wd, o, n0, 4, 3); break;                           \
+            case 2: BLK(out, ldo, X, C, wd, o, n0, 4, 2); break;                           \
+            case 1: BLK(out, ldo, X, C, wd, o, n0, 4, 1); break;                           \
+            }                                                                              \
+        }                                                                                  \
+        for (; o < o1; o++) {                                                              \
+            int n0 = 0;                                                                    \
+            for (; n0 + 4 <= N; n0 += 4) BLK(out, ldo, X, C, wd, o, n0, 1, 4);             \
+            for (; n0 < N; n0++) BLK(out, ldo, X, C, wd, o, n0, 1, 1);                     \
+        }                                                                                  \
+    } while (0)
+
 void ft__bf16_fwd_rows_f32fma(float *out, int64_t ldo, const float *inp, int N, const ft_bf16_tensor *w, int64_t o0, int64_t o1) {
-    int64_t C = w->cols, o = o0;
-    const uint16_t *wd = w->data;
-    for (; o + 4 <= o1; o += 4) {
-        if (N == 1) { vec4_f32fma(out, inp, C, wd, o); continue; }
-        int n0 = 0;
-        for (; n0 + 4 <= N; n0 += 4) blk_f32fma(out, ldo, inp, C, wd, o, n0, 4, 4);
-        switch (N - n0) {
-        case 3: blk_f32fma(out, ldo, inp, C, wd, o, n0, 4, 3); break;
-        case 2: blk_f32fma(out, ldo, inp, C, wd, o, n0, 4, 2); break;
-        case 1: blk_f32fma(out, ldo, inp, C, wd, o, n0, 4, 1); break;
-        }
-    }
-    for (; o < o1; o++) {
-        int n0 = 0;
-        for (; n0 + 4 <= N; n0 += 4) blk_f32fma(out, ldo, inp, C, wd, o, n0, 1, 4);
-        for (; n0 < N; n0++) blk_f32fma(out, ldo, inp, C, wd, o, n0, 1, 1);
-    }
+    FWD_ROWS(blk_f32fma, vec4_f32fma, inp);
 }
 
 /* ------------------------------------------------------------------ AVX512-BF16 */
@@ -157,23 +166,7 @@ INLINE void vec4_dpbf16(float *out, const uint16_t *xb, int64_t C, const uint16_
 }
 
 void ft__bf16_fwd_rows_dpbf16(float *out, int64_t ldo, const uint16_t *xb, int N, const ft_bf16_tensor *w, int64_t o0, int64_t o1) {
-    int64_t C = w->cols, o = o0;
-    const uint16_t *wd = w->data;
-    for (; o + 4 <= o1; o += 4) {
-        if (N == 1) { vec4_dpbf16(out, xb, C, wd, o); continue; }
-        int n0 = 0;
-        for (; n0 + 4 <= N; n0 += 4) blk_dpbf16(out, ldo, xb, C, wd, o, n0, 4, 4);
-        switch (N - n0) {
-        case 3: blk_dpbf16(out, ldo, xb, C, wd, o, n0, 4, 3); break;
-        case 2: blk_dpbf16(out, ldo, xb, C, wd, o, n0, 4, 2); break;
-        case 1: blk_dpbf16(out, ldo, xb, C, wd, o, n0, 4, 1); break;
-        }
-    }
-    for (; o < o1; o++) {
-        int n0 = 0;
-        for (; n0 + 4 <= N; n0 += 4) blk_dpbf16(out, ldo, xb, C, wd, o, n0, 1, 4);
-        for (; n0 < N; n0++) blk_dpbf16(out, ldo, xb, C, wd, o, n0, 1, 1);
-    }
+    FWD_ROWS(blk_dpbf16, vec4_dpbf16, xb);
 }
 
 void ft__bf16_round_avx512(uint16_t *xb, const float *x, int64_t n) {
