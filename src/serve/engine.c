@@ -29,12 +29,6 @@ ft_engine_params ft_engine_default_params(void) {
     return p;
 }
 
-double ft__eng_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 void ft__eng_thread_setup(const ft_engine *e) {
     if (e->threads > 0) omp_set_num_threads(e->threads);
 }
@@ -508,7 +502,7 @@ static int wait_idle(ft_engine *e, double deadline) {
     pthread_mutex_lock(&e->mu);
     while (e->in_flight > 0) {
         if (deadline > 0) {
-            double now = ft__eng_now();
+            double now = ft__now_mono();
             if (now >= deadline) break;
             /* pthread_cond_timedwait takes a CLOCK_REALTIME time: wait at most the time left */
             struct timespec ts;
@@ -529,7 +523,7 @@ int ft_engine_drain(ft_engine *e, double timeout_s) {
     pthread_mutex_lock(&e->mu);
     e->draining = 1;
     pthread_mutex_unlock(&e->mu);
-    int left = timeout_s > 0 ? wait_idle(e, ft__eng_now() + timeout_s) : wait_idle(e, ft__eng_now());
+    int left = timeout_s > 0 ? wait_idle(e, ft__now_mono() + timeout_s) : wait_idle(e, ft__now_mono());
     if (left > 0) {
         pthread_mutex_lock(&e->mu);
         for (ft__eng_entry *t = e->entries; t; t = t->next)

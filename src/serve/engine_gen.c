@@ -174,7 +174,7 @@ static const char *finish_reason(int status, int stopped_by) {
 
 /* ends r: on_done, then its slot is freed and its reference dropped (r is freed) */
 static void finish(ft__gen_sched *s, gen_req *r, int status) {
-    double now = ft__eng_now();
+    double now = ft__now_mono();
     if (status == FT_OK && r->seq.stopped_by == FT__GEN_CALLBACK) status = FT_ERR_INTERRUPTED;
     ft_gen_result res;
     memset(&res, 0, sizeof res);
@@ -242,7 +242,7 @@ static void next_token(ft__gen_sched *s, gen_req *r, float *lg) {
     size_t len;
     int more = ft__gen_seq_next(&r->seq, lg, &id, &piece, &len);
     if (more < 0) { finish(s, r, more); return; }
-    if (r->t_first == 0) r->t_first = ft__eng_now();
+    if (r->t_first == 0) r->t_first = ft__now_mono();
     if (id >= 0) atomic_fetch_add(&s->e->generated_tokens, 1);
     if (id >= 0 || len > 0) {
         ft_gen_token t = {.id = id, .text = piece, .len = len};
@@ -338,7 +338,7 @@ static void *sched_main(void *arg) {
             s->head = r->next;
             r->next = NULL;
             r->slot = k;
-            r->t_admit = ft__eng_now();
+            r->t_admit = ft__now_mono();
             r->admitted = ++s->n_admitted;
             s->slot[k] = r;
             s->n_queued--;
@@ -457,7 +457,7 @@ int ft_engine_submit(ft_engine *e, const ft_gen_request *r, ft_gen_token_fn on_t
         q->on_token = on_token;
         q->on_done = on_done;
         q->user = user;
-        q->t_submit = ft__eng_now();
+        q->t_submit = ft__now_mono();
         atomic_init(&q->cancel, 0);
         rc = copy_stops(q, r, r->messages != NULL);
     }

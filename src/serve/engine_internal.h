@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include "core/clock.h"
 #include "finetune/adapter.h"
 #include "finetune/chat.h"
 #include "finetune/encoder.h"
@@ -75,7 +76,6 @@ int    ft__eng_render_chat(const ft__eng_entry *model, const ft_chat_msg *msgs, 
 int    ft__eng_embedding_only(const ft__eng_entry *t);
 /* an encoder's token limit per text */
 int    ft__eng_encoder_max_len(const ft__eng_entry *model);
-double ft__eng_now(void);            /* monotonic seconds */
 void   ft__eng_thread_setup(const ft_engine *e);   /* OpenMP threads of an engine thread */
 
 /* engine_gen.c */

@@ -22,6 +22,7 @@
 #include <microhttpd.h>
 #include <cjson/cJSON.h>
 
+#include "core/clock.h"
 #include "core/strbuf.h"
 #include "finetune/chat.h"
 #include "finetune/generate.h"
@@ -225,7 +226,6 @@ uint64_t ft__http_random(ft_server *s);
 void ft__http_new_id(ft_server *s, const char *prefix, char *buf, size_t cap);
 /* 1 when the client has closed its connection (checked without blocking). */
 int  ft__http_client_gone(ft__http_req *r);
-double ft__now_mono(void);
 
 /* ---- rate limiting (http_ratelimit.c): token buckets by key ---- */
 int  ft__rate_limiter_create(ft__rate_limiter **out, double rate, double burst);

@@ -32,12 +32,6 @@ ft_server_params ft_server_default_params(void) {
     return p;
 }
 
-double ft__now_mono(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static double now_wall(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

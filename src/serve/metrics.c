@@ -1,5 +1,6 @@
 /* metrics.c — the server's Prometheus series: request counters and histograms, token counters with a
  * sliding-window rate, engine gauges, process memory and CPU (see metrics.h). */
+#include "core/clock.h"
 #include "serve/metrics.h"
 #include "serve/prom.h"
 #include "finetune/status.h"
@@ -31,12 +32,6 @@ struct ft__metrics {
 
 static const double k_duration_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 static const double k_ttft_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
-
-static double mono_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int ft__metrics_create(ft__metrics **out) {
     *out = NULL;
@@ -149,7 +144,7 @@ void ft__metrics_observe(ft__metrics *m, const ft__request_obs *o) {
     pthread_mutex_lock(&m->mu);
     resolve_names(m, o, model, adapter);
     if (o->generated_tokens > 0) {   /* the sliding window of generated tokens */
-        int64_t sec = (int64_t)floor(mono_s());
+        int64_t sec = (int64_t)floor(ft__now_mono());
         int b = (int)(sec % WINDOW_BUCKETS);
         if (m->win_sec[b] != sec) {
             m->win_sec[b] = sec;
@@ -169,7 +164,7 @@ void ft__metrics_observe(ft__metrics *m, const ft__request_obs *o) {
 double ft__metrics_tokens_per_second(ft__metrics *m, double window_s) {
     if (!(window_s > 0)) return 0;
     if (window_s > WINDOW_BUCKETS - 4) window_s = WINDOW_BUCKETS - 4;
-    int64_t now = (int64_t)floor(mono_s());
+    int64_t now = (int64_t)floor(ft__now_mono());
     int whole = (int)ceil(window_s);
     double sum = 0;
     pthread_mutex_lock(&m->mu);

@@ -130,7 +130,7 @@ static int reqs_wait(const ft__dist *d, reqs *q) {
 
 int ft__grad_sync_round(ft__grad_sync *g, int round, int has) {
     const ft__dist *d = g->d;
-    double t0 = ft__now_s();
+    double t0 = ft__now_mono();
     if (d->world == 1) return round_single(g, round, has);
     int W = d->world, r = d->rank, R = g->rounds;
     int pos = round * W + r, last_pos = R * W - 1;
@@ -202,14 +202,14 @@ int ft__grad_sync_round(ft__grad_sync *g, int round, int has) {
         wrc = reqs_wait(d, &g->pending);
         if (rc == FT_OK) rc = wrc;
     }
-    g->comm_s += ft__now_s() - t0;
+    g->comm_s += ft__now_mono() - t0;
     return rc;
 }
 
 int ft__params_sync_from_owners(ft__grad_sync *g) {
     const ft__dist *d = g->d;
     if (d->world == 1 || !g->owner) return FT_OK;
-    double t0 = ft__now_s();
+    double t0 = ft__now_mono();
     int rc = FT_OK;
     for (int p = 0; rc == FT_OK && p < g->n_params; p++) {
         ft_param *pp = &g->params[p];
@@ -218,7 +218,7 @@ int ft__params_sync_from_owners(ft__grad_sync *g) {
         rc = d->bcast(d->user, pp->t.data, bytes, g->owner[p]);
         if (d->rank == g->owner[p]) g->comm_bytes += (int64_t)bytes * (d->world - 1);
     }
-    g->comm_s += ft__now_s() - t0;
+    g->comm_s += ft__now_mono() - t0;
     return rc;
 }
 

@@ -32,12 +32,6 @@ double ft__peak_rss_mb(void) {
     return (double)ru.ru_maxrss / 1024.0;
 }
 
-double ft__now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 
 /* global L2 norm of the gradients, deterministic (fixed chunking, ordered sum) */
 double ft__params_grad_norm(const ft_param *params, int n_params) {

@@ -510,7 +510,7 @@ static int step_once(ft_trainer *t, ft_train_step_info *info) {
     int stop = t->stop && *t->stop;
     if (t->world > 1) stop = ft__dist_any(t->dist, stop);
     if (t->interrupted || stop) return interrupt(t);
-    double t0 = ft__now_s(), loss = 0, gn = 0;
+    double t0 = ft__now_mono(), loss = 0, gn = 0;
     float lr = 0;
     int64_t count = 0;
     int orc = optimizer_step(t, &loss, &gn, &lr, &count);
@@ -523,7 +523,7 @@ static int step_once(ft_trainer *t, ft_train_step_info *info) {
     }
     if (orc == FT_ERR_INTERRUPTED) return interrupt(t);   /* --stream: a signal while waiting for input */
     FT_TRY(orc);
-    double dt = ft__now_s() - t0;
+    double dt = ft__now_mono() - t0;
     t->train_time += dt;
     t->rate = (double)count / dt;
     t->last_train = (float)loss;

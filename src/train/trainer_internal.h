@@ -15,6 +15,7 @@
  * Each implementation embeds ft_task as its first member and keeps the fields of ft_task up to date. */
 #ifndef FT_TRAINER_INTERNAL_H
 #define FT_TRAINER_INTERNAL_H
+#include "core/clock.h"
 #include "core/hash.h"
 #include "finetune/data.h"
 #include "finetune/lora.h"
@@ -145,7 +146,6 @@ int  ft__batcher_shard(ft_batcher *b, uint64_t seed, int64_t epoch, int64_t inde
 /* ---- shared helpers (train_util.c) ---- */
 size_t ft__rss_now(void);                       /* resident set size now (bytes; 0 if unknown) */
 double ft__peak_rss_mb(void);
-double ft__now_s(void);                         /* monotonic seconds */
 double ft__params_grad_norm(const ft_param *params, int n_params);   /* deterministic global L2 norm */
 void   ft__params_scale_grads(ft_param *params, int n_params, float s);
 void   ft__fmt_duration(char *buf, size_t cap, double seconds);
