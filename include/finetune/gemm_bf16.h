@@ -48,7 +48,24 @@ void ft_ref_gemm_bf16(float *C, int ldc, const float *A, int lda, int transA, co
                       int M, int N, int K, int accumulate, const float *bias);
 void ft_cpu_gemm_bf16(float *C, int ldc, const float *A, int lda, int transA, const float *B, int ldb, int transB,
                       int M, int N, int K, int accumulate, const float *bias);
-/* bytes of packing workspace ft_cpu_gemm_bf16 allocates for one call of these dimensions */
+/* A B operand that the GEMM asks for by blocks while it packs them, instead of reading it from memory: a
+ * frozen quantized weight (NF4 / int8 rows) is dequantized straight into the packing, with no f32 copy of
+ * the whole weight (the bf16 QLoRA step, ft_cpu_qmatmul_bf16_forward below).
+ *   rows(ctx, dst, ldd, r0, nr, c0, nc): dst[i*ldd + j] = Bs[r0 + i][c0 + j] (f32) for i < nr, j < nc,
+ *   where Bs is B as stored: [K, N] when transB is 0, [N, K] when it is 1.
+ * The GEMM calls it from its OpenMP threads at once, on disjoint blocks, each value once per call; c0 is a
+ * multiple of 64 and nc is a multiple of 64 or reaches the end of the row (whole rows when transB is 0, K
+ * blocks when it is 1), so an NF4 block (64 values of a row) is never split. The result has the bits of
+ * ft_cpu_gemm_bf16 on the materialised B. */
+typedef struct ft_gemm_bf16_src {
+    void (*rows)(const void *ctx, float *dst, size_t ldd, int r0, int nr, int c0, int nc);
+    const void *ctx;
+} ft_gemm_bf16_src;
+void ft_cpu_gemm_bf16_src(float *C, int ldc, const float *A, int lda, int transA, const ft_gemm_bf16_src *B, int transB,
+                          int M, int N, int K, int accumulate, const float *bias);
+
+/* bytes of packing workspace ft_cpu_gemm_bf16 allocates for one call of these dimensions (with a source B,
+ * plus a scratch of NR x 256 (transB) or 2 x N floats per thread for its blocks) */
 size_t ft_gemm_bf16_workspace_bytes(int M, int N, int K);
 
 /* The linear layer in bf16, with the contract of ops.h's matmul_forward / matmul_backward (backend.h):

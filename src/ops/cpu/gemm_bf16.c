@@ -37,6 +37,8 @@
 #endif
 #define MC (8 * MR) /* macro-tile rows (8 micro-rows) */
 #define NC 256  /* macro-tile columns (8 strips) */
+/* ft_gemm_bf16_src promises its callback columns c0 / nc that are multiples of 64 (an NF4 block) */
+_Static_assert(KC % 64 == 0, "K blocks must be whole NF4 blocks (gemm_bf16.h, ft_gemm_bf16_src)");
 
 #define TGT_F __attribute__((target("avx512f,avx512bw,avx512vl")))
 #define TGT_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
@@ -200,14 +202,27 @@ TGT_F static void transpose_words(uint32_t *d, const uint32_t *t, int kpn) {
             _mm512_storeu_si512(d + (size_t)p * NR + j, _mm512_i32gather_epi32(idx, (const void *)(t + (size_t)j * kpn + p), 4));
 }
 
-/* B block k0..k0+kc of op(B) into strips bp[s][p][32] */
-static void pack_b(uint32_t *bp, const float *B, int ldb, int transB, int N, int k0, int kc, uint32_t *tmp, int nat) {
+/* B block k0..k0+kc of op(B) into strips bp[s][p][32]. B is read from memory, or (src != NULL) asked for by
+ * blocks of f32 values written into the thread's scratch f[fn floats] (ft_gemm_bf16_src: a quantized weight
+ * dequantized while it is packed), then packed from there: the same words either way. */
+static void pack_b(uint32_t *bp, const float *B, int ldb, const ft_gemm_bf16_src *src, int transB, int N, int k0, int kc,
+                   uint32_t *tmp, float *fs, size_t fn, int nat) {
     int kpn = (kc + 1) / 2, ns = (N + NR - 1) / NR;
+    float *f = src ? fs + (size_t)omp_get_thread_num() * fn : NULL;
     if (!transB) {
         /* a pair of rows at a time, read from start to end (streams), its words dealt out to the strips */
 #pragma omp for schedule(static)
         for (int p = 0; p < kpn; p++) {
-            const float *r0 = B + (size_t)(k0 + 2 * p) * ldb, *r1 = 2 * p + 1 < kc ? r0 + ldb : NULL;
+            const float *r0, *r1;
+            if (src) { /* rows k0+2p (and k0+2p+1) of B [K, N], whole */
+                int nr = 2 * p + 1 < kc ? 2 : 1;
+                src->rows(src->ctx, f, (size_t)N, k0 + 2 * p, nr, 0, N);
+                r0 = f;
+                r1 = nr == 2 ? f + N : NULL;
+            } else {
+                r0 = B + (size_t)(k0 + 2 * p) * ldb;
+                r1 = 2 * p + 1 < kc ? r0 + ldb : NULL;
+            }
             for (int s = 0; s < ns; s++) {
                 int n0 = s * NR, nn = N - n0 < NR ? N - n0 : NR;
                 uint32_t *d = bp + ((size_t)s * kpn + p) * NR;
@@ -223,8 +238,9 @@ static void pack_b(uint32_t *bp, const float *B, int ldb, int transB, int N, int
         for (int s = 0; s < ns; s++) {
             int n0 = s * NR, nn = N - n0 < NR ? N - n0 : NR;
             uint32_t *d = bp + (size_t)s * kpn * NR;
+            if (src) src->rows(src->ctx, f, (size_t)kc, n0, nn, k0, kc); /* rows n0.. of Bt [N, K], columns k0.. */
             for (int j = 0; j < NR; j++) {
-                if (j < nn) pack_row_words(t + (size_t)j * kpn, B + (size_t)(n0 + j) * ldb + k0, kc, nat);
+                if (j < nn) pack_row_words(t + (size_t)j * kpn, src ? f + (size_t)j * kc : B + (size_t)(n0 + j) * ldb + k0, kc, nat);
                 else memset(t + (size_t)j * kpn, 0, sizeof(uint32_t) * (size_t)kpn);
             }
             transpose_words(d, t, kpn);
@@ -373,23 +389,35 @@ static void init_c(float *C, int ldc, int M, int N, const float *bias) {
     }
 }
 
-void ft_cpu_gemm_bf16(float *C, int ldc, const float *A, int lda, int transA, const float *B, int ldb, int transB,
-                      int M, int N, int K, int accumulate, const float *bias) {
+/* B as one f32 matrix (the scalar fallback): stored [K, N] (transB 0) or [N, K]; NULL when out of memory */
+static float *materialize_b(const ft_gemm_bf16_src *src, int transB, int N, int K) {
+    int rows = transB ? N : K, cols = transB ? K : N;
+    float *b = malloc(sizeof(float) * (size_t)rows * (size_t)cols + 1);
+    if (b) src->rows(src->ctx, b, (size_t)cols, 0, rows, 0, cols);
+    return b;
+}
+
+/* the GEMM with B in memory (src NULL) or produced by src */
+static void gemm(float *C, int ldc, const float *A, int lda, int transA, const float *B, int ldb, const ft_gemm_bf16_src *src,
+                 int transB, int M, int N, int K, int accumulate, const float *bias) {
     if (M <= 0 || N <= 0) return;
     int isa = (int)ft_bf16_isa_get();
-    if (isa == FT_BF16_ISA_SCALAR) {
-        ft_ref_gemm_bf16(C, ldc, A, lda, transA, B, ldb, transB, M, N, K, accumulate, bias);
-        return;
-    }
     if (K <= 0) {
         if (!accumulate) init_c(C, ldc, M, N, bias);
         return;
     }
     int kc0 = K < KC ? K : KC, kpn0 = (kc0 + 1) / 2;
     int Mpad = (M + MR - 1) / MR * MR, Npad = (N + NR - 1) / NR * NR;
-    uint32_t *ap = aligned_alloc(64, ft_gemm_bf16_workspace_bytes(M, N, K) / 64 * 64);
-    if (!ap) { /* out of memory: the reference loop still gives the same bits */
-        ft_ref_gemm_bf16(C, ldc, A, lda, transA, B, ldb, transB, M, N, K, accumulate, bias);
+    /* a source's scratch per thread: a strip of the transposed B (NR x kc) or a pair of rows of B (2 x N) */
+    size_t fn = src ? (transB ? (size_t)NR * (size_t)kc0 : 2 * (size_t)N) + 16 : 0;
+    uint32_t *ap = isa == FT_BF16_ISA_SCALAR ? NULL : aligned_alloc(64, ft_gemm_bf16_workspace_bytes(M, N, K) / 64 * 64);
+    float *fs = src && ap ? malloc(sizeof(float) * fn * (size_t)omp_get_max_threads()) : NULL;
+    if (!ap || (src && !fs)) { /* no AVX-512, or out of memory: the reference loop gives the same bits */
+        free(ap);
+        float *b = src ? materialize_b(src, transB, N, K) : NULL;
+        if (src && b) ft_ref_gemm_bf16(C, ldc, A, lda, transA, b, transB ? K : N, transB, M, N, K, accumulate, bias);
+        else if (!src) ft_ref_gemm_bf16(C, ldc, A, lda, transA, B, ldb, transB, M, N, K, accumulate, bias);
+        free(b);
         return;
     }
     uint32_t *bp = ap + (size_t)Mpad * kpn0, *tmp = bp + (size_t)Npad * kpn0;
@@ -405,7 +433,7 @@ void ft_cpu_gemm_bf16(float *C, int ldc, const float *A, int lda, int transA, co
         for (int k0 = 0; k0 < K; k0 += KC) {
             int kc = K - k0 < KC ? K - k0 : KC, kpn = (kc + 1) / 2, first = k0 == 0 && !accumulate;
             pack_a(ap, A, lda, transA, M, Mpad, k0, kc, nat);
-            pack_b(bp, B, ldb, transB, N, k0, kc, tmp, nat); /* ends with the barrier */
+            pack_b(bp, B, ldb, src, transB, N, k0, kc, tmp, fs, fn, nat); /* ends with the barrier */
 #pragma omp for schedule(dynamic, 1)
             for (int ti = 0; ti < mt * nt; ti++) {
                 int mi = n_major ? ti % mt : ti / nt, ni = n_major ? ti / mt : ti % nt;
@@ -422,7 +450,18 @@ void ft_cpu_gemm_bf16(float *C, int ldc, const float *A, int lda, int transA, co
             }
         }
     }
+    free(fs);
     free(ap);
+}
+
+void ft_cpu_gemm_bf16(float *C, int ldc, const float *A, int lda, int transA, const float *B, int ldb, int transB,
+                      int M, int N, int K, int accumulate, const float *bias) {
+    gemm(C, ldc, A, lda, transA, B, ldb, NULL, transB, M, N, K, accumulate, bias);
+}
+
+void ft_cpu_gemm_bf16_src(float *C, int ldc, const float *A, int lda, int transA, const ft_gemm_bf16_src *B, int transB,
+                          int M, int N, int K, int accumulate, const float *bias) {
+    gemm(C, ldc, A, lda, transA, NULL, 0, B, transB, M, N, K, accumulate, bias);
 }
 
 /* ------------------------------------------------------------------ the linear layer */
