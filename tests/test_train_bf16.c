@@ -4,7 +4,7 @@
  *    ends within 1% of the f32 run's validation loss, and is not the f32 run (the flag took effect);
  *  - the default job (the embedded stories260K on fun-dialogues, 3 epochs) in bf16 reaches the f32 run's
  *    perplexity band: within 3% of it and below 8 (README: "about 32 -> 6");
- *  - LoRA and QLoRA (int8) runs in bf16 end within 1% of their f32 runs;
+ *  - LoRA and QLoRA (int8 and NF4 bases, their matmuls in bf16) runs in bf16 end within 1% of their f32 runs;
  *  - a run started in f32 continues in bf16 (--resume RUN --precision bf16) and back in f32; the
  *    checkpoints and the final model stay f32;
  *  - --dry-run shows the bf16 packing workspace and its predicted peak RSS is within 10% of the run's;
@@ -86,14 +86,16 @@ static void test_gpt2_300_steps_within_1_percent(void **s) {
     assert_true(loss[1] != loss[0]);     /* the bf16 run really ran in bf16 */
 }
 
-/* LoRA (frozen f32 base: its matmuls in bf16, the adapters' in f32) and QLoRA (int8 base: dequantized f32
- * matmuls; the tied LM head in bf16): 80 steps end within 1% of f32's validation loss */
+/* LoRA (frozen f32 base: its matmuls and x A^T in bf16, the adapters' strided products in f32) and QLoRA
+ * (int8 and NF4 bases: their matmuls in bf16 too, dequantized while the GEMM packs them; the tied LM head in
+ * bf16): 80 steps end within 1% of f32's validation loss */
 static void test_lora_qlora_bf16(void **s) {
     (void)s;
     if (!have_bf16() || !ft_fixture_present("train_bf16/gpt2_small/config.json")) skip();
-    const char *methods[2] = {"--method lora --lora-targets all-linear", "--method qlora --quant int8 --lora-targets all-linear"};
+    const char *methods[3] = {"--method lora --lora-targets all-linear", "--method qlora --quant int8 --lora-targets all-linear",
+                              "--method qlora --quant nf4 --lora-targets all-linear"};
     const char *prec[2] = {"f32", "bf16"};
-    for (int m = 0; m < 2; m++) {
+    for (int m = 0; m < 3; m++) {
         double loss[2];
         for (int i = 0; i < 2; i++) {
             char run[256], *out = NULL;

@@ -147,10 +147,13 @@ void  ft_backend_synchronize(const ft_backend *be);
 const ft_backend *ft_backend_ref(void);
 /* The optimised CPU backend: OpenBLAS sgemm, OpenMP on all cores, vectorised loops. */
 const ft_backend *ft_backend_cpu(void);
-/* The CPU backend with the linear layers (matmul_forward / matmul_backward) in bf16: inputs rounded
- * to bf16, f32 accumulation (gemm_bf16.h); everything else (norms, softmax, loss, reductions,
- * optimizer updates, LoRA adapters, quantized bases) exactly as ft_backend_cpu(). Weights, gradients
- * and optimizer state stay f32: the weights are cast while the GEMM packs them. */
+/* The CPU backend with the linear layers in bf16: inputs rounded to bf16, f32 accumulation
+ * (gemm_bf16.h): matmul_forward / matmul_backward over f32 weights (the LoRA adapters' x A^T too), and
+ * qmatmul_forward / qmatmul_backward over QLoRA's NF4 / int8 bases at training batch sizes (dequantized
+ * while the GEMM packs them), and attn_forward / attn_backward (the attention's six products; its softmax
+ * in f32). Everything else (norms, softmax, loss, reductions, optimizer updates, the
+ * adapters' strided matmul_acc products, the quantized matmuls of a few rows) exactly as ft_backend_cpu().
+ * Weights, gradients and optimizer state stay f32: the weights are cast while the GEMM packs them. */
 const ft_backend *ft_backend_cpu_bf16(void);
 /* The table of a training / evaluation precision: "f32" (or NULL / "") -> ft_backend_cpu(), "bf16" ->
  * ft_backend_cpu_bf16(), "auto" -> the one of ft_precision_default(). FT_ERR_INVALID for another name; FT_ERR_UNSUPPORTED, with the way back

@@ -91,6 +91,21 @@ void ft_cpu_attn_bf16_backward(void *ctx, float *dq, float *dk, float *dv, float
                                const struct ft_attn_mask *mask, int B, int T, int NH, int NKV, int HS, float p_drop,
                                unsigned long long seed);
 
+/* QLoRA's frozen base in bf16, with the contract of ops.h's qmatmul_forward / qmatmul_backward (the
+ * qmatmul members of the cpu-bf16 / ref-bf16 tables):
+ *   forward:  out[N,OC] = inp[N,C] @ W^T + bias (assigned);  backward: dinp[N,C] = dout[N,OC] @ W (assigned)
+ * For an NF4 / int8-rows W (dt FT_NF4 / FT_Q8_ROW) and N > FT_QUANT_DIRECT_MAX_N: the bf16 GEMM on the
+ * dequantized W (the same values as ft_nf4_dequantize_ref / ft_q8row_dequantize_ref give, rounded to bf16).
+ * The CPU version dequantizes while it packs (ft_gemm_bf16_src) and does not touch ws; the reference
+ * dequantizes into ws[wsn] (by blocks of rows when it is smaller than OC x C); both give the same bits.
+ * Otherwise (fewer rows: the direct SIMD kernels; FT_BF16 / ggml weights) exactly the f32 table's member. */
+void ft_ref_qmatmul_bf16_forward(void *ctx, float *out, const float *inp, int dt, const void *qw, const float *bias, int N, float *ws,
+                                 size_t wsn);
+void ft_ref_qmatmul_bf16_backward(void *ctx, float *dinp, const float *dout, int dt, const void *qw, int N, float *ws, size_t wsn);
+void ft_cpu_qmatmul_bf16_forward(void *ctx, float *out, const float *inp, int dt, const void *qw, const float *bias, int N, float *ws,
+                                 size_t wsn);
+void ft_cpu_qmatmul_bf16_backward(void *ctx, float *dinp, const float *dout, int dt, const void *qw, int N, float *ws, size_t wsn);
+
 /* Which CPU kernel ft_cpu_gemm_bf16 runs: the best this CPU has, or the one named by FT_BF16_ISA=
  * avx512bf16|avx512f|scalar in the environment (read once), or ft_bf16_isa_set (tests). "scalar" is the
  * reference loop (correct, slow): what a CPU without AVX-512 would get, which is why

@@ -9,10 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FT_BACKEND_TABLE(P, NAME) FT_BACKEND_TABLE_MM(P, NAME, P##matmul_forward, P##matmul_backward, P##attn_forward, P##attn_backward)
-/* a table whose linear layer is MMF / MMB and attention AF / AB (the bf16 tables: their products in bf16,
- * everything else f32) */
-#define FT_BACKEND_TABLE_MM(P, NAME, MMF, MMB, AF, AB) {                        \
+#define FT_BACKEND_TABLE(P, NAME) FT_BACKEND_TABLE_MM(P, NAME, P##matmul_forward, P##matmul_backward, \
+                                                    P##qmatmul_forward, P##qmatmul_backward, P##attn_forward, P##attn_backward)
+/* a table whose linear layer is MMF / MMB over f32 weights and QMF / QMB over quantized ones, and whose
+ * attention is AF / AB (the bf16 tables: their products in bf16, everything else f32) */
+#define FT_BACKEND_TABLE_MM(P, NAME, MMF, MMB, QMF, QMB, AF, AB) {              \
     .name = NAME,                                                               \
     .embedding_forward = P##embedding_forward, .embedding_backward = P##embedding_backward, \
     .layernorm_forward = P##layernorm_forward, .layernorm_backward = P##layernorm_backward, \
@@ -25,7 +26,7 @@
     .attention_cached_forward = P##attention_cached_forward,                                \
     .crossentropy_forward_backward = P##crossentropy_forward_backward,                      \
     .matmul_acc_forward = P##matmul_acc_forward, .matmul_acc_backward = P##matmul_acc_backward, \
-    .qmatmul_forward = P##qmatmul_forward, .qmatmul_backward = P##qmatmul_backward, \
+    .qmatmul_forward = QMF, .qmatmul_backward = QMB,                                        \
     .dropout_forward = P##dropout_forward, .dropout_backward = P##dropout_backward,         \
     .gelu_erf_forward = P##gelu_erf_forward, .gelu_erf_backward = P##gelu_erf_backward,     \
     .tanh_forward = P##tanh_forward, .tanh_backward = P##tanh_backward,                     \
@@ -39,10 +40,13 @@
 
 static const ft_backend g_ref = FT_BACKEND_TABLE(ft_ref_, "ref");
 static const ft_backend g_cpu = FT_BACKEND_TABLE(ft_cpu_, "cpu");
-/* ref-bf16: the reference kernels with the bf16 linear layer (its attention stays the f32 reference) */
+/* ref-bf16: the reference kernels with the bf16 linear layer and quantized base (its attention stays the
+ * f32 reference) */
 static const ft_backend g_ref_bf16 = FT_BACKEND_TABLE_MM(ft_ref_, "ref-bf16", ft_ref_matmul_bf16_forward, ft_ref_matmul_bf16_backward,
+                                                         ft_ref_qmatmul_bf16_forward, ft_ref_qmatmul_bf16_backward,
                                                          ft_ref_attn_forward, ft_ref_attn_backward);
 static const ft_backend g_cpu_bf16 = FT_BACKEND_TABLE_MM(ft_cpu_, "cpu-bf16", ft_cpu_matmul_bf16_forward, ft_cpu_matmul_bf16_backward,
+                                                         ft_cpu_qmatmul_bf16_forward, ft_cpu_qmatmul_bf16_backward,
                                                          ft_cpu_attn_bf16_forward, ft_cpu_attn_bf16_backward);
 
 const ft_backend *ft_backend_ref(void) { return &g_ref; }
