@@ -78,18 +78,55 @@ void ft__lora_module_forward(const ft_backend *be, float *out, int ldo, const fl
     be->matmul_acc_forward(be->ctx, out, ldo, xa, B, N, r, (int)rows, scale);        /* out += scale xa B^T */
 }
 
+/* x[n] *= s (small adapter buffers, host memory as the gradient clipping's ft__params_scale_grads) */
+static void scale_into(float *y, const float *x, size_t n, float s) {
+    for (size_t i = 0; i < n; i++) y[i] = s * x[i];
+}
+
+/* The bf16 tables (--precision bf16) take the adapter products whose sum is long — dxa = scale dout B (over
+ * the module's rows), dB += scale dout^T xa and dA += dxa^T x (over the N tokens) — through their linear
+ * layer's backward (the bf16 GEMM, f32 accumulation: 2-3x less CPU time than the strided sgemm at r = 8,
+ * BENCHMARKS "The LoRA step in bf16"). The products whose sum runs over the rank alone (out += scale xa B^T,
+ * dinp += dxa A: K = r) stay in matmul_acc (f32 sgemm), as does the merge (W += scale B A, f32 exact). That
+ * needs the module's output gradient contiguous (ldo == rows: the whole fused matrix, as GPT-2's c_attn) and
+ * r <= in (xd holds scale xa); otherwise, and with the f32 tables, the f32 products of before. */
+static int bf16_products(const ft_backend *be, int ldo, int64_t rows, int r, int in) {
+    return ldo == rows && r <= in && strcmp(ft_backend_precision(be), "bf16") == 0;
+}
+
 void ft__lora_module_backward(const ft_backend *be, float *dinp, float *dA, float *dB, const float *dout, int ldo,
                               const float *x, const float *A, const float *B, const float *xa, int N, int in, int r,
                               int64_t rows, float scale, float p, uint64_t seed, float *xd, float *dxa, float *dx) {
-    /* dxa = scale dout B;  dB += scale dout^T xa */
-    memset(dxa, 0, sizeof(float) * (size_t)N * r);
-    be->matmul_acc_backward(be->ctx, dxa, dB, dout, ldo, xa, B, N, r, (int)rows, scale);
+    int bf = bf16_products(be, ldo, rows, r, in);
+    if (bf) {
+        /* dxa [N, r] = dout B (assigned), dB [rows, r] += dout^T (scale xa), then dxa *= scale */
+        be->matmul_backward(be->ctx, dxa, NULL, NULL, dout, NULL, B, N, r, (int)rows);
+        if (dB) {
+            scale_into(xd, xa, (size_t)N * r, scale);
+            be->matmul_backward(be->ctx, NULL, dB, NULL, dout, xd, NULL, N, r, (int)rows);
+        }
+        scale_into(dxa, dxa, (size_t)N * r, scale);
+    } else {
+        /* dxa = scale dout B;  dB += scale dout^T xa */
+        memset(dxa, 0, sizeof(float) * (size_t)N * r);
+        be->matmul_acc_backward(be->ctx, dxa, dB, dout, ldo, xa, B, N, r, (int)rows, scale);
+    }
     const float *xx = x;
     if (p > 0) {   /* the forward's mask, regenerated from its seed */
         be->dropout_forward(be->ctx, xd, x, (size_t)N * in, p, seed);
         xx = xd;
     }
     /* dA += dxa^T dropout(x);  d(input) += dropout^T(dxa A) */
+    if (bf) {
+        if (dA) be->matmul_backward(be->ctx, NULL, dA, NULL, dxa, xx, NULL, N, in, r);
+        if (!dinp) return;
+        if (p <= 0) { be->matmul_acc_backward(be->ctx, dinp, NULL, dxa, r, NULL, A, N, in, r, 1.0f); return; }
+        memset(dx, 0, sizeof(float) * (size_t)N * in);
+        be->matmul_acc_backward(be->ctx, dx, NULL, dxa, r, NULL, A, N, in, r, 1.0f);
+        be->dropout_backward(be->ctx, dx, dx, (size_t)N * in, p, seed);
+        be->residual_forward(be->ctx, dinp, dinp, dx, (size_t)N * in);
+        return;
+    }
     if (p <= 0 || !dinp) {
         be->matmul_acc_backward(be->ctx, p > 0 ? NULL : dinp, dA, dxa, r, xx, A, N, in, r, 1.0f);
         return;
