@@ -13,7 +13,8 @@
 #             and memory-bandwidth pressure of the others. OMP_WAIT_POLICY=passive so that idle OpenMP
 #             threads do not spin CPU time into it.
 # Configurations (CONFIGS): qlora-nf4, qlora-int8 (QLoRA r 8 on c_attn over an NF4 / int8 base), lora (LoRA r 8,
-# c_attn, f32 base). Load average is printed before each line: quote it with the numbers.
+# c_attn, f32 base), lora-all (the same on every linear layer; not in the default list). Load average is printed
+# before each line: quote it with the numbers.
 set -eu
 FT=${1:-build/finetune}
 BEFORE=${2:-}
@@ -26,6 +27,7 @@ args_of() {
     qlora-nf4) echo "--method qlora --quant nf4 --lora-r 8 --lora-alpha 16" ;;
     qlora-int8) echo "--method qlora --quant int8 --lora-r 8 --lora-alpha 16" ;;
     lora) echo "--method lora --lora-r 8 --lora-alpha 16" ;;
+    lora-all) echo "--method lora --lora-r 8 --lora-alpha 16 --lora-targets all-linear" ;;
     *) echo "unknown configuration $1" >&2; exit 2 ;;
     esac
 }
