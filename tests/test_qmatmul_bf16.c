@@ -4,7 +4,7 @@
  *    accumulation and bias, on every instruction set this CPU has (the scalar one included), and its
  *    callback sees only disjoint blocks whose columns start at multiples of 64;
  *  - the "cpu-bf16" table's qmatmul members (NF4 and int8 rows) against the "ref-bf16" ones: the SAME BITS,
- *    the reference with a whole-weight workspace and with a small one (blocks of rows); against
+ *    the reference with a whole-weight workspace, a small one (blocks of rows) and one of a single row; against
  *    ft_ref_gemm_bf16 on the dequantized weight; measurably not the f32 table's result (they do round);
  *    within the bf16 bound of the f32 result; at N <= FT_QUANT_DIRECT_MAX_N exactly the f32 member;
  *  - the f32 tables' qmatmul is untouched (cpu f32 = ft_nf4_matmul_forward's bits). */
@@ -136,10 +136,18 @@ static void check_qmatmul(int dt, int N, int OC, int C) {
     cb->qmatmul_forward(cb->ctx, o_cpu, inp, dt, q.qw, bias, N, NULL, 0); /* the CPU path needs no workspace */
     rb->qmatmul_forward(rb->ctx, o_ref, inp, dt, q.qw, bias, N, ws, wsn);
     rb->qmatmul_forward(rb->ctx, o_blk, inp, dt, q.qw, bias, N, ws, small);
+    if (N > FT_QUANT_DIRECT_MAX_N) { /* a workspace of one row: the reference uses its own two-row buffer */
+        rb->qmatmul_forward(rb->ctx, o_exp, inp, dt, q.qw, bias, N, ws, (size_t)C);
+        assert_memory_equal(o_blk, o_exp, sizeof(float) * N * OC);
+    }
     cf->qmatmul_forward(cf->ctx, o_f32, inp, dt, q.qw, bias, N, ws, wsn);
     cb->qmatmul_backward(cb->ctx, d_cpu, dout, dt, q.qw, N, NULL, 0);
     rb->qmatmul_backward(rb->ctx, d_ref, dout, dt, q.qw, N, ws, wsn);
     rb->qmatmul_backward(rb->ctx, d_blk, dout, dt, q.qw, N, ws, small);
+    if (N > FT_QUANT_DIRECT_MAX_N) {
+        rb->qmatmul_backward(rb->ctx, d_exp, dout, dt, q.qw, N, ws, (size_t)C);
+        assert_memory_equal(d_blk, d_exp, sizeof(float) * N * C);
+    }
     cf->qmatmul_backward(cf->ctx, d_f32, dout, dt, q.qw, N, ws, wsn);
 
     if (N > FT_QUANT_DIRECT_MAX_N) {

@@ -4,7 +4,7 @@
  * The CPU version hands the GEMM a source (ft_gemm_bf16_src) that dequantizes the blocks the GEMM packs,
  * straight from the NF4 / int8 codes into a per-thread scratch of a few KiB and on into the bf16 pair
  * words: no f32 copy of the weight is made and the workspace (ws) is not used. The reference dequantizes
- * the weight with the scalar _ref routine into ws (by blocks of rows when ws is smaller) and runs
+ * the weight with the scalar _ref routine into ws (by even blocks of rows when ws is smaller) and runs
  * ft_ref_gemm_bf16; the dequantized values are the same bits (quant.h: the SIMD dequantization is
  * bit-identical to _ref), so the two give the same bits.
  *
@@ -17,6 +17,7 @@
 #include "finetune/quant.h"
 #include "finetune/tensor.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* the bf16 GEMM takes it: an NF4 / int8 base at a training batch */
@@ -55,10 +56,16 @@ static void deq_rows_ref(float *w, int dt, const void *qw, int r0, int nr, int O
     }
 }
 
-/* rows of W per block when ws cannot hold all of it: even (a bf16 pair never straddles two blocks) */
-static int block_rows(size_t wsn, int C) {
-    int rows = (int)(wsn / (size_t)C);
-    return rows >= 2 ? rows / 2 * 2 : rows;
+/* rows of W per block when ws cannot hold all of it: even (a bf16 pair never straddles two blocks), at least
+ * 2: a workspace under two rows is replaced by a buffer of two (*own, freed by the caller; NULL when out of
+ * memory: 0 rows) */
+static int block_rows(float **ws, size_t wsn, int OC, int C, float **own) {
+    *own = NULL;
+    if (wsn >= (size_t)OC * C) return OC;
+    int rows = (int)(wsn / (size_t)C) / 2 * 2;
+    if (rows >= 2) return rows;
+    *ws = *own = malloc(sizeof(float) * 2 * (size_t)C);
+    return *own ? 2 : 0;
 }
 
 void ft_ref_qmatmul_bf16_forward(void *ctx, float *out, const float *inp, int dt, const void *qw, const float *bias, int N, float *ws,
@@ -66,26 +73,30 @@ void ft_ref_qmatmul_bf16_forward(void *ctx, float *out, const float *inp, int dt
     if (!bf16_path(dt, N)) { ft_ref_qmatmul_forward(ctx, out, inp, dt, qw, bias, N, ws, wsn); return; }
     int OC, C;
     q_shape(dt, qw, &OC, &C);
-    int rows = wsn >= (size_t)OC * C ? OC : block_rows(wsn, C);
+    float *own;
+    int rows = block_rows(&ws, wsn, OC, C, &own);
     /* by blocks of W's rows = of out's columns: each output still sums over all of C, in the GEMM's order */
     for (int r0 = 0; r0 < OC && rows > 0; r0 += rows) {
         int nr = OC - r0 < rows ? OC - r0 : rows;
         deq_rows_ref(ws, dt, qw, r0, nr, OC, C);
         ft_ref_gemm_bf16(out + r0, OC, inp, C, 0, ws, C, 1, N, nr, C, 0, bias ? bias + r0 : NULL);
     }
+    free(own);
 }
 
 void ft_ref_qmatmul_bf16_backward(void *ctx, float *dinp, const float *dout, int dt, const void *qw, int N, float *ws, size_t wsn) {
     if (!bf16_path(dt, N)) { ft_ref_qmatmul_backward(ctx, dinp, dout, dt, qw, N, ws, wsn); return; }
     int OC, C;
     q_shape(dt, qw, &OC, &C);
-    int rows = wsn >= (size_t)OC * C ? OC : block_rows(wsn, C);
+    float *own;
+    int rows = block_rows(&ws, wsn, OC, C, &own);
     /* dinp = dout W: W's rows are the sum index; even blocks of them continue the sum in the same pair order */
     for (int r0 = 0; r0 < OC && rows > 0; r0 += rows) {
         int nr = OC - r0 < rows ? OC - r0 : rows;
         deq_rows_ref(ws, dt, qw, r0, nr, OC, C);
         ft_ref_gemm_bf16(dinp, C, dout + r0, OC, 0, ws, C, 0, N, C, nr, r0 > 0, NULL);
     }
+    free(own);
 }
 
 /* ------------------------------------------------------------ CPU: dequantized while packed */
