@@ -7,7 +7,9 @@
  *    the reference with a whole-weight workspace, a small one (blocks of rows) and one of a single row; against
  *    ft_ref_gemm_bf16 on the dequantized weight; measurably not the f32 table's result (they do round);
  *    within the bf16 bound of the f32 result; at N <= FT_QUANT_DIRECT_MAX_N exactly the f32 member;
- *  - the f32 tables' qmatmul is untouched (cpu f32 = ft_nf4_matmul_forward's bits). */
+ *  - the f32 tables' qmatmul is untouched (cpu f32 = ft_nf4_matmul_forward's bits);
+ *  - the f32 reference (ft_ref_qmatmul_*) with a workspace of blocks of rows, and with one under a single row
+ *    (it used to loop forever there; now a row buffer of its own), equals it with the whole-weight workspace. */
 #include "testutil.h"
 
 #include "finetune/backend.h"
@@ -229,12 +231,53 @@ static void test_qmatmul_threads(void **state) {
     free(w); free(inp); free(o1); free(o2);
 }
 
+/* the f32 reference by blocks: the same sums in the same order, so the same bits as the whole-weight path */
+static void test_qmatmul_ref_small_ws(void **state) {
+    (void)state;
+    const int N = 5, OC = 37, C = 128;
+    for (int dt = 0; dt < 2; dt++) {
+        int t = dt ? FT_Q8_ROW : FT_NF4;
+        ft_rng r;
+        ft_rng_seed(&r, 71 + (uint64_t)dt);
+        float *w = randv(&r, (size_t)OC * C, 0.05f), *inp = randv(&r, (size_t)N * C, 1), *dout = randv(&r, (size_t)N * OC, 1);
+        float *bias = randv(&r, (size_t)OC, 1);
+        qweight q;
+        qweight_make(&q, t, w, OC, C);
+        float *ws = malloc(sizeof(float) * (size_t)OC * C);
+        float *o_full = malloc(sizeof(float) * N * OC), *o_blk = malloc(sizeof(float) * N * OC), *o_tiny = malloc(sizeof(float) * N * OC);
+        float *d_full = malloc(sizeof(float) * N * C), *d_blk = malloc(sizeof(float) * N * C), *d_tiny = malloc(sizeof(float) * N * C);
+        ft_ref_qmatmul_forward(NULL, o_full, inp, t, q.qw, bias, N, ws, (size_t)OC * C);
+        ft_ref_qmatmul_forward(NULL, o_blk, inp, t, q.qw, bias, N, ws, (size_t)5 * C);
+        ft_ref_qmatmul_forward(NULL, o_tiny, inp, t, q.qw, bias, N, ws, (size_t)C - 1); /* under one row */
+        ft_ref_qmatmul_forward(NULL, o_tiny, inp, t, q.qw, bias, N, NULL, 0);           /* none at all */
+        ft_ref_qmatmul_backward(NULL, d_full, dout, t, q.qw, N, ws, (size_t)OC * C);
+        ft_ref_qmatmul_backward(NULL, d_blk, dout, t, q.qw, N, ws, (size_t)5 * C);
+        ft_ref_qmatmul_backward(NULL, d_tiny, dout, t, q.qw, N, NULL, 0);
+        /* blocks: out's elements are each one sum (same bits); dinp sums the blocks' partial sums (within rounding) */
+        assert_memory_equal(o_full, o_blk, sizeof(float) * N * OC);
+        assert_memory_equal(o_full, o_tiny, sizeof(float) * N * OC);
+        double worst = 0;
+        for (int i = 0; i < N * C; i++) {
+            double e1 = fabs(d_blk[i] - d_full[i]), e2 = fabs(d_tiny[i] - d_full[i]);
+            if (e1 > worst) worst = e1;
+            if (e2 > worst) worst = e2;
+        }
+        printf("  f32 reference %s [%d x %d]: workspace of 5 rows / none = whole weight (out: same bits; dinp: max |diff| %.3g)\n",
+               dt ? "int8" : "nf4", OC, C, worst);
+        assert_true(worst <= 1e-5);
+        free(o_full); free(o_blk); free(o_tiny); free(d_full); free(d_blk); free(d_tiny);
+        free(ws); free(w); free(inp); free(dout); free(bias);
+        qweight_free(&q);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_src_gemm),
         cmocka_unit_test(test_qmatmul_nf4),
         cmocka_unit_test(test_qmatmul_int8),
         cmocka_unit_test(test_qmatmul_threads),
+        cmocka_unit_test(test_qmatmul_ref_small_ws),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

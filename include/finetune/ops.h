@@ -204,7 +204,8 @@ FT_UPDATE_OPS_DECLARE(ft_cpu_)
  * ft_ggml_tensor (dt FT_Q8_0 / FT_Q4_0 / FT_Q4_K, ggml_quant.h), or bf16 weights for generation: an
  * ft_bf16_tensor (dt FT_BF16, bf16.h; its references need no workspace). out[N,OC] = inp @ W^T (+ bias), assigned;
  * dinp[N,C] = dout @ W, assigned (no weight gradient: the base is frozen). ws: workspace of wsn floats,
- * at least OC*C for the reference versions (they dequantize W, then run the plain loops). */
+ * OC*C for the fast path of the reference versions (they dequantize W, then run the plain loops); a smaller
+ * one makes them work by blocks of rows (under one row: a row buffer of their own). */
 #define FT_QOPS_DECLARE(P) \
 void P##qmatmul_forward(void *ctx, float *out, const float *inp, int dt, const void *qw, const float *bias, int N, float *ws, size_t wsn); \
 void P##qmatmul_backward(void *ctx, float *dinp, const float *dout, int dt, const void *qw, int N, float *ws, size_t wsn);

@@ -8,6 +8,8 @@
 #include "finetune/quant.h"
 #include "finetune/tensor.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int is_ggml(int dt) { return dt == FT_Q8_0 || dt == FT_Q4_0 || dt == FT_Q4_K; }
@@ -35,6 +37,22 @@ static void dequant_rows(float *w, int dt, const void *qw, int r0, int nr, int C
     else ft_q8row_dequantize_tile(w, (size_t)C, (const ft_q8row_tensor *)qw, r0, nr, 0, C);
 }
 
+/* rows of W per block when ws cannot hold all of it: wsn / C, or, for a workspace under one row (which used to
+ * loop forever), a one-row buffer of its own (*own, freed by the caller). 0 when that allocation fails: the
+ * caller then fills its output with NaN, which the trainer reports as a non-finite loss, as this void contract
+ * has no status to return. */
+static int block_rows(float **ws, size_t wsn, int C, float **own) {
+    *own = NULL;
+    int rows = (int)(wsn / (size_t)C);
+    if (rows >= 1) return rows;
+    *ws = *own = malloc(sizeof(float) * (size_t)C);
+    return *own ? 1 : 0;
+}
+
+static void fill_nan(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = NAN;
+}
+
 void ft_ref_qmatmul_forward(void *ctx, float *out, const float *inp, int dt, const void *qw, const float *bias, int N, float *ws, size_t wsn) {
     if (dt == FT_BF16) { ft_bf16_matmul_forward_ref(out, inp, (const ft_bf16_tensor *)qw, bias, N); return; }
     int OC, C;
@@ -45,7 +63,9 @@ void ft_ref_qmatmul_forward(void *ctx, float *out, const float *inp, int dt, con
         return;
     }
     /* a weight bigger than the workspace: by blocks of rows (output columns) */
-    int rows = (int)(wsn / (size_t)C);
+    float *own;
+    int rows = block_rows(&ws, wsn, C, &own);
+    if (rows == 0) { fill_nan(out, (size_t)N * OC); return; }
     for (int r0 = 0; r0 < OC; r0 += rows) {
         int nr = OC - r0 < rows ? OC - r0 : rows;
         dequant_rows(ws, dt, qw, r0, nr, C);
@@ -56,6 +76,7 @@ void ft_ref_qmatmul_forward(void *ctx, float *out, const float *inp, int dt, con
                 out[(size_t)n * OC + r0 + o] = (float)s;
             }
     }
+    free(own);
 }
 
 void ft_ref_qmatmul_backward(void *ctx, float *dinp, const float *dout, int dt, const void *qw, int N, float *ws, size_t wsn) {
@@ -67,7 +88,9 @@ void ft_ref_qmatmul_backward(void *ctx, float *dinp, const float *dout, int dt, 
         ft_ref_matmul_backward(ctx, dinp, NULL, NULL, dout, NULL, ws, N, C, OC);
         return;
     }
-    int rows = (int)(wsn / (size_t)C);
+    float *own;
+    int rows = block_rows(&ws, wsn, C, &own);
+    if (rows == 0) { fill_nan(dinp, (size_t)N * C); return; }
     memset(dinp, 0, sizeof(float) * (size_t)N * C);
     for (int r0 = 0; r0 < OC; r0 += rows) {
         int nr = OC - r0 < rows ? OC - r0 : rows;
@@ -79,6 +102,7 @@ void ft_ref_qmatmul_backward(void *ctx, float *dinp, const float *dout, int dt, 
                 dinp[(size_t)n * C + c] += (float)s;
             }
     }
+    free(own);
 }
 
 void ft_cpu_qmatmul_forward(void *ctx, float *out, const float *inp, int dt, const void *qw, const float *bias, int N, float *ws, size_t wsn) {
