@@ -4,7 +4,8 @@
  *   default_sweep_runs   4 trials on the embedded stories260K and a bundled dialogue set: every trial finishes
  *                        with a finite validation loss, the stored config is TPE over lr (full-fine-tuning range)
  *                        with ASHA over epochs 1..3, at least one configuration reaches the full budget, and the
- *                        summary names the best trial's model directory, which exists
+ *                        summary names the best trial's model directory, which exists; the progress lines'
+ *                        "best" counts only full-budget trials
  *   lora_range           --method lora moves the lr range to 5e-5..5e-3 (checked in the stored config)
  *   default_errors       --model without --data, an unknown --method, and --config with --model give clear errors */
 #include "testutil.h"
@@ -56,6 +57,10 @@ static void default_sweep_runs(void **state) {
     /* the config it used is printed, and the summary ends with the best model's directory */
     assert_non_null(strstr(out, "the default sweep"));
     assert_non_null(strstr(out, "tpe, minimize, asha over epochs 1..3"));
+    /* the progress lines' "best" is among full-budget trials only: the first trial is a 1-epoch probe */
+    assert_non_null(strstr(out, "trial 0/4 (config 0, rung 0, budget 1) value "));
+    assert_non_null(strstr(out, "(none at the full budget yet)"));
+    assert_non_null(strstr(out, "(best at the full budget "));
     const char *bm = strstr(out, "best trial's model: ");
     assert_non_null(bm);
     char best[600];

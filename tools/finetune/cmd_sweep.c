@@ -28,7 +28,7 @@ static const char *k_sched[] = {"none", "successive-halving", "hyperband", "asha
 typedef struct progress {
     int    total;      /* budget.trials or 0 */
     int    seen;
-    double best;       /* best loss so far among full-budget trials */
+    double best;       /* best loss so far among full-budget trials (every trial without a scheduler) */
 } progress;
 
 static void print_params(FILE *f, const ft_hpo_spec *s, const double *x) {
@@ -42,12 +42,20 @@ static void on_trial(void *ud, const ft_hpo_spec *s, const ft_hpo_trial *t) {
     progress *pg = ud;
     pg->seen++;
     double loss = t->status == FT_HPO_FINISHED ? (s->maximize ? -t->value : t->value) : INFINITY;
-    if (loss < pg->best) pg->best = loss;
+    /* with a scheduler, "best" is among the trials at the full budget (as the summary's): a low-fidelity value
+     * is a probe, not an answer of the sweep */
+    int full = s->sched == FT_HPO_SCHED_NONE || t->budget >= s->max_resource * (1 - 1e-9);
+    if (full && loss < pg->best) pg->best = loss;
     fprintf(stderr, "sweep %s: trial %d", s->name, t->idx);
     if (pg->total) fprintf(stderr, "/%d", pg->total);
     if (s->sched != FT_HPO_SCHED_NONE) fprintf(stderr, " (config %d, rung %d, budget %g)", t->config, t->rung, t->budget);
-    if (t->status == FT_HPO_FINISHED) fprintf(stderr, " value %.6g (best %.6g):", t->value, s->maximize ? -pg->best : pg->best);
-    else fprintf(stderr, " failed:");
+    if (t->status == FT_HPO_FINISHED) {
+        if (isfinite(pg->best)) fprintf(stderr, " value %.6g (best%s %.6g):", t->value, s->sched != FT_HPO_SCHED_NONE ? " at the full budget" : "",
+                                        s->maximize ? -pg->best : pg->best);
+        else fprintf(stderr, " value %.6g (none at the full budget yet):", t->value);
+    } else {
+        fprintf(stderr, " failed:");
+    }
     print_params(stderr, s, t->x);
     fputc('\n', stderr);
 }
