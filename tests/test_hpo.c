@@ -211,11 +211,6 @@ static int run_engine(const ft_hpo_spec *s, double (*f)(const ft_hpo_spec *, con
     return n;
 }
 
-static void free_trials(ft_hpo_trial *t, int n) {
-    for (int i = 0; i < n; i++) ft_hpo_trial_free(&t[i]);
-    free(t);
-}
-
 static const char *k_bowl_params = "\"params\": {\"a\": {\"type\": \"uniform\", \"low\": -1, \"high\": 1},"
                                    " \"b\": {\"type\": \"uniform\", \"low\": -1, \"high\": 1}}";
 
@@ -262,7 +257,7 @@ static void hyperband_engine(void **state) {
     assert_int_equal(n, expect);  /* 206 evaluations in one pass */
     check_promotions(s, t, n, 3);
     printf("  hyperband R=81 eta=3: %d trials, best %.4f\n", n, t[ft_hpo_best(s, t, n)].value);
-    free_trials(t, n);
+    ft_hpo_trials_free(t, n);
     ft_hpo_spec_free(s);
 }
 
@@ -279,7 +274,7 @@ static void sh_asha_engine(void **state) {
     for (int i = 0; i < n; i++) { per[t[i].rung]++; assert_true(fabs(t[i].budget - 2 * pow(3, t[i].rung)) < 1e-9); }
     assert_int_equal(per[0], 9); assert_int_equal(per[1], 3); assert_int_equal(per[2], 1);
     check_promotions(s, t, n, 3);
-    free_trials(t, n);
+    ft_hpo_trials_free(t, n);
     ft_hpo_spec_free(s);
 
     snprintf(json, sizeof json, "{\"strategy\": \"random\", \"seed\": 5, \"budget\": {\"trials\": 60}, %s, \"scheduler\": "
@@ -300,7 +295,7 @@ static void sh_asha_engine(void **state) {
     }
     printf("  asha: rungs %d / %d / %d trials\n", rungs[0], rungs[1], rungs[2]);
     assert_true(rungs[1] > 0 && rungs[2] > 0 && rungs[0] > rungs[1] && rungs[1] > rungs[2]);
-    free_trials(t, n);
+    ft_hpo_trials_free(t, n);
     ft_hpo_spec_free(s);
 }
 
@@ -320,7 +315,7 @@ static void grid_and_random(void **state) {
     assert_string_equal(js, "{\"lr\": 0.01, \"bs\": 10, \"opt\": \"sgd\"}");
     assert_string_equal(args, " --lr '0.01' --bs '10' --opt 'sgd'");
     free(js); free(args);
-    free_trials(t, n);
+    ft_hpo_trials_free(t, n);
     ft_hpo_spec_free(s);
 
     /* random: same seed, same decisions; another seed, other decisions; every value in range */
@@ -346,7 +341,7 @@ static void grid_and_random(void **state) {
     }
     assert_int_equal(same, 0);
     assert_true(small > 12 && small < 38);
-    free_trials(a, na); free_trials(b, nb); free_trials(c, nc);
+    ft_hpo_trials_free(a, na); ft_hpo_trials_free(b, nb); ft_hpo_trials_free(c, nc);
     ft_hpo_spec_free(s1); ft_hpo_spec_free(s2);
 }
 
@@ -366,7 +361,7 @@ static void tpe_beats_random(void **state) {
             ft_hpo_trial *t;
             int n = run_engine(s, bowl, &t);
             best[st][seed] = t[ft_hpo_best(s, t, n)].value;
-            free_trials(t, n);
+            ft_hpo_trials_free(t, n);
             ft_hpo_spec_free(s);
         }
     qsort(best[0], SEEDS, sizeof(double), cmp_d);
@@ -394,7 +389,7 @@ static void bayes_finds_branin(void **state) {
         double b = t[ft_hpo_best(s, t, n)].value;
         printf("  bayes on Branin, seed %d: best %.5f after %d trials\n", seed, b, n);
         hits += b < 0.397887 + 0.05;
-        free_trials(t, n);
+        ft_hpo_trials_free(t, n);
         ft_hpo_spec_free(s);
     }
     assert_true(hits >= 2);
@@ -463,24 +458,14 @@ static const char *objective_script(void) {
     return path;
 }
 
-static void load(const char *db_path, const char *name, ft_hpo_spec **s, ft_hpo_trial **t, int *n) {
-    ft_hpo_db *db;
-    assert_int_equal(ft_hpo_db_open(db_path, &db), FT_OK);
-    int rc = ft_hpo_sweep_load(db, name, s, t, n);
-    if (rc < 0) print_error("load %s: %s\n", name, ft_last_error());
-    assert_int_equal(rc, FT_OK);
-    assert_true(ft_hpo_db_check(db));
-    ft_hpo_db_close(db);
-}
-
 /* trials of two databases' sweep "resume" agree (parameters, values, config, rung, budget) */
 static void compare_sweeps(const char *tag, const char *a_db, const char *b_db, int expect_n) {
     ft_hpo_spec *s;
     ft_hpo_trial *ta, *tb;
     int na, nb;
-    load(a_db, "resume", &s, &ta, &na);
+    ft_test_hpo_load(a_db, "resume", &s, &ta, &na);
     ft_hpo_spec_free(s);
-    load(b_db, "resume", &s, &tb, &nb);
+    ft_test_hpo_load(b_db, "resume", &s, &tb, &nb);
     assert_int_equal(na, expect_n);
     assert_int_equal(nb, na);
     for (int i = 0; i < na; i++) {
@@ -492,8 +477,8 @@ static void compare_sweeps(const char *tag, const char *a_db, const char *b_db, 
         }
         assert_int_equal(tb[i].status, FT_HPO_FINISHED);
     }
-    free_trials(ta, na);
-    free_trials(tb, nb);
+    ft_hpo_trials_free(ta, na);
+    ft_hpo_trials_free(tb, nb);
     ft_hpo_spec_free(s);
 }
 
@@ -520,12 +505,12 @@ static void resume_case(const char *tag, const char *json_body, const char *jobs
     ft_hpo_spec *s;
     ft_hpo_trial *tb;
     int nb;
-    load(b_db, "resume", &s, &tb, &nb);
+    ft_test_hpo_load(b_db, "resume", &s, &tb, &nb);
     int ended = 0;
     for (int i = 0; i < nb; i++) ended += tb[i].status == FT_HPO_FINISHED;
     printf("  %s: killed with %d trials recorded (%d finished)\n", tag, nb, ended);
     assert_true(nb >= kill_at && nb < expect_n);
-    free_trials(tb, nb);
+    ft_hpo_trials_free(tb, nb);
     ft_hpo_spec_free(s);
     /* resumed twice: by name (stored config), then once more, which has nothing left to do */
     rc = ft_test_finetune(&out, "sweep --resume resume --objective-cmd %s --db %s --quiet --no-report", obj, b_db);
@@ -583,7 +568,7 @@ static void resume_after_kill9(void **state) {
         int n;
         char db[600];
         snprintf(db, sizeof db, "%s/%s_b.db", g_tmp, k ? "sh_cont" : "hb_cont_j2");
-        load(db, "resume", &s, &t, &n);
+        ft_test_hpo_load(db, "resume", &s, &t, &n);
         int continued = 0;
         for (int i = 0; i < n; i++) {
             if (t[i].rung == 0) { assert_int_equal(t[i].parent, -1); assert_true(t[i].cost == t[i].budget); continue; }
@@ -593,7 +578,7 @@ static void resume_after_kill9(void **state) {
             continued++;
         }
         assert_true(continued >= 4);   /* hyperband: 5 of 26; successive halving (9, 3, 1): 4 of 13 */
-        free_trials(t, n);
+        ft_hpo_trials_free(t, n);
         ft_hpo_spec_free(s);
     }
 }
@@ -803,7 +788,7 @@ static void train_trials(void **state) {
         cJSON_Delete(c);
     }
     assert_true(t[0].value != t[1].value);
-    free_trials(t, n);
+    ft_hpo_trials_free(t, n);
     ft_hpo_spec_free(s);
 }
 

@@ -145,18 +145,8 @@ static void stop_and_resume_exact(void **state) {
     free(out);
 }
 
-static void load(const char *db_path, const char *name, ft_hpo_spec **s, ft_hpo_trial **t, int *n) {
-    ft_hpo_db *db;
-    assert_int_equal(ft_hpo_db_open(db_path, &db), FT_OK);
-    int rc = ft_hpo_sweep_load(db, name, s, t, n);
-    if (rc < 0) print_error("load %s: %s\n", name, ft_last_error());
-    assert_int_equal(rc, FT_OK);
-    ft_hpo_db_close(db);
-}
-
 static void free_all(ft_hpo_spec *s, ft_hpo_trial *t, int n) {
-    for (int i = 0; i < n; i++) ft_hpo_trial_free(&t[i]);
-    free(t);
+    ft_hpo_trials_free(t, n);
     ft_hpo_spec_free(s);
 }
 
@@ -188,7 +178,7 @@ static void sweep_continues(void **state) {
     ft_hpo_spec *s;
     ft_hpo_trial *t;
     int n;
-    load(db, "cont", &s, &t, &n);
+    ft_test_hpo_load(db, "cont", &s, &t, &n);
     assert_true(s->continue_trials);   /* the default with "train" and the epochs fidelity */
     assert_int_equal(n, 6);
     double cost = 0;
@@ -249,7 +239,7 @@ static void sweep_continues(void **state) {
     assert_int_equal(ft_test_finetune(&out, "sweep --config %s --db %s --no-report --quiet", cfg, db), 0);
     assert_non_null(strstr(out, "compute: 12 epochs trained\n"));
     free(out);
-    load(db, "scratch", &s, &t, &n);
+    ft_test_hpo_load(db, "scratch", &s, &t, &n);
     assert_int_equal(n, 6);
     cost = 0;
     for (int i = 0; i < n; i++) {
@@ -264,7 +254,7 @@ static void sweep_continues(void **state) {
     ft_hpo_spec *sc;
     ft_hpo_trial *tc;
     int nc;
-    load(db, "cont", &sc, &tc, &nc);
+    ft_test_hpo_load(db, "cont", &sc, &tc, &nc);
     int differ = 0;
     for (int i = 0; i < n; i++) {
         if (i == 3) continue;   /* the promoted configuration may differ */
@@ -308,7 +298,7 @@ static void missing_parent_checkpoint(void **state) {
     ft_hpo_spec *s;
     ft_hpo_trial *t;
     int n;
-    load(db, "cont", &s, &t, &n);
+    ft_test_hpo_load(db, "cont", &s, &t, &n);
     assert_int_equal(n, 6);
     assert_int_equal(t[3].parent, -1);
     assert_true(t[3].cost == 3.0);
@@ -318,7 +308,7 @@ static void missing_parent_checkpoint(void **state) {
     int n2;
     char db2[600];
     snprintf(db2, sizeof db2, "%s/cont/f.db", g_tmp);
-    load(db2, "cont", &s2, &t2, &n2);
+    ft_test_hpo_load(db2, "cont", &s2, &t2, &n2);
     assert_int_equal(n2, 6);
     for (int i = 0; i < n; i++) assert_true(t[i].value == t2[i].value);
     free_all(s2, t2, n2);
@@ -386,7 +376,7 @@ static void kill9_resume(void **state) {
     ft_hpo_spec *s;
     ft_hpo_trial *ta, *tb;
     int na, nb;
-    load(b_db, "k", &s, &tb, &nb);
+    ft_test_hpo_load(b_db, "k", &s, &tb, &nb);
     int ended = 0;
     for (int i = 0; i < nb; i++) ended += tb[i].status == FT_HPO_FINISHED;
     printf("  killed with %d trials recorded (%d finished)%s\n", nb, ended, exited ? " -- the sweep had ended before the kill" : "");
@@ -394,9 +384,9 @@ static void kill9_resume(void **state) {
     free_all(s, tb, nb);
     assert_int_equal(ft_test_finetune(&out, "sweep --resume k --db %s --no-report --quiet", b_db), 0);
     free(out);
-    load(a_db, "k", &s, &ta, &na);
+    ft_test_hpo_load(a_db, "k", &s, &ta, &na);
     ft_hpo_spec_free(s);
-    load(b_db, "k", &s, &tb, &nb);
+    ft_test_hpo_load(b_db, "k", &s, &tb, &nb);
     assert_int_equal(na, 12);
     assert_int_equal(nb, na);
     int continued = 0;
@@ -412,8 +402,7 @@ static void kill9_resume(void **state) {
     }
     printf("  %d of %d trials continued a parent's checkpoint\n", continued, na);
     assert_true(continued >= 2);
-    for (int i = 0; i < na; i++) { ft_hpo_trial_free(&ta[i]); }
-    free(ta);
+    ft_hpo_trials_free(ta, na);
     free_all(s, tb, nb);
 }
 

@@ -35,18 +35,6 @@ static int teardown(void **state) {
 static const char *k_model = "models/stories260K";
 static const char *k_data = "data/fundialogues/basketball_coach.json";
 
-static void load(const char *db_path, const char *name, ft_hpo_spec **s, ft_hpo_trial **t, int *n) {
-    ft_hpo_db *h;
-    assert_int_equal(ft_hpo_db_open(db_path, &h), FT_OK);
-    assert_int_equal(ft_hpo_sweep_load(h, name, s, t, n), FT_OK);
-    ft_hpo_db_close(h);
-}
-
-static void free_trials(ft_hpo_trial *t, int n) {
-    for (int i = 0; i < n; i++) ft_hpo_trial_free(&t[i]);
-    free(t);
-}
-
 static void default_sweep_runs(void **state) {
     (void)state;
     char db[512], *out;
@@ -74,7 +62,7 @@ static void default_sweep_runs(void **state) {
     ft_hpo_spec *s;
     ft_hpo_trial *t;
     int n;
-    load(db, "d1", &s, &t, &n);
+    ft_test_hpo_load(db, "d1", &s, &t, &n);
     assert_int_equal(s->strategy, FT_HPO_TPE);
     assert_int_equal(s->sched, FT_HPO_SCHED_ASHA);
     assert_string_equal(s->fidelity, "epochs");
@@ -102,7 +90,7 @@ static void default_sweep_runs(void **state) {
         full += t[i].budget == 3;
     }
     assert_true(full >= 1);
-    free_trials(t, n);
+    ft_hpo_trials_free(t, n);
     ft_hpo_spec_free(s);
 }
 
@@ -118,12 +106,12 @@ static void lora_range(void **state) {
     ft_hpo_spec *s;
     ft_hpo_trial *t;
     int n;
-    load(db, "d2", &s, &t, &n);
+    ft_test_hpo_load(db, "d2", &s, &t, &n);
     assert_true(s->params[0].low == 5e-5 && s->params[0].high == 5e-3);
     assert_int_equal(s->sched, FT_HPO_SCHED_NONE);
     assert_int_equal(n, 1);
     assert_int_equal(t[0].status, FT_HPO_FINISHED);
-    free_trials(t, n);
+    ft_hpo_trials_free(t, n);
     ft_hpo_spec_free(s);
 }
 

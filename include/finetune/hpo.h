@@ -41,7 +41,7 @@
  *         if (rc != FT_HPO_RUN) break;
  *         t[n].value = f(t[n].x); t[n].status = FT_HPO_FINISHED; n++;
  *     }
- *     ... ft_hpo_trial_free(&t[i]) for each, ft_hpo_spec_free(s);
+ *     ft_hpo_trials_free(t, n); ft_hpo_spec_free(s);
  *
  * Ownership: ft_hpo_spec_parse returns a spec the caller frees with ft_hpo_spec_free; a trial owns its x
  * array (ft_hpo_trial_free). ft_hpo_db is an opened SQLite database (ft_hpo_db_close).
@@ -151,6 +151,8 @@ enum { FT_HPO_DONE = 0, FT_HPO_RUN = 1, FT_HPO_WAIT = 2 };
  * Wall time is the caller's business. */
 int  ft_hpo_next(const ft_hpo_spec *s, const ft_hpo_trial *trials, int n, int jobs, ft_hpo_trial *out);
 void ft_hpo_trial_free(ft_hpo_trial *t);
+/* ft_hpo_trial_free on each of t[0..n) and free(t): the arrays ft_hpo_sweep_load returns. NULL is fine. */
+void ft_hpo_trials_free(ft_hpo_trial *t, int n);
 /* A configuration's parameters as a JSON object {"name": value, ...} (malloc'd text, caller frees); NULL
  * on allocation failure. */
 char *ft_hpo_params_json(const ft_hpo_spec *s, const double *x);
@@ -240,8 +242,8 @@ typedef struct ft_hpo_run_opts {
  * FT_ERR_INTERRUPTED is returned, the sweep stays resumable. */
 int  ft_hpo_sweep_run(ft_hpo_db *db, const ft_hpo_spec *s, const ft_hpo_run_opts *opts);
 
-/* Loads a sweep: its spec (caller frees) and trials[*n] (caller frees each with ft_hpo_trial_free and the
- * array with free). name NULL: the newest sweep. */
+/* Loads a sweep: its spec (caller frees) and trials[*n] (caller frees with ft_hpo_trials_free). name NULL:
+ * the newest sweep. */
 int  ft_hpo_sweep_load(ft_hpo_db *db, const char *name, ft_hpo_spec **spec, ft_hpo_trial **trials, int *n);
 
 /* Index of the best finished trial at the highest budget any finished trial reached (-1 if none). */

@@ -25,6 +25,11 @@ void ft_hpo_trial_free(ft_hpo_trial *t) {
     t->x = NULL;
 }
 
+void ft_hpo_trials_free(ft_hpo_trial *t, int n) {
+    for (int i = 0; t && i < n; i++) ft_hpo_trial_free(&t[i]);
+    free(t);
+}
+
 /* observations for the model: the finished, visible trials of the largest budget that has at least
  * `need` of them, else of the budget that has the most */
 static int observations(const ft_hpo_spec *s, const ft_hpo_trial *t, int n, int jobs, int need,

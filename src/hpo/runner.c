@@ -398,8 +398,7 @@ stop:
         }
 out:
     ft__hpo_store_release(db, sid, rc == FT_OK && finished_all ? "finished" : "stopped");
-    for (int i = 0; i < n; i++) ft_hpo_trial_free(&t[i]);
-    free(t);
+    ft_hpo_trials_free(t, n);
     free(kids);
     free(pfd);
     return rc;

@@ -336,8 +336,7 @@ int ft__hpo_store_trials(ft_hpo_db *db, long long sweep_id, int n_params, ft_hpo
     if (rc == FT_OK && step != SQLITE_DONE) rc = sql_fail(db, "select trials");
     sqlite3_finalize(st);
     if (rc < 0) {
-        for (int i = 0; i < n; i++) free(t[i].x);
-        free(t);
+        ft_hpo_trials_free(t, n);
         return rc;
     }
     *out = t;

@@ -260,3 +260,13 @@ void ft_test_randomize_encoder_lora(ft_encoder_model *m, unsigned seed, int head
         }
     }
 }
+
+void ft_test_hpo_load(const char *db_path, const char *name, ft_hpo_spec **s, ft_hpo_trial **t, int *n) {
+    ft_hpo_db *db;
+    assert_int_equal(ft_hpo_db_open(db_path, &db), FT_OK);
+    int rc = ft_hpo_sweep_load(db, name, s, t, n);
+    if (rc < 0) print_error("load %s: %s\n", name, ft_last_error());
+    assert_int_equal(rc, FT_OK);
+    assert_true(ft_hpo_db_check(db));
+    ft_hpo_db_close(db);
+}

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "finetune/encoder.h"
+#include "finetune/hpo.h"
 #include "finetune/safetensors.h"
 
 /* "tests/fixtures/<rel>" into a static thread-local buffer. */
@@ -83,4 +84,9 @@ int ft_test_make_lora_dir(const char *model_dir, const char *out_dir, const char
  * head != 0: also shifts the trainable task-head tensors (what the adapter saves as modules_to_save) by up to
  * 0.5, so that the adapter carries a head of its own. */
 void ft_test_randomize_encoder_lora(ft_encoder_model *m, unsigned seed, int head);
+/* Loads sweep `name` of the database db_path (ft_hpo_sweep_load: *s and *t[*n] for the caller, freed with
+ * ft_hpo_spec_free / ft_hpo_trials_free), asserting that it loads (the error printed when not) and that the
+ * database passes ft_hpo_db_check. */
+void ft_test_hpo_load(const char *db_path, const char *name, ft_hpo_spec **s, ft_hpo_trial **t, int *n);
+
 #endif

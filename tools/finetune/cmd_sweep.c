@@ -108,7 +108,7 @@ static void summary(const ft_hpo_spec *s, const ft_hpo_trial *t, int n, const ch
     }
     free(imp);
     if (runs_dir && s->train_json) {  /* where the best trial's model is, for the next command */
-        char dir[4400], bdir[4500];
+        char dir[4500], bdir[4600];
         snprintf(dir, sizeof dir, "%s/trial-%d", runs_dir, t[b].idx);
         snprintf(bdir, sizeof bdir, "%s/best", dir);
         if (access(bdir, F_OK) == 0) printf("best trial's model: %s (run %s)\n", bdir, dir);
@@ -122,14 +122,23 @@ static void safe_name(char *out, size_t cap, const char *name) {
     for (char *p = out; *p; p++) if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p)) *p = '_';
 }
 
-/* the report path: --report, else <dir of db>/sweep-<name>.html */
-static const char *report_path(const char *opt, const char *db, const char *name, char *buf, size_t cap) {
-    if (opt) return opt;
+/* <dir of the database>/<prefix><name as a file name><suffix>, in buf */
+static const char *beside_db(char *buf, size_t cap, const char *db, const char *prefix, const char *name, const char *suffix) {
     char d[4096], safe[128];
     snprintf(d, sizeof d, "%s", db);
     safe_name(safe, sizeof safe, name);
-    snprintf(buf, cap, "%s/sweep-%s.html", dirname(d), safe);
+    snprintf(buf, cap, "%s/%s%s%s", dirname(d), prefix, safe, suffix);
     return buf;
+}
+
+/* the report path: --report, else <dir of db>/sweep-<name>.html */
+static const char *report_path(const char *opt, const char *db, const char *name, char *buf, size_t cap) {
+    return opt ? opt : beside_db(buf, cap, db, "sweep-", name, ".html");
+}
+
+/* the trials' run directories: --runs-dir, else <dir of db>/sweeps/<name> */
+static const char *runs_path(const char *opt, const char *db, const char *name, char *buf, size_t cap) {
+    return opt ? opt : beside_db(buf, cap, db, "sweeps/", name, "");
 }
 
 /* the config text with the command-line overrides applied */
@@ -318,7 +327,7 @@ int ft_cmd_sweep(int argc, char **argv) {
     ft_hpo_spec *s = NULL;
     ft_hpo_trial *t = NULL;
     int n = 0;
-    char runs[4400] = "";  /* the trials' run directories: --runs-dir, else <dir of the database>/sweeps/<name> */
+    char runs[4400];  /* runs_path's buffer */
     if (!show) {
         char *text = NULL;
         if (default_text) {
@@ -332,8 +341,7 @@ int ft_cmd_sweep(int argc, char **argv) {
             int nold;
             ft_hpo_spec *stored = NULL;
             rc = ft_hpo_sweep_load(db, resume, &stored, &old, &nold);
-            for (int i = 0; rc == FT_OK && i < nold; i++) ft_hpo_trial_free(&old[i]);
-            if (rc == FT_OK) free(old);
+            if (rc == FT_OK) ft_hpo_trials_free(old, nold);
             /* --trials / --seed / ... apply to the stored config too (a larger budget extends the sweep) */
             if (rc == FT_OK) rc = apply_overrides(stored->json, resume, opts, &text);
             if (rc == FT_OK) rc = ft_hpo_spec_parse(text, resume, &s);
@@ -348,11 +356,8 @@ int ft_cmd_sweep(int argc, char **argv) {
             char exe[4096] = "";
             ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
             exe[el > 0 ? el : 0] = 0;
-            char d[4096], safe[128];
-            snprintf(d, sizeof d, "%s", db_path);
-            safe_name(safe, sizeof safe, s->name);
-            snprintf(runs, sizeof runs, "%s/sweeps/%s", dirname(d), safe);
-            ft_hpo_run_opts ro = {.train_exe = exe[0] ? exe : "finetune", .runs_dir = ft_opt_str(opts, "runs-dir", runs), .train_db = db_path,
+            ft_hpo_run_opts ro = {.train_exe = exe[0] ? exe : "finetune",
+                                  .runs_dir = runs_path(ft_opt_str(opts, "runs-dir", NULL), db_path, s->name, runs, sizeof runs), .train_db = db_path,
                                   .tensorboard = ft_opt_str(opts, "tensorboard", NULL),
                                   .jobs = (int)jobs, .objective_cmd = ft_opt_str(opts, "objective-cmd", NULL),
                                   .quiet = ft_opt_flag(opts, "quiet"), .on_trial = ft_opt_flag(opts, "quiet") ? NULL : on_trial, .ud = &pg};
@@ -383,18 +388,11 @@ int ft_cmd_sweep(int argc, char **argv) {
             rep = NULL;
             exit_code = 1;
         }
-        if (!ft_opt_str(opts, "runs-dir", NULL)) {
-            char d[4096], safe[128];
-            snprintf(d, sizeof d, "%s", db_path);
-            safe_name(safe, sizeof safe, s->name);
-            snprintf(runs, sizeof runs, "%s/sweeps/%s", dirname(d), safe);
-        }
-        summary(s, t, n, db_path, rep, ft_opt_str(opts, "runs-dir", runs));
+        summary(s, t, n, db_path, rep, runs_path(ft_opt_str(opts, "runs-dir", NULL), db_path, s->name, runs, sizeof runs));
     } else if (rc < 0) {
         fprintf(stderr, "finetune sweep: %s\n", ft_last_error());
     }
-    for (int i = 0; i < n; i++) ft_hpo_trial_free(&t[i]);
-    free(t);
+    ft_hpo_trials_free(t, n);
     ft_hpo_spec_free(s);
     ft_hpo_db_close(db);
     return fflush(stdout) == 0 ? exit_code : 1;
