@@ -7,7 +7,9 @@
  *                        summary names the best trial's model directory, which exists; the progress lines'
  *                        "best" counts only full-budget trials
  *   lora_range           --method lora moves the lr range to 5e-5..5e-3 (checked in the stored config)
- *   default_errors       --model without --data, an unknown --method, and --config with --model give clear errors */
+ *   default_errors       --model without --data, an unknown --method, a missing --data file (before any trial) and
+ *                        --config with --model give clear errors; a sweep whose every trial fails exits non-zero
+ *                        and quotes a trial's error line */
 #include "testutil.h"
 
 #include <cjson/cJSON.h>
@@ -124,6 +126,27 @@ static void default_errors(void **state) {
     assert_int_not_equal(ft_test_finetune(&out, "sweep --model %s --data %s --method prefix --db %s/c.db", k_model, k_data, g_tmp), 0);
     assert_non_null(strstr(out, "--method: full, lora or qlora"));
     free(out);
+    /* a missing file is named before any trial starts */
+    assert_int_not_equal(ft_test_finetune(&out, "sweep --model %s --data %s/nope.json --db %s/c.db", k_model, g_tmp, g_tmp), 0);
+    assert_non_null(strstr(out, "nope.json: No such file or directory"));
+    assert_null(strstr(out, "trial 0"));
+    free(out);
+    /* a sweep whose every trial fails exits non-zero and quotes a trial's error */
+    {
+        char cfg[600];
+        snprintf(cfg, sizeof cfg, "%s/allfail.json", g_tmp);
+        FILE *f = fopen(cfg, "w");
+        assert_non_null(f);
+        fprintf(f, "{\"name\": \"allfail\", \"strategy\": \"random\", \"budget\": {\"trials\": 2},"
+                   " \"params\": {\"lr\": {\"type\": \"loguniform\", \"low\": 1e-4, \"high\": 1e-3}},"
+                   " \"train\": {\"model\": \"%s\", \"data\": \"%s/gone.json\"}}", k_model, g_tmp);
+        assert_int_equal(fclose(f), 0);
+        assert_int_not_equal(ft_test_finetune(&out, "sweep --config %s --db %s/d.db --no-report --quiet", cfg, g_tmp), 0);
+        assert_non_null(strstr(out, "0 finished, 2 failed"));
+        assert_non_null(strstr(out, "every trial failed; trial 1's log "));
+        assert_non_null(strstr(out, "gone.json: no such file or directory"));
+        free(out);
+    }
     assert_int_not_equal(ft_test_finetune(&out, "sweep --config x.json --model %s --data %s --db %s/c.db", k_model, k_data, g_tmp), 0);
     assert_non_null(strstr(out, "make the default sweep"));
     free(out);

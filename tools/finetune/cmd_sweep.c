@@ -14,6 +14,7 @@
 #include "finetune/status.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <libgen.h>
 #include <math.h>
 #include <stdio.h>
@@ -81,7 +82,25 @@ static void summary(const ft_hpo_spec *s, const ft_hpo_trial *t, int n, const ch
         putchar('\n');
     }
     int b = ft_hpo_best(s, t, n);
-    if (b < 0) { printf("no finished trial\n"); return; }
+    if (b < 0) {
+        printf("no finished trial\n");
+        /* the reason is in the trials' logs (train sweeps): name the last failed one and its error line */
+        for (int i = n - 1; runs_dir && s->train_json && i >= 0; i--) {
+            if (t[i].status != FT_HPO_FAILED) continue;
+            char log[4500], *line = NULL, last[512] = "";
+            size_t cap = 0;
+            snprintf(log, sizeof log, "%s/trial-%d.log", runs_dir, t[i].idx);
+            FILE *f = fopen(log, "r");
+            if (!f) break;
+            while (getline(&line, &cap, f) >= 0)
+                if (strstr(line, "error")) snprintf(last, sizeof last, "%s", line);
+            free(line);
+            fclose(f);
+            fprintf(stderr, "finetune sweep: every trial failed; trial %d's log %s%s%s", t[i].idx, log, last[0] ? " says: " : "\n", last);
+            break;
+        }
+        return;
+    }
     printf("best: trial %d, value %.10g", t[b].idx, t[b].value);
     if (t[b].budget > 0) printf(" at budget %g", t[b].budget);
     printf("\n  params:");
@@ -186,6 +205,11 @@ static int default_config(const ft_opt *opts, char **out) {
     *out = NULL;
     const char *model = ft_opt_str(opts, "model", NULL), *data = ft_opt_str(opts, "data", NULL);
     if (!model || !data) return ft_error(FT_ERR_INVALID, "without --config, give both --model DIR and --data FILE (a default sweep of the learning rate)");
+    static const char *const paths[] = {"model", "data", "val-data", NULL};
+    for (const char *const *k = paths; *k; k++) {
+        const char *v = ft_opt_str(opts, *k, NULL);
+        if (v && access(v, R_OK) != 0) return ft_error(FT_ERR_IO, "--%s %s: %s", *k, v, strerror(errno));
+    }
     const char *method = ft_opt_str(opts, "method", "full");
     int adapters = strcmp(method, "lora") == 0 || strcmp(method, "qlora") == 0;
     if (!adapters && strcmp(method, "full") != 0) return ft_error(FT_ERR_INVALID, "--method: full, lora or qlora (got \"%s\")", method);
@@ -388,6 +412,7 @@ int ft_cmd_sweep(int argc, char **argv) {
             rep = NULL;
             exit_code = 1;
         }
+        if (n > 0 && ft_hpo_best(s, t, n) < 0) exit_code = 1;
         summary(s, t, n, db_path, rep, runs_path(ft_opt_str(opts, "runs-dir", NULL), db_path, s->name, runs, sizeof runs));
     } else if (rc < 0) {
         fprintf(stderr, "finetune sweep: %s\n", ft_last_error());
