@@ -3,7 +3,8 @@
  *    AVX512-BF16, against vcvtneps2bf16 itself on random bit patterns;
  *  - each CPU kernel (AVX512-BF16, AVX-512F fallback) against the scalar reference: the SAME BITS (the
  *    summation order is the same), on odd shapes and tails, every transpose, with and without
- *    accumulation and bias, single- and multi-threaded;
+ *    accumulation and bias, single- and multi-threaded; the blocking of large products (K longer than a
+ *    block, M or N cut into chunks) forced on small ones through a tiny pack budget;
  *  - the reference against the exact (double) product of the f32 inputs, within the bf16 bound
  *    sum_k |a||b| (2^-7 + 2^-16 + (K+1) 2^-24), and measurably different from f32 (it does round);
  *  - the linear layer of the "cpu-bf16" backend (forward, dinp assigned, dW and dbias accumulated, NULL
@@ -21,6 +22,7 @@
 #include "finetune/ops.h"
 #include "finetune/rng.h"
 #include "finetune/status.h"
+#include "ops/cpu/gemm_bf16_internal.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -121,6 +123,47 @@ static void check_kernel_vs_ref(ft_bf16_isa isa) {
 }
 static void test_avx512bf16_vs_ref(void **state) { (void)state; check_kernel_vs_ref(FT_BF16_ISA_AVX512BF16); }
 static void test_avx512f_vs_ref(void **state) { (void)state; check_kernel_vs_ref(FT_BF16_ISA_AVX512F); }
+
+/* The blocking of large products on small ones: K longer than a block (two K blocks, the sum carried in C
+ * between them), and with a pack budget of one byte (ft__gemm_bf16_set_pack_budget) the shortest K blocks,
+ * M cut into chunks (the B pack reused by every chunk), N cut into chunks (A repacked per chunk and K
+ * block), and an M too large with several K blocks (no chunks, short blocks): the same bits as the
+ * reference, for both kernels, every transpose, accumulating or not, one and two threads. */
+static void test_blocking_vs_ref(void **state) {
+    (void)state;
+    static const int dims[][4] = { /* M, N, K, tiny budget */
+        {13, 33, 3100, 0}, {790, 24, 200, 1}, {20, 790, 260, 1}, {790, 24, 300, 1}, {50, 70, 700, 1}};
+    ft_bf16_isa saved = ft_bf16_isa_get();
+    ft_rng r;
+    ft_rng_seed(&r, 5);
+    int bad = 0;
+    for (int isa = FT_BF16_ISA_AVX512F; isa <= FT_BF16_ISA_AVX512BF16; isa++) {
+        if (ft_bf16_isa_best() < (ft_bf16_isa)isa) continue;
+        assert_int_equal(ft_bf16_isa_set((ft_bf16_isa)isa), FT_OK);
+        for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
+            ft__gemm_bf16_set_pack_budget(dims[d][3] ? 1 : 0);
+            for (int v = 0; v < 8; v++)
+                bad += run_case(&r, dims[d][0], dims[d][1], dims[d][2], v & 1, (v >> 1) & 1, (v >> 2) & 1, !((v >> 2) & 1),
+                                (d + v) % 2 ? 1 : 2);
+        }
+    }
+    ft__gemm_bf16_set_pack_budget(0);
+    assert_int_equal(ft_bf16_isa_set(saved), FT_OK);
+    assert_int_equal(bad, 0);
+}
+
+/* the packing workspace is kept between calls: a trim in between changes nothing */
+static void test_workspace_trim(void **state) {
+    (void)state;
+    ft_rng r;
+    ft_rng_seed(&r, 9);
+    int bad = run_case(&r, 40, 50, 60, 0, 1, 0, 1, 2);
+    ft_gemm_bf16_trim();
+    bad += run_case(&r, 40, 50, 60, 1, 0, 1, 0, 2);
+    ft_gemm_bf16_trim();
+    ft_gemm_bf16_trim(); /* nothing kept: nothing to free */
+    assert_int_equal(bad, 0);
+}
 
 static void test_ref_vs_exact(void **state) {
     (void)state;
@@ -327,6 +370,8 @@ int main(void) {
         cmocka_unit_test(test_round_hardware),
         cmocka_unit_test(test_avx512bf16_vs_ref),
         cmocka_unit_test(test_avx512f_vs_ref),
+        cmocka_unit_test(test_blocking_vs_ref),
+        cmocka_unit_test(test_workspace_trim),
         cmocka_unit_test(test_ref_vs_exact),
         cmocka_unit_test(test_linear_layer),
         cmocka_unit_test(test_attention_bf16),

@@ -14,6 +14,7 @@
 
 #include "finetune/backend.h"
 #include "finetune/gemm_bf16.h"
+#include "ops/cpu/gemm_bf16_internal.h"
 #include "finetune/ops.h"
 #include "finetune/quant.h"
 #include "finetune/rng.h"
@@ -56,11 +57,15 @@ static void check_src_gemm(ft_bf16_isa isa) {
     if (ft_bf16_isa_set(isa) != FT_OK) { printf("  (%s: not on this CPU)\n", ft_bf16_isa_name(isa)); return; }
     ft_rng r;
     ft_rng_seed(&r, 11 + (uint64_t)isa);
-    const int shapes[][3] = {{37, 45, 301}, {100, 70, 512}, {13, 33, 64}, {5, 7, 3}, {130, 260, 600}};
+    /* the last two with a pack budget of one byte (gemm_bf16_internal.h): N cut into chunks (the source asked
+     * for column blocks from c0 = 768), M cut into chunks (B packed once for all of them) */
+    const int shapes[][4] = {{37, 45, 301, 0}, {100, 70, 512, 0}, {13, 33, 64, 0}, {5, 7, 3, 0}, {130, 260, 600, 0},
+                             {20, 800, 130, 1}, {800, 20, 130, 1}};
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
         for (int transB = 0; transB < 2; transB++)
             for (int acc = 0; acc < 2; acc++) {
                 int M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
+                ft__gemm_bf16_set_pack_budget(shapes[si][3] ? 1 : 0);
                 float *A = randv(&r, (size_t)M * K, 1), *B = randv(&r, (size_t)K * N, 1), *bias = randv(&r, (size_t)N, 1);
                 float *c0 = randv(&r, (size_t)M * N, 1), *c1 = malloc(sizeof(float) * M * N);
                 memcpy(c1, c0, sizeof(float) * M * N);
@@ -74,6 +79,7 @@ static void check_src_gemm(ft_bf16_isa isa) {
                 assert_int_equal(atomic_load(&ps.values), (long)K * N); /* each value asked for once */
                 free(A); free(B); free(bias); free(c0); free(c1);
             }
+    ft__gemm_bf16_set_pack_budget(0);
     printf("  %s: source-B GEMM = GEMM, bit for bit\n", ft_bf16_isa_name(isa));
 }
 

@@ -14,7 +14,8 @@
  * The CPU kernel packs the operands into the pair layout `vdpbf16ps` reads (32-bit words holding the
  * bf16 of k = 2p and k = 2p+1) while it converts them: weights are cast inside the packing that the
  * product needs anyway, activations likewise, so no bf16 copy of any tensor outlives a call. The
- * packing workspace of one call is ft_gemm_bf16_workspace_bytes (freed before it returns).
+ * packing workspace of one call is ft_gemm_bf16_workspace_bytes; the buffer is kept for the next call
+ * (allocating 5-26 MiB afresh per call cost page faults every time) until ft_gemm_bf16_trim.
  *
  * Example (a linear layer, nn.Linear layout W [OC, C]):
  *
@@ -23,7 +24,7 @@
  *   // the same as a backend member (backend.h: ft_backend_cpu_bf16(), the "cpu-bf16" table):
  *   ft_cpu_matmul_bf16_forward(NULL, out, inp, W, bias, N, C, OC);
  *
- * Ownership: the caller owns every buffer; nothing is kept between calls.
+ * Ownership: the caller owns every buffer; the GEMM keeps only its packing workspace between calls.
  * Thread safety: stateless apart from the instruction-set choice (an atomic, set once); the CPU kernel
  * runs OpenMP inside one call, any number of threads may call at once. */
 #ifndef FINETUNE_GEMM_BF16_H
@@ -64,9 +65,12 @@ typedef struct ft_gemm_bf16_src {
 void ft_cpu_gemm_bf16_src(float *C, int ldc, const float *A, int lda, int transA, const ft_gemm_bf16_src *B, int transB,
                           int M, int N, int K, int accumulate, const float *bias);
 
-/* bytes of packing workspace ft_cpu_gemm_bf16 allocates for one call of these dimensions (with a source B,
- * plus a scratch of NR x 256 (transB) or 2 x N floats per thread for its blocks) */
+/* bytes of packing workspace ft_cpu_gemm_bf16 needs for one call of these dimensions (with a source B,
+ * plus a scratch of NR x 256 (transB) or 2 x N floats per thread for its blocks). The workspace is kept
+ * for the next call (one buffer, as large as the largest call since the last trim needed). */
 size_t ft_gemm_bf16_workspace_bytes(int M, int N, int K);
+/* frees the kept workspace (the next call allocates a new one); safe at any time, from any thread */
+void ft_gemm_bf16_trim(void);
 
 /* The linear layer in bf16, with the contract of ops.h's matmul_forward / matmul_backward (backend.h):
  *   forward:  out[N,OC] = inp[N,C] @ w[OC,C]^T + bias[OC]                                   (assigned)

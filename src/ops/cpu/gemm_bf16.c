@@ -3,23 +3,34 @@
  * macro tiles. Two micro-kernels read the same packs: AVX512-BF16 (vdpbf16ps) and the AVX-512F fallback
  * (bf16 -> f32 by a shift, then two FMAs in vdpbf16ps's order), so both give the reference's bits.
  *
- * Blocking. K is cut into KC-long blocks (even, so pairs never straddle blocks). Per block:
- *   A pack: [Mpad rows][kpn words] ("rows": op(A) row-major, a word = the bf16 of k = 2p, 2p+1) when A
- *           is not transposed, or [kpn][Mpad] ("pairs") when it is; rows >= M are zero;
+ * Blocking (plan_for). K is cut into blocks as long as possible: the whole K up to KC_MAX = 3072 (all of
+ * GPT-2 124M's products but the LM head's input gradient), else equal blocks; a micro-tile runs a whole
+ * block with its 12 x 32 C tile in registers, so C is written once per block (once in all, without being
+ * read, for a product that assigns) and the kernel's per-tile cost (C loads and stores, loop set-up) is
+ * spread over up to 1536 steps instead of 128 (measured on L1/L2-resident packs: 93% of the peak at 128
+ * steps, 97-98% from 256 on). The packs of one block, A [Mpad x kc] and B [kc x Npad] in bf16, must stay
+ * within PACK_BUDGET (16 MiB): where they would not, the larger of M and N is cut into chunks (an LM
+ * head's 50257 rows or columns) and, with one K block, the other operand is packed once for all chunks;
+ * M is never chunked with several K blocks (a source B would be asked for its values more than once).
+ * Per chunk and K block:
+ *   A pack: micro-panels of MR rows, [Mpad / MR][kpn][MR] words (a word = the bf16 of k = 2p, 2p+1; rows
+ *           >= M zero): the kernel reads the MR words of step p from one pointer, in order;
  *   B pack: strips of NR = 32 columns, [strip][kpn][32 words]; columns >= N are zero;
- * then every (MC x NC) macro tile of C runs its micro-kernels; a B strip (kpn x 128 bytes, 16 KiB at
- * KC = 256) stays in L1 across the MC rows, the A block (MC x KC bf16) in L2. C holds the running f32
- * sum between blocks, so the summation order is the reference's: no K is ever split across threads.
- * C is large (up to 12 MiB at GPT-2's widths) and leaves the caches between K blocks, so each micro-tile
- * prefetches the next one's C rows while it computes (before this, a wide forward product lost a quarter
- * of its time waiting for them), and the first K block of a product that assigns starts from the bias in
- * registers instead of reading a C initialised beforehand.
- * Packing reads its f32 source in streams (a B pair of rows from start to end, dealt out to the strips; a
- * transposed B through an [NR][kpn] word tile and gathers) and converts with vcvtne2ps2bf16 where the CPU
- * has it, else with integer rounding of the same bits. */
+ * then every (MC x NC) macro tile of C runs its micro-kernels (B strip from L1/L2 across the MC rows, the
+ * A block in L2). C holds the running f32 sum between blocks, so the summation order is the reference's:
+ * no K is ever split across threads, and nothing in the plan depends on the thread count. Where C is read
+ * (later blocks, accumulating products), each micro-tile prefetches the next one's C rows while it
+ * computes.
+ * Packing reads its f32 source in streams and converts with vcvtne2ps2bf16 where the CPU has it, else
+ * with integer rounding of the same bits: a B pair of rows from start to end, dealt out to the strips; a
+ * transposed operand (A's rows into panels, a transposed B's rows into strips) 16 rows x 32 values at a
+ * time, converted to 16 x 16 words and transposed in registers; a transposed A by pairs of its rows,
+ * dealt out to 16 panels at a time.
+ * The packing workspace is kept between calls (ws_take / ws_give). */
 #include "finetune/gemm_bf16.h"
 #include "finetune/ops.h"
 #include "finetune/status.h"
+#include "ops/cpu/gemm_bf16_internal.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -32,13 +43,18 @@
 #define NR 32   /* micro-tile columns: two zmm of 16 f32 */
 #endif
 #define NV (NR / 16)
-#ifndef KC
-#define KC 256  /* K block (even) */
+#ifndef KC_MAX
+#define KC_MAX 3072 /* longest K block: a micro-tile runs a whole block with C in registers */
 #endif
+#define KC_MIN 256   /* shortest K block (unless K is shorter) */
+#define PACK_BUDGET ((size_t)16 << 20) /* bytes of packed A and B per chunk and K block (plan_for) */
+#define KS 256       /* the packs convert K in pieces of KS through a per-thread scratch */
+#ifndef MC
 #define MC (8 * MR) /* macro-tile rows (8 micro-rows) */
+#endif
 #define NC 256  /* macro-tile columns (8 strips) */
 /* ft_gemm_bf16_src promises its callback columns c0 / nc that are multiples of 64 (an NF4 block) */
-_Static_assert(KC % 64 == 0, "K blocks must be whole NF4 blocks (gemm_bf16.h, ft_gemm_bf16_src)");
+_Static_assert(KC_MIN % 64 == 0 && KS % 64 == 0, "K blocks must be whole NF4 blocks (gemm_bf16.h, ft_gemm_bf16_src)");
 
 #define TGT_F __attribute__((target("avx512f,avx512bw,avx512vl")))
 #define TGT_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
@@ -108,21 +124,6 @@ TGT_F static inline __m512i cvt_lo16(__m512 x) {
 
 static inline __mmask16 tail_mask(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
 
-/* words dst[p] = bf16(src[2p]) | bf16(src[2p+1]) << 16 for p < ceil(n/2) (src[n] read as 0 when n is odd) */
-TGT_F static void pack_row_words_f(uint32_t *dst, const float *src, int n) {
-    int k = 0;
-    for (; k + 32 <= n; k += 32) {
-        __m256i lo = _mm512_cvtepi32_epi16(cvt_lo16(_mm512_loadu_ps(src + k)));
-        __m256i hi = _mm512_cvtepi32_epi16(cvt_lo16(_mm512_loadu_ps(src + k + 16)));
-        _mm256_storeu_si256((__m256i *)(dst + k / 2), lo);
-        _mm256_storeu_si256((__m256i *)(dst + k / 2 + 8), hi);
-    }
-    for (; k < n; k += 2) {
-        uint32_t lo = ft_bf16_round(src[k]), hi = k + 1 < n ? ft_bf16_round(src[k + 1]) : 0;
-        dst[k / 2] = lo | hi << 16;
-    }
-}
-
 /* words dst[j] = bf16(r0[j]) | bf16(r1[j]) << 16 for j < n (r1 NULL: zeros) */
 TGT_F static void pack_pair_words_f(uint32_t *dst, const float *r0, const float *r1, int n) {
     for (int j = 0; j < n; j += 16) {
@@ -134,16 +135,7 @@ TGT_F static void pack_pair_words_f(uint32_t *dst, const float *r0, const float 
     }
 }
 
-/* the same two with AVX512-BF16's own conversion (vcvtne2ps2bf16: the same bits, a few instructions fewer) */
-TGT_BF16 static void pack_row_words_bf16(uint32_t *dst, const float *src, int n) {
-    int k = 0;
-    for (; k + 32 <= n; k += 32)
-        _mm512_storeu_si512(dst + k / 2, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + k + 16), _mm512_loadu_ps(src + k)));
-    for (; k < n; k += 2) {
-        uint32_t lo = ft_bf16_round(src[k]), hi = k + 1 < n ? ft_bf16_round(src[k + 1]) : 0;
-        dst[k / 2] = lo | hi << 16;
-    }
-}
+/* the same with AVX512-BF16's own conversion (vcvtne2ps2bf16: the same bits, a few instructions fewer) */
 TGT_BF16 static void pack_pair_words_bf16(uint32_t *dst, const float *r0, const float *r1, int n) {
     /* cvtne2ps gives [r0 x16 | r1 x16]; the permutation interleaves them into words r0[j] | r1[j] << 16 */
     const __m512i inter = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
@@ -162,61 +154,126 @@ TGT_BF16 static void pack_pair_words_bf16(uint32_t *dst, const float *r0, const 
 }
 
 /* nat: the CPU has AVX512-BF16 */
-static void pack_row_words(uint32_t *dst, const float *src, int n, int nat) {
-    if (nat) pack_row_words_bf16(dst, src, n);
-    else pack_row_words_f(dst, src, n);
-}
 static void pack_pair_words(uint32_t *dst, const float *r0, const float *r1, int n, int nat) {
     if (nat) pack_pair_words_bf16(dst, r0, r1, n);
     else pack_pair_words_f(dst, r0, r1, n);
 }
 
-/* A block k0..k0+kc of op(A) into ap. rows layout (transA 0): ap[m*kpn + p]; pairs (transA 1): ap[p*Mpad + m] */
-static void pack_a(uint32_t *ap, const float *A, int lda, int transA, int M, int Mpad, int k0, int kc, int nat) {
-    int kpn = (kc + 1) / 2;
-    if (!transA) {
-#pragma omp for schedule(static) nowait
-        for (int m = 0; m < Mpad; m++) {
-            if (m < M) pack_row_words(ap + (size_t)m * kpn, A + (size_t)m * lda + k0, kc, nat);
-            else memset(ap + (size_t)m * kpn, 0, sizeof(uint32_t) * (size_t)kpn);
-        }
-    } else {
-#pragma omp for schedule(static) nowait
-        for (int p = 0; p < kpn; p++) {
-            int k = k0 + 2 * p;
-            uint32_t *d = ap + (size_t)p * Mpad;
-            pack_pair_words(d, A + (size_t)k * lda, 2 * p + 1 < kc ? A + (size_t)(k + 1) * lda : NULL, M, nat);
-            if (Mpad > M) memset(d + M, 0, sizeof(uint32_t) * (size_t)(Mpad - M));
-        }
+/* ---- transposing packs: 16 rows of f32 (a panel of A's rows, half a strip of a transposed B) become, per
+ * step p, one vector of 16 words: row j's word p in lane j. Each row's 32 floats convert to its 16 words
+ * (one vector), then a 16 x 16 transpose of 32-bit elements in registers. */
+
+static inline __mmask16 lane_mask(int n) { return n <= 0 ? 0 : n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
+
+/* r[j] lane i -> r[i] lane j */
+TGT_F static inline __attribute__((always_inline)) void tr16(__m512i r[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 16; i += 4) { /* 4 x 4 transposes inside each 128-bit lane */
+        __m512i t0 = _mm512_unpacklo_epi32(r[i], r[i + 1]), t1 = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+        __m512i t2 = _mm512_unpacklo_epi32(r[i + 2], r[i + 3]), t3 = _mm512_unpackhi_epi32(r[i + 2], r[i + 3]);
+        t[i] = _mm512_unpacklo_epi64(t0, t2);
+        t[i + 1] = _mm512_unpackhi_epi64(t0, t2);
+        t[i + 2] = _mm512_unpacklo_epi64(t1, t3);
+        t[i + 3] = _mm512_unpackhi_epi64(t1, t3);
+    }
+    for (int c = 0; c < 4; c++) { /* then the 4 x 4 transpose of the 128-bit lanes */
+        __m512i u0 = _mm512_shuffle_i32x4(t[c], t[4 + c], 0x44), u1 = _mm512_shuffle_i32x4(t[c], t[4 + c], 0xee);
+        __m512i v0 = _mm512_shuffle_i32x4(t[8 + c], t[12 + c], 0x44), v1 = _mm512_shuffle_i32x4(t[8 + c], t[12 + c], 0xee);
+        r[c] = _mm512_shuffle_i32x4(u0, v0, 0x88);
+        r[4 + c] = _mm512_shuffle_i32x4(u0, v0, 0xdd);
+        r[8 + c] = _mm512_shuffle_i32x4(u1, v1, 0x88);
+        r[12 + c] = _mm512_shuffle_i32x4(u1, v1, 0xdd);
     }
 }
 
-/* per-thread scratch of the transposed B pack: an [NR][KC/2] tile of words */
-#define TMP_WORDS (NR * ((KC + 1) / 2) + 16)
+/* the 16 words of s[0..kv) (kv <= 32; missing values read as 0) */
+TGT_BF16 static inline __m512i words16_bf16(const float *s, int kv) {
+    if (kv >= 32) return (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(s + 16), _mm512_loadu_ps(s));
+    return (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(lane_mask(kv - 16), s + 16), _mm512_maskz_loadu_ps(lane_mask(kv), s));
+}
+TGT_F static inline __m512i words16_f(const float *s, int kv) {
+    __m256i lo = _mm512_cvtepi32_epi16(cvt_lo16(_mm512_maskz_loadu_ps(lane_mask(kv), s)));
+    __m256i hi = _mm512_cvtepi32_epi16(cvt_lo16(_mm512_maskz_loadu_ps(lane_mask(kv - 16), s + 16)));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
 
-/* d[p][j] = t[j][p] for j < NR, p < kpn (t rows kpn words apart) */
-TGT_F static void transpose_words(uint32_t *d, const uint32_t *t, int kpn) {
-    __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(kpn));
-    for (int p = 0; p < kpn; p++)
-        for (int j = 0; j < NR; j += 16)
-            _mm512_storeu_si512(d + (size_t)p * NR + j, _mm512_i32gather_epi32(idx, (const void *)(t + (size_t)j * kpn + p), 4));
+/* d[p * dstride + j] = word p of row j (src + j * ld, kn values) for p < ceil(kn / 2), j < lanes (rows j >= nr:
+ * zeros). lanes < 16 (an A panel): each step's vector is stored whole, its extra lanes overwritten by the next
+ * step, except the last step's (masked). */
+#define TPACK(NAME, TGT, W16)                                                                                  \
+    TGT static void NAME(uint32_t *d, size_t dstride, int lanes, const float *src, size_t ld, int nr, int kn) {  \
+        int wn = (kn + 1) / 2;                                                                                 \
+        for (int k = 0; k < kn; k += 32) {                                                                     \
+            __m512i r[16];                                                                                     \
+            int kv = kn - k < 32 ? kn - k : 32, p0 = k / 2, pn = wn - p0 < 16 ? wn - p0 : 16;                  \
+            for (int j = 0; j < 16; j++) r[j] = j < nr ? W16(src + (size_t)j * ld + k, kv) : _mm512_setzero_si512(); \
+            tr16(r);                                                                                           \
+            for (int p = 0; p < pn; p++) {                                                                     \
+                uint32_t *o = d + (size_t)(p0 + p) * dstride;                                                  \
+                if (lanes == 16 || p0 + p + 1 < wn) _mm512_storeu_si512(o, r[p]);                              \
+                else _mm512_mask_storeu_epi32(o, lane_mask(lanes), r[p]);                                      \
+            }                                                                                                  \
+        }                                                                                                      \
+    }
+TPACK(tpack_bf16, TGT_BF16, words16_bf16)
+TPACK(tpack_f, TGT_F, words16_f)
+static void tpack(uint32_t *d, size_t dstride, int lanes, const float *src, size_t ld, int nr, int kn, int nat) {
+    if (nat) tpack_bf16(d, dstride, lanes, src, ld, nr, kn);
+    else tpack_f(d, dstride, lanes, src, ld, nr, kn);
+}
+
+/* per-thread scratch of the transposed A's pack: AG panels' words of one step */
+#define AG 16
+#define TMP_WORDS (AG * MR + 16)
+
+/* A block k0..k0+kc of op(A) into micro-panels of MR rows: ap[m / MR][p][m % MR] (kpn words per row, a
+ * panel MR x kpn words), rows >= M zero. The micro-kernel then reads the MR words of step p from one
+ * pointer, consecutively (an immediate offset each), whatever A's layout was. Not transposed: a panel's
+ * MR rows convert to words in the thread's scratch t ([MR][kpn]), then gathers write each step's MR words;
+ * transposed: a pair of A's rows (k, k+1) converts to words over all m (in t) and is dealt out to the
+ * panels in MR-word pieces. */
+static void pack_a(uint32_t *ap, const float *A, int lda, int transA, int M, int Mpad, int k0, int kc, uint32_t *tmp, int nat) {
+    int kpn = (kc + 1) / 2, np = Mpad / MR;
+    uint32_t *t = tmp + (size_t)omp_get_thread_num() * TMP_WORDS;
+    if (!transA) {
+#pragma omp for schedule(static) nowait
+        for (int q = 0; q < np; q++) {
+            int m0 = q * MR, nr = M - m0 < MR ? M - m0 : MR;
+            tpack(ap + (size_t)q * kpn * MR, MR, MR, A + (size_t)m0 * lda + k0, (size_t)lda, nr > 0 ? nr : 0, kc, nat);
+        }
+    } else {
+        /* groups of AG panels: per pair of A's rows (k, k+1), the group's AG x MR words convert into t and
+         * are dealt out to the panels (each panel's words written in order, a stream per panel) */
+        int ng = (np + AG - 1) / AG;
+#pragma omp for schedule(static) nowait
+        for (int g = 0; g < ng; g++) {
+            int q0 = g * AG, nq = np - q0 < AG ? np - q0 : AG, m0 = q0 * MR, mv = M - m0 < nq * MR ? M - m0 : nq * MR;
+            for (int p = 0; p < kpn; p++) {
+                int k = k0 + 2 * p;
+                const float *r0 = A + (size_t)k * lda + m0, *r1 = 2 * p + 1 < kc ? r0 + lda : NULL;
+                if (mv > 0) pack_pair_words(t, r0, r1, mv, nat);
+                if (mv < nq * MR) memset(t + (mv > 0 ? mv : 0), 0, sizeof(uint32_t) * (size_t)(nq * MR - (mv > 0 ? mv : 0)));
+                for (int q = 0; q < nq; q++) memcpy(ap + ((size_t)(q0 + q) * kpn + p) * MR, t + q * MR, sizeof(uint32_t) * MR);
+            }
+        }
+    }
 }
 
 /* B block k0..k0+kc of op(B) into strips bp[s][p][32]. B is read from memory, or (src != NULL) asked for by
  * blocks of f32 values written into the thread's scratch f[fn floats] (ft_gemm_bf16_src: a quantized weight
  * dequantized while it is packed), then packed from there: the same words either way. */
-static void pack_b(uint32_t *bp, const float *B, int ldb, const ft_gemm_bf16_src *src, int transB, int N, int k0, int kc,
-                   uint32_t *tmp, float *fs, size_t fn, int nat) {
+static void pack_b(uint32_t *bp, const float *B, int ldb, const ft_gemm_bf16_src *src, int n_off, int transB, int N, int k0,
+                   int kc, float *fs, size_t fn, int nat) {
     int kpn = (kc + 1) / 2, ns = (N + NR - 1) / NR;
     float *f = src ? fs + (size_t)omp_get_thread_num() * fn : NULL;
     if (!transB) {
         /* a pair of rows at a time, read from start to end (streams), its words dealt out to the strips */
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
         for (int p = 0; p < kpn; p++) {
             const float *r0, *r1;
             if (src) { /* rows k0+2p (and k0+2p+1) of B [K, N], whole */
                 int nr = 2 * p + 1 < kc ? 2 : 1;
-                src->rows(src->ctx, f, (size_t)N, k0 + 2 * p, nr, 0, N);
+                src->rows(src->ctx, f, (size_t)N, k0 + 2 * p, nr, n_off, N);
                 r0 = f;
                 r1 = nr == 2 ? f + N : NULL;
             } else {
@@ -231,19 +288,21 @@ static void pack_b(uint32_t *bp, const float *B, int ldb, const ft_gemm_bf16_src
             }
         }
     } else {
-        /* B[k][n] = Bt[n][k]: the strip's NR rows of Bt convert to words (a [NR][kpn] tile), then each word
-         * column p of the tile is gathered into the strip's row p */
-        uint32_t *t = tmp + (size_t)omp_get_thread_num() * TMP_WORDS;
-#pragma omp for schedule(static)
+        /* B[k][n] = Bt[n][k]: the strip's NR rows of Bt, 16 at a time, through the transposing pack */
+#pragma omp for schedule(static) nowait
         for (int s = 0; s < ns; s++) {
             int n0 = s * NR, nn = N - n0 < NR ? N - n0 : NR;
             uint32_t *d = bp + (size_t)s * kpn * NR;
-            if (src) src->rows(src->ctx, f, (size_t)kc, n0, nn, k0, kc); /* rows n0.. of Bt [N, K], columns k0.. */
-            for (int j = 0; j < NR; j++) {
-                if (j < nn) pack_row_words(t + (size_t)j * kpn, src ? f + (size_t)j * kc : B + (size_t)(n0 + j) * ldb + k0, kc, nat);
-                else memset(t + (size_t)j * kpn, 0, sizeof(uint32_t) * (size_t)kpn);
+            if (!src) {
+                for (int j = 0; j < NR; j += 16)
+                    tpack(d + j, NR, 16, B + (size_t)(n0 + j) * ldb + k0, (size_t)ldb, nn - j, kc, nat);
+                continue;
             }
-            transpose_words(d, t, kpn);
+            for (int ks = 0; ks < kc; ks += KS) { /* the source gives KS values of K at a time */
+                int kn = kc - ks < KS ? kc - ks : KS;
+                src->rows(src->ctx, f, (size_t)kn, n_off + n0, nn, k0 + ks, kn); /* rows n0.. of Bt [N, K], columns k0 + ks.. */
+                for (int j = 0; j < NR; j += 16) tpack(d + (size_t)ks / 2 * NR + j, NR, 16, f + (size_t)j * kn, (size_t)kn, nn - j, kn, nat);
+            }
         }
     }
 }
@@ -268,90 +327,121 @@ static void pack_b(uint32_t *bp, const float *B, int ldb, const ft_gemm_bf16_src
         }                                                                                                     \
     } while (0)
 
-TGT_BF16 static inline __attribute__((always_inline)) void ukr_bf16(int kpn, const uint32_t *a, size_t sm, size_t sk,
-                                                                      const uint32_t *b, float *c, size_t ldc,
-                                                                      const float *c0, const float *pf, int pfr) {
+/* one step p of the bf16 kernel: the MR words a[0..MR) broadcast against the strip's b[0..NR) */
+#define STEP_BF16(a, b)                                                                                        \
+    do {                                                                                                      \
+        __m512bh bv[NV];                                                                                      \
+        for (int j = 0; j < NV; j++) bv[j] = (__m512bh)_mm512_loadu_si512((b) + 16 * j);                     \
+        for (int i = 0; i < MR; i++) {                                                                        \
+            __m512bh av = (__m512bh)_mm512_set1_epi32((int)(a)[i]);                                         \
+            for (int j = 0; j < NV; j++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], av, bv[j]);               \
+        }                                                                                                     \
+    } while (0)
+
+/* a: the A panel of the tile, [kpn][MR] words; b: the B strip, [kpn][NR] words */
+TGT_BF16 static void ukr_bf16(int kpn, const uint32_t *a, const uint32_t *b, float *c, size_t ldc, const float *c0,
+                              const float *pf, int pfr) {
     __m512 acc[MR][NV];
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NV; j++) acc[i][j] = c0 ? _mm512_loadu_ps(c0 + 16 * j) : _mm512_loadu_ps(c + i * ldc + 16 * j);
-    for (int p = 0; p < kpn; p++) {
-        if (p < MR) PF_ROW(p);
-        __m512bh bv[NV];
-        for (int j = 0; j < NV; j++) bv[j] = (__m512bh)_mm512_loadu_si512(b + 16 * j);
-        for (int i = 0; i < MR; i++) {
-            __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[i * sm]);
-            for (int j = 0; j < NV; j++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], av, bv[j]);
-        }
-        a += sk;
-        b += NR;
+    int p = 0;
+    for (; p < kpn && p < MR; p++, a += MR, b += NR) { /* the first MR steps also prefetch a row of the next tile */
+        PF_ROW(p);
+        STEP_BF16(a, b);
     }
+    for (; p < kpn; p++, a += MR, b += NR) STEP_BF16(a, b);
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NV; j++) _mm512_storeu_ps(c + i * ldc + 16 * j, acc[i][j]);
 }
-TGT_BF16 static void ukr_bf16_rows(int kpn, const uint32_t *a, size_t sm, const uint32_t *b, float *c, size_t ldc,
-                                   const float *c0, const float *pf, int pfr) {
-    ukr_bf16(kpn, a, sm, 1, b, c, ldc, c0, pf, pfr);
-}
-TGT_BF16 static void ukr_bf16_pairs(int kpn, const uint32_t *a, size_t sk, const uint32_t *b, float *c, size_t ldc,
-                                    const float *c0, const float *pf, int pfr) {
-    ukr_bf16(kpn, a, 1, sk, b, c, ldc, c0, pf, pfr);
-}
 
 /* AVX-512F: a word w holds bf16 e (low) and o (high): as f32, e = w << 16 and o = w & 0xffff0000 */
-TGT_F static inline __attribute__((always_inline)) void ukr_f32(int kpn, const uint32_t *a, size_t sm, size_t sk,
-                                                                  const uint32_t *b, float *c, size_t ldc,
-                                                                  const float *c0, const float *pf, int pfr) {
+#define STEP_F32(a, b)                                                                                         \
+    do {                                                                                                      \
+        __m512 e[NV], o[NV];                                                                                  \
+        for (int j = 0; j < NV; j++) {                                                                        \
+            __m512i w = _mm512_loadu_si512((b) + 16 * j);                                                    \
+            e[j] = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));                                             \
+            o[j] = _mm512_castsi512_ps(_mm512_and_si512(w, himask));                                          \
+        }                                                                                                     \
+        for (int i = 0; i < MR; i++) {                                                                        \
+            __m512i aw = _mm512_set1_epi32((int)(a)[i]);                                                      \
+            __m512 ae = _mm512_castsi512_ps(_mm512_slli_epi32(aw, 16));                                       \
+            __m512 ao = _mm512_castsi512_ps(_mm512_and_si512(aw, himask));                                    \
+            for (int j = 0; j < NV; j++) acc[i][j] = _mm512_fmadd_ps(ao, o[j], acc[i][j]);                  \
+            for (int j = 0; j < NV; j++) acc[i][j] = _mm512_fmadd_ps(ae, e[j], acc[i][j]);                  \
+        }                                                                                                     \
+    } while (0)
+
+TGT_F static void ukr_f32(int kpn, const uint32_t *a, const uint32_t *b, float *c, size_t ldc, const float *c0,
+                          const float *pf, int pfr) {
     __m512 acc[MR][NV];
     const __m512i himask = _mm512_set1_epi32((int)0xffff0000u);
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NV; j++) acc[i][j] = c0 ? _mm512_loadu_ps(c0 + 16 * j) : _mm512_loadu_ps(c + i * ldc + 16 * j);
-    for (int p = 0; p < kpn; p++) {
-        if (p < MR) PF_ROW(p);
-        __m512 e[NV], o[NV];
-        for (int j = 0; j < NV; j++) {
-            __m512i w = _mm512_loadu_si512(b + 16 * j);
-            e[j] = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
-            o[j] = _mm512_castsi512_ps(_mm512_and_si512(w, himask));
-        }
-        for (int i = 0; i < MR; i++) {
-            uint32_t w = a[i * sm], ew = w << 16, ow = w & 0xffff0000u;
-            float ef, of;
-            memcpy(&ef, &ew, 4);
-            memcpy(&of, &ow, 4);
-            __m512 ae = _mm512_set1_ps(ef), ao = _mm512_set1_ps(of);
-            for (int j = 0; j < NV; j++) acc[i][j] = _mm512_fmadd_ps(ao, o[j], acc[i][j]);
-            for (int j = 0; j < NV; j++) acc[i][j] = _mm512_fmadd_ps(ae, e[j], acc[i][j]);
-        }
-        a += sk;
-        b += NR;
+    int p = 0;
+    for (; p < kpn && p < MR; p++, a += MR, b += NR) {
+        PF_ROW(p);
+        STEP_F32(a, b);
     }
+    for (; p < kpn; p++, a += MR, b += NR) STEP_F32(a, b);
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NV; j++) _mm512_storeu_ps(c + i * ldc + 16 * j, acc[i][j]);
-}
-TGT_F static void ukr_f32_rows(int kpn, const uint32_t *a, size_t sm, const uint32_t *b, float *c, size_t ldc,
-                               const float *c0, const float *pf, int pfr) {
-    ukr_f32(kpn, a, sm, 1, b, c, ldc, c0, pf, pfr);
-}
-TGT_F static void ukr_f32_pairs(int kpn, const uint32_t *a, size_t sk, const uint32_t *b, float *c, size_t ldc,
-                                const float *c0, const float *pf, int pfr) {
-    ukr_f32(kpn, a, 1, sk, b, c, ldc, c0, pf, pfr);
 }
 
 /* ------------------------------------------------------------------ driver */
 
+/* How a product is cut (all of it decided by M, N, K and MR / NR, never by the thread count): K into
+ * blocks of kc (the whole K up to KC_MAX, else equal blocks, multiples of 64); the larger of M and N into
+ * chunks (mch rows or nch columns, multiples of CH) so that the packs of a chunk and a K block, (rows +
+ * columns) x kc bf16 values, stay within PACK_BUDGET. A micro-tile runs a whole K block with its C in
+ * registers: C is read and written once per K block (once in all when K <= KC_MAX). */
+#define CH 768 /* chunk granularity: a multiple of MC, NC and 64 (the source callback's column blocks) */
+typedef struct { int kc, mch, nch; } plan;
+
+static int k_balanced(int K, int kmax) {
+    if (K <= kmax) return K;
+    int nb = (K + kmax - 1) / kmax;
+    return ((K + nb - 1) / nb + 63) / 64 * 64;
+}
+
+static _Atomic size_t g_budget; /* 0: PACK_BUDGET */
+
+void ft__gemm_bf16_set_pack_budget(size_t bytes) { atomic_store(&g_budget, bytes); }
+
+static size_t k_fit(size_t budget, size_t rows) { /* K values (a multiple of 64, KC_MIN..KC_MAX) whose packs fit */
+    size_t fit = budget / (2 * rows) / 64 * 64;
+    return fit < KC_MIN ? KC_MIN : fit > KC_MAX ? KC_MAX : fit;
+}
+
+static plan plan_for(int M, int N, int K) {
+    size_t budget = atomic_load(&g_budget) ? atomic_load(&g_budget) : PACK_BUDGET;
+    size_t Mpad = (size_t)(M + MR - 1) / MR * MR, Npad = (size_t)(N + NR - 1) / NR * NR;
+    size_t S = Mpad < Npad ? Mpad : Npad, L = Mpad < Npad ? Npad : Mpad;
+    plan pl = {k_balanced(K, (int)k_fit(budget, S + (L < CH ? L : CH))), M, N};
+    size_t lroom = budget / (2 * (size_t)pl.kc), lch = lroom > S + CH ? (lroom - S) / CH * CH : CH;
+    if (lch >= L) return pl;
+    if (Mpad < Npad) pl.nch = (int)lch;
+    else if (K <= pl.kc) pl.mch = (int)lch;
+    else /* chunks of M would pack B once per chunk and K block: a source B (ft_gemm_bf16_src) promises each
+          * value once per call, so shorter K blocks over the whole M instead */
+        pl.kc = k_balanced(K, (int)k_fit(budget, Mpad + Npad));
+    return pl;
+}
+
 size_t ft_gemm_bf16_workspace_bytes(int M, int N, int K) {
     if (M <= 0 || N <= 0 || K <= 0) return 0;
-    int kc = K < KC ? K : KC, kpn = (kc + 1) / 2;
-    size_t Mpad = (size_t)(M + MR - 1) / MR * MR, Npad = (size_t)(N + NR - 1) / NR * NR;
-    return sizeof(uint32_t) * ((Mpad + Npad) * (size_t)kpn + (size_t)omp_get_max_threads() * TMP_WORDS) + 64;
+    plan pl = plan_for(M, N, K);
+    size_t kpn = (size_t)(pl.kc + 1) / 2;
+    size_t Mpad = (size_t)(pl.mch + MR - 1) / MR * MR, Npad = (size_t)(pl.nch + NR - 1) / NR * NR;
+    return sizeof(uint32_t) * ((Mpad + Npad) * kpn + (size_t)omp_get_max_threads() * TMP_WORDS) + 64;
 }
 
 /* one micro-tile: rows m0.. (mr valid), strip s (nr valid). bias0: the first K block of a product that
  * assigns (bias or NULL for zeros); else NULL and the tile adds to C. pf / pfr: the next tile's C (above). */
-static void tile(int isa, int transA, int kpn, const uint32_t *ap, int Mpad, const uint32_t *bp, float *C, int ldc,
+static void tile(int isa, int kpn, const uint32_t *ap, const uint32_t *bp, float *C, int ldc,
                  int m0, int mr, int s, int nr, int first, const float *bias, const float *pf, int pfr) {
     const uint32_t *b = bp + (size_t)s * kpn * NR;
-    const uint32_t *a = transA ? ap + m0 : ap + (size_t)m0 * kpn;
+    const uint32_t *a = ap + (size_t)m0 * kpn; /* panel m0 / MR */
     float *c = C + (size_t)m0 * ldc + (size_t)s * NR;
     float t[MR * NR], c0[NR];
     const float *pc0 = NULL;
@@ -369,13 +459,8 @@ static void tile(int isa, int transA, int kpn, const uint32_t *ap, int Mpad, con
         cc = t;
         ldcc = NR;
     }
-    if (isa == FT_BF16_ISA_AVX512BF16) {
-        if (transA) ukr_bf16_pairs(kpn, a, (size_t)Mpad, b, cc, ldcc, pc0, pf, pfr);
-        else ukr_bf16_rows(kpn, a, (size_t)kpn, b, cc, ldcc, pc0, pf, pfr);
-    } else {
-        if (transA) ukr_f32_pairs(kpn, a, (size_t)Mpad, b, cc, ldcc, pc0, pf, pfr);
-        else ukr_f32_rows(kpn, a, (size_t)kpn, b, cc, ldcc, pc0, pf, pfr);
-    }
+    if (isa == FT_BF16_ISA_AVX512BF16) ukr_bf16(kpn, a, b, cc, ldcc, pc0, pf, pfr);
+    else ukr_f32(kpn, a, b, cc, ldcc, pc0, pf, pfr);
     if (cc == t)
         for (int i = 0; i < mr; i++) memcpy(c + (size_t)i * ldc, t + i * NR, sizeof(float) * (size_t)nr);
 }
@@ -397,6 +482,26 @@ static float *materialize_b(const ft_gemm_bf16_src *src, int transB, int N, int 
     return b;
 }
 
+/* The packing workspace is kept between calls: one buffer, the last one a call returned (a fresh one
+ * of 5-26 MiB per call cost its page faults on every call: up to a tenth of a product's time). A call
+ * takes it (atomically: calls from several threads at once each get their own), reallocates it when it
+ * is too small, and gives it back, freeing the one it finds there. Its first 64 bytes hold its size. */
+static _Atomic(void *) g_ws;
+
+static void *ws_take(size_t bytes) {
+    void *p = atomic_exchange(&g_ws, NULL);
+    if (p && *(size_t *)p >= bytes) return p;
+    free(p);
+    size_t n = (bytes + 64 + 63) / 64 * 64;
+    p = aligned_alloc(64, n);
+    if (p) *(size_t *)p = n - 64;
+    return p;
+}
+
+static void ws_give(void *p) { free(atomic_exchange(&g_ws, p)); }
+
+void ft_gemm_bf16_trim(void) { free(atomic_exchange(&g_ws, NULL)); }
+
 /* the GEMM with B in memory (src NULL) or produced by src */
 static void gemm(float *C, int ldc, const float *A, int lda, int transA, const float *B, int ldb, const ft_gemm_bf16_src *src,
                  int transB, int M, int N, int K, int accumulate, const float *bias) {
@@ -406,14 +511,16 @@ static void gemm(float *C, int ldc, const float *A, int lda, int transA, const f
         if (!accumulate) init_c(C, ldc, M, N, bias);
         return;
     }
-    int kc0 = K < KC ? K : KC, kpn0 = (kc0 + 1) / 2;
-    int Mpad = (M + MR - 1) / MR * MR, Npad = (N + NR - 1) / NR * NR;
-    /* a source's scratch per thread: a strip of the transposed B (NR x kc) or a pair of rows of B (2 x N) */
-    size_t fn = src ? (transB ? (size_t)NR * (size_t)kc0 : 2 * (size_t)N) + 16 : 0;
-    uint32_t *ap = isa == FT_BF16_ISA_SCALAR ? NULL : aligned_alloc(64, ft_gemm_bf16_workspace_bytes(M, N, K) / 64 * 64);
+    plan pl = plan_for(M, N, K);
+    int kpn0 = (pl.kc + 1) / 2, nkb = (K + pl.kc - 1) / pl.kc;
+    int Mpad = (pl.mch + MR - 1) / MR * MR, Npad = (pl.nch + NR - 1) / NR * NR; /* of a chunk */
+    /* a source's scratch per thread: a strip of the transposed B (NR x KS) or a pair of rows of B (2 x N) */
+    size_t fn = src ? (transB ? (size_t)NR * KS : 2 * (size_t)N) + 16 : 0;
+    void *ws = isa == FT_BF16_ISA_SCALAR ? NULL : ws_take(ft_gemm_bf16_workspace_bytes(M, N, K));
+    uint32_t *ap = ws ? (uint32_t *)((char *)ws + 64) : NULL;
     float *fs = src && ap ? malloc(sizeof(float) * fn * (size_t)omp_get_max_threads()) : NULL;
     if (!ap || (src && !fs)) { /* no AVX-512, or out of memory: the reference loop gives the same bits */
-        free(ap);
+        if (ws) ws_give(ws);
         float *b = src ? materialize_b(src, transB, N, K) : NULL;
         if (src && b) ft_ref_gemm_bf16(C, ldc, A, lda, transA, b, transB ? K : N, transB, M, N, K, accumulate, bias);
         else if (!src) ft_ref_gemm_bf16(C, ldc, A, lda, transA, B, ldb, transB, M, N, K, accumulate, bias);
@@ -421,37 +528,48 @@ static void gemm(float *C, int ldc, const float *A, int lda, int transA, const f
         return;
     }
     uint32_t *bp = ap + (size_t)Mpad * kpn0, *tmp = bp + (size_t)Npad * kpn0;
-    int mt = (M + MC - 1) / MC, nt = (N + NC - 1) / NC;
-    /* row blocks of A outer (each A block stays in L2 while B passes), unless the B pack is both the larger
-     * and too large for the caches (an LM head's forward: N = 50257, 25 MiB): then B panels outer, so that
-     * B is read from memory once and the smaller A passes over each panel */
-    int n_major = Npad > Mpad && (size_t)Npad * kpn0 * 4 > ((size_t)4 << 20), nat = isa == FT_BF16_ISA_AVX512BF16;
+    int nat = isa == FT_BF16_ISA_AVX512BF16;
     double flops = 2.0 * M * N * K;
-    /* one parallel region per call; per K block two barriers: after the packing, after the products */
+    /* one parallel region per call; per chunk and K block two barriers: after the packing, after the
+     * products. At most one of the two chunk loops has more than one turn; with a single K block, the
+     * operand that is not chunked is packed once. */
 #pragma omp parallel num_threads(flops >= 4e6 ? omp_get_max_threads() : 1)
-    {
-        for (int k0 = 0; k0 < K; k0 += KC) {
-            int kc = K - k0 < KC ? K - k0 : KC, kpn = (kc + 1) / 2, first = k0 == 0 && !accumulate;
-            pack_a(ap, A, lda, transA, M, Mpad, k0, kc, nat);
-            pack_b(bp, B, ldb, src, transB, N, k0, kc, tmp, fs, fn, nat); /* ends with the barrier */
+    for (int mc0 = 0; mc0 < M; mc0 += pl.mch)
+        for (int nc0 = 0; nc0 < N; nc0 += pl.nch) {
+            int Mc = M - mc0 < pl.mch ? M - mc0 : pl.mch, Nc = N - nc0 < pl.nch ? N - nc0 : pl.nch;
+            int Mcp = (Mc + MR - 1) / MR * MR;
+            const float *Ac = transA ? A + mc0 : A + (size_t)mc0 * lda;
+            const float *Bc = !B ? NULL : transB ? B + (size_t)nc0 * ldb : B + nc0;
+            float *Cc = C + (size_t)mc0 * ldc + nc0;
+            const float *bc = bias ? bias + nc0 : NULL;
+            int mt = (Mc + MC - 1) / MC, nt = (Nc + NC - 1) / NC;
+            /* row blocks of A outer (each A block stays in L2 while B passes), unless the B pack is both the
+             * larger and too large for the caches: then B panels outer, so that B is read from memory once
+             * and the smaller A passes over each panel */
+            int n_major = Nc > Mc && (size_t)Nc * kpn0 * 4 > ((size_t)4 << 20);
+            for (int k0 = 0; k0 < K; k0 += pl.kc) {
+                int kc = K - k0 < pl.kc ? K - k0 : pl.kc, kpn = (kc + 1) / 2, first = k0 == 0 && !accumulate;
+                if (nkb > 1 || nc0 == 0) pack_a(ap, Ac, lda, transA, Mc, Mcp, k0, kc, tmp, nat);
+                if (nkb > 1 || mc0 == 0) pack_b(bp, Bc, ldb, src, nc0, transB, Nc, k0, kc, fs, fn, nat);
+#pragma omp barrier
 #pragma omp for schedule(dynamic, 1)
-            for (int ti = 0; ti < mt * nt; ti++) {
-                int mi = n_major ? ti % mt : ti / nt, ni = n_major ? ti / mt : ti % nt;
-                int m_beg = mi * MC, mend = (mi + 1) * MC < M ? (mi + 1) * MC : M;
-                int s_end = ((ni + 1) * NC < N ? (ni + 1) * NC : N);
-                for (int n0 = ni * NC; n0 < s_end; n0 += NR)
-                    for (int m0 = m_beg; m0 < mend; m0 += MR) {
-                        /* the next tile: the next rows of this strip, else the first rows of the next strip */
-                        int pm = m0 + MR < mend ? m0 + MR : m_beg, pn = m0 + MR < mend ? n0 : n0 + NR;
-                        int pfr = pn < s_end ? (mend - pm < MR ? mend - pm : MR) : 0;
-                        tile(isa, transA, kpn, ap, Mpad, bp, C, ldc, m0, mend - m0 < MR ? mend - m0 : MR, n0 / NR,
-                             s_end - n0 < NR ? s_end - n0 : NR, first, bias, C + (size_t)pm * ldc + pn, pfr);
-                    }
+                for (int ti = 0; ti < mt * nt; ti++) {
+                    int mi = n_major ? ti % mt : ti / nt, ni = n_major ? ti / mt : ti % nt;
+                    int m_beg = mi * MC, mend = (mi + 1) * MC < Mc ? (mi + 1) * MC : Mc;
+                    int s_end = ((ni + 1) * NC < Nc ? (ni + 1) * NC : Nc);
+                    for (int n0 = ni * NC; n0 < s_end; n0 += NR)
+                        for (int m0 = m_beg; m0 < mend; m0 += MR) {
+                            /* the next tile: the next rows of this strip, else the first rows of the next strip */
+                            int pm = m0 + MR < mend ? m0 + MR : m_beg, pn = m0 + MR < mend ? n0 : n0 + NR;
+                            int pfr = pn < s_end ? (mend - pm < MR ? mend - pm : MR) : 0;
+                            tile(isa, kpn, ap, bp, Cc, ldc, m0, mend - m0 < MR ? mend - m0 : MR, n0 / NR,
+                                 s_end - n0 < NR ? s_end - n0 : NR, first, bc, Cc + (size_t)pm * ldc + pn, pfr);
+                        }
+                }
             }
         }
-    }
     free(fs);
-    free(ap);
+    ws_give(ws);
 }
 
 void ft_cpu_gemm_bf16(float *C, int ldc, const float *A, int lda, int transA, const float *B, int ldb, int transB,
