@@ -122,7 +122,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_UTIL) $(BUILD)/libfinetune.a
 # instrumented, so the other tests would only report it)
 TSAN_TESTS := $(BUILD)/tests/test_context_threads $(BUILD)/tests/test_encoder_train_state $(BUILD)/tests/test_serve_engine_threads $(BUILD)/tests/test_serve_metrics \
               $(BUILD)/tests/test_serve_http_threads $(BUILD)/tests/test_serve_stress \
-              $(BUILD)/tests/test_train_state
+              $(BUILD)/tests/test_train_state $(BUILD)/tests/test_gemm_bf16_threads
 RUN_TESTS := $(if $(filter thread,$(SANITIZE)),$(TSAN_TESTS),$(TEST_BIN))
 
 FUZZ_SHORT := $(if $(SANITIZE),,$(if $(filter-out 0,$(FUZZ_TEST_SECONDS)),tests/fuzz_short.sh))

@@ -485,7 +485,8 @@ static float *materialize_b(const ft_gemm_bf16_src *src, int transB, int N, int 
 /* The packing workspace is kept between calls: one buffer, the last one a call returned (a fresh one
  * of 5-26 MiB per call cost its page faults on every call: up to a tenth of a product's time). A call
  * takes it (atomically: calls from several threads at once each get their own), reallocates it when it
- * is too small, and gives it back, freeing the one it finds there. Its first 64 bytes hold its size. */
+ * is too small, and gives it back, the larger of it and the one it finds there kept, the other freed.
+ * Its first 64 bytes hold its size. */
 static _Atomic(void *) g_ws;
 
 static void *ws_take(size_t bytes) {
@@ -498,7 +499,17 @@ static void *ws_take(size_t bytes) {
     return p;
 }
 
-static void ws_give(void *p) { free(atomic_exchange(&g_ws, p)); }
+/* keeps the larger of p and the kept one (calls from parallel regions, attention's, give back small ones) */
+static void ws_give(void *p) {
+    for (;;) {
+        void *prev = atomic_exchange(&g_ws, p);
+        if (!prev || *(size_t *)prev <= *(size_t *)p) {
+            free(prev);
+            return;
+        }
+        p = prev; /* a larger one was there: put it back, free what this displaces */
+    }
+}
 
 void ft_gemm_bf16_trim(void) { free(atomic_exchange(&g_ws, NULL)); }
 
