@@ -49,8 +49,9 @@
 #define KC_MIN 256   /* shortest K block (unless K is shorter) */
 #define PACK_BUDGET ((size_t)16 << 20) /* bytes of packed A and B per chunk and K block (plan_for) */
 #define KS 256       /* the packs convert K in pieces of KS through a per-thread scratch */
-#ifndef MC
-#define MC (8 * MR) /* macro-tile rows (8 micro-rows) */
+#define MC (8 * MR) /* macro-tile rows (8 micro-rows), fewer for long K blocks (A_L2) */
+#ifndef A_L2
+#define A_L2 (384 << 10) /* bytes of an A block (macro-tile rows x K block), to stay in L2 with a B strip */
 #endif
 #define NC 256  /* macro-tile columns (8 strips) */
 /* ft_gemm_bf16_src promises its callback columns c0 / nc that are multiples of 64 (an NF4 block) */
@@ -553,11 +554,17 @@ static void gemm(float *C, int ldc, const float *A, int lda, int transA, const f
             const float *Bc = !B ? NULL : transB ? B + (size_t)nc0 * ldb : B + nc0;
             float *Cc = C + (size_t)mc0 * ldc + nc0;
             const float *bc = bias ? bias + nc0 : NULL;
-            int mt = (Mc + MC - 1) / MC, nt = (Nc + NC - 1) / NC;
+            int mc = (int)((size_t)A_L2 / ((size_t)kpn0 * 4 * MR)) * MR;
+            mc = mc < MR ? MR : mc > MC ? MC : mc;
+            int mt = (Mc + mc - 1) / mc, nt = (Nc + NC - 1) / NC;
             /* row blocks of A outer (each A block stays in L2 while B passes), unless the B pack is both the
              * larger and too large for the caches: then B panels outer, so that B is read from memory once
              * and the smaller A passes over each panel */
+#ifdef NMAJ_ALWAYS
+            int n_major = Nc > Mc;
+#else
             int n_major = Nc > Mc && (size_t)Nc * kpn0 * 4 > ((size_t)4 << 20);
+#endif
             for (int k0 = 0; k0 < K; k0 += pl.kc) {
                 int kc = K - k0 < pl.kc ? K - k0 : pl.kc, kpn = (kc + 1) / 2, first = k0 == 0 && !accumulate;
                 if (nkb > 1 || nc0 == 0) pack_a(ap, Ac, lda, transA, Mc, Mcp, k0, kc, tmp, nat);
@@ -566,7 +573,7 @@ static void gemm(float *C, int ldc, const float *A, int lda, int transA, const f
 #pragma omp for schedule(dynamic, 1)
                 for (int ti = 0; ti < mt * nt; ti++) {
                     int mi = n_major ? ti % mt : ti / nt, ni = n_major ? ti / mt : ti % nt;
-                    int m_beg = mi * MC, mend = (mi + 1) * MC < Mc ? (mi + 1) * MC : Mc;
+                    int m_beg = mi * mc, mend = (mi + 1) * mc < Mc ? (mi + 1) * mc : Mc;
                     int s_end = ((ni + 1) * NC < Nc ? (ni + 1) * NC : Nc);
                     for (int n0 = ni * NC; n0 < s_end; n0 += NR)
                         for (int m0 = m_beg; m0 < mend; m0 += MR) {
