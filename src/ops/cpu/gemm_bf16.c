@@ -328,32 +328,38 @@ static void pack_b(uint32_t *bp, const float *B, int ldb, const ft_gemm_bf16_src
         }                                                                                                     \
     } while (0)
 
-/* one step p of the bf16 kernel: the MR words a[0..MR) broadcast against the strip's b[0..NR) */
-#define STEP_BF16(a, b)                                                                                        \
+/* one step p of the bf16 kernel: the R words a[0..R) broadcast against the strip's b[0..NR) */
+#define STEP_BF16(a, b, R)                                                                                     \
     do {                                                                                                      \
         __m512bh bv[NV];                                                                                      \
         for (int j = 0; j < NV; j++) bv[j] = (__m512bh)_mm512_loadu_si512((b) + 16 * j);                     \
-        for (int i = 0; i < MR; i++) {                                                                        \
+        for (int i = 0; i < (R); i++) {                                                                       \
             __m512bh av = (__m512bh)_mm512_set1_epi32((int)(a)[i]);                                         \
             for (int j = 0; j < NV; j++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], av, bv[j]);               \
         }                                                                                                     \
     } while (0)
 
-/* a: the A panel of the tile, [kpn][MR] words; b: the B strip, [kpn][NR] words */
-TGT_BF16 static void ukr_bf16(int kpn, const uint32_t *a, const uint32_t *b, float *c, size_t ldc, const float *c0,
-                              const float *pf, int pfr) {
-    __m512 acc[MR][NV];
-    for (int i = 0; i < MR; i++)
-        for (int j = 0; j < NV; j++) acc[i][j] = c0 ? _mm512_loadu_ps(c0 + 16 * j) : _mm512_loadu_ps(c + i * ldc + 16 * j);
-    int p = 0;
-    for (; p < kpn && p < MR; p++, a += MR, b += NR) { /* the first MR steps also prefetch a row of the next tile */
-        PF_ROW(p);
-        STEP_BF16(a, b);
+/* a: the A panel of the tile, [kpn][MR] words; b: the B strip, [kpn][NR] words; the first R rows of the
+ * panel (R = MR, or 8 / 4 for the last panel of an M that MR does not divide: M = 1024 leaves 4 rows) */
+#define DEFINE_UKR_BF16(NAME, R)                                                                              \
+    TGT_BF16 static void NAME(int kpn, const uint32_t *a, const uint32_t *b, float *c, size_t ldc, const float *c0, \
+                              const float *pf, int pfr) {                                                     \
+        __m512 acc[R][NV];                                                                                    \
+        for (int i = 0; i < (R); i++)                                                                         \
+            for (int j = 0; j < NV; j++)                                                                      \
+                acc[i][j] = c0 ? _mm512_loadu_ps(c0 + 16 * j) : _mm512_loadu_ps(c + i * ldc + 16 * j);        \
+        int p = 0;                                                                                            \
+        for (; p < kpn && p < MR; p++, a += MR, b += NR) { /* the first MR steps also prefetch the next tile's C */ \
+            PF_ROW(p);                                                                                        \
+            STEP_BF16(a, b, R);                                                                               \
+        }                                                                                                     \
+        for (; p < kpn; p++, a += MR, b += NR) STEP_BF16(a, b, R);                                           \
+        for (int i = 0; i < (R); i++)                                                                         \
+            for (int j = 0; j < NV; j++) _mm512_storeu_ps(c + i * ldc + 16 * j, acc[i][j]);                   \
     }
-    for (; p < kpn; p++, a += MR, b += NR) STEP_BF16(a, b);
-    for (int i = 0; i < MR; i++)
-        for (int j = 0; j < NV; j++) _mm512_storeu_ps(c + i * ldc + 16 * j, acc[i][j]);
-}
+DEFINE_UKR_BF16(ukr_bf16, MR)
+DEFINE_UKR_BF16(ukr_bf16_8, 8)
+DEFINE_UKR_BF16(ukr_bf16_4, 4)
 
 /* AVX-512F: a word w holds bf16 e (low) and o (high): as f32, e = w << 16 and o = w & 0xffff0000 */
 #define STEP_F32(a, b)                                                                                         \
@@ -451,17 +457,21 @@ static void tile(int isa, int kpn, const uint32_t *ap, const uint32_t *bp, float
         if (bias) memcpy(c0, bias + (size_t)s * NR, sizeof(float) * (size_t)nr);
         pc0 = c0;
     }
+    /* rows the kernel computes: MR, or fewer for a short last panel (AVX512-BF16; the fallback computes MR) */
+    int R = isa != FT_BF16_ISA_AVX512BF16 || MR != 12 || mr > 8 ? MR : mr > 4 ? 8 : 4;
     float *cc = c;
     size_t ldcc = (size_t)ldc;
-    if (mr < MR || nr < NR) { /* an edge: through a full-size tile on the stack */
+    if (mr < R || nr < NR) { /* an edge: through a full-size tile on the stack */
         memset(t, 0, sizeof t);
         if (!first)
             for (int i = 0; i < mr; i++) memcpy(t + i * NR, c + (size_t)i * ldc, sizeof(float) * (size_t)nr);
         cc = t;
         ldcc = NR;
     }
-    if (isa == FT_BF16_ISA_AVX512BF16) ukr_bf16(kpn, a, b, cc, ldcc, pc0, pf, pfr);
-    else ukr_f32(kpn, a, b, cc, ldcc, pc0, pf, pfr);
+    if (isa != FT_BF16_ISA_AVX512BF16) ukr_f32(kpn, a, b, cc, ldcc, pc0, pf, pfr);
+    else if (R == MR) ukr_bf16(kpn, a, b, cc, ldcc, pc0, pf, pfr);
+    else if (R == 8) ukr_bf16_8(kpn, a, b, cc, ldcc, pc0, pf, pfr);
+    else ukr_bf16_4(kpn, a, b, cc, ldcc, pc0, pf, pfr);
     if (cc == t)
         for (int i = 0; i < mr; i++) memcpy(c + (size_t)i * ldc, t + i * NR, sizeof(float) * (size_t)nr);
 }
