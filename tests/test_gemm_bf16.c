@@ -124,8 +124,8 @@ static void check_kernel_vs_ref(ft_bf16_isa isa) {
 static void test_avx512bf16_vs_ref(void **state) { (void)state; check_kernel_vs_ref(FT_BF16_ISA_AVX512BF16); }
 static void test_avx512f_vs_ref(void **state) { (void)state; check_kernel_vs_ref(FT_BF16_ISA_AVX512F); }
 
-/* The blocking of large products on small ones: K longer than a block (two K blocks, the sum carried in C
- * between them), and with a pack budget of one byte (ft__gemm_bf16_set_pack_budget) the shortest K blocks,
+/* The blocking of large products on small ones: K longer than a block (three K blocks, the sum carried in
+ * C between them), and with a pack budget of one byte (ft__gemm_bf16_set_pack_budget) the shortest K blocks,
  * M cut into chunks (the B pack reused by every chunk), N cut into chunks (A repacked per chunk and K
  * block), and an M too large with several K blocks (no chunks, short blocks): the same bits as the
  * reference, for both kernels, every transpose, accumulating or not, one and two threads. */

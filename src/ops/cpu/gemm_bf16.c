@@ -3,14 +3,16 @@
  * macro tiles. Two micro-kernels read the same packs: AVX512-BF16 (vdpbf16ps) and the AVX-512F fallback
  * (bf16 -> f32 by a shift, then two FMAs in vdpbf16ps's order), so both give the reference's bits.
  *
- * Blocking (plan_for). K is cut into blocks as long as possible: the whole K up to KC_MAX = 3072 (all of
- * GPT-2 124M's products but the LM head's input gradient), else equal blocks; a micro-tile runs a whole
- * block with its 12 x 32 C tile in registers, so C is written once per block (once in all, without being
- * read, for a product that assigns) and the kernel's per-tile cost (C loads and stores, loop set-up) is
- * spread over up to 1536 steps instead of 128 (measured on L1/L2-resident packs: 93% of the peak at 128
- * steps, 97-98% from 256 on). The packs of one block, A [Mpad x kc] and B [kc x Npad] in bf16, must stay
- * within PACK_BUDGET (16 MiB): where they would not, the larger of M and N is cut into chunks (an LM
- * head's 50257 rows or columns) and, with one K block, the other operand is packed once for all chunks;
+ * Blocking (plan_for). K is cut into blocks as long as possible: the whole K up to KC_MAX = 1536 (GPT-2
+ * 124M's products of K = 768 and 1024), else equal blocks (2 x 1152, 2 x 1536, and 33 x 1536 for the LM
+ * head's input gradient; blocks of 3072 measured 1-4% slower: B strip and A block fit L2 worse); a
+ * micro-tile runs a whole block with its 12 x 32 C tile in registers, so C is written once per block
+ * (once in all, without being read, for a product that assigns) and the kernel's per-tile cost (C loads
+ * and stores, loop set-up) is spread over up to 768 steps instead of 128 (measured on L1/L2-resident
+ * packs: 93% of the peak at 128 steps, 97-98% from 256 on). The packs of one block, A [Mpad x kc] and
+ * B [kc x Npad] in bf16, must stay within PACK_BUDGET (16 MiB): where they would not, the larger of M
+ * and N is cut into chunks (an LM head's 50257 rows or columns) and, with one K block, the other operand
+ * is packed once for all chunks;
  * M is never chunked with several K blocks (a source B would be asked for its values more than once).
  * Per chunk and K block:
  *   A pack: micro-panels of MR rows, [Mpad / MR][kpn][MR] words (a word = the bf16 of k = 2p, 2p+1; rows
@@ -44,7 +46,7 @@
 #endif
 #define NV (NR / 16)
 #ifndef KC_MAX
-#define KC_MAX 3072 /* longest K block: a micro-tile runs a whole block with C in registers */
+#define KC_MAX 1536 /* longest K block: a micro-tile runs a whole block with C in registers */
 #endif
 #define KC_MIN 256   /* shortest K block (unless K is shorter) */
 #define PACK_BUDGET ((size_t)16 << 20) /* bytes of packed A and B per chunk and K block (plan_for) */
