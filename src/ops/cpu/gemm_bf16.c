@@ -55,7 +55,9 @@
 #ifndef A_L2
 #define A_L2 (384 << 10) /* bytes of an A block (macro-tile rows x K block), to stay in L2 with a B strip */
 #endif
+#ifndef NC
 #define NC 256  /* macro-tile columns (8 strips) */
+#endif
 /* ft_gemm_bf16_src promises its callback columns c0 / nc that are multiples of 64 (an NF4 block) */
 _Static_assert(KC_MIN % 64 == 0 && KS % 64 == 0, "K blocks must be whole NF4 blocks (gemm_bf16.h, ft_gemm_bf16_src)");
 
