@@ -25,8 +25,9 @@
  *   ft_cpu_matmul_bf16_forward(NULL, out, inp, W, bias, N, C, OC);
  *
  * Ownership: the caller owns every buffer; the GEMM keeps only its packing workspace between calls.
- * Thread safety: stateless apart from the instruction-set choice (an atomic, set once); the CPU kernel
- * runs OpenMP inside one call, any number of threads may call at once. */
+ * Thread safety: stateless apart from the instruction-set choice (an atomic, set once) and the kept
+ * workspace (an atomic slot: a call takes it or allocates its own); the CPU kernel runs OpenMP inside one
+ * call, any number of threads may call at once. */
 #ifndef FINETUNE_GEMM_BF16_H
 #define FINETUNE_GEMM_BF16_H
 #include <stddef.h>
