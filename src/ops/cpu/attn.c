@@ -47,10 +47,12 @@ static void mm(int bf16, int ta, int tb, int M, int N, int K, float alpha, const
                      beta, C, ldc);
 }
 
-/* p[0..T): scaled scores at keys j < L in (L = t+1 causal, T otherwise), probabilities out; keys hidden
- * by seg / pad and j >= L set to 0. A row whose keys pad hid entirely attends uniformly over the keys
- * seg allows. */
-static void softmax_row(float *p, int t, int L, int T, const int *segb, const int *padb) {
+/* p[0..T): scores at keys j < L in (L = t+1 causal, T otherwise), times `scale` (> 0; 1 when the product
+ * applied it) the probabilities out; keys hidden by seg / pad and j >= L set to 0. A row whose keys pad hid
+ * entirely attends uniformly over the keys seg allows. Three passes over the row, all vectorised: the max of
+ * the raw scores (scale > 0 and rounding are monotone, so scale * max is the max of the scaled scores), the
+ * exponentials stored (the score's scaling folded in), their sum, in double, and the normalisation. */
+static void softmax_row(float *p, int t, int L, int T, const int *segb, const int *padb, float scale) {
     if (segb || padb) {
         int st = segb ? segb[t] : 0, nvis = 0;
         for (int j = 0; j < L; j++) {
@@ -70,13 +72,13 @@ static void softmax_row(float *p, int t, int L, int T, const int *segb, const in
     float m = -INFINITY;
 #pragma omp simd reduction(max : m)
     for (int j = 0; j < L; j++) m = p[j] > m ? p[j] : m;
+    m *= scale;
+    /* exp and sum in separate loops: a float exp feeding a double sum in one loop stays scalar (gcc) */
+#pragma omp simd
+    for (int j = 0; j < L; j++) p[j] = ft_vexpf(p[j] * scale - m);
     double s = 0.0; /* double sum: keeps the probabilities within an ulp of the exact softmax */
 #pragma omp simd reduction(+ : s)
-    for (int j = 0; j < L; j++) {
-        float e = ft_vexpf(p[j] - m);
-        p[j] = e;
-        s += e;
-    }
+    for (int j = 0; j < L; j++) s += p[j];
     float inv = (float)(1.0 / s);
 #pragma omp simd
     for (int j = 0; j < L; j++) p[j] *= inv;
@@ -147,13 +149,8 @@ static void attn_forward(int bf16, float *out, float *att, const float *q, int l
             int r1 = imin(T, r0 + step), M = r1 - r0, nk = causal ? r1 : T;
             float *Pb = P + (size_t)r0 * T;
             mm(bf16, 0, 1, M, nk, HS, scale, qh + (size_t)r0 * ldq, ldq, kh, ldk, 0.0f, Pb, T);
-            if (bf16) /* the scale the bf16 product has no alpha for */
-                for (int t = r0; t < r1; t++) {
-                    float *p = P + (size_t)t * T;
-#pragma omp simd
-                    for (int j = 0; j < nk; j++) p[j] *= scale;
-                }
-            for (int t = r0; t < r1; t++) softmax_row(P + (size_t)t * T, t, causal ? t + 1 : T, T, segb, padb);
+            /* bf16: the scale the product has no alpha for, applied inside the softmax */
+            for (int t = r0; t < r1; t++) softmax_row(P + (size_t)t * T, t, causal ? t + 1 : T, T, segb, padb, bf16 ? scale : 1.0f);
             const float *Pv = Pb;
             if (pdrop > 0) {
                 float *D = thread_buf(0, (size_t)M * T);
@@ -201,17 +198,22 @@ static void attn_backward(int bf16, float *dq, float *dk, float *dv, float *scra
             float *dqh = dq + (size_t)b * T * ldq + (size_t)h * HS;
             const float *P = att + bh * T * T;
             float *S = scratch ? scratch + bh * T * T : own;
-            /* S = P on the allowed keys, exact zeros up to the end of each row's block (dropped with p > 0) */
-            for (int t = 0; t < T; t++) {
-                int L = causal ? t + 1 : T, r1 = causal ? imin(T, (t / step + 1) * step) : T;
-                memcpy(S + (size_t)t * T, P + (size_t)t * T, (size_t)L * sizeof(float));
-                memset(S + (size_t)t * T + L, 0, (size_t)(r1 - L) * sizeof(float));
-                if (pdrop > 0) drop_rows(S + (size_t)t * T, S + (size_t)t * T, t, t + 1, L, T, bh, pdrop, seed);
+            /* the probabilities the forward's PV product read: P itself (zero at every hidden key, att layout
+             * above), or with dropout S = P dropped on the allowed keys, exact zeros up to the end of each
+             * row's block */
+            const float *Pv = P;
+            if (pdrop > 0) {
+                for (int t = 0; t < T; t++) {
+                    int L = causal ? t + 1 : T, r1 = causal ? imin(T, (t / step + 1) * step) : T;
+                    memset(S + (size_t)t * T + L, 0, (size_t)(r1 - L) * sizeof(float));
+                    drop_rows(S + (size_t)t * T, P + (size_t)t * T, t, t + 1, L, T, bh, pdrop, seed);
+                }
+                Pv = S;
             }
             /* dV[c0:c1] (+)= P[rs:T, c0:c1]^T dO[rs:T], rs = c0 causal (rows above see none of these keys), else 0 */
             for (int c0 = 0; c0 < T; c0 += step) {
                 int c1 = imin(T, c0 + step), rs = causal ? c0 : 0;
-                mm(bf16, 1, 0, c1 - c0, HS, T - rs, 1.0f, S + (size_t)rs * T + c0, T, dO + (size_t)rs * OC, OC, beta,
+                mm(bf16, 1, 0, c1 - c0, HS, T - rs, 1.0f, Pv + (size_t)rs * T + c0, T, dO + (size_t)rs * OC, OC, beta,
                    dvg + (size_t)c0 * ldv, ldv);
             }
             /* dP = dO V^T on the allowed blocks, then dS = P * (dP - rowsum(P * dP)) in place */
