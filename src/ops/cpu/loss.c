@@ -9,12 +9,84 @@
  * in a fixed order: deterministic for any thread count. */
 #include "finetune/ops.h"
 #include "ops/cpu/vmath.h"
+#include "ops/cpu/vmath_avx512.h"
 
 #include <math.h>
 #include <string.h>
 
 #define CE_CHUNK 2048     /* elements per chunk (8 KB, stays in L1) */
 #define CE_MAXCHUNKS 256  /* chunk maxima kept on the stack; longer rows use longer chunks */
+
+#ifdef FT_VMATH_AVX512
+/* The three chunk loops in AVX-512: full vectors unmasked (masked stores are slow on AMD Zen), the tail
+ * masked; sums in four (max: two) vector accumulators for the adds' latency. */
+static inline float hmax16(__m512 v) { return _mm512_reduce_max_ps(v); }
+
+/* *cm = max of x[0..n), *cs = their sum when with_sum */
+static void chunk_max_sum16(const float *x, int n, int with_sum, float *cm, float *cs) {
+    __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0, s0 = _mm512_setzero_ps(), s1 = s0;
+    int v = 0;
+    for (; v + 32 <= n; v += 32) {
+        __m512 a = _mm512_loadu_ps(x + v), b = _mm512_loadu_ps(x + v + 16);
+        m0 = _mm512_max_ps(m0, a);
+        m1 = _mm512_max_ps(m1, b);
+        if (with_sum) { s0 = _mm512_add_ps(s0, a); s1 = _mm512_add_ps(s1, b); }
+    }
+    for (; v < n; v += 16) {
+        __mmask16 k = n - v >= 16 ? 0xffff : (__mmask16)((1u << (n - v)) - 1);
+        __m512 a = _mm512_maskz_loadu_ps(k, x + v);
+        m0 = _mm512_mask_max_ps(m0, k, m0, a);
+        if (with_sum) s0 = _mm512_add_ps(s0, a);
+    }
+    *cm = hmax16(_mm512_max_ps(m0, m1));
+    *cs = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+/* sum of e = exp(x - M) over x[0..n), e stored to d when d (d may equal x) */
+static float chunk_exp_sum16(float *d, const float *x, int n, float M) {
+    __m512 mv = _mm512_set1_ps(M), s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int v = 0;
+    for (; v + 64 <= n; v += 64) {
+        __m512 e0 = ft_vexp16(_mm512_sub_ps(_mm512_loadu_ps(x + v), mv));
+        __m512 e1 = ft_vexp16(_mm512_sub_ps(_mm512_loadu_ps(x + v + 16), mv));
+        __m512 e2 = ft_vexp16(_mm512_sub_ps(_mm512_loadu_ps(x + v + 32), mv));
+        __m512 e3 = ft_vexp16(_mm512_sub_ps(_mm512_loadu_ps(x + v + 48), mv));
+        if (d) {
+            _mm512_storeu_ps(d + v, e0);
+            _mm512_storeu_ps(d + v + 16, e1);
+            _mm512_storeu_ps(d + v + 32, e2);
+            _mm512_storeu_ps(d + v + 48, e3);
+        }
+        s0 = _mm512_add_ps(s0, e0);
+        s1 = _mm512_add_ps(s1, e1);
+        s2 = _mm512_add_ps(s2, e2);
+        s3 = _mm512_add_ps(s3, e3);
+    }
+    for (; v + 16 <= n; v += 16) {
+        __m512 e = ft_vexp16(_mm512_sub_ps(_mm512_loadu_ps(x + v), mv));
+        if (d) _mm512_storeu_ps(d + v, e);
+        s0 = _mm512_add_ps(s0, e);
+    }
+    if (v < n) {
+        __mmask16 k = (__mmask16)((1u << (n - v)) - 1);
+        __m512 e = _mm512_maskz_mov_ps(k, ft_vexp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + v), mv)));
+        if (d) _mm512_mask_storeu_ps(d + v, k, e);
+        s1 = _mm512_add_ps(s1, e);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+/* d[0..n) = d * a - off */
+static void chunk_scale16(float *d, int n, float a, float off) {
+    __m512 av = _mm512_set1_ps(a), ov = _mm512_set1_ps(off);
+    int v = 0;
+    for (; v + 16 <= n; v += 16) _mm512_storeu_ps(d + v, _mm512_fmsub_ps(_mm512_loadu_ps(d + v), av, ov));
+    if (v < n) {
+        __mmask16 k = (__mmask16)((1u << (n - v)) - 1);
+        _mm512_mask_storeu_ps(d + v, k, _mm512_fmsub_ps(_mm512_maskz_loadu_ps(k, d + v), av, ov));
+    }
+}
+#endif
 
 /* losses[N]; dlogits[N,V] = scale * (softmax - smoothed one-hot) (may alias logits, may be NULL) */
 void ft_cpu_crossentropy_forward_backward(void *ctx, float *losses, float *dlogits, const float *logits, const int *targets,
@@ -40,6 +112,10 @@ void ft_cpu_crossentropy_forward_backward(void *ctx, float *losses, float *dlogi
             int vn = V - v0 < chunk ? V - v0 : chunk;
             const float *xc = x + v0;
             float cm = -INFINITY, cs = 0.0f;
+#ifdef FT_VMATH_AVX512
+            chunk_max_sum16(xc, vn, eps != 0.0f, &cm, &cs);
+            if (eps != 0.0f) sx += cs;
+#else
             if (eps != 0.0f) {
 #pragma omp simd reduction(max : cm) reduction(+ : cs)
                 for (int v = 0; v < vn; v++) {
@@ -51,11 +127,15 @@ void ft_cpu_crossentropy_forward_backward(void *ctx, float *losses, float *dlogi
 #pragma omp simd reduction(max : cm)
                 for (int v = 0; v < vn; v++) cm = xc[v] > cm ? xc[v] : cm;
             }
+#endif
             if (cm > M) {
                 if (S > 0.0) S *= exp((double)M - (double)cm);
                 M = cm;
             }
             float es = 0.0f;
+#ifdef FT_VMATH_AVX512
+            es = chunk_exp_sum16(d ? d + v0 : NULL, xc, vn, M);
+#else
             if (d) {
                 float *dc = d + v0; /* may equal xc: element-wise read then write */
 #pragma omp simd reduction(+ : es)
@@ -68,6 +148,7 @@ void ft_cpu_crossentropy_forward_backward(void *ctx, float *losses, float *dlogi
 #pragma omp simd reduction(+ : es)
                 for (int v = 0; v < vn; v++) es += ft_vexpf(xc[v] - M);
             }
+#endif
             S += es;
             cmax[c] = M;
         }
@@ -80,8 +161,12 @@ void ft_cpu_crossentropy_forward_backward(void *ctx, float *losses, float *dlogi
             int vn = V - v0 < chunk ? V - v0 : chunk;
             float a = (float)((double)scale * exp((double)cmax[c] - (double)M) / S);
             float *dc = d + v0;
+#ifdef FT_VMATH_AVX512
+            chunk_scale16(dc, vn, a, off);
+#else
 #pragma omp simd
             for (int v = 0; v < vn; v++) dc[v] = dc[v] * a - off;
+#endif
         }
         d[tgt] -= scale * (1.0f - eps);
     }
