@@ -24,6 +24,7 @@
 #include "finetune/gemm_bf16.h"
 #include "finetune/ops.h"
 #include "ops/cpu/vmath.h"
+#include "ops/cpu/vmath_avx512.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -47,6 +48,36 @@ static void mm(int bf16, int ta, int tb, int M, int N, int K, float alpha, const
                      beta, C, ldc);
 }
 
+#ifdef FT_VMATH_AVX512
+/* the three passes of softmax_row below over p[0..L) in AVX-512 (ft_vexp16; full vectors unmasked, the
+ * tail masked; the sum in double, two accumulators of 8) */
+static void softmax_row16(float *p, int L, float scale) {
+    int nf = L & ~15;
+    __mmask16 kt = (__mmask16)((1u << (L - nf)) - 1);
+    __m512 mv = _mm512_set1_ps(-INFINITY);
+    for (int j = 0; j < nf; j += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(p + j));
+    if (kt) mv = _mm512_mask_max_ps(mv, kt, mv, _mm512_maskz_loadu_ps(kt, p + nf));
+    float m = _mm512_reduce_max_ps(mv) * scale;
+    __m512 sc = _mm512_set1_ps(scale), mm = _mm512_set1_ps(m);
+    __m512d s0 = _mm512_setzero_pd(), s1 = s0;
+    for (int j = 0; j < nf; j += 16) {
+        __m512 e = ft_vexp16(_mm512_sub_ps(_mm512_mul_ps(_mm512_loadu_ps(p + j), sc), mm));
+        _mm512_storeu_ps(p + j, e);
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    }
+    if (kt) {
+        __m512 e = _mm512_maskz_mov_ps(kt, ft_vexp16(_mm512_sub_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(kt, p + nf), sc), mm)));
+        _mm512_mask_storeu_ps(p + nf, kt, e);
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    }
+    __m512 inv = _mm512_set1_ps((float)(1.0 / _mm512_reduce_add_pd(_mm512_add_pd(s0, s1))));
+    for (int j = 0; j < nf; j += 16) _mm512_storeu_ps(p + j, _mm512_mul_ps(_mm512_loadu_ps(p + j), inv));
+    if (kt) _mm512_mask_storeu_ps(p + nf, kt, _mm512_mul_ps(_mm512_maskz_loadu_ps(kt, p + nf), inv));
+}
+#endif
+
 /* p[0..T): scores at keys j < L in (L = t+1 causal, T otherwise), times `scale` (> 0; 1 when the product
  * applied it) the probabilities out; keys hidden by seg / pad and j >= L set to 0. A row whose keys pad hid
  * entirely attends uniformly over the keys seg allows. Three passes over the row, all vectorised: the max of
@@ -69,6 +100,9 @@ static void softmax_row(float *p, int t, int L, int T, const int *segb, const in
             return;
         }
     }
+#ifdef FT_VMATH_AVX512
+    softmax_row16(p, L, scale);
+#else
     float m = -INFINITY;
 #pragma omp simd reduction(max : m)
     for (int j = 0; j < L; j++) m = p[j] > m ? p[j] : m;
@@ -82,6 +116,7 @@ static void softmax_row(float *p, int t, int L, int T, const int *segb, const in
     float inv = (float)(1.0 / s);
 #pragma omp simd
     for (int j = 0; j < L; j++) p[j] *= inv;
+#endif
     if (L < T) memset(p + L, 0, (size_t)(T - L) * sizeof(float));
 }
 
