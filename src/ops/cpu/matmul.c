@@ -1,10 +1,10 @@
 /* cpu/matmul.c — linear layer through OpenBLAS cblas_sgemm (row-major), bias through parallel
  * row-streaming reductions over column strips (deterministic: each column sums its rows in order, in double). */
 #include "finetune/ops.h"
+#include "ops/cpu/strips.h"
 #include "ops/cpu/vmath.h"
 
 #include <cblas.h>
-#include <omp.h>
 #include <string.h>
 
 
@@ -60,19 +60,14 @@ void ft_cpu_bias_add_forward(void *ctx, float *out, const float *bias, int N, in
     }
 }
 
-/* dbias[OC] += sum_n dout[N,OC]. Each task owns a strip of columns (a multiple of 16, at most BIAS_STRIP)
- * and streams dout row after row through it, adding each row into double accumulators that stay in L1:
- * contiguous reads the prefetcher follows (a column block of 64 read 256 bytes per row, OC floats apart,
- * and ran at a third of the bandwidth). Each column sums its rows in order 0..N-1 in double, so the bits
- * equal the reference's for any thread count or strip width. */
+/* dbias[OC] += sum_n dout[N,OC]: column strips (strips.h) of at most BIAS_STRIP columns, double
+ * accumulators; each column sums its rows in order 0..N-1 in double, so the bits equal the reference's for
+ * any thread count or strip width. */
 #define BIAS_STRIP 2048 /* columns per task at most: 16 KiB of double accumulators */
 void ft_cpu_bias_backward(void *ctx, float *dbias, const float *dout, int N, int OC) {
     if (N <= 0 || OC <= 0) return;
-    int nt = (size_t)N * OC >= FT_PAR_MIN ? omp_get_max_threads() : 1;
-    int w = (OC + nt - 1) / nt;
-    w = w > BIAS_STRIP ? BIAS_STRIP : (w + 15) / 16 * 16;
-    int ns = (OC + w - 1) / w;
-#pragma omp parallel for schedule(static) if (nt > 1 && ns > 1)
+    int w = ft_strip_width(N, OC, BIAS_STRIP), ns = (OC + w - 1) / w;
+#pragma omp parallel for schedule(static) if (ns > 1)
     for (int si = 0; si < ns; si++) {
         int c0 = si * w, cn = OC - c0 < w ? OC - c0 : w;
         double acc[BIAS_STRIP];

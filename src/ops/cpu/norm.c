@@ -2,21 +2,13 @@
  * parallel over column strips, each summing its rows in order 0..N-1 (race-free, no atomics, and the
  * same bits for any thread count or schedule). */
 #include "finetune/ops.h"
+#include "ops/cpu/strips.h"
 #include "ops/cpu/vmath.h"
 
 #include <math.h>
-#include <omp.h>
 
-/* The dw / db reductions: a task owns a strip of columns and streams the rows through it, accumulators in
- * L1 (a block of 64 columns read 256 bytes per row, C floats apart: a third of the bandwidth). A strip is
- * the columns split over the threads, a multiple of 16, at most NORM_STRIP; the bits do not depend on it. */
+/* the dw / db reductions: column strips (strips.h) of at most NORM_STRIP columns */
 #define NORM_STRIP 1024
-static int norm_strip(int N, int C) {
-    int nt = (size_t)N * C >= FT_PAR_MIN ? omp_get_max_threads() : 1;
-    int w = (C + nt - 1) / nt;
-    return w > NORM_STRIP ? NORM_STRIP : (w + 15) / 16 * 16;
-}
-
 /* out[N,C] = (inp - mean) * rstd * w + b; mean[N], rstd[N] saved (may be NULL); b may be NULL */
 void ft_cpu_layernorm_forward(void *ctx, float *out, float *mean, float *rstd, const float *inp, const float *w,
                               const float *b, int N, int C, float eps) {
@@ -49,7 +41,7 @@ void ft_cpu_layernorm_backward(void *ctx, float *dinp, float *dw, float *db, con
                                const float *inp, const float *w, const float *mean, const float *rstd,
                                int N, int C) {
     if (dw || db) {
-        int sw = norm_strip(N, C), nb = (C + sw - 1) / sw;
+        int sw = ft_strip_width(N, C, NORM_STRIP), nb = (C + sw - 1) / sw;
 #pragma omp parallel for schedule(static) if (nb > 1)
         for (int cb = 0; cb < nb; cb++) {
             int c0 = cb * sw, cn = C - c0 < sw ? C - c0 : sw;
@@ -117,7 +109,7 @@ void ft_cpu_rmsnorm_forward(void *ctx, float *out, float *rstd, const float *inp
 void ft_cpu_rmsnorm_backward(void *ctx, float *dinp, float *dw, const float *dout, const float *dresid, const float *inp,
                              const float *w, const float *rstd, int N, int C) {
     if (dw) {
-        int sw = norm_strip(N, C), nb = (C + sw - 1) / sw;
+        int sw = ft_strip_width(N, C, NORM_STRIP), nb = (C + sw - 1) / sw;
 #pragma omp parallel for schedule(static) if (nb > 1)
         for (int cb = 0; cb < nb; cb++) {
             int c0 = cb * sw, cn = C - c0 < sw ? C - c0 : sw;
