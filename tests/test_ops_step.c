@@ -1,7 +1,8 @@
-/* test_ops_step.c — the f32 kernels of the bf16 training step that issue 16's `fuse` work rewrote, against
- * their scalar references, at awkward sizes and at one and two threads:
- *   - bias_backward and the layernorm / rmsnorm parameter gradients (row-streaming column strips): the
- *     bias gradient has the reference's bits exactly, all three the same bits for 1 and 2 threads;
+/* test_ops_step.c — the f32 kernels of the bf16 training step (issue 16's `fuse` work), against their
+ * scalar references, at awkward sizes and at one and two threads:
+ *   - bias_backward and the layernorm / rmsnorm parameter gradients (column blocks summing their rows in
+ *     order): the bias gradient has the reference's bits exactly, all three the same bits for 1 and 2
+ *     threads;
  *   - ft_vexp16 (src/ops/cpu/vmath_avx512.h), the exponential of the GELU, softmax and cross-entropy
  *     kernels, against double-precision exp over its range, and at -inf, NaN and beyond the clamps.
  * The kernels built on it (GELU, attention's softmax, cross-entropy) are checked against their references

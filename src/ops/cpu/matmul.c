@@ -1,12 +1,12 @@
 /* cpu/matmul.c — linear layer through OpenBLAS cblas_sgemm (row-major), bias through parallel
- * row-streaming reductions over column strips (deterministic: each column sums its rows in order, in double). */
+ * column-block reductions (deterministic: each column sums its rows in order, in double). */
 #include "finetune/ops.h"
-#include "ops/cpu/strips.h"
 #include "ops/cpu/vmath.h"
 
 #include <cblas.h>
 #include <string.h>
 
+#define BIAS_CB 64 /* columns per block of the bias-gradient reduction */
 
 /* A few rows (decoding several sequences together): out[N,OC] = inp[N,C] @ w[OC,C]^T + bias, streaming
  * the weights from memory once. Each weight row, loaded once into L1, is dotted with every input row (the
@@ -60,18 +60,15 @@ void ft_cpu_bias_add_forward(void *ctx, float *out, const float *bias, int N, in
     }
 }
 
-/* dbias[OC] += sum_n dout[N,OC]: column strips (strips.h) of at most BIAS_STRIP columns, double
- * accumulators; each column sums its rows in order 0..N-1 in double, so the bits equal the reference's for
- * any thread count or strip width. */
-#define BIAS_STRIP 2048 /* columns per task at most: 16 KiB of double accumulators */
+/* dbias[OC] += sum_n dout[N,OC]. Column blocks run in parallel; each column sums its rows in order in
+ * double (vectorised across the columns of a block), so the bits equal the reference's for any thread
+ * count. */
 void ft_cpu_bias_backward(void *ctx, float *dbias, const float *dout, int N, int OC) {
-    if (N <= 0 || OC <= 0) return;
-    int w = ft_strip_width(N, OC, BIAS_STRIP), ns = (OC + w - 1) / w;
-#pragma omp parallel for schedule(static) if (ns > 1)
-    for (int si = 0; si < ns; si++) {
-        int c0 = si * w, cn = OC - c0 < w ? OC - c0 : w;
-        double acc[BIAS_STRIP];
-        for (int c = 0; c < cn; c++) acc[c] = 0.0;
+    int nb = (OC + BIAS_CB - 1) / BIAS_CB;
+#pragma omp parallel for schedule(static) if ((size_t)N * OC >= FT_PAR_MIN)
+    for (int cb = 0; cb < nb; cb++) {
+        int c0 = cb * BIAS_CB, cn = OC - c0 < BIAS_CB ? OC - c0 : BIAS_CB;
+        double acc[BIAS_CB] = {0};
         for (int n = 0; n < N; n++) {
             const float *d = dout + (size_t)n * OC + c0;
 #pragma omp simd

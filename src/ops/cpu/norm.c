@@ -1,14 +1,13 @@
 /* cpu/norm.c — LayerNorm and RMSNorm. Rows run in parallel; the dw/db reductions over rows run in
- * parallel over column strips, each summing its rows in order 0..N-1 (race-free, no atomics, and the
+ * parallel over column blocks, each summing its rows in order 0..N-1 (race-free, no atomics, and the
  * same bits for any thread count or schedule). */
 #include "finetune/ops.h"
-#include "ops/cpu/strips.h"
 #include "ops/cpu/vmath.h"
 
 #include <math.h>
 
-/* the dw / db reductions: column strips (strips.h) of at most NORM_STRIP columns */
-#define NORM_STRIP 1024
+#define NORM_CB 64 /* columns per block of the parameter-gradient reduction */
+
 /* out[N,C] = (inp - mean) * rstd * w + b; mean[N], rstd[N] saved (may be NULL); b may be NULL */
 void ft_cpu_layernorm_forward(void *ctx, float *out, float *mean, float *rstd, const float *inp, const float *w,
                               const float *b, int N, int C, float eps) {
@@ -41,12 +40,11 @@ void ft_cpu_layernorm_backward(void *ctx, float *dinp, float *dw, float *db, con
                                const float *inp, const float *w, const float *mean, const float *rstd,
                                int N, int C) {
     if (dw || db) {
-        int sw = ft_strip_width(N, C, NORM_STRIP), nb = (C + sw - 1) / sw;
-#pragma omp parallel for schedule(static) if (nb > 1)
+        int nb = (C + NORM_CB - 1) / NORM_CB;
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= FT_PAR_MIN)
         for (int cb = 0; cb < nb; cb++) {
-            int c0 = cb * sw, cn = C - c0 < sw ? C - c0 : sw;
-            float aw[NORM_STRIP], ab[NORM_STRIP];
-            for (int c = 0; c < cn; c++) aw[c] = ab[c] = 0.0f;
+            int c0 = cb * NORM_CB, cn = C - c0 < NORM_CB ? C - c0 : NORM_CB;
+            float aw[NORM_CB] = {0}, ab[NORM_CB] = {0};
             for (int n = 0; n < N; n++) {
                 const float *x = inp + (size_t)n * C + c0, *d = dout + (size_t)n * C + c0;
                 float m = mean[n], rs = rstd[n];
@@ -109,12 +107,11 @@ void ft_cpu_rmsnorm_forward(void *ctx, float *out, float *rstd, const float *inp
 void ft_cpu_rmsnorm_backward(void *ctx, float *dinp, float *dw, const float *dout, const float *dresid, const float *inp,
                              const float *w, const float *rstd, int N, int C) {
     if (dw) {
-        int sw = ft_strip_width(N, C, NORM_STRIP), nb = (C + sw - 1) / sw;
-#pragma omp parallel for schedule(static) if (nb > 1)
+        int nb = (C + NORM_CB - 1) / NORM_CB;
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= FT_PAR_MIN)
         for (int cb = 0; cb < nb; cb++) {
-            int c0 = cb * sw, cn = C - c0 < sw ? C - c0 : sw;
-            double aw[NORM_STRIP];
-            for (int c = 0; c < cn; c++) aw[c] = 0.0;
+            int c0 = cb * NORM_CB, cn = C - c0 < NORM_CB ? C - c0 : NORM_CB;
+            double aw[NORM_CB] = {0};
             for (int n = 0; n < N; n++) {
                 const float *x = inp + (size_t)n * C + c0, *d = dout + (size_t)n * C + c0;
                 double rs = rstd[n];
