@@ -9,17 +9,20 @@
  * other task touches, so the bits are the same for any thread count or schedule: no races, no atomics.
  *
  * Dropout on the probabilities: the forward's PV product reads a per-thread dropped copy of each row
- * block, the backward drops its copy S of P and the dP rows (masks from ft_attn_dropout_row_seed).
+ * block, the backward drops its copy S of P and the dP rows (masks from ft_attn_dropout_row_seed);
+ * without dropout the backward's dV product reads att itself. The softmax rows run in AVX-512
+ * (vmath_avx512.h) where the compiler targets it, else in vectorised C.
  *
  * att layout: att[b,h,t,j] is the probability where key j is visible and 0 elsewhere (the forward
- * writes every entry). The backward reads att only at the keys the causal structure allows.
+ * writes every entry). The backward reads att at the keys the causal structure allows and, without
+ * dropout, the zeros above the diagonal inside a causal block (its dV product reads whole blocks).
  *
  * bf16 (ft_cpu_attn_bf16_forward / _backward, the "cpu-bf16" backend): the same tasks with the six
  * products through ft_cpu_gemm_bf16 (gemm_bf16.h: operands rounded to bf16, sums in f32), as the linear
  * layers; the softmax, its backward and every reduction stay f32/double. ft_cpu_gemm_bf16 has no alpha:
- * the scores are scaled by 1/sqrt(HS) in f32 after the product, and dS is scaled before it is rounded for
- * the dQ and dK products (with HS a power of four, as in every GPT-2 / Llama shape, the scale is a power
- * of two and commutes with the rounding). Causal blocks are ATT_BLK_BF16 rows: fewer, larger products. */
+ * the scores are scaled by 1/sqrt(HS) in f32 after the product (inside the softmax), and dS is scaled
+ * before it is rounded for the dQ and dK products (with HS a power of four, as in every GPT-2 / Llama
+ * shape, the scale is a power of two and commutes with the rounding). Causal blocks are ATT_BLK_BF16 rows: fewer, larger products. */
 #include "finetune/backend.h"
 #include "finetune/gemm_bf16.h"
 #include "finetune/ops.h"
