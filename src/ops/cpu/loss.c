@@ -42,11 +42,19 @@ static void chunk_max_sum16(const float *x, int n, int with_sum, float *cm, floa
     *cs = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
-/* sum of e = exp(x - M) over x[0..n), e stored to d when d (d may equal x) */
+/* sum of e = exp(x - M) over x[0..n), e stored to d when d (d may equal x). While it computes, the chunk
+ * after next (x + 2n .. x + 3n; past a row's end, the next row's start) is prefetched: the exp loop is
+ * compute-bound and the max loop would otherwise wait for memory with nothing to do (a prefetch never
+ * faults, even past the end of the logits). One thread, 1024 x 50257: loss only 10.4 -> 7.2 ms, loss +
+ * gradient in place 13.8 -> 8.9 ms; one chunk ahead 8.8 / 10.6, four 7.6-8.3 / 9.4-9.7. */
 static float chunk_exp_sum16(float *d, const float *x, int n, float M) {
     __m512 mv = _mm512_set1_ps(M), s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     int v = 0;
     for (; v + 64 <= n; v += 64) {
+        _mm_prefetch((const char *)(x + 2 * n + v), _MM_HINT_T0);
+        _mm_prefetch((const char *)(x + 2 * n + v + 16), _MM_HINT_T0);
+        _mm_prefetch((const char *)(x + 2 * n + v + 32), _MM_HINT_T0);
+        _mm_prefetch((const char *)(x + 2 * n + v + 48), _MM_HINT_T0);
         __m512 e0 = ft_vexp16(_mm512_sub_ps(_mm512_loadu_ps(x + v), mv));
         __m512 e1 = ft_vexp16(_mm512_sub_ps(_mm512_loadu_ps(x + v + 16), mv));
         __m512 e2 = ft_vexp16(_mm512_sub_ps(_mm512_loadu_ps(x + v + 32), mv));
