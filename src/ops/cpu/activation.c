@@ -10,6 +10,9 @@
 
 #ifdef FT_VMATH_AVX512
 #define GELU_BLK 4096 /* elements per task of the parallel loops */
+/* the backward's two input streams are prefetched GELU_PF floats ahead: 1024 x 3072, one thread, 1.00 ->
+ * 0.87-0.91 ms (the forward's one stream measured no gain) */
+#define GELU_PF 2048
 /* -2u = x (c1 + c2 x^2), c1 = -2 sqrt(2/pi), c2 = c1 * 0.044715: the argument of exp in sigmoid(2u) */
 static inline __m512 gelu_e16(__m512 x) {
     __m512 c1 = _mm512_set1_ps(-2.0f * GELU_K), c2 = _mm512_set1_ps(-2.0f * GELU_K * GELU_A);
@@ -61,8 +64,11 @@ void ft_cpu_gelu_backward(void *ctx, float *dinp, const float *dout, const float
     for (size_t b = 0; b < nb; b++) {
         size_t i0 = b * GELU_BLK, i1 = i0 + GELU_BLK < n ? i0 + GELU_BLK : n;
         size_t i = i0;
-        for (; i + 16 <= i1; i += 16)
+        for (; i + 16 <= i1; i += 16) {
+            _mm_prefetch((const char *)(dout + i + GELU_PF), _MM_HINT_T0);
+            _mm_prefetch((const char *)(inp + i + GELU_PF), _MM_HINT_T0);
             _mm512_storeu_ps(dinp + i, gelu_bwd16(_mm512_loadu_ps(dout + i), _mm512_loadu_ps(inp + i)));
+        }
         if (i < i1) {
             __mmask16 k = (__mmask16)((1u << (i1 - i)) - 1);
             _mm512_mask_storeu_ps(dinp + i, k, gelu_bwd16(_mm512_maskz_loadu_ps(k, dout + i), _mm512_maskz_loadu_ps(k, inp + i)));
