@@ -514,15 +514,21 @@ static void *ws_take(size_t bytes) {
     return p;
 }
 
-/* keeps the larger of p and the kept one (calls from parallel regions, attention's, give back small ones) */
+/* keeps the larger of p and the kept one (calls from parallel regions, attention's, give back small ones).
+ * Only buffers this call owns are read: a published one may be taken and freed by another thread at any
+ * moment, so the kept one is taken out first, compared, and the larger put back only into an empty slot. */
 static void ws_give(void *p) {
     for (;;) {
-        void *prev = atomic_exchange(&g_ws, p);
-        if (!prev || *(size_t *)prev <= *(size_t *)p) {
-            free(prev);
-            return;
+        void *prev = atomic_exchange(&g_ws, NULL);
+        if (prev && *(size_t *)prev > *(size_t *)p) {
+            void *t = p;
+            p = prev;
+            prev = t;
         }
-        p = prev; /* a larger one was there: put it back, free what this displaces */
+        free(prev); /* the smaller of the two (or NULL) */
+        void *empty = NULL;
+        if (atomic_compare_exchange_strong(&g_ws, &empty, p)) return;
+        /* another call gave one back meanwhile: compare with that one too */
     }
 }
 
