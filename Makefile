@@ -154,6 +154,8 @@ bench: all $(BUILD)/bench/bf16_gemm
 	@./bench/precision.sh $(BUILD)/finetune
 	@echo
 	@$(BUILD)/bench/bf16_gemm --reps 3
+	@echo
+	@RECOMPUTE_ONLY=1 ./bench/memory.sh $(BUILD)/finetune
 	@if [ -f models/all-MiniLM-L6-v2/model.safetensors ]; then echo; ./bench/encoder.sh; fi
 
 # the full robustness run of finetune serve: an ASan build (build-address/), 10,000 malformed or hostile requests,
