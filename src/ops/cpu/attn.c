@@ -54,6 +54,12 @@ static void mm(int bf16, int ta, int tb, int M, int N, int K, float alpha, const
 #ifdef FT_VMATH_AVX512
 /* the three passes of softmax_row below over p[0..L) in AVX-512 (ft_vexp16; full vectors unmasked, the
  * tail masked; the sum in double, two accumulators of 8) */
+/* s0 += e's low 8 lanes, s1 += its high 8, in double */
+static inline void add_pd16(__m512d *s0, __m512d *s1, __m512 e) {
+    *s0 = _mm512_add_pd(*s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+    *s1 = _mm512_add_pd(*s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+}
+
 static void softmax_row16(float *p, int L, float scale) {
     int nf = L & ~15;
     __mmask16 kt = (__mmask16)((1u << (L - nf)) - 1);
@@ -66,14 +72,12 @@ static void softmax_row16(float *p, int L, float scale) {
     for (int j = 0; j < nf; j += 16) {
         __m512 e = ft_vexp16(_mm512_sub_ps(_mm512_mul_ps(_mm512_loadu_ps(p + j), sc), mm));
         _mm512_storeu_ps(p + j, e);
-        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
-        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+        add_pd16(&s0, &s1, e);
     }
     if (kt) {
         __m512 e = _mm512_maskz_mov_ps(kt, ft_vexp16(_mm512_sub_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(kt, p + nf), sc), mm)));
         _mm512_mask_storeu_ps(p + nf, kt, e);
-        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
-        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+        add_pd16(&s0, &s1, e);
     }
     __m512 inv = _mm512_set1_ps((float)(1.0 / _mm512_reduce_add_pd(_mm512_add_pd(s0, s1))));
     for (int j = 0; j < nf; j += 16) _mm512_storeu_ps(p + j, _mm512_mul_ps(_mm512_loadu_ps(p + j), inv));

@@ -234,9 +234,10 @@ static void tpack(uint32_t *d, size_t dstride, int lanes, const float *src, size
 /* A block k0..k0+kc of op(A) into micro-panels of MR rows: ap[m / MR][p][m % MR] (kpn words per row, a
  * panel MR x kpn words), rows >= M zero. The micro-kernel then reads the MR words of step p from one
  * pointer, consecutively (an immediate offset each), whatever A's layout was. Not transposed: a panel's
- * MR rows convert to words in the thread's scratch t ([MR][kpn]), then gathers write each step's MR words;
- * transposed: a pair of A's rows (k, k+1) converts to words over all m (in t) and is dealt out to the
- * panels in MR-word pieces. */
+ * MR rows go through the transposing pack (tpack: converted 32 values at a time and transposed in
+ * registers, each step's MR words stored in order); transposed: a pair of A's rows (k, k+1) converts to
+ * words over a group of AG panels' rows (in the thread's scratch t) and is dealt out to the panels in
+ * MR-word pieces. */
 static void pack_a(uint32_t *ap, const float *A, int lda, int transA, int M, int Mpad, int k0, int kc, uint32_t *tmp, int nat) {
     int kpn = (kc + 1) / 2, np = Mpad / MR;
     uint32_t *t = tmp + (size_t)omp_get_thread_num() * TMP_WORDS;
@@ -580,11 +581,7 @@ static void gemm(float *C, int ldc, const float *A, int lda, int transA, const f
             /* row blocks of A outer (each A block stays in L2 while B passes), unless the B pack is both the
              * larger and too large for the caches: then B panels outer, so that B is read from memory once
              * and the smaller A passes over each panel */
-#ifdef NMAJ_ALWAYS
-            int n_major = Nc > Mc;
-#else
             int n_major = Nc > Mc && (size_t)Nc * kpn0 * 4 > ((size_t)4 << 20);
-#endif
             for (int k0 = 0; k0 < K; k0 += pl.kc) {
                 int kc = K - k0 < pl.kc ? K - k0 : pl.kc, kpn = (kc + 1) / 2, first = k0 == 0 && !accumulate;
                 if (nkb > 1 || nc0 == 0) pack_a(ap, Ac, lda, transA, Mc, Mcp, k0, kc, tmp, nat);

@@ -20,8 +20,6 @@
 #ifdef FT_VMATH_AVX512
 /* The three chunk loops in AVX-512: full vectors unmasked (masked stores are slow on AMD Zen), the tail
  * masked; sums in four (max: two) vector accumulators for the adds' latency. */
-static inline float hmax16(__m512 v) { return _mm512_reduce_max_ps(v); }
-
 /* *cm = max of x[0..n), *cs = their sum when with_sum */
 static void chunk_max_sum16(const float *x, int n, int with_sum, float *cm, float *cs) {
     __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0, s0 = _mm512_setzero_ps(), s1 = s0;
@@ -38,7 +36,7 @@ static void chunk_max_sum16(const float *x, int n, int with_sum, float *cm, floa
         m0 = _mm512_mask_max_ps(m0, k, m0, a);
         if (with_sum) s0 = _mm512_add_ps(s0, a);
     }
-    *cm = hmax16(_mm512_max_ps(m0, m1));
+    *cm = _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
     *cs = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
