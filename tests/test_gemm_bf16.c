@@ -11,9 +11,10 @@
  *    gradients skipped) against the "ref-bf16" one, and its gradients against central finite
  *    differences of the f32 layer (bf16 tolerance: the bf16 forward itself is piecewise constant in
  *    its inputs, so its own finite differences mean nothing);
- *  - the attention of the "cpu-bf16" backend (ft_cpu_attn_bf16_*): the same bits with the AVX512-BF16 GEMM
- *    as with the scalar reference GEMM (causal with partial blocks, padding, grouped K/V heads, dropout,
- *    with and without scratch), and within bf16 rounding of the f32 attention;
+ *  - the attention of the "cpu-bf16" backend (ft_cpu_attn_bf16_*): the same bits with the AVX512-BF16 and
+ *    the AVX-512F kernels (operands converted once per task) as with the scalar reference GEMM (causal with
+ *    partial blocks, padding, segments, grouped K/V heads, dropout, with and without scratch), and within
+ *    bf16 rounding of the f32 attention;
  *  - ft_backend_for_precision. */
 #include "testutil.h"
 
@@ -307,24 +308,29 @@ static void test_attention_bf16(void **state) {
     ft_bf16_isa saved = ft_bf16_isa_get();
     ft_rng r;
     ft_rng_seed(&r, 11);
-    const int B = 2, T = 150, NH = 4, NKV = 2, HS = 16, R = (NH + 2 * NKV) * HS; /* T: two causal blocks, one partial */
+    const int B = 2, T = 151, NH = 4, NKV = 2, HS = 18, R = (NH + 2 * NKV) * HS; /* T odd: a half pair at the end of every row and column; causal blocks, the last partial */
     size_t nt = (size_t)B * T, natt = (size_t)B * NH * T * T, nout = nt * NH * HS, nd = nt * R;
     float *qkv = randv(&r, nd, 1.0f), *dout = randv(&r, nout, 1.0f);
-    int *pad = malloc(sizeof(int) * nt);
+    int *pad = malloc(sizeof(int) * nt), *seg = malloc(sizeof(int) * nt);
     for (size_t i = 0; i < nt; i++) pad[i] = (int)(i % T) < T - 9 - 5 * (int)(i / T); /* trailing padding */
-    const ft_attn_mask masks[3] = {{FT_ATTN_CAUSAL, NULL, NULL}, {FT_ATTN_PADDING, pad, NULL}, {FT_ATTN_CAUSAL | FT_ATTN_PADDING, pad, NULL}};
-    attn_res res[3];
-    for (int i = 0; i < 3; i++) {
+    for (size_t i = 0; i < nt; i++) seg[i] = (int)(i % T) / (37 + 20 * (int)(i / T)); /* packed sequences */
+    const ft_attn_mask masks[4] = {{FT_ATTN_CAUSAL, NULL, NULL}, {FT_ATTN_PADDING, pad, NULL}, {FT_ATTN_CAUSAL | FT_ATTN_PADDING, pad, NULL},
+                                   {FT_ATTN_CAUSAL | FT_ATTN_SEGMENTS, NULL, seg}};
+    attn_res res[4];
+    for (int i = 0; i < 4; i++) {
         res[i].out = malloc(sizeof(float) * nout);
         res[i].att = malloc(sizeof(float) * natt);
         res[i].dqkv = malloc(sizeof(float) * nd);
     }
-    for (int m = 0; m < 3; m++)
+    for (int m = 0; m < 4; m++)
         for (int d = 0; d < 2; d++) {
             float p = d ? 0.1f : 0.0f;
-            /* 0: bf16 on AVX512-BF16, 1: bf16 on the scalar reference GEMM, 2: f32 */
+            /* 0: bf16 on AVX512-BF16, 1: bf16 on the scalar reference GEMM (through ft_cpu_gemm_bf16, where the
+             * others convert their operands once per task), 2: f32, 3: bf16 on the AVX-512F kernel */
             assert_int_equal(ft_bf16_isa_set(FT_BF16_ISA_AVX512BF16), FT_OK);
             attn_run(1, &res[0], qkv, dout, &masks[m], B, T, NH, NKV, HS, p, m != 1);
+            assert_int_equal(ft_bf16_isa_set(FT_BF16_ISA_AVX512F), FT_OK);
+            attn_run(1, &res[3], qkv, dout, &masks[m], B, T, NH, NKV, HS, p, m == 1);
             assert_int_equal(ft_bf16_isa_set(FT_BF16_ISA_SCALAR), FT_OK);
             attn_run(1, &res[1], qkv, dout, &masks[m], B, T, NH, NKV, HS, p, m == 1);
             assert_int_equal(ft_bf16_isa_set(saved), FT_OK);
@@ -332,6 +338,9 @@ static void test_attention_bf16(void **state) {
             assert_memory_equal(res[0].out, res[1].out, sizeof(float) * nout);
             assert_memory_equal(res[0].att, res[1].att, sizeof(float) * natt);
             assert_memory_equal(res[0].dqkv, res[1].dqkv, sizeof(float) * nd);
+            assert_memory_equal(res[3].out, res[1].out, sizeof(float) * nout);
+            assert_memory_equal(res[3].att, res[1].att, sizeof(float) * natt);
+            assert_memory_equal(res[3].dqkv, res[1].dqkv, sizeof(float) * nd);
             double eo = rel_err(res[0].out, res[2].out, nout), ea = rel_err(res[0].att, res[2].att, natt);
             double eg = rel_err(res[0].dqkv, res[2].dqkv, nd);
             printf("attention bf16 vs f32, mask %d, dropout %.1f: out %.2g, att %.2g, dqkv %.2g (max error / max value)\n",
@@ -340,8 +349,8 @@ static void test_attention_bf16(void **state) {
             assert_true(eo < 2e-2 && ea < 2e-2 && eg < 2e-2); /* measured <= 0.0093 */
             assert_true(eo > 0 && eg > 0); /* it does round */
         }
-    for (int i = 0; i < 3; i++) { free(res[i].out); free(res[i].att); free(res[i].dqkv); }
-    free(qkv); free(dout); free(pad);
+    for (int i = 0; i < 4; i++) { free(res[i].out); free(res[i].att); free(res[i].dqkv); }
+    free(qkv); free(dout); free(pad); free(seg);
 }
 
 static void test_precision_names(void **state) {

@@ -85,8 +85,9 @@ void ft_cpu_matmul_bf16_backward(void *ctx, float *dinp, float *dw, float *dbias
                                  const float *w, int N, int C, int OC);
 
 /* The attention family (ops.h, attn_forward / attn_backward: same arguments and contract) with its six
- * products QK^T, PV, dO V^T, dS K, dS^T Q, P^T dO through ft_cpu_gemm_bf16; softmax, its backward and the
- * reductions in f32. The 1/sqrt(HS) scale multiplies the scores after their product and dS before its
+ * products QK^T, PV, dO V^T, dS K, dS^T Q, P^T dO in bf16 with the bits of ft_cpu_gemm_bf16 (on an AVX-512
+ * CPU, on operands each (batch, head) task converts once, on the task's own thread); softmax, its backward
+ * and the reductions in f32. The 1/sqrt(HS) scale multiplies the scores after their product and dS before its
  * products (f32). The "cpu-bf16" backend's attention. */
 void ft_cpu_attn_bf16_forward(void *ctx, float *out, float *att, const float *q, int ldq, const float *k, int ldk, const float *v,
                               int ldv, const struct ft_attn_mask *mask, int B, int T, int NH, int NKV, int HS, float p_drop,

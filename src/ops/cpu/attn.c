@@ -22,10 +22,18 @@
  * layers; the softmax, its backward and every reduction stay f32/double. ft_cpu_gemm_bf16 has no alpha:
  * the scores are scaled by 1/sqrt(HS) in f32 after the product (inside the softmax), and dS is scaled
  * before it is rounded for the dQ and dK products (with HS a power of four, as in every GPT-2 / Llama
- * shape, the scale is a power of two and commutes with the rounding). Causal blocks are ATT_BLK_BF16 rows: fewer, larger products. */
+ * shape, the scale is a power of two and commutes with the rounding). Causal blocks are ATT_BLK_BF16 rows.
+ * With an AVX-512 kernel the products do not go through ft_cpu_gemm_bf16 (which packs both operands for
+ * every call): each task converts its operands to bf16 once (gemm_bf16_internal.h) — Q and dO as rows of
+ * words, K^T, V, V^T, K, dO and Q as B packs, P and dS as rows of words (a block at a time) and as pairs of
+ * rows (the transposed A of dV and dK) — and runs the products on them on its own thread
+ * (ft__gemm_bf16_words). The same bits as through ft_cpu_gemm_bf16 (tests/test_gemm_bf16.c compares with
+ * the scalar reference GEMM's path); at GPT-2 shapes (B 4, T 256, NH 12, HS 64, causal, one thread) the
+ * forward + backward took 8.2-8.4 ms before, 6.9-7.1 after. */
 #include "finetune/backend.h"
 #include "finetune/gemm_bf16.h"
 #include "finetune/ops.h"
+#include "ops/cpu/gemm_bf16_internal.h"
 #include "ops/cpu/vmath.h"
 #include "ops/cpu/vmath_avx512.h"
 
@@ -37,8 +45,12 @@
 
 #define ATT_BLK 32 /* query rows per causal block (32 measured 2-6% faster than 64 at GPT-2 shapes) */
 #ifndef ATT_BLK_BF16
-#define ATT_BLK_BF16 128 /* the same in bf16 (128 measured 10-25% faster than 64 at T = 256 and 1024) */
+#define ATT_BLK_BF16 64 /* the same in bf16: with the operands converted once per task (words below), 64 measured 5-8%
+                           * faster than 128 at T = 256 and 1024 (fewer products above the diagonal); through
+                           * ft_cpu_gemm_bf16 per product it was the other way round (the per-call cost) */
 #endif
+/* the bf16 products read K ranges of their packed operands that start on a pair of rows (gemm_bf16_internal.h) */
+_Static_assert(ATT_BLK_BF16 % 2 == 0, "bf16 causal blocks must have an even number of rows");
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
 
@@ -137,23 +149,26 @@ static void drop_rows(float *D, const float *P, int r0, int r1, int n, int T, si
 }
 
 /* per-thread buffers kept for the life of the thread (grown when needed): the forward's dropped copy of a
- * row block, the backward's S when the caller passes no scratch. A thread-specific key frees them when the
- * thread ends (OpenMP workers of a thread that trained and exited), so nothing outlives its thread. */
-static _Thread_local float *tl_buf[2];
-static _Thread_local size_t tl_n[2];
+ * row block, the backward's S when the caller passes no scratch, the bf16 operands of a task (WORDS).
+ * A thread-specific key frees them when the thread ends (OpenMP workers of a thread that trained and
+ * exited), so nothing outlives its thread. */
+#define NBUF 3
+#define WORDS 2 /* the slot of the bf16 words (gemm_bf16_internal.h), 4 bytes each like a float */
+static _Thread_local float *tl_buf[NBUF];
+static _Thread_local size_t tl_n[NBUF];
 static pthread_key_t  tl_key;
 static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
 static int tl_key_ok;
 
 static void tl_free(void *unused) {
     (void)unused;
-    for (int i = 0; i < 2; i++) { free(tl_buf[i]); tl_buf[i] = NULL; tl_n[i] = 0; }
+    for (int i = 0; i < NBUF; i++) { free(tl_buf[i]); tl_buf[i] = NULL; tl_n[i] = 0; }
 }
 static void tl_key_make(void) { tl_key_ok = pthread_key_create(&tl_key, tl_free) == 0; }
 
 static float *thread_buf(int i, size_t n) {
     if (n > tl_n[i]) {
-        if (!tl_buf[0] && !tl_buf[1]) { /* the thread's first buffer: have it freed at thread exit */
+        if (!tl_buf[0] && !tl_buf[1] && !tl_buf[2]) { /* the thread's first buffer: have it freed at thread exit */
             pthread_once(&tl_once, tl_key_make);
             if (tl_key_ok) pthread_setspecific(tl_key, (void *)1);
         }
@@ -173,12 +188,29 @@ static const int *mask_pad(const ft_attn_mask *m, int b, int T) {
     return m && (m->kind & FT_ATTN_PADDING) && m->pad ? m->pad + (size_t)b * T : NULL;
 }
 
+/* bf16 with an AVX-512 kernel: the products on operands converted once per task (gemm_bf16_internal.h), in
+ * one per-thread buffer carved into 64-byte aligned pieces; else (f32, or the scalar bf16 reference) mm() */
+static int use_words(int bf16) { return bf16 && ft_bf16_isa_get() != FT_BF16_ISA_SCALAR; }
+static size_t up16(size_t n) { return (n + 15) / 16 * 16; }
+static uint32_t *carve(uint32_t **at, size_t words) {
+    uint32_t *p = *at;
+    *at += up16(words);
+    return p;
+}
+/* rows [0, n) of src (row stride ld, w values each) as rows of words, kw = ceil(w / 2) words apart */
+static void rows_words(uint32_t *dst, size_t kw, const float *src, size_t ld, int n, int w) {
+    for (int t = 0; t < n; t++) ft__bf16_row_words(dst + (size_t)t * kw, src + (size_t)t * ld, w);
+}
+
 static void attn_forward(int bf16, float *out, float *att, const float *q, int ldq, const float *k, int ldk, const float *v,
                          int ldv, const ft_attn_mask *mask, int B, int T, int NH, int NKV, int HS, float pdrop,
                          unsigned long long seed) {
     int G = NH / NKV, OC = NH * HS, causal = mask_causal(mask), step = causal ? (bf16 ? ATT_BLK_BF16 : ATT_BLK) : T;
     float scale = 1.0f / sqrtf((float)HS);
-    int failed = 0;
+    int failed = 0, words = use_words(bf16);
+    /* words: kq words per row of Q (per column of a K^T / V^T pack), kt per row of P (per column of a V pack) */
+    size_t kq = (size_t)(HS + 1) / 2, kt = (size_t)(T + 1) / 2;
+    size_t nw = words ? up16(T * kq) + up16(ft__bf16_bpack_words(T, HS)) + up16(ft__bf16_bpack_words(HS, T)) + up16(step * kt) : 0;
 #pragma omp parallel for schedule(static) reduction(|: failed) if ((size_t)B * NH * T * T * HS >= FT_PAR_MIN)
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH, g = h / G;
@@ -187,10 +219,24 @@ static void attn_forward(int bf16, float *out, float *att, const float *q, int l
         const int *segb = mask_seg(mask, b, T), *padb = mask_pad(mask, b, T);
         float *P = att + (size_t)bh * T * T;
         float *o = out + (size_t)b * T * OC + (size_t)h * HS;
+        /* words: Qw [T][kq] (rows of Q), Kp (K^T [HS, T] packed), Vp (V [T, HS] packed), Pw [step][kt] (a block of P) */
+        uint32_t *Qw = NULL, *Kp = NULL, *Vp = NULL, *Pw = NULL;
+        if (words) {
+            uint32_t *at = (uint32_t *)thread_buf(WORDS, nw);
+            if (!at) { failed = 1; continue; }
+            Qw = carve(&at, T * kq);
+            Kp = carve(&at, ft__bf16_bpack_words(T, HS));
+            Vp = carve(&at, ft__bf16_bpack_words(HS, T));
+            Pw = carve(&at, step * kt);
+            rows_words(Qw, kq, qh, (size_t)ldq, T, HS);
+            ft__bf16_pack_b(Kp, kh, ldk, 1, T, HS);
+            ft__bf16_pack_b(Vp, vh, ldv, 0, HS, T);
+        }
         for (int r0 = 0; r0 < T; r0 += step) {
             int r1 = imin(T, r0 + step), M = r1 - r0, nk = causal ? r1 : T;
             float *Pb = P + (size_t)r0 * T;
-            mm(bf16, 0, 1, M, nk, HS, scale, qh + (size_t)r0 * ldq, ldq, kh, ldk, 0.0f, Pb, T);
+            if (words) ft__gemm_bf16_words(Pb, T, Qw + r0 * kq, kq, 1, Kp, kq, 0, M, nk, (int)kq, 0);
+            else mm(bf16, 0, 1, M, nk, HS, scale, qh + (size_t)r0 * ldq, ldq, kh, ldk, 0.0f, Pb, T);
             /* bf16: the scale the product has no alpha for, applied inside the softmax */
             for (int t = r0; t < r1; t++) softmax_row(P + (size_t)t * T, t, causal ? t + 1 : T, T, segb, padb, bf16 ? scale : 1.0f);
             const float *Pv = Pb;
@@ -200,7 +246,10 @@ static void attn_forward(int bf16, float *out, float *att, const float *q, int l
                 drop_rows(D, Pb, r0, r1, nk, T, (size_t)bh, pdrop, seed);
                 Pv = D;
             }
-            mm(bf16, 0, 0, M, HS, nk, 1.0f, Pv, T, vh, ldv, 0.0f, o + (size_t)r0 * OC, OC);
+            if (words) { /* nk: a block's end (even, ATT_BLK_BF16) or T */
+                rows_words(Pw, kt, Pv, (size_t)T, M, nk);
+                ft__gemm_bf16_words(o + (size_t)r0 * OC, OC, Pw, kt, 1, Vp, kt, 0, M, HS, (nk + 1) / 2, 0);
+            } else mm(bf16, 0, 0, M, HS, nk, 1.0f, Pv, T, vh, ldv, 0.0f, o + (size_t)r0 * OC, OC);
         }
     }
     /* out of memory for the dropped copy: poison the output so the trainer's finite checks stop the run */
@@ -225,7 +274,11 @@ static void attn_backward(int bf16, float *dq, float *dk, float *dv, float *scra
     float scale = 1.0f / sqrtf((float)HS);
     /* bf16: the scale goes into dS (its products take no alpha); f32: into the products' alpha */
     float ds_scale = bf16 ? scale : 1.0f, mm_scale = bf16 ? 1.0f : scale;
-    int failed = 0;
+    int failed = 0, words = use_words(bf16);
+    /* words: kq words per row of Q / dO (per column of a V^T pack), kt per row of P / dS (per column of a K,
+     * dO or Q pack, per pair of rows of P^T / dS^T: T words) */
+    size_t kq = (size_t)(HS + 1) / 2, kt = (size_t)(T + 1) / 2, nbt = ft__bf16_bpack_words(HS, T);
+    size_t nw = words ? up16(T * kq) + up16(ft__bf16_bpack_words(T, HS)) + 3 * up16(nbt) + up16(step * kt) + 2 * up16(kt * T) : 0;
 #pragma omp parallel for schedule(static) reduction(|: failed) if ((size_t)B * NH * T * T * HS >= FT_PAR_MIN)
     for (int bg = 0; bg < B * NKV; bg++) {
         int b = bg / NKV, g = bg % NKV;
@@ -233,6 +286,23 @@ static void attn_backward(int bf16, float *dq, float *dk, float *dv, float *scra
         float *dkg = dk + (size_t)b * T * ldk + (size_t)g * HS, *dvg = dv + (size_t)b * T * ldv + (size_t)g * HS;
         float *own = scratch ? NULL : thread_buf(1, (size_t)T * T);
         if (!scratch && !own) { failed = 1; continue; }
+        /* words: dOw [T][kq] (rows of dO), Vt (V^T [HS, T] packed), Kp (K [T, HS]), dOp (dO [T, HS]), Qp (Q [T, HS]),
+         * Sw [step][kt] (a block of dS), PT [kt][T] (pairs of rows of P: P^T as A), ST [kt][T] (the same of dS) */
+        uint32_t *dOw = NULL, *Vt = NULL, *Kp = NULL, *dOp = NULL, *Qp = NULL, *Sw = NULL, *PT = NULL, *ST = NULL;
+        if (words) {
+            uint32_t *at = (uint32_t *)thread_buf(WORDS, nw);
+            if (!at) { failed = 1; continue; }
+            dOw = carve(&at, T * kq);
+            Vt = carve(&at, ft__bf16_bpack_words(T, HS));
+            Kp = carve(&at, nbt);
+            dOp = carve(&at, nbt);
+            Qp = carve(&at, nbt);
+            Sw = carve(&at, step * kt);
+            PT = carve(&at, kt * T);
+            ST = carve(&at, kt * T);
+            ft__bf16_pack_b(Vt, vg, ldv, 1, T, HS);
+            ft__bf16_pack_b(Kp, kg, ldk, 0, HS, T);
+        }
         for (int h = g * G; h < (g + 1) * G; h++) {
             float beta = h == g * G ? 0.0f : 1.0f; /* first head of the group assigns dk/dv */
             size_t bh = (size_t)b * NH + h;
@@ -252,16 +322,29 @@ static void attn_backward(int bf16, float *dq, float *dk, float *dv, float *scra
                 }
                 Pv = S;
             }
+            if (words) { /* rows of dO; dO and Q packed; P^T: the pairs of rows of Pv up to the end of their block */
+                rows_words(dOw, kq, dO, (size_t)OC, T, HS);
+                ft__bf16_pack_b(dOp, dO, OC, 0, HS, T);
+                ft__bf16_pack_b(Qp, qh, ldq, 0, HS, T);
+                for (int t = 0; t < T; t += 2)
+                    ft__bf16_pair_words(PT + (size_t)(t / 2) * T, Pv + (size_t)t * T, t + 1 < T ? Pv + (size_t)(t + 1) * T : NULL,
+                                        causal ? imin(T, (t / step + 1) * step) : T);
+            }
             /* dV[c0:c1] (+)= P[rs:T, c0:c1]^T dO[rs:T], rs = c0 causal (rows above see none of these keys), else 0 */
             for (int c0 = 0; c0 < T; c0 += step) {
                 int c1 = imin(T, c0 + step), rs = causal ? c0 : 0;
-                mm(bf16, 1, 0, c1 - c0, HS, T - rs, 1.0f, Pv + (size_t)rs * T + c0, T, dO + (size_t)rs * OC, OC, beta,
-                   dvg + (size_t)c0 * ldv, ldv);
+                if (words)
+                    ft__gemm_bf16_words(dvg + (size_t)c0 * ldv, ldv, PT + (size_t)(rs / 2) * T + c0, 1, (size_t)T, dOp, kt, rs / 2, c1 - c0, HS,
+                                        (T - rs + 1) / 2, beta != 0.0f);
+                else
+                    mm(bf16, 1, 0, c1 - c0, HS, T - rs, 1.0f, Pv + (size_t)rs * T + c0, T, dO + (size_t)rs * OC, OC, beta,
+                       dvg + (size_t)c0 * ldv, ldv);
             }
             /* dP = dO V^T on the allowed blocks, then dS = P * (dP - rowsum(P * dP)) in place */
             for (int r0 = 0; r0 < T; r0 += step) {
                 int r1 = imin(T, r0 + step), nk = causal ? r1 : T;
-                mm(bf16, 0, 1, r1 - r0, nk, HS, 1.0f, dO + (size_t)r0 * OC, OC, vg, ldv, 0.0f, S + (size_t)r0 * T, T);
+                if (words) ft__gemm_bf16_words(S + (size_t)r0 * T, T, dOw + r0 * kq, kq, 1, Vt, kq, 0, r1 - r0, nk, (int)kq, 0);
+                else mm(bf16, 0, 1, r1 - r0, nk, HS, 1.0f, dO + (size_t)r0 * OC, OC, vg, ldv, 0.0f, S + (size_t)r0 * T, T);
                 for (int t = r0; t < r1; t++) {
                     int L = causal ? t + 1 : T;
                     const float *p = P + (size_t)t * T;
@@ -281,13 +364,22 @@ static void attn_backward(int bf16, float *dq, float *dk, float *dv, float *scra
                     memset(ds + L, 0, (size_t)(nk - L) * sizeof(float));
                 }
                 /* dQ[r0:r1] = scale * dS[r0:r1, 0:nk] K[0:nk] */
-                mm(bf16, 0, 0, r1 - r0, HS, nk, mm_scale, S + (size_t)r0 * T, T, kg, ldk, 0.0f, dqh + (size_t)r0 * ldq, ldq);
+                if (words) { /* and the block's pairs of rows of dS for dK (r0 even) */
+                    rows_words(Sw, kt, S + (size_t)r0 * T, (size_t)T, r1 - r0, nk);
+                    ft__gemm_bf16_words(dqh + (size_t)r0 * ldq, ldq, Sw, kt, 1, Kp, kt, 0, r1 - r0, HS, (nk + 1) / 2, 0);
+                    for (int t = r0; t < r1; t += 2)
+                        ft__bf16_pair_words(ST + (size_t)(t / 2) * T, S + (size_t)t * T, t + 1 < r1 ? S + (size_t)(t + 1) * T : NULL, nk);
+                } else mm(bf16, 0, 0, r1 - r0, HS, nk, mm_scale, S + (size_t)r0 * T, T, kg, ldk, 0.0f, dqh + (size_t)r0 * ldq, ldq);
             }
             /* dK[c0:c1] (+)= scale * dS[rs:T, c0:c1]^T Q[rs:T] */
             for (int c0 = 0; c0 < T; c0 += step) {
                 int c1 = imin(T, c0 + step), rs = causal ? c0 : 0;
-                mm(bf16, 1, 0, c1 - c0, HS, T - rs, mm_scale, S + (size_t)rs * T + c0, T, qh + (size_t)rs * ldq, ldq, beta,
-                   dkg + (size_t)c0 * ldk, ldk);
+                if (words)
+                    ft__gemm_bf16_words(dkg + (size_t)c0 * ldk, ldk, ST + (size_t)(rs / 2) * T + c0, 1, (size_t)T, Qp, kt, rs / 2, c1 - c0, HS,
+                                        (T - rs + 1) / 2, beta != 0.0f);
+                else
+                    mm(bf16, 1, 0, c1 - c0, HS, T - rs, mm_scale, S + (size_t)rs * T + c0, T, qh + (size_t)rs * ldq, ldq, beta,
+                       dkg + (size_t)c0 * ldk, ldk);
             }
         }
     }

@@ -28,7 +28,9 @@
  * transposed operand (A's rows into panels, a transposed B's rows into strips) 16 rows x 32 values at a
  * time, converted to 16 x 16 words and transposed in registers; a transposed A by pairs of its rows,
  * dealt out to 16 panels at a time.
- * The packing workspace is kept between calls (ws_take / ws_give). */
+ * The packing workspace is kept between calls (ws_take / ws_give).
+ * ft__gemm_bf16_words (gemm_bf16_internal.h, near the end): the products of the bf16 attention on operands
+ * it converted once, serial, with A read in place as rows of words or as pairs of rows (its own kernels). */
 #include "finetune/gemm_bf16.h"
 #include "finetune/ops.h"
 #include "finetune/status.h"
@@ -615,6 +617,165 @@ void ft_cpu_gemm_bf16(float *C, int ldc, const float *A, int lda, int transA, co
 void ft_cpu_gemm_bf16_src(float *C, int ldc, const float *A, int lda, int transA, const ft_gemm_bf16_src *B, int transB,
                           int M, int N, int K, int accumulate, const float *bias) {
     gemm(C, ldc, A, lda, transA, NULL, 0, B, transB, M, N, K, accumulate, bias);
+}
+
+/* ------------------------------------------------------------------ operands converted once (gemm_bf16_internal.h)
+ * For many small products on the same operands (attention: per head, up to 12 products of 1-4 MFLOP over
+ * the same Q, K, V, dO), run on the calling thread: no parallel region, no workspace, no packing per call.
+ * A is read in place as bf16 words, rows (a word (m, p) at a[m * sm + p], the row's values converted in
+ * order) or columns (at a[m + p * sk]: pairs of rows of a transposed operand); B is a strip pack made once. */
+
+size_t ft__bf16_bpack_words(int N, int K) {
+    return N <= 0 || K <= 0 ? 0 : (size_t)((N + NR - 1) / NR) * (size_t)((K + 1) / 2) * NR;
+}
+
+void ft__bf16_pack_b(uint32_t *bp, const float *B, int ldb, int transB, int N, int K) {
+    if (N <= 0 || K <= 0) return;
+    int nat = ft_bf16_isa_get() == FT_BF16_ISA_AVX512BF16, kpn = (K + 1) / 2, ns = (N + NR - 1) / NR;
+    if (!transB) /* a pair of rows of B at a time, dealt out to the strips (pack_b) */
+        for (int p = 0; p < kpn; p++) {
+            const float *r0 = B + (size_t)(2 * p) * ldb, *r1 = 2 * p + 1 < K ? r0 + ldb : NULL;
+            for (int s = 0; s < ns; s++) {
+                int n0 = s * NR, nn = N - n0 < NR ? N - n0 : NR;
+                uint32_t *d = bp + ((size_t)s * kpn + p) * NR;
+                pack_pair_words(d, r0 + n0, r1 ? r1 + n0 : NULL, nn, nat);
+                if (nn < NR) memset(d + nn, 0, sizeof(uint32_t) * (size_t)(NR - nn));
+            }
+        }
+    else /* B[k][n] = Bt[n][k]: a strip's rows of Bt, 16 at a time, through the transposing pack */
+        for (int s = 0; s < ns; s++) {
+            int n0 = s * NR, nn = N - n0 < NR ? N - n0 : NR;
+            for (int j = 0; j < NR; j += 16)
+                tpack(bp + (size_t)s * kpn * NR + j, NR, 16, B + (size_t)(n0 + j) * ldb, (size_t)ldb, nn - j, K, nat);
+        }
+}
+
+/* d[p] = the word of s[2p], s[2p+1] for p < ceil(n / 2) (the last one's high half 0 for an odd n) */
+#define ROW_WORDS(NAME, TGT, W16)                                                                             \
+    TGT static void NAME(uint32_t *d, const float *s, int n) {                                                \
+        int k = 0;                                                                                            \
+        for (; k + 32 <= n; k += 32) _mm512_storeu_si512(d + k / 2, W16(s + k, 32));                        \
+        if (k < n) _mm512_mask_storeu_epi32(d + k / 2, lane_mask((n - k + 1) / 2), W16(s + k, n - k));       \
+    }
+ROW_WORDS(row_words_bf16, TGT_BF16, words16_bf16)
+ROW_WORDS(row_words_f, TGT_F, words16_f)
+
+void ft__bf16_row_words(uint32_t *dst, const float *src, int n) {
+    if (n <= 0) return;
+    if (ft_bf16_isa_get() == FT_BF16_ISA_AVX512BF16) row_words_bf16(dst, src, n);
+    else row_words_f(dst, src, n);
+}
+
+void ft__bf16_pair_words(uint32_t *dst, const float *r0, const float *r1, int n) {
+    if (n > 0) pack_pair_words(dst, r0, r1, n, ft_bf16_isa_get() == FT_BF16_ISA_AVX512BF16);
+}
+
+/* the micro-kernels on A in place: R rows of words from a (columns: row i's word of step p at a[i + p * sk];
+ * rows: at a[i * sm + p]) against a B strip; C assigned (assign: from 0) or accumulated */
+#define UKR_ACC_INIT(R, ASSIGN)                                                                                      \
+    __m512 acc[R][NV];                                                                                        \
+    _Pragma("GCC unroll 12") for (int i = 0; i < (R); i++)                                                    \
+        _Pragma("GCC unroll 2") for (int j = 0; j < NV; j++) acc[i][j] = ASSIGN ? _mm512_setzero_ps() : _mm512_loadu_ps(c + i * ldc + 16 * j);
+#define UKR_ACC_STORE(R)                                                                                      \
+    _Pragma("GCC unroll 12") for (int i = 0; i < (R); i++)                                                    \
+        _Pragma("GCC unroll 2") for (int j = 0; j < NV; j++) _mm512_storeu_ps(c + i * ldc + 16 * j, acc[i][j]);
+/* (ASSIGN is a constant of each function: a flag read at run time made the compiler keep acc on the stack) */
+#define DEFINE_UKR_COLS(NAME, R, ASSIGN)                                                                      \
+    TGT_BF16 static void NAME(int kpn, const uint32_t *a, size_t sk, const uint32_t *b, float *c, size_t ldc) { \
+        UKR_ACC_INIT(R, ASSIGN)                                                                                    \
+        for (int p = 0; p < kpn; p++, a += sk, b += NR) STEP_BF16(a, b, R);                                  \
+        UKR_ACC_STORE(R)                                                                                      \
+    }
+#define DEFINE_UKR_ROWS(NAME, R, ASSIGN)                                                                      \
+    TGT_BF16 static void NAME(int kpn, const uint32_t *a, size_t sm, const uint32_t *b, float *c, size_t ldc) { \
+        const uint32_t *ar[R];                                                                                \
+        for (int i = 0; i < (R); i++) ar[i] = a + (size_t)i * sm;                                             \
+        UKR_ACC_INIT(R, ASSIGN)                                                                                    \
+        for (int p = 0; p < kpn; p++, b += NR) {                                                              \
+            __m512bh bv[NV];                                                                                  \
+            for (int j = 0; j < NV; j++) bv[j] = (__m512bh)_mm512_loadu_si512(b + 16 * j);                   \
+            for (int i = 0; i < (R); i++) {                                                                   \
+                __m512bh av = (__m512bh)_mm512_set1_epi32((int)ar[i][p]);                                    \
+                for (int j = 0; j < NV; j++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], av, bv[j]);           \
+            }                                                                                                 \
+        }                                                                                                     \
+        UKR_ACC_STORE(R)                                                                                      \
+    }
+DEFINE_UKR_COLS(ukr_cols_12, 12, 0)
+DEFINE_UKR_COLS(ukr_cols_8, 8, 0)
+DEFINE_UKR_COLS(ukr_cols_4, 4, 0)
+DEFINE_UKR_ROWS(ukr_rows_12, 12, 0)
+DEFINE_UKR_ROWS(ukr_rows_8, 8, 0)
+DEFINE_UKR_ROWS(ukr_rows_4, 4, 0)
+DEFINE_UKR_COLS(ukr_cols_12a, 12, 1)
+DEFINE_UKR_COLS(ukr_cols_8a, 8, 1)
+DEFINE_UKR_COLS(ukr_cols_4a, 4, 1)
+DEFINE_UKR_ROWS(ukr_rows_12a, 12, 1)
+DEFINE_UKR_ROWS(ukr_rows_8a, 8, 1)
+DEFINE_UKR_ROWS(ukr_rows_4a, 4, 1)
+typedef void (*ukr_words_fn)(int kpn, const uint32_t *a, size_t s, const uint32_t *b, float *c, size_t ldc);
+/* [rows layout][assign][12, 8, 4 rows] */
+static const ukr_words_fn ukr_words[2][2][3] = {
+    {{ukr_cols_12, ukr_cols_8, ukr_cols_4}, {ukr_cols_12a, ukr_cols_8a, ukr_cols_4a}},
+    {{ukr_rows_12, ukr_rows_8, ukr_rows_4}, {ukr_rows_12a, ukr_rows_8a, ukr_rows_4a}}};
+
+#define EDGE_KP 128 /* steps per piece of an edge tile's A panel (on the stack) */
+
+/* one tile the kernels above do not take (rows other than 12 / 8 / 4, columns < NR, the AVX-512F kernel, A
+ * strides of neither form): A copied into MR-row panel pieces of EDGE_KP steps (rows >= mr zero), the tile
+ * through a full-size one on the stack where it is an edge; C between pieces in f32 as between K blocks */
+static void words_edge(int isa, float *c, int ldc, const uint32_t *a, size_t sm, size_t sk, const uint32_t *b, int mr, int nr,
+                       int kpn, int accumulate) {
+    static const float zeros[NR];
+    uint32_t pa[EDGE_KP * MR];
+    float t[MR * NR];
+    int R = isa != FT_BF16_ISA_AVX512BF16 || MR != 12 || mr > 8 ? MR : mr > 4 ? 8 : 4;
+    float *cc = c;
+    size_t ldcc = (size_t)ldc;
+    if (mr < R || nr < NR) {
+        memset(t, 0, sizeof t);
+        if (accumulate)
+            for (int i = 0; i < mr; i++) memcpy(t + i * NR, c + (size_t)i * ldc, sizeof(float) * (size_t)nr);
+        cc = t;
+        ldcc = NR;
+    }
+    for (int q0 = 0; q0 < kpn; q0 += EDGE_KP) {
+        int qn = kpn - q0 < EDGE_KP ? kpn - q0 : EDGE_KP;
+        for (int p = 0; p < qn; p++)
+            for (int i = 0; i < MR; i++) pa[p * MR + i] = i < mr ? a[(size_t)i * sm + (size_t)(q0 + p) * sk] : 0;
+        const float *c0 = q0 == 0 && !accumulate ? zeros : NULL;
+        const uint32_t *bq = b + (size_t)q0 * NR;
+        if (isa != FT_BF16_ISA_AVX512BF16) ukr_f32(qn, pa, bq, cc, ldcc, c0, NULL, 0);
+        else if (R == MR) ukr_bf16(qn, pa, bq, cc, ldcc, c0, NULL, 0);
+        else if (R == 8) ukr_bf16_8(qn, pa, bq, cc, ldcc, c0, NULL, 0);
+        else ukr_bf16_4(qn, pa, bq, cc, ldcc, c0, NULL, 0);
+    }
+    if (cc == t)
+        for (int i = 0; i < mr; i++) memcpy(c + (size_t)i * ldc, t + i * NR, sizeof(float) * (size_t)nr);
+}
+
+void ft__gemm_bf16_words(float *C, int ldc, const uint32_t *a, size_t sm, size_t sk, const uint32_t *bp, size_t kpb, int p0,
+                         int M, int N, int kpn, int accumulate) {
+    if (M <= 0 || N <= 0) return;
+    if (kpn <= 0) {
+        if (!accumulate) init_c(C, ldc, M, N, NULL);
+        return;
+    }
+    int isa = (int)ft_bf16_isa_get(), nat = isa == FT_BF16_ISA_AVX512BF16;
+    int rows = nat && sk == 1, cols = nat && !rows && sm == 1;
+    for (int n0 = 0; n0 < N; n0 += NR) { /* a B strip (L1) against every row panel of A */
+        const uint32_t *b = bp + ((size_t)(n0 / NR) * kpb + (size_t)p0) * NR;
+        int nr = N - n0 < NR ? N - n0 : NR;
+        for (int m0 = 0; m0 < M; m0 += MR) {
+            int mr = M - m0 < MR ? M - m0 : MR;
+            const uint32_t *am = a + (size_t)m0 * sm;
+            float *c = C + (size_t)m0 * ldc + n0;
+            if (nr < NR || (mr != 12 && mr != 8 && mr != 4) || !(rows || cols) || MR != 12)
+                words_edge(isa, c, ldc, am, sm, sk, b, mr, nr, kpn, accumulate);
+            else
+                ukr_words[rows][!accumulate][mr == 12 ? 0 : mr == 8 ? 1 : 2](kpn, am, rows ? sm : sk, b, c, (size_t)ldc);
+        }
+    }
 }
 
 /* ------------------------------------------------------------------ the linear layer */
