@@ -15,6 +15,8 @@
  *    the AVX-512F kernels (operands converted once per task) as with the scalar reference GEMM (causal with
  *    partial blocks, padding, segments, grouped K/V heads, dropout, with and without scratch), and within
  *    bf16 rounding of the f32 attention;
+ *  - weight packs (ft_gemm_bf16_wpack_*): the layer on a pre-packed W has the bits of the layer on W, the
+ *    fused AdamW those of AdamW, a stale pack is refilled;
  *  - ft_backend_for_precision. */
 #include "testutil.h"
 
@@ -353,6 +355,76 @@ static void test_attention_bf16(void **state) {
     free(qkv); free(dout); free(pad); free(seg);
 }
 
+/* Weight packs (ft_gemm_bf16_wpack_*): the linear layer on W and its pack gives the bits of the layer on W
+ * alone (forward, dinp, dW, dbias), for both kernels, on shapes whose layouts have several K blocks (C > 1536:
+ * the forward's; OC > 1536: the backward's, with a pair that ends a block) and odd sizes, with the pack
+ * budget at one byte (M cut into chunks over the pre-packed B); the fused AdamW leaves W, m, v with
+ * ft_cpu_adamw_update's bits and the pack current (the products then match the ones on the updated W);
+ * a pack marked stale is refilled by its next product; a fresh one starts stale. */
+static int wpack_case(ft_rng *r, int N, int C, int OC, int tiny) {
+    ft__gemm_bf16_set_pack_budget(tiny ? 1 : 0);
+    float *inp = randv(r, (size_t)N * C, 1), *w = randv(r, (size_t)OC * C, 0.5f), *bias = randv(r, OC, 1);
+    float *dout = randv(r, (size_t)N * OC, 1), *g = randv(r, (size_t)OC * C, 0.1f);
+    size_t nw = (size_t)OC * C;
+    void *pk = aligned_alloc(64, (ft_gemm_bf16_wpack_bytes(OC, C) + 63) / 64 * 64);
+    assert_non_null(pk);
+    ft_gemm_bf16_wpack_init(pk, OC, C);
+    assert_int_equal(ft_gemm_bf16_wpack_valid(pk), 0);
+    float *o1 = malloc(sizeof(float) * N * OC), *o2 = malloc(sizeof(float) * N * OC);
+    float *d1 = malloc(sizeof(float) * N * C), *d2 = malloc(sizeof(float) * N * C);
+    float *w1 = calloc(nw, sizeof(float)), *w2 = calloc(nw, sizeof(float)), b1[64] = {0}, b2[64] = {0};
+    int bad = 0;
+    for (int round = 0; round < 3; round++) {
+        ft_cpu_matmul_bf16_wpack_forward(NULL, o1, inp, w, pk, bias, N, C, OC);
+        ft_cpu_matmul_bf16_forward(NULL, o2, inp, w, bias, N, C, OC);
+        bad += memcmp(o1, o2, sizeof(float) * N * OC) != 0;
+        bad += !ft_gemm_bf16_wpack_valid(pk);
+        ft_cpu_matmul_bf16_wpack_backward(NULL, d1, w1, OC <= 64 ? b1 : NULL, dout, inp, w, pk, N, C, OC);
+        ft_cpu_matmul_bf16_backward(NULL, d2, w2, OC <= 64 ? b2 : NULL, dout, inp, w, N, C, OC);
+        bad += memcmp(d1, d2, sizeof(float) * N * C) != 0;
+        bad += memcmp(w1, w2, sizeof(float) * nw) != 0;
+        bad += memcmp(b1, b2, sizeof b1) != 0;
+        if (round == 0) { /* the fused update: the same W, m, v as AdamW alone, and a current pack */
+            float *m = calloc(nw, sizeof(float)), *v = calloc(nw, sizeof(float)), *wc = malloc(sizeof(float) * nw);
+            float *mc = calloc(nw, sizeof(float)), *vc = calloc(nw, sizeof(float));
+            memcpy(wc, w, sizeof(float) * nw);
+            ft_update_params h = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .wd = 0.1f, .bc1 = 0.1f, .bc2_sqrt = 0.0447f};
+            ft_cpu_adamw_update_wpack(NULL, w, m, v, g, nw, &h, pk);
+            ft_cpu_adamw_update(NULL, wc, mc, vc, g, nw, &h);
+            bad += memcmp(w, wc, sizeof(float) * nw) != 0;
+            bad += memcmp(m, mc, sizeof(float) * nw) != 0 || memcmp(v, vc, sizeof(float) * nw) != 0;
+            bad += !ft_gemm_bf16_wpack_valid(pk);
+            free(m); free(v); free(wc); free(mc); free(vc);
+        } else if (round == 1) { /* W changed behind the pack's back: marked stale, refilled by the next product */
+            for (size_t i = 0; i < nw; i += 7) w[i] = -w[i];
+            ft_gemm_bf16_wpack_invalidate(pk);
+        }
+    }
+    if (bad) fprintf(stderr, "wpack N=%d C=%d OC=%d tiny=%d: %d mismatches\n", N, C, OC, tiny, bad);
+    free(inp); free(w); free(bias); free(dout); free(g); free(pk);
+    free(o1); free(o2); free(d1); free(d2); free(w1); free(w2);
+    ft__gemm_bf16_set_pack_budget(0);
+    return bad;
+}
+
+static void test_weight_pack(void **state) {
+    (void)state;
+    if (ft_bf16_isa_best() == FT_BF16_ISA_SCALAR) skip();
+    static const int dims[][4] = { /* N, C, OC, tiny budget */
+        {45, 70, 33, 0}, {7, 1601, 100, 0}, {37, 40, 1601, 0}, {800, 1601, 100, 1}, {800, 40, 1600, 1}, {3, 64, 1, 0}};
+    ft_bf16_isa saved = ft_bf16_isa_get();
+    ft_rng r;
+    ft_rng_seed(&r, 21);
+    int bad = 0;
+    for (int isa = FT_BF16_ISA_AVX512F; isa <= FT_BF16_ISA_AVX512BF16; isa++) {
+        if (ft_bf16_isa_best() < (ft_bf16_isa)isa) continue;
+        assert_int_equal(ft_bf16_isa_set((ft_bf16_isa)isa), FT_OK);
+        for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) bad += wpack_case(&r, dims[d][0], dims[d][1], dims[d][2], dims[d][3]);
+    }
+    assert_int_equal(ft_bf16_isa_set(saved), FT_OK);
+    assert_int_equal(bad, 0);
+}
+
 static void test_precision_names(void **state) {
     (void)state;
     const ft_backend *be = NULL;
@@ -384,6 +456,7 @@ int main(void) {
         cmocka_unit_test(test_ref_vs_exact),
         cmocka_unit_test(test_linear_layer),
         cmocka_unit_test(test_attention_bf16),
+        cmocka_unit_test(test_weight_pack),
         cmocka_unit_test(test_precision_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

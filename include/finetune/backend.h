@@ -118,6 +118,19 @@ typedef struct ft_backend {
     void (*sgd_update)(void *ctx, float *w, float *buf, const float *g, size_t n, const ft_update_params *h);
     void (*adagrad_update)(void *ctx, float *w, float *acc, const float *g, size_t n, const ft_update_params *h);
     void (*rmsprop_update)(void *ctx, float *w, float *v, float *buf, const float *g, size_t n, const ft_update_params *h);
+
+    /* optional (all NULL or all set): weights pre-packed for this backend's linear layer (the cpu-bf16 table: a
+     * weight pack, gemm_bf16.h). wpack_bytes / wpack_init size and prepare the block of W [OC, C] (stale until
+     * filled); the matmul members are matmul_forward / matmul_backward reading the pack (a stale one is filled
+     * from w first); adamw_update_wpack is adamw_update that also leaves the pack current; wpack_invalidate
+     * marks it stale after any other change of w. ft_param.pack holds a model's packs (ft_optim_set_prepack). */
+    size_t (*wpack_bytes)(void *ctx, int OC, int C);
+    void (*wpack_init)(void *ctx, void *pack, int OC, int C);
+    void (*wpack_invalidate)(void *ctx, void *pack);
+    void (*matmul_wpack_forward)(void *ctx, float *out, const float *inp, const float *w, void *pack, const float *bias, int N, int C, int OC);
+    void (*matmul_wpack_backward)(void *ctx, float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const float *w,
+                                  void *pack, int N, int C, int OC);
+    void (*adamw_update_wpack)(void *ctx, float *w, float *m, float *v, const float *g, size_t n, const ft_update_params *h, void *pack);
 } ft_backend;
 
 /* ---- dropout on the attention probabilities (training; BERT attention_probs_dropout_prob, GPT-2 attn_pdrop)

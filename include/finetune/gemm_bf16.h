@@ -84,6 +84,45 @@ void ft_cpu_matmul_bf16_forward(void *ctx, float *out, const float *inp, const f
 void ft_cpu_matmul_bf16_backward(void *ctx, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                                  const float *w, int N, int C, int OC);
 
+/* Weights pre-packed for the linear layer (a weight pack). A linear layer's W [OC, C] is a B operand twice per
+ * training step (forward: out = inp W^T; backward: dinp = dout W), in two different pair layouts, and packing it
+ * reads all of W from memory each time. A weight pack keeps both layouts of bf16(W) in one block between steps:
+ * the optimizer's pass over W, which reads it anyway, refreshes the pack in the same pass
+ * (ft_cpu_adamw_update_wpack: rows updated NR at a time and packed from the cache), and the products read the
+ * pack instead of W. The results have the bits of the products on W (ft_cpu_matmul_bf16_forward / _backward).
+ *
+ *   void *pk = aligned_alloc(64, ft_gemm_bf16_wpack_bytes(OC, C));   // about 4 bytes per weight
+ *   ft_gemm_bf16_wpack_init(pk, OC, C);                               // stale: filled by its first use
+ *   ft_cpu_matmul_bf16_wpack_forward(NULL, out, inp, W, pk, bias, N, C, OC);
+ *   ft_cpu_matmul_bf16_wpack_backward(NULL, dinp, dW, dbias, dout, inp, W, pk, N, C, OC);
+ *   ft_cpu_adamw_update_wpack(NULL, W, m, v, dW, (size_t)OC * C, &h, pk);   // W and its pack updated together
+ *   // W changed any other way: ft_gemm_bf16_wpack_invalidate(pk) before its next product
+ *
+ * Ownership: the caller owns the block (64-byte aligned). Thread safety: a stale pack is filled by the product
+ * that finds it stale, so products on one pack must not run concurrently while it may be stale (one model's
+ * steps run one at a time); the validity flag is atomic. */
+size_t ft_gemm_bf16_wpack_bytes(int OC, int C);
+void   ft_gemm_bf16_wpack_init(void *pack, int OC, int C);
+void   ft_gemm_bf16_wpack_shape(const void *pack, int *OC, int *C);
+/* 1 when the pack holds bf16 of W as it is now; invalidate after changing W other than through the wpack AdamW */
+int    ft_gemm_bf16_wpack_valid(const void *pack);
+void   ft_gemm_bf16_wpack_invalidate(void *pack);
+/* fills the whole pack from w [OC, C] (OpenMP) and marks it current */
+void   ft_gemm_bf16_wpack_fill(void *pack, const float *w);
+/* packs rows r0 .. r1 of w (r0 a multiple of ft_gemm_bf16_wpack_chunk_rows(), r1 the next multiple or OC); does
+ * not change the validity flag (the fused updates pack every chunk, then mark it) */
+int    ft_gemm_bf16_wpack_chunk_rows(void);
+void   ft_gemm_bf16_wpack_rows(void *pack, const float *w, int r0, int r1);
+/* the linear layer's contract (above) on W and its pack; a stale pack is filled from w first */
+void ft_cpu_matmul_bf16_wpack_forward(void *ctx, float *out, const float *inp, const float *w, void *pack, const float *bias,
+                                      int N, int C, int OC);
+void ft_cpu_matmul_bf16_wpack_backward(void *ctx, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                                       const float *w, void *pack, int N, int C, int OC);
+struct ft_update_params;
+/* ft_cpu_adamw_update (ops.h) on W [OC, C] = w[n] (n = OC C) that also leaves its pack current */
+void ft_cpu_adamw_update_wpack(void *ctx, float *w, float *m, float *v, const float *g, size_t n, const struct ft_update_params *h,
+                               void *pack);
+
 /* The attention family (ops.h, attn_forward / attn_backward: same arguments and contract) with its six
  * products QK^T, PV, dO V^T, dS K, dS^T Q, P^T dO in bf16 with the bits of ft_cpu_gemm_bf16 (on an AVX-512
  * CPU, on operands each (batch, head) task converts once, on the task's own thread); softmax, its backward

@@ -78,6 +78,9 @@ typedef struct ft_param {
     void     *qdesc;         /* weights in another storage (t.dtype FT_NF4 / FT_Q8_ROW / FT_BF16 / ggml blocks): the
                                 ft_nf4_tensor / ft_q8row_tensor (quant.h) / ft_bf16_tensor (bf16.h) / ft_ggml_tensor
                                 describing t.data; NULL for f32 */
+    int       linear;        /* 1 when the model loop uses it as a linear layer's W [OC, C] (out = in W^T) */
+    void     *pack;          /* the weight pre-packed for the backend's linear layer (backend.h, wpack members),
+                                kept current by the optimizer that made it (ft_optim_set_prepack); NULL: none */
 } ft_param;
 
 /* Gradient buffers of params[0..n) (used by every model kind): on the first call one allocation in

@@ -50,4 +50,20 @@ int64_t ft_optim_steps(const ft_optimizer *o);
  * backend's caller copies it with ft_backend_to_host / ft_backend_to_device). */
 void  *ft_optim_state(ft_optimizer *o, size_t *nbytes);
 void   ft_optim_set_steps(ft_optimizer *o, int64_t t);
+
+/* Pre-packed weights (bf16 training on the cpu-bf16 backend; backend.h, wpack members). With on = 1 the
+ * optimizer gives every trainable linear weight (ft_param.linear) a pack of its bf16 layouts (one allocation,
+ * about 4 bytes per weight: ft_optim_prepack_bytes) and sets ft_param.pack; each step's update then refreshes
+ * the pack in the same pass over W (AdamW; the other updates leave it stale and the next product refills
+ * it), and the model's products read the pack instead of packing W twice per step. The packs start stale
+ * (filled by their first product). on = 0 frees them and clears ft_param.pack; so does ft_optim_free, so an
+ * optimizer with packs is freed (or set_prepack(o, 0)) while its parameters still exist.
+ * The caller promises that while packs exist the weights change only through ft_optim_step, or calls
+ * ft_optim_weights_changed after changing them another way (a checkpoint restored, weights broadcast).
+ * A backend without the members, or on = 1 with nothing to pack: FT_OK, no packs. */
+int    ft_optim_set_prepack(ft_optimizer *o, int on);
+/* marks every pack stale (refilled from the weights by its next product) */
+void   ft_optim_weights_changed(ft_optimizer *o);
+/* bytes ft_optim_set_prepack(o, 1) allocates for params [n] on backend be (0 when it would make none) */
+size_t ft_optim_prepack_bytes(const ft_param *params, int n, const ft_backend *be);
 #endif

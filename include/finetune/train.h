@@ -56,6 +56,7 @@ typedef struct ft_train_config {
     float lora_alpha, lora_dropout;
     /* memory: activation recomputation (decoders; model.h ft_recompute) */
     char  recompute[16];
+    int   weight_packs;    /* bf16, one process: keep the linear weights packed in bf16 between steps (optim.h ft_optim_set_prepack) */
     /* optimisation */
     char  optimizer[16], schedule[16];
     float lr, weight_decay, beta1, beta2, eps, momentum, warmup_ratio, max_grad_norm, label_smoothing, min_lr_ratio;

@@ -13,11 +13,16 @@
 void ft__linear_q_forward(const ft_backend *be, float *out, const float *inp, const ft_param *p, const float *bias,
                          int N, int C, int OC, float *ws, size_t wsn) {
     if (p->qdesc) be->qmatmul_forward(be->ctx, out, inp, p->t.dtype, p->qdesc, bias, N, ws, wsn);
+    else if (p->pack && be->matmul_wpack_forward) be->matmul_wpack_forward(be->ctx, out, inp, p->t.data, p->pack, bias, N, C, OC);
     else be->matmul_forward(be->ctx, out, inp, p->t.data, bias, N, C, OC);
 }
 
 void ft__linear_q_backward(const ft_backend *be, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                           const ft_param *p, int N, int C, int OC, float *ws, size_t wsn) {
+    if (!p->qdesc && p->pack && be->matmul_wpack_backward) {
+        be->matmul_wpack_backward(be->ctx, dinp, dw, dbias, dout, inp, p->t.data, p->pack, N, C, OC);
+        return;
+    }
     if (!p->qdesc) { be->matmul_backward(be->ctx, dinp, dw, dbias, dout, inp, p->t.data, N, C, OC); return; }
     /* a quantized weight is frozen: the input gradient through it, and a trainable bias */
     if (dinp) be->qmatmul_backward(be->ctx, dinp, dout, p->t.dtype, p->qdesc, N, ws, wsn);

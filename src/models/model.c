@@ -112,6 +112,12 @@ static int layout(ft_model *m) {
     m->global_slot[G_LNF_W] = add_param(m, &plan, "lnf_w", C, 0, 0);
     if (gpt2) m->global_slot[G_LNF_B] = add_param(m, &plan, "lnf_b", C, 0, 0);
     if (!c->tied_embeddings) m->global_slot[G_LM_HEAD] = add_param(m, &plan, "lm_head", V, C, 1);
+    /* the weights the loop multiplies as linear layers (ft_param.linear): the blocks' four, and the LM head (the
+     * word embeddings when tied) */
+    static const int lin[] = {P_QKV_W, P_ATTN_W, P_FC_W, P_PROJ_W};
+    for (int l = 0; l < L; l++)
+        for (int j = 0; j < 4; j++) m->params[m->layer_slot[l * P_LAYER_COUNT + lin[j]]].linear = 1;
+    m->params[m->global_slot[c->tied_embeddings ? G_WTE : G_LM_HEAD]].linear = 1;
     if (m->load_plan) FT_TRY(m->load_plan(m, &plan));
     else if (m->load_quant != FT_F32) FT_TRY(ft__quant_plan(m, &plan));
     FT_TRY(ft_arena_init_on(&m->weights, plan.used, m->be));

@@ -10,10 +10,10 @@
 #include <string.h>
 
 #define FT_BACKEND_TABLE(P, NAME) FT_BACKEND_TABLE_MM(P, NAME, P##matmul_forward, P##matmul_backward, \
-                                                    P##qmatmul_forward, P##qmatmul_backward, P##attn_forward, P##attn_backward)
+                                                    P##qmatmul_forward, P##qmatmul_backward, P##attn_forward, P##attn_backward, )
 /* a table whose linear layer is MMF / MMB over f32 weights and QMF / QMB over quantized ones, and whose
  * attention is AF / AB (the bf16 tables: their products in bf16, everything else f32) */
-#define FT_BACKEND_TABLE_MM(P, NAME, MMF, MMB, QMF, QMB, AF, AB) {              \
+#define FT_BACKEND_TABLE_MM(P, NAME, MMF, MMB, QMF, QMB, AF, AB, ...) {         \
     .name = NAME,                                                               \
     .embedding_forward = P##embedding_forward, .embedding_backward = P##embedding_backward, \
     .layernorm_forward = P##layernorm_forward, .layernorm_backward = P##layernorm_backward, \
@@ -36,7 +36,13 @@
     .loss_reduce = P##loss_reduce, .sumsq = P##sumsq,                                       \
     .adamw_update = P##adamw_update, .adam_update = P##adam_update, .sgd_update = P##sgd_update, \
     .adagrad_update = P##adagrad_update, .rmsprop_update = P##rmsprop_update,               \
+    __VA_ARGS__                                                                             \
 }
+
+/* the cpu-bf16 table's weight packs (gemm_bf16.h) */
+static size_t wpack_bytes(void *ctx, int OC, int C) { return ft_gemm_bf16_wpack_bytes(OC, C); }
+static void wpack_init(void *ctx, void *pack, int OC, int C) { ft_gemm_bf16_wpack_init(pack, OC, C); }
+static void wpack_invalidate(void *ctx, void *pack) { ft_gemm_bf16_wpack_invalidate(pack); }
 
 static const ft_backend g_ref = FT_BACKEND_TABLE(ft_ref_, "ref");
 static const ft_backend g_cpu = FT_BACKEND_TABLE(ft_cpu_, "cpu");
@@ -44,10 +50,15 @@ static const ft_backend g_cpu = FT_BACKEND_TABLE(ft_cpu_, "cpu");
  * f32 reference) */
 static const ft_backend g_ref_bf16 = FT_BACKEND_TABLE_MM(ft_ref_, "ref-bf16", ft_ref_matmul_bf16_forward, ft_ref_matmul_bf16_backward,
                                                          ft_ref_qmatmul_bf16_forward, ft_ref_qmatmul_bf16_backward,
-                                                         ft_ref_attn_forward, ft_ref_attn_backward);
+                                                         ft_ref_attn_forward, ft_ref_attn_backward, );
 static const ft_backend g_cpu_bf16 = FT_BACKEND_TABLE_MM(ft_cpu_, "cpu-bf16", ft_cpu_matmul_bf16_forward, ft_cpu_matmul_bf16_backward,
                                                          ft_cpu_qmatmul_bf16_forward, ft_cpu_qmatmul_bf16_backward,
-                                                         ft_cpu_attn_bf16_forward, ft_cpu_attn_bf16_backward);
+                                                         ft_cpu_attn_bf16_forward, ft_cpu_attn_bf16_backward,
+                                                         .wpack_bytes = wpack_bytes, .wpack_init = wpack_init,
+                                                         .wpack_invalidate = wpack_invalidate,
+                                                         .matmul_wpack_forward = ft_cpu_matmul_bf16_wpack_forward,
+                                                         .matmul_wpack_backward = ft_cpu_matmul_bf16_wpack_backward,
+                                                         .adamw_update_wpack = ft_cpu_adamw_update_wpack);
 
 const ft_backend *ft_backend_ref(void) { return &g_ref; }
 const ft_backend *ft_backend_cpu(void) { return &g_cpu; }

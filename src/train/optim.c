@@ -17,6 +17,7 @@ struct ft_optimizer {
     int64_t t;
     ft_arena state;
     float **m1, **m2;   /* per param: first / second moment (or momentum buffer), NULL if frozen */
+    ft_arena packs;     /* the weight packs of ft_optim_set_prepack (base NULL: none) */
 };
 
 ft_optim_params ft_optim_default_params(void) {
@@ -70,6 +71,7 @@ int ft_optim_create_params_on(ft_optimizer **out, ft_param *params, int np, cons
 
 void ft_optim_free(ft_optimizer *o) {
     if (!o) return;
+    ft_optim_set_prepack(o, 0);
     ft_arena_free(&o->state);
     free(o->m1);
     free(o->m2);
@@ -99,6 +101,11 @@ int ft_optim_step(ft_optimizer *o, float lr) {
         const float *g = pp->grad;
         size_t n = (size_t)ft_tensor_numel(&pp->t);
         h.wd = (p->decay_all || pp->decay) ? p->weight_decay : 0.0f;
+        if (pp->pack && p->kind == FT_OPT_ADAMW) { /* the update and the weight's pack in one pass */
+            be->adamw_update_wpack(be->ctx, w, o->m1[i], o->m2[i], g, n, &h, pp->pack);
+            continue;
+        }
+        if (pp->pack) be->wpack_invalidate(be->ctx, pp->pack);
         switch (p->kind) {
         case FT_OPT_ADAMW: be->adamw_update(be->ctx, w, o->m1[i], o->m2[i], g, n, &h); break;
         case FT_OPT_ADAM: be->adam_update(be->ctx, w, o->m1[i], o->m2[i], g, n, &h); break; /* L2 folded into g */
@@ -108,4 +115,46 @@ int ft_optim_step(ft_optimizer *o, float lr) {
         }
     }
     return FT_OK;
+}
+
+/* ------------------------------------------------------------ pre-packed weights */
+
+static int packable(const ft_param *p, const ft_backend *be) {
+    return be && be->wpack_bytes && p->linear && p->trainable && !p->qdesc && p->t.dtype == FT_F32 && p->t.ndim == 2;
+}
+
+size_t ft_optim_prepack_bytes(const ft_param *params, int n, const ft_backend *be) {
+    ft_arena plan;
+    ft_arena_plan(&plan);
+    for (int i = 0; i < n; i++)
+        if (packable(&params[i], be))
+            ft_arena_alloc(&plan, be->wpack_bytes(be->ctx, (int)params[i].t.shape[0], (int)params[i].t.shape[1]));
+    return plan.used;
+}
+
+int ft_optim_set_prepack(ft_optimizer *o, int on) {
+    const ft_backend *be = o->be;
+    if (!on) {
+        if (!o->packs.base) return FT_OK;
+        for (int i = 0; i < o->n_params; i++) o->params[i].pack = NULL;
+        ft_arena_free(&o->packs);
+        return FT_OK;
+    }
+    if (o->packs.base) return FT_OK;
+    size_t bytes = ft_optim_prepack_bytes(o->params, o->n_params, be);
+    if (!bytes) return FT_OK;
+    FT_TRY(ft_arena_init_on(&o->packs, bytes, be));
+    for (int i = 0; i < o->n_params; i++) {
+        ft_param *pp = &o->params[i];
+        if (!packable(pp, be)) continue;
+        int OC = (int)pp->t.shape[0], C = (int)pp->t.shape[1];
+        pp->pack = ft_arena_alloc(&o->packs, be->wpack_bytes(be->ctx, OC, C));
+        be->wpack_init(be->ctx, pp->pack, OC, C);
+    }
+    return FT_OK;
+}
+
+void ft_optim_weights_changed(ft_optimizer *o) {
+    for (int i = 0; i < o->n_params; i++)
+        if (o->params[i].pack) o->be->wpack_invalidate(o->be->ctx, o->params[i].pack);
 }

@@ -44,6 +44,7 @@ const ft_train_option ft_train_options[] = {
     {"method", STR(method), "full", "full (every weight not frozen), lora (adapters on a frozen f32 base), qlora (adapters on a quantized frozen base)"},
     {"quant", STR(quant), "nf4", "qlora base format: nf4 (4-bit NormalFloat, double-quantized scales) or int8 (absmax per row)"},
     {"recompute", STR(recompute), "none", "activation recomputation (decoders): none (keep every activation), attention (recompute the attention probabilities in backward), block (keep only each block's input, rerun its forward in backward); same gradients, less memory, more compute"},
+    {"weight-packs", BOOL(weight_packs), "1", "bf16 (one process): keep each trained linear weight in its two bf16 matmul layouts between steps, refreshed by the optimizer's pass over it, instead of packing it twice per step (about 4 bytes per weight; 0 = off)"},
     {"lora-r", INT(lora_r), "8", "LoRA rank"},
     {"lora-alpha", FLT(lora_alpha), "16", "LoRA alpha (scale alpha/r)"},
     {"lora-dropout", FLT(lora_dropout), "0.05", "dropout on the LoRA branch input"},

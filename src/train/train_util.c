@@ -106,7 +106,11 @@ int ft__train_make_optimizer(ft_optimizer **out, const ft_train_config *c, ft_pa
     p.weight_decay = c->weight_decay;
     p.momentum = c->momentum;
     p.nesterov = c->nesterov;
-    return ft_optim_create_params(out, params, n_params, &p);
+    /* on the run's backend (its update kernels are the CPU ones either way): with bf16, the one whose weight
+     * packs the optimizer can keep (ft_optim_set_prepack) */
+    const ft_backend *be = NULL;
+    if (ft_backend_for_precision(c->precision, &be) < 0) be = NULL;
+    return ft_optim_create_params_on(out, params, n_params, &p, be);
 }
 
 int ft__train_optimizer_moments(const ft_train_config *c) {

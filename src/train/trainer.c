@@ -656,7 +656,10 @@ int ft_trainer_plan(ft_trainer *t, char *buf, size_t cap) {
     size_t acc = t->rounds > 1 ? grads : 0, pieces = W > 1 ? 2 * sizeof(float) * FT__PIECE : 0;
     const char *pk = strstr(buf, "predicted peak RSS: ");
     double peak = pk ? strtod(pk + 20, NULL) : 0, MiB = 1048576.0;
-    double rank_peak = peak - (double)moments * (double)grads / MiB + (double)(mine + acc + pieces) / MiB;
+    /* several ranks keep no bf16 weight packs (ft_optim_set_prepack: one process only) */
+    const char *wp = W > 1 ? strstr(buf, "bf16 weight packs ") : NULL;
+    double packs = wp ? strtod(wp + 18, NULL) : 0;
+    double rank_peak = peak - packs - (double)moments * (double)grads / MiB + (double)(mine + acc + pieces) / MiB;
     size_t at = strlen(buf);
     snprintf(buf + at, cap - at,
              "\nper rank (%d rank%s x %d micro-batch%s per step): optimizer state %.1f MiB%s; gradient accumulation buffer %.1f MiB; "
@@ -670,8 +673,8 @@ int ft_trainer_plan(ft_trainer *t, char *buf, size_t cap) {
 
 void ft_trainer_close(ft_trainer *t) {
     if (!t) return;
+    ft_optim_free(t->opt); /* first: it clears the weight packs it set in the task's parameters */
     if (t->task) t->task->ops->free(t->task);
-    ft_optim_free(t->opt);
     ft__grad_sync_free(&t->sync);
     free(t->owner);
     free(t->opt_lo_of);
@@ -822,6 +825,10 @@ static int setup(ft_trainer *t, const char *resume_dir) {
         else ft__sinks_message(&t->out, FT_LOG_INFO, "%s: no checkpoint yet; starting the run from the beginning", resume_dir);
         if (resumed && t->world > 1) FT_TRY(ft__params_bcast(t->dist, k->params, k->n_params));
     }
+    /* bf16, one process: the linear weights pre-packed in bf16, refreshed by each optimizer step in its pass over
+     * them (ft_optim_set_prepack); the weights change only through it from here on (several ranks write weights
+     * when they synchronise: there, none) */
+    if (t->world == 1 && c->weight_packs) FT_TRY(ft_optim_set_prepack(t->opt, 1));
     for (int i = 0; i < t->out.n; i++)
         if (t->out.s[i].on_start) FT_TRY(t->out.s[i].on_start(t->out.s[i].user, c, k->defaults_text));
     char desc[1024];

@@ -10,6 +10,7 @@
 #include "finetune/checkpoint.h"
 #include "finetune/generate.h"
 #include "finetune/lora.h"
+#include "finetune/optim.h"
 #include "finetune/status.h"
 
 #include <cjson/cJSON.h>
@@ -368,10 +369,12 @@ static int lm_plan(ft_task *k, int64_t total_steps, char *buf, size_t cap) {
     size_t sv = ft_model_lora_count(t->model) ? 0 : ft_model_save_bytes(t->model);
     /* --precision bf16: no bf16 copy of a tensor outlives a matmul; the largest one packs its operands */
     size_t bf = ft__train_bf16_workspace_bytes(cfg, (int64_t)cfg->batch_size * cfg->seq_len, mc->n_embd, mc->ffn_hidden, mc->vocab_size);
-    size_t peak = base + g + o + act + kv + bat + sv + bf + FT_BLAS_RSS_BYTES;
+    /* bf16: the linear weights' packs the optimizer keeps (ft_optim_set_prepack; one process) */
+    size_t pk = bf && cfg->weight_packs ? ft_optim_prepack_bytes(ft_model_param(t->model, 0), ft_model_num_params(t->model), ft_model_backend(t->model)) : 0;
+    size_t peak = base + g + o + pk + act + kv + bat + sv + bf + FT_BLAS_RSS_BYTES;
     const double MiB = 1048576.0;
     char bfs[96] = "";
-    if (bf) snprintf(bfs, sizeof bfs, "; bf16 packing (largest matmul, no bf16 weight copies kept) %.1f", bf / MiB);
+    if (bf) snprintf(bfs, sizeof bfs, "; bf16 packing (largest matmul) %.1f; bf16 weight packs %.1f", bf / MiB, pk / MiB);
     snprintf(buf, cap,
              "plan: %s, %lld parameters (%lld trainable); %lld training / %lld validation examples; %lld steps of %d x %d x %d tokens\n"
              "memory (MiB): loaded now %.1f (weights %.1f, the rest: program, tokenizer, data); gradients %.1f; optimizer %.1f; "

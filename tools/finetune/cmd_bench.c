@@ -82,6 +82,7 @@ int ft_cmd_bench(int argc, char **argv) {
         {"method", 1, "full (every weight trained, the default), lora (adapters on a frozen base) or qlora (adapters on a quantized base)", NULL},
         {"quant", 1, "qlora base format: nf4 (default) or int8", NULL},
         {"recompute", 1, "activation recomputation: none (default), attention or block", NULL},
+        {"no-weight-packs", 0, "bf16: pack the weights at each use instead of keeping them packed between steps (finetune train --no-weight-packs)", NULL},
         {"lora-r", 1, "LoRA rank (default 8)", NULL},
         {"lora-alpha", 1, "LoRA alpha, scale alpha/r (default 16)", NULL},
         {"lora-targets", 1, "modules to adapt, comma-separated or all-linear (default: GPT-2 c_attn, Llama q_proj,v_proj)", NULL},
@@ -92,7 +93,7 @@ int ft_cmd_bench(int argc, char **argv) {
     };
     int prc = ft_parse_opts(argc, argv, opts,
                             "usage: finetune bench [--config FILE] [--batch-size B] [--seq-len T] [--steps N] "
-                            "[--method full|lora|qlora [--quant nf4|int8] [--lora-r 8] [--lora-alpha 16] [--lora-targets LIST]] [--recompute none|attention|block] "
+                            "[--method full|lora|qlora [--quant nf4|int8] [--lora-r 8] [--lora-alpha 16] [--lora-targets LIST]] [--recompute none|attention|block] [--no-weight-packs] "
                             "| [--adapters N [--prompt-len 16]]");
     if (prc) return prc == 1 ? 0 : prc;
     long B, T, steps, gen_tokens, threads, lora_r, n_adapters, prompt_len;
@@ -210,6 +211,8 @@ int ft_cmd_bench(int argc, char **argv) {
         rc = ids && times ? FT_OK : ft_error(FT_ERR_NOMEM, "out of memory");
         if (rc == FT_OK) rc = ft_model_prepare(m, (int)B, (int)T);
         if (rc == FT_OK) rc = ft_optim_create(&opt, m, &op);
+        /* bf16: the linear weights kept packed between steps, refreshed by AdamW, as finetune train does */
+        if (rc == FT_OK && !ft_opt_flag(opts, "no-weight-packs")) rc = ft_optim_set_prepack(opt, 1);
         float loss = 0;
         double sum_fwd = 0, sum_bwd = 0, sum_opt = 0;
         double *cpu = malloc(sizeof(double) * (size_t)steps); /* process CPU seconds of each timed step */

@@ -132,26 +132,29 @@ TGT_F static inline __m512i cvt_lo16(__m512 x) {
 static inline __mmask16 tail_mask(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
 
 /* words dst[j] = bf16(r0[j]) | bf16(r1[j]) << 16 for j < n (r1 NULL: zeros) */
-TGT_F static void pack_pair_words_f(uint32_t *dst, const float *r0, const float *r1, int n) {
+TGT_F static void pack_pair_words_f(uint32_t *dst, const float *r0, const float *r1, int n, int nt) {
     for (int j = 0; j < n; j += 16) {
         __mmask16 m = tail_mask(n - j);
         __m512i a = cvt_lo16(_mm512_maskz_loadu_ps(m, r0 + j));
         __m512i b = r1 ? _mm512_slli_epi32(cvt_lo16(_mm512_maskz_loadu_ps(m, r1 + j)), 16) : _mm512_setzero_si512();
-        if (m == 0xffff) _mm512_storeu_si512(dst + j, _mm512_or_si512(a, b)); /* masked stores are slow on some CPUs */
+        if (m == 0xffff && nt) _mm512_stream_si512((__m512i *)(dst + j), _mm512_or_si512(a, b));
+        else if (m == 0xffff) _mm512_storeu_si512(dst + j, _mm512_or_si512(a, b)); /* masked stores are slow on some CPUs */
         else _mm512_mask_storeu_epi32(dst + j, m, _mm512_or_si512(a, b));
     }
 }
 
 /* the same with AVX512-BF16's own conversion (vcvtne2ps2bf16: the same bits, a few instructions fewer) */
-TGT_BF16 static void pack_pair_words_bf16(uint32_t *dst, const float *r0, const float *r1, int n) {
+TGT_BF16 static void pack_pair_words_bf16(uint32_t *dst, const float *r0, const float *r1, int n, int nt) {
     /* cvtne2ps gives [r0 x16 | r1 x16]; the permutation interleaves them into words r0[j] | r1[j] << 16 */
     const __m512i inter = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
                                            23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     int j = 0;
     if (r1)
-        for (; j + 16 <= n; j += 16) /* whole vectors without masks (masked stores are slow on AMD Zen) */
-            _mm512_storeu_si512(dst + j, _mm512_permutexvar_epi16(inter, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(r1 + j),
-                                                                                                        _mm512_loadu_ps(r0 + j))));
+        for (; j + 16 <= n; j += 16) { /* whole vectors without masks (masked stores are slow on AMD Zen) */
+            __m512i v = _mm512_permutexvar_epi16(inter, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(r1 + j), _mm512_loadu_ps(r0 + j)));
+            if (nt) _mm512_stream_si512((__m512i *)(dst + j), v);
+            else _mm512_storeu_si512(dst + j, v);
+        }
     for (; j < n; j += 16) {
         __mmask16 m = tail_mask(n - j);
         __m512 a = _mm512_maskz_loadu_ps(m, r0 + j), b = r1 ? _mm512_maskz_loadu_ps(m, r1 + j) : _mm512_setzero_ps();
@@ -160,11 +163,13 @@ TGT_BF16 static void pack_pair_words_bf16(uint32_t *dst, const float *r0, const 
     }
 }
 
-/* nat: the CPU has AVX512-BF16 */
-static void pack_pair_words(uint32_t *dst, const float *r0, const float *r1, int n, int nat) {
-    if (nat) pack_pair_words_bf16(dst, r0, r1, n);
-    else pack_pair_words_f(dst, r0, r1, n);
+/* nat: the CPU has AVX512-BF16; nt: whole vectors with streaming stores (dst 64-byte aligned: a weight pack's
+ * refresh, read back only by the next step's products) */
+static void pack_pair_words_nt(uint32_t *dst, const float *r0, const float *r1, int n, int nat, int nt) {
+    if (nat) pack_pair_words_bf16(dst, r0, r1, n, nt);
+    else pack_pair_words_f(dst, r0, r1, n, nt);
 }
+static void pack_pair_words(uint32_t *dst, const float *r0, const float *r1, int n, int nat) { pack_pair_words_nt(dst, r0, r1, n, nat, 0); }
 
 /* ---- transposing packs: 16 rows of f32 (a panel of A's rows, half a strip of a transposed B) become, per
  * step p, one vector of 16 words: row j's word p in lane j. Each row's 32 floats convert to its 16 words
@@ -208,7 +213,7 @@ TGT_F static inline __m512i words16_f(const float *s, int kv) {
  * zeros). lanes < 16 (an A panel): each step's vector is stored whole, its extra lanes overwritten by the next
  * step, except the last step's (masked). */
 #define TPACK(NAME, TGT, W16)                                                                                  \
-    TGT static void NAME(uint32_t *d, size_t dstride, int lanes, const float *src, size_t ld, int nr, int kn) {  \
+    TGT static void NAME(uint32_t *d, size_t dstride, int lanes, const float *src, size_t ld, int nr, int kn, int nt) { \
         int wn = (kn + 1) / 2;                                                                                 \
         for (int k = 0; k < kn; k += 32) {                                                                     \
             __m512i r[16];                                                                                     \
@@ -217,20 +222,28 @@ TGT_F static inline __m512i words16_f(const float *s, int kv) {
             tr16(r);                                                                                           \
             for (int p = 0; p < pn; p++) {                                                                     \
                 uint32_t *o = d + (size_t)(p0 + p) * dstride;                                                  \
-                if (lanes == 16 || p0 + p + 1 < wn) _mm512_storeu_si512(o, r[p]);                              \
+                if (lanes == 16 && nt) _mm512_stream_si512((__m512i *)o, r[p]);                                \
+                else if (lanes == 16 || p0 + p + 1 < wn) _mm512_storeu_si512(o, r[p]);                         \
                 else _mm512_mask_storeu_epi32(o, lane_mask(lanes), r[p]);                                      \
             }                                                                                                  \
         }                                                                                                      \
     }
 TPACK(tpack_bf16, TGT_BF16, words16_bf16)
 TPACK(tpack_f, TGT_F, words16_f)
+/* nt: streaming stores (lanes 16, d 64-byte aligned, dstride a multiple of 16: a weight pack's refresh) */
+static void tpack_nt(uint32_t *d, size_t dstride, int lanes, const float *src, size_t ld, int nr, int kn, int nat, int nt) {
+    if (nat) tpack_bf16(d, dstride, lanes, src, ld, nr, kn, nt);
+    else tpack_f(d, dstride, lanes, src, ld, nr, kn, nt);
+}
 static void tpack(uint32_t *d, size_t dstride, int lanes, const float *src, size_t ld, int nr, int kn, int nat) {
-    if (nat) tpack_bf16(d, dstride, lanes, src, ld, nr, kn);
-    else tpack_f(d, dstride, lanes, src, ld, nr, kn);
+    tpack_nt(d, dstride, lanes, src, ld, nr, kn, nat, 0);
 }
 
 /* per-thread scratch of the transposed A's pack: AG panels' words of one step */
 #define AG 16
+#ifndef PFA
+#define PFA 8
+#endif
 #define TMP_WORDS (AG * MR + 16)
 
 /* A block k0..k0+kc of op(A) into micro-panels of MR rows: ap[m / MR][p][m % MR] (kpn words per row, a
@@ -259,6 +272,12 @@ static void pack_a(uint32_t *ap, const float *A, int lda, int transA, int M, int
             for (int p = 0; p < kpn; p++) {
                 int k = k0 + 2 * p;
                 const float *r0 = A + (size_t)k * lda + m0, *r1 = 2 * p + 1 < kc ? r0 + lda : NULL;
+                if (PFA && 2 * (p + PFA) + 1 < kc) /* the pair PFA steps ahead: rows jump by 2 lda, which the
+                                                    * hardware prefetchers follow late */
+                    for (int j = 0; j < mv; j += 16) {
+                        _mm_prefetch((const char *)(r0 + (size_t)2 * PFA * lda + j), _MM_HINT_T0);
+                        _mm_prefetch((const char *)(r1 + (size_t)2 * PFA * lda + j), _MM_HINT_T0);
+                    }
                 if (mv > 0) pack_pair_words(t, r0, r1, mv, nat);
                 if (mv < nq * MR) memset(t + (mv > 0 ? mv : 0), 0, sizeof(uint32_t) * (size_t)(nq * MR - (mv > 0 ? mv : 0)));
                 for (int q = 0; q < nq; q++) memcpy(ap + ((size_t)(q0 + q) * kpn + p) * MR, t + q * MR, sizeof(uint32_t) * MR);
@@ -537,21 +556,35 @@ static void ws_give(void *p) {
 
 void ft_gemm_bf16_trim(void) { free(atomic_exchange(&g_ws, NULL)); }
 
-/* the GEMM with B in memory (src NULL) or produced by src */
+/* the plan of a product whose B is pre-packed (a weight pack, below): K blocks as the pack was made (kc_pre);
+ * nothing of B to pack, so N is never cut; M in chunks only where A's pack would pass PACK_BUDGET */
+static plan plan_pre(int M, int N, int K, int kc_pre) {
+    size_t budget = atomic_load(&g_budget) ? atomic_load(&g_budget) : PACK_BUDGET;
+    size_t Mpad = (size_t)(M + MR - 1) / MR * MR, rows = budget / (2 * (size_t)kc_pre) / CH * CH;
+    plan pl = {kc_pre, M, N};
+    if (Mpad * 2 * (size_t)kc_pre > budget) pl.mch = (int)(rows > CH ? rows : CH);
+    return pl;
+}
+
+/* the GEMM with B in memory (src NULL), produced by src, or pre-packed (bpre: every K block of kc_pre, strips of
+ * each block at that block's kpn, blocks ns x ceil(kc_pre / 2) x NR words apart) */
 static void gemm(float *C, int ldc, const float *A, int lda, int transA, const float *B, int ldb, const ft_gemm_bf16_src *src,
-                 int transB, int M, int N, int K, int accumulate, const float *bias) {
+                 const uint32_t *bpre, int kc_pre, int transB, int M, int N, int K, int accumulate, const float *bias) {
     if (M <= 0 || N <= 0) return;
     int isa = (int)ft_bf16_isa_get();
     if (K <= 0) {
         if (!accumulate) init_c(C, ldc, M, N, bias);
         return;
     }
-    plan pl = plan_for(M, N, K);
+    plan pl = bpre ? plan_pre(M, N, K, kc_pre) : plan_for(M, N, K);
     int kpn0 = (pl.kc + 1) / 2, nkb = (K + pl.kc - 1) / pl.kc;
+    size_t ns_all = (size_t)(N + NR - 1) / NR;
     int Mpad = (pl.mch + MR - 1) / MR * MR, Npad = (pl.nch + NR - 1) / NR * NR; /* of a chunk */
     /* a source's scratch per thread: a strip of the transposed B (NR x KS) or a pair of rows of B (2 x N) */
     size_t fn = src ? (transB ? (size_t)NR * KS : 2 * (size_t)N) + 16 : 0;
-    void *ws = isa == FT_BF16_ISA_SCALAR ? NULL : ws_take(ft_gemm_bf16_workspace_bytes(M, N, K));
+    size_t wsb = bpre ? sizeof(uint32_t) * (size_t)((pl.mch + MR - 1) / MR * MR) * (size_t)kpn0 + 64 /* A's pack only */
+                      : ft_gemm_bf16_workspace_bytes(M, N, K);
+    void *ws = isa == FT_BF16_ISA_SCALAR ? NULL : ws_take(wsb);
     uint32_t *ap = ws ? (uint32_t *)((char *)ws + 64) : NULL;
     float *fs = src && ap ? malloc(sizeof(float) * fn * (size_t)omp_get_max_threads()) : NULL;
     if (!ap || (src && !fs)) { /* no AVX-512, or out of memory: the reference loop gives the same bits */
@@ -587,7 +620,8 @@ static void gemm(float *C, int ldc, const float *A, int lda, int transA, const f
             for (int k0 = 0; k0 < K; k0 += pl.kc) {
                 int kc = K - k0 < pl.kc ? K - k0 : pl.kc, kpn = (kc + 1) / 2, first = k0 == 0 && !accumulate;
                 if (nkb > 1 || nc0 == 0) pack_a(ap, Ac, lda, transA, Mc, Mcp, k0, kc, tmp, nat);
-                if (nkb > 1 || mc0 == 0) pack_b(bp, Bc, ldb, src, nc0, transB, Nc, k0, kc, fs, fn, nat);
+                const uint32_t *bq = bpre ? bpre + (size_t)(k0 / pl.kc) * ns_all * kpn0 * NR : bp;
+                if (!bpre && (nkb > 1 || mc0 == 0)) pack_b(bp, Bc, ldb, src, nc0, transB, Nc, k0, kc, fs, fn, nat);
 #pragma omp barrier
 #pragma omp for schedule(dynamic, 1)
                 for (int ti = 0; ti < mt * nt; ti++) {
@@ -599,7 +633,7 @@ static void gemm(float *C, int ldc, const float *A, int lda, int transA, const f
                             /* the next tile: the next rows of this strip, else the first rows of the next strip */
                             int pm = m0 + MR < mend ? m0 + MR : m_beg, pn = m0 + MR < mend ? n0 : n0 + NR;
                             int pfr = pn < s_end ? (mend - pm < MR ? mend - pm : MR) : 0;
-                            tile(isa, kpn, ap, bp, Cc, ldc, m0, mend - m0 < MR ? mend - m0 : MR, n0 / NR,
+                            tile(isa, kpn, ap, bq, Cc, ldc, m0, mend - m0 < MR ? mend - m0 : MR, n0 / NR,
                                  s_end - n0 < NR ? s_end - n0 : NR, first, bc, Cc + (size_t)pm * ldc + pn, pfr);
                         }
                 }
@@ -611,12 +645,12 @@ static void gemm(float *C, int ldc, const float *A, int lda, int transA, const f
 
 void ft_cpu_gemm_bf16(float *C, int ldc, const float *A, int lda, int transA, const float *B, int ldb, int transB,
                       int M, int N, int K, int accumulate, const float *bias) {
-    gemm(C, ldc, A, lda, transA, B, ldb, NULL, transB, M, N, K, accumulate, bias);
+    gemm(C, ldc, A, lda, transA, B, ldb, NULL, NULL, 0, transB, M, N, K, accumulate, bias);
 }
 
 void ft_cpu_gemm_bf16_src(float *C, int ldc, const float *A, int lda, int transA, const ft_gemm_bf16_src *B, int transB,
                           int M, int N, int K, int accumulate, const float *bias) {
-    gemm(C, ldc, A, lda, transA, NULL, 0, B, transB, M, N, K, accumulate, bias);
+    gemm(C, ldc, A, lda, transA, NULL, 0, B, NULL, 0, transB, M, N, K, accumulate, bias);
 }
 
 /* ------------------------------------------------------------------ operands converted once (gemm_bf16_internal.h)
@@ -790,4 +824,118 @@ void ft_cpu_matmul_bf16_backward(void *ctx, float *dinp, float *dw, float *dbias
     if (dinp) ft_cpu_gemm_bf16(dinp, C, dout, OC, 0, w, C, 0, N, C, OC, 0, NULL);
     if (dw) ft_cpu_gemm_bf16(dw, C, dout, OC, 1, inp, C, 0, OC, C, N, 1, NULL);
     if (dbias) ft_cpu_bias_backward(ctx, dbias, dout, N, OC);
+}
+
+/* ------------------------------------------------------------------ pre-packed weights (gemm_bf16.h)
+ * A block of ft_gemm_bf16_wpack_bytes: this header, then (64-byte aligned) the forward layout, B of
+ * out = inp W^T (transB: [N = OC, K = C]), then the backward layout, B of dinp = dout W ([K = OC, N = C]); each as
+ * gemm()'s bpre: K blocks of kc = k_balanced(K, KC_MAX), strips of 32 columns per block at that block's kpn. */
+typedef struct {
+    int OC, C, kc_f, kc_b;   /* W [OC, C]; the K blocks of the forward (K = C) and backward (K = OC) layouts */
+    _Atomic int valid;       /* the words hold bf16(W) of the weights as they are now */
+    size_t off_b;            /* words from the forward layout to the backward one */
+} wpack_hdr;
+#define WP_HDR 64
+_Static_assert(sizeof(wpack_hdr) <= WP_HDR, "the weight pack's header fits its 64 bytes");
+
+static size_t layout_words(int K, int N) { /* words of one layout: blocks x strips x ceil(kc / 2) x NR */
+    int kc = k_balanced(K, KC_MAX), nkb = (K + kc - 1) / kc;
+    return (size_t)nkb * (size_t)((N + NR - 1) / NR) * (size_t)((kc + 1) / 2) * NR;
+}
+
+size_t ft_gemm_bf16_wpack_bytes(int OC, int C) {
+    if (OC <= 0 || C <= 0) return WP_HDR;
+    size_t f = (layout_words(C, OC) + 15) / 16 * 16;
+    return WP_HDR + sizeof(uint32_t) * (f + layout_words(OC, C));
+}
+
+void ft_gemm_bf16_wpack_init(void *pack, int OC, int C) {
+    wpack_hdr *h = pack;
+    h->OC = OC;
+    h->C = C;
+    h->kc_f = k_balanced(C, KC_MAX);
+    h->kc_b = k_balanced(OC, KC_MAX);
+    h->off_b = (layout_words(C, OC) + 15) / 16 * 16;
+    atomic_store(&h->valid, 0);
+}
+
+void ft_gemm_bf16_wpack_invalidate(void *pack) { atomic_store(&((wpack_hdr *)pack)->valid, 0); }
+int ft_gemm_bf16_wpack_valid(const void *pack) { return atomic_load(&((const wpack_hdr *)pack)->valid); }
+void ft__gemm_bf16_wpack_set_valid(void *pack) { atomic_store(&((wpack_hdr *)pack)->valid, 1); }
+
+static uint32_t *wp_fwd(const void *pack) { return (uint32_t *)((char *)pack + WP_HDR); }
+static uint32_t *wp_bwd(const void *pack) { return wp_fwd(pack) + ((const wpack_hdr *)pack)->off_b; }
+
+/* rows r0 .. r1 of w [OC, C] into both layouts (r0 a multiple of 32: one strip of the forward layout, 16 pairs of
+ * one K block of the backward one); the words pack_b writes for the same rows, with streaming stores (the pack
+ * is 4 bytes per weight, far beyond the caches: read back by the next step, it need not be fetched first) */
+static void wpack_rows(void *pack, const float *w, int r0, int r1, int nat) {
+    const wpack_hdr *h = pack;
+    int OC = h->OC, C = h->C;
+    /* forward: strip s = r0 / NR of every K block (tpack of the strip's rows over the block's columns) */
+    int s = r0 / NR, nn = r1 - r0, kpn0 = (h->kc_f + 1) / 2, ns = (OC + NR - 1) / NR;
+    for (int k0 = 0; k0 < C; k0 += h->kc_f) {
+        int kc = C - k0 < h->kc_f ? C - k0 : h->kc_f, kpn = (kc + 1) / 2;
+        uint32_t *d = wp_fwd(pack) + (size_t)(k0 / h->kc_f) * ns * kpn0 * NR + (size_t)s * kpn * NR;
+        for (int j = 0; j < NR; j += 16) tpack_nt(d + j, NR, 16, w + (size_t)(r0 + j) * C + k0, (size_t)C, nn - j, kc, nat, 1);
+    }
+    /* backward: the pairs of rows r0 .. r1 in their K block (over OC), dealt out to the strips over C */
+    int kb = r0 / h->kc_b, k0 = kb * h->kc_b, kcb = OC - k0 < h->kc_b ? OC - k0 : h->kc_b, kpn = (kcb + 1) / 2;
+    int kpnb0 = (h->kc_b + 1) / 2, nsb = (C + NR - 1) / NR;
+    uint32_t *base = wp_bwd(pack) + (size_t)kb * nsb * kpnb0 * NR;
+    for (int r = r0; r < r1; r += 2) {
+        int p = (r - k0) / 2;
+        const float *w0 = w + (size_t)r * C, *w1 = r + 1 < k0 + kcb ? w0 + C : NULL;
+        for (int t = 0; t < nsb; t++) {
+            int n0 = t * NR, m = C - n0 < NR ? C - n0 : NR;
+            uint32_t *d = base + ((size_t)t * kpn + p) * NR;
+            pack_pair_words_nt(d, w0 + n0, w1 ? w1 + n0 : NULL, m, nat, 1);
+            if (m < NR) memset(d + m, 0, sizeof(uint32_t) * (size_t)(NR - m));
+        }
+    }
+    _mm_sfence(); /* the streaming stores above are visible before the pack is marked current */
+}
+
+int ft_gemm_bf16_wpack_chunk_rows(void) { return NR; }
+
+void ft_gemm_bf16_wpack_rows(void *pack, const float *w, int r0, int r1) {
+    int isa = (int)ft_bf16_isa_get();
+    if (isa == FT_BF16_ISA_SCALAR) return; /* the scalar kernel reads w itself; nothing to pack */
+    wpack_rows(pack, w, r0, r1, isa == FT_BF16_ISA_AVX512BF16);
+}
+
+void ft_gemm_bf16_wpack_fill(void *pack, const float *w) {
+    const wpack_hdr *h = pack;
+    int nc = (h->OC + NR - 1) / NR;
+#pragma omp parallel for schedule(dynamic, 4) if ((size_t)h->OC * h->C >= ((size_t)1 << 16))
+    for (int c = 0; c < nc; c++) ft_gemm_bf16_wpack_rows(pack, w, c * NR, (c + 1) * NR < h->OC ? (c + 1) * NR : h->OC);
+    ft__gemm_bf16_wpack_set_valid(pack);
+}
+
+/* the pack made current first when an update left it stale (its first product after a change of w) */
+static const uint32_t *wp_ready(void *pack, const float *w) {
+    if (!ft_gemm_bf16_wpack_valid(pack)) ft_gemm_bf16_wpack_fill(pack, w);
+    return wp_fwd(pack);
+}
+
+void ft_cpu_matmul_bf16_wpack_forward(void *ctx, float *out, const float *inp, const float *w, void *pack, const float *bias,
+                                      int N, int C, int OC) {
+    const uint32_t *f = wp_ready(pack, w);
+    gemm(out, OC, inp, C, 0, w, C, NULL, f, ((wpack_hdr *)pack)->kc_f, 1, N, OC, C, 0, bias);
+}
+
+void ft_cpu_matmul_bf16_wpack_backward(void *ctx, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                                       const float *w, void *pack, int N, int C, int OC) {
+    if (N <= 0 || C <= 0 || OC <= 0) return;
+    if (dinp) {
+        wp_ready(pack, w);
+        gemm(dinp, C, dout, OC, 0, w, C, NULL, wp_bwd(pack), ((wpack_hdr *)pack)->kc_b, 0, N, C, OC, 0, NULL);
+    }
+    if (dw) ft_cpu_gemm_bf16(dw, C, dout, OC, 1, inp, C, 0, OC, C, N, 1, NULL);
+    if (dbias) ft_cpu_bias_backward(ctx, dbias, dout, N, OC);
+}
+
+void ft_gemm_bf16_wpack_shape(const void *pack, int *OC, int *C) {
+    *OC = ((const wpack_hdr *)pack)->OC;
+    *C = ((const wpack_hdr *)pack)->C;
 }

@@ -35,4 +35,6 @@ void ft__bf16_row_words(uint32_t *dst, const float *src, int n);
 void ft__bf16_pair_words(uint32_t *dst, const float *r0, const float *r1, int n);
 void ft__gemm_bf16_words(float *C, int ldc, const uint32_t *a, size_t sm, size_t sk, const uint32_t *bp, size_t kpb, int p0,
                          int M, int N, int kpn, int accumulate);
+/* marks a weight pack current (after every row of it was packed: ft_gemm_bf16_wpack_fill, the fused AdamW) */
+void ft__gemm_bf16_wpack_set_valid(void *pack);
 #endif

@@ -10,6 +10,8 @@
  * reference's. The other updates are left to the compiler, which vectorises them because the Makefile
  * builds this file with -fno-math-errno (a negative argument still gives NaN; only errno is not set). */
 #include "finetune/ops.h"
+#include "finetune/gemm_bf16.h"
+#include "ops/cpu/gemm_bf16_internal.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -68,6 +70,32 @@ void ft_cpu_adamw_update(void *ctx, float *restrict w, float *restrict m, float 
         v[i] = vi;
         w[i] = wi - step * mi / (sqrtf(vi) / bc2 + eps);
     }
+}
+
+/* AdamW on W [OC, C] with its bf16 pack (gemm_bf16.h) made in the same pass: the rows are updated NR at a time
+ * (one strip of the pack's forward layout) and packed right after, from the cache, so the pack costs its writes
+ * and not another read of W. The update's bits are ft_cpu_adamw_update's (element-wise). */
+void ft_cpu_adamw_update_wpack(void *ctx, float *restrict w, float *restrict m, float *restrict v, const float *restrict g, size_t n,
+                               const ft_update_params *h, void *pack) {
+    int OC, C;
+    ft_gemm_bf16_wpack_shape(pack, &OC, &C);
+    if (!__builtin_cpu_supports("avx512f") || (size_t)OC * (size_t)C != n) {
+        ft_cpu_adamw_update(ctx, w, m, v, g, n, h);
+        ft_gemm_bf16_wpack_fill(pack, w);
+        return;
+    }
+    const float lr = h->lr, wd = h->wd, b1 = h->beta1, b2 = h->beta2, eps = h->eps, bc2 = h->bc2_sqrt;
+    const float step = lr / h->bc1, decay = 1.0f - lr * wd, omb1 = 1.0f - b1, omb2 = 1.0f - b2;
+    int rows = ft_gemm_bf16_wpack_chunk_rows(), nch = (OC + rows - 1) / rows;
+    ft_gemm_bf16_wpack_invalidate(pack);
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (int c = 0; c < nch; c++) {
+        int r0 = c * rows, r1 = r0 + rows < OC ? r0 + rows : OC;
+        size_t i0 = (size_t)r0 * C, len = (size_t)(r1 - r0) * C;
+        adamw_avx512(w + i0, m + i0, v + i0, g + i0, len, decay, b1, omb1, b2, omb2, step, bc2, eps);
+        ft_gemm_bf16_wpack_rows(pack, w, r0, r1);
+    }
+    ft__gemm_bf16_wpack_set_valid(pack);
 }
 
 void ft_cpu_adam_update(void *ctx, float *restrict w, float *restrict m, float *restrict v, const float *restrict g, size_t n,
