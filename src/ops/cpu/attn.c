@@ -198,6 +198,13 @@ static uint32_t *carve(uint32_t **at, size_t words) {
     return p;
 }
 /* rows [0, n) of src (row stride ld, w values each) as rows of words, kw = ceil(w / 2) words apart */
+/* w floats at p into L2, ahead of their use by the thread's next task (its rows are ld apart: the hardware
+ * prefetchers do not see them coming) */
+static inline void pf_l2(const float *p, int w) {
+    for (int i = 0; i < w; i += 16) __builtin_prefetch(p + i, 0, 2);
+    __builtin_prefetch(p + w - 1, 0, 2);
+}
+
 static void rows_words(uint32_t *dst, size_t kw, const float *src, size_t ld, int n, int w) {
     for (int t = 0; t < n; t++) ft__bf16_row_words(dst + (size_t)t * kw, src + (size_t)t * ld, w);
 }
@@ -239,6 +246,14 @@ static void attn_forward(int bf16, float *out, float *att, const float *q, int l
             else mm(bf16, 0, 1, M, nk, HS, scale, qh + (size_t)r0 * ldq, ldq, kh, ldk, 0.0f, Pb, T);
             /* bf16: the scale the product has no alpha for, applied inside the softmax */
             for (int t = r0; t < r1; t++) softmax_row(P + (size_t)t * T, t, causal ? t + 1 : T, T, segb, padb, bf16 ? scale : 1.0f);
+            if (words && bh + 1 < B * NH) { /* rows r0..r1 of the next task's q, k, v */
+                int b1 = (bh + 1) / NH, h1 = (bh + 1) % NH, g1 = h1 / G;
+                for (int t = r0; t < r1; t++) {
+                    pf_l2(q + ((size_t)b1 * T + t) * ldq + (size_t)h1 * HS, HS);
+                    pf_l2(k + ((size_t)b1 * T + t) * ldk + (size_t)g1 * HS, HS);
+                    pf_l2(v + ((size_t)b1 * T + t) * ldv + (size_t)g1 * HS, HS);
+                }
+            }
             const float *Pv = Pb;
             if (pdrop > 0) {
                 float *D = thread_buf(0, (size_t)M * T);
@@ -345,6 +360,17 @@ static void attn_backward(int bf16, float *dq, float *dk, float *dv, float *scra
                 int r1 = imin(T, r0 + step), nk = causal ? r1 : T;
                 if (words) ft__gemm_bf16_words(S + (size_t)r0 * T, T, dOw + r0 * kq, kq, 1, Vt, kq, 0, r1 - r0, nk, (int)kq, 0);
                 else mm(bf16, 0, 1, r1 - r0, nk, HS, 1.0f, dO + (size_t)r0 * OC, OC, vg, ldv, 0.0f, S + (size_t)r0 * T, T);
+                if (words && bh + 1 < (size_t)B * NH) { /* rows r0..r1 of the next head's dO and q (and k, v: the next task's) */
+                    int b1 = (int)((bh + 1) / NH), h1 = (int)((bh + 1) % NH), g1 = h1 / G, newg = h1 % G == 0;
+                    for (int t = r0; t < r1; t++) {
+                        pf_l2(dout + ((size_t)b1 * T + t) * OC + (size_t)h1 * HS, HS);
+                        pf_l2(q + ((size_t)b1 * T + t) * ldq + (size_t)h1 * HS, HS);
+                        if (newg) {
+                            pf_l2(k + ((size_t)b1 * T + t) * ldk + (size_t)g1 * HS, HS);
+                            pf_l2(v + ((size_t)b1 * T + t) * ldv + (size_t)g1 * HS, HS);
+                        }
+                    }
+                }
                 for (int t = r0; t < r1; t++) {
                     int L = causal ? t + 1 : T;
                     const float *p = P + (size_t)t * T;
