@@ -747,6 +747,16 @@ DEFINE_UKR_COLS(ukr_cols_4a, 4, 1)
 DEFINE_UKR_ROWS(ukr_rows_12a, 12, 1)
 DEFINE_UKR_ROWS(ukr_rows_8a, 8, 1)
 DEFINE_UKR_ROWS(ukr_rows_4a, 4, 1)
+/* the AVX-512F kernel on columns (MR rows): the fallback's every tile */
+#define DEFINE_UKR_F32_COLS(NAME, ASSIGN)                                                                     \
+    TGT_F static void NAME(int kpn, const uint32_t *a, size_t sk, const uint32_t *b, float *c, size_t ldc) {  \
+        const __m512i himask = _mm512_set1_epi32((int)0xffff0000u);                                          \
+        UKR_ACC_INIT(MR, ASSIGN)                                                                              \
+        for (int p = 0; p < kpn; p++, a += sk, b += NR) STEP_F32(a, b);                                      \
+        UKR_ACC_STORE(MR)                                                                                     \
+    }
+DEFINE_UKR_F32_COLS(ukr_f32_cols, 0)
+DEFINE_UKR_F32_COLS(ukr_f32_cols_a, 1)
 typedef void (*ukr_words_fn)(int kpn, const uint32_t *a, size_t s, const uint32_t *b, float *c, size_t ldc);
 /* [rows layout][assign][12, 8, 4 rows] */
 static const ukr_words_fn ukr_words[2][2][3] = {
@@ -757,10 +767,11 @@ static const ukr_words_fn ukr_words[2][2][3] = {
 
 /* one tile the kernels above do not take (rows other than 12 / 8 / 4, columns < NR, the AVX-512F kernel, A
  * strides of neither form): A copied into MR-row panel pieces of EDGE_KP steps (rows >= mr zero), the tile
- * through a full-size one on the stack where it is an edge; C between pieces in f32 as between K blocks */
+ * through a full-size one on the stack where it is an edge; C between pieces in f32 as between K blocks.
+ * (Its own kernels, not tile()'s: a second caller made the compiler stop inlining those into tile(), and
+ * the GEMM lost 1-2%.) */
 static void words_edge(int isa, float *c, int ldc, const uint32_t *a, size_t sm, size_t sk, const uint32_t *b, int mr, int nr,
                        int kpn, int accumulate) {
-    static const float zeros[NR];
     uint32_t pa[EDGE_KP * MR];
     float t[MR * NR];
     int R = isa != FT_BF16_ISA_AVX512BF16 || MR != 12 || mr > 8 ? MR : mr > 4 ? 8 : 4;
@@ -777,12 +788,10 @@ static void words_edge(int isa, float *c, int ldc, const uint32_t *a, size_t sm,
         int qn = kpn - q0 < EDGE_KP ? kpn - q0 : EDGE_KP;
         for (int p = 0; p < qn; p++)
             for (int i = 0; i < MR; i++) pa[p * MR + i] = i < mr ? a[(size_t)i * sm + (size_t)(q0 + p) * sk] : 0;
-        const float *c0 = q0 == 0 && !accumulate ? zeros : NULL;
+        int assign = q0 == 0 && !accumulate;
         const uint32_t *bq = b + (size_t)q0 * NR;
-        if (isa != FT_BF16_ISA_AVX512BF16) ukr_f32(qn, pa, bq, cc, ldcc, c0, NULL, 0);
-        else if (R == MR) ukr_bf16(qn, pa, bq, cc, ldcc, c0, NULL, 0);
-        else if (R == 8) ukr_bf16_8(qn, pa, bq, cc, ldcc, c0, NULL, 0);
-        else ukr_bf16_4(qn, pa, bq, cc, ldcc, c0, NULL, 0);
+        if (isa != FT_BF16_ISA_AVX512BF16) (assign ? ukr_f32_cols_a : ukr_f32_cols)(qn, pa, MR, bq, cc, ldcc);
+        else ukr_words[0][assign][R == 12 ? 0 : R == 8 ? 1 : 2](qn, pa, MR, bq, cc, ldcc);
     }
     if (cc == t)
         for (int i = 0; i < mr; i++) memcpy(c + (size_t)i * ldc, t + i * NR, sizeof(float) * (size_t)nr);
