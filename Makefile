@@ -143,6 +143,11 @@ $(BUILD)/bench/adamw_bw: bench/adamw_bw.c $(BUILD)/libfinetune.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(BUILD)/libfinetune.a $(LDLIBS)
 
+# the bf16 attention of one decoder layer, forward and backward (bench/attn_bf16.c)
+$(BUILD)/bench/attn_bf16: bench/attn_bf16.c $(BUILD)/libfinetune.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(BUILD)/libfinetune.a $(LDLIBS)
+
 # the matmuls of a LoRA / QLoRA step, f32 against bf16 (bench/lora_products.c)
 $(BUILD)/bench/lora_products: bench/lora_products.c $(BUILD)/libfinetune.a
 	@mkdir -p $(dir $@)
