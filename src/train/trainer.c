@@ -828,7 +828,8 @@ static int setup(ft_trainer *t, const char *resume_dir) {
     /* bf16, one process: the linear weights pre-packed in bf16, refreshed by each optimizer step in its pass over
      * them (ft_optim_set_prepack); the weights change only through it from here on (several ranks write weights
      * when they synchronise: there, none) */
-    if (t->world == 1 && c->weight_packs) FT_TRY(ft_optim_set_prepack(t->opt, 1));
+    if (t->world == 1 && c->weight_packs && ft_optim_set_prepack(t->opt, 1) < 0) /* a speed-up only: go on without */
+        ft__sinks_message(&t->out, FT_LOG_INFO, "no bf16 weight packs (%s): the weights are packed at each use", ft_last_error());
     for (int i = 0; i < t->out.n; i++)
         if (t->out.s[i].on_start) FT_TRY(t->out.s[i].on_start(t->out.s[i].user, c, k->defaults_text));
     char desc[1024];
