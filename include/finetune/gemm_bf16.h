@@ -13,7 +13,8 @@
  *
  * The CPU kernel packs the operands into the pair layout `vdpbf16ps` reads (32-bit words holding the
  * bf16 of k = 2p and k = 2p+1) while it converts them: weights are cast inside the packing that the
- * product needs anyway, activations likewise, so no bf16 copy of any tensor outlives a call. The
+ * product needs anyway, activations likewise, so no bf16 copy of a tensor outlives a call unless the
+ * caller keeps one on purpose (a weight pack, below: a trained weight's layouts kept between steps). The
  * packing workspace of one call is ft_gemm_bf16_workspace_bytes; the buffer is kept for the next call
  * (allocating 5-26 MiB afresh per call cost page faults every time) until ft_gemm_bf16_trim.
  *

@@ -197,7 +197,6 @@ static uint32_t *carve(uint32_t **at, size_t words) {
     *at += up16(words);
     return p;
 }
-/* rows [0, n) of src (row stride ld, w values each) as rows of words, kw = ceil(w / 2) words apart */
 /* w floats at p into L2, ahead of their use by the thread's next task (its rows are ld apart: the hardware
  * prefetchers do not see them coming) */
 static inline void pf_l2(const float *p, int w) {
@@ -205,6 +204,7 @@ static inline void pf_l2(const float *p, int w) {
     __builtin_prefetch(p + w - 1, 0, 2);
 }
 
+/* rows [0, n) of src (row stride ld, w values each) as rows of words, kw = ceil(w / 2) words apart */
 static void rows_words(uint32_t *dst, size_t kw, const float *src, size_t ld, int n, int w) {
     for (int t = 0; t < n; t++) ft__bf16_row_words(dst + (size_t)t * kw, src + (size_t)t * ld, w);
 }
