@@ -3,7 +3,8 @@
  * AdamW while the embedding backward adds to their gradient) and of a small Llama (untied head, grouped K/V)
  * give the SAME losses and the same weights, bit for bit, as the same steps without packs, with AdamW (the
  * fused update) and with SGD (packs marked stale by the update, refilled by the next product); only the
- * linear weights get packs, and ft_optim_set_prepack(o, 0) / ft_optim_free take them away. */
+ * linear weights get packs, and ft_optim_set_prepack(o, 0) / ft_optim_free take them away; weights loaded
+ * into a model with packs (ft_model_load_weights) make them stale, and the next forward uses the loaded ones. */
 #include "testutil.h"
 #include "finetune/backend.h"
 #include "finetune/gemm_bf16.h"
@@ -11,6 +12,7 @@
 #include "finetune/optim.h"
 #include "finetune/status.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,6 +79,41 @@ static void test_gpt2_adamw(void **s) { (void)s; if (ft_bf16_isa_best() == FT_BF
 static void test_gpt2_sgd(void **s) { (void)s; if (ft_bf16_isa_best() == FT_BF16_ISA_SCALAR) skip(); same_run(k_gpt2, FT_OPT_SGD, 2 * 4 + 1); }
 static void test_llama_adamw(void **s) { (void)s; if (ft_bf16_isa_best() == FT_BF16_ISA_SCALAR) skip(); same_run(k_llama, FT_OPT_ADAMW, 2 * 4 + 1); }
 
+/* weights loaded into a model whose optimizer keeps packs (ft_model_load_weights): its packs go stale and are
+ * refilled, so the next forward is the loaded weights' (those of another model, saved), not the packed ones' */
+static void test_load_weights_invalidates(void **s) {
+    (void)s;
+    if (ft_bf16_isa_best() == FT_BF16_ISA_SCALAR) skip();
+    ft_model_config cfg;
+    assert_int_equal(ft_model_config_from_json(&cfg, k_gpt2, "test"), FT_OK);
+    ft_model *a, *b;
+    assert_int_equal(ft_model_create_random(&a, &cfg, 3, ft_backend_cpu_bf16()), FT_OK);
+    assert_int_equal(ft_model_create_random(&b, &cfg, 5, ft_backend_cpu_bf16()), FT_OK);
+    ft_optim_params op = ft_optim_default_params();
+    ft_optimizer *o;
+    assert_int_equal(ft_optim_create(&o, a, &op), FT_OK);
+    assert_int_equal(ft_optim_set_prepack(o, 1), FT_OK);
+    const int B = 2, T = 24;
+    int ids[B * T + 1];
+    for (int i = 0; i <= B * T; i++) ids[i] = (i * 37) % cfg.vocab_size;
+    float la, lb;
+    assert_int_equal(ft_model_forward(a, ids, ids + 1, NULL, NULL, B, T, &la), FT_OK); /* a's packs filled */
+    assert_int_equal(ft_model_zero_grad(a), FT_OK);
+    assert_int_equal(ft_model_backward(a, 0.0f), FT_OK);
+    assert_int_equal(ft_optim_step(o, op.lr), FT_OK);                                  /* and refreshed */
+    char dir[512];
+    assert_int_equal(ft_test_tmpdir_make(dir, sizeof dir, "wpack_load"), 0);
+    assert_int_equal(ft_model_save(b, dir), FT_OK);
+    assert_int_equal(ft_model_load_weights(a, dir), FT_OK);
+    assert_int_equal(ft_model_forward(a, ids, ids + 1, NULL, NULL, B, T, &la), FT_OK);
+    assert_int_equal(ft_model_forward(b, ids, ids + 1, NULL, NULL, B, T, &lb), FT_OK);
+    assert_memory_equal(&la, &lb, sizeof la);
+    ft_test_tmpdir_remove(dir);
+    ft_optim_free(o);
+    ft_model_free(a);
+    ft_model_free(b);
+}
+
 /* the f32 backend has no packs: set_prepack succeeds and makes none */
 static void test_f32_none(void **s) {
     (void)s;
@@ -100,6 +137,7 @@ int main(void) {
         cmocka_unit_test(test_gpt2_adamw),
         cmocka_unit_test(test_gpt2_sgd),
         cmocka_unit_test(test_llama_adamw),
+        cmocka_unit_test(test_load_weights_invalidates),
         cmocka_unit_test(test_f32_none),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -59,7 +59,8 @@ void   ft_optim_set_steps(ft_optimizer *o, int64_t t);
  * (filled by their first product). on = 0 frees them and clears ft_param.pack; so does ft_optim_free, so an
  * optimizer with packs is freed (or set_prepack(o, 0)) while its parameters still exist.
  * The caller promises that while packs exist the weights change only through ft_optim_step, or calls
- * ft_optim_weights_changed after changing them another way (a checkpoint restored, weights broadcast).
+ * ft_optim_weights_changed after changing them another way (weights broadcast, written by hand);
+ * ft_model_load_weights marks the packs of the weights it loads stale itself.
  * A backend without the members, or on = 1 with nothing to pack: FT_OK, no packs. */
 int    ft_optim_set_prepack(ft_optimizer *o, int on);
 /* marks every pack stale (refilled from the weights by its next product) */

@@ -303,6 +303,10 @@ int ft_model_load_weights(ft_model *m, const char *dir) {
     FT_TRY(ft_st_open(&st, dir));
     int rc = load_weights(m, st, dir);
     ft_st_close(st);
+    /* the weights changed (all or, after an error, some): a bf16 weight pack of them (ft_optim_set_prepack) is
+     * stale, refilled by its next product */
+    for (int i = 0; i < m->n_params; i++)
+        if (m->params[i].pack && m->be->wpack_invalidate) m->be->wpack_invalidate(m->be->ctx, m->params[i].pack);
     return rc;
 }
 
