@@ -33,14 +33,20 @@
         _mm512_mask_storeu_ps(w + (i), k, _mm512_sub_ps(wi, _mm512_div_ps(_mm512_mul_ps(vstep, mi), den)));                \
     } while (0)
 
-/* w, m, v, g [n] (any alignment); the constants as in ft_cpu_adamw_update */
+/* AdamW's per-step constants, derived from the hyperparameters once (every path computes them alike) */
+typedef struct { float decay, b1, omb1, b2, omb2, step, bc2, eps; } adamw_k;
+static adamw_k adamw_consts(const ft_update_params *h) {
+    adamw_k k = {.decay = 1.0f - h->lr * h->wd, .b1 = h->beta1, .omb1 = 1.0f - h->beta1, .b2 = h->beta2, .omb2 = 1.0f - h->beta2,
+                 .step = h->lr / h->bc1, .bc2 = h->bc2_sqrt, .eps = h->eps};
+    return k;
+}
+
+/* w, m, v, g [n] (any alignment) */
 __attribute__((target("avx512f"))) static void adamw_avx512(float *restrict w, float *restrict m, float *restrict v,
-                                                              const float *restrict g, size_t n, float decay, float b1,
-                                                              float omb1, float b2, float omb2, float step, float bc2,
-                                                              float eps) {
-    const __m512 vdecay = _mm512_set1_ps(decay), vb1 = _mm512_set1_ps(b1), vomb1 = _mm512_set1_ps(omb1);
-    const __m512 vb2 = _mm512_set1_ps(b2), vomb2 = _mm512_set1_ps(omb2), vstep = _mm512_set1_ps(step);
-    const __m512 vbc2 = _mm512_set1_ps(bc2), veps = _mm512_set1_ps(eps);
+                                                              const float *restrict g, size_t n, const adamw_k *c) {
+    const __m512 vdecay = _mm512_set1_ps(c->decay), vb1 = _mm512_set1_ps(c->b1), vomb1 = _mm512_set1_ps(c->omb1);
+    const __m512 vb2 = _mm512_set1_ps(c->b2), vomb2 = _mm512_set1_ps(c->omb2), vstep = _mm512_set1_ps(c->step);
+    const __m512 vbc2 = _mm512_set1_ps(c->bc2), veps = _mm512_set1_ps(c->eps);
     size_t i = 0;
     for (; i + 16 <= n; i += 16) ADAMW16((__mmask16)0xffff, i); /* a constant mask: plain loads and stores */
     if (i < n) ADAMW16((__mmask16)((1u << (n - i)) - 1), i);
@@ -48,8 +54,8 @@ __attribute__((target("avx512f"))) static void adamw_avx512(float *restrict w, f
 
 void ft_cpu_adamw_update(void *ctx, float *restrict w, float *restrict m, float *restrict v, const float *restrict g, size_t n,
                          const ft_update_params *h) {
-    const float lr = h->lr, wd = h->wd, b1 = h->beta1, b2 = h->beta2, eps = h->eps, bc2 = h->bc2_sqrt;
-    const float step = lr / h->bc1, decay = 1.0f - lr * wd, omb1 = 1.0f - b1, omb2 = 1.0f - b2;
+    const adamw_k c = adamw_consts(h);
+    const float decay = c.decay, b1 = c.b1, omb1 = c.omb1, b2 = c.b2, omb2 = c.omb2, step = c.step, bc2 = c.bc2, eps = c.eps;
     if (__builtin_cpu_supports("avx512f")) {
         /* one contiguous chunk per thread, starting on a multiple of 16 floats (a cache line when aligned) */
 #pragma omp parallel if (n >= PAR_MIN)
@@ -57,7 +63,7 @@ void ft_cpu_adamw_update(void *ctx, float *restrict w, float *restrict m, float 
             int nt = omp_get_num_threads(), t = omp_get_thread_num();
             size_t per = (n + 16 * (size_t)nt - 1) / (16 * (size_t)nt) * 16, i0 = per * (size_t)t;
             size_t i1 = i0 + per < n ? i0 + per : n;
-            if (i0 < i1) adamw_avx512(w + i0, m + i0, v + i0, g + i0, i1 - i0, decay, b1, omb1, b2, omb2, step, bc2, eps);
+            if (i0 < i1) adamw_avx512(w + i0, m + i0, v + i0, g + i0, i1 - i0, &c);
         }
         return;
     }
@@ -84,15 +90,14 @@ void ft_cpu_adamw_update_wpack(void *ctx, float *restrict w, float *restrict m, 
         ft_gemm_bf16_wpack_fill(pack, w);
         return;
     }
-    const float lr = h->lr, wd = h->wd, b1 = h->beta1, b2 = h->beta2, eps = h->eps, bc2 = h->bc2_sqrt;
-    const float step = lr / h->bc1, decay = 1.0f - lr * wd, omb1 = 1.0f - b1, omb2 = 1.0f - b2;
+    const adamw_k k = adamw_consts(h);
     int rows = ft_gemm_bf16_wpack_chunk_rows(), nch = (OC + rows - 1) / rows;
     ft_gemm_bf16_wpack_invalidate(pack);
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
     for (int c = 0; c < nch; c++) {
         int r0 = c * rows, r1 = r0 + rows < OC ? r0 + rows : OC;
         size_t i0 = (size_t)r0 * C, len = (size_t)(r1 - r0) * C;
-        adamw_avx512(w + i0, m + i0, v + i0, g + i0, len, decay, b1, omb1, b2, omb2, step, bc2, eps);
+        adamw_avx512(w + i0, m + i0, v + i0, g + i0, len, &k);
         ft_gemm_bf16_wpack_rows(pack, w, r0, r1);
     }
     ft__gemm_bf16_wpack_set_valid(pack);
