@@ -67,6 +67,16 @@ typedef struct ft_gemm_bf16_src {
 void ft_cpu_gemm_bf16_src(float *C, int ldc, const float *A, int lda, int transA, const ft_gemm_bf16_src *B, int transB,
                           int M, int N, int K, int accumulate, const float *bias);
 
+/* A given as bf16 bits (uint16_t: A's values as ft_bf16_round makes them; lda in bf16 elements, op(A) as above):
+ * the same bits as ft_ref_gemm_bf16 / ft_cpu_gemm_bf16 on any f32 A whose values round to these. Packing such an
+ * A only moves 16-bit values (no f32 read, no conversion): the LM head's logit gradients, which the cross-entropy
+ * stores as bf16 once (ops.h, crossentropy_forward_backward_bf16), instead of 4 bytes read and converted by each
+ * of the two products that take them. (The reference reads a subnormal bf16 value as 0, as the rounding would.) */
+void ft_ref_gemm_bf16_a16(float *C, int ldc, const uint16_t *A, int lda, int transA, const float *B, int ldb, int transB,
+                          int M, int N, int K, int accumulate, const float *bias);
+void ft_cpu_gemm_bf16_a16(float *C, int ldc, const uint16_t *A, int lda, int transA, const float *B, int ldb, int transB,
+                          int M, int N, int K, int accumulate, const float *bias);
+
 /* bytes of packing workspace ft_cpu_gemm_bf16 needs for one call of these dimensions (with a source B,
  * plus a scratch of NR x 256 (transB) or 2 x N floats per thread for its blocks). The workspace is kept
  * for the next call (one buffer, as large as the largest call since the last trim needed). */
@@ -119,6 +129,12 @@ void ft_cpu_matmul_bf16_wpack_forward(void *ctx, float *out, const float *inp, c
                                       int N, int C, int OC);
 void ft_cpu_matmul_bf16_wpack_backward(void *ctx, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                                        const float *w, void *pack, int N, int C, int OC);
+/* the backward above with dout given as bf16 bits [N, OC] (row stride ldd bf16 elements; the cross-entropy's bf16
+ * logit gradients) and W's weight pack, or NULL for none: dinp and dw have the bits of ft_cpu_matmul_bf16_backward /
+ * _wpack_backward on any f32 dout rounding to these values; dbias += the column sums of the bf16 values (in double
+ * per column, as ft_cpu_bias_backward sums f32 values). The cpu-bf16 table's matmul_backward_dout16. */
+void ft_cpu_matmul_bf16_backward_dout16(void *ctx, float *dinp, float *dw, float *dbias, const uint16_t *dout, int ldd,
+                                        const float *inp, const float *w, void *pack, int N, int C, int OC);
 struct ft_update_params;
 /* ft_cpu_adamw_update (ops.h) on W [OC, C] = w[n] (n = OC C) that also leaves its pack current */
 void ft_cpu_adamw_update_wpack(void *ctx, float *w, float *m, float *v, const float *g, size_t n, const struct ft_update_params *h,

@@ -286,6 +286,70 @@ static void pack_a(uint32_t *ap, const float *A, int lda, int transA, int M, int
     }
 }
 
+/* ---- A given as bf16 values (ft_cpu_gemm_bf16_a16: the LM head's logit gradients, which the cross-entropy
+ * stored as bf16): nothing to convert. Not transposed, two adjacent values of a row already are its word, so a
+ * panel is the transposing pack without the conversion (32 values = 16 words per row load, then tr16);
+ * transposed, a pair of rows interleaves its 16-bit values into words (zero-extended to 32 bits, the second
+ * row's shifted up). The words are those pack_a writes for the f32 values these bf16 values round from. */
+
+/* tpack on bf16 rows: d[p * dstride + j] = word p of row j (src + j * ld, kn values), rows j >= nr zero */
+TGT_F static void tpack16(uint32_t *d, size_t dstride, int lanes, const uint16_t *src, size_t ld, int nr, int kn) {
+    int wn = (kn + 1) / 2;
+    for (int k = 0; k < kn; k += 32) {
+        __m512i r[16];
+        int kv = kn - k < 32 ? kn - k : 32, p0 = k / 2, pn = wn - p0 < 16 ? wn - p0 : 16;
+        __mmask32 m = kv >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << kv) - 1); /* an odd kv: the last high half 0 */
+        for (int j = 0; j < 16; j++) r[j] = j < nr ? _mm512_maskz_loadu_epi16(m, src + (size_t)j * ld + k) : _mm512_setzero_si512();
+        tr16(r);
+        for (int p = 0; p < pn; p++) {
+            uint32_t *o = d + (size_t)(p0 + p) * dstride;
+            if (lanes == 16 || p0 + p + 1 < wn) _mm512_storeu_si512(o, r[p]);
+            else _mm512_mask_storeu_epi32(o, lane_mask(lanes), r[p]);
+        }
+    }
+}
+
+/* words dst[j] = r0[j] | r1[j] << 16 for j < n (r1 NULL: high halves 0) */
+TGT_F static void pair_words16(uint32_t *dst, const uint16_t *r0, const uint16_t *r1, int n) {
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 m = tail_mask(n - j);
+        __m512i a = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, r0 + j));
+        if (r1) a = _mm512_or_si512(a, _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, r1 + j)), 16));
+        if (m == 0xffff) _mm512_storeu_si512(dst + j, a);
+        else _mm512_mask_storeu_epi32(dst + j, m, a);
+    }
+}
+
+/* pack_a on bf16 values (lda in bf16 elements): the same panels, the same order of work */
+static void pack_a16(uint32_t *ap, const uint16_t *A, int lda, int transA, int M, int Mpad, int k0, int kc, uint32_t *tmp) {
+    int kpn = (kc + 1) / 2, np = Mpad / MR;
+    uint32_t *t = tmp + (size_t)omp_get_thread_num() * TMP_WORDS;
+    if (!transA) {
+#pragma omp for schedule(static) nowait
+        for (int q = 0; q < np; q++) {
+            int m0 = q * MR, nr = M - m0 < MR ? M - m0 : MR;
+            tpack16(ap + (size_t)q * kpn * MR, MR, MR, A + (size_t)m0 * lda + k0, (size_t)lda, nr > 0 ? nr : 0, kc);
+        }
+        return;
+    }
+    int ng = (np + AG - 1) / AG;
+#pragma omp for schedule(static) nowait
+    for (int g = 0; g < ng; g++) {
+        int q0 = g * AG, nq = np - q0 < AG ? np - q0 : AG, m0 = q0 * MR, mv = M - m0 < nq * MR ? M - m0 : nq * MR;
+        for (int p = 0; p < kpn; p++) {
+            const uint16_t *r0 = A + (size_t)(k0 + 2 * p) * lda + m0, *r1 = 2 * p + 1 < kc ? r0 + lda : NULL;
+            if (PFA && 2 * (p + PFA) + 1 < kc) /* the pair PFA steps ahead, as pack_a */
+                for (int j = 0; j < mv; j += 32) {
+                    _mm_prefetch((const char *)(r0 + (size_t)2 * PFA * lda + j), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(r1 + (size_t)2 * PFA * lda + j), _MM_HINT_T0);
+                }
+            if (mv > 0) pair_words16(t, r0, r1, mv);
+            if (mv < nq * MR) memset(t + (mv > 0 ? mv : 0), 0, sizeof(uint32_t) * (size_t)(nq * MR - (mv > 0 ? mv : 0)));
+            for (int q = 0; q < nq; q++) memcpy(ap + ((size_t)(q0 + q) * kpn + p) * MR, t + q * MR, sizeof(uint32_t) * MR);
+        }
+    }
+}
+
 /* B block k0..k0+kc of op(B) into strips bp[s][p][32]. B is read from memory, or (src != NULL) asked for by
  * blocks of f32 values written into the thread's scratch f[fn floats] (ft_gemm_bf16_src: a quantized weight
  * dequantized while it is packed), then packed from there: the same words either way. */
@@ -566,12 +630,16 @@ static plan plan_pre(int M, int N, int K, int kc_pre) {
     return pl;
 }
 
+/* transA | A_H16: A holds bf16 values (uint16_t, lda in bf16 elements; ft_cpu_gemm_bf16_a16), else f32 */
+#define A_H16 2
+
 /* the GEMM with B in memory (src NULL), produced by src, or pre-packed (bpre: every K block of kc_pre, strips of
  * each block at that block's kpn, blocks ns x ceil(kc_pre / 2) x NR words apart) */
-static void gemm(float *C, int ldc, const float *A, int lda, int transA, const float *B, int ldb, const ft_gemm_bf16_src *src,
+static void gemm(float *C, int ldc, const void *A, int lda, int transA, const float *B, int ldb, const ft_gemm_bf16_src *src,
                  const uint32_t *bpre, int kc_pre, int transB, int M, int N, int K, int accumulate, const float *bias) {
     if (M <= 0 || N <= 0) return;
-    int isa = (int)ft_bf16_isa_get();
+    int isa = (int)ft_bf16_isa_get(), a16 = transA & A_H16;
+    transA &= 1;
     if (K <= 0) {
         if (!accumulate) init_c(C, ldc, M, N, bias);
         return;
@@ -591,6 +659,7 @@ static void gemm(float *C, int ldc, const float *A, int lda, int transA, const f
         if (ws) ws_give(ws);
         float *b = src ? materialize_b(src, transB, N, K) : NULL;
         if (src && b) ft_ref_gemm_bf16(C, ldc, A, lda, transA, b, transB ? K : N, transB, M, N, K, accumulate, bias);
+        else if (!src && a16) ft_ref_gemm_bf16_a16(C, ldc, A, lda, transA, B, ldb, transB, M, N, K, accumulate, bias);
         else if (!src) ft_ref_gemm_bf16(C, ldc, A, lda, transA, B, ldb, transB, M, N, K, accumulate, bias);
         free(b);
         return;
@@ -606,7 +675,8 @@ static void gemm(float *C, int ldc, const float *A, int lda, int transA, const f
         for (int nc0 = 0; nc0 < N; nc0 += pl.nch) {
             int Mc = M - mc0 < pl.mch ? M - mc0 : pl.mch, Nc = N - nc0 < pl.nch ? N - nc0 : pl.nch;
             int Mcp = (Mc + MR - 1) / MR * MR;
-            const float *Ac = transA ? A + mc0 : A + (size_t)mc0 * lda;
+            size_t a_off = transA ? (size_t)mc0 : (size_t)mc0 * lda; /* elements of A to the chunk's first */
+            const void *Ac = a16 ? (const void *)((const uint16_t *)A + a_off) : (const void *)((const float *)A + a_off);
             const float *Bc = !B ? NULL : transB ? B + (size_t)nc0 * ldb : B + nc0;
             float *Cc = C + (size_t)mc0 * ldc + nc0;
             const float *bc = bias ? bias + nc0 : NULL;
@@ -619,7 +689,8 @@ static void gemm(float *C, int ldc, const float *A, int lda, int transA, const f
             int n_major = Nc > Mc && (size_t)Nc * kpn0 * 4 > ((size_t)4 << 20);
             for (int k0 = 0; k0 < K; k0 += pl.kc) {
                 int kc = K - k0 < pl.kc ? K - k0 : pl.kc, kpn = (kc + 1) / 2, first = k0 == 0 && !accumulate;
-                if (nkb > 1 || nc0 == 0) pack_a(ap, Ac, lda, transA, Mc, Mcp, k0, kc, tmp, nat);
+                if ((nkb > 1 || nc0 == 0) && a16) pack_a16(ap, Ac, lda, transA, Mc, Mcp, k0, kc, tmp);
+                else if (nkb > 1 || nc0 == 0) pack_a(ap, Ac, lda, transA, Mc, Mcp, k0, kc, tmp, nat);
                 const uint32_t *bq = bpre ? bpre + (size_t)(k0 / pl.kc) * ns_all * kpn0 * NR : bp;
                 if (!bpre && (nkb > 1 || mc0 == 0)) pack_b(bp, Bc, ldb, src, nc0, transB, Nc, k0, kc, fs, fn, nat);
 #pragma omp barrier
@@ -645,12 +716,17 @@ static void gemm(float *C, int ldc, const float *A, int lda, int transA, const f
 
 void ft_cpu_gemm_bf16(float *C, int ldc, const float *A, int lda, int transA, const float *B, int ldb, int transB,
                       int M, int N, int K, int accumulate, const float *bias) {
-    gemm(C, ldc, A, lda, transA, B, ldb, NULL, NULL, 0, transB, M, N, K, accumulate, bias);
+    gemm(C, ldc, A, lda, transA != 0, B, ldb, NULL, NULL, 0, transB, M, N, K, accumulate, bias);
 }
 
 void ft_cpu_gemm_bf16_src(float *C, int ldc, const float *A, int lda, int transA, const ft_gemm_bf16_src *B, int transB,
                           int M, int N, int K, int accumulate, const float *bias) {
-    gemm(C, ldc, A, lda, transA, NULL, 0, B, NULL, 0, transB, M, N, K, accumulate, bias);
+    gemm(C, ldc, A, lda, transA != 0, NULL, 0, B, NULL, 0, transB, M, N, K, accumulate, bias);
+}
+
+void ft_cpu_gemm_bf16_a16(float *C, int ldc, const uint16_t *A, int lda, int transA, const float *B, int ldb, int transB,
+                          int M, int N, int K, int accumulate, const float *bias) {
+    gemm(C, ldc, A, lda, (transA != 0) | A_H16, B, ldb, NULL, NULL, 0, transB, M, N, K, accumulate, bias);
 }
 
 /* ------------------------------------------------------------------ operands converted once (gemm_bf16_internal.h)
@@ -942,6 +1018,38 @@ void ft_cpu_matmul_bf16_wpack_backward(void *ctx, float *dinp, float *dw, float 
     }
     if (dw) ft_cpu_gemm_bf16(dw, C, dout, OC, 1, inp, C, 0, OC, C, N, 1, NULL);
     if (dbias) ft_cpu_bias_backward(ctx, dbias, dout, N, OC);
+}
+
+/* dbias[OC] += column sums of the bf16 dout [N, OC] (row stride ldd), in double per column as ft_cpu_bias_backward */
+#define BIAS16_CB 256
+static void bias_backward16(float *dbias, const uint16_t *dout, int ldd, int N, int OC) {
+    int nb = (OC + BIAS16_CB - 1) / BIAS16_CB;
+#pragma omp parallel for schedule(static) if ((size_t)N * OC >= ((size_t)1 << 16))
+    for (int cb = 0; cb < nb; cb++) {
+        int c0 = cb * BIAS16_CB, cn = OC - c0 < BIAS16_CB ? OC - c0 : BIAS16_CB;
+        double acc[BIAS16_CB] = {0};
+        for (int n = 0; n < N; n++) {
+            const uint16_t *d = dout + (size_t)n * ldd + c0;
+            for (int c = 0; c < cn; c++) {
+                uint32_t u = (uint32_t)d[c] << 16;
+                float f;
+                memcpy(&f, &u, sizeof f);
+                acc[c] += f;
+            }
+        }
+        for (int c = 0; c < cn; c++) dbias[c0 + c] += (float)acc[c];
+    }
+}
+
+void ft_cpu_matmul_bf16_backward_dout16(void *ctx, float *dinp, float *dw, float *dbias, const uint16_t *dout, int ldd,
+                                        const float *inp, const float *w, void *pack, int N, int C, int OC) {
+    if (N <= 0 || C <= 0 || OC <= 0) return;
+    if (dinp && pack) {
+        wp_ready(pack, w);
+        gemm(dinp, C, dout, ldd, A_H16, w, C, NULL, wp_bwd(pack), ((wpack_hdr *)pack)->kc_b, 0, N, C, OC, 0, NULL);
+    } else if (dinp) ft_cpu_gemm_bf16_a16(dinp, C, dout, ldd, 0, w, C, 0, N, C, OC, 0, NULL);
+    if (dw) ft_cpu_gemm_bf16_a16(dw, C, dout, ldd, 1, inp, C, 0, OC, C, N, 1, NULL);
+    if (dbias) bias_backward16(dbias, dout, ldd, N, OC);
 }
 
 void ft_gemm_bf16_wpack_shape(const void *pack, int *OC, int *C) {

@@ -43,6 +43,27 @@ void ft_ref_gemm_bf16(float *C, int ldc, const float *A, int lda, int transA, co
         }
 }
 
+void ft_ref_gemm_bf16_a16(float *C, int ldc, const uint16_t *A, int lda, int transA, const float *B, int ldb, int transB,
+                          int M, int N, int K, int accumulate, const float *bias) {
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            float acc = accumulate ? C[(size_t)m * ldc + n] : (bias ? bias[n] : 0.0f);
+            for (int k = 0; k < K; k += 2) { /* as ft_ref_gemm_bf16, A's values widened (and rounded: a subnormal is 0) */
+                float a0 = ft_bf16_roundtrip(ft_bf16_to_f32(transA ? A[(size_t)k * lda + m] : A[(size_t)m * lda + k]));
+                float b0 = ft_bf16_roundtrip(transB ? B[(size_t)n * ldb + k] : B[(size_t)k * ldb + n]);
+                float a1 = 0.0f, b1 = 0.0f;
+                if (k + 1 < K) {
+                    a1 = ft_bf16_roundtrip(ft_bf16_to_f32(transA ? A[(size_t)(k + 1) * lda + m] : A[(size_t)m * lda + k + 1]));
+                    b1 = ft_bf16_roundtrip(transB ? B[(size_t)n * ldb + k + 1] : B[(size_t)(k + 1) * ldb + n]);
+                }
+                float p1 = a1 * b1, p0 = a0 * b0;
+                acc = acc + p1;
+                acc = acc + p0;
+            }
+            C[(size_t)m * ldc + n] = acc;
+        }
+}
+
 /* out[N,OC] = inp[N,C] @ w[OC,C]^T + bias[OC] */
 void ft_ref_matmul_bf16_forward(void *ctx, float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC) {
     ft_ref_gemm_bf16(out, OC, inp, C, 0, w, C, 1, N, OC, C, 0, bias);
