@@ -120,6 +120,15 @@ void P##dropout_backward(void *ctx, float *dinp, const float *dout, size_t n, fl
 FT_OPS_DECLARE(ft_ref_)
 FT_OPS_DECLARE(ft_cpu_)
 
+/* The cross-entropy above with its gradient as bf16, in place (the cpu-bf16 table's
+ * crossentropy_forward_backward_bf16, for the bf16 GEMMs of the LM head's backward, gemm_bf16.h:
+ * ft_cpu_matmul_bf16_backward_dout16). losses[N] exactly as ft_cpu_crossentropy_forward_backward
+ * computes them; logits[N,V] is consumed: on return row n's first 2V bytes hold the V bf16 values
+ * ((uint16_t *)logits + n * 2V: a row stride of 2V bf16 elements) that its f32 dlogits round to (round to
+ * nearest even, as ft_bf16_round); ignored rows are zeros. */
+void ft_cpu_crossentropy_forward_backward_bf16(void *ctx, float *losses, float *logits, const int *targets, int N, int V,
+                                               float scale, float label_smoothing, int ignore_index);
+
 /* ---- the loops that model and trainer code used to run on the host, as kernels ----
  * (bias gradients: bias_backward above). Deterministic: every result is a fixed function of the
  * inputs (same bits for any thread count), and the _ref and _cpu versions give the same bits.

@@ -6,13 +6,23 @@
  * grows, the sum is rescaled by exp(M_old - M_new) (online softmax), and the max each chunk used is
  * remembered so that the final pass scales chunk c by exp(M_c - M) / sum. The final pass works on
  * dlogits (written a moment ago). Chunk sums are float SIMD sums, accumulated in double across chunks
- * in a fixed order: deterministic for any thread count. */
+ * in a fixed order: deterministic for any thread count.
+ *
+ * The bf16 variant (ft_cpu_crossentropy_forward_backward_bf16, the cpu-bf16 table's, for the bf16 GEMMs of the LM
+ * head's backward) runs the same passes over the logits in place; its final pass rounds each value (RNE, as the
+ * GEMM's packing would) and stores it as bf16 into the first half of the row's bytes: the store of values
+ * v..v+15 covers f32 elements v/2..v/2+7, all read by then (the target's value is computed before the pass). */
 #include "finetune/ops.h"
 #include "ops/cpu/vmath.h"
 #include "ops/cpu/vmath_avx512.h"
 
+#include "finetune/gemm_bf16.h"
+
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
+
+typedef uint16_t u16_alias __attribute__((may_alias)); /* bf16 values stored over the f32 logits */
 
 #define CE_CHUNK 2048     /* elements per chunk (8 KB, stays in L1) */
 #define CE_MAXCHUNKS 256  /* chunk maxima kept on the stack; longer rows use longer chunks */
@@ -82,6 +92,33 @@ static float chunk_exp_sum16(float *d, const float *x, int n, float M) {
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 
+/* 16 f32 -> 16 bf16, round to nearest even (ft_bf16_round's bits: subnormals to signed zero, NaN quiet) */
+static inline __m256i cvt_bf16x16(__m512 x) {
+#ifdef __AVX512BF16__
+    return (__m256i)_mm512_cvtneps_pbh(x);
+#else
+    __m512i u = _mm512_castps_si512(x), hi = _mm512_srli_epi32(u, 16);
+    __m512i lsb = _mm512_and_si512(hi, _mm512_set1_epi32(1));
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+    __mmask16 tiny = _mm512_testn_epi32_mask(u, _mm512_set1_epi32(0x7f800000));
+    r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(hi, _mm512_set1_epi32(0x40)));
+    r = _mm512_mask_mov_epi32(r, tiny, _mm512_and_si512(hi, _mm512_set1_epi32(0x8000)));
+    return _mm512_cvtepi32_epi16(r);
+#endif
+}
+
+/* h[0..n) = bf16(d * a - off) (h may overlap d as the in-place row does: see the top) */
+static void chunk_scale16_bf16(uint16_t *h, const float *d, int n, float a, float off) {
+    __m512 av = _mm512_set1_ps(a), ov = _mm512_set1_ps(off);
+    int v = 0;
+    for (; v + 16 <= n; v += 16) _mm256_storeu_si256((__m256i *)(h + v), cvt_bf16x16(_mm512_fmsub_ps(_mm512_loadu_ps(d + v), av, ov)));
+    if (v < n) {
+        __mmask16 k = (__mmask16)((1u << (n - v)) - 1);
+        _mm256_mask_storeu_epi16(h + v, k, cvt_bf16x16(_mm512_fmsub_ps(_mm512_maskz_loadu_ps(k, d + v), av, ov)));
+    }
+}
+
 /* d[0..n) = d * a - off */
 static void chunk_scale16(float *d, int n, float a, float off) {
     __m512 av = _mm512_set1_ps(a), ov = _mm512_set1_ps(off);
@@ -94,9 +131,19 @@ static void chunk_scale16(float *d, int n, float a, float off) {
 }
 #endif
 
-/* losses[N]; dlogits[N,V] = scale * (softmax - smoothed one-hot) (may alias logits, may be NULL) */
-void ft_cpu_crossentropy_forward_backward(void *ctx, float *losses, float *dlogits, const float *logits, const int *targets,
-                                          int N, int V, float scale, float label_smoothing, int ignore_index) {
+/* one value of the final pass, d * a - off, as chunk_scale16 / its loop computes it */
+static inline float scale_off(float d, float a, float off) {
+#ifdef FT_VMATH_AVX512
+    return fmaf(d, a, -off); /* vfmsub: one rounding */
+#else
+    return d * a - off;
+#endif
+}
+
+/* losses[N]; dlogits[N,V] = scale * (softmax - smoothed one-hot) (may alias logits, may be NULL). out16: dlogits ==
+ * logits, and the final pass stores the row's values as bf16 over the first half of its bytes */
+static void ce_rows(float *losses, float *dlogits, const float *logits, const int *targets, int N, int V, float scale,
+                    float label_smoothing, int ignore_index, int out16) {
     float eps = label_smoothing;
     int chunk = CE_CHUNK;
     if ((V + chunk - 1) / chunk > CE_MAXCHUNKS) chunk = ((V + CE_MAXCHUNKS - 1) / CE_MAXCHUNKS + 15) / 16 * 16;
@@ -107,7 +154,7 @@ void ft_cpu_crossentropy_forward_backward(void *ctx, float *losses, float *dlogi
         int tgt = targets[n];
         if (tgt == ignore_index || tgt < 0 || tgt >= V) {
             losses[n] = 0.0f;
-            if (d) memset(d, 0, (size_t)V * sizeof(float));
+            if (d) memset(d, 0, (size_t)V * (out16 ? sizeof(uint16_t) : sizeof(float)));
             continue;
         }
         float xt = x[tgt]; /* before any (aliased) write */
@@ -163,6 +210,25 @@ void ft_cpu_crossentropy_forward_backward(void *ctx, float *losses, float *dlogi
         if (!d) continue;
         /* dlogits = scale * (e * exp(M_c - M) / S - eps / V), and - scale * (1 - eps) at the target */
         float off = scale * eps / (float)V;
+        if (out16) {
+            /* the target's value first (its f32 exp is about to be overwritten), with the f32 path's operations */
+            int ct = tgt / chunk;
+            float at = (float)((double)scale * exp((double)cmax[ct] - (double)M) / S);
+            float dt = scale_off(d[tgt], at, off);
+            dt -= scale * (1.0f - eps);
+            u16_alias *h = (u16_alias *)d;
+            for (int c = 0, v0 = 0; v0 < V; c++, v0 += chunk) {
+                int vn = V - v0 < chunk ? V - v0 : chunk;
+                float a = (float)((double)scale * exp((double)cmax[c] - (double)M) / S);
+#ifdef FT_VMATH_AVX512
+                chunk_scale16_bf16((uint16_t *)(h + v0), d + v0, vn, a, off);
+#else
+                for (int v = 0; v < vn; v++) h[v0 + v] = ft_bf16_round(scale_off(d[v0 + v], a, off));
+#endif
+            }
+            h[tgt] = ft_bf16_round(dt);
+            continue;
+        }
         for (int c = 0, v0 = 0; v0 < V; c++, v0 += chunk) {
             int vn = V - v0 < chunk ? V - v0 : chunk;
             float a = (float)((double)scale * exp((double)cmax[c] - (double)M) / S);
@@ -176,4 +242,14 @@ void ft_cpu_crossentropy_forward_backward(void *ctx, float *losses, float *dlogi
         }
         d[tgt] -= scale * (1.0f - eps);
     }
+}
+
+void ft_cpu_crossentropy_forward_backward(void *ctx, float *losses, float *dlogits, const float *logits, const int *targets,
+                                          int N, int V, float scale, float label_smoothing, int ignore_index) {
+    ce_rows(losses, dlogits, logits, targets, N, V, scale, label_smoothing, ignore_index, 0);
+}
+
+void ft_cpu_crossentropy_forward_backward_bf16(void *ctx, float *losses, float *logits, const int *targets, int N, int V,
+                                               float scale, float label_smoothing, int ignore_index) {
+    ce_rows(losses, logits, logits, targets, N, V, scale, label_smoothing, ignore_index, 1);
 }
