@@ -148,6 +148,11 @@ $(BUILD)/bench/attn_bf16: bench/attn_bf16.c $(BUILD)/libfinetune.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(BUILD)/libfinetune.a $(LDLIBS)
 
+# the LM head's backward with f32 against bf16 logit gradients, alone and in the step (bench/lm_head_bf16.c)
+$(BUILD)/bench/lm_head_bf16: bench/lm_head_bf16.c $(BUILD)/libfinetune.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(BUILD)/libfinetune.a $(LDLIBS)
+
 # the matmuls of a LoRA / QLoRA step, f32 against bf16 (bench/lora_products.c)
 $(BUILD)/bench/lora_products: bench/lora_products.c $(BUILD)/libfinetune.a
 	@mkdir -p $(dir $@)

@@ -52,6 +52,7 @@
 #ifndef FINETUNE_BACKEND_H
 #define FINETUNE_BACKEND_H
 #include <stddef.h>
+#include <stdint.h>
 #include "finetune/ops.h"
 
 typedef struct ft_backend {
@@ -131,6 +132,16 @@ typedef struct ft_backend {
     void (*matmul_wpack_backward)(void *ctx, float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const float *w,
                                   void *pack, int N, int C, int OC);
     void (*adamw_update_wpack)(void *ctx, float *w, float *m, float *v, const float *g, size_t n, const ft_update_params *h, void *pack);
+
+    /* optional (both NULL or both set): the LM head's logit gradients in bf16 (the cpu-bf16 table; lm_head.c uses them for an
+     * f32 head weight). crossentropy_forward_backward_bf16 is crossentropy_forward_backward with dlogits stored as bf16 over
+     * the logits (ops.h: ft_cpu_crossentropy_forward_backward_bf16; row stride 2V bf16 elements); matmul_backward_dout16 is
+     * matmul_backward on such a dout [N, OC] (row stride ldd bf16 elements) with W's weight pack or NULL, the products'
+     * bits those on the f32 dout the bf16 values round from (gemm_bf16.h: ft_cpu_matmul_bf16_backward_dout16). */
+    void (*crossentropy_forward_backward_bf16)(void *ctx, float *losses, float *logits, const int *targets, int N, int V, float scale,
+                                               float label_smoothing, int ignore_index);
+    void (*matmul_backward_dout16)(void *ctx, float *dinp, float *dw, float *dbias, const uint16_t *dout, int ldd, const float *inp,
+                                   const float *w, void *pack, int N, int C, int OC);
 } ft_backend;
 
 /* ---- dropout on the attention probabilities (training; BERT attention_probs_dropout_prob, GPT-2 attn_pdrop)

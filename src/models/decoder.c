@@ -416,23 +416,23 @@ static int backward(ft_train_state *s, float grad_scale) {
     if (!s->grads_ready && !s->input_grads) FT_TRY(ft_train_state_zero_grad(s));
     size_t wsn;
     float *ws = ft__ts_ws(s, &wsn);
-    int B = a->B, T = a->T, N = B * T, C = c->n_embd, V = c->vocab_size, L = c->n_layer;
+    int B = a->B, T = a->T, N = B * T, C = c->n_embd, L = c->n_layer;
     int NH = c->n_head, NKV = c->n_kv_head, HS = c->head_dim, QKV = ft_qkv_dim(c), F = ft_fc_dim(c), I = c->ffn_hidden;
     int AC = NH * HS;
     const int *segp = a->has_seg ? a->seg : NULL;
     float scale = grad_scale > 0 ? grad_scale : (a->n_targets ? 1.0f / a->n_targets : 0.0f);
 
-    /* loss -> dlogits (in place) -> dlnf -> dres; a compacted head (training) writes its rows' input gradient
-     * into dres [head_n, C], scattered into dln (the other rows' is zero) */
-    int R = a->head_n;
-    ft__lm_head_loss(be, a->losses, a->logits, a->logits, a->head_compact ? a->head_targets : a->targets, R, V, scale, smoothing(s));
+    /* loss -> dlogits (in place, f32 or bf16: lm_head.h) -> dlnf -> dres; a compacted head (training) writes its rows'
+     * input gradient into dres [head_n, C], scattered into dln (the other rows' is zero) */
+    int R = a->head_n, hc = a->head_compact;
     ft__lm_head h = lm_head(m, gg(s, c->tied_embeddings ? G_WTE : G_LM_HEAD));
-    if (a->head_compact) {
-        ft__lm_head_backward(be, &h, a->dres, a->logits, a->scratch, R, ws, wsn);
+    ft__lm_head_loss_backward(be, &h, a->losses, hc ? a->dres : a->dln, a->logits, hc ? a->head_targets : a->targets,
+                              hc ? a->scratch : a->lnf, R, scale, smoothing(s), ws, wsn);
+    if (hc) {
         memset(a->dln, 0, sizeof(float) * (size_t)N * C);
         for (int r = 0; r < R; r++)
             memcpy(a->dln + (size_t)a->head_rows[r] * C, a->dres + (size_t)r * C, sizeof(float) * (size_t)C);
-    } else ft__lm_head_backward(be, &h, a->dln, a->logits, a->lnf, N, ws, wsn);
+    }
     const float *xL = L > 0 ? a->res3 + (size_t)(L - 1) * N * C : a->encoded;
     norm_backward(m, a->dres, gg(s, G_LNF_W), gg(s, G_LNF_B), a->dln, NULL, xL, ft_gp(m, G_LNF_W), a->lnf_mean, a->lnf_rstd, N);
 

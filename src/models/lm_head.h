@@ -11,6 +11,7 @@
  *   ft__lm_head_forward(be, &h, logits, x, N, ws, wsn);
  *   ft__lm_head_loss(be, losses, logits, logits, targets, N, V, 1 / n, eps);   // dlogits over the logits
  *   ft__lm_head_backward(be, &h, dx, logits, x, N, ws, wsn);
+ *   // or both in one (training; the gradient in bf16 where the backend can): ft__lm_head_loss_backward
  *
  * Gradients of W and bias ACCUMULATE; dx is ASSIGNED. Stateless: the struct only names the tensors. */
 #ifndef FT_MODELS_LM_HEAD_H
@@ -36,4 +37,15 @@ void ft__lm_head_loss(const ft_backend *be, float *losses, float *dlogits, const
 /* dx [N,C] = dlogits W (ASSIGNED, NULL: not needed); dW += dlogits^T x, dbias += column sums of dlogits */
 void ft__lm_head_backward(const ft_backend *be, const ft__lm_head *h, float *dx, const float *dlogits, const float *x, int N,
                           float *ws, size_t wsn);
+
+/* Training's loss and backward in one (the decoders): ft__lm_head_loss with dlogits over the logits (consumed), then
+ * ft__lm_head_backward. Where ft__lm_head_grad_bf16 says so, the gradient is stored as bf16 (the backend's
+ * crossentropy_forward_backward_bf16) and the backward's products read it so (matmul_backward_dout16): the GEMMs round
+ * it to bf16 anyway, so losses, dx, dW and dbias are the f32 path's bits at half its memory traffic (ops.h, gemm_bf16.h). */
+void ft__lm_head_loss_backward(const ft_backend *be, const ft__lm_head *h, float *losses, float *dx, float *logits,
+                               const int *targets, const float *x, int N, float scale, float eps, float *ws, size_t wsn);
+/* 1 when ft__lm_head_loss_backward takes the bf16 path: the backend has both members (the cpu-bf16 table) and W is f32
+ * (a quantized head's backward reads f32 dlogits), unless FT_LM_HEAD_DLOGITS=f32 is in the environment (read at each
+ * call: the f32 path, for side-by-side timings) */
+int ft__lm_head_grad_bf16(const ft_backend *be, const ft__lm_head *h);
 #endif

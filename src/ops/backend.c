@@ -58,7 +58,9 @@ static const ft_backend g_cpu_bf16 = FT_BACKEND_TABLE_MM(ft_cpu_, "cpu-bf16", ft
                                                          .wpack_invalidate = wpack_invalidate,
                                                          .matmul_wpack_forward = ft_cpu_matmul_bf16_wpack_forward,
                                                          .matmul_wpack_backward = ft_cpu_matmul_bf16_wpack_backward,
-                                                         .adamw_update_wpack = ft_cpu_adamw_update_wpack);
+                                                         .adamw_update_wpack = ft_cpu_adamw_update_wpack,
+                                                         .crossentropy_forward_backward_bf16 = ft_cpu_crossentropy_forward_backward_bf16,
+                                                         .matmul_backward_dout16 = ft_cpu_matmul_bf16_backward_dout16);
 
 const ft_backend *ft_backend_ref(void) { return &g_ref; }
 const ft_backend *ft_backend_cpu(void) { return &g_cpu; }
