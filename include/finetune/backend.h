@@ -142,6 +142,16 @@ typedef struct ft_backend {
                                                float label_smoothing, int ignore_index);
     void (*matmul_backward_dout16)(void *ctx, float *dinp, float *dw, float *dbias, const uint16_t *dout, int ldd, const float *inp,
                                    const float *w, void *pack, int N, int C, int OC);
+
+    /* optional: matmul_backward (pack NULL) / matmul_wpack_backward (pack non-NULL) with the weight gradient ASSIGNED,
+     * dw[OC,C] = dout^T @ inp (zeros when N = 0): dw's old contents are neither read nor needed. The decoders call
+     * it for a gradient pending zero (model.h, ft_param.grad_pending): no memset before, no read of it in the
+     * product. dinp and dbias as in matmul_backward. NULL: the model clears dw, then calls the accumulating member.
+     * matmul_backward_dout16_assign_dw: the same for matmul_backward_dout16 (optional; set where that one is). */
+    void (*matmul_backward_assign_dw)(void *ctx, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                                      const float *w, void *pack, int N, int C, int OC);
+    void (*matmul_backward_dout16_assign_dw)(void *ctx, float *dinp, float *dw, float *dbias, const uint16_t *dout, int ldd,
+                                             const float *inp, const float *w, void *pack, int N, int C, int OC);
 } ft_backend;
 
 /* ---- dropout on the attention probabilities (training; BERT attention_probs_dropout_prob, GPT-2 attn_pdrop)

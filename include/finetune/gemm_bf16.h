@@ -135,6 +135,15 @@ void ft_cpu_matmul_bf16_wpack_backward(void *ctx, float *dinp, float *dw, float 
  * per column, as ft_cpu_bias_backward sums f32 values). The cpu-bf16 table's matmul_backward_dout16. */
 void ft_cpu_matmul_bf16_backward_dout16(void *ctx, float *dinp, float *dw, float *dbias, const uint16_t *dout, int ldd,
                                         const float *inp, const float *w, void *pack, int N, int C, int OC);
+/* ft_cpu_matmul_bf16_backward (pack NULL) / _wpack_backward (pack set) with dw[OC,C] ASSIGNED = dout^T @ inp, the GEMM
+ * with accumulate 0 (dw neither read nor needing initialised memory; zeros when N = 0): backend.h's
+ * matmul_backward_assign_dw. The same values as accumulating into zeros (a -0.0 may stay -0.0 there). */
+void ft_cpu_matmul_bf16_backward_assign_dw(void *ctx, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                                           const float *w, void *pack, int N, int C, int OC);
+/* ft_cpu_matmul_bf16_backward_dout16 with dw[OC,C] ASSIGNED = dout^T @ inp (as _assign_dw above): backend.h's
+ * matmul_backward_dout16_assign_dw */
+void ft_cpu_matmul_bf16_backward_dout16_assign_dw(void *ctx, float *dinp, float *dw, float *dbias, const uint16_t *dout, int ldd,
+                                                  const float *inp, const float *w, void *pack, int N, int C, int OC);
 struct ft_update_params;
 /* ft_cpu_adamw_update (ops.h) on W [OC, C] = w[n] (n = OC C) that also leaves its pack current */
 void ft_cpu_adamw_update_wpack(void *ctx, float *w, float *m, float *v, const float *g, size_t n, const struct ft_update_params *h,

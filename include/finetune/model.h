@@ -81,13 +81,22 @@ typedef struct ft_param {
     int       linear;        /* 1 when the model loop uses it as a linear layer's W [OC, C] (out = in W^T) */
     void     *pack;          /* the weight pre-packed for the backend's linear layer (backend.h, wpack members),
                                 kept current by the optimizer that made it (ft_optim_set_prepack); NULL: none */
+    int       grad_pending;  /* 1: grad is ZERO by contract but its buffer not yet cleared (ft_model_zero_grad marks
+                                the linear weights so; the next backward's product ASSIGNS it instead of adding to
+                                zeros, and the backward clears whatever it did not write). ft_params_settle_grads
+                                clears it where a caller reads grad without a backward in between */
 } ft_param;
 
 /* Gradient buffers of params[0..n) (used by every model kind): on the first call one allocation in
  * *grads, through backend be, for the trainable params (frozen ones get grad = NULL) and *ready = 1;
- * later calls zero them. */
+ * later calls zero them (every one: none is left pending). */
 struct ft_arena;
 int ft_params_zero_grad(ft_param *params, int n, struct ft_arena *grads, int *ready, const ft_backend *be);
+/* Zeroes the gradients of params[0..n) still marked grad_pending and clears the marks (a loop over the
+ * flags when none is pending). After it every grad holds its value: call it before reading gradients
+ * that a zero_grad may have left pending with no backward since (the trainer does after a micro-batch
+ * without targets; ft_optim_step does). */
+void ft_params_settle_grads(ft_param *params, int n);
 
 typedef struct ft_model ft_model;
 
@@ -160,10 +169,15 @@ int ft_model_forward(ft_model *m, const int *ids, const int *targets, const int 
 const float *ft_model_logits(const ft_model *m);
 /* Number of counted targets in the last forward. */
 int  ft_model_num_targets(const ft_model *m);
-/* Allocates gradients on first use (trainable params only) and zeroes them. */
+/* Allocates gradients on first use (trainable params only) and zeroes them. The linear weights' gradients
+ * (ft_param.linear: the blocks' four matrices and the LM head, 99% of GPT-2's gradient bytes) are not
+ * cleared here but marked grad_pending: the next backward's weight-gradient product assigns them (no
+ * memset, no read of the old buffer) and clears any it does not write. Read p->grad after a backward (as
+ * always), or call ft_params_settle_grads first. */
 int  ft_model_zero_grad(ft_model *m);
 /* Backward of the last forward (which must have had targets). Gradients ACCUMULATE into the
- * params' grad buffers. grad_scale multiplies d(sum of token losses); 0 means 1/num_targets
+ * params' grad buffers (a gradient pending after ft_model_zero_grad counts as zero; none is pending
+ * after the call, even when it fails). grad_scale multiplies d(sum of token losses); 0 means 1/num_targets
  * (the gradient of the mean loss). For accumulation over micro-batches pass 1/total_targets. */
 int  ft_model_backward(ft_model *m, float grad_scale);
 

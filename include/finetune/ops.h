@@ -119,6 +119,10 @@ void P##dropout_backward(void *ctx, float *dinp, const float *dout, size_t n, fl
 
 FT_OPS_DECLARE(ft_ref_)
 FT_OPS_DECLARE(ft_cpu_)
+/* ft_cpu_matmul_backward with dw[OC,C] ASSIGNED = dout^T @ inp (sgemm beta 0: dw neither read nor needing
+ * initialised memory; zeros when N = 0): backend.h's matmul_backward_assign_dw (pack ignored) */
+void ft_cpu_matmul_backward_assign_dw(void *ctx, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                                      const float *w, void *pack, int N, int C, int OC);
 
 /* The cross-entropy above with its gradient as bf16, in place (the cpu-bf16 table's
  * crossentropy_forward_backward_bf16, for the bf16 GEMMs of the LM head's backward, gemm_bf16.h:

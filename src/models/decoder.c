@@ -142,9 +142,18 @@ void ft__linear_forward_ws(const ft_model *m, int l, int slot, float *out, const
     ft__linear_q_forward(m->be, out, inp, &m->params[m->layer_slot[l * P_LAYER_COUNT + slot]], bias, N, C, OC, ws, wsn);
 }
 
+/* 1 when dw, params[i]'s gradient, is pending zero (model.h ft_param.grad_pending): the product about to write
+ * all of it then ASSIGNS it, and it is no longer pending; 0: it holds its value and the product adds to it */
+static int claim_pending(const ft_model *m, int i, const float *dw) {
+    if (i < 0 || !dw || !m->params[i].grad_pending || dw != m->params[i].grad) return 0;
+    m->params[i].grad_pending = 0;
+    return 1;
+}
+
 void ft__linear_backward(const ft_model *m, int l, int slot, float *dinp, float *dw, float *dbias, const float *dout,
                         const float *inp, int N, int C, int OC, float *ws, size_t wsn) {
-    ft__linear_q_backward(m->be, dinp, dw, dbias, dout, inp, &m->params[m->layer_slot[l * P_LAYER_COUNT + slot]], N, C, OC, ws, wsn);
+    int i = m->layer_slot[l * P_LAYER_COUNT + slot];
+    ft__linear_q_backward_dw(m->be, dinp, dw, claim_pending(m, i, dw), dbias, dout, inp, &m->params[i], N, C, OC, ws, wsn);
 }
 
 /* ------------------------------------------------------------ forward */
@@ -199,7 +208,7 @@ static ft__lm_head lm_head(const ft_model *m, float *dw) {
     int tied = m->cfg.tied_embeddings;
     const ft_param *w = m->head_lp.qdesc ? &m->head_lp   /* bf16 weights: a tied head's own copy (quantize.c) */
                                          : &m->params[m->global_slot[tied ? G_WTE : G_LM_HEAD]];
-    ft__lm_head h = {w, m->head_lp.qdesc ? NULL : dw, NULL, NULL, m->cfg.n_embd, m->cfg.vocab_size};
+    ft__lm_head h = {w, m->head_lp.qdesc ? NULL : dw, NULL, NULL, m->cfg.n_embd, m->cfg.vocab_size, 0};
     return h;
 }
 
@@ -363,9 +372,15 @@ int ft_train_state_num_targets(const ft_train_state *s) { return s->a.n_targets;
 
 /* ------------------------------------------------------------ backward */
 
-/* the state's table: the model's own, base + adapters; an extra state's adapters */
+/* the state's table: the model's own, base + adapters; an extra state's adapters. The model's own state
+ * leaves its linear weights' gradients pending zero (model.h ft_param.grad_pending): the backward's products
+ * assign them (claim_pending), whatever else adds to one clears it first, and the backward ends by clearing
+ * those it did not write (a frozen bottom, input gradients only, an error), so that after it every gradient
+ * holds what zero + accumulate gave */
+static int n_ts_params(const ft_train_state *s) { return s->own ? s->m->n_params : s->n_params; }
 int ft_train_state_zero_grad(ft_train_state *s) {
-    return ft_params_zero_grad(ft__ts_params(s), s->own ? s->m->n_params : s->n_params, &s->grads, &s->grads_ready, s->m->be);
+    if (s->own) return ft__params_zero_grad_lazy(ft__ts_params(s), n_ts_params(s), &s->grads, &s->grads_ready, s->m->be);
+    return ft_params_zero_grad(ft__ts_params(s), n_ts_params(s), &s->grads, &s->grads_ready, s->m->be);
 }
 int ft_model_zero_grad(ft_model *m) { return ft_train_state_zero_grad(&m->ts); }
 
@@ -407,7 +422,7 @@ static int first_trainable(const ft_train_state *s) {
     return first;
 }
 
-static int backward(ft_train_state *s, float grad_scale) {
+static int backward_pass(ft_train_state *s, float grad_scale) {
     const ft_model *m = s->m;
     const ft_model_config *c = &m->cfg;
     const ft_backend *be = m->be;
@@ -426,6 +441,7 @@ static int backward(ft_train_state *s, float grad_scale) {
      * input gradient into dres [head_n, C], scattered into dln (the other rows' is zero) */
     int R = a->head_n, hc = a->head_compact;
     ft__lm_head h = lm_head(m, gg(s, c->tied_embeddings ? G_WTE : G_LM_HEAD));
+    h.assign_dw = claim_pending(m, m->global_slot[c->tied_embeddings ? G_WTE : G_LM_HEAD], h.dw);
     ft__lm_head_loss_backward(be, &h, a->losses, hc ? a->dres : a->dln, a->logits, hc ? a->head_targets : a->targets,
                               hc ? a->scratch : a->lnf, R, scale, smoothing(s), ws, wsn);
     if (hc) {
@@ -488,8 +504,17 @@ static int backward(ft_train_state *s, float grad_scale) {
     if (first >= 0) return FT_OK;   /* the embeddings do not train, and no input gradient is asked for */
     if (embd_p(s) > 0) be->dropout_backward(be->ctx, a->dres, a->dres, (size_t)N * C, embd_p(s), site_seed(s->dropout_seed, -1, 0));
     if (s->input_grads) return FT_OK;   /* a->dres = d(word-embedding output): the attributions' gradient */
+    /* it adds into wte's gradient: tied, the LM head's product assigned it above; else it was never pending */
+    if (gg(s, G_WTE)) ft_params_settle_grads(&m->params[m->global_slot[G_WTE]], 1);
     be->embedding_backward(be->ctx, gg(s, G_WTE), gg(s, G_WPE), a->dres, a->ids, a->pos, N, T, C);
     return FT_OK;
+}
+
+/* the pass, then the gradients it left pending cleared (on every path: early returns, errors) */
+static int backward(ft_train_state *s, float grad_scale) {
+    int rc = backward_pass(s, grad_scale);
+    ft_params_settle_grads(ft__ts_params(s), n_ts_params(s));
+    return rc;
 }
 
 /* ------------------------------------------------------------ attributions (explain.h) */

@@ -19,7 +19,7 @@ static int mlm_act(const ft_encoder_model *m) { return m->fam->mlm_act >= 0 ? m-
 /* the LM head: tied to the word embeddings, with the vocabulary bias */
 static ft__lm_head lm_head(const ft_encoder_train_state *s) {
     const ft_encoder_model *m = s->m;
-    ft__lm_head h = {&enc_params(s)[m->slot[E_WTE]], enc_gg(s, E_WTE), enc_gp(s, E_MB), enc_gg(s, E_MB), m->cfg.n_embd, m->cfg.vocab_size};
+    ft__lm_head h = {&enc_params(s)[m->slot[E_WTE]], enc_gg(s, E_WTE), enc_gp(s, E_MB), enc_gg(s, E_MB), m->cfg.n_embd, m->cfg.vocab_size, 0};
     return h;
 }
 

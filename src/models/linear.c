@@ -19,6 +19,19 @@ void ft__linear_q_forward(const ft_backend *be, float *out, const float *inp, co
 
 void ft__linear_q_backward(const ft_backend *be, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                           const ft_param *p, int N, int C, int OC, float *ws, size_t wsn) {
+    ft__linear_q_backward_dw(be, dinp, dw, 0, dbias, dout, inp, p, N, C, OC, ws, wsn);
+}
+
+void ft__linear_q_backward_dw(const ft_backend *be, float *dinp, float *dw, int assign_dw, float *dbias, const float *dout,
+                              const float *inp, const ft_param *p, int N, int C, int OC, float *ws, size_t wsn) {
+    if (!p->qdesc && dw && assign_dw) {
+        void *pack = p->pack && be->matmul_wpack_backward ? p->pack : NULL;
+        if (be->matmul_backward_assign_dw) {
+            be->matmul_backward_assign_dw(be->ctx, dinp, dw, dbias, dout, inp, p->t.data, pack, N, C, OC);
+            return;
+        }
+        memset(dw, 0, sizeof(float) * (size_t)OC * C);   /* a backend without it: zeros, then the accumulating product */
+    }
     if (!p->qdesc && p->pack && be->matmul_wpack_backward) {
         be->matmul_wpack_backward(be->ctx, dinp, dw, dbias, dout, inp, p->t.data, p->pack, N, C, OC);
         return;

@@ -33,6 +33,11 @@ void ft__linear_q_forward(const ft_backend *be, float *out, const float *inp, co
  * computed. inp is the forward's input (for dw). */
 void ft__linear_q_backward(const ft_backend *be, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                           const ft_param *p, int N, int C, int OC, float *ws, size_t wsn);
+/* The same with dw ASSIGNED when assign_dw (dw = dout^T inp: a gradient pending zero, model.h ft_param.grad_pending;
+ * its old contents are neither read nor needed): be->matmul_backward_assign_dw, or (a backend without it) dw
+ * cleared, then the accumulating product. assign_dw 0 is ft__linear_q_backward. */
+void ft__linear_q_backward_dw(const ft_backend *be, float *dinp, float *dw, int assign_dw, float *dbias, const float *dout,
+                              const float *inp, const ft_param *p, int N, int C, int OC, float *ws, size_t wsn);
 
 /* Workspace floats for matmuls with W [OC, C] stored as q: for NF4 / int8 / ggml blocks the whole
  * dequantized weight (the fastest path at training batch sizes) up to 16M floats, else the tiled path's

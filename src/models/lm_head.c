@@ -21,7 +21,7 @@ void ft__lm_head_loss(const ft_backend *be, float *losses, float *dlogits, const
 
 void ft__lm_head_backward(const ft_backend *be, const ft__lm_head *h, float *dx, const float *dlogits, const float *x, int N,
                           float *ws, size_t wsn) {
-    ft__linear_q_backward(be, dx, h->dw, h->dbias, dlogits, x, h->w, N, h->C, h->V, ws, wsn);
+    ft__linear_q_backward_dw(be, dx, h->dw, h->assign_dw, h->dbias, dlogits, x, h->w, N, h->C, h->V, ws, wsn);
 }
 
 int ft__lm_head_grad_bf16(const ft_backend *be, const ft__lm_head *h) {
@@ -39,6 +39,11 @@ void ft__lm_head_loss_backward(const ft_backend *be, const ft__lm_head *h, float
     }
     /* row n's bf16 gradient in the first half of its logits' bytes: a row stride of 2V bf16 values */
     be->crossentropy_forward_backward_bf16(be->ctx, losses, logits, targets, N, h->V, scale, eps, FT_IGNORE_INDEX);
-    be->matmul_backward_dout16(be->ctx, dx, h->dw, h->dbias, (const uint16_t *)(const void *)logits, 2 * h->V, x, h->w->t.data,
-                               h->w->pack, N, h->C, h->V);
+    const uint16_t *d16 = (const uint16_t *)(const void *)logits;
+    if (h->dw && h->assign_dw && be->matmul_backward_dout16_assign_dw) {   /* dW pending zero: assigned */
+        be->matmul_backward_dout16_assign_dw(be->ctx, dx, h->dw, h->dbias, d16, 2 * h->V, x, h->w->t.data, h->w->pack, N, h->C, h->V);
+        return;
+    }
+    if (h->dw && h->assign_dw) memset(h->dw, 0, sizeof(float) * (size_t)h->V * h->C);
+    be->matmul_backward_dout16(be->ctx, dx, h->dw, h->dbias, d16, 2 * h->V, x, h->w->t.data, h->w->pack, N, h->C, h->V);
 }

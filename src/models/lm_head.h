@@ -27,6 +27,7 @@ typedef struct ft__lm_head {
     const float *bias;     /* [V] or NULL */
     float *dbias;          /* [V] or NULL */
     int C, V;
+    int assign_dw;         /* 1: dW is pending zero (model.h ft_param.grad_pending): the backward ASSIGNS it */
 } ft__lm_head;
 
 /* logits [N,V] ASSIGNED; ws [wsn]: the quantized-matmul workspace (unused for an f32 W) */
@@ -34,7 +35,8 @@ void ft__lm_head_forward(const ft_backend *be, const ft__lm_head *h, float *logi
 /* losses [N] (label smoothing eps); with dlogits (may alias logits): scale * d(loss)/d(logits) */
 void ft__lm_head_loss(const ft_backend *be, float *losses, float *dlogits, const float *logits, const int *targets, int N, int V,
                       float scale, float eps);
-/* dx [N,C] = dlogits W (ASSIGNED, NULL: not needed); dW += dlogits^T x, dbias += column sums of dlogits */
+/* dx [N,C] = dlogits W (ASSIGNED, NULL: not needed); dW += dlogits^T x (= with h->assign_dw), dbias += column sums
+ * of dlogits */
 void ft__lm_head_backward(const ft_backend *be, const ft__lm_head *h, float *dx, const float *dlogits, const float *x, int N,
                           float *ws, size_t wsn);
 

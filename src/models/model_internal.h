@@ -216,6 +216,16 @@ void ft__lora_bind_acts(ft_train_state *s, ft_arena *a, int N);
 /* params.c: parameter p (f32 [rows, cols], cols 0 = 1-D) planned at the end of plan; t.data holds its
  * offset until the arena is made (the caller then adds the arena base) */
 void ft__param_plan(ft_param *p, ft_arena *plan, const char *name, int64_t rows, int64_t cols, int decay);
+/* params.c: ft_params_zero_grad for a state that marks its linear weights' gradients pending (model.h
+ * ft_param.grad_pending) instead of clearing them; the others cleared. The first call allocates (zeroed). */
+int ft__params_zero_grad_lazy(ft_param *params, int n, ft_arena *grads, int *ready, const ft_backend *be);
+/* How zero_grad clears (a switch for tests and before/after measurements, read per call; thread-safe):
+ *   FT__GRAD_ZERO_ASSIGN   the default: linear weights' gradients pending, assigned by the backward's products
+ *   FT__GRAD_ZERO_MEMSET   every gradient cleared at zero_grad (split over the OpenMP threads), products accumulate
+ *   FT__GRAD_ZERO_MEMSET1  as before issue 16: one memset of the whole arena on one thread, products accumulate */
+enum { FT__GRAD_ZERO_ASSIGN, FT__GRAD_ZERO_MEMSET, FT__GRAD_ZERO_MEMSET1 };
+void ft__grad_zero_mode_set(int mode);
+int  ft__grad_zero_mode_get(void);
 /* Freezing (ft_model_freeze / ft_encoder_freeze and their train_only): patterns is a comma-separated list;
  * match(model, i, pat) says whether parameter i (of n) matches one pattern (1 / 0, -1: a malformed layer
  * range). freeze_matching 1: the matched parameters stop training; 0: all others do. kinds lists the

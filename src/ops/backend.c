@@ -45,7 +45,9 @@ static void wpack_init(void *ctx, void *pack, int OC, int C) { ft_gemm_bf16_wpac
 static void wpack_invalidate(void *ctx, void *pack) { ft_gemm_bf16_wpack_invalidate(pack); }
 
 static const ft_backend g_ref = FT_BACKEND_TABLE(ft_ref_, "ref");
-static const ft_backend g_cpu = FT_BACKEND_TABLE(ft_cpu_, "cpu");
+static const ft_backend g_cpu = FT_BACKEND_TABLE_MM(ft_cpu_, "cpu", ft_cpu_matmul_forward, ft_cpu_matmul_backward, ft_cpu_qmatmul_forward,
+                                                    ft_cpu_qmatmul_backward, ft_cpu_attn_forward, ft_cpu_attn_backward,
+                                                    .matmul_backward_assign_dw = ft_cpu_matmul_backward_assign_dw);
 /* ref-bf16: the reference kernels with the bf16 linear layer and quantized base (its attention stays the
  * f32 reference) */
 static const ft_backend g_ref_bf16 = FT_BACKEND_TABLE_MM(ft_ref_, "ref-bf16", ft_ref_matmul_bf16_forward, ft_ref_matmul_bf16_backward,
@@ -60,7 +62,10 @@ static const ft_backend g_cpu_bf16 = FT_BACKEND_TABLE_MM(ft_cpu_, "cpu-bf16", ft
                                                          .matmul_wpack_backward = ft_cpu_matmul_bf16_wpack_backward,
                                                          .adamw_update_wpack = ft_cpu_adamw_update_wpack,
                                                          .crossentropy_forward_backward_bf16 = ft_cpu_crossentropy_forward_backward_bf16,
-                                                         .matmul_backward_dout16 = ft_cpu_matmul_bf16_backward_dout16);
+                                                         .matmul_backward_dout16 = ft_cpu_matmul_bf16_backward_dout16,
+
+                                                         .matmul_backward_assign_dw = ft_cpu_matmul_bf16_backward_assign_dw,
+                                                         .matmul_backward_dout16_assign_dw = ft_cpu_matmul_bf16_backward_dout16_assign_dw);
 
 const ft_backend *ft_backend_ref(void) { return &g_ref; }
 const ft_backend *ft_backend_cpu(void) { return &g_cpu; }

@@ -94,6 +94,7 @@ int ft_optim_step(ft_optimizer *o, float lr) {
     const ft_backend *be = o->be;
     ft_update_params h = {.lr = lr, .beta1 = p->beta1, .beta2 = p->beta2, .eps = p->eps, .momentum = p->momentum,
                           .bc1 = bc1, .bc2_sqrt = bc2_sqrt, .nesterov = p->nesterov, .first_step = o->t == 1};
+    ft_params_settle_grads(o->params, np);   /* a zero_grad with no backward since: those gradients are zero (model.h) */
     for (int i = 0; i < np; i++) {
         ft_param *pp = &o->params[i];
         if (!pp->trainable || !pp->grad) continue;

@@ -443,6 +443,8 @@ static int optimizer_step(ft_trainer *t, double *loss_out, double *gnorm_out, fl
             rc = ops->zero_grad(k);
             double ls = 0, den = 0;
             if (rc == FT_OK) rc = ops->forward_backward(k, i, micro_seed(c, t->step, j), 1.0f / (float)(den_total > 0 ? den_total : 1.0), &ls, &den);
+            /* a micro-batch without targets runs no backward: what its zero_grad left pending is zero (model.h) */
+            ft_params_settle_grads(k->params, k->n_params);
             t->mb[4 * j + 2] = ls;
             t->mb[4 * j + 3] = den;
         }

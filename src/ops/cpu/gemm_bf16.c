@@ -1041,15 +1041,43 @@ static void bias_backward16(float *dbias, const uint16_t *dout, int ldd, int N, 
     }
 }
 
-void ft_cpu_matmul_bf16_backward_dout16(void *ctx, float *dinp, float *dw, float *dbias, const uint16_t *dout, int ldd,
-                                        const float *inp, const float *w, void *pack, int N, int C, int OC) {
-    if (N <= 0 || C <= 0 || OC <= 0) return;
+/* dw accumulated (acc_dw 1) or assigned (0: zeros when N = 0) */
+static void backward_dout16(float *dinp, float *dw, int acc_dw, float *dbias, const uint16_t *dout, int ldd, const float *inp,
+                            const float *w, void *pack, int N, int C, int OC) {
+    if (C <= 0 || OC <= 0) return;
+    if (N <= 0) {
+        if (dw && !acc_dw) memset(dw, 0, sizeof(float) * (size_t)OC * C);
+        return;
+    }
     if (dinp && pack) {
         wp_ready(pack, w);
         gemm(dinp, C, dout, ldd, A_H16, w, C, NULL, wp_bwd(pack), ((wpack_hdr *)pack)->kc_b, 0, N, C, OC, 0, NULL);
     } else if (dinp) ft_cpu_gemm_bf16_a16(dinp, C, dout, ldd, 0, w, C, 0, N, C, OC, 0, NULL);
-    if (dw) ft_cpu_gemm_bf16_a16(dw, C, dout, ldd, 1, inp, C, 0, OC, C, N, 1, NULL);
+    if (dw) ft_cpu_gemm_bf16_a16(dw, C, dout, ldd, 1, inp, C, 0, OC, C, N, acc_dw, NULL);
     if (dbias) bias_backward16(dbias, dout, ldd, N, OC);
+}
+
+void ft_cpu_matmul_bf16_backward_dout16(void *ctx, float *dinp, float *dw, float *dbias, const uint16_t *dout, int ldd,
+                                        const float *inp, const float *w, void *pack, int N, int C, int OC) {
+    if (N > 0) backward_dout16(dinp, dw, 1, dbias, dout, ldd, inp, w, pack, N, C, OC);
+}
+
+void ft_cpu_matmul_bf16_backward_dout16_assign_dw(void *ctx, float *dinp, float *dw, float *dbias, const uint16_t *dout, int ldd,
+                                                  const float *inp, const float *w, void *pack, int N, int C, int OC) {
+    backward_dout16(dinp, dw, 0, dbias, dout, ldd, inp, w, pack, N, C, OC);
+}
+
+void ft_cpu_matmul_bf16_backward_assign_dw(void *ctx, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                                           const float *w, void *pack, int N, int C, int OC) {
+    if (C <= 0 || OC <= 0) return;
+    if (N <= 0) {
+        if (dw) memset(dw, 0, sizeof(float) * (size_t)OC * C);
+        return;
+    }
+    if (dinp && pack) ft_cpu_matmul_bf16_wpack_backward(ctx, dinp, NULL, NULL, dout, inp, w, pack, N, C, OC);
+    else if (dinp) ft_cpu_gemm_bf16(dinp, C, dout, OC, 0, w, C, 0, N, C, OC, 0, NULL);
+    if (dw) ft_cpu_gemm_bf16(dw, C, dout, OC, 1, inp, C, 0, OC, C, N, 0, NULL);
+    if (dbias) ft_cpu_bias_backward(ctx, dbias, dout, N, OC);
 }
 
 void ft_gemm_bf16_wpack_shape(const void *pack, int *OC, int *C) {

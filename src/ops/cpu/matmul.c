@@ -53,6 +53,18 @@ void ft_cpu_matmul_backward(void *ctx, float *dinp, float *dw, float *dbias, con
     if (dbias) ft_cpu_bias_backward(ctx, dbias, dout, N, OC);
 }
 
+void ft_cpu_matmul_backward_assign_dw(void *ctx, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                                      const float *w, void *pack, int N, int C, int OC) {
+    if (C <= 0 || OC <= 0) return;
+    if (N <= 0) {
+        if (dw) memset(dw, 0, sizeof(float) * (size_t)OC * C);
+        return;
+    }
+    if (dinp) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, w, C, 0.0f, dinp, C);
+    if (dw) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 0.0f, dw, C);
+    if (dbias) ft_cpu_bias_backward(ctx, dbias, dout, N, OC);
+}
+
 /* out[N,OC] += bias[OC] */
 void ft_cpu_bias_add_forward(void *ctx, float *out, const float *bias, int N, int OC) {
 #pragma omp parallel for schedule(static) if ((size_t)N * OC >= FT_PAR_MIN)
