@@ -153,6 +153,11 @@ $(BUILD)/bench/lm_head_bf16: bench/lm_head_bf16.c $(BUILD)/libfinetune.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(BUILD)/libfinetune.a $(LDLIBS)
 
+# issue 16's gradient zeroing: the training step under memset1 / memset / assign, alternating in one process (bench/grad_zero.c)
+$(BUILD)/bench/grad_zero: bench/grad_zero.c $(BUILD)/libfinetune.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(BUILD)/libfinetune.a $(LDLIBS)
+
 # the matmuls of a LoRA / QLoRA step, f32 against bf16 (bench/lora_products.c)
 $(BUILD)/bench/lora_products: bench/lora_products.c $(BUILD)/libfinetune.a
 	@mkdir -p $(dir $@)
