@@ -1,8 +1,9 @@
 /* test_grad_assign.c — the decoders' weight gradients assigned by the backward (issue 16; model.h
  * ft_param.grad_pending, backend.h matmul_backward_assign_dw).
  *
- *  - kernels: the cpu and cpu-bf16 "assign dw" backward (with and without a weight pack) give the values of the
- *    accumulating backward into a zeroed dw, into a dw full of NaN (never read), and zeros for N = 0;
+ *  - kernels: the cpu and cpu-bf16 "assign dw" backward (with and without a weight pack; the LM head's on bf16 logit
+ *    gradients too) give the values of the accumulating backward into a zeroed dw, into a dw full of NaN (never
+ *    read), and zeros for N = 0;
  *  - models: after forward / zero_grad / backward, every gradient of a GPT-2 (tied LM head, dropout, a compacted
  *    head) and a Llama (GQA, untied head) equals, as floats, what the old path gives (one memset of every
  *    gradient, then accumulating products: FT__GRAD_ZERO_MEMSET1), on the ref (no assign member: the
@@ -80,6 +81,29 @@ static void wpack_acc(void *ctx, float *dinp, float *dw, float *dbias, const flo
     ft_cpu_matmul_bf16_backward(ctx, dinp, dw, dbias, dout, inp, w, N, C, OC);
 }
 
+/* the LM head's backward on bf16 logit gradients (dout [N, OC] as bf16 bits, row stride ldd) */
+static void check_dout16(int N, int C, int OC, int packed) {
+    int ldd = 2 * OC;
+    size_t nw = (size_t)OC * C;
+    uint16_t *d16 = calloc((size_t)(N ? N : 1) * ldd, sizeof(uint16_t));
+    float *inp = malloc(sizeof(float) * (size_t)(N ? N : 1) * C), *w = malloc(sizeof(float) * nw);
+    float *dw0 = calloc(nw, sizeof(float)), *dw1 = malloc(sizeof(float) * nw);
+    float *di0 = malloc(sizeof(float) * (size_t)(N ? N : 1) * C), *di1 = malloc(sizeof(float) * (size_t)(N ? N : 1) * C);
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) d16[(size_t)n * ldd + o] = ft_bf16_round((float)((n * 131 + o * 7) % 201 - 100) / 97.0f);
+    for (int i = 0; i < N * C; i++) inp[i] = (float)((i * 104729) % 173 - 86) / 61.0f;
+    for (size_t i = 0; i < nw; i++) w[i] = (float)((i * 31) % 59 - 29) / 41.0f;
+    void *pk = packed ? aligned_alloc(64, (ft_gemm_bf16_wpack_bytes(OC, C) + 63) / 64 * 64) : NULL;
+    if (pk) ft_gemm_bf16_wpack_init(pk, OC, C);
+    fill_nan(dw1, nw);
+    ft_cpu_matmul_bf16_backward_dout16(NULL, N ? di0 : NULL, dw0, NULL, d16, ldd, inp, w, pk, N, C, OC);
+    ft_cpu_matmul_bf16_backward_dout16_assign_dw(NULL, N ? di1 : NULL, dw1, NULL, d16, ldd, inp, w, pk, N, C, OC);
+    size_t d = count_diff(dw0, dw1, nw) + (N ? count_diff(di0, di1, (size_t)N * C) : 0);
+    printf("%-22s N %3d C %3d OC %3d: %zu entries differ\n", packed ? "cpu-bf16 dout16 pack" : "cpu-bf16 dout16", N, C, OC, d);
+    assert_int_equal(d, 0);
+    free(pk); free(d16); free(inp); free(w); free(dw0); free(dw1); free(di0); free(di1);
+}
+
 static void test_kernels(void **state) {
     (void)state;
     static const int shapes[][3] = {{24, 64, 96}, {7, 33, 50}, {1, 64, 64}, {0, 64, 32}};
@@ -91,6 +115,8 @@ static void test_kernels(void **state) {
         void *pk = aligned_alloc(64, (ft_gemm_bf16_wpack_bytes(OC, C) + 63) / 64 * 64);
         check_kernel("cpu-bf16 weight pack", wpack_acc, ft_cpu_matmul_bf16_backward_assign_dw, pk, N, C, OC);
         free(pk);
+        check_dout16(N, C, OC, 0);
+        check_dout16(N, C, OC, 1);
     }
 }
 
