@@ -9,10 +9,12 @@
  *   step: a whole bf16 training step (forward, zero_grad + backward, AdamW with weight packs) of a random GPT-2 124M,
  *         B x T tokens, FT_LM_HEAD_DLOGITS=f32 (the f32 path) and unset (bf16) alternating step by step.
  *
- * Pairs A B (the order swapped every pair), the first pair a warm-up; wall seconds per variant, every pair printed,
- * then the medians and the median of the per-pair ratios.
+ * Pairs A B (the order swapped every pair), the first pair a warm-up; wall seconds per variant (--cpu: process CPU
+ * seconds, for a loaded machine, with OMP_WAIT_POLICY=passive), every pair printed, then the medians and the median
+ * of the per-pair ratios.
  *
- *   make build/bench/lm_head_bf16 && build/bench/lm_head_bf16 [--B 4] [--T 256] [--pairs 8] [--skip-step] [--skip-head] */
+ *   make build/bench/lm_head_bf16 && build/bench/lm_head_bf16 [--B 4] [--T 256] [--pairs 8] [--skip-step] [--skip-head] [--cpu]
+ *   [--only 0|1: the head's f32 (0) or bf16 (1) variant only, for a profile] */
 #include "finetune/backend.h"
 #include "finetune/gemm_bf16.h"
 #include "finetune/model.h"
@@ -31,9 +33,11 @@ static const char *k_gpt2_124m =
     "{\"architectures\":[\"GPT2LMHeadModel\"],\"model_type\":\"gpt2\",\"vocab_size\":50257,\"n_positions\":1024,"
     "\"n_embd\":768,\"n_layer\":12,\"n_head\":12,\"layer_norm_epsilon\":1e-5,\"resid_pdrop\":0,\"embd_pdrop\":0,\"attn_pdrop\":0}";
 
+static int only = -1; /* --only 0|1: that variant in both slots of a pair (profiles) */
+static int cpu_time; /* --cpu: process CPU seconds (a loaded machine; OMP_WAIT_POLICY=passive) instead of wall seconds */
 static double now(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(cpu_time ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 static int cmp(const void *a, const void *b) {
@@ -86,7 +90,7 @@ static int bench_head(int N, int pairs) {
     int mism = 0;
     for (int p = -1; p < pairs; p++) {
         for (int k = 0; k < 2; k++) {
-            int v = (p & 1) ? 1 - k : k; /* 0: f32 dlogits, 1: bf16 */
+            int v = only >= 0 ? only : (p & 1) ? 1 - k : k; /* 0: f32 dlogits, 1: bf16 */
             memcpy(logits, logits0, sizeof(float) * nl);
             memset(dw[v], 0, sizeof(float) * (size_t)V * C);
             double t0 = now();
@@ -165,11 +169,13 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--skip-step")) { stepb = 0; continue; }
         if (!strcmp(argv[i], "--skip-head")) { head = 0; continue; }
+        if (!strcmp(argv[i], "--cpu")) { cpu_time = 1; continue; }
         if (i + 1 >= argc) { fprintf(stderr, "%s: %s needs a value\n", argv[0], argv[i]); return 2; }
         int v = atoi(argv[++i]);
         if (!strcmp(argv[i - 1], "--B")) B = v;
         else if (!strcmp(argv[i - 1], "--T")) T = v;
         else if (!strcmp(argv[i - 1], "--pairs")) pairs = v;
+        else if (!strcmp(argv[i - 1], "--only")) only = v;
         else { fprintf(stderr, "%s: unknown option %s\n", argv[0], argv[i - 1]); return 2; }
     }
     if (B <= 0 || T <= 0 || pairs <= 0) return 2;

@@ -299,7 +299,10 @@ TGT_F static void tpack16(uint32_t *d, size_t dstride, int lanes, const uint16_t
         __m512i r[16];
         int kv = kn - k < 32 ? kn - k : 32, p0 = k / 2, pn = wn - p0 < 16 ? wn - p0 : 16;
         __mmask32 m = kv >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << kv) - 1); /* an odd kv: the last high half 0 */
-        for (int j = 0; j < 16; j++) r[j] = j < nr ? _mm512_maskz_loadu_epi16(m, src + (size_t)j * ld + k) : _mm512_setzero_si512();
+        if (kv == 32) /* whole vectors without masks */
+            for (int j = 0; j < 16; j++) r[j] = j < nr ? _mm512_loadu_si512(src + (size_t)j * ld + k) : _mm512_setzero_si512();
+        else
+            for (int j = 0; j < 16; j++) r[j] = j < nr ? _mm512_maskz_loadu_epi16(m, src + (size_t)j * ld + k) : _mm512_setzero_si512();
         tr16(r);
         for (int p = 0; p < pn; p++) {
             uint32_t *o = d + (size_t)(p0 + p) * dstride;
@@ -309,21 +312,33 @@ TGT_F static void tpack16(uint32_t *d, size_t dstride, int lanes, const uint16_t
     }
 }
 
-/* words dst[j] = r0[j] | r1[j] << 16 for j < n (r1 NULL: high halves 0) */
-TGT_F static void pair_words16(uint32_t *dst, const uint16_t *r0, const uint16_t *r1, int n) {
-    for (int j = 0; j < n; j += 16) {
-        __mmask16 m = tail_mask(n - j);
-        __m512i a = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, r0 + j));
-        if (r1) a = _mm512_or_si512(a, _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, r1 + j)), 16));
-        if (m == 0xffff) _mm512_storeu_si512(dst + j, a);
-        else _mm512_mask_storeu_epi32(dst + j, m, a);
+/* one panel's MR words of one step from two rows' values r0[0..n), r1[0..n) (n <= 0: zeros; r1 NULL: high halves 0),
+ * stored whole (16 words: the extra ones land on the next step's, written after) when more: else masked */
+TGT_F static inline void panel_words16(uint32_t *dst, const uint16_t *r0, const uint16_t *r1, int n, int more) {
+    __m512i a;
+    if (n >= 16) {
+        a = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)r0));
+        if (r1) a = _mm512_or_si512(a, _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)r1)), 16));
+    } else {
+        __mmask16 m = lane_mask(n < MR ? n : MR);
+        a = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, r0));
+        if (r1) a = _mm512_or_si512(a, _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, r1)), 16));
     }
+    if (more) _mm512_storeu_si512(dst, a);
+    else _mm512_mask_storeu_epi32(dst, lane_mask(MR), a);
 }
 
-/* pack_a on bf16 values (lda in bf16 elements): the same panels, the same order of work */
-static void pack_a16(uint32_t *ap, const uint16_t *A, int lda, int transA, int M, int Mpad, int k0, int kc, uint32_t *tmp) {
+/* transposed: groups of AG16 panels, per pair of A's rows the group's words straight into its panels (one vector per
+ * panel). The rows' reads, 201 KB apart at an LM head's V (a page each), bound it, not the conversion that the f32
+ * pack does besides: two threads, 1024 x 50257, 16 panels per group took 80-90% of pack_a's time, 8 panels 80%, 32 and
+ * 64 more than 16 (perf shares; 8 panels read 192 bytes per row where pack_a's 16 read 768) */
+#ifndef AG16
+#define AG16 8
+#endif
+
+/* pack_a on bf16 values (lda in bf16 elements): the same panels */
+static void pack_a16(uint32_t *ap, const uint16_t *A, int lda, int transA, int M, int Mpad, int k0, int kc) {
     int kpn = (kc + 1) / 2, np = Mpad / MR;
-    uint32_t *t = tmp + (size_t)omp_get_thread_num() * TMP_WORDS;
     if (!transA) {
 #pragma omp for schedule(static) nowait
         for (int q = 0; q < np; q++) {
@@ -332,10 +347,10 @@ static void pack_a16(uint32_t *ap, const uint16_t *A, int lda, int transA, int M
         }
         return;
     }
-    int ng = (np + AG - 1) / AG;
+    int ng = (np + AG16 - 1) / AG16;
 #pragma omp for schedule(static) nowait
     for (int g = 0; g < ng; g++) {
-        int q0 = g * AG, nq = np - q0 < AG ? np - q0 : AG, m0 = q0 * MR, mv = M - m0 < nq * MR ? M - m0 : nq * MR;
+        int q0 = g * AG16, nq = np - q0 < AG16 ? np - q0 : AG16, m0 = q0 * MR, mv = M - m0 < nq * MR ? M - m0 : nq * MR;
         for (int p = 0; p < kpn; p++) {
             const uint16_t *r0 = A + (size_t)(k0 + 2 * p) * lda + m0, *r1 = 2 * p + 1 < kc ? r0 + lda : NULL;
             if (PFA && 2 * (p + PFA) + 1 < kc) /* the pair PFA steps ahead, as pack_a */
@@ -343,9 +358,8 @@ static void pack_a16(uint32_t *ap, const uint16_t *A, int lda, int transA, int M
                     _mm_prefetch((const char *)(r0 + (size_t)2 * PFA * lda + j), _MM_HINT_T0);
                     _mm_prefetch((const char *)(r1 + (size_t)2 * PFA * lda + j), _MM_HINT_T0);
                 }
-            if (mv > 0) pair_words16(t, r0, r1, mv);
-            if (mv < nq * MR) memset(t + (mv > 0 ? mv : 0), 0, sizeof(uint32_t) * (size_t)(nq * MR - (mv > 0 ? mv : 0)));
-            for (int q = 0; q < nq; q++) memcpy(ap + ((size_t)(q0 + q) * kpn + p) * MR, t + q * MR, sizeof(uint32_t) * MR);
+            for (int q = 0; q < nq; q++) panel_words16(ap + ((size_t)(q0 + q) * kpn + p) * MR, r0 + q * MR, r1 ? r1 + q * MR : NULL,
+                                                       mv - q * MR, p + 1 < kpn);
         }
     }
 }
@@ -689,7 +703,7 @@ static void gemm(float *C, int ldc, const void *A, int lda, int transA, const fl
             int n_major = Nc > Mc && (size_t)Nc * kpn0 * 4 > ((size_t)4 << 20);
             for (int k0 = 0; k0 < K; k0 += pl.kc) {
                 int kc = K - k0 < pl.kc ? K - k0 : pl.kc, kpn = (kc + 1) / 2, first = k0 == 0 && !accumulate;
-                if ((nkb > 1 || nc0 == 0) && a16) pack_a16(ap, Ac, lda, transA, Mc, Mcp, k0, kc, tmp);
+                if ((nkb > 1 || nc0 == 0) && a16) pack_a16(ap, Ac, lda, transA, Mc, Mcp, k0, kc);
                 else if (nkb > 1 || nc0 == 0) pack_a(ap, Ac, lda, transA, Mc, Mcp, k0, kc, tmp, nat);
                 const uint32_t *bq = bpre ? bpre + (size_t)(k0 / pl.kc) * ns_all * kpn0 * NR : bp;
                 if (!bpre && (nkb > 1 || mc0 == 0)) pack_b(bp, Bc, ldb, src, nc0, transB, Nc, k0, kc, fs, fn, nat);
