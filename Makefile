@@ -158,6 +158,11 @@ $(BUILD)/bench/grad_zero: bench/grad_zero.c $(BUILD)/libfinetune.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(BUILD)/libfinetune.a $(LDLIBS)
 
+# the bf16 step with the GEMM's fused epilogues on and off, alternated in one process (bench/fuse_step.c)
+$(BUILD)/bench/fuse_step: bench/fuse_step.c $(BUILD)/libfinetune.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(BUILD)/libfinetune.a $(LDLIBS)
+
 # the matmuls of a LoRA / QLoRA step, f32 against bf16 (bench/lora_products.c)
 $(BUILD)/bench/lora_products: bench/lora_products.c $(BUILD)/libfinetune.a
 	@mkdir -p $(dir $@)

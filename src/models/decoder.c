@@ -137,6 +137,20 @@ static float *layer_att(const ft_train_state *s, int l) {
 
 /* ------------------------------------------------------------ linear layers (f32 or quantized) */
 
+static const ft_param *layer_param(const ft_model *m, int l, int slot) { return &m->params[m->layer_slot[l * P_LAYER_COUNT + slot]]; }
+
+/* GPT-2's MLP of layer l with its GELU in the products' epilogues (backend.h, matmul_gelu_*): bit 1 the forward
+ * (nothing added to the pre-activation after the fc product: no LoRA on c_fc), bit 2 the backward (nothing added
+ * to dfch_act after the projection's input-gradient product: no LoRA on mlp.c_proj). has_lora NULL: not known,
+ * nothing fused (generation's hooks). */
+static int mlp_fusion(const ft_model *m, int l, int (*has_lora)(void *ctx, int l, int slot), void *ctx) {
+    if (m->cfg.arch != FT_ARCH_GPT2 || !has_lora) return 0;
+    int f = 0;
+    if (!has_lora(ctx, l, P_FC_W) && ft__linear_gelu_ok(m->be, layer_param(m, l, P_FC_W))) f |= 1;
+    if (!has_lora(ctx, l, P_PROJ_W) && ft__linear_gelu_ok(m->be, layer_param(m, l, P_PROJ_W))) f |= 2;
+    return f;
+}
+
 void ft__linear_forward_ws(const ft_model *m, int l, int slot, float *out, const float *inp, const float *bias, int N, int C, int OC,
                           float *ws, size_t wsn) {
     ft__linear_q_forward(m->be, out, inp, &m->params[m->layer_slot[l * P_LAYER_COUNT + slot]], bias, N, C, OC, ws, wsn);
@@ -238,9 +252,13 @@ void ft__block_forward(const ft_model *m, int l, const ft_block_io *b, int N, co
     if (ops->resid_p > 0) be->dropout_forward(be->ctx, b->scratch, b->scratch, (size_t)N * C, ops->resid_p, site_seed(ops->seed, l, 1));
     be->residual_forward(be->ctx, b->res2, b->x, b->scratch, (size_t)N * C);
     ft__norm_forward(m, b->ln2, b->ln2_mean, b->ln2_rstd, b->res2, ft_lp(m, l, P_LN2_W), ft_lp(m, l, P_LN2_B), N);
-    ft__linear_forward_ws(m, l, P_FC_W, b->fch, b->ln2, ft_lp(m, l, P_FC_B), N, C, F, ops->ws, ops->wsn);
-    ops->lora(ops->ctx, l, P_FC_W, b->ln2, b->fch, F, N);
-    ft__act_forward(m, b->fch_act, b->fch, N);
+    if (mlp_fusion(m, l, ops->has_lora, ops->ctx) & 1)
+        ft__linear_gelu_forward(be, b->fch, b->fch_act, b->ln2, layer_param(m, l, P_FC_W), ft_lp(m, l, P_FC_B), N, C, F);
+    else {
+        ft__linear_forward_ws(m, l, P_FC_W, b->fch, b->ln2, ft_lp(m, l, P_FC_B), N, C, F, ops->ws, ops->wsn);
+        ops->lora(ops->ctx, l, P_FC_W, b->ln2, b->fch, F, N);
+        ft__act_forward(m, b->fch_act, b->fch, N);
+    }
     ft__linear_forward_ws(m, l, P_PROJ_W, b->scratch, b->fch_act, ft_lp(m, l, P_PROJ_B), N, I, C, ops->ws, ops->wsn);
     ops->lora(ops->ctx, l, P_PROJ_W, b->fch_act, b->scratch, C, N);
     if (ops->resid_p > 0) be->dropout_forward(be->ctx, b->scratch, b->scratch, (size_t)N * C, ops->resid_p, site_seed(ops->seed, l, 2));
@@ -268,11 +286,18 @@ static void train_lora(void *ctx, int l, int slot, const float *inp, float *out,
     ft__lora_forward(((train_hooks *)ctx)->s, l, slot, inp, out, ldo, N);
 }
 
+static int has_adapter(const ft_train_state *s, int l, int slot) {
+    for (int k = 0; k < s->n_lora; k++)
+        if (s->lora[k].layer == l && s->lora[k].slot == slot) return 1;
+    return 0;
+}
+static int train_has_lora(void *ctx, int l, int slot) { return has_adapter(((train_hooks *)ctx)->s, l, slot); }
+
 /* training's block ops over hooks th (forward, and the block recompute of backward: the same calls) */
 static ft_block_ops train_ops(ft_train_state *s, train_hooks *th) {
     size_t wsn;
     float *ws = ft__ts_ws(s, &wsn);
-    ft_block_ops ops = {.attention = train_attention, .lora = train_lora, .ctx = th, .ws = ws, .wsn = wsn,
+    ft_block_ops ops = {.attention = train_attention, .lora = train_lora, .has_lora = train_has_lora, .ctx = th, .ws = ws, .wsn = wsn,
                         .resid_p = resid_p(s), .seed = s->dropout_seed};
     return ops;
 }
@@ -470,11 +495,17 @@ static int backward_pass(ft_train_state *s, float grad_scale) {
         const float *dmlp = a->dres;
         if (resid_p(s) > 0) { be->dropout_backward(be->ctx, a->dln, a->dres, (size_t)N * C, resid_p(s), site_seed(s->dropout_seed, l, 2)); dmlp = a->dln; }
         float *dfcha = NEED_BELOW(l, 5) ? a->dfch_act : NULL;
-        ft__linear_backward(m, l, P_PROJ_W, dfcha, lg(s, l, P_PROJ_W), lg(s, l, P_PROJ_B), dmlp, fcha, N, I, C, ws, wsn);
+        /* the GELU's gradient in the product's epilogue, straight into dfch (mlp_fusion) */
+        int fused = dfcha && (mlp_fusion(m, l, train_has_lora, &th) & 2);
+        if (fused) {
+            float *dw = lg(s, l, P_PROJ_W);
+            ft__linear_gelu_backward(be, a->dfch, dw, claim_pending(m, m->layer_slot[l * P_LAYER_COUNT + P_PROJ_W], dw),
+                                     lg(s, l, P_PROJ_B), dmlp, fcha, fch, layer_param(m, l, P_PROJ_W), N, I, C);
+        } else ft__linear_backward(m, l, P_PROJ_W, dfcha, lg(s, l, P_PROJ_W), lg(s, l, P_PROJ_B), dmlp, fcha, N, I, C, ws, wsn);
         ft__lora_backward(s, l, P_PROJ_W, fcha, dmlp, C, dfcha, N);
         if (!dfcha) return FT_OK;
-        if (c->arch == FT_ARCH_GPT2) be->gelu_backward(be->ctx, a->dfch, a->dfch_act, fch, (size_t)N * I);
-        else be->swiglu_backward(be->ctx, a->dfch, a->dfch_act, fch, N, I);
+        if (!fused && c->arch == FT_ARCH_GPT2) be->gelu_backward(be->ctx, a->dfch, a->dfch_act, fch, (size_t)N * I);
+        else if (!fused) be->swiglu_backward(be->ctx, a->dfch, a->dfch_act, fch, N, I);
         float *dln2 = NEED_BELOW(l, 4) ? a->dln : NULL;
         ft__linear_backward(m, l, P_FC_W, dln2, lg(s, l, P_FC_W), lg(s, l, P_FC_B), a->dfch, ln2, N, C, F, ws, wsn);
         ft__lora_backward(s, l, P_FC_W, ln2, a->dfch, F, dln2, N);

@@ -42,6 +42,23 @@ void ft__linear_q_backward_dw(const ft_backend *be, float *dinp, float *dw, int 
     if (dbias) be->bias_backward(be->ctx, dbias, dout, N, OC);
 }
 
+/* the weight pack of p for this backend's products (NULL: none, or a table without packs) */
+static void *pack_of(const ft_backend *be, const ft_param *p) { return p->pack && be->matmul_wpack_forward ? p->pack : NULL; }
+
+int ft__linear_gelu_ok(const ft_backend *be, const ft_param *p) {
+    return !p->qdesc && p->t.dtype == FT_F32 && be->matmul_gelu_forward && be->matmul_gelu_backward;
+}
+
+void ft__linear_gelu_forward(const ft_backend *be, float *out, float *act, const float *inp, const ft_param *p, const float *bias,
+                             int N, int C, int OC) {
+    be->matmul_gelu_forward(be->ctx, out, act, inp, p->t.data, pack_of(be, p), bias, N, C, OC);
+}
+
+void ft__linear_gelu_backward(const ft_backend *be, float *dinp, float *dw, int assign_dw, float *dbias, const float *dout,
+                              const float *inp, const float *pre, const ft_param *p, int N, int C, int OC) {
+    be->matmul_gelu_backward(be->ctx, dinp, dw, assign_dw, dbias, dout, inp, pre, p->t.data, pack_of(be, p), N, C, OC);
+}
+
 /* ------------------------------------------------------------ one quantized weight */
 
 size_t ft__linear_q_workspace_floats(ft_dtype q, int64_t OC, int64_t C) {

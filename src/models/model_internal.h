@@ -196,6 +196,9 @@ typedef struct ft_block_ops {
     void (*attention)(void *ctx, int l, float *atty, const float *qkv);
     /* out (row stride ldo) += the LoRA adapters of (l, slot) applied to inp [N, in] */
     void (*lora)(void *ctx, int l, int slot, const float *inp, float *out, int ldo, int N);
+    /* optional: 1 when lora adds anything to (l, slot)'s output, else 0; NULL: not known (nothing is fused into
+     * the product whose output it may change: the MLP's GELU) */
+    int (*has_lora)(void *ctx, int l, int slot);
     void  *ctx;
     float *ws; size_t wsn;                           /* quantized-matmul workspace */
     float  resid_p;                                  /* residual dropout (training), else 0 */

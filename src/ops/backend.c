@@ -65,7 +65,9 @@ static const ft_backend g_cpu_bf16 = FT_BACKEND_TABLE_MM(ft_cpu_, "cpu-bf16", ft
                                                          .matmul_backward_dout16 = ft_cpu_matmul_bf16_backward_dout16,
 
                                                          .matmul_backward_assign_dw = ft_cpu_matmul_bf16_backward_assign_dw,
-                                                         .matmul_backward_dout16_assign_dw = ft_cpu_matmul_bf16_backward_dout16_assign_dw);
+                                                         .matmul_backward_dout16_assign_dw = ft_cpu_matmul_bf16_backward_dout16_assign_dw,
+                                                         .matmul_gelu_forward = ft_cpu_matmul_bf16_gelu_forward,
+                                                         .matmul_gelu_backward = ft_cpu_matmul_bf16_gelu_backward);
 
 const ft_backend *ft_backend_ref(void) { return &g_ref; }
 const ft_backend *ft_backend_cpu(void) { return &g_cpu; }

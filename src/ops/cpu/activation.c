@@ -1,32 +1,18 @@
 /* cpu/activation.c — GELU (tanh form), SwiGLU and residual add: element-wise, parallel, vectorised
- * through the branch-free exp of vmath.h. GELU uses the identity 0.5 (1 + tanh(u)) = sigmoid(2u),
- * which avoids the cancellation of 1 + tanh(u) for negative u. */
+ * through the branch-free exp of vmath.h. GELU's 16-lane form (gelu_avx512.h: x sigmoid(2u)) is
+ * shared with the bf16 GEMM's fused epilogues (gemm_bf16.c), which give these kernels' bits. */
 #include "finetune/ops.h"
 #include "ops/cpu/vmath.h"
-#include "ops/cpu/vmath_avx512.h"
+#include "ops/cpu/gelu_avx512.h"
 
-#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
-#define GELU_A 0.044715f
+#define GELU_K FT_GELU_K
+#define GELU_A FT_GELU_A
 
 #ifdef FT_VMATH_AVX512
 #define GELU_BLK 4096 /* elements per task of the parallel loops */
 /* the backward's two input streams are prefetched GELU_PF floats ahead: 1024 x 3072, one thread, 1.00 ->
  * 0.87-0.91 ms (the forward's one stream measured no gain) */
 #define GELU_PF 2048
-/* -2u = x (c1 + c2 x^2), c1 = -2 sqrt(2/pi), c2 = c1 * 0.044715: the argument of exp in sigmoid(2u) */
-static inline __m512 gelu_e16(__m512 x) {
-    __m512 c1 = _mm512_set1_ps(-2.0f * GELU_K), c2 = _mm512_set1_ps(-2.0f * GELU_K * GELU_A);
-    return ft_vexp16(_mm512_mul_ps(x, _mm512_fmadd_ps(c2, _mm512_mul_ps(x, x), c1)));
-}
-/* x sigmoid(2u) */
-static inline __m512 gelu_fwd16(__m512 x) { return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), gelu_e16(x))); }
-/* g (s + 2 x s (1 - s) u') = g s (1 + 2 x u' (1 - s)), s = sigmoid(2u), u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2) */
-static inline __m512 gelu_bwd16(__m512 g, __m512 x) {
-    __m512 one = _mm512_set1_ps(1.0f), k1 = _mm512_set1_ps(GELU_K), k3 = _mm512_set1_ps(3.0f * GELU_A * GELU_K);
-    __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, gelu_e16(x)));
-    __m512 t = _mm512_mul_ps(_mm512_add_ps(x, x), _mm512_fmadd_ps(k3, _mm512_mul_ps(x, x), k1));
-    return _mm512_mul_ps(g, _mm512_mul_ps(s, _mm512_fmadd_ps(t, _mm512_sub_ps(one, s), one)));
-}
 #endif
 
 /* out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) = x * sigmoid(2u) */
@@ -39,11 +25,11 @@ void ft_cpu_gelu_forward(void *ctx, float *out, const float *inp, size_t n) {
         size_t i = i0;
         for (; i + 16 <= i1; i += 16) { /* full vectors unmasked: masked stores are slow on AMD Zen */
             __m512 x = _mm512_loadu_ps(inp + i);
-            _mm512_storeu_ps(out + i, gelu_fwd16(x));
+            _mm512_storeu_ps(out + i, ft_vgelu16(x));
         }
         if (i < i1) {
             __mmask16 k = (__mmask16)((1u << (i1 - i)) - 1);
-            _mm512_mask_storeu_ps(out + i, k, gelu_fwd16(_mm512_maskz_loadu_ps(k, inp + i)));
+            _mm512_mask_storeu_ps(out + i, k, ft_vgelu16(_mm512_maskz_loadu_ps(k, inp + i)));
         }
     }
 #else
@@ -67,11 +53,11 @@ void ft_cpu_gelu_backward(void *ctx, float *dinp, const float *dout, const float
         for (; i + 16 <= i1; i += 16) {
             _mm_prefetch((const char *)(dout + i + GELU_PF), _MM_HINT_T0);
             _mm_prefetch((const char *)(inp + i + GELU_PF), _MM_HINT_T0);
-            _mm512_storeu_ps(dinp + i, gelu_bwd16(_mm512_loadu_ps(dout + i), _mm512_loadu_ps(inp + i)));
+            _mm512_storeu_ps(dinp + i, ft_vgelu_bwd16(_mm512_loadu_ps(dout + i), _mm512_loadu_ps(inp + i)));
         }
         if (i < i1) {
             __mmask16 k = (__mmask16)((1u << (i1 - i)) - 1);
-            _mm512_mask_storeu_ps(dinp + i, k, gelu_bwd16(_mm512_maskz_loadu_ps(k, dout + i), _mm512_maskz_loadu_ps(k, inp + i)));
+            _mm512_mask_storeu_ps(dinp + i, k, ft_vgelu_bwd16(_mm512_maskz_loadu_ps(k, dout + i), _mm512_maskz_loadu_ps(k, inp + i)));
         }
     }
 #else

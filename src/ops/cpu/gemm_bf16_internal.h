@@ -35,6 +35,11 @@ void ft__bf16_row_words(uint32_t *dst, const float *src, int n);
 void ft__bf16_pair_words(uint32_t *dst, const float *r0, const float *r1, int n);
 void ft__gemm_bf16_words(float *C, int ldc, const uint32_t *a, size_t sm, size_t sk, const uint32_t *bp, size_t kpb, int p0,
                          int M, int N, int kpn, int accumulate);
+/* the fused epilogues of the cpu-bf16 linear layer (gemm_bf16.h: the MLP's GELU, the bias gradient in dout's
+ * pack) on (1, the default) or off (0: the unfused calls, same bits; FT_BF16_FUSE=0 in the environment does the
+ * same at start). Read at each call: a test or a benchmark may alternate between steps. */
+void ft__gemm_bf16_set_fuse(int on);
+int ft__gemm_bf16_fuse(void);
 /* marks a weight pack current (after every row of it was packed: ft_gemm_bf16_wpack_fill, the fused AdamW) */
 void ft__gemm_bf16_wpack_set_valid(void *pack);
 #endif
