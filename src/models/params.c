@@ -38,7 +38,7 @@ int ft__grad_zero_mode_get(void) { return atomic_load(&g_zero_mode); }
  * and a parallel region costs more than it saves. Above, every OpenMP thread clears its own slice with
  * streaming stores (the writes go straight to memory, no read for ownership), so that no core idles while
  * one memsets: GPT-2 124M's 475 MiB on 2 cores, 5.5 ms against 9.5 ms for one memset when issue 16 measured
- * it; ~6 ms both on the AMD EPYC of BENCHMARKS.md (glibc's memset streams too there), never slower. After an
+ * it; ~6 ms both, within the noise, on the AMD EPYC of BENCHMARKS.md (glibc's memset streams too). After an
  * assigning zero_grad only ~1 MiB is left to clear (below the threshold); the encoders' zero_grad and a
  * backend without the assigning product clear everything here. */
 #define ZERO_PAR_MIN ((size_t)4 << 20)
