@@ -6,9 +6,10 @@
  * values and the same double sums, so the same bits. Shapes with edges (rows and columns that 12 and 32 do not
  * divide), several K blocks, and chunks of M and of N (a tiny pack budget), with and without a weight pack, on
  * both AVX-512 kernels and the scalar fallback. Then a small GPT-2 in bf16 (dropout on, training mode): the loss
- * and every gradient with the fusion on and off (ft__gemm_bf16_set_fuse), without LoRA, with LoRA on the MLP's
- * projection (no fused backward there), on its fc (no fused forward), and under both recompute modes; a
- * wrapper table counts the fused calls the decoder makes. */
+ * and every gradient with the fusion on and off (ft__gemm_bf16_set_fuse) and with a table without the fused
+ * members, without LoRA (the forward keeps gelu'(pre) for the backward), with LoRA on the MLP's projection (no
+ * fused backward there; fch keeps the pre-activation), on its fc (no fused forward), and under both recompute
+ * modes; a wrapper table counts the fused calls the decoder makes. */
 #include "testutil.h"
 #include "finetune/backend.h"
 #include "finetune/gemm_bf16.h"
@@ -75,34 +76,36 @@ static void isa_each(void (*fn)(const shape *)) {
     ft__gemm_bf16_set_fuse(1);
 }
 
-/* forward: out and act of the fused product equal the product followed by ft_cpu_gelu_forward */
+/* forward: act and out (the pre-activation, or its GELU derivative) of the fused product equal the product
+ * followed by ft_cpu_gelu_forward (and ft_cpu_gelu_backward of a gradient of ones: the derivative's bits) */
 static void fwd_shape(const shape *sh) {
     int N = sh->N, C = sh->C, OC = sh->OC;
     float *inp = rnd((size_t)N * C, 1, 1.0f), *w = rnd((size_t)OC * C, 2, 0.2f), *bias = rnd((size_t)OC, 3, 0.5f);
     size_t no = (size_t)N * OC;
-    float *out0 = rnd(no, 4, 1), *act0 = rnd(no, 5, 1), *out1 = rnd(no, 6, 1), *act1 = rnd(no, 7, 1);
-    ft__gemm_bf16_set_fuse(1);
+    float *out0 = rnd(no, 4, 1), *act0 = rnd(no, 5, 1), *out1 = rnd(no, 6, 1), *act1 = rnd(no, 7, 1), *d0 = rnd(no, 8, 1);
+    float *ones = malloc(sizeof(float) * no);
+    for (size_t i = 0; i < no; i++) ones[i] = 1.0f;
+    ft__gemm_bf16_set_fuse(0);
     ft_cpu_matmul_bf16_forward(NULL, out0, inp, w, bias, N, C, OC);
     ft_cpu_gelu_forward(NULL, act0, out0, no);
-    ft_cpu_matmul_bf16_gelu_forward(NULL, out1, act1, inp, w, NULL, bias, N, C, OC);
-    assert_memory_equal(out0, out1, sizeof(float) * no);
-    assert_memory_equal(act0, act1, sizeof(float) * no);
-    /* through a weight pack, fused and not */
+    ft_cpu_gelu_backward(NULL, d0, ones, out0, no);
     void *pk = aligned_alloc(64, (ft_gemm_bf16_wpack_bytes(OC, C) + 63) / 64 * 64);
     ft_gemm_bf16_wpack_init(pk, OC, C);
-    for (int fuse = 1; fuse >= 0; fuse--) {
+    for (int v = 0; v < 8; v++) { /* fused or not, through a weight pack or not, the derivative or the pre-activation */
+        int fuse = v & 1, packed = v & 2, deriv = v & 4;
         ft__gemm_bf16_set_fuse(fuse);
         memset(out1, 0, sizeof(float) * no);
         memset(act1, 0, sizeof(float) * no);
-        ft_cpu_matmul_bf16_gelu_forward(NULL, out1, act1, inp, w, pk, bias, N, C, OC);
-        assert_memory_equal(out0, out1, sizeof(float) * no);
+        ft_cpu_matmul_bf16_gelu_forward(NULL, out1, act1, inp, w, packed ? pk : NULL, bias, N, C, OC, deriv != 0);
+        assert_memory_equal(deriv ? d0 : out0, out1, sizeof(float) * no);
         assert_memory_equal(act0, act1, sizeof(float) * no);
     }
     ft__gemm_bf16_set_fuse(1);
-    /* the GELU is really applied: act differs from out */
+    /* the GELU and its derivative are really applied */
     assert_true(memcmp(out0, act0, sizeof(float) * no) != 0);
+    assert_true(memcmp(out0, d0, sizeof(float) * no) != 0);
     free(pk);
-    free(inp); free(w); free(bias); free(out0); free(act0); free(out1); free(act1);
+    free(inp); free(w); free(bias); free(out0); free(act0); free(out1); free(act1); free(d0); free(ones);
 }
 
 /* backward: dinp = (dout w) gelu'(pre), dw and dbias accumulated, against the unfused sequence */
@@ -121,15 +124,19 @@ static void bwd_shape(const shape *sh) {
     ft_cpu_gelu_backward(NULL, dinp0, dinp0, pre, ni);
     ft_cpu_bias_backward(NULL, db0, dout, N, OC);
     float *dwz = calloc((size_t)OC * C, sizeof(float)); /* the weight gradient alone (assigned) */
+    float *dpre = malloc(sizeof(float) * ni), *ones = malloc(sizeof(float) * ni); /* gelu'(pre), as the fused forward keeps it */
+    for (size_t i = 0; i < ni; i++) ones[i] = 1.0f;
+    ft_cpu_gelu_backward(NULL, dpre, ones, pre, ni);
     ft_cpu_matmul_bf16_backward(NULL, NULL, dwz, NULL, dout, inp, w, N, C, OC);
     void *pk = aligned_alloc(64, (ft_gemm_bf16_wpack_bytes(OC, C) + 63) / 64 * 64);
     ft_gemm_bf16_wpack_init(pk, OC, C);
-    for (int v = 0; v < 8; v++) { /* fused / not, with / without the pack, dw accumulated / assigned */
-        int fuse = v & 1, packed = v & 2, assign = v & 4;
+    for (int v = 0; v < 16; v++) { /* fused / not, with / without the pack, dw accumulated / assigned, pre / gelu'(pre) */
+        int fuse = v & 1, packed = v & 2, assign = v & 4, deriv = v & 8;
         ft__gemm_bf16_set_fuse(fuse);
         float *dinp = rnd(ni, 16, 1), *dw = assign ? rnd((size_t)OC * C, 17, 9) : dup(dw_init, (size_t)OC * C);
         float *db = dup(db_init, (size_t)OC);
-        ft_cpu_matmul_bf16_gelu_backward(NULL, dinp, dw, assign != 0, db, dout, inp, pre, w, packed ? pk : NULL, N, C, OC);
+        ft_cpu_matmul_bf16_gelu_backward(NULL, dinp, dw, assign != 0, db, dout, inp, deriv ? dpre : pre, deriv != 0, w,
+                                         packed ? pk : NULL, N, C, OC);
         assert_memory_equal(dinp, dinp0, sizeof(float) * ni);
         assert_memory_equal(dw, assign ? dwz : dw0, sizeof(float) * (size_t)OC * C);
         /* the bias gradient: ft_cpu_bias_backward's double sums in its order, so the same bits (a tolerance
@@ -153,7 +160,7 @@ static void bwd_shape(const shape *sh) {
     }
     ft__gemm_bf16_set_fuse(1);
     free(pk);
-    free(pre); free(inp); free(w); free(dout); free(dw_init); free(db_init); free(dinp0); free(dw0); free(db0); free(dwz);
+    free(pre); free(inp); free(w); free(dout); free(dw_init); free(db_init); free(dinp0); free(dw0); free(db0); free(dwz); free(dpre); free(ones);
 }
 
 static void test_gelu_forward_fused(void **st) { (void)st; isa_each(fwd_shape); }
@@ -161,17 +168,19 @@ static void test_gelu_backward_bias_fused(void **st) { (void)st; isa_each(bwd_sh
 
 /* ------------------------------------------------------------ the decoder */
 
-static int g_fwd_calls, g_bwd_calls;
+static int g_fwd_calls, g_bwd_calls, g_deriv_calls;
 static ft_backend g_counting, g_plain; /* cpu-bf16 counting the fused calls; cpu-bf16 without them */
 static void count_fwd(void *ctx, float *out, float *act, const float *inp, const float *w, void *pack, const float *bias, int N, int C,
-                      int OC) {
+                      int OC, int deriv) {
     g_fwd_calls++;
-    ft_backend_cpu_bf16()->matmul_gelu_forward(ctx, out, act, inp, w, pack, bias, N, C, OC);
+    g_deriv_calls += deriv;
+    ft_backend_cpu_bf16()->matmul_gelu_forward(ctx, out, act, inp, w, pack, bias, N, C, OC, deriv);
 }
 static void count_bwd(void *ctx, float *dinp, float *dw, int assign_dw, float *dbias, const float *dout, const float *inp,
-                      const float *pre, const float *w, void *pack, int N, int C, int OC) {
+                      const float *pre, int deriv, const float *w, void *pack, int N, int C, int OC) {
     g_bwd_calls++;
-    ft_backend_cpu_bf16()->matmul_gelu_backward(ctx, dinp, dw, assign_dw, dbias, dout, inp, pre, w, pack, N, C, OC);
+    g_deriv_calls += deriv;
+    ft_backend_cpu_bf16()->matmul_gelu_backward(ctx, dinp, dw, assign_dw, dbias, dout, inp, pre, deriv, w, pack, N, C, OC);
 }
 
 static const char *k_gpt2 = "{\"architectures\":[\"GPT2LMHeadModel\"],\"model_type\":\"gpt2\",\"vocab_size\":301,\"n_positions\":64,"
@@ -240,18 +249,20 @@ static run_out run(const ft_backend *be, const char *lora_targets, ft_recompute 
 
 /* fusion on vs off, and the table without the fused members (the decoder's unfused calls): the same loss and
  * gradients; the fused members called fwd / bwd times (the decoder's choice, either way of the switch) */
-static void same(const char *lora_targets, ft_recompute rc, int fwd, int bwd) {
-    g_fwd_calls = g_bwd_calls = 0;
+static void same(const char *lora_targets, ft_recompute rc, int fwd, int bwd, int deriv) {
+    g_fwd_calls = g_bwd_calls = g_deriv_calls = 0;
     run_out plain = run(&g_plain, lora_targets, rc, 1);
     assert_int_equal(g_fwd_calls + g_bwd_calls, 0);
     run_out off = run(&g_counting, lora_targets, rc, 0);
-    int f0 = g_fwd_calls, b0 = g_bwd_calls; /* the members run, unfused inside */
-    g_fwd_calls = g_bwd_calls = 0;
+    int f0 = g_fwd_calls, b0 = g_bwd_calls, d0 = g_deriv_calls; /* the members run, unfused inside */
+    g_fwd_calls = g_bwd_calls = g_deriv_calls = 0;
     run_out on = run(&g_counting, lora_targets, rc, 1);
     assert_int_equal(g_fwd_calls, fwd);
     assert_int_equal(g_bwd_calls, bwd);
     assert_int_equal(f0, fwd);
     assert_int_equal(b0, bwd);
+    assert_int_equal(g_deriv_calls, deriv);
+    assert_int_equal(d0, deriv);
     assert_true(isfinite(on.loss) && on.loss > 0);
     assert_int_equal(on.n, off.n);
     assert_true(on.n > 0);
@@ -271,21 +282,21 @@ static int skip_no_avx512(void) { return ft_bf16_isa_best() == FT_BF16_ISA_SCALA
 static void test_gpt2_fused(void **st) {
     (void)st;
     if (skip_no_avx512()) skip();
-    same(NULL, FT_RECOMPUTE_NONE, 2, 2);
+    same(NULL, FT_RECOMPUTE_NONE, 2, 2, 4);
 }
 static void test_gpt2_fused_recompute(void **st) {
     (void)st;
     if (skip_no_avx512()) skip();
-    same(NULL, FT_RECOMPUTE_ATTENTION, 2, 2);
-    same(NULL, FT_RECOMPUTE_BLOCK, 4, 2); /* the forward again in the backward */
+    same(NULL, FT_RECOMPUTE_ATTENTION, 2, 2, 4);
+    same(NULL, FT_RECOMPUTE_BLOCK, 4, 2, 6); /* the forward again in the backward */
 }
 static void test_gpt2_lora_mlp(void **st) {
     (void)st;
     if (skip_no_avx512()) skip();
-    same("mlp.c_proj", FT_RECOMPUTE_NONE, 2, 0);  /* LoRA adds to dfch_act: the GELU backward stays apart */
-    same("c_fc", FT_RECOMPUTE_NONE, 0, 2);        /* LoRA adds to fch: the GELU forward stays apart */
-    same("c_fc,mlp.c_proj", FT_RECOMPUTE_BLOCK, 0, 0);
-    same("c_attn", FT_RECOMPUTE_BLOCK, 4, 2);
+    same("mlp.c_proj", FT_RECOMPUTE_NONE, 2, 0, 0); /* LoRA adds to dfch_act: the GELU backward stays apart, fch keeps pre */
+    same("c_fc", FT_RECOMPUTE_NONE, 0, 2, 0);       /* LoRA adds to fch: the GELU forward stays apart */
+    same("c_fc,mlp.c_proj", FT_RECOMPUTE_BLOCK, 0, 0, 0);
+    same("c_attn", FT_RECOMPUTE_BLOCK, 4, 2, 6);
 }
 
 static int setup(void **st) {

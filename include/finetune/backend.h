@@ -153,16 +153,17 @@ typedef struct ft_backend {
     void (*matmul_backward_dout16_assign_dw)(void *ctx, float *dinp, float *dw, float *dbias, const uint16_t *dout, int ldd,
                                              const float *inp, const float *w, void *pack, int N, int C, int OC);
 
-    /* optional: the GPT-2 MLP's GELU fused into its products (cpu-bf16: in the GEMM's epilogue, gemm_bf16.h).
-     * matmul_gelu_forward: out = inp w^T + bias as matmul_forward (the pre-activation) and act = gelu(out);
-     * matmul_gelu_backward: matmul_backward whose dinp is the gradient through the GELU, (dout w) * gelu'(pre),
-     * with pre the pre-activation of inp = gelu(pre); assign_dw: dw assigned (as matmul_backward_assign_dw). pack:
-     * w's weight pack (the wpack members) or NULL. The
+    /* optional (both or neither): the GPT-2 MLP's GELU fused into its products (cpu-bf16: in the GEMM's epilogue,
+     * gemm_bf16.h). matmul_gelu_forward: x = inp w^T + bias as matmul_forward, act = gelu(x), out = x, or gelu'(x)
+     * when deriv (for a matmul_gelu_backward with deriv); matmul_gelu_backward: matmul_backward whose dinp is the
+     * gradient through the GELU, (dout w) * gelu'(pre), pre the pre-activation of inp = gelu(pre), or
+     * (dout w) * pre when deriv (pre then holds gelu'); assign_dw: dw assigned (as matmul_backward_assign_dw).
+     * pack: w's weight pack (the wpack members) or NULL. The
      * decoder calls them only where nothing else is added to the pre-activation or to dinp (no LoRA there). */
     void (*matmul_gelu_forward)(void *ctx, float *out, float *act, const float *inp, const float *w, void *pack, const float *bias,
-                                int N, int C, int OC);
+                                int N, int C, int OC, int deriv);
     void (*matmul_gelu_backward)(void *ctx, float *dinp, float *dw, int assign_dw, float *dbias, const float *dout, const float *inp,
-                                 const float *pre, const float *w, void *pack, int N, int C, int OC);
+                                 const float *pre, int deriv, const float *w, void *pack, int N, int C, int OC);
 } ft_backend;
 
 /* ---- dropout on the attention probabilities (training; BERT attention_probs_dropout_prob, GPT-2 attn_pdrop)

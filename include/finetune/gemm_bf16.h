@@ -145,20 +145,25 @@ void ft_cpu_matmul_bf16_backward_assign_dw(void *ctx, float *dinp, float *dw, fl
 void ft_cpu_matmul_bf16_backward_dout16_assign_dw(void *ctx, float *dinp, float *dw, float *dbias, const uint16_t *dout, int ldd,
                                                   const float *inp, const float *w, void *pack, int N, int C, int OC);
 /* The GPT-2 MLP's GELU fused into its two products (the cpu-bf16 table's matmul_gelu_forward / _backward,
- * backend.h). pack: W's weight pack, or NULL (W packed at each use).
- *   forward:  out[N,OC] = inp @ w^T + bias (the pre-activation, kept for the backward) and act[N,OC] = gelu(out),
- *             each micro-tile's GELU computed after its last K block while the tile is in L1;
- *   backward: dinp[N,C] = (dout @ w) * gelu'(pre) with pre[N,C] the pre-activation of inp = gelu(pre) (assigned:
- *             the gradient through the GELU, in the input-gradient product's epilogue); dw and dbias as
+ * backend.h). pack: W's weight pack, or NULL (W packed at each use). x = inp @ w^T + bias, the pre-activation:
+ *   forward:  act[N,OC] = gelu(x) and out[N,OC] = x (deriv 0), or gelu'(x) (deriv 1: all the backward needs of
+ *             x, computed with the GELU, which shares its exponential, so that the backward's epilogue is one
+ *             product per element instead of the derivative's exponential and division); the GELU of each macro
+ *             tile computed after its last K block while its C is in L2;
+ *   backward: dinp[N,C] = (dout @ w) * gelu'(pre), pre[N,C] the pre-activation of inp = gelu(pre) (deriv 0), or
+ *             (dout @ w) * pre with pre holding gelu'(x) (deriv 1, the forward's out) (assigned: the gradient
+ *             through the GELU, in the input-gradient product's epilogue); dw and dbias as
  *             ft_cpu_matmul_bf16_backward (assign_dw: dw assigned, as ft_cpu_matmul_bf16_backward_assign_dw).
  * Same bits as the product followed by ft_cpu_gelu_forward / ft_cpu_gelu_backward (ops.h): the same vector GELU
- * on the same f32 values. ft_cpu_matmul_bf16_backward / _wpack_backward and this one also sum the bias
- * gradient while they pack dout for dW (same bits as ft_cpu_bias_backward). FT_BF16_FUSE=0 in the environment
- * turns every fusion off (the unfused calls, for comparisons). */
+ * on the same f32 values, gelu' times the gradient last. ft_cpu_matmul_bf16_backward / _wpack_backward /
+ * _assign_dw and these also sum the bias gradient while they pack dout for dW (same bits as
+ * ft_cpu_bias_backward). FT_BF16_FUSE=0 in the environment turns every fusion off (the same results by separate
+ * passes, for comparisons). */
 void ft_cpu_matmul_bf16_gelu_forward(void *ctx, float *out, float *act, const float *inp, const float *w, void *pack,
-                                     const float *bias, int N, int C, int OC);
+                                     const float *bias, int N, int C, int OC, int deriv);
 void ft_cpu_matmul_bf16_gelu_backward(void *ctx, float *dinp, float *dw, int assign_dw, float *dbias, const float *dout,
-                                      const float *inp, const float *pre, const float *w, void *pack, int N, int C, int OC);
+                                      const float *inp, const float *pre, int deriv, const float *w, void *pack, int N, int C,
+                                      int OC);
 struct ft_update_params;
 /* ft_cpu_adamw_update (ops.h) on W [OC, C] = w[n] (n = OC C) that also leaves its pack current */
 void ft_cpu_adamw_update_wpack(void *ctx, float *w, float *m, float *v, const float *g, size_t n, const struct ft_update_params *h,

@@ -141,8 +141,9 @@ static const ft_param *layer_param(const ft_model *m, int l, int slot) { return 
 
 /* GPT-2's MLP of layer l with its GELU in the products' epilogues (backend.h, matmul_gelu_*): bit 1 the forward
  * (nothing added to the pre-activation after the fc product: no LoRA on c_fc), bit 2 the backward (nothing added
- * to dfch_act after the projection's input-gradient product: no LoRA on mlp.c_proj). has_lora NULL: not known,
- * nothing fused (generation's hooks). */
+ * to dfch_act after the projection's input-gradient product: no LoRA on mlp.c_proj). With both (3) the forward
+ * keeps gelu'(pre) in fch instead of pre, all that the backward's epilogue needs of it. has_lora NULL: not
+ * known, nothing fused (generation's hooks). */
 static int mlp_fusion(const ft_model *m, int l, int (*has_lora)(void *ctx, int l, int slot), void *ctx) {
     if (m->cfg.arch != FT_ARCH_GPT2 || !has_lora) return 0;
     int f = 0;
@@ -252,8 +253,8 @@ void ft__block_forward(const ft_model *m, int l, const ft_block_io *b, int N, co
     if (ops->resid_p > 0) be->dropout_forward(be->ctx, b->scratch, b->scratch, (size_t)N * C, ops->resid_p, site_seed(ops->seed, l, 1));
     be->residual_forward(be->ctx, b->res2, b->x, b->scratch, (size_t)N * C);
     ft__norm_forward(m, b->ln2, b->ln2_mean, b->ln2_rstd, b->res2, ft_lp(m, l, P_LN2_W), ft_lp(m, l, P_LN2_B), N);
-    if (mlp_fusion(m, l, ops->has_lora, ops->ctx) & 1)
-        ft__linear_gelu_forward(be, b->fch, b->fch_act, b->ln2, layer_param(m, l, P_FC_W), ft_lp(m, l, P_FC_B), N, C, F);
+    int mf = mlp_fusion(m, l, ops->has_lora, ops->ctx);
+    if (mf & 1) ft__linear_gelu_forward(be, b->fch, b->fch_act, b->ln2, layer_param(m, l, P_FC_W), ft_lp(m, l, P_FC_B), N, C, F, mf == 3);
     else {
         ft__linear_forward_ws(m, l, P_FC_W, b->fch, b->ln2, ft_lp(m, l, P_FC_B), N, C, F, ops->ws, ops->wsn);
         ops->lora(ops->ctx, l, P_FC_W, b->ln2, b->fch, F, N);
@@ -495,12 +496,13 @@ static int backward_pass(ft_train_state *s, float grad_scale) {
         const float *dmlp = a->dres;
         if (resid_p(s) > 0) { be->dropout_backward(be->ctx, a->dln, a->dres, (size_t)N * C, resid_p(s), site_seed(s->dropout_seed, l, 2)); dmlp = a->dln; }
         float *dfcha = NEED_BELOW(l, 5) ? a->dfch_act : NULL;
-        /* the GELU's gradient in the product's epilogue, straight into dfch (mlp_fusion) */
-        int fused = dfcha && (mlp_fusion(m, l, train_has_lora, &th) & 2);
+        /* the GELU's gradient in the product's epilogue, straight into dfch (mlp_fusion: fch holds gelu'(pre) when
+         * the forward was fused too) */
+        int mf = dfcha ? mlp_fusion(m, l, train_has_lora, &th) : 0, fused = mf & 2;
         if (fused) {
             float *dw = lg(s, l, P_PROJ_W);
             ft__linear_gelu_backward(be, a->dfch, dw, claim_pending(m, m->layer_slot[l * P_LAYER_COUNT + P_PROJ_W], dw),
-                                     lg(s, l, P_PROJ_B), dmlp, fcha, fch, layer_param(m, l, P_PROJ_W), N, I, C);
+                                     lg(s, l, P_PROJ_B), dmlp, fcha, fch, mf == 3, layer_param(m, l, P_PROJ_W), N, I, C);
         } else ft__linear_backward(m, l, P_PROJ_W, dfcha, lg(s, l, P_PROJ_W), lg(s, l, P_PROJ_B), dmlp, fcha, N, I, C, ws, wsn);
         ft__lora_backward(s, l, P_PROJ_W, fcha, dmlp, C, dfcha, N);
         if (!dfcha) return FT_OK;

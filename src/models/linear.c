@@ -50,13 +50,13 @@ int ft__linear_gelu_ok(const ft_backend *be, const ft_param *p) {
 }
 
 void ft__linear_gelu_forward(const ft_backend *be, float *out, float *act, const float *inp, const ft_param *p, const float *bias,
-                             int N, int C, int OC) {
-    be->matmul_gelu_forward(be->ctx, out, act, inp, p->t.data, pack_of(be, p), bias, N, C, OC);
+                             int N, int C, int OC, int deriv) {
+    be->matmul_gelu_forward(be->ctx, out, act, inp, p->t.data, pack_of(be, p), bias, N, C, OC, deriv);
 }
 
 void ft__linear_gelu_backward(const ft_backend *be, float *dinp, float *dw, int assign_dw, float *dbias, const float *dout,
-                              const float *inp, const float *pre, const ft_param *p, int N, int C, int OC) {
-    be->matmul_gelu_backward(be->ctx, dinp, dw, assign_dw, dbias, dout, inp, pre, p->t.data, pack_of(be, p), N, C, OC);
+                              const float *inp, const float *pre, int deriv, const ft_param *p, int N, int C, int OC) {
+    be->matmul_gelu_backward(be->ctx, dinp, dw, assign_dw, dbias, dout, inp, pre, deriv, p->t.data, pack_of(be, p), N, C, OC);
 }
 
 /* ------------------------------------------------------------ one quantized weight */

@@ -40,14 +40,14 @@ void ft__linear_q_backward_dw(const ft_backend *be, float *dinp, float *dw, int 
                               const float *inp, const ft_param *p, int N, int C, int OC, float *ws, size_t wsn);
 
 /* The GPT-2 MLP's GELU fused into its products (backend.h: matmul_gelu_forward / _backward), possible where
- * ft__linear_gelu_ok: the backend has them and W is f32. Forward: out = inp W^T + bias (the pre-activation) and
- * act = gelu(out). Backward: dinp = (dout W) gelu'(pre) (assigned; pre the pre-activation of inp = gelu(pre)),
- * dw / dbias as ft__linear_q_backward_dw. */
+ * ft__linear_gelu_ok: the backend has them and W is f32. Forward: act = gelu(x), x = inp W^T + bias, and out = x,
+ * or gelu'(x) when deriv. Backward: dinp = (dout W) gelu'(pre) (assigned; pre the pre-activation of
+ * inp = gelu(pre)), or (dout W) pre when deriv (pre holds gelu'), dw / dbias as ft__linear_q_backward_dw. */
 int ft__linear_gelu_ok(const ft_backend *be, const ft_param *p);
 void ft__linear_gelu_forward(const ft_backend *be, float *out, float *act, const float *inp, const ft_param *p, const float *bias,
-                             int N, int C, int OC);
+                             int N, int C, int OC, int deriv);
 void ft__linear_gelu_backward(const ft_backend *be, float *dinp, float *dw, int assign_dw, float *dbias, const float *dout,
-                             const float *inp, const float *pre, const ft_param *p, int N, int C, int OC);
+                              const float *inp, const float *pre, int deriv, const ft_param *p, int N, int C, int OC);
 
 /* Workspace floats for matmuls with W [OC, C] stored as q: for NF4 / int8 / ggml blocks the whole
  * dequantized weight (the fastest path at training batch sizes) up to 16M floats, else the tiled path's

@@ -18,14 +18,18 @@ static inline __m512 ft_vgelu_e16(__m512 x) {
     __m512 c1 = _mm512_set1_ps(-2.0f * FT_GELU_K), c2 = _mm512_set1_ps(-2.0f * FT_GELU_K * FT_GELU_A);
     return ft_vexp16(_mm512_mul_ps(x, _mm512_fmadd_ps(c2, _mm512_mul_ps(x, x), c1)));
 }
-/* gelu(x) = x sigmoid(2u) */
-static inline __m512 ft_vgelu16(__m512 x) { return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), ft_vgelu_e16(x))); }
-/* g gelu'(x) = g (s + 2 x s (1 - s) u') = g s (1 + 2 x u' (1 - s)), s = sigmoid(2u), u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2) */
-static inline __m512 ft_vgelu_bwd16(__m512 g, __m512 x) {
+/* s = sigmoid(2u) = 1 / (1 + e), e = ft_vgelu_e16(x) */
+static inline __m512 ft_vgelu_s16(__m512 e) { return _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e)); }
+/* gelu(x) = x sigmoid(2u) = x s (the s that gelu' needs too: one division for both) */
+static inline __m512 ft_vgelu16(__m512 x) { return _mm512_mul_ps(x, ft_vgelu_s16(ft_vgelu_e16(x))); }
+/* gelu'(x) = s + 2 x s (1 - s) u' = s (1 + 2 x u' (1 - s)), s = sigmoid(2u) (ft_vgelu_s16: a caller computing gelu(x)
+ * too shares it), u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2) */
+static inline __m512 ft_vgelu_d16s(__m512 x, __m512 s) {
     __m512 one = _mm512_set1_ps(1.0f), k1 = _mm512_set1_ps(FT_GELU_K), k3 = _mm512_set1_ps(3.0f * FT_GELU_A * FT_GELU_K);
-    __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, ft_vgelu_e16(x)));
     __m512 t = _mm512_mul_ps(_mm512_add_ps(x, x), _mm512_fmadd_ps(k3, _mm512_mul_ps(x, x), k1));
-    return _mm512_mul_ps(g, _mm512_mul_ps(s, _mm512_fmadd_ps(t, _mm512_sub_ps(one, s), one)));
+    return _mm512_mul_ps(s, _mm512_fmadd_ps(t, _mm512_sub_ps(one, s), one));
 }
+/* g gelu'(x): the product with g last, so that g times a stored ft_vgelu_d16e(x) gives the same bits */
+static inline __m512 ft_vgelu_bwd16(__m512 g, __m512 x) { return _mm512_mul_ps(g, ft_vgelu_d16s(x, ft_vgelu_s16(ft_vgelu_e16(x)))); }
 #endif
 #endif

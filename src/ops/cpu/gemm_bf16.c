@@ -680,6 +680,7 @@ void ft_gemm_bf16_trim(void) { free(atomic_exchange(&g_ws, NULL)); }
 typedef struct {
     float *act;       /* [M, N] row stride ldact, or NULL */
     size_t ldact;
+    int deriv;        /* with act: C = gelu'(C) too (after act = gelu(C)); with pre: pre holds gelu'(x), C = C pre */
     const float *pre; /* [M, N] row stride ldpre, or NULL (not with act) */
     size_t ldpre;
     float *dbias;     /* [M], or NULL */
@@ -694,11 +695,30 @@ static void epi_tile(const gemm_epi *e, float *c, size_t ldc, size_t m, size_t n
         const float *q = e->pre ? e->pre + (m + (size_t)i) * e->ldpre + n : NULL;
 #ifdef FT_VMATH_AVX512
         int j = 0;
-        if (o) {
+        if (o && e->deriv) { /* gelu(x) and gelu'(x), one exponential and one division */
+            for (; j < nr; j += 16) {
+                __mmask16 k = tail_mask(nr - j);
+                __m512 x = _mm512_maskz_loadu_ps(k, ci + j), s = ft_vgelu_s16(ft_vgelu_e16(x));
+                __m512 a = _mm512_mul_ps(x, s), d = ft_vgelu_d16s(x, s);
+                if (k == 0xffff) {
+                    _mm512_storeu_ps(o + j, a);
+                    _mm512_storeu_ps(ci + j, d);
+                } else {
+                    _mm512_mask_storeu_ps(o + j, k, a);
+                    _mm512_mask_storeu_ps(ci + j, k, d);
+                }
+            }
+        } else if (o) {
             for (; j + 16 <= nr; j += 16) _mm512_storeu_ps(o + j, ft_vgelu16(_mm512_loadu_ps(ci + j)));
             if (j < nr) {
                 __mmask16 k = tail_mask(nr - j);
                 _mm512_mask_storeu_ps(o + j, k, ft_vgelu16(_mm512_maskz_loadu_ps(k, ci + j)));
+            }
+        } else if (q && e->deriv) { /* the derivative stored by the forward: one product */
+            for (; j + 16 <= nr; j += 16) _mm512_storeu_ps(ci + j, _mm512_mul_ps(_mm512_loadu_ps(ci + j), _mm512_loadu_ps(q + j)));
+            if (j < nr) {
+                __mmask16 k = tail_mask(nr - j);
+                _mm512_mask_storeu_ps(ci + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, ci + j), _mm512_maskz_loadu_ps(k, q + j)));
             }
         } else if (q) {
             for (; j + 16 <= nr; j += 16) _mm512_storeu_ps(ci + j, ft_vgelu_bwd16(_mm512_loadu_ps(ci + j), _mm512_loadu_ps(q + j)));
@@ -709,17 +729,27 @@ static void epi_tile(const gemm_epi *e, float *c, size_t ldc, size_t m, size_t n
         }
 #else
         if (o) ft_cpu_gelu_forward(NULL, o, ci, (size_t)nr);
+        if (o && e->deriv) /* gelu'(x) = 1 x gelu'(x): ft_cpu_gelu_backward's bits */
+            for (int j = 0; j < nr; j++) {
+                float one = 1.0f;
+                ft_cpu_gelu_backward(NULL, ci + j, &one, ci + j, 1);
+            }
+        else if (q && e->deriv)
+            for (int j = 0; j < nr; j++) ci[j] *= q[j];
         else if (q) ft_cpu_gelu_backward(NULL, ci, ci, q, (size_t)nr);
 #endif
     }
 }
 
-/* the epilogues over the whole product, after it (the reference fallback, K = 0); the bias gradient of an A
- * that is not transposed (no caller) too: ft_cpu_bias_backward's order and rounding */
+/* the epilogues over the whole product, after it (the unfused calls, the reference fallback, K = 0), rows in
+ * parallel; the bias gradient of an A that is not transposed (no caller) too: ft_cpu_bias_backward's order and
+ * rounding */
 static void epi_whole(const gemm_epi *e, float *C, int ldc, const float *A, int lda, int transA, int M, int N, int K, int gelu,
                       int dbias) {
-    if (gelu && (e->act || e->pre))
+    if (gelu && (e->act || e->pre)) {
+#pragma omp parallel for schedule(static) if ((size_t)M * N >= ((size_t)1 << 16))
         for (int m = 0; m < M; m++) epi_tile(e, C + (size_t)m * ldc, (size_t)ldc, (size_t)m, 0, 1, N);
+    }
     if (dbias && e->dbias)
         for (int m = 0; m < M; m++) {
             double acc = 0;
@@ -1177,34 +1207,36 @@ void ft_cpu_matmul_bf16_wpack_backward(void *ctx, float *dinp, float *dw, float 
 /* ------------------------------------------------------------------ the MLP's GELU in the products' epilogues */
 
 void ft_cpu_matmul_bf16_gelu_forward(void *ctx, float *out, float *act, const float *inp, const float *w, void *pack,
-                                     const float *bias, int N, int C, int OC) {
+                                     const float *bias, int N, int C, int OC, int deriv) {
+    gemm_epi e = {.act = act, .ldact = (size_t)OC, .deriv = deriv};
     if (!ft__gemm_bf16_fuse()) {
         if (pack) ft_cpu_matmul_bf16_wpack_forward(ctx, out, inp, w, pack, bias, N, C, OC);
         else ft_cpu_matmul_bf16_forward(ctx, out, inp, w, bias, N, C, OC);
-        if (N > 0 && OC > 0) ft_cpu_gelu_forward(ctx, act, out, (size_t)N * OC);
+        if (N > 0 && OC > 0 && !deriv) ft_cpu_gelu_forward(ctx, act, out, (size_t)N * OC);
+        else if (N > 0 && OC > 0) epi_whole(&e, out, OC, NULL, 0, 0, N, OC, 0, 1, 0); /* a separate pass */
         return;
     }
-    gemm_epi e = {.act = act, .ldact = (size_t)OC};
     if (pack) gemm(out, OC, inp, C, 0, w, C, NULL, wp_ready(pack, w), ((wpack_hdr *)pack)->kc_f, 1, N, OC, C, 0, bias, &e);
     else gemm(out, OC, inp, C, 0, w, C, NULL, NULL, 0, 1, N, OC, C, 0, bias, &e);
 }
 
 void ft_cpu_matmul_bf16_gelu_backward(void *ctx, float *dinp, float *dw, int assign_dw, float *dbias, const float *dout,
-                                      const float *inp, const float *pre, const float *w, void *pack, int N, int C, int OC) {
+                                      const float *inp, const float *pre, int deriv, const float *w, void *pack, int N, int C, int OC) {
+    gemm_epi e = {.pre = pre, .ldpre = (size_t)C, .deriv = deriv};
     if (assign_dw && dw && (N <= 0 || !ft__gemm_bf16_fuse())) { /* (N = 0: zeros) */
         ft_cpu_matmul_bf16_backward_assign_dw(ctx, dinp, dw, dbias, dout, inp, w, pack, N, C, OC);
-        if (dinp && N > 0) ft_cpu_gelu_backward(ctx, dinp, dinp, pre, (size_t)N * C);
+        if (dinp && N > 0 && C > 0) epi_whole(&e, dinp, C, NULL, 0, 0, N, C, 0, 1, 0); /* a separate pass */
         return;
     }
     if (N <= 0 || C <= 0 || OC <= 0) return;
     if (!ft__gemm_bf16_fuse()) {
         if (pack) ft_cpu_matmul_bf16_wpack_backward(ctx, dinp, dw, dbias, dout, inp, w, pack, N, C, OC);
         else ft_cpu_matmul_bf16_backward(ctx, dinp, dw, dbias, dout, inp, w, N, C, OC);
-        if (dinp) ft_cpu_gelu_backward(ctx, dinp, dinp, pre, (size_t)N * C);
+        if (dinp && !deriv) ft_cpu_gelu_backward(ctx, dinp, dinp, pre, (size_t)N * C);
+        else if (dinp) epi_whole(&e, dinp, C, NULL, 0, 0, N, C, 0, 1, 0); /* a separate pass */
         return;
     }
     if (dinp) {
-        gemm_epi e = {.pre = pre, .ldpre = (size_t)C};
         if (pack) {
             wp_ready(pack, w);
             gemm(dinp, C, dout, OC, 0, w, C, NULL, wp_bwd(pack), ((wpack_hdr *)pack)->kc_b, 0, N, C, OC, 0, NULL, &e);
