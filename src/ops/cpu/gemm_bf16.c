@@ -674,8 +674,10 @@ void ft_gemm_bf16_trim(void) { free(atomic_exchange(&g_ws, NULL)); }
  * rows, fc forward +13%, projection input gradient +20% against the unfused pair, the per-macro-tile form
  * +2%/+2% in the same minutes: each micro-tile's 12 rows of the pre-activation, 12 KiB apart, came from
  * memory under the dependent GELU arithmetic, prefetched or not; a macro tile's rows are 1 KiB runs.)
- *   act: act[m][n] = gelu(C[m][n]) (ft_cpu_gelu_forward's vector GELU, so its bits; C keeps the pre-activation);
- *   pre: C[m][n] = C[m][n] gelu'(pre[m][n]) (ft_cpu_gelu_backward's bits: the input gradient through the GELU).
+ *   act: act[m][n] = gelu(C[m][n]) (ft_cpu_gelu_forward's vector GELU, so its bits); C keeps the pre-activation,
+ *        or (deriv) becomes gelu'(C[m][n]), from the GELU's own exponential and division;
+ *   pre: C[m][n] = C[m][n] gelu'(pre[m][n]) (ft_cpu_gelu_backward's bits: the input gradient through the GELU), or
+ *        (deriv: pre holds the forward's gelu') C[m][n] pre[m][n], the same bits in one product.
  * While a transposed A is packed (dW = dout^T inp): dbias[m] (+)= sum over k of op(A)[m][k] (colsum above). */
 typedef struct {
     float *act;       /* [M, N] row stride ldact, or NULL */
