@@ -20,8 +20,10 @@ static inline __m512 ft_vgelu_e16(__m512 x) {
 }
 /* s = sigmoid(2u) = 1 / (1 + e), e = ft_vgelu_e16(x) */
 static inline __m512 ft_vgelu_s16(__m512 e) { return _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e)); }
-/* gelu(x) = x sigmoid(2u) = x s (the s that gelu' needs too: one division for both) */
-static inline __m512 ft_vgelu16(__m512 x) { return _mm512_mul_ps(x, ft_vgelu_s16(ft_vgelu_e16(x))); }
+/* gelu(x) = x sigmoid(2u) = x / (1 + e) (not x s: s is subnormal for x below about -10, and subnormal results cost
+ * a microcode assist each; x / (1 + e) stays normal down to x of about -20) */
+static inline __m512 ft_vgelu16e(__m512 x, __m512 e) { return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e)); }
+static inline __m512 ft_vgelu16(__m512 x) { return ft_vgelu16e(x, ft_vgelu_e16(x)); }
 /* gelu'(x) = s + 2 x s (1 - s) u' = s (1 + 2 x u' (1 - s)), s = sigmoid(2u) (ft_vgelu_s16: a caller computing gelu(x)
  * too shares it), u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2) */
 static inline __m512 ft_vgelu_d16s(__m512 x, __m512 s) {

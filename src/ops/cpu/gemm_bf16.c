@@ -697,11 +697,11 @@ static void epi_tile(const gemm_epi *e, float *c, size_t ldc, size_t m, size_t n
         const float *q = e->pre ? e->pre + (m + (size_t)i) * e->ldpre + n : NULL;
 #ifdef FT_VMATH_AVX512
         int j = 0;
-        if (o && e->deriv) { /* gelu(x) and gelu'(x), one exponential and one division */
+        if (o && e->deriv) { /* gelu(x) and gelu'(x), one exponential */
             for (; j < nr; j += 16) {
                 __mmask16 k = tail_mask(nr - j);
-                __m512 x = _mm512_maskz_loadu_ps(k, ci + j), s = ft_vgelu_s16(ft_vgelu_e16(x));
-                __m512 a = _mm512_mul_ps(x, s), d = ft_vgelu_d16s(x, s);
+                __m512 x = _mm512_maskz_loadu_ps(k, ci + j), ex = ft_vgelu_e16(x);
+                __m512 a = ft_vgelu16e(x, ex), d = ft_vgelu_d16s(x, ft_vgelu_s16(ex));
                 if (k == 0xffff) {
                     _mm512_storeu_ps(o + j, a);
                     _mm512_storeu_ps(ci + j, d);
