@@ -22,23 +22,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-static const char *k_gpt2_124m =
-    "{\"architectures\":[\"GPT2LMHeadModel\"],\"model_type\":\"gpt2\",\"vocab_size\":50257,\"n_positions\":1024,"
-    "\"n_embd\":768,\"n_layer\":12,\"n_head\":12,\"layer_norm_epsilon\":1e-5,\"resid_pdrop\":0,\"embd_pdrop\":0,\"attn_pdrop\":0}";
-
-static double now(clockid_t c) {
-    struct timespec ts;
-    clock_gettime(c, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+#include "bench_util.h"
 
 #define FAIL(rc) do { fprintf(stderr, "fuse_step: %s\n", ft_last_error()); return 1; } while (0)
 
@@ -54,7 +38,7 @@ int main(int argc, char **argv) {
     plain = *be;
     plain.matmul_gelu_forward = NULL;
     plain.matmul_gelu_backward = NULL;
-    if (ft_model_config_from_json(&cfg, k_gpt2_124m, "GPT-2 124M") < 0) FAIL(0);
+    if (ft_model_config_from_json(&cfg, k_bench_gpt2_124m, "GPT-2 124M") < 0) FAIL(0);
     ft_optim_params op = ft_optim_default_params();
     op.lr = 1e-4f;
     for (int f = 0; f < 2; f++)
@@ -74,13 +58,13 @@ int main(int argc, char **argv) {
             ft_optimizer *opt = oo[fuse];
             for (int s = 0; s < 2; s++) {
                 float loss;
-                double c0 = now(CLOCK_PROCESS_CPUTIME_ID), t0 = now(CLOCK_MONOTONIC);
+                double c0 = bench_now(CLOCK_PROCESS_CPUTIME_ID), t0 = bench_now(CLOCK_MONOTONIC);
                 if (ft_model_forward(m, ids, ids + 1, NULL, NULL, B, T, &loss) < 0) FAIL(0);
-                double t1 = now(CLOCK_MONOTONIC), c1 = now(CLOCK_PROCESS_CPUTIME_ID);
+                double t1 = bench_now(CLOCK_MONOTONIC), c1 = bench_now(CLOCK_PROCESS_CPUTIME_ID);
                 if (ft_model_zero_grad(m) < 0 || ft_model_backward(m, 0.0f) < 0) FAIL(0);
-                double t2 = now(CLOCK_MONOTONIC), c2 = now(CLOCK_PROCESS_CPUTIME_ID);
+                double t2 = bench_now(CLOCK_MONOTONIC), c2 = bench_now(CLOCK_PROCESS_CPUTIME_ID);
                 if (ft_optim_step(opt, op.lr) < 0) FAIL(0);
-                double t3 = now(CLOCK_MONOTONIC), c = now(CLOCK_PROCESS_CPUTIME_ID) - c0;
+                double t3 = bench_now(CLOCK_MONOTONIC), c = bench_now(CLOCK_PROCESS_CPUTIME_ID) - c0;
                 printf("round %d %s step %d: %.3f s (forward %.3f, backward %.3f, optimizer %.3f; CPU %.3f s: forward %.3f, "
                        "backward %.3f), loss %.6f%s\n", r, fuse ? "fused  " : "unfused", s, t3 - t0, t1 - t0, t2 - t1, t3 - t2, c, c1 - c0,
                        c2 - c1, (double)loss, s == 0 ? " warm-up" : "");
@@ -95,7 +79,7 @@ int main(int argc, char **argv) {
         for (int i = 0; i < 7; i++) {
             double v[64];
             for (int k = 0; k < kept[f]; k++) v[k] = t[f][k][i];
-            printf(" %s %.3f s%s", what[i], median(v, kept[f]), i < 6 ? "," : "\n");
+            printf(" %s %.3f s%s", what[i], bench_median(v, kept[f]), i < 6 ? "," : "\n");
         }
     }
     ft__gemm_bf16_set_fuse(1);

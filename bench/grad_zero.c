@@ -26,27 +26,7 @@
 #include <string.h>
 #include <time.h>
 
-static const char *k_gpt2_124m =
-    "{\"architectures\":[\"GPT2LMHeadModel\"],\"model_type\":\"gpt2\",\"vocab_size\":50257,\"n_positions\":1024,"
-    "\"n_embd\":768,\"n_layer\":12,\"n_head\":12,\"layer_norm_epsilon\":1e-5,\"resid_pdrop\":0,\"embd_pdrop\":0,\"attn_pdrop\":0}";
-
-static double now(clockid_t c) {
-    struct timespec ts;
-    clock_gettime(c, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double median(const double *x, int n) {
-    double *s = malloc(sizeof(double) * (size_t)n);
-    memcpy(s, x, sizeof(double) * (size_t)n);
-    qsort(s, (size_t)n, sizeof *s, cmp);
-    double m = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-    free(s);
-    return m;
-}
+#include "bench_util.h"
 
 enum { MODES = 3, FIELDS = 6 };   /* step, zero_grad, backward, optimizer (wall), step CPU, zero_grad + backward CPU */
 static const int k_mode[MODES] = {FT__GRAD_ZERO_MEMSET1, FT__GRAD_ZERO_MEMSET, FT__GRAD_ZERO_ASSIGN};
@@ -69,14 +49,14 @@ static int clear_only(size_t n, int reps) {
     double *t = malloc(sizeof(double) * 2 * (size_t)reps);
     for (int r = -1; r < reps; r++)
         for (int k = 0; k < 2; k++) {
-            double t0 = now(CLOCK_MONOTONIC);
+            double t0 = bench_now(CLOCK_MONOTONIC);
             if (k == 0) memset(buf, 0, n);
             else { p.grad_pending = 1; ft_params_settle_grads(&p, 1); }
-            double dt = now(CLOCK_MONOTONIC) - t0;
+            double dt = bench_now(CLOCK_MONOTONIC) - t0;
             if (r >= 0) t[k * reps + r] = dt;
         }
     printf("clear %.0f MiB, %d threads: memset %.2f ms, threads + streaming stores %.2f ms (medians of %d)\n", (double)n / 1048576.0,
-           ft_get_threads(), median(t, reps) * 1e3, median(t + reps, reps) * 1e3, reps);
+           ft_get_threads(), bench_median(t, reps) * 1e3, bench_median(t + reps, reps) * 1e3, reps);
     free(t);
     free(buf);
     return 0;
@@ -100,7 +80,7 @@ int main(int argc, char **argv) {
     const ft_backend *be;
     CHECK(ft_backend_for_precision(precision, &be));
     ft_model_config cfg;
-    CHECK(ft_model_config_from_json(&cfg, k_gpt2_124m, "GPT-2 124M"));
+    CHECK(ft_model_config_from_json(&cfg, k_bench_gpt2_124m, "GPT-2 124M"));
     ft_model *m;
     CHECK(ft_model_create_random(&m, &cfg, 1234, be));
     CHECK(ft_model_prepare(m, B, T));
@@ -121,15 +101,15 @@ int main(int argc, char **argv) {
             int k = (j + (r < 0 ? 0 : r)) % MODES;
             ft__grad_zero_mode_set(k_mode[k]);
             for (int rep = 0; rep < 2; rep++) {
-                double c0 = now(CLOCK_PROCESS_CPUTIME_ID), t0 = now(CLOCK_MONOTONIC);
+                double c0 = bench_now(CLOCK_PROCESS_CPUTIME_ID), t0 = bench_now(CLOCK_MONOTONIC);
                 CHECK(ft_model_forward(m, ids, ids + 1, NULL, NULL, B, T, &loss));
-                double t1 = now(CLOCK_MONOTONIC), cb0 = now(CLOCK_PROCESS_CPUTIME_ID);
+                double t1 = bench_now(CLOCK_MONOTONIC), cb0 = bench_now(CLOCK_PROCESS_CPUTIME_ID);
                 CHECK(ft_model_zero_grad(m));
-                double t2 = now(CLOCK_MONOTONIC);
+                double t2 = bench_now(CLOCK_MONOTONIC);
                 CHECK(ft_model_backward(m, 0.0f));
-                double t3 = now(CLOCK_MONOTONIC), cb1 = now(CLOCK_PROCESS_CPUTIME_ID);
+                double t3 = bench_now(CLOCK_MONOTONIC), cb1 = bench_now(CLOCK_PROCESS_CPUTIME_ID);
                 CHECK(ft_optim_step(o, op.lr));
-                double t4 = now(CLOCK_MONOTONIC), c1 = now(CLOCK_PROCESS_CPUTIME_ID);
+                double t4 = bench_now(CLOCK_MONOTONIC), c1 = bench_now(CLOCK_PROCESS_CPUTIME_ID);
                 if (r < 0 || rep == 0) continue;
                 double *f = t + ((size_t)r * MODES + k) * FIELDS;
                 f[0] = t4 - t0; f[1] = t2 - t1; f[2] = t3 - t2; f[3] = t4 - t3; f[4] = c1 - c0; f[5] = cb1 - cb0;
@@ -152,7 +132,7 @@ int main(int argc, char **argv) {
         double med[FIELDS];
         for (int f = 0; f < FIELDS; f++) {
             for (int r = 0; r < rounds; r++) col[r] = t[((size_t)r * MODES + k) * FIELDS + f];
-            med[f] = median(col, rounds);
+            med[f] = bench_median(col, rounds);
         }
         for (int r = 0; r < rounds; r++) {
             ra[r] = t[((size_t)r * MODES + k) * FIELDS] / t[((size_t)r * MODES + 2) * FIELDS];
@@ -160,7 +140,7 @@ int main(int argc, char **argv) {
             rb[r] = t[((size_t)r * MODES + k) * FIELDS + 5] / t[((size_t)r * MODES + 2) * FIELDS + 5];
         }
         printf("%-8s %9.1f %9.2f %9.1f %9.1f %9.3f %9.3f %12.4f %12.4f %12.4f\n", k_name[k], med[0] * 1e3, med[1] * 1e3, med[2] * 1e3,
-               med[3] * 1e3, med[4], med[5], median(ra, rounds), median(rc, rounds), median(rb, rounds));
+               med[3] * 1e3, med[4], med[5], bench_median(ra, rounds), bench_median(rc, rounds), bench_median(rb, rounds));
     }
     free(col); free(ra); free(rc); free(rb); free(t); free(ids);
     ft_optim_free(o);

@@ -29,30 +29,16 @@
 #include <string.h>
 #include <time.h>
 
-static const char *k_gpt2_124m =
-    "{\"architectures\":[\"GPT2LMHeadModel\"],\"model_type\":\"gpt2\",\"vocab_size\":50257,\"n_positions\":1024,"
-    "\"n_embd\":768,\"n_layer\":12,\"n_head\":12,\"layer_norm_epsilon\":1e-5,\"resid_pdrop\":0,\"embd_pdrop\":0,\"attn_pdrop\":0}";
+#include "bench_util.h"
 
 static int only = -1; /* --only 0|1: that variant in both slots of a pair (profiles) */
 static int cpu_time; /* --cpu: process CPU seconds (a loaded machine; OMP_WAIT_POLICY=passive) instead of wall seconds */
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(cpu_time ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+static double now(void) { return bench_now(cpu_time ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC); }
 
 static void report(const char *what, double *t32, double *t16, int n) {
     double *ratio = malloc(sizeof(double) * (size_t)n);
     for (int i = 0; i < n; i++) ratio[i] = t16[i] / t32[i];
-    double r = median(ratio, n), m32 = median(t32, n), m16 = median(t16, n);
+    double r = bench_median(ratio, n), m32 = bench_median(t32, n), m16 = bench_median(t16, n);
     printf("%s: f32 dlogits median %.4f s, bf16 dlogits median %.4f s, median bf16/f32 of the pairs %.4f (%+.1f%%)\n", what, m32, m16,
            r, (r - 1) * 100);
     free(ratio);
@@ -118,7 +104,7 @@ static int bench_head(int N, int pairs) {
 static int bench_step(int B, int T, int pairs) {
     ft_model_config cfg;
     ft_model *m;
-    int rc = ft_model_config_from_json(&cfg, k_gpt2_124m, "GPT-2 124M");
+    int rc = ft_model_config_from_json(&cfg, k_bench_gpt2_124m, "GPT-2 124M");
     if (rc == FT_OK) rc = ft_model_create_random(&m, &cfg, 1234, ft_backend_cpu_bf16());
     if (rc < 0) {
         fprintf(stderr, "%s\n", ft_last_error());
