@@ -30,7 +30,8 @@
  * dealt out to 16 panels at a time.
  * The packing workspace is kept between calls (ws_take / ws_give).
  * ft__gemm_bf16_words (gemm_bf16_internal.h, near the end): the products of the bf16 attention on operands
- * it converted once, serial, with A read in place as rows of words or as pairs of rows (its own kernels). */
+ * it converted once, serial, with A read in place as rows of words or as pairs of rows (its own kernels).
+ * The linear layer on top of it (ft_cpu_matmul_bf16_*) is in matmul_bf16.c. */
 #include "finetune/gemm_bf16.h"
 #include "finetune/ops.h"
 #include "finetune/status.h"
@@ -679,15 +680,7 @@ void ft_gemm_bf16_trim(void) { free(atomic_exchange(&g_ws, NULL)); }
  *   pre: C[m][n] = C[m][n] gelu'(pre[m][n]) (ft_cpu_gelu_backward's bits: the input gradient through the GELU), or
  *        (deriv: pre holds the forward's gelu') C[m][n] pre[m][n], the same bits in one product.
  * While a transposed A is packed (dW = dout^T inp): dbias[m] (+)= sum over k of op(A)[m][k] (colsum above). */
-typedef struct {
-    float *act;       /* [M, N] row stride ldact, or NULL */
-    size_t ldact;
-    int deriv;        /* with act: C = gelu'(C) too (after act = gelu(C)); with pre: pre holds gelu'(x), C = C pre */
-    const float *pre; /* [M, N] row stride ldpre, or NULL (not with act) */
-    size_t ldpre;
-    float *dbias;     /* [M], or NULL */
-    int dbias_assign; /* dbias = the sums (else +=) */
-} gemm_epi;
+typedef ft__gemm_epi gemm_epi; /* gemm_bf16_internal.h */
 
 /* the GELU epilogue on c [mr, nr] (row stride ldc), at (m, n) of the product: a macro tile */
 static void epi_tile(const gemm_epi *e, float *c, size_t ldc, size_t m, size_t n, int mr, int nr) {
@@ -771,7 +764,7 @@ static plan plan_pre(int M, int N, int K, int kc_pre) {
 }
 
 /* transA | A_H16: A holds bf16 values (uint16_t, lda in bf16 elements; ft_cpu_gemm_bf16_a16), else f32 */
-#define A_H16 2
+#define A_H16 FT__GEMM_A16
 
 /* the GEMM with B in memory (src NULL), produced by src, or pre-packed (bpre: every K block of kc_pre, strips of
  * each block at that block's kpn, blocks ns x ceil(kc_pre / 2) x NR words apart); epi: the epilogues (above; an
@@ -890,6 +883,13 @@ void ft_cpu_gemm_bf16_a16(float *C, int ldc, const uint16_t *A, int lda, int tra
                           int M, int N, int K, int accumulate, const float *bias) {
     gemm(C, ldc, A, lda, (transA != 0) | A_H16, B, ldb, NULL, NULL, 0, transB, M, N, K, accumulate, bias, NULL);
 }
+
+void ft__gemm_bf16_ex(float *C, int ldc, const void *A, int lda, int transA, const float *B, int ldb, const uint32_t *bpre, int kc_pre,
+                      int transB, int M, int N, int K, int accumulate, const float *bias, const ft__gemm_epi *epi) {
+    gemm(C, ldc, A, lda, transA, B, ldb, NULL, bpre, kc_pre, transB, M, N, K, accumulate, bias, epi);
+}
+
+void ft__gemm_bf16_epi_pass(const ft__gemm_epi *e, float *C, int ldc, int M, int N) { epi_whole(e, C, ldc, NULL, 0, 0, M, N, 0, 1, 0); }
 
 /* ------------------------------------------------------------------ operands converted once (gemm_bf16_internal.h)
  * For many small products on the same operands (attention: per head, up to 12 products of 1-4 MFLOP over
@@ -1059,45 +1059,6 @@ void ft__gemm_bf16_words(float *C, int ldc, const uint32_t *a, size_t sm, size_t
     }
 }
 
-/* ------------------------------------------------------------------ the linear layer */
-
-void ft_cpu_matmul_bf16_forward(void *ctx, float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC) {
-    ft_cpu_gemm_bf16(out, OC, inp, C, 0, w, C, 1, N, OC, C, 0, bias);
-}
-
-/* the fused epilogues on (1) or off (0): FT_BF16_FUSE=0 in the environment, or ft__gemm_bf16_set_fuse */
-static _Atomic int g_fuse = -1;
-
-void ft__gemm_bf16_set_fuse(int on) { atomic_store(&g_fuse, on ? 1 : 0); }
-
-int ft__gemm_bf16_fuse(void) {
-    int v = atomic_load(&g_fuse);
-    if (v >= 0) return v;
-    const char *env = getenv("FT_BF16_FUSE");
-    int on = !(env && strcmp(env, "0") == 0), expected = -1;
-    atomic_compare_exchange_strong(&g_fuse, &expected, on);
-    return atomic_load(&g_fuse);
-}
-
-/* the weight gradient dw = (assign_dw ? 0 : dw) + dout^T inp, and dbias += the column sums of dout: summed while
- * dout is packed (fused), else by ft_cpu_bias_backward (same bits) */
-static void dw_dbias(void *ctx, float *dw, int assign_dw, float *dbias, const float *dout, const float *inp, int N, int C, int OC) {
-    if (dw && dbias && ft__gemm_bf16_fuse()) {
-        gemm_epi e = {.dbias = dbias};
-        gemm(dw, C, dout, OC, 1, inp, C, NULL, NULL, 0, 0, OC, C, N, !assign_dw, NULL, &e);
-        return;
-    }
-    if (dw) ft_cpu_gemm_bf16(dw, C, dout, OC, 1, inp, C, 0, OC, C, N, !assign_dw, NULL);
-    if (dbias) ft_cpu_bias_backward(ctx, dbias, dout, N, OC);
-}
-
-void ft_cpu_matmul_bf16_backward(void *ctx, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
-                                 const float *w, int N, int C, int OC) {
-    if (N <= 0 || C <= 0 || OC <= 0) return;
-    if (dinp) ft_cpu_gemm_bf16(dinp, C, dout, OC, 0, w, C, 0, N, C, OC, 0, NULL);
-    dw_dbias(ctx, dw, 0, dbias, dout, inp, N, C, OC);
-}
-
 /* ------------------------------------------------------------------ pre-packed weights (gemm_bf16.h)
  * A block of ft_gemm_bf16_wpack_bytes: this header, then (64-byte aligned) the forward layout, B of
  * out = inp W^T (transB: [N = OC, K = C]), then the backward layout, B of dinp = dout W ([K = OC, N = C]); each as
@@ -1190,120 +1151,10 @@ static const uint32_t *wp_ready(void *pack, const float *w) {
     return wp_fwd(pack);
 }
 
-void ft_cpu_matmul_bf16_wpack_forward(void *ctx, float *out, const float *inp, const float *w, void *pack, const float *bias,
-                                      int N, int C, int OC) {
-    const uint32_t *f = wp_ready(pack, w);
-    gemm(out, OC, inp, C, 0, w, C, NULL, f, ((wpack_hdr *)pack)->kc_f, 1, N, OC, C, 0, bias, NULL);
-}
-
-void ft_cpu_matmul_bf16_wpack_backward(void *ctx, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
-                                       const float *w, void *pack, int N, int C, int OC) {
-    if (N <= 0 || C <= 0 || OC <= 0) return;
-    if (dinp) {
-        wp_ready(pack, w);
-        gemm(dinp, C, dout, OC, 0, w, C, NULL, wp_bwd(pack), ((wpack_hdr *)pack)->kc_b, 0, N, C, OC, 0, NULL, NULL);
-    }
-    dw_dbias(ctx, dw, 0, dbias, dout, inp, N, C, OC);
-}
-
-/* ------------------------------------------------------------------ the MLP's GELU in the products' epilogues */
-
-void ft_cpu_matmul_bf16_gelu_forward(void *ctx, float *out, float *act, const float *inp, const float *w, void *pack,
-                                     const float *bias, int N, int C, int OC, int deriv) {
-    gemm_epi e = {.act = act, .ldact = (size_t)OC, .deriv = deriv};
-    if (!ft__gemm_bf16_fuse()) {
-        if (pack) ft_cpu_matmul_bf16_wpack_forward(ctx, out, inp, w, pack, bias, N, C, OC);
-        else ft_cpu_matmul_bf16_forward(ctx, out, inp, w, bias, N, C, OC);
-        if (N > 0 && OC > 0 && !deriv) ft_cpu_gelu_forward(ctx, act, out, (size_t)N * OC);
-        else if (N > 0 && OC > 0) epi_whole(&e, out, OC, NULL, 0, 0, N, OC, 0, 1, 0); /* a separate pass */
-        return;
-    }
-    if (pack) gemm(out, OC, inp, C, 0, w, C, NULL, wp_ready(pack, w), ((wpack_hdr *)pack)->kc_f, 1, N, OC, C, 0, bias, &e);
-    else gemm(out, OC, inp, C, 0, w, C, NULL, NULL, 0, 1, N, OC, C, 0, bias, &e);
-}
-
-void ft_cpu_matmul_bf16_gelu_backward(void *ctx, float *dinp, float *dw, int assign_dw, float *dbias, const float *dout,
-                                      const float *inp, const float *pre, int deriv, const float *w, void *pack, int N, int C, int OC) {
-    gemm_epi e = {.pre = pre, .ldpre = (size_t)C, .deriv = deriv};
-    if (assign_dw && dw && (N <= 0 || !ft__gemm_bf16_fuse())) { /* (N = 0: zeros) */
-        ft_cpu_matmul_bf16_backward_assign_dw(ctx, dinp, dw, dbias, dout, inp, w, pack, N, C, OC);
-        if (dinp && N > 0 && C > 0) epi_whole(&e, dinp, C, NULL, 0, 0, N, C, 0, 1, 0); /* a separate pass */
-        return;
-    }
-    if (N <= 0 || C <= 0 || OC <= 0) return;
-    if (!ft__gemm_bf16_fuse()) {
-        if (pack) ft_cpu_matmul_bf16_wpack_backward(ctx, dinp, dw, dbias, dout, inp, w, pack, N, C, OC);
-        else ft_cpu_matmul_bf16_backward(ctx, dinp, dw, dbias, dout, inp, w, N, C, OC);
-        if (dinp && !deriv) ft_cpu_gelu_backward(ctx, dinp, dinp, pre, (size_t)N * C);
-        else if (dinp) epi_whole(&e, dinp, C, NULL, 0, 0, N, C, 0, 1, 0); /* a separate pass */
-        return;
-    }
-    if (dinp) {
-        if (pack) {
-            wp_ready(pack, w);
-            gemm(dinp, C, dout, OC, 0, w, C, NULL, wp_bwd(pack), ((wpack_hdr *)pack)->kc_b, 0, N, C, OC, 0, NULL, &e);
-        } else gemm(dinp, C, dout, OC, 0, w, C, NULL, NULL, 0, 0, N, C, OC, 0, NULL, &e);
-    }
-    dw_dbias(ctx, dw, assign_dw, dbias, dout, inp, N, C, OC);
-}
-
-/* dbias[OC] += column sums of the bf16 dout [N, OC] (row stride ldd), in double per column as ft_cpu_bias_backward */
-#define BIAS16_CB 256
-static void bias_backward16(float *dbias, const uint16_t *dout, int ldd, int N, int OC) {
-    int nb = (OC + BIAS16_CB - 1) / BIAS16_CB;
-#pragma omp parallel for schedule(static) if ((size_t)N * OC >= ((size_t)1 << 16))
-    for (int cb = 0; cb < nb; cb++) {
-        int c0 = cb * BIAS16_CB, cn = OC - c0 < BIAS16_CB ? OC - c0 : BIAS16_CB;
-        double acc[BIAS16_CB] = {0};
-        for (int n = 0; n < N; n++) {
-            const uint16_t *d = dout + (size_t)n * ldd + c0;
-            for (int c = 0; c < cn; c++) {
-                uint32_t u = (uint32_t)d[c] << 16;
-                float f;
-                memcpy(&f, &u, sizeof f);
-                acc[c] += f;
-            }
-        }
-        for (int c = 0; c < cn; c++) dbias[c0 + c] += (float)acc[c];
-    }
-}
-
-/* dw accumulated (acc_dw 1) or assigned (0: zeros when N = 0) */
-static void backward_dout16(float *dinp, float *dw, int acc_dw, float *dbias, const uint16_t *dout, int ldd, const float *inp,
-                            const float *w, void *pack, int N, int C, int OC) {
-    if (C <= 0 || OC <= 0) return;
-    if (N <= 0) {
-        if (dw && !acc_dw) memset(dw, 0, sizeof(float) * (size_t)OC * C);
-        return;
-    }
-    if (dinp && pack) {
-        wp_ready(pack, w);
-        gemm(dinp, C, dout, ldd, A_H16, w, C, NULL, wp_bwd(pack), ((wpack_hdr *)pack)->kc_b, 0, N, C, OC, 0, NULL, NULL);
-    } else if (dinp) ft_cpu_gemm_bf16_a16(dinp, C, dout, ldd, 0, w, C, 0, N, C, OC, 0, NULL);
-    if (dw) ft_cpu_gemm_bf16_a16(dw, C, dout, ldd, 1, inp, C, 0, OC, C, N, acc_dw, NULL);
-    if (dbias) bias_backward16(dbias, dout, ldd, N, OC);
-}
-
-void ft_cpu_matmul_bf16_backward_dout16(void *ctx, float *dinp, float *dw, float *dbias, const uint16_t *dout, int ldd,
-                                        const float *inp, const float *w, void *pack, int N, int C, int OC) {
-    if (N > 0) backward_dout16(dinp, dw, 1, dbias, dout, ldd, inp, w, pack, N, C, OC);
-}
-
-void ft_cpu_matmul_bf16_backward_dout16_assign_dw(void *ctx, float *dinp, float *dw, float *dbias, const uint16_t *dout, int ldd,
-                                                  const float *inp, const float *w, void *pack, int N, int C, int OC) {
-    backward_dout16(dinp, dw, 0, dbias, dout, ldd, inp, w, pack, N, C, OC);
-}
-
-void ft_cpu_matmul_bf16_backward_assign_dw(void *ctx, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
-                                           const float *w, void *pack, int N, int C, int OC) {
-    if (C <= 0 || OC <= 0) return;
-    if (N <= 0) {
-        if (dw) memset(dw, 0, sizeof(float) * (size_t)OC * C);
-        return;
-    }
-    if (dinp && pack) ft_cpu_matmul_bf16_wpack_backward(ctx, dinp, NULL, NULL, dout, inp, w, pack, N, C, OC);
-    else if (dinp) ft_cpu_gemm_bf16(dinp, C, dout, OC, 0, w, C, 0, N, C, OC, 0, NULL);
-    dw_dbias(ctx, dw, 1, dbias, dout, inp, N, C, OC);
+const uint32_t *ft__gemm_bf16_wpack_layout(void *pack, const float *w, int backward, int *kc) {
+    wp_ready(pack, w);
+    *kc = backward ? ((wpack_hdr *)pack)->kc_b : ((wpack_hdr *)pack)->kc_f;
+    return backward ? wp_bwd(pack) : wp_fwd(pack);
 }
 
 void ft_gemm_bf16_wpack_shape(const void *pack, int *OC, int *C) {

@@ -40,6 +40,34 @@ void ft__gemm_bf16_words(float *C, int ldc, const uint32_t *a, size_t sm, size_t
  * same at start). Read at each call: a test or a benchmark may alternate between steps. */
 void ft__gemm_bf16_set_fuse(int on);
 int ft__gemm_bf16_fuse(void);
+/* ---- the GEMM driver as the linear layer (cpu/matmul_bf16.c) uses it
+ * Epilogues: what a product does besides C, after the last K block of each macro tile while its C is in L2
+ * (gemm_bf16.c, "epilogues", says why there):
+ *   act: act[m][n] = gelu(C[m][n]) (ft_cpu_gelu_forward's bits); C keeps the pre-activation, or (deriv) becomes
+ *        gelu'(C[m][n]);
+ *   pre: C[m][n] = C[m][n] gelu'(pre[m][n]) (ft_cpu_gelu_backward's bits), or (deriv: pre holds the forward's
+ *        gelu') C[m][n] pre[m][n];
+ *   dbias: while a transposed f32 A is packed (dW = dout^T inp), dbias[m] (+)= sum over k of op(A)[m][k]. */
+typedef struct {
+    float *act;       /* [M, N] row stride ldact, or NULL */
+    size_t ldact;
+    int deriv;        /* with act: C = gelu'(C) too (after act = gelu(C)); with pre: pre holds gelu'(x), C = C pre */
+    const float *pre; /* [M, N] row stride ldpre, or NULL (not with act) */
+    size_t ldpre;
+    float *dbias;     /* [M], or NULL */
+    int dbias_assign; /* dbias = the sums (else +=) */
+} ft__gemm_epi;
+/* transA | FT__GEMM_A16: A holds bf16 values (uint16_t, lda in bf16 elements), else f32 */
+#define FT__GEMM_A16 2
+/* ft_cpu_gemm_bf16 with B pre-packed (bpre: a weight pack's layout, kc_pre its K block; NULL: B from memory) and
+ * epilogues (epi, NULL: none; an f32 A only) */
+void ft__gemm_bf16_ex(float *C, int ldc, const void *A, int lda, int transA, const float *B, int ldb, const uint32_t *bpre, int kc_pre,
+                      int transB, int M, int N, int K, int accumulate, const float *bias, const ft__gemm_epi *epi);
+/* the GELU part of e (act or pre) as a separate pass over C [M, N] (row stride ldc): the unfused calls' bits */
+void ft__gemm_bf16_epi_pass(const ft__gemm_epi *e, float *C, int ldc, int M, int N);
+/* a weight pack's forward (backward 0: B of inp W^T) or backward (1: B of dout W) layout, packed from w first if
+ * stale; *kc: its K block (ft__gemm_bf16_ex's kc_pre) */
+const uint32_t *ft__gemm_bf16_wpack_layout(void *pack, const float *w, int backward, int *kc);
 /* marks a weight pack current (after every row of it was packed: ft_gemm_bf16_wpack_fill, the fused AdamW) */
 void ft__gemm_bf16_wpack_set_valid(void *pack);
 #endif
